@@ -1,0 +1,1 @@
+"""HTTP layer: flask-smorest API, error format, authentication, request plumbing."""

@@ -1,0 +1,5 @@
+"""Placeholder blueprint (to be implemented)."""
+
+from flask_smorest import Blueprint
+
+blp = Blueprint("operators", __name__, url_prefix="/admin/v1/operators")

@@ -1,0 +1,35 @@
+"""The services a request may use, built once by the app factory."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flask import current_app
+
+from core.crypto import Encryptor, LookupHasher
+from core.idempotency import IdempotencyStore
+from core.ratelimit import RateLimiter
+from core.signing_keys import KeyRing
+from core.tokens import TokenService
+from domain.auth.revocation import RevocationList
+from domain.auth.sessions import SessionPolicy
+
+
+@dataclass
+class Services:
+    keyring: KeyRing
+    tokens: TokenService
+    revocations: RevocationList
+    encryptor: Encryptor
+    hasher: LookupHasher
+    ratelimiter: RateLimiter
+    idempotency: IdempotencyStore
+    citizen_policy: SessionPolicy
+    wechat: Any = None  # integrations.wechat.client.WechatClient
+    sms: Any = None  # integrations.sms.client.SmsClient
+
+
+def services() -> Services:
+    """The Services of the current app."""
+    return current_app.extensions["yiwang"]

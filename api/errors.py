@@ -1,0 +1,109 @@
+"""The one error format: {"error": {code, message, fields?, details?, request_id}}."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, g, jsonify
+from werkzeug.exceptions import HTTPException
+
+from api.i18n import language, localise_field_errors
+from core.errors import AppError
+
+log = logging.getLogger(__name__)
+
+# HTTP status → (code, zh, en) for errors raised by Flask/werkzeug/webargs themselves.
+HTTP_ERRORS: dict[int, tuple[str, str, str]] = {
+    400: ("request.bad_request", "请求格式有误", "The request is malformed"),
+    401: ("auth.required", "请先登录", "Authentication is required"),
+    403: ("auth.forbidden", "没有权限执行此操作", "You are not allowed to do this"),
+    404: ("request.not_found", "请求的地址不存在", "No such endpoint or resource"),
+    405: ("request.method_not_allowed", "不支持该请求方法", "Method not allowed for this endpoint"),
+    406: ("request.not_acceptable", "无法提供所需的响应格式", "Cannot produce an acceptable response"),
+    409: ("request.conflict", "请求与当前状态冲突", "The request conflicts with the current state"),
+    412: ("request.precondition_failed", "数据已被修改，请刷新后重试", "The resource changed; reload and retry"),
+    413: ("request.too_large", "请求内容过大", "The request body is too large"),
+    415: ("request.unsupported_media_type", "请以 application/json 格式提交", "Send the body as application/json"),
+    422: ("request.validation_failed", "提交的内容有误，请检查后重试", "Some fields are invalid"),
+    428: ("request.precondition_required", "缺少 If-Match 请求头", "If-Match header is required"),
+    429: ("rate_limited", "操作过于频繁，请稍后再试", "Too many requests; please slow down"),
+    500: ("internal_error", "服务器开小差了，请稍后再试", "Internal server error; please try again later"),
+    503: ("service_unavailable", "服务暂时不可用，请稍后再试", "Service temporarily unavailable"),
+}
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    *,
+    fields: Any = None,
+    details: Any = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """Build a response in the one error format."""
+    body: dict[str, Any] = {"code": code, "message": message, "request_id": g.get("request_id")}
+    if fields:
+        body["fields"] = fields
+    if details:
+        body["details"] = details
+    resp = jsonify({"error": body})
+    resp.status_code = status
+    for key, value in (headers or {}).items():
+        resp.headers[key] = value
+    return resp
+
+
+def http_error_response(error: HTTPException) -> Response:
+    """Turn a werkzeug/webargs HTTPException into the error format."""
+    status = error.code or 500
+    lang = language()
+    code, zh, en = HTTP_ERRORS.get(status, (f"http_{status}", error.name, error.name))
+    fields = None
+    data = getattr(error, "data", None) or {}
+    messages = data.get("messages") if isinstance(data, dict) else None
+    if status == 400 and messages and "json" in messages and "Invalid JSON body." in str(messages):
+        code = "request.malformed_json"
+        zh, en = "请求体不是合法的 JSON", "The request body is not valid JSON"
+    elif messages:
+        # webargs nests errors by location; flatten {"json": {...}} to {...}.
+        merged: dict[str, Any] = {}
+        for location, errs in messages.items():
+            if isinstance(errs, dict):
+                merged.update(errs)
+            else:
+                merged[location] = errs
+        fields = localise_field_errors(merged, lang)
+    headers = {}
+    if status == 405 and error.get_response().headers.get("Allow"):
+        headers["Allow"] = error.get_response().headers["Allow"]
+    if isinstance(data, dict) and data.get("headers"):
+        headers.update(data["headers"])
+    return error_response(status, code, en if lang == "en" else zh, fields=fields, headers=headers)
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Every error leaves in the one format."""
+
+    @app.errorhandler(AppError)
+    def _app_error(error: AppError) -> Response:
+        lang = language()
+        return error_response(
+            error.status,
+            error.code,
+            error.message(lang),
+            fields=localise_field_errors(error.fields, lang) if error.fields else None,
+            details=error.details,
+            headers=error.headers,
+        )
+
+    @app.errorhandler(HTTPException)
+    def _http_error(error: HTTPException) -> Response:
+        return http_error_response(error)
+
+    @app.errorhandler(Exception)
+    def _unexpected(error: Exception) -> Response:
+        log.exception("unhandled error", extra={"error_type": type(error).__name__})
+        code, zh, en = HTTP_ERRORS[500]
+        return error_response(500, code, en if language() == "en" else zh)

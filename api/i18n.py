@@ -1,0 +1,63 @@
+"""Language of messages: Chinese by default, English on Accept-Language: en."""
+
+from __future__ import annotations
+
+from flask import request
+
+# marshmallow/webargs messages → Chinese. Unknown messages are passed through.
+_FIELD_MESSAGES_ZH = {
+    "Missing data for required field.": "必填字段缺失",
+    "Unknown field.": "不允许的字段",
+    "Not a valid string.": "应为字符串",
+    "Not a valid integer.": "应为整数",
+    "Not a valid number.": "应为数字",
+    "Not a valid boolean.": "应为布尔值",
+    "Not a valid email address.": "邮箱格式不正确",
+    "Not a valid datetime.": "日期时间格式不正确",
+    "Not a valid date.": "日期格式不正确",
+    "Not a valid UUID.": "ID 格式不正确",
+    "Not a valid list.": "应为列表",
+    "Not a valid mapping type.": "应为对象",
+    "Invalid input type.": "输入类型不正确",
+    "Field may not be null.": "不能为空",
+    "Shorter than minimum length {min}.": "长度过短",
+    "Longer than maximum length {max}.": "长度过长",
+    "String does not match expected pattern.": "格式不正确",
+    "Must be one of: {choices}.": "取值不在允许范围内",
+    "Invalid value.": "取值无效",
+}
+
+
+def language() -> str:
+    """'en' when the client prefers English, else 'zh'."""
+    if not request:
+        return "zh"
+    best = request.accept_languages.best_match(["zh", "zh-CN", "en", "en-US"], default="zh")
+    return "en" if best and best.lower().startswith("en") else "zh"
+
+
+def _translate(msg: str) -> str:
+    if msg in _FIELD_MESSAGES_ZH:
+        return _FIELD_MESSAGES_ZH[msg]
+    if msg.startswith("Length must be between") or msg.startswith("Shorter than minimum length"):
+        return "长度不符合要求"
+    if msg.startswith("Longer than maximum length"):
+        return "长度过长"
+    if msg.startswith("Must be one of"):
+        return "取值不在允许范围内"
+    if msg.startswith("Must be greater than") or msg.startswith("Must be less than"):
+        return "数值超出允许范围"
+    return msg
+
+
+def localise_field_errors(errors: object, lang: str) -> object:
+    """Translate nested marshmallow error messages when lang is zh."""
+    if lang == "en":
+        return errors
+    if isinstance(errors, dict):
+        return {k: localise_field_errors(v, lang) for k, v in errors.items()}
+    if isinstance(errors, list):
+        return [localise_field_errors(v, lang) for v in errors]
+    if isinstance(errors, str):
+        return _translate(errors)
+    return errors

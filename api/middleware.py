@@ -1,0 +1,74 @@
+"""Request plumbing: request id, client IP, JSON body checks, access log."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+from flask import Flask, Response, g, request
+
+from api.errors import error_response
+from api.i18n import language
+
+log = logging.getLogger("yiwang.access")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{8,128}$")
+_BODY_METHODS = {"POST", "PUT", "PATCH"}
+
+
+def client_ip() -> str:
+    """The caller's IP, trusting X-Forwarded-For only for the configured proxy hops."""
+    return g.get("client_ip") or request.remote_addr or "unknown"
+
+
+def register_middleware(app: Flask) -> None:
+    hops = app.config["TRUSTED_PROXY_HOPS"]
+    max_json = app.config["MAX_JSON_BYTES"]
+
+    @app.before_request
+    def _start() -> Response | None:
+        g.started = time.perf_counter()
+        incoming = request.headers.get("X-Request-ID", "")
+        g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        forwarded = [p.strip() for p in request.headers.get("X-Forwarded-For", "").split(",") if p.strip()]
+        g.client_ip = forwarded[-hops] if hops and len(forwarded) >= hops else request.remote_addr
+        if request.method in _BODY_METHODS and request.endpoint not in app.config.get(
+            "NON_JSON_ENDPOINTS", set()
+        ):
+            has_body = (request.content_length or 0) > 0 or request.headers.get("Transfer-Encoding")
+            if has_body and not request.is_json:
+                zh, en = "请以 application/json 格式提交", "Send the body as application/json"
+                return error_response(415, "request.unsupported_media_type", en if language() == "en" else zh)
+            if (request.content_length or 0) > max_json:
+                zh, en = "请求内容过大（上限 1 MiB）", "The request body is too large (limit 1 MiB)"
+                return error_response(413, "request.too_large", en if language() == "en" else zh)
+            if has_body and request.content_length is None:
+                # Chunked upload without a length: read at most the limit.
+                data = request.stream.read(max_json + 1)
+                if len(data) > max_json:
+                    zh, en = "请求内容过大（上限 1 MiB）", "The request body is too large (limit 1 MiB)"
+                    return error_response(413, "request.too_large", en if language() == "en" else zh)
+                request._cached_data = data  # type: ignore[attr-defined]
+        return None
+
+    @app.after_request
+    def _finish(resp: Response) -> Response:
+        resp.headers["X-Request-ID"] = g.get("request_id", "")
+        resp.headers.setdefault("Cache-Control", "no-store")
+        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+        elapsed = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
+        if app.config.get("ACCESS_LOG", True):
+            log.info(
+                "request",
+                extra={
+                    "request_id": g.get("request_id"),
+                    "method": request.method,
+                    "path": request.path,
+                    "status": resp.status_code,
+                    "ms": round(elapsed, 2),
+                    "ip": client_ip(),
+                    "account": getattr(g.get("principal"), "account_id", None),
+                },
+            )
+        return resp

@@ -1,0 +1,1 @@
+"""Citizen API, version 1."""

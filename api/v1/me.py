@@ -1,0 +1,83 @@
+"""The logged-in citizen: profile and sessions (devices)."""
+
+from __future__ import annotations
+
+from flask import g
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from api.auth import BEARER_SECURITY, current_principal, require_citizen
+from api.deps import services
+from api.idempotency import idempotent
+from api.schemas import AccountSchema, MeQuerySchema, SessionSchema
+from core.db import db
+from domain.accounts import service as accounts
+from domain.auth import sessions
+
+blp = Blueprint("me", __name__, url_prefix="/v1/me", description="我的账号 / My account")
+blp.before_request(require_citizen)
+
+
+@blp.route("")
+class Me(MethodView):
+    @blp.doc(security=BEARER_SECURITY)
+    @blp.arguments(MeQuerySchema, location="query", as_kwargs=True)
+    @blp.response(200, AccountSchema)
+    def get(self, full: bool) -> dict:
+        """The account of the token; the phone is masked unless `full=true` (audited)."""
+        p = current_principal()
+        session = db.session()
+        account = accounts.get_account(session, p.account_id)
+        if full:
+            phone = accounts.full_phone(
+                session, encryptor=services().encryptor, account_id=account.id,
+                actor_id=p.account_id, request_id=g.get("request_id"),
+            )  # fmt: skip
+            session.commit()
+        else:
+            phone = accounts.masked_phone(session, account.id)
+        return {
+            "id": account.id,
+            "status": account.status,
+            "identity_level": account.identity_level,
+            "created_at": account.created_at,
+            "phone": phone,
+            "channels": accounts.identities_summary(session, account.id),
+            "session_id": p.session_id,
+            "channel": p.channel,
+        }
+
+
+@blp.route("/sessions")
+class MySessions(MethodView):
+    @blp.doc(security=BEARER_SECURITY)
+    @blp.response(200, SessionSchema(many=True))
+    def get(self) -> list[dict]:
+        """Open sessions (devices) of the account, most recently seen first."""
+        p = current_principal()
+        rows = sessions.list_sessions(db.session(), account_id=p.account_id)
+        return [
+            {
+                "id": s.id,
+                "channel": s.channel,
+                "device_label": s.device_label,
+                "created_at": s.created_at,
+                "last_seen_at": s.last_seen_at,
+                "current": s.id == p.session_id,
+            }
+            for s in rows
+        ]
+
+
+@blp.route("/sessions/<string:session_id>")
+class MySession(MethodView):
+    @idempotent
+    @blp.doc(security=BEARER_SECURITY)
+    @blp.response(204)
+    def delete(self, session_id: str) -> None:
+        """Sign out one device; its access tokens stop working at once."""
+        p = current_principal()
+        sessions.revoke_session(
+            db.session(), revocations=services().revocations, account_id=p.account_id,
+            session_id=session_id, reason="user_revoked",
+        )  # fmt: skip

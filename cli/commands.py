@@ -1,0 +1,5 @@
+"""CLI commands."""
+
+from __future__ import annotations
+
+COMMANDS: list = []

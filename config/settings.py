@@ -1,0 +1,195 @@
+"""Configuration classes chosen by YIWANG_ENV; every value can come from the environment."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# Development defaults. Production refuses to start while any of these is still in use.
+DEFAULT_SECRET_KEY = "dev-secret-key-change-me"
+DEFAULT_DATA_KEYS = "dev1:ZGV2LWRhdGEta2V5LTAwMQ=="  # 16-byte SM4 key, development only
+DEFAULT_LOOKUP_HASH_KEY = "dev-lookup-hash-key"
+DEFAULT_WECHAT_SECRET = "sim-wechat-secret"
+DEFAULT_TENCENT_SECRET_KEY = "sim-tencent-secret-key"
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot be used (e.g. production with development secrets)."""
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def _int(name: str, default: int) -> int:
+    return int(_env(name, str(default)))
+
+
+def _float(name: str, default: float) -> float:
+    return float(_env(name, str(default)))
+
+
+class BaseConfig:
+    """Values shared by every environment; each reads its environment variable."""
+
+    ENV_NAME = "base"
+
+    def __init__(self) -> None:
+        self.INSTANCE_DIR = Path(_env("YIWANG_INSTANCE_DIR", str(PROJECT_ROOT / "instance")))
+        self.SECRET_KEY = _env("SECRET_KEY", DEFAULT_SECRET_KEY)
+        self.DATABASE_URL = _env("DATABASE_URL") or f"sqlite:///{self.INSTANCE_DIR / 'yiwang.db'}"
+        self.DATABASE_POOL_SIZE = _int("DATABASE_POOL_SIZE", 5)
+        self.REDIS_URL = _env("REDIS_URL")  # None → embedded Redis in the instance folder
+        self.LOG_LEVEL = _env("LOG_LEVEL", "INFO")
+        self.LOG_JSON = _env("LOG_JSON", "1") == "1"
+        self.TRUSTED_PROXY_HOPS = _int("TRUSTED_PROXY_HOPS", 0)
+        self.PUBLIC_BASE_URL = _env("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
+
+        # Personal-data encryption: "kid:base64key,kid2:base64key"; the active kid encrypts.
+        self.DATA_KEYS = _env("DATA_KEYS", DEFAULT_DATA_KEYS)
+        self.DATA_KEY_ACTIVE = _env("DATA_KEY_ACTIVE") or self.DATA_KEYS.split(",")[0].split(":")[0]
+        self.LOOKUP_HASH_KEY = _env("LOOKUP_HASH_KEY", DEFAULT_LOOKUP_HASH_KEY)
+
+        # Tokens.
+        self.JWT_ISSUER = _env("JWT_ISSUER", "https://yiwang.example.gov.cn")
+        self.JWT_AUDIENCE = _env("JWT_AUDIENCE", "yiwang-api")
+        self.JWT_ADMIN_AUDIENCE = _env("JWT_ADMIN_AUDIENCE", "yiwang-admin")
+        self.ACCESS_TOKEN_TTL = _int("ACCESS_TOKEN_TTL", 900)
+        self.REFRESH_TOKEN_TTL = _int("REFRESH_TOKEN_TTL", 30 * 86400)
+        self.SESSION_MAX_AGE = _int("SESSION_MAX_AGE", 90 * 86400)
+        self.SIGNING_KEY_CACHE_SECONDS = _int("SIGNING_KEY_CACHE_SECONDS", 60)
+
+        # WeChat mini-program.
+        self.WECHAT_APPID = _env("WECHAT_APPID", "wxsim0000000000001")
+        self.WECHAT_SECRET = _env("WECHAT_SECRET", DEFAULT_WECHAT_SECRET)
+        self.WECHAT_API_BASE = _env("WECHAT_API_BASE", "http://127.0.0.1:9101/")
+        self.WECHAT_TIMEOUT = _float("WECHAT_TIMEOUT", 5.0)
+
+        # SMS (Tencent Cloud SMS protocol, API version 2021-01-11).
+        self.SMS_ENDPOINT = _env("SMS_ENDPOINT", "127.0.0.1:9102")
+        self.SMS_SCHEME = _env("SMS_SCHEME", "http")
+        self.SMS_REGION = _env("SMS_REGION", "ap-guangzhou")
+        self.TENCENT_SECRET_ID = _env("TENCENT_SECRET_ID", "AKIDsimulator0000000000000000000000")
+        self.TENCENT_SECRET_KEY = _env("TENCENT_SECRET_KEY", DEFAULT_TENCENT_SECRET_KEY)
+        self.SMS_SDK_APP_ID = _env("SMS_SDK_APP_ID", "1400000001")
+        self.SMS_SIGN_NAME = _env("SMS_SIGN_NAME", "一网通办")
+        self.SMS_TEMPLATE_OTP = _env("SMS_TEMPLATE_OTP", "100001")
+        self.SMS_TIMEOUT = _float("SMS_TIMEOUT", 5.0)
+
+        # One-time codes and their limits.
+        self.OTP_TTL = _int("OTP_TTL", 300)
+        self.OTP_MAX_ATTEMPTS = _int("OTP_MAX_ATTEMPTS", 5)
+        self.SMS_PER_PHONE_MIN_INTERVAL = _int("SMS_PER_PHONE_MIN_INTERVAL", 60)
+        self.SMS_PER_PHONE_PER_HOUR = _int("SMS_PER_PHONE_PER_HOUR", 5)
+        self.SMS_PER_IP_PER_HOUR = _int("SMS_PER_IP_PER_HOUR", 20)
+        self.LOGIN_PER_IP_PER_MINUTE = _int("LOGIN_PER_IP_PER_MINUTE", 30)
+
+        # Operators.
+        self.ADMIN_IDLE_TIMEOUT = _int("ADMIN_IDLE_TIMEOUT", 900)
+        self.ADMIN_LOCKOUT_THRESHOLD = _int("ADMIN_LOCKOUT_THRESHOLD", 5)
+        self.ADMIN_LOCKOUT_SECONDS = _int("ADMIN_LOCKOUT_SECONDS", 900)
+        self.ADMIN_TOKEN_TTL = _int("ADMIN_TOKEN_TTL", 8 * 3600)
+
+        # Background jobs (outbox).
+        self.OUTBOX_QUEUE = _env("OUTBOX_QUEUE", "yiwang")
+        self.OUTBOX_MAX_ATTEMPTS = _int("OUTBOX_MAX_ATTEMPTS", 8)
+        self.OUTBOX_BACKOFF_BASE = _float("OUTBOX_BACKOFF_BASE", 2.0)
+        self.OUTBOX_BACKOFF_CAP = _float("OUTBOX_BACKOFF_CAP", 600.0)
+        self.OUTBOX_RUN_TIMEOUT = _int("OUTBOX_RUN_TIMEOUT", 120)
+        self.OUTBOX_ENQUEUE_TIMEOUT = _int("OUTBOX_ENQUEUE_TIMEOUT", 60)
+        self.OUTBOX_SWEEP_INTERVAL = _float("OUTBOX_SWEEP_INTERVAL", 5.0)
+        self.OUTBOX_ENQUEUE_ON_COMMIT = _env("OUTBOX_ENQUEUE_ON_COMMIT", "1") == "1"
+
+        # HTTP.
+        self.MAX_JSON_BYTES = _int("MAX_JSON_BYTES", 1024 * 1024)
+        self.MAX_CONTENT_LENGTH = _int("MAX_UPLOAD_BYTES", 10 * 1024 * 1024)
+        self.IDEMPOTENCY_TTL = _int("IDEMPOTENCY_TTL", 86400)
+
+        # flask-smorest / OpenAPI.
+        self.API_TITLE = "yiwang 一网通办移动端服务"
+        self.API_VERSION = "v1"
+        self.OPENAPI_VERSION = "3.0.3"
+        self.OPENAPI_URL_PREFIX = "/"
+        self.OPENAPI_JSON_PATH = "openapi.json"
+        self.OPENAPI_SWAGGER_UI_PATH = "docs"
+        self.OPENAPI_SWAGGER_UI_URL = _env(
+            "OPENAPI_SWAGGER_UI_URL", "https://cdn.jsdelivr.net/npm/swagger-ui-dist/"
+        )
+        self.COMPRESS_MIMETYPES = ["application/json"]
+        self.COMPRESS_MIN_SIZE = 500
+        self.COMPRESS_ALGORITHM = ["gzip", "br", "deflate"]
+        self.JSON_AS_ASCII = False
+
+    def validate(self) -> None:
+        """Raise ConfigError when the configuration must not be used."""
+        if not self.DATA_KEYS or self.DATA_KEY_ACTIVE not in {
+            part.split(":")[0] for part in self.DATA_KEYS.split(",")
+        }:
+            raise ConfigError("DATA_KEY_ACTIVE must name one of the kids in DATA_KEYS")
+
+
+class DevelopmentConfig(BaseConfig):
+    """Embedded defaults: SQLite file, embedded Redis, local simulators."""
+
+    ENV_NAME = "development"
+
+
+class TestConfig(BaseConfig):
+    """Used by the test suite; tests may override any attribute."""
+
+    ENV_NAME = "test"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.TESTING = True
+        self.DATABASE_URL = _env("DATABASE_URL") or f"sqlite:///{self.INSTANCE_DIR / 'test.db'}"
+        self.OUTBOX_ENQUEUE_ON_COMMIT = True
+        self.LOG_LEVEL = _env("LOG_LEVEL", "WARNING")
+
+
+class ProductionConfig(BaseConfig):
+    """Production: real servers and real secrets are mandatory."""
+
+    ENV_NAME = "production"
+
+    def validate(self) -> None:
+        super().validate()
+        problems = []
+        if self.SECRET_KEY == DEFAULT_SECRET_KEY or len(self.SECRET_KEY or "") < 32:
+            problems.append("SECRET_KEY is the development default or shorter than 32 characters")
+        if self.DATA_KEYS == DEFAULT_DATA_KEYS or DEFAULT_DATA_KEYS in self.DATA_KEYS:
+            problems.append("DATA_KEYS still contains the development key")
+        if self.LOOKUP_HASH_KEY == DEFAULT_LOOKUP_HASH_KEY or len(self.LOOKUP_HASH_KEY) < 32:
+            problems.append("LOOKUP_HASH_KEY is the development default or too short")
+        if self.WECHAT_SECRET == DEFAULT_WECHAT_SECRET:
+            problems.append("WECHAT_SECRET is the simulator default")
+        if self.TENCENT_SECRET_KEY == DEFAULT_TENCENT_SECRET_KEY:
+            problems.append("TENCENT_SECRET_KEY is the simulator default")
+        if not _env("DATABASE_URL"):
+            problems.append("DATABASE_URL must be set (no embedded SQLite in production)")
+        if not self.REDIS_URL:
+            problems.append("REDIS_URL must be set (no embedded Redis in production)")
+        if problems:
+            raise ConfigError("refusing to start in production: " + "; ".join(problems))
+
+
+_CONFIGS = {
+    "development": DevelopmentConfig,
+    "test": TestConfig,
+    "production": ProductionConfig,
+}
+
+
+def load_config(name: str | None = None) -> BaseConfig:
+    """Build the config named by `name` or YIWANG_ENV (default development) and validate it."""
+    name = name or _env("YIWANG_ENV", "development")
+    try:
+        cls = _CONFIGS[name]
+    except KeyError as exc:
+        raise ConfigError(f"unknown YIWANG_ENV {name!r}; use one of {sorted(_CONFIGS)}") from exc
+    config = cls()
+    config.validate()
+    return config

@@ -1,0 +1,1 @@
+"""Infrastructure shared by every layer: db, redis, crypto, tokens, outbox, errors, logging."""

@@ -1,0 +1,93 @@
+"""Base class for every error that reaches a client: HTTP status, stable code, zh and en text."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class AppError(Exception):
+    """An error with a stable machine code and bilingual messages.
+
+    Subclasses set `status`, `code`, `message_zh` and `message_en`; messages may contain
+    `{name}` placeholders filled from keyword arguments given to the constructor.
+    """
+
+    status: ClassVar[int] = 400
+    code: ClassVar[str] = "bad_request"
+    message_zh: ClassVar[str] = "请求有误"
+    message_en: ClassVar[str] = "Bad request"
+
+    def __init__(
+        self,
+        *,
+        fields: dict[str, Any] | None = None,
+        details: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        **params: Any,
+    ) -> None:
+        super().__init__(self.code)
+        self.fields = fields
+        self.details = details
+        self.headers = headers or {}
+        self.params = params
+
+    def message(self, lang: str = "zh") -> str:
+        template = self.message_en if lang == "en" else self.message_zh
+        try:
+            return template.format(**self.params)
+        except (KeyError, IndexError):
+            return template
+
+
+class NotFound(AppError):
+    status = 404
+    code = "not_found"
+    message_zh = "未找到该资源"
+    message_en = "Resource not found"
+
+
+class Conflict(AppError):
+    status = 409
+    code = "conflict"
+    message_zh = "请求与当前状态冲突"
+    message_en = "The request conflicts with the current state"
+
+
+class RateLimited(AppError):
+    status = 429
+    code = "rate_limited"
+    message_zh = "操作过于频繁，请 {retry_after} 秒后再试"
+    message_en = "Too many requests; try again in {retry_after} seconds"
+
+    def __init__(self, *, retry_after: int, scope: str = "", **kw: Any) -> None:
+        retry_after = max(1, int(retry_after))
+        super().__init__(
+            headers={"Retry-After": str(retry_after)},
+            details={"retry_after": retry_after, "scope": scope},
+            retry_after=retry_after,
+            **kw,
+        )
+
+
+class ServiceUnavailable(AppError):
+    status = 503
+    code = "service_unavailable"
+    message_zh = "服务暂时不可用，请稍后再试"
+    message_en = "Service temporarily unavailable; please try again later"
+
+
+class UpstreamError(AppError):
+    """An external system failed in a way the citizen can retry."""
+
+    status = 502
+    code = "upstream_unavailable"
+    message_zh = "上游服务暂时不可用，请稍后再试"
+    message_en = "An upstream service is temporarily unavailable; please try again"
+
+
+class RetryableError(Exception):
+    """A job or client failure worth retrying (timeouts, 5xx, rate limits)."""
+
+
+class PermanentError(Exception):
+    """A job or client failure that retrying will not fix (bad request, auth, invalid data)."""

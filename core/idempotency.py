@@ -1,0 +1,95 @@
+"""Idempotency-Key store: the first response to a key is replayed for every retry of it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from redis import Redis
+
+from core.crypto import Encryptor
+from core.errors import AppError
+
+
+class IdempotencyInFlight(AppError):
+    status = 409
+    code = "idempotency.in_progress"
+    message_zh = "相同的请求正在处理中，请稍后重试"
+    message_en = "A request with this Idempotency-Key is still being processed"
+
+
+class IdempotencyKeyReused(AppError):
+    status = 422
+    code = "idempotency.key_reused"
+    message_zh = "该 Idempotency-Key 已用于另一个不同的请求"
+    message_en = "This Idempotency-Key was already used for a different request"
+
+
+class IdempotencyKeyInvalid(AppError):
+    status = 400
+    code = "idempotency.key_invalid"
+    message_zh = "Idempotency-Key 格式无效（1-128 个可见字符）"
+    message_en = "Invalid Idempotency-Key (1-128 visible characters)"
+
+
+@dataclass
+class StoredResponse:
+    status: int
+    body: bytes
+    content_type: str
+
+
+_PURPOSE = "idempotency"
+
+
+class IdempotencyStore:
+    """Stores encrypted responses under (scope, key) with a request fingerprint."""
+
+    def __init__(self, redis: Redis, encryptor: Encryptor, *, ttl: int, lock_ttl: int = 60) -> None:
+        self._redis = redis
+        self._enc = encryptor
+        self._ttl = ttl
+        self._lock_ttl = lock_ttl
+
+    @staticmethod
+    def validate_key(key: str) -> None:
+        if not (1 <= len(key) <= 128) or not key.isprintable() or " " in key:
+            raise IdempotencyKeyInvalid()
+
+    def _name(self, scope: str, key: str) -> str:
+        digest = hashlib.sha256(f"{scope}\x00{key}".encode()).hexdigest()
+        return f"idem:{digest}"
+
+    def begin(self, scope: str, key: str, fingerprint: str) -> StoredResponse | None:
+        """Return the stored response for a retry, or None after taking the in-flight lock."""
+        name = self._name(scope, key)
+        lock = {"state": "running", "fp": fingerprint}
+        if self._redis.set(name, json.dumps(lock), nx=True, ex=self._lock_ttl):
+            return None
+        raw = self._redis.get(name)
+        if raw is None:  # expired between the two calls; try once more
+            if self._redis.set(name, json.dumps(lock), nx=True, ex=self._lock_ttl):
+                return None
+            raise IdempotencyInFlight()
+        entry = json.loads(raw)
+        if entry["fp"] != fingerprint:
+            raise IdempotencyKeyReused()
+        if entry["state"] == "running":
+            raise IdempotencyInFlight()
+        body = self._enc.decrypt_bytes(entry["body"], purpose=_PURPOSE)
+        return StoredResponse(entry["status"], body, entry["content_type"])
+
+    def complete(self, scope: str, key: str, fingerprint: str, resp: StoredResponse) -> None:
+        entry = {
+            "state": "done",
+            "fp": fingerprint,
+            "status": resp.status,
+            "content_type": resp.content_type,
+            "body": self._enc.encrypt(resp.body, purpose=_PURPOSE),
+        }
+        self._redis.set(self._name(scope, key), json.dumps(entry), ex=self._ttl)
+
+    def abandon(self, scope: str, key: str) -> None:
+        """Release the lock after a server error so the client may retry the same key."""
+        self._redis.delete(self._name(scope, key))

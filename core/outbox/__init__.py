@@ -1,0 +1,1 @@
+"""Durable outbox: jobs written in the business transaction, delivered by RQ workers."""

@@ -1,0 +1,102 @@
+"""Running one outbox job: claim, call its handler, record a retry or a final state."""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from core import clock
+from core.errors import PermanentError
+from core.outbox.models import DEAD, PENDING, RETRYING, RUNNING, SUCCEEDED, OutboxJob
+from core.outbox.service import OutboxSettings, backoff_seconds, timeout_delta
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[..., Any]
+
+
+def _claim(session: Session, job_id: str, settings: OutboxSettings) -> bool:
+    now = clock.now()
+    result = session.execute(
+        update(OutboxJob)
+        .where(
+            OutboxJob.id == job_id,
+            OutboxJob.status.in_((PENDING, RETRYING)),
+            OutboxJob.next_attempt_at <= now,
+        )
+        .values(
+            status=RUNNING,
+            attempts=OutboxJob.attempts + 1,
+            locked_until=now + timeout_delta(settings.run_timeout),
+            updated_at=now,
+        )
+    )
+    session.commit()
+    return result.rowcount == 1
+
+
+def execute(
+    session: Session,
+    job_id: str,
+    *,
+    handlers: Mapping[str, Handler],
+    settings: OutboxSettings,
+) -> str:
+    """Run job `job_id` once if it is due; return the state it ends this attempt in."""
+    if not _claim(session, job_id, settings):
+        return "skipped"
+    job = session.get(OutboxJob, job_id)
+    assert job is not None
+    handler = handlers.get(job.name)
+    if handler is None:
+        return _finish(session, job_id, DEAD, error=f"no handler registered for {job.name!r}")
+    try:
+        result = handler(session=session, job_id=job.id, **job.payload)
+        session.commit()
+    except PermanentError as exc:
+        session.rollback()
+        log.warning("job failed permanently", extra={"job_id": job_id, "job": job.name})
+        return _finish(session, job_id, DEAD, error=f"permanent: {exc}")
+    except Exception as exc:  # noqa: BLE001 - anything else is worth a retry
+        session.rollback()
+        job = session.get(OutboxJob, job_id)
+        assert job is not None
+        error = f"{type(exc).__name__}: {exc}"
+        if job.attempts >= job.max_attempts:
+            return _finish(session, job_id, DEAD, error=f"attempts exhausted; last error {error}")
+        delay = backoff_seconds(job.attempts, settings, random.random())
+        log.info("job will retry", extra={"job_id": job_id, "job": job.name, "delay": delay})
+        return _finish(session, job_id, RETRYING, error=error, retry_in=delay)
+    return _finish(session, job_id, SUCCEEDED, result=result if isinstance(result, dict) else None)
+
+
+def _finish(
+    session: Session,
+    job_id: str,
+    status: str,
+    *,
+    error: str | None = None,
+    result: dict | None = None,
+    retry_in: float | None = None,
+) -> str:
+    now = clock.now()
+    values: dict[str, Any] = {"status": status, "updated_at": now, "locked_until": None}
+    if error is not None:
+        values["last_error"] = error[:2000]
+    if result is not None:
+        values["result"] = result
+    if status in (SUCCEEDED, DEAD):
+        values["finished_at"] = now
+    if retry_in is not None:
+        values["next_attempt_at"] = now + timeout_delta(retry_in)
+    # Only the claimant may finish: a sweeper may have reclaimed a job whose lock expired.
+    session.execute(
+        update(OutboxJob).where(OutboxJob.id == job_id, OutboxJob.status == RUNNING).values(**values)
+    )
+    session.commit()
+    return status

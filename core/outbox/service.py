@@ -1,0 +1,152 @@
+"""Writing jobs into the outbox and handing them to Redis after the transaction commits."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Queue
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
+
+from core import clock
+from core.outbox.models import DEAD, PENDING, OutboxJob
+
+log = logging.getLogger(__name__)
+
+# The RQ entry point, named by string so core never imports the workers layer.
+JOB_ENTRYPOINT = "workers.jobs.execute_outbox_job"
+_SESSION_KEY = "outbox_new_ids"
+
+
+@dataclass
+class OutboxSettings:
+    queue: str = "yiwang"
+    max_attempts: int = 8
+    backoff_base: float = 2.0
+    backoff_cap: float = 600.0
+    run_timeout: int = 120
+    enqueue_timeout: int = 60
+    enqueue_on_commit: bool = True
+
+    @classmethod
+    def from_config(cls, cfg: Any) -> OutboxSettings:
+        return cls(
+            queue=cfg["OUTBOX_QUEUE"],
+            max_attempts=cfg["OUTBOX_MAX_ATTEMPTS"],
+            backoff_base=cfg["OUTBOX_BACKOFF_BASE"],
+            backoff_cap=cfg["OUTBOX_BACKOFF_CAP"],
+            run_timeout=cfg["OUTBOX_RUN_TIMEOUT"],
+            enqueue_timeout=cfg["OUTBOX_ENQUEUE_TIMEOUT"],
+            enqueue_on_commit=cfg["OUTBOX_ENQUEUE_ON_COMMIT"],
+        )
+
+
+class Outbox:
+    """Process-wide outbox wiring: settings and the Redis connection used to enqueue."""
+
+    def __init__(self) -> None:
+        self.settings = OutboxSettings()
+        self.redis: Redis | None = None
+
+    def configure(self, settings: OutboxSettings, redis: Redis) -> None:
+        self.settings = settings
+        self.redis = redis
+
+    def queue(self) -> Queue:
+        assert self.redis is not None, "outbox not configured"
+        return Queue(self.settings.queue, connection=self.redis)
+
+    def enqueue_ids(self, job_ids: list[str]) -> int:
+        """Push job ids to RQ; failures are logged and left to the sweeper."""
+        if not job_ids or self.redis is None:
+            return 0
+        sent = 0
+        try:
+            queue = self.queue()
+            for job_id in job_ids:
+                queue.enqueue(
+                    JOB_ENTRYPOINT,
+                    job_id,
+                    result_ttl=0,
+                    failure_ttl=3600,
+                    job_timeout=self.settings.run_timeout,
+                    description=f"outbox {job_id}",
+                )
+                sent += 1
+        except RedisError as exc:
+            log.warning("outbox enqueue failed; the sweeper will retry", extra={"error": str(exc)})
+        return sent
+
+
+outbox = Outbox()
+
+
+def add(session: Session, name: str, payload: dict[str, Any], *, max_attempts: int | None = None) -> OutboxJob:
+    """Add a job to the caller's transaction; it is enqueued only if that transaction commits."""
+    now = clock.now()
+    job = OutboxJob(
+        name=name,
+        payload=payload,
+        status=PENDING,
+        attempts=0,
+        max_attempts=max_attempts or outbox.settings.max_attempts,
+        created_at=now,
+        updated_at=now,
+        next_attempt_at=now,
+    )
+    session.add(job)
+    session.flush()
+    session.info.setdefault(_SESSION_KEY, []).append(job.id)
+    return job
+
+
+@event.listens_for(Session, "after_commit")
+def _enqueue_after_commit(session: Session) -> None:
+    ids = session.info.pop(_SESSION_KEY, None)
+    if ids and outbox.settings.enqueue_on_commit:
+        outbox.enqueue_ids(ids)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_after_rollback(session: Session) -> None:
+    session.info.pop(_SESSION_KEY, None)
+
+
+def list_jobs(session: Session, *, status: str | None = None, limit: int = 100) -> list[OutboxJob]:
+    """Jobs, newest first, optionally filtered by status."""
+    stmt = select(OutboxJob).order_by(OutboxJob.created_at.desc()).limit(limit)
+    if status:
+        stmt = stmt.where(OutboxJob.status == status)
+    return list(session.scalars(stmt))
+
+
+def replay(session: Session, job_id: str) -> OutboxJob | None:
+    """Put a dead job back to pending with fresh attempts; enqueued on commit."""
+    job = session.get(OutboxJob, job_id)
+    if job is None or job.status != DEAD:
+        return None
+    now = clock.now()
+    job.status = PENDING
+    job.attempts = 0
+    job.next_attempt_at = now
+    job.updated_at = now
+    job.finished_at = None
+    job.locked_until = None
+    job.enqueued_at = now
+    session.info.setdefault(_SESSION_KEY, []).append(job.id)
+    return job
+
+
+def backoff_seconds(attempts: int, settings: OutboxSettings, rand: float) -> float:
+    """Capped exponential backoff with equal jitter; `rand` in [0, 1)."""
+    ceiling = min(settings.backoff_cap, settings.backoff_base * (2 ** max(0, attempts - 1)))
+    return ceiling / 2 + rand * ceiling / 2
+
+
+def timeout_delta(seconds: float) -> timedelta:
+    return timedelta(seconds=seconds)

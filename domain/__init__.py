@@ -1,0 +1,1 @@
+"""Business rules per area: services, models, errors. No Flask request in here."""

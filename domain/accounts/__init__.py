@@ -1,0 +1,1 @@
+"""Accounts: one person, one account, with channel identities attached."""

@@ -1,0 +1,231 @@
+"""Finding, creating and merging accounts from channel identities."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from core import audit, clock
+from core.crypto import Encryptor, LookupHasher
+from core.masking import mask_phone
+from domain.accounts.errors import AccountLocked, AccountNotFound, PhoneBoundElsewhere
+from domain.accounts.models import (
+    ACTIVE,
+    DELETED,
+    LOCKED,
+    PHONE,
+    PHONE_ISSUER,
+    UNIONID_ISSUER,
+    WECHAT_OPENID,
+    WECHAT_UNIONID,
+    Account,
+    ChannelIdentity,
+)
+
+PHONE_PURPOSE = "phone"
+SESSION_KEY_PURPOSE = "wechat-session-key"
+
+
+def _identity(session: Session, kind: str, issuer: str, lookup: str) -> ChannelIdentity | None:
+    return session.scalar(
+        select(ChannelIdentity).where(
+            ChannelIdentity.kind == kind,
+            ChannelIdentity.issuer == issuer,
+            ChannelIdentity.lookup == lookup,
+        )
+    )
+
+
+def _new_account(session: Session, created_via: str) -> Account:
+    now = clock.now()
+    account = Account(status=ACTIVE, identity_level="L0", created_at=now, updated_at=now, created_via=created_via)
+    session.add(account)
+    session.flush()
+    return account
+
+
+def _attach(session: Session, account: Account, **fields: object) -> ChannelIdentity:
+    ident = ChannelIdentity(account_id=account.id, created_at=clock.now(), last_used_at=clock.now(), **fields)
+    session.add(ident)
+    session.flush()
+    return ident
+
+
+def ensure_usable(account: Account) -> None:
+    """Raise unless the account may log in."""
+    if account.status == LOCKED:
+        raise AccountLocked()
+    if account.status == DELETED:
+        raise AccountNotFound()
+
+
+def get_account(session: Session, account_id: str) -> Account:
+    account = session.get(Account, account_id)
+    if account is None or account.status == DELETED:
+        raise AccountNotFound()
+    return account
+
+
+@dataclass
+class WechatLogin:
+    account: Account
+    created: bool
+
+
+def login_wechat(
+    session: Session,
+    *,
+    encryptor: Encryptor,
+    appid: str,
+    openid: str,
+    unionid: str | None,
+    session_key: str,
+) -> WechatLogin:
+    """Find the account by unionid, else openid; create it on first login. Not committed."""
+    now = clock.now()
+    by_union = _identity(session, WECHAT_UNIONID, UNIONID_ISSUER, unionid) if unionid else None
+    by_open = _identity(session, WECHAT_OPENID, appid, openid)
+    created = False
+    if by_union is not None:
+        account = by_union.account
+    elif by_open is not None:
+        account = by_open.account
+    else:
+        account = _new_account(session, "miniprogram")
+        created = True
+    ensure_usable(account)
+    if by_open is None:
+        by_open = _attach(session, account, kind=WECHAT_OPENID, issuer=appid, lookup=openid)
+    if unionid and by_union is None:
+        _attach(session, account, kind=WECHAT_UNIONID, issuer=UNIONID_ISSUER, lookup=unionid)
+    by_open.session_key_enc = encryptor.encrypt(session_key, purpose=SESSION_KEY_PURPOSE)
+    by_open.last_used_at = now
+    return WechatLogin(account, created)
+
+
+def phone_lookup(hasher: LookupHasher, phone: str) -> str:
+    return hasher.hash(phone, purpose=PHONE_PURPOSE)
+
+
+def find_by_phone(session: Session, *, hasher: LookupHasher, phone: str) -> Account | None:
+    ident = _identity(session, PHONE, PHONE_ISSUER, phone_lookup(hasher, phone))
+    return ident.account if ident else None
+
+
+def login_phone(
+    session: Session, *, encryptor: Encryptor, hasher: LookupHasher, phone: str
+) -> tuple[Account, bool]:
+    """Account for a verified phone number, created on first login. Not committed."""
+    account = find_by_phone(session, hasher=hasher, phone=phone)
+    if account is not None:
+        ensure_usable(account)
+        return account, False
+    account = _new_account(session, "app")
+    _attach(
+        session,
+        account,
+        kind=PHONE,
+        issuer=PHONE_ISSUER,
+        lookup=phone_lookup(hasher, phone),
+        value_enc=encryptor.encrypt(phone, purpose=PHONE_PURPOSE),
+        value_masked=mask_phone(phone),
+    )
+    return account, True
+
+
+@dataclass
+class PhoneBinding:
+    account: Account  # the account the caller should now be logged in to
+    merged_from: str | None  # the account id folded into it, when a merge happened
+
+
+def bind_phone(
+    session: Session, *, encryptor: Encryptor, hasher: LookupHasher, account: Account, phone: str
+) -> PhoneBinding:
+    """Attach a carrier-verified phone to `account`.
+
+    If the phone already belongs to another account, the person is the same: an account that
+    holds nothing but channel identities is merged into the phone's account (its identities
+    move over and it is closed). Anything else is a conflict for a later, stronger check.
+    """
+    lookup = phone_lookup(hasher, phone)
+    existing = _identity(session, PHONE, PHONE_ISSUER, lookup)
+    if existing is not None and existing.account_id == account.id:
+        return PhoneBinding(account, None)
+    own_phone = session.scalar(
+        select(ChannelIdentity).where(
+            ChannelIdentity.account_id == account.id, ChannelIdentity.kind == PHONE
+        )
+    )
+    if existing is None:
+        if own_phone is not None:  # a new number replaces the old one
+            own_phone.lookup = lookup
+            own_phone.value_enc = encryptor.encrypt(phone, purpose=PHONE_PURPOSE)
+            own_phone.value_masked = mask_phone(phone)
+            own_phone.last_used_at = clock.now()
+        else:
+            _attach(
+                session, account, kind=PHONE, issuer=PHONE_ISSUER, lookup=lookup,
+                value_enc=encryptor.encrypt(phone, purpose=PHONE_PURPOSE),
+                value_masked=mask_phone(phone),
+            )  # fmt: skip
+        try:
+            session.flush()
+        except IntegrityError as exc:  # a concurrent bind won the number
+            raise PhoneBoundElsewhere() from exc
+        return PhoneBinding(account, None)
+    target = existing.account
+    ensure_usable(target)
+    if own_phone is not None or account.identity_level != "L0":
+        raise PhoneBoundElsewhere()
+    for ident in list(account.identities):
+        ident.account_id = target.id
+    now = clock.now()
+    account.status = DELETED
+    account.merged_into_id = target.id
+    account.updated_at = now
+    audit.record(
+        session, actor_type="citizen", actor_id=target.id, action="account.merged",
+        target_type="account", target_id=account.id, details={"reason": "same verified phone"},
+    )  # fmt: skip
+    session.flush()
+    return PhoneBinding(target, account.id)
+
+
+def masked_phone(session: Session, account_id: str) -> str | None:
+    ident = session.scalar(
+        select(ChannelIdentity).where(
+            ChannelIdentity.account_id == account_id, ChannelIdentity.kind == PHONE
+        )
+    )
+    return ident.value_masked if ident else None
+
+
+def full_phone(
+    session: Session, *, encryptor: Encryptor, account_id: str, actor_id: str, request_id: str | None
+) -> str | None:
+    """Decrypt the account's phone number; every such read is audited."""
+    ident = session.scalar(
+        select(ChannelIdentity).where(
+            ChannelIdentity.account_id == account_id, ChannelIdentity.kind == PHONE
+        )
+    )
+    if ident is None or ident.value_enc is None:
+        return None
+    audit.record(
+        session, actor_type="citizen", actor_id=actor_id, action="pii.read",
+        target_type="account", target_id=account_id, request_id=request_id,
+        details={"field": "phone"},
+    )  # fmt: skip
+    return encryptor.decrypt(ident.value_enc, purpose=PHONE_PURPOSE)
+
+
+def identities_summary(session: Session, account_id: str) -> dict:
+    """Which channels are bound, without their identifiers."""
+    kinds = set(
+        session.scalars(select(ChannelIdentity.kind).where(ChannelIdentity.account_id == account_id))
+    )
+    return {"wechat": WECHAT_OPENID in kinds, "phone": PHONE in kinds}

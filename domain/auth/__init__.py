@@ -1,0 +1,1 @@
+"""Logins and sessions: mini-program, SMS, refresh rotation, revocation."""

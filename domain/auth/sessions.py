@@ -1,0 +1,201 @@
+"""Sessions and tokens: start, refresh with rotation and reuse detection, revoke, list."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from core import clock
+from core.crypto import random_token, token_hash
+from core.tokens import TokenService
+from domain.accounts.models import Account
+from domain.accounts.service import ensure_usable
+from domain.auth.errors import (
+    RefreshTokenInvalid,
+    RefreshTokenReused,
+    SessionNotFound,
+    SessionRevoked,
+)
+from domain.auth.models import LoginSession, RefreshToken
+from domain.auth.revocation import RevocationList
+
+
+@dataclass
+class SessionPolicy:
+    audience: str
+    access_ttl: int
+    refresh_ttl: int
+    max_age: int
+
+
+@dataclass
+class TokenPair:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    session_id: str
+    account_id: str
+    token_type: str = "Bearer"
+
+
+def _mint_access(tokens: TokenService, policy: SessionPolicy, account: Account, sess: LoginSession) -> str:
+    return tokens.mint(
+        audience=policy.audience,
+        subject=account.id,
+        ttl=policy.access_ttl,
+        claims={"sid": sess.id, "channel": sess.channel, "idl": account.identity_level},
+    )
+
+
+def _new_refresh(session: Session, policy: SessionPolicy, sess: LoginSession) -> str:
+    raw = "rt_" + random_token(32)
+    now = clock.now()
+    expires = min(now + timedelta(seconds=policy.refresh_ttl), sess.expires_at)
+    session.add(RefreshToken(session_id=sess.id, token_hash=token_hash(raw), created_at=now, expires_at=expires))
+    return raw
+
+
+def start_session(
+    session: Session,
+    *,
+    tokens: TokenService,
+    policy: SessionPolicy,
+    account: Account,
+    channel: str,
+    device_label: str | None,
+) -> TokenPair:
+    """Open a session for `account` on `channel` and issue its first tokens. Commits."""
+    ensure_usable(account)
+    now = clock.now()
+    sess = LoginSession(
+        account_id=account.id,
+        channel=channel,
+        device_label=(device_label or None) and device_label[:64],
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + timedelta(seconds=policy.max_age),
+    )
+    session.add(sess)
+    session.flush()
+    refresh = _new_refresh(session, policy, sess)
+    session.commit()
+    access = _mint_access(tokens, policy, account, sess)
+    return TokenPair(access, refresh, policy.access_ttl, sess.id, account.id)
+
+
+def refresh(
+    session: Session,
+    *,
+    tokens: TokenService,
+    policy: SessionPolicy,
+    revocations: RevocationList,
+    refresh_token: str,
+) -> TokenPair:
+    """Rotate a refresh token. A token used twice ends its whole session."""
+    now = clock.now()
+    row = session.scalar(select(RefreshToken).where(RefreshToken.token_hash == token_hash(refresh_token)))
+    if row is None:
+        raise RefreshTokenInvalid()
+    sess = session.get(LoginSession, row.session_id)
+    assert sess is not None
+    if sess.revoked_at is not None:
+        raise SessionRevoked()
+    if row.rotated_at is not None:
+        _revoke(session, revocations, sess, reason="refresh_reuse")
+        session.commit()
+        raise RefreshTokenReused()
+    if row.expires_at <= now or sess.expires_at <= now:
+        raise RefreshTokenInvalid()
+    # Conditional update: of two concurrent uses exactly one rotates, the other is a reuse.
+    claimed = session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.id == row.id, RefreshToken.rotated_at.is_(None))
+        .values(rotated_at=now)
+    ).rowcount
+    if claimed != 1:
+        session.rollback()
+        sess = session.get(LoginSession, row.session_id)
+        _revoke(session, revocations, sess, reason="refresh_reuse")
+        session.commit()
+        raise RefreshTokenReused()
+    account = session.get(Account, sess.account_id)
+    assert account is not None
+    ensure_usable(account)
+    sess.last_seen_at = now
+    new_refresh = _new_refresh(session, policy, sess)
+    session.commit()
+    return TokenPair(_mint_access(tokens, policy, account, sess), new_refresh, policy.access_ttl, sess.id, account.id)
+
+
+def _revoke(session: Session, revocations: RevocationList, sess: LoginSession, *, reason: str) -> None:
+    if sess.revoked_at is None:
+        sess.revoked_at = clock.now()
+        sess.revoke_reason = reason
+    revocations.revoke(sess.id)
+
+
+def revoke_session(
+    session: Session, *, revocations: RevocationList, account_id: str, session_id: str, reason: str
+) -> None:
+    """End one of the account's sessions (logout, or from the device list). Commits."""
+    sess = session.get(LoginSession, session_id)
+    if sess is None or sess.account_id != account_id:
+        raise SessionNotFound()
+    _revoke(session, revocations, sess, reason=reason)
+    session.commit()
+
+
+def revoke_all(session: Session, *, revocations: RevocationList, account_id: str, reason: str) -> int:
+    """End every open session of an account (lock, merge, password-equivalent change)."""
+    rows = session.scalars(
+        select(LoginSession).where(LoginSession.account_id == account_id, LoginSession.revoked_at.is_(None))
+    ).all()
+    for sess in rows:
+        _revoke(session, revocations, sess, reason=reason)
+    return len(rows)
+
+
+def list_sessions(session: Session, *, account_id: str) -> list[LoginSession]:
+    """Open sessions of an account, most recently seen first."""
+    now = clock.now()
+    return list(
+        session.scalars(
+            select(LoginSession)
+            .where(
+                LoginSession.account_id == account_id,
+                LoginSession.revoked_at.is_(None),
+                LoginSession.expires_at > now,
+            )
+            .order_by(LoginSession.last_seen_at.desc())
+        )
+    )
+
+
+@dataclass
+class Principal:
+    """The authenticated citizen of a request."""
+
+    account_id: str
+    session_id: str
+    channel: str
+    identity_level: str
+    claims: dict[str, Any]
+
+
+def authenticate(
+    *, tokens: TokenService, revocations: RevocationList, audience: str, access_token: str
+) -> Principal:
+    """Verify an access token and refuse tokens of revoked sessions."""
+    claims = tokens.verify(access_token, audience=audience)
+    sid = claims.get("sid")
+    if not isinstance(sid, str):
+        from core.tokens import TokenInvalid
+
+        raise TokenInvalid()
+    if revocations.is_revoked(sid):
+        raise SessionRevoked()
+    return Principal(claims["sub"], sid, claims.get("channel", ""), claims.get("idl", "L0"), claims)

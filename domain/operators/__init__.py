@@ -1,0 +1,1 @@
+"""Operators of the admin API: accounts, roles, second factor, lockout, sessions."""

@@ -1,0 +1,44 @@
+"""Operator accounts and their sessions (separate from citizens)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.db import Base, IdMixin, UTCDateTime
+
+ROLE_ADMIN = "admin"  # manages operators
+ROLE_CATALOG_EDITOR = "catalog_editor"
+ROLE_CASE_OPERATOR = "case_operator"
+ROLE_AUDITOR = "auditor"
+ROLE_OPS = "ops"  # background jobs, dead letters
+ROLES = (ROLE_ADMIN, ROLE_CATALOG_EDITOR, ROLE_CASE_OPERATOR, ROLE_AUDITOR, ROLE_OPS)
+
+
+class Operator(IdMixin, Base):
+    __tablename__ = "operators"
+
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(64))
+    password_hash: Mapped[str] = mapped_column(Text)
+    totp_secret_enc: Mapped[str] = mapped_column(Text)
+    totp_last_step: Mapped[int] = mapped_column(Integer, default=0)  # blocks code replay
+    roles: Mapped[list] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class OperatorSession(IdMixin, Base):
+    __tablename__ = "operator_sessions"
+
+    operator_id: Mapped[str] = mapped_column(ForeignKey("operators.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    ip: Mapped[str | None] = mapped_column(String(64))

@@ -1,0 +1,150 @@
+"""The app factory: binds every extension and blueprint in one place."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from flask import Flask
+from flask_compress import Compress
+from flask_smorest import Api
+
+from config import load_config
+from config.settings import BaseConfig
+
+# Every module that defines tables; Alembic and the tests load them through load_models().
+MODEL_MODULES = (
+    "core.audit",
+    "core.outbox.models",
+    "core.signing_keys",
+    "domain.accounts.models",
+    "domain.auth.models",
+    "domain.operators.models",
+)
+
+# Blueprint modules, each exposing `blp` (and optionally more blueprints in `BLUEPRINTS`).
+BLUEPRINT_MODULES = (
+    "api.v1.system",
+    "api.v1.me",
+    "api.v1.tokens",
+    "api.v1.sms_login",
+    "miniprogram_bridge.login",
+    "api.admin.auth",
+    "api.admin.jobs",
+    "api.admin.operators",
+)
+
+
+def load_models() -> Any:
+    """Import every model module and return the shared metadata."""
+    for name in MODEL_MODULES:
+        importlib.import_module(name)
+    from core.db import Base
+
+    return Base.metadata
+
+
+class YiwangApi(Api):
+    """flask-smorest Api whose HTTP errors use the project's error format."""
+
+    def handle_http_exception(self, error: Any) -> Any:
+        from api.errors import http_error_response
+
+        return http_error_response(error)
+
+
+def _config_dict(config: BaseConfig | dict | None) -> dict:
+    if config is None:
+        config = load_config()
+    if isinstance(config, dict):
+        base = vars(load_config(config.get("ENV_NAME", "test")))
+        base.update(config)
+        return base
+    return {k: v for k, v in vars(config).items() if k.isupper()} | {"ENV_NAME": config.ENV_NAME}
+
+
+def create_app(config: BaseConfig | dict | None = None) -> Flask:
+    """Build the yiwang app from a config object (default: YIWANG_ENV from the environment)."""
+    from api.deps import Services
+    from api.errors import register_error_handlers
+    from api.middleware import register_middleware
+    from core.crypto import crypto
+    from core.db import db
+    from core.idempotency import IdempotencyStore
+    from core.logging import configure_logging
+    from core.outbox.service import OutboxSettings, outbox
+    from core.ratelimit import RateLimiter
+    from core.redis import redis_holder
+    from core.signing_keys import KeyRing
+    from core.tokens import TokenService
+    from domain.auth.revocation import RevocationList
+    from domain.auth.sessions import SessionPolicy
+
+    cfg = _config_dict(config)
+    app = Flask(__name__, instance_path=str(cfg["INSTANCE_DIR"]))
+    app.config.update(cfg)
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    cfg["INSTANCE_DIR"].mkdir(parents=True, exist_ok=True)
+    configure_logging(app.config["LOG_LEVEL"], app.config["LOG_JSON"])
+
+    load_models()
+    db.init_app(app)
+    redis_holder.init_app(app)
+    crypto.init_app(app)
+    redis = redis_holder.get()
+    outbox.configure(OutboxSettings.from_config(app.config), redis)
+
+    keyring = KeyRing(db.session.session_factory, crypto.encryptor, app.config["SIGNING_KEY_CACHE_SECONDS"])
+    services = Services(
+        keyring=keyring,
+        tokens=TokenService(keyring, app.config["JWT_ISSUER"]),
+        revocations=RevocationList(redis, access_ttl=app.config["ACCESS_TOKEN_TTL"]),
+        encryptor=crypto.encryptor,
+        hasher=crypto.hasher,
+        ratelimiter=RateLimiter(redis),
+        idempotency=IdempotencyStore(redis, crypto.encryptor, ttl=app.config["IDEMPOTENCY_TTL"]),
+        citizen_policy=SessionPolicy(
+            audience=app.config["JWT_AUDIENCE"],
+            access_ttl=app.config["ACCESS_TOKEN_TTL"],
+            refresh_ttl=app.config["REFRESH_TOKEN_TTL"],
+            max_age=app.config["SESSION_MAX_AGE"],
+        ),
+    )
+    _attach_integrations(app, services, redis)
+    app.extensions["yiwang"] = services
+
+    register_middleware(app)
+    register_error_handlers(app)
+    api = YiwangApi(
+        app,
+        spec_kwargs={
+            "info": {"description": "一网通办移动端后端 API。错误统一格式见 components.schemas.Error。"}
+        },
+    )
+    api.spec.components.security_scheme(
+        "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    )
+    for name in BLUEPRINT_MODULES:
+        module = importlib.import_module(name)
+        for blp in getattr(module, "BLUEPRINTS", None) or [module.blp]:
+            api.register_blueprint(blp)
+    from api.v1.system import wellknown
+
+    api.register_blueprint(wellknown)
+    Compress(app)
+    _register_cli(app)
+    return app
+
+
+def _attach_integrations(app: Flask, services: Any, redis: Any) -> None:
+    from integrations.sms.client import SmsClient
+    from integrations.wechat.client import WechatClient
+
+    services.wechat = WechatClient.from_config(app.config, redis=redis)
+    services.sms = SmsClient.from_config(app.config)
+
+
+def _register_cli(app: Flask) -> None:
+    from cli import register_commands
+
+    register_commands(app)
