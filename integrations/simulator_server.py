@@ -1,0 +1,33 @@
+"""Run a simulator (a WSGI app) as a real HTTP server on localhost, in a thread or in the foreground."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from werkzeug.serving import BaseWSGIServer, make_server
+
+
+class ThreadedSimulator:
+    """A simulator served from a background thread; `url` is its base URL."""
+
+    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.app = app
+        self.server: BaseWSGIServer = make_server(host, port, app, threaded=True)
+        self.host = host
+        self.port = self.server.server_port
+        self.url = f"http://{host}:{self.port}/"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def start(self) -> ThreadedSimulator:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self._thread.join(timeout=5)
+
+
+def serve_forever(app: Any, host: str, port: int) -> None:
+    """Serve in the foreground (used by `make run`)."""
+    make_server(host, port, app, threaded=True).serve_forever()

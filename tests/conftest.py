@@ -1,0 +1,214 @@
+"""Shared fixtures: real PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set, embedded otherwise.
+
+- The schema is built by the Alembic migrations (not create_all), once per test session.
+- With PostgreSQL, a fresh database is created for the session and dropped afterwards.
+- Every test starts with empty tables, an empty Redis database and a frozen clock.
+- The WeChat and SMS simulators run as real HTTP servers on localhost ports.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from core import clock as clock_mod
+from integrations.simulator_server import ThreadedSimulator
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _fresh_postgres(url: str) -> tuple[str, Any]:
+    base = make_url(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    name = f"yiwang_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return base.set(database=name).render_as_string(hide_password=False), drop
+
+
+def migrate(url: str) -> None:
+    """Build the schema with Alembic, as production does."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config(str(ROOT / "alembic.ini"))
+    cfg.set_main_option("script_location", str(ROOT / "migrations"))
+    cfg.attributes["url"] = url
+    command.upgrade(cfg, "head")
+
+
+@pytest.fixture(scope="session")
+def instance_dir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="yiwang-test-"))
+    yield path
+    from core.redis import stop_embedded
+
+    stop_embedded(path)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def database_url(instance_dir: Path) -> Iterator[str]:
+    configured = os.environ.get("DATABASE_URL")
+    if configured and configured.startswith("postgresql"):
+        url, drop = _fresh_postgres(configured)
+        migrate(url)
+        yield url
+        from core.db import db
+
+        if db.engine is not None:
+            db.engine.dispose()
+        drop()
+    else:
+        url = f"sqlite:///{instance_dir / 'test.db'}"
+        migrate(url)
+        yield url
+
+
+@pytest.fixture(scope="session")
+def base_config(instance_dir: Path, database_url: str) -> dict[str, Any]:
+    """The test configuration (before simulator URLs are added)."""
+    return {
+        "ENV_NAME": "test",
+        "TESTING": True,
+        "INSTANCE_DIR": instance_dir,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": os.environ.get("REDIS_URL") or None,
+        "LOG_LEVEL": "WARNING",
+        "ACCESS_LOG": False,
+    }
+
+
+@pytest.fixture(scope="session")
+def wechat_sim(base_config: dict[str, Any]) -> Iterator[ThreadedSimulator]:
+    from config import TestConfig
+    from integrations.wechat.simulator import create_simulator
+
+    sim = ThreadedSimulator(create_simulator(vars(TestConfig()) | base_config)).start()
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture(scope="session")
+def sms_sim(base_config: dict[str, Any]) -> Iterator[ThreadedSimulator]:
+    from config import TestConfig
+    from integrations.sms.simulator import create_simulator
+
+    sim = ThreadedSimulator(create_simulator(vars(TestConfig()) | base_config)).start()
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture(scope="session")
+def app_config(base_config: dict, wechat_sim: ThreadedSimulator, sms_sim: ThreadedSimulator) -> dict:
+    return base_config | {
+        "WECHAT_API_BASE": wechat_sim.url,
+        "SMS_ENDPOINT": f"{sms_sim.host}:{sms_sim.port}",
+        "SMS_SCHEME": "http",
+    }
+
+
+@pytest.fixture(scope="session")
+def app(app_config: dict) -> Iterator[Any]:
+    from factory import create_app
+
+    application = create_app(app_config)
+    with application.app_context():
+        yield application
+
+
+@pytest.fixture(autouse=True)
+def clock() -> Iterator[clock_mod.FrozenClock]:
+    """A frozen clock at the current time; tests move it with clock.advance(seconds)."""
+    frozen = clock_mod.FrozenClock()
+    previous = clock_mod.use(frozen)
+    yield frozen
+    clock_mod.use(previous)
+
+
+@pytest.fixture(autouse=True)
+def _clean_state(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Empty tables and Redis before each test that uses the app."""
+    if "app" not in request.fixturenames:
+        yield
+        return
+    app = request.getfixturevalue("app")
+    _wipe(app)
+    yield
+    from core.db import db
+
+    db.session.remove()
+
+
+def _wipe(app: Any) -> None:
+    from core.db import Base, db
+    from core.redis import get_redis
+
+    db.session.remove()
+    with db.engine.begin() as conn:  # type: ignore[union-attr]
+        for table in reversed(Base.metadata.sorted_tables):
+            conn.execute(table.delete())
+    get_redis().flushdb()
+    app.extensions["yiwang"].keyring.invalidate()
+
+
+@pytest.fixture
+def client(app: Any) -> Any:
+    return app.test_client()
+
+
+@pytest.fixture
+def db_session(app: Any) -> Any:
+    from core.db import db
+
+    return db.session()
+
+
+@pytest.fixture
+def services(app: Any) -> Any:
+    return app.extensions["yiwang"]
+
+
+def make_citizen(app: Any, *, channel: str = "app", device_label: str = "测试手机", phone: str | None = None) -> dict:
+    """Create an account (by phone) and a session directly through the domain services."""
+    from core.db import db
+    from domain.accounts import service as accounts
+    from domain.auth import sessions
+
+    svc = app.extensions["yiwang"]
+    session = db.session()
+    account, _ = accounts.login_phone(
+        session, encryptor=svc.encryptor, hasher=svc.hasher, phone=phone or f"139{uuid.uuid4().int % 10**8:08d}"
+    )
+    pair = sessions.start_session(
+        session, tokens=svc.tokens, policy=svc.citizen_policy, account=account,
+        channel=channel, device_label=device_label,
+    )  # fmt: skip
+    return {
+        "account_id": pair.account_id,
+        "session_id": pair.session_id,
+        "access_token": pair.access_token,
+        "refresh_token": pair.refresh_token,
+        "headers": {"Authorization": f"Bearer {pair.access_token}"},
+    }
+
+
+@pytest.fixture
+def citizen(app: Any) -> dict:
+    """A logged-in citizen on the app channel."""
+    return make_citizen(app)

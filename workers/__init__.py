@@ -1,0 +1,1 @@
+"""Background entry points: the RQ worker, the sweeper, and the job handlers they call."""

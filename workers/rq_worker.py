@@ -1,0 +1,30 @@
+"""`python -m workers.rq_worker`: an RQ worker for the outbox queue, inside the app context."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from rq import SimpleWorker
+
+from core.outbox.service import outbox
+from core.redis import get_redis
+from factory import create_app
+
+log = logging.getLogger("yiwang.worker")
+
+
+def main(argv: list[str] | None = None) -> int:
+    burst = "--burst" in (argv or sys.argv[1:])
+    app = create_app()
+    with app.app_context():
+        # SimpleWorker runs jobs in this process: no fork, so the database pool stays valid.
+        # A killed worker loses at most its running job, which the sweeper recovers.
+        worker = SimpleWorker([outbox.queue()], connection=get_redis())
+        log.info("worker started", extra={"queue": outbox.settings.queue})
+        worker.work(burst=burst, logging_level=app.config["LOG_LEVEL"], with_scheduler=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
