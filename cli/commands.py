@@ -1,5 +1,7 @@
-"""CLI commands."""
+"""Every CLI command group, registered on the Flask app by cli.register_commands."""
 
 from __future__ import annotations
 
-COMMANDS: list = []
+from cli.system import keys, migrate_command, seed_command
+
+COMMANDS: list = [migrate_command, seed_command, keys]

@@ -66,14 +66,19 @@ class TokenService:
                 algorithms=["ES256"],
                 audience=audience,
                 issuer=self.issuer,
-                options={"require": ["exp", "iat", "sub", "aud", "iss"], "verify_iat": False},
-                leeway=0,
+                # Time claims are checked below against the project clock (tests move it).
+                options={
+                    "require": ["exp", "iat", "sub", "aud", "iss"],
+                    "verify_exp": False,
+                    "verify_nbf": False,
+                    "verify_iat": False,
+                },
             )
-        except jwt.ExpiredSignatureError as exc:
-            raise TokenExpired() from exc
         except jwt.PyJWTError as exc:
             raise TokenInvalid() from exc
-        # pyjwt checks exp against the wall clock; enforce the project clock as well.
-        if claims["exp"] <= clock.timestamp():
+        now = clock.timestamp()
+        if not isinstance(claims["exp"], int | float) or claims["exp"] <= now:
             raise TokenExpired()
+        if isinstance(claims.get("nbf"), int | float) and claims["nbf"] > now + 30:
+            raise TokenInvalid()
         return claims

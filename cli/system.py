@@ -1,0 +1,84 @@
+"""Schema, demo data and signing-key commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_migrations(url: str) -> None:
+    """Upgrade the database at `url` to the newest Alembic revision."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config(str(ROOT / "alembic.ini"))
+    cfg.set_main_option("script_location", str(ROOT / "migrations"))
+    cfg.attributes["url"] = url
+    command.upgrade(cfg, "head")
+
+
+@click.command("migrate")
+@with_appcontext
+def migrate_command() -> None:
+    """Apply the Alembic migrations to the configured database."""
+    run_migrations(current_app.config["DATABASE_URL"])
+    click.echo("database is at the newest revision")
+
+
+@click.command("seed")
+@with_appcontext
+def seed_command() -> None:
+    """Create demo data for the embedded run (idempotent): a signing key and a demo citizen."""
+    from core.crypto import crypto
+    from core.db import db
+    from core.signing_keys import ensure_key
+    from domain.accounts import service as accounts
+
+    session = db.session()
+    ensure_key(session, crypto.encryptor)
+    demo_phone = "13800138000"
+    account, created = accounts.login_phone(
+        session, encryptor=crypto.encryptor, hasher=crypto.hasher, phone=demo_phone
+    )
+    session.commit()
+    click.echo(
+        f"demo citizen {'created' if created else 'exists'}: phone {demo_phone} (SMS code from the simulator)"
+    )
+
+
+@click.group("keys")
+def keys() -> None:
+    """Token signing keys."""
+
+
+@keys.command("rotate")
+@with_appcontext
+def rotate_keys() -> None:
+    """Start signing with a new key; the old one verifies until its tokens have expired."""
+    from core.crypto import crypto
+    from core.db import db
+    from core.signing_keys import rotate
+
+    grace = current_app.config["ACCESS_TOKEN_TTL"] + 60
+    new = rotate(db.session(), crypto.encryptor, verify_grace=grace)
+    current_app.extensions["yiwang"].keyring.invalidate()
+    click.echo(f"new signing key {new.kid}; previous keys verify for {grace} s more")
+
+
+@keys.command("list")
+@with_appcontext
+def list_keys() -> None:
+    """Show signing keys and their state."""
+    from sqlalchemy import select
+
+    from core.db import db
+    from core.signing_keys import SigningKey
+
+    for key in db.session.scalars(select(SigningKey).order_by(SigningKey.created_at)):
+        state = "signing" if key.retired_at is None else f"verify-until {key.verify_until:%Y-%m-%d %H:%M:%S}"
+        click.echo(f"{key.kid}\t{key.created_at:%Y-%m-%d %H:%M:%S}\t{state}")
