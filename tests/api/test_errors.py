@@ -1,0 +1,140 @@
+"""Every bad input gets a 4xx in the one error format, in Chinese or English; never a 500."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+
+import pytest
+
+
+def assert_error(resp, status, code):
+    assert resp.status_code == status, resp.get_data(as_text=True)
+    body = resp.get_json()
+    assert set(body) == {"error"}
+    err = body["error"]
+    assert err["code"] == code
+    assert isinstance(err["message"], str) and err["message"]
+    assert err["request_id"] == resp.headers["X-Request-ID"]
+    return err
+
+
+def test_malformed_json(client):
+    r = client.post("/v1/auth/refresh", data="{not json", content_type="application/json")
+    err = assert_error(r, 400, "request.malformed_json")
+    assert err["message"] == "请求体不是合法的 JSON"
+
+
+def test_wrong_types_and_unknown_fields_list_field_errors(client):
+    r = client.post("/v1/auth/refresh", json={"refresh_token": 12345, "surprise": True})
+    err = assert_error(r, 422, "request.validation_failed")
+    assert err["fields"] == {"refresh_token": ["应为字符串"], "surprise": ["不允许的字段"]}
+    r = client.post("/v1/auth/refresh", json={}, headers={"Accept-Language": "en-US,en;q=0.9"})
+    err = assert_error(r, 422, "request.validation_failed")
+    assert err["message"] == "Some fields are invalid"
+    assert err["fields"] == {"refresh_token": ["Missing data for required field."]}
+
+
+def test_json_array_instead_of_object(client):
+    r = client.post("/v1/auth/refresh", json=["a"])
+    assert_error(r, 422, "request.validation_failed")
+
+
+def test_body_over_one_mebibyte(client):
+    big = json.dumps({"refresh_token": "x" * (1024 * 1024 + 10)})
+    r = client.post("/v1/auth/refresh", data=big, content_type="application/json")
+    err = assert_error(r, 413, "request.too_large")
+    assert "1 MiB" in err["message"]
+
+
+def test_chunked_body_over_the_limit(client):
+    r = client.post(
+        "/v1/auth/refresh", input_stream=io.BytesIO(b"x" * (1024 * 1024 + 100)),
+        content_type="application/json", headers={"Transfer-Encoding": "chunked"},
+        environ_overrides={"wsgi.input_terminated": True},  # as gunicorn sets for chunked bodies
+    )  # fmt: skip
+    assert_error(r, 413, "request.too_large")
+
+
+def test_non_json_content_type(client):
+    r = client.post("/v1/auth/refresh", data="refresh_token=abc", content_type="application/x-www-form-urlencoded")
+    assert_error(r, 415, "request.unsupported_media_type")
+
+
+def test_unknown_route_and_method(client):
+    assert_error(client.get("/v1/nothing-here"), 404, "request.not_found")
+    r = client.put("/v1/health")
+    assert_error(r, 405, "request.method_not_allowed")
+    assert "GET" in r.headers["Allow"]
+
+
+def test_english_messages_on_accept_language(client):
+    r = client.get("/v1/me", headers={"Accept-Language": "en"})
+    err = assert_error(r, 401, "auth.required")
+    assert err["message"] == "Authentication is required"
+    r = client.get("/v1/me")
+    assert assert_error(r, 401, "auth.required")["message"] == "请先登录"
+
+
+def test_unexpected_exception_is_a_500_in_the_error_format(app, client, monkeypatch):
+    from domain.accounts import service
+
+    def boom(*a, **k):
+        raise RuntimeError("database exploded 13812345678")
+
+    from tests.conftest import make_citizen
+
+    who = make_citizen(app)
+    monkeypatch.setattr(service, "get_account", boom)
+    r = client.get("/v1/me", headers=who["headers"])
+    err = assert_error(r, 500, "internal_error")
+    assert "exploded" not in err["message"]
+
+
+def test_rate_limit_error_has_retry_after(client, services):
+    for _ in range(600):
+        services.ratelimiter.hit("refresh-ip", "127.0.0.1", limit=600, window=60)
+    r = client.post("/v1/auth/refresh", json={"refresh_token": "rt_" + "x" * 40})
+    err = assert_error(r, 429, "rate_limited")
+    assert int(r.headers["Retry-After"]) >= 1
+    assert err["details"]["retry_after"] == int(r.headers["Retry-After"])
+
+
+def test_request_id_is_echoed_or_generated(client):
+    r = client.get("/v1/health", headers={"X-Request-ID": "phone-req-12345678"})
+    assert r.headers["X-Request-ID"] == "phone-req-12345678"
+    r = client.get("/v1/health", headers={"X-Request-ID": "bad id <script>"})
+    assert r.headers["X-Request-ID"] != "bad id <script>" and len(r.headers["X-Request-ID"]) == 32
+
+
+def test_json_responses_are_compressed(client, app):
+    r = client.get("/openapi.json", headers={"Accept-Encoding": "gzip"})
+    assert r.headers.get("Content-Encoding") == "gzip"
+    assert json.loads(gzip.decompress(r.data))["info"]["title"]
+
+
+@pytest.mark.parametrize("key", ["", "x" * 129, "has space"])
+def test_invalid_idempotency_key(client, key):
+    r = client.post("/v1/auth/refresh", json={"refresh_token": "rt_" + "x" * 40}, headers={"Idempotency-Key": key})
+    assert_error(r, 400, "idempotency.key_invalid")
+
+
+def test_idempotency_key_reused_with_another_body(client, citizen):
+    key = {"Idempotency-Key": "same-key-123"}
+    client.post("/v1/auth/refresh", json={"refresh_token": citizen["refresh_token"]}, headers=key)
+    r = client.post("/v1/auth/refresh", json={"refresh_token": "rt_" + "y" * 40}, headers=key)
+    assert_error(r, 422, "idempotency.key_reused")
+
+
+def test_ready_reports_503_when_redis_is_down(client, app, monkeypatch):
+    from core import redis as core_redis
+
+    class Down:
+        def ping(self):
+            raise ConnectionError("down")
+
+    monkeypatch.setattr(core_redis.redis_holder, "client", Down())
+    r = client.get("/v1/ready")
+    err = assert_error(r, 503, "service.not_ready")
+    assert err["details"]["checks"]["redis"] == "unavailable"

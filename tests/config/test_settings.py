@@ -1,0 +1,73 @@
+"""Config classes from the environment; production refuses development secrets."""
+
+from __future__ import annotations
+
+import base64
+import os
+
+import pytest
+
+from config.settings import ConfigError, load_config
+
+STRONG = {
+    "SECRET_KEY": "s" * 40,
+    "DATA_KEYS": "k2026:" + base64.b64encode(os.urandom(16)).decode(),
+    "LOOKUP_HASH_KEY": "h" * 40,
+    "WECHAT_SECRET": "real-wechat-secret",
+    "TENCENT_SECRET_KEY": "real-tencent-key",
+    "DATABASE_URL": "postgresql://db.internal/yiwang",
+    "REDIS_URL": "redis://redis.internal:6379/0",
+}
+
+
+@pytest.fixture
+def env(monkeypatch):
+    for name in list(STRONG) + ["YIWANG_ENV", "DATA_KEY_ACTIVE"]:
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def test_development_is_the_default_and_uses_embedded_servers(env):
+    cfg = load_config()
+    assert cfg.ENV_NAME == "development"
+    assert cfg.DATABASE_URL.startswith("sqlite:///") and cfg.DATABASE_URL.endswith("yiwang.db")
+    assert cfg.REDIS_URL is None
+
+
+def test_production_refuses_default_secrets(env):
+    env.setenv("YIWANG_ENV", "production")
+    with pytest.raises(ConfigError) as exc:
+        load_config()
+    message = str(exc.value)
+    for name in ("SECRET_KEY", "DATA_KEYS", "LOOKUP_HASH_KEY", "WECHAT_SECRET", "DATABASE_URL", "REDIS_URL"):
+        assert name in message
+
+
+@pytest.mark.parametrize("weak", ["SECRET_KEY", "DATA_KEYS", "LOOKUP_HASH_KEY", "TENCENT_SECRET_KEY"])
+def test_production_refuses_each_default_on_its_own(env, weak):
+    env.setenv("YIWANG_ENV", "production")
+    for name, value in STRONG.items():
+        if name != weak:
+            env.setenv(name, value)
+    with pytest.raises(ConfigError, match=weak):
+        load_config()
+
+
+def test_production_starts_with_real_secrets(env):
+    env.setenv("YIWANG_ENV", "production")
+    for name, value in STRONG.items():
+        env.setenv(name, value)
+    cfg = load_config()
+    assert cfg.ENV_NAME == "production" and cfg.DATA_KEY_ACTIVE == "k2026"
+
+
+def test_unknown_environment_name(env):
+    env.setenv("YIWANG_ENV", "staging-typo")
+    with pytest.raises(ConfigError, match="unknown YIWANG_ENV"):
+        load_config()
+
+
+def test_active_key_must_exist(env):
+    env.setenv("DATA_KEY_ACTIVE", "nope")
+    with pytest.raises(ConfigError, match="DATA_KEY_ACTIVE"):
+        load_config()

@@ -1,0 +1,39 @@
+"""Structured logs never carry personal data."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from core.logging import JsonFormatter
+
+
+def _format(msg, **extra):
+    record = logging.LogRecord("t", logging.INFO, __file__, 1, msg, (), None)
+    for k, v in extra.items():
+        setattr(record, k, v)
+    return json.loads(JsonFormatter().format(record))
+
+
+def test_phone_and_id_numbers_in_messages_are_masked():
+    out = _format("login for 13812345678 with id 110101199003074514")
+    assert "13812345678" not in out["msg"] and "138****5678" in out["msg"]
+    assert "110101199003074514" not in out["msg"] and "110101********4514" in out["msg"]
+
+
+def test_sensitive_extra_fields_are_redacted():
+    out = _format("x", phone="13812345678", session_key="abc", payload={"code": "123456", "ok": 1})
+    assert out["phone"] == "[redacted]" and out["session_key"] == "[redacted]"
+    assert out["payload"] == {"code": "[redacted]", "ok": 1}
+
+
+def test_access_log_of_a_real_request_holds_no_token(app, client, citizen, caplog):
+    app.config["ACCESS_LOG"] = True
+    try:
+        with caplog.at_level(logging.INFO, logger="yiwang.access"):
+            client.get("/v1/me?full=true", headers=citizen["headers"])
+    finally:
+        app.config["ACCESS_LOG"] = False
+    text = "\n".join(JsonFormatter().format(r) for r in caplog.records)
+    assert "request" in text and citizen["account_id"] in text
+    assert citizen["access_token"] not in text and "full=true" not in text

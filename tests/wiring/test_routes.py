@@ -1,0 +1,62 @@
+"""Every route is protected unless listed here as public, and every route is documented."""
+
+from __future__ import annotations
+
+import re
+
+PUBLIC = {
+    ("GET", "/v1/health"),
+    ("GET", "/v1/ready"),
+    ("GET", "/.well-known/jwks.json"),
+    ("POST", "/v1/auth/refresh"),
+    ("POST", "/v1/auth/sms/send"),
+    ("POST", "/v1/auth/sms/login"),
+    ("POST", "/v1/auth/miniprogram/login"),
+    ("POST", "/admin/v1/auth/login"),
+    ("GET", "/openapi.json"),
+    ("GET", "/docs"),
+    ("GET", "/docs/"),
+}
+SKIP_ENDPOINTS = {"static", "api-docs.openapi_json", "api-docs.openapi_swagger_ui"}
+
+
+def _routes(app):
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint in SKIP_ENDPOINTS:
+            continue
+        path = re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"x-\1", rule.rule)
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            yield method, rule.rule, path
+
+
+def test_every_route_requires_authentication_unless_public(app, client):
+    unprotected = []
+    for method, rule, path in _routes(app):
+        resp = client.open(path, method=method, json={} if method in {"POST", "PUT", "PATCH"} else None)
+        if (method, rule) in PUBLIC:
+            continue
+        if resp.status_code != 401:
+            unprotected.append((method, rule, resp.status_code))
+        else:
+            assert resp.get_json()["error"]["code"].startswith(("auth.", "admin.")), (method, rule)
+    assert unprotected == []
+
+
+def test_public_list_has_no_stale_entries(app):
+    rules = {(m, r) for m, r, _ in _routes(app)} | {("GET", "/openapi.json"), ("GET", "/docs"), ("GET", "/docs/")}
+    assert PUBLIC - rules == set()
+
+
+def test_every_route_is_in_the_openapi_document(app, client):
+    spec = client.get("/openapi.json").get_json()
+    documented = {
+        (m.upper(), re.sub(r"\{([^}]+)\}", r"<\1>", p)) for p, ops in spec["paths"].items() for m in ops
+    }
+    missing = []
+    for method, rule, _ in _routes(app):
+        if rule.startswith("/.well-known"):
+            continue  # standard documents (RFC 8414/7517) are described by their RFCs
+        normalised = re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"<\1>", rule)
+        if (method, normalised) not in documented:
+            missing.append((method, rule))
+    assert missing == []
