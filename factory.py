@@ -131,6 +131,9 @@ def create_app(config: BaseConfig | dict | None = None) -> Flask:
     from api.v1.system import wellknown
 
     api.register_blueprint(wellknown)
+    from api.docs_assets import bp as docs_assets
+
+    app.register_blueprint(docs_assets)
     Compress(app)
     _register_cli(app)
     return app

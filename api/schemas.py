@@ -36,7 +36,8 @@ class RefreshRequestSchema(StrictSchema):
 
 class DeviceLabelMixin:
     device_label = fields.String(
-        validate=validate.Length(max=64), metadata={"description": "e.g. 'iPhone 15' (shown in the device list)"}
+        validate=validate.Length(max=64),
+        metadata={"description": "e.g. 'iPhone 15' (shown in the device list)"},
     )
 
 

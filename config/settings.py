@@ -116,8 +116,8 @@ class BaseConfig:
         self.OPENAPI_JSON_PATH = "openapi.json"
         self.OPENAPI_SWAGGER_UI_PATH = "docs"
         self.OPENAPI_SWAGGER_UI_URL = _env(
-            "OPENAPI_SWAGGER_UI_URL", "https://cdn.jsdelivr.net/npm/swagger-ui-dist/"
-        )
+            "OPENAPI_SWAGGER_UI_URL", "/docs/assets/"
+        )  # bundled assets (api/docs_assets.py); no CDN needed
         self.COMPRESS_MIMETYPES = ["application/json"]
         self.COMPRESS_MIN_SIZE = 500
         self.COMPRESS_ALGORITHM = ["gzip", "br", "deflate"]

@@ -40,9 +40,7 @@ class RateLimiter:
         """Count one event for (name, ident); raise RateLimited with Retry-After when over."""
         now = clock.timestamp()
         key = f"{self._prefix}:{name}:{ident}"
-        allowed, wait = self._script(
-            keys=[key], args=[now, window, limit, uuid.uuid4().hex, window + 60]
-        )
+        allowed, wait = self._script(keys=[key], args=[now, window, limit, uuid.uuid4().hex, window + 60])
         if not int(allowed):
             raise RateLimited(retry_after=math.ceil(float(wait)), scope=name)
 

@@ -115,9 +115,7 @@ class KeyRing:
             pem = self._encryptor.decrypt(row.private_key_enc, purpose=_PURPOSE)
             private = serialization.load_pem_private_key(pem.encode(), password=None)
             is_signing = row.retired_at is None
-            keys[row.kid] = LoadedKey(
-                row.kid, private, private.public_key(), row.public_jwk, is_signing
-            )
+            keys[row.kid] = LoadedKey(row.kid, private, private.public_key(), row.public_jwk, is_signing)
             if is_signing:
                 signing = row.kid  # newest unretired key wins
         self._keys, self._signing_kid, self._loaded_at = keys, signing, time.monotonic()

@@ -184,7 +184,9 @@ def services(app: Any) -> Any:
     return app.extensions["yiwang"]
 
 
-def make_citizen(app: Any, *, channel: str = "app", device_label: str = "测试手机", phone: str | None = None) -> dict:
+def make_citizen(
+    app: Any, *, channel: str = "app", device_label: str = "测试手机", phone: str | None = None
+) -> dict:
     """Create an account (by phone) and a session directly through the domain services."""
     from core.db import db
     from domain.accounts import service as accounts
@@ -193,7 +195,10 @@ def make_citizen(app: Any, *, channel: str = "app", device_label: str = "测试�
     svc = app.extensions["yiwang"]
     session = db.session()
     account, _ = accounts.login_phone(
-        session, encryptor=svc.encryptor, hasher=svc.hasher, phone=phone or f"139{uuid.uuid4().int % 10**8:08d}"
+        session,
+        encryptor=svc.encryptor,
+        hasher=svc.hasher,
+        phone=phone or f"139{uuid.uuid4().int % 10**8:08d}",
     )
     pair = sessions.start_session(
         session, tokens=svc.tokens, policy=svc.citizen_policy, account=account,

@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
                 result = run_once()
                 if any(result.values()):
                     log.info("sweep", extra=result)
-            except Exception:  # noqa: BLE001 - keep sweeping after a transient failure
+            except Exception:
                 log.exception("sweep failed")
             if once:
                 break

@@ -45,12 +45,12 @@ class Ready(MethodView):
             with db.engine.connect() as conn:  # type: ignore[union-attr]
                 conn.execute(text("SELECT 1"))
             checks["database"] = "ok"
-        except Exception:  # noqa: BLE001 - any failure means not ready
+        except Exception:
             checks["database"] = "unavailable"
         try:
             get_redis().ping()
             checks["redis"] = "ok"
-        except Exception:  # noqa: BLE001
+        except Exception:
             checks["redis"] = "unavailable"
         failed = [k for k, v in checks.items() if v != "ok"]
         if failed:

@@ -62,7 +62,7 @@ def execute(
         session.rollback()
         log.warning("job failed permanently", extra={"job_id": job_id, "job": job.name})
         return _finish(session, job_id, DEAD, error=f"permanent: {exc}")
-    except Exception as exc:  # noqa: BLE001 - anything else is worth a retry
+    except Exception as exc:
         session.rollback()
         job = session.get(OutboxJob, job_id)
         assert job is not None

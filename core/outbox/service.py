@@ -86,7 +86,9 @@ class Outbox:
 outbox = Outbox()
 
 
-def add(session: Session, name: str, payload: dict[str, Any], *, max_attempts: int | None = None) -> OutboxJob:
+def add(
+    session: Session, name: str, payload: dict[str, Any], *, max_attempts: int | None = None
+) -> OutboxJob:
     """Add a job to the caller's transaction; it is enqueued only if that transaction commits."""
     now = clock.now()
     job = OutboxJob(

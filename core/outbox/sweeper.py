@@ -41,8 +41,7 @@ def sweep(session: Session, outbox: Outbox, *, keep_succeeded_days: int = 7) -> 
                 next_attempt_at=now,
                 updated_at=now,
                 finished_at=now if exhausted else None,
-                last_error="worker lost: run lock expired"
-                + ("; attempts exhausted" if exhausted else ""),
+                last_error="worker lost: run lock expired" + ("; attempts exhausted" if exhausted else ""),
             )
         )
         report.recovered += res.rowcount
@@ -58,19 +57,20 @@ def sweep(session: Session, outbox: Outbox, *, keep_succeeded_days: int = 7) -> 
             or_(
                 and_(OutboxJob.enqueued_at.is_(None), OutboxJob.created_at < stale),
                 and_(OutboxJob.status == PENDING, OutboxJob.enqueued_at < stale),
-                and_(OutboxJob.status == RETRYING, or_(
-                    OutboxJob.enqueued_at.is_(None),
-                    OutboxJob.enqueued_at < OutboxJob.next_attempt_at,
-                    OutboxJob.enqueued_at < stale,
-                )),
+                and_(
+                    OutboxJob.status == RETRYING,
+                    or_(
+                        OutboxJob.enqueued_at.is_(None),
+                        OutboxJob.enqueued_at < OutboxJob.next_attempt_at,
+                        OutboxJob.enqueued_at < stale,
+                    ),
+                ),
             ),
         )
         .limit(1000)
     ).all()
     if due:
-        session.execute(
-            update(OutboxJob).where(OutboxJob.id.in_(due)).values(enqueued_at=now)
-        )
+        session.execute(update(OutboxJob).where(OutboxJob.id.in_(due)).values(enqueued_at=now))
         session.commit()
         report.enqueued = outbox.enqueue_ids(list(due))
 

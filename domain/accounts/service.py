@@ -41,7 +41,9 @@ def _identity(session: Session, kind: str, issuer: str, lookup: str) -> ChannelI
 
 def _new_account(session: Session, created_via: str) -> Account:
     now = clock.now()
-    account = Account(status=ACTIVE, identity_level="L0", created_at=now, updated_at=now, created_via=created_via)
+    account = Account(
+        status=ACTIVE, identity_level="L0", created_at=now, updated_at=now, created_via=created_via
+    )
     session.add(account)
     session.flush()
     return account
@@ -156,9 +158,7 @@ def bind_phone(
     if existing is not None and existing.account_id == account.id:
         return PhoneBinding(account, None)
     own_phone = session.scalar(
-        select(ChannelIdentity).where(
-            ChannelIdentity.account_id == account.id, ChannelIdentity.kind == PHONE
-        )
+        select(ChannelIdentity).where(ChannelIdentity.account_id == account.id, ChannelIdentity.kind == PHONE)
     )
     if existing is None:
         if own_phone is not None:  # a new number replaces the old one
@@ -197,9 +197,7 @@ def bind_phone(
 
 def masked_phone(session: Session, account_id: str) -> str | None:
     ident = session.scalar(
-        select(ChannelIdentity).where(
-            ChannelIdentity.account_id == account_id, ChannelIdentity.kind == PHONE
-        )
+        select(ChannelIdentity).where(ChannelIdentity.account_id == account_id, ChannelIdentity.kind == PHONE)
     )
     return ident.value_masked if ident else None
 
@@ -209,9 +207,7 @@ def full_phone(
 ) -> str | None:
     """Decrypt the account's phone number; every such read is audited."""
     ident = session.scalar(
-        select(ChannelIdentity).where(
-            ChannelIdentity.account_id == account_id, ChannelIdentity.kind == PHONE
-        )
+        select(ChannelIdentity).where(ChannelIdentity.account_id == account_id, ChannelIdentity.kind == PHONE)
     )
     if ident is None or ident.value_enc is None:
         return None
@@ -225,7 +221,5 @@ def full_phone(
 
 def identities_summary(session: Session, account_id: str) -> dict:
     """Which channels are bound, without their identifiers."""
-    kinds = set(
-        session.scalars(select(ChannelIdentity.kind).where(ChannelIdentity.account_id == account_id))
-    )
+    kinds = set(session.scalars(select(ChannelIdentity.kind).where(ChannelIdentity.account_id == account_id)))
     return {"wechat": WECHAT_OPENID in kinds, "phone": PHONE in kinds}

@@ -28,9 +28,7 @@ class RevocationList:
     def rebuild(self, session: Session) -> int:
         """Re-add recently revoked sessions (after Redis was flushed or replaced)."""
         since = clock.now() - timedelta(seconds=self._ttl)
-        ids = session.scalars(
-            select(LoginSession.id).where(LoginSession.revoked_at >= since)
-        ).all()
+        ids = session.scalars(select(LoginSession.id).where(LoginSession.revoked_at >= since)).all()
         if ids:
             pipe = self._redis.pipeline()
             for sid in ids:

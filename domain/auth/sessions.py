@@ -55,7 +55,9 @@ def _new_refresh(session: Session, policy: SessionPolicy, sess: LoginSession) ->
     raw = "rt_" + random_token(32)
     now = clock.now()
     expires = min(now + timedelta(seconds=policy.refresh_ttl), sess.expires_at)
-    session.add(RefreshToken(session_id=sess.id, token_hash=token_hash(raw), created_at=now, expires_at=expires))
+    session.add(
+        RefreshToken(session_id=sess.id, token_hash=token_hash(raw), created_at=now, expires_at=expires)
+    )
     return raw
 
 
@@ -128,7 +130,9 @@ def refresh(
     sess.last_seen_at = now
     new_refresh = _new_refresh(session, policy, sess)
     session.commit()
-    return TokenPair(_mint_access(tokens, policy, account, sess), new_refresh, policy.access_ttl, sess.id, account.id)
+    return TokenPair(
+        _mint_access(tokens, policy, account, sess), new_refresh, policy.access_ttl, sess.id, account.id
+    )
 
 
 def _revoke(session: Session, revocations: RevocationList, sess: LoginSession, *, reason: str) -> None:

@@ -58,7 +58,9 @@ def test_chunked_body_over_the_limit(client):
 
 
 def test_non_json_content_type(client):
-    r = client.post("/v1/auth/refresh", data="refresh_token=abc", content_type="application/x-www-form-urlencoded")
+    r = client.post(
+        "/v1/auth/refresh", data="refresh_token=abc", content_type="application/x-www-form-urlencoded"
+    )
     assert_error(r, 415, "request.unsupported_media_type")
 
 
@@ -116,7 +118,9 @@ def test_json_responses_are_compressed(client, app):
 
 @pytest.mark.parametrize("key", ["", "x" * 129, "has space"])
 def test_invalid_idempotency_key(client, key):
-    r = client.post("/v1/auth/refresh", json={"refresh_token": "rt_" + "x" * 40}, headers={"Idempotency-Key": key})
+    r = client.post(
+        "/v1/auth/refresh", json={"refresh_token": "rt_" + "x" * 40}, headers={"Idempotency-Key": key}
+    )
     assert_error(r, 400, "idempotency.key_invalid")
 
 

@@ -9,7 +9,17 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ["api", "cli", "config", "core", "domain", "integrations", "miniprogram_bridge", "notifications", "workers"]
+PACKAGES = [
+    "api",
+    "cli",
+    "config",
+    "core",
+    "domain",
+    "integrations",
+    "miniprogram_bridge",
+    "notifications",
+    "workers",
+]
 
 
 def _lint_imports(cwd: Path) -> subprocess.CompletedProcess:

@@ -17,7 +17,7 @@ PUBLIC = {
     ("GET", "/docs"),
     ("GET", "/docs/"),
 }
-SKIP_ENDPOINTS = {"static", "api-docs.openapi_json", "api-docs.openapi_swagger_ui"}
+SKIP_ENDPOINTS = {"static", "api-docs.openapi_json", "api-docs.openapi_swagger_ui", "docs_assets.asset"}
 
 
 def _routes(app):
@@ -43,7 +43,11 @@ def test_every_route_requires_authentication_unless_public(app, client):
 
 
 def test_public_list_has_no_stale_entries(app):
-    rules = {(m, r) for m, r, _ in _routes(app)} | {("GET", "/openapi.json"), ("GET", "/docs"), ("GET", "/docs/")}
+    rules = {(m, r) for m, r, _ in _routes(app)} | {
+        ("GET", "/openapi.json"),
+        ("GET", "/docs"),
+        ("GET", "/docs/"),
+    }
     assert PUBLIC - rules == set()
 
 
@@ -60,3 +64,11 @@ def test_every_route_is_in_the_openapi_document(app, client):
         if (method, normalised) not in documented:
             missing.append((method, rule))
     assert missing == []
+
+
+def test_swagger_ui_is_served_without_a_cdn(client):
+    page = client.get("/docs")
+    assert page.status_code == 200 and b"/docs/assets/swagger-ui-bundle.js" in page.data
+    asset = client.get("/docs/assets/swagger-ui-bundle.js")
+    assert asset.status_code == 200 and len(asset.data) > 100_000
+    assert client.get("/docs/assets/../../factory.py").status_code == 404

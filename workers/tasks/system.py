@@ -10,7 +10,13 @@ from core.errors import PermanentError, RetryableError
 
 
 def probe(
-    *, session: Any, job_id: str, sleep: float = 0, fail: str | None = None, marker: str | None = None, **_: Any
+    *,
+    session: Any,
+    job_id: str,
+    sleep: float = 0,
+    fail: str | None = None,
+    marker: str | None = None,
+    **_: Any,
 ) -> dict:
     """A diagnostic job: sleeps, then succeeds or fails as asked (used by ops checks and tests).
 

@@ -23,7 +23,9 @@ def test_missing_and_malformed_tokens(client):
 def test_forged_token_signed_by_another_key_is_rejected(client, citizen, services):
     claims = jwt.decode(citizen["access_token"], options={"verify_signature": False})
     kid = jwt.get_unverified_header(citizen["access_token"])["kid"]
-    forged = jwt.encode(claims, ec.generate_private_key(ec.SECP256R1()), algorithm="ES256", headers={"kid": kid})
+    forged = jwt.encode(
+        claims, ec.generate_private_key(ec.SECP256R1()), algorithm="ES256", headers={"kid": kid}
+    )
     r = _me(client, forged)
     assert r.status_code == 401 and r.get_json()["error"]["code"] == "auth.token_invalid"
 
@@ -46,11 +48,15 @@ def test_wrong_audience_and_issuer_rejected(client, citizen, services):
         r = _me(client, token)
         assert r.status_code == 401 and r.get_json()["error"]["code"] == "auth.token_invalid"
     key = services.keyring.signing_key()
-    bad_iss = jwt.encode(
-        {"iss": "https://evil", "aud": "yiwang-api", "sub": citizen["account_id"], "sid": citizen["session_id"],
-         "iat": int(time.time()), "exp": int(time.time()) + 60},
-        key.private_key, algorithm="ES256", headers={"kid": key.kid},
-    )  # fmt: skip
+    claims = {
+        "iss": "https://evil",
+        "aud": "yiwang-api",
+        "sub": citizen["account_id"],
+        "sid": citizen["session_id"],
+        "iat": int(time.time()),
+        "exp": int(time.time()) + 60,
+    }
+    bad_iss = jwt.encode(claims, key.private_key, algorithm="ES256", headers={"kid": key.kid})
     assert _me(client, bad_iss).status_code == 401
 
 

@@ -1,0 +1,107 @@
+"""`make run`: everything on the embedded defaults — migrate, seed, simulators, API, worker, sweeper.
+
+Runs until Ctrl-C (or SIGTERM), then stops every process it started.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from config import load_config
+from core.redis import resolve_url
+
+ROOT = Path(__file__).resolve().parent.parent
+API_PORT = int(os.environ.get("PORT", "8000"))
+WECHAT_PORT = int(os.environ.get("WECHAT_SIM_PORT", "9101"))
+SMS_PORT = int(os.environ.get("SMS_SIM_PORT", "9102"))
+
+
+def _wait_http(url: str, seconds: float = 30) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as resp:
+                if resp.status < 500:
+                    return True
+        except Exception:
+            time.sleep(0.2)
+    return False
+
+
+def main() -> int:
+    os.environ.setdefault("YIWANG_ENV", "development")
+    cfg = load_config()
+    cfg.INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    # One embedded Redis for every process (unless REDIS_URL points at a real one).
+    env["REDIS_URL"] = resolve_url(cfg.REDIS_URL, cfg.INSTANCE_DIR)
+    env.setdefault("WECHAT_API_BASE", f"http://127.0.0.1:{WECHAT_PORT}/")
+    env.setdefault("SMS_ENDPOINT", f"127.0.0.1:{SMS_PORT}")
+    env.setdefault("LOG_LEVEL", "INFO")
+    py = sys.executable
+    flask = [py, "-m", "flask", "--app", "wsgi"]
+    subprocess.run([*flask, "migrate"], cwd=ROOT, env=env, check=True)
+    subprocess.run([*flask, "seed"], cwd=ROOT, env=env, check=True)
+
+    procs: list[subprocess.Popen] = []
+
+    def start(*args: str, extra: dict | None = None) -> None:
+        procs.append(subprocess.Popen(list(args), cwd=ROOT, env=env | (extra or {})))
+
+    start(py, "-m", "cli.simulators", "wechat", "--port", str(WECHAT_PORT))
+    start(py, "-m", "cli.simulators", "sms", "--port", str(SMS_PORT))
+    start(py, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app",
+          extra={"GUNICORN_BIND": f"127.0.0.1:{API_PORT}", "GUNICORN_WORKERS": "2"})  # fmt: skip
+    start(py, "-m", "workers.rq_worker")
+    start(py, "-m", "workers.sweeper")
+
+    stopping = {"now": False}
+
+    def stop(*_: object) -> None:
+        stopping["now"] = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    base = f"http://127.0.0.1:{API_PORT}"
+    try:
+        if not _wait_http(f"{base}/v1/ready", 60):
+            print("yiwang did not become ready; see the logs above", file=sys.stderr)
+            return 1
+        print(
+            "\n"
+            "  yiwang is running on its embedded defaults (SQLite + embedded Redis)\n"
+            f"  API           {base}/v1\n"
+            f"  API docs      {base}/docs   (OpenAPI: {base}/openapi.json)\n"
+            f"  readiness     {base}/v1/ready\n"
+            f"  WeChat sim    http://127.0.0.1:{WECHAT_PORT}/_sim/\n"
+            f"  SMS sim       http://127.0.0.1:{SMS_PORT}/_sim/\n"
+            "  demo citizen  phone 13800138000: POST /v1/auth/sms/send, read the code at the SMS sim\n"
+            "  Ctrl-C stops everything.\n",
+            flush=True,
+        )
+        while not stopping["now"]:
+            for proc in procs:
+                if proc.poll() is not None:
+                    print(f"process {proc.args} exited with {proc.returncode}; stopping", file=sys.stderr)
+                    return 1
+            time.sleep(0.5)
+        return 0
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
