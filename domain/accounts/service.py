@@ -223,3 +223,27 @@ def identities_summary(session: Session, account_id: str) -> dict:
     """Which channels are bound, without their identifiers."""
     kinds = set(session.scalars(select(ChannelIdentity.kind).where(ChannelIdentity.account_id == account_id)))
     return {"wechat": WECHAT_OPENID in kinds, "phone": PHONE in kinds}
+
+
+def set_status(session: Session, *, account_id: str, status: str, actor_id: str, reason: str) -> Account:
+    """Lock, unlock or delete an account (operator action). Not committed.
+
+    The caller must also end the account's sessions when locking or deleting
+    (domain.auth.sessions.revoke_all), so existing access tokens stop at once.
+    """
+    if status not in (ACTIVE, LOCKED, DELETED):
+        raise ValueError(f"unknown account status {status!r}")
+    account = session.get(Account, account_id)
+    if account is None or account.status == DELETED:
+        raise AccountNotFound()
+    previous, account.status, account.updated_at = account.status, status, clock.now()
+    audit.record(
+        session,
+        actor_type="operator",
+        actor_id=actor_id,
+        action="account.status_changed",
+        target_type="account",
+        target_id=account_id,
+        details={"from": previous, "to": status, "reason": reason[:200]},
+    )
+    return account
