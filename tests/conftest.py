@@ -173,10 +173,13 @@ def client(app: Any) -> Any:
 
 
 @pytest.fixture
-def db_session(app: Any) -> Any:
+def db_session(app: Any) -> Iterator[Any]:
+    """The scoped session of this thread; closed after the test even if a job replaced it."""
     from core.db import db
 
-    return db.session()
+    session = db.session()
+    yield session
+    session.close()
 
 
 @pytest.fixture

@@ -1,5 +1,95 @@
-"""Placeholder blueprint (to be implemented)."""
+"""App login by SMS one-time code: send a code, then log in with it."""
 
+from __future__ import annotations
+
+from flask import current_app, g
+from flask.views import MethodView
 from flask_smorest import Blueprint
+from marshmallow import fields, validate
 
-blp = Blueprint("sms_login", __name__, url_prefix="/v1/_sms_login")
+from api.auth import public, require_citizen
+from api.deps import services
+from api.idempotency import idempotent
+from api.middleware import client_ip
+from api.schemas import DeviceLabelMixin, StrictSchema, TokenResponseSchema
+from api.v1.tokens import token_body
+from core.db import db
+from domain.auth import sms_login
+
+blp = Blueprint("sms_login", __name__, url_prefix="/v1/auth/sms", description="短信验证码登录 / SMS login")
+blp.before_request(require_citizen)
+
+
+def _phone_field() -> fields.String:
+    return fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=32),
+        metadata={"description": "mainland mobile number; +86, spaces and dashes are accepted"},
+    )
+
+
+class SmsSendSchema(StrictSchema):
+    phone = _phone_field()
+
+
+class SmsSentSchema(StrictSchema):
+    expires_in = fields.Integer(metadata={"description": "seconds the code stays valid"})
+    resend_after = fields.Integer(metadata={"description": "seconds before another code may be requested"})
+
+
+class SmsLoginSchema(DeviceLabelMixin, StrictSchema):
+    phone = _phone_field()
+    code = fields.String(
+        required=True,
+        validate=validate.Regexp(r"^\d{6}$"),
+        metadata={"description": "the 6-digit code from the SMS"},
+    )
+
+
+def _policy() -> sms_login.OtpPolicy:
+    return sms_login.OtpPolicy.from_config(current_app.config)
+
+
+@blp.route("/send")
+class SendCode(MethodView):
+    @public
+    @idempotent
+    @blp.arguments(SmsSendSchema)
+    @blp.response(202, SmsSentSchema)
+    def post(self, body: dict) -> dict:
+        """Send a login code by SMS.
+
+        The answer is the same whether or not the number has an account. At most one code per
+        number per `resend_after` seconds and a few per hour; over a limit the answer is 429
+        with Retry-After. A new code replaces the previous one.
+        """
+        svc = services()
+        sent = sms_login.send_code(
+            db.session(), encryptor=svc.encryptor, hasher=svc.hasher, ratelimiter=svc.ratelimiter,
+            policy=_policy(), phone=body["phone"], ip=client_ip(),
+        )  # fmt: skip
+        return {"expires_in": sent.expires_in, "resend_after": sent.resend_after}
+
+
+@blp.route("/login")
+class Login(MethodView):
+    @public
+    @idempotent
+    @blp.arguments(SmsLoginSchema)
+    @blp.response(200, TokenResponseSchema)
+    def post(self, body: dict) -> dict:
+        """Log in with the code; the account is created on the first login of a number.
+
+        A wrong code answers 400 auth.otp_invalid with the attempts left; after too many the
+        code is burned (auth.otp_attempts_exceeded); an expired or used code answers
+        auth.otp_expired. Send an Idempotency-Key so a retry after a lost answer gets the
+        same tokens instead of auth.otp_expired.
+        """
+        svc = services()
+        result = sms_login.verify_and_login(
+            db.session(), encryptor=svc.encryptor, hasher=svc.hasher, ratelimiter=svc.ratelimiter,
+            tokens=svc.tokens, session_policy=svc.citizen_policy, policy=_policy(),
+            phone=body["phone"], code=body["code"], ip=client_ip(),
+            device_label=body.get("device_label"), request_id=g.get("request_id"),
+        )  # fmt: skip
+        return token_body(result.tokens, new_account=result.new_account)
