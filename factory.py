@@ -32,6 +32,7 @@ BLUEPRINT_MODULES = (
     "api.admin.auth",
     "api.admin.jobs",
     "api.admin.operators",
+    "api.admin.audit",
 )
 
 

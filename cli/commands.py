@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from cli.jobs import jobs
+from cli.operators import operators
 from cli.system import keys, migrate_command, seed_command
 
-COMMANDS: list = [migrate_command, seed_command, keys]
+COMMANDS: list = [migrate_command, seed_command, keys, operators, jobs]

@@ -1,5 +1,102 @@
-"""Placeholder blueprint (to be implemented)."""
+"""Operator login, logout and the logged-in operator."""
 
+from __future__ import annotations
+
+from flask import current_app, g
+from flask.views import MethodView
 from flask_smorest import Blueprint
 
-blp = Blueprint("auth", __name__, url_prefix="/admin/v1/auth")
+from api.admin.schemas import LoginResponseSchema, LoginSchema, MeResponseSchema
+from api.admin.security import (
+    BEARER_SECURITY,
+    admin_policy,
+    audit_admin_request,
+    current_actor,
+    current_operator,
+    require_operator,
+    reset_admin_context,
+)
+from api.auth import public
+from api.deps import services
+from api.middleware import client_ip
+from core.db import db
+from domain.operators import service as operators
+from domain.operators import sessions
+from domain.operators.models import Operator
+
+blp = Blueprint("admin_auth", __name__, url_prefix="/admin/v1", description="管理员登录 / Operator login")
+blp.before_request(require_operator)
+# Registered once for the whole app so 404/405 under /admin/ are audited too.
+blp.before_app_request(reset_admin_context)
+blp.after_app_request(audit_admin_request)
+
+
+def operator_body(operator: Operator) -> dict:
+    """The JSON view of an operator (no credentials)."""
+    return {
+        "id": operator.id,
+        "username": operator.username,
+        "display_name": operator.display_name,
+        "roles": list(operator.roles or ()),
+        "status": operator.status,
+        "locked": operators.is_locked(operator),
+        "locked_until": operator.locked_until if operators.is_locked(operator) else None,
+        "failed_attempts": operator.failed_attempts,
+        "created_at": operator.created_at,
+        "last_login_at": operator.last_login_at,
+    }
+
+
+@blp.route("/auth/login")
+class Login(MethodView):
+    @public
+    @blp.arguments(LoginSchema)
+    @blp.response(200, LoginResponseSchema)
+    def post(self, body: dict) -> dict:
+        """Log in with username, password and the authenticator code.
+
+        Wrong username, password or code all answer 401 `admin.login_failed`. After
+        ADMIN_LOCKOUT_THRESHOLD consecutive failures the account is locked for
+        ADMIN_LOCKOUT_SECONDS: every attempt then answers 403 `admin.locked` with Retry-After.
+        """
+        svc = services()
+        svc.ratelimiter.hit(
+            "admin-login-ip", client_ip(), limit=current_app.config["LOGIN_PER_IP_PER_MINUTE"], window=60
+        )
+        result = operators.login(
+            db.session(), encryptor=svc.encryptor, tokens=svc.tokens, policy=admin_policy(),
+            actor=current_actor(), username=body["username"], password=body["password"],
+            totp_code=body["totp_code"], ratelimiter=svc.ratelimiter,
+        )  # fmt: skip
+        g.admin_actor_id = result.operator.id
+        return {
+            "access_token": result.access_token,
+            "token_type": "Bearer",
+            "expires_in": result.expires_in,
+            "idle_timeout": result.idle_timeout,
+            "session_id": result.session_id,
+            "operator": operator_body(result.operator),
+        }
+
+
+@blp.route("/auth/logout")
+class Logout(MethodView):
+    @blp.doc(security=BEARER_SECURITY)
+    @blp.response(204)
+    def post(self) -> None:
+        """End the current operator session; its token stops working at once."""
+        op = current_operator()
+        sessions.end_session(db.session(), operator_id=op.operator_id, session_id=op.session_id)
+
+
+@blp.route("/me")
+class Me(MethodView):
+    @blp.doc(security=BEARER_SECURITY)
+    @blp.response(200, MeResponseSchema)
+    def get(self) -> dict:
+        """The operator of the token and its roles."""
+        op = current_operator()
+        return {
+            "operator": operator_body(operators.get_operator(db.session(), op.operator_id)),
+            "session_id": op.session_id,
+        }

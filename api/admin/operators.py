@@ -1,5 +1,79 @@
-"""Placeholder blueprint (to be implemented)."""
+"""Operator accounts (role admin): create, list, change roles or status, unlock."""
 
+from __future__ import annotations
+
+from flask.views import MethodView
 from flask_smorest import Blueprint
 
-blp = Blueprint("operators", __name__, url_prefix="/admin/v1/operators")
+from api.admin.auth import operator_body
+from api.admin.schemas import (
+    OperatorCreatedSchema,
+    OperatorCreateSchema,
+    OperatorSchema,
+    OperatorUpdateSchema,
+)
+from api.admin.security import BEARER_SECURITY, current_actor, require_operator, role_guard
+from api.deps import services
+from core.db import db
+from domain.operators import service as operators
+from domain.operators.models import ROLE_ADMIN
+
+blp = Blueprint(
+    "admin_operators", __name__, url_prefix="/admin/v1/operators", description="管理员账号 / Operators"
+)
+blp.before_request(require_operator)
+blp.before_request(role_guard(ROLE_ADMIN))
+
+
+@blp.route("")
+class Operators(MethodView):
+    @blp.doc(security=BEARER_SECURITY)
+    @blp.response(200, OperatorSchema(many=True))
+    def get(self) -> list[dict]:
+        """Every operator account, by username."""
+        return [operator_body(o) for o in operators.list_operators(db.session())]
+
+    @blp.doc(security=BEARER_SECURITY)
+    @blp.arguments(OperatorCreateSchema)
+    @blp.response(201, OperatorCreatedSchema)
+    def post(self, body: dict) -> dict:
+        """Create an operator; the TOTP secret and its otpauth:// URI appear only in this response."""
+        created = operators.create_operator(
+            db.session(), encryptor=services().encryptor, actor=current_actor(),
+            username=body["username"], display_name=body["display_name"],
+            password=body["password"], roles=body["roles"],
+        )  # fmt: skip
+        return {
+            "operator": operator_body(created.operator),
+            "totp_secret": created.totp_secret,
+            "totp_uri": created.totp_uri,
+        }
+
+
+@blp.route("/<string:operator_id>")
+class OperatorItem(MethodView):
+    @blp.doc(security=BEARER_SECURITY)
+    @blp.response(200, OperatorSchema)
+    def get(self, operator_id: str) -> dict:
+        """One operator."""
+        return operator_body(operators.get_operator(db.session(), operator_id))
+
+    @blp.doc(security=BEARER_SECURITY)
+    @blp.arguments(OperatorUpdateSchema)
+    @blp.response(200, OperatorSchema)
+    def patch(self, body: dict, operator_id: str) -> dict:
+        """Change roles and/or status; disabling ends the operator's sessions at once."""
+        operator = operators.update_operator(
+            db.session(), actor=current_actor(), operator_id=operator_id,
+            roles=body.get("roles"), status=body.get("status"),
+        )  # fmt: skip
+        return operator_body(operator)
+
+
+@blp.route("/<string:operator_id>/unlock")
+class OperatorUnlock(MethodView):
+    @blp.doc(security=BEARER_SECURITY)
+    @blp.response(200, OperatorSchema)
+    def post(self, operator_id: str) -> dict:
+        """Lift a lockout after failed logins and reset the failure counter."""
+        return operator_body(operators.unlock(db.session(), actor=current_actor(), operator_id=operator_id))

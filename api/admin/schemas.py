@@ -1,0 +1,120 @@
+"""Schemas of the admin API. Unknown fields are rejected, as on the citizen API."""
+
+from __future__ import annotations
+
+from datetime import UTC
+from typing import Any
+
+from marshmallow import ValidationError, fields, validate, validates_schema
+
+from api.schemas import StrictSchema
+from domain.operators.jobs import JOB_STATUSES
+from domain.operators.models import ROLES
+from domain.operators.sessions import ACTIVE, DISABLED
+
+_role = fields.String(validate=validate.OneOf(ROLES))
+
+
+class LoginSchema(StrictSchema):
+    username = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    password = fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=256))
+    totp_code = fields.String(
+        required=True, load_only=True, validate=validate.Length(min=1, max=16),
+        metadata={"description": "6-digit code from the authenticator app"},
+    )  # fmt: skip
+
+
+class OperatorSchema(StrictSchema):
+    id = fields.String()
+    username = fields.String()
+    display_name = fields.String()
+    roles = fields.List(fields.String())
+    status = fields.String()
+    locked = fields.Boolean(metadata={"description": "a lockout after failed logins is running"})
+    locked_until = fields.DateTime(allow_none=True)
+    failed_attempts = fields.Integer()
+    created_at = fields.DateTime()
+    last_login_at = fields.DateTime(allow_none=True)
+
+
+class LoginResponseSchema(StrictSchema):
+    access_token = fields.String(required=True)
+    token_type = fields.String(required=True)
+    expires_in = fields.Integer(required=True, metadata={"description": "token lifetime, seconds"})
+    idle_timeout = fields.Integer(
+        required=True, metadata={"description": "the session ends after this many idle seconds"}
+    )
+    session_id = fields.String(required=True)
+    operator = fields.Nested(OperatorSchema, required=True)
+
+
+class MeResponseSchema(StrictSchema):
+    operator = fields.Nested(OperatorSchema, required=True)
+    session_id = fields.String(required=True)
+
+
+class OperatorCreateSchema(StrictSchema):
+    username = fields.String(required=True, validate=validate.Length(min=3, max=64))
+    display_name = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    password = fields.String(
+        required=True, load_only=True, validate=validate.Length(max=128),
+        metadata={"description": "initial password, at least 12 characters"},
+    )  # fmt: skip
+    roles = fields.List(_role, required=True, validate=validate.Length(min=1, max=len(ROLES)))
+
+
+class OperatorCreatedSchema(StrictSchema):
+    operator = fields.Nested(OperatorSchema, required=True)
+    totp_secret = fields.String(required=True, metadata={"description": "shown only in this response"})
+    totp_uri = fields.String(required=True, metadata={"description": "otpauth:// URI for the QR code"})
+
+
+class OperatorUpdateSchema(StrictSchema):
+    roles = fields.List(_role, validate=validate.Length(min=1, max=len(ROLES)))
+    status = fields.String(validate=validate.OneOf((ACTIVE, DISABLED)))
+
+    @validates_schema
+    def _something(self, data: dict, **_: Any) -> None:
+        if not data:
+            raise ValidationError("give roles and/or status", field_name="_schema")
+
+
+class JobQuerySchema(StrictSchema):
+    status = fields.String(validate=validate.OneOf(JOB_STATUSES))
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=500))
+
+
+class JobSchema(StrictSchema):
+    id = fields.String()
+    name = fields.String()
+    status = fields.String()
+    attempts = fields.Integer()
+    max_attempts = fields.Integer()
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+    next_attempt_at = fields.DateTime()
+    finished_at = fields.DateTime(allow_none=True)
+    last_error = fields.String(allow_none=True, metadata={"description": "reason of the last failure"})
+    # Payload values can be personal data (phones, names): only the keys are shown.
+    payload_keys = fields.List(fields.String())
+
+
+class AuditQuerySchema(StrictSchema):
+    actor_id = fields.String(validate=validate.Length(max=64))
+    action = fields.String(validate=validate.Length(max=64))
+    target_id = fields.String(validate=validate.Length(max=64))
+    since = fields.AwareDateTime(default_timezone=UTC, metadata={"description": "ISO 8601; UTC if no zone"})
+
+
+class AuditEventSchema(StrictSchema):
+    id = fields.String()
+    at = fields.DateTime()
+    actor_type = fields.String()
+    actor_id = fields.String(allow_none=True)
+    action = fields.String()
+    target_type = fields.String(allow_none=True)
+    target_id = fields.String(allow_none=True)
+    outcome = fields.String()
+    ip = fields.String(allow_none=True)
+    request_id = fields.String(allow_none=True)
+    details = fields.Dict(allow_none=True)

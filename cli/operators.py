@@ -1,0 +1,73 @@
+"""Operator accounts from the command line: create the first operator, lift a lockout."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from flask.cli import AppGroup
+
+from core.errors import AppError
+from domain.operators.models import ROLES
+
+
+def fail(error: AppError) -> click.ClickException:
+    """A domain error as a CLI failure (Chinese and English text, no stack trace)."""
+    return click.ClickException(f"{error.message('zh')} / {error.message('en')} [{error.code}]")
+
+
+operators = AppGroup("operators", help="Operator accounts of the admin API.")
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            raise click.ClickException("no password on standard input")
+        return password
+    return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
+@operators.command("create")
+@click.option("--username", required=True, help="login name: 3-64 of a-z 0-9 . _ -")
+@click.option("--display-name", required=True, help="name shown in the admin UI and audit views")
+@click.option("--role", "roles", multiple=True, required=True, type=click.Choice(ROLES),
+              help="repeat for several roles")  # fmt: skip
+@click.option("--password-stdin", is_flag=True, help="read the password from the first line of stdin")
+def create_command(username: str, display_name: str, roles: tuple[str, ...], password_stdin: bool) -> None:
+    """Create an operator and print its TOTP secret once (scan the URI into an authenticator app)."""
+    from api.deps import services
+    from core.db import db
+    from domain.operators import service
+    from domain.operators.audit_log import CLI_ACTOR
+
+    password = _read_password(password_stdin)
+    try:
+        created = service.create_operator(
+            db.session(), encryptor=services().encryptor, actor=CLI_ACTOR, username=username,
+            display_name=display_name, password=password, roles=list(roles),
+        )  # fmt: skip
+    except AppError as error:
+        raise fail(error) from None
+    op = created.operator
+    click.echo(f"operator created: {op.username} (id {op.id}, roles {', '.join(op.roles)})")
+    click.echo("TOTP secret (shown once; store it only in the authenticator app):")
+    click.echo(f"  secret: {created.totp_secret}")
+    click.echo(f"  uri:    {created.totp_uri}")
+
+
+@operators.command("unlock")
+@click.argument("username")
+def unlock_command(username: str) -> None:
+    """Lift a lockout after failed logins and reset the failure counter."""
+    from core.db import db
+    from domain.operators import service
+    from domain.operators.audit_log import CLI_ACTOR
+
+    session = db.session()
+    try:
+        operator = service.find_by_username(session, username)
+        service.unlock(session, actor=CLI_ACTOR, operator_id=operator.id)
+    except AppError as error:
+        raise fail(error) from None
+    click.echo(f"operator {operator.username} unlocked")

@@ -1,0 +1,134 @@
+"""Errors of operator accounts, their logins and the admin API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.errors import AppError
+
+
+class LoginFailed(AppError):
+    # One error for unknown user, wrong password and wrong code, so none can be probed.
+    status = 401
+    code = "admin.login_failed"
+    message_zh = "用户名、密码或动态口令错误"
+    message_en = "Wrong username, password or one-time code"
+
+
+class OperatorLocked(AppError):
+    status = 403
+    code = "admin.locked"
+    message_zh = "登录失败次数过多，账号已锁定，请 {retry_after} 秒后再试或联系管理员解锁"
+    message_en = (
+        "Too many failed logins; the account is locked for {retry_after} seconds or until an admin unlocks it"
+    )
+
+    def __init__(self, *, retry_after: int, **kw: Any) -> None:
+        retry_after = max(1, int(retry_after))
+        super().__init__(
+            headers={"Retry-After": str(retry_after)},
+            details={"retry_after": retry_after},
+            retry_after=retry_after,
+            **kw,
+        )
+
+
+class OperatorDisabled(AppError):
+    status = 403
+    code = "admin.disabled"
+    message_zh = "该管理账号已停用"
+    message_en = "This operator account is disabled"
+
+
+class AdminAuthRequired(AppError):
+    status = 401
+    code = "admin.auth_required"
+    message_zh = "请先以管理员身份登录"
+    message_en = "Operator authentication is required"
+
+
+class AdminSessionRevoked(AppError):
+    status = 401
+    code = "admin.session_revoked"
+    message_zh = "管理会话已结束，请重新登录"
+    message_en = "This operator session has ended; please log in again"
+
+
+class AdminSessionIdle(AppError):
+    status = 401
+    code = "admin.session_idle"
+    message_zh = "长时间未操作，管理会话已失效，请重新登录"
+    message_en = "The operator session timed out after inactivity; please log in again"
+
+
+class RoleRequired(AppError):
+    status = 403
+    code = "admin.role_required"
+    message_zh = "此操作需要“{role}”角色"
+    message_en = "This action requires the '{role}' role"
+
+    def __init__(self, *, role: str, **kw: Any) -> None:
+        super().__init__(details={"role": role}, role=role, **kw)
+
+
+class PasswordTooWeak(AppError):
+    status = 422
+    code = "admin.password_weak"
+    message_zh = "密码至少 {min_length} 位，且不能包含用户名"
+    message_en = "The password needs at least {min_length} characters and must not contain the username"
+
+
+class UnknownRole(AppError):
+    status = 422
+    code = "admin.role_unknown"
+    message_zh = "未知角色：{role}"
+    message_en = "Unknown role: {role}"
+
+
+class InvalidUsername(AppError):
+    status = 422
+    code = "admin.username_invalid"
+    message_zh = "用户名须为 3-64 位小写字母、数字或 . _ -"
+    message_en = "Usernames are 3-64 lowercase letters, digits, '.', '_' or '-'"
+
+
+class InvalidStatus(AppError):
+    status = 422
+    code = "admin.status_invalid"
+    message_zh = "未知状态：{value}"
+    message_en = "Unknown status: {value}"
+
+
+class UsernameTaken(AppError):
+    status = 409
+    code = "admin.username_taken"
+    message_zh = "该用户名已被使用"
+    message_en = "This username is already taken"
+
+
+class OperatorNotFound(AppError):
+    status = 404
+    code = "admin.operator_not_found"
+    message_zh = "未找到该管理员"
+    message_en = "Operator not found"
+
+
+class LastAdmin(AppError):
+    status = 409
+    code = "admin.last_admin"
+    message_zh = "至少需要保留一名启用状态的系统管理员"
+    message_en = "At least one active operator must keep the admin role"
+
+
+class JobNotFound(AppError):
+    status = 404
+    code = "admin.job_not_found"
+    message_zh = "未找到该后台任务"
+    message_en = "Job not found"
+
+
+class JobNotDead(AppError):
+    status = 409
+    code = "admin.job_not_dead"
+    message_zh = "只有失败终止（dead）的任务才能重新执行，当前状态：{status}"
+    message_en = "Only dead jobs can be replayed; this job is {status}"

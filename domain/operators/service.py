@@ -1,0 +1,298 @@
+"""Operator accounts: creation, password + TOTP login with lockout, unlock, roles and status."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from core import clock
+from core.crypto import Encryptor
+from core.errors import AppError, RateLimited
+from core.ratelimit import RateLimiter
+from core.tokens import TokenService
+from domain.operators import credentials, sessions
+from domain.operators.audit_log import Actor, record
+from domain.operators.errors import (
+    InvalidStatus,
+    InvalidUsername,
+    LastAdmin,
+    LoginFailed,
+    OperatorDisabled,
+    OperatorLocked,
+    OperatorNotFound,
+    UnknownRole,
+    UsernameTaken,
+)
+from domain.operators.models import ROLE_ADMIN, ROLES, Operator
+from domain.operators.sessions import ACTIVE, DISABLED, OperatorPolicy
+
+USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.\-]{2,63}$")
+STATUSES = (ACTIVE, DISABLED)
+
+
+@dataclass
+class NewOperator:
+    """A created operator and its TOTP secret, which is shown exactly once."""
+
+    operator: Operator
+    totp_secret: str
+    totp_uri: str
+
+
+@dataclass
+class AdminLogin:
+    access_token: str
+    expires_in: int
+    idle_timeout: int
+    session_id: str
+    operator: Operator
+
+
+def _clean_roles(roles: list[str]) -> list[str]:
+    cleaned: list[str] = []
+    for role in roles:
+        if role not in ROLES:
+            raise UnknownRole(fields={"roles": [f"unknown role {role!r}"]}, role=role)
+        if role not in cleaned:
+            cleaned.append(role)
+    if not cleaned:
+        raise UnknownRole(fields={"roles": ["at least one role is required"]}, role="")
+    return cleaned
+
+
+def create_operator(
+    session: Session,
+    *,
+    encryptor: Encryptor,
+    actor: Actor,
+    username: str,
+    display_name: str,
+    password: str,
+    roles: list[str],
+) -> NewOperator:
+    """Create an operator with an argon2 password and a new TOTP secret. Commits."""
+    username = username.strip().lower()
+    if not USERNAME_RE.match(username):
+        raise InvalidUsername(fields={"username": ["3-64 of a-z 0-9 . _ -"]})
+    credentials.check_password_policy(password, username=username)
+    roles = _clean_roles(roles)
+    if session.scalar(select(Operator.id).where(Operator.username == username)) is not None:
+        raise UsernameTaken()
+    secret = credentials.new_totp_secret()
+    operator = Operator(
+        username=username,
+        display_name=display_name.strip()[:64],
+        password_hash=credentials.hash_password(password),
+        totp_secret_enc=credentials.encrypt_totp_secret(encryptor, secret),
+        totp_last_step=0,
+        roles=roles,
+        status=ACTIVE,
+        failed_attempts=0,
+        created_at=clock.now(),
+    )
+    session.add(operator)
+    try:
+        session.flush()
+    except IntegrityError as exc:  # a concurrent create took the name
+        session.rollback()
+        raise UsernameTaken() from exc
+    record(session, actor, "operator.create", target_type="operator", target_id=operator.id,
+           details={"roles": roles})  # fmt: skip
+    session.commit()
+    return NewOperator(operator, secret, credentials.provisioning_uri(secret, username=username))
+
+
+def _locked_for(operator: Operator) -> int:
+    if operator.locked_until is None:
+        return 0
+    return math.ceil((operator.locked_until - clock.now()).total_seconds())
+
+
+def _unknown_user_guard(ratelimiter: RateLimiter | None, username: str, policy: OperatorPolicy) -> None:
+    # Unknown names "lock" on the same attempt as real ones, so lockout does not reveal which
+    # usernames exist. (The fake lock runs from the first failure, the real one from the last:
+    # the same for a burst of guesses.)
+    if ratelimiter is None:
+        return
+    ident = hashlib.sha256(username.encode()).hexdigest()[:32]
+    try:
+        ratelimiter.hit("admin-login-unknown", ident, limit=max(1, policy.lockout_threshold - 1),
+                        window=policy.lockout_seconds)  # fmt: skip
+    except RateLimited as exc:
+        raise OperatorLocked(retry_after=exc.params["retry_after"]) from None
+
+
+def authenticate(
+    session: Session,
+    *,
+    encryptor: Encryptor,
+    policy: OperatorPolicy,
+    actor: Actor,
+    username: str,
+    password: str,
+    totp_code: str,
+    ratelimiter: RateLimiter | None = None,
+) -> Operator:
+    """Check password and TOTP with lockout; every attempt is audited. Commits, also on failure."""
+    username = (username or "").strip().lower()
+    operator = session.scalar(select(Operator).where(Operator.username == username).with_for_update())
+    if operator is None:
+        try:
+            _unknown_user_guard(ratelimiter, username, policy)
+        except OperatorLocked:
+            record(session, actor, "admin.login", outcome="locked", details={"reason": "unknown_user"})
+            session.commit()
+            raise
+        credentials.burn_password_check(password)
+        record(session, actor, "admin.login", outcome="failed", details={"reason": "unknown_user"})
+        session.commit()
+        raise LoginFailed()
+    as_operator = Actor("operator", operator.id, actor.ip, actor.request_id)
+
+    def fail(error: AppError, outcome: str, reason: str) -> AppError:
+        details = {"reason": reason, "failed_attempts": operator.failed_attempts}
+        record(session, as_operator, "admin.login", target_type="operator", target_id=operator.id,
+               outcome=outcome, details=details)  # fmt: skip
+        session.commit()
+        return error
+
+    if _locked_for(operator) > 0:
+        raise fail(OperatorLocked(retry_after=_locked_for(operator)), "locked", "locked")
+    if operator.locked_until is not None:  # the lock has run out: a fresh set of attempts
+        operator.locked_until = None
+        operator.failed_attempts = 0
+
+    reason = None
+    if not credentials.verify_password(operator.password_hash, password):
+        reason = "bad_password"
+    else:
+        secret = credentials.decrypt_totp_secret(encryptor, operator.totp_secret_enc)
+        step = credentials.match_totp_step(secret, totp_code, timestamp=clock.timestamp())
+        if step is None:
+            reason = "bad_totp"
+        elif step <= operator.totp_last_step:
+            reason = "totp_replayed"
+        else:
+            operator.totp_last_step = step
+    if reason is not None:
+        operator.failed_attempts += 1
+        if operator.failed_attempts >= policy.lockout_threshold:
+            operator.locked_until = clock.now() + timedelta(seconds=policy.lockout_seconds)
+            raise fail(OperatorLocked(retry_after=policy.lockout_seconds), "failed", reason)
+        raise fail(LoginFailed(), "failed", reason)
+
+    if operator.status != ACTIVE:
+        raise fail(OperatorDisabled(), "denied", "disabled")
+    operator.failed_attempts = 0
+    operator.locked_until = None
+    operator.last_login_at = clock.now()
+    if credentials.needs_rehash(operator.password_hash):
+        operator.password_hash = credentials.hash_password(password)
+    record(session, as_operator, "admin.login", target_type="operator", target_id=operator.id)
+    session.commit()
+    return operator
+
+
+def login(
+    session: Session,
+    *,
+    encryptor: Encryptor,
+    tokens: TokenService,
+    policy: OperatorPolicy,
+    actor: Actor,
+    username: str,
+    password: str,
+    totp_code: str,
+    ratelimiter: RateLimiter | None = None,
+) -> AdminLogin:
+    """Authenticate an operator and open an admin session. Commits."""
+    operator = authenticate(
+        session, encryptor=encryptor, policy=policy, actor=actor, username=username,
+        password=password, totp_code=totp_code, ratelimiter=ratelimiter,
+    )  # fmt: skip
+    token, sess = sessions.start_session(
+        session, tokens=tokens, policy=policy, operator=operator, ip=actor.ip
+    )
+    return AdminLogin(token, policy.token_ttl, policy.idle_timeout, sess.id, operator)
+
+
+def get_operator(session: Session, operator_id: str) -> Operator:
+    """The operator with this id, or OperatorNotFound."""
+    operator = session.get(Operator, operator_id)
+    if operator is None:
+        raise OperatorNotFound()
+    return operator
+
+
+def find_by_username(session: Session, username: str) -> Operator:
+    """The operator with this username, or OperatorNotFound."""
+    operator = session.scalar(select(Operator).where(Operator.username == username.strip().lower()))
+    if operator is None:
+        raise OperatorNotFound()
+    return operator
+
+
+def list_operators(session: Session) -> list[Operator]:
+    """Every operator, by username."""
+    return list(session.scalars(select(Operator).order_by(Operator.username)))
+
+
+def is_locked(operator: Operator) -> bool:
+    """True while a lockout is running."""
+    return _locked_for(operator) > 0
+
+
+def unlock(session: Session, *, actor: Actor, operator_id: str) -> Operator:
+    """Lift a lockout and clear the failure counter. Commits."""
+    operator = get_operator(session, operator_id)
+    was_locked = is_locked(operator)
+    operator.locked_until = None
+    operator.failed_attempts = 0
+    record(session, actor, "operator.unlock", target_type="operator", target_id=operator.id,
+           details={"was_locked": was_locked})  # fmt: skip
+    session.commit()
+    return operator
+
+
+def _active_admins(session: Session) -> list[Operator]:
+    return [o for o in list_operators(session) if o.status == ACTIVE and ROLE_ADMIN in (o.roles or ())]
+
+
+def update_operator(
+    session: Session,
+    *,
+    actor: Actor,
+    operator_id: str,
+    roles: list[str] | None = None,
+    status: str | None = None,
+) -> Operator:
+    """Change roles and/or status; disabling ends the operator's sessions. Commits."""
+    operator = get_operator(session, operator_id)
+    changes: dict[str, object] = {}
+    if roles is not None:
+        roles = _clean_roles(roles)
+        if roles != list(operator.roles or ()):
+            changes["roles"] = {"from": list(operator.roles or ()), "to": roles}
+            operator.roles = roles
+    if status is not None:
+        if status not in STATUSES:
+            raise InvalidStatus(fields={"status": [f"one of {', '.join(STATUSES)}"]}, value=status)
+        if status != operator.status:
+            changes["status"] = {"from": operator.status, "to": status}
+            operator.status = status
+    session.flush()
+    if changes and not _active_admins(session):
+        session.rollback()
+        raise LastAdmin()
+    if changes.get("status") and operator.status == DISABLED:
+        changes["sessions_ended"] = sessions.revoke_all(session, operator_id=operator.id)
+    record(session, actor, "operator.update", target_type="operator", target_id=operator.id, details=changes)
+    session.commit()
+    return operator

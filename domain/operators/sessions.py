@@ -1,0 +1,133 @@
+"""Operator sessions: admin access tokens, idle timeout, logout and revocation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core import clock
+from core.tokens import TokenInvalid, TokenService
+from domain.operators.errors import AdminSessionIdle, AdminSessionRevoked
+from domain.operators.models import Operator, OperatorSession
+
+TOKEN_TYPE = "operator"
+ACTIVE = "active"
+DISABLED = "disabled"
+
+
+@dataclass(frozen=True)
+class OperatorPolicy:
+    """Settings of operator logins and sessions (ADMIN_* and JWT_ADMIN_AUDIENCE)."""
+
+    audience: str
+    token_ttl: int
+    idle_timeout: int
+    lockout_threshold: int
+    lockout_seconds: int
+
+    @classmethod
+    def from_config(cls, cfg: Any) -> OperatorPolicy:
+        """Build from a Flask config mapping."""
+        return cls(
+            audience=cfg["JWT_ADMIN_AUDIENCE"],
+            token_ttl=cfg["ADMIN_TOKEN_TTL"],
+            idle_timeout=cfg["ADMIN_IDLE_TIMEOUT"],
+            lockout_threshold=cfg["ADMIN_LOCKOUT_THRESHOLD"],
+            lockout_seconds=cfg["ADMIN_LOCKOUT_SECONDS"],
+        )
+
+
+@dataclass(frozen=True)
+class OperatorPrincipal:
+    """The authenticated operator of an admin request; roles come from the database."""
+
+    operator_id: str
+    session_id: str
+    username: str
+    roles: tuple[str, ...]
+
+    def has_role(self, role: str) -> bool:
+        return role in self.roles
+
+
+def start_session(
+    session: Session, *, tokens: TokenService, policy: OperatorPolicy, operator: Operator, ip: str | None
+) -> tuple[str, OperatorSession]:
+    """Open an operator session and mint its access token. Commits."""
+    now = clock.now()
+    sess = OperatorSession(
+        operator_id=operator.id,
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + timedelta(seconds=policy.token_ttl),
+        ip=(ip or None) and ip[:64],
+    )
+    session.add(sess)
+    # Commit before minting: the key ring may write a first signing key in its own transaction.
+    session.commit()
+    token = tokens.mint(
+        audience=policy.audience,
+        subject=operator.id,
+        ttl=policy.token_ttl,
+        claims={"sid": sess.id, "roles": list(operator.roles), "typ": TOKEN_TYPE},
+    )
+    return token, sess
+
+
+def _known_operator(error: Exception, operator_id: str) -> Exception:
+    # Lets the request audit name the operator of a refused token; never rendered to clients.
+    error.operator_id = operator_id  # type: ignore[attr-defined]
+    return error
+
+
+def authenticate_token(
+    session: Session, *, tokens: TokenService, policy: OperatorPolicy, access_token: str
+) -> OperatorPrincipal:
+    """Verify an admin token against its live session, enforce the idle timeout, bump last_seen. Commits."""
+    claims = tokens.verify(access_token, audience=policy.audience)
+    sid = claims.get("sid")
+    if claims.get("typ") != TOKEN_TYPE or not isinstance(sid, str):
+        raise TokenInvalid()
+    sess = session.get(OperatorSession, sid)
+    if sess is None or sess.operator_id != claims["sub"]:
+        raise TokenInvalid()
+    now = clock.now()
+    if sess.revoked_at is not None or sess.expires_at <= now:
+        raise _known_operator(AdminSessionRevoked(), sess.operator_id)
+    if (now - sess.last_seen_at).total_seconds() > policy.idle_timeout:
+        sess.revoked_at = now
+        session.commit()
+        raise _known_operator(AdminSessionIdle(), sess.operator_id)
+    operator = session.get(Operator, sess.operator_id)
+    if operator is None or operator.status != ACTIVE:
+        sess.revoked_at = now
+        session.commit()
+        raise _known_operator(AdminSessionRevoked(), sess.operator_id)
+    sess.last_seen_at = now
+    session.commit()
+    return OperatorPrincipal(operator.id, sess.id, operator.username, tuple(operator.roles or ()))
+
+
+def end_session(session: Session, *, operator_id: str, session_id: str) -> None:
+    """Log out: the session's token stops working at once. Commits."""
+    sess = session.get(OperatorSession, session_id)
+    if sess is not None and sess.operator_id == operator_id and sess.revoked_at is None:
+        sess.revoked_at = clock.now()
+        session.commit()
+
+
+def revoke_all(session: Session, *, operator_id: str) -> int:
+    """End every open session of an operator (disabled, roles reduced). Caller commits."""
+    now = clock.now()
+    rows = session.scalars(
+        select(OperatorSession).where(
+            OperatorSession.operator_id == operator_id, OperatorSession.revoked_at.is_(None)
+        )
+    ).all()
+    for sess in rows:
+        sess.revoked_at = now
+    return len(rows)

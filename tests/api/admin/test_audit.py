@@ -1,0 +1,118 @@
+import json
+
+from sqlalchemy import select
+
+from core.audit import AuditEvent
+from core.db import db
+from tests.domain.operators.factories import admin_headers, login, make_operator
+
+
+def request_events():
+    session = db.session()
+    session.expire_all()
+    return list(session.scalars(select(AuditEvent).where(AuditEvent.action == "admin.request")))
+
+
+def test_every_admin_request_leaves_an_audit_row_even_when_denied(app, client):
+    auditor = make_operator(app, username="audrey", roles=("auditor",))
+    headers = admin_headers(client, auditor)
+    client.get("/admin/v1/me?full=13912345678", headers=headers)
+    client.post("/admin/v1/operators", json={"username": "x"}, headers=headers)
+    client.get("/admin/v1/me")
+    client.get("/admin/v1/nothing-here", headers=headers)
+    rows = {(e.details["method"], e.details["path"]): e for e in request_events()}
+    login_row = rows[("POST", "/admin/v1/auth/login")]
+    assert (
+        login_row.actor_id == auditor["id"]
+        and login_row.outcome == "ok"
+        and login_row.details["status"] == 200
+    )
+    me = [e for e in request_events() if e.details["path"] == "/admin/v1/me" and e.details["status"] == 200]
+    assert len(me) == 1 and me[0].details["query_keys"] == ["full"] and me[0].actor_id == auditor["id"]
+    denied = rows[("POST", "/admin/v1/operators")]
+    assert (denied.actor_id, denied.outcome, denied.details["status"]) == (auditor["id"], "denied", 403)
+    assert denied.request_id and denied.ip
+    assert rows[("GET", "/admin/v1/nothing-here")].details["status"] == 404
+    anonymous = [e for e in request_events() if e.details["status"] == 401]
+    assert len(anonymous) == 1 and anonymous[0].actor_id is None
+    text = repr([e.details for e in request_events()])
+    assert "13912345678" not in text
+
+
+def test_a_failed_login_is_audited_without_its_secrets(app, client):
+    op = make_operator(app)
+    login(client, op, password="the wrong password")
+    rows = request_events()
+    assert [(e.details["path"], e.outcome) for e in rows] == [("/admin/v1/auth/login", "denied")]
+    logins = db.session().scalars(select(AuditEvent).where(AuditEvent.action == "admin.login")).all()
+    assert [(e.actor_id, e.outcome, e.details["reason"]) for e in logins] == [
+        (op["id"], "failed", "bad_password")
+    ]
+    assert "the wrong password" not in repr([(e.details, e.target_id) for e in rows + logins])
+
+
+def test_business_actions_are_audited_with_their_target(app, client):
+    alice = make_operator(app)
+    headers = admin_headers(client, alice)
+    created = client.post(
+        "/admin/v1/operators",
+        json={"username": "bob", "display_name": "Bob", "password": "a sturdy passphrase", "roles": ["ops"]},
+        headers=headers,
+    ).get_json()["operator"]
+    event = db.session().scalar(
+        select(AuditEvent).where(
+            AuditEvent.action == "operator.create", AuditEvent.target_id == created["id"]
+        )
+    )
+    assert (event.actor_type, event.actor_id, event.target_id) == ("operator", alice["id"], created["id"])
+    assert "a sturdy passphrase" not in repr(event.details)
+
+
+def test_auditor_filters_and_pages_the_trail(app, client, clock):
+    alice = make_operator(app)
+    audrey = make_operator(app, username="audrey", roles=("auditor",))
+    alice_headers = admin_headers(client, alice)
+    for _ in range(3):
+        client.get("/admin/v1/me", headers=alice_headers)
+    clock.advance(60)
+    since = clock.now().isoformat()
+    client.get("/admin/v1/me", headers=alice_headers)
+    headers = admin_headers(client, audrey)
+
+    page = client.get(
+        f"/admin/v1/audit?actor_id={alice['id']}&action=admin.request&page_size=2", headers=headers
+    )
+    assert page.status_code == 200, page.get_json()
+    assert len(page.get_json()) == 2
+    pagination = json.loads(page.headers["X-Pagination"])
+    assert pagination["total"] == 5 and pagination["total_pages"] == 3  # login + 4 x /me
+    assert all(e["actor_id"] == alice["id"] for e in page.get_json())
+
+    recent = client.get(
+        "/admin/v1/audit",
+        query_string={"actor_id": alice["id"], "action": "admin.request", "since": since},
+        headers=headers,
+    ).get_json()
+    assert [e["details"]["path"] for e in recent] == ["/admin/v1/me"]
+
+    by_target = client.get(f"/admin/v1/audit?target_id={alice['id']}&action=admin.login", headers=headers)
+    assert [e["outcome"] for e in by_target.get_json()] == ["ok"]
+
+
+def test_audit_needs_the_auditor_role_and_valid_filters(app, client):
+    headers = admin_headers(client, make_operator(app, roles=("admin", "ops")))
+    resp = client.get("/admin/v1/audit", headers=headers)
+    assert resp.status_code == 403 and resp.get_json()["error"]["details"] == {"role": "auditor"}
+    auditor = admin_headers(client, make_operator(app, username="audrey", roles=("auditor",)))
+    bad = client.get("/admin/v1/audit?since=yesterday", headers=auditor)
+    assert bad.status_code == 422 and "since" in bad.get_json()["error"]["fields"]
+
+
+def test_a_failed_business_transaction_keeps_its_audit_row(app, client):
+    alice = make_operator(app)
+    headers = admin_headers(client, alice)
+    resp = client.patch(f"/admin/v1/operators/{alice['id']}", json={"status": "disabled"}, headers=headers)
+    assert resp.status_code == 409
+    rows = [e for e in request_events() if e.details["method"] == "PATCH"]
+    assert [(e.actor_id, e.outcome, e.details["status"]) for e in rows] == [(alice["id"], "rejected", 409)]
+    assert db.session().scalar(select(AuditEvent).where(AuditEvent.action == "operator.update")) is None
