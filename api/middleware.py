@@ -28,6 +28,9 @@ def register_middleware(app: Flask) -> None:
 
     @app.before_request
     def _start() -> Response | None:
+        # Per-request state must not survive into the next request, even when an outer app
+        # context is kept (tests, CLI): reset it explicitly.
+        g.pop("principal", None)
         g.started = time.perf_counter()
         incoming = request.headers.get("X-Request-ID", "")
         g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex

@@ -95,6 +95,11 @@ class Database:
         """Configure from app.config and remove the session after each request."""
         self.configure(app.config["DATABASE_URL"], pool_size=app.config["DATABASE_POOL_SIZE"])
 
+        @app.teardown_request
+        def _remove_request_session(_exc: BaseException | None) -> None:
+            # Each request ends its session, even where an outer app context lives on.
+            self.session.remove()
+
         @app.teardown_appcontext
         def _remove_session(_exc: BaseException | None) -> None:
             self.session.remove()

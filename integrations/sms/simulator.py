@@ -108,6 +108,9 @@ class SimState:
     statuses: Counter = field(default_factory=Counter)
     faults: dict[str, Any] = field(default_factory=_default_faults)
     offset: float = 0.0
+    # Bumped by reset(): a request that began before a reset (e.g. one held by injected
+    # latency) must not leave its message in the new, empty state.
+    generation: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
     rng: random.Random = field(default_factory=random.Random)
 
@@ -121,6 +124,7 @@ class SimState:
             self.statuses.clear()
             self.faults = _default_faults()
             self.offset = 0.0
+            self.generation += 1
 
     def sim_now(self) -> float:
         return time.time() + self.offset
@@ -258,6 +262,7 @@ def _api(state: SimState) -> Response | tuple:
     request_id = tc3.new_request_id()
     with state.lock:
         state.calls["total"] += 1
+        generation = state.generation
         faults = dict(state.faults)
         injected = state.faults["errors"].pop(0) if state.faults["errors"] else None
         gateway_down = state.rng.random() < float(faults["http_5xx_rate"])
@@ -298,6 +303,8 @@ def _api(state: SimState) -> Response | tuple:
             raise ApiError("InternalError", "An internal error has occurred. Retry your request later.")
         params = _params()
         with state.lock:
+            if state.generation != generation:
+                raise ApiError("InternalError", "The simulator was reset during this request.")
             statuses = _send_sms(state, params, request_id)
             state.calls["ok"] += 1
         return jsonify({"Response": {"SendStatusSet": statuses, "RequestId": request_id}})
