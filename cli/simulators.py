@@ -7,7 +7,7 @@ import importlib
 import sys
 
 from config import load_config
-from integrations.simulator_server import serve_forever
+from integrations.simulator_server import add_control_index, serve_forever
 
 SIMULATORS = {
     "wechat": "integrations.wechat.simulator",
@@ -23,6 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     module = importlib.import_module(SIMULATORS[args.name])
     app = module.create_simulator(vars(load_config()))
+    add_control_index(app, module.__doc__)
     serve_forever(app, args.host, args.port)
     return 0
 

@@ -31,3 +31,13 @@ class ThreadedSimulator:
 def serve_forever(app: Any, host: str, port: int) -> None:
     """Serve in the foreground (used by `make run`)."""
     make_server(host, port, app, threaded=True).serve_forever()
+
+
+def add_control_index(app: Any, doc: str | None) -> None:
+    """Serve the simulator's module docstring (its control API) at GET /_sim/."""
+    from flask import Response
+
+    def index() -> Response:
+        return Response(doc or "", mimetype="text/plain; charset=utf-8")
+
+    app.add_url_rule("/_sim/", "sim_index", index, methods=["GET"])
