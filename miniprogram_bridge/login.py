@@ -30,10 +30,14 @@ PHONE_BINDS_PER_ACCOUNT_PER_MINUTE = 10
 @blp.route("/login")
 class MiniprogramLogin(MethodView):
     @public
+    @idempotent
     @blp.arguments(MiniprogramLoginSchema)
     @blp.response(200, TokenResponseSchema)
     def post(self, body: dict) -> dict:
         """Log in with the code from wx.login; the account is created on the first login.
+
+        Send an Idempotency-Key: a retry after a lost response gets the same tokens instead of
+        auth.wechat_code_invalid (WeChat codes are single use).
 
         Errors: 400 auth.wechat_code_invalid (code used or expired: call wx.login again),
         403 auth.wechat_risky_user, 429 rate_limited (Retry-After), 502 upstream_unavailable.

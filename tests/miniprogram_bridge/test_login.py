@@ -173,3 +173,16 @@ def test_body_is_validated(client, wx):
     assert client.post(URL, json={}).status_code == 422
     resp = client.post(URL, json={"code": "abc", "session_key": "x"})
     assert resp.status_code == 422 and "session_key" in resp.get_json()["error"]["fields"]
+
+
+def test_retried_login_with_idempotency_key_gets_the_same_tokens(client, wx):
+    user = wx.add_user()
+    code = wx.login_code(user["openid"])
+    headers = {"Idempotency-Key": "mp-login-retry-0001"}
+    first = client.post(URL, json={"code": code}, headers=headers)
+    again = client.post(URL, json={"code": code}, headers=headers)  # the response was lost
+    assert first.status_code == again.status_code == 200
+    assert first.get_json() == again.get_json()
+    assert again.headers["Idempotent-Replayed"] == "true"
+    # Without the key the same code is spent, as WeChat says.
+    assert client.post(URL, json={"code": code}).get_json()["error"]["code"] == "auth.wechat_code_invalid"
