@@ -27,22 +27,21 @@ class Me(MethodView):
         """The account of the token; the phone is masked unless `full=true` (audited)."""
         p = current_principal()
         session = db.session()
-        account = accounts.get_account(session, p.account_id)
+        profile = accounts.profile(session, p.account_id)
+        phone = profile.masked_phone
         if full:
             phone = accounts.full_phone(
-                session, encryptor=services().encryptor, account_id=account.id,
+                session, encryptor=services().encryptor, account_id=profile.id,
                 actor_id=p.account_id, request_id=g.get("request_id"),
             )  # fmt: skip
             session.commit()
-        else:
-            phone = accounts.masked_phone(session, account.id)
         return {
-            "id": account.id,
-            "status": account.status,
-            "identity_level": account.identity_level,
-            "created_at": account.created_at,
+            "id": profile.id,
+            "status": profile.status,
+            "identity_level": profile.identity_level,
+            "created_at": profile.created_at,
             "phone": phone,
-            "channels": accounts.identities_summary(session, account.id),
+            "channels": profile.channels,
             "session_id": p.session_id,
             "channel": p.channel,
         }

@@ -88,7 +88,7 @@ def test_unexpected_exception_is_a_500_in_the_error_format(app, client, monkeypa
     from tests.conftest import make_citizen
 
     who = make_citizen(app)
-    monkeypatch.setattr(service, "get_account", boom)
+    monkeypatch.setattr(service, "profile", boom)
     r = client.get("/v1/me", headers=who["headers"])
     err = assert_error(r, 500, "internal_error")
     assert "exploded" not in err["message"]

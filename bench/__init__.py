@@ -1,0 +1,1 @@
+"""Load benchmark: `python -m bench.run` (see docs/benchmarks.md for the latest figures)."""

@@ -1,0 +1,312 @@
+"""`python -m bench.run`: load-test yiwang against a bare Flask app and write docs/benchmarks.md.
+
+Steps: ensure wrk; create a throwaway PostgreSQL database (Alembic schema) and a Redis of our
+own; seed a citizen and refresh tokens; start gunicorn (gunicorn.conf.py) for wsgi:app and for
+bench/bare_app.py; run wrk per scenario; sample worker memory; write the report. Servers are
+stopped and the database dropped at the end, also on failure or Ctrl-C.
+
+Exit status: 0 when the acceptance line passes, 1 when it fails, 2 when the run itself failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import math
+import os
+import runpy
+import secrets
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from bench.infra import (
+    ROOT,
+    BenchDatabase,
+    BenchError,
+    CpuMeter,
+    Gunicorn,
+    ManagedProcess,
+    PrivateRedis,
+    RssSampler,
+    check_redis_empty,
+    ensure_wrk,
+)
+from bench.load import LoadResult, run_wrk, split_tokens
+from bench.report import MB, acceptance, machine_facts, render
+
+# (key, label, server, request line, Lua script). Bare first: every ratio is relative to it.
+SCENARIOS = (
+    ("bare", "bare Flask JSON (baseline)", "bare", "GET /json", "get.lua"),
+    ("health", "yiwang health", "yiwang", "GET /v1/health", "get.lua"),
+    ("me", "yiwang profile, ES256 Bearer", "yiwang", "GET /v1/me", "get.lua"),
+    ("refresh", "yiwang token refresh (rotation)", "yiwang", "POST /v1/auth/refresh", "refresh.lua"),
+)
+# Variables the production config reads that must not leak in from the caller's shell.
+_SCRUBBED_ENV = ("DATA_KEY_ACTIVE", "YIWANG_INSTANCE_DIR", "DATABASE_URL", "REDIS_URL", "SECRET_KEY")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options; every one has a default suitable for `make bench`."""
+    p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
+    p.add_argument("--duration", type=int, default=15, help="seconds of measured load per scenario")
+    p.add_argument("--warmup", type=int, default=3, help="seconds of unmeasured load before each")
+    p.add_argument("--connections", type=int, default=32, help="concurrent keep-alive connections")
+    p.add_argument("--threads", type=int, default=0, help="wrk threads (default: usable cores)")
+    p.add_argument(
+        "--database-url",
+        default=os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
+        help="PostgreSQL server to create the throwaway database on (env BENCH_DATABASE_URL)",
+    )
+    p.add_argument(
+        "--redis-url",
+        default=os.environ.get("BENCH_REDIS_URL"),
+        help="an EMPTY Redis database to use and flush afterwards (default: a private redis-server)",
+    )
+    p.add_argument("--only", nargs="*", choices=[s[0] for s in SCENARIOS], help="run only these scenarios")
+    p.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"), help="report path")
+    p.add_argument("--keep-logs", action="store_true", help="keep the server logs (path printed)")
+    args = p.parse_args(argv)
+    if args.only and "bare" not in args.only:
+        args.only.insert(0, "bare")  # ratios need the baseline
+    if "me" not in (args.only or ["me"]) and args.out == p.get_default("out"):
+        p.error("a partial run (--only without me) must not overwrite the report: pass --out")
+    return args
+
+
+def plain_env() -> dict[str, str]:
+    """The caller's environment (GUNICORN_* overrides included) without yiwang settings."""
+    env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED_ENV}
+    return env | {"PYTHONUNBUFFERED": "1"}
+
+
+def production_env(database_url: str, redis_url: str, work: Path, ttl: int) -> dict[str, str]:
+    """ProductionConfig refuses development secrets, so generate real ones for this run."""
+    return plain_env() | {
+        "YIWANG_ENV": "production",
+        "SECRET_KEY": secrets.token_urlsafe(48),
+        "DATA_KEYS": "bench1:" + base64.b64encode(secrets.token_bytes(16)).decode(),
+        "LOOKUP_HASH_KEY": secrets.token_urlsafe(48),
+        "WECHAT_SECRET": secrets.token_hex(16),
+        "TENCENT_SECRET_KEY": secrets.token_urlsafe(32),
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "YIWANG_INSTANCE_DIR": str(work / "instance"),
+        "TRUSTED_PROXY_HOPS": "1",  # see refresh.lua: each request has its own client address
+        "ACCESS_TOKEN_TTL": str(ttl),
+    }
+
+
+def seed(env: dict[str, str], *args: str) -> dict:
+    """Run bench.seed in its own process with the production environment."""
+    cmd = [sys.executable, "-m", "bench.seed", *args]
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    if proc.returncode != 0:
+        raise BenchError(f"seeding failed ({' '.join(args[:1])}):\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+class RefreshTokens:
+    """Never-used refresh tokens, seeded on demand; each is handed out once."""
+
+    def __init__(self, env: dict[str, str], work: Path, account_id: str) -> None:
+        self.env, self.work, self.account_id, self.batches = env, work, account_id, 0
+
+    def files(self, count: int, threads: int) -> str:
+        """Seed `count` tokens and split them over the wrk threads; returns the file prefix."""
+        self.batches += 1
+        path = self.work / f"refresh.{self.batches}"
+        seed(self.env, "refresh", str(path), str(count), self.account_id)
+        tokens = path.read_text().split()
+        path.unlink()
+        split_tokens(tokens, path, threads)
+        return str(path)
+
+
+def run_scenario(
+    args: argparse.Namespace, wrk: str, server: Gunicorn, script: str, path: str,
+    script_args: list[str], refresh: RefreshTokens | None, threads: int, ours: Callable[[], list[int]],
+) -> tuple[LoadResult, RssSampler]:  # fmt: skip
+    """Warm up, then measure one scenario while sampling worker memory."""
+    url = server.base_url + path
+    common = {"connections": args.connections, "threads": threads}
+    if refresh is not None:
+        # The warm-up gets tokens at a generous rate, and its throughput sizes the measured run.
+        rate = 3000.0
+        if args.warmup:
+            warm = run_wrk(wrk, url, script, [refresh.files(max(2000, args.warmup * 1500), threads)],
+                           duration=args.warmup, **common)  # fmt: skip
+            rate = warm.rps
+        # Wide margin: the warm-up runs cold, and wrk threads do not finish their shares evenly.
+        script_args = [refresh.files(math.ceil(rate * args.duration * 3) + 2000, threads)]
+    elif args.warmup:
+        run_wrk(wrk, url, script, script_args, duration=args.warmup, **common)
+    offset = server.access_offset()
+    with RssSampler(server) as sampler, CpuMeter(ours) as cpu:
+        result = run_wrk(wrk, url, script, script_args, duration=args.duration, **common)
+    result.per_worker = server.requests_per_worker(offset)
+    result.cpu_busy_pct, result.cpu_other_pct = cpu.busy_pct, cpu.other_pct
+    return result, sampler
+
+
+def gunicorn_settings(env: dict[str, str]) -> dict:
+    """The values gunicorn.conf.py resolves to in the servers' environment."""
+    saved = dict(os.environ)
+    try:
+        os.environ.update(env)
+        conf = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    keys = ("workers", "worker_class", "threads", "keepalive", "timeout", "max_requests",
+            "max_requests_jitter", "preload_app", "accesslog")  # fmt: skip
+    return {k: conf[k] for k in keys}
+
+
+def benchmark(args: argparse.Namespace, work: Path, db: BenchDatabase, started: list) -> dict:
+    """Everything between setup and teardown; returns the report data."""
+    wrk = ensure_wrk()
+    threads = args.threads or min(len(os.sched_getaffinity(0)), args.connections)
+    facts = machine_facts(wrk)
+    loadavg_before = [round(x, 2) for x in os.getloadavg()]
+    print(f"creating database {db.name} and running migrations", flush=True)
+    db.create()
+    if args.redis_url:
+        facts["redis"] = check_redis_empty(args.redis_url)
+        started.append(FlushOnStop(args.redis_url))  # only once we know it held nothing
+        redis_url = args.redis_url
+    else:
+        redis = PrivateRedis(work)
+        started.append(redis)
+        facts["redis"] = check_redis_empty(redis.url) + " (private redis-server)"
+        redis_url = redis.url
+    facts["postgresql"] = db.server_version
+    # The /v1/me token must outlive the whole run.
+    ttl = max(900, len(SCENARIOS) * (args.duration + args.warmup) + 600)
+    env = production_env(db.url, redis_url, work, ttl)
+    citizen = seed(env, "citizen", str(work / "me.token"))
+    print("starting gunicorn (bare Flask and yiwang)", flush=True)
+    bare = Gunicorn("bare", "bench.bare_app:app", plain_env(), work, "/json")
+    started.append(bare)
+    yiwang = Gunicorn("yiwang", "wsgi:app", env, work, "/v1/ready")
+    started.append(yiwang)
+    servers = {"bare": bare, "yiwang": yiwang}
+
+    def ours() -> list[int]:
+        pids = [p.pid for p in started if isinstance(p, ManagedProcess)]
+        return pids + [w.pid for s in servers.values() for w in s.workers()] + db.backend_pids()
+
+    refresh = RefreshTokens(env, work, citizen["account_id"])
+    results: dict[str, dict] = {}
+    peaks: list[int] = []
+    for key, label, server_name, request, script in SCENARIOS:
+        if args.only and key not in args.only:
+            continue
+        path = request.split(" ", 1)[1]
+        print(f"scenario {key}: {request} for {args.duration} s", flush=True)
+        script_args = [str(work / "me.token")] if key == "me" else []
+        result, sampler = run_scenario(
+            args, wrk, servers[server_name], script, path, script_args,
+            refresh if key == "refresh" else None, threads, ours,
+        )  # fmt: skip
+        if server_name == "yiwang":
+            peaks.append(sampler.peak())
+        results[key] = {"label": label, "request": request} | result.as_dict()
+        print(f"  {result.rps:.0f} rps, p50 {result.p50_ms:.2f} ms, p99 {result.p99_ms:.2f} ms,"
+              f" non-2xx {result.non_2xx}, socket errors {result.socket_errors},"
+              f" requests per worker {result.per_worker}, CPU busy {result.cpu_busy_pct}%"
+              f" (not the benchmark: {result.cpu_other_pct}%)", flush=True)  # fmt: skip
+    after = yiwang.worker_rss()
+    try:
+        import psutil
+
+        master = psutil.Process(yiwang.pid).memory_info().rss
+    except Exception:  # only a figure in the report
+        master = 0
+    rss = {
+        "workers": len(after),
+        "after_max_mb": round(max(after, default=0) / MB, 1),
+        "after_mean_mb": round(statistics.mean(after) / MB, 1) if after else 0.0,
+        "after_each_mb": [round(x / MB, 1) for x in after],
+        "peak_mb": round(max([*peaks, *after], default=0) / MB, 1),
+        "master_mb": round(master / MB, 1),
+    }
+    config = gunicorn_settings(env) | {
+        "workers_running": len(after), "connections": args.connections, "wrk_threads": threads,
+        "duration": args.duration, "warmup": args.warmup,
+    }  # fmt: skip
+    data = {"machine": facts, "config": config, "results": results, "rss": rss}
+    data["server_errors"] = yiwang.count_log("Traceback")
+    data["worker_restarts"] = yiwang.count_log("Booting worker") - config["workers"]
+    data["loadavg_before"] = loadavg_before
+    if "me" in results:
+        data["acceptance"] = acceptance(results, rss)
+    return data
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; see the module docstring for the exit status."""
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)
+    work = Path(tempfile.mkdtemp(prefix="yiwang-bench-"))
+    db = BenchDatabase(args.database_url)
+    started: list = []
+    try:
+        data = benchmark(args, work, db, started)
+    except BenchError as exc:
+        print(f"benchmark failed: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("benchmark interrupted", file=sys.stderr)
+        return 2
+    finally:
+        for proc in reversed(started):
+            proc.stop()
+        try:
+            db.drop()
+        except Exception as exc:  # report, never mask the original error
+            print(f"could not drop database {db.name}: {exc}", file=sys.stderr)
+        if args.keep_logs:
+            print(f"logs kept in {work}", file=sys.stderr)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    if "acceptance" not in data:
+        print(json.dumps(data["results"], indent=2))
+        return 0
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render(data))
+    verdict = "PASS" if data["acceptance"]["passed"] else "FAIL"
+    print(f"acceptance: {verdict}; report written to {out}")
+    return 0 if data["acceptance"]["passed"] else 1
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    # SIGTERM (e.g. a CI timeout) must still run the cleanup in main().
+    raise KeyboardInterrupt
+
+
+class FlushOnStop:
+    """Cleanup for a caller-supplied Redis database: empty it again at the end."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def stop(self) -> None:
+        """Flush the database the benchmark filled."""
+        import redis
+
+        try:
+            redis.Redis.from_url(self.url, socket_connect_timeout=2).flushdb()
+        except (redis.RedisError, OSError) as exc:
+            print(f"could not flush {self.url}: {exc}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

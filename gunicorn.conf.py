@@ -1,0 +1,162 @@
+"""gunicorn settings for yiwang: `gunicorn -c gunicorn.conf.py wsgi:app`.
+
+Every value can be overridden from the environment (GUNICORN_*), so one file serves a laptop,
+a 2-core VM and a large host. `python -m bench.run` serves its bare-Flask baseline with this
+same file, so the benchmark measures the production settings.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from gunicorn.glogging import Logger
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    return int(value) if value else default
+
+
+def cpu_count(cgroup_cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
+    """CPUs this process may really use: affinity mask, capped by a cgroup v2 CPU quota."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    try:
+        quota, period = cgroup_cpu_max.read_text().split()[:2]
+        if quota != "max":
+            cores = min(cores, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, cores)
+
+
+def default_workers(cores: int) -> int:
+    """2 × cores + 1 (gunicorn's rule for apps that wait on I/O), at most 12.
+
+    Each worker holds its own database pool (DATABASE_POOL_SIZE) and ~100 MB of memory; past
+    twelve, add hosts rather than workers.
+    """
+    return min(2 * max(1, cores) + 1, 12)
+
+
+bind = [os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")]
+workers = _env_int("GUNICORN_WORKERS", default_workers(cpu_count()))
+
+# gthread, not sync: views wait on upstream APIs (WeChat, SMS, face verification) for up to
+# their client timeouts, and a sync worker waiting on one is lost to every other caller; with
+# threads, other requests run meanwhile. On the 2-core benchmark machine sync was no faster for
+# GET /v1/me (GUNICORN_WORKER_CLASS=sync make bench). Keep threads <= DATABASE_POOL_SIZE: each
+# busy thread holds a database connection.
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
+threads = _env_int("GUNICORN_THREADS", 4)
+# Open connections (busy or kept alive) one worker holds before it stops accepting more.
+worker_connections = _env_int("GUNICORN_WORKER_CONNECTIONS", 1000)
+# A gthread worker keeps every keep-alive connection it accepted, so a few long-lived balancer
+# connections can all land on one worker. SO_REUSEPORT (one socket per worker, the kernel
+# spreads connections) evens that out, but a stopping worker (max_requests, reload) then resets
+# connections still queued on its socket unless net.ipv4.tcp_migrate_req=1 (the benchmark saw
+# such resets at every restart): off by default.
+reuse_port = os.environ.get("GUNICORN_REUSE_PORT", "0") == "1"
+
+# A worker silent for `timeout` seconds is killed and replaced. Views that call upstream APIs
+# use client timeouts of a few seconds, so 30 s only ever catches a hung worker.
+timeout = _env_int("GUNICORN_TIMEOUT", 30)
+# On SIGTERM or a restart, in-flight requests get this long to finish.
+graceful_timeout = _env_int("GUNICORN_GRACEFUL_TIMEOUT", 30)
+# Seconds an idle keep-alive connection stays open. Behind a load balancer this must exceed the
+# balancer's upstream idle timeout, or the balancer reuses sockets gunicorn has just closed.
+keepalive = _env_int("GUNICORN_KEEPALIVE", 5)
+
+# Restart each worker after this many requests (jittered so they do not restart together):
+# a slow leak in any library then costs bounded memory instead of an out-of-memory kill.
+max_requests = _env_int("GUNICORN_MAX_REQUESTS", 20000)
+max_requests_jitter = _env_int("GUNICORN_MAX_REQUESTS_JITTER", 2000)
+
+# No preload: each worker builds its own app after the fork. create_app() opens a database
+# engine and a Redis client, and later features may start threads there; a thread does not
+# survive fork() and a pooled socket shared by two processes corrupts both. Preloading would
+# save a little memory and make restarts faster; if it is turned on (GUNICORN_PRELOAD=1),
+# post_fork below drops the inherited connections.
+preload_app = os.environ.get("GUNICORN_PRELOAD", "0") == "1"
+
+# Proxies whose X-Forwarded-Proto gunicorn believes (list the load balancers). Client IPs are
+# the app's business: TRUSTED_PROXY_HOPS.
+forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+
+# Logs: gunicorn's own messages to stderr, one JSON access line per request to stdout.
+# GUNICORN_ACCESS_LOG=off disables the access line (the app also logs each request as JSON).
+errorlog = "-"
+loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+_access = os.environ.get("GUNICORN_ACCESS_LOG", "-")
+accesslog = None if _access.lower() in ("off", "none", "0", "") else _access
+proc_name = os.environ.get("GUNICORN_PROC_NAME", "yiwang")
+
+# gunicorn's runtime control socket (gunicornc: change the worker count, reload, stop) stays
+# off unless a path is given: it is one more way to stop the service, and its default path
+# ($HOME/.gunicorn/gunicorn.ctl) would be shared by every instance the same user runs.
+control_socket = os.environ.get("GUNICORN_CONTROL_SOCKET", "")
+control_socket_disable = not control_socket
+
+
+class JsonAccessLogger(Logger):
+    """Writes one JSON object per request line; never the query string, referrer or cookies.
+
+    gunicorn's access_log_format only escapes double quotes, so a path with a backslash or an
+    encoded newline would break the line: serialising with json.dumps cannot.
+    """
+
+    def access(self, resp: Any, req: Any, environ: dict, request_time: Any) -> None:
+        if not self.access_log_enabled:
+            return
+        from core.masking import redact_text  # the app's rule for phones and ID numbers in text
+
+        status = resp.status
+        if isinstance(status, str):
+            status = status.split(None, 1)[0]
+        request_id = ""
+        for name, value in getattr(resp, "headers", None) or []:
+            if name.lower() == "x-request-id":
+                request_id = value
+                break
+        entry = {
+            "ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "logger": "gunicorn.access",
+            "method": environ.get("REQUEST_METHOD"),
+            # PATH_INFO only: query strings may carry personal data (codes, phones, tokens).
+            "path": redact_text(environ.get("PATH_INFO", "")),
+            "status": int(status) if str(status).isdigit() else status,
+            "bytes": getattr(resp, "sent", None),
+            "ms": round(request_time.total_seconds() * 1000, 2),
+            "request_id": request_id,
+            "peer": environ.get("REMOTE_ADDR"),
+            "pid": os.getpid(),
+        }
+        try:
+            self.access_log.info(json.dumps(entry, ensure_ascii=False))
+        except Exception:  # a log line must never fail a request
+            self.exception("access log failed")
+
+
+logger_class = JsonAccessLogger
+
+
+def post_fork(server: Any, worker: Any) -> None:
+    """With preload_app, drop database and Redis connections inherited from the master."""
+    if not server.cfg.preload_app:
+        return
+    import sys
+
+    db_module = sys.modules.get("core.db")
+    if db_module is not None and db_module.db.engine is not None:
+        # close=False: leave the master's sockets alone, just forget them in this child.
+        db_module.db.engine.dispose(close=False)
+    redis_module = sys.modules.get("core.redis")
+    if redis_module is not None and redis_module.redis_holder.client is not None:
+        redis_module.redis_holder.client.connection_pool.reset()

@@ -1,0 +1,120 @@
+"""gunicorn.conf.py: worker count, environment overrides and the JSON access log."""
+
+from __future__ import annotations
+
+import json
+import runpy
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+CONF = Path(__file__).resolve().parents[2] / "gunicorn.conf.py"
+
+
+def load(monkeypatch, **env):
+    for name in ("GUNICORN_WORKERS", "GUNICORN_BIND", "GUNICORN_ACCESS_LOG", "GUNICORN_CONTROL_SOCKET"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return runpy.run_path(str(CONF))
+
+
+def test_defaults_are_local_and_bounded(monkeypatch):
+    conf = load(monkeypatch)
+    assert conf["bind"] == ["127.0.0.1:8000"]
+    assert conf["workers"] == conf["default_workers"](conf["cpu_count"]())
+    assert [conf["default_workers"](n) for n in (1, 2, 4, 64)] == [3, 5, 9, 12]
+    assert conf["max_requests"] > 0 and 0 < conf["max_requests_jitter"] < conf["max_requests"]
+    assert conf["timeout"] > 0 and conf["graceful_timeout"] > 0 and conf["keepalive"] > 0
+    assert conf["preload_app"] is False
+    assert conf["control_socket_disable"] is True
+
+
+def test_environment_overrides(monkeypatch):
+    conf = load(monkeypatch, GUNICORN_WORKERS="3", GUNICORN_BIND="0.0.0.0:9000", GUNICORN_ACCESS_LOG="off")
+    assert conf["workers"] == 3
+    assert conf["bind"] == ["0.0.0.0:9000"]
+    assert conf["accesslog"] is None
+
+
+def test_cpu_count_honours_a_cgroup_quota(monkeypatch, tmp_path):
+    conf = load(monkeypatch)
+    cpu_max = tmp_path / "cpu.max"
+    cpu_max.write_text("50000 100000\n")  # half a CPU
+    assert conf["cpu_count"](cpu_max) == 1
+    cpu_max.write_text("max 100000\n")
+    unlimited = conf["cpu_count"](cpu_max)
+    assert unlimited == conf["cpu_count"](tmp_path / "missing")
+    assert unlimited >= 1
+
+
+class _Resp:
+    status = "200 OK"
+    sent = 57
+    headers = [("Content-Type", "application/json"), ("X-Request-ID", "req-12345678")]
+
+
+def _access_line(monkeypatch, tmp_path, environ) -> str:
+    from gunicorn.config import Config
+
+    conf = load(monkeypatch)
+    log_file = tmp_path / "access.log"
+    cfg = Config()
+    cfg.set("accesslog", str(log_file))
+    logger = conf["JsonAccessLogger"](cfg)
+    try:
+        logger.access(_Resp(), None, environ, timedelta(milliseconds=12, microseconds=345))
+    finally:
+        for handler in logger.access_log.handlers:
+            handler.flush()
+    return log_file.read_text()
+
+
+@pytest.fixture
+def restore_gunicorn_loggers():
+    import logging
+
+    loggers = [logging.getLogger("gunicorn.access"), logging.getLogger("gunicorn.error")]
+    saved = [list(lg.handlers) for lg in loggers]
+    yield
+    for lg, handlers in zip(loggers, saved, strict=True):
+        for handler in lg.handlers:
+            if handler not in handlers:
+                handler.close()
+        lg.handlers[:] = handlers
+
+
+def test_access_log_is_one_json_object_without_query_or_personal_data(
+    monkeypatch, tmp_path, restore_gunicorn_loggers
+):
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": "/v1/lookup/13812345678",
+        "QUERY_STRING": "phone=13912345678&code=654321",
+        "RAW_URI": "/v1/lookup/13812345678?phone=13912345678&code=654321",
+        "REMOTE_ADDR": "10.0.0.7",
+        "HTTP_REFERER": "https://example.cn/?token=secret-token",
+    }
+    text = _access_line(monkeypatch, tmp_path, environ)
+    lines = text.splitlines()
+    assert len(lines) == 1
+    entry = json.loads(lines[0])
+    assert entry["method"] == "GET"
+    assert entry["path"] == "/v1/lookup/138****5678"
+    assert entry["status"] == 200
+    assert entry["bytes"] == 57
+    assert entry["ms"] == 12.35
+    assert entry["request_id"] == "req-12345678"
+    for secret in ("13812345678", "13912345678", "654321", "secret-token", "phone="):
+        assert secret not in text
+
+
+def test_access_log_survives_quotes_backslashes_and_newlines_in_the_path(
+    monkeypatch, tmp_path, restore_gunicorn_loggers
+):
+    path = '/v1/x"y\\z\nInjected: yes'
+    environ = {"REQUEST_METHOD": "POST", "PATH_INFO": path, "QUERY_STRING": "", "REMOTE_ADDR": "127.0.0.1"}
+    lines = _access_line(monkeypatch, tmp_path, environ).splitlines()
+    assert len(lines) == 1
+    assert json.loads(lines[0])["path"] == path
