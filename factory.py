@@ -111,6 +111,10 @@ def create_app(config: BaseConfig | dict | None = None) -> Flask:
             max_age=app.config["SESSION_MAX_AGE"],
         ),
     )
+    from domain.accounts import profile_cache
+
+    services.profiles = profile_cache.ProfileCache(redis)
+    profile_cache.configure(services.profiles)
     _attach_integrations(app, services, redis)
     app.extensions["yiwang"] = services
 

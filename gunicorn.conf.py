@@ -96,6 +96,9 @@ errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 _access = os.environ.get("GUNICORN_ACCESS_LOG", "-")
 accesslog = None if _access.lower() in ("off", "none", "0", "") else _access
+if accesslog:
+    # One line per request: gunicorn's (below, with the account id) replaces the app's own.
+    os.environ.setdefault("APP_ACCESS_LOG", "0")
 proc_name = os.environ.get("GUNICORN_PROC_NAME", "yiwang")
 
 # gunicorn's runtime control socket (gunicornc: change the worker count, reload, stop) stays
@@ -136,6 +139,7 @@ class JsonAccessLogger(Logger):
             "ms": round(request_time.total_seconds() * 1000, 2),
             "request_id": request_id,
             "peer": environ.get("REMOTE_ADDR"),
+            "account": environ.get("yiwang.account"),
             "pid": os.getpid(),
         }
         try:

@@ -12,6 +12,7 @@ from core.idempotency import IdempotencyStore
 from core.ratelimit import RateLimiter
 from core.signing_keys import KeyRing
 from core.tokens import TokenService
+from domain.accounts.profile_cache import ProfileCache
 from domain.auth.revocation import RevocationList
 from domain.auth.sessions import SessionPolicy
 
@@ -26,6 +27,7 @@ class Services:
     ratelimiter: RateLimiter
     idempotency: IdempotencyStore
     citizen_policy: SessionPolicy
+    profiles: ProfileCache | None = None
     wechat: Any = None  # integrations.wechat.client.WechatClient
     sms: Any = None  # integrations.sms.client.SmsClient
 

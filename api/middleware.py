@@ -58,6 +58,9 @@ def register_middleware(app: Flask) -> None:
     @app.after_request
     def _finish(resp: Response) -> Response:
         resp.headers["X-Request-ID"] = g.get("request_id", "")
+        principal = g.get("principal")
+        if principal is not None:  # for gunicorn's access line
+            request.environ["yiwang.account"] = principal.account_id
         resp.headers.setdefault("Cache-Control", "no-store")
         resp.headers.setdefault("X-Content-Type-Options", "nosniff")
         elapsed = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000

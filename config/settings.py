@@ -45,6 +45,9 @@ class BaseConfig:
         self.REDIS_URL = _env("REDIS_URL")  # None → embedded Redis in the instance folder
         self.LOG_LEVEL = _env("LOG_LEVEL", "INFO")
         self.LOG_JSON = _env("LOG_JSON", "1") == "1"
+        # The app's own JSON line per request. gunicorn.conf.py turns it off when gunicorn writes
+        # its JSON access line (which then carries the account id), so each request logs once.
+        self.ACCESS_LOG = _env("APP_ACCESS_LOG", "1") == "1"
         self.TRUSTED_PROXY_HOPS = _int("TRUSTED_PROXY_HOPS", 0)
         self.PUBLIC_BASE_URL = _env("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
 

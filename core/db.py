@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import DateTime, MetaData, String, create_engine, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, scoped_session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -71,25 +73,63 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(
-        url, pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True, pool_recycle=1800
-    )
+    engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size * 2, pool_recycle=1800)
+    _ping_when_idle(engine)
+    return engine
+
+
+PING_AFTER_IDLE_SECONDS = 10.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Ping a pooled connection before use only if it sat idle; a dead one is replaced.
+
+    pool_pre_ping would add a round trip to every request; a connection used a moment ago is
+    alive, and one that dies mid-use is invalidated by SQLAlchemy's disconnect handling.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_conn: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            cur = dbapi_conn.cursor()
+            cur.execute("SELECT 1")
+            cur.close()
+            dbapi_conn.rollback()
+        except Exception as exc:  # any failure means the connection is gone
+            raise DisconnectionError("stale pooled connection") from exc
 
 
 class Database:
-    """Holds the engine and the request/job-scoped session."""
+    """Holds the engine, the request/job-scoped session, and a read-only session for reads."""
 
     def __init__(self) -> None:
         self.engine: Engine | None = None
         self.session: scoped_session = scoped_session(sessionmaker(expire_on_commit=False))
+        # Reads that need no transaction (a single SELECT) run in autocommit: no BEGIN and no
+        # ROLLBACK round trips. Later this is where a replica URL would plug in.
+        self.reader: scoped_session = scoped_session(sessionmaker(expire_on_commit=False))
 
     def configure(self, url: str, *, pool_size: int = 5) -> None:
         """Bind to a database URL (called by the app factory and the workers)."""
         if self.engine is not None:
             self.session.remove()
+            self.reader.remove()
             self.engine.dispose()
         self.engine = make_engine(url, pool_size=pool_size)
         self.session.configure(bind=self.engine)
+        self.reader.configure(bind=self.engine.execution_options(isolation_level="AUTOCOMMIT"))
+
+    def remove(self) -> None:
+        """End both sessions of this thread."""
+        self.session.remove()
+        self.reader.remove()
 
     def init_app(self, app: Any) -> None:
         """Configure from app.config and remove the session after each request."""
@@ -98,11 +138,11 @@ class Database:
         @app.teardown_request
         def _remove_request_session(_exc: BaseException | None) -> None:
             # Each request ends its session, even where an outer app context lives on.
-            self.session.remove()
+            self.remove()
 
         @app.teardown_appcontext
         def _remove_session(_exc: BaseException | None) -> None:
-            self.session.remove()
+            self.remove()
 
 
 db = Database()

@@ -26,10 +26,10 @@ class Me(MethodView):
     def get(self, full: bool) -> dict:
         """The account of the token; the phone is masked unless `full=true` (audited)."""
         p = current_principal()
-        session = db.session()
-        profile = accounts.profile(session, p.account_id)
+        profile = accounts.profile(db.reader(), p.account_id, cache=services().profiles)
         phone = profile.masked_phone
         if full:
+            session = db.session()
             phone = accounts.full_phone(
                 session, encryptor=services().encryptor, account_id=profile.id,
                 actor_id=p.account_id, request_id=g.get("request_id"),

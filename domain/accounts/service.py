@@ -25,6 +25,7 @@ from domain.accounts.models import (
     Account,
     ChannelIdentity,
 )
+from domain.accounts.profile_cache import ProfileCache
 
 PHONE_PURPOSE = "phone"
 SESSION_KEY_PURPOSE = "wechat-session-key"
@@ -250,16 +251,31 @@ _PROFILE_QUERY = (
 )  # fmt: skip
 
 
-def profile(session: Session, account_id: str) -> Profile:
-    """The account with its masked phone and bound channels, in one query (GET /v1/me)."""
-    rows = session.connection().execute(_PROFILE_QUERY, {"account_id": account_id}).all()
-    if not rows or rows[0].status == DELETED:
+def profile(session: Session, account_id: str, *, cache: ProfileCache | None = None) -> Profile:
+    """The account with its masked phone and bound channels (GET /v1/me).
+
+    One query, or none when `cache` holds it; the cache is dropped after any committed change
+    to the account or its identities (domain/accounts/profile_cache.py).
+    """
+    data = cache.get(account_id) if cache is not None else None
+    if data is None:
+        rows = session.connection().execute(_PROFILE_QUERY, {"account_id": account_id}).all()
+        if not rows:
+            raise AccountNotFound()
+        kinds = {row.kind for row in rows}
+        first = rows[0]
+        data = {
+            "status": first.status,
+            "identity_level": first.identity_level,
+            "created_at": first.created_at,
+            "masked_phone": next((row.value_masked for row in rows if row.kind == PHONE), None),
+            "channels": {"wechat": WECHAT_OPENID in kinds, "phone": PHONE in kinds},
+        }
+        if cache is not None:
+            cache.put(account_id, data)
+    if data["status"] == DELETED:
         raise AccountNotFound()
-    kinds = {row.kind for row in rows}
-    phone = next((row.value_masked for row in rows if row.kind == PHONE), None)
-    first = rows[0]
-    channels = {"wechat": WECHAT_OPENID in kinds, "phone": PHONE in kinds}
-    return Profile(account_id, first.status, first.identity_level, first.created_at, phone, channels)
+    return Profile(id=account_id, **data)
 
 
 def set_status(session: Session, *, account_id: str, status: str, actor_id: str, reason: str) -> Account:

@@ -1,0 +1,107 @@
+"""Account profiles (GET /v1/me) cached in Redis, dropped after every committed change.
+
+Invalidation is driven by the ORM, not by each write path: any flushed change to an Account or
+a ChannelIdentity marks its account, and the mark turns into a Redis delete once the
+transaction commits. A delete leaves a short tombstone, so a reader that loaded the old row just
+before the commit cannot put it back (its write is `SET NX`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime
+from typing import Any
+
+from redis import Redis
+from redis.exceptions import RedisError
+from sqlalchemy import event, inspect
+from sqlalchemy.orm import Session
+
+from domain.accounts.models import Account, ChannelIdentity
+
+log = logging.getLogger(__name__)
+_DIRTY = "profile_cache_dirty"
+_TOMBSTONE = "-"
+
+
+class ProfileCache:
+    """Redis store of serialised profiles; every failure degrades to a database read."""
+
+    def __init__(self, redis: Redis, *, ttl: int = 300, tombstone_ttl: int = 5) -> None:
+        self._redis = redis
+        self._ttl = ttl
+        self._tombstone_ttl = tombstone_ttl
+
+    @staticmethod
+    def _key(account_id: str) -> str:
+        return f"profile:{account_id}"
+
+    def get(self, account_id: str) -> dict[str, Any] | None:
+        try:
+            raw = self._redis.get(self._key(account_id))
+        except RedisError:
+            return None
+        if raw is None or raw == _TOMBSTONE.encode():
+            return None
+        data = json.loads(raw)
+        data["created_at"] = datetime.fromisoformat(data["created_at"])
+        return data
+
+    def put(self, account_id: str, data: dict[str, Any]) -> None:
+        body = json.dumps({**data, "created_at": data["created_at"].isoformat()})
+        try:
+            self._redis.set(self._key(account_id), body, ex=self._ttl, nx=True)
+        except RedisError:
+            log.warning("profile cache write failed")
+
+    def invalidate(self, account_ids: set[str]) -> None:
+        if not account_ids:
+            return
+        try:
+            pipe = self._redis.pipeline(transaction=False)
+            for account_id in account_ids:
+                pipe.set(self._key(account_id), _TOMBSTONE, ex=self._tombstone_ttl)
+            pipe.execute()
+        except RedisError:
+            # The TTL bounds how long a stale profile can live if Redis was briefly away.
+            log.warning("profile cache invalidation failed", extra={"accounts": len(account_ids)})
+
+
+class _Holder:
+    cache: ProfileCache | None = None
+
+
+_holder = _Holder()
+
+
+def configure(cache: ProfileCache | None) -> None:
+    """Install the process-wide cache (the app factory does this)."""
+    _holder.cache = cache
+
+
+def current() -> ProfileCache | None:
+    return _holder.cache
+
+
+@event.listens_for(Session, "after_flush")
+def _mark_changed_accounts(session: Session, _ctx: Any) -> None:
+    dirty: set[str] = session.info.setdefault(_DIRTY, set())
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        if isinstance(obj, Account):
+            dirty.add(obj.id)
+        elif isinstance(obj, ChannelIdentity):
+            history = inspect(obj).attrs.account_id.history
+            dirty.update(v for v in (*history.added, *history.deleted, *history.unchanged) if v)
+
+
+@event.listens_for(Session, "after_commit")
+def _drop_after_commit(session: Session) -> None:
+    ids = session.info.pop(_DIRTY, None)
+    if ids and _holder.cache is not None:
+        _holder.cache.invalidate(ids)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_after_rollback(session: Session) -> None:
+    session.info.pop(_DIRTY, None)
