@@ -46,14 +46,14 @@ class AccountSchema(StrictSchema):
     status = fields.String()
     identity_level = fields.String()
     created_at = fields.DateTime()
-    phone = fields.String(allow_none=True, metadata={"description": "masked unless full=true"})
+    phone = fields.String(allow_none=True, metadata={"description": "masked, e.g. 138****5678"})
     channels = fields.Dict(keys=fields.String(), values=fields.Boolean())
     session_id = fields.String()
     channel = fields.String()
 
 
-class MeQuerySchema(StrictSchema):
-    full = fields.Boolean(load_default=False, metadata={"description": "return the unmasked phone (audited)"})
+class FullPhoneSchema(StrictSchema):
+    phone = fields.String(allow_none=True, metadata={"description": "unmasked; each read is audited"})
 
 
 class SessionSchema(StrictSchema):

@@ -9,7 +9,7 @@ from flask_smorest import Blueprint
 from api.auth import BEARER_SECURITY, current_principal, require_citizen
 from api.deps import services
 from api.idempotency import idempotent
-from api.schemas import AccountSchema, MeQuerySchema, SessionSchema
+from api.schemas import AccountSchema, FullPhoneSchema, SessionSchema
 from core.db import db
 from domain.accounts import service as accounts
 from domain.auth import sessions
@@ -21,30 +21,37 @@ blp.before_request(require_citizen)
 @blp.route("")
 class Me(MethodView):
     @blp.doc(security=BEARER_SECURITY)
-    @blp.arguments(MeQuerySchema, location="query", as_kwargs=True)
     @blp.response(200, AccountSchema)
-    def get(self, full: bool) -> dict:
-        """The account of the token; the phone is masked unless `full=true` (audited)."""
+    def get(self) -> dict:
+        """The account of the token, with the phone masked (the full number: GET /v1/me/phone)."""
         p = current_principal()
         profile = accounts.profile(db.reader(), p.account_id, cache=services().profiles)
-        phone = profile.masked_phone
-        if full:
-            session = db.session()
-            phone = accounts.full_phone(
-                session, encryptor=services().encryptor, account_id=profile.id,
-                actor_id=p.account_id, request_id=g.get("request_id"),
-            )  # fmt: skip
-            session.commit()
         return {
             "id": profile.id,
             "status": profile.status,
             "identity_level": profile.identity_level,
             "created_at": profile.created_at,
-            "phone": phone,
+            "phone": profile.masked_phone,
             "channels": profile.channels,
             "session_id": p.session_id,
             "channel": p.channel,
         }
+
+
+@blp.route("/phone")
+class MyPhone(MethodView):
+    @blp.doc(security=BEARER_SECURITY)
+    @blp.response(200, FullPhoneSchema)
+    def get(self) -> dict:
+        """The full phone number, for the owner to check or copy; every read is audited."""
+        p = current_principal()
+        session = db.session()
+        phone = accounts.full_phone(
+            session, encryptor=services().encryptor, account_id=p.account_id,
+            actor_id=p.account_id, request_id=g.get("request_id"),
+        )  # fmt: skip
+        session.commit()
+        return {"phone": phone}
 
 
 @blp.route("/sessions")

@@ -31,9 +31,9 @@ def test_access_log_of_a_real_request_holds_no_token(app, client, citizen, caplo
     app.config["ACCESS_LOG"] = True
     try:
         with caplog.at_level(logging.INFO, logger="yiwang.access"):
-            client.get("/v1/me?full=true", headers=citizen["headers"])
+            client.get("/v1/me?ref=13812345678", headers=citizen["headers"])
     finally:
         app.config["ACCESS_LOG"] = False
     text = "\n".join(JsonFormatter().format(r) for r in caplog.records)
     assert "request" in text and citizen["account_id"] in text
-    assert citizen["access_token"] not in text and "full=true" not in text
+    assert citizen["access_token"] not in text and "13812345678" not in text

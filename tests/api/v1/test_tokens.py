@@ -104,7 +104,7 @@ def test_me_full_phone_is_audited(app, client, db_session):
     masked = client.get("/v1/me", headers=who["headers"]).get_json()
     assert masked["phone"] == "136****1111"
     assert db_session.scalars(select(AuditEvent).where(AuditEvent.action == "pii.read")).all() == []
-    full = client.get("/v1/me?full=true", headers=who["headers"]).get_json()
+    full = client.get("/v1/me/phone", headers=who["headers"]).get_json()
     assert full["phone"] == "13600001111"
     events = db_session.scalars(select(AuditEvent).where(AuditEvent.action == "pii.read")).all()
     assert len(events) == 1 and events[0].actor_id == who["account_id"]
