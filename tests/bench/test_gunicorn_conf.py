@@ -24,7 +24,7 @@ def test_defaults_are_local_and_bounded(monkeypatch):
     conf = load(monkeypatch)
     assert conf["bind"] == ["127.0.0.1:8000"]
     assert conf["workers"] == conf["default_workers"](conf["cpu_count"]())
-    assert [conf["default_workers"](n) for n in (1, 2, 4, 64)] == [3, 5, 9, 12]
+    assert [conf["default_workers"](n) for n in (1, 2, 4, 64)] == [2, 3, 5, 12]
     assert conf["max_requests"] > 0 and 0 < conf["max_requests_jitter"] < conf["max_requests"]
     assert conf["timeout"] > 0 and conf["graceful_timeout"] > 0 and conf["keepalive"] > 0
     assert conf["preload_app"] is False
