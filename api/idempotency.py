@@ -10,15 +10,25 @@ from typing import Any
 from flask import Response, g, make_response, request
 
 from api.deps import services
-from api.middleware import client_ip
 from core.idempotency import StoredResponse
 
 HEADER = "Idempotency-Key"
 
 
-def idempotent(view: Callable[..., Any]) -> Callable[..., Any]:
-    """Use on MethodView methods; without the header the request runs as usual."""
+def idempotent(view: Callable[..., Any] | None = None, *, ttl: int | None = None) -> Any:
+    """Use on MethodView methods (`@idempotent` or `@idempotent(ttl=300)`).
 
+    Without the header the request runs as usual. Authenticated calls are scoped to the
+    account; public ones (logins, refresh) to the request body itself, because a phone that
+    lost a response often retries from another network and so another IP. `ttl` shortens how
+    long the first response is replayed (token endpoints: minutes, not a day).
+    """
+    if view is None:
+        return lambda v: _wrap(v, ttl)
+    return _wrap(view, ttl)
+
+
+def _wrap(view: Callable[..., Any], ttl: int | None) -> Callable[..., Any]:
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         key = request.headers.get(HEADER)
@@ -27,9 +37,10 @@ def idempotent(view: Callable[..., Any]) -> Callable[..., Any]:
         store = services().idempotency
         store.validate_key(key)
         principal = g.get("principal")
-        who = principal.account_id if principal else f"ip:{client_ip()}"
-        scope = f"{who}|{request.method}|{request.path}"
         fingerprint = hashlib.sha256(request.get_data() or b"").hexdigest()
+        # Public: only a client that sends the same body (the same credential) can replay.
+        who = principal.account_id if principal else f"body:{fingerprint}"
+        scope = f"{who}|{request.method}|{request.path}"
         stored = store.begin(scope, key, fingerprint)
         if stored is not None:
             resp = Response(stored.body, status=stored.status, content_type=stored.content_type)
@@ -45,6 +56,7 @@ def idempotent(view: Callable[..., Any]) -> Callable[..., Any]:
             store.complete(
                 scope, key, fingerprint,
                 StoredResponse(resp.status_code, resp.get_data(), resp.content_type or "application/json"),
+                ttl=ttl,
             )  # fmt: skip
         else:
             store.abandon(scope, key)

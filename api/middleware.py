@@ -13,7 +13,7 @@ from api.errors import error_response
 from api.i18n import language
 
 log = logging.getLogger("yiwang.access")
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{8,128}$")
+_REQUEST_ID = re.compile(r"\A[A-Za-z0-9._:\-]{8,64}\Z")  # fits audit_events.request_id
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
 
 

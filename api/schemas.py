@@ -2,13 +2,41 @@
 
 from __future__ import annotations
 
-from marshmallow import RAISE, Schema, fields, validate
+import re
+from typing import Any
+
+from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate
+
+# C0 controls (NUL included: PostgreSQL text cannot hold it) except tab, newline, return; DEL.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _control_char_errors(value: Any) -> Any:
+    if isinstance(value, str):
+        return ["不允许包含控制字符 / control characters are not allowed"] if _CONTROL.search(value) else None
+    if isinstance(value, dict):
+        errors = {k: e for k, v in value.items() if (e := _control_char_errors(v))}
+        return errors or None
+    if isinstance(value, list):
+        errors = {i: e for i, v in enumerate(value) if (e := _control_char_errors(v))}
+        return errors or None
+    return None
 
 
 class StrictSchema(Schema):
+    """Unknown fields and control characters in any string are rejected (422)."""
+
     class Meta:
         unknown = RAISE
         ordered = True
+
+    @pre_load
+    def _reject_control_characters(self, data: Any, **_: Any) -> Any:
+        source = data.to_dict() if hasattr(data, "to_dict") else data
+        errors = _control_char_errors(source) if isinstance(source, dict) else None
+        if errors:
+            raise ValidationError(errors)
+        return data
 
 
 class HealthSchema(StrictSchema):

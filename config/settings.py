@@ -173,6 +173,8 @@ class ProductionConfig(BaseConfig):
             problems.append("TENCENT_SECRET_KEY is the simulator default")
         if not _env("DATABASE_URL"):
             problems.append("DATABASE_URL must be set (no embedded SQLite in production)")
+        if self.JWT_AUDIENCE == self.JWT_ADMIN_AUDIENCE:
+            problems.append("JWT_AUDIENCE and JWT_ADMIN_AUDIENCE must differ")
         if not self.REDIS_URL:
             problems.append("REDIS_URL must be set (no embedded Redis in production)")
         if problems:

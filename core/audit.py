@@ -26,6 +26,10 @@ class AuditEvent(IdMixin, Base):
     details: Mapped[dict | None] = mapped_column(JSON)
 
 
+def _cut(value: str | None, size: int) -> str | None:
+    return value[:size] if value is not None else None
+
+
 def record(
     session: Session,
     *,
@@ -40,16 +44,17 @@ def record(
     details: dict | None = None,
 ) -> AuditEvent:
     """Add an audit event to the caller's transaction (never put personal values in details)."""
+    # Cut every string to its column, so an odd value can never fail (and so drop) the audit row.
     event = AuditEvent(
         at=clock.now(),
-        actor_type=actor_type,
-        actor_id=actor_id,
-        action=action,
-        target_type=target_type,
-        target_id=target_id,
-        outcome=outcome,
-        ip=ip,
-        request_id=request_id,
+        actor_type=actor_type[:16],
+        actor_id=_cut(actor_id, 64),
+        action=action[:64],
+        target_type=_cut(target_type, 32),
+        target_id=_cut(target_id, 64),
+        outcome=outcome[:16],
+        ip=_cut(ip, 64),
+        request_id=_cut(request_id, 64),
         details=details,
     )
     session.add(event)

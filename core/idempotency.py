@@ -80,7 +80,9 @@ class IdempotencyStore:
         body = self._enc.decrypt_bytes(entry["body"], purpose=_PURPOSE)
         return StoredResponse(entry["status"], body, entry["content_type"])
 
-    def complete(self, scope: str, key: str, fingerprint: str, resp: StoredResponse) -> None:
+    def complete(
+        self, scope: str, key: str, fingerprint: str, resp: StoredResponse, *, ttl: int | None = None
+    ) -> None:
         entry = {
             "state": "done",
             "fp": fingerprint,
@@ -88,7 +90,7 @@ class IdempotencyStore:
             "content_type": resp.content_type,
             "body": self._enc.encrypt(resp.body, purpose=_PURPOSE),
         }
-        self._redis.set(self._name(scope, key), json.dumps(entry), ex=self._ttl)
+        self._redis.set(self._name(scope, key), json.dumps(entry), ex=ttl or self._ttl)
 
     def abandon(self, scope: str, key: str) -> None:
         """Release the lock after a server error so the client may retry the same key."""

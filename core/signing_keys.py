@@ -120,10 +120,16 @@ class KeyRing:
                 signing = row.kid  # newest unretired key wins
         self._keys, self._signing_kid, self._loaded_at = keys, signing, time.monotonic()
 
+    def _stale(self) -> bool:
+        return not self._keys or time.monotonic() - self._loaded_at > self._cache_seconds
+
     def _fresh(self, force: bool = False) -> None:
-        if force or not self._keys or time.monotonic() - self._loaded_at > self._cache_seconds:
+        if force or self._stale():
+            loaded_at = self._loaded_at
             with self._lock:
-                self._load()
+                # Threads that queued behind a reload do not reload again.
+                if self._loaded_at == loaded_at and (force or self._stale()):
+                    self._load()
 
     def signing_key(self) -> LoadedKey:
         self._fresh()

@@ -11,7 +11,7 @@ from api.deps import services
 from api.idempotency import idempotent
 from api.middleware import client_ip
 from api.schemas import TokenResponseSchema
-from api.v1.tokens import token_body
+from api.v1.tokens import TOKEN_REPLAY_TTL, token_body
 from core.db import db
 from domain.auth import wechat_login
 from miniprogram_bridge.schemas import MiniprogramLoginSchema, PhoneBindResponseSchema, PhoneCodeSchema
@@ -30,7 +30,7 @@ PHONE_BINDS_PER_ACCOUNT_PER_MINUTE = 10
 @blp.route("/login")
 class MiniprogramLogin(MethodView):
     @public
-    @idempotent
+    @idempotent(ttl=TOKEN_REPLAY_TTL)
     @blp.arguments(MiniprogramLoginSchema)
     @blp.response(200, TokenResponseSchema)
     def post(self, body: dict) -> dict:

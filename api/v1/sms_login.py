@@ -12,7 +12,7 @@ from api.deps import services
 from api.idempotency import idempotent
 from api.middleware import client_ip
 from api.schemas import DeviceLabelMixin, StrictSchema, TokenResponseSchema
-from api.v1.tokens import token_body
+from api.v1.tokens import TOKEN_REPLAY_TTL, token_body
 from core.db import db
 from domain.auth import sms_login
 
@@ -41,7 +41,7 @@ class SmsLoginSchema(DeviceLabelMixin, StrictSchema):
     phone = _phone_field()
     code = fields.String(
         required=True,
-        validate=validate.Regexp(r"^\d{6}$"),
+        validate=validate.Regexp(r"\A[0-9]{6}\Z"),
         metadata={"description": "the 6-digit code from the SMS"},
     )
 
@@ -74,7 +74,7 @@ class SendCode(MethodView):
 @blp.route("/login")
 class Login(MethodView):
     @public
-    @idempotent
+    @idempotent(ttl=TOKEN_REPLAY_TTL)
     @blp.arguments(SmsLoginSchema)
     @blp.response(200, TokenResponseSchema)
     def post(self, body: dict) -> dict:

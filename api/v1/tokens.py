@@ -13,6 +13,10 @@ from api.schemas import RefreshRequestSchema, TokenResponseSchema
 from core.db import db
 from domain.auth import sessions
 
+# A lost token response is retried within moments; replaying it for a day would only widen
+# the window in which a leaked, already-rotated refresh token still yields the current tokens.
+TOKEN_REPLAY_TTL = 300
+
 blp = Blueprint("tokens", __name__, url_prefix="/v1/auth", description="登录凭证 / Tokens")
 blp.before_request(require_citizen)
 
@@ -35,7 +39,7 @@ def token_body(pair: sessions.TokenPair, *, new_account: bool | None = None) -> 
 @blp.route("/refresh")
 class Refresh(MethodView):
     @public
-    @idempotent
+    @idempotent(ttl=TOKEN_REPLAY_TTL)
     @blp.arguments(RefreshRequestSchema)
     @blp.response(200, TokenResponseSchema)
     def post(self, body: dict) -> dict:

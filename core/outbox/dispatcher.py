@@ -52,32 +52,34 @@ def execute(
         return "skipped"
     job = session.get(OutboxJob, job_id)
     assert job is not None
+    attempt = job.attempts  # our claim: a later reclaim bumps it, and then we may not finish
     handler = handlers.get(job.name)
     if handler is None:
-        return _finish(session, job_id, DEAD, error=f"no handler registered for {job.name!r}")
+        return _finish(session, job_id, attempt, DEAD, error=f"no handler registered for {job.name!r}")
     try:
         result = handler(session=session, job_id=job.id, **job.payload)
         session.commit()
     except PermanentError as exc:
         session.rollback()
         log.warning("job failed permanently", extra={"job_id": job_id, "job": job.name})
-        return _finish(session, job_id, DEAD, error=f"permanent: {exc}")
+        return _finish(session, job_id, attempt, DEAD, error=f"permanent: {exc}")
     except Exception as exc:
         session.rollback()
         job = session.get(OutboxJob, job_id)
         assert job is not None
         error = f"{type(exc).__name__}: {exc}"
         if job.attempts >= job.max_attempts:
-            return _finish(session, job_id, DEAD, error=f"attempts exhausted; last error {error}")
+            return _finish(session, job_id, attempt, DEAD, error=f"attempts exhausted; last error {error}")
         delay = backoff_seconds(job.attempts, settings, random.random())
         log.info("job will retry", extra={"job_id": job_id, "job": job.name, "delay": delay})
-        return _finish(session, job_id, RETRYING, error=error, retry_in=delay)
-    return _finish(session, job_id, SUCCEEDED, result=result if isinstance(result, dict) else None)
+        return _finish(session, job_id, attempt, RETRYING, error=error, retry_in=delay)
+    return _finish(session, job_id, attempt, SUCCEEDED, result=result if isinstance(result, dict) else None)
 
 
 def _finish(
     session: Session,
     job_id: str,
+    attempt: int,
     status: str,
     *,
     error: str | None = None,
@@ -94,9 +96,12 @@ def _finish(
         values["finished_at"] = now
     if retry_in is not None:
         values["next_attempt_at"] = now + timeout_delta(retry_in)
-    # Only the claimant may finish: a sweeper may have reclaimed a job whose lock expired.
-    session.execute(
-        update(OutboxJob).where(OutboxJob.id == job_id, OutboxJob.status == RUNNING).values(**values)
+    # Only the claimant may finish: after a lock expired, the sweeper and another worker may
+    # have taken the job again (attempts moved on), and that run owns the row now.
+    res = session.execute(
+        update(OutboxJob)
+        .where(OutboxJob.id == job_id, OutboxJob.status == RUNNING, OutboxJob.attempts == attempt)
+        .values(**values)
     )
     session.commit()
-    return status
+    return status if res.rowcount == 1 else "superseded"

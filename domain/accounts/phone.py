@@ -6,7 +6,7 @@ import re
 
 from domain.accounts.errors import InvalidPhone
 
-_MOBILE = re.compile(r"^1[3-9]\d{9}$")
+_MOBILE = re.compile(r"\A1[3-9][0-9]{9}\Z")  # ASCII digits only: \d also matches ８
 
 
 def normalize_phone(raw: str) -> str:
@@ -18,6 +18,6 @@ def normalize_phone(raw: str) -> str:
         if digits.startswith(prefix) and len(digits) == len(prefix) + 11:
             digits = digits[len(prefix) :]
             break
-    if not _MOBILE.match(digits):
+    if not _MOBILE.fullmatch(digits):
         raise InvalidPhone()
     return digits

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from core import clock
 from core.crypto import random_token, token_hash
-from core.tokens import TokenService
+from core.tokens import TokenInvalid, TokenService
 from domain.accounts.models import Account
 from domain.accounts.service import ensure_usable
 from domain.auth.errors import (
@@ -47,7 +47,7 @@ def _mint_access(tokens: TokenService, policy: SessionPolicy, account: Account, 
         audience=policy.audience,
         subject=account.id,
         ttl=policy.access_ttl,
-        claims={"sid": sess.id, "channel": sess.channel, "idl": account.identity_level},
+        claims={"typ": "citizen", "sid": sess.id, "channel": sess.channel, "idl": account.identity_level},
     )
 
 
@@ -196,9 +196,9 @@ def authenticate(
     """Verify an access token and refuse tokens of revoked sessions."""
     claims = tokens.verify(access_token, audience=audience)
     sid = claims.get("sid")
-    if not isinstance(sid, str):
-        from core.tokens import TokenInvalid
-
+    # The audience already separates citizens from operators; the type claim makes it hold
+    # even if both audiences were configured alike.
+    if not isinstance(sid, str) or claims.get("typ") != "citizen":
         raise TokenInvalid()
     if revocations.is_revoked(sid):
         raise SessionRevoked()

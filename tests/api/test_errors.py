@@ -124,11 +124,48 @@ def test_invalid_idempotency_key(client, key):
     assert_error(r, 400, "idempotency.key_invalid")
 
 
-def test_idempotency_key_reused_with_another_body(client, citizen):
-    key = {"Idempotency-Key": "same-key-123"}
+def test_idempotency_key_reused_with_another_body(app, services):
+    from core.idempotency import IdempotencyKeyReused, StoredResponse
+
+    store = services.idempotency
+    assert store.begin("acct-1|POST|/v1/x", "key-123", "fp-a") is None
+    store.complete("acct-1|POST|/v1/x", "key-123", "fp-a", StoredResponse(200, b"{}", "application/json"))
+    with pytest.raises(IdempotencyKeyReused):
+        store.begin("acct-1|POST|/v1/x", "key-123", "fp-b")
+
+
+def test_public_retry_from_another_network_still_replays(client, citizen):
+    key = {"Idempotency-Key": "refresh-after-wifi-to-4g"}
+    body = {"refresh_token": citizen["refresh_token"]}
+    first = client.post("/v1/auth/refresh", json=body, headers=key, environ_base={"REMOTE_ADDR": "10.1.1.1"})
+    again = client.post("/v1/auth/refresh", json=body, headers=key, environ_base={"REMOTE_ADDR": "10.2.2.2"})
+    assert first.status_code == again.status_code == 200
+    assert again.get_json() == first.get_json()
+    # Another body under the same key is a different request, never someone else's replay.
+    other = client.post("/v1/auth/refresh", json={"refresh_token": "rt_" + "z" * 40}, headers=key)
+    assert other.status_code == 401 and "Idempotent-Replayed" not in other.headers
+
+
+def test_token_responses_are_replayed_for_minutes_not_a_day(client, citizen, services):
+    from core.redis import get_redis
+
+    key = {"Idempotency-Key": "refresh-ttl-check"}
     client.post("/v1/auth/refresh", json={"refresh_token": citizen["refresh_token"]}, headers=key)
-    r = client.post("/v1/auth/refresh", json={"refresh_token": "rt_" + "y" * 40}, headers=key)
-    assert_error(r, 422, "idempotency.key_reused")
+    ttls = [get_redis().ttl(k) for k in get_redis().scan_iter("idem:*")]
+    assert ttls and all(0 < t <= 300 for t in ttls)
+
+
+@pytest.mark.parametrize("bad", ["abc\x00def", "tab\x07bell", "del\x7f"])
+def test_control_characters_are_rejected_not_stored(client, bad):
+    r = client.post("/v1/auth/refresh", json={"refresh_token": "rt_" + "x" * 20 + bad})
+    err = assert_error(r, 422, "request.validation_failed")
+    assert "refresh_token" in err["fields"]
+
+
+def test_overlong_request_id_is_replaced(client):
+    long_id = "a" * 65
+    r = client.get("/v1/health", headers={"X-Request-ID": long_id})
+    assert r.headers["X-Request-ID"] != long_id
 
 
 def test_ready_reports_503_when_redis_is_down(client, app, monkeypatch):

@@ -18,7 +18,19 @@ def test_phone_normalisation(raw):
     assert normalize_phone(raw) == "13812345678"
 
 
-@pytest.mark.parametrize("raw", ["12812345678", "1381234567", "138123456789", "+85213812345678", "abc", ""])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "12812345678",
+        "1381234567",
+        "138123456789",
+        "+85213812345678",
+        "abc",
+        "",
+        "13８00138000",
+        "1380013800\u0660",  # Arabic-Indic zero
+    ],
+)
 def test_invalid_phones(raw):
     with pytest.raises(InvalidPhone):
         normalize_phone(raw)

@@ -165,3 +165,17 @@ def test_job_survives_a_killed_worker(app, db_session, clock, tmp_path):
     run_worker()
     final = job_state(db_session, job_id)
     assert final.status == SUCCEEDED and final.attempts == 2
+
+
+def test_a_run_whose_lock_expired_cannot_finish_over_the_next_run(app, db_session, clock):
+    from core.outbox import dispatcher
+
+    job_id = add_probe(db_session)
+    assert dispatcher._claim(db_session, job_id, outbox.settings)  # worker A, then it stalls
+    clock.advance(outbox.settings.run_timeout + 1)
+    assert sweep(db_session, outbox).recovered == 1
+    assert dispatcher._claim(db_session, job_id, outbox.settings)  # worker B takes it over
+    assert dispatcher._finish(db_session, job_id, 1, SUCCEEDED) == "superseded"  # A wakes up
+    state = job_state(db_session, job_id)
+    assert state.status == RUNNING and state.attempts == 2  # B's run is untouched
+    assert dispatcher._finish(db_session, job_id, 2, SUCCEEDED) == SUCCEEDED

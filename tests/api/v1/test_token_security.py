@@ -43,7 +43,7 @@ def test_wrong_audience_and_issuer_rejected(client, citizen, services):
     for override in ({"aud": "yiwang-admin"}, {"aud": "someone-else"}):
         token = services.tokens.mint(
             audience=override["aud"], subject=citizen["account_id"], ttl=60,
-            claims={"sid": citizen["session_id"], "channel": "app", "idl": "L0"},
+            claims={"typ": "citizen", "sid": citizen["session_id"], "channel": "app", "idl": "L0"},
         )  # fmt: skip
         r = _me(client, token)
         assert r.status_code == 401 and r.get_json()["error"]["code"] == "auth.token_invalid"
@@ -75,8 +75,13 @@ def test_key_rotation_keeps_old_tokens_valid_until_they_expire(app, client, cloc
     jwks = client.get("/.well-known/jwks.json").get_json()["keys"]
     assert {k["kid"] for k in jwks} == {old_kid, new_kid}
     assert all(k["kty"] == "EC" and "d" not in k for k in jwks)
+    # Operator tokens (8 h) signed before the rotation keep working through the grace period.
+    grace = max(app.config["ACCESS_TOKEN_TTL"], app.config["ADMIN_TOKEN_TTL"])
+    clock.advance(grace - 60)
+    app.extensions["yiwang"].keyring.invalidate()
+    assert old_kid in {k["kid"] for k in client.get("/.well-known/jwks.json").get_json()["keys"]}
     # Once the old key's grace period is over, it leaves the JWKS and stops verifying.
-    clock.advance(900 + 61)
+    clock.advance(60 + app.config["SIGNING_KEY_CACHE_SECONDS"] + 61)
     app.extensions["yiwang"].keyring.invalidate()
     jwks = client.get("/.well-known/jwks.json").get_json()["keys"]
     assert {k["kid"] for k in jwks} == {new_kid}
@@ -100,7 +105,7 @@ def test_a_process_that_missed_the_rotation_reloads_on_unknown_kid(app, client, 
     who = make_citizen(app)
     token = minted.mint(
         audience="yiwang-api", subject=who["account_id"], ttl=60,
-        claims={"sid": who["session_id"], "channel": "app", "idl": "L0"},
+        claims={"typ": "citizen", "sid": who["session_id"], "channel": "app", "idl": "L0"},
     )  # fmt: skip
     import time as _t
 
