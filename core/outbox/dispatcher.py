@@ -18,6 +18,7 @@ from core.outbox.service import OutboxSettings, backoff_seconds, timeout_delta
 log = logging.getLogger(__name__)
 
 Handler = Callable[..., Any]
+SCRUB_KEY = "_scrub"
 
 
 def _claim(session: Session, job_id: str, settings: OutboxSettings) -> bool:
@@ -56,8 +57,12 @@ def execute(
     handler = handlers.get(job.name)
     if handler is None:
         return _finish(session, job_id, attempt, DEAD, error=f"no handler registered for {job.name!r}")
+    payload = {k: v for k, v in job.payload.items() if k != SCRUB_KEY}
+    # Keys named in payload["_scrub"] (e.g. encrypted personal data) are erased once the job
+    # has succeeded: the row stays for inspection without what it no longer needs.
+    scrubbed = {k: v for k, v in payload.items() if k not in set(job.payload.get(SCRUB_KEY) or ())}
     try:
-        result = handler(session=session, job_id=job.id, **job.payload)
+        result = handler(session=session, job_id=job.id, **payload)
         session.commit()
     except PermanentError as exc:
         session.rollback()
@@ -73,7 +78,11 @@ def execute(
         delay = backoff_seconds(job.attempts, settings, random.random())
         log.info("job will retry", extra={"job_id": job_id, "job": job.name, "delay": delay})
         return _finish(session, job_id, attempt, RETRYING, error=error, retry_in=delay)
-    return _finish(session, job_id, attempt, SUCCEEDED, result=result if isinstance(result, dict) else None)
+    return _finish(
+        session, job_id, attempt, SUCCEEDED,
+        result=result if isinstance(result, dict) else None,
+        payload=scrubbed if scrubbed != payload else None,
+    )  # fmt: skip
 
 
 def _finish(
@@ -85,6 +94,7 @@ def _finish(
     error: str | None = None,
     result: dict | None = None,
     retry_in: float | None = None,
+    payload: dict | None = None,
 ) -> str:
     now = clock.now()
     values: dict[str, Any] = {"status": status, "updated_at": now, "locked_until": None}
@@ -96,6 +106,8 @@ def _finish(
         values["finished_at"] = now
     if retry_in is not None:
         values["next_attempt_at"] = now + timeout_delta(retry_in)
+    if payload is not None:
+        values["payload"] = payload
     # Only the claimant may finish: after a lock expired, the sweeper and another worker may
     # have taken the job again (attempts moved on), and that run owns the row now.
     res = session.execute(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -26,6 +27,8 @@ from domain.accounts.models import (
     ChannelIdentity,
 )
 from domain.accounts.profile_cache import ProfileCache
+
+log = logging.getLogger(__name__)
 
 PHONE_PURPOSE = "phone"
 SESSION_KEY_PURPOSE = "wechat-session-key"
@@ -93,6 +96,9 @@ def login_wechat(
     by_union = _identity(session, WECHAT_UNIONID, UNIONID_ISSUER, unionid) if unionid else None
     by_open = _identity(session, WECHAT_OPENID, appid, openid)
     created = False
+    if by_union is not None and by_open is not None and by_union.account_id != by_open.account_id:
+        # Two accounts for one WeChat user: the unionid wins; an operator should merge them.
+        log.warning("wechat unionid and openid lead to different accounts", extra={"appid": appid})
     if by_union is not None:
         account = by_union.account
     elif by_open is not None:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session
 
 from core import clock
@@ -136,10 +136,29 @@ def refresh(
 
 
 def _revoke(session: Session, revocations: RevocationList, sess: LoginSession, *, reason: str) -> None:
+    """Mark the session revoked; its Redis entry is written once the transaction commits.
+
+    Writing Redis first would, if the commit then failed, lock the user out for the life of
+    their access token while the database still calls the session open.
+    """
     if sess.revoked_at is None:
         sess.revoked_at = clock.now()
         sess.revoke_reason = reason
-    revocations.revoke(sess.id)
+    session.info.setdefault(_PENDING_REVOCATIONS, []).append((revocations, sess.id))
+
+
+_PENDING_REVOCATIONS = "pending_revocations"
+
+
+@event.listens_for(Session, "after_commit")
+def _publish_revocations(session: Session) -> None:
+    for revocations, session_id in session.info.pop(_PENDING_REVOCATIONS, ()):
+        revocations.revoke(session_id)
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_revocations(session: Session) -> None:
+    session.info.pop(_PENDING_REVOCATIONS, None)
 
 
 def revoke_session(

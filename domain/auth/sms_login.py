@@ -130,6 +130,7 @@ def send_code(
             "template": OTP_TEMPLATE,
             "challenge_id": challenge.id,
             "data": encryptor.encrypt(secret, purpose=SMS_JOB_PURPOSE),
+            "_scrub": ["data"],  # the phone and code are erased once the message is sent
         },
     )
     challenge.outbox_job_id = job.id

@@ -179,3 +179,15 @@ def test_a_run_whose_lock_expired_cannot_finish_over_the_next_run(app, db_sessio
     state = job_state(db_session, job_id)
     assert state.status == RUNNING and state.attempts == 2  # B's run is untouched
     assert dispatcher._finish(db_session, job_id, 2, SUCCEEDED) == SUCCEEDED
+
+
+def test_scrubbed_payload_keys_are_erased_after_success_only(app, db_session):
+    ok = outbox_service.add(db_session, "system.probe", {"secret": "x", "keep": 1, "_scrub": ["secret"]})
+    bad = outbox_service.add(
+        db_session, "system.probe", {"secret": "y", "fail": "permanent", "_scrub": ["secret"]}
+    )
+    db_session.commit()
+    run_worker()
+    done, dead = job_state(db_session, ok.id), job_state(db_session, bad.id)
+    assert done.status == SUCCEEDED and done.payload == {"keep": 1}
+    assert dead.status == DEAD and dead.payload["secret"] == "y"  # kept for a replay

@@ -249,19 +249,26 @@ def test_login_attempts_per_ip_per_minute(client, app, clock):
 def test_stored_job_and_challenge_hold_neither_phone_nor_code(client, sim, services):
     phone = _phone(12)
     send(client, phone)
+    session = db.session()
+
+    def stored_payload():
+        session.expire_all()
+        raw = session.execute(text("SELECT payload FROM outbox_jobs")).scalar_one()
+        return raw if isinstance(raw, str) else json.dumps(raw, ensure_ascii=False)  # SQLite text / PG json
+
+    queued = stored_payload()
     deliver()
     code = code_on_phone(sim, phone)
-    session = db.session()
-    raw = session.execute(text("SELECT payload FROM outbox_jobs")).scalar_one()
-    blob = raw if isinstance(raw, str) else json.dumps(raw, ensure_ascii=False)  # SQLite text / PG json
     challenge = session.scalars(select(SmsChallenge)).one()
-    for stored in (blob, challenge.code_hash, challenge.phone_lookup):
+    for stored in (queued, challenge.code_hash, challenge.phone_lookup):
         assert phone not in stored and phone[-8:] not in stored and code not in stored
-    payload = json.loads(blob)
-    assert set(payload) == {"template", "challenge_id", "data"}
-    # The job still carries both, encrypted for its own purpose only.
+    payload = json.loads(queued)
+    assert set(payload) == {"template", "challenge_id", "data", "_scrub"}
+    # While queued the job carries both, encrypted for its own purpose only...
     opened = json.loads(services.encryptor.decrypt(payload["data"], purpose="sms-job"))
     assert opened == {"phone": phone, "params": [code, "5"]}
+    # ...and once sent, not even the ciphertext is kept.
+    assert set(json.loads(stored_payload())) == {"template", "challenge_id"}
 
 
 def test_the_answer_does_not_reveal_whether_an_account_exists(client, sim, clock):

@@ -109,3 +109,20 @@ def test_me_full_phone_is_audited(app, client, db_session):
     events = db_session.scalars(select(AuditEvent).where(AuditEvent.action == "pii.read")).all()
     assert len(events) == 1 and events[0].actor_id == who["account_id"]
     assert "13600001111" not in str(events[0].details)
+
+
+def test_revocation_reaches_redis_only_when_the_database_commit_does(app, db_session, services, citizen):
+    from domain.auth import sessions
+
+    sessions.revoke_all(
+        db_session, revocations=services.revocations, account_id=citizen["account_id"], reason="x"
+    )
+    db_session.flush()
+    assert not services.revocations.is_revoked(citizen["session_id"])
+    db_session.rollback()
+    assert not services.revocations.is_revoked(citizen["session_id"])
+    sessions.revoke_all(
+        db_session, revocations=services.revocations, account_id=citizen["account_id"], reason="x"
+    )
+    db_session.commit()
+    assert services.revocations.is_revoked(citizen["session_id"])
