@@ -19,6 +19,7 @@ MODEL_MODULES = (
     "core.signing_keys",
     "domain.accounts.models",
     "domain.auth.models",
+    "domain.calendar.models",
     "domain.operators.models",
 )
 
@@ -33,6 +34,7 @@ BLUEPRINT_MODULES = (
     "api.admin.jobs",
     "api.admin.operators",
     "api.admin.audit",
+    "api.admin.calendar",
 )
 
 
