@@ -60,14 +60,32 @@ def resolve_url(redis_url: str | None, instance_dir: Path) -> str:
     return redis_url or _embedded_url(Path(instance_dir))
 
 
-def stop_embedded(instance_dir: Path) -> None:
-    """Stop the embedded server if it runs (used by `make stop`)."""
-    pid_file = Path(instance_dir) / "redis.pid"
-    if pid_file.exists():
+def stop_embedded(instance_dir: Path, *, save: bool = True) -> None:
+    """Stop the embedded server if it runs (`make stop`, test teardown) and wait for it to exit.
+
+    SHUTDOWN NOSAVE for throwaway instances: a plain SIGTERM makes Redis save first, and if the
+    folder is about to be deleted the save fails and Redis refuses to exit.
+    """
+    instance_dir = Path(instance_dir)
+    pid_file = instance_dir / "redis.pid"
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return
+    try:
+        client = redis.Redis(unix_socket_path=str(instance_dir / "redis.sock"), socket_timeout=5)
+        client.shutdown(save=save, nosave=not save)
+    except (redis.RedisError, OSError):
         try:
-            os.kill(int(pid_file.read_text().strip()), 15)
-        except (ProcessLookupError, ValueError):
-            pass
+            os.kill(pid, 15)
+        except ProcessLookupError:
+            return
+    for _ in range(100):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
 
 
 class RedisHolder:

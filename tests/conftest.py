@@ -58,7 +58,7 @@ def instance_dir() -> Iterator[Path]:
     yield path
     from core.redis import stop_embedded
 
-    stop_embedded(path)
+    stop_embedded(path, save=False)
     shutil.rmtree(path, ignore_errors=True)
 
 

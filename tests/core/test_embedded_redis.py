@@ -36,7 +36,7 @@ def test_processes_share_one_embedded_server(tmp_path):
         assert redis.Redis.from_url(resolve_url(None, tmp_path)).get("shared") == b"yes"
         assert int(client.info("server")["process_id"]) == int((tmp_path / "redis.pid").read_text())
     finally:
-        stop_embedded(tmp_path)
+        stop_embedded(tmp_path, save=False)
 
 
 def test_configured_url_wins(tmp_path):
