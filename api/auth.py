@@ -35,7 +35,8 @@ def bearer_token() -> str | None:
     return token.strip()
 
 
-def _is_public() -> bool:
+def is_public_view() -> bool:
+    """Whether the view of this request is marked @public (404/405 count as public)."""
     from flask import current_app
 
     view = current_app.view_functions.get(request.endpoint or "")
@@ -50,7 +51,7 @@ def _is_public() -> bool:
 
 def require_citizen() -> None:
     """before_request hook for citizen blueprints."""
-    if request.method == "OPTIONS" or _is_public():
+    if request.method == "OPTIONS" or is_public_view():
         return
     token = bearer_token()
     if token is None:

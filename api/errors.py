@@ -84,8 +84,9 @@ def http_error_response(error: HTTPException) -> Response:
                 merged[location] = errs
         fields = localise_field_errors(merged, lang)
     headers = {}
-    if status == 405 and error.get_response().headers.get("Allow"):
-        headers["Allow"] = error.get_response().headers["Allow"]
+    allow = error.get_response().headers.get("Allow") if status == 405 else None
+    if allow:
+        headers["Allow"] = allow
     if isinstance(data, dict) and data.get("headers"):
         headers.update(data["headers"])
     return error_response(status, code, en if lang == "en" else zh, fields=fields, headers=headers)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from dataclasses import dataclass
@@ -145,8 +146,6 @@ class KeyRing:
         return self._keys.get(kid)
 
     def public_jwks(self) -> list[dict]:
-        import json
-
         self._fresh()
         out = []
         for key in self._keys.values():

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from flask import Response, current_app, g, request
 
-from api.auth import _is_public, bearer_token
+from api.auth import bearer_token, is_public_view
 from api.deps import services
 from api.middleware import client_ip
 from core.audit import record
@@ -43,7 +43,7 @@ def reset_admin_context() -> None:
 
 def require_operator() -> None:
     """before_request hook for admin blueprints: a live operator session is required."""
-    if request.method == "OPTIONS" or _is_public():
+    if request.method == "OPTIONS" or is_public_view():
         return
     token = bearer_token()
     if token is None:
@@ -82,7 +82,7 @@ def role_guard(role: str) -> Callable[[], None]:
     """A before_request hook demanding `role` on every non-public view of a blueprint."""
 
     def guard() -> None:
-        if request.method == "OPTIONS" or _is_public():
+        if request.method == "OPTIONS" or is_public_view():
             return
         check_role(role)
 

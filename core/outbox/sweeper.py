@@ -84,6 +84,3 @@ def sweep(session: Session, outbox: Outbox, *, keep_succeeded_days: int = 7) -> 
     report.purged = res.rowcount
     session.commit()
     return report
-
-
-__all__ = ["sweep", "SweepReport", "DEAD"]

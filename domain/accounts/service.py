@@ -203,13 +203,6 @@ def bind_phone(
     return PhoneBinding(target, account.id)
 
 
-def masked_phone(session: Session, account_id: str) -> str | None:
-    ident = session.scalar(
-        select(ChannelIdentity).where(ChannelIdentity.account_id == account_id, ChannelIdentity.kind == PHONE)
-    )
-    return ident.value_masked if ident else None
-
-
 def full_phone(
     session: Session, *, encryptor: Encryptor, account_id: str, actor_id: str, request_id: str | None
 ) -> str | None:
@@ -225,12 +218,6 @@ def full_phone(
         details={"field": "phone"},
     )  # fmt: skip
     return encryptor.decrypt(ident.value_enc, purpose=PHONE_PURPOSE)
-
-
-def identities_summary(session: Session, account_id: str) -> dict:
-    """Which channels are bound, without their identifiers."""
-    kinds = set(session.scalars(select(ChannelIdentity.kind).where(ChannelIdentity.account_id == account_id)))
-    return {"wechat": WECHAT_OPENID in kinds, "phone": PHONE in kinds}
 
 
 @dataclass(frozen=True)
