@@ -20,6 +20,7 @@ MODEL_MODULES = (
     "domain.accounts.models",
     "domain.auth.models",
     "domain.calendar.models",
+    "domain.catalog.models",
     "domain.operators.models",
 )
 
@@ -29,12 +30,14 @@ BLUEPRINT_MODULES = (
     "api.v1.me",
     "api.v1.tokens",
     "api.v1.sms_login",
+    "api.v1.catalog",
     "miniprogram_bridge.login",
     "api.admin.auth",
     "api.admin.jobs",
     "api.admin.operators",
     "api.admin.audit",
     "api.admin.calendar",
+    "api.admin.catalog",
 )
 
 
@@ -116,6 +119,13 @@ def create_app(config: BaseConfig | dict | None = None) -> Flask:
     from domain.accounts import profile_cache
 
     services.profiles = profile_cache.ProfileCache(redis)
+    from domain.catalog.read_model import CatalogReadModel
+
+    services.catalog = CatalogReadModel(
+        lambda: db.reader(),
+        refresh_seconds=app.config["CATALOG_REFRESH_SECONDS"],
+        detail_cache=app.config["CATALOG_DETAIL_CACHE"],
+    )
     profile_cache.configure(services.profiles)
     _attach_integrations(app, services, redis)
     app.extensions["yiwang"] = services
@@ -141,9 +151,22 @@ def create_app(config: BaseConfig | dict | None = None) -> Flask:
     from api.docs_assets import bp as docs_assets
 
     app.register_blueprint(docs_assets)
-    Compress(app)
+    _register_compression(app)
     _register_cli(app)
     return app
+
+
+def _register_compression(app: Flask) -> None:
+    """flask-compress for ordinary JSON; responses that carry their own encoding decision
+    (pre-rendered catalog bodies, `response.precompressed = True`) are left alone."""
+    app.config["COMPRESS_REGISTER"] = False
+    compress = Compress(app)
+
+    @app.after_request
+    def _compress(response: Any) -> Any:
+        if getattr(response, "precompressed", False):
+            return response
+        return compress.after_request(response)
 
 
 def _attach_integrations(app: Flask, services: Any, redis: Any) -> None:

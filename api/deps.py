@@ -15,6 +15,7 @@ from core.tokens import TokenService
 from domain.accounts.profile_cache import ProfileCache
 from domain.auth.revocation import RevocationList
 from domain.auth.sessions import SessionPolicy
+from domain.catalog.read_model import CatalogReadModel
 
 
 @dataclass
@@ -30,6 +31,7 @@ class Services:
     profiles: ProfileCache | None = None
     wechat: Any = None  # integrations.wechat.client.WechatClient
     sms: Any = None  # integrations.sms.client.SmsClient
+    catalog: CatalogReadModel | None = None
 
 
 def services() -> Services:

@@ -22,6 +22,12 @@ def client_ip() -> str:
     return g.get("client_ip") or request.remote_addr or "unknown"
 
 
+def _too_large(limit: int) -> Response:
+    size = f"{limit // (1024 * 1024)} MiB" if limit >= 1024 * 1024 else f"{limit} bytes"
+    zh, en = f"请求内容过大（上限 {size}）", f"The request body is too large (limit {size})"
+    return error_response(413, "request.too_large", en if language() == "en" else zh)
+
+
 def register_middleware(app: Flask) -> None:
     hops = app.config["TRUSTED_PROXY_HOPS"]
     max_json = app.config["MAX_JSON_BYTES"]
@@ -43,15 +49,14 @@ def register_middleware(app: Flask) -> None:
             if has_body and not request.is_json:
                 zh, en = "请以 application/json 格式提交", "Send the body as application/json"
                 return error_response(415, "request.unsupported_media_type", en if language() == "en" else zh)
-            if (request.content_length or 0) > max_json:
-                zh, en = "请求内容过大（上限 1 MiB）", "The request body is too large (limit 1 MiB)"
-                return error_response(413, "request.too_large", en if language() == "en" else zh)
+            limit = app.config["BODY_LIMITS"].get(request.endpoint, max_json)
+            if (request.content_length or 0) > limit:
+                return _too_large(limit)
             if has_body and request.content_length is None:
                 # Chunked upload without a length: read at most the limit.
-                data = request.stream.read(max_json + 1)
-                if len(data) > max_json:
-                    zh, en = "请求内容过大（上限 1 MiB）", "The request body is too large (limit 1 MiB)"
-                    return error_response(413, "request.too_large", en if language() == "en" else zh)
+                data = request.stream.read(limit + 1)
+                if len(data) > limit:
+                    return _too_large(limit)
                 request._cached_data = data  # type: ignore[attr-defined]
         return None
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from cli.catalog import catalog_group
 from cli.jobs import jobs
 from cli.operators import operators
 from cli.system import keys, migrate_command, seed_command
 
-COMMANDS: list = [migrate_command, seed_command, keys, operators, jobs]
+COMMANDS: list = [migrate_command, seed_command, keys, operators, jobs, catalog_group]

@@ -33,7 +33,7 @@ def migrate_command() -> None:
 @click.command("seed")
 @with_appcontext
 def seed_command() -> None:
-    """Create demo data for the embedded run (idempotent): a signing key and a demo citizen."""
+    """Create demo data for the embedded run (idempotent): a signing key, a demo citizen, the catalog."""
     from core.crypto import crypto
     from core.db import db
     from core.signing_keys import ensure_key
@@ -49,6 +49,10 @@ def seed_command() -> None:
     click.echo(
         f"demo citizen {'created' if created else 'exists'}: phone {demo_phone} (SMS code from the simulator)"
     )
+    from cli.catalog import SEED_DIR, SEED_FILES, import_files
+
+    if not import_files([SEED_DIR / f for f in SEED_FILES], publish=True, dry_run=False):
+        raise SystemExit(1)
 
 
 @click.group("keys")

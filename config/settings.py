@@ -110,6 +110,15 @@ class BaseConfig:
         self.MAX_JSON_BYTES = _int("MAX_JSON_BYTES", 1024 * 1024)
         self.MAX_CONTENT_LENGTH = _int("MAX_UPLOAD_BYTES", 10 * 1024 * 1024)
         self.IDEMPOTENCY_TTL = _int("IDEMPOTENCY_TTL", 86400)
+        # Endpoints allowed a larger JSON body than MAX_JSON_BYTES (catalog imports; a bigger catalog
+        # goes in several documents, or through `flask catalog import`). Below MAX_CONTENT_LENGTH.
+        self.BODY_LIMITS = {"admin_catalog.Import": _int("CATALOG_IMPORT_MAX_BYTES", 8 * 1024 * 1024)}
+
+        # Service catalog read model: how often each process checks for a new catalog revision,
+        # and how many rendered item details it keeps.
+        self.CATALOG_REFRESH_SECONDS = _float("CATALOG_REFRESH_SECONDS", 2.0)
+        self.CATALOG_DETAIL_CACHE = _int("CATALOG_DETAIL_CACHE", 2000)
+        self.CATALOG_MAX_AGE = _int("CATALOG_MAX_AGE", 60)
 
         # flask-smorest / OpenAPI.
         self.API_TITLE = "yiwang 一网通办移动端服务"
@@ -150,6 +159,7 @@ class TestConfig(BaseConfig):
         self.TESTING = True
         self.DATABASE_URL = _env("DATABASE_URL") or f"sqlite:///{self.INSTANCE_DIR / 'test.db'}"
         self.OUTBOX_ENQUEUE_ON_COMMIT = True
+        self.CATALOG_REFRESH_SECONDS = 0.0  # every request sees the newest revision
         self.LOG_LEVEL = _env("LOG_LEVEL", "WARNING")
 
 

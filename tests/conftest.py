@@ -165,6 +165,7 @@ def _wipe(app: Any) -> None:
             conn.execute(table.delete())
     get_redis().flushdb()
     app.extensions["yiwang"].keyring.invalidate()
+    app.extensions["yiwang"].catalog.reset()
 
 
 @pytest.fixture

@@ -16,6 +16,14 @@ PUBLIC = {
     ("GET", "/openapi.json"),
     ("GET", "/docs"),
     ("GET", "/docs/"),
+    # The service catalog is public: citizens browse before they log in.
+    ("GET", "/v1/services"),
+    ("GET", "/v1/services/<string:code>"),
+    ("GET", "/v1/services/<string:code>/versions/<int:version>"),
+    ("GET", "/v1/bundles"),
+    ("GET", "/v1/bundles/<string:code>"),
+    ("GET", "/v1/categories"),
+    ("GET", "/v1/departments"),
 }
 SKIP_ENDPOINTS = {"static", "api-docs.openapi_json", "api-docs.openapi_swagger_ui", "docs_assets.asset"}
 

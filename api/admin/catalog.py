@@ -1,0 +1,331 @@
+"""Catalog operations (role catalog_editor): import/export, publish, suspend, burden figures.
+
+Imports are all-or-nothing: with problems nothing is written and every problem is reported with
+its item and field path; `?dry_run=true` only reports. Each change is audited with the operator
+(`GET /admin/v1/audit?target_id=<code>` shows who changed what).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from flask import Response, jsonify, request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import fields, validate
+
+from api.admin.security import BEARER_SECURITY, current_actor, require_operator, role_guard
+from api.i18n import language
+from api.idempotency import idempotent
+from api.schemas import StrictSchema
+from core.db import db
+from domain.catalog import service as catalog
+from domain.catalog.errors import ImportRejected, InvalidQuery
+from domain.catalog.models import ITEM_STATUSES
+from domain.catalog.reference import LISTS
+from domain.catalog.summary import burden
+from domain.operators.models import ROLE_CATALOG_EDITOR
+
+blp = Blueprint(
+    "admin_catalog", __name__, url_prefix="/admin/v1/catalog", description="事项目录管理 / Catalog operations"
+)
+blp.before_request(require_operator)
+blp.before_request(role_guard(ROLE_CATALOG_EDITOR))
+
+_CSV_COLUMNS = {
+    "departments": ("code", "name", "name_en"),
+    "categories": ("code", "name", "name_en", "audience", "sort"),
+    "ecert_types": ("code", "name", "issuer"),
+}
+_ITEM_CSV = (
+    "code",
+    "basic_code",
+    "name",
+    "status",
+    "published_version",
+    "latest_version",
+    "type",
+    "department",
+    "region",
+    "visits",
+    "online_depth",
+    "min_level",
+    "materials_total",
+    "materials_without_upload",
+    "material_reduction_rate",
+    "fields_total",
+    "fields_prefilled",
+    "field_prefill_rate",
+)
+
+
+class DryRunSchema(StrictSchema):
+    dry_run = fields.Boolean(load_default=False, metadata={"description": "only validate and report"})
+
+
+class ExportQuerySchema(StrictSchema):
+    published_only = fields.Boolean(load_default=False)
+
+
+class ItemsQuerySchema(StrictSchema):
+    status = fields.String(validate=validate.OneOf(ITEM_STATUSES))
+
+
+class ReasonSchema(StrictSchema):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+
+
+def _report(report: catalog.ImportReport) -> dict[str, Any]:
+    lang = language()
+    return {
+        "ok": report.ok,
+        "dry_run": report.dry_run,
+        "publish": report.published,
+        "problems": [p.as_dict(lang) for p in report.problems],
+        "items": report.items,
+        "bundles": report.bundles,
+        "reference": report.reference,
+    }
+
+
+def _import(document: Any, dry_run: bool) -> Response:
+    report = catalog.import_catalog(db.session(), current_actor(), document, dry_run=dry_run)
+    if not report.ok and not dry_run:
+        raise ImportRejected(problems=[p.as_dict(language()) for p in report.problems])
+    return jsonify(_report(report))
+
+
+@blp.route("/import")
+class Import(MethodView):
+    @blp.doc(
+        security=BEARER_SECURITY,
+        requestBody={"content": {"application/json": {"schema": {"type": "object"}}}},
+    )
+    @blp.arguments(DryRunSchema, location="query", as_kwargs=True)
+    @blp.alt_response(422, description="problems found; nothing imported (details.problems)")
+    @idempotent
+    def post(self, dry_run: bool) -> Response:
+        """Import reference lists, items and bundles (format: docs/catalog-format.md)."""
+        document = request.get_json(silent=True)
+        if document is None:
+            raise InvalidQuery(problem="请求体须为 JSON 对象", fields={"body": ["a JSON object"]})
+        return _import(document, dry_run)
+
+
+@blp.route("/reference/<string:name>.csv")
+class ReferenceCsv(MethodView):
+    @blp.doc(security=BEARER_SECURITY)
+    def get(self, name: str) -> Response:
+        """A reference list as CSV (departments, categories, ecert_types)."""
+        if name not in LISTS:
+            raise InvalidQuery(problem=f"未知列表 {name}", fields={"name": [f"one of {', '.join(LISTS)}"]})
+        rows = catalog.export_catalog(db.reader(), published_only=False)["reference"][name]
+        return _csv(_CSV_COLUMNS[name], rows, f"{name}.csv")
+
+    @blp.doc(security=BEARER_SECURITY, requestBody={"content": {"text/csv": {"schema": {"type": "string"}}}})
+    @blp.arguments(DryRunSchema, location="query", as_kwargs=True)
+    def post(self, name: str, dry_run: bool) -> Response:
+        """Replace-or-add a reference list from CSV with a header row (same validation as JSON)."""
+        if name not in LISTS:
+            raise InvalidQuery(problem=f"未知列表 {name}", fields={"name": [f"one of {', '.join(LISTS)}"]})
+        try:
+            text = request.get_data().decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise InvalidQuery(problem="CSV 须为 UTF-8 编码", fields={"body": ["UTF-8 CSV"]}) from exc
+        rows: list[dict[str, Any]] = []
+        for row in csv.DictReader(io.StringIO(text)):
+            entry: dict[str, Any] = {k: (v or "").strip() for k, v in row.items() if k}
+            if "sort" in entry:
+                entry["sort"] = int(entry["sort"]) if entry["sort"].lstrip("-").isdigit() else entry["sort"]
+            rows.append(entry)
+        return _import({"reference": {name: rows}}, dry_run)
+
+
+def _csv(columns: tuple[str, ...], rows: list[dict[str, Any]], filename: str) -> Response:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return Response(
+        "\ufeff" + out.getvalue(),  # BOM: spreadsheet programs then read the Chinese correctly
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"},
+    )
+
+
+@blp.route("/export")
+class Export(MethodView):
+    @blp.doc(security=BEARER_SECURITY)
+    @blp.arguments(ExportQuerySchema, location="query", as_kwargs=True)
+    def get(self, published_only: bool) -> Response:
+        """The catalog in the import format (newest versions, or only what citizens see)."""
+        return jsonify(catalog.export_catalog(db.reader(), published_only=published_only))
+
+
+def _item_row(item: Any, doc: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "code": item.code,
+        "basic_code": item.basic_code,
+        "name": doc["name"],
+        "status": item.status,
+        "published_version": item.published_version,
+        "latest_version": item.latest_version,
+        "type": doc["type"],
+        "department": doc["department"],
+        "region": doc["region"],
+        "visits": doc["visits"],
+        "online_depth": doc["online_depth"],
+        "min_level": doc["identity"]["min_level"],
+        "burden": burden(doc),
+    }
+
+
+@blp.route("/items")
+class Items(MethodView):
+    @blp.doc(security=BEARER_SECURITY)
+    @blp.arguments(ItemsQuerySchema, location="query", as_kwargs=True)
+    def get(self, status: str | None = None) -> Response:
+        """Every item with its status, versions and burden (materials and fields needing no input)."""
+        rows = [_item_row(item, doc) for item, doc in catalog.list_admin_items(db.reader(), status=status)]
+        return jsonify({"items": rows})
+
+
+@blp.route("/items.csv")
+class ItemsCsv(MethodView):
+    @blp.doc(security=BEARER_SECURITY)
+    def get(self) -> Response:
+        """The item list as CSV, with the burden figures."""
+        rows = []
+        for item, doc in catalog.list_admin_items(db.reader()):
+            row = _item_row(item, doc)
+            rows.append({**row, **row.pop("burden")})
+        return _csv(_ITEM_CSV, rows, "items.csv")
+
+
+@blp.route("/burden")
+class Burden(MethodView):
+    @blp.doc(security=BEARER_SECURITY)
+    def get(self) -> Response:
+        """材料减免率 per published item and over the published catalog."""
+        rows = [_item_row(i, d) for i, d in catalog.list_admin_items(db.reader(), status="published")]
+        materials = sum(r["burden"]["materials_total"] for r in rows)
+        spared = sum(r["burden"]["materials_without_upload"] for r in rows)
+        field_total = sum(r["burden"]["fields_total"] for r in rows)
+        prefilled = sum(r["burden"]["fields_prefilled"] for r in rows)
+        return jsonify(
+            {
+                "items": [{"code": r["code"], "name": r["name"], **r["burden"]} for r in rows],
+                "total": {
+                    "items": len(rows),
+                    "materials_total": materials,
+                    "materials_without_upload": spared,
+                    "material_reduction_rate": round(spared / materials, 4) if materials else None,
+                    "fields_total": field_total,
+                    "fields_prefilled": prefilled,
+                    "field_prefill_rate": round(prefilled / field_total, 4) if field_total else None,
+                },
+            }
+        )
+
+
+@blp.route("/items/<string:code>")
+class Item(MethodView):
+    @blp.doc(security=BEARER_SECURITY)
+    def get(self, code: str) -> Response:
+        """An item: status, newest version's document, every version, burden."""
+        item, latest = catalog.admin_item(db.reader(), code)
+        versions = [
+            {
+                "version": v.version,
+                "state": v.state,
+                "created_at": v.created_at.isoformat(),
+                "created_by": v.created_by,
+                "published_at": v.published_at.isoformat() if v.published_at else None,
+                "published_by": v.published_by,
+            }
+            for v in catalog.item_versions(db.reader(), code)
+        ]
+        return jsonify(
+            {**_item_row(item, latest.document), "document": latest.document, "versions": versions}
+        )
+
+
+def _status(item: Any) -> dict[str, Any]:
+    return {
+        "code": item.code,
+        "status": item.status,
+        "published_version": getattr(item, "published_version", None),
+        "version": getattr(item, "version", None),
+    }
+
+
+@blp.route("/items/<string:code>/publish")
+class PublishItem(MethodView):
+    @blp.doc(security=BEARER_SECURITY)
+    @idempotent
+    def post(self, code: str) -> Response:
+        """Publish the newest draft version (the previous published version stays readable)."""
+        return jsonify(_status(catalog.publish_item(db.session(), current_actor(), code)))
+
+
+@blp.route("/items/<string:code>/suspend")
+class SuspendItem(MethodView):
+    @blp.doc(security=BEARER_SECURITY)
+    @blp.arguments(ReasonSchema)
+    @idempotent
+    def post(self, body: dict, code: str) -> Response:
+        """Suspend a published item: hidden from citizens, no new applications."""
+        item = catalog.set_item_status(
+            db.session(), current_actor(), code, suspend=True, reason=body["reason"]
+        )
+        return jsonify(_status(item))
+
+
+@blp.route("/items/<string:code>/resume")
+class ResumeItem(MethodView):
+    @blp.doc(security=BEARER_SECURITY)
+    @blp.arguments(ReasonSchema)
+    @idempotent
+    def post(self, body: dict, code: str) -> Response:
+        """Resume a suspended item."""
+        item = catalog.set_item_status(
+            db.session(), current_actor(), code, suspend=False, reason=body["reason"]
+        )
+        return jsonify(_status(item))
+
+
+@blp.route("/bundles/<string:code>/publish")
+class PublishBundle(MethodView):
+    @blp.doc(security=BEARER_SECURITY)
+    @idempotent
+    def post(self, code: str) -> Response:
+        """Publish a bundle's newest content."""
+        return jsonify(_status(catalog.publish_bundle(db.session(), current_actor(), code)))
+
+
+@blp.route("/bundles/<string:code>/suspend")
+class SuspendBundle(MethodView):
+    @blp.doc(security=BEARER_SECURITY)
+    @blp.arguments(ReasonSchema)
+    @idempotent
+    def post(self, body: dict, code: str) -> Response:
+        """Suspend a published bundle."""
+        b = catalog.set_bundle_status(
+            db.session(), current_actor(), code, suspend=True, reason=body["reason"]
+        )
+        return jsonify(_status(b))
+
+
+@blp.route("/bundles/<string:code>/resume")
+class ResumeBundle(MethodView):
+    @blp.doc(security=BEARER_SECURITY)
+    @blp.arguments(ReasonSchema)
+    @idempotent
+    def post(self, body: dict, code: str) -> Response:
+        """Resume a suspended bundle."""
+        b = catalog.set_bundle_status(
+            db.session(), current_actor(), code, suspend=False, reason=body["reason"]
+        )
+        return jsonify(_status(b))

@@ -1,0 +1,202 @@
+"""The service catalog for phones: lists, search, guides with forms, bundles. Public, cacheable.
+
+Every read answers with an ETag and honours If-None-Match with 304; bodies are pre-rendered by
+the read model, so a detail or its 304 touches no database.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import unicodedata
+from typing import Any
+
+from flask import Response, current_app
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import fields, validate
+
+from api.auth import public
+from api.conditional import send_rendered
+from api.deps import services
+from api.schemas import StrictSchema
+from domain.catalog.codes import region_problem
+from domain.catalog.errors import InvalidCursor, InvalidQuery
+from domain.catalog.read_model import Rendered
+from domain.catalog.search import MAX_QUERY_CHARS
+
+blp = Blueprint("catalog", __name__, url_prefix="/v1", description="服务事项目录 / Service catalog")
+
+_CACHED_RESPONSES = {
+    200: {"description": "OK; ETag set, gzip when accepted"},
+    304: {"description": "Not modified (If-None-Match matched the ETag)"},
+}
+
+
+class ServiceQuerySchema(StrictSchema):
+    q = fields.String(
+        metadata={
+            "description": f"text query in Chinese (at most {MAX_QUERY_CHARS} characters)",
+            "example": "公积金提取",
+        }
+    )
+    category = fields.String(validate=validate.Length(max=32))
+    department = fields.String(validate=validate.Length(max=32))
+    region = fields.String(
+        metadata={
+            "description": "GB/T 2260 code where the citizen is: items of that "
+            "place, its city, its province and nationwide",
+            "example": "440106",
+        }
+    )
+    at_most_one_visit = fields.Boolean(load_default=False, metadata={"description": "最多跑一次"})
+    fully_online = fields.Boolean(load_default=False, metadata={"description": "全程网办 (no visit)"})
+    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=50))
+    cursor = fields.String(validate=validate.Length(max=200))
+
+
+def _clean_query(q: str | None) -> str | None:
+    if q is None:
+        return None
+    if any(unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co") for c in q):
+        raise InvalidQuery(problem="含有不可见字符", fields={"q": ["control characters are not allowed"]})
+    q = " ".join(q.split())
+    if len(q) > MAX_QUERY_CHARS:
+        raise InvalidQuery(
+            problem=f"关键词过长（最多 {MAX_QUERY_CHARS} 个字）",
+            fields={"q": [f"at most {MAX_QUERY_CHARS} characters"]},
+        )
+    return q or None
+
+
+def _filters_key(args: dict[str, Any]) -> str:
+    wanted = {
+        k: args.get(k) for k in ("q", "category", "department", "region", "at_most_one_visit", "fully_online")
+    }
+    return hashlib.sha256(json.dumps(wanted, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:12]
+
+
+def _encode_cursor(offset: int, key: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"o": offset, "k": key}).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, key: str) -> int:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        offset = data["o"]
+        valid = isinstance(offset, int) and offset >= 0 and data["k"] == key
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        valid = False
+    if not valid:
+        raise InvalidCursor()
+    return offset
+
+
+def _max_age() -> int:
+    return current_app.config["CATALOG_MAX_AGE"]
+
+
+@blp.route("/services")
+class Services(MethodView):
+    @public
+    @blp.arguments(ServiceQuerySchema, location="query")
+    @blp.doc(responses=_CACHED_RESPONSES)
+    def get(self, args: dict[str, Any]) -> Response:
+        """List or search published services (compact entries, best match first for `q`)."""
+        args["q"] = _clean_query(args.get("q"))
+        if args.get("region") and (problem := region_problem(args["region"])):
+            raise InvalidQuery(problem="行政区划代码无效", fields={"region": [problem]})
+        key = _filters_key(args)
+        offset = _decode_cursor(args["cursor"], key) if args.get("cursor") else 0
+        model = services().catalog
+        snap = model.snapshot()
+        cache_key = ("list", key, str(offset), str(args["limit"]))
+        rendered = snap.rendered.get(cache_key)
+        if rendered is None:
+            _, found = model.find(
+                q=args["q"],
+                category=args.get("category"),
+                department=args.get("department"),
+                region=args.get("region"),
+                at_most_one_visit=args["at_most_one_visit"],
+                fully_online=args["fully_online"],
+            )
+            page = found[offset : offset + args["limit"]]
+            end = offset + len(page)
+            payload = {
+                "items": [
+                    {**model.compact(snap, e), **({"score": s} if s is not None else {})} for e, s in page
+                ],
+                "total": len(found),
+                "next_cursor": _encode_cursor(end, key) if end < len(found) else None,
+                "bundles": model.matching_bundles(snap, args["q"]) if args["q"] and offset == 0 else [],
+            }
+            rendered = model.cached(snap, cache_key, lambda: payload)
+        return send_rendered(rendered, max_age=_max_age())
+
+
+@blp.route("/services/<string:code>")
+class ServiceDetail(MethodView):
+    @public
+    @blp.doc(responses=_CACHED_RESPONSES)
+    def get(self, code: str) -> Response:
+        """The guide of a published service: conditions, materials, time limits, fees, and its form."""
+        return send_rendered(services().catalog.item_detail(code), max_age=_max_age())
+
+
+@blp.route("/services/<string:code>/versions/<int:version>")
+class ServiceVersion(MethodView):
+    @public
+    @blp.doc(responses=_CACHED_RESPONSES)
+    def get(self, code: str, version: int) -> Response:
+        """A version that was published, for an application pinned to it (never changes)."""
+        return send_rendered(services().catalog.item_version_detail(code, version), max_age=86400)
+
+
+@blp.route("/bundles")
+class Bundles(MethodView):
+    @public
+    @blp.doc(responses=_CACHED_RESPONSES)
+    def get(self) -> Response:
+        """Life-event bundles (一件事一次办)."""
+        model = services().catalog
+        snap, bundles = model.bundle_list()
+        return send_rendered(
+            model.cached(snap, ("bundles",), lambda: {"bundles": bundles}), max_age=_max_age()
+        )
+
+
+@blp.route("/bundles/<string:code>")
+class BundleDetail(MethodView):
+    @public
+    @blp.doc(responses=_CACHED_RESPONSES)
+    def get(self, code: str) -> Response:
+        """A bundle: its items, what the citizen gets, and the merged form (shared fields once)."""
+        return send_rendered(services().catalog.bundle_detail(code), max_age=_max_age())
+
+
+def _reference(name: str) -> Rendered:
+    model = services().catalog
+    snap = model.snapshot()
+    rows = getattr(snap, name)
+    return model.cached(snap, (name,), lambda: {name: list(rows.values())})
+
+
+@blp.route("/categories")
+class Categories(MethodView):
+    @public
+    @blp.doc(responses=_CACHED_RESPONSES)
+    def get(self) -> Response:
+        """Service categories (life topics)."""
+        return send_rendered(_reference("categories"), max_age=_max_age())
+
+
+@blp.route("/departments")
+class Departments(MethodView):
+    @public
+    @blp.doc(responses=_CACHED_RESPONSES)
+    def get(self) -> Response:
+        """Departments that provide services."""
+        return send_rendered(_reference("departments"), max_age=_max_age())

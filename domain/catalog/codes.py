@@ -1,0 +1,87 @@
+"""Validators for the codes a service item carries (GB 32100, GB/T 2260, GB/T 39046, GB/T 36901).
+
+Each returns the problem as a short English phrase (or None when the value is good); the importer
+turns phrases into a report with the item and field path. Codes are validated strings: nothing
+here parses meaning out of a code beyond what the standards fix.
+"""
+
+from __future__ import annotations
+
+import re
+
+# GB 32100-2015 unified social credit code: 18 characters from this alphabet (no I, O, S, V, Z).
+USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+_USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+_USCC_RE = re.compile(rf"^[{USCC_ALPHABET}]{{18}}$")
+# GB/T 2260 province-level prefixes ("00" only in 000000 = nationwide).
+PROVINCES = frozenset(
+    "11 12 13 14 15 21 22 23 31 32 33 34 35 36 37 41 42 43 44 45 46 "
+    "50 51 52 53 54 61 62 63 64 65 71 81 82".split()
+)
+NATIONWIDE = "000000"
+_REGION_RE = re.compile(r"^\d{6}$")
+_BASIC_RE = re.compile(r"^[0-9A-Z]{10,12}$")
+_ECERT_TYPE_RE = re.compile(rf"^[{USCC_ALPHABET}]{{18}}\d{{3}}$")
+IMPLEMENTATION_CODE_LENGTH = 31
+
+
+def uscc_check_char(first17: str) -> str:
+    """The 18th (check) character of a unified social credit code."""
+    total = sum(USCC_ALPHABET.index(c) * w for c, w in zip(first17, _USCC_WEIGHTS, strict=True))
+    return USCC_ALPHABET[(31 - total % 31) % 31]
+
+
+def uscc_problem(code: str) -> str | None:
+    if not isinstance(code, str) or not _USCC_RE.match(code):
+        return "must be 18 characters of digits and capital letters except I, O, S, V, Z (GB 32100)"
+    if uscc_check_char(code[:17]) != code[17]:
+        return "check character does not match (GB 32100)"
+    return None
+
+
+def region_problem(code: str) -> str | None:
+    if not isinstance(code, str) or not _REGION_RE.match(code):
+        return "must be a 6-digit GB/T 2260 region code"
+    if code != NATIONWIDE and code[:2] not in PROVINCES:
+        return "no such province prefix in GB/T 2260"
+    return None
+
+
+def region_ancestors(code: str) -> tuple[str, ...]:
+    """The region itself, its city, its province and nationwide: the codes whose items apply there."""
+    chain = [code]
+    if code[4:] != "00":
+        chain.append(code[:4] + "00")
+    if code[2:] != "0000":
+        chain.append(code[:2] + "0000")
+    if code != NATIONWIDE:
+        chain.append(NATIONWIDE)
+    return tuple(dict.fromkeys(chain))
+
+
+def basic_code_problem(code: str) -> str | None:
+    if not isinstance(code, str) or not _BASIC_RE.match(code):
+        return "must be 10 to 12 digits or capital letters (GB/T 39046 basic code)"
+    return None
+
+
+def implementation_code_problem(code: str, *, uscc: str, level: int, basic_code: str) -> str | None:
+    """实施编码: implementing body's USCC + 行使层级 digit + 12-character item code from the basic code."""
+    if not isinstance(code, str) or len(code) != IMPLEMENTATION_CODE_LENGTH or not code.isalnum():
+        return "must be 31 characters: implementing body USCC (18) + level (1) + item code (12)"
+    if code != code.upper():
+        return "must use capital letters"
+    if code[:18] != uscc:
+        return "first 18 characters must be the implementing body's USCC"
+    if code[18] != str(level):
+        return "19th character must be the exercise level"
+    if not code[19:].startswith(basic_code):
+        return "last 12 characters must start with the basic code"
+    return None
+
+
+def ecert_type_problem(code: str) -> str | None:
+    """GB/T 36901 certificate type code: issuing authority's USCC + 3 digits."""
+    if not isinstance(code, str) or not _ECERT_TYPE_RE.match(code):
+        return "must be the issuing authority's USCC followed by 3 digits (GB/T 36901)"
+    return uscc_problem(code[:18])

@@ -1,0 +1,204 @@
+"""Server-driven forms: JSON Schema 2020-12 for the data, UI hints, and prefill bindings.
+
+The phone renders what the server sends, so everything here is checked when the item is
+imported: the schema itself (meta-schema), that it only references its own `$defs`, and that
+every UI hint and prefill binding names a field that exists. Later, applications are validated
+against the same schema with `validate_data`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema.exceptions import SchemaError
+
+from domain.catalog.problems import Problems, join
+from domain.catalog.reader import Reader
+from domain.catalog.sources import PREFILL_SOURCES
+
+DIALECT = "https://json-schema.org/draft/2020-12/schema"
+WIDGETS = (
+    "text",
+    "textarea",
+    "number",
+    "date",
+    "select",
+    "radio",
+    "checkbox",
+    "phone",
+    "id_number",
+    "address",
+    "region",
+    "switch",
+)
+MAX_SCHEMA_BYTES = 64 * 1024
+MAX_DEPTH = 6
+_FORMATS = FormatChecker()
+
+
+def _resolve(root: dict[str, Any], node: Any) -> Any:
+    """Follow local `$ref`s ("#/$defs/x"); anything else is returned as it is."""
+    seen = 0
+    while isinstance(node, dict) and isinstance(node.get("$ref"), str) and node["$ref"].startswith("#/"):
+        target: Any = root
+        for part in node["$ref"][2:].split("/"):
+            part = part.replace("~1", "/").replace("~0", "~")
+            if not isinstance(target, dict) or part not in target:
+                return None
+            target = target[part]
+        node = target
+        seen += 1
+        if seen > 10:
+            return None
+    return node
+
+
+def leaf_fields(schema: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Dotted path -> schema of every field a citizen fills (objects with properties are groups)."""
+    out: dict[str, dict[str, Any]] = {}
+
+    def walk(node: Any, prefix: str, depth: int) -> None:
+        node = _resolve(schema, node)
+        if not isinstance(node, dict) or depth > MAX_DEPTH:
+            return
+        props = node.get("properties")
+        if isinstance(props, dict) and props:
+            for name, sub in props.items():
+                walk(sub, f"{prefix}.{name}" if prefix else name, depth + 1)
+        elif prefix:
+            out[prefix] = node
+
+    walk(schema, "", 0)
+    return out
+
+
+def _refs(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ("$ref", "$dynamicRef") and isinstance(value, str):
+                yield value
+            else:
+                yield from _refs(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _refs(value)
+
+
+def _check_schema(problems: Problems, path: str, schema: Any) -> bool:
+    if not isinstance(schema, dict):
+        problems.add(path, "invalid_form_schema", "must be a JSON object")
+        return False
+    if len(json.dumps(schema, ensure_ascii=False).encode()) > MAX_SCHEMA_BYTES:
+        problems.add(path, "invalid_form_schema", f"larger than {MAX_SCHEMA_BYTES} bytes")
+        return False
+    if schema.get("$schema", DIALECT) != DIALECT:
+        problems.add(join(path, "$schema"), "invalid_form_schema", f"must be {DIALECT}")
+        return False
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        where = path + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in exc.path)
+        problems.add(where, "invalid_form_schema", exc.message[:300])
+        return False
+    if schema.get("type") != "object" or not isinstance(schema.get("properties"), dict):
+        problems.add(path, "invalid_form_schema", "the root must be an object with properties")
+        return False
+    # A bad reference is reported, but the hints and bindings are still checked: one report
+    # should list every problem of the item.
+    for ref in _refs(schema):
+        if not ref.startswith("#/") or _resolve(schema, {"$ref": ref}) is None:
+            problems.add(path, "invalid_form_schema", f"reference {ref!r} is not a local $defs entry")
+    return True
+
+
+def _bilingual(problems: Problems, path: str, value: Any, *, required: bool) -> dict[str, str] | None:
+    if value is None:
+        if required:
+            problems.add(path, "required", "needs {zh, en}")
+        return None
+    reader = Reader(problems, path, value, {"zh", "en"})
+    zh = reader.string("zh", max_len=500, multiline=True)
+    en = reader.string("en", required=False, max_len=1000, multiline=True)
+    return {"zh": zh, "en": en or ""} if zh else None
+
+
+def normalize_form(problems: Problems, path: str, form: Any) -> dict[str, Any] | None:
+    """Check a form block and return it normalised (None when it cannot be used)."""
+    reader = Reader(problems, path, form, {"schema", "ui", "prefill"})
+    if not reader.ok:
+        return None
+    schema = reader.raw("schema")
+    if schema is None or not _check_schema(problems, reader.at("schema"), schema):
+        return None
+    leaves = leaf_fields(schema)
+    if not leaves:
+        problems.add(reader.at("schema"), "invalid_form_schema", "the form has no fields")
+        return None
+
+    ui_reader = Reader(problems, reader.at("ui"), reader.raw("ui", required=False) or {}, {"order", "fields"})
+    order = ui_reader.strings("order", max_items=500, max_len=200)
+    for i, name in enumerate(order):
+        if name not in leaves:
+            problems.add(join(ui_reader.at("order"), i), "unknown_form_field", f"'{name}' is not a field")
+    # Fields the operator did not order come after the ordered ones, in schema order.
+    order = [name for name in order if name in leaves] + [name for name in leaves if name not in order]
+
+    fields_out: dict[str, Any] = {}
+    ui_fields = ui_reader.raw("fields", required=False) or {}
+    if not isinstance(ui_fields, dict):
+        problems.add(ui_reader.at("fields"), "invalid", "must be an object keyed by field path")
+        ui_fields = {}
+    for name, hint in ui_fields.items():
+        hpath = join(ui_reader.at("fields"), name)
+        if name not in leaves:
+            problems.add(hpath, "unknown_form_field", f"'{name}' is not a field")
+            continue
+        h = Reader(problems, hpath, hint, {"widget", "label", "help", "placeholder", "enum_labels"})
+        out: dict[str, Any] = {"widget": h.choice("widget", WIDGETS, required=False, default="text")}
+        out["label"] = _bilingual(problems, h.at("label"), h.raw("label", required=False), required=False)
+        out["help"] = _bilingual(problems, h.at("help"), h.raw("help", required=False), required=False)
+        out["placeholder"] = _bilingual(
+            problems, h.at("placeholder"), h.raw("placeholder", required=False), required=False
+        )
+        labels = h.raw("enum_labels", required=False)
+        if labels is not None:
+            enum = [str(v) for v in (leaves[name].get("enum") or [])]
+            if not isinstance(labels, dict):
+                problems.add(h.at("enum_labels"), "invalid", "must be an object keyed by enum value")
+            else:
+                out["enum_labels"] = {}
+                for value, label in labels.items():
+                    lpath = join(h.at("enum_labels"), value)
+                    if value not in enum:
+                        problems.add(lpath, "unknown_form_field", f"'{value}' is not in the field's enum")
+                    else:
+                        out["enum_labels"][value] = _bilingual(problems, lpath, label, required=True)
+        fields_out[name] = {k: v for k, v in out.items() if v is not None}
+
+    prefill_out: dict[str, str] = {}
+    prefill = reader.raw("prefill", required=False) or {}
+    if not isinstance(prefill, dict):
+        problems.add(reader.at("prefill"), "invalid", "must be an object: field path -> source")
+        prefill = {}
+    for name, source in prefill.items():
+        ppath = join(reader.at("prefill"), name)
+        if name not in leaves:
+            problems.add(ppath, "unknown_form_field", f"'{name}' is not a field")
+        elif source not in PREFILL_SOURCES:
+            problems.add(ppath, "unknown_source", f"'{source}' is not a known prefill source")
+        else:
+            prefill_out[name] = source
+    return {"schema": schema, "ui": {"order": order, "fields": fields_out}, "prefill": prefill_out}
+
+
+def validate_data(schema: dict[str, Any], data: Any) -> list[dict[str, str]]:
+    """Problems of submitted form data: [{path, message}], empty when the data is valid."""
+    validator = Draft202012Validator(schema, format_checker=_FORMATS)
+    out = []
+    for error in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
+        path = ".".join(str(p) for p in error.absolute_path)
+        out.append({"path": path or "$", "message": error.message[:300]})
+    return out

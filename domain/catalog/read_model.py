@@ -1,0 +1,362 @@
+"""What phones read: the published catalog, held in each process and reloaded when it changes.
+
+The read model keeps compact entries of every published item (not whole documents), the search
+index, bundles and reference lists. Details are rendered to JSON bytes once per version and
+kept in a bounded cache with their ETag and a gzip copy, so a detail request or its 304 does no
+database work. Every `refresh_seconds` the model reads `catalog_revision` (one tiny query) and
+rebuilds when a writer bumped it.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from domain.catalog import codes
+from domain.catalog.bundles import merge_forms
+from domain.catalog.errors import BundleNotFound, ItemNotFound
+from domain.catalog.models import (
+    STATUS_PUBLISHED,
+    Bundle,
+    CatalogRevision,
+    Category,
+    Department,
+    EcertType,
+    ServiceItem,
+    ServiceItemVersion,
+)
+from domain.catalog.search import Doc, SearchIndex, load_synonyms
+from domain.catalog.service import version_document
+from domain.catalog.sources import PREFILL_SOURCES, SHARED_DATASETS
+from domain.catalog.summary import burden
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A response body ready to send: JSON bytes, their gzip, and the ETag."""
+
+    body: bytes
+    gzipped: bytes
+    etag: str
+
+    @classmethod
+    def of(cls, payload: Any) -> Rendered:
+        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), default=str).encode()
+        return cls(
+            body=body, gzipped=gzip.compress(body, 6, mtime=0), etag=hashlib.sha256(body).hexdigest()[:24]
+        )
+
+
+@dataclass
+class Snapshot:
+    revision: int
+    entries: list[dict[str, Any]]  # published item summaries, catalog order
+    by_code: dict[str, dict[str, Any]]
+    bundles: list[dict[str, Any]]  # published bundle documents + version
+    bundle_by_code: dict[str, dict[str, Any]]
+    departments: dict[str, dict[str, Any]]
+    categories: dict[str, dict[str, Any]]
+    ecert_types: dict[str, dict[str, Any]]
+    index: SearchIndex
+    rendered: OrderedDict[tuple[str, ...], Rendered] = field(default_factory=OrderedDict)
+
+
+class CatalogReadModel:
+    def __init__(
+        self,
+        session_factory: Callable[[], Session],
+        *,
+        refresh_seconds: float = 2.0,
+        detail_cache: int = 2000,
+    ) -> None:
+        self._session_factory = session_factory
+        self._refresh = refresh_seconds
+        self._detail_cache = detail_cache
+        self._lock = threading.Lock()
+        self._snapshot: Snapshot | None = None
+        self._checked = 0.0
+
+    def reset(self) -> None:
+        """Forget the loaded catalog (tests wipe the database under it)."""
+        with self._lock:
+            self._snapshot = None
+            self._checked = 0.0
+
+    # --- loading ----------------------------------------------------------------------------
+
+    def snapshot(self) -> Snapshot:
+        snap = self._snapshot
+        now = time.monotonic()
+        if snap is not None and now - self._checked < self._refresh:
+            return snap
+        session = self._session_factory()
+        revision = (
+            session.execute(select(CatalogRevision.revision).where(CatalogRevision.id == 1)).scalar() or 0
+        )
+        self._checked = now
+        if snap is not None and snap.revision == revision:
+            return snap
+        with self._lock:
+            if self._snapshot is None or self._snapshot.revision != revision:
+                self._snapshot = self._load(session, revision)
+            return self._snapshot
+
+    def _load(self, session: Session, revision: int) -> Snapshot:
+        rows = session.execute(
+            select(ServiceItemVersion.summary)
+            .join(ServiceItem, ServiceItem.id == ServiceItemVersion.item_id)
+            .where(ServiceItem.status == STATUS_PUBLISHED)
+            .where(ServiceItemVersion.version == ServiceItem.published_version)
+            .order_by(ServiceItem.code)
+        ).scalars()
+        # Sorted here, not by the database, so every backend's collation gives the same order.
+        entries = sorted(rows, key=lambda e: e["code"])
+        departments = {
+            d.code: {"code": d.code, "name": d.name, "name_en": d.name_en}
+            for d in session.scalars(select(Department).order_by(Department.code))
+        }
+        categories = {
+            c.code: {
+                "code": c.code,
+                "name": c.name,
+                "name_en": c.name_en,
+                "audience": c.audience,
+                "sort": c.sort,
+            }
+            for c in session.scalars(select(Category).order_by(Category.sort, Category.code))
+        }
+        ecerts = {
+            e.code: {"code": e.code, "name": e.name, "issuer": e.issuer}
+            for e in session.scalars(select(EcertType))
+        }
+        bundles = []
+        for b in session.scalars(
+            select(Bundle).where(Bundle.status == STATUS_PUBLISHED).order_by(Bundle.code)
+        ):
+            if b.published_document:
+                bundles.append({**b.published_document, "version": b.version})
+        docs = []
+        for e in entries:
+            docs.append(
+                Doc(
+                    key=e["code"],
+                    fields={
+                        "name": [e["name"]],
+                        "keywords": e["keywords"],
+                        "category": [categories[c]["name"] for c in e["categories"] if c in categories],
+                        "department": [
+                            departments.get(e["department"], {}).get("name", ""),
+                            e["implementing_body"],
+                        ],
+                        "materials": e["materials"],
+                    },
+                )
+            )
+        bundle_docs = [
+            Doc(key=b["code"], fields={"name": [b["name"]], "keywords": b["keywords"]}) for b in bundles
+        ]
+        index = SearchIndex(docs + bundle_docs, load_synonyms())
+        return Snapshot(
+            revision=revision,
+            entries=entries,
+            by_code={e["code"]: e for e in entries},
+            bundles=bundles,
+            bundle_by_code={b["code"]: b for b in bundles},
+            departments=departments,
+            categories=categories,
+            ecert_types=ecerts,
+            index=index,
+        )
+
+    def cached(self, snap: Snapshot, key: tuple[str, ...], build: Callable[[], Any]) -> Rendered:
+        hit = snap.rendered.get(key)
+        if hit is not None:
+            return hit
+        rendered = Rendered.of(build())
+        with self._lock:
+            snap.rendered[key] = rendered
+            while len(snap.rendered) > self._detail_cache:
+                snap.rendered.popitem(last=False)
+        return rendered
+
+    # --- compact entries -------------------------------------------------------------------
+
+    def compact(self, snap: Snapshot, entry: dict[str, Any]) -> dict[str, Any]:
+        dept = snap.departments.get(entry["department"], {})
+        return {
+            "code": entry["code"],
+            "name": entry["name"],
+            "name_en": entry["name_en"],
+            "department": {
+                "code": entry["department"],
+                "name": dept.get("name", ""),
+                "name_en": dept.get("name_en", ""),
+            },
+            "implementing_body": entry["implementing_body"],
+            "categories": entry["categories"],
+            "region": entry["region"],
+            "visits": entry["visits"],
+            "at_most_one_visit": entry["visits"] <= 1,
+            "fully_online": entry["visits"] == 0,
+            "promised_limit": entry["promised_limit"],
+            "charged": entry["charged"],
+            "min_level": entry["min_level"],
+            "version": entry["version"],
+        }
+
+    # --- details ---------------------------------------------------------------------------
+
+    def item_detail(self, code: str) -> Rendered:
+        snap = self.snapshot()
+        entry = snap.by_code.get(code)
+        if entry is None:
+            raise ItemNotFound()
+        return self.cached(
+            snap,
+            ("item", code, str(entry["version"])),
+            lambda: self._detail_payload(snap, code, entry["version"]),
+        )
+
+    def item_version_detail(self, code: str, version: int) -> Rendered:
+        """A pinned version (current or retired) for an application that started on it."""
+        snap = self.snapshot()
+        return self.cached(
+            snap, ("item", code, str(version)), lambda: self._detail_payload(snap, code, version)
+        )
+
+    def _detail_payload(self, snap: Snapshot, code: str, version: int) -> dict[str, Any]:
+        doc = version_document(self._session_factory(), code, version)
+        return self.render_item(snap, doc, version)
+
+    def render_item(self, snap: Snapshot, doc: dict[str, Any], version: int) -> dict[str, Any]:
+        dept = snap.departments.get(doc["department"], {})
+        materials = []
+        for m in doc["materials"]:
+            ecerts = [
+                {"code": c, "name": snap.ecert_types.get(c, {}).get("name", "")} for c in m["ecert_types"]
+            ]
+            shared = [
+                {"id": s, "name": SHARED_DATASETS[s][0], "name_en": SHARED_DATASETS[s][1]}
+                for s in m["shared_data"]
+                if s in SHARED_DATASETS
+            ]
+            materials.append(
+                {**m, "ecert_types": ecerts, "shared_data": shared, "upload_needed": not (ecerts or shared)}
+            )
+        form = doc["form"]
+        prefill = {
+            path: {"source": src, "label": PREFILL_SOURCES[src][0], "label_en": PREFILL_SOURCES[src][1]}
+            for path, src in form["prefill"].items()
+        }
+        return {
+            **{k: v for k, v in doc.items() if k not in ("materials", "form")},
+            "version": version,
+            "department": {
+                "code": doc["department"],
+                "name": dept.get("name", ""),
+                "name_en": dept.get("name_en", ""),
+            },
+            "categories": [snap.categories.get(c, {"code": c}) for c in doc["categories"]],
+            "at_most_one_visit": doc["visits"] <= 1,
+            "fully_online": doc["visits"] == 0,
+            "materials": materials,
+            "form": {"schema": form["schema"], "ui": form["ui"], "prefill": prefill},
+            "burden": burden(doc),
+        }
+
+    def bundle_detail(self, code: str) -> Rendered:
+        snap = self.snapshot()
+        bundle = snap.bundle_by_code.get(code)
+        if bundle is None:
+            raise BundleNotFound()
+        return self.cached(
+            snap, ("bundle", code, str(bundle["version"])), lambda: self._bundle_payload(snap, bundle)
+        )
+
+    def _bundle_payload(self, snap: Snapshot, bundle: dict[str, Any]) -> dict[str, Any]:
+        session = self._session_factory()
+        items, forms = [], {}
+        for code in bundle["items"]:
+            entry = snap.by_code.get(code)
+            if entry is None:  # suspended or withdrawn since: shown, but not part of the form
+                items.append({"code": code, "available": False})
+                continue
+            items.append({**self.compact(snap, entry), "available": True})
+            forms[code] = version_document(session, code, entry["version"])["form"]
+        merged = merge_forms(forms)
+        merged["prefill"] = {
+            path: {"source": src, "label": PREFILL_SOURCES[src][0], "label_en": PREFILL_SOURCES[src][1]}
+            for path, src in merged["prefill"].items()
+        }
+        return {
+            **bundle,
+            "items": items,
+            "form": merged,
+            "categories": [snap.categories.get(c, {"code": c}) for c in bundle["categories"]],
+        }
+
+    def bundle_list(self) -> tuple[Snapshot, list[dict[str, Any]]]:
+        snap = self.snapshot()
+        out = [
+            {
+                "code": b["code"],
+                "name": b["name"],
+                "name_en": b.get("name_en", ""),
+                "region": b["region"],
+                "categories": b["categories"],
+                "outcomes": b["outcomes"],
+                "items": len(b["items"]),
+                "version": b["version"],
+            }
+            for b in snap.bundles
+        ]
+        return snap, out
+
+    # --- lists and search ------------------------------------------------------------------
+
+    def find(
+        self,
+        *,
+        q: str | None,
+        category: str | None,
+        department: str | None,
+        region: str | None,
+        at_most_one_visit: bool,
+        fully_online: bool,
+    ) -> tuple[Snapshot, list[tuple[dict[str, Any], float | None]]]:
+        """Matching published items, best first for a text query, catalog order otherwise."""
+        snap = self.snapshot()
+        if q:
+            ranked: list[tuple[dict[str, Any], float | None]] = [
+                (snap.by_code[key], score) for key, score in snap.index.search(q) if key in snap.by_code
+            ]
+        else:
+            ranked = [(e, None) for e in snap.entries]
+        regions = set(codes.region_ancestors(region)) if region else None
+        out = []
+        for entry, score in ranked:
+            if category and category not in entry["categories"]:
+                continue
+            if department and entry["department"] != department:
+                continue
+            if regions is not None and entry["region"] not in regions:
+                continue
+            if at_most_one_visit and entry["visits"] > 1:
+                continue
+            if fully_online and entry["visits"] != 0:
+                continue
+            out.append((entry, score))
+        return snap, out
+
+    def matching_bundles(self, snap: Snapshot, q: str) -> list[str]:
+        return [key for key, _ in snap.index.search(q) if key in snap.bundle_by_code]

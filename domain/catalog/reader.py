@@ -1,0 +1,151 @@
+"""Typed reads from an imported JSON object that record a problem instead of raising."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Any
+
+from domain.catalog.problems import Problems, join
+
+_MISSING = object()
+
+
+def _has_control_chars(text: str) -> bool:
+    return any(unicodedata.category(c) == "Cc" and c not in "\n\t" for c in text)
+
+
+class Reader:
+    """Reads the fields of one JSON object at `path`; unknown fields are problems too."""
+
+    def __init__(self, problems: Problems, path: str, obj: Any, allowed: set[str]) -> None:
+        self.problems = problems
+        self.path = path
+        self.ok = isinstance(obj, dict)
+        self.obj: dict[str, Any] = obj if self.ok else {}
+        if not self.ok:
+            problems.add(path or "$", "invalid", "must be a JSON object")
+            return
+        for key in obj:
+            if key not in allowed:
+                problems.add(join(path, key), "unknown_field", f"'{key}' is not part of the format")
+
+    def at(self, key: str) -> str:
+        return join(self.path, key)
+
+    def raw(self, key: str, *, required: bool = True) -> Any:
+        value = self.obj.get(key, _MISSING)
+        if value is _MISSING or value is None:
+            if required and self.ok:
+                self.problems.add(self.at(key), "required", f"'{key}' is required")
+            return None
+        return value
+
+    def string(
+        self,
+        key: str,
+        *,
+        required: bool = True,
+        max_len: int = 200,
+        pattern: str | None = None,
+        multiline: bool = False,
+        default: str | None = None,
+    ) -> str | None:
+        value = self.raw(key, required=required)
+        if value is None:
+            return default
+        if not isinstance(value, str):
+            self.problems.add(self.at(key), "invalid", "must be a string")
+            return default
+        value = value.strip()
+        if not value and not required:
+            return default
+        if not value:
+            self.problems.add(self.at(key), "required", f"'{key}' must not be empty")
+            return default
+        if len(value) > max_len:
+            self.problems.add(self.at(key), "invalid", f"at most {max_len} characters")
+            return default
+        if _has_control_chars(value) or (not multiline and "\n" in value):
+            self.problems.add(self.at(key), "invalid", "contains control characters or line breaks")
+            return default
+        if pattern and not re.fullmatch(pattern, value):
+            self.problems.add(self.at(key), "invalid", f"must match {pattern}")
+            return default
+        return value
+
+    def integer(
+        self, key: str, *, required: bool = True, low: int = 0, high: int = 10**6, default: int | None = None
+    ) -> int | None:
+        value = self.raw(key, required=required)
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.problems.add(self.at(key), "invalid", "must be an integer")
+            return default
+        if not low <= value <= high:
+            self.problems.add(self.at(key), "invalid", f"must be between {low} and {high}")
+            return default
+        return value
+
+    def boolean(self, key: str, *, default: bool = False) -> bool:
+        value = self.raw(key, required=False)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            self.problems.add(self.at(key), "invalid", "must be true or false")
+            return default
+        return value
+
+    def choice(
+        self, key: str, options: tuple[Any, ...], *, required: bool = True, default: Any = None
+    ) -> Any:
+        value = self.raw(key, required=required)
+        if value is None:
+            return default
+        if isinstance(value, bool) or value not in options:
+            self.problems.add(self.at(key), "invalid", f"must be one of {', '.join(map(str, options))}")
+            return default
+        return value
+
+    def array(
+        self, key: str, *, required: bool = True, max_items: int = 200, min_items: int = 0
+    ) -> list[Any]:
+        value = self.raw(key, required=required)
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            self.problems.add(self.at(key), "invalid", "must be a list")
+            return []
+        if not min_items <= len(value) <= max_items:
+            self.problems.add(self.at(key), "invalid", f"must have {min_items} to {max_items} entries")
+            return value[:max_items]
+        return value
+
+    def strings(
+        self,
+        key: str,
+        *,
+        required: bool = False,
+        max_items: int = 50,
+        max_len: int = 200,
+        options: tuple[str, ...] | None = None,
+        min_items: int = 0,
+        multiline: bool = False,
+    ) -> list[str]:
+        out: list[str] = []
+        for i, value in enumerate(
+            self.array(key, required=required, max_items=max_items, min_items=min_items)
+        ):
+            path = join(self.at(key), i)
+            if not isinstance(value, str) or not value.strip():
+                self.problems.add(path, "invalid", "must be a non-empty string")
+            elif len(value) > max_len or _has_control_chars(value) or (not multiline and "\n" in value):
+                self.problems.add(path, "invalid", f"at most {max_len} characters, no control characters")
+            elif options is not None and value not in options:
+                self.problems.add(path, "invalid", f"must be one of {', '.join(options)}")
+            elif value.strip() in out:
+                self.problems.add(path, "duplicate", f"'{value}' is listed twice")
+            else:
+                out.append(value.strip())
+        return out

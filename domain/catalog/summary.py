@@ -1,0 +1,61 @@
+"""What lists and search need of an item, and the burden figures (材料减免率)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from domain.catalog.form_schema import leaf_fields
+
+
+def burden(doc: dict[str, Any]) -> dict[str, Any]:
+    """How much of an item a citizen need not type or upload.
+
+    A material counts as satisfied without an upload when an e-certificate type or a shared-data
+    dataset can stand in for it; a form field when a prefill binding fills it.
+    """
+    materials = doc.get("materials") or []
+    satisfied = [m["id"] for m in materials if m.get("ecert_types") or m.get("shared_data")]
+    form = doc.get("form") or {"schema": {"properties": {}}, "prefill": {}}
+    fields = list(leaf_fields(form["schema"]))
+    prefilled = [f for f in fields if f in form.get("prefill", {})]
+
+    def rate(part: int, whole: int) -> float | None:
+        return round(part / whole, 4) if whole else None
+
+    return {
+        "materials_total": len(materials),
+        "materials_without_upload": len(satisfied),
+        "material_reduction_rate": rate(len(satisfied), len(materials)),
+        "materials_to_upload": [m["id"] for m in materials if m["id"] not in satisfied],
+        "fields_total": len(fields),
+        "fields_prefilled": len(prefilled),
+        "field_prefill_rate": rate(len(prefilled), len(fields)),
+        "overall_rate": rate(len(satisfied) + len(prefilled), len(materials) + len(fields)),
+    }
+
+
+def summarize(doc: dict[str, Any], *, version: int) -> dict[str, Any]:
+    """The compact entry lists and search use; small enough to hold thousands in memory."""
+    promised = doc["time_limits"]["promised"] or {"value": 0, "unit": "working_day"}
+    return {
+        "code": doc["code"],
+        "basic_code": doc["basic_code"],
+        "name": doc["name"],
+        "name_en": doc.get("name_en") or "",
+        "type": doc["type"],
+        "level": doc["level"],
+        "region": doc["region"],
+        "department": doc["department"],
+        "implementing_body": doc["implementing_body"]["name"],
+        "categories": doc["categories"],
+        "keywords": doc["keywords"],
+        "visits": doc["visits"],
+        "online_depth": doc["online_depth"],
+        "case_type": doc["case_type"],
+        "promised_limit": promised,
+        "charged": doc["fee"]["charged"],
+        "channels": doc["channels"],
+        "min_level": doc["identity"]["min_level"],
+        "materials": [m["name"] for m in doc.get("materials") or []],
+        "version": version,
+    }

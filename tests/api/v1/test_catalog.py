@@ -1,0 +1,207 @@
+"""The phone-facing catalog: lists, filters, cursors, details, bundles, ETag/304, gzip, bad input."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import pytest
+
+from domain.catalog import service as catalog
+from domain.operators.audit_log import Actor
+from tests.domain.catalog.factories import bundle, document, item, marriage_item
+
+ACTOR = Actor(type="operator", id="op-1")
+CARD = item()
+MARRIAGE = marriage_item()
+ONLINE = item(
+    "000105009000",
+    "居住证签注",
+    region="440000",
+    level=2,
+    visits=0,
+    online_depth=4,
+    keywords=["居住证续签"],
+    fee={"charged": False},
+)
+ONLINE["implementing_body"] = {"name": "广东省公安厅", "uscc": ONLINE["implementing_body"]["uscc"]}
+
+
+@pytest.fixture
+def published(app, db_session):
+    doc = document(CARD, MARRIAGE, ONLINE, bundles=[bundle([CARD["code"], MARRIAGE["code"]])], publish=True)
+    report = catalog.import_catalog(db_session, ACTOR, doc, dry_run=False)
+    assert report.ok, report.problems
+    return report
+
+
+def test_list_gives_compact_entries_with_cache_headers(client, published):
+    resp = client.get("/v1/services")
+    assert resp.status_code == 200
+    body = resp.get_json()
+    assert body["total"] == 3 and body["next_cursor"] is None
+    entry = next(e for e in body["items"] if e["code"] == CARD["code"])
+    assert entry["name"] == "居民身份证换领" and entry["department"]["name"] == "公安"
+    assert entry["at_most_one_visit"] is True and entry["fully_online"] is False
+    assert "materials" not in entry and "form" not in entry
+    assert resp.headers["ETag"] and "public" in resp.headers["Cache-Control"]
+
+
+def test_filters_narrow_the_list(client, published):
+    def codes(**query):
+        return {e["code"] for e in client.get("/v1/services", query_string=query).get_json()["items"]}
+
+    assert codes(fully_online="true") == {ONLINE["code"]}
+    assert codes(at_most_one_visit="true") == {CARD["code"], MARRIAGE["code"], ONLINE["code"]}
+    assert codes(department="civil_affairs") == {MARRIAGE["code"]}
+    assert codes(category="marriage") == {MARRIAGE["code"]}
+    # A district sees its city's and its province's items; another province sees none of them.
+    assert codes(region="440106") == {CARD["code"], MARRIAGE["code"], ONLINE["code"]}
+    assert codes(region="310101") == set()
+    assert codes(department="nope") == set()
+
+
+def test_cursor_pages_through_everything_once(client, published):
+    seen, cursor = [], None
+    while True:
+        query = {"limit": 1, **({"cursor": cursor} if cursor else {})}
+        body = client.get("/v1/services", query_string=query).get_json()
+        seen += [e["code"] for e in body["items"]]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    assert sorted(seen) == sorted([CARD["code"], MARRIAGE["code"], ONLINE["code"]])
+    bad = client.get("/v1/services", query_string={"cursor": "not-a-cursor"})
+    assert bad.status_code == 400 and bad.get_json()["error"]["code"] == "catalog.cursor_invalid"
+    first = client.get("/v1/services", query_string={"limit": 1}).get_json()["next_cursor"]
+    other = client.get("/v1/services", query_string={"limit": 1, "cursor": first, "category": "marriage"})
+    assert other.status_code == 400  # a cursor belongs to the filters it was made for
+
+
+def test_detail_has_guide_materials_and_form_and_answers_304(client, published):
+    resp = client.get(f"/v1/services/{CARD['code']}")
+    assert resp.status_code == 200
+    body = resp.get_json()
+    assert body["version"] == 1 and body["fee"] == {
+        "charged": True,
+        "amount": "20.00",
+        "basis": "《居民身份证法》",
+    }
+    old_card = body["materials"][0]
+    assert old_card["ecert_types"][0]["name"] == "居民身份证" and old_card["upload_needed"] is False
+    assert body["materials"][2]["upload_needed"] is True
+    assert body["form"]["schema"]["properties"]["applicant"]["required"] == ["name", "id_number", "phone"]
+    assert body["form"]["prefill"]["applicant.name"]["source"] == "identity.name"
+    assert body["form"]["ui"]["fields"]["reason.kind"]["enum_labels"]["expired"] == {
+        "zh": "有效期满",
+        "en": "Expired",
+    }
+    assert body["burden"]["materials_without_upload"] == 2 and body["burden"]["fields_prefilled"] == 3
+
+    etag = resp.headers["ETag"]
+    again = client.get(f"/v1/services/{CARD['code']}", headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.data == b"" and again.headers["ETag"] == etag
+    stale = client.get(f"/v1/services/{CARD['code']}", headers={"If-None-Match": '"something-else"'})
+    assert stale.status_code == 200
+
+
+def test_a_new_published_version_changes_the_etag(client, db_session, published):
+    first = client.get(f"/v1/services/{CARD['code']}")
+    catalog.import_catalog(
+        db_session, ACTOR, document(item(fee={"charged": False}), publish=True), dry_run=False
+    )
+    second = client.get(f"/v1/services/{CARD['code']}", headers={"If-None-Match": first.headers["ETag"]})
+    assert second.status_code == 200 and second.get_json()["version"] == 2
+    assert second.headers["ETag"] != first.headers["ETag"]
+    pinned = client.get(f"/v1/services/{CARD['code']}/versions/1")
+    assert pinned.status_code == 200 and pinned.get_json()["fee"]["charged"] is True
+    assert client.get(f"/v1/services/{CARD['code']}/versions/9").status_code == 404
+
+
+def test_gzip_when_accepted_and_its_etag_validates_too(client, published):
+    resp = client.get(f"/v1/services/{CARD['code']}", headers={"Accept-Encoding": "gzip, br"})
+    assert resp.headers["Content-Encoding"] == "gzip" and "Accept-Encoding" in resp.headers["Vary"]
+    assert json.loads(gzip.decompress(resp.data))["code"] == CARD["code"]
+    again = client.get(
+        f"/v1/services/{CARD['code']}",
+        headers={"Accept-Encoding": "gzip", "If-None-Match": resp.headers["ETag"]},
+    )
+    assert again.status_code == 304
+    plain = client.get(f"/v1/services/{CARD['code']}", headers={"Accept-Encoding": "gzip;q=0"})
+    assert "Content-Encoding" not in plain.headers
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/services",
+        "/v1/bundles",
+        "/v1/categories",
+        "/v1/departments",
+        "/v1/bundles/YJS-TEST",
+        "/v1/services?q=身份证",
+    ],
+)
+def test_every_read_answers_304_to_its_own_etag(client, published, path):
+    first = client.get(path)
+    assert first.status_code == 200, first.get_json()
+    assert client.get(path, headers={"If-None-Match": first.headers["ETag"]}).status_code == 304
+
+
+def test_unknown_and_suspended_items_are_404(client, db_session, published):
+    missing = client.get("/v1/services/NOPE", headers={"Accept-Language": "en"})
+    assert missing.status_code == 404 and missing.get_json()["error"]["code"] == "catalog.item_not_found"
+    assert "not found" in missing.get_json()["error"]["message"]
+    catalog.set_item_status(db_session, ACTOR, MARRIAGE["code"], suspend=True, reason="维护")
+    assert client.get(f"/v1/services/{MARRIAGE['code']}").status_code == 404
+    bundle_body = client.get("/v1/bundles/YJS-TEST").get_json()
+    assert [i["available"] for i in bundle_body["items"]] == [True, False]
+
+
+def test_bundle_detail_merges_the_form_asking_shared_groups_once(client, published):
+    listed = client.get("/v1/bundles").get_json()["bundles"]
+    assert listed[0]["code"] == "YJS-TEST" and listed[0]["items"] == 2
+    body = client.get("/v1/bundles/YJS-TEST").get_json()
+    props = body["form"]["schema"]["properties"]
+    assert set(props) == {"applicant", "reason", "appointment"}
+    assert body["form"]["ui"]["order"].count("applicant.name") == 1
+    assert body["form"]["groups"][MARRIAGE["code"]] == ["applicant", "appointment"]
+    assert body["outcomes"] == ["结婚证", "居民身份证"]
+    assert client.get("/v1/bundles/NOPE").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("q", "status"),
+    [
+        ("", 200),
+        ("   ", 200),
+        ("!!!", 200),
+        ("😀", 200),
+        ("'; DROP TABLE service_items; --", 200),
+        ("身" * 50, 200),
+        ("身" * 51, 400),
+        ("身份\x00证", 422),
+        ("%", 200),
+        ("ｓｈｅｎｆｅｎ", 200),
+    ],
+)
+def test_odd_queries_get_a_sensible_answer_never_a_500(client, published, q, status):
+    resp = client.get("/v1/services", query_string={"q": q})
+    assert resp.status_code == status, resp.get_json()
+    if status == 400:
+        assert resp.get_json()["error"]["code"] == "catalog.query_invalid"
+    if status == 422:
+        assert resp.get_json()["error"]["fields"]["q"]
+
+
+def test_bad_filters_are_400(client, published):
+    region = client.get("/v1/services", query_string={"region": "12"})
+    assert region.status_code == 400 and region.get_json()["error"]["fields"]["region"]
+    assert client.get("/v1/services", query_string={"limit": 0}).status_code == 422
+    assert client.get("/v1/services", query_string={"limit": 51}).status_code == 422
+
+
+def test_search_finds_by_colloquial_keyword(client, published):
+    body = client.get("/v1/services", query_string={"q": "结婚"}).get_json()
+    assert body["items"][0]["code"] == MARRIAGE["code"]
+    assert body["bundles"] == ["YJS-TEST"]

@@ -1,0 +1,196 @@
+"""Catalog import: all-or-nothing validation with a report, versions, publish and suspend."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+from sqlalchemy import func, select
+
+from core.audit import AuditEvent
+from domain.catalog import service as catalog
+from domain.catalog.errors import InvalidTransition, ItemSuspended, NothingToPublish, VersionNotFound
+from domain.catalog.models import Category, ServiceItem, ServiceItemVersion
+from domain.operators.audit_log import Actor
+from tests.domain.catalog.factories import ID_CARD, bundle, document, item, marriage_item
+
+ACTOR = Actor(type="operator", id="op-1")
+
+
+def _count(session, model) -> int:
+    return session.scalar(select(func.count()).select_from(model))
+
+
+def _problems(report) -> set[tuple[str, str]]:
+    return {(p.path, p.code) for p in report.problems}
+
+
+def test_a_valid_import_creates_draft_versions_invisible_until_published(app, db_session):
+    report = catalog.import_catalog(db_session, ACTOR, document(item(), marriage_item()), dry_run=False)
+    assert report.ok, report.problems
+    assert set(report.items.values()) == {"created"}
+    rows = db_session.scalars(select(ServiceItem)).all()
+    assert {r.status for r in rows} == {"draft"} and {r.published_version for r in rows} == {None}
+    assert app.extensions["yiwang"].catalog.snapshot().entries == []
+
+    catalog.publish_item(db_session, ACTOR, item()["code"])
+    entries = app.extensions["yiwang"].catalog.snapshot().entries
+    assert [e["code"] for e in entries] == [item()["code"]]
+
+
+def test_dry_run_reports_changes_and_writes_nothing(db_session):
+    report = catalog.import_catalog(db_session, ACTOR, document(item()), dry_run=True)
+    assert report.ok and report.dry_run and report.items == {item()["code"]: "created"}
+    assert _count(db_session, ServiceItem) == 0 and _count(db_session, Category) == 0
+
+
+def test_every_problem_is_reported_with_its_path_and_nothing_is_imported(db_session):
+    bad_code = item(code="11440100MB2C99999U3000105004001")  # basic code does not match the tail
+    bad_uscc = item("000105004002", implementing_body={"name": "某局", "uscc": "11440100MB2C99999A"})
+    unknown_ecert = item("000105004003")
+    unknown_ecert["materials"][0]["ecert_types"] = ["11100000000019713D999"]
+    bad_schema = item("000105004004")
+    bad_schema["form"]["schema"]["properties"]["reason"]["properties"]["kind"]["type"] = "strin"
+    duplicate = item()
+    bad_region = item("000105004005", region="990100")
+    bad_type = item("000105004006", type="11", visits=-1)
+    doc = document(item(), duplicate, bad_code, bad_uscc, unknown_ecert, bad_schema, bad_region, bad_type)
+    doc["reference"]["ecert_types"].append({"code": "11100000000019713X001", "name": "坏类型"})
+
+    report = catalog.import_catalog(db_session, ACTOR, doc, dry_run=False)
+    found = _problems(report)
+    assert ("items[1].code", "duplicate") in found
+    assert ("items[2].code", "invalid_code") in found
+    assert ("items[3].implementing_body.uscc", "invalid_code") in found
+    assert ("items[4].materials[0].ecert_types[0]", "unknown_ecert_type") in found
+    assert any(
+        path.startswith("items[5].form.schema") and code == "invalid_form_schema" for path, code in found
+    )
+    assert ("items[6].region", "invalid_code") in found
+    assert ("items[7].type", "invalid") in found and ("items[7].visits", "invalid") in found
+    assert ("reference.ecert_types[3].code", "invalid_code") in found
+    subjects = {p.subject for p in report.problems if p.path.startswith("items[4]")}
+    assert subjects == {unknown_ecert["code"]}
+    assert _count(db_session, ServiceItem) == 0 and _count(db_session, Category) == 0
+
+
+def test_form_hints_and_prefill_must_name_real_fields_and_sources(db_session):
+    doc = item()
+    doc["form"]["ui"]["order"].append("applicant.nickname")
+    doc["form"]["ui"]["fields"]["reason.kind"]["enum_labels"]["lost"] = {"zh": "遗失"}
+    doc["form"]["prefill"]["reason.kind"] = "shared.unknown.field"
+    doc["form"]["schema"]["properties"]["extra"] = {"$ref": "https://example.com/schema.json"}
+    report = catalog.import_catalog(db_session, ACTOR, document(doc), dry_run=True)
+    found = _problems(report)
+    assert ("items[0].form.ui.order[4]", "unknown_form_field") in found
+    assert ("items[0].form.ui.fields.reason.kind.enum_labels.lost", "unknown_form_field") in found
+    assert ("items[0].form.prefill.reason.kind", "unknown_source") in found
+    assert ("items[0].form.schema", "invalid_form_schema") in found  # remote $ref refused
+
+
+def test_unknown_fields_and_wrong_types_are_problems_not_crashes(db_session):
+    for junk in (None, [], "x", 1, {"items": "nope"}, {"items": [None, 3, "x"]}, {"surprise": 1}):
+        report = catalog.import_catalog(db_session, ACTOR, junk, dry_run=False)
+        assert not report.ok
+    weird = item(
+        materials=[{"id": "A B", "name": "", "requirement": "maybe", "originals": "1"}], fee={"charged": 1}
+    )
+    report = catalog.import_catalog(db_session, ACTOR, document(weird), dry_run=True)
+    found = _problems(report)
+    assert ("items[0].materials[0].id", "invalid") in found
+    assert ("items[0].materials[0].name", "required") in found
+    assert ("items[0].materials[0].requirement", "invalid") in found
+    assert ("items[0].materials[0].originals", "invalid") in found
+    assert ("items[0].fee.charged", "invalid") in found
+
+
+def test_an_application_pinned_to_v1_keeps_v1_after_v2_is_published(app, db_session):
+    code = item()["code"]
+    catalog.import_catalog(db_session, ACTOR, document(item(), publish=True), dry_run=False)
+    pin = catalog.pin_current(db_session, code)
+    assert pin.version == 1
+
+    changed = item(fee={"charged": False}, keywords=["换身份证", "身份证过期"])
+    report = catalog.import_catalog(db_session, ACTOR, document(changed), dry_run=False)
+    assert report.items[code] == "new_version"
+    # The draft is not visible yet: the published version is still 1.
+    assert catalog.pin_current(db_session, code).version == 1
+    catalog.publish_item(db_session, ACTOR, code)
+
+    assert catalog.pin_current(db_session, code).version == 2
+    assert catalog.version_document(db_session, pin.code, pin.version)["fee"]["charged"] is True
+    assert catalog.version_document(db_session, code, 2)["fee"]["charged"] is False
+    states = dict(db_session.execute(select(ServiceItemVersion.version, ServiceItemVersion.state)).all())
+    assert states == {1: "retired", 2: "published"}
+    # Re-importing the same content changes nothing; a draft is never readable by citizens.
+    again = catalog.import_catalog(db_session, ACTOR, document(changed), dry_run=False)
+    assert again.items[code] == "unchanged"
+    with pytest.raises(NothingToPublish):
+        catalog.publish_item(db_session, ACTOR, code)
+    catalog.import_catalog(db_session, ACTOR, document(item(name="居民身份证换领（新）")), dry_run=False)
+    with pytest.raises(VersionNotFound):
+        catalog.version_document(db_session, code, 3)
+
+
+def test_a_draft_is_updated_in_place_until_published(db_session):
+    code = item()["code"]
+    catalog.import_catalog(db_session, ACTOR, document(item()), dry_run=False)
+    report = catalog.import_catalog(
+        db_session, ACTOR, document(item(visits=0, online_depth=4)), dry_run=False
+    )
+    assert report.items[code] == "draft_updated"
+    assert _count(db_session, ServiceItemVersion) == 1
+
+
+def test_suspend_hides_the_item_and_refuses_new_applications(app, db_session):
+    code = item()["code"]
+    catalog.import_catalog(db_session, ACTOR, document(item(), publish=True), dry_run=False)
+    catalog.set_item_status(db_session, ACTOR, code, suspend=True, reason="系统升级")
+    assert app.extensions["yiwang"].catalog.snapshot().entries == []
+    with pytest.raises(ItemSuspended):
+        catalog.pin_current(db_session, code)
+    with pytest.raises(InvalidTransition):
+        catalog.set_item_status(db_session, ACTOR, code, suspend=True, reason="again")
+    catalog.set_item_status(db_session, ACTOR, code, suspend=False, reason="恢复")
+    assert catalog.pin_current(db_session, code).version == 1
+    actions = db_session.scalars(select(AuditEvent.action).where(AuditEvent.target_id == code)).all()
+    assert {
+        "catalog.item.created",
+        "catalog.item.publish",
+        "catalog.item.suspend",
+        "catalog.item.resume",
+    } <= set(actions)
+    assert set(db_session.scalars(select(AuditEvent.actor_id).where(AuditEvent.target_id == code))) == {
+        "op-1"
+    }
+
+
+def test_bundle_items_may_share_a_group_only_when_defined_identically(db_session):
+    a, b = item(), marriage_item()
+    ok = catalog.import_catalog(
+        db_session,
+        ACTOR,
+        document(a, b, bundles=[bundle([a["code"], b["code"]])], publish=True),
+        dry_run=False,
+    )
+    assert ok.ok, ok.problems
+    assert ok.bundles["YJS-TEST"] == "created+published"
+
+    clash = copy.deepcopy(b)
+    clash["form"]["schema"]["properties"]["applicant"]["properties"]["name"]["maxLength"] = 50
+    doc = document(a, clash, bundles=[bundle([a["code"], b["code"]])])
+    report = catalog.import_catalog(db_session, ACTOR, doc, dry_run=True)
+    assert ("bundles[0].items", "form_conflict") in _problems(report)
+    missing = catalog.import_catalog(
+        db_session, ACTOR, document(bundles=[bundle(["X" * 31, a["code"]])]), dry_run=True
+    )
+    assert ("bundles[0].items[0]", "unknown_item") in _problems(missing)
+
+
+def test_export_round_trips_through_import_unchanged(db_session):
+    catalog.import_catalog(db_session, ACTOR, document(item(), marriage_item(), publish=True), dry_run=False)
+    exported = catalog.export_catalog(db_session)
+    report = catalog.import_catalog(db_session, ACTOR, exported, dry_run=True)
+    assert report.ok, report.problems
+    assert set(report.items.values()) == {"unchanged"}
+    assert ID_CARD in {e["code"] for e in exported["reference"]["ecert_types"]}
