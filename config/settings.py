@@ -112,6 +112,8 @@ class BaseConfig:
         self.IDEMPOTENCY_TTL = _int("IDEMPOTENCY_TTL", 86400)
         # Endpoints allowed a larger JSON body than MAX_JSON_BYTES (catalog imports; a bigger catalog
         # goes in several documents, or through `flask catalog import`). Below MAX_CONTENT_LENGTH.
+        # Endpoints whose body is not JSON (CSV uploads); they check their own content.
+        self.NON_JSON_ENDPOINTS = {"admin_catalog.ReferenceCsv"}
         self.BODY_LIMITS = {"admin_catalog.Import": _int("CATALOG_IMPORT_MAX_BYTES", 8 * 1024 * 1024)}
 
         # Service catalog read model: how often each process checks for a new catalog revision,

@@ -11,7 +11,7 @@ import csv
 import io
 from typing import Any
 
-from flask import Response, jsonify, request
+from flask import Response, current_app, jsonify, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
@@ -130,6 +130,10 @@ class ReferenceCsv(MethodView):
         """Replace-or-add a reference list from CSV with a header row (same validation as JSON)."""
         if name not in LISTS:
             raise InvalidQuery(problem=f"未知列表 {name}", fields={"name": [f"one of {', '.join(LISTS)}"]})
+        if request.mimetype != "text/csv":
+            raise InvalidQuery(problem="请以 text/csv 格式提交", fields={"body": ["send text/csv"]})
+        if (request.content_length or 0) > current_app.config["MAX_JSON_BYTES"]:
+            raise InvalidQuery(problem="CSV 过大", fields={"body": ["at most MAX_JSON_BYTES"]})
         try:
             text = request.get_data().decode("utf-8-sig")
         except UnicodeDecodeError as exc:

@@ -1,0 +1,131 @@
+"""Catalog operations over HTTP: import report, dry run, roles, publish/suspend, CSV, burden, audit."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from sqlalchemy import func, select
+
+from core.audit import AuditEvent
+from domain.catalog.models import ServiceItem
+from tests.domain.catalog.factories import document, item, marriage_item
+from tests.domain.operators.factories import admin_headers, make_operator
+
+URL = "/admin/v1/catalog"
+
+
+def _editor(app, client, username="carol"):
+    return admin_headers(client, make_operator(app, username=username, roles=("catalog_editor",)))
+
+
+def test_only_catalog_editors_may_import(app, client, citizen):
+    other = admin_headers(client, make_operator(app, username="dave", roles=("case_operator",)))
+    assert client.post(f"{URL}/import", json=document(item()), headers=other).status_code == 403
+    assert client.post(f"{URL}/import", json=document(item())).status_code == 401
+    as_citizen = client.post(f"{URL}/import", json=document(item()), headers=citizen["headers"])
+    assert as_citizen.status_code == 401
+
+
+def test_a_bad_import_is_422_with_every_problem_and_writes_nothing(app, client, db_session):
+    headers = _editor(app, client)
+    broken = item(code="X" * 31)
+    broken["materials"][0]["ecert_types"] = ["11100000000019713D777"]
+    resp = client.post(f"{URL}/import", json=document(broken, item(), item()), headers=headers)
+    assert resp.status_code == 422
+    error = resp.get_json()["error"]
+    assert error["code"] == "catalog.import_invalid"
+    paths = {(p["path"], p["code"]) for p in error["details"]["problems"]}
+    assert ("items[0].code", "catalog.invalid_code") in paths
+    assert ("items[0].materials[0].ecert_types[0]", "catalog.unknown_ecert_type") in paths
+    assert ("items[2].code", "catalog.duplicate") in paths
+    assert db_session.scalar(select(func.count()).select_from(ServiceItem)) == 0
+
+    english = client.post(
+        f"{URL}/import?dry_run=true", json=document(broken), headers={**headers, "Accept-Language": "en"}
+    )
+    assert english.status_code == 200
+    report = english.get_json()
+    assert report["ok"] is False and report["dry_run"] is True
+    assert any(p["message"] == "No such e-certificate type" for p in report["problems"])
+
+
+def test_import_publish_suspend_resume_with_an_audit_trail(app, client, db_session):
+    headers = _editor(app, client)
+    resp = client.post(f"{URL}/import", json=document(item(), marriage_item()), headers=headers)
+    assert resp.status_code == 200, resp.get_json()
+    code = item()["code"]
+    assert resp.get_json()["items"][code] == "created"
+    assert client.get(f"/v1/services/{code}").status_code == 404  # a draft is not public
+
+    published = client.post(f"{URL}/items/{code}/publish", headers={**headers, "Idempotency-Key": "pub-1"})
+    assert published.status_code == 200 and published.get_json()["published_version"] == 1
+    replay = client.post(f"{URL}/items/{code}/publish", headers={**headers, "Idempotency-Key": "pub-1"})
+    assert replay.status_code == 200 and replay.headers.get("Idempotent-Replayed") == "true"
+    again = client.post(f"{URL}/items/{code}/publish", headers=headers)
+    assert again.status_code == 409 and again.get_json()["error"]["code"] == "catalog.nothing_to_publish"
+    assert client.get(f"/v1/services/{code}").status_code == 200
+
+    assert client.post(f"{URL}/items/{code}/suspend", json={}, headers=headers).status_code == 422
+    suspended = client.post(f"{URL}/items/{code}/suspend", json={"reason": "政策调整"}, headers=headers)
+    assert suspended.get_json()["status"] == "suspended"
+    assert client.get(f"/v1/services/{code}").status_code == 404
+    assert (
+        client.post(f"{URL}/items/{code}/resume", json={"reason": "恢复"}, headers=headers).status_code == 200
+    )
+    assert client.post(f"{URL}/items/NOPE/publish", headers=headers).status_code == 404
+
+    auditor = admin_headers(client, make_operator(app, username="erin", roles=("auditor",)))
+    trail = client.get("/admin/v1/audit", query_string={"target_id": code}, headers=auditor).get_json()
+    actions = [e["action"] for e in trail]
+    assert {
+        "catalog.item.created",
+        "catalog.item.publish",
+        "catalog.item.suspend",
+        "catalog.item.resume",
+    } <= set(actions)
+    operator_ids = set(db_session.scalars(select(AuditEvent.actor_id).where(AuditEvent.target_id == code)))
+    assert len(operator_ids) == 1 and None not in operator_ids
+
+    detail = client.get(f"{URL}/items/{code}", headers=headers).get_json()
+    assert detail["status"] == "published" and [v["state"] for v in detail["versions"]] == ["published"]
+
+
+def test_burden_figures_per_item_and_overall(app, client):
+    headers = _editor(app, client)
+    client.post(f"{URL}/import", json=document(item(), marriage_item(), publish=True), headers=headers)
+    body = client.get(f"{URL}/burden", headers=headers).get_json()
+    card = next(i for i in body["items"] if i["code"] == item()["code"])
+    # 原身份证 (e-certificate) and 户口簿 (shared data) need no upload; the photo does.
+    assert card["materials_total"] == 3 and card["materials_without_upload"] == 2
+    assert card["material_reduction_rate"] == round(2 / 3, 4) and card["materials_to_upload"] == ["photo"]
+    assert card["fields_total"] == 5 and card["fields_prefilled"] == 3
+    assert body["total"]["materials_total"] == 5 and body["total"]["materials_without_upload"] == 4
+
+
+def test_csv_export_and_reference_import(app, client, db_session):
+    headers = _editor(app, client)
+    client.post(f"{URL}/import", json=document(item(), publish=True), headers=headers)
+    items_csv = client.get(f"{URL}/items.csv", headers=headers)
+    rows = list(csv.DictReader(io.StringIO(items_csv.data.decode("utf-8-sig"))))
+    assert rows[0]["code"] == item()["code"] and rows[0]["material_reduction_rate"] == "0.6667"
+
+    upload = "code,name,name_en\nhealth,卫生健康,Health\n"
+    dry = client.post(f"{URL}/reference/departments.csv?dry_run=true", data=upload.encode(),
+                      content_type="text/csv", headers=headers)  # fmt: skip
+    assert dry.status_code == 200 and dry.get_json()["ok"] is True
+    assert client.post(f"{URL}/reference/departments.csv", data=upload.encode(), content_type="text/csv",
+                       headers=headers).status_code == 200  # fmt: skip
+    listed = client.get(f"{URL}/reference/departments.csv", headers=headers).data.decode("utf-8-sig")
+    assert "health,卫生健康,Health" in listed
+    bad = client.post(f"{URL}/reference/departments.csv", data=b"code,name\nBad Code,x\n", content_type="text/csv",
+                      headers=headers)  # fmt: skip
+    assert bad.status_code == 422
+
+
+def test_export_is_importable(app, client):
+    headers = _editor(app, client)
+    client.post(f"{URL}/import", json=document(item(), marriage_item(), publish=True), headers=headers)
+    exported = client.get(f"{URL}/export", headers=headers).get_json()
+    again = client.post(f"{URL}/import?dry_run=true", json=exported, headers=headers).get_json()
+    assert again["ok"] is True and set(again["items"].values()) == {"unchanged"}
