@@ -111,15 +111,27 @@ def test_csv_export_and_reference_import(app, client, db_session):
     assert rows[0]["code"] == item()["code"] and rows[0]["material_reduction_rate"] == "0.6667"
 
     upload = "code,name,name_en\nhealth,卫生健康,Health\n"
-    dry = client.post(f"{URL}/reference/departments.csv?dry_run=true", data=upload.encode(),
-                      content_type="text/csv", headers=headers)  # fmt: skip
+    dry = client.post(
+        f"{URL}/reference/departments.csv?dry_run=true",
+        data=upload.encode(),
+        content_type="text/csv",
+        headers=headers,
+    )
     assert dry.status_code == 200 and dry.get_json()["ok"] is True
-    assert client.post(f"{URL}/reference/departments.csv", data=upload.encode(), content_type="text/csv",
-                       headers=headers).status_code == 200  # fmt: skip
+    assert (
+        client.post(
+            f"{URL}/reference/departments.csv", data=upload.encode(), content_type="text/csv", headers=headers
+        ).status_code
+        == 200
+    )
     listed = client.get(f"{URL}/reference/departments.csv", headers=headers).data.decode("utf-8-sig")
     assert "health,卫生健康,Health" in listed
-    bad = client.post(f"{URL}/reference/departments.csv", data=b"code,name\nBad Code,x\n", content_type="text/csv",
-                      headers=headers)  # fmt: skip
+    bad = client.post(
+        f"{URL}/reference/departments.csv",
+        data=b"code,name\nBad Code,x\n",
+        content_type="text/csv",
+        headers=headers,
+    )
     assert bad.status_code == 422
 
 
