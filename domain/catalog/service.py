@@ -190,8 +190,10 @@ def import_catalog(session: Session, actor: Actor, document: Any, *, dry_run: bo
     for name in LISTS:
         model = _REFERENCE_MODELS[name]
         for row in parts["reference"][name]:
-            session.merge(model(**row))
-            visible = True
+            current = session.get(model, row["code"])
+            if current is None or any(getattr(current, k) != v for k, v in row.items()):
+                session.merge(model(**row))
+                visible = True
     session.flush()
     latest = _latest_versions(session, list(parts["items"]))
     for code, doc in parts["items"].items():
