@@ -136,6 +136,10 @@ def validate_import(session: Session, document: Any) -> tuple[ImportReport, dict
             problems.subject = doc["code"]
             problems.add(join(join("bundles", i), "items"), "form_conflict", conflict)
         bundles[doc["code"]] = doc
+    publish = top.boolean("publish")
+    if publish:
+        _check_bundle_items_published(session, problems, bundles, items)
+    _check_stored_bundles(session, problems, items, skip=set(bundles))
     if (
         not top.array("items", required=False)
         and not top.array("bundles", required=False)
@@ -161,8 +165,40 @@ def validate_import(session: Session, document: Any) -> tuple[ImportReport, dict
         else:
             same = existing_bundles[code].content_hash == content_hash(doc)
             report.bundles[code] = "unchanged" if same else "updated"
-    publish = top.boolean("publish")
     return report, {"reference": reference, "items": items, "bundles": bundles, "publish": publish}
+
+
+def _check_bundle_items_published(
+    session: Session, problems: Problems, bundles: dict[str, dict[str, Any]], items: dict[str, dict[str, Any]]
+) -> None:
+    """A bundle published in this import needs every item published: imported ones will be."""
+    needed = {code for doc in bundles.values() for code in doc["items"] if code not in items}
+    published = set(
+        session.scalars(
+            select(ServiceItem.code).where(
+                ServiceItem.code.in_(needed), ServiceItem.status == STATUS_PUBLISHED
+            )
+        )
+    )
+    for i, (code, doc) in enumerate(bundles.items()):
+        problems.subject = code
+        for j, item_code in enumerate(doc["items"]):
+            if item_code not in items and item_code not in published:
+                problems.add(f"bundles[{i}].items[{j}]", "unknown_item", f"'{item_code}' is not published")
+
+
+def _check_stored_bundles(
+    session: Session, problems: Problems, items: dict[str, dict[str, Any]], *, skip: set[str]
+) -> None:
+    """An imported item must not break the merged form of a bundle already in the catalog."""
+    if not items:
+        return
+    for bundle in session.scalars(select(Bundle).order_by(Bundle.code)):
+        if bundle.code in skip or not set(bundle.document["items"]) & set(items):
+            continue
+        problems.subject = bundle.code
+        for conflict in form_conflicts(_bundle_forms(session, bundle.document["items"], items)):
+            problems.add(f"bundle {bundle.code}", "form_conflict", conflict)
 
 
 def _bundle_forms(
@@ -196,6 +232,7 @@ def import_catalog(session: Session, actor: Actor, document: Any, *, dry_run: bo
                 visible = True
     session.flush()
     latest = _latest_versions(session, list(parts["items"]))
+    before = {code: dict(version.document) for code, (_, version) in latest.items()}
     for code, doc in parts["items"].items():
         change = report.items[code]
         if change == "created":
@@ -226,7 +263,7 @@ def import_catalog(session: Session, actor: Actor, document: Any, *, dry_run: bo
                 f"catalog.item.{change}",
                 target_type="service_item",
                 target_id=code,
-                details={"name": doc["name"]},
+                details={"name": doc["name"], "changed_fields": _changed_fields(before.get(code), doc)},
             )
     session.flush()
     if parts["publish"]:
@@ -274,6 +311,13 @@ def import_catalog(session: Session, actor: Actor, document: Any, *, dry_run: bo
         bump_revision(session)
     session.commit()
     return report
+
+
+def _changed_fields(old: dict[str, Any] | None, new: dict[str, Any]) -> list[str]:
+    """Top-level fields that differ (for the audit trail: who changed what)."""
+    if old is None:
+        return sorted(new)
+    return sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
 
 
 def _add_version(session: Session, item: ServiceItem, doc: dict[str, Any], actor: Actor, now: Any) -> None:

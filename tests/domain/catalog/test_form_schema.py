@@ -20,7 +20,10 @@ def test_submitted_data_is_checked_against_the_form():
     good = {"applicant": {"name": "张三", "id_number": "11010519491231002X", "phone": "13800138000"},
             "reason": {"kind": "expired"}}  # fmt: skip
     assert validate_data(schema, good) == []
-    bad = {"applicant": {"name": "张", "id_number": "123", "phone": "13800138000"}, "reason": {"kind": "lost"}}
+    bad = {
+        "applicant": {"name": "张", "id_number": "123", "phone": "13800138000"},
+        "reason": {"kind": "lost"},
+    }
     paths = {p["path"] for p in validate_data(schema, bad)}
     assert paths == {"applicant.name", "applicant.id_number", "reason.kind"}
     assert validate_data(schema, {"applicant": good["applicant"]}) == [

@@ -113,6 +113,10 @@ def test_an_application_pinned_to_v1_keeps_v1_after_v2_is_published(app, db_sess
     changed = item(fee={"charged": False}, keywords=["换身份证", "身份证过期"])
     report = catalog.import_catalog(db_session, ACTOR, document(changed), dry_run=False)
     assert report.items[code] == "new_version"
+    event = db_session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "catalog.item.new_version")
+    ).one()
+    assert event.details["changed_fields"] == ["fee", "keywords"] and event.actor_id == "op-1"
     # The draft is not visible yet: the published version is still 1.
     assert catalog.pin_current(db_session, code).version == 1
     catalog.publish_item(db_session, ACTOR, code)
@@ -194,3 +198,24 @@ def test_export_round_trips_through_import_unchanged(db_session):
     assert report.ok, report.problems
     assert set(report.items.values()) == {"unchanged"}
     assert ID_CARD in {e["code"] for e in exported["reference"]["ecert_types"]}
+
+
+def test_an_item_change_that_would_break_a_stored_bundle_form_is_refused(db_session):
+    a, b = item(), marriage_item()
+    doc = document(a, b, bundles=[bundle([a["code"], b["code"]])], publish=True)
+    assert catalog.import_catalog(db_session, ACTOR, doc, dry_run=False).ok
+    clash = copy.deepcopy(b)
+    clash["form"]["schema"]["properties"]["applicant"]["properties"]["phone"]["pattern"] = "^\\d+$"
+    report = catalog.import_catalog(db_session, ACTOR, document(clash), dry_run=False)
+    assert {(p.path, p.code, p.subject) for p in report.problems} == {
+        ("bundle YJS-TEST", "form_conflict", "YJS-TEST")
+    }
+
+
+def test_a_bundle_cannot_be_published_over_draft_items(db_session):
+    a, b = item(), marriage_item()
+    assert catalog.import_catalog(db_session, ACTOR, document(a, b), dry_run=False).ok
+    report = catalog.import_catalog(
+        db_session, ACTOR, document(bundles=[bundle([a["code"], b["code"]])], publish=True), dry_run=False
+    )
+    assert {p.path for p in report.problems} == {"bundles[0].items[0]", "bundles[0].items[1]"}
