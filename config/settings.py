@@ -119,7 +119,7 @@ class BaseConfig:
         # Service catalog read model: how often each process checks for a new catalog revision,
         # and how many rendered item details it keeps.
         self.CATALOG_REFRESH_SECONDS = _float("CATALOG_REFRESH_SECONDS", 2.0)
-        self.CATALOG_DETAIL_CACHE = _int("CATALOG_DETAIL_CACHE", 2000)
+        self.CATALOG_DETAIL_CACHE = _int("CATALOG_DETAIL_CACHE", 500)
         self.CATALOG_MAX_AGE = _int("CATALOG_MAX_AGE", 60)
 
         # flask-smorest / OpenAPI.

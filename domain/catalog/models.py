@@ -73,6 +73,9 @@ class ServiceItem(IdMixin, Base):
     status: Mapped[str] = mapped_column(String(16), default=STATUS_DRAFT)
     published_version: Mapped[int | None] = mapped_column(Integer)
     latest_version: Mapped[int] = mapped_column(Integer, default=0)
+    # The compact entry of the published version (domain/catalog/summary.py, search terms
+    # included): read models load these narrow rows, never the documents.
+    published_summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
@@ -85,8 +88,6 @@ class ServiceItemVersion(IdMixin, Base):
     version: Mapped[int] = mapped_column(Integer)
     state: Mapped[str] = mapped_column(String(16), default=VERSION_DRAFT)
     document: Mapped[dict[str, Any]] = mapped_column(JSON)
-    # The compact entry (domain/catalog/summary.py) read models load instead of whole documents.
-    summary: Mapped[dict[str, Any]] = mapped_column(JSON)
     content_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     created_by: Mapped[str | None] = mapped_column(String(64))

@@ -12,6 +12,8 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import logging
+import sys
 import threading
 import time
 from collections import OrderedDict
@@ -33,12 +35,34 @@ from domain.catalog.models import (
     Department,
     EcertType,
     ServiceItem,
-    ServiceItemVersion,
 )
-from domain.catalog.search import Doc, SearchIndex, load_synonyms
+from domain.catalog.search import Doc, SearchIndex, doc_terms, terms_version
 from domain.catalog.service import version_document
 from domain.catalog.sources import PREFILL_SOURCES, SHARED_DATASETS
 from domain.catalog.summary import burden
+
+log = logging.getLogger(__name__)
+
+# What lists, filters and compact entries read of a summary; the rest is dropped on load.
+_ENTRY_KEYS = (
+    "code", "name", "name_en", "department", "implementing_body", "categories", "region", "visits",
+    "promised_limit", "charged", "min_level", "version",
+)  # fmt: skip
+
+
+def _slim(summary: dict[str, Any]) -> dict[str, Any]:
+    """The entry kept per item, with repeated strings shared (codes, units, categories)."""
+    out: dict[str, Any] = {}
+    for key in _ENTRY_KEYS:
+        value = summary[key]
+        if isinstance(value, str):
+            value = sys.intern(value)
+        elif isinstance(value, list):
+            value = tuple(sys.intern(v) for v in value)
+        elif isinstance(value, dict):
+            value = {k: sys.intern(v) if isinstance(v, str) else v for k, v in value.items()}
+        out[key] = value
+    return out
 
 
 @dataclass(frozen=True)
@@ -77,7 +101,7 @@ class CatalogReadModel:
         session_factory: Callable[[], Session],
         *,
         refresh_seconds: float = 2.0,
-        detail_cache: int = 2000,
+        detail_cache: int = 500,
     ) -> None:
         self._session_factory = session_factory
         self._refresh = refresh_seconds
@@ -112,15 +136,6 @@ class CatalogReadModel:
             return self._snapshot
 
     def _load(self, session: Session, revision: int) -> Snapshot:
-        rows = session.execute(
-            select(ServiceItemVersion.summary)
-            .join(ServiceItem, ServiceItem.id == ServiceItemVersion.item_id)
-            .where(ServiceItem.status == STATUS_PUBLISHED)
-            .where(ServiceItemVersion.version == ServiceItem.published_version)
-            .order_by(ServiceItem.code)
-        ).scalars()
-        # Sorted here, not by the database, so every backend's collation gives the same order.
-        entries = sorted(rows, key=lambda e: e["code"])
         departments = {
             d.code: {"code": d.code, "name": d.name, "name_en": d.name_en}
             for d in session.scalars(select(Department).order_by(Department.code))
@@ -145,27 +160,57 @@ class CatalogReadModel:
         ):
             if b.published_document:
                 bundles.append({**b.published_document, "version": b.version})
-        docs = []
-        for e in entries:
+        # Rows stream in batches and each is cut down to what lists and filters use at once, so
+        # a 5,000-item catalog never sits in memory as full summaries.
+        rows = session.scalars(
+            select(ServiceItem.published_summary)
+            .where(ServiceItem.status == STATUS_PUBLISHED)
+            .execution_options(yield_per=500)
+        )
+        version, stale = terms_version(), 0
+        entries: list[dict[str, Any]] = []
+        docs: list[Doc] = []
+        for summary in rows:
+            if not summary:
+                continue
+            terms = summary.get("terms")
+            if summary.get("terms_version") != version or terms is None:
+                # The dictionary or synonyms changed since this version was published.
+                terms = doc_terms({"name": [summary["name"]], "keywords": summary["keywords"]})
+                stale += 1
+            entry = _slim(summary)
+            entries.append(entry)
             docs.append(
                 Doc(
-                    key=e["code"],
-                    fields={
-                        "name": [e["name"]],
-                        "keywords": e["keywords"],
-                        "category": [categories[c]["name"] for c in e["categories"] if c in categories],
+                    key=entry["code"],
+                    name=entry["name"],
+                    terms={f: [sys.intern(t) for t in ts] for f, ts in terms.items()},
+                    texts={
+                        "category": [categories[c]["name"] for c in entry["categories"] if c in categories],
                         "department": [
-                            departments.get(e["department"], {}).get("name", ""),
-                            e["implementing_body"],
+                            departments.get(entry["department"], {}).get("name", ""),
+                            entry["implementing_body"],
                         ],
-                        "materials": e["materials"],
                     },
                 )
             )
-        bundle_docs = [
-            Doc(key=b["code"], fields={"name": [b["name"]], "keywords": b["keywords"]}) for b in bundles
+        if stale:
+            log.info("catalog: re-cut the search terms of %d items", stale)
+        # Sorted here, not by the database, so every backend's collation gives the same order.
+        order = sorted(range(len(entries)), key=lambda i: entries[i]["code"])
+        entries = [entries[i] for i in order]
+        docs = [docs[i] for i in order]
+        docs += [
+            Doc(
+                key=b["code"],
+                name=b["name"],
+                terms={},
+                texts={"name": [b["name"]], "keywords": b["keywords"]},
+            )
+            for b in bundles
         ]
-        index = SearchIndex(docs + bundle_docs, load_synonyms())
+        index = SearchIndex(docs)
+        del docs
         return Snapshot(
             revision=revision,
             entries=entries,

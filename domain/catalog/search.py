@@ -1,31 +1,34 @@
 """Chinese search over the catalog: jieba word segmentation, a synonym list, field weights.
 
-The index lives in each process's memory and is built from the published catalog, so results
-are the same whichever database holds the data. Query and documents are cut the same way
-(`cut_for_search`, which also yields the shorter words inside long ones: 公积金 → 公积, 积金);
-each query word is expanded with its synonym group (生孩子 → 生育, 出生, 新生儿 …), and an item
-scores by the rarest, best-placed words it contains: name above keywords above category,
-department and materials. A query word the dictionary does not know still matches as a
-substring of a name.
-
-jieba's full dictionary costs about 80 MB per process; this index loads only its words with a
-frequency of at least MIN_FREQ (about 66,000 words) plus every word of the catalog and the
-synonym list, which keeps segmentation good for the citizen's phrasing at a fraction of that.
+Two tokenizers, one vocabulary:
+- Writing (imports) cuts item names and keywords with jieba on a trimmed general dictionary
+  (words of frequency >= MIN_FREQ, ~66,000) plus the synonym list, and stores the terms with
+  the published item (`published_summary["terms"]`). The full jieba dictionary would cost ~80 MB per process.
+- Reading builds an inverted index from those stored terms, and cuts queries with a jieba
+  tokenizer whose dictionary is exactly the index's vocabulary plus the synonyms: only words
+  the index holds can score, and loading it costs a few MB, not a general dictionary.
+`cut_for_search` also yields the shorter words inside long ones (公积金 → 公积, 积金), each
+query word is expanded with its synonym group (生孩子 → 生育, 出生, 新生儿 …), and an item
+scores by the rarest, best-placed words it contains: name above keywords above category and
+department. A query the vocabulary cannot cut still matches as a substring of a name.
+The index lives in each process's memory, so results are the same whichever database holds
+the data.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import math
-import os
 import re
-import tempfile
 import threading
 import unicodedata
+from array import array
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import jieba
@@ -35,12 +38,11 @@ log = logging.getLogger(__name__)
 MIN_FREQ = 30
 MAX_QUERY_CHARS = 50
 SYNONYMS_FILE = Path(__file__).resolve().parents[2] / "seed" / "catalog" / "synonyms.txt"
-FIELD_WEIGHTS = {"name": 10.0, "keywords": 6.0, "category": 3.0, "department": 2.0, "materials": 1.0}
+FIELD_WEIGHTS = {"name": 10.0, "keywords": 6.0, "category": 3.0, "department": 2.0}
 SYNONYM_FACTOR = 0.7
 SINGLE_CHAR_FACTOR = 0.3
 _PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
-_jieba_lock = threading.Lock()
-_tokenizers: dict[str, jieba.Tokenizer] = {}
+_lock = threading.Lock()
 jieba.setLogLevel(logging.WARNING)
 
 
@@ -49,85 +51,126 @@ def normalize_text(text: str) -> str:
     return _PUNCT.sub(" ", unicodedata.normalize("NFKC", text).lower()).strip()
 
 
-def load_synonyms(path: Path = SYNONYMS_FILE) -> list[list[str]]:
+@cache
+def load_synonyms(path: Path = SYNONYMS_FILE) -> tuple[tuple[str, ...], ...]:
     if not path.exists():
-        return []
+        return ()
     groups = []
     for line in path.read_text(encoding="utf-8").splitlines():
         words = [normalize_text(w) for w in line.split("#", 1)[0].split()]
         words = [w for w in words if w]
         if len(words) >= 2:
-            groups.append(words)
-    return groups
+            groups.append(tuple(words))
+    return tuple(groups)
 
 
-def _tokenizer(extra_words: Iterable[str]) -> jieba.Tokenizer:
-    """A jieba tokenizer on the trimmed dictionary plus `extra_words`, built once per word set."""
-    words = sorted({w for w in extra_words if len(w) >= 2 and " " not in w})
-    key = hashlib.sha256("\n".join(words).encode()).hexdigest()[:16]
-    with _jieba_lock:
-        if key in _tokenizers:
-            return _tokenizers[key]
-        source = Path(jieba.__file__).parent / "dict.txt"
-        folder = Path(tempfile.gettempdir()) / f"yiwang-jieba-{os.getuid()}"
-        folder.mkdir(exist_ok=True)
-        target = folder / f"dict-{MIN_FREQ}-{key}.txt"
-        if not target.exists():
-            lines = [
-                line
-                for line in source.read_text(encoding="utf-8").splitlines()
-                if len(parts := line.split()) >= 2 and int(parts[1]) >= MIN_FREQ
-            ]
-            lines += [f"{w} 1000 n" for w in words]
-            tmp = target.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-            tmp.replace(target)
-        tokenizer = jieba.Tokenizer(dictionary=str(target))
-        tokenizer.tmp_dir = str(folder)
-        tokenizer.initialize()
-        _tokenizers.clear()  # one live dictionary per process: the newest catalog's
-        _tokenizers[key] = tokenizer
-        return tokenizer
+def _synonym_words() -> list[str]:
+    return sorted({w for group in load_synonyms() for w in group if len(w) >= 2 and " " not in w})
+
+
+@cache
+def terms_version() -> str:
+    """Changes when the writing tokenizer would cut differently: stored terms are then redone."""
+    seed = f"{jieba.__version__}|{MIN_FREQ}|" + "\n".join(_synonym_words())
+    return hashlib.sha256(seed.encode()).hexdigest()[:12]
+
+
+def _tokenizer_from(words: dict[str, int]) -> jieba.Tokenizer:
+    lines = "\n".join(f"{w} {f}" for w, f in words.items() if w and " " not in w)
+    tokenizer = jieba.Tokenizer()
+    tokenizer.FREQ, tokenizer.total = tokenizer.gen_pfdict(io.BytesIO(lines.encode()))
+    tokenizer.initialized = True
+    return tokenizer
+
+
+_writer: jieba.Tokenizer | None = None
+
+
+def _writer_tokenizer() -> jieba.Tokenizer:
+    global _writer
+    with _lock:
+        if _writer is None:
+            source = Path(jieba.__file__).parent / "dict.txt"
+            words: dict[str, int] = {}
+            for line in source.read_text(encoding="utf-8").splitlines():
+                parts = line.split()
+                if len(parts) >= 2 and int(parts[1]) >= MIN_FREQ:
+                    words[parts[0]] = int(parts[1])
+            for word in _synonym_words():
+                words[word] = max(words.get(word, 0), 1000)
+            _writer = _tokenizer_from(words)
+        return _writer
+
+
+def _cut(tokenizer: jieba.Tokenizer, text: str) -> list[str]:
+    text = normalize_text(text)
+    if not text:
+        return []
+    return [t for t in tokenizer.cut_for_search(text, HMM=False) if t.strip()]
+
+
+def doc_terms(fields: dict[str, Iterable[str]]) -> dict[str, list[str]]:
+    """Terms of an item's searchable fields, cut by the writing tokenizer (stored at import)."""
+    tokenizer = _writer_tokenizer()
+    out: dict[str, list[str]] = {}
+    for name, texts in fields.items():
+        terms: list[str] = []
+        for text in texts:
+            terms.extend(t for t in _cut(tokenizer, text) if t not in terms)
+        out[name] = terms
+    return out
 
 
 @dataclass(frozen=True)
 class Doc:
     key: str
-    fields: dict[str, list[str]]  # field name -> texts
+    name: str
+    terms: dict[str, list[str]]  # field -> stored terms (doc_terms at import)
+    # field -> texts cut here by the index's own tokenizer (category and department names, bundles)
+    texts: dict[str, list[str]]
 
 
 class SearchIndex:
-    def __init__(self, docs: list[Doc], synonyms: list[list[str]]) -> None:
-        vocabulary: set[str] = set()
-        for group in synonyms:
-            vocabulary.update(group)
+    def __init__(self, docs: list[Doc]) -> None:
+        vocabulary: dict[str, int] = {}
         for doc in docs:
-            vocabulary.update(normalize_text(k) for k in doc.fields.get("keywords", []))
-        self._tok = _tokenizer(vocabulary)
+            for terms in doc.terms.values():
+                for term in terms:
+                    vocabulary[term] = vocabulary.get(term, 0) + 1
+        for word in _synonym_words():
+            vocabulary.setdefault(word, 1)
+        # Longer words win ties in the route jieba picks; frequencies only rank alternatives.
+        self._tok = _tokenizer_from({w: 1000 + n for w, n in vocabulary.items()})
         self._synonyms: dict[str, set[str]] = defaultdict(set)
-        for group in synonyms:
+        for group in load_synonyms():
             for word in group:
                 self._synonyms[word].update(w for w in group if w != word)
-        self.keys = [doc.key for doc in docs]
-        self._names = [normalize_text(" ".join(doc.fields.get("name", []))) for doc in docs]
-        # term -> {doc index: best field weight}
-        postings: dict[str, dict[int, float]] = defaultdict(dict)
-        for i, doc in enumerate(docs):
-            for field_name, texts in doc.fields.items():
+        cut_cache: dict[str, list[str]] = {}
+
+        def cut(text: str) -> list[str]:
+            if text not in cut_cache:
+                cut_cache[text] = self.terms(text)
+            return cut_cache[text]
+
+        all_docs = docs
+        self.keys = [doc.key for doc in all_docs]
+        self._names = [normalize_text(doc.name).replace(" ", "") for doc in all_docs]
+        best: dict[str, dict[int, float]] = defaultdict(dict)
+        for i, doc in enumerate(all_docs):
+            fields = list(doc.terms.items())
+            fields += [(f, [t for text in texts for t in cut(text)]) for f, texts in doc.texts.items()]
+            for field_name, terms in fields:
                 weight = FIELD_WEIGHTS.get(field_name, 1.0)
-                for text in texts:
-                    for term in self.terms(text):
-                        if postings[term].get(i, 0.0) < weight:
-                            postings[term][i] = weight
-        self._postings = dict(postings)
-        n = max(1, len(docs))
-        self._idf = {t: 1.0 + math.log(1 + n / len(p)) for t, p in self._postings.items()}
+                for term in terms:
+                    if best[term].get(i, 0.0) < weight:
+                        best[term][i] = weight
+        # Compact postings: two arrays per term instead of a dict (5,000 items: a few MB).
+        self._postings = {t: (array("I", p.keys()), array("f", p.values())) for t, p in best.items()}
+        n = max(1, len(all_docs))
+        self._idf = {t: 1.0 + math.log(1 + n / len(p[0])) for t, p in self._postings.items()}
 
     def terms(self, text: str) -> list[str]:
-        text = normalize_text(text)
-        if not text:
-            return []
-        return [t for t in self._tok.cut_for_search(text, HMM=False) if t.strip()]
+        return _cut(self._tok, text)
 
     def _expand(self, terms: list[str]) -> dict[str, float]:
         weights: dict[str, float] = {}
@@ -149,14 +192,14 @@ class SearchIndex:
         for term, factor in self._expand(terms).items():
             posting = self._postings.get(term)
             if posting:
-                idf = self._idf[term]
-                for i, weight in posting.items():
-                    scores[i] += weight * idf * factor
-        # Words the dictionary does not know (or typed without spaces) still find names holding them.
+                boost = self._idf[term] * factor
+                for i, weight in zip(*posting, strict=True):
+                    scores[i] += weight * boost
+        # Words the vocabulary does not know (or typed without spaces) still find names holding them.
         whole = normalize_text(query).replace(" ", "")
         if len(whole) >= 2:
             for i, name in enumerate(self._names):
-                if whole in name.replace(" ", ""):
+                if whole in name:
                     scores[i] += FIELD_WEIGHTS["name"] * 2
         ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
         if not ranked:

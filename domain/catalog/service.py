@@ -140,10 +140,8 @@ def validate_import(session: Session, document: Any) -> tuple[ImportReport, dict
     if publish:
         _check_bundle_items_published(session, problems, bundles, items)
     _check_stored_bundles(session, problems, items, skip=set(bundles))
-    if (
-        not top.array("items", required=False)
-        and not top.array("bundles", required=False)
-        and not any(reference.values())
+    if not (
+        top.raw("items", required=False) or top.raw("bundles", required=False) or any(reference.values())
     ):
         problems.add("$", "required", "the document imports nothing")
     report = ImportReport(problems=problems.found)
@@ -253,7 +251,6 @@ def import_catalog(session: Session, actor: Actor, document: Any, *, dry_run: bo
         elif change == "draft_updated":
             item, version = latest[code]
             version.document, version.content_hash = doc, content_hash(doc)
-            version.summary = summarize(doc, version=version.version)
             version.created_at, version.created_by = now, actor.id
             item.updated_at = now
         if change != "unchanged":
@@ -329,7 +326,6 @@ def _add_version(session: Session, item: ServiceItem, doc: dict[str, Any], actor
             version=item.latest_version,
             state=VERSION_DRAFT,
             document=doc,
-            summary=summarize(doc, version=item.latest_version),
             content_hash=content_hash(doc),
             created_at=now,
             created_by=actor.id,
@@ -364,6 +360,7 @@ def _publish_latest(session: Session, actor: Actor, code: str, now: Any, *, quie
         )
     latest.state, latest.published_at, latest.published_by = VERSION_PUBLISHED, now, actor.id
     item.published_version = latest.version
+    item.published_summary = summarize(latest.document, version=latest.version)
     item.name = latest.document["name"]
     if item.status == STATUS_DRAFT:
         item.status = STATUS_PUBLISHED
@@ -526,7 +523,7 @@ def admin_item(session: Session, code: str) -> tuple[ServiceItem, ServiceItemVer
 def list_admin_items(
     session: Session, *, status: str | None = None
 ) -> list[tuple[ServiceItem, dict[str, Any]]]:
-    """Every item with its newest version's summary and document (for lists, CSV and burden)."""
+    """Every item with its newest version's document (for lists, CSV and burden)."""
     query = (
         select(ServiceItem, ServiceItemVersion.document)
         .join(ServiceItemVersion, ServiceItemVersion.item_id == ServiceItem.id)

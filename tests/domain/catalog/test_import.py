@@ -219,3 +219,10 @@ def test_a_bundle_cannot_be_published_over_draft_items(db_session):
         db_session, ACTOR, document(bundles=[bundle([a["code"], b["code"]])], publish=True), dry_run=False
     )
     assert {p.path for p in report.problems} == {"bundles[0].items[0]", "bundles[0].items[1]"}
+
+
+def test_a_large_import_is_accepted_in_one_document(db_session):
+    many = [item(f"{900000000000 + n:012d}", f"测试事项{n}") for n in range(250)]
+    report = catalog.import_catalog(db_session, ACTOR, document(*many), dry_run=True)
+    assert report.ok, report.problems[:3]
+    assert len(report.items) == 250
