@@ -160,12 +160,11 @@ class CatalogReadModel:
         ):
             if b.published_document:
                 bundles.append({**b.published_document, "version": b.version})
-        # Rows stream in batches and each is cut down to what lists and filters use at once, so
-        # a 5,000-item catalog never sits in memory as full summaries.
+        # Each row is cut down to what lists and filters use as it is read, so a 5,000-item
+        # catalog never sits in memory as full summaries. (No server-side cursor: the reader
+        # session autocommits, and PostgreSQL only declares cursors inside a transaction.)
         rows = session.scalars(
-            select(ServiceItem.published_summary)
-            .where(ServiceItem.status == STATUS_PUBLISHED)
-            .execution_options(yield_per=500)
+            select(ServiceItem.published_summary).where(ServiceItem.status == STATUS_PUBLISHED)
         )
         version, stale = terms_version(), 0
         entries: list[dict[str, Any]] = []
