@@ -293,6 +293,22 @@ class Gunicorn(ManagedProcess):
                 counts[pid] = counts.get(pid, 0) + 1
         return sorted(counts.values(), reverse=True)
 
+    def status_counts(self, offset: int) -> dict[str, int]:
+        """HTTP statuses of the requests logged after `offset` ({} when the access log is off).
+
+        wrk counts only statuses >= 400 as errors; this tells a 304 from a 200 or a redirect.
+        """
+        counts: dict[str, int] = {}
+        with open(self.stdout_path, "rb") as f:
+            f.seek(offset)
+            for line in f:
+                try:
+                    status = str(json.loads(line)["status"])
+                except (ValueError, KeyError, TypeError):
+                    continue
+                counts[status] = counts.get(status, 0) + 1
+        return dict(sorted(counts.items()))
+
     def count_log(self, needle: str) -> int:
         """How many stderr lines contain `needle` (e.g. tracebacks the app logged)."""
         try:

@@ -29,6 +29,7 @@ class LoadResult:
     tokens_used: int = 0
     tokens_exhausted: int = 0
     per_worker: list[int] = field(default_factory=list)  # requests each worker served
+    statuses: dict[str, int] = field(default_factory=dict)  # HTTP status -> requests (access log)
     cpu_busy_pct: float = 0.0  # of all cores, during the load
     cpu_other_pct: float = 0.0  # of that, processes that are not part of the benchmark
 

@@ -4,6 +4,11 @@
 writes its ES256 access token (for GET /v1/me) to OUT_FILE; prints {"account_id": ...}.
 `python -m bench.seed refresh OUT_FILE N ACCOUNT_ID` adds N sessions of that account, each with
 one live refresh token, and writes the N raw tokens to OUT_FILE, one per line.
+`python -m bench.seed catalog OUT_FILE N` imports and publishes a catalog of N service items
+through the catalog importer (full validation): the seed catalog (seed/catalog/*.json, or the
+test factories' items when it is missing) plus synthetic district copies of its items up to N.
+Writes the code of one realistic item (居民身份证换领 when present) to OUT_FILE; prints
+{"items": N, "detail_code": ...}.
 
 It builds the app exactly as gunicorn will (same keys, same signing key in the database).
 Files are created 0600: they are credentials, even if only for a throwaway database.
@@ -11,16 +16,28 @@ Files are created 0600: they are credentials, even if only for a throwaway datab
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import secrets
 import sys
+import time
 from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import insert
 
 _CHUNK = 5000
+# Items per catalog import: each import is one transaction, validated as a whole.
+CATALOG_CHUNK = 1000
+DETAIL_NAME = "居民身份证换领"
+# Guangzhou's districts (GB/T 2260): the synthetic copies are district-level implementations.
+DISTRICTS = (
+    ("440103", "荔湾区"), ("440104", "越秀区"), ("440105", "海珠区"), ("440106", "天河区"),
+    ("440111", "白云区"), ("440112", "黄埔区"), ("440113", "番禺区"), ("440114", "花都区"),
+    ("440115", "南沙区"), ("440117", "从化区"), ("440118", "增城区"),
+)  # fmt: skip
+DISTRICT_LEVEL = 4  # 行使层级: 县级
 
 
 def _write_secret(path: Path, lines: list[str]) -> None:
@@ -93,6 +110,99 @@ def seed_refresh(out_file: Path, count: int, account_id: str) -> dict:
     return {"refresh_tokens": len(raw_tokens)}
 
 
+def _seed_catalog_documents() -> tuple[dict, str]:
+    """The seed catalog as one import document (like `flask catalog seed`), and where it came from."""
+    from cli.catalog import SEED_DIR, SEED_FILES, merged_documents
+
+    paths = [SEED_DIR / name for name in SEED_FILES]
+    if all(p.exists() for p in paths[:2]):  # reference.json and items.json; bundles.json optional
+        source = str(SEED_DIR.relative_to(SEED_DIR.parents[1]))
+        return merged_documents([p for p in paths if p.exists()]), source
+    from tests.domain.catalog import factories
+
+    doc = factories.document(factories.item(), factories.marriage_item())
+    return doc, "tests/domain/catalog/factories.py"
+
+
+def synthetic_item(template: dict, serial: int, variant: int) -> dict:
+    """A district copy of `template`: new basic and implementation codes, name, region, body."""
+    from domain.catalog.codes import uscc_check_char
+
+    region, district = DISTRICTS[variant % len(DISTRICTS)]
+    batch = variant // len(DISTRICTS) + 1
+    doc = copy.deepcopy(template)
+    basic = "9" + f"{serial:011d}"
+    body = doc["implementing_body"]
+    # A district body has its own unified social credit code: the template's, with the district's
+    # region code (characters 3-8) and a fresh check character.
+    first17 = body["uscc"][:2] + region + body["uscc"][8:17]
+    uscc = first17 + uscc_check_char(first17)
+    name = body["name"]
+    body_name = name.replace("广州市", f"广州市{district}", 1) if "广州市" in name else f"{district}{name}"
+    suffix = f"（{district}）" if batch == 1 else f"（{district}·第{batch}批）"
+    keywords = [*template.get("keywords", [])[:37], district, f"{district}{template['name']}"[:20]]
+    doc.update({
+        "code": f"{uscc}{DISTRICT_LEVEL}{basic}", "basic_code": basic, "name": template["name"] + suffix,
+        "level": DISTRICT_LEVEL, "region": region, "keywords": [*keywords, f"第{batch}批"],
+        "implementing_body": {"name": body_name[:100], "uscc": uscc},
+    })  # fmt: skip
+    return doc
+
+
+def catalog_items(seed_items: list[dict], count: int) -> list[dict]:
+    """The seed items, then synthetic copies of them until there are `count` items."""
+    items = list(seed_items[:count])
+    for serial in range(1, count - len(items) + 1):
+        template = seed_items[(serial - 1) % len(seed_items)]
+        items.append(synthetic_item(template, serial, (serial - 1) // len(seed_items)))
+    return items
+
+
+def seed_catalog(out_file: Path, count: int) -> dict:
+    """Import and publish `count` items in chunks through the importer; write the detail code."""
+    from core.db import db
+    from domain.catalog.service import import_catalog
+    from domain.operators.audit_log import CLI_ACTOR
+    from factory import create_app
+
+    seed_doc, source = _seed_catalog_documents()
+    seed_items = seed_doc["items"]
+    if not seed_items:
+        raise SystemExit(f"the seed catalog ({source}) has no items to copy")
+    items = catalog_items(seed_items, count)
+    bundles = (seed_doc.get("bundles") or []) if count >= len(seed_items) else []
+    detail = next((i for i in seed_items if i["name"] == DETAIL_NAME), seed_items[0])["code"]
+    app = create_app()
+    chunks = []
+    started = time.monotonic()
+    with app.app_context():
+        for start in range(0, len(items), CATALOG_CHUNK):
+            document = {"items": items[start : start + CATALOG_CHUNK], "publish": True}
+            if start == 0:  # reference lists and bundles once, with the items bundles refer to
+                document |= {"reference": seed_doc["reference"], "bundles": bundles}
+            t0 = time.monotonic()
+            report = import_catalog(db.session(), CLI_ACTOR, document, dry_run=False)
+            if not report.ok:
+                shown = "\n".join(
+                    f"  {p.subject or '-'} {p.path}: {p.code}: {p.detail}" for p in report.problems[:20]
+                )
+                raise SystemExit(
+                    f"catalog import of items {start}..{start + len(document['items']) - 1} from {source}"
+                    f" failed with {len(report.problems)} problems:\n{shown}"
+                )
+            published = sum(1 for change in report.items.values() if change.endswith("+published"))
+            if published != len(document["items"]):
+                raise SystemExit(f"only {published} of {len(document['items'])} items were published")
+            chunks.append(round(time.monotonic() - t0, 2))
+        db.session.remove()
+    db.engine.dispose()  # type: ignore[union-attr]
+    out_file.write_text(detail + "\n")
+    return {
+        "items": len(items), "bundles": len(bundles), "detail_code": detail, "source": source,
+        "seconds": round(time.monotonic() - started, 1), "chunk_seconds": chunks,
+    }  # fmt: skip
+
+
 def main() -> None:
     """Entry point for the harness (see the module docstring for the arguments)."""
     mode, out_file = sys.argv[1], Path(sys.argv[2])
@@ -100,8 +210,10 @@ def main() -> None:
         result = seed_citizen(out_file)
     elif mode == "refresh":
         result = seed_refresh(out_file, int(sys.argv[3]), sys.argv[4])
+    elif mode == "catalog":
+        result = seed_catalog(out_file, int(sys.argv[3]))
     else:
-        raise SystemExit(f"unknown mode {mode!r}: use citizen or refresh")
+        raise SystemExit(f"unknown mode {mode!r}: use citizen, refresh or catalog")
     print(json.dumps(result))
 
 

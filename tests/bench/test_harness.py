@@ -6,12 +6,15 @@ import json
 import shutil
 import stat
 import threading
+import urllib.parse
 from collections.abc import Iterator
+from types import SimpleNamespace
 
 import pytest
 
+from bench.infra import Gunicorn
 from bench.load import run_wrk, split_tokens
-from bench.report import acceptance, render
+from bench.report import acceptance, catalog_acceptance, render
 
 
 def _result(rps: float, p99: float, **extra: object) -> dict:
@@ -81,6 +84,140 @@ def test_report_warns_when_one_worker_served_most_requests():
     assert text.count("**Note:**") == 1  # the evenly split baseline gets none
 
 
+def _catalog_results(**over: dict) -> dict:
+    results = {
+        "bare": _result(1000, 5),
+        "service": _result(700, 20, statuses={"200": 10500}),
+        "service304": _result(800, 20, statuses={"304": 12000}),
+        "search": _result(500, 49.9, statuses={"200": 7500}),
+    }
+    for key, extra in over.items():
+        results[key] = results[key] | extra
+    return results
+
+
+def test_catalog_acceptance_passes_only_when_every_condition_holds():
+    ok = catalog_acceptance(_catalog_results(), 5000)
+    assert ok["passed"] is True and ok["checks"]["errors"]["statuses_checked"] is True
+
+    slow = catalog_acceptance(_catalog_results(service={"rps": 699}), 5000)
+    assert slow["passed"] is False and slow["checks"]["service_ratio"]["ok"] is False
+
+    slow304 = catalog_acceptance(_catalog_results(service304={"rps": 799}), 5000)
+    assert slow304["passed"] is False and slow304["checks"]["service304_ratio"]["ok"] is False
+
+    tail = catalog_acceptance(_catalog_results(search={"p99_ms": 50.0}), 5000)
+    assert tail["passed"] is False and tail["checks"]["search_p99_ms"]["ok"] is False
+
+    small = catalog_acceptance(_catalog_results(), 4999)
+    assert small["passed"] is False and small["checks"]["items"]["ok"] is False
+
+    errors = catalog_acceptance(_catalog_results(search={"non_2xx": 2, "socket_errors": 1}), 5000)
+    assert errors["passed"] is False and errors["checks"]["errors"]["by_scenario"]["search"] == 3
+
+    # A busy neighbour slows the baseline more than yiwang: the ratios then mean nothing.
+    busy = catalog_acceptance(_catalog_results(bare={"cpu_other_pct": 47.1}), 5000)
+    assert busy["passed"] is False and busy["checks"]["other_cpu_pct"]["ok"] is False
+
+
+def test_a_304_scenario_answered_with_full_bodies_fails():
+    # wrk counts only statuses >= 400: the access log's statuses are what catch a broken ETag.
+    wrong = catalog_acceptance(_catalog_results(service304={"statuses": {"200": 40, "304": 11960}}), 5000)
+    assert wrong["passed"] is False
+    assert wrong["checks"]["errors"]["by_scenario"] == {"service": 0, "service304": 40, "search": 0}
+    # Without an access log the statuses cannot be checked; the report says so.
+    unlogged = catalog_acceptance(_catalog_results(service304={"statuses": {}}), 5000)
+    assert unlogged["passed"] is True and unlogged["checks"]["errors"]["statuses_checked"] is False
+
+
+def _report_data(results: dict, **blocks: dict) -> dict:
+    return {
+        "machine": {"date": "d", "cpu": "c", "cores_usable": 2, "cores_logical": 2, "ram_gb": 4, "os": "o",
+                    "python": "p", "gunicorn": "g", "wrk": "w", "postgresql": "15", "redis": "7", "git": "a"},
+        "config": {"workers": 3, "worker_class": "gthread", "threads": 4, "keepalive": 5, "max_requests": 1,
+                   "max_requests_jitter": 1, "preload_app": False, "accesslog": "-", "connections": 32,
+                   "wrk_threads": 2, "duration": 15, "warmup": 3},
+        "results": results, "rss": _rss(104), "server_errors": 0, "worker_restarts": 0,
+        "loadavg_before": [0.5, 0.4, 0.3],
+    } | blocks  # fmt: skip
+
+
+def test_report_renders_the_catalog_block_next_to_the_me_block():
+    results = _catalog_results(service304={"rps": 650, "rss_peak_mb": 120.5}) | {"me": _result(400, 30)}
+    catalog = {"items": 5000, "bundles": 4, "source": "seed/catalog", "seconds": 40.0,
+               "detail_code": "11440100007502318X3000105004000", "etag": '"abc"',
+               "queries": ["身份证", "医保"]}  # fmt: skip
+    data = _report_data(
+        results, acceptance=acceptance(results, _rss(104)),
+        catalog_acceptance=catalog_acceptance(results, 5000), catalog=catalog,
+    )  # fmt: skip
+    text = render(data)
+    me_section = text.split("## Acceptance\n", 1)[1].split("\n## ", 1)[0]
+    catalog_section = text.split("## Acceptance: service catalog\n", 1)[1].split("\n## ", 1)[0]
+    assert "**PASS**" in me_section
+    assert "**FAIL**" in catalog_section
+    assert "304 rps ratio 0.650× (≥ 0.8): **fail**" in catalog_section
+    assert "detail rps ratio 0.700× (≥ 0.7): pass" in catalog_section
+    assert "search p99 49.90 ms (< 50 ms): pass" in catalog_section
+    assert "at most 1.0% (≤ 10%" in catalog_section
+    assert "身份证、医保" in text and "service304 120.5" in text
+    raw = text.split("```json\n", 1)[1].split("\n```", 1)[0]
+    assert json.loads(raw) == data
+
+
+def test_report_without_the_me_block_still_renders_the_catalog_block():
+    results = _catalog_results()
+    text = render(_report_data(results, catalog_acceptance=catalog_acceptance(results, 5000)))
+    assert "## Acceptance: service catalog" in text and "\n## Acceptance\n" not in text
+    assert "**PASS**" in text
+
+
+def test_status_counts_reads_the_access_log_after_the_offset(tmp_path):
+    log = tmp_path / "yiwang.out.log"
+    log.write_text(json.dumps({"status": 200, "pid": 1}) + "\n")
+    offset = log.stat().st_size
+    lines = [{"status": 304, "pid": 1}, {"status": 304, "pid": 2}, {"status": 200, "pid": 2}, {"pid": 3}]
+    with log.open("a") as f:
+        f.write("\n".join(json.dumps(x) for x in lines) + "\nnot json\n")
+    server = SimpleNamespace(stdout_path=log)
+    assert Gunicorn.status_counts(server, offset) == {"200": 1, "304": 2}  # type: ignore[arg-type]
+
+
+def test_synthetic_catalog_items_are_valid_and_unique():
+    from bench.seed import catalog_items
+    from domain.catalog.item_document import References, normalize_item
+    from domain.catalog.problems import Problems
+    from tests.domain.catalog import factories
+
+    ref = factories.reference()
+    refs = References(*(frozenset(row["code"] for row in ref[name])
+                        for name in ("departments", "categories", "ecert_types")))  # fmt: skip
+    seed_items = [factories.item(), factories.marriage_item()]
+    items = catalog_items(seed_items, 60)
+    assert items[:2] == seed_items and len(items) == 60
+    assert len({i["code"] for i in items}) == 60 and len({i["name"] for i in items}) == 60
+    for i, item in enumerate(items):
+        problems = Problems()
+        assert normalize_item(problems, f"items[{i}]", item, refs) is not None, problems.found
+    copy = items[2]
+    assert len(copy["code"]) == 31 and copy["basic_code"] == "900000000001"
+    assert copy["code"] == copy["implementing_body"]["uscc"] + str(copy["level"]) + copy["basic_code"]
+    assert copy["name"].startswith(seed_items[0]["name"] + "（") and copy["region"] != seed_items[0]["region"]
+    assert catalog_items(seed_items, 1) == seed_items[:1]
+
+
+def test_a_partial_run_must_not_overwrite_the_published_report():
+    from bench.run import parse_args
+
+    assert parse_args([]).only is None
+    with pytest.raises(SystemExit):
+        parse_args(["--only", "me"])  # would drop the catalog block from docs/benchmarks.md
+    with pytest.raises(SystemExit):
+        parse_args(["--catalog-items", "100"])
+    args = parse_args(["--only", "service", "--out", "/tmp/x.md"])
+    assert args.only == ["bare", "service"]
+
+
 def test_split_tokens_hands_each_token_to_exactly_one_thread(tmp_path):
     tokens = [f"rt_{i}" for i in range(11)]
     split_tokens(tokens, tmp_path / "refresh", 3)
@@ -108,7 +245,8 @@ class Recorder:
         with self.lock:
             self.requests.append({
                 "method": environ["REQUEST_METHOD"], "auth": environ.get("HTTP_AUTHORIZATION"),
-                "xff": environ.get("HTTP_X_FORWARDED_FOR"), "body": body,
+                "xff": environ.get("HTTP_X_FORWARDED_FOR"), "body": body, "path": environ["PATH_INFO"],
+                "query": environ.get("QUERY_STRING", ""), "inm": environ.get("HTTP_IF_NONE_MATCH"),
             })  # fmt: skip
         start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", "2")])
         return [b"{}"]
@@ -159,3 +297,29 @@ def test_get_script_sends_the_bearer_token_from_its_file(recorder, tmp_path):
     assert result.requests > 0 and result.non_2xx == 0 and result.socket_errors == 0
     assert {r["auth"] for r in app.requests} == {"Bearer eyJ.test.token"}
     assert result.p50_ms <= result.p99_ms <= result.max_ms
+
+
+@wrk_missing
+def test_conditional_script_sends_the_etag_it_was_given(recorder):
+    app, url = recorder
+    result = run_wrk(shutil.which("wrk"), url + "/v1/services/X", "conditional.lua", ['"abc123"'],
+                     duration=1, connections=2, threads=1)  # fmt: skip
+    assert result.requests > 0 and result.socket_errors == 0
+    assert {r["inm"] for r in app.requests} == {'"abc123"'}
+    assert {r["path"] for r in app.requests} == {"/v1/services/X"}
+
+
+@wrk_missing
+def test_search_script_asks_every_query_in_turn(recorder):
+    from bench.run import SEARCH_QUERIES, search_paths
+
+    app, url = recorder
+    result = run_wrk(shutil.which("wrk"), url + "/v1/services", "search.lua", search_paths(),
+                     duration=1, connections=2, threads=2)  # fmt: skip
+    assert result.requests > len(SEARCH_QUERIES) and result.socket_errors == 0
+    asked = [urllib.parse.parse_qs(r["query"])["q"][0] for r in app.requests]
+    assert {r["path"] for r in app.requests} == {"/v1/services"}
+    assert set(asked) == set(SEARCH_QUERIES)
+    # Round robin: no query is asked much more often than another.
+    counts = [asked.count(q) for q in SEARCH_QUERIES]
+    assert max(counts) - min(counts) <= 4
