@@ -6,6 +6,7 @@ import importlib
 from typing import Any
 
 from flask import Flask
+from flask.sessions import SessionInterface
 from flask_compress import Compress
 from flask_smorest import Api
 
@@ -69,6 +70,17 @@ def _config_dict(config: BaseConfig | dict | None) -> dict:
     return {k: v for k, v in vars(config).items() if k.isupper()} | {"ENV_NAME": config.ENV_NAME}
 
 
+class NoSessions(SessionInterface):
+    """The API is stateless (bearer tokens, no cookies): never build a signed-cookie session.
+    Flask's default would set up an itsdangerous serializer on every request for nothing."""
+
+    def open_session(self, app: Flask, request: Any) -> None:
+        return None
+
+    def save_session(self, app: Flask, session: Any, response: Any) -> None:
+        return None
+
+
 def create_app(config: BaseConfig | dict | None = None) -> Flask:
     """Build the yiwang app from a config object (default: YIWANG_ENV from the environment)."""
     from api.deps import Services
@@ -88,6 +100,7 @@ def create_app(config: BaseConfig | dict | None = None) -> Flask:
 
     cfg = _config_dict(config)
     app = Flask(__name__, instance_path=str(cfg["INSTANCE_DIR"]))
+    app.session_interface = NoSessions()
     app.config.update(cfg)
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     cfg["INSTANCE_DIR"].mkdir(parents=True, exist_ok=True)

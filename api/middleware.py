@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
-import uuid
 
 from flask import Flask, Response, g, request
 
@@ -39,9 +39,14 @@ def register_middleware(app: Flask) -> None:
         g.pop("principal", None)
         g.started = time.perf_counter()
         incoming = request.headers.get("X-Request-ID", "")
-        g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
-        forwarded = [p.strip() for p in request.headers.get("X-Forwarded-For", "").split(",") if p.strip()]
-        g.client_ip = forwarded[-hops] if hops and len(forwarded) >= hops else request.remote_addr
+        g.request_id = incoming if incoming and _REQUEST_ID.match(incoming) else os.urandom(16).hex()
+        g.client_ip = request.remote_addr
+        if hops:
+            forwarded = [
+                p.strip() for p in request.headers.get("X-Forwarded-For", "").split(",") if p.strip()
+            ]
+            if len(forwarded) >= hops:
+                g.client_ip = forwarded[-hops]
         if request.method in _BODY_METHODS and request.endpoint not in app.config.get(
             "NON_JSON_ENDPOINTS", set()
         ):

@@ -9,6 +9,7 @@ rebuilds when a writer bumped it.
 
 from __future__ import annotations
 
+import gc
 import gzip
 import hashlib
 import json
@@ -17,7 +18,7 @@ import sys
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +49,31 @@ _ENTRY_KEYS = (
     "code", "name", "name_en", "department", "implementing_body", "categories", "region", "visits",
     "promised_limit", "charged", "min_level", "version",
 )  # fmt: skip
+
+
+_BATCH = 500
+_FREEZE_FROM = 1000
+
+
+def _published_summaries(session: Session) -> Iterator[dict[str, Any]]:
+    """Published summaries in keyset-paged batches: the driver parses JSON for a whole result at
+    once, so one query for 5,000 rows would hold every full summary in memory together. (No
+    server-side cursor: the reader session autocommits, and PostgreSQL declares cursors only
+    inside a transaction.)"""
+    last = ""
+    while True:
+        rows = session.execute(
+            select(ServiceItem.code, ServiceItem.published_summary)
+            .where(ServiceItem.status == STATUS_PUBLISHED, ServiceItem.code > last)
+            .order_by(ServiceItem.code)
+            .limit(_BATCH)
+        ).all()
+        for row in rows:
+            if row.published_summary:
+                yield row.published_summary
+        if len(rows) < _BATCH:
+            return
+        last = rows[-1].code
 
 
 def _slim(summary: dict[str, Any]) -> dict[str, Any]:
@@ -160,18 +186,10 @@ class CatalogReadModel:
         ):
             if b.published_document:
                 bundles.append({**b.published_document, "version": b.version})
-        # Each row is cut down to what lists and filters use as it is read, so a 5,000-item
-        # catalog never sits in memory as full summaries. (No server-side cursor: the reader
-        # session autocommits, and PostgreSQL only declares cursors inside a transaction.)
-        rows = session.scalars(
-            select(ServiceItem.published_summary).where(ServiceItem.status == STATUS_PUBLISHED)
-        )
         version, stale = terms_version(), 0
         entries: list[dict[str, Any]] = []
         docs: list[Doc] = []
-        for summary in rows:
-            if not summary:
-                continue
+        for summary in _published_summaries(session):
             terms = summary.get("terms")
             if summary.get("terms_version") != version or terms is None:
                 # The dictionary or synonyms changed since this version was published.
@@ -210,6 +228,12 @@ class CatalogReadModel:
         ]
         index = SearchIndex(docs)
         del docs
+        if len(entries) >= _FREEZE_FROM:
+            # The snapshot lives until the next revision: keep the cyclic collector from walking
+            # its hundreds of thousands of objects on every full collection (~90 ms pauses at
+            # 5,000 items). Frozen objects are still freed by reference counting when replaced.
+            gc.collect()
+            gc.freeze()
         return Snapshot(
             revision=revision,
             entries=entries,
