@@ -32,24 +32,27 @@ def register_middleware(app: Flask) -> None:
     hops = app.config["TRUSTED_PROXY_HOPS"]
     max_json = app.config["MAX_JSON_BYTES"]
 
+    config = app.config
+
     @app.before_request
     def _start() -> Response | None:
         # Per-request state must not survive into the next request, even when an outer app
-        # context is kept (tests, CLI): reset it explicitly.
-        g.pop("principal", None)
-        g.started = time.perf_counter()
-        incoming = request.headers.get("X-Request-ID", "")
-        g.request_id = incoming if incoming and _REQUEST_ID.match(incoming) else os.urandom(16).hex()
-        g.client_ip = request.remote_addr
+        # context is kept (tests, CLI): reset it explicitly. `g` and `request` are context
+        # proxies: resolved once here, this hook runs on every request.
+        ctx_g = g._get_current_object()  # type: ignore[attr-defined]
+        req = request._get_current_object()  # type: ignore[attr-defined]
+        ctx_g.pop("principal", None)
+        ctx_g.started = time.perf_counter()
+        incoming = req.headers.get("X-Request-ID")
+        ctx_g.request_id = incoming if incoming and _REQUEST_ID.match(incoming) else os.urandom(16).hex()
+        ctx_g.client_ip = req.remote_addr
         if hops:
-            forwarded = [
-                p.strip() for p in request.headers.get("X-Forwarded-For", "").split(",") if p.strip()
-            ]
+            forwarded = [p.strip() for p in req.headers.get("X-Forwarded-For", "").split(",") if p.strip()]
             if len(forwarded) >= hops:
-                g.client_ip = forwarded[-hops]
-        if request.method in _BODY_METHODS and request.endpoint not in app.config.get(
-            "NON_JSON_ENDPOINTS", set()
-        ):
+                ctx_g.client_ip = forwarded[-hops]
+        if req.method not in _BODY_METHODS:
+            return None
+        if request.endpoint not in app.config.get("NON_JSON_ENDPOINTS", set()):
             has_body = (request.content_length or 0) > 0 or request.headers.get("Transfer-Encoding")
             if has_body and not request.is_json:
                 zh, en = "请以 application/json 格式提交", "Send the body as application/json"
@@ -67,24 +70,27 @@ def register_middleware(app: Flask) -> None:
 
     @app.after_request
     def _finish(resp: Response) -> Response:
-        resp.headers["X-Request-ID"] = g.get("request_id", "")
-        principal = g.get("principal")
+        ctx_g = g._get_current_object()  # type: ignore[attr-defined]
+        headers = resp.headers
+        headers["X-Request-ID"] = ctx_g.get("request_id", "")
+        principal = ctx_g.get("principal")
         if principal is not None:  # for gunicorn's access line
             request.environ["yiwang.account"] = principal.account_id
-        resp.headers.setdefault("Cache-Control", "no-store")
-        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
-        elapsed = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
-        if app.config.get("ACCESS_LOG", True):
+        if "Cache-Control" not in headers:
+            headers["Cache-Control"] = "no-store"
+        headers["X-Content-Type-Options"] = "nosniff"
+        if config.get("ACCESS_LOG", True):
+            elapsed = (time.perf_counter() - ctx_g.get("started", time.perf_counter())) * 1000
             log.info(
                 "request",
                 extra={
-                    "request_id": g.get("request_id"),
+                    "request_id": ctx_g.get("request_id"),
                     "method": request.method,
                     "path": request.path,
                     "status": resp.status_code,
                     "ms": round(elapsed, 2),
                     "ip": client_ip(),
-                    "account": getattr(g.get("principal"), "account_id", None),
+                    "account": getattr(principal, "account_id", None),
                 },
             )
         return resp

@@ -141,6 +141,18 @@ def _ms(value: float) -> str:
     return f"{value:.2f}"
 
 
+def _baseline_note(results: dict) -> list[str]:
+    runs = results.get("bare", {}).get("rps_runs")
+    if not runs:
+        return []
+    shown = " and ".join(f"{r:.0f}" for r in runs)
+    return [
+        f"- The bare-Flask baseline ran first and again after the yiwang scenarios ({shown} rps):"
+        " on a small VM the same server varies by up to 20 % between runs, so every ratio divides"
+        " by the higher of the two, the stricter choice."
+    ]
+
+
 def render(data: dict) -> str:
     """The Markdown report, raw numbers included as JSON at the end."""
     m, cfg, results, rss = data["machine"], data["config"], data["results"], data["rss"]
@@ -239,6 +251,7 @@ def render(data: dict) -> str:
         " the app writes its JSON request log as in production.",
         "- wrk, gunicorn, PostgreSQL and Redis share the machine, so each takes CPU from the"
         " others; the bare-Flask ratio is the figure to compare between machines.",
+        *_baseline_note(data["results"]),
         "- `/v1/me` sends the same ES256 access token on every request: each request verifies the"
         " signature, checks the session's revocation in Redis and reads the account from PostgreSQL.",
         "- `/v1/auth/refresh` sends a different, never-used refresh token on every request (each"
