@@ -164,6 +164,15 @@ class JsonAccessLogger(Logger):
 logger_class = JsonAccessLogger
 
 
+def post_worker_init(worker: Any) -> None:
+    """Load yiwang's catalog read model before the worker takes requests (no-op for other apps)."""
+    import sys
+
+    wsgi_module = sys.modules.get("wsgi")
+    if wsgi_module is not None and hasattr(wsgi_module, "warm_catalog"):
+        wsgi_module.warm_catalog()
+
+
 def post_fork(server: Any, worker: Any) -> None:
     """With preload_app, drop database and Redis connections inherited from the master."""
     if not server.cfg.preload_app:

@@ -7,9 +7,10 @@ from factory import create_app
 app = create_app()
 
 
-def _warm_catalog() -> None:
+def warm_catalog() -> None:
     """Load the published catalog before the first request, so no phone waits for the search
-    index to be built. A database that is not migrated yet only postpones it to first use."""
+    index to be built (gunicorn.conf.py calls it in each worker; CLI commands do not). A
+    database that is not migrated yet only postpones it to first use."""
     try:
         with app.app_context():
             app.extensions["yiwang"].catalog.snapshot()
@@ -20,6 +21,3 @@ def _warm_catalog() -> None:
         from core.db import db
 
         db.remove()
-
-
-_warm_catalog()

@@ -162,6 +162,7 @@ class CatalogReadModel:
             return self._snapshot
 
     def _load(self, session: Session, revision: int) -> Snapshot:
+        started = time.monotonic()
         departments = {
             d.code: {"code": d.code, "name": d.name, "name_en": d.name_en}
             for d in session.scalars(select(Department).order_by(Department.code))
@@ -234,6 +235,10 @@ class CatalogReadModel:
             # 5,000 items). Frozen objects are still freed by reference counting when replaced.
             gc.collect()
             gc.freeze()
+        log.info(
+            "catalog loaded: revision %d, %d items, %d bundles in %.2f s",
+            revision, len(entries), len(bundles), time.monotonic() - started,
+        )  # fmt: skip
         return Snapshot(
             revision=revision,
             entries=entries,
