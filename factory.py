@@ -178,6 +178,9 @@ def create_app(config: BaseConfig | dict | None = None) -> Flask:
 
     app.register_blueprint(docs_assets)
     _register_compression(app)
+    from api.conditional import CatalogFastPath
+
+    app.wsgi_app = CatalogFastPath(app.wsgi_app, services.catalog, app.config["CATALOG_MAX_AGE"])  # type: ignore[method-assign]
     _register_cli(app)
     return app
 

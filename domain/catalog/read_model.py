@@ -300,6 +300,17 @@ class CatalogReadModel:
             lambda: self._detail_payload(snap, code, entry["version"]),
         )
 
+    def fresh_detail(self, code: str) -> Rendered | None:
+        """The rendered current detail of `code` if this process has it and its snapshot is
+        within `refresh_seconds` of the last revision check; None means "ask the slow path"."""
+        snap = self._snapshot
+        if snap is None or time.monotonic() - self._checked >= self._refresh:
+            return None
+        entry = snap.by_code.get(code)
+        if entry is None:
+            return None
+        return snap.rendered.get(("item", code, str(entry["version"])))
+
     def item_version_detail(self, code: str, version: int) -> Rendered:
         """A pinned version (current or retired) for an application that started on it."""
         snap = self.snapshot()

@@ -205,3 +205,46 @@ def test_search_finds_by_colloquial_keyword(client, published):
     body = client.get("/v1/services", query_string={"q": "结婚"}).get_json()
     assert body["items"][0]["code"] == MARRIAGE["code"]
     assert body["bundles"] == ["YJS-TEST"]
+
+
+@pytest.fixture
+def fast_path(app):
+    """The WSGI fast path serves only while a snapshot is fresh: give it a minute, and count
+    what still reaches Flask."""
+    model = app.extensions["yiwang"].catalog
+    fast = app.wsgi_app
+    inner, reached = fast.app, []
+
+    def counting(environ, start_response):
+        reached.append(environ["PATH_INFO"])
+        return inner(environ, start_response)
+
+    fast.app, model._refresh = counting, 60.0
+    yield reached
+    fast.app, model._refresh = inner, 0.0
+
+
+@pytest.mark.parametrize("encoding", ["", "gzip"])
+def test_the_fast_path_answers_exactly_like_the_view(client, published, fast_path, encoding):
+    url = f"/v1/services/{CARD['code']}"
+    headers = {"Accept-Encoding": encoding, "X-Request-ID": "phone-req-0001"}
+    slow = client.get(url, headers=headers)  # renders the detail through Flask
+    assert fast_path == [url]
+    fast = client.get(url, headers=headers)
+    assert fast_path == [url]  # the second one never reached Flask
+    assert fast.status_code == slow.status_code == 200 and fast.data == slow.data
+    for name in ("ETag", "Cache-Control", "Vary", "Content-Type", "Content-Encoding", "Content-Length",
+                 "X-Content-Type-Options", "X-Request-ID"):  # fmt: skip
+        assert fast.headers.get(name) == slow.headers.get(name), name
+    not_modified = client.get(url, headers={**headers, "If-None-Match": slow.headers["ETag"]})
+    assert not_modified.status_code == 304 and not_modified.data == b""
+    assert not_modified.headers["ETag"] == slow.headers["ETag"] and fast_path == [url]
+
+
+def test_the_fast_path_leaves_everything_else_to_flask(client, published, fast_path):
+    client.get(f"/v1/services/{CARD['code']}")
+    client.get(f"/v1/services/{CARD['code']}?x=1")
+    client.get(f"/v1/services/{'Z' * 31}")
+    client.post(f"/v1/services/{CARD['code']}")
+    assert len(fast_path) == 4
+    assert client.get(f"/v1/services/{'Z' * 31}").status_code == 404
