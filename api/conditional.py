@@ -8,17 +8,16 @@ hold).
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from flask import Response, request
 
+from api.middleware import request_id_for
 from domain.catalog.read_model import CatalogReadModel, Rendered
 
 _DETAIL = re.compile(r"\A/v1/services/([0-9A-Z]{31})\Z")
-_REQUEST_ID = re.compile(r"\A[A-Za-z0-9._:\-]{8,64}\Z")  # as api.middleware
 
 
 def matches(header: str, etag: str) -> bool:
@@ -85,10 +84,7 @@ class CatalogFastPath:
     ) -> list[bytes]:
         gz = accepts_gzip(environ.get("HTTP_ACCEPT_ENCODING", ""))
         headers = rendered_headers(rendered, gz=gz, max_age=self.max_age)
-        incoming = environ.get("HTTP_X_REQUEST_ID")
-        headers["X-Request-ID"] = (
-            incoming if incoming and _REQUEST_ID.match(incoming) else os.urandom(16).hex()
-        )
+        headers["X-Request-ID"] = request_id_for(environ.get("HTTP_X_REQUEST_ID"))
         headers["X-Content-Type-Options"] = "nosniff"
         inm = environ.get("HTTP_IF_NONE_MATCH")
         if inm and matches(inm, rendered.etag):

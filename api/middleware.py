@@ -17,6 +17,11 @@ _REQUEST_ID = re.compile(r"\A[A-Za-z0-9._:\-]{8,64}\Z")  # fits audit_events.req
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
 
 
+def request_id_for(incoming: str | None) -> str:
+    """The caller's X-Request-ID when it is well-formed, else a new one."""
+    return incoming if incoming and _REQUEST_ID.match(incoming) else os.urandom(16).hex()
+
+
 def client_ip() -> str:
     """The caller's IP, trusting X-Forwarded-For only for the configured proxy hops."""
     return g.get("client_ip") or request.remote_addr or "unknown"
@@ -43,8 +48,7 @@ def register_middleware(app: Flask) -> None:
         req = request._get_current_object()  # type: ignore[attr-defined]
         ctx_g.pop("principal", None)
         ctx_g.started = time.perf_counter()
-        incoming = req.headers.get("X-Request-ID")
-        ctx_g.request_id = incoming if incoming and _REQUEST_ID.match(incoming) else os.urandom(16).hex()
+        ctx_g.request_id = request_id_for(req.headers.get("X-Request-ID"))
         ctx_g.client_ip = req.remote_addr
         if hops:
             forwarded = [p.strip() for p in req.headers.get("X-Forwarded-For", "").split(",") if p.strip()]

@@ -25,7 +25,7 @@ from domain.catalog import service as catalog
 from domain.catalog.errors import ImportRejected, InvalidQuery
 from domain.catalog.models import ITEM_STATUSES
 from domain.catalog.reference import LISTS
-from domain.catalog.summary import burden
+from domain.catalog.summary import burden, catalog_burden
 from domain.operators.models import ROLE_CATALOG_EDITOR
 
 blp = Blueprint(
@@ -213,25 +213,8 @@ class Burden(MethodView):
     @blp.doc(security=BEARER_SECURITY)
     def get(self) -> Response:
         """材料减免率 per published item and over the published catalog."""
-        rows = [_item_row(i, d) for i, d in catalog.list_admin_items(db.reader(), status="published")]
-        materials = sum(r["burden"]["materials_total"] for r in rows)
-        spared = sum(r["burden"]["materials_without_upload"] for r in rows)
-        field_total = sum(r["burden"]["fields_total"] for r in rows)
-        prefilled = sum(r["burden"]["fields_prefilled"] for r in rows)
-        return jsonify(
-            {
-                "items": [{"code": r["code"], "name": r["name"], **r["burden"]} for r in rows],
-                "total": {
-                    "items": len(rows),
-                    "materials_total": materials,
-                    "materials_without_upload": spared,
-                    "material_reduction_rate": round(spared / materials, 4) if materials else None,
-                    "fields_total": field_total,
-                    "fields_prefilled": prefilled,
-                    "field_prefill_rate": round(prefilled / field_total, 4) if field_total else None,
-                },
-            }
-        )
+        items = catalog.list_admin_items(db.reader(), status="published")
+        return jsonify(catalog_burden([(item.code, doc) for item, doc in items]))
 
 
 @blp.route("/items/<string:code>")
@@ -274,6 +257,13 @@ class PublishItem(MethodView):
         return jsonify(_status(catalog.publish_item(db.session(), current_actor(), code)))
 
 
+def _change_status(kind: str, code: str, *, suspend: bool, body: dict) -> Response:
+    change = catalog.set_item_status if kind == "item" else catalog.set_bundle_status
+    return jsonify(
+        _status(change(db.session(), current_actor(), code, suspend=suspend, reason=body["reason"]))
+    )
+
+
 @blp.route("/items/<string:code>/suspend")
 class SuspendItem(MethodView):
     @blp.doc(security=BEARER_SECURITY)
@@ -281,10 +271,7 @@ class SuspendItem(MethodView):
     @idempotent
     def post(self, body: dict, code: str) -> Response:
         """Suspend a published item: hidden from citizens, no new applications."""
-        item = catalog.set_item_status(
-            db.session(), current_actor(), code, suspend=True, reason=body["reason"]
-        )
-        return jsonify(_status(item))
+        return _change_status("item", code, suspend=True, body=body)
 
 
 @blp.route("/items/<string:code>/resume")
@@ -294,10 +281,7 @@ class ResumeItem(MethodView):
     @idempotent
     def post(self, body: dict, code: str) -> Response:
         """Resume a suspended item."""
-        item = catalog.set_item_status(
-            db.session(), current_actor(), code, suspend=False, reason=body["reason"]
-        )
-        return jsonify(_status(item))
+        return _change_status("item", code, suspend=False, body=body)
 
 
 @blp.route("/bundles/<string:code>/publish")
@@ -316,10 +300,7 @@ class SuspendBundle(MethodView):
     @idempotent
     def post(self, body: dict, code: str) -> Response:
         """Suspend a published bundle."""
-        b = catalog.set_bundle_status(
-            db.session(), current_actor(), code, suspend=True, reason=body["reason"]
-        )
-        return jsonify(_status(b))
+        return _change_status("bundle", code, suspend=True, body=body)
 
 
 @blp.route("/bundles/<string:code>/resume")
@@ -329,7 +310,4 @@ class ResumeBundle(MethodView):
     @idempotent
     def post(self, body: dict, code: str) -> Response:
         """Resume a suspended bundle."""
-        b = catalog.set_bundle_status(
-            db.session(), current_actor(), code, suspend=False, reason=body["reason"]
-        )
-        return jsonify(_status(b))
+        return _change_status("bundle", code, suspend=False, body=body)

@@ -147,11 +147,7 @@ def normalize_form(problems: Problems, path: str, form: Any) -> dict[str, Any] |
     order = [name for name in order if name in leaves] + [name for name in leaves if name not in order]
 
     fields_out: dict[str, Any] = {}
-    ui_fields = ui_reader.raw("fields", required=False) or {}
-    if not isinstance(ui_fields, dict):
-        problems.add(ui_reader.at("fields"), "invalid", "must be an object keyed by field path")
-        ui_fields = {}
-    for name, hint in ui_fields.items():
+    for name, hint in ui_reader.mapping("fields", "field path").items():
         hpath = join(ui_reader.at("fields"), name)
         if name not in leaves:
             problems.add(hpath, "unknown_form_field", f"'{name}' is not a field")
@@ -163,27 +159,19 @@ def normalize_form(problems: Problems, path: str, form: Any) -> dict[str, Any] |
         out["placeholder"] = _bilingual(
             problems, h.at("placeholder"), h.raw("placeholder", required=False), required=False
         )
-        labels = h.raw("enum_labels", required=False)
-        if labels is not None:
+        if "enum_labels" in h.obj:
             enum = [str(v) for v in (leaves[name].get("enum") or [])]
-            if not isinstance(labels, dict):
-                problems.add(h.at("enum_labels"), "invalid", "must be an object keyed by enum value")
-            else:
-                out["enum_labels"] = {}
-                for value, label in labels.items():
-                    lpath = join(h.at("enum_labels"), value)
-                    if value not in enum:
-                        problems.add(lpath, "unknown_form_field", f"'{value}' is not in the field's enum")
-                    else:
-                        out["enum_labels"][value] = _bilingual(problems, lpath, label, required=True)
+            out["enum_labels"] = {}
+            for value, label in h.mapping("enum_labels", "enum value").items():
+                lpath = join(h.at("enum_labels"), value)
+                if value not in enum:
+                    problems.add(lpath, "unknown_form_field", f"'{value}' is not in the field's enum")
+                else:
+                    out["enum_labels"][value] = _bilingual(problems, lpath, label, required=True)
         fields_out[name] = {k: v for k, v in out.items() if v is not None}
 
     prefill_out: dict[str, str] = {}
-    prefill = reader.raw("prefill", required=False) or {}
-    if not isinstance(prefill, dict):
-        problems.add(reader.at("prefill"), "invalid", "must be an object: field path -> source")
-        prefill = {}
-    for name, source in prefill.items():
+    for name, source in reader.mapping("prefill", "field path (value: a prefill source)").items():
         ppath = join(reader.at("prefill"), name)
         if name not in leaves:
             problems.add(ppath, "unknown_form_field", f"'{name}' is not a field")

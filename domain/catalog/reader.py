@@ -74,6 +74,16 @@ class Reader:
             return default
         return value
 
+    def mapping(self, key: str, keyed_by: str) -> dict[str, Any]:
+        """An optional JSON object (empty when absent or not an object, the latter a problem)."""
+        value = self.raw(key, required=False)
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            self.problems.add(self.at(key), "invalid", f"must be an object keyed by {keyed_by}")
+            return {}
+        return value
+
     def integer(
         self, key: str, *, required: bool = True, low: int = 0, high: int = 10**6, default: int | None = None
     ) -> int | None:

@@ -384,24 +384,32 @@ def publish_item(session: Session, actor: Actor, code: str) -> ServiceItem:
     return _item(session, code, lock=False)
 
 
-def set_item_status(session: Session, actor: Actor, code: str, *, suspend: bool, reason: str) -> ServiceItem:
-    """Suspend a published item (hidden, no new applications) or resume it."""
-    item = _item(session, code)
+def _set_status(
+    session: Session, actor: Actor, row: ServiceItem | Bundle, kind: str, *, suspend: bool, reason: str
+) -> None:
+    """Suspend a published item or bundle (hidden, no new applications) or resume it."""
     wanted_from = STATUS_PUBLISHED if suspend else STATUS_SUSPENDED
-    if item.status != wanted_from:
-        raise InvalidTransition(status=item.status)
-    item.status = STATUS_SUSPENDED if suspend else STATUS_PUBLISHED
-    item.updated_at = clock.now()
+    if row.status != wanted_from:
+        raise InvalidTransition(status=row.status)
+    row.status = STATUS_SUSPENDED if suspend else STATUS_PUBLISHED
+    row.updated_at = clock.now()
+    if isinstance(row, Bundle):
+        row.updated_by = actor.id
     record(
         session,
         actor,
-        "catalog.item.suspend" if suspend else "catalog.item.resume",
-        target_type="service_item",
-        target_id=code,
+        f"catalog.{kind}.{'suspend' if suspend else 'resume'}",
+        target_type="service_item" if kind == "item" else kind,
+        target_id=row.code,
         details={"reason": reason},
     )
     bump_revision(session)
     session.commit()
+
+
+def set_item_status(session: Session, actor: Actor, code: str, *, suspend: bool, reason: str) -> ServiceItem:
+    item = _item(session, code)
+    _set_status(session, actor, item, "item", suspend=suspend, reason=reason)
     return item
 
 
@@ -447,21 +455,7 @@ def publish_bundle(session: Session, actor: Actor, code: str) -> Bundle:
 
 def set_bundle_status(session: Session, actor: Actor, code: str, *, suspend: bool, reason: str) -> Bundle:
     bundle = _bundle(session, code)
-    wanted_from = STATUS_PUBLISHED if suspend else STATUS_SUSPENDED
-    if bundle.status != wanted_from:
-        raise InvalidTransition(status=bundle.status)
-    bundle.status = STATUS_SUSPENDED if suspend else STATUS_PUBLISHED
-    bundle.updated_at, bundle.updated_by = clock.now(), actor.id
-    record(
-        session,
-        actor,
-        "catalog.bundle.suspend" if suspend else "catalog.bundle.resume",
-        target_type="bundle",
-        target_id=code,
-        details={"reason": reason},
-    )
-    bump_revision(session)
-    session.commit()
+    _set_status(session, actor, bundle, "bundle", suspend=suspend, reason=reason)
     return bundle
 
 

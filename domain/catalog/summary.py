@@ -62,3 +62,24 @@ def summarize(doc: dict[str, Any], *, version: int) -> dict[str, Any]:
         "terms": doc_terms({"name": [doc["name"]], "keywords": doc["keywords"]}),
         "terms_version": terms_version(),
     }
+
+
+def catalog_burden(docs: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+    """Burden per item (code, document) and over all of them (材料减免率 of the catalog)."""
+    rows = [{"code": code, "name": doc["name"], **burden(doc)} for code, doc in docs]
+    materials = sum(r["materials_total"] for r in rows)
+    spared = sum(r["materials_without_upload"] for r in rows)
+    fields = sum(r["fields_total"] for r in rows)
+    prefilled = sum(r["fields_prefilled"] for r in rows)
+    return {
+        "items": rows,
+        "total": {
+            "items": len(rows),
+            "materials_total": materials,
+            "materials_without_upload": spared,
+            "material_reduction_rate": round(spared / materials, 4) if materials else None,
+            "fields_total": fields,
+            "fields_prefilled": prefilled,
+            "field_prefill_rate": round(prefilled / fields, 4) if fields else None,
+        },
+    }
