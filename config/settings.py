@@ -13,6 +13,7 @@ DEFAULT_DATA_KEYS = "dev1:ZGV2LWRhdGEta2V5LTAwMQ=="  # 16-byte SM4 key, developm
 DEFAULT_LOOKUP_HASH_KEY = "dev-lookup-hash-key"
 DEFAULT_WECHAT_SECRET = "sim-wechat-secret"
 DEFAULT_TENCENT_SECRET_KEY = "sim-tencent-secret-key"
+DEFAULT_IDCHECK_APP_SECRET = "sim-idcheck-app-secret-0000000000"
 
 
 class ConfigError(RuntimeError):
@@ -81,6 +82,31 @@ class BaseConfig:
         self.SMS_SIGN_NAME = _env("SMS_SIGN_NAME", "一网通办")
         self.SMS_TEMPLATE_OTP = _env("SMS_TEMPLATE_OTP", "100001")
         self.SMS_TIMEOUT = _float("SMS_TIMEOUT", 5.0)
+
+        # Real-name verification (docs/identity.md). Which methods each channel offers:
+        self.IDENTITY_METHODS_MINIPROGRAM = _env("IDENTITY_METHODS_MINIPROGRAM", "wechat_face,id_check")
+        self.IDENTITY_METHODS_APP = _env("IDENTITY_METHODS_APP", "tencent_faceid,alipay_face,id_check")
+        self.FACE_CONSENT_VERSION = _env("FACE_CONSENT_VERSION", "face-2026-12")
+        self.FACE_PER_ACCOUNT_PER_DAY = _int("FACE_PER_ACCOUNT_PER_DAY", 3)
+        self.FACE_PER_IP_PER_HOUR = _int("FACE_PER_IP_PER_HOUR", 10)
+        self.IDCHECK_PER_ACCOUNT_PER_DAY = _int("IDCHECK_PER_ACCOUNT_PER_DAY", 5)
+        self.PROVIDER_TIMEOUT = _float("PROVIDER_TIMEOUT", 5.0)
+        # Tencent Cloud FaceID (慧眼), API 2018-03-01; TENCENT_SECRET_ID/KEY sign the calls.
+        self.FACEID_ENDPOINT = _env("FACEID_ENDPOINT", "127.0.0.1:9103")
+        self.FACEID_SCHEME = _env("FACEID_SCHEME", "http")
+        self.FACEID_REGION = _env("FACEID_REGION", "ap-guangzhou")
+        self.FACEID_RULE_ID = _env("FACEID_RULE_ID", "1")
+        self.FACEID_REDIRECT_URL = _env("FACEID_REDIRECT_URL", "")
+        # Alipay identity verification (alipay.user.certify.open.*), RSA2 both ways.
+        self.ALIPAY_GATEWAY = _env("ALIPAY_GATEWAY", "http://127.0.0.1:9104/gateway.do")
+        self.ALIPAY_APP_ID = _env("ALIPAY_APP_ID", "2021000000000001")
+        self.ALIPAY_APP_PRIVATE_KEY = _env("ALIPAY_APP_PRIVATE_KEY")  # PEM; None → development key
+        self.ALIPAY_PUBLIC_KEY = _env("ALIPAY_PUBLIC_KEY")  # Alipay's PEM public key; None → simulator's
+        self.ALIPAY_RETURN_URL = _env("ALIPAY_RETURN_URL", "https://yiwang.example.gov.cn/identity/return")
+        # Public-security two-element check (name + ID number), HTTP JSON signed with HMAC-SM3.
+        self.IDCHECK_BASE_URL = _env("IDCHECK_BASE_URL", "http://127.0.0.1:9105/")
+        self.IDCHECK_APP_ID = _env("IDCHECK_APP_ID", "yiwang-sim")
+        self.IDCHECK_APP_SECRET = _env("IDCHECK_APP_SECRET", DEFAULT_IDCHECK_APP_SECRET)
 
         # One-time codes and their limits.
         self.OTP_TTL = _int("OTP_TTL", 300)
@@ -183,6 +209,10 @@ class ProductionConfig(BaseConfig):
             problems.append("WECHAT_SECRET is the simulator default")
         if self.TENCENT_SECRET_KEY == DEFAULT_TENCENT_SECRET_KEY:
             problems.append("TENCENT_SECRET_KEY is the simulator default")
+        if self.IDCHECK_APP_SECRET == DEFAULT_IDCHECK_APP_SECRET:
+            problems.append("IDCHECK_APP_SECRET is the simulator default")
+        if not self.ALIPAY_APP_PRIVATE_KEY or not self.ALIPAY_PUBLIC_KEY:
+            problems.append("ALIPAY_APP_PRIVATE_KEY and ALIPAY_PUBLIC_KEY must be set (no development keys)")
         if not _env("DATABASE_URL"):
             problems.append("DATABASE_URL must be set (no embedded SQLite in production)")
         if self.JWT_AUDIENCE == self.JWT_ADMIN_AUDIENCE:

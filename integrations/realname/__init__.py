@@ -1,0 +1,1 @@
+"""Real-name verification providers: one interface, a client and a simulator per provider."""
