@@ -23,6 +23,7 @@ MODEL_MODULES = (
     "domain.auth.models",
     "domain.calendar.models",
     "domain.catalog.models",
+    "domain.identity.models",
     "domain.operators.models",
 )
 
@@ -33,6 +34,7 @@ BLUEPRINT_MODULES = (
     "api.v1.tokens",
     "api.v1.sms_login",
     "api.v1.catalog",
+    "api.v1.identity",
     "miniprogram_bridge.login",
     "api.admin.auth",
     "api.admin.jobs",
@@ -40,6 +42,7 @@ BLUEPRINT_MODULES = (
     "api.admin.audit",
     "api.admin.calendar",
     "api.admin.catalog",
+    "api.admin.identity",
 )
 
 
@@ -204,6 +207,31 @@ def _attach_integrations(app: Flask, services: Any, redis: Any) -> None:
 
     services.wechat = WechatClient.from_config(app.config, redis=redis)
     services.sms = SmsClient.from_config(app.config)
+    services.identity = _identity_deps(app, services)
+
+
+def _identity_deps(app: Flask, services: Any) -> Any:
+    """The real-name providers (each pointed at its configured host: simulator or real)."""
+    from domain.identity.service import IdentityDeps, IdentityPolicy
+    from integrations.alipay.client import AlipayFaceProvider
+    from integrations.idcheck.client import IdCheckClient
+    from integrations.tencentcloud.faceid_client import TencentFaceIdProvider
+    from integrations.wechat.face import WechatFaceProvider
+
+    providers = {
+        "wechat_face": WechatFaceProvider(services.wechat),
+        "tencent_faceid": TencentFaceIdProvider.from_config(app.config),
+        "alipay_face": AlipayFaceProvider.from_config(app.config),
+        "id_check": IdCheckClient.from_config(app.config),
+    }
+    return IdentityDeps(
+        encryptor=services.encryptor,
+        hasher=services.hasher,
+        ratelimiter=services.ratelimiter,
+        revocations=services.revocations,
+        policy=IdentityPolicy.from_config(app.config),
+        providers=providers,
+    )
 
 
 def _register_cli(app: Flask) -> None:

@@ -15,11 +15,15 @@ from pathlib import Path
 
 from config import load_config
 from core.redis import resolve_url
+from integrations.realname.people import DEMO_PEOPLE
 
 ROOT = Path(__file__).resolve().parent.parent
 API_PORT = int(os.environ.get("PORT", "8000"))
 WECHAT_PORT = int(os.environ.get("WECHAT_SIM_PORT", "9101"))
 SMS_PORT = int(os.environ.get("SMS_SIM_PORT", "9102"))
+FACEID_PORT = int(os.environ.get("FACEID_SIM_PORT", "9103"))
+ALIPAY_PORT = int(os.environ.get("ALIPAY_SIM_PORT", "9104"))
+IDCHECK_PORT = int(os.environ.get("IDCHECK_SIM_PORT", "9105"))
 
 
 def _wait_http(url: str, seconds: float = 30) -> bool:
@@ -43,6 +47,9 @@ def main() -> int:
     env["REDIS_URL"] = resolve_url(cfg.REDIS_URL, cfg.INSTANCE_DIR)
     env.setdefault("WECHAT_API_BASE", f"http://127.0.0.1:{WECHAT_PORT}/")
     env.setdefault("SMS_ENDPOINT", f"127.0.0.1:{SMS_PORT}")
+    env.setdefault("FACEID_ENDPOINT", f"127.0.0.1:{FACEID_PORT}")
+    env.setdefault("ALIPAY_GATEWAY", f"http://127.0.0.1:{ALIPAY_PORT}/gateway.do")
+    env.setdefault("IDCHECK_BASE_URL", f"http://127.0.0.1:{IDCHECK_PORT}/")
     env.setdefault("LOG_LEVEL", "INFO")
     py = sys.executable
     flask = [py, "-m", "flask", "--app", "wsgi"]
@@ -56,6 +63,9 @@ def main() -> int:
 
     start(py, "-m", "cli.simulators", "wechat", "--port", str(WECHAT_PORT))
     start(py, "-m", "cli.simulators", "sms", "--port", str(SMS_PORT))
+    start(py, "-m", "cli.simulators", "faceid", "--port", str(FACEID_PORT))
+    start(py, "-m", "cli.simulators", "alipay", "--port", str(ALIPAY_PORT))
+    start(py, "-m", "cli.simulators", "idcheck", "--port", str(IDCHECK_PORT))
     start(py, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app",
           extra={"GUNICORN_BIND": f"127.0.0.1:{API_PORT}", "GUNICORN_WORKERS": "2"})  # fmt: skip
     start(py, "-m", "workers.rq_worker")
@@ -69,6 +79,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     base = f"http://127.0.0.1:{API_PORT}"
+    people = ", ".join(f"{name} {number}" for name, number in DEMO_PEOPLE[:2])
     try:
         if not _wait_http(f"{base}/v1/ready", 60):
             print("yiwang did not become ready; see the logs above", file=sys.stderr)
@@ -81,7 +92,12 @@ def main() -> int:
             f"  readiness     {base}/v1/ready\n"
             f"  WeChat sim    http://127.0.0.1:{WECHAT_PORT}/_sim/\n"
             f"  SMS sim       http://127.0.0.1:{SMS_PORT}/_sim/\n"
+            f"  FaceID sim    http://127.0.0.1:{FACEID_PORT}/_sim/   (Tencent Cloud 慧眼)\n"
+            f"  Alipay sim    http://127.0.0.1:{ALIPAY_PORT}/_sim/   (支付宝身份验证)\n"
+            f"  ID check sim  http://127.0.0.1:{IDCHECK_PORT}/_sim/   (公安二要素核验)\n"
             "  demo citizen  phone 13800138000: POST /v1/auth/sms/send, read the code at the SMS sim\n"
+            f"  demo people   {people}  (real-name: POST /v1/identity/verifications;\n"
+            "                play the face scan with POST <sim>/_sim/face/perform {ref, outcome})\n"
             "  Ctrl-C stops everything.\n",
             flush=True,
         )

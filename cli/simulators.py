@@ -12,6 +12,9 @@ from integrations.simulator_server import add_control_index, serve_forever
 SIMULATORS = {
     "wechat": "integrations.wechat.simulator",
     "sms": "integrations.sms.simulator",
+    "faceid": "integrations.tencentcloud.faceid_simulator",
+    "alipay": "integrations.alipay.simulator",
+    "idcheck": "integrations.idcheck.simulator",
 }
 
 

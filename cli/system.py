@@ -89,3 +89,18 @@ def list_keys() -> None:
     for key in db.session.scalars(select(SigningKey).order_by(SigningKey.created_at)):
         state = "signing" if key.retired_at is None else f"verify-until {key.verify_until:%Y-%m-%d %H:%M:%S}"
         click.echo(f"{key.kid}\t{key.created_at:%Y-%m-%d %H:%M:%S}\t{state}")
+
+
+@keys.command("reencrypt-data")
+@click.option("--batch-size", default=500, show_default=True)
+@with_appcontext
+def reencrypt_data(batch_size: int) -> None:
+    """Rewrite personal data still encrypted under an older DATA_KEYS entry with DATA_KEY_ACTIVE."""
+    from core.crypto import crypto
+    from core.db import db
+    from domain.identity.rekey import rekey
+
+    reports = rekey(db.session(), encryptor=crypto.encryptor, batch_size=batch_size)
+    for column, counts in reports.items():
+        click.echo(f"{column}\texamined {counts['examined']}\trewritten {counts['rewritten']}")
+    click.echo(f"every ciphertext now uses key {crypto.encryptor.active_kid}")

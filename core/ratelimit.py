@@ -36,13 +36,23 @@ class RateLimiter:
         self._prefix = prefix
         self._script = redis.register_script(_SCRIPT)
 
-    def hit(self, name: str, ident: str, *, limit: int, window: int) -> None:
-        """Count one event for (name, ident); raise RateLimited with Retry-After when over."""
+    def hit(self, name: str, ident: str, *, limit: int, window: int) -> str:
+        """Count one event for (name, ident); raise RateLimited with Retry-After when over.
+
+        Returns the event's id, which `undo` takes back (an attempt that never reached a
+        paid provider because the provider was down should not use up the citizen's quota).
+        """
         now = clock.timestamp()
         key = f"{self._prefix}:{name}:{ident}"
-        allowed, wait = self._script(keys=[key], args=[now, window, limit, uuid.uuid4().hex, window + 60])
+        member = uuid.uuid4().hex
+        allowed, wait = self._script(keys=[key], args=[now, window, limit, member, window + 60])
         if not int(allowed):
             raise RateLimited(retry_after=math.ceil(float(wait)), scope=name)
+        return member
+
+    def undo(self, name: str, ident: str, member: str) -> None:
+        """Forget one counted event."""
+        self._redis.zrem(f"{self._prefix}:{name}:{ident}", member)
 
     def reset(self, name: str, ident: str) -> None:
         self._redis.delete(f"{self._prefix}:{name}:{ident}")

@@ -21,6 +21,7 @@ from core.crypto import Encryptor
 from core.db import Base, UTCDateTime
 
 _PURPOSE = "signing-key"
+PRIVATE_KEY_PURPOSE = _PURPOSE  # for re-encryption after a data-key rotation
 
 
 class SigningKey(Base):

@@ -114,12 +114,58 @@ def sms_sim(base_config: dict[str, Any]) -> Iterator[ThreadedSimulator]:
     sim.stop()
 
 
+def _serve(base_config: dict[str, Any], module: str) -> ThreadedSimulator:
+    import importlib
+
+    from config import TestConfig
+
+    create = importlib.import_module(module).create_simulator
+    return ThreadedSimulator(create(vars(TestConfig()) | base_config)).start()
+
+
 @pytest.fixture(scope="session")
-def app_config(base_config: dict, wechat_sim: ThreadedSimulator, sms_sim: ThreadedSimulator) -> dict:
+def faceid_sim(base_config: dict[str, Any]) -> Iterator[ThreadedSimulator]:
+    sim = _serve(base_config, "integrations.tencentcloud.faceid_simulator")
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture(scope="session")
+def alipay_sim(base_config: dict[str, Any]) -> Iterator[ThreadedSimulator]:
+    sim = _serve(base_config, "integrations.alipay.simulator")
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture(scope="session")
+def idcheck_sim(base_config: dict[str, Any]) -> Iterator[ThreadedSimulator]:
+    sim = _serve(base_config, "integrations.idcheck.simulator")
+    yield sim
+    sim.stop()
+
+
+# Provider calls in tests time out sooner than in production, so a timeout test stays short.
+TEST_PROVIDER_TIMEOUT = 1.5
+
+
+@pytest.fixture(scope="session")
+def app_config(
+    base_config: dict,
+    wechat_sim: ThreadedSimulator,
+    sms_sim: ThreadedSimulator,
+    faceid_sim: ThreadedSimulator,
+    alipay_sim: ThreadedSimulator,
+    idcheck_sim: ThreadedSimulator,
+) -> dict:
     return base_config | {
         "WECHAT_API_BASE": wechat_sim.url,
         "SMS_ENDPOINT": f"{sms_sim.host}:{sms_sim.port}",
         "SMS_SCHEME": "http",
+        "FACEID_ENDPOINT": f"{faceid_sim.host}:{faceid_sim.port}",
+        "FACEID_SCHEME": "http",
+        "ALIPAY_GATEWAY": f"{alipay_sim.url}gateway.do",
+        "IDCHECK_BASE_URL": idcheck_sim.url,
+        "PROVIDER_TIMEOUT": TEST_PROVIDER_TIMEOUT,
     }
 
 

@@ -27,7 +27,11 @@ class Account(IdMixin, Base):
     __tablename__ = "accounts"
 
     status: Mapped[str] = mapped_column(String(16), default=ACTIVE)
-    identity_level: Mapped[str] = mapped_column(String(4), default="L0")
+    # L1 phone or WeChat bound (every account), L2 name + ID number checked, L3 live face or
+    # in-person check (domain/identity/levels.py). The time of the latest live check gives the
+    # freshness a service may demand; both travel in access tokens (claims idl, ilt).
+    identity_level: Mapped[str] = mapped_column(String(4), default="L1")
+    live_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     created_via: Mapped[str] = mapped_column(String(16))  # miniprogram, app

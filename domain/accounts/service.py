@@ -47,7 +47,7 @@ def _identity(session: Session, kind: str, issuer: str, lookup: str) -> ChannelI
 def _new_account(session: Session, created_via: str) -> Account:
     now = clock.now()
     account = Account(
-        status=ACTIVE, identity_level="L0", created_at=now, updated_at=now, created_via=created_via
+        status=ACTIVE, identity_level="L1", created_at=now, updated_at=now, created_via=created_via
     )
     session.add(account)
     session.flush()
@@ -187,7 +187,7 @@ def bind_phone(
         return PhoneBinding(account, None)
     target = existing.account
     ensure_usable(target)
-    if own_phone is not None or account.identity_level != "L0":
+    if own_phone is not None or account.identity_level not in ("L0", "L1"):
         raise PhoneBoundElsewhere()
     for ident in list(account.identities):
         ident.account_id = target.id

@@ -47,8 +47,27 @@ def _mint_access(tokens: TokenService, policy: SessionPolicy, account: Account, 
         audience=policy.audience,
         subject=account.id,
         ttl=policy.access_ttl,
-        claims={"typ": "citizen", "sid": sess.id, "channel": sess.channel, "idl": account.identity_level},
+        claims=identity_claims(account) | {"typ": "citizen", "sid": sess.id, "channel": sess.channel},
     )
+
+
+def identity_claims(account: Account) -> dict[str, Any]:
+    """The assurance claims of an access token: level, and when the latest live check was."""
+    claims: dict[str, Any] = {"idl": account.identity_level}
+    if account.live_checked_at is not None:
+        claims["ilt"] = int(account.live_checked_at.timestamp())
+    return claims
+
+
+def reissue_access(
+    session: Session, *, tokens: TokenService, policy: SessionPolicy, account_id: str, session_id: str
+) -> str:
+    """A new access token for an open session, carrying the account's current assurance."""
+    account = session.get(Account, account_id)
+    sess = session.get(LoginSession, session_id)
+    if account is None or sess is None or sess.account_id != account_id or sess.revoked_at is not None:
+        raise SessionRevoked()
+    return _mint_access(tokens, policy, account, sess)
 
 
 def _new_refresh(session: Session, policy: SessionPolicy, sess: LoginSession) -> str:
@@ -221,4 +240,4 @@ def authenticate(
         raise TokenInvalid()
     if revocations.is_revoked(sid):
         raise SessionRevoked()
-    return Principal(claims["sub"], sid, claims.get("channel", ""), claims.get("idl", "L0"), claims)
+    return Principal(claims["sub"], sid, claims.get("channel", ""), claims.get("idl", "L1"), claims)

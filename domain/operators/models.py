@@ -14,7 +14,8 @@ ROLE_CATALOG_EDITOR = "catalog_editor"
 ROLE_CASE_OPERATOR = "case_operator"
 ROLE_AUDITOR = "auditor"
 ROLE_OPS = "ops"  # background jobs, dead letters
-ROLES = (ROLE_ADMIN, ROLE_CATALOG_EDITOR, ROLE_CASE_OPERATOR, ROLE_AUDITOR, ROLE_OPS)
+ROLE_HALL_OFFICER = "hall_officer"  # records in-person identity checks at a service hall
+ROLES = (ROLE_ADMIN, ROLE_CATALOG_EDITOR, ROLE_CASE_OPERATOR, ROLE_AUDITOR, ROLE_OPS, ROLE_HALL_OFFICER)
 
 
 class Operator(IdMixin, Base):

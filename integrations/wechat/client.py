@@ -198,6 +198,16 @@ class WechatClient:
         result = self._call(endpoint, lambda: self._wx.wxa._post(endpoint, data=body))
         return result.get("msgid")
 
+    def face_get_verify_id(self, body: dict) -> dict:
+        """Start a face verification 2.0 session (cityservice/face/identify/getverifyid)."""
+        endpoint = "cityservice/face/identify/getverifyid"
+        return self._call(endpoint, lambda: self._wx.wxa._post(endpoint, data=body))
+
+    def face_query_verify_info(self, body: dict) -> dict:
+        """Ask for a face verification 2.0 result (cityservice/face/identify/queryverifyinfo)."""
+        endpoint = "cityservice/face/identify/queryverifyinfo"
+        return self._call(endpoint, lambda: self._wx.wxa._post(endpoint, data=body))
+
     # -- plumbing --------------------------------------------------------------------------
 
     def _current_token(self) -> str | None:

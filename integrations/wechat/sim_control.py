@@ -78,3 +78,29 @@ class WechatSimControl:
     def fault(self, endpoint: str, *, times: int = 1, **kind: Any) -> None:
         """Make the next `times` calls of `endpoint` fail: errcode=, http_status= or delay=."""
         self._req("POST", "faults", json={"endpoint": endpoint, "times": times, **kind})
+
+    # -- real-name conventions and face verification 2.0 (integrations/wechat/face_sim.py) --
+
+    def call_report(self) -> dict[str, dict[str, int]]:
+        """Call counts and error answers per endpoint: {"counts": {...}, "errors": {...}}."""
+        return self._req("GET", "calls")
+
+    def faults(self, **switches: Any) -> dict:
+        """Set down=, latency_ms= or errors=[errcode, ...] (the next face calls, in order)."""
+        return self._req("POST", "faults", json=switches)
+
+    def add_person(self, name: str, id_number: str) -> None:
+        """Register a real person (name + ID number) with the simulated population register."""
+        self._req("POST", "people", json={"name": name, "id_number": id_number})
+
+    def advance(self, seconds: float) -> float:
+        """Move the face clock forward (verify_id expiry); returns the total offset."""
+        return self._req("POST", "advance", json={"seconds": seconds})["offset"]
+
+    def face_perform(self, ref: str, outcome: str) -> int:
+        """The user does the face for verify_id `ref`: pass, liveness_fail, other_person, cancel."""
+        return self._req("POST", "face/perform", json={"ref": ref, "outcome": outcome})["verify_ret"]
+
+    def face_auto(self, outcome: str | None) -> None:
+        """The outcome assumed for verify_ids nobody performed when queried (None = pending)."""
+        self._req("POST", "face/auto", json={"outcome": outcome})

@@ -92,6 +92,7 @@ class SimState:
             self.pages: set[str] = set()
             self.messages: list[dict[str, Any]] = []
             self.calls: Counter[str] = Counter()
+            self.errors: Counter[str] = Counter()  # error answers per endpoint
             self.faults: list[dict[str, Any]] = []
             self._msgid = 3_000_000_000
 

@@ -12,6 +12,8 @@ WeChat API (answers HTTP 200 with {"errcode", "errmsg"} on errors, as the real o
   POST wxa/business/getuserphonenumber?access_token {code} → {errcode:0, phone_info{...}}
   POST cgi-bin/message/subscribe/send?access_token {touser, template_id, page?, data,
        miniprogram_state?, lang?} → {errcode:0, msgid}; 40003 40037 41030 43101 47003
+  POST cityservice/face/identify/getverifyid, .../queryverifyinfo: face verification 2.0, see
+       integrations/wechat/face_sim.py (protocol, errcodes and its /_sim/ control routes)
   Token errors: 41001 missing, 40001 unknown or superseded, 42001 expired. Wrong HTTP method:
   43001 (GET required) / 43002 (POST required). Malformed JSON body: 47001.
 
@@ -30,8 +32,10 @@ Control API (plays the phone and the WeChat back office; JSON in, JSON out):
   POST /_sim/pages {pages: [...]}               register mini-program pages (for `page`)
   POST /_sim/access-token/expire {appid?}       expire every current token of the app
   GET  /_sim/messages?touser&template_id        delivered subscribe messages
-  GET  /_sim/calls                              call counts per endpoint
+  GET  /_sim/calls                              call counts and error answers per endpoint
   POST /_sim/faults {endpoint, errcode? | http_status? | delay?, times?}   inject failures
+  POST /_sim/faults {down?, latency_ms?, errors?}  the real-name conventions (see face_sim.py)
+  POST /_sim/people, /_sim/advance, /_sim/face/perform, /_sim/face/auto   face verification
 
 Seeded: demo user openid oDEMOcitizen0000000000000001 (unionid uDEMOcitizen0000000000000001,
 phone 13800138000) with long-term subscription to tpl_application_progress; templates
@@ -49,6 +53,7 @@ from typing import Any
 
 from flask import Flask, Response, jsonify, request
 
+from integrations.wechat import face_sim
 from integrations.wechat.sim_state import SimState, WxError
 from integrations.wechat.template_fields import FIELD_TYPES, field_type, invalid_fields
 
@@ -115,6 +120,7 @@ def create_simulator(config: Mapping[str, Any]) -> Flask:
     state = SimState(str(config["WECHAT_APPID"]), str(config["WECHAT_SECRET"]))
     _seed(state)
     app.extensions["wechat_sim"] = state
+    face = app.extensions["wechat_face_sim"] = face_sim.FaceSim(state)
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
     def api(endpoint: str, method: str) -> Callable[[Callable[[], dict]], Callable[[], Response]]:
@@ -122,6 +128,13 @@ def create_simulator(config: Mapping[str, Any]) -> Flask:
             def view() -> Response:
                 with state.lock:
                     state.calls[endpoint] += 1
+                response = answer()
+                if response.status_code >= 500 or (response.is_json and response.get_json().get("errcode")):
+                    with state.lock:
+                        state.errors[endpoint] += 1
+                return response
+
+            def answer() -> Response:
                 if request.method != method:
                     return _wx_error(43001 if method == "GET" else 43002, f"require {method} method")
                 fault = state.take_fault(endpoint)
@@ -132,7 +145,7 @@ def create_simulator(config: Mapping[str, Any]) -> Flask:
                 if fault and fault.get("errcode") is not None:
                     return _wx_error(int(fault["errcode"]), "system error")
                 try:
-                    return jsonify(handler())
+                    return face.before_call(endpoint) or jsonify(handler())
                 except WxError as exc:
                     return _wx_error(exc.errcode, exc.errmsg)
 
@@ -184,11 +197,13 @@ def create_simulator(config: Mapping[str, Any]) -> Flask:
         msgid = state.deliver(appid, _json_body(), invalid_fields)
         return {"errcode": 0, "errmsg": "ok", "msgid": msgid}
 
-    _register_control(app, state)
+    face_sim.register_api(api, face, _json_body)
+    _register_control(app, state, face)
+    face_sim.register_control(app, face)
     return app
 
 
-def _register_control(app: Flask, state: SimState) -> None:
+def _register_control(app: Flask, state: SimState, face: face_sim.FaceSim) -> None:
     def body() -> dict[str, Any]:
         data = request.get_json(silent=True)
         return data if isinstance(data, dict) else {}
@@ -199,6 +214,7 @@ def _register_control(app: Flask, state: SimState) -> None:
     @app.post("/_sim/reset")
     def reset() -> Any:
         _seed(state)
+        face.reset()
         return {"ok": True}
 
     @app.post("/_sim/apps")
@@ -291,11 +307,16 @@ def _register_control(app: Flask, state: SimState) -> None:
     @app.get("/_sim/calls")
     def calls() -> Any:
         with state.lock:
-            return {"counts": dict(state.calls)}
+            return {"counts": dict(state.calls), "errors": dict(state.errors)}
 
     @app.post("/_sim/faults")
     def add_fault() -> Any:
         data = body()
+        if not data.get("endpoint") and data.keys() & face_sim.FAULT_KEYS:
+            try:
+                return face.set_faults(data), 201
+            except (TypeError, ValueError):
+                return fail(400, "latency_ms and errors must be integers")
         if not data.get("endpoint"):
             return fail(400, "endpoint is required")
         fault = {

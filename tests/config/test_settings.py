@@ -17,6 +17,9 @@ STRONG = {
     "TENCENT_SECRET_KEY": "real-tencent-key",
     "DATABASE_URL": "postgresql://db.internal/yiwang",
     "REDIS_URL": "redis://redis.internal:6379/0",
+    "IDCHECK_APP_SECRET": "real-idcheck-secret-0123456789",
+    "ALIPAY_APP_PRIVATE_KEY": "-----BEGIN PRIVATE KEY-----\nreal\n-----END PRIVATE KEY-----",
+    "ALIPAY_PUBLIC_KEY": "-----BEGIN PUBLIC KEY-----\nreal\n-----END PUBLIC KEY-----",
 }
 
 
@@ -43,7 +46,17 @@ def test_production_refuses_default_secrets(env):
         assert name in message
 
 
-@pytest.mark.parametrize("weak", ["SECRET_KEY", "DATA_KEYS", "LOOKUP_HASH_KEY", "TENCENT_SECRET_KEY"])
+@pytest.mark.parametrize(
+    "weak",
+    [
+        "SECRET_KEY",
+        "DATA_KEYS",
+        "LOOKUP_HASH_KEY",
+        "TENCENT_SECRET_KEY",
+        "IDCHECK_APP_SECRET",
+        "ALIPAY_PUBLIC_KEY",
+    ],  # fmt: skip
+)
 def test_production_refuses_each_default_on_its_own(env, weak):
     env.setenv("YIWANG_ENV", "production")
     for name, value in STRONG.items():

@@ -43,7 +43,7 @@ def test_wrong_audience_and_issuer_rejected(client, citizen, services):
     for override in ({"aud": "yiwang-admin"}, {"aud": "someone-else"}):
         token = services.tokens.mint(
             audience=override["aud"], subject=citizen["account_id"], ttl=60,
-            claims={"typ": "citizen", "sid": citizen["session_id"], "channel": "app", "idl": "L0"},
+            claims={"typ": "citizen", "sid": citizen["session_id"], "channel": "app", "idl": "L1"},
         )  # fmt: skip
         r = _me(client, token)
         assert r.status_code == 401 and r.get_json()["error"]["code"] == "auth.token_invalid"
@@ -105,7 +105,7 @@ def test_a_process_that_missed_the_rotation_reloads_on_unknown_kid(app, client, 
     who = make_citizen(app)
     token = minted.mint(
         audience="yiwang-api", subject=who["account_id"], ttl=60,
-        claims={"typ": "citizen", "sid": who["session_id"], "channel": "app", "idl": "L0"},
+        claims={"typ": "citizen", "sid": who["session_id"], "channel": "app", "idl": "L1"},
     )  # fmt: skip
     import time as _t
 
@@ -120,6 +120,6 @@ def test_token_claims(citizen, app):
     assert claims["sub"] == citizen["account_id"]
     assert claims["sid"] == citizen["session_id"]
     assert claims["channel"] == "app"
-    assert claims["idl"] == "L0"
+    assert claims["idl"] == "L1"  # phone or WeChat bound, no real name yet
     assert claims["exp"] - claims["iat"] == 900
     assert jwt.get_unverified_header(citizen["access_token"])["alg"] == "ES256"

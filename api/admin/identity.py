@@ -1,0 +1,67 @@
+"""In-person identity checks at a service hall (role hall_officer): the non-face path to L3."""
+
+from __future__ import annotations
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import fields, validate
+
+from api.admin.security import BEARER_SECURITY, current_actor, require_operator, role_guard
+from api.deps import services
+from api.idempotency import idempotent
+from api.schemas import StrictSchema
+from core.db import db
+from domain.identity import service
+from domain.operators.models import ROLE_HALL_OFFICER
+
+blp = Blueprint(
+    "admin_identity", __name__, url_prefix="/admin/v1/identity", description="线下核验 / In-person checks"
+)
+blp.before_request(require_operator)
+blp.before_request(role_guard(ROLE_HALL_OFFICER))
+
+
+class InPersonSchema(StrictSchema):
+    account_id = fields.String(required=True, validate=validate.Length(equal=36))
+    name = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    id_number = fields.String(required=True, validate=validate.Length(min=1, max=32))
+    hall = fields.String(
+        required=True, validate=validate.Length(min=1, max=64), metadata={"description": "hall code or name"}
+    )
+    document_checked = fields.Boolean(
+        required=True,
+        validate=validate.Equal(True),
+        metadata={"description": "the officer saw the original resident ID card and compared the face"},
+    )
+
+
+class InPersonResultSchema(StrictSchema):
+    verification_id = fields.String()
+    account_id = fields.String()
+    identity_level = fields.String()
+    name = fields.String(metadata={"description": "masked"})
+    id_number = fields.String(metadata={"description": "masked"})
+
+
+@blp.route("/in-person-checks")
+class InPersonChecks(MethodView):
+    @idempotent
+    @blp.doc(security=BEARER_SECURITY)
+    @blp.arguments(InPersonSchema)
+    @blp.response(201, InPersonResultSchema)
+    def post(self, body: dict) -> dict:
+        """Record that the officer checked the citizen and their ID card in person: the account reaches L3."""
+        actor = current_actor()
+        outcome = service.record_in_person(
+            db.session(), deps=services().identity, operator_id=actor.id or "",
+            account_id=body["account_id"], name=body["name"], id_number=body["id_number"],
+            hall=body["hall"], request_id=actor.request_id,
+        )  # fmt: skip
+        row = outcome.verification
+        return {
+            "verification_id": row.id,
+            "account_id": outcome.account_id,
+            "identity_level": "L3",
+            "name": row.name_masked,
+            "id_number": row.id_number_masked,
+        }

@@ -1,0 +1,1 @@
+"""Real-name verification: assurance levels, verifications with providers, protected identity data."""

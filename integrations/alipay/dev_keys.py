@@ -1,0 +1,94 @@
+"""DEVELOPMENT-ONLY RSA-2048 keys for Alipay identity verification against the local simulator.
+
+Never use these anywhere real: they are public (committed to the repository). Production refuses
+to start unless ALIPAY_APP_PRIVATE_KEY and ALIPAY_PUBLIC_KEY are set (config/settings.py).
+
+- APP_PRIVATE_KEY / APP_PUBLIC_KEY: the development "merchant application" key pair. The client
+  signs requests with the private key; the simulator verifies them with the public key (what a
+  merchant uploads to the Alipay open platform).
+- PLATFORM_PRIVATE_KEY / PLATFORM_PUBLIC_KEY: the simulator's stand-in for Alipay's platform key
+  pair. The simulator signs responses with the private key; the client verifies them with the
+  public key (what the open platform shows as "支付宝公钥").
+"""
+
+APP_PRIVATE_KEY = """-----BEGIN PRIVATE KEY-----
+MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQDXN3heDyHLD0SA
+ofaJJfrZemVjrUPk4O6Vphujy0o87DR2nlhqZ1dp56x4PNxYg5sG1Af30qA45mhY
+FaL01w0MVictvmWAV+Dyiu4W613UOEF5HbkJ2Yl1JH3VOCVXuuHOR14Cj7vxQ/mW
+JU/DQD1jwFv03yuigr+D3Jys7x2vetCYuno7MUHKkXUkAQXZsoeyX+JzerQ+wF3U
+ACuSm+iP34U9NrQpXlX+hBSW7HE6ZHnQgTlOT00aw3IQtCM5ycMM99/C25ksISpl
+Eey7EnD4AC/SO5TS10tc4+DvVdJiO+6ya+7qb0Ktfq7YrznW0IAsWBIRhLC5OWtM
+uiEacGHdAgMBAAECggEAPfygEpdRKGdRV6tOktn5kkIKidcRww52KWwacebPjxSJ
+V9Drrlntd3de2ZLN9ECTmjffw6VKuJjEXPp+YP6/p1n5FtfL7FdjVvhk8vz/nWxG
+j1fcP9YEHVVRWOQ+/TG6b+tmTF6Rxz/I11IP0zDhfaWd1r2gl8II3zXfen+0kSHL
+MW6tAxCkxG4mepT5kjcGl8VR+QKwi5qgFgWvMpmq9n9ucYulpEk4uUyyWk/31M9k
+vKacZ8A5AUNEEdko0QgrWHNIQT1NZxY/1jjcrv05AZV6wfu4P7YdP5+WzecQJNsd
+kz0bZXMtb+R5Y2BWXZnp+nFJ6DLpSlz2Pp+c/qd7kQKBgQD1hfkYM0ZneQg9XSom
+jEXstXJiRbJNzArIWWnMEuWDqb1KbmzfRmF7Vrk6XabfbwkR69Ak9fMprT0Rt6DV
+Ec+wuOiwaOaWfafHw1aJxYblIUercbxWqe8IB6HNKW6Z+R/qszA9Rn9zB3sbz5bE
+QjvSmFDTs9rcAiBwV+sPTaQVJwKBgQDgZm+YzHAy1oOzBR/Vth3FX2P01huYwoVA
+n/67LOrG+n+wBrDHmLyOPSydC2ZqSmsQEF7ut/3zxvo70ssCgO51DYARLpdXW83B
+uTZUQn+OrQYkeO39EaggwMSRHyvfHkGTuW7QlO3fjlXoGYJwEzGSO2VOZ0EcTmvP
+WIwT1KhbWwKBgGM6pUThnEe/g9QBLkLsGGqlnrgXAQwuNgFpGbgvvvDqjiVh4cCP
+WmCV2UC8ju/omVrT2ojFmmQyrubVNzxF+ZGr+ecqTl9uI3w592SxH2bFf4jL69l+
+zquJIhyf7SJvrDWX/BwXvPTJhjjkOkPRnQntI2WcYAzhEyk0bzz9HR6rAoGBAJzk
+YfAmN+gDfY8j7Q8hxozh1eQv8pmKn1oAwzwg+oFmUPJEq0LSMjsM4G1otBFquJJB
+r+4d7EuN+hTrm47DkHV8m+bneV7Vy/U/RpIA8GhT5vCHMHX462EDBiwk7CqSX+0m
+ACmLhwj/3mZpt34enVENgBYiMS7WUaBl24Jd89vzAoGASbD4pSbDLAZeRpFhHOn/
+RI2uvxes5XaUiH+x0AE7CsQ44j7w3IXLjHwpVG2LVLBlXUbZ+TPE7hCGtdfP13+i
+2xvIfvwo/ApQUG2LaYMEJNIsu8lOdsTZ4ftzbMgRZrl9TtBhulUmsjEHYm62G8tc
+zW6Pd+kkVGepgj8ju/gqklc=
+-----END PRIVATE KEY-----
+"""
+
+APP_PUBLIC_KEY = """-----BEGIN PUBLIC KEY-----
+MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA1zd4Xg8hyw9EgKH2iSX6
+2XplY61D5ODulaYbo8tKPOw0dp5YamdXaeeseDzcWIObBtQH99KgOOZoWBWi9NcN
+DFYnLb5lgFfg8oruFutd1DhBeR25CdmJdSR91TglV7rhzkdeAo+78UP5liVPw0A9
+Y8Bb9N8rooK/g9ycrO8dr3rQmLp6OzFBypF1JAEF2bKHsl/ic3q0PsBd1AArkpvo
+j9+FPTa0KV5V/oQUluxxOmR50IE5Tk9NGsNyELQjOcnDDPffwtuZLCEqZRHsuxJw
++AAv0juU0tdLXOPg71XSYjvusmvu6m9CrX6u2K851tCALFgSEYSwuTlrTLohGnBh
+3QIDAQAB
+-----END PUBLIC KEY-----
+"""
+
+PLATFORM_PRIVATE_KEY = """-----BEGIN PRIVATE KEY-----
+MIIEvgIBADANBgkqhkiG9w0BAQEFAASCBKgwggSkAgEAAoIBAQCdIYlYHImxjlII
+7EHd+57+9yyj195tHC2wtnRTPAefbl5ZI2kA4EuBDqet3esQUdwUsiAzY9Od1wUi
+0a/WWD2YomzNEq0QmsV+mGxAIP0HfGGMXLBRS77qTOweQCR9PPYojG/RZ6R+P/hC
+ixSGqIZbTBnxOc4zOrpK1LQBH+urwo4j4OQXo6Kc4xtaHcwVjkA8KIbks4JVmw2l
+/sIncAHfrddumigWPCxt7sts9kRZvQClDXLuuWMJ1nIPyjtNfzzeVpjoGTKaPN1G
+MoLKRha2uK0pErNpL1DyZCTD/ssmD6y9JbnRLB2HHnkLbGILlb8nB/oPhVA9Br7X
+BEJM8MU/AgMBAAECggEACaTXn3nOQFXiK7wHEDnI+LsbmUlpfxGIrbI1EjAQA7VW
+wxUiSl8keIekEPlwMPCP7RFAWrHDeN+L6CbYf55WLCUOlR49Uv88zy1JujyMFcaI
+3NWKLiMo/4u4aOQ6Q8QsaNwIYjYrPrhsY0vSoa/RjI7vf1ezPn+vPrfZUxcDdDzZ
+r0ZGFIZj7ilqg2xwB7gvwpp9S5QtG16KR9+TOEyvmIvUvnDQ9EWGV0zBVGdZV/um
+bDntN0tcbGzA4uPuURCLXqZx4v0+lOagdF6MXdBwu2iGaB03pWapY2oCw8g7CqR+
+9iXGpjXcO7K8UyvECnccqqdf1Hc5mx9FCnz6sju/kQKBgQDRefmyM3UgJcppt+rW
+OQ62skbbNwfM3HwzW7wHKGkJ3allFwp65T+4w356OSi/aN9lAct4JGd45WL3CPe3
+HeW7POX7APiBAIPX8u6nZK4n7XWAmelbCJ+PLmMuhcJSQJNCMcEnZhh1EOTpBYJy
+tVwdIqc+6nOGMeF/FlyiXIBNVwKBgQDAB2ZVlmufN/s50ndOnUkG47XulfcFP7Ft
+aQKc9sJor8LlOXw9YiG61Oehzw10sLvD/w2zAZyWdprmNKh5+1sxG5X2mIoYa3YF
+1aw61zuSIRNeE5ZnrRtCFvMjvbIObU/ZAwpQx8De3RkJ6JbNL/cH7VX8mleEmzlD
+9/CB4qnuWQKBgQCrJKTE2xXOdhGx3fmXnHZQ/ca2Q3e0AE/ZBhHRJ0rqLJfBZ9nA
+Hpy5L7+dzCVmfSBHPfgm6FdBhugcPM9mZJ7VIyQituBRRUJypKAnUzKWnINr1lO5
+dIooSRXvZIkm+mtVoaDVt6wzuOHNIBs77MCdbTqHRLWt5gL9+h8k575LcQKBgQCX
+2IIcZbC+m3bmFz5OhONNNl0Tx7Qoi2AS4zm0ww+h1nIn7pgGtgV0Bo0Pj3nVbzda
+2eGMTlbzR+Be7v7WTmOi5mxkLeTtQHR4Uqk5ch7iA5OcDaMeYm0uipVDCuq0q827
+DcNncz1ZPb5h7nDo2efedddLwwQ3kMLssy+UlZbIKQKBgGE+IdhBQpD9dW0uQvgl
+qrBzqcxUDN5MtOLx4lqvUyFllALh2VWhYzl2Lp2bEouqFEQOVOxmn7Q+30NnYAJu
+UD56bSanBYnGMBGcHD1GaBCedB4+0Uo7DKxRpoo9Bl7VPdhcMClke9jEUDzaLHHv
+TO5HxFkywnLkALmE9Kjkpkoa
+-----END PRIVATE KEY-----
+"""
+
+PLATFORM_PUBLIC_KEY = """-----BEGIN PUBLIC KEY-----
+MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAnSGJWByJsY5SCOxB3fue
+/vcso9febRwtsLZ0UzwHn25eWSNpAOBLgQ6nrd3rEFHcFLIgM2PTndcFItGv1lg9
+mKJszRKtEJrFfphsQCD9B3xhjFywUUu+6kzsHkAkfTz2KIxv0Wekfj/4QosUhqiG
+W0wZ8TnOMzq6StS0AR/rq8KOI+DkF6OinOMbWh3MFY5APCiG5LOCVZsNpf7CJ3AB
+363XbpooFjwsbe7LbPZEWb0ApQ1y7rljCdZyD8o7TX883laY6BkymjzdRjKCykYW
+tritKRKzaS9Q8mQkw/7LJg+svSW50Swdhx55C2xiC5W/Jwf6D4VQPQa+1wRCTPDF
+PwIDAQAB
+-----END PUBLIC KEY-----
+"""

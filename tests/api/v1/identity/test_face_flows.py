@@ -1,0 +1,234 @@
+"""Face verification end to end: API → domain → real client → simulator, for every provider."""
+
+from __future__ import annotations
+
+import jwt
+import pytest
+from sqlalchemy import select
+
+from core.audit import AuditEvent
+from domain.identity.models import ConsentRecord, IdentityVerification
+from tests.api.v1.identity.conftest import (
+    CONSENT,
+    LI,
+    URL,
+    ZHANG,
+    bearer,
+    complete,
+    mini_citizen,
+    ref_of,
+    refreshed,
+    start,
+)
+
+APP_METHODS = ("tencent_faceid", "alipay_face")
+
+
+@pytest.fixture(params=[*APP_METHODS, "wechat_face"])
+def face(request, client, wx, app_citizen, sims):
+    """(method, citizen on the channel that offers it, that method's simulator)."""
+    method = request.param
+    who = mini_citizen(client, wx) if method == "wechat_face" else app_citizen
+    return method, who, sims[method]
+
+
+def _claims(token):
+    return jwt.decode(token, options={"verify_signature": False})
+
+
+def test_a_passed_face_check_raises_the_account_to_l3(client, face, db_session, clock):
+    method, who, sim = face
+    started = start(client, who, method)
+    assert started.status_code == 201, started.get_json()
+    body = started.get_json()
+    verification = body["verification"]
+    assert verification["status"] == "pending" and verification["method"] == method
+    assert verification["name"] == "张*" and verification["id_number"] == "110***********8515"
+    assert body["identity_level"] == "L1" and body["tokens"] is None
+
+    # The phone claims nothing: before the citizen finishes, the provider says "not yet".
+    early = complete(client, who, verification["id"])
+    assert early.status_code == 202, early.get_json()
+    assert early.get_json()["verification"]["status"] == "pending"
+
+    sim.perform(ref_of(body), "pass")
+    done = complete(client, who, verification["id"])
+    assert done.status_code == 200, done.get_json()
+    result = done.get_json()
+    assert result["verification"]["status"] == "passed" and result["identity_level"] == "L3"
+    claims = _claims(result["tokens"]["access_token"])
+    assert claims["idl"] == "L3" and claims["ilt"] == int(clock.now().timestamp())
+
+    identity = client.get("/v1/identity", headers=bearer(result["tokens"])).get_json()
+    assert identity["level"] == "L3" and identity["method"] == method
+    assert identity["name"] == "张*" and identity["id_number"] == "110***********8515"
+    assert identity["live_checked_at"] is not None
+
+    # A finished verification cannot be completed (replayed) again.
+    again = complete(client, who, verification["id"])
+    assert again.status_code == 409 and again.get_json()["error"]["code"] == "identity.verification_finished"
+
+    db_session.rollback()
+    row = db_session.get(IdentityVerification, verification["id"])
+    assert row.name_enc is None and row.id_number_enc is None and row.provider_ref_enc is None
+    consent = db_session.get(ConsentRecord, row.consent_id)
+    assert consent.text_version == "face-2026-12" and consent.purpose == "face_verification"
+    assert consent.channel == ("miniprogram" if method == "wechat_face" else "app")
+    actions = set(
+        db_session.scalars(select(AuditEvent.action).where(AuditEvent.target_id == who["account_id"]))
+    )
+    assert {"identity.verification_passed", "identity.level_raised"} <= actions
+
+
+@pytest.mark.parametrize(
+    ("outcome", "reason"),
+    [("liveness_fail", "liveness_failed"), ("other_person", "identity_mismatch"), ("cancel", "cancelled")],
+)
+def test_a_failed_face_check_says_why_and_keeps_the_level(client, face, outcome, reason):
+    method, who, sim = face
+    body = start(client, who, method).get_json()
+    sim.perform(ref_of(body), outcome)
+    done = complete(client, who, body["verification"]["id"])
+    if method == "alipay_face" and outcome == "cancel":
+        # Alipay records nothing when the citizen leaves: it stays pending until it expires.
+        assert done.status_code == 202 and done.get_json()["verification"]["status"] == "pending"
+        return
+    assert done.status_code == 200, done.get_json()
+    result = done.get_json()
+    assert result["verification"]["status"] == "failed"
+    assert result["verification"]["reason"] == reason
+    assert result["verification"]["reason_message"]
+    assert result["identity_level"] == "L1" and result["tokens"] is None
+    assert client.get("/v1/identity", headers=who["headers"]).get_json()["level"] == "L1"
+
+
+def test_an_unregistered_identity_fails_even_with_a_live_face(client, face):
+    method, who, sim = face
+    fake = {"name": "赵六", "id_number": "110101198001010010"}  # valid checksum, nobody registered
+    body = start(client, who, method, person=fake).get_json()
+    sim.perform(ref_of(body), "pass")
+    result = complete(client, who, body["verification"]["id"]).get_json()
+    assert result["verification"]["status"] == "failed"
+    assert result["verification"]["reason"] in ("identity_mismatch", "no_record")
+
+
+def test_a_verification_expires_with_the_provider_lifetime(client, face, clock):
+    method, who, sim = face
+    body = start(client, who, method).get_json()
+    sim.perform(ref_of(body), "pass")
+    clock.advance(days=4)  # past every provider's lifetime (FaceID results: 3 days)
+    done = complete(client, refreshed(client, who), body["verification"]["id"]).get_json()
+    assert done["verification"]["status"] == "expired" and done["identity_level"] == "L1"
+
+
+def test_the_provider_saying_expired_is_an_expired_verification(client, face):
+    method, who, sim = face
+    body = start(client, who, method).get_json()
+    sim.post("advance", {"seconds": 4 * 86400})  # only the provider's clock moves
+    done = complete(client, who, body["verification"]["id"])
+    assert done.status_code == 200, done.get_json()
+    assert done.get_json()["verification"]["status"] == "expired"
+
+
+def test_provider_down_is_a_clear_503_and_nothing_is_written(client, face, db_session):
+    method, who, sim = face
+    if method == "wechat_face":
+        sim.post(
+            "faults", {"endpoint": "cityservice/face/identify/getverifyid", "http_status": 503, "times": 3}
+        )
+    else:
+        sim.post("faults", {"down": True})
+    resp = start(client, who, method)
+    assert resp.status_code == 503, resp.get_json()
+    assert resp.get_json()["error"]["code"] == "identity.provider_unavailable"
+    db_session.rollback()
+    assert db_session.scalars(select(IdentityVerification)).all() == []
+    assert db_session.scalars(select(ConsentRecord)).all() == []
+
+
+def test_provider_down_at_completion_leaves_the_verification_pending(client, face):
+    method, who, sim = face
+    body = start(client, who, method).get_json()
+    sim.perform(ref_of(body), "pass")
+    if method == "wechat_face":
+        sim.post(
+            "faults", {"endpoint": "cityservice/face/identify/queryverifyinfo", "errcode": -1, "times": 1}
+        )
+    else:
+        sim.post("faults", {"down": True})
+    failed = complete(client, who, body["verification"]["id"])
+    assert failed.status_code == 503, failed.get_json()
+    if method != "wechat_face":
+        sim.post("faults", {"down": False})
+    retried = complete(client, who, body["verification"]["id"])
+    assert retried.status_code == 200 and retried.get_json()["verification"]["status"] == "passed"
+
+
+def test_a_retried_complete_with_the_same_key_replays_the_first_answer(client, face):
+    method, who, sim = face
+    body = start(client, who, method).get_json()
+    sim.perform(ref_of(body), "pass")
+    key = {"Idempotency-Key": "complete-0001"}
+    first = complete(client, who, body["verification"]["id"], **key)
+    second = complete(client, who, body["verification"]["id"], **key)
+    assert first.status_code == second.status_code == 200
+    assert second.headers["Idempotent-Replayed"] == "true"
+    assert second.get_json() == first.get_json()
+
+
+def test_face_needs_the_separate_consent_of_the_current_text(client, face, db_session):
+    method, who, sim = face
+    before = sim.calls()
+    missing = start(client, who, method, consent=None)
+    assert missing.status_code == 422 and missing.get_json()["error"]["code"] == "identity.consent_required"
+    assert missing.get_json()["error"]["details"]["text_version"] == "face-2026-12"
+    unticked = start(client, who, method, consent={"accepted": False, "text_version": "face-2026-12"})
+    assert unticked.status_code == 422
+    old = start(client, who, method, consent={"accepted": True, "text_version": "face-2020-01"})
+    assert old.status_code == 409 and old.get_json()["error"]["code"] == "identity.consent_outdated"
+    assert sim.calls() == before  # no paid call without consent
+    text = client.get("/v1/identity/consent", headers=who["headers"]).get_json()
+    assert text["text_version"] == "face-2026-12" and "政务服务大厅" in text["text"]
+    assert method in text["methods"]
+
+
+def test_each_channel_offers_only_its_configured_methods(client, wx, app_citizen, sims):
+    mini = mini_citizen(client, wx)
+    wrong = start(client, app_citizen, "wechat_face")
+    assert wrong.status_code == 422 and wrong.get_json()["error"]["code"] == "identity.method_unavailable"
+    assert "tencent_faceid" in wrong.get_json()["error"]["details"]["methods"]
+    assert start(client, mini, "alipay_face").status_code == 422
+
+
+def test_wechat_face_uses_the_citizens_own_openid(client, wx, sims):
+    who = mini_citizen(client, wx)
+    body = start(client, who, "wechat_face").get_json()
+    sims["wechat_face"].perform(ref_of(body), "pass")
+    assert complete(client, who, body["verification"]["id"]).get_json()["identity_level"] == "L3"
+
+
+def test_someone_elses_verification_is_not_found(client, face, app):
+    from tests.conftest import make_citizen
+
+    method, who, _ = face
+    body = start(client, who, method).get_json()
+    other = make_citizen(app)
+    resp = complete(client, other, body["verification"]["id"])
+    assert resp.status_code == 404 and resp.get_json()["error"]["code"] == "identity.verification_not_found"
+    assert client.get(f"{URL}/{body['verification']['id']}", headers=other["headers"]).status_code == 404
+
+
+def test_an_account_cannot_prove_a_second_person(client, app_citizen, sims):
+    body = start(client, app_citizen, "tencent_faceid").get_json()
+    sims["tencent_faceid"].perform(ref_of(body), "pass")
+    tokens = complete(client, app_citizen, body["verification"]["id"]).get_json()["tokens"]
+    who = {"headers": bearer(tokens)}
+    resp = start(client, who, "alipay_face", person=LI)
+    assert resp.status_code == 409 and resp.get_json()["error"]["code"] == "identity.different_person"
+
+
+def test_english_messages_on_request(client, app_citizen, sims):
+    resp = start(client, app_citizen, "tencent_faceid", consent=None, **{"Accept-Language": "en"})
+    assert "consent" in resp.get_json()["error"]["message"]
+    assert CONSENT["text_version"] in str(resp.get_json())
+    assert ZHANG["id_number"] not in resp.get_data(as_text=True)

@@ -1,0 +1,197 @@
+"""The two-element check (L2), one identity per account, limits, full values and in-person checks."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from core.audit import AuditEvent
+from domain.accounts.models import DELETED, Account, ChannelIdentity
+from domain.identity.models import IdentityVerification
+from tests.api.v1.identity.conftest import LI, ZHANG, bearer, complete, mini_citizen, ref_of, refreshed, start
+from tests.conftest import make_citizen
+from tests.domain.operators.factories import admin_headers, make_operator
+
+
+def test_a_matching_id_check_gives_l2_at_once(client, app_citizen, sims):
+    resp = start(client, app_citizen, "id_check", consent=None)
+    assert resp.status_code == 201, resp.get_json()
+    body = resp.get_json()
+    assert body["verification"]["status"] == "passed" and body["identity_level"] == "L2"
+    me = client.get("/v1/identity", headers=bearer(body["tokens"])).get_json()
+    assert me["level"] == "L2" and me["method"] == "id_check" and me["live_checked_at"] is None
+    again = start(client, {"headers": bearer(body["tokens"])}, "id_check", consent=None)
+    assert again.status_code == 409 and again.get_json()["error"]["code"] == "identity.already_verified"
+
+
+@pytest.mark.parametrize(
+    ("person", "reason"),
+    [({"name": "张四", "id_number": ZHANG["id_number"]}, "identity_mismatch"),
+     ({"name": "赵六", "id_number": "110101198001010010"}, "no_record")],
+)  # fmt: skip
+def test_a_failed_id_check_says_why(client, app_citizen, sims, person, reason):
+    body = start(client, app_citizen, "id_check", person=person, consent=None).get_json()
+    assert body["verification"]["status"] == "failed" and body["verification"]["reason"] == reason
+    assert body["identity_level"] == "L1"
+
+
+@pytest.mark.parametrize(
+    ("person", "field"),
+    [({"name": "张三", "id_number": "110101199003078514"}, "id_number"),
+     ({"name": "张三", "id_number": "110101209903078515"}, "id_number"),
+     ({"name": "Zhang San", "id_number": ZHANG["id_number"]}, "name"),
+     ({"name": "张", "id_number": ZHANG["id_number"]}, "name")],
+)  # fmt: skip
+def test_bad_input_is_refused_before_any_paid_call(client, app_citizen, sims, person, field, db_session):
+    before = {m: s.calls() for m, s in sims.items() if m != "wechat_face"}
+    for method in ("id_check", "tencent_faceid", "alipay_face"):
+        resp = start(client, app_citizen, method, person=person)
+        assert resp.status_code == 422, resp.get_json()
+        error = resp.get_json()["error"]
+        assert error["code"] == "identity.invalid" and field in error["fields"]
+    assert {m: sims[m].calls() for m in before} == before
+    db_session.rollback()
+    assert db_session.scalars(select(IdentityVerification)).all() == []
+
+
+def test_a_second_account_of_the_same_person_is_merged_into_the_first(
+    client, wx, app_citizen, sims, db_session
+):
+    first = start(client, app_citizen, "id_check", consent=None).get_json()
+    assert first["identity_level"] == "L2"
+    # Later the same person logs in through the mini-program: a WeChat-only account.
+    mini = mini_citizen(client, wx)
+    body = start(client, mini, "wechat_face").get_json()
+    sims["wechat_face"].perform(ref_of(body), "pass")
+    done = complete(client, mini, body["verification"]["id"])
+    assert done.status_code == 200, done.get_json()
+    result = done.get_json()
+    assert result["merged"] is True and result["identity_level"] == "L3"
+    assert result["tokens"]["refresh_token"]
+    me = client.get("/v1/me", headers=bearer(result["tokens"])).get_json()
+    assert me["id"] == app_citizen["account_id"]
+    assert me["channels"] == {"wechat": True, "phone": True}
+    # The WeChat-only account is closed and its old token stops working.
+    assert client.get("/v1/me", headers=mini["headers"]).status_code == 401
+    db_session.rollback()
+    closed = db_session.get(Account, mini["account_id"])
+    assert closed.status == DELETED and closed.merged_into_id == app_citizen["account_id"]
+    openids = db_session.scalars(
+        select(ChannelIdentity.account_id).where(ChannelIdentity.lookup == mini["openid"])
+    )
+    assert list(openids) == [app_citizen["account_id"]]
+    verification = db_session.get(IdentityVerification, body["verification"]["id"])
+    assert verification.account_id == app_citizen["account_id"]
+
+
+def test_two_accounts_with_different_phones_are_not_merged(client, app, app_citizen, sims):
+    assert start(client, app_citizen, "id_check", consent=None).get_json()["identity_level"] == "L2"
+    other = make_citizen(app)  # another phone number
+    before = sims["id_check"].calls()
+    resp = start(client, other, "id_check", consent=None)
+    assert resp.status_code == 409, resp.get_json()
+    assert resp.get_json()["error"]["code"] == "identity.bound_to_other_account"
+    assert sims["id_check"].calls() == before  # refused before paying for a check
+
+
+def test_id_checks_are_limited_per_account_per_day(client, app_citizen, sims, clock):
+    wrong = {"name": "张四", "id_number": ZHANG["id_number"]}
+    for _ in range(5):
+        assert start(client, app_citizen, "id_check", person=wrong, consent=None).status_code == 201
+    over = start(client, app_citizen, "id_check", person=wrong, consent=None)
+    assert over.status_code == 429 and int(over.headers["Retry-After"]) > 0
+    clock.advance(days=1, seconds=1)
+    assert start(client, refreshed(client, app_citizen), "id_check", consent=None).status_code == 201
+
+
+def test_face_checks_are_limited_per_account_per_day(client, app_citizen, sims, clock):
+    for _ in range(3):
+        assert start(client, app_citizen, "tencent_faceid").status_code == 201
+    over = start(client, app_citizen, "alipay_face")
+    assert over.status_code == 429, over.get_json()
+    assert over.headers["Retry-After"] and over.get_json()["error"]["details"]["scope"] == "face_account"
+    clock.advance(days=1, seconds=1)
+    assert start(client, refreshed(client, app_citizen), "alipay_face").status_code == 201
+
+
+def test_face_checks_are_limited_per_ip_per_hour(client, app, sims):
+    for _ in range(10):
+        assert start(client, make_citizen(app), "tencent_faceid").status_code == 201
+    over = start(client, make_citizen(app), "tencent_faceid")
+    assert over.status_code == 429 and over.get_json()["error"]["details"]["scope"] == "face_ip"
+
+
+def test_a_provider_outage_does_not_use_up_the_daily_face_quota(client, app_citizen, sims):
+    sims["tencent_faceid"].post("faults", {"down": True})
+    for _ in range(4):
+        assert start(client, app_citizen, "tencent_faceid").status_code == 503
+    sims["tencent_faceid"].post("faults", {"down": False})
+    assert start(client, app_citizen, "tencent_faceid").status_code == 201
+
+
+def test_a_provider_timeout_is_a_503_within_the_timeout(client, app_citizen, sims):
+    import time
+
+    sims["id_check"].post("faults", {"latency_ms": 3000})
+    began = time.monotonic()
+    resp = start(client, app_citizen, "id_check", consent=None)
+    assert resp.status_code == 503 and resp.get_json()["error"]["code"] == "identity.provider_unavailable"
+    assert time.monotonic() - began < 3.0
+    sims["id_check"].post("faults", {"latency_ms": 0})
+
+
+def test_the_owner_reads_the_full_values_and_each_read_is_audited(client, app_citizen, sims, db_session):
+    tokens = start(client, app_citizen, "id_check", consent=None).get_json()["tokens"]
+    assert client.get("/v1/identity/full", headers=bearer(tokens)).status_code == 422  # purpose required
+    resp = client.get("/v1/identity/full", query_string={"purpose": "view"}, headers=bearer(tokens))
+    assert resp.get_json() == {"name": ZHANG["name"], "id_number": ZHANG["id_number"]}
+    db_session.rollback()
+    reads = db_session.scalars(
+        select(AuditEvent).where(
+            AuditEvent.action == "pii.read", AuditEvent.target_id == app_citizen["account_id"]
+        )
+    ).all()
+    assert len(reads) == 1 and reads[0].details == {"fields": ["name", "id_number"], "purpose": "view"}
+    assert reads[0].actor_id == app_citizen["account_id"] and reads[0].at is not None
+
+
+def test_full_values_of_an_unverified_account_are_a_clear_404(client, app_citizen, sims):
+    resp = client.get("/v1/identity/full", query_string={"purpose": "view"}, headers=app_citizen["headers"])
+    assert resp.status_code == 404 and resp.get_json()["error"]["code"] == "identity.not_verified"
+
+
+def _hall(app, client):
+    return admin_headers(client, make_operator(app, username="hall1", roles=("hall_officer",)))
+
+
+def test_an_in_person_check_at_a_hall_gives_l3_without_a_face_scan(
+    app, client, app_citizen, sims, db_session
+):
+    body = {
+        "account_id": app_citizen["account_id"],
+        **LI,
+        "hall": "越秀区政务服务中心",
+        "document_checked": True,
+    }
+    resp = client.post("/admin/v1/identity/in-person-checks", json=body, headers=_hall(app, client))
+    assert resp.status_code == 201, resp.get_json()
+    assert resp.get_json()["identity_level"] == "L3" and resp.get_json()["name"] == "李*"
+    refreshed = client.post(
+        "/v1/auth/refresh", json={"refresh_token": app_citizen["refresh_token"]}
+    ).get_json()
+    identity = client.get("/v1/identity", headers=bearer(refreshed)).get_json()
+    assert identity["level"] == "L3" and identity["method"] == "in_person"
+    db_session.rollback()
+    audit = db_session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "identity.verification_passed")
+    ).one()
+    assert audit.actor_type == "operator" and audit.details["method"] == "in_person"
+
+
+def test_in_person_checks_need_the_hall_officer_role_and_a_seen_document(app, client, app_citizen, sims):
+    editor = admin_headers(client, make_operator(app, username="editor1", roles=("catalog_editor",)))
+    body = {"account_id": app_citizen["account_id"], **LI, "hall": "越秀", "document_checked": True}
+    assert client.post("/admin/v1/identity/in-person-checks", json=body, headers=editor).status_code == 403
+    unchecked = body | {"document_checked": False}
+    resp = client.post("/admin/v1/identity/in-person-checks", json=unchecked, headers=_hall(app, client))
+    assert resp.status_code == 422
