@@ -212,7 +212,7 @@ def _attach_integrations(app: Flask, services: Any, redis: Any) -> None:
 
 def _identity_deps(app: Flask, services: Any) -> Any:
     """The real-name providers (each pointed at its configured host: simulator or real)."""
-    from domain.identity.service import IdentityDeps, IdentityPolicy
+    from domain.identity.deps import IdentityDeps, IdentityPolicy
     from integrations.alipay.client import AlipayFaceProvider
     from integrations.idcheck.client import IdCheckClient
     from integrations.tencentcloud.faceid_client import TencentFaceIdProvider

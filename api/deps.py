@@ -32,7 +32,7 @@ class Services:
     wechat: Any = None  # integrations.wechat.client.WechatClient
     sms: Any = None  # integrations.sms.client.SmsClient
     catalog: CatalogReadModel | None = None
-    identity: Any = None  # domain.identity.service.IdentityDeps
+    identity: Any = None  # domain.identity.deps.IdentityDeps
 
 
 def services() -> Services:

@@ -11,7 +11,7 @@ from api.deps import services
 from api.idempotency import idempotent
 from api.schemas import StrictSchema
 from core.db import db
-from domain.identity import service
+from domain.identity import hall
 from domain.operators.models import ROLE_HALL_OFFICER
 
 blp = Blueprint(
@@ -52,7 +52,7 @@ class InPersonChecks(MethodView):
     def post(self, body: dict) -> dict:
         """Record that the officer checked the citizen and their ID card in person: the account reaches L3."""
         actor = current_actor()
-        outcome = service.record_in_person(
+        outcome = hall.record_in_person(
             db.session(), deps=services().identity, operator_id=actor.id or "",
             account_id=body["account_id"], name=body["name"], id_number=body["id_number"],
             hall=body["hall"], request_id=actor.request_id,

@@ -22,6 +22,7 @@ from domain.auth import sessions
 from domain.catalog import service as catalog
 from domain.identity import levels, service
 from domain.identity.consent import face_consent_text
+from domain.identity.deps import IdentityDeps, Outcome
 from domain.identity.errors import NotVerified
 from domain.identity.models import CITIZEN_METHODS, PENDING, IdentityVerification
 from domain.identity.read import identity_view
@@ -111,7 +112,7 @@ class RequirementSchema(StrictSchema):
     current_level = fields.String()
 
 
-def _deps() -> service.IdentityDeps:
+def _deps() -> IdentityDeps:
     return services().identity
 
 
@@ -131,7 +132,7 @@ def _verification_body(row: IdentityVerification, client: dict | None = None) ->
     }
 
 
-def _tokens_after(outcome: service.Outcome) -> dict[str, Any] | None:
+def _tokens_after(outcome: Outcome) -> dict[str, Any] | None:
     """New tokens carrying the raised level: the same session, or a new one after a merge."""
     if not outcome.level_changed:
         return None
@@ -153,7 +154,7 @@ def _tokens_after(outcome: service.Outcome) -> dict[str, Any] | None:
     return {"access_token": access, "expires_in": svc.citizen_policy.access_ttl, "token_type": "Bearer"}
 
 
-def _completed_body(outcome: service.Outcome) -> dict[str, Any]:
+def _completed_body(outcome: Outcome) -> dict[str, Any]:
     level = accounts.get_account(db.session(), outcome.account_id).identity_level
     return {
         "verification": _verification_body(outcome.verification, outcome.client_payload),

@@ -18,8 +18,8 @@ from core.signing_keys import PRIVATE_KEY_PURPOSE as SIGNING_KEY_PURPOSE
 from core.signing_keys import SigningKey
 from domain.accounts.models import ChannelIdentity
 from domain.accounts.service import PHONE_PURPOSE, SESSION_KEY_PURPOSE
+from domain.identity.deps import ID_PURPOSE, NAME_PURPOSE, REF_PURPOSE
 from domain.identity.models import IdentityVerification, VerifiedIdentity
-from domain.identity.service import ID_PURPOSE, NAME_PURPOSE, REF_PURPOSE
 from domain.operators.credentials import TOTP_PURPOSE
 from domain.operators.models import Operator
 

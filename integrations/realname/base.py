@@ -145,6 +145,16 @@ class ProviderError(Exception):
         self.message = message
 
 
+class IdentityRefused(ProviderError, PermanentError):
+    """The provider refused the person outright when asked to start (e.g. the name and ID number
+    do not match its records): a final outcome for the citizen, not a fault. `reason` is one of
+    REASONS."""
+
+    def __init__(self, provider: str, code: str, reason: str, message: str = "") -> None:
+        super().__init__(provider, code, message)
+        self.reason = reason
+
+
 class ProviderUnavailable(ProviderError, RetryableError):
     """Timeout, connection failure, 5xx, busy or rate-limited: the citizen may retry soon (503)."""
 

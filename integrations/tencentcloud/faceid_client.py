@@ -42,6 +42,7 @@ from integrations.realname.base import (
     REASON_REJECTED,
     FaceResult,
     FaceStart,
+    IdentityRefused,
     Person,
     ProviderError,
     ProviderFailed,
@@ -214,6 +215,10 @@ class TencentFaceIdProvider:
         try:
             resp = self._sdk().DetectAuth(req)
         except TencentCloudSDKException as exc:
+            code = str(exc.code or "")
+            if code in _API_REASONS:  # e.g. FailedOperation.IdNameMisMatch: final for the citizen
+                log.info("faceid refused at start", extra={"out_ref": ctx.out_ref, "provider_code": code})
+                raise IdentityRefused(METHOD, code, _API_REASONS[code]) from None
             raise self._logged(_sdk_error(exc), "DetectAuth", ctx) from None
         if not resp.BizToken:
             raise self._logged(ProviderFailed(METHOD, "malformed_response", "no BizToken"), "DetectAuth", ctx)

@@ -12,7 +12,7 @@ from config.settings import DEFAULT_DATA_KEYS
 from core import clock
 from core.crypto import DecryptionError, Encryptor, parse_keys
 from domain.accounts.models import PHONE, ChannelIdentity
-from domain.identity import service
+from domain.identity import binding, deps
 from domain.identity.models import VerifiedIdentity
 from domain.identity.rekey import rekey
 from tests.conftest import make_citizen
@@ -23,9 +23,9 @@ NEW_KEY = "k2026:" + base64.b64encode(b"0123456789abcdef").decode()
 def _identity(db_session, services, account_id):
     enc = services.encryptor
     row = VerifiedIdentity(
-        account_id=account_id, id_lookup=service.id_lookup(services.hasher, "110101199003078515"),
-        name_enc=enc.encrypt("张三", purpose=service.NAME_PURPOSE),
-        id_number_enc=enc.encrypt("110101199003078515", purpose=service.ID_PURPOSE),
+        account_id=account_id, id_lookup=binding.id_lookup(services.hasher, "110101199003078515"),
+        name_enc=enc.encrypt("张三", purpose=deps.NAME_PURPOSE),
+        id_number_enc=enc.encrypt("110101199003078515", purpose=deps.ID_PURPOSE),
         name_masked="张*", id_number_masked="110***********8515", level="L2", method="id_check",
         verified_at=clock.now(), updated_at=clock.now(),
     )  # fmt: skip
@@ -43,7 +43,7 @@ def test_reencrypt_moves_every_value_to_the_active_key_and_is_rerunnable(app, se
     # Before: written under the old key, and the rotated ring still reads it.
     row = db_session.get(VerifiedIdentity, identity_id)
     assert rotated.key_id(row.id_number_enc) == old_kid
-    assert rotated.decrypt(row.id_number_enc, purpose=service.ID_PURPOSE) == "110101199003078515"
+    assert rotated.decrypt(row.id_number_enc, purpose=deps.ID_PURPOSE) == "110101199003078515"
 
     reports = rekey(db_session, encryptor=rotated, batch_size=1)
     assert reports["verified_identities.id_number_enc"] == {"examined": 1, "rewritten": 1}
@@ -54,8 +54,8 @@ def test_reencrypt_moves_every_value_to_the_active_key_and_is_rerunnable(app, se
     row = db_session.get(VerifiedIdentity, identity_id)
     phone = db_session.scalar(select(ChannelIdentity).where(ChannelIdentity.kind == PHONE))
     for value, purpose, plain in (
-        (row.name_enc, service.NAME_PURPOSE, "张三"),
-        (row.id_number_enc, service.ID_PURPOSE, "110101199003078515"),
+        (row.name_enc, deps.NAME_PURPOSE, "张三"),
+        (row.id_number_enc, deps.ID_PURPOSE, "110101199003078515"),
         (phone.value_enc, "phone", "13912345678"),
     ):
         assert rotated.key_id(value) == "k2026"
@@ -69,6 +69,6 @@ def test_reencrypt_moves_every_value_to_the_active_key_and_is_rerunnable(app, se
 
 def test_a_ciphertext_cannot_be_moved_to_another_column(services):
     enc = services.encryptor
-    value = enc.encrypt("110101199003078515", purpose=service.ID_PURPOSE)
+    value = enc.encrypt("110101199003078515", purpose=deps.ID_PURPOSE)
     with pytest.raises(DecryptionError):
-        enc.decrypt(value, purpose=service.NAME_PURPOSE)
+        enc.decrypt(value, purpose=deps.NAME_PURPOSE)

@@ -232,3 +232,17 @@ def test_english_messages_on_request(client, app_citizen, sims):
     assert "consent" in resp.get_json()["error"]["message"]
     assert CONSENT["text_version"] in str(resp.get_json())
     assert ZHANG["id_number"] not in resp.get_data(as_text=True)
+
+
+def test_a_provider_refusing_the_person_at_start_is_a_failed_verification(
+    client, app_citizen, sims, db_session
+):
+    sims["tencent_faceid"].post("faults", {"errors": ["FailedOperation.IdNameMisMatch"]})
+    resp = start(client, app_citizen, "tencent_faceid")
+    assert resp.status_code == 201, resp.get_json()
+    verification = resp.get_json()["verification"]
+    assert verification["status"] == "failed" and verification["reason"] == "identity_mismatch"
+    assert verification["client"] is None
+    db_session.rollback()
+    row = db_session.get(IdentityVerification, verification["id"])
+    assert row.provider_code == "FailedOperation.IdNameMisMatch" and row.consent_id is not None

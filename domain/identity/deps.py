@@ -1,0 +1,76 @@
+"""What the verification services depend on, configured once by the app factory."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from core.crypto import Encryptor, LookupHasher
+from core.ratelimit import RateLimiter
+from domain.auth.revocation import RevocationList
+from domain.identity.models import IdentityVerification
+
+NAME_PURPOSE = "identity-name"
+ID_PURPOSE = "identity-id-number"
+REF_PURPOSE = "identity-provider-ref"
+
+
+@dataclass(frozen=True)
+class IdentityPolicy:
+    """Which methods each channel offers, the consent version in force, and the limits."""
+
+    methods_by_channel: Mapping[str, tuple[str, ...]]
+    consent_version: str
+    face_per_account_per_day: int
+    face_per_ip_per_hour: int
+    idcheck_per_account_per_day: int
+    wechat_appid: str
+    return_url: str
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any]) -> IdentityPolicy:
+        """IDENTITY_METHODS_*, FACE_CONSENT_VERSION and the limits from the app config."""
+
+        def methods(spec: str) -> tuple[str, ...]:
+            return tuple(m.strip() for m in spec.split(",") if m.strip())
+
+        return cls(
+            methods_by_channel={
+                "miniprogram": methods(cfg["IDENTITY_METHODS_MINIPROGRAM"]),
+                "app": methods(cfg["IDENTITY_METHODS_APP"]),
+            },
+            consent_version=cfg["FACE_CONSENT_VERSION"],
+            face_per_account_per_day=int(cfg["FACE_PER_ACCOUNT_PER_DAY"]),
+            face_per_ip_per_hour=int(cfg["FACE_PER_IP_PER_HOUR"]),
+            idcheck_per_account_per_day=int(cfg["IDCHECK_PER_ACCOUNT_PER_DAY"]),
+            wechat_appid=cfg["WECHAT_APPID"],
+            return_url=cfg["ALIPAY_RETURN_URL"],
+        )
+
+    def methods(self, channel: str) -> tuple[str, ...]:
+        """Methods a citizen on `channel` may start."""
+        return self.methods_by_channel.get(channel, ())
+
+
+@dataclass
+class IdentityDeps:
+    """What the verification services need, built once by the app factory."""
+
+    encryptor: Encryptor
+    hasher: LookupHasher
+    ratelimiter: RateLimiter
+    revocations: RevocationList
+    policy: IdentityPolicy
+    providers: Mapping[str, Any]  # method -> FaceProvider | IdCheckProvider
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A verification as the API shows it, plus the account the caller now belongs to."""
+
+    verification: IdentityVerification
+    account_id: str
+    merged_from: str | None = None
+    client_payload: dict[str, Any] | None = None
+    level_changed: bool = False
