@@ -246,3 +246,30 @@ def test_a_provider_refusing_the_person_at_start_is_a_failed_verification(
     db_session.rollback()
     row = db_session.get(IdentityVerification, verification["id"])
     assert row.provider_code == "FailedOperation.IdNameMisMatch" and row.consent_id is not None
+
+
+@pytest.mark.parametrize("method", ["alipay_face", "id_check"])
+def test_a_badly_signed_provider_answer_is_refused_and_nothing_is_granted(
+    client, app_citizen, sims, method, db_session
+):
+    sims[method].post("faults", {"bad_response_signature": True})
+    resp = start(client, app_citizen, method, consent=CONSENT if method != "id_check" else None)
+    assert resp.status_code == 502, resp.get_json()
+    assert resp.get_json()["error"]["code"] == "identity.provider_error"
+    db_session.rollback()
+    assert db_session.scalars(select(IdentityVerification)).all() == []
+    sims[method].post("faults", {"bad_response_signature": False})
+    assert client.get("/v1/identity", headers=app_citizen["headers"]).get_json()["level"] == "L1"
+
+
+def test_a_forged_passing_answer_at_completion_is_refused(client, app_citizen, sims):
+    body = start(client, app_citizen, "alipay_face").get_json()
+    sims["alipay_face"].perform(ref_of(body), "pass")
+    sims["alipay_face"].post("faults", {"bad_response_signature": True})
+    forged = complete(client, app_citizen, body["verification"]["id"])
+    assert forged.status_code == 502 and forged.get_json()["error"]["code"] == "identity.provider_error"
+    sims["alipay_face"].post("faults", {"bad_response_signature": False})
+    assert (
+        client.get(f"{URL}/{body['verification']['id']}", headers=app_citizen["headers"]).get_json()["status"]
+        == "pending"
+    )
