@@ -10,6 +10,7 @@ import time
 from core.db import db
 from core.outbox.service import outbox
 from core.outbox.sweeper import sweep
+from domain.identity.service import expire_abandoned
 from factory import create_app
 
 log = logging.getLogger("yiwang.sweeper")
@@ -23,7 +24,8 @@ def run_once() -> dict:
     try:
         report = sweep(session, outbox)
         rebuilt = services().revocations.rebuild(session)
-        return {**vars(report), "revocations": rebuilt}
+        expired = expire_abandoned(session)
+        return {**vars(report), "revocations": rebuilt, "verifications_expired": expired}
     finally:
         db.session.remove()
 

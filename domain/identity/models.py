@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Float, ForeignKey, String, Text
+from sqlalchemy import Float, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base, IdMixin, UTCDateTime
@@ -60,6 +60,8 @@ class IdentityVerification(IdMixin, Base):
     """
 
     __tablename__ = "identity_verifications"
+    # The sweeper's query: pending attempts past their provider lifetime.
+    __table_args__ = (Index("ix_identity_verifications_status_expires_at", "status", "expires_at"),)
 
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
     method: Mapped[str] = mapped_column(String(24))

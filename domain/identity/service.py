@@ -306,3 +306,21 @@ def full_identity(
         encryptor.decrypt(own.name_enc, purpose=NAME_PURPOSE),
         encryptor.decrypt(own.id_number_enc, purpose=ID_PURPOSE),
     )
+
+
+def expire_abandoned(session: Session) -> int:
+    """End pending verifications the citizen abandoned and erase their encrypted personal data.
+
+    Run by the sweeper: a verification nobody completes must not keep a name and ID number
+    beyond the provider's lifetime. Commits; returns how many ended.
+    """
+    now = clock.now()
+    ended = session.execute(
+        update(IdentityVerification)
+        .where(IdentityVerification.status == PENDING, IdentityVerification.expires_at <= now)
+        .values(status=EXPIRED, reason=REASON_EXPIRED, completed_at=now,
+                name_enc=None, id_number_enc=None, provider_ref_enc=None)
+        .execution_options(synchronize_session=False)
+    ).rowcount  # fmt: skip
+    session.commit()
+    return ended

@@ -82,6 +82,7 @@ def upgrade() -> None:
     with op.batch_alter_table('identity_verifications', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_identity_verifications_account_id'), ['account_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_identity_verifications_id_lookup'), ['id_lookup'], unique=False)
+        batch_op.create_index('ix_identity_verifications_status_expires_at', ['status', 'expires_at'], unique=False)
 
     with op.batch_alter_table('accounts', schema=None) as batch_op:
         batch_op.add_column(sa.Column('live_checked_at', core.db.UTCDateTime(timezone=True), nullable=True))
@@ -98,6 +99,7 @@ def downgrade() -> None:
         batch_op.drop_column('live_checked_at')
 
     with op.batch_alter_table('identity_verifications', schema=None) as batch_op:
+        batch_op.drop_index('ix_identity_verifications_status_expires_at')
         batch_op.drop_index(batch_op.f('ix_identity_verifications_id_lookup'))
         batch_op.drop_index(batch_op.f('ix_identity_verifications_account_id'))
 

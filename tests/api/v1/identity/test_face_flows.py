@@ -273,3 +273,22 @@ def test_a_forged_passing_answer_at_completion_is_refused(client, app_citizen, s
         client.get(f"{URL}/{body['verification']['id']}", headers=app_citizen["headers"]).get_json()["status"]
         == "pending"
     )
+
+
+def test_an_abandoned_verification_loses_its_personal_data_when_the_sweeper_runs(
+    client, app_citizen, sims, db_session, clock
+):
+    from workers.sweeper import run_once
+
+    body = start(client, app_citizen, "tencent_faceid").get_json()
+    assert run_once()["verifications_expired"] == 0  # still within the provider's lifetime
+    db_session.rollback()
+    row = db_session.get(IdentityVerification, body["verification"]["id"])
+    assert row.name_enc and row.id_number_enc and row.provider_ref_enc
+    clock.advance(seconds=7201)  # FaceID's BizToken lifetime
+    assert run_once()["verifications_expired"] == 1
+    db_session.rollback()
+    row = db_session.get(IdentityVerification, body["verification"]["id"])
+    assert row.status == "expired" and row.reason == "expired"
+    assert row.name_enc is None and row.id_number_enc is None and row.provider_ref_enc is None
+    assert row.name_masked == "张*"
