@@ -14,6 +14,7 @@ from integrations.realname.base import (
     REASON_IDENTITY_MISMATCH,
     REASON_LIVENESS_FAILED,
     REASON_NO_RECORD,
+    IdentityRefused,
     Person,
     ProviderFailed,
     ProviderUnavailable,
@@ -210,7 +211,8 @@ def test_nothing_listening_is_a_connection_failure(cfg):
         ("FailedOperation.CompareLibServiceUnavailable", ProviderUnavailable),
         ("UnauthorizedOperation.Arrears", ProviderFailed),
         ("UnauthorizedOperation.Nonactivated", ProviderFailed),
-        ("FailedOperation.IdNameMisMatch", ProviderFailed),  # at start there is no result to carry it
+        # the person is refused outright at start: a final outcome for the citizen, not a fault
+        ("FailedOperation.IdNameMisMatch", IdentityRefused),
     ],
 )
 def test_provider_error_codes_are_classified(provider, faceid, code, exc_type):
@@ -247,7 +249,7 @@ def test_no_name_or_id_number_in_logs_or_errors(cfg, provider, faceid, caplog):
     faceid.perform(ref, "pass")
     provider.result(ZHANG, CTX, ref)
     faceid.faults(errors=["FailedOperation.IdFormatError"])
-    err = _failure(ProviderFailed, provider.start, ZHANG, CTX)
+    err = _failure(IdentityRefused, provider.start, ZHANG, CTX)
     logged = caplog.text + " ".join(str(r.__dict__) for r in caplog.records) + str(err)
     assert caplog.records  # the client does log its calls
     assert ZHANG.name not in logged and ZHANG.id_number not in logged
