@@ -318,6 +318,33 @@ class Gunicorn(ManagedProcess):
             return 0
 
 
+class Simulator(ManagedProcess):
+    """`python -m cli.simulators NAME --port N`: one external-system simulator on a free port.
+
+    It reads its secrets through config.load_config(), so it gets the servers' production
+    environment: the keys it checks signatures with are the ones yiwang signs with.
+    """
+
+    def __init__(self, name: str, port: int, env: dict[str, str], log_dir: Path) -> None:
+        self.port = port
+        self.base_url = f"http://127.0.0.1:{port}"
+        cmd = [sys.executable, "-m", "cli.simulators", name, "--port", str(port)]
+        super().__init__(f"sim-{name}", cmd, env, log_dir)
+        wait_until(lambda: http_ok(self.base_url + "/_sim/"), 30, f"simulator {name}", self)
+
+    def control(self, path: str, body: dict) -> dict:
+        """POST a JSON body to the simulator's control API (/_sim/...); its JSON answer."""
+        request = urllib.request.Request(
+            self.base_url + path, data=json.dumps(body).encode(), method="POST",
+            headers={"Content-Type": "application/json"},
+        )  # fmt: skip
+        try:
+            with urllib.request.urlopen(request, timeout=10) as resp:
+                return json.loads(resp.read() or b"{}")
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            raise BenchError(f"{self.name} control call POST {path} failed: {exc}") from exc
+
+
 class RssSampler:
     """Samples the workers' RSS in the background while a load runs."""
 
@@ -394,3 +421,45 @@ class CpuMeter:
         ours = sum(ours1.values()) - sum(self._ours0.values()) + self._children() - self._children0
         self.busy_pct = round(100 * busy / elapsed, 1) if elapsed else 0.0
         self.other_pct = round(100 * max(0.0, busy - ours) / elapsed, 1) if elapsed else 0.0
+
+
+class ProcessCpu:
+    """CPU seconds each named group of processes used during a load, and its share of one core.
+
+    Groups are functions returning pids (looked up at start and end, so workers are found);
+    a process that exits in between is not counted. Used to show what the simulator costs next
+    to yiwang itself when both share the machine.
+    """
+
+    def __init__(self, groups: dict[str, Callable[[], list[int]]]) -> None:
+        self._groups = groups
+
+    @staticmethod
+    def _times(pids: list[int]) -> dict[int, float]:
+        out = {}
+        for pid in pids:
+            try:
+                t = psutil.Process(pid).cpu_times()
+                out[pid] = t.user + t.system + t.children_user + t.children_system
+            except psutil.Error:
+                continue
+        return out
+
+    def __enter__(self) -> ProcessCpu:
+        self._t0 = time.monotonic()
+        self._start = {name: self._times(pids()) for name, pids in self._groups.items()}
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        elapsed = time.monotonic() - self._t0
+        self.seconds = round(elapsed, 2)
+        self.cpu_seconds: dict[str, float] = {}
+        for name, pids in self._groups.items():
+            before, after = self._start[name], self._times(pids())
+            self.cpu_seconds[name] = round(sum(after[p] - before.get(p, 0.0) for p in after), 2)
+
+    def core_pct(self) -> dict[str, float]:
+        """Each group's CPU as a percentage of one core over the load (200 = two cores busy)."""
+        return {
+            k: round(100 * v / self.seconds, 1) if self.seconds else 0.0 for k, v in self.cpu_seconds.items()
+        }

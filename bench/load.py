@@ -1,13 +1,14 @@
-"""Running wrk and reading its numbers."""
+"""Running wrk (and the verification driver) and reading their numbers."""
 
 from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from bench.infra import BenchError
+from bench.infra import ROOT, BenchError
 
 LUA_DIR = Path(__file__).resolve().parent / "lua"
 _MARKER = "BENCH_JSON "
@@ -84,3 +85,23 @@ def split_tokens(tokens: list[str], prefix: Path, threads: int) -> None:
         path = Path(f"{prefix}.{i}")
         path.touch(mode=0o600)
         path.write_text("\n".join(tokens[i::threads]) + "\n")
+
+
+def run_verifications(
+    base_url: str, accounts_file: Path, *, method: str, workers: int, duration: int, env: dict[str, str]
+) -> dict:
+    """Run bench/identity_load.py (in its own process) and return the summary it prints."""
+    cmd = [
+        sys.executable, "-m", "bench.identity_load", base_url, str(accounts_file), f"--method={method}",
+        f"--workers={workers}", f"--duration={duration}",
+    ]  # fmt: skip
+    try:
+        proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=duration + 90)
+    except subprocess.TimeoutExpired as exc:
+        raise BenchError(f"the verification driver did not finish within {duration + 90} s") from exc
+    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith(_MARKER)), None)
+    if proc.returncode != 0 or line is None:
+        raise BenchError(
+            f"the verification driver failed (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+        )
+    return json.loads(line[len(_MARKER) :])

@@ -1,13 +1,15 @@
 """`python -m bench.run`: load-test yiwang against a bare Flask app and write docs/benchmarks.md.
 
 Steps: ensure wrk; create a throwaway PostgreSQL database (Alembic schema) and a Redis of our
-own; import and publish a service catalog (5,000 items); seed a citizen and refresh tokens;
-start gunicorn (gunicorn.conf.py) for wsgi:app and for bench/bare_app.py; run wrk per scenario;
-sample worker memory; write the report. Servers are stopped and the database dropped at the
-end, also on failure or Ctrl-C.
+own; import and publish a service catalog (5,000 items); seed a citizen and refresh tokens, a
+citizen verified at L3 and the verification scenarios' citizens; start the real-name provider
+simulators (cli.simulators) and gunicorn (gunicorn.conf.py) for wsgi:app and for
+bench/bare_app.py; run wrk per scenario and the verification driver (bench/identity_load.py)
+per verification scenario; sample worker memory; write the report. Servers and simulators are
+stopped and the database dropped at the end, also on failure or Ctrl-C.
 
-Exit status: 0 when every acceptance block of the run passes (GET /v1/me; the service catalog),
-1 when one fails, 2 when the run itself failed.
+Exit status: 0 when every acceptance block of the run passes (GET /v1/me; the service catalog;
+real-name verification), 1 when one fails, 2 when the run itself failed.
 """
 
 from __future__ import annotations
@@ -40,17 +42,22 @@ from bench.infra import (
     Gunicorn,
     ManagedProcess,
     PrivateRedis,
+    ProcessCpu,
     RssSampler,
+    Simulator,
     check_redis_empty,
     ensure_wrk,
+    free_port,
 )
-from bench.load import LoadResult, run_wrk, split_tokens
+from bench.load import LoadResult, run_verifications, run_wrk, split_tokens
 from bench.report import (
     CATALOG_ITEMS,
     CATALOG_SCENARIOS,
+    IDENTITY_SCENARIOS,
     MB,
     acceptance,
     catalog_acceptance,
+    identity_acceptance,
     machine_facts,
     render,
 )
@@ -61,6 +68,7 @@ SCENARIOS = (
     ("bare", "bare Flask JSON (baseline)", "bare", "GET /json", "get.lua"),
     ("health", "yiwang health", "yiwang", "GET /v1/health", "get.lua"),
     ("me", "yiwang profile, ES256 Bearer", "yiwang", "GET /v1/me", "get.lua"),
+    ("identity", "yiwang identity (L3, masked), ES256 Bearer", "yiwang", "GET /v1/identity", "get.lua"),
     ("refresh", "yiwang token refresh (rotation)", "yiwang", "POST /v1/auth/refresh", "refresh.lua"),
     ("service", "yiwang service detail", "yiwang", "GET /v1/services/{code}", "get.lua"),
     ("service304", "yiwang service detail, If-None-Match (304)", "yiwang", "GET /v1/services/{code}",
@@ -72,12 +80,33 @@ SEARCH_QUERIES = (
     "身份证", "生孩子", "公积金提取", "开店", "结婚", "社保卡",
     "医保", "居住证", "户口", "营业执照", "低保", "上学",
 )  # fmt: skip
+# (key, label, method, simulator) of the scenarios the verification driver (bench/identity_load.py)
+# runs instead of wrk: start + complete against a provider simulator, after the wrk scenarios.
+VERIFICATION_SCENARIOS = (
+    ("verifications", "start + complete, Tencent FaceID", "tencent_faceid", "faceid"),
+    ("verifications_alipay", "start + complete, Alipay (informational)", "alipay_face", "alipay"),
+)
+# Simulators started for the verification scenarios; every provider endpoint points at one.
+SIMULATORS = ("faceid", "alipay", "idcheck", "wechat")
+# Citizens the verification driver verifies, each as its own person, and its concurrent workers.
+VERIFIERS = 64
+VERIFY_WORKERS = 16
+# The issue's face limits (3 per account per day, 10 per IP per hour) would end a throughput test
+# within seconds; the limiter does the same Redis work per request whatever the limit.
+BENCH_FACE_LIMIT = 1_000_000
 # The scenarios an acceptance block is computed from: a run without all of them is partial.
-ACCEPTANCE_SCENARIOS = ("me", *CATALOG_SCENARIOS)
+ACCEPTANCE_SCENARIOS = ("me", *CATALOG_SCENARIOS, *IDENTITY_SCENARIOS)
 # (name, key in the report data) of each acceptance block; the run passes when all of them do.
-ACCEPTANCE_BLOCKS = (("GET /v1/me", "acceptance"), ("service catalog", "catalog_acceptance"))
+ACCEPTANCE_BLOCKS = (
+    ("GET /v1/me", "acceptance"), ("service catalog", "catalog_acceptance"),
+    ("real-name verification", "identity_acceptance"),
+)  # fmt: skip
 # Variables the production config reads that must not leak in from the caller's shell.
-_SCRUBBED_ENV = ("DATA_KEY_ACTIVE", "YIWANG_INSTANCE_DIR", "DATABASE_URL", "REDIS_URL", "SECRET_KEY")
+_SCRUBBED_ENV = (
+    "DATA_KEY_ACTIVE", "YIWANG_INSTANCE_DIR", "DATABASE_URL", "REDIS_URL", "SECRET_KEY",
+    "ALIPAY_APP_ID", "ALIPAY_APP_PRIVATE_KEY", "ALIPAY_PUBLIC_KEY", "IDCHECK_APP_ID", "TENCENT_SECRET_ID",
+    "WECHAT_APPID", "FACEID_RULE_ID", "FACE_CONSENT_VERSION", "IDENTITY_METHODS_APP",
+)  # fmt: skip
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -97,7 +126,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=os.environ.get("BENCH_REDIS_URL"),
         help="an EMPTY Redis database to use and flush afterwards (default: a private redis-server)",
     )
-    p.add_argument("--only", nargs="*", choices=[s[0] for s in SCENARIOS], help="run only these scenarios")
+    p.add_argument(
+        "--only", nargs="*", choices=[s[0] for s in (*SCENARIOS, *VERIFICATION_SCENARIOS)],
+        help="run only these scenarios",
+    )  # fmt: skip
     p.add_argument(
         "--catalog-items", type=int, default=CATALOG_ITEMS,
         help="published service items to import for the catalog scenarios",
@@ -128,8 +160,56 @@ def plain_env() -> dict[str, str]:
     return {"GUNICORN_MAX_REQUESTS": "0"} | env | {"PYTHONUNBUFFERED": "1"}
 
 
-def production_env(database_url: str, redis_url: str, work: Path, ttl: int) -> dict[str, str]:
+def rsa_key_pair() -> tuple[str, str]:
+    """A fresh RSA-2048 key pair as PEM: (PKCS#8 private key, SubjectPublicKeyInfo public key)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return private.decode(), public.decode()
+
+
+def alipay_env() -> dict[str, str]:
+    """The application's fresh RSA2 key pair, and the Alipay public key it trusts.
+
+    The simulator verifies requests with ALIPAY_SIM_APP_PUBLIC_KEY when its config carries one
+    (the harness also registers the key through POST /_sim/apps, which works either way). It
+    signs its answers with the development platform key in integrations/alipay/dev_keys.py and
+    cannot be given another one, so yiwang must trust that key's public half: a fresh platform
+    key pair would make every Alipay answer fail signature verification.
+    """
+    from integrations.alipay import dev_keys
+
+    app_private, app_public = rsa_key_pair()
+    return {
+        "ALIPAY_APP_PRIVATE_KEY": app_private,
+        "ALIPAY_SIM_APP_PUBLIC_KEY": app_public,
+        "ALIPAY_PUBLIC_KEY": dev_keys.PLATFORM_PUBLIC_KEY,
+    }
+
+
+def simulator_env(ports: dict[str, int]) -> dict[str, str]:
+    """Point every real-name provider (and WeChat) at the simulator on its port."""
+    return {
+        "FACEID_ENDPOINT": f"127.0.0.1:{ports['faceid']}",
+        "FACEID_SCHEME": "http",
+        "ALIPAY_GATEWAY": f"http://127.0.0.1:{ports['alipay']}/gateway.do",
+        "IDCHECK_BASE_URL": f"http://127.0.0.1:{ports['idcheck']}/",
+        "WECHAT_API_BASE": f"http://127.0.0.1:{ports['wechat']}/",
+    }
+
+
+def production_env(
+    database_url: str, redis_url: str, work: Path, ttl: int, sim_ports: dict[str, int] | None = None
+) -> dict[str, str]:
     """ProductionConfig refuses development secrets, so generate real ones for this run."""
+    ports = sim_ports or {name: free_port() for name in SIMULATORS}
     return plain_env() | {
         "YIWANG_ENV": "production",
         "SECRET_KEY": secrets.token_urlsafe(48),
@@ -137,11 +217,16 @@ def production_env(database_url: str, redis_url: str, work: Path, ttl: int) -> d
         "LOOKUP_HASH_KEY": secrets.token_urlsafe(48),
         "WECHAT_SECRET": secrets.token_hex(16),
         "TENCENT_SECRET_KEY": secrets.token_urlsafe(32),
+        "IDCHECK_APP_SECRET": secrets.token_urlsafe(32),
+        **alipay_env(),
+        **simulator_env(ports),
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
         "YIWANG_INSTANCE_DIR": str(work / "instance"),
         "TRUSTED_PROXY_HOPS": "1",  # see refresh.lua: each request has its own client address
         "ACCESS_TOKEN_TTL": str(ttl),
+        "FACE_PER_ACCOUNT_PER_DAY": str(BENCH_FACE_LIMIT),
+        "FACE_PER_IP_PER_HOUR": str(BENCH_FACE_LIMIT),
     }
 
 
@@ -247,6 +332,51 @@ def run_scenario(
     return result, sampler
 
 
+def prepare_simulators(sims: dict[str, Simulator], env: dict[str, str], accounts_file: Path) -> None:
+    """Make the face simulators pass every flow of the verifiers' people without a phone.
+
+    Each citizen's person is registered in the simulated population register (an unknown ID
+    number fails as no_record), the face flows pass on the first query (auto mode: the phone
+    would have done the face scan), and the Alipay simulator learns the application's fresh
+    public key (it otherwise knows only the development key).
+    """
+    people = [json.loads(line) for line in accounts_file.read_text().splitlines() if line.strip()]
+    for name in ("faceid", "alipay"):
+        sim = sims[name]
+        for person in people:
+            sim.control("/_sim/people", {"name": person["name"], "id_number": person["id_number"]})
+        sim.control("/_sim/face/auto", {"outcome": "pass"})
+    app_id = env.get("ALIPAY_APP_ID") or "2021000000000001"  # config/settings.py's default
+    sims["alipay"].control("/_sim/apps", {"app_id": app_id, "public_key": env["ALIPAY_SIM_APP_PUBLIC_KEY"]})
+
+
+def run_verification_scenario(
+    args: argparse.Namespace, server: Gunicorn, sim: Simulator, accounts_file: Path, method: str,
+    ours: Callable[[], list[int]], groups: dict[str, Callable[[], list[int]]],
+) -> tuple[dict, RssSampler]:  # fmt: skip
+    """Warm up, then measure start + complete with the verification driver in its own process."""
+    common = {"method": method, "workers": VERIFY_WORKERS, "env": plain_env()}
+    warm = None
+    if args.warmup:
+        warm = run_verifications(server.base_url, accounts_file, duration=args.warmup, **common)
+    offset = server.access_offset()
+    procs = ProcessCpu(groups | {"simulator": lambda: [sim.pid]})
+    with RssSampler(server) as sampler, CpuMeter(ours) as cpu, procs:
+        summary = run_verifications(server.base_url, accounts_file, duration=args.duration, **common)
+    seconds = summary["seconds"] or 1.0
+    cpu_pct = procs.core_pct() | {"load driver": round(100 * summary["client_cpu_seconds"] / seconds, 1)}
+    done = summary["verifications"]
+    cpu_ms = {k: round(1000 * v / done, 2) if done else None for k, v in procs.cpu_seconds.items()}
+    cpu_ms["load driver"] = round(1000 * summary["client_cpu_seconds"] / done, 2) if done else None
+    summary |= {
+        "per_worker": server.requests_per_worker(offset), "statuses": server.status_counts(offset),
+        "cpu_busy_pct": cpu.busy_pct, "cpu_other_pct": cpu.other_pct, "process_cpu_pct": cpu_pct,
+        "cpu_ms_per_verification": cpu_ms, "simulator": sim.name.removeprefix("sim-"),
+        "warmup": {"verifications": warm["verifications"], "outcomes": warm["outcomes"]} if warm else None,
+    }  # fmt: skip
+    return summary, sampler
+
+
 def gunicorn_settings(env: dict[str, str]) -> dict:
     """The values gunicorn.conf.py resolves to in the servers' environment."""
     saved = dict(os.environ)
@@ -279,10 +409,12 @@ def benchmark(args: argparse.Namespace, work: Path, db: BenchDatabase, started: 
         facts["redis"] = check_redis_empty(redis.url) + " (private redis-server)"
         redis_url = redis.url
     facts["postgresql"] = db.server_version
-    # The /v1/me token must outlive the whole run.
-    ttl = max(900, len(SCENARIOS) * (args.duration + args.warmup) + 600)
-    env = production_env(db.url, redis_url, work, ttl)
-    selected = [s[0] for s in SCENARIOS if not args.only or s[0] in args.only]
+    # The access tokens must outlive the whole run.
+    ttl = max(900, (len(SCENARIOS) + len(VERIFICATION_SCENARIOS)) * (args.duration + args.warmup) + 600)
+    sim_ports = {name: free_port() for name in SIMULATORS}
+    env = production_env(db.url, redis_url, work, ttl, sim_ports)
+    selected = [s[0] for s in (*SCENARIOS, *VERIFICATION_SCENARIOS) if not args.only or s[0] in args.only]
+    verifying = [s for s in VERIFICATION_SCENARIOS if s[0] in selected]
     catalog: dict = {}
     if any(key in CATALOG_SCENARIOS for key in selected):
         print(f"importing and publishing a catalog of {args.catalog_items} items", flush=True)
@@ -291,6 +423,18 @@ def benchmark(args: argparse.Namespace, work: Path, db: BenchDatabase, started: 
         catalog["seed_wall_seconds"] = round(time.monotonic() - started_at, 1)
         print(f"  {catalog['items']} items from {catalog['source']} in {catalog['seconds']} s", flush=True)
     citizen = seed(env, "citizen", str(work / "me.token"))
+    if "identity" in selected:
+        verified = seed(env, "identity", str(work / "identity.token"))
+        print(f"  citizen verified in person: level {verified['level']}", flush=True)
+    accounts_file = work / "verifiers.jsonl"
+    sims: dict[str, Simulator] = {}
+    if verifying:
+        seed(env, "verifiers", str(accounts_file), str(VERIFIERS))
+        print(f"starting the simulators ({', '.join(SIMULATORS)}) for {VERIFIERS} citizens", flush=True)
+        for name in SIMULATORS:
+            sims[name] = Simulator(name, sim_ports[name], env, work)
+            started.append(sims[name])
+        prepare_simulators(sims, env, accounts_file)
     print("starting gunicorn (bare Flask and yiwang)", flush=True)
     bare = Gunicorn("bare", "bench.bare_app:app", plain_env(), work, "/json")
     started.append(bare)
@@ -317,8 +461,10 @@ def benchmark(args: argparse.Namespace, work: Path, db: BenchDatabase, started: 
             warmed = True
         request = request.format(code=catalog.get("detail_code"))
         path = request.split(" ", 1)[1]
-        script_args = {"me": [str(work / "me.token")], "service304": [catalog.get("etag")],
-                       "search": search_paths()}.get(key, [])  # fmt: skip
+        script_args = {
+            "me": [str(work / "me.token")], "identity": [str(work / "identity.token")],
+            "service304": [catalog.get("etag")], "search": search_paths(),
+        }.get(key, [])  # fmt: skip
         if key == "search":
             path = "/v1/services"  # the script sets each request's path and query
             request = f"GET /v1/services?q=… ({len(SEARCH_QUERIES)} queries in turn)"
@@ -336,6 +482,25 @@ def benchmark(args: argparse.Namespace, work: Path, db: BenchDatabase, started: 
               f" non-2xx {result.non_2xx}, socket errors {result.socket_errors}, statuses {result.statuses},"
               f" requests per worker {result.per_worker}, CPU busy {result.cpu_busy_pct}%"
               f" (not the benchmark: {result.cpu_other_pct}%)", flush=True)  # fmt: skip
+    verifications: dict[str, dict] = {}
+    groups = {
+        "yiwang workers": lambda: [w.pid for w in yiwang.workers()],
+        "postgresql": db.backend_pids,
+        "redis": lambda: [p.pid for p in started if isinstance(p, PrivateRedis)],
+    }
+    for key, label, method, sim_name in verifying:
+        request = f"POST /v1/identity/verifications + …/complete ({method})"
+        print(f"scenario {key}: {request} for {args.duration} s, {VERIFY_WORKERS} workers", flush=True)
+        summary, sampler = run_verification_scenario(args, yiwang, sims[sim_name], accounts_file, method,
+                                                     ours, groups)  # fmt: skip
+        peaks.append(sampler.peak())
+        verifications[key] = {"label": label, "request": request} | summary
+        verifications[key]["rss_peak_mb"] = round(sampler.peak() / MB, 1)
+        print(f"  {summary['per_second']:.1f} verifications/s ({summary['verifications']} passed), pair p50"
+              f" {summary['p50_ms']:.1f} ms, p99 {summary['p99_ms']:.1f} ms, outcomes {summary['outcomes']},"
+              f" statuses {summary['statuses']}, CPU % of one core {summary['process_cpu_pct']},"
+              f" CPU busy {summary['cpu_busy_pct']}% (not the benchmark: {summary['cpu_other_pct']}%)",
+              flush=True)  # fmt: skip
     if "bare" in results:
         # The baseline again at the end: ratios divide by the higher of the two runs, so a
         # baseline that happened to run slow cannot flatter yiwang.
@@ -374,6 +539,14 @@ def benchmark(args: argparse.Namespace, work: Path, db: BenchDatabase, started: 
         data["acceptance"] = acceptance(results, rss)
     if all(key in results for key in CATALOG_SCENARIOS):
         data["catalog_acceptance"] = catalog_acceptance(results, catalog["items"])
+    if verifications:
+        data["verifications"] = verifications
+        data["verification_setup"] = {
+            "accounts": VERIFIERS, "workers": VERIFY_WORKERS, "face_limit": BENCH_FACE_LIMIT,
+            "simulators": {name: sim.base_url for name, sim in sims.items()},
+        }  # fmt: skip
+    if all(key in results or key in verifications for key in IDENTITY_SCENARIOS):
+        data["identity_acceptance"] = identity_acceptance(results, verifications)
     return data
 
 
@@ -406,6 +579,8 @@ def main(argv: list[str] | None = None) -> int:
     blocks = {name: data[key] for name, key in ACCEPTANCE_BLOCKS if key in data}
     if not blocks:
         print(json.dumps(data["results"], indent=2))
+        if data.get("verifications"):
+            print(json.dumps(data["verifications"], indent=2, ensure_ascii=False))
         return 0
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,12 @@ through the catalog importer (full validation): the seed catalog (seed/catalog/*
 test factories' items when it is missing) plus synthetic district copies of its items up to N.
 Writes the code of one realistic item (居民身份证换领 when present) to OUT_FILE; prints
 {"items": N, "detail_code": ...}.
+`python -m bench.seed identity OUT_FILE` creates a citizen verified at L3 (an in-person check at
+a hall, through domain.identity.hall.record_in_person: encrypted name and ID number, blind
+index, masked copies) and writes the access token of its app session (for GET /v1/identity).
+`python -m bench.seed verifiers OUT_FILE N` creates N citizens, each with an app session and a
+person of its own (a valid name and GB 11643 ID number no other account holds), and writes one
+JSON line per citizen: {account_id, token, name, id_number, ip}; prints {"accounts": N}.
 
 It builds the app exactly as gunicorn will (same keys, same signing key in the database).
 Files are created 0600: they are credentials, even if only for a throwaway database.
@@ -38,6 +44,9 @@ DISTRICTS = (
     ("440115", "南沙区"), ("440117", "从化区"), ("440118", "增城区"),
 )  # fmt: skip
 DISTRICT_LEVEL = 4  # 行使层级: 县级
+# The verifiers' names: common surnames and given-name characters.
+_SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
+_GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰建国志红"
 
 
 def _write_secret(path: Path, lines: list[str]) -> None:
@@ -68,6 +77,99 @@ def seed_citizen(out_file: Path) -> dict:
         db.session.remove()
     db.engine.dispose()  # type: ignore[union-attr]
     return {"account_id": pair.account_id}
+
+
+def bench_person(index: int) -> tuple[str, str]:
+    """A fictitious but valid person, different for every index below 20,000.
+
+    The name is 2-3 CJK ideographs; the ID number is a Guangzhou (440106) number with a birth
+    date from 1970-01-01 + index days, a sequence number and its GB 11643 check character.
+    """
+    from datetime import date
+
+    from domain.identity.documents import check_character
+
+    surname = _SURNAMES[index % len(_SURNAMES)]
+    given = _GIVEN[(index // len(_SURNAMES)) % len(_GIVEN)]
+    name = surname + given + (_GIVEN[index % len(_GIVEN)] if index % 2 else "")
+    born = date(1970, 1, 1) + timedelta(days=index)
+    first17 = f"440106{born:%Y%m%d}{index % 1000:03d}"
+    return name, first17 + check_character(first17)
+
+
+def bench_ip(index: int) -> str:
+    """The client address a citizen's requests claim in X-Forwarded-For (one per citizen)."""
+    return f"10.{128 + index // 65536 % 64}.{index // 256 % 256}.{index % 256}"
+
+
+def seed_identity(out_file: Path) -> dict:
+    """A citizen verified at L3 in person, and the access token of an app session it opened after."""
+    from core.db import db
+    from domain.accounts import service as accounts
+    from domain.auth import sessions
+    from domain.auth.models import CHANNEL_APP
+    from factory import create_app
+
+    try:
+        from domain.identity.hall import record_in_person
+    except ImportError:  # before the identity service was split into modules
+        from domain.identity.service import record_in_person  # type: ignore[attr-defined,no-redef]
+
+    app = create_app()
+    svc = app.extensions["yiwang"]
+    name, id_number = bench_person(19999)  # outside the verifiers' range
+    with app.app_context():
+        session = db.session()
+        phone = "138" + f"{secrets.randbelow(10**8):08d}"
+        account, _ = accounts.login_phone(session, encryptor=svc.encryptor, hasher=svc.hasher, phone=phone)
+        session.commit()
+        outcome = record_in_person(
+            session, deps=svc.identity, operator_id="bench-hall-officer", account_id=account.id,
+            name=name, id_number=id_number, hall="bench", request_id=None,
+        )  # fmt: skip
+        account = accounts.get_account(session, outcome.account_id)
+        pair = sessions.start_session(  # after the check: the token carries the level, like a real one
+            session, tokens=svc.tokens, policy=svc.citizen_policy, account=account,
+            channel=CHANNEL_APP, device_label="bench",
+        )  # fmt: skip
+        level = account.identity_level
+        _write_secret(out_file, [pair.access_token])
+        db.session.remove()
+    db.engine.dispose()  # type: ignore[union-attr]
+    return {"account_id": pair.account_id, "level": level}
+
+
+def seed_verifiers(out_file: Path, count: int) -> dict:
+    """`count` citizens with an app session each, and the person each will verify as."""
+    from core.db import db
+    from domain.accounts import service as accounts
+    from domain.auth import sessions
+    from domain.auth.models import CHANNEL_APP
+    from factory import create_app
+
+    if count > 19999:
+        raise SystemExit("at most 19,999 verifiers (bench_person's range)")
+    app = create_app()
+    svc = app.extensions["yiwang"]
+    lines = []
+    with app.app_context():
+        session = db.session()
+        for i in range(count):
+            account, _ = accounts.login_phone(
+                session, encryptor=svc.encryptor, hasher=svc.hasher, phone=f"136{i:08d}"
+            )
+            pair = sessions.start_session(
+                session, tokens=svc.tokens, policy=svc.citizen_policy, account=account,
+                channel=CHANNEL_APP, device_label="bench",
+            )  # fmt: skip
+            name, id_number = bench_person(i)
+            row = {"account_id": pair.account_id, "token": pair.access_token, "name": name,
+                   "id_number": id_number, "ip": bench_ip(i)}  # fmt: skip
+            lines.append(json.dumps(row, ensure_ascii=False))
+        db.session.remove()
+    db.engine.dispose()  # type: ignore[union-attr]
+    _write_secret(out_file, lines)
+    return {"accounts": count}
 
 
 def seed_refresh(out_file: Path, count: int, account_id: str) -> dict:
@@ -212,8 +314,12 @@ def main() -> None:
         result = seed_refresh(out_file, int(sys.argv[3]), sys.argv[4])
     elif mode == "catalog":
         result = seed_catalog(out_file, int(sys.argv[3]))
+    elif mode == "identity":
+        result = seed_identity(out_file)
+    elif mode == "verifiers":
+        result = seed_verifiers(out_file, int(sys.argv[3]))
     else:
-        raise SystemExit(f"unknown mode {mode!r}: use citizen, refresh or catalog")
+        raise SystemExit(f"unknown mode {mode!r}: use citizen, refresh, catalog, identity or verifiers")
     print(json.dumps(result))
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import shutil
 import stat
@@ -323,3 +325,198 @@ def test_search_script_asks_every_query_in_turn(recorder):
     # Round robin: no query is asked much more often than another.
     counts = [asked.count(q) for q in SEARCH_QUERIES]
     assert max(counts) - min(counts) <= 4
+
+
+# --- Real-name verification: acceptance, report, seeded people and the verification driver ----
+
+
+def _verification(per_second: float, **extra: object) -> dict:
+    return {
+        "label": "start + complete, Tencent FaceID", "request": "POST …", "method": "tencent_faceid",
+        "workers": 16, "accounts": 64, "seconds": 10.0, "verifications": int(per_second * 10),
+        "per_second": per_second, "p50_ms": 80.0, "p90_ms": 120.0, "p99_ms": 180.0, "max_ms": 250.0,
+        "start": {"p50_ms": 40.0, "p90_ms": 60.0, "p99_ms": 90.0, "max_ms": 120.0},
+        "complete": {"p50_ms": 40.0, "p90_ms": 60.0, "p99_ms": 90.0, "max_ms": 130.0},
+        "requests": int(per_second * 20), "outcomes": {"passed": int(per_second * 10)}, "errors": 0,
+        "passed_after_deadline": 0, "client_cpu_seconds": 0.5, "wall_seconds": 10.1,
+        "per_worker": [700, 650, 650], "statuses": {"200": 1000, "201": 1000}, "cpu_busy_pct": 99.0,
+        "cpu_other_pct": 1.0, "process_cpu_pct": {"yiwang workers": 150.0, "simulator": 20.0},
+        "cpu_ms_per_verification": {"yiwang workers": 15.0, "simulator": 2.0, "redis": None},
+        "simulator": "faceid", "warmup": None, "rss_peak_mb": 110.0,
+    } | extra  # fmt: skip
+
+
+def _identity_results(**over: dict) -> tuple[dict, dict]:
+    results = {"bare": _result(1000, 5), "identity": _result(300, 30, statuses={"200": 4500})}
+    verifications = {"verifications": _verification(100.0)}
+    for key, extra in over.items():
+        target = verifications if key.startswith("verifications") else results
+        target[key] = target[key] | extra
+    return results, verifications
+
+
+def test_identity_acceptance_passes_only_when_every_condition_holds():
+    from bench.report import identity_acceptance
+
+    ok = identity_acceptance(*_identity_results())
+    assert ok["passed"] is True and ok["checks"]["errors"]["statuses_checked"] is True
+
+    slow = identity_acceptance(*_identity_results(verifications={"per_second": 99.9}))
+    assert slow["passed"] is False and slow["checks"]["verifications_per_s"]["ok"] is False
+
+    ratio = identity_acceptance(*_identity_results(identity={"rps": 299}))
+    assert ratio["passed"] is False and ratio["checks"]["identity_ratio"]["ok"] is False
+
+    # A verification that ended in a 429, a 503 or a failed face is an error, not a pass.
+    failed = identity_acceptance(*_identity_results(verifications={"errors": 2}))
+    assert failed["passed"] is False and failed["checks"]["errors"]["by_scenario"]["verifications"] == 2
+
+    wrong = identity_acceptance(*_identity_results(identity={"statuses": {"200": 4400, "404": 100}}))
+    assert wrong["passed"] is False and wrong["checks"]["errors"]["by_scenario"]["identity"] == 100
+
+    busy = identity_acceptance(*_identity_results(verifications={"cpu_other_pct": 30.0}))
+    assert busy["passed"] is False and busy["checks"]["other_cpu_pct"]["ok"] is False
+
+
+def test_report_renders_the_real_name_verification_block_and_table():
+    from bench.report import identity_acceptance
+
+    outcomes = {"passed": 481, "start 503 identity.provider_unavailable": 3}
+    results, verifications = _identity_results(
+        verifications={"per_second": 48.1, "errors": 3, "outcomes": outcomes}
+    )
+    verifications["verifications_alipay"] = _verification(
+        40.0, label="start + complete, Alipay", method="alipay_face"
+    )
+    setup = {"accounts": 64, "workers": 16, "face_limit": 1_000_000, "simulators": {"faceid": "http://x"}}
+    data = _report_data(
+        results, identity_acceptance=identity_acceptance(results, verifications),
+        verifications=verifications, verification_setup=setup,
+    )  # fmt: skip
+    text = render(data)
+    block = text.split("## Acceptance: real-name verification\n", 1)[1].split("\n## ", 1)[0]
+    assert "**FAIL**" in block
+    assert "48.1 verifications/s (≥ 100) with tencent_faceid" in block and "**fail**" in block
+    assert "`GET /v1/identity` rps ratio 0.300× (≥ 0.3) at 32 connections: pass" in block
+    assert "3 (identity 0, verifications 3)" in block
+    table = text.split("## Real-name verifications\n", 1)[1].split("\n## ", 1)[0]
+    assert "| `alipay_face` | 40.0 |" in table
+    assert "start 503 identity.provider_unavailable: 3" in table
+    assert "simulator 20.0" in table and "redis" not in table.split("CPU ms per passed verification")[1]
+    assert "raised to 1,000,000" in text
+    raw = text.split("```json\n", 1)[1].split("\n```", 1)[0]
+    assert json.loads(raw) == data
+
+
+def test_a_run_without_both_identity_scenarios_is_partial():
+    from bench.run import parse_args
+
+    with pytest.raises(SystemExit):
+        parse_args(["--only", "me", "service", "service304", "search", "identity"])
+    args = parse_args(["--only", "verifications", "--out", "/tmp/x.md"])
+    assert args.only == ["bare", "verifications"]
+
+
+def test_production_env_has_every_secret_production_demands(tmp_path, monkeypatch):
+    from bench.run import BENCH_FACE_LIMIT, production_env
+    from config import load_config
+    from integrations.alipay import rsa2
+
+    ports = {"faceid": 1001, "alipay": 1002, "idcheck": 1003, "wechat": 1004}
+    env = production_env("postgresql://u@127.0.0.1:5432/db", "redis://127.0.0.1:1/0", tmp_path, 900, ports)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    config = load_config()  # ProductionConfig.validate() raises on any development secret
+    assert config.ENV_NAME == "production"
+    assert config.FACEID_ENDPOINT == "127.0.0.1:1001" and config.IDCHECK_BASE_URL == "http://127.0.0.1:1003/"
+    assert config.ALIPAY_GATEWAY == "http://127.0.0.1:1002/gateway.do"
+    assert config.WECHAT_API_BASE == "http://127.0.0.1:1004/"
+    assert config.FACE_PER_ACCOUNT_PER_DAY == config.FACE_PER_IP_PER_HOUR == BENCH_FACE_LIMIT
+    # The app signs with its fresh private key; the simulator is given the matching public key.
+    signature = rsa2.sign("x", rsa2.load_private_key(env["ALIPAY_APP_PRIVATE_KEY"]))
+    assert rsa2.verify("x", signature, rsa2.load_public_key(env["ALIPAY_SIM_APP_PUBLIC_KEY"]))
+    again = production_env("postgresql://u@127.0.0.1:5432/db", "redis://127.0.0.1:1/0", tmp_path, 900, ports)
+    assert again["ALIPAY_APP_PRIVATE_KEY"] != env["ALIPAY_APP_PRIVATE_KEY"]
+    assert again["IDCHECK_APP_SECRET"] != env["IDCHECK_APP_SECRET"]
+
+
+def test_bench_people_are_valid_and_distinct():
+    from datetime import date
+
+    from bench.seed import bench_ip, bench_person
+    from domain.identity.documents import normalise_id_number, normalise_name
+
+    people = [bench_person(i) for i in (*range(0, 19999, 7), 19999)]
+    assert len({id_number for _, id_number in people}) == len(people)
+    for name, id_number in people:
+        assert normalise_name(name) == name and 2 <= len(name) <= 3
+        assert normalise_id_number(id_number, today=date(2026, 12, 1)) == id_number
+    assert len({bench_ip(i) for i in range(64)}) == 64
+
+
+class FakeIdentityApi:
+    """start answers 201 pending (or a 429 for one citizen); complete answers 200 passed."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.requests: list[dict] = []
+
+    def __call__(self, environ: dict, start_response) -> list[bytes]:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = json.loads(environ["wsgi.input"].read(length) or b"{}") if length else {}
+        path = environ["PATH_INFO"]
+        with self.lock:
+            self.requests.append({"path": path, "body": body, "auth": environ.get("HTTP_AUTHORIZATION"),
+                                  "xff": environ.get("HTTP_X_FORWARDED_FOR")})  # fmt: skip
+            n = len(self.requests)
+        if path == "/v1/identity/verifications":
+            if body.get("name") == "李四":
+                status, answer = "429 Too Many Requests", {"error": {"code": "identity.too_many_attempts"}}
+            else:
+                status, answer = "201 Created", {"verification": {"id": f"v{n}", "status": "pending"}}
+        else:
+            status, answer = "200 OK", {"verification": {"id": path.split("/")[-2], "status": "passed"}}
+        data = json.dumps(answer).encode()
+        start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+        return [data]
+
+
+def test_verification_driver_counts_only_passed_pairs(tmp_path):
+    from werkzeug.serving import make_server
+
+    from bench.identity_load import MARKER, main
+
+    app = FakeIdentityApi()
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    accounts = [
+        {"token": "t1", "name": "张三", "id_number": "110101199003078515", "ip": "10.128.0.1"},
+        {"token": "t2", "name": "李四", "id_number": "440106198512124413", "ip": "10.128.0.2"},
+    ]
+    path = tmp_path / "verifiers.jsonl"
+    path.write_text("\n".join(json.dumps(a, ensure_ascii=False) for a in accounts) + "\n")
+    out = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out):
+            main([f"http://127.0.0.1:{server.server_port}", str(path), "--workers", "2", "--duration", "0.5"])
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+    summary = json.loads(out.getvalue().split(MARKER, 1)[1])
+    starts = [r for r in app.requests if r["path"] == "/v1/identity/verifications"]
+    completes = [r for r in app.requests if r["path"].endswith("/complete")]
+    assert summary["verifications"] == summary["outcomes"]["passed"] > 0
+    assert summary["outcomes"]["start 429 identity.too_many_attempts"] > 0
+    assert summary["errors"] == summary["outcomes"]["start 429 identity.too_many_attempts"]
+    assert summary["per_second"] == round(summary["verifications"] / 0.5, 1)
+    assert summary["p50_ms"] <= summary["p99_ms"] <= summary["max_ms"]
+    assert summary["requests"] == len(app.requests)
+    # Only the citizen whose start succeeded completes; each request carries its citizen's token and address.
+    assert {r["auth"] for r in completes} == {"Bearer t1"}
+    assert {(r["auth"], r["xff"]) for r in app.requests} == {
+        ("Bearer t1", "10.128.0.1"),
+        ("Bearer t2", "10.128.0.2"),
+    }
+    assert all(r["body"]["consent"] == {"accepted": True, "text_version": "face-2026-12"} for r in starts)
+    assert {r["body"]["method"] for r in starts} == {"tencent_faceid"}
