@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 from collections.abc import Callable
 from typing import Any
 
@@ -15,20 +14,24 @@ from core.idempotency import StoredResponse
 HEADER = "Idempotency-Key"
 
 
-def idempotent(view: Callable[..., Any] | None = None, *, ttl: int | None = None) -> Any:
+def idempotent(
+    view: Callable[..., Any] | None = None, *, ttl: int | None = None, keep_accepted: bool = True
+) -> Any:
     """Use on MethodView methods (`@idempotent` or `@idempotent(ttl=300)`).
 
     Without the header the request runs as usual. Authenticated calls are scoped to the
     account; public ones (logins, refresh) to the request body itself, because a phone that
     lost a response often retries from another network and so another IP. `ttl` shortens how
     long the first response is replayed (token endpoints: minutes, not a day).
+    `keep_accepted=False` stores no 202: for views whose 202 means "ask again later" (a
+    verification still pending at the provider), a retry must ask again, not replay.
     """
     if view is None:
-        return lambda v: _wrap(v, ttl)
-    return _wrap(view, ttl)
+        return lambda v: _wrap(v, ttl, keep_accepted)
+    return _wrap(view, ttl, keep_accepted)
 
 
-def _wrap(view: Callable[..., Any], ttl: int | None) -> Callable[..., Any]:
+def _wrap(view: Callable[..., Any], ttl: int | None, keep_accepted: bool) -> Callable[..., Any]:
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         key = request.headers.get(HEADER)
@@ -37,7 +40,8 @@ def _wrap(view: Callable[..., Any], ttl: int | None) -> Callable[..., Any]:
         store = services().idempotency
         store.validate_key(key)
         principal = g.get("principal")
-        fingerprint = hashlib.sha256(request.get_data() or b"").hexdigest()
+        # Keyed: bodies hold ID numbers and phones, and the fingerprint is stored in Redis.
+        fingerprint = services().hasher.hash_bytes(request.get_data() or b"", purpose="idempotency")
         # Public: only a client that sends the same body (the same credential) can replay.
         who = principal.account_id if principal else f"body:{fingerprint}"
         scope = f"{who}|{request.method}|{request.path}"
@@ -52,7 +56,7 @@ def _wrap(view: Callable[..., Any], ttl: int | None) -> Callable[..., Any]:
             # Errors raised before a response exists leave nothing stored: the retry runs again.
             store.abandon(scope, key)
             raise
-        if resp.status_code < 500:
+        if resp.status_code < 500 and (keep_accepted or resp.status_code != 202):
             store.complete(
                 scope, key, fingerprint,
                 StoredResponse(resp.status_code, resp.get_data(), resp.content_type or "application/json"),

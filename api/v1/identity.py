@@ -237,7 +237,7 @@ class VerificationItem(MethodView):
 
 @blp.route("/identity/verifications/<string:verification_id>/complete")
 class CompleteVerification(MethodView):
-    @idempotent
+    @idempotent(keep_accepted=False)  # pending: a retry asks the provider again
     @blp.doc(security=BEARER_SECURITY)
     @blp.response(200, CompletedSchema)
     @blp.alt_response(202, schema=CompletedSchema, description="the citizen has not finished at the provider")

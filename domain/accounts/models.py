@@ -45,7 +45,13 @@ class Account(IdMixin, Base):
 
 class ChannelIdentity(IdMixin, Base):
     __tablename__ = "channel_identities"
-    __table_args__ = (UniqueConstraint("kind", "issuer", "lookup"),)
+    # One account per phone or WeChat user, and one of each slot per account (two phones or
+    # two WeChat users of one mini-program under one account would be ambiguous).
+    __table_args__ = (
+        UniqueConstraint("kind", "issuer", "lookup"),
+        UniqueConstraint("account_id", "kind", "issuer", name="uq_channel_identities_account_slot"),
+    )
+    follows_person = True  # moves on an account merge (domain/accounts/merge.py)
 
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
     kind: Mapped[str] = mapped_column(String(24))

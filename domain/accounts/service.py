@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from core import audit, clock
 from core.crypto import Encryptor, LookupHasher
 from core.masking import mask_phone
+from domain.accounts import merge
 from domain.accounts.errors import AccountLocked, AccountNotFound, PhoneBoundElsewhere
 from domain.accounts.models import (
     ACTIVE,
@@ -158,8 +159,9 @@ def bind_phone(
     """Attach a carrier-verified phone to `account`.
 
     If the phone already belongs to another account, the person is the same: an account that
-    holds nothing but channel identities is merged into the phone's account (its identities
-    move over and it is closed). Anything else is a conflict for a later, stronger check.
+    has proved no identity and whose channel identities do not clash is merged into the phone's
+    account (domain/accounts/merge.py: everything it owns moves over and it is closed; the
+    caller ends its sessions). Anything else is a conflict for a later, stronger check.
     """
     lookup = phone_lookup(hasher, phone)
     existing = _identity(session, PHONE, PHONE_ISSUER, lookup)
@@ -187,19 +189,10 @@ def bind_phone(
         return PhoneBinding(account, None)
     target = existing.account
     ensure_usable(target)
-    if own_phone is not None or account.identity_level not in ("L0", "L1"):
+    unverified = account.identity_level in ("L0", "L1")
+    if not unverified or not merge.can_merge(session, source=account, target=target):
         raise PhoneBoundElsewhere()
-    for ident in list(account.identities):
-        ident.account_id = target.id
-    now = clock.now()
-    account.status = DELETED
-    account.merged_into_id = target.id
-    account.updated_at = now
-    audit.record(
-        session, actor_type="citizen", actor_id=target.id, action="account.merged",
-        target_type="account", target_id=account.id, details={"reason": "same verified phone"},
-    )  # fmt: skip
-    session.flush()
+    merge.fold_into(session, source=account, target=target, actor_id=account.id, reason="same verified phone")
     return PhoneBinding(target, account.id)
 
 

@@ -67,6 +67,9 @@ def reissue_access(
     sess = session.get(LoginSession, session_id)
     if account is None or sess is None or sess.account_id != account_id or sess.revoked_at is not None:
         raise SessionRevoked()
+    if sess.expires_at <= clock.now():
+        raise SessionRevoked()
+    ensure_usable(account)  # a locked or closed account gets no new token
     return _mint_access(tokens, policy, account, sess)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -9,12 +11,12 @@ from sqlalchemy.orm import Session
 from core import audit, clock
 from core.crypto import LookupHasher
 from domain.accounts.models import Account
-from domain.accounts.service import get_account
 from domain.identity import documents, merge
 from domain.identity.deps import ID_PURPOSE, NAME_PURPOSE, IdentityDeps
 from domain.identity.errors import BoundToOtherAccount, DifferentPerson, IdentityInvalid
 from domain.identity.levels import higher
-from domain.identity.models import IN_PERSON, PASSED, IdentityVerification, VerifiedIdentity
+from domain.identity.models import FAILED, IN_PERSON, PASSED, IdentityVerification, VerifiedIdentity
+from domain.identity.reasons import REASON_BOUND_ELSEWHERE, REASON_DIFFERENT
 from integrations.realname.base import Person
 
 
@@ -49,15 +51,16 @@ def holder_of(session: Session, lookup: str) -> VerifiedIdentity | None:
     return session.scalar(select(VerifiedIdentity).where(VerifiedIdentity.id_lookup == lookup))
 
 
-def check_can_take(session: Session, account: Account, lookup: str) -> None:
-    """Refuse before any paid call when the identity could not end up on this account."""
+def check_can_take(session: Session, account: Account, lookup: str, *, may_merge: bool) -> None:
+    """Refuse before any paid call when the identity could not end up on this account.
+    `may_merge`: the method is a live proof that may fold this account into the holder's."""
     own = identity_of(session, account.id)
     if own is not None and own.id_lookup != lookup:
         raise DifferentPerson()
     holder = holder_of(session, lookup)
     if holder is not None and holder.account_id != account.id:
         target = session.get(Account, holder.account_id)
-        if target is None or not merge.can_merge(session, source=account, target=target):
+        if target is None or not merge.can_merge(session, source=account, target=target, live=may_merge):
             raise BoundToOtherAccount()
 
 
@@ -67,6 +70,22 @@ def commit(session: Session) -> None:
     except IntegrityError as exc:  # a concurrent verification bound the same identity first
         session.rollback()
         raise BoundToOtherAccount() from exc
+
+
+def bind_or_refuse(session: Session, row: IdentityVerification, request_id: str | None, **kwargs: Any) -> str:
+    """`bind` for a passed verification `row`. When the identity cannot be bound (another
+    account holds it, or this account holds another person), the attempt is recorded as failed
+    with that reason, committed, and the refusal raised: the citizen sees why, and the history
+    shows the provider was paid."""
+    try:
+        return bind(session, **kwargs)
+    except (BoundToOtherAccount, DifferentPerson) as exc:
+        finish(
+            row, FAILED, REASON_BOUND_ELSEWHERE if isinstance(exc, BoundToOtherAccount) else REASON_DIFFERENT
+        )
+        audit_finish(session, row, request_id)
+        session.commit()
+        raise
 
 
 def finish(row: IdentityVerification, status: str, reason: str | None) -> None:
@@ -98,18 +117,47 @@ def bind(
     level: str,
     method: str,
     live: bool,
+    may_merge: bool,
 ) -> str:
-    """Give the proved identity and level to the account (or to the account that already holds
-    the identity, merging this one into it). Returns the account id the citizen now uses."""
+    """Give the proved identity and level to the account (or, when `may_merge` and another
+    account holds the identity, to that account, merging this one into it). Returns the account
+    id the citizen now uses. Runs in a savepoint: a concurrent verification that bound the same
+    identity (or this account) first is seen on one retry, and the rule decides again."""
+    for attempt in (1, 2):
+        try:
+            with session.begin_nested():
+                return _bind(session, deps=deps, account_id=account_id, person=person, lookup=lookup,
+                             level=level, method=method, live=live, may_merge=may_merge)  # fmt: skip
+        except IntegrityError:
+            if attempt == 2:
+                raise BoundToOtherAccount() from None
+    raise AssertionError("unreachable")
+
+
+def _bind(
+    session: Session,
+    *,
+    deps: IdentityDeps,
+    account_id: str,
+    person: Person,
+    lookup: str,
+    level: str,
+    method: str,
+    live: bool,
+    may_merge: bool,
+) -> str:
     now = clock.now()
-    account = get_account(session, account_id)
+    # Locked (PostgreSQL) so a concurrent merge or phone binding cannot change what is checked.
+    account = session.get(Account, account_id, with_for_update=True)
+    if account is None:
+        raise BoundToOtherAccount()
     own = identity_of(session, account_id)
     if own is not None and own.id_lookup != lookup:
         raise DifferentPerson()
     holder = holder_of(session, lookup)
     if holder is not None and holder.account_id != account_id:
-        target = session.get(Account, holder.account_id)
-        if target is None or not merge.can_merge(session, source=account, target=target):
+        target = session.get(Account, holder.account_id, with_for_update=True)
+        if target is None or not merge.can_merge(session, source=account, target=target, live=may_merge):
             raise BoundToOtherAccount()
         merge.merge(session, revocations=deps.revocations, source=account, target=target)
         account, own = target, holder

@@ -11,7 +11,7 @@ from domain.accounts.service import ensure_usable, get_account
 from domain.identity import documents
 from domain.identity.binding import (
     audit_finish,
-    bind,
+    bind_or_refuse,
     commit,
     finish,
     holder_of,
@@ -56,8 +56,8 @@ def record_in_person(
     )  # fmt: skip
     session.add(row)
     finish(row, PASSED, None)
-    bind(session, deps=deps, account_id=account_id, person=person, lookup=lookup,
-          level="L3", method=IN_PERSON, live=True)  # fmt: skip
+    bind_or_refuse(session, row, request_id, deps=deps, account_id=account_id, person=person,
+                   lookup=lookup, level="L3", method=IN_PERSON, live=True, may_merge=False)  # fmt: skip
     audit_finish(session, row, request_id)
     commit(session)
     return Outcome(row, account_id, level_changed=True)

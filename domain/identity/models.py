@@ -62,6 +62,7 @@ class IdentityVerification(IdMixin, Base):
     __tablename__ = "identity_verifications"
     # The sweeper's query: pending attempts past their provider lifetime.
     __table_args__ = (Index("ix_identity_verifications_status_expires_at", "status", "expires_at"),)
+    follows_person = True  # the person's history moves with them on a merge
 
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
     method: Mapped[str] = mapped_column(String(24))
@@ -90,6 +91,7 @@ class ConsentRecord(IdMixin, Base):
     """A citizen's explicit consent to one purpose, with the text version they saw."""
 
     __tablename__ = "consent_records"
+    follows_person = True
 
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
     purpose: Mapped[str] = mapped_column(String(32))

@@ -4,7 +4,20 @@ from __future__ import annotations
 
 from integrations.realname import base
 
+# Refusals of yiwang's own (the provider passed the check, but the identity cannot be bound).
+REASON_BOUND_ELSEWHERE = "bound_to_other_account"
+REASON_DIFFERENT = "different_person"
+
 REASON_MESSAGES: dict[str, tuple[str, str]] = {
+    REASON_BOUND_ELSEWHERE: (
+        "该身份已绑定其他账号，请用原账号登录；如需帮助，请携带身份证到政务服务大厅办理",
+        "This identity belongs to another account; sign in with that account, "
+        "or bring your ID card to a service hall",
+    ),
+    REASON_DIFFERENT: (
+        "本账号已认证为其他人的身份，不能再认证另一个人",
+        "This account is already verified as another person and cannot verify a second one",
+    ),
     base.REASON_IDENTITY_MISMATCH: (
         "姓名、身份证号码与人脸不一致，请核对后重试",
         "The name, ID number and face do not match; please check and try again",

@@ -24,7 +24,7 @@ from domain.accounts.service import ensure_usable, get_account
 from domain.identity import documents
 from domain.identity.binding import (
     audit_finish,
-    bind,
+    bind_or_refuse,
     check_can_take,
     commit,
     finish,
@@ -141,7 +141,8 @@ def start(
     lookup = id_lookup(deps.hasher, person.id_number)
     account = get_account(session, account_id)
     ensure_usable(account)
-    check_can_take(session, account, lookup)
+    # Only a live (face) proof may fold this account into one already holding the identity.
+    check_can_take(session, account, lookup, may_merge=is_face)
     if method == ID_CHECK and identity_of(session, account_id) is not None:
         raise AlreadyVerified()
     openid = _openid(session, account_id, policy.wechat_appid) if method == "wechat_face" else None
@@ -171,8 +172,9 @@ def start(
         session.add(row)
         if result.matched:
             finish(row, PASSED, None)
-            final = bind(session, deps=deps, account_id=account_id, person=person, lookup=lookup,
-                          level="L2", method=method, live=False)  # fmt: skip
+            final = bind_or_refuse(session, row, request_id, deps=deps, account_id=account_id,
+                                   person=person, lookup=lookup, level="L2", method=method,
+                                   live=False, may_merge=False)  # fmt: skip
         else:
             finish(row, FAILED, result.reason)
             final = account_id
@@ -266,8 +268,9 @@ def complete(
         row.provider_request_id = result.provider_request_id[:64]
     final, merged_from = account_id, None
     if result.passed:
-        final = bind(session, deps=deps, account_id=account_id, person=person,
-                      lookup=row.id_lookup, level="L3", method=method, live=True)  # fmt: skip
+        final = bind_or_refuse(session, row, request_id, deps=deps, account_id=account_id,
+                               person=person, lookup=row.id_lookup, level="L3", method=method,
+                               live=True, may_merge=True)  # fmt: skip
         merged_from = account_id if final != account_id else None
         row.account_id = final
     audit_finish(session, row, request_id)

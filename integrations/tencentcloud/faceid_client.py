@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -182,6 +183,7 @@ class TencentFaceIdProvider:
         self.rule_id = rule_id
         self.redirect_url = redirect_url or None
         self._timeout = timeout
+        self._local = threading.local()
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> TencentFaceIdProvider:
@@ -198,9 +200,16 @@ class TencentFaceIdProvider:
         )
 
     def _sdk(self) -> faceid_client.FaceidClient:
-        # A fresh SDK client per call: it owns a requests.Session, which is not thread-safe.
-        http = HttpProfile(protocol=self._scheme, endpoint=self._endpoint, reqTimeout=self._timeout)
-        return faceid_client.FaceidClient(self._credential, self._region, ClientProfile(httpProfile=http))
+        # One SDK client per thread: it owns a requests.Session (not thread-safe), and keeping it
+        # keeps the connection to the gateway alive instead of opening one per call.
+        sdk = getattr(self._local, "sdk", None)
+        if sdk is None:
+            http = HttpProfile(
+                protocol=self._scheme, endpoint=self._endpoint, reqTimeout=self._timeout, keepAlive=True
+            )
+            sdk = faceid_client.FaceidClient(self._credential, self._region, ClientProfile(httpProfile=http))
+            self._local.sdk = sdk
+        return sdk
 
     def start(self, person: Person, ctx: StartContext) -> FaceStart:
         """DetectAuth: register the verification and return the BizToken (and H5 Url) for the phone."""

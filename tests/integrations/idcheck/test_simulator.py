@@ -22,14 +22,14 @@ def send(idcheck_server, control, sim_config):
     """POST a hand-made request; every part can be overridden or spoiled."""
     secret = sim_config["IDCHECK_APP_SECRET"]
 
-    def post(*, request_id="hand1", payload=None, body=None, headers=None, ts=None, nonce=None,
+    def post(*, request_id="hand1", payload=None, body=None, headers=None, ts_offset=0, nonce=None,
              secret_for_signature=secret, content_type="application/json", drop=()):  # fmt: skip
         if body is None:
             payload = payload or signing.encrypt_payload(secret, request_id, NAME, ID_NUMBER)
             body = json.dumps({"request_id": request_id, "purpose": "测试", "payload": payload}).encode()
         hdrs = signing.request_headers(
             sim_config["IDCHECK_APP_ID"], secret_for_signature, body,
-            timestamp=int(time.time()) if ts is None else ts, nonce=nonce,
+            timestamp=int(time.time()) + ts_offset, nonce=nonce,
         )  # fmt: skip
         hdrs["Content-Type"] = content_type
         hdrs.update(headers or {})
@@ -62,8 +62,8 @@ def test_a_correct_request_gets_a_signed_match(send, sim_config):
     [({"secret_for_signature": "a-different-secret"}, 1001),
      ({"headers": {"X-Signature": "0" * 64}}, 1001),
      ({"drop": ("X-Signature",)}, 1001),
-     ({"ts": int(time.time()) - 301}, 1002),
-     ({"ts": int(time.time()) + 400}, 1002),
+     ({"ts_offset": -301}, 1002),  # relative to when the test runs, not when it was collected
+     ({"ts_offset": 400}, 1002),
      ({"drop": ("X-Timestamp",)}, 1005),
      ({"headers": {"X-Timestamp": "yesterday"}}, 1005),
      ({"nonce": "n" * 15}, 1005),

@@ -176,6 +176,33 @@ def test_a_retried_complete_with_the_same_key_replays_the_first_answer(client, f
     assert second.get_json() == first.get_json()
 
 
+def test_a_pending_answer_is_not_replayed_when_the_phone_retries_with_its_key(client, face):
+    # The phone asks too early (the citizen is still at the provider), then retries with the
+    # same key once the face check is done: it must get the result, not the stale 202.
+    method, who, sim = face
+    body = start(client, who, method).get_json()
+    key = {"Idempotency-Key": "complete-early-0001"}
+    early = complete(client, who, body["verification"]["id"], **key)
+    assert early.status_code == 202 and early.get_json()["verification"]["status"] == "pending"
+    sim.perform(ref_of(body), "pass")
+    later = complete(client, who, body["verification"]["id"], **key)
+    assert later.status_code == 200 and "Idempotent-Replayed" not in later.headers
+    assert later.get_json()["verification"]["status"] == "passed"
+
+
+def test_a_lone_surrogate_in_a_name_is_a_clear_422(client, app_citizen, sims):
+    # JSON can escape half of a UTF-16 pair; no database, log or provider can hold it.
+    resp = client.post(
+        URL,
+        data='{"method": "id_check", "name": "\\ud800", "id_number": "110101199003078515"}',
+        content_type="application/json",
+        headers=app_citizen["headers"],
+    )
+    assert resp.status_code == 422, resp.get_data(as_text=True)
+    assert resp.get_json()["error"]["code"] == "request.validation_failed"
+    assert sims["id_check"].calls() == 0
+
+
 def test_face_needs_the_separate_consent_of_the_current_text(client, face, db_session):
     method, who, sim = face
     before = sim.calls()

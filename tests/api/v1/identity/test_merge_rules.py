@@ -1,0 +1,121 @@
+"""Who may take an identity another account holds, and what follows the person on a merge."""
+
+from __future__ import annotations
+
+import threading
+
+from sqlalchemy import select
+
+from core.audit import AuditEvent
+from domain.accounts.models import ACTIVE, DELETED, Account
+from domain.identity.models import ConsentRecord, IdentityVerification, VerifiedIdentity
+from tests.api.v1.identity.conftest import URL, ZHANG, bearer, complete, mini_citizen, ref_of, start
+from tests.conftest import make_citizen
+
+
+def _face_verified_mini(client, wx, sims, person=ZHANG) -> dict:
+    """A WeChat-only account that proved `person` with a live face check (L3)."""
+    who = mini_citizen(client, wx)
+    body = start(client, who, "wechat_face", person=person).get_json()
+    sims["wechat_face"].perform(ref_of(body), "pass")
+    done = complete(client, who, body["verification"]["id"]).get_json()
+    assert done["identity_level"] == "L3", done
+    return who | {"headers": bearer(done["tokens"])}
+
+
+def test_an_id_check_never_takes_over_the_account_holding_the_identity(client, app, wx, sims, db_session):
+    # The person verified with their face in the mini-program; someone else knows their name
+    # and ID number (not secrets) and runs an ID check from another account.
+    victim = _face_verified_mini(client, wx, sims)
+    attacker = make_citizen(app)
+    before = sims["id_check"].calls()
+    resp = start(client, attacker, "id_check", consent=None)
+    assert resp.status_code == 409, resp.get_json()
+    assert resp.get_json()["error"]["code"] == "identity.bound_to_other_account"
+    assert sims["id_check"].calls() == before  # refused before paying for a check
+    # Nothing moved: the person's account and session are untouched, the other stays L1.
+    assert client.get("/v1/me", headers=victim["headers"]).status_code == 200
+    db_session.rollback()
+    assert db_session.get(Account, victim["account_id"]).status == ACTIVE
+    other = db_session.get(Account, attacker["account_id"])
+    assert (other.status, other.identity_level, other.merged_into_id) == (ACTIVE, "L1", None)
+    holder = db_session.scalar(select(VerifiedIdentity.account_id))
+    assert holder == victim["account_id"]
+
+
+def test_a_face_check_merges_and_the_merge_is_audited_as_the_citizen_who_proved_it(
+    client, app, wx, sims, db_session
+):
+    first = make_citizen(app)
+    assert start(client, first, "id_check", consent=None).get_json()["identity_level"] == "L2"
+    second = mini_citizen(client, wx)
+    body = start(client, second, "wechat_face").get_json()
+    sims["wechat_face"].perform(ref_of(body), "pass")
+    assert complete(client, second, body["verification"]["id"]).get_json()["merged"] is True
+    db_session.rollback()
+    event = db_session.scalar(select(AuditEvent).where(AuditEvent.action == "account.merged"))
+    assert (event.actor_type, event.actor_id, event.target_id) == (
+        "citizen", second["account_id"], second["account_id"],
+    )  # fmt: skip
+    assert event.details["into"] == first["account_id"]
+
+
+def test_a_phone_merge_carries_the_verification_history_and_consents(client, app, wx, sims, db_session):
+    sms = make_citizen(app, phone="13712345678")
+    user = wx.add_user(phone="13712345678")
+    login = client.post("/v1/auth/miniprogram/login", json={"code": wx.login_code(user["openid"])}).get_json()
+    mp = {"headers": bearer(login), "account_id": login["account_id"]}
+    # In the mini-program the person consents to a face check and abandons it at WeChat.
+    started = start(client, mp, "wechat_face")
+    assert started.status_code == 201, started.get_json()
+    bound = client.post(
+        "/v1/auth/miniprogram/phone", json={"code": wx.phone_code(user["openid"])}, headers=mp["headers"]
+    ).get_json()
+    assert bound["merged"] is True
+    db_session.rollback()
+    verification = db_session.get(IdentityVerification, started.get_json()["verification"]["id"])
+    assert verification.account_id == sms["account_id"]
+    consents = db_session.scalars(select(ConsentRecord.account_id)).all()
+    assert consents == [sms["account_id"]]
+    # The merged account's owner reads its own history through the API.
+    got = client.get(f"{URL}/{verification.id}", headers=bearer(bound["tokens"]))
+    assert got.status_code == 200 and got.get_json()["status"] == "pending"
+    assert db_session.get(Account, mp["account_id"]).status == DELETED
+
+
+def test_two_accounts_checking_one_identity_at_once_get_one_binding_and_one_refusal(
+    client, app, sims, db_session
+):
+    # The check takes 400 ms at the provider, so both requests pass the early check before
+    # either binds: the database decides, and the loser gets a clear 409, not a 500.
+    sims["id_check"].post("faults", {"latency_ms": 400})
+    citizens = [make_citizen(app), make_citizen(app)]
+    results: dict[int, tuple[int, dict]] = {}
+    gate = threading.Barrier(2)
+
+    def run(i: int) -> None:
+        with app.test_client() as c:
+            gate.wait()
+            resp = start(c, citizens[i], "id_check", consent=None)
+            results[i] = (resp.status_code, resp.get_json())
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    codes = sorted(code for code, _ in results.values())
+    assert codes == [201, 409], results
+    loser = next(body for code, body in results.values() if code == 409)
+    assert loser["error"]["code"] == "identity.bound_to_other_account"
+    db_session.rollback()
+    holders = db_session.scalars(select(VerifiedIdentity.account_id)).all()
+    winner = next(i for i, (code, _) in results.items() if code == 201)
+    assert holders == [citizens[winner]["account_id"]]
+    # The paid check of the loser is on record as failed, with the reason the citizen saw.
+    lost = db_session.scalars(
+        select(IdentityVerification).where(
+            IdentityVerification.account_id == citizens[1 - winner]["account_id"]
+        )
+    ).all()
+    assert [(v.status, v.reason) for v in lost] == [("failed", "bound_to_other_account")]
