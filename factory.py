@@ -231,6 +231,8 @@ def _identity_deps(app: Flask, services: Any) -> Any:
         revocations=services.revocations,
         policy=IdentityPolicy.from_config(app.config),
         providers=providers,
+        tokens=services.tokens,
+        session_policy=services.citizen_policy,
     )
 
 

@@ -138,6 +138,9 @@ def _tokens_after(outcome: Outcome) -> dict[str, Any] | None:
         return None
     p = current_principal()
     svc = services()
+    if outcome.access_token:  # minted by the service with the level it just committed
+        return {"access_token": outcome.access_token, "expires_in": svc.citizen_policy.access_ttl,
+                "token_type": "Bearer"}  # fmt: skip
     session = db.session()
     if outcome.merged_from:
         target = accounts.get_account(session, outcome.account_id)
@@ -155,7 +158,7 @@ def _tokens_after(outcome: Outcome) -> dict[str, Any] | None:
 
 
 def _completed_body(outcome: Outcome) -> dict[str, Any]:
-    level = accounts.get_account(db.session(), outcome.account_id).identity_level
+    level = outcome.identity_level or accounts.get_account(db.session(), outcome.account_id).identity_level
     return {
         "verification": _verification_body(outcome.verification, outcome.client_payload),
         "identity_level": level,
@@ -171,7 +174,9 @@ class Identity(MethodView):
     def get(self) -> dict:
         """Level, latest method and times, masked name and ID number, and how to go higher."""
         p = current_principal()
-        return identity_view(db.reader(), p.account_id, offered=_deps().policy.methods(p.channel))
+        return identity_view(
+            db.reader(), p.account_id, offered=_deps().policy.methods(p.channel), cache=services().profiles
+        )
 
 
 @blp.route("/identity/full")
@@ -219,6 +224,7 @@ class Verifications(MethodView):
             db.session(), deps=_deps(), account_id=p.account_id, channel=p.channel,
             method=body["method"], name=body["name"], id_number=body["id_number"],
             consent=body.get("consent"), ip=client_ip(), request_id=g.get("request_id"),
+            session_id=p.session_id,
         )  # fmt: skip
         return _completed_body(outcome)
 
@@ -246,7 +252,7 @@ class CompleteVerification(MethodView):
         p = current_principal()
         outcome = service.complete(
             db.session(), deps=_deps(), account_id=p.account_id, verification_id=verification_id,
-            request_id=g.get("request_id"),
+            request_id=g.get("request_id"), session_id=p.session_id,
         )  # fmt: skip
         body = _completed_body(outcome)
         return (body, 202) if outcome.verification.status == PENDING else body

@@ -55,6 +55,7 @@ def fold_into(session: Session, *, source: Account, target: Account, actor_id: s
     source.status = DELETED
     source.merged_into_id = target.id
     source.updated_at = now
+    target.updated_at = now  # marks it changed: its cached views drop after the commit
     audit.record(
         session, actor_type="citizen", actor_id=actor_id, action="account.merged",
         target_type="account", target_id=source.id,

@@ -1,9 +1,11 @@
-"""Account profiles (GET /v1/me) cached in Redis, dropped after every committed change.
+"""Per-account views (GET /v1/me, GET /v1/identity) cached in Redis, dropped after every
+committed change.
 
-Invalidation is driven by the ORM, not by each write path: any flushed change to an Account or
-a ChannelIdentity marks its account, and the mark turns into a Redis delete once the
-transaction commits. A delete leaves a short tombstone, so a reader that loaded the old row just
-before the commit cannot put it back (its write is `SET NX`).
+Invalidation is driven by the ORM, not by each write path: any flushed change to an Account, a
+ChannelIdentity or a row of a model marked `shown_in_account_views = True` (the verified
+identity) marks its account, and the mark turns into a Redis delete of every view of that
+account once the transaction commits. A delete leaves a short tombstone, so a reader that
+loaded the old row just before the commit cannot put it back (its write is `SET NX`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from domain.accounts.models import Account, ChannelIdentity
 log = logging.getLogger(__name__)
 _DIRTY = "profile_cache_dirty"
 _TOMBSTONE = "-"
+KINDS = ("profile", "identity")  # every cached view of an account, all dropped together
 
 
 class ProfileCache:
@@ -34,26 +37,35 @@ class ProfileCache:
         self._tombstone_ttl = tombstone_ttl
 
     @staticmethod
-    def _key(account_id: str) -> str:
-        return f"profile:{account_id}"
+    def _key(account_id: str, kind: str = "profile") -> str:
+        assert kind in KINDS
+        return f"{kind}:{account_id}"
 
-    def get(self, account_id: str) -> dict[str, Any] | None:
+    def get(
+        self, account_id: str, *, kind: str = "profile", dates: tuple[str, ...] = ("created_at",)
+    ) -> dict[str, Any] | None:
+        """The cached view, its `dates` (ISO strings in Redis) as datetimes; None on a miss."""
         try:
-            raw = self._redis.get(self._key(account_id))
+            raw = self._redis.get(self._key(account_id, kind))
         except RedisError:
             return None
         if raw is None or raw == _TOMBSTONE.encode():
             return None
         data = json.loads(raw)
-        data["created_at"] = datetime.fromisoformat(data["created_at"])
+        for name in dates:
+            if data.get(name) is not None:
+                data[name] = datetime.fromisoformat(data[name])
         return data
 
-    def put(self, account_id: str, data: dict[str, Any]) -> None:
-        body = json.dumps({**data, "created_at": data["created_at"].isoformat()})
+    def put(
+        self, account_id: str, data: dict[str, Any], *, kind: str = "profile",
+        dates: tuple[str, ...] = ("created_at",),
+    ) -> None:  # fmt: skip
+        encoded = {k: (v.isoformat() if k in dates and v is not None else v) for k, v in data.items()}
         try:
-            self._redis.set(self._key(account_id), body, ex=self._ttl, nx=True)
+            self._redis.set(self._key(account_id, kind), json.dumps(encoded), ex=self._ttl, nx=True)
         except RedisError:
-            log.warning("profile cache write failed")
+            log.warning("profile cache write failed", extra={"kind": kind})
 
     def invalidate(self, account_ids: set[str]) -> None:
         if not account_ids:
@@ -61,7 +73,8 @@ class ProfileCache:
         try:
             pipe = self._redis.pipeline(transaction=False)
             for account_id in account_ids:
-                pipe.set(self._key(account_id), _TOMBSTONE, ex=self._tombstone_ttl)
+                for kind in KINDS:
+                    pipe.set(self._key(account_id, kind), _TOMBSTONE, ex=self._tombstone_ttl)
             pipe.execute()
         except RedisError:
             # The TTL bounds how long a stale profile can live if Redis was briefly away.
@@ -90,7 +103,7 @@ def _mark_changed_accounts(session: Session, _ctx: Any) -> None:
     for obj in (*session.new, *session.dirty, *session.deleted):
         if isinstance(obj, Account):
             dirty.add(obj.id)
-        elif isinstance(obj, ChannelIdentity):
+        elif isinstance(obj, ChannelIdentity) or getattr(obj, "shown_in_account_views", False):
             history = inspect(obj).attrs.account_id.history
             dirty.update(v for v in (*history.added, *history.deleted, *history.unchanged) if v)
 

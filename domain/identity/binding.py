@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -51,17 +51,39 @@ def holder_of(session: Session, lookup: str) -> VerifiedIdentity | None:
     return session.scalar(select(VerifiedIdentity).where(VerifiedIdentity.id_lookup == lookup))
 
 
-def check_can_take(session: Session, account: Account, lookup: str, *, may_merge: bool) -> None:
-    """Refuse before any paid call when the identity could not end up on this account.
-    `may_merge`: the method is a live proof that may fold this account into the holder's."""
-    own = identity_of(session, account.id)
+# Built once: both rows a verification must know about, in one round trip.
+_IDENTITIES = select(VerifiedIdentity).where(
+    or_(
+        VerifiedIdentity.account_id == bindparam("account_id"),
+        VerifiedIdentity.id_lookup == bindparam("lookup"),
+    )
+)
+
+
+def identities_for(
+    session: Session, account_id: str, lookup: str
+) -> tuple[VerifiedIdentity | None, VerifiedIdentity | None]:
+    """(the account's own identity, the holder of `lookup`): the same row when they coincide."""
+    rows = session.scalars(_IDENTITIES, {"account_id": account_id, "lookup": lookup}).all()
+    own = next((row for row in rows if row.account_id == account_id), None)
+    holder = next((row for row in rows if row.id_lookup == lookup), None)
+    return own, holder
+
+
+def check_can_take(
+    session: Session, account: Account, lookup: str, *, may_merge: bool
+) -> VerifiedIdentity | None:
+    """Refuse before any paid call when the identity could not end up on this account; the
+    account's own identity, if any. `may_merge`: the method is a live proof that may fold this
+    account into the holder's."""
+    own, holder = identities_for(session, account.id, lookup)
     if own is not None and own.id_lookup != lookup:
         raise DifferentPerson()
-    holder = holder_of(session, lookup)
     if holder is not None and holder.account_id != account.id:
         target = session.get(Account, holder.account_id)
         if target is None or not merge.can_merge(session, source=account, target=target, live=may_merge):
             raise BoundToOtherAccount()
+    return own
 
 
 def commit(session: Session) -> None:
@@ -72,7 +94,9 @@ def commit(session: Session) -> None:
         raise BoundToOtherAccount() from exc
 
 
-def bind_or_refuse(session: Session, row: IdentityVerification, request_id: str | None, **kwargs: Any) -> str:
+def bind_or_refuse(
+    session: Session, row: IdentityVerification, request_id: str | None, **kwargs: Any
+) -> Account:
     """`bind` for a passed verification `row`. When the identity cannot be bound (another
     account holds it, or this account holds another person), the attempt is recorded as failed
     with that reason, committed, and the refusal raised: the citizen sees why, and the history
@@ -88,12 +112,16 @@ def bind_or_refuse(session: Session, row: IdentityVerification, request_id: str 
         raise
 
 
+def finished_values(status: str, reason: str | None) -> dict[str, Any]:
+    """The columns a finished attempt sets. The provider no longer needs the encrypted name, ID
+    number and handle: only the masked copies and the blind index stay."""
+    return {"status": status, "reason": reason, "completed_at": clock.now(),
+            "name_enc": None, "id_number_enc": None, "provider_ref_enc": None}  # fmt: skip
+
+
 def finish(row: IdentityVerification, status: str, reason: str | None) -> None:
-    row.status = status
-    row.reason = reason
-    row.completed_at = clock.now()
-    # The provider no longer needs them: keep only the masked copies and the blind index.
-    row.name_enc = row.id_number_enc = row.provider_ref_enc = None
+    for key, value in finished_values(status, reason).items():
+        setattr(row, key, value)
 
 
 def audit_finish(session: Session, row: IdentityVerification, request_id: str | None) -> None:
@@ -118,25 +146,45 @@ def bind(
     method: str,
     live: bool,
     may_merge: bool,
-) -> str:
+) -> Account:
     """Give the proved identity and level to the account (or, when `may_merge` and another
     account holds the identity, to that account, merging this one into it). Returns the account
-    id the citizen now uses. Runs in a savepoint: a concurrent verification that bound the same
-    identity (or this account) first is seen on one retry, and the rule decides again."""
+    the citizen now uses.
+
+    A re-verification of the account's own identity inserts and moves nothing and runs as is.
+    Anything else runs in a savepoint: a concurrent verification that bound the same identity
+    (or this account) first is seen on one retry, and the rule decides again."""
+    args = {"deps": deps, "account_id": account_id, "person": person, "lookup": lookup,
+            "level": level, "method": method, "live": live, "may_merge": may_merge}  # fmt: skip
+    own, holder = identities_for(session, account_id, lookup)
+    if own is not None and own.id_lookup == lookup:
+        return _take(session, own=own, holder=holder, **args)
     for attempt in (1, 2):
         try:
             with session.begin_nested():
-                return _bind(session, deps=deps, account_id=account_id, person=person, lookup=lookup,
-                             level=level, method=method, live=live, may_merge=may_merge)  # fmt: skip
+                if attempt == 2:
+                    own, holder = identities_for(session, account_id, lookup)
+                return _take(session, own=own, holder=holder, **args)
         except IntegrityError:
             if attempt == 2:
                 raise BoundToOtherAccount() from None
     raise AssertionError("unreachable")
 
 
-def _bind(
+def _locked(session: Session, *account_ids: str) -> dict[str, Account]:
+    """The accounts, locked for this transaction (PostgreSQL) and read afresh."""
+    rows = session.scalars(
+        select(Account).where(Account.id.in_(account_ids)).with_for_update()
+        .execution_options(populate_existing=True)
+    )  # fmt: skip
+    return {row.id: row for row in rows}
+
+
+def _take(
     session: Session,
     *,
+    own: VerifiedIdentity | None,
+    holder: VerifiedIdentity | None,
     deps: IdentityDeps,
     account_id: str,
     person: Person,
@@ -145,22 +193,25 @@ def _bind(
     method: str,
     live: bool,
     may_merge: bool,
-) -> str:
+) -> Account:
     now = clock.now()
-    # Locked (PostgreSQL) so a concurrent merge or phone binding cannot change what is checked.
-    account = session.get(Account, account_id, with_for_update=True)
-    if account is None:
-        raise BoundToOtherAccount()
-    own = identity_of(session, account_id)
     if own is not None and own.id_lookup != lookup:
         raise DifferentPerson()
-    holder = holder_of(session, lookup)
     if holder is not None and holder.account_id != account_id:
-        target = session.get(Account, holder.account_id, with_for_update=True)
-        if target is None or not merge.can_merge(session, source=account, target=target, live=may_merge):
+        # Locked so a concurrent merge or phone binding cannot change what is checked.
+        found = _locked(session, account_id, holder.account_id)
+        account, target = found.get(account_id), found.get(holder.account_id)
+        if account is None or target is None:
+            raise BoundToOtherAccount()
+        if not merge.can_merge(session, source=account, target=target, live=may_merge):
             raise BoundToOtherAccount()
         merge.merge(session, revocations=deps.revocations, source=account, target=target)
         account, own = target, holder
+    else:
+        found_account = session.get(Account, account_id)
+        if found_account is None:
+            raise BoundToOtherAccount()
+        account = found_account
     if own is None:
         own = VerifiedIdentity(
             account_id=account.id, id_lookup=lookup, level=level, method=method, verified_at=now,
@@ -188,4 +239,4 @@ def _bind(
             details={"from": previous, "to": account.identity_level, "method": method},
         )  # fmt: skip
     session.flush()
-    return account.id
+    return account

@@ -8,7 +8,9 @@ from typing import Any
 
 from core.crypto import Encryptor, LookupHasher
 from core.ratelimit import RateLimiter
+from core.tokens import TokenService
 from domain.auth.revocation import RevocationList
+from domain.auth.sessions import SessionPolicy
 from domain.identity.models import IdentityVerification
 
 NAME_PURPOSE = "identity-name"
@@ -63,6 +65,8 @@ class IdentityDeps:
     revocations: RevocationList
     policy: IdentityPolicy
     providers: Mapping[str, Any]  # method -> FaceProvider | IdCheckProvider
+    tokens: TokenService  # a new access token carries a raised level at once
+    session_policy: SessionPolicy
 
 
 @dataclass(frozen=True)
@@ -74,3 +78,7 @@ class Outcome:
     merged_from: str | None = None
     client_payload: dict[str, Any] | None = None
     level_changed: bool = False
+    identity_level: str | None = None  # the account's level now, when the service knows it
+    # A new access token of the caller's session carrying the new level (not after a merge:
+    # the caller then needs a session of the account it was merged into).
+    access_token: str | None = None

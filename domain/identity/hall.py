@@ -56,8 +56,9 @@ def record_in_person(
     )  # fmt: skip
     session.add(row)
     finish(row, PASSED, None)
-    bind_or_refuse(session, row, request_id, deps=deps, account_id=account_id, person=person,
+    bound = bind_or_refuse(session, row, request_id, deps=deps, account_id=account_id, person=person,
                    lookup=lookup, level="L3", method=IN_PERSON, live=True, may_merge=False)  # fmt: skip
     audit_finish(session, row, request_id)
+    level = bound.identity_level
     commit(session)
-    return Outcome(row, account_id, level_changed=True)
+    return Outcome(row, account_id, level_changed=True, identity_level=level)

@@ -38,6 +38,7 @@ class VerifiedIdentity(IdMixin, Base):
     """The real-name identity an account has proved; one per account, one account per ID number."""
 
     __tablename__ = "verified_identities"
+    shown_in_account_views = True  # GET /v1/identity is cached (domain/accounts/profile_cache.py)
 
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), unique=True)
     id_lookup: Mapped[str] = mapped_column(String(64), unique=True)

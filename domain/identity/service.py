@@ -15,12 +15,15 @@ from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from core import audit, clock
 from core.crypto import Encryptor
+from core.db import new_id
 from core.ratelimit import RateLimiter
-from domain.accounts.models import WECHAT_OPENID, ChannelIdentity
+from domain.accounts.models import WECHAT_OPENID, Account, ChannelIdentity
 from domain.accounts.service import ensure_usable, get_account
+from domain.auth.sessions import reissue_access
 from domain.identity import documents
 from domain.identity.binding import (
     audit_finish,
@@ -28,6 +31,7 @@ from domain.identity.binding import (
     check_can_take,
     commit,
     finish,
+    finished_values,
     id_lookup,
     identity_of,
     person_from,
@@ -124,9 +128,12 @@ def start(
     consent: Mapping[str, Any] | None,
     ip: str | None,
     request_id: str | None,
+    session_id: str | None = None,
 ) -> Outcome:
     """Begin a verification. Face methods return what the phone's SDK needs; an ID check
-    finishes at once. Nothing is written when validation, a limit or the provider fails."""
+    finishes at once (and, when it passes, the caller's login session `session_id` gets a new
+    access token with the level). Nothing is written when validation, a limit or the provider
+    fails."""
     policy = deps.policy
     offered = policy.methods(channel)
     if method not in offered:
@@ -141,9 +148,10 @@ def start(
     lookup = id_lookup(deps.hasher, person.id_number)
     account = get_account(session, account_id)
     ensure_usable(account)
+    level = account.identity_level  # unchanged unless a check passes below
     # Only a live (face) proof may fold this account into one already holding the identity.
-    check_can_take(session, account, lookup, may_merge=is_face)
-    if method == ID_CHECK and identity_of(session, account_id) is not None:
+    own = check_can_take(session, account, lookup, may_merge=is_face)
+    if method == ID_CHECK and own is not None:
         raise AlreadyVerified()
     openid = _openid(session, account_id, policy.wechat_appid) if method == "wechat_face" else None
     session.rollback()  # no transaction stays open across the provider call
@@ -170,19 +178,16 @@ def start(
         row.provider_request_id = (result.provider_request_id or "")[:64] or None
         row.provider_code = result.provider_code
         session.add(row)
-        if result.matched:
-            finish(row, PASSED, None)
-            final = bind_or_refuse(session, row, request_id, deps=deps, account_id=account_id,
-                                   person=person, lookup=lookup, level="L2", method=method,
-                                   live=False, may_merge=False)  # fmt: skip
-        else:
+        if not result.matched:
             finish(row, FAILED, result.reason)
-            final = account_id
-        row.account_id = final
-        audit_finish(session, row, request_id)
-        commit(session)
-        merged_from = account_id if final != account_id else None
-        return Outcome(row, final, merged_from=merged_from, level_changed=result.matched)
+            audit_finish(session, row, request_id)
+            commit(session)
+            return Outcome(row, account_id, identity_level=level)
+        finish(row, PASSED, None)
+        bound = bind_or_refuse(session, row, request_id, deps=deps, account_id=account_id,
+                               person=person, lookup=lookup, level="L2", method=method,
+                               live=False, may_merge=False)  # fmt: skip
+        return _passed(session, deps, row, bound, account_id, session_id, request_id)
 
     face: FaceProvider = provider
     ctx = StartContext(out_ref=out_ref, openid=openid, return_url=policy.return_url)
@@ -193,11 +198,10 @@ def start(
         started, refusal = None, refused.reason
         row.provider_code = refused.code[:64]
     consent_row = ConsentRecord(
-        account_id=account_id, purpose=CONSENT_FACE, text_version=policy.consent_version,
+        id=new_id(), account_id=account_id, purpose=CONSENT_FACE, text_version=policy.consent_version,
         channel=channel, given_at=now, ip=ip, request_id=request_id,
     )  # fmt: skip
     session.add(consent_row)
-    session.flush()
     row.consent_id = consent_row.id
     if started is None:
         row.expires_at = now
@@ -205,7 +209,7 @@ def start(
         finish(row, FAILED, refusal)
         audit_finish(session, row, request_id)
         commit(session)
-        return Outcome(row, account_id)
+        return Outcome(row, account_id, identity_level=level)
     row.expires_at = now + timedelta(seconds=max(int(started.expires_in), 1))
     row.name_enc = deps.encryptor.encrypt(person.name, purpose=NAME_PURPOSE)
     row.id_number_enc = deps.encryptor.encrypt(person.id_number, purpose=ID_PURPOSE)
@@ -213,16 +217,49 @@ def start(
     row.provider_request_id = (started.provider_request_id or "")[:64] or None
     session.add(row)
     commit(session)
-    return Outcome(row, account_id, client_payload=dict(started.client_payload))
+    return Outcome(row, account_id, client_payload=dict(started.client_payload), identity_level=level)
+
+
+def _passed(
+    session: Session,
+    deps: IdentityDeps,
+    row: IdentityVerification,
+    bound: Account,
+    account_id: str,
+    session_id: str | None,
+    request_id: str | None,
+) -> Outcome:
+    """Record a verification that raised (or refreshed) `bound`'s level and commit. The caller's
+    new access token is minted before the commit from the rows in hand (discarded if the commit
+    fails); after a merge the caller needs a session of the other account instead."""
+    merged_from = account_id if bound.id != account_id else None
+    if merged_from:
+        row.account_id = bound.id
+    audit_finish(session, row, request_id)
+    access = None
+    if merged_from is None and session_id is not None:
+        access = reissue_access(session, tokens=deps.tokens, policy=deps.session_policy,
+                                account_id=bound.id, session_id=session_id)  # fmt: skip
+    level = bound.identity_level
+    commit(session)
+    return Outcome(row, bound.id, merged_from=merged_from, level_changed=True,
+                   identity_level=level, access_token=access)  # fmt: skip
 
 
 def complete(
-    session: Session, *, deps: IdentityDeps, account_id: str, verification_id: str, request_id: str | None
+    session: Session,
+    *,
+    deps: IdentityDeps,
+    account_id: str,
+    verification_id: str,
+    request_id: str | None,
+    session_id: str | None = None,
 ) -> Outcome:
     """Ask the provider for the result of a pending face verification and apply it.
 
     Pending at the provider → returned unchanged (status pending). Passed → the account reaches
-    L3 now (merging per domain/identity/merge.py when another account holds the identity).
+    L3 now (merging per domain/identity/merge.py when another account holds the identity), and
+    the caller's login session `session_id` gets a new access token carrying it.
     """
     row = session.get(IdentityVerification, verification_id)
     if row is None or row.account_id != account_id:
@@ -242,40 +279,40 @@ def complete(
     ref = deps.encryptor.decrypt(row.provider_ref_enc, purpose=REF_PURPOSE)
     openid = _openid(session, account_id, deps.policy.wechat_appid) if row.method == "wechat_face" else None
     ctx = StartContext(out_ref=row.out_ref, openid=openid, return_url=deps.policy.return_url)
-    method, row_id = row.method, row.id
+    # No transaction stays open across the provider call; the row keeps what was read.
+    session.expunge(row)
     session.rollback()
-    provider: FaceProvider = deps.providers[method]
-    result = _provider_call(_Quota(deps.ratelimiter), method, lambda: provider.result(person, ctx, ref))
-    row = session.get(IdentityVerification, row_id)
-    assert row is not None
+    provider: FaceProvider = deps.providers[row.method]
+    result = _provider_call(_Quota(deps.ratelimiter), row.method, lambda: provider.result(person, ctx, ref))
+    session.add(row)
     if result.pending:
         return Outcome(row, account_id)
     status = PASSED if result.passed else (EXPIRED if result.reason == REASON_EXPIRED else FAILED)
-    # Of two concurrent completions exactly one applies the result.
+    values = finished_values(status, None if result.passed else result.reason)
+    values |= {"score": result.score, "provider_code": (result.provider_code or "")[:64] or None}
+    if result.provider_request_id:
+        values["provider_request_id"] = result.provider_request_id[:64]
+    # Of two concurrent completions exactly one applies the result (the one that still finds
+    # the attempt pending); the others are told it has finished.
     claimed = session.execute(
         update(IdentityVerification)
-        .where(IdentityVerification.id == row_id, IdentityVerification.status == PENDING)
-        .values(status=status)
+        .where(IdentityVerification.id == row.id, IdentityVerification.status == PENDING)
+        .values(**values)
         .execution_options(synchronize_session=False)
     ).rowcount
     if claimed != 1:
         session.rollback()
         raise VerificationFinished(details={"status": "finished"})
-    finish(row, status, None if result.passed else result.reason)
-    row.score = result.score
-    row.provider_code = (result.provider_code or "")[:64] or None
-    if result.provider_request_id:
-        row.provider_request_id = result.provider_request_id[:64]
-    final, merged_from = account_id, None
-    if result.passed:
-        final = bind_or_refuse(session, row, request_id, deps=deps, account_id=account_id,
-                               person=person, lookup=row.id_lookup, level="L3", method=method,
-                               live=True, may_merge=True)  # fmt: skip
-        merged_from = account_id if final != account_id else None
-        row.account_id = final
-    audit_finish(session, row, request_id)
-    commit(session)
-    return Outcome(row, final, merged_from=merged_from, level_changed=result.passed)
+    for key, value in values.items():
+        set_committed_value(row, key, value)
+    if not result.passed:
+        audit_finish(session, row, request_id)
+        commit(session)
+        return Outcome(row, account_id)
+    bound = bind_or_refuse(session, row, request_id, deps=deps, account_id=account_id, person=person,
+                           lookup=row.id_lookup, level="L3", method=row.method, live=True,
+                           may_merge=True)  # fmt: skip
+    return _passed(session, deps, row, bound, account_id, session_id, request_id)
 
 
 def get_verification(session: Session, *, account_id: str, verification_id: str) -> IdentityVerification:

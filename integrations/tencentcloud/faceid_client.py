@@ -208,6 +208,12 @@ class TencentFaceIdProvider:
                 protocol=self._scheme, endpoint=self._endpoint, reqTimeout=self._timeout, keepAlive=True
             )
             sdk = faceid_client.FaceidClient(self._credential, self._region, ClientProfile(httpProfile=http))
+            # The SDK reads HTTPS_PROXY/HTTP_PROXY once when built and passes its own CA bundle, so
+            # requests re-reading the environment on every call (a measurable share of a
+            # verification) adds nothing.
+            http_session = getattr(getattr(getattr(sdk, "request", None), "conn", None), "_session", None)
+            if http_session is not None:
+                http_session.trust_env = False
             self._local.sdk = sdk
         return sdk
 

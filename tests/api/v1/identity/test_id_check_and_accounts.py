@@ -14,6 +14,9 @@ from tests.domain.operators.factories import admin_headers, make_operator
 
 
 def test_a_matching_id_check_gives_l2_at_once(client, app_citizen, sims):
+    # Read first (the view is cached): the change must show at once, not after the cache expires.
+    before = client.get("/v1/identity", headers=app_citizen["headers"]).get_json()
+    assert before["level"] == "L1" and before["name"] is None
     resp = start(client, app_citizen, "id_check", consent=None)
     assert resp.status_code == 201, resp.get_json()
     body = resp.get_json()
@@ -173,6 +176,7 @@ def test_an_in_person_check_at_a_hall_gives_l3_without_a_face_scan(
         "hall": "越秀区政务服务中心",
         "document_checked": True,
     }
+    assert client.get("/v1/identity", headers=app_citizen["headers"]).get_json()["level"] == "L1"
     resp = client.post("/admin/v1/identity/in-person-checks", json=body, headers=_hall(app, client))
     assert resp.status_code == 201, resp.get_json()
     assert resp.get_json()["identity_level"] == "L3" and resp.get_json()["name"] == "李*"
