@@ -39,9 +39,10 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
 
-import httpx
+import requests
 
 from integrations.alipay import dev_keys, rsa2
+from integrations.http_pool import SessionPool
 from integrations.realname.base import (
     REASON_EXPIRED,
     REASON_IDENTITY_MISMATCH,
@@ -126,9 +127,8 @@ class AlipayFaceProvider:
         self.app_id = app_id
         self.return_url = return_url
         self.timeout = timeout
-        # One pooled client per provider: httpx.Client is thread-safe and reusing connections
-        # keeps start + complete cheap under load.
-        self._http = httpx.Client(timeout=timeout)
+        # Pooled keep-alive connections per thread (integrations/http_pool.py).
+        self._http = SessionPool()
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> AlipayFaceProvider:
@@ -172,10 +172,13 @@ class AlipayFaceProvider:
         # body, which also keeps the name and ID number out of URLs that HTTP libraries log.
         query = {k: v for k, v in params.items() if k != "biz_content"}
         try:
-            res = self._http.post(self.gateway, params=query, data={"biz_content": params["biz_content"]})
-        except httpx.TimeoutException:
+            res = self._http.get().post(
+                self.gateway, params=query, data={"biz_content": params["biz_content"]},
+                timeout=self.timeout, allow_redirects=False,
+            )  # fmt: skip
+        except requests.Timeout:
             raise ProviderUnavailable(METHOD, "timeout", f"{method} over {self.timeout}s") from None
-        except httpx.HTTPError as exc:
+        except requests.RequestException as exc:
             raise ProviderUnavailable(METHOD, "connection_failed", type(exc).__name__) from None
         if res.status_code >= 500:
             raise ProviderUnavailable(METHOD, f"http_{res.status_code}", method)

@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
-import threading
 import time
 from collections.abc import Mapping
 from typing import Any
 
-import httpx
+import requests
 
 from core.masking import redact_text
+from integrations.http_pool import SessionPool
 from integrations.idcheck import signing
 from integrations.realname.base import (
     REASON_ID_INVALID,
@@ -58,9 +57,7 @@ class IdCheckClient:
         self._secret = app_secret or ""
         self.timeout = float(timeout)
         self.purpose = purpose
-        self._http: httpx.Client | None = None
-        self._http_pid = 0
-        self._http_lock = threading.Lock()
+        self._http = SessionPool()  # keep-alive connections per thread and process
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> IdCheckClient:
@@ -74,15 +71,6 @@ class IdCheckClient:
 
     def __repr__(self) -> str:  # never show the secret
         return f"IdCheckClient(base_url={self.base_url!r}, app_id={self.app_id!r})"
-
-    def _client(self) -> httpx.Client:
-        # One pooled client per process: gunicorn forks after the app is built, and a pool
-        # inherited across fork would share sockets between workers.
-        with self._http_lock:
-            if self._http is None or self._http_pid != os.getpid():
-                self._http = httpx.Client(timeout=httpx.Timeout(self.timeout), follow_redirects=False)
-                self._http_pid = os.getpid()
-            return self._http
 
     def check(self, person: Person, *, out_ref: str) -> IdCheckResult:
         """Ask the service whether name and ID number belong together; raise ProviderError on failure."""
@@ -102,14 +90,17 @@ class IdCheckClient:
         headers["Content-Type"] = "application/json"
         started = time.monotonic()
         try:
-            resp = self._client().post(self.base_url + signing.VERIFY_PATH, content=body, headers=headers)
-        except httpx.TimeoutException:
+            resp = self._http.get().post(
+                self.base_url + signing.VERIFY_PATH, data=body, headers=headers,
+                timeout=self.timeout, allow_redirects=False,
+            )  # fmt: skip
+        except requests.Timeout:
             raise self._unavailable("timeout", f"no answer within {self.timeout:g} s", out_ref) from None
-        except httpx.TransportError as exc:
+        except requests.RequestException as exc:
             raise self._unavailable("connection_failed", type(exc).__name__, out_ref) from None
         return self._result(resp, out_ref, time.monotonic() - started)
 
-    def _result(self, resp: httpx.Response, out_ref: str, elapsed: float) -> IdCheckResult:
+    def _result(self, resp: requests.Response, out_ref: str, elapsed: float) -> IdCheckResult:
         """Verify and interpret one answer."""
         status = resp.status_code
         if status >= 500 or status == 429:
