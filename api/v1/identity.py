@@ -224,7 +224,7 @@ class Verifications(MethodView):
             db.session(), deps=_deps(), account_id=p.account_id, channel=p.channel,
             method=body["method"], name=body["name"], id_number=body["id_number"],
             consent=body.get("consent"), ip=client_ip(), request_id=g.get("request_id"),
-            session_id=p.session_id,
+            session_id=p.session_id, reader=db.reader(),
         )  # fmt: skip
         return _completed_body(outcome)
 
@@ -252,7 +252,7 @@ class CompleteVerification(MethodView):
         p = current_principal()
         outcome = service.complete(
             db.session(), deps=_deps(), account_id=p.account_id, verification_id=verification_id,
-            request_id=g.get("request_id"), session_id=p.session_id,
+            request_id=g.get("request_id"), session_id=p.session_id, reader=db.reader(),
         )  # fmt: skip
         body = _completed_body(outcome)
         return (body, 202) if outcome.verification.status == PENDING else body

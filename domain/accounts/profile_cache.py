@@ -97,6 +97,11 @@ def current() -> ProfileCache | None:
     return _holder.cache
 
 
+def mark_changed(session: Session, account_id: str) -> None:
+    """For writes that bypass the ORM (Core statements): drop the account's views after the commit."""
+    session.info.setdefault(_DIRTY, set()).add(account_id)
+
+
 @event.listens_for(Session, "after_flush")
 def _mark_changed_accounts(session: Session, _ctx: Any) -> None:
     dirty: set[str] = session.info.setdefault(_DIRTY, set())

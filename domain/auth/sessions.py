@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import event, select, update
@@ -43,19 +43,41 @@ class TokenPair:
 
 
 def _mint_access(tokens: TokenService, policy: SessionPolicy, account: Account, sess: LoginSession) -> str:
+    return access_token_for(
+        tokens, policy, account_id=account.id, session_id=sess.id, channel=sess.channel,
+        identity_level=account.identity_level, live_checked_at=account.live_checked_at,
+    )  # fmt: skip
+
+
+def access_token_for(
+    tokens: TokenService,
+    policy: SessionPolicy,
+    *,
+    account_id: str,
+    session_id: str,
+    channel: str,
+    identity_level: str,
+    live_checked_at: datetime | None,
+) -> str:
+    """An access token of an open session (the caller has checked it is open and the account usable)."""
     return tokens.mint(
         audience=policy.audience,
-        subject=account.id,
+        subject=account_id,
         ttl=policy.access_ttl,
-        claims=identity_claims(account) | {"typ": "citizen", "sid": sess.id, "channel": sess.channel},
+        claims=_identity_claims(identity_level, live_checked_at)
+        | {"typ": "citizen", "sid": session_id, "channel": channel},
     )
 
 
 def identity_claims(account: Account) -> dict[str, Any]:
     """The assurance claims of an access token: level, and when the latest live check was."""
-    claims: dict[str, Any] = {"idl": account.identity_level}
-    if account.live_checked_at is not None:
-        claims["ilt"] = int(account.live_checked_at.timestamp())
+    return _identity_claims(account.identity_level, account.live_checked_at)
+
+
+def _identity_claims(level: str, live_checked_at: datetime | None) -> dict[str, Any]:
+    claims: dict[str, Any] = {"idl": level}
+    if live_checked_at is not None:
+        claims["ilt"] = int(live_checked_at.timestamp())
     return claims
 
 

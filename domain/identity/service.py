@@ -13,21 +13,21 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 
 from core import audit, clock
 from core.crypto import Encryptor
 from core.db import new_id
 from core.ratelimit import RateLimiter
 from domain.accounts.models import WECHAT_OPENID, Account, ChannelIdentity
-from domain.accounts.service import ensure_usable, get_account
+from domain.accounts.service import get_account
 from domain.auth.sessions import reissue_access
-from domain.identity import documents
+from domain.identity import documents, hotpath
 from domain.identity.binding import (
     audit_finish,
-    bind_or_refuse,
+    bind,
     check_can_take,
     commit,
     finish,
@@ -39,8 +39,10 @@ from domain.identity.binding import (
 from domain.identity.deps import ID_PURPOSE, NAME_PURPOSE, REF_PURPOSE, IdentityDeps, Outcome
 from domain.identity.errors import (
     AlreadyVerified,
+    BoundToOtherAccount,
     ConsentOutdated,
     ConsentRequired,
+    DifferentPerson,
     MethodUnavailable,
     ProviderFailedError,
     ProviderUnavailableError,
@@ -58,6 +60,7 @@ from domain.identity.models import (
     ConsentRecord,
     IdentityVerification,
 )
+from domain.identity.reasons import REASON_BOUND_ELSEWHERE, REASON_DIFFERENT
 from integrations.realname.base import (
     REASON_EXPIRED,
     FaceProvider,
@@ -129,11 +132,12 @@ def start(
     ip: str | None,
     request_id: str | None,
     session_id: str | None = None,
+    reader: Session | None = None,
 ) -> Outcome:
     """Begin a verification. Face methods return what the phone's SDK needs; an ID check
     finishes at once (and, when it passes, the caller's login session `session_id` gets a new
     access token with the level). Nothing is written when validation, a limit or the provider
-    fails."""
+    fails. `reader`: an autocommit session for the checks made before the provider call."""
     policy = deps.policy
     offered = policy.methods(channel)
     if method not in offered:
@@ -146,15 +150,21 @@ def start(
             raise ConsentOutdated(details={"text_version": policy.consent_version})
     person = person_from(name, id_number)
     lookup = id_lookup(deps.hasher, person.id_number)
-    account = get_account(session, account_id)
-    ensure_usable(account)
-    level = account.identity_level  # unchanged unless a check passes below
-    # Only a live (face) proof may fold this account into one already holding the identity.
-    own = check_can_take(session, account, lookup, may_merge=is_face)
-    if method == ID_CHECK and own is not None:
+    pre = reader or session
+    state = hotpath.account_state(pre.connection(), account_id, lookup)
+    state.ensure_usable()
+    level = state.level  # unchanged unless a check passes below
+    if state.own_lookup is not None and state.own_lookup != lookup:
+        raise DifferentPerson()
+    if state.held_elsewhere:
+        # Only a live (face) proof may fold this account into the one holding the identity.
+        check_can_take(session, get_account(session, account_id), lookup, may_merge=is_face)
+    if method == ID_CHECK and state.own_id is not None:
         raise AlreadyVerified()
-    openid = _openid(session, account_id, policy.wechat_appid) if method == "wechat_face" else None
+    openid = _openid(pre, account_id, policy.wechat_appid) if method == "wechat_face" else None
     session.rollback()  # no transaction stays open across the provider call
+    if reader is not None:
+        reader.rollback()
 
     quota = _Quota(deps.ratelimiter)
     if is_face:
@@ -167,8 +177,8 @@ def start(
     provider = deps.providers[method]
     now = clock.now()
     row = IdentityVerification(
-        account_id=account_id, method=method, channel=channel, status=PENDING, out_ref=out_ref,
-        id_lookup=lookup, name_masked=documents.mask_name(person.name),
+        id=new_id(), account_id=account_id, method=method, channel=channel, status=PENDING,
+        out_ref=out_ref, id_lookup=lookup, name_masked=documents.mask_name(person.name),
         id_number_masked=documents.mask_id_number(person.id_number), created_at=now,
     )  # fmt: skip
     if not is_face:
@@ -177,17 +187,14 @@ def start(
         row.expires_at = now
         row.provider_request_id = (result.provider_request_id or "")[:64] or None
         row.provider_code = result.provider_code
-        session.add(row)
+        finish(row, PASSED if result.matched else FAILED, None if result.matched else result.reason)
+        hotpath.insert_verification(session.connection(), row)
         if not result.matched:
-            finish(row, FAILED, result.reason)
             audit_finish(session, row, request_id)
             commit(session)
             return Outcome(row, account_id, identity_level=level)
-        finish(row, PASSED, None)
-        bound = bind_or_refuse(session, row, request_id, deps=deps, account_id=account_id,
-                               person=person, lookup=lookup, level="L2", method=method,
-                               live=False, may_merge=False)  # fmt: skip
-        return _passed(session, deps, row, bound, account_id, session_id, request_id)
+        return _bind_and_pass(session, deps, row, person=person, level="L2", live=False,
+                              may_merge=False, session_id=session_id, request_id=request_id)  # fmt: skip
 
     face: FaceProvider = provider
     ctx = StartContext(out_ref=out_ref, openid=openid, return_url=policy.return_url)
@@ -197,16 +204,18 @@ def start(
     except IdentityRefused as refused:  # the provider's final word already: record it
         started, refusal = None, refused.reason
         row.provider_code = refused.code[:64]
-    consent_row = ConsentRecord(
-        id=new_id(), account_id=account_id, purpose=CONSENT_FACE, text_version=policy.consent_version,
-        channel=channel, given_at=now, ip=ip, request_id=request_id,
+    conn = session.connection()
+    row.consent_id = new_id()
+    conn.execute(
+        insert(ConsentRecord.__table__),
+        {"id": row.consent_id, "account_id": account_id, "purpose": CONSENT_FACE,
+         "text_version": policy.consent_version, "channel": channel, "given_at": now, "ip": ip,
+         "request_id": request_id},
     )  # fmt: skip
-    session.add(consent_row)
-    row.consent_id = consent_row.id
     if started is None:
         row.expires_at = now
-        session.add(row)
         finish(row, FAILED, refusal)
+        hotpath.insert_verification(conn, row)
         audit_finish(session, row, request_id)
         commit(session)
         return Outcome(row, account_id, identity_level=level)
@@ -215,9 +224,54 @@ def start(
     row.id_number_enc = deps.encryptor.encrypt(person.id_number, purpose=ID_PURPOSE)
     row.provider_ref_enc = deps.encryptor.encrypt(started.provider_ref, purpose=REF_PURPOSE)
     row.provider_request_id = (started.provider_request_id or "")[:64] or None
-    session.add(row)
+    hotpath.insert_verification(conn, row)
     commit(session)
     return Outcome(row, account_id, client_payload=dict(started.client_payload), identity_level=level)
+
+
+def _bind_and_pass(
+    session: Session,
+    deps: IdentityDeps,
+    row: IdentityVerification,
+    *,
+    person: Person,
+    level: str,
+    live: bool,
+    may_merge: bool,
+    session_id: str | None,
+    request_id: str | None,
+) -> Outcome:
+    """Bind the identity a passed attempt `row` (written, not committed) proved, and commit.
+
+    The common case (the identity is the account's own, or nobody's) runs as a few Core
+    statements (domain/identity/hotpath.py); a holder elsewhere, a merge or a concurrent binding
+    goes through binding.bind. A refusal is recorded on the attempt and committed before it is
+    raised: the provider was paid, and the citizen sees why."""
+    account_id, lookup = row.account_id, row.id_lookup
+    args = {"deps": deps, "account_id": account_id, "person": person, "lookup": lookup,
+            "level": level, "method": row.method, "live": live, "may_merge": may_merge}  # fmt: skip
+    try:
+        state = hotpath.account_state(session.connection(), account_id, lookup, session_id, lock=True)
+        if hotpath.can_take_here(state, lookup):
+            try:
+                new_level, live_at = hotpath.take(session, state, deps=deps, person=person, lookup=lookup,
+                                                  level=level, method=row.method, live=live)  # fmt: skip
+            except IntegrityError:  # bound concurrently: the full rule decides
+                return _passed(session, deps, row, bind(session, **args), account_id, session_id, request_id)
+        else:
+            return _passed(session, deps, row, bind(session, **args), account_id, session_id, request_id)
+    except (BoundToOtherAccount, DifferentPerson) as exc:
+        elsewhere = isinstance(exc, BoundToOtherAccount)
+        values = finished_values(FAILED, REASON_BOUND_ELSEWHERE if elsewhere else REASON_DIFFERENT)
+        hotpath.set_verification(session.connection(), row.id, values)
+        finish(row, FAILED, values["reason"])
+        audit_finish(session, row, request_id)
+        session.commit()
+        raise
+    audit_finish(session, row, request_id)
+    access = hotpath.access_token(deps, state, session_id, new_level, live_at) if session_id else None
+    commit(session)
+    return Outcome(row, account_id, level_changed=True, identity_level=new_level, access_token=access)
 
 
 def _passed(
@@ -229,9 +283,10 @@ def _passed(
     session_id: str | None,
     request_id: str | None,
 ) -> Outcome:
-    """Record a verification that raised (or refreshed) `bound`'s level and commit. The caller's
-    new access token is minted before the commit from the rows in hand (discarded if the commit
-    fails); after a merge the caller needs a session of the other account instead."""
+    """Record a verification that raised (or refreshed) `bound`'s level through binding.bind and
+    commit. The caller's new access token is minted before the commit from the rows in hand
+    (discarded if the commit fails); after a merge the caller needs a session of the other
+    account instead (the merge already moved the attempt to it)."""
     merged_from = account_id if bound.id != account_id else None
     if merged_from:
         row.account_id = bound.id
@@ -254,37 +309,36 @@ def complete(
     verification_id: str,
     request_id: str | None,
     session_id: str | None = None,
+    reader: Session | None = None,
 ) -> Outcome:
     """Ask the provider for the result of a pending face verification and apply it.
 
     Pending at the provider → returned unchanged (status pending). Passed → the account reaches
     L3 now (merging per domain/identity/merge.py when another account holds the identity), and
-    the caller's login session `session_id` gets a new access token carrying it.
+    the caller's login session `session_id` gets a new access token carrying it. `reader`: an
+    autocommit session for what is read before the provider call.
     """
-    row = session.get(IdentityVerification, verification_id)
+    pre = reader or session
+    row = hotpath.read_verification(pre.connection(), verification_id)
     if row is None or row.account_id != account_id:
         raise VerificationNotFound()
     if row.status != PENDING or row.method not in FACE_METHODS:
         raise VerificationFinished(details={"status": row.status})
     if row.expires_at <= clock.now():
-        finish(row, EXPIRED, REASON_EXPIRED)
-        audit_finish(session, row, request_id)
-        session.commit()
-        return Outcome(row, account_id)
+        return _finish_without_provider(session, row, EXPIRED, REASON_EXPIRED, request_id)
     assert row.name_enc and row.id_number_enc and row.provider_ref_enc
     person = Person(
         deps.encryptor.decrypt(row.name_enc, purpose=NAME_PURPOSE),
         deps.encryptor.decrypt(row.id_number_enc, purpose=ID_PURPOSE),
     )
     ref = deps.encryptor.decrypt(row.provider_ref_enc, purpose=REF_PURPOSE)
-    openid = _openid(session, account_id, deps.policy.wechat_appid) if row.method == "wechat_face" else None
+    openid = _openid(pre, account_id, deps.policy.wechat_appid) if row.method == "wechat_face" else None
     ctx = StartContext(out_ref=row.out_ref, openid=openid, return_url=deps.policy.return_url)
-    # No transaction stays open across the provider call; the row keeps what was read.
-    session.expunge(row)
-    session.rollback()
+    session.rollback()  # no transaction stays open across the provider call
+    if reader is not None:
+        reader.rollback()
     provider: FaceProvider = deps.providers[row.method]
     result = _provider_call(_Quota(deps.ratelimiter), row.method, lambda: provider.result(person, ctx, ref))
-    session.add(row)
     if result.pending:
         return Outcome(row, account_id)
     status = PASSED if result.passed else (EXPIRED if result.reason == REASON_EXPIRED else FAILED)
@@ -294,25 +348,31 @@ def complete(
         values["provider_request_id"] = result.provider_request_id[:64]
     # Of two concurrent completions exactly one applies the result (the one that still finds
     # the attempt pending); the others are told it has finished.
-    claimed = session.execute(
-        update(IdentityVerification)
-        .where(IdentityVerification.id == row.id, IdentityVerification.status == PENDING)
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if claimed != 1:
+    if not hotpath.claim(session.connection(), row.id, values):
         session.rollback()
         raise VerificationFinished(details={"status": "finished"})
     for key, value in values.items():
-        set_committed_value(row, key, value)
+        setattr(row, key, value)
     if not result.passed:
         audit_finish(session, row, request_id)
         commit(session)
         return Outcome(row, account_id)
-    bound = bind_or_refuse(session, row, request_id, deps=deps, account_id=account_id, person=person,
-                           lookup=row.id_lookup, level="L3", method=row.method, live=True,
-                           may_merge=True)  # fmt: skip
-    return _passed(session, deps, row, bound, account_id, session_id, request_id)
+    return _bind_and_pass(session, deps, row, person=person, level="L3", live=True, may_merge=True,
+                          session_id=session_id, request_id=request_id)  # fmt: skip
+
+
+def _finish_without_provider(
+    session: Session, row: IdentityVerification, status: str, reason: str, request_id: str | None
+) -> Outcome:
+    values = finished_values(status, reason)
+    if not hotpath.claim(session.connection(), row.id, values):
+        session.rollback()
+        raise VerificationFinished(details={"status": "finished"})
+    for key, value in values.items():
+        setattr(row, key, value)
+    audit_finish(session, row, request_id)
+    session.commit()
+    return Outcome(row, row.account_id)
 
 
 def get_verification(session: Session, *, account_id: str, verification_id: str) -> IdentityVerification:

@@ -1,0 +1,204 @@
+"""The statements of a verification's common path, in SQLAlchemy Core.
+
+Start and complete run for every citizen who verifies; through the ORM they cost about twice
+the CPU of these statements (docs/benchmarks.md). What they do is what domain/identity/binding.py
+does for one case: the identity is the account's own, or free. Everything else (a holder
+elsewhere, a merge) goes through binding.bind, which decides and locks with the ORM.
+
+The account's state, its own identity, the identity's holder and the caller's login session
+come back in one query.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, bindparam, insert, or_, select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
+
+from core import audit, clock
+from core.db import new_id
+from domain.accounts import profile_cache
+from domain.accounts.errors import AccountLocked, AccountNotFound
+from domain.accounts.models import DELETED, LOCKED, Account
+from domain.auth.errors import SessionRevoked
+from domain.auth.models import LoginSession
+from domain.auth.sessions import access_token_for
+from domain.identity import documents
+from domain.identity.deps import ID_PURPOSE, NAME_PURPOSE, IdentityDeps
+from domain.identity.errors import DifferentPerson
+from domain.identity.levels import higher
+from domain.identity.models import IdentityVerification, VerifiedIdentity
+from integrations.realname.base import Person
+
+_ACCOUNTS = Account.__table__
+_IDENTITIES = VerifiedIdentity.__table__
+_VERIFICATIONS = IdentityVerification.__table__
+
+_STATE = (
+    select(
+        _ACCOUNTS.c.status, _ACCOUNTS.c.identity_level, _ACCOUNTS.c.live_checked_at,
+        _IDENTITIES.c.id.label("vi_id"), _IDENTITIES.c.account_id.label("vi_account"),
+        _IDENTITIES.c.id_lookup.label("vi_lookup"), _IDENTITIES.c.level.label("vi_level"),
+        LoginSession.__table__.c.channel.label("ls_channel"),
+        LoginSession.__table__.c.expires_at.label("ls_expires_at"),
+        LoginSession.__table__.c.revoked_at.label("ls_revoked_at"),
+    )
+    .select_from(_ACCOUNTS)
+    .outerjoin(_IDENTITIES, or_(_IDENTITIES.c.account_id == _ACCOUNTS.c.id,
+                                _IDENTITIES.c.id_lookup == bindparam("lookup")))
+    .outerjoin(LoginSession.__table__, and_(LoginSession.__table__.c.id == bindparam("session_id"),
+                                            LoginSession.__table__.c.account_id == _ACCOUNTS.c.id))
+    .where(_ACCOUNTS.c.id == bindparam("account_id"))
+)  # fmt: skip
+_STATE_LOCKED = _STATE.with_for_update(of=_ACCOUNTS)
+
+_VERIFICATION = select(_VERIFICATIONS).where(_VERIFICATIONS.c.id == bindparam("verification_id"))
+
+
+@dataclass
+class AccountState:
+    """An account as a verification needs it."""
+
+    account_id: str
+    status: str
+    level: str
+    live_checked_at: datetime | None
+    own_id: str | None  # the account's verified identity
+    own_lookup: str | None
+    own_level: str | None
+    held_elsewhere: bool  # another account holds the identity being proved
+    session_channel: str | None  # the caller's login session, when it is open
+    session_expires_at: datetime | None
+    session_revoked: bool
+
+    def ensure_usable(self) -> None:
+        if self.status == LOCKED:
+            raise AccountLocked()
+        if self.status == DELETED:
+            raise AccountNotFound()
+
+
+def account_state(
+    conn: Connection, account_id: str, lookup: str, session_id: str | None = None, *, lock: bool = False
+) -> AccountState:
+    """One query; `lock` holds the account row until the transaction ends (PostgreSQL)."""
+    rows = conn.execute(
+        _STATE_LOCKED if lock else _STATE,
+        {"account_id": account_id, "lookup": lookup, "session_id": session_id or ""},
+    ).all()
+    if not rows:
+        raise AccountNotFound()
+    first = rows[0]
+    own = next((r for r in rows if r.vi_account == account_id), None)
+    return AccountState(
+        account_id=account_id, status=first.status, level=first.identity_level,
+        live_checked_at=first.live_checked_at,
+        own_id=own.vi_id if own else None, own_lookup=own.vi_lookup if own else None,
+        own_level=own.vi_level if own else None,
+        held_elsewhere=any(r.vi_lookup == lookup and r.vi_account != account_id for r in rows),
+        session_channel=first.ls_channel, session_expires_at=first.ls_expires_at,
+        session_revoked=first.ls_revoked_at is not None,
+    )  # fmt: skip
+
+
+def read_verification(conn: Connection, verification_id: str) -> IdentityVerification | None:
+    """The attempt as a transient object (not in any session): what was read, nothing more."""
+    row = conn.execute(_VERIFICATION, {"verification_id": verification_id}).first()
+    return IdentityVerification(**row._mapping) if row is not None else None
+
+
+def insert_verification(conn: Connection, row: IdentityVerification) -> None:
+    """Write a new attempt built as a transient object (its id set here when missing)."""
+    if row.id is None:
+        row.id = new_id()
+    values = {c.key: getattr(row, c.key) for c in _VERIFICATIONS.columns}
+    conn.execute(insert(_VERIFICATIONS), values)
+
+
+def claim(conn: Connection, verification_id: str, values: dict[str, Any]) -> bool:
+    """Apply a result to a still-pending attempt; False when another completion got there first."""
+    stmt = (
+        update(_VERIFICATIONS)
+        .where(_VERIFICATIONS.c.id == verification_id, _VERIFICATIONS.c.status == "pending")
+        .values(**values)
+    )
+    return conn.execute(stmt).rowcount == 1
+
+
+def set_verification(conn: Connection, verification_id: str, values: dict[str, Any]) -> None:
+    conn.execute(update(_VERIFICATIONS).where(_VERIFICATIONS.c.id == verification_id).values(**values))
+
+
+def can_take_here(state: AccountState, lookup: str) -> bool:
+    """Whether the common path applies: the identity is this account's own, or nobody's."""
+    return not state.held_elsewhere and (state.own_lookup is None or state.own_lookup == lookup)
+
+
+def take(
+    session: Session,
+    state: AccountState,
+    *,
+    deps: IdentityDeps,
+    person: Person,
+    lookup: str,
+    level: str,
+    method: str,
+    live: bool,
+) -> tuple[str, datetime | None]:
+    """binding.bind for the common path (`can_take_here`); the account's (level, live time) after.
+    Raises IntegrityError when a concurrent verification bound the identity first (the caller
+    rolls back its savepoint and decides again through binding.bind)."""
+    if state.own_lookup is not None and state.own_lookup != lookup:
+        raise DifferentPerson()
+    conn = session.connection()
+    now = clock.now()
+    values: dict[str, Any] = {
+        "name_enc": deps.encryptor.encrypt(person.name, purpose=NAME_PURPOSE),
+        "id_number_enc": deps.encryptor.encrypt(person.id_number, purpose=ID_PURPOSE),
+        "name_masked": documents.mask_name(person.name),
+        "id_number_masked": documents.mask_id_number(person.id_number),
+        "method": method,
+        "updated_at": now,
+    }
+    if live:
+        values["live_checked_at"] = now
+    if state.own_id is not None:
+        values["level"] = higher(state.own_level or level, level)
+        conn.execute(update(_IDENTITIES).where(_IDENTITIES.c.id == state.own_id).values(**values))
+    else:
+        values |= {"id": new_id(), "account_id": state.account_id, "id_lookup": lookup, "level": level,
+                   "verified_at": now}  # fmt: skip
+        with session.begin_nested():  # a concurrent binding of this identity: IntegrityError
+            session.connection().execute(insert(_IDENTITIES), values)
+    new_level = higher(state.level, level)
+    account_values: dict[str, Any] = {"identity_level": new_level, "updated_at": now}
+    if live:
+        account_values["live_checked_at"] = now
+    conn.execute(update(_ACCOUNTS).where(_ACCOUNTS.c.id == state.account_id).values(**account_values))
+    profile_cache.mark_changed(session, state.account_id)
+    if new_level != state.level:
+        audit.record(
+            session, actor_type="system", actor_id=None, action="identity.level_raised",
+            target_type="account", target_id=state.account_id,
+            details={"from": state.level, "to": new_level, "method": method},
+        )  # fmt: skip
+    return new_level, now if live else state.live_checked_at
+
+
+def access_token(
+    deps: IdentityDeps, state: AccountState, session_id: str, level: str, live_checked_at: datetime | None
+) -> str:
+    """A new access token of the caller's open session carrying the account's new level."""
+    if state.session_channel is None or state.session_revoked:
+        raise SessionRevoked()
+    if state.session_expires_at is not None and state.session_expires_at <= clock.now():
+        raise SessionRevoked()
+    state.ensure_usable()
+    return access_token_for(
+        deps.tokens, deps.session_policy, account_id=state.account_id, session_id=session_id,
+        channel=state.session_channel, identity_level=level, live_checked_at=live_checked_at,
+    )  # fmt: skip
