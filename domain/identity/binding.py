@@ -125,8 +125,13 @@ def finish(row: IdentityVerification, status: str, reason: str | None) -> None:
 
 
 def audit_finish(session: Session, row: IdentityVerification, request_id: str | None) -> None:
-    audit.record(
-        session, actor_type="citizen" if row.method != IN_PERSON else "operator",
+    session.add(audit.AuditEvent(**finish_event(row, request_id)))
+
+
+def finish_event(row: IdentityVerification, request_id: str | None) -> dict[str, Any]:
+    """The audit event of a finished attempt (no personal values: ids, method, reason, score)."""
+    return audit.event_values(
+        actor_type="citizen" if row.method != IN_PERSON else "operator",
         actor_id=row.account_id if row.method != IN_PERSON else row.operator_id,
         action=f"identity.verification_{row.status}", target_type="account", target_id=row.account_id,
         outcome="ok" if row.status == PASSED else "failed", request_id=request_id,

@@ -57,6 +57,28 @@ _STATE = (
 _STATE_LOCKED = _STATE.with_for_update(of=_ACCOUNTS)
 
 _VERIFICATION = select(_VERIFICATIONS).where(_VERIFICATIONS.c.id == bindparam("verification_id"))
+_INSERT_VERIFICATION = insert(_VERIFICATIONS)
+_INSERT_IDENTITY = insert(_IDENTITIES)
+
+# UPDATE ... WHERE id = :id statements by (table, columns set, pending only), built once each: a
+# statement object reused keeps SQLAlchemy from computing its cache key on every call.
+_UPDATES: dict[tuple[str, tuple[str, ...], bool], Any] = {}
+
+
+def _update_by_id(
+    conn: Connection, table: Any, row_id: str, values: dict[str, Any], *, pending_only: bool = False
+) -> int:
+    """Run the UPDATE of one row by id (and status pending); the number of rows it changed."""
+    key = (table.name, tuple(sorted(values)), pending_only)
+    stmt = _UPDATES.get(key)
+    if stmt is None:
+        where = [table.c.id == bindparam("row_id")]
+        if pending_only:
+            where.append(table.c.status == "pending")
+        stmt = update(table).where(*where).values({k: bindparam(f"v_{k}") for k in key[1]})
+        _UPDATES[key] = stmt
+    params = {"row_id": row_id} | {f"v_{k}": v for k, v in values.items()}
+    return conn.execute(stmt, params).rowcount
 
 
 @dataclass
@@ -116,21 +138,16 @@ def insert_verification(conn: Connection, row: IdentityVerification) -> None:
     if row.id is None:
         row.id = new_id()
     values = {c.key: getattr(row, c.key) for c in _VERIFICATIONS.columns}
-    conn.execute(insert(_VERIFICATIONS), values)
+    conn.execute(_INSERT_VERIFICATION, values)
 
 
 def claim(conn: Connection, verification_id: str, values: dict[str, Any]) -> bool:
     """Apply a result to a still-pending attempt; False when another completion got there first."""
-    stmt = (
-        update(_VERIFICATIONS)
-        .where(_VERIFICATIONS.c.id == verification_id, _VERIFICATIONS.c.status == "pending")
-        .values(**values)
-    )
-    return conn.execute(stmt).rowcount == 1
+    return _update_by_id(conn, _VERIFICATIONS, verification_id, values, pending_only=True) == 1
 
 
 def set_verification(conn: Connection, verification_id: str, values: dict[str, Any]) -> None:
-    conn.execute(update(_VERIFICATIONS).where(_VERIFICATIONS.c.id == verification_id).values(**values))
+    _update_by_id(conn, _VERIFICATIONS, verification_id, values)
 
 
 def can_take_here(state: AccountState, lookup: str) -> bool:
@@ -148,10 +165,10 @@ def take(
     level: str,
     method: str,
     live: bool,
-) -> tuple[str, datetime | None]:
-    """binding.bind for the common path (`can_take_here`); the account's (level, live time) after.
-    Raises IntegrityError when a concurrent verification bound the identity first (the caller
-    rolls back its savepoint and decides again through binding.bind)."""
+) -> tuple[str, datetime | None, list[dict[str, Any]]]:
+    """binding.bind for the common path (`can_take_here`): the account's level and live-check
+    time after, and the audit events to write. Raises IntegrityError when a concurrent
+    verification bound the identity first (the caller decides again through binding.bind)."""
     if state.own_lookup is not None and state.own_lookup != lookup:
         raise DifferentPerson()
     conn = session.connection()
@@ -168,25 +185,26 @@ def take(
         values["live_checked_at"] = now
     if state.own_id is not None:
         values["level"] = higher(state.own_level or level, level)
-        conn.execute(update(_IDENTITIES).where(_IDENTITIES.c.id == state.own_id).values(**values))
+        _update_by_id(conn, _IDENTITIES, state.own_id, values)
     else:
         values |= {"id": new_id(), "account_id": state.account_id, "id_lookup": lookup, "level": level,
                    "verified_at": now}  # fmt: skip
         with session.begin_nested():  # a concurrent binding of this identity: IntegrityError
-            session.connection().execute(insert(_IDENTITIES), values)
+            session.connection().execute(_INSERT_IDENTITY, values)
     new_level = higher(state.level, level)
     account_values: dict[str, Any] = {"identity_level": new_level, "updated_at": now}
     if live:
         account_values["live_checked_at"] = now
-    conn.execute(update(_ACCOUNTS).where(_ACCOUNTS.c.id == state.account_id).values(**account_values))
+    _update_by_id(conn, _ACCOUNTS, state.account_id, account_values)
     profile_cache.mark_changed(session, state.account_id)
+    events = []
     if new_level != state.level:
-        audit.record(
-            session, actor_type="system", actor_id=None, action="identity.level_raised",
+        events.append(audit.event_values(
+            actor_type="system", actor_id=None, action="identity.level_raised",
             target_type="account", target_id=state.account_id,
             details={"from": state.level, "to": new_level, "method": method},
-        )  # fmt: skip
-    return new_level, now if live else state.live_checked_at
+        ))  # fmt: skip
+    return new_level, now if live else state.live_checked_at, events
 
 
 def access_token(

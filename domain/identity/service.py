@@ -26,11 +26,11 @@ from domain.accounts.service import get_account
 from domain.auth.sessions import reissue_access
 from domain.identity import documents, hotpath
 from domain.identity.binding import (
-    audit_finish,
     bind,
     check_can_take,
     commit,
     finish,
+    finish_event,
     finished_values,
     id_lookup,
     identity_of,
@@ -107,6 +107,14 @@ def _provider_call(quota: _Quota, method: str, call: Any) -> Any:
         quota.give_back()
         log.error("identity provider failed", extra={"method": method, "provider_code": exc.code})
         raise ProviderFailedError(details={"method": method}) from exc
+
+
+def _audit(session: Session, row: IdentityVerification, request_id: str | None) -> None:
+    """Write the finished attempt's audit event now, with the attempt's own Core writes."""
+    audit.insert_now(session, [finish_event(row, request_id)])
+
+
+_INSERT_CONSENT = insert(ConsentRecord.__table__)
 
 
 def _openid(session: Session, account_id: str, appid: str) -> str | None:
@@ -190,7 +198,7 @@ def start(
         finish(row, PASSED if result.matched else FAILED, None if result.matched else result.reason)
         hotpath.insert_verification(session.connection(), row)
         if not result.matched:
-            audit_finish(session, row, request_id)
+            _audit(session, row, request_id)
             commit(session)
             return Outcome(row, account_id, identity_level=level)
         return _bind_and_pass(session, deps, row, person=person, level="L2", live=False,
@@ -207,7 +215,7 @@ def start(
     conn = session.connection()
     row.consent_id = new_id()
     conn.execute(
-        insert(ConsentRecord.__table__),
+        _INSERT_CONSENT,
         {"id": row.consent_id, "account_id": account_id, "purpose": CONSENT_FACE,
          "text_version": policy.consent_version, "channel": channel, "given_at": now, "ip": ip,
          "request_id": request_id},
@@ -216,7 +224,7 @@ def start(
         row.expires_at = now
         finish(row, FAILED, refusal)
         hotpath.insert_verification(conn, row)
-        audit_finish(session, row, request_id)
+        _audit(session, row, request_id)
         commit(session)
         return Outcome(row, account_id, identity_level=level)
     row.expires_at = now + timedelta(seconds=max(int(started.expires_in), 1))
@@ -254,8 +262,10 @@ def _bind_and_pass(
         state = hotpath.account_state(session.connection(), account_id, lookup, session_id, lock=True)
         if hotpath.can_take_here(state, lookup):
             try:
-                new_level, live_at = hotpath.take(session, state, deps=deps, person=person, lookup=lookup,
-                                                  level=level, method=row.method, live=live)  # fmt: skip
+                new_level, live_at, events = hotpath.take(
+                    session, state, deps=deps, person=person, lookup=lookup, level=level,
+                    method=row.method, live=live,
+                )  # fmt: skip
             except IntegrityError:  # bound concurrently: the full rule decides
                 return _passed(session, deps, row, bind(session, **args), account_id, session_id, request_id)
         else:
@@ -265,10 +275,10 @@ def _bind_and_pass(
         values = finished_values(FAILED, REASON_BOUND_ELSEWHERE if elsewhere else REASON_DIFFERENT)
         hotpath.set_verification(session.connection(), row.id, values)
         finish(row, FAILED, values["reason"])
-        audit_finish(session, row, request_id)
+        _audit(session, row, request_id)
         session.commit()
         raise
-    audit_finish(session, row, request_id)
+    audit.insert_now(session, [*events, finish_event(row, request_id)])
     access = hotpath.access_token(deps, state, session_id, new_level, live_at) if session_id else None
     commit(session)
     return Outcome(row, account_id, level_changed=True, identity_level=new_level, access_token=access)
@@ -290,7 +300,7 @@ def _passed(
     merged_from = account_id if bound.id != account_id else None
     if merged_from:
         row.account_id = bound.id
-    audit_finish(session, row, request_id)
+    _audit(session, row, request_id)
     access = None
     if merged_from is None and session_id is not None:
         access = reissue_access(session, tokens=deps.tokens, policy=deps.session_policy,
@@ -354,7 +364,7 @@ def complete(
     for key, value in values.items():
         setattr(row, key, value)
     if not result.passed:
-        audit_finish(session, row, request_id)
+        _audit(session, row, request_id)
         commit(session)
         return Outcome(row, account_id)
     return _bind_and_pass(session, deps, row, person=person, level="L3", live=True, may_merge=True,
@@ -370,7 +380,7 @@ def _finish_without_provider(
         raise VerificationFinished(details={"status": "finished"})
     for key, value in values.items():
         setattr(row, key, value)
-    audit_finish(session, row, request_id)
+    _audit(session, row, request_id)
     session.commit()
     return Outcome(row, row.account_id)
 
