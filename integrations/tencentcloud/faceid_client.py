@@ -50,6 +50,7 @@ from integrations.realname.base import (
     ProviderUnavailable,
     StartContext,
 )
+from integrations.tencentcloud import transport
 
 log = logging.getLogger(__name__)
 # The SDK logs whole requests and responses (names, ID numbers, Text) at DEBUG: keep it above
@@ -200,20 +201,16 @@ class TencentFaceIdProvider:
         )
 
     def _sdk(self) -> faceid_client.FaceidClient:
-        # One SDK client per thread: it owns a requests.Session (not thread-safe), and keeping it
-        # keeps the connection to the gateway alive instead of opening one per call.
+        # One SDK client per thread (it keeps per-call state), kept so its connection to the
+        # gateway stays alive; it sends through the lighter transport (transport.py) unless the
+        # SDK found a proxy in the environment.
         sdk = getattr(self._local, "sdk", None)
         if sdk is None:
             http = HttpProfile(
                 protocol=self._scheme, endpoint=self._endpoint, reqTimeout=self._timeout, keepAlive=True
             )
             sdk = faceid_client.FaceidClient(self._credential, self._region, ClientProfile(httpProfile=http))
-            # The SDK reads HTTPS_PROXY/HTTP_PROXY once when built and passes its own CA bundle, so
-            # requests re-reading the environment on every call (a measurable share of a
-            # verification) adds nothing.
-            http_session = getattr(getattr(getattr(sdk, "request", None), "conn", None), "_session", None)
-            if http_session is not None:
-                http_session.trust_env = False
+            transport.install(sdk, self._endpoint, self._timeout)
             self._local.sdk = sdk
         return sdk
 
