@@ -7,7 +7,6 @@ encrypted at rest and erased from an attempt once it has finished.
 
 from __future__ import annotations
 
-import logging
 import uuid
 from collections.abc import Mapping
 from datetime import timedelta
@@ -20,7 +19,6 @@ from sqlalchemy.orm import Session
 from core import audit, clock
 from core.crypto import Encryptor
 from core.db import new_id
-from core.ratelimit import RateLimiter
 from domain.accounts.models import WECHAT_OPENID, Account, ChannelIdentity
 from domain.accounts.service import get_account
 from domain.auth.sessions import reissue_access
@@ -44,8 +42,6 @@ from domain.identity.errors import (
     ConsentRequired,
     DifferentPerson,
     MethodUnavailable,
-    ProviderFailedError,
-    ProviderUnavailableError,
     VerificationFinished,
     VerificationNotFound,
 )
@@ -60,6 +56,7 @@ from domain.identity.models import (
     ConsentRecord,
     IdentityVerification,
 )
+from domain.identity.provider_calls import Quota, provider_call
 from domain.identity.reasons import REASON_BOUND_ELSEWHERE, REASON_DIFFERENT
 from integrations.realname.base import (
     REASON_EXPIRED,
@@ -67,46 +64,8 @@ from integrations.realname.base import (
     IdCheckProvider,
     IdentityRefused,
     Person,
-    ProviderFailed,
-    ProviderUnavailable,
     StartContext,
 )
-
-log = logging.getLogger(__name__)
-
-
-class _Quota:
-    """Rate-limit hits that can be given back if the provider was never really used."""
-
-    def __init__(self, limiter: RateLimiter) -> None:
-        self._limiter = limiter
-        self._taken: list[tuple[str, str, str]] = []
-
-    def take(self, name: str, ident: str, *, limit: int, window: int) -> None:
-        try:
-            member = self._limiter.hit(name, ident, limit=limit, window=window)
-        except Exception:
-            self.give_back()
-            raise
-        self._taken.append((name, ident, member))
-
-    def give_back(self) -> None:
-        for name, ident, member in self._taken:
-            self._limiter.undo(name, ident, member)
-        self._taken.clear()
-
-
-def _provider_call(quota: _Quota, method: str, call: Any) -> Any:
-    try:
-        return call()
-    except ProviderUnavailable as exc:
-        quota.give_back()
-        log.warning("identity provider unavailable", extra={"method": method, "provider_code": exc.code})
-        raise ProviderUnavailableError(details={"method": method}) from exc
-    except ProviderFailed as exc:
-        quota.give_back()
-        log.error("identity provider failed", extra={"method": method, "provider_code": exc.code})
-        raise ProviderFailedError(details={"method": method}) from exc
 
 
 def _audit(session: Session, row: IdentityVerification, request_id: str | None) -> None:
@@ -174,7 +133,7 @@ def start(
     if reader is not None:
         reader.rollback()
 
-    quota = _Quota(deps.ratelimiter)
+    quota = Quota(deps.ratelimiter)
     if is_face:
         quota.take("face_account", account_id, limit=policy.face_per_account_per_day, window=86400)
         quota.take("face_ip", ip or "-", limit=policy.face_per_ip_per_hour, window=3600)
@@ -191,7 +150,7 @@ def start(
     )  # fmt: skip
     if not is_face:
         checker: IdCheckProvider = provider
-        result = _provider_call(quota, method, lambda: checker.check(person, out_ref=out_ref))
+        result = provider_call(quota, method, lambda: checker.check(person, out_ref=out_ref))
         row.expires_at = now
         row.provider_request_id = (result.provider_request_id or "")[:64] or None
         row.provider_code = result.provider_code
@@ -208,7 +167,7 @@ def start(
     ctx = StartContext(out_ref=out_ref, openid=openid, return_url=policy.return_url)
     refusal: str | None = None
     try:
-        started = _provider_call(quota, method, lambda: face.start(person, ctx))
+        started = provider_call(quota, method, lambda: face.start(person, ctx))
     except IdentityRefused as refused:  # the provider's final word already: record it
         started, refusal = None, refused.reason
         row.provider_code = refused.code[:64]
@@ -348,7 +307,7 @@ def complete(
     if reader is not None:
         reader.rollback()
     provider: FaceProvider = deps.providers[row.method]
-    result = _provider_call(_Quota(deps.ratelimiter), row.method, lambda: provider.result(person, ctx, ref))
+    result = provider_call(Quota(deps.ratelimiter), row.method, lambda: provider.result(person, ctx, ref))
     if result.pending:
         return Outcome(row, account_id)
     status = PASSED if result.passed else (EXPIRED if result.reason == REASON_EXPIRED else FAILED)
