@@ -374,6 +374,19 @@ class RssSampler:
         return max((max(s) for s in self.samples), default=0)
 
 
+def cpu_seconds(pids: list[int]) -> dict[int, float]:
+    """CPU seconds each live process has used, with its reaped children (the workers a gunicorn
+    master has already replaced); a process that is gone is left out."""
+    out = {}
+    for pid in pids:
+        try:
+            t = psutil.Process(pid).cpu_times()
+            out[pid] = t.user + t.system + t.children_user + t.children_system
+        except psutil.Error:
+            continue
+    return out
+
+
 class CpuMeter:
     """How busy the CPUs were during a load, and how much of that was not the benchmark.
 
@@ -398,15 +411,7 @@ class CpuMeter:
         return usage.ru_utime + usage.ru_stime
 
     def _ours(self) -> dict[int, float]:
-        out = {}
-        for pid in self._pids():
-            try:
-                t = psutil.Process(pid).cpu_times()
-                # children_*: workers a gunicorn master has already reaped (max_requests).
-                out[pid] = t.user + t.system + t.children_user + t.children_system
-            except psutil.Error:
-                continue
-        return out
+        return cpu_seconds(self._pids())
 
     def __enter__(self) -> CpuMeter:
         self._t0, self._busy0, self._children0 = time.monotonic(), self._busy(), self._children()
@@ -434,20 +439,9 @@ class ProcessCpu:
     def __init__(self, groups: dict[str, Callable[[], list[int]]]) -> None:
         self._groups = groups
 
-    @staticmethod
-    def _times(pids: list[int]) -> dict[int, float]:
-        out = {}
-        for pid in pids:
-            try:
-                t = psutil.Process(pid).cpu_times()
-                out[pid] = t.user + t.system + t.children_user + t.children_system
-            except psutil.Error:
-                continue
-        return out
-
     def __enter__(self) -> ProcessCpu:
         self._t0 = time.monotonic()
-        self._start = {name: self._times(pids()) for name, pids in self._groups.items()}
+        self._start = {name: cpu_seconds(pids()) for name, pids in self._groups.items()}
         return self
 
     def __exit__(self, *_exc: object) -> None:
@@ -455,7 +449,7 @@ class ProcessCpu:
         self.seconds = round(elapsed, 2)
         self.cpu_seconds: dict[str, float] = {}
         for name, pids in self._groups.items():
-            before, after = self._start[name], self._times(pids())
+            before, after = self._start[name], cpu_seconds(pids())
             self.cpu_seconds[name] = round(sum(after[p] - before.get(p, 0.0) for p in after), 2)
 
     def core_pct(self) -> dict[str, float]:

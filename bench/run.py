@@ -15,12 +15,9 @@ real-name verification), 1 when one fails, 2 when the run itself failed.
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import math
 import os
-import runpy
-import secrets
 import shutil
 import signal
 import statistics
@@ -28,12 +25,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from bench.catalog_load import SEARCH_QUERIES, catalog_preflight, search_paths, warm_catalog
+from bench.environment import gunicorn_settings, plain_env, production_env
 from bench.infra import (
     ROOT,
     BenchDatabase,
@@ -42,14 +38,13 @@ from bench.infra import (
     Gunicorn,
     ManagedProcess,
     PrivateRedis,
-    ProcessCpu,
     RssSampler,
     Simulator,
     check_redis_empty,
     ensure_wrk,
     free_port,
 )
-from bench.load import LoadResult, run_verifications, run_wrk, split_tokens
+from bench.load import LoadResult, run_wrk, split_tokens
 from bench.report import (
     CATALOG_ITEMS,
     CATALOG_SCENARIOS,
@@ -60,6 +55,15 @@ from bench.report import (
     identity_acceptance,
     machine_facts,
     render,
+)
+from bench.verification import (
+    BENCH_FACE_LIMIT,
+    SIMULATORS,
+    VERIFICATION_SCENARIOS,
+    VERIFIERS,
+    VERIFY_WORKERS,
+    prepare_simulators,
+    run_verification_scenario,
 )
 
 # (key, label, server, request line, Lua script). Bare first: every ratio is relative to it.
@@ -75,37 +79,12 @@ SCENARIOS = (
      "conditional.lua"),
     ("search", "yiwang service search", "yiwang", "GET /v1/services?q=…", "search.lua"),
 )  # fmt: skip
-# What citizens type (their words, not the catalog's: 生孩子, 开店 rely on the synonym list).
-SEARCH_QUERIES = (
-    "身份证", "生孩子", "公积金提取", "开店", "结婚", "社保卡",
-    "医保", "居住证", "户口", "营业执照", "低保", "上学",
-)  # fmt: skip
-# (key, label, method, simulator) of the scenarios the verification driver (bench/identity_load.py)
-# runs instead of wrk: start + complete against a provider simulator, after the wrk scenarios.
-VERIFICATION_SCENARIOS = (
-    ("verifications", "start + complete, Tencent FaceID", "tencent_faceid", "faceid"),
-    ("verifications_alipay", "start + complete, Alipay (informational)", "alipay_face", "alipay"),
-)
-# Simulators started for the verification scenarios; every provider endpoint points at one.
-SIMULATORS = ("faceid", "alipay", "idcheck", "wechat")
-# Citizens the verification driver verifies, each as its own person, and its concurrent workers.
-VERIFIERS = 64
-VERIFY_WORKERS = 16
-# The issue's face limits (3 per account per day, 10 per IP per hour) would end a throughput test
-# within seconds; the limiter does the same Redis work per request whatever the limit.
-BENCH_FACE_LIMIT = 1_000_000
 # The scenarios an acceptance block is computed from: a run without all of them is partial.
 ACCEPTANCE_SCENARIOS = ("me", *CATALOG_SCENARIOS, *IDENTITY_SCENARIOS)
 # (name, key in the report data) of each acceptance block; the run passes when all of them do.
 ACCEPTANCE_BLOCKS = (
     ("GET /v1/me", "acceptance"), ("service catalog", "catalog_acceptance"),
     ("real-name verification", "identity_acceptance"),
-)  # fmt: skip
-# Variables the production config reads that must not leak in from the caller's shell.
-_SCRUBBED_ENV = (
-    "DATA_KEY_ACTIVE", "YIWANG_INSTANCE_DIR", "DATABASE_URL", "REDIS_URL", "SECRET_KEY",
-    "ALIPAY_APP_ID", "ALIPAY_APP_PRIVATE_KEY", "ALIPAY_PUBLIC_KEY", "IDCHECK_APP_ID", "TENCENT_SECRET_ID",
-    "WECHAT_APPID", "FACEID_RULE_ID", "FACE_CONSENT_VERSION", "IDENTITY_METHODS_APP",
 )  # fmt: skip
 
 
@@ -146,137 +125,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             f" {CATALOG_ITEMS} catalog items) must not overwrite the report: pass --out"
         )
     return args
-
-
-def plain_env() -> dict[str, str]:
-    """The caller's environment (GUNICORN_* overrides included) without yiwang settings.
-
-    max_requests is off unless the caller sets GUNICORN_MAX_REQUESTS: at benchmark rates a
-    worker reaches production's 100,000 ± 10,000 requests within one full run, and the restart
-    (a new app, and the catalog read model rebuilt on its first catalog request while its
-    connections wait) would land inside whichever scenario happens to be measured.
-    """
-    env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED_ENV}
-    return {"GUNICORN_MAX_REQUESTS": "0"} | env | {"PYTHONUNBUFFERED": "1"}
-
-
-def rsa_key_pair() -> tuple[str, str]:
-    """A fresh RSA-2048 key pair as PEM: (PKCS#8 private key, SubjectPublicKeyInfo public key)."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    public = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return private.decode(), public.decode()
-
-
-def alipay_env() -> dict[str, str]:
-    """The application's fresh RSA2 key pair, and the Alipay public key it trusts.
-
-    The simulator verifies requests with ALIPAY_SIM_APP_PUBLIC_KEY when its config carries one
-    (the harness also registers the key through POST /_sim/apps, which works either way). It
-    signs its answers with the development platform key in integrations/alipay/dev_keys.py and
-    cannot be given another one, so yiwang must trust that key's public half: a fresh platform
-    key pair would make every Alipay answer fail signature verification.
-    """
-    from integrations.alipay import dev_keys
-
-    app_private, app_public = rsa_key_pair()
-    return {
-        "ALIPAY_APP_PRIVATE_KEY": app_private,
-        "ALIPAY_SIM_APP_PUBLIC_KEY": app_public,
-        "ALIPAY_PUBLIC_KEY": dev_keys.PLATFORM_PUBLIC_KEY,
-    }
-
-
-def simulator_env(ports: dict[str, int]) -> dict[str, str]:
-    """Point every real-name provider (and WeChat) at the simulator on its port."""
-    return {
-        "FACEID_ENDPOINT": f"127.0.0.1:{ports['faceid']}",
-        "FACEID_SCHEME": "http",
-        "ALIPAY_GATEWAY": f"http://127.0.0.1:{ports['alipay']}/gateway.do",
-        "IDCHECK_BASE_URL": f"http://127.0.0.1:{ports['idcheck']}/",
-        "WECHAT_API_BASE": f"http://127.0.0.1:{ports['wechat']}/",
-    }
-
-
-def production_env(
-    database_url: str, redis_url: str, work: Path, ttl: int, sim_ports: dict[str, int] | None = None
-) -> dict[str, str]:
-    """ProductionConfig refuses development secrets, so generate real ones for this run."""
-    ports = sim_ports or {name: free_port() for name in SIMULATORS}
-    return plain_env() | {
-        "YIWANG_ENV": "production",
-        "SECRET_KEY": secrets.token_urlsafe(48),
-        "DATA_KEYS": "bench1:" + base64.b64encode(secrets.token_bytes(16)).decode(),
-        "LOOKUP_HASH_KEY": secrets.token_urlsafe(48),
-        "WECHAT_SECRET": secrets.token_hex(16),
-        "TENCENT_SECRET_KEY": secrets.token_urlsafe(32),
-        "IDCHECK_APP_SECRET": secrets.token_urlsafe(32),
-        **alipay_env(),
-        **simulator_env(ports),
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "YIWANG_INSTANCE_DIR": str(work / "instance"),
-        "TRUSTED_PROXY_HOPS": "1",  # see refresh.lua: each request has its own client address
-        "ACCESS_TOKEN_TTL": str(ttl),
-        "FACE_PER_ACCOUNT_PER_DAY": str(BENCH_FACE_LIMIT),
-        "FACE_PER_IP_PER_HOUR": str(BENCH_FACE_LIMIT),
-    }
-
-
-def search_paths() -> list[str]:
-    """The search scenario's request paths, URL-encoded."""
-    return [f"/v1/services?q={urllib.parse.quote(q)}" for q in SEARCH_QUERIES]
-
-
-def _get(url: str, headers: dict[str, str]) -> tuple[int, str | None]:
-    """Status and ETag of one GET (urllib raises for a 304 like for any status outside 2xx)."""
-    request = urllib.request.Request(url, headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=30) as resp:
-            resp.read()
-            return resp.status, resp.headers.get("ETag")
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.headers.get("ETag")
-    except (urllib.error.URLError, OSError) as exc:
-        raise BenchError(f"GET {url} failed: {exc}") from exc
-
-
-def catalog_preflight(server: Gunicorn, code: str) -> str:
-    """Learn the detail's ETag; check that revalidating it answers 304 and every search 200."""
-    headers = {"Accept": "application/json"}  # as the Lua scripts send: no gzip
-    url = f"{server.base_url}/v1/services/{code}"
-    status, etag = _get(url, headers)
-    if status != 200 or not etag:
-        raise BenchError(f"GET /v1/services/{code} answered {status} with ETag {etag!r}, not 200 with one")
-    status, _ = _get(url, headers | {"If-None-Match": etag})
-    if status != 304:
-        raise BenchError(f"GET /v1/services/{code} with If-None-Match: {etag} answered {status}, not 304")
-    for path in search_paths():
-        status, _ = _get(server.base_url + path, headers)
-        if status != 200:
-            raise BenchError(f"GET {urllib.parse.unquote(path)} answered {status}, not 200")
-    return etag
-
-
-def warm_catalog(args: argparse.Namespace, wrk: str, server: Gunicorn, code: str, threads: int) -> None:
-    """Unmeasured load on the detail so every worker has loaded the catalog before its scenarios.
-
-    A worker that has not built its read model (entries, search index) yet does so on its
-    first catalog request; a scenario's own short warm-up might not cover that in every worker.
-    """
-    offset = server.access_offset()
-    seconds = max(5, args.warmup)
-    run_wrk(wrk, f"{server.base_url}/v1/services/{code}", "get.lua", [], duration=seconds,
-            connections=args.connections, threads=threads)  # fmt: skip
-    per_worker = server.requests_per_worker(offset)
-    print(f"  catalog warm-up ({seconds} s): requests per worker {per_worker}", flush=True)
 
 
 def seed(env: dict[str, str], *args: str) -> dict:
@@ -330,65 +178,6 @@ def run_scenario(
     result.statuses = server.status_counts(offset)
     result.cpu_busy_pct, result.cpu_other_pct = cpu.busy_pct, cpu.other_pct
     return result, sampler
-
-
-def prepare_simulators(sims: dict[str, Simulator], env: dict[str, str], accounts_file: Path) -> None:
-    """Make the face simulators pass every flow of the verifiers' people without a phone.
-
-    Each citizen's person is registered in the simulated population register (an unknown ID
-    number fails as no_record), the face flows pass on the first query (auto mode: the phone
-    would have done the face scan), and the Alipay simulator learns the application's fresh
-    public key (it otherwise knows only the development key).
-    """
-    people = [json.loads(line) for line in accounts_file.read_text().splitlines() if line.strip()]
-    for name in ("faceid", "alipay"):
-        sim = sims[name]
-        for person in people:
-            sim.control("/_sim/people", {"name": person["name"], "id_number": person["id_number"]})
-        sim.control("/_sim/face/auto", {"outcome": "pass"})
-    app_id = env.get("ALIPAY_APP_ID") or "2021000000000001"  # config/settings.py's default
-    sims["alipay"].control("/_sim/apps", {"app_id": app_id, "public_key": env["ALIPAY_SIM_APP_PUBLIC_KEY"]})
-
-
-def run_verification_scenario(
-    args: argparse.Namespace, server: Gunicorn, sim: Simulator, accounts_file: Path, method: str,
-    ours: Callable[[], list[int]], groups: dict[str, Callable[[], list[int]]],
-) -> tuple[dict, RssSampler]:  # fmt: skip
-    """Warm up, then measure start + complete with the verification driver in its own process."""
-    common = {"method": method, "workers": VERIFY_WORKERS, "env": plain_env()}
-    warm = None
-    if args.warmup:
-        warm = run_verifications(server.base_url, accounts_file, duration=args.warmup, **common)
-    offset = server.access_offset()
-    procs = ProcessCpu(groups | {"simulator": lambda: [sim.pid]})
-    with RssSampler(server) as sampler, CpuMeter(ours) as cpu, procs:
-        summary = run_verifications(server.base_url, accounts_file, duration=args.duration, **common)
-    seconds = summary["seconds"] or 1.0
-    cpu_pct = procs.core_pct() | {"load driver": round(100 * summary["client_cpu_seconds"] / seconds, 1)}
-    done = summary["verifications"]
-    cpu_ms = {k: round(1000 * v / done, 2) if done else None for k, v in procs.cpu_seconds.items()}
-    cpu_ms["load driver"] = round(1000 * summary["client_cpu_seconds"] / done, 2) if done else None
-    summary |= {
-        "per_worker": server.requests_per_worker(offset), "statuses": server.status_counts(offset),
-        "cpu_busy_pct": cpu.busy_pct, "cpu_other_pct": cpu.other_pct, "process_cpu_pct": cpu_pct,
-        "cpu_ms_per_verification": cpu_ms, "simulator": sim.name.removeprefix("sim-"),
-        "warmup": {"verifications": warm["verifications"], "outcomes": warm["outcomes"]} if warm else None,
-    }  # fmt: skip
-    return summary, sampler
-
-
-def gunicorn_settings(env: dict[str, str]) -> dict:
-    """The values gunicorn.conf.py resolves to in the servers' environment."""
-    saved = dict(os.environ)
-    try:
-        os.environ.update(env)
-        conf = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-    keys = ("workers", "worker_class", "threads", "keepalive", "timeout", "max_requests",
-            "max_requests_jitter", "preload_app", "accesslog")  # fmt: skip
-    return {k: conf[k] for k in keys}
 
 
 def benchmark(args: argparse.Namespace, work: Path, db: BenchDatabase, started: list) -> dict:
@@ -492,7 +281,7 @@ def benchmark(args: argparse.Namespace, work: Path, db: BenchDatabase, started: 
         request = f"POST /v1/identity/verifications + …/complete ({method})"
         print(f"scenario {key}: {request} for {args.duration} s, {VERIFY_WORKERS} workers", flush=True)
         summary, sampler = run_verification_scenario(args, yiwang, sims[sim_name], accounts_file, method,
-                                                     ours, groups)  # fmt: skip
+                                                     ours, groups, plain_env())  # fmt: skip
         peaks.append(sampler.peak())
         verifications[key] = {"label": label, "request": request} | summary
         verifications[key]["rss_peak_mb"] = round(sampler.peak() / MB, 1)

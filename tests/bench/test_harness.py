@@ -313,7 +313,7 @@ def test_conditional_script_sends_the_etag_it_was_given(recorder):
 
 @wrk_missing
 def test_search_script_asks_every_query_in_turn(recorder):
-    from bench.run import SEARCH_QUERIES, search_paths
+    from bench.catalog_load import SEARCH_QUERIES, search_paths
 
     app, url = recorder
     result = run_wrk(shutil.which("wrk"), url + "/v1/services", "search.lua", search_paths(),
@@ -418,7 +418,8 @@ def test_a_run_without_both_identity_scenarios_is_partial():
 
 
 def test_production_env_has_every_secret_production_demands(tmp_path, monkeypatch):
-    from bench.run import BENCH_FACE_LIMIT, production_env
+    from bench.environment import production_env
+    from bench.verification import BENCH_FACE_LIMIT
     from config import load_config
     from integrations.alipay import rsa2
 
