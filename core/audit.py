@@ -30,24 +30,10 @@ def _cut(value: str | None, size: int) -> str | None:
     return value[:size] if value is not None else None
 
 
-def record(
-    session: Session,
-    *,
-    actor_type: str,
-    actor_id: str | None,
-    action: str,
-    target_type: str | None = None,
-    target_id: str | None = None,
-    outcome: str = "ok",
-    ip: str | None = None,
-    request_id: str | None = None,
-    details: dict | None = None,
-) -> AuditEvent:
-    """Add an audit event to the caller's transaction (never put personal values in details)."""
-    event = AuditEvent(**event_values(
-        actor_type=actor_type, actor_id=actor_id, action=action, target_type=target_type,
-        target_id=target_id, outcome=outcome, ip=ip, request_id=request_id, details=details,
-    ))  # fmt: skip
+def record(session: Session, **fields: Any) -> AuditEvent:
+    """Add an audit event to the caller's transaction; `fields` as for `event_values` (never put
+    personal values in details)."""
+    event = AuditEvent(**event_values(**fields))
     session.add(event)
     return event
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, or_, select
@@ -18,6 +20,18 @@ from domain.identity.levels import higher
 from domain.identity.models import FAILED, IN_PERSON, PASSED, IdentityVerification, VerifiedIdentity
 from domain.identity.reasons import REASON_BOUND_ELSEWHERE, REASON_DIFFERENT
 from integrations.realname.base import Person
+
+
+@dataclass(frozen=True)
+class Proof:
+    """What a passed check proved, and what it may do to accounts."""
+
+    person: Person
+    lookup: str  # the blind index of the ID number
+    level: str  # L2 or L3
+    method: str
+    live: bool  # a face or in-person check: sets the time of the last live check
+    may_merge: bool  # a live face check may fold this account into the identity's holder
 
 
 def id_lookup(hasher: LookupHasher, id_number: str) -> str:
@@ -45,10 +59,6 @@ def person_from(name: str, id_number: str) -> Person:
 def identity_of(session: Session, account_id: str) -> VerifiedIdentity | None:
     """The account's verified identity, if any."""
     return session.scalar(select(VerifiedIdentity).where(VerifiedIdentity.account_id == account_id))
-
-
-def holder_of(session: Session, lookup: str) -> VerifiedIdentity | None:
-    return session.scalar(select(VerifiedIdentity).where(VerifiedIdentity.id_lookup == lookup))
 
 
 # Built once: both rows a verification must know about, in one round trip.
@@ -94,19 +104,22 @@ def commit(session: Session) -> None:
         raise BoundToOtherAccount() from exc
 
 
+def refusal_reason(exc: BoundToOtherAccount | DifferentPerson) -> str:
+    """The reason kept on a passed check whose identity could not be bound."""
+    return REASON_BOUND_ELSEWHERE if isinstance(exc, BoundToOtherAccount) else REASON_DIFFERENT
+
+
 def bind_or_refuse(
-    session: Session, row: IdentityVerification, request_id: str | None, **kwargs: Any
+    session: Session, row: IdentityVerification, request_id: str | None, *, deps: IdentityDeps, proof: Proof
 ) -> Account:
-    """`bind` for a passed verification `row`. When the identity cannot be bound (another
-    account holds it, or this account holds another person), the attempt is recorded as failed
-    with that reason, committed, and the refusal raised: the citizen sees why, and the history
-    shows the provider was paid."""
+    """`bind` for a passed verification `row` (an ORM object). When the identity cannot be bound
+    (another account holds it, or this account holds another person), the attempt is recorded
+    as failed with that reason, committed, and the refusal raised: the citizen sees why, and the
+    history shows the provider was paid."""
     try:
-        return bind(session, **kwargs)
+        return bind(session, deps=deps, account_id=row.account_id, proof=proof)
     except (BoundToOtherAccount, DifferentPerson) as exc:
-        finish(
-            row, FAILED, REASON_BOUND_ELSEWHERE if isinstance(exc, BoundToOtherAccount) else REASON_DIFFERENT
-        )
+        finish(row, FAILED, refusal_reason(exc))
         audit_finish(session, row, request_id)
         session.commit()
         raise
@@ -140,36 +153,48 @@ def finish_event(row: IdentityVerification, request_id: str | None) -> dict[str,
     )  # fmt: skip
 
 
-def bind(
-    session: Session,
-    *,
-    deps: IdentityDeps,
-    account_id: str,
-    person: Person,
-    lookup: str,
-    level: str,
-    method: str,
-    live: bool,
-    may_merge: bool,
-) -> Account:
-    """Give the proved identity and level to the account (or, when `may_merge` and another
-    account holds the identity, to that account, merging this one into it). Returns the account
-    the citizen now uses.
+def identity_values(deps: IdentityDeps, proof: Proof, now: datetime) -> dict[str, Any]:
+    """The verified-identity columns a proof writes. The newest proof wins for the name (a legal
+    change of name shows up here); a live one also sets the live-check time."""
+    person = proof.person
+    values: dict[str, Any] = {
+        "name_enc": deps.encryptor.encrypt(person.name, purpose=NAME_PURPOSE),
+        "id_number_enc": deps.encryptor.encrypt(person.id_number, purpose=ID_PURPOSE),
+        "name_masked": documents.mask_name(person.name),
+        "id_number_masked": documents.mask_id_number(person.id_number),
+        "method": proof.method,
+        "updated_at": now,
+    }
+    if proof.live:
+        values["live_checked_at"] = now
+    return values
+
+
+def level_raised_event(account_id: str, before: str, after: str, method: str) -> dict[str, Any]:
+    """The audit event of an account reaching a higher level."""
+    return audit.event_values(
+        actor_type="system", actor_id=None, action="identity.level_raised", target_type="account",
+        target_id=account_id, details={"from": before, "to": after, "method": method},
+    )  # fmt: skip
+
+
+def bind(session: Session, *, deps: IdentityDeps, account_id: str, proof: Proof) -> Account:
+    """Give the proved identity and level to the account (or, when `proof.may_merge` and
+    another account holds the identity, to that account, merging this one into it). Returns the
+    account the citizen now uses.
 
     A re-verification of the account's own identity inserts and moves nothing and runs as is.
     Anything else runs in a savepoint: a concurrent verification that bound the same identity
     (or this account) first is seen on one retry, and the rule decides again."""
-    args = {"deps": deps, "account_id": account_id, "person": person, "lookup": lookup,
-            "level": level, "method": method, "live": live, "may_merge": may_merge}  # fmt: skip
-    own, holder = identities_for(session, account_id, lookup)
-    if own is not None and own.id_lookup == lookup:
-        return _take(session, own=own, holder=holder, **args)
+    own, holder = identities_for(session, account_id, proof.lookup)
+    if own is not None and own.id_lookup == proof.lookup:
+        return _take(session, deps, account_id, proof, own, holder)
     for attempt in (1, 2):
         try:
             with session.begin_nested():
                 if attempt == 2:
-                    own, holder = identities_for(session, account_id, lookup)
-                return _take(session, own=own, holder=holder, **args)
+                    own, holder = identities_for(session, account_id, proof.lookup)
+                return _take(session, deps, account_id, proof, own, holder)
         except IntegrityError:
             if attempt == 2:
                 raise BoundToOtherAccount() from None
@@ -187,20 +212,14 @@ def _locked(session: Session, *account_ids: str) -> dict[str, Account]:
 
 def _take(
     session: Session,
-    *,
-    own: VerifiedIdentity | None,
-    holder: VerifiedIdentity | None,
     deps: IdentityDeps,
     account_id: str,
-    person: Person,
-    lookup: str,
-    level: str,
-    method: str,
-    live: bool,
-    may_merge: bool,
+    proof: Proof,
+    own: VerifiedIdentity | None,
+    holder: VerifiedIdentity | None,
 ) -> Account:
     now = clock.now()
-    if own is not None and own.id_lookup != lookup:
+    if own is not None and own.id_lookup != proof.lookup:
         raise DifferentPerson()
     if holder is not None and holder.account_id != account_id:
         # Locked so a concurrent merge or phone binding cannot change what is checked.
@@ -208,7 +227,7 @@ def _take(
         account, target = found.get(account_id), found.get(holder.account_id)
         if account is None or target is None:
             raise BoundToOtherAccount()
-        if not merge.can_merge(session, source=account, target=target, live=may_merge):
+        if not merge.can_merge(session, source=account, target=target, live=proof.may_merge):
             raise BoundToOtherAccount()
         merge.merge(session, revocations=deps.revocations, source=account, target=target)
         account, own = target, holder
@@ -219,29 +238,19 @@ def _take(
         account = found_account
     if own is None:
         own = VerifiedIdentity(
-            account_id=account.id, id_lookup=lookup, level=level, method=method, verified_at=now,
-            name_enc="", id_number_enc="", name_masked="", id_number_masked="", updated_at=now,
-        )  # fmt: skip
+            account_id=account.id, id_lookup=proof.lookup, level=proof.level, verified_at=now
+        )
         session.add(own)
-    # The newest proof wins for the name (a legal change of name shows up here).
-    own.name_enc = deps.encryptor.encrypt(person.name, purpose=NAME_PURPOSE)
-    own.id_number_enc = deps.encryptor.encrypt(person.id_number, purpose=ID_PURPOSE)
-    own.name_masked = documents.mask_name(person.name)
-    own.id_number_masked = documents.mask_id_number(person.id_number)
-    own.level = higher(own.level, level)
-    own.method = method
-    own.updated_at = now
-    if live:
-        own.live_checked_at = now
+    for key, value in identity_values(deps, proof, now).items():
+        setattr(own, key, value)
+    own.level = higher(own.level, proof.level)
+    if proof.live:
         account.live_checked_at = now
     previous = account.identity_level
-    account.identity_level = higher(account.identity_level, level)
+    account.identity_level = higher(account.identity_level, proof.level)
     account.updated_at = now
     if previous != account.identity_level:
-        audit.record(
-            session, actor_type="system", actor_id=None, action="identity.level_raised",
-            target_type="account", target_id=account.id,
-            details={"from": previous, "to": account.identity_level, "method": method},
-        )  # fmt: skip
+        event = level_raised_event(account.id, previous, account.identity_level, proof.method)
+        session.add(audit.AuditEvent(**event))
     session.flush()
     return account

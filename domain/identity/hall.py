@@ -10,13 +10,13 @@ from core import clock
 from domain.accounts.service import ensure_usable, get_account
 from domain.identity import documents
 from domain.identity.binding import (
+    Proof,
     audit_finish,
     bind_or_refuse,
     commit,
     finish,
-    holder_of,
     id_lookup,
-    identity_of,
+    identities_for,
     person_from,
 )
 from domain.identity.deps import IdentityDeps, Outcome
@@ -41,10 +41,9 @@ def record_in_person(
     lookup = id_lookup(deps.hasher, person.id_number)
     account = get_account(session, account_id)
     ensure_usable(account)
-    own = identity_of(session, account_id)
+    own, holder = identities_for(session, account_id, lookup)
     if own is not None and own.id_lookup != lookup:
         raise DifferentPerson()
-    holder = holder_of(session, lookup)
     if holder is not None and holder.account_id != account_id:
         raise BoundToOtherAccount()
     now = clock.now()
@@ -56,8 +55,8 @@ def record_in_person(
     )  # fmt: skip
     session.add(row)
     finish(row, PASSED, None)
-    bound = bind_or_refuse(session, row, request_id, deps=deps, account_id=account_id, person=person,
-                   lookup=lookup, level="L3", method=IN_PERSON, live=True, may_merge=False)  # fmt: skip
+    proof = Proof(person, lookup, "L3", IN_PERSON, live=True, may_merge=False)
+    bound = bind_or_refuse(session, row, request_id, deps=deps, proof=proof)
     audit_finish(session, row, request_id)
     level = bound.identity_level
     commit(session)

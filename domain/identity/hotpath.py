@@ -19,7 +19,7 @@ from sqlalchemy import and_, bindparam, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from core import audit, clock
+from core import clock
 from core.db import new_id
 from domain.accounts import profile_cache
 from domain.accounts.errors import AccountLocked, AccountNotFound
@@ -27,12 +27,11 @@ from domain.accounts.models import DELETED, LOCKED, Account
 from domain.auth.errors import SessionRevoked
 from domain.auth.models import LoginSession
 from domain.auth.sessions import access_token_for
-from domain.identity import documents
-from domain.identity.deps import ID_PURPOSE, NAME_PURPOSE, IdentityDeps
+from domain.identity.binding import Proof, identity_values, level_raised_event
+from domain.identity.deps import IdentityDeps
 from domain.identity.errors import DifferentPerson
 from domain.identity.levels import higher
 from domain.identity.models import IdentityVerification, VerifiedIdentity
-from integrations.realname.base import Person
 
 _ACCOUNTS = Account.__table__
 _IDENTITIES = VerifiedIdentity.__table__
@@ -156,55 +155,34 @@ def can_take_here(state: AccountState, lookup: str) -> bool:
 
 
 def take(
-    session: Session,
-    state: AccountState,
-    *,
-    deps: IdentityDeps,
-    person: Person,
-    lookup: str,
-    level: str,
-    method: str,
-    live: bool,
+    session: Session, state: AccountState, *, deps: IdentityDeps, proof: Proof
 ) -> tuple[str, datetime | None, list[dict[str, Any]]]:
     """binding.bind for the common path (`can_take_here`): the account's level and live-check
     time after, and the audit events to write. Raises IntegrityError when a concurrent
     verification bound the identity first (the caller decides again through binding.bind)."""
-    if state.own_lookup is not None and state.own_lookup != lookup:
+    if state.own_lookup is not None and state.own_lookup != proof.lookup:
         raise DifferentPerson()
     conn = session.connection()
     now = clock.now()
-    values: dict[str, Any] = {
-        "name_enc": deps.encryptor.encrypt(person.name, purpose=NAME_PURPOSE),
-        "id_number_enc": deps.encryptor.encrypt(person.id_number, purpose=ID_PURPOSE),
-        "name_masked": documents.mask_name(person.name),
-        "id_number_masked": documents.mask_id_number(person.id_number),
-        "method": method,
-        "updated_at": now,
-    }
-    if live:
-        values["live_checked_at"] = now
+    values = identity_values(deps, proof, now)
     if state.own_id is not None:
-        values["level"] = higher(state.own_level or level, level)
+        values["level"] = higher(state.own_level or proof.level, proof.level)
         _update_by_id(conn, _IDENTITIES, state.own_id, values)
     else:
-        values |= {"id": new_id(), "account_id": state.account_id, "id_lookup": lookup, "level": level,
-                   "verified_at": now}  # fmt: skip
+        values |= {"id": new_id(), "account_id": state.account_id, "id_lookup": proof.lookup,
+                   "level": proof.level, "verified_at": now}  # fmt: skip
         with session.begin_nested():  # a concurrent binding of this identity: IntegrityError
             session.connection().execute(_INSERT_IDENTITY, values)
-    new_level = higher(state.level, level)
+    new_level = higher(state.level, proof.level)
     account_values: dict[str, Any] = {"identity_level": new_level, "updated_at": now}
-    if live:
+    if proof.live:
         account_values["live_checked_at"] = now
     _update_by_id(conn, _ACCOUNTS, state.account_id, account_values)
     profile_cache.mark_changed(session, state.account_id)
     events = []
     if new_level != state.level:
-        events.append(audit.event_values(
-            actor_type="system", actor_id=None, action="identity.level_raised",
-            target_type="account", target_id=state.account_id,
-            details={"from": state.level, "to": new_level, "method": method},
-        ))  # fmt: skip
-    return new_level, now if live else state.live_checked_at, events
+        events.append(level_raised_event(state.account_id, state.level, new_level, proof.method))
+    return new_level, now if proof.live else state.live_checked_at, events
 
 
 def access_token(

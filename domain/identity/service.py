@@ -24,6 +24,7 @@ from domain.accounts.service import get_account
 from domain.auth.sessions import reissue_access
 from domain.identity import documents, hotpath
 from domain.identity.binding import (
+    Proof,
     bind,
     check_can_take,
     commit,
@@ -33,6 +34,7 @@ from domain.identity.binding import (
     id_lookup,
     identity_of,
     person_from,
+    refusal_reason,
 )
 from domain.identity.deps import ID_PURPOSE, NAME_PURPOSE, REF_PURPOSE, IdentityDeps, Outcome
 from domain.identity.errors import (
@@ -57,7 +59,6 @@ from domain.identity.models import (
     IdentityVerification,
 )
 from domain.identity.provider_calls import Quota, provider_call
-from domain.identity.reasons import REASON_BOUND_ELSEWHERE, REASON_DIFFERENT
 from integrations.realname.base import (
     REASON_EXPIRED,
     FaceProvider,
@@ -160,8 +161,8 @@ def start(
             _audit(session, row, request_id)
             commit(session)
             return Outcome(row, account_id, identity_level=level)
-        return _bind_and_pass(session, deps, row, person=person, level="L2", live=False,
-                              may_merge=False, session_id=session_id, request_id=request_id)  # fmt: skip
+        proof = Proof(person, lookup, "L2", method, live=False, may_merge=False)
+        return _bind_and_pass(session, deps, row, proof, session_id=session_id, request_id=request_id)
 
     face: FaceProvider = provider
     ctx = StartContext(out_ref=out_ref, openid=openid, return_url=policy.return_url)
@@ -200,11 +201,8 @@ def _bind_and_pass(
     session: Session,
     deps: IdentityDeps,
     row: IdentityVerification,
+    proof: Proof,
     *,
-    person: Person,
-    level: str,
-    live: bool,
-    may_merge: bool,
     session_id: str | None,
     request_id: str | None,
 ) -> Outcome:
@@ -214,24 +212,19 @@ def _bind_and_pass(
     statements (domain/identity/hotpath.py); a holder elsewhere, a merge or a concurrent binding
     goes through binding.bind. A refusal is recorded on the attempt and committed before it is
     raised: the provider was paid, and the citizen sees why."""
-    account_id, lookup = row.account_id, row.id_lookup
-    args = {"deps": deps, "account_id": account_id, "person": person, "lookup": lookup,
-            "level": level, "method": row.method, "live": live, "may_merge": may_merge}  # fmt: skip
+    account_id = row.account_id
     try:
-        state = hotpath.account_state(session.connection(), account_id, lookup, session_id, lock=True)
-        if hotpath.can_take_here(state, lookup):
-            try:
-                new_level, live_at, events = hotpath.take(
-                    session, state, deps=deps, person=person, lookup=lookup, level=level,
-                    method=row.method, live=live,
-                )  # fmt: skip
-            except IntegrityError:  # bound concurrently: the full rule decides
-                return _passed(session, deps, row, bind(session, **args), account_id, session_id, request_id)
-        else:
-            return _passed(session, deps, row, bind(session, **args), account_id, session_id, request_id)
+        state = hotpath.account_state(session.connection(), account_id, proof.lookup, session_id, lock=True)
+        if not hotpath.can_take_here(state, proof.lookup):
+            bound = bind(session, deps=deps, account_id=account_id, proof=proof)
+            return _passed(session, deps, row, bound, account_id, session_id, request_id)
+        try:
+            new_level, live_at, events = hotpath.take(session, state, deps=deps, proof=proof)
+        except IntegrityError:  # bound concurrently: the full rule decides
+            bound = bind(session, deps=deps, account_id=account_id, proof=proof)
+            return _passed(session, deps, row, bound, account_id, session_id, request_id)
     except (BoundToOtherAccount, DifferentPerson) as exc:
-        elsewhere = isinstance(exc, BoundToOtherAccount)
-        values = finished_values(FAILED, REASON_BOUND_ELSEWHERE if elsewhere else REASON_DIFFERENT)
+        values = finished_values(FAILED, refusal_reason(exc))
         hotpath.set_verification(session.connection(), row.id, values)
         finish(row, FAILED, values["reason"])
         _audit(session, row, request_id)
@@ -326,8 +319,8 @@ def complete(
         _audit(session, row, request_id)
         commit(session)
         return Outcome(row, account_id)
-    return _bind_and_pass(session, deps, row, person=person, level="L3", live=True, may_merge=True,
-                          session_id=session_id, request_id=request_id)  # fmt: skip
+    proof = Proof(person, row.id_lookup, "L3", row.method, live=True, may_merge=True)
+    return _bind_and_pass(session, deps, row, proof, session_id=session_id, request_id=request_id)
 
 
 def _finish_without_provider(
