@@ -24,6 +24,7 @@ MODEL_MODULES = (
     "domain.calendar.models",
     "domain.catalog.models",
     "domain.identity.models",
+    "domain.applications.models",
     "domain.operators.models",
 )
 
@@ -35,6 +36,7 @@ BLUEPRINT_MODULES = (
     "api.v1.sms_login",
     "api.v1.catalog",
     "api.v1.identity",
+    "api.v1.applications",
     "miniprogram_bridge.login",
     "api.admin.auth",
     "api.admin.jobs",
@@ -43,6 +45,7 @@ BLUEPRINT_MODULES = (
     "api.admin.calendar",
     "api.admin.catalog",
     "api.admin.identity",
+    "api.admin.applications",
 )
 
 
@@ -208,6 +211,24 @@ def _attach_integrations(app: Flask, services: Any, redis: Any) -> None:
     services.wechat = WechatClient.from_config(app.config, redis=redis)
     services.sms = SmsClient.from_config(app.config)
     services.identity = _identity_deps(app, services)
+    services.applications = _application_deps(app, services)
+
+
+def _application_deps(app: Flask, services: Any) -> Any:
+    """Applications: prefill sources, case numbers, blob storage for materials."""
+    from domain.applications.case_numbers import CaseNumbers
+    from domain.applications.deps import ApplicationDeps
+    from integrations.storage.select import storage_from_config
+
+    return ApplicationDeps(
+        encryptor=services.encryptor,
+        case_numbers=CaseNumbers(app.config["CASE_NUMBER_FORMAT"]),
+        storage=storage_from_config(app.config),
+        draft_ttl_days=app.config["APPLICATION_DRAFT_TTL_DAYS"],
+        max_file_bytes=app.config["MATERIAL_MAX_BYTES"],
+        orphan_grace_seconds=app.config["MATERIAL_ORPHAN_GRACE_SECONDS"],
+        identity_methods={c: list(m) for c, m in services.identity.policy.methods_by_channel.items()},
+    )
 
 
 def _identity_deps(app: Flask, services: Any) -> Any:

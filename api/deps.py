@@ -33,6 +33,7 @@ class Services:
     sms: Any = None  # integrations.sms.client.SmsClient
     catalog: CatalogReadModel | None = None
     identity: Any = None  # domain.identity.deps.IdentityDeps
+    applications: Any = None  # domain.applications.deps.ApplicationDeps
 
 
 def services() -> Services:

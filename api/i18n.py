@@ -37,6 +37,9 @@ def language() -> str:
 
 
 def _translate(msg: str) -> str:
+    zh = getattr(msg, "zh", None)  # core.errors.Text carries its own Chinese
+    if zh is not None:
+        return zh
     if msg in _FIELD_MESSAGES_ZH:
         return _FIELD_MESSAGES_ZH[msg]
     if msg.startswith("Length must be between") or msg.startswith("Shorter than minimum length"):

@@ -9,13 +9,17 @@ from typing import Any
 from flask import Response, g, make_response, request
 
 from api.deps import services
-from core.idempotency import StoredResponse
+from core.idempotency import IdempotencyKeyRequired, StoredResponse
 
 HEADER = "Idempotency-Key"
 
 
 def idempotent(
-    view: Callable[..., Any] | None = None, *, ttl: int | None = None, keep_accepted: bool = True
+    view: Callable[..., Any] | None = None,
+    *,
+    ttl: int | None = None,
+    keep_accepted: bool = True,
+    required: bool = False,
 ) -> Any:
     """Use on MethodView methods (`@idempotent` or `@idempotent(ttl=300)`).
 
@@ -25,17 +29,23 @@ def idempotent(
     long the first response is replayed (token endpoints: minutes, not a day).
     `keep_accepted=False` stores no 202: for views whose 202 means "ask again later" (a
     verification still pending at the provider), a retry must ask again, not replay.
+    `required=True` refuses a request without the header (428): writes that must never happen
+    twice, such as submitting an application.
     """
     if view is None:
-        return lambda v: _wrap(v, ttl, keep_accepted)
-    return _wrap(view, ttl, keep_accepted)
+        return lambda v: _wrap(v, ttl, keep_accepted, required)
+    return _wrap(view, ttl, keep_accepted, required)
 
 
-def _wrap(view: Callable[..., Any], ttl: int | None, keep_accepted: bool) -> Callable[..., Any]:
+def _wrap(
+    view: Callable[..., Any], ttl: int | None, keep_accepted: bool, required: bool
+) -> Callable[..., Any]:
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         key = request.headers.get(HEADER)
         if key is None:
+            if required:
+                raise IdempotencyKeyRequired()
             return view(*args, **kwargs)
         store = services().idempotency
         store.validate_key(key)

@@ -134,12 +134,26 @@ class BaseConfig:
 
         # HTTP.
         self.MAX_JSON_BYTES = _int("MAX_JSON_BYTES", 1024 * 1024)
-        self.MAX_CONTENT_LENGTH = _int("MAX_UPLOAD_BYTES", 10 * 1024 * 1024)
+        # Applications: uploads of materials, drafts, case numbers (docs/applications.md).
+        self.MATERIAL_MAX_BYTES = _int("MATERIAL_MAX_BYTES", 10 * 1024 * 1024)
+        self.MATERIAL_ORPHAN_GRACE_SECONDS = _int("MATERIAL_ORPHAN_GRACE_SECONDS", 3600)
+        self.APPLICATION_DRAFT_TTL_DAYS = _int("APPLICATION_DRAFT_TTL_DAYS", 30)
+        self.CASE_NUMBER_FORMAT = _env("CASE_NUMBER_FORMAT", "{code}{date:%Y%m%d}{serial:04d}")
+        self.STORAGE_BACKEND = _env("STORAGE_BACKEND", "local")
+        self.STORAGE_LOCAL_ROOT = _env("STORAGE_LOCAL_ROOT", str(self.INSTANCE_DIR / "blobs"))
+        self.STORAGE_S3_BUCKET = _env("STORAGE_S3_BUCKET", "")
+        self.STORAGE_S3_ENDPOINT = _env("STORAGE_S3_ENDPOINT", "")
+        self.STORAGE_S3_ACCESS_KEY = _env("STORAGE_S3_ACCESS_KEY", "")
+        self.STORAGE_S3_SECRET_KEY = _env("STORAGE_S3_SECRET_KEY", "")
+        self.STORAGE_S3_REGION = _env("STORAGE_S3_REGION", "")
+        self.STORAGE_S3_PREFIX = _env("STORAGE_S3_PREFIX", "")
+        # Multipart framing around the largest material still fits.
+        self.MAX_CONTENT_LENGTH = _int("MAX_UPLOAD_BYTES", self.MATERIAL_MAX_BYTES + 256 * 1024)
         self.IDEMPOTENCY_TTL = _int("IDEMPOTENCY_TTL", 86400)
         # Endpoints allowed a larger JSON body than MAX_JSON_BYTES (catalog imports; a bigger catalog
         # goes in several documents, or through `flask catalog import`). Below MAX_CONTENT_LENGTH.
         # Endpoints whose body is not JSON (CSV uploads); they check their own content.
-        self.NON_JSON_ENDPOINTS = {"admin_catalog.ReferenceCsv"}
+        self.NON_JSON_ENDPOINTS = {"admin_catalog.ReferenceCsv", "applications.MaterialFiles"}
         self.BODY_LIMITS = {"admin_catalog.Import": _int("CATALOG_IMPORT_MAX_BYTES", 8 * 1024 * 1024)}
 
         # Service catalog read model: how often each process checks for a new catalog revision,

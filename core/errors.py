@@ -5,6 +5,17 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 
+class Text(str):
+    """A field message with its Chinese form: the English text, and `.zh` for Chinese responses."""
+
+    zh: str
+
+    def __new__(cls, en: str, zh: str) -> Text:
+        obj = super().__new__(cls, en)
+        obj.zh = zh
+        return obj
+
+
 class AppError(Exception):
     """An error with a stable machine code and bilingual messages.
 

@@ -33,6 +33,13 @@ class IdempotencyKeyInvalid(AppError):
     message_en = "Invalid Idempotency-Key (1-128 visible characters)"
 
 
+class IdempotencyKeyRequired(AppError):
+    status = 428
+    code = "idempotency.key_required"
+    message_zh = "该操作需要携带 Idempotency-Key，以免网络重试时重复执行"
+    message_en = "This request needs an Idempotency-Key so a retry never runs it twice"
+
+
 @dataclass
 class StoredResponse:
     status: int

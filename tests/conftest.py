@@ -87,6 +87,7 @@ def base_config(instance_dir: Path, database_url: str) -> dict[str, Any]:
         "ENV_NAME": "test",
         "TESTING": True,
         "INSTANCE_DIR": instance_dir,
+        "STORAGE_LOCAL_ROOT": str(instance_dir / "blobs"),
         "DATABASE_URL": database_url,
         "REDIS_URL": os.environ.get("REDIS_URL") or None,
         "LOG_LEVEL": "WARNING",

@@ -1,0 +1,73 @@
+"""Cases for case operators: record a handling stage by hand, and the measured burden per item."""
+
+from __future__ import annotations
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import fields, validate
+
+from api.admin.security import BEARER_SECURITY, current_actor, require_operator, role_guard
+from api.idempotency import idempotent
+from api.schemas import StrictSchema
+from core.db import db
+from domain.applications import burden, transitions
+from domain.applications.states import HANDLER_TARGETS, RESULTS, label
+from domain.operators.models import ROLE_CASE_OPERATOR
+
+blp = Blueprint(
+    "admin_applications", __name__, url_prefix="/admin/v1/applications", description="办件 / Cases"
+)
+blp.before_request(require_operator)
+blp.before_request(role_guard(ROLE_CASE_OPERATOR))
+
+
+class StageSchema(StrictSchema):
+    to = fields.String(required=True, validate=validate.OneOf(sorted(HANDLER_TARGETS)))
+    note = fields.String(validate=validate.Length(max=1000), metadata={"description": "e.g. the reason"})
+    fields_ = fields.List(
+        fields.String(validate=validate.Length(max=200)),
+        data_key="fields",
+        validate=validate.Length(max=100),
+        metadata={"description": "supplement: the form fields to correct"},
+    )
+    materials = fields.List(fields.String(validate=validate.Length(max=32)), validate=validate.Length(max=60))
+    result = fields.String(
+        validate=validate.OneOf(RESULTS), metadata={"description": "completed: the outcome"}
+    )
+
+
+class BurdenQuerySchema(StrictSchema):
+    service_code = fields.String(validate=validate.Length(max=31))
+
+
+@blp.route("/<string:app_id>/stages")
+class Stages(MethodView):
+    @idempotent
+    @blp.doc(security=BEARER_SECURITY)
+    @blp.arguments(StageSchema)
+    @blp.response(200)
+    def post(self, body: dict, app_id: str) -> dict:
+        """Record a handling stage (accepted, supplement requested, completed, …) on a case."""
+        actor = current_actor()
+        app, _ = transitions.advance(
+            db.session(), app_id=app_id, to=body["to"], actor_type="operator", actor_id=actor.id,
+            note=body.get("note"), fields=body.get("fields_"), materials=body.get("materials"),
+            result=body.get("result"),
+        )  # fmt: skip
+        return {
+            "id": app.id,
+            "status": app.status,
+            "status_label": label(app.status),
+            "case_number": app.case_number,
+            "expected_completion": app.due_on.isoformat() if app.due_on else None,
+        }
+
+
+@blp.route("/burden")
+class Burden(MethodView):
+    @blp.doc(security=BEARER_SECURITY)
+    @blp.arguments(BurdenQuerySchema, location="query")
+    @blp.response(200)
+    def get(self, query: dict) -> dict:
+        """Fields prefilled vs typed and materials spared vs uploaded, per item."""
+        return {"items": burden.per_item(db.session(), service_code=query.get("service_code"))}

@@ -1,0 +1,288 @@
+"""Applications for phones: drafts with prefill, autosave, materials, submission, lists, timeline."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, g, make_response, request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import fields, validate, validates_schema
+from marshmallow.exceptions import ValidationError
+
+from api.auth import BEARER_SECURITY, current_principal, require_citizen
+from api.deps import services
+from api.i18n import language
+from api.idempotency import idempotent
+from api.middleware import client_ip
+from api.schemas import StrictSchema
+from core.db import db
+from domain.applications import materials, service, views
+from domain.applications.deps import ApplicationDeps
+from domain.applications.errors import FileTooLarge, InvalidPatch, PreconditionRequired
+from domain.applications.models import Application, ApplicationFile
+from domain.applications.states import STATUSES
+
+blp = Blueprint(
+    "applications", __name__, url_prefix="/v1/applications", description="办事申请 / Applications"
+)
+blp.before_request(require_citizen)
+
+
+class CreateSchema(StrictSchema):
+    service_code = fields.String(validate=validate.Length(min=1, max=31))
+    bundle_id = fields.String(
+        validate=validate.Length(min=1, max=32), metadata={"description": "a bundle (一件事) code"}
+    )
+
+    @validates_schema
+    def _one(self, data: dict, **_: Any) -> None:
+        if bool(data.get("service_code")) == bool(data.get("bundle_id")):
+            raise ValidationError("Give exactly one of service_code or bundle_id", "_schema")
+
+
+class PatchSchema(StrictSchema):
+    data = fields.Dict(
+        required=True,
+        keys=fields.String(validate=validate.Length(min=1, max=100)),
+        metadata={"description": "JSON merge patch (RFC 7396) of the form data; null removes a field"},
+    )
+
+
+class ShareConsentSchema(StrictSchema):
+    accepted = fields.Boolean(required=True)
+    text_version = fields.String(required=True, validate=validate.Length(max=32))
+
+
+class SubmitSchema(StrictSchema):
+    consent = fields.Nested(ShareConsentSchema, metadata={"description": "required on the first submission"})
+
+
+class WithdrawSchema(StrictSchema):
+    reason = fields.String(validate=validate.Length(max=500))
+
+
+class ListQuerySchema(StrictSchema):
+    status = fields.String(metadata={"description": f"comma-separated, of: {', '.join(STATUSES)}"})
+    cursor = fields.String(validate=validate.Length(max=200))
+    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=50))
+
+
+class ReuseSchema(StrictSchema):
+    file_id = fields.String(required=True, validate=validate.Length(min=1, max=36))
+
+
+def _deps() -> ApplicationDeps:
+    return services().applications
+
+
+def _etag(app: Application) -> str:
+    return f'"r{app.revision}"'
+
+
+def _if_match() -> int:
+    raw = request.headers.get("If-Match")
+    if not raw:
+        raise PreconditionRequired()
+    value = raw.strip().removeprefix("W/").strip('"').removeprefix("r")
+    if not value.isdigit() or len(value) > 9:
+        raise PreconditionRequired()
+    return int(value)
+
+
+def _full(app: Application, status: int = 200) -> Response:
+    body = views.full(db.session(), _deps(), app, lang=language())
+    resp = make_response(body, status)
+    resp.headers["ETag"] = _etag(app)
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+@blp.route("")
+class Applications(MethodView):
+    @blp.doc(security=BEARER_SECURITY)
+    @blp.arguments(ListQuerySchema, location="query")
+    @blp.response(200)
+    def get(self, query: dict) -> dict:
+        """The citizen's applications, newest change first (cursor pagination, compact items)."""
+        statuses = [s.strip() for s in (query.get("status") or "").split(",") if s.strip()]
+        return views.listing(
+            db.session(), account_id=current_principal().account_id, statuses=statuses,
+            cursor=query.get("cursor"), limit=query["limit"], lang=language(),
+        )  # fmt: skip
+
+    @idempotent
+    @blp.doc(security=BEARER_SECURITY)
+    @blp.arguments(CreateSchema)
+    @blp.response(201)
+    def post(self, body: dict) -> Response:
+        """Start a draft pinned to the item's (or bundle's items') current version, prefilled."""
+        p = current_principal()
+        app = service.create(
+            db.session(), _deps(), account_id=p.account_id, channel=p.channel,
+            service_code=body.get("service_code"), bundle_code=body.get("bundle_id"),
+            request_id=g.get("request_id"),
+        )  # fmt: skip
+        return _full(app, 201)
+
+
+@blp.route("/<string:app_id>")
+class ApplicationItem(MethodView):
+    @blp.doc(security=BEARER_SECURITY)
+    @blp.response(200)
+    def get(self, app_id: str) -> Response:
+        """Data (prefilled values masked), provenance, materials and what satisfies them, status, due date."""
+        return _full(service.owned(db.session(), current_principal().account_id, app_id))
+
+    @blp.doc(security=BEARER_SECURITY, parameters=[{"in": "header", "name": "If-Match", "required": True}])
+    @blp.arguments(PatchSchema)
+    @blp.response(200)
+    def patch(self, body: dict, app_id: str) -> Response:
+        """Autosave (JSON merge patch of `data`). A stale If-Match gets 412 with the current revision."""
+        if_match = _if_match()
+        app = service.patch(
+            db.session(), _deps(), account_id=current_principal().account_id, app_id=app_id,
+            if_match=if_match, data_patch=body["data"],
+        )  # fmt: skip
+        return _full(app)
+
+    @idempotent
+    @blp.doc(security=BEARER_SECURITY)
+    @blp.response(204)
+    def delete(self, app_id: str) -> None:
+        """Discard a draft (submitted applications are withdrawn instead)."""
+        service.delete_draft(db.session(), account_id=current_principal().account_id, app_id=app_id)
+
+
+@blp.route("/<string:app_id>/form")
+class ApplicationForm(MethodView):
+    @blp.doc(security=BEARER_SECURITY)
+    @blp.response(200)
+    def get(self, app_id: str) -> dict:
+        """The form of the pinned version(s): JSON Schema, UI hints, prefill bindings."""
+        return views.form(db.session(), service.owned(db.session(), current_principal().account_id, app_id))
+
+
+@blp.route("/<string:app_id>/submit")
+class Submit(MethodView):
+    @idempotent(required=True)
+    @blp.doc(
+        security=BEARER_SECURITY, parameters=[{"in": "header", "name": "Idempotency-Key", "required": True}]
+    )
+    @blp.arguments(SubmitSchema)
+    @blp.response(200)
+    def post(self, body: dict, app_id: str) -> Response:
+        """Submit (or resubmit after a supplement request). Every problem comes back at once (422)."""
+        p = current_principal()
+        app = service.submit(
+            db.session(), _deps(), account_id=p.account_id, app_id=app_id, consent=body.get("consent"),
+            channel=p.channel, ip=client_ip(), request_id=g.get("request_id"),
+        )  # fmt: skip
+        return _full(app)
+
+
+@blp.route("/<string:app_id>/withdraw")
+class Withdraw(MethodView):
+    @idempotent
+    @blp.doc(security=BEARER_SECURITY)
+    @blp.arguments(WithdrawSchema)
+    @blp.response(200)
+    def post(self, body: dict, app_id: str) -> Response:
+        """Withdraw before the department accepts the case."""
+        app = service.withdraw(
+            db.session(), account_id=current_principal().account_id, app_id=app_id,
+            reason=body.get("reason"), request_id=g.get("request_id"),
+        )  # fmt: skip
+        return _full(app)
+
+
+@blp.route("/<string:app_id>/timeline")
+class Timeline(MethodView):
+    @blp.doc(security=BEARER_SECURITY)
+    @blp.response(200)
+    def get(self, app_id: str) -> dict:
+        """Every status change with time, actor and note (e.g. what a supplement request asks for)."""
+        app = service.owned(db.session(), current_principal().account_id, app_id)
+        return {"events": views.timeline(db.session(), app, lang=language())}
+
+
+def _file_body(row: ApplicationFile) -> dict:
+    return {
+        "id": row.id,
+        "material_id": row.material_id,
+        "media_type": row.media_type,
+        "size": row.size,
+        "sha256": row.sha256,
+        "created_at": row.created_at.isoformat(),
+    }
+
+
+def _upload_bytes(limit: int) -> tuple[bytes, str | None]:
+    """The file from multipart/form-data (field `file`) or the raw body, at most `limit` bytes."""
+    if (request.content_length or 0) > limit + 256 * 1024:
+        raise FileTooLarge(limit_mb=limit // (1024 * 1024))
+    if request.mimetype == "multipart/form-data":
+        upload = request.files.get("file")
+        if upload is None:
+            raise InvalidPatch(fields={"file": ["Missing data for required field."]})
+        data = upload.stream.read(limit + 1)
+        name = upload.filename
+    else:
+        data = request.stream.read(limit + 1) if request.content_length is None else request.get_data()
+        name = request.headers.get("X-File-Name")
+    if len(data) > limit:
+        raise FileTooLarge(limit_mb=limit // (1024 * 1024))
+    return data, name
+
+
+@blp.route("/<string:app_id>/materials/<string:material_id>/files")
+class MaterialFiles(MethodView):
+    @idempotent
+    @blp.doc(security=BEARER_SECURITY)
+    @blp.response(201)
+    def post(self, app_id: str, material_id: str) -> dict:
+        """Upload a file for a material (JPEG, PNG, PDF or OFD by content; EXIF removed; SHA-256 kept)."""
+        deps = _deps()
+        data, name = _upload_bytes(deps.max_file_bytes)
+        row = materials.upload(
+            db.session(), deps, account_id=current_principal().account_id, app_id=app_id,
+            material_id=material_id, data=data, filename=name, request_id=g.get("request_id"),
+        )  # fmt: skip
+        return _file_body(row)
+
+    @blp.doc(security=BEARER_SECURITY)
+    @blp.response(200)
+    def get(self, app_id: str, material_id: str) -> dict:
+        """Earlier uploads of this account for the same material, which can be reused."""
+        rows = materials.reusable(
+            db.session(), account_id=current_principal().account_id, app_id=app_id, material_id=material_id
+        )
+        return {"reusable": [_file_body(r) for r in rows]}
+
+
+@blp.route("/<string:app_id>/materials/<string:material_id>/reuse")
+class MaterialReuse(MethodView):
+    @idempotent
+    @blp.doc(security=BEARER_SECURITY)
+    @blp.arguments(ReuseSchema)
+    @blp.response(200)
+    def post(self, body: dict, app_id: str, material_id: str) -> Response:
+        """Satisfy a material with a file this account uploaded for an earlier application."""
+        materials.reuse(
+            db.session(), account_id=current_principal().account_id, app_id=app_id,
+            material_id=material_id, file_id=body["file_id"],
+        )  # fmt: skip
+        return _full(service.owned(db.session(), current_principal().account_id, app_id))
+
+
+@blp.route("/<string:app_id>/materials/<string:material_id>/files/<string:file_id>")
+class MaterialFile(MethodView):
+    @idempotent
+    @blp.doc(security=BEARER_SECURITY)
+    @blp.response(204)
+    def delete(self, app_id: str, material_id: str, file_id: str) -> None:
+        """Remove a file from a material (the file itself is swept later if nothing uses it)."""
+        materials.detach(
+            db.session(), account_id=current_principal().account_id, app_id=app_id,
+            material_id=material_id, file_id=file_id,
+        )  # fmt: skip

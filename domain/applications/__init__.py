@@ -1,0 +1,1 @@
+"""Applications: drafts, prefill, materials, submission, the case state machine and timeline."""

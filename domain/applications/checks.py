@@ -1,0 +1,145 @@
+"""What must hold before a submission, reported all at once with field paths a phone can highlight.
+
+Paths: `data.<field path>` for form fields, `materials.<material id>`, `identity`, `consent`.
+Messages are core.errors.Text: English, with the Chinese the error format shows by default.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema.exceptions import ValidationError
+
+from core.errors import Text
+from domain.applications.forms import FormSpec
+from domain.identity import levels
+from domain.identity.errors import FreshFaceRequired, LevelRequired
+
+_FORMATS = FormatChecker()
+
+
+@dataclass
+class Problems:
+    fields: dict[str, list[Text]] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def add(self, path: str, message: Text) -> None:
+        self.fields.setdefault(path, []).append(message)
+
+    def __len__(self) -> int:
+        return sum(len(v) for v in self.fields.values())
+
+
+def _message(error: ValidationError) -> Text:
+    kind, value = error.validator, error.validator_value
+    if kind == "required":
+        return Text("This field is required", "此项为必填项")
+    if kind == "type":
+        return Text(f"Must be of type {value}", "填写的格式不正确")
+    if kind in ("maxLength", "maxItems"):
+        return Text(f"At most {value} characters", f"不能超过 {value} 个字")
+    if kind in ("minLength", "minItems"):
+        return Text(f"At least {value} characters", f"至少需要 {value} 个字")
+    if kind in ("enum", "const"):
+        return Text("Choose one of the options", "请从选项中选择")
+    if kind in ("minimum", "exclusiveMinimum"):
+        return Text(f"Must not be less than {value}", f"不能小于 {value}")
+    if kind in ("maximum", "exclusiveMaximum"):
+        return Text(f"Must not be more than {value}", f"不能大于 {value}")
+    if kind == "additionalProperties":
+        return Text("This field is not part of the form", "表单中没有这一项")
+    return Text(error.message[:200], "填写的格式不正确")
+
+
+def _required_leaves(schema: Any, prefix: list[str], depth: int = 0) -> list[str]:
+    """A missing group stands for the required fields inside it, which a phone can highlight."""
+    if depth > 6 or not isinstance(schema, dict) or not isinstance(schema.get("properties"), dict):
+        return [".".join(prefix)]
+    out: list[str] = []
+    for name in schema.get("required") or []:
+        out += _required_leaves(schema["properties"].get(name), [*prefix, name], depth + 1)
+    return out or [".".join(prefix)]
+
+
+def _error_paths(error: ValidationError) -> list[str]:
+    base = ["data", *(str(p) for p in error.absolute_path)]
+    if error.validator == "required" and isinstance(error.instance, dict):
+        props = error.schema.get("properties") or {} if isinstance(error.schema, dict) else {}
+        out: list[str] = []
+        for name in error.validator_value:
+            if name not in error.instance:
+                out += _required_leaves(props.get(name), [*base, name])
+        return out
+    return [".".join(base)]
+
+
+def check_data(problems: Problems, validator: Draft202012Validator, data: dict[str, Any]) -> None:
+    for error in validator.iter_errors(data):
+        for path in _error_paths(error):
+            if not any(str(m) == str(_message(error)) for m in problems.fields.get(path, [])):
+                problems.add(path, _message(error))
+
+
+def check_leaf(problems: Problems, path: str, schema: dict[str, Any], value: Any) -> None:
+    """One patched field against its own schema (types, lengths, formats; not `required`)."""
+    for error in Draft202012Validator(schema, format_checker=_FORMATS).iter_errors(value):
+        problems.add(f"data.{path}", _message(error))
+
+
+def check_materials(problems: Problems, spec: FormSpec, satisfied: set[str]) -> None:
+    for material_id, material in spec.materials.items():
+        if material["requirement"] == "required" and material_id not in satisfied:
+            problems.add(
+                f"materials.{material_id}",
+                Text(f"Add {material['name']}", f"请提供材料：{material['name']}"),
+            )
+
+
+def check_identity(
+    problems: Problems,
+    spec: FormSpec,
+    *,
+    level: str,
+    live_checked_at: float | None,
+    now: float,
+    offered: list[str],
+) -> None:
+    try:
+        levels.check(spec.requirement, level=level, live_checked_at=live_checked_at, now=now, offered=offered)
+    except LevelRequired as exc:
+        problems.add(
+            "identity",
+            Text(
+                f"This service needs identity level {spec.requirement.min_level}",
+                f"办理该事项需要先完成{'人脸识别' if spec.requirement.min_level == 'L3' else '实名'}认证",
+            ),
+        )
+        problems.details["identity"] = {"code": exc.code, **(exc.details or {})}
+    except FreshFaceRequired as exc:
+        minutes = spec.requirement.face_within_minutes
+        problems.add(
+            "identity",
+            Text(
+                f"A face check within {minutes} minutes is needed", f"需要在 {minutes} 分钟内完成一次人脸识别"
+            ),
+        )
+        problems.details["identity"] = {"code": exc.code, **(exc.details or {})}
+
+
+def check_consent(problems: Problems, consent: dict[str, Any] | None, text_version: str) -> None:
+    if not consent or consent.get("accepted") is not True:
+        problems.add(
+            "consent",
+            Text(
+                "Agree to share this application with the handling department",
+                "请阅读并同意将申请信息提供给承办部门",
+            ),
+        )
+    elif consent.get("text_version") != text_version:
+        problems.add(
+            "consent",
+            Text("The consent text has changed; read it again", "授权内容已更新，请重新阅读并同意"),
+        )
+        problems.details["consent_text_version"] = text_version

@@ -1,0 +1,64 @@
+"""The promised time limit of a case: due date, pauses, expected completion and overdue.
+
+The clock starts on acceptance (受理); while a supplement is requested or a special procedure
+runs it stands still, and the working days it stood still push the due date back. For a bundle
+the latest due date of its items counts. Dates are Beijing dates on the catalog calendar of the
+item's region (domain/calendar).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from domain.applications import states
+from domain.applications.case_numbers import BEIJING
+from domain.applications.models import Application
+from domain.calendar import service as calendar
+
+
+def local_date(when: datetime) -> date:
+    return when.astimezone(BEIJING).date()
+
+
+def compute_due(
+    session: Session, start: date, limits: tuple[dict[str, Any], ...], *, paused: int, region: str
+) -> date:
+    due = start
+    for limit in limits:
+        if limit is None:
+            continue
+        one = calendar.due_date(session, start, limit["value"], limit["unit"], region=region).due
+        due = max(due, one)
+    if paused:
+        due = calendar.add_working_days(session, due, paused, region=region)
+    return due
+
+
+def on_transition(
+    session: Session, app: Application, target: str, when: datetime, *, limits: tuple, region: str
+) -> None:
+    """Move the clock for a transition into `target` (called before the status changes)."""
+    today = local_date(when)
+    if target == states.ACCEPTED and app.clock_started_on is None:
+        app.clock_started_on = today
+    if app.clock_started_on is None:
+        return
+    if target in states.PAUSED and app.paused_on is None:
+        app.paused_on = today
+    elif target not in states.PAUSED and app.paused_on is not None:
+        app.paused_working_days += max(
+            0, calendar.working_days_between(session, app.paused_on, today, region=region)
+        )
+        app.paused_on = None
+    app.due_on = compute_due(
+        session, app.clock_started_on, limits, paused=app.paused_working_days, region=region
+    )
+
+
+def is_overdue(app: Application, now: datetime) -> bool:
+    if app.due_on is None or app.status in states.FINAL or app.paused_on is not None:
+        return False
+    return local_date(now) > app.due_on

@@ -1,0 +1,23 @@
+"""What the application services need from outside, wired once in factory.py."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.crypto import Encryptor
+from domain.applications.case_numbers import CaseNumbers
+from domain.applications.prefill import Prefiller
+
+
+@dataclass
+class ApplicationDeps:
+    encryptor: Encryptor
+    prefiller: Prefiller = field(default_factory=Prefiller)
+    case_numbers: CaseNumbers = field(default_factory=CaseNumbers)
+    storage: Any = None  # integrations.storage.base.BlobStorage
+    draft_ttl_days: int = 30
+    max_file_bytes: int = 10 * 1024 * 1024
+    orphan_grace_seconds: int = 3600
+    # channel -> verification methods it offers (for the "how to get the level" hint)
+    identity_methods: dict[str, list[str]] = field(default_factory=dict)

@@ -1,0 +1,129 @@
+"""What an application asks for: the pinned item versions' form, materials and requirements.
+
+Published versions never change, so a spec is built once per (items, versions) and kept per
+process. A bundle (一件事) merges its items' forms (domain/catalog/bundles.merge_forms) and asks
+each material once: two items that need the same material id are satisfied by one file.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from jsonschema import Draft202012Validator, FormatChecker
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from domain.applications.errors import ServiceUnknown
+from domain.catalog.bundles import merge_forms
+from domain.catalog.errors import BundleNotFound, ItemNotFound, ItemSuspended, VersionNotFound
+from domain.catalog.form_schema import leaf_fields
+from domain.catalog.models import STATUS_PUBLISHED, Bundle, Department
+from domain.catalog.service import pin_current, version_document
+from domain.identity.levels import Requirement, higher
+
+_FORMATS = FormatChecker()
+
+
+@dataclass(frozen=True)
+class FormSpec:
+    items: tuple[tuple[str, int], ...]  # (code, version)
+    name: str
+    schema: dict[str, Any]
+    ui: dict[str, Any]
+    prefill: dict[str, str]  # field path -> source
+    leaves: dict[str, dict[str, Any]]  # field path -> leaf schema
+    materials: dict[str, dict[str, Any]]  # material id -> material (requirement merged)
+    requirement: Requirement
+    channels: frozenset[str]
+    time_limits: tuple[dict[str, Any], ...]  # promised limit of each item
+    region: str
+    departments: tuple[str, ...]  # names of the handling departments
+    validator: Draft202012Validator = field(compare=False, repr=False)
+
+
+_cache: dict[tuple[tuple[str, int], ...], FormSpec] = {}
+_lock = threading.Lock()
+
+
+def _department_names(session: Session, codes: list[str]) -> tuple[str, ...]:
+    names = dict(
+        session.execute(select(Department.code, Department.name).where(Department.code.in_(codes))).all()
+    )
+    return tuple(dict.fromkeys(names.get(c, c) for c in codes))
+
+
+def spec_for(session: Session, items: list[tuple[str, int]], *, name: str | None = None) -> FormSpec:
+    """The spec of pinned item versions (cached: published versions are immutable)."""
+    key = tuple((code, int(version)) for code, version in items)
+    cached = _cache.get(key)
+    if cached is not None:
+        return cached
+    docs = [version_document(session, code, version) for code, version in key]
+    if len(docs) == 1:
+        form = docs[0]["form"]
+    else:
+        form = merge_forms({doc["code"]: doc["form"] for doc in docs})
+    materials: dict[str, dict[str, Any]] = {}
+    requirement = Requirement()
+    channels: set[str] | None = None
+    for doc in docs:
+        for material in doc["materials"]:
+            known = materials.get(material["id"])
+            if known is None:
+                materials[material["id"]] = {**material, "items": [doc["code"]]}
+            else:
+                known["items"].append(doc["code"])
+                if material["requirement"] == "required":
+                    known["requirement"] = "required"
+                known["ecert_types"] = list(dict.fromkeys(known["ecert_types"] + material["ecert_types"]))
+                known["shared_data"] = list(dict.fromkeys(known["shared_data"] + material["shared_data"]))
+        item_req = Requirement.of(doc["identity"])
+        minutes = [m for m in (requirement.face_within_minutes, item_req.face_within_minutes) if m]
+        requirement = Requirement(
+            higher(requirement.min_level, item_req.min_level), min(minutes) if minutes else None
+        )
+        channels = set(doc["channels"]) if channels is None else channels & set(doc["channels"])
+    spec = FormSpec(
+        items=key,
+        name=name or docs[0]["name"],
+        schema=form["schema"],
+        ui=form["ui"],
+        prefill=dict(form["prefill"]),
+        leaves=leaf_fields(form["schema"]),
+        materials=materials,
+        requirement=requirement,
+        channels=frozenset(channels or ()),
+        time_limits=tuple(doc["time_limits"]["promised"] for doc in docs),
+        region=docs[0]["region"],
+        departments=_department_names(session, [doc["department"] for doc in docs]),
+        validator=Draft202012Validator(form["schema"], format_checker=_FORMATS),
+    )
+    with _lock:
+        _cache[key] = spec
+    return spec
+
+
+@dataclass(frozen=True)
+class Target:
+    kind: str
+    service_code: str
+    bundle_code: str | None
+    name: str
+    items: list[tuple[str, int]]
+
+
+def pin_target(session: Session, *, service_code: str | None, bundle_code: str | None) -> Target:
+    """Pin the published version(s) a new application will keep reading."""
+    try:
+        if service_code:
+            pin = pin_current(session, service_code)
+            return Target("item", pin.code, None, "", [(pin.code, pin.version)])
+        bundle = session.scalar(select(Bundle).where(Bundle.code == bundle_code))
+        if bundle is None or bundle.status != STATUS_PUBLISHED or not bundle.published_document:
+            raise BundleNotFound()
+        pins = [pin_current(session, code) for code in bundle.published_document["items"]]
+    except (ItemNotFound, ItemSuspended, BundleNotFound, VersionNotFound) as exc:
+        raise ServiceUnknown(details={"reason": exc.code}) from exc
+    return Target("bundle", pins[0].code, bundle.code, bundle.name, [(p.code, p.version) for p in pins])

@@ -1,0 +1,206 @@
+"""Materials: a new upload, the reuse of an earlier upload of the same account, removal, orphans.
+
+An upload is checked by its bytes (domain/applications/files.py: magic bytes, a full decode,
+metadata stripped), encrypted (SM4-GCM, key id inside) and written to blob storage *before*
+the database row that references it is committed. A request that dies in between leaves a
+blob no row names; `sweep_orphans` removes such blobs, and file rows no application uses,
+after a grace period.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import delete, exists, select
+from sqlalchemy.orm import Session
+
+from core import audit, clock
+from core.db import new_id
+from domain.applications import files, states
+from domain.applications.deps import ApplicationDeps
+from domain.applications.errors import (
+    FileCorrupt,
+    FileEmpty,
+    FileNotFound,
+    FileTooLarge,
+    FileTooManyPixels,
+    FileUnsupported,
+    MaterialLocked,
+    MaterialUnknown,
+)
+from domain.applications.models import Application, ApplicationFile, ApplicationMaterial
+from domain.applications.service import owned, spec_of
+
+FILE_PURPOSE = "application-file"
+_ERRORS = {
+    files.EmptyFile: FileEmpty,
+    files.UnsupportedType: FileUnsupported,
+    files.CorruptFile: FileCorrupt,
+    files.TooManyPixels: FileTooManyPixels,
+}
+
+
+def _editable_material(session: Session, app: Application, material_id: str) -> None:
+    spec = spec_of(session, app)
+    if material_id not in spec.materials:
+        raise MaterialUnknown()
+    if app.status == states.DRAFT:
+        return
+    if app.status == states.SUPPLEMENT_REQUESTED and material_id in (app.supplement or {}).get(
+        "materials", []
+    ):
+        return
+    raise MaterialLocked()
+
+
+def upload(
+    session: Session,
+    deps: ApplicationDeps,
+    *,
+    account_id: str,
+    app_id: str,
+    material_id: str,
+    data: bytes,
+    filename: str | None,
+    request_id: str | None = None,
+) -> ApplicationFile:
+    app = owned(session, account_id, app_id)
+    _editable_material(session, app, material_id)
+    session.rollback()  # no transaction stays open while the file is checked and stored
+    if len(data) > deps.max_file_bytes:
+        raise FileTooLarge(limit_mb=deps.max_file_bytes // (1024 * 1024))
+    try:
+        checked = files.inspect(data)
+    except tuple(_ERRORS) as exc:
+        raise _ERRORS[type(exc)]() from exc
+    file_id = new_id()
+    key = f"materials/{account_id}/{file_id}"
+    deps.storage.put(key, deps.encryptor.encrypt(checked.cleaned, purpose=FILE_PURPOSE).encode())
+    now = clock.now()
+    app = owned(session, account_id, app_id, lock=True)  # state may have moved meanwhile
+    _editable_material(session, app, material_id)
+    row = ApplicationFile(
+        id=file_id, account_id=account_id, material_id=material_id, storage_key=key,
+        sha256=checked.sha256, size=checked.size, media_type=checked.media_type,
+        name_enc=deps.encryptor.encrypt(filename[:200], purpose=FILE_PURPOSE) if filename else None,
+        created_at=now,
+    )  # fmt: skip
+    session.add(row)
+    session.flush()
+    session.add(
+        ApplicationMaterial(
+            application_id=app.id, material_id=material_id, kind="upload", file_id=file_id, attached_at=now
+        )
+    )
+    app.updated_at = now
+    audit.record(
+        session, actor_type="citizen", actor_id=account_id, action="application.file_uploaded",
+        target_type="application", target_id=app.id, request_id=request_id,
+        details={"material": material_id, "file": file_id, "sha256": checked.sha256, "size": checked.size},
+    )  # fmt: skip
+    session.commit()
+    return row
+
+
+def reuse(
+    session: Session, *, account_id: str, app_id: str, material_id: str, file_id: str
+) -> ApplicationMaterial:
+    """Attach a file the same account uploaded for an earlier application (another account's: 404)."""
+    app = owned(session, account_id, app_id, lock=True)
+    _editable_material(session, app, material_id)
+    source = session.scalar(
+        select(ApplicationFile).where(ApplicationFile.id == file_id, ApplicationFile.account_id == account_id)
+    )
+    if source is None:
+        raise FileNotFound()
+    existing = session.scalar(
+        select(ApplicationMaterial).where(
+            ApplicationMaterial.application_id == app.id,
+            ApplicationMaterial.material_id == material_id,
+            ApplicationMaterial.file_id == file_id,
+        )
+    )
+    if existing is not None:
+        session.rollback()
+        return existing
+    now = clock.now()
+    row = ApplicationMaterial(
+        application_id=app.id, material_id=material_id, kind="reuse", file_id=file_id, attached_at=now
+    )
+    session.add(row)
+    app.updated_at = now
+    session.commit()
+    return row
+
+
+def detach(session: Session, *, account_id: str, app_id: str, material_id: str, file_id: str) -> None:
+    app = owned(session, account_id, app_id, lock=True)
+    _editable_material(session, app, material_id)
+    result = session.execute(
+        delete(ApplicationMaterial).where(
+            ApplicationMaterial.application_id == app.id,
+            ApplicationMaterial.material_id == material_id,
+            ApplicationMaterial.file_id == file_id,
+        )
+    )
+    if result.rowcount == 0:
+        session.rollback()
+        raise FileNotFound()
+    app.updated_at = clock.now()
+    session.commit()
+
+
+def reusable(session: Session, *, account_id: str, app_id: str, material_id: str) -> list[ApplicationFile]:
+    """Earlier uploads of this account for the same material id, newest first."""
+    owned(session, account_id, app_id)
+    return list(
+        session.scalars(
+            select(ApplicationFile)
+            .where(
+                ApplicationFile.account_id == account_id,
+                ApplicationFile.material_id == material_id,
+                exists().where(
+                    ApplicationMaterial.file_id == ApplicationFile.id,
+                    ApplicationMaterial.application_id != app_id,
+                ),
+            )
+            .order_by(ApplicationFile.created_at.desc())
+            .limit(20)
+        )
+    )
+
+
+def read_file(
+    session: Session, deps: ApplicationDeps, *, account_id: str, file_id: str
+) -> tuple[ApplicationFile, bytes]:
+    row = session.scalar(
+        select(ApplicationFile).where(ApplicationFile.id == file_id, ApplicationFile.account_id == account_id)
+    )
+    if row is None:
+        raise FileNotFound()
+    blob = deps.storage.get(row.storage_key)
+    return row, deps.encryptor.decrypt_bytes(blob.decode(), purpose=FILE_PURPOSE)
+
+
+def sweep_orphans(session: Session, deps: ApplicationDeps) -> dict[str, int]:
+    """Remove file rows no application references and blobs no row names, older than the grace."""
+    cutoff = clock.now() - timedelta(seconds=deps.orphan_grace_seconds)
+    stale = list(
+        session.scalars(
+            select(ApplicationFile).where(
+                ApplicationFile.created_at < cutoff,
+                ~exists().where(ApplicationMaterial.file_id == ApplicationFile.id),
+            )
+        )
+    )
+    for row in stale:
+        deps.storage.delete(row.storage_key)
+        session.delete(row)
+    session.commit()
+    known = set(session.scalars(select(ApplicationFile.storage_key)))
+    blobs = 0
+    for key, modified in deps.storage.iter_keys("materials/"):
+        if key not in known and modified < cutoff:
+            deps.storage.delete(key)
+            blobs += 1
+    return {"files": len(stale), "blobs": blobs}

@@ -1,0 +1,152 @@
+"""Tables of applications: the case, its timeline, its materials and files, its outbox rows.
+
+Form data holds names, ID numbers and phones, so it is stored encrypted (SM4-GCM with a key id,
+`data_enc`); provenance, statuses and counters are plain. `revision` is the optimistic-locking
+counter behind ETag / If-Match; `submission_version` is the province's VERSION (1 on
+submission, +1 on every resubmission).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.db import Base, IdMixin, UTCDateTime
+
+KIND_ITEM = "item"
+KIND_BUNDLE = "bundle"
+
+
+class Application(IdMixin, Base):
+    __tablename__ = "applications"
+    __table_args__ = (
+        Index("ix_applications_account_updated", "account_id", "updated_at", "id"),
+        Index("ix_applications_status_expires", "status", "expires_at"),
+    )
+
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
+    kind: Mapped[str] = mapped_column(String(8))  # item, bundle
+    service_code: Mapped[str] = mapped_column(String(31), index=True)  # the (first) item's 实施编码
+    bundle_code: Mapped[str | None] = mapped_column(String(32))
+    # [{code, version}] pinned at creation; one entry for a single item.
+    items: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    service_name: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(24))
+    result: Mapped[str | None] = mapped_column(String(16))  # approved, denied (completed cases)
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    submission_version: Mapped[int] = mapped_column(Integer, default=0)
+    data_enc: Mapped[str] = mapped_column(Text)
+    # field path -> {source, record_id, retrieved_at, verified, read_only, masked}
+    provenance: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # While a supplement is requested: {fields: [...], materials: [...], reason}
+    supplement: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    case_number: Mapped[str | None] = mapped_column(String(48), unique=True)
+    consent_id: Mapped[str | None] = mapped_column(ForeignKey("consent_records.id"))
+    created_channel: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # drafts only
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The promised-time clock: starts on acceptance, stops while paused.
+    clock_started_on: Mapped[date | None] = mapped_column(Date)
+    paused_on: Mapped[date | None] = mapped_column(Date)
+    paused_working_days: Mapped[int] = mapped_column(Integer, default=0)
+    due_on: Mapped[date | None] = mapped_column(Date)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Measured burden, fixed at (re)submission.
+    fields_prefilled: Mapped[int] = mapped_column(Integer, default=0)
+    fields_typed: Mapped[int] = mapped_column(Integer, default=0)
+    materials_without_upload: Mapped[int] = mapped_column(Integer, default=0)
+    materials_uploaded: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ApplicationEvent(IdMixin, Base):
+    """One line of a case's timeline: every transition, with time, actor and note."""
+
+    __tablename__ = "application_events"
+    __table_args__ = (UniqueConstraint("application_id", "seq"),)
+
+    application_id: Mapped[str] = mapped_column(ForeignKey("applications.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    from_status: Mapped[str | None] = mapped_column(String(24))
+    to_status: Mapped[str] = mapped_column(String(24))
+    actor_type: Mapped[str] = mapped_column(String(16))  # citizen, province, operator, system
+    actor_id: Mapped[str | None] = mapped_column(String(64))
+    note: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # The province's event id when it came from a callback: the same event applies once.
+    external_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class ApplicationFile(IdMixin, Base):
+    """An uploaded file. Referenced by ApplicationMaterial rows; unreferenced ones are swept."""
+
+    __tablename__ = "application_files"
+
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    material_id: Mapped[str] = mapped_column(String(32))
+    storage_key: Mapped[str] = mapped_column(String(256), unique=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    media_type: Mapped[str] = mapped_column(String(32))
+    name_enc: Mapped[str | None] = mapped_column(Text)  # file names can hold personal data
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class ApplicationMaterial(IdMixin, Base):
+    """How one material of an application is satisfied: an uploaded or reused file, or a reference."""
+
+    __tablename__ = "application_materials"
+    __table_args__ = (UniqueConstraint("application_id", "material_id", "file_id"),)
+
+    application_id: Mapped[str] = mapped_column(ForeignKey("applications.id", ondelete="CASCADE"), index=True)
+    material_id: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(16))  # upload, reuse, ecert, shared
+    file_id: Mapped[str | None] = mapped_column(ForeignKey("application_files.id"), index=True)
+    ref: Mapped[str | None] = mapped_column(String(128))  # e-certificate / shared-data record id
+    attached_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ForwardingOutbox(IdMixin, Base):
+    """One row per submission or resubmission (or withdrawal) for the forwarding worker.
+
+    Written in the same transaction as the state change; the forwarding worker (province
+    adapter) sends it and records the receipt.
+    """
+
+    __tablename__ = "forwarding_outbox"
+    __table_args__ = (UniqueConstraint("application_id", "kind", "submission_version"),)
+
+    application_id: Mapped[str] = mapped_column(ForeignKey("applications.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # submit, resubmit, withdraw
+    submission_version: Mapped[int] = mapped_column(Integer)
+    case_number: Mapped[str] = mapped_column(String(48))
+    state: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    receipt: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class CaseSerial(Base):
+    """The last serial handed out per case-number scope (e.g. 实施编码 + day)."""
+
+    __tablename__ = "case_serials"
+
+    scope: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last: Mapped[int] = mapped_column(Integer)

@@ -1,0 +1,384 @@
+"""Applications: create with prefill, autosave with If-Match, submit, resubmit, withdraw, purge.
+
+Views and callbacks call these functions; every one takes the session, commits its own
+transaction and checks that the application belongs to the account (another account's
+application is "not found"). Moves of the handling side live in `transitions.py`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from core import audit, clock
+from core.db import new_id
+from domain.accounts.models import Account
+from domain.applications import checks, forms, states
+from domain.applications.deadlines import on_transition
+from domain.applications.deps import ApplicationDeps
+from domain.applications.errors import (
+    ApplicationNotFound,
+    ChannelNotOffered,
+    FieldLocked,
+    FieldReadOnly,
+    IllegalTransition,
+    InvalidPatch,
+    NotEditable,
+    SubmissionInvalid,
+    VersionConflict,
+)
+from domain.applications.models import Application, ApplicationEvent, ApplicationMaterial, ForwardingOutbox
+from domain.applications.prefill import SOURCE_USER, PrefillContext, decrypt_data, encrypt_data, get_path
+from domain.applications.timeline import add_event
+from domain.identity.models import ConsentRecord
+
+CONSENT_PURPOSE = "application_share"
+
+
+def spec_of(session: Session, app: Application) -> forms.FormSpec:
+    return forms.spec_for(session, [(i["code"], i["version"]) for i in app.items], name=app.service_name)
+
+
+def owned(session: Session, account_id: str, app_id: str, *, lock: bool = False) -> Application:
+    stmt = select(Application).where(Application.id == app_id, Application.account_id == account_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    app = session.scalar(stmt)
+    if app is None:
+        raise ApplicationNotFound()
+    return app
+
+
+def _status_params(status: str) -> dict[str, str]:
+    return {"current": states.label(status), "current_en": states.label(status, "en")}
+
+
+def create(
+    session: Session,
+    deps: ApplicationDeps,
+    *,
+    account_id: str,
+    channel: str,
+    service_code: str | None,
+    bundle_code: str | None,
+    request_id: str | None = None,
+) -> Application:
+    target = forms.pin_target(session, service_code=service_code, bundle_code=bundle_code)
+    spec = forms.spec_for(session, target.items, name=target.name or None)
+    if channel not in spec.channels:
+        raise ChannelNotOffered(details={"channels": sorted(spec.channels)})
+    now = clock.now()
+    app_id = new_id()
+    ctx = PrefillContext(
+        session=session, encryptor=deps.encryptor, account_id=account_id, application_id=app_id,
+        item_codes=tuple(c for c, _ in target.items), now=now, request_id=request_id,
+    )  # fmt: skip
+    data, provenance = deps.prefiller.fill(ctx, spec.prefill, spec.leaves)
+    app = Application(
+        id=app_id, account_id=account_id, kind=target.kind, service_code=target.service_code,
+        bundle_code=target.bundle_code, items=[{"code": c, "version": v} for c, v in target.items],
+        service_name=spec.name, status=states.DRAFT, revision=1, submission_version=0,
+        data_enc=encrypt_data(deps.encryptor, data), provenance=provenance, created_channel=channel,
+        created_at=now, updated_at=now, expires_at=now + timedelta(days=deps.draft_ttl_days),
+        paused_working_days=0, fields_prefilled=0, fields_typed=0, materials_without_upload=0,
+        materials_uploaded=0,
+    )  # fmt: skip
+    session.add(app)
+    session.flush()
+    add_event(session, app, None, states.DRAFT, now, actor_type="citizen", actor_id=account_id)
+    session.commit()
+    return app
+
+
+# --- autosave -------------------------------------------------------------------------------
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7396 JSON merge patch."""
+    if not isinstance(patch, dict):
+        return patch
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+def _touched(patch: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """(path, value) of every place the patch sets or removes; objects recurse."""
+    out: list[tuple[str, Any]] = []
+    for key, value in patch.items():
+        path = f"{prefix}.{key}" if prefix else key
+        if isinstance(value, dict) and value:
+            out.extend(_touched(value, path))
+        else:
+            out.append((path, value))
+    return out
+
+
+def _check_patch(spec: forms.FormSpec, app: Application, patch: dict[str, Any]) -> list[tuple[str, Any]]:
+    touched = _touched(patch)
+    problems = checks.Problems()
+    read_only, locked = [], []
+    allowed = (
+        set((app.supplement or {}).get("fields") or []) if app.status == states.SUPPLEMENT_REQUESTED else None
+    )
+    for path, value in touched:
+        leaves = [leaf for leaf in spec.leaves if leaf == path or leaf.startswith(path + ".")]
+        if not leaves:
+            problems.add(
+                f"data.{path}", checks.Text("This field is not part of the form", "表单中没有这一项")
+            )
+            continue
+        read_only += [leaf for leaf in leaves if (app.provenance.get(leaf) or {}).get("read_only")]
+        if allowed is not None:
+            locked += [leaf for leaf in leaves if leaf not in allowed]
+        if value is not None and path in spec.leaves:
+            checks.check_leaf(problems, path, spec.leaves[path], value)
+        elif value is not None:
+            problems.add(
+                f"data.{path}",
+                checks.Text("This is a group of fields, not a value", "这是一组信息，不能直接填写"),
+            )
+    if read_only:
+        raise FieldReadOnly(
+            fields={f"data.{p}": [checks.Text("Read-only", "来自权威数据源，不能修改")] for p in read_only}
+        )
+    if locked:
+        raise FieldLocked(
+            fields={
+                f"data.{p}": [checks.Text("Not named in the supplement request", "不在补正范围内")]
+                for p in locked
+            }
+        )
+    if problems.fields:
+        raise InvalidPatch(fields=problems.fields)
+    return touched
+
+
+def patch(
+    session: Session,
+    deps: ApplicationDeps,
+    *,
+    account_id: str,
+    app_id: str,
+    if_match: int,
+    data_patch: dict[str, Any],
+) -> Application:
+    """Autosave part of the form. A stale If-Match gets 412 with the current revision."""
+    app = owned(session, account_id, app_id, lock=True)
+    if app.revision != if_match:
+        raise VersionConflict(details={"current_revision": app.revision})
+    if app.status not in states.EDITABLE:
+        raise NotEditable(**_status_params(app.status))
+    spec = spec_of(session, app)
+    touched = _check_patch(spec, app, data_patch)
+    now = clock.now()
+    data = merge_patch(decrypt_data(deps.encryptor, app.data_enc), data_patch)
+    provenance = dict(app.provenance)
+    for path, _ in touched:
+        for leaf in [p for p in spec.leaves if p == path or p.startswith(path + ".")]:
+            if get_path(data, leaf) is None:
+                provenance.pop(leaf, None)
+            else:
+                before = provenance.get(leaf) or {}
+                entry = {
+                    "source": SOURCE_USER,
+                    "retrieved_at": now.isoformat(),
+                    "verified": False,
+                    "read_only": False,
+                }
+                if before.get("source") not in (None, SOURCE_USER):
+                    entry["replaced"] = before["source"]
+                provenance[leaf] = entry
+    # Conditional on the revision read: a racing writer that committed first makes this a 412.
+    result = session.execute(
+        update(Application)
+        .where(Application.id == app.id, Application.revision == if_match)
+        .values(
+            data_enc=encrypt_data(deps.encryptor, data),
+            provenance=provenance,
+            revision=if_match + 1,
+            updated_at=now,
+            expires_at=now + timedelta(days=deps.draft_ttl_days)
+            if app.status == states.DRAFT
+            else app.expires_at,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        session.rollback()
+        raise VersionConflict(details={"current_revision": owned(session, account_id, app_id).revision})
+    session.commit()
+    session.refresh(app)
+    return app
+
+
+# --- submission -----------------------------------------------------------------------------
+
+
+def consent_text(spec: forms.FormSpec) -> tuple[str, str]:
+    """(text, version) of the consent to share this application with the handling departments."""
+    materials = "、".join(m["name"] for m in spec.materials.values()) or "无"
+    departments = "、".join(spec.departments)
+    text = (
+        f"本人同意将本次申请（{spec.name}）填写的表单信息、提交的材料及本人实名身份信息提供给"
+        f"承办部门（{departments}）及省政务服务平台，仅用于办理本事项。涉及材料：{materials}。"
+    )
+    version = "share-" + hashlib.sha256(text.encode()).hexdigest()[:12]
+    return text, version
+
+
+def satisfied_materials(session: Session, app_id: str) -> dict[str, list[ApplicationMaterial]]:
+    out: dict[str, list[ApplicationMaterial]] = {}
+    for row in session.scalars(
+        select(ApplicationMaterial)
+        .where(ApplicationMaterial.application_id == app_id)
+        .order_by(ApplicationMaterial.attached_at)
+    ):
+        out.setdefault(row.material_id, []).append(row)
+    return out
+
+
+def _burden(app: Application, spec: forms.FormSpec, data: dict[str, Any], satisfied: dict[str, list]) -> None:
+    prefilled = typed = 0
+    for leaf in spec.leaves:
+        if get_path(data, leaf) is None:
+            continue
+        if (app.provenance.get(leaf) or {}).get("source", SOURCE_USER) == SOURCE_USER:
+            typed += 1
+        else:
+            prefilled += 1
+    uploaded = sum(1 for rows in satisfied.values() if any(r.kind == "upload" for r in rows))
+    app.fields_prefilled, app.fields_typed = prefilled, typed
+    app.materials_uploaded = uploaded
+    app.materials_without_upload = len(satisfied) - uploaded
+
+
+def submit(
+    session: Session,
+    deps: ApplicationDeps,
+    *,
+    account_id: str,
+    app_id: str,
+    consent: dict[str, Any] | None,
+    channel: str,
+    ip: str | None = None,
+    request_id: str | None = None,
+) -> Application:
+    """Submit a draft, or resubmit after a supplement request; all problems at once (422)."""
+    app = owned(session, account_id, app_id, lock=True)
+    target = states.SUBMITTED if app.status == states.DRAFT else states.RESUBMITTED
+    if not states.allowed(app.status, target, states.CITIZEN):
+        raise IllegalTransition(**_status_params(app.status))
+    spec = spec_of(session, app)
+    data = decrypt_data(deps.encryptor, app.data_enc)
+    satisfied = satisfied_materials(session, app.id)
+    account = session.get(Account, account_id)
+    assert account is not None
+    problems = checks.Problems()
+    checks.check_data(problems, spec.validator, data)
+    checks.check_materials(problems, spec, set(satisfied))
+    checks.check_identity(
+        problems, spec, level=account.identity_level,
+        live_checked_at=account.live_checked_at.timestamp() if account.live_checked_at else None,
+        now=clock.timestamp(), offered=deps.identity_methods.get(channel, []),
+    )  # fmt: skip
+    text, text_version = consent_text(spec)
+    if target == states.SUBMITTED:
+        checks.check_consent(problems, consent, text_version)
+    if problems.fields:
+        raise SubmissionInvalid(fields=problems.fields, details=problems.details or None, count=len(problems))
+    now = clock.now()
+    if target == states.SUBMITTED:
+        record = ConsentRecord(
+            account_id=account_id, purpose=CONSENT_PURPOSE, text_version=text_version,
+            channel=channel, given_at=now, ip=ip, request_id=request_id,
+        )  # fmt: skip
+        session.add(record)
+        session.flush()
+        app.consent_id = record.id
+        app.case_number = deps.case_numbers.next(session, code=app.service_code, when=now)
+        app.submitted_at = now
+        app.expires_at = None
+    _burden(app, spec, data, satisfied)
+    previous = app.status
+    app.submission_version += 1
+    app.status = target
+    app.supplement = None
+    app.revision += 1
+    app.updated_at = now
+    if target == states.RESUBMITTED:
+        on_transition(session, app, target, now, limits=spec.time_limits, region=spec.region)
+    session.add(
+        ForwardingOutbox(
+            application_id=app.id, kind="submit" if target == states.SUBMITTED else "resubmit",
+            submission_version=app.submission_version, case_number=app.case_number,
+            state="pending", attempts=0, created_at=now,
+        )
+    )  # fmt: skip
+    add_event(session, app, previous, target, now, actor_type="citizen", actor_id=account_id)
+    audit.record(
+        session, actor_type="citizen", actor_id=account_id, action=f"application.{target}",
+        target_type="application", target_id=app.id, ip=ip, request_id=request_id,
+        details={"case_number": app.case_number, "version": app.submission_version},
+    )  # fmt: skip
+    session.commit()
+    return app
+
+
+def withdraw(
+    session: Session, *, account_id: str, app_id: str, reason: str | None, request_id: str | None = None
+) -> Application:
+    app = owned(session, account_id, app_id, lock=True)
+    if not states.allowed(app.status, states.WITHDRAWN, states.CITIZEN):
+        raise IllegalTransition(**_status_params(app.status))
+    now = clock.now()
+    previous = app.status
+    app.status = states.WITHDRAWN
+    app.supplement = None
+    app.revision += 1
+    app.updated_at = now
+    session.add(
+        ForwardingOutbox(
+            application_id=app.id, kind="withdraw", submission_version=app.submission_version,
+            case_number=app.case_number, state="pending", attempts=0, created_at=now,
+        )
+    )  # fmt: skip
+    add_event(
+        session, app, previous, states.WITHDRAWN, now, actor_type="citizen", actor_id=account_id, note=reason
+    )
+    session.commit()
+    return app
+
+
+def delete_draft(session: Session, *, account_id: str, app_id: str) -> None:
+    app = owned(session, account_id, app_id, lock=True)
+    if app.status != states.DRAFT:
+        raise IllegalTransition(**_status_params(app.status))
+    session.delete(app)
+    session.commit()
+
+
+def purge_expired_drafts(session: Session, *, limit: int = 500) -> int:
+    """Delete drafts nobody touched for the configured period; their files become orphans."""
+    now = clock.now()
+    ids = list(
+        session.scalars(
+            select(Application.id)
+            .where(Application.status == states.DRAFT, Application.expires_at < now)
+            .limit(limit)
+        )
+    )
+    if ids:
+        session.execute(delete(ApplicationMaterial).where(ApplicationMaterial.application_id.in_(ids)))
+        session.execute(delete(ApplicationEvent).where(ApplicationEvent.application_id.in_(ids)))
+        session.execute(delete(Application).where(Application.id.in_(ids)))
+    session.commit()
+    return len(ids)

@@ -1,0 +1,104 @@
+"""The case state machine: statuses, their labels, and which moves are allowed by whom.
+
+draft → submitted → received (by the province) → accepted / not_accepted / supplement_requested
+→ (resubmitted) → in_review (⇄ special_procedure, ⇄ supplement_requested) → completed
+(approved / denied) → result_delivered; withdrawn by the citizen before acceptance.
+Every move is a timeline event (domain/applications/models.py: ApplicationEvent).
+"""
+
+from __future__ import annotations
+
+DRAFT = "draft"
+SUBMITTED = "submitted"
+RECEIVED = "received"
+ACCEPTED = "accepted"
+NOT_ACCEPTED = "not_accepted"
+SUPPLEMENT_REQUESTED = "supplement_requested"
+RESUBMITTED = "resubmitted"
+IN_REVIEW = "in_review"
+SPECIAL_PROCEDURE = "special_procedure"
+COMPLETED = "completed"
+RESULT_DELIVERED = "result_delivered"
+WITHDRAWN = "withdrawn"
+
+STATUSES = (
+    DRAFT,
+    SUBMITTED,
+    RECEIVED,
+    ACCEPTED,
+    NOT_ACCEPTED,
+    SUPPLEMENT_REQUESTED,
+    RESUBMITTED,
+    IN_REVIEW,
+    SPECIAL_PROCEDURE,
+    COMPLETED,
+    RESULT_DELIVERED,
+    WITHDRAWN,
+)
+
+LABELS: dict[str, tuple[str, str]] = {
+    DRAFT: ("草稿", "Draft"),
+    SUBMITTED: ("已提交", "Submitted"),
+    RECEIVED: ("部门已接收", "Received"),
+    ACCEPTED: ("已受理", "Accepted"),
+    NOT_ACCEPTED: ("不予受理", "Not accepted"),
+    SUPPLEMENT_REQUESTED: ("待补正材料", "Supplement requested"),
+    RESUBMITTED: ("已补正", "Resubmitted"),
+    IN_REVIEW: ("审核中", "In review"),
+    SPECIAL_PROCEDURE: ("特别程序中", "Special procedure"),
+    COMPLETED: ("已办结", "Completed"),
+    RESULT_DELIVERED: ("结果已送达", "Result delivered"),
+    WITHDRAWN: ("已撤回", "Withdrawn"),
+}
+
+RESULTS = ("approved", "denied")
+RESULT_LABELS = {"approved": ("准予办理", "Approved"), "denied": ("不予办理", "Denied")}
+
+# Who may make a move: the citizen through /v1, or the handling side (the province's
+# callbacks, or an operator recording a stage through the admin API).
+CITIZEN = "citizen"
+HANDLER = "handler"
+
+TRANSITIONS: dict[tuple[str, str], str] = {
+    (DRAFT, SUBMITTED): CITIZEN,
+    (SUPPLEMENT_REQUESTED, RESUBMITTED): CITIZEN,
+    (SUBMITTED, WITHDRAWN): CITIZEN,
+    (RECEIVED, WITHDRAWN): CITIZEN,
+    (SUPPLEMENT_REQUESTED, WITHDRAWN): CITIZEN,
+    (RESUBMITTED, WITHDRAWN): CITIZEN,
+    (SUBMITTED, RECEIVED): HANDLER,
+    (RESUBMITTED, RECEIVED): HANDLER,
+    (RECEIVED, ACCEPTED): HANDLER,
+    (RECEIVED, NOT_ACCEPTED): HANDLER,
+    (RECEIVED, SUPPLEMENT_REQUESTED): HANDLER,
+    (RESUBMITTED, ACCEPTED): HANDLER,
+    (RESUBMITTED, NOT_ACCEPTED): HANDLER,
+    (RESUBMITTED, SUPPLEMENT_REQUESTED): HANDLER,
+    (RESUBMITTED, IN_REVIEW): HANDLER,
+    (ACCEPTED, IN_REVIEW): HANDLER,
+    (ACCEPTED, COMPLETED): HANDLER,
+    (ACCEPTED, SUPPLEMENT_REQUESTED): HANDLER,
+    (IN_REVIEW, SUPPLEMENT_REQUESTED): HANDLER,
+    (IN_REVIEW, SPECIAL_PROCEDURE): HANDLER,
+    (SPECIAL_PROCEDURE, IN_REVIEW): HANDLER,
+    (IN_REVIEW, COMPLETED): HANDLER,
+    (COMPLETED, RESULT_DELIVERED): HANDLER,
+}
+
+# The promised time limit runs from acceptance; these states stop the clock.
+PAUSED = frozenset({SUPPLEMENT_REQUESTED, RESUBMITTED, SPECIAL_PROCEDURE})
+# Cases that will not move any more: no due date, never overdue.
+FINAL = frozenset({NOT_ACCEPTED, COMPLETED, RESULT_DELIVERED, WITHDRAWN})
+# The citizen may edit the form (all of it in a draft, the named fields in a supplement).
+EDITABLE = frozenset({DRAFT, SUPPLEMENT_REQUESTED})
+# States the handling side may move a case into from outside (callbacks, operators).
+HANDLER_TARGETS = frozenset(to for (_, to), who in TRANSITIONS.items() if who == HANDLER)
+
+
+def allowed(current: str, target: str, actor: str) -> bool:
+    return TRANSITIONS.get((current, target)) == actor
+
+
+def label(status: str, lang: str = "zh") -> str:
+    zh, en = LABELS[status]
+    return en if lang == "en" else zh

@@ -1,0 +1,39 @@
+"""The case timeline: one event per transition, numbered per application."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from domain.applications.models import Application, ApplicationEvent
+
+
+def add_event(
+    session: Session,
+    app: Application,
+    from_status: str | None,
+    to_status: str,
+    at: datetime,
+    *,
+    actor_type: str,
+    actor_id: str | None,
+    note: str | None = None,
+    details: dict[str, Any] | None = None,
+    external_id: str | None = None,
+) -> ApplicationEvent:
+    """Add the next event; the caller holds the application's row lock, so seq is unique."""
+    seq = session.scalar(
+        select(func.coalesce(func.max(ApplicationEvent.seq), 0)).where(
+            ApplicationEvent.application_id == app.id
+        )
+    )
+    event = ApplicationEvent(
+        application_id=app.id, seq=int(seq or 0) + 1, at=at, from_status=from_status,
+        to_status=to_status, actor_type=actor_type, actor_id=actor_id, note=note,
+        details=details, external_id=external_id,
+    )  # fmt: skip
+    session.add(event)
+    return event

@@ -1,0 +1,97 @@
+"""Moves of the handling side: the province's stages (callbacks) or an operator recording one.
+
+One entry point, `advance`, for both. It refuses moves outside the state machine, applies an
+event with the same external id once, keeps the due-date clock, and records what the citizen
+must add when a supplement is requested (only those fields and materials become editable).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core import audit, clock
+from core.errors import Text
+from domain.applications import states
+from domain.applications.deadlines import on_transition
+from domain.applications.errors import ApplicationNotFound, IllegalTransition, InvalidPatch, UnknownStatus
+from domain.applications.models import Application, ApplicationEvent
+from domain.applications.service import _status_params, spec_of
+from domain.applications.timeline import add_event
+
+
+def advance(
+    session: Session,
+    *,
+    app_id: str,
+    to: str,
+    actor_type: str,
+    actor_id: str | None,
+    note: str | None = None,
+    fields: list[str] | None = None,
+    materials: list[str] | None = None,
+    result: str | None = None,
+    external_id: str | None = None,
+) -> tuple[Application, bool]:
+    """Apply a handler-side transition; returns (application, applied). A repeat of the same
+    external event returns applied=False and changes nothing."""
+    if to not in states.HANDLER_TARGETS:
+        raise UnknownStatus(details={"allowed": sorted(states.HANDLER_TARGETS)})
+    app = session.scalar(select(Application).where(Application.id == app_id).with_for_update())
+    if app is None:
+        raise ApplicationNotFound()
+    if external_id is not None:
+        seen = session.scalar(
+            select(ApplicationEvent.id).where(
+                ApplicationEvent.application_id == app.id, ApplicationEvent.external_id == external_id
+            )
+        )
+        if seen is not None:
+            session.rollback()
+            return app, False
+    if not states.allowed(app.status, to, states.HANDLER):
+        raise IllegalTransition(**_status_params(app.status))
+    spec = spec_of(session, app)
+    details: dict[str, Any] = {}
+    if to == states.SUPPLEMENT_REQUESTED:
+        problems: dict[str, list[Text]] = {}
+        for path in fields or []:
+            if path not in spec.leaves:
+                problems[f"fields.{path}"] = [Text("Not a field of this form", "表单中没有这一项")]
+        for material_id in materials or []:
+            if material_id not in spec.materials:
+                problems[f"materials.{material_id}"] = [
+                    Text("Not a material of this service", "该事项没有这项材料")
+                ]
+        if not (fields or materials):
+            problems["fields"] = [Text("Name the fields or materials to supplement", "请列出需要补正的内容")]
+        if problems:
+            raise InvalidPatch(fields=problems)
+        app.supplement = {"fields": list(fields or []), "materials": list(materials or []), "reason": note}
+        details = {"fields": list(fields or []), "materials": list(materials or [])}
+    if to == states.COMPLETED:
+        if result not in states.RESULTS:
+            raise InvalidPatch(fields={"result": [Text("approved or denied", "请填写办结结果（准予/不予）")]})
+        app.result = result
+        details = {"result": result}
+    now = clock.now()
+    on_transition(session, app, to, now, limits=spec.time_limits, region=spec.region)
+    previous = app.status
+    app.status = to
+    app.revision += 1
+    app.updated_at = now
+    if to in (states.COMPLETED, states.NOT_ACCEPTED):
+        app.completed_at = now
+    add_event(
+        session, app, previous, to, now, actor_type=actor_type, actor_id=actor_id, note=note,
+        details=details or None, external_id=external_id,
+    )  # fmt: skip
+    audit.record(
+        session, actor_type=actor_type if actor_type in ("operator", "system") else "system",
+        actor_id=actor_id, action=f"application.{to}", target_type="application", target_id=app.id,
+        details={"from": previous, **details},
+    )  # fmt: skip
+    session.commit()
+    return app, True

@@ -1,0 +1,210 @@
+"""What the phone sees of an application: the full view, compact list entries and the timeline.
+
+Values prefilled from the verified identity or the account's phone are shown masked (their
+provenance says `masked`); what the citizen typed is shown as typed. Labels follow the
+request language.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import copy
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from core import clock
+from domain.applications import states
+from domain.applications.deadlines import is_overdue
+from domain.applications.deps import ApplicationDeps
+from domain.applications.errors import InvalidCursor, UnknownStatus
+from domain.applications.models import Application, ApplicationEvent, ApplicationFile
+from domain.applications.prefill import decrypt_data, get_path, set_path
+from domain.applications.service import consent_text, satisfied_materials, spec_of
+
+
+def _status(app: Application, lang: str) -> dict[str, Any]:
+    out = {"status": app.status, "status_label": states.label(app.status, lang)}
+    if app.result:
+        zh, en = states.RESULT_LABELS[app.result]
+        out["result"] = app.result
+        out["result_label"] = en if lang == "en" else zh
+    return out
+
+
+def _due(app: Application, now: datetime) -> dict[str, Any]:
+    return {
+        "expected_completion": app.due_on.isoformat() if app.due_on else None,
+        "overdue": is_overdue(app, now),
+        "clock_paused": app.paused_on is not None,
+    }
+
+
+def full(session: Session, deps: ApplicationDeps, app: Application, *, lang: str = "zh") -> dict[str, Any]:
+    spec = spec_of(session, app)
+    data = decrypt_data(deps.encryptor, app.data_enc)
+    shown = copy.deepcopy(data)
+    for path, prov in app.provenance.items():
+        if "masked" in prov and get_path(shown, path) is not None:
+            set_path(shown, path, prov["masked"])
+    satisfied = satisfied_materials(session, app.id)
+    file_ids = [r.file_id for rows in satisfied.values() for r in rows if r.file_id]
+    files = (
+        {f.id: f for f in session.scalars(select(ApplicationFile).where(ApplicationFile.id.in_(file_ids)))}
+        if file_ids
+        else {}
+    )
+    supplement = app.supplement or {}
+    materials = []
+    for material_id, material in spec.materials.items():
+        rows = satisfied.get(material_id, [])
+        materials.append(
+            {
+                "id": material_id,
+                "name": material["name"],
+                "requirement": material["requirement"],
+                "condition": material.get("condition"),
+                "accepts": {"ecert_types": material["ecert_types"], "shared_data": material["shared_data"]},
+                "satisfied": bool(rows),
+                "satisfied_by": [
+                    {
+                        "kind": r.kind,
+                        "file_id": r.file_id,
+                        "ref": r.ref,
+                        "media_type": files[r.file_id].media_type if r.file_id in files else None,
+                        "size": files[r.file_id].size if r.file_id in files else None,
+                        "sha256": files[r.file_id].sha256 if r.file_id in files else None,
+                        "attached_at": r.attached_at.isoformat(),
+                    }
+                    for r in rows
+                ],
+                "editable": app.status == states.DRAFT
+                or (
+                    app.status == states.SUPPLEMENT_REQUESTED
+                    and material_id in supplement.get("materials", [])
+                ),
+            }
+        )
+    body: dict[str, Any] = {
+        "id": app.id,
+        "kind": app.kind,
+        "service_code": app.service_code,
+        "bundle_code": app.bundle_code,
+        "service_name": app.service_name,
+        "items": app.items,
+        **_status(app, lang),
+        "revision": app.revision,
+        "submission_version": app.submission_version,
+        "case_number": app.case_number,
+        "created_at": app.created_at.isoformat(),
+        "updated_at": app.updated_at.isoformat(),
+        "submitted_at": app.submitted_at.isoformat() if app.submitted_at else None,
+        "draft_expires_at": (
+            app.expires_at.isoformat() if app.status == states.DRAFT and app.expires_at else None
+        ),
+        **_due(app, clock.now()),
+        "data": shown,
+        "provenance": app.provenance,
+        "prefill_missing": sorted(p for p in spec.prefill if p not in app.provenance),
+        "materials": materials,
+        "supplement": app.supplement,
+        "editable_fields": (
+            "all" if app.status == states.DRAFT
+            else list(supplement.get("fields", [])) if app.status == states.SUPPLEMENT_REQUESTED
+            else []
+        ),
+        "identity_requirement": {
+            "min_level": spec.requirement.min_level,
+            "face_within_minutes": spec.requirement.face_within_minutes,
+        },
+    }  # fmt: skip
+    if app.status == states.DRAFT:
+        text, version = consent_text(spec)
+        body["consent"] = {"text": text, "text_version": version}
+    return body
+
+
+def form(session: Session, app: Application) -> dict[str, Any]:
+    spec = spec_of(session, app)
+    return {"schema": spec.schema, "ui": spec.ui, "prefill": spec.prefill}
+
+
+# --- lists ----------------------------------------------------------------------------------
+
+
+def _encode_cursor(app: Application) -> str:
+    raw = json.dumps([app.updated_at.isoformat(), app.id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        at, app_id = json.loads(raw)
+        return datetime.fromisoformat(at), str(app_id)
+    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError) as exc:
+        raise InvalidCursor() from exc
+
+
+def listing(
+    session: Session,
+    *,
+    account_id: str,
+    statuses: list[str],
+    cursor: str | None,
+    limit: int,
+    lang: str = "zh",
+) -> dict[str, Any]:
+    unknown = [s for s in statuses if s not in states.STATUSES]
+    if unknown:
+        raise UnknownStatus(fields={"status": [f"unknown: {', '.join(unknown)}"]})
+    stmt = select(Application).where(Application.account_id == account_id)
+    if statuses:
+        stmt = stmt.where(Application.status.in_(statuses))
+    if cursor:
+        at, app_id = _decode_cursor(cursor)
+        stmt = stmt.where(
+            or_(Application.updated_at < at, and_(Application.updated_at == at, Application.id < app_id))
+        )
+    rows = list(
+        session.scalars(stmt.order_by(Application.updated_at.desc(), Application.id.desc()).limit(limit + 1))
+    )
+    now = clock.now()
+    items = [
+        {
+            "id": app.id,
+            "service_name": app.service_name,
+            "service_code": app.service_code,
+            "case_number": app.case_number,
+            **_status(app, lang),
+            "updated_at": app.updated_at.isoformat(),
+            **_due(app, now),
+        }
+        for app in rows[:limit]
+    ]
+    return {"items": items, "next_cursor": _encode_cursor(rows[limit - 1]) if len(rows) > limit else None}
+
+
+def timeline(session: Session, app: Application, *, lang: str = "zh") -> list[dict[str, Any]]:
+    rows = session.scalars(
+        select(ApplicationEvent)
+        .where(ApplicationEvent.application_id == app.id)
+        .order_by(ApplicationEvent.seq)
+    )
+    return [
+        {
+            "seq": e.seq,
+            "at": e.at.isoformat(),
+            "from_status": e.from_status,
+            "status": e.to_status,
+            "status_label": states.label(e.to_status, lang),
+            "actor": e.actor_type,
+            "note": e.note,
+            "details": e.details,
+        }
+        for e in rows
+    ]

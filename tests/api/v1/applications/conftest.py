@@ -1,0 +1,117 @@
+"""Fixtures for application flows: the seeded catalog, verified citizens, files, operators."""
+
+from __future__ import annotations
+
+import io
+import uuid
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from cli.catalog import SEED_DIR, SEED_FILES, merged_documents
+from domain.catalog import service as catalog
+from domain.identity import hall
+from domain.operators.audit_log import CLI_ACTOR
+from integrations.realname.people import DEMO_PEOPLE
+from tests.conftest import make_citizen
+from tests.domain.operators.factories import admin_headers, make_operator
+
+URL = "/v1/applications"
+SS_CARD = "11440100007504956C3000110001000"  # 社会保障卡申领: L2, 3 materials
+PASSPORT = "11440100007502318X3000105101000"  # 普通护照签发: L2
+DIVORCE = "11440100007502908Y3000106002000"  # 内地居民离婚登记: L3 + face within 30 min
+NEWBORN = "YJS-NEWBORN"  # 新生儿出生一件事 (bundle)
+
+
+@pytest.fixture
+def seeded(app, db_session) -> None:
+    document = merged_documents([SEED_DIR / f for f in SEED_FILES])
+    document["publish"] = True
+    report = catalog.import_catalog(db_session, CLI_ACTOR, document, dry_run=False)
+    assert report.ok, report.problems
+
+
+def verified(app: Any, person: int = 0, **kw: Any) -> dict:
+    """A citizen whose identity a hall officer checked just now (L3, fresh live check)."""
+    from core.db import db
+
+    who = make_citizen(app, **kw)
+    svc = app.extensions["yiwang"]
+    name, id_number = DEMO_PEOPLE[person][0], DEMO_PEOPLE[person][1]
+    hall.record_in_person(
+        db.session(), deps=svc.identity, operator_id="op-test", account_id=who["account_id"],
+        name=name, id_number=id_number, hall="天河区政务服务中心", request_id=None,
+    )  # fmt: skip
+    return who | {"name": name, "id_number": id_number}
+
+
+@pytest.fixture
+def zhang(app, seeded) -> dict:
+    return verified(app, 0)
+
+
+@pytest.fixture
+def li(app, seeded) -> dict:
+    return verified(app, 1)
+
+
+@pytest.fixture
+def officer(app, client) -> dict:
+    return admin_headers(client, make_operator(app, username="case-op", roles=("case_operator",)))
+
+
+def jpeg(size: tuple[int, int] = (64, 48), color: str = "red") -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", size, color).save(out, "JPEG")
+    return out.getvalue()
+
+
+def pdf() -> bytes:
+    return (
+        b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
+        b"2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+    )
+
+
+def key() -> dict:
+    return {"Idempotency-Key": uuid.uuid4().hex}
+
+
+def create(client: Any, who: dict, **body: Any) -> Any:
+    return client.post(URL, json=body, headers=who["headers"])
+
+
+def patch(client: Any, who: dict, app: dict, data: dict, *, revision: int | None = None) -> Any:
+    rev = app["revision"] if revision is None else revision
+    return client.patch(
+        f"{URL}/{app['id']}", json={"data": data}, headers=who["headers"] | {"If-Match": f'"r{rev}"'}
+    )
+
+
+def upload(client: Any, who: dict, app_id: str, material: str, data: bytes, name: str = "photo.jpg") -> Any:
+    return client.post(
+        f"{URL}/{app_id}/materials/{material}/files",
+        data={"file": (io.BytesIO(data), name)},
+        content_type="multipart/form-data",
+        headers=who["headers"],
+    )
+
+
+def submit(client: Any, who: dict, app: dict, *, consent: bool = True, headers: dict | None = None) -> Any:
+    body: dict[str, Any] = {}
+    if consent:
+        body["consent"] = {"accepted": True, "text_version": app["consent"]["text_version"]}
+    return client.post(f"{URL}/{app['id']}/submit", json=body, headers=who["headers"] | (headers or key()))
+
+
+def stage(client: Any, officer: dict, app_id: str, to: str, **body: Any) -> Any:
+    return client.post(f"/admin/v1/applications/{app_id}/stages", json={"to": to, **body}, headers=officer)
+
+
+def get(client: Any, who: dict, app_id: str) -> Any:
+    return client.get(f"{URL}/{app_id}", headers=who["headers"])
+
+
+def error_code(resp: Any) -> str:
+    return resp.get_json()["error"]["code"]
