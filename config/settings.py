@@ -138,6 +138,8 @@ class BaseConfig:
         self.MATERIAL_MAX_BYTES = _int("MATERIAL_MAX_BYTES", 10 * 1024 * 1024)
         self.MATERIAL_ORPHAN_GRACE_SECONDS = _int("MATERIAL_ORPHAN_GRACE_SECONDS", 3600)
         self.APPLICATION_DRAFT_TTL_DAYS = _int("APPLICATION_DRAFT_TTL_DAYS", 30)
+        # How often the sweeper purges expired drafts and removes orphaned uploads.
+        self.HOUSEKEEPING_INTERVAL = _float("HOUSEKEEPING_INTERVAL", 600.0)
         self.CASE_NUMBER_FORMAT = _env("CASE_NUMBER_FORMAT", "{code}{date:%Y%m%d}{serial:04d}")
         self.STORAGE_BACKEND = _env("STORAGE_BACKEND", "local")
         self.STORAGE_LOCAL_ROOT = _env("STORAGE_LOCAL_ROOT", str(self.INSTANCE_DIR / "blobs"))

@@ -10,13 +10,32 @@ import time
 from core.db import db
 from core.outbox.service import outbox
 from core.outbox.sweeper import sweep
+from domain.applications import materials as application_materials
+from domain.applications import service as applications
 from domain.identity.service import expire_abandoned
 from factory import create_app
 
 log = logging.getLogger("yiwang.sweeper")
 
 
-def run_once() -> dict:
+_housekeeping = {"last": 0.0}
+
+
+def housekeeping(session: object, interval: float) -> dict:
+    """Expired drafts and orphaned uploads, at most once per `interval` seconds (listing blobs
+    is not free on object storage)."""
+    from api.deps import services
+
+    now = time.monotonic()
+    if _housekeeping["last"] and now - _housekeeping["last"] < interval:
+        return {}
+    _housekeeping["last"] = now
+    purged = applications.purge_expired_drafts(session)  # type: ignore[arg-type]
+    orphans = application_materials.sweep_orphans(session, services().applications)  # type: ignore[arg-type]
+    return {"drafts_purged": purged, "orphan_files": orphans["files"], "orphan_blobs": orphans["blobs"]}
+
+
+def run_once(housekeeping_interval: float = 600.0) -> dict:
     """One sweep pass; returns what it did."""
     from api.deps import services
 
@@ -25,7 +44,8 @@ def run_once() -> dict:
         report = sweep(session, outbox)
         rebuilt = services().revocations.rebuild(session)
         expired = expire_abandoned(session)
-        return {**vars(report), "revocations": rebuilt, "verifications_expired": expired}
+        kept = housekeeping(session, housekeeping_interval)
+        return {**vars(report), "revocations": rebuilt, "verifications_expired": expired, **kept}
     finally:
         db.session.remove()
 
@@ -39,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         interval = app.config["OUTBOX_SWEEP_INTERVAL"]
         while not stop["flag"]:
             try:
-                result = run_once()
+                result = run_once(app.config["HOUSEKEEPING_INTERVAL"])
                 if any(result.values()):
                     log.info("sweep", extra=result)
             except Exception:

@@ -115,3 +115,17 @@ def get(client: Any, who: dict, app_id: str) -> Any:
 
 def error_code(resp: Any) -> str:
     return resp.get_json()["error"]["code"]
+
+
+def relogin(app: Any, who: dict, channel: str = "app") -> dict:
+    """A new session for the same account (after the test clock outlived the old one)."""
+    from core.db import db
+    from domain.accounts.service import get_account
+    from domain.auth import sessions
+
+    svc = app.extensions["yiwang"]
+    pair = sessions.start_session(
+        db.session(), tokens=svc.tokens, policy=svc.citizen_policy,
+        account=get_account(db.session(), who["account_id"]), channel=channel, device_label="测试手机",
+    )  # fmt: skip
+    return who | {"headers": {"Authorization": f"Bearer {pair.access_token}"}}

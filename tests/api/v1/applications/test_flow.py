@@ -18,6 +18,7 @@ from tests.api.v1.applications.conftest import (
     key,
     patch,
     pdf,
+    relogin,
     stage,
     submit,
     upload,
@@ -132,34 +133,36 @@ def test_social_security_card_from_draft_to_result(client, zhang, officer, db_se
     )
 
 
-def test_passport_with_a_pdf_and_a_second_device(client, app, zhang):
+def test_passport_with_a_pdf_from_a_second_device(client, app, zhang):
     created = create(client, zhang, service_code=PASSPORT).get_json()
-    # The same account on the mini-program resumes the draft.
-    from core.db import db
-    from domain.auth import sessions
-
-    svc = app.extensions["yiwang"]
-    from domain.accounts.service import get_account
-
-    pair = sessions.start_session(
-        db.session(), tokens=svc.tokens, policy=svc.citizen_policy,
-        account=get_account(db.session(), zhang["account_id"]), channel="miniprogram", device_label="微信",
-    )  # fmt: skip
-    mini = {"headers": {"Authorization": f"Bearer {pair.access_token}"}}
+    # The same account on the mini-program resumes the draft where the app left it.
+    mini = relogin(app, zhang, channel="miniprogram")
     resumed = client.get(f"/v1/applications/{created['id']}", headers=mini["headers"])
     assert resumed.status_code == 200 and resumed.get_json()["revision"] == created["revision"]
     form = client.get(f"/v1/applications/{created['id']}/form", headers=mini["headers"]).get_json()
-    required_materials = [m["id"] for m in created["materials"] if m["requirement"] == "required"]
-    for material in required_materials:
-        assert upload(client, mini, created["id"], material, pdf(), "scan.pdf").status_code == 201
-    current = get(client, zhang, created["id"]).get_json()
-    result = submit(client, zhang, current)
-    if result.status_code == 422:  # fill what the schema still needs, as a phone would after the 422
-        problems = result.get_json()["error"]["fields"]
-        assert all(p.startswith(("data.", "materials.")) for p in problems)
-        assert form["schema"]["type"] == "object"
-    else:
-        assert result.status_code == 200
+    assert set(form) == {"schema", "ui", "prefill"}
+    assert upload(client, mini, created["id"], "id_card", pdf(), "scan.pdf").status_code == 201
+    first = submit(client, mini, get(client, mini, created["id"]).get_json())
+    assert first.status_code == 422
+    missing = first.get_json()["error"]["fields"]
+    assert "materials.id_card" not in missing and all(p.startswith("data.") for p in missing)
+    data = {
+        "passport": {
+            "application_type": "first",
+            "purpose": "tourism",
+            "occupation": "教师",
+            "emergency_name": "王五",
+            "emergency_phone": "13912345678",
+            "appointment_date": "2026-12-20",
+        },
+        "household": {"address": "广州市天河区体育西路1号"},
+        "delivery": {"method": "window"},
+    }
+    saved = patch(client, mini, resumed.get_json(), data)
+    assert saved.status_code == 200, saved.get_json()
+    done = submit(client, mini, saved.get_json())
+    assert done.status_code == 200, done.get_json()
+    assert done.get_json()["status"] == "submitted"
 
 
 def test_divorce_needs_a_fresh_face_check(client, zhang, clock):

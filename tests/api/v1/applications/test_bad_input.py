@@ -1,0 +1,232 @@
+"""Every bad input gets a clear 4xx in the error format and writes nothing."""
+
+from __future__ import annotations
+
+import io
+import threading
+
+from PIL import Image
+from sqlalchemy import func, select
+
+from domain.applications.models import Application, ApplicationFile, ForwardingOutbox
+from tests.api.v1.applications.conftest import (
+    SS_CARD,
+    URL,
+    create,
+    error_code,
+    get,
+    jpeg,
+    key,
+    patch,
+    stage,
+    submit,
+    upload,
+)
+
+
+def _ready(client, who):
+    """An SS card draft with everything a submission needs."""
+    app = create(client, who, service_code=SS_CARD).get_json()
+    app = patch(
+        client, who, app, {"ss_card_application": {"bank": "icbc"}, "delivery": {"method": "window"}}
+    ).get_json()
+    for material in ("id_card", "insurance"):
+        assert upload(client, who, app["id"], material, jpeg()).status_code == 201
+    return get(client, who, app["id"]).get_json()
+
+
+def test_unknown_service_and_ambiguous_targets(client, zhang):
+    assert error_code(create(client, zhang, service_code="X" * 31)) == "application.service_unknown"
+    assert error_code(create(client, zhang, bundle_id="YJS-NOTHING")) == "application.service_unknown"
+    both = create(client, zhang, service_code=SS_CARD, bundle_id="YJS-NEWBORN")
+    assert both.status_code == 422 and error_code(both) == "request.validation_failed"
+    assert create(client, zhang).status_code == 422
+    assert create(client, zhang, service_code=SS_CARD, extra=1).status_code == 422
+
+
+def test_wrong_types_unknown_fields_and_read_only_fields_write_nothing(client, zhang):
+    app = create(client, zhang, service_code=SS_CARD).get_json()
+    wrong = patch(client, zhang, app, {"applicant": {"phone": 13800000000}, "delivery": {"method": "drone"}})
+    assert wrong.status_code == 422 and error_code(wrong) == "application.invalid_patch"
+    assert set(wrong.get_json()["error"]["fields"]) == {"data.applicant.phone", "data.delivery.method"}
+    unknown = patch(client, zhang, app, {"applicant": {"nickname": "小张"}})
+    assert unknown.status_code == 422 and "data.applicant.nickname" in unknown.get_json()["error"]["fields"]
+    read_only = patch(client, zhang, app, {"applicant": {"id_number": "11010519491231002X"}})
+    assert read_only.status_code == 422 and error_code(read_only) == "application.field_read_only"
+    wiped = patch(client, zhang, app, {"applicant": None})  # removing the group would remove verified fields
+    assert error_code(wiped) == "application.field_read_only"
+    no_match = client.patch(f"{URL}/{app['id']}", json={"data": {}}, headers=zhang["headers"])
+    assert no_match.status_code == 428 and error_code(no_match) == "application.if_match_required"
+    assert get(client, zhang, app["id"]).get_json()["revision"] == 1
+
+
+def test_another_accounts_application_is_not_found_and_nothing_leaks(client, zhang, li):
+    app = create(client, zhang, service_code=SS_CARD).get_json()
+    missing = get(client, li, "00000000-0000-0000-0000-000000000000").get_json()
+    for resp in (
+        get(client, li, app["id"]),
+        patch(client, li, app, {"ss_card_application": {"bank": "abc"}}),
+        submit(client, li, app),
+        client.get(f"{URL}/{app['id']}/timeline", headers=li["headers"]),
+        client.get(f"{URL}/{app['id']}/form", headers=li["headers"]),
+        upload(client, li, app["id"], "id_card", jpeg()),
+        client.post(f"{URL}/{app['id']}/withdraw", json={}, headers=li["headers"]),
+        client.delete(f"{URL}/{app['id']}", headers=li["headers"]),
+    ):
+        body = resp.get_json()
+        assert (
+            resp.status_code == 404
+            and body["error"]["code"] == missing["error"]["code"] == "application.not_found"
+        )
+        assert body["error"]["message"] == missing["error"]["message"]
+    assert get(client, zhang, app["id"]).get_json()["revision"] == 1
+    # Nor can li reuse zhang's file.
+    zhang_file = upload(client, zhang, app["id"], "id_card", jpeg()).get_json()["id"]
+    mine = create(client, li, service_code=SS_CARD).get_json()
+    reuse = client.post(
+        f"{URL}/{mine['id']}/materials/id_card/reuse", json={"file_id": zhang_file}, headers=li["headers"]
+    )
+    assert reuse.status_code == 404 and error_code(reuse) == "application.file_not_found"
+
+
+def test_submission_idempotency(client, zhang, db_session):
+    app = _ready(client, zhang)
+    no_key = client.post(f"{URL}/{app['id']}/submit", json={}, headers=zhang["headers"])
+    assert no_key.status_code == 428 and error_code(no_key) == "idempotency.key_required"
+    k = key()
+    first = submit(client, zhang, app, headers=k)
+    assert first.status_code == 200
+    replay = submit(client, zhang, app, headers=k)
+    assert replay.status_code == 200 and replay.headers["Idempotent-Replayed"] == "true"
+    assert replay.get_json() == first.get_json()
+    other_body = client.post(f"{URL}/{app['id']}/submit", json={}, headers=zhang["headers"] | k)
+    assert other_body.status_code == 422 and error_code(other_body) == "idempotency.key_reused"
+    twice = submit(client, zhang, app)  # a new key: a second submission, refused
+    assert twice.status_code == 409 and error_code(twice) == "application.illegal_transition"
+    rows = db_session.scalar(
+        select(func.count()).select_from(ForwardingOutbox).where(ForwardingOutbox.application_id == app["id"])
+    )
+    assert rows == 1
+
+
+def test_withdrawn_and_completed_cases_cannot_be_submitted_or_withdrawn(client, zhang, officer):
+    app = _ready(client, zhang)
+    assert submit(client, zhang, app).status_code == 200
+    withdrawn = client.post(
+        f"{URL}/{app['id']}/withdraw", json={"reason": "材料准备有误"}, headers=zhang["headers"]
+    )
+    assert withdrawn.status_code == 200 and withdrawn.get_json()["status"] == "withdrawn"
+    assert error_code(submit(client, zhang, app)) == "application.illegal_transition"
+    assert error_code(stage(client, officer, app["id"], "received")) == "application.illegal_transition"
+
+    done = _ready(client, zhang)
+    assert submit(client, zhang, done).status_code == 200
+    for to in ("received", "accepted"):
+        assert stage(client, officer, done["id"], to).status_code == 200
+    late = client.post(f"{URL}/{done['id']}/withdraw", json={}, headers=zhang["headers"])
+    assert late.status_code == 409  # accepted: too late to withdraw
+    no_result = stage(client, officer, done["id"], "completed")
+    assert no_result.status_code == 422
+    assert stage(client, officer, done["id"], "completed", result="denied").status_code == 200
+    assert error_code(submit(client, zhang, done)) == "application.illegal_transition"
+    assert (
+        error_code(patch(client, zhang, get(client, zhang, done["id"]).get_json(), {}))
+        == "application.not_editable"
+    )
+    backwards = stage(client, officer, done["id"], "accepted")
+    assert backwards.status_code == 409
+    unknown = stage(client, officer, done["id"], "draft")
+    assert unknown.status_code == 422
+
+
+def test_files_that_lie_empty_and_oversized_files_leave_nothing(client, zhang, db_session, services):
+    app = create(client, zhang, service_code=SS_CARD).get_json()
+    text = upload(client, zhang, app["id"], "id_card", "我的身份证".encode() * 50, "id.jpg")
+    assert text.status_code == 422 and error_code(text) == "file.unsupported_type"
+    fake = upload(client, zhang, app["id"], "id_card", b"\xff\xd8\xff\xe0" + b"\x00garbage" * 100, "id.jpg")
+    assert fake.status_code == 422 and error_code(fake) == "file.corrupt"
+    html = upload(client, zhang, app["id"], "id_card", b"<html><script>alert(1)</script></html>", "id.pdf")
+    assert error_code(html) == "file.unsupported_type"
+    empty = upload(client, zhang, app["id"], "id_card", b"", "id.jpg")
+    assert empty.status_code == 422 and error_code(empty) == "file.empty"
+    big = upload(client, zhang, app["id"], "id_card", b"%PDF-" + b"0" * services.applications.max_file_bytes)
+    assert big.status_code == 413 and error_code(big) == "file.too_large"
+    raw = client.post(
+        f"{URL}/{app['id']}/materials/id_card/files",
+        data=b"",
+        headers=zhang["headers"] | {"Content-Type": "image/jpeg"},
+    )
+    assert raw.status_code == 422
+    unknown = upload(client, zhang, app["id"], "no_such_material", jpeg())
+    assert unknown.status_code == 404 and error_code(unknown) == "application.material_unknown"
+    assert db_session.scalar(select(func.count()).select_from(ApplicationFile)) == 0
+    assert list(services.applications.storage.iter_keys(f"materials/{zhang['account_id']}/")) == []
+
+
+def test_a_pdf_named_jpg_is_stored_as_a_pdf_and_exif_is_removed(client, zhang, services, db_session):
+    from domain.applications.materials import read_file
+
+    app = create(client, zhang, service_code=SS_CARD).get_json()
+    exif = Image.Exif()
+    exif[0x010F] = "SecretCam"  # Make
+    exif[0x8825] = {2: (23.0, 7.0, 30.0)}  # GPS latitude
+    out = io.BytesIO()
+    Image.new("RGB", (32, 32), "green").save(out, "JPEG", exif=exif)
+    assert b"SecretCam" in out.getvalue()
+    resp = upload(client, zhang, app["id"], "id_card", out.getvalue())
+    assert resp.status_code == 201 and resp.get_json()["media_type"] == "image/jpeg"
+    row, data = read_file(
+        db_session, services.applications, account_id=zhang["account_id"], file_id=resp.get_json()["id"]
+    )
+    assert b"SecretCam" not in data and b"Exif" not in data
+    import hashlib
+
+    assert hashlib.sha256(data).hexdigest() == row.sha256
+    stored = services.applications.storage.get(row.storage_key)
+    assert b"\xff\xd8" not in stored[:4]  # encrypted at rest
+    pdf_named_jpg = upload(client, zhang, app["id"], "insurance", b"%PDF-1.4\n%%EOF\n", "photo.jpg")
+    assert pdf_named_jpg.status_code == 201 and pdf_named_jpg.get_json()["media_type"] == "application/pdf"
+
+
+def test_two_racing_patches_one_wins_the_other_gets_412(client, app, zhang):
+    created = create(client, zhang, service_code=SS_CARD).get_json()
+    results: list = []
+    barrier = threading.Barrier(2)
+
+    def save(bank: str) -> None:
+        c = app.test_client()
+        barrier.wait()
+        results.append(patch(c, zhang, created, {"ss_card_application": {"bank": bank}}))
+
+    threads = [threading.Thread(target=save, args=(b,)) for b in ("icbc", "ccb")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    codes = sorted(r.status_code for r in results)
+    assert codes == [200, 412], [r.get_json() for r in results]
+    loser = next(r for r in results if r.status_code == 412).get_json()["error"]
+    assert loser["code"] == "application.version_conflict" and loser["details"]["current_revision"] == 2
+    winner = next(r for r in results if r.status_code == 200).get_json()
+    assert (
+        get(client, zhang, created["id"]).get_json()["data"]["ss_card_application"]
+        == winner["data"]["ss_card_application"]
+    )
+
+
+def test_stale_if_match_gets_the_current_revision(client, zhang):
+    app = create(client, zhang, service_code=SS_CARD).get_json()
+    assert patch(client, zhang, app, {"delivery": {"method": "window"}}).status_code == 200
+    stale = patch(client, zhang, app, {"delivery": {"method": "post"}})
+    assert stale.status_code == 412 and stale.get_json()["error"]["details"] == {"current_revision": 2}
+    assert get(client, zhang, app["id"]).get_json()["data"]["delivery"] == {"method": "window"}
+
+
+def test_draft_deletion_and_only_drafts(client, zhang, db_session):
+    app = create(client, zhang, service_code=SS_CARD).get_json()
+    assert client.delete(f"{URL}/{app['id']}", headers=zhang["headers"]).status_code == 204
+    assert get(client, zhang, app["id"]).status_code == 404
+    ready = _ready(client, zhang)
+    assert submit(client, zhang, ready).status_code == 200
+    assert client.delete(f"{URL}/{ready['id']}", headers=zhang["headers"]).status_code == 409
+    assert db_session.scalar(select(func.count()).select_from(Application)) == 1

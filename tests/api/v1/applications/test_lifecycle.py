@@ -1,0 +1,224 @@
+"""Lists for phones, due dates and pauses, reuse of earlier uploads and answers, expiry of
+drafts, orphaned uploads, case numbers under concurrency, and the measured burden."""
+
+from __future__ import annotations
+
+import threading
+from datetime import date
+
+from sqlalchemy import func, select
+
+from domain.applications import materials, service, transitions
+from domain.applications.case_numbers import CaseNumbers
+from domain.applications.models import Application, ApplicationFile
+from tests.api.v1.applications.conftest import (
+    PASSPORT,
+    SS_CARD,
+    URL,
+    create,
+    error_code,
+    get,
+    jpeg,
+    patch,
+    relogin,
+    stage,
+    submit,
+    upload,
+)
+from tests.api.v1.identity.conftest import refreshed
+
+
+def _submitted(client, who):
+    app = create(client, who, service_code=SS_CARD).get_json()
+    app = patch(
+        client,
+        who,
+        app,
+        {"ss_card_application": {"bank": "icbc", "outlet": "天河支行"}, "delivery": {"method": "window"}},
+    ).get_json()
+    for material in ("id_card", "insurance"):
+        assert upload(client, who, app["id"], material, jpeg()).status_code == 201
+    body = submit(client, who, get(client, who, app["id"]).get_json())
+    assert body.status_code == 200, body.get_json()
+    return body.get_json()
+
+
+def test_list_filters_by_status_and_pages_with_a_cursor(client, zhang, clock):
+    ids = []
+    for _ in range(5):
+        ids.append(create(client, zhang, service_code=SS_CARD).get_json()["id"])
+        clock.advance(1)
+    done = _submitted(client, zhang)
+    first = client.get(URL, query_string={"limit": 4}, headers=zhang["headers"]).get_json()
+    assert [i["id"] for i in first["items"]] == [done["id"], *ids[::-1][:3]]
+    item = first["items"][0]
+    assert set(item) >= {
+        "service_name",
+        "case_number",
+        "status",
+        "status_label",
+        "updated_at",
+        "expected_completion",
+    }
+    assert item["status_label"] == "已提交" and item["case_number"] == done["case_number"]
+    second = client.get(
+        URL, query_string={"limit": 4, "cursor": first["next_cursor"]}, headers=zhang["headers"]
+    ).get_json()
+    assert [i["id"] for i in second["items"]] == ids[::-1][3:] and second["next_cursor"] is None
+    drafts = client.get(URL, query_string={"status": "draft"}, headers=zhang["headers"]).get_json()
+    assert len(drafts["items"]) == 5
+    en = client.get(
+        URL, query_string={"status": "submitted"}, headers=zhang["headers"] | {"Accept-Language": "en"}
+    )
+    assert en.get_json()["items"][0]["status_label"] == "Submitted"
+    bad = client.get(URL, query_string={"cursor": "not-a-cursor"}, headers=zhang["headers"])
+    assert bad.status_code == 400 and error_code(bad) == "application.invalid_cursor"
+    assert client.get(URL, query_string={"status": "lost"}, headers=zhang["headers"]).status_code == 422
+
+
+def test_due_date_pauses_during_a_supplement_and_shows_overdue(
+    app, client, zhang, officer, clock, db_session
+):
+    case = _submitted(client, zhang)
+    stage(client, officer, case["id"], "received")
+    accepted = stage(client, officer, case["id"], "accepted").get_json()
+    due = date.fromisoformat(accepted["expected_completion"])  # 10 working days
+    assert (due - date.today()).days >= 10
+    stage(client, officer, case["id"], "in_review")
+    asked = stage(
+        client,
+        officer,
+        case["id"],
+        "supplement_requested",
+        note="请补充开户网点",
+        fields=["ss_card_application.outlet"],
+    )
+    assert asked.status_code == 200
+    clock.advance(days=14)  # two weeks to answer: the clock stands still
+    zhang = refreshed(client, zhang)
+    current = get(client, zhang, case["id"]).get_json()
+    assert current["clock_paused"] is True and current["overdue"] is False
+    assert patch(client, zhang, current, {"ss_card_application": {"outlet": "体育西支行"}}).status_code == 200
+    again = submit(client, zhang, get(client, zhang, case["id"]).get_json(), consent=False).get_json()
+    # The officer's session has expired meanwhile; the handling side records the stage directly.
+    transitions.advance(db_session, app_id=case["id"], to="in_review", actor_type="province", actor_id=None)
+    moved = date.fromisoformat(get(client, zhang, case["id"]).get_json()["expected_completion"])
+    assert moved > due and again["submission_version"] == 2
+    clock.advance(days=40)
+    zhang = relogin(app, zhang)
+    late = get(client, zhang, case["id"]).get_json()
+    assert late["overdue"] is True
+    listed = client.get(URL, headers=zhang["headers"]).get_json()["items"][0]
+    assert listed["overdue"] is True
+
+
+def test_reuse_an_earlier_upload_and_earlier_answers(client, zhang):
+    first = _submitted(client, zhang)
+    second = create(client, zhang, service_code=SS_CARD).get_json()
+    # What the citizen typed last time is offered again, as user-provided.
+    assert second["data"]["ss_card_application"] == {"bank": "icbc", "outlet": "天河支行"}
+    assert second["provenance"]["ss_card_application.bank"]["source"] == "application"
+    assert second["provenance"]["ss_card_application.bank"]["record_id"] == first["id"]
+    assert second["provenance"]["ss_card_application.bank"]["verified"] is False
+    offered = client.get(f"{URL}/{second['id']}/materials/id_card/files", headers=zhang["headers"]).get_json()
+    assert len(offered["reusable"]) == 1
+    reused = client.post(
+        f"{URL}/{second['id']}/materials/id_card/reuse",
+        json={"file_id": offered["reusable"][0]["id"]},
+        headers=zhang["headers"],
+    )
+    assert reused.status_code == 200
+    material = next(m for m in reused.get_json()["materials"] if m["id"] == "id_card")
+    assert material["satisfied"] and material["satisfied_by"][0]["kind"] == "reuse"
+    upload(client, zhang, second["id"], "insurance", jpeg())
+    done = submit(client, zhang, get(client, zhang, second["id"]).get_json())
+    assert done.status_code == 200
+
+
+def test_expired_drafts_are_purged_and_orphaned_uploads_removed(
+    client, app, zhang, clock, db_session, services
+):
+    deps = services.applications
+    old = create(client, zhang, service_code=SS_CARD).get_json()
+    upload(client, zhang, old["id"], "id_card", jpeg())
+    kept = _submitted(client, zhang)
+    # A request that died after storing the blob and before its row: nothing references the blob.
+    deps.storage.put(f"materials/{zhang['account_id']}/interrupted", b"partial")
+    clock.advance(days=deps.draft_ttl_days + 1)
+    assert service.purge_expired_drafts(db_session) == 1
+    swept = materials.sweep_orphans(db_session, deps)
+    assert swept["files"] == 1 and swept["blobs"] >= 1
+    assert not deps.storage.exists(f"materials/{zhang['account_id']}/interrupted")
+    assert db_session.scalar(select(func.count()).select_from(Application)) == 1
+    files = db_session.scalars(select(ApplicationFile)).all()
+    assert len(files) == 2 and all(deps.storage.exists(f.storage_key) for f in files)  # the submitted case's
+    assert (
+        db_session.get(Application, old["id"]) is None and db_session.get(Application, kept["id"]) is not None
+    )
+
+
+def test_an_autosave_keeps_a_draft_alive(client, zhang, clock, db_session, services):
+    app = create(client, zhang, service_code=SS_CARD).get_json()
+    clock.advance(days=services.applications.draft_ttl_days - 1)
+    zhang = refreshed(client, zhang)
+    assert patch(client, zhang, app, {"delivery": {"method": "window"}}).status_code == 200
+    clock.advance(days=2)
+    assert service.purge_expired_drafts(db_session) == 0
+
+
+def test_case_numbers_are_unique_under_concurrency(app, seeded):
+    from core.db import db
+
+    numbers = CaseNumbers()
+    out: list[str] = []
+    lock = threading.Lock()
+
+    def take() -> None:
+        session = db.session()
+        try:
+            for _ in range(10):
+                number = numbers.next(
+                    session, code=SS_CARD, when=__import__("core.clock", fromlist=["now"]).now()
+                )
+                session.commit()
+                with lock:
+                    out.append(number)
+        finally:
+            db.session.remove()
+
+    threads = [threading.Thread(target=take) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(out) == 40 and len(set(out)) == 40
+    assert sorted(int(n[-4:]) for n in out) == list(range(1, 41))
+
+
+def test_burden_is_measured_per_item(client, zhang, officer):
+    _submitted(client, zhang)
+    second = create(client, zhang, service_code=SS_CARD).get_json()
+    offered = client.get(
+        f"{URL}/{second['id']}/materials/id_card/files", headers=zhang["headers"]
+    ).get_json()["reusable"]
+    client.post(
+        f"{URL}/{second['id']}/materials/id_card/reuse",
+        json={"file_id": offered[0]["id"]},
+        headers=zhang["headers"],
+    )
+    upload(client, zhang, second["id"], "insurance", jpeg())
+    assert submit(client, zhang, get(client, zhang, second["id"]).get_json()).status_code == 200
+    report = client.get(
+        "/admin/v1/applications/burden", query_string={"service_code": SS_CARD}, headers=officer
+    ).get_json()
+    (row,) = report["items"]
+    assert row["applications"] == 2
+    # name, id number, phone prefilled both times; bank + outlet + delivery typed then reused.
+    assert row["fields_prefilled"] == 3 + 6 and row["fields_typed"] == 3
+    assert row["materials_uploaded"] == 3 and row["materials_without_upload"] == 1
+    assert row["materials_reduced_share"] == 0.25
+    passport_only = client.get(
+        "/admin/v1/applications/burden", query_string={"service_code": PASSPORT}, headers=officer
+    )
+    assert passport_only.get_json()["items"] == []
+    assert client.get("/admin/v1/applications/burden", headers=zhang["headers"]).status_code == 401
