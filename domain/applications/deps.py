@@ -16,6 +16,8 @@ class ApplicationDeps:
     prefiller: Prefiller = field(default_factory=Prefiller)
     case_numbers: CaseNumbers = field(default_factory=CaseNumbers)
     storage: Any = None  # integrations.storage.base.BlobStorage
+    # e-certificate wallet, data-sharing exchange (domain/applications/references.py)
+    material_sources: list[Any] = field(default_factory=list)
     draft_ttl_days: int = 30
     max_file_bytes: int = 10 * 1024 * 1024
     orphan_grace_seconds: int = 3600

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from core import audit, clock
 from core.db import new_id
 from domain.accounts.models import Account
-from domain.applications import checks, forms, states
+from domain.applications import checks, forms, references, states
 from domain.applications.deadlines import on_transition
 from domain.applications.deps import ApplicationDeps
 from domain.applications.errors import (
@@ -89,6 +89,7 @@ def create(
     )  # fmt: skip
     session.add(app)
     session.flush()
+    references.attach(ctx, deps.material_sources, spec.materials)
     add_event(session, app, None, states.DRAFT, now, actor_type="citizen", actor_id=account_id)
     session.commit()
     return app

@@ -222,3 +222,25 @@ def test_burden_is_measured_per_item(client, zhang, officer):
     )
     assert passport_only.get_json()["items"] == []
     assert client.get("/admin/v1/applications/burden", headers=zhang["headers"]).status_code == 401
+
+
+class _Wallet:
+    """An e-certificate source as the wallet (issue: shared government data) plugs in."""
+
+    def references(self, ctx, materials):
+        from domain.applications.references import Reference
+
+        return [
+            Reference(material_id, "ecert", f"cert-{ctx.account_id[:8]}")
+            for material_id, material in materials.items()
+            if "11100000000019713D001" in material["ecert_types"]
+        ] + [Reference("photo", "ecert", "not-accepted")]  # photo accepts no certificate: ignored
+
+
+def test_a_material_source_satisfies_materials_without_upload(client, zhang, services, monkeypatch):
+    monkeypatch.setattr(services.applications, "material_sources", [_Wallet()])
+    app = create(client, zhang, service_code=SS_CARD).get_json()
+    by_id = {m["id"]: m for m in app["materials"]}
+    assert by_id["id_card"]["satisfied"] and by_id["id_card"]["satisfied_by"][0]["kind"] == "ecert"
+    assert by_id["id_card"]["satisfied_by"][0]["ref"].startswith("cert-")
+    assert not by_id["photo"]["satisfied"]
