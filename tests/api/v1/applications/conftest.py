@@ -129,3 +129,64 @@ def relogin(app: Any, who: dict, channel: str = "app") -> dict:
         account=get_account(db.session(), who["account_id"]), channel=channel, device_label="测试手机",
     )  # fmt: skip
     return who | {"headers": {"Authorization": f"Bearer {pair.access_token}"}}
+
+
+# A value for each pattern the seeded forms use (what a citizen would type).
+PATTERN_VALUES = {
+    r"^1[3-9]\d{9}$": "13912345678",
+    r"^\d{12,19}$": "6222020200112233445",
+    r"^\d{17}[\dX]$": "110105194912310029",
+    r"^\d{4}-(0[1-9]|1[0-2])$": "2026-11",
+    r"^[A-Z]\d{9}$": "E123456789",
+    r"^\d{6}$": "510000",
+    r"^\d{9,20}$": "123456789012",
+    r"^C[0-9A-Z]\d{7}$": "CA1234567",
+    r"^[0-9A-HJ-NPQRTUWXY]{2}\d{6}[0-9A-HJ-NPQRTUWXY]{10}$": "91440101MA5CXXXX1X",
+    r"^[0-9A-Z]{9}$": "MA5CXXXX1",
+    r"^[0-9A-Z]{6,20}$": "GZ2026001",
+}
+
+
+def fill_value(schema: dict, root: dict) -> Any:
+    """A valid value for `schema`, filling only required properties (what a phone must send)."""
+    if "$ref" in schema:
+        node: Any = root
+        for part in schema["$ref"][2:].split("/"):
+            node = node[part]
+        return fill_value(node, root)
+    if "const" in schema:
+        return schema["const"]
+    if "enum" in schema:
+        return schema["enum"][0]
+    kind = schema.get("type")
+    if kind == "object":
+        props = schema.get("properties") or {}
+        return {name: fill_value(props[name], root) for name in schema.get("required", []) if name in props}
+    if kind == "integer" or kind == "number":
+        return max(1, schema.get("minimum", 1))
+    if kind == "boolean":
+        return True
+    if kind == "array":
+        return [fill_value(schema.get("items") or {"type": "string"}, root)] * max(
+            1, schema.get("minItems", 1)
+        )
+    if schema.get("format") == "date":
+        return "2026-12-20"
+    if "pattern" in schema:
+        return PATTERN_VALUES[schema["pattern"]]
+    text = "广州市天河区体育西路一号"
+    return (text * 5)[: max(schema.get("minLength", 1), min(len(text), schema.get("maxLength", len(text))))]
+
+
+def missing_data(schema: dict, data: dict) -> dict:
+    """The part of a complete form the draft does not have yet (prefilled values kept)."""
+    full = fill_value(schema, schema)
+
+    def diff(want: Any, have: Any) -> Any:
+        if isinstance(want, dict):
+            have = have if isinstance(have, dict) else {}
+            out = {k: diff(v, have.get(k)) for k, v in want.items()}
+            return {k: v for k, v in out.items() if v is not None and v != {}}
+        return None if have is not None else want
+
+    return diff(full, data)
