@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from core import audit, clock
 from core.db import new_id
+from core.errors import ServiceUnavailable
 from domain.applications import files, states
 from domain.applications.deps import ApplicationDeps
 from domain.applications.errors import (
@@ -30,6 +31,7 @@ from domain.applications.errors import (
 )
 from domain.applications.models import Application, ApplicationFile, ApplicationMaterial
 from domain.applications.service import owned, spec_of
+from integrations.storage.base import StorageError, StorageUnavailable
 
 FILE_PURPOSE = "application-file"
 _ERRORS = {
@@ -75,7 +77,10 @@ def upload(
         raise _ERRORS[type(exc)]() from exc
     file_id = new_id()
     key = f"materials/{account_id}/{file_id}"
-    deps.storage.put(key, deps.encryptor.encrypt(checked.cleaned, purpose=FILE_PURPOSE).encode())
+    try:
+        deps.storage.put(key, deps.encryptor.encrypt(checked.cleaned, purpose=FILE_PURPOSE).encode())
+    except (StorageUnavailable, StorageError) as exc:
+        raise ServiceUnavailable(details={"reason": "storage"}) from exc
     now = clock.now()
     app = owned(session, account_id, app_id, lock=True)  # state may have moved meanwhile
     _editable_material(session, app, material_id)

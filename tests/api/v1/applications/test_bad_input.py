@@ -230,3 +230,17 @@ def test_draft_deletion_and_only_drafts(client, zhang, db_session):
     assert submit(client, zhang, ready).status_code == 200
     assert client.delete(f"{URL}/{ready['id']}", headers=zhang["headers"]).status_code == 409
     assert db_session.scalar(select(func.count()).select_from(Application)) == 1
+
+
+def test_storage_down_is_a_503_and_writes_nothing(client, zhang, services, monkeypatch, db_session):
+    from integrations.storage.base import StorageUnavailable
+
+    app = create(client, zhang, service_code=SS_CARD).get_json()
+
+    def down(key, data):
+        raise StorageUnavailable("connection refused")
+
+    monkeypatch.setattr(services.applications.storage, "put", down)
+    resp = upload(client, zhang, app["id"], "id_card", jpeg())
+    assert resp.status_code == 503 and error_code(resp) == "service_unavailable"
+    assert db_session.scalar(select(func.count()).select_from(ApplicationFile)) == 0
