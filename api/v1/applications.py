@@ -16,6 +16,14 @@ from api.i18n import language
 from api.idempotency import idempotent
 from api.middleware import client_ip
 from api.schemas import StrictSchema
+from api.v1.application_schemas import (
+    ApplicationSchema,
+    FileSchema,
+    FormSchema,
+    ListSchema,
+    ReusableSchema,
+    TimelineSchema,
+)
 from core.db import db
 from domain.applications import materials, service, views
 from domain.applications.deps import ApplicationDeps
@@ -102,7 +110,7 @@ def _full(app: Application, status: int = 200) -> Response:
 class Applications(MethodView):
     @blp.doc(security=BEARER_SECURITY)
     @blp.arguments(ListQuerySchema, location="query")
-    @blp.response(200)
+    @blp.response(200, ListSchema)
     def get(self, query: dict) -> dict:
         """The citizen's applications, newest change first (cursor pagination, compact items)."""
         statuses = [s.strip() for s in (query.get("status") or "").split(",") if s.strip()]
@@ -114,7 +122,7 @@ class Applications(MethodView):
     @idempotent
     @blp.doc(security=BEARER_SECURITY)
     @blp.arguments(CreateSchema)
-    @blp.response(201)
+    @blp.response(201, ApplicationSchema)
     def post(self, body: dict) -> Response:
         """Start a draft pinned to the item's (or bundle's items') current version, prefilled."""
         p = current_principal()
@@ -129,14 +137,14 @@ class Applications(MethodView):
 @blp.route("/<string:app_id>")
 class ApplicationItem(MethodView):
     @blp.doc(security=BEARER_SECURITY)
-    @blp.response(200)
+    @blp.response(200, ApplicationSchema)
     def get(self, app_id: str) -> Response:
         """Data (prefilled values masked), provenance, materials and what satisfies them, status, due date."""
         return _full(service.owned(db.session(), current_principal().account_id, app_id))
 
     @blp.doc(security=BEARER_SECURITY, parameters=[{"in": "header", "name": "If-Match", "required": True}])
     @blp.arguments(PatchSchema)
-    @blp.response(200)
+    @blp.response(200, ApplicationSchema)
     def patch(self, body: dict, app_id: str) -> Response:
         """Autosave (JSON merge patch of `data`). A stale If-Match gets 412 with the current revision."""
         if_match = _if_match()
@@ -157,7 +165,7 @@ class ApplicationItem(MethodView):
 @blp.route("/<string:app_id>/form")
 class ApplicationForm(MethodView):
     @blp.doc(security=BEARER_SECURITY)
-    @blp.response(200)
+    @blp.response(200, FormSchema)
     def get(self, app_id: str) -> dict:
         """The form of the pinned version(s): JSON Schema, UI hints, prefill bindings."""
         return views.form(db.session(), service.owned(db.session(), current_principal().account_id, app_id))
@@ -170,7 +178,7 @@ class Submit(MethodView):
         security=BEARER_SECURITY, parameters=[{"in": "header", "name": "Idempotency-Key", "required": True}]
     )
     @blp.arguments(SubmitSchema)
-    @blp.response(200)
+    @blp.response(200, ApplicationSchema)
     def post(self, body: dict, app_id: str) -> Response:
         """Submit (or resubmit after a supplement request). Every problem comes back at once (422)."""
         p = current_principal()
@@ -186,7 +194,7 @@ class Withdraw(MethodView):
     @idempotent
     @blp.doc(security=BEARER_SECURITY)
     @blp.arguments(WithdrawSchema)
-    @blp.response(200)
+    @blp.response(200, ApplicationSchema)
     def post(self, body: dict, app_id: str) -> Response:
         """Withdraw before the department accepts the case."""
         app = service.withdraw(
@@ -199,7 +207,7 @@ class Withdraw(MethodView):
 @blp.route("/<string:app_id>/timeline")
 class Timeline(MethodView):
     @blp.doc(security=BEARER_SECURITY)
-    @blp.response(200)
+    @blp.response(200, TimelineSchema)
     def get(self, app_id: str) -> dict:
         """Every status change with time, actor and note (e.g. what a supplement request asks for)."""
         app = service.owned(db.session(), current_principal().account_id, app_id)
@@ -239,7 +247,7 @@ def _upload_bytes(limit: int) -> tuple[bytes, str | None]:
 class MaterialFiles(MethodView):
     @idempotent
     @blp.doc(security=BEARER_SECURITY)
-    @blp.response(201)
+    @blp.response(201, FileSchema)
     def post(self, app_id: str, material_id: str) -> dict:
         """Upload a file for a material (JPEG, PNG, PDF or OFD by content; EXIF removed; SHA-256 kept)."""
         deps = _deps()
@@ -251,7 +259,7 @@ class MaterialFiles(MethodView):
         return _file_body(row)
 
     @blp.doc(security=BEARER_SECURITY)
-    @blp.response(200)
+    @blp.response(200, ReusableSchema)
     def get(self, app_id: str, material_id: str) -> dict:
         """Earlier uploads of this account for the same material, which can be reused."""
         rows = materials.reusable(
@@ -265,7 +273,7 @@ class MaterialReuse(MethodView):
     @idempotent
     @blp.doc(security=BEARER_SECURITY)
     @blp.arguments(ReuseSchema)
-    @blp.response(200)
+    @blp.response(200, ApplicationSchema)
     def post(self, body: dict, app_id: str, material_id: str) -> Response:
         """Satisfy a material with a file this account uploaded for an earlier application."""
         materials.reuse(

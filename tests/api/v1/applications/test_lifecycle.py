@@ -244,3 +244,27 @@ def test_a_material_source_satisfies_materials_without_upload(client, zhang, ser
     assert by_id["id_card"]["satisfied"] and by_id["id_card"]["satisfied_by"][0]["kind"] == "ecert"
     assert by_id["id_card"]["satisfied_by"][0]["ref"].startswith("cert-")
     assert not by_id["photo"]["satisfied"]
+
+
+def test_a_handler_event_applies_once(client, zhang, db_session):
+    case = _submitted(client, zhang)
+    _, applied = transitions.advance(
+        db_session,
+        app_id=case["id"],
+        to="received",
+        actor_type="province",
+        actor_id=None,
+        external_id="evt-1",
+    )
+    assert applied
+    again, applied_again = transitions.advance(
+        db_session,
+        app_id=case["id"],
+        to="received",
+        actor_type="province",
+        actor_id=None,
+        external_id="evt-1",
+    )
+    assert not applied_again and again.status == "received"
+    events = client.get(f"{URL}/{case['id']}/timeline", headers=zhang["headers"]).get_json()["events"]
+    assert [e["status"] for e in events] == ["draft", "submitted", "received"]
