@@ -244,3 +244,22 @@ def test_storage_down_is_a_503_and_writes_nothing(client, zhang, services, monke
     resp = upload(client, zhang, app["id"], "id_card", jpeg())
     assert resp.status_code == 503 and error_code(resp) == "service_unavailable"
     assert db_session.scalar(select(func.count()).select_from(ApplicationFile)) == 0
+
+
+def test_a_refused_submission_can_be_retried_with_the_same_key_after_fixing(client, zhang):
+    app = create(client, zhang, service_code=SS_CARD).get_json()
+    k = key()
+    refused = submit(client, zhang, app, headers=k)
+    assert refused.status_code == 422  # nothing changed, so nothing is replayed
+    app = _ready_from(client, zhang, app)
+    accepted = submit(client, zhang, app, headers=k)
+    assert accepted.status_code == 200 and "Idempotent-Replayed" not in accepted.headers
+
+
+def _ready_from(client, who, app):
+    app = patch(
+        client, who, app, {"ss_card_application": {"bank": "icbc"}, "delivery": {"method": "window"}}
+    ).get_json()
+    for material in ("id_card", "insurance"):
+        upload(client, who, app["id"], material, jpeg())
+    return get(client, who, app["id"]).get_json()
