@@ -11,6 +11,8 @@ from pathlib import Path
 
 import psutil
 
+from bench.applications_load import acceptance_lines as applications_acceptance_lines
+from bench.applications_load import setup_lines as applications_setup_lines
 from bench.infra import ROOT
 
 # Issue acceptance: GET /v1/me with an ES256 token at >= 0.35x bare-Flask rps with p99 < 50 ms at
@@ -216,6 +218,8 @@ def render(data: dict) -> str:
         lines += _catalog_acceptance_lines(data, mark)
     if "identity_acceptance" in data:
         lines += _identity_acceptance_lines(data, mark)
+    if "applications_acceptance" in data:
+        lines += applications_acceptance_lines(data, mark)
     lines += [
         "",
         "## Results",
@@ -311,6 +315,8 @@ def render(data: dict) -> str:
         )
     if data.get("verification_setup"):
         lines += _verification_setup_lines(data["verification_setup"])
+    if data.get("applications"):
+        lines += applications_setup_lines(data["applications"])
     lines.append(
         f"- yiwang worker restarts during the run (max_requests or crashes): {data['worker_restarts']};"
         f" tracebacks in its log: {data['server_errors']}."

@@ -5,11 +5,13 @@ own; import and publish a service catalog (5,000 items); seed a citizen and refr
 citizen verified at L3 and the verification scenarios' citizens; start the real-name provider
 simulators (cli.simulators) and gunicorn (gunicorn.conf.py) for wsgi:app and for
 bench/bare_app.py; run wrk per scenario and the verification driver (bench/identity_load.py)
-per verification scenario; sample worker memory; write the report. Servers and simulators are
-stopped and the database dropped at the end, also on failure or Ctrl-C.
+per verification scenario; then the application scenarios (bench/applications_load.py: GET and
+submit, again after filling the applications table to a million rows); sample worker memory;
+write the report. Servers and simulators are stopped and the database dropped at the end, also
+on failure or Ctrl-C.
 
 Exit status: 0 when every acceptance block of the run passes (GET /v1/me; the service catalog;
-real-name verification), 1 when one fails, 2 when the run itself failed.
+real-name verification; applications), 1 when one fails, 2 when the run itself failed.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from bench import applications_load as apps
 from bench.catalog_load import SEARCH_QUERIES, catalog_preflight, search_paths, warm_catalog
 from bench.environment import gunicorn_settings, plain_env, production_env
 from bench.infra import (
@@ -80,11 +83,11 @@ SCENARIOS = (
     ("search", "yiwang service search", "yiwang", "GET /v1/services?q=…", "search.lua"),
 )  # fmt: skip
 # The scenarios an acceptance block is computed from: a run without all of them is partial.
-ACCEPTANCE_SCENARIOS = ("me", *CATALOG_SCENARIOS, *IDENTITY_SCENARIOS)
+ACCEPTANCE_SCENARIOS = ("me", *CATALOG_SCENARIOS, *IDENTITY_SCENARIOS, *apps.FRESH)
 # (name, key in the report data) of each acceptance block; the run passes when all of them do.
 ACCEPTANCE_BLOCKS = (
     ("GET /v1/me", "acceptance"), ("service catalog", "catalog_acceptance"),
-    ("real-name verification", "identity_acceptance"),
+    ("real-name verification", "identity_acceptance"), ("applications", "applications_acceptance"),
 )  # fmt: skip
 
 
@@ -106,23 +109,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="an EMPTY Redis database to use and flush afterwards (default: a private redis-server)",
     )
     p.add_argument(
-        "--only", nargs="*", choices=[s[0] for s in (*SCENARIOS, *VERIFICATION_SCENARIOS)],
+        "--only", nargs="*", choices=[s[0] for s in (*SCENARIOS, *VERIFICATION_SCENARIOS, *apps.SCENARIOS)],
         help="run only these scenarios",
     )  # fmt: skip
     p.add_argument(
         "--catalog-items", type=int, default=CATALOG_ITEMS,
         help="published service items to import for the catalog scenarios",
     )  # fmt: skip
+    apps.add_arguments(p)
     p.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"), help="report path")
     p.add_argument("--keep-logs", action="store_true", help="keep the server logs (path printed)")
     args = p.parse_args(argv)
     if args.only and "bare" not in args.only:
         args.only.insert(0, "bare")  # ratios need the baseline
     partial = args.only and not set(ACCEPTANCE_SCENARIOS) <= set(args.only)
-    if (partial or args.catalog_items < CATALOG_ITEMS) and args.out == p.get_default("out"):
+    small = args.catalog_items < CATALOG_ITEMS or args.applications_rows < apps.BIG_ROWS
+    if (partial or small) and args.out == p.get_default("out"):
         p.error(
-            f"a partial run (--only without all of {', '.join(ACCEPTANCE_SCENARIOS)}, or fewer than"
-            f" {CATALOG_ITEMS} catalog items) must not overwrite the report: pass --out"
+            f"a partial run (--only without all of {', '.join(ACCEPTANCE_SCENARIOS)}, fewer than"
+            f" {CATALOG_ITEMS} catalog items or {apps.BIG_ROWS:,} applications) must not overwrite the"
+            " report: pass --out"
         )
     return args
 
@@ -200,9 +206,12 @@ def benchmark(args: argparse.Namespace, work: Path, db: BenchDatabase, started: 
     facts["postgresql"] = db.server_version
     # The access tokens must outlive the whole run.
     ttl = max(900, (len(SCENARIOS) + len(VERIFICATION_SCENARIOS)) * (args.duration + args.warmup) + 600)
+    ttl += apps.ttl_seconds(args)
     sim_ports = {name: free_port() for name in SIMULATORS}
     env = production_env(db.url, redis_url, work, ttl, sim_ports)
-    selected = [s[0] for s in (*SCENARIOS, *VERIFICATION_SCENARIOS) if not args.only or s[0] in args.only]
+    every = (*SCENARIOS, *VERIFICATION_SCENARIOS, *apps.SCENARIOS)
+    selected = [s[0] for s in every if not args.only or s[0] in args.only]
+    applying = apps.Applications.selected(selected, args)
     verifying = [s for s in VERIFICATION_SCENARIOS if s[0] in selected]
     catalog: dict = {}
     if any(key in CATALOG_SCENARIOS for key in selected):
@@ -215,6 +224,9 @@ def benchmark(args: argparse.Namespace, work: Path, db: BenchDatabase, started: 
     if "identity" in selected:
         verified = seed(env, "identity", str(work / "identity.token"))
         print(f"  citizen verified in person: level {verified['level']}", flush=True)
+    applications = apps.Applications(env, work)
+    if applying:
+        applications.setup()
     accounts_file = work / "verifiers.jsonl"
     sims: dict[str, Simulator] = {}
     if verifying:
@@ -238,6 +250,8 @@ def benchmark(args: argparse.Namespace, work: Path, db: BenchDatabase, started: 
     if catalog:  # fail before minutes of load if the catalog endpoints do not work
         catalog["etag"] = catalog_preflight(yiwang, catalog["detail_code"])
         catalog["queries"] = list(SEARCH_QUERIES)
+    if applying:
+        applications.preflight(yiwang)
     refresh = RefreshTokens(env, work, citizen["account_id"])
     results: dict[str, dict] = {}
     peaks: list[int] = []
@@ -290,6 +304,9 @@ def benchmark(args: argparse.Namespace, work: Path, db: BenchDatabase, started: 
               f" statuses {summary['statuses']}, CPU % of one core {summary['process_cpu_pct']},"
               f" CPU busy {summary['cpu_busy_pct']}% (not the benchmark: {summary['cpu_other_pct']}%)",
               flush=True)  # fmt: skip
+    if applying:
+        measured, app_peaks = applications.run(args, applying, run_scenario, yiwang, wrk, threads, ours)
+        results, peaks = results | measured, peaks + app_peaks
     if "bare" in results:
         # The baseline again at the end: ratios divide by the higher of the two runs, so a
         # baseline that happened to run slow cannot flatter yiwang.
@@ -336,6 +353,7 @@ def benchmark(args: argparse.Namespace, work: Path, db: BenchDatabase, started: 
         }  # fmt: skip
     if all(key in results or key in verifications for key in IDENTITY_SCENARIOS):
         data["identity_acceptance"] = identity_acceptance(results, verifications)
+    data |= applications.report_data(results) if applying else {}
     return data
 
 
