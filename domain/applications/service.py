@@ -297,19 +297,18 @@ def submit(
     if problems.fields:
         raise SubmissionInvalid(fields=problems.fields, details=problems.details or None, count=len(problems))
     now = clock.now()
+    previous = app.status
     if target == states.SUBMITTED:
         record = ConsentRecord(
-            account_id=account_id, purpose=CONSENT_PURPOSE, text_version=text_version,
+            id=new_id(), account_id=account_id, purpose=CONSENT_PURPOSE, text_version=text_version,
             channel=channel, given_at=now, ip=ip, request_id=request_id,
         )  # fmt: skip
         session.add(record)
-        session.flush()
+        session.flush()  # before the application row that references it (no ORM relationship)
         app.consent_id = record.id
-        app.case_number = deps.case_numbers.next(session, code=app.service_code, when=now)
         app.submitted_at = now
         app.expires_at = None
     _burden(app, spec, data, satisfied)
-    previous = app.status
     app.submission_version += 1
     app.status = target
     app.supplement = None
@@ -317,6 +316,12 @@ def submit(
     app.updated_at = now
     if target == states.RESUBMITTED:
         on_transition(session, app, target, now, limits=spec.time_limits, region=spec.region)
+    with session.no_autoflush:
+        add_event(session, app, previous, target, now, actor_type="citizen", actor_id=account_id)
+        # The case-number serial is one row per item and day, so every submission of the item
+        # queues on it: take it last, and hold it only for the one flush and the commit.
+        if target == states.SUBMITTED:
+            app.case_number = deps.case_numbers.next(session, code=app.service_code, when=now)
     session.add(
         ForwardingOutbox(
             application_id=app.id, kind="submit" if target == states.SUBMITTED else "resubmit",
@@ -324,7 +329,6 @@ def submit(
             state="pending", attempts=0, created_at=now,
         )
     )  # fmt: skip
-    add_event(session, app, previous, target, now, actor_type="citizen", actor_id=account_id)
     audit.record(
         session, actor_type="citizen", actor_id=account_id, action=f"application.{target}",
         target_type="application", target_id=app.id, ip=ip, request_id=request_id,
