@@ -1,0 +1,19 @@
+"""Log redaction masks phones and ID numbers in free text, and leaves ids that merely contain digits."""
+
+from __future__ import annotations
+
+from core.masking import redact_text
+
+
+def test_phones_and_id_numbers_in_text_are_masked():
+    line = "用户13812345678提交了身份证110105194912310029的申请, tel:13912345678."
+    out = redact_text(line)
+    assert "13812345678" not in out and "138****5678" in out
+    assert "139****5678" in out
+    assert "110105194912310029" not in out and "110105********0029" in out
+
+
+def test_uuids_in_paths_are_left_alone():
+    path = "/v1/applications/5f1c2d3e-4b5a-4c6d-9e8f-19712345678b/timeline"
+    assert redact_text(path) == path
+    assert redact_text("id=a13812345678") == "id=a13812345678"
