@@ -348,6 +348,7 @@ def withdraw(
     previous = app.status
     app.status = states.WITHDRAWN
     app.supplement = None
+    app.paused_on = None  # a withdrawn case has no clock: neither paused nor overdue
     app.revision += 1
     app.updated_at = now
     session.add(

@@ -40,7 +40,7 @@ def _due(app: Application, now: datetime) -> dict[str, Any]:
     return {
         "expected_completion": app.due_on.isoformat() if app.due_on else None,
         "overdue": is_overdue(app, now),
-        "clock_paused": app.paused_on is not None,
+        "clock_paused": app.paused_on is not None and app.status not in states.FINAL,
     }
 
 
