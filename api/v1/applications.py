@@ -92,7 +92,9 @@ def _if_match() -> int:
     raw = request.headers.get("If-Match")
     if not raw:
         raise PreconditionRequired()
-    value = raw.strip().removeprefix("W/").strip('"').removeprefix("r")
+    # Compression layers rewrite a strong ETag ("r3" -> "r3:gzip" or "r3-gzip"); the revision
+    # is what counts.
+    value = raw.strip().removeprefix("W/").strip('"').removeprefix("r").split(":")[0].split("-")[0]
     if not value.isdigit() or len(value) > 9:
         raise PreconditionRequired()
     return int(value)

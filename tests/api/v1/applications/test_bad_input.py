@@ -263,3 +263,24 @@ def _ready_from(client, who, app):
     for material in ("id_card", "insurance"):
         upload(client, who, app["id"], material, jpeg())
     return get(client, who, app["id"]).get_json()
+
+
+def test_the_etag_a_compressed_response_carries_works_as_if_match(client, zhang):
+    created = client.post(
+        URL, json={"service_code": SS_CARD}, headers=zhang["headers"] | {"Accept-Encoding": "gzip"}
+    )
+    etag = created.headers["ETag"]
+    assert created.headers["Content-Encoding"] == "gzip" and "gzip" in etag  # rewritten by compression
+    saved = client.patch(
+        f"{URL}/{_id(created)}",
+        json={"data": {"delivery": {"method": "window"}}},
+        headers=zhang["headers"] | {"If-Match": etag},
+    )
+    assert saved.status_code == 200, (etag, saved.get_json())
+
+
+def _id(resp):
+    import gzip
+    import json
+
+    return json.loads(gzip.decompress(resp.get_data()))["id"]
