@@ -24,8 +24,6 @@ import zipfile
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from PIL import Image
-
 from domain.applications.imagemeta import PNG_SIGNATURE, MalformedImage, Stripped, strip_jpeg, strip_png
 
 JPEG = "image/jpeg"
@@ -160,6 +158,8 @@ def _unchanged(media_type: str, data: bytes) -> Inspected:
 
 
 def _pixel_limit(max_pixels: int) -> int:
+    from PIL import Image  # imported when a file is checked: workers that never do stay smaller
+
     # Pillow warns above its process-wide MAX_IMAGE_PIXELS and raises above twice that. Staying
     # at or below it means Pillow never warns; the global is read, never changed (not thread-safe).
     pillow_limit = Image.MAX_IMAGE_PIXELS
@@ -168,6 +168,8 @@ def _pixel_limit(max_pixels: int) -> int:
 
 def _decode(stripped: Stripped, media_type: str, limit: int) -> None:
     """Prove the cleaned bytes are a whole image; the size is checked before any pixel is decoded."""
+    from PIL import Image  # imported when a file is checked: workers that never do stay smaller
+
     if stripped.width * stripped.height > limit:
         raise TooManyPixels(f"{stripped.width}x{stripped.height} is over {limit} pixels")
     try:

@@ -14,8 +14,6 @@ import struct
 import zlib
 from typing import NamedTuple
 
-from PIL import Image
-
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # JPEG markers with a frame header (SOF0-SOF15 except DHT C4, JPG C8, DAC CC).
 _SOF = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
@@ -39,6 +37,8 @@ class Stripped(NamedTuple):
 
 
 def _orientation(tiff: bytes) -> int | None:
+    from PIL import Image  # imported when a file is checked: workers that never do stay smaller
+
     try:
         exif = Image.Exif()
         exif.load(tiff)

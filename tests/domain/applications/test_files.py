@@ -227,7 +227,7 @@ def test_broken_png_is_corrupt():
 
 def test_decompression_bomb_is_refused_from_the_header(monkeypatch):
     opened = []
-    monkeypatch.setattr(files.Image, "open", lambda *a, **k: opened.append(a))
+    monkeypatch.setattr("PIL.Image.open", lambda *a, **k: opened.append(a))
     png_bomb = samples.png_with_idat(50_000, 50_000, zlib.compress(b"\x00" * 1000))
     sof = samples.segment(0xC0, struct.pack(">BHHB", 8, 60_000, 60_000, 1) + b"\x01\x11\x00")
     jpeg_bomb = (
