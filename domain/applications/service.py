@@ -8,7 +8,7 @@ application is "not found"). Moves of the handling side live in `transitions.py`
 from __future__ import annotations
 
 import hashlib
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select, update
@@ -53,7 +53,7 @@ def owned(session: Session, account_id: str, app_id: str, *, lock: bool = False)
     return app
 
 
-def _status_params(status: str) -> dict[str, str]:
+def status_params(status: str) -> dict[str, str]:
     return {"current": states.label(status), "current_en": states.label(status, "en")}
 
 
@@ -177,7 +177,7 @@ def patch(
     if app.revision != if_match:
         raise VersionConflict(details={"current_revision": app.revision})
     if app.status not in states.EDITABLE:
-        raise NotEditable(**_status_params(app.status))
+        raise NotEditable(**status_params(app.status))
     spec = spec_of(session, app)
     touched = _check_patch(spec, app, data_patch)
     now = clock.now()
@@ -277,7 +277,7 @@ def submit(
     app = owned(session, account_id, app_id, lock=True)
     target = states.SUBMITTED if app.status == states.DRAFT else states.RESUBMITTED
     if not states.allowed(app.status, target, states.CITIZEN):
-        raise IllegalTransition(**_status_params(app.status))
+        raise IllegalTransition(**status_params(app.status))
     spec = spec_of(session, app)
     data = decrypt_data(deps.encryptor, app.data_enc)
     satisfied = satisfied_materials(session, app.id)
@@ -322,13 +322,7 @@ def submit(
         # queues on it: take it last, and hold it only for the one flush and the commit.
         if target == states.SUBMITTED:
             app.case_number = deps.case_numbers.next(session, code=app.service_code, when=now)
-    session.add(
-        ForwardingOutbox(
-            application_id=app.id, kind="submit" if target == states.SUBMITTED else "resubmit",
-            submission_version=app.submission_version, case_number=app.case_number,
-            state="pending", attempts=0, created_at=now,
-        )
-    )  # fmt: skip
+    _forward(session, app, "submit" if target == states.SUBMITTED else "resubmit", now)
     audit.record(
         session, actor_type="citizen", actor_id=account_id, action=f"application.{target}",
         target_type="application", target_id=app.id, ip=ip, request_id=request_id,
@@ -338,12 +332,22 @@ def submit(
     return app
 
 
+def _forward(session: Session, app: Application, kind: str, now: datetime) -> None:
+    """The row the province adapter sends: one per submission, resubmission or withdrawal."""
+    session.add(
+        ForwardingOutbox(
+            application_id=app.id, kind=kind, submission_version=app.submission_version,
+            case_number=app.case_number, state="pending", attempts=0, created_at=now,
+        )
+    )  # fmt: skip
+
+
 def withdraw(
     session: Session, *, account_id: str, app_id: str, reason: str | None, request_id: str | None = None
 ) -> Application:
     app = owned(session, account_id, app_id, lock=True)
     if not states.allowed(app.status, states.WITHDRAWN, states.CITIZEN):
-        raise IllegalTransition(**_status_params(app.status))
+        raise IllegalTransition(**status_params(app.status))
     now = clock.now()
     previous = app.status
     app.status = states.WITHDRAWN
@@ -351,12 +355,7 @@ def withdraw(
     app.paused_on = None  # a withdrawn case has no clock: neither paused nor overdue
     app.revision += 1
     app.updated_at = now
-    session.add(
-        ForwardingOutbox(
-            application_id=app.id, kind="withdraw", submission_version=app.submission_version,
-            case_number=app.case_number, state="pending", attempts=0, created_at=now,
-        )
-    )  # fmt: skip
+    _forward(session, app, "withdraw", now)
     add_event(
         session, app, previous, states.WITHDRAWN, now, actor_type="citizen", actor_id=account_id, note=reason
     )
@@ -367,7 +366,7 @@ def withdraw(
 def delete_draft(session: Session, *, account_id: str, app_id: str) -> None:
     app = owned(session, account_id, app_id, lock=True)
     if app.status != states.DRAFT:
-        raise IllegalTransition(**_status_params(app.status))
+        raise IllegalTransition(**status_params(app.status))
     session.delete(app)
     session.commit()
 

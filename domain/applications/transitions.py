@@ -18,7 +18,7 @@ from domain.applications import states
 from domain.applications.deadlines import on_transition
 from domain.applications.errors import ApplicationNotFound, IllegalTransition, InvalidPatch, UnknownStatus
 from domain.applications.models import Application, ApplicationEvent
-from domain.applications.service import _status_params, spec_of
+from domain.applications.service import spec_of, status_params
 from domain.applications.timeline import add_event
 
 
@@ -52,7 +52,7 @@ def advance(
             session.rollback()
             return app, False
     if not states.allowed(app.status, to, states.HANDLER):
-        raise IllegalTransition(**_status_params(app.status))
+        raise IllegalTransition(**status_params(app.status))
     spec = spec_of(session, app)
     details: dict[str, Any] = {}
     if to == states.SUPPLEMENT_REQUESTED:
