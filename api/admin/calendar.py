@@ -67,8 +67,16 @@ class DueDateSchema(StrictSchema):
     skipped = fields.List(
         fields.Date(), required=True, metadata={"description": "non-working days the count passed over"}
     )
-    last_supported = fields.Date(
+    provisional = fields.Boolean(
+        required=True,
+        metadata={"description": "the due date lies in the year the statutory data does not cover yet"},
+    )
+    last_statutory = fields.Date(
         required=True, metadata={"description": "last day the installed holiday data covers"}
+    )
+    last_supported = fields.Date(
+        required=True,
+        metadata={"description": "last day a due date may fall on (the provisional year's end)"},
     )
 
 
@@ -116,5 +124,7 @@ class DueDate(MethodView):
             "region": result.region,
             "due_date": result.due,
             "skipped": result.skipped,
+            "provisional": result.provisional,
+            "last_statutory": calendar.last_statutory_date(),
             "last_supported": calendar.last_supported_date(),
         }

@@ -2,8 +2,13 @@
 
 China's statutory holidays and adjusted working days (调休) come from the `chinese-calendar`
 package, updated by bumping the dependency when the State Council publishes next year's
-arrangement. Regions add their own days off or extra working days as overrides. Beyond the
-years the package knows, every computation refuses with CalendarOutOfRange.
+arrangement. Regions add their own days off or extra working days as overrides.
+
+The year after the package's last known year is provisional: until the package learns it,
+weekends and New Year's Day are days off, and the nationwide overrides operators enter from the
+State Council's notice (plus regional ones) supply the rest; due dates in it say `provisional`.
+Cases accepted in December must get a due date in January. Beyond that year every computation
+refuses with CalendarOutOfRange.
 """
 
 from __future__ import annotations
@@ -59,9 +64,19 @@ def supported_range() -> tuple[date, date]:
     return date(min(years), 1, 1), date(max(years), 12, 31)
 
 
-def last_supported_date() -> date:
-    """The last day a due date may fall on (31 December of the newest known year)."""
+def last_statutory_date() -> date:
+    """The last day of the newest year whose arrangement the installed package knows."""
     return supported_range()[1]
+
+
+def last_supported_date() -> date:
+    """The last day a due date may fall on (31 December of the provisional year)."""
+    return date(supported_range()[1].year + 1, 12, 31)
+
+
+def _provisional_working(day: date) -> bool:
+    """A day of the provisional year without an override: Monday-Friday except 1 January."""
+    return day.weekday() < 5 and (day.month, day.day) != (1, 1)
 
 
 def normalize_region(region: str) -> str:
@@ -89,7 +104,8 @@ class _Days:
     def __init__(self, session: Session, region: str) -> None:
         self.session = session
         self.chain = region_chain(region)
-        self.first, self.last = supported_range()
+        self.first, self.statutory_last = supported_range()
+        self.last = last_supported_date()
         self.kinds: dict[date, str] = {}
         self.window: tuple[date, date] | None = None
 
@@ -122,6 +138,8 @@ class _Days:
         kind = self.kinds.get(day)
         if kind is not None:
             return kind == KIND_WORKDAY
+        if day > self.statutory_last:
+            return _provisional_working(day)
         return chinese_calendar.is_workday(day)
 
 
@@ -143,6 +161,11 @@ class DueDate:
     region: str
     due: date
     skipped: list[date] = field(default_factory=list)
+
+    @property
+    def provisional(self) -> bool:
+        """True when the due date lies in the year the statutory data does not cover yet."""
+        return self.due > last_statutory_date()
 
 
 def _walk_working_days(days: _Days, start: date, n: int) -> tuple[date, list[date]]:

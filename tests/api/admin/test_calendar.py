@@ -25,7 +25,7 @@ def test_due_date_across_spring_festival_lists_the_skipped_days(app, client):
     body = resp.get_json()
     assert body["due_date"] == "2026-02-24" and body["unit"] == "working_day"
     assert body["skipped"] == [f"2026-02-{d}" for d in range(15, 24)]
-    assert body["last_supported"] == "2026-12-31"
+    assert body["last_statutory"] == "2026-12-31" and body["provisional"] is False
 
 
 def test_an_override_added_through_the_api_moves_the_due_date_and_is_audited(app, client, db_session):
@@ -101,17 +101,25 @@ def test_invalid_input_is_a_4xx_in_the_one_error_format(app, client):
         assert error["message"] and error["request_id"]
 
 
-def test_beyond_the_known_years_is_a_clear_error(app, client):
+def test_beyond_the_known_years_is_provisional_then_a_clear_error(app, client):
     headers = _editor(app, client)
     resp = client.get(
         f"{URL}/due-date", query_string={"start": "2026-12-28", "value": 10, "region": "440100"},
         headers={**headers, "Accept-Language": "en"},
     )  # fmt: skip
+    assert resp.status_code == 200
+    body = resp.get_json()
+    assert body["provisional"] is True and body["last_statutory"] == "2026-12-31"
+    assert body["due_date"] == "2027-01-12" and "2027-01-01" in body["skipped"]
+    resp = client.get(
+        f"{URL}/due-date", query_string={"start": "2027-12-28", "value": 10, "region": "440100"},
+        headers={**headers, "Accept-Language": "en"},
+    )  # fmt: skip
     assert resp.status_code == 422
     error = resp.get_json()["error"]
     assert error["code"] == "calendar.out_of_range"
-    assert error["details"]["last_supported"] == "2026-12-31"
-    assert "2026-12-31" in error["message"]
+    assert error["details"]["last_supported"] == "2027-12-31"
+    assert "2027-12-31" in error["message"]
 
 
 def test_other_roles_and_anonymous_callers_are_refused(app, client):

@@ -180,19 +180,23 @@ def test_one_query_per_computation(db_session):
 # --- The data range -----------------------------------------------------------------------------
 
 
-def test_beyond_the_known_years_is_refused_not_guessed(db_session):
+def test_the_year_after_the_known_data_is_provisional_and_the_one_after_is_refused(db_session):
     first, last = cal.supported_range()
     assert last == D(2026, 12, 31) and first == D(2004, 1, 1)
+    # A case accepted in late December gets a January due date: weekends and New Year's Day off.
+    due = cal.due_date(db_session, D(2026, 12, 28), 4, region=GZ)
+    assert due.due == D(2027, 1, 4) and due.provisional
+    assert D(2027, 1, 1) in due.skipped and D(2027, 1, 2) in due.skipped
+    assert not cal.due_date(db_session, D(2026, 12, 28), 3, region=GZ).provisional
+    # The State Council's arrangement, entered nationwide by operators, is followed.
+    _add(db_session, D(2027, 1, 4), "holiday", region="000000")
+    assert cal.add_working_days(db_session, D(2026, 12, 28), 4, region=GZ) == D(2027, 1, 5)
+    assert cal.is_working_day(db_session, D(2027, 3, 1), region=GZ)
     with pytest.raises(CalendarOutOfRange) as err:
-        cal.add_working_days(db_session, D(2026, 12, 28), 4, region=GZ)
-    assert err.value.details["last_supported"] == "2026-12-31"
-    assert err.value.details["day"] == "2027-01-01"
+        cal.is_working_day(db_session, D(2028, 1, 3), region=GZ)
+    assert err.value.details["last_supported"] == "2027-12-31"
     with pytest.raises(CalendarOutOfRange):
-        cal.is_working_day(db_session, D(2027, 3, 1), region=GZ)
-    with pytest.raises(CalendarOutOfRange):
-        cal.due_date(db_session, D(2026, 12, 1), 1, "month", region=GZ)
-    # Up to the last known day it still works.
-    assert cal.add_working_days(db_session, D(2026, 12, 28), 3, region=GZ) == D(2026, 12, 31)
+        cal.due_date(db_session, D(2027, 12, 1), 1, "month", region=GZ)
 
 
 # --- Validation and CRUD ------------------------------------------------------------------------
