@@ -25,6 +25,7 @@ MODEL_MODULES = (
     "domain.catalog.models",
     "domain.identity.models",
     "domain.applications.models",
+    "domain.forwarding.models",
     "domain.operators.models",
 )
 
@@ -37,6 +38,7 @@ BLUEPRINT_MODULES = (
     "api.v1.catalog",
     "api.v1.identity",
     "api.v1.applications",
+    "api.v1.platform",
     "miniprogram_bridge.login",
     "api.admin.auth",
     "api.admin.jobs",
@@ -46,6 +48,7 @@ BLUEPRINT_MODULES = (
     "api.admin.catalog",
     "api.admin.identity",
     "api.admin.applications",
+    "api.admin.forwarding",
 )
 
 
@@ -212,6 +215,9 @@ def _attach_integrations(app: Flask, services: Any, redis: Any) -> None:
     services.sms = SmsClient.from_config(app.config)
     services.identity = _identity_deps(app, services)
     services.applications = _application_deps(app, services)
+    from domain.forwarding.deps import ForwardingDeps
+
+    services.forwarding = ForwardingDeps(app.config, services.encryptor, redis)
 
 
 def _application_deps(app: Flask, services: Any) -> Any:

@@ -34,6 +34,7 @@ class Services:
     catalog: CatalogReadModel | None = None
     identity: Any = None  # domain.identity.deps.IdentityDeps
     applications: Any = None  # domain.applications.deps.ApplicationDeps
+    forwarding: Any = None  # domain.forwarding.deps.ForwardingDeps
 
 
 def services() -> Services:

@@ -24,6 +24,7 @@ SMS_PORT = int(os.environ.get("SMS_SIM_PORT", "9102"))
 FACEID_PORT = int(os.environ.get("FACEID_SIM_PORT", "9103"))
 ALIPAY_PORT = int(os.environ.get("ALIPAY_SIM_PORT", "9104"))
 IDCHECK_PORT = int(os.environ.get("IDCHECK_SIM_PORT", "9105"))
+PROVINCE_PORT = int(os.environ.get("PROVINCE_SIM_PORT", "9106"))
 
 
 def _wait_http(url: str, seconds: float = 30) -> bool:
@@ -50,6 +51,8 @@ def main() -> int:
     env.setdefault("FACEID_ENDPOINT", f"127.0.0.1:{FACEID_PORT}")
     env.setdefault("ALIPAY_GATEWAY", f"http://127.0.0.1:{ALIPAY_PORT}/gateway.do")
     env.setdefault("IDCHECK_BASE_URL", f"http://127.0.0.1:{IDCHECK_PORT}/")
+    env.setdefault("PROVINCE_BASE_URL", f"http://127.0.0.1:{PROVINCE_PORT}/")
+    env.setdefault("PROVINCE_SIM_CALLBACK_URL", f"http://127.0.0.1:{API_PORT}/v1/platform/callbacks")
     env.setdefault("LOG_LEVEL", "INFO")
     py = sys.executable
     flask = [py, "-m", "flask", "--app", "wsgi"]
@@ -66,10 +69,12 @@ def main() -> int:
     start(py, "-m", "cli.simulators", "faceid", "--port", str(FACEID_PORT))
     start(py, "-m", "cli.simulators", "alipay", "--port", str(ALIPAY_PORT))
     start(py, "-m", "cli.simulators", "idcheck", "--port", str(IDCHECK_PORT))
+    start(py, "-m", "cli.simulators", "province", "--port", str(PROVINCE_PORT))
     start(py, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app",
           extra={"GUNICORN_BIND": f"127.0.0.1:{API_PORT}", "GUNICORN_WORKERS": "2"})  # fmt: skip
     start(py, "-m", "workers.rq_worker")
     start(py, "-m", "workers.sweeper")
+    start(py, "-m", "workers.forwarder")
 
     stopping = {"now": False}
 
@@ -95,6 +100,7 @@ def main() -> int:
             f"  FaceID sim    http://127.0.0.1:{FACEID_PORT}/_sim/   (Tencent Cloud 慧眼)\n"
             f"  Alipay sim    http://127.0.0.1:{ALIPAY_PORT}/_sim/   (支付宝身份验证)\n"
             f"  ID check sim  http://127.0.0.1:{IDCHECK_PORT}/_sim/   (公安二要素核验)\n"
+            f"  Province sim  http://127.0.0.1:{PROVINCE_PORT}/_sim/   (省级政务服务平台: 受理/补正/办结)\n"
             "  demo citizen  phone 13800138000: POST /v1/auth/sms/send, read the code at the SMS sim\n"
             f"  demo people   {people}  (real-name: POST /v1/identity/verifications;\n"
             "                play the face scan with POST <sim>/_sim/face/perform {ref, outcome})\n"

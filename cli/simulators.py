@@ -15,6 +15,7 @@ SIMULATORS = {
     "faceid": "integrations.tencentcloud.faceid_simulator",
     "alipay": "integrations.alipay.simulator",
     "idcheck": "integrations.idcheck.simulator",
+    "province": "integrations.province.simulator",
 }
 
 

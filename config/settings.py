@@ -14,6 +14,19 @@ DEFAULT_LOOKUP_HASH_KEY = "dev-lookup-hash-key"
 DEFAULT_WECHAT_SECRET = "sim-wechat-secret"
 DEFAULT_TENCENT_SECRET_KEY = "sim-tencent-secret-key"
 DEFAULT_IDCHECK_APP_SECRET = "sim-idcheck-app-secret-0000000000"
+DEFAULT_PROVINCE_SECRET = "sim-province-secret-000000000000"
+DEFAULT_PROVINCE_SM4_KEY = "70726f76696e63652d73696d2d6b6579"  # 16 bytes hex, development only
+# Development SM2 key pairs (hex; public keys are x||y without the 04 prefix).
+DEFAULT_PROVINCE_SM2_PRIVATE_KEY = "794ea74517626d61f2b51d6459a812dc5d197219299e30d51d5c3a4a1b4366c8"
+DEFAULT_PROVINCE_SM2_PUBLIC_KEY = (
+    "93b67d08aed69f7146cff8b59d28c2f728f6866d87d33d48dd6dbdca8c59e6bd"
+    "c66657997a739893626972bd3a362c469ee34adf5ddce8694049b2c9b17867cd"
+)
+DEFAULT_PROVINCE_PEER_SM2_PRIVATE_KEY = "118ea058597e65512c736e7835e6dcd61e47b9a6350fc4b317fafe848358e40f"
+DEFAULT_PROVINCE_PEER_SM2_PUBLIC_KEY = (
+    "f58c8ae13eba123fe282a9ea6b4e694c991bfdd5feb281823f44d3d04b0e32fa"
+    "a16b28d6a20914f325e8035d8a69b6efb8663cba13299d40a8533cd5a6aaad03"
+)
 
 
 class ConfigError(RuntimeError):
@@ -107,6 +120,36 @@ class BaseConfig:
         self.IDCHECK_BASE_URL = _env("IDCHECK_BASE_URL", "http://127.0.0.1:9105/")
         self.IDCHECK_APP_ID = _env("IDCHECK_APP_ID", "yiwang-sim")
         self.IDCHECK_APP_SECRET = _env("IDCHECK_APP_SECRET", DEFAULT_IDCHECK_APP_SECRET)
+        # The provincial platform (docs/province.md): the profile and its secrets.
+        self.PROVINCE_PROFILE = _env("PROVINCE_PROFILE", "reference")  # name or path of a JSON file
+        self.PROVINCE_BASE_URL = _env("PROVINCE_BASE_URL", "http://127.0.0.1:9106/")
+        self.PROVINCE_APP_ID = _env("PROVINCE_APP_ID", "yiwang-sim")
+        self.PROVINCE_SIGNING = _env("PROVINCE_SIGNING")  # SM3-HMAC or SM2; None → the profile's
+        self.PROVINCE_SECRET = _env("PROVINCE_SECRET", DEFAULT_PROVINCE_SECRET)
+        self.PROVINCE_SM4_KEY = _env("PROVINCE_SM4_KEY", DEFAULT_PROVINCE_SM4_KEY)
+        self.PROVINCE_SM2_USER_ID = _env("PROVINCE_SM2_USER_ID", "1234567812345678")
+        self.PROVINCE_SM2_PRIVATE_KEY = _env("PROVINCE_SM2_PRIVATE_KEY", DEFAULT_PROVINCE_SM2_PRIVATE_KEY)
+        self.PROVINCE_SM2_PUBLIC_KEY = _env("PROVINCE_SM2_PUBLIC_KEY", DEFAULT_PROVINCE_SM2_PUBLIC_KEY)
+        self.PROVINCE_PEER_SM2_PUBLIC_KEY = _env(
+            "PROVINCE_PEER_SM2_PUBLIC_KEY", DEFAULT_PROVINCE_PEER_SM2_PUBLIC_KEY
+        )
+        # Simulator only: the province's own key and where it calls yiwang back.
+        self.PROVINCE_SIM_SM2_PRIVATE_KEY = _env(
+            "PROVINCE_SIM_SM2_PRIVATE_KEY", DEFAULT_PROVINCE_PEER_SM2_PRIVATE_KEY
+        )
+        self.PROVINCE_SIM_CALLBACK_URL = _env(
+            "PROVINCE_SIM_CALLBACK_URL", "http://127.0.0.1:8000/v1/platform/callbacks"
+        )
+        self.PROVINCE_SIM_RATE_LIMIT = _float("PROVINCE_SIM_RATE_LIMIT", 200.0)  # requests/s, then 429
+        self.PROVINCE_SIM_SCHEDULE = _env("PROVINCE_SIM_SCHEDULE", "accepted:20,completed:60")
+        # Delivery (overrides of the profile's values when set).
+        self.PROVINCE_RATE_LIMIT = _float("PROVINCE_RATE_LIMIT", 0.0)  # 0 → the profile's
+        self.PROVINCE_CONCURRENCY = _int("PROVINCE_CONCURRENCY", 0)
+        self.PROVINCE_TIMEOUT = _float("PROVINCE_TIMEOUT", 0.0)
+        self.FORWARDER_THREADS = _int("FORWARDER_THREADS", 8)
+        self.FORWARDER_LEASE = _float("FORWARDER_LEASE", 60.0)  # a claimed row returns after this
+        self.RECONCILE_INTERVAL = _float("RECONCILE_INTERVAL", 300.0)
+        self.RECONCILE_AFTER = _float("RECONCILE_AFTER", 3600.0)  # open cases quiet this long are asked about
 
         # One-time codes and their limits.
         self.OTP_TTL = _int("OTP_TTL", 300)
@@ -227,6 +270,11 @@ class ProductionConfig(BaseConfig):
             problems.append("TENCENT_SECRET_KEY is the simulator default")
         if self.IDCHECK_APP_SECRET == DEFAULT_IDCHECK_APP_SECRET:
             problems.append("IDCHECK_APP_SECRET is the simulator default")
+        province_defaults = (DEFAULT_PROVINCE_SECRET, DEFAULT_PROVINCE_SM4_KEY)
+        if self.PROVINCE_SECRET in province_defaults or self.PROVINCE_SM4_KEY in province_defaults:
+            problems.append("PROVINCE_SECRET and PROVINCE_SM4_KEY must not be the simulator defaults")
+        if self.PROVINCE_SM2_PRIVATE_KEY == DEFAULT_PROVINCE_SM2_PRIVATE_KEY:
+            problems.append("PROVINCE_SM2_PRIVATE_KEY is the development key")
         if not self.ALIPAY_APP_PRIVATE_KEY or not self.ALIPAY_PUBLIC_KEY:
             problems.append("ALIPAY_APP_PRIVATE_KEY and ALIPAY_PUBLIC_KEY must be set (no development keys)")
         if not _env("DATABASE_URL"):

@@ -146,3 +146,18 @@ class Database:
 
 
 db = Database()
+
+
+def take_write_lock(session: Any, table: Any, *where: Any) -> None:
+    """SQLite only: start the transaction with a write, so the read that follows cannot race.
+
+    PostgreSQL's SELECT ... FOR UPDATE locks the row; SQLite ignores FOR UPDATE and its
+    driver begins a transaction only at the first write, so two sessions could both read the
+    old state and both act on it. A no-op UPDATE takes SQLite's single write lock first.
+    """
+    from sqlalchemy import update
+
+    if session.get_bind().dialect.name != "sqlite":
+        return
+    column = next(iter(table.primary_key.columns))
+    session.execute(update(table).where(*where).values({column.name: column}))

@@ -145,6 +145,18 @@ def idcheck_sim(base_config: dict[str, Any]) -> Iterator[ThreadedSimulator]:
     sim.stop()
 
 
+@pytest.fixture(scope="session")
+def province_sim(base_config: dict[str, Any]) -> Iterator[ThreadedSimulator]:
+    """The provincial platform, moving cases only when a test says so (no schedule)."""
+    from config import TestConfig
+    from integrations.province.simulator import create_simulator
+
+    cfg = vars(TestConfig()) | base_config | {"PROVINCE_SIM_SCHEDULE": ""}
+    sim = ThreadedSimulator(create_simulator(cfg)).start()
+    yield sim
+    sim.stop()
+
+
 # Provider calls in tests time out sooner than in production, so a timeout test stays short.
 TEST_PROVIDER_TIMEOUT = 1.5
 
@@ -157,6 +169,7 @@ def app_config(
     faceid_sim: ThreadedSimulator,
     alipay_sim: ThreadedSimulator,
     idcheck_sim: ThreadedSimulator,
+    province_sim: ThreadedSimulator,
 ) -> dict:
     return base_config | {
         "WECHAT_API_BASE": wechat_sim.url,
@@ -166,6 +179,7 @@ def app_config(
         "FACEID_SCHEME": "http",
         "ALIPAY_GATEWAY": f"{alipay_sim.url}gateway.do",
         "IDCHECK_BASE_URL": idcheck_sim.url,
+        "PROVINCE_BASE_URL": province_sim.url,
         "PROVIDER_TIMEOUT": TEST_PROVIDER_TIMEOUT,
     }
 

@@ -35,6 +35,42 @@ def housekeeping(session: object, interval: float) -> dict:
     return {"drafts_purged": purged, "orphan_files": orphans["files"], "orphan_blobs": orphans["blobs"]}
 
 
+_reconcile = {"last": 0.0, "report_day": ""}
+
+
+def reconcile_pass(session: object, interval: float, quiet_after: float) -> dict:
+    """Ask the province about quiet cases at most once per `interval` seconds; once a day, log
+    the cases submitted but not yet confirmed (the daily report)."""
+    from api.deps import services
+    from domain.forwarding import reconcile
+
+    now = time.monotonic()
+    if _reconcile["last"] and now - _reconcile["last"] < interval:
+        return {}
+    _reconcile["last"] = now
+    deps = services().forwarding
+    out: dict = {}
+    try:
+        report = reconcile.reconcile(session, deps.profile(), deps.client(), quiet_after=quiet_after)  # type: ignore[arg-type]
+        out = {"reconcile_asked": report.asked, "reconcile_events": report.events_added,
+               "reconcile_receipts": report.receipts_found, "reconcile_resent": report.resent}  # fmt: skip
+    except Exception:
+        log.exception("reconciliation failed")
+    day = time.strftime("%Y-%m-%d")
+    if _reconcile["report_day"] != day:
+        _reconcile["report_day"] = day
+        rows = reconcile.unconfirmed(session, older_than=quiet_after)  # type: ignore[arg-type]
+        log.warning(
+            "daily report: submitted but not yet confirmed by the province",
+            extra={
+                "report": "forwarding.unconfirmed",
+                "count": len(rows),
+                "oldest_seconds": rows[0]["age_seconds"] if rows else 0,
+            },
+        )
+    return out
+
+
 def run_once(housekeeping_interval: float = 600.0) -> dict:
     """One sweep pass; returns what it did."""
     from api.deps import services
@@ -45,7 +81,17 @@ def run_once(housekeeping_interval: float = 600.0) -> dict:
         rebuilt = services().revocations.rebuild(session)
         expired = expire_abandoned(session)
         kept = housekeeping(session, housekeeping_interval)
-        return {**vars(report), "revocations": rebuilt, "verifications_expired": expired, **kept}
+        from flask import current_app
+
+        cfg = current_app.config
+        reconciled = reconcile_pass(session, cfg["RECONCILE_INTERVAL"], cfg["RECONCILE_AFTER"])
+        return {
+            **vars(report),
+            "revocations": rebuilt,
+            "verifications_expired": expired,
+            **kept,
+            **reconciled,
+        }
     finally:
         db.session.remove()
 

@@ -49,6 +49,12 @@ class ApplicationSchema(StrictSchema):
     items = fields.List(fields.Dict(), metadata={"description": "[{code, version}] pinned at creation"})
     status = fields.String()
     status_label = fields.String()
+    province = fields.Dict(
+        allow_none=True,
+        metadata={
+            "description": "provincial platform: {state: waiting|received, label, receipt_no, received_at}"
+        },
+    )
     result = fields.String(metadata={"description": "approved or denied (completed cases)"})
     result_label = fields.String()
     revision = fields.Integer(metadata={"description": "also the ETag; send it back in If-Match"})
@@ -80,6 +86,12 @@ class ListItemSchema(StrictSchema):
     case_number = fields.String(allow_none=True)
     status = fields.String()
     status_label = fields.String()
+    province = fields.Dict(
+        allow_none=True,
+        metadata={
+            "description": "provincial platform: {state: waiting|received, label, receipt_no, received_at}"
+        },
+    )
     result = fields.String()
     result_label = fields.String()
     updated_at = fields.String()

@@ -71,6 +71,10 @@ class Application(IdMixin, Base):
     fields_typed: Mapped[int] = mapped_column(Integer, default=0)
     materials_without_upload: Mapped[int] = mapped_column(Integer, default=0)
     materials_uploaded: Mapped[int] = mapped_column(Integer, default=0)
+    # The province's side: its receipt for the latest version, and the last stage event applied.
+    province_receipt_no: Mapped[str | None] = mapped_column(String(64))
+    province_received_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    province_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class ApplicationEvent(IdMixin, Base):
@@ -122,25 +126,57 @@ class ApplicationMaterial(IdMixin, Base):
 
 
 class ForwardingOutbox(IdMixin, Base):
-    """One row per submission or resubmission (or withdrawal) for the forwarding worker.
+    """One row per submission, resubmission or withdrawal for the forwarding worker.
 
-    Written in the same transaction as the state change; the forwarding worker (province
-    adapter) sends it and records the receipt.
+    Written in the same transaction as the state change. The worker (domain/forwarding)
+    claims it with a lease, sends it, and records the receipt: pending → sending → delivered,
+    or → retrying (next_attempt_at) → …, or → dead (the province's reason; an operator corrects
+    and replays). Rows of one application go out in order.
     """
 
     __tablename__ = "forwarding_outbox"
-    __table_args__ = (UniqueConstraint("application_id", "kind", "submission_version"),)
+    __table_args__ = (
+        UniqueConstraint("application_id", "kind", "submission_version"),
+        Index("ix_forwarding_outbox_state_next", "state", "next_attempt_at"),
+    )
 
     application_id: Mapped[str] = mapped_column(ForeignKey("applications.id"), index=True)
     kind: Mapped[str] = mapped_column(String(16))  # submit, resubmit, withdraw
     submission_version: Mapped[int] = mapped_column(Integer)
     case_number: Mapped[str] = mapped_column(String(48))
+    profile: Mapped[str] = mapped_column(String(32), default="reference", server_default="reference")
     state: Mapped[str] = mapped_column(String(16), default="pending", index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # the latest attempt
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    replayed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # by an operator
+    receipt_no: Mapped[str | None] = mapped_column(String(64))
     receipt: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # Operator corrections merged into the upstream body when a dead letter is replayed.
+    overrides: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    note: Mapped[str | None] = mapped_column(Text)  # withdrawal reason
+
+
+class ApplicationNotice(IdMixin, Base):
+    """A change the citizen should hear about (received, accepted, supplement, refused, completed).
+
+    Written with the transition; the notifications layer turns each into messages on the
+    citizen's channels. `dedupe_key` makes the same change notify once.
+    """
+
+    __tablename__ = "application_notices"
+
+    dedupe_key: Mapped[str] = mapped_column(String(160), unique=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    application_id: Mapped[str] = mapped_column(ForeignKey("applications.id", ondelete="CASCADE"), index=True)
+    event_type: Mapped[str] = mapped_column(String(32))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class CaseSerial(Base):

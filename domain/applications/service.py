@@ -332,12 +332,13 @@ def submit(
     return app
 
 
-def _forward(session: Session, app: Application, kind: str, now: datetime) -> None:
+def _forward(session: Session, app: Application, kind: str, now: datetime, note: str | None = None) -> None:
     """The row the province adapter sends: one per submission, resubmission or withdrawal."""
     session.add(
         ForwardingOutbox(
             application_id=app.id, kind=kind, submission_version=app.submission_version,
             case_number=app.case_number, state="pending", attempts=0, created_at=now,
+            next_attempt_at=now, note=note,
         )
     )  # fmt: skip
 
@@ -355,7 +356,7 @@ def withdraw(
     app.paused_on = None  # a withdrawn case has no clock: neither paused nor overdue
     app.revision += 1
     app.updated_at = now
-    _forward(session, app, "withdraw", now)
+    _forward(session, app, "withdraw", now, note=reason)
     add_event(
         session, app, previous, states.WITHDRAWN, now, actor_type="citizen", actor_id=account_id, note=reason
     )

@@ -39,7 +39,7 @@ STATUSES = (
 LABELS: dict[str, tuple[str, str]] = {
     DRAFT: ("草稿", "Draft"),
     SUBMITTED: ("已提交", "Submitted"),
-    RECEIVED: ("部门已接收", "Received"),
+    RECEIVED: ("省平台已接收", "Received by the provincial platform"),
     ACCEPTED: ("已受理", "Accepted"),
     NOT_ACCEPTED: ("不予受理", "Not accepted"),
     SUPPLEMENT_REQUESTED: ("待补正材料", "Supplement requested"),

@@ -13,8 +13,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core import audit, clock
+from core.db import take_write_lock
 from core.errors import Text
-from domain.applications import states
+from domain.applications import notices, states
 from domain.applications.deadlines import on_transition
 from domain.applications.errors import ApplicationNotFound, IllegalTransition, InvalidPatch, UnknownStatus
 from domain.applications.models import Application, ApplicationEvent
@@ -39,6 +40,7 @@ def advance(
     external event returns applied=False and changes nothing."""
     if to not in states.HANDLER_TARGETS:
         raise UnknownStatus(details={"allowed": sorted(states.HANDLER_TARGETS)})
+    take_write_lock(session, Application.__table__, Application.id == app_id)
     app = session.scalar(select(Application).where(Application.id == app_id).with_for_update())
     if app is None:
         raise ApplicationNotFound()
@@ -51,6 +53,28 @@ def advance(
         if seen is not None:
             session.rollback()
             return app, False
+    apply(
+        session, app, to, actor_type=actor_type, actor_id=actor_id, note=note, fields=fields,
+        materials=materials, result=result, external_id=external_id,
+    )  # fmt: skip
+    session.commit()
+    return app, True
+
+
+def apply(
+    session: Session,
+    app: Application,
+    to: str,
+    *,
+    actor_type: str,
+    actor_id: str | None,
+    note: str | None = None,
+    fields: list[str] | None = None,
+    materials: list[str] | None = None,
+    result: str | None = None,
+    external_id: str | None = None,
+) -> None:
+    """Make the move on a locked application inside the caller's transaction (no commit)."""
     if not states.allowed(app.status, to, states.HANDLER):
         raise IllegalTransition(**status_params(app.status))
     spec = spec_of(session, app)
@@ -88,10 +112,9 @@ def advance(
         session, app, previous, to, now, actor_type=actor_type, actor_id=actor_id, note=note,
         details=details or None, external_id=external_id,
     )  # fmt: skip
+    notices.emit(session, app, to, note=note, details=details, key=external_id)
     audit.record(
         session, actor_type=actor_type if actor_type in ("operator", "system") else "system",
         actor_id=actor_id, action=f"application.{to}", target_type="application", target_id=app.id,
         details={"from": previous, **details},
     )  # fmt: skip
-    session.commit()
-    return app, True

@@ -26,9 +26,30 @@ from domain.applications.models import Application, ApplicationEvent, Applicatio
 from domain.applications.prefill import decrypt_data, get_path, set_path
 from domain.applications.service import consent_text, satisfied_materials, spec_of
 
+PROVINCE_WAITING = ("已提交，等待省平台接收", "Submitted, waiting for the provincial platform")
+PROVINCE_RECEIVED = ("省平台已接收", "Received by the provincial platform")
+
+
+def _province(app: Application, lang: str) -> dict[str, Any] | None:
+    """Whether the province has the case yet, with its receipt number once it has."""
+    if app.status in (states.SUBMITTED, states.RESUBMITTED):
+        zh, en = PROVINCE_WAITING
+        return {"state": "waiting", "label": en if lang == "en" else zh, "receipt_no": None}
+    if app.province_receipt_no:
+        zh, en = PROVINCE_RECEIVED
+        return {
+            "state": "received", "label": en if lang == "en" else zh, "receipt_no": app.province_receipt_no,
+            "received_at": app.province_received_at.isoformat() if app.province_received_at else None,
+        }  # fmt: skip
+    return None
+
 
 def _status(app: Application, lang: str) -> dict[str, Any]:
-    out = {"status": app.status, "status_label": states.label(app.status, lang)}
+    out = {
+        "status": app.status,
+        "status_label": states.label(app.status, lang),
+        "province": _province(app, lang),
+    }
     if app.result:
         zh, en = states.RESULT_LABELS[app.result]
         out["result"] = app.result

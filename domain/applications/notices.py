@@ -1,0 +1,56 @@
+"""What the citizen is told when their case moves: one notice per change, for the notifications layer.
+
+The notifications layer (notifications/) turns each notice into messages on the citizen's
+channels; here we only decide which changes are worth telling and with what parameters.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from core import clock
+from domain.applications import states
+from domain.applications.models import Application, ApplicationNotice
+
+# Status reached → notice type. Moves not listed (e.g. in_review) are on the timeline only.
+NOTICE_TYPES = {
+    states.RECEIVED: "case_received",
+    states.ACCEPTED: "case_accepted",
+    states.SUPPLEMENT_REQUESTED: "supplement_requested",
+    states.NOT_ACCEPTED: "case_refused",
+    states.COMPLETED: "case_completed",
+    states.RESULT_DELIVERED: "result_delivered",
+}
+
+
+def emit(
+    session: Session, app: Application, to: str, *, note: str | None, details: dict[str, Any], key: str | None
+) -> ApplicationNotice | None:
+    """Add the notice for a move to `to` (if it is one the citizen hears about)."""
+    event_type = NOTICE_TYPES.get(to)
+    if event_type is None:
+        return None
+    params: dict[str, Any] = {
+        "case_number": app.case_number,
+        "service_name": app.service_name,
+        "status": to,
+        "status_label": states.label(to),
+    }
+    if to == states.SUPPLEMENT_REQUESTED:
+        params.update(materials=details.get("materials", []), fields=details.get("fields", []), reason=note)
+    elif to == states.NOT_ACCEPTED:
+        params["reason"] = note
+    elif to == states.COMPLETED:
+        params.update(result=details.get("result"), reason=note)
+    elif to == states.RECEIVED:
+        params["receipt_no"] = app.province_receipt_no
+    # The same change notifies once: keyed by the province's event id, or by the revision.
+    dedupe = f"{app.id}:{key}" if key else f"{app.id}:r{app.revision}:{to}"
+    notice = ApplicationNotice(
+        dedupe_key=dedupe[:160], account_id=app.account_id, application_id=app.id,
+        event_type=event_type, params=params, created_at=clock.now(),
+    )  # fmt: skip
+    session.add(notice)
+    return notice

@@ -1,0 +1,1 @@
+"""Forwarding to the provincial platform: delivery of outbox rows, stage events, reconciliation."""

@@ -1,0 +1,339 @@
+"""Delivering outbox rows to the province: claim with a lease, send once at a time, record the answer.
+
+Nothing is lost: a row stays in the table until the province's receipt is recorded; a worker
+killed mid-send leaves its lease to expire and another worker sends again (the province
+dedupes by 申办流水号 + version + action). Nothing is hammered: a token bucket and a cap on
+requests in flight per profile (shared in Redis), and a circuit breaker that stops calls to a
+dead province and lets one probe through after its cooldown.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from redis import Redis
+from redis.exceptions import RedisError
+from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy.orm import Session, aliased
+
+from core import audit, clock
+from core.crypto import Encryptor
+from core.db import take_write_lock
+from core.throttle import CircuitBreaker, LeaseSemaphore, TokenBucket
+from domain.applications import states, transitions
+from domain.applications.models import Application, ForwardingOutbox
+from domain.forwarding import payload
+from integrations.province.client import ProvinceClient, ProvinceError, Receipt
+from integrations.province.profile import Profile
+
+log = logging.getLogger("yiwang.forwarding")
+
+PENDING, SENDING, RETRYING, DELIVERED, DEAD = "pending", "sending", "retrying", "delivered", "dead"
+ACTIVE = (PENDING, SENDING, RETRYING)
+
+
+class _LocalBucket:
+    """The fallback pacing while Redis cannot be reached: this process's share of the rate."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate, self.next = rate, time.monotonic()
+        self.lock = threading.Lock()
+
+    def take(self) -> float:
+        with self.lock:
+            now = time.monotonic()
+            self.next = max(self.next, now) + 1.0 / self.rate
+            return max(0.0, self.next - now - 1.0 / self.rate)
+
+
+@dataclass
+class Forwarder:
+    profile: Profile
+    client: ProvinceClient
+    encryptor: Encryptor
+    redis: Redis | None = None
+    lease: float = 60.0
+    processes: int = 2  # share of the rate each process takes when Redis is away
+    _local: _LocalBucket | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        p = self.profile
+        key = f"yiwang:province:{p.name}"
+        self.bucket = TokenBucket(self.redis, key + ":bucket", p.rate_limit, p.burst) if self.redis else None
+        self.inflight = (
+            LeaseSemaphore(self.redis, key + ":inflight", p.concurrency, p.timeout + 5)
+            if self.redis
+            else None
+        )
+        self.breaker = (
+            CircuitBreaker(self.redis, key + ":breaker", p.breaker_threshold, p.breaker_cooldown)
+            if self.redis
+            else None
+        )
+        self._local = _LocalBucket(max(1.0, p.rate_limit / max(1, self.processes)))
+
+    # --- claiming ------------------------------------------------------------------------
+
+    def _due(self, now: datetime) -> Any:
+        F = ForwardingOutbox
+        return and_(
+            F.profile == self.profile.name,
+            or_(
+                and_(
+                    F.state.in_((PENDING, RETRYING)),
+                    or_(F.next_attempt_at.is_(None), F.next_attempt_at <= now),
+                ),
+                and_(F.state == SENDING, F.locked_until < now),
+            ),
+        )
+
+    def claim(self, session: Session, limit: int) -> list[tuple[str, int]]:
+        """Take up to `limit` due rows (rows of one case strictly in order); (id, attempt) each."""
+        F = ForwardingOutbox
+        earlier = aliased(ForwardingOutbox)
+        now = clock.now()
+        stmt = (
+            select(F.id)
+            .where(
+                self._due(now),
+                # A case's rows in order: versions ascending, a withdrawal after its version.
+                ~exists().where(
+                    earlier.application_id == F.application_id,
+                    earlier.state != DELIVERED,
+                    or_(
+                        earlier.submission_version < F.submission_version,
+                        and_(
+                            earlier.submission_version == F.submission_version,
+                            earlier.kind != "withdraw",
+                            F.kind == "withdraw",
+                        ),
+                    ),
+                ),
+            )
+            .order_by(F.next_attempt_at)
+            .limit(limit)
+        )
+        if session.get_bind().dialect.name == "postgresql":
+            stmt = stmt.with_for_update(skip_locked=True, of=F)
+        ids = list(session.scalars(stmt))
+        claimed: list[tuple[str, int]] = []
+        for row_id in ids:
+            res = session.execute(
+                update(F)
+                .where(F.id == row_id, self._due(now))
+                .values(
+                    state=SENDING,
+                    attempts=F.attempts + 1,
+                    sent_at=now,
+                    locked_until=now + timedelta(seconds=self.lease),
+                )  # fmt: skip
+                .returning(F.attempts)
+            )
+            attempt = res.scalar()
+            if attempt is not None:
+                claimed.append((row_id, int(attempt)))
+        session.commit()
+        return claimed
+
+    # --- sending -------------------------------------------------------------------------
+
+    def _pace(self) -> None:
+        try:
+            if self.bucket is not None:
+                while (wait := self.bucket.take()) > 0:
+                    time.sleep(min(wait, 0.5))
+                return
+        except RedisError:
+            log.warning("rate limiter unavailable; pacing locally")
+        wait = self._local.take() if self._local else 0.0
+        if wait > 0:
+            time.sleep(wait)
+
+    def _enter(self) -> str | None | bool:
+        """A place among the requests in flight: a token, None without Redis, False if full."""
+        if self.inflight is None:
+            return None
+        deadline = time.monotonic() + self.profile.timeout
+        try:
+            while time.monotonic() < deadline:
+                token = self.inflight.acquire()
+                if token:
+                    return token
+                time.sleep(0.005)
+            return False
+        except RedisError:
+            return None
+
+    def _breaker_allows(self) -> bool:
+        try:
+            return self.breaker.allow() if self.breaker else True
+        except RedisError:
+            return True
+
+    def deliver(self, session: Session, row_id: str, attempt: int) -> str:
+        """Send one claimed row and record the outcome; returns the row's new state."""
+        row = session.get(ForwardingOutbox, row_id)
+        if row is None or row.state != SENDING or row.attempts != attempt:
+            session.rollback()
+            return "superseded"
+        if not self._breaker_allows():
+            return self._postpone(session, row_id, attempt, self.profile.breaker_cooldown, "circuit open")
+        try:
+            body = payload.build(session, self.encryptor, self.profile, row)
+            session.commit()  # the audit of the personal data read
+        except Exception as exc:  # anything that stops building is for an operator
+            session.rollback()
+            return self._dead(
+                session, row_id, attempt, f"cannot build the request: {type(exc).__name__}: {exc}"
+            )
+        token = self._enter()
+        if token is False:
+            return self._postpone(session, row_id, attempt, 1.0, "concurrency cap reached")
+        try:
+            self._pace()
+            receipt = self.client.intake(body)
+        except ProvinceError as exc:
+            return self._failed(session, row_id, attempt, exc)
+        finally:
+            if token and self.inflight is not None:
+                try:
+                    self.inflight.release(token)
+                except RedisError:
+                    pass
+        self._breaker_success()
+        return self._delivered(session, row_id, attempt, receipt)
+
+    def _breaker_success(self) -> None:
+        try:
+            if self.breaker:
+                self.breaker.success()
+        except RedisError:
+            pass
+
+    # --- recording -----------------------------------------------------------------------
+
+    def _finish(self, session: Session, row_id: str, attempt: int, **values: Any) -> bool:
+        F = ForwardingOutbox
+        res = session.execute(
+            update(F)
+            .where(F.id == row_id, F.state == SENDING, F.attempts == attempt)
+            .values(locked_until=None, **values)
+        )
+        return res.rowcount == 1
+
+    def _postpone(self, session: Session, row_id: str, attempt: int, seconds: float, why: str) -> str:
+        """Put a claimed row back without counting the attempt (nothing was sent)."""
+        ok = self._finish(
+            session, row_id, attempt, state=RETRYING, attempts=attempt - 1,
+            next_attempt_at=clock.now() + timedelta(seconds=seconds * (0.5 + random.random())),
+        )  # fmt: skip
+        session.commit()
+        return f"postponed: {why}" if ok else "superseded"
+
+    def _failed(self, session: Session, row_id: str, attempt: int, exc: ProvinceError) -> str:
+        if exc.retryable and (exc.status is None or exc.status >= 500):
+            try:
+                if self.breaker and self.breaker.failure():
+                    log.error(
+                        "circuit opened for the province",
+                        extra={"profile": self.profile.name, "alert": "forwarding.circuit_open"},
+                    )
+            except RedisError:
+                pass
+        if not exc.retryable:
+            return self._dead(
+                session,
+                row_id,
+                attempt,
+                f"province refused: HTTP {exc.status} {exc.code or ''} {exc}".strip(),
+            )
+        row = session.get(ForwardingOutbox, row_id)
+        now = clock.now()
+        if (
+            row is not None
+            and (now - (row.replayed_at or row.created_at)).total_seconds() > self.profile.max_age
+        ):
+            return self._dead(
+                session, row_id, attempt, f"not delivered within the maximum age; last error {exc}"
+            )
+        delay = backoff(attempt, self.profile.backoff_base, self.profile.backoff_cap, random.random())
+        if exc.retry_after:
+            delay = max(delay, exc.retry_after)
+        ok = self._finish(
+            session, row_id, attempt, state=RETRYING, last_error=str(exc)[:2000],
+            next_attempt_at=now + timedelta(seconds=delay),
+        )  # fmt: skip
+        session.commit()
+        return RETRYING if ok else "superseded"
+
+    def _dead(self, session: Session, row_id: str, attempt: int, reason: str) -> str:
+        ok = self._finish(session, row_id, attempt, state=DEAD, last_error=reason[:2000])
+        if ok:
+            row = session.get(ForwardingOutbox, row_id)
+            audit.record(
+                session, actor_type="system", actor_id="forwarder", action="forwarding.dead_letter",
+                target_type="forwarding_outbox", target_id=row_id,
+                details={"case_number": row.case_number if row else None, "reason": reason[:500]},
+            )  # fmt: skip
+        session.commit()
+        if ok:
+            log.error(
+                "forwarding dead letter: an operator must correct and replay",
+                extra={"row_id": row_id, "alert": "forwarding.dead_letter", "reason": reason[:500]},
+            )
+        return DEAD if ok else "superseded"
+
+    def _delivered(self, session: Session, row_id: str, attempt: int, receipt: Receipt) -> str:
+        now = clock.now()
+        ok = self._finish(
+            session, row_id, attempt, state=DELIVERED, delivered_at=now, receipt_no=receipt.receipt_no,
+            receipt={
+                "receipt_no": receipt.receipt_no, "received_at": receipt.received_at,
+                "duplicate": receipt.duplicate,
+            },
+            last_error=None,
+        )  # fmt: skip
+        if not ok:
+            session.rollback()
+            return "superseded"
+        row = session.get(ForwardingOutbox, row_id)
+        assert row is not None
+        record_receipt(session, self.profile, row, receipt.receipt_no, now)
+        session.commit()
+        return DELIVERED
+
+
+def record_receipt(
+    session: Session, profile: Profile, row: ForwardingOutbox, receipt_no: str, at: datetime
+) -> None:
+    """The province has this version: show its receipt and move a waiting case to received."""
+    if row.kind == "withdraw":
+        return
+    take_write_lock(session, Application.__table__, Application.id == row.application_id)
+    app = session.scalar(
+        select(Application)
+        .where(Application.id == row.application_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if app is None or app.submission_version != row.submission_version:
+        return
+    app.province_receipt_no = receipt_no
+    app.province_received_at = at
+    if app.status in (states.SUBMITTED, states.RESUBMITTED):
+        transitions.apply(
+            session, app, states.RECEIVED, actor_type="province", actor_id=profile.name,
+            note=f"回执号 {receipt_no}", external_id=f"{profile.name}:receipt:{row.submission_version}",
+        )  # fmt: skip
+
+
+def backoff(attempt: int, base: float, cap: float, rand: float) -> float:
+    """Capped exponential backoff with full jitter over the upper half; `rand` in [0, 1)."""
+    ceiling = min(cap, base * (2 ** max(0, attempt - 1)))
+    return ceiling / 2 + rand * ceiling / 2

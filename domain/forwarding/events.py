@@ -1,0 +1,152 @@
+"""Stage events from the province: stored once, applied in the province's order, never backwards.
+
+An event is keyed by its event_id (a repeat changes nothing) and numbered per case (`seq`).
+Events apply strictly in seq order: one that arrives early waits for its predecessor, which a
+late callback or reconciliation's status query brings. An event the case cannot follow any
+more (e.g. the citizen withdrew) is recorded as ignored, with the reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from core import clock
+from core.db import take_write_lock
+from core.errors import AppError
+from domain.applications import states, transitions
+from domain.applications.models import Application
+from domain.forwarding.errors import BadEvent, UnknownCase
+from domain.forwarding.models import APPLIED, IGNORED, WAITING, ProvinceEvent
+from integrations.province.profile import Profile
+
+DUPLICATE = "duplicate"
+
+
+def _text(value: Any, limit: int) -> str | None:
+    return str(value)[:limit] if value is not None else None
+
+
+def validate(raw: Any) -> dict[str, Any]:
+    """The event's fields, or BadEvent naming what is wrong."""
+    if not isinstance(raw, dict):
+        raise BadEvent(fields={"body": ["JSON object expected"]})
+    problems: dict[str, list[str]] = {}
+    for key, limit in (("event_id", 64), ("sblsh", 48), ("stage", 24)):
+        value = raw.get(key)
+        if not isinstance(value, str) or not value or len(value) > limit:
+            problems[key] = [f"a string of 1-{limit} characters"]
+    seq = raw.get("seq")
+    if not isinstance(seq, int) or isinstance(seq, bool) or not 1 <= seq <= 1_000_000:
+        problems["seq"] = ["an integer from 1"]
+    for key in ("materials", "fields"):
+        value = raw.get(key)
+        if value is not None and (not isinstance(value, list) or not all(isinstance(v, str) for v in value)):
+            problems[key] = ["a list of strings"]
+    if problems:
+        raise BadEvent(fields=problems)
+    return raw
+
+
+def receive(session: Session, profile: Profile, raw: Any, *, source: str = "callback") -> str:
+    """Store one event and apply whatever is now in order; returns applied / waiting / ignored /
+    duplicate for this event. Commits."""
+    event = validate(raw)
+    take_write_lock(session, Application.__table__, Application.case_number == event["sblsh"])
+    app = session.scalar(
+        select(Application)
+        .where(Application.case_number == event["sblsh"])
+        .with_for_update()
+        .execution_options(populate_existing=True)  # the locked row, not a copy from earlier
+    )
+    if app is None:
+        session.rollback()
+        raise UnknownCase()
+    seen = session.scalar(
+        select(ProvinceEvent.id).where(
+            ProvinceEvent.application_id == app.id,
+            (ProvinceEvent.event_id == event["event_id"]) | (ProvinceEvent.seq == event["seq"]),
+        )
+    )
+    if seen is not None or event["seq"] <= app.province_seq:
+        session.rollback()
+        return DUPLICATE
+    row = ProvinceEvent(
+        profile=profile.name, event_id=event["event_id"], application_id=app.id, seq=event["seq"],
+        stage=event["stage"], payload=event, source=source, received_at=clock.now(), state=WAITING,
+    )  # fmt: skip
+    session.add(row)
+    try:
+        session.flush()
+    except IntegrityError:  # the same event id on another case: the province's mistake
+        session.rollback()
+        return DUPLICATE
+    apply_ready(session, profile, app)
+    state = row.state
+    session.commit()
+    return state
+
+
+def apply_ready(session: Session, profile: Profile, app: Application) -> int:
+    """Apply the stored events that are next in order; the caller holds the case's row lock."""
+    waiting = {
+        e.seq: e
+        for e in session.scalars(
+            select(ProvinceEvent).where(
+                ProvinceEvent.application_id == app.id, ProvinceEvent.state == WAITING
+            )
+        )
+    }
+    applied = 0
+    while (event := waiting.pop(app.province_seq + 1, None)) is not None:
+        now = clock.now()
+        outcome = _apply(session, profile, app, event, now)
+        event.state = APPLIED if outcome is None else IGNORED
+        event.outcome = outcome
+        event.applied_at = now
+        app.province_seq = event.seq
+        applied += 1
+    return applied
+
+
+def external_id(profile: Profile, event_id: str) -> str:
+    """The timeline's key for a province event (fits the 64-character column)."""
+    key = f"{profile.name}:{event_id}"
+    return (
+        key if len(key) <= 64 else f"{profile.name[:16]}:{hashlib.sha256(event_id.encode()).hexdigest()[:40]}"
+    )
+
+
+def _apply(
+    session: Session, profile: Profile, app: Application, event: ProvinceEvent, now: datetime
+) -> str | None:
+    """Make the case follow one event; None when it moved, else why it did not."""
+    p = event.payload
+    target = profile.status_for(event.stage, _text(p.get("code"), 8))
+    if target is None:
+        return f"unmapped stage {event.stage}/{p.get('code')}"
+    if target == states.RECEIVED:
+        version = p.get("version")
+        if version == app.submission_version and p.get("receipt_no"):
+            app.province_receipt_no = _text(p["receipt_no"], 64)
+            app.province_received_at = app.province_received_at or now
+    if target == app.status:
+        return "already in this state"
+    if not states.allowed(app.status, target, states.HANDLER):
+        return f"not a move from {app.status}"
+    try:
+        # apply() checks everything before it changes anything, so a refusal leaves no trace.
+        transitions.apply(
+            session, app, target, actor_type="province", actor_id=profile.name,
+            note=_text(p.get("reason"), 1000), fields=p.get("fields"), materials=p.get("materials"),
+            result=profile.result_for(_text(p.get("result_code"), 4)),
+            external_id=external_id(profile, event.event_id),
+        )  # fmt: skip
+    except AppError as exc:
+        return f"refused: {exc.code}"
+    return None

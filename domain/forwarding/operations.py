@@ -1,0 +1,86 @@
+"""What operators see and do: queue figures, dead letters to inspect, correct and replay."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from core import audit, clock
+from domain.applications.models import ForwardingOutbox
+from domain.forwarding import delivery
+from domain.forwarding.errors import NotDeadLetter, RowNotFound
+from domain.forwarding.models import WAITING, ProvinceEvent
+
+
+def stats(session: Session) -> dict[str, Any]:
+    """Queue depth per state, the oldest undelivered row's age, retries and dead letters."""
+    F = ForwardingOutbox
+    by_state = dict(session.execute(select(F.state, func.count()).group_by(F.state)).all())
+    oldest = session.scalar(select(func.min(F.created_at)).where(F.state.in_(delivery.ACTIVE)))
+    retried = session.scalar(select(func.count()).where(F.state.in_(delivery.ACTIVE), F.attempts > 1)) or 0
+    waiting = session.scalar(select(func.count()).where(ProvinceEvent.state == WAITING)) or 0
+    now = clock.now()
+    return {
+        "queue_depth": sum(by_state.get(s, 0) for s in delivery.ACTIVE),
+        "by_state": {
+            s: int(by_state.get(s, 0)) for s in (*delivery.ACTIVE, delivery.DELIVERED, delivery.DEAD)
+        },
+        "oldest_pending_seconds": int((now - oldest).total_seconds()) if oldest else 0,
+        "retrying": int(by_state.get(delivery.RETRYING, 0)),
+        "retried_in_queue": int(retried),
+        "dead_letters": int(by_state.get(delivery.DEAD, 0)),
+        "events_waiting": int(waiting),
+    }
+
+
+def rows(session: Session, *, state: str | None, limit: int = 100) -> list[ForwardingOutbox]:
+    stmt = select(ForwardingOutbox).order_by(ForwardingOutbox.created_at.desc()).limit(limit)
+    if state:
+        stmt = stmt.where(ForwardingOutbox.state == state)
+    return list(session.scalars(stmt))
+
+
+def get(session: Session, row_id: str) -> ForwardingOutbox:
+    row = session.get(ForwardingOutbox, row_id)
+    if row is None:
+        raise RowNotFound()
+    return row
+
+
+def correct(
+    session: Session, row_id: str, *, overrides: dict[str, Any] | None, operator_id: str
+) -> ForwardingOutbox:
+    """Set the fields laid over the upstream body (e.g. a field the province's validation wants)."""
+    row = session.scalar(select(ForwardingOutbox).where(ForwardingOutbox.id == row_id).with_for_update())
+    if row is None:
+        raise RowNotFound()
+    if row.state != delivery.DEAD:
+        raise NotDeadLetter(state=row.state)
+    row.overrides = overrides or None
+    audit.record(
+        session, actor_type="operator", actor_id=operator_id, action="forwarding.corrected",
+        target_type="forwarding_outbox", target_id=row.id, details={"keys": sorted((overrides or {}).keys())},
+    )  # fmt: skip
+    session.commit()
+    return row
+
+
+def replay(session: Session, row_id: str, *, operator_id: str) -> ForwardingOutbox:
+    """Send a dead letter again with fresh attempts."""
+    row = session.scalar(select(ForwardingOutbox).where(ForwardingOutbox.id == row_id).with_for_update())
+    if row is None:
+        raise RowNotFound()
+    if row.state != delivery.DEAD:
+        raise NotDeadLetter(state=row.state)
+    now = clock.now()
+    row.state, row.attempts, row.next_attempt_at, row.locked_until = delivery.PENDING, 0, now, None
+    # A replay restarts the maximum-age clock, or an old row would die again at once.
+    row.replayed_at = now
+    audit.record(
+        session, actor_type="operator", actor_id=operator_id, action="forwarding.replayed",
+        target_type="forwarding_outbox", target_id=row.id, details={"case_number": row.case_number},
+    )  # fmt: skip
+    session.commit()
+    return row

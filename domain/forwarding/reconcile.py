@@ -1,0 +1,176 @@
+"""Reconciliation: ask the province about quiet cases and repair what callbacks missed.
+
+A case is asked about when it has an undelivered or unconfirmed row older than
+`quiet_after`, events waiting for a missing predecessor, or a non-final status that has not
+moved for `quiet_after`. The province's answer fills missed stage events (through the same
+path as callbacks) and marks rows the province has although yiwang never saw the receipt.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from core import clock
+from domain.applications import states
+from domain.applications.models import Application, ForwardingOutbox
+from domain.forwarding import delivery, events
+from domain.forwarding.models import WAITING, ProvinceEvent
+from integrations.province.client import ProvinceClient, ProvinceError
+from integrations.province.profile import Profile
+
+log = logging.getLogger("yiwang.forwarding")
+
+# Statuses the province still owes us news about.
+OPEN = tuple(s for s in states.STATUSES if s not in states.FINAL and s != states.DRAFT)
+
+
+@dataclass
+class Report:
+    asked: int = 0
+    events_added: int = 0
+    receipts_found: int = 0
+    resent: int = 0
+    unknown: int = 0
+    errors: int = 0
+    cases: list[str] = field(default_factory=list)
+
+
+def candidates(session: Session, profile: Profile, *, quiet_after: float, limit: int) -> list[str]:
+    """Case numbers worth asking about, oldest news first."""
+    cutoff = clock.now() - timedelta(seconds=quiet_after)
+    waiting = select(ProvinceEvent.application_id).where(
+        ProvinceEvent.state == WAITING, ProvinceEvent.received_at < cutoff
+    )
+    rows = session.execute(
+        select(Application.case_number)
+        .where(
+            Application.case_number.is_not(None),
+            or_(
+                Application.id.in_(waiting),
+                (Application.status.in_(OPEN)) & (Application.updated_at < cutoff),
+            ),
+        )
+        .order_by(Application.updated_at)
+        .limit(limit)
+    ).all()
+    return [r[0] for r in rows]
+
+
+def reconcile_case(
+    session: Session, profile: Profile, client: ProvinceClient, sblsh: str, report: Report
+) -> None:
+    answer = client.status(sblsh)
+    report.asked += 1
+    app = session.scalar(select(Application).where(Application.case_number == sblsh))
+    if app is None:
+        return
+    if answer is None:
+        # The province never heard of the case: every delivered row of it goes out again.
+        report.unknown += 1
+        res = session.execute(
+            update(ForwardingOutbox)
+            .where(ForwardingOutbox.application_id == app.id, ForwardingOutbox.state == delivery.DELIVERED)
+            .values(
+                state=delivery.PENDING,
+                next_attempt_at=clock.now(),
+                last_error="province has no record; resent by reconciliation",
+            )
+        )
+        session.commit()
+        report.resent += res.rowcount
+        if res.rowcount:
+            log.error(
+                "province lost a case; resending",
+                extra={"alert": "forwarding.province_lost", "case_number": sblsh},
+            )
+        return
+    for received in answer.get("received") or []:
+        _mark_received(session, profile, app.id, received, report)
+    for raw in answer.get("events") or []:
+        try:
+            if events.receive(session, profile, raw, source="reconcile") != events.DUPLICATE:
+                report.events_added += 1
+        except Exception:  # one bad event must not stop the others
+            session.rollback()
+            report.errors += 1
+    report.cases.append(sblsh)
+
+
+def _mark_received(session: Session, profile: Profile, app_id: str, received: Any, report: Report) -> None:
+    if not isinstance(received, dict) or not received.get("receipt_no"):
+        return
+    row = session.scalar(
+        select(ForwardingOutbox)
+        .where(
+            ForwardingOutbox.application_id == app_id,
+            ForwardingOutbox.submission_version == received.get("version"),
+            ForwardingOutbox.kind == received["action"]
+            if received.get("action")
+            else ForwardingOutbox.kind.in_(("submit", "resubmit")),
+            ForwardingOutbox.state.in_((delivery.PENDING, delivery.RETRYING, delivery.DEAD)),
+        )
+        .with_for_update()
+    )
+    if row is None:
+        return
+    now = clock.now()
+    row.state, row.delivered_at, row.receipt_no = delivery.DELIVERED, now, str(received["receipt_no"])[:64]
+    row.receipt = {"receipt_no": row.receipt_no, "found_by": "reconciliation"}
+    row.locked_until = None
+    delivery.record_receipt(session, profile, row, row.receipt_no, now)
+    session.commit()
+    report.receipts_found += 1
+
+
+def reconcile(
+    session: Session, profile: Profile, client: ProvinceClient, *, quiet_after: float, limit: int = 200
+) -> Report:
+    """One pass over the quiet cases; stops early if the province is unreachable."""
+    report = Report()
+    for sblsh in candidates(session, profile, quiet_after=quiet_after, limit=limit):
+        try:
+            reconcile_case(session, profile, client, sblsh, report)
+        except ProvinceError as exc:
+            session.rollback()
+            report.errors += 1
+            if exc.retryable:
+                break
+    return report
+
+
+def unconfirmed(session: Session, *, older_than: float = 0.0, limit: int = 1000) -> list[dict[str, Any]]:
+    """Submitted but not yet confirmed by the province: the daily report's rows."""
+    now = clock.now()
+    cutoff = now - timedelta(seconds=older_than)
+    rows = session.scalars(
+        select(ForwardingOutbox)
+        .where(
+            ForwardingOutbox.state.in_(delivery.ACTIVE + (delivery.DEAD,)),
+            ForwardingOutbox.created_at <= cutoff,
+        )
+        .order_by(ForwardingOutbox.created_at)
+        .limit(limit)
+    )
+    return [
+        {
+            "id": r.id,
+            "case_number": r.case_number,
+            "kind": r.kind,
+            "version": r.submission_version,
+            "state": r.state,
+            "attempts": r.attempts,
+            "age_seconds": int(_age(now, r.created_at)),
+            "last_error": r.last_error,
+        }  # fmt: skip
+        for r in rows
+    ]
+
+
+def _age(now: datetime, then: datetime) -> float:
+    return max(0.0, (now - then).total_seconds())

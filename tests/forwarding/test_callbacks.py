@@ -1,0 +1,182 @@
+"""Stage callbacks: signed, idempotent, in the province's order, never backwards; reconciliation."""
+
+from __future__ import annotations
+
+import time
+
+from sqlalchemy import func, select
+
+from domain.applications.models import ApplicationEvent, ApplicationNotice
+from tests.forwarding.conftest import (
+    callback,
+    event,
+    forward,
+    fresh,
+    get,
+    ops_headers,
+    submitted,
+    wait_for,
+)
+
+
+def _status(client, who, app_id):
+    """What the citizen sees (from the database: the test clock may outlive their token)."""
+    from domain.applications.models import Application
+
+    return fresh().get(Application, app_id).status
+
+
+def _timeline(app_id):
+    return [
+        e.to_status
+        for e in fresh().scalars(
+            select(ApplicationEvent)
+            .where(ApplicationEvent.application_id == app_id)
+            .order_by(ApplicationEvent.seq)
+        )
+    ]
+
+
+def test_the_province_walks_a_case_to_completion_over_real_callbacks(client, zhang, services, province):
+    case = submitted(client, zhang)
+    forward(services)
+    sblsh = case["case_number"]
+    province.post(f"cases/{sblsh}/accept")
+    wait_for(lambda: _status(client, zhang, case["id"]) == "accepted")
+    province.post(f"cases/{sblsh}/complete", {"result": "approved"})
+    wait_for(lambda: _status(client, zhang, case["id"]) == "completed")
+    shown = get(client, zhang, case["id"]).get_json()
+    assert shown["result"] == "approved" and shown["province"]["state"] == "received"
+    assert _timeline(case["id"]) == ["draft", "submitted", "received", "accepted", "completed"]
+    kinds = [
+        n.event_type
+        for n in fresh().scalars(select(ApplicationNotice).order_by(ApplicationNotice.created_at))
+    ]
+    assert sorted(kinds) == ["case_accepted", "case_completed", "case_received"]
+
+
+def test_a_supplement_request_names_what_to_add(client, zhang, services, province):
+    case = submitted(client, zhang)
+    forward(services)
+    province.post(
+        f"cases/{case['case_number']}/supplement", {"materials": ["insurance"], "reason": "照片不清晰"}
+    )
+    wait_for(lambda: _status(client, zhang, case["id"]) == "supplement_requested")
+    shown = get(client, zhang, case["id"]).get_json()
+    assert shown["supplement"]["materials"] == ["insurance"] and shown["supplement"]["reason"] == "照片不清晰"
+
+
+def _province_seq(app_id):
+    from domain.applications.models import Application
+
+    return fresh().get(Application, app_id).province_seq
+
+
+def test_the_same_event_twice_moves_the_case_once(client, app, zhang, services, province):
+    case = submitted(client, zhang)
+    forward(services)
+    wait_for(lambda: _province_seq(case["id"]) >= 1)  # the simulator's own "received" (seq 1)
+    accepted = event(case["case_number"], 2, "accepted", code="1")
+    assert callback(client, app, accepted).get_json()["result"] == "applied"
+    assert callback(client, app, accepted).get_json()["result"] == "duplicate"
+    assert _timeline(case["id"]).count("accepted") == 1
+    assert (
+        fresh().scalar(
+            select(func.count())
+            .select_from(ApplicationNotice)
+            .where(ApplicationNotice.event_type == "case_accepted")
+        )
+        == 1
+    )
+
+
+def test_events_out_of_order_wait_for_their_predecessor_and_never_move_backwards(
+    client, app, zhang, services, province
+):
+    case = submitted(client, zhang)
+    forward(services)  # seq 1 is the province's "received"; the simulator sent it
+    wait_for(lambda: _province_seq(case["id"]) >= 1)
+    sblsh = case["case_number"]
+    done = callback(client, app, event(sblsh, 3, "completed", result_code="6"))
+    assert done.status_code == 200 and done.get_json()["result"] == "waiting"
+    assert _status(client, zhang, case["id"]) == "received"
+    accepted = callback(client, app, event(sblsh, 2, "accepted", code="1"))
+    assert accepted.get_json()["result"] == "applied"
+    assert _status(client, zhang, case["id"]) == "completed"
+    # A late, older event (a second "accepted" with a seq already passed) changes nothing.
+    late = callback(client, app, event(sblsh, 2, "accepted", code="1"))
+    assert late.get_json()["result"] == "duplicate" and _status(client, zhang, case["id"]) == "completed"
+    assert _timeline(case["id"]) == ["draft", "submitted", "received", "accepted", "completed"]
+
+
+def test_bad_signature_stale_timestamp_replayed_nonce_unknown_case_and_junk(
+    client, app, zhang, services, province
+):
+    case = submitted(client, zhang)
+    ev = event(case["case_number"], 2, "accepted", code="1")
+    import json
+
+    from integrations.province import signing
+    from tests.forwarding.conftest import province_credentials
+
+    body = json.dumps(ev).encode()
+    headers = signing.sign_request(province_credentials(app), "POST", "/v1/platform/callbacks", body)
+    headers["Content-Type"] = "application/json"
+    forged = dict(headers, **{signing.H_SIGNATURE: "0" * len(headers[signing.H_SIGNATURE])})
+    resp = client.post("/v1/platform/callbacks", data=body, headers=forged)
+    assert resp.status_code == 401 and resp.get_json()["error"]["code"] == "platform.unauthenticated"
+
+    stale = callback(client, app, ev, now=time.time() - 3600)
+    assert stale.status_code == 401 and "stale_timestamp" in stale.get_json()["error"]["message"]
+
+    first = client.post("/v1/platform/callbacks", data=body, headers=headers)
+    assert first.status_code == 200
+    replay = client.post("/v1/platform/callbacks", data=body, headers=headers)
+    assert replay.status_code == 401 and "replayed_nonce" in replay.get_json()["error"]["message"]
+
+    unknown = callback(client, app, event("NO-SUCH-CASE", 1, "received"))
+    assert unknown.status_code == 404 and unknown.get_json()["error"]["code"] == "platform.unknown_case"
+    junk = callback(client, app, {"sblsh": case["case_number"], "seq": "two"})
+    assert junk.status_code == 400 and junk.get_json()["error"]["code"] == "platform.bad_event"
+    en = client.post("/v1/platform/callbacks", data=body, headers=forged | {"Accept-Language": "en"})
+    assert "did not verify" in en.get_json()["error"]["message"]
+    assert callback(client, app, ev, path="/v1/platform/callbacks/other-province").status_code == 404
+
+
+def test_reconciliation_repairs_a_missed_callback(client, app, zhang, services, province, clock):
+    case = submitted(client, zhang)
+    forward(services)
+    province.post(f"cases/{case['case_number']}/accept", {"drop_callback": True})
+    time.sleep(0.3)
+    assert _status(client, zhang, case["id"]) == "received"
+
+    clock.advance(2 * 3600)  # quiet for longer than RECONCILE_AFTER
+    ops = ops_headers(app, client)
+    key_headers = {"Idempotency-Key": "reconcile-1"}
+    report = client.post("/admin/v1/forwarding/reconcile", headers=ops | key_headers).get_json()
+    assert report["asked"] >= 1 and report["events_added"] >= 1
+    assert _status(client, zhang, case["id"]) == "accepted"
+
+
+def test_reconciliation_finds_a_receipt_yiwang_never_saw(client, app, zhang, services, province, clock):
+    case = submitted(client, zhang)
+    fw = services.forwarding.forwarder()
+    body = None
+    from domain.applications.models import ForwardingOutbox
+    from domain.forwarding import payload
+
+    session = fresh()
+    row = session.scalar(select(ForwardingOutbox).where(ForwardingOutbox.application_id == case["id"]))
+    body = payload.build(session, services.encryptor, fw.profile, row)
+    session.commit()
+    fw.client.intake(body)  # the province got it; the worker died before recording the receipt
+    wait_for(lambda: _status(client, zhang, case["id"]) == "received")  # the province's own callback
+
+    clock.advance(2 * 3600)
+    ops = ops_headers(app, client)
+    client.post("/admin/v1/forwarding/reconcile", headers=ops | {"Idempotency-Key": "reconcile-2"})
+    row = fresh().scalar(select(ForwardingOutbox).where(ForwardingOutbox.application_id == case["id"]))
+    assert row.state == "delivered" and row.receipt_no
+    assert province.stats()["duplicates"] == 0
+    unconfirmed = client.get("/admin/v1/forwarding/unconfirmed", headers=ops).get_json()
+    assert unconfirmed["count"] == 0

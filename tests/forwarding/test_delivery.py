@@ -1,0 +1,190 @@
+"""Delivery to the province: receipts, dedupe, retries, dead letters, breaker, leases, order."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from sqlalchemy import select
+
+from domain.applications.models import ApplicationEvent, ApplicationNotice, ForwardingOutbox
+from domain.forwarding.delivery import Forwarder
+from integrations.province.client import ProvinceClient
+from tests.forwarding.conftest import forward, fresh, get, key, submitted
+
+
+def _row(app_id: str, kind: str = "submit") -> ForwardingOutbox:
+    return fresh().scalar(
+        select(ForwardingOutbox).where(
+            ForwardingOutbox.application_id == app_id, ForwardingOutbox.kind == kind
+        )
+    )
+
+
+def _forwarder(services, **profile_changes) -> Forwarder:
+    deps = services.forwarding
+    profile = dataclasses.replace(deps.profile(), **profile_changes)
+    return Forwarder(
+        profile=profile, client=ProvinceClient(profile), encryptor=services.encryptor, redis=deps.redis
+    )
+
+
+def test_the_citizen_sees_waiting_then_received_with_the_receipt(client, zhang, services, province):
+    case = submitted(client, zhang)
+    before = get(client, zhang, case["id"]).get_json()
+    assert before["province"] == {"state": "waiting", "label": "已提交，等待省平台接收", "receipt_no": None}
+
+    assert forward(services) == ["delivered"]
+
+    after = get(client, zhang, case["id"]).get_json()
+    row = _row(case["id"])
+    assert after["status"] == "received" and after["status_label"] == "省平台已接收"
+    assert after["province"]["state"] == "received" and after["province"]["receipt_no"] == row.receipt_no
+    assert row.state == "delivered" and row.attempts == 1
+    sim_case = province.case(case["case_number"])
+    assert sim_case["versions"] and province.stats()["received"] == 1
+    # The province decrypted the applicant: it has the real identity, we only show it masked.
+    assert sim_case["applicant"]["decrypted"] is True
+    assert zhang["id_number"] not in str(sim_case)
+    en = client.get(f"/v1/applications/{case['id']}", headers=zhang["headers"] | {"Accept-Language": "en"})
+    assert en.get_json()["province"]["label"] == "Received by the provincial platform"
+    notices = (
+        fresh().scalars(select(ApplicationNotice).where(ApplicationNotice.application_id == case["id"])).all()
+    )
+    assert [n.event_type for n in notices] == ["case_received"] and notices[0].params[
+        "receipt_no"
+    ] == row.receipt_no
+
+
+def test_a_lost_answer_is_sent_again_and_the_province_dedupes(client, zhang, services, province, db_session):
+    case = submitted(client, zhang)
+    forward(services)
+    first = _row(case["id"]).receipt_no
+    session = fresh()
+    row = session.get(ForwardingOutbox, _row(case["id"]).id)
+    row.state, row.receipt_no = "pending", None  # as if the answer never reached us
+    session.commit()
+
+    assert forward(services) == ["delivered"]
+
+    stats = province.stats()
+    assert stats["received"] == 1 and stats["duplicates"] == 1
+    assert _row(case["id"]).receipt_no == first
+    received = (
+        fresh()
+        .scalars(
+            select(ApplicationEvent).where(
+                ApplicationEvent.application_id == case["id"], ApplicationEvent.to_status == "received"
+            )
+        )
+        .all()
+    )
+    assert len(received) == 1
+
+
+def test_503_then_recovery_retries_with_backoff(client, zhang, services, province, clock):
+    case = submitted(client, zhang)
+    province.faults(error_rate=1.0)
+    assert forward(services) == ["retrying"]
+    row = _row(case["id"])
+    assert row.state == "retrying" and row.attempts == 1 and "503" in row.last_error
+    assert row.next_attempt_at > clock.now()
+    assert forward(services) == []  # not due yet
+
+    province.faults(error_rate=0.0)
+    clock.advance(400)
+    assert forward(services) == ["delivered"]
+    assert _row(case["id"]).attempts == 2
+    assert get(client, zhang, case["id"]).get_json()["status"] == "received"
+
+
+def test_429_waits_at_least_retry_after(client, zhang, services, province, clock):
+    case = submitted(client, zhang)
+    province.faults(rate_limit=0.001)  # every call over the limit
+    outcomes = forward(services)
+    assert outcomes == ["retrying"]
+    row = _row(case["id"])
+    assert "429" in row.last_error and (row.next_attempt_at - clock.now()).total_seconds() >= 0.99
+
+
+def test_a_validation_refusal_is_a_dead_letter_an_operator_corrects_and_replays(
+    client, zhang, services, province, ops, clock
+):
+    case = submitted(client, zhang)
+    session = fresh()
+    row = session.get(ForwardingOutbox, _row(case["id"]).id)
+    row.overrides = {"channel": 12}  # what a broken field mapping would send
+    session.commit()
+
+    assert forward(services) == ["dead"]
+    dead = client.get("/admin/v1/forwarding/rows?state=dead", headers=ops).get_json()["items"]
+    assert [d["id"] for d in dead] == [row.id] and "400" in dead[0]["last_error"]
+    stats = client.get("/admin/v1/forwarding/stats", headers=ops).get_json()
+    assert stats["dead_letters"] == 1 and stats["queue_depth"] == 0
+
+    refused = client.patch(
+        f"/admin/v1/forwarding/rows/{row.id}",
+        json={"overrides": {"applicant": {"name": "x"}}},
+        headers=ops | key(),
+    )
+    assert refused.status_code == 422  # an operator may not rewrite who applied
+    fixed = client.patch(f"/admin/v1/forwarding/rows/{row.id}", json={"overrides": None}, headers=ops | key())
+    assert fixed.status_code == 200 and fixed.get_json()["overrides"] is None
+    replayed = client.post(f"/admin/v1/forwarding/rows/{row.id}/replay", headers=ops | key())
+    assert replayed.status_code == 200 and replayed.get_json()["state"] == "pending"
+    again = client.post(f"/admin/v1/forwarding/rows/{row.id}/replay", headers=ops | key())
+    assert again.status_code == 409 and again.get_json()["error"]["code"] == "forwarding.not_dead_letter"
+
+    assert forward(services) == ["delivered"]
+    assert province.stats()["received"] == 1
+
+
+def test_the_breaker_stops_calls_to_a_dead_province_and_lets_a_probe_through(
+    client, zhang, services, province, clock
+):
+    fw = _forwarder(services, breaker_threshold=2, breaker_cooldown=0.5)
+    cases = [submitted(client, zhang) for _ in range(4)]
+    province.faults(outage=True)
+    forward(services, forwarder=fw)  # two failures open the breaker; the rest are postponed
+    calls = province.stats()["requests"]
+    assert calls == 2
+    rows = [_row(c["id"]) for c in cases]
+    assert sorted(r.attempts for r in rows) == [0, 0, 1, 1]  # postponed rows keep their attempts
+
+    province.faults(outage=False)
+    import time
+
+    time.sleep(0.6)  # the breaker's cooldown is real time (shared in Redis)
+    clock.advance(600)
+    forward(services, forwarder=fw, rounds=2)
+    assert province.stats()["received"] == 4
+    assert all(_row(c["id"]).state == "delivered" for c in cases)
+
+
+def test_a_killed_workers_row_comes_back_when_its_lease_ends(client, zhang, services, province, clock):
+    case = submitted(client, zhang)
+    fw = services.forwarding.forwarder()
+    [(row_id, attempt)] = fw.claim(fresh(), 10)  # ...and the worker dies here
+    assert attempt == 1 and fw.claim(fresh(), 10) == []
+    clock.advance(fw.lease + 1)
+    [(again, attempt2)] = fw.claim(fresh(), 10)
+    assert again == row_id and attempt2 == 2
+    assert fw.deliver(fresh(), row_id, attempt) == "superseded"  # the dead run may not finish it
+    assert fw.deliver(fresh(), row_id, attempt2) == "delivered"
+    assert province.stats()["received"] == 1 and _row(case["id"]).state == "delivered"
+
+
+def test_a_withdrawal_waits_for_its_submission(client, zhang, services, province):
+    case = submitted(client, zhang)
+    resp = client.post(
+        f"/v1/applications/{case['id']}/withdraw", json={"reason": "填错了"}, headers=zhang["headers"] | key()
+    )
+    assert resp.status_code == 200
+    fw = services.forwarding.forwarder()
+    claimed = fw.claim(fresh(), 10)
+    assert [fresh().get(ForwardingOutbox, r).kind for r, _ in claimed] == ["submit"]
+    for row_id, attempt in claimed:
+        fw.deliver(fresh(), row_id, attempt)
+    assert forward(services) == ["delivered"]
+    assert _row(case["id"], "withdraw").state == "delivered"
+    assert province.case(case["case_number"])["stage"] == "withdrawn"
+    assert get(client, zhang, case["id"]).get_json()["status"] == "withdrawn"

@@ -1,0 +1,100 @@
+"""`python -m workers.forwarder`: deliver forwarding rows to the province, forever.
+
+One claiming loop feeds FORWARDER_THREADS sending threads; every process shares the
+profile's rate limit, in-flight cap and circuit breaker through Redis. SIGTERM stops claiming
+and lets the threads finish what they hold; a killed process's rows come back when their
+leases expire.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import queue
+import signal
+import sys
+import threading
+import time
+
+from core.db import db
+from factory import create_app
+
+log = logging.getLogger("yiwang.forwarder")
+
+
+def run(app: object, *, threads: int, once: bool = False, poll: float = 0.2, processes: int = 2) -> dict:
+    """Claim and deliver until stopped (or, with once, until nothing is due); returns counts."""
+    from api.deps import services
+
+    forwarder = services().forwarding.forwarder(processes=processes)
+    work: queue.Queue = queue.Queue()
+    counts: dict[str, int] = {}
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def sender() -> None:
+        with app.app_context():  # type: ignore[attr-defined]
+            while True:
+                item = work.get()
+                if item is None:
+                    return
+                try:
+                    outcome = forwarder.deliver(db.session(), *item)
+                except Exception:  # the row's lease brings it back
+                    log.exception("delivery failed unexpectedly")
+                    db.session.rollback()
+                    outcome = "error"
+                finally:
+                    db.session.remove()
+                with lock:
+                    key = outcome.split(":")[0]
+                    counts[key] = counts.get(key, 0) + 1
+                work.task_done()
+
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    pool = [threading.Thread(target=sender, daemon=True) for _ in range(threads)]
+    for t in pool:
+        t.start()
+    try:
+        while not stop.is_set():
+            room = threads * 2 - work.qsize()
+            claimed = []
+            if room > 0:
+                try:
+                    claimed = forwarder.claim(db.session(), room)
+                except Exception:  # database away: try again shortly
+                    log.exception("claim failed")
+                    db.session.rollback()
+                finally:
+                    db.session.remove()
+            for item in claimed:
+                work.put(item)
+            if not claimed:
+                if once and work.unfinished_tasks == 0:
+                    break
+                time.sleep(poll)
+    finally:
+        work.join()
+        for _ in pool:
+            work.put(None)
+        for t in pool:
+            t.join(timeout=10)
+    return counts
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--once", action="store_true", help="stop when nothing is due")
+    parser.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args(argv)
+    app = create_app()
+    with app.app_context():
+        threads = args.threads or app.config["FORWARDER_THREADS"]
+        log.info("forwarder started", extra={"threads": threads})
+        counts = run(app, threads=threads, once=args.once)
+        log.info("forwarder stopped", extra=counts)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
