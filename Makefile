@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: install run test lint format bench migrate worker sweeper stop clean
+.PHONY: install run test lint format bench migrate worker sweeper forwarder stop clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,9 @@ worker: install
 
 sweeper: install
 	$(BIN)/python -m workers.sweeper
+
+forwarder: install
+	$(BIN)/python -m workers.forwarder
 
 ## Stop the embedded Redis left by `make run`.
 stop:

@@ -33,6 +33,22 @@ def plain_env() -> dict[str, str]:
     return {"GUNICORN_MAX_REQUESTS": "0"} | env | {"PYTHONUNBUFFERED": "1"}
 
 
+def province_env() -> dict[str, str]:
+    """Fresh province secrets and SM2 key pairs (yiwang's and the simulated province's)."""
+    from integrations.province.gm import generate_sm2_keypair
+
+    own_private, own_public = generate_sm2_keypair()
+    peer_private, peer_public = generate_sm2_keypair()
+    return {
+        "PROVINCE_SECRET": secrets.token_urlsafe(32),
+        "PROVINCE_SM4_KEY": secrets.token_hex(16),
+        "PROVINCE_SM2_PRIVATE_KEY": own_private,
+        "PROVINCE_SM2_PUBLIC_KEY": own_public,
+        "PROVINCE_PEER_SM2_PUBLIC_KEY": peer_public,
+        "PROVINCE_SIM_SM2_PRIVATE_KEY": peer_private,
+    }
+
+
 def production_env(
     database_url: str, redis_url: str, work: Path, ttl: int, sim_ports: dict[str, int] | None = None
 ) -> dict[str, str]:
@@ -46,6 +62,7 @@ def production_env(
         "WECHAT_SECRET": secrets.token_hex(16),
         "TENCENT_SECRET_KEY": secrets.token_urlsafe(32),
         "IDCHECK_APP_SECRET": secrets.token_urlsafe(32),
+        **province_env(),
         **alipay_env(),
         **simulator_env(ports),
         "DATABASE_URL": database_url,

@@ -96,7 +96,7 @@ class ProvinceClient:
         try:
             return self._call(self.profile.status_path, {"sblsh": sblsh})
         except ProvinceError as exc:
-            if exc.status == 404:
+            if exc.status == 404 and exc.code == "E404":  # a signed "no such case", not any 404
                 return None
             raise
 

@@ -49,6 +49,7 @@ Control API (JSON, unsigned, under /_sim/):
 from __future__ import annotations
 
 import json
+import os
 import socket
 import struct
 import time
@@ -131,8 +132,15 @@ class Province:
         with self.state.lock:
             self.state.counts["resets"] += 1
         if sock is not None:
+            # Linger 0 makes the close a TCP RST. The server's file objects still hold the
+            # socket, so close its descriptor by pointing it at /dev/null: the number stays
+            # taken (no other connection can get it) and the server's late writes just fail.
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            sock.close()
+            null = os.open(os.devnull, os.O_RDWR)
+            try:
+                os.dup2(null, sock.fileno())
+            finally:
+                os.close(null)
         return Response(b"", status=500)  # never reaches the client
 
     def gate(self) -> tuple[Response | None, str | None]:

@@ -20,6 +20,9 @@ STRONG = {
     "IDCHECK_APP_SECRET": "real-idcheck-secret-0123456789",
     "ALIPAY_APP_PRIVATE_KEY": "-----BEGIN PRIVATE KEY-----\nreal\n-----END PRIVATE KEY-----",
     "ALIPAY_PUBLIC_KEY": "-----BEGIN PUBLIC KEY-----\nreal\n-----END PUBLIC KEY-----",
+    "PROVINCE_SECRET": "real-province-secret-0123456789",
+    "PROVINCE_SM4_KEY": "00112233445566778899aabbccddeeff",
+    "PROVINCE_SM2_PRIVATE_KEY": "3945208f7b2144b13f36e38ac6d39f95889393692860b51a42fb81ef4df7c5b8",
 }
 
 
@@ -84,3 +87,13 @@ def test_active_key_must_exist(env):
     env.setenv("DATA_KEY_ACTIVE", "nope")
     with pytest.raises(ConfigError, match="DATA_KEY_ACTIVE"):
         load_config()
+
+
+def test_production_refuses_the_simulator_province_secrets(env):
+    env.setenv("YIWANG_ENV", "production")
+    for name, value in STRONG.items():
+        if not name.startswith("PROVINCE_"):
+            env.setenv(name, value)
+    with pytest.raises(ConfigError, match="PROVINCE_SECRET and PROVINCE_SM4_KEY") as err:
+        load_config()
+    assert "PROVINCE_SM2_PRIVATE_KEY" in str(err.value)
