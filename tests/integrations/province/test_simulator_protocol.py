@@ -24,7 +24,9 @@ ID_NUMBER = "110101199003078515"
 def _body(sblsh: str = "C1", action: str = "submit", version: int = 1, **over) -> dict:
     body = {
         "sblsh": sblsh, "version": version, "action": action, "item_code": "X" * 31, "channel": "1",
-        "applicant": {"name": gm.sm4_encrypt_field(KEY, "张三"), "id_number": gm.sm4_encrypt_field(KEY, ID_NUMBER)},
+        "applicant": {
+            "name": gm.sm4_encrypt_field(KEY, "张三"), "id_number": gm.sm4_encrypt_field(KEY, ID_NUMBER),
+        },
     }  # fmt: skip
     return body | over
 
