@@ -7,12 +7,11 @@ from typing import Any
 from flask import Flask, jsonify, request
 
 from integrations.province.sim_state import RESULT_CODES
-from integrations.simulator_server import add_control_index
 
 
-def register_control(app: Flask, province: Any, doc: str | None) -> None:
+def register_control(app: Flask, province: Any) -> None:
+    """The /_sim/ routes (`python -m cli.simulators` adds GET /_sim/ with the module's docstring)."""
     st = province.state
-    add_control_index(app, doc)
 
     def body() -> dict[str, Any]:
         data = request.get_json(silent=True)

@@ -316,7 +316,7 @@ def create_simulator(config: Mapping[str, Any]) -> Flask:
     app.extensions["province_sim"] = province
     app.add_url_rule(INTAKE_PATH, "intake", province.intake, methods=["POST"])
     app.add_url_rule(STATUS_PATH, "status", province.status, methods=["POST"])
-    register_control(app, province, __doc__)
+    register_control(app, province)
     return app
 
 
