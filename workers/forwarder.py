@@ -1,6 +1,7 @@
-"""`python -m workers.forwarder`: deliver forwarding rows to the province, forever.
+"""`python -m workers.forwarder`: deliver forwarding rows to the province, and apply its stage events.
 
-One claiming loop feeds FORWARDER_THREADS sending threads; every process shares the
+One claiming loop feeds FORWARDER_THREADS sending threads, and an applier thread moves cases by
+the stage events the callbacks kept (domain/forwarding/events.py); every process shares the
 profile's rate limit, in-flight cap and circuit breaker through Redis. SIGTERM stops claiming
 and lets the threads finish what they hold; a killed process's rows come back when their
 leases expire.
@@ -51,8 +52,29 @@ def run(app: object, *, threads: int, once: bool = False, poll: float = 0.2, pro
                     counts[key] = counts.get(key, 0) + 1
                 work.task_done()
 
+    def applier() -> None:
+        """Move cases by the stage events the callbacks kept, in each case's order."""
+        from domain.forwarding import events
+
+        with app.app_context():  # type: ignore[attr-defined]
+            while not stop.is_set():
+                moved = 0
+                try:
+                    moved = events.apply_pending(db.session(), forwarder.profile)
+                except Exception:  # the events stay kept; try again shortly
+                    log.exception("applying stage events failed")
+                    db.session.rollback()
+                finally:
+                    db.session.remove()
+                with lock:
+                    counts["events_applied"] = counts.get("events_applied", 0) + moved
+                if not moved:
+                    stop.wait(poll)
+
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     pool = [threading.Thread(target=sender, daemon=True) for _ in range(threads)]
+    events_thread = threading.Thread(target=applier, daemon=True)
+    events_thread.start()
     for t in pool:
         t.start()
     try:
@@ -79,6 +101,8 @@ def run(app: object, *, threads: int, once: bool = False, poll: float = 0.2, pro
             work.put(None)
         for t in pool:
             t.join(timeout=10)
+        stop.set()
+        events_thread.join(timeout=10)
     return counts
 
 

@@ -42,7 +42,8 @@ def _receive(profile_name: str | None) -> dict:
         raw = json.loads(body)
     except ValueError:
         raise BadEvent(fields={"body": ["JSON expected"]}) from None
-    outcome = events.receive(db.session(), profile, raw)
+    # Kept now, applied by the forwarders' applier in order: the province is answered at once.
+    outcome = events.store(db.session(), profile, raw)
     return {"code": "0", "result": outcome}
 
 

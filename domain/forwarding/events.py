@@ -12,12 +12,14 @@ import hashlib
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import literal, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core import clock
-from core.db import take_write_lock
+from core.db import new_id, take_write_lock
 from core.errors import AppError
 from domain.applications import states, transitions
 from domain.applications.models import Application
@@ -51,6 +53,71 @@ def validate(raw: Any) -> dict[str, Any]:
     if problems:
         raise BadEvent(fields=problems)
     return raw
+
+
+STORED = "stored"
+
+
+def store(session: Session, profile: Profile, raw: Any, *, source: str = "callback") -> str:
+    """Keep one event for the applier; returns stored or duplicate. Commits.
+
+    One statement in the common case: the insert picks the case by its number and skips an
+    event id or seq already kept (every applied seq stays kept, so a late, older event is a
+    duplicate too). The province gets its answer without waiting for the case to move; the
+    forwarder's applier (apply_pending) moves it within moments.
+    """
+    event = validate(raw)
+    values = {
+        "id": new_id(), "profile": profile.name, "event_id": event["event_id"], "seq": event["seq"],
+        "stage": event["stage"], "payload": event, "source": source, "received_at": clock.now(),
+        "state": WAITING,
+    }  # fmt: skip
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    T = ProvinceEvent.__table__
+    source_row = select(
+        *(literal(values[c], type_=T.c[c].type).label(c) for c in values),
+        Application.id.label("application_id"),
+    ).where(Application.case_number == event["sblsh"])
+    stmt = (
+        insert(T)
+        .from_select([*values, "application_id"], source_row)
+        .on_conflict_do_nothing()
+        .returning(T.c.id)
+    )
+    stored = session.execute(stmt).first()
+    if stored is None:
+        exists_ = session.scalar(select(Application.id).where(Application.case_number == event["sblsh"]))
+        session.rollback()
+        if exists_ is None:
+            raise UnknownCase()
+        return DUPLICATE
+    session.commit()
+    return STORED
+
+
+def apply_pending(session: Session, profile: Profile, *, limit: int = 100) -> int:
+    """Apply kept events that are next in their case's order; returns how many moved. Commits
+    per case. Safe to run in several processes at once (cases are locked one at a time)."""
+    nxt = (
+        select(ProvinceEvent.application_id)
+        .join(Application, Application.id == ProvinceEvent.application_id)
+        .where(ProvinceEvent.state == WAITING, ProvinceEvent.seq == Application.province_seq + 1)
+        .limit(limit)
+    )
+    total = 0
+    for app_id in list(dict.fromkeys(session.scalars(nxt))):
+        session.rollback()
+        take_write_lock(session, Application.__table__, Application.id == app_id)
+        stmt = select(Application).where(Application.id == app_id).execution_options(populate_existing=True)
+        if session.get_bind().dialect.name == "postgresql":
+            stmt = stmt.with_for_update(skip_locked=True)  # another applier has it: skip
+        app = session.scalar(stmt)
+        if app is not None:
+            total += apply_ready(session, profile, app)
+        session.commit()
+    session.rollback()
+    return total
 
 
 def receive(session: Session, profile: Profile, raw: Any, *, source: str = "callback") -> str:

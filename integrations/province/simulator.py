@@ -67,6 +67,7 @@ from integrations.province.sim_state import (
     now_iso,
 )
 
+RESET_MARK = "province_sim.reset"
 INTAKE_PATH = "/gov/v1/intake"
 STATUS_PATH = "/gov/v1/status"
 ACTIONS = ("submit", "resubmit", "withdraw")
@@ -141,6 +142,7 @@ class Province:
                 os.dup2(null, sock.fileno())
             finally:
                 os.close(null)
+        request.environ[RESET_MARK] = True  # _QuietReset ends the request without a word
         return Response(b"", status=500)  # never reaches the client
 
     def gate(self) -> tuple[Response | None, str | None]:
@@ -305,6 +307,20 @@ class Province:
         return self.answer(200, out)
 
 
+class _QuietReset:
+    """Ends a request whose connection the simulator reset as a dropped connection (which the
+    server handles quietly), not as an error writing to a closed socket."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict, start_response: Any) -> Any:
+        result = self.app(environ, start_response)
+        if environ.get(RESET_MARK):
+            raise ConnectionResetError("reset by the simulator")
+        return result
+
+
 def create_simulator(config: Mapping[str, Any]) -> Flask:
     """The simulator app for the PROVINCE_* settings in `config`."""
     from integrations.province.sim_control import register_control
@@ -317,6 +333,7 @@ def create_simulator(config: Mapping[str, Any]) -> Flask:
     app.add_url_rule(INTAKE_PATH, "intake", province.intake, methods=["POST"])
     app.add_url_rule(STATUS_PATH, "status", province.status, methods=["POST"])
     register_control(app, province)
+    app.wsgi_app = _QuietReset(app.wsgi_app)  # type: ignore[method-assign]
     return app
 
 

@@ -87,6 +87,13 @@ def wait_for(check: Callable[[], Any], timeout: float = 10.0) -> Any:
         fresh()
 
 
+def apply_events(app: Any) -> int:
+    """What the forwarders' applier does: move cases by the stage events callbacks kept."""
+    from domain.forwarding import events
+
+    return events.apply_pending(fresh(), app.extensions["yiwang"].forwarding.profile())
+
+
 def ready(client: Any, who: dict) -> dict:
     """An SS card draft with everything a submission needs."""
     app = create(client, who, service_code=SS_CARD).get_json()

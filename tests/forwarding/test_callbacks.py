@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 
 from domain.applications.models import ApplicationEvent, ApplicationNotice
 from tests.forwarding.conftest import (
+    apply_events,
     callback,
     event,
     forward,
@@ -20,9 +21,13 @@ from tests.forwarding.conftest import (
 
 
 def _status(client, who, app_id):
-    """What the citizen sees (from the database: the test clock may outlive their token)."""
+    """What the citizen sees once the applier ran (read from the database: the test clock may
+    outlive their token)."""
+    from flask import current_app
+
     from domain.applications.models import Application
 
+    apply_events(current_app)
     return fresh().get(Application, app_id).status
 
 
@@ -67,8 +72,11 @@ def test_a_supplement_request_names_what_to_add(client, zhang, services, provinc
 
 
 def _province_seq(app_id):
+    from flask import current_app
+
     from domain.applications.models import Application
 
+    apply_events(current_app)
     return fresh().get(Application, app_id).province_seq
 
 
@@ -77,8 +85,10 @@ def test_the_same_event_twice_moves_the_case_once(client, app, zhang, services, 
     forward(services)
     wait_for(lambda: _province_seq(case["id"]) >= 1)  # the simulator's own "received" (seq 1)
     accepted = event(case["case_number"], 2, "accepted", code="1")
-    assert callback(client, app, accepted).get_json()["result"] == "applied"
+    assert callback(client, app, accepted).get_json()["result"] == "stored"
     assert callback(client, app, accepted).get_json()["result"] == "duplicate"
+    assert apply_events(app) == 1 and apply_events(app) == 0
+    assert callback(client, app, accepted).get_json()["result"] == "duplicate"  # also once applied
     assert _timeline(case["id"]).count("accepted") == 1
     assert (
         fresh().scalar(
@@ -98,10 +108,10 @@ def test_events_out_of_order_wait_for_their_predecessor_and_never_move_backwards
     wait_for(lambda: _province_seq(case["id"]) >= 1)
     sblsh = case["case_number"]
     done = callback(client, app, event(sblsh, 3, "completed", result_code="6"))
-    assert done.status_code == 200 and done.get_json()["result"] == "waiting"
-    assert _status(client, zhang, case["id"]) == "received"
+    assert done.status_code == 200 and done.get_json()["result"] == "stored"
+    assert _status(client, zhang, case["id"]) == "received"  # seq 3 waits for seq 2
     accepted = callback(client, app, event(sblsh, 2, "accepted", code="1"))
-    assert accepted.get_json()["result"] == "applied"
+    assert accepted.get_json()["result"] == "stored"
     assert _status(client, zhang, case["id"]) == "completed"
     # A late, older event (a second "accepted" with a seq already passed) changes nothing.
     late = callback(client, app, event(sblsh, 2, "accepted", code="1"))
