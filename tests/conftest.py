@@ -151,7 +151,7 @@ def province_sim(base_config: dict[str, Any]) -> Iterator[ThreadedSimulator]:
     from config import TestConfig
     from integrations.province.simulator import create_simulator
 
-    cfg = vars(TestConfig()) | base_config | {"PROVINCE_SIM_SCHEDULE": ""}
+    cfg = vars(TestConfig()) | base_config | {"PROVINCE_SIM_SCHEDULE": "off"}
     sim = ThreadedSimulator(create_simulator(cfg)).start()
     yield sim
     sim.stop()

@@ -213,8 +213,10 @@ class SimState:
 
 
 def parse_schedule(text: str | None) -> list[tuple[str, float]]:
-    """ "accepted:20,completed:60" → [("accepted", 20.0), ("completed", 60.0)]."""
-    out = []
+    """ "accepted:20,completed:60" → [("accepted", 20.0), ("completed", 60.0)]; "off" → []."""
+    out: list[tuple[str, float]] = []
+    if (text or "").strip().lower() in ("off", "manual", "none"):
+        return out
     for part in (text or "").split(","):
         if ":" in part:
             stage, _, delay = part.partition(":")

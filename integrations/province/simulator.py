@@ -15,7 +15,7 @@ yiwang's public key PROVINCE_SM2_PUBLIC_KEY / the province's key PROVINCE_SIM_SM
   A resubmission or withdrawal of an unknown case is 404 E404.
 - POST /gov/v1/status {sblsh}  the received versions and every stage event so far (404 E404).
 - Each first receipt of a submit or resubmit records a "received" stage event; the schedule
-  (PROVINCE_SIM_SCHEDULE, e.g. "accepted:20,completed:60" seconds after receipt; "" = manual)
+  (PROVINCE_SIM_SCHEDULE, e.g. "accepted:20,completed:60" seconds after receipt; "off" = manual)
   or the control API moves the case on. Every event is POSTed, signed, to the callback URL
   (PROVINCE_SIM_CALLBACK_URL) from a dispatcher thread, retried with backoff until yiwang
   answers 200 (for up to 10 minutes).

@@ -19,7 +19,7 @@ def sm2_province(app):
     from config import TestConfig
     from integrations.province.simulator import create_simulator
 
-    cfg = vars(TestConfig()) | {"PROVINCE_SIGNING": signing.ALG_SM2, "PROVINCE_SIM_SCHEDULE": ""}
+    cfg = vars(TestConfig()) | {"PROVINCE_SIGNING": signing.ALG_SM2, "PROVINCE_SIM_SCHEDULE": "off"}
     sim = ThreadedSimulator(create_simulator(cfg)).start()
     yield sim
     sim.stop()
