@@ -13,7 +13,10 @@ from integrations.province import gm, signing
 from integrations.province.simulator import INTAKE_PATH, STATUS_PATH, create_simulator
 from integrations.simulator_server import ThreadedSimulator
 
-CFG = vars(_TestConfig()) | {"PROVINCE_SIM_SCHEDULE": "off", "PROVINCE_SIM_CALLBACK_URL": "http://127.0.0.1:9/"}
+CFG = vars(_TestConfig()) | {
+    "PROVINCE_SIM_SCHEDULE": "off",
+    "PROVINCE_SIM_CALLBACK_URL": "http://127.0.0.1:9/",
+}
 YIWANG = signing.Credentials(
     alg=signing.ALG_HMAC, app_id=CFG["PROVINCE_APP_ID"], secret=CFG["PROVINCE_SECRET"]
 )
