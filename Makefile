@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: install run test lint format bench migrate worker sweeper forwarder stop clean
+.PHONY: install run test lint format bench migrate worker sweeper forwarder bench-forwarding stop clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,7 +36,11 @@ format: install
 
 ## Load test gunicorn (production config, PostgreSQL + Redis) against a bare-Flask baseline.
 bench: install
-	$(BIN)/python -m bench.run $(BENCH_ARGS)
+	$(BIN)/python -m bench.run $(BENCH_ARGS); status=$$?; \
+	$(BIN)/python -m bench.forwarding $(BENCH_FORWARDING_ARGS) || status=$$?; exit $$status
+
+bench-forwarding: install
+	$(BIN)/python -m bench.forwarding $(BENCH_FORWARDING_ARGS)
 
 migrate: install
 	$(BIN)/flask --app wsgi migrate

@@ -80,15 +80,17 @@ def run(app: object, *, threads: int, once: bool = False, poll: float = 0.2, pro
     try:
         while not stop.is_set():
             room = threads * 2 - work.qsize()
+            if room < threads:  # the senders are busy: look again in a moment, not after a poll
+                time.sleep(0.005)
+                continue
             claimed = []
-            if room > 0:
-                try:
-                    claimed = forwarder.claim(db.session(), room)
-                except Exception:  # database away: try again shortly
-                    log.exception("claim failed")
-                    db.session.rollback()
-                finally:
-                    db.session.remove()
+            try:
+                claimed = forwarder.claim(db.session(), room)
+            except Exception:  # database away: try again shortly
+                log.exception("claim failed")
+                db.session.rollback()
+            finally:
+                db.session.remove()
             for item in claimed:
                 work.put(item)
             if not claimed:
@@ -106,12 +108,25 @@ def run(app: object, *, threads: int, once: bool = False, poll: float = 0.2, pro
     return counts
 
 
+def _pool_sized(threads: int | None) -> object:
+    from config import load_config
+
+    cfg = load_config()
+    cfg.DATABASE_POOL_SIZE = max(cfg.DATABASE_POOL_SIZE, (threads or cfg.FORWARDER_THREADS) + 3)
+    return cfg
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--once", action="store_true", help="stop when nothing is due")
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args(argv)
-    app = create_app()
+    import os
+
+    threads = args.threads or int(os.environ.get("FORWARDER_THREADS") or 0) or None
+    # Every sending thread, the claimer and the applier hold a connection at once: a pool
+    # smaller than that opens and closes a PostgreSQL connection per delivery.
+    app = create_app(_pool_sized(threads))
     with app.app_context():
         threads = args.threads or app.config["FORWARDER_THREADS"]
         log.info("forwarder started", extra={"threads": threads})
