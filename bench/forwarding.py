@@ -232,8 +232,14 @@ def faults(env: dict[str, str], work: Path, sim: Simulator, redis_url: str, n: i
     started = time.monotonic()
     kills = 0
     try:
+        # Faults stay on until half the rows are through (at most 10 minutes); three kills and
+        # the flush fall inside that time.
+        half = n // 2
         for round_ in range(3):
-            time.sleep(rng.uniform(3, 8))
+            target = half * (round_ + 1) // 4
+            deadline = time.monotonic() + 200
+            while len(_delivered(env["DATABASE_URL"], numbers)) < target and time.monotonic() < deadline:
+                time.sleep(rng.uniform(0.5, 2.0))
             victim = rng.randrange(len(procs))
             procs[victim].proc.send_signal(signal.SIGKILL)
             procs[victim].proc.wait()
@@ -241,6 +247,9 @@ def faults(env: dict[str, str], work: Path, sim: Simulator, redis_url: str, n: i
             procs[victim] = forwarders(fault_env, work, 1, tag="ff")[0]
             if round_ == 1:
                 redis.Redis.from_url(redis_url).flushdb()
+        _wait(
+            lambda: len(_delivered(env["DATABASE_URL"], numbers)) >= half, 600, "half the rows under faults"
+        )
         faulty_seconds = round(time.monotonic() - started, 1)
         sim.control("/_sim/faults", {"error_rate": 0, "timeout_rate": 0, "reset_rate": 0})
         _wait(lambda: len(_delivered(env["DATABASE_URL"], numbers)) == n, n / 20 + 300, "every row delivered")
