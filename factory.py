@@ -27,6 +27,7 @@ MODEL_MODULES = (
     "domain.applications.models",
     "domain.forwarding.models",
     "domain.operators.models",
+    "notifications.models",
 )
 
 # Blueprint modules, each exposing `blp` (and optionally more blueprints in `BLUEPRINTS`).
@@ -39,6 +40,8 @@ BLUEPRINT_MODULES = (
     "api.v1.identity",
     "api.v1.applications",
     "api.v1.platform",
+    "api.v1.notifications",
+    "api.v1.devices",
     "miniprogram_bridge.login",
     "api.admin.auth",
     "api.admin.jobs",
@@ -218,6 +221,11 @@ def _attach_integrations(app: Flask, services: Any, redis: Any) -> None:
     from domain.forwarding.deps import ForwardingDeps
 
     services.forwarding = ForwardingDeps(app.config, services.encryptor, redis)
+    from notifications.deps import NotificationDeps
+
+    services.notifications = NotificationDeps(
+        app.config, services.encryptor, redis, wechat=services.wechat, sms=services.sms
+    )
 
 
 def _application_deps(app: Flask, services: Any) -> Any:

@@ -35,6 +35,7 @@ class Services:
     identity: Any = None  # domain.identity.deps.IdentityDeps
     applications: Any = None  # domain.applications.deps.ApplicationDeps
     forwarding: Any = None  # domain.forwarding.deps.ForwardingDeps
+    notifications: Any = None  # notifications.deps.NotificationDeps
 
 
 def services() -> Services:

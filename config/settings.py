@@ -151,6 +151,42 @@ class BaseConfig:
         self.RECONCILE_INTERVAL = _float("RECONCILE_INTERVAL", 300.0)
         self.RECONCILE_AFTER = _float("RECONCILE_AFTER", 3600.0)  # open cases quiet this long are asked about
 
+        # Notifications (docs/notifications.md).
+        self.NOTIFY_TIMEZONE = _env("NOTIFY_TIMEZONE", "Asia/Shanghai")
+        self.NOTIFY_QUIET_HOURS = _env("NOTIFY_QUIET_HOURS", "22:00-07:00")  # no push or SMS then
+        # Events that may wake a citizen at night (comma-separated event types).
+        self.NOTIFY_QUIET_EXEMPT = _env("NOTIFY_QUIET_EXEMPT", "")
+        # Events whose SMS goes out when no other channel delivered within the wait.
+        self.NOTIFY_SMS_FALLBACK_EVENTS = _env(
+            "NOTIFY_SMS_FALLBACK_EVENTS", "supplement_requested,case_refused,case_completed"
+        )
+        self.NOTIFY_SMS_FALLBACK_SECONDS = _float("NOTIFY_SMS_FALLBACK_SECONDS", 600.0)
+        self.NOTIFY_USER_PER_HOUR = _int("NOTIFY_USER_PER_HOUR", 20)  # push/WeChat/SMS messages
+        self.NOTIFY_MAX_ATTEMPTS = _int("NOTIFY_MAX_ATTEMPTS", 6)
+        self.NOTIFY_BACKOFF_BASE = _float("NOTIFY_BACKOFF_BASE", 2.0)
+        self.NOTIFY_BACKOFF_CAP = _float("NOTIFY_BACKOFF_CAP", 900.0)
+        self.NOTIFY_MAX_AGE = _float("NOTIFY_MAX_AGE", 86400.0)  # then technical failure
+        self.NOTIFY_LEASE = _float("NOTIFY_LEASE", 60.0)
+        self.NOTIFY_THREADS = _int("NOTIFY_THREADS", 8)
+        self.NOTIFY_SSE_HEARTBEAT = _float("NOTIFY_SSE_HEARTBEAT", 15.0)
+        # Streams one gunicorn worker holds at once (each holds one of its threads).
+        self.NOTIFY_SSE_PER_WORKER = _int("NOTIFY_SSE_PER_WORKER", max(1, _int("GUNICORN_THREADS", 4) - 1))
+        self.NOTIFY_SSE_MAX_SECONDS = _float("NOTIFY_SSE_MAX_SECONDS", 300.0)  # the client reconnects
+        # WeChat subscribe templates: event type → template id (one-time unless listed long-term).
+        self.NOTIFY_WECHAT_TEMPLATE = _env("NOTIFY_WECHAT_TEMPLATE", "tpl_application_progress")
+        self.NOTIFY_WECHAT_LONG_TERM = _env("NOTIFY_WECHAT_LONG_TERM", "")
+        self.NOTIFY_WECHAT_PAGE = _env("NOTIFY_WECHAT_PAGE", "pages/applications/detail")
+        self.NOTIFY_WECHAT_STATE = _env("NOTIFY_WECHAT_STATE", "formal")
+        self.SMS_TEMPLATE_NOTICE = _env("SMS_TEMPLATE_NOTICE", "100002")
+        # APNs (HTTP/2, ES256 provider token); the simulator speaks HTTP/2 without TLS.
+        self.APNS_BASE_URL = _env("APNS_BASE_URL", "http://127.0.0.1:9107")
+        self.APNS_TEAM_ID = _env("APNS_TEAM_ID", "YIWANGTEAM")
+        self.APNS_KEY_ID = _env("APNS_KEY_ID", "SIMKEY0001")
+        self.APNS_PRIVATE_KEY = _env("APNS_PRIVATE_KEY")  # PEM (.p8); None → development key
+        self.APNS_TOPIC = _env("APNS_TOPIC", "cn.gov.yiwang.app")
+        self.APNS_TOKEN_REFRESH = _float("APNS_TOKEN_REFRESH", 40 * 60.0)  # 20-60 minutes
+        self.PUSH_TIMEOUT = _float("PUSH_TIMEOUT", 5.0)
+
         # One-time codes and their limits.
         self.OTP_TTL = _int("OTP_TTL", 300)
         self.OTP_MAX_ATTEMPTS = _int("OTP_MAX_ATTEMPTS", 5)
@@ -277,6 +313,8 @@ class ProductionConfig(BaseConfig):
             problems.append("PROVINCE_SM2_PRIVATE_KEY is the development key")
         if not self.ALIPAY_APP_PRIVATE_KEY or not self.ALIPAY_PUBLIC_KEY:
             problems.append("ALIPAY_APP_PRIVATE_KEY and ALIPAY_PUBLIC_KEY must be set (no development keys)")
+        if not self.APNS_PRIVATE_KEY:
+            problems.append("APNS_PRIVATE_KEY must be set (no development key)")
         if not _env("DATABASE_URL"):
             problems.append("DATABASE_URL must be set (no embedded SQLite in production)")
         if self.JWT_AUDIENCE == self.JWT_ADMIN_AUDIENCE:

@@ -157,6 +157,17 @@ def province_sim(base_config: dict[str, Any]) -> Iterator[ThreadedSimulator]:
     sim.stop()
 
 
+@pytest.fixture(scope="session")
+def apns_sim(base_config: dict[str, Any]) -> Iterator[Any]:
+    """APNs over HTTP/2 (hypercorn)."""
+    from config import TestConfig
+    from integrations.apns.simulator import H2Server, create_simulator
+
+    sim = H2Server(create_simulator(vars(TestConfig()) | base_config)).start()
+    yield sim
+    sim.stop()
+
+
 # Provider calls in tests time out sooner than in production, so a timeout test stays short.
 TEST_PROVIDER_TIMEOUT = 1.5
 
@@ -170,6 +181,7 @@ def app_config(
     alipay_sim: ThreadedSimulator,
     idcheck_sim: ThreadedSimulator,
     province_sim: ThreadedSimulator,
+    apns_sim: Any,
 ) -> dict:
     return base_config | {
         "WECHAT_API_BASE": wechat_sim.url,
@@ -180,6 +192,7 @@ def app_config(
         "ALIPAY_GATEWAY": f"{alipay_sim.url}gateway.do",
         "IDCHECK_BASE_URL": idcheck_sim.url,
         "PROVINCE_BASE_URL": province_sim.url,
+        "APNS_BASE_URL": apns_sim.url,
         "PROVIDER_TIMEOUT": TEST_PROVIDER_TIMEOUT,
     }
 

@@ -197,7 +197,13 @@ def bind_phone(
 
 
 def full_phone(
-    session: Session, *, encryptor: Encryptor, account_id: str, actor_id: str, request_id: str | None
+    session: Session,
+    *,
+    encryptor: Encryptor,
+    account_id: str,
+    actor_id: str,
+    request_id: str | None,
+    actor_type: str = "citizen",
 ) -> str | None:
     """Decrypt the account's phone number; every such read is audited."""
     ident = session.scalar(
@@ -206,7 +212,7 @@ def full_phone(
     if ident is None or ident.value_enc is None:
         return None
     audit.record(
-        session, actor_type="citizen", actor_id=actor_id, action="pii.read",
+        session, actor_type=actor_type, actor_id=actor_id, action="pii.read",
         target_type="account", target_id=account_id, request_id=request_id,
         details={"field": "phone"},
     )  # fmt: skip

@@ -1,0 +1,212 @@
+"""The citizen's inbox, its live stream (Server-Sent Events) and notification preferences."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+
+from flask import Response, current_app, request, stream_with_context
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import fields, validate
+
+from api.auth import BEARER_SECURITY, current_principal, require_citizen
+from api.deps import services
+from api.i18n import language
+from api.idempotency import idempotent
+from api.schemas import StrictSchema
+from core.db import db
+from notifications import inbox, preferences
+from notifications.errors import StreamsBusy
+
+blp = Blueprint("notifications", __name__, url_prefix="/v1/notifications", description="消息中心 / Inbox")
+blp.before_request(require_citizen)
+prefs_blp = Blueprint(
+    "notification_preferences", __name__, url_prefix="/v1/me/notification-preferences",
+    description="通知设置 / Notification preferences",
+)  # fmt: skip
+prefs_blp.before_request(require_citizen)
+BLUEPRINTS = [blp, prefs_blp]
+
+# Live streams a worker process holds at once: each holds a thread, and the rest must stay free
+# for ordinary requests. Past this the stream answers 503 and the app polls the inbox.
+_streams = {"open": 0}
+_streams_lock = threading.Lock()
+
+
+class InboxQuerySchema(StrictSchema):
+    cursor = fields.String(validate=validate.Length(max=200))
+    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+    unread = fields.Boolean(load_default=False)
+
+
+class NotificationSchema(StrictSchema):
+    id = fields.String()
+    event_type = fields.String()
+    title = fields.String()
+    body = fields.String()
+    link = fields.String(allow_none=True)
+    application_id = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+    read = fields.Boolean()
+    read_at = fields.DateTime(allow_none=True)
+
+
+class InboxPageSchema(StrictSchema):
+    items = fields.List(fields.Nested(NotificationSchema))
+    next_cursor = fields.String(allow_none=True)
+    unread_count = fields.Integer()
+
+
+class ReadAllSchema(StrictSchema):
+    marked = fields.Integer()
+    unread_count = fields.Integer()
+
+
+class PreferencesSchema(StrictSchema):
+    events = fields.Dict(
+        keys=fields.String(), values=fields.Dict(keys=fields.String(), values=fields.Raw()),
+        load_default=dict,
+        metadata={"description": '{event type: {"wechat"|"push"|"sms": true|false}}; unlisted = on'},
+    )  # fmt: skip
+    quiet_hours = fields.Raw(load_default=True, metadata={"description": "hold push and SMS 22:00-07:00"})
+
+
+@blp.route("")
+class Inbox(MethodView):
+    @blp.doc(security=BEARER_SECURITY)
+    @blp.arguments(InboxQuerySchema, location="query")
+    @blp.response(200, InboxPageSchema)
+    def get(self, query: dict) -> dict:
+        """Notifications, newest first, with the unread count; pass next_cursor for more."""
+        p = current_principal()
+        rows, cursor, unread = inbox.page(
+            db.reader(),
+            p.account_id,
+            cursor=query.get("cursor"),
+            limit=query["limit"],
+            unread_only=query["unread"],
+        )
+        lang = language()
+        return {"items": [inbox.item(n, lang) for n in rows], "next_cursor": cursor, "unread_count": unread}
+
+
+@blp.route("/<string:notification_id>/read")
+class ReadOne(MethodView):
+    @idempotent
+    @blp.doc(security=BEARER_SECURITY)
+    @blp.response(200, NotificationSchema)
+    def post(self, notification_id: str) -> dict:
+        """Mark one notification read (repeating it changes nothing)."""
+        p = current_principal()
+        session = db.session()
+        note = inbox.mark_read(session, p.account_id, notification_id)
+        session.commit()
+        return inbox.item(note, language())
+
+
+@blp.route("/read-all")
+class ReadAll(MethodView):
+    @idempotent
+    @blp.doc(security=BEARER_SECURITY)
+    @blp.response(200, ReadAllSchema)
+    def post(self) -> dict:
+        """Mark every notification read."""
+        p = current_principal()
+        session = db.session()
+        marked = inbox.mark_all_read(session, p.account_id)
+        session.commit()
+        return {"marked": marked, "unread_count": 0}
+
+
+@blp.route("/stream")
+class Stream(MethodView):
+    @blp.doc(security=BEARER_SECURITY, responses={"200": {"description": "text/event-stream"}})
+    def get(self) -> Response:
+        """Live notifications as Server-Sent Events (`event: notification`, id = notification id).
+
+        Reconnect with Last-Event-ID to receive what was missed. Comments (`: ping`) keep the
+        connection open; the server ends a stream after a few minutes and the client reconnects.
+        """
+        p = current_principal()
+        cfg = current_app.config
+        limit = int(cfg["NOTIFY_SSE_PER_WORKER"])
+        with _streams_lock:
+            if _streams["open"] >= limit:
+                raise StreamsBusy(headers={"Retry-After": "10"})
+            _streams["open"] += 1
+        try:
+            redis = services().notifications.redis
+            pubsub = redis.pubsub(ignore_subscribe_messages=True)
+            pubsub.subscribe(inbox.channel_name(p.account_id))
+            missed = inbox.since(db.reader(), p.account_id, request.headers.get("Last-Event-ID"))
+            db.session.remove()
+        except Exception:
+            with _streams_lock:
+                _streams["open"] -= 1
+            raise
+        lang = language()
+        stream = _events(
+            pubsub, [inbox.item(n, lang) for n in missed],
+            heartbeat=float(cfg["NOTIFY_SSE_HEARTBEAT"]), lifetime=float(cfg["NOTIFY_SSE_MAX_SECONDS"]),
+        )  # fmt: skip
+        resp = Response(stream_with_context(stream), mimetype="text/event-stream")
+        resp.headers["Cache-Control"] = "no-cache"
+        resp.headers["X-Accel-Buffering"] = "no"  # nginx: do not buffer the stream
+        resp.precompressed = True  # type: ignore[attr-defined]  # never gzip a stream
+        return resp
+
+
+def _frame(item: dict) -> str:
+    data = json.dumps(item, default=str, ensure_ascii=False)
+    return f"id: {item['id']}\nevent: notification\ndata: {data}\n\n"
+
+
+def _events(pubsub: object, missed: list[dict], *, heartbeat: float, lifetime: float) -> Iterator[str]:
+    try:
+        yield "retry: 3000\n\n"
+        for item in missed:
+            yield _frame(item)
+        end = time.monotonic() + lifetime
+        last = time.monotonic()
+        while time.monotonic() < end:
+            msg = pubsub.get_message(timeout=min(1.0, heartbeat))  # type: ignore[attr-defined]
+            if msg and msg.get("type") == "message":
+                raw = msg["data"]
+                item = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+                yield _frame(item)
+                last = time.monotonic()
+            elif time.monotonic() - last >= heartbeat:
+                yield ": ping\n\n"
+                last = time.monotonic()
+    finally:
+        try:
+            pubsub.close()  # type: ignore[attr-defined]
+        finally:
+            with _streams_lock:
+                _streams["open"] -= 1
+
+
+@prefs_blp.route("")
+class Preferences(MethodView):
+    @prefs_blp.doc(security=BEARER_SECURITY)
+    def get(self) -> dict:
+        """Each event type with each channel on or off, and whether quiet hours hold push and SMS."""
+        p = current_principal()
+        prefs = preferences.load(db.reader(), p.account_id)
+        critical = set(services().notifications.settings.sms_fallback_events)
+        return preferences.view(prefs, critical=critical, lang=language())
+
+    @idempotent
+    @prefs_blp.doc(security=BEARER_SECURITY)
+    @prefs_blp.arguments(PreferencesSchema)
+    def put(self, body: dict) -> dict:
+        """Replace the choices. Channels: wechat, push, sms (the inbox is always on)."""
+        p = current_principal()
+        session = db.session()
+        prefs = preferences.save(session, p.account_id, body)
+        session.commit()
+        critical = set(services().notifications.settings.sms_fallback_events)
+        return preferences.view(prefs, critical=critical, lang=language())

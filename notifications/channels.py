@@ -1,0 +1,205 @@
+"""Channels: each turns one message into one provider call and says how it went.
+
+An Outcome is DELIVERED (the provider took it), SENT (taken; its receipt will decide),
+TEMPORARY (try again later), PERMANENT (this recipient cannot get it) or TECHNICAL (our side or
+the provider's is broken in a way retrying will not fix).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from core import clock
+from notifications import wechat_data
+from notifications.events import EVENTS, values
+from notifications.models import (
+    DELIVERED,
+    PERMANENT_FAILURE,
+    SENT,
+    TECHNICAL_FAILURE,
+    TEMPORARY_FAILURE,
+    Device,
+    Message,
+    Notification,
+    WechatSubscription,
+)
+from notifications.settings import NotifySettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    state: str
+    provider_msg_id: str | None = None
+    code: str | None = None
+    detail: str | None = None
+
+
+class Channel(Protocol):
+    def send(self, session: Session, message: Message, note: Notification) -> Outcome: ...
+
+
+class WechatChannel:
+    """Mini-program subscribe messages; a one-time quota is spent only on a send WeChat took."""
+
+    def __init__(self, client: Any, settings: NotifySettings) -> None:
+        self.client = client
+        self.settings = settings
+
+    def send(self, session: Session, message: Message, note: Notification) -> Outcome:
+        from domain.accounts.models import ChannelIdentity
+        from integrations.wechat.errors import WechatApiError, WechatRetryableError
+
+        template = self.settings.wechat_template
+        identity = session.get(ChannelIdentity, message.target)
+        if identity is None or identity.account_id != message.account_id:
+            return Outcome(PERMANENT_FAILURE, code="no_wechat", detail="the WeChat identity is gone")
+        if not _take_quota(session, message.account_id, template):
+            return Outcome(PERMANENT_FAILURE, code="no_quota", detail="no subscription left for the template")
+        session.commit()  # the quota is spent before the call: two senders never share one
+        filled = values(note.event_type, note.params or {}) | {"phrase": EVENTS[note.event_type].phrase}
+        filled["note"] = _note(note)
+        local = clock.now().astimezone(self.settings.quiet.tz)
+        data = wechat_data.build(template, filled, local)
+        page = self.settings.wechat_page + (f"?id={note.application_id}" if note.application_id else "")
+        try:
+            msgid = self.client.send_subscribe_message(
+                identity.lookup, template, data, page=page, miniprogram_state=self.settings.wechat_state
+            )
+        except WechatRetryableError as exc:
+            _refund(session, message.account_id, template)
+            return Outcome(TEMPORARY_FAILURE, code=str(exc.errcode or "retryable"), detail=str(exc)[:200])
+        except WechatApiError as exc:
+            if exc.errcode == 43101:  # the citizen refused or the quota WeChat keeps is gone
+                _clear_quota(session, message.account_id, template)
+                return Outcome(PERMANENT_FAILURE, code="43101", detail="user refused or quota gone")
+            _refund(session, message.account_id, template)  # WeChat keeps the quota on other errors
+            state = PERMANENT_FAILURE if exc.errcode in (40003, 47003, 41030) else TECHNICAL_FAILURE
+            return Outcome(state, code=str(exc.errcode), detail=str(exc)[:200])
+        return Outcome(DELIVERED, provider_msg_id=str(msgid) if msgid is not None else None)
+
+
+def _note(note: Notification) -> str:
+    from notifications.events import note as short
+
+    return short(note.event_type, note.params or {})
+
+
+def _take_quota(session: Session, account_id: str, template: str) -> bool:
+    W = WechatSubscription
+    row = session.get(W, (account_id, template))
+    if row is None:
+        return False
+    if row.long_term:
+        return True
+    taken = session.execute(
+        update(W)
+        .where(W.account_id == account_id, W.template_id == template, W.remaining > 0)
+        .values(remaining=W.remaining - 1, updated_at=clock.now())
+    ).rowcount
+    return bool(taken)
+
+
+def _refund(session: Session, account_id: str, template: str) -> None:
+    W = WechatSubscription
+    session.execute(
+        update(W)
+        .where(W.account_id == account_id, W.template_id == template, W.long_term.is_(False))
+        .values(remaining=W.remaining + 1, updated_at=clock.now())
+    )
+
+
+def _clear_quota(session: Session, account_id: str, template: str) -> None:
+    W = WechatSubscription
+    session.execute(
+        update(W)
+        .where(W.account_id == account_id, W.template_id == template)
+        .values(remaining=0, long_term=False, updated_at=clock.now())
+    )
+
+
+class ApnsChannel:
+    """iOS app push through APNs; an Unregistered or bad token disables the device."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def send(self, session: Session, message: Message, note: Notification) -> Outcome:
+        from integrations.apns.client import ApnsError
+
+        device = session.get(Device, message.target)
+        if device is None or device.disabled_at is not None:
+            return Outcome(PERMANENT_FAILURE, code="device_gone", detail="the device was removed")
+        payload = {
+            "aps": {
+                "alert": {"title": note.title, "body": note.body},
+                "sound": "default",
+                "thread-id": note.event_type,
+            },
+            "notification_id": note.id,
+            "link": note.link,
+        }
+        try:
+            apns_id = self.client.send(device.token, payload, apns_id=_uuid_of(message.id), collapse_id=None)
+        except ApnsError as exc:
+            if exc.unregistered or exc.reason == "BadDeviceToken":
+                disable_device(session, device, "unregistered" if exc.unregistered else "bad_token")
+                return Outcome(PERMANENT_FAILURE, code=exc.reason, detail=f"HTTP {exc.status}")
+            state = TEMPORARY_FAILURE if exc.retryable else TECHNICAL_FAILURE
+            return Outcome(state, code=exc.reason, detail=f"HTTP {exc.status}")
+        return Outcome(DELIVERED, provider_msg_id=apns_id)
+
+
+def _uuid_of(message_id: str) -> str:
+    return message_id  # message ids are UUIDs: APNs echoes them back as apns-id
+
+
+def disable_device(session: Session, device: Device, reason: str) -> None:
+    if device.disabled_at is None:
+        device.disabled_at = clock.now()
+        device.disabled_reason = reason
+        log.info("device disabled", extra={"device_id": device.id, "reason": reason})
+
+
+class SmsChannel:
+    """SMS through the foundation's client; the number is decrypted for the send, audited."""
+
+    def __init__(self, client: Any, encryptor: Any, settings: NotifySettings) -> None:
+        self.client = client
+        self.encryptor = encryptor
+        self.settings = settings
+
+    def send(self, session: Session, message: Message, note: Notification) -> Outcome:
+        from domain.accounts import service as accounts
+        from integrations.sms.client import SmsError
+
+        phone = accounts.full_phone(
+            session, encryptor=self.encryptor, account_id=message.account_id,
+            actor_id="notifications.sms", actor_type="system", request_id=message.id,
+        )  # fmt: skip
+        if phone is None:
+            return Outcome(PERMANENT_FAILURE, code="no_phone", detail="the account has no phone")
+        session.commit()  # keep the audit record of the decryption
+        filled = values(note.event_type, note.params or {})
+        params = [
+            wechat_data.fit("thing", filled.get("service_name") or "您的办件"),
+            wechat_data.fit("character_string", filled.get("case_number") or "-") or "-",
+            EVENTS[note.event_type].phrase,
+        ]
+        try:
+            result = self.client.send(phone, self.settings.sms_template, params, session_context=message.id)
+        except SmsError as exc:
+            state = TEMPORARY_FAILURE if exc.retryable else PERMANENT_FAILURE
+            if exc.code.startswith(("AuthFailure", "FailedOperation.Template", "FailedOperation.Signature")):
+                state = TECHNICAL_FAILURE  # our configuration, not the citizen's number
+            return Outcome(state, code=exc.code, detail=exc.message[:200])
+        return Outcome(SENT, provider_msg_id=result.serial_no)
+
+
+CHANNEL_STATES = (DELIVERED, SENT, TEMPORARY_FAILURE, PERMANENT_FAILURE, TECHNICAL_FAILURE)

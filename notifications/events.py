@@ -1,0 +1,153 @@
+"""The events a citizen is told about, and the words each one uses (Chinese first, English too).
+
+`render` fills an event's texts from its parameters; a missing parameter renders empty rather
+than failing, so a sparse event still reaches the inbox.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+# Channel names a citizen can switch per event (the inbox is always on).
+PREF_CHANNELS = ("wechat", "push", "sms")
+PUSH_PROVIDERS = ("apns", "jpush", "huawei")
+
+
+@dataclass(frozen=True)
+class Event:
+    label_zh: str
+    label_en: str
+    phrase: str  # ≤ 5 CJK characters: the status word of WeChat templates and SMS
+    title_zh: str
+    title_en: str
+    body_zh: str
+    body_en: str
+    note_zh: str = ""  # the short remark of WeChat templates ("thing", ≤ 20 characters)
+
+
+EVENTS: dict[str, Event] = {
+    "case_received": Event(
+        "办件已送达", "Case received", "已接收",
+        "申请已送达办理部门", "Application received",
+        "您申请的「{service_name}」已由省政务服务平台接收，受理编号 {case_number}。",
+        "Your application for {service_name} was received by the provincial platform (case {case_number}).",
+        "已送达，等待受理",
+    ),
+    "case_accepted": Event(
+        "办件已受理", "Case accepted", "已受理",
+        "申请已受理", "Application accepted",
+        "您申请的「{service_name}」（受理编号 {case_number}）已受理，正在办理中。",
+        "Your application for {service_name} (case {case_number}) was accepted and is being handled.",
+        "已受理，正在办理",
+    ),
+    "supplement_requested": Event(
+        "需要补齐补正", "Supplement requested", "需补正",
+        "请补充材料", "Please add materials",
+        "您申请的「{service_name}」（受理编号 {case_number}）需要补齐补正：{materials}。{reason}",
+        "Your application for {service_name} (case {case_number}) needs more: {materials}. {reason}",
+        "请补充：{materials}",
+    ),
+    "case_refused": Event(
+        "不予受理", "Not accepted", "不予受理",
+        "申请未被受理", "Application not accepted",
+        "很抱歉，您申请的「{service_name}」（受理编号 {case_number}）不予受理。原因：{reason}",
+        "Your application for {service_name} (case {case_number}) was not accepted. Reason: {reason}",
+        "原因：{reason}",
+    ),
+    "case_completed": Event(
+        "办件已办结", "Case completed", "已办结",
+        "办件已办结", "Case completed",
+        "您申请的「{service_name}」（受理编号 {case_number}）已办结，结果：{result_label}。{how_to_get}",
+        "Your application for {service_name} (case {case_number}) is complete: {result_label}. {how_to_get}",
+        "{result_label}，{how_to_get}",
+    ),
+    "result_delivered": Event(
+        "结果已送达", "Result delivered", "已送达",
+        "办理结果已送达", "Result delivered",
+        "「{service_name}」（受理编号 {case_number}）的办理结果已送达。",
+        "The result of {service_name} (case {case_number}) has been delivered.",
+        "办理结果已送达",
+    ),
+    "due_soon": Event(
+        "即将到期", "Due soon", "即将到期",
+        "办件即将到期", "Case due soon",
+        "「{service_name}」（受理编号 {case_number}）将于 {due_date} 到期。",
+        "{service_name} (case {case_number}) is due on {due_date}.",
+        "将于{due_date}到期",
+    ),
+    "overdue": Event(
+        "已超期", "Overdue", "已超期",
+        "办件已超期", "Case overdue",
+        "「{service_name}」（受理编号 {case_number}）已超过承诺办结时限，我们已督促办理部门。",
+        "{service_name} (case {case_number}) is past its promised time; the department has been reminded.",
+        "已督促办理部门",
+    ),
+    "appointment_reminder": Event(
+        "预约提醒", "Appointment reminder", "预约提醒",
+        "预约办事提醒", "Appointment reminder",
+        "您预约的「{service_name}」将于 {time} 在{hall}办理，请携带身份证件准时到达。",
+        "Your appointment for {service_name} is at {time} at {hall}. Please bring your ID.",
+        "{time} {hall}",
+    ),
+    "evaluation_invite": Event(
+        "邀请评价", "Please rate", "待评价",
+        "请为本次服务评价", "Rate this service",
+        "您的「{service_name}」（受理编号 {case_number}）已办结，欢迎对本次服务进行评价。",
+        "{service_name} (case {case_number}) is complete. Please rate the service.",
+        "欢迎评价本次服务",
+    ),
+}  # fmt: skip
+
+RESULT_LABELS = {"approved": ("准予许可", "approved"), "denied": ("不予许可", "denied")}
+
+
+class _Blank(dict):
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+def _name(material: Any) -> str:
+    if isinstance(material, Mapping):
+        return str(material.get("name") or material.get("material_name") or material.get("code") or "")
+    return str(material)
+
+
+def _materials(value: Any) -> str:
+    if not isinstance(value, list):
+        return str(value or "")
+    names = [_name(m) for m in value]
+    return "、".join(n for n in names if n)
+
+
+def values(event_type: str, params: Mapping[str, Any], lang: str = "zh") -> dict[str, str]:
+    """The strings an event's texts are filled from."""
+    out = _Blank(
+        {k: "" if v is None else str(v) for k, v in params.items() if not isinstance(v, list | dict)}
+    )
+    out["materials"] = _materials(params.get("materials")) or ("相关材料" if lang == "zh" else "materials")
+    result = params.get("result")
+    label = RESULT_LABELS.get(str(result))
+    out["result_label"] = (label[0] if lang == "zh" else label[1]) if label else str(result or "")
+    if not out.get("how_to_get"):
+        out["how_to_get"] = "可在“我的办件”查看结果" if lang == "zh" else "see My cases for the result"
+    if not out.get("reason"):
+        out["reason"] = (
+            "" if event_type != "case_refused" else ("详见办件详情" if lang == "zh" else "see the case")
+        )
+    return out
+
+
+def render(event_type: str, params: Mapping[str, Any], lang: str = "zh") -> tuple[str, str]:
+    """(title, body) of an event in `lang` ("zh" or "en")."""
+    event = EVENTS[event_type]
+    filled = values(event_type, params, lang)
+    if lang == "en":
+        return event.title_en, event.body_en.format_map(filled).strip()
+    return event.title_zh, event.body_zh.format_map(filled).strip()
+
+
+def note(event_type: str, params: Mapping[str, Any]) -> str:
+    """The short Chinese remark for templates with little room."""
+    return EVENTS[event_type].note_zh.format_map(values(event_type, params)).strip("，。 ")

@@ -1,0 +1,130 @@
+"""The in-app inbox: newest first with a cursor, unread count, mark read; and the live feed.
+
+Live updates go over Redis pub/sub (one channel per account), so an app connected to any
+gunicorn worker hears a notification made by any notifier process. Pub/sub is fire-and-forget:
+a stream that was not connected catches up from the database with Last-Event-ID.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from redis import Redis
+from redis.exceptions import RedisError
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from core import clock
+from notifications.errors import BadCursor, NotificationNotFound
+from notifications.events import render
+from notifications.models import Notification
+
+log = logging.getLogger(__name__)
+
+
+def channel_name(account_id: str) -> str:
+    return f"yiwang:notify:{account_id}"
+
+
+def item(note: Notification, lang: str = "zh") -> dict[str, Any]:
+    """The API form of a notification."""
+    title, body = (
+        (note.title, note.body) if lang != "en" else render(note.event_type, note.params or {}, "en")
+    )
+    return {
+        "id": note.id,
+        "event_type": note.event_type,
+        "title": title,
+        "body": body,
+        "link": note.link,
+        "application_id": note.application_id,
+        "created_at": note.created_at,
+        "read": note.read_at is not None,
+        "read_at": note.read_at,
+    }
+
+
+def _encode(note: Notification) -> str:
+    raw = f"{note.created_at.isoformat()}|{note.id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        at, _, note_id = raw.partition("|")
+        return datetime.fromisoformat(at), note_id
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadCursor() from exc
+
+
+def page(
+    session: Session, account_id: str, *, cursor: str | None, limit: int, unread_only: bool = False
+) -> tuple[list[Notification], str | None, int]:
+    """(notifications, next cursor or None, unread count), newest first."""
+    N = Notification
+    stmt = select(N).where(N.account_id == account_id)
+    if unread_only:
+        stmt = stmt.where(N.read_at.is_(None))
+    if cursor:
+        at, note_id = _decode(cursor)
+        stmt = stmt.where(or_(N.created_at < at, and_(N.created_at == at, N.id < note_id)))
+    rows = list(session.scalars(stmt.order_by(N.created_at.desc(), N.id.desc()).limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    unread = session.scalar(select(func.count(N.id)).where(N.account_id == account_id, N.read_at.is_(None)))
+    return rows, (_encode(rows[-1]) if more and rows else None), int(unread or 0)
+
+
+def mark_read(session: Session, account_id: str, note_id: str) -> Notification:
+    """Mark one of the citizen's notifications read (idempotent)."""
+    note = session.get(Notification, note_id)
+    if note is None or note.account_id != account_id:
+        raise NotificationNotFound()
+    if note.read_at is None:
+        note.read_at = clock.now()
+    return note
+
+
+def mark_all_read(session: Session, account_id: str) -> int:
+    """Mark every unread notification read; returns how many changed."""
+    N = Notification
+    result = session.execute(
+        update(N).where(N.account_id == account_id, N.read_at.is_(None)).values(read_at=clock.now())
+    )
+    return int(result.rowcount or 0)
+
+
+def since(session: Session, account_id: str, last_id: str | None, *, limit: int = 100) -> list[Notification]:
+    """Notifications after `last_id` (oldest first), for a stream that reconnects."""
+    N = Notification
+    if not last_id:
+        return []
+    last = session.get(N, last_id)
+    if last is None or last.account_id != account_id:
+        return []
+    stmt = (
+        select(N)
+        .where(
+            N.account_id == account_id,
+            or_(N.created_at > last.created_at, and_(N.created_at == last.created_at, N.id > last.id)),
+        )
+        .order_by(N.created_at, N.id)
+        .limit(limit)
+    )
+    return list(session.scalars(stmt))
+
+
+def publish(redis: Redis, notes: Iterable[Notification]) -> None:
+    """Tell open apps (after the notifications are committed); best effort."""
+    for note in notes:
+        payload = json.dumps(item(note), default=str, ensure_ascii=False)
+        try:
+            redis.publish(channel_name(note.account_id), payload)
+        except RedisError:
+            log.warning("live notification not published", extra={"notification_id": note.id})

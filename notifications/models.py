@@ -1,0 +1,138 @@
+"""Notification tables: the inbox, one delivery row per channel, devices, quotas, preferences."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.db import Base, IdMixin, UTCDateTime
+
+# Delivery states of a message (one channel, one target).
+CREATED = "created"
+SENDING = "sending"
+SENT = "sent"  # the provider took it; its receipt decides (channels with receipts)
+DELIVERED = "delivered"
+TEMPORARY_FAILURE = "temporary_failure"  # retried with backoff
+PERMANENT_FAILURE = "permanent_failure"  # the recipient cannot receive it (no quota, token gone)
+TECHNICAL_FAILURE = "technical_failure"  # retries exhausted, or our side failed
+FINAL_STATES = (DELIVERED, PERMANENT_FAILURE, TECHNICAL_FAILURE)
+OPEN_STATES = (CREATED, SENDING, SENT, TEMPORARY_FAILURE)
+
+
+class Notification(IdMixin, Base):
+    """One event told to one citizen: the inbox entry. Every event gets one; channels are extra."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        UniqueConstraint("account_id", "dedupe_key", name="uq_notifications_dedupe"),
+        Index("ix_notifications_inbox", "account_id", "created_at", "id"),
+    )
+    follows_person = True  # moves on an account merge
+
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    dedupe_key: Mapped[str] = mapped_column(String(160))
+    event_type: Mapped[str] = mapped_column(String(32))
+    critical: Mapped[bool] = mapped_column(Boolean, default=False)
+    title: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    link: Mapped[str | None] = mapped_column(String(255))
+    application_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # SMS fallback: when it is due, and what it came to (not_needed, sent, no_phone, ...).
+    fallback_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    fallback_outcome: Mapped[str | None] = mapped_column(String(24))
+    # Channels left out and why ({"push": "quiet_hours_held"...}), for operators and tests.
+    skipped: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Message(IdMixin, Base):
+    """One notification on one channel to one target, with its delivery state."""
+
+    __tablename__ = "notification_messages"
+    __table_args__ = (
+        UniqueConstraint("notification_id", "channel", "target", name="uq_messages_target"),
+        Index("ix_messages_due", "state", "due_at"),
+        Index("ix_messages_provider", "channel", "provider_msg_id"),
+    )
+
+    notification_id: Mapped[str] = mapped_column(
+        ForeignKey("notifications.id", ondelete="CASCADE"), index=True
+    )
+    account_id: Mapped[str] = mapped_column(String(36), index=True)
+    channel: Mapped[str] = mapped_column(String(16))  # wechat, apns, jpush, huawei, sms
+    target: Mapped[str] = mapped_column(String(64))  # device id, channel identity id, account id
+    state: Mapped[str] = mapped_column(String(20), default=CREATED)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    held_reason: Mapped[str | None] = mapped_column(String(24))  # quiet_hours
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    provider_msg_id: Mapped[str | None] = mapped_column(String(128))
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    error: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    final_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class DeliveryReceipt(IdMixin, Base):
+    """A provider's report on a message; kept once, applied once (first final report wins)."""
+
+    __tablename__ = "notification_receipts"
+    __table_args__ = (UniqueConstraint("channel", "provider_msg_id", "status", name="uq_receipts_report"),)
+
+    channel: Mapped[str] = mapped_column(String(16))
+    provider_msg_id: Mapped[str] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(20))  # delivered, permanent_failure
+    detail: Mapped[str | None] = mapped_column(String(200))
+    reported_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    applied: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Device(IdMixin, Base):
+    """An app installation that can receive push: provider + token."""
+
+    __tablename__ = "devices"
+    __table_args__ = (UniqueConstraint("provider", "token", name="uq_devices_token"),)
+    follows_person = True
+
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    provider: Mapped[str] = mapped_column(String(16))  # apns, jpush, huawei
+    token: Mapped[str] = mapped_column(String(255))
+    platform: Mapped[str] = mapped_column(String(16))  # ios, android, harmony
+    label: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    disabled_reason: Mapped[str | None] = mapped_column(String(32))  # unregistered, removed
+
+
+class WechatSubscription(Base):
+    """What the citizen allowed in the mini-program: messages left per template."""
+
+    __tablename__ = "wechat_subscriptions"
+    # Not moved on an account merge: the surviving account's own quota and choices stand
+    # (one row per account and key, so moving could collide).
+
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    template_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    remaining: Mapped[int] = mapped_column(Integer, default=0)
+    long_term: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class NotificationPreference(Base):
+    """A citizen's choices: {event type: {channel: on/off}} and quiet hours on or off."""
+
+    __tablename__ = "notification_preferences"
+
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    channels: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    quiet_hours: Mapped[bool] = mapped_column(Boolean, default=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

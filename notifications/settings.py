@@ -1,0 +1,54 @@
+"""Notification settings, read once from the app config."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from notifications.preferences import QuietHours
+
+
+def _set(value: str | None) -> frozenset[str]:
+    return frozenset(part.strip() for part in (value or "").split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class NotifySettings:
+    quiet: QuietHours
+    quiet_exempt: frozenset[str]
+    sms_fallback_events: frozenset[str]
+    sms_fallback_seconds: float
+    user_per_hour: int
+    max_attempts: int
+    backoff_base: float
+    backoff_cap: float
+    max_age: float
+    lease: float
+    wechat_appid: str
+    wechat_template: str
+    wechat_long_term: frozenset[str]
+    wechat_page: str
+    wechat_state: str
+    sms_template: str
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any]) -> NotifySettings:
+        return cls(
+            quiet=QuietHours.parse(cfg["NOTIFY_QUIET_HOURS"], cfg["NOTIFY_TIMEZONE"]),
+            quiet_exempt=_set(cfg["NOTIFY_QUIET_EXEMPT"]),
+            sms_fallback_events=_set(cfg["NOTIFY_SMS_FALLBACK_EVENTS"]),
+            sms_fallback_seconds=float(cfg["NOTIFY_SMS_FALLBACK_SECONDS"]),
+            user_per_hour=int(cfg["NOTIFY_USER_PER_HOUR"]),
+            max_attempts=int(cfg["NOTIFY_MAX_ATTEMPTS"]),
+            backoff_base=float(cfg["NOTIFY_BACKOFF_BASE"]),
+            backoff_cap=float(cfg["NOTIFY_BACKOFF_CAP"]),
+            max_age=float(cfg["NOTIFY_MAX_AGE"]),
+            lease=float(cfg["NOTIFY_LEASE"]),
+            wechat_appid=cfg["WECHAT_APPID"],
+            wechat_template=cfg["NOTIFY_WECHAT_TEMPLATE"],
+            wechat_long_term=_set(cfg["NOTIFY_WECHAT_LONG_TERM"]),
+            wechat_page=cfg["NOTIFY_WECHAT_PAGE"],
+            wechat_state=cfg["NOTIFY_WECHAT_STATE"],
+            sms_template=str(cfg["SMS_TEMPLATE_NOTICE"]),
+        )

@@ -1,0 +1,75 @@
+"""Subscribe-message data: each keyword filled and cut to its field type's limit, cleanly.
+
+WeChat refuses the whole message (47003) when one value breaks its type's rule, so values are
+fitted here: long text ends in "…" within the limit, a phrase keeps its first five Chinese
+characters, a code keeps its printable ASCII. What still does not fit is left out, and the send
+fails as bad data rather than with a garbled value.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from integrations.wechat.template_fields import field_type, value_ok
+
+LIMITS = {"thing": 20, "character_string": 32, "letter": 32, "phone_number": 17, "car_number": 8}
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
+
+# Template keyword → which value it shows; keyed by template id, default "progress".
+LAYOUTS: dict[str, dict[str, str]] = {
+    "tpl_application_progress": {
+        "thing1": "service_name", "character_string2": "case_number", "phrase3": "phrase",
+        "time4": "time", "thing5": "note",
+    },
+    "tpl_materials_required": {"thing1": "service_name", "thing2": "note", "date3": "date"},
+    "tpl_appointment_reminder": {
+        "thing1": "service_name", "time2": "time", "character_string3": "case_number", "thing4": "hall",
+    },
+}  # fmt: skip
+
+
+def fit(kind: str, value: str) -> str:
+    """`value` made to fit a field of type `kind` (may return "" when nothing fits)."""
+    value = " ".join(str(value).split())
+    if kind in ("thing",):
+        limit = LIMITS[kind]
+        return value if len(value) <= limit else value[: limit - 1] + "…"
+    if kind == "phrase":
+        return "".join(_CJK.findall(value))[:5]
+    if kind in ("character_string", "letter"):
+        kept = "".join(c for c in value if 0x21 <= ord(c) <= 0x7E)
+        if kind == "letter":
+            kept = "".join(c for c in kept if c.isalpha())
+        return kept[: LIMITS[kind]]
+    if kind == "name":
+        return value[:10] if _CJK.search(value) else value[:20]
+    if kind in LIMITS:
+        return value[: LIMITS[kind]]
+    return value
+
+
+def build(template_id: str, values: Mapping[str, str], at: datetime) -> dict[str, dict[str, str]]:
+    """The `data` object of subscribe/send for a template, fitted to each keyword's type."""
+    layout = LAYOUTS.get(template_id) or LAYOUTS["tpl_application_progress"]
+    source = dict(values) | {"time": at.strftime("%Y-%m-%d %H:%M"), "date": at.strftime("%Y-%m-%d")}
+    data: dict[str, dict[str, str]] = {}
+    for keyword, name in layout.items():
+        kind = field_type(keyword)
+        value = fit(kind, source.get(name) or "")
+        if not value or not value_ok(kind, value):
+            value = fit(kind, "详见通知") if kind in ("thing", "phrase") else value
+        data[keyword] = {"value": value}
+    return data
+
+
+def problems(template_id: str, data: Mapping[str, Any]) -> list[str]:
+    """Keywords whose values WeChat would refuse."""
+    bad = []
+    for keyword, item in data.items():
+        value = item.get("value") if isinstance(item, Mapping) else None
+        if not value_ok(field_type(keyword), value):
+            bad.append(keyword)
+    return bad

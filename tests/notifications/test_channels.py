@@ -1,0 +1,224 @@
+"""Every channel end to end against its simulator: WeChat quota, APNs tokens, SMS fallback."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.db import db
+from notifications.models import Device, WechatSubscription
+from tests.notifications.conftest import (
+    Sim,
+    add_wechat,
+    apns_token,
+    notify,
+    register_device,
+    run_notifier,
+    states,
+)
+
+TEMPLATE = "tpl_application_progress"
+
+
+def subscribe(client: Any, who: dict, result: str = "accept", template: str = TEMPLATE) -> dict:
+    resp = client.post(
+        "/v1/miniprogram/subscriptions", json={"results": {template: result}}, headers=who["headers"]
+    )
+    assert resp.status_code == 200, resp.get_json()
+    return resp.get_json()["templates"][template]
+
+
+def test_wechat_message_spends_one_time_quota_and_renders_within_field_limits(
+    app: Any, client: Any, person: dict, wechat: Sim
+) -> None:
+    openid = add_wechat(app, wechat, person["account_id"])
+    wechat.post("subscriptions", {"openid": openid, "template_id": TEMPLATE, "count": 1})
+    assert subscribe(client, person) == {"remaining": 1, "long_term": False}
+    long_name = "城乡居民基本养老保险参保登记及待遇领取资格认证（含异地）"
+    note = notify(
+        app,
+        person,
+        "case_refused",
+        service_name=long_name,
+        reason="申请人不属于本统筹区参保范围，请向户籍所在地申请",
+    )
+    run_notifier(app)
+
+    assert states(app, note.id) == {"wechat": "delivered"}
+    sent = wechat.get("messages", touser=openid)["messages"]
+    assert len(sent) == 1
+    data = sent[0]["data"]
+    assert len(data["thing1"]["value"]) == 20 and data["thing1"]["value"].endswith("…")
+    assert data["phrase3"]["value"] == "不予受理"
+    assert data["character_string2"]["value"] == "YW202612040001"
+    assert len(data["thing5"]["value"]) <= 20
+    # The one acceptance is spent: the next event has no WeChat message at all.
+    db.session.remove()
+    assert db.session.get(WechatSubscription, (person["account_id"], TEMPLATE)).remaining == 0
+    second = notify(app, person, "case_accepted")
+    run_notifier(app)
+    assert states(app, second.id) == {}
+    assert second.skipped["wechat"] == "no_subscription"
+    assert len(wechat.get("messages", touser=openid)["messages"]) == 1
+
+
+def test_wechat_43101_closes_the_template_and_fails_permanently(
+    app: Any, client: Any, person: dict, wechat: Sim
+) -> None:
+    add_wechat(app, wechat, person["account_id"])  # WeChat itself has no acceptance on record
+    subscribe(client, person)
+    note = notify(app, person)
+    run_notifier(app)
+    assert states(app, note.id) == {"wechat": "permanent_failure"}
+    db.session.remove()
+    assert db.session.get(WechatSubscription, (person["account_id"], TEMPLATE)).remaining == 0
+
+
+def test_wechat_47003_is_a_permanent_failure_and_keeps_the_quota(
+    app: Any, client: Any, person: dict, wechat: Sim
+) -> None:
+    openid = add_wechat(app, wechat, person["account_id"])
+    wechat.post("subscriptions", {"openid": openid, "template_id": TEMPLATE, "count": 2})
+    subscribe(client, person)
+    subscribe(client, person)
+    wechat.post("faults", {"endpoint": "cgi-bin/message/subscribe/send", "errcode": 47003, "times": 1})
+    note = notify(app, person)
+    run_notifier(app)
+    assert states(app, note.id) == {"wechat": "permanent_failure"}
+    db.session.remove()
+    # WeChat did not take the message, so the citizen's acceptance is still there.
+    assert db.session.get(WechatSubscription, (person["account_id"], TEMPLATE)).remaining == 2
+
+
+def test_subscriptions_need_a_wechat_identity(client: Any, person: dict) -> None:
+    resp = client.post(
+        "/v1/miniprogram/subscriptions", json={"results": {TEMPLATE: "accept"}}, headers=person["headers"]
+    )
+    assert resp.status_code == 409
+    assert resp.get_json()["error"]["code"] == "notifications.no_wechat_identity"
+    bad = client.post(
+        "/v1/miniprogram/subscriptions", json={"results": {TEMPLATE: "maybe"}}, headers=person["headers"]
+    )
+    assert bad.status_code == 422
+
+
+def test_apns_push_reaches_the_device_over_http2(app: Any, client: Any, person: dict, apns: Sim) -> None:
+    device = register_device(client, person)
+    token = db.session.get(Device, device["id"]).token
+    note = notify(app, person, "supplement_requested", materials=[{"name": "户口簿首页"}], reason="请补充")
+    run_notifier(app)
+    assert states(app, note.id) == {"apns": "delivered"}
+    pushed = apns.get("notifications", token=token)
+    assert len(pushed) == 1
+    assert pushed[0]["payload"]["aps"]["alert"]["title"] == "请补充材料"
+    assert "户口簿首页" in pushed[0]["payload"]["aps"]["alert"]["body"]
+    assert pushed[0]["topic"] == app.config["APNS_TOPIC"]
+
+
+def test_apns_410_disables_the_device_and_later_events_skip_it(
+    app: Any, client: Any, person: dict, apns: Sim
+) -> None:
+    token = apns_token()
+    device = register_device(client, person, token)
+    apns.post("unregister", {"token": token})
+    note = notify(app, person)
+    run_notifier(app)
+    assert states(app, note.id) == {"apns": "permanent_failure"}
+    db.session.remove()
+    row = db.session.get(Device, device["id"])
+    assert row.disabled_at is not None and row.disabled_reason == "unregistered"
+    later = notify(app, person)
+    assert later.skipped["push"] == "no_device"
+    # Registering the token again (the app reinstalled) brings the device back.
+    register_device(client, person, token)
+    assert client.get("/v1/devices", headers=person["headers"]).get_json()[0]["id"] == device["id"]
+
+
+def test_apns_5xx_retries_with_backoff_until_delivered(
+    app: Any, client: Any, person: dict, apns: Sim, daytime: Any
+) -> None:
+    register_device(client, person)
+    apns.post("faults", {"status": 503, "reason": "ServiceUnavailable", "times": 2})
+    note = notify(app, person)
+    run_notifier(app)
+    assert states(app, note.id) == {"apns": "temporary_failure"}
+    for _ in range(3):
+        daytime.advance(60)
+        run_notifier(app)
+    assert states(app, note.id) == {"apns": "delivered"}
+
+
+def test_retries_end_in_technical_failure(
+    app: Any, client: Any, person: dict, apns: Sim, daytime: Any
+) -> None:
+    register_device(client, person)
+    apns.post("faults", {"status": 500, "reason": "InternalServerError", "times": 50})
+    note = notify(app, person)
+    for _ in range(app.config["NOTIFY_MAX_ATTEMPTS"] + 1):
+        run_notifier(app)
+        daytime.advance(app.config["NOTIFY_BACKOFF_CAP"])
+    assert states(app, note.id) == {"apns": "technical_failure"}
+
+
+def test_device_registration_rejects_bad_tokens_and_checks_ownership(
+    app: Any, client: Any, person: dict
+) -> None:
+    from tests.conftest import make_citizen
+
+    body = {"provider": "apns", "token": "zz-not-hex-token", "platform": "ios"}
+    bad = client.post("/v1/devices", json=body, headers=person["headers"])
+    assert bad.status_code == 422 and bad.get_json()["error"]["code"] == "devices.bad_token"
+    device = register_device(client, person)
+    other = make_citizen(app)
+    assert client.delete(f"/v1/devices/{device['id']}", headers=other["headers"]).status_code == 404
+    assert client.delete(f"/v1/devices/{device['id']}", headers=person["headers"]).status_code == 204
+    assert client.get("/v1/devices", headers=person["headers"]).get_json() == []
+
+
+def test_sms_fallback_when_no_other_channel_delivers(
+    app: Any, client: Any, person: dict, apns: Sim, sms: Sim, daytime: Any
+) -> None:
+    token = apns_token()
+    register_device(client, person, token)
+    apns.post("unregister", {"token": token})  # push will fail
+    note = notify(app, person, "case_completed", result="approved")
+    run_notifier(app)
+    assert states(app, note.id) == {"apns": "permanent_failure"}
+    assert sms.get("messages")["messages"] == []  # the fallback waits first
+    daytime.advance(app.config["NOTIFY_SMS_FALLBACK_SECONDS"] + 1)
+    run_notifier(app)
+    assert states(app, note.id) == {"apns": "permanent_failure", "sms": "sent"}
+    texts = sms.get("messages")["messages"]
+    assert len(texts) == 1 and "已办结" in texts[0]["content"]
+
+
+def test_no_sms_when_push_delivered_or_the_inbox_was_read(
+    app: Any, client: Any, person: dict, apns: Sim, sms: Sim, daytime: Any
+) -> None:
+    register_device(client, person)
+    delivered = notify(app, person, "case_refused", reason="材料不齐")
+    run_notifier(app)
+    daytime.advance(app.config["NOTIFY_SMS_FALLBACK_SECONDS"] + 1)
+    run_notifier(app)
+    assert states(app, delivered.id) == {"apns": "delivered"}
+    assert sms.get("messages")["messages"] == []
+    # Without any channel the SMS goes at once, unless the citizen already read it in the app.
+    client.delete(f"/v1/devices/{client.get('/v1/devices', headers=person['headers']).get_json()[0]['id']}",
+                  headers=person["headers"])  # fmt: skip
+    read_first = notify(app, person, "case_refused", reason="材料不齐")
+    assert (
+        client.post(f"/v1/notifications/{read_first.id}/read", headers=person["headers"]).status_code == 200
+    )
+    run_notifier(app)
+    assert sms.get("messages")["messages"] == []
+    unread = notify(app, person, "case_refused", reason="材料不齐")
+    run_notifier(app)
+    assert states(app, unread.id) == {"sms": "sent"}
+    assert len(sms.get("messages")["messages"]) == 1
+
+
+def test_sms_fallback_only_for_critical_events(app: Any, person: dict, sms: Sim, daytime: Any) -> None:
+    note = notify(app, person, "case_accepted")
+    daytime.advance(app.config["NOTIFY_SMS_FALLBACK_SECONDS"] + 1)
+    run_notifier(app)
+    assert states(app, note.id) == {}
+    assert sms.get("messages")["messages"] == []
