@@ -14,6 +14,7 @@ DEFAULT_LOOKUP_HASH_KEY = "dev-lookup-hash-key"
 DEFAULT_WECHAT_SECRET = "sim-wechat-secret"
 DEFAULT_TENCENT_SECRET_KEY = "sim-tencent-secret-key"
 DEFAULT_IDCHECK_APP_SECRET = "sim-idcheck-app-secret-0000000000"
+DEFAULT_SMS_RECEIPT_TOKEN = "sim-sms-receipt-token"
 DEFAULT_PROVINCE_SECRET = "sim-province-secret-000000000000"
 DEFAULT_PROVINCE_SM4_KEY = "70726f76696e63652d73696d2d6b6579"  # 16 bytes hex, development only
 # Development SM2 key pairs (hex; public keys are x||y without the 04 prefix).
@@ -178,6 +179,11 @@ class BaseConfig:
         self.NOTIFY_WECHAT_PAGE = _env("NOTIFY_WECHAT_PAGE", "pages/applications/detail")
         self.NOTIFY_WECHAT_STATE = _env("NOTIFY_WECHAT_STATE", "formal")
         self.SMS_TEMPLATE_NOTICE = _env("SMS_TEMPLATE_NOTICE", "100002")
+        # Delivery reports: Tencent POSTs them to /v1/platform/sms-receipts/<token> (no signature
+        # in its protocol: the secret path and the provider's IP allow-list protect it).
+        self.SMS_RECEIPT_TOKEN = _env("SMS_RECEIPT_TOKEN", DEFAULT_SMS_RECEIPT_TOKEN)
+        self.SMS_SIM_RECEIPT_URL = _env("SMS_SIM_RECEIPT_URL", "")  # simulator only
+        self.SMS_SIM_RECEIPTS = _env("SMS_SIM_RECEIPTS", "")  # simulator only: off, after, before
         # APNs (HTTP/2, ES256 provider token); the simulator speaks HTTP/2 without TLS.
         self.APNS_BASE_URL = _env("APNS_BASE_URL", "http://127.0.0.1:9107")
         self.APNS_TEAM_ID = _env("APNS_TEAM_ID", "YIWANGTEAM")
@@ -313,6 +319,8 @@ class ProductionConfig(BaseConfig):
             problems.append("PROVINCE_SM2_PRIVATE_KEY is the development key")
         if not self.ALIPAY_APP_PRIVATE_KEY or not self.ALIPAY_PUBLIC_KEY:
             problems.append("ALIPAY_APP_PRIVATE_KEY and ALIPAY_PUBLIC_KEY must be set (no development keys)")
+        if self.SMS_RECEIPT_TOKEN == DEFAULT_SMS_RECEIPT_TOKEN or len(self.SMS_RECEIPT_TOKEN or "") < 24:
+            problems.append("SMS_RECEIPT_TOKEN is the simulator default or shorter than 24 characters")
         if not self.APNS_PRIVATE_KEY:
             problems.append("APNS_PRIVATE_KEY must be set (no development key)")
         if not _env("DATABASE_URL"):

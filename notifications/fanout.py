@@ -19,7 +19,7 @@ from domain.accounts.models import ChannelIdentity
 from domain.accounts.service import WECHAT_OPENID
 from domain.applications.models import ApplicationNotice
 from notifications import preferences
-from notifications.events import EVENTS, render
+from notifications.events import EVENTS, PUSH_PROVIDERS, render
 from notifications.models import CREATED, Device, Message, Notification, WechatSubscription
 from notifications.settings import NotifySettings
 
@@ -92,7 +92,9 @@ def _plan(session: Session, settings: NotifySettings, note: Notification, now: d
         and not note.critical
         and _sent_last_hour(session, note.account_id, now) >= settings.user_per_hour
     ):
-        skipped |= {channel: "rate_limited" for channel, _ in targets}
+        skipped |= {
+            ("push" if channel in PUSH_PROVIDERS else channel): "rate_limited" for channel, _ in targets
+        }
         targets = []
 
     due, held = now, None

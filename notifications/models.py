@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import threading
+import time
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -22,7 +26,29 @@ FINAL_STATES = (DELIVERED, PERMANENT_FAILURE, TECHNICAL_FAILURE)
 OPEN_STATES = (CREATED, SENDING, SENT, TEMPORARY_FAILURE)
 
 
-class Notification(IdMixin, Base):
+_id_lock = threading.Lock()
+_last = {"ms": 0, "seq": 0}
+
+
+def ordered_id() -> str:
+    """A UUID in the version-7 layout that sorts by creation: milliseconds, a counter, random.
+
+    Inbox pages and stream resumption order by (created_at, id); ids made later in a process
+    sort later, so notifications of the same instant keep the order they were made in.
+    """
+    with _id_lock:
+        ms, seq = time.time_ns() // 1_000_000, 0
+        if ms <= _last["ms"]:
+            ms, seq = _last["ms"], _last["seq"] + 1
+            if seq > 0xFFF:
+                ms, seq = ms + 1, 0
+        _last.update(ms=ms, seq=seq)
+    rand = int.from_bytes(os.urandom(8), "big") >> 2
+    value = (ms << 80) | (0x7 << 76) | (seq << 64) | (0x2 << 62) | rand
+    return str(uuid.UUID(int=value))
+
+
+class Notification(Base):
     """One event told to one citizen: the inbox entry. Every event gets one; channels are extra."""
 
     __tablename__ = "notifications"
@@ -32,6 +58,7 @@ class Notification(IdMixin, Base):
     )
     follows_person = True  # moves on an account merge
 
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=ordered_id)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
     dedupe_key: Mapped[str] = mapped_column(String(160))
     event_type: Mapped[str] = mapped_column(String(32))

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hmac
 import json
 import time
+from datetime import datetime, timedelta, timezone
 
-from flask import request
+from flask import current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -14,6 +16,7 @@ from api.deps import services
 from core.db import db
 from domain.forwarding import events
 from domain.forwarding.errors import BadEvent, CallbackUnauthenticated, UnknownProfile
+from notifications import delivery
 
 blp = Blueprint(
     "platform",
@@ -63,3 +66,36 @@ class ProfileCallbacks(MethodView):
     def post(self, profile: str) -> dict:
         """A stage event from the named province profile."""
         return _receive(profile)
+
+
+_BEIJING = timezone(timedelta(hours=8))
+
+
+def _reported_at(value: object) -> datetime | None:
+    try:
+        return datetime.strptime(str(value), "%Y-%m-%d %H:%M:%S").replace(tzinfo=_BEIJING)
+    except ValueError:
+        return None
+
+
+@blp.route("/sms-receipts/<string:token>")
+class SmsReceipts(MethodView):
+    @public
+    @blp.response(200)
+    def post(self, token: str) -> dict:
+        """Tencent Cloud SMS delivery reports (状态回执), a JSON array; repeats change nothing."""
+        if not hmac.compare_digest(token.encode(), current_app.config["SMS_RECEIPT_TOKEN"].encode()):
+            raise CallbackUnauthenticated(reason="token")
+        reports = request.get_json(silent=True)
+        if not isinstance(reports, list) or not all(isinstance(r, dict) and r.get("sid") for r in reports):
+            raise BadEvent(fields={"body": ["a JSON array of reports with sid expected"]})
+        session = db.session()
+        for report in reports:
+            delivery.apply_receipt(
+                session, channel="sms", provider_msg_id=str(report["sid"])[:128],
+                delivered=report.get("report_status") == "SUCCESS",
+                detail=f"{report.get('errmsg') or ''} {report.get('description') or ''}".strip(),
+                reported_at=_reported_at(report.get("user_receive_time")),
+            )  # fmt: skip
+        session.commit()
+        return {"result": 0, "errmsg": "OK"}

@@ -39,7 +39,8 @@ def emit(
         "status_label": states.label(to),
     }
     if to == states.SUPPLEMENT_REQUESTED:
-        params.update(materials=details.get("materials", []), fields=details.get("fields", []), reason=note)
+        materials = _named(session, app, details.get("materials") or [])
+        params.update(materials=materials, fields=details.get("fields", []), reason=note)
     elif to == states.NOT_ACCEPTED:
         params["reason"] = note
     elif to == states.COMPLETED:
@@ -54,3 +55,23 @@ def emit(
     )  # fmt: skip
     session.add(notice)
     return notice
+
+
+def _named(session: Session, app: Application, materials: list[Any]) -> list[dict[str, str]]:
+    """The province names materials by id; the citizen needs their names from the item."""
+    from domain.applications.service import spec_of
+
+    try:
+        known = spec_of(session, app).materials
+    except Exception:  # the item version is gone: ids are better than nothing
+        known = {}
+    named = []
+    for material in materials:
+        if isinstance(material, dict):
+            mid = str(material.get("id") or material.get("code") or material.get("name") or "")
+            name = str(material.get("name") or known.get(mid, {}).get("name") or mid)
+        else:
+            mid = str(material)
+            name = str(known.get(mid, {}).get("name") or mid)
+        named.append({"id": mid, "name": name})
+    return named

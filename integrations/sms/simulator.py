@@ -33,6 +33,10 @@ Control API (JSON, under /_sim/, unsigned):
 - POST /_sim/advance      {seconds: n}: move the per-number frequency windows forward (the
        signature check keeps the wall clock, which is what the SDK signs with)
 - PUT  /_sim/templates/<id> {content: "…{1}…", approved: bool, kind: "otp"|"notice"}
+- GET|POST /_sim/receipts delivery reports (状态回执) POSTed to SMS_SIM_RECEIPT_URL in Tencent's
+       callback format ([{user_receive_time, nationcode, mobile, report_status SUCCESS|FAIL, errmsg,
+       description, sid}]): {mode: off|after|before, status, copies, delay_ms}; "before" posts
+       the report before SendSms answers (out of order); {serial_no, status} posts one now
 - POST /_sim/reset        forget messages, counts, faults, windows and added templates
 """
 
@@ -71,6 +75,9 @@ FREQUENCY_LIMITS = (  # Tencent's default per-number policy
 DAILY_LIMIT = ("LimitExceeded.PhoneNumberDailyLimit", 10)
 _BEIJING = timezone(timedelta(hours=8))
 _MAINLAND = re.compile(r"^(?:\+86|0086|86)?(1[3-9]\d{9})$")
+# mode: off | after (a report shortly after the answer) | before (the report arrives before
+# SendSms answers: out of order); status SUCCESS or FAIL; copies: how often each report is sent.
+RECEIPTS_OFF = {"mode": "off", "status": "SUCCESS", "copies": 1, "delay_ms": 50}
 _FAULT_KEYS = {"http_5xx_rate", "http_status", "internal_error_rate", "latency_ms", "errors"}
 
 
@@ -115,6 +122,10 @@ class SimState:
     generation: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
     rng: random.Random = field(default_factory=random.Random)
+    # Delivery reports (状态回执): where to POST them and when.
+    receipt_url: str = ""
+    receipts: dict[str, Any] = field(default_factory=lambda: dict(RECEIPTS_OFF))
+    base_receipts: dict[str, Any] = field(default_factory=lambda: dict(RECEIPTS_OFF))
 
     def reset(self) -> None:
         with self.lock:
@@ -126,6 +137,7 @@ class SimState:
             self.statuses.clear()
             self.faults = _default_faults()
             self.offset = 0.0
+            self.receipts = dict(self.base_receipts)
             self.generation += 1
 
     def sim_now(self) -> float:
@@ -309,6 +321,8 @@ def _api(state: SimState) -> Response | tuple:
                 raise ApiError("InternalError", "The simulator was reset during this request.")
             statuses = _send_sms(state, params, request_id)
             state.calls["ok"] += 1
+            receipts = dict(state.receipts)
+        _report(state, statuses, receipts)
         return jsonify({"Response": {"SendStatusSet": statuses, "RequestId": request_id}})
     except (tc3.Tc3Error, ApiError) as exc:
         with state.lock:
@@ -316,7 +330,68 @@ def _api(state: SimState) -> Response | tuple:
         return jsonify(tc3.error_envelope(exc.code, exc.message, request_id))
 
 
+def receipt_body(status: dict[str, Any], report: str) -> list[dict[str, Any]]:
+    """Tencent's delivery-report callback body for one sent message."""
+    ok = report == "SUCCESS"
+    return [{
+        "user_receive_time": datetime.now(tz=_BEIJING).strftime("%Y-%m-%d %H:%M:%S"),
+        "nationcode": "86", "mobile": status["PhoneNumber"].removeprefix("+86"),
+        "report_status": report, "errmsg": "DELIVRD" if ok else "MK:0005",
+        "description": "用户短信送达成功" if ok else "用户手机关机或停机", "sid": status["SerialNo"],
+        "ext": {"session_context": status.get("SessionContext", "")},
+    }]  # fmt: skip
+
+
+def _post_receipts(url: str, bodies: list[list[dict[str, Any]]]) -> None:
+    import httpx
+
+    for body in bodies:
+        try:
+            httpx.post(url, json=body, timeout=5)
+        except httpx.HTTPError:
+            pass  # the real platform retries a few times, then gives up; so does a test
+
+
+def _report(state: SimState, statuses: list[dict[str, Any]], receipts: dict[str, Any]) -> None:
+    if receipts["mode"] == "off" or not state.receipt_url:
+        return
+    bodies = [receipt_body(s, receipts["status"]) for s in statuses if s["Code"] == "Ok"]
+    bodies = [b for b in bodies for _ in range(int(receipts["copies"]))]
+    if receipts["mode"] == "before":
+        _post_receipts(state.receipt_url, bodies)
+        return
+
+    def later() -> None:
+        time.sleep(float(receipts["delay_ms"]) / 1000)
+        _post_receipts(state.receipt_url, bodies)
+
+    threading.Thread(target=later, daemon=True).start()
+
+
 def _register_control(app: Flask, state: SimState) -> None:
+    @app.route("/_sim/receipts", methods=["GET", "POST"])
+    def receipts() -> Response | tuple:
+        """GET the report settings; POST {mode, status, copies, delay_ms} to change them, or
+        {serial_no, status} to send one report now (to the configured callback URL)."""
+        body = request.get_json(silent=True) or {}
+        if request.method == "POST" and body.get("serial_no"):
+            with state.lock:
+                sent = next((m for m in state.messages if m["serial_no"] == body["serial_no"]), None)
+            if sent is None:
+                return jsonify({"error": "unknown serial_no"}), 404
+            status = {"PhoneNumber": sent["phone"], "SerialNo": sent["serial_no"],
+                      "SessionContext": sent["session_context"]}  # fmt: skip
+            _post_receipts(state.receipt_url, [receipt_body(status, str(body.get("status") or "SUCCESS"))])
+            return jsonify({"sent": True})
+        if request.method == "POST":
+            mode, status = body.get("mode", "off"), body.get("status", "SUCCESS")
+            if mode not in ("off", "after", "before") or status not in ("SUCCESS", "FAIL"):
+                return jsonify({"error": "mode off|after|before, status SUCCESS|FAIL"}), 400
+            with state.lock:
+                state.receipts = RECEIPTS_OFF | {k: body[k] for k in RECEIPTS_OFF if k in body}
+        with state.lock:
+            return jsonify(state.receipts | {"url": state.receipt_url})
+
     @app.get("/_sim/messages")
     def messages() -> Response:
         phone = (request.args.get("phone") or "").replace(" ", "")
@@ -385,6 +460,10 @@ def create_simulator(config: Mapping[str, Any]) -> Flask:
         signs={config["SMS_SIGN_NAME"]},
         base_templates={otp: Template(id=otp, content=OTP_CONTENT, kind="otp")},
     )
+    state.receipt_url = str(config.get("SMS_SIM_RECEIPT_URL") or "")
+    if config.get("SMS_SIM_RECEIPTS"):
+        state.receipts = RECEIPTS_OFF | {"mode": str(config["SMS_SIM_RECEIPTS"])}
+        state.base_receipts = dict(state.receipts)
     notice = str(config.get("SMS_TEMPLATE_NOTICE") or "")
     if notice:
         state.base_templates[notice] = Template(id=notice, content=NOTICE_CONTENT)

@@ -24,6 +24,7 @@ STRONG = {
     "PROVINCE_SM4_KEY": "00112233445566778899aabbccddeeff",
     "PROVINCE_SM2_PRIVATE_KEY": "3945208f7b2144b13f36e38ac6d39f95889393692860b51a42fb81ef4df7c5b8",
     "APNS_PRIVATE_KEY": "-----BEGIN PRIVATE KEY-----\nreal\n-----END PRIVATE KEY-----",
+    "SMS_RECEIPT_TOKEN": "real-sms-receipt-token-0123456789",
 }
 
 
@@ -60,6 +61,7 @@ def test_production_refuses_default_secrets(env):
         "IDCHECK_APP_SECRET",
         "ALIPAY_PUBLIC_KEY",
         "APNS_PRIVATE_KEY",
+        "SMS_RECEIPT_TOKEN",
     ],  # fmt: skip
 )
 def test_production_refuses_each_default_on_its_own(env, weak):

@@ -134,3 +134,29 @@ def states(app: Any, note_id: str) -> dict[str, str]:
 
     db.session.remove()
     return {m["channel"]: m["state"] for m in message_states(db.session(), note_id)}
+
+
+def tune(app: Any, monkeypatch: Any, **changes: Any) -> None:
+    """Change notification settings for one test."""
+    import dataclasses
+
+    deps = app.extensions["yiwang"].notifications
+    monkeypatch.setattr(deps, "settings", dataclasses.replace(deps.settings, **changes))
+
+
+@pytest.fixture(scope="session")
+def yiwang_http(app: Any) -> Iterator[Any]:
+    """yiwang on a real port, so simulators' reports arrive over HTTP."""
+    from integrations.simulator_server import ThreadedSimulator
+
+    server = ThreadedSimulator(app).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def sms_reports(app: Any, sms_sim: Any, yiwang_http: Any, sms: Sim) -> Sim:
+    """The SMS simulator sending its delivery reports to yiwang (mode set by the test)."""
+    state = sms_sim.app.extensions["sms_sim"]
+    state.receipt_url = f"{yiwang_http.url}v1/platform/sms-receipts/{app.config['SMS_RECEIPT_TOKEN']}"
+    return sms
