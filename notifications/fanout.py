@@ -18,7 +18,7 @@ from core import clock
 from domain.accounts.models import ChannelIdentity
 from domain.accounts.service import WECHAT_OPENID
 from domain.applications.models import ApplicationNotice
-from notifications import preferences
+from notifications import inbox, preferences
 from notifications.events import EVENTS, PUSH_PROVIDERS, render
 from notifications.models import CREATED, Device, Message, Notification, WechatSubscription
 from notifications.settings import NotifySettings
@@ -60,6 +60,7 @@ def notify(
         return None
     _plan(session, settings, note, now)
     session.flush()
+    inbox.publish_on_commit(session, note)
     return note
 
 
@@ -155,7 +156,7 @@ def _sent_last_hour(session: Session, account_id: str, now: datetime) -> int:
 def process_notices(session: Session, settings: NotifySettings, *, limit: int = 200) -> list[Notification]:
     """Turn pending application notices into notifications; each notice is taken once.
 
-    Commits; returns the notifications made (to publish to open apps).
+    Commits (which tells open apps); returns the notifications made.
     """
     ids = list(
         session.scalars(

@@ -16,7 +16,7 @@ from typing import Any
 
 from redis import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, event, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from core import clock
@@ -120,11 +120,44 @@ def since(session: Session, account_id: str, last_id: str | None, *, limit: int 
     return list(session.scalars(stmt))
 
 
+_LIVE_KEY = "yiwang_notify_live"
+
+
 def publish(redis: Redis, notes: Iterable[Notification]) -> None:
-    """Tell open apps (after the notifications are committed); best effort."""
-    for note in notes:
-        payload = json.dumps(item(note), default=str, ensure_ascii=False)
+    """Tell open apps about committed notifications now; best effort."""
+    _send(redis, [(note.account_id, _payload(note)) for note in notes])
+
+
+def publish_on_commit(session: Session, note: Notification) -> None:
+    """Tell open apps about `note` once the transaction that made it commits."""
+    session.info.setdefault(_LIVE_KEY, []).append((note.account_id, _payload(note)))
+
+
+def _payload(note: Notification) -> str:
+    return json.dumps(item(note), default=str, ensure_ascii=False)
+
+
+def _send(redis: Redis, messages: list[tuple[str, str]]) -> None:
+    for account_id, payload in messages:
         try:
-            redis.publish(channel_name(note.account_id), payload)
+            redis.publish(channel_name(account_id), payload)
         except RedisError:
-            log.warning("live notification not published", extra={"notification_id": note.id})
+            log.warning("live notification not published", extra={"account_id": account_id})
+
+
+@event.listens_for(Session, "after_commit")
+def _publish_after_commit(session: Session) -> None:
+    messages = session.info.pop(_LIVE_KEY, None)
+    if messages:
+        from core.redis import get_redis
+
+        try:
+            redis = get_redis()
+        except Exception:  # no app (a script without Redis): the inbox still has them
+            return
+        _send(redis, messages)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_after_rollback(session: Session) -> None:
+    session.info.pop(_LIVE_KEY, None)

@@ -24,14 +24,12 @@ log = logging.getLogger("yiwang.notifier")
 
 
 def plan_once(deps: object) -> int:
-    """One planning round: notices → notifications (published), then due SMS fallbacks."""
-    from notifications import delivery, fanout, inbox
+    """One planning round: notices → notifications (open apps hear on commit), then due SMS fallbacks."""
+    from notifications import delivery, fanout
 
     settings = deps.settings  # type: ignore[attr-defined]
     try:
         made = fanout.process_notices(db.session(), settings)
-        if made and deps.redis is not None:  # type: ignore[attr-defined]
-            inbox.publish(deps.redis, made)  # type: ignore[attr-defined]
         planned = delivery.fallback_pass(db.session(), settings)
         return len(made) + planned
     except Exception:
