@@ -14,6 +14,8 @@ DEFAULT_LOOKUP_HASH_KEY = "dev-lookup-hash-key"
 DEFAULT_WECHAT_SECRET = "sim-wechat-secret"
 DEFAULT_TENCENT_SECRET_KEY = "sim-tencent-secret-key"
 DEFAULT_IDCHECK_APP_SECRET = "sim-idcheck-app-secret-0000000000"
+DEFAULT_JPUSH_MASTER_SECRET = "sim-jpush-master-secret"
+DEFAULT_HUAWEI_APP_SECRET = "sim-huawei-app-secret"
 DEFAULT_SMS_RECEIPT_TOKEN = "sim-sms-receipt-token"
 DEFAULT_PROVINCE_SECRET = "sim-province-secret-000000000000"
 DEFAULT_PROVINCE_SM4_KEY = "70726f76696e63652d73696d2d6b6579"  # 16 bytes hex, development only
@@ -192,6 +194,14 @@ class BaseConfig:
         self.APNS_TOPIC = _env("APNS_TOPIC", "cn.gov.yiwang.app")
         self.APNS_TOKEN_REFRESH = _float("APNS_TOKEN_REFRESH", 40 * 60.0)  # 20-60 minutes
         self.PUSH_TIMEOUT = _float("PUSH_TIMEOUT", 5.0)
+        # JPush v3 (Basic appKey:masterSecret) and Huawei Push Kit (OAuth client credentials).
+        self.JPUSH_BASE_URL = _env("JPUSH_BASE_URL", "http://127.0.0.1:9108")
+        self.JPUSH_APP_KEY = _env("JPUSH_APP_KEY", "simjpushappkey0000000001")
+        self.JPUSH_MASTER_SECRET = _env("JPUSH_MASTER_SECRET", DEFAULT_JPUSH_MASTER_SECRET)
+        self.HUAWEI_TOKEN_URL = _env("HUAWEI_TOKEN_URL", "http://127.0.0.1:9109/oauth2/v3/token")
+        self.HUAWEI_PUSH_BASE_URL = _env("HUAWEI_PUSH_BASE_URL", "http://127.0.0.1:9109")
+        self.HUAWEI_APP_ID = _env("HUAWEI_APP_ID", "100000001")
+        self.HUAWEI_APP_SECRET = _env("HUAWEI_APP_SECRET", DEFAULT_HUAWEI_APP_SECRET)
 
         # One-time codes and their limits.
         self.OTP_TTL = _int("OTP_TTL", 300)
@@ -321,6 +331,10 @@ class ProductionConfig(BaseConfig):
             problems.append("ALIPAY_APP_PRIVATE_KEY and ALIPAY_PUBLIC_KEY must be set (no development keys)")
         if self.SMS_RECEIPT_TOKEN == DEFAULT_SMS_RECEIPT_TOKEN or len(self.SMS_RECEIPT_TOKEN or "") < 24:
             problems.append("SMS_RECEIPT_TOKEN is the simulator default or shorter than 24 characters")
+        if self.JPUSH_MASTER_SECRET == DEFAULT_JPUSH_MASTER_SECRET:
+            problems.append("JPUSH_MASTER_SECRET is the simulator default")
+        if self.HUAWEI_APP_SECRET == DEFAULT_HUAWEI_APP_SECRET:
+            problems.append("HUAWEI_APP_SECRET is the simulator default")
         if not self.APNS_PRIVATE_KEY:
             problems.append("APNS_PRIVATE_KEY must be set (no development key)")
         if not _env("DATABASE_URL"):

@@ -124,40 +124,44 @@ def _clear_quota(session: Session, account_id: str, template: str) -> None:
     )
 
 
-class ApnsChannel:
-    """iOS app push through APNs; an Unregistered or bad token disables the device."""
+class PushChannel:
+    """App push through one provider (APNs, JPush, Huawei); a token the provider says is gone
+    disables the device, so later events skip it."""
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, provider: str, client: Any) -> None:
+        self.provider = provider
         self.client = client
 
     def send(self, session: Session, message: Message, note: Notification) -> Outcome:
-        from integrations.apns.client import ApnsError
-
         device = session.get(Device, message.target)
         if device is None or device.disabled_at is not None:
             return Outcome(PERMANENT_FAILURE, code="device_gone", detail="the device was removed")
-        payload = {
-            "aps": {
-                "alert": {"title": note.title, "body": note.body},
-                "sound": "default",
-                "thread-id": note.event_type,
-            },
-            "notification_id": note.id,
-            "link": note.link,
-        }
+        extras = {"notification_id": note.id, "event_type": note.event_type, "link": note.link or ""}
         try:
-            apns_id = self.client.send(device.token, payload, apns_id=_uuid_of(message.id), collapse_id=None)
-        except ApnsError as exc:
-            if exc.unregistered or exc.reason == "BadDeviceToken":
-                disable_device(session, device, "unregistered" if exc.unregistered else "bad_token")
-                return Outcome(PERMANENT_FAILURE, code=exc.reason, detail=f"HTTP {exc.status}")
-            state = TEMPORARY_FAILURE if exc.retryable else TECHNICAL_FAILURE
-            return Outcome(state, code=exc.reason, detail=f"HTTP {exc.status}")
-        return Outcome(DELIVERED, provider_msg_id=apns_id)
+            provider_id = self._push(device.token, note, message, extras)
+        except Exception as exc:
+            if not hasattr(exc, "retryable"):
+                raise
+            code = str(getattr(exc, "reason", None) or getattr(exc, "code", "") or type(exc).__name__)
+            if exc.unregistered or code == "BadDeviceToken":  # type: ignore[attr-defined]
+                disable_device(session, device, "unregistered" if exc.unregistered else "bad_token")  # type: ignore[attr-defined]
+                return Outcome(PERMANENT_FAILURE, code=code, detail=str(exc)[:200])
+            state = TEMPORARY_FAILURE if exc.retryable else TECHNICAL_FAILURE  # type: ignore[attr-defined]
+            return Outcome(state, code=code, detail=str(exc)[:200])
+        return Outcome(DELIVERED, provider_msg_id=provider_id or None)
 
-
-def _uuid_of(message_id: str) -> str:
-    return message_id  # message ids are UUIDs: APNs echoes them back as apns-id
+    def _push(self, token: str, note: Notification, message: Message, extras: dict[str, str]) -> str:
+        if self.provider == "apns":
+            payload = {
+                "aps": {"alert": {"title": note.title, "body": note.body}, "sound": "default",
+                        "thread-id": note.event_type},
+                **extras,
+            }  # fmt: skip
+            return self.client.send(token, payload, apns_id=message.id)
+        if self.provider == "jpush":
+            sendno = int(message.id.replace("-", "")[:7], 16)
+            return self.client.push(token, title=note.title, body=note.body, extras=extras, sendno=sendno)
+        return self.client.send(token, title=note.title, body=note.body, data=extras)
 
 
 def disable_device(session: Session, device: Device, reason: str) -> None:

@@ -24,7 +24,6 @@ class NotificationDeps:
         self.settings = NotifySettings.from_config(config)
         self._lock = threading.Lock()
         self._sender: Any = None
-        self._apns: Any = None
 
     def sender(self) -> Any:
         from notifications.delivery import Sender
@@ -36,12 +35,14 @@ class NotificationDeps:
 
     def _channels(self) -> dict[str, Any]:
         from integrations.apns.client import ApnsClient
-        from notifications.channels import ApnsChannel, SmsChannel, WechatChannel
+        from integrations.huawei.client import HuaweiPushClient
+        from integrations.jpush.client import JPushClient
+        from notifications.channels import PushChannel, SmsChannel, WechatChannel
 
-        if self._apns is None:
-            self._apns = ApnsClient.from_config(self.config)
         return {
             "wechat": WechatChannel(self.wechat, self.settings),
-            "apns": ApnsChannel(self._apns),
+            "apns": PushChannel("apns", ApnsClient.from_config(self.config)),
+            "jpush": PushChannel("jpush", JPushClient.from_config(self.config)),
+            "huawei": PushChannel("huawei", HuaweiPushClient.from_config(self.config)),
             "sms": SmsChannel(self.sms, self.encryptor, self.settings),
         }

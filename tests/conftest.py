@@ -168,6 +168,20 @@ def apns_sim(base_config: dict[str, Any]) -> Iterator[Any]:
     sim.stop()
 
 
+@pytest.fixture(scope="session")
+def jpush_sim(base_config: dict[str, Any]) -> Iterator[ThreadedSimulator]:
+    sim = _serve(base_config, "integrations.jpush.simulator")
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture(scope="session")
+def huawei_sim(base_config: dict[str, Any]) -> Iterator[ThreadedSimulator]:
+    sim = _serve(base_config, "integrations.huawei.simulator")
+    yield sim
+    sim.stop()
+
+
 # Provider calls in tests time out sooner than in production, so a timeout test stays short.
 TEST_PROVIDER_TIMEOUT = 1.5
 
@@ -182,6 +196,8 @@ def app_config(
     idcheck_sim: ThreadedSimulator,
     province_sim: ThreadedSimulator,
     apns_sim: Any,
+    jpush_sim: ThreadedSimulator,
+    huawei_sim: ThreadedSimulator,
 ) -> dict:
     return base_config | {
         "WECHAT_API_BASE": wechat_sim.url,
@@ -193,6 +209,9 @@ def app_config(
         "IDCHECK_BASE_URL": idcheck_sim.url,
         "PROVINCE_BASE_URL": province_sim.url,
         "APNS_BASE_URL": apns_sim.url,
+        "JPUSH_BASE_URL": jpush_sim.url,
+        "HUAWEI_PUSH_BASE_URL": huawei_sim.url,
+        "HUAWEI_TOKEN_URL": f"{huawei_sim.url}oauth2/v3/token",
         "PROVIDER_TIMEOUT": TEST_PROVIDER_TIMEOUT,
     }
 

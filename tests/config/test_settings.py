@@ -25,6 +25,8 @@ STRONG = {
     "PROVINCE_SM2_PRIVATE_KEY": "3945208f7b2144b13f36e38ac6d39f95889393692860b51a42fb81ef4df7c5b8",
     "APNS_PRIVATE_KEY": "-----BEGIN PRIVATE KEY-----\nreal\n-----END PRIVATE KEY-----",
     "SMS_RECEIPT_TOKEN": "real-sms-receipt-token-0123456789",
+    "JPUSH_MASTER_SECRET": "real-jpush-master-secret",
+    "HUAWEI_APP_SECRET": "real-huawei-app-secret",
 }
 
 
@@ -62,6 +64,8 @@ def test_production_refuses_default_secrets(env):
         "ALIPAY_PUBLIC_KEY",
         "APNS_PRIVATE_KEY",
         "SMS_RECEIPT_TOKEN",
+        "JPUSH_MASTER_SECRET",
+        "HUAWEI_APP_SECRET",
     ],  # fmt: skip
 )
 def test_production_refuses_each_default_on_its_own(env, weak):
