@@ -52,6 +52,7 @@ BLUEPRINT_MODULES = (
     "api.admin.identity",
     "api.admin.applications",
     "api.admin.forwarding",
+    "api.admin.notification_templates",
 )
 
 

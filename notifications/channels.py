@@ -15,8 +15,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from core import clock
-from notifications import wechat_data
-from notifications.events import EVENTS, values
+from notifications import templates
 from notifications.models import (
     DELIVERED,
     PERMANENT_FAILURE,
@@ -56,18 +55,20 @@ class WechatChannel:
         from domain.accounts.models import ChannelIdentity
         from integrations.wechat.errors import WechatApiError, WechatRetryableError
 
-        template = self.settings.wechat_template
+        content = templates.effective(session, note.event_type, "wechat", "zh", settings=self.settings)
+        template = str(content["template_id"])
         identity = session.get(ChannelIdentity, message.target)
         if identity is None or identity.account_id != message.account_id:
             return Outcome(PERMANENT_FAILURE, code="no_wechat", detail="the WeChat identity is gone")
         if not _take_quota(session, message.account_id, template):
             return Outcome(PERMANENT_FAILURE, code="no_quota", detail="no subscription left for the template")
         session.commit()  # the quota is spent before the call: two senders never share one
-        filled = values(note.event_type, note.params or {}) | {"phrase": EVENTS[note.event_type].phrase}
-        filled["note"] = _note(note)
         local = clock.now().astimezone(self.settings.quiet.tz)
-        data = wechat_data.build(template, filled, local)
-        page = self.settings.wechat_page + (f"?id={note.application_id}" if note.application_id else "")
+        data = templates.wechat_message(
+            content, templates.fill(note.event_type, note.params or {}, "zh", local)
+        )
+        page = str(content.get("page") or self.settings.wechat_page)
+        page += f"?id={note.application_id}" if note.application_id else ""
         try:
             msgid = self.client.send_subscribe_message(
                 identity.lookup, template, data, page=page, miniprogram_state=self.settings.wechat_state
@@ -83,12 +84,6 @@ class WechatChannel:
             state = PERMANENT_FAILURE if exc.errcode in (40003, 47003, 41030) else TECHNICAL_FAILURE
             return Outcome(state, code=str(exc.errcode), detail=str(exc)[:200])
         return Outcome(DELIVERED, provider_msg_id=str(msgid) if msgid is not None else None)
-
-
-def _note(note: Notification) -> str:
-    from notifications.events import note as short
-
-    return short(note.event_type, note.params or {})
 
 
 def _take_quota(session: Session, account_id: str, template: str) -> bool:
@@ -128,17 +123,24 @@ class PushChannel:
     """App push through one provider (APNs, JPush, Huawei); a token the provider says is gone
     disables the device, so later events skip it."""
 
-    def __init__(self, provider: str, client: Any) -> None:
+    def __init__(self, provider: str, client: Any, settings: NotifySettings) -> None:
         self.provider = provider
         self.client = client
+        self.settings = settings
 
     def send(self, session: Session, message: Message, note: Notification) -> Outcome:
         device = session.get(Device, message.target)
         if device is None or device.disabled_at is not None:
             return Outcome(PERMANENT_FAILURE, code="device_gone", detail="the device was removed")
         extras = {"notification_id": note.id, "event_type": note.event_type, "link": note.link or ""}
+        content = templates.effective(session, note.event_type, "push", "zh", settings=self.settings)
+        filled = templates.fill(note.event_type, note.params or {}, "zh", note.created_at)
+        text = (
+            templates.render_text(content["title"], filled),
+            templates.render_text(content["body"], filled),
+        )
         try:
-            provider_id = self._push(device.token, note, message, extras)
+            provider_id = self._push(device.token, text, message, extras)
         except Exception as exc:
             if not hasattr(exc, "retryable"):
                 raise
@@ -150,18 +152,19 @@ class PushChannel:
             return Outcome(state, code=code, detail=str(exc)[:200])
         return Outcome(DELIVERED, provider_msg_id=provider_id or None)
 
-    def _push(self, token: str, note: Notification, message: Message, extras: dict[str, str]) -> str:
+    def _push(self, token: str, text: tuple[str, str], message: Message, extras: dict[str, str]) -> str:
+        title, body = text
         if self.provider == "apns":
-            payload = {
-                "aps": {"alert": {"title": note.title, "body": note.body}, "sound": "default",
-                        "thread-id": note.event_type},
-                **extras,
-            }  # fmt: skip
-            return self.client.send(token, payload, apns_id=message.id)
+            alert = {
+                "alert": {"title": title, "body": body},
+                "sound": "default",
+                "thread-id": extras["event_type"],
+            }
+            return self.client.send(token, {"aps": alert, **extras}, apns_id=message.id)
         if self.provider == "jpush":
             sendno = int(message.id.replace("-", "")[:7], 16)
-            return self.client.push(token, title=note.title, body=note.body, extras=extras, sendno=sendno)
-        return self.client.send(token, title=note.title, body=note.body, data=extras)
+            return self.client.push(token, title=title, body=body, extras=extras, sendno=sendno)
+        return self.client.send(token, title=title, body=body, data=extras)
 
 
 def disable_device(session: Session, device: Device, reason: str) -> None:
@@ -190,14 +193,10 @@ class SmsChannel:
         if phone is None:
             return Outcome(PERMANENT_FAILURE, code="no_phone", detail="the account has no phone")
         session.commit()  # keep the audit record of the decryption
-        filled = values(note.event_type, note.params or {})
-        params = [
-            wechat_data.fit("thing", filled.get("service_name") or "您的办件"),
-            wechat_data.fit("character_string", filled.get("case_number") or "-") or "-",
-            EVENTS[note.event_type].phrase,
-        ]
+        content = templates.effective(session, note.event_type, "sms", "zh", settings=self.settings)
+        params = templates.sms_params(content, templates.fill(note.event_type, note.params or {}, "zh"))
         try:
-            result = self.client.send(phone, self.settings.sms_template, params, session_context=message.id)
+            result = self.client.send(phone, str(content["template_id"]), params, session_context=message.id)
         except SmsError as exc:
             state = TEMPORARY_FAILURE if exc.retryable else PERMANENT_FAILURE
             if exc.code.startswith(("AuthFailure", "FailedOperation.Template", "FailedOperation.Signature")):

@@ -41,8 +41,8 @@ class NotificationDeps:
 
         return {
             "wechat": WechatChannel(self.wechat, self.settings),
-            "apns": PushChannel("apns", ApnsClient.from_config(self.config)),
-            "jpush": PushChannel("jpush", JPushClient.from_config(self.config)),
-            "huawei": PushChannel("huawei", HuaweiPushClient.from_config(self.config)),
+            "apns": PushChannel("apns", ApnsClient.from_config(self.config), self.settings),
+            "jpush": PushChannel("jpush", JPushClient.from_config(self.config), self.settings),
+            "huawei": PushChannel("huawei", HuaweiPushClient.from_config(self.config), self.settings),
             "sms": SmsChannel(self.sms, self.encryptor, self.settings),
         }

@@ -139,15 +139,6 @@ def values(event_type: str, params: Mapping[str, Any], lang: str = "zh") -> dict
     return out
 
 
-def render(event_type: str, params: Mapping[str, Any], lang: str = "zh") -> tuple[str, str]:
-    """(title, body) of an event in `lang` ("zh" or "en")."""
-    event = EVENTS[event_type]
-    filled = values(event_type, params, lang)
-    if lang == "en":
-        return event.title_en, event.body_en.format_map(filled).strip()
-    return event.title_zh, event.body_zh.format_map(filled).strip()
-
-
 def note(event_type: str, params: Mapping[str, Any]) -> str:
     """The short Chinese remark for templates with little room."""
     return EVENTS[event_type].note_zh.format_map(values(event_type, params)).strip("，。 ")

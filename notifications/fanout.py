@@ -18,8 +18,8 @@ from core import clock
 from domain.accounts.models import ChannelIdentity
 from domain.accounts.service import WECHAT_OPENID
 from domain.applications.models import ApplicationNotice
-from notifications import inbox, preferences
-from notifications.events import EVENTS, PUSH_PROVIDERS, render
+from notifications import inbox, preferences, templates
+from notifications.events import EVENTS, PUSH_PROVIDERS
 from notifications.models import CREATED, Device, Message, Notification, WechatSubscription
 from notifications.settings import NotifySettings
 
@@ -44,7 +44,10 @@ def notify(
     if event_type not in EVENTS:
         raise ValueError(f"unknown event type {event_type!r}")
     now = clock.now()
-    title, body = render(event_type, params)
+    content = templates.effective(session, event_type, "inbox", "zh", settings=settings)
+    filled = templates.fill(event_type, params, "zh", now)
+    title = templates.render_text(content["title"], filled)[:64]
+    body = templates.render_text(content["body"], filled)
     critical = event_type in settings.sms_fallback_events
     note = Notification(
         account_id=account_id, dedupe_key=dedupe_key[:160], event_type=event_type, critical=critical,
@@ -75,7 +78,7 @@ def _plan(session: Session, settings: NotifySettings, note: Notification, now: d
         identity = wechat_identity(session, note.account_id, settings.wechat_appid)
         if identity is None:
             skipped["wechat"] = "no_wechat"
-        elif not _has_quota(session, note.account_id, settings.wechat_template):
+        elif not _has_quota(session, note.account_id, _wechat_template(session, settings, note.event_type)):
             skipped["wechat"] = "no_subscription"
         else:
             targets.append(("wechat", identity.id))
@@ -126,6 +129,10 @@ def _plan(session: Session, settings: NotifySettings, note: Notification, now: d
             wait = timedelta(seconds=settings.sms_fallback_seconds) if targets else timedelta(0)
             note.fallback_due_at = due + wait
     note.skipped = skipped
+
+
+def _wechat_template(session: Session, settings: NotifySettings, event_type: str) -> str:
+    return str(templates.effective(session, event_type, "wechat", "zh", settings=settings)["template_id"])
 
 
 def wechat_identity(session: Session, account_id: str, appid: str) -> ChannelIdentity | None:

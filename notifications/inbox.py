@@ -20,8 +20,8 @@ from sqlalchemy import and_, event, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from core import clock
+from notifications import templates
 from notifications.errors import BadCursor, NotificationNotFound
-from notifications.events import render
 from notifications.models import Notification
 
 log = logging.getLogger(__name__)
@@ -31,11 +31,16 @@ def channel_name(account_id: str) -> str:
     return f"yiwang:notify:{account_id}"
 
 
-def item(note: Notification, lang: str = "zh") -> dict[str, Any]:
-    """The API form of a notification."""
-    title, body = (
-        (note.title, note.body) if lang != "en" else render(note.event_type, note.params or {}, "en")
-    )
+def item(
+    note: Notification, lang: str = "zh", *, session: Session | None = None, settings: Any = None
+) -> dict[str, Any]:
+    """The API form of a notification (in English when asked and a session is given)."""
+    title, body = note.title, note.body
+    if lang == "en" and session is not None:
+        content = templates.effective(session, note.event_type, "inbox", "en", settings=settings)
+        filled = templates.fill(note.event_type, note.params or {}, "en", note.created_at)
+        title = templates.render_text(content["title"], filled)
+        body = templates.render_text(content["body"], filled)
     return {
         "id": note.id,
         "event_type": note.event_type,

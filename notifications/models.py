@@ -163,3 +163,20 @@ class NotificationPreference(Base):
     channels: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     quiet_hours: Mapped[bool] = mapped_column(Boolean, default=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class NotificationTemplate(IdMixin, Base):
+    """An operator's wording for one event on one channel in one language (overrides the default)."""
+
+    __tablename__ = "notification_templates"
+    __table_args__ = (
+        UniqueConstraint("event_type", "channel", "lang", name="uq_notification_templates_key"),
+    )
+
+    event_type: Mapped[str] = mapped_column(String(32))
+    channel: Mapped[str] = mapped_column(String(16))  # inbox, push, wechat, sms
+    lang: Mapped[str] = mapped_column(String(8))  # zh, en
+    content: Mapped[dict[str, Any]] = mapped_column(JSON)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    updated_by: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

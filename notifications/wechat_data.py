@@ -9,16 +9,11 @@ fails as bad data rather than with a garbled value.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from datetime import datetime
-from typing import Any
-
-from integrations.wechat.template_fields import field_type, value_ok
 
 LIMITS = {"thing": 20, "character_string": 32, "letter": 32, "phone_number": 17, "car_number": 8}
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
 
-# Template keyword → which value it shows; keyed by template id, default "progress".
+# The built-in keyword → placeholder layout of the simulator's (and a typical) templates.
 LAYOUTS: dict[str, dict[str, str]] = {
     "tpl_application_progress": {
         "thing1": "service_name", "character_string2": "case_number", "phrase3": "phrase",
@@ -49,27 +44,3 @@ def fit(kind: str, value: str) -> str:
     if kind in LIMITS:
         return value[: LIMITS[kind]]
     return value
-
-
-def build(template_id: str, values: Mapping[str, str], at: datetime) -> dict[str, dict[str, str]]:
-    """The `data` object of subscribe/send for a template, fitted to each keyword's type."""
-    layout = LAYOUTS.get(template_id) or LAYOUTS["tpl_application_progress"]
-    source = dict(values) | {"time": at.strftime("%Y-%m-%d %H:%M"), "date": at.strftime("%Y-%m-%d")}
-    data: dict[str, dict[str, str]] = {}
-    for keyword, name in layout.items():
-        kind = field_type(keyword)
-        value = fit(kind, source.get(name) or "")
-        if not value or not value_ok(kind, value):
-            value = fit(kind, "详见通知") if kind in ("thing", "phrase") else value
-        data[keyword] = {"value": value}
-    return data
-
-
-def problems(template_id: str, data: Mapping[str, Any]) -> list[str]:
-    """Keywords whose values WeChat would refuse."""
-    bad = []
-    for keyword, item in data.items():
-        value = item.get("value") if isinstance(item, Mapping) else None
-        if not value_ok(field_type(keyword), value):
-            bad.append(keyword)
-    return bad

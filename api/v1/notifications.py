@@ -89,8 +89,9 @@ class Inbox(MethodView):
             limit=query["limit"],
             unread_only=query["unread"],
         )
-        lang = language()
-        return {"items": [inbox.item(n, lang) for n in rows], "next_cursor": cursor, "unread_count": unread}
+        lang, settings = language(), services().notifications.settings
+        items = [inbox.item(n, lang, session=db.reader(), settings=settings) for n in rows]
+        return {"items": items, "next_cursor": cursor, "unread_count": unread}
 
 
 @blp.route("/<string:notification_id>/read")
@@ -104,7 +105,7 @@ class ReadOne(MethodView):
         session = db.session()
         note = inbox.mark_read(session, p.account_id, notification_id)
         session.commit()
-        return inbox.item(note, language())
+        return inbox.item(note, language(), session=session, settings=services().notifications.settings)
 
 
 @blp.route("/read-all")
@@ -141,15 +142,19 @@ class Stream(MethodView):
             redis = services().notifications.redis
             pubsub = redis.pubsub(ignore_subscribe_messages=True)
             pubsub.subscribe(inbox.channel_name(p.account_id))
-            missed = inbox.since(db.reader(), p.account_id, request.headers.get("Last-Event-ID"))
+            reader, lang = db.reader(), language()
+            settings = services().notifications.settings
+            missed = [
+                inbox.item(n, lang, session=reader, settings=settings)
+                for n in inbox.since(reader, p.account_id, request.headers.get("Last-Event-ID"))
+            ]
             db.session.remove()
         except Exception:
             with _streams_lock:
                 _streams["open"] -= 1
             raise
-        lang = language()
         stream = _events(
-            pubsub, [inbox.item(n, lang) for n in missed],
+            pubsub, missed,
             heartbeat=float(cfg["NOTIFY_SSE_HEARTBEAT"]), lifetime=float(cfg["NOTIFY_SSE_MAX_SECONDS"]),
         )  # fmt: skip
         resp = Response(stream_with_context(stream), mimetype="text/event-stream")

@@ -1,0 +1,89 @@
+"""Operators manage the wording per event × channel × language; the channel's limits are checked."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.domain.operators.factories import admin_headers, make_operator
+from tests.notifications.conftest import Sim, add_wechat, notify, register_device, run_notifier, states
+
+URL = "/admin/v1/notification-templates"
+
+
+@pytest.fixture
+def editor(app: Any, client: Any) -> dict:
+    return admin_headers(client, make_operator(app, username="notice-editor", roles=("catalog_editor",)))
+
+
+def test_an_edited_inbox_and_push_wording_is_used_and_can_be_reverted(
+    app: Any, client: Any, editor: dict, person: dict, apns: Sim
+) -> None:
+    register_device(client, person)
+    body = {
+        "content": {"title": "已受理：{service_name}", "body": "受理编号 {case_number}，请耐心等待办理结果。"}
+    }
+    resp = client.put(f"{URL}/case_accepted/inbox/zh", json=body, headers=editor)
+    assert resp.status_code == 200, resp.get_json()
+    assert resp.get_json()["overridden"] is True and resp.get_json()["version"] == 1
+    note = notify(app, person, "case_accepted", service_name="居民身份证换领")
+    run_notifier(app)
+    assert note.title == "已受理：居民身份证换领"
+    assert apns.get("notifications")[0]["payload"]["aps"]["alert"]["title"] == "已受理：居民身份证换领"
+    assert client.delete(f"{URL}/case_accepted/inbox/zh", headers=editor).status_code == 204
+    assert notify(app, person, "case_accepted").title == "申请已受理"
+    assert client.delete(f"{URL}/case_accepted/inbox/zh", headers=editor).status_code == 404
+
+
+def test_templates_are_checked_against_the_channel_limits_when_saved(client: Any, editor: dict) -> None:
+    too_long = {"content": {"title": "{service_name}{service_name}", "body": "x"}}
+    resp = client.put(f"{URL}/case_accepted/inbox/zh", json=too_long, headers=editor)
+    assert resp.status_code == 422 and "content.title" in resp.get_json()["error"]["fields"]
+    bad_wechat = {"content": {"template_id": "tpl_application_progress",
+                              "fields": {"phrase3": "您的申请已经受理", "thing1": "{service_name}", "time4": "明天",
+                                         "character_string2": "{no_such_value}"}}}  # fmt: skip
+    fields = client.put(f"{URL}/case_accepted/wechat/zh", json=bad_wechat, headers=editor).get_json()[
+        "error"
+    ]["fields"]
+    assert set(fields) == {
+        "content.fields.phrase3",
+        "content.fields.time4",
+        "content.fields.character_string2",
+    }
+    sms = {"content": {"template_id": "not-digits", "params": ["{service_name}", "{0.__class__}"]}}
+    fields = client.put(f"{URL}/case_refused/sms/zh", json=sms, headers=editor).get_json()["error"]["fields"]
+    assert set(fields) == {"content.template_id", "content.params.1"}
+    unknown = client.put(f"{URL}/no_event/fax/fr", json={"content": {}}, headers=editor)
+    assert set(unknown.get_json()["error"]["fields"]) == {"event_type", "channel", "lang"}
+
+
+def test_an_edited_wechat_template_is_sent_fitted(
+    app: Any, client: Any, editor: dict, person: dict, wechat: Sim
+) -> None:
+    openid = add_wechat(app, wechat, person["account_id"])
+    wechat.post("subscriptions", {"openid": openid, "template_id": "tpl_materials_required", "count": 1})
+    client.post("/v1/miniprogram/subscriptions", json={"results": {"tpl_materials_required": "accept"}},
+                headers=person["headers"])  # fmt: skip
+    content = {"template_id": "tpl_materials_required",
+               "fields": {"thing1": "{service_name}", "thing2": "请补充{materials}", "date3": "{date}"}}  # fmt: skip
+    assert client.put(f"{URL}/supplement_requested/wechat/zh", json={"content": content},
+                      headers=editor).status_code == 200  # fmt: skip
+    note = notify(app, person, "supplement_requested", materials=[{"name": "户口簿首页"}, {"name": "结婚证"}])
+    run_notifier(app)
+    assert states(app, note.id) == {"wechat": "delivered"}
+    data = wechat.get("messages", touser=openid)["messages"][0]["data"]
+    assert data["thing2"]["value"] == "请补充户口簿首页、结婚证" and data["date3"]["value"] == "2026-12-04"
+
+
+def test_templates_need_the_editor_role(app: Any, client: Any) -> None:
+    ops = admin_headers(client, make_operator(app, username="ops-only", roles=("ops",)))
+    assert client.get(URL, headers=ops).status_code == 403
+    assert client.get(URL).status_code == 401
+
+
+def test_listing_shows_every_event_and_channel(client: Any, editor: dict) -> None:
+    rows = client.get(URL, headers=editor).get_json()
+    keys = {(r["event_type"], r["channel"], r["lang"]) for r in rows}
+    assert ("case_completed", "sms", "zh") in keys and ("case_completed", "inbox", "en") in keys
+    assert all(not r["overridden"] for r in rows)
