@@ -40,9 +40,17 @@ def test_templates_are_checked_against_the_channel_limits_when_saved(client: Any
     too_long = {"content": {"title": "{service_name}{service_name}", "body": "x"}}
     resp = client.put(f"{URL}/case_accepted/inbox/zh", json=too_long, headers=editor)
     assert resp.status_code == 422 and "content.title" in resp.get_json()["error"]["fields"]
-    bad_wechat = {"content": {"template_id": "tpl_application_progress",
-                              "fields": {"phrase3": "您的申请已经受理", "thing1": "{service_name}", "time4": "明天",
-                                         "character_string2": "{no_such_value}"}}}  # fmt: skip
+    bad_wechat = {
+        "content": {
+            "template_id": "tpl_application_progress",
+            "fields": {
+                "phrase3": "您的申请已经受理",
+                "thing1": "{service_name}",
+                "time4": "明天",
+                "character_string2": "{no_such_value}",
+            },
+        }
+    }
     fields = client.put(f"{URL}/case_accepted/wechat/zh", json=bad_wechat, headers=editor).get_json()[
         "error"
     ]["fields"]
@@ -63,12 +71,21 @@ def test_an_edited_wechat_template_is_sent_fitted(
 ) -> None:
     openid = add_wechat(app, wechat, person["account_id"])
     wechat.post("subscriptions", {"openid": openid, "template_id": "tpl_materials_required", "count": 1})
-    client.post("/v1/miniprogram/subscriptions", json={"results": {"tpl_materials_required": "accept"}},
-                headers=person["headers"])  # fmt: skip
-    content = {"template_id": "tpl_materials_required",
-               "fields": {"thing1": "{service_name}", "thing2": "请补充{materials}", "date3": "{date}"}}  # fmt: skip
-    assert client.put(f"{URL}/supplement_requested/wechat/zh", json={"content": content},
-                      headers=editor).status_code == 200  # fmt: skip
+    client.post(
+        "/v1/miniprogram/subscriptions",
+        json={"results": {"tpl_materials_required": "accept"}},
+        headers=person["headers"],
+    )
+    content = {
+        "template_id": "tpl_materials_required",
+        "fields": {"thing1": "{service_name}", "thing2": "请补充{materials}", "date3": "{date}"},
+    }
+    assert (
+        client.put(
+            f"{URL}/supplement_requested/wechat/zh", json={"content": content}, headers=editor
+        ).status_code
+        == 200
+    )
     note = notify(app, person, "supplement_requested", materials=[{"name": "户口簿首页"}, {"name": "结婚证"}])
     run_notifier(app)
     assert states(app, note.id) == {"wechat": "delivered"}
