@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: install run test lint format bench migrate worker sweeper forwarder bench-forwarding stop clean
+.PHONY: install run test lint format bench migrate worker sweeper forwarder notifier bench-forwarding bench-notifications stop clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -53,6 +53,9 @@ sweeper: install
 
 forwarder: install
 	$(BIN)/python -m workers.forwarder
+
+notifier: install
+	$(BIN)/python -m workers.notifier
 
 ## Stop the embedded Redis left by `make run`.
 stop:

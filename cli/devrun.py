@@ -25,6 +25,9 @@ FACEID_PORT = int(os.environ.get("FACEID_SIM_PORT", "9103"))
 ALIPAY_PORT = int(os.environ.get("ALIPAY_SIM_PORT", "9104"))
 IDCHECK_PORT = int(os.environ.get("IDCHECK_SIM_PORT", "9105"))
 PROVINCE_PORT = int(os.environ.get("PROVINCE_SIM_PORT", "9106"))
+APNS_PORT = int(os.environ.get("APNS_SIM_PORT", "9107"))
+JPUSH_PORT = int(os.environ.get("JPUSH_SIM_PORT", "9108"))
+HUAWEI_PORT = int(os.environ.get("HUAWEI_SIM_PORT", "9109"))
 
 
 def _wait_http(url: str, seconds: float = 30) -> bool:
@@ -53,6 +56,14 @@ def main() -> int:
     env.setdefault("IDCHECK_BASE_URL", f"http://127.0.0.1:{IDCHECK_PORT}/")
     env.setdefault("PROVINCE_BASE_URL", f"http://127.0.0.1:{PROVINCE_PORT}/")
     env.setdefault("PROVINCE_SIM_CALLBACK_URL", f"http://127.0.0.1:{API_PORT}/v1/platform/callbacks")
+    env.setdefault("APNS_BASE_URL", f"http://127.0.0.1:{APNS_PORT}")
+    env.setdefault("JPUSH_BASE_URL", f"http://127.0.0.1:{JPUSH_PORT}")
+    env.setdefault("HUAWEI_PUSH_BASE_URL", f"http://127.0.0.1:{HUAWEI_PORT}")
+    env.setdefault("HUAWEI_TOKEN_URL", f"http://127.0.0.1:{HUAWEI_PORT}/oauth2/v3/token")
+    # The SMS simulator reports delivery to yiwang a moment after each send, as Tencent does.
+    env.setdefault("SMS_SIM_RECEIPTS", "after")
+    token = env.get("SMS_RECEIPT_TOKEN") or cfg.SMS_RECEIPT_TOKEN
+    env.setdefault("SMS_SIM_RECEIPT_URL", f"http://127.0.0.1:{API_PORT}/v1/platform/sms-receipts/{token}")
     env.setdefault("LOG_LEVEL", "INFO")
     py = sys.executable
     flask = [py, "-m", "flask", "--app", "wsgi"]
@@ -70,11 +81,15 @@ def main() -> int:
     start(py, "-m", "cli.simulators", "alipay", "--port", str(ALIPAY_PORT))
     start(py, "-m", "cli.simulators", "idcheck", "--port", str(IDCHECK_PORT))
     start(py, "-m", "cli.simulators", "province", "--port", str(PROVINCE_PORT))
+    start(py, "-m", "cli.simulators", "apns", "--port", str(APNS_PORT))
+    start(py, "-m", "cli.simulators", "jpush", "--port", str(JPUSH_PORT))
+    start(py, "-m", "cli.simulators", "huawei", "--port", str(HUAWEI_PORT))
     start(py, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app",
           extra={"GUNICORN_BIND": f"127.0.0.1:{API_PORT}", "GUNICORN_WORKERS": "2"})  # fmt: skip
     start(py, "-m", "workers.rq_worker")
     start(py, "-m", "workers.sweeper")
     start(py, "-m", "workers.forwarder")
+    start(py, "-m", "workers.notifier")
 
     stopping = {"now": False}
 
@@ -101,6 +116,9 @@ def main() -> int:
             f"  Alipay sim    http://127.0.0.1:{ALIPAY_PORT}/_sim/   (支付宝身份验证)\n"
             f"  ID check sim  http://127.0.0.1:{IDCHECK_PORT}/_sim/   (公安二要素核验)\n"
             f"  Province sim  http://127.0.0.1:{PROVINCE_PORT}/_sim/   (省级政务服务平台: 受理/补正/办结)\n"
+            f"  Push sims     APNs http://127.0.0.1:{APNS_PORT}/_sim/notifications (HTTP/2),"
+            f" JPush :{JPUSH_PORT}, Huawei :{HUAWEI_PORT}\n"
+            "  inbox         GET /v1/notifications, live: GET /v1/notifications/stream (SSE)\n"
             "  demo citizen  phone 13800138000: POST /v1/auth/sms/send, read the code at the SMS sim\n"
             f"  demo people   {people}  (real-name: POST /v1/identity/verifications;\n"
             "                play the face scan with POST <sim>/_sim/face/perform {ref, outcome})\n"

@@ -16,6 +16,9 @@ SIMULATORS = {
     "alipay": "integrations.alipay.simulator",
     "idcheck": "integrations.idcheck.simulator",
     "province": "integrations.province.simulator",
+    "apns": "integrations.apns.simulator",
+    "jpush": "integrations.jpush.simulator",
+    "huawei": "integrations.huawei.simulator",
 }
 
 
@@ -28,7 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     module = importlib.import_module(SIMULATORS[args.name])
     app = module.create_simulator(vars(load_config()))
     add_control_index(app, module.__doc__)
-    serve_forever(app, args.host, args.port)
+    # A simulator with its own server (APNs speaks HTTP/2) says so with `serve`.
+    getattr(module, "serve", serve_forever)(app, args.host, args.port)
     return 0
 
 

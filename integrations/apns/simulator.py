@@ -260,19 +260,22 @@ class H2Server:
         self._thread.join(timeout=5)
 
 
-def main() -> None:
-    """Serve on APNS_BASE_URL's port (default 9107) with the current configuration."""
-    from config import load_config
-
-    cfg = vars(load_config())
-    port = int(cfg["APNS_BASE_URL"].rsplit(":", 1)[1].split("/")[0])
-    server = H2Server(create_simulator(cfg), "127.0.0.1", port)
-    server.start()
+def serve(app: Any, host: str, port: int) -> None:
+    """Serve over HTTP/2 in the foreground until interrupted."""
+    server = H2Server(app, host, port).start()
     try:
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
         server.stop()
+
+
+def main() -> None:
+    """Serve on APNS_BASE_URL's port (default 9107) with the current configuration."""
+    from config import load_config
+
+    cfg = vars(load_config())
+    serve(create_simulator(cfg), "127.0.0.1", int(cfg["APNS_BASE_URL"].rsplit(":", 1)[1].split("/")[0]))
 
 
 if __name__ == "__main__":
