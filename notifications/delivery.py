@@ -16,7 +16,7 @@ import random
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import false, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -63,7 +63,7 @@ class Sender:
         if session.get_bind().dialect.name == "postgresql":
             stmt = stmt.with_for_update(skip_locked=True)
         else:
-            take_write_lock(session, M.__table__)
+            take_write_lock(session, M.__table__, false())  # SQLite: the write lock, no rows touched
         ids = list(session.scalars(stmt))
         claimed = []
         lease = now + timedelta(seconds=self.settings.lease)

@@ -10,11 +10,12 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import false, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core import clock
+from core.db import take_write_lock
 from domain.accounts.models import ChannelIdentity
 from domain.accounts.service import WECHAT_OPENID
 from domain.applications.models import ApplicationNotice
@@ -160,40 +161,36 @@ def _sent_last_hour(session: Session, account_id: str, now: datetime) -> int:
     )
 
 
-def process_notices(session: Session, settings: NotifySettings, *, limit: int = 200) -> list[Notification]:
+def process_notices(session: Session, settings: NotifySettings, *, limit: int = 50) -> list[Notification]:
     """Turn pending application notices into notifications; each notice is taken once.
 
-    Commits (which tells open apps); returns the notifications made.
+    A batch is claimed in one transaction (rows locked with SKIP LOCKED on PostgreSQL, so
+    several notifiers share the work) and committed together, which tells open apps. A notice
+    that fails for a reason other than being a repeat is logged and left for the next round.
+    Returns the notifications made.
     """
-    ids = list(
-        session.scalars(
-            select(ApplicationNotice.id)
-            .where(ApplicationNotice.processed_at.is_(None))
-            .order_by(ApplicationNotice.created_at)
-            .limit(limit)
-        )
-    )
+    N = ApplicationNotice
+    stmt = select(N).where(N.processed_at.is_(None)).order_by(N.created_at).limit(limit)
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    else:
+        take_write_lock(session, N.__table__, false())  # SQLite: the write lock, no rows touched
+    notices = list(session.scalars(stmt))
     made: list[Notification] = []
-    for notice_id in ids:
-        now = clock.now()
-        taken = session.execute(
-            update(ApplicationNotice)
-            .where(ApplicationNotice.id == notice_id, ApplicationNotice.processed_at.is_(None))
-            .values(processed_at=now)
-        ).rowcount
-        if not taken:
-            session.rollback()
+    now = clock.now()
+    for notice in notices:
+        try:
+            with session.begin_nested():
+                note = notify(
+                    session, settings, account_id=notice.account_id, event_type=notice.event_type,
+                    params=dict(notice.params or {}), dedupe_key=f"notice:{notice.dedupe_key}",
+                    application_id=notice.application_id, link=f"/v1/applications/{notice.application_id}",
+                )  # fmt: skip
+        except Exception:
+            log.exception("notice could not be notified; it stays pending", extra={"notice_id": notice.id})
             continue
-        notice = session.get(ApplicationNotice, notice_id)
-        if notice is None:
-            session.rollback()
-            continue
-        note = notify(
-            session, settings, account_id=notice.account_id, event_type=notice.event_type,
-            params=dict(notice.params or {}), dedupe_key=f"notice:{notice.dedupe_key}",
-            application_id=notice.application_id, link=f"/v1/applications/{notice.application_id}",
-        )  # fmt: skip
-        session.commit()
+        notice.processed_at = now
         if note is not None:
             made.append(note)
+    session.commit()
     return made
