@@ -49,6 +49,29 @@ def province_env() -> dict[str, str]:
     }
 
 
+def push_env() -> dict[str, str]:
+    """Fresh push and SMS-report secrets, and an APNs key pair (the simulator holds the public key)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    return {
+        "APNS_PRIVATE_KEY": private,
+        "APNS_SIM_PUBLIC_KEY": public,
+        "JPUSH_MASTER_SECRET": secrets.token_urlsafe(24),
+        "HUAWEI_APP_SECRET": secrets.token_urlsafe(24),
+        "SMS_RECEIPT_TOKEN": secrets.token_urlsafe(24),
+    }
+
+
 def production_env(
     database_url: str, redis_url: str, work: Path, ttl: int, sim_ports: dict[str, int] | None = None
 ) -> dict[str, str]:
@@ -63,6 +86,7 @@ def production_env(
         "TENCENT_SECRET_KEY": secrets.token_urlsafe(32),
         "IDCHECK_APP_SECRET": secrets.token_urlsafe(32),
         **province_env(),
+        **push_env(),
         **alipay_env(),
         **simulator_env(ports),
         "DATABASE_URL": database_url,

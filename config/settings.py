@@ -192,6 +192,7 @@ class BaseConfig:
         self.APNS_KEY_ID = _env("APNS_KEY_ID", "SIMKEY0001")
         self.APNS_PRIVATE_KEY = _env("APNS_PRIVATE_KEY")  # PEM (.p8); None → development key
         self.APNS_TOPIC = _env("APNS_TOPIC", "cn.gov.yiwang.app")
+        self.APNS_SIM_PUBLIC_KEY = _env("APNS_SIM_PUBLIC_KEY")  # simulator only; None → development key
         self.APNS_TOKEN_REFRESH = _float("APNS_TOKEN_REFRESH", 40 * 60.0)  # 20-60 minutes
         self.PUSH_TIMEOUT = _float("PUSH_TIMEOUT", 5.0)
         # JPush v3 (Basic appKey:masterSecret) and Huawei Push Kit (OAuth client credentials).

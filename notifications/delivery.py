@@ -33,6 +33,7 @@ from notifications.models import (
     TECHNICAL_FAILURE,
     TEMPORARY_FAILURE,
     DeliveryReceipt,
+    Device,
     Message,
     Notification,
 )
@@ -65,27 +66,37 @@ class Sender:
         else:
             take_write_lock(session, M.__table__, false())  # SQLite: the write lock, no rows touched
         ids = list(session.scalars(stmt))
-        claimed = []
+        if not ids:
+            session.rollback()
+            return []
         lease = now + timedelta(seconds=self.settings.lease)
-        for message_id in ids:
-            taken = session.execute(
+        claimed = list(
+            session.scalars(
                 update(M)
-                .where(M.id == message_id, self._due(now))
+                .where(M.id.in_(ids), self._due(now))
                 .values(state=SENDING, attempts=M.attempts + 1, lease_until=lease, updated_at=now)
-            ).rowcount
-            if taken:
-                claimed.append(message_id)
+                .returning(M.id)
+            )
+        )
         session.commit()
         return claimed
 
     def deliver(self, session: Session, message_id: str) -> str:
         """Send one claimed message; returns its new state."""
-        message = session.get(Message, message_id)
-        if message is None or message.state != SENDING:
+        # One query for the message, its notification and (for push) its device: the channel's
+        # session.get finds the device in the identity map.
+        row = session.execute(
+            select(Message, Notification, Device)
+            .join(Notification, Notification.id == Message.notification_id)
+            .outerjoin(Device, Device.id == Message.target)
+            .where(Message.id == message_id)
+        ).one_or_none()
+        if row is None or row[0].state != SENDING:
             return "gone"
-        note = session.get(Notification, message.notification_id)
-        channel = self.channels.get(message.channel)
-        if note is None or channel is None:
+        message, note = row[0], row[1]
+        attempts, created_at, name = message.attempts, message.created_at, message.channel
+        channel = self.channels.get(name)
+        if channel is None:
             outcome = Outcome(
                 TECHNICAL_FAILURE, code="no_channel", detail=f"channel {message.channel} not configured"
             )
@@ -96,17 +107,19 @@ class Sender:
                 log.exception("notification send failed unexpectedly", extra={"message_id": message_id})
                 session.rollback()
                 outcome = Outcome(TEMPORARY_FAILURE, code="unexpected", detail=type(exc).__name__)
-        state = self.record(session, message_id, outcome)
+        state = self.record(
+            session, message_id, outcome, channel=name, attempts=attempts, created_at=created_at
+        )
         session.commit()
         return state
 
-    def record(self, session: Session, message_id: str, outcome: Outcome) -> str:
+    def record(
+        self, session: Session, message_id: str, outcome: Outcome, *, channel: str, attempts: int,
+        created_at: datetime,
+    ) -> str:  # fmt: skip
         """Apply a send's outcome to a message that is still sending (flushed, not committed)."""
         M = Message
         now = clock.now()
-        message = session.get(M, message_id, populate_existing=True)
-        if message is None:
-            return "gone"
         state = outcome.state
         values: dict = {
             "updated_at": now,
@@ -117,16 +130,12 @@ class Sender:
         if outcome.provider_msg_id:
             values["provider_msg_id"] = outcome.provider_msg_id
         if state == TEMPORARY_FAILURE:
-            age = (now - message.created_at).total_seconds()
-            if message.attempts >= self.settings.max_attempts or age >= self.settings.max_age:
+            age = (now - created_at).total_seconds()
+            if attempts >= self.settings.max_attempts or age >= self.settings.max_age:
                 state = TECHNICAL_FAILURE
-                values["error"] = (
-                    f"gave up after {message.attempts} attempts: {outcome.detail or outcome.code}"[:300]
-                )
+                values["error"] = f"gave up after {attempts} attempts: {outcome.detail or outcome.code}"[:300]
             else:
-                delay = min(
-                    self.settings.backoff_cap, self.settings.backoff_base * 2 ** (message.attempts - 1)
-                )
+                delay = min(self.settings.backoff_cap, self.settings.backoff_base * 2 ** (attempts - 1))
                 values["due_at"] = now + timedelta(seconds=delay * (0.5 + random.random() / 2))
         if state in (DELIVERED, SENT):
             values["sent_at"] = now
@@ -135,12 +144,14 @@ class Sender:
         values["state"] = state
         # Only a message still sending takes the outcome: a receipt may have finished it already.
         changed = session.execute(
-            update(M).where(M.id == message_id, M.state == SENDING).values(**values)
+            update(M).where(M.id == message_id, M.state == SENDING).values(**values),
+            execution_options={"synchronize_session": False},
         ).rowcount
         if not changed:
-            return session.get(M, message_id, populate_existing=True).state
+            current = session.scalar(select(M.state).where(M.id == message_id))
+            return current or "gone"
         if state == SENT and outcome.provider_msg_id:
-            _apply_waiting_receipt(session, message.channel, outcome.provider_msg_id)
+            _apply_waiting_receipt(session, channel, outcome.provider_msg_id)
         return state
 
 

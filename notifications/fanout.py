@@ -1,16 +1,21 @@
 """Events → notifications: the inbox entry always, and one message per channel the citizen can
 receive on, as their preferences, quiet hours, WeChat quota and the per-user limit allow.
 
-The same event (account + dedupe key) notifies once, however often it is reported.
+The same event (account + dedupe key) notifies once, however often it is reported. Events are
+planned in batches: what the plan needs about the citizens (preferences, WeChat identity and
+quota, devices, messages in the last hour) is read with one query each for the whole batch.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import false, func, select
+from sqlalchemy import false, func, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -21,10 +26,42 @@ from domain.accounts.service import WECHAT_OPENID
 from domain.applications.models import ApplicationNotice
 from notifications import inbox, preferences, templates
 from notifications.events import EVENTS, PUSH_PROVIDERS
-from notifications.models import CREATED, Device, Message, Notification, WechatSubscription
+from notifications.models import (
+    CREATED,
+    Device,
+    Message,
+    Notification,
+    NotificationPreference,
+    WechatSubscription,
+    ordered_id,
+)
 from notifications.settings import NotifySettings
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something to tell one citizen."""
+
+    account_id: str
+    event_type: str
+    params: dict[str, Any]
+    dedupe_key: str
+    application_id: str | None = None
+    link: str | None = None
+
+
+@dataclass
+class _Facts:
+    """What planning needs about the batch's citizens."""
+
+    prefs: dict[str, preferences.Preferences] = field(default_factory=dict)
+    wechat: dict[str, str] = field(default_factory=dict)  # account → channel identity id
+    quota: set[tuple[str, str]] = field(default_factory=set)  # (account, template) with quota left
+    devices: dict[str, list[Device]] = field(default_factory=lambda: defaultdict(list))
+    recent: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    templates: dict[str, str] = field(default_factory=dict)  # event type → WeChat template id
 
 
 def notify(
@@ -38,90 +75,142 @@ def notify(
     application_id: str | None = None,
     link: str | None = None,
 ) -> Notification | None:
-    """Record the event for the citizen and plan its messages (flushed, not committed).
+    """Record one event for the citizen and plan its messages (flushed, not committed).
 
     Returns None when this event was already notified.
     """
-    if event_type not in EVENTS:
-        raise ValueError(f"unknown event type {event_type!r}")
-    now = clock.now()
-    content = templates.effective(session, event_type, "inbox", "zh", settings=settings)
-    filled = templates.fill(event_type, params, "zh", now)
-    title = templates.render_text(content["title"], filled)[:64]
-    body = templates.render_text(content["body"], filled)
-    critical = event_type in settings.sms_fallback_events
-    note = Notification(
-        account_id=account_id, dedupe_key=dedupe_key[:160], event_type=event_type, critical=critical,
-        title=title, body=body, params=params, link=link, application_id=application_id,
-        created_at=now, skipped={},
-    )  # fmt: skip
+    event = Event(account_id, event_type, params, dedupe_key[:160], application_id, link)
     try:
         with session.begin_nested():
-            session.add(note)
-            session.flush()
-    except IntegrityError:
+            made = plan(session, settings, [event])
+    except IntegrityError:  # the same event, planned by someone else a moment ago
         log.info("event already notified", extra={"event_type": event_type})
         return None
-    _plan(session, settings, note, now)
+    return made[0] if made else None
+
+
+def plan(session: Session, settings: NotifySettings, events: Sequence[Event]) -> list[Notification]:
+    """Notifications and their messages for `events` (repeats skipped); flushed, not committed.
+
+    Open apps are told when the transaction commits.
+    """
+    for event in events:
+        if event.event_type not in EVENTS:
+            raise ValueError(f"unknown event type {event.event_type!r}")
+    now = clock.now()
+    accounts = {e.account_id for e in events}
+    seen = _already_notified(session, events)
+    facts = _facts(session, settings, accounts, now)
+    facts.templates = {t: wechat_template(session, settings, t) for t in {e.event_type for e in events}}
+    made: list[Notification] = []
+    messages: list[Message] = []
+    for event in events:
+        key = (event.account_id, event.dedupe_key)
+        if key in seen:
+            continue
+        seen.add(key)
+        note = _notification(session, settings, event, now)
+        messages += _messages(settings, note, facts, now)
+        made.append(note)
+    session.add_all(made)
+    session.flush()  # notifications before their messages (no ORM relationship orders them)
+    session.add_all(messages)
     session.flush()
-    inbox.publish_on_commit(session, note)
-    return note
+    for note in made:
+        inbox.publish_on_commit(session, note)
+    return made
 
 
-def _plan(session: Session, settings: NotifySettings, note: Notification, now: datetime) -> None:
-    prefs = preferences.load(session, note.account_id)
+def _already_notified(session: Session, events: Sequence[Event]) -> set[tuple[str, str]]:
+    keys = [(e.account_id, e.dedupe_key) for e in events]
+    N = Notification
+    return set(
+        session.execute(
+            select(N.account_id, N.dedupe_key).where(tuple_(N.account_id, N.dedupe_key).in_(keys))
+        )
+    )
+
+
+def _facts(session: Session, settings: NotifySettings, accounts: set[str], now: datetime) -> _Facts:
+    facts = _Facts()
+    for row in session.scalars(
+        select(NotificationPreference).where(NotificationPreference.account_id.in_(accounts))
+    ):
+        facts.prefs[row.account_id] = preferences.Preferences(row.channels or {}, row.quiet_hours)
+    C = ChannelIdentity
+    for account_id, identity_id in session.execute(
+        select(C.account_id, C.id).where(
+            C.account_id.in_(accounts), C.kind == WECHAT_OPENID, C.issuer == settings.wechat_appid
+        )
+    ):
+        facts.wechat[account_id] = identity_id
+    if facts.wechat:
+        W = WechatSubscription
+        for account_id, template_id in session.execute(
+            select(W.account_id, W.template_id).where(
+                W.account_id.in_(list(facts.wechat)), (W.long_term.is_(True)) | (W.remaining > 0)
+            )
+        ):
+            facts.quota.add((account_id, template_id))
+    for device in session.scalars(
+        select(Device)
+        .where(Device.account_id.in_(accounts), Device.disabled_at.is_(None))
+        .order_by(Device.created_at)
+    ):
+        facts.devices[device.account_id].append(device)
+    since = now - timedelta(hours=1)
+    for account_id, count in session.execute(
+        select(Message.account_id, func.count(Message.id))
+        .where(Message.account_id.in_(accounts), Message.created_at > since)
+        .group_by(Message.account_id)
+    ):
+        facts.recent[account_id] = int(count)
+    return facts
+
+
+def _notification(session: Session, settings: NotifySettings, event: Event, now: datetime) -> Notification:
+    content = templates.effective(session, event.event_type, "inbox", "zh", settings=settings)
+    filled = templates.fill(event.event_type, event.params, "zh", now)
+    return Notification(
+        id=ordered_id(), account_id=event.account_id, dedupe_key=event.dedupe_key[:160],
+        event_type=event.event_type, critical=event.event_type in settings.sms_fallback_events,
+        title=templates.render_text(content["title"], filled)[:64],
+        body=templates.render_text(content["body"], filled), params=event.params, link=event.link,
+        application_id=event.application_id, created_at=now, skipped={},
+    )  # fmt: skip
+
+
+def _messages(settings: NotifySettings, note: Notification, facts: _Facts, now: datetime) -> list[Message]:
+    prefs = facts.prefs.get(note.account_id) or preferences.Preferences({}, True)
     skipped: dict[str, str] = {}
     targets: list[tuple[str, str]] = []  # (channel, target)
-
     if not prefs.allows(note.event_type, "wechat"):
         skipped["wechat"] = "preference"
+    elif note.account_id not in facts.wechat:
+        skipped["wechat"] = "no_wechat"
+    elif (note.account_id, facts.templates[note.event_type]) not in facts.quota:
+        skipped["wechat"] = "no_subscription"
     else:
-        identity = wechat_identity(session, note.account_id, settings.wechat_appid)
-        if identity is None:
-            skipped["wechat"] = "no_wechat"
-        elif not _has_quota(session, note.account_id, _wechat_template(session, settings, note.event_type)):
-            skipped["wechat"] = "no_subscription"
-        else:
-            targets.append(("wechat", identity.id))
+        targets.append(("wechat", facts.wechat[note.account_id]))
+    devices = facts.devices.get(note.account_id, [])
     if not prefs.allows(note.event_type, "push"):
         skipped["push"] = "preference"
+    elif not devices:
+        skipped["push"] = "no_device"
     else:
-        devices = session.scalars(
-            select(Device).where(Device.account_id == note.account_id, Device.disabled_at.is_(None))
-        ).all()
         targets += [(d.provider, d.id) for d in devices]
-        if not devices:
-            skipped["push"] = "no_device"
-    if (
-        targets
-        and not note.critical
-        and _sent_last_hour(session, note.account_id, now) >= settings.user_per_hour
-    ):
+    if targets and not note.critical and facts.recent[note.account_id] >= settings.user_per_hour:
         skipped |= {
             ("push" if channel in PUSH_PROVIDERS else channel): "rate_limited" for channel, _ in targets
         }
         targets = []
+    facts.recent[note.account_id] += len(targets)
 
     due, held = now, None
     if prefs.quiet_hours and note.event_type not in settings.quiet_exempt:
         quiet_end = settings.quiet.ends_after(now)
         if quiet_end is not None:
             due, held = quiet_end, "quiet_hours"
-    for channel, target in targets:
-        session.add(
-            Message(
-                notification_id=note.id,
-                account_id=note.account_id,
-                channel=channel,
-                target=target,
-                state=CREATED,
-                attempts=0,
-                due_at=due,
-                held_reason=held,
-                created_at=now,
-                updated_at=now,
-            )  # fmt: skip
-        )
     if note.critical:
         if not prefs.allows(note.event_type, "sms"):
             skipped["sms"] = "preference"
@@ -130,9 +219,24 @@ def _plan(session: Session, settings: NotifySettings, note: Notification, now: d
             wait = timedelta(seconds=settings.sms_fallback_seconds) if targets else timedelta(0)
             note.fallback_due_at = due + wait
     note.skipped = skipped
+    return [
+        Message(
+            notification_id=note.id,
+            account_id=note.account_id,
+            channel=channel,
+            target=target,
+            state=CREATED,
+            attempts=0,
+            due_at=due,
+            held_reason=held,
+            created_at=now,
+            updated_at=now,
+        )  # fmt: skip
+        for channel, target in targets
+    ]
 
 
-def _wechat_template(session: Session, settings: NotifySettings, event_type: str) -> str:
+def wechat_template(session: Session, settings: NotifySettings, event_type: str) -> str:
     return str(templates.effective(session, event_type, "wechat", "zh", settings=settings)["template_id"])
 
 
@@ -146,28 +250,12 @@ def wechat_identity(session: Session, account_id: str, appid: str) -> ChannelIde
     )
 
 
-def _has_quota(session: Session, account_id: str, template_id: str) -> bool:
-    row = session.get(WechatSubscription, (account_id, template_id))
-    return row is not None and (row.long_term or row.remaining > 0)
-
-
-def _sent_last_hour(session: Session, account_id: str, now: datetime) -> int:
-    since = now - timedelta(hours=1)
-    return int(
-        session.scalar(
-            select(func.count(Message.id)).where(Message.account_id == account_id, Message.created_at > since)
-        )
-        or 0
-    )
-
-
-def process_notices(session: Session, settings: NotifySettings, *, limit: int = 50) -> list[Notification]:
+def process_notices(session: Session, settings: NotifySettings, *, limit: int = 100) -> list[Notification]:
     """Turn pending application notices into notifications; each notice is taken once.
 
     A batch is claimed in one transaction (rows locked with SKIP LOCKED on PostgreSQL, so
-    several notifiers share the work) and committed together, which tells open apps. A notice
-    that fails for a reason other than being a repeat is logged and left for the next round.
-    Returns the notifications made.
+    several notifiers share the work), planned together and committed together, which tells
+    open apps. Returns the notifications made.
     """
     N = ApplicationNotice
     stmt = select(N).where(N.processed_at.is_(None)).order_by(N.created_at).limit(limit)
@@ -176,21 +264,23 @@ def process_notices(session: Session, settings: NotifySettings, *, limit: int = 
     else:
         take_write_lock(session, N.__table__, false())  # SQLite: the write lock, no rows touched
     notices = list(session.scalars(stmt))
-    made: list[Notification] = []
+    if not notices:
+        session.rollback()
+        return []
+    events = [
+        Event(
+            n.account_id,
+            n.event_type,
+            dict(n.params or {}),
+            f"notice:{n.dedupe_key}"[:160],
+            n.application_id,
+            f"/v1/applications/{n.application_id}",
+        )  # fmt: skip
+        for n in notices
+    ]
+    made = plan(session, settings, events)
     now = clock.now()
     for notice in notices:
-        try:
-            with session.begin_nested():
-                note = notify(
-                    session, settings, account_id=notice.account_id, event_type=notice.event_type,
-                    params=dict(notice.params or {}), dedupe_key=f"notice:{notice.dedupe_key}",
-                    application_id=notice.application_id, link=f"/v1/applications/{notice.application_id}",
-                )  # fmt: skip
-        except Exception:
-            log.exception("notice could not be notified; it stays pending", extra={"notice_id": notice.id})
-            continue
         notice.processed_at = now
-        if note is not None:
-            made.append(note)
     session.commit()
     return made

@@ -118,6 +118,9 @@ def notify(
         dedupe_key=key or uuid.uuid4().hex,
     )  # fmt: skip
     session.commit()
+    if note is not None:  # loaded and detached: usable after the notifier closes this session
+        session.refresh(note)
+        session.expunge(note)
     return note
 
 
