@@ -37,10 +37,14 @@ format: install
 ## Load test gunicorn (production config, PostgreSQL + Redis) against a bare-Flask baseline.
 bench: install
 	$(BIN)/python -m bench.run $(BENCH_ARGS); status=$$?; \
-	$(BIN)/python -m bench.forwarding $(BENCH_FORWARDING_ARGS) || status=$$?; exit $$status
+	$(BIN)/python -m bench.forwarding $(BENCH_FORWARDING_ARGS) || status=$$?; \
+	$(BIN)/python -m bench.notifications $(BENCH_NOTIFICATIONS_ARGS) || status=$$?; exit $$status
 
 bench-forwarding: install
 	$(BIN)/python -m bench.forwarding $(BENCH_FORWARDING_ARGS)
+
+bench-notifications: install
+	$(BIN)/python -m bench.notifications $(BENCH_NOTIFICATIONS_ARGS)
 
 migrate: install
 	$(BIN)/flask --app wsgi migrate

@@ -30,8 +30,17 @@ from pathlib import Path
 from typing import Any
 
 from bench.environment import plain_env, production_env
-from bench.infra import ROOT, BenchDatabase, BenchError, Gunicorn, ManagedProcess, PrivateRedis, Simulator
-from bench.infra import ensure_wrk, free_port
+from bench.infra import (
+    ROOT,
+    BenchDatabase,
+    BenchError,
+    Gunicorn,
+    ManagedProcess,
+    PrivateRedis,
+    Simulator,
+    ensure_wrk,
+    free_port,
+)
 from bench.load import run_wrk
 from bench.verification import SIMULATORS
 
@@ -216,13 +225,16 @@ def render(facts: dict, r: dict) -> str:
     ok = "PASS" if r["pass"] else "FAIL"
     return "\n".join([
         "# Notification benchmarks", "",
-        f"Run {facts['when']} on {facts['machine']}: `python -m bench.notifications` (`make bench-notifications`).",
+        f"Run {facts['when']} on {facts['machine']}:"
+        " `python -m bench.notifications` (`make bench-notifications`).",
         "", f"## Fan-out of {r['n']:,} case events with 2 notifier processes", "",
-        f"- {r['citizens']:,} citizens, one app device each (APNs over HTTP/2, JPush, Huawei Push Kit simulators);",
+        f"- {r['citizens']:,} citizens, one app device each"
+        " (APNs over HTTP/2, JPush, Huawei Push Kit simulators);",
         f"  events written at {r['fed_rate']}/s (asked {r['rate_asked']}/s), each one inbox entry + one push",
         f"- messages final per second (middle 80 %): **{r['rate']}/s** (acceptance ≥ {MIN_RATE:.0f}/s);"
         f" from the first event to the last message: {r['overall_rate']}/s",
-        f"- event → inbox latency: p50 {r['inbox_p50']} s, **p99 {r['inbox_p99']} s** (acceptance < {MAX_P99} s),"
+        f"- event → inbox latency: p50 {r['inbox_p50']} s, **p99 {r['inbox_p99']} s**"
+        f" (acceptance < {MAX_P99} s),"
         f" max {r['inbox_max']} s",
         f"- message states: {r['states']}; received by the simulators: {r['simulators']}",
         f"- bare Flask baseline in the same run, for scale: {r['bare_rps']} requests/s",

@@ -15,8 +15,9 @@ import logging
 import random
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import false, or_, select, update
+from sqlalchemy import bindparam, false, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -83,76 +84,102 @@ class Sender:
 
     def deliver(self, session: Session, message_id: str) -> str:
         """Send one claimed message; returns its new state."""
-        # One query for the message, its notification and (for push) its device: the channel's
-        # session.get finds the device in the identity map.
-        row = session.execute(
+        return self.deliver_batch(session, [message_id]).get(message_id, "gone")
+
+    def deliver_batch(self, session: Session, message_ids: list[str]) -> dict[str, str]:
+        """Send claimed messages one after another; their outcomes are written together.
+
+        One query reads the messages with their notifications and (for push) devices; the
+        channels' session.get finds the devices in the identity map. Returns id → new state.
+        """
+        rows = session.execute(
             select(Message, Notification, Device)
             .join(Notification, Notification.id == Message.notification_id)
             .outerjoin(Device, Device.id == Message.target)
-            .where(Message.id == message_id)
-        ).one_or_none()
-        if row is None or row[0].state != SENDING:
-            return "gone"
-        message, note = row[0], row[1]
-        attempts, created_at, name = message.attempts, message.created_at, message.channel
-        channel = self.channels.get(name)
-        if channel is None:
-            outcome = Outcome(
-                TECHNICAL_FAILURE, code="no_channel", detail=f"channel {message.channel} not configured"
-            )
-        else:
-            try:
-                outcome = channel.send(session, message, note)
-            except Exception as exc:  # a bug or an unclassified failure: retried, then final
-                log.exception("notification send failed unexpectedly", extra={"message_id": message_id})
-                session.rollback()
-                outcome = Outcome(TEMPORARY_FAILURE, code="unexpected", detail=type(exc).__name__)
-        state = self.record(
-            session, message_id, outcome, channel=name, attempts=attempts, created_at=created_at
-        )
+            .where(Message.id.in_(message_ids))
+        ).all()
+        results: list[tuple[str, str, int, datetime, Outcome]] = []
+        for message, note, _device in rows:
+            if message.state != SENDING:
+                continue
+            message_id, name = message.id, message.channel
+            attempts, created_at = message.attempts, message.created_at
+            channel = self.channels.get(name)
+            if channel is None:
+                outcome = Outcome(
+                    TECHNICAL_FAILURE, code="no_channel", detail=f"channel {name} not configured"
+                )
+            else:
+                try:
+                    outcome = channel.send(session, message, note)
+                except Exception as exc:  # a bug or an unclassified failure: retried, then final
+                    log.exception("notification send failed unexpectedly", extra={"message_id": message_id})
+                    session.rollback()
+                    outcome = Outcome(TEMPORARY_FAILURE, code="unexpected", detail=type(exc).__name__)
+            results.append((message_id, name, attempts, created_at, outcome))
+        states = self.record_many(session, results)
         session.commit()
-        return state
+        return states
 
     def record(
         self, session: Session, message_id: str, outcome: Outcome, *, channel: str, attempts: int,
         created_at: datetime,
     ) -> str:  # fmt: skip
         """Apply a send's outcome to a message that is still sending (flushed, not committed)."""
-        M = Message
+        return self.record_many(session, [(message_id, channel, attempts, created_at, outcome)])[message_id]
+
+    def record_many(
+        self, session: Session, results: list[tuple[str, str, int, datetime, Outcome]]
+    ) -> dict[str, str]:
+        """Apply outcomes to messages still sending, in one statement for all (not committed).
+
+        A message no longer sending (a receipt finished it first) keeps its state.
+        """
         now = clock.now()
-        state = outcome.state
-        values: dict = {
-            "updated_at": now,
-            "lease_until": None,
-            "error_code": outcome.code,
-            "error": outcome.detail,
-        }
-        if outcome.provider_msg_id:
-            values["provider_msg_id"] = outcome.provider_msg_id
-        if state == TEMPORARY_FAILURE:
-            age = (now - created_at).total_seconds()
-            if attempts >= self.settings.max_attempts or age >= self.settings.max_age:
-                state = TECHNICAL_FAILURE
-                values["error"] = f"gave up after {attempts} attempts: {outcome.detail or outcome.code}"[:300]
-            else:
-                delay = min(self.settings.backoff_cap, self.settings.backoff_base * 2 ** (attempts - 1))
-                values["due_at"] = now + timedelta(seconds=delay * (0.5 + random.random() / 2))
-        if state in (DELIVERED, SENT):
-            values["sent_at"] = now
-        if state in FINAL_STATES:
-            values["final_at"] = now
-        values["state"] = state
-        # Only a message still sending takes the outcome: a receipt may have finished it already.
-        changed = session.execute(
-            update(M).where(M.id == message_id, M.state == SENDING).values(**values),
-            execution_options={"synchronize_session": False},
-        ).rowcount
-        if not changed:
-            current = session.scalar(select(M.state).where(M.id == message_id))
-            return current or "gone"
-        if state == SENT and outcome.provider_msg_id:
-            _apply_waiting_receipt(session, channel, outcome.provider_msg_id)
-        return state
+        params: list[dict[str, Any]] = []
+        states: dict[str, str] = {}
+        for message_id, _channel, attempts, created_at, outcome in results:
+            state, error, due_at = outcome.state, outcome.detail, None
+            if state == TEMPORARY_FAILURE:
+                age = (now - created_at).total_seconds()
+                if attempts >= self.settings.max_attempts or age >= self.settings.max_age:
+                    state = TECHNICAL_FAILURE
+                    error = f"gave up after {attempts} attempts: {outcome.detail or outcome.code}"[:300]
+                else:
+                    delay = min(self.settings.backoff_cap, self.settings.backoff_base * 2 ** (attempts - 1))
+                    due_at = now + timedelta(seconds=delay * (0.5 + random.random() / 2))
+            params.append({
+                "b_id": message_id, "b_state": state, "b_due": due_at, "b_provider": outcome.provider_msg_id,
+                "b_code": outcome.code, "b_error": error,
+                "b_sent": now if state in (DELIVERED, SENT) else None,
+                "b_final": now if state in FINAL_STATES else None,
+            })  # fmt: skip
+            states[message_id] = state
+        if not params:
+            return states
+        t = Message.__table__
+        stmt = (
+            t.update()
+            .where(t.c.id == bindparam("b_id"), t.c.state == SENDING)
+            .values(
+                state=bindparam("b_state"),
+                due_at=func.coalesce(bindparam("b_due", type_=t.c.due_at.type), t.c.due_at),
+                provider_msg_id=func.coalesce(bindparam("b_provider"), t.c.provider_msg_id),
+                error_code=bindparam("b_code"), error=bindparam("b_error"),
+                sent_at=func.coalesce(bindparam("b_sent", type_=t.c.sent_at.type), t.c.sent_at),
+                final_at=bindparam("b_final", type_=t.c.final_at.type), lease_until=None, updated_at=now,
+            )
+        )  # fmt: skip
+        session.connection().execute(stmt, params)
+        # Receipts may have come first (SMS): apply any kept for what was just sent; a message a
+        # receipt already finished keeps that state.
+        for message_id, channel, _a, _c, outcome in results:
+            if outcome.state == SENT and outcome.provider_msg_id:
+                _apply_waiting_receipt(session, channel, outcome.provider_msg_id)
+                states[message_id] = (
+                    session.scalar(select(Message.state).where(Message.id == message_id)) or "gone"
+                )
+        return states
 
 
 def apply_receipt(

@@ -40,7 +40,7 @@ def plan_once(deps: object) -> int:
         db.session.remove()
 
 
-def run(app: object, *, threads: int, once: bool = False, poll: float = 0.1) -> dict:
+def run(app: object, *, threads: int, once: bool = False, poll: float = 0.1, batch_size: int = 10) -> dict:
     """Plan and send until stopped (or, with once, until nothing is due); returns counts."""
     from api.deps import services
 
@@ -58,12 +58,13 @@ def run(app: object, *, threads: int, once: bool = False, poll: float = 0.1) -> 
     def send_loop() -> None:
         with app.app_context():  # type: ignore[attr-defined]
             while True:
-                message_id = work.get()
-                if message_id is None:
+                batch = work.get()
+                if batch is None:
                     return
                 try:
-                    count(sender.deliver(db.session(), message_id))
-                except Exception:  # the lease brings the message back
+                    for state in sender.deliver_batch(db.session(), batch).values():
+                        count(state)
+                except Exception:  # the lease brings the messages back
                     log.exception("notification delivery failed unexpectedly")
                     db.session.rollback()
                     count("error")
@@ -90,20 +91,21 @@ def run(app: object, *, threads: int, once: bool = False, poll: float = 0.1) -> 
         while not stop.is_set():
             if once:
                 count("planned", plan_once(deps))
-            room = threads * 2 - work.qsize()
-            if room < threads:
+            if work.qsize() >= threads:  # every sender has a batch waiting
                 time.sleep(0.005)
                 continue
             claimed: list[str] = []
             try:
-                claimed = sender.claim(db.session(), room)
+                claimed = sender.claim(db.session(), batch_size * threads)
             except Exception:
                 log.exception("claiming notifications failed")
                 db.session.rollback()
             finally:
                 db.session.remove()
-            for message_id in claimed:
-                work.put(message_id)
+            # Batches small enough that every sender gets a share of what was claimed.
+            size = max(1, min(batch_size, -(-len(claimed) // threads)))
+            for start in range(0, len(claimed), size):
+                work.put(claimed[start : start + size])
             if not claimed:
                 if once:
                     work.join()
