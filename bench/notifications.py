@@ -250,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=550.0, help="events written per second")
     parser.add_argument("--citizens", type=int, default=2000)
     parser.add_argument("--threads", type=int, default=8, help="sending threads per notifier")
+    parser.add_argument("--batch", type=int, default=10, help="messages a sending thread takes at once")
     parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args(argv)
@@ -274,7 +275,8 @@ def main(argv: list[str] | None = None) -> int:
             "JPUSH_BASE_URL": f"http://127.0.0.1:{ports['jpush']}",
             "HUAWEI_PUSH_BASE_URL": f"http://127.0.0.1:{ports['huawei']}",
             "HUAWEI_TOKEN_URL": f"http://127.0.0.1:{ports['huawei']}/oauth2/v3/token",
-            "NOTIFY_QUIET_HOURS": "00:00-00:00", "NOTIFY_THREADS": str(args.threads), "LOG_LEVEL": "WARNING",
+            "NOTIFY_QUIET_HOURS": "00:00-00:00", "NOTIFY_THREADS": str(args.threads),
+            "NOTIFY_BATCH": str(args.batch), "LOG_LEVEL": "WARNING",
         }  # fmt: skip
         bare = Gunicorn("bare", "bench.bare_app:app", plain_env(), work, "/json")
         try:

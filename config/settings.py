@@ -171,6 +171,7 @@ class BaseConfig:
         self.NOTIFY_MAX_AGE = _float("NOTIFY_MAX_AGE", 86400.0)  # then technical failure
         self.NOTIFY_LEASE = _float("NOTIFY_LEASE", 60.0)
         self.NOTIFY_THREADS = _int("NOTIFY_THREADS", 8)
+        self.NOTIFY_BATCH = _int("NOTIFY_BATCH", 10)  # messages a sending thread takes at once
         self.NOTIFY_SSE_HEARTBEAT = _float("NOTIFY_SSE_HEARTBEAT", 15.0)
         # Streams one gunicorn worker holds at once (each holds one of its threads).
         self.NOTIFY_SSE_PER_WORKER = _int("NOTIFY_SSE_PER_WORKER", max(1, _int("GUNICORN_THREADS", 4) - 1))

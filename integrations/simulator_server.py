@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 
 class ThreadedSimulator:
@@ -31,6 +31,18 @@ class ThreadedSimulator:
 def serve_forever(app: Any, host: str, port: int) -> None:
     """Serve in the foreground (used by `make run`)."""
     make_server(host, port, app, threaded=True).serve_forever()
+
+
+class _KeepAliveHandler(WSGIRequestHandler):
+    protocol_version = "HTTP/1.1"  # connections stay open between requests, as real gateways keep them
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """No line per request: at push rates the log would cost more than the request."""
+
+
+def serve_keepalive(app: Any, host: str, port: int) -> None:
+    """Serve in the foreground with HTTP/1.1 keep-alive (high-rate simulators: push gateways)."""
+    make_server(host, port, app, threaded=True, request_handler=_KeepAliveHandler).serve_forever()
 
 
 def add_control_index(app: Any, doc: str | None) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import update
@@ -23,8 +24,6 @@ from notifications.models import (
     TECHNICAL_FAILURE,
     TEMPORARY_FAILURE,
     Device,
-    Message,
-    Notification,
     WechatSubscription,
 )
 from notifications.settings import NotifySettings
@@ -40,8 +39,35 @@ class Outcome:
     detail: str | None = None
 
 
+@dataclass(frozen=True)
+class MessageView:
+    """What a channel needs of a message (read in bulk, without ORM objects)."""
+
+    id: str
+    channel: str
+    target: str
+    account_id: str
+    attempts: int
+    created_at: datetime
+    state: str
+    device_token: str | None = None  # push: the device's token
+    device_disabled: bool = False
+
+
+@dataclass(frozen=True)
+class NoteView:
+    """What a channel needs of a notification."""
+
+    id: str
+    event_type: str
+    params: dict[str, Any]
+    link: str | None
+    application_id: str | None
+    created_at: datetime
+
+
 class Channel(Protocol):
-    def send(self, session: Session, message: Message, note: Notification) -> Outcome: ...
+    def send(self, session: Session, message: MessageView, note: NoteView) -> Outcome: ...
 
 
 class WechatChannel:
@@ -51,7 +77,7 @@ class WechatChannel:
         self.client = client
         self.settings = settings
 
-    def send(self, session: Session, message: Message, note: Notification) -> Outcome:
+    def send(self, session: Session, message: MessageView, note: NoteView) -> Outcome:
         from domain.accounts.models import ChannelIdentity
         from integrations.wechat.errors import WechatApiError, WechatRetryableError
 
@@ -128,9 +154,8 @@ class PushChannel:
         self.client = client
         self.settings = settings
 
-    def send(self, session: Session, message: Message, note: Notification) -> Outcome:
-        device = session.get(Device, message.target)
-        if device is None or device.disabled_at is not None:
+    def send(self, session: Session, message: MessageView, note: NoteView) -> Outcome:
+        if message.device_token is None or message.device_disabled:
             return Outcome(PERMANENT_FAILURE, code="device_gone", detail="the device was removed")
         extras = {"notification_id": note.id, "event_type": note.event_type, "link": note.link or ""}
         content = templates.effective(session, note.event_type, "push", "zh", settings=self.settings)
@@ -140,19 +165,19 @@ class PushChannel:
             templates.render_text(content["body"], filled),
         )
         try:
-            provider_id = self._push(device.token, text, message, extras)
+            provider_id = self._push(message.device_token, text, message, extras)
         except Exception as exc:
             if not hasattr(exc, "retryable"):
                 raise
             code = str(getattr(exc, "reason", None) or getattr(exc, "code", "") or type(exc).__name__)
             if exc.unregistered or code == "BadDeviceToken":  # type: ignore[attr-defined]
-                disable_device(session, device, "unregistered" if exc.unregistered else "bad_token")  # type: ignore[attr-defined]
+                disable_device(session, message.target, "unregistered" if exc.unregistered else "bad_token")  # type: ignore[attr-defined]
                 return Outcome(PERMANENT_FAILURE, code=code, detail=str(exc)[:200])
             state = TEMPORARY_FAILURE if exc.retryable else TECHNICAL_FAILURE  # type: ignore[attr-defined]
             return Outcome(state, code=code, detail=str(exc)[:200])
         return Outcome(DELIVERED, provider_msg_id=provider_id or None)
 
-    def _push(self, token: str, text: tuple[str, str], message: Message, extras: dict[str, str]) -> str:
+    def _push(self, token: str, text: tuple[str, str], message: MessageView, extras: dict[str, str]) -> str:
         title, body = text
         if self.provider == "apns":
             alert = {
@@ -167,11 +192,16 @@ class PushChannel:
         return self.client.send(token, title=title, body=body, data=extras)
 
 
-def disable_device(session: Session, device: Device, reason: str) -> None:
-    if device.disabled_at is None:
-        device.disabled_at = clock.now()
-        device.disabled_reason = reason
-        log.info("device disabled", extra={"device_id": device.id, "reason": reason})
+def disable_device(session: Session, device_id: str, reason: str) -> None:
+    """Stop pushing to a device the provider says is gone (flushed with the caller's transaction)."""
+    changed = session.execute(
+        update(Device)
+        .where(Device.id == device_id, Device.disabled_at.is_(None))
+        .values(disabled_at=clock.now(), disabled_reason=reason),
+        execution_options={"synchronize_session": False},
+    ).rowcount
+    if changed:
+        log.info("device disabled", extra={"device_id": device_id, "reason": reason})
 
 
 class SmsChannel:
@@ -182,7 +212,7 @@ class SmsChannel:
         self.encryptor = encryptor
         self.settings = settings
 
-    def send(self, session: Session, message: Message, note: Notification) -> Outcome:
+    def send(self, session: Session, message: MessageView, note: NoteView) -> Outcome:
         from domain.accounts import service as accounts
         from integrations.sms.client import SmsError
 

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from core import clock
 from core.db import take_write_lock
-from notifications.channels import Channel, Outcome
+from notifications.channels import Channel, MessageView, NoteView, Outcome
 from notifications.models import (
     CREATED,
     DELIVERED,
@@ -92,31 +92,36 @@ class Sender:
         One query reads the messages with their notifications and (for push) devices; the
         channels' session.get finds the devices in the identity map. Returns id → new state.
         """
+        M, N, D = Message, Notification, Device
         rows = session.execute(
-            select(Message, Notification, Device)
-            .join(Notification, Notification.id == Message.notification_id)
-            .outerjoin(Device, Device.id == Message.target)
-            .where(Message.id.in_(message_ids))
-        ).all()
+            select(
+                M.id, M.channel, M.target, M.account_id, M.attempts, M.created_at, M.state, D.token,
+                D.disabled_at, N.id, N.event_type, N.params, N.link, N.application_id, N.created_at,
+            )
+            .join(N, N.id == M.notification_id)
+            .outerjoin(D, D.id == M.target)
+            .where(M.id.in_(message_ids))
+        ).all()  # fmt: skip
+        session.rollback()  # no transaction held open during the provider calls
         results: list[tuple[str, str, int, datetime, Outcome]] = []
-        for message, note, _device in rows:
-            if message.state != SENDING:
+        for r in rows:
+            if r[6] != SENDING:
                 continue
-            message_id, name = message.id, message.channel
-            attempts, created_at = message.attempts, message.created_at
-            channel = self.channels.get(name)
+            message = MessageView(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8] is not None)
+            note = NoteView(r[9], r[10], r[11] or {}, r[12], r[13], r[14])
+            channel = self.channels.get(message.channel)
             if channel is None:
                 outcome = Outcome(
-                    TECHNICAL_FAILURE, code="no_channel", detail=f"channel {name} not configured"
+                    TECHNICAL_FAILURE, code="no_channel", detail=f"channel {message.channel} not configured"
                 )
             else:
                 try:
                     outcome = channel.send(session, message, note)
                 except Exception as exc:  # a bug or an unclassified failure: retried, then final
-                    log.exception("notification send failed unexpectedly", extra={"message_id": message_id})
+                    log.exception("notification send failed unexpectedly", extra={"message_id": message.id})
                     session.rollback()
                     outcome = Outcome(TEMPORARY_FAILURE, code="unexpected", detail=type(exc).__name__)
-            results.append((message_id, name, attempts, created_at, outcome))
+            results.append((message.id, message.channel, message.attempts, message.created_at, outcome))
         states = self.record_many(session, results)
         session.commit()
         return states

@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     app = create_app(cfg)
     with app.app_context():
         log.info("notifier started", extra={"threads": threads})
-        counts = run(app, threads=threads, once=args.once)
+        counts = run(app, threads=threads, once=args.once, batch_size=app.config["NOTIFY_BATCH"])
         log.info("notifier stopped", extra=counts)
     return 0
 

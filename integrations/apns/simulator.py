@@ -64,6 +64,7 @@ class ApnsSimState:
         self.calls: Counter = Counter()
         self.provider_tokens: set[str] = set()
         self.faults: list[dict[str, Any]] = []
+        self.verified: dict[str, dict[str, Any]] = {}
 
 
 def _fail(status: int, reason: str, **extra: Any) -> Response:
@@ -81,6 +82,25 @@ def _check(state: ApnsSimState, token: str) -> Response | None:
     if not auth.lower().startswith("bearer "):
         return _fail(403, "MissingProviderToken")
     value = auth[7:].strip()
+    with state.lock:
+        known = state.verified.get(value)
+    if known is not None:  # APNs verifies a provider token once and remembers it
+        claims = known
+    else:
+        failed = _verify(state, value)
+        if isinstance(failed, Response):
+            return failed
+        claims = failed
+        with state.lock:
+            if len(state.verified) > 1000:
+                state.verified.clear()
+            state.verified[value] = claims
+    if time.time() - claims["iat"] > 3600:
+        return _fail(403, "ExpiredProviderToken")
+    return _check_request(state, token)
+
+
+def _verify(state: ApnsSimState, value: str) -> dict[str, Any] | Response:
     try:
         header = jwt.get_unverified_header(value)
         if header.get("alg") != "ES256" or header.get("kid") != state.key_id:
@@ -93,10 +113,12 @@ def _check(state: ApnsSimState, token: str) -> Response | None:
         return _fail(403, "InvalidProviderToken")
     if not isinstance(claims.get("iat"), int) or claims["iat"] > time.time() + 60:
         return _fail(403, "InvalidProviderToken")
-    if time.time() - claims["iat"] > 3600:
-        return _fail(403, "ExpiredProviderToken")
     with state.lock:
         state.provider_tokens.add(value)
+    return claims
+
+
+def _check_request(state: ApnsSimState, token: str) -> Response | None:
     topic = request.headers.get("apns-topic")
     if not topic:
         return _fail(400, "MissingTopic")

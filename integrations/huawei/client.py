@@ -16,7 +16,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-import httpx
+import urllib3
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,8 @@ class HuaweiPushClient:
         self.push_base_url = push_base_url.rstrip("/")
         self.app_id = app_id
         self._secret = client_secret
-        self._http = httpx.Client(timeout=timeout)
+        # urllib3 directly: a pooled, thread-safe client with little work per request.
+        self._http = urllib3.PoolManager(maxsize=16, timeout=urllib3.Timeout(total=timeout), retries=False)
         self._lock = threading.Lock()
         self._token: tuple[str, float] | None = None
 
@@ -66,23 +67,21 @@ class HuaweiPushClient:
             if not renew and self._token is not None and time.time() < self._token[1]:
                 return self._token[0]
             try:
-                resp = self._http.post(
-                    self.token_url,
-                    data={
-                        "grant_type": "client_credentials",
-                        "client_id": self.app_id,
-                        "client_secret": self._secret,
-                    },
+                form = {
+                    "grant_type": "client_credentials", "client_id": self.app_id, "client_secret": self._secret,
+                }  # fmt: skip
+                resp = self._http.request_encode_body(
+                    "POST", self.token_url, fields=form, encode_multipart=False
                 )
-            except httpx.HTTPError as exc:
+            except urllib3.exceptions.HTTPError as exc:
                 raise HuaweiPushError(0, "token", "token endpoint unreachable") from exc
             data = _json(resp)
-            if resp.status_code != 200 or not data.get("access_token"):
+            if resp.status != 200 or not data.get("access_token"):
                 log.error(
                     "huawei push token refused: check HUAWEI_APP_ID/HUAWEI_APP_SECRET",
-                    extra={"http_status": resp.status_code},
+                    extra={"http_status": resp.status},
                 )
-                raise HuaweiPushError(resp.status_code, str(data.get("error") or "token"), "token refused")
+                raise HuaweiPushError(resp.status, str(data.get("error") or "token"), "token refused")
             ttl = max(60, int(data.get("expires_in") or 3600))
             self._token = (str(data["access_token"]), time.time() + ttl - 60)
             return self._token[0]
@@ -99,30 +98,32 @@ class HuaweiPushClient:
             },
         }
         url = f"{self.push_base_url}/v1/{self.app_id}/messages:send"
+        raw = json.dumps(message, ensure_ascii=False).encode()
         for attempt in (1, 2):
-            headers = {"Authorization": f"Bearer {self.access_token(renew=attempt == 2)}"}
+            headers = {
+                "Authorization": f"Bearer {self.access_token(renew=attempt == 2)}",
+                "Content-Type": "application/json",
+            }
             try:
-                resp = self._http.post(url, json=message, headers=headers)
-            except httpx.TimeoutException as exc:
+                resp = self._http.request("POST", url, body=raw, headers=headers)
+            except urllib3.exceptions.TimeoutError as exc:
                 raise HuaweiPushError(0, "timeout") from exc
-            except httpx.HTTPError as exc:
+            except urllib3.exceptions.HTTPError as exc:
                 raise HuaweiPushError(0, "connection") from exc
             result = _json(resp)
             code = str(result.get("code") or "")
-            if resp.status_code == 200 and code == SUCCESS:
+            if resp.status == 200 and code == SUCCESS:
                 return str(result.get("requestId") or "")
-            if attempt == 1 and (resp.status_code == 401 or code == "80200003"):
+            if attempt == 1 and (resp.status == 401 or code == "80200003"):
                 continue
-            log.warning("huawei push refused", extra={"http_status": resp.status_code, "push_code": code})
-            raise HuaweiPushError(
-                resp.status_code, code or f"HTTP{resp.status_code}", str(result.get("msg") or "")
-            )
+            log.warning("huawei push refused", extra={"http_status": resp.status, "push_code": code})
+            raise HuaweiPushError(resp.status, code or f"HTTP{resp.status}", str(result.get("msg") or ""))
         raise HuaweiPushError(401, "80200003", "token refused twice")
 
 
-def _json(resp: httpx.Response) -> dict:
+def _json(resp: urllib3.BaseHTTPResponse) -> dict:
     try:
-        data = resp.json()
+        data = json.loads(resp.data)
     except ValueError:
         return {}
     return data if isinstance(data, dict) else {}

@@ -152,13 +152,18 @@ def create_simulator(config: Mapping[str, Any]) -> Flask:
     return app
 
 
+def serve(app: Any, host: str, port: int) -> None:
+    """Serve in the foreground with keep-alive connections, as the real gateway keeps them."""
+    from integrations.simulator_server import serve_keepalive
+
+    serve_keepalive(app, host, port)
+
+
 def main() -> None:
     from config import load_config
-    from integrations.simulator_server import serve_forever
 
     cfg = vars(load_config())
-    port = int(cfg["HUAWEI_PUSH_BASE_URL"].rstrip("/").rsplit(":", 1)[1])
-    serve_forever(create_simulator(cfg), "127.0.0.1", port)
+    serve(create_simulator(cfg), "127.0.0.1", int(cfg["HUAWEI_PUSH_BASE_URL"].rstrip("/").rsplit(":", 1)[1]))
 
 
 if __name__ == "__main__":

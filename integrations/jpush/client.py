@@ -8,11 +8,13 @@ authentication, 2002 and HTTP 429 API rate limit, 1030/HTTP 5xx JPush internal e
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 from collections.abc import Mapping
 from typing import Any
 
-import httpx
+import urllib3
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +42,10 @@ class JPushClient:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.production = production
-        self._http = httpx.Client(auth=(app_key, master_secret), timeout=timeout)
+        auth = base64.b64encode(f"{app_key}:{master_secret}".encode()).decode()
+        self._headers = {"Authorization": f"Basic {auth}", "Content-Type": "application/json"}
+        # urllib3 directly: a pooled, thread-safe client with little work per request.
+        self._http = urllib3.PoolManager(maxsize=16, timeout=urllib3.Timeout(total=timeout), retries=False)
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> JPushClient:
@@ -65,19 +70,22 @@ class JPushClient:
             },
             "options": {"sendno": sendno, "time_to_live": 86400, "apns_production": self.production},
         }
+        raw = json.dumps(payload, ensure_ascii=False).encode()
         try:
-            resp = self._http.post(f"{self.base_url}/v3/push", json=payload)
-        except httpx.TimeoutException as exc:
+            resp = self._http.request("POST", f"{self.base_url}/v3/push", body=raw, headers=self._headers)
+        except urllib3.exceptions.TimeoutError as exc:
             raise JPushError(0, 0, "timeout") from exc
-        except httpx.HTTPError as exc:
+        except urllib3.exceptions.HTTPError as exc:
             raise JPushError(0, 0, "connection failed") from exc
         try:
-            data = resp.json()
+            data = json.loads(resp.data)
         except ValueError:
             data = {}
-        if resp.status_code == 200 and data.get("msg_id"):
+        if not isinstance(data, dict):
+            data = {}
+        if resp.status == 200 and data.get("msg_id"):
             return str(data["msg_id"])
         error = data.get("error") if isinstance(data.get("error"), dict) else {}
-        err = JPushError(resp.status_code, int(error.get("code") or 0), str(error.get("message") or ""))
+        err = JPushError(resp.status, int(error.get("code") or 0), str(error.get("message") or ""))
         log.warning("jpush refused a push", extra={"http_status": err.status, "jpush_code": err.code})
         raise err
