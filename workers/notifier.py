@@ -10,6 +10,7 @@ the threads finish what they hold.
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import queue
 import signal
@@ -134,6 +135,10 @@ def main(argv: list[str] | None = None) -> int:
     threads = args.threads or cfg.NOTIFY_THREADS
     cfg.DATABASE_POOL_SIZE = max(cfg.DATABASE_POOL_SIZE, threads + 3)
     app = create_app(cfg)
+    # Each message allocates many short-lived objects; the default collector thresholds make the
+    # interpreter walk the long-lived ones (app, mappers, pools) over and over.
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
     with app.app_context():
         log.info("notifier started", extra={"threads": threads})
         counts = run(app, threads=threads, once=args.once, batch_size=app.config["NOTIFY_BATCH"])

@@ -68,8 +68,10 @@ class HuaweiPushClient:
                 return self._token[0]
             try:
                 form = {
-                    "grant_type": "client_credentials", "client_id": self.app_id, "client_secret": self._secret,
-                }  # fmt: skip
+                    "grant_type": "client_credentials",
+                    "client_id": self.app_id,
+                    "client_secret": self._secret,
+                }
                 resp = self._http.request_encode_body(
                     "POST", self.token_url, fields=form, encode_multipart=False
                 )
