@@ -192,6 +192,21 @@ def measure(url: str) -> dict:
     }  # fmt: skip
 
 
+def saturation(env: dict[str, str], apps: list[tuple[str, str]], notifiers: list, rate: float) -> dict:
+    """Events faster than the notifiers can send (6,000 at `rate`/s): the capacity, for the record."""
+    url = env["DATABASE_URL"]
+    with _psql(url) as conn:
+        conn.execute("TRUNCATE notification_messages, notifications, application_notices")
+    fed = feed(url, apps, 6000, rate)
+    deadline = time.monotonic() + 300
+    while _counts(url) != (6000, 6000):
+        if time.monotonic() > deadline or not all(p.alive() for p in notifiers):
+            raise BenchError("saturation run did not drain in time")
+        time.sleep(0.5)
+    got = measure(url)
+    return {"asked": rate, "fed": round(fed, 1), "rate": got["rate"], "inbox_p99": got["inbox_p99"]}
+
+
 def _cpu(procs: list[ManagedProcess]) -> dict[str, float]:
     """CPU seconds used so far by each process (and its children), and by PostgreSQL."""
     import psutil
@@ -221,6 +236,16 @@ def _sim_counts(sims: dict[str, Simulator]) -> dict[str, int]:
     return out
 
 
+def _saturation_lines(sat: dict | None) -> list[str]:
+    if not sat:
+        return []
+    return [
+        f"- capacity probe: 6,000 events written at {sat['fed']}/s, faster than they can be sent:"
+        f" messages final at **{sat['rate']}/s**, inbox p99 {sat['inbox_p99']} s"
+        " (the backlog waits; not part of the acceptance)"
+    ]
+
+
 def render(facts: dict, r: dict) -> str:
     ok = "PASS" if r["pass"] else "FAIL"
     return "\n".join([
@@ -238,6 +263,7 @@ def render(facts: dict, r: dict) -> str:
         f" max {r['inbox_max']} s",
         f"- message states: {r['states']}; received by the simulators: {r['simulators']}",
         f"- bare Flask baseline in the same run, for scale: {r['bare_rps']} requests/s",
+        *_saturation_lines(r.get("saturation")),
         f"- notifier threads {r['threads']} per process; wall {r['wall']} s;"
         f" CPU seconds during the run: {r.get('cpu_seconds')}", "",
         f"Acceptance (every message delivered, ≥ {MIN_RATE:.0f}/s, inbox p99 < {MAX_P99} s): **{ok}**", "",
@@ -251,6 +277,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--citizens", type=int, default=2000)
     parser.add_argument("--threads", type=int, default=8, help="sending threads per notifier")
     parser.add_argument("--batch", type=int, default=10, help="messages a sending thread takes at once")
+    parser.add_argument(
+        "--saturation", type=float, default=800.0, help="events/s of the capacity probe (0: skip)"
+    )
     parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args(argv)
@@ -306,6 +335,8 @@ def main(argv: list[str] | None = None) -> int:
         result["cpu_seconds"] = {k: round(v - cpu_before.get(k, 0.0), 1) for k, v in _cpu(started).items()}
         result |= measure(env["DATABASE_URL"])
         result["simulators"] = _sim_counts(sims)
+        if args.saturation:
+            result["saturation"] = saturation(env, apps, notifiers, args.saturation)
         result["pass"] = (
             result["states"].get("delivered", 0) == args.n
             and result["rate"] >= MIN_RATE
