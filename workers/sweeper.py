@@ -22,17 +22,25 @@ _housekeeping = {"last": 0.0}
 
 
 def housekeeping(session: object, interval: float) -> dict:
-    """Expired drafts and orphaned uploads, at most once per `interval` seconds (listing blobs
-    is not free on object storage)."""
+    """Due-soon / overdue notices, expired drafts and orphaned uploads, at most once per
+    `interval` seconds (listing blobs is not free on object storage)."""
     from api.deps import services
 
     now = time.monotonic()
     if _housekeeping["last"] and now - _housekeeping["last"] < interval:
         return {}
     _housekeeping["last"] = now
+    from core import clock
+    from domain.applications import deadline_watch
+
+    deadlines = deadline_watch.watch(session, clock.now())  # type: ignore[arg-type]
+    session.commit()  # type: ignore[attr-defined]
     purged = applications.purge_expired_drafts(session)  # type: ignore[arg-type]
     orphans = application_materials.sweep_orphans(session, services().applications)  # type: ignore[arg-type]
-    return {"drafts_purged": purged, "orphan_files": orphans["files"], "orphan_blobs": orphans["blobs"]}
+    return {
+        "deadline_notices": deadlines, "drafts_purged": purged,
+        "orphan_files": orphans["files"], "orphan_blobs": orphans["blobs"],
+    }  # fmt: skip
 
 
 _reconcile = {"last": 0.0, "report_day": ""}
