@@ -40,11 +40,12 @@ def _applied(app: Any) -> None:
 
 
 def test_each_stage_of_a_case_reaches_the_inbox_and_the_phone_once(
-    app: Any, client: Any, zhang: dict, services: Any, province: Any, apns: Sim
+    app: Any, client: Any, zhang: dict, services: Any, province: Any, apns: Sim, daytime: Any
 ) -> None:
     register_device(client, zhang)
     case = submitted(client, zhang)
     forward(services)  # received by the province → 省平台已接收
+    daytime.advance(1)  # the province asks for more a moment later
     sblsh = case["case_number"]
     province.post("faults", {"duplicate_callbacks": 1.0})  # every callback arrives twice
     province.post(f"cases/{sblsh}/supplement", {"materials": ["insurance"], "reason": "签名不清晰"})
