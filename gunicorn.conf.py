@@ -165,9 +165,13 @@ logger_class = JsonAccessLogger
 
 
 def post_worker_init(worker: Any) -> None:
-    """Load yiwang's catalog read model before the worker takes requests (no-op for other apps)."""
+    """Load yiwang's catalog read model before the worker takes requests (no-op for other apps),
+    and let long requests (live streams) see when the worker is told to stop."""
     import sys
 
+    lifecycle = sys.modules.get("core.lifecycle")
+    if lifecycle is not None:
+        lifecycle.register(lambda: bool(worker.alive))
     wsgi_module = sys.modules.get("wsgi")
     if wsgi_module is not None and hasattr(wsgi_module, "warm_catalog"):
         wsgi_module.warm_catalog()

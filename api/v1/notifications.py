@@ -17,6 +17,7 @@ from api.deps import services
 from api.i18n import language
 from api.idempotency import idempotent
 from api.schemas import StrictSchema
+from core import lifecycle
 from core.db import db
 from notifications import inbox, preferences
 from notifications.errors import StreamsBusy
@@ -176,7 +177,7 @@ def _events(pubsub: object, missed: list[dict], *, heartbeat: float, lifetime: f
             yield _frame(item)
         end = time.monotonic() + lifetime
         last = time.monotonic()
-        while time.monotonic() < end:
+        while time.monotonic() < end and not lifecycle.draining():
             msg = pubsub.get_message(timeout=min(1.0, heartbeat))  # type: ignore[attr-defined]
             if msg and msg.get("type") == "message":
                 raw = msg["data"]

@@ -66,8 +66,9 @@ def gunicorn(app: Any) -> Iterator[Any]:
     assert len(psutil.Process(proc.pid).children()) == 2  # two worker processes
     proc.base = base  # type: ignore[attr-defined]
     yield proc
-    proc.terminate()
-    proc.wait(timeout=30)
+    if proc.poll() is None:
+        proc.terminate()
+        proc.wait(timeout=30)
 
 
 class Reader:
@@ -159,3 +160,17 @@ def test_a_stream_resumes_with_last_event_id(app: Any, gunicorn: Any) -> None:
 
 def test_a_stream_needs_a_token(gunicorn: Any) -> None:
     assert httpx.get(f"{gunicorn.base}/v1/notifications/stream", timeout=5).status_code == 401
+
+
+def test_open_streams_end_promptly_when_gunicorn_stops(app: Any, gunicorn: Any) -> None:
+    person = make_citizen(app)
+    reader = Reader(f"{gunicorn.base}/v1/notifications/stream", person["access_token"])
+    assert reader.connected.wait(10) and reader.status == 200
+    started = time.monotonic()
+    gunicorn.terminate()
+    gunicorn.wait(timeout=15)
+    # The stream noticed the worker draining within its one-second poll, not after the stream's
+    # lifetime (20 s here) or gunicorn's graceful timeout.
+    assert time.monotonic() - started < 5
+    reader._thread.join(timeout=5)
+    assert not reader._thread.is_alive()
