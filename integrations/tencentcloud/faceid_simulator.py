@@ -395,14 +395,20 @@ def create_simulator(config: Mapping[str, Any]) -> Flask:
     return app
 
 
+def serve(app: Any, host: str, port: int) -> None:
+    """Serve in the foreground with keep-alive connections, as Tencent Cloud's gateway keeps them."""
+    from integrations.simulator_server import serve_keepalive
+
+    serve_keepalive(app, host, port)
+
+
 def main() -> None:
     """Serve on FACEID_ENDPOINT (default 127.0.0.1:9103) with the current configuration."""
     from config import load_config
-    from integrations.simulator_server import serve_forever
 
     cfg = vars(load_config())
     host, _, port = cfg["FACEID_ENDPOINT"].rpartition(":")
-    serve_forever(create_simulator(cfg), host or "127.0.0.1", int(port))
+    serve(create_simulator(cfg), host or "127.0.0.1", int(port))
 
 
 if __name__ == "__main__":
