@@ -82,10 +82,6 @@ class Sender:
         session.commit()
         return claimed
 
-    def deliver(self, session: Session, message_id: str) -> str:
-        """Send one claimed message; returns its new state."""
-        return self.deliver_batch(session, [message_id]).get(message_id, "gone")
-
     def deliver_batch(self, session: Session, message_ids: list[str]) -> dict[str, str]:
         """Send claimed messages one after another; their outcomes are written together.
 
@@ -125,13 +121,6 @@ class Sender:
         states = self.record_many(session, results)
         session.commit()
         return states
-
-    def record(
-        self, session: Session, message_id: str, outcome: Outcome, *, channel: str, attempts: int,
-        created_at: datetime,
-    ) -> str:  # fmt: skip
-        """Apply a send's outcome to a message that is still sending (flushed, not committed)."""
-        return self.record_many(session, [(message_id, channel, attempts, created_at, outcome)])[message_id]
 
     def record_many(
         self, session: Session, results: list[tuple[str, str, int, datetime, Outcome]]

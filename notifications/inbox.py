@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import json
 import logging
-from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -126,11 +125,6 @@ def since(session: Session, account_id: str, last_id: str | None, *, limit: int 
 
 
 _LIVE_KEY = "yiwang_notify_live"
-
-
-def publish(redis: Redis, notes: Iterable[Notification]) -> None:
-    """Tell open apps about committed notifications now; best effort."""
-    _send(redis, [(note.account_id, _payload(note)) for note in notes])
 
 
 def publish_on_commit(session: Session, note: Notification) -> None:
