@@ -28,6 +28,7 @@ MODEL_MODULES = (
     "domain.forwarding.models",
     "domain.operators.models",
     "notifications.models",
+    "domain.appointments.models",
 )
 
 # Blueprint modules, each exposing `blp` (and optionally more blueprints in `BLUEPRINTS`).
@@ -42,6 +43,7 @@ BLUEPRINT_MODULES = (
     "api.v1.platform",
     "api.v1.notifications",
     "api.v1.devices",
+    "api.v1.appointments",
     "miniprogram_bridge.login",
     "api.admin.auth",
     "api.admin.jobs",
@@ -53,6 +55,7 @@ BLUEPRINT_MODULES = (
     "api.admin.applications",
     "api.admin.forwarding",
     "api.admin.notification_templates",
+    "api.admin.appointments",
 )
 
 

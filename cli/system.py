@@ -53,6 +53,9 @@ def seed_command() -> None:
 
     if not import_files([SEED_DIR / f for f in SEED_FILES], publish=True, dry_run=False):
         raise SystemExit(1)
+    from domain.appointments import demo
+
+    click.echo(f"demo halls: {demo.seed_halls(db.session())} added")
 
 
 @click.group("keys")

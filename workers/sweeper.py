@@ -35,12 +35,43 @@ def housekeeping(session: object, interval: float) -> dict:
 
     deadlines = deadline_watch.watch(session, clock.now())  # type: ignore[arg-type]
     session.commit()  # type: ignore[attr-defined]
+    visits = appointment_pass(session)
     purged = applications.purge_expired_drafts(session)  # type: ignore[arg-type]
     orphans = application_materials.sweep_orphans(session, services().applications)  # type: ignore[arg-type]
     return {
-        "deadline_notices": deadlines, "drafts_purged": purged,
+        "deadline_notices": deadlines, **visits, "drafts_purged": purged,
         "orphan_files": orphans["files"], "orphan_blobs": orphans["blobs"],
     }  # fmt: skip
+
+
+def appointment_pass(session: object) -> dict:
+    """No-shows, and the reminders due (the day before, one hour before), told through notifications."""
+    from api.deps import services
+    from core import clock
+    from domain.appointments import visits
+    from domain.appointments.models import Hall
+    from notifications import fanout
+
+    now = clock.now()
+    missed = visits.mark_no_shows(session, now)  # type: ignore[arg-type]
+    settings = services().notifications.settings
+    names = services().catalog.snapshot().by_code
+    reminded = 0
+    for appointment, slot, kind in visits.due_reminders(session, now):  # type: ignore[arg-type]
+        hall = session.get(Hall, appointment.hall_id)  # type: ignore[attr-defined]
+        item = names.get(appointment.service_code) or {}
+        params = {
+            "service_name": item.get("name") or appointment.service_code,
+            "time": visits.local_time(slot.starts_at), "hall": hall.name if hall else "",
+        }  # fmt: skip
+        note = fanout.notify(
+            session, settings, account_id=appointment.account_id, event_type="appointment_reminder",  # type: ignore[arg-type]
+            params=params, dedupe_key=f"appointment:{appointment.id}:{kind}",
+            link=f"/v1/appointments/{appointment.id}",
+        )  # fmt: skip
+        reminded += note is not None
+    session.commit()  # type: ignore[attr-defined]
+    return {"no_shows": missed, "appointment_reminders": reminded}
 
 
 _reconcile = {"last": 0.0, "report_day": ""}

@@ -1,0 +1,167 @@
+"""Hall appointments: halls, an item's slots, booking, cancelling, rescheduling."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from flask import current_app
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import fields, validate
+
+from api.auth import BEARER_SECURITY, current_principal, public, require_citizen
+from api.idempotency import idempotent
+from api.schemas import StrictSchema
+from core.db import db
+from domain.appointments import service as appointments
+from domain.appointments import visits
+from domain.appointments.models import Appointment
+
+halls_blp = Blueprint("halls", __name__, url_prefix="/v1/halls", description="办事大厅 / Halls")
+halls_blp.before_request(require_citizen)
+slots_blp = Blueprint("slots", __name__, url_prefix="/v1/services", description="预约时段 / Slots")
+slots_blp.before_request(require_citizen)
+blp = Blueprint("appointments", __name__, url_prefix="/v1/appointments", description="预约 / Appointments")
+blp.before_request(require_citizen)
+BLUEPRINTS = [halls_blp, slots_blp, blp]
+
+
+class HallSchema(StrictSchema):
+    id = fields.String()
+    name = fields.String()
+    address = fields.String()
+    region = fields.String()
+    opening_hours = fields.Dict(metadata={"description": "ISO weekday → [[opens, closes], …] (Beijing time)"})
+    windows = fields.Integer()
+    service_codes = fields.List(fields.String())
+
+
+class HallQuerySchema(StrictSchema):
+    service = fields.String(validate=validate.Length(max=64))
+    region = fields.String(validate=validate.Regexp(r"^\d{6}$"))
+
+
+class SlotQuerySchema(StrictSchema):
+    hall = fields.String(required=True, validate=validate.Length(min=1, max=36))
+    date = fields.Date(required=True)
+
+
+class SlotSchema(StrictSchema):
+    id = fields.String()
+    starts_at = fields.DateTime()
+    ends_at = fields.DateTime()
+    capacity = fields.Integer()
+    available = fields.Integer()
+
+
+class BookSchema(StrictSchema):
+    slot_id = fields.String(required=True, validate=validate.Length(min=1, max=36))
+
+
+class AppointmentSchema(StrictSchema):
+    id = fields.String()
+    hall_id = fields.String()
+    service_code = fields.String()
+    slot_id = fields.String()
+    day = fields.Date()
+    starts_at = fields.DateTime(allow_none=True)
+    status = fields.String(metadata={"description": "booked, cancelled, checked_in, no_show"})
+    queue_no = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+
+
+def _view(appointment: Appointment) -> dict:
+    slot = appointments.slot_of(db.session(), appointment)
+    return {
+        "id": appointment.id, "hall_id": appointment.hall_id, "service_code": appointment.service_code,
+        "slot_id": appointment.slot_id, "day": appointment.day, "starts_at": slot.starts_at if slot else None,
+        "status": appointment.status, "queue_no": appointment.queue_no, "created_at": appointment.created_at,
+    }  # fmt: skip
+
+
+@halls_blp.route("")
+class Halls(MethodView):
+    @public
+    @halls_blp.arguments(HallQuerySchema, location="query")
+    @halls_blp.response(200, HallSchema(many=True))
+    def get(self, query: dict) -> list:
+        """Halls, optionally those handling one item (`service`) or in one region."""
+        return appointments.halls(db.reader(), service_code=query.get("service"), region=query.get("region"))
+
+
+@slots_blp.route("/<string:code>/slots")
+class Slots(MethodView):
+    @public
+    @slots_blp.arguments(SlotQuerySchema, location="query")
+    @slots_blp.response(200, SlotSchema(many=True))
+    def get(self, query: dict, code: str) -> list:
+        """The item's bookable times at a hall on a date, with places left."""
+        day: date = query["date"]
+        return appointments.slots(db.session(), service_code=code, hall_id=query["hall"], day=day)
+
+
+@blp.route("")
+class Appointments(MethodView):
+    @blp.doc(security=BEARER_SECURITY)
+    @blp.response(200, AppointmentSchema(many=True))
+    def get(self) -> list:
+        """The citizen's appointments, latest day first."""
+        return [_view(a) for a in appointments.mine(db.session(), current_principal().account_id)]
+
+    @idempotent
+    @blp.doc(security=BEARER_SECURITY)
+    @blp.arguments(BookSchema)
+    @blp.response(201, AppointmentSchema)
+    def post(self, body: dict) -> dict:
+        """Book a place (send an Idempotency-Key: a retry gets the same booking)."""
+        made = appointments.book(
+            db.session(), account_id=current_principal().account_id, slot_id=body["slot_id"]
+        )
+        return _view(made)
+
+
+@blp.route("/<string:appointment_id>/cancel")
+class Cancel(MethodView):
+    @idempotent
+    @blp.doc(security=BEARER_SECURITY)
+    @blp.response(200, AppointmentSchema)
+    def post(self, appointment_id: str) -> dict:
+        """Cancel before the slot starts; the place is given back."""
+        return _view(
+            appointments.cancel(
+                db.session(), account_id=current_principal().account_id, appointment_id=appointment_id
+            )
+        )
+
+
+@blp.route("/<string:appointment_id>/reschedule")
+class Reschedule(MethodView):
+    @idempotent
+    @blp.doc(security=BEARER_SECURITY)
+    @blp.arguments(BookSchema)
+    @blp.response(200, AppointmentSchema)
+    def post(self, body: dict, appointment_id: str) -> dict:
+        """Move to another slot of the same item; if it is full the old booking stays."""
+        moved = appointments.reschedule(
+            db.session(), account_id=current_principal().account_id, appointment_id=appointment_id,
+            slot_id=body["slot_id"],
+        )  # fmt: skip
+        return _view(moved)
+
+
+class CodeSchema(StrictSchema):
+    code = fields.String(metadata={"description": "show as a QR code at the hall; valid 5 minutes"})
+    expires_at = fields.DateTime()
+
+
+@blp.route("/<string:appointment_id>/check-in-code")
+class CheckInCode(MethodView):
+    @blp.doc(security=BEARER_SECURITY)
+    @blp.response(200, CodeSchema)
+    def get(self, appointment_id: str) -> dict:
+        """The code the hall scans to check the citizen in (取号)."""
+        code, expires = visits.check_in_code(
+            db.session(), secret=current_app.config["SECRET_KEY"], account_id=current_principal().account_id,
+            appointment_id=appointment_id,
+        )  # fmt: skip
+        return {"code": code, "expires_at": expires}

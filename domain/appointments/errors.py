@@ -1,0 +1,82 @@
+"""Errors of appointments; each carries its HTTP status and a stable code."""
+
+from __future__ import annotations
+
+from core.errors import AppError
+
+
+class HallNotFound(AppError):
+    status = 404
+    code = "appointments.hall_not_found"
+    message_zh = "未找到该办事大厅"
+    message_en = "Hall not found"
+
+
+class NotServedHere(AppError):
+    status = 404
+    code = "appointments.not_served"
+    message_zh = "该大厅不办理此事项"
+    message_en = "This hall does not handle this service"
+
+
+class SlotNotFound(AppError):
+    status = 404
+    code = "appointments.slot_not_found"
+    message_zh = "未找到该预约时段"
+    message_en = "Time slot not found"
+
+
+class SlotInPast(AppError):
+    status = 409
+    code = "appointments.slot_past"
+    message_zh = "该时段已过，请选择其他时间"
+    message_en = "This time has passed; choose another"
+
+
+class SlotFull(AppError):
+    status = 409
+    code = "appointments.slot_full"
+    message_zh = "该时段已约满，请选择其他时间"
+    message_en = "This time is fully booked; choose another"
+
+
+class Closed(AppError):
+    status = 409
+    code = "appointments.closed"
+    message_zh = "大厅当天不开放（非工作日或不在办公时间），请选择其他日期"
+    message_en = "The hall is closed that day; choose another date"
+
+
+class AlreadyBooked(AppError):
+    status = 409
+    code = "appointments.already_booked"
+    message_zh = "您当天已预约该事项，如需改期请修改原预约"
+    message_en = "You already have an appointment for this service that day; reschedule it instead"
+
+
+class AppointmentNotFound(AppError):
+    status = 404
+    code = "appointments.not_found"
+    message_zh = "未找到该预约"
+    message_en = "Appointment not found"
+
+
+class NotChangeable(AppError):
+    status = 409
+    code = "appointments.not_changeable"
+    message_zh = "该预约已取消、已签到或已过期，不能再修改"
+    message_en = "This appointment can no longer be changed"
+
+
+class BookingPaused(AppError):
+    status = 403
+    code = "appointments.booking_paused"
+    message_zh = "近期多次预约未到，预约功能暂停至 {until}"
+    message_en = "Booking is paused until {until} after repeated missed appointments"
+
+
+class BadDate(AppError):
+    status = 422
+    code = "appointments.bad_date"
+    message_zh = "只能预约今天起 {days} 天内的日期"
+    message_en = "Only dates within {days} days from today can be booked"

@@ -1,0 +1,74 @@
+"""Halls, their bookable slots, and citizens' appointments."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, UniqueConstraint, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.db import Base, IdMixin, UTCDateTime
+
+BOOKED = "booked"
+CANCELLED = "cancelled"
+CHECKED_IN = "checked_in"
+NO_SHOW = "no_show"
+ACTIVE = (BOOKED, CHECKED_IN)
+
+
+class Hall(IdMixin, Base):
+    """A government-service hall: where it is, when it is open, what it serves."""
+
+    __tablename__ = "halls"
+
+    name: Mapped[str] = mapped_column(String(100))
+    address: Mapped[str] = mapped_column(String(200))
+    region: Mapped[str] = mapped_column(String(6), index=True)  # GB/T 2260
+    # {"1": [["09:00", "12:00"], ["13:30", "17:00"]], ...}: ISO weekday → open periods (local time)
+    opening_hours: Mapped[dict[str, Any]] = mapped_column(JSON)
+    windows: Mapped[int] = mapped_column(Integer)
+    service_codes: Mapped[list[str]] = mapped_column(JSON)
+    slot_minutes: Mapped[int] = mapped_column(Integer, default=30)
+    capacity_per_window: Mapped[int] = mapped_column(Integer, default=2)  # citizens per window and slot
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class AppointmentSlot(IdMixin, Base):
+    """One bookable time of one item at one hall; `booked` never passes `capacity`."""
+
+    __tablename__ = "appointment_slots"
+    __table_args__ = (UniqueConstraint("hall_id", "service_code", "starts_at", name="uq_slots_time"),)
+
+    hall_id: Mapped[str] = mapped_column(ForeignKey("halls.id"), index=True)
+    service_code: Mapped[str] = mapped_column(String(64))
+    day: Mapped[date] = mapped_column(Date)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    capacity: Mapped[int] = mapped_column(Integer)
+    booked: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Appointment(IdMixin, Base):
+    """A citizen's booking of a slot."""
+
+    __tablename__ = "appointments"
+    __table_args__ = (
+        # One active booking per citizen, item and day (a second one is refused, also under races).
+        Index(
+            "uq_appointments_one_per_day", "account_id", "service_code", "day", unique=True,
+            postgresql_where=text("status IN ('booked', 'checked_in')"),
+            sqlite_where=text("status IN ('booked', 'checked_in')"),
+        ),
+    )  # fmt: skip
+    follows_person = True
+
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    slot_id: Mapped[str] = mapped_column(ForeignKey("appointment_slots.id"), index=True)
+    hall_id: Mapped[str] = mapped_column(ForeignKey("halls.id"))
+    service_code: Mapped[str] = mapped_column(String(64))
+    day: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16), default=BOOKED)
+    queue_no: Mapped[str | None] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

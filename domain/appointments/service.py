@@ -1,0 +1,255 @@
+"""Slots and bookings: generated from opening hours and the working-day calendar; never overbooked.
+
+A slot row carries `capacity` and `booked`; a booking takes a place with one conditional UPDATE
+(`booked = booked + 1 WHERE booked < capacity`), so concurrent bookings cannot pass the capacity
+on PostgreSQL or SQLite, and the citizen's booking row is written in the same transaction. A
+unique index keeps one active booking per citizen, item and day, also under races.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from core import clock
+from core.db import new_id
+from domain.appointments.errors import (
+    AlreadyBooked,
+    AppointmentNotFound,
+    BadDate,
+    BookingPaused,
+    Closed,
+    HallNotFound,
+    NotChangeable,
+    NotServedHere,
+    SlotFull,
+    SlotInPast,
+    SlotNotFound,
+)
+from domain.appointments.models import ACTIVE, BOOKED, CANCELLED, NO_SHOW, Appointment, AppointmentSlot, Hall
+from domain.calendar import service as calendar
+
+BEIJING = ZoneInfo("Asia/Shanghai")
+BOOKING_DAYS = 14  # how far ahead a citizen can book
+NO_SHOW_LIMIT = 3  # missed appointments within NO_SHOW_WINDOW pause booking for NO_SHOW_PAUSE
+NO_SHOW_WINDOW = timedelta(days=30)
+NO_SHOW_PAUSE = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class SlotView:
+    id: str
+    starts_at: datetime
+    ends_at: datetime
+    capacity: int
+    available: int
+
+
+def halls(session: Session, *, service_code: str | None = None, region: str | None = None) -> list[Hall]:
+    rows = session.scalars(select(Hall).order_by(Hall.name)).all()
+    return [
+        h for h in rows
+        if (service_code is None or service_code in (h.service_codes or []))
+        and (region is None or h.region.startswith(region.rstrip("0") or region))
+    ]  # fmt: skip
+
+
+def _periods(hall: Hall, day: date) -> list[tuple[time, time]]:
+    raw = (hall.opening_hours or {}).get(str(day.isoweekday())) or []
+    return [(time.fromisoformat(a), time.fromisoformat(b)) for a, b in raw]
+
+
+def slots(session: Session, *, service_code: str, hall_id: str, day: date) -> list[SlotView]:
+    """The day's slots of an item at a hall (made on first ask), with places left. Commits."""
+    hall = session.get(Hall, hall_id)
+    if hall is None:
+        raise HallNotFound()
+    if service_code not in (hall.service_codes or []):
+        raise NotServedHere()
+    today = clock.now().astimezone(BEIJING).date()
+    if not today <= day <= today + timedelta(days=BOOKING_DAYS):
+        raise BadDate(days=BOOKING_DAYS)
+    if not calendar.is_working_day(session, day, region=hall.region) or not _periods(hall, day):
+        raise Closed()
+    _ensure_slots(session, hall, service_code, day)
+    rows = session.scalars(
+        select(AppointmentSlot)
+        .where(AppointmentSlot.hall_id == hall.id, AppointmentSlot.service_code == service_code,
+               AppointmentSlot.day == day)
+        .order_by(AppointmentSlot.starts_at)
+    ).all()  # fmt: skip
+    return [SlotView(s.id, s.starts_at, s.ends_at, s.capacity, max(0, s.capacity - s.booked)) for s in rows]
+
+
+def _ensure_slots(session: Session, hall: Hall, service_code: str, day: date) -> None:
+    step = timedelta(minutes=hall.slot_minutes)
+    capacity = hall.windows * hall.capacity_per_window
+    values = []
+    for opens, closes in _periods(hall, day):
+        start = datetime.combine(day, opens, tzinfo=BEIJING)
+        end = datetime.combine(day, closes, tzinfo=BEIJING)
+        while start + step <= end:
+            values.append({
+                "id": new_id(), "hall_id": hall.id, "service_code": service_code, "day": day,
+                "starts_at": start, "ends_at": start + step, "capacity": capacity, "booked": 0,
+            })  # fmt: skip
+            start += step
+    if not values:
+        return
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(insert(AppointmentSlot).values(values).on_conflict_do_nothing())
+    session.commit()
+
+
+def _paused_until(session: Session, account_id: str, now: datetime) -> datetime | None:
+    A = Appointment
+    missed = session.scalars(
+        select(A.updated_at)
+        .where(A.account_id == account_id, A.status == NO_SHOW, A.updated_at > now - NO_SHOW_WINDOW)
+        .order_by(A.updated_at.desc())
+    ).all()
+    if len(missed) >= NO_SHOW_LIMIT:
+        until = missed[0] + NO_SHOW_PAUSE
+        return until if until > now else None
+    return None
+
+
+def book(session: Session, *, account_id: str, slot_id: str) -> Appointment:
+    """Take a place in a slot; 409 when it is past, full, or the citizen already has that day's
+    booking for the item. Commits."""
+    now = clock.now()
+    slot = session.get(AppointmentSlot, slot_id)
+    if slot is None:
+        raise SlotNotFound()
+    if slot.starts_at <= now:
+        raise SlotInPast()
+    paused = _paused_until(session, account_id, now)
+    if paused is not None:
+        raise BookingPaused(until=paused.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M"))
+    if _active_that_day(session, account_id, slot.service_code, slot.day) is not None:
+        raise AlreadyBooked()
+    appointment = _take(session, slot, account_id, now)
+    session.commit()
+    return appointment
+
+
+def _active_that_day(session: Session, account_id: str, service_code: str, day: date) -> Appointment | None:
+    A = Appointment
+    return session.scalar(
+        select(A).where(A.account_id == account_id, A.service_code == service_code, A.day == day,
+                        A.status.in_(ACTIVE))
+    )  # fmt: skip
+
+
+def _take(session: Session, slot: AppointmentSlot, account_id: str, now: datetime) -> Appointment:
+    S = AppointmentSlot
+    taken = session.execute(
+        update(S).where(S.id == slot.id, S.booked < S.capacity).values(booked=S.booked + 1),
+        execution_options={"synchronize_session": False},
+    ).rowcount
+    if not taken:
+        session.rollback()
+        raise SlotFull()
+    appointment = Appointment(
+        account_id=account_id, slot_id=slot.id, hall_id=slot.hall_id, service_code=slot.service_code,
+        day=slot.day, status=BOOKED, created_at=now, updated_at=now,
+    )  # fmt: skip
+    session.add(appointment)
+    try:
+        session.flush()
+    except IntegrityError:  # the same citizen booked the same day a moment ago
+        session.rollback()
+        raise AlreadyBooked() from None
+    return appointment
+
+
+def owned(session: Session, account_id: str, appointment_id: str) -> Appointment:
+    appointment = session.get(Appointment, appointment_id)
+    if appointment is None or appointment.account_id != account_id:
+        raise AppointmentNotFound()
+    return appointment
+
+
+def _release(session: Session, slot_id: str) -> None:
+    S = AppointmentSlot
+    session.execute(
+        update(S).where(S.id == slot_id, S.booked > 0).values(booked=S.booked - 1),
+        execution_options={"synchronize_session": False},
+    )
+
+
+def cancel(session: Session, *, account_id: str, appointment_id: str) -> Appointment:
+    """Give the place back (before the slot starts). Cancelling twice changes nothing. Commits."""
+    appointment = owned(session, account_id, appointment_id)
+    if appointment.status == CANCELLED:
+        return appointment
+    slot = session.get(AppointmentSlot, appointment.slot_id)
+    if appointment.status != BOOKED or slot is None or slot.starts_at <= clock.now():
+        raise NotChangeable()
+    changed = session.execute(
+        update(Appointment).where(Appointment.id == appointment.id, Appointment.status == BOOKED)
+        .values(status=CANCELLED, updated_at=clock.now()),
+        execution_options={"synchronize_session": False},
+    ).rowcount  # fmt: skip
+    if changed:
+        _release(session, appointment.slot_id)
+    session.commit()
+    session.refresh(appointment)
+    return appointment
+
+
+def reschedule(session: Session, *, account_id: str, appointment_id: str, slot_id: str) -> Appointment:
+    """Move a booking to another slot of the same item: the new place is taken before the old one
+    is given back, in one transaction, so a full new slot leaves the old booking as it was."""
+    appointment = owned(session, account_id, appointment_id)
+    old_slot = session.get(AppointmentSlot, appointment.slot_id)
+    now = clock.now()
+    if appointment.status != BOOKED or old_slot is None or old_slot.starts_at <= now:
+        raise NotChangeable()
+    new_slot = session.get(AppointmentSlot, slot_id)
+    if new_slot is None or new_slot.service_code != appointment.service_code:
+        raise SlotNotFound()
+    if new_slot.starts_at <= now:
+        raise SlotInPast()
+    if new_slot.id == old_slot.id:
+        return appointment
+    if new_slot.day != appointment.day and _active_that_day(
+        session, account_id, new_slot.service_code, new_slot.day
+    ):
+        raise AlreadyBooked()
+    # Close the old booking first (the one-per-day index counts active rows), then take the new place.
+    session.execute(
+        update(Appointment).where(Appointment.id == appointment.id).values(status=CANCELLED, updated_at=now),
+        execution_options={"synchronize_session": False},
+    )
+    _release(session, old_slot.id)
+    moved = _take(session, new_slot, account_id, now)  # rolls everything back when full
+    session.commit()
+    return moved
+
+
+def mine(session: Session, account_id: str) -> list[Appointment]:
+    A = Appointment
+    return list(
+        session.scalars(
+            select(A).where(A.account_id == account_id).order_by(A.day.desc(), A.created_at.desc())
+        )
+    )
+
+
+def slot_of(session: Session, appointment: Appointment) -> AppointmentSlot | None:
+    return session.get(AppointmentSlot, appointment.slot_id)
+
+
+def booked_count(session: Session, slot_id: str) -> int:
+    A = Appointment
+    return int(
+        session.scalar(select(func.count(A.id)).where(A.slot_id == slot_id, A.status.in_(ACTIVE))) or 0
+    )

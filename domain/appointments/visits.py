@@ -1,0 +1,109 @@
+"""The visit itself: the QR code shown at the hall, check-in with a queue number (取号), no-shows,
+and which reminders are due (the day before, one hour before)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from core import clock
+from core.errors import AppError
+from domain.applications.case_numbers import next_serial
+from domain.appointments.models import BOOKED, CHECKED_IN, NO_SHOW, Appointment, AppointmentSlot
+from domain.appointments.service import BEIJING, owned
+
+CODE_TTL = timedelta(minutes=5)
+EARLY = timedelta(hours=1)  # check-in opens this long before the slot
+NO_SHOW_AFTER = timedelta(minutes=30)  # a booking not checked in this long after its slot ends
+
+
+class BadCheckInCode(AppError):
+    status = 422
+    code = "appointments.bad_code"
+    message_zh = "预约码无效或已过期，请在手机上刷新后重新出示"
+    message_en = "The appointment code is invalid or expired; refresh it on the phone"
+
+
+class NotNow(AppError):
+    status = 409
+    code = "appointments.not_now"
+    message_zh = "不在该预约的签到时间内（开始前 1 小时至结束）"
+    message_en = "Outside this appointment's check-in time (from one hour before until its end)"
+
+
+def _sign(secret: str, message: str) -> str:
+    mac = hmac.new(secret.encode(), message.encode(), hashlib.sha256).digest()[:16]
+    return base64.urlsafe_b64encode(mac).decode().rstrip("=")
+
+
+def check_in_code(
+    session: Session, *, secret: str, account_id: str, appointment_id: str
+) -> tuple[str, datetime]:
+    """A short-lived code for the QR shown at the hall (the owner's booked appointment only)."""
+    appointment = owned(session, account_id, appointment_id)
+    if appointment.status != BOOKED:
+        raise NotNow()
+    expires = clock.now() + CODE_TTL
+    body = f"{appointment.id}.{int(expires.timestamp())}"
+    return f"{body}.{_sign(secret, body)}", expires
+
+
+def check_in(session: Session, *, secret: str, code: str, hall_id: str | None = None) -> Appointment:
+    """Check the citizen in from the scanned code; gives the queue number. Commits."""
+    try:
+        appointment_id, expires, mac = code.rsplit(".", 2)
+        valid = hmac.compare_digest(mac, _sign(secret, f"{appointment_id}.{expires}"))
+        expired = int(expires) < clock.timestamp()
+    except ValueError:
+        raise BadCheckInCode() from None
+    if not valid or expired:
+        raise BadCheckInCode()
+    appointment = session.get(Appointment, appointment_id)
+    if appointment is None or (hall_id is not None and appointment.hall_id != hall_id):
+        raise BadCheckInCode()
+    if appointment.status == CHECKED_IN:
+        return appointment  # scanned twice: the same number
+    slot = session.get(AppointmentSlot, appointment.slot_id)
+    now = clock.now()
+    if appointment.status != BOOKED or slot is None or not (slot.starts_at - EARLY <= now <= slot.ends_at):
+        raise NotNow()
+    serial = next_serial(session, f"queue:{appointment.hall_id}:{appointment.day.isoformat()}")
+    appointment.queue_no = f"A{serial:03d}"
+    appointment.status = CHECKED_IN
+    appointment.updated_at = now
+    session.commit()
+    return appointment
+
+
+def mark_no_shows(session: Session, now: datetime) -> int:
+    """Bookings whose slot ended a while ago without check-in become no-shows (flushed)."""
+    A, S = Appointment, AppointmentSlot
+    ended = select(S.id).where(S.ends_at < now - NO_SHOW_AFTER).scalar_subquery()
+    result = session.execute(
+        update(A).where(A.status == BOOKED, A.slot_id.in_(ended)).values(status=NO_SHOW, updated_at=now),
+        execution_options={"synchronize_session": False},
+    )
+    return int(result.rowcount or 0)
+
+
+def due_reminders(session: Session, now: datetime) -> list[tuple[Appointment, AppointmentSlot, str]]:
+    """Booked appointments whose reminder is due: "day" within 24 h, "hour" within 1 h."""
+    A, S = Appointment, AppointmentSlot
+    rows = session.execute(
+        select(A, S).join(S, S.id == A.slot_id).where(A.status == BOOKED, S.starts_at > now,
+                                                    S.starts_at <= now + timedelta(hours=24))
+    ).all()  # fmt: skip
+    out = []
+    for appointment, slot in rows:
+        kind = "hour" if slot.starts_at <= now + timedelta(hours=1) else "day"
+        out.append((appointment, slot, kind))
+    return out
+
+
+def local_time(at: datetime) -> str:
+    return at.astimezone(BEIJING).strftime("%m月%d日 %H:%M")

@@ -1,0 +1,153 @@
+"""Booking a hall visit: slots from opening hours and the calendar, bad input, no overbooking."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from tests.appointments.conftest import ITEM, book, make_hall, next_weekend_day, next_working_day, slots
+from tests.conftest import make_citizen
+
+
+def test_slots_follow_opening_hours_on_working_days(app: Any, client: Any, citizen: dict, hall: str) -> None:
+    day = next_working_day(app)
+    resp = slots(client, citizen, hall, day)
+    assert resp.status_code == 200, resp.get_json()
+    times = [s["starts_at"][11:16] for s in resp.get_json()]
+    # 09:00-12:00 and 13:30-17:00 in half hours (Beijing), shown in UTC: 01:00 … and 05:30 …
+    assert len(times) == 6 + 7 and times[0] == "01:00" and times[6] == "05:30"
+    assert all(s["capacity"] == 2 and s["available"] == 2 for s in resp.get_json())
+    again = slots(client, citizen, hall, day).get_json()
+    assert [s["id"] for s in again] == [s["id"] for s in resp.get_json()]  # made once
+
+
+def test_closed_days_and_unknown_halls_are_clear_answers(
+    app: Any, client: Any, citizen: dict, hall: str
+) -> None:
+    weekend = slots(client, citizen, hall, next_weekend_day(app))
+    assert weekend.status_code == 409 and weekend.get_json()["error"]["code"] == "appointments.closed"
+    far = slots(client, citizen, hall, next_working_day(app, after=40))
+    assert far.status_code == 422 and far.get_json()["error"]["code"] == "appointments.bad_date"
+    assert slots(client, citizen, "no-such-hall", next_working_day(app)).status_code == 404
+    other_item = slots(client, citizen, hall, next_working_day(app), item="11440100007502318X3000105101000")
+    assert other_item.get_json()["error"]["code"] == "appointments.not_served"
+
+
+def test_book_full_second_booking_and_retry(app: Any, client: Any, hall: str) -> None:
+    day = next_working_day(app)
+    people = [make_citizen(app) for _ in range(3)]
+    slot = slots(client, people[0], hall, day).get_json()[0]["id"]
+    key = {"Idempotency-Key": uuid.uuid4().hex}
+    first = book(client, people[0], slot, **key)
+    assert first.status_code == 201, first.get_json()
+    retry = book(client, people[0], slot, **key)
+    assert retry.get_json()["id"] == first.get_json()["id"]  # the same booking, not a second place
+    other_slot = slots(client, people[0], hall, day).get_json()[1]["id"]
+    twice = book(client, people[0], other_slot)
+    assert twice.status_code == 409 and twice.get_json()["error"]["code"] == "appointments.already_booked"
+    assert book(client, people[1], slot).status_code == 201
+    full = book(client, people[2], slot)
+    assert full.status_code == 409 and full.get_json()["error"]["code"] == "appointments.slot_full"
+    assert slots(client, people[2], hall, day).get_json()[0]["available"] == 0
+
+
+def test_a_past_slot_cannot_be_booked(app: Any, client: Any, citizen: dict, hall: str, clock: Any) -> None:
+    day = next_working_day(app)
+    slot = slots(client, citizen, hall, day).get_json()[0]["id"]
+    clock.advance(days=(day - clock.now().date()).days + 1)
+    late = make_citizen(app)
+    resp = book(client, late, slot)
+    assert resp.status_code == 409 and resp.get_json()["error"]["code"] == "appointments.slot_past"
+
+
+def test_cancel_gives_the_place_back_and_reschedule_keeps_the_old_booking_when_full(
+    app: Any, client: Any, hall: str
+) -> None:
+    day = next_working_day(app)
+    me, a, b = (make_citizen(app) for _ in range(3))
+    first, second = (s["id"] for s in slots(client, me, hall, day).get_json()[:2])
+    mine = book(client, me, first).get_json()
+    book(client, a, second)
+    book(client, b, second)  # the second slot is full now
+    blocked = client.post(
+        f"/v1/appointments/{mine['id']}/reschedule", json={"slot_id": second}, headers=me["headers"]
+    )
+    assert blocked.status_code == 409 and blocked.get_json()["error"]["code"] == "appointments.slot_full"
+    assert client.get("/v1/appointments", headers=me["headers"]).get_json()[0]["status"] == "booked"
+    third = slots(client, me, hall, day).get_json()[2]["id"]
+    moved = client.post(
+        f"/v1/appointments/{mine['id']}/reschedule", json={"slot_id": third}, headers=me["headers"]
+    )
+    assert moved.status_code == 200 and moved.get_json()["slot_id"] == third
+    places = {s["id"]: s["available"] for s in slots(client, me, hall, day).get_json()}
+    assert places[first] == 2 and places[third] == 1
+    done = client.post(f"/v1/appointments/{moved.get_json()['id']}/cancel", headers=me["headers"])
+    assert done.status_code == 200 and done.get_json()["status"] == "cancelled"
+    assert {s["id"]: s["available"] for s in slots(client, me, hall, day).get_json()}[third] == 2
+    other = client.post(f"/v1/appointments/{moved.get_json()['id']}/cancel", headers=a["headers"])
+    assert other.status_code == 404
+
+
+def test_three_no_shows_in_30_days_pause_booking(app: Any, client: Any, citizen: dict, hall: str) -> None:
+    from core import clock as clock_mod
+    from core.db import db
+    from domain.appointments.models import NO_SHOW, Appointment
+
+    day = next_working_day(app)
+    listed = slots(client, citizen, hall, day).get_json()
+    session = db.session()
+    for slot in listed[:3]:
+        session.add(Appointment(account_id=citizen["account_id"], slot_id=slot["id"], hall_id=hall,
+                                service_code=ITEM, day=day, status=NO_SHOW, created_at=clock_mod.now(),
+                                updated_at=clock_mod.now()))  # fmt: skip
+    session.commit()
+    resp = book(client, citizen, listed[4]["id"])
+    assert resp.status_code == 403 and resp.get_json()["error"]["code"] == "appointments.booking_paused"
+
+
+@pytest.mark.skipif(not (os.environ.get("DATABASE_URL") or "").startswith("postgresql"),
+                    reason="the overbooking test runs against PostgreSQL")  # fmt: skip
+def test_a_thousand_concurrent_bookings_fill_fifty_places_exactly(app: Any) -> None:
+    from sqlalchemy import func, select
+    from sqlalchemy.orm import sessionmaker
+
+    from core import clock as clock_mod
+    from core.db import db, make_engine
+    from domain.accounts.models import Account
+    from domain.appointments import service
+    from domain.appointments.errors import SlotFull
+    from domain.appointments.models import Appointment, AppointmentSlot
+
+    hall = make_hall(app, windows=5, per_window=10)  # 50 places per slot
+    day = next_working_day(app)
+    slot_id = service.slots(db.session(), service_code=ITEM, hall_id=hall, day=day)[0].id
+    now = clock_mod.now()
+    accounts = [str(uuid.uuid4()) for _ in range(1000)]
+    session = db.session()
+    session.add_all(Account(id=a, status="active", identity_level="L2", created_at=now, updated_at=now,
+                            created_via="app") for a in accounts)  # fmt: skip
+    session.commit()
+    engine = make_engine(app.config["DATABASE_URL"], pool_size=64)
+    Session = sessionmaker(bind=engine, expire_on_commit=False)
+
+    def attempt(account_id: str) -> str:
+        with Session() as s:
+            try:
+                service.book(s, account_id=account_id, slot_id=slot_id)
+                return "booked"
+            except SlotFull:
+                return "full"
+
+    try:
+        with ThreadPoolExecutor(max_workers=64) as pool:
+            outcomes = list(pool.map(attempt, accounts))
+    finally:
+        engine.dispose()
+    assert outcomes.count("booked") == 50 and outcomes.count("full") == 950
+    db.session.remove()
+    assert db.session.get(AppointmentSlot, slot_id).booked == 50
+    assert db.session.scalar(select(func.count(Appointment.id)).where(Appointment.slot_id == slot_id)) == 50

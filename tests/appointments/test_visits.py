@@ -1,0 +1,74 @@
+"""The visit: QR check-in with a queue number, no-shows, reminders through notifications."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from tests.api.v1.applications.conftest import seeded  # noqa: F401 - fixture
+from tests.appointments.conftest import book, next_working_day, slots
+from tests.conftest import make_citizen
+from tests.domain.operators.factories import admin_headers, make_operator
+
+
+def _at_slot(clock: Any, starts_at: str, minutes: float = 0) -> None:
+    target = datetime.fromisoformat(starts_at).timestamp() + minutes * 60
+    clock.advance(target - clock.time())
+
+
+def test_check_in_from_the_qr_code_gives_a_queue_number(app: Any, client: Any, hall: str, clock: Any) -> None:
+    day = next_working_day(app)
+    people = [make_citizen(app) for _ in range(2)]
+    slot = slots(client, people[0], hall, day).get_json()[0]
+    booked = [book(client, p, slot["id"]).get_json() for p in people]
+    _at_slot(clock, slot["starts_at"], -10)  # ten minutes early
+    officer = admin_headers(client, make_operator(app, username="hall-desk", roles=("hall_officer",)))
+    numbers = []
+    for who, appt in zip(people, booked, strict=True):
+        fresh = make_citizen(app)  # a token valid at the new time (the test clock moved days)
+        code_resp = client.get(f"/v1/appointments/{appt['id']}/check-in-code", headers=fresh["headers"])
+        assert code_resp.status_code == 404  # someone else's appointment
+        from tests.api.v1.applications.conftest import relogin
+
+        mine = relogin(app, who)
+        code = client.get(f"/v1/appointments/{appt['id']}/check-in-code", headers=mine["headers"]).get_json()[
+            "code"
+        ]
+        done = client.post("/admin/v1/appointments/check-in", json={"code": code}, headers=officer)
+        assert done.status_code == 200, done.get_json()
+        numbers.append(done.get_json()["queue_no"])
+        again = client.post("/admin/v1/appointments/check-in", json={"code": code}, headers=officer)
+        assert again.get_json()["queue_no"] == numbers[-1]
+    assert numbers == ["A001", "A002"]
+    forged = client.post("/admin/v1/appointments/check-in", json={"code": code[:-2] + "xx"}, headers=officer)
+    assert forged.status_code == 422 and forged.get_json()["error"]["code"] == "appointments.bad_code"
+
+
+def test_missed_appointments_become_no_shows_and_reminders_reach_the_inbox(
+    app: Any,
+    client: Any,
+    hall: str,
+    clock: Any,
+    seeded: None,  # noqa: F811
+) -> None:
+    from core.db import db
+    from domain.appointments.models import Appointment
+    from notifications.models import Notification
+    from workers.sweeper import appointment_pass
+
+    day = next_working_day(app)
+    who = make_citizen(app)
+    slot = slots(client, who, hall, day).get_json()[0]
+    appt = book(client, who, slot["id"]).get_json()
+    _at_slot(clock, slot["starts_at"], -23 * 60)  # the day before
+    assert appointment_pass(db.session())["appointment_reminders"] == 1
+    assert appointment_pass(db.session())["appointment_reminders"] == 0  # once
+    _at_slot(clock, slot["starts_at"], -50)  # within the hour
+    assert appointment_pass(db.session())["appointment_reminders"] == 1
+    db.session.remove()
+    titles = [n.body for n in db.session.query(Notification).filter_by(account_id=who["account_id"])]
+    assert len(titles) == 2 and all("天河区政务服务中心" in t and "社会保障卡" in t for t in titles)
+    _at_slot(clock, slot["ends_at"], 31)
+    assert appointment_pass(db.session())["no_shows"] == 1
+    db.session.remove()
+    assert db.session.get(Appointment, appt["id"]).status == "no_show"
