@@ -29,6 +29,7 @@ MODEL_MODULES = (
     "domain.operators.models",
     "notifications.models",
     "domain.appointments.models",
+    "domain.evaluations.models",
 )
 
 # Blueprint modules, each exposing `blp` (and optionally more blueprints in `BLUEPRINTS`).
@@ -44,6 +45,7 @@ BLUEPRINT_MODULES = (
     "api.v1.notifications",
     "api.v1.devices",
     "api.v1.appointments",
+    "api.v1.evaluations",
     "miniprogram_bridge.login",
     "api.admin.auth",
     "api.admin.jobs",
@@ -56,6 +58,7 @@ BLUEPRINT_MODULES = (
     "api.admin.forwarding",
     "api.admin.notification_templates",
     "api.admin.appointments",
+    "api.admin.evaluations",
 )
 
 

@@ -54,6 +54,11 @@ def appointment_pass(session: object) -> dict:
 
     now = clock.now()
     missed = visits.mark_no_shows(session, now)  # type: ignore[arg-type]
+    from domain.evaluations import service as evaluations
+
+    escalated = evaluations.escalate_overdue(session, now)  # type: ignore[arg-type]
+    if escalated:
+        log.warning("rectifications overdue", extra={"escalated": escalated})
     settings = services().notifications.settings
     names = services().catalog.snapshot().by_code
     reminded = 0
@@ -71,7 +76,7 @@ def appointment_pass(session: object) -> dict:
         )  # fmt: skip
         reminded += note is not None
     session.commit()  # type: ignore[attr-defined]
-    return {"no_shows": missed, "appointment_reminders": reminded}
+    return {"no_shows": missed, "appointment_reminders": reminded, "rectifications_escalated": escalated}
 
 
 _reconcile = {"last": 0.0, "report_day": ""}

@@ -1,0 +1,80 @@
+"""Rectification of 差评 (role case_operator): list, respond; department figures."""
+
+from __future__ import annotations
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import fields, validate
+
+from api.admin.security import BEARER_SECURITY, current_actor, require_operator, role_guard
+from api.idempotency import idempotent
+from api.schemas import StrictSchema
+from core.db import db
+from domain.evaluations import service as evaluations
+from domain.operators.models import ROLE_CASE_OPERATOR
+
+blp = Blueprint(
+    "admin_evaluations",
+    __name__,
+    url_prefix="/admin/v1/rectifications",
+    description="差评整改 / Rectification",
+)
+blp.before_request(require_operator)
+blp.before_request(role_guard(ROLE_CASE_OPERATOR))
+
+
+class TaskQuerySchema(StrictSchema):
+    status = fields.String(validate=validate.OneOf(("open", "responded", "confirmed", "appealed")))
+    overdue = fields.Boolean(load_default=False)
+
+
+class RectificationTaskSchema(StrictSchema):
+    id = fields.String()
+    evaluation_id = fields.String()
+    department = fields.String(allow_none=True)
+    status = fields.String()
+    due_on = fields.Date()
+    response = fields.String(allow_none=True)
+    appeal_reason = fields.String(allow_none=True)
+    rounds = fields.Integer()
+    escalated_at = fields.DateTime(allow_none=True)
+    created_at = fields.DateTime()
+
+
+class RespondSchema(StrictSchema):
+    response = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+
+
+class DeptQuerySchema(StrictSchema):
+    department = fields.String(required=True, validate=validate.Length(min=1, max=64))
+
+
+@blp.route("")
+class Tasks(MethodView):
+    @blp.doc(security=BEARER_SECURITY)
+    @blp.arguments(TaskQuerySchema, location="query")
+    @blp.response(200, RectificationTaskSchema(many=True))
+    def get(self, query: dict) -> list:
+        """Rectification tasks, earliest due first (`overdue=true`: escalated and still open)."""
+        return evaluations.tasks(db.session(), status=query.get("status"), overdue=query["overdue"])
+
+
+@blp.route("/<string:task_id>/response")
+class Respond(MethodView):
+    @idempotent
+    @blp.doc(security=BEARER_SECURITY)
+    @blp.arguments(RespondSchema)
+    @blp.response(200, RectificationTaskSchema)
+    def post(self, body: dict, task_id: str) -> object:
+        """The department's rectification (first, or after the citizen's appeal)."""
+        return evaluations.respond(db.session(), task_id=task_id, response=body["response"],
+                                   operator_id=str(current_actor().id))  # fmt: skip
+
+
+@blp.route("/departments")
+class Departments(MethodView):
+    @blp.doc(security=BEARER_SECURITY)
+    @blp.arguments(DeptQuerySchema, location="query")
+    def get(self, query: dict) -> dict:
+        """A department's figures."""
+        return evaluations.ratings(db.session(), department=query["department"])

@@ -1,0 +1,118 @@
+"""好差评: rate a completed case once, confirm or appeal its rectification; public ratings per item."""
+
+from __future__ import annotations
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import fields, validate
+
+from api.auth import BEARER_SECURITY, current_principal, public, require_citizen
+from api.idempotency import idempotent
+from api.schemas import StrictSchema
+from core.db import db
+from domain.evaluations import service as evaluations
+from domain.evaluations.models import LEVELS, Evaluation
+
+blp = Blueprint("evaluations", __name__, url_prefix="/v1/applications", description="好差评 / Ratings")
+blp.before_request(require_citizen)
+public_blp = Blueprint(
+    "ratings", __name__, url_prefix="/v1/services", description="服务评价 / Public ratings"
+)
+public_blp.before_request(require_citizen)
+BLUEPRINTS = [blp, public_blp]
+
+
+class RateSchema(StrictSchema):
+    level = fields.String(required=True, metadata={"description": "、".join(LEVELS)})
+    indicators = fields.Dict(
+        load_default=None,
+        metadata={"description": "efficiency, guide_accuracy, convenience, usability → level"},
+    )
+    reason = fields.String(load_default=None, metadata={"description": "required for 不满意 and 非常不满意"})
+
+
+class DecisionSchema(StrictSchema):
+    accept = fields.Boolean(
+        required=True, metadata={"description": "true: the rectification is accepted; false: appeal"}
+    )
+    reason = fields.String(load_default=None, validate=validate.Length(max=500))
+
+
+class RectificationSchema(StrictSchema):
+    status = fields.String(metadata={"description": "open, responded, confirmed, appealed"})
+    due_on = fields.Date()
+    response = fields.String(allow_none=True)
+    responded_at = fields.DateTime(allow_none=True)
+    rounds = fields.Integer()
+
+
+class EvaluationSchema(StrictSchema):
+    id = fields.String()
+    application_id = fields.String()
+    level = fields.String()
+    indicators = fields.Dict()
+    reason = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+    rectification = fields.Nested(RectificationSchema, allow_none=True)
+
+
+class RatingsSchema(StrictSchema):
+    total = fields.Integer()
+    levels = fields.Dict()
+    satisfied_rate = fields.Float(allow_none=True)
+    bad = fields.Integer()
+    bad_rectified = fields.Integer()
+
+
+def _view(evaluation: Evaluation) -> dict:
+    task = evaluations.task_of(db.session(), evaluation.id)
+    return {
+        "id": evaluation.id, "application_id": evaluation.application_id, "level": evaluation.level,
+        "indicators": evaluation.indicators, "reason": evaluation.reason, "created_at": evaluation.created_at,
+        "rectification": task,
+    }  # fmt: skip
+
+
+@blp.route("/<string:application_id>/evaluation")
+class Rate(MethodView):
+    @idempotent
+    @blp.doc(security=BEARER_SECURITY)
+    @blp.arguments(RateSchema)
+    @blp.response(201, EvaluationSchema)
+    def post(self, body: dict, application_id: str) -> dict:
+        """Rate the completed case (once); the two lowest levels need a reason and start a rectification."""
+        made = evaluations.rate(
+            db.session(), account_id=current_principal().account_id, application_id=application_id,
+            level=body["level"], indicators=body["indicators"], reason=body["reason"],
+            channel=current_principal().channel or "app",
+        )  # fmt: skip
+        return _view(made)
+
+
+@blp.route("/<string:application_id>/evaluation/decision")
+class Decide(MethodView):
+    @idempotent
+    @blp.doc(security=BEARER_SECURITY)
+    @blp.arguments(DecisionSchema)
+    @blp.response(200, RectificationSchema)
+    def post(self, body: dict, application_id: str) -> object:
+        """Accept the department's rectification, or appeal it (申诉复核) with a reason."""
+        session = db.session()
+        found = session.query(Evaluation).filter_by(application_id=application_id).one_or_none()
+        if found is None or found.account_id != current_principal().account_id:
+            from domain.evaluations.errors import TaskNotFound
+
+            raise TaskNotFound()
+        return evaluations.decide(
+            session, account_id=current_principal().account_id, evaluation_id=found.id, accept=body["accept"],
+            reason=body["reason"],
+        )  # fmt: skip
+
+
+@public_blp.route("/<string:code>/ratings")
+class Ratings(MethodView):
+    @public
+    @public_blp.response(200, RatingsSchema)
+    def get(self, code: str) -> dict:
+        """How citizens rated this item: counts per level, share satisfied, 差评 rectified."""
+        return evaluations.ratings(db.reader(), service_code=code)

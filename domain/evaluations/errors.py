@@ -1,0 +1,40 @@
+"""Errors of 好差评; each carries its HTTP status and a stable code."""
+
+from __future__ import annotations
+
+from core.errors import AppError
+
+
+class NotRateable(AppError):
+    status = 409
+    code = "evaluations.not_finished"
+    message_zh = "办件办结后才能评价"
+    message_en = "A case can be rated once it is completed"
+
+
+class AlreadyRated(AppError):
+    status = 409
+    code = "evaluations.already_rated"
+    message_zh = "该办件已评价（一事一评）"
+    message_en = "This case has already been rated"
+
+
+class BadRating(AppError):
+    status = 422
+    code = "evaluations.bad_rating"
+    message_zh = "评价内容有误，请检查后重试"
+    message_en = "The rating is invalid"
+
+
+class TaskNotFound(AppError):
+    status = 404
+    code = "evaluations.task_not_found"
+    message_zh = "未找到该整改任务"
+    message_en = "Rectification task not found"
+
+
+class TaskState(AppError):
+    status = 409
+    code = "evaluations.task_state"
+    message_zh = "整改任务当前状态不允许该操作"
+    message_en = "The rectification task's state does not allow this"

@@ -1,0 +1,61 @@
+"""Ratings of completed cases and the rectification tasks of bad ones."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Date, ForeignKey, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.db import Base, IdMixin, UTCDateTime
+
+# The five named levels, best first. Stored by name; numbers only at a province's boundary.
+LEVELS = ("非常满意", "满意", "基本满意", "不满意", "非常不满意")
+BAD = frozenset(LEVELS[3:])  # 差评
+INDICATORS = ("efficiency", "guide_accuracy", "convenience", "usability")
+
+# Rectification task states.
+OPEN = "open"  # waiting for the department's response
+RESPONDED = "responded"  # the citizen may confirm or appeal
+CONFIRMED = "confirmed"  # closed: the citizen accepts the rectification
+APPEALED = "appealed"  # 申诉复核: back to the department for review
+CLOSED_STATES = frozenset({CONFIRMED})
+
+
+class Evaluation(IdMixin, Base):
+    """A citizen's rating of one case (一事一评): unique per application."""
+
+    __tablename__ = "evaluations"
+    follows_person = True
+
+    application_id: Mapped[str] = mapped_column(ForeignKey("applications.id"), unique=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    service_code: Mapped[str] = mapped_column(String(64), index=True)
+    department: Mapped[str | None] = mapped_column(String(64), index=True)
+    level: Mapped[str] = mapped_column(String(8))
+    indicators: Mapped[dict[str, Any]] = mapped_column(JSON)
+    reason: Mapped[str | None] = mapped_column(Text)
+    channel: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class RectificationTask(IdMixin, Base):
+    """The follow-up of a 差评: respond by the deadline, the citizen confirms or appeals."""
+
+    __tablename__ = "rectification_tasks"
+
+    evaluation_id: Mapped[str] = mapped_column(ForeignKey("evaluations.id"), unique=True)
+    account_id: Mapped[str] = mapped_column(String(36), index=True)
+    department: Mapped[str | None] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(16), default=OPEN, index=True)
+    due_on: Mapped[date] = mapped_column(Date)
+    response: Mapped[str | None] = mapped_column(Text)
+    responded_by: Mapped[str | None] = mapped_column(String(64))
+    responded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    appeal_reason: Mapped[str | None] = mapped_column(Text)
+    rounds: Mapped[int] = mapped_column(default=1)  # 1 first response, 2+ after an appeal
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    reminded_on: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

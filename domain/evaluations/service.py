@@ -1,0 +1,208 @@
+"""Rating a completed case, the rectification of a 差评, and public figures.
+
+A rating is one per case (一事一评) on the five named levels; the two lowest need a reason. A
+差评 opens a rectification task due in `RECTIFY_WORKING_DAYS` working days of the case's
+region: the department responds (admin API), the citizen confirms or appeals (申诉复核), which
+sends it back for another response. Overdue tasks are escalated by the sweeper.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from core import clock
+from core.errors import Text
+from domain.applications import states
+from domain.applications.deadlines import local_date
+from domain.applications.models import Application
+from domain.applications.service import spec_of
+from domain.calendar import service as calendar
+from domain.evaluations.errors import AlreadyRated, BadRating, NotRateable, TaskNotFound, TaskState
+from domain.evaluations.models import (
+    APPEALED,
+    BAD,
+    CONFIRMED,
+    INDICATORS,
+    LEVELS,
+    OPEN,
+    RESPONDED,
+    Evaluation,
+    RectificationTask,
+)
+
+RECTIFY_WORKING_DAYS = 5
+MAX_TEXT = 500
+# The numeric scales provinces use (domain.md): the same name maps to opposite numbers.
+SCALES = {
+    "gbt39046": {name: i + 1 for i, name in enumerate(LEVELS)},  # 1 = 非常满意
+    "zhejiang": {name: 5 - i for i, name in enumerate(LEVELS)},  # 1 = 非常不满意
+}
+
+
+def to_number(level: str, scale: str) -> int:
+    """A named level as a province's number (only at the boundary)."""
+    return SCALES[scale][level]
+
+
+def from_number(value: int, scale: str) -> str:
+    return {v: k for k, v in SCALES[scale].items()}[value]
+
+
+def _check(level: Any, indicators: Any, reason: Any) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    if level not in LEVELS:
+        fields["level"] = Text(f"One of {', '.join(LEVELS)}", f"应为：{'、'.join(LEVELS)}")
+    clean: dict[str, str] = {}
+    if indicators is not None and not isinstance(indicators, Mapping):
+        fields["indicators"] = Text("An object of indicator levels", "应为各项指标的评价")
+    else:
+        for key, value in (indicators or {}).items():
+            if key not in INDICATORS:
+                fields[f"indicators.{key}"] = Text("Unknown indicator", "没有这项指标")
+            elif value not in LEVELS:
+                fields[f"indicators.{key}"] = Text("Not a level", "不是有效的评价等级")
+            else:
+                clean[key] = value
+    if reason is not None and (not isinstance(reason, str) or len(reason) > MAX_TEXT):
+        fields["reason"] = Text(f"At most {MAX_TEXT} characters", f"不能超过 {MAX_TEXT} 个字")
+    elif level in BAD and not (reason or "").strip():
+        fields["reason"] = Text("A reason is required for this level", "差评请说明原因，便于整改")
+    if fields:
+        raise BadRating(fields=fields)
+    return clean
+
+
+def rate(
+    session: Session, *, account_id: str, application_id: str, level: Any, indicators: Any = None,
+    reason: Any = None, channel: str = "app",
+) -> Evaluation:  # fmt: skip
+    """Rate the citizen's completed case once; a 差评 opens its rectification task. Commits."""
+    clean = _check(level, indicators, reason)
+    app = session.get(Application, application_id)
+    if app is None or app.account_id != account_id:
+        from domain.applications.errors import ApplicationNotFound
+
+        raise ApplicationNotFound()
+    if app.status not in (states.COMPLETED, states.RESULT_DELIVERED):
+        raise NotRateable()
+    now = clock.now()
+    spec = spec_of(session, app)
+    first = app.items[0] if app.items else {}
+    evaluation = Evaluation(
+        application_id=app.id, account_id=account_id, service_code=str(first.get("code") or ""),
+        department=(spec.departments[0] if spec.departments else None), level=level, indicators=clean,
+        reason=(reason or "").strip() or None, channel=channel, created_at=now,
+    )  # fmt: skip
+    session.add(evaluation)
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        raise AlreadyRated() from None
+    if level in BAD:
+        due = calendar.add_working_days(session, local_date(now), RECTIFY_WORKING_DAYS, region=spec.region)
+        session.add(RectificationTask(evaluation_id=evaluation.id, account_id=account_id,
+                                      department=evaluation.department, status=OPEN, due_on=due, rounds=1,
+                                      created_at=now))  # fmt: skip
+    session.commit()
+    return evaluation
+
+
+def task_of(session: Session, evaluation_id: str) -> RectificationTask | None:
+    return session.scalar(select(RectificationTask).where(RectificationTask.evaluation_id == evaluation_id))
+
+
+def respond(session: Session, *, task_id: str, response: str, operator_id: str) -> RectificationTask:
+    """The department's answer (first, or after an appeal). Commits."""
+    task = session.get(RectificationTask, task_id)
+    if task is None:
+        raise TaskNotFound()
+    if task.status not in (OPEN, APPEALED):
+        raise TaskState()
+    if not response.strip():
+        raise BadRating(fields={"response": Text("Required", "请填写整改情况")})
+    task.response = response.strip()[: MAX_TEXT * 4]
+    task.responded_by = operator_id
+    task.responded_at = clock.now()
+    task.status = RESPONDED
+    session.commit()
+    return task
+
+
+def decide(
+    session: Session, *, account_id: str, evaluation_id: str, accept: bool, reason: str | None
+) -> RectificationTask:
+    """The citizen confirms the rectification or appeals it (申诉复核). Commits."""
+    task = task_of(session, evaluation_id)
+    if task is None or task.account_id != account_id:
+        raise TaskNotFound()
+    if task.status != RESPONDED:
+        raise TaskState()
+    now = clock.now()
+    if accept:
+        task.status, task.closed_at = CONFIRMED, now
+    else:
+        if not (reason or "").strip():
+            raise BadRating(fields={"reason": Text("Say why you appeal", "请说明申诉理由")})
+        evaluation = session.get(Evaluation, evaluation_id)
+        app = session.get(Application, evaluation.application_id) if evaluation else None
+        region = spec_of(session, app).region if app else "000000"
+        task.status, task.appeal_reason, task.rounds = APPEALED, reason.strip()[:MAX_TEXT], task.rounds + 1
+        task.due_on = calendar.add_working_days(session, local_date(now), RECTIFY_WORKING_DAYS, region=region)
+        task.escalated_at = None
+    session.commit()
+    return task
+
+
+def escalate_overdue(session: Session, now: datetime) -> int:
+    """Open or appealed tasks past their due date are marked escalated (once per round)."""
+    T = RectificationTask
+    result = session.execute(
+        update(T).where(T.status.in_((OPEN, APPEALED)), T.due_on < local_date(now), T.escalated_at.is_(None))
+        .values(escalated_at=now),
+        execution_options={"synchronize_session": False},
+    )  # fmt: skip
+    return int(result.rowcount or 0)
+
+
+def tasks(
+    session: Session, *, status: str | None = None, overdue: bool = False, limit: int = 100
+) -> list[RectificationTask]:
+    T = RectificationTask
+    stmt = select(T).order_by(T.due_on, T.created_at).limit(limit)
+    if status:
+        stmt = stmt.where(T.status == status)
+    if overdue:
+        stmt = stmt.where(T.escalated_at.is_not(None), T.status.in_((OPEN, APPEALED)))
+    return list(session.scalars(stmt))
+
+
+def ratings(
+    session: Session, *, service_code: str | None = None, department: str | None = None
+) -> dict[str, Any]:
+    """Public figures: counts per level, the share satisfied, 差评 and how many were rectified."""
+    E, T = Evaluation, RectificationTask
+    stmt = select(E.level, T.status).outerjoin(T, T.evaluation_id == E.id)
+    if service_code:
+        stmt = stmt.where(E.service_code == service_code)
+    if department:
+        stmt = stmt.where(E.department == department)
+    rows = session.execute(stmt).all()
+    by_level = Counter(level for level, _ in rows)
+    total = len(rows)
+    bad = sum(by_level[level] for level in BAD)
+    rectified = sum(1 for level, status in rows if level in BAD and status == CONFIRMED)
+    return {
+        "total": total,
+        "levels": {level: by_level.get(level, 0) for level in LEVELS},
+        "satisfied_rate": round((total - bad) / total, 4) if total else None,
+        "bad": bad,
+        "bad_rectified": rectified,
+    }

@@ -1,0 +1,115 @@
+"""好差评: one rating per completed case, reasons for 差评, rectification with appeal, public figures."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from core.db import db
+from domain.applications.models import Application
+from domain.evaluations import service as evaluations
+from tests.api.v1.applications.conftest import SS_CARD, li, seeded, zhang  # noqa: F401 - fixtures
+from tests.domain.operators.factories import admin_headers, make_operator
+from tests.forwarding.conftest import submitted
+
+
+def _completed(client: Any, who: dict) -> str:
+    case = submitted(client, who)
+    session = db.session()
+    session.get(Application, case["id"]).status = "completed"
+    session.commit()
+    return case["id"]
+
+
+def rate(client: Any, who: dict, app_id: str, **body: Any) -> Any:
+    return client.post(f"/v1/applications/{app_id}/evaluation", json=body, headers=who["headers"])
+
+
+@pytest.fixture
+def officer(app: Any, client: Any) -> dict:
+    return admin_headers(client, make_operator(app, username="rectify-op", roles=("case_operator",)))
+
+
+def test_one_rating_per_completed_case(client: Any, zhang: dict, li: dict) -> None:  # noqa: F811
+    unfinished = submitted(client, zhang)["id"]
+    early = rate(client, zhang, unfinished, level="满意")
+    assert early.status_code == 409 and early.get_json()["error"]["code"] == "evaluations.not_finished"
+    app_id = _completed(client, zhang)
+    first = rate(
+        client, zhang, app_id, level="非常满意", indicators={"efficiency": "满意", "convenience": "非常满意"}
+    )
+    assert first.status_code == 201, first.get_json()
+    assert first.get_json()["rectification"] is None
+    again = rate(client, zhang, app_id, level="满意")
+    assert again.status_code == 409 and again.get_json()["error"]["code"] == "evaluations.already_rated"
+    assert rate(client, li, app_id, level="满意").status_code == 404  # someone else's case
+
+
+def test_bad_input_is_refused_with_paths(client: Any, zhang: dict) -> None:  # noqa: F811
+    app_id = _completed(client, zhang)
+    resp = rate(client, zhang, app_id, level="不满意", indicators={"speed": "满意", "efficiency": "好"})
+    assert resp.status_code == 422
+    assert set(resp.get_json()["error"]["fields"]) == {"reason", "indicators.speed", "indicators.efficiency"}
+    assert rate(client, zhang, app_id, level="一般").status_code == 422
+    assert rate(client, zhang, app_id, level="满意").status_code == 201  # nothing was written before
+
+
+def test_a_bad_rating_is_rectified_with_an_appeal_round(
+    app: Any,
+    client: Any,
+    zhang: dict,  # noqa: F811
+    officer: dict,
+    clock: Any,
+) -> None:
+    app_id = _completed(client, zhang)
+    made = rate(client, zhang, app_id, level="非常不满意", reason="窗口让我跑了三次").get_json()
+    task = made["rectification"]
+    assert task["status"] == "open" and task["rounds"] == 1
+    listed = client.get("/admin/v1/rectifications?status=open", headers=officer).get_json()
+    task_id = listed[0]["id"]
+    body = {"response": "已约谈窗口人员并改进流程"}
+    done = client.post(f"/admin/v1/rectifications/{task_id}/response", json=body, headers=officer)
+    assert done.status_code == 200 and done.get_json()["status"] == "responded"
+    decide = f"/v1/applications/{app_id}/evaluation/decision"
+    no_reason = client.post(decide, json={"accept": False}, headers=zhang["headers"])
+    assert no_reason.status_code == 422
+    appeal = client.post(decide, json={"accept": False, "reason": "并未解决"}, headers=zhang["headers"])
+    assert appeal.get_json()["status"] == "appealed" and appeal.get_json()["rounds"] == 2
+    client.post(
+        f"/admin/v1/rectifications/{task_id}/response", json={"response": "已为您加急办理"}, headers=officer
+    )
+    closed = client.post(decide, json={"accept": True}, headers=zhang["headers"])
+    assert closed.get_json()["status"] == "confirmed"
+    figures = client.get(f"/v1/services/{SS_CARD}/ratings").get_json()
+    assert figures["total"] == 1 and figures["bad"] == 1 and figures["bad_rectified"] == 1
+    assert figures["levels"]["非常不满意"] == 1 and figures["satisfied_rate"] == 0
+
+
+def test_overdue_rectifications_are_escalated(
+    app: Any,
+    client: Any,
+    zhang: dict,  # noqa: F811
+    clock: Any,
+) -> None:
+    app_id = _completed(client, zhang)
+    due = rate(client, zhang, app_id, level="不满意", reason="等了很久").get_json()["rectification"]["due_on"]
+    assert evaluations.escalate_overdue(db.session(), clock.now()) == 0
+    clock.advance(days=12)  # five working days and a weekend or holiday are over
+    assert evaluations.escalate_overdue(db.session(), clock.now()) == 1
+    assert evaluations.escalate_overdue(db.session(), clock.now()) == 0  # once per round
+    db.session.commit()
+    from tests.domain.operators.factories import admin_headers as relog
+
+    fresh = relog(client, make_operator(app, username="rectify-op2", roles=("case_operator",)))
+    overdue = client.get("/admin/v1/rectifications?overdue=true", headers=fresh).get_json()
+    assert [t["due_on"] for t in overdue] == [due] and overdue[0]["escalated_at"]
+
+
+def test_levels_map_to_each_provinces_numbers_only_at_the_boundary() -> None:
+    assert (
+        evaluations.to_number("非常满意", "gbt39046") == 1
+        and evaluations.to_number("非常满意", "zhejiang") == 5
+    )
+    assert evaluations.from_number(1, "zhejiang") == "非常不满意"
+    assert [evaluations.to_number(level, "gbt39046") for level in ("满意", "不满意")] == [2, 4]
