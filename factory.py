@@ -30,6 +30,7 @@ MODEL_MODULES = (
     "notifications.models",
     "domain.appointments.models",
     "domain.evaluations.models",
+    "domain.complaints.models",
 )
 
 # Blueprint modules, each exposing `blp` (and optionally more blueprints in `BLUEPRINTS`).
@@ -46,6 +47,7 @@ BLUEPRINT_MODULES = (
     "api.v1.devices",
     "api.v1.appointments",
     "api.v1.evaluations",
+    "api.v1.complaints",
     "miniprogram_bridge.login",
     "api.admin.auth",
     "api.admin.jobs",
@@ -59,6 +61,7 @@ BLUEPRINT_MODULES = (
     "api.admin.notification_templates",
     "api.admin.appointments",
     "api.admin.evaluations",
+    "api.admin.complaints",
 )
 
 

@@ -98,6 +98,13 @@ EVENTS: dict[str, Event] = {
         "{service_name} (case {case_number}) is complete. Please rate the service.",
         "欢迎评价本次服务",
     ),
+    "complaint_replied": Event(
+        "投诉咨询已答复", "Complaint answered", "已答复",
+        "您的{service_name}已答复", "Your {service_name} was answered",
+        "您的{service_name}（编号 {case_number}）已有答复，请在“我的投诉咨询”查看并评价。",
+        "Your {service_name} ({case_number}) has been answered. Please read and rate the answer.",
+        "请查看答复并评价",
+    ),
 }  # fmt: skip
 
 RESULT_LABELS = {"approved": ("准予许可", "approved"), "denied": ("不予许可", "denied")}

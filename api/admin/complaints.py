@@ -1,0 +1,110 @@
+"""Complaints and consultations for operators (role case_operator): the queue, reading, replying."""
+
+from __future__ import annotations
+
+from flask import g
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import fields, validate
+
+from api.admin.security import BEARER_SECURITY, current_actor, require_operator, role_guard
+from api.deps import services
+from api.idempotency import idempotent
+from api.schemas import StrictSchema
+from core.db import db
+from domain.complaints import service as complaints
+from domain.operators.models import ROLE_CASE_OPERATOR
+from notifications import fanout
+
+blp = Blueprint(
+    "admin_complaints", __name__, url_prefix="/admin/v1/complaints", description="投诉咨询 / Complaints"
+)
+blp.before_request(require_operator)
+blp.before_request(role_guard(ROLE_CASE_OPERATOR))
+
+
+class ComplaintQueueItemSchema(StrictSchema):
+    id = fields.String()
+    tracking_no = fields.String()
+    kind = fields.String()
+    category = fields.String()
+    status = fields.String()
+    application_id = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+
+
+class ComplaintDetailSchema(ComplaintQueueItemSchema):
+    text = fields.String()
+    attachments = fields.List(fields.String())
+    reply_rating = fields.String(allow_none=True)
+
+
+class ComplaintReplySchema(StrictSchema):
+    text = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+
+
+@blp.route("")
+class Queue(MethodView):
+    @blp.doc(security=BEARER_SECURITY)
+    @blp.response(200, ComplaintQueueItemSchema(many=True))
+    def get(self) -> list:
+        """Complaints and consultations waiting for an answer, oldest first (no texts: open one to read)."""
+        return complaints.open_queue(db.session())
+
+
+@blp.route("/<string:complaint_id>")
+class Detail(MethodView):
+    @blp.doc(security=BEARER_SECURITY)
+    @blp.response(200, ComplaintDetailSchema)
+    def get(self, complaint_id: str) -> dict:
+        """One complaint with its text; the read is audited."""
+        complaint, text = complaints.read_for_operator(
+            db.session(),
+            services().encryptor,
+            complaint_id=complaint_id,
+            operator_id=str(current_actor().id),
+            request_id=g.get("request_id"),
+        )
+        return {
+            **{k: getattr(complaint, k) for k in ComplaintDetailSchema().fields if k != "text"},
+            "text": text,
+        }
+
+
+@blp.route("/<string:complaint_id>/reply")
+class Reply(MethodView):
+    @idempotent
+    @blp.doc(security=BEARER_SECURITY)
+    @blp.arguments(ComplaintReplySchema)
+    @blp.response(200, ComplaintQueueItemSchema)
+    def post(self, body: dict, complaint_id: str) -> object:
+        """Answer; the citizen is notified and can rate the answer."""
+        session = db.session()
+        complaint = complaints.reply(
+            session,
+            services().encryptor,
+            complaint_id=complaint_id,
+            text=body["text"],
+            operator_id=str(current_actor().id),
+        )
+        replies = len(
+            [
+                e
+                for e in complaints.timeline(session, services().encryptor, complaint)
+                if e["kind"] == "replied"
+            ]
+        )
+        fanout.notify(
+            session,
+            services().notifications.settings,
+            account_id=complaint.account_id,
+            event_type="complaint_replied",
+            params={
+                "service_name": "投诉" if complaint.kind == "complaint" else "咨询",
+                "case_number": complaint.tracking_no,
+            },
+            dedupe_key=f"complaint:{complaint.id}:reply:{replies}",
+            link=f"/v1/complaints/{complaint.id}",
+        )
+        session.commit()
+        return complaint

@@ -1,0 +1,56 @@
+"""Complaints and consultations with their timelines."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.db import Base, IdMixin, UTCDateTime
+
+KINDS = ("complaint", "consultation")  # 投诉, 咨询
+CATEGORIES = ("service_attitude", "efficiency", "materials", "online_platform", "fees", "policy", "other")
+SUBMITTED = "submitted"  # 已受理
+REPLIED = "replied"  # 已答复
+CLOSED = "closed"  # 已办结 (the citizen rated the reply, or it was closed by an operator)
+STATUS_LABELS = {
+    SUBMITTED: ("已受理", "Received"),
+    REPLIED: ("已答复", "Replied"),
+    CLOSED: ("已办结", "Closed"),
+}
+REPLY_RATINGS = ("满意", "基本满意", "不满意")
+
+
+class Complaint(IdMixin, Base):
+    __tablename__ = "complaints"
+    follows_person = True
+
+    tracking_no: Mapped[str] = mapped_column(String(32), unique=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    category: Mapped[str] = mapped_column(String(32))
+    text_enc: Mapped[str] = mapped_column(Text)  # encrypted: citizens write personal details here
+    application_id: Mapped[str | None] = mapped_column(ForeignKey("applications.id"))
+    attachments: Mapped[list[str]] = mapped_column(JSON)  # file ids of the citizen's uploads
+    status: Mapped[str] = mapped_column(String(16), default=SUBMITTED)
+    reply_rating: Mapped[str | None] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ComplaintEvent(IdMixin, Base):
+    """One step of a complaint's timeline (submitted, replied, rated, closed)."""
+
+    __tablename__ = "complaint_events"
+    __table_args__ = (UniqueConstraint("complaint_id", "seq"),)
+
+    complaint_id: Mapped[str] = mapped_column(ForeignKey("complaints.id", ondelete="CASCADE"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16))
+    actor_type: Mapped[str] = mapped_column(String(16))  # citizen, operator
+    actor_id: Mapped[str | None] = mapped_column(String(64))
+    text_enc: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())

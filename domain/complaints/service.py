@@ -1,0 +1,246 @@
+"""Complaints and consultations: create with a tracking number, reply, rate the reply, timeline.
+
+The text is encrypted at rest (citizens write names, numbers and addresses into it); operators'
+reads go through the admin API and are audited. A related case must be the citizen's own.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from core import audit, clock
+from core.crypto import Encryptor
+from core.errors import AppError, Text
+from domain.applications.case_numbers import BEIJING, next_serial
+from domain.applications.models import Application, ApplicationFile, ApplicationMaterial
+from domain.complaints.models import (
+    CATEGORIES,
+    CLOSED,
+    KINDS,
+    REPLIED,
+    REPLY_RATINGS,
+    SUBMITTED,
+    Complaint,
+    ComplaintEvent,
+)
+
+PURPOSE = "complaint_text"
+MAX_TEXT = 2000
+MAX_ATTACHMENTS = 5
+
+
+class BadComplaint(AppError):
+    status = 422
+    code = "complaints.invalid"
+    message_zh = "投诉或咨询内容有误，请检查后重试"
+    message_en = "The complaint or consultation is invalid"
+
+
+class ComplaintNotFound(AppError):
+    status = 404
+    code = "complaints.not_found"
+    message_zh = "未找到该投诉或咨询"
+    message_en = "Complaint or consultation not found"
+
+
+class ComplaintState(AppError):
+    status = 409
+    code = "complaints.state"
+    message_zh = "当前状态不允许该操作"
+    message_en = "The current state does not allow this"
+
+
+def _event(
+    session: Session,
+    complaint: Complaint,
+    kind: str,
+    actor_type: str,
+    actor_id: str | None,
+    text_enc: str | None = None,
+    **details: Any,
+) -> None:
+    seq = (
+        session.scalar(
+            select(func.max(ComplaintEvent.seq)).where(ComplaintEvent.complaint_id == complaint.id)
+        )
+        or 0
+    ) + 1
+    session.add(
+        ComplaintEvent(
+            complaint_id=complaint.id,
+            seq=seq,
+            kind=kind,
+            actor_type=actor_type,
+            actor_id=actor_id,
+            text_enc=text_enc,
+            details=details,
+            at=clock.now(),
+        )
+    )
+
+
+def create(
+    session: Session,
+    encryptor: Encryptor,
+    *,
+    account_id: str,
+    kind: Any,
+    category: Any,
+    text: Any,
+    application_id: str | None = None,
+    attachments: list[str] | None = None,
+) -> Complaint:
+    """File a complaint or consultation; every problem is reported at once. Commits."""
+    fields: dict[str, Any] = {}
+    if kind not in KINDS:
+        fields["kind"] = Text("complaint or consultation", "应为 complaint（投诉）或 consultation（咨询）")
+    if category not in CATEGORIES:
+        fields["category"] = Text(f"One of {', '.join(CATEGORIES)}", "没有这种类别")
+    if not isinstance(text, str) or not text.strip() or len(text) > MAX_TEXT:
+        fields["text"] = Text(f"1 to {MAX_TEXT} characters", f"请填写 1 到 {MAX_TEXT} 个字")
+    if application_id is not None:
+        app = session.get(Application, application_id)
+        if app is None or app.account_id != account_id:
+            fields["application_id"] = Text("Not one of your cases", "不是您的办件")
+    files = list(dict.fromkeys(attachments or []))
+    if len(files) > MAX_ATTACHMENTS:
+        fields["attachments"] = Text(f"At most {MAX_ATTACHMENTS} files", f"最多 {MAX_ATTACHMENTS} 个附件")
+    elif files:
+        owned = set(
+            session.scalars(
+                select(ApplicationFile.id)
+                .join(ApplicationMaterial, ApplicationMaterial.file_id == ApplicationFile.id)
+                .where(ApplicationFile.id.in_(files), ApplicationFile.account_id == account_id)
+            )
+        )
+        for i, file_id in enumerate(files):
+            if file_id not in owned:
+                fields[f"attachments.{i}"] = Text("Not one of your files", "不是您上传的文件")
+    if fields:
+        raise BadComplaint(fields=fields)
+    now = clock.now()
+    day = now.astimezone(BEIJING).strftime("%Y%m%d")
+    prefix = "TS" if kind == "complaint" else "ZX"
+    complaint = Complaint(
+        tracking_no=f"{prefix}{day}{next_serial(session, f'complaint:{day}'):06d}",
+        account_id=account_id,
+        kind=kind,
+        category=category,
+        text_enc=encryptor.encrypt(text.strip(), purpose=PURPOSE),
+        application_id=application_id,
+        attachments=files,
+        status=SUBMITTED,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(complaint)
+    session.flush()
+    _event(session, complaint, "submitted", "citizen", account_id)
+    session.commit()
+    return complaint
+
+
+def owned(session: Session, account_id: str, complaint_id: str) -> Complaint:
+    complaint = session.get(Complaint, complaint_id)
+    if complaint is None or complaint.account_id != account_id:
+        raise ComplaintNotFound()
+    return complaint
+
+
+def reply(
+    session: Session, encryptor: Encryptor, *, complaint_id: str, text: str, operator_id: str
+) -> Complaint:
+    """An operator's answer; the citizen is told (by the caller) and may rate it. Commits."""
+    complaint = session.get(Complaint, complaint_id)
+    if complaint is None:
+        raise ComplaintNotFound()
+    if complaint.status == CLOSED:
+        raise ComplaintState()
+    if not text.strip():
+        raise BadComplaint(fields={"text": Text("Required", "请填写答复内容")})
+    _event(
+        session,
+        complaint,
+        "replied",
+        "operator",
+        operator_id,
+        encryptor.encrypt(text.strip(), purpose=PURPOSE),
+    )
+    complaint.status = REPLIED
+    complaint.updated_at = clock.now()
+    session.commit()
+    return complaint
+
+
+def rate_reply(session: Session, *, account_id: str, complaint_id: str, rating: Any) -> Complaint:
+    """The citizen rates the answer; 不满意 sends it back for another reply, otherwise it closes."""
+    complaint = owned(session, account_id, complaint_id)
+    if rating not in REPLY_RATINGS:
+        raise BadComplaint(
+            fields={"rating": Text(f"One of {', '.join(REPLY_RATINGS)}", "应为：满意、基本满意、不满意")}
+        )
+    if complaint.status != REPLIED:
+        raise ComplaintState()
+    complaint.reply_rating = rating
+    complaint.status = SUBMITTED if rating == "不满意" else CLOSED
+    complaint.updated_at = clock.now()
+    _event(session, complaint, "rated", "citizen", account_id, rating=rating)
+    if complaint.status == CLOSED:
+        _event(session, complaint, "closed", "citizen", account_id)
+    session.commit()
+    return complaint
+
+
+def timeline(session: Session, encryptor: Encryptor, complaint: Complaint) -> list[dict[str, Any]]:
+    rows = session.scalars(
+        select(ComplaintEvent).where(ComplaintEvent.complaint_id == complaint.id).order_by(ComplaintEvent.seq)
+    )
+    return [
+        {
+            "kind": e.kind,
+            "actor": e.actor_type,
+            "at": e.at,
+            "details": e.details,
+            "text": encryptor.decrypt(e.text_enc, purpose=PURPOSE) if e.text_enc else None,
+        }
+        for e in rows
+    ]
+
+
+def read_for_operator(
+    session: Session, encryptor: Encryptor, *, complaint_id: str, operator_id: str, request_id: str | None
+) -> tuple[Complaint, str]:
+    """The complaint with its text, for an operator; the read is audited."""
+    complaint = session.get(Complaint, complaint_id)
+    if complaint is None:
+        raise ComplaintNotFound()
+    audit.record(
+        session,
+        actor_type="operator",
+        actor_id=operator_id,
+        action="complaint.read",
+        target_type="complaint",
+        target_id=complaint.id,
+        request_id=request_id,
+        details={},
+    )
+    session.commit()
+    return complaint, encryptor.decrypt(complaint.text_enc, purpose=PURPOSE)
+
+
+def mine(session: Session, account_id: str) -> list[Complaint]:
+    C = Complaint
+    return list(session.scalars(select(C).where(C.account_id == account_id).order_by(C.created_at.desc())))
+
+
+def open_queue(session: Session, limit: int = 100) -> list[Complaint]:
+    C = Complaint
+    return list(session.scalars(select(C).where(C.status == SUBMITTED).order_by(C.created_at).limit(limit)))
+
+
+def when(complaint: Complaint) -> datetime:
+    return complaint.created_at

@@ -1,0 +1,99 @@
+"""Complaints and consultations: tracking number, timeline, operator reply, notification, rating."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from core.db import db
+from tests.api.v1.applications.conftest import li, seeded, zhang  # noqa: F401 - fixtures
+from tests.domain.operators.factories import admin_headers, make_operator
+from tests.forwarding.conftest import submitted
+
+URL = "/v1/complaints"
+
+
+@pytest.fixture
+def operator(app: Any, client: Any) -> dict:
+    return admin_headers(client, make_operator(app, username="hotline-12345", roles=("case_operator",)))
+
+
+def file(client: Any, who: dict, **body: Any) -> Any:
+    base = {
+        "kind": "complaint",
+        "category": "efficiency",
+        "text": "窗口说材料不齐，让我跑了三次，我的电话 13912345678",
+    }
+    return client.post(URL, json=base | body, headers=who["headers"])
+
+
+def test_a_complaint_is_answered_notified_and_rated(
+    app: Any,
+    client: Any,
+    zhang: dict,  # noqa: F811
+    operator: dict,
+) -> None:
+    case = submitted(client, zhang)
+    made = file(client, zhang, application_id=case["id"])
+    assert made.status_code == 201, made.get_json()
+    body = made.get_json()
+    assert body["tracking_no"].startswith("TS") and body["status_label"] == "已受理"
+    assert [e["kind"] for e in body["timeline"]] == ["submitted"]
+    # Operators see the queue without texts; opening one is audited.
+    queue = client.get("/admin/v1/complaints", headers=operator).get_json()
+    assert [q["tracking_no"] for q in queue] == [body["tracking_no"]] and "text" not in queue[0]
+    detail = client.get(f"/admin/v1/complaints/{body['id']}", headers=operator).get_json()
+    assert "跑了三次" in detail["text"]
+    from core.audit import AuditEvent
+
+    assert db.session.query(AuditEvent).filter_by(action="complaint.read", target_id=body["id"]).count() == 1
+    reply = {"text": "已核实，已为您开通绿色通道"}
+    answer = client.post(f"/admin/v1/complaints/{body['id']}/reply", json=reply, headers=operator)
+    assert answer.status_code == 200 and answer.get_json()["status"] == "replied"
+    inbox = client.get("/v1/notifications", headers=zhang["headers"]).get_json()["items"]
+    assert inbox[0]["event_type"] == "complaint_replied" and body["tracking_no"] in inbox[0]["body"]
+    unhappy = client.post(f"{URL}/{body['id']}/rating", json={"rating": "不满意"}, headers=zhang["headers"])
+    assert unhappy.get_json()["status"] == "submitted"  # back in the queue for another answer
+    client.post(f"/admin/v1/complaints/{body['id']}/reply", json={"text": "已加急办结"}, headers=operator)
+    happy = client.post(
+        f"{URL}/{body['id']}/rating", json={"rating": "满意"}, headers=zhang["headers"]
+    ).get_json()
+    assert happy["status"] == "closed"
+    assert [e["kind"] for e in happy["timeline"]] == [
+        "submitted",
+        "replied",
+        "rated",
+        "replied",
+        "rated",
+        "closed",
+    ]
+    assert happy["timeline"][1]["text"] == "已核实，已为您开通绿色通道"
+
+
+def test_bad_input_and_other_peoples_cases(client: Any, zhang: dict, li: dict) -> None:  # noqa: F811
+    theirs = submitted(client, li)
+    resp = file(client, zhang, kind="praise", category="weather", text="", application_id=theirs["id"],
+                attachments=["no-such-file"])  # fmt: skip
+    assert resp.status_code == 422
+    assert set(resp.get_json()["error"]["fields"]) == {
+        "kind",
+        "category",
+        "text",
+        "application_id",
+        "attachments.0",
+    }
+    assert client.get(URL, headers=zhang["headers"]).get_json() == []  # nothing was written
+    mine = file(client, zhang, kind="consultation", category="policy", text="社保卡能异地补办吗？").get_json()
+    assert mine["tracking_no"].startswith("ZX")
+    assert client.get(f"{URL}/{mine['id']}", headers=li["headers"]).status_code == 404
+    early = client.post(f"{URL}/{mine['id']}/rating", json={"rating": "满意"}, headers=zhang["headers"])
+    assert early.status_code == 409 and early.get_json()["error"]["code"] == "complaints.state"
+
+
+def test_the_text_is_encrypted_at_rest(client: Any, zhang: dict) -> None:  # noqa: F811
+    from sqlalchemy import text
+
+    file(client, zhang, text="我的身份证号 110101199003078515 被泄露")
+    raw = db.session.execute(text("SELECT text_enc FROM complaints")).scalar()
+    assert "110101199003078515" not in raw and raw.startswith("v1.")
