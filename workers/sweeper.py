@@ -34,6 +34,9 @@ def housekeeping(session: object, interval: float) -> dict:
     from domain.applications import deadline_watch
 
     deadlines = deadline_watch.watch(session, clock.now())  # type: ignore[arg-type]
+    from domain.evaluations import invitations
+
+    deadlines += invitations.invite(session, clock.now())  # type: ignore[arg-type]
     session.commit()  # type: ignore[attr-defined]
     visits = appointment_pass(session)
     purged = applications.purge_expired_drafts(session)  # type: ignore[arg-type]

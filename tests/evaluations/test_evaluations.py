@@ -113,3 +113,25 @@ def test_levels_map_to_each_provinces_numbers_only_at_the_boundary() -> None:
     )
     assert evaluations.from_number(1, "zhejiang") == "非常不满意"
     assert [evaluations.to_number(level, "gbt39046") for level in ("满意", "不满意")] == [2, 4]
+
+
+def test_completed_cases_get_one_invitation_to_rate(app: Any, client: Any, zhang: dict, clock: Any) -> None:  # noqa: F811
+    from domain.applications import transitions
+    from domain.applications.models import ApplicationNotice
+    from domain.evaluations import invitations
+
+    case = submitted(client, zhang)
+    session = db.session()
+    application = session.get(Application, case["id"])
+    application.status = "in_review"
+    transitions.apply(
+        session, application, "completed", actor_type="operator", actor_id="op", note=None, result="approved"
+    )
+    session.commit()
+    assert invitations.invite(db.session(), clock.now()) == 0  # not yet: an hour after completion
+    clock.advance(hours=2)
+    assert invitations.invite(db.session(), clock.now()) == 1
+    db.session.commit()
+    assert invitations.invite(db.session(), clock.now()) == 0  # once
+    kinds = [n.event_type for n in db.session.query(ApplicationNotice).filter_by(application_id=case["id"])]
+    assert "evaluation_invite" in kinds
