@@ -14,6 +14,7 @@ from typing import Any
 HANDLER_PATHS: dict[str, str] = {
     "system.probe": "workers.tasks.system:probe",
     "sms.send": "workers.tasks.sms:send_sms",
+    "evaluation.forward": "workers.tasks.evaluations:forward",
 }
 
 

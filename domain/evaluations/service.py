@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from core import clock
 from core.errors import Text
+from core.outbox import service as outbox
 from domain.applications import states
 from domain.applications.deadlines import local_date
 from domain.applications.models import Application
@@ -111,6 +112,8 @@ def rate(
         session.add(RectificationTask(evaluation_id=evaluation.id, account_id=account_id,
                                       department=evaluation.department, status=OPEN, due_on=due, rounds=1,
                                       created_at=now))  # fmt: skip
+    # Forwarded to the province by a job written in this transaction (workers/tasks/evaluations.py).
+    outbox.add(session, "evaluation.forward", {"evaluation_id": evaluation.id})
     session.commit()
     return evaluation
 
@@ -182,6 +185,21 @@ def tasks(
     if overdue:
         stmt = stmt.where(T.escalated_at.is_not(None), T.status.in_((OPEN, APPEALED)))
     return list(session.scalars(stmt))
+
+
+def province_push(
+    session: Session, evaluation: Evaluation, *, scale: str, channels: dict[str, str]
+) -> dict[str, Any]:
+    """The province's push for an evaluation: the level as its number, channel and indicators."""
+    app = session.get(Application, evaluation.application_id)
+    detail = {k: to_number(v, scale) for k, v in (evaluation.indicators or {}).items()}
+    return {
+        "evaluation_id": evaluation.id, "projectNo": app.case_number if app else None,
+        "satisfaction": to_number(evaluation.level, scale), "assessNumber": 1,
+        "pf": {"miniprogram": "2", "app": "2", "web": "1"}.get(evaluation.channel, "5"),
+        "userProp": "1", "proStatus": "3", "evalDetail": detail or None,
+        "writingEvaluation": evaluation.reason, "evaluatedAt": evaluation.created_at.isoformat(),
+    }  # fmt: skip
 
 
 def ratings(

@@ -91,6 +91,10 @@ class ProvinceClient:
         except (KeyError, TypeError, ValueError) as exc:
             raise ProvinceError(f"receipt without its fields: {exc}", retryable=True) from None
 
+    def evaluation(self, body: dict[str, Any]) -> bool:
+        """Push one 好差评 evaluation; True when the province already had it."""
+        return bool(self._call(self.profile.evaluation_path, body).get("duplicate"))
+
     def status(self, sblsh: str) -> dict[str, Any] | None:
         """The province's record of a case (received versions, stage events), None if unknown."""
         try:

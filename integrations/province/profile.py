@@ -30,6 +30,8 @@ class Profile:
     title: str = ""
     intake_path: str = "/gov/v1/intake"
     status_path: str = "/gov/v1/status"
+    evaluation_path: str = "/gov/v1/evaluations"
+    evaluation_scale: str = "gbt39046"  # how the province numbers 好差评 levels
     encrypted_fields: tuple[str, ...] = ()
     channels: dict[str, str] = field(default_factory=dict)
     fields: dict[str, str] = field(default_factory=dict)
@@ -114,6 +116,8 @@ def load_profile(cfg: Any) -> Profile:
         sm4_key=key,
         intake_path=str(raw.get("intake_path", "/gov/v1/intake")),
         status_path=str(raw.get("status_path", "/gov/v1/status")),
+        evaluation_path=str(raw.get("evaluation_path", "/gov/v1/evaluations")),
+        evaluation_scale=str(raw.get("evaluation_scale", "gbt39046")),
         encrypted_fields=tuple(raw.get("encryption", {}).get("fields", ())),
         channels=dict(raw.get("channels", {})),
         fields=dict(raw.get("fields", {})),

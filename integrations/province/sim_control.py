@@ -33,6 +33,12 @@ def register_control(app: Flask, province: Any) -> None:
                 auth_failures=dict(st.auth_failures), callbacks=dict(st.callbacks),
             )  # fmt: skip
 
+    @app.get("/_sim/evaluations")
+    def evaluations() -> Any:
+        """好差评 pushes received, by evaluation id."""
+        with province.state.lock:
+            return jsonify({"evaluations": list(province.state.evaluations.values())})
+
     @app.get("/_sim/cases")
     def cases() -> Any:
         with st.lock:

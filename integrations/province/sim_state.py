@@ -87,6 +87,7 @@ class SimState:
             self.auth_failures: Counter[str] = Counter()
             self.callbacks: Counter[str] = Counter()
             self.held: dict[str, dict[str, Any]] = {}  # sblsh -> event held back (reorder)
+            self.evaluations: dict[str, dict[str, Any]] = {}  # evaluation id -> the push received
             self.outgoing.clear()
             self.tokens, self.tokens_at = float(self.default_rate or 0), time.monotonic()
 

@@ -70,6 +70,8 @@ from integrations.province.sim_state import (
 RESET_MARK = "province_sim.reset"
 INTAKE_PATH = "/gov/v1/intake"
 STATUS_PATH = "/gov/v1/status"
+EVALUATION_PATH = "/gov/v1/evaluations"
+# GB/T 39046 numbering (the reference profile's): 1 非常满意 … 5 非常不满意; 4 and 5 are 差评.
 ACTIONS = ("submit", "resubmit", "withdraw")
 # stage → the stages it may follow
 MOVES = {
@@ -307,6 +309,40 @@ class Province:
         return self.answer(200, out)
 
 
+def evaluation(province: Any) -> Response:
+    """好差评 push: {evaluation_id, projectNo, satisfaction 1-5, assessNumber, pf, userProp,
+    evalDetail?, writingEvaluation?}; a grade below 基本满意 needs detail codes or text; the same
+    evaluation id again is answered as a duplicate."""
+    answer, _ = province.gate()
+    if answer is not None:
+        return answer
+    body = request.get_data()
+    refused = province.authenticate(body)
+    if refused is not None:
+        return refused
+    try:
+        data = json.loads(body)
+        assert isinstance(data, dict)
+    except (ValueError, AssertionError):
+        return province.error(400, "E4001", "请求体不是 JSON 对象")
+    grade = data.get("satisfaction")
+    if not isinstance(grade, int) or isinstance(grade, bool) or not 1 <= grade <= 5:
+        return province.error(400, "E4001", "满意度（satisfaction）须为 1-5")
+    if data.get("assessNumber") not in (1, 2) or not isinstance(data.get("pf"), str):
+        return province.error(400, "E4001", "评价次数（assessNumber）或评价渠道（pf）有误")
+    if grade >= 4 and not (data.get("evalDetail") or data.get("writingEvaluation")):
+        return province.error(400, "E4001", "差评须填写评价详情或文字评价")
+    with province.state.lock:
+        if data.get("projectNo") not in province.state.cases:
+            return province.error(404, "E404", "没有该申办流水号的办件")
+        key = str(data.get("evaluation_id") or "")
+        duplicate = key in province.state.evaluations
+        if not duplicate:
+            province.state.evaluations[key] = data
+        province.state.counts["evaluations"] += 1
+    return province.answer(200, {"code": "0", "duplicate": duplicate})
+
+
 class _QuietReset:
     """Ends a request whose connection the simulator reset as a dropped connection (which the
     server handles quietly), not as an error writing to a closed socket."""
@@ -332,6 +368,7 @@ def create_simulator(config: Mapping[str, Any]) -> Flask:
     app.extensions["province_sim"] = province
     app.add_url_rule(INTAKE_PATH, "intake", province.intake, methods=["POST"])
     app.add_url_rule(STATUS_PATH, "status", province.status, methods=["POST"])
+    app.add_url_rule(EVALUATION_PATH, "evaluation", lambda: evaluation(province), methods=["POST"])
     register_control(app, province)
     app.wsgi_app = _QuietReset(app.wsgi_app)  # type: ignore[method-assign]
     return app

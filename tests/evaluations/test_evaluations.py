@@ -11,7 +11,7 @@ from domain.applications.models import Application
 from domain.evaluations import service as evaluations
 from tests.api.v1.applications.conftest import SS_CARD, li, seeded, zhang  # noqa: F401 - fixtures
 from tests.domain.operators.factories import admin_headers, make_operator
-from tests.forwarding.conftest import submitted
+from tests.forwarding.conftest import province, submitted, yiwang_http  # noqa: F401 - fixtures
 
 
 def _completed(client: Any, who: dict) -> str:
@@ -135,3 +135,29 @@ def test_completed_cases_get_one_invitation_to_rate(app: Any, client: Any, zhang
     assert invitations.invite(db.session(), clock.now()) == 0  # once
     kinds = [n.event_type for n in db.session.query(ApplicationNotice).filter_by(application_id=case["id"])]
     assert "evaluation_invite" in kinds
+
+
+def test_an_evaluation_reaches_the_province_with_its_number(
+    app: Any,
+    client: Any,
+    zhang: dict,  # noqa: F811
+    services: Any,
+    province: Any,  # noqa: F811
+) -> None:
+    from rq import SimpleWorker
+
+    from core.outbox.service import outbox
+    from core.redis import get_redis
+    from tests.forwarding.conftest import forward
+
+    case = submitted(client, zhang)
+    forward(services)  # the province has the case
+    session = db.session()
+    session.get(Application, case["id"]).status = "completed"
+    session.commit()
+    assert rate(client, zhang, case["id"], level="非常不满意", reason="材料被退回三次").status_code == 201
+    SimpleWorker([outbox.queue()], connection=get_redis()).work(burst=True, with_scheduler=False)
+    pushed = province.http.get(f"{province.url}/_sim/evaluations").json()["evaluations"]
+    assert len(pushed) == 1 and pushed[0]["projectNo"] == case["case_number"]
+    # GB/T 39046 numbering (the reference profile's): 5 = 非常不满意
+    assert pushed[0]["satisfaction"] == 5 and pushed[0]["writingEvaluation"] == "材料被退回三次"
