@@ -62,6 +62,10 @@ def appointment_pass(session: object) -> dict:
     escalated = evaluations.escalate_overdue(session, now)  # type: ignore[arg-type]
     if escalated:
         log.warning("rectifications overdue", extra={"escalated": escalated})
+    for task in evaluations.due_for_reminder(session, now):  # type: ignore[arg-type]
+        # The departments' reminder: the operators' alerting picks these lines up.
+        log.warning("rectification due soon", extra={"task_id": task.id, "department": task.department,
+                                                     "due_on": task.due_on.isoformat()})  # fmt: skip
     settings = services().notifications.settings
     names = services().catalog.snapshot().by_code
     reminded = 0

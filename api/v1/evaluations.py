@@ -19,7 +19,11 @@ public_blp = Blueprint(
     "ratings", __name__, url_prefix="/v1/services", description="服务评价 / Public ratings"
 )
 public_blp.before_request(require_citizen)
-BLUEPRINTS = [blp, public_blp]
+dept_blp = Blueprint(
+    "department_ratings", __name__, url_prefix="/v1/departments", description="部门评价 / Department ratings"
+)
+dept_blp.before_request(require_citizen)
+BLUEPRINTS = [blp, public_blp, dept_blp]
 
 
 class RateSchema(StrictSchema):
@@ -116,3 +120,12 @@ class Ratings(MethodView):
     def get(self, code: str) -> dict:
         """How citizens rated this item: counts per level, share satisfied, 差评 rectified."""
         return evaluations.ratings(db.reader(), service_code=code)
+
+
+@dept_blp.route("/<string:name>/ratings")
+class DepartmentRatings(MethodView):
+    @public
+    @dept_blp.response(200, RatingsSchema)
+    def get(self, name: str) -> dict:
+        """How citizens rated a handling department (by its name)."""
+        return evaluations.ratings(db.reader(), department=name)

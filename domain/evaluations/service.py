@@ -175,6 +175,26 @@ def escalate_overdue(session: Session, now: datetime) -> int:
     return int(result.rowcount or 0)
 
 
+def due_for_reminder(session: Session, now: datetime) -> list[RectificationTask]:
+    """Open or appealed tasks due today or tomorrow not yet reminded today; marks them (flushed)."""
+    from datetime import timedelta
+
+    T = RectificationTask
+    today = local_date(now)
+    rows = list(
+        session.scalars(
+            select(T).where(
+                T.status.in_((OPEN, APPEALED)), T.due_on <= today + timedelta(days=1), T.due_on >= today,
+                (T.reminded_on.is_(None)) | (T.reminded_on < today),
+            )
+        )
+    )  # fmt: skip
+    for task in rows:
+        task.reminded_on = today
+    session.flush()
+    return rows
+
+
 def tasks(
     session: Session, *, status: str | None = None, overdue: bool = False, limit: int = 100
 ) -> list[RectificationTask]:

@@ -161,3 +161,26 @@ def test_an_evaluation_reaches_the_province_with_its_number(
     assert len(pushed) == 1 and pushed[0]["projectNo"] == case["case_number"]
     # GB/T 39046 numbering (the reference profile's): 5 = 非常不满意
     assert pushed[0]["satisfaction"] == 5 and pushed[0]["writingEvaluation"] == "材料被退回三次"
+
+
+def test_department_figures_are_public_and_reminders_come_before_the_due_date(
+    app: Any,
+    client: Any,
+    zhang: dict,  # noqa: F811
+    clock: Any,
+) -> None:
+    app_id = _completed(client, zhang)
+    made = rate(client, zhang, app_id, level="不满意", reason="等了很久").get_json()
+    department = db.session.get(evaluations.Evaluation, made["id"]).department
+    figures = client.get(f"/v1/departments/{department}/ratings").get_json()
+    assert figures["total"] == 1 and figures["bad"] == 1
+    assert evaluations.due_for_reminder(db.session(), clock.now()) == []  # days before the due date
+    due = db.session.get(evaluations.Evaluation, made["id"])
+    task = evaluations.task_of(db.session(), due.id)
+    from domain.applications.deadlines import local_date
+
+    while local_date(clock.now()) < task.due_on:  # Beijing dates, as the due date is
+        clock.advance(days=1)
+    reminded = evaluations.due_for_reminder(db.session(), clock.now())
+    assert [t.id for t in reminded] == [task.id]
+    assert evaluations.due_for_reminder(db.session(), clock.now()) == []  # once a day
