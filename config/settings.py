@@ -154,6 +154,8 @@ class BaseConfig:
         self.RECONCILE_INTERVAL = _float("RECONCILE_INTERVAL", 300.0)
         self.RECONCILE_AFTER = _float("RECONCILE_AFTER", 3600.0)  # open cases quiet this long are asked about
 
+        # 好差评: working days a department has to rectify a 差评 (docs/hall-and-feedback.md).
+        self.RECTIFY_WORKING_DAYS = _int("RECTIFY_WORKING_DAYS", 5)
         # Notifications (docs/notifications.md).
         self.NOTIFY_TIMEZONE = _env("NOTIFY_TIMEZONE", "Asia/Shanghai")
         self.NOTIFY_QUIET_HOURS = _env("NOTIFY_QUIET_HOURS", "22:00-07:00")  # no push or SMS then

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
@@ -89,6 +90,7 @@ class Rate(MethodView):
             db.session(), account_id=current_principal().account_id, application_id=application_id,
             level=body["level"], indicators=body["indicators"], reason=body["reason"],
             channel=current_principal().channel or "app",
+            working_days=current_app.config["RECTIFY_WORKING_DAYS"],
         )  # fmt: skip
         return _view(made)
 
@@ -109,7 +111,7 @@ class Decide(MethodView):
             raise TaskNotFound()
         return evaluations.decide(
             session, account_id=current_principal().account_id, evaluation_id=found.id, accept=body["accept"],
-            reason=body["reason"],
+            reason=body["reason"], working_days=current_app.config["RECTIFY_WORKING_DAYS"],
         )  # fmt: skip
 
 

@@ -78,13 +78,16 @@ def slots(session: Session, *, service_code: str, hall_id: str, day: date) -> li
         raise BadDate(days=BOOKING_DAYS)
     if not calendar.is_working_day(session, day, region=hall.region) or not _periods(hall, day):
         raise Closed()
-    _ensure_slots(session, hall, service_code, day)
-    rows = session.scalars(
+    query = (
         select(AppointmentSlot)
         .where(AppointmentSlot.hall_id == hall.id, AppointmentSlot.service_code == service_code,
                AppointmentSlot.day == day)
         .order_by(AppointmentSlot.starts_at)
-    ).all()  # fmt: skip
+    )  # fmt: skip
+    rows = session.scalars(query).all()
+    if not rows:  # the first ask for this day makes them (a racing ask makes the same rows)
+        _ensure_slots(session, hall, service_code, day)
+        rows = session.scalars(query).all()
     return [SlotView(s.id, s.starts_at, s.ends_at, s.capacity, max(0, s.capacity - s.booked)) for s in rows]
 
 

@@ -82,7 +82,7 @@ def _check(level: Any, indicators: Any, reason: Any) -> dict[str, Any]:
 
 def rate(
     session: Session, *, account_id: str, application_id: str, level: Any, indicators: Any = None,
-    reason: Any = None, channel: str = "app",
+    reason: Any = None, channel: str = "app", working_days: int = RECTIFY_WORKING_DAYS,
 ) -> Evaluation:  # fmt: skip
     """Rate the citizen's completed case once; a 差评 opens its rectification task. Commits."""
     clean = _check(level, indicators, reason)
@@ -108,7 +108,7 @@ def rate(
         session.rollback()
         raise AlreadyRated() from None
     if level in BAD:
-        due = calendar.add_working_days(session, local_date(now), RECTIFY_WORKING_DAYS, region=spec.region)
+        due = calendar.add_working_days(session, local_date(now), working_days, region=spec.region)
         session.add(RectificationTask(evaluation_id=evaluation.id, account_id=account_id,
                                       department=evaluation.department, status=OPEN, due_on=due, rounds=1,
                                       created_at=now))  # fmt: skip
@@ -140,8 +140,9 @@ def respond(session: Session, *, task_id: str, response: str, operator_id: str) 
 
 
 def decide(
-    session: Session, *, account_id: str, evaluation_id: str, accept: bool, reason: str | None
-) -> RectificationTask:
+    session: Session, *, account_id: str, evaluation_id: str, accept: bool, reason: str | None,
+    working_days: int = RECTIFY_WORKING_DAYS,
+) -> RectificationTask:  # fmt: skip
     """The citizen confirms the rectification or appeals it (申诉复核). Commits."""
     task = task_of(session, evaluation_id)
     if task is None or task.account_id != account_id:
@@ -158,7 +159,7 @@ def decide(
         app = session.get(Application, evaluation.application_id) if evaluation else None
         region = spec_of(session, app).region if app else "000000"
         task.status, task.appeal_reason, task.rounds = APPEALED, reason.strip()[:MAX_TEXT], task.rounds + 1
-        task.due_on = calendar.add_working_days(session, local_date(now), RECTIFY_WORKING_DAYS, region=region)
+        task.due_on = calendar.add_working_days(session, local_date(now), working_days, region=region)
         task.escalated_at = None
     session.commit()
     return task
