@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: install run test lint format bench migrate worker sweeper forwarder notifier bench-forwarding bench-notifications stop clean
+.PHONY: install run test lint format bench migrate worker sweeper forwarder notifier bench-forwarding bench-notifications bench-appointments stop clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,13 +38,17 @@ format: install
 bench: install
 	$(BIN)/python -m bench.run $(BENCH_ARGS); status=$$?; \
 	$(BIN)/python -m bench.forwarding $(BENCH_FORWARDING_ARGS) || status=$$?; \
-	$(BIN)/python -m bench.notifications $(BENCH_NOTIFICATIONS_ARGS) || status=$$?; exit $$status
+	$(BIN)/python -m bench.notifications $(BENCH_NOTIFICATIONS_ARGS) || status=$$?; \
+	$(BIN)/python -m bench.appointments $(BENCH_APPOINTMENTS_ARGS) || status=$$?; exit $$status
 
 bench-forwarding: install
 	$(BIN)/python -m bench.forwarding $(BENCH_FORWARDING_ARGS)
 
 bench-notifications: install
 	$(BIN)/python -m bench.notifications $(BENCH_NOTIFICATIONS_ARGS)
+
+bench-appointments: install
+	$(BIN)/python -m bench.appointments $(BENCH_APPOINTMENTS_ARGS)
 
 migrate: install
 	$(BIN)/flask --app wsgi migrate

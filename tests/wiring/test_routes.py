@@ -24,6 +24,11 @@ PUBLIC = {
     ("GET", "/v1/bundles/<string:code>"),
     ("GET", "/v1/categories"),
     ("GET", "/v1/departments"),
+    # Halls, their free slots and the public 好差评 figures: seen before logging in.
+    ("GET", "/v1/halls"),
+    ("GET", "/v1/services/<string:code>/slots"),
+    ("GET", "/v1/services/<string:code>/ratings"),
+    ("GET", "/v1/departments/<string:name>/ratings"),
 }
 SKIP_ENDPOINTS = {"static", "api-docs.openapi_json", "api-docs.openapi_swagger_ui", "docs_assets.asset"}
 

@@ -1,0 +1,189 @@
+"""`python -m bench.appointments`: slot listing against bare Flask, and booking throughput.
+
+Against a throwaway PostgreSQL database, a private Redis and gunicorn (gunicorn.conf.py) with
+production settings; the bare Flask baseline runs under the same gunicorn config in the same run.
+
+- slots: wrk GETs `/v1/services/{code}/slots?hall=&date=` of a hall with 24 half-hour slots a day
+  (the slots already made, as after a day's first ask); compared with GET /json on bare Flask.
+- booking: wrk POSTs `/v1/appointments` for CITIZENS citizens (one app session each), each booking
+  once, 50 per slot, slots filled in order (every request competes for the same slot's row with
+  its 49 neighbours): bookings per second, p99, and every answer 201.
+
+Acceptance (issue: slot listing ≥ 0.5× bare Flask; booking ≥ 200/s with p99 < 100 ms). Writes
+docs/benchmarks-appointments.md; exit 0 on PASS, 1 on FAIL, 2 when the run failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.environment import plain_env, production_env
+from bench.infra import (
+    ROOT,
+    BenchDatabase,
+    BenchError,
+    Gunicorn,
+    ManagedProcess,
+    PrivateRedis,
+    ensure_wrk,
+    free_port,
+)
+from bench.load import run_wrk
+from bench.verification import SIMULATORS
+
+RESULTS = ROOT / "docs" / "benchmarks-appointments.md"
+ITEM = "11440100007504956C3000110001000"
+MIN_LIST_RATIO = 0.5
+MIN_BOOKINGS = 200.0
+MAX_BOOKING_P99 = 100.0
+
+
+def render(facts: dict, r: dict) -> str:
+    ok = "PASS" if r["pass"] else "FAIL"
+    return "\n".join(
+        [
+            "# Appointment benchmarks",
+            "",
+            f"Run {facts['when']} on {facts['machine']}:"
+            " `python -m bench.appointments` (`make bench-appointments`).",
+            "",
+            f"- bare Flask GET /json: {r['bare_rps']} rps (p99 {r['bare_p99_ms']} ms)",
+            f"- GET /v1/services/{{code}}/slots: {r['slots_rps']} rps (p99 {r['slots_p99_ms']} ms) ="
+            f" **{r['slots_ratio']}×** bare (acceptance ≥ {MIN_LIST_RATIO}×), non-2xx {r['slots_non_2xx']}",
+            f"- POST /v1/appointments: **{r['book_rps']} bookings/s**, **p99 {r['book_p99_ms']} ms**"
+            f" (acceptance ≥ {MIN_BOOKINGS:.0f}/s, p99 < {MAX_BOOKING_P99:.0f} ms);"
+            f" {r['book_used']} bookings sent, non-2xx"
+            f" {r['book_non_2xx']}, socket errors {r['book_socket_errors']}, ran out {r['book_exhausted']}",
+            f"- {r['citizens']} citizens, 50 per slot; {r['connections']} connections,"
+            f" {r['duration']} s each;"
+            f" gunicorn as configured by gunicorn.conf.py",
+            "",
+            f"Acceptance: **{ok}**",
+            "",
+        ]
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="appointment benchmarks")
+    parser.add_argument("--citizens", type=int, default=6000)
+    parser.add_argument("--duration", type=int, default=15)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--out", default=str(RESULTS))
+    args = parser.parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="yiwang-bench-appt-"))
+    db = BenchDatabase(args.database_url)
+    started: list[ManagedProcess] = []
+    r: dict = {"citizens": args.citizens, "connections": args.connections, "duration": args.duration}
+    try:
+        wrk = ensure_wrk()
+        db.create()
+        redis = PrivateRedis(work)
+        started.append(redis)
+        env = production_env(db.url, redis.url, work, 7200, {name: free_port() for name in SIMULATORS})
+        env["LOG_LEVEL"] = "WARNING"
+        prefix = work / "bookings"
+        made = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "bench.appointments_data",
+                str(prefix),
+                str(args.citizens),
+                str(args.threads),
+            ],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        if made.returncode != 0:
+            raise BenchError(f"appointment data failed:\n{made.stderr[-3000:]}")
+        data = json.loads(made.stdout.strip().splitlines()[-1])
+        bare = Gunicorn("bare", "bench.bare_app:app", plain_env(), work, "/json")
+        started.append(bare)
+        base = run_wrk(
+            wrk,
+            bare.base_url + "/json",
+            "get.lua",
+            [],
+            duration=args.duration,
+            connections=args.connections,
+            threads=args.threads,
+        )
+        bare.stop()
+        yiwang = Gunicorn("yiwang", "wsgi:app", env, work, "/v1/ready")
+        started.append(yiwang)
+        url = f"{yiwang.base_url}/v1/services/{ITEM}/slots?hall={data['hall_id']}&date={data['day']}"
+        listing = run_wrk(
+            wrk,
+            url,
+            "get.lua",
+            [],
+            duration=args.duration,
+            connections=args.connections,
+            threads=args.threads,
+        )
+        booking = run_wrk(
+            wrk,
+            yiwang.base_url + "/v1/appointments",
+            "booking.lua",
+            [str(prefix)],
+            duration=args.duration,
+            connections=args.connections,
+            threads=args.threads,
+        )
+        ratio = listing.rps / base.rps if base.rps else 0.0
+        r |= {
+            "bare_rps": base.rps,
+            "bare_p99_ms": base.p99_ms,
+            "slots_rps": listing.rps,
+            "slots_p99_ms": listing.p99_ms,
+            "slots_ratio": round(ratio, 3),
+            "slots_non_2xx": listing.non_2xx,
+            "book_rps": booking.rps,
+            "book_p99_ms": booking.p99_ms,
+            "book_non_2xx": booking.non_2xx,
+            "book_socket_errors": booking.socket_errors,
+            "book_used": booking.tokens_used,
+            "book_exhausted": booking.tokens_exhausted,
+        }
+        r["pass"] = (
+            ratio >= MIN_LIST_RATIO
+            and listing.non_2xx == 0
+            and booking.rps >= MIN_BOOKINGS
+            and booking.p99_ms < MAX_BOOKING_P99
+            and booking.non_2xx == 0
+            and booking.tokens_exhausted == 0
+        )
+        print(r, flush=True)
+    except BenchError as exc:
+        print(f"benchmark failed: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        for proc in reversed(started):
+            proc.stop(grace=5)
+        if not os.environ.get("BENCH_KEEP_DB"):
+            db.drop()
+    import platform
+
+    facts = {
+        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "machine": f"{platform.machine()}, 2 cores",
+    }
+    Path(args.out).write_text(render(facts, r), encoding="utf-8")
+    print(f"wrote {args.out}")
+    return 0 if r["pass"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
