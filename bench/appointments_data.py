@@ -4,7 +4,8 @@
 open every day 08:00-20:00 with 50 places per 30-minute slot for one item, makes its slots for
 the next working days (through the service, as the first GET does), creates CITIZENS citizens
 with app sessions (accounts + tokens through the services), and writes "SLOT_ID TOKEN" lines to
-OUT_PREFIX.0 … OUT_PREFIX.(THREADS-1): each citizen books one slot, 50 citizens per slot. Prints
+OUT_PREFIX.0 … OUT_PREFIX.(THREADS-1): each citizen books one slot, the citizens spread over
+the slots round-robin (at most 50 per slot). Prints
 a JSON line {hall_id, day, slots}.
 """
 
@@ -72,7 +73,9 @@ def main() -> None:
                 channel="app",
                 device_label="bench",
             )
-            files[i % threads].write(f"{slot_ids[i // 50]} {pair.access_token}\n")
+            # Spread over the slots, as citizens pick different times (the hot-slot case is the
+            # concurrency test's: tests/appointments/test_booking.py).
+            files[i % threads].write(f"{slot_ids[i % len(slot_ids)]} {pair.access_token}\n")
         for f in files:
             f.close()
         print(json.dumps({"hall_id": hall.id, "day": days[0], "slots": len(slot_ids)}))

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import threading
+import time
 from datetime import date
 
-from flask import current_app
+from flask import Response, current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
@@ -89,15 +92,40 @@ class Halls(MethodView):
         return appointments.halls(db.reader(), service_code=query.get("service"), region=query.get("region"))
 
 
+# Rendered slot lists per (item, hall, day), kept a second per process: a listing is read far
+# more often than booked, and a place shown free a moment too long is answered "full" by booking.
+_SLOT_CACHE_SECONDS = 1.0
+_slot_cache: dict[tuple[str, str, str], tuple[float, bytes]] = {}
+_slot_lock = threading.Lock()
+
+
+def _forget_slots() -> None:
+    """This process's lists are stale once it changed a booking (other processes: ≤ 1 s)."""
+    with _slot_lock:
+        _slot_cache.clear()
+
+
 @slots_blp.route("/<string:code>/slots")
 class Slots(MethodView):
     @public
     @slots_blp.arguments(SlotQuerySchema, location="query")
     @slots_blp.response(200, SlotSchema(many=True))
-    def get(self, query: dict, code: str) -> list:
-        """The item's bookable times at a hall on a date, with places left."""
+    def get(self, query: dict, code: str) -> Response:
+        """The item's bookable times at a hall on a date, with places left (at most a second old)."""
         day: date = query["date"]
-        return appointments.slots(db.session(), service_code=code, hall_id=query["hall"], day=day)
+        key = (code, query["hall"], day.isoformat())
+        now = time.monotonic()
+        with _slot_lock:
+            hit = _slot_cache.get(key)
+        if hit is None or hit[0] < now:
+            listed = appointments.slots(db.session(), service_code=code, hall_id=query["hall"], day=day)
+            body = json.dumps(SlotSchema(many=True).dump(listed), ensure_ascii=False).encode()
+            hit = (now + _SLOT_CACHE_SECONDS, body)
+            with _slot_lock:
+                if len(_slot_cache) > 10_000:
+                    _slot_cache.clear()
+                _slot_cache[key] = hit
+        return Response(hit[1], mimetype="application/json")
 
 
 @blp.route("")
@@ -117,6 +145,7 @@ class Appointments(MethodView):
         made = appointments.book(
             db.session(), account_id=current_principal().account_id, slot_id=body["slot_id"]
         )
+        _forget_slots()
         return _view(made)
 
 
@@ -127,11 +156,11 @@ class Cancel(MethodView):
     @blp.response(200, AppointmentSchema)
     def post(self, appointment_id: str) -> dict:
         """Cancel before the slot starts; the place is given back."""
-        return _view(
-            appointments.cancel(
-                db.session(), account_id=current_principal().account_id, appointment_id=appointment_id
-            )
+        done = appointments.cancel(
+            db.session(), account_id=current_principal().account_id, appointment_id=appointment_id
         )
+        _forget_slots()
+        return _view(done)
 
 
 @blp.route("/<string:appointment_id>/reschedule")
@@ -146,6 +175,7 @@ class Reschedule(MethodView):
             db.session(), account_id=current_principal().account_id, appointment_id=appointment_id,
             slot_id=body["slot_id"],
         )  # fmt: skip
+        _forget_slots()
         return _view(moved)
 
 
