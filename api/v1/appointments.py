@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import time
@@ -73,7 +74,9 @@ class AppointmentSchema(StrictSchema):
     created_at = fields.DateTime()
 
 
-def _view(appointment: Appointment) -> dict:
+def _view(appointment: Appointment | appointments.Booking) -> dict:
+    if isinstance(appointment, appointments.Booking):
+        return dataclasses.asdict(appointment)
     slot = appointments.slot_of(db.session(), appointment)
     return {
         "id": appointment.id, "hall_id": appointment.hall_id, "service_code": appointment.service_code,

@@ -111,20 +111,28 @@ def _ensure_slots(session: Session, hall: Hall, service_code: str, day: date) ->
     session.commit()
 
 
-def _paused_until(session: Session, account_id: str, now: datetime) -> datetime | None:
-    A = Appointment
-    missed = session.scalars(
-        select(A.updated_at)
-        .where(A.account_id == account_id, A.status == NO_SHOW, A.updated_at > now - NO_SHOW_WINDOW)
-        .order_by(A.updated_at.desc())
-    ).all()
-    if len(missed) >= NO_SHOW_LIMIT:
-        until = missed[0] + NO_SHOW_PAUSE
-        return until if until > now else None
-    return None
+@dataclass(frozen=True)
+class Booking:
+    """A booking as the citizen sees it (plain values, read before the transaction ends)."""
+
+    id: str
+    hall_id: str
+    service_code: str
+    slot_id: str
+    day: date
+    starts_at: datetime | None
+    status: str
+    queue_no: str | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, a: Appointment, starts_at: datetime | None) -> Booking:
+        return cls(
+            a.id, a.hall_id, a.service_code, a.slot_id, a.day, starts_at, a.status, a.queue_no, a.created_at
+        )
 
 
-def book(session: Session, *, account_id: str, slot_id: str) -> Appointment:
+def book(session: Session, *, account_id: str, slot_id: str) -> Booking:
     """Take a place in a slot; 409 when it is past, full, or the citizen already has that day's
     booking for the item. Commits."""
     now = clock.now()
@@ -133,14 +141,26 @@ def book(session: Session, *, account_id: str, slot_id: str) -> Appointment:
         raise SlotNotFound()
     if slot.starts_at <= now:
         raise SlotInPast()
-    paused = _paused_until(session, account_id, now)
-    if paused is not None:
-        raise BookingPaused(until=paused.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M"))
-    if _active_that_day(session, account_id, slot.service_code, slot.day) is not None:
+    # One query for both rules: recent no-shows, and a booking of the item that day already.
+    A = Appointment
+    rows = session.execute(
+        select(A.status, A.updated_at).where(
+            A.account_id == account_id,
+            ((A.status == NO_SHOW) & (A.updated_at > now - NO_SHOW_WINDOW))
+            | ((A.service_code == slot.service_code) & (A.day == slot.day) & A.status.in_(ACTIVE)),
+        )
+    ).all()
+    missed = sorted((at for status, at in rows if status == NO_SHOW), reverse=True)
+    if len(missed) >= NO_SHOW_LIMIT and missed[0] + NO_SHOW_PAUSE > now:
+        until = missed[0] + NO_SHOW_PAUSE
+        raise BookingPaused(until=until.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M"))
+    if any(status in ACTIVE for status, _ in rows):
         raise AlreadyBooked()
+    starts_at = slot.starts_at
     appointment = _take(session, slot, account_id, now)
+    made = Booking.of(appointment, starts_at)
     session.commit()
-    return appointment
+    return made
 
 
 def _active_that_day(session: Session, account_id: str, service_code: str, day: date) -> Appointment | None:
