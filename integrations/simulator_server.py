@@ -53,3 +53,36 @@ def add_control_index(app: Any, doc: str | None) -> None:
         return Response(doc or "", mimetype="text/plain; charset=utf-8")
 
     app.add_url_rule("/_sim/", "sim_index", index, methods=["GET"])
+
+
+class FaultQueue:
+    """Injected failures for the next calls, in order: each {..., times} answers `times` calls.
+
+    Thread-safe; `add` takes a control-API body (only the listed keys are kept).
+    """
+
+    def __init__(self, keys: tuple[str, ...]) -> None:
+        self.keys = keys
+        self._lock = threading.Lock()
+        self._faults: list[dict[str, Any]] = []
+
+    def add(self, body: dict[str, Any]) -> int:
+        fault = {k: body.get(k) for k in self.keys} | {"times": int(body.get("times", 1))}
+        with self._lock:
+            self._faults.append(fault)
+            return len(self._faults)
+
+    def take(self) -> dict[str, Any] | None:
+        """The fault for this call, if one is armed."""
+        with self._lock:
+            if not self._faults:
+                return None
+            fault = self._faults[0]
+            fault["times"] -= 1
+            if fault["times"] <= 0:
+                self._faults.pop(0)
+            return dict(fault)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._faults.clear()

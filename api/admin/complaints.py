@@ -87,13 +87,7 @@ class Reply(MethodView):
             text=body["text"],
             operator_id=str(current_actor().id),
         )
-        replies = len(
-            [
-                e
-                for e in complaints.timeline(session, services().encryptor, complaint)
-                if e["kind"] == "replied"
-            ]
-        )
+        replies = complaints.replies(session, complaint.id)
         fanout.notify(
             session,
             services().notifications.settings,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -269,10 +269,3 @@ def mine(session: Session, account_id: str) -> list[Appointment]:
 
 def slot_of(session: Session, appointment: Appointment) -> AppointmentSlot | None:
     return session.get(AppointmentSlot, appointment.slot_id)
-
-
-def booked_count(session: Session, slot_id: str) -> int:
-    A = Appointment
-    return int(
-        session.scalar(select(func.count(A.id)).where(A.slot_id == slot_id, A.status.in_(ACTIVE))) or 0
-    )

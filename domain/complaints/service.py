@@ -6,7 +6,6 @@ reads go through the admin API and are audited. A related case must be the citiz
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -232,6 +231,15 @@ def read_for_operator(
     return complaint, encryptor.decrypt(complaint.text_enc, purpose=PURPOSE)
 
 
+def replies(session: Session, complaint_id: str) -> int:
+    """How many answers a complaint has had (the round of the latest)."""
+    E = ComplaintEvent
+    return int(
+        session.scalar(select(func.count(E.id)).where(E.complaint_id == complaint_id, E.kind == "replied"))
+        or 0
+    )
+
+
 def mine(session: Session, account_id: str) -> list[Complaint]:
     C = Complaint
     return list(session.scalars(select(C).where(C.account_id == account_id).order_by(C.created_at.desc())))
@@ -240,7 +248,3 @@ def mine(session: Session, account_id: str) -> list[Complaint]:
 def open_queue(session: Session, limit: int = 100) -> list[Complaint]:
     C = Complaint
     return list(session.scalars(select(C).where(C.status == SUBMITTED).order_by(C.created_at).limit(limit)))
-
-
-def when(complaint: Complaint) -> datetime:
-    return complaint.created_at

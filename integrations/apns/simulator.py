@@ -37,6 +37,7 @@ import jwt
 from flask import Flask, Response, jsonify, request
 
 from integrations.apns.client import DEV_PUBLIC_KEY
+from integrations.simulator_server import FaultQueue
 
 PUSH_TYPES = {
     "alert",
@@ -63,7 +64,7 @@ class ApnsSimState:
         self.unregistered: dict[str, int] = {}
         self.calls: Counter = Counter()
         self.provider_tokens: set[str] = set()
-        self.faults: list[dict[str, Any]] = []
+        self.faults = FaultQueue(("status", "reason", "latency_ms"))
         self.verified: dict[str, dict[str, Any]] = {}
 
 
@@ -162,14 +163,9 @@ def create_simulator(config: Mapping[str, Any]) -> Flask:
         if request.method != "POST":
             resp = _fail(405, "MethodNotAllowed")
         else:
-            with state.lock:
-                fault = state.faults[0] if state.faults else None
-                if fault:
-                    fault["times"] -= 1
-                    if fault["times"] <= 0:
-                        state.faults.pop(0)
+            fault = state.faults.take()
             if fault and fault.get("latency_ms"):
-                time.sleep(fault["latency_ms"] / 1000)
+                time.sleep(int(fault["latency_ms"]) / 1000)
             if fault and fault.get("status"):
                 resp = _fail(int(fault["status"]), str(fault.get("reason") or "InternalServerError"))
             else:
@@ -211,13 +207,7 @@ def create_simulator(config: Mapping[str, Any]) -> Flask:
 
     @app.post("/_sim/faults")
     def faults() -> Any:
-        body = request.get_json(silent=True) or {}
-        with state.lock:
-            state.faults.append({
-                "status": body.get("status"), "reason": body.get("reason"),
-                "times": int(body.get("times", 1)), "latency_ms": int(body.get("latency_ms", 0)),
-            })  # fmt: skip
-        return {"faults": len(state.faults)}
+        return {"faults": state.faults.add(request.get_json(silent=True) or {})}
 
     @app.post("/_sim/reset")
     def reset() -> Any:

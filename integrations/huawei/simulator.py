@@ -24,6 +24,8 @@ from typing import Any
 
 from flask import Flask, Response, jsonify, request
 
+from integrations.simulator_server import FaultQueue
+
 
 def _answer(status: int, code: str, msg: str, **extra: Any) -> Response:
     resp = jsonify(
@@ -43,9 +45,11 @@ def create_simulator(config: Mapping[str, Any]) -> Flask:
     client_id, client_secret = str(config["HUAWEI_APP_ID"]), str(config["HUAWEI_APP_SECRET"])
     lock = threading.Lock()
     state: dict[str, Any] = {}
+    faults = FaultQueue(("status", "code"))
 
     def reset() -> None:
-        state.update(tokens={}, uninstalled=set(), messages=[], faults=[], token_calls=0)
+        state.update(tokens={}, uninstalled=set(), messages=[], token_calls=0)
+        faults.clear()
 
     reset()
 
@@ -71,12 +75,7 @@ def create_simulator(config: Mapping[str, Any]) -> Flask:
             return _answer(401, "80200003", "OAuth token expired")
         if app_id != client_id:
             return _answer(403, "80300002", "There is no permission to send a message to a specified device")
-        with lock:
-            fault = state["faults"][0] if state["faults"] else None
-            if fault:
-                fault["times"] -= 1
-                if fault["times"] <= 0:
-                    state["faults"].pop(0)
+        fault = faults.take()
         if fault:
             return _answer(int(fault.get("status") or 500), str(fault.get("code") or "81000001"), "injected")
         raw = request.get_data()
@@ -135,13 +134,8 @@ def create_simulator(config: Mapping[str, Any]) -> Flask:
             return jsonify({"messages": state["messages"], "token_calls": state["token_calls"]})
 
     @app.post("/_sim/faults")
-    def faults() -> Any:
-        body = request.get_json(silent=True) or {}
-        with lock:
-            state["faults"].append(
-                {"status": body.get("status"), "code": body.get("code"), "times": int(body.get("times", 1))}
-            )
-        return {"faults": len(state["faults"])}
+    def add_fault() -> Any:
+        return {"faults": faults.add(request.get_json(silent=True) or {})}
 
     @app.post("/_sim/reset")
     def do_reset() -> Any:

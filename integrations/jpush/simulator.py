@@ -21,6 +21,8 @@ from typing import Any
 
 from flask import Flask, Response, jsonify, request
 
+from integrations.simulator_server import FaultQueue
+
 PLATFORMS = {"android", "ios", "winphone", "quickapp", "hmos"}
 
 
@@ -37,9 +39,11 @@ def create_simulator(config: Mapping[str, Any]) -> Flask:
     ).decode()
     lock = threading.Lock()
     state: dict[str, Any] = {}
+    faults = FaultQueue(("status", "code"))
 
     def reset() -> None:
-        state.update(pushes=[], removed=set(), faults=[], msg_id=10**15)
+        state.update(pushes=[], removed=set(), msg_id=10**15)
+        faults.clear()
 
     reset()
 
@@ -49,12 +53,7 @@ def create_simulator(config: Mapping[str, Any]) -> Flask:
             return _error(405, 1001, "only POST is supported")
         if request.headers.get("Authorization", "") != f"Basic {expected}":
             return _error(401, 1004, "Authen failed")
-        with lock:
-            fault = state["faults"][0] if state["faults"] else None
-            if fault:
-                fault["times"] -= 1
-                if fault["times"] <= 0:
-                    state["faults"].pop(0)
+        fault = faults.take()
         if fault:
             return _error(int(fault.get("status") or 500), int(fault.get("code") or 1030), "injected")
         body = request.get_json(silent=True)
@@ -107,13 +106,8 @@ def create_simulator(config: Mapping[str, Any]) -> Flask:
             return jsonify(state["pushes"])
 
     @app.post("/_sim/faults")
-    def faults() -> Any:
-        body = request.get_json(silent=True) or {}
-        with lock:
-            state["faults"].append(
-                {"status": body.get("status"), "code": body.get("code"), "times": int(body.get("times", 1))}
-            )
-        return {"faults": len(state["faults"])}
+    def add_fault() -> Any:
+        return {"faults": faults.add(request.get_json(silent=True) or {})}
 
     @app.post("/_sim/reset")
     def do_reset() -> Any:

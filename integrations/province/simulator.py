@@ -189,21 +189,29 @@ class Province:
             return self.error(401, "E401", f"签名校验失败：{exc.code}")
         return None
 
-    # --- intake --------------------------------------------------------------------------
-
-    def intake(self) -> Response:
+    def signed_json(self) -> tuple[dict[str, Any] | None, Response | None, str | None]:
+        """The faults gate, the signature and a JSON object body, as every API call checks them:
+        (body, None, timeout mode) or (None, the refusal, None)."""
         answer, timeout = self.gate()
         if answer is not None:
-            return answer
+            return None, answer, None
         body = request.get_data()
         refused = self.authenticate(body)
         if refused is not None:
-            return refused
+            return None, refused, None
         try:
             data = json.loads(body)
             assert isinstance(data, dict)
         except (ValueError, AssertionError):
-            return self.error(400, "E4001", "请求体不是 JSON 对象")
+            return None, self.error(400, "E4001", "请求体不是 JSON 对象"), None
+        return data, None, timeout
+
+    # --- intake --------------------------------------------------------------------------
+
+    def intake(self) -> Response:
+        data, refused, timeout = self.signed_json()
+        if data is None:
+            return refused  # type: ignore[return-value]
         problem = self.validate(data)
         if problem is not None:
             return problem
@@ -289,17 +297,10 @@ class Province:
     # --- status --------------------------------------------------------------------------
 
     def status(self) -> Response:
-        answer, _ = self.gate()
-        if answer is not None:
-            return answer
-        body = request.get_data()
-        refused = self.authenticate(body)
-        if refused is not None:
-            return refused
-        try:
-            sblsh = json.loads(body).get("sblsh")
-        except (ValueError, AttributeError):
-            return self.error(400, "E4001", "请求体不是 JSON 对象")
+        data, refused, _ = self.signed_json()
+        if data is None:
+            return refused  # type: ignore[return-value]
+        sblsh = data.get("sblsh")
         with self.state.lock:
             case = self.state.cases.get(sblsh) if isinstance(sblsh, str) else None
             if case is None:
@@ -313,18 +314,9 @@ def evaluation(province: Any) -> Response:
     """好差评 push: {evaluation_id, projectNo, satisfaction 1-5, assessNumber, pf, userProp,
     evalDetail?, writingEvaluation?}; a grade below 基本满意 needs detail codes or text; the same
     evaluation id again is answered as a duplicate."""
-    answer, _ = province.gate()
-    if answer is not None:
-        return answer
-    body = request.get_data()
-    refused = province.authenticate(body)
-    if refused is not None:
+    data, refused, _ = province.signed_json()
+    if data is None:
         return refused
-    try:
-        data = json.loads(body)
-        assert isinstance(data, dict)
-    except (ValueError, AssertionError):
-        return province.error(400, "E4001", "请求体不是 JSON 对象")
     grade = data.get("satisfaction")
     if not isinstance(grade, int) or isinstance(grade, bool) or not 1 <= grade <= 5:
         return province.error(400, "E4001", "满意度（satisfaction）须为 1-5")
