@@ -31,6 +31,9 @@ MODEL_MODULES = (
     "domain.appointments.models",
     "domain.evaluations.models",
     "domain.complaints.models",
+    "domain.ledger.models",
+    "domain.shared_data.models",
+    "domain.wallet.models",
 )
 
 # Blueprint modules, each exposing `blp` (and optionally more blueprints in `BLUEPRINTS`).
@@ -48,6 +51,7 @@ BLUEPRINT_MODULES = (
     "api.v1.appointments",
     "api.v1.evaluations",
     "api.v1.complaints",
+    "api.v1.certificates",
     "miniprogram_bridge.login",
     "api.admin.auth",
     "api.admin.jobs",
@@ -227,6 +231,7 @@ def _attach_integrations(app: Flask, services: Any, redis: Any) -> None:
     services.wechat = WechatClient.from_config(app.config, redis=redis)
     services.sms = SmsClient.from_config(app.config)
     services.identity = _identity_deps(app, services)
+    services.govdata = _govdata_deps(app, services)
     services.applications = _application_deps(app, services)
     from domain.forwarding.deps import ForwardingDeps
 
@@ -252,6 +257,33 @@ def _application_deps(app: Flask, services: Any) -> Any:
         max_file_bytes=app.config["MATERIAL_MAX_BYTES"],
         orphan_grace_seconds=app.config["MATERIAL_ORPHAN_GRACE_SECONDS"],
         identity_methods={c: list(m) for c, m in services.identity.policy.methods_by_channel.items()},
+        certificate_check=_certificate_check(services.govdata),
+    )
+
+
+def _certificate_check(govdata: Any) -> Any:
+    """At submission: may each attached e-certificate still satisfy its material?"""
+    from domain.wallet import service as wallet
+
+    def check(session: Any, account_id: str, identifiers: list[str]) -> dict[str, bool]:
+        return wallet.current_states(session, govdata, account_id=account_id, identifiers=identifiers)
+
+    return check
+
+
+def _govdata_deps(app: Flask, services: Any) -> Any:
+    """The data-sharing exchange and the e-certificate library (simulators on the defaults)."""
+    from domain.shared_data.deps import GovDataDeps
+    from integrations.govdata.client import EcertClient, ExchangeClient
+
+    return GovDataDeps(
+        encryptor=services.encryptor,
+        exchange=ExchangeClient.from_config(app.config),
+        ecert=EcertClient.from_config(app.config),
+        tokens=services.tokens,
+        poll_seconds=app.config["SHARED_PENDING_POLL_SECONDS"],
+        retention_days=app.config["SHARED_DATA_RETENTION_DAYS"],
+        presentation_ttl=app.config["PRESENTATION_TTL_SECONDS"],
     )
 
 

@@ -36,6 +36,7 @@ class Services:
     applications: Any = None  # domain.applications.deps.ApplicationDeps
     forwarding: Any = None  # domain.forwarding.deps.ForwardingDeps
     notifications: Any = None  # notifications.deps.NotificationDeps
+    govdata: Any = None  # domain.shared_data.deps.GovDataDeps
 
 
 def services() -> Services:

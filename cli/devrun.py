@@ -28,6 +28,8 @@ PROVINCE_PORT = int(os.environ.get("PROVINCE_SIM_PORT", "9106"))
 APNS_PORT = int(os.environ.get("APNS_SIM_PORT", "9107"))
 JPUSH_PORT = int(os.environ.get("JPUSH_SIM_PORT", "9108"))
 HUAWEI_PORT = int(os.environ.get("HUAWEI_SIM_PORT", "9109"))
+EXCHANGE_PORT = int(os.environ.get("EXCHANGE_SIM_PORT", "9110"))
+ECERT_PORT = int(os.environ.get("ECERT_SIM_PORT", "9111"))
 
 
 def _wait_http(url: str, seconds: float = 30) -> bool:
@@ -60,6 +62,8 @@ def main() -> int:
     env.setdefault("JPUSH_BASE_URL", f"http://127.0.0.1:{JPUSH_PORT}")
     env.setdefault("HUAWEI_PUSH_BASE_URL", f"http://127.0.0.1:{HUAWEI_PORT}")
     env.setdefault("HUAWEI_TOKEN_URL", f"http://127.0.0.1:{HUAWEI_PORT}/oauth2/v3/token")
+    env.setdefault("EXCHANGE_BASE_URL", f"http://127.0.0.1:{EXCHANGE_PORT}/")
+    env.setdefault("ECERT_BASE_URL", f"http://127.0.0.1:{ECERT_PORT}/")
     # The SMS simulator reports delivery to yiwang a moment after each send, as Tencent does.
     env.setdefault("SMS_SIM_RECEIPTS", "after")
     token = env.get("SMS_RECEIPT_TOKEN") or cfg.SMS_RECEIPT_TOKEN
@@ -84,6 +88,8 @@ def main() -> int:
     start(py, "-m", "cli.simulators", "apns", "--port", str(APNS_PORT))
     start(py, "-m", "cli.simulators", "jpush", "--port", str(JPUSH_PORT))
     start(py, "-m", "cli.simulators", "huawei", "--port", str(HUAWEI_PORT))
+    start(py, "-m", "cli.simulators", "exchange", "--port", str(EXCHANGE_PORT))
+    start(py, "-m", "cli.simulators", "ecert", "--port", str(ECERT_PORT))
     start(py, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app",
           extra={"GUNICORN_BIND": f"127.0.0.1:{API_PORT}", "GUNICORN_WORKERS": "2"})  # fmt: skip
     start(py, "-m", "workers.rq_worker")
@@ -118,6 +124,8 @@ def main() -> int:
             f"  Province sim  http://127.0.0.1:{PROVINCE_PORT}/_sim/   (省级政务服务平台: 受理/补正/办结)\n"
             f"  Push sims     APNs http://127.0.0.1:{APNS_PORT}/_sim/notifications (HTTP/2),"
             f" JPush :{JPUSH_PORT}, Huawei :{HUAWEI_PORT}\n"
+            f"  Exchange sim  http://127.0.0.1:{EXCHANGE_PORT}/_sim/   (数据共享交换: 户籍/婚姻/社保/公积金/学籍/营业执照)\n"
+            f"  E-cert sim    http://127.0.0.1:{ECERT_PORT}/_sim/   (电子证照库; wallet: GET /v1/certificates)\n"
             "  inbox         GET /v1/notifications, live: GET /v1/notifications/stream (SSE)\n"
             "  demo citizen  phone 13800138000: POST /v1/auth/sms/send, read the code at the SMS sim\n"
             f"  demo people   {people}  (real-name: POST /v1/identity/verifications;\n"

@@ -19,6 +19,8 @@ SIMULATORS = {
     "apns": "integrations.apns.simulator",
     "jpush": "integrations.jpush.simulator",
     "huawei": "integrations.huawei.simulator",
+    "exchange": "integrations.govdata.exchange_sim",
+    "ecert": "integrations.govdata.ecert_sim",
 }
 
 

@@ -123,6 +123,21 @@ class BaseConfig:
         self.IDCHECK_BASE_URL = _env("IDCHECK_BASE_URL", "http://127.0.0.1:9105/")
         self.IDCHECK_APP_ID = _env("IDCHECK_APP_ID", "yiwang-sim")
         self.IDCHECK_APP_SECRET = _env("IDCHECK_APP_SECRET", DEFAULT_IDCHECK_APP_SECRET)
+        # Government data (docs/shared-data.md): the data-sharing exchange and the e-certificate
+        # library, both signed with SM3-HMAC (GOVDATA_SECRET).
+        self.EXCHANGE_BASE_URL = _env("EXCHANGE_BASE_URL", "http://127.0.0.1:9110/")
+        self.ECERT_BASE_URL = _env("ECERT_BASE_URL", "http://127.0.0.1:9111/")
+        self.GOVDATA_APP_ID = _env("GOVDATA_APP_ID", "yiwang-sim")
+        self.GOVDATA_SECRET = _env("GOVDATA_SECRET", "sim-govdata-secret-0000000000000")
+        self.GOVDATA_TIMEOUT = _float("GOVDATA_TIMEOUT", 5.0)
+        self.GOVDATA_SIM_POPULATION = _int("GOVDATA_SIM_POPULATION", 1200)
+        self.GOVDATA_SIM_SEED = _int("GOVDATA_SIM_SEED", 20261204)
+        self.EXCHANGE_SIM_APPROVAL_SECONDS = _float("EXCHANGE_SIM_APPROVAL_SECONDS", 30.0)
+        # How often pending (conditional) shared records are asked about again, and how long the
+        # shared data fetched for an application is kept once the application is finished.
+        self.SHARED_PENDING_POLL_SECONDS = _int("SHARED_PENDING_POLL_SECONDS", 30)
+        self.SHARED_DATA_RETENTION_DAYS = _int("SHARED_DATA_RETENTION_DAYS", 0)
+        self.PRESENTATION_TTL_SECONDS = _int("PRESENTATION_TTL_SECONDS", 300)
         # The provincial platform (docs/province.md): the profile and its secrets.
         self.PROVINCE_PROFILE = _env("PROVINCE_PROFILE", "reference")  # name or path of a JSON file
         self.PROVINCE_BASE_URL = _env("PROVINCE_BASE_URL", "http://127.0.0.1:9106/")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 import uuid
 from datetime import UTC, datetime
@@ -46,6 +48,28 @@ class UTCDateTime(TypeDecorator):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+_id_lock = threading.Lock()
+_last = {"ms": 0, "seq": 0}
+
+
+def ordered_id() -> str:
+    """A UUID in the version-7 layout that sorts by creation: milliseconds, a counter, random.
+
+    Inbox pages and stream resumption order by (created_at, id); ids made later in a process
+    sort later, so notifications of the same instant keep the order they were made in.
+    """
+    with _id_lock:
+        ms, seq = time.time_ns() // 1_000_000, 0
+        if ms <= _last["ms"]:
+            ms, seq = _last["ms"], _last["seq"] + 1
+            if seq > 0xFFF:
+                ms, seq = ms + 1, 0
+        _last.update(ms=ms, seq=seq)
+    rand = int.from_bytes(os.urandom(8), "big") >> 2
+    value = (ms << 80) | (0x7 << 76) | (seq << 64) | (0x2 << 62) | rand
+    return str(uuid.UUID(int=value))
 
 
 def new_id() -> str:

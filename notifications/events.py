@@ -105,6 +105,20 @@ EVENTS: dict[str, Event] = {
         "Your {service_name} ({case_number}) has been answered. Please read and rate the answer.",
         "请查看答复并评价",
     ),
+    "shared_data_ready": Event(
+        "共享数据已获取", "Shared data ready", "已获取",
+        "{dataset_name}已获取", "{dataset_name} received",
+        "办理「{service_name}」所需的{dataset_name}已经部门审核同意并获取，已自动填入申请，请继续办理。",
+        "The {dataset_name} for {service_name} was approved and filled into your application.",
+        "已自动填入，请继续办理",
+    ),
+    "shared_data_unavailable": Event(
+        "共享数据未获取", "Shared data not available", "未获取",
+        "{dataset_name}未能获取", "{dataset_name} not available",
+        "办理「{service_name}」所需的{dataset_name}{status_label}，请自行填写或上传相关材料。",
+        "The {dataset_name} for {service_name} was not shared ({status_label}); fill it in or upload it.",
+        "请自行填写或上传材料",
+    ),
 }  # fmt: skip
 
 RESULT_LABELS = {"approved": ("准予许可", "approved"), "denied": ("不予许可", "denied")}

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import threading
-import time
-import uuid
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.db import Base, IdMixin, UTCDateTime
+from core.db import Base, IdMixin, UTCDateTime, ordered_id
 
 # Delivery states of a message (one channel, one target).
 CREATED = "created"
@@ -24,28 +20,6 @@ PERMANENT_FAILURE = "permanent_failure"  # the recipient cannot receive it (no q
 TECHNICAL_FAILURE = "technical_failure"  # retries exhausted, or our side failed
 FINAL_STATES = (DELIVERED, PERMANENT_FAILURE, TECHNICAL_FAILURE)
 OPEN_STATES = (CREATED, SENDING, SENT, TEMPORARY_FAILURE)
-
-
-_id_lock = threading.Lock()
-_last = {"ms": 0, "seq": 0}
-
-
-def ordered_id() -> str:
-    """A UUID in the version-7 layout that sorts by creation: milliseconds, a counter, random.
-
-    Inbox pages and stream resumption order by (created_at, id); ids made later in a process
-    sort later, so notifications of the same instant keep the order they were made in.
-    """
-    with _id_lock:
-        ms, seq = time.time_ns() // 1_000_000, 0
-        if ms <= _last["ms"]:
-            ms, seq = _last["ms"], _last["seq"] + 1
-            if seq > 0xFFF:
-                ms, seq = ms + 1, 0
-        _last.update(ms=ms, seq=seq)
-    rand = int.from_bytes(os.urandom(8), "big") >> 2
-    value = (ms << 80) | (0x7 << 76) | (seq << 64) | (0x2 << 62) | rand
-    return str(uuid.UUID(int=value))
 
 
 class Notification(Base):

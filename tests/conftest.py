@@ -183,6 +183,21 @@ def huawei_sim(base_config: dict[str, Any]) -> Iterator[ThreadedSimulator]:
 
 
 # Provider calls in tests time out sooner than in production, so a timeout test stays short.
+@pytest.fixture(scope="session")
+def exchange_sim(base_config: dict[str, Any]) -> Iterator[ThreadedSimulator]:
+    """The data-sharing exchange; conditional records wait for the control API (no timer)."""
+    sim = _serve(base_config | {"EXCHANGE_SIM_APPROVAL_SECONDS": 0}, "integrations.govdata.exchange_sim")
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture(scope="session")
+def ecert_sim(base_config: dict[str, Any]) -> Iterator[ThreadedSimulator]:
+    sim = _serve(base_config, "integrations.govdata.ecert_sim")
+    yield sim
+    sim.stop()
+
+
 TEST_PROVIDER_TIMEOUT = 1.5
 
 
@@ -198,6 +213,8 @@ def app_config(
     apns_sim: Any,
     jpush_sim: ThreadedSimulator,
     huawei_sim: ThreadedSimulator,
+    exchange_sim: ThreadedSimulator,
+    ecert_sim: ThreadedSimulator,
 ) -> dict:
     return base_config | {
         "WECHAT_API_BASE": wechat_sim.url,
@@ -213,6 +230,9 @@ def app_config(
         "HUAWEI_PUSH_BASE_URL": huawei_sim.url,
         "HUAWEI_TOKEN_URL": f"{huawei_sim.url}oauth2/v3/token",
         "PROVIDER_TIMEOUT": TEST_PROVIDER_TIMEOUT,
+        "EXCHANGE_BASE_URL": exchange_sim.url,
+        "ECERT_BASE_URL": ecert_sim.url,
+        "GOVDATA_TIMEOUT": TEST_PROVIDER_TIMEOUT,
     }
 
 

@@ -134,6 +134,22 @@ def apply_events(session: object) -> int:
         return 0
 
 
+def shared_data_pass(session: object) -> dict:
+    """Pending (conditional) shared records that are due another ask; values no longer needed."""
+    from api.deps import services
+    from domain.shared_data import service as sharing
+
+    deps = services().govdata
+    try:
+        resolved = sharing.poll_pending(session, deps)  # type: ignore[arg-type]
+        purged = sharing.purge_finished(session, deps)  # type: ignore[arg-type]
+    except Exception:  # the next pass tries again
+        log.exception("shared data pass failed")
+        session.rollback()  # type: ignore[attr-defined]
+        return {}
+    return {"shared_resolved": resolved, "shared_purged": purged}
+
+
 def run_once(housekeeping_interval: float = 600.0) -> dict:
     """One sweep pass; returns what it did."""
     from api.deps import services
@@ -149,7 +165,9 @@ def run_once(housekeeping_interval: float = 600.0) -> dict:
         cfg = current_app.config
         reconciled = reconcile_pass(session, cfg["RECONCILE_INTERVAL"], cfg["RECONCILE_AFTER"])
         reconciled["events_applied"] = apply_events(session)
+        shared = shared_data_pass(session)
         return {
+            **shared,
             **vars(report),
             "revocations": rebuilt,
             "verifications_expired": expired,

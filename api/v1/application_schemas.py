@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from marshmallow import fields
+from marshmallow import fields, validate
 
 from api.schemas import StrictSchema
 
 
 class ProvenanceSchema(StrictSchema):
     source = fields.String(
-        metadata={"description": "identity.*, account.phone, shared.*, application or user"}
+        metadata={"description": "identity.*, account.phone, exchange:<dataset>, application or user"}
     )
     record_id = fields.String(allow_none=True)
     retrieved_at = fields.String()
@@ -77,6 +77,15 @@ class ApplicationSchema(StrictSchema):
     )
     identity_requirement = fields.Dict()
     consent = fields.Dict(metadata={"description": "drafts: {text, text_version} to agree to on submit"})
+    data_sharing = fields.Dict(
+        allow_none=True,
+        metadata={
+            "description": "what shared data and e-certificates can fill this application: {authorised, "
+            "granted_at, datasets [{id, name, status, status_label, expected_by, reason}], "
+            "certificate_types, "
+            "text, text_version} (null: the service uses none); authorise with POST .../data-sharing"
+        },
+    )
 
 
 class ListItemSchema(StrictSchema):
@@ -137,3 +146,10 @@ class FileSchema(StrictSchema):
 
 class ReusableSchema(StrictSchema):
     reusable = fields.List(fields.Nested(FileSchema))
+
+
+class DataSharingSchema(StrictSchema):
+    accepted = fields.Boolean(required=True, metadata={"description": "the citizen ticked the authorisation"})
+    text_version = fields.String(
+        required=True, validate=validate.Length(max=40), metadata={"description": "data_sharing.text_version"}
+    )

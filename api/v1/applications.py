@@ -18,6 +18,7 @@ from api.middleware import client_ip
 from api.schemas import StrictSchema
 from api.v1.application_schemas import (
     ApplicationSchema,
+    DataSharingSchema,
     FileSchema,
     FormSchema,
     ListSchema,
@@ -30,6 +31,7 @@ from domain.applications.deps import ApplicationDeps
 from domain.applications.errors import FileTooLarge, InvalidPatch, PreconditionRequired
 from domain.applications.models import Application, ApplicationFile
 from domain.applications.states import STATUSES
+from domain.shared_data import service as sharing
 
 blp = Blueprint(
     "applications", __name__, url_prefix="/v1/applications", description="办事申请 / Applications"
@@ -187,6 +189,28 @@ class Submit(MethodView):
         app = service.submit(
             db.session(), _deps(), account_id=p.account_id, app_id=app_id, consent=body.get("consent"),
             channel=p.channel, ip=client_ip(), request_id=g.get("request_id"),
+        )  # fmt: skip
+        return _full(app)
+
+
+@blp.route("/<string:app_id>/data-sharing")
+class DataSharing(MethodView):
+    @idempotent
+    @blp.doc(security=BEARER_SECURITY)
+    @blp.arguments(DataSharingSchema)
+    @blp.response(200, ApplicationSchema)
+    def post(self, body: dict, app_id: str) -> Response:
+        """Authorise fetching shared government data and e-certificates for this draft (统一受理、平台授权).
+
+        Fields bound to shared data are filled (verified, read-only) and materials that a shared
+        record or a valid certificate stands in for are satisfied; conditional data the owning
+        department must approve shows as pending and fills in when it arrives.
+        """
+        p = current_principal()
+        app = sharing.authorize(
+            db.session(), services().govdata, account_id=p.account_id, app_id=app_id,
+            accepted=body["accepted"], text_version=body["text_version"], channel=p.channel, ip=client_ip(),
+            request_id=g.get("request_id"),
         )  # fmt: skip
         return _full(app)
 

@@ -5,14 +5,16 @@ from __future__ import annotations
 from flask import g
 from flask.views import MethodView
 from flask_smorest import Blueprint
+from marshmallow import fields, validate
 
 from api.auth import BEARER_SECURITY, current_principal, require_citizen
 from api.deps import services
 from api.idempotency import idempotent
-from api.schemas import AccountSchema, FullPhoneSchema, SessionSchema
+from api.schemas import AccountSchema, FullPhoneSchema, SessionSchema, StrictSchema
 from core.db import db
 from domain.accounts import service as accounts
 from domain.auth import sessions
+from domain.ledger import service as ledger
 
 blp = Blueprint("me", __name__, url_prefix="/v1/me", description="我的账号 / My account")
 blp.before_request(require_citizen)
@@ -87,3 +89,45 @@ class MySession(MethodView):
             db.session(), revocations=services().revocations, account_id=p.account_id,
             session_id=session_id, reason="user_revoked",
         )  # fmt: skip
+
+
+class DataAccessArgs(StrictSchema):
+    before = fields.String(load_default=None, validate=validate.Length(max=36))
+    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+
+
+class AccessorSchema(StrictSchema):
+    type = fields.String(metadata={"description": "yiwang, client, operator, department"})
+    id = fields.String(allow_none=True)
+    name = fields.String()
+
+
+class DataAccessSchema(StrictSchema):
+    id = fields.String()
+    at = fields.String()
+    accessor = fields.Nested(AccessorSchema)
+    source = fields.String(metadata={"description": "exchange, ecert, wallet, api"})
+    resource = fields.String(metadata={"description": "dataset:<id>, certificate:<identifier>, ..."})
+    resource_name = fields.String()
+    purpose = fields.String()
+    application_id = fields.String(allow_none=True)
+    scope = fields.String(allow_none=True)
+
+
+class DataAccessPageSchema(StrictSchema):
+    items = fields.List(fields.Nested(DataAccessSchema))
+    next = fields.String(allow_none=True, metadata={"description": "pass as `before` for the next page"})
+
+
+@blp.route("/data-access")
+class MyDataAccess(MethodView):
+    @blp.doc(security=BEARER_SECURITY)
+    @blp.arguments(DataAccessArgs, location="query")
+    @blp.response(200, DataAccessPageSchema)
+    def get(self, args: dict) -> dict:
+        """Who used my data, when, which data, and why (newest first)."""
+        items, nxt = ledger.page(
+            db.session(), account_id=current_principal().account_id, before=args["before"],
+            limit=args["limit"],
+        )  # fmt: skip
+        return {"items": items, "next": nxt}

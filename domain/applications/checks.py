@@ -97,6 +97,17 @@ def check_materials(problems: Problems, spec: FormSpec, satisfied: set[str]) -> 
             )
 
 
+def certificate_not_valid(problems: Problems, spec: FormSpec, material_id: str) -> None:
+    name = spec.materials[material_id]["name"] if material_id in spec.materials else material_id
+    problems.add(
+        f"materials.{material_id}",
+        Text(
+            f"The e-certificate for {name} is no longer valid; upload the material instead",
+            f"用于「{name}」的电子证照已不是有效状态（撤销、注销、暂扣或过期），请上传材料",
+        ),
+    )
+
+
 def check_identity(
     problems: Problems,
     spec: FormSpec,

@@ -23,3 +23,6 @@ class ApplicationDeps:
     orphan_grace_seconds: int = 3600
     # channel -> verification methods it offers (for the "how to get the level" hint)
     identity_methods: dict[str, list[str]] = field(default_factory=dict)
+    # (session, account_id, [certificate identifiers]) -> {identifier: may still satisfy a
+    # material}; asked at submission so a certificate revoked since it was attached counts for nothing.
+    certificate_check: Any = None

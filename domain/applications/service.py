@@ -262,6 +262,17 @@ def _burden(app: Application, spec: forms.FormSpec, data: dict[str, Any], satisf
     app.materials_without_upload = len(satisfied) - uploaded
 
 
+def _unusable_certificates(
+    session: Session, deps: ApplicationDeps, account_id: str, satisfied: dict[str, list[ApplicationMaterial]]
+) -> set[str]:
+    """Ids of attached e-certificate references the library no longer vouches for."""
+    rows = [r for rows in satisfied.values() for r in rows if r.kind == "ecert" and r.ref]
+    if not rows or deps.certificate_check is None:
+        return set()
+    ok = deps.certificate_check(session, account_id, sorted({r.ref for r in rows if r.ref}))
+    return {r.id for r in rows if not ok.get(r.ref or "", False)}
+
+
 def submit(
     session: Session,
     deps: ApplicationDeps,
@@ -284,6 +295,15 @@ def submit(
     account = session.get(Account, account_id)
     assert account is not None
     problems = checks.Problems()
+    revoked = _unusable_certificates(session, deps, account_id, satisfied)
+    for material_id, rows in list(satisfied.items()):
+        left = [r for r in rows if r.id not in revoked]
+        if len(left) < len(rows) and not left:
+            del satisfied[material_id]
+            if spec.materials.get(material_id, {}).get("requirement") == "required":
+                checks.certificate_not_valid(problems, spec, material_id)
+        elif len(left) < len(rows):
+            satisfied[material_id] = left
     checks.check_data(problems, spec.validator, data)
     checks.check_materials(problems, spec, set(satisfied))
     checks.check_identity(
@@ -308,6 +328,8 @@ def submit(
         app.consent_id = record.id
         app.submitted_at = now
         app.expires_at = None
+    if revoked:
+        session.execute(delete(ApplicationMaterial).where(ApplicationMaterial.id.in_(revoked)))
     _burden(app, spec, data, satisfied)
     app.submission_version += 1
     app.status = target

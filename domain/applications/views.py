@@ -25,6 +25,7 @@ from domain.applications.errors import InvalidCursor, UnknownStatus
 from domain.applications.models import Application, ApplicationEvent, ApplicationFile
 from domain.applications.prefill import decrypt_data, get_path, set_path
 from domain.applications.service import consent_text, satisfied_materials, spec_of
+from domain.shared_data import views as shared_views
 
 PROVINCE_WAITING = ("已提交，等待省平台接收", "Submitted, waiting for the provincial platform")
 PROVINCE_RECEIVED = ("省平台已接收", "Received by the provincial platform")
@@ -146,6 +147,7 @@ def full(session: Session, deps: ApplicationDeps, app: Application, *, lang: str
     if app.status == states.DRAFT:
         text, version = consent_text(spec)
         body["consent"] = {"text": text, "text_version": version}
+    body["data_sharing"] = shared_views.sharing(session, app, spec, lang=lang)
     return body
 
 

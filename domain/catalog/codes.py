@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import re
 
-# GB 32100-2015 unified social credit code: 18 characters from this alphabet (no I, O, S, V, Z).
-USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
-_USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+from integrations.govdata.codes import USCC_ALPHABET, uscc_check_char
+
+# GB 32100-2015 unified social credit code: 18 characters from USCC_ALPHABET (no I, O, S, V, Z).
 _USCC_RE = re.compile(rf"^[{USCC_ALPHABET}]{{18}}$")
 # GB/T 2260 province-level prefixes ("00" only in 000000 = nationwide).
 PROVINCES = frozenset(
@@ -23,12 +23,6 @@ _REGION_RE = re.compile(r"^\d{6}$")
 _BASIC_RE = re.compile(r"^[0-9A-Z]{10,12}$")
 _ECERT_TYPE_RE = re.compile(rf"^[{USCC_ALPHABET}]{{18}}\d{{3}}$")
 IMPLEMENTATION_CODE_LENGTH = 31
-
-
-def uscc_check_char(first17: str) -> str:
-    """The 18th (check) character of a unified social credit code."""
-    total = sum(USCC_ALPHABET.index(c) * w for c, w in zip(first17, _USCC_WEIGHTS, strict=True))
-    return USCC_ALPHABET[(31 - total % 31) % 31]
 
 
 def uscc_problem(code: str) -> str | None:

@@ -6,9 +6,8 @@ import re
 import unicodedata
 from datetime import date
 
-# GB 11643: weights of the first 17 digits, and the check character for sum mod 11 (ISO 7064 MOD 11-2).
-_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-_CHECK = "10X98765432"
+from integrations.govdata.codes import id_check_char
+
 _ID_SHAPE = re.compile(r"\A[0-9]{17}[0-9X]\Z")
 # First two digits: GB/T 2260 province codes (incl. 71 Taiwan, 81 Hong Kong, 82 Macao residence permits).
 _PROVINCES = frozenset(
@@ -34,7 +33,7 @@ class DocumentProblem(ValueError):
 
 def check_character(first17: str) -> str:
     """The GB 11643 check character of the first 17 digits."""
-    return _CHECK[sum(int(d) * w for d, w in zip(first17, _WEIGHTS, strict=True)) % 11]
+    return id_check_char(first17)
 
 
 def normalise_id_number(raw: str, *, today: date) -> str:

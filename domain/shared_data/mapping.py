@@ -1,0 +1,44 @@
+"""Which shared dataset answers a form field, and which field of its record holds the value.
+
+Source ids are the catalog's (domain/catalog/sources.py, `shared.*`); dataset ids are the
+exchange's data items (SHARED_DATASETS). A path with dots walks into the record.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+FIELD_SOURCES: dict[str, tuple[str, str]] = {
+    "shared.hukou.address": ("hukou.household_register", "address"),
+    "shared.hukou.household_head": ("hukou.household_register", "household_head"),
+    "shared.hukou.relationship": ("hukou.household_register", "relationship"),
+    "shared.hukou.ethnicity": ("hukou.household_register", "ethnicity"),
+    "shared.residence.address": ("hukou.residence_permit", "address"),
+    "shared.marriage.status": ("marriage.registration", "status"),
+    "shared.marriage.spouse_name": ("marriage.registration", "spouse_name"),
+    "shared.marriage.spouse_id_number": ("marriage.registration", "spouse_id_number"),
+    "shared.birth.child_name": ("birth.medical_certificate", "latest.child_name"),
+    "shared.birth.child_birth_date": ("birth.medical_certificate", "latest.child_birth_date"),
+    "shared.birth.certificate_no": ("birth.medical_certificate", "latest.certificate_no"),
+    "shared.birth.hospital": ("birth.medical_certificate", "latest.hospital"),
+    "shared.social_security.card_no": ("social_security.insurance_record", "card_no"),
+    "shared.social_security.insured_city": ("social_security.insurance_record", "insured_city"),
+    "shared.housing_fund.account_no": ("housing_fund.account", "account_no"),
+    "shared.housing_fund.employer": ("housing_fund.account", "employer"),
+    "shared.property.certificate_no": ("property.real_estate_register", "certificate_no"),
+    "shared.education.school": ("education.student_status", "school"),
+    "shared.business.name": ("market.business_registration", "name"),
+    "shared.business.uscc": ("market.business_registration", "uscc"),
+}
+
+# Values that must not be shown in full in responses (masked like the identity fields): source -> kind.
+SENSITIVE_SOURCES = {"shared.marriage.spouse_id_number": "id_number", "shared.marriage.spouse_name": "name"}
+
+
+def value_at(record: dict[str, Any], path: str) -> Any:
+    node: Any = record
+    for part in path.split("."):
+        if not isinstance(node, dict):
+            return None
+        node = node.get(part)
+    return node

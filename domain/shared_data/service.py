@@ -1,0 +1,408 @@
+"""Fetch shared data and certificates for a draft, with the citizen's consent ("数据多跑路").
+
+`authorize` records the citizen's consent for one application, registers the authorisation with
+the exchange (统一受理、平台授权), queries every data item the form and materials can use, fills
+the bound fields (verified, read-only, with provenance) and attaches the materials that shared
+records and valid certificates stand in for. Conditional items come back "pending"; `poll_pending`
+(sweeper) asks again until the department answers, then updates the draft. Every query and
+every certificate used is written to the citizen's data-use ledger. `purge_finished` deletes the
+fetched values once the application no longer needs them and revokes the authorisation.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from core import clock
+from core.db import new_id
+from domain.applications import states
+from domain.applications.forms import FormSpec
+from domain.applications.models import Application, ApplicationMaterial
+from domain.applications.prefill import Filled, decrypt_data, encrypt_data, set_path
+from domain.applications.service import owned, spec_of
+from domain.calendar.service import add_working_days
+from domain.catalog.sources import SHARED_DATASETS
+from domain.identity.documents import mask_id_number, mask_name
+from domain.identity.models import ConsentRecord
+from domain.ledger import service as ledger
+from domain.ledger.models import YIWANG
+from domain.shared_data import models as m
+from domain.shared_data.deps import GovDataDeps
+from domain.shared_data.errors import (
+    ConsentOutdated,
+    ConsentRequired,
+    DraftOnly,
+    NothingToShare,
+    SourceUnavailable,
+)
+from domain.shared_data.mapping import FIELD_SOURCES, SENSITIVE_SOURCES, value_at
+from domain.shared_data.plan import SharingPlan, plan_for
+from domain.shared_data.views import text_for
+from domain.wallet import service as wallet
+from integrations.govdata.client import GovDataError
+
+log = logging.getLogger(__name__)
+CONSENT_PURPOSE = "data-sharing"
+APPROVAL_WORKING_DAYS = 10  # 3 to review + the department's approval, at most 10 working days
+VALUES_PURPOSE = "shared-data"
+
+
+def authorize(
+    session: Session,
+    deps: GovDataDeps,
+    *,
+    account_id: str,
+    app_id: str,
+    accepted: bool,
+    text_version: str | None,
+    channel: str,
+    ip: str | None = None,
+    request_id: str | None = None,
+) -> Application:
+    app = owned(session, account_id, app_id, lock=True)
+    if app.status != states.DRAFT:
+        raise DraftOnly()
+    spec = spec_of(session, app)
+    plan, text, version = text_for(session, spec)
+    if plan.empty:
+        raise NothingToShare()
+    if not accepted:
+        raise ConsentRequired(details={"text": text, "text_version": version})
+    if text_version != version:
+        raise ConsentOutdated(details={"text": text, "text_version": version})
+    who = wallet.holder(session, deps, account_id, why="shared-data", request_id=request_id)
+    now = clock.now()
+    grant = session.scalar(select(m.SharingGrant).where(m.SharingGrant.application_id == app.id))
+    consent = ConsentRecord(
+        id=new_id(),
+        account_id=account_id,
+        purpose=CONSENT_PURPOSE,
+        text_version=version,
+        channel=channel,
+        given_at=now,
+        ip=ip,
+        request_id=request_id,
+    )
+    session.add(consent)
+    session.flush()
+    expires = now + timedelta(days=deps.grant_days)
+    remote_id = None
+    if plan.datasets:
+        try:
+            remote_id = deps.exchange.authorize(
+                subject={"id_number": who.id_number, "name": who.name},
+                datasets=list(plan.datasets),
+                purpose={"application_id": app.id, "service_code": app.service_code or app.bundle_code or ""},
+                consent={"record_id": consent.id, "given_at": now.isoformat(), "text_version": version},
+                expires_at=int(expires.timestamp()),
+            )
+        except GovDataError as exc:
+            session.rollback()
+            raise SourceUnavailable() from exc
+    if grant is None:
+        grant = m.SharingGrant(
+            account_id=account_id, application_id=app.id, consent_id=consent.id, granted_at=now
+        )
+        session.add(grant)
+    grant.consent_id, grant.remote_id, grant.expires_at, grant.revoked_at = (
+        consent.id,
+        remote_id,
+        expires,
+        None,
+    )
+    grant.datasets, grant.certificate_types = list(plan.datasets), list(plan.certificate_types)
+    session.flush()
+    # A new authorisation fetches everything afresh: earlier references of this kind go.
+    session.execute(delete(m.SharedRecord).where(m.SharedRecord.application_id == app.id))
+    session.execute(
+        delete(ApplicationMaterial).where(
+            ApplicationMaterial.application_id == app.id, ApplicationMaterial.kind.in_(("shared", "ecert"))
+        )
+    )
+    records = [_query(session, deps, grant, app, who, d, now, spec.region) for d in plan.datasets]
+    data = decrypt_data(deps.encryptor, app.data_enc)
+    provenance = dict(app.provenance)
+    for record in records:
+        _apply(session, deps, app, spec, plan, record, data, provenance)
+    _attach_certificates(session, deps, app, spec, who, now)
+    _save(deps, app, data, provenance, now)
+    session.commit()
+    return app
+
+
+def _query(
+    session: Session,
+    deps: GovDataDeps,
+    grant: m.SharingGrant,
+    app: Application,
+    who: wallet.Holder,
+    dataset: str,
+    now: datetime,
+    region: str,
+) -> m.SharedRecord:
+    row = m.SharedRecord(
+        grant_id=grant.id,
+        application_id=app.id,
+        account_id=app.account_id,
+        dataset=dataset,
+        requested_at=now,
+        meta={},
+    )
+    try:
+        answer = deps.exchange.query(
+            authorization_id=grant.remote_id, dataset=dataset, id_number=who.id_number, application_id=app.id
+        )
+    except GovDataError as exc:
+        log.warning(
+            "shared data query failed",
+            extra={"dataset": dataset, "code": exc.code, "retryable": exc.retryable},
+        )
+        row.status, row.reason = m.UNAVAILABLE, (exc.code or "unavailable")[:200]
+        session.add(row)
+        return row
+    _take(deps, row, answer, now)
+    if answer.status == m.PENDING:
+        row.ticket = answer.ticket
+        row.next_poll_at = now + timedelta(seconds=deps.poll_seconds)
+        row.expected_by = add_working_days(session, now.date(), APPROVAL_WORKING_DAYS, region=region)
+    session.add(row)
+    ledger.record(
+        session,
+        account_id=app.account_id,
+        at=now,
+        accessor_type=YIWANG,
+        accessor_name="一网通办平台",
+        source="exchange",
+        resource=f"dataset:{dataset}",
+        resource_name=SHARED_DATASETS[dataset][0],
+        purpose=f"办理「{app.service_name}」",
+        application_id=app.id,
+    )
+    return row
+
+
+def _take(deps: GovDataDeps, row: m.SharedRecord, answer: Any, now: datetime) -> None:
+    row.status = answer.status if answer.status in m.STATUS_LABELS else m.UNAVAILABLE
+    row.reason = answer.reason
+    if answer.status == m.FOUND and isinstance(answer.record, dict):
+        row.remote_record_id = answer.record_id
+        row.values_enc = deps.encryptor.encrypt(
+            json.dumps(answer.record, ensure_ascii=False), purpose=VALUES_PURPOSE
+        )
+        row.retrieved_at = now
+        row.next_poll_at = None
+
+
+def _apply(
+    session: Session,
+    deps: GovDataDeps,
+    app: Application,
+    spec: FormSpec,
+    plan: SharingPlan,
+    row: m.SharedRecord,
+    data: dict[str, Any],
+    provenance: dict[str, Any],
+) -> None:
+    """Fill the fields this record answers and attach the materials it stands in for."""
+    if row.status != m.FOUND or row.values_enc is None:
+        return
+    record = json.loads(deps.encryptor.decrypt_bytes(row.values_enc, purpose=VALUES_PURPOSE))
+    assert row.retrieved_at is not None
+    for path, source in plan.fields.items():
+        dataset, key = FIELD_SOURCES[source]
+        value = value_at(record, key) if dataset == row.dataset else None
+        if value is None:
+            continue
+        kind = SENSITIVE_SOURCES.get(source)
+        masked = None
+        if kind is not None:
+            masked = mask_id_number(str(value)) if kind == "id_number" else mask_name(str(value))
+        set_path(data, path, value)
+        provenance[path] = Filled(
+            value, f"exchange:{row.dataset}", row.remote_record_id, row.retrieved_at, True, True, masked
+        ).provenance()
+    for material_id, material in spec.materials.items():
+        if row.dataset in material["shared_data"]:
+            session.add(
+                ApplicationMaterial(
+                    application_id=app.id,
+                    material_id=material_id,
+                    kind="shared",
+                    ref=(row.remote_record_id or row.id)[:128],
+                    attached_at=row.retrieved_at,
+                )
+            )
+
+
+def _attach_certificates(
+    session: Session, deps: GovDataDeps, app: Application, spec: FormSpec, who: wallet.Holder, now: datetime
+) -> None:
+    wanted = {t for mat in spec.materials.values() for t in mat["ecert_types"]}
+    if not wanted:
+        return
+    try:
+        rows, stale = wallet.sync(session, deps, who, purpose="application")
+    except SourceUnavailable:
+        return
+    if stale:
+        return  # a certificate may satisfy a material only as the library states it now
+    today = now.date()
+    for material_id, material in spec.materials.items():
+        # The citizen's own certificate first, then one of a minor child's (a parent applying).
+        for row in rows:
+            if row.type_code in material["ecert_types"] and wallet.usable(row, today):
+                session.add(
+                    ApplicationMaterial(
+                        application_id=app.id,
+                        material_id=material_id,
+                        kind="ecert",
+                        ref=row.identifier[:128],
+                        attached_at=now,
+                    )
+                )
+                ledger.record(
+                    session,
+                    account_id=app.account_id,
+                    at=now,
+                    accessor_type=YIWANG,
+                    accessor_name="一网通办平台",
+                    source="ecert",
+                    resource=f"certificate:{row.identifier}",
+                    resource_name=row.type_name,
+                    purpose=f"办理「{app.service_name}」：{material['name']}",
+                    application_id=app.id,
+                )
+                break
+
+
+def _save(
+    deps: GovDataDeps, app: Application, data: dict[str, Any], provenance: dict[str, Any], now: datetime
+) -> None:
+    app.data_enc = encrypt_data(deps.encryptor, data)
+    app.provenance = provenance
+    app.revision += 1
+    app.updated_at = now
+
+
+# --- pending records ------------------------------------------------------------------------
+
+
+def poll_pending(session: Session, deps: GovDataDeps, *, limit: int = 200) -> int:
+    """Ask the exchange about pending records that are due; update drafts whose record arrived."""
+    now = clock.now()
+    rows = list(
+        session.scalars(
+            select(m.SharedRecord)
+            .where(m.SharedRecord.status == m.PENDING, m.SharedRecord.next_poll_at <= now)
+            .order_by(m.SharedRecord.next_poll_at)
+            .limit(limit)
+        )
+    )
+    resolved = 0
+    for row in rows:
+        grant = session.get(m.SharingGrant, row.grant_id)
+        if grant is None or grant.revoked_at is not None or not grant.remote_id or not row.ticket:
+            row.status, row.next_poll_at = m.UNAVAILABLE, None
+            continue
+        try:
+            answer = deps.exchange.ticket(authorization_id=grant.remote_id, ticket=row.ticket)
+        except GovDataError:
+            row.next_poll_at = now + timedelta(seconds=deps.poll_seconds)
+            continue
+        if answer.status == m.PENDING:
+            row.next_poll_at = now + timedelta(seconds=deps.poll_seconds)
+            continue
+        _take(deps, row, answer, now)
+        row.next_poll_at = None
+        resolved += 1
+        _resolved(session, deps, row, now)
+    session.commit()
+    return resolved
+
+
+def _resolved(session: Session, deps: GovDataDeps, row: m.SharedRecord, now: datetime) -> None:
+    from domain.applications.models import ApplicationNotice
+
+    app = session.get(Application, row.application_id)
+    if app is None:
+        return
+    if app.status == states.DRAFT and row.status == m.FOUND:
+        spec = spec_of(session, app)
+        plan = plan_for(spec.prefill, spec.materials)
+        data = decrypt_data(deps.encryptor, app.data_enc)
+        provenance = dict(app.provenance)
+        _apply(session, deps, app, spec, plan, row, data, provenance)
+        _save(deps, app, data, provenance, now)
+    event = "shared_data_ready" if row.status == m.FOUND else "shared_data_unavailable"
+    session.add(
+        ApplicationNotice(
+            dedupe_key=f"{app.id}:shared:{row.dataset}:{row.status}"[:160],
+            account_id=app.account_id,
+            application_id=app.id,
+            event_type=event,
+            created_at=now,
+            params={
+                "service_name": app.service_name,
+                "case_number": app.case_number,
+                "dataset": row.dataset,
+                "dataset_name": SHARED_DATASETS.get(row.dataset, (row.dataset,))[0],
+                "status_label": m.STATUS_LABELS.get(row.status, (row.status,))[0],
+                "reason": row.reason,
+            },
+        )
+    )
+
+
+# --- retention ------------------------------------------------------------------------------
+
+
+def purge_finished(session: Session, deps: GovDataDeps, *, limit: int = 500) -> int:
+    """Delete fetched values the application no longer needs; revoke its exchange authorisation.
+
+    Needed while the application is a draft or open; once it is finished (final state) plus
+    `retention_days`, or gone, the values are deleted. What the citizen submitted stays in the
+    application itself (that is the record of the case), not here.
+    """
+    cutoff = clock.now() - timedelta(days=deps.retention_days)
+    rows = session.execute(
+        select(m.SharedRecord, Application.status, Application.updated_at)
+        .join(Application, Application.id == m.SharedRecord.application_id)
+        .where(
+            m.SharedRecord.purged_at.is_(None),
+            Application.status.in_(states.FINAL),
+            Application.updated_at <= cutoff,
+        )
+        .limit(limit)
+    ).all()
+    now = clock.now()
+    grants: set[str] = set()
+    for row, _, _ in rows:
+        row.values_enc, row.purged_at, row.status, row.next_poll_at = None, now, m.PURGED, None
+        grants.add(row.grant_id)
+    for grant_id in grants:
+        grant = session.get(m.SharingGrant, grant_id)
+        if grant is not None and grant.revoked_at is None:
+            revoke(deps, grant, now)
+    session.commit()
+    return len(rows)
+
+
+def revoke(deps: GovDataDeps, grant: m.SharingGrant, now: datetime) -> None:
+    """Withdraw the exchange authorisation (best effort: it expires by itself anyway)."""
+    if grant.remote_id:
+        try:
+            deps.exchange.revoke(grant.remote_id)
+        except GovDataError as exc:
+            if exc.retryable:
+                return  # try again on the next pass
+    grant.revoked_at = now
+
+
+def for_application(session: Session, app_id: str) -> list[m.SharedRecord]:
+    return list(session.scalars(select(m.SharedRecord).where(m.SharedRecord.application_id == app_id)))

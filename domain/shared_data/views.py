@@ -1,0 +1,69 @@
+"""The "data sharing" part of an application as the phone shows it: what can be fetched, the
+consent text, and how each fetched item stands (retrieved, no record, awaiting approval, ...)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from domain.applications import states
+from domain.applications.forms import FormSpec
+from domain.applications.models import Application
+from domain.catalog.models import EcertType
+from domain.catalog.sources import SHARED_DATASETS
+from domain.shared_data import models as m
+from domain.shared_data.plan import SharingPlan, consent_text, plan_for
+
+
+def type_names(session: Session, codes: tuple[str, ...]) -> dict[str, str]:
+    if not codes:
+        return {}
+    return dict(
+        session.execute(select(EcertType.code, EcertType.name).where(EcertType.code.in_(codes))).all()
+    )
+
+
+def text_for(session: Session, spec: FormSpec) -> tuple[SharingPlan, str, str]:
+    plan = plan_for(spec.prefill, spec.materials)
+    text, version = consent_text(
+        spec.name, list(spec.departments), plan, type_names(session, plan.certificate_types)
+    )
+    return plan, text, version
+
+
+def sharing(session: Session, app: Application, spec: FormSpec, *, lang: str = "zh") -> dict[str, Any] | None:
+    plan, text, version = text_for(session, spec)
+    if plan.empty:
+        return None
+    en = lang == "en"
+    grant = session.scalar(select(m.SharingGrant).where(m.SharingGrant.application_id == app.id))
+    rows = {
+        r.dataset: r
+        for r in session.scalars(select(m.SharedRecord).where(m.SharedRecord.application_id == app.id))
+    }
+    datasets = []
+    for d in plan.datasets:
+        row = rows.get(d)
+        label = m.STATUS_LABELS.get(row.status) if row is not None else None
+        datasets.append(
+            {
+                "id": d,
+                "name": SHARED_DATASETS[d][1 if en else 0],
+                "status": row.status if row else None,
+                "status_label": (label[1] if en else label[0]) if label else None,
+                "expected_by": row.expected_by.isoformat() if row is not None and row.expected_by else None,
+                "reason": row.reason if row is not None and row.status == m.DENIED else None,
+            }
+        )
+    names = type_names(session, plan.certificate_types)
+    body: dict[str, Any] = {
+        "authorised": grant is not None and grant.revoked_at is None,
+        "granted_at": grant.granted_at.isoformat() if grant is not None else None,
+        "datasets": datasets,
+        "certificate_types": [{"code": c, "name": names.get(c, c)} for c in plan.certificate_types],
+    }
+    if app.status == states.DRAFT:
+        body |= {"text": text, "text_version": version}
+    return body
