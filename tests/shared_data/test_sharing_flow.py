@@ -1,32 +1,283 @@
-"""A draft fetches shared data and certificates with the citizen's consent: fields, materials, ledger."""
+"""A draft fetches shared data and certificates with the citizen's consent: fields, materials, ledger,
+pending records, revoked certificates, retention."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from tests.api.v1.applications.conftest import create, error_code, get
-from tests.shared_data.conftest import person_where, verified_as
+from sqlalchemy import func, select
+
+from domain.applications.models import ApplicationNotice
+from domain.identity.models import ConsentRecord
+from domain.ledger.models import DataAccess
+from domain.shared_data import service as sharing
+from domain.shared_data.models import SharedRecord, SharingGrant
+from integrations.govdata.client import ExchangeClient, GovDataError
+from integrations.govdata.protocol import credentials
+from tests.api.v1.applications.conftest import (
+    SS_CARD,
+    URL,
+    create,
+    error_code,
+    get,
+    jpeg,
+    missing_data,
+    patch,
+    submit,
+    upload,
+)
+from tests.shared_data.conftest import certs, person_where, sim, verified_as
 
 HUKOU_MOVE = "11440100007502318X3000105015000"  # 户口迁入登记（夫妻投靠）: marriage, hukou, property
+PROPERTY_QUERY = "11440100MB2C4537943000111001000"  # 不动产登记资料查询: a conditional record
+ID_CARD = "11100000000019713D001"
 
 
-def _share(client: Any, who: dict, app: dict, **body: Any) -> Any:
-    sharing = app["data_sharing"]
-    payload = {"accepted": True, "text_version": sharing["text_version"]} | body
-    return client.post(f"/v1/applications/{app['id']}/data-sharing", json=payload, headers=who["headers"])
+def share(client: Any, who: dict, draft: dict, **body: Any) -> Any:
+    payload = {"accepted": True, "text_version": draft["data_sharing"]["text_version"]} | body
+    return client.post(f"{URL}/{draft['id']}/data-sharing", json=payload, headers=who["headers"])
 
 
-def test_authorised_draft_is_filled_from_shared_data_and_certificates(app, client, seeded):
-    person = person_where(lambda p: p.spouse is not None and "property" in p.extra)
+def ledger(client: Any, who: dict, **query: Any) -> dict:
+    resp = client.get("/v1/me/data-access", query_string=query, headers=who["headers"])
+    assert resp.status_code == 200, resp.get_json()
+    return resp.get_json()
+
+
+def married_home_owner(skip: int = 0) -> Any:
+    return person_where(
+        lambda p: (
+            p.spouse is not None and "property" in p.extra and any(c.state == "01" for c in certs(p, ID_CARD))
+        ),
+        skip,
+    )
+
+
+def test_consent_fills_verified_fields_and_satisfies_materials(app, client, seeded):
+    person = married_home_owner()
     who = verified_as(app, person)
     draft = create(client, who, service_code=HUKOU_MOVE).get_json()
-    sharing = draft["data_sharing"]
-    assert sharing["authorised"] is False
-    assert "婚姻登记信息" in sharing["text"] and "不动产登记信息" in sharing["text"]
-    resp = _share(client, who, draft)
+    offer = draft["data_sharing"]
+    assert offer["authorised"] is False
+    assert "婚姻登记信息" in offer["text"] and "结婚证" in offer["text"]
+    assert not any(m["satisfied"] for m in draft["materials"])
+
+    resp = share(client, who, draft)
     assert resp.status_code == 200, resp.get_json()
     body = resp.get_json()
+    assert body["revision"] > draft["revision"]
     prov = body["provenance"]
-    spouse_paths = [p for p, v in prov.items() if v["source"] == "exchange:marriage.registration"]
-    assert spouse_paths and all(prov[p]["verified"] and prov[p]["read_only"] for p in spouse_paths)
-    print(body["data"], body["materials"], body["data_sharing"])
+    assert prov["spouse.name"]["source"] == "exchange:marriage.registration"
+    assert prov["spouse.name"]["verified"] and prov["spouse.name"]["read_only"]
+    assert prov["household.address"]["source"] == "exchange:hukou.household_register"
+    # The spouse's name and ID number are shown masked, like the applicant's own.
+    assert body["data"]["spouse"]["id_number"] != person.spouse.id_number
+    assert "*" in body["data"]["spouse"]["id_number"] and "*" in body["data"]["spouse"]["name"]
+    materials = {m["id"]: m for m in body["materials"]}
+    assert {"shared", "ecert"} <= {s["kind"] for s in materials["marriage_cert"]["satisfied_by"]}
+    assert materials["id_cards"]["satisfied"] and materials["hukou_books"]["satisfied"]
+    datasets = {d["id"]: d for d in body["data_sharing"]["datasets"]}
+    assert datasets["marriage.registration"]["status"] == "found"
+    assert datasets["property.real_estate_register"]["status"] == "pending"  # needs the department
+    assert datasets["property.real_estate_register"]["expected_by"]
+    # Verified fields cannot be overwritten by an autosave.
+    refused = patch(client, who, body, {"spouse": {"name": "别人"}})
+    assert refused.status_code == 422 and error_code(refused) == "application.field_read_only"
+
+
+def test_every_query_and_every_certificate_used_is_in_the_ledger(app, client, seeded):
+    who = verified_as(app, married_home_owner())
+    draft = create(client, who, service_code=HUKOU_MOVE).get_json()
+    assert ledger(client, who)["items"] == []
+    body = share(client, who, draft).get_json()
+    items = ledger(client, who, limit=100)["items"]
+    queried = {i["resource"] for i in items if i["source"] == "exchange"}
+    assert queried == {f"dataset:{d['id']}" for d in body["data_sharing"]["datasets"]}
+    used = {i["resource"] for i in items if i["source"] == "ecert"}
+    attached = {s["ref"] for m in body["materials"] for s in m["satisfied_by"] if s["kind"] == "ecert"}
+    assert used == {f"certificate:{ref}" for ref in attached}
+    assert all(i["application_id"] == draft["id"] and "户口迁入" in i["purpose"] for i in items)
+    assert all(i["accessor"]["type"] == "yiwang" for i in items)
+    # Newest first, paged with `before`.
+    first = ledger(client, who, limit=2)
+    second = ledger(client, who, limit=2, before=first["next"])
+    assert [i["id"] for i in first["items"] + second["items"]] == [i["id"] for i in items[:4]]
+    # Another citizen sees none of it.
+    other = verified_as(app, married_home_owner(skip=1))
+    assert ledger(client, other)["items"] == []
+
+
+def test_consent_must_be_given_to_the_text_shown(app, client, db_session, seeded, exchange_sim):
+    who = verified_as(app, married_home_owner())
+    draft = create(client, who, service_code=HUKOU_MOVE).get_json()
+    declined = share(client, who, draft, accepted=False)
+    assert declined.status_code == 422 and error_code(declined) == "sharing.consent_required"
+    assert declined.get_json()["error"]["details"]["text_version"] == draft["data_sharing"]["text_version"]
+    outdated = share(client, who, draft, text_version="data-000000000000")
+    assert outdated.status_code == 422 and error_code(outdated) == "sharing.consent_outdated"
+    english = client.post(
+        f"{URL}/{draft['id']}/data-sharing", json={"accepted": False, "text_version": "x"},
+        headers=who["headers"] | {"Accept-Language": "en"},
+    )  # fmt: skip
+    assert "Agree" in english.get_json()["error"]["message"]
+    assert db_session.scalar(select(func.count()).select_from(SharingGrant)) == 0
+    assert db_session.scalar(select(func.count()).select_from(DataAccess)) == 0
+    assert sim(exchange_sim.url, "_sim/stats")["authorizations"] == 0  # nothing asked of the exchange
+
+
+def test_unverified_or_other_citizens_cannot_fetch(app, client, seeded, citizen):
+    owner = verified_as(app, married_home_owner())
+    draft = create(client, owner, service_code=HUKOU_MOVE).get_json()
+    stranger = verified_as(app, married_home_owner(skip=1))
+    resp = share(client, stranger, draft)
+    assert resp.status_code == 404 and error_code(resp) == "application.not_found"
+    own = create(client, citizen, service_code=SS_CARD).get_json()  # logged in, never verified
+    resp = share(client, citizen, own)
+    assert resp.status_code == 403 and error_code(resp) == "sharing.identity_required"
+
+
+def test_exchange_down_writes_nothing(app, client, db_session, seeded, services, monkeypatch):
+    who = verified_as(app, married_home_owner())
+    draft = create(client, who, service_code=HUKOU_MOVE).get_json()
+    monkeypatch.setattr(services.govdata.exchange, "base_url", "http://127.0.0.1:9/")
+    resp = share(client, who, draft)
+    assert resp.status_code == 503 and error_code(resp) == "sharing.source_unavailable"
+    assert db_session.scalar(select(func.count()).select_from(SharingGrant)) == 0
+    assert db_session.scalar(select(func.count()).select_from(ConsentRecord).where(
+        ConsentRecord.purpose == sharing.CONSENT_PURPOSE)) == 0  # fmt: skip
+    assert get(client, who, draft["id"]).get_json()["revision"] == draft["revision"]
+
+
+def _pending_property(app: Any, client: Any, exchange_sim: Any) -> tuple[dict, dict, str]:
+    person = person_where(lambda p: "property" in p.extra)
+    who = verified_as(app, person)
+    draft = create(client, who, service_code=PROPERTY_QUERY).get_json()
+    body = share(client, who, draft).get_json()
+    assert "property" not in str(body["provenance"])  # nothing yet: the department decides
+    register = next(m for m in body["materials"] if m["id"] == "register")
+    assert not register["satisfied"]
+    ticket = next(q for q in sim(exchange_sim.url, "_sim/log")["queries"] if q["status"] == "pending")
+    return who, body, ticket["authorization_id"]
+
+
+def _ticket(db_session: Any, app_id: str) -> str:
+    row = db_session.scalar(select(SharedRecord).where(SharedRecord.application_id == app_id,
+                                                       SharedRecord.status == "pending"))  # fmt: skip
+    return row.ticket
+
+
+def test_pending_record_resolves_and_updates_the_draft(
+    app, client, db_session, clock, exchange_sim, seeded, services
+):
+    who, body, _ = _pending_property(app, client, exchange_sim)
+    ticket = _ticket(db_session, body["id"])
+    assert sharing.poll_pending(db_session, services.govdata) == 0  # not due yet
+    clock.advance(services.govdata.poll_seconds + 1)
+    assert sharing.poll_pending(db_session, services.govdata) == 0  # asked: still pending
+    sim(exchange_sim.url, f"_sim/tickets/{ticket}", {"decision": "approve"})
+    clock.advance(services.govdata.poll_seconds + 1)
+    assert sharing.poll_pending(db_session, services.govdata) == 1
+    after = get(client, who, body["id"]).get_json()
+    assert after["revision"] > body["revision"]
+    field = next(
+        p for p, v in after["provenance"].items() if v["source"] == "exchange:property.real_estate_register"
+    )
+    assert after["data"][field.split(".")[0]][field.split(".")[1]].startswith("粤")
+    assert next(m for m in after["materials"] if m["id"] == "register")["satisfied"]
+    notice = db_session.scalar(
+        select(ApplicationNotice).where(ApplicationNotice.application_id == body["id"])
+    )
+    assert notice.event_type == "shared_data_ready" and notice.params["dataset_name"] == "不动产登记信息"
+
+
+def test_denied_record_tells_the_citizen_to_provide_it(
+    app, client, db_session, clock, exchange_sim, seeded, services
+):
+    who, body, _ = _pending_property(app, client, exchange_sim)
+    sim(
+        exchange_sim.url,
+        f"_sim/tickets/{_ticket(db_session, body['id'])}",
+        {"decision": "deny", "reason": "产权存在争议"},
+    )
+    clock.advance(services.govdata.poll_seconds + 1)
+    assert sharing.poll_pending(db_session, services.govdata) == 1
+    after = get(client, who, body["id"]).get_json()
+    state = next(d for d in after["data_sharing"]["datasets"] if d["id"] == "property.real_estate_register")
+    assert state["status"] == "denied" and state["reason"] == "产权存在争议"
+    assert not next(m for m in after["materials"] if m["id"] == "register")["satisfied"]
+    notice = db_session.scalar(
+        select(ApplicationNotice).where(ApplicationNotice.application_id == body["id"])
+    )
+    assert notice.event_type == "shared_data_unavailable"
+
+
+def _ss_card_ready(app: Any, client: Any, person: Any) -> tuple[dict, dict]:
+    who = verified_as(app, person)
+    draft = create(client, who, service_code=SS_CARD).get_json()
+    body = share(client, who, draft).get_json()
+    form = client.get(f"{URL}/{draft['id']}/form", headers=who["headers"]).get_json()
+    saved = patch(client, who, body, missing_data(form["schema"], body["data"]))
+    assert saved.status_code == 200, saved.get_json()
+    return who, saved.get_json()
+
+
+def test_revoked_certificate_cannot_satisfy_a_material(app, client, ecert_sim, seeded):
+    person = person_where(
+        lambda p: "insured_since" in p.extra and any(c.state == "01" for c in certs(p, ID_CARD))
+    )
+    who, ready = _ss_card_ready(app, client, person)
+    id_card = next(m for m in ready["materials"] if m["id"] == "id_card")
+    ref = next(s["ref"] for s in id_card["satisfied_by"] if s["kind"] == "ecert")
+    sim(ecert_sim.url, f"_sim/certificates/{ref}/state", {"state": "03"})  # 撤销 after it was attached
+    refused = submit(client, who, ready)
+    assert refused.status_code == 422, refused.get_json()
+    fields = refused.get_json()["error"]["fields"]
+    assert any("电子证照" in m for m in fields["materials.id_card"])
+    # An upload satisfies it instead; the dead reference does not travel with the case.
+    assert upload(client, who, ready["id"], "id_card", jpeg()).status_code == 201
+    done = submit(client, who, get(client, who, ready["id"]).get_json())
+    assert done.status_code == 200, done.get_json()
+    kinds = {
+        s["kind"] for m in done.get_json()["materials"] if m["id"] == "id_card" for s in m["satisfied_by"]
+    }
+    assert kinds == {"upload"}
+
+
+def test_each_application_needs_its_own_consent(app, client, exchange_sim, seeded):
+    who = verified_as(app, married_home_owner())
+    first = create(client, who, service_code=HUKOU_MOVE).get_json()
+    share(client, who, first)
+    asked = sim(exchange_sim.url, "_sim/stats")["queries"]
+    second = create(client, who, service_code=HUKOU_MOVE).get_json()
+    assert second["data_sharing"]["authorised"] is False
+    assert not any(v["source"].startswith("exchange:") for v in second["provenance"].values())
+    share(client, who, second)
+    assert sim(exchange_sim.url, "_sim/stats")["queries"] == 2 * asked  # asked again, for this purpose
+
+
+def test_values_are_deleted_and_the_authorisation_revoked_when_the_case_ends(
+    app, client, db_session, exchange_sim, seeded, services
+):
+    person = person_where(
+        lambda p: "insured_since" in p.extra and any(c.state == "01" for c in certs(p, ID_CARD)), skip=1
+    )
+    who, ready = _ss_card_ready(app, client, person)
+    assert submit(client, who, ready).status_code == 200
+    grant = db_session.scalar(select(SharingGrant).where(SharingGrant.application_id == ready["id"]))
+    assert sharing.purge_finished(db_session, services.govdata) == 0  # still open: still needed
+    withdrawn = client.post(
+        f"{URL}/{ready['id']}/withdraw", json={"reason": "不办了"}, headers=who["headers"]
+    )
+    assert withdrawn.status_code == 200, withdrawn.get_json()
+    assert sharing.purge_finished(db_session, services.govdata) >= 1
+    db_session.expire_all()
+    rows = db_session.scalars(select(SharedRecord).where(SharedRecord.application_id == ready["id"])).all()
+    assert rows and all(r.values_enc is None and r.status == "purged" for r in rows)
+    assert db_session.get(SharingGrant, grant.id).revoked_at is not None
+    client_ = ExchangeClient(exchange_sim.url, credentials({}))
+    try:
+        client_.query(authorization_id=grant.remote_id, dataset="social_security.insurance_record",
+                      id_number=person.id_number, application_id=ready["id"])  # fmt: skip
+        raise AssertionError("a revoked authorisation still answered")
+    except GovDataError as exc:
+        assert exc.code == "E4032"
