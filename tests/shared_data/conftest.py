@@ -35,9 +35,15 @@ def verified_as(app: Any, person: Person, **kw: Any) -> dict:
 
     who = make_citizen(app, **kw)
     hall.record_in_person(
-        db.session(), deps=app.extensions["yiwang"].identity, operator_id="op-test", account_id=who["account_id"],
-        name=person.name, id_number=person.id_number, hall="天河区政务服务中心", request_id=None,
-    )  # fmt: skip
+        db.session(),
+        deps=app.extensions["yiwang"].identity,
+        operator_id="op-test",
+        account_id=who["account_id"],
+        name=person.name,
+        id_number=person.id_number,
+        hall="天河区政务服务中心",
+        request_id=None,
+    )
     return who | {"name": person.name, "id_number": person.id_number, "person": person}
 
 

@@ -116,9 +116,10 @@ def test_consent_must_be_given_to_the_text_shown(app, client, db_session, seeded
     outdated = share(client, who, draft, text_version="data-000000000000")
     assert outdated.status_code == 422 and error_code(outdated) == "sharing.consent_outdated"
     english = client.post(
-        f"{URL}/{draft['id']}/data-sharing", json={"accepted": False, "text_version": "x"},
+        f"{URL}/{draft['id']}/data-sharing",
+        json={"accepted": False, "text_version": "x"},
         headers=who["headers"] | {"Accept-Language": "en"},
-    )  # fmt: skip
+    )
     assert "Agree" in english.get_json()["error"]["message"]
     assert db_session.scalar(select(func.count()).select_from(SharingGrant)) == 0
     assert db_session.scalar(select(func.count()).select_from(DataAccess)) == 0
@@ -143,8 +144,14 @@ def test_exchange_down_writes_nothing(app, client, db_session, seeded, services,
     resp = share(client, who, draft)
     assert resp.status_code == 503 and error_code(resp) == "sharing.source_unavailable"
     assert db_session.scalar(select(func.count()).select_from(SharingGrant)) == 0
-    assert db_session.scalar(select(func.count()).select_from(ConsentRecord).where(
-        ConsentRecord.purpose == sharing.CONSENT_PURPOSE)) == 0  # fmt: skip
+    assert (
+        db_session.scalar(
+            select(func.count())
+            .select_from(ConsentRecord)
+            .where(ConsentRecord.purpose == sharing.CONSENT_PURPOSE)
+        )
+        == 0
+    )
     assert get(client, who, draft["id"]).get_json()["revision"] == draft["revision"]
 
 
@@ -161,8 +168,9 @@ def _pending_property(app: Any, client: Any, exchange_sim: Any) -> tuple[dict, d
 
 
 def _ticket(db_session: Any, app_id: str) -> str:
-    row = db_session.scalar(select(SharedRecord).where(SharedRecord.application_id == app_id,
-                                                       SharedRecord.status == "pending"))  # fmt: skip
+    row = db_session.scalar(
+        select(SharedRecord).where(SharedRecord.application_id == app_id, SharedRecord.status == "pending")
+    )
     return row.ticket
 
 
@@ -276,8 +284,12 @@ def test_values_are_deleted_and_the_authorisation_revoked_when_the_case_ends(
     assert db_session.get(SharingGrant, grant.id).revoked_at is not None
     client_ = ExchangeClient(exchange_sim.url, credentials({}))
     try:
-        client_.query(authorization_id=grant.remote_id, dataset="social_security.insurance_record",
-                      id_number=person.id_number, application_id=ready["id"])  # fmt: skip
+        client_.query(
+            authorization_id=grant.remote_id,
+            dataset="social_security.insurance_record",
+            id_number=person.id_number,
+            application_id=ready["id"],
+        )
         raise AssertionError("a revoked authorisation still answered")
     except GovDataError as exc:
         assert exc.code == "E4032"

@@ -1,4 +1,4 @@
-"""The certificate wallet: list and show masked, reveal audited, present a QR code once, verify at a counter."""
+"""The certificate wallet: listed and shown masked, revealed with audit, presented once by QR code."""
 
 from __future__ import annotations
 
