@@ -1,4 +1,4 @@
-"""Clients of the data-sharing exchange and the e-certificate library (protocol: protocol.py).
+"""Clients of the data-sharing exchange and the e-certificate library (docs/shared-data.md).
 
 Every failure is a GovDataError: `retryable` for timeouts, connection errors, 5xx, 429 and
 answers whose signature does not verify; not retryable for the systems' signed refusals (4xx),

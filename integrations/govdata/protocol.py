@@ -1,4 +1,4 @@
-"""The wire protocol both government-data systems share with yiwang (docs/integrations/govdata.md).
+"""The wire protocol both government-data systems share with yiwang (docs/shared-data.md).
 
 JSON over HTTP POST, signed both ways with the provincial platform's scheme
 (integrations/province/signing.py: X-App-Id, X-Timestamp, X-Nonce, X-Signature-Method,
