@@ -110,7 +110,7 @@ def sync(
     except GovDataError as exc:
         if not exc.retryable:
             raise SourceUnavailable() from exc
-        return sorted(rows.values(), key=lambda r: r.type_code), True
+        return sorted(rows.values(), key=_shown_order), True
     now = clock.now()
     seen = set()
     for c in listed:
@@ -132,7 +132,15 @@ def sync(
             session.delete(row)
             del rows[identifier]
     session.flush()
-    return sorted(rows.values(), key=lambda r: (not r.own, r.type_code)), False
+    return sorted(rows.values(), key=_shown_order), False
+
+
+# The cards a citizen reaches for most come first: ID card, household register, then by type.
+_FIRST = {"11100000000019713D001": 0, "11100000000019713D002": 1}
+
+
+def _shown_order(row: WalletCertificate) -> tuple[bool, int, str]:
+    return (not row.own, _FIRST.get(row.type_code, 2), row.type_code)
 
 
 def summary(row: WalletCertificate, deps: GovDataDeps, lang: str = "zh") -> dict[str, Any]:
