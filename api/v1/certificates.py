@@ -8,14 +8,16 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
-from api.admin.security import current_operator, require_operator, role_guard
+from api.admin.security import current_operator, require_operator
 from api.auth import BEARER_SECURITY, current_principal, require_citizen
 from api.deps import services
 from api.i18n import language
 from api.idempotency import idempotent
 from api.schemas import StrictSchema
 from core.db import db
-from domain.operators.models import ROLE_HALL_OFFICER
+from domain.ledger.models import OPERATOR, VERIFIER
+from domain.operators.errors import RoleRequired
+from domain.operators.models import ROLE_CERT_VERIFIER, ROLE_HALL_OFFICER
 from domain.wallet import service as wallet
 
 blp = Blueprint(
@@ -28,7 +30,16 @@ verifications = Blueprint(
     description="亮证核验 / Checking a shown certificate",
 )  # fmt: skip
 verifications.before_request(require_operator)
-verifications.before_request(role_guard(ROLE_HALL_OFFICER))
+
+
+@verifications.before_request
+def _verifier_role() -> None:
+    """Hall officers, and authorised third-party scanners (role certificate_verifier)."""
+    operator = current_operator()
+    if not (operator.has_role(ROLE_HALL_OFFICER) or operator.has_role(ROLE_CERT_VERIFIER)):
+        raise RoleRequired(role=ROLE_HALL_OFFICER)
+
+
 BLUEPRINTS = [blp, verifications]
 
 
@@ -149,8 +160,10 @@ class Verify(MethodView):
     def post(self, body: dict) -> dict:
         """Check a shown code once: whose certificate, which, and its state in the library now."""
         operator = current_operator()
+        hall = operator.has_role(ROLE_HALL_OFFICER)
         return wallet.verify(
-            db.session(), services().govdata, token=body["token"], verifier_type="operator",
-            verifier_id=operator.operator_id, verifier_name=f"窗口工作人员 {operator.username}",
+            db.session(), services().govdata, token=body["token"],
+            verifier_type=OPERATOR if hall else VERIFIER, verifier_id=operator.operator_id,
+            verifier_name=f"窗口工作人员 {operator.username}" if hall else f"授权核验方 {operator.username}",
             request_id=_rid(), lang=language(),
         )  # fmt: skip

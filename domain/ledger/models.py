@@ -14,6 +14,7 @@ YIWANG = "yiwang"  # this platform, for an application the citizen started
 CLIENT = "client"  # a third-party app with the citizen's OAuth grant
 OPERATOR = "operator"  # a hall officer (e.g. checking a shown certificate)
 DEPARTMENT = "department"  # a handling department through the provincial platform
+VERIFIER = "verifier"  # an authorised third-party scanner checking a shown certificate
 
 
 class DataAccess(Base):

@@ -15,7 +15,13 @@ ROLE_CASE_OPERATOR = "case_operator"
 ROLE_AUDITOR = "auditor"
 ROLE_OPS = "ops"  # background jobs, dead letters
 ROLE_HALL_OFFICER = "hall_officer"  # records in-person identity checks at a service hall
-ROLES = (ROLE_ADMIN, ROLE_CATALOG_EDITOR, ROLE_CASE_OPERATOR, ROLE_AUDITOR, ROLE_OPS, ROLE_HALL_OFFICER)
+# An authorised third-party scanner (a bank's or utility's counter) checking certificates a citizen
+# shows from the wallet, and nothing else.
+ROLE_CERT_VERIFIER = "certificate_verifier"
+ROLES = (
+    ROLE_ADMIN, ROLE_CATALOG_EDITOR, ROLE_CASE_OPERATOR, ROLE_AUDITOR, ROLE_OPS, ROLE_HALL_OFFICER,
+    ROLE_CERT_VERIFIER,
+)  # fmt: skip
 
 
 class Operator(IdMixin, Base):

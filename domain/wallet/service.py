@@ -24,7 +24,6 @@ from domain.identity.deps import ID_PURPOSE, NAME_PURPOSE
 from domain.identity.documents import mask_name
 from domain.identity.models import VerifiedIdentity
 from domain.ledger import service as ledger
-from domain.ledger.models import OPERATOR
 from domain.shared_data.deps import GovDataDeps
 from domain.shared_data.errors import (
     CertificateNotFound,
@@ -345,7 +344,7 @@ def verify(
         session,
         account_id=row.account_id,
         at=now,
-        accessor_type=verifier_type if verifier_type != "operator" else OPERATOR,
+        accessor_type=verifier_type,
         accessor_id=verifier_id,
         accessor_name=verifier_name,
         source="wallet",

@@ -176,3 +176,19 @@ def test_a_suspended_certificate_cannot_be_shown(app, client):
     resp = present(client, who, licence["id"])
     assert resp.status_code == 409 and resp.get_json()["error"]["code"] == "certificate.not_valid"
     assert "暂扣" in resp.get_json()["error"]["message"]
+
+
+def test_an_authorised_third_party_scanner_verifies_and_is_named_in_the_ledger(app, client):
+    who = verified_as(app, holder_of_valid_id())
+    card = of_type(wallet(client, who), ID_CARD)
+    token = present(client, who, card["id"]).get_json()["token"]
+    bank = admin_headers(
+        client, make_operator(app, username="icbc-gz-counter", roles=("certificate_verifier",))
+    )
+    result = verify(client, bank, token)
+    assert result.status_code == 200 and result.get_json()["valid"] is True
+    entry = client.get("/v1/me/data-access", headers=who["headers"]).get_json()["items"][0]
+    assert entry["accessor"]["type"] == "verifier" and "icbc-gz-counter" in entry["accessor"]["name"]
+    # The scanner's role opens nothing else.
+    check_in = client.post("/admin/v1/appointments/check-in", json={"code": "x" * 20}, headers=bank)
+    assert check_in.status_code == 403
