@@ -133,7 +133,13 @@ def create_simulator(config: Mapping[str, Any]) -> Flask:
     @app.get("/_sim/stats")
     def stats() -> Any:
         with lib.lock:
-            return jsonify(dict(lib.counts), refused=dict(lib.refused), auth_failures=dict(ep.auth_failures))
+            return jsonify(
+                lists=lib.counts["lists"],
+                details=lib.counts["details"],
+                files=lib.counts["files"],
+                refused=dict(lib.refused),
+                auth_failures=dict(ep.auth_failures),
+            )
 
     @app.get("/_sim/people/<id_number>/certificates")
     def of_person(id_number: str) -> Any:
