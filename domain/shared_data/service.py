@@ -105,6 +105,8 @@ def authorize(
         except GovDataError as exc:
             session.rollback()
             raise SourceUnavailable() from exc
+    if grant is not None and grant.remote_id and grant.revoked_at is None:
+        revoke(deps, grant, now)  # the earlier authorisation is replaced, not left open
     if grant is None:
         grant = m.SharingGrant(
             account_id=account_id, application_id=app.id, consent_id=consent.id, granted_at=now

@@ -293,3 +293,33 @@ def test_values_are_deleted_and_the_authorisation_revoked_when_the_case_ends(
         raise AssertionError("a revoked authorisation still answered")
     except GovDataError as exc:
         assert exc.code == "E4032"
+
+
+def test_authorising_again_fetches_afresh_and_closes_the_earlier_authorisation(
+    app, client, db_session, exchange_sim, seeded
+):
+    person = married_home_owner()
+    who = verified_as(app, person)
+    draft = create(client, who, service_code=HUKOU_MOVE).get_json()
+    share(client, who, draft)
+    first = db_session.scalar(
+        select(SharingGrant).where(SharingGrant.application_id == draft["id"])
+    ).remote_id
+    again = share(client, who, get(client, who, draft["id"]).get_json())
+    assert again.status_code == 200
+    db_session.expire_all()
+    grant = db_session.scalar(select(SharingGrant).where(SharingGrant.application_id == draft["id"]))
+    assert grant.remote_id != first and grant.revoked_at is None
+    rows = db_session.scalars(select(SharedRecord).where(SharedRecord.application_id == draft["id"])).all()
+    assert len(rows) == len({r.dataset for r in rows}) == 3  # one row per data item, not two
+    old = ExchangeClient(exchange_sim.url, credentials({}))
+    try:
+        old.query(
+            authorization_id=first,
+            dataset="hukou.household_register",
+            id_number=person.id_number,
+            application_id=draft["id"],
+        )
+        raise AssertionError("the replaced authorisation still answered")
+    except GovDataError as exc:
+        assert exc.code == "E4032"
