@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -242,6 +242,19 @@ def _apply(
             )
 
 
+# Certificates about a child: a parent applies with the child's (the youngest first), never with
+# their own birth or vaccination certificate.
+CHILD_TYPES = frozenset({"11100000000014303H001", "11100000000014303H002"})
+
+
+def _candidates(rows: list[Any], types: list[str]) -> list[Any]:
+    """Certificates that may stand in for a material accepting `types`, in the order to try them."""
+    own = [r for r in rows if r.type_code in types and r.own and r.type_code not in CHILD_TYPES]
+    kids = [r for r in rows if r.type_code in types and not r.own and r.type_code in CHILD_TYPES]
+    kids.sort(key=lambda r: r.issued_on or date.min, reverse=True)
+    return own + kids
+
+
 def _attach_certificates(
     session: Session, deps: GovDataDeps, app: Application, spec: FormSpec, who: wallet.Holder, now: datetime
 ) -> None:
@@ -256,9 +269,8 @@ def _attach_certificates(
         return  # a certificate may satisfy a material only as the library states it now
     today = now.date()
     for material_id, material in spec.materials.items():
-        # The citizen's own certificate first, then one of a minor child's (a parent applying).
-        for row in rows:
-            if row.type_code in material["ecert_types"] and wallet.usable(row, today):
+        for row in _candidates(rows, material["ecert_types"]):
+            if wallet.usable(row, today):
                 session.add(
                     ApplicationMaterial(
                         application_id=app.id,

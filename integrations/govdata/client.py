@@ -66,8 +66,12 @@ class _SignedClient:
                 self.creds, status, resp.headers, resp.content, now=time.time(), nonce_seen=self._nonces.seen
             )
         except signing.SignatureError as exc:
+            # An unsigned refusal (our own signature refused, say) stays a refusal; an unverifiable
+            # 200 may be a middlebox or a key rollover: asking again may help.
             raise GovDataError(
-                f"HTTP {status}, unverifiable answer ({exc.code})", retryable=status >= 500, status=status
+                f"HTTP {status}, unverifiable answer ({exc.code})",
+                retryable=not 400 <= status < 500,
+                status=status,
             ) from None
         try:
             answer = resp.json()

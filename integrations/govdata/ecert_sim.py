@@ -68,8 +68,10 @@ class Library:
     def list(self, body: dict[str, Any]) -> Response:
         holder = body.get("holder") if isinstance(body.get("holder"), dict) else {}
         id_number = str(holder.get("id_number", "")).upper()
+        if not id_number or not holder.get("name"):
+            return self.refuse(400, "E4001", "holder 须包含身份证号和姓名")
         person = self.population.get(id_number)
-        if person is not None and holder.get("name") and holder["name"] != person.name:
+        if person is not None and holder["name"] != person.name:
             return self.refuse(403, "E4034", "持证人姓名与身份证号不一致")
         with self.lock:
             self.counts["lists"] += 1

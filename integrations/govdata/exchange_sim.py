@@ -31,6 +31,7 @@ Control API (unsigned, /_sim/):
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 import uuid
@@ -199,11 +200,13 @@ class Exchange:
         )
 
 
+_ID = re.compile(r"[0-9]{17}[0-9Xx]")
+
+
 def _valid_id(value: Any) -> bool:
     return (
         isinstance(value, str)
-        and len(value) == 18
-        and value[:17].isdigit()
+        and _ID.fullmatch(value) is not None
         and id_check_char(value[:17]) == value[17].upper()
     )
 

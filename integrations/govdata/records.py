@@ -48,7 +48,8 @@ def _residence(p: Person) -> dict[str, Any] | None:
 def _marriage(p: Person) -> dict[str, Any] | None:
     if p.spouse is not None:
         s = p.spouse
-        year = max(p.birth_date.year, s.birth_date.year) + 24
+        # Registered at 24 or so, and never after the population's "now".
+        year = min(max(p.birth_date.year, s.birth_date.year) + 24, TODAY.year - 1)
         return {
             "status": "已婚",
             "spouse_name": s.name,

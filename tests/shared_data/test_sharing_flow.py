@@ -323,3 +323,28 @@ def test_authorising_again_fetches_afresh_and_closes_the_earlier_authorisation(
         raise AssertionError("the replaced authorisation still answered")
     except GovDataError as exc:
         assert exc.code == "E4032"
+
+
+NEWBORN_SS_CARD = "11440100007504956C3000110001100"  # 社会保障卡申领（新生儿）: the child's birth certificate
+
+
+def test_a_childs_certificate_is_the_childs_not_the_parents_own(app, client, seeded):
+    def young_parent(p: Any) -> bool:
+        kids = [c for c in p.children if c.age < 18]
+        return p.birth_date.year >= 1996 and bool(kids) and bool(certs(p, "11100000000014303H001"))
+
+    parent = person_where(young_parent)  # born 1996 or later: holds a birth certificate of their own
+    who = verified_as(app, parent)
+    draft = create(client, who, service_code=NEWBORN_SS_CARD).get_json()
+    body = share(client, who, draft).get_json()
+    birth = next(m for m in body["materials"] if m["id"] == "birth_cert")
+    refs = [s["ref"] for s in birth["satisfied_by"] if s["kind"] == "ecert"]
+    youngest = max((c for c in parent.children if c.age < 18), key=lambda c: c.birth_date)
+    assert refs == [c.identifier for c in certs(youngest, "11100000000014303H001")]
+
+    childless = person_where(lambda p: p.adult and not p.children and p.birth_date.year >= 1996)
+    who = verified_as(app, childless)
+    draft = create(client, who, service_code=NEWBORN_SS_CARD).get_json()
+    body = share(client, who, draft).get_json()
+    birth = next(m for m in body["materials"] if m["id"] == "birth_cert")
+    assert not any(s["kind"] == "ecert" for s in birth["satisfied_by"])  # their own does not count
