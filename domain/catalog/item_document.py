@@ -99,6 +99,9 @@ def _fee(problems: Problems, path: str, value: Any) -> dict[str, Any]:
     return {"charged": True, "amount": f"{amount:.2f}" if amount else None, "basis": basis}
 
 
+SHARED_PROOFS = ("record", "no_record")
+
+
 def _material(problems: Problems, path: str, value: Any, refs: References) -> dict[str, Any] | None:
     r = Reader(
         problems,
@@ -114,6 +117,7 @@ def _material(problems: Problems, path: str, value: Any, refs: References) -> di
             "medium",
             "ecert_types",
             "shared_data",
+            "shared_proof",
             "template_url",
             "sample_url",
             "notes",
@@ -131,6 +135,9 @@ def _material(problems: Problems, path: str, value: Any, refs: References) -> di
         "medium": r.choice("medium", MEDIA, required=False, default="either"),
         "ecert_types": r.strings("ecert_types", max_items=10, max_len=21),
         "shared_data": r.strings("shared_data", max_items=10, max_len=64),
+        # What the shared data proves: that a record exists (a marriage, a home), or that none does
+        # (本市无自有住房证明: the real-estate register has nothing for the citizen).
+        "shared_proof": r.choice("shared_proof", SHARED_PROOFS, required=False, default="record"),
         "template_url": r.string("template_url", required=False, max_len=500, pattern=_URL),
         "sample_url": r.string("sample_url", required=False, max_len=500, pattern=_URL),
         "notes": r.string("notes", required=False, max_len=1000, multiline=True),

@@ -192,6 +192,8 @@ def _query(
 def _take(deps: GovDataDeps, row: m.SharedRecord, answer: Any, now: datetime) -> None:
     row.status = answer.status if answer.status in m.STATUS_LABELS else m.UNAVAILABLE
     row.reason = answer.reason
+    if row.status == m.NO_RECORD:
+        row.retrieved_at, row.next_poll_at = now, None
     if answer.status == m.FOUND and isinstance(answer.record, dict):
         row.remote_record_id = answer.record_id
         row.values_enc = deps.encryptor.encrypt(
@@ -210,12 +212,29 @@ def _apply(
     row: m.SharedRecord,
     data: dict[str, Any],
     provenance: dict[str, Any],
-) -> None:
-    """Fill the fields this record answers and attach the materials it stands in for."""
+) -> bool:
+    """Fill the fields this record answers and attach the materials it stands in for; True if any.
+
+    A material proves by a record (a marriage registration) or, with `shared_proof: no_record`,
+    by the exchange having none (本市无自有住房证明).
+    """
+    proves = {m.FOUND: "record", m.NO_RECORD: "no_record"}.get(row.status)
+    if proves is None or row.retrieved_at is None:
+        return False
+    used = False
+    for material_id, material in spec.materials.items():
+        if row.dataset in material["shared_data"] and material.get("shared_proof", "record") == proves:
+            ref = row.remote_record_id or f"no_record:{row.dataset}"
+            session.add(
+                ApplicationMaterial(
+                    application_id=app.id, material_id=material_id, kind="shared", ref=ref[:128],
+                    attached_at=row.retrieved_at,
+                )
+            )  # fmt: skip
+            used = True
     if row.status != m.FOUND or row.values_enc is None:
-        return
+        return used
     record = json.loads(deps.encryptor.decrypt_bytes(row.values_enc, purpose=VALUES_PURPOSE))
-    assert row.retrieved_at is not None
     for path, source in plan.fields.items():
         dataset, key = FIELD_SOURCES[source]
         value = value_at(record, key) if dataset == row.dataset else None
@@ -229,17 +248,8 @@ def _apply(
         provenance[path] = Filled(
             value, f"exchange:{row.dataset}", row.remote_record_id, row.retrieved_at, True, True, masked
         ).provenance()
-    for material_id, material in spec.materials.items():
-        if row.dataset in material["shared_data"]:
-            session.add(
-                ApplicationMaterial(
-                    application_id=app.id,
-                    material_id=material_id,
-                    kind="shared",
-                    ref=(row.remote_record_id or row.id)[:128],
-                    attached_at=row.retrieved_at,
-                )
-            )
+        used = True
+    return used
 
 
 # Certificates about a child: a parent applies with the child's (the youngest first), never with
@@ -346,14 +356,18 @@ def _resolved(session: Session, deps: GovDataDeps, row: m.SharedRecord, now: dat
     app = session.get(Application, row.application_id)
     if app is None:
         return
-    if app.status == states.DRAFT and row.status == m.FOUND:
+    used = False
+    if app.status == states.DRAFT and row.status in (m.FOUND, m.NO_RECORD):
         spec = spec_of(session, app)
         plan = plan_for(spec.prefill, spec.materials)
         data = decrypt_data(deps.encryptor, app.data_enc)
         provenance = dict(app.provenance)
-        _apply(session, deps, app, spec, plan, row, data, provenance)
-        _save(deps, app, data, provenance, now)
-    event = "shared_data_ready" if row.status == m.FOUND else "shared_data_unavailable"
+        used = _apply(session, deps, app, spec, plan, row, data, provenance)
+        if used:
+            _save(deps, app, data, provenance, now)
+    # "Ready" when the answer filled or proved something (a record, or the absence a material
+    # needed); otherwise the citizen is told to provide it.
+    event = "shared_data_ready" if used or row.status == m.FOUND else "shared_data_unavailable"
     session.add(
         ApplicationNotice(
             dedupe_key=f"{app.id}:shared:{row.dataset}:{row.status}"[:160],

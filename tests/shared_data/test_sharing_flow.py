@@ -348,3 +348,28 @@ def test_a_childs_certificate_is_the_childs_not_the_parents_own(app, client, see
     body = share(client, who, draft).get_json()
     birth = next(m for m in body["materials"] if m["id"] == "birth_cert")
     assert not any(s["kind"] == "ecert" for s in birth["satisfied_by"])  # their own does not count
+
+
+RENT_WITHDRAWAL = "12440100455350621M3000113012000"  # 住房公积金提取（租赁自住住房）: 本市无自有住房证明
+
+
+def test_no_record_in_the_register_is_the_proof_of_owning_no_home(
+    app, client, db_session, clock, exchange_sim, seeded, services
+):
+    def material(body: dict) -> dict:
+        return next(m for m in body["materials"] if m["id"] == "no_property")
+
+    results = {}
+    for owner in (False, True):
+        person = person_where(lambda p, o=owner: p.adult and ("property" in p.extra) == o and not p.spouse)
+        who = verified_as(app, person)
+        draft = create(client, who, service_code=RENT_WITHDRAWAL).get_json()
+        body = share(client, who, draft).get_json()
+        assert not material(body)["satisfied"]  # the register answers only after approval
+        sim(exchange_sim.url, f"_sim/tickets/{_ticket(db_session, body['id'])}", {"decision": "approve"})
+        results[owner] = (who, body["id"])
+    clock.advance(services.govdata.poll_seconds + 1)
+    assert sharing.poll_pending(db_session, services.govdata) == 2
+    renter, owner = (get(client, *results[o][:1], results[o][1]).get_json() for o in (False, True))
+    assert material(renter)["satisfied"] and material(renter)["satisfied_by"][0]["kind"] == "shared"
+    assert not material(owner)["satisfied"]  # a home in the register proves the opposite
