@@ -17,22 +17,41 @@ FIELD_SOURCES: dict[str, tuple[str, str]] = {
     "shared.marriage.status": ("marriage.registration", "status"),
     "shared.marriage.spouse_name": ("marriage.registration", "spouse_name"),
     "shared.marriage.spouse_id_number": ("marriage.registration", "spouse_id_number"),
+    "shared.marriage.registered_on": ("marriage.registration", "registered_on"),
+    "shared.marriage.certificate_no": ("marriage.registration", "certificate_no"),
+    "shared.marriage.registry_name": ("marriage.registration", "registry"),
     "shared.birth.child_name": ("birth.medical_certificate", "latest.child_name"),
     "shared.birth.child_birth_date": ("birth.medical_certificate", "latest.child_birth_date"),
     "shared.birth.certificate_no": ("birth.medical_certificate", "latest.certificate_no"),
     "shared.birth.hospital": ("birth.medical_certificate", "latest.hospital"),
+    "shared.birth.child_gender": ("birth.medical_certificate", "latest.child_gender_code"),
+    "shared.birth.child_id_number": ("birth.medical_certificate", "latest.child_id_number"),
+    "shared.birth.mother_name": ("birth.medical_certificate", "latest.mother"),
+    "shared.birth.mother_id_number": ("birth.medical_certificate", "latest.mother_id_number"),
+    "shared.birth.father_name": ("birth.medical_certificate", "latest.father"),
+    "shared.birth.father_id_number": ("birth.medical_certificate", "latest.father_id_number"),
     "shared.social_security.card_no": ("social_security.insurance_record", "card_no"),
     "shared.social_security.insured_city": ("social_security.insurance_record", "insured_city"),
+    "shared.social_security.employer": ("social_security.insurance_record", "employer"),
     "shared.housing_fund.account_no": ("housing_fund.account", "account_no"),
     "shared.housing_fund.employer": ("housing_fund.account", "employer"),
     "shared.property.certificate_no": ("property.real_estate_register", "certificate_no"),
     "shared.education.school": ("education.student_status", "school"),
     "shared.business.name": ("market.business_registration", "name"),
     "shared.business.uscc": ("market.business_registration", "uscc"),
+    "shared.business.address": ("market.business_registration", "address"),
 }
 
 # Values that must not be shown in full in responses (masked like the identity fields): source -> kind.
-SENSITIVE_SOURCES = {"shared.marriage.spouse_id_number": "id_number", "shared.marriage.spouse_name": "name"}
+SENSITIVE_SOURCES = {
+    "shared.marriage.spouse_id_number": "id_number",
+    "shared.marriage.spouse_name": "name",
+    "shared.birth.child_id_number": "id_number",
+    "shared.birth.mother_name": "name",
+    "shared.birth.mother_id_number": "id_number",
+    "shared.birth.father_name": "name",
+    "shared.birth.father_id_number": "id_number",
+}
 
 
 def value_at(record: dict[str, Any], path: str) -> Any:

@@ -16,6 +16,7 @@ import logging
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from jsonschema import Draft202012Validator
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
@@ -238,8 +239,9 @@ def _apply(
     for path, source in plan.fields.items():
         dataset, key = FIELD_SOURCES[source]
         value = value_at(record, key) if dataset == row.dataset else None
-        if value is None:
-            continue
+        leaf = spec.leaves.get(path)
+        if value is None or (leaf is not None and not Draft202012Validator(leaf).is_valid(value)):
+            continue  # nothing, or not in the form's terms: the citizen fills it in
         kind = SENSITIVE_SOURCES.get(source)
         masked = None
         if kind is not None:

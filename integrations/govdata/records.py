@@ -74,14 +74,20 @@ def _birth(p: Person) -> dict[str, Any] | None:
     kids = sorted(p.children, key=lambda c: c.birth_date, reverse=True)
 
     def one(c: Person) -> dict[str, Any]:
+        mother = next((x for x in c.parents if x.gender == "女"), None)
+        father = next((x for x in c.parents if x.gender == "男"), None)
         return {
             "child_name": c.name,
             "child_gender": c.gender,
+            "child_gender_code": "1" if c.gender == "男" else "2",  # GB/T 2261.1
+            "child_id_number": c.id_number,
             "child_birth_date": c.birth_date.isoformat(),
             "certificate_no": f"Q44{c.id_number[-9:-1]}",
             "hospital": HOSPITALS[int(c.id_number[-4:-1]) % len(HOSPITALS)],
-            "mother": next((x.name for x in c.parents if x.gender == "女"), None),
-            "father": next((x.name for x in c.parents if x.gender == "男"), None),
+            "mother": mother.name if mother else None,
+            "mother_id_number": mother.id_number if mother else None,
+            "father": father.name if father else None,
+            "father_id_number": father.id_number if father else None,
         }
 
     return {"latest": one(kids[0]), "children": [one(c) for c in kids]}
