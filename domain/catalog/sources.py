@@ -40,6 +40,8 @@ PREFILL_SOURCES: dict[str, tuple[str, str]] = {
     "shared.social_security.card_no": ("社会保障卡号", "Social security card number"),
     "shared.social_security.insured_city": ("参保地", "Insured city"),
     "shared.social_security.employer": ("参保单位", "Insuring employer"),
+    "shared.social_security.bank": ("社保卡开户银行", "Bank of the social security card"),
+    "shared.social_security.bank_account_no": ("社保卡金融账号", "Social security card's bank account"),
     "shared.housing_fund.account_no": ("住房公积金账号", "Housing fund account"),
     "shared.housing_fund.employer": ("公积金缴存单位", "Housing fund employer"),
     "shared.property.certificate_no": ("不动产权证书号", "Real estate certificate number"),

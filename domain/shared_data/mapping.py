@@ -33,6 +33,8 @@ FIELD_SOURCES: dict[str, tuple[str, str]] = {
     "shared.social_security.card_no": ("social_security.insurance_record", "card_no"),
     "shared.social_security.insured_city": ("social_security.insurance_record", "insured_city"),
     "shared.social_security.employer": ("social_security.insurance_record", "employer"),
+    "shared.social_security.bank": ("social_security.insurance_record", "bank_code"),
+    "shared.social_security.bank_account_no": ("social_security.insurance_record", "bank_account_no"),
     "shared.housing_fund.account_no": ("housing_fund.account", "account_no"),
     "shared.housing_fund.employer": ("housing_fund.account", "employer"),
     "shared.property.certificate_no": ("property.real_estate_register", "certificate_no"),
@@ -51,7 +53,11 @@ SENSITIVE_SOURCES = {
     "shared.birth.mother_id_number": "id_number",
     "shared.birth.father_name": "name",
     "shared.birth.father_id_number": "id_number",
+    "shared.social_security.bank_account_no": "account",
 }
+
+# Verified, but the citizen may choose otherwise (benefits paid to another card of their own).
+EDITABLE_SOURCES = frozenset({"shared.social_security.bank", "shared.social_security.bank_account_no"})
 
 
 def value_at(record: dict[str, Any], path: str) -> Any:

@@ -42,7 +42,7 @@ from domain.shared_data.errors import (
     NothingToShare,
     SourceUnavailable,
 )
-from domain.shared_data.mapping import FIELD_SOURCES, SENSITIVE_SOURCES, value_at
+from domain.shared_data.mapping import EDITABLE_SOURCES, FIELD_SOURCES, SENSITIVE_SOURCES, value_at
 from domain.shared_data.plan import SharingPlan, plan_for
 from domain.shared_data.views import text_for
 from domain.wallet import service as wallet
@@ -242,14 +242,12 @@ def _apply(
         leaf = spec.leaves.get(path)
         if value is None or (leaf is not None and not Draft202012Validator(leaf).is_valid(value)):
             continue  # nothing, or not in the form's terms: the citizen fills it in
-        kind = SENSITIVE_SOURCES.get(source)
-        masked = None
-        if kind is not None:
-            masked = mask_id_number(str(value)) if kind == "id_number" else mask_name(str(value))
+        masked = _masked(SENSITIVE_SOURCES.get(source), str(value))
         set_path(data, path, value)
         provenance[path] = Filled(
-            value, f"exchange:{row.dataset}", row.remote_record_id, row.retrieved_at, True, True, masked
-        ).provenance()
+            value, f"exchange:{row.dataset}", row.remote_record_id, row.retrieved_at, True,
+            source not in EDITABLE_SOURCES, masked,
+        ).provenance()  # fmt: skip
         used = True
     return used
 
@@ -265,6 +263,16 @@ def _candidates(rows: list[Any], types: list[str]) -> list[Any]:
     kids = [r for r in rows if r.type_code in types and not r.own and r.type_code in CHILD_TYPES]
     kids.sort(key=lambda r: r.issued_on or date.min, reverse=True)
     return own + kids
+
+
+def _masked(kind: str | None, value: str) -> str | None:
+    if kind == "id_number":
+        return mask_id_number(value)
+    if kind == "name":
+        return mask_name(value)
+    if kind == "account":
+        return "*" * (len(value) - 4) + value[-4:]
+    return None
 
 
 def _attach_certificates(

@@ -93,6 +93,9 @@ def _birth(p: Person) -> dict[str, Any] | None:
     return {"latest": one(kids[0]), "children": [one(c) for c in kids]}
 
 
+SS_CARD_BANKS = ("icbc", "abc", "boc", "ccb", "gzrcb", "gzcb")  # the banks issuing Guangzhou's cards
+
+
 def _social(p: Person) -> dict[str, Any] | None:
     if "insured_since" not in p.extra:
         return None
@@ -102,6 +105,9 @@ def _social(p: Person) -> dict[str, Any] | None:
         "since": p.extra["insured_since"].isoformat(),
         "status": "退休" if p.extra.get("retired") else "参保缴费",
         "employer": p.extra.get("employer"),
+        # The card's financial account (社保卡金融账户), where benefits are paid by default.
+        "bank_code": SS_CARD_BANKS[int(p.id_number[-5:-1]) % len(SS_CARD_BANKS)],
+        "bank_account_no": f"6217{int(p.id_number[6:17]) % 10**15:015d}",
     }
 
 

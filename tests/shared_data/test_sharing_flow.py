@@ -373,3 +373,23 @@ def test_no_record_in_the_register_is_the_proof_of_owning_no_home(
     renter, owner = (get(client, *results[o][:1], results[o][1]).get_json() for o in (False, True))
     assert material(renter)["satisfied"] and material(renter)["satisfied_by"][0]["kind"] == "shared"
     assert not material(owner)["satisfied"]  # a home in the register proves the opposite
+
+
+UNEMPLOYMENT = "11440100007504956C3000110020000"  # 失业保险金申领: paid to the social security card
+
+
+def test_payout_account_is_suggested_from_the_social_security_card_and_can_be_changed(app, client, seeded):
+    person = person_where(lambda p: "employer" in p.extra)
+    who = verified_as(app, person)
+    draft = create(client, who, service_code=UNEMPLOYMENT).get_json()
+    body = share(client, who, draft).get_json()
+    prov = body["provenance"]["payout_account.account_no"]
+    assert prov["source"] == "exchange:social_security.insurance_record"
+    assert prov["verified"] is True and prov["read_only"] is False
+    shown = body["data"]["payout_account"]["account_no"]
+    assert shown.startswith("*") and len(shown) >= 16  # masked: only the last four digits show
+    assert body["data"]["unemployment"]["last_employer"] == person.extra["employer"]
+    changed = patch(client, who, body, {"payout_account": {"account_no": "6222020200001234567"}})
+    assert changed.status_code == 200, changed.get_json()
+    after = changed.get_json()["provenance"]["payout_account.account_no"]
+    assert after["source"] == "user" and after.get("replaced", "").startswith("exchange:")
