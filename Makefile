@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: install run test lint format bench migrate worker sweeper forwarder notifier bench-forwarding bench-notifications bench-appointments stop clean
+.PHONY: install run test lint format bench migrate worker sweeper forwarder notifier bench-forwarding bench-notifications bench-appointments bench-burden stop clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -49,6 +49,9 @@ bench-notifications: install
 
 bench-appointments: install
 	$(BIN)/python -m bench.appointments $(BENCH_APPOINTMENTS_ARGS)
+
+bench-burden: install
+	$(BIN)/python -m bench.burden $(BENCH_BURDEN_ARGS)
 
 migrate: install
 	$(BIN)/flask --app wsgi migrate
