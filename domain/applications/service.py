@@ -35,6 +35,8 @@ from domain.applications.models import Application, ApplicationEvent, Applicatio
 from domain.applications.prefill import SOURCE_USER, PrefillContext, decrypt_data, encrypt_data, get_path
 from domain.applications.timeline import add_event
 from domain.identity.models import ConsentRecord
+from domain.ledger import service as ledger
+from domain.ledger.models import DEPARTMENT
 
 CONSENT_PURPOSE = "application_share"
 
@@ -345,6 +347,13 @@ def submit(
         if target == states.SUBMITTED:
             app.case_number = deps.case_numbers.next(session, code=app.service_code, when=now)
     _forward(session, app, "submit" if target == states.SUBMITTED else "resubmit", now)
+    # The citizen's data goes to the handling departments (with the consent just recorded).
+    ledger.record(
+        session, account_id=account_id, at=now, accessor_type=DEPARTMENT,
+        accessor_name="、".join(spec.departments) or "承办部门", source="application",
+        resource=f"application:{app.case_number}", resource_name="申请表单、材料及所用共享数据",
+        purpose=f"办理「{app.service_name}」（经省政务服务平台）", application_id=app.id,
+    )  # fmt: skip
     audit.record(
         session, actor_type="citizen", actor_id=account_id, action=f"application.{target}",
         target_type="application", target_id=app.id, ip=ip, request_id=request_id,

@@ -249,6 +249,8 @@ def test_revoked_certificate_cannot_satisfy_a_material(app, client, ecert_sim, s
         s["kind"] for m in done.get_json()["materials"] if m["id"] == "id_card" for s in m["satisfied_by"]
     }
     assert kinds == {"upload"}
+    sent = [i for i in ledger(client, who)["items"] if i["accessor"]["type"] == "department"]
+    assert len(sent) == 1 and sent[0]["resource"] == f"application:{done.get_json()['case_number']}"
 
 
 def test_each_application_needs_its_own_consent(app, client, exchange_sim, seeded):
