@@ -192,3 +192,18 @@ def test_an_authorised_third_party_scanner_verifies_and_is_named_in_the_ledger(a
     # The scanner's role opens nothing else.
     check_in = client.post("/admin/v1/appointments/check-in", json={"code": "x" * 20}, headers=bank)
     assert check_in.status_code == 403
+
+
+def test_when_the_library_is_down_the_wallet_shows_the_last_states_and_shows_nothing_at_counters(
+    app, client, services, monkeypatch
+):
+    who = verified_as(app, holder_of_valid_id())
+    before = wallet(client, who)
+    monkeypatch.setattr(services.govdata.ecert, "base_url", "http://127.0.0.1:9/")
+    resp = client.get(W, headers=who["headers"])
+    assert resp.status_code == 200 and resp.get_json()["stale"] is True
+    assert [c["identifier"] for c in resp.get_json()["certificates"]] == [c["identifier"] for c in before]
+    # A code for a counter needs the state now: no code while the library cannot say.
+    card = of_type(before, ID_CARD)
+    refused = present(client, who, card["id"])
+    assert refused.status_code == 503 and refused.get_json()["error"]["code"] == "sharing.source_unavailable"
