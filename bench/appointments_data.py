@@ -1,11 +1,11 @@
 """Data for bench.appointments, run in its own process with the benchmark's environment.
 
 `python -m bench.appointments_data OUT_PREFIX CITIZENS THREADS` publishes nothing: it adds a hall
-open every day 08:00-20:00 with 50 places per 30-minute slot for one item, makes its slots for
+open every day 08:00-20:00 with PLACES places per 30-minute slot for one item, makes its slots for
 the next working days (through the service, as the first GET does), creates CITIZENS citizens
 with app sessions (accounts + tokens through the services), and writes "SLOT_ID TOKEN" lines to
 OUT_PREFIX.0 … OUT_PREFIX.(THREADS-1): each citizen books one slot, the citizens spread over
-the slots round-robin (at most 50 per slot). Prints
+the slots round-robin (at most PLACES per slot). Prints
 a JSON line {hall_id, day, slots}.
 """
 
@@ -18,6 +18,8 @@ from datetime import timedelta
 from pathlib import Path
 
 ITEM = "11440100007504956C3000110001000"
+WINDOWS = 40  # × 2 places per window and slot
+PLACES = WINDOWS * 2
 EVERY_DAY = {str(d): [["08:00", "20:00"]] for d in range(1, 8)}
 
 
@@ -40,7 +42,7 @@ def main() -> None:
             address="基准路 1 号",
             region="440106",
             opening_hours=EVERY_DAY,
-            windows=25,
+            windows=WINDOWS,
             service_codes=[ITEM],
             slot_minutes=30,
             capacity_per_window=2,
@@ -51,7 +53,10 @@ def main() -> None:
         slot_ids: list[str] = []
         days: list[str] = []
         day = clock.now().astimezone(appointments.BEIJING).date() + timedelta(days=1)
-        while len(slot_ids) * 50 < citizens:
+        horizon = day + timedelta(days=60)
+        while len(slot_ids) * PLACES < citizens:
+            if day > horizon:
+                raise SystemExit(f"not enough bookable slots for {citizens} citizens")
             try:
                 listed = appointments.slots(session, service_code=ITEM, hall_id=hall.id, day=day)
                 slot_ids += [s.id for s in listed]
