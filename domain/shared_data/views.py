@@ -3,6 +3,8 @@ consent text, and how each fetched item stands (retrieved, no record, awaiting a
 
 from __future__ import annotations
 
+import threading
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -25,24 +27,55 @@ def type_names(session: Session, codes: tuple[str, ...]) -> dict[str, str]:
     )
 
 
-def text_for(session: Session, spec: FormSpec) -> tuple[SharingPlan, str, str]:
+@dataclass(frozen=True)
+class Offer:
+    plan: SharingPlan
+    text: str
+    version: str
+    names: dict[str, str]  # certificate type code -> name
+
+
+# Per pinned item versions, like the form spec itself (domain/applications/forms.py): a GET of an
+# application must not recompute the plan and re-read type names every time.
+_offers: dict[tuple[tuple[str, int], ...], Offer] = {}
+_lock = threading.Lock()
+
+
+def offer_for(session: Session, spec: FormSpec) -> Offer:
+    found = _offers.get(spec.items)
+    if found is not None:
+        return found
     plan = plan_for(spec.prefill, spec.materials)
-    text, version = consent_text(
-        spec.name, list(spec.departments), plan, type_names(session, plan.certificate_types)
-    )
-    return plan, text, version
+    names = type_names(session, plan.certificate_types)
+    text, version = consent_text(spec.name, list(spec.departments), plan, names)
+    offer = Offer(plan, text, version, names)
+    with _lock:
+        if len(_offers) > 10_000:
+            _offers.clear()
+        _offers[spec.items] = offer
+    return offer
+
+
+def text_for(session: Session, spec: FormSpec) -> tuple[SharingPlan, str, str]:
+    offer = offer_for(session, spec)
+    return offer.plan, offer.text, offer.version
 
 
 def sharing(session: Session, app: Application, spec: FormSpec, *, lang: str = "zh") -> dict[str, Any] | None:
-    plan, text, version = text_for(session, spec)
+    offer = offer_for(session, spec)
+    plan, text, version = offer.plan, offer.text, offer.version
     if plan.empty:
         return None
     en = lang == "en"
     grant = session.scalar(select(m.SharingGrant).where(m.SharingGrant.application_id == app.id))
-    rows = {
-        r.dataset: r
-        for r in session.scalars(select(m.SharedRecord).where(m.SharedRecord.application_id == app.id))
-    }
+    rows = (
+        {
+            r.dataset: r
+            for r in session.scalars(select(m.SharedRecord).where(m.SharedRecord.application_id == app.id))
+        }
+        if grant is not None
+        else {}
+    )
     datasets = []
     for d in plan.datasets:
         row = rows.get(d)
@@ -57,7 +90,7 @@ def sharing(session: Session, app: Application, spec: FormSpec, *, lang: str = "
                 "reason": row.reason if row is not None and row.status == m.DENIED else None,
             }
         )
-    names = type_names(session, plan.certificate_types)
+    names = offer.names
     body: dict[str, Any] = {
         "authorised": grant is not None and grant.revoked_at is None,
         "granted_at": grant.granted_at.isoformat() if grant is not None else None,
