@@ -127,6 +127,8 @@ def main() -> int:
             f"  Exchange sim  http://127.0.0.1:{EXCHANGE_PORT}/_sim/   (数据共享交换)\n"
             f"  E-cert sim    http://127.0.0.1:{ECERT_PORT}/_sim/   (电子证照库)\n"
             "  inbox         GET /v1/notifications, live: GET /v1/notifications/stream (SSE)\n"
+            "  shared data   POST /v1/applications/{id}/data-sharing; wallet GET /v1/certificates;\n"
+            "                who used my data: GET /v1/me/data-access\n"
             "  demo citizen  phone 13800138000: POST /v1/auth/sms/send, read the code at the SMS sim\n"
             f"  demo people   {people}  (real-name: POST /v1/identity/verifications;\n"
             "                play the face scan with POST <sim>/_sim/face/perform {ref, outcome})\n"
