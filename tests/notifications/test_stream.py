@@ -128,11 +128,20 @@ def _streams_by_worker(master: Any, port: int) -> list[int]:
 def test_open_streams_on_either_worker_get_new_notifications_at_once(app: Any, gunicorn: Any) -> None:
     port = int(gunicorn.base.rsplit(":", 1)[1])
     people, readers = [], []
-    # Streams until both workers hold some (the kernel hands connections to either).
-    while len(readers) < 4 or (min(_streams_by_worker(gunicorn, port)) == 0 and len(readers) < 12):
-        people.append(make_citizen(app))
-        readers.append(Reader(f"{gunicorn.base}/v1/notifications/stream", people[-1]["access_token"]))
-        assert readers[-1].connected.wait(10) and readers[-1].status == 200
+    # Streams until both workers hold some (the kernel hands connections to either; it may hand
+    # one worker more than it may hold, and that worker then answers 503: try again).
+    attempts = 0
+    while (len(readers) < 4 or min(_streams_by_worker(gunicorn, port)) == 0) and attempts < 40:
+        attempts += 1
+        person = make_citizen(app)
+        reader = Reader(f"{gunicorn.base}/v1/notifications/stream", person["access_token"])
+        assert reader.connected.wait(10)
+        if reader.status == 503:  # that worker is full: its limit holds, the next may land elsewhere
+            reader.close()
+            continue
+        assert reader.status == 200
+        people.append(person)
+        readers.append(reader)
     assert min(_streams_by_worker(gunicorn, port)) >= 1, _streams_by_worker(gunicorn, port)
     time.sleep(0.3)  # subscribed
     started = time.monotonic()
