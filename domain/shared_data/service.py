@@ -24,7 +24,7 @@ from core import clock
 from core.db import new_id
 from domain.applications import states
 from domain.applications.forms import FormSpec
-from domain.applications.models import Application, ApplicationMaterial
+from domain.applications.models import Application, ApplicationMaterial, ApplicationNotice
 from domain.applications.prefill import Filled, decrypt_data, encrypt_data, set_path
 from domain.applications.service import owned, spec_of
 from domain.calendar.service import add_working_days
@@ -175,33 +175,33 @@ def _query(
         row.next_poll_at = now + timedelta(seconds=deps.poll_seconds)
         row.expected_by = add_working_days(session, now.date(), APPROVAL_WORKING_DAYS, region=region)
     session.add(row)
-    ledger.record(
-        session,
-        account_id=app.account_id,
-        at=now,
-        accessor_type=YIWANG,
-        accessor_name="一网通办平台",
-        source="exchange",
-        resource=f"dataset:{dataset}",
-        resource_name=SHARED_DATASETS[dataset][0],
-        purpose=f"办理「{app.service_name}」",
-        application_id=app.id,
-    )
+    _used(session, app, now, "exchange", f"dataset:{dataset}", SHARED_DATASETS[dataset][0], "")
     return row
 
 
+def _used(session: Session, app: Application, now: datetime, source: str, resource: str, name: str,
+          what: str) -> None:  # fmt: skip
+    """The ledger line for data this platform used for `app` (`what`: the material, if any)."""
+    ledger.record(
+        session, account_id=app.account_id, at=now, accessor_type=YIWANG, accessor_name="一网通办平台",
+        source=source, resource=resource, resource_name=name,
+        purpose=f"办理「{app.service_name}」" + (f"：{what}" if what else ""), application_id=app.id,
+    )  # fmt: skip
+
+
 def _take(deps: GovDataDeps, row: m.SharedRecord, answer: Any, now: datetime) -> None:
+    """Record an answer; only a pending one is asked about again (the caller schedules it)."""
     row.status = answer.status if answer.status in m.STATUS_LABELS else m.UNAVAILABLE
     row.reason = answer.reason
+    row.next_poll_at = None
     if row.status == m.NO_RECORD:
-        row.retrieved_at, row.next_poll_at = now, None
+        row.retrieved_at = now
     if answer.status == m.FOUND and isinstance(answer.record, dict):
         row.remote_record_id = answer.record_id
         row.values_enc = deps.encryptor.encrypt(
             json.dumps(answer.record, ensure_ascii=False), purpose=VALUES_PURPOSE
         )
         row.retrieved_at = now
-        row.next_poll_at = None
 
 
 def _apply(
@@ -300,18 +300,8 @@ def _attach_certificates(
                         attached_at=now,
                     )
                 )
-                ledger.record(
-                    session,
-                    account_id=app.account_id,
-                    at=now,
-                    accessor_type=YIWANG,
-                    accessor_name="一网通办平台",
-                    source="ecert",
-                    resource=f"certificate:{row.identifier}",
-                    resource_name=row.type_name,
-                    purpose=f"办理「{app.service_name}」：{material['name']}",
-                    application_id=app.id,
-                )
+                _used(session, app, now, "ecert", f"certificate:{row.identifier}", row.type_name,
+                      material["name"])  # fmt: skip
                 break
 
 
@@ -353,7 +343,6 @@ def poll_pending(session: Session, deps: GovDataDeps, *, limit: int = 200) -> in
             row.next_poll_at = now + timedelta(seconds=deps.poll_seconds)
             continue
         _take(deps, row, answer, now)
-        row.next_poll_at = None
         resolved += 1
         _resolved(session, deps, row, now)
     session.commit()
@@ -361,8 +350,6 @@ def poll_pending(session: Session, deps: GovDataDeps, *, limit: int = 200) -> in
 
 
 def _resolved(session: Session, deps: GovDataDeps, row: m.SharedRecord, now: datetime) -> None:
-    from domain.applications.models import ApplicationNotice
-
     app = session.get(Application, row.application_id)
     if app is None:
         return
