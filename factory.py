@@ -34,6 +34,7 @@ MODEL_MODULES = (
     "domain.ledger.models",
     "domain.shared_data.models",
     "domain.wallet.models",
+    "domain.oauth.models",
 )
 
 # Blueprint modules, each exposing `blp` (and optionally more blueprints in `BLUEPRINTS`).
@@ -52,6 +53,7 @@ BLUEPRINT_MODULES = (
     "api.v1.evaluations",
     "api.v1.complaints",
     "api.v1.certificates",
+    "api.v1.grants",
     "miniprogram_bridge.login",
     "api.admin.auth",
     "api.admin.jobs",
@@ -136,6 +138,7 @@ def create_app(config: BaseConfig | dict | None = None) -> Flask:
     from core.tokens import TokenService
     from domain.auth.revocation import RevocationList
     from domain.auth.sessions import SessionPolicy
+    from domain.oauth.tokens import OAuthPolicy
 
     cfg = _config_dict(config)
     app = YiwangFlask(__name__, instance_path=str(cfg["INSTANCE_DIR"]))
@@ -166,6 +169,12 @@ def create_app(config: BaseConfig | dict | None = None) -> Flask:
             access_ttl=app.config["ACCESS_TOKEN_TTL"],
             refresh_ttl=app.config["REFRESH_TOKEN_TTL"],
             max_age=app.config["SESSION_MAX_AGE"],
+        ),
+        oauth_policy=OAuthPolicy(
+            audience=app.config["JWT_AUDIENCE"],
+            access_ttl=app.config["OAUTH_ACCESS_TOKEN_TTL"],
+            refresh_ttl=app.config["OAUTH_REFRESH_TOKEN_TTL"],
+            code_ttl=app.config["OAUTH_CODE_TTL"],
         ),
     )
     from domain.accounts import profile_cache
@@ -200,6 +209,7 @@ def create_app(config: BaseConfig | dict | None = None) -> Flask:
     from api.v1.system import wellknown
 
     api.register_blueprint(wellknown)
+    _register_oauth(app)
     from api.docs_assets import bp as docs_assets
 
     app.register_blueprint(docs_assets)
@@ -209,6 +219,23 @@ def create_app(config: BaseConfig | dict | None = None) -> Flask:
     app.wsgi_app = CatalogFastPath(app.wsgi_app, services.catalog, app.config["CATALOG_MAX_AGE"])  # type: ignore[method-assign]
     _register_cli(app)
     return app
+
+
+def _register_oauth(app: Flask) -> None:
+    """The OAuth 2.0 authorization server: protocol endpoints, pages, metadata (not in the
+    OpenAPI document: they speak RFC 6749 forms and HTML, described by the RFC 8414 metadata)."""
+    import api.oauth.pages
+    import api.oauth.qr_pages  # noqa: F401
+    from api.oauth.server import build_server
+    from api.oauth.views import bp, wellknown
+
+    app.register_blueprint(bp)
+    app.register_blueprint(wellknown)
+    build_server(app)
+    app.config["NON_JSON_ENDPOINTS"] = set(app.config["NON_JSON_ENDPOINTS"]) | {
+        f"oauth.{name}" for name in ("token", "revoke", "introspect", "decide", "sms_send", "sms_login",
+                                     "logout", "qr_start")
+    }  # fmt: skip
 
 
 def _register_compression(app: Flask) -> None:

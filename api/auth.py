@@ -10,6 +10,8 @@ from flask import g, request
 from api.deps import services
 from core.errors import AppError
 from domain.auth.sessions import Principal, authenticate
+from domain.oauth.errors import InsufficientScope, ScopeNotAllowed
+from domain.oauth.scopes import SCOPES
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -27,6 +29,16 @@ def public(view: F) -> F:
     return view
 
 
+def scope(name: str) -> Callable[[F], F]:
+    """Open a view to third-party apps holding OAuth scope `name` (views without it refuse them)."""
+
+    def mark(view: F) -> F:
+        view._yiwang_scope = name  # type: ignore[attr-defined]
+        return view
+
+    return mark
+
+
 def bearer_token() -> str | None:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
@@ -35,18 +47,40 @@ def bearer_token() -> str | None:
     return token.strip()
 
 
-def is_public_view() -> bool:
-    """Whether the view of this request is marked @public (404/405 count as public)."""
+def _view_attr(name: str) -> Any:
+    """An attribute of this request's view function (or its MethodView method), else None."""
     from flask import current_app
 
     view = current_app.view_functions.get(request.endpoint or "")
     if view is None:
-        return True  # 404/405 are answered by the router
+        return None
     cls = getattr(view, "view_class", None)
     if cls is not None:
         method = getattr(cls, request.method.lower(), None)
-        return bool(getattr(method, "_yiwang_public", False) or getattr(cls, "_yiwang_public", False))
-    return bool(getattr(view, "_yiwang_public", False))
+        return getattr(method, name, None) or getattr(cls, name, None)
+    return getattr(view, name, None)
+
+
+def is_public_view() -> bool:
+    """Whether the view of this request is marked @public (404/405 count as public)."""
+    from flask import current_app
+
+    if current_app.view_functions.get(request.endpoint or "") is None:
+        return True  # 404/405 are answered by the router
+    return bool(_view_attr("_yiwang_public"))
+
+
+def _check_scope(principal: Principal) -> None:
+    """A third-party token reaches only views opened to its scopes (default: none)."""
+    needed = _view_attr("_yiwang_scope")
+    if needed is None:
+        raise ScopeNotAllowed()
+    if needed not in principal.scopes:
+        title = SCOPES[needed].title_zh if needed in SCOPES else needed
+        raise InsufficientScope(
+            scope=needed, scope_title=title, details={"required_scope": needed},
+            headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{needed}"'},
+        )  # fmt: skip
 
 
 def require_citizen() -> None:
@@ -57,12 +91,15 @@ def require_citizen() -> None:
     if token is None:
         raise AuthRequired()
     svc = services()
-    g.principal = authenticate(
+    g.principal = principal = authenticate(
         tokens=svc.tokens,
         revocations=svc.revocations,
         audience=svc.citizen_policy.audience,
         access_token=token,
     )
+    if principal.third_party:
+        _check_scope(principal)
+        g.oauth_scope = _view_attr("_yiwang_scope")
 
 
 def current_principal() -> Principal:

@@ -16,6 +16,7 @@ from domain.accounts.profile_cache import ProfileCache
 from domain.auth.revocation import RevocationList
 from domain.auth.sessions import SessionPolicy
 from domain.catalog.read_model import CatalogReadModel
+from domain.oauth.tokens import OAuthPolicy
 
 
 @dataclass
@@ -28,6 +29,7 @@ class Services:
     ratelimiter: RateLimiter
     idempotency: IdempotencyStore
     citizen_policy: SessionPolicy
+    oauth_policy: OAuthPolicy
     profiles: ProfileCache | None = None
     wechat: Any = None  # integrations.wechat.client.WechatClient
     sms: Any = None  # integrations.sms.client.SmsClient

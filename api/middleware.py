@@ -6,6 +6,7 @@ import logging
 import os
 import re
 import time
+from typing import Any
 
 from flask import Flask, Response, g, request
 
@@ -33,6 +34,19 @@ def _too_large(limit: int) -> Response:
     return error_response(413, "request.too_large", en if language() == "en" else zh)
 
 
+def _ledger_third_party(principal: Any, scope: str | None) -> None:
+    """A third-party app read or changed the citizen's data: the citizen's ledger says so."""
+    from core.db import db
+    from core.redis import get_redis
+    from domain.oauth import usage
+
+    usage.record_use(
+        db.session(), get_redis(), account_id=principal.account_id, client_id=principal.client_id,
+        grant_id=principal.grant_id, scope=scope or "", method=request.method, path=request.path,
+        **usage.ledger_fields(request.view_args),
+    )  # fmt: skip
+
+
 def register_middleware(app: Flask) -> None:
     hops = app.config["TRUSTED_PROXY_HOPS"]
     max_json = app.config["MAX_JSON_BYTES"]
@@ -47,6 +61,7 @@ def register_middleware(app: Flask) -> None:
         ctx_g = g._get_current_object()  # type: ignore[attr-defined]
         req = request._get_current_object()  # type: ignore[attr-defined]
         ctx_g.pop("principal", None)
+        ctx_g.pop("oauth_scope", None)
         ctx_g.started = time.perf_counter()
         ctx_g.request_id = request_id_for(req.headers.get("X-Request-ID"))
         ctx_g.client_ip = req.remote_addr
@@ -80,6 +95,8 @@ def register_middleware(app: Flask) -> None:
         principal = ctx_g.get("principal")
         if principal is not None:  # for gunicorn's access line
             request.environ["yiwang.account"] = principal.account_id
+            if principal.client_id is not None and resp.status_code < 400:
+                _ledger_third_party(principal, ctx_g.get("oauth_scope"))
         if "Cache-Control" not in headers:
             headers["Cache-Control"] = "no-store"
         headers["X-Content-Type-Options"] = "nosniff"

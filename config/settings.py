@@ -77,6 +77,10 @@ class BaseConfig:
         self.JWT_ISSUER = _env("JWT_ISSUER", "https://yiwang.example.gov.cn")
         self.JWT_AUDIENCE = _env("JWT_AUDIENCE", "yiwang-api")
         self.JWT_ADMIN_AUDIENCE = _env("JWT_ADMIN_AUDIENCE", "yiwang-admin")
+        # Third-party apps (OAuth 2.0): access tokens are short; a code lives at most a minute.
+        self.OAUTH_ACCESS_TOKEN_TTL = _int("OAUTH_ACCESS_TOKEN_TTL", 600)
+        self.OAUTH_REFRESH_TOKEN_TTL = _int("OAUTH_REFRESH_TOKEN_TTL", 30 * 86400)
+        self.OAUTH_CODE_TTL = min(60, _int("OAUTH_CODE_TTL", 60))
         self.ACCESS_TOKEN_TTL = _int("ACCESS_TOKEN_TTL", 900)
         self.REFRESH_TOKEN_TTL = _int("REFRESH_TOKEN_TTL", 30 * 86400)
         self.SESSION_MAX_AGE = _int("SESSION_MAX_AGE", 90 * 86400)

@@ -70,8 +70,16 @@ class TokenService:
     issuer: str
     cache: VerifiedTokenCache = field(default_factory=VerifiedTokenCache)
 
-    def mint(self, *, audience: str, subject: str, ttl: int, claims: dict[str, Any]) -> str:
-        """Sign a JWT for `audience` valid for `ttl` seconds."""
+    def mint(
+        self,
+        *,
+        audience: str,
+        subject: str,
+        ttl: int,
+        claims: dict[str, Any],
+        headers: dict[str, str] | None = None,
+    ) -> str:
+        """Sign a JWT for `audience` valid for `ttl` seconds (`headers`: e.g. RFC 9068's typ)."""
         key = self.keyring.signing_key()
         now = int(clock.timestamp())
         payload = {
@@ -84,7 +92,9 @@ class TokenService:
             "jti": uuid.uuid4().hex,
             **claims,
         }
-        return jwt.encode(payload, key.private_key, algorithm="ES256", headers={"kid": key.kid})
+        return jwt.encode(
+            payload, key.private_key, algorithm="ES256", headers={**(headers or {}), "kid": key.kid}
+        )
 
     def verify(self, token: str, *, audience: str) -> dict[str, Any]:
         """Return the claims of a valid token for `audience`, else raise TokenInvalid/Expired."""

@@ -10,7 +10,7 @@ from flask_smorest import Blueprint
 from marshmallow import fields, validate, validates_schema
 from marshmallow.exceptions import ValidationError
 
-from api.auth import BEARER_SECURITY, current_principal, require_citizen
+from api.auth import BEARER_SECURITY, current_principal, require_citizen, scope
 from api.deps import services
 from api.i18n import language
 from api.idempotency import idempotent
@@ -112,6 +112,7 @@ def _full(app: Application, status: int = 200) -> Response:
 
 @blp.route("")
 class Applications(MethodView):
+    @scope("applications.read")
     @blp.doc(security=BEARER_SECURITY)
     @blp.arguments(ListQuerySchema, location="query")
     @blp.response(200, ListSchema)
@@ -124,6 +125,7 @@ class Applications(MethodView):
         )  # fmt: skip
 
     @idempotent
+    @scope("applications.write")
     @blp.doc(security=BEARER_SECURITY)
     @blp.arguments(CreateSchema)
     @blp.response(201, ApplicationSchema)
@@ -140,12 +142,14 @@ class Applications(MethodView):
 
 @blp.route("/<string:app_id>")
 class ApplicationItem(MethodView):
+    @scope("applications.read")
     @blp.doc(security=BEARER_SECURITY)
     @blp.response(200, ApplicationSchema)
     def get(self, app_id: str) -> Response:
         """Data (prefilled values masked), provenance, materials and what satisfies them, status, due date."""
         return _full(service.owned(db.session(), current_principal().account_id, app_id))
 
+    @scope("applications.write")
     @blp.doc(security=BEARER_SECURITY, parameters=[{"in": "header", "name": "If-Match", "required": True}])
     @blp.arguments(PatchSchema)
     @blp.response(200, ApplicationSchema)
@@ -159,6 +163,7 @@ class ApplicationItem(MethodView):
         return _full(app)
 
     @idempotent
+    @scope("applications.write")
     @blp.doc(security=BEARER_SECURITY)
     @blp.response(204)
     def delete(self, app_id: str) -> None:
@@ -168,6 +173,7 @@ class ApplicationItem(MethodView):
 
 @blp.route("/<string:app_id>/form")
 class ApplicationForm(MethodView):
+    @scope("applications.read")
     @blp.doc(security=BEARER_SECURITY)
     @blp.response(200, FormSchema)
     def get(self, app_id: str) -> dict:
@@ -178,6 +184,7 @@ class ApplicationForm(MethodView):
 @blp.route("/<string:app_id>/submit")
 class Submit(MethodView):
     @idempotent(required=True)
+    @scope("applications.write")
     @blp.doc(
         security=BEARER_SECURITY, parameters=[{"in": "header", "name": "Idempotency-Key", "required": True}]
     )
@@ -218,6 +225,7 @@ class DataSharing(MethodView):
 @blp.route("/<string:app_id>/withdraw")
 class Withdraw(MethodView):
     @idempotent
+    @scope("applications.write")
     @blp.doc(security=BEARER_SECURITY)
     @blp.arguments(WithdrawSchema)
     @blp.response(200, ApplicationSchema)
@@ -232,6 +240,7 @@ class Withdraw(MethodView):
 
 @blp.route("/<string:app_id>/timeline")
 class Timeline(MethodView):
+    @scope("applications.read")
     @blp.doc(security=BEARER_SECURITY)
     @blp.response(200, TimelineSchema)
     def get(self, app_id: str) -> dict:
@@ -272,6 +281,7 @@ def _upload_bytes(limit: int) -> tuple[bytes, str | None]:
 @blp.route("/<string:app_id>/materials/<string:material_id>/files")
 class MaterialFiles(MethodView):
     @idempotent
+    @scope("applications.write")
     @blp.doc(security=BEARER_SECURITY)
     @blp.response(201, FileSchema)
     def post(self, app_id: str, material_id: str) -> dict:
@@ -284,6 +294,7 @@ class MaterialFiles(MethodView):
         )  # fmt: skip
         return _file_body(row)
 
+    @scope("applications.read")
     @blp.doc(security=BEARER_SECURITY)
     @blp.response(200, ReusableSchema)
     def get(self, app_id: str, material_id: str) -> dict:
@@ -297,6 +308,7 @@ class MaterialFiles(MethodView):
 @blp.route("/<string:app_id>/materials/<string:material_id>/reuse")
 class MaterialReuse(MethodView):
     @idempotent
+    @scope("applications.write")
     @blp.doc(security=BEARER_SECURITY)
     @blp.arguments(ReuseSchema)
     @blp.response(200, ApplicationSchema)
@@ -312,6 +324,7 @@ class MaterialReuse(MethodView):
 @blp.route("/<string:app_id>/materials/<string:material_id>/files/<string:file_id>")
 class MaterialFile(MethodView):
     @idempotent
+    @scope("applications.write")
     @blp.doc(security=BEARER_SECURITY)
     @blp.response(204)
     def delete(self, app_id: str, material_id: str, file_id: str) -> None:

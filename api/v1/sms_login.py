@@ -50,6 +50,15 @@ def _policy() -> sms_login.OtpPolicy:
     return sms_login.OtpPolicy.from_config(current_app.config)
 
 
+def send_code_for(phone: str) -> sms_login.CodeSent:
+    """Send a login code (also used by the OAuth sign-in page)."""
+    svc = services()
+    return sms_login.send_code(
+        db.session(), encryptor=svc.encryptor, hasher=svc.hasher, ratelimiter=svc.ratelimiter,
+        policy=_policy(), phone=phone, ip=client_ip(),
+    )  # fmt: skip
+
+
 @blp.route("/send")
 class SendCode(MethodView):
     @public
@@ -63,11 +72,7 @@ class SendCode(MethodView):
         number per `resend_after` seconds and a few per hour; over a limit the answer is 429
         with Retry-After. A new code replaces the previous one.
         """
-        svc = services()
-        sent = sms_login.send_code(
-            db.session(), encryptor=svc.encryptor, hasher=svc.hasher, ratelimiter=svc.ratelimiter,
-            policy=_policy(), phone=body["phone"], ip=client_ip(),
-        )  # fmt: skip
+        sent = send_code_for(body["phone"])
         return {"expires_in": sent.expires_in, "resend_after": sent.resend_after}
 
 

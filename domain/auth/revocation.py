@@ -10,10 +10,12 @@ from sqlalchemy.orm import Session
 
 from core import clock
 from domain.auth.models import LoginSession
+from domain.oauth.models import OAuthTokenFamily
 
 
 class RevocationList:
-    """Session ids whose access tokens must be refused until those tokens expire."""
+    """Session ids (and OAuth token families, and single OAuth access tokens) whose access tokens
+    must be refused until those tokens expire."""
 
     def __init__(self, redis: Redis, *, access_ttl: int) -> None:
         self._redis = redis
@@ -22,13 +24,22 @@ class RevocationList:
     def revoke(self, session_id: str) -> None:
         self._redis.set(f"revoked:sid:{session_id}", "1", ex=self._ttl)
 
-    def is_revoked(self, session_id: str) -> bool:
-        return bool(self._redis.exists(f"revoked:sid:{session_id}"))
+    def is_revoked(self, session_id: str, jti: str | None = None) -> bool:
+        """Whether the session (or OAuth token family) is revoked, or this one token (`jti`)."""
+        if jti is None:
+            return bool(self._redis.exists(f"revoked:sid:{session_id}"))
+        return bool(self._redis.exists(f"revoked:sid:{session_id}", f"revoked:jti:{jti}"))
+
+    def revoke_token(self, jti: str, *, expires_at: float) -> None:
+        """Refuse one access token (RFC 7009) until it would have expired anyway."""
+        ttl = max(1, int(expires_at - clock.timestamp()) + 60)
+        self._redis.set(f"revoked:jti:{jti}", "1", ex=ttl)
 
     def rebuild(self, session: Session) -> int:
         """Re-add recently revoked sessions (after Redis was flushed or replaced)."""
         since = clock.now() - timedelta(seconds=self._ttl)
-        ids = session.scalars(select(LoginSession.id).where(LoginSession.revoked_at >= since)).all()
+        ids = list(session.scalars(select(LoginSession.id).where(LoginSession.revoked_at >= since)))
+        ids += session.scalars(select(OAuthTokenFamily.id).where(OAuthTokenFamily.revoked_at >= since))
         if ids:
             pipe = self._redis.pipeline()
             for sid in ids:

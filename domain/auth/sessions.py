@@ -251,6 +251,13 @@ class Principal:
     channel: str
     identity_level: str
     claims: dict[str, Any]
+    client_id: str | None = None  # a third-party app acting with the citizen's grant
+    scopes: frozenset[str] = frozenset()  # what that grant allows (unused for first-party tokens)
+    grant_id: str | None = None
+
+    @property
+    def third_party(self) -> bool:
+        return self.client_id is not None
 
 
 def authenticate(
@@ -259,10 +266,21 @@ def authenticate(
     """Verify an access token and refuse tokens of revoked sessions."""
     claims = tokens.verify(access_token, audience=audience)
     sid = claims.get("sid")
+    typ = claims.get("typ")
     # The audience already separates citizens from operators; the type claim makes it hold
     # even if both audiences were configured alike.
-    if not isinstance(sid, str) or claims.get("typ") != "citizen":
+    if not isinstance(sid, str) or typ not in ("citizen", "oauth"):
         raise TokenInvalid()
+    if typ == "oauth":  # a convenience app with the citizen's grant (domain.oauth.tokens)
+        client_id, scope = claims.get("client_id"), claims.get("scope")
+        if not isinstance(client_id, str) or not isinstance(scope, str):
+            raise TokenInvalid()
+        if revocations.is_revoked(sid, claims.get("jti")):
+            raise SessionRevoked()
+        return Principal(
+            claims["sub"], sid, "oauth", claims.get("idl", "L1"), claims,
+            client_id=client_id, scopes=frozenset(scope.split()), grant_id=claims.get("gid"),
+        )  # fmt: skip
     if revocations.is_revoked(sid):
         raise SessionRevoked()
     return Principal(claims["sub"], sid, claims.get("channel", ""), claims.get("idl", "L1"), claims)

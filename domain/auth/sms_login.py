@@ -24,6 +24,7 @@ from core.outbox import service as outbox
 from core.ratelimit import RateLimiter
 from core.tokens import TokenService
 from domain.accounts import service as accounts
+from domain.accounts.models import Account
 from domain.accounts.phone import normalize_phone
 from domain.auth import sessions
 from domain.auth.errors import OtpExpired, OtpInvalid, OtpTooManyAttempts
@@ -225,6 +226,32 @@ def verify_and_login(
     Raises RateLimited, InvalidPhone, OtpInvalid (with the attempts left), OtpTooManyAttempts
     (the code is burned) or OtpExpired (expired, replaced or already used).
     """
+    account, created = verify_code(
+        session, encryptor=encryptor, hasher=hasher, ratelimiter=ratelimiter, policy=policy,
+        phone=phone, code=code, ip=ip, request_id=request_id, where="app",
+    )  # fmt: skip
+    pair = sessions.start_session(
+        session, tokens=tokens, policy=session_policy, account=account,
+        channel=CHANNEL_APP, device_label=device_label,
+    )  # fmt: skip
+    return SmsLogin(pair, created)
+
+
+def verify_code(
+    session: Session,
+    *,
+    encryptor: Encryptor,
+    hasher: LookupHasher,
+    ratelimiter: RateLimiter,
+    policy: OtpPolicy,
+    phone: str,
+    code: str,
+    ip: str,
+    request_id: str | None,
+    where: str,
+) -> tuple[Account, bool]:
+    """Consume the code and find (or create) the account of `phone`; audited as a login `where`
+    (app, or oauth_page for the third-party sign-in page). The caller commits."""
     ratelimiter.hit("sms-login-ip", ip, limit=policy.login_per_ip_per_minute, window=60)
     number = normalize_phone(phone)
     lookup = accounts.phone_lookup(hasher, number)
@@ -233,10 +260,6 @@ def verify_and_login(
     audit.record(
         session, actor_type="citizen", actor_id=account.id, action="auth.login",
         target_type="account", target_id=account.id, ip=ip, request_id=request_id,
-        details={"method": "sms_otp", "challenge_id": challenge.id, "new_account": created},
+        details={"method": "sms_otp", "challenge_id": challenge.id, "new_account": created, "where": where},
     )  # fmt: skip
-    pair = sessions.start_session(
-        session, tokens=tokens, policy=session_policy, account=account,
-        channel=CHANNEL_APP, device_label=device_label,
-    )  # fmt: skip
-    return SmsLogin(pair, created)
+    return account, created

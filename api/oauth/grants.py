@@ -1,0 +1,150 @@
+"""Authlib grant classes bound to yiwang's domain services (no business rule lives here)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from authlib.common.urls import add_params_to_uri
+from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError, InvalidScopeError, grants
+from authlib.oauth2.rfc7636 import CodeChallenge
+
+from api.deps import services
+from api.oauth.adapters import Code
+from core.db import db
+from domain.accounts.models import Account
+from domain.oauth import scopes as scope_catalog
+from domain.oauth import tokens as oauth_tokens
+from domain.oauth.models import OAuthGrant
+
+AUTH_METHODS = ["client_secret_basic", "private_key_jwt", "none"]
+
+
+def oauth_policy() -> oauth_tokens.OAuthPolicy:
+    return services().oauth_policy
+
+
+class S256Required(CodeChallenge):
+    """PKCE for every client, S256 only: a missing challenge, `plain`, a missing method (which
+    would mean plain) and a verifier without a challenge are all refused (RFC 9700 §2.1.1)."""
+
+    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
+    DEFAULT_CODE_CHALLENGE_METHOD = "S256"
+
+    def validate_code_challenge(self, grant: Any, redirect_uri: str) -> None:
+        data = grant.request.payload.data
+        if not data.get("code_challenge"):
+            raise InvalidRequestError(
+                "PKCE is required: send code_challenge with code_challenge_method=S256."
+            )
+        if data.get("code_challenge_method") != "S256":
+            raise InvalidRequestError("code_challenge_method must be S256.")
+        super().validate_code_challenge(grant, redirect_uri)
+
+    def validate_code_verifier(self, grant: Any, result: Any) -> None:
+        if not grant.request.form.get("code_verifier"):
+            raise InvalidRequestError("Missing 'code_verifier'.")
+        super().validate_code_verifier(grant, result)
+
+
+class AuthorizationCode(grants.AuthorizationCodeGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
+
+    def create_authorization_response(self, redirect_uri: str, grant_user: Any) -> tuple[int, str, list]:
+        """`grant_user` is (account, grant) once the citizen consented; None when they refused."""
+        if not grant_user:
+            return super().create_authorization_response(redirect_uri, None)
+        account, grant = grant_user
+        self.request.user = account
+        data = self.request.payload.data
+        code = oauth_tokens.issue_code(
+            db.session(), policy=oauth_policy(), grant=grant, redirect_uri=redirect_uri, scope=grant.scopes,
+            code_challenge=data["code_challenge"], code_challenge_method=data["code_challenge_method"],
+        )  # fmt: skip
+        params = [("code", code), ("state", self.request.payload.state)]
+        return 302, "", [("Location", add_params_to_uri(redirect_uri, params))]
+
+    def query_authorization_code(self, code: str, client: Any) -> Code | None:
+        row = oauth_tokens.redeem_code(
+            db.session(), revocations=services().revocations, code=code, client_id=client.get_client_id()
+        )
+        return Code(row) if row is not None else None
+
+    def delete_authorization_code(self, authorization_code: Code) -> None:
+        """Nothing to do: redeem_code marked it used in the same step that claimed it."""
+
+    def authenticate_user(self, authorization_code: Code) -> Account | None:
+        account = db.session().get(Account, authorization_code.row.account_id)
+        return account if account is not None and account.status == "active" else None
+
+    def generate_token(self, user: Any = None, scope: Any = None, grant_type: Any = None,
+                       expires_in: Any = None, include_refresh_token: bool = True) -> dict:  # fmt: skip
+        row = self.request.authorization_code.row
+        session = db.session()
+        grant = session.get(OAuthGrant, row.grant_id)
+        if grant is None or grant.revoked_at is not None:
+            raise InvalidGrantError("The grant was withdrawn.")
+        svc = services()
+        return oauth_tokens.issue_for_citizen(
+            session, tokens=svc.tokens, policy=oauth_policy(), revocations=svc.revocations, grant=grant,
+            family_id=row.family_id, scope=row.scope, account=user, with_refresh=include_refresh_token,
+        )  # fmt: skip
+
+
+class _Refreshed:
+    """What Authlib's refresh grant holds between validation and issue."""
+
+    def __init__(self, claim: oauth_tokens.RefreshClaim) -> None:
+        self.claim = claim
+
+    def check_client(self, client: Any) -> bool:
+        return client.get_client_id() == self.claim.grant.client_id
+
+    def get_scope(self) -> str:
+        return self.claim.row.scope
+
+
+class RefreshToken(grants.RefreshTokenGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
+    INCLUDE_NEW_REFRESH_TOKEN = True  # rotation; a reused token revokes the whole grant
+
+    def authenticate_refresh_token(self, refresh_token: str) -> _Refreshed | None:
+        client = self.request.client
+        claim = oauth_tokens.claim_refresh(
+            db.session(), revocations=services().revocations, refresh_token=refresh_token,
+            client_id=client.get_client_id(),
+        )  # fmt: skip
+        return _Refreshed(claim) if claim is not None else None
+
+    def authenticate_user(self, refreshed: _Refreshed) -> Account | None:
+        account = db.session().get(Account, refreshed.claim.grant.account_id)
+        return account if account is not None and account.status == "active" else None
+
+    def revoke_old_credential(self, refreshed: _Refreshed) -> None:
+        """Nothing to do: claim_refresh rotated it."""
+
+    def issue_token(self, user: Account, refreshed: _Refreshed) -> dict:
+        scope = oauth_tokens.refresh_scope(self.request.payload.scope, refreshed.claim, user)
+        if scope is None:
+            raise InvalidScopeError()
+        svc = services()
+        return oauth_tokens.issue_for_citizen(
+            db.session(), tokens=svc.tokens, policy=oauth_policy(), revocations=svc.revocations,
+            grant=refreshed.claim.grant, family_id=refreshed.claim.family_id, scope=scope, account=user,
+            with_refresh=True,
+        )  # fmt: skip
+
+
+class ClientCredentials(grants.ClientCredentialsGrant):
+    """Only the app's own scopes (catalog.read): never a citizen's data."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "private_key_jwt"]
+
+    def create_token_response(self) -> tuple[int, dict, list]:
+        client = self.request.client
+        asked = scope_catalog.parse(self.request.payload.scope) or client.client_scopes()
+        if not asked or any(s not in client.client_scopes() for s in asked):
+            raise InvalidScopeError()
+        token = oauth_tokens.issue_for_client(
+            services().tokens, oauth_policy(), client.row, scope_catalog.join(asked)
+        )
+        return 200, token, self.TOKEN_RESPONSE_HEADER

@@ -1,0 +1,224 @@
+"""The pages a citizen sees when a convenience app asks for access: sign in, consent, errors.
+
+Server-rendered, no external assets, readable at 360 px in WeChat's in-app browser. Nothing on
+these pages trusts a URL it did not check: before anything is shown, Authlib validates the
+client, its exact redirect URI, the response type, the scopes and PKCE; an error that cannot be
+sent back safely (unknown client, redirect URI not registered) is shown here, never redirected.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from authlib.oauth2 import OAuth2Error
+from flask import Response, g, make_response, redirect, render_template, request
+
+from api.deps import services
+from api.middleware import client_ip
+from api.oauth import browser
+from api.oauth.server import oauth_server
+from api.oauth.views import bp
+from core.db import db
+from core.errors import AppError
+from domain.accounts.models import Account
+from domain.oauth import grants
+from domain.oauth import scopes as scope_catalog
+from domain.oauth.models import OAuthClient
+
+PASS_THROUGH = ("response_type", "client_id", "redirect_uri", "scope", "state", "code_challenge",
+                "code_challenge_method")  # fmt: skip
+CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; script-src 'nonce-{nonce}'; "
+       "connect-src 'self'; base-uri 'none'; frame-ancestors 'none'")  # fmt: skip
+
+
+def page(template: str, status: int = 200, cookie: str | None = None, **ctx: Any) -> Response:
+    from core.crypto import random_token
+
+    nonce = random_token(12)
+    resp = make_response(render_template(f"oauth/{template}", nonce=nonce, **ctx), status)
+    resp.headers["Content-Security-Policy"] = CSP.format(nonce=nonce)
+    resp.headers["Cache-Control"] = "no-store"
+    resp.headers["Referrer-Policy"] = "no-referrer"
+    resp.headers["X-Frame-Options"] = "DENY"
+    if cookie:
+        browser.set_cookie(resp, cookie)
+    return resp
+
+
+def error_page(title: str, detail: str, status: int = 400) -> Response:
+    return page("error.html", status, title=title, detail=detail)
+
+
+def _params(source: Any) -> dict[str, str]:
+    return {k: source[k] for k in PASS_THROUGH if source.get(k)}
+
+
+def _authorize_url(params: dict[str, str]) -> str:
+    return "/oauth/authorize?" + urlencode(params)
+
+
+def _precheck(params: dict[str, str]) -> Response | None:
+    if not params.get("redirect_uri"):
+        return error_page(
+            "请求缺少回调地址", "该应用发起的授权请求不完整（缺少 redirect_uri），请返回该应用重试。"
+        )
+    return None
+
+
+def _oauth_error(error: OAuth2Error) -> Response:
+    if getattr(error, "redirect_uri", None):
+        return oauth_server().handle_error_response(None, error)
+    return error_page(
+        "无法完成授权", f"该应用的授权请求无效：{error.description or error.error}。请返回该应用重试。"
+    )
+
+
+@bp.get("/authorize")
+def authorize() -> Response:
+    params = _params(request.args)
+    if (bad := _precheck(params)) is not None:
+        return bad
+    try:
+        grant = oauth_server().get_consent_grant(end_user=None)
+    except OAuth2Error as error:
+        return _oauth_error(error)
+    if not params.get("state"):
+        return oauth_server().handle_error_response(
+            None, _invalid_request("state is required", params["redirect_uri"])
+        )
+    raw, data, new = browser.ensure()
+    account = _signed_in(data)
+    client: OAuthClient = grant.client.row
+    if account is None:
+        return page("login.html", cookie=raw if new else None, client=client, params=params,
+                    csrf=data["csrf"], step="start")  # fmt: skip
+    return _consent(client, params, account, data, cookie=raw if new else None)
+
+
+def _invalid_request(description: str, redirect_uri: str) -> OAuth2Error:
+    from authlib.oauth2.rfc6749 import InvalidRequestError
+
+    return InvalidRequestError(description, redirect_uri=redirect_uri)
+
+
+def _signed_in(data: dict[str, Any]) -> Account | None:
+    account_id = data.get("account_id")
+    account = db.session().get(Account, account_id) if account_id else None
+    return account if account is not None and account.status == "active" else None
+
+
+def _consent(
+    client: OAuthClient,
+    params: dict[str, str],
+    account: Account,
+    data: dict,
+    cookie: str | None = None,
+    problem: str | None = None,
+) -> Response:
+    req = grants.prepare(client, scope_catalog.parse(params.get("scope")), account)
+    phone = next((i.value_masked for i in account.identities if i.kind == "phone" and i.value_masked), None)
+    return page(
+        "consent.html", cookie=cookie, client=client, params=params, csrf=data["csrf"],
+        ordinary=scope_catalog.describe(req.ordinary), sensitive=scope_catalog.describe(req.sensitive),
+        too_low=set(req.too_low), durations=grants.DURATIONS_DAYS, default_days=grants.DEFAULT_DAYS,
+        account_label=phone or "当前账号", problem=problem,
+    )  # fmt: skip
+
+
+@bp.post("/authorize")
+def decide() -> Response:
+    raw, data = browser.load()
+    form = request.form
+    if raw is None or not browser.csrf_ok(data, form.get("csrf")):
+        return error_page("页面已过期", "为保护您的账号安全，请返回该应用重新发起授权。", 403)
+    account = _signed_in(data)
+    if account is None:
+        return error_page("请先登录", "登录状态已失效，请返回该应用重新发起授权。", 401)
+    params = _params(form)
+    if (bad := _precheck(params)) is not None:
+        return bad
+    server = oauth_server()
+    try:
+        grant = server.get_consent_grant(end_user=account)
+    except OAuth2Error as error:
+        return _oauth_error(error)
+    if form.get("decision") != "allow":
+        return server.create_authorization_response(grant_user=None, grant=grant)
+    session = db.session()
+    try:
+        row = grants.consent(
+            session, account=account, client=grant.client.row, asked=scope_catalog.parse(params.get("scope")),
+            sensitive_accepted=form.getlist("sensitive"), days=int(form.get("days") or grants.DEFAULT_DAYS),
+        )  # fmt: skip
+    except (AppError, ValueError) as exc:
+        session.rollback()
+        message = exc.message("zh") if isinstance(exc, AppError) else "请选择授权期限"
+        return _consent(grant.client.row, params, account, data, problem=message)
+    if not row.scopes:
+        session.rollback()
+        return _consent(grant.client.row, params, account, data, problem="您没有同意任何授权内容。")
+    session.commit()
+    return server.create_authorization_response(grant_user=(account, row), grant=grant)
+
+
+@bp.post("/login/sms/send")
+def sms_send() -> Response:
+    from api.v1.sms_login import send_code_for
+
+    raw, data = browser.load()
+    params = _params(request.form)
+    client = db.session().get(OAuthClient, params.get("client_id") or "")
+    if raw is None or client is None or not browser.csrf_ok(data, request.form.get("csrf")):
+        return error_page("页面已过期", "请返回该应用重新发起授权。", 403)
+    phone = (request.form.get("phone") or "").strip()
+    try:
+        send_code_for(phone)
+    except AppError as exc:
+        return page("login.html", 400, client=client, params=params, csrf=data["csrf"], step="start",
+                    phone=phone, problem=exc.message("zh"))  # fmt: skip
+    return page("login.html", client=client, params=params, csrf=data["csrf"], step="code", phone=phone)
+
+
+@bp.post("/login/sms")
+def sms_login() -> Response:
+    from domain.auth import sms_login as otp
+
+    raw, data = browser.load()
+    params = _params(request.form)
+    client = db.session().get(OAuthClient, params.get("client_id") or "")
+    if raw is None or client is None or not browser.csrf_ok(data, request.form.get("csrf")):
+        return error_page("页面已过期", "请返回该应用重新发起授权。", 403)
+    phone = (request.form.get("phone") or "").strip()
+    svc = services()
+    session = db.session()
+    code = (request.form.get("code") or "").strip()
+    try:
+        account, _ = otp.verify_code(
+            session, encryptor=svc.encryptor, hasher=svc.hasher, ratelimiter=svc.ratelimiter,
+            policy=otp.OtpPolicy.from_config(_config()), phone=phone, code=code,
+            ip=client_ip(), request_id=g.get("request_id"), where="oauth_page",
+        )  # fmt: skip
+        session.commit()
+    except AppError as exc:
+        session.rollback()
+        return page("login.html", 400, client=client, params=params, csrf=data["csrf"], step="code",
+                    phone=phone, problem=exc.message("zh"))  # fmt: skip
+    fresh = browser.sign_in(raw, data, account.id)
+    resp = redirect(_authorize_url(params), 303)
+    browser.set_cookie(resp, fresh)
+    return resp
+
+
+def _config() -> Any:
+    from flask import current_app
+
+    return current_app.config
+
+
+@bp.post("/logout")
+def logout() -> Response:
+    params = _params(request.form)
+    resp = redirect(_authorize_url(params), 303)
+    browser.clear(resp)
+    return resp

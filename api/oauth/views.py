@@ -1,0 +1,67 @@
+"""The OAuth 2.0 protocol endpoints and the authorization server metadata (RFC 8414).
+
+/oauth/token, /oauth/revoke and /oauth/introspect take form bodies and answer in RFC 6749's
+error format, which OAuth client libraries parse; /oauth/authorize is a page (api.oauth.pages).
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, jsonify
+
+from api.deps import services
+from api.oauth.server import oauth_server
+from domain.oauth.scopes import SCOPES
+
+bp = Blueprint("oauth", __name__, url_prefix="/oauth", template_folder="templates")
+wellknown = Blueprint("oauth_wellknown", __name__)
+
+
+def _no_store(resp: Response) -> Response:
+    resp.headers["Cache-Control"] = "no-store"
+    resp.headers["Pragma"] = "no-cache"
+    return resp
+
+
+@bp.post("/token")
+def token() -> Response:
+    """Code (with PKCE), refresh (rotating) and client_credentials grants."""
+    return _no_store(oauth_server().create_token_response())
+
+
+@bp.post("/revoke")
+def revoke() -> Response:
+    """RFC 7009: 200 whether or not the token was known."""
+    return _no_store(oauth_server().create_endpoint_response("revocation"))
+
+
+@bp.post("/introspect")
+def introspect() -> Response:
+    """RFC 7662, client-authenticated; a client learns only about its own tokens."""
+    return _no_store(oauth_server().create_endpoint_response("introspection"))
+
+
+@wellknown.get("/.well-known/oauth-authorization-server")
+def metadata() -> Response:
+    base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
+    body = {
+        "issuer": services().tokens.issuer,
+        "authorization_endpoint": f"{base}/oauth/authorize",
+        "token_endpoint": f"{base}/oauth/token",
+        "revocation_endpoint": f"{base}/oauth/revoke",
+        "introspection_endpoint": f"{base}/oauth/introspect",
+        "jwks_uri": f"{base}/.well-known/jwks.json",
+        "scopes_supported": list(SCOPES),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "code_challenge_methods_supported": ["S256"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "private_key_jwt", "none"],
+        "token_endpoint_auth_signing_alg_values_supported": ["ES256", "RS256", "PS256"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "private_key_jwt", "none"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "private_key_jwt"],
+        "authorization_response_iss_parameter_supported": True,
+        "ui_locales_supported": ["zh-CN", "en"],
+    }
+    resp = jsonify(body)
+    resp.headers["Cache-Control"] = "public, max-age=3600"
+    return resp

@@ -1,0 +1,194 @@
+"""Client registration by operators, and the checks every OAuth request makes of a client.
+
+Redirect URIs are matched exactly (RFC 9700 §4.1.3): no prefix, no case folding, no trailing
+slash leniency. The one relaxation is RFC 8252 §7.3: a native (public) client that registered a
+loopback URI (http://127.0.0.1/... or http://[::1]/...) may use any port on it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core import clock
+from core.crypto import constant_time_equal, random_token, token_hash
+from domain.auth.revocation import RevocationList
+from domain.oauth import scopes as scope_catalog
+from domain.oauth import tokens as oauth_tokens
+from domain.oauth.errors import ClientInvalid, ClientNotFound
+from domain.oauth.models import (
+    APPROVED,
+    CLIENT_STATUSES,
+    CONFIDENTIAL,
+    NO_AUTH,
+    PRIVATE_KEY_JWT,
+    PUBLIC,
+    SECRET_BASIC,
+    SUSPENDED,
+    OAuthClient,
+)
+from domain.operators import audit_log
+from domain.operators.audit_log import Actor
+
+
+@dataclass
+class Registered:
+    client: OAuthClient
+    client_secret: str | None  # shown once, at registration or rotation
+
+
+def _loopback(uri: str) -> bool:
+    """http://127.0.0.1[:port]/... or http://[::1][:port]/..., written exactly so (RFC 8252 §7.3)."""
+    if not uri.startswith(("http://127.0.0.1", "http://[::1]")):
+        return False
+    try:
+        parts = urlsplit(uri)
+        parts.port  # noqa: B018 - raises on a malformed port
+    except ValueError:
+        return False
+    return parts.hostname in ("127.0.0.1", "::1") and not parts.username and not parts.fragment
+
+
+def _check_redirect_uri(uri: str, client_type: str) -> None:
+    parts = urlsplit(uri)
+    if parts.fragment or "#" in uri:
+        raise ClientInvalid(reason="回调地址不能包含片段（#）", fields={"redirect_uris": ["fragment"]})
+    if parts.username or parts.password or "@" in parts.netloc:
+        raise ClientInvalid(reason="回调地址不能包含用户信息", fields={"redirect_uris": ["userinfo"]})
+    if "*" in uri:
+        raise ClientInvalid(reason="回调地址不能使用通配符", fields={"redirect_uris": ["wildcard"]})
+    if parts.scheme == "https" and parts.hostname:
+        return
+    if client_type == PUBLIC and _loopback(uri):
+        return
+    # A native app's private-use scheme, reverse-domain style (RFC 8252 §7.1), e.g. cn.bank.app:/cb
+    if client_type == PUBLIC and "." in parts.scheme and parts.scheme not in ("http", "https"):
+        return
+    raise ClientInvalid(
+        reason="回调地址须为 https 地址（原生应用可用本机回环地址或反向域名协议）",
+        fields={"redirect_uris": [uri]},
+    )
+
+
+def redirect_uri_matches(client: OAuthClient, uri: str) -> bool:
+    """Exact match against a registered URI, or a loopback URI on any port for native clients."""
+    if uri in client.redirect_uris:
+        return True
+    if client.client_type != PUBLIC or not _loopback(uri):
+        return False
+    asked = urlsplit(uri)
+    for registered in client.redirect_uris:
+        if not _loopback(registered):
+            continue
+        reg = urlsplit(registered)
+        if (reg.hostname, reg.path, reg.query) == (asked.hostname, asked.path, asked.query):
+            return True
+    return False
+
+
+def register(
+    session: Session,
+    *,
+    actor: Actor,
+    name: str,
+    contact: str,
+    client_type: str,
+    redirect_uris: list[str],
+    scopes: list[str],
+    logo_url: str | None = None,
+    auth_method: str | None = None,
+    jwks: dict[str, Any] | None = None,
+) -> Registered:
+    """Register a client (status pending until an operator approves it)."""
+    if client_type not in (CONFIDENTIAL, PUBLIC):
+        raise ClientInvalid(reason="类型须为 confidential 或 public", fields={"client_type": [client_type]})
+    if auth_method is None:
+        auth_method = SECRET_BASIC if client_type == CONFIDENTIAL else NO_AUTH
+    allowed_methods = (SECRET_BASIC, PRIVATE_KEY_JWT) if client_type == CONFIDENTIAL else (NO_AUTH,)
+    if auth_method not in allowed_methods:
+        raise ClientInvalid(reason="认证方式与应用类型不符", fields={"auth_method": [auth_method]})
+    if auth_method == PRIVATE_KEY_JWT and not (jwks and isinstance(jwks.get("keys"), list) and jwks["keys"]):
+        raise ClientInvalid(reason="private_key_jwt 须登记公钥（JWKS）", fields={"jwks": ["required"]})
+    if not redirect_uris and set(scopes) - scope_catalog.CLIENT_ONLY:
+        raise ClientInvalid(reason="至少登记一个回调地址", fields={"redirect_uris": ["required"]})
+    for uri in redirect_uris:
+        _check_redirect_uri(uri, client_type)
+    unknown = [s for s in scopes if s not in scope_catalog.SCOPES]
+    if unknown or not scopes:
+        raise ClientInvalid(reason="未知的授权范围", fields={"scopes": unknown or ["required"]})
+    if logo_url and not logo_url.startswith("https://"):
+        raise ClientInvalid(reason="图标须为 https 地址", fields={"logo_url": [logo_url]})
+    secret = random_token(32) if auth_method == SECRET_BASIC else None
+    client = OAuthClient(
+        id="yw_" + random_token(12).replace("-", "x").replace("_", "y"),
+        name=name, logo_url=logo_url, contact=contact, client_type=client_type,
+        auth_method=auth_method, secret_hash=token_hash(secret) if secret else None,
+        jwks=jwks, redirect_uris=list(dict.fromkeys(redirect_uris)),
+        scopes=scope_catalog.join(scopes), status="pending", created_at=clock.now(), created_by=actor.id,
+    )  # fmt: skip
+    session.add(client)
+    audit_log.record(session, actor, "oauth.client_register", target_type="oauth_client", target_id=client.id)
+    session.commit()
+    return Registered(client, secret)
+
+
+def get(session: Session, client_id: str) -> OAuthClient:
+    client = session.get(OAuthClient, client_id) if client_id else None
+    if client is None:
+        raise ClientNotFound()
+    return client
+
+
+def list_all(session: Session) -> list[OAuthClient]:
+    return list(session.scalars(select(OAuthClient).order_by(OAuthClient.created_at)))
+
+
+def set_status(
+    session: Session, *, actor: Actor, revocations: RevocationList, client_id: str, status: str
+) -> OAuthClient:
+    """Approve or suspend. Suspending ends every token citizens' grants gave the client, at once
+    (their grants stay listed, so a re-approved client can be used again after a fresh login)."""
+    if status not in CLIENT_STATUSES:
+        raise ClientInvalid(reason="未知状态", fields={"status": [status]})
+    client = get(session, client_id)
+    client.status = status
+    client.status_changed_at = clock.now()
+    client.status_changed_by = actor.id
+    if status == SUSPENDED:
+        oauth_tokens.revoke_families(
+            session, revocations, oauth_tokens.grant_family_ids(session, client.id), reason="client_suspended"
+        )
+    audit_log.record(
+        session, actor, "oauth.client_status", target_type="oauth_client", target_id=client.id,
+        details={"status": status},
+    )  # fmt: skip
+    session.commit()
+    return client
+
+
+def rotate_secret(session: Session, *, actor: Actor, client_id: str) -> Registered:
+    client = get(session, client_id)
+    if client.auth_method != SECRET_BASIC:
+        raise ClientInvalid(reason="该应用不使用密钥认证", fields={"auth_method": [client.auth_method]})
+    secret = random_token(32)
+    client.secret_hash = token_hash(secret)
+    audit_log.record(
+        session, actor, "oauth.client_secret_rotate", target_type="oauth_client", target_id=client.id
+    )
+    session.commit()
+    return Registered(client, secret)
+
+
+def secret_matches(client: OAuthClient, secret: str | None) -> bool:
+    """Secrets are 256-bit random values made here, so a plain SHA-256 suffices (no slow hash)."""
+    if not secret or not client.secret_hash:
+        return False
+    return constant_time_equal(token_hash(secret), client.secret_hash)
+
+
+def usable(client: OAuthClient | None) -> bool:
+    return client is not None and client.status == APPROVED

@@ -1,0 +1,119 @@
+"""The citizen's side: consent to a client, the list of grants, revoking one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from core import clock
+from domain.accounts.models import Account
+from domain.accounts.service import ensure_usable
+from domain.auth.revocation import RevocationList
+from domain.oauth import clients
+from domain.oauth import scopes as scope_catalog
+from domain.oauth import tokens as oauth_tokens
+from domain.oauth.errors import ClientNotFound, ConsentLevelTooLow, GrantNotFound
+from domain.oauth.models import OAuthClient, OAuthGrant
+
+CONSENT_VERSION = "2026-12"
+DURATIONS_DAYS = (30, 90, 180, 365)
+DEFAULT_DAYS = 90
+
+
+@dataclass
+class ConsentRequest:
+    """What the consent page shows: the asked scopes the citizen may grant, split by sensitivity."""
+
+    client: OAuthClient
+    ordinary: list[str]
+    sensitive: list[str]
+    too_low: list[str]  # sensitive scopes the account's level does not allow yet
+
+
+def prepare(client: OAuthClient, asked: list[str], account: Account) -> ConsentRequest:
+    names = [s for s in asked if s in scope_catalog.SCOPES and scope_catalog.SCOPES[s].citizen]
+    sensitive = scope_catalog.sensitive(names)
+    return ConsentRequest(
+        client=client,
+        ordinary=[s for s in names if s not in sensitive],
+        sensitive=sensitive,
+        too_low=[s for s in sensitive if not scope_catalog.level_allows(s, account.identity_level)],
+    )
+
+
+def consent(
+    session: Session,
+    *,
+    account: Account,
+    client: OAuthClient,
+    asked: list[str],
+    sensitive_accepted: list[str],
+    days: int,
+) -> OAuthGrant:
+    """Record the citizen's consent: the asked ordinary scopes plus the sensitive ones they ticked.
+    One grant per citizen and client; a new consent replaces its scopes and duration. Commits."""
+    ensure_usable(account)
+    if not clients.usable(client):
+        raise ClientNotFound()
+    req = prepare(client, asked, account)
+    chosen = list(req.ordinary)
+    for name in req.sensitive:
+        if name in sensitive_accepted:
+            if name in req.too_low:
+                scope = scope_catalog.SCOPES[name]
+                raise ConsentLevelTooLow(scope=name, scope_title=scope.title_zh, min_level=scope.min_level)
+            chosen.append(name)
+    now = clock.now()
+    days = days if days in DURATIONS_DAYS else DEFAULT_DAYS
+    grant = active_grant(session, account.id, client.id)
+    if grant is None:
+        grant = OAuthGrant(account_id=account.id, client_id=client.id, granted_at=now)
+        session.add(grant)
+    grant.scopes = scope_catalog.join(chosen)
+    grant.consent_version = CONSENT_VERSION
+    grant.granted_at = now
+    grant.expires_at = now + timedelta(days=days)
+    session.flush()
+    return grant
+
+
+def active_grant(session: Session, account_id: str, client_id: str) -> OAuthGrant | None:
+    now = clock.now()
+    return session.scalar(
+        select(OAuthGrant).where(
+            OAuthGrant.account_id == account_id,
+            OAuthGrant.client_id == client_id,
+            OAuthGrant.revoked_at.is_(None),
+            OAuthGrant.expires_at > now,
+        )
+    )
+
+
+def list_for(session: Session, account_id: str) -> list[tuple[OAuthGrant, OAuthClient]]:
+    now = clock.now()
+    rows = session.execute(
+        select(OAuthGrant, OAuthClient)
+        .join(OAuthClient, OAuthClient.id == OAuthGrant.client_id)
+        .where(
+            OAuthGrant.account_id == account_id, OAuthGrant.revoked_at.is_(None), OAuthGrant.expires_at > now
+        )
+        .order_by(OAuthGrant.granted_at.desc())
+    )
+    return [(g, c) for g, c in rows]
+
+
+def revoke(session: Session, *, revocations: RevocationList, account_id: str, grant_id: str) -> None:
+    """The citizen withdraws a grant: every token of it stops working at once. Commits."""
+    grant = session.get(OAuthGrant, grant_id)
+    if grant is None or grant.account_id != account_id or grant.revoked_at is not None:
+        raise GrantNotFound()
+    oauth_tokens.revoke_grant(session, revocations, grant, reason="citizen")
+    session.commit()
+
+
+def touch(session: Session, grant_id: str) -> None:
+    """Note that a grant was used now (the caller throttles; in the caller's transaction)."""
+    session.execute(update(OAuthGrant).where(OAuthGrant.id == grant_id).values(last_used_at=clock.now()))

@@ -1,0 +1,49 @@
+"""identity.match: does a name and ID number an app already holds belong to this citizen?
+
+The answer is yes or no, never the number itself. The ID number is compared by its blind index;
+the name is compared after decrypting the stored one inside this function (an access to a full
+value, so audited with the asking app). Each app may ask about a citizen a few times an hour,
+so the scope cannot be turned into a way of guessing an ID number.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from core import audit
+from core.crypto import Encryptor, LookupHasher, constant_time_equal
+from core.ratelimit import RateLimiter
+from domain.identity.binding import id_lookup, identity_of, person_from
+from domain.identity.deps import NAME_PURPOSE
+from domain.oauth.errors import IdentityNotVerified
+
+PER_HOUR = 10
+
+
+def match(
+    session: Session,
+    *,
+    hasher: LookupHasher,
+    encryptor: Encryptor,
+    ratelimiter: RateLimiter,
+    account_id: str,
+    client_id: str,
+    name: str,
+    id_number: str,
+    request_id: str | None = None,
+) -> bool:
+    """True when both match the citizen's verified identity. Raises IdentityInvalid (malformed
+    input), IdentityNotVerified or RateLimited. Commits the audit line."""
+    ratelimiter.hit("oauth-identity-match", f"{client_id}:{account_id}", limit=PER_HOUR, window=3600)
+    person = person_from(name, id_number)
+    verified = identity_of(session, account_id)
+    if verified is None:
+        raise IdentityNotVerified()
+    same_id = constant_time_equal(id_lookup(hasher, person.id_number), verified.id_lookup)
+    same_name = constant_time_equal(encryptor.decrypt(verified.name_enc, purpose=NAME_PURPOSE), person.name)
+    audit.record(
+        session, actor_type="client", actor_id=client_id, action="identity.match", target_type="account",
+        target_id=account_id, request_id=request_id, details={"matched": same_id and same_name},
+    )  # fmt: skip
+    session.commit()
+    return same_id and same_name

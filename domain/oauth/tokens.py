@@ -1,0 +1,292 @@
+"""Tokens of third-party apps: code redemption, issue, refresh rotation, revocation, introspection.
+
+Access tokens are ES256 JWTs in the RFC 9068 profile minted by the one token service (header
+`typ: at+jwt`; claims iss, sub, aud, exp, iat, jti, client_id, scope). A citizen token's `sid`
+is its token family: the tokens descended from one authorization code. Revoking a family puts
+its id on the same revocation list citizen sessions use, so every resource refuses it at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from core import clock
+from core.crypto import random_token, token_hash
+from core.db import new_id
+from core.tokens import TokenService
+from domain.accounts.models import Account
+from domain.auth.revocation import RevocationList
+from domain.oauth import scopes as scope_catalog
+from domain.oauth.models import (
+    OAuthClient,
+    OAuthCode,
+    OAuthGrant,
+    OAuthRefreshToken,
+    OAuthTokenFamily,
+)
+
+TYP_CITIZEN = "oauth"  # acting for a citizen
+TYP_CLIENT = "oauth_client"  # the app itself (client_credentials)
+AT_JWT_HEADER = {"typ": "at+jwt"}
+
+
+@dataclass(frozen=True)
+class OAuthPolicy:
+    audience: str
+    access_ttl: int = 600
+    refresh_ttl: int = 30 * 86400
+    code_ttl: int = 60
+
+
+def issue_code(
+    session: Session,
+    *,
+    policy: OAuthPolicy,
+    grant: OAuthGrant,
+    redirect_uri: str,
+    scope: str,
+    code_challenge: str,
+    code_challenge_method: str,
+) -> str:
+    raw = random_token(32)
+    now = clock.now()
+    session.add(
+        OAuthCode(
+            code_hash=token_hash(raw),
+            grant_id=grant.id,
+            client_id=grant.client_id,
+            account_id=grant.account_id,
+            redirect_uri=redirect_uri,
+            scope=scope,
+            code_challenge=code_challenge,
+            code_challenge_method=code_challenge_method,
+            created_at=now,
+            expires_at=now + timedelta(seconds=policy.code_ttl),
+        )  # fmt: skip
+    )
+    session.commit()
+    return raw
+
+
+def redeem_code(
+    session: Session, *, revocations: RevocationList, code: str, client_id: str
+) -> OAuthCode | None:
+    """Claim a code once: a conditional update lets exactly one of any number of concurrent
+    redemptions win; the winner's token family is created in the same transaction. A second
+    redemption of a used code revokes every token issued from it (RFC 9700 §4.2.1 / RFC 6749
+    §4.1.2) and gets nothing. Commits."""
+    now = clock.now()
+    digest = token_hash(code)
+    family_id = new_id()
+    claimed = session.execute(
+        update(OAuthCode)
+        .where(
+            OAuthCode.code_hash == digest,
+            OAuthCode.client_id == client_id,
+            OAuthCode.used_at.is_(None),
+            OAuthCode.expires_at > now,
+        )
+        .values(used_at=now, family_id=family_id)
+    ).rowcount
+    row = session.scalar(select(OAuthCode).where(OAuthCode.code_hash == digest))
+    if claimed == 1 and row is not None:
+        session.add(OAuthTokenFamily(id=family_id, grant_id=row.grant_id, code_id=row.id, created_at=now))
+        session.commit()
+        return row
+    if row is not None and row.used_at is not None and row.client_id == client_id and row.family_id:
+        row.replayed_at = now
+        revoke_families(session, revocations, [row.family_id], reason="code_replay")
+    session.commit()
+    return None
+
+
+def _family_open(session: Session, revocations: RevocationList, family_id: str) -> bool:
+    fam = session.get(OAuthTokenFamily, family_id)
+    return fam is not None and fam.revoked_at is None and not revocations.is_revoked(family_id)
+
+
+def issue_for_citizen(
+    session: Session,
+    *,
+    tokens: TokenService,
+    policy: OAuthPolicy,
+    revocations: RevocationList,
+    grant: OAuthGrant,
+    family_id: str,
+    scope: str,
+    account: Account,
+    with_refresh: bool,
+) -> dict[str, Any]:
+    """An access token (and a new refresh token) in family `family_id`. Commits."""
+    now = clock.now()
+    body: dict[str, Any] = {
+        "token_type": "Bearer",
+        "expires_in": policy.access_ttl,
+        "scope": scope,
+        "access_token": tokens.mint(
+            audience=policy.audience,
+            subject=account.id,
+            ttl=policy.access_ttl,
+            headers=AT_JWT_HEADER,
+            claims={
+                "typ": TYP_CITIZEN,
+                "client_id": grant.client_id,
+                "scope": scope,
+                "sid": family_id,
+                "gid": grant.id,
+                "idl": account.identity_level,
+            },
+        ),  # fmt: skip
+    }
+    if with_refresh:
+        raw = "ort_" + random_token(32)
+        expires = min(now + timedelta(seconds=policy.refresh_ttl), grant.expires_at)
+        session.add(
+            OAuthRefreshToken(
+                family_id=family_id,
+                token_hash=token_hash(raw),
+                scope=scope,
+                created_at=now,
+                expires_at=expires,
+            )
+        )
+        body["refresh_token"] = raw
+    session.commit()
+    # A replay may have revoked the family while the token was made: the refresh token then
+    # belongs to a revoked family (refused at use) and the revocation list refuses the access token.
+    return body
+
+
+def issue_for_client(
+    tokens: TokenService, policy: OAuthPolicy, client: OAuthClient, scope: str
+) -> dict[str, Any]:
+    return {
+        "token_type": "Bearer",
+        "expires_in": policy.access_ttl,
+        "scope": scope,
+        "access_token": tokens.mint(
+            audience=policy.audience,
+            subject=client.id,
+            ttl=policy.access_ttl,
+            headers=AT_JWT_HEADER,
+            claims={"typ": TYP_CLIENT, "client_id": client.id, "scope": scope},
+        ),  # fmt: skip
+    }
+
+
+@dataclass
+class RefreshClaim:
+    row: OAuthRefreshToken
+    grant: OAuthGrant
+    family_id: str
+
+
+def claim_refresh(
+    session: Session, *, revocations: RevocationList, refresh_token: str, client_id: str
+) -> RefreshClaim | None:
+    """Rotate a refresh token once. A token presented again (reuse: stolen or replayed) revokes
+    the whole grant, every family of it. Commits."""
+    now = clock.now()
+    row = session.scalar(
+        select(OAuthRefreshToken).where(OAuthRefreshToken.token_hash == token_hash(refresh_token))
+    )
+    if row is None:
+        return None
+    fam = session.get(OAuthTokenFamily, row.family_id)
+    grant = session.get(OAuthGrant, fam.grant_id) if fam else None
+    if fam is None or grant is None or grant.client_id != client_id:
+        return None
+    if row.rotated_at is not None:
+        revoke_grant(session, revocations, grant, reason="refresh_reuse")
+        session.commit()
+        return None
+    if row.expires_at <= now or grant.revoked_at is not None or grant.expires_at <= now:
+        return None
+    if not _family_open(session, revocations, fam.id):
+        return None
+    claimed = session.execute(
+        update(OAuthRefreshToken)
+        .where(OAuthRefreshToken.id == row.id, OAuthRefreshToken.rotated_at.is_(None))
+        .values(rotated_at=now)
+    ).rowcount
+    if claimed != 1:  # a concurrent use won: this one is the reuse
+        session.rollback()
+        grant = session.get(OAuthGrant, grant.id)
+        assert grant is not None
+        revoke_grant(session, revocations, grant, reason="refresh_reuse")
+        session.commit()
+        return None
+    session.commit()
+    return RefreshClaim(row, grant, fam.id)
+
+
+def refresh_scope(asked: str | None, claim: RefreshClaim, account: Account) -> str | None:
+    """The scope of the new token: what was asked (or all of it), within what the grant still
+    holds and the account's current level allows. None if the ask exceeds the grant."""
+    held = set(scope_catalog.parse(claim.row.scope)) & set(scope_catalog.parse(claim.grant.scopes))
+    wanted = set(scope_catalog.parse(asked)) if asked else held
+    if not wanted <= held:
+        return None
+    allowed = {s for s in wanted if scope_catalog.level_allows(s, account.identity_level)}
+    return scope_catalog.join(allowed) if allowed else None
+
+
+def revoke_families(
+    session: Session, revocations: RevocationList, family_ids: list[str], *, reason: str
+) -> None:
+    """Mark families revoked (in the caller's transaction) and refuse their access tokens now."""
+    if not family_ids:
+        return
+    session.execute(
+        update(OAuthTokenFamily)
+        .where(OAuthTokenFamily.id.in_(family_ids), OAuthTokenFamily.revoked_at.is_(None))
+        .values(revoked_at=clock.now(), revoke_reason=reason)
+    )
+    for fid in family_ids:
+        revocations.revoke(fid)
+
+
+def revoke_grant(session: Session, revocations: RevocationList, grant: OAuthGrant, *, reason: str) -> None:
+    """End a grant and every token of it (in the caller's transaction)."""
+    if grant.revoked_at is None:
+        grant.revoked_at = clock.now()
+        grant.revoke_reason = reason
+    ids = list(session.scalars(select(OAuthTokenFamily.id).where(OAuthTokenFamily.grant_id == grant.id)))
+    revoke_families(session, revocations, ids, reason=reason)
+
+
+def find_refresh(session: Session, raw: str) -> tuple[OAuthRefreshToken, OAuthGrant] | None:
+    row = session.scalar(select(OAuthRefreshToken).where(OAuthRefreshToken.token_hash == token_hash(raw)))
+    if row is None:
+        return None
+    fam = session.get(OAuthTokenFamily, row.family_id)
+    grant = session.get(OAuthGrant, fam.grant_id) if fam else None
+    return (row, grant) if grant is not None else None
+
+
+def refresh_active(
+    session: Session, revocations: RevocationList, row: OAuthRefreshToken, grant: OAuthGrant
+) -> bool:
+    now = clock.now()
+    return (
+        row.rotated_at is None
+        and row.expires_at > now
+        and grant.revoked_at is None
+        and grant.expires_at > now
+        and _family_open(session, revocations, row.family_id)
+    )
+
+
+def grant_family_ids(session: Session, client_id: str) -> list[str]:
+    """Every open family of a client's grants (to refuse at once when the client is suspended)."""
+    stmt = (
+        select(OAuthTokenFamily.id)
+        .join(OAuthGrant, OAuthGrant.id == OAuthTokenFamily.grant_id)
+        .where(OAuthGrant.client_id == client_id, OAuthTokenFamily.revoked_at.is_(None))
+    )
+    return list(session.scalars(stmt))
