@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
+from authlib.common.urls import add_params_to_uri
 from authlib.oauth2 import OAuth2Error
 from flask import Response, g, make_response, redirect, render_template, request
 
@@ -66,9 +67,22 @@ def _precheck(params: dict[str, str]) -> Response | None:
     return None
 
 
+def error_redirect(redirect_uri: str, error: str, description: str | None = None) -> Response:
+    """An error sent back to a checked redirect URI, with state and iss (RFC 9207 §2)."""
+    params = [("error", error)]
+    if description:
+        params.append(("error_description", description))
+    if state := request.values.get("state"):
+        params.append(("state", state))
+    params.append(("iss", services().tokens.issuer))
+    resp = redirect(add_params_to_uri(redirect_uri, params), 302)
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
 def _oauth_error(error: OAuth2Error) -> Response:
     if getattr(error, "redirect_uri", None):
-        return oauth_server().handle_error_response(None, error)
+        return error_redirect(error.redirect_uri, error.error, error.description)
     return error_page(
         "无法完成授权", f"该应用的授权请求无效：{error.description or error.error}。请返回该应用重试。"
     )
@@ -84,9 +98,7 @@ def authorize() -> Response:
     except OAuth2Error as error:
         return _oauth_error(error)
     if not params.get("state"):
-        return oauth_server().handle_error_response(
-            None, _invalid_request("state is required", params["redirect_uri"])
-        )
+        return error_redirect(params["redirect_uri"], "invalid_request", "state is required")
     raw, data, new = browser.ensure()
     account = _signed_in(data)
     client: OAuthClient = grant.client.row
@@ -94,12 +106,6 @@ def authorize() -> Response:
         return page("login.html", cookie=raw if new else None, client=client, params=params,
                     csrf=data["csrf"], step="start")  # fmt: skip
     return _consent(client, params, account, data, cookie=raw if new else None)
-
-
-def _invalid_request(description: str, redirect_uri: str) -> OAuth2Error:
-    from authlib.oauth2.rfc6749 import InvalidRequestError
-
-    return InvalidRequestError(description, redirect_uri=redirect_uri)
 
 
 def _signed_in(data: dict[str, Any]) -> Account | None:
@@ -144,7 +150,7 @@ def decide() -> Response:
     except OAuth2Error as error:
         return _oauth_error(error)
     if form.get("decision") != "allow":
-        return server.create_authorization_response(grant_user=None, grant=grant)
+        return error_redirect(grant.redirect_uri, "access_denied", "The citizen declined.")
     session = db.session()
     try:
         row = grants.consent(

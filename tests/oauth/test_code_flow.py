@@ -56,12 +56,13 @@ def test_the_third_party_token_reads_applications_but_not_what_it_was_not_grante
         )
 
 
-def test_deny_returns_access_denied_to_the_app(client, bank, citizen):
+def test_deny_returns_access_denied_to_the_app(app, client, bank, citizen):
     _, challenge = pkce()
     params = authorize_params(bank, challenge)
     sign_in_browser(client, citizen["account_id"])
     got = redirect_params(consent(client, params, decision="deny"))
     assert got["error"] == "access_denied" and got["state"] == params["state"] and "code" not in got
+    assert got["iss"] == app.config["JWT_ISSUER"]
 
 
 def test_public_native_client_uses_any_loopback_port_and_no_secret(app, client, native, citizen):

@@ -1,0 +1,177 @@
+"""Codes once, refresh rotation with reuse detection, revocation, introspection, client credentials."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+
+from tests.oauth.conftest import basic, exchange, get_code, register
+
+
+def _bearer(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _refresh(client, oauth_client, refresh_token, **extra):
+    data = {"grant_type": "refresh_token", "refresh_token": refresh_token, **extra}
+    return client.post("/oauth/token", data=data, headers=basic(oauth_client))
+
+
+def test_a_replayed_code_is_refused_and_revokes_the_tokens_issued_from_it(app, client, bank, citizen):
+    code, verifier = get_code(app, client, bank, citizen["account_id"])
+    first = exchange(client, bank, code, verifier)
+    assert first.status_code == 200
+    tok = first.get_json()
+    assert client.get("/v1/applications", headers=_bearer(tok["access_token"])).status_code == 200
+    again = exchange(client, bank, code, verifier)
+    assert again.status_code == 400 and again.get_json()["error"] == "invalid_grant"
+    after = client.get("/v1/applications", headers=_bearer(tok["access_token"]))
+    assert after.status_code == 401 and after.get_json()["error"]["code"] == "auth.session_revoked"
+    assert _refresh(client, bank, tok["refresh_token"]).get_json()["error"] == "invalid_grant"
+
+
+def test_a_code_expires_after_sixty_seconds(app, client, bank, citizen, clock):
+    code, verifier = get_code(app, client, bank, citizen["account_id"])
+    clock.advance(61)
+    resp = exchange(client, bank, code, verifier)
+    assert resp.status_code == 400 and resp.get_json()["error"] == "invalid_grant"
+
+
+def test_fifty_parallel_redemptions_of_one_code_give_exactly_one_token(app, client, bank, citizen, live):
+    code, verifier = get_code(app, client, bank, citizen["account_id"])
+    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": bank["redirect_uri"],
+            "code_verifier": verifier}  # fmt: skip
+
+    def redeem(_: int) -> httpx.Response:
+        return httpx.post(live.url + "oauth/token", data=data, auth=(bank["id"], bank["secret"]), timeout=30)
+
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        results = list(pool.map(redeem, range(50)))
+    statuses = sorted(r.status_code for r in results)
+    assert statuses.count(200) == 1, statuses
+    assert all(r.json()["error"] == "invalid_grant" for r in results if r.status_code != 200)
+    # The losers were replays: the winner's token is revoked too (RFC 6749 §4.1.2).
+    token = next(r.json()["access_token"] for r in results if r.status_code == 200)
+    assert client.get("/v1/applications", headers=_bearer(token)).status_code == 401
+
+
+def test_refresh_rotates_and_a_reused_refresh_token_revokes_the_whole_grant(app, client, bank, tokens_for):
+    who, tok = tokens_for(bank)
+    fresh = _refresh(client, bank, tok["refresh_token"])
+    assert fresh.status_code == 200
+    new = fresh.get_json()
+    assert new["refresh_token"] != tok["refresh_token"] and new["scope"] == tok["scope"]
+    assert client.get("/v1/applications", headers=_bearer(new["access_token"])).status_code == 200
+    reuse = _refresh(client, bank, tok["refresh_token"])  # the old one, stolen and replayed
+    assert reuse.status_code == 400 and reuse.get_json()["error"] == "invalid_grant"
+    assert client.get("/v1/applications", headers=_bearer(new["access_token"])).status_code == 401
+    assert _refresh(client, bank, new["refresh_token"]).get_json()["error"] == "invalid_grant"
+    grants = client.get("/v1/me/grants", headers=who["headers"]).get_json()
+    assert grants == []
+
+
+def test_refresh_may_narrow_the_scope_but_never_widen_it(app, client, bank, tokens_for):
+    _, tok = tokens_for(bank, scope="profile.basic applications.read")
+    narrow = _refresh(client, bank, tok["refresh_token"], scope="profile.basic")
+    assert narrow.status_code == 200 and narrow.get_json()["scope"] == "profile.basic"
+    wide = _refresh(
+        client, bank, narrow.get_json()["refresh_token"], scope="profile.basic notifications.send"
+    )
+    assert wide.status_code == 400 and wide.get_json()["error"] == "invalid_scope"
+
+
+def test_another_client_cannot_use_a_refresh_token(app, client, bank, tokens_for):
+    other = register(app, name="另一家银行")
+    _, tok = tokens_for(bank)
+    assert _refresh(client, other, tok["refresh_token"]).get_json()["error"] == "invalid_grant"
+    assert _refresh(client, bank, tok["refresh_token"]).status_code == 200  # not burned by the attempt
+
+
+def test_introspection_needs_client_authentication(client, bank, tokens_for):
+    _, tok = tokens_for(bank)
+    resp = client.post("/oauth/introspect", data={"token": tok["access_token"]})
+    assert resp.status_code == 401 and resp.get_json()["error"] == "invalid_client"
+    bad = client.post("/oauth/introspect", data={"token": tok["access_token"]},
+                      headers=basic({**bank, "secret": "wrong"}))  # fmt: skip
+    assert bad.status_code == 401
+
+
+def test_introspection_answers_active_tokens_and_only_active_false_otherwise(app, client, bank, tokens_for):
+    who, tok = tokens_for(bank)
+    live_one = client.post(
+        "/oauth/introspect", data={"token": tok["access_token"]}, headers=basic(bank)
+    ).get_json()
+    assert live_one["active"] is True and live_one["client_id"] == bank["id"]
+    assert live_one["sub"] == who["account_id"] and live_one["scope"] == tok["scope"]
+    rt = client.post(
+        "/oauth/introspect", data={"token": tok["refresh_token"]}, headers=basic(bank)
+    ).get_json()
+    assert rt["active"] is True and rt["token_type"] == "refresh_token"
+    other = register(app, name="别家")
+    assert client.post("/oauth/introspect", data={"token": tok["access_token"]},
+                       headers=basic(other)).get_json() == {"active": False}  # fmt: skip
+    assert client.post("/oauth/introspect", data={"token": "garbage"}, headers=basic(bank)).get_json() == {
+        "active": False
+    }
+    assert client.post("/oauth/introspect", data={"token": who["access_token"]},
+                       headers=basic(bank)).get_json() == {"active": False}  # a first-party token  # fmt: skip
+    client.post("/oauth/revoke", data={"token": tok["access_token"]}, headers=basic(bank))
+    assert client.post("/oauth/introspect", data={"token": tok["access_token"]},
+                       headers=basic(bank)).get_json() == {"active": False}  # fmt: skip
+
+
+def test_revoking_an_access_token_ends_it_and_revoking_the_refresh_token_ends_the_family(
+    app, client, bank, tokens_for
+):
+    _, tok = tokens_for(bank)
+    assert (
+        client.post("/oauth/revoke", data={"token": tok["access_token"]}, headers=basic(bank)).status_code
+        == 200
+    )
+    assert client.get("/v1/applications", headers=_bearer(tok["access_token"])).status_code == 401
+    fresh = _refresh(client, bank, tok["refresh_token"]).get_json()
+    assert (
+        client.post("/oauth/revoke", data={"token": fresh["refresh_token"]}, headers=basic(bank)).status_code
+        == 200
+    )
+    assert client.get("/v1/applications", headers=_bearer(fresh["access_token"])).status_code == 401
+    assert _refresh(client, bank, fresh["refresh_token"]).get_json()["error"] == "invalid_grant"
+    unknown = client.post("/oauth/revoke", data={"token": "nothing-like-a-token"}, headers=basic(bank))
+    assert unknown.status_code == 200  # RFC 7009 §2.2
+
+
+def test_client_credentials_gives_only_the_apps_own_scopes(app, client, bank, native):
+    ok = client.post("/oauth/token", data={"grant_type": "client_credentials", "scope": "catalog.read"},
+                     headers=basic(bank))  # fmt: skip
+    assert (
+        ok.status_code == 200
+        and ok.get_json()["scope"] == "catalog.read"
+        and "refresh_token" not in ok.get_json()
+    )
+    citizen_data = client.post("/oauth/token", data={"grant_type": "client_credentials",
+                                                     "scope": "applications.read"}, headers=basic(bank))  # fmt: skip
+    assert citizen_data.status_code == 400 and citizen_data.get_json()["error"] == "invalid_scope"
+    token = ok.get_json()["access_token"]
+    assert client.get("/v1/applications", headers=_bearer(token)).status_code == 401  # not a citizen
+    public = client.post("/oauth/token", data={"grant_type": "client_credentials", "client_id": native["id"]})
+    assert public.status_code in (400, 401)
+
+
+def test_password_and_implicit_grants_do_not_exist(client, bank):
+    resp = client.post("/oauth/token", data={"grant_type": "password", "username": "a", "password": "b"},
+                       headers=basic(bank))  # fmt: skip
+    assert resp.status_code == 400 and resp.get_json()["error"] == "unsupported_grant_type"
+
+
+def test_suspending_a_client_ends_its_tokens_at_once_and_its_requests(app, client, bank, tokens_for):
+    from core.db import db
+    from domain.oauth import clients
+    from domain.operators.audit_log import CLI_ACTOR
+
+    _, tok = tokens_for(bank)
+    svc = app.extensions["yiwang"]
+    clients.set_status(db.session(), actor=CLI_ACTOR, revocations=svc.revocations, client_id=bank["id"],
+                       status="suspended")  # fmt: skip
+    assert client.get("/v1/applications", headers=_bearer(tok["access_token"])).status_code == 401
+    assert _refresh(client, bank, tok["refresh_token"]).get_json()["error"] == "invalid_client"
