@@ -40,8 +40,12 @@ def test_a_code_expires_after_sixty_seconds(app, client, bank, citizen, clock):
 
 def test_fifty_parallel_redemptions_of_one_code_give_exactly_one_token(app, client, bank, citizen, live):
     code, verifier = get_code(app, client, bank, citizen["account_id"])
-    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": bank["redirect_uri"],
-            "code_verifier": verifier}  # fmt: skip
+    data = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": bank["redirect_uri"],
+        "code_verifier": verifier,
+    }
 
     def redeem(_: int) -> httpx.Response:
         return httpx.post(live.url + "oauth/token", data=data, auth=(bank["id"], bank["secret"]), timeout=30)
@@ -92,8 +96,9 @@ def test_introspection_needs_client_authentication(client, bank, tokens_for):
     _, tok = tokens_for(bank)
     resp = client.post("/oauth/introspect", data={"token": tok["access_token"]})
     assert resp.status_code == 401 and resp.get_json()["error"] == "invalid_client"
-    bad = client.post("/oauth/introspect", data={"token": tok["access_token"]},
-                      headers=basic({**bank, "secret": "wrong"}))  # fmt: skip
+    bad = client.post(
+        "/oauth/introspect", data={"token": tok["access_token"]}, headers=basic({**bank, "secret": "wrong"})
+    )
     assert bad.status_code == 401
 
 
@@ -109,16 +114,18 @@ def test_introspection_answers_active_tokens_and_only_active_false_otherwise(app
     ).get_json()
     assert rt["active"] is True and rt["token_type"] == "refresh_token"
     other = register(app, name="别家")
-    assert client.post("/oauth/introspect", data={"token": tok["access_token"]},
-                       headers=basic(other)).get_json() == {"active": False}  # fmt: skip
+    assert client.post(
+        "/oauth/introspect", data={"token": tok["access_token"]}, headers=basic(other)
+    ).get_json() == {"active": False}
     assert client.post("/oauth/introspect", data={"token": "garbage"}, headers=basic(bank)).get_json() == {
         "active": False
     }
-    assert client.post("/oauth/introspect", data={"token": who["access_token"]},
-                       headers=basic(bank)).get_json() == {"active": False}  # a first-party token  # fmt: skip
+    first_party = client.post("/oauth/introspect", data={"token": who["access_token"]}, headers=basic(bank))
+    assert first_party.get_json() == {"active": False}
     client.post("/oauth/revoke", data={"token": tok["access_token"]}, headers=basic(bank))
-    assert client.post("/oauth/introspect", data={"token": tok["access_token"]},
-                       headers=basic(bank)).get_json() == {"active": False}  # fmt: skip
+    assert client.post(
+        "/oauth/introspect", data={"token": tok["access_token"]}, headers=basic(bank)
+    ).get_json() == {"active": False}
 
 
 def test_revoking_an_access_token_ends_it_and_revoking_the_refresh_token_ends_the_family(
@@ -142,15 +149,18 @@ def test_revoking_an_access_token_ends_it_and_revoking_the_refresh_token_ends_th
 
 
 def test_client_credentials_gives_only_the_apps_own_scopes(app, client, bank, native):
-    ok = client.post("/oauth/token", data={"grant_type": "client_credentials", "scope": "catalog.read"},
-                     headers=basic(bank))  # fmt: skip
+    ok = client.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials", "scope": "catalog.read"},
+        headers=basic(bank),
+    )
     assert (
         ok.status_code == 200
         and ok.get_json()["scope"] == "catalog.read"
         and "refresh_token" not in ok.get_json()
     )
-    citizen_data = client.post("/oauth/token", data={"grant_type": "client_credentials",
-                                                     "scope": "applications.read"}, headers=basic(bank))  # fmt: skip
+    asked = {"grant_type": "client_credentials", "scope": "applications.read"}
+    citizen_data = client.post("/oauth/token", data=asked, headers=basic(bank))
     assert citizen_data.status_code == 400 and citizen_data.get_json()["error"] == "invalid_scope"
     token = ok.get_json()["access_token"]
     assert client.get("/v1/applications", headers=_bearer(token)).status_code == 401  # not a citizen
@@ -159,8 +169,9 @@ def test_client_credentials_gives_only_the_apps_own_scopes(app, client, bank, na
 
 
 def test_password_and_implicit_grants_do_not_exist(client, bank):
-    resp = client.post("/oauth/token", data={"grant_type": "password", "username": "a", "password": "b"},
-                       headers=basic(bank))  # fmt: skip
+    resp = client.post(
+        "/oauth/token", data={"grant_type": "password", "username": "a", "password": "b"}, headers=basic(bank)
+    )
     assert resp.status_code == 400 and resp.get_json()["error"] == "unsupported_grant_type"
 
 
@@ -171,7 +182,8 @@ def test_suspending_a_client_ends_its_tokens_at_once_and_its_requests(app, clien
 
     _, tok = tokens_for(bank)
     svc = app.extensions["yiwang"]
-    clients.set_status(db.session(), actor=CLI_ACTOR, revocations=svc.revocations, client_id=bank["id"],
-                       status="suspended")  # fmt: skip
+    clients.set_status(
+        db.session(), actor=CLI_ACTOR, revocations=svc.revocations, client_id=bank["id"], status="suspended"
+    )
     assert client.get("/v1/applications", headers=_bearer(tok["access_token"])).status_code == 401
     assert _refresh(client, bank, tok["refresh_token"]).get_json()["error"] == "invalid_client"
