@@ -54,6 +54,7 @@ BLUEPRINT_MODULES = (
     "api.v1.complaints",
     "api.v1.certificates",
     "api.v1.grants",
+    "api.v1.app_facing",
     "miniprogram_bridge.login",
     "api.admin.auth",
     "api.admin.jobs",
@@ -68,6 +69,7 @@ BLUEPRINT_MODULES = (
     "api.admin.appointments",
     "api.admin.evaluations",
     "api.admin.complaints",
+    "api.admin.oauth_clients",
 )
 
 

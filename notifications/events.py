@@ -119,7 +119,18 @@ EVENTS: dict[str, Event] = {
         "The {dataset_name} for {service_name} was not shared ({status_label}); fill it in or upload it.",
         "请自行填写或上传材料",
     ),
+    "app_message": Event(
+        "应用消息", "App message", "新消息",
+        "{client_name}：{title}", "{client_name}: {title}",
+        "{body}（由第三方应用“{client_name}”经您授权发送）",
+        "{body} (sent by {client_name} with your permission)",
+        "{title}",
+    ),
 }  # fmt: skip
+
+# Events that only ever reach the inbox: a third-party app may write to it with the citizen's
+# grant (scope notifications.send), but never spend the citizen's SMS, WeChat or push attention.
+INBOX_ONLY = frozenset({"app_message"})
 
 RESULT_LABELS = {"approved": ("准予许可", "approved"), "denied": ("不予许可", "denied")}
 

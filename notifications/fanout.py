@@ -25,7 +25,7 @@ from domain.accounts.models import ChannelIdentity
 from domain.accounts.service import WECHAT_OPENID
 from domain.applications.models import ApplicationNotice
 from notifications import inbox, preferences, templates
-from notifications.events import EVENTS, PUSH_PROVIDERS
+from notifications.events import EVENTS, INBOX_ONLY, PREF_CHANNELS, PUSH_PROVIDERS
 from notifications.models import (
     CREATED,
     Device,
@@ -181,6 +181,9 @@ def _notification(session: Session, settings: NotifySettings, event: Event, now:
 
 
 def _messages(settings: NotifySettings, note: Notification, facts: _Facts, now: datetime) -> list[Message]:
+    if note.event_type in INBOX_ONLY:
+        note.skipped = {channel: "inbox_only" for channel in PREF_CHANNELS}
+        return []
     prefs = facts.prefs.get(note.account_id) or preferences.Preferences({}, True)
     skipped: dict[str, str] = {}
     targets: list[tuple[str, str]] = []  # (channel, target)
