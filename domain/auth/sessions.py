@@ -277,8 +277,9 @@ def authenticate(
             raise TokenInvalid()
         if revocations.is_revoked(sid, claims.get("jti")):
             raise SessionRevoked()
+        # A convenience app is a mobile app: catalog channel rules for "app" apply to it.
         return Principal(
-            claims["sub"], sid, "oauth", claims.get("idl", "L1"), claims,
+            claims["sub"], sid, "app", claims.get("idl", "L1"), claims,
             client_id=client_id, scopes=frozenset(scope.split()), grant_id=claims.get("gid"),
         )  # fmt: skip
     if revocations.is_revoked(sid):

@@ -1,0 +1,104 @@
+"""Who sees what: a client reaches only its consenting citizen's data, within its scopes; first-
+and third-party tokens see exactly what they should; every third-party access is on the ledger."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.api.v1.applications.conftest import SS_CARD, seeded, verified  # noqa: F401 (fixture)
+from tests.oauth.conftest import basic, register
+
+READ_WRITE = "applications.read applications.write"
+
+
+def _auth(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def world(app, client, seeded, bank, tokens_for):  # noqa: F811
+    zhang, li = verified(app, 0), verified(app, 1)
+    drafts = {}
+    for who in (zhang, li):
+        resp = client.post("/v1/applications", json={"service_code": SS_CARD}, headers=who["headers"])
+        assert resp.status_code == 201, resp.get_json()
+        drafts[who["account_id"]] = resp.get_json()["id"]
+    other = register(app, name="街道办小程序", scopes=["applications.read", "profile.basic"])
+    _, bank_zhang = tokens_for(bank, scope=READ_WRITE, citizen=zhang, sensitive=["applications.write"])
+    _, other_li = tokens_for(other, scope="applications.read", citizen=li)
+    return {
+        "zhang": zhang, "li": li, "drafts": drafts, "bank": bank, "other": other,
+        "bank_zhang": _auth(bank_zhang["access_token"]), "other_li": _auth(other_li["access_token"]),
+    }  # fmt: skip
+
+
+def test_a_client_sees_only_its_consenting_citizens_applications(client, world):
+    z, li = world["zhang"]["account_id"], world["li"]["account_id"]
+    listed = client.get("/v1/applications", headers=world["bank_zhang"]).get_json()
+    assert [a["id"] for a in listed["items"]] == [world["drafts"][z]]
+    assert (
+        client.get(f"/v1/applications/{world['drafts'][z]}", headers=world["bank_zhang"]).status_code == 200
+    )
+    for method in ("get", "delete"):
+        resp = getattr(client, method)(f"/v1/applications/{world['drafts'][li]}", headers=world["bank_zhang"])
+        assert resp.status_code == 404, (method, resp.get_json())
+    other = client.get(f"/v1/applications/{world['drafts'][z]}", headers=world["other_li"])
+    assert other.status_code == 404
+    own = client.get(f"/v1/applications/{world['drafts'][li]}", headers=world["other_li"])
+    assert own.status_code == 200
+
+
+def test_write_scope_acts_for_the_citizen_and_read_scope_cannot(client, world):
+    made = client.post("/v1/applications", json={"service_code": SS_CARD}, headers=world["bank_zhang"])
+    assert made.status_code == 201, made.get_json()
+    mine = client.get(f"/v1/applications/{made.get_json()['id']}", headers=world["zhang"]["headers"])
+    assert mine.status_code == 200  # the citizen sees what the app did in their name
+    refused = client.post("/v1/applications", json={"service_code": SS_CARD}, headers=world["other_li"])
+    assert refused.status_code == 403 and refused.get_json()["error"]["code"] == "oauth.insufficient_scope"
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("get", "/v1/me"), ("get", "/v1/me/phone"), ("get", "/v1/me/sessions"), ("get", "/v1/me/grants"),
+        ("get", "/v1/me/data-access"), ("get", "/v1/identity"), ("get", "/v1/certificates"),
+        ("get", "/v1/notifications"), ("get", "/v1/appointments"), ("get", "/v1/devices"),
+        ("post", "/v1/applications/{draft}/data-sharing"), ("get", "/v1/me/basic-profile"),
+    ],
+)  # fmt: skip
+def test_endpoints_outside_the_granted_scopes_refuse_third_party_tokens(client, world, method, path):
+    path = path.format(draft=world["drafts"][world["zhang"]["account_id"]])
+    resp = getattr(client, method)(path, headers=world["bank_zhang"], json={} if method == "post" else None)
+    assert resp.status_code == 403, (path, resp.status_code)
+    assert resp.get_json()["error"]["code"] in ("oauth.endpoint_not_allowed", "oauth.insufficient_scope")
+    first_party = getattr(client, method)(
+        path, headers=world["zhang"]["headers"], json={} if method == "post" else None
+    )
+    assert first_party.status_code != 403 or path.endswith("data-sharing"), path
+
+
+def test_an_app_token_alone_reaches_no_citizen(app, client, world):
+    token = client.post(
+        "/oauth/token", data={"grant_type": "client_credentials"}, headers=basic(world["bank"])
+    )
+    assert client.get("/v1/applications", headers=_auth(token.get_json()["access_token"])).status_code == 401
+
+
+def test_every_third_party_access_is_on_that_citizens_ledger_and_no_one_elses(client, world):
+    z = world["zhang"]
+    draft = world["drafts"][z["account_id"]]
+    client.get("/v1/applications", headers=world["bank_zhang"])
+    client.get(f"/v1/applications/{draft}", headers=world["bank_zhang"])
+    client.get(
+        f"/v1/applications/{world['drafts'][world['li']['account_id']]}", headers=world["bank_zhang"]
+    )  # 404
+    ledger = client.get("/v1/me/data-access", headers=z["headers"]).get_json()["items"]
+    apps = [e for e in ledger if e["accessor"]["type"] == "client"]
+    assert [(e["resource"], e["scope"]) for e in apps] == [
+        (f"GET /v1/applications/{draft}", "applications.read"),
+        ("GET /v1/applications", "applications.read"),
+    ]
+    assert apps[0]["accessor"] == {"type": "client", "id": world["bank"]["id"], "name": "便民银行"}
+    assert apps[0]["application_id"] == draft and apps[0]["resource_name"] == "查看办件"
+    li_ledger = client.get("/v1/me/data-access", headers=world["li"]["headers"]).get_json()["items"]
+    assert all(e["accessor"]["id"] != world["bank"]["id"] for e in li_ledger)

@@ -1,0 +1,123 @@
+"""The citizen's side: grants listed and withdrawn, sensitive scopes ticked separately and gated
+by identity level, and what the non-application scopes give an app."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from integrations.realname.people import DEMO_PEOPLE
+from tests.api.v1.applications.conftest import seeded, verified  # noqa: F401 (fixture)
+from tests.oauth.conftest import authorize_params, consent, exchange, pkce, redirect_params, sign_in_browser
+
+
+def _auth(tok: dict) -> dict:
+    return {"Authorization": f"Bearer {tok['access_token']}"}
+
+
+def test_grants_list_what_each_app_may_do_and_when_it_was_last_used(client, bank, tokens_for, clock):
+    who, tok = tokens_for(bank, scope="profile.basic applications.read")
+    client.get("/v1/applications", headers=_auth(tok))
+    grants = client.get("/v1/me/grants", headers=who["headers"]).get_json()
+    assert len(grants) == 1
+    g = grants[0]
+    assert g["client"] == {"id": bank["id"], "name": "便民银行", "contact": "95588"}
+    assert [s["scope"] for s in g["scopes"]] == ["profile.basic", "applications.read"]
+    assert g["scopes"][0]["reveals"].startswith("您的姓名")
+    assert g["last_used_at"] is not None
+    days = (datetime.fromisoformat(g["expires_at"]) - datetime.fromisoformat(g["granted_at"])).days
+    assert days == 90
+
+
+def test_withdrawing_a_grant_ends_every_token_of_it_at_once(client, bank, tokens_for):
+    who, tok = tokens_for(bank)
+    _, second = tokens_for(bank, citizen=who)  # a second login of the same app: same grant
+    grants = client.get("/v1/me/grants", headers=who["headers"]).get_json()
+    assert len(grants) == 1
+    assert client.delete(f"/v1/me/grants/{grants[0]['id']}", headers=who["headers"]).status_code == 204
+    for t in (tok, second):
+        assert client.get("/v1/applications", headers=_auth(t)).status_code == 401
+        refreshed = client.post("/oauth/token", data={"grant_type": "refresh_token",
+                                                      "refresh_token": t["refresh_token"]},
+                                auth=(bank["id"], bank["secret"]))  # fmt: skip
+        assert refreshed.status_code == 400
+    assert client.get("/v1/me/grants", headers=who["headers"]).get_json() == []
+
+
+def test_a_citizen_cannot_withdraw_someone_elses_grant(client, bank, tokens_for):
+    owner, _ = tokens_for(bank)
+    stranger, _ = tokens_for(bank)
+    gid = client.get("/v1/me/grants", headers=owner["headers"]).get_json()[0]["id"]
+    resp = client.delete(f"/v1/me/grants/{gid}", headers=stranger["headers"])
+    assert resp.status_code == 404 and resp.get_json()["error"]["code"] == "oauth.grant_not_found"
+    assert len(client.get("/v1/me/grants", headers=owner["headers"]).get_json()) == 1
+
+
+def test_sensitive_scopes_are_granted_only_when_ticked(app, client, bank, seeded):  # noqa: F811
+    zhang = verified(app, 0)
+    verifier, challenge = pkce()
+    sign_in_browser(client, zhang["account_id"])
+    params = authorize_params(bank, challenge, scope="profile.basic identity.match")
+    page = client.get("/oauth/authorize?" + "&".join(f"{k}={v}" for k, v in params.items()))
+    assert "敏感权限" in page.get_data(as_text=True)
+    got = redirect_params(consent(client, params))  # not ticked
+    body = exchange(client, bank, got["code"], verifier).get_json()
+    assert body["scope"] == "profile.basic"
+
+
+def test_sensitive_scope_needs_the_identity_level_it_names(client, bank, citizen):
+    _, challenge = pkce()
+    sign_in_browser(client, citizen["account_id"])  # L1: phone only
+    params = authorize_params(bank, challenge, scope="profile.basic identity.match")
+    resp = consent(client, params, sensitive=["identity.match"])
+    assert resp.status_code == 200  # the consent page again, saying why
+    assert "实名认证" in resp.get_data(as_text=True)
+
+
+def test_basic_profile_is_masked_and_identity_match_says_only_yes_or_no(
+    app, client, bank, seeded, tokens_for
+):
+    zhang = verified(app, 0)
+    _, tok = tokens_for(
+        bank, scope="profile.basic identity.match", citizen=zhang, sensitive=["identity.match"]
+    )
+    profile = client.get("/v1/me/basic-profile", headers=_auth(tok)).get_json()
+    assert (
+        profile["identity_level"] == "L3"
+        and profile["name"].endswith("*")
+        and zhang["name"] not in profile["name"]
+    )
+    yes = client.post("/v1/me/identity-match", json={"name": zhang["name"], "id_number": zhang["id_number"]},
+                      headers=_auth(tok))  # fmt: skip
+    assert yes.status_code == 200 and yes.get_json() == {"match": True}
+    someone_else = DEMO_PEOPLE[1][1]  # a valid number, not hers
+    no = client.post("/v1/me/identity-match", json={"name": zhang["name"], "id_number": someone_else},
+                     headers=_auth(tok))  # fmt: skip
+    assert no.status_code == 200 and no.get_json() == {"match": False}
+    bad = client.post(
+        "/v1/me/identity-match", json={"name": zhang["name"], "id_number": "123"}, headers=_auth(tok)
+    )
+    assert bad.status_code == 422  # malformed: a clear error, not a "no"
+    assert zhang["id_number"] not in yes.get_data(as_text=True)
+
+
+def test_identity_match_is_rate_limited_per_app_and_citizen(app, client, bank, seeded, tokens_for):  # noqa: F811
+    zhang = verified(app, 0)
+    _, tok = tokens_for(bank, scope="identity.match", citizen=zhang, sensitive=["identity.match"])
+    ask = {"name": zhang["name"], "id_number": zhang["id_number"]}
+    codes = [
+        client.post("/v1/me/identity-match", json=ask, headers=_auth(tok)).status_code for _ in range(11)
+    ]
+    assert codes[:10] == [200] * 10 and codes[10] == 429
+
+
+def test_an_app_posts_to_the_inbox_once_per_message_id(client, bank, tokens_for):
+    who, tok = tokens_for(bank, scope="notifications.send")
+    note = {"message_id": "m-1", "title": "水费账单", "body": "本月水费 36.5 元"}
+    first = client.post("/v1/notifications", json=note, headers=_auth(tok))
+    assert first.status_code == 202 and first.get_json()["duplicate"] is False
+    again = client.post("/v1/notifications", json=note, headers=_auth(tok))
+    assert again.get_json()["duplicate"] is True
+    inbox = client.get("/v1/notifications", headers=who["headers"]).get_json()["items"]
+    assert len(inbox) == 1 and "便民银行" in inbox[0]["title"] and "36.5" in inbox[0]["body"]
+    citizen_self = client.post("/v1/notifications", json=note, headers=who["headers"])
+    assert citizen_self.status_code == 403
