@@ -17,6 +17,7 @@ from core.crypto import random_token, token_hash
 from domain.oauth import clients
 from domain.operators.audit_log import CLI_ACTOR
 from integrations.simulator_server import ThreadedSimulator
+from tests.api.v1.applications.conftest import seeded  # noqa: F401 (a fixture for these tests)
 from tests.conftest import make_citizen
 
 REDIRECT = "https://bank.example.cn/oauth/callback"

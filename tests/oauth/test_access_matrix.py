@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.v1.applications.conftest import SS_CARD, seeded, verified  # noqa: F401 (fixture)
+from tests.api.v1.applications.conftest import SS_CARD, verified
 from tests.oauth.conftest import basic, register
 
 READ_WRITE = "applications.read applications.write"
@@ -16,7 +16,7 @@ def _auth(token: str) -> dict:
 
 
 @pytest.fixture
-def world(app, client, seeded, bank, tokens_for):  # noqa: F811
+def world(app, client, seeded, bank, tokens_for):
     zhang, li = verified(app, 0), verified(app, 1)
     drafts = {}
     for who in (zhang, li):

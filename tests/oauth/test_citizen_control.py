@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from integrations.realname.people import DEMO_PEOPLE
-from tests.api.v1.applications.conftest import seeded, verified  # noqa: F401 (fixture)
+from tests.api.v1.applications.conftest import verified
 from tests.oauth.conftest import authorize_params, consent, exchange, pkce, redirect_params, sign_in_browser
 
 
@@ -52,7 +52,7 @@ def test_a_citizen_cannot_withdraw_someone_elses_grant(client, bank, tokens_for)
     assert len(client.get("/v1/me/grants", headers=owner["headers"]).get_json()) == 1
 
 
-def test_sensitive_scopes_are_granted_only_when_ticked(app, client, bank, seeded):  # noqa: F811
+def test_sensitive_scopes_are_granted_only_when_ticked(app, client, bank, seeded):
     zhang = verified(app, 0)
     verifier, challenge = pkce()
     sign_in_browser(client, zhang["account_id"])
@@ -100,7 +100,7 @@ def test_basic_profile_is_masked_and_identity_match_says_only_yes_or_no(
     assert zhang["id_number"] not in yes.get_data(as_text=True)
 
 
-def test_identity_match_is_rate_limited_per_app_and_citizen(app, client, bank, seeded, tokens_for):  # noqa: F811
+def test_identity_match_is_rate_limited_per_app_and_citizen(app, client, bank, seeded, tokens_for):
     zhang = verified(app, 0)
     _, tok = tokens_for(bank, scope="identity.match", citizen=zhang, sensitive=["identity.match"])
     ask = {"name": zhang["name"], "id_number": zhang["id_number"]}
