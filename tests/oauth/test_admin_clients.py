@@ -1,0 +1,90 @@
+"""Operators register, approve, suspend apps and rotate their secrets."""
+
+from __future__ import annotations
+
+from tests.domain.operators.factories import admin_headers, make_operator
+from tests.oauth.conftest import REDIRECT
+
+URL = "/admin/v1/oauth-clients"
+
+
+def _admin(app, client, roles=("admin",), username="alice"):
+    return admin_headers(client, make_operator(app, username=username, roles=roles))
+
+
+def _body(**over):
+    body = {"name": "便民银行", "contact": "95588", "client_type": "confidential",
+            "redirect_uris": [REDIRECT], "scopes": ["profile.basic", "applications.read", "catalog.read"]}  # fmt: skip
+    return body | over
+
+
+def test_register_then_approve_then_the_app_works_and_suspension_stops_it(app, client):
+    h = _admin(app, client)
+    made = client.post(URL, json=_body(), headers=h)
+    assert made.status_code == 201
+    body = made.get_json()
+    cid, secret = body["client"]["client_id"], body["client_secret"]
+    assert body["client"]["status"] == "pending" and len(secret) >= 40
+    assert "client_secret" not in client.get(f"{URL}/{cid}", headers=h).get_json()
+    cc = {"grant_type": "client_credentials", "scope": "catalog.read"}
+    assert client.post("/oauth/token", data=cc, auth=(cid, secret)).status_code == 401  # pending
+    assert client.post(f"{URL}/{cid}/status", json={"status": "approved"}, headers=h).status_code == 200
+    assert client.post("/oauth/token", data=cc, auth=(cid, secret)).status_code == 200
+    rotated = client.post(f"{URL}/{cid}/secret", headers=h).get_json()["client_secret"]
+    assert client.post("/oauth/token", data=cc, auth=(cid, secret)).status_code == 401
+    assert client.post("/oauth/token", data=cc, auth=(cid, rotated)).status_code == 200
+    client.post(f"{URL}/{cid}/status", json={"status": "suspended"}, headers=h)
+    assert client.post("/oauth/token", data=cc, auth=(cid, rotated)).status_code == 401
+
+
+def test_unsafe_redirect_uris_and_unknown_scopes_are_refused_with_the_field(app, client):
+    h = _admin(app, client)
+    for uris in (["http://bank.example.cn/cb"], ["https://bank.example.cn/cb#x"], ["https://u@bank.example.cn/cb"],
+                 ["https://*.bank.example.cn/cb"], ["http://127.0.0.1/cb"]):  # fmt: skip
+        resp = client.post(URL, json=_body(redirect_uris=uris), headers=h)
+        assert resp.status_code == 422, uris
+    native = client.post(URL, json=_body(client_type="public", redirect_uris=["http://127.0.0.1/cb", "cn.bank.app:/cb"]),
+                         headers=h)  # fmt: skip
+    assert native.status_code == 201 and native.get_json()["client_secret"] is None
+    assert client.post(URL, json=_body(scopes=["everything"]), headers=h).status_code == 422
+    pkj = client.post(URL, json=_body(auth_method="private_key_jwt"), headers=h)
+    assert pkj.status_code == 422  # no keys registered
+
+
+def test_only_admins_manage_apps(app, client):
+    h = _admin(app, client, roles=("auditor",), username="bob")
+    assert client.get(URL, headers=h).status_code == 403
+
+
+def test_private_key_jwt_client_authenticates_with_a_signed_assertion_once(app, client):
+    import json
+    import time
+    import uuid
+
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    public = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key())) | {"kid": "k1", "alg": "ES256"}
+    h = _admin(app, client)
+    made = client.post(URL, json=_body(auth_method="private_key_jwt", jwks={"keys": [public]}), headers=h)
+    assert made.status_code == 201 and made.get_json()["client_secret"] is None
+    cid = made.get_json()["client"]["client_id"]
+    client.post(f"{URL}/{cid}/status", json={"status": "approved"}, headers=h)
+    now = int(time.time())
+    claims = {"iss": cid, "sub": cid, "aud": app.config["PUBLIC_BASE_URL"].rstrip("/") + "/oauth/token",
+              "iat": now, "exp": now + 60, "jti": uuid.uuid4().hex}  # fmt: skip
+    assertion = jwt.encode(claims, key, algorithm="ES256", headers={"kid": "k1"})
+    form = {"grant_type": "client_credentials", "scope": "catalog.read",
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": assertion}  # fmt: skip
+    ok = client.post("/oauth/token", data=form)
+    assert ok.status_code == 200, ok.get_json()
+    replay = client.post("/oauth/token", data=form)
+    assert replay.status_code in (400, 401) and replay.get_json()["error"] == "invalid_client"
+    forged_key = ec.generate_private_key(ec.SECP256R1())
+    forged = jwt.encode(
+        claims | {"jti": uuid.uuid4().hex}, forged_key, algorithm="ES256", headers={"kid": "k1"}
+    )
+    resp = client.post("/oauth/token", data=form | {"client_assertion": forged})
+    assert resp.status_code in (400, 401) and resp.get_json()["error"] == "invalid_client"
