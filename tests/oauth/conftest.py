@@ -46,12 +46,19 @@ def register(
     session = db.session()
     default_uris = [REDIRECT] if client_type == "confidential" else [NATIVE_REDIRECT]
     reg = clients.register(
-        session, actor=CLI_ACTOR, name=kw.pop("name", "便民银行"), contact="95588", client_type=client_type,
-        redirect_uris=redirect_uris or default_uris, scopes=scopes or [*CITIZEN_SCOPES, "catalog.read"], **kw,
-    )  # fmt: skip
+        session,
+        actor=CLI_ACTOR,
+        name=kw.pop("name", "便民银行"),
+        contact="95588",
+        client_type=client_type,
+        redirect_uris=redirect_uris or default_uris,
+        scopes=scopes or [*CITIZEN_SCOPES, "catalog.read"],
+        **kw,
+    )
     if approve:
-        clients.set_status(session, actor=CLI_ACTOR, revocations=svc.revocations, client_id=reg.client.id,
-                           status="approved")  # fmt: skip
+        clients.set_status(
+            session, actor=CLI_ACTOR, revocations=svc.revocations, client_id=reg.client.id, status="approved"
+        )
     return {
         "id": reg.client.id,
         "secret": reg.client_secret,
@@ -79,10 +86,14 @@ def pkce() -> tuple[str, str]:
 
 def authorize_params(client: dict, challenge: str, **over: Any) -> dict:
     params = {
-        "response_type": "code", "client_id": client["id"], "redirect_uri": client["redirect_uri"],
-        "scope": "profile.basic applications.read", "state": "st-" + secrets.token_hex(4),
-        "code_challenge": challenge, "code_challenge_method": "S256",
-    }  # fmt: skip
+        "response_type": "code",
+        "client_id": client["id"],
+        "redirect_uri": client["redirect_uri"],
+        "scope": "profile.basic applications.read",
+        "state": "st-" + secrets.token_hex(4),
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    }
     params.update(over)
     return {k: v for k, v in params.items() if v is not None}
 

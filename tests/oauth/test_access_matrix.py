@@ -27,9 +27,14 @@ def world(app, client, seeded, bank, tokens_for):
     _, bank_zhang = tokens_for(bank, scope=READ_WRITE, citizen=zhang, sensitive=["applications.write"])
     _, other_li = tokens_for(other, scope="applications.read", citizen=li)
     return {
-        "zhang": zhang, "li": li, "drafts": drafts, "bank": bank, "other": other,
-        "bank_zhang": _auth(bank_zhang["access_token"]), "other_li": _auth(other_li["access_token"]),
-    }  # fmt: skip
+        "zhang": zhang,
+        "li": li,
+        "drafts": drafts,
+        "bank": bank,
+        "other": other,
+        "bank_zhang": _auth(bank_zhang["access_token"]),
+        "other_li": _auth(other_li["access_token"]),
+    }
 
 
 def test_a_client_sees_only_its_consenting_citizens_applications(client, world):
@@ -60,12 +65,20 @@ def test_write_scope_acts_for_the_citizen_and_read_scope_cannot(client, world):
 @pytest.mark.parametrize(
     ("method", "path"),
     [
-        ("get", "/v1/me"), ("get", "/v1/me/phone"), ("get", "/v1/me/sessions"), ("get", "/v1/me/grants"),
-        ("get", "/v1/me/data-access"), ("get", "/v1/identity"), ("get", "/v1/certificates"),
-        ("get", "/v1/notifications"), ("get", "/v1/appointments"), ("get", "/v1/devices"),
-        ("post", "/v1/applications/{draft}/data-sharing"), ("get", "/v1/me/basic-profile"),
+        ("get", "/v1/me"),
+        ("get", "/v1/me/phone"),
+        ("get", "/v1/me/sessions"),
+        ("get", "/v1/me/grants"),
+        ("get", "/v1/me/data-access"),
+        ("get", "/v1/identity"),
+        ("get", "/v1/certificates"),
+        ("get", "/v1/notifications"),
+        ("get", "/v1/appointments"),
+        ("get", "/v1/devices"),
+        ("post", "/v1/applications/{draft}/data-sharing"),
+        ("get", "/v1/me/basic-profile"),
     ],
-)  # fmt: skip
+)
 def test_endpoints_outside_the_granted_scopes_refuse_third_party_tokens(client, world, method, path):
     path = path.format(draft=world["drafts"][world["zhang"]["account_id"]])
     resp = getattr(client, method)(path, headers=world["bank_zhang"], json={} if method == "post" else None)

@@ -13,8 +13,13 @@ def _admin(app, client, roles=("admin",), username="alice"):
 
 
 def _body(**over):
-    body = {"name": "便民银行", "contact": "95588", "client_type": "confidential",
-            "redirect_uris": [REDIRECT], "scopes": ["profile.basic", "applications.read", "catalog.read"]}  # fmt: skip
+    body = {
+        "name": "便民银行",
+        "contact": "95588",
+        "client_type": "confidential",
+        "redirect_uris": [REDIRECT],
+        "scopes": ["profile.basic", "applications.read", "catalog.read"],
+    }
     return body | over
 
 
@@ -39,12 +44,20 @@ def test_register_then_approve_then_the_app_works_and_suspension_stops_it(app, c
 
 def test_unsafe_redirect_uris_and_unknown_scopes_are_refused_with_the_field(app, client):
     h = _admin(app, client)
-    for uris in (["http://bank.example.cn/cb"], ["https://bank.example.cn/cb#x"], ["https://u@bank.example.cn/cb"],
-                 ["https://*.bank.example.cn/cb"], ["http://127.0.0.1/cb"]):  # fmt: skip
+    for uris in (
+        ["http://bank.example.cn/cb"],
+        ["https://bank.example.cn/cb#x"],
+        ["https://u@bank.example.cn/cb"],
+        ["https://*.bank.example.cn/cb"],
+        ["http://127.0.0.1/cb"],
+    ):
         resp = client.post(URL, json=_body(redirect_uris=uris), headers=h)
         assert resp.status_code == 422, uris
-    native = client.post(URL, json=_body(client_type="public", redirect_uris=["http://127.0.0.1/cb", "cn.bank.app:/cb"]),
-                         headers=h)  # fmt: skip
+    native = client.post(
+        URL,
+        json=_body(client_type="public", redirect_uris=["http://127.0.0.1/cb", "cn.bank.app:/cb"]),
+        headers=h,
+    )
     assert native.status_code == 201 and native.get_json()["client_secret"] is None
     assert client.post(URL, json=_body(scopes=["everything"]), headers=h).status_code == 422
     pkj = client.post(URL, json=_body(auth_method="private_key_jwt"), headers=h)
@@ -72,12 +85,21 @@ def test_private_key_jwt_client_authenticates_with_a_signed_assertion_once(app, 
     cid = made.get_json()["client"]["client_id"]
     client.post(f"{URL}/{cid}/status", json={"status": "approved"}, headers=h)
     now = int(time.time())
-    claims = {"iss": cid, "sub": cid, "aud": app.config["PUBLIC_BASE_URL"].rstrip("/") + "/oauth/token",
-              "iat": now, "exp": now + 60, "jti": uuid.uuid4().hex}  # fmt: skip
+    claims = {
+        "iss": cid,
+        "sub": cid,
+        "aud": app.config["PUBLIC_BASE_URL"].rstrip("/") + "/oauth/token",
+        "iat": now,
+        "exp": now + 60,
+        "jti": uuid.uuid4().hex,
+    }
     assertion = jwt.encode(claims, key, algorithm="ES256", headers={"kid": "k1"})
-    form = {"grant_type": "client_credentials", "scope": "catalog.read",
-            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-            "client_assertion": assertion}  # fmt: skip
+    form = {
+        "grant_type": "client_credentials",
+        "scope": "catalog.read",
+        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        "client_assertion": assertion,
+    }
     ok = client.post("/oauth/token", data=form)
     assert ok.status_code == 200, ok.get_json()
     replay = client.post("/oauth/token", data=form)

@@ -36,9 +36,11 @@ def test_withdrawing_a_grant_ends_every_token_of_it_at_once(client, bank, tokens
     assert client.delete(f"/v1/me/grants/{grants[0]['id']}", headers=who["headers"]).status_code == 204
     for t in (tok, second):
         assert client.get("/v1/applications", headers=_auth(t)).status_code == 401
-        refreshed = client.post("/oauth/token", data={"grant_type": "refresh_token",
-                                                      "refresh_token": t["refresh_token"]},
-                                auth=(bank["id"], bank["secret"]))  # fmt: skip
+        refreshed = client.post(
+            "/oauth/token",
+            data={"grant_type": "refresh_token", "refresh_token": t["refresh_token"]},
+            auth=(bank["id"], bank["secret"]),
+        )
         assert refreshed.status_code == 400
     assert client.get("/v1/me/grants", headers=who["headers"]).get_json() == []
 
@@ -86,12 +88,16 @@ def test_basic_profile_is_masked_and_identity_match_says_only_yes_or_no(
         and profile["name"].endswith("*")
         and zhang["name"] not in profile["name"]
     )
-    yes = client.post("/v1/me/identity-match", json={"name": zhang["name"], "id_number": zhang["id_number"]},
-                      headers=_auth(tok))  # fmt: skip
+    yes = client.post(
+        "/v1/me/identity-match",
+        json={"name": zhang["name"], "id_number": zhang["id_number"]},
+        headers=_auth(tok),
+    )
     assert yes.status_code == 200 and yes.get_json() == {"match": True}
     someone_else = DEMO_PEOPLE[1][1]  # a valid number, not hers
-    no = client.post("/v1/me/identity-match", json={"name": zhang["name"], "id_number": someone_else},
-                     headers=_auth(tok))  # fmt: skip
+    no = client.post(
+        "/v1/me/identity-match", json={"name": zhang["name"], "id_number": someone_else}, headers=_auth(tok)
+    )
     assert no.status_code == 200 and no.get_json() == {"match": False}
     bad = client.post(
         "/v1/me/identity-match", json={"name": zhang["name"], "id_number": "123"}, headers=_auth(tok)

@@ -60,8 +60,9 @@ def test_qr_sign_in_is_approved_on_the_phone_and_taken_by_that_browser_only(app,
     assert client.get(f"/oauth/login/qr/{request_id}").get_json() == {"status": "pending"}
     shown = client.get(f"/v1/oauth-login-requests/{request_id}", headers=citizen["headers"]).get_json()
     assert shown["client_name"] == "便民银行" and [s["scope"] for s in shown["scopes"]] == [
-        "profile.basic", "applications.read",
-    ]  # fmt: skip
+        "profile.basic",
+        "applications.read",
+    ]
     stranger = app.test_client()  # another browser, polling the same id
     ok = client.post(f"/v1/oauth-login-requests/{request_id}/approve", headers=citizen["headers"])
     assert ok.status_code == 200 and ok.get_json()["status"] == "approved"
@@ -77,8 +78,10 @@ def test_a_qr_request_answered_once_and_only_by_a_first_party_token(app, client,
     html = client.post("/oauth/login/qr", data=form).get_data(as_text=True)
     request_id = re.search(r"/oauth/login/qr/([A-Za-z0-9_-]+)", html).group(1)
     _, tok = tokens_for(bank)
-    by_app = client.post(f"/v1/oauth-login-requests/{request_id}/approve",
-                         headers={"Authorization": f"Bearer {tok['access_token']}"})  # fmt: skip
+    by_app = client.post(
+        f"/v1/oauth-login-requests/{request_id}/approve",
+        headers={"Authorization": f"Bearer {tok['access_token']}"},
+    )
     assert by_app.status_code == 403
     assert (
         client.post(f"/v1/oauth-login-requests/{request_id}/deny", headers=citizen["headers"]).status_code

@@ -28,14 +28,19 @@ def _browser_consents(live, account_id: str, authorize_url: str) -> str:
 
     browser = requests.Session()
     raw = random_token(24)
-    get_redis().set(f"oauth:browser:{token_hash(raw)}", json.dumps({"account_id": account_id, "csrf": "x" * 22}),
-                    ex=900)  # fmt: skip
+    get_redis().set(
+        f"oauth:browser:{token_hash(raw)}", json.dumps({"account_id": account_id, "csrf": "x" * 22}), ex=900
+    )
     browser.cookies.set("yw_oauth", raw, domain="127.0.0.1", path="/oauth")
     page = browser.get(authorize_url, timeout=10)
     assert page.status_code == 200, page.text[:300]
     form = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page.text))
-    answer = browser.post(live.url + "oauth/authorize", data={**form, "decision": "allow", "days": "30"},
-                          allow_redirects=False, timeout=10)  # fmt: skip
+    answer = browser.post(
+        live.url + "oauth/authorize",
+        data={**form, "decision": "allow", "days": "30"},
+        allow_redirects=False,
+        timeout=10,
+    )
     assert answer.status_code == 302, answer.text[:300]
     return answer.headers["Location"]
 
@@ -46,8 +51,9 @@ def test_requests_oauthlib_completes_code_with_pkce_and_refresh(app, live, bank,
     assert "code_challenge=" in url and "code_challenge_method=S256" in url
     callback = _browser_consents(live, citizen["account_id"], url)
     assert f"state={state}" in callback
-    token = session.fetch_token(live.url + "oauth/token", authorization_response=callback,
-                                client_secret=bank["secret"])  # fmt: skip
+    token = session.fetch_token(
+        live.url + "oauth/token", authorization_response=callback, client_secret=bank["secret"]
+    )
     assert token["token_type"] == "Bearer" and set(token["scope"]) == set(SCOPES)
     listed = session.get(live.url + "v1/applications", timeout=10)
     assert listed.status_code == 200 and listed.json()["items"] == []
@@ -57,8 +63,14 @@ def test_requests_oauthlib_completes_code_with_pkce_and_refresh(app, live, bank,
 
 
 def test_authlib_client_completes_the_flow_and_revokes(app, live, bank, citizen):
-    session = AuthlibSession(bank["id"], bank["secret"], scope=" ".join(SCOPES), redirect_uri=REDIRECT,
-                             code_challenge_method="S256", token_endpoint_auth_method="client_secret_basic")  # fmt: skip
+    session = AuthlibSession(
+        bank["id"],
+        bank["secret"],
+        scope=" ".join(SCOPES),
+        redirect_uri=REDIRECT,
+        code_challenge_method="S256",
+        token_endpoint_auth_method="client_secret_basic",
+    )
     from authlib.common.security import generate_token
 
     verifier = generate_token(64)
