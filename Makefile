@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: install run test lint format bench migrate worker sweeper forwarder notifier bench-forwarding bench-notifications bench-appointments bench-burden stop clean
+.PHONY: install browser run test lint format bench migrate worker sweeper forwarder notifier bench-forwarding bench-notifications bench-appointments bench-burden stop clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,8 +21,12 @@ run: install
 	$(BIN)/python -m cli.devrun
 
 ## Run the test suite (PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set, embedded otherwise).
-test: install
+test: install browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## Debian's Chromium for the OAuth page tests (installed once, when missing).
+browser:
+	scripts/ensure-chromium
 
 ## ruff lint + format check, and the import-direction contract.
 lint: install
