@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: install browser run test lint format bench migrate worker sweeper forwarder notifier bench-forwarding bench-notifications bench-appointments bench-burden stop clean
+.PHONY: install browser run test lint format bench migrate worker sweeper forwarder notifier bench-forwarding bench-notifications bench-appointments bench-burden bench-oauth stop clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -56,6 +56,9 @@ bench-appointments: install
 
 bench-burden: install
 	$(BIN)/python -m bench.burden $(BENCH_BURDEN_ARGS)
+
+bench-oauth: install
+	$(BIN)/python -m bench.oauth $(BENCH_OAUTH_ARGS)
 
 migrate: install
 	$(BIN)/flask --app wsgi migrate

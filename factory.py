@@ -211,7 +211,7 @@ def create_app(config: BaseConfig | dict | None = None) -> Flask:
     from api.v1.system import wellknown
 
     api.register_blueprint(wellknown)
-    _register_oauth(app)
+    _register_oauth(app, api.spec)
     from api.docs_assets import bp as docs_assets
 
     app.register_blueprint(docs_assets)
@@ -223,17 +223,20 @@ def create_app(config: BaseConfig | dict | None = None) -> Flask:
     return app
 
 
-def _register_oauth(app: Flask) -> None:
-    """The OAuth 2.0 authorization server: protocol endpoints, pages, metadata (not in the
-    OpenAPI document: they speak RFC 6749 forms and HTML, described by the RFC 8414 metadata)."""
-    import api.oauth.pages
-    import api.oauth.qr_pages  # noqa: F401
+def _register_oauth(app: Flask, spec: Any) -> None:
+    """The OAuth 2.0 authorization server: protocol endpoints (forms, RFC 6749 errors; added to
+    the OpenAPI document by hand), the pages, and the RFC 8414 metadata."""
+    for pages in ("api.oauth.pages", "api.oauth.qr_pages"):
+        importlib.import_module(pages)  # their routes join the blueprint before it is registered
     from api.oauth.server import build_server
     from api.oauth.views import bp, wellknown
 
     app.register_blueprint(bp)
     app.register_blueprint(wellknown)
     build_server(app)
+    from api.oauth.openapi import document
+
+    document(spec, app.url_map)
     app.config["NON_JSON_ENDPOINTS"] = set(app.config["NON_JSON_ENDPOINTS"]) | {
         f"oauth.{name}" for name in ("token", "revoke", "introspect", "decide", "sms_send", "sms_login",
                                      "logout", "qr_start")

@@ -40,11 +40,12 @@ def _ledger_third_party(principal: Any, scope: str | None) -> None:
     from core.redis import get_redis
     from domain.oauth import usage
 
-    usage.record_use(
-        db.session(), get_redis(), account_id=principal.account_id, client_id=principal.client_id,
-        grant_id=principal.grant_id, scope=scope or "", method=request.method, path=request.path,
-        **usage.ledger_fields(request.view_args),
-    )  # fmt: skip
+    with db.autocommit() as conn:
+        usage.record_use(
+            conn, get_redis(), account_id=principal.account_id, client_id=principal.client_id,
+            grant_id=principal.grant_id, scope=scope or "", method=request.method, path=request.path,
+            **usage.ledger_fields(request.view_args),
+        )  # fmt: skip
 
 
 def register_middleware(app: Flask) -> None:

@@ -44,6 +44,33 @@ def _wait_http(url: str, seconds: float = 30) -> bool:
     return False
 
 
+_DEMO_VERIFIER = "demo-verifier-" + "0" * 40  # a demo value: real apps make a random one per login
+
+
+def _demo_authorize_path() -> str:
+    """The demo app's authorization request (PKCE S256), for trying the pages in a browser."""
+    import base64
+    import hashlib
+    from urllib.parse import urlencode
+
+    from domain.oauth.demo import DEMO_CLIENT_ID, DEMO_REDIRECT, DEMO_SCOPES
+
+    challenge = (
+        base64.urlsafe_b64encode(hashlib.sha256(_DEMO_VERIFIER.encode()).digest()).rstrip(b"=").decode()
+    )
+    return "/oauth/authorize?" + urlencode(
+        {
+            "response_type": "code",
+            "client_id": DEMO_CLIENT_ID,
+            "redirect_uri": DEMO_REDIRECT,
+            "scope": DEMO_SCOPES,
+            "state": "demo",
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+        }
+    )
+
+
 def main() -> int:
     os.environ.setdefault("YIWANG_ENV", "development")
     cfg = load_config()
@@ -90,8 +117,15 @@ def main() -> int:
     start(py, "-m", "cli.simulators", "huawei", "--port", str(HUAWEI_PORT))
     start(py, "-m", "cli.simulators", "exchange", "--port", str(EXCHANGE_PORT))
     start(py, "-m", "cli.simulators", "ecert", "--port", str(ECERT_PORT))
-    start(py, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app",
-          extra={"GUNICORN_BIND": f"127.0.0.1:{API_PORT}", "GUNICORN_WORKERS": "2"})  # fmt: skip
+    start(
+        py,
+        "-m",
+        "gunicorn",
+        "-c",
+        "gunicorn.conf.py",
+        "wsgi:app",
+        extra={"GUNICORN_BIND": f"127.0.0.1:{API_PORT}", "GUNICORN_WORKERS": "2"},
+    )
     start(py, "-m", "workers.rq_worker")
     start(py, "-m", "workers.sweeper")
     start(py, "-m", "workers.forwarder")
@@ -130,6 +164,10 @@ def main() -> int:
             "  shared data   POST /v1/applications/{id}/data-sharing; wallet GET /v1/certificates;\n"
             "                who used my data: GET /v1/me/data-access\n"
             "  demo citizen  phone 13800138000: POST /v1/auth/sms/send, read the code at the SMS sim\n"
+            f"  OAuth         metadata {base}/.well-known/oauth-authorization-server; consent page for the\n"
+            f"                demo app (open on a phone-sized window; code verifier {_DEMO_VERIFIER}):\n"
+            f"                {base}{_demo_authorize_path()}\n"
+            "                grants: GET /v1/me/grants; apps are registered at /admin/v1/oauth-clients\n"
             f"  demo people   {people}  (real-name: POST /v1/identity/verifications;\n"
             "                play the face scan with POST <sim>/_sim/face/perform {ref, outcome})\n"
             "  Ctrl-C stops everything.\n",

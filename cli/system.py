@@ -56,6 +56,10 @@ def seed_command() -> None:
     from domain.appointments import demo
 
     click.echo(f"demo halls: {demo.seed_halls(db.session())} added")
+    from domain.oauth.demo import DEMO_CLIENT_ID, seed_demo_client
+
+    made = seed_demo_client(db.session())
+    click.echo(f"demo OAuth client {DEMO_CLIENT_ID} {'created' if made else 'exists'}")
 
 
 @click.group("keys")

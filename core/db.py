@@ -150,6 +150,12 @@ class Database:
         self.session.configure(bind=self.engine)
         self.reader.configure(bind=self.engine.execution_options(isolation_level="AUTOCOMMIT"))
 
+    def autocommit(self) -> Any:
+        """A connection on the primary where each statement is its own transaction (one round
+        trip, committed when it returns): for lone writes such as a ledger line."""
+        assert self.engine is not None
+        return self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+
     def remove(self) -> None:
         """End both sessions of this thread."""
         self.session.remove()

@@ -116,13 +116,14 @@ class Applications(MethodView):
     @blp.doc(security=BEARER_SECURITY)
     @blp.arguments(ListQuerySchema, location="query")
     @blp.response(200, ListSchema)
-    def get(self, query: dict) -> dict:
+    def get(self, query: dict) -> Response:
         """The citizen's applications, newest change first (cursor pagination, compact items)."""
         statuses = [s.strip() for s in (query.get("status") or "").split(",") if s.strip()]
-        return views.listing(
-            db.session(), account_id=current_principal().account_id, statuses=statuses,
+        body = views.listing(
+            db.reader(), account_id=current_principal().account_id, statuses=statuses,
             cursor=query.get("cursor"), limit=query["limit"], lang=language(),
         )  # fmt: skip
+        return make_response(body)  # built from plain values already: no second pass through the schema
 
     @idempotent
     @scope("applications.write")

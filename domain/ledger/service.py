@@ -18,8 +18,12 @@ from core.db import ordered_id
 from domain.ledger.models import DataAccess
 
 
-def record(
-    session: Session,
+def record(session: Session, **fields: Any) -> None:
+    """Add a ledger line to the caller's transaction; `fields` as for `line`."""
+    session.add(DataAccess(**line(**fields)))
+
+
+def line(
     *,
     account_id: str,
     at: datetime,
@@ -32,23 +36,14 @@ def record(
     accessor_id: str | None = None,
     application_id: str | None = None,
     scope: str | None = None,
-) -> None:
-    session.add(
-        DataAccess(
-            id=ordered_id(),
-            account_id=account_id,
-            at=at,
-            accessor_type=accessor_type,
-            accessor_id=accessor_id,
-            accessor_name=accessor_name[:128],
-            source=source,
-            resource=resource[:200],
-            resource_name=resource_name[:128],
-            purpose=purpose[:200],
-            application_id=application_id,
-            scope=scope,
-        )
-    )
+) -> dict[str, Any]:
+    """The columns of one ledger line, each cut to its column."""
+    return {
+        "id": ordered_id(), "account_id": account_id, "at": at, "accessor_type": accessor_type,
+        "accessor_id": accessor_id, "accessor_name": accessor_name[:128], "source": source,
+        "resource": resource[:200], "resource_name": resource_name[:128], "purpose": purpose[:200],
+        "application_id": application_id, "scope": scope,
+    }  # fmt: skip
 
 
 def page(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core import clock
@@ -112,8 +112,3 @@ def revoke(session: Session, *, revocations: RevocationList, account_id: str, gr
         raise GrantNotFound()
     oauth_tokens.revoke_grant(session, revocations, grant, reason="citizen")
     session.commit()
-
-
-def touch(session: Session, grant_id: str) -> None:
-    """Note that a grant was used now (the caller throttles; in the caller's transaction)."""
-    session.execute(update(OAuthGrant).where(OAuthGrant.id == grant_id).values(last_used_at=clock.now()))

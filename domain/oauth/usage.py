@@ -1,8 +1,9 @@
 """Every access a third-party app makes with a citizen's token goes on the citizen's ledger.
 
-The ledger line is written after the request succeeded (a refused request read nothing); the
-grant's `last_used_at` is moved at most once a minute per grant, so a busy app does not turn
-every read into an update of the same row.
+The ledger line is written after the request succeeded (a refused request read nothing), as one
+statement that is its own transaction (autocommit: one round trip, committed and durable before
+the answer leaves). The grant's `last_used_at` is moved at most once a minute per grant, so a
+busy app does not turn every read into an update of the same row.
 """
 
 from __future__ import annotations
@@ -11,31 +12,29 @@ import time
 from typing import Any
 
 from redis import Redis
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, insert, select, update
 
 from core import clock
 from domain.ledger import service as ledger
-from domain.ledger.models import CLIENT
-from domain.oauth import grants
-from domain.oauth.models import OAuthClient
+from domain.ledger.models import CLIENT, DataAccess
+from domain.oauth.models import OAuthClient, OAuthGrant
 from domain.oauth.scopes import SCOPES
 
 _NAMES: dict[str, tuple[float, str]] = {}  # client id → (fetched at, name): names rarely change
 _NAME_TTL = 60.0
 
 
-def client_name(session: Session, client_id: str) -> str:
+def client_name(conn: Connection, client_id: str) -> str:
     hit = _NAMES.get(client_id)
     if hit is not None and time.monotonic() - hit[0] < _NAME_TTL:
         return hit[1]
-    client = session.get(OAuthClient, client_id)
-    name = client.name if client is not None else client_id
+    name = conn.execute(select(OAuthClient.name).where(OAuthClient.id == client_id)).scalar() or client_id
     _NAMES[client_id] = (time.monotonic(), name)
     return name
 
 
 def record_use(
-    session: Session,
+    conn: Connection,
     redis: Redis,
     *,
     account_id: str,
@@ -46,17 +45,20 @@ def record_use(
     path: str,
     application_id: str | None = None,
 ) -> None:
-    """Write the ledger line of one access (and, once a minute, the grant's last use). Commits."""
+    """Write the ledger line of one access (and, once a minute, the grant's last use) on an
+    autocommit connection: each statement is committed when it returns."""
     title = SCOPES[scope].title_zh if scope in SCOPES else scope
-    ledger.record(
-        session, account_id=account_id, at=clock.now(), accessor_type=CLIENT, accessor_id=client_id,
-        accessor_name=client_name(session, client_id), source="api", resource=f"{method} {path}",
-        resource_name=title, purpose=f"第三方应用经您授权（{title}）", application_id=application_id,
-        scope=scope,
+    conn.execute(
+        insert(DataAccess.__table__),
+        ledger.line(
+            account_id=account_id, at=clock.now(), accessor_type=CLIENT, accessor_id=client_id,
+            accessor_name=client_name(conn, client_id), source="api", resource=f"{method} {path}",
+            resource_name=title, purpose=f"第三方应用经您授权（{title}）", application_id=application_id,
+            scope=scope,
+        ),
     )  # fmt: skip
     if grant_id and redis.set(f"oauth:grant-used:{grant_id}", "1", nx=True, ex=60):
-        grants.touch(session, grant_id)
-    session.commit()
+        conn.execute(update(OAuthGrant).where(OAuthGrant.id == grant_id).values(last_used_at=clock.now()))
 
 
 def ledger_fields(view_args: dict[str, Any] | None) -> dict[str, Any]:

@@ -36,9 +36,13 @@ def browser():
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
         context = b.new_context(
-            viewport={"width": 360, "height": 740}, device_scale_factor=2, is_mobile=True, has_touch=True,
-            user_agent=WECHAT_UA, locale="zh-CN",
-        )  # fmt: skip
+            viewport={"width": 360, "height": 740},
+            device_scale_factor=2,
+            is_mobile=True,
+            has_touch=True,
+            user_agent=WECHAT_UA,
+            locale="zh-CN",
+        )
         yield context
         context.close()
         b.close()
@@ -80,10 +84,15 @@ def test_a_phone_browser_signs_in_by_sms_consents_and_the_app_gets_a_token(live,
     got = {k: v[0] for k, v in parse_qs(urlsplit(seen["url"]).query).items()}
     assert got["state"] == params["state"] and got["iss"]
     token = httpx.post(
-        live.url + "oauth/token", auth=(bank["id"], bank["secret"]),
-        data={"grant_type": "authorization_code", "code": got["code"], "redirect_uri": REDIRECT,
-              "code_verifier": verifier},
-    )  # fmt: skip
+        live.url + "oauth/token",
+        auth=(bank["id"], bank["secret"]),
+        data={
+            "grant_type": "authorization_code",
+            "code": got["code"],
+            "redirect_uri": REDIRECT,
+            "code_verifier": verifier,
+        },
+    )
     assert token.status_code == 200 and token.json()["scope"] == "profile.basic applications.read"
 
 
@@ -94,7 +103,8 @@ def test_the_qr_page_moves_on_by_itself_once_the_phone_approves(live, bank, citi
     page.click("#qr")
     page.wait_for_selector("svg")
     script_url = page.evaluate(
-        "() => [...document.scripts].map(s => s.textContent).join('').match(/\\/oauth\\/login\\/qr\\/[^\"]+/)[0]"
+        "() => [...document.scripts].map(s => s.textContent).join('')"
+        '.match(/\\/oauth\\/login\\/qr\\/[^"]+/)[0]'
     )
     request_id = script_url.rsplit("/", 1)[1]
     approved = httpx.post(

@@ -1,0 +1,189 @@
+"""`python -m bench.oauth`: the OAuth token endpoint and third-party reads against bare Flask.
+
+Against a throwaway PostgreSQL database, a private Redis and gunicorn (gunicorn.conf.py) with
+production settings; the bare Flask baseline runs under the same gunicorn config in the same run.
+
+- bare: GET /json on bare Flask (the baseline of every ratio).
+- list (first party): GET /v1/applications with the citizen's own app token.
+- list (third party): GET /v1/applications with a convenience app's token for the same citizen
+  (scope check, revocation check of the token family, and a ledger line written per request).
+- exchange: POST /oauth/token, authorization_code + PKCE S256 + client_secret_basic, a fresh
+  code per request (codes are single-use and live 60 s, so they are inserted just before).
+
+The citizen has DRAFTS draft applications of a catalog item. Acceptance (issue: token endpoint
+≥ 200/s; GET /v1/applications with a third-party token ≥ 0.3× bare Flask). Writes
+docs/benchmarks-oauth.md; exit 0 on PASS, 1 on FAIL, 2 when the run failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from bench.environment import plain_env, production_env
+from bench.infra import (
+    ROOT,
+    BenchDatabase,
+    BenchError,
+    Gunicorn,
+    ManagedProcess,
+    PrivateRedis,
+    ensure_wrk,
+    free_port,
+)
+from bench.load import LoadResult, run_wrk
+from bench.verification import SIMULATORS
+
+RESULTS = ROOT / "docs" / "benchmarks-oauth.md"
+MIN_TOKENS = 200.0
+MIN_LIST_RATIO = 0.3
+DRAFTS = 3
+
+
+def _run(env: dict[str, str], module: str, *args: str) -> dict:
+    proc = subprocess.run(
+        [sys.executable, "-m", module, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+    )
+    if proc.returncode != 0:
+        raise BenchError(f"{module} {args[:1]} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _drafts(base_url: str, token: str, code: str) -> int:
+    made = 0
+    for _ in range(DRAFTS):
+        resp = httpx.post(
+            f"{base_url}/v1/applications",
+            json={"service_code": code},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        )
+        made += resp.status_code == 201
+    return made
+
+
+def _line(label: str, r: LoadResult, bare: LoadResult | None = None) -> str:
+    ratio = f" = **{r.rps / bare.rps:.3f}×** bare" if bare and bare.rps else ""
+    return (
+        f"- {label}: {r.rps} rps{ratio} (p50 {r.p50_ms:.1f} ms, p99 {r.p99_ms:.1f} ms),"
+        f" non-2xx {r.non_2xx}, socket errors {r.socket_errors}"
+    )
+
+
+def render(facts: dict, r: dict) -> str:
+    ok = "PASS" if r["pass"] else "FAIL"
+    return "\n".join(
+        [
+            "# OAuth benchmarks",
+            "",
+            f"Run {facts['when']} on {facts['machine']}: `python -m bench.oauth` (`make bench-oauth`);"
+            f" {r['connections']} connections, {r['duration']} s per scenario, gunicorn as configured by"
+            " gunicorn.conf.py, PostgreSQL and a private Redis.",
+            "",
+            r["bare"],
+            r["list_first"],
+            r["list_third"] + f" (acceptance ≥ {MIN_LIST_RATIO}×)",
+            r["exchange"] + f" (acceptance ≥ {MIN_TOKENS:.0f}/s); {r['codes_used']} codes sent,"
+            f" {r['codes_exhausted']} requests after the codes ran out",
+            "",
+            f"The citizen has {r['drafts']} draft applications. Each third-party read also checks the"
+            " token family's revocation, the scope of the view, and writes the citizen's data-use"
+            " ledger line (and at most once a minute the grant's last use). Each code exchange claims"
+            " the code by a conditional update, creates the token family, verifies PKCE, signs an ES256"
+            " access token and stores a refresh token.",
+            "",
+            f"Acceptance: **{ok}**",
+            "",
+        ]
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="OAuth benchmarks")
+    parser.add_argument("--duration", type=int, default=15)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--codes", type=int, default=20000)
+    parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--out", default=str(RESULTS))
+    args = parser.parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="yiwang-bench-oauth-"))
+    db = BenchDatabase(args.database_url)
+    started: list[ManagedProcess] = []
+    r: dict = {"connections": args.connections, "duration": args.duration}
+    common = {"duration": args.duration, "connections": args.connections, "threads": args.threads}
+    try:
+        wrk = ensure_wrk()
+        db.create()
+        redis = PrivateRedis(work)
+        started.append(redis)
+        env = production_env(db.url, redis.url, work, 7200, {name: free_port() for name in SIMULATORS})
+        env |= {"LOG_LEVEL": "WARNING", "OAUTH_ACCESS_TOKEN_TTL": "7200"}
+        catalog = _run(env, "bench.seed", "catalog", str(work / "catalog.code"), "200")
+        _run(env, "bench.oauth_data", "setup", str(work))
+        bare = Gunicorn("bare", "bench.bare_app:app", plain_env(), work, "/json")
+        started.append(bare)
+        base = run_wrk(wrk, bare.base_url + "/json", "get.lua", [], **common)
+        bare.stop()
+        yiwang = Gunicorn("yiwang", "wsgi:app", env, work, "/v1/ready")
+        started.append(yiwang)
+        r["drafts"] = _drafts(
+            yiwang.base_url, (work / "citizen.token").read_text().strip(), catalog["detail_code"]
+        )
+        url = yiwang.base_url + "/v1/applications"
+        first = run_wrk(wrk, url, "get.lua", [str(work / "citizen.token")], **common)
+        third = run_wrk(wrk, url, "get.lua", [str(work / "client.token")], **common)
+        _run(env, "bench.oauth_data", "codes", str(work), str(args.codes), str(args.threads))
+        exchange = run_wrk(
+            wrk,
+            yiwang.base_url + "/oauth/token",
+            "token_exchange.lua",
+            [str(work / "codes"), str(work / "verifier"), str(work / "client.basic")],
+            **common,
+        )
+        r |= {
+            "bare": _line("bare Flask GET /json (baseline)", base),
+            "list_first": _line("GET /v1/applications, first-party token", first, base),
+            "list_third": _line("GET /v1/applications, third-party token (applications.read)", third, base),
+            "exchange": _line("POST /oauth/token, code + PKCE exchange", exchange),
+            "codes_used": exchange.tokens_used,
+            "codes_exhausted": exchange.tokens_exhausted,
+            "raw": {"bare": base.rps, "first": first.rps, "third": third.rps, "exchange": exchange.rps},
+        }
+        r["pass"] = (
+            base.rps > 0
+            and third.rps / base.rps >= MIN_LIST_RATIO
+            and third.non_2xx == 0
+            and exchange.rps >= MIN_TOKENS
+            and exchange.non_2xx == 0
+            and exchange.tokens_exhausted == 0
+        )
+        print(json.dumps(r, ensure_ascii=False, indent=1), flush=True)
+    except BenchError as exc:
+        print(f"benchmark failed: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        for proc in reversed(started):
+            proc.stop(grace=5)
+        if not os.environ.get("BENCH_KEEP_DB"):
+            db.drop()
+    facts = {
+        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "machine": f"{platform.machine()}, 2 cores",
+    }
+    Path(args.out).write_text(render(facts, r), encoding="utf-8")
+    print(f"wrote {args.out}")
+    return 0 if r["pass"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
