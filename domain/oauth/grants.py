@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core import clock
@@ -68,26 +69,36 @@ def consent(
             chosen.append(name)
     now = clock.now()
     days = days if days in DURATIONS_DAYS else DEFAULT_DAYS
-    grant = active_grant(session, account.id, client.id)
-    if grant is None:
-        grant = OAuthGrant(account_id=account.id, client_id=client.id, granted_at=now)
-        session.add(grant)
-    grant.scopes = scope_catalog.join(chosen)
-    grant.consent_version = CONSENT_VERSION
-    grant.granted_at = now
-    grant.expires_at = now + timedelta(days=days)
-    session.flush()
-    return grant
+    for attempt in (1, 2):
+        grant = _unrevoked(session, account.id, client.id)
+        if grant is not None and grant.expires_at <= now:
+            # An expired grant is closed rather than revived: its old refresh tokens stay dead.
+            grant.revoked_at, grant.revoke_reason = now, "expired"
+            session.flush()
+            grant = None
+        if grant is None:
+            grant = OAuthGrant(account_id=account.id, client_id=client.id, granted_at=now)
+            session.add(grant)
+        grant.scopes = scope_catalog.join(chosen)
+        grant.consent_version = CONSENT_VERSION
+        grant.granted_at = now
+        grant.expires_at = now + timedelta(days=days)
+        try:
+            with session.begin_nested():
+                session.flush()
+        except IntegrityError:  # the same citizen consented to the same app a moment ago
+            if attempt == 2:
+                raise
+            session.expunge(grant)
+            continue
+        return grant
+    raise AssertionError("unreachable")
 
 
-def active_grant(session: Session, account_id: str, client_id: str) -> OAuthGrant | None:
-    now = clock.now()
+def _unrevoked(session: Session, account_id: str, client_id: str) -> OAuthGrant | None:
     return session.scalar(
         select(OAuthGrant).where(
-            OAuthGrant.account_id == account_id,
-            OAuthGrant.client_id == client_id,
-            OAuthGrant.revoked_at.is_(None),
-            OAuthGrant.expires_at > now,
+            OAuthGrant.account_id == account_id, OAuthGrant.client_id == client_id, OAuthGrant.revoked_at.is_(None)
         )
     )
 

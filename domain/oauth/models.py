@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base, IdMixin, UTCDateTime
@@ -48,7 +48,13 @@ class OAuthGrant(IdMixin, Base):
     """A citizen's consent to one client: which scopes, until when. Revoking it ends every token."""
 
     __tablename__ = "oauth_grants"
-    __table_args__ = (Index("ix_oauth_grants_account_client", "account_id", "client_id"),)
+    # One live grant per citizen and app: a second consent updates it, two at once cannot both insert.
+    __table_args__ = (
+        Index(
+            "uq_oauth_grants_live", "account_id", "client_id", unique=True,
+            postgresql_where=text("revoked_at IS NULL"), sqlite_where=text("revoked_at IS NULL"),
+        ),
+    )  # fmt: skip
     follows_person = True
 
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))

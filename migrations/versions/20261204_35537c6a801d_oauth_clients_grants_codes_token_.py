@@ -52,7 +52,8 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_oauth_grants'))
     )
     with op.batch_alter_table('oauth_grants', schema=None) as batch_op:
-        batch_op.create_index('ix_oauth_grants_account_client', ['account_id', 'client_id'], unique=False)
+        batch_op.create_index('uq_oauth_grants_live', ['account_id', 'client_id'], unique=True,
+                              postgresql_where=sa.text('revoked_at IS NULL'), sqlite_where=sa.text('revoked_at IS NULL'))
         batch_op.create_index(batch_op.f('ix_oauth_grants_client_id'), ['client_id'], unique=False)
 
     op.create_table('oauth_codes',
@@ -124,7 +125,7 @@ def downgrade() -> None:
     op.drop_table('oauth_codes')
     with op.batch_alter_table('oauth_grants', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_oauth_grants_client_id'))
-        batch_op.drop_index('ix_oauth_grants_account_client')
+        batch_op.drop_index('uq_oauth_grants_live')
 
     op.drop_table('oauth_grants')
     op.drop_table('oauth_clients')

@@ -127,3 +127,68 @@ def test_an_app_posts_to_the_inbox_once_per_message_id(client, bank, tokens_for)
     assert len(inbox) == 1 and "便民银行" in inbox[0]["title"] and "36.5" in inbox[0]["body"]
     citizen_self = client.post("/v1/notifications", json=note, headers=who["headers"])
     assert citizen_self.status_code == 403
+
+
+def test_an_expired_grant_is_closed_and_a_new_consent_makes_a_new_one(app, client, bank, tokens_for, clock):
+    who, tok = tokens_for(bank)
+    old = client.get("/v1/me/grants", headers=who["headers"]).get_json()[0]["id"]
+    clock.advance(91 * 86400)
+    who_again = make_citizen_session(app, who)
+    assert client.get("/v1/me/grants", headers=who_again["headers"]).get_json() == []
+    _, fresh = tokens_for(bank, citizen=who_again)
+    grants = client.get("/v1/me/grants", headers=who_again["headers"]).get_json()
+    assert len(grants) == 1 and grants[0]["id"] != old
+    refreshed = client.post(
+        "/oauth/token",
+        data={"grant_type": "refresh_token", "refresh_token": tok["refresh_token"]},
+        auth=(bank["id"], bank["secret"]),
+    )
+    assert refreshed.status_code == 400  # the old grant's tokens did not come back to life
+
+
+def test_the_database_holds_one_live_grant_per_citizen_and_app(app, bank, tokens_for):
+    import pytest
+    from sqlalchemy.exc import IntegrityError
+
+    from core import clock as clock_mod
+    from core.db import db
+    from domain.oauth.models import OAuthGrant
+
+    who, _ = tokens_for(bank)
+    session = db.session()
+    now = clock_mod.now()
+    session.add(
+        OAuthGrant(
+            account_id=who["account_id"],
+            client_id=bank["id"],
+            scopes="profile.basic",
+            consent_version="x",
+            granted_at=now,
+            expires_at=now,
+        )
+    )
+    with pytest.raises(IntegrityError):
+        session.commit()
+    session.rollback()
+
+
+def make_citizen_session(app, who: dict) -> dict:
+    """A new login of the same citizen (the old session's tokens have long expired)."""
+    from core.db import db
+    from domain.accounts.models import Account
+    from domain.auth import sessions
+
+    svc = app.extensions["yiwang"]
+    session = db.session()
+    pair = sessions.start_session(
+        session,
+        tokens=svc.tokens,
+        policy=svc.citizen_policy,
+        account=session.get(Account, who["account_id"]),
+        channel="app",
+        device_label="t",
+    )
+    return who | {
+        "headers": {"Authorization": f"Bearer {pair.access_token}"},
+        "access_token": pair.access_token,
+    }
