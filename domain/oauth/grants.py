@@ -98,7 +98,9 @@ def consent(
 def _unrevoked(session: Session, account_id: str, client_id: str) -> OAuthGrant | None:
     return session.scalar(
         select(OAuthGrant).where(
-            OAuthGrant.account_id == account_id, OAuthGrant.client_id == client_id, OAuthGrant.revoked_at.is_(None)
+            OAuthGrant.account_id == account_id,
+            OAuthGrant.client_id == client_id,
+            OAuthGrant.revoked_at.is_(None),
         )
     )
 
