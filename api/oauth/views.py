@@ -60,7 +60,7 @@ def metadata() -> Response:
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "private_key_jwt", "none"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "private_key_jwt"],
         "authorization_response_iss_parameter_supported": True,
-        "ui_locales_supported": ["zh-CN", "en"],
+        "ui_locales_supported": ["zh-CN"],
     }
     resp = jsonify(body)
     resp.headers["Cache-Control"] = "public, max-age=3600"
