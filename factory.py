@@ -191,6 +191,10 @@ def create_app(config: BaseConfig | dict | None = None) -> Flask:
     )
     profile_cache.configure(services.profiles)
     _attach_integrations(app, services, redis)
+    from core.group_insert import GroupInsert
+    from domain.ledger.models import DataAccess
+
+    services.ledger_lines = GroupInsert(DataAccess.__table__, db.autocommit)  # type: ignore[arg-type]
     app.extensions["yiwang"] = services
 
     register_middleware(app)

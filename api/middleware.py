@@ -36,16 +36,16 @@ def _too_large(limit: int) -> Response:
 
 def _ledger_third_party(principal: Any, scope: str | None) -> None:
     """A third-party app read or changed the citizen's data: the citizen's ledger says so."""
+    from api.deps import services
     from core.db import db
     from core.redis import get_redis
     from domain.oauth import usage
 
-    with db.autocommit() as conn:
-        usage.record_use(
-            conn, get_redis(), account_id=principal.account_id, client_id=principal.client_id,
-            grant_id=principal.grant_id, scope=scope or "", method=request.method, path=request.path,
-            **usage.ledger_fields(request.view_args),
-        )  # fmt: skip
+    usage.record_use(
+        services().ledger_lines, get_redis(), connect=db.autocommit, account_id=principal.account_id,
+        client_id=principal.client_id, grant_id=principal.grant_id, scope=scope or "", method=request.method,
+        path=request.path, **usage.ledger_fields(request.view_args),
+    )  # fmt: skip
 
 
 def register_middleware(app: Flask) -> None:

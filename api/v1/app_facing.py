@@ -115,7 +115,7 @@ class AppNotice(MethodView):
         session = db.session()
         note = app_messages.post(
             session, svc.notifications.settings, svc.ratelimiter, account_id=p.account_id,
-            client_id=p.client_id, client_name=client_name(session.connection(), p.client_id),
+            client_id=p.client_id, client_name=client_name(db.autocommit, p.client_id),
             message_id=body["message_id"], title=body["title"], body=body["body"],
         )  # fmt: skip
         return {"id": note.id if note is not None else None, "duplicate": note is None}

@@ -1,22 +1,24 @@
 """Every access a third-party app makes with a citizen's token goes on the citizen's ledger.
 
-The ledger line is written after the request succeeded (a refused request read nothing), as one
-statement that is its own transaction (autocommit: one round trip, committed and durable before
-the answer leaves). The grant's `last_used_at` is moved at most once a minute per grant, so a
-busy app does not turn every read into an update of the same row.
+The ledger line is written after the request succeeded (a refused request read nothing) and is
+committed before the answer leaves; lines of the same process written at the same moment share
+one INSERT and one commit (core/group_insert.py). The grant's `last_used_at` is moved at most
+once a minute per grant, so a busy app does not turn every read into an update of the same row.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from redis import Redis
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import select, update
 
 from core import clock
+from core.group_insert import GroupInsert
 from domain.ledger import service as ledger
-from domain.ledger.models import CLIENT, DataAccess
+from domain.ledger.models import CLIENT
 from domain.oauth.models import OAuthClient, OAuthGrant
 from domain.oauth.scopes import SCOPES
 
@@ -24,19 +26,21 @@ _NAMES: dict[str, tuple[float, str]] = {}  # client id → (fetched at, name): n
 _NAME_TTL = 60.0
 
 
-def client_name(conn: Connection, client_id: str) -> str:
+def client_name(connect: Callable[[], Any], client_id: str) -> str:
     hit = _NAMES.get(client_id)
     if hit is not None and time.monotonic() - hit[0] < _NAME_TTL:
         return hit[1]
-    name = conn.execute(select(OAuthClient.name).where(OAuthClient.id == client_id)).scalar() or client_id
+    with connect() as conn:
+        name = conn.execute(select(OAuthClient.name).where(OAuthClient.id == client_id)).scalar() or client_id
     _NAMES[client_id] = (time.monotonic(), name)
     return name
 
 
 def record_use(
-    conn: Connection,
+    lines: GroupInsert,
     redis: Redis,
     *,
+    connect: Callable[[], Any],
     account_id: str,
     client_id: str,
     grant_id: str | None,
@@ -45,20 +49,20 @@ def record_use(
     path: str,
     application_id: str | None = None,
 ) -> None:
-    """Write the ledger line of one access (and, once a minute, the grant's last use) on an
-    autocommit connection: each statement is committed when it returns."""
+    """Write the ledger line of one access, returning once it is committed (lines written at the
+    same moment by other threads share the commit); once a minute, the grant's last use."""
     title = SCOPES[scope].title_zh if scope in SCOPES else scope
-    conn.execute(
-        insert(DataAccess.__table__),
+    lines.write(
         ledger.line(
             account_id=account_id, at=clock.now(), accessor_type=CLIENT, accessor_id=client_id,
-            accessor_name=client_name(conn, client_id), source="api", resource=f"{method} {path}",
+            accessor_name=client_name(connect, client_id), source="api", resource=f"{method} {path}",
             resource_name=title, purpose=f"第三方应用经您授权（{title}）", application_id=application_id,
             scope=scope,
-        ),
+        )
     )  # fmt: skip
     if grant_id and redis.set(f"oauth:grant-used:{grant_id}", "1", nx=True, ex=60):
-        conn.execute(update(OAuthGrant).where(OAuthGrant.id == grant_id).values(last_used_at=clock.now()))
+        with connect() as conn:
+            conn.execute(update(OAuthGrant).where(OAuthGrant.id == grant_id).values(last_used_at=clock.now()))
 
 
 def ledger_fields(view_args: dict[str, Any] | None) -> dict[str, Any]:
