@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from core import clock
 from core.db import db
@@ -105,5 +106,5 @@ def test_a_lone_writer_is_written_at_once(app):
     row = _line(account)
     GroupInsert(DataAccess.__table__, db.autocommit).write(row)
     assert _count(row["id"]) == 1
-    with pytest.raises(Exception):
+    with pytest.raises(IntegrityError):
         GroupInsert(DataAccess.__table__, db.autocommit).write(_line("missing"))
