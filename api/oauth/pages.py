@@ -64,6 +64,8 @@ def _precheck(params: dict[str, str]) -> Response | None:
         return error_page(
             "请求缺少回调地址", "该应用发起的授权请求不完整（缺少 redirect_uri），请返回该应用重试。"
         )
+    if any(len(v) > 2000 or any(ord(c) < 32 or ord(c) == 127 for c in v) for v in params.values()):
+        return error_page("无法完成授权", "该应用的授权请求含有无效字符，请返回该应用重试。")
     return None
 
 
@@ -97,6 +99,8 @@ def authorize() -> Response:
         grant = oauth_server().get_consent_grant(end_user=None)
     except OAuth2Error as error:
         return _oauth_error(error)
+    except ValueError:  # Authlib refuses to build an error from some malformed values
+        return error_page("无法完成授权", "该应用的授权请求无效，请返回该应用重试。")
     if not params.get("state"):
         return error_redirect(params["redirect_uri"], "invalid_request", "state is required")
     raw, data, new = browser.ensure()
@@ -149,6 +153,8 @@ def decide() -> Response:
         grant = server.get_consent_grant(end_user=account)
     except OAuth2Error as error:
         return _oauth_error(error)
+    except ValueError:  # Authlib refuses to build an error from some malformed values
+        return error_page("无法完成授权", "该应用的授权请求无效，请返回该应用重试。")
     if form.get("decision") != "allow":
         return error_redirect(grant.redirect_uri, "access_denied", "The citizen declined.")
     session = db.session()

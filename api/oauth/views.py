@@ -6,7 +6,7 @@ error format, which OAuth client libraries parse; /oauth/authorize is a page (ap
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, Response, current_app, jsonify, make_response, request
 
 from api.deps import services
 from api.oauth.server import oauth_server
@@ -22,22 +22,38 @@ def _no_store(resp: Response) -> Response:
     return resp
 
 
+def _several_auth_methods() -> Response | None:
+    """RFC 6749 §2.3: a client uses one authentication method per request. Sent two (a Basic
+    header and an assertion, say), the request is refused rather than judged by the first."""
+    used = sum(
+        (
+            request.headers.get("Authorization", "").lower().startswith("basic "),
+            "client_secret" in request.form,
+            "client_assertion" in request.form,
+        )
+    )
+    if used <= 1:
+        return None
+    body = {"error": "invalid_request", "error_description": "Use one client authentication method."}
+    return _no_store(make_response(jsonify(body), 400))
+
+
 @bp.post("/token")
 def token() -> Response:
     """Code (with PKCE), refresh (rotating) and client_credentials grants."""
-    return _no_store(oauth_server().create_token_response())
+    return _several_auth_methods() or _no_store(oauth_server().create_token_response())
 
 
 @bp.post("/revoke")
 def revoke() -> Response:
     """RFC 7009: 200 whether or not the token was known."""
-    return _no_store(oauth_server().create_endpoint_response("revocation"))
+    return _several_auth_methods() or _no_store(oauth_server().create_endpoint_response("revocation"))
 
 
 @bp.post("/introspect")
 def introspect() -> Response:
     """RFC 7662, client-authenticated; a client learns only about its own tokens."""
-    return _no_store(oauth_server().create_endpoint_response("introspection"))
+    return _several_auth_methods() or _no_store(oauth_server().create_endpoint_response("introspection"))
 
 
 @wellknown.get("/.well-known/oauth-authorization-server")

@@ -1,0 +1,109 @@
+"""Odd input at every OAuth endpoint gets a clear 4xx (or the page says what is wrong), never a 500."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+import pytest
+
+from tests.oauth.conftest import authorize_params, basic, pkce, sign_in_browser
+
+TOKEN_BODIES = [
+    {},
+    {"grant_type": ""},
+    {"grant_type": "authorization_code"},
+    {"grant_type": "authorization_code", "code": "x" * 5000, "code_verifier": "y" * 200},
+    {"grant_type": "refresh_token", "refresh_token": "ort_" + "z" * 3000},
+    {"grant_type": "client_credentials", "scope": "😀 " * 100},
+    {"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "assertion": "a.b.c"},
+    {
+        "grant_type": "client_credentials",
+        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        "client_assertion": "not-a-jwt",
+    },
+]
+
+
+@pytest.mark.parametrize("body", TOKEN_BODIES)
+def test_token_endpoint_answers_odd_bodies_with_an_oauth_error(client, bank, body):
+    for headers in ({}, basic(bank), {"Authorization": "Basic !!!"}):
+        resp = client.post("/oauth/token", data=body, headers=headers)
+        assert 400 <= resp.status_code < 500, (body, headers, resp.status_code)
+        assert resp.get_json()["error"]
+
+
+def test_token_endpoint_with_json_or_binary_bodies(client, bank):
+    assert (
+        client.post(
+            "/oauth/token", json={"grant_type": "client_credentials"}, headers=basic(bank)
+        ).status_code
+        < 500
+    )
+    raw = client.post(
+        "/oauth/token",
+        data=b"\xff\xfe\x00garbage",
+        headers=basic(bank) | {"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert 400 <= raw.status_code < 500
+
+
+@pytest.mark.parametrize("path", ["/oauth/revoke", "/oauth/introspect"])
+def test_revoke_and_introspect_refuse_odd_bodies(client, bank, path):
+    for body in ({}, {"token": ""}, {"token": "x", "token_type_hint": "bogus"}, {"token": "a" * 10000}):
+        resp = client.post(path, data=body, headers=basic(bank))
+        assert resp.status_code < 500, (path, body)
+
+
+@pytest.mark.parametrize(
+    "over",
+    [
+        {"client_id": "x" * 500},
+        {"client_id": ""},
+        {"redirect_uri": "javascript:alert(1)"},
+        {"redirect_uri": "https://bank.example.cn/oauth/callback\r\nSet-Cookie: a=b"},
+        {"scope": "\x00"},
+        {"code_challenge": "short"},
+        {"state": "x" * 3000},
+    ],
+)
+def test_authorize_with_odd_parameters_never_fails(client, bank, citizen, over):
+    _, challenge = pkce()
+    sign_in_browser(client, citizen["account_id"])
+    resp = client.get("/oauth/authorize?" + urlencode(authorize_params(bank, challenge, **over)))
+    assert resp.status_code in (200, 302, 400), resp.status_code
+    if resp.status_code == 302:
+        assert resp.headers["Location"].startswith("https://bank.example.cn/oauth/callback?")
+
+
+def test_duplicated_parameters_are_refused(client, bank, citizen):
+    _, challenge = pkce()
+    sign_in_browser(client, citizen["account_id"])
+    query = urlencode(authorize_params(bank, challenge)) + "&scope=applications.write"
+    resp = client.get("/oauth/authorize?" + query)
+    assert resp.status_code in (302, 400)
+    if resp.status_code == 302:
+        assert "error=invalid_request" in resp.headers["Location"]
+
+
+def test_consent_form_with_odd_fields(client, bank, citizen):
+    _, challenge = pkce()
+    sign_in_browser(client, citizen["account_id"])
+    form = {**authorize_params(bank, challenge), "csrf": "c" * 22, "decision": "allow"}
+    for extra in ({"days": "abc"}, {"days": "99999999999999999999"}, {"sensitive": "applications.write"}):
+        resp = client.post("/oauth/authorize", data=form | extra)
+        assert resp.status_code in (200, 302), (extra, resp.status_code)
+
+
+def test_qr_poll_and_phone_side_with_unknown_ids(client, citizen):
+    assert client.get("/oauth/login/qr/" + "x" * 300).get_json() == {"status": "expired"}
+    resp = client.get("/v1/oauth-login-requests/nope", headers=citizen["headers"])
+    assert resp.status_code == 404 and resp.get_json()["error"]["code"] == "oauth.login_request_not_found"
+    assert client.delete("/v1/me/grants/nope", headers=citizen["headers"]).status_code == 404
+
+
+@pytest.mark.parametrize("field", ["grant_type", "scope", "redirect_uri", "code", "token_type_hint"])
+def test_control_characters_in_any_form_field_get_a_4xx(client, bank, field):
+    for path in ("/oauth/token", "/oauth/revoke", "/oauth/introspect"):
+        body = {"grant_type": "authorization_code", "code": "c", "token": "t", field: "a\r\nb\x00c"}
+        resp = client.post(path, data=body, headers=basic(bank))
+        assert resp.status_code < 500, (path, field, resp.status_code)
