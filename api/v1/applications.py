@@ -121,7 +121,7 @@ class Applications(MethodView):
         statuses = [s.strip() for s in (query.get("status") or "").split(",") if s.strip()]
         body = views.listing(
             db.reader(), account_id=current_principal().account_id, statuses=statuses,
-            cursor=query.get("cursor"), limit=query["limit"], lang=language(),
+            cursor=query.get("cursor"), limit=query["limit"], lang=language(), cache=services().profiles,
         )  # fmt: skip
         return make_response(body)  # built from plain values already: no second pass through the schema
 

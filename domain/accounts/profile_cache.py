@@ -1,5 +1,5 @@
-"""Per-account views (GET /v1/me, GET /v1/identity) cached in Redis, dropped after every
-committed change.
+"""Per-account views (GET /v1/me, GET /v1/identity, the first page of GET /v1/applications)
+cached in Redis, dropped after every committed change.
 
 Invalidation is driven by the ORM, not by each write path: any flushed change to an Account, a
 ChannelIdentity or a row of a model marked `shown_in_account_views = True` (the verified
@@ -25,7 +25,7 @@ from domain.accounts.models import Account, ChannelIdentity
 log = logging.getLogger(__name__)
 _DIRTY = "profile_cache_dirty"
 _TOMBSTONE = "-"
-KINDS = ("profile", "identity")  # every cached view of an account, all dropped together
+KINDS = ("profile", "identity", "applications")  # every cached view of an account, all dropped together
 
 
 class ProfileCache:

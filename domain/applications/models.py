@@ -32,6 +32,7 @@ KIND_BUNDLE = "bundle"
 
 class Application(IdMixin, Base):
     __tablename__ = "applications"
+    shown_in_account_views = True  # the list's first page is cached (domain/accounts/profile_cache.py)
     __table_args__ = (
         Index("ix_applications_account_updated", "account_id", "updated_at", "id"),
         Index("ix_applications_status_expires", "status", "expires_at"),

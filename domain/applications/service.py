@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from core import audit, clock
 from core.db import new_id
+from domain.accounts import profile_cache
 from domain.accounts.models import Account
 from domain.applications import checks, forms, references, states
 from domain.applications.deadlines import on_transition
@@ -218,6 +219,7 @@ def patch(
     if result.rowcount != 1:
         session.rollback()
         raise VersionConflict(details={"current_revision": owned(session, account_id, app_id).revision})
+    profile_cache.mark_changed(session, app.account_id)  # a Core update: the ORM does not see it
     session.commit()
     session.refresh(app)
     return app
@@ -406,13 +408,14 @@ def delete_draft(session: Session, *, account_id: str, app_id: str) -> None:
 def purge_expired_drafts(session: Session, *, limit: int = 500) -> int:
     """Delete drafts nobody touched for the configured period; their files become orphans."""
     now = clock.now()
-    ids = list(
-        session.scalars(
-            select(Application.id)
-            .where(Application.status == states.DRAFT, Application.expires_at < now)
-            .limit(limit)
-        )
-    )
+    rows = session.execute(
+        select(Application.id, Application.account_id)
+        .where(Application.status == states.DRAFT, Application.expires_at < now)
+        .limit(limit)
+    ).all()
+    ids = [r.id for r in rows]
+    for r in rows:
+        profile_cache.mark_changed(session, r.account_id)  # their cached lists drop after the commit
     if ids:
         session.execute(delete(ApplicationMaterial).where(ApplicationMaterial.application_id.in_(ids)))
         session.execute(delete(ApplicationEvent).where(ApplicationEvent.application_id.in_(ids)))

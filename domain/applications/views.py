@@ -11,13 +11,15 @@ import base64
 import binascii
 import copy
 import json
-from datetime import datetime
+from datetime import date, datetime
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from core import clock
+from domain.accounts.profile_cache import ProfileCache
 from domain.applications import states
 from domain.applications.deadlines import is_overdue
 from domain.applications.deps import ApplicationDeps
@@ -198,23 +200,19 @@ def listing(
     cursor: str | None,
     limit: int,
     lang: str = "zh",
+    cache: ProfileCache | None = None,
 ) -> dict[str, Any]:
+    """One page, newest change first. The first page of the unfiltered list (what the phone
+    opens) comes from the per-account cache when it holds it: raw values, rendered per request."""
     unknown = [s for s in statuses if s not in states.STATUSES]
     if unknown:
         raise UnknownStatus(fields={"status": [f"unknown: {', '.join(unknown)}"]})
-    if statuses or cursor:
-        stmt = select(*_LIST_COLUMNS).where(Application.account_id == bindparam("account_id"))
-        if statuses:
-            stmt = stmt.where(Application.status.in_(statuses))
-        if cursor:
-            at, app_id = _decode_cursor(cursor)
-            stmt = stmt.where(
-                or_(Application.updated_at < at, and_(Application.updated_at == at, Application.id < app_id))
-            )
-        stmt = stmt.order_by(Application.updated_at.desc(), Application.id.desc()).limit(bindparam("limit"))
-    else:
-        stmt = _FIRST_PAGE  # the common ask: built once
-    rows: list[Any] = list(session.connection().execute(stmt, {"account_id": account_id, "limit": limit + 1}))
+    cacheable = cache is not None and not statuses and not cursor
+    rows = _cached_page(cache, account_id, limit) if cacheable else None
+    if rows is None:
+        rows = _query_page(session, account_id, statuses, cursor, limit)
+        if cacheable:
+            _cache_page(cache, account_id, limit, rows)
     now = clock.now()
     items = [
         {
@@ -229,6 +227,54 @@ def listing(
         for app in rows[:limit]
     ]
     return {"items": items, "next_cursor": _encode_cursor(rows[limit - 1]) if len(rows) > limit else None}
+
+
+def _query_page(
+    session: Session, account_id: str, statuses: list[str], cursor: str | None, limit: int
+) -> list[Any]:
+    if statuses or cursor:
+        stmt = select(*_LIST_COLUMNS).where(Application.account_id == bindparam("account_id"))
+        if statuses:
+            stmt = stmt.where(Application.status.in_(statuses))
+        if cursor:
+            at, app_id = _decode_cursor(cursor)
+            stmt = stmt.where(
+                or_(Application.updated_at < at, and_(Application.updated_at == at, Application.id < app_id))
+            )
+        stmt = stmt.order_by(Application.updated_at.desc(), Application.id.desc()).limit(bindparam("limit"))
+    else:
+        stmt = _FIRST_PAGE  # the common ask: built once
+    return list(session.connection().execute(stmt, {"account_id": account_id, "limit": limit + 1}))
+
+
+_DATETIMES = ("updated_at", "province_received_at")
+_DATES = ("due_on", "paused_on")
+
+
+def _cache_page(cache: ProfileCache | None, account_id: str, limit: int, rows: list[Any]) -> None:
+    if cache is None:
+        return
+    raw = []
+    for row in rows:
+        values = dict(row._mapping)
+        for name in (*_DATETIMES, *_DATES):
+            values[name] = values[name].isoformat() if values[name] is not None else None
+        raw.append(values)
+    cache.put(account_id, {"limit": limit, "rows": raw}, kind="applications", dates=())
+
+
+def _cached_page(cache: ProfileCache | None, account_id: str, limit: int) -> list[Any] | None:
+    data = cache.get(account_id, kind="applications", dates=()) if cache is not None else None
+    if data is None or data.get("limit") != limit:
+        return None
+    rows = []
+    for values in data["rows"]:
+        for name in _DATETIMES:
+            values[name] = datetime.fromisoformat(values[name]) if values[name] else None
+        for name in _DATES:
+            values[name] = date.fromisoformat(values[name]) if values[name] else None
+        rows.append(SimpleNamespace(**values))
+    return rows
 
 
 def timeline(session: Session, app: Application, *, lang: str = "zh") -> list[dict[str, Any]]:

@@ -1,0 +1,53 @@
+"""The first page of GET /v1/applications is served from the per-account cache and dropped after
+every committed change, whichever way the change was written (ORM or Core statements)."""
+
+from __future__ import annotations
+
+from core.redis import get_redis
+from domain.applications.service import purge_expired_drafts
+from tests.api.v1.applications.conftest import PASSPORT, SS_CARD, URL, create, patch, relogin
+
+
+def _ids(client, who):
+    return [a["id"] for a in client.get(URL, headers=who["headers"]).get_json()["items"]]
+
+
+def test_the_list_is_cached_and_follows_every_change(app, client, zhang, clock, db_session):
+    a = create(client, zhang, service_code=SS_CARD).get_json()
+    clock.advance(5)
+    b = create(client, zhang, service_code=PASSPORT).get_json()
+    key = f"applications:{zhang['account_id']}"
+    assert get_redis().get(key) == b"-"  # a change leaves a short tombstone: nothing cached yet
+    get_redis().delete(key)  # as its 5 s run out
+    assert _ids(client, zhang) == [b["id"], a["id"]]
+    assert get_redis().get(key) not in (None, b"-")  # the page is now in the cache
+    assert _ids(client, zhang) == [b["id"], a["id"]]  # and served from it
+
+    clock.advance(5)
+    assert patch(client, zhang, a, {}).status_code == 200  # a Core UPDATE moves `a` to the top
+    assert get_redis().get(key) == b"-"  # dropped at the commit
+    get_redis().delete(key)
+    assert _ids(client, zhang) == [a["id"], b["id"]]
+
+    clock.advance(5)
+    assert client.delete(f"{URL}/{b['id']}", headers=zhang["headers"]).status_code == 204  # ORM delete
+    assert get_redis().get(key) == b"-"
+    get_redis().delete(key)
+    assert _ids(client, zhang) == [a["id"]]
+
+    clock.advance(400 * 86400)  # long past the draft lifetime: the sweeper's purge (a Core DELETE)
+    assert purge_expired_drafts(db_session) == 1
+    assert get_redis().get(key) == b"-"
+    assert _ids(client, relogin(app, zhang)) == []
+
+
+def test_a_filtered_or_later_page_is_never_taken_from_the_cache(client, zhang, clock):
+    a = create(client, zhang, service_code=SS_CARD).get_json()
+    clock.advance(5)
+    create(client, zhang, service_code=PASSPORT)
+    _ids(client, zhang)
+    first = client.get(URL + "?limit=1", headers=zhang["headers"]).get_json()
+    second = client.get(URL + f"?limit=1&cursor={first['next_cursor']}", headers=zhang["headers"]).get_json()
+    assert [x["id"] for x in second["items"]] == [a["id"]]
+    drafts = client.get(URL + "?status=draft", headers=zhang["headers"]).get_json()["items"]
+    assert len(drafts) == 2
