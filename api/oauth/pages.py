@@ -13,16 +13,18 @@ from urllib.parse import urlencode
 
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2 import OAuth2Error
-from flask import Response, g, make_response, redirect, render_template, request
+from flask import Response, current_app, g, make_response, redirect, render_template, request
 
 from api.deps import services
 from api.middleware import client_ip
 from api.oauth import browser
 from api.oauth.server import oauth_server
 from api.oauth.views import bp
+from api.v1.sms_login import send_code_for
 from core.db import db
 from core.errors import AppError
 from domain.accounts.models import Account
+from domain.auth import sms_login as otp
 from domain.oauth import grants
 from domain.oauth import scopes as scope_catalog
 from domain.oauth.models import OAuthClient
@@ -55,7 +57,7 @@ def _params(source: Any) -> dict[str, str]:
     return {k: source[k] for k in PASS_THROUGH if source.get(k)}
 
 
-def _authorize_url(params: dict[str, str]) -> str:
+def authorize_url(params: dict[str, str]) -> str:
     return "/oauth/authorize?" + urlencode(params)
 
 
@@ -174,41 +176,46 @@ def decide() -> Response:
     return server.create_authorization_response(grant_user=(account, row), grant=grant)
 
 
-@bp.post("/login/sms/send")
-def sms_send() -> Response:
-    from api.v1.sms_login import send_code_for
-
+def form_context() -> tuple[str, dict[str, Any], dict[str, str], OAuthClient] | Response:
+    """(cookie value, browser record, authorization parameters, client) of a sign-in form post,
+    or the page to show when the form is stale or forged."""
     raw, data = browser.load()
     params = _params(request.form)
     client = db.session().get(OAuthClient, params.get("client_id") or "")
     if raw is None or client is None or not browser.csrf_ok(data, request.form.get("csrf")):
         return error_page("页面已过期", "请返回该应用重新发起授权。", 403)
+    return raw, data, params, client
+
+
+@bp.post("/login/sms/send")
+def sms_send() -> Response:
+    ctx = form_context()
+    if isinstance(ctx, Response):
+        return ctx
+    _, data, params, client = ctx
     phone = (request.form.get("phone") or "").strip()
+    shown = {"client": client, "params": params, "csrf": data["csrf"], "phone": phone}
     try:
         send_code_for(phone)
     except AppError as exc:
-        return page("login.html", 400, client=client, params=params, csrf=data["csrf"], step="start",
-                    phone=phone, problem=exc.message("zh"))  # fmt: skip
-    return page("login.html", client=client, params=params, csrf=data["csrf"], step="code", phone=phone)
+        return page("login.html", 400, step="start", problem=exc.message("zh"), **shown)
+    return page("login.html", step="code", **shown)
 
 
 @bp.post("/login/sms")
 def sms_login() -> Response:
-    from domain.auth import sms_login as otp
-
-    raw, data = browser.load()
-    params = _params(request.form)
-    client = db.session().get(OAuthClient, params.get("client_id") or "")
-    if raw is None or client is None or not browser.csrf_ok(data, request.form.get("csrf")):
-        return error_page("页面已过期", "请返回该应用重新发起授权。", 403)
+    ctx = form_context()
+    if isinstance(ctx, Response):
+        return ctx
+    raw, data, params, client = ctx
     phone = (request.form.get("phone") or "").strip()
+    code = (request.form.get("code") or "").strip()
     svc = services()
     session = db.session()
-    code = (request.form.get("code") or "").strip()
     try:
         account, _ = otp.verify_code(
             session, encryptor=svc.encryptor, hasher=svc.hasher, ratelimiter=svc.ratelimiter,
-            policy=otp.OtpPolicy.from_config(_config()), phone=phone, code=code,
+            policy=otp.OtpPolicy.from_config(current_app.config), phone=phone, code=code,
             ip=client_ip(), request_id=g.get("request_id"), where="oauth_page",
         )  # fmt: skip
         session.commit()
@@ -216,21 +223,14 @@ def sms_login() -> Response:
         session.rollback()
         return page("login.html", 400, client=client, params=params, csrf=data["csrf"], step="code",
                     phone=phone, problem=exc.message("zh"))  # fmt: skip
-    fresh = browser.sign_in(raw, data, account.id)
-    resp = redirect(_authorize_url(params), 303)
-    browser.set_cookie(resp, fresh)
+    resp = redirect(authorize_url(params), 303)
+    browser.set_cookie(resp, browser.sign_in(raw, data, account.id))
     return resp
-
-
-def _config() -> Any:
-    from flask import current_app
-
-    return current_app.config
 
 
 @bp.post("/logout")
 def logout() -> Response:
     params = _params(request.form)
-    resp = redirect(_authorize_url(params), 303)
+    resp = redirect(authorize_url(params), 303)
     browser.clear(resp)
     return resp

@@ -3,32 +3,29 @@
 from __future__ import annotations
 
 import segno
-from flask import Response, jsonify, request
+from flask import Response, jsonify
 
 from api.oauth import browser
-from api.oauth.pages import _authorize_url, _params, error_page, page
+from api.oauth.pages import authorize_url, form_context, page
 from api.oauth.views import bp
-from core.db import db
 from core.redis import get_redis
 from domain.oauth import qr_login
 from domain.oauth import scopes as scope_catalog
-from domain.oauth.models import OAuthClient
 
 
 @bp.post("/login/qr")
 def qr_start() -> Response:
-    raw, data = browser.load()
-    params = _params(request.form)
-    client = db.session().get(OAuthClient, params.get("client_id") or "")
-    if raw is None or client is None or not browser.csrf_ok(data, request.form.get("csrf")):
-        return error_page("页面已过期", "请返回该应用重新发起授权。", 403)
+    ctx = form_context()
+    if isinstance(ctx, Response):
+        return ctx
+    raw, data, params, client = ctx
     request_id = qr_login.create(
         get_redis(), client_id=client.id, client_name=client.name,
         scope=scope_catalog.join(scope_catalog.parse(params.get("scope"))), browser=raw,
     )  # fmt: skip
     svg = segno.make(qr_login.SCHEME + request_id, error="m").svg_inline(scale=5, border=2)
     return page("qr.html", client=client, params=params, csrf=data["csrf"], svg=svg, request_id=request_id,
-                next=_authorize_url(params))  # fmt: skip
+                next=authorize_url(params))  # fmt: skip
 
 
 @bp.get("/login/qr/<string:request_id>")
