@@ -192,3 +192,15 @@ def make_citizen_session(app, who: dict) -> dict:
         "headers": {"Authorization": f"Bearer {pair.access_token}"},
         "access_token": pair.access_token,
     }
+
+
+def test_a_withdrawn_grant_stays_withdrawn_after_redis_is_flushed(app, client, bank, tokens_for, db_session):
+    from core.redis import get_redis
+
+    who, tok = tokens_for(bank)
+    gid = client.get("/v1/me/grants", headers=who["headers"]).get_json()[0]["id"]
+    client.delete(f"/v1/me/grants/{gid}", headers=who["headers"])
+    get_redis().flushdb()
+    assert app.extensions["yiwang"].revocations.rebuild(db_session) >= 1  # the sweeper does this each pass
+    resp = client.get("/v1/applications", headers=_auth(tok))
+    assert resp.status_code == 401 and resp.get_json()["error"]["code"] == "auth.session_revoked"
