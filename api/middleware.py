@@ -10,8 +10,12 @@ from typing import Any
 
 from flask import Flask, Response, g, request
 
+from api.deps import services
 from api.errors import error_response
 from api.i18n import language
+from core.db import db
+from core.redis import get_redis
+from domain.oauth import usage
 
 log = logging.getLogger("yiwang.access")
 _REQUEST_ID = re.compile(r"\A[A-Za-z0-9._:\-]{8,64}\Z")  # fits audit_events.request_id
@@ -36,11 +40,6 @@ def _too_large(limit: int) -> Response:
 
 def _ledger_third_party(principal: Any, scope: str | None) -> None:
     """A third-party app read or changed the citizen's data: the citizen's ledger says so."""
-    from api.deps import services
-    from core.db import db
-    from core.redis import get_redis
-    from domain.oauth import usage
-
     usage.record_use(
         services().ledger_lines, get_redis(), connect=db.autocommit, account_id=principal.account_id,
         client_id=principal.client_id, grant_id=principal.grant_id, scope=scope or "", method=request.method,

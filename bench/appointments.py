@@ -23,11 +23,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from bench.environment import plain_env, production_env
@@ -40,6 +38,8 @@ from bench.infra import (
     PrivateRedis,
     ensure_wrk,
     free_port,
+    run_facts,
+    stop_all,
 )
 from bench.load import run_wrk
 from bench.verification import SIMULATORS
@@ -209,16 +209,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"benchmark failed: {exc}", file=sys.stderr)
         return 2
     finally:
-        for proc in reversed(started):
-            proc.stop(grace=5)
-        if not os.environ.get("BENCH_KEEP_DB"):
-            db.drop()
-    import platform
-
-    facts = {
-        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "machine": f"{platform.machine()}, 2 cores",
-    }
+        stop_all(started, db)
+    facts = run_facts()
     Path(args.out).write_text(render(facts, r), encoding="utf-8")
     print(f"wrote {args.out}")
     return 0 if r["pass"] else 1

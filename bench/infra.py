@@ -457,3 +457,23 @@ class ProcessCpu:
         return {
             k: round(100 * v / self.seconds, 1) if self.seconds else 0.0 for k, v in self.cpu_seconds.items()
         }
+
+
+def stop_all(started: list[ManagedProcess], db: BenchDatabase) -> None:
+    """Stop what a harness started, newest first, and drop its database (kept with BENCH_KEEP_DB=1)."""
+    for proc in reversed(started):
+        proc.stop(grace=5)
+    if os.environ.get("BENCH_KEEP_DB"):
+        print("kept database", db.name)
+    else:
+        db.drop()
+
+
+def run_facts() -> dict[str, str]:
+    """When and where a harness ran, for the head of its report."""
+    import platform
+
+    return {
+        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "machine": f"{platform.machine()}, 2 cores",
+    }

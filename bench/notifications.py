@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 import time
@@ -40,6 +39,8 @@ from bench.infra import (
     Simulator,
     ensure_wrk,
     free_port,
+    run_facts,
+    stop_all,
 )
 from bench.load import run_wrk
 from bench.verification import SIMULATORS
@@ -347,16 +348,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"benchmark failed: {exc}", file=sys.stderr)
         return 2
     finally:
-        for proc in reversed(started):
-            proc.stop(grace=5)
-        if not os.environ.get("BENCH_KEEP_DB"):
-            db.drop()
-    import platform
-
-    facts = {
-        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "machine": f"{platform.machine()}, 2 cores",
-    }
+        stop_all(started, db)
+    facts = run_facts()
     Path(args.out).write_text(render(facts, result), encoding="utf-8")
     print(f"wrote {args.out}")
     return 0 if result["pass"] else 1

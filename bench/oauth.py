@@ -19,12 +19,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import httpx
@@ -39,6 +36,8 @@ from bench.infra import (
     PrivateRedis,
     ensure_wrk,
     free_port,
+    run_facts,
+    stop_all,
 )
 from bench.load import LoadResult, run_wrk
 from bench.verification import SIMULATORS
@@ -86,7 +85,8 @@ def render(facts: dict, r: dict) -> str:
             "# OAuth benchmarks",
             "",
             f"Run {facts['when']} on {facts['machine']}: `python -m bench.oauth` (`make bench-oauth`);"
-            f" {r['connections']} connections, {r['duration']} s per scenario (GETs after 3 s unmeasured),"
+            f" {r['connections']} connections, {r['duration']} s per scenario"
+            f" (GETs after {r['warmup']} s unmeasured),"
             " gunicorn as configured by"
             " gunicorn.conf.py, PostgreSQL and a private Redis.",
             "",
@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="yiwang-bench-oauth-"))
     db = BenchDatabase(args.database_url)
     started: list[ManagedProcess] = []
-    r: dict = {"connections": args.connections, "duration": args.duration}
+    r: dict = {"connections": args.connections, "duration": args.duration, "warmup": args.warmup}
     common = {"duration": args.duration, "connections": args.connections, "threads": args.threads}
     try:
         wrk = ensure_wrk()
@@ -178,14 +178,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"benchmark failed: {exc}", file=sys.stderr)
         return 2
     finally:
-        for proc in reversed(started):
-            proc.stop(grace=5)
-        if not os.environ.get("BENCH_KEEP_DB"):
-            db.drop()
-    facts = {
-        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "machine": f"{platform.machine()}, 2 cores",
-    }
+        stop_all(started, db)
+    facts = run_facts()
     Path(args.out).write_text(render(facts, r), encoding="utf-8")
     print(f"wrote {args.out}")
     return 0 if r["pass"] else 1

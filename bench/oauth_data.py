@@ -16,6 +16,7 @@ Files are 0600: they are credentials, even if only for a throwaway database.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import sys
 from datetime import timedelta
@@ -113,9 +114,7 @@ def codes(out: Path, count: int, threads: int) -> dict:
 
     state = json.loads((out / "state.json").read_text())
     verifier = random_token(48)
-    challenge = base64.urlsafe_b64encode(__import__("hashlib").sha256(verifier.encode()).digest()).rstrip(
-        b"="
-    )
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=")
     app = create_app()
     raws = [random_token(32) for _ in range(count)]
     with app.app_context():

@@ -41,7 +41,7 @@ def find_token(token: str, hint: str | None) -> Token | None:
     if claims.get("typ") not in (oauth_tokens.TYP_CITIZEN, oauth_tokens.TYP_CLIENT):
         return None  # a first-party token is none of a client's business
     sid, jti = claims.get("sid"), claims.get("jti")
-    revoked = svc.revocations.is_revoked(sid, jti) if sid else svc.revocations.is_revoked("-", jti)
+    revoked = svc.revocations.is_revoked(sid, jti) if sid else svc.revocations.token_revoked(jti or "")
     return Token("access_token", claims.get("client_id", ""), active=not revoked, claims=claims)
 
 

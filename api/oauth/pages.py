@@ -21,6 +21,7 @@ from api.oauth import browser
 from api.oauth.server import oauth_server
 from api.oauth.views import bp
 from api.v1.sms_login import send_code_for
+from core.crypto import random_token
 from core.db import db
 from core.errors import AppError
 from domain.accounts.models import Account
@@ -36,8 +37,6 @@ CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; script-src
 
 
 def page(template: str, status: int = 200, cookie: str | None = None, **ctx: Any) -> Response:
-    from core.crypto import random_token
-
     nonce = random_token(12)
     resp = make_response(render_template(f"oauth/{template}", nonce=nonce, **ctx), status)
     resp.headers["Content-Security-Policy"] = CSP.format(nonce=nonce)

@@ -15,6 +15,7 @@ from api.schemas import StrictSchema
 from core.db import db
 from core.errors import AppError
 from domain.accounts.models import Account
+from domain.auth.sessions import Principal
 from domain.identity.binding import identity_of
 from domain.oauth import identity_match
 from domain.oauth.usage import client_name
@@ -34,6 +35,14 @@ class AppsOnly(AppError):
     code = "oauth.apps_only"
     message_zh = "此接口仅供经您授权的第三方应用使用"
     message_en = "Only third-party apps with the citizen's grant use this endpoint"
+
+
+def _app_principal() -> Principal:
+    """The principal of a request made by a third-party app (first-party tokens are refused)."""
+    p = current_principal()
+    if p.client_id is None:
+        raise AppsOnly()
+    return p
 
 
 class BasicProfileSchema(StrictSchema):
@@ -86,13 +95,11 @@ class IdentityMatch(MethodView):
     def post(self, body: dict) -> dict:
         """Whether a name and ID number the app holds are the citizen's verified identity: yes or
         no, never the number. At most 10 questions an hour per app and citizen."""
-        p = current_principal()
-        if not p.third_party:
-            raise AppsOnly()
+        p = _app_principal()
         svc = services()
         matched = identity_match.match(
             db.session(), hasher=svc.hasher, encryptor=svc.encryptor, ratelimiter=svc.ratelimiter,
-            account_id=p.account_id, client_id=p.client_id or "",
+            account_id=p.account_id, client_id=p.client_id,
             name=body["name"], id_number=body["id_number"],
             request_id=g.get("request_id"),
         )  # fmt: skip
@@ -108,9 +115,7 @@ class AppNotice(MethodView):
     def post(self, body: dict) -> dict:
         """Post a notice to the citizen's inbox (inbox only, 20 a day per app). The same
         message_id again is the same notice."""
-        p = current_principal()
-        if not p.third_party or p.client_id is None:
-            raise AppsOnly()
+        p = _app_principal()
         svc = services()
         session = db.session()
         note = app_messages.post(

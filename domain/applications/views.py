@@ -207,12 +207,12 @@ def listing(
     unknown = [s for s in statuses if s not in states.STATUSES]
     if unknown:
         raise UnknownStatus(fields={"status": [f"unknown: {', '.join(unknown)}"]})
-    cacheable = cache is not None and not statuses and not cursor
-    rows = _cached_page(cache, account_id, limit) if cacheable else None
+    cached = cache if not statuses and not cursor else None  # only the unfiltered first page
+    rows = _cached_page(cached, account_id, limit) if cached is not None else None
     if rows is None:
         rows = _query_page(session, account_id, statuses, cursor, limit)
-        if cacheable:
-            _cache_page(cache, account_id, limit, rows)
+        if cached is not None:
+            _cache_page(cached, account_id, limit, rows)
     now = clock.now()
     items = [
         {
@@ -251,9 +251,7 @@ _DATETIMES = ("updated_at", "province_received_at")
 _DATES = ("due_on", "paused_on")
 
 
-def _cache_page(cache: ProfileCache | None, account_id: str, limit: int, rows: list[Any]) -> None:
-    if cache is None:
-        return
+def _cache_page(cache: ProfileCache, account_id: str, limit: int, rows: list[Any]) -> None:
     raw = []
     for row in rows:
         values = dict(row._mapping)
@@ -263,8 +261,8 @@ def _cache_page(cache: ProfileCache | None, account_id: str, limit: int, rows: l
     cache.put(account_id, {"limit": limit, "rows": raw}, kind="applications", dates=())
 
 
-def _cached_page(cache: ProfileCache | None, account_id: str, limit: int) -> list[Any] | None:
-    data = cache.get(account_id, kind="applications", dates=()) if cache is not None else None
+def _cached_page(cache: ProfileCache, account_id: str, limit: int) -> list[Any] | None:
+    data = cache.get(account_id, kind="applications", dates=())
     if data is None or data.get("limit") != limit:
         return None
     rows = []

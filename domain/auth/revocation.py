@@ -30,6 +30,10 @@ class RevocationList:
             return bool(self._redis.exists(f"revoked:sid:{session_id}"))
         return bool(self._redis.exists(f"revoked:sid:{session_id}", f"revoked:jti:{jti}"))
 
+    def token_revoked(self, jti: str) -> bool:
+        """Whether this one access token was revoked (tokens without a session or family)."""
+        return bool(self._redis.exists(f"revoked:jti:{jti}"))
+
     def revoke_token(self, jti: str, *, expires_at: float) -> None:
         """Refuse one access token (RFC 7009) until it would have expired anyway."""
         ttl = max(1, int(expires_at - clock.timestamp()) + 60)

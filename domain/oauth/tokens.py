@@ -124,25 +124,10 @@ def issue_for_citizen(
 ) -> dict[str, Any]:
     """An access token (and a new refresh token) in family `family_id`. Commits."""
     now = clock.now()
-    body: dict[str, Any] = {
-        "token_type": "Bearer",
-        "expires_in": policy.access_ttl,
-        "scope": scope,
-        "access_token": tokens.mint(
-            audience=policy.audience,
-            subject=account.id,
-            ttl=policy.access_ttl,
-            headers=AT_JWT_HEADER,
-            claims={
-                "typ": TYP_CITIZEN,
-                "client_id": grant.client_id,
-                "scope": scope,
-                "sid": family_id,
-                "gid": grant.id,
-                "idl": account.identity_level,
-            },
-        ),  # fmt: skip
-    }
+    body = _bearer(tokens, policy, subject=account.id, scope=scope, claims={
+        "typ": TYP_CITIZEN, "client_id": grant.client_id, "scope": scope, "sid": family_id, "gid": grant.id,
+        "idl": account.identity_level,
+    })  # fmt: skip
     if with_refresh:
         raw = "ort_" + random_token(32)
         expires = min(now + timedelta(seconds=policy.refresh_ttl), grant.expires_at)
@@ -165,18 +150,18 @@ def issue_for_citizen(
 def issue_for_client(
     tokens: TokenService, policy: OAuthPolicy, client: OAuthClient, scope: str
 ) -> dict[str, Any]:
-    return {
-        "token_type": "Bearer",
-        "expires_in": policy.access_ttl,
-        "scope": scope,
-        "access_token": tokens.mint(
-            audience=policy.audience,
-            subject=client.id,
-            ttl=policy.access_ttl,
-            headers=AT_JWT_HEADER,
-            claims={"typ": TYP_CLIENT, "client_id": client.id, "scope": scope},
-        ),  # fmt: skip
-    }
+    claims = {"typ": TYP_CLIENT, "client_id": client.id, "scope": scope}
+    return _bearer(tokens, policy, subject=client.id, scope=scope, claims=claims)
+
+
+def _bearer(
+    tokens: TokenService, policy: OAuthPolicy, *, subject: str, scope: str, claims: dict[str, Any]
+) -> dict[str, Any]:
+    """The token endpoint's answer around one RFC 9068 access token."""
+    access = tokens.mint(
+        audience=policy.audience, subject=subject, ttl=policy.access_ttl, headers=AT_JWT_HEADER, claims=claims
+    )
+    return {"token_type": "Bearer", "expires_in": policy.access_ttl, "scope": scope, "access_token": access}
 
 
 @dataclass
@@ -192,22 +177,17 @@ def claim_refresh(
     """Rotate a refresh token once. A token presented again (reuse: stolen or replayed) revokes
     the whole grant, every family of it. Commits."""
     now = clock.now()
-    row = session.scalar(
-        select(OAuthRefreshToken).where(OAuthRefreshToken.token_hash == token_hash(refresh_token))
-    )
-    if row is None:
+    found = find_refresh(session, refresh_token)
+    if found is None or found[1].client_id != client_id:
         return None
-    fam = session.get(OAuthTokenFamily, row.family_id)
-    grant = session.get(OAuthGrant, fam.grant_id) if fam else None
-    if fam is None or grant is None or grant.client_id != client_id:
-        return None
+    row, grant = found
     if row.rotated_at is not None:
         revoke_grant(session, revocations, grant, reason="refresh_reuse")
         session.commit()
         return None
     if row.expires_at <= now or grant.revoked_at is not None or grant.expires_at <= now:
         return None
-    if not _family_open(session, revocations, fam.id):
+    if not _family_open(session, revocations, row.family_id):
         return None
     claimed = session.execute(
         update(OAuthRefreshToken)
@@ -222,7 +202,7 @@ def claim_refresh(
         session.commit()
         return None
     session.commit()
-    return RefreshClaim(row, grant, fam.id)
+    return RefreshClaim(row, grant, row.family_id)
 
 
 def refresh_scope(asked: str | None, claim: RefreshClaim, account: Account) -> str | None:
@@ -261,6 +241,7 @@ def revoke_grant(session: Session, revocations: RevocationList, grant: OAuthGran
 
 
 def find_refresh(session: Session, raw: str) -> tuple[OAuthRefreshToken, OAuthGrant] | None:
+    """A refresh token's row and the grant it belongs to, whatever their state."""
     row = session.scalar(select(OAuthRefreshToken).where(OAuthRefreshToken.token_hash == token_hash(raw)))
     if row is None:
         return None

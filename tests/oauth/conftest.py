@@ -98,15 +98,19 @@ def authorize_params(client: dict, challenge: str, **over: Any) -> dict:
     return {k: v for k, v in params.items() if v is not None}
 
 
-def sign_in_browser(http: Any, account_id: str) -> None:
-    """Put a signed-in browser record behind a cookie, as the SMS or QR sign-in leaves it."""
+def browser_record(account_id: str) -> str:
+    """A signed-in browser record, as the SMS or QR sign-in leaves it; returns its cookie value."""
     from core.redis import get_redis
 
     raw = random_token(24)
-    get_redis().set(
-        f"oauth:browser:{token_hash(raw)}", json.dumps({"account_id": account_id, "csrf": "c" * 22}), ex=900
-    )
-    http.set_cookie("yw_oauth", raw, domain="localhost", path="/oauth")
+    record = json.dumps({"account_id": account_id, "csrf": "c" * 22})
+    get_redis().set(f"oauth:browser:{token_hash(raw)}", record, ex=900)
+    return raw
+
+
+def sign_in_browser(http: Any, account_id: str) -> None:
+    """Sign the Flask test client's browser in on the OAuth pages."""
+    http.set_cookie("yw_oauth", browser_record(account_id), domain="localhost", path="/oauth")
 
 
 def hidden_fields(html: str) -> dict[str, str]:

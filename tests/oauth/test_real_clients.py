@@ -3,7 +3,6 @@ refresh, Authlib's client for revocation and introspection."""
 
 from __future__ import annotations
 
-import json
 import re
 
 import pytest
@@ -11,8 +10,7 @@ import requests
 from authlib.integrations.requests_client import OAuth2Session as AuthlibSession
 from requests_oauthlib import OAuth2Session
 
-from core.crypto import random_token, token_hash
-from tests.oauth.conftest import REDIRECT
+from tests.oauth.conftest import REDIRECT, browser_record
 
 SCOPES = ["profile.basic", "applications.read"]
 
@@ -24,14 +22,8 @@ def _http_localhost(monkeypatch):
 
 def _browser_consents(live, account_id: str, authorize_url: str) -> str:
     """A signed-in browser opens the URL the client built, agrees, and returns the redirect."""
-    from core.redis import get_redis
-
     browser = requests.Session()
-    raw = random_token(24)
-    get_redis().set(
-        f"oauth:browser:{token_hash(raw)}", json.dumps({"account_id": account_id, "csrf": "x" * 22}), ex=900
-    )
-    browser.cookies.set("yw_oauth", raw, domain="127.0.0.1", path="/oauth")
+    browser.cookies.set("yw_oauth", browser_record(account_id), domain="127.0.0.1", path="/oauth")
     page = browser.get(authorize_url, timeout=10)
     assert page.status_code == 200, page.text[:300]
     form = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page.text))
