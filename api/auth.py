@@ -70,8 +70,9 @@ def is_public_view() -> bool:
     return bool(_view_attr("_yiwang_public"))
 
 
-def _check_scope(principal: Principal) -> None:
-    """A third-party token reaches only views opened to its scopes (default: none)."""
+def _check_scope(principal: Principal) -> str:
+    """The scope this view needs, once the third-party token is known to hold it (views that
+    name no scope are closed to apps)."""
     needed = _view_attr("_yiwang_scope")
     if needed is None:
         raise ScopeNotAllowed()
@@ -81,6 +82,7 @@ def _check_scope(principal: Principal) -> None:
             scope=needed, scope_title=title, details={"required_scope": needed},
             headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{needed}"'},
         )  # fmt: skip
+    return str(needed)
 
 
 def require_citizen() -> None:
@@ -98,8 +100,7 @@ def require_citizen() -> None:
         access_token=token,
     )
     if principal.third_party:
-        _check_scope(principal)
-        g.oauth_scope = _view_attr("_yiwang_scope")
+        g.oauth_scope = _check_scope(principal)
 
 
 def current_principal() -> Principal:

@@ -168,9 +168,6 @@ def decide() -> Response:
         session.rollback()
         message = exc.message("zh") if isinstance(exc, AppError) else "请选择授权期限"
         return _consent(grant.client.row, params, account, data, problem=message)
-    if not row.scopes:
-        session.rollback()
-        return _consent(grant.client.row, params, account, data, problem="您没有同意任何授权内容。")
     session.commit()
     return server.create_authorization_response(grant_user=(account, row), grant=grant)
 

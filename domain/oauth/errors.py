@@ -58,3 +58,10 @@ class IdentityNotVerified(AppError):
     code = "oauth.identity_not_verified"
     message_zh = "您尚未完成实名认证，无法核对身份"
     message_en = "The citizen has no verified identity to match against"
+
+
+class NothingConsented(AppError):
+    status = 422
+    code = "oauth.nothing_consented"
+    message_zh = "您没有同意任何授权内容。"
+    message_en = "Nothing was consented to"

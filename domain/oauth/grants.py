@@ -16,7 +16,7 @@ from domain.auth.revocation import RevocationList
 from domain.oauth import clients
 from domain.oauth import scopes as scope_catalog
 from domain.oauth import tokens as oauth_tokens
-from domain.oauth.errors import ClientNotFound, ConsentLevelTooLow, GrantNotFound
+from domain.oauth.errors import ClientNotFound, ConsentLevelTooLow, GrantNotFound, NothingConsented
 from domain.oauth.models import OAuthClient, OAuthGrant
 
 CONSENT_VERSION = "2026-12"
@@ -67,6 +67,8 @@ def consent(
                 scope = scope_catalog.SCOPES[name]
                 raise ConsentLevelTooLow(scope=name, scope_title=scope.title_zh, min_level=scope.min_level)
             chosen.append(name)
+    if not chosen:
+        raise NothingConsented()
     now = clock.now()
     days = days if days in DURATIONS_DAYS else DEFAULT_DAYS
     for attempt in (1, 2):

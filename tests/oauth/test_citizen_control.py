@@ -204,3 +204,11 @@ def test_a_withdrawn_grant_stays_withdrawn_after_redis_is_flushed(app, client, b
     assert app.extensions["yiwang"].revocations.rebuild(db_session) >= 1  # the sweeper does this each pass
     resp = client.get("/v1/applications", headers=_auth(tok))
     assert resp.status_code == 401 and resp.get_json()["error"]["code"] == "auth.session_revoked"
+
+
+def test_consenting_to_nothing_shows_the_consent_page_again(client, bank, citizen):
+    _, challenge = pkce()
+    sign_in_browser(client, citizen["account_id"])
+    resp = consent(client, authorize_params(bank, challenge, scope="identity.match"))  # sensitive, not ticked
+    assert resp.status_code == 200 and "您没有同意任何授权内容" in resp.get_data(as_text=True)
+    assert client.get("/v1/me/grants", headers=citizen["headers"]).get_json() == []
