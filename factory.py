@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
@@ -191,10 +192,19 @@ def create_app(config: BaseConfig | dict | None = None) -> Flask:
     )
     profile_cache.configure(services.profiles)
     _attach_integrations(app, services, redis)
-    from core.group_insert import GroupInsert
+    from core.spool import Spool
     from domain.ledger.models import DataAccess
 
-    services.ledger_lines = GroupInsert(DataAccess.__table__, db.autocommit)  # type: ignore[arg-type]
+    services.ledger_lines = Spool(
+        DataAccess.__table__,  # type: ignore[arg-type]
+        db.autocommit,
+        Path(app.config["LEDGER_SPOOL_DIR"]),
+        interval=app.config["LEDGER_SPOOL_INTERVAL"],
+        max_pending=app.config["LEDGER_SPOOL_MAX_PENDING"],
+        dates=("at",),
+    )
+    if app.config["LEDGER_SPOOL_INTERVAL"] > 0:
+        services.ledger_lines.start()  # also recovers lines a stopped process left on this host
     app.extensions["yiwang"] = services
 
     register_middleware(app)

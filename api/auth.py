@@ -9,7 +9,9 @@ from flask import g, request
 
 from api.deps import services
 from core.errors import AppError
+from domain.accounts.profile_cache import ProfileCache
 from domain.auth.sessions import Principal, authenticate
+from domain.oauth import usage
 from domain.oauth.errors import InsufficientScope, ScopeNotAllowed
 from domain.oauth.scopes import SCOPES
 
@@ -39,6 +41,24 @@ def scope(name: str) -> Callable[[F], F]:
     return mark
 
 
+def reads_cached(kind: str) -> Callable[[F], F]:
+    """The view reads the account's cached `kind` view (domain.accounts.profile_cache): it is
+    fetched in the same Redis round trip as the token's revocation check."""
+
+    def mark(view: F) -> F:
+        view._yiwang_reads = kind  # type: ignore[attr-defined]
+        return view
+
+    return mark
+
+
+def cached_views() -> ProfileCache:
+    """The per-account view cache, holding what this request's token check already read."""
+    principal = g.get("principal")
+    cache: ProfileCache = services().profiles
+    return cache.with_values(principal.fetched) if principal is not None and principal.fetched else cache
+
+
 def bearer_token() -> str | None:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
@@ -51,14 +71,24 @@ def _view_attr(name: str) -> Any:
     """An attribute of this request's view function (or its MethodView method), else None."""
     from flask import current_app
 
-    view = current_app.view_functions.get(request.endpoint or "")
-    if view is None:
-        return None
-    cls = getattr(view, "view_class", None)
-    if cls is not None:
-        method = getattr(cls, request.method.lower(), None)
-        return getattr(method, name, None) or getattr(cls, name, None)
-    return getattr(view, name, None)
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    known = app.extensions.setdefault("yiwang.view_attrs", {})  # views do not change once built
+    key = (request.endpoint or "", request.method, name)
+    try:
+        return known[key]
+    except KeyError:
+        pass
+    view = app.view_functions.get(request.endpoint or "")
+    value = None
+    if view is not None:
+        cls = getattr(view, "view_class", None)
+        if cls is not None:
+            method = getattr(cls, request.method.lower(), None)
+            value = getattr(method, name, None) or getattr(cls, name, None)
+        else:
+            value = getattr(view, name, None)
+    known[key] = value
+    return value
 
 
 def is_public_view() -> bool:
@@ -93,14 +123,17 @@ def require_citizen() -> None:
     if token is None:
         raise AuthRequired()
     svc = services()
+    kind = _view_attr("_yiwang_reads")
     g.principal = principal = authenticate(
         tokens=svc.tokens,
         revocations=svc.revocations,
         audience=svc.citizen_policy.audience,
         access_token=token,
+        read=(lambda account_id: [ProfileCache.key(account_id, kind)]) if kind else None,
     )
     if principal.third_party:
         g.oauth_scope = _check_scope(principal)
+        usage.ensure_recordable(svc.ledger_lines)  # no access the citizen's ledger could not show
 
 
 def current_principal() -> Principal:

@@ -39,7 +39,7 @@ class Services:
     forwarding: Any = None  # domain.forwarding.deps.ForwardingDeps
     notifications: Any = None  # notifications.deps.NotificationDeps
     govdata: Any = None  # domain.shared_data.deps.GovDataDeps
-    ledger_lines: Any = None  # core.group_insert.GroupInsert of the data-use ledger
+    ledger_lines: Any = None  # core.spool.Spool of the data-use ledger (third-party access)
 
 
 def services() -> Services:

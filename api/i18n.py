@@ -28,12 +28,23 @@ _FIELD_MESSAGES_ZH = {
 }
 
 
+_LANGUAGES: dict[str, str] = {}  # Accept-Language value → language; phones send a handful of values
+
+
 def language() -> str:
     """'en' when the client prefers English, else 'zh'."""
     if not request:
         return "zh"
-    best = request.accept_languages.best_match(["zh", "zh-CN", "en", "en-US"], default="zh")
-    return "en" if best and best.lower().startswith("en") else "zh"
+    header = request.headers.get("Accept-Language", "")
+    lang = _LANGUAGES.get(header)
+    if lang is None:
+        best = request.accept_languages.best_match(["zh", "zh-CN", "en", "en-US"], default="zh")
+        lang = "en" if best and best.lower().startswith("en") else "zh"
+        if len(header) <= 200:
+            if len(_LANGUAGES) >= 1000:
+                _LANGUAGES.clear()
+            _LANGUAGES[header] = lang
+    return lang
 
 
 def _translate(msg: str) -> str:

@@ -22,6 +22,7 @@ import json
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import httpx
@@ -70,6 +71,28 @@ def _drafts(base_url: str, token: str, code: str) -> int:
     return made
 
 
+def _ledger_lines(url: str, *, answered: int) -> dict:
+    """Every answered app request must have its ledger line (wrk counts answers; requests still in
+    flight when a run ends are answered too, but not counted: up to one per connection)."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    try:
+        lines = -1
+        for _ in range(50):  # the spools insert within their interval
+            with engine.connect() as conn:
+                now = conn.execute(
+                    text("SELECT count(*) FROM data_access_log WHERE accessor_type = 'client'")
+                ).scalar()
+            if now == lines:
+                break
+            lines = now
+            time.sleep(0.5)
+    finally:
+        engine.dispose()
+    return {"lines": lines, "answered": answered}
+
+
 def _line(label: str, r: LoadResult, bare: LoadResult | None = None) -> str:
     ratio = f" = **{r.rps / bare.rps:.3f}×** bare" if bare and bare.rps else ""
     return (
@@ -93,12 +116,16 @@ def render(facts: dict, r: dict) -> str:
             r["bare"],
             r["list_first"],
             r["list_third"] + f" (acceptance ≥ {MIN_LIST_RATIO}×)",
+            f"- data-use ledger: {r['ledger']['lines']} lines for {r['ledger']['answered']} app requests"
+            " answered in the warm-up and the measured run (each answered request has its line; requests"
+            f" in flight when a run ended were answered uncounted, ≤ {r['connections']} per run)",
             r["exchange"] + f" (acceptance ≥ {MIN_TOKENS:.0f}/s); {r['codes_used']} codes sent,"
             f" {r['codes_exhausted']} requests after the codes ran out",
             "",
             f"The citizen has {r['drafts']} draft applications. Each third-party read also checks the"
-            " token family's revocation, the scope of the view, and writes the citizen's data-use"
-            " ledger line (and at most once a minute the grant's last use). Each code exchange claims"
+            " token family's revocation, the scope of the view, and spools the citizen's data-use"
+            " ledger line to local disk before answering (inserted by each process's spool thread,"
+            " core/spool.py; at most once a minute the grant's last use). Each code exchange claims"
             " the code by a conditional update, creates the token family, verifies PKCE, signs an ES256"
             " access token and stores a refresh token.",
             "",
@@ -146,8 +173,9 @@ def main(argv: list[str] | None = None) -> int:
         warm = common | {"duration": args.warmup}
         run_wrk(wrk, url, "get.lua", [str(work / "citizen.token")], **warm)  # unmeasured: workers warm up
         first = run_wrk(wrk, url, "get.lua", [str(work / "citizen.token")], **common)
-        run_wrk(wrk, url, "get.lua", [str(work / "client.token")], **warm)
+        warm_third = run_wrk(wrk, url, "get.lua", [str(work / "client.token")], **warm)
         third = run_wrk(wrk, url, "get.lua", [str(work / "client.token")], **common)
+        r["ledger"] = _ledger_lines(db.url, answered=warm_third.requests + third.requests)
         _run(env, "bench.oauth_data", "codes", str(work), str(args.codes), str(args.threads))
         exchange = run_wrk(
             wrk,
@@ -169,6 +197,9 @@ def main(argv: list[str] | None = None) -> int:
             base.rps > 0
             and third.rps / base.rps >= MIN_LIST_RATIO
             and third.non_2xx == 0
+            and r["ledger"]["answered"]
+            <= r["ledger"]["lines"]
+            <= r["ledger"]["answered"] + 2 * args.connections
             and exchange.rps >= MIN_TOKENS
             and exchange.non_2xx == 0
             and exchange.tokens_exhausted == 0

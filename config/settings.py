@@ -250,6 +250,13 @@ class BaseConfig:
         self.OUTBOX_SWEEP_INTERVAL = _float("OUTBOX_SWEEP_INTERVAL", 5.0)
         self.OUTBOX_ENQUEUE_ON_COMMIT = _env("OUTBOX_ENQUEUE_ON_COMMIT", "1") == "1"
 
+        # Data-use ledger lines of third-party access go through a local spool (core/spool.py):
+        # appended to a file on this host, inserted in batches every interval (0 = inserted before
+        # the answer). Past MAX_PENDING rows not yet in the database, third-party access pauses.
+        self.LEDGER_SPOOL_DIR = _env("LEDGER_SPOOL_DIR", str(self.INSTANCE_DIR / "spool" / "ledger"))
+        self.LEDGER_SPOOL_INTERVAL = _float("LEDGER_SPOOL_INTERVAL", 0.2)
+        self.LEDGER_SPOOL_MAX_PENDING = _int("LEDGER_SPOOL_MAX_PENDING", 100_000)
+
         # HTTP.
         self.MAX_JSON_BYTES = _int("MAX_JSON_BYTES", 1024 * 1024)
         # Applications: uploads of materials, drafts, case numbers (docs/applications.md).
@@ -322,6 +329,7 @@ class TestConfig(BaseConfig):
         self.DATABASE_URL = _env("DATABASE_URL") or f"sqlite:///{self.INSTANCE_DIR / 'test.db'}"
         self.OUTBOX_ENQUEUE_ON_COMMIT = True
         self.CATALOG_REFRESH_SECONDS = 0.0  # every request sees the newest revision
+        self.LEDGER_SPOOL_INTERVAL = _float("LEDGER_SPOOL_INTERVAL", 0.0)  # a line is readable at once
         self.LOG_LEVEL = _env("LOG_LEVEL", "WARNING")
 
 

@@ -88,6 +88,7 @@ def base_config(instance_dir: Path, database_url: str) -> dict[str, Any]:
         "TESTING": True,
         "INSTANCE_DIR": instance_dir,
         "STORAGE_LOCAL_ROOT": str(instance_dir / "blobs"),
+        "LEDGER_SPOOL_DIR": str(instance_dir / "spool" / "ledger"),
         "DATABASE_URL": database_url,
         "REDIS_URL": os.environ.get("REDIS_URL") or None,
         "LOG_LEVEL": "WARNING",

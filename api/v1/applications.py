@@ -10,7 +10,7 @@ from flask_smorest import Blueprint
 from marshmallow import fields, validate, validates_schema
 from marshmallow.exceptions import ValidationError
 
-from api.auth import BEARER_SECURITY, current_principal, require_citizen, scope
+from api.auth import BEARER_SECURITY, cached_views, current_principal, reads_cached, require_citizen, scope
 from api.deps import services
 from api.i18n import language
 from api.idempotency import idempotent
@@ -78,6 +78,9 @@ class ListQuerySchema(StrictSchema):
     limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=50))
 
 
+_LIST_QUERY = ListQuerySchema()  # one instance: the phone's most frequent request builds no schema
+
+
 class ReuseSchema(StrictSchema):
     file_id = fields.String(required=True, validate=validate.Length(min=1, max=36))
 
@@ -113,15 +116,16 @@ def _full(app: Application, status: int = 200) -> Response:
 @blp.route("")
 class Applications(MethodView):
     @scope("applications.read")
+    @reads_cached("applications")
     @blp.doc(security=BEARER_SECURITY)
-    @blp.arguments(ListQuerySchema, location="query")
+    @blp.arguments(_LIST_QUERY, location="query")
     @blp.response(200, ListSchema)
     def get(self, query: dict) -> Response:
         """The citizen's applications, newest change first (cursor pagination, compact items)."""
         statuses = [s.strip() for s in (query.get("status") or "").split(",") if s.strip()]
         body = views.listing(
-            db.reader(), account_id=current_principal().account_id, statuses=statuses,
-            cursor=query.get("cursor"), limit=query["limit"], lang=language(), cache=services().profiles,
+            db.reader, account_id=current_principal().account_id, statuses=statuses,
+            cursor=query.get("cursor"), limit=query["limit"], lang=language(), cache=cached_views(),
         )  # fmt: skip
         return make_response(body)  # built from plain values already: no second pass through the schema
 

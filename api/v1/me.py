@@ -7,7 +7,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
-from api.auth import BEARER_SECURITY, current_principal, require_citizen
+from api.auth import BEARER_SECURITY, cached_views, current_principal, reads_cached, require_citizen
 from api.deps import services
 from api.idempotency import idempotent
 from api.schemas import AccountSchema, FullPhoneSchema, SessionSchema, StrictSchema
@@ -22,12 +22,13 @@ blp.before_request(require_citizen)
 
 @blp.route("")
 class Me(MethodView):
+    @reads_cached("profile")
     @blp.doc(security=BEARER_SECURITY)
     @blp.response(200, AccountSchema)
     def get(self) -> dict:
         """The account of the token, with the phone masked (the full number: GET /v1/me/phone)."""
         p = current_principal()
-        profile = accounts.profile(db.reader(), p.account_id, cache=services().profiles)
+        profile = accounts.profile(db.reader(), p.account_id, cache=cached_views())
         return {
             "id": profile.id,
             "status": profile.status,

@@ -10,6 +10,7 @@ loaded the old row just before the commit cannot put it back (its write is `SET 
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 from datetime import datetime
@@ -35,20 +36,35 @@ class ProfileCache:
         self._redis = redis
         self._ttl = ttl
         self._tombstone_ttl = tombstone_ttl
+        self._known: dict[str, bytes | None] = {}
 
     @staticmethod
-    def _key(account_id: str, kind: str = "profile") -> str:
+    def key(account_id: str, kind: str = "profile") -> str:
+        """The Redis key of one cached view (for callers that read it in a batch of their own)."""
         assert kind in KINDS
         return f"{kind}:{account_id}"
+
+    _key = key
+
+    def with_values(self, known: dict[str, bytes | None]) -> ProfileCache:
+        """This cache, answering `get` for the keys in `known` from those values (read in the same
+        round trip as the request's token check) instead of asking Redis again."""
+        view = copy.copy(self)
+        view._known = known
+        return view
 
     def get(
         self, account_id: str, *, kind: str = "profile", dates: tuple[str, ...] = ("created_at",)
     ) -> dict[str, Any] | None:
         """The cached view, its `dates` (ISO strings in Redis) as datetimes; None on a miss."""
-        try:
-            raw = self._redis.get(self._key(account_id, kind))
-        except RedisError:
-            return None
+        key = self._key(account_id, kind)
+        if key in self._known:
+            raw = self._known[key]
+        else:
+            try:
+                raw = self._redis.get(key)
+            except RedisError:
+                return None
         if raw is None or raw == _TOMBSTONE.encode():
             return None
         data = json.loads(raw)

@@ -11,6 +11,7 @@ import base64
 import binascii
 import copy
 import json
+from collections.abc import Callable
 from datetime import date, datetime
 from types import SimpleNamespace
 from typing import Any
@@ -193,7 +194,7 @@ _FIRST_PAGE = (
 
 
 def listing(
-    session: Session,
+    session: Callable[[], Session],
     *,
     account_id: str,
     statuses: list[str],
@@ -203,14 +204,15 @@ def listing(
     cache: ProfileCache | None = None,
 ) -> dict[str, Any]:
     """One page, newest change first. The first page of the unfiltered list (what the phone
-    opens) comes from the per-account cache when it holds it: raw values, rendered per request."""
+    opens) comes from the per-account cache when it holds it: raw values, rendered per request.
+    `session` is called only when the page must be read from the database."""
     unknown = [s for s in statuses if s not in states.STATUSES]
     if unknown:
         raise UnknownStatus(fields={"status": [f"unknown: {', '.join(unknown)}"]})
     cached = cache if not statuses and not cursor else None  # only the unfiltered first page
     rows = _cached_page(cached, account_id, limit) if cached is not None else None
     if rows is None:
-        rows = _query_page(session, account_id, statuses, cursor, limit)
+        rows = _query_page(session(), account_id, statuses, cursor, limit)
         if cached is not None:
             _cache_page(cached, account_id, limit, rows)
     now = clock.now()

@@ -65,3 +65,15 @@ class NothingConsented(AppError):
     code = "oauth.nothing_consented"
     message_zh = "您没有同意任何授权内容。"
     message_en = "Nothing was consented to"
+
+
+class LedgerBacklogged(AppError):
+    """The data-use ledger cannot take more lines: third-party access pauses rather than go unrecorded."""
+
+    status = 503
+    code = "oauth.ledger_unavailable"
+    message_zh = "服务繁忙，第三方应用暂时无法访问您的数据，请稍后再试"
+    message_en = "Third-party access is paused while the data-use ledger catches up; try again later"
+
+    def __init__(self, **kw: object) -> None:
+        super().__init__(headers={"Retry-After": "5"}, **kw)

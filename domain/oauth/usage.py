@@ -1,9 +1,11 @@
 """Every access a third-party app makes with a citizen's token goes on the citizen's ledger.
 
 The ledger line is written after the request succeeded (a refused request read nothing) and is
-committed before the answer leaves; lines of the same process written at the same moment share
-one INSERT and one commit (core/group_insert.py). The grant's `last_used_at` is moved at most
-once a minute per grant, so a busy app does not turn every read into an update of the same row.
+on this host's disk before the answer leaves; the spool inserts it into the ledger table within
+a fraction of a second, and recovers it if the process dies first (core/spool.py). While the
+spool cannot keep up, third-party access pauses (`ensure_recordable`) rather than go unrecorded.
+The grant's `last_used_at` is moved at most once a minute per grant, so a busy app does not turn
+every read into an update of the same row (each process remembers when it last asked Redis).
 """
 
 from __future__ import annotations
@@ -16,14 +18,17 @@ from redis import Redis
 from sqlalchemy import select, update
 
 from core import clock
-from core.group_insert import GroupInsert
+from core.spool import Spool
 from domain.ledger import service as ledger
 from domain.ledger.models import CLIENT
+from domain.oauth.errors import LedgerBacklogged
 from domain.oauth.models import OAuthClient, OAuthGrant
 from domain.oauth.scopes import SCOPES
 
 _NAMES: dict[str, tuple[float, str]] = {}  # client id → (fetched at, name): names rarely change
 _NAME_TTL = 60.0
+_TOUCHED: dict[str, float] = {}  # grant id → when this process last moved (or asked to move) last use
+_TOUCH_EVERY = 60.0
 
 
 def client_name(connect: Callable[[], Any], client_id: str) -> str:
@@ -36,8 +41,14 @@ def client_name(connect: Callable[[], Any], client_id: str) -> str:
     return name
 
 
+def ensure_recordable(lines: Spool) -> None:
+    """Refuse a third-party request up front while its ledger line could not be kept."""
+    if not lines.accepting():
+        raise LedgerBacklogged()
+
+
 def record_use(
-    lines: GroupInsert,
+    lines: Spool,
     redis: Redis,
     *,
     connect: Callable[[], Any],
@@ -49,8 +60,7 @@ def record_use(
     path: str,
     application_id: str | None = None,
 ) -> None:
-    """Write the ledger line of one access, returning once it is committed (lines written at the
-    same moment by other threads share the commit); once a minute, the grant's last use."""
+    """Spool the ledger line of one access; once a minute, the grant's last use."""
     title = SCOPES[scope].title_zh if scope in SCOPES else scope
     lines.write(
         ledger.line(
@@ -60,9 +70,21 @@ def record_use(
             scope=scope,
         )
     )  # fmt: skip
-    if grant_id and redis.set(f"oauth:grant-used:{grant_id}", "1", nx=True, ex=60):
+    if grant_id and _due(grant_id) and redis.set(f"oauth:grant-used:{grant_id}", "1", nx=True, ex=60):
         with connect() as conn:
             conn.execute(update(OAuthGrant).where(OAuthGrant.id == grant_id).values(last_used_at=clock.now()))
+
+
+def _due(grant_id: str) -> bool:
+    """Whether this process should ask (Redis decides among processes) to move the last use."""
+    now = time.monotonic()
+    if now - _TOUCHED.get(grant_id, -_TOUCH_EVERY) < _TOUCH_EVERY:
+        return False
+    if len(_TOUCHED) > 10_000:
+        for key in [k for k, at in _TOUCHED.items() if now - at >= _TOUCH_EVERY]:
+            del _TOUCHED[key]
+    _TOUCHED[grant_id] = now
+    return True
 
 
 def ledger_fields(view_args: dict[str, Any] | None) -> dict[str, Any]:

@@ -115,3 +115,16 @@ def test_every_third_party_access_is_on_that_citizens_ledger_and_no_one_elses(cl
     assert apps[0]["application_id"] == draft and apps[0]["resource_name"] == "查看办件"
     li_ledger = client.get("/v1/me/data-access", headers=world["li"]["headers"]).get_json()["items"]
     assert all(e["accessor"]["id"] != world["bank"]["id"] for e in li_ledger)
+
+
+def test_third_party_access_pauses_while_the_ledger_cannot_keep_up(app, client, world, monkeypatch, tmp_path):
+    from core.db import db
+    from core.spool import Spool
+    from domain.ledger.models import DataAccess
+
+    full = Spool(DataAccess.__table__, db.autocommit, tmp_path, interval=0, max_pending=0)
+    monkeypatch.setattr(app.extensions["yiwang"], "ledger_lines", full)
+    resp = client.get("/v1/applications", headers={**world["bank_zhang"], "Accept-Language": "en"})
+    assert resp.status_code == 503 and resp.headers["Retry-After"] == "5"
+    assert resp.get_json()["error"]["code"] == "oauth.ledger_unavailable" and "items" not in resp.get_json()
+    assert client.get("/v1/applications", headers=world["zhang"]["headers"]).status_code == 200
