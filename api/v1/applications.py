@@ -127,7 +127,8 @@ class Applications(MethodView):
             db.reader, account_id=current_principal().account_id, statuses=statuses,
             cursor=query.get("cursor"), limit=query["limit"], lang=language(), cache=cached_views(),
         )  # fmt: skip
-        return make_response(body)  # built from plain values already: no second pass through the schema
+        # The JSON body as the domain rendered (or cached) it: no second pass through the schema.
+        return Response(body, mimetype="application/json")
 
     @idempotent
     @scope("applications.write")

@@ -53,10 +53,8 @@ class ProfileCache:
         view._known = known
         return view
 
-    def get(
-        self, account_id: str, *, kind: str = "profile", dates: tuple[str, ...] = ("created_at",)
-    ) -> dict[str, Any] | None:
-        """The cached view, its `dates` (ISO strings in Redis) as datetimes; None on a miss."""
+    def get_raw(self, account_id: str, *, kind: str) -> bytes | None:
+        """The cached bytes of a view; None on a miss (or while Redis is away)."""
         key = self._key(account_id, kind)
         if key in self._known:
             raw = self._known[key]
@@ -65,7 +63,21 @@ class ProfileCache:
                 raw = self._redis.get(key)
             except RedisError:
                 return None
-        if raw is None or raw == _TOMBSTONE.encode():
+        return None if raw is None or raw == _TOMBSTONE.encode() else raw
+
+    def put_raw(self, account_id: str, raw: bytes, *, kind: str) -> None:
+        """Cache a view's bytes, unless a change dropped it a moment ago (its tombstone)."""
+        try:
+            self._redis.set(self._key(account_id, kind), raw, ex=self._ttl, nx=True)
+        except RedisError:
+            log.warning("profile cache write failed", extra={"kind": kind})
+
+    def get(
+        self, account_id: str, *, kind: str = "profile", dates: tuple[str, ...] = ("created_at",)
+    ) -> dict[str, Any] | None:
+        """The cached view, its `dates` (ISO strings in Redis) as datetimes; None on a miss."""
+        raw = self.get_raw(account_id, kind=kind)
+        if raw is None:
             return None
         data = json.loads(raw)
         for name in dates:
@@ -78,10 +90,7 @@ class ProfileCache:
         dates: tuple[str, ...] = ("created_at",),
     ) -> None:  # fmt: skip
         encoded = {k: (v.isoformat() if k in dates and v is not None else v) for k, v in data.items()}
-        try:
-            self._redis.set(self._key(account_id, kind), json.dumps(encoded), ex=self._ttl, nx=True)
-        except RedisError:
-            log.warning("profile cache write failed", extra={"kind": kind})
+        self.put_raw(account_id, json.dumps(encoded).encode(), kind=kind)
 
     def invalidate(self, account_ids: set[str]) -> None:
         if not account_ids:

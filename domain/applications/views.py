@@ -12,8 +12,7 @@ import binascii
 import copy
 import json
 from collections.abc import Callable
-from datetime import date, datetime
-from types import SimpleNamespace
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, bindparam, or_, select
@@ -22,7 +21,7 @@ from sqlalchemy.orm import Session
 from core import clock
 from domain.accounts.profile_cache import ProfileCache
 from domain.applications import states
-from domain.applications.deadlines import is_overdue
+from domain.applications.deadlines import is_overdue, local_date
 from domain.applications.deps import ApplicationDeps
 from domain.applications.errors import InvalidCursor, UnknownStatus
 from domain.applications.models import Application, ApplicationEvent, ApplicationFile
@@ -202,33 +201,44 @@ def listing(
     limit: int,
     lang: str = "zh",
     cache: ProfileCache | None = None,
-) -> dict[str, Any]:
-    """One page, newest change first. The first page of the unfiltered list (what the phone
-    opens) comes from the per-account cache when it holds it: raw values, rendered per request.
-    `session` is called only when the page must be read from the database."""
+) -> bytes:
+    """One page as its JSON body, newest change first. The first page of the unfiltered list
+    (what the phone opens) is kept rendered in the per-account cache together with the limit,
+    language and Beijing date it was rendered for (`overdue` moves only with the date); a request
+    for another of those is answered from the database. `session` is called only then."""
     unknown = [s for s in statuses if s not in states.STATUSES]
     if unknown:
         raise UnknownStatus(fields={"status": [f"unknown: {', '.join(unknown)}"]})
-    cached = cache if not statuses and not cursor else None  # only the unfiltered first page
-    rows = _cached_page(cached, account_id, limit) if cached is not None else None
-    if rows is None:
-        rows = _query_page(session(), account_id, statuses, cursor, limit)
-        if cached is not None:
-            _cache_page(cached, account_id, limit, rows)
     now = clock.now()
-    items = [
-        {
-            "id": app.id,
-            "service_name": app.service_name,
-            "service_code": app.service_code,
-            "case_number": app.case_number,
-            **_status(app, lang),
-            "updated_at": app.updated_at.isoformat(),
-            **_due(app, now),
-        }
-        for app in rows[:limit]
-    ]
-    return {"items": items, "next_cursor": _encode_cursor(rows[limit - 1]) if len(rows) > limit else None}
+    cached = cache if not statuses and not cursor else None  # only the unfiltered first page
+    stamp = b""
+    if cached is not None:
+        stamp = (
+            json.dumps({"limit": limit, "lang": lang, "date": local_date(now).isoformat()}).encode() + b"\n"
+        )
+        raw = cached.get_raw(account_id, kind="applications")
+        if raw is not None and raw.startswith(stamp):
+            return raw[len(stamp) :]
+    rows = _query_page(session(), account_id, statuses, cursor, limit)
+    page = {
+        "items": [
+            {
+                "id": app.id,
+                "service_name": app.service_name,
+                "service_code": app.service_code,
+                "case_number": app.case_number,
+                **_status(app, lang),
+                "updated_at": app.updated_at.isoformat(),
+                **_due(app, now),
+            }
+            for app in rows[:limit]
+        ],
+        "next_cursor": _encode_cursor(rows[limit - 1]) if len(rows) > limit else None,
+    }
+    body = json.dumps(page, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode() + b"\n"
+    if cached is not None:
+        cached.put_raw(account_id, stamp + body, kind="applications")
+    return body
 
 
 def _query_page(
@@ -247,34 +257,6 @@ def _query_page(
     else:
         stmt = _FIRST_PAGE  # the common ask: built once
     return list(session.connection().execute(stmt, {"account_id": account_id, "limit": limit + 1}))
-
-
-_DATETIMES = ("updated_at", "province_received_at")
-_DATES = ("due_on", "paused_on")
-
-
-def _cache_page(cache: ProfileCache, account_id: str, limit: int, rows: list[Any]) -> None:
-    raw = []
-    for row in rows:
-        values = dict(row._mapping)
-        for name in (*_DATETIMES, *_DATES):
-            values[name] = values[name].isoformat() if values[name] is not None else None
-        raw.append(values)
-    cache.put(account_id, {"limit": limit, "rows": raw}, kind="applications", dates=())
-
-
-def _cached_page(cache: ProfileCache, account_id: str, limit: int) -> list[Any] | None:
-    data = cache.get(account_id, kind="applications", dates=())
-    if data is None or data.get("limit") != limit:
-        return None
-    rows = []
-    for values in data["rows"]:
-        for name in _DATETIMES:
-            values[name] = datetime.fromisoformat(values[name]) if values[name] else None
-        for name in _DATES:
-            values[name] = date.fromisoformat(values[name]) if values[name] else None
-        rows.append(SimpleNamespace(**values))
-    return rows
 
 
 def timeline(session: Session, app: Application, *, lang: str = "zh") -> list[dict[str, Any]]:

@@ -51,3 +51,27 @@ def test_a_filtered_or_later_page_is_never_taken_from_the_cache(client, zhang, c
     assert [x["id"] for x in second["items"]] == [a["id"]]
     drafts = client.get(URL + "?status=draft", headers=zhang["headers"]).get_json()["items"]
     assert len(drafts) == 2
+
+
+def test_a_cached_page_is_served_only_in_its_language_and_on_its_day(app, client, zhang, clock, db_session):
+    from datetime import timedelta
+
+    from domain.applications.deadlines import local_date
+    from domain.applications.models import Application
+
+    a = create(client, zhang, service_code=SS_CARD).get_json()
+    row = db_session.get(Application, a["id"])
+    row.due_on = local_date(clock.now())  # due today: overdue from tomorrow on
+    db_session.commit()
+    key = f"applications:{zhang['account_id']}"
+    get_redis().delete(key)
+    zh = client.get(URL, headers=zhang["headers"]).get_json()["items"][0]
+    assert zh["status_label"] == "草稿" and zh["overdue"] is False
+    assert get_redis().get(key).startswith(b'{"limit": 20, "lang": "zh"')
+    en = client.get(URL, headers={**zhang["headers"], "Accept-Language": "en"}).get_json()["items"][0]
+    assert en["status_label"] != "草稿" and en["id"] == a["id"]
+    clock.advance(timedelta(days=1).total_seconds())
+    tomorrow = relogin(app, zhang)["headers"]
+    cached = get_redis().get(key)
+    assert cached is not None and b'"lang": "zh"' in cached  # still cached, but rendered yesterday
+    assert client.get(URL, headers=tomorrow).get_json()["items"][0]["overdue"] is True
