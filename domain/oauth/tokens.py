@@ -83,7 +83,7 @@ def redeem_code(
     now = clock.now()
     digest = token_hash(code)
     family_id = new_id()
-    claimed = session.execute(
+    claimed = session.scalars(
         update(OAuthCode)
         .where(
             OAuthCode.code_hash == digest,
@@ -92,12 +92,16 @@ def redeem_code(
             OAuthCode.expires_at > now,
         )
         .values(used_at=now, family_id=family_id)
-    ).rowcount
-    row = session.scalar(select(OAuthCode).where(OAuthCode.code_hash == digest))
-    if claimed == 1 and row is not None:
-        session.add(OAuthTokenFamily(id=family_id, grant_id=row.grant_id, code_id=row.id, created_at=now))
+        .returning(OAuthCode),  # the claimed row in the same round trip
+        execution_options={"synchronize_session": False},
+    ).first()
+    if claimed is not None:
+        session.add(
+            OAuthTokenFamily(id=family_id, grant_id=claimed.grant_id, code_id=claimed.id, created_at=now)
+        )
         session.commit()
-        return row
+        return claimed
+    row = session.scalar(select(OAuthCode).where(OAuthCode.code_hash == digest))
     if row is not None and row.used_at is not None and row.client_id == client_id and row.family_id:
         row.replayed_at = now
         revoke_families(session, revocations, [row.family_id], reason="code_replay")
