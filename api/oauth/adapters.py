@@ -9,7 +9,7 @@ from authlib.oauth2.rfc6749 import AuthorizationCodeMixin, ClientMixin, TokenMix
 from core import clock
 from domain.oauth import clients
 from domain.oauth import scopes as scope_catalog
-from domain.oauth.models import NO_AUTH, PUBLIC, OAuthClient, OAuthCode
+from domain.oauth.models import NO_AUTH, PUBLIC, OAuthClient, OAuthCode, OAuthGrant
 
 CITIZEN_GRANTS = ("authorization_code", "refresh_token")
 
@@ -69,6 +69,7 @@ class Code(AuthorizationCodeMixin):
         self.row = row
         self.code_challenge = row.code_challenge
         self.code_challenge_method = row.code_challenge_method
+        self.grant: OAuthGrant | None = None  # loaded with the account (AuthorizationCode.authenticate_user)
 
     def get_redirect_uri(self) -> str:
         return self.row.redirect_uri

@@ -7,6 +7,7 @@ from typing import Any
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError, InvalidScopeError, grants
 from authlib.oauth2.rfc7636 import CodeChallenge
+from sqlalchemy import select
 
 from api.deps import services
 from api.oauth.adapters import Code
@@ -73,14 +74,27 @@ class AuthorizationCode(grants.AuthorizationCodeGrant):
         """Nothing to do: redeem_code marked it used in the same step that claimed it."""
 
     def authenticate_user(self, authorization_code: Code) -> Account | None:
-        account = db.session().get(Account, authorization_code.row.account_id)
-        return account if account is not None and account.status == "active" else None
+        row = authorization_code.row
+        found = (
+            db.session()
+            .execute(  # the account and its grant in one round trip
+                select(Account, OAuthGrant)
+                .join(OAuthGrant, OAuthGrant.account_id == Account.id)
+                .where(Account.id == row.account_id, OAuthGrant.id == row.grant_id)
+            )
+            .first()
+        )
+        if found is None:
+            return None
+        account, authorization_code.grant = found
+        return account if account.status == "active" else None
 
     def generate_token(self, user: Any = None, scope: Any = None, grant_type: Any = None,
                        expires_in: Any = None, include_refresh_token: bool = True) -> dict:  # fmt: skip
-        row = self.request.authorization_code.row
+        code = self.request.authorization_code
+        row = code.row
         session = db.session()
-        grant = session.get(OAuthGrant, row.grant_id)
+        grant = code.grant or session.get(OAuthGrant, row.grant_id)
         if grant is None or grant.revoked_at is not None:
             raise InvalidGrantError("The grant was withdrawn.")
         svc = services()
