@@ -134,20 +134,58 @@ class Booking:
 
 def book(session: Session, *, account_id: str, slot_id: str) -> Booking:
     """Take a place in a slot; 409 when it is past, full, or the citizen already has that day's
-    booking for the item. Commits."""
+    booking for the item (or is paused after no-shows). Commits.
+
+    The place is claimed first, by a conditional UPDATE that returns the slot (one round trip for
+    reading the slot and taking the place); the citizen's rules are checked after it in the same
+    transaction, and a refusal rolls the place back. A claim that fails is explained afterwards,
+    in the order the citizen should hear it: no such slot, past, their own rules, full."""
     now = clock.now()
-    slot = session.get(AppointmentSlot, slot_id)
+    S = AppointmentSlot
+    slot = session.execute(
+        update(S)
+        .where(S.id == slot_id, S.booked < S.capacity, S.starts_at > now)
+        .values(booked=S.booked + 1)
+        .returning(S.id, S.hall_id, S.service_code, S.day, S.starts_at),
+        execution_options={"synchronize_session": False},
+    ).first()
     if slot is None:
-        raise SlotNotFound()
-    if slot.starts_at <= now:
-        raise SlotInPast()
-    # One query for both rules: recent no-shows, and a booking of the item that day already.
+        session.rollback()
+        found = session.get(AppointmentSlot, slot_id)
+        if found is None:
+            raise SlotNotFound()
+        if found.starts_at <= now:
+            raise SlotInPast()
+        _check_rules(session, account_id, found.service_code, found.day, now)
+        raise SlotFull()
+    try:
+        _check_rules(session, account_id, slot.service_code, slot.day, now)
+    except Exception:
+        session.rollback()  # the place goes back
+        raise
+    appointment = Appointment(
+        account_id=account_id, slot_id=slot.id, hall_id=slot.hall_id, service_code=slot.service_code,
+        day=slot.day, status=BOOKED, created_at=now, updated_at=now,
+    )  # fmt: skip
+    session.add(appointment)
+    try:
+        session.flush()
+    except IntegrityError:  # the same citizen booked the same day a moment ago
+        session.rollback()
+        raise AlreadyBooked() from None
+    made = Booking.of(appointment, slot.starts_at)
+    session.commit()
+    return made
+
+
+def _check_rules(session: Session, account_id: str, service_code: str, day: date, now: datetime) -> None:
+    """Recent no-shows pause booking; one active booking per item and day. One query for both."""
     A = Appointment
     rows = session.execute(
         select(A.status, A.updated_at).where(
             A.account_id == account_id,
             ((A.status == NO_SHOW) & (A.updated_at > now - NO_SHOW_WINDOW))
-            | ((A.service_code == slot.service_code) & (A.day == slot.day) & A.status.in_(ACTIVE)),
+            | ((A.service_code == service_code) & (A.day == day) & A.status.in_(ACTIVE)),
         )
     ).all()
     missed = sorted((at for status, at in rows if status == NO_SHOW), reverse=True)
@@ -156,11 +194,6 @@ def book(session: Session, *, account_id: str, slot_id: str) -> Booking:
         raise BookingPaused(until=until.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M"))
     if any(status in ACTIVE for status, _ in rows):
         raise AlreadyBooked()
-    starts_at = slot.starts_at
-    appointment = _take(session, slot, account_id, now)
-    made = Booking.of(appointment, starts_at)
-    session.commit()
-    return made
 
 
 def _active_that_day(session: Session, account_id: str, service_code: str, day: date) -> Appointment | None:

@@ -8,7 +8,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
+from core.db import db
+from domain.appointments.models import AppointmentSlot
 from tests.appointments.conftest import ITEM, book, make_hall, next_weekend_day, next_working_day, slots
 from tests.conftest import make_citizen
 
@@ -49,10 +52,16 @@ def test_book_full_second_booking_and_retry(app: Any, client: Any, hall: str) ->
     other_slot = slots(client, people[0], hall, day).get_json()[1]["id"]
     twice = book(client, people[0], other_slot)
     assert twice.status_code == 409 and twice.get_json()["error"]["code"] == "appointments.already_booked"
+    with db.autocommit() as conn:  # the refused try took no place
+        assert (
+            conn.execute(select(AppointmentSlot.booked).where(AppointmentSlot.id == other_slot)).scalar() == 0
+        )
     assert book(client, people[1], slot).status_code == 201
     full = book(client, people[2], slot)
     assert full.status_code == 409 and full.get_json()["error"]["code"] == "appointments.slot_full"
     assert slots(client, people[2], hall, day).get_json()[0]["available"] == 0
+    again = book(client, people[0], slot)  # full, and booked that day already: the citizen's own rule first
+    assert again.status_code == 409 and again.get_json()["error"]["code"] == "appointments.already_booked"
 
 
 def test_a_past_slot_cannot_be_booked(app: Any, client: Any, citizen: dict, hall: str, clock: Any) -> None:
@@ -94,7 +103,6 @@ def test_cancel_gives_the_place_back_and_reschedule_keeps_the_old_booking_when_f
 
 def test_three_no_shows_in_30_days_pause_booking(app: Any, client: Any, citizen: dict, hall: str) -> None:
     from core import clock as clock_mod
-    from core.db import db
     from domain.appointments.models import NO_SHOW, Appointment
 
     day = next_working_day(app)
@@ -112,7 +120,7 @@ def test_three_no_shows_in_30_days_pause_booking(app: Any, client: Any, citizen:
 @pytest.mark.skipif(not (os.environ.get("DATABASE_URL") or "").startswith("postgresql"),
                     reason="the overbooking test runs against PostgreSQL")  # fmt: skip
 def test_a_thousand_concurrent_bookings_fill_fifty_places_exactly(app: Any) -> None:
-    from sqlalchemy import func, select
+    from sqlalchemy import func
     from sqlalchemy.orm import sessionmaker
 
     from core import clock as clock_mod
@@ -120,7 +128,7 @@ def test_a_thousand_concurrent_bookings_fill_fifty_places_exactly(app: Any) -> N
     from domain.accounts.models import Account
     from domain.appointments import service
     from domain.appointments.errors import SlotFull
-    from domain.appointments.models import Appointment, AppointmentSlot
+    from domain.appointments.models import Appointment
 
     hall = make_hall(app, windows=5, per_window=10)  # 50 places per slot
     day = next_working_day(app)
