@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -136,19 +137,20 @@ def book(session: Session, *, account_id: str, slot_id: str) -> Booking:
     """Take a place in a slot; 409 when it is past, full, or the citizen already has that day's
     booking for the item (or is paused after no-shows). Commits.
 
-    The place is claimed first, by a conditional UPDATE that returns the slot (one round trip for
-    reading the slot and taking the place); the citizen's rules are checked after it in the same
-    transaction, and a refusal rolls the place back. A claim that fails is explained afterwards,
-    in the order the citizen should hear it: no such slot, past, their own rules, full."""
+    One statement claims the place and reads what the rules need: a conditional UPDATE of the
+    slot returning the slot and the citizen's figures (recent no-shows, that day's booking of the
+    item). A refusal by the rules rolls the place back. A claim that fails is explained
+    afterwards, in the order the citizen should hear it: no such slot, past, their own rules, full."""
     now = clock.now()
     S = AppointmentSlot
     slot = session.execute(
         update(S)
         .where(S.id == slot_id, S.booked < S.capacity, S.starts_at > now)
         .values(booked=S.booked + 1)
-        .returning(S.id, S.hall_id, S.service_code, S.day, S.starts_at),
+        .returning(S.id, S.hall_id, S.service_code, S.day, S.starts_at,
+                   *_rule_figures(account_id, now, S.service_code, S.day)),
         execution_options={"synchronize_session": False},
-    ).first()
+    ).first()  # fmt: skip
     if slot is None:
         session.rollback()
         found = session.get(AppointmentSlot, slot_id)
@@ -156,10 +158,13 @@ def book(session: Session, *, account_id: str, slot_id: str) -> Booking:
             raise SlotNotFound()
         if found.starts_at <= now:
             raise SlotInPast()
-        _check_rules(session, account_id, found.service_code, found.day, now)
+        figures = session.execute(
+            select(*_rule_figures(account_id, now, found.service_code, found.day))
+        ).one()
+        _apply_rules(figures, now)
         raise SlotFull()
     try:
-        _check_rules(session, account_id, slot.service_code, slot.day, now)
+        _apply_rules(slot, now)
     except Exception:
         session.rollback()  # the place goes back
         raise
@@ -178,21 +183,31 @@ def book(session: Session, *, account_id: str, slot_id: str) -> Booking:
     return made
 
 
-def _check_rules(session: Session, account_id: str, service_code: str, day: date, now: datetime) -> None:
-    """Recent no-shows pause booking; one active booking per item and day. One query for both."""
+def _rule_figures(account_id: str, now: datetime, service_code: Any, day: Any) -> tuple[Any, ...]:
+    """What the booking rules need, as scalar subqueries: the citizen's no-shows within the
+    window, the latest of them, and their active bookings of the item that day. `service_code`
+    and `day` are values, or the slot's own columns inside the claim (correlated)."""
     A = Appointment
-    rows = session.execute(
-        select(A.status, A.updated_at).where(
-            A.account_id == account_id,
-            ((A.status == NO_SHOW) & (A.updated_at > now - NO_SHOW_WINDOW))
-            | ((A.service_code == service_code) & (A.day == day) & A.status.in_(ACTIVE)),
-        )
-    ).all()
-    missed = sorted((at for status, at in rows if status == NO_SHOW), reverse=True)
-    if len(missed) >= NO_SHOW_LIMIT and missed[0] + NO_SHOW_PAUSE > now:
-        until = missed[0] + NO_SHOW_PAUSE
+    missed = (A.account_id == account_id) & (A.status == NO_SHOW) & (A.updated_at > now - NO_SHOW_WINDOW)
+    active = (A.account_id == account_id) & (A.service_code == service_code) & (A.day == day)
+    return (
+        select(func.count()).select_from(A).where(missed).scalar_subquery().label("missed"),
+        select(func.max(A.updated_at)).where(missed).scalar_subquery().label("last_missed"),
+        select(func.count())
+        .select_from(A)
+        .where(active & A.status.in_(ACTIVE))
+        .correlate(AppointmentSlot)
+        .scalar_subquery()
+        .label("active"),
+    )
+
+
+def _apply_rules(figures: Any, now: datetime) -> None:
+    """Recent no-shows pause booking; one active booking per item and day."""
+    if figures.missed >= NO_SHOW_LIMIT and figures.last_missed + NO_SHOW_PAUSE > now:
+        until = figures.last_missed + NO_SHOW_PAUSE
         raise BookingPaused(until=until.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M"))
-    if any(status in ACTIVE for status, _ in rows):
+    if figures.active:
         raise AlreadyBooked()
 
 
