@@ -13,7 +13,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -168,17 +168,20 @@ def book(session: Session, *, account_id: str, slot_id: str) -> Booking:
     except Exception:
         session.rollback()  # the place goes back
         raise
-    appointment = Appointment(
-        account_id=account_id, slot_id=slot.id, hall_id=slot.hall_id, service_code=slot.service_code,
-        day=slot.day, status=BOOKED, created_at=now, updated_at=now,
+    made = Booking(
+        id=new_id(), hall_id=slot.hall_id, service_code=slot.service_code, slot_id=slot.id, day=slot.day,
+        starts_at=slot.starts_at, status=BOOKED, queue_no=None, created_at=now,
     )  # fmt: skip
-    session.add(appointment)
-    try:
-        session.flush()
+    try:  # a plain INSERT: the booking needs nothing of the ORM's unit of work
+        session.execute(
+            insert(Appointment.__table__),
+            [{"id": made.id, "account_id": account_id, "slot_id": made.slot_id, "hall_id": made.hall_id,
+              "service_code": made.service_code, "day": made.day, "status": BOOKED, "queue_no": None,
+              "created_at": now, "updated_at": now}],
+        )  # fmt: skip
     except IntegrityError:  # the same citizen booked the same day a moment ago
         session.rollback()
         raise AlreadyBooked() from None
-    made = Booking.of(appointment, slot.starts_at)
     session.commit()
     return made
 
