@@ -133,6 +133,13 @@ class Spool:
             self._thread = threading.Thread(target=self._run, name="spool", daemon=True)
             self._thread.start()
             atexit.register(self.close)
+            # A fork while this process's thread holds a lock (gunicorn with preload_app) must not
+            # leave the child with a lock nobody will release.
+            os.register_at_fork(after_in_child=self._fresh_locks)
+
+    def _fresh_locks(self) -> None:
+        self._lock = threading.Lock()
+        self._flush_lock = threading.Lock()
 
     def start(self) -> None:
         """Start this process's spool thread now (it also starts with the first row): it

@@ -236,3 +236,26 @@ def test_rows_written_by_many_threads_while_the_thread_flushes_arrive_once_each(
     finally:
         spool.close()
     assert _spooled(tmp_path) == 0 and spool.accepting()
+
+
+def test_a_process_forked_while_the_spool_thread_holds_its_lock_can_still_write(app, tmp_path):
+    import os
+
+    account = make_citizen(app)["account_id"]
+    spool = Spool(TABLE, db.autocommit, tmp_path, interval=3600, dates=("at",))
+    spool.start()
+    spool._lock.acquire()  # as the parent's thread would, at the moment of a fork
+    try:
+        pid = os.fork()
+        if pid == 0:  # the child writes one row to its own segment, then leaves at once
+            try:
+                signal.alarm(5)  # a child stuck on the inherited lock dies instead of hanging the suite
+                spool.write(_line(account))
+            finally:
+                os._exit(0)
+        _, status = os.waitpid(pid, 0)
+    finally:
+        spool._lock.release()
+        spool.close()
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert _spooled(tmp_path) == 1  # the child's row, left for recovery (it never flushed)
