@@ -469,6 +469,13 @@ def stop_all(started: list[ManagedProcess], db: BenchDatabase) -> None:
         db.drop()
 
 
+def write_report(out: str | Path, text: Callable[[dict, Any], str], result: Any, passed: bool) -> int:
+    """Write a harness's report (`text(run_facts(), result)`) to `out`; the harness's exit code."""
+    Path(out).write_text(text(run_facts(), result), encoding="utf-8")
+    print(f"wrote {out}")
+    return 0 if passed else 1
+
+
 def run_facts() -> dict[str, str]:
     """When and where a harness ran, for the head of its report."""
     import platform

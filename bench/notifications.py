@@ -39,8 +39,8 @@ from bench.infra import (
     Simulator,
     ensure_wrk,
     free_port,
-    run_facts,
     stop_all,
+    write_report,
 )
 from bench.load import run_wrk
 from bench.verification import SIMULATORS
@@ -349,10 +349,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     finally:
         stop_all(started, db)
-    facts = run_facts()
-    Path(args.out).write_text(render(facts, result), encoding="utf-8")
-    print(f"wrote {args.out}")
-    return 0 if result["pass"] else 1
+    return write_report(args.out, render, result, result["pass"])
 
 
 if __name__ == "__main__":

@@ -37,8 +37,8 @@ from bench.infra import (
     PrivateRedis,
     ensure_wrk,
     free_port,
-    run_facts,
     stop_all,
+    write_report,
 )
 from bench.load import LoadResult, run_wrk
 from bench.verification import SIMULATORS
@@ -139,7 +139,7 @@ def render(facts: dict, r: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="OAuth benchmarks")
     parser.add_argument("--duration", type=int, default=15)
-    parser.add_argument("--warmup", type=int, default=3, help="unmeasured seconds before each GET scenario")
+    parser.add_argument("--warmup", type=int, default=3, help="unmeasured seconds before each scenario")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--codes", type=int, default=20000)
@@ -216,10 +216,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     finally:
         stop_all(started, db)
-    facts = run_facts()
-    Path(args.out).write_text(render(facts, r), encoding="utf-8")
-    print(f"wrote {args.out}")
-    return 0 if r["pass"] else 1
+    return write_report(args.out, render, r, r["pass"])
 
 
 if __name__ == "__main__":

@@ -44,8 +44,6 @@ class ProfileCache:
         assert kind in KINDS
         return f"{kind}:{account_id}"
 
-    _key = key
-
     def with_values(self, known: dict[str, bytes | None]) -> ProfileCache:
         """This cache, answering `get` for the keys in `known` from those values (read in the same
         round trip as the request's token check) instead of asking Redis again."""
@@ -55,7 +53,7 @@ class ProfileCache:
 
     def get_raw(self, account_id: str, *, kind: str) -> bytes | None:
         """The cached bytes of a view; None on a miss (or while Redis is away)."""
-        key = self._key(account_id, kind)
+        key = self.key(account_id, kind)
         if key in self._known:
             raw = self._known[key]
         else:
@@ -68,7 +66,7 @@ class ProfileCache:
     def put_raw(self, account_id: str, raw: bytes, *, kind: str) -> None:
         """Cache a view's bytes, unless a change dropped it a moment ago (its tombstone)."""
         try:
-            self._redis.set(self._key(account_id, kind), raw, ex=self._ttl, nx=True)
+            self._redis.set(self.key(account_id, kind), raw, ex=self._ttl, nx=True)
         except RedisError:
             log.warning("profile cache write failed", extra={"kind": kind})
 
@@ -99,7 +97,7 @@ class ProfileCache:
             pipe = self._redis.pipeline(transaction=False)
             for account_id in account_ids:
                 for kind in KINDS:
-                    pipe.set(self._key(account_id, kind), _TOMBSTONE, ex=self._tombstone_ttl)
+                    pipe.set(self.key(account_id, kind), _TOMBSTONE, ex=self._tombstone_ttl)
             pipe.execute()
         except RedisError:
             # The TTL bounds how long a stale profile can live if Redis was briefly away.
