@@ -127,6 +127,7 @@ class NoSessions(SessionInterface):
 
 def create_app(config: BaseConfig | dict | None = None) -> Flask:
     """Build the yiwang app from a config object (default: YIWANG_ENV from the environment)."""
+    from api import idempotency
     from api.deps import Services
     from api.errors import register_error_handlers
     from api.middleware import register_middleware
@@ -209,6 +210,7 @@ def create_app(config: BaseConfig | dict | None = None) -> Flask:
 
     register_middleware(app)
     register_error_handlers(app)
+    idempotency.init_app(app)
     api = YiwangApi(
         app,
         spec_kwargs={

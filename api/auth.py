@@ -8,6 +8,8 @@ from typing import Any, TypeVar
 from flask import g, request
 
 from api.deps import services
+from api.idempotency import early_claim
+from api.view_attrs import view_attr
 from core.errors import AppError
 from domain.accounts.profile_cache import ProfileCache
 from domain.auth.sessions import Principal, authenticate
@@ -67,43 +69,19 @@ def bearer_token() -> str | None:
     return token.strip()
 
 
-def _view_attr(name: str) -> Any:
-    """An attribute of this request's view function (or its MethodView method), else None."""
-    from flask import current_app
-
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    known = app.extensions.setdefault("yiwang.view_attrs", {})  # views do not change once built
-    key = (request.endpoint or "", request.method, name)
-    try:
-        return known[key]
-    except KeyError:
-        pass
-    view = app.view_functions.get(request.endpoint or "")
-    value = None
-    if view is not None:
-        cls = getattr(view, "view_class", None)
-        if cls is not None:
-            method = getattr(cls, request.method.lower(), None)
-            value = getattr(method, name, None) or getattr(cls, name, None)
-        else:
-            value = getattr(view, name, None)
-    known[key] = value
-    return value
-
-
 def is_public_view() -> bool:
     """Whether the view of this request is marked @public (404/405 count as public)."""
     from flask import current_app
 
     if current_app.view_functions.get(request.endpoint or "") is None:
         return True  # 404/405 are answered by the router
-    return bool(_view_attr("_yiwang_public"))
+    return bool(view_attr("_yiwang_public"))
 
 
 def _check_scope(principal: Principal) -> str:
     """The scope this view needs, once the third-party token is known to hold it (views that
     name no scope are closed to apps)."""
-    needed = _view_attr("_yiwang_scope")
+    needed = view_attr("_yiwang_scope")
     if needed is None:
         raise ScopeNotAllowed()
     if needed not in principal.scopes:
@@ -123,13 +101,14 @@ def require_citizen() -> None:
     if token is None:
         raise AuthRequired()
     svc = services()
-    kind = _view_attr("_yiwang_reads")
+    kind = view_attr("_yiwang_reads")
     g.principal = principal = authenticate(
         tokens=svc.tokens,
         revocations=svc.revocations,
         audience=svc.citizen_policy.audience,
         access_token=token,
         read=(lambda account_id: [ProfileCache.key(account_id, kind)]) if kind else None,
+        alongside=early_claim,
     )
     if principal.third_party:
         g.oauth_scope = _check_scope(principal)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from typing import Any
 
 from redis import Redis
 
@@ -70,12 +71,28 @@ class IdempotencyStore:
 
     def begin(self, scope: str, key: str, fingerprint: str) -> StoredResponse | None:
         """Return the stored response for a retry, or None after taking the in-flight lock."""
+        pipe = self._redis.pipeline(transaction=False)
+        self.stage_begin(pipe, scope, key, fingerprint)
+        taken, raw = pipe.execute()
+        return self.begun(scope, key, fingerprint, taken=bool(taken), raw=raw)
+
+    def stage_begin(self, pipe: Any, scope: str, key: str, fingerprint: str) -> None:
+        """`begin`'s two commands (take the lock if free; read what holds the key), for a
+        pipeline shared with other work; hand their results to `begun`."""
         name = self._name(scope, key)
-        lock = {"state": "running", "fp": fingerprint}
-        if self._redis.set(name, json.dumps(lock), nx=True, ex=self._lock_ttl):
+        pipe.set(name, json.dumps({"state": "running", "fp": fingerprint}), nx=True, ex=self._lock_ttl)
+        pipe.get(name)
+
+    def begun(
+        self, scope: str, key: str, fingerprint: str, *, taken: bool, raw: bytes | None
+    ) -> StoredResponse | None:
+        """The outcome of `stage_begin`: None when this request took the lock, the stored
+        response of a finished first request, or 409 / 422."""
+        if taken:
             return None
-        raw = self._redis.get(name)
-        if raw is None:  # expired between the two calls; try once more
+        if raw is None:  # expired between the two commands; try once more
+            name = self._name(scope, key)
+            lock = {"state": "running", "fp": fingerprint}
             if self._redis.set(name, json.dumps(lock), nx=True, ex=self._lock_ttl):
                 return None
             raise IdempotencyInFlight()

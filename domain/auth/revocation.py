@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any, Protocol
 
 from redis import Redis
 from sqlalchemy import select
@@ -11,6 +12,16 @@ from sqlalchemy.orm import Session
 from core import clock
 from domain.auth.models import LoginSession
 from domain.oauth.models import OAuthTokenFamily
+
+
+class Alongside(Protocol):
+    """Redis commands that ride along with a token check's round trip."""
+
+    def stage(self, pipe: Any) -> None:
+        """Add the commands to the pipeline."""
+
+    def take(self, results: list[Any]) -> None:
+        """Receive their results, in order."""
 
 
 class RevocationList:
@@ -31,19 +42,24 @@ class RevocationList:
         return bool(self._redis.exists(f"revoked:sid:{session_id}", f"revoked:jti:{jti}"))
 
     def is_revoked_reading(
-        self, session_id: str, jti: str | None, keys: list[str]
+        self, session_id: str, jti: str | None, keys: list[str], alongside: Alongside | None = None
     ) -> tuple[bool, dict[str, bytes | None]]:
         """`is_revoked`, and the values of `keys` read in the same round trip (a request's token
-        check and its view's cached data cost one trip to Redis, not two)."""
-        if not keys:
+        check and its view's cached data cost one trip to Redis, not two). `alongside` adds its
+        own commands to that trip and receives their results."""
+        if not keys and alongside is None:
             return self.is_revoked(session_id, jti), {}
         names = [f"revoked:sid:{session_id}"] + ([f"revoked:jti:{jti}"] if jti is not None else [])
         pipe = self._redis.pipeline(transaction=False)
         pipe.exists(*names)
         for key in keys:
             pipe.get(key)
+        if alongside is not None:
+            alongside.stage(pipe)
         revoked, *values = pipe.execute()
-        return bool(revoked), dict(zip(keys, values, strict=True))
+        if alongside is not None:
+            alongside.take(values[len(keys) :])
+        return bool(revoked), dict(zip(keys, values[: len(keys)], strict=True))
 
     def token_revoked(self, jti: str) -> bool:
         """Whether this one access token was revoked (tokens without a session or family)."""

@@ -22,7 +22,7 @@ from domain.auth.errors import (
     SessionRevoked,
 )
 from domain.auth.models import LoginSession, RefreshToken
-from domain.auth.revocation import RevocationList
+from domain.auth.revocation import Alongside, RevocationList
 
 
 @dataclass
@@ -269,9 +269,12 @@ def authenticate(
     audience: str,
     access_token: str,
     read: Callable[[str], list[str]] | None = None,
+    alongside: Callable[[str], Alongside | None] | None = None,
 ) -> Principal:
     """Verify an access token and refuse tokens of revoked sessions. `read(account_id)` names
-    Redis keys to fetch in the same round trip as the revocation check (Principal.fetched)."""
+    Redis keys to fetch in the same round trip as the revocation check (Principal.fetched);
+    `alongside(account_id)` may give more commands for that trip (they run even when the token
+    turns out revoked: their owner undoes what it must)."""
     claims = tokens.verify(access_token, audience=audience)
     sid = claims.get("sid")
     typ = claims.get("typ")
@@ -286,7 +289,8 @@ def authenticate(
             raise TokenInvalid()
         jti = claims.get("jti")
     keys = read(claims["sub"]) if read is not None else []
-    revoked, fetched = revocations.is_revoked_reading(sid, jti, keys)
+    extra = alongside(claims["sub"]) if alongside is not None else None
+    revoked, fetched = revocations.is_revoked_reading(sid, jti, keys, extra)
     if revoked:
         raise SessionRevoked()
     if typ == "oauth":

@@ -159,3 +159,24 @@ def test_a_thousand_concurrent_bookings_fill_fifty_places_exactly(app: Any) -> N
     db.session.remove()
     assert db.session.get(AppointmentSlot, slot_id).booked == 50
     assert db.session.scalar(select(func.count(Appointment.id)).where(Appointment.slot_id == slot_id)) == 50
+
+
+def test_a_key_sent_with_a_revoked_token_is_free_again_after_signing_in(
+    app: Any, client: Any, hall: str
+) -> None:
+    # The key's claim rides with the token check; a refused token must not leave it in flight.
+    phone = f"139{uuid.uuid4().int % 10**8:08d}"
+    old = make_citizen(app, phone=phone)
+    slot = slots(client, old, hall, next_working_day(app)).get_json()[0]["id"]
+    app.extensions["yiwang"].revocations.revoke(old["session_id"])
+    key = {"Idempotency-Key": uuid.uuid4().hex}
+    refused = book(client, old, slot, **key)
+    assert refused.status_code == 401 and refused.get_json()["error"]["code"] == "auth.session_revoked"
+    again = make_citizen(app, phone=phone)
+    assert again["account_id"] == old["account_id"]
+    made = book(client, again, slot, **key)
+    assert made.status_code == 201, made.get_json()
+    replay = book(client, again, slot, **key)
+    assert (
+        replay.headers["Idempotent-Replayed"] == "true" and replay.get_json()["id"] == made.get_json()["id"]
+    )
