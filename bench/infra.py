@@ -309,6 +309,22 @@ class Gunicorn(ManagedProcess):
                 counts[status] = counts.get(status, 0) + 1
         return dict(sorted(counts.items()))
 
+    def request_ms(self, offset: int, method: str) -> list[float]:
+        """gunicorn's own time (ms) for each `method` request logged after `offset`, sorted: from
+        parsing the request to the last byte handed to the socket. What a client measures beyond
+        it was spent queueing (listen backlog, the worker's poller and thread pool, the CPUs)."""
+        times = []
+        with open(self.stdout_path, "rb") as f:
+            f.seek(offset)
+            for line in f:
+                try:
+                    entry = json.loads(line)
+                    if entry["method"] == method:
+                        times.append(float(entry["ms"]))
+                except (ValueError, KeyError, TypeError):
+                    continue
+        return sorted(times)
+
     def count_log(self, needle: str) -> int:
         """How many stderr lines contain `needle` (e.g. tracebacks the app logged)."""
         try:
