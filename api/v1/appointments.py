@@ -76,7 +76,7 @@ class AppointmentSchema(StrictSchema):
 
 def _view(appointment: Appointment | appointments.Booking) -> dict:
     if isinstance(appointment, appointments.Booking):
-        return dataclasses.asdict(appointment)
+        return dict(vars(appointment))  # plain values: asdict's deep copy is not needed
     slot = appointments.slot_of(db.session(), appointment)
     return {
         "id": appointment.id, "hall_id": appointment.hall_id, "service_code": appointment.service_code,

@@ -14,7 +14,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, func, insert, literal, select, update
+from sqlalchemy import bindparam, func, insert, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -158,11 +158,12 @@ def _book_in_one_statement(session: Session, account_id: str, slot_id: str, now:
     booking_id = new_id()
     # Autocommit: the statement is its own transaction (ended when it returns, either way).
     conn = session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    sql, constants = _one_statement_sql(conn.dialect)
     try:
-        got = conn.execute(
-            _one_statement(),
-            {"slot_id": slot_id, "account_id": account_id, "booking_id": booking_id, "now": now,
-             "missed_since": now - NO_SHOW_WINDOW, "paused_since": now - NO_SHOW_PAUSE},
+        got = conn.exec_driver_sql(
+            sql,
+            constants | {"slot_id": slot_id, "account_id": account_id, "booking_id": booking_id, "now": now,
+                         "missed_since": now - NO_SHOW_WINDOW, "paused_since": now - NO_SHOW_PAUSE},
         ).first()  # fmt: skip
     except IntegrityError:  # the same citizen booked the same day a moment ago
         session.rollback()
@@ -174,6 +175,13 @@ def _book_in_one_statement(session: Session, account_id: str, slot_id: str, now:
         id=booking_id, hall_id=got.hall_id, service_code=got.service_code, slot_id=slot_id, day=got.day,
         starts_at=got.starts_at, status=BOOKED, queue_no=None, created_at=now,
     )  # fmt: skip
+
+
+@functools.cache
+def _one_statement_sql(dialect: Any) -> tuple[str, dict[str, Any]]:
+    """The booking statement compiled once for the dialect, and its constant parameters."""
+    compiled = _one_statement().compile(dialect=dialect)
+    return compiled.string, {k: v for k, v in compiled.params.items() if v is not None}
 
 
 @functools.cache
@@ -268,7 +276,7 @@ def _rule_figures(account_id: Any, missed_since: Any, service_code: Any, day: An
         select(func.max(A.updated_at)).where(missed).scalar_subquery().label("last_missed"),
         select(func.count())
         .select_from(A)
-        .where(active & A.status.in_(ACTIVE))
+        .where(active & or_(*(A.status == s for s in ACTIVE)))  # no expanding IN: compiled once
         .correlate(AppointmentSlot)
         .scalar_subquery()
         .label("active"),
