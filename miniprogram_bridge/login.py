@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from api.auth import BEARER_SECURITY, current_principal, public, require_citizen
+from api.blueprint import Blueprint
 from api.deps import services
 from api.idempotency import idempotent
 from api.middleware import client_ip

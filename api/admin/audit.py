@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from flask_smorest.pagination import PaginationParameters
 
 from api.admin.schemas import AuditEventSchema, AuditQuerySchema
 from api.admin.security import BEARER_SECURITY, require_operator, role_guard
+from api.blueprint import Blueprint
 from core.db import db
 from domain.operators import audit_log
 from domain.operators.models import ROLE_AUDITOR

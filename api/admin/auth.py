@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import current_app, g
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from api.admin.schemas import LoginResponseSchema, LoginSchema, MeResponseSchema
 from api.admin.security import (
@@ -17,6 +16,7 @@ from api.admin.security import (
     reset_admin_context,
 )
 from api.auth import public
+from api.blueprint import Blueprint
 from api.deps import services
 from api.middleware import client_ip
 from core.db import db

@@ -13,10 +13,10 @@ from typing import Any
 
 from flask import Response, current_app, jsonify, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from api.admin.security import BEARER_SECURITY, current_actor, require_operator, role_guard
+from api.blueprint import Blueprint
 from api.i18n import language
 from api.idempotency import idempotent
 from api.schemas import StrictSchema

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask import Response
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import ValidationError, fields, validate, validates
 
 from api.admin.security import BEARER_SECURITY, current_actor, require_operator, role_guard
+from api.blueprint import Blueprint
 from api.deps import services
 from api.idempotency import idempotent
 from api.schemas import StrictSchema

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from api.admin.schemas import JobQuerySchema, JobSchema
 from api.admin.security import BEARER_SECURITY, current_actor, require_operator, role_guard
+from api.blueprint import Blueprint
 from core.db import db
 from core.outbox.models import OutboxJob
 from domain.operators import jobs

@@ -8,10 +8,10 @@ that made it (registration or rotation); yiwang keeps its hash.
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from api.admin.security import BEARER_SECURITY, current_actor, require_operator, role_guard
+from api.blueprint import Blueprint
 from api.deps import services
 from api.schemas import StrictSchema
 from core.db import db

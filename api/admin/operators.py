@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from api.admin.auth import operator_body
 from api.admin.schemas import (
@@ -13,6 +12,7 @@ from api.admin.schemas import (
     OperatorUpdateSchema,
 )
 from api.admin.security import BEARER_SECURITY, current_actor, require_operator, role_guard
+from api.blueprint import Blueprint
 from api.deps import services
 from core.db import db
 from domain.operators import service as operators

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from flask import g
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from api.auth import BEARER_SECURITY, current_principal, require_citizen, scope
+from api.blueprint import Blueprint
 from api.deps import services
 from api.schemas import StrictSchema
 from core.db import db

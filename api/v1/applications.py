@@ -6,11 +6,11 @@ from typing import Any
 
 from flask import Response, g, make_response, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import fields, validate, validates_schema
 from marshmallow.exceptions import ValidationError
 
 from api.auth import BEARER_SECURITY, cached_views, current_principal, reads_cached, require_citizen, scope
+from api.blueprint import Blueprint
 from api.deps import services
 from api.i18n import language
 from api.idempotency import idempotent

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import threading
 import time
@@ -10,10 +9,10 @@ from datetime import date
 
 from flask import Response, current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from api.auth import BEARER_SECURITY, current_principal, public, require_citizen
+from api.blueprint import Blueprint
 from api.idempotency import idempotent
 from api.schemas import StrictSchema
 from core.db import db

@@ -15,10 +15,10 @@ from typing import Any
 
 from flask import Response, current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from api.auth import public
+from api.blueprint import Blueprint
 from api.conditional import send_rendered
 from api.deps import services
 from api.schemas import StrictSchema

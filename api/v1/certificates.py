@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from flask import Response, g
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from api.admin.security import current_operator, require_operator
 from api.auth import BEARER_SECURITY, current_principal, require_citizen
+from api.blueprint import Blueprint
 from api.deps import services
 from api.i18n import language
 from api.idempotency import idempotent

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from api.auth import BEARER_SECURITY, current_principal, require_citizen
+from api.blueprint import Blueprint
 from api.deps import services
 from api.i18n import language
 from api.idempotency import idempotent

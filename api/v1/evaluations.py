@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask import current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from api.auth import BEARER_SECURITY, current_principal, public, require_citizen
+from api.blueprint import Blueprint
 from api.idempotency import idempotent
 from api.schemas import StrictSchema
 from core.db import db

@@ -9,9 +9,9 @@ from datetime import datetime, timedelta, timezone
 
 from flask import current_app, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from api.auth import public
+from api.blueprint import Blueprint
 from api.deps import services
 from core.db import db
 from domain.forwarding import events

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask import current_app, g
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from api.auth import public, require_citizen
+from api.blueprint import Blueprint
 from api.deps import services
 from api.idempotency import idempotent
 from api.middleware import client_ip

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask import jsonify
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from sqlalchemy import text
 
 from api.auth import public
+from api.blueprint import Blueprint
 from api.deps import services
 from api.schemas import HealthSchema, ReadySchema
 from core.db import db
