@@ -5,7 +5,7 @@
 -- run uses pairs the first left alone); args[3]: requests per second this thread offers (a paced
 -- run: sends on a fixed schedule, whatever the answers' speed; 0 or absent = as fast as answered);
 -- args[4]: this thread's connections. wrk sends every connection's first request at once, before
--- any schedule applies: in a paced run those first requests are GET /v1/ready, so the start-up
+-- any schedule applies: in a paced run those first requests are GET /v1/health (no database or Redis work), so the start-up
 -- burst is not counted as bookings arriving all together.
 dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "common.lua")
 
@@ -51,7 +51,7 @@ end
 function request()
    if openers > 0 then
       openers = openers - 1
-      return wrk.format("GET", "/v1/ready")
+      return wrk.format("GET", "/v1/health")
    end
    pos = pos + 1
    local slot, token = (pairs_[pos] or ""):match("(%S+)%s+(%S+)")
