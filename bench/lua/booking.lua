@@ -5,8 +5,8 @@
 -- run uses pairs the first left alone); args[3]: requests per second this thread offers (a paced
 -- run: sends on a fixed schedule, whatever the answers' speed; 0 or absent = as fast as answered);
 -- args[4]: this thread's connections. wrk sends every connection's first request at once, before
--- any schedule applies: in a paced run those first requests are GET /v1/health (no database or Redis work), so the start-up
--- burst is not counted as bookings arriving all together.
+-- any schedule applies: in a paced run those first requests are GET /v1/health (no database or
+-- Redis work), so the start-up burst is not counted as bookings arriving all together.
 dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "common.lua")
 
 local ffi = require("ffi")
