@@ -178,6 +178,15 @@ class Database:
 db = Database()
 
 
+def single_statement_connection(session: Any) -> Any:
+    """The session's connection for a statement that is a transaction on its own: autocommit
+    (no BEGIN, no COMMIT round trips) when the session has no transaction open yet; inside an
+    open one, that transaction (the caller's commit ends it either way)."""
+    if session.in_transaction():
+        return session.connection()
+    return session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+
+
 def take_write_lock(session: Any, table: Any, *where: Any) -> None:
     """SQLite only: start the transaction with a write, so the read that follows cannot race.
 

@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core import clock
-from core.db import new_id
+from core.db import new_id, single_statement_connection
 from domain.appointments.errors import (
     AlreadyBooked,
     AppointmentNotFound,
@@ -156,8 +156,8 @@ def book(session: Session, *, account_id: str, slot_id: str) -> Booking:
 
 def _book_in_one_statement(session: Session, account_id: str, slot_id: str, now: datetime) -> Booking | None:
     booking_id = new_id()
-    # Autocommit: the statement is its own transaction (ended when it returns, either way).
-    conn = session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    # Its own transaction (autocommit) unless the session already has one open.
+    conn = single_statement_connection(session)
     sql, constants = _one_statement_sql(conn.dialect)
     try:
         got = conn.exec_driver_sql(
