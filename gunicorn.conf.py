@@ -61,14 +61,17 @@ workers = _env_int("GUNICORN_WORKERS", default_workers(cpu_count()))
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
 threads = _env_int("GUNICORN_THREADS", 4)
 # Open connections (busy or kept alive) one worker holds before it stops accepting more.
-# A worker runs only `threads` requests at a time, so it keeps 3 × threads: enough to keep its
-# threads busy, few enough that a burst of keep-alive connections spreads over all workers
-# instead of piling onto the first one awake (measured on 2 cores, GET /v1/me at 32
-# connections: 1000 per worker split them 12901/12823/1161 requests, 12 split them
-# 10308/9651/9157 with more throughput). Connections beyond every worker's share wait in the
-# listen backlog. Behind a load balancer that pools upstream connections, set this to at
-# least that pool's size divided by the number of workers.
-worker_connections = _env_int("GUNICORN_WORKER_CONNECTIONS", threads * 3)
+# A worker runs only `threads` requests at a time, so it keeps 4 × threads: enough to keep its
+# threads busy and to take its share of a burst of new connections while earlier ones are still
+# closing, few enough that keep-alive connections spread over all workers instead of piling onto
+# the first one awake (measured on 2 cores, GET /v1/me at 32 connections: 1000 per worker split
+# them 12901/12823/1161 requests, 12 split them 10308/9651/9157 with more throughput). At
+# 3 × threads (12) the paced booking benchmark (32 new connections right after another 32 closed)
+# left some connections in the listen backlog: client p99 79-114 ms while gunicorn's own p99 was
+# 13-33 ms; at 16 the client p99 was 16.7 ms (docs/benchmarks-appointments.md). Connections beyond
+# every worker's share wait in the listen backlog. Behind a load balancer that pools upstream
+# connections, set this to at least that pool's size divided by the number of workers.
+worker_connections = _env_int("GUNICORN_WORKER_CONNECTIONS", threads * 4)
 # A gthread worker keeps every keep-alive connection it accepted, so a few long-lived balancer
 # connections can all land on one worker. SO_REUSEPORT (one socket per worker, the kernel
 # spreads connections) evens that out, but a stopping worker (max_requests, reload) then resets
