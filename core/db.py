@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
@@ -185,6 +186,22 @@ def single_statement_connection(session: Any) -> Any:
     if session.in_transaction():
         return session.connection()
     return session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+
+
+@functools.cache
+def _precompiled(statement: Any, dialect: Any) -> tuple[str, dict[str, Any]]:
+    compiled = statement.compile(dialect=dialect)
+    return compiled.string, {k: v for k, v in compiled.params.items() if v is not None}
+
+
+def run_precompiled(session: Any, statement: Any, params: dict[str, Any]) -> Any:
+    """Run a statement built once (module-level, bound parameters) as SQL compiled once per
+    dialect, on `single_statement_connection`: per call, SQLAlchemy neither rebuilds the
+    expression nor computes its cache key. `params` are the DBAPI's values (JSON as text);
+    constants the statement holds are added. Returns the result."""
+    conn = single_statement_connection(session)
+    sql, constants = _precompiled(statement, conn.dialect)
+    return conn.exec_driver_sql(sql, constants | params)
 
 
 def take_write_lock(session: Any, table: Any, *where: Any) -> None:

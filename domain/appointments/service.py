@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core import clock
-from core.db import new_id, single_statement_connection
+from core.db import new_id, run_precompiled
 from domain.appointments.errors import (
     AlreadyBooked,
     AppointmentNotFound,
@@ -156,14 +156,11 @@ def book(session: Session, *, account_id: str, slot_id: str) -> Booking:
 
 def _book_in_one_statement(session: Session, account_id: str, slot_id: str, now: datetime) -> Booking | None:
     booking_id = new_id()
-    # Its own transaction (autocommit) unless the session already has one open.
-    conn = single_statement_connection(session)
-    sql, constants = _one_statement_sql(conn.dialect)
-    try:
-        got = conn.exec_driver_sql(
-            sql,
-            constants | {"slot_id": slot_id, "account_id": account_id, "booking_id": booking_id, "now": now,
-                         "missed_since": now - NO_SHOW_WINDOW, "paused_since": now - NO_SHOW_PAUSE},
+    try:  # its own transaction (autocommit) unless the session already has one open
+        got = run_precompiled(
+            session, _one_statement(),
+            {"slot_id": slot_id, "account_id": account_id, "booking_id": booking_id, "now": now,
+             "missed_since": now - NO_SHOW_WINDOW, "paused_since": now - NO_SHOW_PAUSE},
         ).first()  # fmt: skip
     except IntegrityError:  # the same citizen booked the same day a moment ago
         session.rollback()
@@ -175,13 +172,6 @@ def _book_in_one_statement(session: Session, account_id: str, slot_id: str, now:
         id=booking_id, hall_id=got.hall_id, service_code=got.service_code, slot_id=slot_id, day=got.day,
         starts_at=got.starts_at, status=BOOKED, queue_no=None, created_at=now,
     )  # fmt: skip
-
-
-@functools.cache
-def _one_statement_sql(dialect: Any) -> tuple[str, dict[str, Any]]:
-    """The booking statement compiled once for the dialect, and its constant parameters."""
-    compiled = _one_statement().compile(dialect=dialect)
-    return compiled.string, {k: v for k, v in compiled.params.items() if v is not None}
 
 
 @functools.cache

@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core import clock
-from core.db import new_id, single_statement_connection, take_write_lock
+from core.db import new_id, run_precompiled, take_write_lock
 from core.errors import AppError
 from domain.applications import states, transitions
 from domain.applications.models import Application
@@ -75,13 +75,11 @@ def store(session: Session, profile: Profile, raw: Any, *, source: str = "callba
         "stage": event["stage"], "payload": event, "source": source, "received_at": clock.now(),
         "state": WAITING, "sblsh": event["sblsh"],
     }  # fmt: skip
-    dialect = session.get_bind().dialect
-    if dialect.name == "postgresql":
-        conn = single_statement_connection(session)
-        sql = _insert_sql(dialect)
-        stored = conn.exec_driver_sql(sql, values | {"payload": json.dumps(event)}).first()
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        stored = run_precompiled(session, _insert(dialect), values | {"payload": json.dumps(event)}).first()
     else:
-        stored = session.execute(_insert(dialect.name), values).first()
+        stored = session.execute(_insert(dialect), values).first()
     if stored is None:
         session.rollback()
         exists_ = session.scalar(select(Application.id).where(Application.case_number == event["sblsh"]))
@@ -112,12 +110,6 @@ def _insert(dialect_name: str) -> Any:
         .on_conflict_do_nothing()
         .returning(T.c.id)
     )
-
-
-@functools.cache
-def _insert_sql(dialect: Any) -> str:
-    """store's statement compiled once (the payload goes in as JSON text)."""
-    return str(_insert(dialect.name).compile(dialect=dialect))
 
 
 def apply_pending(session: Session, profile: Profile, *, limit: int = 100) -> int:
