@@ -1,8 +1,10 @@
 """`python -m workers.forwarder`: deliver forwarding rows to the province, and apply its stage events.
 
-One claiming loop feeds FORWARDER_THREADS sending threads, and an applier thread moves cases by
-the stage events the callbacks kept (domain/forwarding/events.py); every process shares the
-profile's rate limit, in-flight cap and circuit breaker through Redis. SIGTERM stops claiming
+One claiming loop claims due rows and builds their bodies in batches (domain/forwarding/batches.py)
+for FORWARDER_THREADS sending threads; a recorder thread records the province's receipts in
+batches, and an applier thread moves cases by the stage events the callbacks kept
+(domain/forwarding/events.py). Every process shares the profile's rate limit, in-flight cap and
+circuit breaker through Redis. SIGTERM stops claiming
 and lets the threads finish what they hold; a killed process's rows come back when their
 leases expire.
 """
@@ -22,16 +24,26 @@ from factory import create_app
 
 log = logging.getLogger("yiwang.forwarder")
 
+RECORD_BATCH = 64  # receipts recorded in one transaction at most
+
 
 def run(app: object, *, threads: int, once: bool = False, poll: float = 0.2, processes: int = 2) -> dict:
     """Claim and deliver until stopped (or, with once, until nothing is due); returns counts."""
     from api.deps import services
+    from domain.forwarding import batches
 
     forwarder = services().forwarding.forwarder(processes=processes)
-    work: queue.Queue = queue.Queue()
+    work: queue.Queue = queue.Queue()  # built bodies: (row id, attempt, body)
+    sent: queue.Queue = queue.Queue()  # receipts to record: (row id, attempt, receipt)
     counts: dict[str, int] = {}
     lock = threading.Lock()
     stop = threading.Event()
+
+    def count(outcomes: list[str]) -> None:
+        with lock:
+            for outcome in outcomes:
+                key = outcome.split(":")[0]
+                counts[key] = counts.get(key, 0) + 1
 
     def sender() -> None:
         with app.app_context():  # type: ignore[attr-defined]
@@ -40,17 +52,39 @@ def run(app: object, *, threads: int, once: bool = False, poll: float = 0.2, pro
                 if item is None:
                     return
                 try:
-                    outcome = forwarder.deliver(db.session(), *item)
+                    outcome = forwarder.transmit(db.session(), *item)
                 except Exception:  # the row's lease brings it back
                     log.exception("delivery failed unexpectedly")
                     db.session.rollback()
                     outcome = "error"
                 finally:
                     db.session.remove()
-                with lock:
-                    key = outcome.split(":")[0]
-                    counts[key] = counts.get(key, 0) + 1
+                if isinstance(outcome, str):
+                    count([outcome])
+                else:
+                    sent.put((item[0], item[1], outcome))
                 work.task_done()
+
+    def recorder() -> None:
+        """Record receipts in batches: whatever arrived while the previous batch was written."""
+        with app.app_context():  # type: ignore[attr-defined]
+            while True:
+                batch = [sent.get()]
+                while len(batch) < RECORD_BATCH:
+                    try:
+                        batch.append(sent.get_nowait())
+                    except queue.Empty:
+                        break
+                done = [item for item in batch if item is not None]
+                if done:
+                    try:
+                        count(batches.record(forwarder, db.session(), done))
+                    finally:
+                        db.session.remove()
+                for _ in batch:
+                    sent.task_done()
+                if len(done) < len(batch):
+                    return
 
     def applier() -> None:
         """Move cases by the stage events the callbacks kept, in each case's order."""
@@ -73,9 +107,8 @@ def run(app: object, *, threads: int, once: bool = False, poll: float = 0.2, pro
 
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     pool = [threading.Thread(target=sender, daemon=True) for _ in range(threads)]
-    events_thread = threading.Thread(target=applier, daemon=True)
-    events_thread.start()
-    for t in pool:
+    helpers = [threading.Thread(target=applier, daemon=True), threading.Thread(target=recorder, daemon=True)]
+    for t in helpers + pool:
         t.start()
     try:
         while not stop.is_set():
@@ -83,18 +116,20 @@ def run(app: object, *, threads: int, once: bool = False, poll: float = 0.2, pro
             if room < threads:  # the senders are busy: look again in a moment, not after a poll
                 time.sleep(0.005)
                 continue
-            claimed = []
+            built: list = []
             try:
                 claimed = forwarder.claim(db.session(), room)
-            except Exception:  # database away: try again shortly
+                built, skipped = batches.prepare(forwarder, db.session(), claimed)
+                count(skipped)
+            except Exception:  # database away: claimed rows come back when their leases end
                 log.exception("claim failed")
                 db.session.rollback()
             finally:
                 db.session.remove()
-            for item in claimed:
+            for item in built:
                 work.put(item)
-            if not claimed:
-                if once and work.unfinished_tasks == 0:
+            if not built:
+                if once and work.unfinished_tasks == 0 and sent.unfinished_tasks == 0:
                     break
                 time.sleep(poll)
     finally:
@@ -103,8 +138,10 @@ def run(app: object, *, threads: int, once: bool = False, poll: float = 0.2, pro
             work.put(None)
         for t in pool:
             t.join(timeout=10)
+        sent.put(None)
         stop.set()
-        events_thread.join(timeout=10)
+        for t in helpers:
+            t.join(timeout=10)
     return counts
 
 

@@ -80,8 +80,7 @@ class Forwarder:
 
     # --- claiming ------------------------------------------------------------------------
 
-    def _due(self, now: datetime) -> Any:
-        F = ForwardingOutbox
+    def _due(self, now: datetime, F: Any = ForwardingOutbox) -> Any:
         return and_(
             F.profile == self.profile.name,
             or_(
@@ -93,15 +92,13 @@ class Forwarder:
             ),
         )
 
-    def claim(self, session: Session, limit: int) -> list[tuple[str, int]]:
-        """Take up to `limit` due rows (rows of one case strictly in order); (id, attempt) each."""
-        F = ForwardingOutbox
+    def _claimable(self, now: datetime, F: Any, limit: int) -> Any:
+        """Ids of up to `limit` due rows of `F` (an alias of the outbox), a case's rows in order."""
         earlier = aliased(ForwardingOutbox)
-        now = clock.now()
-        stmt = (
+        return (
             select(F.id)
             .where(
-                self._due(now),
+                self._due(now, F),
                 # A case's rows in order: versions ascending, a withdrawal after its version.
                 ~exists().where(
                     earlier.application_id == F.application_id,
@@ -119,23 +116,37 @@ class Forwarder:
             .order_by(F.next_attempt_at)
             .limit(limit)
         )
+
+    def claim(self, session: Session, limit: int) -> list[tuple[str, int]]:
+        """Take up to `limit` due rows (rows of one case strictly in order); (id, attempt) each.
+
+        On PostgreSQL one statement: the due rows are picked with FOR UPDATE SKIP LOCKED (two
+        workers never take the same row) and leased in the same UPDATE. SQLite (one writer at a
+        time) picks, then leases each row while it is still due.
+        """
+        F = ForwardingOutbox
+        now = clock.now()
+        lease = {
+            "state": SENDING, "attempts": F.attempts + 1, "sent_at": now,
+            "locked_until": now + timedelta(seconds=self.lease),
+        }  # fmt: skip
         if session.get_bind().dialect.name == "postgresql":
-            stmt = stmt.with_for_update(skip_locked=True, of=F)
-        ids = list(session.scalars(stmt))
-        claimed: list[tuple[str, int]] = []
-        for row_id in ids:
-            res = session.execute(
+            picked = aliased(ForwardingOutbox)
+            ids = self._claimable(now, picked, limit).with_for_update(skip_locked=True, of=picked)
+            rows = session.execute(
                 update(F)
-                .where(F.id == row_id, self._due(now))
-                .values(
-                    state=SENDING,
-                    attempts=F.attempts + 1,
-                    sent_at=now,
-                    locked_until=now + timedelta(seconds=self.lease),
-                )  # fmt: skip
-                .returning(F.attempts)
-            )
-            attempt = res.scalar()
+                .where(F.id.in_(ids.scalar_subquery()))
+                .values(**lease)
+                .returning(F.id, F.attempts)
+                .execution_options(synchronize_session=False)
+            ).all()
+            session.commit()
+            return [(row_id, int(attempt)) for row_id, attempt in rows]
+        claimed: list[tuple[str, int]] = []
+        for row_id in list(session.scalars(self._claimable(now, F, limit))):
+            attempt = session.execute(
+                update(F).where(F.id == row_id, self._due(now)).values(**lease).returning(F.attempts)
+            ).scalar()
             if attempt is not None:
                 claimed.append((row_id, int(attempt)))
         session.commit()
@@ -170,7 +181,7 @@ class Forwarder:
         except RedisError:
             return None
 
-    def _breaker_allows(self) -> bool:
+    def breaker_allows(self) -> bool:
         try:
             return self.breaker.allow() if self.breaker else True
         except RedisError:
@@ -182,19 +193,26 @@ class Forwarder:
         if row is None or row.state != SENDING or row.attempts != attempt:
             session.rollback()
             return "superseded"
-        if not self._breaker_allows():
-            return self._postpone(session, row_id, attempt, self.profile.breaker_cooldown, "circuit open")
+        if not self.breaker_allows():
+            return self.postpone(session, row_id, attempt, self.profile.breaker_cooldown, "circuit open")
         try:
             body = payload.build(session, self.encryptor, self.profile, row)
             session.commit()  # the audit of the personal data read
         except Exception as exc:  # anything that stops building is for an operator
             session.rollback()
-            return self._dead(
-                session, row_id, attempt, f"cannot build the request: {type(exc).__name__}: {exc}"
-            )
+            return self.cannot_build(session, row_id, attempt, exc)
+        sent = self.transmit(session, row_id, attempt, body)
+        return sent if isinstance(sent, str) else self.record_delivered(session, row_id, attempt, sent)
+
+    def cannot_build(self, session: Session, row_id: str, attempt: int, exc: Exception) -> str:
+        return self._dead(session, row_id, attempt, f"cannot build the request: {type(exc).__name__}: {exc}")
+
+    def transmit(self, session: Session, row_id: str, attempt: int, body: dict[str, Any]) -> Receipt | str:
+        """Send a built body: the province's receipt (not yet recorded), or the outcome of a
+        failed or postponed send, already recorded."""
         token = self._enter()
         if token is False:
-            return self._postpone(session, row_id, attempt, 1.0, "concurrency cap reached")
+            return self.postpone(session, row_id, attempt, 1.0, "concurrency cap reached")
         try:
             self._pace()
             receipt = self.client.intake(body)
@@ -207,7 +225,7 @@ class Forwarder:
                 except RedisError:
                     pass
         self._breaker_success()
-        return self._delivered(session, row_id, attempt, receipt)
+        return receipt
 
     def _breaker_success(self) -> None:
         try:
@@ -224,10 +242,11 @@ class Forwarder:
             update(F)
             .where(F.id == row_id, F.state == SENDING, F.attempts == attempt)
             .values(locked_until=None, **values)
+            .execution_options(synchronize_session=False)  # callers read the row afresh, if at all
         )
         return res.rowcount == 1
 
-    def _postpone(self, session: Session, row_id: str, attempt: int, seconds: float, why: str) -> str:
+    def postpone(self, session: Session, row_id: str, attempt: int, seconds: float, why: str) -> str:
         """Put a claimed row back without counting the attempt (nothing was sent)."""
         ok = self._finish(
             session, row_id, attempt, state=RETRYING, attempts=attempt - 1,
@@ -289,16 +308,9 @@ class Forwarder:
             )
         return DEAD if ok else "superseded"
 
-    def _delivered(self, session: Session, row_id: str, attempt: int, receipt: Receipt) -> str:
+    def record_delivered(self, session: Session, row_id: str, attempt: int, receipt: Receipt) -> str:
         now = clock.now()
-        ok = self._finish(
-            session, row_id, attempt, state=DELIVERED, delivered_at=now, receipt_no=receipt.receipt_no,
-            receipt={
-                "receipt_no": receipt.receipt_no, "received_at": receipt.received_at,
-                "duplicate": receipt.duplicate,
-            },
-            last_error=None,
-        )  # fmt: skip
+        ok = self._finish(session, row_id, attempt, **delivered_values(receipt, now))
         if not ok:
             session.rollback()
             return "superseded"
@@ -307,6 +319,17 @@ class Forwarder:
         record_receipt(session, self.profile, row, receipt.receipt_no, now)
         session.commit()
         return DELIVERED
+
+
+def delivered_values(receipt: Receipt, now: datetime) -> dict[str, Any]:
+    """The outbox columns of a delivered row."""
+    return {
+        "state": DELIVERED, "delivered_at": now, "receipt_no": receipt.receipt_no, "last_error": None,
+        "receipt": {
+            "receipt_no": receipt.receipt_no, "received_at": receipt.received_at,
+            "duplicate": receipt.duplicate,
+        },
+    }  # fmt: skip
 
 
 def record_receipt(
@@ -322,7 +345,15 @@ def record_receipt(
         .with_for_update()
         .execution_options(populate_existing=True)
     )
-    if app is None or app.submission_version != row.submission_version:
+    if app is not None:
+        receipt_on(session, profile, row, app, receipt_no, at)
+
+
+def receipt_on(
+    session: Session, profile: Profile, row: ForwardingOutbox, app: Application, receipt_no: str, at: datetime
+) -> None:
+    """record_receipt on the application `app`, locked by the caller."""
+    if row.kind == "withdraw" or app.submission_version != row.submission_version:
         return
     app.province_receipt_no = receipt_no
     app.province_received_at = at

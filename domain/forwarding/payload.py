@@ -7,6 +7,7 @@ number and phone for it is audited.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
@@ -47,47 +48,105 @@ def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _applicant(session: Session, encryptor: Encryptor, app: Application) -> dict[str, str]:
-    applicant: dict[str, str] = {}
-    identity = session.scalar(select(VerifiedIdentity).where(VerifiedIdentity.account_id == app.account_id))
-    if identity is not None:
-        applicant["name"] = encryptor.decrypt(identity.name_enc, purpose=NAME_PURPOSE)
-        applicant["id_number"] = encryptor.decrypt(identity.id_number_enc, purpose=ID_PURPOSE)
-    phone_enc = session.scalar(
-        select(ChannelIdentity.value_enc).where(
-            ChannelIdentity.account_id == app.account_id, ChannelIdentity.kind == PHONE
-        )
+@dataclass
+class Sources:
+    """What a batch of bodies is built from, read with one query per table."""
+
+    apps: dict[str, Application] = field(default_factory=dict)
+    identities: dict[str, tuple[str, str]] = field(default_factory=dict)  # account: (name, id number)
+    phones: dict[str, str] = field(default_factory=dict)  # account: phone, encrypted
+    materials: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+
+def _sources(session: Session, rows: list[ForwardingOutbox]) -> Sources:
+    app_ids = sorted({r.application_id for r in rows})
+    src = Sources(
+        apps={a.id: a for a in session.scalars(select(Application).where(Application.id.in_(app_ids)))}
     )
-    if phone_enc:
-        applicant["phone"] = encryptor.decrypt(phone_enc, purpose=PHONE_PURPOSE)
-    return applicant
-
-
-def _materials(session: Session, app_id: str) -> list[dict[str, Any]]:
-    rows = session.execute(
+    accounts = sorted({a.account_id for a in src.apps.values()})
+    if not any(r.kind != "withdraw" for r in rows):
+        return src
+    for account_id, name_enc, id_enc in session.execute(
+        select(VerifiedIdentity.account_id, VerifiedIdentity.name_enc, VerifiedIdentity.id_number_enc).where(
+            VerifiedIdentity.account_id.in_(accounts)
+        )
+    ):
+        src.identities[account_id] = (name_enc, id_enc)
+    for account_id, value_enc in session.execute(
+        select(ChannelIdentity.account_id, ChannelIdentity.value_enc).where(
+            ChannelIdentity.account_id.in_(accounts), ChannelIdentity.kind == PHONE
+        )
+    ):
+        if value_enc:
+            src.phones.setdefault(account_id, value_enc)
+    for app_id, material_id, kind, ref, sha in session.execute(
         select(
+            ApplicationMaterial.application_id,
             ApplicationMaterial.material_id,
             ApplicationMaterial.kind,
             ApplicationMaterial.ref,
             ApplicationFile.sha256,
         )
         .outerjoin(ApplicationFile, ApplicationFile.id == ApplicationMaterial.file_id)
-        .where(ApplicationMaterial.application_id == app_id)
-        .order_by(ApplicationMaterial.material_id, ApplicationMaterial.attached_at)
-    ).all()
-    return [
-        {
-            k: v
-            for k, v in {"material_id": m, "kind": kind, "ref": ref, "sha256": sha}.items()
-            if v is not None
-        }
-        for m, kind, ref, sha in rows
-    ]
+        .where(ApplicationMaterial.application_id.in_(app_ids))
+        .order_by(
+            ApplicationMaterial.application_id,
+            ApplicationMaterial.material_id,
+            ApplicationMaterial.attached_at,
+        )
+    ):
+        item = {"material_id": material_id, "kind": kind, "ref": ref, "sha256": sha}
+        src.materials.setdefault(app_id, []).append({k: v for k, v in item.items() if v is not None})
+    return src
+
+
+def _applicant(encryptor: Encryptor, src: Sources, account_id: str) -> dict[str, str]:
+    applicant: dict[str, str] = {}
+    if account_id in src.identities:
+        name_enc, id_enc = src.identities[account_id]
+        applicant["name"] = encryptor.decrypt(name_enc, purpose=NAME_PURPOSE)
+        applicant["id_number"] = encryptor.decrypt(id_enc, purpose=ID_PURPOSE)
+    if account_id in src.phones:
+        applicant["phone"] = encryptor.decrypt(src.phones[account_id], purpose=PHONE_PURPOSE)
+    return applicant
 
 
 def build(session: Session, encryptor: Encryptor, profile: Profile, row: ForwardingOutbox) -> dict[str, Any]:
     """The plain body for `row` (the client encrypts the profile's sensitive fields)."""
-    app = session.get(Application, row.application_id)
+    outcome = build_many(session, encryptor, profile, [row])[row.id]
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
+
+
+def build_many(
+    session: Session, encryptor: Encryptor, profile: Profile, rows: list[ForwardingOutbox]
+) -> dict[str, dict[str, Any] | Exception]:
+    """The plain body of each row by its id, or why it cannot be built; a handful of queries
+    for the whole batch. Adds the audit of each personal-data read (the caller commits)."""
+    src = _sources(session, rows)
+    out: dict[str, dict[str, Any] | Exception] = {}
+    for row in rows:
+        try:
+            out[row.id] = _body(encryptor, profile, row, src)
+        except Exception as exc:  # one bad row must not stop the others
+            out[row.id] = exc
+            continue
+        if row.kind != "withdraw":
+            audit.record(
+                session, actor_type="system", actor_id="forwarder",
+                action="application.forwarded_personal_data", target_type="application",
+                target_id=row.application_id,
+                details={
+                    "case_number": row.case_number, "version": row.submission_version,
+                    "profile": profile.name,
+                },
+            )  # fmt: skip
+    return out
+
+
+def _body(encryptor: Encryptor, profile: Profile, row: ForwardingOutbox, src: Sources) -> dict[str, Any]:
+    app = src.apps.get(row.application_id)
     if app is None:  # the application row is never deleted once submitted
         raise LookupError(f"application {row.application_id} is gone")
     body: dict[str, Any] = {
@@ -105,15 +164,8 @@ def build(session: Session, encryptor: Encryptor, profile: Profile, row: Forward
     else:
         form = _leaves(decrypt_data(encryptor, app.data_enc))
         body["form"] = {profile.fields.get(path, path): value for path, value in form.items()}
-        body["applicant"] = _applicant(session, encryptor, app)
-        body["materials"] = _materials(session, app.id)
-        audit.record(
-            session, actor_type="system", actor_id="forwarder", action="application.forwarded_personal_data",
-            target_type="application", target_id=app.id,
-            details={
-                "case_number": row.case_number, "version": row.submission_version, "profile": profile.name,
-            },
-        )  # fmt: skip
+        body["applicant"] = _applicant(encryptor, src, app.account_id)
+        body["materials"] = src.materials.get(app.id, [])
     if row.overrides:
         body = deep_merge(body, row.overrides)
     return body
