@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -30,6 +31,8 @@ from domain.forwarding.models import APPLIED, IGNORED, WAITING, ProvinceEvent
 from integrations.province.profile import Profile
 
 DUPLICATE = "duplicate"
+
+log = logging.getLogger("yiwang.forwarding")
 
 
 def _text(value: Any, limit: int) -> str | None:
@@ -113,27 +116,52 @@ def _insert(dialect_name: str) -> Any:
 
 
 def apply_pending(session: Session, profile: Profile, *, limit: int = 100) -> int:
-    """Apply kept events that are next in their case's order; returns how many moved. Commits
-    per case. Safe to run in several processes at once (cases are locked one at a time)."""
+    """Apply kept events that are next in their case's order; returns how many moved. Safe to
+    run in several processes at once (a case locked by another is skipped, and found again
+    next time). The cases found go in one transaction; if that fails, one transaction each."""
     nxt = (
         select(ProvinceEvent.application_id)
         .join(Application, Application.id == ProvinceEvent.application_id)
         .where(ProvinceEvent.state == WAITING, ProvinceEvent.seq == Application.province_seq + 1)
         .limit(limit)
     )
-    total = 0
-    for app_id in list(dict.fromkeys(session.scalars(nxt))):
-        session.rollback()
-        take_write_lock(session, Application.__table__, Application.id == app_id)
-        stmt = select(Application).where(Application.id == app_id).execution_options(populate_existing=True)
-        if session.get_bind().dialect.name == "postgresql":
-            stmt = stmt.with_for_update(skip_locked=True)  # another applier has it: skip
-        app = session.scalar(stmt)
-        if app is not None:
-            total += apply_ready(session, profile, app)
-        session.commit()
+    app_ids = sorted(set(session.scalars(nxt)))
     session.rollback()
+    if not app_ids:
+        return 0
+    try:
+        total = _apply_cases(session, profile, app_ids)
+        session.commit()
+        return total
+    except Exception:
+        log.warning("applying a batch of stage events failed; one case at a time", exc_info=True)
+        session.rollback()
+    total = 0
+    for app_id in app_ids:
+        total += _apply_cases(session, profile, [app_id])
+        session.commit()
     return total
+
+
+def _apply_cases(session: Session, profile: Profile, app_ids: list[str]) -> int:
+    take_write_lock(session, Application.__table__, Application.id.in_(app_ids))
+    stmt = (
+        select(Application)
+        .where(Application.id.in_(app_ids))
+        .order_by(Application.id)
+        .execution_options(populate_existing=True)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)  # another applier has it: skip
+    apps = list(session.scalars(stmt))
+    waiting: dict[str, dict[int, ProvinceEvent]] = {a.id: {} for a in apps}
+    for event in session.scalars(
+        select(ProvinceEvent).where(
+            ProvinceEvent.application_id.in_([a.id for a in apps]), ProvinceEvent.state == WAITING
+        )
+    ):
+        waiting[event.application_id][event.seq] = event
+    return sum(apply_ready(session, profile, app, waiting[app.id]) for app in apps)
 
 
 def receive(session: Session, profile: Profile, raw: Any, *, source: str = "callback") -> str:
@@ -175,16 +203,20 @@ def receive(session: Session, profile: Profile, raw: Any, *, source: str = "call
     return state
 
 
-def apply_ready(session: Session, profile: Profile, app: Application) -> int:
-    """Apply the stored events that are next in order; the caller holds the case's row lock."""
-    waiting = {
-        e.seq: e
-        for e in session.scalars(
-            select(ProvinceEvent).where(
-                ProvinceEvent.application_id == app.id, ProvinceEvent.state == WAITING
+def apply_ready(
+    session: Session, profile: Profile, app: Application, waiting: dict[int, ProvinceEvent] | None = None
+) -> int:
+    """Apply the stored events that are next in order; the caller holds the case's row lock.
+    `waiting`: the case's waiting events by seq, if the caller has read them."""
+    if waiting is None:
+        waiting = {
+            e.seq: e
+            for e in session.scalars(
+                select(ProvinceEvent).where(
+                    ProvinceEvent.application_id == app.id, ProvinceEvent.state == WAITING
+                )
             )
-        )
-    }
+        }
     applied = 0
     while (event := waiting.pop(app.province_seq + 1, None)) is not None:
         now = clock.now()
