@@ -25,6 +25,7 @@ from factory import create_app
 log = logging.getLogger("yiwang.forwarder")
 
 RECORD_BATCH = 64  # receipts recorded in one transaction at most
+RECORD_LINGER = 0.05  # seconds the recorder waits for more receipts to record with the first
 
 
 def run(app: object, *, threads: int, once: bool = False, poll: float = 0.2, processes: int = 2) -> dict:
@@ -70,9 +71,11 @@ def run(app: object, *, threads: int, once: bool = False, poll: float = 0.2, pro
         with app.app_context():  # type: ignore[attr-defined]
             while True:
                 batch = [sent.get()]
-                while len(batch) < RECORD_BATCH:
+                # Gather what arrives shortly after: a transaction's cost is mostly per batch.
+                until = time.monotonic() + RECORD_LINGER
+                while len(batch) < RECORD_BATCH and batch[-1] is not None:
                     try:
-                        batch.append(sent.get_nowait())
+                        batch.append(sent.get(timeout=max(0.0, until - time.monotonic())))
                     except queue.Empty:
                         break
                 done = [item for item in batch if item is not None]
@@ -102,7 +105,7 @@ def run(app: object, *, threads: int, once: bool = False, poll: float = 0.2, pro
                     db.session.remove()
                 with lock:
                     counts["events_applied"] = counts.get("events_applied", 0) + moved
-                if not moved:
+                if moved < events.APPLY_BATCH:  # a full batch means more are waiting
                     stop.wait(poll)
 
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

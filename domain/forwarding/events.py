@@ -34,6 +34,8 @@ DUPLICATE = "duplicate"
 
 log = logging.getLogger("yiwang.forwarding")
 
+APPLY_BATCH = 100  # cases apply_pending moves in one transaction at most
+
 
 def _text(value: Any, limit: int) -> str | None:
     return str(value)[:limit] if value is not None else None
@@ -115,7 +117,7 @@ def _insert(dialect_name: str) -> Any:
     )
 
 
-def apply_pending(session: Session, profile: Profile, *, limit: int = 100) -> int:
+def apply_pending(session: Session, profile: Profile, *, limit: int = APPLY_BATCH) -> int:
     """Apply kept events that are next in their case's order; returns how many moved. Safe to
     run in several processes at once (a case locked by another is skipped, and found again
     next time). The cases found go in one transaction; if that fails, one transaction each."""
