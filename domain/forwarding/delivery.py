@@ -9,6 +9,7 @@ dead province and lets one probe through after its cooldown.
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import threading
@@ -19,12 +20,12 @@ from typing import Any
 
 from redis import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import Integer, and_, bindparam, exists, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from core import audit, clock
 from core.crypto import Encryptor
-from core.db import take_write_lock
+from core.db import run_precompiled, take_write_lock
 from core.throttle import CircuitBreaker, LeaseSemaphore, TokenBucket
 from domain.applications import states, transitions
 from domain.applications.models import Application, ForwardingOutbox
@@ -50,6 +51,68 @@ class _LocalBucket:
             now = time.monotonic()
             self.next = max(self.next, now) + 1.0 / self.rate
             return max(0.0, self.next - now - 1.0 / self.rate)
+
+
+def _due(profile: Any, now: Any, F: Any = ForwardingOutbox) -> Any:
+    """Rows of the profile that are due at `now`: waiting and due, or leased and expired."""
+    return and_(
+        F.profile == profile,
+        or_(
+            and_(
+                or_(F.state == PENDING, F.state == RETRYING),  # not IN: precompiled SQL has no expanding IN
+                or_(F.next_attempt_at.is_(None), F.next_attempt_at <= now),
+            ),
+            and_(F.state == SENDING, F.locked_until < now),
+        ),
+    )
+
+
+def _claimable(profile: Any, now: Any, F: Any, limit: Any) -> Any:
+    """Ids of up to `limit` due rows of `F` (an alias of the outbox), a case's rows in order."""
+    earlier = aliased(ForwardingOutbox)
+    return (
+        select(F.id)
+        .where(
+            _due(profile, now, F),
+            # A case's rows in order: versions ascending, a withdrawal after its version.
+            ~exists().where(
+                earlier.application_id == F.application_id,
+                earlier.state != DELIVERED,
+                or_(
+                    earlier.submission_version < F.submission_version,
+                    and_(
+                        earlier.submission_version == F.submission_version,
+                        earlier.kind != "withdraw",
+                        F.kind == "withdraw",
+                    ),
+                ),
+            ),
+        )
+        .order_by(F.next_attempt_at)
+        .limit(limit)
+    )
+
+
+@functools.cache
+def _claim_statement() -> Any:
+    """Forwarder.claim's PostgreSQL statement, with bound parameters, built once."""
+    F = ForwardingOutbox.__table__
+    picked = aliased(ForwardingOutbox)
+    now = bindparam("now", type_=F.c.sent_at.type)
+    ids = _claimable(
+        bindparam("profile", type_=F.c.profile.type), now, picked, bindparam("lim", type_=Integer())
+    ).with_for_update(skip_locked=True, of=picked)
+    return (
+        update(F)
+        .where(F.c.id.in_(ids.scalar_subquery()))
+        .values(
+            state=SENDING,
+            attempts=F.c.attempts + 1,
+            sent_at=now,
+            locked_until=bindparam("until", type_=F.c.locked_until.type),
+        )  # fmt: skip
+        .returning(F.c.id, F.c.attempts)
+    )
 
 
 @dataclass
@@ -80,72 +143,31 @@ class Forwarder:
 
     # --- claiming ------------------------------------------------------------------------
 
-    def _due(self, now: datetime, F: Any = ForwardingOutbox) -> Any:
-        return and_(
-            F.profile == self.profile.name,
-            or_(
-                and_(
-                    F.state.in_((PENDING, RETRYING)),
-                    or_(F.next_attempt_at.is_(None), F.next_attempt_at <= now),
-                ),
-                and_(F.state == SENDING, F.locked_until < now),
-            ),
-        )
-
-    def _claimable(self, now: datetime, F: Any, limit: int) -> Any:
-        """Ids of up to `limit` due rows of `F` (an alias of the outbox), a case's rows in order."""
-        earlier = aliased(ForwardingOutbox)
-        return (
-            select(F.id)
-            .where(
-                self._due(now, F),
-                # A case's rows in order: versions ascending, a withdrawal after its version.
-                ~exists().where(
-                    earlier.application_id == F.application_id,
-                    earlier.state != DELIVERED,
-                    or_(
-                        earlier.submission_version < F.submission_version,
-                        and_(
-                            earlier.submission_version == F.submission_version,
-                            earlier.kind != "withdraw",
-                            F.kind == "withdraw",
-                        ),
-                    ),
-                ),
-            )
-            .order_by(F.next_attempt_at)
-            .limit(limit)
-        )
+    def _due(self, now: Any, F: Any = ForwardingOutbox) -> Any:
+        return _due(self.profile.name, now, F)
 
     def claim(self, session: Session, limit: int) -> list[tuple[str, int]]:
         """Take up to `limit` due rows (rows of one case strictly in order); (id, attempt) each.
 
-        On PostgreSQL one statement: the due rows are picked with FOR UPDATE SKIP LOCKED (two
-        workers never take the same row) and leased in the same UPDATE. SQLite (one writer at a
-        time) picks, then leases each row while it is still due.
+        On PostgreSQL one statement, built once: the due rows are picked with FOR UPDATE SKIP
+        LOCKED (two workers never take the same row) and leased in the same UPDATE. SQLite (one
+        writer at a time) picks, then leases each row while it is still due.
         """
         F = ForwardingOutbox
         now = clock.now()
-        lease = {
-            "state": SENDING, "attempts": F.attempts + 1, "sent_at": now,
-            "locked_until": now + timedelta(seconds=self.lease),
-        }  # fmt: skip
+        until = now + timedelta(seconds=self.lease)
         if session.get_bind().dialect.name == "postgresql":
-            picked = aliased(ForwardingOutbox)
-            ids = self._claimable(now, picked, limit).with_for_update(skip_locked=True, of=picked)
-            rows = session.execute(
-                update(F)
-                .where(F.id.in_(ids.scalar_subquery()))
-                .values(**lease)
-                .returning(F.id, F.attempts)
-                .execution_options(synchronize_session=False)
-            ).all()
-            session.commit()
+            params = {"profile": self.profile.name, "now": now, "until": until, "lim": limit}
+            rows = run_precompiled(session, _claim_statement(), params).all()
+            session.commit()  # ends the session's autocommit use of its connection
             return [(row_id, int(attempt)) for row_id, attempt in rows]
         claimed: list[tuple[str, int]] = []
-        for row_id in list(session.scalars(self._claimable(now, F, limit))):
+        for row_id in list(session.scalars(_claimable(self.profile.name, now, F, limit))):
             attempt = session.execute(
-                update(F).where(F.id == row_id, self._due(now)).values(**lease).returning(F.attempts)
+                update(F)
+                .where(F.id == row_id, self._due(now))
+                .values(state=SENDING, attempts=F.attempts + 1, sent_at=now, locked_until=until)
+                .returning(F.attempts)
             ).scalar()
             if attempt is not None:
                 claimed.append((row_id, int(attempt)))
