@@ -18,6 +18,7 @@ from tests.api.v1.applications.conftest import (  # noqa: F401 - fixtures used b
     get,
     jpeg,
     key,
+    li,
     officer,
     patch,
     seeded,
