@@ -68,7 +68,7 @@ def _due(profile: Any, now: Any, F: Any = ForwardingOutbox) -> Any:
 
 
 def _claimable(profile: Any, now: Any, F: Any, limit: Any) -> Any:
-    """Ids of up to `limit` due rows of `F` (an alias of the outbox), a case's rows in order."""
+    """Ids of up to `limit` due rows of `F` (the outbox or an alias of it), a case's rows in order."""
     earlier = aliased(ForwardingOutbox)
     return (
         select(F.id)
@@ -110,7 +110,7 @@ def _claim_statement() -> Any:
             attempts=F.c.attempts + 1,
             sent_at=now,
             locked_until=bindparam("until", type_=F.c.locked_until.type),
-        )  # fmt: skip
+        )
         .returning(F.c.id, F.c.attempts)
     )
 
