@@ -232,8 +232,10 @@ def create_app(config: BaseConfig | dict | None = None) -> Flask:
 
     app.register_blueprint(docs_assets)
     _register_compression(app)
+    from api.callbacks_fast_path import CallbackFastPath
     from api.conditional import CatalogFastPath
 
+    app.wsgi_app = CallbackFastPath(app.wsgi_app, app)  # type: ignore[method-assign]
     app.wsgi_app = CatalogFastPath(app.wsgi_app, services.catalog, app.config["CATALOG_MAX_AGE"])  # type: ignore[method-assign]
     _register_cli(app)
     return app

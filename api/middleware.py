@@ -27,6 +27,15 @@ def request_id_for(incoming: str | None) -> str:
     return incoming if incoming and _REQUEST_ID.match(incoming) else os.urandom(16).hex()
 
 
+def client_ip_for(remote_addr: str | None, forwarded_for: str | None, hops: int) -> str | None:
+    """The caller's IP: the address `hops` proxies back in X-Forwarded-For, else the peer's."""
+    if hops:
+        forwarded = [p.strip() for p in (forwarded_for or "").split(",") if p.strip()]
+        if len(forwarded) >= hops:
+            return forwarded[-hops]
+    return remote_addr
+
+
 def client_ip() -> str:
     """The caller's IP, trusting X-Forwarded-For only for the configured proxy hops."""
     return g.get("client_ip") or request.remote_addr or "unknown"
@@ -64,11 +73,7 @@ def register_middleware(app: Flask) -> None:
         ctx_g.pop("oauth_scope", None)
         ctx_g.started = time.perf_counter()
         ctx_g.request_id = request_id_for(req.headers.get("X-Request-ID"))
-        ctx_g.client_ip = req.remote_addr
-        if hops:
-            forwarded = [p.strip() for p in req.headers.get("X-Forwarded-For", "").split(",") if p.strip()]
-            if len(forwarded) >= hops:
-                ctx_g.client_ip = forwarded[-hops]
+        ctx_g.client_ip = client_ip_for(req.remote_addr, req.headers.get("X-Forwarded-For"), hops)
         if req.method not in _BODY_METHODS:
             return None
         if request.endpoint not in app.config.get("NON_JSON_ENDPOINTS", set()):

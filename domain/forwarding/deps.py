@@ -56,7 +56,9 @@ class ForwardingDeps:
         """Record a callback nonce; True if it was already used within `ttl` seconds."""
         if self.redis is not None:
             try:
-                return not self.redis.set(f"yiwang:province:nonce:{nonce}", b"1", nx=True, ex=max(1, ttl))
+                # SET NX EX as a plain command: redis-py's set() checks its arguments on every call.
+                key = f"yiwang:province:nonce:{nonce}"
+                return not self.redis.execute_command("SET", key, b"1", "NX", "EX", max(1, ttl))
             except RedisError:
                 pass
         from integrations.province.signing import MemoryNonceStore

@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core import clock
-from core.db import new_id, run_precompiled, take_write_lock
+from core.db import first_row_autocommit, new_id, take_write_lock
 from core.errors import AppError
 from domain.applications import states, transitions
 from domain.applications.models import Application
@@ -82,7 +82,7 @@ def store(session: Session, profile: Profile, raw: Any, *, source: str = "callba
     }  # fmt: skip
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
-        stored = run_precompiled(session, _insert(dialect), values | {"payload": json.dumps(event)}).first()
+        stored = first_row_autocommit(session, _insert(dialect), values | {"payload": json.dumps(event)})
     else:
         stored = session.execute(_insert(dialect), values).first()
     if stored is None:
@@ -92,7 +92,8 @@ def store(session: Session, profile: Profile, raw: Any, *, source: str = "callba
         if exists_ is None:
             raise UnknownCase()
         return DUPLICATE
-    session.commit()
+    if session.in_transaction():  # not after an autocommit statement: nothing to end
+        session.commit()
     return STORED
 
 
