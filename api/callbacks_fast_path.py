@@ -9,10 +9,11 @@ X-Content-Type-Options headers, and the same access log line.
 
 Everything else goes to Flask, which stays the one place errors are rendered: a body that is not
 JSON or too large, a profile not configured, an event that does not validate, a signature that
-does not verify (the nonce is recorded only once everything else holds, so Flask finds the same
-fault), and a failure to store. When this path has recorded the nonce before a failure (an
-unknown case, the database away), it says so in the WSGI environ (`NONCE_RECORDED`, a key no
-client can set), so Flask does not take its own request for a replay.
+does not verify (nothing is recorded then, so Flask finds the same
+fault), a replayed nonce, and a failure to store. The nonce is recorded in the statement that
+keeps the event; when it is recorded but the case is unknown, this path says so in the WSGI
+environ (`NONCE_RECORDED`, a key no client can set), so the view does not take the request for
+a replay.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from api.middleware import client_ip_for, request_id_for
 from api.v1.platform import NONCE_RECORDED
 from core.db import db
 from domain.forwarding import events
-from domain.forwarding.errors import BadEvent
+from domain.forwarding.errors import BadEvent, UnknownCase
 from integrations.province import signing
 
 log = logging.getLogger("yiwang.access")
@@ -108,15 +109,13 @@ class CallbackFastPath:
             headers = {name: environ.get(key, "") for name, key in _HEADERS.items()}
             try:
                 signing.verify_request(
-                    profile.credentials, "POST", path, headers, body, now=time.time(),
-                    nonce_seen=deps.nonce_seen,
+                    profile.credentials, "POST", path, headers, body, now=time.time(), nonce_seen=None
                 )  # fmt: skip
-            except signing.SignatureError:
-                return None  # the nonce was not recorded: Flask finds the same fault
-            environ[NONCE_RECORDED] = True
-            try:
-                outcome = events.store(db.session(), profile, raw)
-            except Exception:  # an unknown case, the database away: Flask renders the error
+                outcome = events.store(db.session(), profile, raw, nonce=headers[signing.H_NONCE])
+            except UnknownCase:  # the nonce is recorded: the view must not take this for a replay
+                environ[NONCE_RECORDED] = True
+                return None
+            except Exception:  # a bad signature, a replay, the database away: the view answers
                 db.session.rollback()
                 return None
             finally:

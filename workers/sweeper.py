@@ -40,9 +40,12 @@ def housekeeping(session: object, interval: float) -> dict:
     session.commit()  # type: ignore[attr-defined]
     visits = appointment_pass(session)
     purged = applications.purge_expired_drafts(session)  # type: ignore[arg-type]
+    from domain.forwarding import events
+
+    nonces = events.purge_nonces(session, clock.now())  # type: ignore[arg-type]
     orphans = application_materials.sweep_orphans(session, services().applications)  # type: ignore[arg-type]
     return {
-        "deadline_notices": deadlines, **visits, "drafts_purged": purged,
+        "deadline_notices": deadlines, **visits, "drafts_purged": purged, "nonces_purged": nonces,
         "orphan_files": orphans["files"], "orphan_blobs": orphans["blobs"],
     }  # fmt: skip
 

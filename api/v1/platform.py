@@ -36,13 +36,9 @@ def _receive(profile_name: str | None) -> dict:
     if profile is None:
         raise UnknownProfile()
     body = request.get_data(cache=False)
-    # The fast path (api/callbacks_fast_path.py) recorded this request's nonce before it handed
-    # the request on: seeing it again here is not a replay.
-    nonce_seen = (lambda _n, _t: False) if request.environ.get(NONCE_RECORDED) else deps.nonce_seen
     try:
         signing.verify_request(
-            profile.credentials, "POST", request.path, request.headers, body, now=time.time(),
-            nonce_seen=nonce_seen,
+            profile.credentials, "POST", request.path, request.headers, body, now=time.time(), nonce_seen=None
         )  # fmt: skip
     except signing.SignatureError as exc:
         raise CallbackUnauthenticated(reason=exc.code) from None
@@ -50,8 +46,11 @@ def _receive(profile_name: str | None) -> dict:
         raw = json.loads(body)
     except ValueError:
         raise BadEvent(fields={"body": ["JSON expected"]}) from None
+    # The nonce is recorded with the event (a replay is refused there), unless the fast path
+    # (api/callbacks_fast_path.py) recorded it already before it handed the request on.
+    nonce = None if request.environ.get(NONCE_RECORDED) else request.headers[signing.H_NONCE]
     # Kept now, applied by the forwarders' applier in order: the province is answered at once.
-    outcome = events.store(db.session(), profile, raw)
+    outcome = events.store(db.session(), profile, raw, nonce=nonce)
     return {"code": "0", "result": outcome}
 
 

@@ -6,7 +6,6 @@ import threading
 from typing import Any
 
 from redis import Redis
-from redis.exceptions import RedisError
 
 from core.crypto import Encryptor
 
@@ -20,7 +19,6 @@ class ForwardingDeps:
         self.redis = redis
         self._lock = threading.Lock()
         self._built: dict[str, Any] = {}
-        self._local_nonces: Any = None
 
     def _get(self, name: str, build: Any) -> Any:
         if name not in self._built:
@@ -51,18 +49,3 @@ class ForwardingDeps:
             profile=self.profile(), client=self.client(), encryptor=self.encryptor, redis=self.redis,
             lease=lease or float(self.config.get("FORWARDER_LEASE", 60.0)), processes=processes,
         )  # fmt: skip
-
-    def nonce_seen(self, nonce: str, ttl: int) -> bool:
-        """Record a callback nonce; True if it was already used within `ttl` seconds."""
-        if self.redis is not None:
-            try:
-                # SET NX EX as a plain command: redis-py's set() checks its arguments on every call.
-                key = f"yiwang:province:nonce:{nonce}"
-                return not self.redis.execute_command("SET", key, b"1", "NX", "EX", max(1, ttl))
-            except RedisError:
-                pass
-        from integrations.province.signing import MemoryNonceStore
-
-        if self._local_nonces is None:
-            self._local_nonces = MemoryNonceStore()
-        return bool(self._local_nonces.seen(nonce, ttl))

@@ -12,10 +12,10 @@ import functools
 import hashlib
 import json
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, delete, exists, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -26,9 +26,10 @@ from core.db import first_row_autocommit, new_id, take_write_lock
 from core.errors import AppError
 from domain.applications import states, transitions
 from domain.applications.models import Application
-from domain.forwarding.errors import BadEvent, UnknownCase
-from domain.forwarding.models import APPLIED, IGNORED, WAITING, ProvinceEvent
+from domain.forwarding.errors import BadEvent, CallbackUnauthenticated, UnknownCase
+from domain.forwarding.models import APPLIED, IGNORED, WAITING, ProvinceEvent, ProvinceNonce
 from integrations.province.profile import Profile
+from integrations.province.signing import NONCE_TTL
 
 DUPLICATE = "duplicate"
 
@@ -65,14 +66,19 @@ def validate(raw: Any) -> dict[str, Any]:
 STORED = "stored"
 
 
-def store(session: Session, profile: Profile, raw: Any, *, source: str = "callback") -> str:
+def store(
+    session: Session, profile: Profile, raw: Any, *, source: str = "callback", nonce: str | None = None
+) -> str:
     """Keep one event for the applier; returns stored or duplicate. Commits.
 
-    One statement in the common case: the insert picks the case by its number and skips an
-    event id or seq already kept (every applied seq stays kept, so a late, older event is a
-    duplicate too). On PostgreSQL it runs precompiled in autocommit: one round trip, durable
-    when it returns. The province gets its answer without waiting for the case to move; the
-    forwarder's applier (apply_pending) moves it within moments.
+    With `nonce` (a callback's), the nonce is recorded in the same statement and the event kept
+    only if the nonce is new; a nonce seen before raises CallbackUnauthenticated (a replay), so
+    a nonce is used up exactly when its request is answered. One statement in the common case:
+    the insert picks the case by its number and skips an event id or seq already kept (every
+    applied seq stays kept, so a late, older event is a duplicate too). On PostgreSQL it runs
+    precompiled in autocommit: one round trip, durable when it returns. The province gets its
+    answer without waiting for the case to move; the forwarder's applier (apply_pending) moves
+    it within moments.
     """
     event = validate(raw)
     values = {
@@ -82,9 +88,23 @@ def store(session: Session, profile: Profile, raw: Any, *, source: str = "callba
     }  # fmt: skip
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
-        stored = first_row_autocommit(session, _insert(dialect), values | {"payload": json.dumps(event)})
+        params = values | {"payload": json.dumps(event)}
+        if nonce is None:
+            stored = first_row_autocommit(session, _insert(dialect), params)
+        else:
+            nonce_new, stored_id = first_row_autocommit(
+                session, _insert_with_nonce(), params | {"nonce": nonce}
+            )
+            if not nonce_new:
+                raise CallbackUnauthenticated(reason="replayed_nonce")
+            stored = stored_id
     else:
+        if nonce is not None and not _record_nonce(session, profile, nonce, values["received_at"]):
+            session.rollback()
+            raise CallbackUnauthenticated(reason="replayed_nonce")
         stored = session.execute(_insert(dialect), values).first()
+        if stored is None and nonce is not None:
+            session.commit()  # the nonce is used up all the same
     if stored is None:
         session.rollback()
         exists_ = session.scalar(select(Application.id).where(Application.case_number == event["sblsh"]))
@@ -97,7 +117,36 @@ def store(session: Session, profile: Profile, raw: Any, *, source: str = "callba
     return STORED
 
 
+def _record_nonce(session: Session, profile: Profile, nonce: str, at: datetime) -> bool:
+    """SQLite: record a nonce in the caller's transaction; False if it was there already."""
+    done = session.execute(
+        sqlite_insert(ProvinceNonce)
+        .values(profile=profile.name, nonce=nonce, seen_at=at)
+        .on_conflict_do_nothing()
+    )
+    return done.rowcount == 1
+
+
+def purge_nonces(session: Session, now: datetime) -> int:
+    """Forget nonces whose timestamps can no longer pass; commits. How many went."""
+    done = session.execute(
+        delete(ProvinceNonce).where(ProvinceNonce.seen_at < now - timedelta(seconds=NONCE_TTL))
+    )
+    session.commit()
+    return int(done.rowcount or 0)
+
+
 _EVENT_COLUMNS = ("id", "profile", "event_id", "seq", "stage", "payload", "source", "received_at", "state")
+
+
+def _event_source() -> Any:
+    """The event's row from the bound parameters and its case (none if the case is unknown)."""
+    T = ProvinceEvent.__table__
+    case_number = bindparam("sblsh", type_=Application.case_number.type)
+    return select(
+        *(bindparam(c, type_=T.c[c].type).label(c) for c in _EVENT_COLUMNS),
+        Application.id.label("application_id"),
+    ).where(Application.case_number == case_number)
 
 
 @functools.cache
@@ -105,16 +154,42 @@ def _insert(dialect_name: str) -> Any:
     """store's statement with bound parameters, built once per dialect."""
     T = ProvinceEvent.__table__
     insert = pg_insert if dialect_name == "postgresql" else sqlite_insert
-    case_number = bindparam("sblsh", type_=Application.case_number.type)
-    source_row = select(
-        *(bindparam(c, type_=T.c[c].type).label(c) for c in _EVENT_COLUMNS),
-        Application.id.label("application_id"),
-    ).where(Application.case_number == case_number)
     return (
         insert(T)
-        .from_select([*_EVENT_COLUMNS, "application_id"], source_row)
+        .from_select([*_EVENT_COLUMNS, "application_id"], _event_source())
         .on_conflict_do_nothing()
         .returning(T.c.id)
+    )
+
+
+@functools.cache
+def _insert_with_nonce() -> Any:
+    """PostgreSQL: record the nonce and keep the event only if the nonce was new, in one
+    statement; returns (nonce was new: 0/1, the kept event's id or NULL)."""
+    N, T = ProvinceNonce.__table__, ProvinceEvent.__table__
+    fresh = (
+        pg_insert(N)
+        .values(
+            profile=bindparam("profile", type_=N.c.profile.type),
+            nonce=bindparam("nonce", type_=N.c.nonce.type),
+            seen_at=bindparam("received_at", type_=N.c.seen_at.type),
+        )
+        .on_conflict_do_nothing()
+        .returning(N.c.nonce)
+        .cte("fresh_nonce")
+    )
+    kept = (
+        pg_insert(T)
+        .from_select(
+            [*_EVENT_COLUMNS, "application_id"], _event_source().where(exists(select(fresh.c.nonce)))
+        )
+        .on_conflict_do_nothing()
+        .returning(T.c.id)
+        .cte("kept_event")
+    )
+    return select(
+        select(func.count()).select_from(fresh).scalar_subquery().label("nonce_new"),
+        select(kept.c.id).scalar_subquery().label("kept_id"),
     )
 
 

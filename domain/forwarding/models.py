@@ -33,3 +33,15 @@ class ProvinceEvent(IdMixin, Base):
     state: Mapped[str] = mapped_column(String(16), index=True)
     outcome: Mapped[str | None] = mapped_column(String(200))
     applied_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class ProvinceNonce(Base):
+    """A callback's nonce, kept while its timestamp could still pass (signing.NONCE_TTL): a second
+    request with it is a replay. Recorded in the statement that keeps the event, so a nonce is
+    used up exactly when its request is answered; the sweeper purges old ones."""
+
+    __tablename__ = "province_nonces"
+
+    profile: Mapped[str] = mapped_column(String(32), primary_key=True)
+    nonce: Mapped[str] = mapped_column(String(32), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

@@ -216,11 +216,13 @@ def _check(
 
 def verify_request(
     creds: Credentials, method: str, path: str, headers: Mapping[str, str], body: bytes, *,
-    now: float, nonce_seen: Callable[[str, int], bool],
+    now: float, nonce_seen: Callable[[str, int], bool] | None,
 ) -> None:  # fmt: skip
     """Raise SignatureError unless the request is signed, fresh and not a replay.
 
-    `nonce_seen(nonce, ttl_seconds)` records the nonce and says whether it had been seen already.
+    `nonce_seen(nonce, ttl_seconds)` records the nonce and says whether it had been seen already;
+    None when the caller records the nonce itself once this check has passed (and refuses a
+    replay there), e.g. in the same statement as what the request changes.
     """
     ts, nonce, signature = _parsed(creds, headers)
     _check(creds, canonical_request(method, path, ts, nonce, body), ts, nonce, signature, now, nonce_seen)

@@ -190,3 +190,29 @@ def test_reconciliation_finds_a_receipt_yiwang_never_saw(client, app, zhang, ser
     assert province.stats()["duplicates"] == 0
     unconfirmed = client.get("/admin/v1/forwarding/unconfirmed", headers=ops).get_json()
     assert unconfirmed["count"] == 0
+
+
+def test_a_nonce_is_kept_in_the_database_until_it_can_no_longer_pass(client, app, zhang, province, clock):
+    import json
+
+    from core.redis import get_redis
+    from domain.forwarding import events as province_events
+    from domain.forwarding.models import ProvinceNonce
+    from integrations.province import signing
+    from tests.forwarding.conftest import fresh, province_credentials
+
+    case = submitted(client, zhang)
+    body = json.dumps(event(case["case_number"], 2, "accepted", code="1")).encode()
+    headers = signing.sign_request(province_credentials(app), "POST", "/v1/platform/callbacks", body)
+    headers["Content-Type"] = "application/json"
+    assert client.post("/v1/platform/callbacks", data=body, headers=headers).status_code == 200
+    get_redis().flushdb()  # the nonce does not live in Redis: a flush opens no door to a replay
+    replay = client.post("/v1/platform/callbacks", data=body, headers=headers)
+    assert replay.status_code == 401 and "replayed_nonce" in replay.get_json()["error"]["message"]
+
+    nonce = headers[signing.H_NONCE]
+    assert fresh().get(ProvinceNonce, ("reference", nonce)) is not None
+    assert province_events.purge_nonces(fresh(), clock.now()) == 0  # still within its time to live
+    clock.advance(signing.NONCE_TTL + 1)
+    assert province_events.purge_nonces(fresh(), clock.now()) == 1
+    assert fresh().get(ProvinceNonce, ("reference", nonce)) is None
