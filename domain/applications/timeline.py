@@ -5,10 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from domain.applications.models import Application, ApplicationEvent
+
+# Built once: building the expression per event cost more than running it.
+_LAST_SEQ = select(func.coalesce(func.max(ApplicationEvent.seq), 0)).where(
+    ApplicationEvent.application_id == bindparam("application_id")
+)
 
 
 def add_event(
@@ -25,11 +30,7 @@ def add_event(
     external_id: str | None = None,
 ) -> ApplicationEvent:
     """Add the next event; the caller holds the application's row lock, so seq is unique."""
-    seq = session.scalar(
-        select(func.coalesce(func.max(ApplicationEvent.seq), 0)).where(
-            ApplicationEvent.application_id == app.id
-        )
-    )
+    seq = session.scalar(_LAST_SEQ, {"application_id": app.id})
     event = ApplicationEvent(
         application_id=app.id, seq=int(seq or 0) + 1, at=at, from_status=from_status,
         to_status=to_status, actor_type=actor_type, actor_id=actor_id, note=note,
