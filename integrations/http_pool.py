@@ -13,6 +13,8 @@ import threading
 
 import requests
 
+_PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
+
 
 class SessionPool:
     """`get()` returns this thread's session in this process, created on first use."""
@@ -24,6 +26,14 @@ class SessionPool:
         session: requests.Session | None = getattr(self._local, "session", None)
         if session is None or getattr(self._local, "pid", None) != os.getpid():
             session = requests.Session()
+            # With no proxy configured, read the environment once here rather than on every call
+            # (requests' per-call look at proxy variables and ~/.netrc is a visible share of a
+            # small call's CPU): only the CA bundle (REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE) applies.
+            if not any(os.environ.get(v) for v in _PROXY_VARIABLES):
+                session.trust_env = False
+                session.verify = (
+                    os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+                )
             self._local.session, self._local.pid = session, os.getpid()
         return session
 
