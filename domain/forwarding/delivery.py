@@ -143,9 +143,6 @@ class Forwarder:
 
     # --- claiming ------------------------------------------------------------------------
 
-    def _due(self, now: Any, F: Any = ForwardingOutbox) -> Any:
-        return _due(self.profile.name, now, F)
-
     def claim(self, session: Session, limit: int) -> list[tuple[str, int]]:
         """Take up to `limit` due rows (rows of one case strictly in order); (id, attempt) each.
 
@@ -165,7 +162,7 @@ class Forwarder:
         for row_id in list(session.scalars(_claimable(self.profile.name, now, F, limit))):
             attempt = session.execute(
                 update(F)
-                .where(F.id == row_id, self._due(now))
+                .where(F.id == row_id, _due(self.profile.name, now))
                 .values(state=SENDING, attempts=F.attempts + 1, sent_at=now, locked_until=until)
                 .returning(F.attempts)
             ).scalar()
