@@ -43,12 +43,14 @@ def scope(name: str) -> Callable[[F], F]:
     return mark
 
 
-def reads_cached(kind: str) -> Callable[[F], F]:
-    """The view reads the account's cached `kind` view (domain.accounts.profile_cache): it is
-    fetched in the same Redis round trip as the token's revocation check."""
+def reads_cached(kind: str | Callable[[str], str]) -> Callable[[F], F]:
+    """The view reads a cached view (domain.accounts.profile_cache): the account's `kind` view,
+    or the key `kind(account_id)` names (it may read the request). It is fetched in the same
+    Redis round trip as the token's revocation check."""
+    key = kind if callable(kind) else (lambda account_id: ProfileCache.key(account_id, kind))
 
     def mark(view: F) -> F:
-        view._yiwang_reads = kind  # type: ignore[attr-defined]
+        view._yiwang_reads = key  # type: ignore[attr-defined]
         return view
 
     return mark
@@ -101,13 +103,13 @@ def require_citizen() -> None:
     if token is None:
         raise AuthRequired()
     svc = services()
-    kind = view_attr("_yiwang_reads")
+    key = view_attr("_yiwang_reads")
     g.principal = principal = authenticate(
         tokens=svc.tokens,
         revocations=svc.revocations,
         audience=svc.citizen_policy.audience,
         access_token=token,
-        read=(lambda account_id: [ProfileCache.key(account_id, kind)]) if kind else None,
+        read=(lambda account_id: [key(account_id)]) if key else None,
         alongside=early_claim,
     )
     if principal.third_party:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, g, make_response, request
+from flask import Response, g, request
 from flask.views import MethodView
 from marshmallow import fields, validate, validates_schema
 from marshmallow.exceptions import ValidationError
@@ -26,7 +26,8 @@ from api.v1.application_schemas import (
     TimelineSchema,
 )
 from core.db import db
-from domain.applications import materials, service, views
+from domain.accounts.profile_cache import ProfileCache
+from domain.applications import detail_view, materials, service, views
 from domain.applications.deps import ApplicationDeps
 from domain.applications.errors import FileTooLarge, InvalidPatch, PreconditionRequired
 from domain.applications.models import Application, ApplicationFile
@@ -89,10 +90,6 @@ def _deps() -> ApplicationDeps:
     return services().applications
 
 
-def _etag(app: Application) -> str:
-    return f'"r{app.revision}"'
-
-
 def _if_match() -> int:
     raw = request.headers.get("If-Match")
     if not raw:
@@ -105,12 +102,21 @@ def _if_match() -> int:
     return int(value)
 
 
-def _full(app: Application, status: int = 200) -> Response:
-    body = views.full(db.session(), _deps(), app, lang=language())
-    resp = make_response(body, status)
-    resp.headers["ETag"] = _etag(app)
+def _detail(body: bytes, etag: str, status: int = 200) -> Response:
+    resp = Response(body, status, mimetype="application/json")
+    resp.headers["ETag"] = etag
     resp.headers["Cache-Control"] = "no-store"
     return resp
+
+
+def _full(app: Application, status: int = 200) -> Response:
+    body = detail_view.render(db.session(), _deps(), app, lang=language())
+    return _detail(body, detail_view.etag(app), status)
+
+
+def _detail_key(_account_id: str) -> str:
+    """The cached view this request reads (fetched with the token check)."""
+    return ProfileCache.application_key((request.view_args or {}).get("app_id", ""), language())
 
 
 @blp.route("")
@@ -149,11 +155,16 @@ class Applications(MethodView):
 @blp.route("/<string:app_id>")
 class ApplicationItem(MethodView):
     @scope("applications.read")
+    @reads_cached(_detail_key)
     @blp.doc(security=BEARER_SECURITY)
     @blp.response(200, ApplicationSchema)
     def get(self, app_id: str) -> Response:
         """Data (prefilled values masked), provenance, materials and what satisfies them, status, due date."""
-        return _full(service.owned(db.session(), current_principal().account_id, app_id))
+        body, etag = detail_view.load(
+            db.session, _deps(), cached_views(), account_id=current_principal().account_id, app_id=app_id,
+            lang=language(),
+        )  # fmt: skip
+        return _detail(body, etag)
 
     @scope("applications.write")
     @blp.doc(security=BEARER_SECURITY, parameters=[{"in": "header", "name": "If-Match", "required": True}])

@@ -1,11 +1,16 @@
 """Per-account views (GET /v1/me, GET /v1/identity, the first page of GET /v1/applications)
-cached in Redis, dropped after every committed change.
+and per-application views (GET /v1/applications/{id}) cached in Redis, dropped after every
+committed change.
 
 Invalidation is driven by the ORM, not by each write path: any flushed change to an Account, a
 ChannelIdentity or a row of a model marked `shown_in_account_views = True` (the verified
-identity) marks its account, and the mark turns into a Redis delete of every view of that
-account once the transaction commits. A delete leaves a short tombstone, so a reader that
-loaded the old row just before the commit cannot put it back (its write is `SET NX`).
+identity) marks its account; a flushed change to a row of a model whose
+`shown_in_application_view` names the attribute holding an application id (the application,
+its materials, its shared-data records and grant) marks that application. The marks turn into
+a Redis delete of every view of those accounts and applications once the transaction commits.
+Writes that bypass the ORM (Core statements) mark what they change themselves (`mark_changed`,
+`mark_application_changed`). A delete leaves a short tombstone, so a reader that loaded the old
+rows just before the commit cannot put them back (its write is `SET NX`).
 """
 
 from __future__ import annotations
@@ -26,8 +31,10 @@ from domain.accounts.models import Account, ChannelIdentity
 
 log = logging.getLogger(__name__)
 _DIRTY = "profile_cache_dirty"
+_DIRTY_APPS = "application_views_dirty"
 _TOMBSTONE = "-"
 KINDS = ("profile", "identity", "applications")  # every cached view of an account, all dropped together
+LANGUAGES = ("zh", "en")  # an application's view is cached once per language
 
 
 class ProfileCache:
@@ -45,6 +52,12 @@ class ProfileCache:
         assert kind in KINDS
         return f"{kind}:{account_id}"
 
+    @staticmethod
+    def application_key(app_id: str, lang: str) -> str:
+        """The Redis key of one application's cached view in one language."""
+        assert lang in LANGUAGES
+        return f"application:{app_id}:{lang}"
+
     def with_values(self, known: dict[str, bytes | None]) -> ProfileCache:
         """This cache, answering `get` for the keys in `known` from those values (read in the same
         round trip as the request's token check) instead of asking Redis again."""
@@ -54,7 +67,10 @@ class ProfileCache:
 
     def get_raw(self, account_id: str, *, kind: str) -> bytes | None:
         """The cached bytes of a view; None on a miss (or while Redis is away)."""
-        key = self.key(account_id, kind)
+        return self.get_key(self.key(account_id, kind))
+
+    def get_key(self, key: str) -> bytes | None:
+        """The cached bytes under `key`; None on a miss (or while Redis is away)."""
         if key in self._known:
             raw = self._known[key]
         else:
@@ -66,10 +82,14 @@ class ProfileCache:
 
     def put_raw(self, account_id: str, raw: bytes, *, kind: str) -> None:
         """Cache a view's bytes, unless a change dropped it a moment ago (its tombstone)."""
+        self.put_key(self.key(account_id, kind), raw)
+
+    def put_key(self, key: str, raw: bytes) -> None:
+        """Cache bytes under `key`, unless a change dropped them a moment ago (its tombstone)."""
         try:
-            self._redis.set(self.key(account_id, kind), raw, ex=self._ttl, nx=True)
+            self._redis.set(key, raw, ex=self._ttl, nx=True)
         except RedisError:
-            log.warning("profile cache write failed", extra={"kind": kind})
+            log.warning("profile cache write failed", extra={"kind": key.partition(":")[0]})
 
     def get(
         self, account_id: str, *, kind: str = "profile", dates: tuple[str, ...] = ("created_at",)
@@ -91,18 +111,20 @@ class ProfileCache:
         encoded = {k: (v.isoformat() if k in dates and v is not None else v) for k, v in data.items()}
         self.put_raw(account_id, json.dumps(encoded).encode(), kind=kind)
 
-    def invalidate(self, account_ids: set[str]) -> None:
-        if not account_ids:
+    def invalidate(self, account_ids: set[str], app_ids: set[str] | frozenset[str] = frozenset()) -> None:
+        if not account_ids and not app_ids:
             return
+        keys = [self.key(a, kind) for a in account_ids for kind in KINDS]
+        keys += [self.application_key(app_id, lang) for app_id in app_ids for lang in LANGUAGES]
         try:
             pipe = self._redis.pipeline(transaction=False)
-            for account_id in account_ids:
-                for kind in KINDS:
-                    pipe.set(self.key(account_id, kind), _TOMBSTONE, ex=self._tombstone_ttl)
+            for key in keys:
+                pipe.set(key, _TOMBSTONE, ex=self._tombstone_ttl)
             pipe.execute()
         except RedisError:
-            # The TTL bounds how long a stale profile can live if Redis was briefly away.
-            log.warning("profile cache invalidation failed", extra={"accounts": len(account_ids)})
+            # The TTL bounds how long a stale view can live if Redis was briefly away.
+            counts = {"accounts": len(account_ids), "apps": len(app_ids)}
+            log.warning("profile cache invalidation failed", extra=counts)
 
 
 class _Holder:
@@ -126,26 +148,43 @@ def mark_changed(session: Session, account_id: str) -> None:
     session.info.setdefault(_DIRTY, set()).add(account_id)
 
 
+def mark_application_changed(session: Session, *app_ids: str) -> None:
+    """For writes that bypass the ORM: drop these applications' views after the commit."""
+    session.info.setdefault(_DIRTY_APPS, set()).update(app_ids)
+
+
+def _values(obj: Any, attr: str) -> list[Any]:
+    # get_history, not inspect(obj).attrs: building `attrs` for a wide row costs more than the
+    # rest of this listener.
+    history = get_history(obj, attr, passive=PASSIVE_NO_INITIALIZE)
+    return [v for v in (*history.added, *history.deleted, *history.unchanged) if v]
+
+
 @event.listens_for(Session, "after_flush")
 def _mark_changed_accounts(session: Session, _ctx: Any) -> None:
     dirty: set[str] = session.info.setdefault(_DIRTY, set())
+    apps: set[str] | None = None
     for obj in (*session.new, *session.dirty, *session.deleted):
         if isinstance(obj, Account):
             dirty.add(obj.id)
         elif isinstance(obj, ChannelIdentity) or getattr(obj, "shown_in_account_views", False):
-            # get_history, not inspect(obj).attrs: building `attrs` for a wide row costs more
-            # than the rest of this listener.
-            history = get_history(obj, "account_id", passive=PASSIVE_NO_INITIALIZE)
-            dirty.update(v for v in (*history.added, *history.deleted, *history.unchanged) if v)
+            dirty.update(_values(obj, "account_id"))
+        app_attr = getattr(obj, "shown_in_application_view", None)
+        if app_attr:
+            if apps is None:
+                apps = session.info.setdefault(_DIRTY_APPS, set())
+            apps.update(_values(obj, app_attr))
 
 
 @event.listens_for(Session, "after_commit")
 def _drop_after_commit(session: Session) -> None:
     ids = session.info.pop(_DIRTY, None)
-    if ids and _holder.cache is not None:
-        _holder.cache.invalidate(ids)
+    app_ids = session.info.pop(_DIRTY_APPS, None)
+    if (ids or app_ids) and _holder.cache is not None:
+        _holder.cache.invalidate(ids or set(), app_ids or frozenset())
 
 
 @event.listens_for(Session, "after_rollback")
 def _forget_after_rollback(session: Session) -> None:
     session.info.pop(_DIRTY, None)
+    session.info.pop(_DIRTY_APPS, None)

@@ -33,6 +33,7 @@ KIND_BUNDLE = "bundle"
 class Application(IdMixin, Base):
     __tablename__ = "applications"
     shown_in_account_views = True  # the list's first page is cached (domain/accounts/profile_cache.py)
+    shown_in_application_view = "id"  # and so is the detail
     __table_args__ = (
         Index("ix_applications_account_updated", "account_id", "updated_at", "id"),
         Index("ix_applications_status_expires", "status", "expires_at"),
@@ -116,6 +117,7 @@ class ApplicationMaterial(IdMixin, Base):
     """How one material of an application is satisfied: an uploaded or reused file, or a reference."""
 
     __tablename__ = "application_materials"
+    shown_in_application_view = "application_id"  # the detail lists materials (profile_cache)
     __table_args__ = (UniqueConstraint("application_id", "material_id", "file_id"),)
 
     application_id: Mapped[str] = mapped_column(ForeignKey("applications.id", ondelete="CASCADE"), index=True)

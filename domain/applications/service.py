@@ -220,6 +220,7 @@ def patch(
         session.rollback()
         raise VersionConflict(details={"current_revision": owned(session, account_id, app_id).revision})
     profile_cache.mark_changed(session, app.account_id)  # a Core update: the ORM does not see it
+    profile_cache.mark_application_changed(session, app.id)
     session.commit()
     session.refresh(app)
     return app
@@ -416,6 +417,7 @@ def purge_expired_drafts(session: Session, *, limit: int = 500) -> int:
     ids = [r.id for r in rows]
     for r in rows:
         profile_cache.mark_changed(session, r.account_id)  # their cached lists drop after the commit
+    profile_cache.mark_application_changed(session, *ids)  # and so do their cached views
     if ids:
         session.execute(delete(ApplicationMaterial).where(ApplicationMaterial.application_id.in_(ids)))
         session.execute(delete(ApplicationEvent).where(ApplicationEvent.application_id.in_(ids)))

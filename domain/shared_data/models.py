@@ -30,6 +30,7 @@ class SharingGrant(IdMixin, Base):
     """One application's data-sharing authorisation (统一受理、平台授权)."""
 
     __tablename__ = "sharing_grants"
+    shown_in_application_view = "application_id"  # the detail shows the grant (profile_cache)
     follows_person = True
 
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
@@ -49,6 +50,7 @@ class SharedRecord(IdMixin, Base):
     """One dataset fetched for one application; values encrypted, deleted when no longer needed."""
 
     __tablename__ = "shared_records"
+    shown_in_application_view = "application_id"  # the detail shows each record's status
     __table_args__ = (UniqueConstraint("application_id", "dataset"),)
     follows_person = True
 

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from core import clock
 from core.db import new_id
+from domain.accounts import profile_cache
 from domain.applications import states
 from domain.applications.forms import FormSpec
 from domain.applications.models import Application, ApplicationMaterial, ApplicationNotice
@@ -123,6 +124,7 @@ def authorize(
     session.flush()
     # A new authorisation fetches everything afresh: earlier references of this kind go.
     session.execute(delete(m.SharedRecord).where(m.SharedRecord.application_id == app.id))
+    profile_cache.mark_application_changed(session, app.id)  # Core deletes: the ORM does not see them
     session.execute(
         delete(ApplicationMaterial).where(
             ApplicationMaterial.application_id == app.id, ApplicationMaterial.kind.in_(("shared", "ecert"))

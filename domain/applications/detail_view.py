@@ -1,0 +1,72 @@
+"""GET /v1/applications/{id} as the JSON bytes the phone receives, kept rendered in the view cache.
+
+The full view (views.full) takes four queries, a decryption and a render; a phone polls it while
+a case moves. The rendered bytes are cached per application and language
+(domain/accounts/profile_cache.py drops them after every committed change to the application,
+its materials, its shared-data records or its grant) with a stamp line naming the account that
+owns it, the Beijing date it was rendered on (`overdue` moves only with the date) and its ETag.
+A cached view is served only to its owner on its day; anything else reads the database, where
+another account's request gets the usual 404.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from sqlalchemy.orm import Session
+
+from core import clock
+from domain.accounts.profile_cache import ProfileCache
+from domain.applications import views
+from domain.applications.deadlines import local_date
+from domain.applications.deps import ApplicationDeps
+from domain.applications.models import Application
+from domain.applications.service import owned
+
+
+def etag(app: Application) -> str:
+    """The strong validator of an application's view: its revision."""
+    return f'"r{app.revision}"'
+
+
+def render(session: Session, deps: ApplicationDeps, app: Application, *, lang: str) -> bytes:
+    """The full view as a JSON body (the one encoding of it, cached or not)."""
+    body = views.full(session, deps, app, lang=lang)
+    return json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode() + b"\n"
+
+
+def _stamp(account_id: str, day: str, tag: str) -> bytes:
+    stamp = {"account": account_id, "date": day, "etag": tag}
+    return json.dumps(stamp, separators=(",", ":")).encode() + b"\n"
+
+
+def load(
+    session: Callable[[], Session],
+    deps: ApplicationDeps,
+    cache: ProfileCache,
+    *,
+    account_id: str,
+    app_id: str,
+    lang: str,
+) -> tuple[bytes, str]:
+    """The view's body and ETag for the account's application: from the cache when it holds
+    this application's view for this account, language and day; else rendered from the
+    database (ApplicationNotFound for another account's) and cached. `session` is called only
+    then."""
+    key = ProfileCache.application_key(app_id, lang)
+    day = local_date(clock.now()).isoformat()  # before rendering: a render after midnight misses
+    raw = cache.get_key(key)
+    if raw is not None:
+        head, _, body = raw.partition(b"\n")
+        try:
+            stamp = json.loads(head)
+        except ValueError:
+            stamp = None
+        if isinstance(stamp, dict) and stamp.get("account") == account_id and stamp.get("date") == day:
+            return body, str(stamp["etag"])
+    db = session()
+    app = owned(db, account_id, app_id)
+    body, tag = render(db, deps, app, lang=lang), etag(app)
+    cache.put_key(key, _stamp(account_id, day, tag) + body)
+    return body, tag
