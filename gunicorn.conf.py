@@ -56,8 +56,8 @@ workers = _env_int("GUNICORN_WORKERS", default_workers(cpu_count()))
 # gthread, not sync: views wait on upstream APIs (WeChat, SMS, face verification) for up to
 # their client timeouts, and a sync worker waiting on one is lost to every other caller; with
 # threads, other requests run meanwhile. On the 2-core benchmark machine sync was no faster for
-# GET /v1/me (GUNICORN_WORKER_CLASS=sync make bench). Keep threads <= DATABASE_POOL_SIZE: each
-# busy thread holds a database connection.
+# GET /v1/me (GUNICORN_WORKER_CLASS=sync make bench). Keep 2 × threads <= DATABASE_POOL_SIZE: each
+# busy thread holds a database connection, and a submission briefly a second one.
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
 threads = _env_int("GUNICORN_THREADS", 4)
 # Open connections (busy or kept alive) one worker holds before it stops accepting more.

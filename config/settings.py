@@ -58,7 +58,10 @@ class BaseConfig:
         self.INSTANCE_DIR = Path(_env("YIWANG_INSTANCE_DIR", str(PROJECT_ROOT / "instance")))
         self.SECRET_KEY = _env("SECRET_KEY", DEFAULT_SECRET_KEY)
         self.DATABASE_URL = _env("DATABASE_URL") or f"sqlite:///{self.INSTANCE_DIR / 'yiwang.db'}"
-        self.DATABASE_POOL_SIZE = _int("DATABASE_POOL_SIZE", 5)
+        # Two per gunicorn thread (4 by default): a submission takes its case-number serial on a
+        # second connection (domain/applications/case_numbers.py). Fewer makes the pool open and
+        # close overflow connections, a new PostgreSQL backend each time.
+        self.DATABASE_POOL_SIZE = _int("DATABASE_POOL_SIZE", 8)
         self.REDIS_URL = _env("REDIS_URL")  # None → embedded Redis in the instance folder
         self.LOG_LEVEL = _env("LOG_LEVEL", "INFO")
         self.LOG_JSON = _env("LOG_JSON", "1") == "1"

@@ -204,14 +204,21 @@ def run_precompiled(session: Any, statement: Any, params: dict[str, Any]) -> Any
     return conn.exec_driver_sql(sql, constants | params)
 
 
-def first_row_autocommit(session: Any, statement: Any, params: dict[str, Any]) -> Any:
+def first_row_autocommit(session: Any, statement: Any, params: dict[str, Any], *, apart: bool = False) -> Any:
     """`run_precompiled(...).first()` at its cheapest, for a statement that is a whole transaction
     on its own: on PostgreSQL with no transaction open in the session, it runs straight on a
     pooled DBAPI connection in autocommit, without SQLAlchemy's Connection and Result (a
     measurable share of a one-statement request's CPU). Errors are then the driver's own; a
-    connection that fails is discarded from the pool. The first row as a tuple, or None."""
+    connection that fails is discarded from the pool. The first row as a tuple, or None.
+    `apart=True` runs it so on PostgreSQL even while the session has a transaction open (on a
+    second pooled connection: its effect is committed whatever the session's transaction does);
+    elsewhere it then runs in the session's transaction."""
     bind = session.get_bind()
-    if session.in_transaction() or not isinstance(bind, Engine) or bind.dialect.name != "postgresql":
+    if (
+        (session.in_transaction() and not apart)
+        or not isinstance(bind, Engine)
+        or bind.dialect.name != "postgresql"
+    ):
         return run_precompiled(session, statement, params).first()
     sql, constants = _precompiled(statement, bind.dialect)
     dbapi = bind.dialect.loaded_dbapi

@@ -109,8 +109,8 @@ def _detail(body: bytes, etag: str, status: int = 200) -> Response:
     return resp
 
 
-def _full(app: Application, status: int = 200) -> Response:
-    body = detail_view.render(db.session(), _deps(), app, lang=language())
+def _full(app: Application, status: int = 200, *, satisfied: dict | None = None) -> Response:
+    body = detail_view.render(db.session(), _deps(), app, lang=language(), satisfied=satisfied)
     return _detail(body, detail_view.etag(app), status)
 
 
@@ -210,11 +210,11 @@ class Submit(MethodView):
     def post(self, body: dict, app_id: str) -> Response:
         """Submit (or resubmit after a supplement request). Every problem comes back at once (422)."""
         p = current_principal()
-        app = service.submit(
+        done = service.submit(
             db.session(), _deps(), account_id=p.account_id, app_id=app_id, consent=body.get("consent"),
             channel=p.channel, ip=client_ip(), request_id=g.get("request_id"),
         )  # fmt: skip
-        return _full(app)
+        return _full(done.app, satisfied=done.satisfied)  # the materials it just read, not read again
 
 
 @blp.route("/<string:app_id>/data-sharing")

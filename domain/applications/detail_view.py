@@ -21,7 +21,7 @@ from domain.accounts.profile_cache import ProfileCache
 from domain.applications import views
 from domain.applications.deadlines import local_date
 from domain.applications.deps import ApplicationDeps
-from domain.applications.models import Application
+from domain.applications.models import Application, ApplicationMaterial
 from domain.applications.service import owned
 
 
@@ -30,9 +30,16 @@ def etag(app: Application) -> str:
     return f'"r{app.revision}"'
 
 
-def render(session: Session, deps: ApplicationDeps, app: Application, *, lang: str) -> bytes:
+def render(
+    session: Session,
+    deps: ApplicationDeps,
+    app: Application,
+    *,
+    lang: str,
+    satisfied: dict[str, list[ApplicationMaterial]] | None = None,
+) -> bytes:
     """The full view as a JSON body (the one encoding of it, cached or not)."""
-    body = views.full(session, deps, app, lang=lang)
+    body = views.full(session, deps, app, lang=lang, satisfied=satisfied)
     return json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode() + b"\n"
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
@@ -278,6 +278,11 @@ def _unusable_certificates(
     return {r.id for r in rows if not ok.get(r.ref or "", False)}
 
 
+class Submitted(NamedTuple):
+    app: Application
+    satisfied: dict[str, list[ApplicationMaterial]]  # the materials as submitted (the response shows them)
+
+
 def submit(
     session: Session,
     deps: ApplicationDeps,
@@ -288,7 +293,7 @@ def submit(
     channel: str,
     ip: str | None = None,
     request_id: str | None = None,
-) -> Application:
+) -> Submitted:
     """Submit a draft, or resubmit after a supplement request; all problems at once (422)."""
     app = owned(session, account_id, app_id, lock=True)
     target = states.SUBMITTED if app.status == states.DRAFT else states.RESUBMITTED
@@ -363,7 +368,7 @@ def submit(
         details={"case_number": app.case_number, "version": app.submission_version},
     )  # fmt: skip
     session.commit()
-    return app
+    return Submitted(app, satisfied)
 
 
 def _forward(session: Session, app: Application, kind: str, now: datetime, note: str | None = None) -> None:

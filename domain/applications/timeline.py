@@ -10,9 +10,13 @@ from sqlalchemy.orm import Session
 
 from domain.applications.models import Application, ApplicationEvent
 
-# Built once: building the expression per event cost more than running it.
-_LAST_SEQ = select(func.coalesce(func.max(ApplicationEvent.seq), 0)).where(
-    ApplicationEvent.application_id == bindparam("application_id")
+# Built once: building the expression per event cost more than running it. It goes into the
+# event's INSERT (no round trip of its own); the ORM inserts a row carrying an SQL expression on
+# its own, so two events of one application in one flush are numbered one after the other.
+_NEXT_SEQ = (
+    select(func.coalesce(func.max(ApplicationEvent.seq), 0) + 1)
+    .where(ApplicationEvent.application_id == bindparam("of_application"))
+    .scalar_subquery()
 )
 
 
@@ -30,9 +34,8 @@ def add_event(
     external_id: str | None = None,
 ) -> ApplicationEvent:
     """Add the next event; the caller holds the application's row lock, so seq is unique."""
-    seq = session.scalar(_LAST_SEQ, {"application_id": app.id})
     event = ApplicationEvent(
-        application_id=app.id, seq=int(seq or 0) + 1, at=at, from_status=from_status,
+        application_id=app.id, seq=_NEXT_SEQ.params(of_application=app.id), at=at, from_status=from_status,
         to_status=to_status, actor_type=actor_type, actor_id=actor_id, note=note,
         details=details, external_id=external_id,
     )  # fmt: skip

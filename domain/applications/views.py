@@ -24,7 +24,7 @@ from domain.applications import states
 from domain.applications.deadlines import is_overdue, local_date
 from domain.applications.deps import ApplicationDeps
 from domain.applications.errors import InvalidCursor, UnknownStatus
-from domain.applications.models import Application, ApplicationEvent, ApplicationFile
+from domain.applications.models import Application, ApplicationEvent, ApplicationFile, ApplicationMaterial
 from domain.applications.prefill import decrypt_data, get_path, set_path
 from domain.applications.service import consent_text, satisfied_materials, spec_of
 from domain.shared_data import views as shared_views
@@ -68,14 +68,24 @@ def _due(app: Application, now: datetime) -> dict[str, Any]:
     }
 
 
-def full(session: Session, deps: ApplicationDeps, app: Application, *, lang: str = "zh") -> dict[str, Any]:
+def full(
+    session: Session,
+    deps: ApplicationDeps,
+    app: Application,
+    *,
+    lang: str = "zh",
+    satisfied: dict[str, list[ApplicationMaterial]] | None = None,
+) -> dict[str, Any]:
+    """The full view; `satisfied` (the application's materials, as satisfied_materials gives
+    them) when the caller has just read them."""
     spec = spec_of(session, app)
     data = decrypt_data(deps.encryptor, app.data_enc)
     shown = copy.deepcopy(data)
     for path, prov in app.provenance.items():
         if "masked" in prov and get_path(shown, path) is not None:
             set_path(shown, path, prov["masked"])
-    satisfied = satisfied_materials(session, app.id)
+    if satisfied is None:
+        satisfied = satisfied_materials(session, app.id)
     file_ids = [r.file_id for rows in satisfied.values() for r in rows if r.file_id]
     files = (
         {f.id: f for f in session.scalars(select(ApplicationFile).where(ApplicationFile.id.in_(file_ids)))}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from datetime import date
 
+import pytest
 from sqlalchemy import func, select
 
 from domain.applications import materials, service, transitions
@@ -268,3 +269,40 @@ def test_a_handler_event_applies_once(client, zhang, db_session):
     assert not applied_again and again.status == "received"
     events = client.get(f"{URL}/{case['id']}/timeline", headers=zhang["headers"]).get_json()["events"]
     assert [e["status"] for e in events] == ["draft", "submitted", "received"]
+
+
+def test_a_case_number_does_not_wait_for_another_submission_to_commit(app, seeded):
+    """On PostgreSQL the serial is taken in a transaction of its own: a submission still writing
+    (its transaction open) does not hold up the next one; one that then fails leaves a gap."""
+    from sqlalchemy import text
+
+    from core import clock
+    from core.db import db
+
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time: the serial is taken inside the submission")
+    numbers = CaseNumbers()
+    first = db.session()
+    first.execute(text("SELECT 1"))  # a submission's transaction is open
+    a = numbers.next(first, code=SS_CARD, when=clock.now())
+    got: list[str] = []
+    other = threading.Thread(target=lambda: got.append(_number_in_new_session(numbers)))
+    other.start()
+    other.join(timeout=5)
+    assert got, "the second submission waited for the first one's transaction"
+    first.rollback()  # the first submission fails after taking its number
+    db.session.remove()
+    c = _number_in_new_session(numbers)
+    assert [int(n[-4:]) for n in (a, got[0], c)] == [1, 2, 3]
+
+
+def _number_in_new_session(numbers: CaseNumbers) -> str:
+    from sqlalchemy.orm import Session
+
+    from core import clock
+    from core.db import db
+
+    with Session(db.engine) as session:
+        number = numbers.next(session, code=SS_CARD, when=clock.now())
+        session.commit()
+        return number
