@@ -271,6 +271,28 @@ def test_a_handler_event_applies_once(client, zhang, db_session):
     assert [e["status"] for e in events] == ["draft", "submitted", "received"]
 
 
+def test_two_events_of_one_case_in_one_flush_are_numbered_in_turn(client, zhang, db_session):
+    """The next seq is computed inside each event's INSERT: events added together (a batch of
+    province callbacks for one case) still get consecutive numbers."""
+    from core import clock
+    from domain.applications.timeline import add_event
+
+    case = _submitted(client, zhang)
+    row = db_session.get(Application, case["id"])
+    now = clock.now()
+    with db_session.no_autoflush:
+        add_event(db_session, row, "submitted", "received", now, actor_type="province", actor_id=None)
+        add_event(db_session, row, "received", "accepted", now, actor_type="province", actor_id=None)
+    db_session.commit()
+    events = client.get(f"{URL}/{case['id']}/timeline", headers=zhang["headers"]).get_json()["events"]
+    assert [(e["seq"], e["status"]) for e in events] == [
+        (1, "draft"),
+        (2, "submitted"),
+        (3, "received"),
+        (4, "accepted"),
+    ]
+
+
 def test_a_case_number_does_not_wait_for_another_submission_to_commit(app, seeded):
     """On PostgreSQL the serial is taken in a transaction of its own: a submission still writing
     (its transaction open) does not hold up the next one; one that then fails leaves a gap."""
