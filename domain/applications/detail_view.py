@@ -26,7 +26,8 @@ from domain.applications.service import owned
 
 
 def etag(app: Application) -> str:
-    """The strong validator of an application's view: its revision."""
+    """The ETag of an application's view: its revision, which If-Match on an autosave compares
+    (materials attached without a new revision change the view but not this tag)."""
     return f'"r{app.revision}"'
 
 
