@@ -11,7 +11,7 @@ import hashlib
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from core import audit, clock
@@ -46,11 +46,20 @@ def spec_of(session: Session, app: Application) -> forms.FormSpec:
     return forms.spec_for(session, [(i["code"], i["version"]) for i in app.items], name=app.service_name)
 
 
+# Built once (the expression and its cache key): every request on an application runs one.
+_OWNED = select(Application).where(
+    Application.id == bindparam("app_id"), Application.account_id == bindparam("account_id")
+)
+_OWNED_LOCKED = _OWNED.with_for_update()
+_MATERIALS = (
+    select(ApplicationMaterial)
+    .where(ApplicationMaterial.application_id == bindparam("app_id"))
+    .order_by(ApplicationMaterial.attached_at)
+)
+
+
 def owned(session: Session, account_id: str, app_id: str, *, lock: bool = False) -> Application:
-    stmt = select(Application).where(Application.id == app_id, Application.account_id == account_id)
-    if lock:
-        stmt = stmt.with_for_update()
-    app = session.scalar(stmt)
+    app = session.scalar(_OWNED_LOCKED if lock else _OWNED, {"app_id": app_id, "account_id": account_id})
     if app is None:
         raise ApplicationNotFound()
     return app
@@ -243,11 +252,7 @@ def consent_text(spec: forms.FormSpec) -> tuple[str, str]:
 
 def satisfied_materials(session: Session, app_id: str) -> dict[str, list[ApplicationMaterial]]:
     out: dict[str, list[ApplicationMaterial]] = {}
-    for row in session.scalars(
-        select(ApplicationMaterial)
-        .where(ApplicationMaterial.application_id == app_id)
-        .order_by(ApplicationMaterial.attached_at)
-    ):
+    for row in session.scalars(_MATERIALS, {"app_id": app_id}):
         out.setdefault(row.material_id, []).append(row)
     return out
 
