@@ -11,7 +11,7 @@ On PostgreSQL the upsert is a transaction of its own, on a second pooled connect
 submission of an item on one day takes the same serial row, and inside the submission's
 transaction its lock was held through the rest of the writes and the commit, so concurrent
 submissions queued behind each other (measured with `python -m bench.run`: 93-110
-submissions/s with p99 700-800 ms before, 114-133/s with p99 470-610 ms after). The price is a
+submissions/s with p99 700-800 ms before, 106-150/s with p99 410-611 ms after). The price is a
 gap in the serial when a submission fails after taking its number, as a database sequence leaves
 one; numbers stay unique.
 SQLite has one writer at a time anyway and runs it inside the submission's transaction.
