@@ -40,8 +40,7 @@ def render(
     satisfied: dict[str, list[ApplicationMaterial]] | None = None,
 ) -> bytes:
     """The full view as a JSON body (the one encoding of it, cached or not)."""
-    body = views.full(session, deps, app, lang=lang, satisfied=satisfied)
-    return json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode() + b"\n"
+    return views.json_body(views.full(session, deps, app, lang=lang, satisfied=satisfied))
 
 
 def _stamp(account_id: str, day: str, tag: str) -> bytes:

@@ -168,6 +168,11 @@ def form(session: Session, app: Application) -> dict[str, Any]:
     return {"schema": spec.schema, "ui": spec.ui, "prefill": spec.prefill}
 
 
+def json_body(view: dict[str, Any]) -> bytes:
+    """A view as the JSON bytes the phone receives (cached or not, one encoding)."""
+    return json.dumps(view, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode() + b"\n"
+
+
 # --- lists ----------------------------------------------------------------------------------
 
 
@@ -245,7 +250,7 @@ def listing(
         ],
         "next_cursor": _encode_cursor(rows[limit - 1]) if len(rows) > limit else None,
     }
-    body = json.dumps(page, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode() + b"\n"
+    body = json_body(page)
     if cached is not None:
         cached.put_raw(account_id, stamp + body, kind="applications")
     return body
