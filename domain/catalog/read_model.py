@@ -52,7 +52,10 @@ _ENTRY_KEYS = (
 )  # fmt: skip
 
 
-_BATCH = 500
+# Summaries decoded per query. What a batch decodes and drops is interleaved in memory with the
+# entries kept from it, and the fragments stay resident: 500 per batch left each worker 5 MB
+# larger than 100 does (5,000 items); below 100 the gain is under 1 MB for more round trips.
+_BATCH = 100
 _FREEZE_FROM = 1000
 
 
