@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,10 @@ def _import_jieba() -> ModuleType:
     return module
 
 
-jieba = _import_jieba()
+if TYPE_CHECKING:
+    import jieba
+else:
+    jieba = _import_jieba()
 
 MIN_FREQ = 30
 MAX_QUERY_CHARS = 50
