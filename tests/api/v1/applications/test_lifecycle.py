@@ -7,11 +7,15 @@ import threading
 from datetime import date
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
 
+from core import clock
+from core.db import db
 from domain.applications import materials, service, transitions
 from domain.applications.case_numbers import CaseNumbers
 from domain.applications.models import Application, ApplicationFile
+from domain.applications.timeline import add_event
 from tests.api.v1.applications.conftest import (
     PASSPORT,
     SS_CARD,
@@ -168,8 +172,6 @@ def test_an_autosave_keeps_a_draft_alive(client, zhang, clock, db_session, servi
 
 
 def test_case_numbers_are_unique_under_concurrency(app, seeded):
-    from core.db import db
-
     numbers = CaseNumbers()
     out: list[str] = []
     lock = threading.Lock()
@@ -274,9 +276,6 @@ def test_a_handler_event_applies_once(client, zhang, db_session):
 def test_two_events_of_one_case_in_one_flush_are_numbered_in_turn(client, zhang, db_session):
     """The next seq is computed inside each event's INSERT: events added together (a batch of
     province callbacks for one case) still get consecutive numbers."""
-    from core import clock
-    from domain.applications.timeline import add_event
-
     case = _submitted(client, zhang)
     row = db_session.get(Application, case["id"])
     now = clock.now()
@@ -296,11 +295,6 @@ def test_two_events_of_one_case_in_one_flush_are_numbered_in_turn(client, zhang,
 def test_a_case_number_does_not_wait_for_another_submission_to_commit(app, seeded):
     """On PostgreSQL the serial is taken in a transaction of its own: a submission still writing
     (its transaction open) does not hold up the next one; one that then fails leaves a gap."""
-    from sqlalchemy import text
-
-    from core import clock
-    from core.db import db
-
     if db.engine.dialect.name != "postgresql":
         pytest.skip("SQLite has one writer at a time: the serial is taken inside the submission")
     numbers = CaseNumbers()
@@ -319,11 +313,6 @@ def test_a_case_number_does_not_wait_for_another_submission_to_commit(app, seede
 
 
 def _number_in_new_session(numbers: CaseNumbers) -> str:
-    from sqlalchemy.orm import Session
-
-    from core import clock
-    from core.db import db
-
     with Session(db.engine) as session:
         number = numbers.next(session, code=SS_CARD, when=clock.now())
         session.commit()
