@@ -10,10 +10,11 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, String, create_engine, event
+from sqlalchemy import DateTime, MetaData, String, bindparam, create_engine, event, insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, scoped_session, sessionmaker
+from sqlalchemy.sql.elements import ClauseElement
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -252,3 +253,67 @@ def take_write_lock(session: Any, table: Any, *where: Any) -> None:
         return
     column = next(iter(table.primary_key.columns))
     session.execute(update(table).where(*where).values({column.name: column}))
+
+
+# (table, column, value-expression id) per row → the INSERT(s) built for that shape.
+_insert_cache: dict[tuple, list[Any]] = {}
+_insert_lock = threading.Lock()
+
+
+def insert_rows(
+    session: Any, rows: list[tuple[Any, dict[str, Any]]], params: dict[str, Any] | None = None
+) -> None:
+    """Insert rows into (possibly different) tables in the caller's transaction, now.
+
+    For append-only rows a write path adds beside its ORM changes (timeline events, outbox rows,
+    ledger lines, audit events): the ORM's unit of work costs several times a plain INSERT per
+    object. On PostgreSQL the rows go in one statement (the first ones as data-modifying CTEs),
+    so in one round trip; elsewhere one INSERT per row. Columns left out get their constant
+    Python-side default, or their server default; a value may be an SQL expression built once at module level
+    (e.g. the next number of a sequence column), whose own bound parameters come in `params`.
+    Foreign keys are checked when the statement ends, so rows may reference each other.
+    """
+    if not rows:
+        return
+    conn = session.connection()
+    pg = conn.dialect.name == "postgresql"
+    key = (pg, *((table.name, *((k, id(v) if isinstance(v, ClauseElement) else 0) for k, v in values.items()))
+                 for table, values in rows))  # fmt: skip
+    statements = _insert_cache.get(key)
+    if statements is None:
+        statements = _build_inserts(rows, pg)
+        with _insert_lock:
+            if len(_insert_cache) > 1000:
+                _insert_cache.clear()
+            _insert_cache[key] = statements
+    flat = dict(params or {})
+    for i, (_table, values) in enumerate(rows):
+        flat.update({f"r{i}_{k}": v for k, v in values.items() if not isinstance(v, ClauseElement)})
+    for statement in statements:
+        conn.execute(statement, flat)
+
+
+def _build_inserts(rows: list[tuple[Any, dict[str, Any]]], pg: bool) -> list[Any]:
+    inserts = []
+    for i, (table, values) in enumerate(rows):
+        columns: dict[str, Any] = {
+            k: v if isinstance(v, ClauseElement) else bindparam(f"r{i}_{k}", type_=table.c[k].type)
+            for k, v in values.items()
+        }
+        # A CTE's INSERT gets no Python-side defaults (NULL instead): constants are written in,
+        # a value computed per row (an id) must be given.
+        for column in table.columns:
+            if column.key in values or column.default is None:
+                continue
+            if not column.default.is_scalar:
+                raise ValueError(f"insert_rows: give {table.name}.{column.key} a value")
+            columns[column.key] = bindparam(
+                f"r{i}_{column.key}_default", column.default.arg, type_=column.type
+            )
+        inserts.append(insert(table).values(columns))
+    if not pg or len(inserts) == 1:
+        return inserts
+    combined = inserts[-1]
+    for i, part in enumerate(inserts[:-1]):
+        combined = combined.add_cte(part.cte(f"row{i}"))
+    return [combined]

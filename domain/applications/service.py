@@ -12,10 +12,10 @@ from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, delete, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from core import audit, clock
-from core.db import new_id
+from core.db import insert_rows, new_id
 from domain.accounts import profile_cache
 from domain.accounts.models import Account
 from domain.applications import checks, forms, references, states
@@ -34,10 +34,10 @@ from domain.applications.errors import (
 )
 from domain.applications.models import Application, ApplicationEvent, ApplicationMaterial, ForwardingOutbox
 from domain.applications.prefill import SOURCE_USER, PrefillContext, decrypt_data, encrypt_data, get_path
-from domain.applications.timeline import add_event
+from domain.applications.timeline import add_event, event_row
 from domain.identity.models import ConsentRecord
 from domain.ledger import service as ledger
-from domain.ledger.models import DEPARTMENT
+from domain.ledger.models import DEPARTMENT, DataAccess
 
 CONSENT_PURPOSE = "application_share"
 
@@ -51,8 +51,17 @@ _OWNED = select(Application).where(
     Application.id == bindparam("app_id"), Application.account_id == bindparam("account_id")
 )
 _OWNED_LOCKED = _OWNED.with_for_update()
+# Submit also needs the applicant's identity level and face freshness (from the account row, not
+# the token): read in the same round trip, locking only the application.
+_SUBMITTING = (
+    select(Application, Account.identity_level, Account.live_checked_at)
+    .join(Account, Account.id == Application.account_id)
+    .where(Application.id == bindparam("app_id"), Application.account_id == bindparam("account_id"))
+    .with_for_update(of=Application)
+)
 _MATERIALS = (
     select(ApplicationMaterial)
+    .options(joinedload(ApplicationMaterial.file))  # the view shows each file's type, size, hash
     .where(ApplicationMaterial.application_id == bindparam("app_id"))
     .order_by(ApplicationMaterial.attached_at)
 )
@@ -300,15 +309,16 @@ def submit(
     request_id: str | None = None,
 ) -> Submitted:
     """Submit a draft, or resubmit after a supplement request; all problems at once (422)."""
-    app = owned(session, account_id, app_id, lock=True)
+    found = session.execute(_SUBMITTING, {"app_id": app_id, "account_id": account_id}).first()
+    if found is None:
+        raise ApplicationNotFound()
+    app, identity_level, live_checked_at = found
     target = states.SUBMITTED if app.status == states.DRAFT else states.RESUBMITTED
     if not states.allowed(app.status, target, states.CITIZEN):
         raise IllegalTransition(**status_params(app.status))
     spec = spec_of(session, app)
     data = decrypt_data(deps.encryptor, app.data_enc)
     satisfied = satisfied_materials(session, app.id)
-    account = session.get(Account, account_id)
-    assert account is not None
     problems = checks.Problems()
     revoked = _unusable_certificates(session, deps, account_id, satisfied)
     for material_id, rows in list(satisfied.items()):
@@ -322,8 +332,8 @@ def submit(
     checks.check_data(problems, spec.validator, data)
     checks.check_materials(problems, spec, set(satisfied))
     checks.check_identity(
-        problems, spec, level=account.identity_level,
-        live_checked_at=account.live_checked_at.timestamp() if account.live_checked_at else None,
+        problems, spec, level=identity_level,
+        live_checked_at=live_checked_at.timestamp() if live_checked_at else None,
         now=clock.timestamp(), offered=deps.identity_methods.get(channel, []),
     )  # fmt: skip
     text, text_version = consent_text(spec)
@@ -331,20 +341,21 @@ def submit(
         checks.check_consent(problems, consent, text_version)
     if problems.fields:
         raise SubmissionInvalid(fields=problems.fields, details=problems.details or None, count=len(problems))
+    if revoked:  # before the application changes: the rows below must precede their flush
+        session.execute(delete(ApplicationMaterial).where(ApplicationMaterial.id.in_(revoked)))
     now = clock.now()
     previous = app.status
+    rows: list[tuple[Any, dict[str, Any]]] = []  # inserted together, in one round trip on PostgreSQL
     if target == states.SUBMITTED:
-        record = ConsentRecord(
-            id=new_id(), account_id=account_id, purpose=CONSENT_PURPOSE, text_version=text_version,
-            channel=channel, given_at=now, ip=ip, request_id=request_id,
-        )  # fmt: skip
-        session.add(record)
-        session.flush()  # before the application row that references it (no ORM relationship)
-        app.consent_id = record.id
+        consent_id = new_id()
+        rows.append((ConsentRecord.__table__, {
+            "id": consent_id, "account_id": account_id, "purpose": CONSENT_PURPOSE,
+            "text_version": text_version, "channel": channel, "given_at": now, "ip": ip,
+            "request_id": request_id,
+        }))  # fmt: skip
+        app.consent_id = consent_id
         app.submitted_at = now
         app.expires_at = None
-    if revoked:
-        session.execute(delete(ApplicationMaterial).where(ApplicationMaterial.id.in_(revoked)))
     _burden(app, spec, data, satisfied)
     app.submission_version += 1
     app.status = target
@@ -353,38 +364,40 @@ def submit(
     app.updated_at = now
     if target == states.RESUBMITTED:
         on_transition(session, app, target, now, limits=spec.time_limits, region=spec.region)
-    with session.no_autoflush:
-        add_event(session, app, previous, target, now, actor_type="citizen", actor_id=account_id)
-        # The case-number serial is one row per item and day, so every submission of the item
-        # queues on it: take it last, and hold it only for the one flush and the commit.
-        if target == states.SUBMITTED:
+    rows.append(event_row(app, previous, target, now, actor_type="citizen", actor_id=account_id))
+    # The case-number serial is one row per item and day, so every submission of the item
+    # queues on it: take it last (on SQLite it is held until the commit).
+    if target == states.SUBMITTED:
+        with session.no_autoflush:
             app.case_number = deps.case_numbers.next(session, code=app.service_code, when=now)
-    _forward(session, app, "submit" if target == states.SUBMITTED else "resubmit", now)
+    rows.append(_outbox_row(app, "submit" if target == states.SUBMITTED else "resubmit", now))
     # The citizen's data goes to the handling departments (with the consent just recorded).
-    ledger.record(
-        session, account_id=account_id, at=now, accessor_type=DEPARTMENT,
+    rows.append((DataAccess.__table__, ledger.line(
+        account_id=account_id, at=now, accessor_type=DEPARTMENT,
         accessor_name="、".join(spec.departments) or "承办部门", source="application",
         resource=f"application:{app.case_number}", resource_name="申请表单、材料及所用共享数据",
         purpose=f"办理「{app.service_name}」（经省政务服务平台）", application_id=app.id,
-    )  # fmt: skip
-    audit.record(
-        session, actor_type="citizen", actor_id=account_id, action=f"application.{target}",
+    )))  # fmt: skip
+    rows.append((audit.AuditEvent.__table__, audit.event_values(
+        actor_type="citizen", actor_id=account_id, action=f"application.{target}",
         target_type="application", target_id=app.id, ip=ip, request_id=request_id,
         details={"case_number": app.case_number, "version": app.submission_version},
-    )  # fmt: skip
+    )))  # fmt: skip
+    # Before the application's own UPDATE (at the commit), which references the consent row.
+    insert_rows(session, rows, {"seq_application_id": app.id})
     session.commit()
     return Submitted(app, satisfied)
 
 
-def _forward(session: Session, app: Application, kind: str, now: datetime, note: str | None = None) -> None:
+def _outbox_row(
+    app: Application, kind: str, now: datetime, note: str | None = None
+) -> tuple[Any, dict[str, Any]]:
     """The row the province adapter sends: one per submission, resubmission or withdrawal."""
-    session.add(
-        ForwardingOutbox(
-            application_id=app.id, kind=kind, submission_version=app.submission_version,
-            case_number=app.case_number, state="pending", attempts=0, created_at=now,
-            next_attempt_at=now, note=note,
-        )
-    )  # fmt: skip
+    return ForwardingOutbox.__table__, {
+        "id": new_id(), "application_id": app.id, "kind": kind, "submission_version": app.submission_version,
+        "case_number": app.case_number, "state": "pending", "attempts": 0, "created_at": now,
+        "next_attempt_at": now, "note": note,
+    }  # fmt: skip
 
 
 def withdraw(
@@ -400,9 +413,11 @@ def withdraw(
     app.paused_on = None  # a withdrawn case has no clock: neither paused nor overdue
     app.revision += 1
     app.updated_at = now
-    _forward(session, app, "withdraw", now, note=reason)
-    add_event(
-        session, app, previous, states.WITHDRAWN, now, actor_type="citizen", actor_id=account_id, note=reason
+    event = event_row(
+        app, previous, states.WITHDRAWN, now, actor_type="citizen", actor_id=account_id, note=reason
+    )
+    insert_rows(
+        session, [_outbox_row(app, "withdraw", now, note=reason), event], {"seq_application_id": app.id}
     )
     session.commit()
     return app

@@ -5,20 +5,41 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
+from core.db import insert_rows, new_id
 from domain.applications.models import Application, ApplicationEvent
 
-# The next seq goes into the event's INSERT (no round trip of its own); the ORM inserts a row
-# carrying an SQL expression on its own, so two events of one application in one flush are
-# numbered one after the other. The part without the application is built once (`.params()`
-# on a finished statement clones it and cost ten times more than adding the WHERE).
-_NEXT_SEQ = select(func.coalesce(func.max(ApplicationEvent.seq), 0) + 1)
+# The next seq is computed in the event's INSERT (no round trip of its own). The caller holds
+# the application's row lock, so no other transaction numbers an event of it meanwhile.
+NEXT_SEQ = (
+    select(func.coalesce(func.max(ApplicationEvent.seq), 0) + 1)
+    .where(ApplicationEvent.application_id == bindparam("seq_application_id"))
+    .scalar_subquery()
+)
+EVENTS = ApplicationEvent.__table__
 
 
-def _next_seq(app_id: str) -> Any:
-    return _NEXT_SEQ.where(ApplicationEvent.application_id == app_id).scalar_subquery()
+def event_row(
+    app: Application,
+    from_status: str | None,
+    to_status: str,
+    at: datetime,
+    *,
+    actor_type: str,
+    actor_id: str | None,
+    note: str | None = None,
+    details: dict[str, Any] | None = None,
+    external_id: str | None = None,
+) -> tuple[Any, dict[str, Any]]:
+    """The event as a row for `core.db.insert_rows`, with `{"seq_application_id": app.id}` as
+    its params; at most one event of an application per call (its seq is read before the call)."""
+    return EVENTS, {
+        "id": new_id(), "application_id": app.id, "seq": NEXT_SEQ, "at": at, "from_status": from_status,
+        "to_status": to_status, "actor_type": actor_type, "actor_id": actor_id, "note": note,
+        "details": details, "external_id": external_id,
+    }  # fmt: skip
 
 
 def add_event(
@@ -33,12 +54,11 @@ def add_event(
     note: str | None = None,
     details: dict[str, Any] | None = None,
     external_id: str | None = None,
-) -> ApplicationEvent:
-    """Add the next event; the caller holds the application's row lock, so seq is unique."""
-    event = ApplicationEvent(
-        application_id=app.id, seq=_next_seq(app.id), at=at, from_status=from_status,
-        to_status=to_status, actor_type=actor_type, actor_id=actor_id, note=note,
+) -> None:
+    """Insert the next event now, in the caller's transaction (which holds the application's
+    row lock, so seq is unique); the application row must exist."""
+    row = event_row(
+        app, from_status, to_status, at, actor_type=actor_type, actor_id=actor_id, note=note,
         details=details, external_id=external_id,
     )  # fmt: skip
-    session.add(event)
-    return event
+    insert_rows(session, [row], {"seq_application_id": app.id})

@@ -24,7 +24,7 @@ from domain.applications import states
 from domain.applications.deadlines import is_overdue, local_date
 from domain.applications.deps import ApplicationDeps
 from domain.applications.errors import InvalidCursor, UnknownStatus
-from domain.applications.models import Application, ApplicationEvent, ApplicationFile, ApplicationMaterial
+from domain.applications.models import Application, ApplicationEvent, ApplicationMaterial
 from domain.applications.prefill import decrypt_data, get_path, set_path
 from domain.applications.service import consent_text, satisfied_materials, spec_of
 from domain.shared_data import views as shared_views
@@ -86,12 +86,6 @@ def full(
             set_path(shown, path, prov["masked"])
     if satisfied is None:
         satisfied = satisfied_materials(session, app.id)
-    file_ids = [r.file_id for rows in satisfied.values() for r in rows if r.file_id]
-    files = (
-        {f.id: f for f in session.scalars(select(ApplicationFile).where(ApplicationFile.id.in_(file_ids)))}
-        if file_ids
-        else {}
-    )
     supplement = app.supplement or {}
     materials = []
     for material_id, material in spec.materials.items():
@@ -109,9 +103,9 @@ def full(
                         "kind": r.kind,
                         "file_id": r.file_id,
                         "ref": r.ref,
-                        "media_type": files[r.file_id].media_type if r.file_id in files else None,
-                        "size": files[r.file_id].size if r.file_id in files else None,
-                        "sha256": files[r.file_id].sha256 if r.file_id in files else None,
+                        "media_type": r.file.media_type if r.file else None,
+                        "size": r.file.size if r.file else None,
+                        "sha256": r.file.sha256 if r.file else None,
                         "attached_at": r.attached_at.isoformat(),
                     }
                     for r in rows

@@ -1,0 +1,94 @@
+"""core.db.insert_rows: rows of several tables written together, with the values given."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import bindparam, func, select
+from sqlalchemy.exc import IntegrityError
+
+from core.audit import AuditEvent
+from core.db import insert_rows, new_id, ordered_id
+from domain.identity.models import ConsentRecord
+from domain.ledger.models import DataAccess
+
+AUDIT = AuditEvent.__table__
+# Built once, as callers build theirs: the number of audit events of an actor, plus one.
+NEXT_FOR_ACTOR = (
+    select(func.count() + 1).select_from(AuditEvent).where(AuditEvent.actor_id == bindparam("for_actor"))
+).scalar_subquery()
+
+
+def _audit(actor: str, **extra: Any) -> tuple[Any, dict[str, Any]]:
+    return AUDIT, {
+        "id": new_id(), "at": datetime(2026, 12, 1, 8, 30, tzinfo=UTC), "actor_type": "citizen",
+        "actor_id": actor, "action": "test.insert", "target_type": None, "target_id": None,
+        "ip": None, "request_id": None, "details": {"n": 1, "名": "值"}, **extra,
+    }  # fmt: skip
+
+
+def _consent(account_id: str, consent_id: str) -> tuple[Any, dict[str, Any]]:
+    return ConsentRecord.__table__, {
+        "id": consent_id, "account_id": account_id, "purpose": "application_share", "text_version": "v1",
+        "channel": "app", "given_at": datetime(2026, 12, 1, 8, 30, tzinfo=UTC), "ip": None,
+        "request_id": None,
+    }  # fmt: skip
+
+
+def _ledger(account_id: str) -> tuple[Any, dict[str, Any]]:
+    return DataAccess.__table__, {
+        "id": ordered_id(), "account_id": account_id, "at": datetime(2026, 12, 1, 8, 30, tzinfo=UTC),
+        "accessor_type": "department", "accessor_id": None, "accessor_name": "承办部门",
+        "source": "application", "resource": "application:X", "resource_name": "申请表单", "purpose": "办理",
+        "application_id": None, "scope": None,
+    }  # fmt: skip
+
+
+def test_rows_of_several_tables_land_with_their_values(db_session: Any, citizen: dict) -> None:
+    account_id, actor = citizen["account_id"], new_id()
+    for _ in range(2):  # the second call reuses the statement built by the first
+        rows = [_consent(account_id, new_id()), _ledger(account_id), _audit(actor)]
+        insert_rows(db_session, rows)
+    db_session.commit()
+
+    consents = db_session.scalars(select(ConsentRecord).where(ConsentRecord.account_id == account_id)).all()
+    assert len(consents) == 2
+    assert consents[0].given_at == datetime(2026, 12, 1, 8, 30, tzinfo=UTC)
+    assert db_session.scalar(select(func.count()).where(DataAccess.account_id == account_id)) == 2
+    events = db_session.scalars(select(AuditEvent).where(AuditEvent.actor_id == actor)).all()
+    assert [e.details for e in events] == [{"n": 1, "名": "值"}] * 2
+    # `outcome` was left out: its Python-side default is written, not NULL.
+    assert [e.outcome for e in events] == ["ok", "ok"]
+
+
+def test_a_value_may_be_an_expression_with_its_own_parameters(db_session: Any) -> None:
+    actor = new_id()
+    for _ in range(3):
+        insert_rows(db_session, [_audit(actor, target_id=NEXT_FOR_ACTOR)], {"for_actor": actor})
+    db_session.commit()
+    numbers = db_session.scalars(select(AuditEvent.target_id).where(AuditEvent.actor_id == actor)).all()
+    assert sorted(numbers) == ["1", "2", "3"]
+
+
+def test_a_column_whose_default_is_computed_per_row_must_be_given(db_session: Any) -> None:
+    table, values = _audit(new_id())
+    del values["id"]
+    with pytest.raises(ValueError, match="audit_events.id"):
+        insert_rows(db_session, [(table, values)])
+
+
+def test_a_failing_row_writes_none_of_them(db_session: Any, citizen: dict) -> None:
+    actor = new_id()
+    insert_rows(db_session, [_audit(actor)])
+    db_session.commit()
+    rows = [_consent(citizen["account_id"], new_id()), _audit(actor, id=new_id()), _ledger("no-such-account")]
+    with pytest.raises(IntegrityError):
+        insert_rows(db_session, rows)
+        db_session.commit()  # SQLite checks the foreign key here at the latest
+    db_session.rollback()
+    assert db_session.scalar(select(func.count()).where(AuditEvent.actor_id == actor)) == 1
+    assert (
+        db_session.scalar(select(func.count()).where(ConsentRecord.account_id == citizen["account_id"])) == 0
+    )
