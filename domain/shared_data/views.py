@@ -7,9 +7,10 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
+from core.db import single_statement_connection
 from domain.applications import states
 from domain.applications.forms import FormSpec
 from domain.applications.models import Application
@@ -61,21 +62,32 @@ def text_for(session: Session, spec: FormSpec) -> tuple[SharingPlan, str, str]:
     return offer.plan, offer.text, offer.version
 
 
+# Built once; only the columns the view shows.
+_GRANT = select(m.SharingGrant.granted_at, m.SharingGrant.revoked_at).where(
+    m.SharingGrant.application_id == bindparam("app_id")
+)
+_RECORDS = select(
+    m.SharedRecord.dataset, m.SharedRecord.status, m.SharedRecord.expected_by, m.SharedRecord.reason
+).where(m.SharedRecord.application_id == bindparam("app_id"))
+
+
+def _read(session: Session, statement: Any, params: dict[str, Any]) -> Any:
+    """Inside a transaction, in it (pending rows flushed first); after a write path committed
+    (the view is rendered last), in autocommit: no BEGIN and ROLLBACK round trips."""
+    if session.in_transaction():
+        return session.execute(statement, params)
+    return single_statement_connection(session).execute(statement, params)
+
+
 def sharing(session: Session, app: Application, spec: FormSpec, *, lang: str = "zh") -> dict[str, Any] | None:
     offer = offer_for(session, spec)
     plan, text, version = offer.plan, offer.text, offer.version
     if plan.empty:
         return None
     en = lang == "en"
-    grant = session.scalar(select(m.SharingGrant).where(m.SharingGrant.application_id == app.id))
-    rows = (
-        {
-            r.dataset: r
-            for r in session.scalars(select(m.SharedRecord).where(m.SharedRecord.application_id == app.id))
-        }
-        if grant is not None
-        else {}
-    )
+    params = {"app_id": app.id}
+    grant = _read(session, _GRANT, params).first()
+    rows = {r.dataset: r for r in _read(session, _RECORDS, params)} if grant is not None else {}
     datasets = []
     for d in plan.datasets:
         row = rows.get(d)
