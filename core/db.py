@@ -255,7 +255,8 @@ def take_write_lock(session: Any, table: Any, *where: Any) -> None:
     session.execute(update(table).where(*where).values({column.name: column}))
 
 
-# (table, column, value-expression id) per row → the INSERT(s) built for that shape.
+# (table, column, value-expression id) per row → the INSERT(s) built for that shape. The built
+# statements hold the expressions, so an id in a key cannot be reused by another object.
 _insert_cache: dict[tuple, list[Any]] = {}
 _insert_lock = threading.Lock()
 
@@ -269,9 +270,10 @@ def insert_rows(
     ledger lines, audit events): the ORM's unit of work costs several times a plain INSERT per
     object. On PostgreSQL the rows go in one statement (the first ones as data-modifying CTEs),
     so in one round trip; elsewhere one INSERT per row. Columns left out get their constant
-    Python-side default, or their server default; a value may be an SQL expression built once at module level
-    (e.g. the next number of a sequence column), whose own bound parameters come in `params`.
-    Foreign keys are checked when the statement ends, so rows may reference each other.
+    Python-side default, or their server default. A value may be an SQL expression built once at
+    module level (e.g. the next number of a sequence column), whose own bound parameters come in
+    `params`. On PostgreSQL foreign keys are checked when the statement ends; elsewhere at each
+    INSERT, so list a referenced row before the rows that reference it.
     """
     if not rows:
         return
