@@ -42,7 +42,7 @@ def on_transition(
 ) -> None:
     """Move the clock for a transition into `target` (called before the status changes)."""
     today = local_date(when)
-    if target == states.ACCEPTED and app.clock_started_on is None:
+    if target in states.ACCEPTANCE and app.clock_started_on is None:
         app.clock_started_on = today
     if app.clock_started_on is None:
         return

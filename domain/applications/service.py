@@ -15,7 +15,7 @@ from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from core import audit, clock
-from core.db import insert_rows, new_id
+from core.db import insert_rows, new_id, take_write_lock
 from domain.accounts import profile_cache
 from domain.accounts.models import Account
 from domain.applications import checks, forms, references, states
@@ -68,6 +68,8 @@ _MATERIALS = (
 
 
 def owned(session: Session, account_id: str, app_id: str, *, lock: bool = False) -> Application:
+    if lock:
+        take_write_lock(session, Application.__table__, Application.id == app_id)
     app = session.scalar(_OWNED_LOCKED if lock else _OWNED, {"app_id": app_id, "account_id": account_id})
     if app is None:
         raise ApplicationNotFound()
@@ -309,6 +311,7 @@ def submit(
     request_id: str | None = None,
 ) -> Submitted:
     """Submit a draft, or resubmit after a supplement request; all problems at once (422)."""
+    take_write_lock(session, Application.__table__, Application.id == app_id)
     found = session.execute(_SUBMITTING, {"app_id": app_id, "account_id": account_id}).first()
     if found is None:
         raise ApplicationNotFound()
@@ -404,7 +407,7 @@ def withdraw(
     session: Session, *, account_id: str, app_id: str, reason: str | None, request_id: str | None = None
 ) -> Application:
     app = owned(session, account_id, app_id, lock=True)
-    if not states.allowed(app.status, states.WITHDRAWN, states.CITIZEN):
+    if not states.withdrawable(app.status, accepted=app.clock_started_on is not None):
         raise IllegalTransition(**status_params(app.status))
     now = clock.now()
     previous = app.status
@@ -434,10 +437,14 @@ def delete_draft(session: Session, *, account_id: str, app_id: str) -> None:
 def purge_expired_drafts(session: Session, *, limit: int = 500) -> int:
     """Delete drafts nobody touched for the configured period; their files become orphans."""
     now = clock.now()
+    expired = (Application.status == states.DRAFT, Application.expires_at < now)
+    take_write_lock(session, Application.__table__, *expired)
+    # Locked: a draft submitted or saved meanwhile is skipped now, or waits and then finds it gone.
     rows = session.execute(
         select(Application.id, Application.account_id)
-        .where(Application.status == states.DRAFT, Application.expires_at < now)
+        .where(*expired)
         .limit(limit)
+        .with_for_update(skip_locked=True)
     ).all()
     ids = [r.id for r in rows]
     for r in rows:

@@ -87,6 +87,8 @@ TRANSITIONS: dict[tuple[str, str], str] = {
 
 # The promised time limit runs from acceptance; these states stop the clock.
 PAUSED = frozenset({SUPPLEMENT_REQUESTED, RESUBMITTED, SPECIAL_PROCEDURE})
+# Moves that mean the case was accepted: review after a resubmission implies acceptance too.
+ACCEPTANCE = frozenset({ACCEPTED, IN_REVIEW})
 # Cases that will not move any more: no due date, never overdue.
 FINAL = frozenset({NOT_ACCEPTED, COMPLETED, RESULT_DELIVERED, WITHDRAWN})
 # The citizen may edit the form (all of it in a draft, the named fields in a supplement).
@@ -97,6 +99,12 @@ HANDLER_TARGETS = frozenset(to for (_, to), who in TRANSITIONS.items() if who ==
 
 def allowed(current: str, target: str, actor: str) -> bool:
     return TRANSITIONS.get((current, target)) == actor
+
+
+def withdrawable(current: str, *, accepted: bool) -> bool:
+    """The citizen may withdraw only before acceptance (受理): a supplement asked for during
+    review, and the resubmission that answers it, come after it."""
+    return not accepted and allowed(current, WITHDRAWN, CITIZEN)
 
 
 def label(status: str, lang: str = "zh") -> str:

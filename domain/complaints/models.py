@@ -32,7 +32,8 @@ class Complaint(IdMixin, Base):
     kind: Mapped[str] = mapped_column(String(16))
     category: Mapped[str] = mapped_column(String(32))
     text_enc: Mapped[str] = mapped_column(Text)  # encrypted: citizens write personal details here
-    application_id: Mapped[str | None] = mapped_column(ForeignKey("applications.id"))
+    # A complaint outlives the draft it named (drafts are deleted and purged).
+    application_id: Mapped[str | None] = mapped_column(ForeignKey("applications.id", ondelete="SET NULL"))
     attachments: Mapped[list[str]] = mapped_column(JSON)  # file ids of the citizen's uploads
     status: Mapped[str] = mapped_column(String(16), default=SUBMITTED)
     reply_rating: Mapped[str | None] = mapped_column(String(8))

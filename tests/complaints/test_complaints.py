@@ -97,3 +97,30 @@ def test_the_text_is_encrypted_at_rest(client: Any, zhang: dict) -> None:  # noq
     file(client, zhang, text="我的身份证号 110101199003078515 被泄露")
     raw = db.session.execute(text("SELECT text_enc FROM complaints")).scalar()
     assert "110101199003078515" not in raw and raw.startswith("v1.")
+
+
+def test_a_question_about_a_draft_outlives_the_draft(app: Any, client: Any, zhang: dict, clock: Any) -> None:  # noqa: F811
+    from domain.applications import service as applications
+    from tests.api.v1.applications.conftest import SS_CARD, create, relogin
+
+    drafts = [create(client, zhang, service_code=SS_CARD).get_json() for _ in range(2)]
+    asked = [
+        file(
+            client,
+            zhang,
+            kind="consultation",
+            category="policy",
+            text="这一栏怎么填？",
+            application_id=d["id"],
+        )
+        for d in drafts
+    ]
+    assert [a.status_code for a in asked] == [201, 201]
+    deleted = client.delete(f"/v1/applications/{drafts[0]['id']}", headers=zhang["headers"])
+    assert deleted.status_code == 204
+    clock.advance(days=400)  # the other draft expires; the housekeeping purge must still run
+    assert applications.purge_expired_drafts(db.session) == 1
+    later = relogin(app, zhang)
+    for a in asked:
+        kept = client.get(f"{URL}/{a.get_json()['id']}", headers=later["headers"])
+        assert kept.status_code == 200 and kept.get_json()["application_id"] is None

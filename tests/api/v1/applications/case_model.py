@@ -178,6 +178,15 @@ class Case:
         self.status = to
         self.revision += 1
 
+    @property
+    def accepted(self) -> bool:
+        """Accepted (受理) at some point: review only ever follows acceptance."""
+        return states.ACCEPTED in self.history or states.IN_REVIEW in self.history
+
+    def may_withdraw(self) -> bool:
+        """The citizen withdraws only before acceptance."""
+        return not self.accepted and states.allowed(self.status, states.WITHDRAWN, states.CITIZEN)
+
     def materials_complete(self) -> bool:
         return all(m in self.uploaded for m, req in self.materials.items() if req == "required")
 

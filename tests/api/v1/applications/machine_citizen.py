@@ -245,7 +245,7 @@ class CitizenRules(MachineBase):
         resp = self.client.post(
             f"{URL}/{case.id}/withdraw", json={"reason": "不办了"}, headers=self.owner(case)["headers"]
         )
-        if not states.allowed(case.status, states.WITHDRAWN, states.CITIZEN):
+        if not case.may_withdraw():
             expect(resp, 409, "application.illegal_transition")
             return
         body = expect(resp, 200)

@@ -101,7 +101,7 @@ class HandlerRules(MachineBase):
             )
             expect(resp, 409, "application.illegal_transition")
         headers = self.owner(case)["headers"]
-        if not states.allowed(case.status, states.WITHDRAWN, states.CITIZEN):
+        if not case.may_withdraw():
             resp = self.client.post(f"{URL}/{case.id}/withdraw", json={}, headers=headers)
             expect(resp, 409, "application.illegal_transition")
         if case.status not in states.EDITABLE:

@@ -139,6 +139,30 @@ def test_withdrawn_and_completed_cases_cannot_be_submitted_or_withdrawn(client, 
     assert unknown.status_code == 422
 
 
+def test_a_supplement_is_withdrawable_only_if_the_case_was_never_accepted(client, zhang, officer, db_session):
+    early = _ready(client, zhang)
+    assert submit(client, zhang, early).status_code == 200
+    assert stage(client, officer, early["id"], "received").status_code == 200
+    asked = stage(client, officer, early["id"], "supplement_requested", materials=["insurance"])
+    assert asked.status_code == 200
+    gone = client.post(f"{URL}/{early['id']}/withdraw", json={}, headers=zhang["headers"])
+    assert gone.status_code == 200 and gone.get_json()["status"] == "withdrawn"
+
+    late = _ready(client, zhang)
+    assert submit(client, zhang, late).status_code == 200
+    for to in ("received", "accepted"):
+        assert stage(client, officer, late["id"], to).status_code == 200
+    asked = stage(client, officer, late["id"], "supplement_requested", materials=["insurance"])
+    assert asked.status_code == 200
+    refused = client.post(f"{URL}/{late['id']}/withdraw", json={}, headers=zhang["headers"])
+    assert error_code(refused) == "application.illegal_transition"
+    assert get(client, zhang, late["id"]).get_json()["status"] == "supplement_requested"
+    kinds = db_session.scalars(
+        select(ForwardingOutbox.kind).where(ForwardingOutbox.application_id == late["id"])
+    ).all()
+    assert kinds == ["submit"]  # nothing about a withdrawal went to the province
+
+
 def test_files_that_lie_empty_and_oversized_files_leave_nothing(client, zhang, db_session, services):
     app = create(client, zhang, service_code=SS_CARD).get_json()
     text = upload(client, zhang, app["id"], "id_card", "我的身份证".encode() * 50, "id.jpg")
