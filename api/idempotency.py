@@ -14,6 +14,9 @@ from api.view_attrs import view_attr
 from core.idempotency import IdempotencyKeyInvalid, IdempotencyKeyRequired, StoredResponse
 
 HEADER = "Idempotency-Key"
+# Headers of the first response a replay carries too: the version a phone edits next (ETag)
+# and where a created object lives (Location).
+REPLAYED_HEADERS = ("ETag", "Location")
 
 
 def idempotent(
@@ -63,6 +66,7 @@ def _wrap(
             stored = store.begin(scope, key, fingerprint)
         if stored is not None:
             resp = Response(stored.body, status=stored.status, content_type=stored.content_type)
+            resp.headers.update(stored.headers)
             resp.headers["Idempotent-Replayed"] = "true"
             return resp
         try:
@@ -74,7 +78,10 @@ def _wrap(
         if resp.status_code < 500 and (keep_accepted or resp.status_code != 202):
             store.complete(
                 scope, key, fingerprint,
-                StoredResponse(resp.status_code, resp.get_data(), resp.content_type or "application/json"),
+                StoredResponse(
+                    resp.status_code, resp.get_data(), resp.content_type or "application/json",
+                    {h: resp.headers[h] for h in REPLAYED_HEADERS if h in resp.headers},
+                ),
                 ttl=ttl,
             )  # fmt: skip
         else:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from redis import Redis
@@ -46,6 +46,7 @@ class StoredResponse:
     status: int
     body: bytes
     content_type: str
+    headers: dict[str, str] = field(default_factory=dict)  # the ones a replay must carry too
 
 
 _PURPOSE = "idempotency"
@@ -102,7 +103,7 @@ class IdempotencyStore:
         if entry["state"] == "running":
             raise IdempotencyInFlight()
         body = self._enc.decrypt_bytes(entry["body"], purpose=_PURPOSE)
-        return StoredResponse(entry["status"], body, entry["content_type"])
+        return StoredResponse(entry["status"], body, entry["content_type"], entry.get("headers") or {})
 
     def complete(
         self, scope: str, key: str, fingerprint: str, resp: StoredResponse, *, ttl: int | None = None
@@ -114,6 +115,8 @@ class IdempotencyStore:
             "content_type": resp.content_type,
             "body": self._enc.encrypt(resp.body, purpose=_PURPOSE),
         }
+        if resp.headers:
+            entry["headers"] = resp.headers
         self._redis.set(self._name(scope, key), json.dumps(entry), ex=ttl or self._ttl)
 
     def abandon(self, scope: str, key: str) -> None:

@@ -9,15 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from core.errors import Text
 from domain.applications.forms import FormSpec
 from domain.identity import levels
 from domain.identity.errors import FreshFaceRequired, LevelRequired
-
-_FORMATS = FormatChecker()
 
 
 @dataclass
@@ -82,9 +80,11 @@ def check_data(problems: Problems, validator: Draft202012Validator, data: dict[s
                 problems.add(path, _message(error))
 
 
-def check_leaf(problems: Problems, path: str, schema: dict[str, Any], value: Any) -> None:
-    """One patched field against its own schema (types, lengths, formats; not `required`)."""
-    for error in Draft202012Validator(schema, format_checker=_FORMATS).iter_errors(value):
+def check_leaf(problems: Problems, spec: FormSpec, path: str, value: Any) -> None:
+    """One patched field against its own schema (types, lengths, formats; not `required`).
+
+    The form's validator, moved to the leaf, resolves a `$ref` inside it against the whole form."""
+    for error in spec.validator.evolve(schema=spec.leaves[path]).iter_errors(value):
         problems.add(f"data.{path}", _message(error))
 
 

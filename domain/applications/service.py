@@ -164,7 +164,7 @@ def _check_patch(spec: forms.FormSpec, app: Application, patch: dict[str, Any]) 
         if allowed is not None:
             locked += [leaf for leaf in leaves if leaf not in allowed]
         if value is not None and path in spec.leaves:
-            checks.check_leaf(problems, path, spec.leaves[path], value)
+            checks.check_leaf(problems, spec, path, value)
         elif value is not None:
             problems.add(
                 f"data.{path}",

@@ -179,7 +179,10 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         at, app_id = json.loads(raw)
-        return datetime.fromisoformat(at), str(app_id)
+        when = datetime.fromisoformat(at)
+        if when.tzinfo is None:  # cursors carry their zone; a naive time cannot be compared
+            raise ValueError(at)
+        return when, str(app_id)
     except (ValueError, TypeError, binascii.Error, json.JSONDecodeError) as exc:
         raise InvalidCursor() from exc
 

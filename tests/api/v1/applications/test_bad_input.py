@@ -99,6 +99,9 @@ def test_submission_idempotency(client, zhang, db_session):
     replay = submit(client, zhang, app, headers=k)
     assert replay.status_code == 200 and replay.headers["Idempotent-Replayed"] == "true"
     assert replay.get_json() == first.get_json()
+    assert (
+        first.headers["ETag"] and replay.headers["ETag"] == first.headers["ETag"]
+    )  # the version to edit next
     other_body = client.post(f"{URL}/{app['id']}/submit", json={}, headers=zhang["headers"] | k)
     assert other_body.status_code == 422 and error_code(other_body) == "idempotency.key_reused"
     twice = submit(client, zhang, app)  # a new key: a second submission, refused

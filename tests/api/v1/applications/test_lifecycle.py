@@ -3,6 +3,7 @@ drafts, orphaned uploads, case numbers under concurrency, and the measured burde
 
 from __future__ import annotations
 
+import base64
 import threading
 from datetime import date
 
@@ -76,8 +77,16 @@ def test_list_filters_by_status_and_pages_with_a_cursor(client, zhang, clock):
         URL, query_string={"status": "submitted"}, headers=zhang["headers"] | {"Accept-Language": "en"}
     )
     assert en.get_json()["items"][0]["status_label"] == "Submitted"
-    bad = client.get(URL, query_string={"cursor": "not-a-cursor"}, headers=zhang["headers"])
-    assert bad.status_code == 400 and error_code(bad) == "application.invalid_cursor"
+    forged = [
+        b"not-a-cursor",
+        b'["2026-12-01T08:00:00", "x"]',
+        b'["2026-13-01T08:00:00+00:00", "x"]',
+        b"[1, 2]",
+    ]
+    for raw in forged:  # not base64 JSON; a time without its zone (cannot compare); no such date; no time
+        cursor = raw.decode() if raw == b"not-a-cursor" else base64.urlsafe_b64encode(raw).decode()
+        bad = client.get(URL, query_string={"cursor": cursor}, headers=zhang["headers"])
+        assert bad.status_code == 400 and error_code(bad) == "application.invalid_cursor", raw
     assert client.get(URL, query_string={"status": "lost"}, headers=zhang["headers"]).status_code == 422
 
 
