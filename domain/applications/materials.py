@@ -114,7 +114,11 @@ def reuse(
     app = owned(session, account_id, app_id, lock=True)
     _editable_material(session, app, material_id)
     source = session.scalar(
-        select(ApplicationFile).where(ApplicationFile.id == file_id, ApplicationFile.account_id == account_id)
+        select(ApplicationFile).where(
+            ApplicationFile.id == file_id,
+            ApplicationFile.account_id == account_id,
+            ApplicationFile.material_id == material_id,  # an ID-card photo is not an insurance record
+        )
     )
     if source is None:
         raise FileNotFound()

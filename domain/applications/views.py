@@ -11,8 +11,9 @@ import base64
 import binascii
 import copy
 import json
+import re
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import and_, bindparam, or_, select
@@ -175,6 +176,9 @@ def _encode_cursor(app: Application) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+_ID = re.compile(r"[0-9a-f-]{36}")  # application ids are UUID strings (core.db.new_id)
+
+
 def _decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
@@ -182,8 +186,11 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
         when = datetime.fromisoformat(at)
         if when.tzinfo is None:  # cursors carry their zone; a naive time cannot be compared
             raise ValueError(at)
-        return when, str(app_id)
-    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError) as exc:
+        when = when.astimezone(UTC)  # out of range near year 1 or 9999: refused below
+        if not isinstance(app_id, str) or not _ID.fullmatch(app_id):
+            raise ValueError(app_id)
+        return when, app_id
+    except (ValueError, TypeError, OverflowError, binascii.Error, json.JSONDecodeError) as exc:
         raise InvalidCursor() from exc
 
 

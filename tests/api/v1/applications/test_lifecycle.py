@@ -82,8 +82,12 @@ def test_list_filters_by_status_and_pages_with_a_cursor(client, zhang, clock):
         b'["2026-12-01T08:00:00", "x"]',
         b'["2026-13-01T08:00:00+00:00", "x"]',
         b"[1, 2]",
+        b'["2026-01-01T00:00:00+00:00", "\\u0000"]',
+        b'["0001-01-01T00:00:00+14:00", "x"]',
     ]
-    for raw in forged:  # not base64 JSON; a time without its zone (cannot compare); no such date; no time
+    # Not base64 JSON; a time without its zone (cannot compare); no such date; no time; an id
+    # the database refuses (NUL); a time before year 1 in UTC.
+    for raw in forged:
         cursor = raw.decode() if raw == b"not-a-cursor" else base64.urlsafe_b64encode(raw).decode()
         bad = client.get(URL, query_string={"cursor": cursor}, headers=zhang["headers"])
         assert bad.status_code == 400 and error_code(bad) == "application.invalid_cursor", raw
@@ -136,6 +140,12 @@ def test_reuse_an_earlier_upload_and_earlier_answers(client, zhang):
     assert second["provenance"]["ss_card_application.bank"]["verified"] is False
     offered = client.get(f"{URL}/{second['id']}/materials/id_card/files", headers=zhang["headers"]).get_json()
     assert len(offered["reusable"]) == 1
+    wrong = client.post(  # the ID-card photo cannot stand in for another material
+        f"{URL}/{second['id']}/materials/insurance/reuse",
+        json={"file_id": offered["reusable"][0]["id"]},
+        headers=zhang["headers"],
+    )
+    assert wrong.status_code == 404
     reused = client.post(
         f"{URL}/{second['id']}/materials/id_card/reuse",
         json={"file_id": offered["reusable"][0]["id"]},
