@@ -11,7 +11,7 @@ from typing import Any
 from flask import Flask, Response, g, request
 
 from api.deps import services
-from api.errors import error_response
+from api.errors import HTTP_ERRORS, error_response
 from api.i18n import language
 from core.db import db
 from core.redis import get_redis
@@ -20,6 +20,7 @@ from domain.oauth import usage
 log = logging.getLogger("yiwang.access")
 _REQUEST_ID = re.compile(r"\A[A-Za-z0-9._:\-]{8,64}\Z")  # fits audit_events.request_id
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
+_NOT_FOUND = HTTP_ERRORS[404]
 
 
 def request_id_for(incoming: str | None) -> str:
@@ -74,6 +75,10 @@ def register_middleware(app: Flask) -> None:
         ctx_g.started = time.perf_counter()
         ctx_g.request_id = request_id_for(req.headers.get("X-Request-ID"))
         ctx_g.client_ip = client_ip_for(req.remote_addr, req.headers.get("X-Forwarded-For"), hops)
+        if "\x00" in req.path:
+            # No resource is named with a NUL byte, and PostgreSQL text cannot hold one.
+            code, zh, en = _NOT_FOUND
+            return error_response(404, code, en if language() == "en" else zh)
         if req.method not in _BODY_METHODS:
             return None
         if request.endpoint not in app.config.get("NON_JSON_ENDPOINTS", set()):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import threading
 import time
 import uuid
@@ -77,6 +78,18 @@ def ordered_id() -> str:
 def new_id() -> str:
     """A random UUID string, the primary key of most tables."""
     return str(uuid.uuid4())
+
+
+_ID_FORM = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def is_id(value: object) -> bool:
+    """True for a string in the form new_id and ordered_id make; anything else names nothing.
+
+    Checked before a lookup so that an id from a URL that cannot be a key (a NUL byte, which
+    PostgreSQL text refuses, or a thousand characters) is simply not found.
+    """
+    return isinstance(value, str) and _ID_FORM.fullmatch(value) is not None
 
 
 class IdMixin:

@@ -15,7 +15,7 @@ from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from core import audit, clock
-from core.db import insert_rows, new_id, take_write_lock
+from core.db import insert_rows, is_id, new_id, take_write_lock
 from domain.accounts import profile_cache
 from domain.accounts.models import Account
 from domain.applications import checks, forms, references, states
@@ -68,6 +68,8 @@ _MATERIALS = (
 
 
 def owned(session: Session, account_id: str, app_id: str, *, lock: bool = False) -> Application:
+    if not is_id(app_id):
+        raise ApplicationNotFound()
     if lock:
         take_write_lock(session, Application.__table__, Application.id == app_id)
     app = session.scalar(_OWNED_LOCKED if lock else _OWNED, {"app_id": app_id, "account_id": account_id})
@@ -135,9 +137,25 @@ def merge_patch(target: Any, patch: Any) -> Any:
 
 
 def _touched(patch: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
-    """(path, value) of every place the patch sets or removes; objects recurse."""
+    """(path, value) of every place the patch sets or removes; objects recurse.
+
+    A key is one name: "delivery.method" as a key would store a literal dotted key that no
+    form field reads, while provenance and the supplement scope, which speak in paths, would
+    take it for the nested field. Such keys come back as the empty path's problem.
+    """
     out: list[tuple[str, Any]] = []
     for key, value in patch.items():
+        if not key or "." in key:
+            raise InvalidPatch(
+                fields={
+                    f"data.{prefix + '.' if prefix else ''}{key}": [
+                        checks.Text(
+                            "Nest objects instead of writing a dotted name",
+                            "请按表单结构逐层填写，名称中不能含“.”",
+                        )
+                    ]
+                }
+            )
         path = f"{prefix}.{key}" if prefix else key
         if isinstance(value, dict) and value:
             out.extend(_touched(value, path))

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from core import audit, clock
 from core.crypto import Encryptor
+from core.db import is_id
 from core.errors import AppError, Text
 from domain.applications.case_numbers import BEIJING, next_serial
 from domain.applications.models import Application, ApplicationFile, ApplicationMaterial
@@ -144,7 +145,7 @@ def create(
 
 
 def owned(session: Session, account_id: str, complaint_id: str) -> Complaint:
-    complaint = session.get(Complaint, complaint_id)
+    complaint = session.get(Complaint, complaint_id) if is_id(complaint_id) else None
     if complaint is None or complaint.account_id != account_id:
         raise ComplaintNotFound()
     return complaint
@@ -154,7 +155,7 @@ def reply(
     session: Session, encryptor: Encryptor, *, complaint_id: str, text: str, operator_id: str
 ) -> Complaint:
     """An operator's answer; the citizen is told (by the caller) and may rate it. Commits."""
-    complaint = session.get(Complaint, complaint_id)
+    complaint = session.get(Complaint, complaint_id) if is_id(complaint_id) else None
     if complaint is None:
         raise ComplaintNotFound()
     if complaint.status == CLOSED:
@@ -214,7 +215,7 @@ def read_for_operator(
     session: Session, encryptor: Encryptor, *, complaint_id: str, operator_id: str, request_id: str | None
 ) -> tuple[Complaint, str]:
     """The complaint with its text, for an operator; the read is audited."""
-    complaint = session.get(Complaint, complaint_id)
+    complaint = session.get(Complaint, complaint_id) if is_id(complaint_id) else None
     if complaint is None:
         raise ComplaintNotFound()
     audit.record(

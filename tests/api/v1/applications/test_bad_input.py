@@ -60,6 +60,37 @@ def test_wrong_types_unknown_fields_and_read_only_fields_write_nothing(client, z
     assert get(client, zhang, app["id"]).get_json()["revision"] == 1
 
 
+def test_a_dotted_name_is_refused_and_the_prefilled_phone_stays_prefilled(client, zhang):
+    app = create(client, zhang, service_code=SS_CARD).get_json()
+    for data in ({"delivery.method": "window"}, {"applicant.phone": "13900000000"}, {"delivery": {"": "x"}}):
+        resp = patch(client, zhang, app, data)
+        assert resp.status_code == 422 and error_code(resp) == "application.invalid_patch", data
+    after = get(client, zhang, app["id"]).get_json()
+    assert after["revision"] == 1 and "delivery.method" not in after["data"]
+    assert after["provenance"]["applicant.phone"]["source"] == "account.phone"
+    assert after["data"]["applicant"]["phone"] == app["data"]["applicant"]["phone"]  # still masked
+
+
+def test_ids_that_cannot_name_anything_are_not_found(client, zhang):
+    app = create(client, zhang, service_code=SS_CARD).get_json()
+    for method, path in (
+        ("get", f"{URL}/%00"),
+        ("get", f"{URL}/%00/timeline"),
+        ("get", f"{URL}/%00/form"),
+        ("patch", f"{URL}/%00"),
+        ("get", f"{URL}/{app['id']}/materials/%00/files"),
+        ("delete", f"{URL}/{app['id']}/materials/id_card/files/%00"),
+        ("get", f"{URL}/{'a' * 2000}"),
+        ("get", "/v1/complaints/%00"),
+    ):
+        resp = getattr(client, method)(path, headers=zhang["headers"] | {"If-Match": '"1"'})
+        assert resp.status_code == 404 and resp.get_json()["error"]["code"].endswith("not_found"), (
+            path,
+            resp,
+        )
+    assert get(client, zhang, app["id"]).get_json()["revision"] == 1
+
+
 def test_another_accounts_application_is_not_found_and_nothing_leaks(client, zhang, li):
     app = create(client, zhang, service_code=SS_CARD).get_json()
     missing = get(client, li, "00000000-0000-0000-0000-000000000000").get_json()
