@@ -38,6 +38,7 @@ class StageSchema(StrictSchema):
 
 class BurdenQuerySchema(StrictSchema):
     service_code = fields.String(validate=validate.Length(max=31))
+    bundle_code = fields.String(validate=validate.Length(max=32))
 
 
 @blp.route("/<string:app_id>/stages")
@@ -69,5 +70,9 @@ class Burden(MethodView):
     @blp.arguments(BurdenQuerySchema, location="query")
     @blp.response(200)
     def get(self, query: dict) -> dict:
-        """Fields prefilled vs typed and materials spared vs uploaded, per item."""
-        return {"items": burden.per_item(db.session(), service_code=query.get("service_code"))}
+        """Fields prefilled vs typed and materials spared vs uploaded, per item and per bundle."""
+        return {
+            "items": burden.per_item(
+                db.session(), service_code=query.get("service_code"), bundle_code=query.get("bundle_code")
+            )
+        }

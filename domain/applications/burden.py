@@ -3,6 +3,10 @@
 Counted at each (re)submission (service.submit): fields prefilled vs typed, materials satisfied
 without an upload (reuse, e-certificate, shared data) vs uploaded. This makes the reform's
 "materials reduced by 60%" a measurement rather than a claim.
+
+A bundle (一件事) is its own row: its counts cover the whole combined form, which cannot be
+split honestly between its items, and its applications are not applications for its first
+item alone.
 """
 
 from __future__ import annotations
@@ -16,10 +20,14 @@ from domain.applications import states
 from domain.applications.models import Application
 
 
-def per_item(session: Session, *, service_code: str | None = None) -> list[dict[str, Any]]:
+def per_item(
+    session: Session, *, service_code: str | None = None, bundle_code: str | None = None
+) -> list[dict[str, Any]]:
+    """One row per item applied for alone and one per bundle; filter by either code."""
     stmt = (
         select(
             Application.service_code,
+            Application.bundle_code,
             func.max(Application.service_name),
             func.count(),
             func.sum(Application.fields_prefilled),
@@ -28,18 +36,22 @@ def per_item(session: Session, *, service_code: str | None = None) -> list[dict[
             func.sum(Application.materials_uploaded),
         )
         .where(Application.status.notin_((states.DRAFT,)), Application.submission_version > 0)
-        .group_by(Application.service_code)
-        .order_by(Application.service_code)
+        .group_by(Application.service_code, Application.bundle_code)
+        .order_by(Application.service_code, Application.bundle_code)
     )
     if service_code:
-        stmt = stmt.where(Application.service_code == service_code)
+        stmt = stmt.where(Application.service_code == service_code, Application.bundle_code.is_(None))
+    if bundle_code:
+        stmt = stmt.where(Application.bundle_code == bundle_code)
     out = []
-    for code, name, count, prefilled, typed, spared, uploaded in session.execute(stmt):
+    for code, bundle, name, count, prefilled, typed, spared, uploaded in session.execute(stmt):
         prefilled, typed, spared, uploaded = (int(v or 0) for v in (prefilled, typed, spared, uploaded))
         fields_total, materials_total = prefilled + typed, spared + uploaded
         out.append(
             {
-                "service_code": code,
+                "kind": "bundle" if bundle else "item",
+                "service_code": None if bundle else code,
+                "bundle_code": bundle,
                 "service_name": name,
                 "applications": int(count),
                 "fields_prefilled": prefilled,

@@ -88,6 +88,21 @@ def test_walkthrough(client, zhang, officer, db_session, target):
     ).all()
     assert rows == ["submit", "resubmit"]
 
+    by = (
+        {"bundle_code": target["bundle_id"]}
+        if "bundle_id" in target
+        else {"service_code": target["service_code"]}
+    )
+    (row,) = client.get("/admin/v1/applications/burden", query_string=by, headers=officer).get_json()["items"]
+    assert row["applications"] == 1 and row["service_name"] == final["service_name"]
+    assert row["kind"] == final["kind"] and row["bundle_code"] == target.get("bundle_id")
+    assert row["fields_prefilled"] >= 2 and row["materials_uploaded"] >= 1
+    if "bundle_id" in target:  # nobody applied for the bundle's first item on its own
+        alone = {"service_code": final["service_code"]}
+        assert client.get(
+            "/admin/v1/applications/burden", query_string=alone, headers=officer
+        ).get_json() == {"items": []}
+
 
 def typed_paths(data: dict, prefix: str = "") -> list[str]:
     out: list[str] = []
