@@ -202,7 +202,7 @@ def _complete_draft(session: Any, deps: Any, account_id: str, files: list[str] |
     )
     for material_id, file_id in zip(MATERIALS, files or (), strict=False):
         materials.reuse(
-            session, account_id=account_id, app_id=draft.id, material_id=material_id, file_id=file_id
+            session, deps, account_id=account_id, app_id=draft.id, material_id=material_id, file_id=file_id
         )
     return draft
 

@@ -332,7 +332,7 @@ class MaterialReuse(MethodView):
     def post(self, body: dict, app_id: str, material_id: str) -> Response:
         """Satisfy a material with a file this account uploaded for an earlier application."""
         materials.reuse(
-            db.session(), account_id=current_principal().account_id, app_id=app_id,
+            db.session(), _deps(), account_id=current_principal().account_id, app_id=app_id,
             material_id=material_id, file_id=body["file_id"],
         )  # fmt: skip
         return _full(service.owned(db.session(), current_principal().account_id, app_id))
@@ -347,6 +347,6 @@ class MaterialFile(MethodView):
     def delete(self, app_id: str, material_id: str, file_id: str) -> None:
         """Remove a file from a material (the file itself is swept later if nothing uses it)."""
         materials.detach(
-            db.session(), account_id=current_principal().account_id, app_id=app_id,
+            db.session(), _deps(), account_id=current_principal().account_id, app_id=app_id,
             material_id=material_id, file_id=file_id,
         )  # fmt: skip

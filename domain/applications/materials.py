@@ -5,6 +5,10 @@ metadata stripped), encrypted (SM4-GCM, key id inside) and written to blob stora
 the database row that references it is committed. A request that dies in between leaves a
 blob no row names; `sweep_orphans` removes such blobs, and file rows no application uses,
 after a grace period.
+
+The sweep and a reuse of the same file must not interleave: the sweep takes the orphan rows
+with FOR UPDATE SKIP LOCKED and deletes them before it touches a blob, and a reuse reads its
+source row FOR SHARE, so either the reuse sees no file (404) or the sweep skips it.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from sqlalchemy import delete, exists, select
 from sqlalchemy.orm import Session
 
 from core import audit, clock
-from core.db import new_id
+from core.db import new_id, take_write_lock
 from core.errors import ServiceUnavailable
 from domain.applications import files, states
 from domain.applications.deps import ApplicationDeps
@@ -30,7 +34,7 @@ from domain.applications.errors import (
     MaterialUnknown,
 )
 from domain.applications.models import Application, ApplicationFile, ApplicationMaterial
-from domain.applications.service import owned, spec_of
+from domain.applications.service import mark_edited, owned, spec_of
 from integrations.storage.base import StorageError, StorageUnavailable
 
 FILE_PURPOSE = "application-file"
@@ -97,7 +101,7 @@ def upload(
             application_id=app.id, material_id=material_id, kind="upload", file_id=file_id, attached_at=now
         )
     )
-    app.updated_at = now
+    mark_edited(app, deps, now)
     audit.record(
         session, actor_type="citizen", actor_id=account_id, action="application.file_uploaded",
         target_type="application", target_id=app.id, request_id=request_id,
@@ -108,17 +112,19 @@ def upload(
 
 
 def reuse(
-    session: Session, *, account_id: str, app_id: str, material_id: str, file_id: str
+    session: Session, deps: ApplicationDeps, *, account_id: str, app_id: str, material_id: str, file_id: str
 ) -> ApplicationMaterial:
     """Attach a file the same account uploaded for an earlier application (another account's: 404)."""
     app = owned(session, account_id, app_id, lock=True)
     _editable_material(session, app, material_id)
     source = session.scalar(
-        select(ApplicationFile).where(
+        select(ApplicationFile)
+        .where(
             ApplicationFile.id == file_id,
             ApplicationFile.account_id == account_id,
             ApplicationFile.material_id == material_id,  # an ID-card photo is not an insurance record
         )
+        .with_for_update(read=True)  # the orphan sweep cannot delete it under this reuse
     )
     if source is None:
         raise FileNotFound()
@@ -137,12 +143,14 @@ def reuse(
         application_id=app.id, material_id=material_id, kind="reuse", file_id=file_id, attached_at=now
     )
     session.add(row)
-    app.updated_at = now
+    mark_edited(app, deps, now)
     session.commit()
     return row
 
 
-def detach(session: Session, *, account_id: str, app_id: str, material_id: str, file_id: str) -> None:
+def detach(
+    session: Session, deps: ApplicationDeps, *, account_id: str, app_id: str, material_id: str, file_id: str
+) -> None:
     app = owned(session, account_id, app_id, lock=True)
     _editable_material(session, app, material_id)
     result = session.execute(
@@ -155,7 +163,7 @@ def detach(session: Session, *, account_id: str, app_id: str, material_id: str, 
     if result.rowcount == 0:
         session.rollback()
         raise FileNotFound()
-    app.updated_at = clock.now()
+    mark_edited(app, deps, clock.now())
     session.commit()
 
 
@@ -194,18 +202,23 @@ def read_file(
 def sweep_orphans(session: Session, deps: ApplicationDeps) -> dict[str, int]:
     """Remove file rows no application references and blobs no row names, older than the grace."""
     cutoff = clock.now() - timedelta(seconds=deps.orphan_grace_seconds)
-    stale = list(
-        session.scalars(
-            select(ApplicationFile).where(
-                ApplicationFile.created_at < cutoff,
-                ~exists().where(ApplicationMaterial.file_id == ApplicationFile.id),
-            )
-        )
+    orphan = (
+        ApplicationFile.created_at < cutoff,
+        ~exists().where(ApplicationMaterial.file_id == ApplicationFile.id),
     )
-    for row in stale:
-        deps.storage.delete(row.storage_key)
-        session.delete(row)
+    take_write_lock(session, ApplicationFile.__table__, *orphan)
+    stale = session.execute(
+        select(ApplicationFile.id, ApplicationFile.storage_key)
+        .where(*orphan)
+        .with_for_update(skip_locked=True)
+    ).all()
+    for start in range(0, len(stale), 500):
+        session.execute(
+            delete(ApplicationFile).where(ApplicationFile.id.in_([r.id for r in stale[start : start + 500]]))
+        )
     session.commit()
+    for row in stale:  # only once no row names them: a blob without a row is harmless, the reverse is not
+        deps.storage.delete(row.storage_key)
     known = set(session.scalars(select(ApplicationFile.storage_key)))
     blobs = 0
     for key, modified in deps.storage.iter_keys("materials/"):

@@ -78,6 +78,13 @@ def owned(session: Session, account_id: str, app_id: str, *, lock: bool = False)
     return app
 
 
+def mark_edited(app: Application, deps: ApplicationDeps, now: datetime) -> None:
+    """The citizen changed the application: it is updated now, and a draft's expiry starts again."""
+    app.updated_at = now
+    if app.status == states.DRAFT:
+        app.expires_at = now + timedelta(days=deps.draft_ttl_days)
+
+
 def status_params(status: str) -> dict[str, str]:
     return {"current": states.label(status), "current_en": states.label(status, "en")}
 

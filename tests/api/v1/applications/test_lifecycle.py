@@ -15,7 +15,7 @@ from core import clock
 from core.db import db
 from domain.applications import materials, service, transitions
 from domain.applications.case_numbers import CaseNumbers
-from domain.applications.models import Application, ApplicationFile
+from domain.applications.models import Application, ApplicationFile, ApplicationMaterial
 from domain.applications.timeline import add_event
 from tests.api.v1.applications.conftest import (
     PASSPORT,
@@ -188,6 +188,74 @@ def test_an_autosave_keeps_a_draft_alive(client, zhang, clock, db_session, servi
     assert patch(client, zhang, app, {"delivery": {"method": "window"}}).status_code == 200
     clock.advance(days=2)
     assert service.purge_expired_drafts(db_session) == 0
+
+
+def test_uploading_reusing_or_removing_a_file_keeps_a_draft_alive(
+    app, client, zhang, clock, db_session, services
+):
+    ttl = services.applications.draft_ttl_days
+    earlier = _submitted(client, zhang)
+    earlier_file = next(m["satisfied_by"][0]["file_id"] for m in earlier["materials"] if m["id"] == "id_card")
+    draft = create(client, zhang, service_code=SS_CARD).get_json()
+    steps = (
+        lambda: upload(client, zhang, draft["id"], "insurance", jpeg()),
+        lambda: client.post(
+            f"{URL}/{draft['id']}/materials/id_card/reuse",
+            json={"file_id": earlier_file},
+            headers=zhang["headers"],
+        ),
+        lambda: client.delete(
+            f"{URL}/{draft['id']}/materials/id_card/files/{earlier_file}", headers=zhang["headers"]
+        ),
+    )
+    for step in steps:
+        clock.advance(days=ttl - 1)
+        zhang = relogin(app, zhang)  # weeks pass: the citizen signs in again
+        assert step().status_code in (200, 201, 204)
+        clock.advance(days=2)  # past the expiry counted from creation or the previous step
+        assert service.purge_expired_drafts(db_session) == 0
+        zhang = relogin(app, zhang)  # weeks pass: the citizen signs in again
+        assert get(client, zhang, draft["id"]).status_code == 200
+    clock.advance(days=ttl + 1)
+    assert service.purge_expired_drafts(db_session) == 1
+
+
+def test_a_reuse_in_progress_keeps_its_file_from_the_orphan_sweep(client, zhang, clock, db_session, services):
+    if db_session.get_bind().dialect.name != "postgresql":
+        pytest.skip("row locks between two connections: PostgreSQL")
+    deps = services.applications
+    first = create(client, zhang, service_code=SS_CARD).get_json()
+    file_id = upload(client, zhang, first["id"], "id_card", jpeg()).get_json()["id"]
+    removed = client.delete(
+        f"{URL}/{first['id']}/materials/id_card/files/{file_id}", headers=zhang["headers"]
+    )
+    assert removed.status_code == 204  # the file is an orphan now, and old enough to sweep
+    second = create(client, zhang, service_code=SS_CARD).get_json()
+    clock.advance(seconds=deps.orphan_grace_seconds + 1)
+    key = db_session.get(ApplicationFile, file_id).storage_key
+    db_session.rollback()
+    # A reuse that has read its source FOR SHARE and attached it, and commits a moment later,
+    # while the sweep runs.
+    reusing = Session(bind=db.engine)
+    reusing.scalar(select(ApplicationFile).where(ApplicationFile.id == file_id).with_for_update(read=True))
+    reusing.add(
+        ApplicationMaterial(application_id=second["id"], material_id="id_card", kind="reuse", file_id=file_id,
+                            attached_at=clock.now())
+    )  # fmt: skip
+    reusing.flush()
+    committer = threading.Timer(1.0, reusing.commit)
+    committer.start()
+    try:
+        swept = materials.sweep_orphans(db_session, deps)
+    finally:
+        committer.join()
+        reusing.close()
+    assert swept["files"] == 0
+    assert deps.storage.exists(key) and db_session.get(ApplicationFile, file_id) is not None
+    body = get(client, refreshed(client, zhang), second["id"]).get_json()
+    assert next(m for m in body["materials"] if m["id"] == "id_card")["satisfied"] is True
+    _, stored = materials.read_file(db_session, deps, account_id=zhang["account_id"], file_id=file_id)
+    assert stored[:3] == b"\xff\xd8\xff"  # the citizen's photo is still there to forward
 
 
 def test_case_numbers_are_unique_under_concurrency(app, seeded):
