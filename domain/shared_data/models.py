@@ -34,8 +34,10 @@ class SharingGrant(IdMixin, Base):
     follows_person = True
 
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
-    application_id: Mapped[str] = mapped_column(
-        ForeignKey("applications.id", ondelete="CASCADE"), unique=True
+    # Cleared when a draft is deleted or purged: the grant stays until the exchange has been
+    # told to close the authorisation (purge_finished), and as the record of what was allowed.
+    application_id: Mapped[str | None] = mapped_column(
+        ForeignKey("applications.id", ondelete="SET NULL"), unique=True
     )
     consent_id: Mapped[str] = mapped_column(ForeignKey("consent_records.id"))
     datasets: Mapped[list[str]] = mapped_column(JSON)

@@ -392,6 +392,9 @@ def _resolved(session: Session, deps: GovDataDeps, row: m.SharedRecord, now: dat
 def purge_finished(session: Session, deps: GovDataDeps, *, limit: int = 500) -> int:
     """Delete fetched values the application no longer needs; revoke its exchange authorisation.
 
+    Authorisations of drafts that were deleted (by the citizen or the draft purge) are revoked
+    here too.
+
     Needed while the application is a draft or open; once it is finished (final state) plus
     `retention_days`, or gone, the values are deleted. What the citizen submitted stays in the
     application itself (that is the record of the case), not here.
@@ -412,6 +415,15 @@ def purge_finished(session: Session, deps: GovDataDeps, *, limit: int = 500) -> 
     for row, _, _ in rows:
         row.values_enc, row.purged_at, row.status, row.next_poll_at = None, now, m.PURGED, None
         grants.add(row.grant_id)
+    # A deleted or purged draft took its fetched values with it; its authorisation at the
+    # exchange is closed here, not left open until it expires.
+    grants.update(
+        session.scalars(
+            select(m.SharingGrant.id)
+            .where(m.SharingGrant.application_id.is_(None), m.SharingGrant.revoked_at.is_(None))
+            .limit(limit)
+        )
+    )
     for grant_id in grants:
         grant = session.get(m.SharingGrant, grant_id)
         if grant is not None and grant.revoked_at is None:

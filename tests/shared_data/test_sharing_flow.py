@@ -297,6 +297,35 @@ def test_values_are_deleted_and_the_authorisation_revoked_when_the_case_ends(
         assert exc.code == "E4032"
 
 
+def test_a_deleted_draft_leaves_no_authorisation_open_at_the_exchange(
+    app, client, db_session, exchange_sim, seeded, services
+):
+    person = person_where(
+        lambda p: "insured_since" in p.extra and any(c.state == "01" for c in certs(p, ID_CARD)), skip=2
+    )
+    who, draft = _ss_card_ready(app, client, person)
+    grant = db_session.scalar(select(SharingGrant).where(SharingGrant.application_id == draft["id"]))
+    assert grant is not None and grant.remote_id
+    db_session.rollback()
+    assert client.delete(f"{URL}/{draft['id']}", headers=who["headers"]).status_code == 204
+    sharing.purge_finished(db_session, services.govdata)
+    db_session.expire_all()
+    kept = db_session.get(SharingGrant, grant.id)  # the record of what the citizen allowed stays
+    assert kept is not None and kept.application_id is None and kept.revoked_at is not None
+    assert db_session.scalar(select(func.count()).select_from(SharedRecord).where(
+        SharedRecord.application_id == draft["id"])) == 0  # fmt: skip
+    try:
+        ExchangeClient(exchange_sim.url, credentials({})).query(
+            authorization_id=grant.remote_id,
+            dataset="social_security.insurance_record",
+            id_number=person.id_number,
+            application_id=draft["id"],
+        )
+        raise AssertionError("the deleted draft's authorisation still answered")
+    except GovDataError as exc:
+        assert exc.code == "E4032"
+
+
 def test_authorising_again_fetches_afresh_and_closes_the_earlier_authorisation(
     app, client, db_session, exchange_sim, seeded
 ):
