@@ -171,13 +171,18 @@ def _touched(patch: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
     return out
 
 
+def supplement_fields(app: Application) -> list[str]:
+    """What a supplement lets the citizen edit: the fields the request names and the blanks of
+    their groups when it was made (transitions.record_stage)."""
+    supplement = app.supplement or {}
+    return [*(supplement.get("fields") or []), *(supplement.get("blank_neighbours") or [])]
+
+
 def _check_patch(spec: forms.FormSpec, app: Application, patch: dict[str, Any]) -> list[tuple[str, Any]]:
     touched = _touched(patch)
     problems = checks.Problems()
     read_only, locked = [], []
-    allowed = (
-        set((app.supplement or {}).get("fields") or []) if app.status == states.SUPPLEMENT_REQUESTED else None
-    )
+    allowed = set(supplement_fields(app)) if app.status == states.SUPPLEMENT_REQUESTED else None
     for path, value in touched:
         leaves = [leaf for leaf in spec.leaves if leaf == path or leaf.startswith(path + ".")]
         if not leaves:

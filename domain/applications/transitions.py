@@ -93,7 +93,18 @@ def apply(
             problems["fields"] = [Text("Name the fields or materials to supplement", "请列出需要补正的内容")]
         if problems:
             raise InvalidPatch(fields=problems)
-        app.supplement = {"fields": list(fields or []), "materials": list(materials or []), "reason": note}
+        named = list(fields or [])
+        groups = {path.rpartition(".")[0] for path in named}
+        # Changing a named field can make a blank neighbour required (delivery by post needs an
+        # address): the blanks of the named fields' groups may be filled too. Filling a blank
+        # overwrites nothing the department reviewed; every leaf with a value has provenance.
+        blanks = [
+            leaf for leaf in spec.leaves
+            if leaf not in named and leaf.rpartition(".")[0] in groups and leaf not in app.provenance
+        ]  # fmt: skip
+        app.supplement = {
+            "fields": named, "blank_neighbours": blanks, "materials": list(materials or []), "reason": note,
+        }  # fmt: skip
         details = {"fields": list(fields or []), "materials": list(materials or [])}
     if to == states.COMPLETED:
         if result not in states.RESULTS:

@@ -27,7 +27,7 @@ from domain.applications.deps import ApplicationDeps
 from domain.applications.errors import InvalidCursor, UnknownStatus
 from domain.applications.models import Application, ApplicationEvent, ApplicationMaterial
 from domain.applications.prefill import decrypt_data, get_path, set_path
-from domain.applications.service import consent_text, satisfied_materials, spec_of
+from domain.applications.service import consent_text, satisfied_materials, spec_of, supplement_fields
 from domain.shared_data import views as shared_views
 
 PROVINCE_WAITING = ("已提交，等待省平台接收", "Submitted, waiting for the provincial platform")
@@ -143,7 +143,7 @@ def full(
         "supplement": app.supplement,
         "editable_fields": (
             "all" if app.status == states.DRAFT
-            else list(supplement.get("fields", [])) if app.status == states.SUPPLEMENT_REQUESTED
+            else supplement_fields(app) if app.status == states.SUPPLEMENT_REQUESTED
             else []
         ),
         "identity_requirement": {

@@ -187,6 +187,25 @@ class Case:
         """The citizen withdraws only before acceptance."""
         return not self.accepted and states.allowed(self.status, states.WITHDRAWN, states.CITIZEN)
 
+    def ask_supplement(self, leaves: list[str], fields: list[str], materials: list[str]) -> None:
+        """Named fields, and the blanks of their groups: a change can make a blank required."""
+        groups = {f.rpartition(".")[0] for f in fields}
+        blanks = [
+            p for p in leaves if p not in fields and p.rpartition(".")[0] in groups and not self.holds(p)
+        ]
+        self.supplement = {"fields": fields, "materials": materials, "blank_neighbours": blanks}
+
+    def supplement_fields(self) -> list[str]:
+        return [*self.supplement["fields"], *self.supplement["blank_neighbours"]] if self.supplement else []
+
+    def holds(self, path: str) -> bool:
+        node: Any = self.data
+        for part in path.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return False
+            node = node[part]
+        return node is not None
+
     def materials_complete(self) -> bool:
         return all(m in self.uploaded for m, req in self.materials.items() if req == "required")
 

@@ -70,7 +70,7 @@ class MachineBase(RuleBasedStateMachine):
         editable = (
             "all"
             if case.status == states.DRAFT
-            else (case.supplement or {}).get("fields", [])
+            else case.supplement_fields()
             if case.status == states.SUPPLEMENT_REQUESTED
             else []
         )

@@ -69,7 +69,7 @@ class CitizenRules(MachineBase):
             expect(resp, 409, "application.not_editable")
             return
         known = [p for p in flat if p in form.leaves]
-        allowed = set(case.supplement["fields"]) if case.status == states.SUPPLEMENT_REQUESTED else None
+        allowed = set(case.supplement_fields()) if case.status == states.SUPPLEMENT_REQUESTED else None
         if any(p in case.read_only for p in known):
             expect(resp, 422, "application.field_read_only")
         elif allowed is not None and any(p not in allowed for p in known):
@@ -95,7 +95,7 @@ class CitizenRules(MachineBase):
         form = self.forms[case.target]
         editable = sorted(p for p in form.leaves if p not in case.read_only)
         if case.status == states.SUPPLEMENT_REQUESTED and data.draw(st.booleans(), label="named only"):
-            editable = sorted(case.supplement["fields"]) or editable
+            editable = sorted(case.supplement_fields()) or editable
         if_match: str | None = f'"r{case.revision}"'
         if kind in ("valid", "stale", "none"):
             paths = data.draw(st.lists(st.sampled_from(editable), min_size=1, max_size=3, unique=True))

@@ -74,7 +74,7 @@ class HandlerRules(MachineBase):
         answer = expect(resp, 200)
         case.move(to)
         if to == states.SUPPLEMENT_REQUESTED:
-            case.supplement = {"fields": fields, "materials": materials}
+            case.ask_supplement(list(form.leaves), fields, materials)
         if to == states.COMPLETED:
             case.result = result
         assert answer["status"] == to and answer["case_number"] == case.case_number

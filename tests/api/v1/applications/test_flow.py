@@ -13,6 +13,7 @@ from tests.api.v1.applications.conftest import (
     PASSPORT,
     SS_CARD,
     create,
+    error_code,
     get,
     jpeg,
     key,
@@ -83,7 +84,8 @@ def test_social_security_card_from_draft_to_result(client, zhang, officer, db_se
     )  # fmt: skip
     assert asked.status_code == 200, asked.get_json()
     app = get(client, zhang, app["id"]).get_json()
-    assert app["status"] == "supplement_requested" and app["editable_fields"] == ["ss_card_application.bank"]
+    assert app["status"] == "supplement_requested"
+    assert app["editable_fields"] == ["ss_card_application.bank", "ss_card_application.outlet"]  # + the blank
     # Only the named field may change.
     locked = patch(client, zhang, app, {"delivery": {"method": "post", "address": "广州市天河区体育西路1号"}})
     assert locked.status_code == 422 and locked.get_json()["error"]["code"] == "application.field_locked"
@@ -131,6 +133,41 @@ def test_social_security_card_from_draft_to_result(client, zhang, officer, db_se
         .select_from(AuditEvent)
         .where(AuditEvent.action == "pii.read", AuditEvent.target_id == app["id"])
     )
+
+
+def test_a_supplement_that_changes_delivery_to_post_lets_the_citizen_add_the_address(client, zhang, officer):
+    app = create(client, zhang, service_code=SS_CARD).get_json()
+    app = patch(
+        client, zhang, app, {"ss_card_application": {"bank": "icbc"}, "delivery": {"method": "window"}}
+    )
+    app = app.get_json()
+    for material in ("id_card", "insurance"):
+        assert upload(client, zhang, app["id"], material, jpeg()).status_code == 201
+    assert submit(client, zhang, get(client, zhang, app["id"]).get_json()).status_code == 200
+    assert stage(client, officer, app["id"], "received").status_code == 200
+    asked = stage(
+        client,
+        officer,
+        app["id"],
+        "supplement_requested",
+        note="窗口暂停领卡，请改为邮寄",
+        fields=["delivery.method"],
+    )
+    assert asked.status_code == 200, asked.get_json()
+    app = get(client, zhang, app["id"]).get_json()
+    # The blank address beside the named field may be filled; the blank outlet elsewhere may not.
+    assert app["editable_fields"] == ["delivery.method", "delivery.address"]
+    assert error_code(patch(client, zhang, app, {"ss_card_application": {"outlet": "天河支行"}})) == (
+        "application.field_locked"
+    )
+    by_post = patch(client, zhang, app, {"delivery": {"method": "post"}}).get_json()
+    refused = submit(client, zhang, by_post, consent=False)
+    assert refused.status_code == 422 and "data.delivery.address" in refused.get_json()["error"]["fields"]
+    typo = patch(client, zhang, by_post, {"delivery": {"address": "广州市天河区体育西路"}}).get_json()
+    fixed = patch(client, zhang, typo, {"delivery": {"address": "广州市天河区体育西路1号"}})
+    assert fixed.status_code == 200, fixed.get_json()  # still editable once filled, until resubmission
+    again = submit(client, zhang, fixed.get_json(), consent=False)
+    assert again.status_code == 200 and again.get_json()["status"] == "resubmitted", again.get_json()
 
 
 def test_passport_with_a_pdf_from_a_second_device(client, app, zhang):
