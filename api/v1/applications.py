@@ -128,7 +128,8 @@ class Applications(MethodView):
     @blp.response(200, ListSchema)
     def get(self, query: dict) -> Response:
         """The citizen's applications, newest change first (cursor pagination, compact items)."""
-        statuses = [s.strip() for s in (query.get("status") or "").split(",") if s.strip()]
+        # `status=a,b` and `status=a&status=b` ask for the same thing.
+        statuses = [s.strip() for raw in request.args.getlist("status") for s in raw.split(",") if s.strip()]
         body = views.listing(
             db.reader, account_id=current_principal().account_id, statuses=statuses,
             cursor=query.get("cursor"), limit=query["limit"], lang=language(), cache=cached_views(),

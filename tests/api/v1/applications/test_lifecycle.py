@@ -92,6 +92,11 @@ def test_list_filters_by_status_and_pages_with_a_cursor(client, zhang, clock):
         bad = client.get(URL, query_string={"cursor": cursor}, headers=zhang["headers"])
         assert bad.status_code == 400 and error_code(bad) == "application.invalid_cursor", raw
     assert client.get(URL, query_string={"status": "lost"}, headers=zhang["headers"]).status_code == 422
+    for both in ("draft,submitted", ["draft", "submitted"]):
+        either = client.get(URL, query_string={"status": both}, headers=zhang["headers"]).get_json()
+        assert sorted(i["status"] for i in either["items"]) == ["draft"] * 5 + ["submitted"], both
+    lost = client.get(URL, query_string={"status": ["draft", "lost"]}, headers=zhang["headers"])
+    assert lost.status_code == 422
 
 
 def test_due_date_pauses_during_a_supplement_and_shows_overdue(
