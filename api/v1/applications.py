@@ -168,7 +168,13 @@ class ApplicationItem(MethodView):
         return _detail(body, etag)
 
     @scope("applications.write")
-    @blp.doc(security=BEARER_SECURITY, parameters=[{"in": "header", "name": "If-Match", "required": True}])
+    @blp.doc(
+        security=BEARER_SECURITY,
+        parameters=[{
+            "in": "header", "name": "If-Match", "required": True, "schema": {"type": "string"},
+            "description": "the ETag of the revision this change is based on (\"r3\"); a stale one gets 412",
+        }],
+    )  # fmt: skip
     @blp.arguments(PatchSchema)
     @blp.response(200, ApplicationSchema)
     def patch(self, body: dict, app_id: str) -> Response:
@@ -204,7 +210,16 @@ class Submit(MethodView):
     @idempotent(required=True)
     @scope("applications.write")
     @blp.doc(
-        security=BEARER_SECURITY, parameters=[{"in": "header", "name": "Idempotency-Key", "required": True}]
+        security=BEARER_SECURITY,
+        parameters=[
+            {
+                "in": "header",
+                "name": "Idempotency-Key",
+                "required": True,
+                "schema": {"type": "string", "minLength": 1, "maxLength": 128},
+                "description": "one key per attempt: a retry with the same key and body replays the answer",
+            }
+        ],  # fmt: skip
     )
     @blp.arguments(SubmitSchema)
     @blp.response(200, ApplicationSchema)
