@@ -146,7 +146,7 @@ class ServiceDetail(MethodView):
         return send_rendered(services().catalog.item_detail(code), max_age=_max_age())
 
 
-@blp.route("/services/<string:code>/versions/<int:version>")
+@blp.route("/services/<string:code>/versions/<int(min=1, max=2147483647):version>")  # an INTEGER column
 class ServiceVersion(MethodView):
     @public
     @blp.doc(responses=_CACHED_RESPONSES)

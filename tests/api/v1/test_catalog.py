@@ -116,6 +116,8 @@ def test_a_new_published_version_changes_the_etag(client, db_session, published)
     pinned = client.get(f"/v1/services/{CARD['code']}/versions/1")
     assert pinned.status_code == 200 and pinned.get_json()["fee"]["charged"] is True
     assert client.get(f"/v1/services/{CARD['code']}/versions/9").status_code == 404
+    for beyond in (0, 2**31, 5826925689, 10**30):  # outside the column: not found, not a database error
+        assert client.get(f"/v1/services/{CARD['code']}/versions/{beyond}").status_code == 404
 
 
 def test_gzip_when_accepted_and_its_etag_validates_too(client, published):
