@@ -19,7 +19,7 @@ PUBLIC = {
     # The service catalog is public: citizens browse before they log in.
     ("GET", "/v1/services"),
     ("GET", "/v1/services/<string:code>"),
-    ("GET", "/v1/services/<string:code>/versions/<int:version>"),
+    ("GET", "/v1/services/<string:code>/versions/<int(min=1, max=2147483647):version>"),
     ("GET", "/v1/bundles"),
     ("GET", "/v1/bundles/<string:code>"),
     ("GET", "/v1/categories"),
