@@ -297,6 +297,7 @@ def _application_deps(app: Flask, services: Any) -> Any:
     """Applications: prefill sources, case numbers, blob storage for materials."""
     from domain.applications.case_numbers import CaseNumbers
     from domain.applications.deps import ApplicationDeps
+    from domain.complaints import service as complaints
     from integrations.storage.select import storage_from_config
 
     return ApplicationDeps(
@@ -308,6 +309,7 @@ def _application_deps(app: Flask, services: Any) -> Any:
         orphan_grace_seconds=app.config["MATERIAL_ORPHAN_GRACE_SECONDS"],
         identity_methods={c: list(m) for c, m in services.identity.policy.methods_by_channel.items()},
         certificate_check=_certificate_check(services.govdata),
+        file_holders=[complaints.held_files],  # a complaint's attachments outlive their draft
     )
 
 

@@ -200,18 +200,24 @@ def read_file(
 
 
 def sweep_orphans(session: Session, deps: ApplicationDeps) -> dict[str, int]:
-    """Remove file rows no application references and blobs no row names, older than the grace."""
+    """Remove file rows no application references and blobs no row names, older than the grace.
+
+    A file that something else still holds (deps.file_holders: a complaint's evidence) stays."""
     cutoff = clock.now() - timedelta(seconds=deps.orphan_grace_seconds)
     orphan = (
         ApplicationFile.created_at < cutoff,
         ~exists().where(ApplicationMaterial.file_id == ApplicationFile.id),
     )
     take_write_lock(session, ApplicationFile.__table__, *orphan)
-    stale = session.execute(
-        select(ApplicationFile.id, ApplicationFile.storage_key)
+    candidates = session.execute(
+        select(ApplicationFile.id, ApplicationFile.storage_key, ApplicationFile.account_id)
         .where(*orphan)
         .with_for_update(skip_locked=True)
     ).all()
+    held: set[str] = set()
+    for holder in deps.file_holders:
+        held |= holder(session, [(r.id, r.account_id) for r in candidates])
+    stale = [r for r in candidates if r.id not in held]
     for start in range(0, len(stale), 500):
         session.execute(
             delete(ApplicationFile).where(ApplicationFile.id.in_([r.id for r in stale[start : start + 500]]))

@@ -144,6 +144,17 @@ def create(
     return complaint
 
 
+def held_files(session: Session, files: list[tuple[str, str]]) -> set[str]:
+    """Of these (file id, account id), the files a complaint keeps as its evidence."""
+    if not files:
+        return set()
+    wanted = {file_id for file_id, _ in files}
+    rows = session.scalars(
+        select(Complaint.attachments).where(Complaint.account_id.in_({account for _, account in files}))
+    )
+    return {file_id for attachments in rows for file_id in attachments or () if file_id in wanted}
+
+
 def owned(session: Session, account_id: str, complaint_id: str) -> Complaint:
     complaint = session.get(Complaint, complaint_id) if is_id(complaint_id) else None
     if complaint is None or complaint.account_id != account_id:

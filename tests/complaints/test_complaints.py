@@ -124,3 +124,31 @@ def test_a_question_about_a_draft_outlives_the_draft(app: Any, client: Any, zhan
     for a in asked:
         kept = client.get(f"{URL}/{a.get_json()['id']}", headers=later["headers"])
         assert kept.status_code == 200 and kept.get_json()["application_id"] is None
+
+
+def test_a_complaints_evidence_outlives_the_draft_it_was_uploaded_for(
+    app: Any,
+    client: Any,
+    zhang: dict,  # noqa: F811
+    clock: Any,
+    services: Any,
+) -> None:
+    from domain.applications import materials
+    from domain.applications.models import ApplicationFile
+    from tests.api.v1.applications.conftest import SS_CARD, create, jpeg, upload
+
+    draft = create(client, zhang, service_code=SS_CARD).get_json()
+    evidence = upload(client, zhang, draft["id"], "id_card", jpeg()).get_json()["id"]
+    other = upload(client, zhang, draft["id"], "insurance", jpeg(color="blue")).get_json()["id"]
+    made = file(client, zhang, text="窗口拒收这张身份证照片", attachments=[evidence])
+    assert made.status_code == 201, made.get_json()
+    assert client.delete(f"/v1/applications/{draft['id']}", headers=zhang["headers"]).status_code == 204
+    deps = services.applications
+    keys = {f: db.session.get(ApplicationFile, f).storage_key for f in (evidence, other)}
+    clock.advance(seconds=deps.orphan_grace_seconds + 1)
+    swept = materials.sweep_orphans(db.session(), deps)
+    assert swept["files"] == 1  # the file nothing holds any more
+    assert db.session.get(ApplicationFile, other) is None and not deps.storage.exists(keys[other])
+    assert db.session.get(ApplicationFile, evidence) is not None and deps.storage.exists(keys[evidence])
+    _, stored = materials.read_file(db.session(), deps, account_id=zhang["account_id"], file_id=evidence)
+    assert stored[:3] == b"\xff\xd8\xff"
