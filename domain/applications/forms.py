@@ -41,6 +41,7 @@ class FormSpec:
     region: str
     departments: tuple[str, ...]  # names of the handling departments
     validator: Draft202012Validator = field(compare=False, repr=False)
+    name_en: str = ""  # a single item's English name ("" when the catalog has none, and for bundles)
 
 
 _cache: dict[tuple[tuple[str, int], ...], FormSpec] = {}
@@ -98,6 +99,7 @@ def spec_for(session: Session, items: list[tuple[str, int]], *, name: str | None
         time_limits=tuple(doc["time_limits"]["promised"] for doc in docs),
         region=docs[0]["region"],
         departments=_department_names(session, [doc["department"] for doc in docs]),
+        name_en=docs[0].get("name_en") or "" if len(docs) == 1 else "",
         validator=Draft202012Validator(form["schema"], format_checker=_FORMATS),
     )
     with _lock:

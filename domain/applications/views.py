@@ -28,6 +28,7 @@ from domain.applications.errors import InvalidCursor, UnknownStatus
 from domain.applications.models import Application, ApplicationEvent, ApplicationMaterial
 from domain.applications.prefill import decrypt_data, get_path, set_path
 from domain.applications.service import consent_text, satisfied_materials, spec_of, supplement_fields
+from domain.catalog.models import Bundle
 from domain.shared_data import views as shared_views
 
 PROVINCE_WAITING = ("已提交，等待省平台接收", "Submitted, waiting for the provincial platform")
@@ -67,6 +68,16 @@ def _due(app: Application, now: datetime) -> dict[str, Any]:
         "overdue": is_overdue(app, now),
         "clock_paused": app.paused_on is not None and app.status not in states.FINAL,
     }
+
+
+def service_name(session: Session, app: Application, lang: str) -> str:
+    """The item's or bundle's name in the request's language; Chinese when the catalog has no English."""
+    if lang != "en":
+        return app.service_name
+    if app.kind == "bundle":
+        document = session.scalar(select(Bundle.published_document).where(Bundle.code == app.bundle_code))
+        return (document or {}).get("name_en") or app.service_name
+    return spec_of(session, app).name_en or app.service_name
 
 
 def full(
@@ -123,7 +134,7 @@ def full(
         "kind": app.kind,
         "service_code": app.service_code,
         "bundle_code": app.bundle_code,
-        "service_name": app.service_name,
+        "service_name": service_name(session, app, lang),
         "items": app.items,
         **_status(app, lang),
         "revision": app.revision,
@@ -200,6 +211,7 @@ _LIST_COLUMNS = (
     Application.id, Application.service_name, Application.service_code, Application.case_number,
     Application.status, Application.result, Application.province_receipt_no, Application.province_received_at,
     Application.updated_at, Application.due_on, Application.paused_on,
+    Application.kind, Application.bundle_code, Application.items,  # for the English name
 )  # fmt: skip
 
 
@@ -238,12 +250,13 @@ def listing(
         raw = cached.get_raw(account_id, kind="applications")
         if raw is not None and raw.startswith(stamp):
             return raw[len(stamp) :]
-    rows = _query_page(session(), account_id, statuses, cursor, limit)
+    db = session()
+    rows = _query_page(db, account_id, statuses, cursor, limit)
     page = {
         "items": [
             {
                 "id": app.id,
-                "service_name": app.service_name,
+                "service_name": service_name(db, app, lang),
                 "service_code": app.service_code,
                 "case_number": app.case_number,
                 **_status(app, lang),

@@ -77,6 +77,14 @@ def test_list_filters_by_status_and_pages_with_a_cursor(client, zhang, clock):
         URL, query_string={"status": "submitted"}, headers=zhang["headers"] | {"Accept-Language": "en"}
     )
     assert en.get_json()["items"][0]["status_label"] == "Submitted"
+    assert en.get_json()["items"][0]["service_name"] == "Social security card application"
+    detail = client.get(
+        f"{URL}/{done['id']}", headers=zhang["headers"] | {"Accept-Language": "en"}
+    ).get_json()
+    assert (
+        detail["service_name"] == "Social security card application" and detail["status_label"] == "Submitted"
+    )
+    assert get(client, zhang, done["id"]).get_json()["service_name"] == "社会保障卡申领"
     forged = [
         b"not-a-cursor",
         b'["2026-12-01T08:00:00", "x"]',

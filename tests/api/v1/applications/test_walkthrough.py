@@ -81,6 +81,10 @@ def test_walkthrough(client, zhang, officer, db_session, target):
     for to, extra in (("accepted", {}), ("completed", {"result": "approved"}), ("result_delivered", {})):
         assert stage(client, officer, app["id"], to, **extra).status_code == 200
     final = get(client, zhang, app["id"]).get_json()
+    english = client.get(
+        f"{URL}/{app['id']}", headers=zhang["headers"] | {"Accept-Language": "en"}
+    ).get_json()
+    assert english["service_name"] != final["service_name"] and english["service_name"].isascii()
     assert final["status"] == "result_delivered" and final["result_label"] == "准予办理"
     rows = db_session.scalars(
         select(ForwardingOutbox.kind)
