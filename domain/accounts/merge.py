@@ -7,7 +7,7 @@ owns follows them, whichever route found them.
 
 What moves is declared by the models: every mapped class with `follows_person = True` and an
 `account_id` column (channel identities, verification history, consents, and whatever later
-features mark). Sessions stay on the closed account; the caller ends them.
+features mark: applications, their files and notices). Sessions stay on the closed account; the caller ends them.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from core import audit, clock
 from core.db import Base
+from domain.accounts import profile_cache
 from domain.accounts.models import ACTIVE, DELETED, Account, ChannelIdentity
 
 
@@ -48,6 +49,10 @@ def fold_into(session: Session, *, source: Account, target: Account, actor_id: s
     the caller ends the source's sessions."""
     now = clock.now()
     for model in owned_models():
+        app_attr = getattr(model, "shown_in_application_view", None)
+        if app_attr:  # cached application views name their owner: drop them after the commit
+            moved = session.scalars(select(getattr(model, app_attr)).where(model.account_id == source.id))
+            profile_cache.mark_application_changed(session, *(m for m in moved if m))
         session.execute(
             update(model).where(model.account_id == source.id).values(account_id=target.id)
             .execution_options(synchronize_session="fetch")

@@ -32,6 +32,7 @@ KIND_BUNDLE = "bundle"
 
 class Application(IdMixin, Base):
     __tablename__ = "applications"
+    follows_person = True  # a merged account's drafts and cases move with the person
     shown_in_account_views = True  # the list's first page is cached (domain/accounts/profile_cache.py)
     shown_in_application_view = "id"  # and so is the detail
     __table_args__ = (
@@ -102,6 +103,7 @@ class ApplicationFile(IdMixin, Base):
     """An uploaded file. Referenced by ApplicationMaterial rows; unreferenced ones are swept."""
 
     __tablename__ = "application_files"
+    follows_person = True
 
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
     material_id: Mapped[str] = mapped_column(String(32))
@@ -175,6 +177,7 @@ class ApplicationNotice(IdMixin, Base):
     """
 
     __tablename__ = "application_notices"
+    follows_person = True
 
     dedupe_key: Mapped[str] = mapped_column(String(160), unique=True)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)

@@ -10,6 +10,7 @@ from core.audit import AuditEvent
 from domain.accounts.models import ACTIVE, DELETED, Account
 from domain.identity.models import ConsentRecord, IdentityVerification, VerifiedIdentity
 from tests.api.v1.identity.conftest import URL, ZHANG, bearer, complete, mini_citizen, ref_of, start
+from tests.api.v1.applications.conftest import seeded  # noqa: F401 - fixture
 from tests.conftest import make_citizen
 
 
@@ -119,3 +120,53 @@ def test_two_accounts_checking_one_identity_at_once_get_one_binding_and_one_refu
         )
     ).all()
     assert [(v.status, v.reason) for v in lost] == [("failed", "bound_to_other_account")]
+
+
+def test_a_merge_carries_the_drafts_their_files_and_a_complaints_evidence(
+    client, app, wx, sims, db_session, clock, services, seeded
+):
+    from domain.applications import materials
+    from domain.applications.models import ApplicationFile
+    from tests.api.v1.applications.conftest import SS_CARD, create, jpeg, upload
+
+    sms = make_citizen(app, phone="13712345679")
+    user = wx.add_user(phone="13712345679")
+    login = client.post("/v1/auth/miniprogram/login", json={"code": wx.login_code(user["openid"])}).get_json()
+    mp = {"headers": bearer(login), "account_id": login["account_id"]}
+    # In the mini-program the person starts an application and complains about a counter,
+    # with the photo they had uploaded for it as evidence.
+    draft = create(client, mp, service_code=SS_CARD).get_json()
+    evidence = upload(client, mp, draft["id"], "id_card", jpeg()).get_json()["id"]
+    made = client.post(
+        "/v1/complaints",
+        json={
+            "kind": "complaint",
+            "category": "efficiency",
+            "text": "窗口拒收这张照片",
+            "attachments": [evidence],
+        },
+        headers=mp["headers"],
+    )
+    assert made.status_code == 201, made.get_json()
+    bound = client.post(
+        "/v1/auth/miniprogram/phone", json={"code": wx.phone_code(user["openid"])}, headers=mp["headers"]
+    ).get_json()
+    assert bound["merged"] is True
+    merged = {"headers": bearer(bound["tokens"])}
+    # The surviving account finds the draft where it left it, and may remove it.
+    listed = client.get("/v1/applications", headers=merged["headers"]).get_json()["items"]
+    assert [a["id"] for a in listed] == [draft["id"]]
+    got = client.get(f"/v1/applications/{draft['id']}", headers=merged["headers"])
+    assert (
+        got.status_code == 200
+        and {m["id"]: m["satisfied"] for m in got.get_json()["materials"]}["id_card"] is True
+    )
+    assert client.delete(f"/v1/applications/{draft['id']}", headers=merged["headers"]).status_code == 204
+    # The complaint's evidence outlives the draft, and the merged account still reads it.
+    deps = services.applications
+    clock.advance(seconds=deps.orphan_grace_seconds + 1)
+    materials.sweep_orphans(db_session, deps)
+    db_session.expire_all()
+    assert db_session.get(ApplicationFile, evidence) is not None
+    _, stored = materials.read_file(db_session, deps, account_id=sms["account_id"], file_id=evidence)
+    assert stored[:3] == b"\xff\xd8\xff"
