@@ -309,7 +309,7 @@ def _application_deps(app: Flask, services: Any) -> Any:
         orphan_grace_seconds=app.config["MATERIAL_ORPHAN_GRACE_SECONDS"],
         identity_methods={c: list(m) for c, m in services.identity.policy.methods_by_channel.items()},
         certificate_check=_certificate_check(services.govdata),
-        file_holders=[complaints.held_files],  # a complaint's attachments outlive their draft
+        file_holders=[complaints.holds_file],  # a complaint's attachments outlive their draft
     )
 
 

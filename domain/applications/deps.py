@@ -26,6 +26,6 @@ class ApplicationDeps:
     # (session, account_id, [certificate identifiers]) -> {identifier: may still satisfy a
     # material}; asked at submission so a certificate revoked since it was attached counts for nothing.
     certificate_check: Any = None
-    # (session, [(file id, account id)]) -> ids still in use elsewhere (a complaint's evidence):
-    # the orphan sweep keeps those files although no application uses them any more.
+    # (file id column) -> SQL condition "something else still holds this file" (a complaint's
+    # evidence): the orphan sweep keeps those files although no application uses them any more.
     file_holders: list[Any] = field(default_factory=list)

@@ -199,36 +199,60 @@ def read_file(
     return row, deps.encryptor.decrypt_bytes(blob.decode(), purpose=FILE_PURPOSE)
 
 
-def sweep_orphans(session: Session, deps: ApplicationDeps) -> dict[str, int]:
+SWEEP_BATCH = 500  # file rows per transaction; bounded so a large backlog neither holds locks long nor
+# builds statements with an unbounded number of parameters
+
+
+def sweep_orphans(session: Session, deps: ApplicationDeps, *, batch: int = SWEEP_BATCH) -> dict[str, int]:
     """Remove file rows no application references and blobs no row names, older than the grace.
 
-    A file that something else still holds (deps.file_holders: a complaint's evidence) stays."""
+    A file that something else still holds (deps.file_holders: a complaint's evidence) stays.
+    Works in committed batches of `batch` rows until none is left."""
     cutoff = clock.now() - timedelta(seconds=deps.orphan_grace_seconds)
     orphan = (
         ApplicationFile.created_at < cutoff,
         ~exists().where(ApplicationMaterial.file_id == ApplicationFile.id),
+        *(~holds(ApplicationFile.id) for holds in deps.file_holders),
     )
-    take_write_lock(session, ApplicationFile.__table__, *orphan)
-    candidates = session.execute(
-        select(ApplicationFile.id, ApplicationFile.storage_key, ApplicationFile.account_id)
-        .where(*orphan)
-        .with_for_update(skip_locked=True)
-    ).all()
-    held: set[str] = set()
-    for holder in deps.file_holders:
-        held |= holder(session, [(r.id, r.account_id) for r in candidates])
-    stale = [r for r in candidates if r.id not in held]
-    for start in range(0, len(stale), 500):
-        session.execute(
-            delete(ApplicationFile).where(ApplicationFile.id.in_([r.id for r in stale[start : start + 500]]))
-        )
-    session.commit()
-    for row in stale:  # only once no row names them: a blob without a row is harmless, the reverse is not
-        deps.storage.delete(row.storage_key)
-    known = set(session.scalars(select(ApplicationFile.storage_key)))
+    files = 0
+    while True:
+        take_write_lock(session, ApplicationFile.__table__, *orphan)
+        stale = session.execute(
+            select(ApplicationFile.id, ApplicationFile.storage_key)
+            .where(*orphan)
+            .order_by(ApplicationFile.created_at)
+            .limit(batch)
+            .with_for_update(skip_locked=True)
+        ).all()
+        if stale:
+            session.execute(delete(ApplicationFile).where(ApplicationFile.id.in_([r.id for r in stale])))
+        session.commit()
+        for row in stale:  # only once no row names them: a blob without a row is harmless, the reverse is not
+            deps.storage.delete(row.storage_key)
+        files += len(stale)
+        if len(stale) < batch:
+            break
     blobs = 0
+    old: list[str] = []
     for key, modified in deps.storage.iter_keys("materials/"):
-        if key not in known and modified < cutoff:
-            deps.storage.delete(key)
-            blobs += 1
-    return {"files": len(stale), "blobs": blobs}
+        if modified < cutoff:
+            old.append(key)
+        if len(old) >= batch:
+            blobs += _drop_unnamed(session, deps, old)
+            old = []
+    blobs += _drop_unnamed(session, deps, old)
+    return {"files": files, "blobs": blobs}
+
+
+def _drop_unnamed(session: Session, deps: ApplicationDeps, keys: list[str]) -> int:
+    """Delete the blobs among `keys` that no file row names; how many."""
+    if not keys:
+        return 0
+    known = set(
+        session.scalars(select(ApplicationFile.storage_key).where(ApplicationFile.storage_key.in_(keys)))
+    )
+    session.commit()
+    unnamed = [key for key in keys if key not in known]
+    for key in unnamed:
+        deps.storage.delete(key)
+    return len(unnamed)

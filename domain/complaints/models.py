@@ -41,6 +41,20 @@ class Complaint(IdMixin, Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class ComplaintAttachment(Base):
+    """A file a complaint keeps as evidence, by file id: the orphan sweep asks this table (indexed
+    by file) which files to keep, whichever account now owns them. `Complaint.attachments`
+    keeps the citizen's order for display; both are written together at creation."""
+
+    __tablename__ = "complaint_attachments"
+
+    complaint_id: Mapped[str] = mapped_column(
+        ForeignKey("complaints.id", ondelete="CASCADE"), primary_key=True
+    )
+    # No ON DELETE: the database itself refuses to delete a file a complaint holds.
+    file_id: Mapped[str] = mapped_column(ForeignKey("application_files.id"), primary_key=True, index=True)
+
+
 class ComplaintEvent(IdMixin, Base):
     """One step of a complaint's timeline (submitted, replied, rated, closed)."""
 

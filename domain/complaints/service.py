@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, exists, func, select
 from sqlalchemy.orm import Session
 
 from core import audit, clock
@@ -25,6 +25,7 @@ from domain.complaints.models import (
     REPLY_RATINGS,
     SUBMITTED,
     Complaint,
+    ComplaintAttachment,
     ComplaintEvent,
 )
 
@@ -115,6 +116,8 @@ def create(
                 select(ApplicationFile.id)
                 .join(ApplicationMaterial, ApplicationMaterial.file_id == ApplicationFile.id)
                 .where(ApplicationFile.id.in_(files), ApplicationFile.account_id == account_id)
+                # FOR SHARE: the orphan sweep skips these rows until the attachments are committed
+                .with_for_update(read=True, of=ApplicationFile)
             )
         )
         for i, file_id in enumerate(files):
@@ -139,20 +142,15 @@ def create(
     )
     session.add(complaint)
     session.flush()
+    session.add_all(ComplaintAttachment(complaint_id=complaint.id, file_id=f) for f in files)
     _event(session, complaint, "submitted", "citizen", account_id)
     session.commit()
     return complaint
 
 
-def held_files(session: Session, files: list[tuple[str, str]]) -> set[str]:
-    """Of these (file id, account id), the files a complaint keeps as its evidence."""
-    if not files:
-        return set()
-    wanted = {file_id for file_id, _ in files}
-    rows = session.scalars(
-        select(Complaint.attachments).where(Complaint.account_id.in_({account for _, account in files}))
-    )
-    return {file_id for attachments in rows for file_id in attachments or () if file_id in wanted}
+def holds_file(file_id: ColumnElement[str]) -> ColumnElement[bool]:
+    """SQL: a complaint keeps this file as its evidence (the orphan sweep leaves it alone)."""
+    return exists().where(ComplaintAttachment.file_id == file_id)
 
 
 def owned(session: Session, account_id: str, complaint_id: str) -> Complaint:

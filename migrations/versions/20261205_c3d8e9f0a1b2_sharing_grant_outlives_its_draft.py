@@ -25,6 +25,17 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # An unlinked grant that is not yet revoked is still open at the exchange; deleting it here
+    # would lose the only record of it. The purge (`purge_finished`) revokes them first.
+    conn = op.get_bind()
+    open_grants = conn.execute(
+        sa.text('SELECT count(*) FROM sharing_grants WHERE application_id IS NULL AND revoked_at IS NULL')
+    ).scalar()
+    if open_grants:
+        raise RuntimeError(
+            f'{open_grants} data-sharing grant(s) of deleted drafts are still open at the exchange; '
+            'run the draft purge (it revokes them) before downgrading'
+        )
     op.execute('DELETE FROM sharing_grants WHERE application_id IS NULL')
     with op.batch_alter_table('sharing_grants', schema=None) as batch_op:
         batch_op.drop_constraint(FK, type_='foreignkey')

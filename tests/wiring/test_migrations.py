@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine
+from sqlalchemy import MetaData, Table, create_engine, insert, text
 
 from factory import load_models
 from tests.conftest import migrate
@@ -42,3 +46,68 @@ def test_migrations_from_empty_sqlite_match_models(tmp_path):
     url = f"sqlite:///{tmp_path / 'fresh.db'}"
     migrate(url)
     assert _diff(url) == []
+
+
+def _alembic(url: str) -> Config:
+    cfg = Config(str(ROOT / "alembic.ini"))
+    cfg.set_main_option("script_location", str(ROOT / "migrations"))
+    cfg.attributes["url"] = url
+    return cfg
+
+
+def _row(conn: Any, table: str, **given: Any) -> None:
+    """Insert a row giving every NOT NULL column without a default a placeholder of its type."""
+    columns = MetaData()
+    found = Table(table, columns, autoload_with=conn)
+    values: dict[str, Any] = {}
+    for column in found.columns:
+        if column.name in given or column.nullable or column.server_default is not None:
+            continue
+        python = column.type.python_type
+        values[column.name] = {
+            str: "x",
+            int: 0,
+            bool: False,
+            datetime: datetime(2026, 1, 1),
+            dict: {},
+            list: [],
+        }.get(python, "x")
+    conn.execute(insert(found).values(values | given))
+
+
+def test_the_complaint_attachment_index_is_filled_from_existing_complaints(tmp_path):
+    from alembic import command
+
+    url = f"sqlite:///{tmp_path / 'upgrade.db'}"
+    cfg = _alembic(url)
+    command.upgrade(cfg, "c3d8e9f0a1b2")
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        _row(conn, "accounts", id="acc")
+        _row(conn, "application_files", id="kept", account_id="acc", storage_key="k1")
+        _row(conn, "complaints", id="c1", account_id="acc", tracking_no="TS1", attachments=["kept", "gone"])
+    command.upgrade(cfg, "head")
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT complaint_id, file_id FROM complaint_attachments")).all()
+    assert [tuple(r) for r in rows] == [("c1", "kept")]  # a file already swept is not indexed
+    engine.dispose()
+
+
+def test_a_downgrade_refuses_to_forget_grants_still_open_at_the_exchange(tmp_path):
+    from alembic import command
+
+    url = f"sqlite:///{tmp_path / 'downgrade.db'}"
+    cfg = _alembic(url)
+    command.upgrade(cfg, "head")
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        _row(conn, "accounts", id="acc")
+        _row(conn, "sharing_grants", id="open", account_id="acc", application_id=None, revoked_at=None)
+    with pytest.raises(RuntimeError, match="still open at the exchange"):
+        command.downgrade(cfg, "b7c1e2d3f4a5")
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE sharing_grants SET revoked_at = '2026-01-02 00:00:00'"))
+    command.downgrade(cfg, "b7c1e2d3f4a5")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM sharing_grants")).scalar() == 0
+    engine.dispose()

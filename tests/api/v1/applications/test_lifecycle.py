@@ -194,6 +194,35 @@ def test_expired_drafts_are_purged_and_orphaned_uploads_removed(
     )
 
 
+def test_the_orphan_sweep_clears_a_backlog_in_batches_and_keeps_held_evidence(
+    client, zhang, clock, db_session, services
+):
+    deps = services.applications
+    first = create(client, zhang, service_code=SS_CARD).get_json()
+    evidence = upload(client, zhang, first["id"], "id_card", jpeg()).get_json()["id"]  # the oldest file
+    complained = client.post(
+        "/v1/complaints",
+        json={"kind": "complaint", "category": "materials", "text": "照片被拒收", "attachments": [evidence]},
+        headers=zhang["headers"],
+    )
+    assert complained.status_code == 201, complained.get_json()
+    drafts = [first["id"]]
+    for color in ("blue", "green"):
+        clock.advance(seconds=1)
+        draft = create(client, zhang, service_code=SS_CARD).get_json()
+        upload(client, zhang, draft["id"], "id_card", jpeg(color=color))
+        upload(client, zhang, draft["id"], "insurance", jpeg(color=color))
+        drafts.append(draft["id"])
+    for draft_id in drafts:
+        assert client.delete(f"{URL}/{draft_id}", headers=zhang["headers"]).status_code == 204
+    clock.advance(seconds=deps.orphan_grace_seconds + 1)
+    # Batches of two: the held evidence, oldest of all, never blocks the four behind it.
+    swept = materials.sweep_orphans(db_session, deps, batch=2)
+    assert swept["files"] == 4
+    assert [f.id for f in db_session.scalars(select(ApplicationFile))] == [evidence]
+    assert materials.sweep_orphans(db_session, deps, batch=2)["files"] == 0
+
+
 def test_an_autosave_keeps_a_draft_alive(client, zhang, clock, db_session, services):
     app = create(client, zhang, service_code=SS_CARD).get_json()
     clock.advance(days=services.applications.draft_ttl_days - 1)
