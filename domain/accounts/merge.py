@@ -6,8 +6,9 @@ holds (domain/identity/merge.py). Both use this one routine so that everything t
 owns follows them, whichever route found them.
 
 What moves is declared by the models: every mapped class with `follows_person = True` and an
-`account_id` column (channel identities, verification history, consents, and whatever later
-features mark: applications, their files and notices). Sessions stay on the closed account; the caller ends them.
+`account_id` column (channel identities, verification history, consents, applications with
+their files and notices, and whatever later features mark). Sessions stay on the closed
+account; the caller ends them.
 """
 
 from __future__ import annotations

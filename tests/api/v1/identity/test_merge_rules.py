@@ -9,8 +9,8 @@ from sqlalchemy import select
 from core.audit import AuditEvent
 from domain.accounts.models import ACTIVE, DELETED, Account
 from domain.identity.models import ConsentRecord, IdentityVerification, VerifiedIdentity
-from tests.api.v1.identity.conftest import URL, ZHANG, bearer, complete, mini_citizen, ref_of, start
 from tests.api.v1.applications.conftest import seeded  # noqa: F401 - fixture
+from tests.api.v1.identity.conftest import URL, ZHANG, bearer, complete, mini_citizen, ref_of, start
 from tests.conftest import make_citizen
 
 
@@ -123,7 +123,14 @@ def test_two_accounts_checking_one_identity_at_once_get_one_binding_and_one_refu
 
 
 def test_a_merge_carries_the_drafts_their_files_and_a_complaints_evidence(
-    client, app, wx, sims, db_session, clock, services, seeded
+    client,
+    app,
+    wx,
+    sims,
+    db_session,
+    clock,
+    services,
+    seeded,  # noqa: F811
 ):
     from domain.applications import materials
     from domain.applications.models import ApplicationFile
