@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, null, select
 from sqlalchemy.orm import Session
 
 from domain.applications import states
@@ -23,10 +23,13 @@ from domain.applications.models import Application
 def per_item(
     session: Session, *, service_code: str | None = None, bundle_code: str | None = None
 ) -> list[dict[str, Any]]:
-    """One row per item applied for alone and one per bundle; filter by either code."""
+    """One row per item applied for alone and one per bundle; filter by either code.
+
+    A bundle is grouped by its code alone: a republished bundle may start with another item."""
+    item_code = case((Application.bundle_code.is_(None), Application.service_code), else_=null())
     stmt = (
         select(
-            Application.service_code,
+            item_code,
             Application.bundle_code,
             func.max(Application.service_name),
             func.count(),
@@ -36,8 +39,8 @@ def per_item(
             func.sum(Application.materials_uploaded),
         )
         .where(Application.status.notin_((states.DRAFT,)), Application.submission_version > 0)
-        .group_by(Application.service_code, Application.bundle_code)
-        .order_by(Application.service_code, Application.bundle_code)
+        .group_by(item_code, Application.bundle_code)
+        .order_by(item_code, Application.bundle_code)
     )
     if service_code:
         stmt = stmt.where(Application.service_code == service_code, Application.bundle_code.is_(None))

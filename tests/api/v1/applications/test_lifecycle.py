@@ -8,7 +8,7 @@ import threading
 from datetime import date
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from core import clock
@@ -18,6 +18,7 @@ from domain.applications.case_numbers import CaseNumbers
 from domain.applications.models import Application, ApplicationFile, ApplicationMaterial
 from domain.applications.timeline import add_event
 from tests.api.v1.applications.conftest import (
+    NEWBORN,
     PASSPORT,
     SS_CARD,
     URL,
@@ -446,3 +447,36 @@ def _number_in_new_session(numbers: CaseNumbers) -> str:
         number = numbers.next(session, code=SS_CARD, when=clock.now())
         session.commit()
         return number
+
+
+def test_a_bundle_is_one_burden_row_even_after_it_was_republished_with_another_first_item(
+    client, zhang, officer, db_session
+):
+    ids = [create(client, zhang, bundle_id=NEWBORN).get_json()["id"] for _ in range(2)]
+    assert all(ids)
+    # Both were submitted; the bundle has since been republished with another first item, so
+    # the second application was pinned to a different first code.
+    for app_id, first_code, typed in ((ids[0], "FIRST-BEFORE", 2), (ids[1], "FIRST-AFTER", 3)):
+        db_session.execute(
+            update(Application)
+            .where(Application.id == app_id)
+            .values(
+                status="submitted", submission_version=1, service_code=first_code,
+                fields_prefilled=4, fields_typed=typed, materials_without_upload=1, materials_uploaded=1,
+            )
+        )  # fmt: skip
+    db_session.commit()
+    rows = client.get(
+        "/admin/v1/applications/burden", query_string={"bundle_code": NEWBORN}, headers=officer
+    ).get_json()["items"]
+    assert [(r["kind"], r["bundle_code"], r["applications"], r["fields_typed"]) for r in rows] == [
+        ("bundle", NEWBORN, 2, 5)
+    ]
+
+
+def test_a_supplement_opens_the_blanks_of_the_named_fields_group_and_no_others():
+    leaves = ["name", "phone", "remark", "delivery.method", "delivery.address", "delivery.zip", "bank.outlet"]
+    filled = {"name": {}, "delivery.method": {}, "delivery.zip": {}}
+    assert transitions.blank_neighbours(leaves, ["delivery.method"], filled=filled) == ["delivery.address"]
+    # A top-level field has no group: the other blank top-level fields stay locked.
+    assert transitions.blank_neighbours(leaves, ["name"], filled=filled) == []
