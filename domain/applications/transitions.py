@@ -61,6 +61,20 @@ def advance(
     return app, True
 
 
+def blank_neighbours(leaves: Any, named: list[str], *, filled: Any) -> list[str]:
+    """The blank leaves beside the named fields, which a supplement lets the citizen fill too.
+
+    Changing a named field can make a blank neighbour required (delivery by post needs an
+    address). Filling a blank overwrites nothing the department reviewed (every leaf with a
+    value has provenance, `filled`). Only a named field's own group counts: a top-level field
+    has no group, so naming it opens nothing else."""
+    groups = {path.rpartition(".")[0] for path in named} - {""}
+    return [
+        leaf for leaf in leaves
+        if leaf not in named and leaf.rpartition(".")[0] in groups and leaf not in filled
+    ]  # fmt: skip
+
+
 def apply(
     session: Session,
     app: Application,
@@ -94,14 +108,7 @@ def apply(
         if problems:
             raise InvalidPatch(fields=problems)
         named = list(fields or [])
-        groups = {path.rpartition(".")[0] for path in named}
-        # Changing a named field can make a blank neighbour required (delivery by post needs an
-        # address): the blanks of the named fields' groups may be filled too. Filling a blank
-        # overwrites nothing the department reviewed; every leaf with a value has provenance.
-        blanks = [
-            leaf for leaf in spec.leaves
-            if leaf not in named and leaf.rpartition(".")[0] in groups and leaf not in app.provenance
-        ]  # fmt: skip
+        blanks = blank_neighbours(spec.leaves, named, filled=app.provenance)
         app.supplement = {
             "fields": named, "blank_neighbours": blanks, "materials": list(materials or []), "reason": note,
         }  # fmt: skip

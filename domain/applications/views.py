@@ -70,13 +70,26 @@ def _due(app: Application, now: datetime) -> dict[str, Any]:
     }
 
 
-def service_name(session: Session, app: Application, lang: str) -> str:
-    """The item's or bundle's name in the request's language; Chinese when the catalog has no English."""
+def bundle_names_en(session: Session, codes: set[str]) -> dict[str, str]:
+    """The English names of these bundles, in one query (those the catalog has one for)."""
+    if not codes:
+        return {}
+    rows = session.execute(select(Bundle.code, Bundle.published_document).where(Bundle.code.in_(codes)))
+    return {code: document["name_en"] for code, document in rows if (document or {}).get("name_en")}
+
+
+def service_name(
+    session: Session, app: Application, lang: str, *, bundle_names: dict[str, str] | None = None
+) -> str:
+    """The item's or bundle's name in the request's language; Chinese when the catalog has no English.
+    `bundle_names`: the English bundle names already read for a page (bundle_names_en)."""
     if lang != "en":
         return app.service_name
     if app.kind == "bundle":
-        document = session.scalar(select(Bundle.published_document).where(Bundle.code == app.bundle_code))
-        return (document or {}).get("name_en") or app.service_name
+        names = (
+            bundle_names if bundle_names is not None else bundle_names_en(session, {app.bundle_code or ""})
+        )
+        return names.get(app.bundle_code or "") or app.service_name
     return spec_of(session, app).name_en or app.service_name
 
 
@@ -252,11 +265,18 @@ def listing(
             return raw[len(stamp) :]
     db = session()
     rows = _query_page(db, account_id, statuses, cursor, limit)
+    bundles = (
+        bundle_names_en(
+            db, {app.bundle_code for app in rows[:limit] if app.kind == "bundle" and app.bundle_code}
+        )
+        if lang == "en"
+        else {}
+    )
     page = {
         "items": [
             {
                 "id": app.id,
-                "service_name": service_name(db, app, lang),
+                "service_name": service_name(db, app, lang, bundle_names=bundles),
                 "service_code": app.service_code,
                 "case_number": app.case_number,
                 **_status(app, lang),

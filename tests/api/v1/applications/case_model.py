@@ -189,7 +189,7 @@ class Case:
 
     def ask_supplement(self, leaves: list[str], fields: list[str], materials: list[str]) -> None:
         """Named fields, and the blanks of their groups: a change can make a blank required."""
-        groups = {f.rpartition(".")[0] for f in fields}
+        groups = {f.rpartition(".")[0] for f in fields} - {""}  # a top-level field has no group
         blanks = [
             p for p in leaves if p not in fields and p.rpartition(".")[0] in groups and not self.holds(p)
         ]

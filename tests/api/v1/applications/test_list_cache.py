@@ -75,3 +75,32 @@ def test_a_cached_page_is_served_only_in_its_language_and_on_its_day(app, client
     cached = get_redis().get(key)
     assert cached is not None and b'"lang": "zh"' in cached  # still cached, but rendered yesterday
     assert client.get(URL, headers=tomorrow).get_json()["items"][0]["overdue"] is True
+
+
+def test_an_english_page_of_bundles_reads_their_names_in_one_query(app, client, zhang):
+    from sqlalchemy import event
+
+    from core.db import db
+    from tests.api.v1.applications.conftest import NEWBORN
+
+    for _ in range(3):
+        assert create(client, zhang, bundle_id=NEWBORN).status_code == 201
+    create(client, zhang, service_code=SS_CARD)
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, *args):
+        seen.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        # A filtered page is always read from the database (never from the cache).
+        page = client.get(
+            URL, query_string={"status": "draft"}, headers={**zhang["headers"], "Accept-Language": "en"}
+        ).get_json()["items"]
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    names = [a["service_name"] for a in page]
+    assert len(names) == 4 and all(n.isascii() for n in names), names
+    assert len([s for s in seen if "FROM catalog_bundles" in s]) == 1
