@@ -50,6 +50,28 @@ class RateLimiter:
             raise RateLimited(retry_after=math.ceil(float(wait)), scope=name)
         return member
 
+    def check(self, name: str, ident: str, *, limit: int, window: int) -> None:
+        """Raise RateLimited if (name, ident) already holds `limit` events; count nothing.
+
+        With `record`, for events known only afterwards (a failed attempt): requests in flight
+        at once are not counted against each other."""
+        now = clock.timestamp()
+        key = f"{self._prefix}:{name}:{ident}"
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.zremrangebyscore(key, "-inf", now - window)
+        pipe.zrange(key, -limit, -limit, withscores=True)
+        _, oldest_kept = pipe.execute()
+        if oldest_kept:  # the limit-th newest event is still inside the window
+            raise RateLimited(retry_after=math.ceil(oldest_kept[0][1] + window - now), scope=name)
+
+    def record(self, name: str, ident: str, *, window: int) -> None:
+        """Count one event for (name, ident) without checking a limit (see `check`)."""
+        key = f"{self._prefix}:{name}:{ident}"
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.zadd(key, {uuid.uuid4().hex: clock.timestamp()})
+        pipe.expire(key, window + 60)
+        pipe.execute()
+
     def undo(self, name: str, ident: str, member: str) -> None:
         """Forget one counted event."""
         self._redis.zrem(f"{self._prefix}:{name}:{ident}", member)

@@ -6,10 +6,16 @@ error format, which OAuth client libraries parse; /oauth/authorize is a page (ap
 
 from __future__ import annotations
 
+import base64
+from collections.abc import Callable
+from urllib.parse import unquote
+
 from flask import Blueprint, Response, current_app, jsonify, make_response, request
 
 from api.deps import services
+from api.middleware import client_ip
 from api.oauth.server import oauth_server
+from core.errors import RateLimited
 from domain.oauth.scopes import SCOPES
 
 bp = Blueprint("oauth", __name__, url_prefix="/oauth", template_folder="templates")
@@ -38,22 +44,77 @@ def _several_auth_methods() -> Response | None:
     return _no_store(make_response(jsonify(body), 400))
 
 
+# Failed client authentications (guessing a secret, forging an assertion) are counted per client
+# and address, and per address over all clients; only failures count, so requests in flight at
+# once never hold each other back. A stranger failing in a client's name from elsewhere does not
+# lock the client out, and a busy client's backend, answering for many citizens from one
+# address, is never slowed.
+FAILURES_PER_CLIENT_AND_IP = (10, 600)  # failures, seconds
+FAILURES_PER_IP = (50, 600)
+
+
+def _presented_client() -> str:
+    """The client id a request names (Basic header or form); "-" if none."""
+    header = request.headers.get("Authorization", "")
+    if header.lower().startswith("basic "):
+        try:
+            user = base64.b64decode(header[6:].strip(), validate=True).decode().partition(":")[0]
+            return unquote(user)[:128] or "-"
+        except (ValueError, UnicodeDecodeError):
+            return "-"
+    return (request.form.get("client_id") or "-")[:128]
+
+
+def _guarded(answer: Callable[[], Response]) -> Response:
+    """Answer unless the (client, address) pair or the address has failed client authentication
+    too often; count this request's failure. Over a limit: 429 with Retry-After, in RFC 6749's
+    error format."""
+    limiter = services().ratelimiter
+    ip = client_ip()
+    limits = (
+        ("oauth-auth-failures", f"{_presented_client()}|{ip}", FAILURES_PER_CLIENT_AND_IP),
+        ("oauth-auth-failures-ip", ip, FAILURES_PER_IP),
+    )
+    try:
+        for name, ident, (limit, window) in limits:
+            limiter.check(name, ident, limit=limit, window=window)
+    except RateLimited as exc:
+        retry = int(exc.headers["Retry-After"])
+        body = {
+            "error": "slow_down",
+            "error_description": f"Too many failed attempts; try again in {retry} seconds.",
+        }
+        resp = make_response(jsonify(body), 429)
+        resp.headers["Retry-After"] = str(retry)
+        return _no_store(resp)
+    resp = answer()
+    body = resp.get_json(silent=True) if resp.is_json else None
+    if resp.status_code == 401 or (isinstance(body, dict) and body.get("error") == "invalid_client"):
+        for name, ident, (_limit, window) in limits:
+            limiter.record(name, ident, window=window)
+    return resp
+
+
 @bp.post("/token")
 def token() -> Response:
     """Code (with PKCE), refresh (rotating) and client_credentials grants."""
-    return _several_auth_methods() or _no_store(oauth_server().create_token_response())
+    return _guarded(lambda: _several_auth_methods() or _no_store(oauth_server().create_token_response()))
 
 
 @bp.post("/revoke")
 def revoke() -> Response:
     """RFC 7009: 200 whether or not the token was known."""
-    return _several_auth_methods() or _no_store(oauth_server().create_endpoint_response("revocation"))
+    return _guarded(
+        lambda: _several_auth_methods() or _no_store(oauth_server().create_endpoint_response("revocation"))
+    )
 
 
 @bp.post("/introspect")
 def introspect() -> Response:
     """RFC 7662, client-authenticated; a client learns only about its own tokens."""
-    return _several_auth_methods() or _no_store(oauth_server().create_endpoint_response("introspection"))
+    return _guarded(
+        lambda: _several_auth_methods() or _no_store(oauth_server().create_endpoint_response("introspection"))
+    )
 
 
 @wellknown.get("/.well-known/oauth-authorization-server")

@@ -187,3 +187,41 @@ def test_suspending_a_client_ends_its_tokens_at_once_and_its_requests(app, clien
     )
     assert client.get("/v1/applications", headers=_bearer(tok["access_token"])).status_code == 401
     assert _refresh(client, bank, tok["refresh_token"]).get_json()["error"] == "invalid_client"
+
+
+def test_guessing_a_client_secret_is_slowed_down_without_locking_the_client_out(client, bank, clock):
+    form = {"grant_type": "client_credentials", "scope": "catalog.read"}
+    guesser = {"REMOTE_ADDR": "203.0.113.9"}
+    wrong = basic({"id": bank["id"], "secret": "guess"})
+    # Working requests never count, however many.
+    for _ in range(12):
+        assert (
+            client.post("/oauth/token", data=form, headers=basic(bank), environ_base=guesser).status_code
+            == 200
+        )
+    for _ in range(10):
+        failed = client.post("/oauth/token", data=form, headers=wrong, environ_base=guesser)
+        assert failed.status_code == 401 and failed.get_json()["error"] == "invalid_client"
+    slowed = client.post("/oauth/token", data=form, headers=basic(bank), environ_base=guesser)
+    assert slowed.status_code == 429 and slowed.get_json()["error"] == "slow_down"
+    assert 0 < int(slowed.headers["Retry-After"]) <= 600 and slowed.headers["Cache-Control"] == "no-store"
+    # The client's own backend, at another address, goes on working.
+    own = client.post(
+        "/oauth/token", data=form, headers=basic(bank), environ_base={"REMOTE_ADDR": "198.51.100.7"}
+    )
+    assert own.status_code == 200
+    clock.advance(seconds=601)
+    assert (
+        client.post("/oauth/token", data=form, headers=basic(bank), environ_base=guesser).status_code == 200
+    )
+
+
+def test_one_address_failing_for_many_clients_is_slowed_down(client, bank):
+    form = {"grant_type": "client_credentials", "scope": "catalog.read"}
+    sweeper = {"REMOTE_ADDR": "203.0.113.10"}
+    for i in range(50):
+        guess = basic({"id": f"made-up-{i}", "secret": "guess"})
+        assert client.post("/oauth/token", data=form, headers=guess, environ_base=sweeper).status_code == 401
+    assert (
+        client.post("/oauth/token", data=form, headers=basic(bank), environ_base=sweeper).status_code == 429
+    )
