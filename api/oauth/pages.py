@@ -163,6 +163,7 @@ def decide() -> Response:
         row = grants.consent(
             session, account=account, client=grant.client.row, asked=scope_catalog.parse(params.get("scope")),
             sensitive_accepted=form.getlist("sensitive"), days=int(form.get("days") or grants.DEFAULT_DAYS),
+            revocations=services().revocations,
         )  # fmt: skip
     except (AppError, ValueError) as exc:
         session.rollback()

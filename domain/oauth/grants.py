@@ -53,9 +53,12 @@ def consent(
     asked: list[str],
     sensitive_accepted: list[str],
     days: int,
+    revocations: RevocationList | None = None,
 ) -> OAuthGrant:
     """Record the citizen's consent: the asked ordinary scopes plus the sensitive ones they ticked.
-    One grant per citizen and client; a new consent replaces its scopes and duration. Commits."""
+    One grant per citizen and client; a new consent replaces its scopes and duration. When it
+    takes a scope away, the tokens issued under the wider consent end at once (with
+    `revocations`; their refresh tokens too), not when they expire. Flushed, not committed."""
     ensure_usable(account)
     if not clients.usable(client):
         raise ClientNotFound()
@@ -81,6 +84,8 @@ def consent(
         if grant is None:
             grant = OAuthGrant(account_id=account.id, client_id=client.id, granted_at=now)
             session.add(grant)
+        elif revocations is not None and set(scope_catalog.parse(grant.scopes)) - set(chosen):
+            oauth_tokens.end_tokens_of(session, revocations, grant, reason="consent_narrowed")
         grant.scopes = scope_catalog.join(chosen)
         grant.consent_version = CONSENT_VERSION
         grant.granted_at = now

@@ -240,7 +240,19 @@ def revoke_grant(session: Session, revocations: RevocationList, grant: OAuthGran
     if grant.revoked_at is None:
         grant.revoked_at = clock.now()
         grant.revoke_reason = reason
-    ids = list(session.scalars(select(OAuthTokenFamily.id).where(OAuthTokenFamily.grant_id == grant.id)))
+    end_tokens_of(session, revocations, grant, reason=reason)
+
+
+def end_tokens_of(session: Session, revocations: RevocationList, grant: OAuthGrant, *, reason: str) -> None:
+    """End every token issued under a grant so far; the grant itself stays (in the caller's
+    transaction)."""
+    ids = list(
+        session.scalars(
+            select(OAuthTokenFamily.id).where(
+                OAuthTokenFamily.grant_id == grant.id, OAuthTokenFamily.revoked_at.is_(None)
+            )
+        )
+    )
     revoke_families(session, revocations, ids, reason=reason)
 
 

@@ -212,3 +212,23 @@ def test_consenting_to_nothing_shows_the_consent_page_again(client, bank, citize
     resp = consent(client, authorize_params(bank, challenge, scope="identity.match"))  # sensitive, not ticked
     assert resp.status_code == 200 and "您没有同意任何授权内容" in resp.get_data(as_text=True)
     assert client.get("/v1/me/grants", headers=citizen["headers"]).get_json() == []
+
+
+def test_consenting_to_less_ends_the_tokens_that_carried_more_at_once(client, bank, tokens_for):
+    who, wide = tokens_for(bank, scope="profile.basic applications.read")
+    assert client.get("/v1/applications", headers=_auth(wide)).status_code == 200
+    # The citizen authorises the app again, this time for their basic profile only.
+    _, narrow = tokens_for(bank, scope="profile.basic", citizen=who)
+    assert client.get("/v1/applications", headers=_auth(wide)).status_code == 401  # not in 10 minutes: now
+    refreshed = client.post(
+        "/oauth/token",
+        data={"grant_type": "refresh_token", "refresh_token": wide["refresh_token"]},
+        auth=(bank["id"], bank["secret"]),
+    )
+    assert refreshed.status_code == 400 and refreshed.get_json()["error"] == "invalid_grant"
+    assert client.get("/v1/applications", headers=_auth(narrow)).status_code == 403
+    assert client.get("/v1/me/basic-profile", headers=_auth(narrow)).status_code == 200
+    # Consenting to the same again (another phone of the citizen, say) ends nothing.
+    _, again = tokens_for(bank, scope="profile.basic", citizen=who)
+    assert client.get("/v1/me/basic-profile", headers=_auth(narrow)).status_code == 200
+    assert client.get("/v1/me/basic-profile", headers=_auth(again)).status_code == 200
