@@ -41,15 +41,22 @@ def _fresh_postgres(url: str) -> tuple[str, Any]:
     return base.set(database=name).render_as_string(hide_password=False), drop
 
 
-def migrate(url: str) -> None:
-    """Build the schema with Alembic, as production does."""
-    from alembic import command
+def alembic_config(url: str | None = None) -> Any:
+    """The project's Alembic configuration, aimed at `url` when given."""
     from alembic.config import Config
 
     cfg = Config(str(ROOT / "alembic.ini"))
     cfg.set_main_option("script_location", str(ROOT / "migrations"))
-    cfg.attributes["url"] = url
-    command.upgrade(cfg, "head")
+    if url is not None:
+        cfg.attributes["url"] = url
+    return cfg
+
+
+def migrate(url: str, revision: str = "head") -> None:
+    """Build the schema with Alembic, as production does."""
+    from alembic import command
+
+    command.upgrade(alembic_config(url), revision)
 
 
 @pytest.fixture(scope="session")

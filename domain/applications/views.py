@@ -86,10 +86,9 @@ def service_name(
     if lang != "en":
         return app.service_name
     if app.kind == "bundle":
-        names = (
-            bundle_names if bundle_names is not None else bundle_names_en(session, {app.bundle_code or ""})
-        )
-        return names.get(app.bundle_code or "") or app.service_name
+        if bundle_names is None:
+            bundle_names = bundle_names_en(session, {app.bundle_code} if app.bundle_code else set())
+        return bundle_names.get(app.bundle_code or "") or app.service_name
     return spec_of(session, app).name_en or app.service_name
 
 

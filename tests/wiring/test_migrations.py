@@ -7,22 +7,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
-from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import MetaData, Table, create_engine, insert, text
+from sqlalchemy.engine import Engine
 
 from factory import load_models
-from tests.conftest import migrate
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.conftest import alembic_config, migrate
 
 
 def test_single_head():
-    cfg = Config(str(ROOT / "alembic.ini"))
-    cfg.set_main_option("script_location", str(ROOT / "migrations"))
-    heads = ScriptDirectory.from_config(cfg).get_heads()
+    heads = ScriptDirectory.from_config(alembic_config()).get_heads()
     assert len(heads) == 1, f"several migration heads: {heads}"
 
 
@@ -47,11 +44,11 @@ def test_migrations_from_empty_sqlite_match_models(tmp_path):
     assert _diff(url) == []
 
 
-def _alembic(url: str) -> Config:
-    cfg = Config(str(ROOT / "alembic.ini"))
-    cfg.set_main_option("script_location", str(ROOT / "migrations"))
-    cfg.attributes["url"] = url
-    return cfg
+def _sqlite_at(tmp_path: Path, revision: str) -> tuple[str, Engine]:
+    """A new SQLite database migrated up to `revision`, and an engine on it."""
+    url = f"sqlite:///{tmp_path / 'at-revision.db'}"
+    migrate(url, revision)
+    return url, create_engine(url)
 
 
 def _row(conn: Any, table: str, **given: Any) -> None:
@@ -75,17 +72,12 @@ def _row(conn: Any, table: str, **given: Any) -> None:
 
 
 def test_the_complaint_attachment_index_is_filled_from_existing_complaints(tmp_path):
-    from alembic import command
-
-    url = f"sqlite:///{tmp_path / 'upgrade.db'}"
-    cfg = _alembic(url)
-    command.upgrade(cfg, "c3d8e9f0a1b2")
-    engine = create_engine(url)
+    url, engine = _sqlite_at(tmp_path, "c3d8e9f0a1b2")
     with engine.begin() as conn:
         _row(conn, "accounts", id="acc")
         _row(conn, "application_files", id="kept", account_id="acc", storage_key="k1")
         _row(conn, "complaints", id="c1", account_id="acc", tracking_no="TS1", attachments=["kept", "gone"])
-    command.upgrade(cfg, "head")
+    migrate(url)
     with engine.connect() as conn:
         rows = conn.execute(text("SELECT complaint_id, file_id FROM complaint_attachments")).all()
     assert [tuple(r) for r in rows] == [("c1", "kept")]  # a file already swept is not indexed
@@ -93,20 +85,15 @@ def test_the_complaint_attachment_index_is_filled_from_existing_complaints(tmp_p
 
 
 def test_a_downgrade_refuses_to_forget_grants_still_open_at_the_exchange(tmp_path):
-    from alembic import command
-
-    url = f"sqlite:///{tmp_path / 'downgrade.db'}"
-    cfg = _alembic(url)
-    command.upgrade(cfg, "head")
-    engine = create_engine(url)
+    url, engine = _sqlite_at(tmp_path, "head")
     with engine.begin() as conn:
         _row(conn, "accounts", id="acc")
         _row(conn, "sharing_grants", id="open", account_id="acc", application_id=None, revoked_at=None)
     with pytest.raises(RuntimeError, match="still open at the exchange"):
-        command.downgrade(cfg, "b7c1e2d3f4a5")
+        command.downgrade(alembic_config(url), "b7c1e2d3f4a5")
     with engine.begin() as conn:
         conn.execute(text("UPDATE sharing_grants SET revoked_at = '2026-01-02 00:00:00'"))
-    command.downgrade(cfg, "b7c1e2d3f4a5")
+    command.downgrade(alembic_config(url), "b7c1e2d3f4a5")
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM sharing_grants")).scalar() == 0
     engine.dispose()
