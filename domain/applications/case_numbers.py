@@ -13,7 +13,8 @@ transaction its lock was held through the rest of the writes and the commit, so 
 submissions queued behind each other (measured with `python -m bench.run`: 93-110
 submissions/s with p99 700-800 ms before, 106-150/s with p99 410-611 ms after). The price is a
 gap in the serial when a submission fails after taking its number, as a database sequence leaves
-one; numbers stay unique.
+one; numbers stay unique. That transaction commits without waiting for its own WAL flush (see
+`_PG_RELAXED_UPSERT`): one disk flush per submission instead of two.
 SQLite has one writer at a time anyway and runs it inside the submission's transaction.
 """
 
@@ -23,8 +24,8 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import bindparam, text
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
 from core.db import first_row_autocommit
@@ -41,13 +42,22 @@ def _upsert(insert: Any) -> Any:
     ).returning(CaseSerial.last)
 
 
-_PG_UPSERT = _upsert(postgresql.insert)
+# The same upsert, committed without waiting for its own WAL flush (synchronous_commit off for
+# this one transaction, set from inside the statement: it runs in autocommit). No number is lost
+# or reused by that: the submission that uses the number commits later, synchronously, and a
+# WAL flush covers every record before it, the serial's included. A crash before that commit
+# loses the increment and the submission together, so the number was never given out.
+_PG_RELAXED_UPSERT = text(
+    "INSERT INTO case_serials (scope, last) SELECT :scope, 1"
+    " FROM (SELECT set_config('synchronous_commit', 'off', true)) AS relaxed"
+    " ON CONFLICT (scope) DO UPDATE SET last = case_serials.last + 1 RETURNING case_serials.last"
+)
 _SQLITE_UPSERT = _upsert(sqlite.insert)
 
 
 def next_serial(session: Session, scope: str) -> int:
     if session.get_bind().dialect.name == "postgresql":
-        row = first_row_autocommit(session, _PG_UPSERT, {"scope": scope}, apart=True)
+        row = first_row_autocommit(session, _PG_RELAXED_UPSERT, {"scope": scope}, apart=True)
         return int(row[0])
     return int(session.execute(_SQLITE_UPSERT, {"scope": scope}).scalar_one())
 

@@ -8,7 +8,7 @@ import threading
 from datetime import date
 
 import pytest
-from sqlalchemy import func, select, text, update
+from sqlalchemy import create_engine, func, select, text, update
 from sqlalchemy.orm import Session
 
 from core import clock
@@ -440,6 +440,21 @@ def test_a_case_number_does_not_wait_for_another_submission_to_commit(app, seede
     db.session.remove()
     c = _number_in_new_session(numbers)
     assert [int(n[-4:]) for n in (a, got[0], c)] == [1, 2, 3]
+
+
+def test_taking_a_case_number_leaves_the_connection_committing_durably(app, seeded):
+    """The serial's own commit skips its WAL flush (the submission's commit covers it); the
+    setting is that transaction's alone, so whatever runs next on the pooled connection (any
+    other request's writes) still waits for its commit to reach the disk."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has no synchronous_commit")
+    engine = create_engine(db.engine.url, pool_size=1, max_overflow=0)
+    try:
+        with Session(engine) as session:
+            CaseNumbers().next(session, code=SS_CARD, when=clock.now())
+            assert session.execute(text("SHOW synchronous_commit")).scalar() == "on"
+    finally:
+        engine.dispose()
 
 
 def _number_in_new_session(numbers: CaseNumbers) -> str:
