@@ -14,9 +14,8 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from jsonschema import Draft202012Validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -29,6 +28,9 @@ from domain.applications.models import Application
 from domain.identity.deps import ID_PURPOSE, NAME_PURPOSE
 from domain.identity.documents import mask_id_number, mask_name
 from domain.identity.models import VerifiedIdentity
+
+if TYPE_CHECKING:
+    from domain.applications.forms import FormSpec
 
 DATA_PURPOSE = "application-data"
 SOURCE_APPLICATION = "application"  # an earlier application of the same account
@@ -175,7 +177,7 @@ class Prefiller:
         self.sources.append(source)
 
     def fill(
-        self, ctx: PrefillContext, bindings: dict[str, str], leaves: dict[str, dict[str, Any]]
+        self, ctx: PrefillContext, bindings: dict[str, str], spec: FormSpec
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         data: dict[str, Any] = {}
         provenance: dict[str, Any] = {}
@@ -189,13 +191,13 @@ class Prefiller:
             if source_id in found:
                 set_path(data, path, found[source_id].value)
                 provenance[path] = found[source_id].provenance()
-        self._from_earlier(ctx, leaves, bindings, data, provenance)
+        self._from_earlier(ctx, spec, bindings, data, provenance)
         return data, provenance
 
     def _from_earlier(
         self,
         ctx: PrefillContext,
-        leaves: dict[str, dict[str, Any]],
+        spec: FormSpec,
         bindings: dict[str, str],
         data: dict[str, Any],
         provenance: dict[str, Any],
@@ -213,11 +215,11 @@ class Prefiller:
         if row is None:
             return
         earlier = decrypt_data(ctx.encryptor, row.data_enc)
-        for path, leaf in leaves.items():
+        for path in spec.leaves:
             if path in bindings or path in provenance:
                 continue
             value = get_path(earlier, path)
-            if value is None or not Draft202012Validator(leaf).is_valid(value):
+            if value is None or not spec.accepts(path, value):
                 continue
             set_path(data, path, value)
             provenance[path] = Filled(

@@ -109,7 +109,7 @@ def create(
         session=session, encryptor=deps.encryptor, account_id=account_id, application_id=app_id,
         item_codes=tuple(c for c, _ in target.items), now=now, request_id=request_id,
     )  # fmt: skip
-    data, provenance = deps.prefiller.fill(ctx, spec.prefill, spec.leaves)
+    data, provenance = deps.prefiller.fill(ctx, spec.prefill, spec)
     app = Application(
         id=app_id, account_id=account_id, kind=target.kind, service_code=target.service_code,
         bundle_code=target.bundle_code, items=[{"code": c, "version": v} for c, v in target.items],

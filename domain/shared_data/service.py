@@ -16,7 +16,6 @@ import logging
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from jsonschema import Draft202012Validator
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
@@ -241,8 +240,7 @@ def _apply(
     for path, source in plan.fields.items():
         dataset, key = FIELD_SOURCES[source]
         value = value_at(record, key) if dataset == row.dataset else None
-        leaf = spec.leaves.get(path)
-        if value is None or (leaf is not None and not Draft202012Validator(leaf).is_valid(value)):
+        if value is None or (path in spec.leaves and not spec.accepts(path, value)):
             continue  # nothing, or not in the form's terms: the citizen fills it in
         masked = _masked(SENSITIVE_SOURCES.get(source), str(value))
         set_path(data, path, value)

@@ -5,7 +5,11 @@ from __future__ import annotations
 import copy
 
 import pytest
+from sqlalchemy import update
 
+from core import clock
+from domain.applications import states
+from domain.applications.models import Application
 from domain.catalog import service as catalog
 from domain.operators.audit_log import Actor
 from tests.api.v1.applications.conftest import create, error_code, patch
@@ -41,3 +45,22 @@ def test_a_nested_reference_is_followed_when_a_field_is_saved(client, zhang, pub
     good = patch(client, zhang, draft, {"reason": {"postcode": "510000"}})
     assert good.status_code == 200, good.get_json()
     assert good.get_json()["data"]["reason"]["postcode"] == "510000"
+
+
+def test_a_returning_citizen_gets_an_earlier_answer_to_such_a_field(client, zhang, published, db_session):
+    """Prefill from the latest submitted application checks each earlier answer against the
+    field's schema, which must resolve the reference too (before, a 500 on creating the draft)."""
+    first = create(client, zhang, service_code=POSTCODE["code"]).get_json()
+    assert patch(client, zhang, first, {"reason": {"postcode": "510000"}}).status_code == 200
+    # As if it had been submitted (the walk through submission is test_flow's).
+    db_session.execute(
+        update(Application)
+        .where(Application.id == first["id"])
+        .values(status=states.SUBMITTED, submitted_at=clock.now())
+    )
+    db_session.commit()
+    again = create(client, zhang, service_code=POSTCODE["code"])
+    assert again.status_code == 201, again.get_json()
+    body = again.get_json()
+    assert body["data"]["reason"]["postcode"] == "510000"
+    assert body["provenance"]["reason.postcode"]["source"] == "application"
