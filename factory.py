@@ -12,6 +12,7 @@ from flask.sessions import SessionInterface
 from flask_compress import Compress
 from flask_smorest import Api
 
+from api.json_body import BoundedJSONProvider
 from config import load_config
 from config.settings import BaseConfig
 
@@ -105,7 +106,10 @@ def _config_dict(config: BaseConfig | dict | None) -> dict:
 class YiwangFlask(Flask):
     """Flask, minus a per-hook cost: Flask asks `inspect.iscoroutinefunction` about every view
     and hook on every request (eleven times for a plain GET). yiwang has no async views, so a
-    look at the code flags answers directly; anything unusual still goes to Flask."""
+    look at the code flags answers directly; anything unusual still goes to Flask. JSON is
+    read with a bound on nesting (api/json_body.py)."""
+
+    json_provider_class = BoundedJSONProvider
 
     def ensure_sync(self, func: Any) -> Any:
         code = getattr(getattr(func, "__func__", func), "__code__", None)

@@ -6,6 +6,8 @@ from typing import Any
 
 import flask_smorest
 
+from api.json_body import BoundedParser
+
 
 class Blueprint(flask_smorest.Blueprint):
     """flask-smorest's Blueprint, with argument schemas built once.
@@ -13,7 +15,10 @@ class Blueprint(flask_smorest.Blueprint):
     Given a schema class, webargs makes a new schema object from it on every request (fields
     deep-copied: ~40 µs a request on the benchmark machine, a tenth of a cached slot listing).
     A schema object keeps no per-load state, so one instance serves every request and thread.
+    JSON bodies are read with a bound on nesting (api/json_body.py).
     """
+
+    ARGUMENTS_PARSER = BoundedParser()
 
     def arguments(self, schema: Any, *args: Any, **kwargs: Any) -> Any:
         if isinstance(schema, type):

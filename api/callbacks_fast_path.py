@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from api import json_body
 from api.middleware import client_ip_for, request_id_for
 from api.v1.platform import NONCE_RECORDED
 from core.db import db
@@ -103,7 +104,7 @@ class CallbackFastPath:
             if profile is None:
                 return None
             try:
-                raw = events.validate(json.loads(body))
+                raw = events.validate(json_body.loads(body))
             except (ValueError, BadEvent):
                 return None
             headers = {name: environ.get(key, "") for name, key in _HEADERS.items()}

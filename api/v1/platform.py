@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import hmac
-import json
 import time
 from datetime import datetime, timedelta, timezone
 
 from flask import current_app, request
 from flask.views import MethodView
 
+from api import json_body
 from api.auth import public
 from api.blueprint import Blueprint
 from api.deps import services
@@ -43,7 +43,7 @@ def _receive(profile_name: str | None) -> dict:
     except signing.SignatureError as exc:
         raise CallbackUnauthenticated(reason=exc.code) from None
     try:
-        raw = json.loads(body)
+        raw = json_body.loads(body)
     except ValueError:
         raise BadEvent(fields={"body": ["JSON expected"]}) from None
     # The nonce is recorded with the event (a replay is refused there), unless the fast path

@@ -7,6 +7,7 @@ import io
 import json
 
 import pytest
+from flask import request
 
 
 def assert_error(resp, status, code):
@@ -24,6 +25,30 @@ def test_malformed_json(client):
     r = client.post("/v1/auth/refresh", data="{not json", content_type="application/json")
     err = assert_error(r, 400, "request.malformed_json")
     assert err["message"] == "请求体不是合法的 JSON"
+
+
+def _nested(depth: int) -> str:
+    return "[" * (depth - 1) + "{}" + "]" * (depth - 1)
+
+
+@pytest.mark.parametrize("body", [
+    "[" * 100_000,  # the parser's own recursion gives out (was a 500)
+    '{"refresh_token": ' + _nested(65) + "}",  # parses, but deeper than anything legitimate
+])  # fmt: skip
+def test_absurdly_nested_json_is_malformed_not_a_crash(client, body):
+    r = client.post("/v1/auth/refresh", data=body, content_type="application/json")
+    assert_error(r, 400, "request.malformed_json")
+
+
+def test_nesting_within_the_bound_is_read_and_judged_as_usual(client, app):
+    r = client.post("/v1/auth/refresh", data='{"refresh_token": ' + _nested(63) + "}",
+                    content_type="application/json")  # fmt: skip
+    assert assert_error(r, 422, "request.validation_failed")["fields"] == {"refresh_token": ["应为字符串"]}
+    # Flask's own reader (request.get_json) is bounded the same way.
+    with app.test_request_context("/", method="POST", data=_nested(65), content_type="application/json"):
+        assert request.get_json(silent=True) is None
+    with app.test_request_context("/", method="POST", data=_nested(63), content_type="application/json"):
+        assert request.get_json(silent=True) is not None
 
 
 def test_wrong_types_and_unknown_fields_list_field_errors(client):
