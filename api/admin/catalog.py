@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from typing import Any
 
 from flask import Response, current_app, jsonify, request
@@ -142,7 +143,9 @@ class ReferenceCsv(MethodView):
         for row in csv.DictReader(io.StringIO(text)):
             entry: dict[str, Any] = {k: (v or "").strip() for k, v in row.items() if k}
             if "sort" in entry:
-                entry["sort"] = int(entry["sort"]) if entry["sort"].lstrip("-").isdigit() else entry["sort"]
+                entry["sort"] = (
+                    int(entry["sort"]) if re.fullmatch(r"-?[0-9]+", entry["sort"]) else entry["sort"]
+                )
             rows.append(entry)
         return _import({"reference": {name: rows}}, dry_run)
 

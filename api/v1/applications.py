@@ -97,7 +97,7 @@ def _if_match() -> int:
     # Compression layers rewrite a strong ETag ("r3" -> "r3:gzip" or "r3-gzip"); the revision
     # is what counts.
     value = raw.strip().removeprefix("W/").strip('"').removeprefix("r").split(":")[0].split("-")[0]
-    if not value.isdigit() or len(value) > 9:
+    if not (value.isascii() and value.isdigit()) or len(value) > 9:  # not "³": int() refuses it
         raise PreconditionRequired()
     return int(value)
 

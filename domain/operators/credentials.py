@@ -84,7 +84,7 @@ def provisioning_uri(secret: str, *, username: str) -> str:
 def match_totp_step(secret: str, code: str, *, timestamp: float) -> int | None:
     """The 30-second step whose code equals `code` within the allowed window, else None."""
     code = (code or "").strip()
-    if not (code.isdigit() and len(code) == 6):
+    if not (code.isascii() and code.isdigit() and len(code) == 6):
         return None
     totp = pyotp.TOTP(secret)
     current = totp.timecode(int(timestamp))

@@ -170,7 +170,7 @@ def _answer(
 def _headers(secret: str) -> tuple[str, str]:
     """Check the authentication headers; returns (timestamp, nonce)."""
     ts, nonce = request.headers.get(signing.H_TIMESTAMP, ""), request.headers.get(signing.H_NONCE, "")
-    if not ts.isdigit() or len(ts) > 12:
+    if not (ts.isascii() and ts.isdigit()) or len(ts) > 12:
         raise ApiError(1005, "X-Timestamp must be unix seconds")
     if not _NONCE.fullmatch(nonce):
         raise ApiError(1005, "X-Nonce must be 16-64 printable ASCII characters")

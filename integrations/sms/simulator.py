@@ -156,7 +156,7 @@ def _unflatten(args: Mapping[str, str]) -> dict[str, Any]:
     indexed: dict[str, dict[int, str]] = defaultdict(dict)
     for key, value in args.items():
         name, _, idx = key.partition(".")
-        if idx.isdigit():
+        if idx.isascii() and idx.isdigit():
             indexed[name][int(idx)] = value
         else:
             out[key] = value

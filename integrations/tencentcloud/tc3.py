@@ -165,7 +165,7 @@ def verify_request(
         if not lower.get(header):
             raise Tc3Error("MissingParameter", f"The request is missing a required parameter `{name}`.")
     raw_ts = lower["x-tc-timestamp"].strip()
-    if not raw_ts.isdigit():
+    if not (raw_ts.isascii() and raw_ts.isdigit()):
         raise Tc3Error("InvalidParameterValue", "The value of parameter `Timestamp` is not a valid integer.")
     timestamp = int(raw_ts)
     if abs(now - timestamp) > max_skew:

@@ -133,6 +133,15 @@ def test_csv_export_and_reference_import(app, client, db_session):
         headers=headers,
     )
     assert bad.status_code == 422
+    # A sort that only looks numeric (a superscript passes str.isdigit) is a field error, not a 500.
+    odd = client.post(
+        f"{URL}/reference/categories.csv",
+        data="code,name,sort\nbirth,生育收养,²\n".encode(),
+        content_type="text/csv",
+        headers=headers,
+    )
+    assert odd.status_code == 422, odd.get_json()
+    assert "sort" in str(odd.get_json()), odd.get_json()
 
 
 def test_export_is_importable(app, client):

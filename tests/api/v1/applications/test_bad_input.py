@@ -57,6 +57,11 @@ def test_wrong_types_unknown_fields_and_read_only_fields_write_nothing(client, z
     assert error_code(wiped) == "application.field_read_only"
     no_match = client.patch(f"{URL}/{app['id']}", json={"data": {}}, headers=zhang["headers"])
     assert no_match.status_code == 428 and error_code(no_match) == "application.if_match_required"
+    for odd in ('"r³"', '"r1²"', '"r-1"', '"W/"'):  # Latin-1 superscripts pass str.isdigit() (was a 500)
+        resp = client.patch(
+            f"{URL}/{app['id']}", json={"data": {}}, headers=zhang["headers"] | {"If-Match": odd}
+        )
+        assert resp.status_code == 428 and error_code(resp) == "application.if_match_required", odd
     assert get(client, zhang, app["id"]).get_json()["revision"] == 1
 
 
