@@ -304,7 +304,9 @@ def _upload_bytes(limit: int) -> tuple[bytes, str | None]:
         data = upload.stream.read(limit + 1)
         name = upload.filename
     else:
-        data = request.stream.read(limit + 1) if request.content_length is None else request.get_data()
+        # get_data, not the stream: an Idempotency-Key's fingerprint has read (and cached) the
+        # body already. A chunked body is bounded by MAX_CONTENT_LENGTH while it is read (413).
+        data = request.get_data()
         name = request.headers.get("X-File-Name")
     if len(data) > limit:
         raise FileTooLarge(limit_mb=limit // (1024 * 1024))

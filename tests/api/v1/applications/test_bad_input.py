@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import threading
 
+import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
@@ -249,6 +250,31 @@ def test_a_pdf_named_jpg_is_stored_as_a_pdf_and_exif_is_removed(client, zhang, s
     assert b"\xff\xd8" not in stored[:4]  # encrypted at rest
     pdf_named_jpg = upload(client, zhang, app["id"], "insurance", b"%PDF-1.4\n%%EOF\n", "photo.jpg")
     assert pdf_named_jpg.status_code == 201 and pdf_named_jpg.get_json()["media_type"] == "application/pdf"
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_a_raw_body_upload_with_an_idempotency_key_is_stored_and_replayed(client, zhang, chunked):
+    """The app's other way to upload: the file as the body (X-File-Name), chunked when the
+    phone streams it. The key's fingerprint reads the body first; the file must still arrive."""
+    app = create(client, zhang, service_code=SS_CARD).get_json()
+    photo = jpeg()
+    headers = zhang["headers"] | key() | {"X-File-Name": "id.jpg"}
+    extra: dict = {}
+    if chunked:  # no Content-Length, as gunicorn hands a chunked body on
+        headers |= {"Transfer-Encoding": "chunked"}
+        extra = {"environ_overrides": {"wsgi.input_terminated": True}}
+
+    def send():
+        return client.post(f"{URL}/{app['id']}/materials/id_card/files", input_stream=io.BytesIO(photo),
+                           content_type="image/jpeg", headers=headers, **extra)  # fmt: skip
+
+    first = send()
+    assert first.status_code == 201, first.get_json()
+    assert first.get_json()["media_type"] == "image/jpeg" and first.get_json()["size"] > 0
+    again = send()  # the phone retries after losing the answer
+    assert again.status_code == 201 and again.get_json()["id"] == first.get_json()["id"]
+    materials = get(client, zhang, app["id"]).get_json()["materials"]
+    assert [len(m["satisfied_by"]) for m in materials if m["id"] == "id_card"] == [1]
 
 
 def test_two_racing_patches_one_wins_the_other_gets_412(client, app, zhang):
