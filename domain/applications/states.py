@@ -2,7 +2,8 @@
 
 draft → submitted → received (by the province) → accepted / not_accepted / supplement_requested
 → (resubmitted) → in_review (⇄ special_procedure, ⇄ supplement_requested) → completed
-(approved / denied) → result_delivered; withdrawn by the citizen before acceptance.
+(approved / denied) → result_delivered; withdrawn by the citizen before acceptance. After
+acceptance a resubmission (and the province's receipt of it) goes back to review.
 Every move is a timeline event (domain/applications/models.py: ApplicationEvent).
 """
 
@@ -83,10 +84,21 @@ TRANSITIONS: dict[tuple[str, str], str] = {
     (SPECIAL_PROCEDURE, IN_REVIEW): HANDLER,
     (IN_REVIEW, COMPLETED): HANDLER,
     (COMPLETED, RESULT_DELIVERED): HANDLER,
+    (RECEIVED, IN_REVIEW): HANDLER,  # after acceptance only (AFTER_ACCEPTANCE)
 }
 
-# The promised time limit runs from acceptance; these states stop the clock.
-PAUSED = frozenset({SUPPLEMENT_REQUESTED, RESUBMITTED, SPECIAL_PROCEDURE})
+# Acceptance (受理) happens once. After it, a resubmission answers a supplement asked for during
+# review: the province's receipt of it ("received") or the resubmission itself goes back to
+# review or is asked again, never accepted a second time and never "not accepted".
+BEFORE_ACCEPTANCE = frozenset({
+    (RECEIVED, ACCEPTED), (RECEIVED, NOT_ACCEPTED), (RESUBMITTED, ACCEPTED), (RESUBMITTED, NOT_ACCEPTED),
+})  # fmt: skip
+AFTER_ACCEPTANCE = frozenset({(RECEIVED, IN_REVIEW)})
+
+# The promised time limit runs from acceptance; these states stop the clock: waiting for the
+# citizen's supplement, or a special procedure. The clock runs again once the citizen has
+# resubmitted (before acceptance it has not started yet).
+PAUSED = frozenset({SUPPLEMENT_REQUESTED, SPECIAL_PROCEDURE})
 # Moves that mean the case was accepted: review after a resubmission implies acceptance too.
 ACCEPTANCE = frozenset({ACCEPTED, IN_REVIEW})
 # Cases that will not move any more: no due date, never overdue.
@@ -97,14 +109,19 @@ EDITABLE = frozenset({DRAFT, SUPPLEMENT_REQUESTED})
 HANDLER_TARGETS = frozenset(to for (_, to), who in TRANSITIONS.items() if who == HANDLER)
 
 
-def allowed(current: str, target: str, actor: str) -> bool:
-    return TRANSITIONS.get((current, target)) == actor
+def allowed(current: str, target: str, actor: str, *, accepted: bool = False) -> bool:
+    """Whether `actor` may move a case from `current` to `target`; `accepted`: the case was
+    accepted (受理) at some point (its clock started)."""
+    move = (current, target)
+    if move in (BEFORE_ACCEPTANCE if accepted else AFTER_ACCEPTANCE):
+        return False
+    return TRANSITIONS.get(move) == actor
 
 
 def withdrawable(current: str, *, accepted: bool) -> bool:
     """The citizen may withdraw only before acceptance (受理): a supplement asked for during
     review, and the resubmission that answers it, come after it."""
-    return not accepted and allowed(current, WITHDRAWN, CITIZEN)
+    return not accepted and allowed(current, WITHDRAWN, CITIZEN, accepted=accepted)
 
 
 def label(status: str, lang: str = "zh") -> str:

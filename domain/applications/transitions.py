@@ -89,7 +89,7 @@ def apply(
     external_id: str | None = None,
 ) -> None:
     """Make the move on a locked application inside the caller's transaction (no commit)."""
-    if not states.allowed(app.status, to, states.HANDLER):
+    if not states.allowed(app.status, to, states.HANDLER, accepted=app.clock_started_on is not None):
         raise IllegalTransition(**status_params(app.status))
     spec = spec_of(session, app)
     details: dict[str, Any] = {}
@@ -98,6 +98,13 @@ def apply(
         for path in fields or []:
             if path not in spec.leaves:
                 problems[f"fields.{path}"] = [Text("Not a field of this form", "表单中没有这一项")]
+            elif (app.provenance.get(path) or {}).get("read_only"):
+                # Verified from an authoritative source: the citizen could not change it, so
+                # the supplement could never be answered. The source's record is what to fix.
+                problems[f"fields.{path}"] = [
+                    Text("Verified from an authoritative source: the applicant cannot change it",
+                         "该项来自权威核验数据，申请人无法修改，请勿列入补正")
+                ]  # fmt: skip
         for material_id in materials or []:
             if material_id not in spec.materials:
                 problems[f"materials.{material_id}"] = [

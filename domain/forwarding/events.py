@@ -330,7 +330,7 @@ def _apply(
             app.province_received_at = app.province_received_at or now
     if target == app.status:
         return "already in this state"
-    if not states.allowed(app.status, target, states.HANDLER):
+    if not states.allowed(app.status, target, states.HANDLER, accepted=app.clock_started_on is not None):
         return f"not a move from {app.status}"
     try:
         # apply() checks everything before it changes anything, so a refusal leaves no trace.

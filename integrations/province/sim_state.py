@@ -46,6 +46,11 @@ class Case:
     duplicates: int = 0
     timers: list[threading.Timer] = field(default_factory=list)
 
+    @property
+    def accepted(self) -> bool:
+        """Accepted (受理) at some point: acceptance happens once."""
+        return any(e["stage"] in ("accepted", "in_review") for e in self.events)
+
     def view(self) -> dict[str, Any]:
         return {
             "sblsh": self.sblsh, "item_code": self.item_code, "stage": self.stage,

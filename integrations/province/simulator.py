@@ -78,12 +78,21 @@ MOVES = {
     "accepted": ("received",),
     "not_accepted": ("received",),
     "supplement": ("received", "accepted", "in_review"),
-    "in_review": ("accepted", "received"),
+    "in_review": ("accepted", "received"),  # from received: a supplement answered after acceptance
     "special": ("in_review",),
     "special_end": ("special",),
     "completed": ("accepted", "in_review"),
     "delivered": ("completed",),
 }
+def _fits_acceptance(case: Any, stage: str) -> bool:
+    """Acceptance (受理) happens once; after it a received resubmission goes back to review."""
+    if stage in ("accepted", "not_accepted"):
+        return not case.accepted
+    if stage == "in_review" and case.stage == "received":
+        return case.accepted
+    return True
+
+
 CONTROL_STAGES = {
     "accept": "accepted", "refuse": "not_accepted", "supplement": "supplement", "review": "in_review",
     "special": "special", "special_end": "special_end", "complete": "completed", "deliver": "delivered",
@@ -281,6 +290,10 @@ class Province:
 
     def scheduled_move(self, sblsh: str, stage: str) -> None:
         extra = {"result_code": RESULT_CODES["approved"]} if stage == "completed" else {}
+        with self.state.lock:
+            case = self.state.cases.get(sblsh)
+            if stage == "accepted" and case is not None and case.accepted:
+                stage = "in_review"  # a resubmission during review: review goes on
         self.move(sblsh, stage, extra)
 
     def move(
@@ -290,7 +303,7 @@ class Province:
             case = self.state.cases.get(sblsh)
             if case is None:
                 return 404, {"error": "unknown case"}
-            if case.stage not in MOVES.get(stage, ()):
+            if case.stage not in MOVES.get(stage, ()) or not _fits_acceptance(case, stage):
                 return 409, {"error": f"cannot move from {case.stage} to {stage}"}
             return 200, self.state.add_event(case, stage, send=send, **extra)
 

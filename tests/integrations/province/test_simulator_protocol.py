@@ -108,6 +108,34 @@ def test_stage_moves_follow_the_case_and_status_lists_them(sim):
     assert events[1]["code"] == "3" and events[1]["materials"] == ["m1"] and events[4]["result_code"] == "7"
 
 
+def test_a_supplement_during_review_goes_back_to_review_and_acceptance_happens_once(sim):
+    app, client = sim
+    _post(client, INTAKE_PATH, _body())
+    for stage in ("accept", "review"):
+        assert client.post(f"/_sim/cases/C1/{stage}").status_code == 200, stage
+    assert (
+        client.post("/_sim/cases/C1/supplement", json={"fields": ["a.b"], "reason": "补充"}).status_code
+        == 200
+    )
+    _post(client, INTAKE_PATH, _body(action="resubmit", version=2))
+    assert client.post("/_sim/cases/C1/accept").status_code == 409
+    assert client.post("/_sim/cases/C1/refuse", json={"reason": "x"}).status_code == 409
+    # The configured schedule says "accepted" after each receipt: for this case, review goes on.
+    mover = app.extensions["province_sim"]
+    mover.scheduled_move("C1", "accepted")
+    mover.scheduled_move("C1", "completed")
+    events = _post(client, STATUS_PATH, {"sblsh": "C1"}).get_json()["events"]
+    assert [e["stage"] for e in events] == [
+        "received",
+        "accepted",
+        "in_review",
+        "supplement",
+        "received",
+        "in_review",
+        "completed",
+    ]
+
+
 def test_faults_503_429_outage(sim):
     _, client = sim
     client.post("/_sim/faults", json={"error_rate": 1.0})

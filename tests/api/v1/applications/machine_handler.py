@@ -44,12 +44,15 @@ class HandlerRules(MachineBase):
         fields: list[str] = []
         materials: list[str] = []
         if to == states.SUPPLEMENT_REQUESTED:
+            editable = sorted(p for p in form.leaves if p not in case.read_only)
             fields = data.draw(
-                st.lists(st.sampled_from(sorted(form.leaves)), min_size=int(forced), max_size=3, unique=True)
+                st.lists(st.sampled_from(editable), min_size=int(forced), max_size=3, unique=True)
             )
             materials = data.draw(st.lists(st.sampled_from(sorted(case.materials)), max_size=2, unique=True))
             if not forced and data.draw(st.integers(0, 9), label="unknown field") == 0:
                 fields.append("no_such_group.x")
+            if not forced and case.read_only and data.draw(st.integers(0, 9), label="verified field") == 0:
+                fields.append(sorted(case.read_only)[0])  # the citizen could never change it
             body |= {"fields": fields, "materials": materials}
         result = None
         if to == states.COMPLETED:
@@ -60,11 +63,11 @@ class HandlerRules(MachineBase):
         if to not in states.HANDLER_TARGETS:
             expect(resp, 422, "request.validation_failed")
             return
-        if not states.allowed(case.status, to, states.HANDLER):
+        if not states.allowed(case.status, to, states.HANDLER, accepted=case.accepted):
             expect(resp, 409, "application.illegal_transition")
             return
         if to == states.SUPPLEMENT_REQUESTED and (
-            not (fields or materials) or any(f not in form.leaves for f in fields)
+            not (fields or materials) or any(f not in form.leaves or f in case.read_only for f in fields)
         ):
             expect(resp, 422, "application.invalid_patch")
             return
@@ -89,7 +92,7 @@ class HandlerRules(MachineBase):
         handling stage (with a well-formed body, so only the machine can refuse it), and the
         citizen's submit and withdraw. The invariants then check nothing changed."""
         for to in sorted(states.HANDLER_TARGETS):
-            if states.allowed(case.status, to, states.HANDLER):
+            if states.allowed(case.status, to, states.HANDLER, accepted=case.accepted):
                 continue
             body: dict[str, Any] = {"to": to}
             if to == states.SUPPLEMENT_REQUESTED:

@@ -108,6 +108,39 @@ def test_list_filters_by_status_and_pages_with_a_cursor(client, zhang, clock):
     assert lost.status_code == 422
 
 
+def test_a_case_is_accepted_once_and_a_supplement_after_it_goes_back_to_review(
+    app, client, zhang, officer, clock, db_session
+):
+    """受理 happens once: a supplement asked for during review, once answered and received by
+    the province, goes back to review; the case cannot be accepted again or "not accepted"."""
+    case = _submitted(client, zhang)
+    for to in ("received", "accepted", "in_review"):
+        assert stage(client, officer, case["id"], to).status_code == 200, to
+    asked = stage(client, officer, case["id"], "supplement_requested", note="请补充开户网点",
+                  fields=["ss_card_application.outlet"])  # fmt: skip
+    assert asked.status_code == 200
+    current = get(client, zhang, case["id"]).get_json()
+    assert patch(client, zhang, current, {"ss_card_application": {"outlet": "体育西支行"}}).status_code == 200
+    assert submit(client, zhang, get(client, zhang, case["id"]).get_json(), consent=False).status_code == 200
+    for to in ("accepted", "not_accepted"):
+        refused = stage(client, officer, case["id"], to)
+        assert refused.status_code == 409 and error_code(refused) == "application.illegal_transition", to
+    assert stage(client, officer, case["id"], "received").status_code == 200  # the province's receipt
+    for to in ("accepted", "not_accepted"):
+        assert stage(client, officer, case["id"], to).status_code == 409, to
+    back = stage(client, officer, case["id"], "in_review")
+    assert back.status_code == 200 and back.get_json()["status"] == "in_review"
+    timeline = client.get(f"{URL}/{case['id']}/timeline", headers=zhang["headers"]).get_json()
+    assert [e["status"] for e in timeline["events"]].count("accepted") == 1
+
+
+def test_before_acceptance_a_received_case_is_not_put_in_review_directly(client, zhang, officer):
+    case = _submitted(client, zhang)
+    assert stage(client, officer, case["id"], "received").status_code == 200
+    refused = stage(client, officer, case["id"], "in_review")
+    assert refused.status_code == 409 and error_code(refused) == "application.illegal_transition"
+
+
 def test_due_date_pauses_during_a_supplement_and_shows_overdue(
     app, client, zhang, officer, clock, db_session
 ):
@@ -132,6 +165,8 @@ def test_due_date_pauses_during_a_supplement_and_shows_overdue(
     assert current["clock_paused"] is True and current["overdue"] is False
     assert patch(client, zhang, current, {"ss_card_application": {"outlet": "体育西支行"}}).status_code == 200
     again = submit(client, zhang, get(client, zhang, case["id"]).get_json(), consent=False).get_json()
+    # The citizen has answered: the clock runs again, whether or not the department moves.
+    assert again["status"] == "resubmitted" and again["clock_paused"] is False
     # The officer's session has expired meanwhile; the handling side records the stage directly.
     transitions.advance(db_session, app_id=case["id"], to="in_review", actor_type="province", actor_id=None)
     moved = date.fromisoformat(get(client, zhang, case["id"]).get_json()["expected_completion"])
@@ -495,3 +530,18 @@ def test_a_supplement_opens_the_blanks_of_the_named_fields_group_and_no_others()
     assert transitions.blank_neighbours(leaves, ["delivery.method"], filled=filled) == ["delivery.address"]
     # A top-level field has no group: the other blank top-level fields stay locked.
     assert transitions.blank_neighbours(leaves, ["name"], filled=filled) == []
+
+
+def test_a_supplement_cannot_ask_for_a_verified_field(client, zhang, officer):
+    """The ID number came from the verified identity and is read-only for the citizen: a
+    supplement naming it could never be answered, so the handler is told at once."""
+    case = _submitted(client, zhang)
+    stage(client, officer, case["id"], "received")
+    asked = stage(client, officer, case["id"], "supplement_requested", note="请核对身份证号",
+                  fields=["applicant.id_number", "applicant.phone"])  # fmt: skip
+    assert asked.status_code == 422 and error_code(asked) == "application.invalid_patch"
+    assert list(asked.get_json()["error"]["fields"]) == ["fields.applicant.id_number"]
+    assert get(client, zhang, case["id"]).get_json()["status"] == "received"  # nothing moved
+    ok = stage(client, officer, case["id"], "supplement_requested", note="请核对手机号",
+               fields=["applicant.phone"])  # fmt: skip
+    assert ok.status_code == 200 and ok.get_json()["status"] == "supplement_requested"
