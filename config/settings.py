@@ -316,6 +316,10 @@ class BaseConfig:
             part.split(":")[0] for part in self.DATA_KEYS.split(",")
         }:
             raise ConfigError("DATA_KEY_ACTIVE must name one of the kids in DATA_KEYS")
+        if self.IDEMPOTENCY_TTL < 86400:
+            # A phone that lost the answer to a submission may retry the next morning: the key
+            # must still replay the first answer then, not submit again.
+            raise ConfigError("IDEMPOTENCY_TTL must keep keys at least 24 h (86400 s)")
 
 
 class DevelopmentConfig(BaseConfig):

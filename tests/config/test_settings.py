@@ -97,6 +97,14 @@ def test_active_key_must_exist(env):
         load_config()
 
 
+def test_idempotency_keys_are_kept_at_least_a_day(env):
+    env.setenv("IDEMPOTENCY_TTL", "3600")
+    with pytest.raises(ConfigError, match="IDEMPOTENCY_TTL"):
+        load_config()
+    env.setenv("IDEMPOTENCY_TTL", "172800")
+    assert load_config().IDEMPOTENCY_TTL == 172800
+
+
 def test_production_refuses_the_simulator_province_secrets(env):
     env.setenv("YIWANG_ENV", "production")
     for name, value in STRONG.items():

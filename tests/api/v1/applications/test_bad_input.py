@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
+from core.redis import get_redis
 from domain.applications.models import Application, ApplicationFile, ForwardingOutbox
 from tests.api.v1.applications.conftest import (
     SS_CARD,
@@ -147,6 +148,43 @@ def test_submission_idempotency(client, zhang, db_session):
         select(func.count()).select_from(ForwardingOutbox).where(ForwardingOutbox.application_id == app["id"])
     )
     assert rows == 1
+
+
+def test_the_same_key_while_the_first_submission_runs_is_409_then_replays_it(
+    client, app, zhang, services, monkeypatch
+):
+    """A phone that times out and retries while the first request is still being processed
+    learns to wait (409), not a second case; later the key replays the first answer, and the
+    key is kept at least a day."""
+    ready = _ready(client, zhang)
+    k = key()
+    numbers = services.applications.case_numbers
+    entered, release = threading.Event(), threading.Event()
+    real_next = numbers.next
+
+    def slow_next(*args, **kwargs):
+        entered.set()
+        assert release.wait(10)
+        return real_next(*args, **kwargs)
+
+    monkeypatch.setattr(numbers, "next", slow_next)
+    first: list = []
+    worker = threading.Thread(target=lambda: first.append(submit(app.test_client(), zhang, ready, headers=k)))
+    worker.start()
+    try:
+        assert entered.wait(10), "the first submission never got to its case number"
+        busy = submit(client, zhang, ready, headers=k)
+    finally:
+        release.set()
+        worker.join(10)
+    assert busy.status_code == 409 and error_code(busy) == "idempotency.in_progress"
+    assert first and first[0].status_code == 200, first and first[0].get_json()
+    retry = submit(client, zhang, ready, headers=k)
+    assert retry.status_code == 200 and retry.headers["Idempotent-Replayed"] == "true"
+    assert retry.get_json()["case_number"] == first[0].get_json()["case_number"]
+    redis = get_redis()
+    ttls = [redis.ttl(name) for name in redis.scan_iter("idem:*")]
+    assert ttls and min(ttls) > 86400 - 60, ttls
 
 
 def test_withdrawn_and_completed_cases_cannot_be_submitted_or_withdrawn(client, zhang, officer):

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from core import clock
 from core.db import db
 from domain.applications import materials, service, transitions
-from domain.applications.case_numbers import CaseNumbers
+from domain.applications.case_numbers import BEIJING, CaseNumbers
 from domain.applications.models import Application, ApplicationFile, ApplicationMaterial
 from domain.applications.timeline import add_event
 from tests.api.v1.applications.conftest import (
@@ -475,6 +475,28 @@ def test_a_case_number_does_not_wait_for_another_submission_to_commit(app, seede
     db.session.remove()
     c = _number_in_new_session(numbers)
     assert [int(n[-4:]) for n in (a, got[0], c)] == [1, 2, 3]
+
+
+def test_a_province_format_numbers_its_own_way_with_a_serial_per_scope(app, seeded):
+    """CASE_NUMBER_FORMAT: the serial counts per everything before {serial} (here item and
+    year), so another format never shares a serial with the default one."""
+    yearly = CaseNumbers("GD{code}{date:%Y}{serial:06d}")
+    when = clock.now()
+    with Session(db.engine) as session:
+        a = yearly.next(session, code=SS_CARD, when=when)
+        b = yearly.next(session, code=SS_CARD, when=when)
+        other = yearly.next(session, code=PASSPORT, when=when)
+        daily = CaseNumbers().next(session, code=SS_CARD, when=when)
+        session.commit()
+    year = f"{when.astimezone(BEIJING):%Y}"
+    assert (a, b, other) == (
+        f"GD{SS_CARD}{year}000001",
+        f"GD{SS_CARD}{year}000002",
+        f"GD{PASSPORT}{year}000001",
+    )
+    assert daily.endswith("0001") and len(daily) == 31 + 8 + 4
+    with pytest.raises(ValueError):
+        CaseNumbers("{code}{date:%Y%m%d}")  # no serial: refused at start-up
 
 
 def test_taking_a_case_number_leaves_the_connection_committing_durably(app, seeded):
