@@ -24,4 +24,7 @@ def housekeeping_command() -> None:
     while batch := service.purge_expired_drafts(session):
         purged += batch
     swept = materials.sweep_orphans(session, services().applications)
-    click.echo(f"drafts purged: {purged}; orphan files: {swept['files']}; orphan blobs: {swept['blobs']}")
+    click.echo(
+        f"drafts purged: {purged}; orphan files: {swept['files']}; orphan blobs: {swept['blobs']};"
+        f" partial writes: {swept['partial_writes']}"
+    )

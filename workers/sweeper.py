@@ -47,6 +47,7 @@ def housekeeping(session: object, interval: float) -> dict:
     return {
         "deadline_notices": deadlines, **visits, "drafts_purged": purged, "nonces_purged": nonces,
         "orphan_files": orphans["files"], "orphan_blobs": orphans["blobs"],
+        "partial_writes": orphans["partial_writes"],
     }  # fmt: skip
 
 

@@ -241,7 +241,8 @@ def sweep_orphans(session: Session, deps: ApplicationDeps, *, batch: int = SWEEP
             blobs += _drop_unnamed(session, deps, old)
             old = []
     blobs += _drop_unnamed(session, deps, old)
-    return {"files": files, "blobs": blobs}
+    partial = deps.storage.drop_partial_writes(cutoff)
+    return {"files": files, "blobs": blobs, "partial_writes": partial}
 
 
 def _drop_unnamed(session: Session, deps: ApplicationDeps, keys: list[str]) -> int:

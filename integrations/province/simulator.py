@@ -84,6 +84,8 @@ MOVES = {
     "completed": ("accepted", "in_review"),
     "delivered": ("completed",),
 }
+
+
 def _fits_acceptance(case: Any, stage: str) -> bool:
     """Acceptance (受理) happens once; after it a received resubmission goes back to review."""
     if stage in ("accepted", "not_accepted"):

@@ -63,6 +63,11 @@ class BlobStorage(Protocol):
         """
         ...
 
+    def drop_partial_writes(self, older_than: datetime) -> int:
+        """Remove what writes interrupted before `older_than` left behind (a process killed in
+        the middle of `put`); how many. Never touches a stored object."""
+        ...
+
 
 def validate_key(key: str) -> str:
     """Return `key` if it follows the key rules, else raise ValueError."""

@@ -106,6 +106,24 @@ class LocalStorage:
                     continue
                 yield key, datetime.fromtimestamp(modified, UTC)
 
+    def drop_partial_writes(self, older_than: datetime) -> int:
+        """The hidden temporary files of writes that never reached their rename (the writer was
+        killed: a worker timeout, out of memory, a host crash). `iter_keys` skips them, so
+        without this they would fill the disk unseen. A write still in progress is younger."""
+        cutoff = older_than.timestamp()
+        dropped = 0
+        for folder, dirs, names in os.walk(self.root):
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            for name in names:
+                if not name.startswith(_TEMP_PREFIX):
+                    continue
+                path = os.path.join(folder, name)
+                with contextlib.suppress(FileNotFoundError):
+                    if os.stat(path).st_mtime < cutoff:
+                        os.unlink(path)
+                        dropped += 1
+        return dropped
+
 
 def _fsync_dir(folder: Path) -> None:
     try:

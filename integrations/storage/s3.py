@@ -167,6 +167,10 @@ class S3Storage:
         except self._errors() as exc:
             self._fail(exc, prefix)
 
+    def drop_partial_writes(self, older_than: datetime) -> int:
+        """Nothing to drop: `put` is one PutObject, which stores the whole object or nothing."""
+        return 0
+
 
 def _normal_prefix(prefix: str) -> str:
     stripped = (prefix or "").strip("/")

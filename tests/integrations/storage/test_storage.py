@@ -196,6 +196,25 @@ def test_local_readers_never_see_a_partial_object(tmp_path):
     assert [name for name in os.listdir(tmp_path / "m") if name != "f"] == []
 
 
+def test_partial_writes_left_by_a_killed_writer_are_dropped_once_old(storage, tmp_path):
+    """A writer killed before its rename leaves a hidden temporary file (local storage) that no
+    key lists; the sweep drops it once older than the cutoff, and never a stored object or a
+    write still in progress."""
+    storage.put("materials/a/1", b"kept")
+    now = datetime.now(UTC)
+    if isinstance(storage, LocalStorage):
+        folder = storage.root / "materials" / "a"
+        (folder / ".tmp-dead").write_bytes(b"half")
+        hour_ago = (now - timedelta(hours=1)).timestamp()
+        os.utime(folder / ".tmp-dead", (hour_ago, hour_ago))
+        (folder / ".tmp-writing").write_bytes(b"in progress")
+        assert storage.drop_partial_writes(now - timedelta(minutes=10)) == 1
+        assert sorted(p.name for p in folder.iterdir()) == [".tmp-writing", "1"]
+    else:
+        assert storage.drop_partial_writes(now) == 0
+    assert storage.get("materials/a/1") == b"kept"
+
+
 def test_local_key_conflicts_and_stray_files(tmp_path):
     store = LocalStorage(tmp_path)
     store.put("a/b", b"child")

@@ -4,8 +4,9 @@ drafts, orphaned uploads, case numbers under concurrency, and the measured burde
 from __future__ import annotations
 
 import base64
+import os
 import threading
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import create_engine, func, select, text, update
@@ -217,11 +218,17 @@ def test_expired_drafts_are_purged_and_orphaned_uploads_removed(
     kept = _submitted(client, zhang)
     # A request that died after storing the blob and before its row: nothing references the blob.
     deps.storage.put(f"materials/{zhang['account_id']}/interrupted", b"partial")
+    # A worker killed in the middle of writing a blob: its hidden temporary file (local storage).
+    folder = deps.storage.root / "materials" / zhang["account_id"]
+    (folder / ".tmp-killed").write_bytes(b"half an encrypted photo")
+    old_enough = (clock.now() - timedelta(days=1)).timestamp()
+    os.utime(folder / ".tmp-killed", (old_enough, old_enough))
     clock.advance(days=deps.draft_ttl_days + 1)
     assert service.purge_expired_drafts(db_session) == 1
     swept = materials.sweep_orphans(db_session, deps)
-    assert swept["files"] == 1 and swept["blobs"] >= 1
+    assert swept["files"] == 1 and swept["blobs"] >= 1 and swept["partial_writes"] == 1
     assert not deps.storage.exists(f"materials/{zhang['account_id']}/interrupted")
+    assert not (folder / ".tmp-killed").exists()
     assert db_session.scalar(select(func.count()).select_from(Application)) == 1
     files = db_session.scalars(select(ApplicationFile)).all()
     assert len(files) == 2 and all(deps.storage.exists(f.storage_key) for f in files)  # the submitted case's
