@@ -45,15 +45,21 @@ FIELD_SOURCES: dict[str, tuple[str, str]] = {
 }
 
 # Values that must not be shown in full in responses (masked like the identity fields): source -> kind.
+# Other people's names and ID numbers (the citizen's child, spouse, parents, household head) and
+# account or card numbers: the view, its cache and any app reading the application get them masked.
 SENSITIVE_SOURCES = {
+    "shared.hukou.household_head": "name",
     "shared.marriage.spouse_id_number": "id_number",
     "shared.marriage.spouse_name": "name",
+    "shared.birth.child_name": "name",
     "shared.birth.child_id_number": "id_number",
     "shared.birth.mother_name": "name",
     "shared.birth.mother_id_number": "id_number",
     "shared.birth.father_name": "name",
     "shared.birth.father_id_number": "id_number",
+    "shared.social_security.card_no": "account",
     "shared.social_security.bank_account_no": "account",
+    "shared.housing_fund.account_no": "account",
 }
 
 # Verified, but the citizen may choose otherwise (benefits paid to another card of their own).

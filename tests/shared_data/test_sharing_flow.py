@@ -367,6 +367,9 @@ def test_a_childs_certificate_is_the_childs_not_the_parents_own(app, client, see
     refs = [s["ref"] for s in birth["satisfied_by"] if s["kind"] == "ecert"]
     youngest = max((c for c in parent.children if c.age < 18), key=lambda c: c.birth_date)
     assert refs == [c.identifier for c in certs(youngest, "11100000000014303H001")]
+    # The child's name from the birth record is shown masked, as the parents' names are.
+    assert body["provenance"]["child.name"]["source"] == "exchange:birth.medical_certificate"
+    assert "*" in body["data"]["child"]["name"] and body["data"]["child"]["name"] != youngest.name
 
     childless = person_where(lambda p: p.adult and not p.children and p.birth_date.year >= 1996)
     who = verified_as(app, childless)
