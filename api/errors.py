@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from flask import Flask, Response, g, jsonify
+from sqlalchemy.exc import DataError, StatementError
 from werkzeug.exceptions import HTTPException
 
 from api.i18n import language, localise_field_errors
@@ -110,6 +111,25 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException) -> Response:
         return http_error_response(error)
+
+    @app.errorhandler(StatementError)
+    def _statement_error(error: StatementError) -> Response:
+        """A value the database (or its type conversion) refuses is bad input, not a fault:
+        NUL in text, a number or date beyond the column's range. The transaction is rolled back
+        at the end of the request, so nothing is written. Other database errors stay 500/503."""
+        if isinstance(error, DataError) or (
+            type(error) is StatementError and isinstance(error.orig, (OverflowError, ValueError))
+        ):
+            log.warning("value refused by the database", extra={"error_type": type(error.orig).__name__})
+            zh, en = (
+                "请求中有无法保存的值（如不可见字符或超出范围的数字、日期）",
+                (
+                    "The request holds a value that cannot be stored (an invisible character, or a number "
+                    "or date out of range)"
+                ),
+            )
+            return error_response(400, "request.invalid_value", en if language() == "en" else zh)
+        return _unexpected(error)
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Response:

@@ -1,16 +1,21 @@
-"""Request bodies as JSON, with a bound on nesting.
+"""Request bodies as JSON: standard JSON only, with a bound on nesting.
 
 `json.loads` of ~100 KB of `[[[[…` (well under the body limit) raises RecursionError, which
 neither Flask nor webargs treats as bad JSON: every JSON endpoint answered 500. Shallower but
 still absurd nesting would reach the recursive walks further in (merge patch, text checks).
 Nothing a client sends legitimately nests deeper than MAX_DEPTH (a catalog item document with
 its form schema is the deepest, about 15), so a deeper body is malformed JSON: a 400 in the
-error format (`request.malformed_json`), nothing read further.
+error format (`request.malformed_json`), nothing read further. Likewise NaN, Infinity and
+numbers beyond a double (Python's json takes them, PostgreSQL's JSON columns do not), and
+strings holding a lone surrogate (no text column can store them): refused here, once, instead
+of as a database error deep in some write.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import re
 from typing import Any
 
 from flask.json.provider import DefaultJSONProvider
@@ -20,29 +25,60 @@ from webargs.flaskparser import FlaskParser, is_json_request
 MAX_DEPTH = 64
 
 
-def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
-    """Whether arrays and objects nest more than `limit` levels (iterative: any depth)."""
+# Text no database column can hold: lone UTF-16 surrogates ("\ud800" is valid JSON, but not
+# encodable as UTF-8). NUL is left to the schemas, which name the field (422, like every other
+# control character); where no schema reads a body, PostgreSQL's refusal is a 400 (api/errors.py).
+_UNSTORABLE = re.compile("[\ud800-\udfff]")
+
+
+def problem(value: Any, limit: int = MAX_DEPTH) -> str | None:
+    """Why a parsed body cannot be taken: arrays and objects nested more than `limit` levels,
+    or a string (value or key) no database can store; None when it is fine. Iterative."""
     stack = [(value, 1)]
     while stack:
         node, depth = stack.pop()
-        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else None
-        if children is None:
+        if isinstance(node, str):
+            if _UNSTORABLE.search(node):
+                return "a string holds a lone surrogate"
+            continue
+        if isinstance(node, dict):
+            children: Any = [*node.keys(), *node.values()]
+        elif isinstance(node, list):
+            children = node
+        else:
             continue
         if depth > limit:
-            return True
-        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
-    return False
+            return f"nested more than {limit} levels"
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list, str)))
+    return None
+
+
+def _not_a_number(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # NaN, Infinity: Python's extension, not the standard
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):  # 1e400: PostgreSQL's JSON and every other reader refuse it
+        raise ValueError("number out of range")
+    return value
 
 
 def loads(text: str | bytes) -> Any:
-    """`json.loads`, refusing nesting deeper than MAX_DEPTH with json.JSONDecodeError."""
+    """Standard JSON only (no NaN or Infinity, finite numbers), nesting at most MAX_DEPTH and no
+    lone surrogate in a string; anything else raises json.JSONDecodeError."""
     doc = text if isinstance(text, str) else text.decode("utf-8", errors="replace")
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_constant=_not_a_number, parse_float=_finite)
     except RecursionError:
         raise json.JSONDecodeError("nested too deeply", doc[:100], 0) from None
-    if too_deep(value):
-        raise json.JSONDecodeError(f"nested more than {MAX_DEPTH} levels", doc[:100], 0)
+    except json.JSONDecodeError:
+        raise
+    except ValueError as exc:
+        raise json.JSONDecodeError(str(exc), doc[:100], 0) from None
+    why = problem(value)
+    if why is not None:
+        raise json.JSONDecodeError(why, doc[:100], 0)
     return value
 
 

@@ -54,6 +54,15 @@ def test_reports_need_the_secret_path_and_a_well_formed_body(app: Any, client: A
     assert bad.status_code == 400 and bad.get_json()["error"]["code"] == "platform.bad_event"
     unknown = client.post(ok, json=[{"sid": "no-such-message", "report_status": "SUCCESS"}])
     assert unknown.status_code == 200 and unknown.get_json() == {"result": 0, "errmsg": "OK"}
+    # Text no database takes: a lone surrogate is not JSON we read; NUL is refused by PostgreSQL,
+    # which the API answers as bad input (400 request.invalid_value), never a 500.
+    surrogate = client.post(ok, data='[{"sid": "\\ud800"}]', content_type="application/json")
+    assert surrogate.status_code == 400 and surrogate.get_json()["error"]["code"] == "platform.bad_event"
+    nul = client.post(ok, json=[{"sid": "a\x00b", "report_status": "SUCCESS"}])
+    if db.engine.dialect.name == "postgresql":
+        assert nul.status_code == 400 and nul.get_json()["error"]["code"] == "request.invalid_value"
+    else:  # SQLite stores NUL: the report names no message
+        assert nul.status_code == 200
 
 
 def test_apply_receipt_ignores_reports_for_final_messages(app: Any, person: dict, sms_reports: Sim) -> None:
