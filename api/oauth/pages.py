@@ -26,7 +26,7 @@ from core.db import db
 from core.errors import AppError
 from domain.accounts.models import Account
 from domain.auth import sms_login as otp
-from domain.oauth import grants
+from domain.oauth import clients, grants
 from domain.oauth import scopes as scope_catalog
 from domain.oauth.models import OAuthClient
 
@@ -178,7 +178,8 @@ def form_context() -> tuple[str, dict[str, Any], dict[str, str], OAuthClient] | 
     or the page to show when the form is stale or forged."""
     raw, data = browser.load()
     params = _params(request.form)
-    client = db.session().get(OAuthClient, params.get("client_id") or "")
+    client_id = params.get("client_id")
+    client = db.session().get(OAuthClient, client_id) if clients.could_be_client_id(client_id) else None
     if raw is None or client is None or not browser.csrf_ok(data, request.form.get("csrf")):
         return error_page("页面已过期", "请返回该应用重新发起授权。", 403)
     return raw, data, params, client

@@ -15,7 +15,7 @@ from domain.oauth import clients
 
 def _query_client(client_id: str) -> Client | None:
     """Only approved clients exist for the protocol; pending and suspended ones get invalid_client."""
-    if not isinstance(client_id, str) or len(client_id) > 40:
+    if not clients.could_be_client_id(client_id):
         return None
     row = db.session().get(clients.OAuthClient, client_id)
     return Client(row) if clients.usable(row) else None

@@ -44,6 +44,28 @@ def _several_auth_methods() -> Response | None:
     return _no_store(make_response(jsonify(body), 400))
 
 
+def _unreadable_basic() -> Response | None:
+    """A Basic header whose credentials are not UTF-8 authenticates nobody: invalid_client (401),
+    as RFC 6749 §5.2 answers any failed client authentication. (Authlib would raise on it.)"""
+    header = request.headers.get("Authorization", "")
+    if not header.lower().startswith("basic "):
+        return None
+    try:
+        base64.b64decode(header[6:].strip()).decode("utf-8")
+    except UnicodeDecodeError:
+        body = {"error": "invalid_client", "error_description": "Client credentials are not UTF-8."}
+        resp = make_response(jsonify(body), 401)
+        resp.headers["WWW-Authenticate"] = 'Basic realm="yiwang"'
+        return _no_store(resp)
+    except ValueError:  # not base64: Authlib finds no credentials there, as before
+        return None
+    return None
+
+
+def _refused_early() -> Response | None:
+    return _several_auth_methods() or _unreadable_basic()
+
+
 # Failed client authentications (guessing a secret, forging an assertion) are counted per client
 # and address, and per address over all clients; only failures count, so requests in flight at
 # once never hold each other back. A stranger failing in a client's name from elsewhere does not
@@ -98,14 +120,14 @@ def _guarded(answer: Callable[[], Response]) -> Response:
 @bp.post("/token")
 def token() -> Response:
     """Code (with PKCE), refresh (rotating) and client_credentials grants."""
-    return _guarded(lambda: _several_auth_methods() or _no_store(oauth_server().create_token_response()))
+    return _guarded(lambda: _refused_early() or _no_store(oauth_server().create_token_response()))
 
 
 @bp.post("/revoke")
 def revoke() -> Response:
     """RFC 7009: 200 whether or not the token was known."""
     return _guarded(
-        lambda: _several_auth_methods() or _no_store(oauth_server().create_endpoint_response("revocation"))
+        lambda: _refused_early() or _no_store(oauth_server().create_endpoint_response("revocation"))
     )
 
 
@@ -113,7 +135,7 @@ def revoke() -> Response:
 def introspect() -> Response:
     """RFC 7662, client-authenticated; a client learns only about its own tokens."""
     return _guarded(
-        lambda: _several_auth_methods() or _no_store(oauth_server().create_endpoint_response("introspection"))
+        lambda: _refused_early() or _no_store(oauth_server().create_endpoint_response("introspection"))
     )
 
 

@@ -7,6 +7,7 @@ loopback URI (http://127.0.0.1/... or http://[::1]/...) may use any port on it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -39,6 +40,15 @@ from domain.operators.audit_log import Actor
 class Registered:
     client: OAuthClient
     client_secret: str | None  # shown once, at registration or rotation
+
+
+_CLIENT_ID_FORM = re.compile(r"[A-Za-z0-9._~-]{1,40}")
+
+
+def could_be_client_id(value: object) -> bool:
+    """Whether `value` has a client id's form; anything else names no client (and is never
+    looked up: a NUL byte is refused by PostgreSQL text)."""
+    return isinstance(value, str) and _CLIENT_ID_FORM.fullmatch(value) is not None
 
 
 def _loopback(uri: str) -> bool:

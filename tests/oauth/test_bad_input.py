@@ -107,3 +107,31 @@ def test_control_characters_in_any_form_field_get_a_4xx(client, bank, field):
         body = {"grant_type": "authorization_code", "code": "c", "token": "t", field: "a\r\nb\x00c"}
         resp = client.post(path, data=body, headers=basic(bank))
         assert resp.status_code < 500, (path, field, resp.status_code)
+
+
+@pytest.mark.parametrize("path", ["/oauth/token", "/oauth/revoke", "/oauth/introspect"])
+def test_client_credentials_that_are_not_utf8_or_not_an_id_are_invalid_client(client, bank, path):
+    """A Basic header of bytes that are not UTF-8, or a client id holding NUL (which PostgreSQL
+    text refuses), authenticates nobody: 401 invalid_client, not a 500."""
+    body = {"grant_type": "client_credentials", "token": "x"}
+    not_utf8 = client.post(path, data=body, headers={"Authorization": "Basic /w=="})  # base64 of 0xff
+    assert not_utf8.status_code == 401 and not_utf8.get_json()["error"] == "invalid_client"
+    nul_id = client.post(path, data=body | {"client_id": "\x00"})
+    assert nul_id.status_code in (400, 401) and nul_id.get_json()["error"] in (
+        "invalid_client",
+        "invalid_request",
+    )
+    nul_basic = client.post(path, data=body, headers={"Authorization": "Basic " + _b64("%00:secret")})
+    assert nul_basic.status_code == 401 and nul_basic.get_json()["error"] == "invalid_client"
+
+
+@pytest.mark.parametrize("path", ["/oauth/login/sms/send", "/oauth/login/sms", "/oauth/login/qr"])
+def test_sign_in_forms_naming_no_possible_client_show_the_expired_page(client, path):
+    resp = client.post(path, data={"client_id": "\x00", "phone": "13800138000"})
+    assert resp.status_code == 403 and "页面已过期" in resp.get_data(as_text=True)
+
+
+def _b64(text: str) -> str:
+    import base64
+
+    return base64.b64encode(text.encode()).decode()
