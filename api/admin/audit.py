@@ -36,7 +36,8 @@ class AuditEvents(MethodView):
         """Audit events, newest first; the X-Pagination header carries the totals."""
         rows, total = audit_log.list_events(
             db.session(), actor_id=actor_id, action=action, target_id=target_id, since=since,
-            offset=pagination_parameters.first_item, limit=pagination_parameters.page_size,
+            # A page far beyond the end is empty; the offset stays within a database integer.
+            offset=min(pagination_parameters.first_item, 2**62), limit=pagination_parameters.page_size,
         )  # fmt: skip
         pagination_parameters.item_count = total
         return rows

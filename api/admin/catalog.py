@@ -144,7 +144,7 @@ class ReferenceCsv(MethodView):
             entry: dict[str, Any] = {k: (v or "").strip() for k, v in row.items() if k}
             if "sort" in entry:
                 entry["sort"] = (
-                    int(entry["sort"]) if re.fullmatch(r"-?[0-9]+", entry["sort"]) else entry["sort"]
+                    int(entry["sort"]) if re.fullmatch(r"-?[0-9]{1,9}", entry["sort"]) else entry["sort"]
                 )
             rows.append(entry)
         return _import({"reference": {name: rows}}, dry_run)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 from marshmallow import ValidationError, fields, validate, validates_schema
@@ -99,11 +99,21 @@ class JobSchema(StrictSchema):
     payload_keys = fields.List(fields.String())
 
 
+def _plausible_instant(value: datetime) -> None:
+    """By year: instants at the calendar's ends (0001-01-01+14:00) cannot even be moved to UTC."""
+    if not 1970 <= value.year <= 9000:
+        raise ValidationError("Between the years 1970 and 9000")
+
+
 class AuditQuerySchema(StrictSchema):
     actor_id = fields.String(validate=validate.Length(max=64))
     action = fields.String(validate=validate.Length(max=64))
     target_id = fields.String(validate=validate.Length(max=64))
-    since = fields.AwareDateTime(default_timezone=UTC, metadata={"description": "ISO 8601; UTC if no zone"})
+    since = fields.AwareDateTime(
+        default_timezone=UTC,
+        validate=_plausible_instant,
+        metadata={"description": "ISO 8601; UTC if no zone"},
+    )
 
 
 class AuditEventSchema(StrictSchema):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from domain.catalog import codes
@@ -68,6 +68,9 @@ class References:
     ecert_types: frozenset[str]
 
 
+_AMOUNT = re.compile(r"[0-9]{1,9}(\.[0-9]{1,2})?")  # yuan, at most 2 decimals
+
+
 def _time_limit(problems: Problems, path: str, value: Any, *, required: bool) -> dict[str, Any] | None:
     if value is None:
         if required:
@@ -89,11 +92,10 @@ def _fee(problems: Problems, path: str, value: Any) -> dict[str, Any]:
         return {"charged": False}
     raw = r.string("amount", max_len=12)
     basis = r.string("basis", max_len=500)
-    try:
-        amount = Decimal(raw) if raw is not None else None
-    except InvalidOperation:
-        amount = None
-    if raw is not None and (amount is None or amount <= 0 or amount.as_tuple().exponent < -2):
+    # Plain digits only: Decimal also reads "NaN", "Infinity" and "1e99999999" (a 100 MB string
+    # once formatted), none of them a fee.
+    amount = Decimal(raw) if raw is not None and _AMOUNT.fullmatch(raw) else None
+    if raw is not None and (amount is None or amount <= 0):
         problems.add(r.at("amount"), "invalid", "a positive amount in yuan with at most 2 decimals")
         amount = None
     return {"charged": True, "amount": f"{amount:.2f}" if amount else None, "basis": basis}

@@ -42,6 +42,11 @@ def test_check_in_from_the_qr_code_gives_a_queue_number(app: Any, client: Any, h
     assert numbers == ["A001", "A002"]
     forged = client.post("/admin/v1/appointments/check-in", json={"code": code[:-2] + "xx"}, headers=officer)
     assert forged.status_code == 422 and forged.get_json()["error"]["code"] == "appointments.bad_code"
+    # Another service's QR code, with Chinese in it: the same answer, not a 500.
+    foreign = client.post(
+        "/admin/v1/appointments/check-in", json={"code": "预约码.1234.签名错误"}, headers=officer
+    )
+    assert foreign.status_code == 422 and foreign.get_json()["error"]["code"] == "appointments.bad_code"
 
 
 def test_missed_appointments_become_no_shows_and_reminders_reach_the_inbox(

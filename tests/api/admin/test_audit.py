@@ -106,6 +106,12 @@ def test_audit_needs_the_auditor_role_and_valid_filters(app, client):
     auditor = admin_headers(client, make_operator(app, username="audrey", roles=("auditor",)))
     bad = client.get("/admin/v1/audit?since=yesterday", headers=auditor)
     assert bad.status_code == 422 and "since" in bad.get_json()["error"]["fields"]
+    # Instants at the calendar's ends cannot be converted to UTC (was a 500).
+    for edge in ("0001-01-01T00:00:00%2B14:00", "9999-12-31T23:59:59-05:00"):
+        far = client.get(f"/admin/v1/audit?since={edge}", headers=auditor)
+        assert far.status_code == 422 and "since" in far.get_json()["error"]["fields"], far.get_json()
+    beyond = client.get("/admin/v1/audit?page=200000000000000000", headers=auditor)
+    assert beyond.status_code == 200 and beyond.get_json() == []  # a page past the end is empty
 
 
 def test_a_failed_business_transaction_keeps_its_audit_row(app, client):

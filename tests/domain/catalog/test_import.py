@@ -104,6 +104,23 @@ def test_unknown_fields_and_wrong_types_are_problems_not_crashes(db_session):
     assert ("items[0].fee.charged", "invalid") in found
 
 
+@pytest.mark.parametrize("amount", ["NaN", "sNaN", "Infinity", "1e99999999", "-5", "0", "1.234", "1,000"])
+def test_a_fee_amount_is_plain_yuan_or_a_problem(db_session, amount):
+    """Decimal reads NaN, Infinity and exponents (1e99999999 formats to 100 MB): each was a
+    crash or worse; now the item's report names the field."""
+    odd = item(fee={"charged": True, "amount": amount, "basis": "《收费标准》"})
+    report = catalog.import_catalog(db_session, ACTOR, document(odd), dry_run=True)
+    assert ("items[0].fee.amount", "invalid") in _problems(report)
+
+
+def test_a_fee_amount_in_yuan_is_kept_with_two_decimals(db_session):
+    fine = item(fee={"charged": True, "amount": "12.5", "basis": "《收费标准》"})
+    report = catalog.import_catalog(db_session, ACTOR, document(fine, publish=True), dry_run=False)
+    assert report.ok, report.problems
+    version = db_session.scalars(select(ServiceItemVersion)).one()
+    assert version.document["fee"]["amount"] == "12.50"
+
+
 def test_an_application_pinned_to_v1_keeps_v1_after_v2_is_published(app, db_session):
     code = item()["code"]
     catalog.import_catalog(db_session, ACTOR, document(item(), publish=True), dry_run=False)
