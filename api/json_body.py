@@ -67,19 +67,23 @@ def _finite(text: str) -> float:
 def loads(text: str | bytes) -> Any:
     """Standard JSON only (no NaN or Infinity, finite numbers), nesting at most MAX_DEPTH and no
     lone surrogate in a string; anything else raises json.JSONDecodeError."""
-    doc = text if isinstance(text, str) else text.decode("utf-8", errors="replace")
     try:
         value = json.loads(text, parse_constant=_not_a_number, parse_float=_finite)
     except RecursionError:
-        raise json.JSONDecodeError("nested too deeply", doc[:100], 0) from None
+        raise _malformed("nested too deeply", text) from None
     except json.JSONDecodeError:
         raise
     except ValueError as exc:
-        raise json.JSONDecodeError(str(exc), doc[:100], 0) from None
+        raise _malformed(str(exc), text) from None
     why = problem(value)
     if why is not None:
-        raise json.JSONDecodeError(why, doc[:100], 0)
+        raise _malformed(why, text)
     return value
+
+
+def _malformed(why: str, text: str | bytes) -> json.JSONDecodeError:
+    head = text[:100] if isinstance(text, str) else text[:100].decode("utf-8", errors="replace")
+    return json.JSONDecodeError(why, head or "-", 0)  # never "": webargs reads "" as no body
 
 
 class BoundedJSONProvider(DefaultJSONProvider):
