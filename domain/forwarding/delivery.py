@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, aliased
 from core import audit, clock
 from core.crypto import Encryptor
 from core.db import run_precompiled, take_write_lock
+from core.masking import redact_text
 from core.throttle import CircuitBreaker, LeaseSemaphore, TokenBucket
 from domain.applications import states, transitions
 from domain.applications.models import Application, ForwardingOutbox
@@ -304,13 +305,16 @@ class Forwarder:
         if exc.retry_after:
             delay = max(delay, exc.retry_after)
         ok = self._finish(
-            session, row_id, attempt, state=RETRYING, last_error=str(exc)[:2000],
+            session, row_id, attempt, state=RETRYING, last_error=redact_text(str(exc))[:2000],
             next_attempt_at=now + timedelta(seconds=delay),
         )  # fmt: skip
         session.commit()
         return RETRYING if ok else "superseded"
 
     def _dead(self, session: Session, row_id: str, attempt: int, reason: str) -> str:
+        # The province's message may quote what it refused (a phone, an ID number): stored for
+        # operators and audited, so with those masked as in the logs.
+        reason = redact_text(reason)
         ok = self._finish(session, row_id, attempt, state=DEAD, last_error=reason[:2000])
         if ok:
             row = session.get(ForwardingOutbox, row_id)

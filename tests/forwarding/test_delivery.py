@@ -188,3 +188,25 @@ def test_a_withdrawal_waits_for_its_submission(client, zhang, services, province
     assert _row(case["id"], "withdraw").state == "delivered"
     assert province.case(case["case_number"])["stage"] == "withdrawn"
     assert get(client, zhang, case["id"]).get_json()["status"] == "withdrawn"
+
+
+def test_a_refusal_quoting_personal_numbers_is_stored_and_audited_masked(client, zhang, services):
+    """The province's message may quote what it refused; operators see the row and the audit
+    trail keeps the reason, so phone and ID numbers in it are masked as in the logs."""
+    from core.audit import AuditEvent
+    from integrations.province.client import ProvinceError
+
+    case = submitted(client, zhang)
+    fw = services.forwarding.forwarder()
+
+    def refuse(body):
+        raise ProvinceError("身份证号 110101199003078515、手机 13800138000 校验不通过", retryable=False,
+                            status=400, code="E4001")  # fmt: skip
+
+    fw.client.intake = refuse
+    assert forward(services, forwarder=fw) == ["dead"]
+    row = _row(case["id"])
+    audited = fresh().scalars(select(AuditEvent).where(AuditEvent.action == "forwarding.dead_letter")).all()
+    for text in (row.last_error, *(str(a.details) for a in audited)):
+        assert "110101199003078515" not in text and "13800138000" not in text, text
+    assert "E4001" in row.last_error and "校验不通过" in row.last_error
