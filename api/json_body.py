@@ -26,19 +26,21 @@ MAX_DEPTH = 64
 
 
 # Text no database column can hold: lone UTF-16 surrogates ("\ud800" is valid JSON, but not
-# encodable as UTF-8). NUL is left to the schemas, which name the field (422, like every other
-# control character); where no schema reads a body, PostgreSQL's refusal is a 400 (api/errors.py).
+# encodable as UTF-8). Bodies read through a schema (webargs) keep them: the schema names the
+# field (422), as it does for NUL and every other control character. Bodies read without one
+# (request.get_json: callbacks, receipts) refuse them here; NUL there is refused by PostgreSQL,
+# which the API answers as a 400 (api/errors.py).
 _UNSTORABLE = re.compile("[\ud800-\udfff]")
 
 
-def problem(value: Any, limit: int = MAX_DEPTH) -> str | None:
+def problem(value: Any, limit: int = MAX_DEPTH, *, text: bool = True) -> str | None:
     """Why a parsed body cannot be taken: arrays and objects nested more than `limit` levels,
-    or a string (value or key) no database can store; None when it is fine. Iterative."""
+    or (`text`) a string, value or key, no database can store; None when it is fine. Iterative."""
     stack = [(value, 1)]
     while stack:
         node, depth = stack.pop()
         if isinstance(node, str):
-            if _UNSTORABLE.search(node):
+            if text and _UNSTORABLE.search(node):
                 return "a string holds a lone surrogate"
             continue
         if isinstance(node, dict):
@@ -64,9 +66,10 @@ def _finite(text: str) -> float:
     return value
 
 
-def loads(text: str | bytes) -> Any:
-    """Standard JSON only (no NaN or Infinity, finite numbers), nesting at most MAX_DEPTH and no
-    lone surrogate in a string; anything else raises json.JSONDecodeError."""
+def loads(text: str | bytes, *, schema_reads: bool = False) -> Any:
+    """Standard JSON only (no NaN or Infinity, finite numbers), nesting at most MAX_DEPTH and,
+    unless a schema reads the body (`schema_reads`: it names the field), no lone surrogate in a
+    string; anything else raises json.JSONDecodeError."""
     try:
         value = json.loads(text, parse_constant=_not_a_number, parse_float=_finite)
     except RecursionError:
@@ -75,7 +78,7 @@ def loads(text: str | bytes) -> Any:
         raise
     except ValueError as exc:
         raise _malformed(str(exc), text) from None
-    why = problem(value)
+    why = problem(value, text=not schema_reads)
     if why is not None:
         raise _malformed(why, text)
     return value
@@ -106,4 +109,4 @@ class BoundedParser(FlaskParser):
             raise json.JSONDecodeError(
                 f"Bytes decoding error : {exc.reason}", doc="-", pos=exc.start
             ) from exc
-        return loads(text)
+        return loads(text, schema_reads=True)
