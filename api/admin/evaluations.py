@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask import g
 from flask.views import MethodView
 from marshmallow import fields, validate
 
@@ -9,6 +10,7 @@ from api.admin.security import BEARER_SECURITY, current_actor, require_operator,
 from api.blueprint import Blueprint
 from api.idempotency import idempotent
 from api.schemas import StrictSchema
+from core.crypto import crypto
 from core.db import db
 from domain.evaluations import service as evaluations
 from domain.operators.models import ROLE_CASE_OPERATOR
@@ -55,8 +57,12 @@ class Tasks(MethodView):
     @blp.arguments(TaskQuerySchema, location="query")
     @blp.response(200, RectificationTaskSchema(many=True))
     def get(self, query: dict) -> list:
-        """Rectification tasks, earliest due first (`overdue=true`: escalated and still open)."""
-        return evaluations.tasks(db.session(), status=query.get("status"), overdue=query["overdue"])
+        """Rectification tasks, earliest due first (`overdue=true`: escalated and still open);
+        showing a citizen's appeal reason is an audited read."""
+        return evaluations.tasks_for_operator(
+            db.session(), crypto.encryptor, operator_id=str(current_actor().id),
+            request_id=g.get("request_id"), status=query.get("status"), overdue=query["overdue"],
+        )  # fmt: skip
 
 
 @blp.route("/<string:task_id>/response")

@@ -10,6 +10,7 @@ from api.auth import BEARER_SECURITY, current_principal, public, require_citizen
 from api.blueprint import Blueprint
 from api.idempotency import idempotent
 from api.schemas import StrictSchema
+from core.crypto import crypto
 from core.db import db
 from domain.evaluations import service as evaluations
 from domain.evaluations.models import LEVELS, Evaluation
@@ -73,7 +74,8 @@ def _view(evaluation: Evaluation) -> dict:
     task = evaluations.task_of(db.session(), evaluation.id)
     return {
         "id": evaluation.id, "application_id": evaluation.application_id, "level": evaluation.level,
-        "indicators": evaluation.indicators, "reason": evaluation.reason, "created_at": evaluation.created_at,
+        "indicators": evaluation.indicators, "reason": evaluations.reason_of(evaluation, crypto.encryptor),
+        "created_at": evaluation.created_at,
         "rectification": task,
     }  # fmt: skip
 
@@ -87,9 +89,9 @@ class Rate(MethodView):
     def post(self, body: dict, application_id: str) -> dict:
         """Rate the completed case (once); the two lowest levels need a reason and start a rectification."""
         made = evaluations.rate(
-            db.session(), account_id=current_principal().account_id, application_id=application_id,
-            level=body["level"], indicators=body["indicators"], reason=body["reason"],
-            channel=current_principal().channel or "app",
+            db.session(), crypto.encryptor, account_id=current_principal().account_id,
+            application_id=application_id, level=body["level"], indicators=body["indicators"],
+            reason=body["reason"], channel=current_principal().channel or "app",
             working_days=current_app.config["RECTIFY_WORKING_DAYS"],
         )  # fmt: skip
         return _view(made)
@@ -110,8 +112,9 @@ class Decide(MethodView):
 
             raise TaskNotFound()
         return evaluations.decide(
-            session, account_id=current_principal().account_id, evaluation_id=found.id, accept=body["accept"],
-            reason=body["reason"], working_days=current_app.config["RECTIFY_WORKING_DAYS"],
+            session, crypto.encryptor, account_id=current_principal().account_id, evaluation_id=found.id,
+            accept=body["accept"], reason=body["reason"],
+            working_days=current_app.config["RECTIFY_WORKING_DAYS"],
         )  # fmt: skip
 
 

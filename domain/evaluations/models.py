@@ -35,7 +35,8 @@ class Evaluation(IdMixin, Base):
     department: Mapped[str | None] = mapped_column(String(64), index=True)
     level: Mapped[str] = mapped_column(String(8))
     indicators: Mapped[dict[str, Any]] = mapped_column(JSON)
-    reason: Mapped[str | None] = mapped_column(Text)
+    # Encrypted (service.REASON_PURPOSE): citizens write names, numbers and addresses into it.
+    reason_enc: Mapped[str | None] = mapped_column(Text)
     channel: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
@@ -53,7 +54,7 @@ class RectificationTask(IdMixin, Base):
     response: Mapped[str | None] = mapped_column(Text)
     responded_by: Mapped[str | None] = mapped_column(String(64))
     responded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    appeal_reason: Mapped[str | None] = mapped_column(Text)
+    appeal_reason_enc: Mapped[str | None] = mapped_column(Text)  # encrypted, as the rating's reason
     rounds: Mapped[int] = mapped_column(default=1)  # 1 first response, 2+ after an appeal
     escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     reminded_on: Mapped[date | None] = mapped_column(Date)

@@ -17,7 +17,8 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core import clock
+from core import audit, clock
+from core.crypto import Encryptor
 from core.errors import Text
 from core.outbox import service as outbox
 from domain.applications import states
@@ -80,9 +81,27 @@ def _check(level: Any, indicators: Any, reason: Any) -> dict[str, Any]:
     return clean
 
 
+REASON_PURPOSE = "evaluation-reason"
+APPEAL_PURPOSE = "evaluation-appeal"
+
+
+def reason_of(evaluation: Evaluation, encryptor: Encryptor) -> str | None:
+    """The rating's reason as the citizen wrote it (their own text, or the province's copy)."""
+    if evaluation.reason_enc is None:
+        return None
+    return encryptor.decrypt(evaluation.reason_enc, purpose=REASON_PURPOSE)
+
+
+def appeal_reason_of(task: RectificationTask, encryptor: Encryptor) -> str | None:
+    if task.appeal_reason_enc is None:
+        return None
+    return encryptor.decrypt(task.appeal_reason_enc, purpose=APPEAL_PURPOSE)
+
+
 def rate(
-    session: Session, *, account_id: str, application_id: str, level: Any, indicators: Any = None,
-    reason: Any = None, channel: str = "app", working_days: int = RECTIFY_WORKING_DAYS,
+    session: Session, encryptor: Encryptor, *, account_id: str, application_id: str, level: Any,
+    indicators: Any = None, reason: Any = None, channel: str = "app",
+    working_days: int = RECTIFY_WORKING_DAYS,
 ) -> Evaluation:  # fmt: skip
     """Rate the citizen's completed case once; a 差评 opens its rectification task. Commits."""
     clean = _check(level, indicators, reason)
@@ -99,7 +118,7 @@ def rate(
     evaluation = Evaluation(
         application_id=app.id, account_id=account_id, service_code=str(first.get("code") or ""),
         department=(spec.departments[0] if spec.departments else None), level=level, indicators=clean,
-        reason=(reason or "").strip() or None, channel=channel, created_at=now,
+        reason_enc=_sealed(encryptor, reason, REASON_PURPOSE), channel=channel, created_at=now,
     )  # fmt: skip
     session.add(evaluation)
     try:
@@ -139,9 +158,14 @@ def respond(session: Session, *, task_id: str, response: str, operator_id: str) 
     return task
 
 
+def _sealed(encryptor: Encryptor, text: Any, purpose: str) -> str | None:
+    clean = (text or "").strip()[:MAX_TEXT]
+    return encryptor.encrypt(clean, purpose=purpose) if clean else None
+
+
 def decide(
-    session: Session, *, account_id: str, evaluation_id: str, accept: bool, reason: str | None,
-    working_days: int = RECTIFY_WORKING_DAYS,
+    session: Session, encryptor: Encryptor, *, account_id: str, evaluation_id: str, accept: bool,
+    reason: str | None, working_days: int = RECTIFY_WORKING_DAYS,
 ) -> RectificationTask:  # fmt: skip
     """The citizen confirms the rectification or appeals it (申诉复核). Commits."""
     task = task_of(session, evaluation_id)
@@ -158,7 +182,8 @@ def decide(
         evaluation = session.get(Evaluation, evaluation_id)
         app = session.get(Application, evaluation.application_id) if evaluation else None
         region = spec_of(session, app).region if app else "000000"
-        task.status, task.appeal_reason, task.rounds = APPEALED, reason.strip()[:MAX_TEXT], task.rounds + 1
+        task.status, task.rounds = APPEALED, task.rounds + 1
+        task.appeal_reason_enc = _sealed(encryptor, reason, APPEAL_PURPOSE)
         task.due_on = calendar.add_working_days(session, local_date(now), working_days, region=region)
         task.escalated_at = None
     session.commit()
@@ -208,8 +233,42 @@ def tasks(
     return list(session.scalars(stmt))
 
 
+def tasks_for_operator(
+    session: Session, encryptor: Encryptor, *, operator_id: str, request_id: str | None,
+    status: str | None = None, overdue: bool = False,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """`tasks` as an operator sees them, each citizen's appeal reason in clear; every task whose
+    reason is shown is an audited read (`evaluation.appeal_read`)."""
+    rows = tasks(session, status=status, overdue=overdue)
+    shown = []
+    for task in rows:
+        view = {c: getattr(task, c) for c in _TASK_FIELDS}
+        view["appeal_reason"] = appeal_reason_of(task, encryptor)
+        if view["appeal_reason"] is not None:
+            audit.record(
+                session, actor_type="operator", actor_id=operator_id, action="evaluation.appeal_read",
+                target_type="rectification_task", target_id=task.id, request_id=request_id, details={},
+            )  # fmt: skip
+        shown.append(view)
+    session.commit()
+    return shown
+
+
+_TASK_FIELDS = (
+    "id",
+    "evaluation_id",
+    "department",
+    "status",
+    "due_on",
+    "response",
+    "rounds",
+    "escalated_at",
+    "created_at",
+)
+
+
 def province_push(
-    session: Session, evaluation: Evaluation, *, scale: str, channels: dict[str, str]
+    session: Session, evaluation: Evaluation, encryptor: Encryptor, *, scale: str, channels: dict[str, str]
 ) -> dict[str, Any]:
     """The province's push for an evaluation: the level as its number, channel and indicators."""
     app = session.get(Application, evaluation.application_id)
@@ -219,7 +278,8 @@ def province_push(
         "satisfaction": to_number(evaluation.level, scale), "assessNumber": 1,
         "pf": {"miniprogram": "2", "app": "2", "web": "1"}.get(evaluation.channel, "5"),
         "userProp": "1", "proStatus": "3", "evalDetail": detail or None,
-        "writingEvaluation": evaluation.reason, "evaluatedAt": evaluation.created_at.isoformat(),
+        "writingEvaluation": reason_of(evaluation, encryptor),
+        "evaluatedAt": evaluation.created_at.isoformat(),
     }  # fmt: skip
 
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
+from core.audit import AuditEvent
 from core.db import db
 from domain.applications.models import Application
 from domain.evaluations import service as evaluations
+from domain.evaluations.models import Evaluation, RectificationTask
 from tests.api.v1.applications.conftest import SS_CARD, li, seeded, zhang  # noqa: F401 - fixtures
 from tests.domain.operators.factories import admin_headers, make_operator
 from tests.forwarding.conftest import province, submitted, yiwang_http  # noqa: F401 - fixtures
@@ -74,8 +77,21 @@ def test_a_bad_rating_is_rectified_with_an_appeal_round(
     decide = f"/v1/applications/{app_id}/evaluation/decision"
     no_reason = client.post(decide, json={"accept": False}, headers=zhang["headers"])
     assert no_reason.status_code == 422
-    appeal = client.post(decide, json={"accept": False, "reason": "并未解决"}, headers=zhang["headers"])
+    appeal = client.post(decide, json={"accept": False, "reason": "并未解决，联系电话13800138000"},
+                         headers=zhang["headers"])  # fmt: skip
     assert appeal.get_json()["status"] == "appealed" and appeal.get_json()["rounds"] == 2
+    # Both texts are stored encrypted (citizens write numbers and names into them); the citizen
+    # reads their own reason, the operator the appeal, and that read is audited.
+    session = db.session()
+    stored = session.execute(select(Evaluation.reason_enc, RectificationTask.appeal_reason_enc).join(
+        RectificationTask, RectificationTask.evaluation_id == Evaluation.id)).one()  # fmt: skip
+    assert stored[0].startswith("v1.") and "窗口" not in stored[0]
+    assert stored[1].startswith("v1.") and "13800138000" not in stored[1]
+    assert made["reason"] == "窗口让我跑了三次"  # the citizen's own text, as written
+    appealed = client.get("/admin/v1/rectifications?status=appealed", headers=officer).get_json()
+    assert [t["appeal_reason"] for t in appealed] == ["并未解决，联系电话13800138000"]
+    reads = session.scalars(select(AuditEvent).where(AuditEvent.action == "evaluation.appeal_read")).all()
+    assert [r.target_id for r in reads] == [task_id]
     client.post(
         f"/admin/v1/rectifications/{task_id}/response", json={"response": "已为您加急办理"}, headers=officer
     )

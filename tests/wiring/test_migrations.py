@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import MetaData, Table, create_engine, insert, text
 from sqlalchemy.engine import Engine
 
+from config import load_config
+from core.crypto import Encryptor, parse_keys
 from factory import load_models
 from tests.conftest import alembic_config, migrate
 
@@ -96,4 +98,29 @@ def test_a_downgrade_refuses_to_forget_grants_still_open_at_the_exchange(tmp_pat
     command.downgrade(alembic_config(url), "b7c1e2d3f4a5")
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM sharing_grants")).scalar() == 0
+    engine.dispose()
+
+
+def test_existing_evaluation_reasons_are_encrypted_and_a_downgrade_restores_them(tmp_path):
+    url, engine = _sqlite_at(tmp_path, "d4e5f6a7b8c9")
+    with engine.begin() as conn:
+        _row(conn, "accounts", id="acc")
+        _row(conn, "applications", id="app", account_id="acc")
+        _row(conn, "evaluations", id="ev", application_id="app", account_id="acc", reason="窗口让我跑了三次")
+        _row(conn, "rectification_tasks", id="t", evaluation_id="ev", account_id="acc",
+             due_on=date(2026, 1, 9), appeal_reason="电话13800138000")  # fmt: skip
+    migrate(url, "e5f6a7b8c9d0")
+    with engine.connect() as conn:
+        sealed = conn.execute(text("SELECT reason_enc FROM evaluations")).scalar()
+        appeal = conn.execute(text("SELECT appeal_reason_enc FROM rectification_tasks")).scalar()
+    assert sealed.startswith("v1.") and "窗口" not in sealed and "13800138000" not in appeal
+    cfg = load_config()  # the keys the migration used: the app's configured data keys
+    encryptor = Encryptor(parse_keys(cfg.DATA_KEYS), cfg.DATA_KEY_ACTIVE)
+    assert encryptor.decrypt(sealed, purpose="evaluation-reason") == "窗口让我跑了三次"
+    command.downgrade(alembic_config(url), "d4e5f6a7b8c9")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT reason FROM evaluations")).scalar() == "窗口让我跑了三次"
+        assert (
+            conn.execute(text("SELECT appeal_reason FROM rectification_tasks")).scalar() == "电话13800138000"
+        )
     engine.dispose()

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from api.deps import services
+from core.crypto import crypto
 from core.errors import PermanentError, RetryableError
 from domain.evaluations import service as evaluations
 from domain.evaluations.models import Evaluation
@@ -20,7 +21,7 @@ def forward(*, session: Session, job_id: str, **payload: Any) -> dict:
     deps = services().forwarding
     profile = deps.profile()
     body = evaluations.province_push(
-        session, evaluation, scale=profile.evaluation_scale, channels=profile.channels
+        session, evaluation, crypto.encryptor, scale=profile.evaluation_scale, channels=profile.channels
     )
     try:
         duplicate = deps.client().evaluation(body)
