@@ -190,7 +190,9 @@ def test_a_withdrawal_waits_for_its_submission(client, zhang, services, province
     assert get(client, zhang, case["id"]).get_json()["status"] == "withdrawn"
 
 
-def test_a_refusal_quoting_personal_numbers_is_stored_and_audited_masked(client, zhang, services):
+def test_a_refusal_quoting_personal_numbers_is_stored_and_audited_masked(
+    client, zhang, services, monkeypatch
+):
     """The province's message may quote what it refused; operators see the row and the audit
     trail keeps the reason, so phone and ID numbers in it are masked as in the logs."""
     from core.audit import AuditEvent
@@ -203,7 +205,7 @@ def test_a_refusal_quoting_personal_numbers_is_stored_and_audited_masked(client,
         raise ProvinceError("身份证号 110101199003078515、手机 13800138000 校验不通过", retryable=False,
                             status=400, code="E4001")  # fmt: skip
 
-    fw.client.intake = refuse
+    monkeypatch.setattr(fw.client, "intake", refuse)  # the client is shared: undone after the test
     assert forward(services, forwarder=fw) == ["dead"]
     row = _row(case["id"])
     audited = fresh().scalars(select(AuditEvent).where(AuditEvent.action == "forwarding.dead_letter")).all()
