@@ -8,6 +8,7 @@ from typing import Any
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from api.schemas import StrictSchema
+from core.errors import Text
 from domain.operators.jobs import JOB_STATUSES
 from domain.operators.models import ROLES
 from domain.operators.sessions import ACTIVE, DISABLED
@@ -102,7 +103,7 @@ class JobSchema(StrictSchema):
 def _plausible_instant(value: datetime) -> None:
     """By year: instants at the calendar's ends (0001-01-01+14:00) cannot even be moved to UTC."""
     if not 1970 <= value.year <= 9000:
-        raise ValidationError("Between the years 1970 and 9000")
+        raise ValidationError(Text("Between the years 1970 and 9000", "年份须在 1970 至 9000 之间"))
 
 
 class AuditQuerySchema(StrictSchema):
