@@ -93,6 +93,14 @@ def http_error_response(error: HTTPException) -> Response:
     return error_response(status, code, en if lang == "en" else zh, fields=fields, headers=headers)
 
 
+_INVALID_VALUE = (
+    "request.invalid_value",
+    "请求中有无法保存的值（如不可见字符或超出范围的数字、日期）",
+    "The request holds a value that cannot be stored (an invisible character, or a number or date "
+    "out of range)",
+)
+
+
 def register_error_handlers(app: Flask) -> None:
     """Every error leaves in the one format."""
 
@@ -121,14 +129,8 @@ def register_error_handlers(app: Flask) -> None:
             type(error) is StatementError and isinstance(error.orig, (OverflowError, ValueError))
         ):
             log.warning("value refused by the database", extra={"error_type": type(error.orig).__name__})
-            zh, en = (
-                "请求中有无法保存的值（如不可见字符或超出范围的数字、日期）",
-                (
-                    "The request holds a value that cannot be stored (an invisible character, or a number "
-                    "or date out of range)"
-                ),
-            )
-            return error_response(400, "request.invalid_value", en if language() == "en" else zh)
+            code, zh, en = _INVALID_VALUE
+            return error_response(400, code, en if language() == "en" else zh)
         return _unexpected(error)
 
     @app.errorhandler(Exception)

@@ -81,10 +81,8 @@ def check_data(problems: Problems, validator: Draft202012Validator, data: dict[s
 
 
 def check_leaf(problems: Problems, spec: FormSpec, path: str, value: Any) -> None:
-    """One patched field against its own schema (types, lengths, formats; not `required`).
-
-    The form's validator, moved to the leaf, resolves a `$ref` inside it against the whole form."""
-    for error in spec.validator.evolve(schema=spec.leaves[path]).iter_errors(value):
+    """One patched field against its own schema (types, lengths, formats; not `required`)."""
+    for error in spec.leaf_validator(path).iter_errors(value):
         problems.add(f"data.{path}", _message(error))
 
 

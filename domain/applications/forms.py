@@ -43,12 +43,15 @@ class FormSpec:
     validator: Draft202012Validator = field(compare=False, repr=False)
     name_en: str = ""  # a single item's English name ("" when the catalog has none, and for bundles)
 
-    def accepts(self, path: str, value: Any) -> bool:
-        """Whether `value` is valid for the field at `path` (its own schema; not `required`).
+    def leaf_validator(self, path: str) -> Draft202012Validator:
+        """The validator of the field at `path` (its own schema; not `required`): the form's
+        validator moved to the leaf, so a `$ref` inside it resolves against the whole form (a
+        leaf validated alone cannot resolve `#/$defs/...` and raises)."""
+        return self.validator.evolve(schema=self.leaves[path])
 
-        The form's validator moved to the leaf, so a `$ref` inside it resolves against the whole
-        form: a leaf validated alone cannot resolve `#/$defs/...` and raises."""
-        return self.validator.evolve(schema=self.leaves[path]).is_valid(value)
+    def accepts(self, path: str, value: Any) -> bool:
+        """Whether `value` is valid for the field at `path`."""
+        return self.leaf_validator(path).is_valid(value)
 
 
 _cache: dict[tuple[tuple[str, int], ...], FormSpec] = {}

@@ -9,6 +9,8 @@ Revises: d4e5f6a7b8c9
 Create Date: 2026-12-05 19:50:00
 """
 
+import functools
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -32,30 +34,27 @@ def _encryptor():
     return Encryptor(parse_keys(cfg.DATA_KEYS), cfg.DATA_KEY_ACTIVE)
 
 
-def _convert(source: str, target: str, table: str, change) -> None:
+def _move(*, seal: bool) -> None:
+    """For each column pair: add the target column, fill it from the source (encrypted when
+    sealing, else decrypted), drop the source. Plain ALTER TABLE, not batch mode: on SQLite a
+    batch would copy `evaluations`, which rectification_tasks references, and foreign keys are
+    enforced during migrations (SQLite 3.35 and later drop a column in place)."""
     conn = op.get_bind()
-    rows = conn.execute(sa.text(f'SELECT id, {source} FROM {table} WHERE {source} IS NOT NULL')).all()
-    update = sa.text(f'UPDATE {table} SET {target} = :value WHERE id = :id')
-    for row_id, value in rows:
-        conn.execute(update, {'id': row_id, 'value': change(value)})
-
-
-# Plain ALTER TABLE, not batch mode: on SQLite a batch would copy `evaluations`, which
-# rectification_tasks references, and foreign keys are enforced during migrations (SQLite ≥ 3.35
-# drops a column in place).
-def upgrade() -> None:
-    enc = None
+    enc = _encryptor()
     for table, plain, sealed, purpose in COLUMNS:
-        op.add_column(table, sa.Column(sealed, sa.Text(), nullable=True))
-        enc = enc or _encryptor()
-        _convert(plain, sealed, table, lambda v, p=purpose: enc.encrypt(v, purpose=p))
-        op.drop_column(table, plain)
+        source, target = (plain, sealed) if seal else (sealed, plain)
+        change = functools.partial(enc.encrypt if seal else enc.decrypt, purpose=purpose)
+        op.add_column(table, sa.Column(target, sa.Text(), nullable=True))
+        rows = conn.execute(sa.text(f'SELECT id, {source} FROM {table} WHERE {source} IS NOT NULL')).all()
+        update = sa.text(f'UPDATE {table} SET {target} = :value WHERE id = :id')
+        for row_id, value in rows:
+            conn.execute(update, {'id': row_id, 'value': change(value)})
+        op.drop_column(table, source)
+
+
+def upgrade() -> None:
+    _move(seal=True)
 
 
 def downgrade() -> None:
-    enc = None
-    for table, plain, sealed, purpose in COLUMNS:
-        op.add_column(table, sa.Column(plain, sa.Text(), nullable=True))
-        enc = enc or _encryptor()
-        _convert(sealed, plain, table, lambda v, p=purpose: enc.decrypt(v, purpose=p))
-        op.drop_column(table, sealed)
+    _move(seal=False)
