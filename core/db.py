@@ -9,12 +9,14 @@ import threading
 import time
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import DateTime, MetaData, String, bindparam, create_engine, event, insert
+from sqlalchemy import DateTime, MetaData, String, bindparam, create_engine, event, insert, inspect
+from sqlalchemy import update as sa_update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, scoped_session, sessionmaker
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql.elements import ClauseElement
 from sqlalchemy.types import TypeDecorator
 
@@ -253,19 +255,19 @@ def first_row_autocommit(session: Any, statement: Any, params: dict[str, Any], *
         pooled.close()
 
 
-def take_write_lock(session: Any, table: Any, *where: Any) -> None:
+def take_write_lock(session: Any, table: Any, *where: Any, params: dict[str, Any] | None = None) -> None:
     """SQLite only: start the transaction with a write, so the read that follows cannot race.
 
     PostgreSQL's SELECT ... FOR UPDATE locks the row; SQLite ignores FOR UPDATE and its
     driver begins a transaction only at the first write, so two sessions could both read the
     old state and both act on it. A no-op UPDATE takes SQLite's single write lock first.
+    `params` binds a condition built once at module level: a hot path then builds nothing here
+    on PostgreSQL.
     """
-    from sqlalchemy import update
-
     if session.get_bind().dialect.name != "sqlite":
         return
     column = next(iter(table.primary_key.columns))
-    session.execute(update(table).where(*where).values({column.name: column}))
+    session.execute(sa_update(table).where(*where).values({column.name: column}), params)
 
 
 # (table, column, value-expression id) per row → the INSERT(s) built for that shape. The built
@@ -274,8 +276,43 @@ _insert_cache: dict[tuple, list[Any]] = {}
 _insert_lock = threading.Lock()
 
 
+class RowUpdate(NamedTuple):
+    """One row's new values, keyed by column: written by `insert_rows` after its inserts."""
+
+    table: Any
+    key: dict[str, Any]  # the primary key
+    values: dict[str, Any]
+
+
+def detach_for_update(session: Any, obj: Any) -> None:
+    """Take a loaded, row-locked object out of the unit of work: its changes will be written
+    with `insert_rows(..., update=pending_update(obj))`, in the same round trip as the rows,
+    instead of by the ORM's flush at the commit. The object stays readable."""
+    session.expunge(obj)
+
+
+def pending_update(obj: Any) -> RowUpdate:
+    """The changes made to a detached object's loaded attributes since it was read, as a row
+    update; afterwards the object counts as saved."""
+    state = inspect(obj)
+    mapper = state.mapper
+    if state.session_id is not None:
+        raise ValueError("pending_update: the object is still in a session (detach_for_update)")
+    values: dict[str, Any] = {}
+    for attr in list(state.committed_state):
+        column = mapper.get_property(attr).columns[0]
+        values[column.key] = state.dict.get(attr)
+        set_committed_value(obj, attr, state.dict.get(attr))
+    key = {c.key: state.dict[mapper.get_property_by_column(c).key] for c in mapper.primary_key}
+    return RowUpdate(mapper.local_table, key, values)
+
+
 def insert_rows(
-    session: Any, rows: list[tuple[Any, dict[str, Any]]], params: dict[str, Any] | None = None
+    session: Any,
+    rows: list[tuple[Any, dict[str, Any]]],
+    params: dict[str, Any] | None = None,
+    *,
+    update: RowUpdate | None = None,
 ) -> None:
     """Insert rows into (possibly different) tables in the caller's transaction, now.
 
@@ -286,17 +323,21 @@ def insert_rows(
     Python-side default, or their server default. A value may be an SQL expression built once at
     module level (e.g. the next number of a sequence column), whose own bound parameters come in
     `params`. On PostgreSQL foreign keys are checked when the statement ends; elsewhere at each
-    INSERT, so list a referenced row before the rows that reference it.
+    INSERT, so list a referenced row before the rows that reference it. `update` (one existing
+    row's new values, see `pending_update`) goes in the same statement on PostgreSQL, elsewhere
+    after the inserts; it may reference the inserted rows.
     """
-    if not rows:
+    if not rows and update is None:
         return
     conn = session.connection()
     pg = conn.dialect.name == "postgresql"
     key = (pg, *((table.name, *((k, id(v) if isinstance(v, ClauseElement) else 0) for k, v in values.items()))
                  for table, values in rows))  # fmt: skip
+    if update is not None:
+        key += (("update", update.table.name, *update.key, "set", *update.values),)
     statements = _insert_cache.get(key)
     if statements is None:
-        statements = _build_inserts(rows, pg)
+        statements = _build_inserts(rows, pg, update)
         with _insert_lock:
             if len(_insert_cache) > 1000:
                 _insert_cache.clear()
@@ -304,12 +345,15 @@ def insert_rows(
     flat = dict(params or {})
     for i, (_table, values) in enumerate(rows):
         flat.update({f"r{i}_{k}": v for k, v in values.items() if not isinstance(v, ClauseElement)})
+    if update is not None:
+        flat.update({f"u_key_{k}": v for k, v in update.key.items()})
+        flat.update({f"u_{k}": v for k, v in update.values.items()})
     for statement in statements:
         conn.execute(statement, flat)
 
 
-def _build_inserts(rows: list[tuple[Any, dict[str, Any]]], pg: bool) -> list[Any]:
-    inserts = []
+def _build_inserts(rows: list[tuple[Any, dict[str, Any]]], pg: bool, update: RowUpdate | None) -> list[Any]:
+    inserts: list[Any] = []
     for i, (table, values) in enumerate(rows):
         columns: dict[str, Any] = {
             k: v if isinstance(v, ClauseElement) else bindparam(f"r{i}_{k}", type_=table.c[k].type)
@@ -326,6 +370,13 @@ def _build_inserts(rows: list[tuple[Any, dict[str, Any]]], pg: bool) -> list[Any
                 f"r{i}_{column.key}_default", column.default.arg, type_=column.type
             )
         inserts.append(insert(table).values(columns))
+    if update is not None:
+        table = update.table
+        inserts.append(
+            sa_update(table)
+            .where(*(table.c[k] == bindparam(f"u_key_{k}", type_=table.c[k].type) for k in update.key))
+            .values({k: bindparam(f"u_{k}", type_=table.c[k].type) for k in update.values})
+        )
     if not pg or len(inserts) == 1:
         return inserts
     combined = inserts[-1]

@@ -15,7 +15,7 @@ from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from core import audit, clock
-from core.db import insert_rows, is_id, new_id, take_write_lock
+from core.db import detach_for_update, insert_rows, is_id, new_id, pending_update, take_write_lock
 from domain.accounts import profile_cache
 from domain.accounts.models import Account
 from domain.applications import checks, forms, references, states
@@ -51,6 +51,7 @@ _OWNED = select(Application).where(
     Application.id == bindparam("app_id"), Application.account_id == bindparam("account_id")
 )
 _OWNED_LOCKED = _OWNED.with_for_update()
+BY_ID = Application.id == bindparam("app_id")  # for take_write_lock
 # Submit also needs the applicant's identity level and face freshness (from the account row, not
 # the token): read in the same round trip, locking only the application.
 _SUBMITTING = (
@@ -71,7 +72,7 @@ def owned(session: Session, account_id: str, app_id: str, *, lock: bool = False)
     if not is_id(app_id):
         raise ApplicationNotFound()
     if lock:
-        take_write_lock(session, Application.__table__, Application.id == app_id)
+        take_write_lock(session, Application.__table__, BY_ID, params={"app_id": app_id})
     app = session.scalar(_OWNED_LOCKED if lock else _OWNED, {"app_id": app_id, "account_id": account_id})
     if app is None:
         raise ApplicationNotFound()
@@ -341,11 +342,13 @@ def submit(
     request_id: str | None = None,
 ) -> Submitted:
     """Submit a draft, or resubmit after a supplement request; all problems at once (422)."""
-    take_write_lock(session, Application.__table__, Application.id == app_id)
+    take_write_lock(session, Application.__table__, BY_ID, params={"app_id": app_id})
     found = session.execute(_SUBMITTING, {"app_id": app_id, "account_id": account_id}).first()
     if found is None:
         raise ApplicationNotFound()
     app, identity_level, live_checked_at = found
+    # Written below with the appended rows in one statement, not by the unit of work at the commit.
+    detach_for_update(session, app)
     target = states.SUBMITTED if app.status == states.DRAFT else states.RESUBMITTED
     if not states.allowed(app.status, target, states.CITIZEN):
         raise IllegalTransition(**status_params(app.status))
@@ -374,7 +377,7 @@ def submit(
         checks.check_consent(problems, consent, text_version)
     if problems.fields:
         raise SubmissionInvalid(fields=problems.fields, details=problems.details or None, count=len(problems))
-    if revoked:  # before the application changes: the rows below must precede their flush
+    if revoked:
         session.execute(delete(ApplicationMaterial).where(ApplicationMaterial.id.in_(revoked)))
     now = clock.now()
     previous = app.status
@@ -401,8 +404,7 @@ def submit(
     # The case-number serial is one row per item and day, so every submission of the item
     # queues on it: take it last (on SQLite it is held until the commit).
     if target == states.SUBMITTED:
-        with session.no_autoflush:
-            app.case_number = deps.case_numbers.next(session, code=app.service_code, when=now)
+        app.case_number = deps.case_numbers.next(session, code=app.service_code, when=now)
     rows.append(_outbox_row(app, "submit" if target == states.SUBMITTED else "resubmit", now))
     # The citizen's data goes to the handling departments (with the consent just recorded).
     rows.append((DataAccess.__table__, ledger.line(
@@ -416,8 +418,10 @@ def submit(
         target_type="application", target_id=app.id, ip=ip, request_id=request_id,
         details={"case_number": app.case_number, "version": app.submission_version},
     )))  # fmt: skip
-    # Before the application's own UPDATE (at the commit), which references the consent row.
-    insert_rows(session, rows, {"seq_application_id": app.id})
+    # The application's UPDATE comes after the rows: it references the consent row.
+    insert_rows(session, rows, {"seq_application_id": app.id}, update=pending_update(app))
+    profile_cache.mark_changed(session, account_id)  # a Core update: the ORM does not see it
+    profile_cache.mark_application_changed(session, app.id)
     session.commit()
     return Submitted(app, satisfied)
 

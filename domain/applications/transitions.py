@@ -19,7 +19,7 @@ from domain.applications import notices, states
 from domain.applications.deadlines import on_transition
 from domain.applications.errors import ApplicationNotFound, IllegalTransition, InvalidPatch, UnknownStatus
 from domain.applications.models import Application, ApplicationEvent
-from domain.applications.service import spec_of, status_params
+from domain.applications.service import BY_ID, spec_of, status_params
 from domain.applications.timeline import add_event
 
 
@@ -40,7 +40,7 @@ def advance(
     external event returns applied=False and changes nothing."""
     if to not in states.HANDLER_TARGETS:
         raise UnknownStatus(details={"allowed": sorted(states.HANDLER_TARGETS)})
-    take_write_lock(session, Application.__table__, Application.id == app_id)
+    take_write_lock(session, Application.__table__, BY_ID, params={"app_id": app_id})
     app = session.scalar(select(Application).where(Application.id == app_id).with_for_update())
     if app is None:
         raise ApplicationNotFound()

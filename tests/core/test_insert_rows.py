@@ -10,7 +10,8 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 
 from core.audit import AuditEvent
-from core.db import insert_rows, new_id, ordered_id
+from core.db import detach_for_update, insert_rows, new_id, ordered_id, pending_update
+from domain.accounts.models import Account
 from domain.identity.models import ConsentRecord
 from domain.ledger.models import DataAccess
 
@@ -92,3 +93,50 @@ def test_a_failing_row_writes_none_of_them(db_session: Any, citizen: dict) -> No
     assert (
         db_session.scalar(select(func.count()).where(ConsentRecord.account_id == citizen["account_id"])) == 0
     )
+
+
+def _account_row(account_id: str) -> tuple[Any, dict[str, Any]]:
+    at = datetime(2026, 12, 1, 8, 30, tzinfo=UTC)
+    return Account.__table__, {"id": account_id, "created_at": at, "updated_at": at, "created_via": "app"}
+
+
+def _detached_account(db_session: Any, account_id: str) -> Account:
+    account = db_session.get(Account, account_id)
+    detach_for_update(db_session, account)
+    return account
+
+
+def test_an_objects_changes_go_with_the_rows_and_may_reference_them(db_session: Any, citizen: dict) -> None:
+    actor, merged_into = new_id(), new_id()
+    account = _detached_account(db_session, citizen["account_id"])
+    account.identity_level = "L3"
+    account.merged_into_id = merged_into  # a row inserted by the same call
+    insert_rows(db_session, [_account_row(merged_into), _audit(actor)], update=pending_update(account))
+    db_session.commit()
+
+    db_session.expire_all()
+    stored = db_session.get(Account, citizen["account_id"])
+    assert (stored.identity_level, stored.merged_into_id) == ("L3", merged_into)
+    assert db_session.scalar(select(func.count()).where(AuditEvent.actor_id == actor)) == 1
+    # Written: the object has nothing left to write, and no other column was touched.
+    assert pending_update(account).values == {}
+    assert stored.created_via == account.created_via
+
+
+def test_a_failing_update_writes_none_of_the_rows(db_session: Any, citizen: dict) -> None:
+    actor = new_id()
+    account = _detached_account(db_session, citizen["account_id"])
+    account.merged_into_id = "no-such-account"
+    with pytest.raises(IntegrityError):
+        insert_rows(db_session, [_audit(actor)], update=pending_update(account))
+        db_session.commit()  # SQLite checks the foreign key here at the latest
+    db_session.rollback()
+    assert db_session.scalar(select(func.count()).where(AuditEvent.actor_id == actor)) == 0
+    assert db_session.get(Account, citizen["account_id"]).merged_into_id is None
+
+
+def test_an_object_still_in_the_session_is_refused(db_session: Any, citizen: dict) -> None:
+    account = db_session.get(Account, citizen["account_id"])
+    account.identity_level = "L3"
+    with pytest.raises(ValueError, match="detach_for_update"):
+        pending_update(account)
