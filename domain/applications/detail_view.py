@@ -21,8 +21,8 @@ from domain.accounts.profile_cache import ProfileCache
 from domain.applications import views
 from domain.applications.deadlines import local_date
 from domain.applications.deps import ApplicationDeps
-from domain.applications.models import Application, ApplicationMaterial
-from domain.applications.service import owned
+from domain.applications.models import Application
+from domain.applications.service import Satisfying, owned
 
 
 def etag(app: Application) -> str:
@@ -37,7 +37,7 @@ def render(
     app: Application,
     *,
     lang: str,
-    satisfied: dict[str, list[ApplicationMaterial]] | None = None,
+    satisfied: dict[str, list[Satisfying]] | None = None,
 ) -> bytes:
     """The full view as a JSON body (the one encoding of it, cached or not)."""
     return views.json_body(views.full(session, deps, app, lang=lang, satisfied=satisfied))

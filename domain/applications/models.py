@@ -22,7 +22,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base, IdMixin, UTCDateTime
 
@@ -128,9 +128,6 @@ class ApplicationMaterial(IdMixin, Base):
     file_id: Mapped[str | None] = mapped_column(ForeignKey("application_files.id"), index=True)
     ref: Mapped[str | None] = mapped_column(String(128))  # e-certificate / shared-data record id
     attached_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    # The uploaded file, read in the same query as the row (service.satisfied_materials) for the
-    # detail view; never loaded on access, so a path that forgot it fails instead of querying.
-    file: Mapped[ApplicationFile | None] = relationship(lazy="raise", viewonly=True)
 
 
 class ForwardingOutbox(IdMixin, Base):

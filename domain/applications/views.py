@@ -25,9 +25,15 @@ from domain.applications import states
 from domain.applications.deadlines import is_overdue, local_date
 from domain.applications.deps import ApplicationDeps
 from domain.applications.errors import InvalidCursor, UnknownStatus
-from domain.applications.models import Application, ApplicationEvent, ApplicationMaterial
+from domain.applications.models import Application, ApplicationEvent
 from domain.applications.prefill import decrypt_data, get_path, set_path
-from domain.applications.service import consent_text, satisfied_materials, spec_of, supplement_fields
+from domain.applications.service import (
+    Satisfying,
+    consent_text,
+    satisfied_materials,
+    spec_of,
+    supplement_fields,
+)
 from domain.catalog.models import Bundle
 from domain.shared_data import views as shared_views
 
@@ -98,7 +104,7 @@ def full(
     app: Application,
     *,
     lang: str = "zh",
-    satisfied: dict[str, list[ApplicationMaterial]] | None = None,
+    satisfied: dict[str, list[Satisfying]] | None = None,
 ) -> dict[str, Any]:
     """The full view; `satisfied` (the application's materials, as satisfied_materials gives
     them) when the caller has just read them."""
@@ -127,9 +133,9 @@ def full(
                         "kind": r.kind,
                         "file_id": r.file_id,
                         "ref": r.ref,
-                        "media_type": r.file.media_type if r.file else None,
-                        "size": r.file.size if r.file else None,
-                        "sha256": r.file.sha256 if r.file else None,
+                        "media_type": r.media_type,
+                        "size": r.size,
+                        "sha256": r.sha256,
                         "attached_at": r.attached_at.isoformat(),
                     }
                     for r in rows
