@@ -140,3 +140,19 @@ def test_an_object_still_in_the_session_is_refused(db_session: Any, citizen: dic
     account.identity_level = "L3"
     with pytest.raises(ValueError, match="detach_for_update"):
         pending_update(account)
+
+
+def test_the_combined_statement_is_converted_once_on_postgresql(db_session: Any, citizen: dict) -> None:
+    if db_session.get_bind().dialect.name != "postgresql":
+        pytest.skip("psycopg's placeholder conversion: PostgreSQL only")
+    from psycopg import _queries
+
+    def write() -> None:
+        rows = [_consent(citizen["account_id"], new_id()), _ledger(citizen["account_id"])]
+        insert_rows(db_session, rows + [_audit(new_id()) for _ in range(4)])
+
+    write()  # > 50 parameters, as a submission's rows have
+    before = _queries._query2pg.cache_info().hits
+    write()
+    db_session.commit()
+    assert _queries._query2pg.cache_info().hits > before
