@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -23,6 +24,7 @@ from domain.applications.deadlines import local_date
 from domain.applications.deps import ApplicationDeps
 from domain.applications.models import Application
 from domain.applications.service import Satisfying, owned
+from domain.shared_data.views import NOT_READ
 
 
 def etag(app: Application) -> str:
@@ -38,9 +40,11 @@ def render(
     *,
     lang: str,
     satisfied: dict[str, list[Satisfying]] | None = None,
+    grant: Any = NOT_READ,
 ) -> bytes:
-    """The full view as a JSON body (the one encoding of it, cached or not)."""
-    return views.json_body(views.full(session, deps, app, lang=lang, satisfied=satisfied))
+    """The full view as a JSON body (the one encoding of it, cached or not); `satisfied` and
+    `grant` when the caller has just read them (views.full)."""
+    return views.json_body(views.full(session, deps, app, lang=lang, satisfied=satisfied, grant=grant))
 
 
 def _stamp(account_id: str, day: str, tag: str) -> bytes:

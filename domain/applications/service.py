@@ -44,6 +44,8 @@ from domain.applications.timeline import add_event, event_row
 from domain.identity.models import ConsentRecord
 from domain.ledger import service as ledger
 from domain.ledger.models import DEPARTMENT, DataAccess
+from domain.shared_data.models import SharingGrant
+from domain.shared_data.views import GrantTimes
 
 CONSENT_PURPOSE = "application_share"
 
@@ -61,8 +63,15 @@ BY_ID = Application.id == bindparam("app_id")  # for take_write_lock
 # Submit also needs the applicant's identity level and face freshness (from the account row, not
 # the token): read in the same round trip, locking only the application.
 _SUBMITTING = (
-    select(Application, Account.identity_level, Account.live_checked_at)
+    select(
+        Application,
+        Account.identity_level,
+        Account.live_checked_at,
+        SharingGrant.granted_at,
+        SharingGrant.revoked_at,
+    )  # fmt: skip
     .join(Account, Account.id == Application.account_id)
+    .outerjoin(SharingGrant, SharingGrant.application_id == Application.id)  # for the view
     .where(Application.id == bindparam("app_id"), Application.account_id == bindparam("account_id"))
     .with_for_update(of=Application)
 )
@@ -352,8 +361,11 @@ def _unusable_certificates(
 
 
 class Submitted(NamedTuple):
+    """What the response shows, as the submission read it."""
+
     app: Application
-    satisfied: dict[str, list[Satisfying]]  # the materials as submitted (the response shows them)
+    satisfied: dict[str, list[Satisfying]]  # the materials as submitted
+    grant: GrantTimes | None  # the data-sharing grant, if any
 
 
 def submit(
@@ -372,7 +384,7 @@ def submit(
     found = session.execute(_SUBMITTING, {"app_id": app_id, "account_id": account_id}).first()
     if found is None:
         raise ApplicationNotFound()
-    app, identity_level, live_checked_at = found
+    app, identity_level, live_checked_at, granted_at, revoked_at = found
     # Written below with the appended rows in one statement, not by the unit of work at the commit.
     detach_for_update(session, app)
     target = states.SUBMITTED if app.status == states.DRAFT else states.RESUBMITTED
@@ -449,7 +461,7 @@ def submit(
     profile_cache.mark_changed(session, account_id)  # a Core update: the ORM does not see it
     profile_cache.mark_application_changed(session, app.id)
     session.commit()
-    return Submitted(app, satisfied)
+    return Submitted(app, satisfied, GrantTimes(granted_at, revoked_at) if granted_at else None)
 
 
 def _outbox_row(

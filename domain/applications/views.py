@@ -105,6 +105,7 @@ def full(
     *,
     lang: str = "zh",
     satisfied: dict[str, list[Satisfying]] | None = None,
+    grant: Any = shared_views.NOT_READ,
 ) -> dict[str, Any]:
     """The full view; `satisfied` (the application's materials, as satisfied_materials gives
     them) when the caller has just read them."""
@@ -183,7 +184,7 @@ def full(
     if app.status == states.DRAFT:
         text, version = consent_text(spec)
         body["consent"] = {"text": text, "text_version": version}
-    body["data_sharing"] = shared_views.sharing(session, app, spec, lang=lang)
+    body["data_sharing"] = shared_views.sharing(session, app, spec, lang=lang, grant=grant)
     return body
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
@@ -79,14 +80,28 @@ def _read(session: Session, statement: Any, params: dict[str, Any]) -> Any:
     return single_statement_connection(session).execute(statement, params)
 
 
-def sharing(session: Session, app: Application, spec: FormSpec, *, lang: str = "zh") -> dict[str, Any] | None:
+class GrantTimes(NamedTuple):
+    """When the application's data-sharing grant was given and revoked (as _GRANT reads them)."""
+
+    granted_at: datetime
+    revoked_at: datetime | None
+
+
+NOT_READ: Any = object()  # `grant=`: the caller has not read the grant, read it here
+
+
+def sharing(
+    session: Session, app: Application, spec: FormSpec, *, lang: str = "zh", grant: Any = NOT_READ
+) -> dict[str, Any] | None:
+    """`grant`: the GrantTimes (or None: there is none) when the caller has just read them."""
     offer = offer_for(session, spec)
     plan, text, version = offer.plan, offer.text, offer.version
     if plan.empty:
         return None
     en = lang == "en"
     params = {"app_id": app.id}
-    grant = _read(session, _GRANT, params).first()
+    if grant is NOT_READ:
+        grant = _read(session, _GRANT, params).first()
     rows = {r.dataset: r for r in _read(session, _RECORDS, params)} if grant is not None else {}
     datasets = []
     for d in plan.datasets:

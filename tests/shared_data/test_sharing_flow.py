@@ -272,7 +272,12 @@ def test_values_are_deleted_and_the_authorisation_revoked_when_the_case_ends(
         lambda p: "insured_since" in p.extra and any(c.state == "01" for c in certs(p, ID_CARD)), skip=1
     )
     who, ready = _ss_card_ready(app, client, person)
-    assert submit(client, who, ready).status_code == 200
+    done = submit(client, who, ready)
+    assert done.status_code == 200
+    # The submission's answer shows the sharing as it stands, as a fresh read of the case does.
+    shown = done.get_json()["data_sharing"]
+    assert shown["authorised"] is True and shown["granted_at"] and shown["datasets"]
+    assert shown == get(client, who, ready["id"]).get_json()["data_sharing"]
     grant = db_session.scalar(select(SharingGrant).where(SharingGrant.application_id == ready["id"]))
     assert sharing.purge_finished(db_session, services.govdata) == 0  # still open: still needed
     withdrawn = client.post(
