@@ -33,7 +33,6 @@ from domain.applications.errors import FileTooLarge, InvalidPatch, PreconditionR
 from domain.applications.models import Application, ApplicationFile
 from domain.applications.states import STATUSES
 from domain.shared_data import service as sharing
-from domain.shared_data.views import NOT_READ
 
 blp = Blueprint(
     "applications", __name__, url_prefix="/v1/applications", description="办事申请 / Applications"
@@ -110,10 +109,8 @@ def _detail(body: bytes, etag: str, status: int = 200) -> Response:
     return resp
 
 
-def _full(
-    app: Application, status: int = 200, *, satisfied: dict | None = None, grant: Any = NOT_READ
-) -> Response:
-    body = detail_view.render(db.session(), _deps(), app, lang=language(), satisfied=satisfied, grant=grant)
+def _full(app: Application, status: int = 200, *, known: service.Submitted | None = None) -> Response:
+    body = detail_view.render(db.session(), _deps(), app, lang=language(), known=known)
     return _detail(body, detail_view.etag(app), status)
 
 
@@ -233,8 +230,7 @@ class Submit(MethodView):
             db.session(), _deps(), account_id=p.account_id, app_id=app_id, consent=body.get("consent"),
             channel=p.channel, ip=client_ip(), request_id=g.get("request_id"),
         )  # fmt: skip
-        # The materials and the sharing grant it just read, not read again.
-        return _full(done.app, satisfied=done.satisfied, grant=done.grant)
+        return _full(done.app, known=done)  # rendered from what the submission read, not read again
 
 
 @blp.route("/<string:app_id>/data-sharing")

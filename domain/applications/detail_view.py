@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -23,8 +22,7 @@ from domain.applications import views
 from domain.applications.deadlines import local_date
 from domain.applications.deps import ApplicationDeps
 from domain.applications.models import Application
-from domain.applications.service import Satisfying, owned
-from domain.shared_data.views import NOT_READ
+from domain.applications.service import Submitted, owned
 
 
 def etag(app: Application) -> str:
@@ -39,12 +37,11 @@ def render(
     app: Application,
     *,
     lang: str,
-    satisfied: dict[str, list[Satisfying]] | None = None,
-    grant: Any = NOT_READ,
+    known: Submitted | None = None,
 ) -> bytes:
-    """The full view as a JSON body (the one encoding of it, cached or not); `satisfied` and
-    `grant` when the caller has just read them (views.full)."""
-    return views.json_body(views.full(session, deps, app, lang=lang, satisfied=satisfied, grant=grant))
+    """The full view as a JSON body (the one encoding of it, cached or not); `known` as in
+    views.full."""
+    return views.json_body(views.full(session, deps, app, lang=lang, known=known))
 
 
 def _stamp(account_id: str, day: str, tag: str) -> bytes:

@@ -361,11 +361,12 @@ def _unusable_certificates(
 
 
 class Submitted(NamedTuple):
-    """What the response shows, as the submission read it."""
+    """An application as a write path just read it: the view renders from this, not a re-read."""
 
     app: Application
-    satisfied: dict[str, list[Satisfying]]  # the materials as submitted
-    grant: GrantTimes | None  # the data-sharing grant, if any
+    satisfied: dict[str, list[Satisfying]]  # its materials
+    grant: GrantTimes | None  # its data-sharing grant, if any
+    data: dict[str, Any]  # its form data, decrypted
 
 
 def submit(
@@ -461,7 +462,7 @@ def submit(
     profile_cache.mark_changed(session, account_id)  # a Core update: the ORM does not see it
     profile_cache.mark_application_changed(session, app.id)
     session.commit()
-    return Submitted(app, satisfied, GrantTimes(granted_at, revoked_at) if granted_at else None)
+    return Submitted(app, satisfied, GrantTimes(granted_at, revoked_at) if granted_at else None, data)
 
 
 def _outbox_row(

@@ -28,7 +28,7 @@ from domain.applications.errors import InvalidCursor, UnknownStatus
 from domain.applications.models import Application, ApplicationEvent
 from domain.applications.prefill import decrypt_data, get_path, set_path
 from domain.applications.service import (
-    Satisfying,
+    Submitted,
     consent_text,
     satisfied_materials,
     spec_of,
@@ -104,19 +104,17 @@ def full(
     app: Application,
     *,
     lang: str = "zh",
-    satisfied: dict[str, list[Satisfying]] | None = None,
-    grant: Any = shared_views.NOT_READ,
+    known: Submitted | None = None,
 ) -> dict[str, Any]:
-    """The full view; `satisfied` (the application's materials, as satisfied_materials gives
-    them) when the caller has just read them."""
+    """The full view; `known`: what the caller has just read of this application (its
+    materials, sharing grant and decrypted data), not read again."""
     spec = spec_of(session, app)
-    data = decrypt_data(deps.encryptor, app.data_enc)
+    data = known.data if known is not None else decrypt_data(deps.encryptor, app.data_enc)
     shown = copy.deepcopy(data)
     for path, prov in app.provenance.items():
         if "masked" in prov and get_path(shown, path) is not None:
             set_path(shown, path, prov["masked"])
-    if satisfied is None:
-        satisfied = satisfied_materials(session, app.id)
+    satisfied = known.satisfied if known is not None else satisfied_materials(session, app.id)
     supplement = app.supplement or {}
     materials = []
     for material_id, material in spec.materials.items():
@@ -184,7 +182,9 @@ def full(
     if app.status == states.DRAFT:
         text, version = consent_text(spec)
         body["consent"] = {"text": text, "text_version": version}
-    body["data_sharing"] = shared_views.sharing(session, app, spec, lang=lang, grant=grant)
+    body["data_sharing"] = shared_views.sharing(
+        session, app, spec, lang=lang, grant=known.grant if known is not None else shared_views.NOT_READ
+    )
     return body
 
 
