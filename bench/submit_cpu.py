@@ -2,15 +2,15 @@
 
 The load benchmark (`python -m bench.run`, scenario application_submit) gives the figure the
 issue names, but on a 2-core VM its runs of the same code vary by about ±15 %: a change worth
-3 % cannot be seen there. This tool measures what such a change moves, with about ±2 % between
-runs: on a throwaway PostgreSQL database (Alembic schema) and a private Redis, with the
+3 % cannot be seen there. This tool measures what such a change moves, within about ±4 % from
+run to run: on a throwaway PostgreSQL database (Alembic schema) and a private Redis, with the
 production configuration and the load benchmark's seeded drafts, it submits `--n` drafts one
 after another through the Flask test client (after `--warmup` unmeasured ones) and reports the
 process CPU time and wall time per submission. PostgreSQL's and Redis's own CPU are not in it;
 the load benchmark's CPU figures cover the whole machine.
 
-Compare two commits by running it in a checkout of each, one after the other, on a quiet
-machine. Exit status 0 when every submission answered 200, 2 when the run failed.
+Compare two commits by running it in a checkout of each, alternately, three times each on a
+quiet machine, and comparing the means. Exit status 0 when every submission answered 200, 2 when the run failed.
 """
 
 from __future__ import annotations

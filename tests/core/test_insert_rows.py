@@ -156,3 +156,17 @@ def test_the_combined_statement_is_converted_once_on_postgresql(db_session: Any,
     write()
     db_session.commit()
     assert _queries._query2pg.cache_info().hits > before
+
+
+def test_a_value_the_database_refuses_is_sqlalchemys_error_and_writes_nothing(db_session: Any) -> None:
+    # The API turns SQLAlchemy's DataError into 400 request.invalid_value; on PostgreSQL the rows
+    # go through the driver directly, so its error must come back in the same form.
+    from sqlalchemy.exc import DataError
+
+    actor = new_id()
+    if db_session.get_bind().dialect.name != "postgresql":
+        pytest.skip("SQLite stores NUL in text")
+    with pytest.raises(DataError):
+        insert_rows(db_session, [_audit(actor), _audit(actor, request_id="a\x00b")])
+    db_session.rollback()
+    assert db_session.scalar(select(func.count()).where(AuditEvent.actor_id == actor)) == 0

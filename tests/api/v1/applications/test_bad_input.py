@@ -190,6 +190,10 @@ def test_the_same_key_while_the_first_submission_runs_is_409_then_replays_it(
 def test_withdrawn_and_completed_cases_cannot_be_submitted_or_withdrawn(client, zhang, officer):
     app = _ready(client, zhang)
     assert submit(client, zhang, app).status_code == 200
+    # A reason with a control character (NUL) is bad input and changes nothing.
+    nul = client.post(f"{URL}/{app['id']}/withdraw", json={"reason": "a\u0000b"}, headers=zhang["headers"])
+    assert nul.status_code == 422 and "reason" in nul.get_json()["error"]["fields"], nul.get_json()
+    assert get(client, zhang, app["id"]).get_json()["status"] == "submitted"
     withdrawn = client.post(
         f"{URL}/{app['id']}/withdraw", json={"reason": "材料准备有误"}, headers=zhang["headers"]
     )
