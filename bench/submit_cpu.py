@@ -10,7 +10,8 @@ process CPU time and wall time per submission. PostgreSQL's and Redis's own CPU 
 the load benchmark's CPU figures cover the whole machine.
 
 Compare two commits by running it in a checkout of each, alternately, three times each on a
-quiet machine, and comparing the means. Exit status 0 when every submission answered 200, 2 when the run failed.
+quiet machine, and comparing the means. Exit status 0 when every submission answered 200, 2
+when the run failed.
 """
 
 from __future__ import annotations

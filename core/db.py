@@ -336,13 +336,14 @@ def insert_rows(
     For append-only rows a write path adds beside its ORM changes (timeline events, outbox rows,
     ledger lines, audit events): the ORM's unit of work costs several times a plain INSERT per
     object. On PostgreSQL the rows go in one statement (the first ones as data-modifying CTEs),
-    so in one round trip, run on the driver (`DriverStatement`); elsewhere one INSERT per row. Columns left out get their constant
-    Python-side default, or their server default. A value may be an SQL expression built once at
-    module level (e.g. the next number of a sequence column), whose own bound parameters come in
-    `params`. On PostgreSQL foreign keys are checked when the statement ends; elsewhere at each
-    INSERT, so list a referenced row before the rows that reference it. `update` (one existing
-    row's new values, see `pending_update`) goes in the same statement on PostgreSQL, elsewhere
-    after the inserts; it may reference the inserted rows.
+    so in one round trip, run on the driver (`DriverStatement`); elsewhere one INSERT per row.
+    Columns left out get their constant Python-side default, or their server default. A value
+    may be an SQL expression built once at module level (e.g. the next number of a sequence
+    column), whose own bound parameters come in `params`. On PostgreSQL foreign keys are
+    checked when the statement ends; elsewhere at each INSERT, so list a referenced row before
+    the rows that reference it. `update` (one existing row's new values, see `pending_update`)
+    goes in the same statement on PostgreSQL, elsewhere after the inserts; it may reference the
+    inserted rows.
     """
     if not rows and update is None:
         return
