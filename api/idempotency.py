@@ -11,7 +11,9 @@ from flask import Flask, Response, g, make_response, request
 
 from api.deps import services
 from api.view_attrs import view_attr
+from core.db import db
 from core.idempotency import IdempotencyKeyInvalid, IdempotencyKeyRequired, StoredResponse
+from domain.accounts import profile_cache
 
 HEADER = "Idempotency-Key"
 # Headers of the first response a replay carries too: the version a phone edits next (ETag)
@@ -69,23 +71,32 @@ def _wrap(
             resp.headers.update(stored.headers)
             resp.headers["Idempotent-Replayed"] = "true"
             return resp
+        # The cached views the view's commit makes stale are dropped with the stored response,
+        # in its round trip to Redis; on any other way out, on their own.
+        session = db.session()
+        held = profile_cache.hold(session)
         try:
-            resp = make_response(view(*args, **kwargs))
-        except Exception:
-            # Errors raised before a response exists leave nothing stored: the retry runs again.
-            store.abandon(scope, key)
-            raise
-        if resp.status_code < 500 and (keep_accepted or resp.status_code != 202):
-            store.complete(
-                scope, key, fingerprint,
-                StoredResponse(
-                    resp.status_code, resp.get_data(), resp.content_type or "application/json",
-                    {h: resp.headers[h] for h in REPLAYED_HEADERS if h in resp.headers},
-                ),
-                ttl=ttl,
-            )  # fmt: skip
-        else:
-            store.abandon(scope, key)
+            try:
+                resp = make_response(view(*args, **kwargs))
+            except Exception:
+                # Errors raised before a response exists leave nothing stored: the retry runs again.
+                store.abandon(scope, key)
+                raise
+            finally:
+                profile_cache.release(session)
+            if resp.status_code < 500 and (keep_accepted or resp.status_code != 202):
+                store.complete(
+                    scope, key, fingerprint,
+                    StoredResponse(
+                        resp.status_code, resp.get_data(), resp.content_type or "application/json",
+                        {h: resp.headers[h] for h in REPLAYED_HEADERS if h in resp.headers},
+                    ),
+                    ttl=ttl, alongside=held,
+                )  # fmt: skip
+            else:
+                store.abandon(scope, key)
+        finally:
+            held.send()  # whatever was not sent with the stored response
         return resp
 
     wrapper._yiwang_idempotent = True  # type: ignore[attr-defined]

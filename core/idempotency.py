@@ -106,8 +106,17 @@ class IdempotencyStore:
         return StoredResponse(entry["status"], body, entry["content_type"], entry.get("headers") or {})
 
     def complete(
-        self, scope: str, key: str, fingerprint: str, resp: StoredResponse, *, ttl: int | None = None
+        self,
+        scope: str,
+        key: str,
+        fingerprint: str,
+        resp: StoredResponse,
+        *,
+        ttl: int | None = None,
+        alongside: Any | None = None,
     ) -> None:
+        """Store the response for replays. `alongside.stage(pipe)` adds other commands to the
+        same round trip (the cached views the request's commit made stale)."""
         entry = {
             "state": "done",
             "fp": fingerprint,
@@ -117,7 +126,13 @@ class IdempotencyStore:
         }
         if resp.headers:
             entry["headers"] = resp.headers
-        self._redis.set(self._name(scope, key), json.dumps(entry), ex=ttl or self._ttl)
+        if alongside is None:
+            self._redis.set(self._name(scope, key), json.dumps(entry), ex=ttl or self._ttl)
+            return
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.set(self._name(scope, key), json.dumps(entry), ex=ttl or self._ttl)
+        alongside.stage(pipe)
+        pipe.execute()
 
     def abandon(self, scope: str, key: str) -> None:
         """Release the lock after a server error so the client may retry the same key."""

@@ -9,7 +9,9 @@ identity) marks its account; a flushed change to a row of a model whose
 its materials, its shared-data records and grant) marks that application. The marks turn into
 a Redis delete of every view of those accounts and applications once the transaction commits.
 Writes that bypass the ORM (Core statements) mark what they change themselves (`mark_changed`,
-`mark_application_changed`). A delete leaves a short tombstone, so a reader that loaded the old
+`mark_application_changed`). During an @idempotent write (api/idempotency.py) the marks are
+held and go to Redis with the stored response, in its round trip (`hold`), or on their own if
+there is none. A delete leaves a short tombstone, so a reader that loaded the old
 rows just before the commit cannot put them back (its write is `SET NX`).
 """
 
@@ -32,6 +34,7 @@ from domain.accounts.models import Account, ChannelIdentity
 log = logging.getLogger(__name__)
 _DIRTY = "profile_cache_dirty"
 _DIRTY_APPS = "application_views_dirty"
+_HELD = "profile_cache_held"
 _TOMBSTONE = "-"
 KINDS = ("profile", "identity", "applications")  # every cached view of an account, all dropped together
 LANGUAGES = ("zh", "en")  # an application's view is cached once per language
@@ -114,17 +117,55 @@ class ProfileCache:
     def invalidate(self, account_ids: set[str], app_ids: set[str] | frozenset[str] = frozenset()) -> None:
         if not account_ids and not app_ids:
             return
-        keys = [self.key(a, kind) for a in account_ids for kind in KINDS]
-        keys += [self.application_key(app_id, lang) for app_id in app_ids for lang in LANGUAGES]
         try:
             pipe = self._redis.pipeline(transaction=False)
-            for key in keys:
-                pipe.set(key, _TOMBSTONE, ex=self._tombstone_ttl)
+            self.stage_invalidation(pipe, account_ids, app_ids)
             pipe.execute()
         except RedisError:
             # The TTL bounds how long a stale view can live if Redis was briefly away.
             counts = {"accounts": len(account_ids), "apps": len(app_ids)}
             log.warning("profile cache invalidation failed", extra=counts)
+
+    def stage_invalidation(
+        self, pipe: Any, account_ids: set[str], app_ids: set[str] | frozenset[str]
+    ) -> None:
+        """`invalidate`'s commands, added to a pipeline another write sends."""
+        keys = [self.key(a, kind) for a in account_ids for kind in KINDS]
+        keys += [self.application_key(app_id, lang) for app_id in app_ids for lang in LANGUAGES]
+        for key in keys:
+            pipe.set(key, _TOMBSTONE, ex=self._tombstone_ttl)
+
+
+class Held:
+    """Invalidations a session's commits made while held (`hold`): sent with the caller's own
+    Redis write (`stage`) or on their own (`send`), once."""
+
+    def __init__(self) -> None:
+        self.accounts: set[str] = set()
+        self.apps: set[str] = set()
+
+    def stage(self, pipe: Any) -> None:
+        if _holder.cache is not None and (self.accounts or self.apps):
+            _holder.cache.stage_invalidation(pipe, self.accounts, self.apps)
+        self.accounts, self.apps = set(), set()
+
+    def send(self) -> None:
+        if _holder.cache is not None and (self.accounts or self.apps):
+            _holder.cache.invalidate(self.accounts, self.apps)
+        self.accounts, self.apps = set(), set()
+
+
+def hold(session: Session) -> Held:
+    """Collect the invalidations of this session's commits instead of sending each at once, for
+    a caller that writes to Redis after the commit anyway (the idempotency record): one round
+    trip. The caller must `release` and then stage or send what was held, also on errors."""
+    held = Held()
+    session.info[_HELD] = held
+    return held
+
+
+def release(session: Session) -> None:
+    session.info.pop(_HELD, None)
 
 
 class _Holder:
@@ -180,7 +221,11 @@ def _mark_changed_accounts(session: Session, _ctx: Any) -> None:
 def _drop_after_commit(session: Session) -> None:
     ids = session.info.pop(_DIRTY, None)
     app_ids = session.info.pop(_DIRTY_APPS, None)
-    if (ids or app_ids) and _holder.cache is not None:
+    held: Held | None = session.info.get(_HELD)
+    if held is not None:
+        held.accounts.update(ids or ())
+        held.apps.update(app_ids or ())
+    elif (ids or app_ids) and _holder.cache is not None:
         _holder.cache.invalidate(ids or set(), app_ids or frozenset())
 
 

@@ -25,6 +25,7 @@ from tests.api.v1.applications.conftest import (
     submit,
     upload,
 )
+from tests.api.v1.applications.test_bad_input import _ready
 
 
 def _key(app_id: str, lang: str = "zh") -> str:
@@ -140,3 +141,28 @@ def test_a_cached_view_is_served_only_in_its_language_and_on_its_day(app, client
     tomorrow = relogin(app, zhang)
     assert _cached(a["id"]) not in (None, b"-")  # still cached, but rendered yesterday
     assert get(client, tomorrow, a["id"]).get_json()["overdue"] is True
+
+
+def test_a_submission_whose_answer_fails_after_the_commit_still_drops_the_cached_views(
+    client, zhang, monkeypatch
+):
+    # The stale views normally go to Redis with the stored answer (one round trip); an answer
+    # that never comes must not leave them behind.
+    from domain.applications import detail_view
+
+    a = _ready(client, zhang)
+    _warm(client, zhang, a["id"])
+    get_redis().delete(f"applications:{zhang['account_id']}")
+    assert client.get(URL, headers=zhang["headers"]).status_code == 200  # the list, cached too
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("rendering failed")
+
+    monkeypatch.setattr(detail_view, "render", broken)
+    assert submit(client, zhang, a).status_code == 500
+    monkeypatch.undo()
+    assert _cached(a["id"]) == b"-"
+    assert get_redis().get(f"applications:{zhang['account_id']}") == b"-"
+    assert _warm(client, zhang, a["id"])["status"] == "submitted"
+    listed = client.get(URL, headers=zhang["headers"]).get_json()["items"]
+    assert {i["id"]: i["status"] for i in listed}[a["id"]] == "submitted"
