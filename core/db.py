@@ -379,14 +379,15 @@ def insert_rows(
 class DriverStatement:
     """A statement compiled once for PostgreSQL and run on the driver (psycopg), in the caller's
     transaction, without SQLAlchemy's per-execution work (parameter construction, execution
-    context, result): for the write paths' combined INSERT that work cost more than psycopg's.
-    Values go through the same type processors SQLAlchemy applies (UTC datetimes, JSON), and
-    driver errors come back as SQLAlchemy's (IntegrityError, DataError, ...) as they would from
-    `Connection.execute`. Statements only: no rows come back."""
+    context, result objects): for a hot path's statements that work cost more than psycopg's.
+    Values and selected columns go through the same type processors SQLAlchemy applies (UTC
+    datetimes, JSON), and driver errors come back as SQLAlchemy's (IntegrityError, DataError,
+    ...) as they would from `Connection.execute`. `execute` for writes, `rows` for a SELECT."""
 
     sql: str
     constants: dict[str, Any]
     processors: dict[str, Any]
+    column_processors: tuple[Any, ...] = ()  # per selected column, None where there is none
 
     @classmethod
     def compile(cls, statement: Any, dialect: Any) -> DriverStatement:
@@ -399,9 +400,16 @@ class DriverStatement:
         constants = {
             k: processors[k](v) if k in processors else v for k, v in compiled.params.items() if v is not None
         }
-        return cls(compiled.string, constants, processors)
+        columns: tuple[Any, ...] = ()
+        if getattr(statement, "is_select", False):
+            found = tuple(
+                c.type.dialect_impl(dialect).result_processor(dialect, None)
+                for c in statement.selected_columns
+            )
+            columns = found if any(found) else ()
+        return cls(compiled.string, constants, processors, columns)
 
-    def execute(self, conn: Any, params: dict[str, Any]) -> None:
+    def execute(self, conn: Any, params: dict[str, Any]) -> Any:
         values = dict(self.constants)
         processors = self.processors
         for k, v in params.items():
@@ -410,7 +418,7 @@ class DriverStatement:
         dialect = conn.dialect
         pooled = conn.connection
         try:
-            pooled.driver_connection.execute(self.sql, values)
+            return pooled.driver_connection.execute(self.sql, values)
         except dialect.loaded_dbapi.Error as exc:
             gone = dialect.is_disconnect(exc, pooled.dbapi_connection, None)
             if gone:
@@ -423,6 +431,35 @@ class DriverStatement:
                 connection_invalidated=gone,
                 dialect=dialect,
             ) from exc
+
+    def rows(self, conn: Any, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        fetched = self.execute(conn, params).fetchall()
+        if not self.column_processors:
+            return fetched
+        pairs = list(enumerate(self.column_processors))
+        return [tuple(p(row[i]) if p is not None else row[i] for i, p in pairs) for row in fetched]
+
+
+# id(statement) -> (the statement, its compiled form): the entry holds the statement, so its id
+# cannot be reused by another while it is cached.
+_driver_statements: dict[int, tuple[Any, DriverStatement]] = {}
+
+
+def read_rows(session: Any, statement: Any, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """The rows of a Core SELECT built once at module level, in the session's transaction: on
+    PostgreSQL through `DriverStatement` (compiled once), elsewhere through SQLAlchemy. Plain
+    tuples in the order of the selected columns."""
+    conn = session.connection()
+    if conn.dialect.name != "postgresql":
+        return [tuple(row) for row in conn.execute(statement, params)]
+    entry = _driver_statements.get(id(statement))
+    if entry is None or entry[0] is not statement:
+        entry = (statement, DriverStatement.compile(statement, conn.dialect))
+        with _insert_lock:
+            if len(_driver_statements) > 1000:
+                _driver_statements.clear()
+            _driver_statements[id(statement)] = entry
+    return entry[1].rows(conn, params)
 
 
 def _build_inserts(rows: list[tuple[Any, dict[str, Any]]], pg: bool, update: RowUpdate | None) -> list[Any]:

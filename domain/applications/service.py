@@ -15,7 +15,7 @@ from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from core import audit, clock
-from core.db import detach_for_update, insert_rows, is_id, new_id, pending_update, take_write_lock
+from core.db import detach_for_update, insert_rows, is_id, new_id, pending_update, read_rows, take_write_lock
 from domain.accounts import profile_cache
 from domain.accounts.models import Account
 from domain.applications import checks, forms, references, states
@@ -329,8 +329,9 @@ def consent_text(spec: forms.FormSpec) -> tuple[str, str]:
 
 def satisfied_materials(session: Session, app_id: str) -> dict[str, list[Satisfying]]:
     out: dict[str, list[Satisfying]] = {}
-    for row in session.execute(_MATERIALS, {"app_id": app_id}):
-        out.setdefault(row.material_id, []).append(Satisfying(*row))
+    for row in read_rows(session, _MATERIALS, {"app_id": app_id}):
+        found = Satisfying(*row)
+        out.setdefault(found.material_id, []).append(found)
     return out
 
 

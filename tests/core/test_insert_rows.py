@@ -10,7 +10,7 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 
 from core.audit import AuditEvent
-from core.db import detach_for_update, insert_rows, new_id, ordered_id, pending_update
+from core.db import detach_for_update, insert_rows, new_id, ordered_id, pending_update, read_rows
 from domain.accounts.models import Account
 from domain.identity.models import ConsentRecord
 from domain.ledger.models import DataAccess
@@ -170,3 +170,23 @@ def test_a_value_the_database_refuses_is_sqlalchemys_error_and_writes_nothing(db
         insert_rows(db_session, [_audit(actor), _audit(actor, request_id="a\x00b")])
     db_session.rollback()
     assert db_session.scalar(select(func.count()).where(AuditEvent.actor_id == actor)) == 0
+
+
+_READ = select(AuditEvent.id, AuditEvent.at, AuditEvent.details, AuditEvent.outcome).where(
+    AuditEvent.actor_id == bindparam("actor")
+)
+
+
+def test_read_rows_gives_what_sqlalchemy_gives(db_session: Any) -> None:
+    # On PostgreSQL read_rows runs on the driver: the same values, types and time zones.
+    actor = new_id()
+    insert_rows(db_session, [_audit(actor), _audit(actor, details={"嵌套": {"n": [1, 2]}})])
+    db_session.commit()
+    ours = sorted(read_rows(db_session, _READ, {"actor": actor}))
+    theirs = sorted(tuple(r) for r in db_session.execute(_READ, {"actor": actor}))
+    assert ours == theirs and len(ours) == 2
+    assert all(
+        row[1] == datetime(2026, 12, 1, 8, 30, tzinfo=UTC) and row[1].utcoffset() is not None for row in ours
+    )
+    assert {"嵌套": {"n": [1, 2]}} in [row[2] for row in ours]
+    assert read_rows(db_session, _READ, {"actor": new_id()}) == []
