@@ -301,20 +301,39 @@ class RowUpdate(NamedTuple):
     values: dict[str, Any]
 
 
-def detach_for_update(session: Any, obj: Any) -> None:
-    """Take a loaded, row-locked object out of the unit of work: its changes will be written
-    with `insert_rows(..., update=pending_update(obj))`, in the same round trip as the rows,
-    instead of by the ORM's flush at the commit. The object stays readable."""
-    session.expunge(obj)
+def load_for_update(
+    session: Any, cls: Any, statement: Any, params: dict[str, Any]
+) -> tuple[Any, tuple] | None:
+    """Read one row for a write path that changes it with `insert_rows(..., update=
+    pending_update(obj))`, in the same round trip as its appended rows, instead of through the
+    ORM's unit of work: `statement` (a SELECT built once at module level, usually FOR UPDATE)
+    selects every column of `cls`'s table in table order, then any others. Returns the row as a
+    `cls` object outside the session, as if loaded (its changes are tracked), and the other
+    values; None when there is no row. A copy of that row the session already holds is taken out
+    of it: it would be stale after the write."""
+    rows = read_rows(session, statement, params)
+    if not rows:
+        return None
+    mapper = inspect(cls)
+    table = mapper.local_table
+    attrs = [mapper.get_property_by_column(c).key for c in table.columns]
+    obj = mapper.class_manager.new_instance()
+    for attr, value in zip(attrs, rows[0], strict=False):
+        set_committed_value(obj, attr, value)
+    key = mapper.identity_key_from_instance(obj)
+    held = session.identity_map.get(key)
+    if held is not None:
+        session.expunge(held)
+    return obj, tuple(rows[0][len(attrs) :])
 
 
 def pending_update(obj: Any) -> RowUpdate:
-    """The changes made to a detached object's loaded attributes since it was read, as a row
-    update; afterwards the object counts as saved."""
+    """The changes made to an object from `load_for_update` since it was read, as a row update;
+    afterwards the object counts as saved."""
     state = inspect(obj)
     mapper = state.mapper
     if state.session_id is not None:
-        raise ValueError("pending_update: the object is still in a session (detach_for_update)")
+        raise ValueError("pending_update: the object is in a session (read it with load_for_update)")
     values: dict[str, Any] = {}
     for attr in list(state.committed_state):
         column = mapper.get_property(attr).columns[0]

@@ -15,7 +15,7 @@ from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from core import audit, clock
-from core.db import detach_for_update, insert_rows, is_id, new_id, pending_update, read_rows, take_write_lock
+from core.db import insert_rows, is_id, load_for_update, new_id, pending_update, read_rows, take_write_lock
 from domain.accounts import profile_cache
 from domain.accounts.models import Account
 from domain.applications import checks, forms, references, states
@@ -64,7 +64,7 @@ BY_ID = Application.id == bindparam("app_id")  # for take_write_lock
 # the token): read in the same round trip, locking only the application.
 _SUBMITTING = (
     select(
-        Application,
+        *Application.__table__.columns,  # as core.db.load_for_update reads them
         Account.identity_level,
         Account.live_checked_at,
         SharingGrant.granted_at,
@@ -73,7 +73,7 @@ _SUBMITTING = (
     .join(Account, Account.id == Application.account_id)
     .outerjoin(SharingGrant, SharingGrant.application_id == Application.id)  # for the view
     .where(Application.id == bindparam("app_id"), Application.account_id == bindparam("account_id"))
-    .with_for_update(of=Application)
+    .with_for_update(of=Application.__table__)
 )
 _M, _F = ApplicationMaterial.__table__, ApplicationFile.__table__
 
@@ -383,12 +383,11 @@ def submit(
 ) -> Submitted:
     """Submit a draft, or resubmit after a supplement request; all problems at once (422)."""
     take_write_lock(session, Application.__table__, BY_ID, params={"app_id": app_id})
-    found = session.execute(_SUBMITTING, {"app_id": app_id, "account_id": account_id}).first()
+    # Written below with the appended rows in one statement, not by the unit of work at the commit.
+    found = load_for_update(session, Application, _SUBMITTING, {"app_id": app_id, "account_id": account_id})
     if found is None:
         raise ApplicationNotFound()
-    app, identity_level, live_checked_at, granted_at, revoked_at = found
-    # Written below with the appended rows in one statement, not by the unit of work at the commit.
-    detach_for_update(session, app)
+    app, (identity_level, live_checked_at, granted_at, revoked_at) = found
     target = states.SUBMITTED if app.status == states.DRAFT else states.RESUBMITTED
     if not states.allowed(app.status, target, states.CITIZEN):
         raise IllegalTransition(**status_params(app.status))

@@ -10,7 +10,7 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 
 from core.audit import AuditEvent
-from core.db import detach_for_update, insert_rows, new_id, ordered_id, pending_update, read_rows
+from core.db import insert_rows, load_for_update, new_id, ordered_id, pending_update, read_rows
 from domain.accounts.models import Account
 from domain.identity.models import ConsentRecord
 from domain.ledger.models import DataAccess
@@ -100,9 +100,18 @@ def _account_row(account_id: str) -> tuple[Any, dict[str, Any]]:
     return Account.__table__, {"id": account_id, "created_at": at, "updated_at": at, "created_via": "app"}
 
 
+_ACCOUNT = (
+    select(*Account.__table__.columns, func.upper(Account.created_via))
+    .where(Account.id == bindparam("account_id"))
+    .with_for_update()
+)
+
+
 def _detached_account(db_session: Any, account_id: str) -> Account:
-    account = db_session.get(Account, account_id)
-    detach_for_update(db_session, account)
+    found = load_for_update(db_session, Account, _ACCOUNT, {"account_id": account_id})
+    assert found is not None
+    account, extra = found
+    assert extra == (account.created_via.upper(),)  # the columns after the table's
     return account
 
 
@@ -138,8 +147,21 @@ def test_a_failing_update_writes_none_of_the_rows(db_session: Any, citizen: dict
 def test_an_object_still_in_the_session_is_refused(db_session: Any, citizen: dict) -> None:
     account = db_session.get(Account, citizen["account_id"])
     account.identity_level = "L3"
-    with pytest.raises(ValueError, match="detach_for_update"):
+    with pytest.raises(ValueError, match="load_for_update"):
         pending_update(account)
+
+
+def test_a_copy_the_session_holds_is_taken_out_and_a_missing_row_is_none(
+    db_session: Any, citizen: dict
+) -> None:
+    held = db_session.get(Account, citizen["account_id"])
+    account = _detached_account(db_session, citizen["account_id"])
+    assert account is not held and held not in db_session
+    account.identity_level = "L3"
+    insert_rows(db_session, [], update=pending_update(account))
+    db_session.commit()
+    assert db_session.get(Account, citizen["account_id"]).identity_level == "L3"  # not the stale copy
+    assert load_for_update(db_session, Account, _ACCOUNT, {"account_id": new_id()}) is None
 
 
 def test_the_combined_statement_is_converted_once_on_postgresql(db_session: Any, citizen: dict) -> None:
