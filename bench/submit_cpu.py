@@ -6,8 +6,8 @@ issue names, but on a 2-core VM its runs of the same code vary by about ±15 %: 
 run to run: on a throwaway PostgreSQL database (Alembic schema) and a private Redis, with the
 production configuration and the load benchmark's seeded drafts, it submits `--n` drafts one
 after another through the Flask test client (after `--warmup` unmeasured ones) and reports the
-process CPU time and wall time per submission. PostgreSQL's and Redis's own CPU are not in it;
-the load benchmark's CPU figures cover the whole machine.
+process CPU time and wall time per submission, and beside it the CPU the PostgreSQL backends
+serving the database and the Redis server spent meanwhile (per submission).
 
 Compare two commits by running it in a checkout of each, alternately, three times each on a
 quiet machine, and comparing the means. Exit status 0 when every submission answered 200, 2
@@ -28,7 +28,7 @@ from pathlib import Path
 
 from bench import applications_load as apps
 from bench.environment import production_env
-from bench.infra import BenchDatabase, BenchError, PrivateRedis
+from bench.infra import BenchDatabase, BenchError, PrivateRedis, cpu_seconds
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -92,14 +92,21 @@ def measure(args: argparse.Namespace, work: Path) -> dict:
 
             client = create_app().test_client()
             _submit_all(client, drafts[: args.warmup])
+            # The warm-up opened every connection the submissions use.
+            servers = {"postgresql": db.backend_pids(), "redis": [redis.pid]}
+            before = {name: sum(cpu_seconds(pids).values()) for name, pids in servers.items()}
             cpu, wall = time.process_time(), time.perf_counter()
             _submit_all(client, drafts[args.warmup :])
             cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-        return {
+            after = {name: sum(cpu_seconds(pids).values()) for name, pids in servers.items()}
+        result = {
             "submissions": args.n,
             "cpu_ms_per_submission": round(1000 * cpu / args.n, 3),
             "wall_ms_per_submission": round(1000 * wall / args.n, 3),
         }
+        for name in servers:
+            result[f"{name}_cpu_ms_per_submission"] = round(1000 * (after[name] - before[name]) / args.n, 3)
+        return result
     finally:
         if redis is not None:
             redis.stop()
@@ -116,7 +123,9 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     print(
         f"{result['cpu_ms_per_submission']:.3f} ms of CPU and {result['wall_ms_per_submission']:.3f} ms"
-        f" of wall time per submission ({result['submissions']} submissions, one at a time)"
+        f" of wall time per submission ({result['submissions']} submissions, one at a time);"
+        f" PostgreSQL {result['postgresql_cpu_ms_per_submission']:.3f} ms,"
+        f" Redis {result['redis_cpu_ms_per_submission']:.3f} ms of CPU"
     )
     print(json.dumps(result))
     return 0
