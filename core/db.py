@@ -428,7 +428,21 @@ class DriverStatement:
             columns = found if any(found) else ()
         return cls(compiled.string, constants, processors, columns)
 
-    def execute(self, conn: Any, params: dict[str, Any]) -> Any:
+    def execute(self, conn: Any, params: dict[str, Any]) -> None:
+        self._run(conn, params).close()
+
+    def rows(self, conn: Any, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        cursor = self._run(conn, params)
+        try:
+            fetched = cursor.fetchall()
+        finally:
+            cursor.close()
+        if not self.column_processors:
+            return fetched
+        pairs = list(enumerate(self.column_processors))
+        return [tuple(p(row[i]) if p is not None else row[i] for i, p in pairs) for row in fetched]
+
+    def _run(self, conn: Any, params: dict[str, Any]) -> Any:
         values = dict(self.constants)
         processors = self.processors
         for k, v in params.items():
@@ -450,13 +464,6 @@ class DriverStatement:
                 connection_invalidated=gone,
                 dialect=dialect,
             ) from exc
-
-    def rows(self, conn: Any, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-        fetched = self.execute(conn, params).fetchall()
-        if not self.column_processors:
-            return fetched
-        pairs = list(enumerate(self.column_processors))
-        return [tuple(p(row[i]) if p is not None else row[i] for i, p in pairs) for row in fetched]
 
 
 # id(statement) -> (the statement, its compiled form): the entry holds the statement, so its id
