@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import DateTime, MetaData, String, bindparam, create_engine, event, insert, inspect
 from sqlalchemy import update as sa_update
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, scoped_session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql.elements import ClauseElement
@@ -443,27 +443,19 @@ class DriverStatement:
         return [tuple(p(row[i]) if p is not None else row[i] for i, p in pairs) for row in fetched]
 
     def _run(self, conn: Any, params: dict[str, Any]) -> Any:
-        values = dict(self.constants)
-        processors = self.processors
-        for k, v in params.items():
-            processor = processors.get(k)
-            values[k] = processor(v) if processor is not None else v
-        dialect = conn.dialect
-        pooled = conn.connection
         try:
-            return pooled.driver_connection.execute(self.sql, values)
-        except dialect.loaded_dbapi.Error as exc:
-            gone = dialect.is_disconnect(exc, pooled.dbapi_connection, None)
-            if gone:
-                conn.invalidate(exc)  # as SQLAlchemy does: the pool does not hand it out again
-            raise DBAPIError.instance(
-                self.sql,
-                values,
-                exc,
-                dialect.loaded_dbapi.Error,
-                connection_invalidated=gone,
-                dialect=dialect,
-            ) from exc
+            values = dict(self.constants)
+            processors = self.processors
+            for k, v in params.items():
+                processor = processors.get(k)
+                values[k] = processor(v) if processor is not None else v
+            return conn.connection.driver_connection.execute(self.sql, values)
+        except Exception as exc:
+            # SQLAlchemy's own handling, as for a statement it ran: driver errors and errors
+            # converting a value come back wrapped (IntegrityError, DataError, StatementError),
+            # and a lost connection is invalidated together with the rest of the pool.
+            conn._handle_dbapi_exception(exc, self.sql, params, None, None)
+            raise  # not reached: the handler raises
 
 
 # id(statement) -> (the statement, its compiled form): the entry holds the statement, so its id

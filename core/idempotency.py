@@ -116,7 +116,8 @@ class IdempotencyStore:
         alongside: Any | None = None,
     ) -> None:
         """Store the response for replays. `alongside.stage(pipe)` adds other commands to the
-        same round trip (the cached views the request's commit made stale)."""
+        same round trip (the cached views the request's commit made stale); `alongside.sent()`
+        is called once the round trip went through."""
         entry = {
             "state": "done",
             "fp": fingerprint,
@@ -133,6 +134,7 @@ class IdempotencyStore:
         pipe.set(self._name(scope, key), json.dumps(entry), ex=ttl or self._ttl)
         alongside.stage(pipe)
         pipe.execute()
+        alongside.sent()
 
     def abandon(self, scope: str, key: str) -> None:
         """Release the lock after a server error so the client may retry the same key."""

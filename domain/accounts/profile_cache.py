@@ -137,8 +137,9 @@ class ProfileCache:
 
 
 class Held:
-    """Invalidations a session's commits made while held (`hold`): sent with the caller's own
-    Redis write (`stage`) or on their own (`send`), once."""
+    """Invalidations a session's commits made while held (`hold`): added to the caller's own
+    Redis write (`stage`, then `sent` once that write went through) or sent on their own
+    (`send`); either way once."""
 
     def __init__(self) -> None:
         self.accounts: set[str] = set()
@@ -147,6 +148,8 @@ class Held:
     def stage(self, pipe: Any) -> None:
         if _holder.cache is not None and (self.accounts or self.apps):
             _holder.cache.stage_invalidation(pipe, self.accounts, self.apps)
+
+    def sent(self) -> None:
         self.accounts, self.apps = set(), set()
 
     def send(self) -> None:

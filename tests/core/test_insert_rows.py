@@ -212,3 +212,15 @@ def test_read_rows_gives_what_sqlalchemy_gives(db_session: Any) -> None:
     )
     assert {"嵌套": {"n": [1, 2]}} in [row[2] for row in ours]
     assert read_rows(db_session, _READ, {"actor": new_id()}) == []
+
+
+def test_a_value_that_cannot_be_converted_is_a_statement_error_and_writes_nothing(db_session: Any) -> None:
+    # As through SQLAlchemy (which the API answers with 400 request.invalid_value), also when
+    # the rows go through the driver: a naive time for a UTC column is refused before sending.
+    from sqlalchemy.exc import StatementError
+
+    actor = new_id()
+    with pytest.raises(StatementError, match="naive datetime"):
+        insert_rows(db_session, [_audit(actor), _audit(actor, at=datetime(2026, 12, 1, 8, 30))])
+    db_session.rollback()
+    assert db_session.scalar(select(func.count()).where(AuditEvent.actor_id == actor)) == 0

@@ -166,3 +166,35 @@ def test_a_submission_whose_answer_fails_after_the_commit_still_drops_the_cached
     assert _warm(client, zhang, a["id"])["status"] == "submitted"
     listed = client.get(URL, headers=zhang["headers"]).get_json()["items"]
     assert {i["id"]: i["status"] for i in listed}[a["id"]] == "submitted"
+
+
+def test_when_storing_the_answer_fails_the_cached_views_are_still_dropped(
+    client, zhang, services, monkeypatch
+):
+    # The stale views ride in the idempotency record's round trip; if that trip fails they go
+    # on their own afterwards.
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    store = services.idempotency
+    real = store._redis
+
+    class FailingPipelines:
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def pipeline(self, *args, **kwargs):
+            pipe = real.pipeline(*args, **kwargs)
+
+            def execute(*_a, **_k):
+                raise RedisConnectionError("redis went away")
+
+            pipe.execute = execute
+            return pipe
+
+    a = _ready(client, zhang)
+    _warm(client, zhang, a["id"])
+    monkeypatch.setattr(store, "_redis", FailingPipelines())
+    assert submit(client, zhang, a).status_code >= 500  # committed, but its answer was not kept
+    monkeypatch.undo()
+    assert _cached(a["id"]) == b"-"
+    assert _warm(client, zhang, a["id"])["status"] == "submitted"
