@@ -82,8 +82,6 @@ def _wrap(
                 # Errors raised before a response exists leave nothing stored: the retry runs again.
                 store.abandon(scope, key)
                 raise
-            finally:
-                profile_cache.release(session)
             if resp.status_code < 500 and (keep_accepted or resp.status_code != 202):
                 store.complete(
                     scope, key, fingerprint,
@@ -96,6 +94,7 @@ def _wrap(
             else:
                 store.abandon(scope, key)
         finally:
+            profile_cache.release(session)
             held.send()  # whatever was not sent with the stored response
         return resp
 

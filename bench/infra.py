@@ -62,6 +62,15 @@ def _sqlalchemy_url(url: str) -> str:
     return "postgresql+psycopg://" + url[len("postgresql://") :] if url.startswith("postgresql://") else url
 
 
+def add_database_url(parser: Any) -> None:
+    """The --database-url option: the PostgreSQL server a run creates its throwaway database on."""
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
+        help="PostgreSQL server to create the throwaway database on (env BENCH_DATABASE_URL)",
+    )
+
+
 @dataclass
 class BenchDatabase:
     """A fresh PostgreSQL database with the Alembic schema; dropped by drop()."""

@@ -43,6 +43,7 @@ from bench.infra import (
     PrivateRedis,
     RssSampler,
     Simulator,
+    add_database_url,
     check_redis_empty,
     ensure_wrk,
     free_port,
@@ -98,11 +99,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=3, help="seconds of unmeasured load before each")
     p.add_argument("--connections", type=int, default=32, help="concurrent keep-alive connections")
     p.add_argument("--threads", type=int, default=0, help="wrk threads (default: usable cores)")
-    p.add_argument(
-        "--database-url",
-        default=os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
-        help="PostgreSQL server to create the throwaway database on (env BENCH_DATABASE_URL)",
-    )
+    add_database_url(p)
     p.add_argument(
         "--redis-url",
         default=os.environ.get("BENCH_REDIS_URL"),

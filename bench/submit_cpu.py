@@ -28,18 +28,14 @@ from pathlib import Path
 
 from bench import applications_load as apps
 from bench.environment import production_env
-from bench.infra import BenchDatabase, BenchError, PrivateRedis, cpu_seconds
+from bench.infra import BenchDatabase, BenchError, PrivateRedis, add_database_url, cpu_seconds
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.submit_cpu", description=__doc__.splitlines()[0])
     p.add_argument("--n", type=int, default=1000, help="measured submissions")
     p.add_argument("--warmup", type=int, default=200, help="unmeasured submissions first")
-    p.add_argument(
-        "--database-url",
-        default=os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
-        help="PostgreSQL server to create the throwaway database on (env BENCH_DATABASE_URL)",
-    )
+    add_database_url(p)
     args = p.parse_args(argv)
     if args.n < 1 or args.warmup < 0:
         p.error("--n must be at least 1 and --warmup at least 0")

@@ -290,7 +290,7 @@ def take_write_lock(session: Any, table: Any, *where: Any, params: dict[str, Any
 # (table, column, value-expression id) per row → the INSERT(s) built for that shape. The built
 # statements hold the expressions, so an id in a key cannot be reused by another object.
 _insert_cache: dict[tuple, list[Any]] = {}
-_insert_lock = threading.Lock()
+_cache_lock = threading.Lock()
 
 
 class RowUpdate(NamedTuple):
@@ -377,7 +377,7 @@ def insert_rows(
         statements = _build_inserts(rows, pg, update)
         if pg:  # one statement, compiled once (psycopg, see below)
             statements = [DriverStatement.compile(statements[0], conn.dialect)]
-        with _insert_lock:
+        with _cache_lock:
             if len(_insert_cache) > 1000:
                 _insert_cache.clear()
             _insert_cache[key] = statements
@@ -473,7 +473,7 @@ def read_rows(session: Any, statement: Any, params: dict[str, Any]) -> list[tupl
     entry = _driver_statements.get(id(statement))
     if entry is None or entry[0] is not statement:
         entry = (statement, DriverStatement.compile(statement, conn.dialect))
-        with _insert_lock:
+        with _cache_lock:
             if len(_driver_statements) > 1000:
                 _driver_statements.clear()
             _driver_statements[id(statement)] = entry
