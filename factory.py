@@ -306,7 +306,7 @@ def _application_deps(app: Flask, services: Any) -> Any:
 
     return ApplicationDeps(
         encryptor=services.encryptor,
-        case_numbers=CaseNumbers(app.config["CASE_NUMBER_FORMAT"]),
+        case_numbers=CaseNumbers(app.config["CASE_NUMBER_FORMAT"], block=app.config["CASE_NUMBER_BLOCK"]),
         storage=storage_from_config(app.config),
         draft_ttl_days=app.config["APPLICATION_DRAFT_TTL_DAYS"],
         max_file_bytes=app.config["MATERIAL_MAX_BYTES"],

@@ -272,6 +272,8 @@ class BaseConfig:
         # How often the sweeper purges expired drafts and removes orphaned uploads.
         self.HOUSEKEEPING_INTERVAL = _float("HOUSEKEEPING_INTERVAL", 600.0)
         self.CASE_NUMBER_FORMAT = _env("CASE_NUMBER_FORMAT", "{code}{date:%Y%m%d}{serial:04d}")
+        # Serials each process reserves at a time on PostgreSQL (domain/applications/case_numbers.py).
+        self.CASE_NUMBER_BLOCK = _int("CASE_NUMBER_BLOCK", 10)
         self.STORAGE_BACKEND = _env("STORAGE_BACKEND", "local")
         self.STORAGE_LOCAL_ROOT = _env("STORAGE_LOCAL_ROOT", str(self.INSTANCE_DIR / "blobs"))
         self.STORAGE_S3_BUCKET = _env("STORAGE_S3_BUCKET", "")

@@ -287,6 +287,7 @@ def _wipe(app: Any) -> None:
     get_redis().flushdb()
     app.extensions["yiwang"].keyring.invalidate()
     app.extensions["yiwang"].catalog.reset()
+    app.extensions["yiwang"].applications.case_numbers.forget_reserved()  # case_serials was emptied
 
 
 @pytest.fixture

@@ -1,0 +1,125 @@
+"""Case-number serials reserved in blocks per process (CASE_NUMBER_BLOCK) on PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from core import clock
+from core.db import db
+from domain.applications import case_numbers as case_numbers_mod
+from domain.applications.case_numbers import CaseNumbers
+from domain.applications.models import CaseSerial
+from tests.api.v1.applications.conftest import PASSPORT, SS_CARD, submit, verified
+from tests.api.v1.applications.test_bad_input import _ready
+
+
+def _postgres_only() -> None:
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("blocks are reserved on PostgreSQL only")
+
+
+def _take(numbers: CaseNumbers, code: str = SS_CARD, when: datetime | None = None) -> int:
+    with Session(db.engine) as session:
+        number = numbers.next(session, code=code, when=when or clock.now())
+        session.commit()
+    return int(number[-4:])
+
+
+def _reserved(code: str = SS_CARD) -> int:
+    """How far the serial row of today's scope for `code` has been reserved."""
+    with Session(db.engine) as session:
+        rows = session.scalars(select(CaseSerial.last).where(CaseSerial.scope.startswith(code))).all()
+    return max(rows, default=0)
+
+
+def test_two_processes_each_hand_out_their_own_block(app, seeded):
+    _postgres_only()
+    first, second = CaseNumbers(block=3), CaseNumbers(block=3)  # two workers' allocators
+    taken = [
+        ("first", _take(first)),
+        ("second", _take(second)),
+        ("first", _take(first)),
+        ("first", _take(first)),
+        ("first", _take(first)),
+        ("second", _take(second)),
+    ]
+    assert [n for who, n in taken if who == "first"] == [1, 2, 3, 7]
+    assert [n for who, n in taken if who == "second"] == [4, 5]
+    assert _reserved() == 9  # three reservations of three, not one upsert per number
+    assert len({n for _, n in taken}) == len(taken)
+
+
+def test_blocks_stay_unique_under_concurrency(app, seeded):
+    _postgres_only()
+    workers = [CaseNumbers(block=4), CaseNumbers(block=4)]
+    out: list[int] = []
+    lock = threading.Lock()
+
+    def take(numbers: CaseNumbers) -> None:
+        for _ in range(10):
+            serial = _take(numbers)
+            with lock:
+                out.append(serial)
+
+    threads = [threading.Thread(target=take, args=(workers[i % 2],)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(out) == 40 and len(set(out)) == 40
+    assert _reserved() == 40  # 20 numbers per allocator: five blocks each, none left over
+
+
+def test_each_item_and_day_has_its_own_block(app, seeded):
+    _postgres_only()
+    numbers = CaseNumbers(block=5)
+    assert [_take(numbers), _take(numbers)] == [1, 2]
+    assert _take(numbers, code=PASSPORT) == 1
+    assert _take(numbers, when=clock.now() + timedelta(days=1)) == 1  # the next day starts over
+    assert _take(numbers) == 3
+
+
+def test_a_forked_process_does_not_reuse_its_parents_block(app, seeded, monkeypatch):
+    _postgres_only()
+    numbers = CaseNumbers(block=5)
+    assert _take(numbers) == 1  # the parent holds 2-5
+    monkeypatch.setattr(case_numbers_mod.os, "getpid", lambda: -1)  # now in a child process
+    assert _take(numbers) == 6
+
+
+def test_a_failed_submission_on_sqlite_gives_its_number_back(app, seeded):
+    """SQLite takes the serial inside the submission's transaction, whatever the block size."""
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL takes serials in a transaction of their own")
+    numbers = CaseNumbers(block=5)
+    with Session(db.engine) as session:
+        numbers.next(session, code=SS_CARD, when=clock.now())
+        session.rollback()
+    assert _take(numbers) == 1
+    assert _take(numbers) == 2
+
+
+def test_a_block_size_below_one_is_refused_at_start_up():
+    with pytest.raises(ValueError, match="CASE_NUMBER_BLOCK"):
+        CaseNumbers(block=0)
+
+
+def test_submissions_through_the_api_take_numbers_from_the_configured_block(app, client, seeded):
+    """The app's allocator takes CASE_NUMBER_BLOCK (default 10) at a time."""
+    _postgres_only()
+    assert app.config["CASE_NUMBER_BLOCK"] == 10
+    numbers = []
+    for person in range(2):
+        citizen = verified(app, person)
+        answer = submit(client, citizen, _ready(client, citizen))
+        assert answer.status_code == 200, answer.get_json()
+        numbers.append(answer.get_json()["case_number"])
+    assert [int(n[-4:]) for n in numbers] == [1, 2]
+    assert _reserved() == 10
+    with db.engine.connect() as conn:
+        assert conn.execute(text("SHOW synchronous_commit")).scalar() == "on"
