@@ -7,6 +7,12 @@ its materials, its shared-data records or its grant) with a stamp line naming th
 owns it, the Beijing date it was rendered on (`overdue` moves only with the date) and its ETag.
 A cached view is served only to its owner on its day; anything else reads the database, where
 another account's request gets the usual 404.
+
+The view holds what the citizen typed (names, ID numbers and addresses of family members, bank
+details), so the cached body is encrypted like every other stored personal data (the data key,
+with the cache key and the owning account as associated data: a body copied under another
+application's key or stamped with another account does not decrypt). A body that does not
+decrypt (tampered with, or its data key retired) is a miss.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from collections.abc import Callable
 from sqlalchemy.orm import Session
 
 from core import clock
+from core.crypto import DecryptionError
 from domain.accounts.profile_cache import ProfileCache
 from domain.applications import views
 from domain.applications.deadlines import local_date
@@ -49,6 +56,10 @@ def _stamp(account_id: str, day: str, tag: str) -> bytes:
     return json.dumps(stamp, separators=(",", ":")).encode() + b"\n"
 
 
+def _purpose(key: str, account_id: str) -> str:
+    return f"view:{key}:{account_id}"
+
+
 def load(
     session: Callable[[], Session],
     deps: ApplicationDeps,
@@ -72,9 +83,15 @@ def load(
         except ValueError:
             stamp = None
         if isinstance(stamp, dict) and stamp.get("account") == account_id and stamp.get("date") == day:
-            return body, str(stamp["etag"])
+            try:
+                return deps.encryptor.decrypt_bytes(
+                    body.decode("ascii"), purpose=_purpose(key, account_id)
+                ), str(stamp["etag"])
+            except (DecryptionError, ValueError):
+                pass  # rendered afresh below
     db = session()
     app = owned(db, account_id, app_id)
     body, tag = render(db, deps, app, lang=lang), etag(app)
-    cache.put_key(key, _stamp(account_id, day, tag) + body)
+    sealed = deps.encryptor.encrypt(body, purpose=_purpose(key, account_id)).encode("ascii")
+    cache.put_key(key, _stamp(account_id, day, tag) + sealed)
     return body, tag

@@ -45,18 +45,54 @@ def _warm(client, who, app_id: str) -> dict:
     return resp.get_json()
 
 
-def test_the_cached_view_is_what_the_phone_gets(client, zhang):
+def _seal(services, app_id: str, account_id: str, body: bytes) -> bytes:
+    return services.encryptor.encrypt(body, purpose=f"view:{_key(app_id)}:{account_id}").encode()
+
+
+def _open(services, app_id: str, account_id: str, sealed: bytes) -> bytes:
+    return services.encryptor.decrypt_bytes(sealed.decode(), purpose=f"view:{_key(app_id)}:{account_id}")
+
+
+def test_the_cached_view_is_what_the_phone_gets(client, zhang, services):
     a = create(client, zhang, service_code=SS_CARD).get_json()
     fresh = _warm(client, zhang, a["id"])
     again = get(client, zhang, a["id"])
     assert again.get_json() == fresh and again.headers["ETag"] == '"r1"'
     assert again.headers["Cache-Control"] == "no-store"
     # Proof that the second read came from the cache: what is there is what is served.
-    head, _, body = _cached(a["id"]).partition(b"\n")
+    head, _, sealed = _cached(a["id"]).partition(b"\n")
     assert json.loads(head)["account"] == zhang["account_id"]
-    doctored = json.loads(body) | {"service_name": "缓存"}
-    get_redis().set(_key(a["id"]), head + b"\n" + json.dumps(doctored).encode(), ex=60)
+    doctored = json.loads(_open(services, a["id"], zhang["account_id"], sealed)) | {"service_name": "缓存"}
+    get_redis().set(
+        _key(a["id"]),
+        head + b"\n" + _seal(services, a["id"], zhang["account_id"], json.dumps(doctored).encode()),
+    )
     assert get(client, zhang, a["id"]).get_json()["service_name"] == "缓存"
+
+
+def test_the_cached_view_is_encrypted_and_bound_to_its_application_and_owner(client, zhang, services):
+    """What the citizen typed is personal data: Redis holds the view encrypted, and a body that
+    does not decrypt for this application and owner is rendered afresh, never served."""
+    a = create(client, zhang, service_code=SS_CARD).get_json()
+    typed = {
+        "ss_card_application": {"bank": "icbc"},
+        "delivery": {"method": "post", "address": "广州市天河区体育西路1号"},
+    }
+    a = patch(client, zhang, a, typed).get_json()
+    b = create(client, zhang, service_code=SS_CARD).get_json()
+    fresh = _warm(client, zhang, a["id"])
+    _warm(client, zhang, b["id"])
+    assert fresh["data"]["delivery"]["address"] == "广州市天河区体育西路1号"
+    raw = _cached(a["id"])
+    assert "体育西路".encode() not in raw and b"ss_card_application" not in raw
+    head, _, sealed = raw.partition(b"\n")
+
+    get_redis().set(_key(b["id"]), _cached(b["id"]).partition(b"\n")[0] + b"\n" + sealed)  # a's body under b
+    assert get(client, zhang, b["id"]).get_json()["id"] == b["id"]
+
+    plain = json.dumps(fresh | {"service_name": "缓存"}).encode()
+    get_redis().set(_key(a["id"]), head + b"\n" + plain)  # a plaintext body is not trusted
+    assert get(client, zhang, a["id"]).get_json() == fresh
 
 
 def test_another_account_never_gets_a_cached_view(client, zhang, li):
