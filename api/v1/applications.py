@@ -160,11 +160,17 @@ class ApplicationItem(MethodView):
     @blp.doc(security=BEARER_SECURITY)
     @blp.response(200, ApplicationSchema)
     def get(self, app_id: str) -> Response:
-        """Data (prefilled values masked), provenance, materials and what satisfies them, status, due date."""
+        """Data (prefilled values masked), provenance, materials and what satisfies them, status, due date.
+
+        A third-party app holding `applications.read` without `applications.write` gets the case
+        and its progress only: no `data` or `provenance`, and of each satisfying material only its
+        `kind` and `attached_at`."""
+        p = current_principal()
         body, etag = detail_view.load(
-            db.session, _deps(), cached_views(), account_id=current_principal().account_id, app_id=app_id,
-            lang=language(),
-        )  # fmt: skip
+            db.session, _deps(), cached_views(), account_id=p.account_id, app_id=app_id, lang=language()
+        )
+        if not detail_view.shows_form(third_party=p.third_party, scopes=p.scopes):
+            body = detail_view.progress_only(body)
         return _detail(body, etag)
 
     @scope("applications.write")
@@ -329,7 +335,7 @@ class MaterialFiles(MethodView):
         )  # fmt: skip
         return _file_body(row)
 
-    @scope("applications.read")
+    @scope("applications.write")  # for reusing one (a write); read access alone sees no files
     @blp.doc(security=BEARER_SECURITY)
     @blp.response(200, ReusableSchema)
     def get(self, app_id: str, material_id: str) -> dict:

@@ -56,6 +56,32 @@ def _stamp(account_id: str, day: str, tag: str) -> bytes:
     return json.dumps(stamp, separators=(",", ":")).encode() + b"\n"
 
 
+# What a third-party app holding `applications.read` alone may see of one satisfied material.
+_PROGRESS_MATERIAL_KEYS = ("kind", "attached_at")
+
+
+def shows_form(*, third_party: bool, scopes: frozenset[str]) -> bool:
+    """Whether the reader sees the form's content: the citizen's own apps do, and an app the
+    citizen let fill in and submit for them (`applications.write`). An app with `applications.read`
+    alone was consented to see "您在本平台办理的事项、进度和结果" (the services, their progress and
+    results), not what the citizen typed into the form."""
+    return not third_party or "applications.write" in scopes
+
+
+def progress_only(body: bytes) -> bytes:
+    """The view without the form's content: no `data` or `provenance`, and of each material only
+    whether and how (upload, reuse, e-certificate, shared data) and when it was satisfied, not
+    which file or certificate."""
+    view = json.loads(body)
+    view.pop("data", None)
+    view.pop("provenance", None)
+    for material in view.get("materials") or []:
+        material["satisfied_by"] = [
+            {k: by.get(k) for k in _PROGRESS_MATERIAL_KEYS} for by in material.get("satisfied_by") or []
+        ]
+    return views.json_body(view)
+
+
 def _purpose(key: str, account_id: str) -> str:
     return f"view:{key}:{account_id}"
 

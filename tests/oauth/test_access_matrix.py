@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.v1.applications.conftest import SS_CARD, verified
+from tests.api.v1.applications.conftest import SS_CARD, jpeg, verified
 from tests.oauth.conftest import basic, register
 
 READ_WRITE = "applications.read applications.write"
@@ -60,6 +60,55 @@ def test_write_scope_acts_for_the_citizen_and_read_scope_cannot(client, world):
     assert mine.status_code == 200  # the citizen sees what the app did in their name
     refused = client.post("/v1/applications", json={"service_code": SS_CARD}, headers=world["other_li"])
     assert refused.status_code == 403 and refused.get_json()["error"]["code"] == "oauth.insufficient_scope"
+
+
+def test_read_access_alone_sees_the_case_and_its_progress_not_the_form(client, world):
+    """applications.read was consented to as "您在本平台办理的事项、进度和结果": no form content,
+    no file or certificate of a material; the citizen and an app filling in for them see it all."""
+    li = world["li"]
+    draft = world["drafts"][li["account_id"]]
+    current = client.get(f"/v1/applications/{draft}", headers=li["headers"]).get_json()
+    form = {
+        "ss_card_application": {"bank": "icbc"},
+        "delivery": {"method": "post", "address": "广州市越秀区东风中路5号"},
+    }
+    saved = client.patch(
+        f"/v1/applications/{draft}",
+        json={"data": form},
+        headers=li["headers"] | {"If-Match": f'"r{current["revision"]}"'},
+    )
+    assert saved.status_code == 200, saved.get_json()
+    up = client.post(
+        f"/v1/applications/{draft}/materials/id_card/files",
+        data=jpeg(),
+        headers=li["headers"] | {"Content-Type": "image/jpeg"},
+    )
+    assert up.status_code == 201, up.get_json()
+    own = client.get(f"/v1/applications/{draft}", headers=li["headers"])
+    assert own.get_json()["data"]["delivery"]["address"] == "广州市越秀区东风中路5号"
+
+    seen = client.get(f"/v1/applications/{draft}", headers=world["other_li"])
+    assert seen.status_code == 200 and seen.headers["ETag"] == own.headers["ETag"]
+    view = seen.get_json()
+    assert "data" not in view and "provenance" not in view
+    assert (view["status"], view["service_name"]) == (
+        own.get_json()["status"],
+        own.get_json()["service_name"],
+    )
+    text = seen.get_data(as_text=True)
+    assert "东风中路" not in text and li["name"] not in text and li["id_number"][-4:] not in text
+    if up.status_code == 201:
+        card = next(m for m in view["materials"] if m["id"] == "id_card")
+        assert card["satisfied"] is True and [set(b) for b in card["satisfied_by"]] == [
+            {"kind", "attached_at"}
+        ]
+        assert up.get_json()["id"] not in text
+    reusable = client.get(f"/v1/applications/{draft}/materials/id_card/files", headers=world["other_li"])
+    assert reusable.status_code == 403
+
+    z = world["zhang"]
+    filling = client.get(f"/v1/applications/{world['drafts'][z['account_id']]}", headers=world["bank_zhang"])
+    assert "data" in filling.get_json() and "provenance" in filling.get_json()
 
 
 @pytest.mark.parametrize(
