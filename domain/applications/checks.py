@@ -13,7 +13,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from core.errors import Text
-from domain.applications.forms import FormSpec
+from domain.applications.forms import FormSpec, material_name
 from domain.identity import levels
 from domain.identity.errors import FreshFaceRequired, LevelRequired
 
@@ -91,16 +91,18 @@ def check_materials(problems: Problems, spec: FormSpec, satisfied: set[str]) -> 
         if material["requirement"] == "required" and material_id not in satisfied:
             problems.add(
                 f"materials.{material_id}",
-                Text(f"Add {material['name']}", f"请提供材料：{material['name']}"),
+                Text(f"Add {material_name(material, 'en')}", f"请提供材料：{material['name']}"),
             )
 
 
 def certificate_not_valid(problems: Problems, spec: FormSpec, material_id: str) -> None:
-    name = spec.materials[material_id]["name"] if material_id in spec.materials else material_id
+    material = spec.materials.get(material_id)
+    name = material["name"] if material else material_id
+    name_en = material_name(material, "en") if material else material_id
     problems.add(
         f"materials.{material_id}",
         Text(
-            f"The e-certificate for {name} is no longer valid; upload the material instead",
+            f"The e-certificate for {name_en} is no longer valid; upload the material instead",
             f"用于「{name}」的电子证照已不是有效状态（撤销、注销、暂扣或过期），请上传材料",
         ),
     )

@@ -26,6 +26,11 @@ from domain.identity.levels import Requirement, higher
 _FORMATS = FormatChecker()
 
 
+def material_name(material: dict[str, Any], lang: str) -> str:
+    """A material's name in the request's language; Chinese when the catalog has no English."""
+    return (material.get("name_en") or material["name"]) if lang == "en" else material["name"]
+
+
 @dataclass(frozen=True)
 class FormSpec:
     items: tuple[tuple[str, int], ...]  # (code, version)

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from core import clock
 from domain.accounts.profile_cache import ProfileCache
-from domain.applications import states
+from domain.applications import forms, states
 from domain.applications.deadlines import is_overdue, local_date
 from domain.applications.deps import ApplicationDeps
 from domain.applications.errors import InvalidCursor, UnknownStatus
@@ -122,7 +122,7 @@ def full(
         materials.append(
             {
                 "id": material_id,
-                "name": material["name"],
+                "name": forms.material_name(material, lang),
                 "requirement": material["requirement"],
                 "condition": material.get("condition"),
                 "accepts": {"ecert_types": material["ecert_types"], "shared_data": material["shared_data"]},

@@ -112,6 +112,7 @@ def _material(problems: Problems, path: str, value: Any, refs: References) -> di
         {
             "id",
             "name",
+            "name_en",
             "requirement",
             "condition",
             "originals",
@@ -130,6 +131,7 @@ def _material(problems: Problems, path: str, value: Any, refs: References) -> di
     out: dict[str, Any] = {
         "id": r.string("id", max_len=32, pattern=SLUG),
         "name": r.string("name", max_len=200),
+        "name_en": r.string("name_en", required=False, max_len=200, default=""),
         "requirement": r.choice("requirement", REQUIREMENTS),
         "condition": r.string("condition", required=False, max_len=500, multiline=True),
         "originals": r.integer("originals", required=False, high=20, default=0),

@@ -243,3 +243,19 @@ def test_a_large_import_is_accepted_in_one_document(db_session):
     report = catalog.import_catalog(db_session, ACTOR, document(*many), dry_run=True)
     assert report.ok, report.problems[:3]
     assert len(report.items) == 250
+
+
+def test_a_material_keeps_its_english_name_and_may_go_without_one(app, client, db_session):
+    named = item()
+    named["materials"][0]["name_en"] = "Current resident identity card"
+    assert catalog.import_catalog(db_session, ACTOR, document(named), dry_run=False).ok
+    catalog.publish_item(db_session, ACTOR, named["code"])
+    shown = client.get(f"/v1/services/{named['code']}").get_json()["materials"]
+    assert [(m["name"], m["name_en"]) for m in shown[:2]] == [
+        ("原居民身份证", "Current resident identity card"),
+        ("居民户口簿", ""),  # none in the catalog
+    ]
+    wrong = item()
+    wrong["materials"][0]["name_en"] = 7
+    report = catalog.import_catalog(db_session, ACTOR, document(wrong), dry_run=True)
+    assert ("items[0].materials[0].name_en", "invalid") in _problems(report)

@@ -248,3 +248,4 @@ def test_an_l1_citizen_learns_everything_missing_at_once(client, app, seeded):
     assert en.get_json()["error"]["fields"]["consent"] == [
         "Agree to share this application with the handling department"
     ]
+    assert en.get_json()["error"]["fields"]["materials.id_card"] == ["Add Resident identity card"]

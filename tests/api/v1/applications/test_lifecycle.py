@@ -87,6 +87,11 @@ def test_list_filters_by_status_and_pages_with_a_cursor(client, zhang, clock):
         detail["service_name"] == "Social security card application" and detail["status_label"] == "Submitted"
     )
     assert get(client, zhang, done["id"]).get_json()["service_name"] == "社会保障卡申领"
+    names = {m["id"]: m["name"] for m in detail["materials"]}
+    assert names["id_card"] == "Resident identity card"
+    assert {m["id"]: m["name"] for m in get(client, zhang, done["id"]).get_json()["materials"]}[
+        "id_card"
+    ] == ("居民身份证")
     forged = [
         b"not-a-cursor",
         b'["2026-12-01T08:00:00", "x"]',
