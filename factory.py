@@ -67,6 +67,7 @@ BLUEPRINT_MODULES = (
     "api.admin.identity",
     "api.admin.applications",
     "api.admin.forwarding",
+    "api.admin.host",
     "api.admin.notification_templates",
     "api.admin.appointments",
     "api.admin.evaluations",

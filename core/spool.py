@@ -20,6 +20,10 @@ false past `max_pending` rows, so callers can stop doing what must be recorded i
 it unrecorded.
 
 `interval` 0 is write-through: `write` inserts before it returns (tests, one-off tools).
+
+`backlog()` tells operators how far the host is behind: the segments on its disk that still hold
+rows (every process's, and those of stopped processes not yet recovered), their size, and how
+long ago the oldest of them was last written.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
@@ -45,6 +49,14 @@ from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 log = logging.getLogger("yiwang.spool")
 
 _REFUSED = (IntegrityError, DataError)  # this row can never go in; anything else is retried
+
+
+class Backlog(NamedTuple):
+    """Rows of a spool directory not yet in the database, as its files show them."""
+
+    segments: int  # segment files holding rows, of every process on the host
+    bytes: int
+    oldest_seconds: float  # since the least recently written of them was last written; 0 if none
 
 
 class _Segment:
@@ -119,6 +131,27 @@ class Spool:
             self._pending += 1
         if self._interval <= 0:
             self.flush()
+
+    def backlog(self) -> Backlog:
+        """What waits in this spool's directory (all processes of the host). A healthy spool
+        empties its segments within `interval`: segments that are minutes old mean the database
+        does not take the rows (their count grows) or a stopped process's rows wait for the next
+        recovery (at most `recover_every`)."""
+        segments = size = 0
+        oldest: float | None = None
+        for path in self._dir.glob("*.jsonl") if self._dir.exists() else ():
+            try:
+                st = path.stat()
+            except FileNotFoundError:
+                continue  # inserted and deleted meanwhile
+            if st.st_size == 0:
+                continue  # a process's next segment, nothing in it yet
+            segments += 1
+            size += st.st_size
+            oldest = st.st_mtime if oldest is None else min(oldest, st.st_mtime)
+        return Backlog(
+            segments, size, round(max(0.0, time.time() - oldest), 3) if oldest is not None else 0.0
+        )
 
     def _claim_process(self) -> None:
         """After a fork the child owns none of the parent's segments and runs its own thread."""

@@ -4,6 +4,7 @@ hold back the others."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import signal
 import subprocess
@@ -259,3 +260,51 @@ def test_a_process_forked_while_the_spool_thread_holds_its_lock_can_still_write(
         spool.close()
     assert os.waitstatus_to_exitcode(status) == 0
     assert _spooled(tmp_path) == 1  # the child's row, left for recovery (it never flushed)
+
+
+def test_the_backlog_shows_what_waits_on_the_host_and_since_when(app, client, tmp_path, monkeypatch):
+    """Operators see a host falling behind: segments still holding lines, their size and age
+    (every process's, from the directory), and zero once the database took them."""
+    import os
+
+    from tests.forwarding.conftest import ops_headers
+
+    account = make_citizen(app)["account_id"]
+    database_up = False
+
+    def connect():
+        if not database_up:
+            raise OperationalError("connect", {}, Exception("connection refused"))
+        return db.autocommit()
+
+    spool = Spool(TABLE, connect, tmp_path, interval=0, dates=("at",))
+    assert spool.backlog() == (0, 0, 0.0)
+    (tmp_path / "4242-dead-1.jsonl").write_bytes(b"")  # a process's next segment: nothing waits in it
+    for _ in range(2):
+        spool.write(_line(account))
+    waiting = spool.backlog()
+    assert waiting.segments == 2 and waiting.bytes == sum(p.stat().st_size for p in _segments(tmp_path))
+    hour_ago = time.time() - 3600
+    os.utime(_segments(tmp_path)[1], (hour_ago, hour_ago))
+    assert 3599 <= spool.backlog().oldest_seconds <= 3700
+
+    monkeypatch.setattr(app.extensions["yiwang"], "ledger_lines", spool)
+    ops = ops_headers(app, client)
+    text = client.get("/admin/v1/host/metrics", headers=ops).get_data(as_text=True)
+    assert "yiwang_ledger_spool_segments 2\n" in text and "yiwang_ledger_spool_accepting 1\n" in text
+    oldest = re.search(r"^yiwang_ledger_spool_oldest_seconds (\S+)$", text, re.MULTILINE)
+    assert oldest is not None and float(oldest.group(1)) >= 3599
+
+    database_up = True
+    assert spool.flush() == 2
+    assert spool.backlog() == (0, 0, 0.0)
+
+
+def test_the_host_metrics_are_for_operators_with_role_ops(app, client):
+    from tests.domain.operators.factories import admin_headers, make_operator
+
+    assert client.get("/admin/v1/host/metrics").status_code == 401
+    clerk = admin_headers(
+        client, make_operator(app, username=f"c-{uuid.uuid4().hex[:6]}", roles=("hall_officer",))
+    )
+    assert client.get("/admin/v1/host/metrics", headers=clerk).status_code == 403
