@@ -22,7 +22,12 @@ sequence with CACHE 10 does. The serial row is then written once per ten submiss
 once per submission. Numbers stay unique across processes and hosts; what a block costs: two
 processes' numbers interleave (a later submission may get a lower number than an earlier one
 from another process), and a process that stops leaves the rest of its block unused, a gap.
-`CASE_NUMBER_BLOCK=1` gives numbers in the order they were taken, at one upsert each.
+`CASE_NUMBER_BLOCK=1` gives numbers in the order they were taken, at one upsert each. A block's
+reservation is committed durably. If the database still loses it (a failover to a replica that had
+not received it, a restore), a process may hold numbers the table hands out again; the unique
+`case_number` then refuses the second submission with one, which answers 503
+`application.case_number_retry` and makes the process drop every block it holds, so the
+citizen's retry takes a number from a fresh block.
 SQLite has one writer at a time anyway and runs it, one number at a time, inside the
 submission's transaction (a block reserved there would be rolled back with a failed
 submission while the process went on handing its numbers out).
@@ -65,10 +70,11 @@ _PG_RELAXED_UPSERT = text(
     " FROM (SELECT set_config('synchronous_commit', 'off', true)) AS relaxed"
     " ON CONFLICT (scope) DO UPDATE SET last = case_serials.last + 1 RETURNING case_serials.last"
 )
-# The same, reserving a block: the last number of the block comes back.
-_PG_RELAXED_RESERVE = text(
-    "INSERT INTO case_serials (scope, last) SELECT :scope, :size"
-    " FROM (SELECT set_config('synchronous_commit', 'off', true)) AS relaxed"
+# The same, reserving a block: the last number of the block comes back. Committed durably (one
+# disk flush per block): the process hands the block's numbers out from memory, so a crash of the
+# database that lost the reservation would otherwise let another process reserve them again.
+_PG_RESERVE = text(
+    "INSERT INTO case_serials (scope, last) VALUES (:scope, :size)"
     " ON CONFLICT (scope) DO UPDATE SET last = case_serials.last + :size RETURNING case_serials.last"
 )
 _SQLITE_UPSERT = _upsert(sqlite.insert)
@@ -86,7 +92,7 @@ def next_serial(session: Session, scope: str) -> int:
 def reserve_serials(session: Session, scope: str, size: int) -> int:
     """PostgreSQL: reserve the next `size` serials of `scope` in a transaction of their own;
     returns the last of them."""
-    row = first_row_autocommit(session, _PG_RELAXED_RESERVE, {"scope": scope, "size": size}, apart=True)
+    row = first_row_autocommit(session, _PG_RESERVE, {"scope": scope, "size": size}, apart=True)
     return int(row[0])
 
 

@@ -10,8 +10,9 @@ another account's request gets the usual 404.
 
 The view holds what the citizen typed (names, ID numbers and addresses of family members, bank
 details), so the cached body is encrypted like every other stored personal data (the data key,
-with the cache key and the owning account as associated data: a body copied under another
-application's key or stamped with another account does not decrypt). A body that does not
+with the cache key and the stamp line as associated data: a body copied under another
+application's key or put under another stamp, another account's, day's or ETag's, does not
+decrypt). A body that does not
 decrypt (tampered with, or its data key retired) is a miss.
 """
 
@@ -82,8 +83,10 @@ def progress_only(body: bytes) -> bytes:
     return views.json_body(view)
 
 
-def _purpose(key: str, account_id: str) -> str:
-    return f"view:{key}:{account_id}"
+def _purpose(key: str, stamp: bytes) -> str:
+    """The associated data of a cached body: its key and its whole stamp line (owner, day, ETag),
+    so a body is served only under the stamp it was stored with."""
+    return f"view:{key}:{stamp.decode().rstrip()}"
 
 
 def load(
@@ -108,16 +111,17 @@ def load(
             stamp = json.loads(head)
         except ValueError:
             stamp = None
-        if isinstance(stamp, dict) and stamp.get("account") == account_id and stamp.get("date") == day:
+        fresh = isinstance(stamp, dict) and stamp.get("account") == account_id and stamp.get("date") == day
+        if fresh and stamp.get("etag"):
             try:
-                return deps.encryptor.decrypt_bytes(
-                    body.decode("ascii"), purpose=_purpose(key, account_id)
-                ), str(stamp["etag"])
+                opened = deps.encryptor.decrypt_bytes(body.decode("ascii"), purpose=_purpose(key, head))
+                return opened, str(stamp["etag"])
             except (DecryptionError, ValueError):
                 pass  # rendered afresh below
     db = session()
     app = owned(db, account_id, app_id)
     body, tag = render(db, deps, app, lang=lang), etag(app)
-    sealed = deps.encryptor.encrypt(body, purpose=_purpose(key, account_id)).encode("ascii")
-    cache.put_key(key, _stamp(account_id, day, tag) + sealed)
+    head = _stamp(account_id, day, tag)
+    sealed = deps.encryptor.encrypt(body, purpose=_purpose(key, head)).encode("ascii")
+    cache.put_key(key, head + sealed)
     return body, tag

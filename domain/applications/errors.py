@@ -158,3 +158,16 @@ class InvalidCursor(AppError):
     code = "application.invalid_cursor"
     message_zh = "分页参数无效，请从第一页重新加载"
     message_en = "Invalid cursor; reload from the first page"
+
+
+class CaseNumberRetry(AppError):
+    """The case number this process had reserved was given out already (its reservation was lost
+    by the database); the blocks are dropped, so submitting again takes a fresh number."""
+
+    status = 503
+    code = "application.case_number_retry"
+    message_zh = "办件编号分配冲突，请重新提交"
+    message_en = "The case number could not be assigned; please submit again"
+
+    def __init__(self, **kw: object) -> None:
+        super().__init__(headers={"Retry-After": "1"}, **kw)

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core import audit, clock
@@ -23,6 +24,7 @@ from domain.applications.deadlines import on_transition
 from domain.applications.deps import ApplicationDeps
 from domain.applications.errors import (
     ApplicationNotFound,
+    CaseNumberRetry,
     ChannelNotOffered,
     FieldLocked,
     FieldReadOnly,
@@ -458,11 +460,24 @@ def submit(
         details={"case_number": app.case_number, "version": app.submission_version},
     )))  # fmt: skip
     # The application's UPDATE comes after the rows: it references the consent row.
-    insert_rows(session, rows, {"seq_application_id": app.id}, update=pending_update(app))
+    try:
+        insert_rows(session, rows, {"seq_application_id": app.id}, update=pending_update(app))
+    except IntegrityError as exc:
+        if _constraint(exc) != "uq_applications_case_number":
+            raise
+        session.rollback()
+        deps.case_numbers.forget_reserved()  # a lost reservation: this process's blocks are stale
+        raise CaseNumberRetry() from exc
     profile_cache.mark_changed(session, account_id)  # a Core update: the ORM does not see it
     profile_cache.mark_application_changed(session, app.id)
     session.commit()
     return Submitted(app, satisfied, GrantTimes(granted_at, revoked_at) if granted_at else None, data)
+
+
+def _constraint(exc: IntegrityError) -> str | None:
+    """The name of the constraint a PostgreSQL integrity error names (None elsewhere)."""
+    diag = getattr(exc.orig, "diag", None)
+    return getattr(diag, "constraint_name", None)
 
 
 def _outbox_row(

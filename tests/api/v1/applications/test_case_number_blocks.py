@@ -123,3 +123,35 @@ def test_submissions_through_the_api_take_numbers_from_the_configured_block(app,
     assert _reserved() == 10
     with db.engine.connect() as conn:
         assert conn.execute(text("SHOW synchronous_commit")).scalar() == "on"
+
+
+def test_a_number_given_out_twice_after_a_lost_reservation_asks_for_a_retry(app, client, seeded):
+    """A reservation the database lost (a failover) leaves this process holding numbers another one
+    hands out again: the second submission with one is refused with a retryable 503, writes
+    nothing, and the same request again takes a number from a fresh block."""
+    _postgres_only()
+    first = verified(app, 0)
+    number = submit(client, first, _ready(client, first)).get_json()["case_number"]  # holds 0002-0010
+    other = _ready(client, first)
+    taken = number[:-4] + "0002"
+    with db.engine.begin() as conn:  # another process gave 0002 out meanwhile
+        conn.execute(
+            text("UPDATE applications SET case_number = :n WHERE id = :id"), {"n": taken, "id": other["id"]}
+        )
+    second = verified(app, 1)
+    draft = _ready(client, second)
+    headers = {"Idempotency-Key": "retry-after-lost-block"}
+    refused = submit(client, second, draft, headers=headers)
+    assert refused.status_code == 503 and refused.headers["Retry-After"] == "1"
+    assert refused.get_json()["error"]["code"] == "application.case_number_retry"
+    with db.engine.connect() as conn:
+        row = conn.execute(
+            text("SELECT status, case_number FROM applications WHERE id = :id"), {"id": draft["id"]}
+        ).one()
+        outbox = conn.execute(
+            text("SELECT count(*) FROM forwarding_outbox WHERE application_id = :id"), {"id": draft["id"]}
+        ).scalar()
+    assert tuple(row) == ("draft", None) and outbox == 0
+    again = submit(client, second, draft, headers=headers)
+    assert again.status_code == 200, again.get_json()
+    assert again.get_json()["case_number"] == number[:-4] + "0011"  # a fresh block: 0011-0020

@@ -45,12 +45,12 @@ def _warm(client, who, app_id: str) -> dict:
     return resp.get_json()
 
 
-def _seal(services, app_id: str, account_id: str, body: bytes) -> bytes:
-    return services.encryptor.encrypt(body, purpose=f"view:{_key(app_id)}:{account_id}").encode()
+def _seal(services, app_id: str, head: bytes, body: bytes) -> bytes:
+    return services.encryptor.encrypt(body, purpose=f"view:{_key(app_id)}:{head.decode()}").encode()
 
 
-def _open(services, app_id: str, account_id: str, sealed: bytes) -> bytes:
-    return services.encryptor.decrypt_bytes(sealed.decode(), purpose=f"view:{_key(app_id)}:{account_id}")
+def _open(services, app_id: str, head: bytes, sealed: bytes) -> bytes:
+    return services.encryptor.decrypt_bytes(sealed.decode(), purpose=f"view:{_key(app_id)}:{head.decode()}")
 
 
 def test_the_cached_view_is_what_the_phone_gets(client, zhang, services):
@@ -62,10 +62,10 @@ def test_the_cached_view_is_what_the_phone_gets(client, zhang, services):
     # Proof that the second read came from the cache: what is there is what is served.
     head, _, sealed = _cached(a["id"]).partition(b"\n")
     assert json.loads(head)["account"] == zhang["account_id"]
-    doctored = json.loads(_open(services, a["id"], zhang["account_id"], sealed)) | {"service_name": "缓存"}
+    doctored = json.loads(_open(services, a["id"], head, sealed)) | {"service_name": "缓存"}
     get_redis().set(
         _key(a["id"]),
-        head + b"\n" + _seal(services, a["id"], zhang["account_id"], json.dumps(doctored).encode()),
+        head + b"\n" + _seal(services, a["id"], head, json.dumps(doctored).encode()),
     )
     assert get(client, zhang, a["id"]).get_json()["service_name"] == "缓存"
 
@@ -89,6 +89,11 @@ def test_the_cached_view_is_encrypted_and_bound_to_its_application_and_owner(cli
 
     get_redis().set(_key(b["id"]), _cached(b["id"]).partition(b"\n")[0] + b"\n" + sealed)  # a's body under b
     assert get(client, zhang, b["id"]).get_json()["id"] == b["id"]
+
+    restamped = json.dumps(json.loads(head) | {"etag": '"r9"'}, separators=(",", ":")).encode()
+    get_redis().set(_key(a["id"]), restamped + b"\n" + sealed)  # an old view under a new stamp
+    replayed = get(client, zhang, a["id"])
+    assert replayed.get_json() == fresh and replayed.headers["ETag"] == f'"r{fresh["revision"]}"'
 
     plain = json.dumps(fresh | {"service_name": "缓存"}).encode()
     get_redis().set(_key(a["id"]), head + b"\n" + plain)  # a plaintext body is not trusted
