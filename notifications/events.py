@@ -140,17 +140,20 @@ class _Blank(dict):
         return ""
 
 
-def _name(material: Any) -> str:
+def _name(material: Any, lang: str) -> str:
     if isinstance(material, Mapping):
-        return str(material.get("name") or material.get("material_name") or material.get("code") or "")
+        english = material.get("name_en") if lang == "en" else None
+        return str(
+            english or material.get("name") or material.get("material_name") or material.get("code") or ""
+        )
     return str(material)
 
 
-def _materials(value: Any) -> str:
+def _materials(value: Any, lang: str) -> str:
     if not isinstance(value, list):
         return str(value or "")
-    names = [_name(m) for m in value]
-    return "、".join(n for n in names if n)
+    names = [_name(m, lang) for m in value]
+    return ("、" if lang == "zh" else ", ").join(n for n in names if n)
 
 
 def values(event_type: str, params: Mapping[str, Any], lang: str = "zh") -> dict[str, str]:
@@ -158,7 +161,9 @@ def values(event_type: str, params: Mapping[str, Any], lang: str = "zh") -> dict
     out = _Blank(
         {k: "" if v is None else str(v) for k, v in params.items() if not isinstance(v, list | dict)}
     )
-    out["materials"] = _materials(params.get("materials")) or ("相关材料" if lang == "zh" else "materials")
+    out["materials"] = _materials(params.get("materials"), lang) or (
+        "相关材料" if lang == "zh" else "materials"
+    )
     result = params.get("result")
     label = RESULT_LABELS.get(str(result))
     out["result_label"] = (label[0] if lang == "zh" else label[1]) if label else str(result or "")

@@ -67,11 +67,13 @@ def _named(session: Session, app: Application, materials: list[Any]) -> list[dic
         known = {}
     named = []
     for material in materials:
-        if isinstance(material, dict):
-            mid = str(material.get("id") or material.get("code") or material.get("name") or "")
-            name = str(material.get("name") or known.get(mid, {}).get("name") or mid)
-        else:
-            mid = str(material)
-            name = str(known.get(mid, {}).get("name") or mid)
-        named.append({"id": mid, "name": name})
+        given = material if isinstance(material, dict) else {}
+        mid = str(given.get("id") or given.get("code") or given.get("name") or "") if given else str(material)
+        item = known.get(mid, {})
+        entry = {"id": mid, "name": str(given.get("name") or item.get("name") or mid)}
+        # The English name for an English inbox, from the province's text or the catalog.
+        english = given.get("name_en") or (item.get("name_en") if not given.get("name") else "")
+        if english:
+            entry["name_en"] = str(english)
+        named.append(entry)
     return named

@@ -57,6 +57,8 @@ def test_each_stage_of_a_case_reaches_the_inbox_and_the_phone_once(
     supplement = items[0]
     assert "insurance" not in supplement["body"]  # the material by its name, not its id
     assert INSURANCE_NAME in supplement["body"] and "签名不清晰" in supplement["body"]
+    english = client.get("/v1/notifications", headers=zhang["headers"] | {"Accept-Language": "en"})
+    assert "Social insurance registration record" in english.get_json()["items"][0]["body"]
     assert supplement["application_id"] == case["id"]
     pushed = apns.get("notifications")
     assert sorted(p["payload"]["aps"]["alert"]["title"] for p in pushed) == [
