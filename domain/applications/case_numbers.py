@@ -106,8 +106,8 @@ class SerialBlocks:
     _KEEP = 512  # scopes remembered: a day's items; older days' leftovers are dropped
 
     def __init__(self, size: int) -> None:
-        if size < 1:
-            raise ValueError("CASE_NUMBER_BLOCK must be at least 1")
+        if not 1 <= size <= 1000:
+            raise ValueError("CASE_NUMBER_BLOCK must be between 1 and 1000")
         self.size = size
         self._lock = threading.Lock()
         self._free: dict[str, tuple[int, int]] = {}  # scope -> (next, last) of the current block

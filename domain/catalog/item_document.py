@@ -131,7 +131,6 @@ def _material(problems: Problems, path: str, value: Any, refs: References) -> di
     out: dict[str, Any] = {
         "id": r.string("id", max_len=32, pattern=SLUG),
         "name": r.string("name", max_len=200),
-        "name_en": r.string("name_en", required=False, max_len=200, default=""),
         "requirement": r.choice("requirement", REQUIREMENTS),
         "condition": r.string("condition", required=False, max_len=500, multiline=True),
         "originals": r.integer("originals", required=False, high=20, default=0),
@@ -146,6 +145,11 @@ def _material(problems: Problems, path: str, value: Any, refs: References) -> di
         "sample_url": r.string("sample_url", required=False, max_len=500, pattern=_URL),
         "notes": r.string("notes", required=False, max_len=1000, multiline=True),
     }
+    # Kept only when given: a catalog without English names keeps its content hash (an unchanged
+    # import creates no new versions).
+    name_en = r.string("name_en", required=False, max_len=200, default="")
+    if name_en:
+        out["name_en"] = name_en
     if out["requirement"] == "conditional" and not out["condition"]:
         problems.add(r.at("condition"), "required", "a conditional material says when it is needed")
     for i, code in enumerate(out["ecert_types"]):

@@ -251,10 +251,12 @@ def test_a_material_keeps_its_english_name_and_may_go_without_one(app, client, d
     assert catalog.import_catalog(db_session, ACTOR, document(named), dry_run=False).ok
     catalog.publish_item(db_session, ACTOR, named["code"])
     shown = client.get(f"/v1/services/{named['code']}").get_json()["materials"]
-    assert [(m["name"], m["name_en"]) for m in shown[:2]] == [
+    assert [(m["name"], m.get("name_en")) for m in shown[:2]] == [
         ("原居民身份证", "Current resident identity card"),
-        ("居民户口簿", ""),  # none in the catalog
+        ("居民户口簿", None),  # none in the catalog
     ]
+    again = catalog.import_catalog(db_session, ACTOR, document(named), dry_run=True)
+    assert again.items == {named["code"]: "unchanged"}
     wrong = item()
     wrong["materials"][0]["name_en"] = 7
     report = catalog.import_catalog(db_session, ACTOR, document(wrong), dry_run=True)

@@ -104,9 +104,10 @@ def test_a_failed_submission_on_sqlite_gives_its_number_back(app, seeded):
     assert _take(numbers) == 2
 
 
-def test_a_block_size_below_one_is_refused_at_start_up():
-    with pytest.raises(ValueError, match="CASE_NUMBER_BLOCK"):
-        CaseNumbers(block=0)
+def test_a_block_size_out_of_range_is_refused_at_start_up():
+    for size in (0, 1001):  # 1001 would spend a 4-digit day's serials on a few restarts
+        with pytest.raises(ValueError, match="CASE_NUMBER_BLOCK"):
+            CaseNumbers(block=size)
 
 
 def test_submissions_through_the_api_take_numbers_from_the_configured_block(app, client, seeded):
