@@ -284,8 +284,10 @@ class Timeline(MethodView):
     @blp.response(200, TimelineSchema)
     def get(self, app_id: str) -> dict:
         """Every status change with time, actor and note (e.g. what a supplement request asks for)."""
-        app = service.owned(db.session(), current_principal().account_id, app_id)
-        return {"events": views.timeline(db.session(), app, lang=language())}
+        p = current_principal()
+        app = service.owned(db.session(), p.account_id, app_id)
+        mine = detail_view.shows_form(third_party=p.third_party, scopes=p.scopes)
+        return {"events": views.timeline(db.session(), app, lang=language(), citizen_notes=mine)}
 
 
 def _file_body(row: ApplicationFile) -> dict:

@@ -65,7 +65,7 @@ def shows_form(*, third_party: bool, scopes: frozenset[str]) -> bool:
     """Whether the reader sees the form's content: the citizen's own apps do, and an app the
     citizen let fill in and submit for them (`applications.write`). An app with `applications.read`
     alone was consented to see "您在本平台办理的事项、进度和结果" (the services, their progress and
-    results), not what the citizen typed into the form."""
+    results), not what the citizen typed into the form or wrote on the timeline."""
     return not third_party or "applications.write" in scopes
 
 

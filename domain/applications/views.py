@@ -317,7 +317,12 @@ def _query_page(
     return list(session.connection().execute(stmt, {"account_id": account_id, "limit": limit + 1}))
 
 
-def timeline(session: Session, app: Application, *, lang: str = "zh") -> list[dict[str, Any]]:
+def timeline(
+    session: Session, app: Application, *, lang: str = "zh", citizen_notes: bool = True
+) -> list[dict[str, Any]]:
+    """Every status change; `citizen_notes=False` leaves out what the citizen wrote (a
+    withdrawal's reason) for a reader who may see the case's progress but not the citizen's own
+    words (an app with `applications.read` alone); the department's notes are progress."""
     rows = session.scalars(
         select(ApplicationEvent)
         .where(ApplicationEvent.application_id == app.id)
@@ -331,7 +336,7 @@ def timeline(session: Session, app: Application, *, lang: str = "zh") -> list[di
             "status": e.to_status,
             "status_label": states.label(e.to_status, lang),
             "actor": e.actor_type,
-            "note": e.note,
+            "note": e.note if citizen_notes or e.actor_type != "citizen" else None,
             "details": e.details,
         }
         for e in rows

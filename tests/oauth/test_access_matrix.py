@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.v1.applications.conftest import SS_CARD, jpeg, verified
+from tests.api.v1.applications.conftest import SS_CARD, jpeg, key, verified
 from tests.oauth.conftest import basic, register
 
 READ_WRITE = "applications.read applications.write"
@@ -109,6 +109,27 @@ def test_read_access_alone_sees_the_case_and_its_progress_not_the_form(client, w
     z = world["zhang"]
     filling = client.get(f"/v1/applications/{world['drafts'][z['account_id']]}", headers=world["bank_zhang"])
     assert "data" in filling.get_json() and "provenance" in filling.get_json()
+
+
+def test_read_access_alone_does_not_see_what_the_citizen_wrote_on_the_timeline(client, world):
+    from tests.api.v1.applications.conftest import submit
+    from tests.api.v1.applications.test_bad_input import _ready
+
+    li = world["li"]
+    case = _ready(client, li)
+    assert submit(client, li, case).status_code == 200
+    reason = "不想办了，有事请打13800001111"
+    withdrawn = client.post(
+        f"/v1/applications/{case['id']}/withdraw", json={"reason": reason}, headers=li["headers"] | key()
+    )
+    assert withdrawn.status_code == 200, withdrawn.get_json()
+    url = f"/v1/applications/{case['id']}/timeline"
+    own = client.get(url, headers=li["headers"]).get_json()["events"]
+    assert own[-1]["status"] == "withdrawn" and own[-1]["note"] == reason
+    seen = client.get(url, headers=world["other_li"])
+    assert seen.status_code == 200
+    assert [e["status"] for e in seen.get_json()["events"]] == [e["status"] for e in own]
+    assert seen.get_json()["events"][-1]["note"] is None and "13800001111" not in seen.get_data(as_text=True)
 
 
 @pytest.mark.parametrize(
