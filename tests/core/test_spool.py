@@ -53,6 +53,17 @@ def _spooled(directory: Path) -> int:
     return sum(p.read_bytes().count(b"\n") for p in _segments(directory))
 
 
+class _Database:
+    """The autocommit connection a spool uses, refused until `up` is set."""
+
+    up = False
+
+    def connect(self):
+        if not self.up:
+            raise OperationalError("connect", {}, Exception("connection refused"))
+        return db.autocommit()
+
+
 def test_write_through_inserts_before_returning_and_leaves_no_segment(app, tmp_path):
     account = make_citizen(app)["account_id"]
     spool = Spool(TABLE, db.autocommit, tmp_path, interval=0, dates=("at",))
@@ -167,21 +178,16 @@ def test_a_line_cut_short_by_a_kill_is_skipped_and_the_rest_recovered(app, tmp_p
 
 def test_rows_wait_while_the_database_is_away_and_access_pauses_past_the_limit(app, tmp_path):
     account = make_citizen(app)["account_id"]
-    database_up = False
+    database = _Database()
 
-    def connect():
-        if not database_up:
-            raise OperationalError("connect", {}, Exception("connection refused"))
-        return db.autocommit()
-
-    spool = Spool(TABLE, connect, tmp_path, interval=0, max_pending=3, dates=("at",))
+    spool = Spool(TABLE, database.connect, tmp_path, interval=0, max_pending=3, dates=("at",))
     rows = [_line(account) for _ in range(3)]
     for row in rows:
         spool.write(row)
     assert _stored([r["id"] for r in rows]) == 0
     assert len(_segments(tmp_path)) == 3, "every row is still on disk"
     assert not spool.accepting()
-    database_up = True
+    database.up = True
     assert spool.flush() == 3
     assert _stored([r["id"] for r in rows]) == 3
     assert spool.accepting() and _segments(tmp_path) == []
@@ -270,14 +276,9 @@ def test_the_backlog_shows_what_waits_on_the_host_and_since_when(app, client, tm
     from tests.forwarding.conftest import ops_headers
 
     account = make_citizen(app)["account_id"]
-    database_up = False
+    database = _Database()
 
-    def connect():
-        if not database_up:
-            raise OperationalError("connect", {}, Exception("connection refused"))
-        return db.autocommit()
-
-    spool = Spool(TABLE, connect, tmp_path, interval=0, dates=("at",))
+    spool = Spool(TABLE, database.connect, tmp_path, interval=0, dates=("at",))
     assert spool.backlog() == (0, 0, 0.0)
     (tmp_path / "4242-dead-1.jsonl").write_bytes(b"")  # a process's next segment: nothing waits in it
     for _ in range(2):
@@ -295,7 +296,7 @@ def test_the_backlog_shows_what_waits_on_the_host_and_since_when(app, client, tm
     oldest = re.search(r"^yiwang_ledger_spool_oldest_seconds (\S+)$", text, re.MULTILINE)
     assert oldest is not None and float(oldest.group(1)) >= 3599
 
-    database_up = True
+    database.up = True
     assert spool.flush() == 2
     assert spool.backlog() == (0, 0, 0.0)
 
