@@ -11,6 +11,7 @@ from redis import Redis
 
 from core.crypto import Encryptor
 from core.errors import AppError
+from core.redis import Batch
 
 
 class IdempotencyInFlight(AppError):
@@ -72,7 +73,7 @@ class IdempotencyStore:
 
     def begin(self, scope: str, key: str, fingerprint: str) -> StoredResponse | None:
         """Return the stored response for a retry, or None after taking the in-flight lock."""
-        pipe = self._redis.pipeline(transaction=False)
+        pipe = Batch(self._redis)
         self.stage_begin(pipe, scope, key, fingerprint)
         taken, raw = pipe.execute()
         return self.begun(scope, key, fingerprint, taken=bool(taken), raw=raw)
@@ -130,7 +131,7 @@ class IdempotencyStore:
         if alongside is None:
             self._redis.set(self._name(scope, key), json.dumps(entry), ex=ttl or self._ttl)
             return
-        pipe = self._redis.pipeline(transaction=False)
+        pipe = Batch(self._redis)
         pipe.set(self._name(scope, key), json.dumps(entry), ex=ttl or self._ttl)
         alongside.stage(pipe)
         pipe.execute()

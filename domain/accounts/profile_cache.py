@@ -29,6 +29,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import PASSIVE_NO_INITIALIZE, get_history
 
+from core.redis import Batch
 from domain.accounts.models import Account, ChannelIdentity
 
 log = logging.getLogger(__name__)
@@ -118,7 +119,7 @@ class ProfileCache:
         if not account_ids and not app_ids:
             return
         try:
-            pipe = self._redis.pipeline(transaction=False)
+            pipe = Batch(self._redis)
             self.stage_invalidation(pipe, account_ids, app_ids)
             pipe.execute()
         except RedisError:

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core import clock
+from core.redis import Batch
 from domain.auth.models import LoginSession
 from domain.oauth.models import OAuthTokenFamily
 
@@ -50,7 +51,7 @@ class RevocationList:
         if not keys and alongside is None:
             return self.is_revoked(session_id, jti), {}
         names = [f"revoked:sid:{session_id}"] + ([f"revoked:jti:{jti}"] if jti is not None else [])
-        pipe = self._redis.pipeline(transaction=False)
+        pipe = Batch(self._redis)
         pipe.exists(*names)
         for key in keys:
             pipe.get(key)

@@ -216,25 +216,16 @@ def test_when_storing_the_answer_fails_the_cached_views_are_still_dropped(
     # on their own afterwards.
     from redis.exceptions import ConnectionError as RedisConnectionError
 
-    store = services.idempotency
-    real = store._redis
+    from core import idempotency
+    from core.redis import Batch
 
-    class FailingPipelines:
-        def __getattr__(self, name):
-            return getattr(real, name)
-
-        def pipeline(self, *args, **kwargs):
-            pipe = real.pipeline(*args, **kwargs)
-
-            def execute(*_a, **_k):
-                raise RedisConnectionError("redis went away")
-
-            pipe.execute = execute
-            return pipe
+    class FailingBatch(Batch):
+        def execute(self):
+            raise RedisConnectionError("redis went away")
 
     a = _ready(client, zhang)
     _warm(client, zhang, a["id"])
-    monkeypatch.setattr(store, "_redis", FailingPipelines())
+    monkeypatch.setattr(idempotency, "Batch", FailingBatch)
     assert submit(client, zhang, a).status_code >= 500  # committed, but its answer was not kept
     monkeypatch.undo()
     assert _cached(a["id"]) == b"-"
