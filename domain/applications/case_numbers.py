@@ -99,9 +99,11 @@ def reserve_serials(session: Session, scope: str, size: int) -> int:
 class SerialBlocks:
     """The serials this process has reserved and not yet handed out, per scope.
 
-    Thread-safe; a block is reserved under the lock, so two threads of the process never
-    reserve one each for the same need. A process forked from one that held blocks starts
-    with none (the parent's would otherwise be handed out twice)."""
+    Thread-safe. A scope's block is reserved under that scope's own lock, so two threads of the
+    process never reserve one each for the same need, while the other scopes' submissions go on
+    (a reservation that waits on the database holds up one item's submissions, not every
+    item's). A process forked from one that held blocks starts with none (the parent's would
+    otherwise be handed out twice)."""
 
     _KEEP = 512  # scopes remembered: a day's items; older days' leftovers are dropped
 
@@ -109,8 +111,9 @@ class SerialBlocks:
         if not 1 <= size <= 1000:
             raise ValueError("CASE_NUMBER_BLOCK must be between 1 and 1000")
         self.size = size
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards the two dicts, never held across a reservation
         self._free: dict[str, tuple[int, int]] = {}  # scope -> (next, last) of the current block
+        self._reserving: dict[str, threading.Lock] = {}  # scope -> the lock its reservation takes
         self._pid = os.getpid()
 
     def forget(self) -> None:
@@ -123,16 +126,37 @@ class SerialBlocks:
         with self._lock:
             if self._pid != os.getpid():
                 self._free.clear()
+                self._reserving.clear()
                 self._pid = os.getpid()
-            nxt, last = self._free.pop(scope, (1, 0))
-            if nxt > last:
-                last = reserve(self.size)
-                nxt = last - self.size + 1
-            if nxt < last:
-                self._free[scope] = (nxt + 1, last)
-                while len(self._free) > self._KEEP:
-                    del self._free[next(iter(self._free))]
-            return nxt
+            serial = self._next(scope)
+            if serial is not None:
+                return serial
+            reserving = self._reserving.setdefault(scope, threading.Lock())
+        with reserving:
+            with self._lock:
+                serial = self._next(scope)  # another thread reserved a block meanwhile
+                if serial is not None:
+                    return serial
+            last = reserve(self.size)
+            with self._lock:
+                if self.size > 1:
+                    self._free[scope] = (last - self.size + 2, last)
+                    self._trim()
+                return last - self.size + 1
+
+    def _next(self, scope: str) -> int | None:
+        nxt, last = self._free.pop(scope, (1, 0))
+        if nxt > last:
+            return None
+        if nxt < last:
+            self._free[scope] = (nxt + 1, last)
+        return nxt
+
+    def _trim(self) -> None:
+        while len(self._free) > self._KEEP:
+            del self._free[next(iter(self._free))]
+        while len(self._reserving) > self._KEEP:
+            del self._reserving[next(iter(self._reserving))]
 
 
 class CaseNumbers:

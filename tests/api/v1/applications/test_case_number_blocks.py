@@ -156,3 +156,36 @@ def test_a_number_given_out_twice_after_a_lost_reservation_asks_for_a_retry(app,
     again = submit(client, second, draft, headers=headers)
     assert again.status_code == 200, again.get_json()
     assert again.get_json()["case_number"] == number[:-4] + "0011"  # a fresh block: 0011-0020
+
+
+def test_a_reservation_that_waits_holds_up_its_own_item_only():
+    blocks = case_numbers_mod.SerialBlocks(5)
+    started, release = threading.Event(), threading.Event()
+    reservations: list[str] = []
+
+    def slow(size: int) -> int:  # item A's reservation waits on the database
+        reservations.append("A")
+        started.set()
+        assert release.wait(10)
+        return size
+
+    def quick(size: int) -> int:
+        reservations.append("B")
+        return size
+
+    got: dict[str, list[int]] = {"A": [], "B": []}
+    first_a = threading.Thread(target=lambda: got["A"].append(blocks.take("A", slow)))
+    second_a = threading.Thread(target=lambda: got["A"].append(blocks.take("A", slow)))
+    first_a.start()
+    assert started.wait(10)
+    second_a.start()  # waits for the first A's block instead of reserving one of its own
+    b = threading.Thread(target=lambda: got["B"].append(blocks.take("B", quick)))
+    b.start()
+    b.join(5)
+    assert not b.is_alive() and got["B"] == [1]  # item B went on while A's reservation waited
+    assert got["A"] == []
+    release.set()
+    first_a.join(5)
+    second_a.join(5)
+    assert sorted(got["A"]) == [1, 2]
+    assert reservations == ["A", "B"]  # one reservation per item
