@@ -21,6 +21,7 @@ from tests.api.v1.applications.conftest import (
     error_code,
     get,
     jpeg,
+    key,
     missing_data,
     patch,
     submit,
@@ -240,7 +241,11 @@ def test_revoked_certificate_cannot_satisfy_a_material(app, client, ecert_sim, s
     refused = submit(client, who, ready)
     assert refused.status_code == 422, refused.get_json()
     fields = refused.get_json()["error"]["fields"]
-    assert any("电子证照" in m for m in fields["materials.id_card"])
+    assert any("电子证照" in m and "居民身份证" in m for m in fields["materials.id_card"])
+    english = submit(client, who, ready, headers=key() | {"Accept-Language": "en"})
+    assert english.status_code == 422
+    said = english.get_json()["error"]["fields"]["materials.id_card"]
+    assert any("e-certificate for Resident identity card is no longer valid" in m for m in said), said
     # An upload satisfies it instead; the dead reference does not travel with the case.
     assert upload(client, who, ready["id"], "id_card", jpeg()).status_code == 201
     done = submit(client, who, get(client, who, ready["id"]).get_json())
