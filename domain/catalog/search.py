@@ -18,6 +18,7 @@ the data.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import io
 import logging
 import math
@@ -37,19 +38,45 @@ from typing import TYPE_CHECKING
 log = logging.getLogger(__name__)
 
 
+class _LazyFinalseg(ModuleType):
+    """Stands in for `jieba.finalseg` (jieba's HMM for words outside the dictionary) until
+    something uses it, then loads it. yiwang always cuts with HMM=False, and importing the real
+    module loads its probability tables: 3 MB of resident memory in every worker, for nothing."""
+
+    def __getattr__(self, name: str) -> object:
+        with _lazy_lock:
+            real = sys.modules.get(self.__name__)
+            if real is self or real is None:
+                del sys.modules[self.__name__]
+                real = importlib.import_module(self.__name__)
+                sys.modules["jieba"].finalseg = real  # type: ignore[attr-defined]
+        return getattr(real, name)
+
+
+_lazy_lock = threading.Lock()
+
+
 def _import_jieba() -> ModuleType:
-    """jieba, without setuptools' pkg_resources.
+    """jieba, without setuptools' pkg_resources and without its HMM tables until used.
 
     jieba reads its data files through pkg_resources whenever that imports, and plain open()
     otherwise (same files, next to its own modules). Importing pkg_resources scans every
     installed distribution and cost 5.4 MB of resident memory in every worker, for nothing
     else imports it: hide it while jieba loads (only if nobody has loaded it already).
+    `jieba.finalseg` is a `_LazyFinalseg` unless it was loaded already.
     """
     hidden = "pkg_resources" not in sys.modules
     if hidden:
         sys.modules["pkg_resources"] = None  # type: ignore[assignment]  # makes the import fail
+    lazy = "jieba" not in sys.modules and "jieba.finalseg" not in sys.modules
+    if lazy:
+        sys.modules["jieba.finalseg"] = _LazyFinalseg("jieba.finalseg")
     try:
         import jieba as module
+    except BaseException:
+        if lazy:
+            sys.modules.pop("jieba.finalseg", None)
+        raise
     finally:
         if hidden:
             del sys.modules["pkg_resources"]

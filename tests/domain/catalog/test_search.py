@@ -101,3 +101,22 @@ def test_loading_search_leaves_pkg_resources_unloaded_and_still_cuts_words() -> 
     done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "居民身份证" in done.stdout.split() and "换领" in done.stdout.split()
+
+
+def test_jiebas_hmm_tables_load_only_when_something_cuts_with_them() -> None:
+    """Search cuts with HMM=False: the HMM's tables (3 MB per worker) stay unloaded until used."""
+    code = (
+        "import sys; import domain.catalog.search as s; "
+        "t = s._writer_tokenizer(); "
+        "print(' '.join(s._cut(t, '我要换领居民身份证'))); "
+        "assert 'jieba.finalseg.prob_emit' not in sys.modules, 'HMM tables loaded'; "
+        "print('|'.join(t.cut('他来到了网易杭研大厦', HMM=True))); "
+        "assert 'jieba.finalseg.prob_emit' in sys.modules"
+    )
+    root = Path(__file__).resolve().parents[3]
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    plain, with_hmm = done.stdout.splitlines()
+    assert "居民身份证" in plain.split() and "换领" in plain.split()
+    # The HMM still works when asked for: it joins characters no dictionary word covers.
+    assert "杭研" in with_hmm.split("|"), with_hmm
