@@ -21,12 +21,12 @@ from sqlalchemy.orm import Session
 
 from core import audit
 from core.crypto import Encryptor
-from core.masking import mask_phone
+from core.masking import mask_name, mask_phone
 from domain.accounts import service as accounts
 from domain.applications import states
 from domain.applications.models import Application
 from domain.identity.deps import ID_PURPOSE, NAME_PURPOSE
-from domain.identity.documents import mask_id_number, mask_name
+from domain.identity.documents import mask_id_number
 from domain.identity.models import VerifiedIdentity
 
 if TYPE_CHECKING:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import logging
 import random
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from sqlalchemy.orm import Session, aliased
 from core import audit, clock
 from core.crypto import Encryptor
 from core.db import run_precompiled, take_write_lock
-from core.masking import redact_text
+from core.masking import redact_values
 from core.throttle import CircuitBreaker, LeaseSemaphore, TokenBucket
 from domain.applications import states, transitions
 from domain.applications.models import Application, ForwardingOutbox
@@ -237,7 +238,7 @@ class Forwarder:
             self._pace()
             receipt = self.client.intake(body)
         except ProvinceError as exc:
-            return self._failed(session, row_id, attempt, exc)
+            return self._failed(session, row_id, attempt, exc, quoted=_quoted(body))
         finally:
             if token and self.inflight is not None:
                 try:
@@ -275,7 +276,9 @@ class Forwarder:
         session.commit()
         return f"postponed: {why}" if ok else "superseded"
 
-    def _failed(self, session: Session, row_id: str, attempt: int, exc: ProvinceError) -> str:
+    def _failed(
+        self, session: Session, row_id: str, attempt: int, exc: ProvinceError, *, quoted: list[str]
+    ) -> str:
         if exc.retryable and (exc.status is None or exc.status >= 500):
             try:
                 if self.breaker and self.breaker.failure():
@@ -291,6 +294,7 @@ class Forwarder:
                 row_id,
                 attempt,
                 f"province refused: HTTP {exc.status} {exc.code or ''} {exc}".strip(),
+                quoted=quoted,
             )
         row = session.get(ForwardingOutbox, row_id)
         now = clock.now()
@@ -299,22 +303,25 @@ class Forwarder:
             and (now - (row.replayed_at or row.created_at)).total_seconds() > self.profile.max_age
         ):
             return self._dead(
-                session, row_id, attempt, f"not delivered within the maximum age; last error {exc}"
-            )
+                session, row_id, attempt, f"not delivered within the maximum age; last error {exc}",
+                quoted=quoted,
+            )  # fmt: skip
         delay = backoff(attempt, self.profile.backoff_base, self.profile.backoff_cap, random.random())
         if exc.retry_after:
             delay = max(delay, exc.retry_after)
         ok = self._finish(
-            session, row_id, attempt, state=RETRYING, last_error=redact_text(str(exc))[:2000],
+            session, row_id, attempt, state=RETRYING, last_error=redact_values(str(exc), quoted)[:2000],
             next_attempt_at=now + timedelta(seconds=delay),
         )  # fmt: skip
         session.commit()
         return RETRYING if ok else "superseded"
 
-    def _dead(self, session: Session, row_id: str, attempt: int, reason: str) -> str:
-        # The province's message may quote what it refused (a phone, an ID number): stored for
-        # operators and audited, so with those masked as in the logs.
-        reason = redact_text(reason)
+    def _dead(
+        self, session: Session, row_id: str, attempt: int, reason: str, *, quoted: list[str] | None = None
+    ) -> str:
+        # The province's message may quote what it refused (a phone, an ID number, the
+        # applicant's name): stored for operators, audited and logged, so with those masked.
+        reason = redact_values(reason, quoted or [])
         ok = self._finish(session, row_id, attempt, state=DEAD, last_error=reason[:2000])
         if ok:
             row = session.get(ForwardingOutbox, row_id)
@@ -391,3 +398,16 @@ def backoff(attempt: int, base: float, cap: float, rand: float) -> float:
     """Capped exponential backoff with full jitter over the upper half; `rand` in [0, 1)."""
     ceiling = min(cap, base * (2 ** max(0, attempt - 1)))
     return ceiling / 2 + rand * ceiling / 2
+
+
+_CJK = re.compile(r"[\u3400-\u9fff]")
+
+
+def _quoted(body: dict[str, Any]) -> list[str]:
+    """What a refusal may quote back of the personal data a body sent, to mask where the
+    reason is kept: the applicant's name (and numbers, which patterns also find) and the
+    form's values written in Chinese (names, addresses, employers). Codes and numbers of the
+    form stay readable: they are what an operator needs to see what was refused."""
+    values = [v for v in (body.get("applicant") or {}).values() if isinstance(v, str)]
+    values += [v for v in (body.get("form") or {}).values() if isinstance(v, str) and _CJK.search(v)]
+    return values

@@ -6,6 +6,7 @@ import re
 import unicodedata
 from datetime import date
 
+from core.masking import mask_name as mask_name  # re-exported: masked names on identity documents
 from integrations.govdata.codes import id_check_char
 
 _ID_SHAPE = re.compile(r"\A[0-9]{17}[0-9X]\Z")
@@ -69,13 +70,6 @@ def normalise_name(raw: str) -> str:
     if not _NAME.match(value):
         raise DocumentProblem("name", "characters")
     return value
-
-
-def mask_name(name: str) -> str:
-    """张三 → 张*, 张小三 → 张*三, 买买提·艾力 → 买****力: first and last character only."""
-    if len(name) <= 2:
-        return name[0] + "*"
-    return name[0] + "*" * (len(name) - 2) + name[-1]
 
 
 def mask_id_number(id_number: str) -> str:

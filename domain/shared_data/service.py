@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from core import clock
 from core.db import new_id
+from core.masking import mask_name
 from domain.accounts import profile_cache
 from domain.applications import states
 from domain.applications.forms import FormSpec
@@ -29,7 +30,7 @@ from domain.applications.prefill import Filled, decrypt_data, encrypt_data, set_
 from domain.applications.service import owned, spec_of
 from domain.calendar.service import add_working_days
 from domain.catalog.sources import SHARED_DATASETS
-from domain.identity.documents import mask_id_number, mask_name
+from domain.identity.documents import mask_id_number
 from domain.identity.models import ConsentRecord
 from domain.ledger import service as ledger
 from domain.ledger.models import YIWANG

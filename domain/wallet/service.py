@@ -19,9 +19,9 @@ from sqlalchemy.orm import Session
 
 from core import audit, clock
 from core.db import ordered_id
+from core.masking import mask_name
 from core.tokens import TokenExpired, TokenInvalid
 from domain.identity.deps import ID_PURPOSE, NAME_PURPOSE
-from domain.identity.documents import mask_name
 from domain.identity.models import VerifiedIdentity
 from domain.ledger import service as ledger
 from domain.shared_data.deps import GovDataDeps

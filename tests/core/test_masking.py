@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.masking import redact_text
+from core.masking import redact_text, redact_values
 
 
 def test_phones_and_id_numbers_in_text_are_masked():
@@ -17,3 +17,12 @@ def test_uuids_in_paths_are_left_alone():
     path = "/v1/applications/5f1c2d3e-4b5a-4c6d-9e8f-19712345678b/timeline"
     assert redact_text(path) == path
     assert redact_text("id=a13812345678") == "id=a13812345678"
+
+
+def test_known_values_quoted_in_free_text_are_masked_like_names():
+    text = "申请人张三（张三丰之子）住广州市天河区，男，电话 13800138000"
+    redacted = redact_values(text, ["张三", "张三丰", "广州市天河区", "男"])
+    # A longer value is masked whole before a shorter one inside it, one character is too
+    # short to mask, and the patterns still apply.
+    assert redacted == "申请人张*（张*丰之子）住广****区，男，电话 138****8000"
+    assert redact_values("没有引用", ["张三"]) == "没有引用"

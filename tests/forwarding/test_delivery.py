@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 
+import pytest
 from sqlalchemy import select
 
 from domain.applications.models import ApplicationEvent, ApplicationNotice, ForwardingOutbox
@@ -212,3 +214,42 @@ def test_a_refusal_quoting_personal_numbers_is_stored_and_audited_masked(
     for text in (row.last_error, *(str(a.details) for a in audited)):
         assert "110101199003078515" not in text and "13800138000" not in text, text
     assert "E4001" in row.last_error and "校验不通过" in row.last_error
+
+
+@pytest.mark.parametrize("retryable", [False, True])
+def test_a_refusal_quoting_the_applicants_name_and_address_keeps_them_masked(
+    client, zhang, services, monkeypatch, caplog, retryable
+):
+    """No pattern finds a name or an address in the province's text: what the body sent is
+    masked where it is quoted, in the row operators see, the audit trail and the logs."""
+    from core.audit import AuditEvent
+    from integrations.province.client import ProvinceError
+    from tests.api.v1.applications.conftest import patch, submit
+    from tests.forwarding.conftest import ready
+
+    place = "广州市天河区体育西路191号"
+    draft = patch(client, zhang, ready(client, zhang), {"delivery": {"method": "post", "address": place}})
+    assert draft.status_code == 200, draft.get_json()
+    case = submit(client, zhang, draft.get_json()).get_json()
+    fw = services.forwarding.forwarder()
+    quoted: dict[str, str] = {}
+
+    def refuse(body):
+        quoted["name"], quoted["place"] = body["applicant"]["name"], body["form"]["delivery.address"]
+        raise ProvinceError(f"申请人{quoted['name']}的地址“{quoted['place']}”与户籍不符，字段 dz 不通过",
+                            retryable=retryable, status=503 if retryable else 400, code="E4002")  # fmt: skip
+
+    monkeypatch.setattr(fw.client, "intake", refuse)
+    caplog.set_level(logging.INFO)
+    assert forward(services, forwarder=fw) == ["retrying" if retryable else "dead"]
+    row = _row(case["id"])
+    audited = fresh().scalars(select(AuditEvent).where(AuditEvent.action == "forwarding.dead_letter")).all()
+    logged = [str(vars(r)) for r in caplog.records]  # the JSON log lines carry the extras too
+    assert any("forwarding.dead_letter" in line for line in logged) is not retryable
+    texts = [row.last_error, *(str(a.details) for a in audited), *logged]
+    for text in texts:
+        assert quoted["name"] not in text and quoted["place"] not in text, text
+    # What the operator needs stays: the code, the field, the masked shape of what was quoted.
+    assert "字段 dz 不通过" in row.last_error and ("E4002" in row.last_error or retryable)
+    assert quoted["place"] == place and "申请人张*的地址“广************号”" in row.last_error
+    assert bool(audited) is not retryable
