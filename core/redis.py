@@ -127,7 +127,9 @@ class Batch:
     check, every idempotent write's stored response) that machinery cost more than the round
     trip itself. Offers the commands those paths stage (`set`, `get`, `exists`, `delete`), with
     redis-py's results (SET: True or None); `execute` raises the first command error after
-    reading every reply, and is retried on a lost connection like a pipeline."""
+    reading every reply. A lost connection is discarded and the batch sent again as the
+    connection's Retry says, as the pipeline does (this project's client: not again, the
+    caller sees the error)."""
 
     __slots__ = ("_client", "_commands")
 

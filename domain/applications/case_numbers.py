@@ -155,8 +155,10 @@ class SerialBlocks:
     def _trim(self) -> None:
         while len(self._free) > self._KEEP:
             del self._free[next(iter(self._free))]
-        while len(self._reserving) > self._KEEP:
-            del self._reserving[next(iter(self._reserving))]
+        if len(self._reserving) > self._KEEP:  # the oldest scopes' locks nobody holds or waits on
+            idle = [s for s, lock in self._reserving.items() if not lock.locked() and s not in self._free]
+            for scope in idle[: len(self._reserving) - self._KEEP]:
+                del self._reserving[scope]
 
 
 class CaseNumbers:

@@ -47,7 +47,7 @@ class _LazyFinalseg(ModuleType):
         with _lazy_lock:
             real = sys.modules.get(self.__name__)
             if real is self or real is None:
-                del sys.modules[self.__name__]
+                sys.modules.pop(self.__name__, None)
                 real = importlib.import_module(self.__name__)
                 sys.modules["jieba"].finalseg = real  # type: ignore[attr-defined]
         return getattr(real, name)

@@ -234,17 +234,22 @@ class Forwarder:
         token = self._enter()
         if token is False:
             return self.postpone(session, row_id, attempt, 1.0, "concurrency cap reached")
+        refused: ProvinceError | None = None
         try:
             self._pace()
             receipt = self.client.intake(body)
         except ProvinceError as exc:
-            return self._failed(session, row_id, attempt, exc, quoted=_quoted(body))
+            refused = exc
         finally:
             if token and self.inflight is not None:
                 try:
                     self.inflight.release(token)
                 except RedisError:
                     pass
+        if refused is not None:
+            # Outside the except block: an error recording the failure must not carry the
+            # province's text (which may quote a name) along as its cause into a traceback.
+            return self._failed(session, row_id, attempt, refused, quoted=_quoted(body))
         self._breaker_success()
         return receipt
 
@@ -405,9 +410,11 @@ _CJK = re.compile(r"[\u3400-\u9fff]")
 
 def _quoted(body: dict[str, Any]) -> list[str]:
     """What a refusal may quote back of the personal data a body sent, to mask where the
-    reason is kept: the applicant's name (and numbers, which patterns also find) and the
-    form's values written in Chinese (names, addresses, employers). Codes and numbers of the
-    form stay readable: they are what an operator needs to see what was refused."""
-    values = [v for v in (body.get("applicant") or {}).values() if isinstance(v, str)]
+    reason is kept: the applicant's name and the form's values written in Chinese (names,
+    addresses, employers). ID and phone numbers are left to the patterns (masked in their usual
+    shape); codes and the form's other values stay readable: they are what an operator needs
+    to see what was refused."""
+    applicant = body.get("applicant") or {}
+    values = [applicant["name"]] if isinstance(applicant.get("name"), str) else []
     values += [v for v in (body.get("form") or {}).values() if isinstance(v, str) and _CJK.search(v)]
     return values

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import datetime, timedelta
 
 import pytest
@@ -179,6 +180,7 @@ def test_a_reservation_that_waits_holds_up_its_own_item_only():
     first_a.start()
     assert started.wait(10)
     second_a.start()  # waits for the first A's block instead of reserving one of its own
+    time.sleep(0.2)  # time to reach A's reservation lock
     b = threading.Thread(target=lambda: got["B"].append(blocks.take("B", quick)))
     b.start()
     b.join(5)
