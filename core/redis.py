@@ -125,7 +125,7 @@ class Batch:
     the pipeline's per-command and per-execution machinery (observability hooks, fieldset
     preparation, response callbacks): on the hot paths (every authenticated request's token
     check, every idempotent write's stored response) that machinery cost more than the round
-    trip itself. Offers the commands those paths stage (`set`, `get`, `exists`, `delete`), with
+    trip itself. Offers `set`, `get`, `exists` and `delete` (what those paths need), with
     redis-py's results (SET: True or None); `execute` raises the first command error after
     reading every reply. A lost connection is discarded and the batch sent again as the
     connection's Retry says, as the pipeline does (this project's client: not again, the

@@ -90,6 +90,14 @@ def test_results_are_the_same_on_postgresql_and_sqlite(seeded, tmp_path):
         engine.dispose()
 
 
+def _fresh_process(code: str) -> str:
+    """What `code` prints in a new interpreter at the project root (modules not yet imported)."""
+    root = Path(__file__).resolve().parents[3]
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
 def test_loading_search_leaves_pkg_resources_unloaded_and_still_cuts_words() -> None:
     """jieba reads its files with open() when pkg_resources is hidden (5 MB per worker saved)."""
     code = (
@@ -97,10 +105,8 @@ def test_loading_search_leaves_pkg_resources_unloaded_and_still_cuts_words() -> 
         "assert 'pkg_resources' not in sys.modules, 'pkg_resources loaded'; "
         "print(' '.join(s._cut(s._writer_tokenizer(), '我要换领居民身份证')))"
     )
-    root = Path(__file__).resolve().parents[3]
-    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "居民身份证" in done.stdout.split() and "换领" in done.stdout.split()
+    out = _fresh_process(code)
+    assert "居民身份证" in out.split() and "换领" in out.split()
 
 
 def test_jiebas_hmm_tables_load_only_when_something_cuts_with_them() -> None:
@@ -113,10 +119,7 @@ def test_jiebas_hmm_tables_load_only_when_something_cuts_with_them() -> None:
         "print('|'.join(t.cut('他来到了网易杭研大厦', HMM=True))); "
         "assert 'jieba.finalseg.prob_emit' in sys.modules"
     )
-    root = Path(__file__).resolve().parents[3]
-    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr[-2000:]
-    plain, with_hmm = done.stdout.splitlines()
+    plain, with_hmm = _fresh_process(code).splitlines()
     assert "居民身份证" in plain.split() and "换领" in plain.split()
     # The HMM still works when asked for: it joins characters no dictionary word covers.
     assert "杭研" in with_hmm.split("|"), with_hmm
