@@ -145,12 +145,13 @@ class ForwardingOutbox(IdMixin, Base):
         Index("ix_forwarding_outbox_state_next", "state", "next_attempt_at"),
     )
 
-    application_id: Mapped[str] = mapped_column(ForeignKey("applications.id"), index=True)
+    # Looked up by the unique constraint's first column: no index of its own.
+    application_id: Mapped[str] = mapped_column(ForeignKey("applications.id"))
     kind: Mapped[str] = mapped_column(String(16))  # submit, resubmit, withdraw
     submission_version: Mapped[int] = mapped_column(Integer)
     case_number: Mapped[str] = mapped_column(String(48))
     profile: Mapped[str] = mapped_column(String(32), default="reference", server_default="reference")
-    state: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # ix_..._state_next leads with it
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
