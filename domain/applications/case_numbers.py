@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import os
 import threading
+import weakref
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -103,7 +104,8 @@ class SerialBlocks:
     process never reserve one each for the same need, while the other scopes' submissions go on
     (a reservation that waits on the database holds up one item's submissions, not every
     item's). A process forked from one that held blocks starts with none (the parent's would
-    otherwise be handed out twice)."""
+    otherwise be handed out twice) and with fresh locks (a thread of the parent may have held
+    one at the fork, and no thread of the child would ever release it)."""
 
     _KEEP = 512  # scopes remembered: a day's items; older days' leftovers are dropped
 
@@ -111,10 +113,20 @@ class SerialBlocks:
         if not 1 <= size <= 1000:
             raise ValueError("CASE_NUMBER_BLOCK must be between 1 and 1000")
         self.size = size
+        self._start_afresh()
+        ref = weakref.ref(self)
+
+        def in_child() -> None:
+            blocks = ref()
+            if blocks is not None:
+                blocks._start_afresh()
+
+        os.register_at_fork(after_in_child=in_child)
+
+    def _start_afresh(self) -> None:
         self._lock = threading.Lock()  # guards the two dicts, never held across a reservation
         self._free: dict[str, tuple[int, int]] = {}  # scope -> (next, last) of the current block
         self._reserving: dict[str, threading.Lock] = {}  # scope -> the lock its reservation takes
-        self._pid = os.getpid()
 
     def forget(self) -> None:
         """Drop every reserved serial (the table was emptied or restored under the process)."""
@@ -124,10 +136,6 @@ class SerialBlocks:
     def take(self, scope: str, reserve: Callable[[int], int]) -> int:
         """The next serial of `scope`; `reserve(size)` reserves a block and returns its last."""
         with self._lock:
-            if self._pid != os.getpid():
-                self._free.clear()
-                self._reserving.clear()
-                self._pid = os.getpid()
             serial = self._next(scope)
             if serial is not None:
                 return serial

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import pytest
@@ -85,12 +88,61 @@ def test_each_item_and_day_has_its_own_block(app, seeded):
     assert _take(numbers) == 3
 
 
-def test_a_forked_process_does_not_reuse_its_parents_block(app, seeded, monkeypatch):
+def test_a_forked_process_does_not_reuse_its_parents_block(app, seeded):
     _postgres_only()
     numbers = CaseNumbers(block=5)
     assert _take(numbers) == 1  # the parent holds 2-5
-    monkeypatch.setattr(case_numbers_mod.os, "getpid", lambda: -1)  # now in a child process
-    assert _take(numbers) == 6
+    assert _in_child(lambda: numbers._blocks.take(_scope(), lambda size: 50)) == 46  # a block of its own
+    assert _take(numbers) == 2  # the parent goes on with its own
+
+
+def test_a_fork_while_a_thread_holds_the_lock_leaves_the_child_a_working_one():
+    """gunicorn with preload_app forks the master: a thread of it may hold the lock right then."""
+    blocks = case_numbers_mod.SerialBlocks(5)
+    assert blocks.take("scope", lambda size: 5) == 1
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with blocks._lock:
+            holding.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    try:
+        assert holding.wait(5)
+        assert _in_child(lambda: blocks.take("scope", lambda size: 50)) == 46
+    finally:
+        release.set()
+        thread.join()
+    assert blocks.take("scope", lambda size: 5) == 2
+
+
+def _scope(code: str = SS_CARD) -> str:
+    return f"{code}{clock.now().astimezone(case_numbers_mod.BEIJING):%Y%m%d}"
+
+
+def _in_child(work: Callable[[], int], timeout: float = 10.0) -> int:
+    """What `work` returns in a forked child process (killed, and the test failed, if it hangs)."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: no pytest, no database connection, just the answer
+        try:
+            os.write(write_end, str(work()).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    deadline = time.monotonic() + timeout
+    try:
+        while os.waitpid(pid, os.WNOHANG) == (0, 0):
+            if time.monotonic() > deadline:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                pytest.fail("the child process hung")
+            time.sleep(0.01)
+        return int(os.read(read_end, 64).decode() or "-1")
+    finally:
+        os.close(read_end)
 
 
 def test_a_failed_submission_on_sqlite_gives_its_number_back(app, seeded):
