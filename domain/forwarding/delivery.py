@@ -410,11 +410,14 @@ _CJK = re.compile(r"[\u3400-\u9fff]")
 
 def _quoted(body: dict[str, Any]) -> list[str]:
     """What a refusal may quote back of the personal data a body sent, to mask where the
-    reason is kept: the applicant's name and the form's values written in Chinese (names,
-    addresses, employers). ID and phone numbers are left to the patterns (masked in their usual
-    shape); codes and the form's other values stay readable: they are what an operator needs
-    to see what was refused."""
+    reason is kept: the applicant's name, and the form's values written in Chinese (names,
+    addresses, employers) or holding an e-mail address, lists' items included. ID and phone
+    numbers are left to the patterns (masked in their usual shape); codes and the form's other
+    values stay readable: they are what an operator needs to see what was refused."""
     applicant = body.get("applicant") or {}
     values = [applicant["name"]] if isinstance(applicant.get("name"), str) else []
-    values += [v for v in (body.get("form") or {}).values() if isinstance(v, str) and _CJK.search(v)]
+    for value in (body.get("form") or {}).values():
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str) and (_CJK.search(item) or "@" in item):
+                values.append(item)
     return values

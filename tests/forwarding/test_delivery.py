@@ -254,3 +254,25 @@ def test_a_refusal_quoting_the_applicants_name_and_address_keeps_them_masked(
     assert "字段 dz 不通过" in row.last_error and ("E4002" in row.last_error or retryable)
     assert quoted["place"] == place and "申请人张*的地址“广************号”" in row.last_error
     assert bool(audited) is not retryable
+
+
+def test_what_a_refusal_may_quote_covers_list_items_and_e_mail_addresses():
+    from core.masking import redact_values
+    from domain.forwarding.delivery import _quoted
+
+    body = {
+        "applicant": {"name": "John Smith"},
+        "form": {
+            "delivery.method": "post",
+            "contact.email": "zhang.san@example.cn",
+            "family.members": ["李四", "王小五", 3],
+            "employer": "广州市某某有限公司",
+        },
+    }
+    text = redact_values(
+        "申请人 John Smith（zhang.san@example.cn）家庭成员王小五不符，delivery.method=post 不通过",
+        _quoted(body),
+    )
+    assert "John Smith" not in text and "zhang.san@example.cn" not in text and "王小五" not in text
+    assert "J********h" in text and "王*五" in text
+    assert "delivery.method=post" in text  # what the operator needs to find the field stays
