@@ -57,10 +57,11 @@ def _wrap(
         store = services().idempotency
         store.validate_key(key)
         principal = g.get("principal")
-        fingerprint = _fingerprint()
+        early: EarlyClaim | None = g.get(_EARLY)
+        # The early claim hashed this same request's body: once is enough.
+        fingerprint = early.fingerprint if early is not None else _fingerprint()
         # Public: only a client that sends the same body (the same credential) can replay.
         scope = _scope(principal.account_id if principal else f"body:{fingerprint}")
-        early: EarlyClaim | None = g.get(_EARLY)
         if early is not None and (early.scope, early.key, early.fingerprint) == (scope, key, fingerprint):
             early.used = True  # taken with the token check (api.auth.require_citizen)
             stored = store.begun(scope, key, fingerprint, taken=early.taken, raw=early.raw)

@@ -17,7 +17,7 @@ from sqlalchemy import update as sa_update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, scoped_session, sessionmaker
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.attributes import instance_state, set_committed_value
 from sqlalchemy.sql.elements import ClauseElement
 from sqlalchemy.types import TypeDecorator
 
@@ -301,6 +301,9 @@ class RowUpdate(NamedTuple):
     values: dict[str, Any]
 
 
+_column_attrs: dict[Any, list[str]] = {}  # mapper -> its attributes in its table's column order
+
+
 def load_for_update(
     session: Any, cls: Any, statement: Any, params: dict[str, Any]
 ) -> tuple[Any, tuple] | None:
@@ -315,11 +318,16 @@ def load_for_update(
     if not rows:
         return None
     mapper = inspect(cls)
-    table = mapper.local_table
-    attrs = [mapper.get_property_by_column(c).key for c in table.columns]
+    attrs = _column_attrs.get(mapper)
+    if attrs is None:
+        attrs = _column_attrs[mapper] = [
+            mapper.get_property_by_column(c).key for c in mapper.local_table.columns
+        ]
     obj = mapper.class_manager.new_instance()
-    for attr, value in zip(attrs, rows[0], strict=False):
-        set_committed_value(obj, attr, value)
+    # As if loaded: on an instance this fresh (nothing expired, changed or deferred) putting the
+    # values in its state's dict is what set_committed_value does per attribute, without that
+    # call's work per column (~30 µs for an application's 33); later changes are tracked against them.
+    instance_state(obj).dict.update(zip(attrs, rows[0], strict=False))
     key = mapper.identity_key_from_instance(obj)
     held = session.identity_map.get(key)
     if held is not None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import copy
 import json
 import re
 from collections.abc import Callable
@@ -26,7 +25,7 @@ from domain.applications.deadlines import is_overdue, local_date
 from domain.applications.deps import ApplicationDeps
 from domain.applications.errors import InvalidCursor, UnknownStatus
 from domain.applications.models import Application, ApplicationEvent
-from domain.applications.prefill import decrypt_data, get_path, set_path
+from domain.applications.prefill import decrypt_data, get_path
 from domain.applications.service import (
     Submitted,
     consent_text,
@@ -98,6 +97,23 @@ def service_name(
     return spec_of(session, app).name_en or app.service_name
 
 
+def _masked(data: dict[str, Any], provenance: dict[str, Any]) -> dict[str, Any]:
+    """`data` with each value its provenance masks replaced by the masked form; `data` itself is
+    left alone (only the objects on a masked value's path are copied: the rest is shared)."""
+    shown = dict(data)
+    for path, prov in provenance.items():
+        if "masked" not in prov or get_path(shown, path) is None:
+            continue
+        parts = path.split(".")
+        node = shown
+        for part in parts[:-1]:
+            copied = dict(node[part])  # this level's own copy, before anything is written to it
+            node[part] = copied
+            node = copied
+        node[parts[-1]] = prov["masked"]
+    return shown
+
+
 def full(
     session: Session,
     deps: ApplicationDeps,
@@ -110,10 +126,7 @@ def full(
     materials, sharing grant and decrypted data), not read again."""
     spec = spec_of(session, app)
     data = known.data if known is not None else decrypt_data(deps.encryptor, app.data_enc)
-    shown = copy.deepcopy(data)
-    for path, prov in app.provenance.items():
-        if "masked" in prov and get_path(shown, path) is not None:
-            set_path(shown, path, prov["masked"])
+    shown = _masked(data, app.provenance)
     satisfied = known.satisfied if known is not None else satisfied_materials(session, app.id)
     supplement = app.supplement or {}
     materials = []
