@@ -167,6 +167,17 @@ def test_zip_magic_with_garbage_is_corrupt():
         inspect(data)
 
 
+def test_zip_claiming_a_newer_format_version_is_corrupt():
+    """An entry that says it needs ZIP version 25.5 to extract: Python's zipfile refuses it with
+    NotImplementedError, which must come out as a refused file, not a server error."""
+    data = bytearray(samples.zip({"OFD.xml": b"<ofd:OFD/>"}))
+    entry = data.find(b"PK\x01\x02")
+    data[entry + 6] = 0xFF  # the central directory's "version needed to extract"
+    with pytest.raises(CorruptFile):
+        inspect(bytes(data))
+    assert sniff(bytes(data)) is None
+
+
 def test_ofd_zip_bomb_is_never_decompressed():
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as archive:
