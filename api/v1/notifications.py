@@ -6,8 +6,9 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
-from flask import Response, current_app, request, stream_with_context
+from flask import Response, current_app, request
 from flask.views import MethodView
 from marshmallow import fields, validate
 
@@ -154,11 +155,13 @@ class Stream(MethodView):
             with _streams_lock:
                 _streams["open"] -= 1
             raise
-        stream = _events(
+        stream = _LiveStream(_events(
             pubsub, missed,
             heartbeat=float(cfg["NOTIFY_SSE_HEARTBEAT"]), lifetime=float(cfg["NOTIFY_SSE_MAX_SECONDS"]),
-        )  # fmt: skip
-        resp = Response(stream_with_context(stream), mimetype="text/event-stream")
+        ), pubsub)  # fmt: skip
+        # Not stream_with_context: its wrapper never closes a body nobody started to read, and
+        # the stream needs nothing from the request once it has been opened.
+        resp = Response(stream, mimetype="text/event-stream")
         resp.headers["Cache-Control"] = "no-cache"
         resp.headers["X-Accel-Buffering"] = "no"  # nginx: do not buffer the stream
         resp.precompressed = True  # type: ignore[attr-defined]  # never gzip a stream
@@ -170,29 +173,53 @@ def _frame(item: dict) -> str:
     return f"id: {item['id']}\nevent: notification\ndata: {data}\n\n"
 
 
-def _events(pubsub: object, missed: list[dict], *, heartbeat: float, lifetime: float) -> Iterator[str]:
-    try:
-        yield "retry: 3000\n\n"
-        for item in missed:
-            yield _frame(item)
-        end = time.monotonic() + lifetime
-        last = time.monotonic()
-        while time.monotonic() < end and not lifecycle.draining():
-            msg = pubsub.get_message(timeout=min(1.0, heartbeat))  # type: ignore[attr-defined]
-            if msg and msg.get("type") == "message":
-                raw = msg["data"]
-                item = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
-                yield _frame(item)
-                last = time.monotonic()
-            elif time.monotonic() - last >= heartbeat:
-                yield ": ping\n\n"
-                last = time.monotonic()
-    finally:
+class _LiveStream:
+    """A stream's body. Closing it frees its slot and its Redis subscription, once, whether or
+    not it was ever read: a HEAD request, or a client gone before the first byte, closes a body
+    nobody iterated, and closing a generator that never started does not run its `finally`."""
+
+    def __init__(self, events: Iterator[str], pubsub: Any) -> None:
+        self._events = events
+        self._pubsub = pubsub
+        self._open = True
+
+    def __iter__(self) -> _LiveStream:
+        return self
+
+    def __next__(self) -> str:
+        return next(self._events)
+
+    def close(self) -> None:
         try:
-            pubsub.close()  # type: ignore[attr-defined]
+            self._events.close()  # type: ignore[attr-defined]
         finally:
-            with _streams_lock:
-                _streams["open"] -= 1
+            self._release()
+
+    def _release(self) -> None:
+        with _streams_lock:
+            if not self._open:
+                return
+            self._open = False
+            _streams["open"] -= 1
+        self._pubsub.close()
+
+
+def _events(pubsub: object, missed: list[dict], *, heartbeat: float, lifetime: float) -> Iterator[str]:
+    yield "retry: 3000\n\n"
+    for item in missed:
+        yield _frame(item)
+    end = time.monotonic() + lifetime
+    last = time.monotonic()
+    while time.monotonic() < end and not lifecycle.draining():
+        msg = pubsub.get_message(timeout=min(1.0, heartbeat))  # type: ignore[attr-defined]
+        if msg and msg.get("type") == "message":
+            raw = msg["data"]
+            item = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+            yield _frame(item)
+            last = time.monotonic()
+        elif time.monotonic() - last >= heartbeat:
+            yield ": ping\n\n"
+            last = time.monotonic()
 
 
 @prefs_blp.route("")
