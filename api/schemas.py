@@ -27,6 +27,16 @@ def _control_char_errors(value: Any) -> Any:
     return None
 
 
+class JsonBoolean(fields.Boolean):
+    """JSON's true or false and nothing else. marshmallow's Boolean also takes "yes", "on", 1 and
+    "1": a consent or a decision must not be given by a value that merely looks true."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
 class StrictSchema(Schema):
     """Unknown fields and control characters in any string are rejected (422)."""
 

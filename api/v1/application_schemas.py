@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import fields, validate
 
-from api.schemas import StrictSchema
+from api.schemas import JsonBoolean, StrictSchema
 
 
 class ProvenanceSchema(StrictSchema):
@@ -149,7 +149,7 @@ class ReusableSchema(StrictSchema):
 
 
 class DataSharingSchema(StrictSchema):
-    accepted = fields.Boolean(required=True, metadata={"description": "the citizen ticked the authorisation"})
+    accepted = JsonBoolean(required=True, metadata={"description": "the citizen ticked the authorisation"})
     text_version = fields.String(
         required=True, validate=validate.Length(max=40), metadata={"description": "data_sharing.text_version"}
     )

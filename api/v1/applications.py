@@ -15,7 +15,7 @@ from api.deps import services
 from api.i18n import language
 from api.idempotency import idempotent
 from api.middleware import client_ip
-from api.schemas import StrictSchema
+from api.schemas import JsonBoolean, StrictSchema
 from api.v1.application_schemas import (
     ApplicationSchema,
     DataSharingSchema,
@@ -61,7 +61,7 @@ class PatchSchema(StrictSchema):
 
 
 class ShareConsentSchema(StrictSchema):
-    accepted = fields.Boolean(required=True)
+    accepted = JsonBoolean(required=True)
     text_version = fields.String(required=True, validate=validate.Length(max=32))
 
 

@@ -9,7 +9,7 @@ from marshmallow import fields, validate
 from api.auth import BEARER_SECURITY, current_principal, public, require_citizen
 from api.blueprint import Blueprint
 from api.idempotency import idempotent
-from api.schemas import StrictSchema
+from api.schemas import JsonBoolean, StrictSchema
 from core.crypto import crypto
 from core.db import db
 from domain.evaluations import service as evaluations
@@ -38,7 +38,7 @@ class RateSchema(StrictSchema):
 
 
 class DecisionSchema(StrictSchema):
-    accept = fields.Boolean(
+    accept = JsonBoolean(
         required=True, metadata={"description": "true: the rectification is accepted; false: appeal"}
     )
     reason = fields.String(load_default=None, validate=validate.Length(max=500))

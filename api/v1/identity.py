@@ -14,7 +14,7 @@ from api.deps import services
 from api.i18n import language
 from api.idempotency import idempotent
 from api.middleware import client_ip
-from api.schemas import StrictSchema
+from api.schemas import JsonBoolean, StrictSchema
 from core import clock
 from core.db import db
 from domain.accounts import service as accounts
@@ -33,7 +33,7 @@ blp.before_request(require_citizen)
 
 
 class ConsentSchema(StrictSchema):
-    accepted = fields.Boolean(required=True, metadata={"description": "the citizen ticked the separate box"})
+    accepted = JsonBoolean(required=True, metadata={"description": "the citizen ticked the separate box"})
     text_version = fields.String(required=True, validate=validate.Length(max=32))
 
 

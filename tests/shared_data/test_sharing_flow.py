@@ -432,3 +432,14 @@ def test_payout_account_is_suggested_from_the_social_security_card_and_can_be_ch
     assert changed.status_code == 200, changed.get_json()
     after = changed.get_json()["provenance"]["payout_account.account_no"]
     assert after["source"] == "user" and after.get("replaced", "").startswith("exchange:")
+
+
+def test_a_data_sharing_consent_is_given_by_json_true_only(app, client, seeded):
+    person = married_home_owner()
+    who = verified_as(app, person)
+    draft = create(client, who, service_code=HUKOU_MOVE).get_json()
+    for looks_true in ("yes", 1):
+        refused = share(client, who, draft, accepted=looks_true)
+        assert refused.status_code == 422, refused.get_json()
+    assert ledger(client, who)["items"] == []  # nothing was fetched on the citizen's behalf
+    assert share(client, who, draft).status_code == 200

@@ -415,3 +415,15 @@ def _id(resp):
     import json
 
     return json.loads(gzip.decompress(resp.get_data()))["id"]
+
+
+@pytest.mark.parametrize("looks_true", ["yes", "true", 1, "1", "on"])
+def test_a_consent_is_given_by_json_true_only(client, zhang, looks_true):
+    """marshmallow's Boolean would take these as true: a consent must be explicit."""
+    app = _ready(client, zhang)
+    body = {"consent": {"accepted": looks_true, "text_version": app["consent"]["text_version"]}}
+    refused = client.post(f"{URL}/{app['id']}/submit", json=body, headers=zhang["headers"] | key())
+    assert refused.status_code == 422, refused.get_json()
+    assert "consent" in str(refused.get_json()["error"].get("fields"))
+    assert get(client, zhang, app["id"]).get_json()["status"] == "draft"
+    assert submit(client, zhang, app).status_code == 200  # JSON true still gives it
