@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from redis import Redis
@@ -19,6 +19,7 @@ from sqlalchemy import and_, event, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from core import clock
+from core.db import is_id
 from notifications import templates
 from notifications.errors import BadCursor, NotificationNotFound
 from notifications.models import Notification
@@ -62,8 +63,14 @@ def _decode(cursor: str) -> tuple[datetime, str]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         at, _, note_id = raw.partition("|")
-        return datetime.fromisoformat(at), note_id
-    except (ValueError, UnicodeDecodeError) as exc:
+        when = datetime.fromisoformat(at)
+        if when.tzinfo is None:  # cursors carry their zone; a naive time cannot be compared
+            raise ValueError(at)
+        when = when.astimezone(UTC)  # out of range near year 1 or 9999: refused below
+        if not is_id(note_id):  # a NUL byte or a thousand characters names no notification
+            raise ValueError(note_id)
+        return when, note_id
+    except (ValueError, UnicodeDecodeError, OverflowError) as exc:
         raise BadCursor() from exc
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from tests.conftest import make_citizen
@@ -52,6 +53,15 @@ def test_someone_elses_notification_is_not_found(app: Any, client: Any, person: 
 def test_bad_cursor_and_limits_are_clear_4xx(client: Any, person: dict) -> None:
     bad = client.get("/v1/notifications?cursor=%%%not-base64", headers=person["headers"])
     assert bad.status_code == 400 and bad.get_json()["error"]["code"] == "notifications.bad_cursor"
+    note_id = "0190c6d2-7a39-7c2e-8f6a-3b1d2c4e5f60"
+    for raw in (
+        f"2026-01-01T00:00:00|{note_id}",  # a time without its zone
+        f"0001-01-01T00:00:00+08:00|{note_id}",  # out of range once in UTC
+        "2026-01-01T00:00:00+00:00|x\x00y",  # an id no notification can have
+    ):
+        cursor = base64.urlsafe_b64encode(raw.encode()).decode()
+        odd = client.get("/v1/notifications", query_string={"cursor": cursor}, headers=person["headers"])
+        assert odd.status_code == 400 and odd.get_json()["error"]["code"] == "notifications.bad_cursor", raw
     assert client.get("/v1/notifications?limit=500", headers=person["headers"]).status_code == 422
     assert client.get("/v1/notifications").status_code == 401
 
