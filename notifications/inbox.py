@@ -114,7 +114,7 @@ def mark_all_read(session: Session, account_id: str) -> int:
 def since(session: Session, account_id: str, last_id: str | None, *, limit: int = 100) -> list[Notification]:
     """Notifications after `last_id` (oldest first), for a stream that reconnects."""
     N = Notification
-    if not last_id:
+    if not is_id(last_id):  # none, or not an id this server gave: the stream starts from now
         return []
     last = session.get(N, last_id)
     if last is None or last.account_id != account_id:

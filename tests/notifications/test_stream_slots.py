@@ -35,3 +35,13 @@ def test_a_stream_closed_before_its_first_byte_frees_its_slot(app: Any, client: 
         assert gone.status_code == 200, gone.get_data()
         gone.close()  # the client went away: nothing was read
     assert views._streams["open"] == before
+
+
+def test_a_last_event_id_naming_nothing_starts_the_stream_from_now(client: Any, person: dict) -> None:
+    for odd in ("x\x00y", "9" * 2000, "0190c6d2-7a39-7c2e-8f6a-3b1d2c4e5f60"):
+        live = client.get(STREAM, headers=person["headers"] | {"Last-Event-ID": odd}, buffered=False)
+        try:
+            assert live.status_code == 200, live.get_data()
+            assert next(live.response).startswith(b"retry:")
+        finally:
+            live.close()
