@@ -10,6 +10,7 @@ from typing import Any
 from flask import Flask, Response, g, make_response, request
 
 from api.deps import services
+from api.request_body import whole_body
 from api.view_attrs import view_attr
 from core.db import db
 from core.idempotency import IdempotencyKeyInvalid, IdempotencyKeyRequired, StoredResponse
@@ -105,7 +106,7 @@ def _wrap(
 
 def _fingerprint() -> str:
     # Keyed: bodies hold ID numbers and phones, and the fingerprint is stored in Redis.
-    return services().hasher.hash_bytes(request.get_data() or b"", purpose="idempotency")
+    return services().hasher.hash_bytes(whole_body(), purpose="idempotency")
 
 
 def _scope(who: str) -> str:

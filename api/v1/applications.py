@@ -15,6 +15,7 @@ from api.deps import services
 from api.i18n import language
 from api.idempotency import idempotent
 from api.middleware import client_ip
+from api.request_body import whole_body
 from api.schemas import JsonBoolean, StrictSchema
 from api.v1.application_schemas import (
     ApplicationSchema,
@@ -312,9 +313,8 @@ def _upload_bytes(limit: int) -> tuple[bytes, str | None]:
         data = upload.stream.read(limit + 1)
         name = upload.filename
     else:
-        # get_data, not the stream: an Idempotency-Key's fingerprint has read (and cached) the
-        # body already. A chunked body is bounded by MAX_CONTENT_LENGTH while it is read (413).
-        data = request.get_data()
+        # The cached body, not the stream: an Idempotency-Key's fingerprint has read it already.
+        data = whole_body()
         name = request.headers.get("X-File-Name")
     if len(data) > limit:
         raise FileTooLarge(limit_mb=limit // (1024 * 1024))

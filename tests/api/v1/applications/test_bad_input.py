@@ -319,6 +319,33 @@ def test_a_raw_body_upload_with_an_idempotency_key_is_stored_and_replayed(client
     assert [len(m["satisfied_by"]) for m in materials if m["id"] == "id_card"] == [1]
 
 
+@pytest.mark.parametrize("with_key", [False, True])
+@pytest.mark.parametrize("multipart", [False, True])
+def test_an_oversized_chunked_upload_is_413_whether_or_not_it_has_a_key(
+    client, app, zhang, db_session, multipart, with_key
+):
+    """A phone streaming a file larger than the request limit (no Content-Length): reading the
+    body stops at the limit, and what was read must not pass for the whole body (the key's
+    fingerprint reads it first)."""
+    draft = create(client, zhang, service_code=SS_CARD).get_json()
+    content = b"\xff\xd8\xff" + b"\x00" * (app.config["MAX_CONTENT_LENGTH"] + 10)
+    content_type = "image/jpeg"
+    if multipart:
+        content = (
+            b'--zzz\r\nContent-Disposition: form-data; name="file"; filename="id.jpg"\r\n\r\n'
+            + content + b"\r\n--zzz--\r\n"
+        )  # fmt: skip
+        content_type = "multipart/form-data; boundary=zzz"
+    headers = zhang["headers"] | {"Transfer-Encoding": "chunked"} | (key() if with_key else {})
+    resp = client.post(
+        f"{URL}/{draft['id']}/materials/id_card/files", input_stream=io.BytesIO(content),
+        content_type=content_type, headers=headers, environ_overrides={"wsgi.input_terminated": True},
+    )  # fmt: skip
+    assert resp.status_code == 413, resp.get_json()
+    assert resp.get_json()["error"]["code"] in ("file.too_large", "request.too_large")
+    assert db_session.scalar(select(func.count()).select_from(ApplicationFile)) == 0
+
+
 def test_two_racing_patches_one_wins_the_other_gets_412(client, app, zhang):
     created = create(client, zhang, service_code=SS_CARD).get_json()
     results: list = []
