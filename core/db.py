@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import DateTime, MetaData, String, bindparam, create_engine, event, insert, inspect
 from sqlalchemy import update as sa_update
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, scoped_session, sessionmaker
 from sqlalchemy.orm.attributes import instance_state, set_committed_value
 from sqlalchemy.sql.elements import ClauseElement
@@ -241,8 +241,9 @@ def first_row_autocommit(session: Any, statement: Any, params: dict[str, Any], *
     """`run_precompiled(...).first()` at its cheapest, for a statement that is a whole transaction
     on its own: on PostgreSQL with no transaction open in the session, it runs straight on a
     pooled DBAPI connection in autocommit, without SQLAlchemy's Connection and Result (a
-    measurable share of a one-statement request's CPU). Errors are then the driver's own; a
-    connection that fails is discarded from the pool. The first row as a tuple, or None.
+    measurable share of a one-statement request's CPU). Driver errors come back as SQLAlchemy's
+    classes, as from any other statement; a connection that fails is discarded from the pool.
+    The first row as a tuple, or None.
     `apart=True` runs it so on PostgreSQL even while the session has a transaction open (on a
     second pooled connection: its effect is committed whatever the session's transaction does);
     elsewhere it then runs in the session's transaction."""
@@ -265,9 +266,14 @@ def first_row_autocommit(session: Any, statement: Any, params: dict[str, Any], *
                 return cur.fetchone() if cur.description else None
         finally:
             driver.autocommit = False
-    except (dbapi.OperationalError, dbapi.InterfaceError):
-        pooled.invalidate()
-        raise
+    except dbapi.Error as exc:
+        if isinstance(exc, (dbapi.OperationalError, dbapi.InterfaceError)):
+            pooled.invalidate()
+        # As SQLAlchemy would raise it (DataError, IntegrityError, ...): callers and the API's
+        # error handlers know those, not the driver's own classes (a NUL byte is a 400, not a 500).
+        raise DBAPIError.instance(
+            sql, params, exc, dbapi.Error, hide_parameters=bind.hide_parameters, dialect=bind.dialect
+        ) from exc
     finally:
         pooled.close()
 

@@ -42,6 +42,21 @@ def _text(value: Any, limit: int) -> str | None:
     return str(value)[:limit] if value is not None else None
 
 
+def _holds_nul(value: Any) -> bool:
+    stack = [value]
+    while stack:  # bounded: request bodies nest at most api.json_body.MAX_DEPTH levels
+        node = stack.pop()
+        if isinstance(node, str):
+            if "\x00" in node:
+                return True
+        elif isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return False
+
+
 def validate(raw: Any) -> dict[str, Any]:
     """The event's fields, or BadEvent naming what is wrong."""
     if not isinstance(raw, dict):
@@ -58,6 +73,9 @@ def validate(raw: Any) -> dict[str, Any]:
         value = raw.get(key)
         if value is not None and (not isinstance(value, list) or not all(isinstance(v, str) for v in value)):
             problems[key] = ["a list of strings"]
+    for key, value in raw.items():  # no database text column can hold a NUL character
+        if _holds_nul(key) or _holds_nul(value):
+            problems.setdefault(str(key).replace("\x00", "\\u0000"), []).append("text without NUL characters")
     if problems:
         raise BadEvent(fields=problems)
     return raw
@@ -216,8 +234,18 @@ def apply_pending(session: Session, profile: Profile, *, limit: int = APPLY_BATC
         session.rollback()
     total = 0
     for app_id in app_ids:
-        total += _apply_cases(session, profile, [app_id])
-        session.commit()
+        try:
+            total += _apply_cases(session, profile, [app_id])
+            session.commit()
+        except Exception:
+            # One case's event that cannot be applied must not hold up the cases after it: it
+            # stays waiting (found again next time) and is reported until someone looks at it.
+            session.rollback()
+            log.error(
+                "a stage event could not be applied",
+                exc_info=True,
+                extra={"alert": "forwarding.event_apply_failed", "application_id": app_id},
+            )
     return total
 
 

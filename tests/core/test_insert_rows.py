@@ -224,3 +224,19 @@ def test_a_value_that_cannot_be_converted_is_a_statement_error_and_writes_nothin
         insert_rows(db_session, [_audit(actor), _audit(actor, at=datetime(2026, 12, 1, 8, 30))])
     db_session.rollback()
     assert db_session.scalar(select(func.count()).where(AuditEvent.actor_id == actor)) == 0
+
+
+def test_a_driver_error_in_an_autocommit_statement_comes_back_as_sqlalchemys(db_session: Any) -> None:
+    """The API answers SQLAlchemy's DataError as 400; the driver's own class would be a 500."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import DataError
+
+    from core.db import first_row_autocommit
+
+    statement = text("SELECT CAST(:value AS text)")
+    assert first_row_autocommit(db_session, statement, {"value": "ok"}) == ("ok",)
+    if db_session.get_bind().dialect.name != "postgresql":
+        return  # SQLite stores NUL
+    with pytest.raises(DataError):
+        first_row_autocommit(db_session, statement, {"value": "a\x00b"})
+    assert first_row_autocommit(db_session, statement, {"value": "still ok"}) == ("still ok",)

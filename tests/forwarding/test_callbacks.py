@@ -216,3 +216,57 @@ def test_a_nonce_is_kept_in_the_database_until_it_can_no_longer_pass(client, app
     clock.advance(signing.NONCE_TTL + 1)
     assert province_events.purge_nonces(fresh(), clock.now()) == 1
     assert fresh().get(ProvinceNonce, ("reference", nonce)) is None
+
+
+def test_an_event_with_a_nul_character_anywhere_is_refused_and_the_case_goes_on(
+    client, app, zhang, services, province
+):
+    """No database text column holds NUL: refused at the door (400), not a 500 at the insert
+    nor an event the applier can never apply."""
+    case = submitted(client, zhang)
+    forward(services)
+    wait_for(lambda: _province_seq(case["id"]) >= 1)
+    sblsh = case["case_number"]
+    for odd in (
+        {"event_id": "a\x00b", "sblsh": sblsh, "seq": 2, "stage": "accepted", "code": "1"},
+        event(sblsh, 2, "supplement", code="3", reason="a\x00b", materials=["insurance"]),
+        event(sblsh, 2, "accepted", code="1", reason="\x00"),
+        event(sblsh, 2, "received", version=1, receipt_no="R\x00"),
+        event(sblsh, 2, "accepted", code="1", details={"nested": ["x\x00"]}),
+    ):
+        refused = callback(client, app, odd)
+        assert refused.status_code == 400, refused.get_json()
+        assert refused.get_json()["error"]["code"] == "platform.bad_event"
+    accepted = callback(client, app, event(sblsh, 2, "accepted", code="1"))
+    assert accepted.get_json()["result"] == "stored"
+    assert _status(client, zhang, case["id"]) == "accepted"
+
+
+def test_a_case_whose_event_cannot_be_applied_does_not_hold_up_the_others(
+    client, app, zhang, services, province, monkeypatch, caplog
+):
+    from domain.forwarding import events
+
+    cases = [submitted(client, zhang) for _ in range(2)]
+    forward(services)
+    for case in cases:
+        wait_for(lambda case=case: _province_seq(case["id"]) >= 1)
+    for case in cases:
+        assert callback(client, app, event(case["case_number"], 2, "accepted", code="1")).status_code == 200
+    real = events.apply_ready
+    poisoned = min(c["id"] for c in cases)  # the one applied first, in id order
+
+    def apply_ready(session, profile, application, waiting):
+        if application.id == poisoned:
+            raise RuntimeError("this case's event cannot be applied")
+        return real(session, profile, application, waiting)
+
+    monkeypatch.setattr(events, "apply_ready", apply_ready)
+    assert apply_events(app) == 1  # the other case moved
+    assert {c["id"]: _status(client, zhang, c["id"]) for c in cases} == {
+        c["id"]: "received" if c["id"] == poisoned else "accepted" for c in cases
+    }
+    assert any(getattr(r, "alert", None) == "forwarding.event_apply_failed" for r in caplog.records)
+    monkeypatch.setattr(events, "apply_ready", real)
+    assert apply_events(app) == 1  # still waiting, applied once it can be
+    assert _status(client, zhang, poisoned) == "accepted"
