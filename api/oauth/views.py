@@ -45,21 +45,28 @@ def _several_auth_methods() -> Response | None:
 
 
 def _unreadable_basic() -> Response | None:
-    """A Basic header whose credentials are not UTF-8 authenticates nobody: invalid_client (401),
-    as RFC 6749 §5.2 answers any failed client authentication. (Authlib would raise on it.)"""
+    """A Basic header with nothing after the scheme, or whose credentials are not UTF-8,
+    authenticates nobody: invalid_client (401), as RFC 6749 §5.2 answers any failed client
+    authentication. (Authlib would raise on either.)"""
     header = request.headers.get("Authorization", "")
     if not header.lower().startswith("basic "):
         return None
+    # Split as Authlib splits it: any whitespace, Unicode's included ("Basic \xa0" is one word).
+    if len(header.split(None, 1)) < 2:
+        return _invalid_client("No client credentials after Basic.")
     try:
         base64.b64decode(header[6:].strip()).decode("utf-8")
     except UnicodeDecodeError:
-        body = {"error": "invalid_client", "error_description": "Client credentials are not UTF-8."}
-        resp = make_response(jsonify(body), 401)
-        resp.headers["WWW-Authenticate"] = 'Basic realm="yiwang"'
-        return _no_store(resp)
+        return _invalid_client("Client credentials are not UTF-8.")
     except ValueError:  # not base64: Authlib finds no credentials there, as before
         return None
     return None
+
+
+def _invalid_client(description: str) -> Response:
+    resp = make_response(jsonify({"error": "invalid_client", "error_description": description}), 401)
+    resp.headers["WWW-Authenticate"] = 'Basic realm="yiwang"'
+    return _no_store(resp)
 
 
 def _refused_early() -> Response | None:
