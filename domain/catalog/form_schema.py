@@ -175,7 +175,7 @@ def normalize_form(problems: Problems, path: str, form: Any) -> dict[str, Any] |
         ppath = join(reader.at("prefill"), name)
         if name not in leaves:
             problems.add(ppath, "unknown_form_field", f"'{name}' is not a field")
-        elif source not in PREFILL_SOURCES:
+        elif not isinstance(source, str) or source not in PREFILL_SOURCES:  # a list is not hashable
             problems.add(ppath, "unknown_source", f"'{source}' is not a known prefill source")
         else:
             prefill_out[name] = source

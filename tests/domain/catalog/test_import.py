@@ -88,6 +88,14 @@ def test_form_hints_and_prefill_must_name_real_fields_and_sources(db_session):
     assert ("items[0].form.schema", "invalid_form_schema") in found  # remote $ref refused
 
 
+@pytest.mark.parametrize("source", [[], ["identity.name"], {}, {"a": "b"}, 3, None])
+def test_a_prefill_source_that_is_not_a_string_is_a_problem_not_a_crash(db_session, source):
+    doc = item()
+    doc["form"]["prefill"]["applicant.name"] = source
+    report = catalog.import_catalog(db_session, ACTOR, document(doc), dry_run=True)
+    assert ("items[0].form.prefill.applicant.name", "unknown_source") in _problems(report)
+
+
 def test_unknown_fields_and_wrong_types_are_problems_not_crashes(db_session):
     for junk in (None, [], "x", 1, {"items": "nope"}, {"items": [None, 3, "x"]}, {"surprise": 1}):
         report = catalog.import_catalog(db_session, ACTOR, junk, dry_run=False)
