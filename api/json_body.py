@@ -89,6 +89,14 @@ def _malformed(why: str, text: str | bytes) -> json.JSONDecodeError:
     return json.JSONDecodeError(why, head or "-", 0)  # never "": webargs reads "" as no body
 
 
+def read_by_hand(view: Any) -> Any:
+    """Marks a view that reads its body itself (request.get_json / get_data) and answers a body
+    it cannot read in its own terms (a callback's platform.bad_event): the middleware then
+    leaves a malformed JSON body to it instead of refusing it first."""
+    view._yiwang_reads_body = True
+    return view
+
+
 class BoundedJSONProvider(DefaultJSONProvider):
     """Flask's JSON, reading with `loads` above (request.get_json and every other reader)."""
 

@@ -9,10 +9,12 @@ import time
 from typing import Any
 
 from flask import Flask, Response, g, request
+from werkzeug.exceptions import BadRequest
 
 from api.deps import services
 from api.errors import HTTP_ERRORS, error_response
 from api.i18n import language
+from api.view_attrs import view_attr
 from core.db import db
 from core.redis import get_redis
 from domain.oauth import usage
@@ -57,6 +59,16 @@ def _ledger_third_party(principal: Any, scope: str | None) -> None:
     )  # fmt: skip
 
 
+def _reads_body() -> bool:
+    """Whether the view reads a JSON body: declared (flask-smorest's arguments, read by webargs,
+    which refuses a malformed one itself) or by hand (api.json_body.read_by_hand)."""
+    if view_attr("_yiwang_reads_body"):
+        return True
+    doc = view_attr("_apidoc") or {}
+    parameters = (doc.get("arguments") or {}).get("parameters") or []
+    return any(p.get("in") == "json" for p in parameters)
+
+
 def register_middleware(app: Flask) -> None:
     hops = app.config["TRUSTED_PROXY_HOPS"]
     max_json = app.config["MAX_JSON_BYTES"]
@@ -95,6 +107,14 @@ def register_middleware(app: Flask) -> None:
                 if len(data) > limit:
                     return _too_large(limit)
                 request._cached_data = data  # type: ignore[attr-defined]
+            if has_body and request.endpoint is not None and not _reads_body():
+                # A view that takes no body still refuses one that is not JSON, as a view that
+                # reads one does: 400, and the request is not acted on.
+                try:
+                    request.get_json()
+                except BadRequest:
+                    zh, en = "请求体不是合法的 JSON", "The request body is not valid JSON"
+                    return error_response(400, "request.malformed_json", en if language() == "en" else zh)
         return None
 
     @app.after_request

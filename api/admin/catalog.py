@@ -20,6 +20,7 @@ from api.admin.security import BEARER_SECURITY, current_actor, require_operator,
 from api.blueprint import Blueprint
 from api.i18n import language
 from api.idempotency import idempotent
+from api.json_body import read_by_hand
 from api.schemas import StrictSchema
 from core.db import db
 from domain.catalog import service as catalog
@@ -107,6 +108,7 @@ class Import(MethodView):
     @blp.arguments(DryRunSchema, location="query", as_kwargs=True)
     @blp.alt_response(422, description="problems found; nothing imported (details.problems)")
     @idempotent
+    @read_by_hand
     def post(self, dry_run: bool) -> Response:
         """Import reference lists, items and bundles (format: docs/catalog-format.md)."""
         document = request.get_json(silent=True)

@@ -13,6 +13,7 @@ from api import json_body
 from api.auth import public
 from api.blueprint import Blueprint
 from api.deps import services
+from api.json_body import read_by_hand
 from core.db import db
 from domain.forwarding import events
 from domain.forwarding.errors import BadEvent, CallbackUnauthenticated, UnknownProfile
@@ -57,6 +58,7 @@ def _receive(profile_name: str | None) -> dict:
 @blp.route("/callbacks")
 class DefaultCallbacks(MethodView):
     @public
+    @read_by_hand
     @blp.response(200)
     def post(self) -> dict:
         """A stage event from the default province profile (signed; idempotent by event_id)."""
@@ -66,6 +68,7 @@ class DefaultCallbacks(MethodView):
 @blp.route("/callbacks/<string:profile>")
 class ProfileCallbacks(MethodView):
     @public
+    @read_by_hand
     @blp.response(200)
     def post(self, profile: str) -> dict:
         """A stage event from the named province profile."""
@@ -85,6 +88,7 @@ def _reported_at(value: object) -> datetime | None:
 @blp.route("/sms-receipts/<string:token>")
 class SmsReceipts(MethodView):
     @public
+    @read_by_hand
     @blp.response(200)
     def post(self, token: str) -> dict:
         """Tencent Cloud SMS delivery reports (状态回执), a JSON array; repeats change nothing."""

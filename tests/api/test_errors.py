@@ -206,3 +206,22 @@ def test_ready_reports_503_when_redis_is_down(client, app, monkeypatch):
     r = client.get("/v1/ready")
     err = assert_error(r, 503, "service.not_ready")
     assert err["details"]["checks"]["redis"] == "unavailable"
+
+
+def test_a_view_that_takes_no_body_still_refuses_one_that_is_not_json(client):
+    from tests.conftest import make_citizen
+    from tests.notifications.conftest import notify
+
+    person = make_citizen(client.application, phone="13900139011")
+    notify(client.application, person, "case_refused", reason="材料不齐")
+    for body in (b"[", b'{"a": 1', b"\xff"):
+        refused = client.post(
+            "/v1/notifications/read-all", data=body, content_type="application/json",
+            headers=person["headers"],
+        )  # fmt: skip
+        assert refused.status_code == 400, refused.get_json()
+        assert refused.get_json()["error"]["code"] == "request.malformed_json"
+    listed = client.get("/v1/notifications", headers=person["headers"]).get_json()
+    assert listed["unread_count"] == 1  # nothing was marked read
+    marked = client.post("/v1/notifications/read-all", headers=person["headers"])
+    assert marked.status_code == 200 and marked.get_json()["unread_count"] == 0
