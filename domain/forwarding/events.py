@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, exists, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from core import clock
@@ -237,16 +237,25 @@ def apply_pending(session: Session, profile: Profile, *, limit: int = APPLY_BATC
         try:
             total += _apply_cases(session, profile, [app_id])
             session.commit()
-        except Exception:
+        except Exception as exc:
+            session.rollback()
+            if _database_away(exc):
+                raise  # not this case's fault: the caller logs it once, and every case waits
             # One case's event that cannot be applied must not hold up the cases after it: it
             # stays waiting (found again next time) and is reported until someone looks at it.
-            session.rollback()
             log.error(
                 "a stage event could not be applied",
                 exc_info=True,
                 extra={"alert": "forwarding.event_apply_failed", "application_id": app_id},
             )
     return total
+
+
+def _database_away(exc: BaseException) -> bool:
+    """A lost or refused database connection, as opposed to an error about what was applied."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, (OperationalError, InterfaceError))
 
 
 def _apply_cases(session: Session, profile: Profile, app_ids: list[str]) -> int:

@@ -270,3 +270,25 @@ def test_a_case_whose_event_cannot_be_applied_does_not_hold_up_the_others(
     monkeypatch.setattr(events, "apply_ready", real)
     assert apply_events(app) == 1  # still waiting, applied once it can be
     assert _status(client, zhang, poisoned) == "accepted"
+
+
+def test_a_lost_database_stops_the_applier_instead_of_failing_each_case(
+    client, app, zhang, services, province, monkeypatch, caplog
+):
+    import pytest
+    from sqlalchemy.exc import OperationalError
+
+    from domain.forwarding import events
+
+    case = submitted(client, zhang)
+    forward(services)
+    wait_for(lambda: _province_seq(case["id"]) >= 1)
+    assert callback(client, app, event(case["case_number"], 2, "accepted", code="1")).status_code == 200
+
+    def away(*_args, **_kwargs):
+        raise OperationalError("SELECT 1", {}, Exception("server closed the connection unexpectedly"))
+
+    monkeypatch.setattr(events, "apply_ready", away)
+    with pytest.raises(OperationalError):
+        apply_events(app)
+    assert not any(getattr(r, "alert", None) == "forwarding.event_apply_failed" for r in caplog.records)
