@@ -45,15 +45,16 @@ def _several_auth_methods() -> Response | None:
 
 
 def _unreadable_basic() -> Response | None:
-    """A Basic header with nothing after the scheme, or whose credentials are not UTF-8,
-    authenticates nobody: invalid_client (401), as RFC 6749 §5.2 answers any failed client
+    """An Authorization header with nothing after its scheme, or a Basic one whose credentials
+    are not UTF-8, authenticates nobody: invalid_client (401), as RFC 6749 §5.2 answers any failed client
     authentication. (Authlib would raise on either.)"""
     header = request.headers.get("Authorization", "")
+    # Authlib splits any header holding a space in two on any whitespace, Unicode's included, and
+    # fails when there is one word ("Basic \xa0", "Bearer \x85"): no credentials, whatever the scheme.
+    if " " in header and len(header.split(None, 1)) < 2:
+        return _invalid_client("No client credentials in the Authorization header.")
     if not header.lower().startswith("basic "):
         return None
-    # Split as Authlib splits it: any whitespace, Unicode's included ("Basic \xa0" is one word).
-    if len(header.split(None, 1)) < 2:
-        return _invalid_client("No client credentials after Basic.")
     try:
         base64.b64decode(header[6:].strip()).decode("utf-8")
     except UnicodeDecodeError:

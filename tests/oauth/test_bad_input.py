@@ -124,7 +124,15 @@ def test_client_credentials_that_are_not_utf8_or_not_an_id_are_invalid_client(cl
     nul_basic = client.post(path, data=body, headers={"Authorization": "Basic " + _b64("%00:secret")})
     assert nul_basic.status_code == 401 and nul_basic.get_json()["error"] == "invalid_client"
     # Nothing after the scheme but whitespace, Unicode's included (a proxy keeps these).
-    for empty in ("Basic ", "Basic \xa0", "Basic \x1c", "Basic \x0b", "Basic  \x85"):
+    for empty in (
+        "Basic ",
+        "Basic \xa0",
+        "Basic \x1c",
+        "Basic \x0b",
+        "Basic  \x85",
+        "Bearer \xa0",
+        "Basic\xa0 ",
+    ):
         blank = client.post(path, data=body, environ_overrides={"HTTP_AUTHORIZATION": empty})
         assert blank.status_code == 401 and blank.get_json()["error"] == "invalid_client", repr(empty)
 
