@@ -109,9 +109,11 @@ def register_middleware(app: Flask) -> None:
                 request._cached_data = data  # type: ignore[attr-defined]
             if has_body and request.endpoint is not None and not _reads_body():
                 # A view that takes no body still refuses one that is not JSON, as a view that
-                # reads one does: 400, and the request is not acted on.
+                # reads one does: 400, and the request is not acted on. An empty body (a
+                # client streaming an empty POST, chunked) is no body, as webargs reads it too.
                 try:
-                    request.get_json()
+                    if request.get_data().strip():
+                        request.get_json()
                 except BadRequest:
                     zh, en = "请求体不是合法的 JSON", "The request body is not valid JSON"
                     return error_response(400, "request.malformed_json", en if language() == "en" else zh)
