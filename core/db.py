@@ -267,13 +267,16 @@ def first_row_autocommit(session: Any, statement: Any, params: dict[str, Any], *
         finally:
             driver.autocommit = False
     except dbapi.Error as exc:
-        if isinstance(exc, (dbapi.OperationalError, dbapi.InterfaceError)):
+        lost = isinstance(exc, (dbapi.OperationalError, dbapi.InterfaceError))
+        if lost:
             pooled.invalidate()
         # As SQLAlchemy would raise it (DataError, IntegrityError, ...): callers and the API's
         # error handlers know those, not the driver's own classes (a NUL byte is a 400, not a 500).
+        # Without the parameters in its text: they may be a citizen's data, and it may be logged.
         raise DBAPIError.instance(
-            sql, params, exc, dbapi.Error, hide_parameters=bind.hide_parameters, dialect=bind.dialect
-        ) from exc
+            sql, params, exc, dbapi.Error, hide_parameters=True, connection_invalidated=lost,
+            dialect=bind.dialect,
+        ) from exc  # fmt: skip
     finally:
         pooled.close()
 
