@@ -21,6 +21,7 @@ from api.blueprint import Blueprint
 from api.i18n import language
 from api.idempotency import idempotent
 from api.json_body import read_by_hand
+from api.request_body import whole_body
 from api.schemas import StrictSchema
 from core.db import db
 from domain.catalog import service as catalog
@@ -135,10 +136,11 @@ class ReferenceCsv(MethodView):
             raise InvalidQuery(problem=f"未知列表 {name}", fields={"name": [f"one of {', '.join(LISTS)}"]})
         if request.mimetype != "text/csv":
             raise InvalidQuery(problem="请以 text/csv 格式提交", fields={"body": ["send text/csv"]})
-        if (request.content_length or 0) > current_app.config["MAX_JSON_BYTES"]:
+        body = whole_body()  # a chunked CSV longer than the request limit is refused, not cut short
+        if len(body) > current_app.config["MAX_JSON_BYTES"]:
             raise InvalidQuery(problem="CSV 过大", fields={"body": ["at most MAX_JSON_BYTES"]})
         try:
-            text = request.get_data().decode("utf-8-sig")
+            text = body.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             raise InvalidQuery(problem="CSV 须为 UTF-8 编码", fields={"body": ["UTF-8 CSV"]}) from exc
         rows: list[dict[str, Any]] = []

@@ -142,6 +142,18 @@ def test_csv_export_and_reference_import(app, client, db_session):
     )
     assert odd.status_code == 422, odd.get_json()
     assert "sort" in str(odd.get_json()), odd.get_json()
+    # Streamed (chunked, no Content-Length) and longer than the CSV limit: refused, not imported.
+    rows = app.config["MAX_JSON_BYTES"] // 12
+    rows_csv = "code,name\n" + "".join(f"d{i:07d},dept {i}\n" for i in range(rows))
+    streamed = client.post(
+        f"{URL}/reference/departments.csv", input_stream=io.BytesIO(rows_csv.encode()),
+        content_type="text/csv", headers=headers | {"Transfer-Encoding": "chunked"},
+        environ_overrides={"wsgi.input_terminated": True},
+    )  # fmt: skip
+    assert streamed.status_code == 422 and "body" in streamed.get_json()["error"]["fields"], (
+        streamed.get_json()
+    )
+    assert "d0000001" not in client.get(f"{URL}/reference/departments.csv", headers=headers).data.decode()
 
 
 def test_export_is_importable(app, client):
