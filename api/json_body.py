@@ -28,8 +28,9 @@ MAX_DEPTH = 64
 # Text no database column can hold: lone UTF-16 surrogates ("\ud800" is valid JSON, but not
 # encodable as UTF-8). Bodies read through a schema (webargs) keep them: the schema names the
 # field (422), as it does for NUL and every other control character. Bodies read without one
-# (request.get_json: callbacks, receipts) refuse them here; NUL there is refused by PostgreSQL,
-# which the API answers as a 400 (api/errors.py).
+# (request.get_json: callbacks, receipts) refuse them here; NUL there is refused by the reader
+# (a province event: domain.forwarding.events.validate) or else by PostgreSQL, which the API
+# answers as a 400 (api/errors.py).
 _UNSTORABLE = re.compile("[\ud800-\udfff]")
 
 

@@ -31,7 +31,7 @@ def test_forged_token_signed_by_another_key_is_rejected(client, citizen, service
     assert r.status_code == 401 and r.get_json()["error"]["code"] == "auth.token_invalid"
 
 
-# The forged HS256 token is signed with a deliberately short key: pyjwt's warning about it is expected.
+# The forged HS256 token is signed with a deliberately short key: pyjwt's warning about it is noise here.
 @pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
 def test_alg_none_and_hs256_confusion_rejected(client, citizen):
     claims = jwt.decode(citizen["access_token"], options={"verify_signature": False})
