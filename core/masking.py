@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterable
 
 _PHONE = re.compile(r"(?<![0-9A-Za-z])(1[3-9]\d)\d{4}(\d{4})(?![0-9A-Za-z])")
+_CJK = re.compile(r"[\u3400-\u9fff]")
 _ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])(\d{6})\d{8}(\d{3}[\dXx])(?![0-9A-Za-z])")
 
 
@@ -29,12 +30,45 @@ def mask_name(name: str) -> str:
     return name[0] + "*" * (len(name) - 2) + name[-1]
 
 
+# A value this long may be quoted in part (a province message quoting the street of an
+# address): runs of at least PARTIAL_RUN of its characters, two of them Chinese, are masked too.
+PARTIAL_FROM = 6
+PARTIAL_RUN = 4
+PARTIAL_LONGEST = 200  # longer values are checked whole and by their first 200 characters
+
+
 def redact_values(text: str, values: Iterable[str]) -> str:
     """`redact_text`, and each of `values` that occurs in the text masked like a name: for free
     text that may quote personal data the caller knows (a name, an address) but no pattern
     finds. Values shorter than two characters are left alone; longer ones go first, so a value
-    inside another is not left half-masked."""
-    for value in sorted({v for v in values if len(v) >= 2}, key=len, reverse=True):
+    inside another is not left half-masked. A part of a long value quoted on its own (at least
+    PARTIAL_RUN characters, two of them Chinese) is masked as well, longest part first."""
+    ordered = sorted({v for v in values if len(v) >= 2}, key=len, reverse=True)
+    for value in ordered:
         if value in text:
             text = text.replace(value, mask_name(value))
+    for value in ordered:
+        if len(value) >= PARTIAL_FROM:
+            text = _mask_parts(text, value[:PARTIAL_LONGEST])
     return redact_text(text)
+
+
+def _mask_parts(text: str, value: str) -> str:
+    """Mask every run of `value`'s characters the text quotes, the longest run first, until
+    none is left (a shorter run may be quoted again elsewhere)."""
+    masked: set[str] = set()
+    while True:
+        longest = ""
+        for start in range(len(value) - PARTIAL_RUN + 1):
+            end = start + PARTIAL_RUN
+            if value[start:end] not in text:
+                continue
+            while end < len(value) and value[start : end + 1] in text:
+                end += 1
+            part = value[start:end]
+            if len(part) > len(longest) and part not in masked and len(_CJK.findall(part)) >= 2:
+                longest = part
+        if not longest:
+            return text
+        masked.add(longest)  # once each: a value holding "*" may read the same masked
+        text = text.replace(longest, mask_name(longest))

@@ -411,13 +411,21 @@ _CJK = re.compile(r"[\u3400-\u9fff]")
 def _quoted(body: dict[str, Any]) -> list[str]:
     """What a refusal may quote back of the personal data a body sent, to mask where the
     reason is kept: the applicant's name, and the form's values written in Chinese (names,
-    addresses, employers) or holding an e-mail address, lists' items included. ID and phone
-    numbers are left to the patterns (masked in their usual shape); codes and the form's other
-    values stay readable: they are what an operator needs to see what was refused."""
+    addresses, employers) or holding an e-mail address, inside lists and their objects too (a
+    family member's name). ID and phone numbers are left to the patterns (masked in their usual
+    shape); codes and the form's other values stay readable: they are what an operator needs to
+    see what was refused."""
     applicant = body.get("applicant") or {}
     values = [applicant["name"]] if isinstance(applicant.get("name"), str) else []
-    for value in (body.get("form") or {}).values():
-        for item in value if isinstance(value, list) else [value]:
-            if isinstance(item, str) and (_CJK.search(item) or "@" in item):
+    pending: list[tuple[Any, int]] = [(value, 0) for value in (body.get("form") or {}).values()]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, str):
+            if _CJK.search(item) or "@" in item:
                 values.append(item)
+        elif depth < _QUOTED_DEPTH and isinstance(item, list | dict):
+            pending.extend((v, depth + 1) for v in (item.values() if isinstance(item, dict) else item))
     return values
+
+
+_QUOTED_DEPTH = 6  # a form's nesting is bounded (catalog.form_schema.MAX_DEPTH); so is this walk

@@ -26,3 +26,16 @@ def test_known_values_quoted_in_free_text_are_masked_like_names():
     # short to mask, and the patterns still apply.
     assert redacted == "申请人张*（张*丰之子）住广****区，男，电话 138****8000"
     assert redact_values("没有引用", ["张三"]) == "没有引用"
+
+
+def test_a_part_of_a_long_value_quoted_on_its_own_is_masked_too():
+    address = "广州市天河区体育西路101号"
+    text = "地址“天河区体育西路101号”与户籍不符，另“体育西路”不在辖区，字段 dz 不通过"
+    redacted = redact_values(text, [address])
+    assert "天河区体育西路" not in redacted and "体育西路" not in redacted
+    assert "“天*********号”" in redacted and "“体**路”" in redacted
+    # Short runs, and runs with fewer than two Chinese characters, stay readable: codes and
+    # field names are what an operator needs.
+    assert redact_values("天河两字与 101号 均可读，字段 dz", [address]) == "天河两字与 101号 均可读，字段 dz"
+    # Short values are matched whole only.
+    assert redact_values("广州天河", ["广州天河区"]) == "广州天河"

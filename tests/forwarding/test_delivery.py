@@ -276,3 +276,25 @@ def test_what_a_refusal_may_quote_covers_list_items_and_e_mail_addresses():
     assert "John Smith" not in text and "zhang.san@example.cn" not in text and "王小五" not in text
     assert "J********h" in text and "王*五" in text
     assert "delivery.method=post" in text  # what the operator needs to find the field stays
+
+
+def test_what_a_refusal_may_quote_covers_objects_inside_lists():
+    from core.masking import redact_values
+    from domain.forwarding.delivery import _quoted
+
+    body = {
+        "applicant": {"name": "张三"},
+        "form": {
+            "family.members": [
+                {"name": "李小四", "relation": "子女", "work": {"employer": "深圳市某某科技有限公司"}},
+                {"name": "王五", "email": "wang.wu@example.cn", "age": 9},
+            ],
+        },
+    }
+    quoted = _quoted(body)
+    text = redact_values(
+        "成员李小四（wang.wu@example.cn）与王五的单位“某某科技有限公司”核验不通过，字段 jtcy", quoted
+    )
+    for value in ("李小四", "王五", "wang.wu@example.cn", "某某科技有限公司"):
+        assert value not in text, text
+    assert "李*四" in text and "字段 jtcy" in text
