@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -176,12 +177,13 @@ def _frame(item: dict) -> str:
 class _LiveStream:
     """A stream's body. Closing it frees its slot and its Redis subscription, once, whether or
     not it was ever read: a HEAD request, or a client gone before the first byte, closes a body
-    nobody iterated, and closing a generator that never started does not run its `finally`."""
+    nobody iterated, and closing a generator that never started does not run its `finally`. A
+    body dropped without being closed (a hook failing after the view returned, so Flask answers
+    500 instead) frees them when it is collected."""
 
     def __init__(self, events: Iterator[str], pubsub: Any) -> None:
         self._events = events
-        self._pubsub = pubsub
-        self._open = True
+        self._release = weakref.finalize(self, _free_slot, pubsub)  # runs at most once
 
     def __iter__(self) -> _LiveStream:
         return self
@@ -195,13 +197,11 @@ class _LiveStream:
         finally:
             self._release()
 
-    def _release(self) -> None:
-        with _streams_lock:
-            if not self._open:
-                return
-            self._open = False
-            _streams["open"] -= 1
-        self._pubsub.close()
+
+def _free_slot(pubsub: Any) -> None:
+    with _streams_lock:
+        _streams["open"] -= 1
+    pubsub.close()
 
 
 def _events(pubsub: object, missed: list[dict], *, heartbeat: float, lifetime: float) -> Iterator[str]:

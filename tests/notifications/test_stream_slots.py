@@ -45,3 +45,36 @@ def test_a_last_event_id_naming_nothing_starts_the_stream_from_now(client: Any, 
             assert next(live.response).startswith(b"retry:")
         finally:
             live.close()
+
+
+def test_a_stream_dropped_after_its_body_was_built_frees_its_slot(
+    app: Any, client: Any, person: dict, monkeypatch: Any
+) -> None:
+    """A hook that fails after the view returned drops the response unclosed (Flask answers
+    500 instead): the body's slot and subscription go with it, not with the worker."""
+    import gc
+
+    from api import middleware
+
+    def failing(*_args: Any, **_kwargs: Any) -> None:
+        raise RuntimeError("access log down")
+
+    limit = int(app.config["NOTIFY_SSE_PER_WORKER"])
+    before = views._streams["open"]
+    monkeypatch.setitem(app.config, "ACCESS_LOG", True)
+    monkeypatch.setattr(middleware.log, "info", failing)
+    for _ in range(limit + 1):
+        try:
+            failed = client.get(STREAM, headers=person["headers"], buffered=False)
+        except RuntimeError:
+            continue  # the test app propagates the hook's error
+        assert failed.status_code == 500
+        failed.close()
+    monkeypatch.undo()
+    gc.collect()
+    assert views._streams["open"] == before
+    live = client.get(STREAM, headers=person["headers"], buffered=False)
+    try:
+        assert live.status_code == 200, live.get_data()
+    finally:
+        live.close()
