@@ -135,7 +135,7 @@ def create_app(config: BaseConfig | dict | None = None) -> Flask:
     from api import idempotency
     from api.deps import Services
     from api.errors import register_error_handlers
-    from api.middleware import register_middleware
+    from api.middleware import check_bodies_after_auth, register_middleware
     from core.crypto import crypto
     from core.db import db
     from core.idempotency import IdempotencyStore
@@ -237,6 +237,7 @@ def create_app(config: BaseConfig | dict | None = None) -> Flask:
 
     app.register_blueprint(docs_assets)
     _register_compression(app)
+    check_bodies_after_auth(app)  # every blueprint is registered by now
     from api.callbacks_fast_path import CallbackFastPath
     from api.conditional import CatalogFastPath
 

@@ -232,3 +232,12 @@ def test_a_view_that_takes_no_body_still_refuses_one_that_is_not_json(client):
         )  # fmt: skip
         assert streamed.status_code == 200, streamed.get_json()
     assert streamed.get_json()["unread_count"] == 0
+
+
+def test_a_caller_without_a_valid_token_hears_401_before_a_malformed_body_is_judged(client):
+    """As from a view that reads its body: a phone whose token expired refreshes it (401) rather
+    than showing a format error for a request it will send again."""
+    for path in ("/v1/notifications/read-all", "/v1/applications"):
+        for headers in ({}, {"Authorization": "Bearer expired.or.forged"}):
+            r = client.post(path, data=b"[", content_type="application/json", headers=headers)
+            assert r.status_code == 401, (path, r.get_json())
