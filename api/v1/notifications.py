@@ -184,6 +184,7 @@ class _LiveStream:
     def __init__(self, events: Iterator[str], pubsub: Any) -> None:
         self._events = events
         self._release = weakref.finalize(self, _free_slot, pubsub)  # runs at most once
+        self._release.atexit = False  # a worker shutting down has no slots left to count
 
     def __iter__(self) -> _LiveStream:
         return self
