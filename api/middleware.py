@@ -72,9 +72,9 @@ def _reads_body() -> bool:
 def refuse_malformed_body() -> Response | None:
     """A view that takes no body still refuses one that is not JSON, as a view that reads one
     does: 400, and the request is not acted on. An empty body (a client streaming an empty POST,
-    chunked) is no body, as webargs reads it too. Runs after the blueprint's own hooks
-    (`check_bodies_after_auth`), so a caller without a valid token hears 401 first, as from a
-    view that reads its body."""
+    chunked) is no body, as webargs reads it too. Runs after every before_request hook
+    (factory.YiwangFlask.preprocess_request), so a caller without a valid token hears 401
+    first, as from a view that reads its body."""
     if request.method not in _BODY_METHODS or request.endpoint is None:
         return None
     if request.endpoint in current_app.config.get("NON_JSON_ENDPOINTS", set()) or _reads_body():
@@ -88,13 +88,6 @@ def refuse_malformed_body() -> Response | None:
         zh, en = "请求体不是合法的 JSON", "The request body is not valid JSON"
         return error_response(400, "request.malformed_json", en if language() == "en" else zh)
     return None
-
-
-def check_bodies_after_auth(app: Flask) -> None:
-    """Run `refuse_malformed_body` last among each registered blueprint's request hooks (after
-    its authentication); call once every blueprint is registered."""
-    for name in app.blueprints:
-        app.before_request_funcs.setdefault(name, []).append(refuse_malformed_body)
 
 
 def register_middleware(app: Flask) -> None:
@@ -135,8 +128,6 @@ def register_middleware(app: Flask) -> None:
                 if len(data) > limit:
                     return _too_large(limit)
                 request._cached_data = data  # type: ignore[attr-defined]
-            if request.blueprint is None:  # no blueprint hook (authentication) runs after this one
-                return refuse_malformed_body()
         return None
 
     @app.after_request

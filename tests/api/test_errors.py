@@ -241,3 +241,36 @@ def test_a_caller_without_a_valid_token_hears_401_before_a_malformed_body_is_jud
         for headers in ({}, {"Authorization": "Bearer expired.or.forged"}):
             r = client.post(path, data=b"[", content_type="application/json", headers=headers)
             assert r.status_code == 401, (path, r.get_json())
+
+
+def test_every_endpoint_judges_a_malformed_body_after_its_blueprints_hooks(app_config):
+    """However a blueprint is registered (late, or nested under another), its own hooks answer
+    first and a malformed body to a view that takes none is refused, never acted on."""
+    from flask import Blueprint, abort
+
+    from factory import create_app
+
+    application = create_app(app_config)
+    acted = []
+    parent, child = Blueprint("late_parent", __name__), Blueprint("late_child", __name__)
+
+    @child.before_request
+    def _guard():
+        if "X-Let-In" not in request.headers:
+            abort(401)
+
+    @child.post("/late/act")
+    def _act():
+        acted.append(True)
+        return {"ok": True}
+
+    parent.register_blueprint(child)
+    application.register_blueprint(parent)
+    client = application.test_client()
+    r = client.post("/late/act", data=b"[", content_type="application/json")
+    assert r.status_code == 401
+    r = client.post("/late/act", data=b"[", content_type="application/json", headers={"X-Let-In": "1"})
+    assert r.status_code == 400 and r.get_json()["error"]["code"] == "request.malformed_json"
+    assert acted == []
+    r = client.post("/late/act", data=b"{}", content_type="application/json", headers={"X-Let-In": "1"})
+    assert r.status_code == 200 and acted == [True]
