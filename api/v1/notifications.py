@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import json
 import threading
 import time
@@ -137,10 +138,13 @@ class Stream(MethodView):
         p = current_principal()
         cfg = current_app.config
         limit = int(cfg["NOTIFY_SSE_PER_WORKER"])
+        free_dropped()
         with _streams_lock:
-            if _streams["open"] >= limit:
-                raise StreamsBusy(headers={"Retry-After": "10"})
-            _streams["open"] += 1
+            busy = _streams["open"] >= limit
+            if not busy:
+                _streams["open"] += 1
+        if busy:
+            raise StreamsBusy(headers={"Retry-After": "10"})
         try:
             redis = services().notifications.redis
             pubsub = redis.pubsub(ignore_subscribe_messages=True)
@@ -179,12 +183,15 @@ class _LiveStream:
     not it was ever read: a HEAD request, or a client gone before the first byte, closes a body
     nobody iterated, and closing a generator that never started does not run its `finally`. A
     body dropped without being closed (a hook failing after the view returned, so Flask answers
-    500 instead) frees them when it is collected."""
+    500 instead) is put aside when it is collected, and the next stream request frees it: the
+    collector may run in any thread at any allocation, even one holding `_streams_lock`, so it
+    takes no lock and does no I/O itself."""
 
     def __init__(self, events: Iterator[str], pubsub: Any) -> None:
         self._events = events
-        self._release = weakref.finalize(self, _free_slot, pubsub)  # runs at most once
-        self._release.atexit = False  # a worker shutting down has no slots left to count
+        self._pubsub = pubsub
+        self._dropped = weakref.finalize(self, _dropped.append, pubsub)
+        self._dropped.atexit = False  # a worker shutting down has no slots left to count
 
     def __iter__(self) -> _LiveStream:
         return self
@@ -196,7 +203,22 @@ class _LiveStream:
         try:
             self._events.close()  # type: ignore[attr-defined]
         finally:
-            self._release()
+            if self._dropped.detach() is not None:  # once: not closed before, not collected
+                _free_slot(self._pubsub)
+
+
+# Subscriptions of stream bodies collected without being closed; freed by `free_dropped`.
+_dropped: collections.deque[Any] = collections.deque()
+
+
+def free_dropped() -> None:
+    """Free the slots and subscriptions of stream bodies collected without being closed."""
+    while True:
+        try:
+            pubsub = _dropped.popleft()
+        except IndexError:
+            return
+        _free_slot(pubsub)
 
 
 def _free_slot(pubsub: Any) -> None:

@@ -72,9 +72,41 @@ def test_a_stream_dropped_after_its_body_was_built_frees_its_slot(
         failed.close()
     monkeypatch.undo()
     gc.collect()
-    assert views._streams["open"] == before
+    # The next stream request frees them (the collector itself takes no lock) and is served.
     live = client.get(STREAM, headers=person["headers"], buffered=False)
     try:
         assert live.status_code == 200, live.get_data()
     finally:
         live.close()
+    assert views._streams["open"] == before
+
+
+def test_a_body_collected_while_its_thread_holds_the_slot_lock_does_not_hang_it(app: Any) -> None:
+    """The collector runs at any allocation in any thread, also inside the slot count's lock."""
+    import gc
+    import threading
+
+    class Subscription:
+        closed = False
+
+        def close(self) -> None:
+            self.closed = True
+
+    subscription = Subscription()
+    with views._streams_lock:
+        views._streams["open"] += 1
+    body = views._LiveStream(iter(()), subscription)
+    body.cycle = body  # type: ignore[attr-defined]  # freed by the collector, not at once
+    del body
+    done = threading.Event()
+
+    def collect_inside_the_lock() -> None:
+        with views._streams_lock:
+            gc.collect()
+        done.set()
+
+    worker = threading.Thread(target=collect_inside_the_lock, daemon=True)
+    worker.start()
+    assert done.wait(5), "the collector hung on the slot lock"
+    views.free_dropped()
+    assert subscription.closed
