@@ -428,4 +428,6 @@ def _quoted(body: dict[str, Any]) -> list[str]:
     return values
 
 
-_QUOTED_DEPTH = 6  # a form's nesting is bounded (catalog.form_schema.MAX_DEPTH); so is this walk
+# Bounds the walk as the request parser bounds any JSON body's nesting (api.json_body.MAX_DEPTH):
+# a list value's items nest as deep as the citizen's JSON did, an operator's correction too.
+_QUOTED_DEPTH = 64

@@ -39,3 +39,8 @@ def test_a_part_of_a_long_value_quoted_on_its_own_is_masked_too():
     assert redact_values("天河两字与 101号 均可读，字段 dz", [address]) == "天河两字与 101号 均可读，字段 dz"
     # Short values are matched whole only.
     assert redact_values("广州天河", ["广州天河区"]) == "广州天河"
+
+
+def test_a_value_holding_asterisks_is_masked_once_and_the_masking_ends():
+    # A run of such a value may read the same once masked ("张**三"): it is left as it reads.
+    assert redact_values("张**三 与 张**三甲", ["张**三甲乙"]) == "张**三 与 张***甲"

@@ -298,3 +298,5 @@ def test_what_a_refusal_may_quote_covers_objects_inside_lists():
     for value in ("李小四", "王五", "wang.wu@example.cn", "某某科技有限公司"):
         assert value not in text, text
     assert "李*四" in text and "字段 jtcy" in text
+    deep = _quoted({"form": {"f": [[[[[[["李小四"]]]]]]], "g": {"a": {"b": [{"c": "王五"}]}}}})
+    assert sorted(deep) == ["李小四", "王五"]
