@@ -19,6 +19,7 @@ from domain.applications.errors import ServiceUnknown
 from domain.catalog.bundles import merge_forms
 from domain.catalog.errors import BundleNotFound, ItemNotFound, ItemSuspended, VersionNotFound
 from domain.catalog.form_schema import leaf_fields
+from domain.catalog.form_validator import FormValidator
 from domain.catalog.models import STATUS_PUBLISHED, Bundle, Department
 from domain.catalog.service import pin_current, version_document
 from domain.identity.levels import Requirement, higher
@@ -115,7 +116,7 @@ def spec_for(session: Session, items: list[tuple[str, int]], *, name: str | None
         region=docs[0]["region"],
         departments=_department_names(session, [doc["department"] for doc in docs]),
         name_en=docs[0].get("name_en") or "" if len(docs) == 1 else "",
-        validator=Draft202012Validator(form["schema"], format_checker=_FORMATS),
+        validator=FormValidator(form["schema"], format_checker=_FORMATS),
     )
     with _lock:
         _cache[key] = spec

@@ -15,6 +15,7 @@ from typing import Any
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import SchemaError
 
+from domain.catalog.form_validator import FormValidator
 from domain.catalog.problems import Problems, join
 from domain.catalog.reader import Reader
 from domain.catalog.sources import PREFILL_SOURCES
@@ -184,7 +185,7 @@ def normalize_form(problems: Problems, path: str, form: Any) -> dict[str, Any] |
 
 def validate_data(schema: dict[str, Any], data: Any) -> list[dict[str, str]]:
     """Problems of submitted form data: [{path, message}], empty when the data is valid."""
-    validator = Draft202012Validator(schema, format_checker=_FORMATS)
+    validator = FormValidator(schema, format_checker=_FORMATS)
     out = []
     for error in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
         path = ".".join(str(p) for p in error.absolute_path)

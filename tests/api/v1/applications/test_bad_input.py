@@ -454,3 +454,15 @@ def test_a_consent_is_given_by_json_true_only(client, zhang, looks_true):
     assert "consent" in str(refused.get_json()["error"].get("fields"))
     assert get(client, zhang, app["id"]).get_json()["status"] == "draft"
     assert submit(client, zhang, app).status_code == 200  # JSON true still gives it
+
+
+def test_a_pattern_is_read_as_the_phone_reads_it(client, zhang):
+    """JSON Schema patterns are ECMA-262 (what the phone checks): \\d is 0-9 and $ the end of
+    the text. Other scripts' digits and a final newline used to pass (Python's `re`)."""
+    app = create(client, zhang, service_code=SS_CARD).get_json()
+    for odd in ("１３９００１３９０００", "١٣٩٠٠١٣٩٠٠٠", "13900139000\n", "139００139000"):
+        refused = patch(client, zhang, app, {"applicant": {"phone": odd}})
+        assert refused.status_code == 422 and error_code(refused) == "application.invalid_patch", odd
+        assert set(refused.get_json()["error"]["fields"]) == {"data.applicant.phone"}
+    assert get(client, zhang, app["id"]).get_json()["revision"] == app["revision"]  # nothing written
+    assert patch(client, zhang, app, {"applicant": {"phone": "13900139000"}}).status_code == 200
