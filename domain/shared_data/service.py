@@ -16,11 +16,11 @@ import logging
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from core import clock
-from core.db import new_id
+from core.db import new_id, take_write_lock
 from core.masking import mask_name
 from domain.accounts import profile_cache
 from domain.applications import states
@@ -319,41 +319,78 @@ def _save(
 
 
 def poll_pending(session: Session, deps: GovDataDeps, *, limit: int = 200) -> int:
-    """Ask the exchange about pending records that are due; update drafts whose record arrived."""
+    """Ask the exchange about pending records that are due; update drafts whose record arrived.
+
+    The due records are claimed first (their next poll moved a poll interval on; rows another
+    sweeper is claiming are skipped), so sweepers running at once share them out. Each is asked
+    about with no lock held, then applied in a transaction of its own that locks the application
+    and then the record, as every other write to them does (a PATCH, submit, a new consent,
+    deleting the draft): a draft edited, submitted or re-consented meanwhile is seen as it is
+    now, never overwritten with what was read before.
+    """
     now = clock.now()
-    rows = list(
-        session.scalars(
-            select(m.SharedRecord)
-            .where(m.SharedRecord.status == m.PENDING, m.SharedRecord.next_poll_at <= now)
-            .order_by(m.SharedRecord.next_poll_at)
-            .limit(limit)
+    claimed = session.execute(
+        select(
+            m.SharedRecord.id, m.SharedRecord.application_id, m.SharedRecord.grant_id, m.SharedRecord.ticket
         )
-    )
-    resolved = 0
-    for row in rows:
-        grant = session.get(m.SharingGrant, row.grant_id)
-        if grant is None or grant.revoked_at is not None or not grant.remote_id or not row.ticket:
-            row.status, row.next_poll_at = m.UNAVAILABLE, None
-            continue
-        try:
-            answer = deps.exchange.ticket(authorization_id=grant.remote_id, ticket=row.ticket)
-        except GovDataError:
-            row.next_poll_at = now + timedelta(seconds=deps.poll_seconds)
-            continue
-        if answer.status == m.PENDING:
-            row.next_poll_at = now + timedelta(seconds=deps.poll_seconds)
-            continue
-        _take(deps, row, answer, now)
-        resolved += 1
-        _resolved(session, deps, row, now)
+        .where(m.SharedRecord.status == m.PENDING, m.SharedRecord.next_poll_at <= now)
+        .order_by(m.SharedRecord.next_poll_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
+    if claimed:
+        session.execute(
+            update(m.SharedRecord)
+            .where(m.SharedRecord.id.in_([c.id for c in claimed]))
+            .values(next_poll_at=now + timedelta(seconds=deps.poll_seconds))
+        )
     session.commit()
-    return resolved
+    return sum(_poll_one(session, deps, *c) for c in claimed)
 
 
-def _resolved(session: Session, deps: GovDataDeps, row: m.SharedRecord, now: datetime) -> None:
-    app = session.get(Application, row.application_id)
-    if app is None:
-        return
+def _poll_one(
+    session: Session, deps: GovDataDeps, record_id: str, app_id: str, grant_id: str, ticket: str | None
+) -> int:
+    """1 when the record was resolved (found, no record, unavailable at the exchange), else 0."""
+    grant = session.get(m.SharingGrant, grant_id)
+    answer = None
+    if grant is not None and grant.revoked_at is None and grant.remote_id and ticket:
+        remote_id = grant.remote_id
+        session.commit()  # no transaction open while the exchange answers
+        try:
+            answer = deps.exchange.ticket(authorization_id=remote_id, ticket=ticket)
+        except GovDataError:
+            return 0  # asked again at the next poll
+        if answer.status == m.PENDING:
+            return 0
+    take_write_lock(session, Application.__table__, Application.id == app_id)  # SQLite: see core.db
+    locked = {"populate_existing": True}
+    app = session.scalar(
+        select(Application).where(Application.id == app_id).with_for_update(), execution_options=locked
+    )
+    row = session.scalar(
+        select(m.SharedRecord).where(m.SharedRecord.id == record_id).with_for_update(),
+        execution_options=locked,
+    )
+    grant = session.get(m.SharingGrant, grant_id, populate_existing=True)
+    if row is None or row.status != m.PENDING or row.ticket != ticket:
+        session.rollback()  # resolved by another sweeper, or replaced by a new consent meanwhile
+        return 0
+    if answer is None or grant is None or grant.revoked_at is not None:
+        row.status, row.next_poll_at = m.UNAVAILABLE, None
+        session.commit()
+        return 0
+    now = clock.now()
+    _take(deps, row, answer, now)
+    if app is not None:
+        _resolved(session, deps, row, app, now)
+    session.commit()
+    return 1
+
+
+def _resolved(
+    session: Session, deps: GovDataDeps, row: m.SharedRecord, app: Application, now: datetime
+) -> None:
     used = False
     if app.status == states.DRAFT and row.status in (m.FOUND, m.NO_RECORD):
         spec = spec_of(session, app)
