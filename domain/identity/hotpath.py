@@ -132,6 +132,18 @@ def read_verification(conn: Connection, verification_id: str) -> IdentityVerific
     return IdentityVerification(**row._mapping) if row is not None else None
 
 
+_LOCK_ACCOUNT = select(Account.id).where(Account.id == bindparam("account_id")).with_for_update()
+
+
+def lock_account(conn: Connection, account_id: str) -> None:
+    """Hold the account row until the transaction ends (PostgreSQL): taken before a passed
+    attempt is written in the same transaction as its binding. Writing the attempt first takes a
+    key-share lock on the account (the attempt's foreign key), and two such transactions that
+    then both asked for the account's row lock waited on each other (a deadlock, one answered
+    500)."""
+    conn.execute(_LOCK_ACCOUNT, {"account_id": account_id})
+
+
 def insert_verification(conn: Connection, row: IdentityVerification) -> None:
     """Write a new attempt built as a transient object (its id set here when missing)."""
     if row.id is None:

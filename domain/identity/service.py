@@ -156,6 +156,8 @@ def start(
         row.provider_request_id = (result.provider_request_id or "")[:64] or None
         row.provider_code = result.provider_code
         finish(row, PASSED if result.matched else FAILED, None if result.matched else result.reason)
+        if result.matched:
+            hotpath.lock_account(session.connection(), account_id)  # before the attempt's row: see there
         hotpath.insert_verification(session.connection(), row)
         if not result.matched:
             _audit(session, row, request_id)

@@ -202,3 +202,57 @@ def test_in_person_checks_need_the_hall_officer_role_and_a_seen_document(app, cl
     unchecked = body | {"document_checked": False}
     resp = client.post("/admin/v1/identity/in-person-checks", json=unchecked, headers=_hall(app, client))
     assert resp.status_code == 422
+
+
+def _registered_person(sims: dict, serial: int) -> dict:
+    """A resident the ID-check simulator knows, with a valid GB 11643 check character."""
+    body = f"32010219800101{serial:03d}"
+    total = sum(
+        int(d) * w for d, w in zip(body, (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2), strict=True)
+    )
+    person = {
+        "name": "赵钱孙李周吴郑王冯陈"[serial % 10] + "试验",
+        "id_number": body + "10X98765432"[total % 11],
+    }
+    sims["id_check"].post("people", person)
+    return person
+
+
+def test_two_id_checks_of_one_account_at_once_both_answer(app, sims):
+    """A double tap (two requests, no shared Idempotency-Key): both are recorded and answered,
+    one identity is bound. They used to deadlock on the account row, and one answered 500 with
+    its paid check unrecorded."""
+    import threading
+    from typing import Any
+
+    from sqlalchemy import func
+
+    from core.db import db
+    from domain.identity.models import VerifiedIdentity
+
+    for serial in range(8):  # about half the rounds deadlocked before
+        who, person = make_citizen(app), _registered_person(sims, 100 + serial)
+        start_line, answers = threading.Barrier(2), []
+
+        def check(
+            who: dict = who, person: dict = person, start_line: Any = start_line, answers: list = answers
+        ) -> None:
+            client = app.test_client()
+            start_line.wait()
+            try:
+                answers.append(start(client, who, "id_check", person=person, consent=None).status_code)
+            finally:
+                db.remove()
+
+        threads = [threading.Thread(target=check) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert sorted(answers) == [201, 201], answers
+        with db.engine.connect() as conn:
+            attempts = conn.scalar(
+                select(func.count()).where(IdentityVerification.account_id == who["account_id"])
+            )
+            bound = conn.scalar(select(func.count()).where(VerifiedIdentity.account_id == who["account_id"]))
+        assert (attempts, bound) == (2, 1)
