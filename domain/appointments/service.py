@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core import clock
-from core.db import new_id, run_precompiled
+from core.db import is_id, new_id, run_precompiled, take_write_lock
 from domain.appointments.errors import (
     AlreadyBooked,
     AppointmentNotFound,
@@ -297,15 +297,19 @@ def _active_that_day(session: Session, account_id: str, service_code: str, day: 
     )  # fmt: skip
 
 
-def _take(session: Session, slot: AppointmentSlot, account_id: str, now: datetime) -> Appointment:
+def _claim(session: Session, slot_id: str) -> None:
+    """Take a place in the slot (its row stays locked until the transaction ends); 409 when full."""
     S = AppointmentSlot
     taken = session.execute(
-        update(S).where(S.id == slot.id, S.booked < S.capacity).values(booked=S.booked + 1),
+        update(S).where(S.id == slot_id, S.booked < S.capacity).values(booked=S.booked + 1),
         execution_options={"synchronize_session": False},
     ).rowcount
     if not taken:
         session.rollback()
         raise SlotFull()
+
+
+def _insert_booking(session: Session, slot: AppointmentSlot, account_id: str, now: datetime) -> Appointment:
     appointment = Appointment(
         account_id=account_id, slot_id=slot.id, hall_id=slot.hall_id, service_code=slot.service_code,
         day=slot.day, status=BOOKED, created_at=now, updated_at=now,
@@ -319,8 +323,26 @@ def _take(session: Session, slot: AppointmentSlot, account_id: str, now: datetim
     return appointment
 
 
-def owned(session: Session, account_id: str, appointment_id: str) -> Appointment:
-    appointment = session.get(Appointment, appointment_id)
+# Built once: cancel, reschedule and check-in read the booking they change with its row locked.
+BY_ID = Appointment.id == bindparam("appointment_id")  # for take_write_lock
+_LOCKED = select(Appointment).where(BY_ID).with_for_update().execution_options(populate_existing=True)
+
+
+def locked(session: Session, appointment_id: str) -> Appointment | None:
+    """The booking read afresh with its row locked until the transaction ends, so a racing cancel,
+    reschedule or check-in of it waits and then sees what this one wrote (PostgreSQL: SELECT ...
+    FOR UPDATE; SQLite: the database's write lock, taken first). Lock order: the booking before
+    any slot. None when there is no such booking."""
+    if not is_id(appointment_id):
+        return None
+    params = {"appointment_id": appointment_id}
+    take_write_lock(session, Appointment.__table__, BY_ID, params=params)
+    return session.scalar(_LOCKED, params)
+
+
+def owned(session: Session, account_id: str, appointment_id: str, *, lock: bool = False) -> Appointment:
+    """The citizen's booking (404 for anyone else's); `lock=True` for a write (see `locked`)."""
+    appointment = locked(session, appointment_id) if lock else session.get(Appointment, appointment_id)
     if appointment is None or appointment.account_id != account_id:
         raise AppointmentNotFound()
     return appointment
@@ -334,30 +356,61 @@ def _release(session: Session, slot_id: str) -> None:
     )
 
 
+def _close(session: Session, appointment: Appointment, now: datetime) -> None:
+    """Cancel a booked appointment (locked by the caller); 409 unless it is still booked."""
+    A = Appointment
+    closed = session.execute(
+        update(A).where(A.id == appointment.id, A.status == BOOKED).values(status=CANCELLED, updated_at=now),
+        execution_options={"synchronize_session": False},
+    ).rowcount
+    if not closed:  # cannot happen under the row lock; never give a place back twice
+        session.rollback()
+        raise NotChangeable()
+
+
+def _moved(session: Session, appointment: Appointment) -> bool:
+    """Whether a cancelled booking was closed by a reschedule: that made its successor (same
+    citizen and item) at the very instant it closed it. (A test's frozen clock can make a citizen's
+    own cancel and next booking coincide too; a real clock's microseconds do not.)"""
+    A = Appointment
+    successor = select(A.id).where(
+        A.account_id == appointment.account_id, A.service_code == appointment.service_code,
+        A.created_at == appointment.updated_at, A.id != appointment.id,
+    )  # fmt: skip
+    return session.scalar(successor.limit(1)) is not None
+
+
 def cancel(session: Session, *, account_id: str, appointment_id: str) -> Appointment:
-    """Give the place back (before the slot starts). Cancelling twice changes nothing. Commits."""
-    appointment = owned(session, account_id, appointment_id)
+    """Give the place back (before the slot starts). Cancelling twice changes nothing; a booking
+    moved by a reschedule meanwhile is 409 (its successor stays). Commits.
+
+    The booking's row is locked first: a racing cancel, reschedule or check-in of it waits, then
+    finds it changed (409) or cancelled (the same answer), and the place is given back once."""
+    appointment = owned(session, account_id, appointment_id, lock=True)
     if appointment.status == CANCELLED:
+        if _moved(session, appointment):
+            raise NotChangeable()
+        session.commit()  # ends the transaction (and the lock); nothing to write
         return appointment
     slot = session.get(AppointmentSlot, appointment.slot_id)
-    if appointment.status != BOOKED or slot is None or slot.starts_at <= clock.now():
+    now = clock.now()
+    if appointment.status != BOOKED or slot is None or slot.starts_at <= now:
         raise NotChangeable()
-    changed = session.execute(
-        update(Appointment).where(Appointment.id == appointment.id, Appointment.status == BOOKED)
-        .values(status=CANCELLED, updated_at=clock.now()),
-        execution_options={"synchronize_session": False},
-    ).rowcount  # fmt: skip
-    if changed:
-        _release(session, appointment.slot_id)
+    _close(session, appointment, now)
+    _release(session, appointment.slot_id)
     session.commit()
     session.refresh(appointment)
     return appointment
 
 
 def reschedule(session: Session, *, account_id: str, appointment_id: str, slot_id: str) -> Appointment:
-    """Move a booking to another slot of the same item: the new place is taken before the old one
-    is given back, in one transaction, so a full new slot leaves the old booking as it was."""
-    appointment = owned(session, account_id, appointment_id)
+    """Move a booking to another slot of the same item: the new place is taken and the old one
+    given back in one transaction, so a full new slot leaves the old booking as it was. Commits.
+
+    The booking's row is locked first (a racing cancel, reschedule or check-in waits, then gets
+    409); the two slots are then written in the order of their ids, so two reschedules crossing
+    the same two slots cannot deadlock."""
+    appointment = owned(session, account_id, appointment_id, lock=True)
     old_slot = session.get(AppointmentSlot, appointment.slot_id)
     now = clock.now()
     if appointment.status != BOOKED or old_slot is None or old_slot.starts_at <= now:
@@ -368,18 +421,21 @@ def reschedule(session: Session, *, account_id: str, appointment_id: str, slot_i
     if new_slot.starts_at <= now:
         raise SlotInPast()
     if new_slot.id == old_slot.id:
+        session.commit()  # ends the transaction (and the lock); nothing to write
         return appointment
     if new_slot.day != appointment.day and _active_that_day(
         session, account_id, new_slot.service_code, new_slot.day
-    ):
+    ):  # the unique index is the guard under races; this is the clear answer otherwise
         raise AlreadyBooked()
-    # Close the old booking first (the one-per-day index counts active rows), then take the new place.
-    session.execute(
-        update(Appointment).where(Appointment.id == appointment.id).values(status=CANCELLED, updated_at=now),
-        execution_options={"synchronize_session": False},
-    )
-    _release(session, old_slot.id)
-    moved = _take(session, new_slot, account_id, now)  # rolls everything back when full
+    # Close the old booking first (the one-per-day index counts active rows), then the places,
+    # then the new booking; any refusal rolls everything back.
+    _close(session, appointment, now)
+    for slot in sorted((old_slot, new_slot), key=lambda s: s.id):
+        if slot is new_slot:
+            _claim(session, new_slot.id)
+        else:
+            _release(session, old_slot.id)
+    moved = _insert_booking(session, new_slot, account_id, now)
     session.commit()
     return moved
 

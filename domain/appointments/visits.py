@@ -15,7 +15,7 @@ from core import clock
 from core.errors import AppError
 from domain.applications.case_numbers import next_serial
 from domain.appointments.models import BOOKED, CHECKED_IN, NO_SHOW, Appointment, AppointmentSlot
-from domain.appointments.service import BEIJING, owned
+from domain.appointments.service import BEIJING, locked, owned
 
 CODE_TTL = timedelta(minutes=5)
 EARLY = timedelta(hours=1)  # check-in opens this long before the slot
@@ -64,10 +64,13 @@ def check_in(session: Session, *, secret: str, code: str, hall_id: str | None = 
         raise BadCheckInCode() from None
     if not valid or expired:
         raise BadCheckInCode()
-    appointment = session.get(Appointment, appointment_id)
+    # The row locked first: a second scan of the same code waits and then gives the same number,
+    # a racing cancel waits and then finds it checked in (409), or is done first and this is 409.
+    appointment = locked(session, appointment_id)
     if appointment is None or (hall_id is not None and appointment.hall_id != hall_id):
         raise BadCheckInCode()
     if appointment.status == CHECKED_IN:
+        session.commit()  # ends the transaction (and the lock); nothing to write
         return appointment  # scanned twice: the same number
     slot = session.get(AppointmentSlot, appointment.slot_id)
     now = clock.now()
