@@ -8,10 +8,13 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core import clock
+from core.db import take_write_lock
 from core.errors import Text
+from domain.accounts.models import Account
 from notifications.errors import BadPreferences
 from notifications.events import EVENTS, PREF_CHANNELS
 from notifications.models import NotificationPreference
@@ -79,6 +82,7 @@ def save(session: Session, account_id: str, body: Mapping[str, Any]) -> Preferen
     """Replace the choices with `body` ({events: {type: {channel: bool}}, quiet_hours: bool}).
 
     Every problem is reported at once, with its path; nothing is written when there is one.
+    Written at the caller's commit; the account stays locked until then.
     """
     fields: dict[str, str] = {}
     events = body.get("events", {})
@@ -111,7 +115,12 @@ def save(session: Session, account_id: str, body: Mapping[str, Any]) -> Preferen
         fields["quiet_hours"] = Text("Must be true or false", "应为 true 或 false")
     if fields:
         raise BadPreferences(fields=fields)
-    row = session.get(NotificationPreference, account_id)
+    # The account is locked first: of two saves at once (the first one especially, when both
+    # would insert the row) the second waits, then finds the first one's row and replaces it.
+    # FOR NO KEY UPDATE: rows that merely reference the account are still written meanwhile.
+    take_write_lock(session, Account.__table__, Account.id == account_id)  # SQLite: see core.db
+    session.execute(select(Account.id).where(Account.id == account_id).with_for_update(key_share=True))
+    row = session.get(NotificationPreference, account_id, populate_existing=True)
     if row is None:
         row = NotificationPreference(account_id=account_id)
         session.add(row)

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from core import audit, clock
 from core.crypto import Encryptor
-from core.db import is_id
+from core.db import is_id, take_write_lock
 from core.errors import AppError, Text
 from domain.applications.case_numbers import BEIJING, next_serial
 from domain.applications.models import Application, ApplicationFile, ApplicationMaterial
@@ -64,6 +64,9 @@ def _event(
     text_enc: str | None = None,
     **details: Any,
 ) -> None:
+    """Append to the complaint's timeline. The caller holds the complaint's lock (`_locked`) or
+    has just created it: the next seq is computed from the ones written, so two writers of one
+    complaint at once would both take the same number."""
     seq = (
         session.scalar(
             select(func.max(ComplaintEvent.seq)).where(ComplaintEvent.complaint_id == complaint.id)
@@ -153,8 +156,30 @@ def holds_file(file_id: ColumnElement[str]) -> ColumnElement[bool]:
     return exists().where(ComplaintAttachment.file_id == file_id)
 
 
-def owned(session: Session, account_id: str, complaint_id: str) -> Complaint:
-    complaint = session.get(Complaint, complaint_id) if is_id(complaint_id) else None
+def _locked(session: Session, complaint_id: str) -> Complaint | None:
+    """The complaint, locked for this transaction and read afresh (not a copy the session held).
+
+    Every change of a complaint (reply, rating) goes through here: of two at once the second
+    waits for the first to commit, then judges the state it left and numbers its timeline
+    events after the first one's.
+    """
+    if not is_id(complaint_id):
+        return None
+    take_write_lock(session, Complaint.__table__, Complaint.id == complaint_id)  # SQLite: see core.db
+    return session.scalar(
+        select(Complaint)
+        .where(Complaint.id == complaint_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+
+
+def owned(session: Session, account_id: str, complaint_id: str, *, lock: bool = False) -> Complaint:
+    """The citizen's complaint (404 for anyone else's); `lock=True` for a change (`_locked`)."""
+    if lock:
+        complaint = _locked(session, complaint_id)
+    else:
+        complaint = session.get(Complaint, complaint_id) if is_id(complaint_id) else None
     if complaint is None or complaint.account_id != account_id:
         raise ComplaintNotFound()
     return complaint
@@ -164,7 +189,7 @@ def reply(
     session: Session, encryptor: Encryptor, *, complaint_id: str, text: str, operator_id: str
 ) -> Complaint:
     """An operator's answer; the citizen is told (by the caller) and may rate it. Commits."""
-    complaint = session.get(Complaint, complaint_id) if is_id(complaint_id) else None
+    complaint = _locked(session, complaint_id)
     if complaint is None:
         raise ComplaintNotFound()
     if complaint.status == CLOSED:
@@ -187,7 +212,7 @@ def reply(
 
 def rate_reply(session: Session, *, account_id: str, complaint_id: str, rating: Any) -> Complaint:
     """The citizen rates the answer; 不满意 sends it back for another reply, otherwise it closes."""
-    complaint = owned(session, account_id, complaint_id)
+    complaint = owned(session, account_id, complaint_id, lock=True)
     if rating not in REPLY_RATINGS:
         raise BadComplaint(
             fields={"rating": Text(f"One of {', '.join(REPLY_RATINGS)}", "应为：满意、基本满意、不满意")}

@@ -13,12 +13,13 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core import audit, clock
 from core.crypto import Encryptor
+from core.db import is_id, take_write_lock
 from core.errors import Text
 from core.outbox import service as outbox
 from domain.applications import states
@@ -141,9 +142,21 @@ def task_of(session: Session, evaluation_id: str) -> RectificationTask | None:
     return session.scalar(select(RectificationTask).where(RectificationTask.evaluation_id == evaluation_id))
 
 
+def _locked_task(session: Session, where: ColumnElement[bool]) -> RectificationTask | None:
+    """The task, locked for this transaction and read afresh (not a copy the session held).
+
+    Every change of a task's state (respond, decide) goes through here, so of two at once the
+    second waits for the first to commit and then judges the state the first left: two
+    operators' answers, or a citizen's accept and appeal from two devices, never both succeed.
+    """
+    T = RectificationTask
+    take_write_lock(session, T.__table__, where)  # SQLite: see core.db
+    return session.scalar(select(T).where(where).with_for_update().execution_options(populate_existing=True))
+
+
 def respond(session: Session, *, task_id: str, response: str, operator_id: str) -> RectificationTask:
     """The department's answer (first, or after an appeal). Commits."""
-    task = session.get(RectificationTask, task_id)
+    task = _locked_task(session, RectificationTask.id == task_id) if is_id(task_id) else None
     if task is None:
         raise TaskNotFound()
     if task.status not in (OPEN, APPEALED):
@@ -168,7 +181,7 @@ def decide(
     reason: str | None, working_days: int = RECTIFY_WORKING_DAYS,
 ) -> RectificationTask:  # fmt: skip
     """The citizen confirms the rectification or appeals it (申诉复核). Commits."""
-    task = task_of(session, evaluation_id)
+    task = _locked_task(session, RectificationTask.evaluation_id == evaluation_id)
     if task is None or task.account_id != account_id:
         raise TaskNotFound()
     if task.status != RESPONDED:
