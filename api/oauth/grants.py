@@ -91,16 +91,24 @@ class AuthorizationCode(grants.AuthorizationCodeGrant):
 
     def generate_token(self, user: Any = None, scope: Any = None, grant_type: Any = None,
                        expires_in: Any = None, include_refresh_token: bool = True) -> dict:  # fmt: skip
-        code = self.request.authorization_code
-        row = code.row
+        """Under the grant's lock, held until the tokens are committed: a withdrawal either
+        comes first (the grant is found withdrawn here) or ends the family issued here."""
+        row = self.request.authorization_code.row
         session = db.session()
-        grant = code.grant or session.get(OAuthGrant, row.grant_id)
-        if grant is None or grant.revoked_at is not None:
-            raise InvalidGrantError("The grant was withdrawn.")
         svc = services()
+        grant = oauth_tokens.lock_live_grant(
+            session, tokens=svc.tokens, revocations=svc.revocations, grant_id=row.grant_id,
+            family_id=row.family_id,
+        )  # fmt: skip
+        if grant is None:
+            raise InvalidGrantError("The grant was withdrawn.")
+        scope = oauth_tokens.code_scope(row, grant)
+        if scope is None:  # the citizen has since consented to none of the code's scope
+            session.rollback()
+            raise InvalidGrantError("The consent no longer covers this code's scope.")
         return oauth_tokens.issue_for_citizen(
             session, tokens=svc.tokens, policy=oauth_policy(), revocations=svc.revocations, grant=grant,
-            family_id=row.family_id, scope=row.scope, account=user, with_refresh=include_refresh_token,
+            family_id=row.family_id, scope=scope, account=user, with_refresh=include_refresh_token,
         )  # fmt: skip
 
 
@@ -137,14 +145,24 @@ class RefreshToken(grants.RefreshTokenGrant):
         """Nothing to do: claim_refresh rotated it."""
 
     def issue_token(self, user: Account, refreshed: _Refreshed) -> dict:
-        scope = oauth_tokens.refresh_scope(self.request.payload.scope, refreshed.claim, user)
-        if scope is None:
-            raise InvalidScopeError()
+        """Under the grant's lock, like AuthorizationCode.generate_token."""
+        claim = refreshed.claim
+        session = db.session()
         svc = services()
+        grant = oauth_tokens.lock_live_grant(
+            session, tokens=svc.tokens, revocations=svc.revocations, grant_id=claim.grant.id,
+            family_id=claim.family_id,
+        )  # fmt: skip
+        if grant is None:
+            raise InvalidGrantError("The grant was withdrawn.")
+        claim.grant = grant  # read afresh under the lock: the scopes it holds now
+        scope = oauth_tokens.refresh_scope(self.request.payload.scope, claim, user)
+        if scope is None:
+            session.rollback()
+            raise InvalidScopeError()
         return oauth_tokens.issue_for_citizen(
-            db.session(), tokens=svc.tokens, policy=oauth_policy(), revocations=svc.revocations,
-            grant=refreshed.claim.grant, family_id=refreshed.claim.family_id, scope=scope, account=user,
-            with_refresh=True,
+            session, tokens=svc.tokens, policy=oauth_policy(), revocations=svc.revocations,
+            grant=grant, family_id=claim.family_id, scope=scope, account=user, with_refresh=True,
         )  # fmt: skip
 
 

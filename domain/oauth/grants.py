@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core import clock
+from core.db import is_id, take_write_lock
 from domain.accounts.models import Account
 from domain.accounts.service import ensure_usable
 from domain.auth.revocation import RevocationList
@@ -81,9 +82,9 @@ def consent(
             grant.revoked_at, grant.revoke_reason = now, "expired"
             session.flush()
             grant = None
+        new = grant is None
         if grant is None:
             grant = OAuthGrant(account_id=account.id, client_id=client.id, granted_at=now)
-            session.add(grant)
         elif revocations is not None and set(scope_catalog.parse(grant.scopes)) - set(chosen):
             oauth_tokens.end_tokens_of(session, revocations, grant, reason="consent_narrowed")
         grant.scopes = scope_catalog.join(chosen)
@@ -91,24 +92,32 @@ def consent(
         grant.granted_at = now
         grant.expires_at = now + timedelta(days=days)
         try:
+            # A new grant joins the session inside the savepoint: if its insert fails, rolling
+            # the savepoint back takes it out again and leaves the rest of the transaction as it
+            # was (added before, its failed flush would spoil the whole transaction).
             with session.begin_nested():
+                if new:
+                    session.add(grant)
                 session.flush()
         except IntegrityError:  # the same citizen consented to the same app a moment ago
-            if attempt == 2:
+            if attempt == 2 or not new:
                 raise
-            session.expunge(grant)
-            continue
+            continue  # the next attempt finds that consent's grant and updates it
         return grant
     raise AssertionError("unreachable")
 
 
 def _unrevoked(session: Session, account_id: str, client_id: str) -> OAuthGrant | None:
+    """The live grant, read afresh and locked like `tokens.lock_grant` does: a consent that
+    narrows it and a token issue under it happen one after the other."""
+    where = (
+        OAuthGrant.account_id == account_id,
+        OAuthGrant.client_id == client_id,
+        OAuthGrant.revoked_at.is_(None),
+    )
+    take_write_lock(session, OAuthGrant.__table__, *where)
     return session.scalar(
-        select(OAuthGrant).where(
-            OAuthGrant.account_id == account_id,
-            OAuthGrant.client_id == client_id,
-            OAuthGrant.revoked_at.is_(None),
-        )
+        select(OAuthGrant).where(*where).with_for_update().execution_options(populate_existing=True)
     )
 
 
@@ -126,8 +135,12 @@ def list_for(session: Session, account_id: str) -> list[tuple[OAuthGrant, OAuthC
 
 
 def revoke(session: Session, *, revocations: RevocationList, account_id: str, grant_id: str) -> None:
-    """The citizen withdraws a grant: every token of it stops working at once. Commits."""
-    grant = session.get(OAuthGrant, grant_id)
+    """The citizen withdraws a grant: every token of it stops working at once. Commits.
+
+    The grant's row is locked first (`tokens.lock_grant`), as every token issue locks it: an
+    exchange or refresh that got there first has committed its tokens in a family ended here,
+    one that comes after finds the grant withdrawn and is refused (invalid_grant)."""
+    grant = oauth_tokens.lock_grant(session, grant_id) if is_id(grant_id) else None
     if grant is None or grant.account_id != account_id or grant.revoked_at is not None:
         raise GrantNotFound()
     oauth_tokens.revoke_grant(session, revocations, grant, reason="citizen")

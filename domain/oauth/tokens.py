@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from core import clock
 from core.crypto import random_token, token_hash
-from core.db import new_id
+from core.db import new_id, take_write_lock
 from core.tokens import TokenService
 from domain.accounts.models import Account
 from domain.auth.revocation import RevocationList
@@ -109,8 +109,52 @@ def redeem_code(
     return None
 
 
+def lock_grant(session: Session, grant_id: str) -> OAuthGrant | None:
+    """The grant's row read afresh and locked until the transaction ends. A withdrawal, a new
+    consent and every token issue take this lock first, so they happen one after the other:
+    a token issued before a withdrawal is in a family the withdrawal then ends, and an issue
+    after it sees the grant withdrawn. (SQLite: its one write lock, taken by a no-op update.)"""
+    take_write_lock(session, OAuthGrant.__table__, OAuthGrant.id == grant_id)
+    return session.scalar(
+        select(OAuthGrant)
+        .where(OAuthGrant.id == grant_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+
+
+def grant_live(grant: OAuthGrant | None) -> bool:
+    return grant is not None and grant.revoked_at is None and grant.expires_at > clock.now()
+
+
+def code_scope(code: OAuthCode, grant: OAuthGrant) -> str | None:
+    """What a redeemed code still gives: its scope within what the grant holds now (the citizen
+    may have narrowed the consent since the code was issued). None if nothing is left."""
+    held = set(scope_catalog.parse(grant.scopes))
+    kept = [s for s in scope_catalog.parse(code.scope) if s in held]
+    return scope_catalog.join(kept) if kept else None
+
+
+def lock_live_grant(
+    session: Session, *, tokens: TokenService, revocations: RevocationList, grant_id: str, family_id: str
+) -> OAuthGrant | None:
+    """Before issuing tokens in `family_id`: the grant, locked (`lock_grant`), if it is still
+    live; the caller issues and commits under that lock. None if the grant was withdrawn or has
+    expired; the family is then ended too (committed), as the withdrawal would have ended it."""
+    # The signing key is loaded (and the first one made, in its own session) before the lock:
+    # on SQLite that session's write would otherwise wait for this one's write lock.
+    tokens.keyring.signing_key()
+    grant = lock_grant(session, grant_id)
+    if grant_live(grant):
+        return grant
+    reason = (grant.revoke_reason if grant is not None else None) or "grant_ended"
+    revoke_families(session, revocations, [family_id], reason=reason)
+    session.commit()
+    return None
+
+
 def _family_open(session: Session, revocations: RevocationList, family_id: str) -> bool:
-    fam = session.get(OAuthTokenFamily, family_id)
+    fam = session.get(OAuthTokenFamily, family_id, populate_existing=True)  # not a stale copy
     return fam is not None and fam.revoked_at is None and not revocations.is_revoked(family_id)
 
 
@@ -236,7 +280,9 @@ def revoke_families(
 
 
 def revoke_grant(session: Session, revocations: RevocationList, grant: OAuthGrant, *, reason: str) -> None:
-    """End a grant and every token of it (in the caller's transaction)."""
+    """End a grant and every token of it (in the caller's transaction, which holds the grant's
+    lock from here: a token issue waits for it and then finds the grant withdrawn)."""
+    lock_grant(session, grant.id)  # also reads the grant afresh
     if grant.revoked_at is None:
         grant.revoked_at = clock.now()
         grant.revoke_reason = reason
@@ -245,7 +291,8 @@ def revoke_grant(session: Session, revocations: RevocationList, grant: OAuthGran
 
 def end_tokens_of(session: Session, revocations: RevocationList, grant: OAuthGrant, *, reason: str) -> None:
     """End every token issued under a grant so far; the grant itself stays (in the caller's
-    transaction)."""
+    transaction, which must hold the grant's lock, `lock_grant`: tokens are issued only under
+    it, so none can be issued in a family this does not see)."""
     ids = list(
         session.scalars(
             select(OAuthTokenFamily.id).where(

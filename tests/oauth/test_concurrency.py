@@ -1,0 +1,222 @@
+"""The citizen's control against concurrent token requests: a withdrawal that crosses a code
+exchange or a refresh, a code redeemed after the consent was narrowed, two consents at once.
+
+Each race is made deterministic: a step of one request is wrapped so that, at the point where
+the old code read something it later relied on, the competing request runs in another thread
+(with its own test client) until it finishes or waits on a lock (then the first goes on)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import func, select
+
+from api.oauth import grants as grant_classes
+from core.db import db
+from domain.oauth import grants as oauth_grants
+from domain.oauth import tokens as oauth_tokens
+from domain.oauth.models import OAuthGrant
+from tests.conftest import make_citizen
+from tests.oauth.conftest import (
+    authorize_params,
+    basic,
+    consent,
+    exchange,
+    get_code,
+    pkce,
+    redirect_params,
+    sign_in_browser,
+)
+
+WAIT = 1.5  # long enough for the other request to finish when nothing blocks it
+
+
+class Other:
+    """A request run in its own thread with its own test client."""
+
+    def __init__(self, app: Any, fn: Callable[[Any], Any]) -> None:
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+        def run() -> None:
+            try:
+                self.result = fn(app.test_client())
+            except BaseException as exc:  # reported by answer()
+                self.error = exc
+            finally:
+                db.remove()
+
+        self.thread = threading.Thread(target=run, daemon=True)
+        self.thread.start()
+        self.thread.join(WAIT)  # finished, or waiting on a lock the first request holds
+
+    def answer(self) -> Any:
+        self.thread.join(60)
+        assert not self.thread.is_alive(), "the other request never finished"
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+
+def once(hook: Callable[[], None]) -> Callable[[], None]:
+    done = threading.Event()
+
+    def fire() -> None:
+        if not done.is_set():
+            done.set()
+            hook()
+
+    return fire
+
+
+def _grant_id(account_id: str) -> str:
+    session = db.session()
+    gid = session.scalar(select(OAuthGrant.id).where(OAuthGrant.account_id == account_id))
+    db.remove()
+    return gid
+
+
+def _withdraw(who: dict, gid: str) -> Callable[[Any], Any]:
+    return lambda http: http.delete(f"/v1/me/grants/{gid}", headers=who["headers"])
+
+
+def _refresh(oauth_client: dict, refresh_token: str) -> Callable[[Any], Any]:
+    data = {"grant_type": "refresh_token", "refresh_token": refresh_token}
+    return lambda http: http.post("/oauth/token", data=data, headers=basic(oauth_client))
+
+
+def _still_works(app: Any, oauth_client: dict, body: dict) -> list[str]:
+    http = app.test_client()
+    works = []
+    bearer = {"Authorization": f"Bearer {body['access_token']}"}
+    if http.get("/v1/applications", headers=bearer).status_code == 200:
+        works.append("access token")
+    seen = http.post("/oauth/introspect", data={"token": body["refresh_token"]}, headers=basic(oauth_client))
+    if seen.get_json().get("active"):
+        works.append("refresh token")
+    return works
+
+
+def test_a_code_exchange_during_a_withdrawal_gives_no_token_that_works(app, client, bank, monkeypatch):
+    """The exchange runs after the withdrawal read the grant's token families and before it
+    committed: it must wait for the withdrawal and be refused, or its tokens be ended with it."""
+    who = make_citizen(app)
+    code, verifier = get_code(app, app.test_client(), bank, who["account_id"])
+    gid = _grant_id(who["account_id"])
+    others: list[Other] = []
+    real = oauth_tokens.revoke_families
+    fire = once(lambda: others.append(Other(app, lambda http: exchange(http, bank, code, verifier))))
+
+    def between_read_and_revoke(
+        session: Any, revocations: Any, family_ids: list[str], *, reason: str
+    ) -> None:
+        if reason == "citizen":
+            fire()
+        real(session, revocations, family_ids, reason=reason)
+
+    monkeypatch.setattr(oauth_tokens, "revoke_families", between_read_and_revoke)
+    assert client.delete(f"/v1/me/grants/{gid}", headers=who["headers"]).status_code == 204
+    assert others, "the withdrawal did not end the grant's token families"
+    got = others[0].answer()
+    monkeypatch.undo()
+    if got.status_code == 200:
+        assert _still_works(app, bank, got.get_json()) == []
+    else:
+        assert got.status_code == 400 and got.get_json()["error"] == "invalid_grant"
+
+
+def test_a_withdrawal_after_the_code_was_claimed_refuses_the_exchange(app, client, bank, monkeypatch):
+    """The withdrawal commits after the exchange read the grant: the exchange finds it withdrawn."""
+    who = make_citizen(app)
+    code, verifier = get_code(app, app.test_client(), bank, who["account_id"])
+    gid = _grant_id(who["account_id"])
+    others: list[Other] = []
+    real = grant_classes.AuthorizationCode.authenticate_user
+    fire = once(lambda: others.append(Other(app, _withdraw(who, gid))))
+
+    def then_withdrawn(self: Any, authorization_code: Any) -> Any:
+        account = real(self, authorization_code)
+        fire()
+        return account
+
+    monkeypatch.setattr(grant_classes.AuthorizationCode, "authenticate_user", then_withdrawn)
+    got = exchange(client, bank, code, verifier)
+    assert others[0].answer().status_code == 204
+    assert got.status_code == 400 and got.get_json()["error"] == "invalid_grant", got.get_json()
+
+
+def test_a_withdrawal_during_a_refresh_refuses_it(app, client, bank, tokens_for, monkeypatch):
+    who, tok = tokens_for(bank)
+    gid = _grant_id(who["account_id"])
+    others: list[Other] = []
+    real = grant_classes.RefreshToken.authenticate_user
+    fire = once(lambda: others.append(Other(app, _withdraw(who, gid))))
+
+    def then_withdrawn(self: Any, refreshed: Any) -> Any:
+        account = real(self, refreshed)
+        fire()
+        return account
+
+    monkeypatch.setattr(grant_classes.RefreshToken, "authenticate_user", then_withdrawn)
+    got = _refresh(bank, tok["refresh_token"])(client)
+    assert others[0].answer().status_code == 204
+    assert got.status_code == 400 and got.get_json()["error"] == "invalid_grant", got.get_json()
+    assert _still_works(app, bank, tok) == []
+
+
+def test_a_code_redeemed_after_the_consent_was_narrowed_gets_only_what_is_still_granted(app, client, bank):
+    who = make_citizen(app)
+    wide, wide_verifier = get_code(
+        app, app.test_client(), bank, who["account_id"], "profile.basic applications.read"
+    )
+    get_code(app, app.test_client(), bank, who["account_id"], "profile.basic")  # the citizen narrows it
+    got = exchange(client, bank, wide, wide_verifier)
+    assert got.status_code == 200 and got.get_json()["scope"] == "profile.basic"
+    bearer = {"Authorization": f"Bearer {got.get_json()['access_token']}"}
+    assert client.get("/v1/applications", headers=bearer).status_code == 403
+    refreshed = _refresh(bank, got.get_json()["refresh_token"])(client)
+    assert refreshed.status_code == 200 and refreshed.get_json()["scope"] == "profile.basic"
+
+
+def test_a_code_whose_whole_scope_was_withdrawn_since_is_refused(app, client, bank):
+    who = make_citizen(app)
+    code, verifier = get_code(app, app.test_client(), bank, who["account_id"], "applications.read")
+    get_code(app, app.test_client(), bank, who["account_id"], "profile.basic")
+    got = exchange(client, bank, code, verifier)
+    assert got.status_code == 400 and got.get_json()["error"] == "invalid_grant"
+
+
+def test_two_consents_to_the_same_app_at_once_both_get_their_code(app, client, bank, monkeypatch):
+    """Two tabs: the second consent is given after the first looked for the grant and found none."""
+    who = make_citizen(app)
+
+    def consent_in(http: Any, scope: str) -> Any:
+        _, challenge = pkce()
+        sign_in_browser(http, who["account_id"])
+        return consent(http, authorize_params(bank, challenge, scope=scope))
+
+    others: list[Other] = []
+    real = oauth_grants._unrevoked
+    fire = once(lambda: others.append(Other(app, lambda http: consent_in(http, "profile.basic"))))
+
+    def then_other_tab(session: Any, account_id: str, client_id: str) -> OAuthGrant | None:
+        grant = real(session, account_id, client_id)
+        fire()
+        return grant
+
+    monkeypatch.setattr(oauth_grants, "_unrevoked", then_other_tab)
+    first = consent_in(client, "profile.basic applications.read")
+    second = others[0].answer()
+    for resp in (first, second):
+        assert resp.status_code == 302, resp.get_data(as_text=True)[:300]
+        assert "code" in redirect_params(resp)
+    session = db.session()
+    live = session.scalar(
+        select(func.count())
+        .select_from(OAuthGrant)
+        .where(OAuthGrant.account_id == who["account_id"], OAuthGrant.revoked_at.is_(None))
+    )
+    db.remove()
+    assert live == 1
