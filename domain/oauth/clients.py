@@ -169,6 +169,7 @@ def set_status(
     client.status_changed_at = clock.now()
     client.status_changed_by = actor.id
     if status == SUSPENDED:
+        oauth_tokens.lock_client_grants(session, client.id)  # a token issue under way finishes first
         oauth_tokens.revoke_families(
             session, revocations, oauth_tokens.grant_family_ids(session, client.id), reason="client_suspended"
         )

@@ -23,6 +23,7 @@ from domain.accounts.models import Account
 from domain.auth.revocation import RevocationList
 from domain.oauth import scopes as scope_catalog
 from domain.oauth.models import (
+    APPROVED,
     OAuthClient,
     OAuthCode,
     OAuthGrant,
@@ -123,6 +124,19 @@ def lock_grant(session: Session, grant_id: str) -> OAuthGrant | None:
     )
 
 
+def lock_client_grants(session: Session, client_id: str) -> None:
+    """Every grant of the client locked (`lock_grant`, in id order), before its suspension lists
+    their token families: a token issue under way finishes first (its family is then listed and
+    ended), and one after it finds the client suspended."""
+    take_write_lock(session, OAuthGrant.__table__, OAuthGrant.client_id == client_id)
+    session.execute(
+        select(OAuthGrant.id)
+        .where(OAuthGrant.client_id == client_id)
+        .order_by(OAuthGrant.id)
+        .with_for_update()
+    )
+
+
 def grant_live(grant: OAuthGrant | None) -> bool:
     return grant is not None and grant.revoked_at is None and grant.expires_at > clock.now()
 
@@ -145,9 +159,13 @@ def lock_live_grant(
     # on SQLite that session's write would otherwise wait for this one's write lock.
     tokens.keyring.signing_key()
     grant = lock_grant(session, grant_id)
-    if grant_live(grant):
+    client = session.get(OAuthClient, grant.client_id, populate_existing=True) if grant is not None else None
+    if grant_live(grant) and client is not None and client.status == APPROVED:
         return grant
-    reason = (grant.revoke_reason if grant is not None else None) or "grant_ended"
+    if client is not None and client.status != APPROVED:  # suspended while this request ran
+        reason = "client_suspended"
+    else:
+        reason = (grant.revoke_reason if grant is not None else None) or "grant_ended"
     revoke_families(session, revocations, [family_id], reason=reason)
     session.commit()
     return None

@@ -220,3 +220,34 @@ def test_two_consents_to_the_same_app_at_once_both_get_their_code(app, client, b
     )
     db.remove()
     assert live == 1
+
+
+def test_a_code_exchange_during_a_client_suspension_gives_no_token_that_works(app, client, bank, monkeypatch):
+    """The exchange runs after the suspension began and before it ended the client's token
+    families: it must wait and be refused, or its tokens be ended with the others."""
+    from domain.oauth import clients
+    from domain.operators.audit_log import CLI_ACTOR
+
+    who = make_citizen(app)
+    code, verifier = get_code(app, app.test_client(), bank, who["account_id"])
+    others: list[Other] = []
+    real = oauth_tokens.grant_family_ids
+    fire = once(lambda: others.append(Other(app, lambda http: exchange(http, bank, code, verifier))))
+
+    def then_listed(session: Any, client_id: str) -> list[str]:
+        listed = real(session, client_id)
+        fire()  # the exchange runs once the families to end are known
+        return listed
+
+    monkeypatch.setattr(oauth_tokens, "grant_family_ids", then_listed)
+    svc = app.extensions["yiwang"]
+    clients.set_status(
+        db.session(), actor=CLI_ACTOR, revocations=svc.revocations, client_id=bank["id"], status="suspended"
+    )
+    db.remove()
+    got = others[0].answer()
+    monkeypatch.undo()
+    if got.status_code == 200:
+        assert _still_works(app, bank, got.get_json()) == []
+    else:
+        assert got.status_code in (400, 401), got.get_json()
