@@ -17,6 +17,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from core import clock
@@ -345,23 +346,37 @@ def poll_pending(session: Session, deps: GovDataDeps, *, limit: int = 200) -> in
             .values(next_poll_at=now + timedelta(seconds=deps.poll_seconds))
         )
     session.commit()
-    return sum(_poll_one(session, deps, *c) for c in claimed)
+    resolved = 0
+    for c in claimed:
+        try:
+            resolved += _poll_one(session, deps, *c)
+        except (OperationalError, InterfaceError):
+            raise  # the database is away: the sweeper's caller logs it once
+        except Exception:  # one record must not hold up the others, nor the purge after the poll
+            session.rollback()
+            log.exception(
+                "shared-data record not applied",
+                extra={"record_id": c.id, "alert": "shared_data.poll_failed"},
+            )
+    return resolved
 
 
 def _poll_one(
     session: Session, deps: GovDataDeps, record_id: str, app_id: str, grant_id: str, ticket: str | None
 ) -> int:
     """1 when the record was resolved (found, no record, unavailable at the exchange), else 0."""
-    grant = session.get(m.SharingGrant, grant_id)
+    grant = session.get(m.SharingGrant, grant_id, populate_existing=True)  # not a copy from earlier
     answer = None
     if grant is not None and grant.revoked_at is None and grant.remote_id and ticket:
         remote_id = grant.remote_id
         session.commit()  # no transaction open while the exchange answers
         try:
             answer = deps.exchange.ticket(authorization_id=remote_id, ticket=ticket)
-        except GovDataError:
-            return 0  # asked again at the next poll
-        if answer.status == m.PENDING:
+        except GovDataError as exc:
+            if exc.retryable:
+                return 0  # asked again at the next poll
+            answer = None  # the exchange's final word: unavailable (below)
+        if answer is not None and answer.status == m.PENDING:
             return 0
     take_write_lock(session, Application.__table__, Application.id == app_id)  # SQLite: see core.db
     locked = {"populate_existing": True}
@@ -405,7 +420,9 @@ def _resolved(
     event = "shared_data_ready" if used or row.status == m.FOUND else "shared_data_unavailable"
     session.add(
         ApplicationNotice(
-            dedupe_key=f"{app.id}:shared:{row.dataset}:{row.status}"[:160],
+            # Per record: a new consent fetches the dataset afresh (a new record), and its answer
+            # is news again.
+            dedupe_key=f"{app.id}:shared:{row.dataset}:{row.status}:{row.id}"[:160],
             account_id=app.account_id,
             application_id=app.id,
             event_type=event,

@@ -127,3 +127,54 @@ def test_two_sweepers_polling_at_once_share_the_records(
     ).all()
     db_session.rollback()
     assert len(shared) == 1
+
+
+def test_an_answer_after_a_new_consent_is_applied_and_one_bad_record_holds_up_no_other(
+    app, client, db_session, exchange_sim, clock, services, seeded, monkeypatch
+):
+    """A new consent fetches the dataset afresh, and its answer is news again (its notice used
+    to collide with the first one's and fail every pass). A record that cannot be applied is
+    logged and left; the others in the pass are applied."""
+    from domain.applications.models import ApplicationNotice
+    from tests.shared_data.test_sharing_flow import _pending_property, _ticket
+
+    who, body, _ = _pending_property(app, client, exchange_sim)
+    sim(exchange_sim.url, f"_sim/tickets/{_ticket(db_session, body['id'])}", {"decision": "approve"})
+    db_session.rollback()
+    clock.advance(services.govdata.poll_seconds + 1)
+    assert _poll(app, services) == 1
+    draft = get(client, who, body["id"]).get_json()
+    assert share(client, who, draft).status_code == 200  # again: the record is fetched afresh
+    sim(exchange_sim.url, f"_sim/tickets/{_ticket(db_session, body['id'])}", {"decision": "approve"})
+    db_session.rollback()
+    other_who = who  # a second draft of the same citizen
+    other = share(client, who, create(client, who, service_code=PROPERTY_QUERY).get_json()).get_json()
+    sim(exchange_sim.url, f"_sim/tickets/{_ticket(db_session, other['id'])}", {"decision": "approve"})
+    db_session.rollback()
+    clock.advance(services.govdata.poll_seconds + 1)
+    real = sharing._resolved
+
+    def failing_for_the_first(session: Any, deps: Any, row: Any, app_row: Any, now: Any) -> None:
+        if app_row.id == other["id"]:
+            raise ValueError("cannot be applied")
+        real(session, deps, row, app_row, now)
+
+    monkeypatch.setattr(sharing, "_resolved", failing_for_the_first)
+    assert _poll(app, services) == 1  # the re-consented draft's answer; the other one failed alone
+    monkeypatch.undo()
+    notices = db_session.scalars(
+        select(ApplicationNotice.event_type).where(ApplicationNotice.application_id == body["id"])
+    ).all()
+    statuses = dict(
+        db_session.execute(select(SharedRecord.application_id, SharedRecord.status).where(
+            SharedRecord.application_id.in_([body["id"], other["id"]])
+        )).all()
+    )  # fmt: skip
+    db_session.rollback()
+    assert notices == ["shared_data_ready", "shared_data_ready"]
+    assert statuses == {body["id"]: "found", other["id"]: "pending"}  # asked again next time
+    clock.advance(services.govdata.poll_seconds + 1)
+    assert (
+        _poll(app, services) == 1
+        and get(client, other_who, other["id"]).get_json()["revision"] > other["revision"]
+    )
