@@ -154,14 +154,18 @@ def lock_live_grant(
 ) -> OAuthGrant | None:
     """Before issuing tokens in `family_id`: the grant, locked (`lock_grant`), if it is still
     live; the caller issues and commits under that lock. None if the grant was withdrawn or has
-    expired; the family is then ended too (committed), as the withdrawal would have ended it."""
+    expired (the family is then ended too, committed, as the withdrawal would have ended it),
+    its client suspended, or the family itself ended meanwhile (a narrowed consent)."""
     # The signing key is loaded (and the first one made, in its own session) before the lock:
     # on SQLite that session's write would otherwise wait for this one's write lock.
     tokens.keyring.signing_key()
     grant = lock_grant(session, grant_id)
     client = session.get(OAuthClient, grant.client_id, populate_existing=True) if grant is not None else None
     if grant_live(grant) and client is not None and client.status == APPROVED:
-        return grant
+        if _family_open(session, revocations, family_id):
+            return grant
+        session.rollback()  # ended meanwhile (a narrowed consent, a reused refresh token)
+        return None
     if client is not None and client.status != APPROVED:  # suspended while this request ran
         reason = "client_suspended"
     else:

@@ -251,3 +251,24 @@ def test_a_code_exchange_during_a_client_suspension_gives_no_token_that_works(ap
         assert _still_works(app, bank, got.get_json()) == []
     else:
         assert got.status_code in (400, 401), got.get_json()
+
+
+def test_a_code_exchange_whose_family_a_narrowed_consent_ended_meanwhile_is_refused(
+    app, client, bank, monkeypatch
+):
+    """The code was claimed (its family made), then the citizen narrowed the consent, which
+    ends the grant's open families: the exchange must not answer 200 with tokens already dead."""
+    who = make_citizen(app)
+    code, verifier = get_code(
+        app, app.test_client(), bank, who["account_id"], "profile.basic applications.read"
+    )
+    real = oauth_tokens.lock_live_grant
+
+    def narrowed_first(session: Any, **kw: Any) -> Any:
+        get_code(app, app.test_client(), bank, who["account_id"], "profile.basic")
+        return real(session, **kw)
+
+    monkeypatch.setattr(oauth_tokens, "lock_live_grant", narrowed_first)
+    got = exchange(client, bank, code, verifier)
+    monkeypatch.undo()
+    assert got.status_code == 400 and got.get_json()["error"] == "invalid_grant", got.get_json()

@@ -38,7 +38,9 @@ def test_a_code_expires_after_sixty_seconds(app, client, bank, citizen, clock):
     assert resp.status_code == 400 and resp.get_json()["error"] == "invalid_grant"
 
 
-def test_fifty_parallel_redemptions_of_one_code_give_exactly_one_token(app, client, bank, citizen, live):
+def test_fifty_parallel_redemptions_of_one_code_give_at_most_one_token_and_it_is_dead(
+    app, client, bank, citizen, live
+):
     code, verifier = get_code(app, client, bank, citizen["account_id"])
     data = {
         "grant_type": "authorization_code",
@@ -53,11 +55,12 @@ def test_fifty_parallel_redemptions_of_one_code_give_exactly_one_token(app, clie
     with ThreadPoolExecutor(max_workers=50) as pool:
         results = list(pool.map(redeem, range(50)))
     statuses = sorted(r.status_code for r in results)
-    assert statuses.count(200) == 1, statuses
+    assert statuses.count(200) <= 1 and len(statuses) == 50, statuses
     assert all(r.json()["error"] == "invalid_grant" for r in results if r.status_code != 200)
-    # The losers were replays: the winner's token is revoked too (RFC 6749 §4.1.2).
-    token = next(r.json()["access_token"] for r in results if r.status_code == 200)
-    assert client.get("/v1/applications", headers=_bearer(token)).status_code == 401
+    # The losers were replays: the winner's token is revoked too (RFC 6749 §4.1.2), or, when a
+    # replay ended its family before it was issued, the winner is refused as well.
+    for token in (r.json()["access_token"] for r in results if r.status_code == 200):
+        assert client.get("/v1/applications", headers=_bearer(token)).status_code == 401
 
 
 def test_refresh_rotates_and_a_reused_refresh_token_revokes_the_whole_grant(app, client, bank, tokens_for):
