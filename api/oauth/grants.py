@@ -131,6 +131,9 @@ class RefreshToken(grants.RefreshTokenGrant):
 
     def authenticate_refresh_token(self, refresh_token: str) -> _Refreshed | None:
         client = self.request.client
+        # The signing key first (made in a session of its own when due): the claim below holds the
+        # grant's lock until the new tokens are committed, and on SQLite that is the write lock.
+        services().tokens.keyring.signing_key()
         claim = oauth_tokens.claim_refresh(
             db.session(), revocations=services().revocations, refresh_token=refresh_token,
             client_id=client.get_client_id(),

@@ -245,7 +245,10 @@ def claim_refresh(
     session: Session, *, revocations: RevocationList, refresh_token: str, client_id: str
 ) -> RefreshClaim | None:
     """Rotate a refresh token once. A token presented again (reuse: stolen or replayed) revokes
-    the whole grant, every family of it. Commits."""
+    the whole grant, every family of it (committed). The rotation itself is left uncommitted,
+    under the grant's lock (taken before it, as withdrawal takes it before ending the families):
+    the tokens issued with it commit it, and a request that fails before that leaves the refresh
+    token usable, so the client's retry is not taken for a reuse that ends the grant."""
     now = clock.now()
     found = find_refresh(session, refresh_token)
     if found is None or found[1].client_id != client_id:
@@ -259,6 +262,7 @@ def claim_refresh(
         return None
     if not _family_open(session, revocations, row.family_id):
         return None
+    lock_grant(session, grant.id)
     claimed = session.execute(
         update(OAuthRefreshToken)
         .where(OAuthRefreshToken.id == row.id, OAuthRefreshToken.rotated_at.is_(None))
@@ -271,7 +275,6 @@ def claim_refresh(
         revoke_grant(session, revocations, grant, reason="refresh_reuse")
         session.commit()
         return None
-    session.commit()
     return RefreshClaim(row, grant, row.family_id)
 
 
