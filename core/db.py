@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import DateTime, MetaData, String, bindparam, create_engine, event, insert, inspect
+from sqlalchemy import DateTime, MetaData, String, bindparam, create_engine, event, insert, inspect, select
 from sqlalchemy import update as sa_update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, DisconnectionError
@@ -294,6 +294,16 @@ def take_write_lock(session: Any, table: Any, *where: Any, params: dict[str, Any
         return
     column = next(iter(table.primary_key.columns))
     session.execute(sa_update(table).where(*where).values({column.name: column}), params)
+
+
+def lock_one(session: Any, cls: Any, *where: Any, params: dict[str, Any] | None = None) -> Any:
+    """The one `cls` row matching `where`, read afresh (not a copy the session held) and locked
+    until the transaction ends, or None: a write that must not race takes it first, so of two at
+    once the second waits and then judges what the first left (PostgreSQL: SELECT ... FOR UPDATE;
+    SQLite: its one write lock, `take_write_lock`)."""
+    take_write_lock(session, cls.__table__, *where, params=params)
+    stmt = select(cls).where(*where).with_for_update().execution_options(populate_existing=True)
+    return session.scalar(stmt, params)
 
 
 # (table, column, value-expression id) per row → the INSERT(s) built for that shape. The built

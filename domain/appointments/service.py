@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core import clock
-from core.db import is_id, new_id, run_precompiled, take_write_lock
+from core.db import is_id, lock_one, new_id, run_precompiled
 from domain.appointments.errors import (
     AlreadyBooked,
     AppointmentNotFound,
@@ -323,9 +323,7 @@ def _insert_booking(session: Session, slot: AppointmentSlot, account_id: str, no
     return appointment
 
 
-# Built once: cancel, reschedule and check-in read the booking they change with its row locked.
-BY_ID = Appointment.id == bindparam("appointment_id")  # for take_write_lock
-_LOCKED = select(Appointment).where(BY_ID).with_for_update().execution_options(populate_existing=True)
+BY_ID = Appointment.id == bindparam("appointment_id")  # built once: cancel, reschedule, check-in
 
 
 def locked(session: Session, appointment_id: str) -> Appointment | None:
@@ -335,9 +333,7 @@ def locked(session: Session, appointment_id: str) -> Appointment | None:
     any slot. None when there is no such booking."""
     if not is_id(appointment_id):
         return None
-    params = {"appointment_id": appointment_id}
-    take_write_lock(session, Appointment.__table__, BY_ID, params=params)
-    return session.scalar(_LOCKED, params)
+    return lock_one(session, Appointment, BY_ID, params={"appointment_id": appointment_id})
 
 
 def owned(session: Session, account_id: str, appointment_id: str, *, lock: bool = False) -> Appointment:

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from core import audit, clock
 from core.crypto import Encryptor
-from core.db import is_id, take_write_lock
+from core.db import is_id, lock_one
 from core.errors import AppError, Text
 from domain.applications.case_numbers import BEIJING, next_serial
 from domain.applications.models import Application, ApplicationFile, ApplicationMaterial
@@ -165,13 +165,7 @@ def _locked(session: Session, complaint_id: str) -> Complaint | None:
     """
     if not is_id(complaint_id):
         return None
-    take_write_lock(session, Complaint.__table__, Complaint.id == complaint_id)  # SQLite: see core.db
-    return session.scalar(
-        select(Complaint)
-        .where(Complaint.id == complaint_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
+    return lock_one(session, Complaint, Complaint.id == complaint_id)
 
 
 def owned(session: Session, account_id: str, complaint_id: str, *, lock: bool = False) -> Complaint:

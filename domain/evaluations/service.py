@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from core import audit, clock
 from core.crypto import Encryptor
-from core.db import is_id, take_write_lock
+from core.db import is_id, lock_one
 from core.errors import Text
 from core.outbox import service as outbox
 from domain.applications import states
@@ -149,9 +149,7 @@ def _locked_task(session: Session, where: ColumnElement[bool]) -> RectificationT
     second waits for the first to commit and then judges the state the first left: two
     operators' answers, or a citizen's accept and appeal from two devices, never both succeed.
     """
-    T = RectificationTask
-    take_write_lock(session, T.__table__, where)  # SQLite: see core.db
-    return session.scalar(select(T).where(where).with_for_update().execution_options(populate_existing=True))
+    return lock_one(session, RectificationTask, where)
 
 
 def respond(session: Session, *, task_id: str, response: str, operator_id: str) -> RectificationTask:

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from core import clock
 from core.crypto import random_token, token_hash
-from core.db import new_id, take_write_lock
+from core.db import lock_one, new_id, take_write_lock
 from core.tokens import TokenService
 from domain.accounts.models import Account
 from domain.auth.revocation import RevocationList
@@ -115,13 +115,7 @@ def lock_grant(session: Session, grant_id: str) -> OAuthGrant | None:
     consent and every token issue take this lock first, so they happen one after the other:
     a token issued before a withdrawal is in a family the withdrawal then ends, and an issue
     after it sees the grant withdrawn. (SQLite: its one write lock, taken by a no-op update.)"""
-    take_write_lock(session, OAuthGrant.__table__, OAuthGrant.id == grant_id)
-    return session.scalar(
-        select(OAuthGrant)
-        .where(OAuthGrant.id == grant_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
+    return lock_one(session, OAuthGrant, OAuthGrant.id == grant_id)
 
 
 def lock_client_grants(session: Session, client_id: str) -> None:

@@ -21,7 +21,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from core import clock
-from core.db import new_id, take_write_lock
+from core.db import lock_one, new_id
 from core.masking import mask_name
 from domain.accounts import profile_cache
 from domain.applications import states
@@ -378,15 +378,8 @@ def _poll_one(
             answer = None  # the exchange's final word: unavailable (below)
         if answer is not None and answer.status == m.PENDING:
             return 0
-    take_write_lock(session, Application.__table__, Application.id == app_id)  # SQLite: see core.db
-    locked = {"populate_existing": True}
-    app = session.scalar(
-        select(Application).where(Application.id == app_id).with_for_update(), execution_options=locked
-    )
-    row = session.scalar(
-        select(m.SharedRecord).where(m.SharedRecord.id == record_id).with_for_update(),
-        execution_options=locked,
-    )
+    app = lock_one(session, Application, Application.id == app_id)  # the application, then the record
+    row = lock_one(session, m.SharedRecord, m.SharedRecord.id == record_id)
     grant = session.get(m.SharingGrant, grant_id, populate_existing=True)
     if row is None or row.status != m.PENDING or row.ticket != ticket:
         session.rollback()  # resolved by another sweeper, or replaced by a new consent meanwhile
