@@ -9,7 +9,6 @@ for a second scan, the same number)."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
@@ -21,6 +20,7 @@ from core.db import db
 from domain.appointments import service, visits
 from tests.api.v1.applications.conftest import relogin
 from tests.appointments.conftest import URL, book, make_hall, next_working_day, slots
+from tests.concurrency import Competing
 from tests.conftest import make_citizen
 from tests.domain.operators.factories import admin_headers, make_operator
 
@@ -29,45 +29,28 @@ CHECK_IN = "/admin/v1/appointments/check-in"
 
 
 class Competitor:
-    """Wraps `module.name`: its first call starts `request(client)` in another thread and waits up
-    to WAIT for it, before (or, with after=True, after) running the real function."""
+    """Wraps `module.name`: its first call runs `request(client)` as a competing request
+    (tests.concurrency) before (or, with after=True, after) running the real function."""
 
     def __init__(self, monkeypatch: Any, app: Any, module: Any, name: str, request: Callable[[Any], Any],
                  *, after: bool = False) -> None:  # fmt: skip
-        self.app, self.request, self.after = app, request, after
-        self.thread: threading.Thread | None = None
-        self.answer: Any = None
-        self.error: BaseException | None = None
+        self.other: Competing | None = None
         self.finished_at_once: bool | None = None
         original = getattr(module, name)
 
         def hooked(*args: Any, **kwargs: Any) -> Any:
-            if self.thread is not None:
+            if self.other is not None:
                 return original(*args, **kwargs)
             result = original(*args, **kwargs) if after else None
-            self.thread = threading.Thread(target=self._run, daemon=True)
-            self.thread.start()
-            self.thread.join(WAIT)
-            self.finished_at_once = not self.thread.is_alive()
+            self.other = Competing(app, request, wait=WAIT)
+            self.finished_at_once = not self.other.waited
             return result if after else original(*args, **kwargs)
 
         monkeypatch.setattr(module, name, hooked)
 
-    def _run(self) -> None:
-        try:
-            self.answer = self.request(self.app.test_client())
-        except BaseException as exc:  # reported by result()
-            self.error = exc
-        finally:
-            db.remove()
-
     def result(self) -> Any:
-        assert self.thread is not None, "the wrapped function was never called"
-        self.thread.join(30)
-        assert not self.thread.is_alive(), "the competing request never finished"
-        if self.error is not None:
-            raise self.error
-        return self.answer
+        assert self.other is not None, "the wrapped function was never called"
+        return self.other.result()
 
 
 def _rows(sql: str, **params: Any) -> list[Any]:

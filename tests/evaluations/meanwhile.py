@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from core import clock
-from core.db import db
+from tests.concurrency import Competing
 
 WAIT = 1.5  # seconds the competing request is given while the first one holds its lock
 
@@ -23,35 +23,22 @@ WAIT = 1.5  # seconds the competing request is given while the first one holds i
 class Meanwhile:
     def __init__(self, app: Any, action: Callable[[Any], Any]) -> None:
         self.app, self.action = app, action
-        self.worker: threading.Thread | None = None
+        self.other: Competing | None = None
         self.waited: bool | None = None
-        self.answer: Any = None
 
     def now(self) -> datetime:
-        if self.worker is None and threading.current_thread() is threading.main_thread():
-            self.worker = threading.Thread(target=self._run, daemon=True)
-            self.worker.start()
-            self.worker.join(WAIT)
-            self.waited = self.worker.is_alive()
+        if self.other is None and threading.current_thread() is threading.main_thread():
+            self.other = Competing(self.app, self.action, wait=WAIT)
+            self.waited = self.other.waited
         return clock.now()
 
     def __getattr__(self, name: str) -> Any:  # timestamp() and the rest: the real clock
         return getattr(clock, name)
 
-    def _run(self) -> None:
-        try:
-            self.answer = self.action(self.app.test_client())
-        except Exception as exc:  # the test's assertion names it
-            self.answer = exc
-        finally:
-            db.remove()
-
     def finish(self) -> Any:
         """The competing request's answer, once it has one."""
-        assert self.worker is not None, "the write path never reached its write"
-        self.worker.join(30)
-        assert not self.worker.is_alive(), "the competing request never finished"
-        return self.answer
+        assert self.other is not None, "the write path never reached its write"
+        return self.other.result()
 
 
 def meanwhile(monkeypatch: Any, module: Any, app: Any, action: Callable[[Any], Any]) -> Meanwhile:

@@ -18,6 +18,7 @@ from core.db import db
 from domain.oauth import grants as oauth_grants
 from domain.oauth import tokens as oauth_tokens
 from domain.oauth.models import OAuthGrant
+from tests.concurrency import Competing
 from tests.conftest import make_citizen
 from tests.oauth.conftest import (
     authorize_params,
@@ -29,35 +30,6 @@ from tests.oauth.conftest import (
     redirect_params,
     sign_in_browser,
 )
-
-WAIT = 1.5  # long enough for the other request to finish when nothing blocks it
-
-
-class Other:
-    """A request run in its own thread with its own test client."""
-
-    def __init__(self, app: Any, fn: Callable[[Any], Any]) -> None:
-        self.result: Any = None
-        self.error: BaseException | None = None
-
-        def run() -> None:
-            try:
-                self.result = fn(app.test_client())
-            except BaseException as exc:  # reported by answer()
-                self.error = exc
-            finally:
-                db.remove()
-
-        self.thread = threading.Thread(target=run, daemon=True)
-        self.thread.start()
-        self.thread.join(WAIT)  # finished, or waiting on a lock the first request holds
-
-    def answer(self) -> Any:
-        self.thread.join(60)
-        assert not self.thread.is_alive(), "the other request never finished"
-        if self.error is not None:
-            raise self.error
-        return self.result
 
 
 def once(hook: Callable[[], None]) -> Callable[[], None]:
@@ -105,9 +77,9 @@ def test_a_code_exchange_during_a_withdrawal_gives_no_token_that_works(app, clie
     who = make_citizen(app)
     code, verifier = get_code(app, app.test_client(), bank, who["account_id"])
     gid = _grant_id(who["account_id"])
-    others: list[Other] = []
+    others: list[Competing] = []
     real = oauth_tokens.revoke_families
-    fire = once(lambda: others.append(Other(app, lambda http: exchange(http, bank, code, verifier))))
+    fire = once(lambda: others.append(Competing(app, lambda http: exchange(http, bank, code, verifier))))
 
     def between_read_and_revoke(
         session: Any, revocations: Any, family_ids: list[str], *, reason: str
@@ -119,7 +91,7 @@ def test_a_code_exchange_during_a_withdrawal_gives_no_token_that_works(app, clie
     monkeypatch.setattr(oauth_tokens, "revoke_families", between_read_and_revoke)
     assert client.delete(f"/v1/me/grants/{gid}", headers=who["headers"]).status_code == 204
     assert others, "the withdrawal did not end the grant's token families"
-    got = others[0].answer()
+    got = others[0].result()
     monkeypatch.undo()
     if got.status_code == 200:
         assert _still_works(app, bank, got.get_json()) == []
@@ -132,9 +104,9 @@ def test_a_withdrawal_after_the_code_was_claimed_refuses_the_exchange(app, clien
     who = make_citizen(app)
     code, verifier = get_code(app, app.test_client(), bank, who["account_id"])
     gid = _grant_id(who["account_id"])
-    others: list[Other] = []
+    others: list[Competing] = []
     real = grant_classes.AuthorizationCode.authenticate_user
-    fire = once(lambda: others.append(Other(app, _withdraw(who, gid))))
+    fire = once(lambda: others.append(Competing(app, _withdraw(who, gid))))
 
     def then_withdrawn(self: Any, authorization_code: Any) -> Any:
         account = real(self, authorization_code)
@@ -143,7 +115,7 @@ def test_a_withdrawal_after_the_code_was_claimed_refuses_the_exchange(app, clien
 
     monkeypatch.setattr(grant_classes.AuthorizationCode, "authenticate_user", then_withdrawn)
     got = exchange(client, bank, code, verifier)
-    assert others[0].answer().status_code == 204
+    assert others[0].result().status_code == 204
     assert got.status_code == 400 and got.get_json()["error"] == "invalid_grant", got.get_json()
 
 
@@ -152,9 +124,9 @@ def test_a_withdrawal_during_a_refresh_leaves_no_token_that_works(app, client, b
     waits, then ends the tokens it issued (or, were it first, the refresh is refused)."""
     who, tok = tokens_for(bank)
     gid = _grant_id(who["account_id"])
-    others: list[Other] = []
+    others: list[Competing] = []
     real = grant_classes.RefreshToken.authenticate_user
-    fire = once(lambda: others.append(Other(app, _withdraw(who, gid))))
+    fire = once(lambda: others.append(Competing(app, _withdraw(who, gid))))
 
     def then_withdrawn(self: Any, refreshed: Any) -> Any:
         account = real(self, refreshed)
@@ -163,7 +135,7 @@ def test_a_withdrawal_during_a_refresh_leaves_no_token_that_works(app, client, b
 
     monkeypatch.setattr(grant_classes.RefreshToken, "authenticate_user", then_withdrawn)
     got = _refresh(bank, tok["refresh_token"])(client)
-    assert others[0].answer().status_code == 204
+    assert others[0].result().status_code == 204
     if got.status_code == 200:
         assert _still_works(app, bank, got.get_json()) == []
     else:
@@ -202,9 +174,9 @@ def test_two_consents_to_the_same_app_at_once_both_get_their_code(app, client, b
         sign_in_browser(http, who["account_id"])
         return consent(http, authorize_params(bank, challenge, scope=scope))
 
-    others: list[Other] = []
+    others: list[Competing] = []
     real = oauth_grants._unrevoked
-    fire = once(lambda: others.append(Other(app, lambda http: consent_in(http, "profile.basic"))))
+    fire = once(lambda: others.append(Competing(app, lambda http: consent_in(http, "profile.basic"))))
 
     def then_other_tab(session: Any, account_id: str, client_id: str) -> OAuthGrant | None:
         grant = real(session, account_id, client_id)
@@ -213,7 +185,7 @@ def test_two_consents_to_the_same_app_at_once_both_get_their_code(app, client, b
 
     monkeypatch.setattr(oauth_grants, "_unrevoked", then_other_tab)
     first = consent_in(client, "profile.basic applications.read")
-    second = others[0].answer()
+    second = others[0].result()
     for resp in (first, second):
         assert resp.status_code == 302, resp.get_data(as_text=True)[:300]
         assert "code" in redirect_params(resp)
@@ -235,9 +207,9 @@ def test_a_code_exchange_during_a_client_suspension_gives_no_token_that_works(ap
 
     who = make_citizen(app)
     code, verifier = get_code(app, app.test_client(), bank, who["account_id"])
-    others: list[Other] = []
+    others: list[Competing] = []
     real = oauth_tokens.grant_family_ids
-    fire = once(lambda: others.append(Other(app, lambda http: exchange(http, bank, code, verifier))))
+    fire = once(lambda: others.append(Competing(app, lambda http: exchange(http, bank, code, verifier))))
 
     def then_listed(session: Any, client_id: str) -> list[str]:
         listed = real(session, client_id)
@@ -250,7 +222,7 @@ def test_a_code_exchange_during_a_client_suspension_gives_no_token_that_works(ap
         db.session(), actor=CLI_ACTOR, revocations=svc.revocations, client_id=bank["id"], status="suspended"
     )
     db.remove()
-    got = others[0].answer()
+    got = others[0].result()
     monkeypatch.undo()
     if got.status_code == 200:
         assert _still_works(app, bank, got.get_json()) == []

@@ -13,6 +13,7 @@ from domain.applications.models import ApplicationMaterial
 from domain.shared_data import service as sharing
 from domain.shared_data.models import SharedRecord
 from tests.api.v1.applications.conftest import create, get, jpeg, patch, submit, upload
+from tests.concurrency import Competing
 from tests.shared_data.conftest import person_where, sim, verified_as
 from tests.shared_data.test_sharing_flow import PROPERTY_QUERY, share
 
@@ -59,16 +60,14 @@ def _while_the_poll_applies(app: Any, services: Any, monkeypatch: Any, action: A
     original = sharing._apply
 
     def applying(*args: Any, **kwargs: Any) -> Any:
-        worker = threading.Thread(target=lambda: got.setdefault("answer", action(app.test_client())))
-        worker.start()
-        worker.join(WAIT)
-        got["waited"] = worker.is_alive()
-        got["worker"] = worker
+        if "other" not in got:
+            got["other"] = Competing(app, action, wait=WAIT)
+            got["waited"] = got["other"].waited
         return original(*args, **kwargs)
 
     monkeypatch.setattr(sharing, "_apply", applying)
     resolved = _poll(app, services)
-    got["worker"].join(30)
+    got["answer"] = got["other"].result()
     return resolved, got
 
 
