@@ -5,7 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from authlib.common.urls import add_params_to_uri
-from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError, InvalidScopeError, grants
+from authlib.oauth2.rfc6749 import (
+    InvalidGrantError,
+    InvalidRequestError,
+    InvalidScopeError,
+    OAuth2Error,
+    grants,
+)
 from authlib.oauth2.rfc7636 import CodeChallenge
 from sqlalchemy import select
 
@@ -64,14 +70,32 @@ class AuthorizationCode(grants.AuthorizationCodeGrant):
         params = [("code", code), ("state", self.request.payload.state)]
         return 302, "", [("Location", add_params_to_uri(redirect_uri, params))]
 
+    def validate_token_request(self) -> None:
+        try:
+            super().validate_token_request()
+        except OAuth2Error:
+            oauth_tokens.burn_code(db.session())  # a claimed code presented wrongly is used up
+            raise
+
+    def create_token_response(self) -> tuple[int, dict, list]:
+        try:
+            return super().create_token_response()
+        except OAuth2Error:
+            oauth_tokens.burn_code(db.session())
+            raise
+
     def query_authorization_code(self, code: str, client: Any) -> Code | None:
+        # The signing key first (made in a session of its own when due): the claim holds the
+        # grant's lock until the tokens are committed, and on SQLite that is the write lock.
+        services().tokens.keyring.signing_key()
         row = oauth_tokens.redeem_code(
             db.session(), revocations=services().revocations, code=code, client_id=client.get_client_id()
         )
         return Code(row) if row is not None else None
 
     def delete_authorization_code(self, authorization_code: Code) -> None:
-        """Nothing to do: redeem_code marked it used in the same step that claimed it."""
+        """Nothing to do: redeem_code marked it used in the step that claimed it, committed with
+        the tokens."""
 
     def authenticate_user(self, authorization_code: Code) -> Account | None:
         row = authorization_code.row
@@ -104,7 +128,6 @@ class AuthorizationCode(grants.AuthorizationCodeGrant):
             raise InvalidGrantError("The grant was withdrawn.")
         scope = oauth_tokens.code_scope(row, grant)
         if scope is None:  # the citizen has since consented to none of the code's scope
-            session.rollback()
             raise InvalidGrantError("The consent no longer covers this code's scope.")
         return oauth_tokens.issue_for_citizen(
             session, tokens=svc.tokens, policy=oauth_policy(), revocations=svc.revocations, grant=grant,

@@ -77,37 +77,47 @@ def issue_code(
 def redeem_code(
     session: Session, *, revocations: RevocationList, code: str, client_id: str
 ) -> OAuthCode | None:
-    """Claim a code once: a conditional update lets exactly one of any number of concurrent
-    redemptions win; the winner's token family is created in the same transaction. A second
-    redemption of a used code revokes every token issued from it (RFC 9700 §4.2.1 / RFC 6749
-    §4.1.2) and gets nothing. Commits."""
+    """Claim a code once, under its grant's lock (`lock_grant`, taken first, as withdrawal and
+    refresh take it): concurrent redemptions queue on it and exactly one claims the code; its
+    token family is created in the same transaction. The claim is left uncommitted: the tokens
+    issued with it commit it (a refusal of the exchange commits it too, `burn_code`), so a
+    server failure in between leaves the code usable for the client's retry instead of burning
+    it. A second redemption of a used code revokes every token issued from it (RFC 9700 §4.2.1 /
+    RFC 6749 §4.1.2) and gets nothing (committed). The caller loads the signing key before: on
+    SQLite the grant's lock is the database's write lock."""
     now = clock.now()
     digest = token_hash(code)
-    family_id = new_id()
-    claimed = session.scalars(
-        update(OAuthCode)
-        .where(
-            OAuthCode.code_hash == digest,
-            OAuthCode.client_id == client_id,
-            OAuthCode.used_at.is_(None),
-            OAuthCode.expires_at > now,
-        )
-        .values(used_at=now, family_id=family_id)
-        .returning(OAuthCode),  # the claimed row in the same round trip
-        execution_options={"synchronize_session": False},
-    ).first()
-    if claimed is not None:
-        session.add(
-            OAuthTokenFamily(id=family_id, grant_id=claimed.grant_id, code_id=claimed.id, created_at=now)
-        )
-        session.commit()
-        return claimed
     row = session.scalar(select(OAuthCode).where(OAuthCode.code_hash == digest))
-    if row is not None and row.used_at is not None and row.client_id == client_id and row.family_id:
+    if row is None or row.client_id != client_id:
+        return None
+    if row.used_at is None and row.expires_at > now and lock_grant(session, row.grant_id) is not None:
+        family_id = new_id()
+        claimed = session.scalars(
+            update(OAuthCode)
+            .where(OAuthCode.id == row.id, OAuthCode.used_at.is_(None), OAuthCode.expires_at > now)
+            .values(used_at=now, family_id=family_id)
+            .returning(OAuthCode),  # the claimed row in the same round trip
+            execution_options={"synchronize_session": False, "populate_existing": True},
+        ).first()
+        if claimed is not None:
+            session.add(
+                OAuthTokenFamily(id=family_id, grant_id=claimed.grant_id, code_id=claimed.id, created_at=now)
+            )
+            return claimed
+        session.rollback()  # a concurrent redemption claimed it first: this one is the replay
+        row = session.scalar(select(OAuthCode).where(OAuthCode.id == row.id))
+    if row is not None and row.used_at is not None and row.family_id:
         row.replayed_at = now
         revoke_families(session, revocations, [row.family_id], reason="code_replay")
     session.commit()
     return None
+
+
+def burn_code(session: Session) -> None:
+    """An exchange refused after its code was claimed (a wrong PKCE verifier or redirect URI, an
+    account no longer active, a grant that no longer covers it): the claim is committed, so the
+    code cannot be tried again."""
+    session.commit()
 
 
 def lock_grant(session: Session, grant_id: str) -> OAuthGrant | None:

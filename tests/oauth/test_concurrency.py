@@ -99,8 +99,9 @@ def test_a_code_exchange_during_a_withdrawal_gives_no_token_that_works(app, clie
         assert got.status_code == 400 and got.get_json()["error"] == "invalid_grant"
 
 
-def test_a_withdrawal_after_the_code_was_claimed_refuses_the_exchange(app, client, bank, monkeypatch):
-    """The withdrawal commits after the exchange read the grant: the exchange finds it withdrawn."""
+def test_a_withdrawal_after_the_code_was_claimed_waits_and_ends_the_tokens(app, client, bank, monkeypatch):
+    """The citizen withdraws while the exchange is under way (its code claimed): the claim holds
+    the grant's lock, so the withdrawal waits for the exchange, then ends the tokens it issued."""
     who = make_citizen(app)
     code, verifier = get_code(app, app.test_client(), bank, who["account_id"])
     gid = _grant_id(who["account_id"])
@@ -115,8 +116,10 @@ def test_a_withdrawal_after_the_code_was_claimed_refuses_the_exchange(app, clien
 
     monkeypatch.setattr(grant_classes.AuthorizationCode, "authenticate_user", then_withdrawn)
     got = exchange(client, bank, code, verifier)
+    assert others[0].waited, "the withdrawal did not wait for the exchange under way"
     assert others[0].result().status_code == 204
-    assert got.status_code == 400 and got.get_json()["error"] == "invalid_grant", got.get_json()
+    assert got.status_code == 200, got.get_json()
+    assert _still_works(app, bank, got.get_json()) == []
 
 
 def test_a_withdrawal_during_a_refresh_leaves_no_token_that_works(app, client, bank, tokens_for, monkeypatch):
@@ -230,25 +233,66 @@ def test_a_code_exchange_during_a_client_suspension_gives_no_token_that_works(ap
         assert got.status_code in (400, 401), got.get_json()
 
 
-def test_a_code_exchange_whose_family_a_narrowed_consent_ended_meanwhile_is_refused(
-    app, client, bank, monkeypatch
-):
-    """The code was claimed (its family made), then the citizen narrowed the consent, which
-    ends the grant's open families: the exchange must not answer 200 with tokens already dead."""
+def test_a_consent_narrowed_during_a_code_exchange_ends_the_tokens_it_issued(app, client, bank, monkeypatch):
+    """The citizen narrows the consent while the exchange is under way (its code claimed, its
+    family made): the new consent waits for the exchange, then ends the family, so the exchange
+    never leaves a working token with the withdrawn scope."""
     who = make_citizen(app)
     code, verifier = get_code(
         app, app.test_client(), bank, who["account_id"], "profile.basic applications.read"
     )
+    others: list[Competing] = []
     real = oauth_tokens.lock_live_grant
 
-    def narrowed_first(session: Any, **kw: Any) -> Any:
-        get_code(app, app.test_client(), bank, who["account_id"], "profile.basic")
+    def narrow(http: Any) -> str:
+        return get_code(app, http, bank, who["account_id"], "profile.basic")[0]
+
+    def narrowed_meanwhile(session: Any, **kw: Any) -> Any:
+        others.append(Competing(app, narrow))
         return real(session, **kw)
 
-    monkeypatch.setattr(oauth_tokens, "lock_live_grant", narrowed_first)
+    monkeypatch.setattr(oauth_tokens, "lock_live_grant", narrowed_meanwhile)
     got = exchange(client, bank, code, verifier)
     monkeypatch.undo()
-    assert got.status_code == 400 and got.get_json()["error"] == "invalid_grant", got.get_json()
+    assert others[0].waited, "the new consent did not wait for the exchange under way"
+    assert others[0].result()
+    assert got.status_code == 200, got.get_json()
+    assert _still_works(app, bank, got.get_json()) == []
+
+
+def test_an_exchange_that_fails_after_its_claim_leaves_the_code_usable(app, client, bank, monkeypatch):
+    """A server error after the code was claimed: the client retries with the same code, which
+    must work, not count as a replay that ends what the code gave."""
+    who = make_citizen(app)
+    code, verifier = get_code(app, app.test_client(), bank, who["account_id"])
+    real = oauth_tokens.issue_for_citizen
+
+    def down_once(*args: Any, **kwargs: Any) -> Any:
+        monkeypatch.setattr(oauth_tokens, "issue_for_citizen", real)
+        raise RuntimeError("the token store is away")
+
+    monkeypatch.setattr(oauth_tokens, "issue_for_citizen", down_once)
+    try:
+        failed = exchange(app.test_client(), bank, code, verifier)
+        assert failed.status_code == 500
+    except RuntimeError:
+        pass  # the test app propagates the error
+    finally:
+        db.remove()
+    retried = exchange(client, bank, code, verifier)
+    assert retried.status_code == 200, retried.get_json()
+    assert _still_works(app, bank, retried.get_json()) == ["access token", "refresh token"]
+
+
+def test_a_code_presented_with_a_wrong_verifier_is_used_up(app, client, bank):
+    """A refused exchange (here a wrong PKCE verifier) uses the code up: no second try with
+    another verifier, and the right one afterwards gets nothing either."""
+    who = make_citizen(app)
+    code, verifier = get_code(app, app.test_client(), bank, who["account_id"])
+    wrong = exchange(client, bank, code, verifier[::-1])
+    assert wrong.status_code == 400 and wrong.get_json()["error"] == "invalid_grant", wrong.get_json()
+    again = exchange(client, bank, code, verifier)
+    assert again.status_code == 400 and again.get_json()["error"] == "invalid_grant", again.get_json()
 
 
 def test_a_refresh_that_fails_after_its_claim_leaves_the_refresh_token_usable(app, client, bank, monkeypatch):
