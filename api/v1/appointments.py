@@ -71,6 +71,14 @@ class AppointmentSchema(StrictSchema):
     status = fields.String(metadata={"description": "booked, cancelled, checked_in, no_show"})
     queue_no = fields.String(allow_none=True)
     created_at = fields.DateTime()
+    moved_to = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "null unless a reschedule moved this booking (it is cancelled then): the id "
+            "of the booking it was moved to, for the app to open instead. Cancelling a moved booking "
+            "is 409 appointments.not_changeable"
+        },
+    )
 
 
 def _view(appointment: Appointment | appointments.Booking) -> dict:
@@ -81,6 +89,7 @@ def _view(appointment: Appointment | appointments.Booking) -> dict:
         "id": appointment.id, "hall_id": appointment.hall_id, "service_code": appointment.service_code,
         "slot_id": appointment.slot_id, "day": appointment.day, "starts_at": slot.starts_at if slot else None,
         "status": appointment.status, "queue_no": appointment.queue_no, "created_at": appointment.created_at,
+        "moved_to": appointment.moved_to,
     }  # fmt: skip
 
 

@@ -72,3 +72,5 @@ class Appointment(IdMixin, Base):
     queue_no: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # The booking a reschedule moved this one to (set with the move; this one is cancelled then).
+    moved_to: Mapped[str | None] = mapped_column(ForeignKey("appointments.id"))

@@ -126,12 +126,14 @@ class Booking:
     status: str
     queue_no: str | None
     created_at: datetime
+    moved_to: str | None = None  # the booking a reschedule moved this one to
 
     @classmethod
     def of(cls, a: Appointment, starts_at: datetime | None) -> Booking:
         return cls(
-            a.id, a.hall_id, a.service_code, a.slot_id, a.day, starts_at, a.status, a.queue_no, a.created_at
-        )
+            a.id, a.hall_id, a.service_code, a.slot_id, a.day, starts_at, a.status, a.queue_no, a.created_at,
+            a.moved_to,
+        )  # fmt: skip
 
 
 def book(session: Session, *, account_id: str, slot_id: str) -> Booking:
@@ -364,27 +366,26 @@ def _close(session: Session, appointment: Appointment, now: datetime) -> None:
         raise NotChangeable()
 
 
-def _moved(session: Session, appointment: Appointment) -> bool:
-    """Whether a cancelled booking was closed by a reschedule: that made its successor (same
-    citizen and item) at the very instant it closed it. (A test's frozen clock can make a citizen's
-    own cancel and next booking coincide too; a real clock's microseconds do not.)"""
+def _mark_moved(session: Session, appointment: Appointment, successor: Appointment) -> None:
+    """Record on the closed booking the one a reschedule moved it to. A second UPDATE after the
+    successor's INSERT: the foreign key needs the successor's row, and the successor can only be
+    inserted once the old booking is closed (the one-active-per-day index counts both)."""
     A = Appointment
-    successor = select(A.id).where(
-        A.account_id == appointment.account_id, A.service_code == appointment.service_code,
-        A.created_at == appointment.updated_at, A.id != appointment.id,
-    )  # fmt: skip
-    return session.scalar(successor.limit(1)) is not None
+    session.execute(
+        update(A).where(A.id == appointment.id, A.status == CANCELLED).values(moved_to=successor.id),
+        execution_options={"synchronize_session": False},
+    )
 
 
 def cancel(session: Session, *, account_id: str, appointment_id: str) -> Appointment:
     """Give the place back (before the slot starts). Cancelling twice changes nothing; a booking
-    moved by a reschedule meanwhile is 409 (its successor stays). Commits.
+    moved by a reschedule meanwhile (`moved_to` set) is 409: its successor stays. Commits.
 
     The booking's row is locked first: a racing cancel, reschedule or check-in of it waits, then
     finds it changed (409) or cancelled (the same answer), and the place is given back once."""
     appointment = owned(session, account_id, appointment_id, lock=True)
     if appointment.status == CANCELLED:
-        if _moved(session, appointment):
+        if appointment.moved_to is not None:
             raise NotChangeable()
         session.commit()  # ends the transaction (and the lock); nothing to write
         return appointment
@@ -401,7 +402,8 @@ def cancel(session: Session, *, account_id: str, appointment_id: str) -> Appoint
 
 def reschedule(session: Session, *, account_id: str, appointment_id: str, slot_id: str) -> Appointment:
     """Move a booking to another slot of the same item: the new place is taken and the old one
-    given back in one transaction, so a full new slot leaves the old booking as it was. Commits.
+    given back in one transaction, so a full new slot leaves the old booking as it was; the old
+    booking ends cancelled with `moved_to` naming the new one. Commits.
 
     The booking's row is locked first (a racing cancel, reschedule or check-in waits, then gets
     409); the two slots are then written in the order of their ids, so two reschedules crossing
@@ -424,7 +426,7 @@ def reschedule(session: Session, *, account_id: str, appointment_id: str, slot_i
     ):  # the unique index is the guard under races; this is the clear answer otherwise
         raise AlreadyBooked()
     # Close the old booking first (the one-per-day index counts active rows), then the places,
-    # then the new booking; any refusal rolls everything back.
+    # then the new booking, then point the old one at it; any refusal rolls everything back.
     _close(session, appointment, now)
     for slot in sorted((old_slot, new_slot), key=lambda s: s.id):
         if slot is new_slot:
@@ -432,6 +434,7 @@ def reschedule(session: Session, *, account_id: str, appointment_id: str, slot_i
         else:
             _release(session, old_slot.id)
     moved = _insert_booking(session, new_slot, account_id, now)
+    _mark_moved(session, appointment, moved)
     session.commit()
     return moved
 

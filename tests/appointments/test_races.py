@@ -115,8 +115,9 @@ def test_a_cancel_during_a_reschedule_waits_and_gives_no_place_back_twice(
     # The move gave one place back, not two: one stranger fits in the old slot, a second does not.
     assert book(client, make_citizen(app), old).status_code == 201
     _refused(book(client, make_citizen(app), old), "appointments.slot_full")
-    statuses = {a["slot_id"]: a["status"] for a in client.get(URL, headers=me["headers"]).get_json()}
-    assert statuses == {old: "cancelled", new: "booked"}
+    listed = client.get(URL, headers=me["headers"]).get_json()
+    statuses = {a["slot_id"]: (a["status"], a["moved_to"]) for a in listed}
+    assert statuses == {old: ("cancelled", moved.get_json()["id"]), new: ("booked", None)}
 
 
 def test_a_reschedule_during_a_cancel_waits_and_is_refused(app: Any, client: Any, monkeypatch: Any) -> None:
@@ -138,7 +139,8 @@ def test_a_reschedule_during_a_cancel_waits_and_is_refused(app: Any, client: Any
     assert _rows("SELECT count(*) FROM appointments WHERE account_id = :a AND status = 'booked'",
                  a=me["account_id"]) == [(0,)]  # fmt: skip
     again = _cancel(me, mine["id"])(client)  # cancelling twice is still the same answer
-    assert again.status_code == 200 and again.get_json()["status"] == "cancelled"
+    assert again.status_code == 200 and again.get_json()["status"] == "cancelled", again.get_json()
+    assert again.get_json()["moved_to"] is None  # the refused reschedule moved nothing
 
 
 def test_two_reschedules_of_one_booking_make_one_booking(app: Any, client: Any, monkeypatch: Any) -> None:
@@ -157,8 +159,10 @@ def test_two_reschedules_of_one_booking_make_one_booking(app: Any, client: Any, 
     _refused(second.result(), "appointments.not_changeable")
     assert second.finished_at_once is False
     _places_match_bookings()
-    active = [a for a in client.get(URL, headers=me["headers"]).get_json() if a["status"] == "booked"]
-    assert [a["slot_id"] for a in active] == [to2]
+    listed = client.get(URL, headers=me["headers"]).get_json()
+    assert [a["slot_id"] for a in listed if a["status"] == "booked"] == [to2]
+    moved = first.get_json()["id"]
+    assert {a["id"]: a["moved_to"] for a in listed} == {mine["id"]: moved, moved: None}
     assert _rows("SELECT booked FROM appointment_slots WHERE id IN (:a, :b)", a=old, b=to3) == [(0,), (0,)]
 
 

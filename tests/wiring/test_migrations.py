@@ -124,3 +124,33 @@ def test_existing_evaluation_reasons_are_encrypted_and_a_downgrade_restores_them
             conn.execute(text("SELECT appeal_reason FROM rectification_tasks")).scalar() == "电话13800138000"
         )
     engine.dispose()
+
+
+def test_bookings_moved_before_moved_to_existed_are_found_by_the_old_rule(tmp_path):
+    url, engine = _sqlite_at(tmp_path, "f6a7b8c9d0e1")
+    closed, later = datetime(2026, 1, 5, 2, 0, 0, 123456), datetime(2026, 1, 5, 3, 0, 0, 654321)
+    with engine.begin() as conn:
+        for account in ("me", "other"):
+            _row(conn, "accounts", id=account)
+        _row(conn, "halls", id="hall")
+        _row(conn, "appointment_slots", id="slot", hall_id="hall", day=date(2026, 1, 9))
+
+        def booking(id_: str, status: str, created: datetime, updated: datetime, account: str = "me") -> None:
+            _row(conn, "appointments", id=id_, account_id=account, slot_id="slot", hall_id="hall",
+                 service_code="item", day=date(2026, 1, 9), status=status, created_at=created,
+                 updated_at=updated)  # fmt: skip
+
+        booking("moved", "cancelled", datetime(2026, 1, 1), closed)  # a reschedule closed it ...
+        booking("successor", "booked", closed, closed)  # ... and made this at the same instant
+        booking("cancelled", "cancelled", datetime(2026, 1, 2), later)  # the citizen's own cancel
+        booking("stranger", "booked", later, later, account="other")  # same instant, someone else
+    migrate(url, "4115f800b96c")
+    with engine.connect() as conn:
+        rows = dict(conn.execute(text("SELECT id, moved_to FROM appointments")).all())
+    assert rows == {"moved": "successor", "successor": None, "cancelled": None, "stranger": None}
+    command.downgrade(alembic_config(url), "f6a7b8c9d0e1")
+    with engine.connect() as conn:
+        columns = [r[1] for r in conn.execute(text("PRAGMA table_info(appointments)"))]
+        count = conn.execute(text("SELECT count(*) FROM appointments")).scalar()
+    assert "moved_to" not in columns and count == 4
+    engine.dispose()
