@@ -202,9 +202,11 @@ class Prefiller:
         data: dict[str, Any],
         provenance: dict[str, Any],
     ) -> None:
-        """Unbound fields the citizen typed into their latest submitted application."""
+        """Unbound fields of the citizen's latest submitted application, as user-provided values.
+        A value that application showed masked (filled from the identity, the phone or shared
+        data the citizen never saw in full) keeps its mask here: copying it must not reveal it."""
         row = ctx.session.execute(
-            select(Application.id, Application.data_enc, Application.submitted_at)
+            select(Application.id, Application.data_enc, Application.provenance, Application.submitted_at)
             .where(
                 Application.account_id == ctx.account_id,
                 Application.status.notin_((states.DRAFT, states.WITHDRAWN)),
@@ -222,6 +224,7 @@ class Prefiller:
             if value is None or not spec.accepts(path, value):
                 continue
             set_path(data, path, value)
+            masked = ((row.provenance or {}).get(path) or {}).get("masked")
             provenance[path] = Filled(
-                value, SOURCE_APPLICATION, row.id, row.submitted_at, False, False
+                value, SOURCE_APPLICATION, row.id, row.submitted_at, False, False, masked
             ).provenance()

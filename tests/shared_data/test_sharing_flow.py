@@ -30,6 +30,7 @@ from tests.api.v1.applications.conftest import (
 from tests.shared_data.conftest import certs, person_where, sim, verified_as
 
 HUKOU_MOVE = "11440100007502318X3000105015000"  # 户口迁入登记（夫妻投靠）: marriage, hukou, property
+MARRIAGE = "11440100007502908Y3000106001000"  # 结婚登记: the spouse bound to no source
 PROPERTY_QUERY = "11440100MB2C4537943000111001000"  # 不动产登记资料查询: a conditional record
 ID_CARD = "11100000000019713D001"
 
@@ -443,3 +444,34 @@ def test_a_data_sharing_consent_is_given_by_json_true_only(app, client, seeded):
         assert refused.status_code == 422, refused.get_json()
     assert ledger(client, who)["items"] == []  # nothing was fetched on the citizen's behalf
     assert share(client, who, draft).status_code == 200
+
+
+def test_a_value_shown_masked_stays_masked_when_the_next_draft_reuses_it(app, client, seeded):
+    """The spouse's ID number came from the exchange and was only ever shown masked; a later
+    draft that reuses the citizen's earlier answers (结婚登记 binds no source to the spouse) must
+    not show it in full, to the citizen or to an app acting for them."""
+    person = married_home_owner()
+    who = verified_as(app, person)
+    draft = create(client, who, service_code=HUKOU_MOVE).get_json()
+    shared = share(client, who, draft).get_json()
+    assert person.spouse.id_number not in str(shared["data"])
+    form = client.get(f"{URL}/{draft['id']}/form", headers=who["headers"]).get_json()
+    saved = patch(client, who, shared, missing_data(form["schema"], shared["data"]))
+    assert saved.status_code == 200, saved.get_json()
+    for m in saved.get_json()["materials"]:
+        if m["requirement"] == "required" and not m["satisfied"]:
+            assert upload(client, who, draft["id"], m["id"], jpeg()).status_code == 201
+    assert submit(client, who, get(client, who, draft["id"]).get_json()).status_code == 200
+
+    later = create(client, who, service_code=MARRIAGE)
+    assert later.status_code == 201, later.get_json()
+    body = later.get_json()
+    assert body["provenance"]["spouse.id_number"]["source"] == "application"  # reused, as offered
+    assert body["data"]["spouse"]["id_number"] == shared["data"]["spouse"]["id_number"]  # masked
+    assert person.spouse.id_number not in later.get_data(as_text=True)
+    again = get(client, who, body["id"])
+    assert person.spouse.id_number not in again.get_data(as_text=True)
+    # The value itself is kept: the draft can be submitted without retyping it.
+    typed = patch(client, who, again.get_json(), {"spouse": {"name": person.spouse.name}})
+    assert typed.status_code == 200, typed.get_json()
+    assert person.spouse.id_number not in typed.get_data(as_text=True)

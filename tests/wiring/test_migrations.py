@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -153,4 +154,29 @@ def test_bookings_moved_before_moved_to_existed_are_found_by_the_old_rule(tmp_pa
         columns = [r[1] for r in conn.execute(text("PRAGMA table_info(appointments)"))]
         count = conn.execute(text("SELECT count(*) FROM appointments")).scalar()
     assert "moved_to" not in columns and count == 4
+    engine.dispose()
+
+
+def test_values_reused_from_an_earlier_application_get_its_mask(tmp_path):
+    url, engine = _sqlite_at(tmp_path, "4115f800b96c")
+    masked_id = {"source": "shared.marriage.spouse_id_number", "masked": "440***********0240"}
+    with engine.begin() as conn:
+        _row(conn, "accounts", id="acc")
+        _row(conn, "applications", id="earlier", account_id="acc",
+             provenance={"spouse.id_number": masked_id, "spouse.name": {"source": "user"}})  # fmt: skip
+        _row(conn, "applications", id="later", account_id="acc", provenance={
+            "spouse.id_number": {"source": "application", "record_id": "earlier"},
+            "spouse.name": {"source": "application", "record_id": "earlier"},
+            "phone": {"source": "application", "record_id": "gone"},
+        })  # fmt: skip
+    migrate(url, "7a3c1e5d9b20")
+    with engine.connect() as conn:
+        later = json.loads(
+            conn.execute(text("SELECT provenance FROM applications WHERE id = 'later'")).scalar()
+        )
+    assert later == {
+        "spouse.id_number": {"source": "application", "record_id": "earlier", "masked": "440***********0240"},
+        "spouse.name": {"source": "application", "record_id": "earlier"},  # typed: shown as typed
+        "phone": {"source": "application", "record_id": "gone"},
+    }
     engine.dispose()
