@@ -7,7 +7,7 @@ import json
 import threading
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from flask import Response, current_app, request
@@ -20,8 +20,9 @@ from api.deps import services
 from api.i18n import language
 from api.idempotency import idempotent
 from api.schemas import StrictSchema
-from core import lifecycle
+from core import clock, lifecycle
 from core.db import db
+from domain.auth.errors import SessionRevoked
 from notifications import inbox, preferences
 from notifications.errors import StreamsBusy
 
@@ -133,9 +134,14 @@ class Stream(MethodView):
         """Live notifications as Server-Sent Events (`event: notification`, id = notification id).
 
         Reconnect with Last-Event-ID to receive what was missed. Comments (`: ping`) keep the
-        connection open; the server ends a stream after a few minutes and the client reconnects.
+        connection open; the server ends a stream after a few minutes, or when the access token
+        expires, and the client reconnects (with a refreshed token). When the session is signed
+        out (logout, ended from another device, account locked) the stream sends
+        `event: session_ended` and ends: the app asks the citizen to log in again.
         """
         p = current_principal()
+        revocations = services().revocations
+        jti = p.claims.get("jti") if p.third_party else None
         cfg = current_app.config
         limit = int(cfg["NOTIFY_SSE_PER_WORKER"])
         free_dropped()
@@ -163,6 +169,9 @@ class Stream(MethodView):
         stream = _LiveStream(_events(
             pubsub, missed,
             heartbeat=float(cfg["NOTIFY_SSE_HEARTBEAT"]), lifetime=float(cfg["NOTIFY_SSE_MAX_SECONDS"]),
+            expires_at=float(p.claims["exp"]),
+            revoked=lambda: revocations.is_revoked(p.session_id, jti),
+            ended=_session_ended(lang),
         ), pubsub)  # fmt: skip
         # Not stream_with_context: its wrapper never closes a body nobody started to read, and
         # the stream needs nothing from the request once it has been opened.
@@ -176,6 +185,15 @@ class Stream(MethodView):
 def _frame(item: dict) -> str:
     data = json.dumps(item, default=str, ensure_ascii=False)
     return f"id: {item['id']}\nevent: notification\ndata: {data}\n\n"
+
+
+def _session_ended(lang: str) -> str:
+    """The last event of a stream whose session was signed out. No `id:`: the app's
+    Last-Event-ID stays that of the last notification it got, so after logging in again it
+    reconnects with it and receives what it missed."""
+    error = SessionRevoked()
+    data = json.dumps({"code": error.code, "message": error.message(lang)}, ensure_ascii=False)
+    return f"event: session_ended\ndata: {data}\n\n"
 
 
 class _LiveStream:
@@ -227,20 +245,49 @@ def _free_slot(pubsub: Any) -> None:
     pubsub.close()
 
 
-def _events(pubsub: object, missed: list[dict], *, heartbeat: float, lifetime: float) -> Iterator[str]:
+def _events(
+    pubsub: object,
+    missed: list[dict],
+    *,
+    heartbeat: float,
+    lifetime: float,
+    expires_at: float,
+    revoked: Callable[[], bool],
+    ended: str,
+) -> Iterator[str]:
+    """The stream's frames. Before each notification and each heartbeat it asks Redis whether
+    the session was revoked (one EXISTS, as every request does; an idle stream thus notices
+    within a heartbeat): if so it sends `ended` and stops, delivering nothing more. It stops
+    without a word once the access token expires (`expires_at`, project clock), as it does
+    after `lifetime` seconds: the client reconnects and, like any request, refreshes its token
+    first if it must. Ending, however it ends, is the generator returning: the body's `close`
+    frees the slot and the subscription."""
     yield "retry: 3000\n\n"
     for item in missed:
+        if clock.timestamp() >= expires_at:
+            return
+        if revoked():
+            yield ended
+            return
         yield _frame(item)
     end = time.monotonic() + lifetime
     last = time.monotonic()
-    while time.monotonic() < end and not lifecycle.draining():
+    while time.monotonic() < end and clock.timestamp() < expires_at and not lifecycle.draining():
         msg = pubsub.get_message(timeout=min(1.0, heartbeat))  # type: ignore[attr-defined]
         if msg and msg.get("type") == "message":
+            if clock.timestamp() >= expires_at:
+                return
+            if revoked():
+                yield ended
+                return
             raw = msg["data"]
             item = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
             yield _frame(item)
             last = time.monotonic()
         elif time.monotonic() - last >= heartbeat:
+            if revoked():
+                yield ended
+                return
             yield ": ping\n\n"
             last = time.monotonic()
 

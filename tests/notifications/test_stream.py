@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -100,6 +101,8 @@ class Reader:
                     self.pings += 1
                 elif line.startswith("id: "):
                     event["id"] = line[4:]
+                elif line.startswith("event: "):
+                    event["event"] = line[7:]
                 elif line.startswith("data: "):
                     event["data"] = json.loads(line[6:])
                 elif line == "" and event:
@@ -165,6 +168,25 @@ def test_a_stream_resumes_with_last_event_id(app: Any, gunicorn: Any) -> None:
     )
     assert [reader.next()["id"], reader.next()["id"]] == [n.id for n in missed]
     reader.close()
+
+
+def test_a_stream_signed_out_from_another_device_gets_nothing_more_and_ends(app: Any, gunicorn: Any) -> None:
+    phone = f"139{uuid.uuid4().int % 10**8:08d}"
+    streaming, other = make_citizen(app, phone=phone), make_citizen(app, phone=phone)
+    reader = Reader(f"{gunicorn.base}/v1/notifications/stream", streaming["access_token"])
+    assert reader.connected.wait(10) and reader.status == 200
+    gone = httpx.delete(
+        f"{gunicorn.base}/v1/me/sessions/{streaming['session_id']}", headers=other["headers"], timeout=5
+    )
+    assert gone.status_code == 204
+    started = time.monotonic()
+    notify(app, streaming, "case_accepted")  # published to the worker holding the stream
+    got = reader.next()
+    assert got["event"] == "session_ended" and got["data"]["code"] == "auth.session_revoked"
+    assert "id" not in got  # not note.id: the notification was not delivered
+    reader._thread.join(timeout=5)  # the server ended the response
+    assert not reader._thread.is_alive() and time.monotonic() - started < 5
+    assert reader.events.empty()
 
 
 def test_a_stream_needs_a_token(gunicorn: Any) -> None:
