@@ -8,7 +8,10 @@ owns follows them, whichever route found them.
 What moves is declared by the models: every mapped class with `follows_person = True` and an
 `account_id` column (channel identities, verification history, consents, applications with
 their files and notices, and whatever later features mark). Sessions stay on the closed
-account; the caller ends them.
+account; the caller ends them (domain.auth.sessions.revoke_all). So do its grants to
+third-party apps (OAuth): the surviving account never consented to those apps, and both
+accounts may hold a live grant to the same one; revoke_all ends them with every token issued
+under them (docs/oauth.md).
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ def owned_models() -> list[type]:
 def fold_into(session: Session, *, source: Account, target: Account, actor_id: str, reason: str) -> None:
     """Move everything `source` owns to `target` and close `source` (status deleted,
     merged_into = target). Audited with the citizen who triggered it. Flushed, not committed;
-    the caller ends the source's sessions."""
+    the caller ends the source's sessions and app grants (domain.auth.sessions.revoke_all)."""
     now = clock.now()
     for model in owned_models():
         app_attr = getattr(model, "shown_in_application_view", None)

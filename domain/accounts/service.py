@@ -274,7 +274,9 @@ def set_status(session: Session, *, account_id: str, status: str, actor_id: str,
     """Lock, unlock or delete an account (operator action). Not committed.
 
     The caller must also end the account's sessions when locking or deleting
-    (domain.auth.sessions.revoke_all), so existing access tokens stop at once.
+    (domain.auth.sessions.revoke_all, in the same transaction), so existing access tokens stop at
+    once: the citizen's own and those of the apps they authorised (a deleted account's app grants
+    end too; a locked one keeps them, docs/oauth.md).
     """
     if status not in (ACTIVE, LOCKED, DELETED):
         raise ValueError(f"unknown account status {status!r}")

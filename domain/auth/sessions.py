@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from core import clock
 from core.crypto import random_token, token_hash
 from core.tokens import TokenInvalid, TokenService
-from domain.accounts.models import Account
+from domain.accounts.models import DELETED, Account
 from domain.accounts.service import ensure_usable
 from domain.auth.errors import (
     RefreshTokenInvalid,
@@ -23,6 +23,7 @@ from domain.auth.errors import (
 )
 from domain.auth.models import LoginSession, RefreshToken
 from domain.auth.revocation import Alongside, RevocationList
+from domain.oauth import tokens as oauth_tokens
 
 
 @dataclass
@@ -218,12 +219,23 @@ def revoke_session(
 
 
 def revoke_all(session: Session, *, revocations: RevocationList, account_id: str, reason: str) -> int:
-    """End every open session of an account (lock, merge, password-equivalent change)."""
+    """End every open session of an account (lock, delete, merge, password-equivalent change)
+    and every token of the apps it authorised (docs/oauth.md, "When the account ends"): each open
+    token family of its OAuth grants ends, refresh tokens included. The grants themselves end too
+    when the account is closed (deleted, or merged into another: `reason` is then theirs); a
+    locked account keeps them (the citizen's consent, still listed and withdrawable once it is
+    unlocked; an app acts again only after the citizen signs in and consents on its page anew).
+    Not committed; the Redis entries are written once the caller's transaction commits. Returns
+    the number of login sessions ended."""
     rows = session.scalars(
         select(LoginSession).where(LoginSession.account_id == account_id, LoginSession.revoked_at.is_(None))
     ).all()
     for sess in rows:
         _revoke(session, revocations, sess, reason=reason)
+    account = session.get(Account, account_id)
+    closed = account is None or account.status == DELETED
+    families = oauth_tokens.end_account_tokens(session, account_id, reason=reason, end_grants=closed)
+    session.info.setdefault(_PENDING_REVOCATIONS, []).extend((revocations, fid) for fid in families)
     return len(rows)
 
 

@@ -55,7 +55,8 @@ class OAuthGrant(IdMixin, Base):
             postgresql_where=text("revoked_at IS NULL"), sqlite_where=text("revoked_at IS NULL"),
         ),
     )  # fmt: skip
-    follows_person = True
+    # Not `follows_person`: on an account merge the closed account's grants stay with it and end
+    # (domain.auth.sessions.revoke_all): the surviving account never consented to those apps.
 
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
     client_id: Mapped[str] = mapped_column(ForeignKey("oauth_clients.id"), index=True)

@@ -299,13 +299,52 @@ def revoke_families(
     """Mark families revoked (in the caller's transaction) and refuse their access tokens now."""
     if not family_ids:
         return
+    _mark_families_ended(session, family_ids, reason=reason)
+    for fid in family_ids:
+        revocations.revoke(fid)
+
+
+def _mark_families_ended(session: Session, family_ids: list[str], *, reason: str) -> None:
     session.execute(
         update(OAuthTokenFamily)
         .where(OAuthTokenFamily.id.in_(family_ids), OAuthTokenFamily.revoked_at.is_(None))
-        .values(revoked_at=clock.now(), revoke_reason=reason)
+        .values(revoked_at=clock.now(), revoke_reason=reason[:32])
     )
-    for fid in family_ids:
-        revocations.revoke(fid)
+
+
+def end_account_tokens(session: Session, account_id: str, *, reason: str, end_grants: bool) -> list[str]:
+    """End every open token family of the account's grants, and with `end_grants` the grants
+    themselves (revoked with `reason`), in the caller's transaction; the family ids are returned
+    for the caller to put on the revocation list once that transaction commits
+    (`domain.auth.sessions.revoke_all`, which ends the account's own sessions the same way).
+
+    Each unrevoked grant of the account is locked first (`lock_grant`; in id order, as a client's
+    suspension locks them, so the two never wait on each other crosswise): a token issue under
+    way commits its family before this reads the families, and one after it re-reads the
+    account (no longer active: refused) or finds the family or grant ended."""
+    where = (OAuthGrant.account_id == account_id, OAuthGrant.revoked_at.is_(None))
+    take_write_lock(session, OAuthGrant.__table__, *where)
+    grants = session.scalars(
+        select(OAuthGrant)
+        .where(*where)
+        .order_by(OAuthGrant.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).all()
+    family_ids = list(
+        session.scalars(
+            select(OAuthTokenFamily.id)
+            .join(OAuthGrant, OAuthGrant.id == OAuthTokenFamily.grant_id)
+            .where(OAuthGrant.account_id == account_id, OAuthTokenFamily.revoked_at.is_(None))
+        )
+    )
+    if family_ids:
+        _mark_families_ended(session, family_ids, reason=reason)
+    if end_grants:
+        now = clock.now()
+        for grant in grants:
+            grant.revoked_at, grant.revoke_reason = now, reason[:32]
+    return family_ids
 
 
 def revoke_grant(session: Session, revocations: RevocationList, grant: OAuthGrant, *, reason: str) -> None:
