@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import uuid
 
-from redis import Redis
+from redis import Redis, RedisError
 
 from core import clock
 from core.errors import RateLimited
@@ -27,6 +28,17 @@ redis.call('EXPIRE', key, tonumber(ARGV[5]))
 return {1, '0'}
 """
 
+# KEYS[1] = claim; ARGV[1] = its owner's token. Deletes the claim only while it is the owner's
+# (not a later request's, taken after this one's expired).
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+log = logging.getLogger(__name__)
+
 
 class RateLimiter:
     """`hit(name, ident, limit, window)` records one event or raises RateLimited."""
@@ -35,6 +47,7 @@ class RateLimiter:
         self._redis = redis
         self._prefix = prefix
         self._script = redis.register_script(_SCRIPT)
+        self._release = redis.register_script(_RELEASE)
 
     def hit(self, name: str, ident: str, *, limit: int, window: int) -> str:
         """Count one event for (name, ident); raise RateLimited with Retry-After when over.
@@ -78,3 +91,19 @@ class RateLimiter:
 
     def reset(self, name: str, ident: str) -> None:
         self._redis.delete(f"{self._prefix}:{name}:{ident}")
+
+    def claim(self, name: str, ident: str, *, ttl: int) -> str | None:
+        """Mark (name, ident) as in flight for at most `ttl` seconds (SET NX EX): the token
+        `release` takes, or None when it already is. A claim whose holder died ends with `ttl`."""
+        token = uuid.uuid4().hex
+        if self._redis.set(f"{self._prefix}:{name}:{ident}", token, nx=True, ex=ttl):
+            return token
+        return None
+
+    def release(self, name: str, ident: str, token: str) -> None:
+        """End the claim `token` holds, if it still does (compare and delete in one script). A
+        Redis failure here is logged, not raised: the claim then ends with its ttl."""
+        try:
+            self._release(keys=[f"{self._prefix}:{name}:{ident}"], args=[token])
+        except RedisError as exc:
+            log.warning("claim not released", extra={"claim": name, "error": type(exc).__name__})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,13 @@ ID_PURPOSE = "identity-id-number"
 REF_PURPOSE = "identity-provider-ref"
 
 
+def id_check_claim_seconds(provider_timeout: float) -> int:
+    """How long an ID check's in-flight claim lasts at most: the ID-check client's worst case
+    (integrations/idcheck/client.py gives requests PROVIDER_TIMEOUT, which bounds connecting and
+    reading each) plus 5 s to record the result. A claim whose request died ends by then."""
+    return math.ceil(2 * float(provider_timeout)) + 5
+
+
 @dataclass(frozen=True)
 class IdentityPolicy:
     """Which methods each channel offers, the consent version in force, and the limits."""
@@ -27,12 +35,13 @@ class IdentityPolicy:
     face_per_account_per_day: int
     face_per_ip_per_hour: int
     idcheck_per_account_per_day: int
+    idcheck_claim_seconds: int  # an ID check's in-flight claim (id_check_claim_seconds)
     wechat_appid: str
     return_url: str
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> IdentityPolicy:
-        """IDENTITY_METHODS_*, FACE_CONSENT_VERSION and the limits from the app config."""
+        """IDENTITY_METHODS_*, FACE_CONSENT_VERSION, the limits and PROVIDER_TIMEOUT from the app config."""
 
         def methods(spec: str) -> tuple[str, ...]:
             return tuple(m.strip() for m in spec.split(",") if m.strip())
@@ -46,6 +55,7 @@ class IdentityPolicy:
             face_per_account_per_day=int(cfg["FACE_PER_ACCOUNT_PER_DAY"]),
             face_per_ip_per_hour=int(cfg["FACE_PER_IP_PER_HOUR"]),
             idcheck_per_account_per_day=int(cfg["IDCHECK_PER_ACCOUNT_PER_DAY"]),
+            idcheck_claim_seconds=id_check_claim_seconds(cfg["PROVIDER_TIMEOUT"]),
             wechat_appid=cfg["WECHAT_APPID"],
             return_url=cfg["ALIPAY_RETURN_URL"],
         )

@@ -47,6 +47,15 @@ class AlreadyVerified(AppError):
     message_en = "Your identity is already verified"
 
 
+class IdCheckInProgress(AppError):
+    """Another ID check of this account is running (a double tap, or two channels at once)."""
+
+    status = 409
+    code = "identity.check_in_progress"
+    message_zh = "正在核验身份，请稍候查看结果"
+    message_en = "Your identity is being checked; please look for the result shortly"
+
+
 class BoundToOtherAccount(AppError):
     status = 409
     code = "identity.bound_to_other_account"

@@ -8,7 +8,8 @@ encrypted at rest and erased from an attempt once it has finished.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, nullcontext
 from datetime import timedelta
 from typing import Any
 
@@ -43,6 +44,7 @@ from domain.identity.errors import (
     ConsentOutdated,
     ConsentRequired,
     DifferentPerson,
+    IdCheckInProgress,
     MethodUnavailable,
     VerificationFinished,
     VerificationNotFound,
@@ -67,6 +69,8 @@ from integrations.realname.base import (
     Person,
     StartContext,
 )
+
+ID_CHECK_CLAIM = "idcheck_in_flight"  # Redis key rl:idcheck_in_flight:<account id>
 
 
 def _audit(session: Session, row: IdentityVerification, request_id: str | None) -> None:
@@ -118,18 +122,65 @@ def start(
             raise ConsentOutdated(details={"text_version": policy.consent_version})
     person = person_from(name, id_number)
     lookup = id_lookup(deps.hasher, person.id_number)
+    # One ID check of an account at a time (a double tap, the mini-program and the app at once):
+    # claimed before anything is read, so this check sees what an earlier one committed.
+    with _id_check_claim(deps, account_id) if method == ID_CHECK else nullcontext():
+        return _begin(
+            session, deps=deps, account_id=account_id, channel=channel, method=method, person=person,
+            lookup=lookup, ip=ip, request_id=request_id, session_id=session_id, reader=reader,
+        )  # fmt: skip
+
+
+@contextmanager
+def _id_check_claim(deps: IdentityDeps, account_id: str) -> Iterator[None]:
+    """Hold "an ID check of this account is in flight" (Redis, SET NX with an expiry past the
+    provider's timeout) while the block runs; a second check meanwhile is refused with 409
+    before it takes quota or writes anything. Released however the block ends, by its owner only."""
+    limiter = deps.ratelimiter
+    token = limiter.claim(ID_CHECK_CLAIM, account_id, ttl=deps.policy.idcheck_claim_seconds)
+    if token is None:
+        raise IdCheckInProgress()
+    try:
+        yield
+    finally:
+        limiter.release(ID_CHECK_CLAIM, account_id, token)
+
+
+def _begin(
+    session: Session,
+    *,
+    deps: IdentityDeps,
+    account_id: str,
+    channel: str,
+    method: str,
+    person: Person,
+    lookup: str,
+    ip: str | None,
+    request_id: str | None,
+    session_id: str | None,
+    reader: Session | None,
+) -> Outcome:
+    """`start` after the input was validated (and, for an ID check, the claim taken)."""
+    policy = deps.policy
+    is_face = method in FACE_METHODS
     pre = reader or session
     state = hotpath.account_state(pre.connection(), account_id, lookup)
     state.ensure_usable()
     level = state.level  # unchanged unless a check passes below
     if state.own_lookup is not None and state.own_lookup != lookup:
         raise DifferentPerson()
-    if state.held_elsewhere:
+    if state.held_elsewhere and is_face:
         # Only a live (face) proof may fold this account into the one holding the identity.
-        check_can_take(session, get_account(session, account_id), lookup, may_merge=is_face)
+        check_can_take(session, get_account(session, account_id), lookup, may_merge=True)
+    # An ID check of an identity another account holds is not refused here: that answer, free
+    # and without the name, would tell anyone signed in whether an ID number is verified on
+    # this platform. It is refused once the provider matched name and number (quota taken,
+    # attempt recorded: `_bind_and_pass`).
     if method == ID_CHECK and state.own_id is not None:
         raise AlreadyVerified()
     openid = _openid(pre, account_id, policy.wechat_appid) if method == "wechat_face" else None
+    if method == "wechat_face" and openid is None:
+        raise MethodUnavailable()  # no WeChat identity of this mini-program on the account
     session.rollback()  # no transaction stays open across the provider call
     if reader is not None:
         reader.rollback()
@@ -297,6 +348,8 @@ def complete(
     )
     ref = deps.encryptor.decrypt(row.provider_ref_enc, purpose=REF_PURPOSE)
     openid = _openid(pre, account_id, deps.policy.wechat_appid) if row.method == "wechat_face" else None
+    if row.method == "wechat_face" and openid is None:
+        raise MethodUnavailable()
     ctx = StartContext(out_ref=row.out_ref, openid=openid, return_url=deps.policy.return_url)
     session.rollback()  # no transaction stays open across the provider call
     if reader is not None:

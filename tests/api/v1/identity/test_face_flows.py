@@ -20,6 +20,7 @@ from tests.api.v1.identity.conftest import (
     refreshed,
     start,
 )
+from tests.conftest import make_citizen
 
 APP_METHODS = ("tencent_faceid", "alipay_face")
 
@@ -319,3 +320,12 @@ def test_an_abandoned_verification_loses_its_personal_data_when_the_sweeper_runs
     assert row.status == "expired" and row.reason == "expired"
     assert row.name_enc is None and row.id_number_enc is None and row.provider_ref_enc is None
     assert row.name_masked == "张*"
+
+
+def test_a_wechat_face_check_without_a_wechat_identity_is_refused_not_a_provider_error(client, app, sims):
+    """A mini-program session of an account with no openid for this mini-program (signed in by
+    SMS): nothing to start the WeChat check with, so a clear 422 rather than a 502."""
+    who = make_citizen(app, channel="miniprogram")
+    resp = start(client, who, "wechat_face")
+    assert resp.status_code == 422, resp.get_json()
+    assert resp.get_json()["error"]["code"] == "identity.method_unavailable"

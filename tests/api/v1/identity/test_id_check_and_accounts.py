@@ -94,7 +94,23 @@ def test_two_accounts_with_different_phones_are_not_merged(client, app, app_citi
     resp = start(client, other, "id_check", consent=None)
     assert resp.status_code == 409, resp.get_json()
     assert resp.get_json()["error"]["code"] == "identity.bound_to_other_account"
-    assert sims["id_check"].calls() == before  # refused before paying for a check
+    assert sims["id_check"].calls() == before + 1  # refused once name and number matched
+
+
+def test_an_id_check_does_not_tell_whether_someone_else_is_verified_here(client, app, app_citizen, sims):
+    """With a wrong name, an ID number another account holds gets the same answer as one nobody
+    holds (the provider's mismatch), and it costs the asker's daily quota like any check."""
+    assert start(client, app_citizen, "id_check", consent=None).get_json()["identity_level"] == "L2"
+    prober = make_citizen(app)
+    held = start(client, prober, "id_check", person=ZHANG | {"name": "王五"}, consent=None)
+    free = start(
+        client, prober, "id_check", person={"name": "王五", "id_number": LI["id_number"]}, consent=None
+    )
+    assert held.status_code == free.status_code, (held.get_json(), free.get_json())
+    seen = [
+        (r.get_json()["verification"]["status"], r.get_json()["verification"]["reason"]) for r in (held, free)
+    ]
+    assert seen == [("failed", "identity_mismatch")] * 2
 
 
 def test_id_checks_are_limited_per_account_per_day(client, app_citizen, sims, clock):
@@ -218,17 +234,22 @@ def _registered_person(sims: dict, serial: int) -> dict:
     return person
 
 
-def test_two_id_checks_of_one_account_at_once_both_answer(app, sims):
-    """A double tap (two requests, no shared Idempotency-Key): both are recorded and answered,
-    one identity is bound. They used to deadlock on the account row, and one answered 500 with
-    its paid check unrecorded."""
+def test_two_id_checks_of_one_account_at_once_both_answer(app, sims, monkeypatch):
+    """A double tap (two requests, no shared Idempotency-Key) that gets past the in-flight claim
+    (it expired, or Redis lost it; the claim itself: test_id_check_in_flight.py): both are
+    recorded and answered, one identity is bound. They used to deadlock on the account row, and
+    one answered 500 with its paid check unrecorded."""
     import threading
+    import uuid
     from typing import Any
 
     from sqlalchemy import func
 
     from core.db import db
+    from core.ratelimit import RateLimiter
     from domain.identity.models import VerifiedIdentity
+
+    monkeypatch.setattr(RateLimiter, "claim", lambda self, name, ident, *, ttl: uuid.uuid4().hex)
 
     for serial in range(8):  # about half the rounds deadlocked before
         who, person = make_citizen(app), _registered_person(sims, 100 + serial)
@@ -240,7 +261,8 @@ def test_two_id_checks_of_one_account_at_once_both_answer(app, sims):
             client = app.test_client()
             start_line.wait()
             try:
-                answers.append(start(client, who, "id_check", person=person, consent=None).status_code)
+                got = start(client, who, "id_check", person=person, consent=None)
+                answers.append(got.status_code if got.status_code != 409 else got.get_json()["error"]["code"])
             finally:
                 db.remove()
 
@@ -249,10 +271,12 @@ def test_two_id_checks_of_one_account_at_once_both_answer(app, sims):
             t.start()
         for t in threads:
             t.join(60)
-        assert sorted(answers) == [201, 201], answers
+        # On a busy machine the second may only start once the first has committed: it then
+        # finds the account verified, which is the right answer too (never a 500).
+        assert sorted(answers, key=str) in ([201, 201], [201, "identity.already_verified"]), answers
         with db.engine.connect() as conn:
             attempts = conn.scalar(
                 select(func.count()).where(IdentityVerification.account_id == who["account_id"])
             )
             bound = conn.scalar(select(func.count()).where(VerifiedIdentity.account_id == who["account_id"]))
-        assert (attempts, bound) == (2, 1)
+        assert (attempts, bound) == (answers.count(201), 1)

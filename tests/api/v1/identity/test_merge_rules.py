@@ -33,7 +33,9 @@ def test_an_id_check_never_takes_over_the_account_holding_the_identity(client, a
     resp = start(client, attacker, "id_check", consent=None)
     assert resp.status_code == 409, resp.get_json()
     assert resp.get_json()["error"]["code"] == "identity.bound_to_other_account"
-    assert sims["id_check"].calls() == before  # refused before paying for a check
+    # Refused once the provider matched name and number: before that, the refusal would tell
+    # anyone, for free and without the name, that the number is verified here.
+    assert sims["id_check"].calls() == before + 1
     # Nothing moved: the person's account and session are untouched, the other stays L1.
     assert client.get("/v1/me", headers=victim["headers"]).status_code == 200
     db_session.rollback()
