@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
+from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from flask import Flask
+from flask import request as http_request
 
 from api.oauth import endpoints, grants
 from api.oauth.adapters import Client
@@ -25,8 +27,21 @@ def _save_token(token: dict, request: Any) -> None:
     """Nothing to do: the domain stores what it issues when it issues it."""
 
 
+class Server(AuthorizationServer):
+    def authenticate_client(self, request: Any, methods: Any, endpoint: str = "token") -> Any:
+        """RFC 6749 §2.3: once a client has authenticated (Basic header, assertion, or as a public
+        client by its client_id), a `client_id` in the body may only repeat its id. One naming
+        another client, or nothing any client could be called, contradicts the authentication:
+        400 invalid_request, and no token (docs/oauth.md). An empty one counts as absent (§3.2)."""
+        client = super().authenticate_client(request, methods, endpoint)
+        named = [value for value in http_request.form.getlist("client_id") if value]
+        if any(value != client.get_client_id() for value in named):
+            raise InvalidRequestError(description="client_id does not match the authenticated client.")
+        return client
+
+
 def build_server(app: Flask) -> AuthorizationServer:
-    server = AuthorizationServer()
+    server = Server()
     server.init_app(app, query_client=_query_client, save_token=_save_token)
     server.register_grant(grants.AuthorizationCode, [grants.S256Required(required=True)])
     server.register_grant(grants.RefreshToken)

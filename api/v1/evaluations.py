@@ -12,6 +12,7 @@ from api.idempotency import idempotent
 from api.schemas import JsonBoolean, StrictSchema
 from core.crypto import crypto
 from core.db import db
+from domain.evaluations import public_ratings
 from domain.evaluations import service as evaluations
 from domain.evaluations.models import LEVELS, Evaluation
 
@@ -123,8 +124,9 @@ class Ratings(MethodView):
     @public
     @public_blp.response(200, RatingsSchema)
     def get(self, code: str) -> dict:
-        """How citizens rated this item: counts per level, share satisfied, 差评 rectified."""
-        return evaluations.ratings(db.reader(), service_code=code)
+        """How citizens rated this item: counts per level, share satisfied, 差评 rectified.
+        404 `catalog.item_not_found` for no such item."""
+        return public_ratings.for_service(db.reader(), code)
 
 
 @dept_blp.route("/<string:name>/ratings")
@@ -132,5 +134,6 @@ class DepartmentRatings(MethodView):
     @public
     @dept_blp.response(200, RatingsSchema)
     def get(self, name: str) -> dict:
-        """How citizens rated a handling department (by its name)."""
-        return evaluations.ratings(db.reader(), department=name)
+        """How citizens rated a handling department (by its name). 404
+        `catalog.department_not_found` for no such department."""
+        return public_ratings.for_department(db.reader(), name)

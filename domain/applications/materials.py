@@ -168,8 +168,11 @@ def detach(
 
 
 def reusable(session: Session, *, account_id: str, app_id: str, material_id: str) -> list[ApplicationFile]:
-    """Earlier uploads of this account for the same material id, newest first."""
-    owned(session, account_id, app_id)
+    """Earlier uploads of this account for the same material id, newest first. A material the
+    application's service does not ask for is MaterialUnknown (404), as for an upload."""
+    app = owned(session, account_id, app_id)
+    if material_id not in spec_of(session, app).materials:
+        raise MaterialUnknown()
     return list(
         session.scalars(
             select(ApplicationFile)

@@ -14,6 +14,13 @@ class ItemNotFound(AppError):
     message_en = "Service item not found; it may have been withdrawn or the code is wrong"
 
 
+class DepartmentNotFound(AppError):
+    status = 404
+    code = "catalog.department_not_found"
+    message_zh = "未找到该部门"
+    message_en = "Department not found"
+
+
 class VersionNotFound(AppError):
     status = 404
     code = "catalog.version_not_found"

@@ -9,6 +9,7 @@ against the same schema with `validate_data`.
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,7 +18,7 @@ from jsonschema.exceptions import SchemaError
 
 from domain.catalog.form_validator import FormValidator
 from domain.catalog.problems import Problems, join
-from domain.catalog.reader import Reader
+from domain.catalog.reader import Reader, has_control_chars
 from domain.catalog.sources import PREFILL_SOURCES
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -37,6 +38,10 @@ WIDGETS = (
 )
 MAX_SCHEMA_BYTES = 64 * 1024
 MAX_DEPTH = 6
+# A property name is one step of a dotted field path ("applicant.address.city"), which the
+# ui hints, prefill bindings, provenance records and validation errors all carry.
+MAX_NAME_LEN = 64
+MAX_TEXT_PROBLEMS = 20  # per schema: enough to show what is wrong without flooding the report
 _FORMATS = FormatChecker()
 
 
@@ -88,12 +93,80 @@ def _refs(node: Any) -> Iterator[str]:
             yield from _refs(value)
 
 
+def _shown(key: str) -> str:
+    """A key as a problem's path shows it: control characters escaped, a long one cut short."""
+    text = "".join(f"\\u{ord(c):04x}" if unicodedata.category(c) == "Cc" else c for c in key[:MAX_NAME_LEN])
+    return text + "…" if len(key) > MAX_NAME_LEN else text
+
+
+def _name_problem(name: str) -> str | None:
+    if not name.strip():
+        return "a property name must not be empty"
+    if len(name) > MAX_NAME_LEN:
+        return f"a property name has at most {MAX_NAME_LEN} characters"
+    if any(unicodedata.category(c) == "Cc" for c in name):
+        return "a property name must not contain control characters, line breaks or tabs"
+    return None
+
+
+def _text_problem(text: str, *, multiline: bool) -> str | None:
+    if has_control_chars(text) or (not multiline and "\n" in text):
+        where = "" if multiline else " or line breaks"
+        return f"must not contain control characters{where}"
+    return None
+
+
+def _check_text(problems: Problems, path: str, schema: dict[str, Any]) -> bool:
+    """Every key and every string of the schema, as the reader checks the catalog's own text: no
+    control characters (a line break only in a `description`, a tab as in any text). Property
+    names (keys of `properties`, entries of `required`) are 1 to MAX_NAME_LEN characters with no
+    control character at all: the phone shows them and field paths are made of them."""
+    found = 0
+
+    def add(where: str, detail: str) -> None:
+        nonlocal found
+        found += 1
+        if found <= MAX_TEXT_PROBLEMS:
+            problems.add(where, "invalid_form_schema", detail)
+
+    # (path, value, key holding it), walked without recursion: the nesting is as deep as the JSON
+    # parser allowed, and in document order so the report reads top to bottom.
+    stack: list[tuple[str, Any, str | None]] = [(path, schema, None)]
+    while stack:
+        where, node, holder = stack.pop()
+        children: list[tuple[str, Any, str | None]] = []
+        if isinstance(node, dict):
+            for key, value in node.items():
+                at = join(where, _shown(key))
+                detail = _name_problem(key) if holder == "properties" else _text_problem(key, multiline=False)
+                if detail:
+                    add(at, detail)
+                children.append((at, value, key))
+        elif isinstance(node, list):
+            children = [(join(where, i), value, holder) for i, value in enumerate(node)]
+        elif isinstance(node, str):
+            if holder == "required":
+                detail = _name_problem(node)
+            else:
+                detail = _text_problem(node, multiline=holder == "description")
+            if detail:
+                add(where, detail)
+        stack.extend(reversed(children))
+    if found > MAX_TEXT_PROBLEMS:
+        problems.add(
+            path, "invalid_form_schema", f"{found - MAX_TEXT_PROBLEMS} more problems of the same kind"
+        )
+    return not found
+
+
 def _check_schema(problems: Problems, path: str, schema: Any) -> bool:
     if not isinstance(schema, dict):
         problems.add(path, "invalid_form_schema", "must be a JSON object")
         return False
     if len(json.dumps(schema, ensure_ascii=False).encode()) > MAX_SCHEMA_BYTES:
         problems.add(path, "invalid_form_schema", f"larger than {MAX_SCHEMA_BYTES} bytes")
+        return False
+    if not _check_text(problems, path, schema):
         return False
     if schema.get("$schema", DIALECT) != DIALECT:
         problems.add(join(path, "$schema"), "invalid_form_schema", f"must be {DIALECT}")

@@ -11,7 +11,8 @@ from domain.catalog.problems import Problems, join
 _MISSING = object()
 
 
-def _has_control_chars(text: str) -> bool:
+def has_control_chars(text: str) -> bool:
+    """Control characters other than a line break or a tab (which multi-line text may hold)."""
     return any(unicodedata.category(c) == "Cc" and c not in "\n\t" for c in text)
 
 
@@ -66,7 +67,7 @@ class Reader:
         if len(value) > max_len:
             self.problems.add(self.at(key), "invalid", f"at most {max_len} characters")
             return default
-        if _has_control_chars(value) or (not multiline and "\n" in value):
+        if has_control_chars(value) or (not multiline and "\n" in value):
             self.problems.add(self.at(key), "invalid", "contains control characters or line breaks")
             return default
         if pattern and not re.fullmatch(pattern, value):
@@ -150,7 +151,7 @@ class Reader:
             path = join(self.at(key), i)
             if not isinstance(value, str) or not value.strip():
                 self.problems.add(path, "invalid", "must be a non-empty string")
-            elif len(value) > max_len or _has_control_chars(value) or (not multiline and "\n" in value):
+            elif len(value) > max_len or has_control_chars(value) or (not multiline and "\n" in value):
                 self.problems.add(path, "invalid", f"at most {max_len} characters, no control characters")
             elif options is not None and value not in options:
                 self.problems.add(path, "invalid", f"must be one of {', '.join(options)}")

@@ -6,7 +6,15 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.oauth.conftest import authorize_params, basic, pkce, sign_in_browser
+from tests.oauth.conftest import (
+    authorize_params,
+    basic,
+    exchange,
+    get_code,
+    pkce,
+    register,
+    sign_in_browser,
+)
 
 TOKEN_BODIES = [
     {},
@@ -147,3 +155,101 @@ def _b64(text: str) -> str:
     import base64
 
     return base64.b64encode(text.encode()).decode()
+
+
+# --- a body client_id must name the client that authenticated (RFC 6749 §2.3) ----------------
+
+
+def _refused_as_contradiction(resp) -> None:
+    assert resp.status_code == 400, resp.get_json()
+    assert resp.get_json()["error"] == "invalid_request"
+    assert "access_token" not in resp.get_json() and resp.headers["Cache-Control"] == "no-store"
+
+
+ODD_CLIENT_IDS = ["a\x00a" + "a" * 30, "x" * 100_000, "other", " ", "%00"]
+
+
+def test_a_code_exchange_naming_another_client_in_the_body_is_refused(app, client, bank, citizen):
+    other = register(app, name="另一家银行")
+    code, verifier = get_code(app, app.test_client(), bank, citizen["account_id"])
+    data = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": bank["redirect_uri"],
+        "code_verifier": verifier,
+    }
+    for client_id in (other["id"], *ODD_CLIENT_IDS):
+        resp = client.post("/oauth/token", data=data | {"client_id": client_id}, headers=basic(bank))
+        _refused_as_contradiction(resp)
+    # Repeating the authenticated client's own id (RFC 6749 permits it), or sending it empty, is fine:
+    # the code was not spent by the refused attempts.
+    ok = client.post("/oauth/token", data=data | {"client_id": bank["id"]}, headers=basic(bank))
+    assert ok.status_code == 200, ok.get_json()
+
+
+def test_client_credentials_and_refresh_naming_another_client_are_refused(app, client, bank, tokens_for):
+    other = register(app, name="另一家银行")
+    for client_id in (other["id"], *ODD_CLIENT_IDS):
+        body = {"grant_type": "client_credentials", "scope": "catalog.read", "client_id": client_id}
+        _refused_as_contradiction(client.post("/oauth/token", data=body, headers=basic(bank)))
+    _, issued = tokens_for(bank)
+    refresh = {"grant_type": "refresh_token", "refresh_token": issued["refresh_token"]}
+    for client_id in (other["id"], *ODD_CLIENT_IDS):
+        resp = client.post("/oauth/token", data=refresh | {"client_id": client_id}, headers=basic(bank))
+        _refused_as_contradiction(resp)
+    same = client.post("/oauth/token", data=refresh | {"client_id": bank["id"]}, headers=basic(bank))
+    assert same.status_code == 200, same.get_json()
+    empty = {"grant_type": "client_credentials", "scope": "catalog.read", "client_id": ""}
+    assert client.post("/oauth/token", data=empty, headers=basic(bank)).status_code == 200
+
+
+def test_revoke_and_introspect_naming_another_client_are_refused(app, client, bank, tokens_for):
+    other = register(app, name="另一家银行")
+    _, issued = tokens_for(bank)
+    for path in ("/oauth/introspect", "/oauth/revoke"):
+        body = {"token": issued["access_token"], "client_id": other["id"]}
+        _refused_as_contradiction(client.post(path, data=body, headers=basic(bank)))
+    looked = client.post("/oauth/introspect", data={"token": issued["access_token"]}, headers=basic(bank))
+    assert looked.get_json()["active"] is True  # the refused revoke revoked nothing
+
+
+def test_a_client_assertion_with_another_client_id_in_the_body_is_refused(app, client):
+    import json
+    import time
+    import uuid
+
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    public = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key())) | {"kid": "k1", "alg": "ES256"}
+    signed = register(app, name="签名客户端", auth_method="private_key_jwt", jwks={"keys": [public]})
+    other = register(app, name="另一家银行")
+
+    def assertion() -> str:
+        now = int(time.time())
+        claims = {
+            "iss": signed["id"],
+            "sub": signed["id"],
+            "aud": app.config["PUBLIC_BASE_URL"].rstrip("/") + "/oauth/token",
+            "iat": now,
+            "exp": now + 60,
+            "jti": uuid.uuid4().hex,
+        }
+        return jwt.encode(claims, key, algorithm="ES256", headers={"kid": "k1"})
+
+    form = {
+        "grant_type": "client_credentials",
+        "scope": "catalog.read",
+        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+    }
+    _refused_as_contradiction(
+        client.post("/oauth/token", data=form | {"client_assertion": assertion(), "client_id": other["id"]})
+    )
+    ok = client.post("/oauth/token", data=form | {"client_assertion": assertion(), "client_id": signed["id"]})
+    assert ok.status_code == 200, ok.get_json()
+
+
+def test_the_token_exchange_helper_still_works_for_a_public_client(app, client, native, citizen):
+    code, verifier = get_code(app, app.test_client(), native, citizen["account_id"])
+    assert exchange(client, native, code, verifier).status_code == 200

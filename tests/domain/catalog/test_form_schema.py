@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+import pytest
+from sqlalchemy import func, select
+
+from domain.catalog import service as catalog
 from domain.catalog.form_schema import leaf_fields, validate_data
-from tests.domain.catalog.factories import item
+from domain.catalog.models import ServiceItem
+from domain.operators.audit_log import Actor
+from tests.domain.catalog.factories import document, item
+from tests.domain.operators.factories import admin_headers, make_operator
+
+ACTOR = Actor(type="operator", id="op-1")
 
 
 def test_leaf_fields_follow_groups_and_local_refs():
@@ -30,3 +39,100 @@ def test_submitted_data_is_checked_against_the_form():
         {"path": "$", "message": "'reason' is a required property"}
     ]
     assert validate_data(schema, "not an object")[0]["path"] == "$"
+
+
+# --- text inside the form schema: the same rule as the catalog's own text -------------------
+
+KIND = "items[0].form.schema.properties.reason.properties.kind"
+
+
+def _kind(doc: dict) -> dict:
+    return doc["form"]["schema"]["properties"]["reason"]["properties"]["kind"]
+
+
+def _set_title(doc, value):
+    _kind(doc)["title"] = value
+
+
+def _rename_kind(doc, name):
+    reason = doc["form"]["schema"]["properties"]["reason"]
+    reason["properties"] = {name if k == "kind" else k: v for k, v in reason["properties"].items()}
+    reason["required"] = [name]
+    doc["form"]["ui"]["order"].remove("reason.kind")
+    del doc["form"]["ui"]["fields"]["reason.kind"]
+
+
+BAD_TEXT = [
+    (lambda d: _set_title(d, "标\x00题"), f"{KIND}.title"),
+    (lambda d: _set_title(d, "标\n题"), f"{KIND}.title"),  # a title is one line
+    (lambda d: _set_title(d, "标\x1b[31m题"), f"{KIND}.title"),
+    (lambda d: _kind(d).update(description="说\x00明"), f"{KIND}.description"),
+    (lambda d: _kind(d).update(description="说\x7f明"), f"{KIND}.description"),
+    (lambda d: _kind(d).update(pattern="^a\x00$"), f"{KIND}.pattern"),
+    (lambda d: _kind(d).update(enum=["expired", "dam\x00aged"]), f"{KIND}.enum[1]"),
+    (lambda d: _kind(d).update(default="exp\x08ired"), f"{KIND}.default"),
+    (lambda d: _kind(d).update(examples=["ok", {"k\x00": "v"}]), f"{KIND}.examples[1].k\\u0000"),
+    (lambda d: _kind(d).update({"x-note\x00": "v"}), f"{KIND}.x-note\\u0000"),
+    (
+        lambda d: d["form"]["schema"]["properties"]["reason"].update(required=["kind", "pick\x00up"]),
+        "items[0].form.schema.properties.reason.required[1]",
+    ),
+    (
+        lambda d: _rename_kind(d, "ki\x00nd"),
+        "items[0].form.schema.properties.reason.properties.ki\\u0000nd",
+    ),
+    (
+        lambda d: _rename_kind(d, "ki\tnd"),
+        "items[0].form.schema.properties.reason.properties.ki\\u0009nd",
+    ),
+    (
+        lambda d: _rename_kind(d, "k" * 65),
+        "items[0].form.schema.properties.reason.properties." + "k" * 64 + "…",
+    ),
+    (
+        lambda d: _rename_kind(d, "k" * 20_000),
+        "items[0].form.schema.properties.reason.properties." + "k" * 64 + "…",
+    ),
+    (lambda d: _rename_kind(d, " "), "items[0].form.schema.properties.reason.properties. "),
+]
+
+
+@pytest.mark.parametrize(("spoil", "path"), BAD_TEXT)
+def test_control_characters_and_overlong_names_in_a_form_schema_are_refused(db_session, spoil, path):
+    doc = item()
+    spoil(doc)
+    report = catalog.import_catalog(db_session, ACTOR, document(doc), dry_run=True)
+    assert (path, "invalid_form_schema") in {(p.path, p.code) for p in report.problems}, report.problems
+
+
+def test_a_form_schema_refused_for_its_text_is_a_422_over_http_and_nothing_is_stored(app, client, db_session):
+    doc = item()
+    _set_title(doc, "标\x00题")
+    _rename_kind(doc, "k" * 100_000)  # past the schema's size limit too: refused either way
+    other = item()
+    _kind(other)["description"] = "说\x00明"
+    headers = admin_headers(client, make_operator(app, username="carol", roles=("catalog_editor",)))
+    for bad in (doc, other):
+        resp = client.post("/admin/v1/catalog/import", json=document(bad, publish=True), headers=headers)
+        assert resp.status_code == 422, resp.get_json()
+        error = resp.get_json()["error"]
+        assert error["code"] == "catalog.import_invalid"
+        assert all(p["path"].startswith("items[0].form.schema") for p in error["details"]["problems"])
+        assert all(len(p["path"]) < 300 for p in error["details"]["problems"])
+    assert db_session.scalar(select(func.count()).select_from(ServiceItem)) == 0
+
+
+def test_multiline_descriptions_tabs_and_64_character_names_are_accepted(db_session):
+    doc = item()
+    _kind(doc).update(title="换领\t原因", description="第一行\n第二行\t（说明）")
+    _rename_kind(doc, "k" * 64)
+    report = catalog.import_catalog(db_session, ACTOR, document(doc), dry_run=True)
+    assert report.ok, report.problems
+
+
+def test_many_bad_strings_give_a_short_report(db_session):
+    doc = item()
+    _kind(doc)["enum"] = [f"v{i}\x00" for i in range(500)]
+    report = catalog.import_catalog(db_session, ACTOR, document(doc), dry_run=True)
+    enum_problems = [p for p in report.problems if p.path.startswith(f"{KIND}.enum[")]
+    assert len(enum_problems) == 20 and len(report.problems) <= 25, report.problems

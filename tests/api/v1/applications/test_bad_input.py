@@ -466,3 +466,13 @@ def test_a_pattern_is_read_as_the_phone_reads_it(client, zhang):
         assert set(refused.get_json()["error"]["fields"]) == {"data.applicant.phone"}
     assert get(client, zhang, app["id"]).get_json()["revision"] == app["revision"]  # nothing written
     assert patch(client, zhang, app, {"applicant": {"phone": "13900139000"}}).status_code == 200
+
+
+@pytest.mark.parametrize("material", ["x" * 5000, "%ff%fe", "no_such_material", "ID_CARD", "id_card%20"])
+def test_reusable_files_of_a_material_the_service_has_not_are_not_found(client, zhang, material):
+    """As an upload or a reuse for the same path: 404 application.material_unknown, not an empty list."""
+    app = create(client, zhang, service_code=SS_CARD).get_json()
+    resp = client.get(f"{URL}/{app['id']}/materials/{material}/files", headers=zhang["headers"])
+    assert resp.status_code == 404 and error_code(resp) == "application.material_unknown", material
+    known = client.get(f"{URL}/{app['id']}/materials/id_card/files", headers=zhang["headers"])
+    assert known.status_code == 200 and known.get_json() == {"reusable": []}
