@@ -12,6 +12,7 @@ from flask.sessions import SessionInterface
 from flask_compress import Compress
 from flask_smorest import Api
 
+from api.errors import ErrorSchema, http_error_response
 from api.json_body import BoundedJSONProvider
 from api.middleware import refuse_malformed_body
 from config import load_config
@@ -87,11 +88,13 @@ def load_models() -> Any:
 
 
 class YiwangApi(Api):
-    """flask-smorest Api whose HTTP errors use the project's error format."""
+    """flask-smorest Api whose HTTP errors use the project's error format, and whose OpenAPI
+    document describes it: components.schemas.Error, used by every operation's `default`
+    response and by the status responses (422 of a body that fails its schema, ...)."""
+
+    ERROR_SCHEMA = ErrorSchema
 
     def handle_http_exception(self, error: Any) -> Any:
-        from api.errors import http_error_response
-
         return http_error_response(error)
 
 

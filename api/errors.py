@@ -1,4 +1,7 @@
-"""The one error format: {"error": {code, message, fields?, details?, request_id}}."""
+"""The one error format: {"error": {code, message, fields?, details?, request_id}}.
+
+`fields` is always {field path: [message, ...]} (core.errors.field_errors); the documented
+schema of the body is api.schemas.ErrorSchema (factory.YiwangApi.ERROR_SCHEMA)."""
 
 from __future__ import annotations
 
@@ -6,13 +9,46 @@ import logging
 from typing import Any
 
 from flask import Flask, Response, g, jsonify
+from marshmallow import Schema
+from marshmallow import fields as ma_fields
 from sqlalchemy.exc import DataError, StatementError
 from werkzeug.exceptions import HTTPException
 
 from api.i18n import language, localise_field_errors
-from core.errors import AppError
+from core.errors import AppError, field_errors
 
 log = logging.getLogger(__name__)
+
+
+class ErrorBodySchema(Schema):
+    """What is inside `error`. Documentation only: bodies are built by `error_response`."""
+
+    code = ma_fields.String(
+        required=True, metadata={"description": "stable machine code, e.g. request.validation_failed"}
+    )
+    message = ma_fields.String(
+        required=True, metadata={"description": "for people: Chinese, or English on Accept-Language: en"}
+    )
+    fields_ = ma_fields.Dict(
+        data_key="fields",
+        keys=ma_fields.String(),
+        values=ma_fields.List(ma_fields.String()),
+        metadata={
+            "description": "field path (dotted, e.g. data.applicant.phone, attachments.0) → its "
+            "messages, in the response's language; only when fields are at fault"
+        },
+    )
+    details = ma_fields.Dict(metadata={"description": "machine-readable extras of this code"})
+    request_id = ma_fields.String(
+        required=True, metadata={"description": "the X-Request-ID header of this response"}
+    )
+
+
+class ErrorSchema(Schema):
+    """The one error format, documented as components.schemas.Error (factory.YiwangApi)."""
+
+    error = ma_fields.Nested(ErrorBodySchema, required=True)
+
 
 # HTTP status → (code, zh, en) for errors raised by Flask/werkzeug/webargs themselves.
 HTTP_ERRORS: dict[int, tuple[str, str, str]] = {
@@ -51,8 +87,9 @@ def error_response(
     details: Any = None,
     headers: dict[str, str] | None = None,
 ) -> Response:
-    """Build a response in the one error format."""
+    """Build a response in the one error format; `fields` leaves as {path: [message, ...]}."""
     body: dict[str, Any] = {"code": code, "message": message, "request_id": g.get("request_id")}
+    fields = field_errors(fields)
     if fields:
         body["fields"] = fields
     if details:
@@ -83,7 +120,7 @@ def http_error_response(error: HTTPException) -> Response:
                 merged.update(errs)
             else:
                 merged[location] = errs
-        fields = localise_field_errors(merged, lang)
+        fields = localise_field_errors(field_errors(merged), lang)
     headers = {}
     allow = error.get_response().headers.get("Allow") if status == 405 else None
     if allow:

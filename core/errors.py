@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 
@@ -16,11 +17,47 @@ class Text(str):
         return obj
 
 
+def field_errors(fields: Mapping[Any, Any] | None) -> dict[str, list[str]] | None:
+    """`fields` in its one shape: {field path: [message, ...]}, every value a list of messages.
+
+    A bare message becomes a one-message list; nested errors (marshmallow's
+    `{"data": {"name": [...]}}`, `{"items": {0: [...]}}`) become dotted paths (`data.name`,
+    `items.0`), and a nested `_schema` (the object itself is at fault) becomes the object's path.
+    Messages keep their type, so a `Text` still carries its Chinese for the error handler.
+    """
+    if not fields:
+        return None
+    out: dict[str, list[str]] = {}
+
+    def add(path: str, value: Any) -> None:
+        if value is None:
+            return
+        if isinstance(value, str):
+            out.setdefault(path or "_schema", []).append(value)
+        elif isinstance(value, Mapping):
+            for key, inner in value.items():
+                key = str(key)
+                add(path if key == "_schema" and path else f"{path}.{key}" if path else key, inner)
+        elif isinstance(value, (list, tuple, set, frozenset)):
+            for item in value:
+                add(path, item)
+        else:
+            out.setdefault(path or "_schema", []).append(str(value))
+
+    if isinstance(fields, Mapping):
+        add("", fields)
+    else:
+        add("_schema", fields)
+    return out or None
+
+
 class AppError(Exception):
     """An error with a stable machine code and bilingual messages.
 
     Subclasses set `status`, `code`, `message_zh` and `message_en`; messages may contain
-    `{name}` placeholders filled from keyword arguments given to the constructor.
+    `{name}` placeholders filled from keyword arguments given to the constructor. `fields` is
+    kept in its one shape, {field path: [message, ...]} (see `field_errors`); give messages as
+    `Text` for a Chinese form.
     """
 
     status: ClassVar[int] = 400
@@ -31,13 +68,13 @@ class AppError(Exception):
     def __init__(
         self,
         *,
-        fields: dict[str, Any] | None = None,
+        fields: Mapping[str, Any] | None = None,
         details: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
         **params: Any,
     ) -> None:
         super().__init__(self.code)
-        self.fields = fields
+        self.fields = field_errors(fields)
         self.details = details
         self.headers = headers or {}
         self.params = params

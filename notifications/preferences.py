@@ -84,35 +84,35 @@ def save(session: Session, account_id: str, body: Mapping[str, Any]) -> Preferen
     Every problem is reported at once, with its path; nothing is written when there is one.
     Written at the caller's commit; the account stays locked until then.
     """
-    fields: dict[str, str] = {}
+    fields: dict[str, list[str]] = {}
     events = body.get("events", {})
     if not isinstance(events, Mapping):
-        fields["events"] = Text("Must be an object of event types", "应为按事项类型的对象")
+        fields["events"] = [Text("Must be an object of event types", "应为按事项类型的对象")]
         events = {}
     chosen: dict[str, dict[str, bool]] = {}
     for name, channels in events.items():
         if name not in EVENTS:
-            fields[f"events.{name}"] = Text("Unknown event type", "没有这种通知类型")
+            fields[f"events.{name}"] = [Text("Unknown event type", "没有这种通知类型")]
             continue
         if not isinstance(channels, Mapping):
-            fields[f"events.{name}"] = Text("Must be an object of channels", "应为按渠道的对象")
+            fields[f"events.{name}"] = [Text("Must be an object of channels", "应为按渠道的对象")]
             continue
         for channel, on in channels.items():
             if channel == "inbox":
                 if on is not True:
-                    fields[f"events.{name}.inbox"] = Text(
-                        "The inbox cannot be switched off", "站内消息不能关闭"
-                    )
+                    fields[f"events.{name}.inbox"] = [
+                        Text("The inbox cannot be switched off", "站内消息不能关闭")
+                    ]
                 continue
             if channel not in PREF_CHANNELS:
-                fields[f"events.{name}.{channel}"] = Text("Unknown channel", "没有这种通知渠道")
+                fields[f"events.{name}.{channel}"] = [Text("Unknown channel", "没有这种通知渠道")]
             elif not isinstance(on, bool):
-                fields[f"events.{name}.{channel}"] = Text("Must be true or false", "应为 true 或 false")
+                fields[f"events.{name}.{channel}"] = [Text("Must be true or false", "应为 true 或 false")]
             elif not on:
                 chosen.setdefault(name, {})[channel] = False
     quiet = body.get("quiet_hours", True)
     if not isinstance(quiet, bool):
-        fields["quiet_hours"] = Text("Must be true or false", "应为 true 或 false")
+        fields["quiet_hours"] = [Text("Must be true or false", "应为 true 或 false")]
     if fields:
         raise BadPreferences(fields=fields)
     # The account is locked first: of two saves at once (the first one especially, when both

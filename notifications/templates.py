@@ -155,18 +155,18 @@ def sms_params(content: Mapping[str, Any], filled: Mapping[str, str]) -> list[st
 
 def _placeholders(text: Any, path: str, problems: dict[str, Any]) -> None:
     if not isinstance(text, str) or not text.strip():
-        problems[path] = Text("Must be non-empty text", "不能为空")
+        problems[path] = [Text("Must be non-empty text", "不能为空")]
         return
     try:
         parts = list(string.Formatter().parse(text))
     except ValueError:
-        problems[path] = Text("Unbalanced braces", "花括号不成对")
+        problems[path] = [Text("Unbalanced braces", "花括号不成对")]
         return
     for _, name, spec, conversion in parts:
         if name is None:
             continue
         if name not in PLACEHOLDERS or spec or conversion:
-            problems[path] = Text(f"Unknown placeholder {{{name}}}", f"不支持的占位符 {{{name}}}")
+            problems[path] = [Text(f"Unknown placeholder {{{name}}}", f"不支持的占位符 {{{name}}}")]
             return
 
 
@@ -174,13 +174,13 @@ def validate(event_type: str, channel: str, lang: str, content: Any) -> dict[str
     """The content cleaned, or BadTemplate with every problem and its path."""
     problems: dict[str, Any] = {}
     if event_type not in EVENTS:
-        problems["event_type"] = Text("Unknown event type", "没有这种通知类型")
+        problems["event_type"] = [Text("Unknown event type", "没有这种通知类型")]
     if channel not in CHANNELS:
-        problems["channel"] = Text("Unknown channel", "没有这种渠道")
+        problems["channel"] = [Text("Unknown channel", "没有这种渠道")]
     if lang not in LANGS:
-        problems["lang"] = Text("Language must be zh or en", "语言只能是 zh 或 en")
+        problems["lang"] = [Text("Language must be zh or en", "语言只能是 zh 或 en")]
     if not isinstance(content, Mapping):
-        problems["content"] = Text("Must be an object", "应为对象")
+        problems["content"] = [Text("Must be an object", "应为对象")]
     if problems:
         raise BadTemplate(fields=problems)
     sample = fill(event_type, SAMPLE, lang)
@@ -192,44 +192,44 @@ def validate(event_type: str, channel: str, lang: str, content: Any) -> dict[str
             title, body = render_text(clean["title"], sample), render_text(clean["body"], sample)
             body_limit = LIMITS["push_body"] if channel == "push" else LIMITS["body"]
             if len(title) > LIMITS["title"]:
-                problems["content.title"] = Text(f"At most {LIMITS['title']} characters as sent",
-                                                 f"发送时不能超过 {LIMITS['title']} 个字")  # fmt: skip
+                problems["content.title"] = [Text(f"At most {LIMITS['title']} characters as sent",
+                                                  f"发送时不能超过 {LIMITS['title']} 个字")]  # fmt: skip
             if len(body) > body_limit:
-                problems["content.body"] = Text(f"At most {body_limit} characters as sent",
-                                                f"发送时不能超过 {body_limit} 个字")  # fmt: skip
+                problems["content.body"] = [Text(f"At most {body_limit} characters as sent",
+                                                 f"发送时不能超过 {body_limit} 个字")]  # fmt: skip
     elif channel == "wechat":
         clean = {"template_id": content.get("template_id"), "fields": content.get("fields")}
         if content.get("page") is not None:
             clean["page"] = content.get("page")
         if not isinstance(clean["template_id"], str) or not 1 <= len(clean["template_id"]) <= 64:
-            problems["content.template_id"] = Text("A WeChat template id is required", "请填写微信模板编号")
+            problems["content.template_id"] = [Text("A WeChat template id is required", "请填写微信模板编号")]
         fields = clean["fields"]
         if not isinstance(fields, Mapping) or not fields or len(fields) > 20:
-            problems["content.fields"] = Text("1 to 20 keywords", "应有 1 到 20 个关键词")
+            problems["content.fields"] = [Text("1 to 20 keywords", "应有 1 到 20 个关键词")]
         else:
             for keyword, text in fields.items():
                 path = f"content.fields.{keyword}"
                 kind = field_type(str(keyword))
                 if not re.fullmatch(r"[a-z_]+\d+", str(keyword)) or kind not in FIELD_TYPES or kind == "enum":
-                    problems[path] = Text("Not a keyword of a supported type", "不是可用类型的关键词")
+                    problems[path] = [Text("Not a keyword of a supported type", "不是可用类型的关键词")]
                     continue
                 _placeholders(text, path, problems)
                 # A literal must fit as written; text with placeholders is fitted when sent.
                 shown = render_text(text, sample) if path not in problems else ""
                 shown = wechat_data.fit(kind, shown) if "{" in str(text) else shown
                 if path not in problems and not value_ok(kind, shown):
-                    problems[path] = Text(
-                        f"Would not fit a {kind} field", f"内容不符合微信 {kind} 类型的要求"
-                    )
+                    problems[path] = [
+                        Text(f"Would not fit a {kind} field", f"内容不符合微信 {kind} 类型的要求")
+                    ]
     else:
         clean = {"template_id": content.get("template_id"), "params": content.get("params")}
         if not isinstance(clean["template_id"], str) or not re.fullmatch(r"\d{1,16}", clean["template_id"]):
-            problems["content.template_id"] = Text(
-                "An approved SMS template id (digits)", "请填写已审核的短信模板编号"
-            )
+            problems["content.template_id"] = [
+                Text("An approved SMS template id (digits)", "请填写已审核的短信模板编号")
+            ]
         params = clean["params"]
         if not isinstance(params, list) or not 1 <= len(params) <= LIMITS["sms_params"]:
-            problems["content.params"] = Text("1 to 10 variables", "应有 1 到 10 个变量")
+            problems["content.params"] = [Text("1 to 10 variables", "应有 1 到 10 个变量")]
         else:
             for i, text in enumerate(params):
                 path = f"content.params.{i}"
@@ -239,7 +239,7 @@ def validate(event_type: str, channel: str, lang: str, content: Any) -> dict[str
                     and len(render_text(text, sample)) > LIMITS["sms_param"]
                     and "{" not in text
                 ):
-                    problems[path] = Text("At most 35 characters", "不能超过 35 个字")
+                    problems[path] = [Text("At most 35 characters", "不能超过 35 个字")]
     if problems:
         raise BadTemplate(fields=problems)
     return clean

@@ -18,6 +18,7 @@ from marshmallow import fields, validate
 
 from api.admin.security import BEARER_SECURITY, current_actor, require_operator, role_guard
 from api.blueprint import Blueprint
+from api.errors import ErrorSchema
 from api.i18n import language
 from api.idempotency import idempotent
 from api.json_body import read_by_hand
@@ -107,7 +108,9 @@ class Import(MethodView):
         requestBody={"content": {"application/json": {"schema": {"type": "object"}}}},
     )
     @blp.arguments(DryRunSchema, location="query", as_kwargs=True)
-    @blp.alt_response(422, description="problems found; nothing imported (details.problems)")
+    @blp.alt_response(
+        422, schema=ErrorSchema, description="problems found; nothing imported (details.problems)"
+    )
     @idempotent
     @read_by_hand
     def post(self, dry_run: bool) -> Response:

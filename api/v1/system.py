@@ -9,6 +9,7 @@ from sqlalchemy import text
 from api.auth import public
 from api.blueprint import Blueprint
 from api.deps import services
+from api.errors import ErrorSchema
 from api.schemas import HealthSchema, ReadySchema
 from core.db import db
 from core.errors import ServiceUnavailable
@@ -37,7 +38,7 @@ class Health(MethodView):
 class Ready(MethodView):
     @public
     @blp.response(200, ReadySchema)
-    @blp.alt_response(503, description="数据库或 Redis 不可用")
+    @blp.alt_response(503, schema=ErrorSchema, description="数据库或 Redis 不可用")
     def get(self) -> dict:
         """Readiness: the database and Redis are reachable."""
         checks = {}

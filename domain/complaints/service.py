@@ -99,20 +99,20 @@ def create(
     attachments: list[str] | None = None,
 ) -> Complaint:
     """File a complaint or consultation; every problem is reported at once. Commits."""
-    fields: dict[str, Any] = {}
+    fields: dict[str, list[str]] = {}
     if kind not in KINDS:
-        fields["kind"] = Text("complaint or consultation", "应为 complaint（投诉）或 consultation（咨询）")
+        fields["kind"] = [Text("complaint or consultation", "应为 complaint（投诉）或 consultation（咨询）")]
     if category not in CATEGORIES:
-        fields["category"] = Text(f"One of {', '.join(CATEGORIES)}", "没有这种类别")
+        fields["category"] = [Text(f"One of {', '.join(CATEGORIES)}", "没有这种类别")]
     if not isinstance(text, str) or not text.strip() or len(text) > MAX_TEXT:
-        fields["text"] = Text(f"1 to {MAX_TEXT} characters", f"请填写 1 到 {MAX_TEXT} 个字")
+        fields["text"] = [Text(f"1 to {MAX_TEXT} characters", f"请填写 1 到 {MAX_TEXT} 个字")]
     if application_id is not None:
         app = session.get(Application, application_id)
         if app is None or app.account_id != account_id:
-            fields["application_id"] = Text("Not one of your cases", "不是您的办件")
+            fields["application_id"] = [Text("Not one of your cases", "不是您的办件")]
     files = list(dict.fromkeys(attachments or []))
     if len(files) > MAX_ATTACHMENTS:
-        fields["attachments"] = Text(f"At most {MAX_ATTACHMENTS} files", f"最多 {MAX_ATTACHMENTS} 个附件")
+        fields["attachments"] = [Text(f"At most {MAX_ATTACHMENTS} files", f"最多 {MAX_ATTACHMENTS} 个附件")]
     elif files:
         owned = set(
             session.scalars(
@@ -125,7 +125,7 @@ def create(
         )
         for i, file_id in enumerate(files):
             if file_id not in owned:
-                fields[f"attachments.{i}"] = Text("Not one of your files", "不是您上传的文件")
+                fields[f"attachments.{i}"] = [Text("Not one of your files", "不是您上传的文件")]
     if fields:
         raise BadComplaint(fields=fields)
     now = clock.now()
@@ -189,7 +189,7 @@ def reply(
     if complaint.status == CLOSED:
         raise ComplaintState()
     if not text.strip():
-        raise BadComplaint(fields={"text": Text("Required", "请填写答复内容")})
+        raise BadComplaint(fields={"text": [Text("Required", "请填写答复内容")]})
     _event(
         session,
         complaint,
@@ -209,7 +209,7 @@ def rate_reply(session: Session, *, account_id: str, complaint_id: str, rating: 
     complaint = owned(session, account_id, complaint_id, lock=True)
     if rating not in REPLY_RATINGS:
         raise BadComplaint(
-            fields={"rating": Text(f"One of {', '.join(REPLY_RATINGS)}", "应为：满意、基本满意、不满意")}
+            fields={"rating": [Text(f"One of {', '.join(REPLY_RATINGS)}", "应为：满意、基本满意、不满意")]}
         )
     if complaint.status != REPLIED:
         raise ComplaintState()

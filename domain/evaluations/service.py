@@ -59,24 +59,24 @@ def from_number(value: int, scale: str) -> str:
 
 
 def _check(level: Any, indicators: Any, reason: Any) -> dict[str, Any]:
-    fields: dict[str, Any] = {}
+    fields: dict[str, list[str]] = {}
     if level not in LEVELS:
-        fields["level"] = Text(f"One of {', '.join(LEVELS)}", f"应为：{'、'.join(LEVELS)}")
+        fields["level"] = [Text(f"One of {', '.join(LEVELS)}", f"应为：{'、'.join(LEVELS)}")]
     clean: dict[str, str] = {}
     if indicators is not None and not isinstance(indicators, Mapping):
-        fields["indicators"] = Text("An object of indicator levels", "应为各项指标的评价")
+        fields["indicators"] = [Text("An object of indicator levels", "应为各项指标的评价")]
     else:
         for key, value in (indicators or {}).items():
             if key not in INDICATORS:
-                fields[f"indicators.{key}"] = Text("Unknown indicator", "没有这项指标")
+                fields[f"indicators.{key}"] = [Text("Unknown indicator", "没有这项指标")]
             elif value not in LEVELS:
-                fields[f"indicators.{key}"] = Text("Not a level", "不是有效的评价等级")
+                fields[f"indicators.{key}"] = [Text("Not a level", "不是有效的评价等级")]
             else:
                 clean[key] = value
     if reason is not None and (not isinstance(reason, str) or len(reason) > MAX_TEXT):
-        fields["reason"] = Text(f"At most {MAX_TEXT} characters", f"不能超过 {MAX_TEXT} 个字")
+        fields["reason"] = [Text(f"At most {MAX_TEXT} characters", f"不能超过 {MAX_TEXT} 个字")]
     elif level in BAD and not (reason or "").strip():
-        fields["reason"] = Text("A reason is required for this level", "差评请说明原因，便于整改")
+        fields["reason"] = [Text("A reason is required for this level", "差评请说明原因，便于整改")]
     if fields:
         raise BadRating(fields=fields)
     return clean
@@ -160,7 +160,7 @@ def respond(session: Session, *, task_id: str, response: str, operator_id: str) 
     if task.status not in (OPEN, APPEALED):
         raise TaskState()
     if not response.strip():
-        raise BadRating(fields={"response": Text("Required", "请填写整改情况")})
+        raise BadRating(fields={"response": [Text("Required", "请填写整改情况")]})
     task.response = response.strip()[: MAX_TEXT * 4]
     task.responded_by = operator_id
     task.responded_at = clock.now()
@@ -189,7 +189,7 @@ def decide(
         task.status, task.closed_at = CONFIRMED, now
     else:
         if not (reason or "").strip():
-            raise BadRating(fields={"reason": Text("Say why you appeal", "请说明申诉理由")})
+            raise BadRating(fields={"reason": [Text("Say why you appeal", "请说明申诉理由")]})
         evaluation = session.get(Evaluation, evaluation_id)
         app = session.get(Application, evaluation.application_id) if evaluation else None
         region = spec_of(session, app).region if app else "000000"

@@ -105,9 +105,9 @@ def test_bad_preferences_are_refused_whole_with_every_path(client: Any, person: 
     assert set(fields) == {"events.no_such_event", "events.case_accepted.fax", "events.case_accepted.inbox"}
     en = client.put("/v1/me/notification-preferences", json=body,
                     headers=person["headers"] | {"Accept-Language": "en"})  # fmt: skip
-    assert (
-        en.get_json()["error"]["fields"]["events.case_accepted.inbox"] == "The inbox cannot be switched off"
-    )
+    assert en.get_json()["error"]["fields"]["events.case_accepted.inbox"] == [
+        "The inbox cannot be switched off"
+    ]
     got = client.get("/v1/me/notification-preferences", headers=person["headers"]).get_json()
     assert all(all(e["channels"].values()) for e in got["events"])  # nothing was written
 
