@@ -222,9 +222,15 @@ def single_statement_connection(session: Any) -> Any:
 
 
 @functools.cache
-def _precompiled(statement: Any, dialect: Any) -> tuple[str, dict[str, Any]]:
+def _precompiled(statement: Any, dialect: Any) -> tuple[str, dict[str, Any], tuple[str, ...] | None]:
+    """SQL, constants, and for a positional paramstyle (SQLite's `?`) the parameters' order."""
     compiled = statement.compile(dialect=dialect)
-    return compiled.string, {k: v for k, v in compiled.params.items() if v is not None}
+    order = tuple(compiled.positiontup) if dialect.positional and compiled.positiontup else None
+    return compiled.string, {k: v for k, v in compiled.params.items() if v is not None}, order
+
+
+def _driver_params(values: dict[str, Any], order: tuple[str, ...] | None) -> Any:
+    return values if order is None else tuple(values[name] for name in order)
 
 
 def run_precompiled(session: Any, statement: Any, params: dict[str, Any]) -> Any:
@@ -233,8 +239,8 @@ def run_precompiled(session: Any, statement: Any, params: dict[str, Any]) -> Any
     expression nor computes its cache key. `params` are the DBAPI's values (JSON as text);
     constants the statement holds are added. Returns the result."""
     conn = single_statement_connection(session)
-    sql, constants = _precompiled(statement, conn.dialect)
-    return conn.exec_driver_sql(sql, constants | params)
+    sql, constants, order = _precompiled(statement, conn.dialect)
+    return conn.exec_driver_sql(sql, _driver_params(constants | params, order))
 
 
 def first_row_autocommit(session: Any, statement: Any, params: dict[str, Any], *, apart: bool = False) -> Any:
@@ -254,7 +260,7 @@ def first_row_autocommit(session: Any, statement: Any, params: dict[str, Any], *
         or bind.dialect.name != "postgresql"
     ):
         return run_precompiled(session, statement, params).first()
-    sql, constants = _precompiled(statement, bind.dialect)
+    sql, constants, _order = _precompiled(statement, bind.dialect)  # PostgreSQL: named
     dbapi = bind.dialect.loaded_dbapi
     pooled = bind.raw_connection()
     try:
