@@ -122,7 +122,7 @@ def _verification_body(row: IdentityVerification, client: dict | None = None) ->
         "method": row.method,
         "status": row.status,
         "reason": row.reason,
-        "reason_message": reason_message(row.reason, language()),
+        "reason_message": reason_message(row.reason, language(), row.method),
         "name": row.name_masked,
         "id_number": row.id_number_masked,
         "created_at": row.created_at,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from domain.identity.models import ID_CHECK
 from integrations.realname import base
 
 # Refusals of yiwang's own (the provider passed the check, but the identity cannot be bound).
@@ -49,9 +50,20 @@ REASON_MESSAGES: dict[str, tuple[str, str]] = {
 }
 
 
-def reason_message(reason: str | None, lang: str) -> str | None:
-    """The localised message of a failure reason (None when there is no reason)."""
+# An ID check compares no face: its mismatch must not send the citizen to look at the camera.
+_ID_CHECK_MESSAGES: dict[str, tuple[str, str]] = {
+    base.REASON_IDENTITY_MISMATCH: (
+        "姓名与身份证号码不一致，请核对后重试",
+        "The name and ID number do not match; please check and try again",
+    ),
+}
+
+
+def reason_message(reason: str | None, lang: str, method: str | None = None) -> str | None:
+    """The localised message of a failure reason (None when there is no reason); `method` the
+    verification method, for wording that depends on it."""
     if reason is None:
         return None
-    zh, en = REASON_MESSAGES.get(reason, REASON_MESSAGES[base.REASON_REJECTED])
+    own = _ID_CHECK_MESSAGES if method == ID_CHECK else {}
+    zh, en = own.get(reason) or REASON_MESSAGES.get(reason, REASON_MESSAGES[base.REASON_REJECTED])
     return en if lang == "en" else zh

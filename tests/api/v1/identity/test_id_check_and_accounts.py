@@ -111,6 +111,8 @@ def test_an_id_check_does_not_tell_whether_someone_else_is_verified_here(client,
         (r.get_json()["verification"]["status"], r.get_json()["verification"]["reason"]) for r in (held, free)
     ]
     assert seen == [("failed", "identity_mismatch")] * 2
+    # No face was compared: the message speaks of the name and the number only.
+    assert held.get_json()["verification"]["reason_message"] == "姓名与身份证号码不一致，请核对后重试"
 
 
 def test_id_checks_are_limited_per_account_per_day(client, app_citizen, sims, clock):
