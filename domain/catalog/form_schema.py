@@ -106,6 +106,8 @@ def _name_problem(name: str) -> str | None:
         return f"a property name has at most {MAX_NAME_LEN} characters"
     if any(unicodedata.category(c) == "Cc" for c in name):
         return "a property name must not contain control characters, line breaks or tabs"
+    if "." in name:  # "a.b" would read as property b of a in every field path
+        return "a property name must not contain '.': it separates the steps of a field path"
     return None
 
 

@@ -94,6 +94,10 @@ BAD_TEXT = [
         "items[0].form.schema.properties.reason.properties." + "k" * 64 + "…",
     ),
     (lambda d: _rename_kind(d, " "), "items[0].form.schema.properties.reason.properties. "),
+    (  # "reason.ki.nd" would name property nd of ki in every field path
+        lambda d: _rename_kind(d, "ki.nd"),
+        "items[0].form.schema.properties.reason.properties.ki.nd",
+    ),
 ]
 
 
