@@ -240,6 +240,9 @@ def validate(event_type: str, channel: str, lang: str, content: Any) -> dict[str
                     and "{" not in text
                 ):
                     problems[path] = [Text("At most 35 characters", "不能超过 35 个字")]
+    for key in content:  # a key this channel does not use would be dropped without a word
+        if key not in clean and content[key] is not None:
+            problems[f"content.{str(key)[:64]}"] = [Text("Not used by this channel", "该渠道没有此项内容")]
     if problems:
         raise BadTemplate(fields=problems)
     return clean

@@ -64,6 +64,11 @@ def test_templates_are_checked_against_the_channel_limits_when_saved(client: Any
     assert set(fields) == {"content.template_id", "content.params.1"}
     unknown = client.put(f"{URL}/no_event/fax/fr", json={"content": {}}, headers=editor)
     assert set(unknown.get_json()["error"]["fields"]) == {"event_type", "channel", "lang"}
+    # A key the channel does not use (a typo, or another channel's) is named, not dropped.
+    stray = {"content": {"title": "已受理", "body": "请等待", "bdoy": "请耐心等待", "template_id": "123"}}
+    resp = client.put(f"{URL}/case_accepted/inbox/zh", json=stray, headers=editor)
+    assert resp.status_code == 422, resp.get_json()
+    assert set(resp.get_json()["error"]["fields"]) == {"content.bdoy", "content.template_id"}
 
 
 def test_an_edited_wechat_template_is_sent_fitted(
