@@ -314,9 +314,16 @@ class Forwarder:
         delay = backoff(attempt, self.profile.backoff_base, self.profile.backoff_cap, random.random())
         if exc.retry_after:
             delay = max(delay, exc.retry_after)
+        next_attempt = now + timedelta(seconds=delay)
+        if row is not None:
+            # The province's Retry-After is honoured up to the row's maximum age, not beyond: an
+            # unsigned 429 (from anything in between) must not park a submission for years; the
+            # attempt at the deadline is the last, and its failure makes the row dead.
+            deadline = (row.replayed_at or row.created_at) + timedelta(seconds=self.profile.max_age + 1)
+            next_attempt = max(min(next_attempt, deadline), now)
         ok = self._finish(
             session, row_id, attempt, state=RETRYING, last_error=redact_values(str(exc), quoted)[:2000],
-            next_attempt_at=now + timedelta(seconds=delay),
+            next_attempt_at=next_attempt,
         )  # fmt: skip
         session.commit()
         return RETRYING if ok else "superseded"

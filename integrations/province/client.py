@@ -1,15 +1,16 @@
 """The province platform client: signed, field-encrypted intake and status calls (docs/province.md).
 
 Every failure is a ProvinceError that says whether a retry can help: timeouts, connection
-errors, 5xx, 429 and unverifiable answers are retryable (the province dedupes by 申办流水号, so
-a retry after a lost answer is safe); 4xx validation answers are permanent and carry the
-province's reason for the operator.
+errors, 5xx, 429 and unverifiable answers (4xx included: anything in between may send them) are
+retryable (the province dedupes by 申办流水号, so a retry after a lost answer is safe); signed 4xx
+validation answers are permanent and carry the province's reason for the operator.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,8 @@ import requests
 from integrations.http_pool import SessionPool
 from integrations.province import gm, signing
 from integrations.province.profile import Profile
+
+log = logging.getLogger(__name__)
 
 
 class ProvinceError(Exception):
@@ -126,12 +129,17 @@ class ProvinceClient:
                 nonce_seen=self._nonces.seen,
             )  # fmt: skip
         except signing.SignatureError as exc:
-            # An unsigned refusal (a 401 for our own signature, say) is still a refusal: an
-            # operator must look, retrying the same request would not change it.
+            # Not the province's word: anything in between (a gateway, a firewall, a proxy's 4xx)
+            # can answer unsigned, and a refusal nobody can attribute must not end a citizen's
+            # submission. Retried with backoff until the row's maximum age (then dead, for an
+            # operator); a 4xx is logged for operators at once (our signature refused, say).
+            if 400 <= status < 500:
+                log.error(
+                    "province answered an unverifiable refusal; retrying",
+                    extra={"status": status, "reason": exc.code, "alert": "forwarding.unverifiable_refusal"},
+                )
             raise ProvinceError(
-                f"HTTP {status}, unverifiable answer ({exc.code})",
-                retryable=not 400 <= status < 500,
-                status=status,
+                f"HTTP {status}, unverifiable answer ({exc.code})", retryable=True, status=status
             ) from None
         try:
             answer = resp.json()

@@ -42,15 +42,20 @@ def test_an_sm2_province_receives_and_answers_verifiably(app, client, zhang, ser
     assert stats["received"] == 1
 
 
-def test_a_request_signed_with_another_user_id_is_refused_and_dead_lettered(
-    app, client, zhang, services, sm2_province
+def test_a_request_signed_with_another_user_id_is_refused_retried_and_reported(
+    app, client, zhang, services, sm2_province, caplog
 ):
+    """The province refuses our signature with an answer it cannot sign for us to verify: not
+    taken as its final word (anything in between could send it), retried, and reported to
+    operators at once (alert forwarding.unverifiable_refusal)."""
     case = submitted(client, zhang)
     fw = _sm2_forwarder(app, services, sm2_province.url)
     wrong = dataclasses.replace(fw.profile.credentials, user_id="0000000000000000")
     profile = dataclasses.replace(fw.profile, credentials=wrong)
     bad = Forwarder(profile=profile, client=ProvinceClient(profile), encryptor=services.encryptor, redis=None)
-    assert forward(services, forwarder=bad) == ["dead"]
+    with caplog.at_level("ERROR"):
+        assert forward(services, forwarder=bad) == ["retrying"]
+    assert any(getattr(r, "alert", None) == "forwarding.unverifiable_refusal" for r in caplog.records)
     from domain.applications.models import ForwardingOutbox
 
     row = fresh().query(ForwardingOutbox).filter_by(application_id=case["id"]).one()
