@@ -52,7 +52,8 @@ class ApplicationSchema(StrictSchema):
     province = fields.Dict(
         allow_none=True,
         metadata={
-            "description": "provincial platform: {state: waiting|received, label, receipt_no, received_at}"
+            "description": "provincial platform: {state: waiting|delayed|received, label, receipt_no, "
+            "received_at}; delayed: forwarding gave up and staff are correcting it (no need to submit again)"
         },
     )
     result = fields.String(metadata={"description": "approved or denied (completed cases)"})

@@ -130,6 +130,9 @@ class ApplicationMaterial(IdMixin, Base):
     attached_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+OUTBOX_DEAD = "dead"  # an outbox row the forwarder gave up on (domain/forwarding/delivery.DEAD)
+
+
 class ForwardingOutbox(IdMixin, Base):
     """One row per submission, resubmission or withdrawal for the forwarding worker.
 

@@ -24,7 +24,7 @@ from domain.applications import forms, states
 from domain.applications.deadlines import is_overdue, local_date
 from domain.applications.deps import ApplicationDeps
 from domain.applications.errors import InvalidCursor, UnknownStatus
-from domain.applications.models import Application, ApplicationEvent
+from domain.applications.models import OUTBOX_DEAD, Application, ApplicationEvent, ForwardingOutbox
 from domain.applications.prefill import decrypt_data, get_path
 from domain.applications.service import (
     Submitted,
@@ -37,14 +37,34 @@ from domain.catalog.models import Bundle
 from domain.shared_data import views as shared_views
 
 PROVINCE_WAITING = ("已提交，等待省平台接收", "Submitted, waiting for the provincial platform")
+PROVINCE_DELAYED = (
+    "省平台暂未接收，工作人员正在处理，无需重新提交",
+    "Not yet taken by the provincial platform; staff are handling it, no need to submit again",
+)
 PROVINCE_RECEIVED = ("省平台已接收", "Received by the provincial platform")
+_FORWARDED = (states.SUBMITTED, states.RESUBMITTED)  # sent (or being sent), not yet received
 
 
-def _province(app: Application, lang: str) -> dict[str, Any] | None:
+def _stalled(session: Session, app: Application) -> bool:
+    """Whether forwarding this submission gave up (a dead letter an operator must correct and
+    replay): the citizen is told it is delayed and being handled, not left "waiting"."""
+    Out = ForwardingOutbox
+    return bool(
+        session.scalar(
+            select(Out.id).where(
+                Out.application_id == app.id, Out.submission_version == app.submission_version,
+                Out.kind.in_(("submit", "resubmit")), Out.state == OUTBOX_DEAD,
+            ).limit(1)
+        )
+    )  # fmt: skip
+
+
+def _province(app: Application, lang: str, *, stalled: bool = False) -> dict[str, Any] | None:
     """Whether the province has the case yet, with its receipt number once it has."""
-    if app.status in (states.SUBMITTED, states.RESUBMITTED):
-        zh, en = PROVINCE_WAITING
-        return {"state": "waiting", "label": en if lang == "en" else zh, "receipt_no": None}
+    if app.status in _FORWARDED:
+        zh, en = PROVINCE_DELAYED if stalled else PROVINCE_WAITING
+        state = "delayed" if stalled else "waiting"
+        return {"state": state, "label": en if lang == "en" else zh, "receipt_no": None}
     if app.province_receipt_no:
         zh, en = PROVINCE_RECEIVED
         return {
@@ -54,11 +74,11 @@ def _province(app: Application, lang: str) -> dict[str, Any] | None:
     return None
 
 
-def _status(app: Application, lang: str) -> dict[str, Any]:
+def _status(app: Application, lang: str, *, stalled: bool = False) -> dict[str, Any]:
     out = {
         "status": app.status,
         "status_label": states.label(app.status, lang),
-        "province": _province(app, lang),
+        "province": _province(app, lang, stalled=stalled),
     }
     if app.result:
         zh, en = states.RESULT_LABELS[app.result]
@@ -166,7 +186,8 @@ def full(
         "bundle_code": app.bundle_code,
         "service_name": service_name(session, app, lang),
         "items": app.items,
-        **_status(app, lang),
+        # A submission just made (`known`) has a fresh outbox row: nothing to look up.
+        **_status(app, lang, stalled=known is None and app.status in _FORWARDED and _stalled(session, app)),
         "revision": app.revision,
         "submission_version": app.submission_version,
         "case_number": app.case_number,

@@ -29,15 +29,17 @@ from core.crypto import Encryptor
 from core.db import run_precompiled, take_write_lock
 from core.masking import redact_values
 from core.throttle import CircuitBreaker, LeaseSemaphore, TokenBucket
+from domain.accounts import profile_cache
 from domain.applications import states, transitions
-from domain.applications.models import Application, ForwardingOutbox
+from domain.applications.models import OUTBOX_DEAD, Application, ForwardingOutbox
 from domain.forwarding import payload
 from integrations.province.client import ProvinceClient, ProvinceError, Receipt
 from integrations.province.profile import Profile
 
 log = logging.getLogger("yiwang.forwarding")
 
-PENDING, SENDING, RETRYING, DELIVERED, DEAD = "pending", "sending", "retrying", "delivered", "dead"
+PENDING, SENDING, RETRYING, DELIVERED = "pending", "sending", "retrying", "delivered"
+DEAD = OUTBOX_DEAD
 ACTIVE = (PENDING, SENDING, RETRYING)
 
 
@@ -337,6 +339,8 @@ class Forwarder:
         ok = self._finish(session, row_id, attempt, state=DEAD, last_error=reason[:2000])
         if ok:
             row = session.get(ForwardingOutbox, row_id)
+            if row is not None:  # the citizen's view now says the case is delayed (views._stalled)
+                profile_cache.mark_application_changed(session, row.application_id)
             audit.record(
                 session, actor_type="system", actor_id="forwarder", action="forwarding.dead_letter",
                 target_type="forwarding_outbox", target_id=row_id,

@@ -112,12 +112,17 @@ def test_a_validation_refusal_is_a_dead_letter_an_operator_corrects_and_replays(
     client, zhang, services, province, ops, clock
 ):
     case = submitted(client, zhang)
+    assert get(client, zhang, case["id"]).get_json()["province"]["state"] == "waiting"  # now cached
     session = fresh()
     row = session.get(ForwardingOutbox, _row(case["id"]).id)
     row.overrides = {"channel": 12}  # what a broken field mapping would send
     session.commit()
 
     assert forward(services) == ["dead"]
+    # The citizen is told the case is delayed and being handled, not left "waiting" for ever.
+    shown = get(client, zhang, case["id"]).get_json()
+    assert shown["status"] == "submitted" and shown["province"]["state"] == "delayed"
+    assert shown["province"]["label"] == "省平台暂未接收，工作人员正在处理，无需重新提交"
     dead = client.get("/admin/v1/forwarding/rows?state=dead", headers=ops).get_json()["items"]
     assert [d["id"] for d in dead] == [row.id] and "400" in dead[0]["last_error"]
     stats = client.get("/admin/v1/forwarding/stats", headers=ops).get_json()
@@ -133,6 +138,7 @@ def test_a_validation_refusal_is_a_dead_letter_an_operator_corrects_and_replays(
     assert fixed.status_code == 200 and fixed.get_json()["overrides"] is None
     replayed = client.post(f"/admin/v1/forwarding/rows/{row.id}/replay", headers=ops | key())
     assert replayed.status_code == 200 and replayed.get_json()["state"] == "pending"
+    assert get(client, zhang, case["id"]).get_json()["province"]["state"] == "waiting"
     again = client.post(f"/admin/v1/forwarding/rows/{row.id}/replay", headers=ops | key())
     assert again.status_code == 409 and again.get_json()["error"]["code"] == "forwarding.not_dead_letter"
 
