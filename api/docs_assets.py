@@ -1,4 +1,8 @@
-"""Swagger UI assets served locally, so /docs works on a network without a CDN."""
+"""Swagger UI assets served locally, so /docs works on a network without a CDN.
+
+A plain Flask blueprint, deliberately left out of the OpenAPI document: these are the static
+files of the documentation viewer itself (like /docs and /openapi.json), not an operation any
+integrator calls (tests/api/test_openapi_coverage.py lists it as such)."""
 
 from __future__ import annotations
 
