@@ -169,7 +169,8 @@ logger_class = JsonAccessLogger
 
 def post_worker_init(worker: Any) -> None:
     """Load yiwang's catalog read model before the worker takes requests (no-op for other apps),
-    let long requests (live streams) see when the worker is told to stop, and move everything
+    let long requests (live streams) see when the worker is told to stop, leave SIGINT to the
+    master (below), and move everything
     loaded so far out of the garbage collector's sight.
 
     A full collection walks every tracked object: with the app, its mappers, schemas and the
@@ -178,8 +179,14 @@ def post_worker_init(worker: Any) -> None:
     long-lived by construction; a catalog snapshot replaced later is freed by reference counting).
     """
     import gc
+    import signal
     import sys
 
+    # Ctrl-C in a terminal reaches every process of the group: the master, which then tells each
+    # worker to quit (SIGQUIT), and the workers themselves. A gthread worker's quit handler run a
+    # second time inside the first (inside ThreadPoolExecutor.shutdown's lock) deadlocks: the
+    # worker outlives the master, holding the port. The master's word is enough.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     lifecycle = sys.modules.get("core.lifecycle")
     if lifecycle is not None:
         lifecycle.register(lambda: bool(worker.alive))

@@ -118,3 +118,58 @@ def test_access_log_survives_quotes_backslashes_and_newlines_in_the_path(
     lines = _access_line(monkeypatch, tmp_path, environ).splitlines()
     assert len(lines) == 1
     assert json.loads(lines[0])["path"] == path
+
+
+def test_ctrl_c_stops_the_master_and_its_workers_without_a_worker_left_behind(tmp_path):
+    """Ctrl-C reaches the whole process group; a worker's own SIGINT must not run its quit
+    handler beside the one the master's SIGQUIT runs (the second, inside the first, hung the
+    worker): workers leave SIGINT to the master."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import requests
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = os.environ | {"GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_WORKERS": "2"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", str(CONF), "bench.bare_app:app"],
+        cwd=CONF.parent, env=env, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        workers: list[int] = []
+        while time.monotonic() < deadline and len(workers) < 2:
+            time.sleep(0.2)
+            out = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout
+            workers = [int(p) for p in out.split()]
+        assert len(workers) == 2, "gunicorn did not start its workers"
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/json", timeout=1).status_code == 200:
+                    break
+            except requests.RequestException:
+                time.sleep(0.2)
+        os.kill(workers[0], signal.SIGINT)  # a stray Ctrl-C to one worker alone changes nothing
+        time.sleep(1)
+        assert os.waitpid(proc.pid, os.WNOHANG) == (0, 0)
+        os.kill(workers[0], 0)  # still there
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: the whole group
+        proc.wait(timeout=30)
+        time.sleep(0.5)
+        for pid in workers:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                continue
+            raise AssertionError(f"worker {pid} outlived its master")
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
