@@ -8,7 +8,6 @@ renamed since keeps its history).
 
 from __future__ import annotations
 
-import unicodedata
 from typing import Any
 
 from sqlalchemy import exists, select
@@ -16,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from domain.catalog.errors import DepartmentNotFound, ItemNotFound
 from domain.catalog.models import Department, ServiceItem
+from domain.catalog.reader import has_control_chars
 from domain.evaluations import service
 from domain.evaluations.models import Evaluation
 
@@ -27,7 +27,7 @@ _MAX_DEPARTMENT = 100
 def _could_be(text: str, max_len: int) -> bool:
     """Nothing past a column's length or holding a control character (PostgreSQL text refuses NUL)
     is looked up."""
-    return 0 < len(text) <= max_len and not any(unicodedata.category(c) == "Cc" for c in text)
+    return 0 < len(text) <= max_len and not has_control_chars(text)
 
 
 def for_service(session: Session, code: str) -> dict[str, Any]:

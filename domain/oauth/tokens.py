@@ -132,12 +132,21 @@ def lock_client_grants(session: Session, client_id: str) -> None:
     """Every grant of the client locked (`lock_grant`, in id order), before its suspension lists
     their token families: a token issue under way finishes first (its family is then listed and
     ended), and one after it finds the client suspended."""
-    take_write_lock(session, OAuthGrant.__table__, OAuthGrant.client_id == client_id)
-    session.execute(
-        select(OAuthGrant.id)
-        .where(OAuthGrant.client_id == client_id)
-        .order_by(OAuthGrant.id)
-        .with_for_update()
+    _lock_grants(session, OAuthGrant.client_id == client_id)
+
+
+def _lock_grants(session: Session, *where: Any) -> list[OAuthGrant]:
+    """The grants matching `where`, read afresh and locked in id order (as `lock_grant` locks
+    one; the same order everywhere, so two such locks never wait on each other crosswise)."""
+    take_write_lock(session, OAuthGrant.__table__, *where)
+    return list(
+        session.scalars(
+            select(OAuthGrant)
+            .where(*where)
+            .order_by(OAuthGrant.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
     )
 
 
@@ -322,15 +331,7 @@ def end_account_tokens(session: Session, account_id: str, *, reason: str, end_gr
     suspension locks them, so the two never wait on each other crosswise): a token issue under
     way commits its family before this reads the families, and one after it re-reads the
     account (no longer active: refused) or finds the family or grant ended."""
-    where = (OAuthGrant.account_id == account_id, OAuthGrant.revoked_at.is_(None))
-    take_write_lock(session, OAuthGrant.__table__, *where)
-    grants = session.scalars(
-        select(OAuthGrant)
-        .where(*where)
-        .order_by(OAuthGrant.id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).all()
+    grants = _lock_grants(session, OAuthGrant.account_id == account_id, OAuthGrant.revoked_at.is_(None))
     family_ids = list(
         session.scalars(
             select(OAuthTokenFamily.id)

@@ -9,6 +9,7 @@ from typing import Any
 import jsonschema
 import pytest
 
+from tests.api.openapi_schema import resolved
 from tests.conftest import make_citizen
 from tests.domain.operators.factories import admin_headers, make_operator
 
@@ -28,18 +29,7 @@ def operator(app: Any, client: Any) -> dict:
 
 def _documented_error_schema(client: Any) -> dict:
     """components.schemas.Error with its $refs resolved, as a JSON Schema."""
-    schemas = client.get("/openapi.json").get_json()["components"]["schemas"]
-
-    def resolve(node: Any) -> Any:
-        if isinstance(node, dict):
-            if "$ref" in node:
-                return resolve(schemas[node["$ref"].rsplit("/", 1)[-1]])
-            return {k: resolve(v) for k, v in node.items()}
-        if isinstance(node, list):
-            return [resolve(v) for v in node]
-        return node
-
-    return resolve(schemas["Error"])
+    return resolved(client.get("/openapi.json").get_json(), "Error")
 
 
 def _assert_list_shape(resp: Any, status: int = 422) -> dict[str, list[str]]:

@@ -10,6 +10,8 @@ from typing import Any
 
 import jsonschema
 
+from tests.api.openapi_schema import resolved
+
 # Served but deliberately not operations of the document, by endpoint; nothing else may be left out.
 NOT_DOCUMENTED = {
     "static": "Flask's static files (only when the app has a static folder)",
@@ -101,36 +103,21 @@ def test_the_oauth_operations_are_described(client: Any) -> None:
             assert response["content"]["application/json"]["schema"] == oauth_error, (path, status)
 
 
-def _schema(spec: dict, name: str) -> dict:
-    schemas = spec["components"]["schemas"]
-
-    def resolve(node: Any) -> Any:
-        if isinstance(node, dict):
-            if "$ref" in node:
-                return resolve(schemas[node["$ref"].rsplit("/", 1)[-1]])
-            return {k: resolve(v) for k, v in node.items()}
-        if isinstance(node, list):
-            return [resolve(v) for v in node]
-        return node
-
-    return resolve(schemas[name])
-
-
 def test_real_oauth_answers_match_the_document(client: Any) -> None:
     spec = _spec(client)
     metadata = client.get("/.well-known/oauth-authorization-server")
     assert metadata.status_code == 200
-    jsonschema.validate(metadata.get_json(), _schema(spec, "AuthorizationServerMetadata"))
-    documented = set(_schema(spec, "AuthorizationServerMetadata")["properties"])
+    jsonschema.validate(metadata.get_json(), resolved(spec, "AuthorizationServerMetadata"))
+    documented = set(resolved(spec, "AuthorizationServerMetadata")["properties"])
     assert set(metadata.get_json()) == documented
 
     poll = client.get("/oauth/login/qr/nope")
     assert poll.status_code == 200
-    jsonschema.validate(poll.get_json(), _schema(spec, "QrLoginStatus"))
+    jsonschema.validate(poll.get_json(), resolved(spec, "QrLoginStatus"))
 
     token = client.post("/oauth/token", data={"grant_type": "password"})
     assert token.status_code in (400, 401)
-    jsonschema.validate(token.get_json(), _schema(spec, "OAuthError"))
+    jsonschema.validate(token.get_json(), resolved(spec, "OAuthError"))
 
     expired = client.post("/oauth/login/sms/send", data={"csrf": "x", "phone": "13900000000"})
     assert expired.status_code == 403 and expired.mimetype == "text/html"
