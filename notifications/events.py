@@ -70,6 +70,15 @@ EVENTS: dict[str, Event] = {
         "The result of {service_name} (case {case_number}) has been delivered.",
         "办理结果已送达",
     ),
+    "case_delayed": Event(
+        "办件传送延迟", "Case delayed", "传送延迟",
+        "申请暂未送达", "Application delayed",
+        "您申请的「{service_name}」（受理编号 {case_number}）暂未送达省政务服务平台，"
+        "工作人员正在处理，无需重新提交。",
+        "Your application for {service_name} (case {case_number}) has not reached the provincial platform"
+        " yet; staff are handling it, no need to submit again.",
+        "工作人员正在处理，无需重新提交",
+    ),
     "due_soon": Event(
         "即将到期", "Due soon", "即将到期",
         "办件即将到期", "Case due soon",

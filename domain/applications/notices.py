@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core import clock
@@ -52,6 +53,32 @@ def emit(
     notice = ApplicationNotice(
         dedupe_key=dedupe[:160], account_id=app.account_id, application_id=app.id,
         event_type=event_type, params=params, created_at=clock.now(),
+    )  # fmt: skip
+    session.add(notice)
+    return notice
+
+
+def delayed(
+    session: Session, app: Application, *, submission_version: int, row_id: str
+) -> ApplicationNotice | None:
+    """Tell the citizen that forwarding gave up on their submission (a dead letter staff will
+    correct and replay), so they neither wait in silence nor submit again. Once per outbox row:
+    a replay that dies again tells them nothing new. None when the case has moved on since."""
+    if (
+        app.status not in (states.SUBMITTED, states.RESUBMITTED)
+        or app.submission_version != submission_version
+    ):
+        return None
+    dedupe = f"{app.id}:delayed:{row_id}"
+    if session.scalar(select(ApplicationNotice.id).where(ApplicationNotice.dedupe_key == dedupe)):
+        return None
+    notice = ApplicationNotice(
+        dedupe_key=dedupe, account_id=app.account_id, application_id=app.id, event_type="case_delayed",
+        params={
+            "case_number": app.case_number, "service_name": app.service_name, "status": app.status,
+            "status_label": states.label(app.status),
+        },
+        created_at=clock.now(),
     )  # fmt: skip
     session.add(notice)
     return notice

@@ -45,18 +45,20 @@ PROVINCE_RECEIVED = ("省平台已接收", "Received by the provincial platform"
 _FORWARDED = (states.SUBMITTED, states.RESUBMITTED)  # sent (or being sent), not yet received
 
 
-def _stalled(session: Session, app: Application) -> bool:
-    """Whether forwarding this submission gave up (a dead letter an operator must correct and
-    replay): the citizen is told it is delayed and being handled, not left "waiting"."""
+def _stalled(session: Session, apps: list[Any]) -> set[str]:
+    """The ids of those of `apps` (sent, not yet received) whose forwarding gave up: a dead
+    letter an operator must correct and replay. The citizen is told the case is delayed and
+    being handled, not left "waiting". One query, and none when no app is waiting."""
+    versions = {app.id: app.submission_version for app in apps if app.status in _FORWARDED}
+    if not versions:
+        return set()
     Out = ForwardingOutbox
-    return bool(
-        session.scalar(
-            select(Out.id).where(
-                Out.application_id == app.id, Out.submission_version == app.submission_version,
-                Out.kind.in_(("submit", "resubmit")), Out.state == OUTBOX_DEAD,
-            ).limit(1)
+    rows = session.execute(
+        select(Out.application_id, Out.submission_version).where(
+            Out.application_id.in_(versions), Out.kind.in_(("submit", "resubmit")), Out.state == OUTBOX_DEAD,
         )
     )  # fmt: skip
+    return {app_id for app_id, version in rows if versions[app_id] == version}
 
 
 def _province(app: Application, lang: str, *, stalled: bool = False) -> dict[str, Any] | None:
@@ -187,7 +189,7 @@ def full(
         "service_name": service_name(session, app, lang),
         "items": app.items,
         # A submission just made (`known`) has a fresh outbox row: nothing to look up.
-        **_status(app, lang, stalled=known is None and app.status in _FORWARDED and _stalled(session, app)),
+        **_status(app, lang, stalled=known is None and app.id in _stalled(session, [app])),
         "revision": app.revision,
         "submission_version": app.submission_version,
         "case_number": app.case_number,
@@ -265,6 +267,7 @@ _LIST_COLUMNS = (
     Application.status, Application.result, Application.province_receipt_no, Application.province_received_at,
     Application.updated_at, Application.due_on, Application.paused_on,
     Application.kind, Application.bundle_code, Application.items,  # for the English name
+    Application.submission_version,  # for "delayed"
 )  # fmt: skip
 
 
@@ -312,6 +315,7 @@ def listing(
         if lang == "en"
         else {}
     )
+    stalled = _stalled(db, rows[:limit])
     page = {
         "items": [
             {
@@ -319,7 +323,7 @@ def listing(
                 "service_name": service_name(db, app, lang, bundle_names=bundles),
                 "service_code": app.service_code,
                 "case_number": app.case_number,
-                **_status(app, lang),
+                **_status(app, lang, stalled=app.id in stalled),
                 "updated_at": app.updated_at.isoformat(),
                 **_due(app, now),
             }

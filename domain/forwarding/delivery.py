@@ -30,7 +30,7 @@ from core.db import run_precompiled, take_write_lock
 from core.masking import redact_values
 from core.throttle import CircuitBreaker, LeaseSemaphore, TokenBucket
 from domain.accounts import profile_cache
-from domain.applications import states, transitions
+from domain.applications import notices, states, transitions
 from domain.applications.models import OUTBOX_DEAD, Application, ForwardingOutbox
 from domain.forwarding import payload
 from integrations.province.client import ProvinceClient, ProvinceError, Receipt
@@ -339,8 +339,12 @@ class Forwarder:
         ok = self._finish(session, row_id, attempt, state=DEAD, last_error=reason[:2000])
         if ok:
             row = session.get(ForwardingOutbox, row_id)
-            if row is not None:  # the citizen's view now says the case is delayed (views._stalled)
-                profile_cache.mark_application_changed(session, row.application_id)
+            if row is not None and row.kind in ("submit", "resubmit"):
+                # The citizen's views now say the case is delayed (views._stalled); tell them too.
+                mark_case_views(session, row.application_id)
+                app = session.get(Application, row.application_id)
+                if app is not None:
+                    notices.delayed(session, app, submission_version=row.submission_version, row_id=row.id)
             audit.record(
                 session, actor_type="system", actor_id="forwarder", action="forwarding.dead_letter",
                 target_type="forwarding_outbox", target_id=row_id,
@@ -442,3 +446,12 @@ def _quoted(body: dict[str, Any]) -> list[str]:
 # Bounds the walk as the request parser bounds any JSON body's nesting (api.json_body.MAX_DEPTH):
 # a list value's items nest as deep as the citizen's JSON did, an operator's correction too.
 _QUOTED_DEPTH = 64
+
+
+def mark_case_views(session: Session, application_id: str) -> None:
+    """Drop the citizen's cached views of this case (its detail and the account's list) after
+    the commit: whether its forwarding is dead ("delayed") is shown in both."""
+    profile_cache.mark_application_changed(session, application_id)
+    account_id = session.scalar(select(Application.account_id).where(Application.id == application_id))
+    if account_id is not None:
+        profile_cache.mark_changed(session, account_id)

@@ -8,7 +8,6 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core import audit, clock
-from domain.accounts import profile_cache
 from domain.applications.models import ForwardingOutbox
 from domain.forwarding import delivery
 from domain.forwarding.errors import NotDeadLetter, RowNotFound
@@ -79,7 +78,7 @@ def replay(session: Session, row_id: str, *, operator_id: str) -> ForwardingOutb
     row.state, row.attempts, row.next_attempt_at, row.locked_until = delivery.PENDING, 0, now, None
     # A replay restarts the maximum-age clock, or an old row would die again at once.
     row.replayed_at = now
-    profile_cache.mark_application_changed(session, row.application_id)  # "delayed" no more
+    delivery.mark_case_views(session, row.application_id)  # "delayed" no more
     audit.record(
         session, actor_type="operator", actor_id=operator_id, action="forwarding.replayed",
         target_type="forwarding_outbox", target_id=row.id, details={"case_number": row.case_number},

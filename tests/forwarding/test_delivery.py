@@ -108,11 +108,18 @@ def test_429_waits_at_least_retry_after(client, zhang, services, province, clock
     assert "429" in row.last_error and (row.next_attempt_at - clock.now()).total_seconds() >= 0.99
 
 
+def _listed(client, who, app_id):
+    """The case's entry in the citizen's list (the first page, which the phone opens)."""
+    items = client.get("/v1/applications", headers=who["headers"]).get_json()["items"]
+    return next(item for item in items if item["id"] == app_id)
+
+
 def test_a_validation_refusal_is_a_dead_letter_an_operator_corrects_and_replays(
     client, zhang, services, province, ops, clock
 ):
     case = submitted(client, zhang)
     assert get(client, zhang, case["id"]).get_json()["province"]["state"] == "waiting"  # now cached
+    assert _listed(client, zhang, case["id"])["province"]["state"] == "waiting"  # the list too
     session = fresh()
     row = session.get(ForwardingOutbox, _row(case["id"]).id)
     row.overrides = {"channel": 12}  # what a broken field mapping would send
@@ -123,6 +130,7 @@ def test_a_validation_refusal_is_a_dead_letter_an_operator_corrects_and_replays(
     shown = get(client, zhang, case["id"]).get_json()
     assert shown["status"] == "submitted" and shown["province"]["state"] == "delayed"
     assert shown["province"]["label"] == "省平台暂未接收，工作人员正在处理，无需重新提交"
+    assert _listed(client, zhang, case["id"])["province"] == shown["province"]  # the list says so too
     dead = client.get("/admin/v1/forwarding/rows?state=dead", headers=ops).get_json()["items"]
     assert [d["id"] for d in dead] == [row.id] and "400" in dead[0]["last_error"]
     stats = client.get("/admin/v1/forwarding/stats", headers=ops).get_json()
@@ -139,6 +147,7 @@ def test_a_validation_refusal_is_a_dead_letter_an_operator_corrects_and_replays(
     replayed = client.post(f"/admin/v1/forwarding/rows/{row.id}/replay", headers=ops | key())
     assert replayed.status_code == 200 and replayed.get_json()["state"] == "pending"
     assert get(client, zhang, case["id"]).get_json()["province"]["state"] == "waiting"
+    assert _listed(client, zhang, case["id"])["province"]["state"] == "waiting"
     again = client.post(f"/admin/v1/forwarding/rows/{row.id}/replay", headers=ops | key())
     assert again.status_code == 409 and again.get_json()["error"]["code"] == "forwarding.not_dead_letter"
 
@@ -306,3 +315,30 @@ def test_what_a_refusal_may_quote_covers_objects_inside_lists():
     assert "李*四" in text and "字段 jtcy" in text
     deep = _quoted({"form": {"f": [[[[[[["李小四"]]]]]]], "g": {"a": {"b": [{"c": "王五"}]}}}})
     assert sorted(deep) == ["李小四", "王五"]
+
+
+def test_a_dead_letter_tells_the_citizen_once_not_to_submit_again(
+    app, client, zhang, services, province, ops
+):
+    from tests.notifications.conftest import run_notifier
+
+    case = submitted(client, zhang)
+    row_id = _row(case["id"]).id
+    session = fresh()
+    session.get(ForwardingOutbox, row_id).overrides = {"channel": 12}  # refused by the province
+    session.commit()
+    assert forward(services) == ["dead"]
+    run_notifier(app)
+
+    def delayed() -> list[dict]:
+        items = client.get("/v1/notifications", headers=zhang["headers"]).get_json()["items"]
+        return [n for n in items if n["application_id"] == case["id"] and n["title"] == "申请暂未送达"]
+
+    [note] = delayed()
+    assert case["case_number"] in note["body"] and "无需重新提交" in note["body"]
+
+    # Replayed and refused again: the citizen already knows; nothing new to tell.
+    assert client.post(f"/admin/v1/forwarding/rows/{row_id}/replay", headers=ops | key()).status_code == 200
+    assert forward(services) == ["dead"]
+    run_notifier(app)
+    assert len(delayed()) == 1
