@@ -86,13 +86,27 @@ class ProvinceClient:
         """Send one 申办 / resubmission / withdrawal; `body` holds plain values (encrypted here)."""
         answer = self._call(self.profile.intake_path, self.encrypt_fields(body))
         try:
-            return Receipt(
+            receipt = Receipt(
                 sblsh=str(answer["sblsh"]), version=int(answer["version"]),
                 receipt_no=str(answer["receipt_no"]), received_at=answer.get("received_at"),
                 duplicate=bool(answer.get("duplicate")),
             )  # fmt: skip
         except (KeyError, TypeError, ValueError) as exc:
             raise ProvinceError(f"receipt without its fields: {exc}", retryable=True) from None
+        # A receipt is for the case and version sent, or it says nothing about them: recorded,
+        # it would mark this case received on the strength of another's (a mix-up anywhere on
+        # the province's side). Sent again (the province dedupes); operators are told at once.
+        sent = (str(body.get("sblsh")), str(body.get("version")))
+        if "sblsh" in body and (receipt.sblsh, str(receipt.version)) != sent:
+            log.error(
+                "province receipt names another case or version; retrying",
+                extra={"sent": "/".join(sent), "receipt": f"{receipt.sblsh}/{receipt.version}",
+                       "alert": "forwarding.receipt_mismatch"},
+            )  # fmt: skip
+            raise ProvinceError(
+                f"receipt for {receipt.sblsh} version {receipt.version}, not the one sent", retryable=True
+            )
+        return receipt
 
     def evaluation(self, body: dict[str, Any]) -> bool:
         """Push one 好差评 evaluation; True when the province already had it."""

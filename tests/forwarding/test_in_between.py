@@ -3,12 +3,13 @@ unsigned. They may delay a submission, never end it for good or park it past its
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from flask import Flask, Response
+from flask import Flask, Response, request
 
 from domain.applications.models import ForwardingOutbox
 from domain.forwarding.delivery import Forwarder
@@ -68,3 +69,35 @@ def test_a_huge_retry_after_waits_no_longer_than_the_rows_maximum_age(
     clock.advance(fw.profile.max_age + 2)
     assert forward(services, forwarder=fw) == ["dead"]  # the last attempt failed too
     assert _row(case["id"]).state == "dead"
+
+
+def test_a_signed_receipt_for_another_case_is_not_recorded(app, client, zhang, services, caplog):
+    """The province's signed answer acknowledges a different case (a mix-up on its side): the
+    citizen's case must not be shown received on the strength of it; it is sent again."""
+    from integrations.province import signing
+    from tests.forwarding.conftest import province_credentials
+
+    creds = province_credentials(app)
+    web = Flask("mixed-up-province")
+
+    @web.route("/<path:path>", methods=["POST"])
+    def intake(path: str) -> Response:
+        sent = json.loads(request.get_data())
+        answer = {"code": "0", "sblsh": "OTHER" + sent["sblsh"][5:], "version": sent["version"],
+                  "receipt_no": "R-OTHER", "received_at": None}  # fmt: skip
+        body = json.dumps(answer).encode()
+        return Response(body, status=200, headers=signing.sign_response(creds, 200, body))
+
+    sim = ThreadedSimulator(web).start()
+    try:
+        case = submitted(client, zhang)
+        fw = _forwarder(app, services, sim.url)
+        with caplog.at_level("ERROR"):
+            assert forward(services, forwarder=fw) == ["retrying"]
+    finally:
+        sim.stop()
+    row = _row(case["id"])
+    assert row.state == "retrying" and row.receipt_no is None and "not the one sent" in row.last_error
+    shown = get(client, zhang, case["id"]).get_json()
+    assert shown["status"] == "submitted" and shown["province"]["receipt_no"] is None
+    assert any(getattr(r, "alert", None) == "forwarding.receipt_mismatch" for r in caplog.records)
