@@ -302,6 +302,7 @@ OPERATIONS: dict[str, dict[str, Any]] = {
                     "description": "back to /oauth/authorize with the same parameters; the cookie is cleared",
                     "headers": {**_LOCATION, **_SET_COOKIE},
                 },
+                "403": _html("error page: expired page (wrong CSRF token); the browser stays signed in"),
                 "default": _DEFAULT,
             },
         }

@@ -228,7 +228,12 @@ def sms_login() -> Response:
 
 @bp.post("/logout")
 def logout() -> Response:
-    params = _params(request.form)
-    resp = redirect(authorize_url(params), 303)
-    browser.clear(resp)
+    """ "Not me, switch account": the page's own form only (its CSRF token), so another site
+    cannot sign the citizen out of a consent page. Without a cookie there is nothing to end."""
+    raw, data = browser.load()
+    if raw is not None and not browser.csrf_ok(data, request.form.get("csrf")):
+        return error_page("页面已过期", "为保护您的账号安全，请返回该应用重新发起授权。", 403)
+    resp = redirect(authorize_url(_params(request.form)), 303)
+    if raw is not None:
+        browser.clear(resp)
     return resp

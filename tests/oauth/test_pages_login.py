@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from tests.api.v1.test_sms_login import code_on_phone, deliver
-from tests.oauth.conftest import authorize_params, hidden_fields, pkce
+from tests.oauth.conftest import authorize_params, hidden_fields, pkce, sign_in_browser
 
 PHONE = "13912340077"
 
@@ -49,6 +49,27 @@ def test_sign_in_forms_need_the_pages_csrf_token(client, bank, sim):
     params, form = _login_page(client, bank)
     forged = client.post("/oauth/login/sms/send", data={**form, "csrf": "forged", "phone": PHONE})
     assert forged.status_code == 403
+
+
+def test_switching_account_needs_the_pages_csrf_token(client, bank, citizen):
+    """ "Not me, switch account" signs this browser out; a form on another site must not."""
+    sign_in_browser(client, citizen["account_id"])
+    _, challenge = pkce()
+    page = client.get("/oauth/authorize?" + urlencode(authorize_params(bank, challenge)))
+    assert "同意授权" in page.get_data(as_text=True)
+    form = hidden_fields(page.get_data(as_text=True))
+
+    forged = client.post("/oauth/logout", data={**form, "csrf": "forged"})
+    assert forged.status_code == 403 and "页面已过期" in forged.get_data(as_text=True)
+    assert "yw_oauth" not in forged.headers.get("Set-Cookie", "")
+    assert "同意授权" in client.get(
+        "/oauth/authorize?" + urlencode(authorize_params(bank, challenge))
+    ).get_data(as_text=True)  # still signed in
+
+    done = client.post("/oauth/logout", data=form)
+    assert done.status_code == 303 and done.headers["Location"].startswith("/oauth/authorize?")
+    login = client.get(done.headers["Location"])
+    assert "请先登录一网通办" in login.get_data(as_text=True)  # signed out: the sign-in page
 
 
 def test_qr_sign_in_is_approved_on_the_phone_and_taken_by_that_browser_only(app, client, bank, citizen):
