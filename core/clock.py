@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+# China keeps one time zone: "today" for validity dates, due dates and working days is Beijing's.
+BEIJING = ZoneInfo("Asia/Shanghai")
 
 
 class SystemClock:
@@ -40,6 +44,12 @@ def now() -> datetime:
 def timestamp() -> float:
     """Current UNIX time in seconds."""
     return _clock.time()
+
+
+def local_date(when: datetime | None = None) -> date:
+    """The Beijing calendar date at `when` (default: now). A certificate valid until the 5th is
+    expired at 00:00 Beijing time on the 6th, which is 16:00 UTC on the 5th."""
+    return (when or now()).astimezone(BEIJING).date()
 
 
 def use(clock: SystemClock) -> SystemClock:

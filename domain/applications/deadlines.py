@@ -13,14 +13,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from core.clock import local_date
 from domain.applications import states
-from domain.applications.case_numbers import BEIJING
 from domain.applications.models import Application
 from domain.calendar import service as calendar
-
-
-def local_date(when: datetime) -> date:
-    return when.astimezone(BEIJING).date()
 
 
 def compute_due(

@@ -48,7 +48,7 @@ def person_from(name: str, id_number: str) -> Person:
     except documents.DocumentProblem as exc:
         problems["name"] = [f"identity.name.{exc.code}"]
     try:
-        clean_id = documents.normalise_id_number(id_number, today=clock.now().date())
+        clean_id = documents.normalise_id_number(id_number, today=clock.local_date())
     except documents.DocumentProblem as exc:
         problems["id_number"] = [f"identity.id_number.{exc.code}"]
     if problems:

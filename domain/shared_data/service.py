@@ -176,7 +176,9 @@ def _query(
     if answer.status == m.PENDING:
         row.ticket = answer.ticket
         row.next_poll_at = now + timedelta(seconds=deps.poll_seconds)
-        row.expected_by = add_working_days(session, now.date(), APPROVAL_WORKING_DAYS, region=region)
+        row.expected_by = add_working_days(
+            session, clock.local_date(now), APPROVAL_WORKING_DAYS, region=region
+        )
     session.add(row)
     _used(session, app, now, "exchange", f"dataset:{dataset}", SHARED_DATASETS[dataset][0], "")
     return row
@@ -289,7 +291,7 @@ def _attach_certificates(
         return
     if stale:
         return  # a certificate may satisfy a material only as the library states it now
-    today = now.date()
+    today = clock.local_date(now)
     for material_id, material in spec.materials.items():
         for row in _candidates(rows, material["ecert_types"]):
             if wallet.usable(row, today):

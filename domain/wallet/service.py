@@ -15,6 +15,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core import audit, clock
@@ -98,18 +99,39 @@ def sync(
     session: Session, deps: GovDataDeps, who: Holder, *, purpose: str
 ) -> tuple[list[WalletCertificate], bool]:
     """Read the holder's certificates from the library into the wallet; (rows, stale)."""
-    rows = {
-        r.identifier: r
-        for r in session.scalars(
-            select(WalletCertificate).where(WalletCertificate.account_id == who.account_id)
-        )
-    }
+    rows = _held(session, who.account_id)
     try:
         listed = deps.ecert.list(id_number=who.id_number, name=who.name, purpose=purpose)
     except GovDataError as exc:
         if not exc.retryable:
             raise SourceUnavailable() from exc
         return sorted(rows.values(), key=_shown_order), True
+    try:
+        with session.begin_nested():
+            _store(session, deps, who, rows, listed)
+    except IntegrityError:
+        # Another request of this account (the mini-program and the app opening the wallet at
+        # once, a double tap) stored the same certificates meanwhile: update its rows instead.
+        rows = _held(session, who.account_id)
+        _store(session, deps, who, rows, listed)
+    return sorted(rows.values(), key=_shown_order), False
+
+
+def _held(session: Session, account_id: str) -> dict[str, WalletCertificate]:
+    return {
+        r.identifier: r
+        for r in session.scalars(
+            select(WalletCertificate)
+            .where(WalletCertificate.account_id == account_id)
+            .execution_options(populate_existing=True)
+        )
+    }
+
+
+def _store(
+    session: Session, deps: GovDataDeps, who: Holder, rows: dict[str, WalletCertificate], listed: list[Any]
+) -> None:
+    """Make the wallet's rows (`rows`, updated in place) what the library listed; flushed."""
     now = clock.now()
     seen = set()
     for c in listed:
@@ -131,7 +153,6 @@ def sync(
             session.delete(row)
             del rows[identifier]
     session.flush()
-    return sorted(rows.values(), key=_shown_order), False
 
 
 # The cards a citizen reaches for most come first: ID card, household register, then by type.
@@ -155,7 +176,7 @@ def summary(row: WalletCertificate, deps: GovDataDeps, lang: str = "zh") -> dict
         "own": row.own,
         "state": row.state,
         "state_name": en if lang == "en" else zh,
-        "usable": usable(row, clock.now().date()),
+        "usable": usable(row, clock.local_date()),
         "issued_on": row.issued_on.isoformat() if row.issued_on else None,
         "valid_until": row.valid_until.isoformat() if row.valid_until else None,
         "synced_at": row.synced_at.isoformat(),
@@ -268,7 +289,7 @@ def present(
     who = holder(session, deps, account_id, why="presentation", request_id=request_id)
     _live(deps, row, who, "presentation")
     now = clock.now()
-    if not usable(row, now.date()):
+    if not usable(row, clock.local_date(now)):
         session.commit()  # keep the state just read
         raise _state_error(row)
     ttl = min(int(deps.presentation_ttl), 300)
@@ -336,7 +357,7 @@ def verify(
         checked_live = True
     except SourceUnavailable:
         checked_live = False  # answer from the last known state, and say so
-    valid = usable(row, now.date())
+    valid = usable(row, clock.local_date(now))
     session.execute(
         update(Presentation).where(Presentation.id == pid).values(result="valid" if valid else "not_valid")
     )
@@ -383,7 +404,7 @@ def current_states(
     if not rows:
         return dict.fromkeys(identifiers, False)
     who = holder(session, deps, account_id, why="submission-check", actor_type="system")
-    today = clock.now().date()
+    today = clock.local_date()
     out = {}
     for identifier in identifiers:
         row = rows.get(identifier)

@@ -207,3 +207,64 @@ def test_when_the_library_is_down_the_wallet_shows_the_last_states_and_shows_not
     card = of_type(before, ID_CARD)
     refused = present(client, who, card["id"])
     assert refused.status_code == 503 and refused.get_json()["error"]["code"] == "sharing.source_unavailable"
+
+
+def test_a_certificate_expired_by_beijing_date_is_not_usable(app, client, clock):
+    """Valid until the 5th means expired from 00:00 Beijing time on the 6th (16:00 UTC on the
+    5th): at 07:00 Beijing on the 6th it may not be shown at a counter."""
+    from datetime import UTC, datetime, time
+
+    from tests.shared_data.conftest import POPULATION
+
+    person, cert = min(
+        (
+            (p, c)
+            for p in POPULATION.people.values()
+            for c in REGISTRY.of(p.id_number)
+            if c.state == "01" and c.valid_until and c.holder_id == p.id_number
+        ),
+        key=lambda pc: pc[1].valid_until,
+    )
+    clock._t = datetime.combine(cert.valid_until, time(23, 0), tzinfo=UTC).timestamp()  # 07:00 next day
+    who = verified_as(app, person)
+    card = next(c for c in wallet(client, who) if c["identifier"] == cert.identifier)
+    assert card["usable"] is False
+    assert present(client, who, card["id"]).status_code == 409
+
+
+def test_two_first_opens_at_once_both_show_the_wallet(app, client, monkeypatch):
+    """The mini-program and the app open an empty wallet at the same moment (or a double tap):
+    both store the same certificates; neither gets an error."""
+    import threading
+
+    from core.db import db
+
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer: the second open waits for the first (no race to show)")
+    who = verified_as(app, holder_of_valid_id())
+    ecert = app.extensions["yiwang"].govdata.ecert
+    real, barrier = ecert.list, threading.Barrier(2, timeout=10)
+
+    def listed(**kw: Any) -> Any:
+        out = real(**kw)
+        barrier.wait()  # both have read the empty wallet and the library's answer
+        return out
+
+    monkeypatch.setattr(ecert, "list", listed)
+    answers: list[Any] = []
+
+    def one() -> None:
+        try:
+            resp = app.test_client().get(W, headers=who["headers"])
+            answers.append((resp.status_code, len(resp.get_json().get("certificates", []))))
+        finally:
+            db.remove()
+
+    threads = [threading.Thread(target=one) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert [code for code, _ in answers] == [200, 200], answers
+    monkeypatch.undo()
+    assert answers[0][1] == answers[1][1] == len(wallet(client, who)) > 0
