@@ -7,9 +7,10 @@ owns follows them, whichever route found them.
 
 What moves is declared by the models: every mapped class with `follows_person = True` and an
 `account_id` column (channel identities, verification history, consents, applications with
-their files and notices, and whatever later features mark). Sessions stay on the closed
-account; the caller ends them (domain.auth.sessions.revoke_all). So do its grants to
-third-party apps (OAuth): the surviving account never consented to those apps, and both
+their files and notices, and whatever later features mark). A model whose rows may clash with
+the target's under a unique rule declares `settle_merge`, called before anything moves.
+Sessions stay on the closed account; the caller ends them (domain.auth.sessions.revoke_all).
+So do its grants to third-party apps (OAuth): the surviving account never consented to those apps, and both
 accounts may hold a live grant to the same one; revoke_all ends them with every token issued
 under them (docs/oauth.md).
 """
@@ -52,7 +53,14 @@ def fold_into(session: Session, *, source: Account, target: Account, actor_id: s
     merged_into = target). Audited with the citizen who triggered it. Flushed, not committed;
     the caller ends the source's sessions and app grants (domain.auth.sessions.revoke_all)."""
     now = clock.now()
-    for model in owned_models():
+    owned = owned_models()
+    for model in owned:
+        # A model whose rows could clash with the target's under a unique rule (one booking per
+        # item and day, one inbox entry per event) settles that first, as its rule says.
+        settle = getattr(model, "settle_merge", None)
+        if settle is not None:
+            settle(session, source_id=source.id, target_id=target.id, now=now)
+    for model in owned:
         app_attr = getattr(model, "shown_in_application_view", None)
         if app_attr:  # cached application views name their owner: drop them after the commit
             moved = session.scalars(select(getattr(model, app_attr)).where(model.account_id == source.id))

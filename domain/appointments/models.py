@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, UniqueConstraint, text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, UniqueConstraint, select, text, update
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from core.db import Base, IdMixin, UTCDateTime
 
@@ -74,3 +74,27 @@ class Appointment(IdMixin, Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     # The booking a reschedule moved this one to (set with the move; this one is cancelled then).
     moved_to: Mapped[str | None] = mapped_column(ForeignKey("appointments.id"))
+
+    @classmethod
+    def settle_merge(cls, session: Session, *, source_id: str, target_id: str, now: datetime) -> None:
+        """Before an account merge moves the bookings: where both accounts hold an active
+        booking of the same item on the same day, the person keeps one place. The one checked
+        in is kept, else the surviving account's; the other is cancelled and, if it was only
+        booked, its place given back to the hall (one person, one place)."""
+        A = cls
+        theirs = {
+            (a.service_code, a.day): a
+            for a in session.scalars(select(A).where(A.account_id == target_id, A.status.in_(ACTIVE)))
+        }
+        for mine in session.scalars(select(A).where(A.account_id == source_id, A.status.in_(ACTIVE))).all():
+            other = theirs.get((mine.service_code, mine.day))
+            if other is None:
+                continue
+            drop = other if mine.status == CHECKED_IN and other.status == BOOKED else mine
+            if drop.status == BOOKED:
+                S = AppointmentSlot
+                session.execute(
+                    update(S).where(S.id == drop.slot_id, S.booked > 0).values(booked=S.booked - 1)
+                )
+            drop.status, drop.updated_at = CANCELLED, now
+        session.flush()

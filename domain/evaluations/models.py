@@ -45,6 +45,7 @@ class RectificationTask(IdMixin, Base):
     """The follow-up of a 差评: respond by the deadline, the citizen confirms or appeals."""
 
     __tablename__ = "rectification_tasks"
+    follows_person = True  # with its evaluation: the surviving account confirms or appeals it
 
     evaluation_id: Mapped[str] = mapped_column(ForeignKey("evaluations.id"), unique=True)
     account_id: Mapped[str] = mapped_column(String(36), index=True)
