@@ -61,8 +61,14 @@ def _wrap(
         early: EarlyClaim | None = g.get(_EARLY)
         # The early claim hashed this same request's body: once is enough.
         fingerprint = early.fingerprint if early is not None else _fingerprint()
-        # Public: only a client that sends the same body (the same credential) can replay.
-        scope = _scope(principal.account_id if principal else f"body:{fingerprint}")
+        # An operator's keys are theirs alone. Public: only a client that sends the same body
+        # (the same credential) can replay.
+        operator = g.get("operator")
+        scope = _scope(
+            principal.account_id if principal
+            else f"operator:{operator.operator_id}" if operator is not None
+            else f"body:{fingerprint}"
+        )  # fmt: skip
         if early is not None and (early.scope, early.key, early.fingerprint) == (scope, key, fingerprint):
             early.used = True  # taken with the token check (api.auth.require_citizen)
             stored = store.begun(scope, key, fingerprint, taken=early.taken, raw=early.raw)

@@ -9,6 +9,7 @@ from marshmallow import fields, validate
 
 from api.admin.security import BEARER_SECURITY, current_actor, require_operator, role_guard
 from api.blueprint import Blueprint
+from api.idempotency import idempotent
 from api.schemas import StrictSchema
 from core.db import db
 from domain.calendar import service as calendar
@@ -89,6 +90,7 @@ class Overrides(MethodView):
         """Overrides by date; `region` gives that code's own rows only (not inherited ones)."""
         return calendar.list_overrides(db.reader(), region=region, year=year)
 
+    @idempotent
     @blp.doc(security=BEARER_SECURITY)
     @blp.arguments(OverrideCreateSchema)
     @blp.response(201, OverrideSchema)
@@ -102,6 +104,7 @@ class Overrides(MethodView):
 
 @blp.route("/overrides/<string:override_id>")
 class OverrideItem(MethodView):
+    @idempotent
     @blp.doc(security=BEARER_SECURITY)
     @blp.response(204)
     def delete(self, override_id: str) -> None:

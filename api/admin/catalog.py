@@ -131,6 +131,7 @@ class ReferenceCsv(MethodView):
         rows = catalog.export_catalog(db.reader(), published_only=False)["reference"][name]
         return _csv(_CSV_COLUMNS[name], rows, f"{name}.csv")
 
+    @idempotent
     @blp.doc(security=BEARER_SECURITY, requestBody={"content": {"text/csv": {"schema": {"type": "string"}}}})
     @blp.arguments(DryRunSchema, location="query", as_kwargs=True)
     def post(self, name: str, dry_run: bool) -> Response:

@@ -7,6 +7,7 @@ from flask.views import MethodView
 from api.admin.schemas import JobQuerySchema, JobSchema
 from api.admin.security import BEARER_SECURITY, current_actor, require_operator, role_guard
 from api.blueprint import Blueprint
+from api.idempotency import idempotent
 from core.db import db
 from core.outbox.models import OutboxJob
 from domain.operators import jobs
@@ -55,6 +56,7 @@ class JobItem(MethodView):
 
 @blp.route("/<string:job_id>/replay")
 class JobReplay(MethodView):
+    @idempotent
     @blp.doc(security=BEARER_SECURITY)
     @blp.response(200, JobSchema)
     def post(self, job_id: str) -> dict:

@@ -13,6 +13,7 @@ from marshmallow import fields, validate
 from api.admin.security import BEARER_SECURITY, current_actor, require_operator, role_guard
 from api.blueprint import Blueprint
 from api.deps import services
+from api.idempotency import idempotent
 from api.schemas import StrictSchema
 from core.db import db
 from domain.oauth import clients
@@ -83,6 +84,7 @@ class Clients(MethodView):
         """Every registered app, oldest first."""
         return [client_body(c) for c in clients.list_all(db.session())]
 
+    @idempotent
     @blp.doc(security=BEARER_SECURITY)
     @blp.arguments(ClientCreateSchema)
     @blp.response(201, ClientCreatedSchema)
@@ -103,6 +105,7 @@ class OneClient(MethodView):
 
 @blp.route("/<string:client_id>/status")
 class ClientStatus(MethodView):
+    @idempotent
     @blp.doc(security=BEARER_SECURITY)
     @blp.arguments(StatusSchema)
     @blp.response(200, ClientSchema)
@@ -115,6 +118,7 @@ class ClientStatus(MethodView):
 
 @blp.route("/<string:client_id>/secret")
 class ClientSecret(MethodView):
+    @idempotent
     @blp.doc(security=BEARER_SECURITY)
     @blp.response(200, ClientCreatedSchema)
     def post(self, client_id: str) -> dict:

@@ -14,6 +14,7 @@ from api.admin.schemas import (
 from api.admin.security import BEARER_SECURITY, current_actor, require_operator, role_guard
 from api.blueprint import Blueprint
 from api.deps import services
+from api.idempotency import idempotent
 from core.db import db
 from domain.operators import service as operators
 from domain.operators.models import ROLE_ADMIN
@@ -33,6 +34,7 @@ class Operators(MethodView):
         """Every operator account, by username."""
         return [operator_body(o) for o in operators.list_operators(db.session())]
 
+    @idempotent
     @blp.doc(security=BEARER_SECURITY)
     @blp.arguments(OperatorCreateSchema)
     @blp.response(201, OperatorCreatedSchema)
@@ -58,6 +60,7 @@ class OperatorItem(MethodView):
         """One operator."""
         return operator_body(operators.get_operator(db.session(), operator_id))
 
+    @idempotent
     @blp.doc(security=BEARER_SECURITY)
     @blp.arguments(OperatorUpdateSchema)
     @blp.response(200, OperatorSchema)
@@ -72,6 +75,7 @@ class OperatorItem(MethodView):
 
 @blp.route("/<string:operator_id>/unlock")
 class OperatorUnlock(MethodView):
+    @idempotent
     @blp.doc(security=BEARER_SECURITY)
     @blp.response(200, OperatorSchema)
     def post(self, operator_id: str) -> dict:
