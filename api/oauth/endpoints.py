@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from authlib.oauth2.rfc7009 import RevocationEndpoint
@@ -9,6 +10,7 @@ from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from authlib.oauth2.rfc9207 import IssuerParameter
 from flask import current_app, url_for
+from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from api.deps import services
@@ -18,6 +20,8 @@ from core.errors import AppError
 from domain.oauth import tokens as oauth_tokens
 
 AUTHENTICATED = ["client_secret_basic", "private_key_jwt"]
+
+log = logging.getLogger(__name__)
 
 
 def find_token(token: str, hint: str | None) -> Token | None:
@@ -106,7 +110,16 @@ class PrivateKeyJwt(JWTBearerClientAssertion):
         )
 
     def resolve_client_public_key(self, client: Any) -> KeySet:
-        return KeySet.import_key_set(client.row.jwks or {"keys": []})
+        try:
+            return KeySet.import_key_set(client.row.jwks or {"keys": []})
+        except (JoseError, ValueError, TypeError, AttributeError):
+            # Registered before registration checked keys: the app cannot authenticate (401
+            # invalid_client), and operators are told to correct its JWKS.
+            log.error(
+                "an app's registered JWKS cannot be read",
+                extra={"client_id": client.row.id, "alert": "oauth.client_jwks_unreadable"},
+            )
+            return KeySet([])
 
 
 class Issuer(IssuerParameter):

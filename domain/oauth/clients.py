@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -100,6 +102,25 @@ def redirect_uri_matches(client: OAuthClient, uri: str) -> bool:
     return False
 
 
+# Keys an app signs its client assertions with: asymmetric, and only the public half is held.
+_KEY_TYPES = ("EC", "RSA", "OKP")
+
+
+def _check_jwks(jwks: dict[str, Any]) -> None:
+    """A JWKS the token endpoint can use: every key readable, asymmetric and public only. A key
+    pasted without its coordinates used to be accepted and then failed every token request."""
+    try:
+        keys = KeySet.import_key_set(jwks).keys
+    except (JoseError, ValueError, TypeError, AttributeError) as exc:
+        raise ClientInvalid(reason="公钥（JWKS）无法读取", fields={"jwks": [str(exc)[:200]]}) from None
+    for key in keys:
+        if key.key_type not in _KEY_TYPES:
+            raise ClientInvalid(reason="公钥（JWKS）须为非对称密钥", fields={"jwks": [f"kty {key.key_type}"]})
+        if key.is_private:
+            # Whoever holds a private key can sign as the app: it must never leave the app.
+            raise ClientInvalid(reason="只登记公钥，不可提交私钥", fields={"jwks": ["private key given"]})
+
+
 def register(
     session: Session,
     *,
@@ -123,6 +144,8 @@ def register(
         raise ClientInvalid(reason="认证方式与应用类型不符", fields={"auth_method": [auth_method]})
     if auth_method == PRIVATE_KEY_JWT and not (jwks and isinstance(jwks.get("keys"), list) and jwks["keys"]):
         raise ClientInvalid(reason="private_key_jwt 须登记公钥（JWKS）", fields={"jwks": ["required"]})
+    if jwks is not None:
+        _check_jwks(jwks)
     if not redirect_uris and set(scopes) - scope_catalog.CLIENT_ONLY:
         raise ClientInvalid(reason="至少登记一个回调地址", fields={"redirect_uris": ["required"]})
     for uri in redirect_uris:

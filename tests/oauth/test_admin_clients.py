@@ -110,3 +110,60 @@ def test_private_key_jwt_client_authenticates_with_a_signed_assertion_once(app, 
     )
     resp = client.post("/oauth/token", data=form | {"client_assertion": forged})
     assert resp.status_code in (400, 401) and resp.get_json()["error"] == "invalid_client"
+
+
+def test_a_jwks_the_token_endpoint_cannot_use_is_refused_at_registration(app, client):
+    import json
+
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    public = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key())) | {"kid": "k1"}
+    private = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key)) | {"kid": "k1"}
+    h = _admin(app, client)
+    for jwks, why in (
+        ({"keys": [{"kty": "EC", "crv": "P-256", "kid": "k1"}]}, "无法读取"),  # no coordinates
+        ({"keys": [private]}, "不可提交私钥"),  # the app's signing key itself
+        ({"keys": [{"kty": "oct", "k": "c2VjcmV0LXNlY3JldC1zZWNyZXQ"}]}, "非对称"),  # a shared secret
+    ):
+        resp = client.post(URL, json=_body(auth_method="private_key_jwt", jwks=jwks), headers=h)
+        assert resp.status_code == 422 and why in resp.get_json()["error"]["message"], resp.get_json()
+    ok = client.post(URL, json=_body(auth_method="private_key_jwt", jwks={"keys": [public]}), headers=h)
+    assert ok.status_code == 201
+
+
+def test_an_unreadable_stored_jwks_is_invalid_client_not_a_server_error(app, client):
+    """A key registered before registration checked keys: the app's token request is refused
+    as an unauthenticated client (invalid_client), never a 500."""
+    import json
+    import time
+    import uuid
+
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from core.db import db
+    from domain.oauth.models import OAuthClient
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    public = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key())) | {"kid": "k1"}
+    h = _admin(app, client)
+    cid = client.post(URL, json=_body(auth_method="private_key_jwt", jwks={"keys": [public]}), headers=h)
+    cid = cid.get_json()["client"]["client_id"]
+    client.post(f"{URL}/{cid}/status", json={"status": "approved"}, headers=h)
+    session = db.session()
+    session.get(OAuthClient, cid).jwks = {"keys": [{"kty": "EC", "crv": "P-256", "kid": "k1"}]}
+    session.commit()
+    now = int(time.time())
+    claims = {"iss": cid, "sub": cid, "aud": app.config["PUBLIC_BASE_URL"].rstrip("/") + "/oauth/token",
+              "iat": now, "exp": now + 60, "jti": uuid.uuid4().hex}  # fmt: skip
+    resp = client.post(
+        "/oauth/token",
+        data={
+            "grant_type": "client_credentials", "scope": "catalog.read",
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": jwt.encode(claims, key, algorithm="ES256", headers={"kid": "k1"}),
+        },
+    )  # fmt: skip
+    assert resp.status_code in (400, 401) and resp.get_json()["error"] == "invalid_client"
