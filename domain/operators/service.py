@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from core import clock
 from core.crypto import Encryptor
+from core.db import take_write_lock
 from core.errors import AppError, RateLimited
 from core.ratelimit import RateLimiter
 from core.tokens import TokenService
@@ -273,7 +274,15 @@ def update_operator(
     roles: list[str] | None = None,
     status: str | None = None,
 ) -> Operator:
-    """Change roles and/or status; disabling ends the operator's sessions. Commits."""
+    """Change roles and/or status; disabling ends the operator's sessions. Commits.
+
+    Operator changes are made one at a time (every operator row locked, in id order): the
+    last-admin rule reads them all, and two admins disabling each other at once would each
+    have seen the other still active and both committed, leaving no admin."""
+    take_write_lock(session, Operator.__table__, Operator.id.is_not(None))
+    session.scalars(
+        select(Operator).order_by(Operator.id).with_for_update().execution_options(populate_existing=True)
+    ).all()
     operator = get_operator(session, operator_id)
     changes: dict[str, object] = {}
     if roles is not None:
