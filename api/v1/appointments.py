@@ -41,7 +41,14 @@ class HallSchema(StrictSchema):
 
 class HallQuerySchema(StrictSchema):
     service = fields.String(validate=validate.Length(max=64))
-    region = fields.String(validate=validate.Regexp(r"^\d{6}$"))
+    # ASCII digits only: Python's \d also matches full-width digits (３１０１１０), which no hall
+    # code has, so such a query would silently find nothing instead of being refused (422).
+    region = fields.String(
+        validate=validate.Regexp(r"\A[0-9]{6}\Z"),
+        metadata={
+            "description": "GB/T 2260 code, 6 ASCII digits: XX0000 a province, XXXX00 a city, else a county"
+        },
+    )
 
 
 class SlotQuerySchema(StrictSchema):
@@ -51,10 +58,12 @@ class SlotQuerySchema(StrictSchema):
 
 class SlotSchema(StrictSchema):
     id = fields.String()
-    starts_at = fields.DateTime()
+    starts_at = fields.DateTime(
+        metadata={"description": "always in the future: times that have already started are not listed"}
+    )
     ends_at = fields.DateTime()
     capacity = fields.Integer()
-    available = fields.Integer()
+    available = fields.Integer(metadata={"description": "places left; 0 means fully booked"})
 
 
 class BookSchema(StrictSchema):
@@ -122,7 +131,10 @@ class Slots(MethodView):
     @slots_blp.arguments(SlotQuerySchema, location="query")
     @slots_blp.response(200, SlotSchema(many=True))
     def get(self, query: dict, code: str) -> Response:
-        """The item's bookable times at a hall on a date, with places left (at most a second old)."""
+        """The item's bookable times at a hall on a date, with places left (at most a second old).
+
+        Times that have already started (earlier today) are not listed, so late in the day the
+        list can be empty; a place shown free may be full by the time it is booked (409)."""
         day: date = query["date"]
         key = (code, query["hall"], day.isoformat())
         now = time.monotonic()

@@ -147,7 +147,7 @@ class Presentations(MethodView):
         """A single-use code to show at a counter (亮证), valid for at most 5 minutes."""
         return wallet.present(
             db.session(), services().govdata, account_id=current_principal().account_id, cert_id=cert_id,
-            request_id=_rid(),
+            lang=language(), request_id=_rid(),
         )  # fmt: skip
 
 

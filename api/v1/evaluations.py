@@ -46,11 +46,19 @@ class DecisionSchema(StrictSchema):
 
 
 class RectificationSchema(StrictSchema):
-    status = fields.String(metadata={"description": "open, responded, confirmed, appealed"})
-    due_on = fields.Date()
-    response = fields.String(allow_none=True)
+    status = fields.String(
+        metadata={
+            "description": "open (waiting for the department), responded (the citizen confirms or appeals "
+            "it), confirmed, appealed (back to the department for review)"
+        }
+    )
+    due_on = fields.Date(metadata={"description": "the department's deadline for this round"})
+    response = fields.String(
+        allow_none=True,
+        metadata={"description": "the department's latest response (整改情况), null until it responds"},
+    )
     responded_at = fields.DateTime(allow_none=True)
-    rounds = fields.Integer()
+    rounds = fields.Integer(metadata={"description": "1 the first response, 2+ after each appeal"})
 
 
 class EvaluationSchema(StrictSchema):
@@ -60,7 +68,9 @@ class EvaluationSchema(StrictSchema):
     indicators = fields.Dict()
     reason = fields.String(allow_none=True)
     created_at = fields.DateTime()
-    rectification = fields.Nested(RectificationSchema, allow_none=True)
+    rectification = fields.Nested(
+        RectificationSchema, allow_none=True, metadata={"description": "null unless the rating is a 差评"}
+    )
 
 
 class RatingsSchema(StrictSchema):
@@ -83,6 +93,19 @@ def _view(evaluation: Evaluation) -> dict:
 
 @blp.route("/<string:application_id>/evaluation")
 class Rate(MethodView):
+    # No @scope, as the POST and the decision: third-party apps are refused, only the citizen's
+    # own apps read a rating and the rectification they must confirm or appeal.
+    @blp.doc(security=BEARER_SECURITY)
+    @blp.response(200, EvaluationSchema)
+    def get(self, application_id: str) -> dict:
+        """The citizen's rating of the case, with the rectification of a 差评: its state and the
+        department's response, to read before confirming or appealing it. 404
+        `application.not_found` for anyone else's case, `evaluations.not_rated` before rating."""
+        found = evaluations.of_case(
+            db.session(), account_id=current_principal().account_id, application_id=application_id
+        )
+        return _view(found)
+
     @idempotent
     @blp.doc(security=BEARER_SECURITY)
     @blp.arguments(RateSchema)

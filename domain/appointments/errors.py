@@ -68,6 +68,15 @@ class NotChangeable(AppError):
     message_en = "This appointment can no longer be changed"
 
 
+class NotActive(AppError):
+    # Its own answer for a booking the citizen cancelled or a reschedule replaced: "not in the
+    # check-in window" would send them back at another time for a booking that no longer exists.
+    status = 409
+    code = "appointments.not_active"
+    message_zh = "该预约已取消或已改约"
+    message_en = "This appointment was cancelled or moved to another time"
+
+
 class BookingPaused(AppError):
     status = 403
     code = "appointments.booking_paused"

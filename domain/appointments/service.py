@@ -54,12 +54,26 @@ class SlotView:
     available: int
 
 
+def region_prefix(region: str) -> str:
+    """The prefix of the hall codes a GB/T 2260 code covers: a province (XX0000) its first two
+    digits, a city (XXXX00) its first four, a county all six. Only whole "00" pairs at the city
+    and province level are dropped: a county's own trailing 0 is part of its number (310110
+    杨浦区 must not match 310112 闵行区 or 310115 浦东新区). A longer (town) code matches itself."""
+    if len(region) == 6 and region[2:] == "0000":
+        return region[:2]
+    if len(region) == 6 and region[4:] == "00":
+        return region[:4]
+    return region
+
+
 def halls(session: Session, *, service_code: str | None = None, region: str | None = None) -> list[Hall]:
+    """Halls, optionally those handling one item or inside one region (province, city or county)."""
+    prefix = None if region is None else region_prefix(region)
     rows = session.scalars(select(Hall).order_by(Hall.name)).all()
     return [
         h for h in rows
         if (service_code is None or service_code in (h.service_codes or []))
-        and (region is None or h.region.startswith(region.rstrip("0") or region))
+        and (prefix is None or h.region.startswith(prefix))
     ]  # fmt: skip
 
 
@@ -69,7 +83,8 @@ def _periods(hall: Hall, day: date) -> list[tuple[time, time]]:
 
 
 def slots(session: Session, *, service_code: str, hall_id: str, day: date) -> list[SlotView]:
-    """The day's slots of an item at a hall (made on first ask), with places left. Commits."""
+    """The day's slots of an item at a hall (made on first ask), with places left; today's slots
+    that have already started are left out, as booking refuses them. Commits."""
     hall = session.get(Hall, hall_id)
     if hall is None:
         raise HallNotFound()
@@ -90,7 +105,14 @@ def slots(session: Session, *, service_code: str, hall_id: str, day: date) -> li
     if not rows:  # the first ask for this day makes them (a racing ask makes the same rows)
         _ensure_slots(session, hall, service_code, day)
         rows = session.scalars(query).all()
-    return [SlotView(s.id, s.starts_at, s.ends_at, s.capacity, max(0, s.capacity - s.booked)) for s in rows]
+    # Left out rather than shown with 0 places: on the phone 0 reads as "full", and a time that
+    # has begun can never be booked (the same `starts_at > now` rule as `book`).
+    now = clock.now()
+    return [
+        SlotView(s.id, s.starts_at, s.ends_at, s.capacity, max(0, s.capacity - s.booked))
+        for s in rows
+        if s.starts_at > now
+    ]
 
 
 def _ensure_slots(session: Session, hall: Hall, service_code: str, day: date) -> None:

@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 from core import clock
 from core.errors import AppError
 from domain.applications.case_numbers import next_serial
-from domain.appointments.models import BOOKED, CHECKED_IN, NO_SHOW, Appointment, AppointmentSlot
+from domain.appointments.errors import NotActive
+from domain.appointments.models import BOOKED, CANCELLED, CHECKED_IN, NO_SHOW, Appointment, AppointmentSlot
 from domain.appointments.service import BEIJING, locked, owned
 
 CODE_TTL = timedelta(minutes=5)
@@ -44,8 +45,11 @@ def _sign(secret: str, message: str) -> str:
 def check_in_code(
     session: Session, *, secret: str, account_id: str, appointment_id: str
 ) -> tuple[str, datetime]:
-    """A short-lived code for the QR shown at the hall (the owner's booked appointment only)."""
+    """A short-lived code for the QR shown at the hall (the owner's booked appointment only);
+    409 appointments.not_active for a cancelled or moved booking."""
     appointment = owned(session, account_id, appointment_id)
+    if appointment.status == CANCELLED:
+        raise NotActive()
     if appointment.status != BOOKED:
         raise NotNow()
     expires = clock.now() + CODE_TTL
@@ -72,6 +76,8 @@ def check_in(session: Session, *, secret: str, code: str, hall_id: str | None = 
     if appointment.status == CHECKED_IN:
         session.commit()  # ends the transaction (and the lock); nothing to write
         return appointment  # scanned twice: the same number
+    if appointment.status == CANCELLED:  # cancelled or moved after the code was shown
+        raise NotActive()
     slot = session.get(AppointmentSlot, appointment.slot_id)
     now = clock.now()
     if appointment.status != BOOKED or slot is None or not (slot.starts_at - EARLY <= now <= slot.ends_at):

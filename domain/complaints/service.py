@@ -15,6 +15,7 @@ from core import audit, clock
 from core.crypto import Encryptor
 from core.db import is_id, lock_one
 from core.errors import AppError, Text
+from core.text import has_visible_text
 from domain.applications.case_numbers import BEIJING, next_serial
 from domain.applications.models import Application, ApplicationFile, ApplicationMaterial
 from domain.complaints.models import (
@@ -104,7 +105,8 @@ def create(
         fields["kind"] = [Text("complaint or consultation", "应为 complaint（投诉）或 consultation（咨询）")]
     if category not in CATEGORIES:
         fields["category"] = [Text(f"One of {', '.join(CATEGORIES)}", "没有这种类别")]
-    if not isinstance(text, str) or not text.strip() or len(text) > MAX_TEXT:
+    # Only invisible characters (U+200B, U+FEFF, …) count as empty: a blank complaint helps nobody.
+    if not isinstance(text, str) or not has_visible_text(text) or len(text) > MAX_TEXT:
         fields["text"] = [Text(f"1 to {MAX_TEXT} characters", f"请填写 1 到 {MAX_TEXT} 个字")]
     if application_id is not None:
         app = session.get(Application, application_id)
@@ -188,7 +190,7 @@ def reply(
         raise ComplaintNotFound()
     if complaint.status == CLOSED:
         raise ComplaintState()
-    if not text.strip():
+    if not has_visible_text(text):  # the citizen is asked to rate this answer: it must be readable
         raise BadComplaint(fields={"text": [Text("Required", "请填写答复内容")]})
     _event(
         session,

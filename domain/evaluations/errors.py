@@ -19,6 +19,13 @@ class AlreadyRated(AppError):
     message_en = "This case has already been rated"
 
 
+class NotRated(AppError):
+    status = 404
+    code = "evaluations.not_rated"
+    message_zh = "该办件尚未评价"
+    message_en = "This case has not been rated yet"
+
+
 class BadRating(AppError):
     status = 422
     code = "evaluations.bad_rating"

@@ -22,12 +22,14 @@ from core.crypto import Encryptor
 from core.db import is_id, lock_one
 from core.errors import Text
 from core.outbox import service as outbox
+from core.text import has_visible_text
 from domain.applications import states
 from domain.applications.deadlines import local_date
+from domain.applications.errors import ApplicationNotFound
 from domain.applications.models import Application
 from domain.applications.service import spec_of
 from domain.calendar import service as calendar
-from domain.evaluations.errors import AlreadyRated, BadRating, NotRateable, TaskNotFound, TaskState
+from domain.evaluations.errors import AlreadyRated, BadRating, NotRateable, NotRated, TaskNotFound, TaskState
 from domain.evaluations.models import (
     APPEALED,
     BAD,
@@ -75,7 +77,8 @@ def _check(level: Any, indicators: Any, reason: Any) -> dict[str, Any]:
                 clean[key] = value
     if reason is not None and (not isinstance(reason, str) or len(reason) > MAX_TEXT):
         fields["reason"] = [Text(f"At most {MAX_TEXT} characters", f"不能超过 {MAX_TEXT} 个字")]
-    elif level in BAD and not (reason or "").strip():
+    # Invisible characters only (U+200B, U+FEFF, …) are no reason: the department could not read it.
+    elif level in BAD and not has_visible_text(reason or ""):
         fields["reason"] = [Text("A reason is required for this level", "差评请说明原因，便于整改")]
     if fields:
         raise BadRating(fields=fields)
@@ -108,8 +111,6 @@ def rate(
     clean = _check(level, indicators, reason)
     app = session.get(Application, application_id)
     if app is None or app.account_id != account_id:
-        from domain.applications.errors import ApplicationNotFound
-
         raise ApplicationNotFound()
     if app.status not in (states.COMPLETED, states.RESULT_DELIVERED):
         raise NotRateable()
@@ -138,6 +139,20 @@ def rate(
     return evaluation
 
 
+def of_case(session: Session, *, account_id: str, application_id: str) -> Evaluation:
+    """The citizen's rating of their case, for them to read with its rectification: the
+    department's response must be readable before they confirm or appeal it. 404
+    applications.not_found for anyone else's case (as everywhere), evaluations.not_rated when
+    their case has no rating yet."""
+    app = session.get(Application, application_id)
+    if app is None or app.account_id != account_id:
+        raise ApplicationNotFound()
+    evaluation = session.scalar(select(Evaluation).where(Evaluation.application_id == app.id))
+    if evaluation is None:
+        raise NotRated()
+    return evaluation
+
+
 def task_of(session: Session, evaluation_id: str) -> RectificationTask | None:
     return session.scalar(select(RectificationTask).where(RectificationTask.evaluation_id == evaluation_id))
 
@@ -159,7 +174,7 @@ def respond(session: Session, *, task_id: str, response: str, operator_id: str) 
         raise TaskNotFound()
     if task.status not in (OPEN, APPEALED):
         raise TaskState()
-    if not response.strip():
+    if not has_visible_text(response):  # the citizen must read it to confirm or appeal
         raise BadRating(fields={"response": [Text("Required", "请填写整改情况")]})
     task.response = response.strip()[: MAX_TEXT * 4]
     task.responded_by = operator_id
@@ -188,7 +203,7 @@ def decide(
     if accept:
         task.status, task.closed_at = CONFIRMED, now
     else:
-        if not (reason or "").strip():
+        if not has_visible_text(reason or ""):
             raise BadRating(fields={"reason": [Text("Say why you appeal", "请说明申诉理由")]})
         evaluation = session.get(Evaluation, evaluation_id)
         app = session.get(Application, evaluation.application_id) if evaluation else None

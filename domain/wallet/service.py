@@ -282,7 +282,13 @@ def _state_error(row: WalletCertificate) -> CertificateNotValid:
 
 
 def present(
-    session: Session, deps: GovDataDeps, *, account_id: str, cert_id: str, request_id: str | None = None
+    session: Session,
+    deps: GovDataDeps,
+    *,
+    account_id: str,
+    cert_id: str,
+    lang: str = "zh",
+    request_id: str | None = None,
 ) -> dict[str, Any]:
     """A single-use QR token for a counter (亮证); only for a certificate valid right now."""
     row = owned(session, account_id, cert_id)
@@ -311,7 +317,7 @@ def present(
         "token": token,
         "expires_at": (now + timedelta(seconds=ttl)).isoformat(),
         "ttl": ttl,
-        "certificate": summary(row, deps),
+        "certificate": summary(row, deps, lang),  # in the caller's language, as the list shows it
     }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, time
 from typing import Any
 
 import pytest
@@ -71,6 +72,17 @@ def test_a_past_slot_cannot_be_booked(app: Any, client: Any, citizen: dict, hall
     late = make_citizen(app)
     resp = book(client, late, slot)
     assert resp.status_code == 409 and resp.get_json()["error"]["code"] == "appointments.slot_past"
+
+
+def test_todays_list_leaves_out_times_that_have_started(app: Any, client: Any, hall: str, clock: Any) -> None:
+    day = next_working_day(app)
+    clock._t = datetime.combine(day, time(7, 0), tzinfo=UTC).timestamp()  # 15:00 Beijing that day
+    who = make_citizen(app)
+    listed = slots(client, who, hall, day).get_json()
+    # 09:00-12:00 and 13:30-15:00 have begun (or start right now): only 15:30 … 16:30 are offered.
+    assert [s["starts_at"][11:16] for s in listed] == ["07:30", "08:00", "08:30"], listed
+    assert all(datetime.fromisoformat(s["starts_at"]) > clock.now() for s in listed)
+    assert book(client, who, listed[0]["id"]).status_code == 201
 
 
 def test_cancel_gives_the_place_back_and_reschedule_keeps_the_old_booking_when_full(

@@ -56,3 +56,23 @@ def test_a_cancel_and_a_new_booking_in_one_frozen_instant_are_not_a_move(
     assert again.status_code == 200, again.get_json()  # not 409: nothing moved it
     assert again.get_json()["status"] == "cancelled" and again.get_json()["moved_to"] is None
     assert _moved_to(client, me) == {old: None, new.get_json()["id"]: None}
+
+
+def test_a_cancelled_or_moved_booking_has_no_check_in_code_and_says_why(
+    app: Any, client: Any, hall: str
+) -> None:
+    me = make_citizen(app)
+    first, second = (s["id"] for s in slots(client, me, hall, next_working_day(app, after=3)).get_json()[:2])
+    old = book(client, me, first).get_json()["id"]
+    # Days before the slot a booked appointment has its code: "not in the check-in time" is no reason.
+    assert client.get(f"{URL}/{old}/check-in-code", headers=me["headers"]).status_code == 200
+    new = client.post(f"{URL}/{old}/reschedule", json={"slot_id": second}, headers=me["headers"]).get_json()[
+        "id"
+    ]
+    moved = client.get(f"{URL}/{old}/check-in-code", headers=me["headers"] | {"Accept-Language": "en"})
+    assert moved.status_code == 409 and moved.get_json()["error"]["code"] == "appointments.not_active"
+    assert moved.get_json()["error"]["message"] == "This appointment was cancelled or moved to another time"
+    assert _cancel(client, me, new).status_code == 200
+    cancelled = client.get(f"{URL}/{new}/check-in-code", headers=me["headers"])
+    assert cancelled.status_code == 409 and cancelled.get_json()["error"]["code"] == "appointments.not_active"
+    assert cancelled.get_json()["error"]["message"] == "该预约已取消或已改约"

@@ -229,7 +229,7 @@ def test_a_check_in_during_a_cancel_waits_and_is_refused(
     scan = Competitor(monkeypatch, app, service, "_release", _scan(visit))
     done = _cancel(visit["who"], visit["id"])(client)
     assert done.status_code == 200 and done.get_json()["status"] == "cancelled", done.get_json()
-    _refused(scan.result(), "appointments.not_now")
+    _refused(scan.result(), "appointments.not_active")  # the officer is told it was cancelled
     assert scan.finished_at_once is False
     assert _stored(visit) == ("cancelled", None)
     _places_match_bookings()

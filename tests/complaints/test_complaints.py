@@ -91,6 +91,20 @@ def test_bad_input_and_other_peoples_cases(client: Any, zhang: dict, li: dict) -
     assert early.status_code == 409 and early.get_json()["error"]["code"] == "complaints.state"
 
 
+INVISIBLE = "\u200b\ufeff\u2060\u200d"  # zero-width space, BOM, word joiner, zero-width joiner
+
+
+def test_text_of_invisible_characters_only_is_empty(client: Any, zhang: dict, operator: dict) -> None:  # noqa: F811
+    blank = file(client, zhang, text=INVISIBLE + " \u3000")
+    assert blank.status_code == 422 and set(blank.get_json()["error"]["fields"]) == {"text"}, blank.get_json()
+    assert client.get(URL, headers=zhang["headers"]).get_json() == []  # no tracking number for nothing
+    made = file(client, zhang, text=INVISIBLE + "窗口排队太久")
+    assert made.status_code == 201, made.get_json()
+    answer = client.post(f"/admin/v1/complaints/{made.get_json()['id']}/reply", json={"text": INVISIBLE},
+                         headers=operator)  # fmt: skip
+    assert answer.status_code == 422 and set(answer.get_json()["error"]["fields"]) == {"text"}
+
+
 def test_the_text_is_encrypted_at_rest(client: Any, zhang: dict) -> None:  # noqa: F811
     from sqlalchemy import text
 

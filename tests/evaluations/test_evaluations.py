@@ -15,6 +15,7 @@ from domain.evaluations.models import Evaluation, RectificationTask
 from tests.api.v1.applications.conftest import SS_CARD, li, seeded, zhang  # noqa: F401 - fixtures
 from tests.domain.operators.factories import admin_headers, make_operator
 from tests.forwarding.conftest import province, submitted, yiwang_http  # noqa: F401 - fixtures
+from tests.oauth.conftest import bank, tokens_for  # noqa: F401 - fixtures
 
 
 def _completed(client: Any, who: dict) -> str:
@@ -56,6 +57,29 @@ def test_bad_input_is_refused_with_paths(client: Any, zhang: dict) -> None:  # n
     assert set(resp.get_json()["error"]["fields"]) == {"reason", "indicators.speed", "indicators.efficiency"}
     assert rate(client, zhang, app_id, level="一般").status_code == 422
     assert rate(client, zhang, app_id, level="满意").status_code == 201  # nothing was written before
+
+
+INVISIBLE = "\u200b\ufeff\u200b\u00ad"  # zero-width spaces, BOM, soft hyphen: nothing to read
+
+
+def test_a_reason_of_invisible_characters_only_is_no_reason(
+    client: Any,
+    zhang: dict,  # noqa: F811
+    officer: dict,
+) -> None:
+    app_id = _completed(client, zhang)
+    blank = rate(client, zhang, app_id, level="非常不满意", reason=INVISIBLE)
+    assert blank.status_code == 422 and set(blank.get_json()["error"]["fields"]) == {"reason"}, (
+        blank.get_json()
+    )
+    assert rate(client, zhang, app_id, level="不满意", reason=INVISIBLE + "材料被退回两次").status_code == 201
+    task_id = client.get("/admin/v1/rectifications?status=open", headers=officer).get_json()[0]["id"]
+    response = f"/admin/v1/rectifications/{task_id}/response"
+    assert client.post(response, json={"response": INVISIBLE}, headers=officer).status_code == 422
+    assert client.post(response, json={"response": "已改进"}, headers=officer).status_code == 200
+    decide = f"/v1/applications/{app_id}/evaluation/decision"
+    appeal = client.post(decide, json={"accept": False, "reason": INVISIBLE}, headers=zhang["headers"])
+    assert appeal.status_code == 422 and set(appeal.get_json()["error"]["fields"]) == {"reason"}
 
 
 def test_a_bad_rating_is_rectified_with_an_appeal_round(
@@ -100,6 +124,39 @@ def test_a_bad_rating_is_rectified_with_an_appeal_round(
     figures = client.get(f"/v1/services/{SS_CARD}/ratings").get_json()
     assert figures["total"] == 1 and figures["bad"] == 1 and figures["bad_rectified"] == 1
     assert figures["levels"]["非常不满意"] == 1 and figures["satisfied_rate"] == 0
+
+
+def test_the_citizen_reads_the_departments_response_before_deciding(
+    client: Any,
+    zhang: dict,  # noqa: F811
+    li: dict,  # noqa: F811
+    officer: dict,
+    bank: dict,  # noqa: F811
+    tokens_for: Any,  # noqa: F811
+) -> None:
+    app_id = _completed(client, zhang)
+    url = f"/v1/applications/{app_id}/evaluation"
+    unrated = client.get(url, headers=zhang["headers"])
+    assert unrated.status_code == 404 and unrated.get_json()["error"]["code"] == "evaluations.not_rated"
+    rate(client, zhang, app_id, level="不满意", reason="窗口让我跑了三次")
+    waiting = client.get(url, headers=zhang["headers"])
+    assert waiting.status_code == 200, waiting.get_json()
+    assert waiting.get_json()["reason"] == "窗口让我跑了三次" and waiting.get_json()["level"] == "不满意"
+    assert waiting.get_json()["rectification"]["status"] == "open"
+    assert waiting.get_json()["rectification"]["response"] is None
+    task_id = client.get("/admin/v1/rectifications?status=open", headers=officer).get_json()[0]["id"]
+    answer = {"response": "已约谈窗口人员，流程已改进"}
+    client.post(f"/admin/v1/rectifications/{task_id}/response", json=answer, headers=officer)
+    read = client.get(url, headers=zhang["headers"]).get_json()["rectification"]
+    assert read["status"] == "responded" and read["response"] == "已约谈窗口人员，流程已改进"
+    assert read["responded_at"] is not None and read["rounds"] == 1
+    # Someone else's case is not found, as everywhere; a third-party app is refused, as on the
+    # rating and the decision (no OAuth scope opens 好差评 to apps).
+    theirs = client.get(url, headers=li["headers"])
+    assert theirs.status_code == 404 and theirs.get_json()["error"]["code"] == "application.not_found"
+    _, app_token = tokens_for(bank, scope="applications.read", citizen=zhang)
+    via_app = client.get(url, headers={"Authorization": f"Bearer {app_token['access_token']}"})
+    assert via_app.status_code == 403 and via_app.get_json()["error"]["code"] == "oauth.endpoint_not_allowed"
 
 
 def test_overdue_rectifications_are_escalated(

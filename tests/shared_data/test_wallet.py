@@ -123,6 +123,15 @@ def test_presented_code_verifies_once_with_the_state_now(app, client, hall_offic
     assert ledger[0]["accessor"]["type"] == "operator" and ledger[0]["purpose"] == "亮证核验"
 
 
+def test_a_presentation_answers_in_the_callers_language(app, client):
+    who = verified_as(app, holder_of_valid_id())
+    card = of_type(wallet(client, who), ID_CARD)
+    shown = client.post(f"{W}/{card['id']}/presentations", headers=who["headers"] | {"Accept-Language": "en"})
+    assert shown.status_code == 201, shown.get_json()
+    assert shown.get_json()["certificate"]["state_name"] == "Valid"
+    assert present(client, who, card["id"]).get_json()["certificate"]["state_name"] == "有效"  # Chinese first
+
+
 def test_a_certificate_revoked_after_showing_is_reported_not_valid(app, client, ecert_sim, hall_officer):
     who = verified_as(app, holder_of_valid_id())
     card = of_type(wallet(client, who), ID_CARD)
