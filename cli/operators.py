@@ -19,6 +19,13 @@ def fail(error: AppError) -> click.ClickException:
 operators = AppGroup("operators", help="Operator accounts of the admin API.")
 
 
+def _ratelimiter() -> object:
+    """The app's rate limiter, where failed logins are counted (an unlock forgets them)."""
+    from flask import current_app
+
+    return current_app.extensions["yiwang"].ratelimiter
+
+
 def _read_password(from_stdin: bool) -> str:
     if from_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
@@ -67,7 +74,7 @@ def unlock_command(username: str) -> None:
     session = db.session()
     try:
         operator = service.find_by_username(session, username)
-        service.unlock(session, actor=CLI_ACTOR, operator_id=operator.id)
+        service.unlock(session, actor=CLI_ACTOR, operator_id=operator.id, ratelimiter=_ratelimiter())
     except AppError as error:
         raise fail(error) from None
     click.echo(f"operator {operator.username} unlocked")

@@ -80,4 +80,7 @@ class OperatorUnlock(MethodView):
     @blp.response(200, OperatorSchema)
     def post(self, operator_id: str) -> dict:
         """Lift a lockout after failed logins and reset the failure counter."""
-        return operator_body(operators.unlock(db.session(), actor=current_actor(), operator_id=operator_id))
+        unlocked = operators.unlock(
+            db.session(), actor=current_actor(), operator_id=operator_id, ratelimiter=services().ratelimiter
+        )
+        return operator_body(unlocked)

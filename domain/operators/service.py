@@ -116,15 +116,20 @@ def _locked_for(operator: Operator) -> int:
     return math.ceil((operator.locked_until - clock.now()).total_seconds())
 
 
-def _unknown_user_guard(ratelimiter: RateLimiter | None, username: str, policy: OperatorPolicy) -> None:
-    # Unknown names "lock" on the same attempt as real ones, so lockout does not reveal which
-    # usernames exist. (The fake lock runs from the first failure, the real one from the last:
-    # the same for a burst of guesses.)
-    if ratelimiter is None:
-        return
-    ident = hashlib.sha256(username.encode()).hexdigest()[:32]
+_FAILURES = "admin-login-failures"
+
+
+def _ident(username: str) -> str:
+    return hashlib.sha256(username.encode()).hexdigest()[:32]
+
+
+def _count_failure(ratelimiter: RateLimiter, username: str, policy: OperatorPolicy) -> None:
+    """Count a failed attempt under the username, whether or not an operator has it: real and
+    unknown names lock on the same attempt, for the same time, and forget old failures alike
+    (sliding window of the lockout period), so lockout does not reveal which usernames exist.
+    Raises OperatorLocked on the attempt that locks."""
     try:
-        ratelimiter.hit("admin-login-unknown", ident, limit=max(1, policy.lockout_threshold - 1),
+        ratelimiter.hit(_FAILURES, _ident(username), limit=max(1, policy.lockout_threshold - 1),
                         window=policy.lockout_seconds)  # fmt: skip
     except RateLimited as exc:
         raise OperatorLocked(retry_after=exc.params["retry_after"]) from None
@@ -146,7 +151,8 @@ def authenticate(
     operator = session.scalar(select(Operator).where(Operator.username == username).with_for_update())
     if operator is None:
         try:
-            _unknown_user_guard(ratelimiter, username, policy)
+            if ratelimiter is not None:
+                _count_failure(ratelimiter, username, policy)
         except OperatorLocked:
             record(session, actor, "admin.login", outcome="locked", details={"reason": "unknown_user"})
             session.commit()
@@ -183,8 +189,15 @@ def authenticate(
         else:
             operator.totp_last_step = step
     if reason is not None:
-        operator.failed_attempts += 1
-        if operator.failed_attempts >= policy.lockout_threshold:
+        operator.failed_attempts += 1  # for the audit trail; the limiter decides the lock
+        if ratelimiter is not None:
+            try:
+                _count_failure(ratelimiter, username, policy)
+            except OperatorLocked as locked:
+                wait = int(locked.params["retry_after"])
+                operator.locked_until = clock.now() + timedelta(seconds=wait)
+                raise fail(locked, "failed", reason) from None
+        elif operator.failed_attempts >= policy.lockout_threshold:  # no Redis: count in the row
             operator.locked_until = clock.now() + timedelta(seconds=policy.lockout_seconds)
             raise fail(OperatorLocked(retry_after=policy.lockout_seconds), "failed", reason)
         raise fail(LoginFailed(), "failed", reason)
@@ -193,6 +206,8 @@ def authenticate(
         raise fail(OperatorDisabled(), "denied", "disabled")
     operator.failed_attempts = 0
     operator.locked_until = None
+    if ratelimiter is not None:
+        ratelimiter.reset(_FAILURES, _ident(username))
     operator.last_login_at = clock.now()
     if credentials.needs_rehash(operator.password_hash):
         operator.password_hash = credentials.hash_password(password)
@@ -250,12 +265,16 @@ def is_locked(operator: Operator) -> bool:
     return _locked_for(operator) > 0
 
 
-def unlock(session: Session, *, actor: Actor, operator_id: str) -> Operator:
-    """Lift a lockout and clear the failure counter. Commits."""
+def unlock(
+    session: Session, *, actor: Actor, operator_id: str, ratelimiter: RateLimiter | None = None
+) -> Operator:
+    """Lift a lockout and clear the failure counter (and the counted failures). Commits."""
     operator = get_operator(session, operator_id)
     was_locked = is_locked(operator)
     operator.locked_until = None
     operator.failed_attempts = 0
+    if ratelimiter is not None:
+        ratelimiter.reset(_FAILURES, _ident(operator.username))
     record(session, actor, "operator.unlock", target_type="operator", target_id=operator.id,
            details={"was_locked": was_locked})  # fmt: skip
     session.commit()
