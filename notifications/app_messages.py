@@ -6,6 +6,7 @@ message, so a retry of the same message id is one notice, not two.
 
 from __future__ import annotations
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.ratelimit import RateLimiter
@@ -29,11 +30,31 @@ def post(
     body: str,
 ) -> Notification | None:
     """Record the notice (committed). None when this message id was already posted."""
-    ratelimiter.hit("oauth-app-message", f"{client_id}:{account_id}", limit=PER_DAY, window=86400)
-    note = fanout.notify(
-        session, settings, account_id=account_id, event_type="app_message",
-        params={"client_name": client_name, "title": title, "body": body},
-        dedupe_key=f"app:{client_id}:{message_id}",
-    )  # fmt: skip
-    session.commit()
+    dedupe_key = f"app:{client_id}:{message_id}"
+    # A retry of a posted message is the same notice: answered without spending the day's quota
+    # (nor refused for it).
+    if _posted(session, account_id, dedupe_key):
+        return None
+    scope, ident = "oauth-app-message", f"{client_id}:{account_id}"
+    counted = ratelimiter.hit(scope, ident, limit=PER_DAY, window=86400)
+    try:
+        note = fanout.notify(
+            session, settings, account_id=account_id, event_type="app_message",
+            params={"client_name": client_name, "title": title, "body": body}, dedupe_key=dedupe_key,
+        )  # fmt: skip
+        session.commit()
+    except Exception:
+        ratelimiter.undo(scope, ident, counted)
+        raise
+    if note is None:  # the same message posted at the same moment by a concurrent retry
+        ratelimiter.undo(scope, ident, counted)
     return note
+
+
+def _posted(session: Session, account_id: str, dedupe_key: str) -> bool:
+    found = session.scalar(
+        select(Notification.id).where(
+            Notification.account_id == account_id, Notification.dedupe_key == dedupe_key
+        )
+    )
+    return found is not None

@@ -89,13 +89,13 @@ class WechatChannel:
         if not _take_quota(session, message.account_id, template):
             return Outcome(PERMANENT_FAILURE, code="no_quota", detail="no subscription left for the template")
         session.commit()  # the quota is spent before the call: two senders never share one
-        local = clock.now().astimezone(self.settings.quiet.tz)
-        data = templates.wechat_message(
-            content, templates.fill(note.event_type, note.params or {}, "zh", local)
-        )
-        page = str(content.get("page") or self.settings.wechat_page)
-        page += f"?id={note.application_id}" if note.application_id else ""
         try:
+            local = clock.now().astimezone(self.settings.quiet.tz)
+            data = templates.wechat_message(
+                content, templates.fill(note.event_type, note.params or {}, "zh", local)
+            )
+            page = str(content.get("page") or self.settings.wechat_page)
+            page += f"?id={note.application_id}" if note.application_id else ""
             msgid = self.client.send_subscribe_message(
                 identity.lookup, template, data, page=page, miniprogram_state=self.settings.wechat_state
             )
@@ -109,6 +109,14 @@ class WechatChannel:
             _refund(session, message.account_id, template)  # WeChat keeps the quota on other errors
             state = PERMANENT_FAILURE if exc.errcode in (40003, 47003, 41030) else TECHNICAL_FAILURE
             return Outcome(state, code=str(exc.errcode), detail=str(exc)[:200])
+        except Exception:
+            # Unclassified (a Redis blip reading the shared access token, a bug in rendering):
+            # WeChat did not take the message, so the acceptance goes back, committed now since
+            # the sender rolls back before retrying the message.
+            session.rollback()
+            _refund(session, message.account_id, template)
+            session.commit()
+            raise
         return Outcome(DELIVERED, provider_msg_id=str(msgid) if msgid is not None else None)
 
 

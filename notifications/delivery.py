@@ -23,7 +23,9 @@ from sqlalchemy.orm import Session
 
 from core import clock
 from core.db import take_write_lock
+from domain.accounts.models import Account
 from notifications.channels import Channel, MessageView, NoteView, Outcome
+from notifications.events import PUSH_PROVIDERS
 from notifications.models import (
     CREATED,
     DELIVERED,
@@ -57,8 +59,12 @@ class Sender:
             (M.state == SENDING) & (M.lease_until < now),  # a sender died holding it
         )
 
-    def claim(self, session: Session, limit: int) -> list[str]:
-        """Take up to `limit` due messages (committed as sending with a lease); their ids."""
+    def claim(self, session: Session, limit: int) -> list[tuple[str, int]]:
+        """Take up to `limit` due messages (committed as sending with a lease); (id, attempt) each.
+
+        The attempt number is the claim's token: once a lease runs out another sender may claim
+        the message again (attempt + 1), and the first sender's send and record are then refused.
+        """
         M = Message
         now = clock.now()
         stmt = select(M.id).where(self._due(now)).order_by(M.due_at).limit(limit)
@@ -71,42 +77,60 @@ class Sender:
             session.rollback()
             return []
         lease = now + timedelta(seconds=self.settings.lease)
-        claimed = list(
-            session.scalars(
+        claimed = [
+            (row_id, int(attempt))
+            for row_id, attempt in session.execute(
                 update(M)
                 .where(M.id.in_(ids), self._due(now))
                 .values(state=SENDING, attempts=M.attempts + 1, lease_until=lease, updated_at=now)
-                .returning(M.id)
+                .returning(M.id, M.attempts)
             )
-        )
+        ]
         session.commit()
         return claimed
 
-    def deliver_batch(self, session: Session, message_ids: list[str]) -> dict[str, str]:
+    def deliver_batch(self, session: Session, claimed: list[tuple[str, int]]) -> dict[str, str]:
         """Send claimed messages one after another; their outcomes are written together.
 
-        One query reads the messages with their notifications and (for push) devices; the
-        channels' session.get finds the devices in the identity map. Returns id → new state.
+        `claimed` is what claim returned: (id, attempt). A message whose claim was taken over
+        (its lease ran out and another sender claimed it again) is left to that sender: neither
+        sent nor recorded here, so the citizen never gets it twice. One query reads the messages
+        with their notifications and (for push) devices; the channels' session.get finds the
+        devices in the identity map. Returns id → new state.
         """
-        M, N, D = Message, Notification, Device
+        M, N, D, A = Message, Notification, Device, Account
+        attempts = dict(claimed)
         rows = session.execute(
             select(
                 M.id, M.channel, M.target, M.account_id, M.attempts, M.created_at, M.state, D.token,
                 D.disabled_at, N.id, N.event_type, N.params, N.link, N.application_id, N.created_at,
+                M.lease_until, D.account_id, A.merged_into_id,
             )
             .join(N, N.id == M.notification_id)
             .outerjoin(D, D.id == M.target)
-            .where(M.id.in_(message_ids))
+            .outerjoin(A, A.id == M.account_id)
+            .where(M.id.in_(list(attempts)))
         ).all()  # fmt: skip
         session.rollback()  # no transaction held open during the provider calls
         results: list[tuple[str, str, int, datetime, Outcome]] = []
         for r in rows:
-            if r[6] != SENDING:
+            if r[6] != SENDING or r[4] != attempts[r[0]]:
+                continue  # finished meanwhile, or claimed again by another sender
+            # Stop before the lease runs out: a send still going when another sender may claim
+            # the message again would reach the citizen twice. Not recorded: the lease brings it back.
+            if r[15] is None or clock.now() + timedelta(seconds=self.settings.send_margin) >= r[15]:
                 continue
             message = MessageView(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8] is not None)
             note = NoteView(r[9], r[10], r[11] or {}, r[12], r[13], r[14])
             channel = self.channels.get(message.channel)
-            if channel is None:
+            if message.channel in PUSH_PROVIDERS and r[16] is not None and r[16] not in (r[3], r[17]):
+                # The token was registered by another account (the phone changed hands): this
+                # notice is the previous owner's and must not reach the phone. (An account merge
+                # moves devices to the surviving account: the same person, still delivered.)
+                outcome = Outcome(
+                    PERMANENT_FAILURE, code="device_moved", detail="the device now belongs to another account"
+                )
+            elif channel is None:
                 outcome = Outcome(
                     TECHNICAL_FAILURE, code="no_channel", detail=f"channel {message.channel} not configured"
                 )
@@ -127,7 +151,8 @@ class Sender:
     ) -> dict[str, str]:
         """Apply outcomes to messages still sending, in one statement for all (not committed).
 
-        A message no longer sending (a receipt finished it first) keeps its state.
+        A message no longer sending (a receipt finished it first) keeps its state, and so does
+        one claimed again since (its attempt moved on): that sender records its own outcome.
         """
         now = clock.now()
         params: list[dict[str, Any]] = []
@@ -143,7 +168,8 @@ class Sender:
                     delay = min(self.settings.backoff_cap, self.settings.backoff_base * 2 ** (attempts - 1))
                     due_at = now + timedelta(seconds=delay * (0.5 + random.random() / 2))
             params.append({
-                "b_id": message_id, "b_state": state, "b_due": due_at, "b_provider": outcome.provider_msg_id,
+                "b_id": message_id, "b_attempt": attempts, "b_state": state, "b_due": due_at,
+                "b_provider": outcome.provider_msg_id,
                 "b_code": outcome.code, "b_error": error,
                 "b_sent": now if state in (DELIVERED, SENT) else None,
                 "b_final": now if state in FINAL_STATES else None,
@@ -154,7 +180,7 @@ class Sender:
         t = Message.__table__
         stmt = (
             t.update()
-            .where(t.c.id == bindparam("b_id"), t.c.state == SENDING)
+            .where(t.c.id == bindparam("b_id"), t.c.state == SENDING, t.c.attempts == bindparam("b_attempt"))
             .values(
                 state=bindparam("b_state"),
                 due_at=func.coalesce(bindparam("b_due", type_=t.c.due_at.type), t.c.due_at),
@@ -164,7 +190,13 @@ class Sender:
                 final_at=bindparam("b_final", type_=t.c.final_at.type), lease_until=None, updated_at=now,
             )
         )  # fmt: skip
-        session.connection().execute(stmt, params)
+        result = session.connection().execute(stmt, params)
+        if not session.get_bind().dialect.supports_sane_multi_rowcount or result.rowcount != len(params):
+            # Some claim may have been taken over meanwhile: report what the table holds.
+            held = dict(
+                session.execute(select(Message.id, Message.state).where(Message.id.in_(list(states)))).all()
+            )
+            states = {message_id: held.get(message_id, "gone") for message_id in states}
         # Receipts may have come first (SMS): apply any kept for what was just sent; a message a
         # receipt already finished keeps that state.
         for message_id, channel, _a, _c, outcome in results:

@@ -10,6 +10,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from domain.catalog.sources import SHARED_DATASETS
+from domain.shared_data.models import STATUS_LABELS
+
 # Channel names a citizen can switch per event (the inbox is always on).
 PREF_CHANNELS = ("wechat", "push", "sms")
 PUSH_PROVIDERS = ("apns", "jpush", "huawei")
@@ -142,6 +145,8 @@ EVENTS: dict[str, Event] = {
 INBOX_ONLY = frozenset({"app_message"})
 
 RESULT_LABELS = {"approved": ("准予许可", "approved"), "denied": ("不予许可", "denied")}
+# Codes some events pass where the text needs a word: each language gets its own.
+COMPLAINT_KINDS = {"complaint": ("投诉", "complaint"), "consultation": ("咨询", "enquiry")}
 
 
 class _Blank(dict):
@@ -178,11 +183,26 @@ def values(event_type: str, params: Mapping[str, Any], lang: str = "zh") -> dict
     out["result_label"] = (label[0] if lang == "zh" else label[1]) if label else str(result or "")
     if not out.get("how_to_get"):
         out["how_to_get"] = "可在“我的办件”查看结果" if lang == "zh" else "see My cases for the result"
+    if event_type == "complaint_replied":
+        out["service_name"] = _word(COMPLAINT_KINDS, params.get("kind") or params.get("service_name"), lang)
+    if event_type in ("shared_data_ready", "shared_data_unavailable"):
+        out["status_label"] = _word(STATUS_LABELS, params.get("status") or params.get("status_label"), lang)
+        if params.get("dataset") in SHARED_DATASETS:
+            out["dataset_name"] = _word(SHARED_DATASETS, params["dataset"], lang)
     if not out.get("reason"):
         out["reason"] = (
             "" if event_type != "case_refused" else ("详见办件详情" if lang == "zh" else "see the case")
         )
     return out
+
+
+def _word(table: Mapping[str, tuple[str, str]], value: Any, lang: str) -> str:
+    """The word for a code in `lang`; notices stored before codes were passed hold the Chinese
+    word itself, which is looked up the same way."""
+    for code, (zh, en) in table.items():
+        if value in (code, zh):
+            return zh if lang == "zh" else en
+    return "" if value is None else str(value)
 
 
 def note(event_type: str, params: Mapping[str, Any]) -> str:

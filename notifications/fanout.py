@@ -117,7 +117,7 @@ def plan(session: Session, settings: NotifySettings, events: Sequence[Event]) ->
     session.add_all(messages)
     session.flush()
     for note in made:
-        inbox.publish_on_commit(session, note)
+        inbox.publish_on_commit(session, note, settings=settings)
     return made
 
 

@@ -134,13 +134,28 @@ def since(session: Session, account_id: str, last_id: str | None, *, limit: int 
 _LIVE_KEY = "yiwang_notify_live"
 
 
-def publish_on_commit(session: Session, note: Notification) -> None:
+def publish_on_commit(session: Session, note: Notification, *, settings: Any) -> None:
     """Tell open apps about `note` once the transaction that made it commits."""
-    session.info.setdefault(_LIVE_KEY, []).append((note.account_id, _payload(note)))
+    session.info.setdefault(_LIVE_KEY, []).append((note.account_id, _payload(session, note, settings)))
 
 
-def _payload(note: Notification) -> str:
-    return json.dumps(item(note), default=str, ensure_ascii=False)
+def _payload(session: Session, note: Notification, settings: Any) -> str:
+    # A stream opened in English must forward English: the wording in both languages travels
+    # with the notice, since the stream has no database session to render it again.
+    english = item(note, "en", session=session, settings=settings)
+    live = {"item": item(note), "en": {"title": english["title"], "body": english["body"]}}
+    return json.dumps(live, default=str, ensure_ascii=False)
+
+
+def live_item(raw: str | bytes, lang: str) -> dict[str, Any]:
+    """The API form, in `lang`, of a notice published to open streams."""
+    data = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+    if "item" not in data:  # published by a process still on the old, Chinese-only form
+        return data
+    found = dict(data["item"])
+    if lang == "en":
+        found.update(data.get("en") or {})
+    return found
 
 
 def _send(redis: Redis, messages: list[tuple[str, str]]) -> None:

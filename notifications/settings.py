@@ -31,6 +31,9 @@ class NotifySettings:
     wechat_page: str
     wechat_state: str
     sms_template: str
+    # A send starts only while this much of the lease is left (a provider call's timeout), so
+    # it ends before the message can be claimed again.
+    send_margin: float = 5.0
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> NotifySettings:
@@ -51,4 +54,5 @@ class NotifySettings:
             wechat_page=cfg["NOTIFY_WECHAT_PAGE"],
             wechat_state=cfg["NOTIFY_WECHAT_STATE"],
             sms_template=str(cfg["SMS_TEMPLATE_NOTICE"]),
+            send_margin=float(cfg.get("PROVIDER_TIMEOUT", 5.0)),
         )

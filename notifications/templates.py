@@ -67,6 +67,12 @@ class TemplateNotFound(AppError):
     message_en = "No such notification template"
 
 
+def channel_langs(channel: str) -> tuple[str, ...]:
+    """The languages a channel's templates exist in: WeChat and SMS templates are approved by
+    the provider in Chinese, and those channels always send Chinese."""
+    return ("zh",) if channel in ("wechat", "sms") else LANGS
+
+
 def defaults(
     event_type: str, channel: str, lang: str, *, wechat_template: str, sms_template: str
 ) -> dict[str, Any]:
@@ -117,7 +123,9 @@ def fill(
     filled = values(event_type, params, lang)
     filled["phrase"] = EVENTS[event_type].phrase
     filled["note"] = note(event_type, params) if lang == "zh" else ""
-    moment = at or clock.now()
+    # Citizens read Beijing time: {time} and {date} in UTC would say 02:00 for 10:00, and
+    # yesterday's date until 08:00.
+    moment = (at or clock.now()).astimezone(clock.BEIJING)
     filled.setdefault("time", moment.strftime("%Y-%m-%d %H:%M"))
     if not filled.get("time"):
         filled["time"] = moment.strftime("%Y-%m-%d %H:%M")
@@ -134,20 +142,38 @@ class _Blank(dict):
         return ""
 
 
+def _rendered_within(text: str, filled: Mapping[str, str], limit: int | None) -> str:
+    """`text` rendered; when too long and it shows the case number, the number loses its head.
+
+    A case number is the 31-character item code, the date and the serial: the end is what
+    tells one case from another, so a field that cannot hold it all keeps the end.
+    """
+    rendered = render_text(text, filled)
+    over = len(rendered) - limit if limit else 0
+    number = filled.get("case_number") or ""
+    if over > 0 and "{case_number}" in text and len(number) > over:
+        rendered = render_text(text, {**filled, "case_number": number[over:]})
+    return rendered
+
+
 def wechat_message(content: Mapping[str, Any], filled: Mapping[str, str]) -> dict[str, dict[str, str]]:
     """The `data` of a subscribe message, each value fitted to its keyword's type."""
     data = {}
     for keyword, text in content["fields"].items():
         kind = field_type(keyword)
-        data[keyword] = {"value": wechat_data.fit(kind, render_text(text, filled))}
+        value = _rendered_within(text, filled, wechat_data.LIMITS.get(kind))
+        data[keyword] = {"value": wechat_data.fit(kind, value)}
     return data
 
 
 def sms_params(content: Mapping[str, Any], filled: Mapping[str, str]) -> list[str]:
-    return [
-        wechat_data.fit("thing", render_text(p, filled))[: LIMITS["sms_param"]] or "-"
-        for p in content["params"]
-    ]
+    """The SMS template's variables, each within the variable limit (longer text ends in "…")."""
+    limit = LIMITS["sms_param"]
+    params = []
+    for text in content["params"]:
+        value = " ".join(_rendered_within(text, filled, limit).split())
+        params.append((value if len(value) <= limit else value[: limit - 1] + "…") or "-")
+    return params
 
 
 # -- saving -------------------------------------------------------------------------------------
@@ -179,6 +205,8 @@ def validate(event_type: str, channel: str, lang: str, content: Any) -> dict[str
         problems["channel"] = [Text("Unknown channel", "没有这种渠道")]
     if lang not in LANGS:
         problems["lang"] = [Text("Language must be zh or en", "语言只能是 zh 或 en")]
+    elif channel in CHANNELS and lang not in channel_langs(channel):
+        problems["lang"] = [Text("This channel sends Chinese only", "该渠道只发送中文")]
     if not isinstance(content, Mapping):
         problems["content"] = [Text("Must be an object", "应为对象")]
     if problems:
@@ -298,9 +326,7 @@ def listing(session: Session, *, settings: Any) -> list[dict[str, Any]]:
     out = []
     for event_type in EVENTS:
         for channel in CHANNELS:
-            for lang in LANGS:
-                if channel in ("wechat", "sms") and lang == "en":
-                    continue  # provider templates are approved in Chinese
+            for lang in channel_langs(channel):
                 row = rows.get((event_type, channel, lang))
                 out.append({
                     "event_type": event_type, "channel": channel, "lang": lang,

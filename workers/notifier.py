@@ -95,7 +95,7 @@ def run(app: object, *, threads: int, once: bool = False, poll: float = 0.1, bat
             if work.qsize() >= threads:  # every sender has a batch waiting
                 time.sleep(0.005)
                 continue
-            claimed: list[str] = []
+            claimed: list[tuple[str, int]] = []  # (message id, attempt)
             try:
                 claimed = sender.claim(db.session(), batch_size * threads)
             except Exception:

@@ -94,7 +94,7 @@ class Reply(MethodView):
             account_id=complaint.account_id,
             event_type="complaint_replied",
             params={
-                "service_name": "投诉" if complaint.kind == "complaint" else "咨询",
+                "kind": complaint.kind,  # worded per language by notifications.events
                 "case_number": complaint.tracking_no,
             },
             dedupe_key=f"complaint:{complaint.id}:reply:{replies}",

@@ -171,7 +171,7 @@ class Stream(MethodView):
             heartbeat=float(cfg["NOTIFY_SSE_HEARTBEAT"]), lifetime=float(cfg["NOTIFY_SSE_MAX_SECONDS"]),
             expires_at=float(p.claims["exp"]),
             revoked=lambda: revocations.is_revoked(p.session_id, jti),
-            ended=_session_ended(lang),
+            ended=_session_ended(lang), lang=lang,
         ), pubsub)  # fmt: skip
         # Not stream_with_context: its wrapper never closes a body nobody started to read, and
         # the stream needs nothing from the request once it has been opened.
@@ -254,6 +254,7 @@ def _events(
     expires_at: float,
     revoked: Callable[[], bool],
     ended: str,
+    lang: str,
 ) -> Iterator[str]:
     """The stream's frames. Before each notification and each heartbeat it asks Redis whether
     the session was revoked (one EXISTS, as every request does; an idle stream thus notices
@@ -280,9 +281,7 @@ def _events(
             if revoked():
                 yield ended
                 return
-            raw = msg["data"]
-            item = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
-            yield _frame(item)
+            yield _frame(inbox.live_item(msg["data"], lang))
             last = time.monotonic()
         elif time.monotonic() - last >= heartbeat:
             if revoked():

@@ -427,7 +427,7 @@ def _resolved(
                 "case_number": app.case_number,
                 "dataset": row.dataset,
                 "dataset_name": SHARED_DATASETS.get(row.dataset, (row.dataset,))[0],
-                "status_label": m.STATUS_LABELS.get(row.status, (row.status,))[0],
+                "status": row.status,  # worded per language by notifications.events
                 "reason": row.reason,
             },
         )

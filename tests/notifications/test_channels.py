@@ -89,6 +89,36 @@ def test_wechat_47003_is_a_permanent_failure_and_keeps_the_quota(
     assert db.session.get(WechatSubscription, (person["account_id"], TEMPLATE)).remaining == 2
 
 
+def test_wechat_quota_comes_back_after_an_unclassified_failure(
+    app: Any, client: Any, person: dict, wechat: Sim, daytime: Any, monkeypatch: Any
+) -> None:
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    openid = add_wechat(app, wechat, person["account_id"])
+    wechat.post("subscriptions", {"openid": openid, "template_id": TEMPLATE, "count": 1})
+    subscribe(client, person)
+    wx = app.extensions["yiwang"].notifications.wechat
+    real_token = wx._current_token
+    calls: list[int] = []
+
+    def blip_once() -> Any:  # the shared access token's Redis answers with an error, once
+        calls.append(1)
+        if len(calls) == 1:
+            raise RedisConnectionError("redis blip")
+        return real_token()
+
+    monkeypatch.setattr(wx, "_current_token", blip_once)
+    note = notify(app, person)
+    run_notifier(app)
+    assert states(app, note.id) == {"wechat": "temporary_failure"}
+    db.session.remove()
+    assert db.session.get(WechatSubscription, (person["account_id"], TEMPLATE)).remaining == 1
+    daytime.advance(60)
+    run_notifier(app)  # the retry still has the acceptance to spend
+    assert states(app, note.id) == {"wechat": "delivered"}
+    assert len(wechat.get("messages", touser=openid)["messages"]) == 1
+
+
 def test_subscriptions_need_a_wechat_identity(client: Any, person: dict) -> None:
     resp = client.post(
         "/v1/miniprogram/subscriptions", json={"results": {TEMPLATE: "accept"}}, headers=person["headers"]

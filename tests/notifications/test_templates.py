@@ -109,3 +109,37 @@ def test_listing_shows_every_event_and_channel(client: Any, editor: dict) -> Non
     keys = {(r["event_type"], r["channel"], r["lang"]) for r in rows}
     assert ("case_completed", "sms", "zh") in keys and ("case_completed", "inbox", "en") in keys
     assert all(not r["overridden"] for r in rows)
+
+
+@pytest.mark.parametrize(
+    ("channel", "content"),
+    [
+        (
+            "wechat",
+            {"template_id": "tpl_application_progress", "fields": {"character_string2": "{case_number}"}},
+        ),
+        ("sms", {"template_id": "100002", "params": ["{case_number}"]}),
+    ],
+)
+def test_wechat_and_sms_have_no_english_template_to_save(
+    client: Any, editor: dict, channel: str, content: dict
+) -> None:
+    from core.db import db
+    from notifications.models import NotificationTemplate
+
+    resp = client.put(f"{URL}/case_accepted/{channel}/en", json={"content": content}, headers=editor)
+    assert resp.status_code == 422, resp.get_data(as_text=True)[:300]
+    error = resp.get_json()["error"]
+    assert error["code"] == "notifications.bad_template" and set(error["fields"]) == {"lang"}
+    assert "只发送中文" in str(error["fields"]["lang"])
+    english = client.put(
+        f"{URL}/case_accepted/{channel}/en",
+        json={"content": content},
+        headers=editor | {"Accept-Language": "en"},
+    )
+    assert "Chinese only" in str(english.get_json()["error"]["fields"]["lang"])
+    db.session.remove()
+    assert db.session.query(NotificationTemplate).filter_by(channel=channel).count() == 0
+    # The listing shows the channel in Chinese only, as it is sent.
+    listed = client.get(URL, headers=editor).get_json()
+    assert {r["lang"] for r in listed if r["channel"] == channel} == {"zh"}
