@@ -110,6 +110,14 @@ EVENTS: dict[str, Event] = {
         "{service_name} (case {case_number}) is complete. Please rate the service.",
         "欢迎评价本次服务",
     ),
+    "rectification_responded": Event(
+        "评价已有整改回复", "Rectification answered", "已回复",
+        "您的评价已有整改回复", "Your rating was answered",
+        "您对「{service_name}」（受理编号 {case_number}）的评价已有整改回复，请查看后确认或申诉。",
+        "The department answered your rating of {service_name} (case {case_number}). Please read it,"
+        " then accept it or appeal.",
+        "请查看整改回复并确认",
+    ),
     "complaint_replied": Event(
         "投诉咨询已答复", "Complaint answered", "已答复",
         "您的{service_name}已答复", "Your {service_name} was answered",

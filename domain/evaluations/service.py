@@ -26,7 +26,7 @@ from core.text import has_visible_text
 from domain.applications import states
 from domain.applications.deadlines import local_date
 from domain.applications.errors import ApplicationNotFound
-from domain.applications.models import Application
+from domain.applications.models import Application, ApplicationNotice
 from domain.applications.service import spec_of
 from domain.calendar import service as calendar
 from domain.evaluations.errors import AlreadyRated, BadRating, NotRateable, NotRated, TaskNotFound, TaskState
@@ -180,8 +180,23 @@ def respond(session: Session, *, task_id: str, response: str, operator_id: str) 
     task.responded_by = operator_id
     task.responded_at = clock.now()
     task.status = RESPONDED
+    _tell_responded(session, task)
     session.commit()
     return task
+
+
+def _tell_responded(session: Session, task: RectificationTask) -> None:
+    """The citizen hears that the department answered (each round once): they are to read the
+    answer and confirm or appeal it, which they would not know to do otherwise."""
+    evaluation = session.get(Evaluation, task.evaluation_id)
+    app = session.get(Application, evaluation.application_id) if evaluation else None
+    if app is None:
+        return
+    session.add(ApplicationNotice(
+        dedupe_key=f"{app.id}:rectification:{task.id}:{task.rounds}", account_id=app.account_id,
+        application_id=app.id, event_type="rectification_responded", created_at=task.responded_at,
+        params={"case_number": app.case_number, "service_name": app.service_name},
+    ))  # fmt: skip
 
 
 def _sealed(encryptor: Encryptor, text: Any, purpose: str) -> str | None:

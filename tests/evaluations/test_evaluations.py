@@ -127,6 +127,7 @@ def test_a_bad_rating_is_rectified_with_an_appeal_round(
 
 
 def test_the_citizen_reads_the_departments_response_before_deciding(
+    app: Any,
     client: Any,
     zhang: dict,  # noqa: F811
     li: dict,  # noqa: F811
@@ -150,6 +151,14 @@ def test_the_citizen_reads_the_departments_response_before_deciding(
     read = client.get(url, headers=zhang["headers"]).get_json()["rectification"]
     assert read["status"] == "responded" and read["response"] == "已约谈窗口人员，流程已改进"
     assert read["responded_at"] is not None and read["rounds"] == 1
+    # …and is told so, once: they are to confirm or appeal it.
+    from tests.notifications.conftest import run_notifier
+
+    run_notifier(app)
+    run_notifier(app)
+    inbox = client.get("/v1/notifications", headers=zhang["headers"]).get_json()["items"]
+    told = [n for n in inbox if n["title"] == "您的评价已有整改回复"]
+    assert len(told) == 1 and "确认或申诉" in told[0]["body"] and told[0]["application_id"] == app_id
     # Someone else's case is not found, as everywhere; a third-party app is refused, as on the
     # rating and the decision (no OAuth scope opens 好差评 to apps).
     theirs = client.get(url, headers=li["headers"])
