@@ -5,8 +5,20 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from core.db import Base, IdMixin, UTCDateTime, ordered_id
 
@@ -50,6 +62,20 @@ class Notification(Base):
     # Channels left out and why ({"push": "quiet_hours_held"...}), for operators and tests.
     skipped: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
+    @classmethod
+    def settle_merge(cls, session: Session, *, source_id: str, target_id: str, now: datetime) -> None:
+        """Before an account merge: an event both accounts were told (an app posting one message
+        id to the person's phone account and to their WeChat account) would be two inbox entries
+        under one key. The moved entry keeps its history under a key of its own (the closed
+        account's id appended), so the merge does not fail on the one-entry-per-event rule."""
+        theirs = select(cls.dedupe_key).where(cls.account_id == target_id).scalar_subquery()
+        session.execute(
+            update(cls)
+            .where(cls.account_id == source_id, cls.dedupe_key.in_(theirs))
+            .values(dedupe_key=func.substr(cls.dedupe_key, 1, 115) + ":merged:" + source_id)
+            .execution_options(synchronize_session=False)
+        )
+
 
 class Message(IdMixin, Base):
     """One notification on one channel to one target, with its delivery state."""
@@ -60,6 +86,8 @@ class Message(IdMixin, Base):
         Index("ix_messages_due", "state", "due_at"),
         Index("ix_messages_provider", "channel", "provider_msg_id"),
     )
+
+    follows_person = True  # with its notification: a held message still goes out after a merge
 
     notification_id: Mapped[str] = mapped_column(
         ForeignKey("notifications.id", ondelete="CASCADE"), index=True
@@ -118,14 +146,31 @@ class WechatSubscription(Base):
     """What the citizen allowed in the mini-program: messages left per template."""
 
     __tablename__ = "wechat_subscriptions"
-    # Not moved on an account merge: the surviving account's own quota and choices stand
-    # (one row per account and key, so moving could collide).
+    # Moved on an account merge with the WeChat identity that granted them: a message held for
+    # the quiet hours still goes out afterwards. Where both accounts hold one, they add up.
+    follows_person = True
 
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
     template_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     remaining: Mapped[int] = mapped_column(Integer, default=0)
     long_term: Mapped[bool] = mapped_column(Boolean, default=False)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    @classmethod
+    def settle_merge(cls, session: Session, *, source_id: str, target_id: str, now: datetime) -> None:
+        """Before an account merge: the allowances of a template both accounts hold add up on
+        the surviving account (long-term if either is), and the closed account's row goes."""
+        theirs = {
+            row.template_id: row for row in session.scalars(select(cls).where(cls.account_id == target_id))
+        }
+        for mine in session.scalars(select(cls).where(cls.account_id == source_id)).all():
+            other = theirs.get(mine.template_id)
+            if other is not None:
+                other.remaining += mine.remaining
+                other.long_term = other.long_term or mine.long_term
+                other.updated_at = now
+                session.delete(mine)
+        session.flush()
 
 
 class NotificationPreference(Base):
