@@ -11,10 +11,11 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from core import clock
+from core.db import take_write_lock
 from domain.catalog.bundles import form_conflicts, normalize_bundle
 from domain.catalog.errors import (
     BundleNotFound,
@@ -212,12 +213,30 @@ def _bundle_forms(
     return forms
 
 
+def _one_import_at_a_time(session: Session) -> None:
+    """Imports are judged and written one after another (PostgreSQL: a transaction-scoped
+    advisory lock; SQLite: its one write lock). Two editors importing the same new item at once
+    both judged it new, and the second failed on the item's unique code with a 500; now the
+    second is judged after the first has committed (unchanged, or a new version)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(_IMPORT_LOCK)))
+    else:
+        take_write_lock(session, CatalogRevision.__table__, CatalogRevision.id == 1)
+
+
+# The advisory lock's key: a fixed 63-bit number derived from its name.
+_IMPORT_LOCK = int.from_bytes(hashlib.sha256(b"yiwang:catalog-import").digest()[:8], "big") >> 1
+
+
 def import_catalog(session: Session, actor: Actor, document: Any, *, dry_run: bool) -> ImportReport:
     """Validate and, unless `dry_run` or any problem was found, write the whole document."""
+    if not dry_run:
+        _one_import_at_a_time(session)
     report, parts = validate_import(session, document)
     report.dry_run = dry_run
     report.published = parts["publish"]
     if dry_run or not report.ok:
+        session.rollback()  # nothing written; ends the import lock
         return report
     now = clock.now()
     visible = False
