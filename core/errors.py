@@ -81,8 +81,10 @@ class AppError(Exception):
 
     def message(self, lang: str = "zh") -> str:
         template = self.message_en if lang == "en" else self.message_zh
+        # A `Text` parameter speaks the response's language too (a reason, a problem found).
+        params = {k: v.zh if isinstance(v, Text) and lang != "en" else v for k, v in self.params.items()}
         try:
-            return template.format(**self.params)
+            return template.format(**params)
         except (KeyError, IndexError):
             return template
 

@@ -25,8 +25,9 @@ from api.json_body import read_by_hand
 from api.request_body import whole_body
 from api.schemas import StrictSchema
 from core.db import db
+from core.errors import Text
 from domain.catalog import service as catalog
-from domain.catalog.errors import ImportRejected, InvalidQuery
+from domain.catalog.errors import ImportRejected, InvalidQuery, InvalidUpload
 from domain.catalog.models import ITEM_STATUSES
 from domain.catalog.reference import LISTS
 from domain.catalog.summary import burden, catalog_burden
@@ -117,8 +118,19 @@ class Import(MethodView):
         """Import reference lists, items and bundles (format: docs/catalog-format.md)."""
         document = request.get_json(silent=True)
         if document is None:
-            raise InvalidQuery(problem="请求体须为 JSON 对象", fields={"body": ["a JSON object"]})
+            raise InvalidUpload(
+                problem=Text("the body must be a JSON object", "请求体须为 JSON 对象"),
+                fields={"body": [Text("a JSON object", "须为 JSON 对象")]},
+            )
         return _import(document, dry_run)
+
+
+def _unknown_list(name: str) -> InvalidQuery:
+    lists = ", ".join(LISTS)
+    return InvalidQuery(
+        problem=Text(f"no list {name}", f"未知列表 {name}"),
+        fields={"name": [Text(f"one of {lists}", f"须为 {lists} 之一")]},
+    )
 
 
 @blp.route("/reference/<string:name>.csv")
@@ -127,7 +139,7 @@ class ReferenceCsv(MethodView):
     def get(self, name: str) -> Response:
         """A reference list as CSV (departments, categories, ecert_types)."""
         if name not in LISTS:
-            raise InvalidQuery(problem=f"未知列表 {name}", fields={"name": [f"one of {', '.join(LISTS)}"]})
+            raise _unknown_list(name)
         rows = catalog.export_catalog(db.reader(), published_only=False)["reference"][name]
         return _csv(_CSV_COLUMNS[name], rows, f"{name}.csv")
 
@@ -137,16 +149,25 @@ class ReferenceCsv(MethodView):
     def post(self, name: str, dry_run: bool) -> Response:
         """Replace-or-add a reference list from CSV with a header row (same validation as JSON)."""
         if name not in LISTS:
-            raise InvalidQuery(problem=f"未知列表 {name}", fields={"name": [f"one of {', '.join(LISTS)}"]})
+            raise _unknown_list(name)
         if request.mimetype != "text/csv":
-            raise InvalidQuery(problem="请以 text/csv 格式提交", fields={"body": ["send text/csv"]})
+            raise InvalidUpload(
+                problem=Text("send it as text/csv", "请以 text/csv 格式提交"),
+                fields={"body": [Text("send text/csv", "须为 text/csv")]},
+            )
         body = whole_body()  # a chunked CSV longer than the request limit is refused, not cut short
         if len(body) > current_app.config["MAX_JSON_BYTES"]:
-            raise InvalidQuery(problem="CSV 过大", fields={"body": ["at most MAX_JSON_BYTES"]})
+            raise InvalidUpload(
+                problem=Text("the CSV is too large", "CSV 过大"),
+                fields={"body": [Text("at most MAX_JSON_BYTES bytes", "不能超过 MAX_JSON_BYTES 字节")]},
+            )
         try:
             text = body.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
-            raise InvalidQuery(problem="CSV 须为 UTF-8 编码", fields={"body": ["UTF-8 CSV"]}) from exc
+            raise InvalidUpload(
+                problem=Text("the CSV must be UTF-8", "CSV 须为 UTF-8 编码"),
+                fields={"body": [Text("UTF-8 CSV", "须为 UTF-8 编码的 CSV")]},
+            ) from exc
         rows: list[dict[str, Any]] = []
         for row in csv.DictReader(io.StringIO(text)):
             entry: dict[str, Any] = {k: (v or "").strip() for k, v in row.items() if k}

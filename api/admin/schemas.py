@@ -77,7 +77,7 @@ class OperatorUpdateSchema(StrictSchema):
     @validates_schema
     def _something(self, data: dict, **_: Any) -> None:
         if not data:
-            raise ValidationError("give roles and/or status", field_name="_schema")
+            raise ValidationError(Text("give roles and/or status", "请给出角色或状态"), field_name="_schema")
 
 
 class JobQuerySchema(StrictSchema):

@@ -22,6 +22,7 @@ from api.blueprint import Blueprint
 from api.conditional import send_rendered
 from api.deps import services
 from api.schemas import StrictSchema
+from core.errors import Text
 from domain.catalog.codes import region_problem
 from domain.catalog.errors import InvalidCursor, InvalidQuery
 from domain.catalog.read_model import Rendered
@@ -61,12 +62,18 @@ def _clean_query(q: str | None) -> str | None:
     if q is None:
         return None
     if any(unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co") for c in q):
-        raise InvalidQuery(problem="含有不可见字符", fields={"q": ["control characters are not allowed"]})
+        raise InvalidQuery(
+            problem=Text("it holds invisible characters", "含有不可见字符"),
+            fields={"q": [Text("control characters are not allowed", "不能含有不可见字符")]},
+        )
     q = " ".join(q.split())
     if len(q) > MAX_QUERY_CHARS:
         raise InvalidQuery(
-            problem=f"关键词过长（最多 {MAX_QUERY_CHARS} 个字）",
-            fields={"q": [f"at most {MAX_QUERY_CHARS} characters"]},
+            problem=Text(
+                f"too long (at most {MAX_QUERY_CHARS} characters)",
+                f"关键词过长（最多 {MAX_QUERY_CHARS} 个字）",
+            ),
+            fields={"q": [Text(f"at most {MAX_QUERY_CHARS} characters", f"最多 {MAX_QUERY_CHARS} 个字")]},
         )
     return q or None
 
@@ -107,7 +114,9 @@ class Services(MethodView):
         """List or search published services (compact entries, best match first for `q`)."""
         args["q"] = _clean_query(args.get("q"))
         if args.get("region") and (problem := region_problem(args["region"])):
-            raise InvalidQuery(problem="行政区划代码无效", fields={"region": [problem]})
+            raise InvalidQuery(
+                problem=Text("the region code is not valid", "行政区划代码无效"), fields={"region": [problem]}
+            )
         key = _filters_key(args)
         offset = _decode_cursor(args["cursor"], key) if args.get("cursor") else 0
         model = services().catalog

@@ -66,6 +66,13 @@ class ImportRejected(AppError):
         super().__init__(details={"problems": problems}, count=len(problems), **kw)
 
 
+class InvalidUpload(AppError):
+    status = 400
+    code = "catalog.upload_invalid"
+    message_zh = "提交的内容有误：{problem}"
+    message_en = "Upload refused: {problem}"
+
+
 class InvalidQuery(AppError):
     status = 400
     code = "catalog.query_invalid"

@@ -10,6 +10,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from core.crypto import Encryptor
+from core.errors import Text
 from domain.operators.errors import PasswordTooWeak
 
 PASSWORD_MIN_LENGTH = 12
@@ -30,7 +31,14 @@ def check_password_policy(password: str, *, username: str) -> None:
         or (username and username.lower() in password.lower())
     ):
         raise PasswordTooWeak(
-            fields={"password": [f"at least {PASSWORD_MIN_LENGTH} characters, without the username"]},
+            fields={
+                "password": [
+                    Text(
+                        f"at least {PASSWORD_MIN_LENGTH} characters, without the username",
+                        f"至少 {PASSWORD_MIN_LENGTH} 个字符，且不能包含用户名",
+                    )
+                ]
+            },
             min_length=PASSWORD_MIN_LENGTH,
         )
 
