@@ -158,10 +158,11 @@ def bind_phone(
 ) -> PhoneBinding:
     """Attach a carrier-verified phone to `account`.
 
-    If the phone already belongs to another account, the person is the same: an account that
-    has proved no identity and whose channel identities do not clash is merged into the phone's
-    account (domain/accounts/merge.py: everything it owns moves over and it is closed; the
-    caller ends its sessions). Anything else is a conflict for a later, stronger check.
+    If the phone already belongs to another account, the person is the same: an account whose
+    channel identities do not clash is merged into the phone's account when at most one of the
+    two has proved an identity (domain/accounts/merge.py: everything it owns, that identity
+    included, moves over and it is closed; the caller ends its sessions). Anything else is a
+    conflict for a later, stronger check.
     """
     lookup = phone_lookup(hasher, phone)
     existing = _identity(session, PHONE, PHONE_ISSUER, lookup)
@@ -189,10 +190,16 @@ def bind_phone(
         return PhoneBinding(account, None)
     target = existing.account
     ensure_usable(target)
-    unverified = account.identity_level in ("L0", "L1")
-    if not unverified or not merge.can_merge(session, source=account, target=target):
+    # At most one of the two may hold a verified identity (it then moves with the merge): two
+    # would be two people, or one person proved twice, for a stronger check to settle.
+    verified = account.identity_level not in ("L0", "L1")
+    if (verified and target.identity_level not in ("L0", "L1")) or not merge.can_merge(
+        session, source=account, target=target
+    ):
         raise PhoneBoundElsewhere()
     merge.fold_into(session, source=account, target=target, actor_id=account.id, reason="same verified phone")
+    if verified:  # the identity came along (it follows the person): so do its level and face time
+        target.identity_level, target.live_checked_at = account.identity_level, account.live_checked_at
     return PhoneBinding(target, account.id)
 
 

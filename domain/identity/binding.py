@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from core import audit, clock
 from core.crypto import LookupHasher
 from domain.accounts.models import Account
+from domain.auth.sessions import revoke_all
 from domain.identity import documents, merge
 from domain.identity.deps import ID_PURPOSE, NAME_PURPOSE, IdentityDeps
 from domain.identity.errors import BoundToOtherAccount, DifferentPerson, IdentityInvalid
@@ -80,16 +81,29 @@ def identities_for(
     return own, holder
 
 
+def displaceable(holder: VerifiedIdentity, *, live: bool) -> bool:
+    """Whether a live proof (a face matched to the identity's photo, or the card checked by an
+    officer) takes the identity from the account holding it: yes when that account proved it by
+    name and ID number only. Those are not secret, so the holder may be someone who merely knew
+    them; merging the person into that account would hand it their WeChat login and their face.
+    The holder loses the identity instead (`displace`). If both accounts are the same person's,
+    binding the phone merges them (the SMS code proves the phone)."""
+    return live and holder.live_checked_at is None
+
+
 def check_can_take(
-    session: Session, account: Account, lookup: str, *, may_merge: bool
+    session: Session, account: Account, lookup: str, *, may_merge: bool, live: bool | None = None
 ) -> VerifiedIdentity | None:
     """Refuse before any paid call when the identity could not end up on this account; the
     account's own identity, if any. `may_merge`: the method is a live proof that may fold this
-    account into the holder's."""
+    account into the holder's; `live` (default: `may_merge`): a live proof, which displaces a
+    holder that never proved the identity live."""
     own, holder = identities_for(session, account.id, lookup)
     if own is not None and own.id_lookup != lookup:
         raise DifferentPerson()
     if holder is not None and holder.account_id != account.id:
+        if displaceable(holder, live=may_merge if live is None else live):
+            return own
         target = session.get(Account, holder.account_id)
         if target is None or not merge.can_merge(session, source=account, target=target, live=may_merge):
             raise BoundToOtherAccount()
@@ -210,6 +224,29 @@ def _locked(session: Session, *account_ids: str) -> dict[str, Account]:
     return {row.id: row for row in rows}
 
 
+def displace(
+    session: Session,
+    deps: IdentityDeps,
+    *,
+    holder: Account,
+    identity: VerifiedIdentity,
+    by: Account,
+    method: str,
+) -> None:
+    """Take `identity` from `holder` (who proved it by name and ID number only) for `by`, who
+    has just proved it live: the holder is back at L1 and its sessions and app tokens end, so
+    nothing it holds still acts as that person. Audited; not committed."""
+    previous = holder.identity_level
+    session.delete(identity)
+    session.flush()  # the identity's unique number is free before `by` takes it
+    holder.identity_level, holder.live_checked_at, holder.updated_at = "L1", None, clock.now()
+    session.add(audit.AuditEvent(**audit.event_values(
+        actor_type="system", actor_id=None, action="identity.displaced", target_type="account",
+        target_id=holder.id, details={"from": previous, "to": "L1", "by_account": by.id, "method": method},
+    )))  # fmt: skip
+    revoke_all(session, revocations=deps.revocations, account_id=holder.id, reason="identity_displaced")
+
+
 def _take(
     session: Session,
     deps: IdentityDeps,
@@ -227,10 +264,13 @@ def _take(
         account, target = found.get(account_id), found.get(holder.account_id)
         if account is None or target is None:
             raise BoundToOtherAccount()
-        if not merge.can_merge(session, source=account, target=target, live=proof.may_merge):
-            raise BoundToOtherAccount()
-        merge.merge(session, revocations=deps.revocations, source=account, target=target)
-        account, own = target, holder
+        if displaceable(holder, live=proof.live):
+            displace(session, deps, holder=target, identity=holder, by=account, method=proof.method)
+        else:
+            if not merge.can_merge(session, source=account, target=target, live=proof.may_merge):
+                raise BoundToOtherAccount()
+            merge.merge(session, revocations=deps.revocations, source=account, target=target)
+            account, own = target, holder
     else:
         found_account = session.get(Account, account_id)
         if found_account is None:

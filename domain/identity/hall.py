@@ -14,6 +14,7 @@ from domain.identity.binding import (
     audit_finish,
     bind_or_refuse,
     commit,
+    displaceable,
     finish,
     id_lookup,
     identities_for,
@@ -44,8 +45,8 @@ def record_in_person(
     own, holder = identities_for(session, account_id, lookup)
     if own is not None and own.id_lookup != lookup:
         raise DifferentPerson()
-    if holder is not None and holder.account_id != account_id:
-        raise BoundToOtherAccount()
+    if holder is not None and holder.account_id != account_id and not displaceable(holder, live=True):
+        raise BoundToOtherAccount()  # no merges by operators; a name-and-number holder gives way
     now = clock.now()
     row = IdentityVerification(
         account_id=account_id, method=IN_PERSON, channel="hall", status=PENDING,

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from core.audit import AuditEvent
-from domain.accounts.models import DELETED, Account, ChannelIdentity
+from domain.accounts.models import DELETED, Account
 from domain.identity.models import IdentityVerification
 from tests.api.v1.identity.conftest import LI, ZHANG, bearer, complete, mini_citizen, ref_of, refreshed, start
 from tests.conftest import make_citizen
@@ -57,34 +57,39 @@ def test_bad_input_is_refused_before_any_paid_call(client, app_citizen, sims, pe
     assert db_session.scalars(select(IdentityVerification)).all() == []
 
 
-def test_a_second_account_of_the_same_person_is_merged_into_the_first(
-    client, wx, app_citizen, sims, db_session
+def test_the_same_person_on_two_accounts_ends_with_one_after_binding_the_phone(
+    client, wx, app, sims, db_session
 ):
-    first = start(client, app_citizen, "id_check", consent=None).get_json()
-    assert first["identity_level"] == "L2"
-    # Later the same person logs in through the mini-program: a WeChat-only account.
-    mini = mini_citizen(client, wx)
+    phone = "13712340001"
+    on_app = make_citizen(app, phone=phone)
+    assert start(client, on_app, "id_check", consent=None).get_json()["identity_level"] == "L2"
+    # Later the same person logs in through the mini-program (a WeChat-only account) and proves
+    # their face there. A name and number typed elsewhere do not show that account is theirs:
+    # the face takes the identity, and nothing merges on it.
+    mini = mini_citizen(client, wx, phone=phone)
     body = start(client, mini, "wechat_face").get_json()
     sims["wechat_face"].perform(ref_of(body), "pass")
     done = complete(client, mini, body["verification"]["id"])
     assert done.status_code == 200, done.get_json()
     result = done.get_json()
-    assert result["merged"] is True and result["identity_level"] == "L3"
-    assert result["tokens"]["refresh_token"]
-    me = client.get("/v1/me", headers=bearer(result["tokens"])).get_json()
-    assert me["id"] == app_citizen["account_id"]
-    assert me["channels"] == {"wechat": True, "phone": True}
-    # The WeChat-only account is closed and its old token stops working.
-    assert client.get("/v1/me", headers=mini["headers"]).status_code == 401
+    assert result["identity_level"] == "L3" and not result.get("merged")
+    # Binding the phone WeChat vouches for proves both accounts are one person's: they merge,
+    # and the identity comes along.
+    bound = client.post(
+        "/v1/auth/miniprogram/phone",
+        json={"code": wx.phone_code(mini["openid"])},
+        headers=bearer(result["tokens"]),
+    )
+    assert bound.status_code == 200 and bound.get_json()["merged"] is True, bound.get_json()
+    headers = bearer(bound.get_json()["tokens"])
+    me = client.get("/v1/me", headers=headers).get_json()
+    assert me["id"] == on_app["account_id"] and me["channels"] == {"wechat": True, "phone": True}
+    assert client.get("/v1/identity", headers=headers).get_json()["level"] == "L3"
     db_session.rollback()
     closed = db_session.get(Account, mini["account_id"])
-    assert closed.status == DELETED and closed.merged_into_id == app_citizen["account_id"]
-    openids = db_session.scalars(
-        select(ChannelIdentity.account_id).where(ChannelIdentity.lookup == mini["openid"])
-    )
-    assert list(openids) == [app_citizen["account_id"]]
+    assert closed.status == DELETED and closed.merged_into_id == on_app["account_id"]
     verification = db_session.get(IdentityVerification, body["verification"]["id"])
-    assert verification.account_id == app_citizen["account_id"]
+    assert verification.account_id == on_app["account_id"]
 
 
 def test_two_accounts_with_different_phones_are_not_merged(client, app, app_citizen, sims):

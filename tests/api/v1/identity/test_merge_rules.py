@@ -46,11 +46,21 @@ def test_an_id_check_never_takes_over_the_account_holding_the_identity(client, a
     assert holder == victim["account_id"]
 
 
+def _face_verified_app(client, app, sims, person=ZHANG) -> dict:
+    """An app account (phone login) that proved `person` with a live face check (L3)."""
+    who = make_citizen(app)
+    body = start(client, who, "tencent_faceid", person=person).get_json()
+    sims["tencent_faceid"].perform(ref_of(body), "pass")
+    done = complete(client, who, body["verification"]["id"]).get_json()
+    assert done["identity_level"] == "L3", done
+    return who | {"headers": bearer(done["tokens"])}
+
+
 def test_a_face_check_merges_and_the_merge_is_audited_as_the_citizen_who_proved_it(
     client, app, wx, sims, db_session
 ):
-    first = make_citizen(app)
-    assert start(client, first, "id_check", consent=None).get_json()["identity_level"] == "L2"
+    # The person proved their face in the app; the same face in the mini-program is them again.
+    first = _face_verified_app(client, app, sims)
     second = mini_citizen(client, wx)
     body = start(client, second, "wechat_face").get_json()
     sims["wechat_face"].perform(ref_of(body), "pass")
@@ -61,6 +71,59 @@ def test_a_face_check_merges_and_the_merge_is_audited_as_the_citizen_who_proved_
         "citizen", second["account_id"], second["account_id"],
     )  # fmt: skip
     assert event.details["into"] == first["account_id"]
+
+
+def test_a_face_takes_the_identity_from_an_account_that_only_typed_name_and_number(
+    client, app, wx, sims, db_session
+):
+    # Someone who knows the person's name and ID number (not secrets) verified them by ID check.
+    squatter = make_citizen(app)
+    assert start(client, squatter, "id_check", consent=None).get_json()["identity_level"] == "L2"
+    # The person's own face in the mini-program: they get their identity; nothing merges into
+    # the squatter's account, and the squatter's sessions end (nothing of theirs acts as L2).
+    person = mini_citizen(client, wx)
+    body = start(client, person, "wechat_face").get_json()
+    sims["wechat_face"].perform(ref_of(body), "pass")
+    done = complete(client, person, body["verification"]["id"]).get_json()
+    assert done["identity_level"] == "L3" and not done.get("merged"), done
+    assert client.get("/v1/me", headers=squatter["headers"]).status_code == 401
+    db_session.rollback()
+    holder = db_session.scalar(select(VerifiedIdentity.account_id))
+    assert holder == person["account_id"]
+    left = db_session.get(Account, squatter["account_id"])
+    assert (left.status, left.identity_level, left.merged_into_id) == (ACTIVE, "L1", None)
+    assert db_session.get(Account, person["account_id"]).status == ACTIVE
+    event = db_session.scalar(select(AuditEvent).where(AuditEvent.action == "identity.displaced"))
+    assert event.target_id == squatter["account_id"] and event.details["by_account"] == person["account_id"]
+
+
+def test_a_hall_check_takes_the_identity_from_a_name_and_number_holder(client, app, sims, db_session):
+    from tests.domain.operators.factories import admin_headers, make_operator
+
+    squatter, person = make_citizen(app), make_citizen(app)
+    assert start(client, squatter, "id_check", consent=None).get_json()["identity_level"] == "L2"
+    officer = admin_headers(client, make_operator(app, username="hall-1", roles=("hall_officer",)))
+    check = {
+        "account_id": person["account_id"],
+        **ZHANG,
+        "hall": "越秀区政务服务中心",
+        "document_checked": True,
+    }
+    checked = client.post("/admin/v1/identity/in-person-checks", headers=officer, json=check)
+    assert checked.status_code == 201, checked.get_json()
+    db_session.rollback()
+    assert db_session.scalar(select(VerifiedIdentity.account_id)) == person["account_id"]
+    assert db_session.get(Account, squatter["account_id"]).identity_level == "L1"
+
+
+def test_a_face_does_not_take_an_identity_proved_by_face_elsewhere_without_a_merge(client, app, sims):
+    """Two phone accounts cannot merge (two phones under one account): the second face check is
+    refused, and the first account, which proved the identity live, keeps it."""
+    first = _face_verified_app(client, app, sims)
+    second = make_citizen(app)
+    resp = start(client, second, "tencent_faceid")
+    assert resp.status_code == 409 and resp.get_json()["error"]["code"] == "identity.bound_to_other_account"
+    assert client.get("/v1/identity", headers=first["headers"]).get_json()["level"] == "L3"
 
 
 def test_a_phone_merge_carries_the_verification_history_and_consents(client, app, wx, sims, db_session):
