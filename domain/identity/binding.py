@@ -33,6 +33,16 @@ class Proof:
     method: str
     live: bool  # a face or in-person check: sets the time of the last live check
     may_merge: bool  # a live face check may fold this account into the identity's holder
+    # When the live check happened at the latest, if before the binding: a face check counts
+    # from when it was started (the face was done after that, and its result may be collected
+    # hours later), so an old face never passes for a fresh one at a step-up.
+    live_at: datetime | None = None
+
+
+def live_time(proof: Proof, now: datetime, before: datetime | None) -> datetime:
+    """The account's live-check time after `proof` (live): never earlier than it was."""
+    at = min(proof.live_at or now, now)
+    return max(at, before) if before is not None else at
 
 
 def id_lookup(hasher: LookupHasher, id_number: str) -> str:
@@ -180,7 +190,7 @@ def identity_values(deps: IdentityDeps, proof: Proof, now: datetime) -> dict[str
         "updated_at": now,
     }
     if proof.live:
-        values["live_checked_at"] = now
+        values["live_checked_at"] = min(proof.live_at or now, now)
     return values
 
 
@@ -285,7 +295,7 @@ def _take(
         setattr(own, key, value)
     own.level = higher(own.level, proof.level)
     if proof.live:
-        account.live_checked_at = now
+        account.live_checked_at = live_time(proof, now, account.live_checked_at)
     previous = account.identity_level
     account.identity_level = higher(account.identity_level, proof.level)
     account.updated_at = now

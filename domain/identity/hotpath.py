@@ -27,7 +27,7 @@ from domain.accounts.models import DELETED, LOCKED, Account
 from domain.auth.errors import SessionRevoked
 from domain.auth.models import LoginSession
 from domain.auth.sessions import access_token_for
-from domain.identity.binding import Proof, identity_values, level_raised_event
+from domain.identity.binding import Proof, identity_values, level_raised_event, live_time
 from domain.identity.deps import IdentityDeps
 from domain.identity.errors import DifferentPerson
 from domain.identity.levels import higher
@@ -187,14 +187,15 @@ def take(
             session.connection().execute(_INSERT_IDENTITY, values)
     new_level = higher(state.level, proof.level)
     account_values: dict[str, Any] = {"identity_level": new_level, "updated_at": now}
+    live_at = live_time(proof, now, state.live_checked_at) if proof.live else state.live_checked_at
     if proof.live:
-        account_values["live_checked_at"] = now
+        account_values["live_checked_at"] = live_at
     _update_by_id(conn, _ACCOUNTS, state.account_id, account_values)
     profile_cache.mark_changed(session, state.account_id)
     events = []
     if new_level != state.level:
         events.append(level_raised_event(state.account_id, state.level, new_level, proof.method))
-    return new_level, now if proof.live else state.live_checked_at, events
+    return new_level, live_at, events
 
 
 def access_token(

@@ -374,7 +374,8 @@ def complete(
         _audit(session, row, request_id)
         commit(session)
         return Outcome(row, account_id)
-    proof = Proof(person, row.id_lookup, "L3", row.method, live=True, may_merge=True)
+    # The face counts from when the check was started: its result may be collected hours later.
+    proof = Proof(person, row.id_lookup, "L3", row.method, live=True, may_merge=True, live_at=row.created_at)
     return _bind_and_pass(session, deps, row, proof, session_id=session_id, request_id=request_id)
 
 
