@@ -72,6 +72,11 @@ from integrations.realname.base import (
 
 ID_CHECK_CLAIM = "idcheck_in_flight"  # Redis key rl:idcheck_in_flight:<account id>
 
+# A face finished just before its handle expired is still collected when the phone's call to
+# complete arrives a little after (a slow network, the app resuming): the provider keeps the
+# result for hours, and the face counts from the check's start anyway (binding.Proof.live_at).
+COMPLETE_GRACE = timedelta(minutes=10)
+
 
 def _audit(session: Session, row: IdentityVerification, request_id: str | None) -> None:
     """Write the finished attempt's audit event now, with the attempt's own Core writes."""
@@ -339,7 +344,7 @@ def complete(
         raise VerificationNotFound()
     if row.status != PENDING or row.method not in FACE_METHODS:
         raise VerificationFinished(details={"status": row.status})
-    if row.expires_at <= clock.now():
+    if row.expires_at + COMPLETE_GRACE <= clock.now():
         return _finish_without_provider(session, row, EXPIRED, REASON_EXPIRED, request_id)
     assert row.name_enc and row.id_number_enc and row.provider_ref_enc
     person = Person(
@@ -357,6 +362,8 @@ def complete(
     provider: FaceProvider = deps.providers[row.method]
     result = provider_call(Quota(deps.ratelimiter), row.method, lambda: provider.result(person, ctx, ref))
     if result.pending:
+        if row.expires_at <= clock.now():  # the face window has closed without a face
+            return _finish_without_provider(session, row, EXPIRED, REASON_EXPIRED, request_id)
         return Outcome(row, account_id)
     status = PASSED if result.passed else (EXPIRED if result.reason == REASON_EXPIRED else FAILED)
     values = finished_values(status, None if result.passed else result.reason)
@@ -433,9 +440,10 @@ def expire_abandoned(session: Session) -> int:
     beyond the provider's lifetime. Commits; returns how many ended.
     """
     now = clock.now()
+    V = IdentityVerification
     ended = session.execute(
-        update(IdentityVerification)
-        .where(IdentityVerification.status == PENDING, IdentityVerification.expires_at <= now)
+        update(V)
+        .where(V.status == PENDING, V.expires_at <= now - COMPLETE_GRACE)
         .values(status=EXPIRED, reason=REASON_EXPIRED, completed_at=now,
                 name_enc=None, id_number_enc=None, provider_ref_enc=None)
         .execution_options(synchronize_session=False)
