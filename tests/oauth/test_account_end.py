@@ -188,11 +188,15 @@ def test_a_phone_merge_gives_the_survivor_no_grant_it_never_made(
 
 
 def test_a_face_check_merge_ends_the_closed_accounts_app_grants(
-    app, client, bank, tokens_for, wx, wechat_sim, idcheck_sim, db_session
+    app, client, bank, tokens_for, wx, wechat_sim, faceid_sim, db_session
 ):
-    Sim(idcheck_sim).post("reset")
+    # The person proved their face in the app; the same face in the mini-program merges.
     first = make_citizen(app)
-    assert start(client, first, "id_check", consent=None).get_json()["identity_level"] == "L2"
+    started = start(client, first, "tencent_faceid").get_json()
+    Sim(faceid_sim).perform(ref_of(started), "pass")
+    done = complete(client, first, started["verification"]["id"]).get_json()
+    assert done["identity_level"] == "L3"
+    first = first | {"headers": {"Authorization": f"Bearer {done['tokens']['access_token']}"}}
     second = mini_citizen(client, wx)
     _, tok = tokens_for(bank, citizen=second)
     body = start(client, second, "wechat_face").get_json()
@@ -201,3 +205,20 @@ def test_a_face_check_merge_ends_the_closed_accounts_app_grants(
     assert not _works(client, tok) and _refused(client, bank, tok)
     assert client.get("/v1/me/grants", headers=first["headers"]).get_json() == []
     assert [g.revoke_reason for g in _grants(db_session, second["account_id"])] == ["account_merged"]
+
+
+def test_an_identity_taken_by_a_face_ends_the_name_and_number_holders_app_tokens(
+    app, client, bank, tokens_for, wx, wechat_sim, idcheck_sim
+):
+    """Whoever held the identity by name and ID number alone loses it to the person's face, and
+    the apps they authorised stop acting for them at once."""
+    Sim(idcheck_sim).post("reset")
+    holder = make_citizen(app)
+    assert start(client, holder, "id_check", consent=None).get_json()["identity_level"] == "L2"
+    _, tok = tokens_for(bank, citizen=holder)
+    assert _works(client, tok)
+    person = mini_citizen(client, wx)
+    body = start(client, person, "wechat_face").get_json()
+    Sim(wechat_sim).perform(ref_of(body), "pass")
+    assert complete(client, person, body["verification"]["id"]).get_json()["identity_level"] == "L3"
+    assert not _works(client, tok) and _refused(client, bank, tok)
