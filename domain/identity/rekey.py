@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from core.crypto import Encryptor
@@ -73,8 +73,16 @@ def rekey(session: Session, *, encryptor: Encryptor, batch_size: int = 500) -> d
                 if encryptor.key_id(value) == encryptor.active_kid:
                     continue
                 plain = encryptor.decrypt_bytes(value, purpose=purpose)
-                setattr(row, column, encryptor.encrypt(plain, purpose=purpose))
-                report.rewritten += 1
+                # Only if the value is still the one read: a verification that finished (and
+                # erased its personal data) or a re-verification meanwhile is not undone.
+                pk = model.__mapper__.primary_key[0]  # type: ignore[attr-defined]
+                done = session.execute(
+                    update(model)
+                    .where(pk == getattr(row, pk.key), getattr(model, column) == value)
+                    .values({column: encryptor.encrypt(plain, purpose=purpose)})
+                    .execution_options(synchronize_session=False)
+                ).rowcount
+                report.rewritten += done
             session.commit()
         reports[f"{model.__tablename__}.{column}"] = report.as_dict()
     return reports
