@@ -60,7 +60,7 @@ class FormSpec:
         return self.leaf_validator(path).is_valid(value)
 
 
-_cache: dict[tuple[tuple[str, int], ...], FormSpec] = {}
+_cache: dict[tuple[tuple[tuple[str, int], ...], str | None], FormSpec] = {}
 _lock = threading.Lock()
 
 
@@ -72,9 +72,10 @@ def _department_names(session: Session, codes: list[str]) -> tuple[str, ...]:
 
 
 def spec_for(session: Session, items: list[tuple[str, int]], *, name: str | None = None) -> FormSpec:
-    """The spec of pinned item versions (cached: published versions are immutable)."""
+    """The spec of pinned item versions (cached: published versions are immutable). A bundle's
+    name is part of the key: two bundles of the same items, or a renamed one, keep their own."""
     key = tuple((code, int(version)) for code, version in items)
-    cached = _cache.get(key)
+    cached = _cache.get((key, name))
     if cached is not None:
         return cached
     docs = [version_document(session, code, version) for code, version in key]
@@ -119,7 +120,7 @@ def spec_for(session: Session, items: list[tuple[str, int]], *, name: str | None
         validator=FormValidator(form["schema"], format_checker=_FORMATS),
     )
     with _lock:
-        _cache[key] = spec
+        _cache[(key, name)] = spec
     return spec
 
 
