@@ -64,6 +64,7 @@ def rekey(session: Session, *, encryptor: Encryptor, batch_size: int = 500) -> d
     reports: dict[str, dict[str, int]] = {}
     for model, column, purpose in COLUMNS:
         report = RekeyReport()
+        pk = model.__mapper__.primary_key[0]  # type: ignore[attr-defined]
         for rows in _batches(session, model, column, batch_size):
             for row in rows:
                 value = getattr(row, column)
@@ -75,7 +76,6 @@ def rekey(session: Session, *, encryptor: Encryptor, batch_size: int = 500) -> d
                 plain = encryptor.decrypt_bytes(value, purpose=purpose)
                 # Only if the value is still the one read: a verification that finished (and
                 # erased its personal data) or a re-verification meanwhile is not undone.
-                pk = model.__mapper__.primary_key[0]  # type: ignore[attr-defined]
                 done = session.execute(
                     update(model)
                     .where(pk == getattr(row, pk.key), getattr(model, column) == value)
