@@ -202,12 +202,15 @@ def create_app(config: BaseConfig | dict | None = None) -> Flask:
     services.profiles = profile_cache.ProfileCache(redis)
     from domain.catalog.read_model import CatalogReadModel
 
-    services.catalog = CatalogReadModel(
+    services.catalog = catalog = CatalogReadModel(
         lambda: db.reader(),
         refresh_seconds=app.config["CATALOG_REFRESH_SECONDS"],
         detail_cache=app.config["CATALOG_DETAIL_CACHE"],
     )
     profile_cache.configure(services.profiles)
+    from domain.applications import forms
+
+    forms.configure(catalog.revision)
     _attach_integrations(app, services, redis)
     from core.spool import Spool
     from domain.ledger.models import DataAccess

@@ -1,13 +1,16 @@
 """What an application asks for: the pinned item versions' form, materials and requirements.
 
-Published versions never change, so a spec is built once per (items, versions) and kept per
-process. A bundle (一件事) merges its items' forms (domain/catalog/bundles.merge_forms) and asks
+Published versions never change, but the department names a spec carries (part of the consent
+text and its version) do: a spec is built once per (items, versions, bundle name) and kept per
+process until the catalog revision changes (a department renamed, an item or bundle published).
+A bundle (一件事) merges its items' forms (domain/catalog/bundles.merge_forms) and asks
 each material once: two items that need the same material id are satisfied by one file.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +24,7 @@ from domain.catalog.errors import BundleNotFound, ItemNotFound, ItemSuspended, V
 from domain.catalog.form_schema import leaf_fields
 from domain.catalog.form_validator import FormValidator
 from domain.catalog.models import STATUS_PUBLISHED, Bundle, Department
-from domain.catalog.service import pin_current, version_document
+from domain.catalog.service import current_revision, pin_current, version_document
 from domain.identity.levels import Requirement, higher
 
 _FORMATS = FormatChecker()
@@ -64,6 +67,28 @@ _cache: dict[tuple[tuple[tuple[str, int], ...], str | None], FormSpec] = {}
 _lock = threading.Lock()
 
 
+class _Revision:
+    """The catalog revision the cached specs were built at, and where to read the current one:
+    the app's catalog read model (one tiny query every CATALOG_REFRESH_SECONDS, shared with the
+    catalog views), else the database (CLI and worker processes)."""
+
+    built_at: int | None = None
+    source: Callable[[], int] | None = None
+
+
+_revision = _Revision()
+
+
+def configure(revision: Callable[[], int] | None) -> None:
+    """Install how this process learns the catalog revision (the app factory does this)."""
+    _revision.source = revision
+
+
+def _current_revision(session: Session) -> int:
+    source = _revision.source
+    return source() if source is not None else current_revision(session)
+
+
 def _department_names(session: Session, codes: list[str]) -> tuple[str, ...]:
     names = dict(
         session.execute(select(Department.code, Department.name).where(Department.code.in_(codes))).all()
@@ -72,9 +97,17 @@ def _department_names(session: Session, codes: list[str]) -> tuple[str, ...]:
 
 
 def spec_for(session: Session, items: list[tuple[str, int]], *, name: str | None = None) -> FormSpec:
-    """The spec of pinned item versions (cached: published versions are immutable). A bundle's
-    name is part of the key: two bundles of the same items, or a renamed one, keep their own."""
+    """The spec of pinned item versions. A bundle's name is part of the key: two bundles of the
+    same items, or a renamed one, keep their own. Every spec is dropped when the catalog revision
+    changes: all of this process's workers then name the renamed department in the consent text
+    (a worker that kept the old name answered "授权内容已更新" to a consent another one showed)."""
     key = tuple((code, int(version)) for code, version in items)
+    revision = _current_revision(session)
+    if revision != _revision.built_at:
+        with _lock:
+            if revision != _revision.built_at:
+                _cache.clear()
+                _revision.built_at = revision
     cached = _cache.get((key, name))
     if cached is not None:
         return cached
@@ -120,7 +153,8 @@ def spec_for(session: Session, items: list[tuple[str, int]], *, name: str | None
         validator=FormValidator(form["schema"], format_checker=_FORMATS),
     )
     with _lock:
-        _cache[(key, name)] = spec
+        if _revision.built_at == revision:  # not if another thread moved to a newer revision meanwhile
+            _cache[(key, name)] = spec
     return spec
 
 

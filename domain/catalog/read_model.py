@@ -139,12 +139,14 @@ class CatalogReadModel:
         self._lock = threading.Lock()
         self._snapshot: Snapshot | None = None
         self._checked = 0.0
+        self._revision: tuple[float, int] | None = None  # (when read, revision) for revision()
 
     def reset(self) -> None:
         """Forget the loaded catalog (tests wipe the database under it)."""
         with self._lock:
             self._snapshot = None
             self._checked = 0.0
+            self._revision = None
 
     # --- loading ----------------------------------------------------------------------------
 
@@ -164,6 +166,20 @@ class CatalogReadModel:
             if self._snapshot is None or self._snapshot.revision != revision:
                 self._snapshot = self._load(session, revision)
             return self._snapshot
+
+    def revision(self) -> int:
+        """The newest catalog revision, read at most every `refresh_seconds`, without loading the
+        catalog (for caches of other modules that must drop what a catalog change made stale)."""
+        known = self._revision
+        now = time.monotonic()
+        if known is not None and now - known[0] < self._refresh:
+            return known[1]
+        session = self._session_factory()
+        revision = (
+            session.execute(select(CatalogRevision.revision).where(CatalogRevision.id == 1)).scalar() or 0
+        )
+        self._revision = (now, revision)
+        return revision
 
     def _load(self, session: Session, revision: int) -> Snapshot:
         started = time.monotonic()
