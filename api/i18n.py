@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from flask import request
 
 # marshmallow/webargs messages → Chinese. Unknown messages are passed through.
@@ -27,6 +29,8 @@ _FIELD_MESSAGES_ZH = {
     "Invalid value.": "取值无效",
 }
 
+
+_EXACT_LENGTH = re.compile(r"Length must be (\d+)\.")
 
 _LANGUAGES: dict[str, str] = {}  # Accept-Language value → language; phones send a handful of values
 
@@ -55,6 +59,8 @@ def _translate(msg: str) -> str:
         return _FIELD_MESSAGES_ZH[msg]
     if msg.startswith("Length must be between") or msg.startswith("Shorter than minimum length"):
         return "长度不符合要求"
+    if exact := _EXACT_LENGTH.fullmatch(msg):  # validate.Length(equal=n)
+        return f"长度须为 {exact.group(1)}"
     if msg.startswith("Longer than maximum length"):
         return "长度过长"
     if msg.startswith("Must be one of"):

@@ -16,6 +16,9 @@ class Text(str):
         obj.zh = zh
         return obj
 
+    def __getnewargs__(self) -> tuple[str, str]:  # copy and pickle keep the Chinese
+        return str(self), self.zh
+
 
 def field_errors(fields: Mapping[Any, Any] | None) -> dict[str, list[str]] | None:
     """`fields` in its one shape: {field path: [message, ...]}, every value a list of messages.

@@ -321,7 +321,8 @@ class PublishBundle(MethodView):
     @blp.doc(security=BEARER_SECURITY)
     @idempotent
     def post(self, code: str) -> Response:
-        """Publish a bundle's newest content."""
+        """Publish a bundle's newest content (409 `catalog.bundle_items_unpublished` while any of
+        its items is a draft or suspended)."""
         return jsonify(_status(catalog.publish_bundle(db.session(), current_actor(), code)))
 
 

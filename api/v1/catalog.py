@@ -140,7 +140,11 @@ class Services(MethodView):
                 ],
                 "total": len(found),
                 "next_cursor": _encode_cursor(end, key) if end < len(found) else None,
-                "bundles": model.matching_bundles(snap, args["q"]) if args["q"] and offset == 0 else [],
+                "bundles": model.matching_bundles(
+                    snap, args["q"], category=args.get("category"), region=args.get("region")
+                )
+                if args["q"] and offset == 0
+                else [],
             }
             rendered = model.cached(snap, cache_key, lambda: payload)
         return send_rendered(rendered, max_age=_max_age())

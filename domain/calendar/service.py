@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core import clock
+from core.errors import Text
 from domain.calendar.errors import (
     CalendarOutOfRange,
     InvalidOverride,
@@ -83,7 +84,16 @@ def normalize_region(region: str) -> str:
     """Validate a GB/T 2260 region code ("000000" = nationwide) and return it."""
     region = (region or "").strip()
     if not _REGION_RE.match(region) or (region != NATIONWIDE and region[:2] not in _PROVINCES):
-        raise InvalidRegion(fields={"region": ["6-digit GB/T 2260 code, 000000 for nationwide"]})
+        raise InvalidRegion(
+            fields={
+                "region": [
+                    Text(
+                        "a 6-digit GB/T 2260 code, 000000 for nationwide",
+                        "须为 6 位 GB/T 2260 行政区划代码，全国为 000000",
+                    )
+                ]
+            }
+        )
     return region
 
 
@@ -197,10 +207,15 @@ def add_working_days(session: Session, start: date, n: int, *, region: str) -> d
 
 def _check_value(value: int, unit: str) -> None:
     if unit not in UNITS:
-        raise InvalidTimeLimit(fields={"unit": [f"one of {', '.join(UNITS)}"]}, problem=f"unit {unit!r}")
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_VALUE[unit]:
         raise InvalidTimeLimit(
-            fields={"value": [f"an integer from 0 to {MAX_VALUE[unit]}"]}, problem=f"value {value!r}"
+            fields={"unit": [Text(f"one of {', '.join(UNITS)}", f"须为 {'、'.join(UNITS)} 之一")]},
+            problem=Text("the unit is not known", "时限单位不正确"),
+        )
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_VALUE[unit]:
+        top = MAX_VALUE[unit]
+        raise InvalidTimeLimit(
+            fields={"value": [Text(f"an integer from 0 to {top}", f"须为 0 至 {top} 的整数")]},
+            problem=Text(f"the value must be from 0 to {top}", f"时限须在 0 至 {top} 之间"),
         )
 
 
@@ -269,16 +284,24 @@ def due_date(
 
 def _check_override(day: date, kind: str, reason: str) -> str:
     if kind not in KINDS:
-        raise InvalidOverride(fields={"kind": [f"one of {', '.join(KINDS)}"]}, problem=f"kind {kind!r}")
+        raise InvalidOverride(
+            fields={"kind": [Text(f"one of {', '.join(KINDS)}", f"须为 {'、'.join(KINDS)} 之一")]},
+            problem=Text("the kind is not known", "调整类型不正确"),
+        )
     first, last = supported_range()
     # Next year's local holidays may be announced before the package learns that year.
     if not first.year <= day.year <= last.year + 1:
+        years = f"{first.year}-{last.year + 1}"
         raise InvalidOverride(
-            fields={"date": [f"a date in {first.year}-{last.year + 1}"]}, problem=f"date {day.isoformat()}"
+            fields={"date": [Text(f"a date in {years}", f"须为 {first.year} 至 {last.year + 1} 年的日期")]},
+            problem=Text(f"{day.isoformat()} is outside {years}", f"{day.isoformat()} 不在 {years} 年内"),
         )
     reason = (reason or "").strip()
     if not reason or len(reason) > MAX_REASON:
-        raise InvalidOverride(fields={"reason": [f"1-{MAX_REASON} characters"]}, problem="reason")
+        raise InvalidOverride(
+            fields={"reason": [Text(f"1-{MAX_REASON} characters", f"须为 1 至 {MAX_REASON} 个字")]},
+            problem=Text("the reason is empty or too long", "原因为空或过长"),
+        )
     return reason
 
 
@@ -291,7 +314,10 @@ def list_overrides(
         query = query.where(CalendarOverride.region == normalize_region(region))
     if year is not None:
         if not 1 <= year <= 9998:
-            raise InvalidOverride(fields={"year": ["a four-digit year"]}, problem=f"year {year}")
+            raise InvalidOverride(
+                fields={"year": [Text("a four-digit year", "须为四位数的年份")]},
+                problem=Text(f"year {year}", f"年份 {year} 不正确"),
+            )
         query = query.where(CalendarOverride.day.between(date(year, 1, 1), date(year, 12, 31)))
     return list(session.scalars(query))
 

@@ -1,14 +1,16 @@
 """Validators for the codes a service item carries (GB 32100, GB/T 2260, GB/T 39046, GB/T 36901).
 
 Each returns the problem as a short English phrase (or None when the value is good); the importer
-turns phrases into a report with the item and field path. Codes are validated strings: nothing
-here parses meaning out of a code beyond what the standards fix.
+turns phrases into a report with the item and field path. `region_problem` also answers
+citizens' searches, so its phrase is a `core.errors.Text` that carries the Chinese too. Codes are
+validated strings: nothing here parses meaning out of a code beyond what the standards fix.
 """
 
 from __future__ import annotations
 
 import re
 
+from core.errors import Text
 from integrations.govdata.codes import USCC_ALPHABET, uscc_check_char
 
 # GB 32100-2015 unified social credit code: 18 characters from USCC_ALPHABET (no I, O, S, V, Z).
@@ -19,10 +21,14 @@ PROVINCES = frozenset(
     "50 51 52 53 54 61 62 63 64 65 71 81 82".split()
 )
 NATIONWIDE = "000000"
-_REGION_RE = re.compile(r"^\d{6}$")
+# ASCII only, and the whole text: `\d` would also take full-width or Arabic-Indic digits and `$` a
+# final line break.
+_REGION_RE = re.compile(r"[0-9]{6}")
 _BASIC_RE = re.compile(r"^[0-9A-Z]{10,12}$")
 _ECERT_TYPE_RE = re.compile(rf"^[{USCC_ALPHABET}]{{18}}\d{{3}}$")
 IMPLEMENTATION_CODE_LENGTH = 31
+# ASCII letters and digits only (str.isalnum() also takes 中文, full-width digits and "²").
+_IMPLEMENTATION_RE = re.compile(rf"[0-9A-Za-z]{{{IMPLEMENTATION_CODE_LENGTH}}}")
 
 
 def uscc_problem(code: str) -> str | None:
@@ -34,10 +40,11 @@ def uscc_problem(code: str) -> str | None:
 
 
 def region_problem(code: str) -> str | None:
-    if not isinstance(code, str) or not _REGION_RE.match(code):
-        return "must be a 6-digit GB/T 2260 region code"
+    """What is wrong with a region code (a `Text`: its Chinese goes to Chinese responses)."""
+    if not isinstance(code, str) or not _REGION_RE.fullmatch(code):
+        return Text("must be a 6-digit GB/T 2260 region code", "须为 6 位 GB/T 2260 行政区划代码")
     if code != NATIONWIDE and code[:2] not in PROVINCES:
-        return "no such province prefix in GB/T 2260"
+        return Text("no such province prefix in GB/T 2260", "GB/T 2260 中没有这一省级代码")
     return None
 
 
@@ -61,8 +68,8 @@ def basic_code_problem(code: str) -> str | None:
 
 def implementation_code_problem(code: str, *, uscc: str, level: int, basic_code: str) -> str | None:
     """实施编码: implementing body's USCC + 行使层级 digit + 12-character item code from the basic code."""
-    if not isinstance(code, str) or len(code) != IMPLEMENTATION_CODE_LENGTH or not code.isalnum():
-        return "must be 31 characters: implementing body USCC (18) + level (1) + item code (12)"
+    if not isinstance(code, str) or not _IMPLEMENTATION_RE.fullmatch(code):
+        return "must be 31 ASCII letters and digits: implementing body USCC (18) + level (1) + item code (12)"
     if code != code.upper():
         return "must use capital letters"
     if code[:18] != uscc:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.errors import AppError
+from core.errors import AppError, Text
 
 
 class ItemNotFound(AppError):
@@ -47,6 +47,18 @@ class NothingToPublish(AppError):
     code = "catalog.nothing_to_publish"
     message_zh = "没有待发布的草稿版本"
     message_en = "There is no draft version to publish"
+
+
+class BundleItemsNotPublished(AppError):
+    status = 409
+    code = "catalog.bundle_items_unpublished"
+    message_zh = "该“一件事”中有事项未发布或已暂停办理，不能发布：{items}"
+    message_en = "The bundle cannot be published: these items are not published or are suspended: {items}"
+
+    def __init__(self, *, items: list[dict[str, Any]], **kw: Any) -> None:
+        zh = "、".join(f"{i['name']}（{i['code']}）" for i in items)
+        en = ", ".join(f"{i['name_en'] or i['name']} ({i['code']})" for i in items)
+        super().__init__(details={"items": items}, items=Text(en, zh), **kw)
 
 
 class InvalidTransition(AppError):

@@ -116,7 +116,9 @@ class Snapshot:
     revision: int
     entries: list[dict[str, Any]]  # published item summaries, catalog order
     by_code: dict[str, dict[str, Any]]
-    bundles: list[dict[str, Any]]  # published bundle documents + version
+    # Bundles offered to citizens (lists, search): published, with every item published.
+    bundles: list[dict[str, Any]]
+    # Every published bundle, for its detail: documents + version + availability (`_available`).
     bundle_by_code: dict[str, dict[str, Any]]
     departments: dict[str, dict[str, Any]]
     categories: dict[str, dict[str, Any]]
@@ -201,12 +203,12 @@ class CatalogReadModel:
             e.code: {"code": e.code, "name": e.name, "issuer": e.issuer}
             for e in session.scalars(select(EcertType))
         }
-        bundles = []
+        published_bundles = []
         for b in session.scalars(
             select(Bundle).where(Bundle.status == STATUS_PUBLISHED).order_by(Bundle.code)
         ):
             if b.published_document:
-                bundles.append({**b.published_document, "version": b.version})
+                published_bundles.append({**b.published_document, "version": b.version})
         version, stale = terms_version(), 0
         entries: list[dict[str, Any]] = []
         docs: list[Doc] = []
@@ -238,6 +240,9 @@ class CatalogReadModel:
         order = sorted(range(len(entries)), key=lambda i: entries[i]["code"])
         entries = [entries[i] for i in order]
         docs = [docs[i] for i in order]
+        by_code = {e["code"]: e for e in entries}
+        _mark_availability(session, published_bundles, by_code)
+        bundles = [b for b in published_bundles if b["_available"]["available"]]
         docs += [
             Doc(
                 key=b["code"],
@@ -259,15 +264,15 @@ class CatalogReadModel:
         # (10 MB of each worker's resident memory at 5,000 items).
         trim_heap()
         log.info(
-            "catalog loaded: revision %d, %d items, %d bundles in %.2f s",
-            revision, len(entries), len(bundles), time.monotonic() - started,
+            "catalog loaded: revision %d, %d items, %d bundles (%d offered) in %.2f s",
+            revision, len(entries), len(published_bundles), len(bundles), time.monotonic() - started,
         )  # fmt: skip
         return Snapshot(
             revision=revision,
             entries=entries,
-            by_code={e["code"]: e for e in entries},
+            by_code=by_code,
             bundles=bundles,
-            bundle_by_code={b["code"]: b for b in bundles},
+            bundle_by_code={b["code"]: b for b in published_bundles},
             departments=departments,
             categories=categories,
             ecert_types=ecerts,
@@ -392,11 +397,12 @@ class CatalogReadModel:
 
     def _bundle_payload(self, snap: Snapshot, bundle: dict[str, Any]) -> dict[str, Any]:
         session = self._session_factory()
+        availability = bundle["_available"]
         items, forms = [], {}
         for code in bundle["items"]:
             entry = snap.by_code.get(code)
             if entry is None:  # suspended or withdrawn since: shown, but not part of the form
-                items.append({"code": code, "available": False})
+                items.append({"code": code, **availability["withheld"][code], "available": False})
                 continue
             items.append({**self.compact(snap, entry), "available": True})
             forms[code] = version_document(session, code, entry["version"])["form"]
@@ -406,7 +412,10 @@ class CatalogReadModel:
             for path, src in merged["prefill"].items()
         }
         return {
-            **bundle,
+            **{k: v for k, v in bundle.items() if k != "_available"},
+            "available": availability["available"],
+            "unavailable_reason": availability["reason"],
+            "unavailable_reason_en": availability["reason_en"],
             "items": items,
             "form": merged,
             "categories": [snap.categories.get(c, {"code": c}) for c in bundle["categories"]],
@@ -465,5 +474,64 @@ class CatalogReadModel:
             out.append((entry, score))
         return snap, out
 
-    def matching_bundles(self, snap: Snapshot, q: str) -> list[str]:
-        return [key for key, _ in snap.index.search(q) if key in snap.bundle_by_code]
+    def matching_bundles(
+        self, snap: Snapshot, q: str, *, category: str | None = None, region: str | None = None
+    ) -> list[str]:
+        """Bundles offered for a text query, under the same category and region filters as the
+        items listed with them (a bundle's region: that place, its city, province or nationwide)."""
+        regions = set(codes.region_ancestors(region)) if region else None
+        out = []
+        for key, _ in snap.index.search(q):
+            bundle = snap.bundle_by_code.get(key)
+            if bundle is None or not bundle["_available"]["available"]:
+                continue
+            if category and category not in bundle["categories"]:
+                continue
+            if regions is not None and bundle["region"] not in regions:
+                continue
+            out.append(key)
+        return out
+
+
+_NOT_OFFERED = {
+    "suspended": ("已暂停办理", "is suspended"),
+    "draft": ("尚未开放办理", "is not open yet"),
+}
+
+
+def _mark_availability(
+    session: Session, bundles: list[dict[str, Any]], by_code: dict[str, dict[str, Any]]
+) -> None:
+    """Set `_available` on each bundle: a citizen can start it only when every item is published
+    (starting one pins every item, and a suspended or unpublished item refuses). A bundle that
+    cannot be started is left out of lists and search; its detail says why, in Chinese (and in
+    English), and names the items it is waiting for."""
+    missing = sorted({code for b in bundles for code in b["items"] if code not in by_code})
+    held: dict[str, tuple[str, str]] = {}
+    for i in range(0, len(missing), 500):
+        rows = session.execute(
+            select(ServiceItem.code, ServiceItem.name, ServiceItem.status).where(
+                ServiceItem.code.in_(missing[i : i + 500])
+            )
+        )
+        held.update({row.code: (row.name, row.status) for row in rows})
+    for b in bundles:
+        withheld = {code: held.get(code, ("", "draft")) for code in b["items"] if code not in by_code}
+        reason = reason_en = None
+        if withheld:
+            zh = "、".join(
+                f"“{name or code}”{_NOT_OFFERED.get(status, _NOT_OFFERED['draft'])[0]}"
+                for code, (name, status) in withheld.items()
+            )
+            en = "; ".join(
+                f"{name or code} {_NOT_OFFERED.get(status, _NOT_OFFERED['draft'])[1]}"
+                for code, (name, status) in withheld.items()
+            )
+            reason = f"暂时无法办理：其中{zh}"
+            reason_en = f"Not available for now: {en}"
+        b["_available"] = {
+            "available": not withheld,
+            "reason": reason,
+            "reason_en": reason_en,
+            "withheld": {code: {"name": name} for code, (name, _) in withheld.items()},
+        }

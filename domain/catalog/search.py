@@ -11,6 +11,12 @@ Two tokenizers, one vocabulary:
 query word is expanded with its synonym group (生孩子 → 生育, 出生, 新生儿 …), and an item
 scores by the rarest, best-placed words it contains: name above keywords above category and
 department. A query the vocabulary cannot cut still matches as a substring of a name.
+What counts as a match: one character (婚, 证: short words elderly citizens type) finds every
+item whose name holds it, then items whose keywords do. A longer query needs a real match: a
+word of two or more characters or its synonym, the whole query in a name, one of its character
+pairs in a name, or three quarters of its characters (at least two) in a name; sharing one
+common character (驾驶证 and 居住证) is not one. Character postings (which items' names and
+keywords hold each character) answer these without scanning every name.
 The index lives in each process's memory, so results are the same whichever database holds
 the data.
 """
@@ -27,10 +33,11 @@ import sys
 import threading
 import unicodedata
 from array import array
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
+from itertools import chain
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
@@ -221,6 +228,23 @@ class SearchIndex:
         self._postings = {t: (array("I", p.keys()), array("f", p.values())) for t, p in best.items()}
         n = max(1, len(all_docs))
         self._idf = {t: 1.0 + math.log(1 + n / len(p[0])) for t, p in self._postings.items()}
+        # Characters: which items hold each one in their name, and which only in their keywords.
+        # A one-character query is answered from here, and a longer one checks here how much of
+        # it an item's name holds (pairs, most characters) without scanning every name.
+        name_chars: dict[str, list[int]] = defaultdict(list)
+        keyword_chars: dict[str, list[int]] = defaultdict(list)
+        for i, doc in enumerate(all_docs):
+            name = self._names[i]
+            keyword_terms = [
+                *doc.terms.get("keywords", ()),
+                *map(normalize_text, doc.texts.get("keywords", ())),
+            ]
+            for ch in set(name):
+                name_chars[ch].append(i)
+            for ch in set("".join(keyword_terms)).difference(name, " "):
+                keyword_chars[ch].append(i)
+        self._name_chars = {c: array("I", ids) for c, ids in name_chars.items()}
+        self._keyword_chars = {c: array("I", ids) for c, ids in keyword_chars.items()}
 
     def terms(self, text: str) -> list[str]:
         return _cut(self._tok, text)
@@ -237,26 +261,90 @@ class SearchIndex:
         return weights
 
     def search(self, query: str) -> list[tuple[str, float]]:
-        """(key, score) best first; ties keep index order (the catalog's own order)."""
-        terms = self.terms(query)
-        if not terms:
+        """(key, score) best first; ties keep index order (the catalog's own order).
+
+        One character (婚, 证) finds every item whose name holds it, then those whose keywords
+        do. A longer query finds an item only on a real match: the whole query in its name, a
+        word of two or more characters (or its synonym) in any field, one of the query's
+        character pairs in its name, or most of the query's characters (at least two) in its
+        name. An item sharing one character with the query is not a match (驾驶证 does not find
+        居住证 by 证).
+        """
+        whole = normalize_text(query).replace(" ", "")
+        if not whole:
             return []
+        if len(set(whole)) == 1:  # 证, or 证证
+            return self._search_one_char(whole[0])
+        terms = self.terms(query)
         scores: dict[int, float] = defaultdict(float)
+        real: set[int] = set()
         for term, factor in self._expand(terms).items():
             posting = self._postings.get(term)
             if posting:
                 boost = self._idf[term] * factor
                 for i, weight in zip(*posting, strict=True):
                     scores[i] += weight * boost
-        # Words the vocabulary does not know (or typed without spaces) still find names holding them.
-        whole = normalize_text(query).replace(" ", "")
-        if len(whole) >= 2:
-            for i, name in enumerate(self._names):
-                if whole in name:
-                    scores[i] += FIELD_WEIGHTS["name"] * 2
+                if len(term) >= 2:
+                    real.update(posting[0])
+        self._score_name_overlap(query, whole, scores, real)
+        ranked = sorted(((i, s) for i, s in scores.items() if i in real), key=lambda kv: (-kv[1], kv[0]))
+        if not ranked:
+            return []
+        # Drop the long tail of weak matches (a common word such as 登记 in a long query).
+        floor = ranked[0][1] * 0.15
+        return [(self.keys[i], round(score, 3)) for i, score in ranked if score >= floor]
+
+    def _score_name_overlap(self, query: str, whole: str, scores: dict[int, float], real: set[int]) -> None:
+        """Score how much of the query an item's name holds, from the character postings: the
+        whole query (typed without spaces, or words the vocabulary does not know) and, for an item
+        no word matched, the query's character pairs or most of its characters. Work grows with
+        the postings of the query's characters, not with the size of the catalog."""
+        name_weight = FIELD_WEIGHTS["name"]
+        holding = {ch: set(self._name_chars.get(ch, ())) for ch in set(whole)}
+        # Set operations run in C: no Python loop over every item that shares one character.
+        every = set.intersection(*holding.values()) if all(holding.values()) else set()
+        for i in every:
+            if whole in self._names[i]:
+                scores[i] += name_weight * 2
+                real.add(i)
+        # Items no word matched: a pair of the query's characters in the name, or three quarters
+        # of its characters (at least two), still make a match, ranked by how much they hold.
+        pairs = {w[k : k + 2] for w in normalize_text(query).split() for k in range(len(w) - 1)}
+        weak: dict[int, int] = defaultdict(int)  # item -> how many of the pairs its name holds
+        for pair in pairs:
+            if pair[0] in holding and pair[1] in holding:
+                for i in (holding[pair[0]] & holding[pair[1]]) - real:
+                    if pair in self._names[i]:
+                        weak[i] += 1
+        needed = max(2, math.ceil(len(holding) * 3 / 4))
+        if needed >= len(holding):
+            most = every
+        else:
+            counts = Counter(chain.from_iterable(holding.values()))
+            most = {i for i, n in counts.items() if n >= needed}
+        for i in most - real:
+            weak.setdefault(i, 0)
+        for i, found in weak.items():
+            held = sum(1 for ids in holding.values() if i in ids)
+            scores[i] += name_weight * (found / max(1, len(pairs)) + held / len(holding))
+            real.add(i)
+
+    def _search_one_char(self, char: str) -> list[tuple[str, float]]:
+        """Items whose name holds `char` first, then those whose keywords do; its synonyms count."""
+        scores: dict[int, float] = defaultdict(float)
+        in_name = self._name_chars.get(char, ())
+        for i in in_name:
+            scores[i] = FIELD_WEIGHTS["name"] * 2
+        for i in self._keyword_chars.get(char, ()):
+            scores[i] = FIELD_WEIGHTS["keywords"]
+        for term, factor in self._expand(self.terms(char)).items():
+            term_posting = self._postings.get(term)
+            if term_posting:
+                boost = self._idf[term] * factor
+                for i, weight in zip(*term_posting, strict=True):
+                    scores[i] += weight * boost
         ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
         if not ranked:
             return []
-        # Drop the long tail that matched only on a stray common character.
-        floor = ranked[0][1] * 0.15
-        return [(self.keys[i], round(score, 3)) for i, score in ranked if score >= floor]
+        floor = min(ranked[0][1] * 0.15, FIELD_WEIGHTS["name"] * 2)  # every name holding it stays
+        return [(self.keys[i], round(s, 3)) for i, s in ranked if s >= floor]

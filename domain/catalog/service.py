@@ -18,6 +18,7 @@ from core import clock
 from core.db import take_write_lock
 from domain.catalog.bundles import form_conflicts, normalize_bundle
 from domain.catalog.errors import (
+    BundleItemsNotPublished,
     BundleNotFound,
     InvalidTransition,
     ItemNotFound,
@@ -463,8 +464,34 @@ def _bundle(session: Session, code: str) -> Bundle:
     return bundle
 
 
+def _unpublished_items(session: Session, codes: list[str]) -> list[dict[str, Any]]:
+    """The items of `codes` a citizen could not start (draft, suspended or missing), in order."""
+    rows = {
+        item.code: (item, version)
+        for item, version in _latest_versions(session, list(dict.fromkeys(codes))).values()
+    }
+    out = []
+    for code in codes:
+        item, version = rows.get(code, (None, None))
+        if item is not None and item.status == STATUS_PUBLISHED:
+            continue
+        out.append(
+            {
+                "code": code,
+                "name": item.name if item else "",
+                "name_en": (version.document.get("name_en") or "") if version else "",
+                "status": item.status if item else "missing",
+            }
+        )
+    return out
+
+
 def publish_bundle(session: Session, actor: Actor, code: str) -> Bundle:
+    """Publish a bundle's newest content; every item it names must be published (not a draft, not
+    suspended), as an import with `"publish": true` requires, or citizens could not start it."""
     bundle = _bundle(session, code)
+    if unpublished := _unpublished_items(session, bundle.document["items"]):
+        raise BundleItemsNotPublished(items=unpublished)
     if not _publish_bundle(session, actor, bundle, clock.now()):
         raise NothingToPublish()
     bump_revision(session)
@@ -558,14 +585,24 @@ def export_catalog(session: Session, *, published_only: bool = False) -> dict[st
             for row in session.scalars(select(model).order_by(model.code))
         ]
     version_column = ServiceItem.published_version if published_only else ServiceItem.latest_version
-    items = session.scalars(
+    query = (
         select(ServiceItemVersion.document)
         .join(ServiceItem, ServiceItem.id == ServiceItemVersion.item_id)
         .where(ServiceItemVersion.version == version_column)
         .order_by(ServiceItem.code)
-    ).all()
+    )
+    if published_only:  # what citizens see: not suspended items (they keep their published version)
+        query = query.where(ServiceItem.status == STATUS_PUBLISHED)
+    items = list(session.scalars(query).all())
+    bundle_query = select(Bundle).order_by(Bundle.code)
+    if published_only:
+        bundle_query = bundle_query.where(Bundle.status == STATUS_PUBLISHED)
     bundles = [
-        (b.published_document if published_only else b.document)
-        for b in session.scalars(select(Bundle).order_by(Bundle.code))
+        (b.published_document if published_only else b.document) for b in session.scalars(bundle_query)
     ]
-    return {"reference": reference, "items": list(items), "bundles": [b for b in bundles if b]}
+    if published_only:
+        # A bundle citizens cannot start (an item suspended) is not offered to them, and an
+        # export naming items it does not hold would not import into an empty catalog.
+        exported = {doc["code"] for doc in items}
+        bundles = [b for b in bundles if b and set(b["items"]) <= exported]
+    return {"reference": reference, "items": items, "bundles": [b for b in bundles if b]}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import select
 
 from core.audit import AuditEvent
@@ -131,3 +133,38 @@ def test_other_roles_and_anonymous_callers_are_refused(app, client):
     assert client.post(f"{URL}/overrides", json=new).status_code == 401
     editor = _editor(app, client)
     assert client.get(f"{URL}/overrides", headers=editor).get_json() == []
+
+
+def test_field_messages_are_chinese_by_default_and_english_on_request(app, client):
+    """Every message of a refused calendar request speaks the operator's language: the domain's
+    own checks (region, date range, reason, time limit) and the schema's (a 6-character region)."""
+    han = re.compile(r"[\u4e00-\u9fff]")
+    headers = _editor(app, client)
+    ok = {"date": "2025-11-05", "region": "440100", "kind": "holiday", "reason": "城市纪念日"}
+    due = {"start": "2025-11-03", "value": 3, "region": "440100"}
+    cases = [
+        ("post", "/overrides", {**ok, "region": "990100"}),
+        ("post", "/overrides", {**ok, "region": "4401"}),
+        ("post", "/overrides", {**ok, "date": "2040-02-03"}),
+        ("post", "/overrides", {**ok, "reason": "   "}),
+        ("get", "/overrides", {"region": "990000"}),
+        ("get", "/due-date", {**due, "region": "44010x"}),
+        ("get", "/due-date", {**due, "value": 5000}),
+        ("get", "/due-date", {**due, "value": 400, "unit": "month"}),
+    ]
+    bad = []
+    for method, path, payload in cases:
+        for lang in ("zh", "en"):
+            h = headers | ({"Accept-Language": "en"} if lang == "en" else {})
+            if method == "post":
+                resp = client.post(URL + path, json=payload, headers=h)
+            else:
+                resp = client.get(URL + path, query_string=payload, headers=h)
+            assert resp.status_code == 422, (payload, resp.get_json())
+            error = resp.get_json()["error"]
+            assert error["fields"], (payload, error)
+            texts = [error["message"], *[m for ms in error["fields"].values() for m in ms]]
+            wrong = [t for t in texts if bool(han.search(t)) != (lang == "zh")]
+            if wrong:
+                bad.append((lang, path, payload, wrong))
+    assert bad == []

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from core.audit import AuditEvent
 from domain.catalog.models import ServiceItem
-from tests.domain.catalog.factories import document, item, marriage_item
+from tests.domain.catalog.factories import bundle, document, item, marriage_item
 from tests.domain.operators.factories import admin_headers, make_operator
 
 URL = "/admin/v1/catalog"
@@ -162,3 +162,51 @@ def test_export_is_importable(app, client):
     exported = client.get(f"{URL}/export", headers=headers).get_json()
     again = client.post(f"{URL}/import?dry_run=true", json=exported, headers=headers).get_json()
     assert again["ok"] is True and set(again["items"].values()) == {"unchanged"}
+
+
+def test_a_bundle_is_not_published_while_an_item_is_unpublished(app, client):
+    headers = _editor(app, client)
+    card, marriage = item(), marriage_item()
+    doc = document(card, marriage, bundles=[bundle([card["code"], marriage["code"]])])
+    assert client.post(f"{URL}/import", json=doc, headers=headers).status_code == 200
+    client.post(f"{URL}/items/{card['code']}/publish", headers=headers)
+
+    refused = client.post(f"{URL}/bundles/YJS-TEST/publish", headers=headers)
+    assert refused.status_code == 409
+    error = refused.get_json()["error"]
+    assert error["code"] == "catalog.bundle_items_unpublished"
+    assert error["message"].startswith("该“一件事”中有事项未发布") and "结婚登记预约" in error["message"]
+    assert [(i["code"], i["status"]) for i in error["details"]["items"]] == [(marriage["code"], "draft")]
+    english = client.post(f"{URL}/bundles/YJS-TEST/publish", headers={**headers, "Accept-Language": "en"})
+    assert english.status_code == 409 and "cannot be published" in english.get_json()["error"]["message"]
+    assert marriage["code"] in english.get_json()["error"]["message"]
+    assert client.get("/v1/bundles/YJS-TEST").status_code == 404  # nothing reached citizens
+
+    client.post(f"{URL}/items/{marriage['code']}/publish", headers=headers)
+    client.post(f"{URL}/items/{marriage['code']}/suspend", json={"reason": "系统升级"}, headers=headers)
+    suspended = client.post(f"{URL}/bundles/YJS-TEST/publish", headers=headers).get_json()["error"]
+    assert [i["status"] for i in suspended["details"]["items"]] == ["suspended"]
+
+    client.post(f"{URL}/items/{marriage['code']}/resume", json={"reason": "恢复"}, headers=headers)
+    published = client.post(f"{URL}/bundles/YJS-TEST/publish", headers=headers)
+    assert published.status_code == 200 and published.get_json()["status"] == "published"
+    assert client.get("/v1/bundles/YJS-TEST").status_code == 200
+
+
+def test_the_published_only_export_leaves_out_what_is_suspended(app, client):
+    headers = _editor(app, client)
+    card, marriage = item(), marriage_item()
+    doc = document(card, marriage, bundles=[bundle([card["code"], marriage["code"]])], publish=True)
+    assert client.post(f"{URL}/import", json=doc, headers=headers).status_code == 200
+    client.post(f"{URL}/items/{marriage['code']}/suspend", json={"reason": "系统升级"}, headers=headers)
+
+    exported = client.get(f"{URL}/export?published_only=true", headers=headers).get_json()
+    assert [i["code"] for i in exported["items"]] == [card["code"]]
+    assert exported["bundles"] == []  # its marriage item is suspended: citizens cannot start it
+    everything = client.get(f"{URL}/export", headers=headers).get_json()
+    assert len(everything["items"]) == 2 and len(everything["bundles"]) == 1
+
+    client.post(f"{URL}/items/{marriage['code']}/resume", json={"reason": "恢复"}, headers=headers)
+    client.post(f"{URL}/bundles/YJS-TEST/suspend", json={"reason": "系统升级"}, headers=headers)
+    exported = client.get(f"{URL}/export?published_only=true", headers=headers).get_json()
+    assert len(exported["items"]) == 2 and exported["bundles"] == []

@@ -6,8 +6,10 @@ import gzip
 import json
 
 import pytest
+from sqlalchemy import select
 
 from domain.catalog import service as catalog
+from domain.catalog.models import Bundle
 from domain.operators.audit_log import Actor
 from tests.domain.catalog.factories import bundle, document, item, marriage_item
 
@@ -199,6 +201,8 @@ def test_odd_queries_get_a_sensible_answer_never_a_500(client, published, q, sta
 def test_bad_filters_are_400(client, published):
     region = client.get("/v1/services", query_string={"region": "12"})
     assert region.status_code == 400 and region.get_json()["error"]["fields"]["region"]
+    wide = client.get("/v1/services", query_string={"region": "44０１０６"})  # full-width digits
+    assert wide.status_code == 400 and wide.get_json()["error"]["fields"]["region"]
     assert client.get("/v1/services", query_string={"limit": 0}).status_code == 422
     assert client.get("/v1/services", query_string={"limit": 51}).status_code == 422
 
@@ -207,6 +211,18 @@ def test_search_finds_by_colloquial_keyword(client, published):
     body = client.get("/v1/services", query_string={"q": "结婚"}).get_json()
     assert body["items"][0]["code"] == MARRIAGE["code"]
     assert body["bundles"] == ["YJS-TEST"]
+
+
+def test_search_by_one_character_and_not_by_one_shared_character(client, published):
+    def names(q):
+        return [e["name"] for e in client.get("/v1/services", query_string={"q": q}).get_json()["items"]]
+
+    assert names("婚") == ["结婚登记预约"]
+    # Names holding 证 first, then an item that only has it in a keyword (领证).
+    found = names("证")
+    assert set(found[:2]) == {"居民身份证换领", "居住证签注"} and found[2:] == ["结婚登记预约"]
+    # 驾驶证 shares only 证 with them: nothing matches, rather than the wrong service.
+    assert names("驾驶证") == []
 
 
 @pytest.fixture
@@ -250,3 +266,69 @@ def test_the_fast_path_leaves_everything_else_to_flask(client, published, fast_p
     client.post(f"/v1/services/{CARD['code']}")
     assert len(fast_path) == 4
     assert client.get(f"/v1/services/{'Z' * 31}").status_code == 404
+
+
+def test_a_bundle_with_a_suspended_item_is_not_offered_and_says_why(client, db_session, published):
+    def offered():
+        listed = [b["code"] for b in client.get("/v1/bundles").get_json()["bundles"]]
+        suggested = client.get("/v1/services", query_string={"q": "结婚"}).get_json()["bundles"]
+        return listed, suggested
+
+    assert offered() == (["YJS-TEST"], ["YJS-TEST"])
+    assert client.get("/v1/bundles/YJS-TEST").get_json()["available"] is True
+    catalog.set_item_status(db_session, ACTOR, MARRIAGE["code"], suspend=True, reason="系统升级")
+
+    assert offered() == ([], [])  # starting it would fail: not in the list, not suggested
+    detail = client.get("/v1/bundles/YJS-TEST")  # a phone holding a link still gets an answer
+    assert detail.status_code == 200
+    body = detail.get_json()
+    assert body["available"] is False
+    assert body["unavailable_reason"] == "暂时无法办理：其中“结婚登记预约”已暂停办理"
+    assert "suspended" in body["unavailable_reason_en"]
+    assert body["items"][1] == {"code": MARRIAGE["code"], "name": "结婚登记预约", "available": False}
+
+    catalog.set_item_status(db_session, ACTOR, MARRIAGE["code"], suspend=False, reason="恢复")
+    assert offered() == (["YJS-TEST"], ["YJS-TEST"])
+    body = client.get("/v1/bundles/YJS-TEST").get_json()
+    assert body["available"] is True and body["unavailable_reason"] is None
+
+
+def test_a_bundle_over_an_unpublished_item_is_not_offered(app, client, db_session):
+    # Bundles published over a draft item before publishing checked its items may still exist.
+    doc = document(CARD, MARRIAGE, bundles=[bundle([CARD["code"], MARRIAGE["code"]])])
+    assert catalog.import_catalog(db_session, ACTOR, doc, dry_run=False).ok
+    catalog.publish_item(db_session, ACTOR, CARD["code"])
+    stored = db_session.scalar(select(Bundle).where(Bundle.code == "YJS-TEST"))
+    stored.status, stored.published_document, stored.version = "published", stored.document, 1
+    catalog.bump_revision(db_session)
+    db_session.commit()
+
+    assert client.get("/v1/bundles").get_json()["bundles"] == []
+    assert client.get("/v1/services", query_string={"q": "结婚"}).get_json()["bundles"] == []
+    body = client.get("/v1/bundles/YJS-TEST").get_json()
+    assert body["available"] is False and "“结婚登记预约”尚未开放办理" in body["unavailable_reason"]
+
+
+def test_search_suggests_only_bundles_of_the_chosen_region_and_category(client, published):
+    def suggested(**query):
+        return client.get("/v1/services", query_string={"q": "结婚", **query}).get_json()["bundles"]
+
+    assert suggested() == ["YJS-TEST"]  # a Guangzhou (440100) bundle in the marriage category
+    assert suggested(region="440106") == ["YJS-TEST"]  # a Guangzhou district sees its city's
+    assert suggested(category="marriage") == ["YJS-TEST"]
+    assert suggested(region="310101") == []  # Shanghai
+    assert suggested(region="440300") == []  # Shenzhen, same province
+    assert suggested(category="hukou_id") == []
+
+
+def test_a_bad_region_is_explained_in_the_citizens_language(client, published):
+    for region, zh in (
+        ("4401", "须为 6 位 GB/T 2260 行政区划代码"),
+        ("990100", "GB/T 2260 中没有这一省级代码"),
+    ):
+        chinese = client.get("/v1/services", query_string={"region": region}).get_json()["error"]
+        assert chinese["fields"] == {"region": [zh]}, chinese
+        english = client.get(
+            "/v1/services", query_string={"region": region}, headers={"Accept-Language": "en"}
+        ).get_json()["error"]
+        assert english["fields"]["region"][0].isascii() and "GB/T 2260" in english["fields"]["region"][0]

@@ -74,6 +74,24 @@ def test_every_problem_is_reported_with_its_path_and_nothing_is_imported(db_sess
     assert _count(db_session, ServiceItem) == 0 and _count(db_session, Category) == 0
 
 
+@pytest.mark.parametrize("tail", ["身份", "０１", "²³", "٠١"])
+def test_an_implementation_code_is_ascii_letters_and_digits_only(db_session, tail):
+    """A 10-character basic code leaves two characters of the 实施编码 unchecked by the other
+    rules; str.isalnum() let Chinese, full-width and other non-ASCII characters through there."""
+    odd = item("0001050040")
+    odd["code"] = odd["code"][:29] + tail
+    report = catalog.import_catalog(db_session, ACTOR, document(odd), dry_run=True)
+    assert ("items[0].code", "invalid_code") in _problems(report)
+    assert item("0001050040")["code"].isascii()  # the same item with ASCII digits there is fine
+    assert catalog.import_catalog(db_session, ACTOR, document(item("0001050040")), dry_run=True).ok
+
+
+@pytest.mark.parametrize("region", ["44０１００", "44٠١٠٠"])
+def test_a_region_code_is_six_ascii_digits(db_session, region):
+    report = catalog.import_catalog(db_session, ACTOR, document(item(region=region)), dry_run=True)
+    assert ("items[0].region", "invalid_code") in _problems(report)
+
+
 def test_form_hints_and_prefill_must_name_real_fields_and_sources(db_session):
     doc = item()
     doc["form"]["ui"]["order"].append("applicant.nickname")

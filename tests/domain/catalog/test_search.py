@@ -67,6 +67,31 @@ def test_ranking_puts_the_closest_item_first(seeded):
     assert "个体工商户" in names[_top(seeded, "开店", 1)[0]]
 
 
+def test_one_character_finds_every_item_whose_name_holds_it_first(seeded):
+    """Citizens (many elderly) type one character: 婚 or 证 lists every item named with it,
+    before items that only mention it in their keywords (孩 finds 生育登记 by 生孩子)."""
+    names = {e["code"]: e["name"] for e in seeded.snapshot().entries}
+    for char in ("婚", "证", "房"):
+        _, found = seeded.find(q=char, category=None, department=None, region=None,
+                               at_most_one_visit=False, fully_online=False)  # fmt: skip
+        codes = [entry["code"] for entry, _ in found]
+        named = {code for code, name in names.items() if char in name}
+        assert named and set(codes[: len(named)]) == named, (char, [names[c] for c in codes])
+    assert "内地居民离婚登记" in [names[c] for c in _top(seeded, "婚", n=10)]
+    assert "生育登记" in [names[c] for c in _top(seeded, "孩", n=20)]
+
+
+def test_a_longer_query_is_not_answered_by_one_shared_character(seeded):
+    """驾驶证 is not in the catalog: sharing 证 with 居住证 does not make a match."""
+    assert _top(seeded, "驾驶证", n=20) == []
+    assert _top(seeded, "驾驶证 ", n=20) == []
+    names = {e["code"]: e["name"] for e in seeded.snapshot().entries}
+    # Two characters the vocabulary does not join still find the name that holds both.
+    assert [names[c] for c in _top(seeded, "婚证", n=20)] == ["补领婚姻登记证"]
+    # A word of the query that is not in any name still finds the item by its pair of characters.
+    assert names[_top(seeded, "居住正", n=1)[0]] == "居住证申领"
+
+
 def test_the_required_queries_are_covered():
     asked = {c["q"] for c in QUERIES}
     assert {"身份证", "生孩子", "公积金提取", "开店", "结婚"} <= asked
