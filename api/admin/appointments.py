@@ -23,7 +23,13 @@ blp.before_request(role_guard(ROLE_HALL_OFFICER))
 
 class CheckInSchema(StrictSchema):
     code = fields.String(required=True, validate=validate.Length(min=10, max=200))
-    hall_id = fields.String(load_default=None, validate=validate.Length(max=36))
+    hall_id = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=36),
+        metadata={
+            "description": "the hall where the officer scans (its id); a booking of another hall is refused"
+        },
+    )
 
 
 class CheckedInSchema(StrictSchema):
@@ -41,7 +47,12 @@ class CheckIn(MethodView):
     @blp.arguments(CheckInSchema)
     @blp.response(200, CheckedInSchema)
     def post(self, body: dict) -> object:
-        """Scan the citizen's code: check-in and the queue number (a second scan gives the same)."""
+        """Scan the citizen's code at the officer's hall: check-in and the queue number (a second scan
+        gives the same).
+
+        `hall_id` is required: an unknown hall is 404 `appointments.hall_not_found`, a booking made
+        for another hall 409 `appointments.other_hall` (the message names the booked hall).
+        """
         return visits.check_in(
             db.session(), secret=current_app.config["SECRET_KEY"], code=body["code"], hall_id=body["hall_id"]
         )

@@ -5,7 +5,13 @@ from __future__ import annotations
 from flask import current_app, g
 from flask.views import MethodView
 
-from api.admin.schemas import LoginResponseSchema, LoginSchema, MeResponseSchema
+from api.admin.schemas import (
+    LoginResponseSchema,
+    LoginSchema,
+    MeResponseSchema,
+    PasswordChangedSchema,
+    PasswordChangeSchema,
+)
 from api.admin.security import (
     BEARER_SECURITY,
     admin_policy,
@@ -18,6 +24,7 @@ from api.admin.security import (
 from api.auth import public
 from api.blueprint import Blueprint
 from api.deps import services
+from api.idempotency import idempotent
 from api.middleware import client_ip
 from core.db import db
 from domain.operators import service as operators
@@ -99,4 +106,30 @@ class Me(MethodView):
         return {
             "operator": operator_body(operators.get_operator(db.session(), op.operator_id)),
             "session_id": op.session_id,
+        }
+
+
+@blp.route("/me/password")
+class MyPassword(MethodView):
+    @idempotent
+    @blp.doc(security=BEARER_SECURITY)
+    @blp.arguments(PasswordChangeSchema)
+    @blp.response(200, PasswordChangedSchema)
+    def post(self, body: dict) -> dict:
+        """Change your own password, with your current password and the authenticator's code.
+
+        A wrong password or code (or a code already used) is 403 `admin.reauth_failed` and
+        counts towards the login lockout (403 `admin.locked` once locked); a new password
+        against the rule is 422 `admin.password_weak`. Your other sessions end; this one stays.
+        """
+        op = current_operator()
+        svc = services()
+        ended = operators.change_own_password(
+            db.session(), encryptor=svc.encryptor, policy=admin_policy(), actor=current_actor(),
+            operator_id=op.operator_id, session_id=op.session_id, current_password=body["current_password"],
+            totp_code=body["totp_code"], new_password=body["new_password"], ratelimiter=svc.ratelimiter,
+        )  # fmt: skip
+        return {
+            "operator": operator_body(operators.get_operator(db.session(), op.operator_id)),
+            "sessions_ended": ended,
         }

@@ -33,6 +33,18 @@ class ComplaintQueueItemSchema(StrictSchema):
     created_at = fields.DateTime()
 
 
+class QueueQuerySchema(StrictSchema):
+    cursor = fields.String(
+        validate=validate.Length(max=200), metadata={"description": "next_cursor of the previous page"}
+    )
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+
+
+class ComplaintQueuePageSchema(StrictSchema):
+    items = fields.List(fields.Nested(ComplaintQueueItemSchema))
+    next_cursor = fields.String(allow_none=True, metadata={"description": "null on the last page"})
+
+
 class ComplaintDetailSchema(ComplaintQueueItemSchema):
     text = fields.String()
     attachments = fields.List(fields.String())
@@ -46,10 +58,18 @@ class ComplaintReplySchema(StrictSchema):
 @blp.route("")
 class Queue(MethodView):
     @blp.doc(security=BEARER_SECURITY)
-    @blp.response(200, ComplaintQueueItemSchema(many=True))
-    def get(self) -> list:
-        """Complaints and consultations waiting for an answer, oldest first (no texts: open one to read)."""
-        return complaints.open_queue(db.session())
+    @blp.arguments(QueueQuerySchema, location="query")
+    @blp.response(200, ComplaintQueuePageSchema)
+    def get(self, query: dict) -> dict:
+        """Complaints and consultations waiting for an answer, oldest first (no texts: open one to read).
+
+        Cursor pagination: pass the page's `next_cursor` as `cursor` for the next page (`null`
+        on the last); a malformed cursor is 400 `complaints.bad_cursor`.
+        """
+        items, next_cursor = complaints.open_queue(
+            db.session(), cursor=query.get("cursor"), limit=query["limit"]
+        )
+        return {"items": items, "next_cursor": next_cursor}
 
 
 @blp.route("/<string:complaint_id>")

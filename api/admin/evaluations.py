@@ -28,6 +28,10 @@ blp.before_request(role_guard(ROLE_CASE_OPERATOR))
 class TaskQuerySchema(StrictSchema):
     status = fields.String(validate=validate.OneOf(("open", "responded", "confirmed", "appealed")))
     overdue = fields.Boolean(load_default=False)
+    cursor = fields.String(
+        validate=validate.Length(max=200), metadata={"description": "next_cursor of the previous page"}
+    )
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
 
 
 class RectificationTaskSchema(StrictSchema):
@@ -43,6 +47,11 @@ class RectificationTaskSchema(StrictSchema):
     created_at = fields.DateTime()
 
 
+class RectificationTaskPageSchema(StrictSchema):
+    items = fields.List(fields.Nested(RectificationTaskSchema))
+    next_cursor = fields.String(allow_none=True, metadata={"description": "null on the last page"})
+
+
 class RespondSchema(StrictSchema):
     response = fields.String(required=True, validate=validate.Length(min=1, max=2000))
 
@@ -55,14 +64,20 @@ class DeptQuerySchema(StrictSchema):
 class Tasks(MethodView):
     @blp.doc(security=BEARER_SECURITY)
     @blp.arguments(TaskQuerySchema, location="query")
-    @blp.response(200, RectificationTaskSchema(many=True))
-    def get(self, query: dict) -> list:
+    @blp.response(200, RectificationTaskPageSchema)
+    def get(self, query: dict) -> dict:
         """Rectification tasks, earliest due first (`overdue=true`: escalated and still open);
-        showing a citizen's appeal reason is an audited read."""
-        return evaluations.tasks_for_operator(
+        showing a citizen's appeal reason is an audited read.
+
+        Cursor pagination: pass the page's `next_cursor` as `cursor` for the next page (`null`
+        on the last); a malformed cursor is 400 `evaluations.bad_cursor`.
+        """
+        items, next_cursor = evaluations.tasks_for_operator(
             db.session(), crypto.encryptor, operator_id=str(current_actor().id),
             request_id=g.get("request_id"), status=query.get("status"), overdue=query["overdue"],
+            cursor=query.get("cursor"), limit=query["limit"],
         )  # fmt: skip
+        return {"items": items, "next_cursor": next_cursor}
 
 
 @blp.route("/<string:task_id>/response")

@@ -1,4 +1,4 @@
-"""Operator accounts (role admin): create, list, change roles or status, unlock."""
+"""Operator accounts (role admin): create, list, change roles or status, unlock, reset credentials."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ from flask.views import MethodView
 
 from api.admin.auth import operator_body
 from api.admin.schemas import (
+    CredentialsResetDoneSchema,
+    CredentialsResetSchema,
     OperatorCreatedSchema,
     OperatorCreateSchema,
     OperatorSchema,
@@ -84,3 +86,29 @@ class OperatorUnlock(MethodView):
             db.session(), actor=current_actor(), operator_id=operator_id, ratelimiter=services().ratelimiter
         )
         return operator_body(unlocked)
+
+
+@blp.route("/<string:operator_id>/reset-credentials")
+class OperatorCredentialsReset(MethodView):
+    @idempotent
+    @blp.doc(security=BEARER_SECURITY)
+    @blp.arguments(CredentialsResetSchema)
+    @blp.response(200, CredentialsResetDoneSchema)
+    def post(self, body: dict, operator_id: str) -> dict:
+        """Reset another operator's password and TOTP (forgotten password, lost phone).
+
+        The new TOTP secret and its otpauth:// URI appear only in this response (a retry with
+        the same Idempotency-Key shows them again); every session of that operator ends and any
+        lockout is lifted. Your own credentials: `POST /admin/v1/me/password` (409
+        `admin.reset_self` here). A password against the rule is 422 `admin.password_weak`.
+        """
+        done = operators.reset_credentials(
+            db.session(), encryptor=services().encryptor, actor=current_actor(), operator_id=operator_id,
+            new_password=body["new_password"], ratelimiter=services().ratelimiter,
+        )  # fmt: skip
+        return {
+            "operator": operator_body(done.operator),
+            "totp_secret": done.totp_secret,
+            "totp_uri": done.totp_uri,
+            "sessions_ended": done.sessions_ended,
+        }

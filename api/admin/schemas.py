@@ -70,6 +70,34 @@ class OperatorCreatedSchema(StrictSchema):
     totp_uri = fields.String(required=True, metadata={"description": "otpauth:// URI for the QR code"})
 
 
+class PasswordChangeSchema(StrictSchema):
+    current_password = fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=256))
+    totp_code = fields.String(
+        required=True, load_only=True, validate=validate.Length(min=1, max=16),
+        metadata={"description": "the authenticator's current code (a code already used is refused)"},
+    )  # fmt: skip
+    new_password = fields.String(
+        required=True, load_only=True, validate=validate.Length(max=128),
+        metadata={"description": "at least 12 characters, without the username"},
+    )  # fmt: skip
+
+
+class PasswordChangedSchema(StrictSchema):
+    operator = fields.Nested(OperatorSchema, required=True)
+    sessions_ended = fields.Integer(metadata={"description": "the operator's other sessions, now ended"})
+
+
+class CredentialsResetSchema(StrictSchema):
+    new_password = fields.String(
+        required=True, load_only=True, validate=validate.Length(max=128),
+        metadata={"description": "the operator's new password, at least 12 characters, without the username"},
+    )  # fmt: skip
+
+
+class CredentialsResetDoneSchema(OperatorCreatedSchema):
+    sessions_ended = fields.Integer(metadata={"description": "the operator's sessions, all ended"})
+
+
 class OperatorUpdateSchema(StrictSchema):
     roles = fields.List(_role, validate=validate.Length(min=1, max=len(ROLES)))
     status = fields.String(validate=validate.OneOf((ACTIVE, DISABLED)))

@@ -12,6 +12,15 @@ class HallNotFound(AppError):
     message_en = "Hall not found"
 
 
+class OtherHall(AppError):
+    """A hall officer scanned a booking made for another hall."""
+
+    status = 409
+    code = "appointments.other_hall"
+    message_zh = "该预约不是本大厅的预约（预约大厅：{hall}），请引导群众前往预约的大厅签到"
+    message_en = "This appointment is for another hall ({hall}); please direct the citizen there to check in"
+
+
 class NotServedHere(AppError):
     status = 404
     code = "appointments.not_served"

@@ -12,10 +12,19 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from core import clock
+from core.db import is_id
 from core.errors import AppError
 from domain.applications.case_numbers import next_serial
-from domain.appointments.errors import NotActive
-from domain.appointments.models import BOOKED, CANCELLED, CHECKED_IN, NO_SHOW, Appointment, AppointmentSlot
+from domain.appointments.errors import HallNotFound, NotActive, OtherHall
+from domain.appointments.models import (
+    BOOKED,
+    CANCELLED,
+    CHECKED_IN,
+    NO_SHOW,
+    Appointment,
+    AppointmentSlot,
+    Hall,
+)
 from domain.appointments.service import BEIJING, locked, owned
 
 CODE_TTL = timedelta(minutes=5)
@@ -57,8 +66,13 @@ def check_in_code(
     return f"{body}.{_sign(secret, body)}", expires
 
 
-def check_in(session: Session, *, secret: str, code: str, hall_id: str | None = None) -> Appointment:
-    """Check the citizen in from the scanned code; gives the queue number. Commits."""
+def check_in(session: Session, *, secret: str, code: str, hall_id: str) -> Appointment:
+    """Check the citizen in at the officer's hall `hall_id` from the scanned code; gives the
+    queue number. Commits. Operators are not tied to halls, so the hall comes with every scan
+    (the desk's scanner is set up for its hall): an unknown hall is 404
+    `appointments.hall_not_found`, a booking of another hall 409 `appointments.other_hall`."""
+    if not is_id(hall_id) or session.get(Hall, hall_id) is None:
+        raise HallNotFound()
     try:
         appointment_id, expires, mac = code.rsplit(".", 2)
         # As bytes: compare_digest refuses str with non-ASCII characters (a foreign QR code).
@@ -71,8 +85,12 @@ def check_in(session: Session, *, secret: str, code: str, hall_id: str | None = 
     # The row locked first: a second scan of the same code waits and then gives the same number,
     # a racing cancel waits and then finds it checked in (409), or is done first and this is 409.
     appointment = locked(session, appointment_id)
-    if appointment is None or (hall_id is not None and appointment.hall_id != hall_id):
+    if appointment is None:
         raise BadCheckInCode()
+    if appointment.hall_id != hall_id:
+        booked_at = session.get(Hall, appointment.hall_id)
+        name = booked_at.name if booked_at is not None else appointment.hall_id
+        raise OtherHall(hall=name, details={"hall_id": appointment.hall_id})
     if appointment.status == CHECKED_IN:
         session.commit()  # ends the transaction (and the lock); nothing to write
         return appointment  # scanned twice: the same number

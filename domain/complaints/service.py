@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, exists, func, select
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from core import audit, clock
+from core import audit, clock, keyset
 from core.crypto import Encryptor
 from core.db import is_id, lock_one
 from core.errors import AppError, Text
@@ -47,6 +47,13 @@ class ComplaintNotFound(AppError):
     code = "complaints.not_found"
     message_zh = "未找到该投诉或咨询"
     message_en = "Complaint or consultation not found"
+
+
+class BadCursor(AppError):
+    status = 400
+    code = "complaints.bad_cursor"
+    message_zh = "分页游标无效，请从第一页重新加载"
+    message_en = "The page cursor is invalid; load from the first page"
 
 
 class ComplaintState(AppError):
@@ -276,6 +283,27 @@ def mine(session: Session, account_id: str) -> list[Complaint]:
     return list(session.scalars(select(C).where(C.account_id == account_id).order_by(C.created_at.desc())))
 
 
-def open_queue(session: Session, limit: int = 100) -> list[Complaint]:
+def open_queue(
+    session: Session, *, cursor: str | None = None, limit: int = 50
+) -> tuple[list[Complaint], str | None]:
+    """(complaints waiting for an answer, oldest first, then by id; the next page's cursor or
+    None). The cursor is the last row's (created_at, id): a complaint answered meanwhile leaves
+    the queue without shifting the pages; 400 `complaints.bad_cursor` for a malformed one."""
     C = Complaint
-    return list(session.scalars(select(C).where(C.status == SUBMITTED).order_by(C.created_at).limit(limit)))
+    stmt = select(C).where(C.status == SUBMITTED)
+    if cursor:
+        at, last_id = _queue_position(cursor)
+        stmt = stmt.where(or_(C.created_at > at, and_(C.created_at == at, C.id > last_id)))
+    rows = list(session.scalars(stmt.order_by(C.created_at, C.id).limit(limit + 1)))
+    if len(rows) <= limit:
+        return rows, None
+    last = rows[limit - 1]
+    return rows[:limit], keyset.encode(last.created_at.isoformat(), last.id)
+
+
+def _queue_position(cursor: str) -> tuple[Any, str]:
+    try:
+        at, last_id = keyset.decode(cursor, 2)
+        return keyset.moment(at), keyset.row_id(last_id)
+    except ValueError:
+        raise BadCursor() from None

@@ -45,3 +45,10 @@ class TaskState(AppError):
     code = "evaluations.task_state"
     message_zh = "整改任务当前状态不允许该操作"
     message_en = "The rectification task's state does not allow this"
+
+
+class BadCursor(AppError):
+    status = 400
+    code = "evaluations.bad_cursor"
+    message_zh = "分页游标无效，请从第一页重新加载"
+    message_en = "The page cursor is invalid; load from the first page"

@@ -13,11 +13,11 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, select, update
+from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core import audit, clock
+from core import audit, clock, keyset
 from core.crypto import Encryptor
 from core.db import is_id, lock_one
 from core.errors import Text
@@ -29,7 +29,15 @@ from domain.applications.errors import ApplicationNotFound
 from domain.applications.models import Application, ApplicationNotice
 from domain.applications.service import spec_of
 from domain.calendar import service as calendar
-from domain.evaluations.errors import AlreadyRated, BadRating, NotRateable, NotRated, TaskNotFound, TaskState
+from domain.evaluations.errors import (
+    AlreadyRated,
+    BadCursor,
+    BadRating,
+    NotRateable,
+    NotRated,
+    TaskNotFound,
+    TaskState,
+)
 from domain.evaluations.models import (
     APPEALED,
     BAD,
@@ -263,24 +271,48 @@ def due_for_reminder(session: Session, now: datetime) -> list[RectificationTask]
 
 
 def tasks(
-    session: Session, *, status: str | None = None, overdue: bool = False, limit: int = 100
-) -> list[RectificationTask]:
+    session: Session, *, status: str | None = None, overdue: bool = False, cursor: str | None = None,
+    limit: int = 50,
+) -> tuple[list[RectificationTask], str | None]:  # fmt: skip
+    """(tasks, earliest due first, then by creation and id; the next page's cursor or None).
+    The cursor is the last row's (due_on, created_at, id); 400 `evaluations.bad_cursor` for a
+    malformed one."""
     T = RectificationTask
-    stmt = select(T).order_by(T.due_on, T.created_at).limit(limit)
+    stmt = select(T)
     if status:
         stmt = stmt.where(T.status == status)
     if overdue:
         stmt = stmt.where(T.escalated_at.is_not(None), T.status.in_((OPEN, APPEALED)))
-    return list(session.scalars(stmt))
+    if cursor:
+        due, at, last_id = _task_position(cursor)
+        stmt = stmt.where(
+            or_(
+                T.due_on > due,
+                and_(T.due_on == due, or_(T.created_at > at, and_(T.created_at == at, T.id > last_id))),
+            )
+        )
+    rows = list(session.scalars(stmt.order_by(T.due_on, T.created_at, T.id).limit(limit + 1)))
+    if len(rows) <= limit:
+        return rows, None
+    last = rows[limit - 1]
+    return rows[:limit], keyset.encode(last.due_on.isoformat(), last.created_at.isoformat(), last.id)
+
+
+def _task_position(cursor: str) -> tuple[Any, Any, str]:
+    try:
+        due, at, last_id = keyset.decode(cursor, 3)
+        return keyset.day(due), keyset.moment(at), keyset.row_id(last_id)
+    except ValueError:
+        raise BadCursor() from None
 
 
 def tasks_for_operator(
     session: Session, encryptor: Encryptor, *, operator_id: str, request_id: str | None,
-    status: str | None = None, overdue: bool = False,
-) -> list[dict[str, Any]]:  # fmt: skip
-    """`tasks` as an operator sees them, each citizen's appeal reason in clear; every task whose
-    reason is shown is an audited read (`evaluation.appeal_read`)."""
-    rows = tasks(session, status=status, overdue=overdue)
+    status: str | None = None, overdue: bool = False, cursor: str | None = None, limit: int = 50,
+) -> tuple[list[dict[str, Any]], str | None]:  # fmt: skip
+    """A page of `tasks` as an operator sees them, each citizen's appeal reason in clear; every
+    task whose reason is shown is an audited read (`evaluation.appeal_read`)."""
+    rows, next_cursor = tasks(session, status=status, overdue=overdue, cursor=cursor, limit=limit)
     shown = []
     for task in rows:
         view = {c: getattr(task, c) for c in _TASK_FIELDS}
@@ -292,7 +324,7 @@ def tasks_for_operator(
             )  # fmt: skip
         shown.append(view)
     session.commit()
-    return shown
+    return shown, next_cursor
 
 
 _TASK_FIELDS = (

@@ -71,6 +71,24 @@ class RoleRequired(AppError):
         super().__init__(details={"role": role}, role=role, **kw)
 
 
+class ReauthFailed(AppError):
+    # 403, not 401: the session is fine, the proof for this change is not (a console that sees
+    # 401 would send the operator back to the login page).
+    status = 403
+    code = "admin.reauth_failed"
+    message_zh = "当前密码或动态口令错误"
+    message_en = "The current password or one-time code is wrong"
+
+
+class ResetOwnCredentials(AppError):
+    status = 409
+    code = "admin.reset_self"
+    message_zh = "不能重置自己的登录凭据，请使用“修改密码”（需当前密码和动态口令）"
+    message_en = (
+        "You cannot reset your own credentials; change your password with your current password and code"
+    )
+
+
 class PasswordTooWeak(AppError):
     status = 422
     code = "admin.password_weak"

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from core import clock
 from core.crypto import Encryptor
-from core.db import take_write_lock
+from core.db import is_id, take_write_lock
 from core.errors import AppError, RateLimited
 from core.ratelimit import RateLimiter
 from core.tokens import TokenService
@@ -28,6 +28,8 @@ from domain.operators.errors import (
     OperatorDisabled,
     OperatorLocked,
     OperatorNotFound,
+    ReauthFailed,
+    ResetOwnCredentials,
     UnknownRole,
     UsernameTaken,
 )
@@ -45,6 +47,16 @@ class NewOperator:
     operator: Operator
     totp_secret: str
     totp_uri: str
+
+
+@dataclass
+class ResetCredentials:
+    """An operator after an admin's reset: the new TOTP secret is shown exactly once."""
+
+    operator: Operator
+    totp_secret: str
+    totp_uri: str
+    sessions_ended: int
 
 
 @dataclass
@@ -324,3 +336,119 @@ def update_operator(
     record(session, actor, "operator.update", target_type="operator", target_id=operator.id, details=changes)
     session.commit()
     return operator
+
+
+def _locked_row(session: Session, operator_id: str) -> Operator:
+    """The operator, its row locked for this transaction (PostgreSQL) and read afresh."""
+    if not is_id(operator_id):  # a NUL byte or a thousand characters names no operator
+        raise OperatorNotFound()
+    take_write_lock(session, Operator.__table__, Operator.id == operator_id)
+    operator = session.scalar(
+        select(Operator).where(Operator.id == operator_id).with_for_update()
+        .execution_options(populate_existing=True)
+    )  # fmt: skip
+    if operator is None:
+        raise OperatorNotFound()
+    return operator
+
+
+def change_own_password(
+    session: Session,
+    *,
+    encryptor: Encryptor,
+    policy: OperatorPolicy,
+    actor: Actor,
+    operator_id: str,
+    session_id: str,
+    current_password: str,
+    totp_code: str,
+    new_password: str,
+    ratelimiter: RateLimiter | None = None,
+) -> int:
+    """The operator changes their own password, proving it with the current password and a TOTP
+    code (a code already used is refused, as at login). A wrong proof is 403 `admin.reauth_failed`
+    and counts towards the login lockout (a stolen token gives no free guesses); a locked operator
+    gets 403 `admin.locked`. The new password follows the password rule. The operator's other
+    sessions end; the one making the change stays. Audited either way; commits. Returns how many
+    sessions ended."""
+    operator = _locked_row(session, operator_id)
+    # The rule first: a too-short new password is 422 without counting as a failed proof.
+    credentials.check_password_policy(new_password, username=operator.username)
+    as_operator = Actor("operator", operator.id, actor.ip, actor.request_id)
+
+    def refuse(error: AppError, reason: str) -> AppError:
+        record(session, as_operator, "operator.password_change", target_type="operator",
+               target_id=operator.id, outcome="failed", details={"reason": reason})  # fmt: skip
+        session.commit()
+        return error
+
+    if _locked_for(operator) > 0:
+        raise refuse(OperatorLocked(retry_after=_locked_for(operator)), "locked")
+    reason = None
+    step = 0
+    if not credentials.verify_password(operator.password_hash, current_password):
+        reason = "bad_password"
+    else:
+        secret = credentials.decrypt_totp_secret(encryptor, operator.totp_secret_enc)
+        matched = credentials.match_totp_step(secret, totp_code, timestamp=clock.timestamp())
+        if matched is None:
+            reason = "bad_totp"
+        elif matched <= operator.totp_last_step:
+            reason = "totp_replayed"
+        else:
+            step = matched
+    if reason is not None:
+        operator.failed_attempts += 1
+        if ratelimiter is not None:
+            try:
+                _count_failure(ratelimiter, operator.username, policy)
+            except OperatorLocked as locked:
+                operator.locked_until = clock.now() + timedelta(seconds=int(locked.params["retry_after"]))
+                raise refuse(locked, reason) from None
+        elif operator.failed_attempts >= policy.lockout_threshold:
+            operator.locked_until = clock.now() + timedelta(seconds=policy.lockout_seconds)
+            raise refuse(OperatorLocked(retry_after=policy.lockout_seconds), reason)
+        raise refuse(ReauthFailed(), reason)
+    operator.totp_last_step = step
+    operator.password_hash = credentials.hash_password(new_password)
+    operator.failed_attempts = 0
+    if ratelimiter is not None:
+        ratelimiter.reset(_FAILURES, _ident(operator.username))
+    ended = sessions.revoke_all(session, operator_id=operator.id, keep=session_id)
+    record(session, as_operator, "operator.password_change", target_type="operator", target_id=operator.id,
+           details={"sessions_ended": ended})  # fmt: skip
+    session.commit()
+    return ended
+
+
+def reset_credentials(
+    session: Session,
+    *,
+    encryptor: Encryptor,
+    actor: Actor,
+    operator_id: str,
+    new_password: str,
+    ratelimiter: RateLimiter | None = None,
+) -> ResetCredentials:
+    """An admin resets another operator's password and TOTP (forgotten password, lost phone): a
+    new TOTP secret (shown once), every session of that operator ended, any lockout lifted. An
+    admin's own credentials are changed with the current ones instead (409 `admin.reset_self`).
+    The password follows the password rule. Audited; commits."""
+    if operator_id == actor.id:
+        raise ResetOwnCredentials()
+    operator = _locked_row(session, operator_id)
+    credentials.check_password_policy(new_password, username=operator.username)
+    secret = credentials.new_totp_secret()
+    operator.password_hash = credentials.hash_password(new_password)
+    operator.totp_secret_enc = credentials.encrypt_totp_secret(encryptor, secret)
+    operator.totp_last_step = 0
+    operator.failed_attempts = 0
+    operator.locked_until = None
+    if ratelimiter is not None:
+        ratelimiter.reset(_FAILURES, _ident(operator.username))
+    ended = sessions.revoke_all(session, operator_id=operator.id)
+    record(session, actor, "operator.credentials_reset", target_type="operator", target_id=operator.id,
+           details={"sessions_ended": ended, "totp": "replaced"})  # fmt: skip
+    session.commit()
+    uri = credentials.provisioning_uri(secret, username=operator.username)
+    return ResetCredentials(operator, secret, uri, ended)

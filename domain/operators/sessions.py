@@ -120,14 +120,16 @@ def end_session(session: Session, *, operator_id: str, session_id: str) -> None:
         session.commit()
 
 
-def revoke_all(session: Session, *, operator_id: str) -> int:
-    """End every open session of an operator (disabled, roles reduced). Caller commits."""
+def revoke_all(session: Session, *, operator_id: str, keep: str | None = None) -> int:
+    """End every open session of an operator (disabled, roles reduced, credentials changed),
+    except `keep`. Caller commits."""
     now = clock.now()
-    rows = session.scalars(
-        select(OperatorSession).where(
-            OperatorSession.operator_id == operator_id, OperatorSession.revoked_at.is_(None)
-        )
-    ).all()
+    stmt = select(OperatorSession).where(
+        OperatorSession.operator_id == operator_id, OperatorSession.revoked_at.is_(None)
+    )
+    if keep is not None:
+        stmt = stmt.where(OperatorSession.id != keep)
+    rows = session.scalars(stmt).all()
     for sess in rows:
         sess.revoked_at = now
     return len(rows)

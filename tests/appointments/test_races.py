@@ -197,11 +197,20 @@ def at_the_hall(app: Any, client: Any, clock: Any) -> dict:
     who = relogin(app, who)  # a token valid at the new time
     code = client.get(f"{URL}/{booking['id']}/check-in-code", headers=who["headers"]).get_json()["code"]
     officer = admin_headers(client, make_operator(app, username="hall-desk", roles=("hall_officer",)))
-    return {"who": who, "id": booking["id"], "slot": slot["id"], "code": code, "officer": officer}
+    return {
+        "who": who,
+        "id": booking["id"],
+        "slot": slot["id"],
+        "code": code,
+        "officer": officer,
+        "hall": hall,
+    }
 
 
 def _scan(visit: dict) -> Callable[[Any], Any]:
-    return lambda client: client.post(CHECK_IN, json={"code": visit["code"]}, headers=visit["officer"])
+    return lambda client: client.post(
+        CHECK_IN, json={"code": visit["code"], "hall_id": visit["hall"]}, headers=visit["officer"]
+    )
 
 
 def _stored(visit: dict) -> tuple[str, str | None]:
@@ -249,5 +258,5 @@ def test_a_code_scanned_twice_at_once_gives_one_queue_number(
     other = make_citizen(app)  # the next citizen gets the next number: none was handed out twice
     booking = book(client, other, visit["slot"]).get_json()
     code = client.get(f"{URL}/{booking['id']}/check-in-code", headers=other["headers"]).get_json()["code"]
-    nxt = client.post(CHECK_IN, json={"code": code}, headers=visit["officer"])
+    nxt = client.post(CHECK_IN, json={"code": code, "hall_id": visit["hall"]}, headers=visit["officer"])
     assert nxt.status_code == 200 and nxt.get_json()["queue_no"] == "A002", nxt.get_json()

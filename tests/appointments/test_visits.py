@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from tests.api.v1.applications.conftest import seeded  # noqa: F401 - fixture
-from tests.appointments.conftest import book, next_working_day, slots
+from tests.appointments.conftest import book, make_hall, next_working_day, slots
 from tests.conftest import make_citizen
 from tests.domain.operators.factories import admin_headers, make_operator
 
@@ -34,19 +34,65 @@ def test_check_in_from_the_qr_code_gives_a_queue_number(app: Any, client: Any, h
         code = client.get(f"/v1/appointments/{appt['id']}/check-in-code", headers=mine["headers"]).get_json()[
             "code"
         ]
-        done = client.post("/admin/v1/appointments/check-in", json={"code": code}, headers=officer)
+        done = client.post(
+            "/admin/v1/appointments/check-in", json={"code": code, "hall_id": hall}, headers=officer
+        )
         assert done.status_code == 200, done.get_json()
         numbers.append(done.get_json()["queue_no"])
-        again = client.post("/admin/v1/appointments/check-in", json={"code": code}, headers=officer)
+        again = client.post(
+            "/admin/v1/appointments/check-in", json={"code": code, "hall_id": hall}, headers=officer
+        )
         assert again.get_json()["queue_no"] == numbers[-1]
     assert numbers == ["A001", "A002"]
-    forged = client.post("/admin/v1/appointments/check-in", json={"code": code[:-2] + "xx"}, headers=officer)
+    forged = client.post(
+        "/admin/v1/appointments/check-in", json={"code": code[:-2] + "xx", "hall_id": hall}, headers=officer
+    )
     assert forged.status_code == 422 and forged.get_json()["error"]["code"] == "appointments.bad_code"
     # Another service's QR code, with Chinese in it: the same answer, not a 500.
     foreign = client.post(
-        "/admin/v1/appointments/check-in", json={"code": "预约码.1234.签名错误"}, headers=officer
+        "/admin/v1/appointments/check-in",
+        json={"code": "预约码.1234.签名错误", "hall_id": hall},
+        headers=officer,
     )
     assert foreign.status_code == 422 and foreign.get_json()["error"]["code"] == "appointments.bad_code"
+
+
+def test_check_in_needs_the_officers_hall_and_refuses_another_halls_booking(
+    app: Any, client: Any, hall: str, clock: Any
+) -> None:
+    from core.db import db
+    from domain.appointments.models import Appointment
+    from tests.api.v1.applications.conftest import relogin
+
+    other_hall = make_hall(app)
+    day = next_working_day(app)
+    who = make_citizen(app)
+    slot = slots(client, who, hall, day).get_json()[0]
+    booked = book(client, who, slot["id"]).get_json()
+    _at_slot(clock, slot["starts_at"], -10)
+    officer = admin_headers(client, make_operator(app, username="hall-desk", roles=("hall_officer",)))
+    who = relogin(app, who)
+    code = client.get(f"/v1/appointments/{booked['id']}/check-in-code", headers=who["headers"]).get_json()[
+        "code"
+    ]
+    url = "/admin/v1/appointments/check-in"
+    no_hall = client.post(url, json={"code": code}, headers=officer)
+    assert no_hall.status_code == 422 and "hall_id" in no_hall.get_json()["error"]["fields"]
+    unknown = client.post(url, json={"code": code, "hall_id": "no-such-hall"}, headers=officer)
+    assert unknown.status_code == 404 and unknown.get_json()["error"]["code"] == "appointments.hall_not_found"
+    elsewhere = client.post(url, json={"code": code, "hall_id": other_hall}, headers=officer)
+    assert elsewhere.status_code == 409, elsewhere.get_json()
+    error = elsewhere.get_json()["error"]
+    assert error["code"] == "appointments.other_hall" and "天河区政务服务中心" in error["message"]
+    en = client.post(
+        url, json={"code": code, "hall_id": other_hall}, headers=officer | {"Accept-Language": "en"}
+    )
+    assert "another hall" in en.get_json()["error"]["message"]
+    db.session.remove()
+    stored = db.session.get(Appointment, booked["id"])
+    assert (stored.status, stored.queue_no) == ("booked", None)  # not checked in anywhere
+    here = client.post(url, json={"code": code, "hall_id": hall}, headers=officer)
+    assert here.status_code == 200 and here.get_json()["queue_no"] == "A001", here.get_json()
 
 
 def test_missed_appointments_become_no_shows_and_reminders_reach_the_inbox(

@@ -41,7 +41,7 @@ def test_a_complaint_is_answered_notified_and_rated(
     assert body["tracking_no"].startswith("TS") and body["status_label"] == "已受理"
     assert [e["kind"] for e in body["timeline"]] == ["submitted"]
     # Operators see the queue without texts; opening one is audited.
-    queue = client.get("/admin/v1/complaints", headers=operator).get_json()
+    queue = client.get("/admin/v1/complaints", headers=operator).get_json()["items"]
     assert [q["tracking_no"] for q in queue] == [body["tracking_no"]] and "text" not in queue[0]
     detail = client.get(f"/admin/v1/complaints/{body['id']}", headers=operator).get_json()
     assert "跑了三次" in detail["text"]

@@ -65,7 +65,7 @@ def test_the_rectification_task_follows_its_evaluation_on_a_merge(app: Any, clie
     officer = admin_headers(client, make_operator(app, username="rect-op", roles=("case_operator",)))
     app_id = _completed(client, zhang)
     assert rate(client, zhang, app_id, level="不满意", reason="窗口态度差").status_code == 201
-    task_id = client.get("/admin/v1/rectifications?status=open", headers=officer).get_json()[0]["id"]
+    task_id = client.get("/admin/v1/rectifications?status=open", headers=officer).get_json()["items"][0]["id"]
     client.post(f"/admin/v1/rectifications/{task_id}/response", json={"response": "已整改"}, headers=officer)
     survivor = wechat_citizen(app)
     session = db.session()

@@ -73,7 +73,7 @@ def test_a_reason_of_invisible_characters_only_is_no_reason(
         blank.get_json()
     )
     assert rate(client, zhang, app_id, level="不满意", reason=INVISIBLE + "材料被退回两次").status_code == 201
-    task_id = client.get("/admin/v1/rectifications?status=open", headers=officer).get_json()[0]["id"]
+    task_id = client.get("/admin/v1/rectifications?status=open", headers=officer).get_json()["items"][0]["id"]
     response = f"/admin/v1/rectifications/{task_id}/response"
     assert client.post(response, json={"response": INVISIBLE}, headers=officer).status_code == 422
     assert client.post(response, json={"response": "已改进"}, headers=officer).status_code == 200
@@ -93,7 +93,7 @@ def test_a_bad_rating_is_rectified_with_an_appeal_round(
     made = rate(client, zhang, app_id, level="非常不满意", reason="窗口让我跑了三次").get_json()
     task = made["rectification"]
     assert task["status"] == "open" and task["rounds"] == 1
-    listed = client.get("/admin/v1/rectifications?status=open", headers=officer).get_json()
+    listed = client.get("/admin/v1/rectifications?status=open", headers=officer).get_json()["items"]
     task_id = listed[0]["id"]
     body = {"response": "已约谈窗口人员并改进流程"}
     done = client.post(f"/admin/v1/rectifications/{task_id}/response", json=body, headers=officer)
@@ -112,7 +112,7 @@ def test_a_bad_rating_is_rectified_with_an_appeal_round(
     assert stored[0].startswith("v1.") and "窗口" not in stored[0]
     assert stored[1].startswith("v1.") and "13800138000" not in stored[1]
     assert made["reason"] == "窗口让我跑了三次"  # the citizen's own text, as written
-    appealed = client.get("/admin/v1/rectifications?status=appealed", headers=officer).get_json()
+    appealed = client.get("/admin/v1/rectifications?status=appealed", headers=officer).get_json()["items"]
     assert [t["appeal_reason"] for t in appealed] == ["并未解决，联系电话13800138000"]
     reads = session.scalars(select(AuditEvent).where(AuditEvent.action == "evaluation.appeal_read")).all()
     assert [r.target_id for r in reads] == [task_id]
@@ -145,7 +145,7 @@ def test_the_citizen_reads_the_departments_response_before_deciding(
     assert waiting.get_json()["reason"] == "窗口让我跑了三次" and waiting.get_json()["level"] == "不满意"
     assert waiting.get_json()["rectification"]["status"] == "open"
     assert waiting.get_json()["rectification"]["response"] is None
-    task_id = client.get("/admin/v1/rectifications?status=open", headers=officer).get_json()[0]["id"]
+    task_id = client.get("/admin/v1/rectifications?status=open", headers=officer).get_json()["items"][0]["id"]
     answer = {"response": "已约谈窗口人员，流程已改进"}
     client.post(f"/admin/v1/rectifications/{task_id}/response", json=answer, headers=officer)
     read = client.get(url, headers=zhang["headers"]).get_json()["rectification"]
@@ -189,8 +189,35 @@ def test_overdue_rectifications_are_escalated(
     from tests.domain.operators.factories import admin_headers as relog
 
     fresh = relog(client, make_operator(app, username="rectify-op2", roles=("case_operator",)))
-    overdue = client.get("/admin/v1/rectifications?overdue=true", headers=fresh).get_json()
+    overdue = client.get("/admin/v1/rectifications?overdue=true", headers=fresh).get_json()["items"]
     assert [t["due_on"] for t in overdue] == [due] and overdue[0]["escalated_at"]
+
+
+def test_rectification_tasks_come_in_pages_each_once(
+    client: Any,
+    zhang: dict,  # noqa: F811
+    officer: dict,
+) -> None:
+    for _ in range(3):
+        assert (
+            rate(client, zhang, _completed(client, zhang), level="不满意", reason="等了很久").status_code
+            == 201
+        )
+    url = "/admin/v1/rectifications"
+    first = client.get(url, query_string={"status": "open", "limit": 2}, headers=officer)
+    assert first.status_code == 200, first.get_json()
+    assert len(first.get_json()["items"]) == 2 and first.get_json()["next_cursor"]
+    more = {"status": "open", "limit": 2, "cursor": first.get_json()["next_cursor"]}
+    rest = client.get(url, query_string=more, headers=officer).get_json()
+    assert len(rest["items"]) == 1 and rest["next_cursor"] is None
+    listed = [t["id"] for t in first.get_json()["items"] + rest["items"]]
+    session = db.session()
+    in_order = select(RectificationTask.id).order_by(
+        RectificationTask.due_on, RectificationTask.created_at, RectificationTask.id
+    )
+    assert listed == list(session.scalars(in_order))  # all three, none twice, earliest due first
+    bad = client.get(url, query_string={"cursor": "not-a-cursor"}, headers=officer)
+    assert bad.status_code == 400 and bad.get_json()["error"]["code"] == "evaluations.bad_cursor"
 
 
 def test_levels_map_to_each_provinces_numbers_only_at_the_boundary() -> None:
