@@ -212,6 +212,18 @@ def disable_device(session: Session, device_id: str, reason: str) -> None:
         log.info("device disabled", extra={"device_id": device_id, "reason": reason})
 
 
+OPTED_OUT = "preference"  # a channel the citizen switched off (skipped reason and error code)
+
+
+def skip_channel(session: Session, notification_id: str, channel: str, reason: str) -> None:
+    """Record on the notification that `channel` was left out, and why (with the caller's commit)."""
+    from notifications.models import Notification
+
+    note = session.get(Notification, notification_id)
+    if note is not None:
+        note.skipped = dict(note.skipped or {}) | {channel: reason}
+
+
 class SmsChannel:
     """SMS through the foundation's client; the number is decrypted for the send, audited."""
 
@@ -223,7 +235,13 @@ class SmsChannel:
     def send(self, session: Session, message: MessageView, note: NoteView) -> Outcome:
         from domain.accounts import service as accounts
         from integrations.sms.client import SmsError
+        from notifications import preferences
 
+        # Asked again at the send: the message may have waited (quiet hours, retries) since the
+        # fallback was decided, and a citizen who switched SMS off meanwhile gets none.
+        if not preferences.load(session, message.account_id).allows(note.event_type, "sms"):
+            skip_channel(session, note.id, "sms", OPTED_OUT)
+            return Outcome(PERMANENT_FAILURE, code=OPTED_OUT, detail="the citizen switched SMS off")
         phone = accounts.full_phone(
             session, encryptor=self.encryptor, account_id=message.account_id,
             actor_id="notifications.sms", actor_type="system", request_id=message.id,

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from core import clock
 from core.db import take_write_lock
 from domain.accounts.models import Account
-from notifications.channels import Channel, MessageView, NoteView, Outcome
+from notifications.channels import OPTED_OUT, Channel, MessageView, NoteView, Outcome
 from notifications.events import PUSH_PROVIDERS
 from notifications.models import (
     CREATED,
@@ -263,8 +263,12 @@ def fallback_pass(session: Session, settings: NotifySettings, *, limit: int = 20
     """Critical notifications whose wait is over: SMS when nothing else reached the citizen.
 
     The citizen counts as reached when a message was delivered or the inbox entry was read.
+    The SMS preference is read again now, not taken from when the event was planned: a citizen
+    who switched SMS off meanwhile gets none (outcome and `skipped["sms"]`: "preference").
     Commits; returns how many SMS were planned.
     """
+    from notifications import preferences
+
     N, M = Notification, Message
     now = clock.now()
     notes = list(
@@ -280,16 +284,25 @@ def fallback_pass(session: Session, settings: NotifySettings, *, limit: int = 20
         reached = note.read_at is not None or session.scalar(
             select(M.id).where(M.notification_id == note.id, M.state.in_((DELIVERED, SENT))).limit(1)
         )
-        outcome = "not_needed" if reached else "sms"
+        prefs = preferences.load(session, note.account_id)
+        if reached:
+            outcome = "not_needed"
+        elif not prefs.allows(note.event_type, "sms"):
+            outcome = OPTED_OUT
+        else:
+            outcome = "sms"
+        values: dict[str, Any] = {"fallback_outcome": outcome}
+        if outcome == OPTED_OUT:
+            values["skipped"] = dict(note.skipped or {}) | {"sms": OPTED_OUT}
         taken = session.execute(
-            update(N).where(N.id == note.id, N.fallback_outcome.is_(None)).values(fallback_outcome=outcome)
+            update(N).where(N.id == note.id, N.fallback_outcome.is_(None)).values(**values)
         ).rowcount
         if taken and outcome == "sms":
             due, held = now, None
             quiet_end = (
                 settings.quiet.ends_after(now) if note.event_type not in settings.quiet_exempt else None
             )
-            if quiet_end is not None and _quiet_on(session, note.account_id):
+            if quiet_end is not None and prefs.quiet_hours:
                 due, held = quiet_end, "quiet_hours"
             session.add(
                 M(
@@ -308,12 +321,6 @@ def fallback_pass(session: Session, settings: NotifySettings, *, limit: int = 20
             planned += 1
         session.commit()
     return planned
-
-
-def _quiet_on(session: Session, account_id: str) -> bool:
-    from notifications import preferences
-
-    return preferences.load(session, account_id).quiet_hours
 
 
 def message_states(session: Session, notification_id: str) -> list[dict]:

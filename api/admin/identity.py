@@ -50,7 +50,12 @@ class InPersonChecks(MethodView):
     @blp.arguments(InPersonSchema)
     @blp.response(201, InPersonResultSchema)
     def post(self, body: dict) -> dict:
-        """Record that the officer checked the citizen and their ID card in person: the account reaches L3."""
+        """Record that the officer checked the citizen and their ID card in person: the account reaches L3.
+
+        When the account already holds a verified identity the entry must be that identity:
+        another ID number is 409 `identity.different_person`, another name (after
+        normalisation) 409 `identity.in_person_mismatch`; nothing is written then.
+        """
         actor = current_actor()
         outcome = hall.record_in_person(
             db.session(), deps=services().identity, operator_id=actor.id or "",

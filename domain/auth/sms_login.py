@@ -168,8 +168,11 @@ def _check_code(
     if challenge.consumed_at is not None or challenge.expires_at <= now:
         raise OtpExpired()
     if not constant_time_equal(_code_hash(hasher, challenge.id, code), challenge.code_hash):
-        # Count in the database, not on the loaded row: concurrent guesses must all count.
-        counted = session.execute(
+        # Count in the database, not on the loaded row, and read the count this guess made in
+        # the same statement (RETURNING): concurrent wrong guesses each take exactly one attempt
+        # and each is told its own remainder (4, 3, ...), never the same one twice. A guess the
+        # conditional update refuses (the attempts are used up) is no attempt at all.
+        attempts = session.execute(
             update(SmsChallenge)
             .where(
                 SmsChallenge.id == challenge.id,
@@ -177,11 +180,11 @@ def _check_code(
                 SmsChallenge.attempts < policy.max_attempts,
             )
             .values(attempts=SmsChallenge.attempts + 1)
-        ).rowcount
+            .returning(SmsChallenge.attempts)
+        ).scalar()
         session.commit()
-        attempts = session.scalar(select(SmsChallenge.attempts).where(SmsChallenge.id == challenge.id))
-        remaining = policy.max_attempts - (attempts or 0)
-        if counted != 1 or remaining <= 0:
+        remaining = policy.max_attempts - attempts if attempts is not None else 0
+        if remaining <= 0:
             # Burned: also end its lifetime so a delivery job still queued will not send it.
             session.execute(
                 update(SmsChallenge).where(SmsChallenge.id == challenge.id).values(expires_at=now)

@@ -16,10 +16,16 @@ _PROVINCES = frozenset(
     "61 62 63 64 65 71 81 82 83".split()
 )
 # Chinese names: CJK ideographs with the middle dot used in minority and transliterated names
-# (买买提·艾力). Several dots look alike on phones; all are read as U+00B7.
-_DOTS = "\u00b7\u2022\u2027\u30fb\uff65\u318d"
+# (买买提·艾力). Several dots look alike on phones and input methods (•, ‧, ・, ･, ㆍ, ∙, ⋅, and
+# the full stops . and ．); all are read as U+00B7.
+_DOTS = "\u00b7\u2022\u2027\u30fb\uff65\u318d\u2219\u22c5\u002e\uff0e"
 _HAN = "\u3400-\u4dbf\u4e00-\u9fff\U00020000-\U0003134f"
 _NAME = re.compile(f"\\A[{_HAN}]+(?:\u00b7[{_HAN}]+)*\\Z")
+# Spaces typed inside a name (张 三, 买买提 · 艾力): ASCII, no-break, the typographic ones and the
+# ideographic U+3000 of full-width input. Dropped only between Han characters and dots, so a
+# space next to anything else (a Latin letter, a digit) still leaves the name refused.
+_SPACES = "\u0020\u00a0\u2000-\u200a\u202f\u205f\u3000"
+_INNER_SPACES = re.compile(f"(?<=[{_HAN}\u00b7])[{_SPACES}]+(?=[{_HAN}\u00b7])")
 NAME_MIN, NAME_MAX = 2, 30
 
 
@@ -60,11 +66,20 @@ def normalise_id_number(raw: str, *, today: date) -> str:
     return value
 
 
-def normalise_name(raw: str) -> str:
-    """The name in canonical form (NFC, one kind of middle dot, no spaces), or DocumentProblem."""
+def canonical_name(raw: str) -> str:
+    """`raw` in the form names are stored and compared in: NFC, surrounding whitespace removed,
+    every look-alike dot as U+00B7, spaces between Han characters and dots dropped. Does not
+    validate (see normalise_name); applying it twice changes nothing."""
     value = unicodedata.normalize("NFC", raw.strip())
     for dot in _DOTS:
         value = value.replace(dot, "\u00b7")
+    return _INNER_SPACES.sub("", value)
+
+
+def normalise_name(raw: str) -> str:
+    """The name in canonical form (canonical_name), or DocumentProblem when it is not a Chinese
+    name of NAME_MIN..NAME_MAX characters (digits, Latin letters, a dot at either end ...)."""
+    value = canonical_name(raw)
     if not NAME_MIN <= len(value) <= NAME_MAX:
         raise DocumentProblem("name", "length")
     if not _NAME.match(value):

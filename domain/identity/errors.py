@@ -40,6 +40,18 @@ class DifferentPerson(AppError):
     message_en = "This account is verified as another person"
 
 
+class InPersonMismatch(AppError):
+    """An officer's entry at a hall differs from the identity the account already proved."""
+
+    status = 409
+    code = "identity.in_person_mismatch"
+    message_zh = "录入的姓名或身份证号码与该账号已核验的实名信息不一致，请核对身份证原件后重新录入"
+    message_en = (
+        "The name or ID number entered does not match the identity already verified on this account; "
+        "check the original ID card and enter it again"
+    )
+
+
 class AlreadyVerified(AppError):
     status = 409
     code = "identity.already_verified"

@@ -20,9 +20,9 @@ from domain.identity.binding import (
     identities_for,
     person_from,
 )
-from domain.identity.deps import IdentityDeps, Outcome
-from domain.identity.errors import BoundToOtherAccount, DifferentPerson
-from domain.identity.models import IN_PERSON, PASSED, PENDING, IdentityVerification
+from domain.identity.deps import NAME_PURPOSE, IdentityDeps, Outcome
+from domain.identity.errors import BoundToOtherAccount, DifferentPerson, InPersonMismatch
+from domain.identity.models import IN_PERSON, PASSED, PENDING, IdentityVerification, VerifiedIdentity
 
 
 def record_in_person(
@@ -37,7 +37,13 @@ def record_in_person(
     request_id: str | None,
 ) -> Outcome:
     """An operator checked the citizen and their ID card at a service hall: L3 without a face
-    scan. The identity must be free or already this account's (no merges by operators)."""
+    scan. The identity must be free or already this account's (no merges by operators).
+
+    The officer types the name and number; no provider checks them. When the account already
+    holds a verified identity, the entry must be that identity (same ID number and name after
+    normalisation): 409 `identity.different_person` for another number, 409
+    `identity.in_person_mismatch` for another name. Verified data is never replaced by a
+    typed entry (a legal change of name is proved by a face check, which asks the provider)."""
     person = person_from(name, id_number)
     lookup = id_lookup(deps.hasher, person.id_number)
     account = get_account(session, account_id)
@@ -45,6 +51,8 @@ def record_in_person(
     own, holder = identities_for(session, account_id, lookup)
     if own is not None and own.id_lookup != lookup:
         raise DifferentPerson()
+    if own is not None and not _same_name(deps, own, person.name):
+        raise InPersonMismatch()
     if holder is not None and holder.account_id != account_id and not displaceable(holder, live=True):
         raise BoundToOtherAccount()  # no merges by operators; a name-and-number holder gives way
     now = clock.now()
@@ -62,3 +70,13 @@ def record_in_person(
     level = bound.identity_level
     commit(session)
     return Outcome(row, account_id, level_changed=True, identity_level=level)
+
+
+def _same_name(deps: IdentityDeps, identity: VerifiedIdentity, name: str) -> bool:
+    """Whether `name` (normalised) is the identity's verified name, normalised the same way."""
+    verified = deps.encryptor.decrypt(identity.name_enc, purpose=NAME_PURPOSE)
+    try:
+        verified = documents.normalise_name(verified)
+    except documents.DocumentProblem:  # stored before today's rules: compare as stored
+        pass
+    return verified == name

@@ -2,8 +2,10 @@
 
 The answer is yes or no, never the number itself. The ID number is compared by its blind index;
 the name is compared after decrypting the stored one inside this function (an access to a full
-value, so audited with the asking app). Each app may ask about a citizen a few times an hour,
-so the scope cannot be turned into a way of guessing an ID number.
+value, so audited with the asking app), both in the canonical form of
+domain.identity.documents.canonical_name (look-alike dots, spaces typed inside the name). Each
+app may ask about a citizen a few times an hour, so the scope cannot be turned into a way of
+guessing an ID number.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from core.crypto import Encryptor, LookupHasher, constant_time_equal
 from core.ratelimit import RateLimiter
 from domain.identity.binding import id_lookup, identity_of, person_from
 from domain.identity.deps import NAME_PURPOSE
+from domain.identity.documents import canonical_name
 from domain.oauth.errors import IdentityNotVerified
 
 PER_HOUR = 10
@@ -40,7 +43,9 @@ def match(
     if verified is None:
         raise IdentityNotVerified()
     same_id = constant_time_equal(id_lookup(hasher, person.id_number), verified.id_lookup)
-    same_name = constant_time_equal(encryptor.decrypt(verified.name_enc, purpose=NAME_PURPOSE), person.name)
+    # Both sides in the one canonical form (dots, inner spaces): 买买提.艾力 is 买买提·艾力.
+    stored = canonical_name(encryptor.decrypt(verified.name_enc, purpose=NAME_PURPOSE))
+    same_name = constant_time_equal(stored, person.name)
     audit.record(
         session, actor_type="client", actor_id=client_id, action="identity.match", target_type="account",
         target_id=account_id, request_id=request_id, details={"matched": same_id and same_name},

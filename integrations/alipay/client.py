@@ -18,12 +18,16 @@ models, and answers by Alipay support on developer.aliyun.com):
 - query 40004: CERTIFY_ID_EXPIRED (认证已失效) is a final verdict → FaceResult(expired);
   OPEN_CERTIFY_BILL_NOT_EXIST (无效的certify_id: not this app's, or never issued) →
   ProviderFailed. A certify_id is valid for 23 hours; a performed one can be queried for 3 months.
-- query 10000: passed "T" is the only pass. passed "F" means "not passed OR not done yet"; Alipay
-  support confirms the query gives no reason by default. fail_reason is an extension field that
-  Alipay enables per merchant; its codes are not published (one observed value: "Z1147"). So:
-  "F" without fail_reason → pending (a cancelled flow looks the same and ends as expired);
-  "F" with a fail_reason → final, mapped by FAIL_REASONS (our assumption, shared with the
-  simulator) and REASON_REJECTED for any other code.
+- query 10000: passed "T" is the only pass; "F" is "not passed" (integrations.md: passed T/F,
+  fail_reason). Alipay support confirms the query gives no reason by default: fail_reason is an
+  extension field Alipay enables per merchant, with unpublished codes (one observed value:
+  "Z1147"). So "F" is final either way: with a fail_reason mapped by FAIL_REASONS (our
+  assumption, shared with the simulator) or REASON_REJECTED for any other code; without one,
+  REASON_REJECTED (the generic "认证未通过"). Reading a bare "F" as "not done yet" left every
+  failed face of a merchant without the extension pending for 23 hours. Alipay also answers "F"
+  for a flow the citizen has not finished (or left), and nothing in the answer tells the two
+  apart: the phone asks for the result once Alipay has sent the citizen back to return_url
+  (it does so after a pass and after a failure), and an earlier question ends the attempt.
 - material_info may carry face images when a merchant asks for them; yiwang never does (and
   sends face_reserve_strategy "never"), so a query answer carrying material is refused.
 - Alipay omits `sign` on some gateway errors (e.g. isv.invalid-app-id); an unsigned answer is
@@ -236,7 +240,8 @@ class AlipayFaceProvider:
         )
 
     def result(self, person: Person, ctx: StartContext, provider_ref: str) -> FaceResult:
-        """query → passed, pending, or the reason it failed (the identity was bound at initialize)."""
+        """query → passed, or the reason it did not pass (the identity was bound at initialize).
+        Never pending: Alipay's "F" does not tell an unfinished flow from a failed one."""
         data = self._call(QUERY, {"certify_id": provider_ref})
         code = data.get("code")
         if code == "40004" and data.get("sub_code") == EXPIRED_SUB_CODE:
@@ -256,8 +261,10 @@ class AlipayFaceProvider:
         if passed != "F":
             raise ProviderFailed(METHOD, "malformed_response", "query answered without passed T/F")
         fail_reason = data.get("fail_reason")
-        if not fail_reason:
-            return FaceResult(passed=False, pending=True, provider_code="F", provider_request_id=provider_ref)
+        if not fail_reason:  # not passed, no reason given (the default without the extension)
+            return FaceResult(
+                passed=False, reason=REASON_REJECTED, provider_code="F", provider_request_id=provider_ref
+            )
         fail_reason = str(fail_reason)
         return FaceResult(
             passed=False,

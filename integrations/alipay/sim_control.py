@@ -43,12 +43,17 @@ class AlipaySimControl:
         """Move the simulator's expiry clock forward; returns the total offset."""
         return self._req("POST", "advance", json={"seconds": seconds})["offset"]
 
+    def fail_reasons(self, enabled: bool) -> None:
+        """Whether query answers carry fail_reason (Alipay's per-merchant extension; on by default)."""
+        self._req("POST", "merchant", json={"fail_reason": enabled})
+
     def perform(self, ref: str, outcome: str = "pass") -> dict[str, Any]:
         """The citizen does the face for certify_id `ref`; returns {passed, fail_reason}."""
         return self._req("POST", "face/perform", json={"ref": ref, "outcome": outcome})
 
     def auto(self, outcome: str | None) -> None:
-        """Outcome assumed for unperformed certify_ids when queried (None: they stay pending)."""
+        """Outcome assumed for unperformed certify_ids when queried (None: they stay unfinished,
+        which the query answers as passed "F" without a reason)."""
         self._req("POST", "face/auto", json={"outcome": outcome})
 
     def flow(self, ref: str) -> dict[str, Any]:

@@ -32,7 +32,10 @@ Gateway (GET or POST /gateway.do; parameters from the query string and/or a form
 - alipay.user.certify.open.query biz_content {certify_id} → {code 10000, msg Success, passed
   "T"|"F", fail_reason?, material_info "{}"}. 40004 OPEN_CERTIFY_BILL_NOT_EXIST (无效的certify_id:
   unknown, or issued to another app), CERTIFY_ID_EXPIRED (认证已失效: not performed within 23 h,
-  or performed more than 90 days ago). passed "F" without fail_reason until the citizen finishes.
+  or performed more than 90 days ago). passed "F" without fail_reason until the citizen finishes
+  (as Alipay: "F" is "not passed or not done yet"); after a failure "F" with fail_reason, or
+  without one when the fail_reason extension is switched off (POST /_sim/merchant: Alipay
+  returns no reason unless it enabled the extension for the merchant).
 
 Outcomes of POST /_sim/face/perform {ref: certify_id, outcome} (fail_reason codes: see
 integrations.alipay.client.FAIL_REASONS; Alipay does not publish them):
@@ -54,8 +57,10 @@ Control API (JSON, under /_sim/, unsigned):
        bad_response_signature: bool (sign answers with a signature that does not verify)}
 - POST /_sim/advance {seconds}          move the expiry clock (core.clock + offset) forward
 - POST /_sim/face/perform {ref, outcome}; POST /_sim/face/auto {outcome | null}: the outcome
-       assumed for unperformed, unexpired certify_ids when queried (null = still pending)
+       assumed for unperformed, unexpired certify_ids when queried (null: unfinished, "F")
 - GET  /_sim/face/<ref>                 {ref, performed, passed, fail_reason, age_seconds}
+- GET|POST /_sim/merchant {fail_reason: bool}  whether query answers carry fail_reason (the
+       per-merchant extension; on after a reset)
 """
 
 from __future__ import annotations
@@ -188,6 +193,7 @@ class SimState:
             self.latency_ms = 0
             self.fault_errors: list[Any] = []
             self.bad_signature = False
+            self.fail_reason_extension = True
             self.created = 0
             # Bumped by reset(): a call that began before a reset (e.g. one held by injected
             # latency) must not leave its flow in the new, empty state.
@@ -337,7 +343,7 @@ def query(state: SimState, app_id: str, biz: dict[str, Any]) -> dict[str, Any]:
     if cert.passed is None and state.auto:
         state.perform(cert, state.auto)
     out: dict[str, Any] = {"passed": cert.passed or "F"}
-    if cert.fail_reason:
+    if cert.fail_reason and state.fail_reason_extension:
         out["fail_reason"] = cert.fail_reason
     out["material_info"] = "{}"  # no image material, ever
     return out
@@ -453,6 +459,18 @@ def _register_control(app: Flask, state: SimState) -> None:
                 state.bad_signature = bool(body.get("bad_response_signature", state.bad_signature))
             return jsonify({"down": state.down, "latency_ms": state.latency_ms, "errors": state.fault_errors,
                             "bad_response_signature": state.bad_signature})  # fmt: skip
+
+    @app.route("/_sim/merchant", methods=["GET", "POST"])
+    def merchant() -> Response | tuple:
+        with state.lock:
+            if request.method == "POST":
+                body = request.get_json(silent=True)
+                if not isinstance(body, dict) or set(body) - {"fail_reason"}:
+                    return jsonify({"error": "body must be {fail_reason: bool}"}), 400
+                if not isinstance(body.get("fail_reason", True), bool):
+                    return jsonify({"error": "fail_reason must be true or false"}), 400
+                state.fail_reason_extension = body.get("fail_reason", state.fail_reason_extension)
+            return jsonify({"fail_reason": state.fail_reason_extension})
 
     @app.post("/_sim/advance")
     def advance() -> Response:

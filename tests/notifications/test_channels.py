@@ -221,6 +221,70 @@ def test_sms_fallback_when_no_other_channel_delivers(
     assert len(texts) == 1 and "已办结" in texts[0]["content"]
 
 
+def _sms_off(app: Any, who: dict, event_type: str) -> None:
+    """The citizen switches SMS off for `event_type` (as PUT /v1/me/notification-preferences does)."""
+    from notifications import preferences
+
+    session = db.session()
+    preferences.save(session, who["account_id"], {"events": {event_type: {"sms": False}}})
+    session.commit()
+
+
+def _skipped(note_id: str) -> dict:
+    from notifications.models import Notification
+
+    db.session.remove()
+    note = db.session().get(Notification, note_id)
+    return {"skipped": note.skipped, "fallback": note.fallback_outcome}
+
+
+def test_no_fallback_sms_when_the_citizen_switched_sms_off_after_the_event(
+    app: Any, client: Any, person: dict, apns: Sim, sms: Sim, daytime: Any
+) -> None:
+    token = apns_token()
+    register_device(client, person, token)
+    apns.post("unregister", {"token": token})  # push will fail
+    note = notify(app, person, "case_completed", result="approved")
+    run_notifier(app)
+    assert states(app, note.id) == {"apns": "permanent_failure"}
+    put = client.put(
+        "/v1/me/notification-preferences",
+        json={"events": {"case_completed": {"sms": False}}},
+        headers=person["headers"],
+    )
+    assert put.status_code == 200, put.get_json()
+    daytime.advance(app.config["NOTIFY_SMS_FALLBACK_SECONDS"] + 1)
+    run_notifier(app)
+    assert sms.get("messages")["messages"] == []
+    assert states(app, note.id) == {"apns": "permanent_failure"}
+    skipped = _skipped(note.id)
+    assert skipped["skipped"]["sms"] == "preference" and skipped["fallback"] == "preference"
+
+
+def test_a_held_fallback_sms_is_not_sent_once_the_citizen_switched_sms_off(
+    app: Any, client: Any, person: dict, apns: Sim, sms: Sim, daytime: Any
+) -> None:
+    token = apns_token()
+    register_device(client, person, token)
+    apns.post("unregister", {"token": token})  # push will fail
+    note = notify(app, person, "case_refused", reason="材料不齐")
+    run_notifier(app)
+    daytime.advance(hours=13)  # 23:00 in Beijing: the fallback is decided and held for the night
+    run_notifier(app)
+    db.session.remove()
+    assert states(app, note.id) == {"apns": "permanent_failure", "sms": "created"}
+    _sms_off(app, person, "case_refused")  # before the morning
+    daytime.advance(hours=9)
+    run_notifier(app)
+    assert sms.get("messages")["messages"] == []
+    assert states(app, note.id) == {"apns": "permanent_failure", "sms": "permanent_failure"}
+    from notifications.delivery import message_states
+
+    sms_row = next(m for m in message_states(db.session(), note.id) if m["channel"] == "sms")
+    assert sms_row["error_code"] == "preference"
+    assert _skipped(note.id)["skipped"]["sms"] == "preference"
+
+
 def test_no_sms_when_push_delivered_or_the_inbox_was_read(
     app: Any, client: Any, person: dict, apns: Sim, sms: Sim, daytime: Any
 ) -> None:

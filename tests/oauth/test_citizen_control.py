@@ -106,6 +106,26 @@ def test_basic_profile_is_masked_and_identity_match_says_only_yes_or_no(
     assert zhang["id_number"] not in yes.get_data(as_text=True)
 
 
+def test_identity_match_reads_a_name_typed_with_spaces_or_another_dot_as_the_verified_one(
+    app, client, bank, seeded, tokens_for
+):
+    mehmet = verified(app, 3)  # 买买提·艾力
+    _, tok = tokens_for(bank, scope="identity.match", citizen=mehmet, sensitive=["identity.match"])
+    for typed in ("买买提.艾力", "买买提 • 艾力", "买买提\u3000・\u3000艾力"):
+        resp = client.post(
+            "/v1/me/identity-match",
+            json={"name": typed, "id_number": mehmet["id_number"]},
+            headers=_auth(tok),
+        )
+        assert resp.status_code == 200 and resp.get_json() == {"match": True}, (typed, resp.get_json())
+    other = client.post(
+        "/v1/me/identity-match",
+        json={"name": "买买提·艾尔", "id_number": mehmet["id_number"]},
+        headers=_auth(tok),
+    )
+    assert other.status_code == 200 and other.get_json() == {"match": False}
+
+
 def test_identity_match_is_rate_limited_per_app_and_citizen(app, client, bank, seeded, tokens_for):
     zhang = verified(app, 0)
     _, tok = tokens_for(bank, scope="identity.match", citizen=zhang, sensitive=["identity.match"])

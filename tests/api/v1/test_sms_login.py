@@ -132,6 +132,52 @@ def test_wrong_code_counts_down_and_the_fifth_burns_the_code(client, sim):
     assert burned.status_code == 400 and error_code(burned) == "auth.otp_attempts_exceeded"
 
 
+def _guess_at_once(app, phone: str, codes: list[str], ip_prefix: str) -> list[tuple[str, int | None]]:
+    """Send one login per code from as many threads at once (each its own client and IP);
+    (error code, remaining_attempts) of each answer."""
+    import threading
+
+    barrier = threading.Barrier(len(codes))
+    answers: list[tuple[str, int | None]] = []
+    lock = threading.Lock()
+
+    def guess(n: int, code: str) -> None:
+        mine = app.test_client()
+        barrier.wait()
+        body = login(mine, phone, code, ip=f"{ip_prefix}.{n}").get_json()["error"]
+        with lock:
+            answers.append((body["code"], (body.get("details") or {}).get("remaining_attempts")))
+
+    threads = [threading.Thread(target=guess, args=(n, code)) for n, code in enumerate(codes)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    return answers
+
+
+def test_concurrent_wrong_guesses_each_take_one_attempt_and_see_their_own_remainder(app, client, sim):
+    """Wrong codes sent at once (several phones, a script): each wrong guess consumes exactly one
+    of the five attempts and is told its own remainder (4, 3, 2, 1: never one twice); the guesses
+    beyond are refused as exceeded, and the right code no longer opens anything."""
+    guessers = 8
+    for round_ in range(4):
+        phone = _phone(40 + round_)
+        assert send(client, phone, ip=f"10.30.{round_}.1").status_code == 202
+        deliver()
+        code = code_on_phone(sim, phone)
+        answers = _guess_at_once(app, phone, [wrong(code)] * guessers, f"10.31.{round_}")
+        invalid = sorted(left for c, left in answers if c == "auth.otp_invalid")
+        exceeded = [c for c, _ in answers if c == "auth.otp_attempts_exceeded"]
+        assert invalid == [1, 2, 3, 4] and len(exceeded) == guessers - 4, answers
+        session = db.session()
+        session.expire_all()
+        challenge = session.scalars(select(SmsChallenge).order_by(SmsChallenge.created_at.desc())).first()
+        assert challenge.attempts == 5
+        db.session.remove()
+        assert error_code(login(client, phone, code, ip="10.32.0.1")) == "auth.otp_attempts_exceeded"
+
+
 def test_code_expires_after_five_minutes(client, sim, clock):
     early, late = _phone(3), _phone(4)
     send(client, early)

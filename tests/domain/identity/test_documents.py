@@ -6,6 +6,7 @@ import pytest
 
 from domain.identity.documents import (
     DocumentProblem,
+    canonical_name,
     check_character,
     mask_id_number,
     mask_name,
@@ -65,15 +66,28 @@ def test_chinese_names_with_middle_dot_and_rare_characters_pass(name):
     assert normalise_name(name) == name
 
 
-@pytest.mark.parametrize("dot", ["•", "‧", "・", "･"])
+@pytest.mark.parametrize("dot", ["•", "‧", "・", "･", ".", "．", "∙", "⋅"])
 def test_look_alike_dots_become_the_middle_dot(dot):
     assert normalise_name(f"买买提{dot}艾力") == "买买提·艾力"
 
 
 @pytest.mark.parametrize(
+    ("typed", "name"),
+    [("张 三", "张三"), ("张\u3000三", "张三"), ("欧阳  娜娜", "欧阳娜娜"), ("张\u00a0小 三", "张小三"),
+     ("买买提 · 艾力", "买买提·艾力"), ("买买提\u3000・\u3000艾力", "买买提·艾力"),
+     ("买买提 .艾力", "买买提·艾力"), ("\u3000张三\u3000", "张三")],
+)  # fmt: skip
+def test_spaces_typed_inside_a_name_are_dropped(typed, name):
+    assert normalise_name(typed) == name
+    assert canonical_name(typed) == name and canonical_name(name) == name
+
+
+@pytest.mark.parametrize(
     ("name", "code"),
-    [("张", "length"), ("张" * 31, "length"), ("Zhang San", "characters"), ("张 三", "characters"),
-     ("·艾力", "characters"), ("艾力·", "characters"), ("张三1", "characters"), ("<script>", "characters")],
+    [("张", "length"), ("张" * 31, "length"), ("张 " * 30 + "张", "length"), ("Zhang San", "characters"),
+     ("张 San", "characters"), ("张三 A", "characters"), ("张 3", "characters"), ("张三1", "characters"),
+     ("张三.", "characters"), (".张三", "characters"), ("张..三", "characters"), ("张\n三", "characters"),
+     ("·艾力", "characters"), ("艾力·", "characters"), ("<script>", "characters")],
 )  # fmt: skip
 def test_bad_names_are_refused(name, code):
     with pytest.raises(DocumentProblem) as exc:

@@ -19,6 +19,7 @@ from integrations.realname.base import (
     REASON_IDENTITY_MISMATCH,
     REASON_LIVENESS_FAILED,
     REASON_NO_RECORD,
+    REASON_REJECTED,
     Person,
     ProviderFailed,
     ProviderUnavailable,
@@ -56,7 +57,7 @@ def _failure(exc_type, fn, *args):
     return exc.value
 
 
-def test_happy_path_start_pending_then_passed(provider, alipay, cfg):
+def test_happy_path_start_then_passed(provider, alipay, cfg):
     started = provider.start(ZHANG, CTX)
     assert started.expires_in == CERTIFY_ID_TTL == 23 * 3600
     assert len(started.provider_ref) == 32
@@ -67,21 +68,13 @@ def test_happy_path_start_pending_then_passed(provider, alipay, cfg):
     assert params["method"] == CERTIFY and params["sign_type"] == "RSA2" and params["sign"]
     assert params["biz_content"] == f'{{"certify_id":"{started.provider_ref}"}}'  # no personal data
 
-    pending = provider.result(ZHANG, CTX, started.provider_ref)
-    assert (pending.passed, pending.pending, pending.reason, pending.provider_code) == (
-        False,
-        True,
-        None,
-        "F",
-    )
-
     assert alipay.perform(started.provider_ref, "pass") == {"passed": "T", "fail_reason": None}
     result = provider.result(ZHANG, CTX, started.provider_ref)
     assert (result.passed, result.pending, result.reason, result.provider_code) == (True, False, None, "T")
     assert result.score is None  # Alipay gives no similarity score
     assert alipay.calls()["counts"] == {
         "alipay.user.certify.open.initialize": 1,
-        "alipay.user.certify.open.query": 2,
+        "alipay.user.certify.open.query": 1,
     }
 
 
@@ -119,6 +112,21 @@ def test_each_failed_outcome_maps_to_its_reason(provider, alipay, person, outcom
     )
 
 
+@pytest.mark.parametrize(
+    ("person", "outcome"), [(LI, "liveness_fail"), (LI, "other_person"), (UNREGISTERED, "pass")]
+)
+def test_a_failure_without_fail_reason_is_final_with_the_generic_reason(provider, alipay, person, outcome):
+    """Without Alipay's per-merchant fail_reason extension (its default) a failed face is a bare
+    "F": not passed, not pending."""
+    alipay.fail_reasons(False)
+    ref = provider.start(person, CTX).provider_ref
+    alipay.perform(ref, outcome)
+    result = provider.result(person, CTX, ref)
+    assert (result.passed, result.pending, result.reason, result.provider_code) == (
+        False, False, REASON_REJECTED, "F",
+    )  # fmt: skip
+
+
 def test_people_added_through_the_control_api_pass(provider, alipay):
     alipay.add_person(UNREGISTERED.name, UNREGISTERED.id_number)
     ref = provider.start(UNREGISTERED, CTX).provider_ref
@@ -126,10 +134,13 @@ def test_people_added_through_the_control_api_pass(provider, alipay):
     assert provider.result(UNREGISTERED, CTX, ref).passed
 
 
-def test_a_cancelled_flow_stays_pending_then_expires(provider, alipay):
+def test_a_cancelled_flow_is_not_passed_then_expires(provider, alipay):
     ref = provider.start(ZHANG, CTX).provider_ref
-    alipay.perform(ref, "cancel")  # Alipay learns nothing: the query cannot tell
-    assert provider.result(ZHANG, CTX, ref).pending
+    alipay.perform(ref, "cancel")  # Alipay learns nothing: the query answers a bare "F"
+    result = provider.result(ZHANG, CTX, ref)
+    assert (result.passed, result.pending, result.reason, result.provider_code) == (
+        False, False, REASON_REJECTED, "F",
+    )  # fmt: skip
     alipay.advance(CERTIFY_ID_TTL)
     result = provider.result(ZHANG, CTX, ref)
     assert (result.passed, result.pending, result.reason, result.provider_code) == (
@@ -140,7 +151,7 @@ def test_a_cancelled_flow_stays_pending_then_expires(provider, alipay):
 def test_an_unfinished_certify_id_expires_after_23_hours_by_core_clock(provider, alipay, clock):
     ref = provider.start(ZHANG, CTX).provider_ref
     clock.advance(hours=22, minutes=59)
-    assert provider.result(ZHANG, CTX, ref).pending
+    assert provider.result(ZHANG, CTX, ref).reason == REASON_REJECTED  # a bare "F": not passed
     clock.advance(minutes=1)
     assert provider.result(ZHANG, CTX, ref).reason == REASON_EXPIRED
     assert (
@@ -167,7 +178,8 @@ def test_auto_outcome_answers_for_unperformed_certify_ids(provider, alipay):
         == REASON_LIVENESS_FAILED
     )
     alipay.auto(None)
-    assert provider.result(LI, _ctx(3), provider.start(LI, _ctx(3)).provider_ref).pending
+    unfinished = provider.result(LI, _ctx(3), provider.start(LI, _ctx(3)).provider_ref)
+    assert (unfinished.passed, unfinished.pending, unfinished.reason) == (False, False, REASON_REJECTED)
 
 
 def test_duplicate_outer_order_no_and_unknown_certify_id_are_refused(provider, alipay):

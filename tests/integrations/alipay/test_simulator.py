@@ -162,6 +162,20 @@ def test_query_answers_pending_then_result_without_material(gateway, alipay):
     assert flow["performed"] and NAME not in json.dumps(flow, ensure_ascii=False)
 
 
+def test_without_the_fail_reason_extension_a_failure_is_a_bare_f(gateway, alipay):
+    alipay.fail_reasons(False)
+    init, _ = _answer(
+        httpx.post(gateway, data=_params(INIT, _biz())), "alipay_user_certify_open_initialize_response"
+    )
+    alipay.perform(init["certify_id"], "liveness_fail")
+    member = "alipay_user_certify_open_query_response"
+    data, signed = _answer(
+        httpx.post(gateway, data=_params(QUERY, {"certify_id": init["certify_id"]})), member
+    )
+    assert signed and data == {"code": "10000", "msg": "Success", "passed": "F", "material_info": "{}"}
+    assert alipay.flow(init["certify_id"])["fail_reason"] == "205"  # Alipay knows; it does not say
+
+
 def test_perform_control_errors_and_the_page_form_redirects(gateway, alipay, alipay_sim):
     init, _ = _answer(
         httpx.post(gateway, data=_params(INIT, _biz())), "alipay_user_certify_open_initialize_response"

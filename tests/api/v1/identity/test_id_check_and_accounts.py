@@ -39,10 +39,32 @@ def test_a_failed_id_check_says_why(client, app_citizen, sims, person, reason):
 
 
 @pytest.mark.parametrize(
+    "typed", ["买买提.艾力", "买买提 • 艾力", "买买提\u3000・\u3000艾力", "买买提．艾力"]
+)
+def test_a_name_typed_with_spaces_or_another_dot_is_verified_as_the_registered_name(
+    client, app_citizen, sims, typed
+):
+    resp = start(client, app_citizen, "id_check", person={"name": typed, "id_number": "650102197806153219"},
+                 consent=None)  # fmt: skip
+    assert resp.status_code == 201, resp.get_json()
+    body = resp.get_json()
+    assert body["verification"]["status"] == "passed" and body["identity_level"] == "L2"
+    me = client.get("/v1/identity/full?purpose=view", headers=bearer(body["tokens"])).get_json()
+    assert me["name"] == "买买提·艾力"
+
+
+def test_inner_spaces_in_a_han_name_are_dropped(client, app_citizen, sims):
+    resp = start(client, app_citizen, "id_check", person=ZHANG | {"name": "张\u3000三"}, consent=None)
+    assert resp.status_code == 201 and resp.get_json()["verification"]["status"] == "passed"
+
+
+@pytest.mark.parametrize(
     ("person", "field"),
     [({"name": "张三", "id_number": "110101199003078514"}, "id_number"),
      ({"name": "张三", "id_number": "110101209903078515"}, "id_number"),
      ({"name": "Zhang San", "id_number": ZHANG["id_number"]}, "name"),
+     ({"name": "张 San", "id_number": ZHANG["id_number"]}, "name"),
+     ({"name": "张 三3", "id_number": ZHANG["id_number"]}, "name"),
      ({"name": "张", "id_number": ZHANG["id_number"]}, "name")],
 )  # fmt: skip
 def test_bad_input_is_refused_before_any_paid_call(client, app_citizen, sims, person, field, db_session):
@@ -216,6 +238,42 @@ def test_an_in_person_check_at_a_hall_gives_l3_without_a_face_scan(
         select(AuditEvent).where(AuditEvent.action == "identity.verification_passed")
     ).one()
     assert audit.actor_type == "operator" and audit.details["method"] == "in_person"
+
+
+def test_an_in_person_check_never_replaces_the_verified_name(app, client, app_citizen, sims, db_session):
+    """The officer's typed entry must be the identity the account already proved (ID check:
+    the provider matched 张三); another name is refused, in the officer's language, and the
+    verified name, level and history stay as they were."""
+    verified = start(client, app_citizen, "id_check", consent=None).get_json()
+    assert verified["identity_level"] == "L2"
+    officer = _hall(app, client)
+    typo = {"account_id": app_citizen["account_id"], "name": "张四", "id_number": ZHANG["id_number"],
+            "hall": "越秀区政务服务中心", "document_checked": True}  # fmt: skip
+    resp = client.post("/admin/v1/identity/in-person-checks", json=typo, headers=officer)
+    assert resp.status_code == 409, resp.get_json()
+    error = resp.get_json()["error"]
+    assert error["code"] == "identity.in_person_mismatch" and "不一致" in error["message"]
+    en = client.post(
+        "/admin/v1/identity/in-person-checks", json=typo, headers=officer | {"Accept-Language": "en"}
+    )
+    assert en.status_code == 409 and "does not match" in en.get_json()["error"]["message"]
+    other = typo | {"name": LI["name"], "id_number": LI["id_number"]}  # another person altogether
+    resp = client.post("/admin/v1/identity/in-person-checks", json=other, headers=officer)
+    assert resp.status_code == 409 and resp.get_json()["error"]["code"] == "identity.different_person"
+    mine = bearer(verified["tokens"])
+    full = client.get("/v1/identity/full", query_string={"purpose": "view"}, headers=mine).get_json()
+    assert full["name"] == ZHANG["name"] and full["id_number"] == ZHANG["id_number"]
+    me = client.get("/v1/identity", headers=mine).get_json()
+    assert me["level"] == "L2" and me["method"] == "id_check"
+    db_session.rollback()
+    in_person = select(IdentityVerification).where(IdentityVerification.method == "in_person")
+    assert db_session.scalars(in_person).all() == []
+    # The same person, typed with stray spaces around the name: the check passes (L3), name unchanged.
+    right = typo | {"name": f" {ZHANG['name']} "}
+    resp = client.post("/admin/v1/identity/in-person-checks", json=right, headers=officer)
+    assert resp.status_code == 201, resp.get_json()
+    full = client.get("/v1/identity/full", query_string={"purpose": "view"}, headers=mine).get_json()
+    assert full["name"] == ZHANG["name"]
 
 
 def test_in_person_checks_need_the_hall_officer_role_and_a_seen_document(app, client, app_citizen, sims):
