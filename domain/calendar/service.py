@@ -46,7 +46,7 @@ UNITS = (UNIT_WORKING_DAY, UNIT_NATURAL_DAY, UNIT_MONTH)
 MAX_VALUE = {UNIT_WORKING_DAY: 1000, UNIT_NATURAL_DAY: 3650, UNIT_MONTH: 120}
 MAX_REASON = 200
 
-_REGION_RE = re.compile(r"^\d{6}$")
+_REGION_RE = re.compile(r"[0-9]{6}")  # ASCII digits only (`\d` takes full-width ones too)
 # GB/T 2260 province-level prefixes; a code outside these is a typo, not a place.
 _PROVINCES = frozenset(
     "11 12 13 14 15 21 22 23 31 32 33 34 35 36 37 41 42 43 44 45 46 "
@@ -83,7 +83,7 @@ def _provisional_working(day: date) -> bool:
 def normalize_region(region: str) -> str:
     """Validate a GB/T 2260 region code ("000000" = nationwide) and return it."""
     region = (region or "").strip()
-    if not _REGION_RE.match(region) or (region != NATIONWIDE and region[:2] not in _PROVINCES):
+    if not _REGION_RE.fullmatch(region) or (region != NATIONWIDE and region[:2] not in _PROVINCES):
         raise InvalidRegion(
             fields={
                 "region": [

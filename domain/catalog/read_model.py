@@ -507,25 +507,31 @@ def _mark_availability(
     cannot be started is left out of lists and search; its detail says why, in Chinese (and in
     English), and names the items it is waiting for."""
     missing = sorted({code for b in bundles for code in b["items"] if code not in by_code})
-    held: dict[str, tuple[str, str]] = {}
+    held: dict[str, tuple[str, str, str]] = {}  # code -> (name, status, English name)
     for i in range(0, len(missing), 500):
         rows = session.execute(
-            select(ServiceItem.code, ServiceItem.name, ServiceItem.status).where(
-                ServiceItem.code.in_(missing[i : i + 500])
-            )
+            select(
+                ServiceItem.code, ServiceItem.name, ServiceItem.status, ServiceItem.published_summary
+            ).where(ServiceItem.code.in_(missing[i : i + 500]))
         )
-        held.update({row.code: (row.name, row.status) for row in rows})
+        # The English name from the last published summary (a never-published item has none).
+        held.update(
+            {
+                row.code: (row.name, row.status, (row.published_summary or {}).get("name_en") or "")
+                for row in rows
+            }
+        )
     for b in bundles:
-        withheld = {code: held.get(code, ("", "draft")) for code in b["items"] if code not in by_code}
+        withheld = {code: held.get(code, ("", "draft", "")) for code in b["items"] if code not in by_code}
         reason = reason_en = None
         if withheld:
             zh = "、".join(
                 f"“{name or code}”{_NOT_OFFERED.get(status, _NOT_OFFERED['draft'])[0]}"
-                for code, (name, status) in withheld.items()
+                for code, (name, status, _) in withheld.items()
             )
             en = "; ".join(
-                f"{name or code} {_NOT_OFFERED.get(status, _NOT_OFFERED['draft'])[1]}"
-                for code, (name, status) in withheld.items()
+                f"{name_en or name or code} {_NOT_OFFERED.get(status, _NOT_OFFERED['draft'])[1]}"
+                for code, (name, status, name_en) in withheld.items()
             )
             reason = f"暂时无法办理：其中{zh}"
             reason_en = f"Not available for now: {en}"
@@ -533,5 +539,7 @@ def _mark_availability(
             "available": not withheld,
             "reason": reason,
             "reason_en": reason_en,
-            "withheld": {code: {"name": name} for code, (name, _) in withheld.items()},
+            "withheld": {
+                code: {"name": name, "name_en": name_en} for code, (name, _, name_en) in withheld.items()
+            },
         }

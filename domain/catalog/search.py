@@ -346,5 +346,6 @@ class SearchIndex:
         ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
         if not ranked:
             return []
-        floor = min(ranked[0][1] * 0.15, FIELD_WEIGHTS["name"] * 2)  # every name holding it stays
+        # Every item whose name or keywords hold the character stays, however high the top score.
+        floor = min(ranked[0][1] * 0.15, FIELD_WEIGHTS["keywords"])
         return [(self.keys[i], round(s, 3)) for i, s in ranked if s >= floor]

@@ -284,8 +284,11 @@ def test_a_bundle_with_a_suspended_item_is_not_offered_and_says_why(client, db_s
     body = detail.get_json()
     assert body["available"] is False
     assert body["unavailable_reason"] == "暂时无法办理：其中“结婚登记预约”已暂停办理"
-    assert "suspended" in body["unavailable_reason_en"]
-    assert body["items"][1] == {"code": MARRIAGE["code"], "name": "结婚登记预约", "available": False}
+    # English readers get the item's English name, not its Chinese one.
+    assert body["unavailable_reason_en"] == f"Not available for now: {MARRIAGE['name_en']} is suspended"
+    assert body["items"][1] == {
+        "code": MARRIAGE["code"], "name": "结婚登记预约", "name_en": MARRIAGE["name_en"], "available": False
+    }  # fmt: skip
 
     catalog.set_item_status(db_session, ACTOR, MARRIAGE["code"], suspend=False, reason="恢复")
     assert offered() == (["YJS-TEST"], ["YJS-TEST"])

@@ -237,3 +237,11 @@ def test_override_crud_validates_and_audits(db_session):
         select(AuditEvent.action).where(AuditEvent.target_id == created.id).order_by(AuditEvent.at)
     ).all()
     assert sorted(actions) == ["calendar.override.create", "calendar.override.delete"]
+
+
+@pytest.mark.parametrize("region", ["44０１００", "44٠١٠٠"])
+def test_a_region_is_six_ascii_digits(region):
+    """An adjustment saved under a region written in full-width digits would match no item or
+    hall: it must be refused, not stored and silently never applied."""
+    with pytest.raises(InvalidRegion):
+        cal.normalize_region(region)

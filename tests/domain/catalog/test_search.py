@@ -14,6 +14,7 @@ from sqlalchemy.orm import sessionmaker
 from cli.catalog import SEED_DIR, SEED_FILES, merged_documents
 from domain.catalog import service as catalog
 from domain.catalog.read_model import CatalogReadModel
+from domain.catalog.search import Doc, SearchIndex
 from domain.operators.audit_log import CLI_ACTOR
 from tests.conftest import migrate
 
@@ -148,3 +149,13 @@ def test_jiebas_hmm_tables_load_only_when_something_cuts_with_them() -> None:
     assert "居民身份证" in plain.split() and "换领" in plain.split()
     # The HMM still works when asked for: it joins characters no dictionary word covers.
     assert "杭研" in with_hmm.split("|"), with_hmm
+
+
+def test_one_character_keeps_keyword_matches_in_a_large_catalog():
+    """In a large catalog a character that is also a word of one name scores that item high; the
+    items holding it only in their keywords (离婚 for 婚) must still be found."""
+    docs = [
+        Doc("NAME", "婚姻登记", {"name": ["婚", "姻", "登记"]}, {}),
+        Doc("KEYWORD", "户口迁移", {"name": ["户口", "迁移"], "keywords": ["离婚"]}, {}),
+    ] + [Doc(f"X{i}", f"其他事项{i}", {"name": ["其他", "事项"]}, {}) for i in range(400)]
+    assert [key for key, _ in SearchIndex(docs).search("婚")] == ["NAME", "KEYWORD"]
