@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from core.errors import Text
 from domain.catalog import codes
 from domain.catalog.form_schema import DIALECT
 from domain.catalog.item_document import References
@@ -53,11 +54,20 @@ def normalize_bundle(
         problems.add(r.at("region"), "invalid_code", problem)
     for i, cat in enumerate(doc["categories"]):
         if cat not in refs.categories:
-            problems.add(join(r.at("categories"), i), "unknown_category", f"'{cat}' is not a category")
+            problems.add(
+                join(r.at("categories"), i),
+                "unknown_category",
+                Text(f"'{cat}' is not a category", f"'{cat}' 不是已知分类"),
+            )
     for i, code in enumerate(doc["items"]):
         if code not in known_items:
             problems.add(
-                join(r.at("items"), i), "unknown_item", f"'{code}' is neither imported nor in the catalog"
+                join(r.at("items"), i),
+                "unknown_item",
+                Text(
+                    f"'{code}' is neither imported nor in the catalog",
+                    f"事项 '{code}' 既不在本次导入中，也不在目录中",
+                ),
             )
     return doc if len(problems) == start else None
 
@@ -66,10 +76,10 @@ def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False)
 
 
-def form_conflicts(forms: dict[str, dict[str, Any]]) -> list[str]:
+def form_conflicts(forms: dict[str, dict[str, Any]]) -> list[Text]:
     """Top-level groups (or $defs) that two items of a bundle define differently."""
     seen: dict[str, tuple[str, str]] = {}
-    conflicts: list[str] = []
+    conflicts: list[Text] = []
     for code, form in forms.items():
         schema = form["schema"]
         for kind in ("properties", "$defs"):
@@ -77,7 +87,13 @@ def form_conflicts(forms: dict[str, dict[str, Any]]) -> list[str]:
                 key = f"{kind}.{name}"
                 canon = _canonical(definition)
                 if key in seen and seen[key][1] != canon:
-                    conflicts.append(f"'{name}' differs between {seen[key][0]} and {code}")
+                    first = seen[key][0]
+                    conflicts.append(
+                        Text(
+                            f"'{name}' differs between {first} and {code}",
+                            f"'{name}' 在事项 {first} 与 {code} 中定义不一致",
+                        )
+                    )
                 seen.setdefault(key, (code, canon))
     return conflicts
 

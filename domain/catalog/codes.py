@@ -1,8 +1,8 @@
 """Validators for the codes a service item carries (GB 32100, GB/T 2260, GB/T 39046, GB/T 36901).
 
-Each returns the problem as a short English phrase (or None when the value is good); the importer
-turns phrases into a report with the item and field path. `region_problem` also answers
-citizens' searches, so its phrase is a `core.errors.Text` that carries the Chinese too. Codes are
+Each returns the problem as a short phrase (or None when the value is good): a `core.errors.Text`,
+English with its Chinese, so the import report (and, for `region_problem`, citizens' searches)
+answers in the response's language. The importer adds the item and field path. Codes are
 validated strings: nothing here parses meaning out of a code beyond what the standards fix.
 """
 
@@ -33,9 +33,12 @@ _IMPLEMENTATION_RE = re.compile(rf"[0-9A-Za-z]{{{IMPLEMENTATION_CODE_LENGTH}}}")
 
 def uscc_problem(code: str) -> str | None:
     if not isinstance(code, str) or not _USCC_RE.match(code):
-        return "must be 18 characters of digits and capital letters except I, O, S, V, Z (GB 32100)"
+        return Text(
+            "must be 18 characters of digits and capital letters except I, O, S, V, Z (GB 32100)",
+            "须为 18 位数字或大写字母（不含 I、O、S、V、Z）（GB 32100）",
+        )
     if uscc_check_char(code[:17]) != code[17]:
-        return "check character does not match (GB 32100)"
+        return Text("check character does not match (GB 32100)", "校验码不符（GB 32100）")
     return None
 
 
@@ -62,27 +65,39 @@ def region_ancestors(code: str) -> tuple[str, ...]:
 
 def basic_code_problem(code: str) -> str | None:
     if not isinstance(code, str) or not _BASIC_RE.match(code):
-        return "must be 10 to 12 digits or capital letters (GB/T 39046 basic code)"
+        return Text(
+            "must be 10 to 12 digits or capital letters (GB/T 39046 basic code)",
+            "须为 10 到 12 位数字或大写字母（GB/T 39046 基本编码）",
+        )
     return None
 
 
 def implementation_code_problem(code: str, *, uscc: str, level: int, basic_code: str) -> str | None:
     """实施编码: implementing body's USCC + 行使层级 digit + 12-character item code from the basic code."""
     if not isinstance(code, str) or not _IMPLEMENTATION_RE.fullmatch(code):
-        return "must be 31 ASCII letters and digits: implementing body USCC (18) + level (1) + item code (12)"
+        return Text(
+            "must be 31 ASCII letters and digits: implementing body USCC (18) + level (1) + item code (12)",
+            "须为 31 位字母或数字：实施主体统一社会信用代码（18 位）+ 行使层级（1 位）+ 事项编码（12 位）",
+        )
     if code != code.upper():
-        return "must use capital letters"
+        return Text("must use capital letters", "须使用大写字母")
     if code[:18] != uscc:
-        return "first 18 characters must be the implementing body's USCC"
+        return Text(
+            "first 18 characters must be the implementing body's USCC",
+            "前 18 位须为实施主体的统一社会信用代码",
+        )
     if code[18] != str(level):
-        return "19th character must be the exercise level"
+        return Text("19th character must be the exercise level", "第 19 位须为行使层级")
     if not code[19:].startswith(basic_code):
-        return "last 12 characters must start with the basic code"
+        return Text("last 12 characters must start with the basic code", "后 12 位须以基本编码开头")
     return None
 
 
 def ecert_type_problem(code: str) -> str | None:
     """GB/T 36901 certificate type code: issuing authority's USCC + 3 digits."""
     if not isinstance(code, str) or not _ECERT_TYPE_RE.match(code):
-        return "must be the issuing authority's USCC followed by 3 digits (GB/T 36901)"
+        return Text(
+            "must be the issuing authority's USCC followed by 3 digits (GB/T 36901)",
+            "须为发证机构的统一社会信用代码加 3 位数字（GB/T 36901）",
+        )
     return uscc_problem(code[:18])

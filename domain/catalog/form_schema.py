@@ -16,6 +16,7 @@ from typing import Any
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import SchemaError
 
+from core.errors import Text
 from domain.catalog.form_validator import FormValidator
 from domain.catalog.problems import Problems, join
 from domain.catalog.reader import Reader, has_control_chars
@@ -99,22 +100,31 @@ def _shown(key: str) -> str:
     return text + "…" if len(key) > MAX_NAME_LEN else text
 
 
-def _name_problem(name: str) -> str | None:
+def _name_problem(name: str) -> Text | None:
     if not name.strip():
-        return "a property name must not be empty"
+        return Text("a property name must not be empty", "属性名不能为空")
     if len(name) > MAX_NAME_LEN:
-        return f"a property name has at most {MAX_NAME_LEN} characters"
+        return Text(
+            f"a property name has at most {MAX_NAME_LEN} characters", f"属性名最多 {MAX_NAME_LEN} 个字符"
+        )
     if any(unicodedata.category(c) == "Cc" for c in name):
-        return "a property name must not contain control characters, line breaks or tabs"
+        return Text(
+            "a property name must not contain control characters, line breaks or tabs",
+            "属性名不能含控制字符、换行或制表符",
+        )
     if "." in name:  # "a.b" would read as property b of a in every field path
-        return "a property name must not contain '.': it separates the steps of a field path"
+        return Text(
+            "a property name must not contain '.': it separates the steps of a field path",
+            "属性名不能含 '.'：它用于分隔字段路径的各级",
+        )
     return None
 
 
-def _text_problem(text: str, *, multiline: bool) -> str | None:
+def _text_problem(text: str, *, multiline: bool) -> Text | None:
     if has_control_chars(text) or (not multiline and "\n" in text):
-        where = "" if multiline else " or line breaks"
-        return f"must not contain control characters{where}"
+        if multiline:
+            return Text("must not contain control characters", "不能含控制字符")
+        return Text("must not contain control characters or line breaks", "不能含控制字符或换行")
     return None
 
 
@@ -156,22 +166,33 @@ def _check_text(problems: Problems, path: str, schema: dict[str, Any]) -> bool:
         stack.extend(reversed(children))
     if found > MAX_TEXT_PROBLEMS:
         problems.add(
-            path, "invalid_form_schema", f"{found - MAX_TEXT_PROBLEMS} more problems of the same kind"
+            path,
+            "invalid_form_schema",
+            Text(
+                f"{found - MAX_TEXT_PROBLEMS} more problems of the same kind",
+                f"另有 {found - MAX_TEXT_PROBLEMS} 处同类问题",
+            ),
         )
     return not found
 
 
 def _check_schema(problems: Problems, path: str, schema: Any) -> bool:
     if not isinstance(schema, dict):
-        problems.add(path, "invalid_form_schema", "must be a JSON object")
+        problems.add(path, "invalid_form_schema", Text("must be a JSON object", "须为 JSON 对象"))
         return False
     if len(json.dumps(schema, ensure_ascii=False).encode()) > MAX_SCHEMA_BYTES:
-        problems.add(path, "invalid_form_schema", f"larger than {MAX_SCHEMA_BYTES} bytes")
+        problems.add(
+            path,
+            "invalid_form_schema",
+            Text(f"larger than {MAX_SCHEMA_BYTES} bytes", f"超过 {MAX_SCHEMA_BYTES} 字节"),
+        )
         return False
     if not _check_text(problems, path, schema):
         return False
     if schema.get("$schema", DIALECT) != DIALECT:
-        problems.add(join(path, "$schema"), "invalid_form_schema", f"must be {DIALECT}")
+        problems.add(
+            join(path, "$schema"), "invalid_form_schema", Text(f"must be {DIALECT}", f"须为 {DIALECT}")
+        )
         return False
     try:
         Draft202012Validator.check_schema(schema)
@@ -180,20 +201,30 @@ def _check_schema(problems: Problems, path: str, schema: Any) -> bool:
         problems.add(where, "invalid_form_schema", exc.message[:300])
         return False
     if schema.get("type") != "object" or not isinstance(schema.get("properties"), dict):
-        problems.add(path, "invalid_form_schema", "the root must be an object with properties")
+        problems.add(
+            path,
+            "invalid_form_schema",
+            Text("the root must be an object with properties", "根须为带 properties 的对象"),
+        )
         return False
     # A bad reference is reported, but the hints and bindings are still checked: one report
     # should list every problem of the item.
     for ref in _refs(schema):
         if not ref.startswith("#/") or _resolve(schema, {"$ref": ref}) is None:
-            problems.add(path, "invalid_form_schema", f"reference {ref!r} is not a local $defs entry")
+            problems.add(
+                path,
+                "invalid_form_schema",
+                Text(
+                    f"reference {ref!r} is not a local $defs entry", f"引用 {ref!r} 不是本表单 $defs 中的条目"
+                ),
+            )
     return True
 
 
 def _bilingual(problems: Problems, path: str, value: Any, *, required: bool) -> dict[str, str] | None:
     if value is None:
         if required:
-            problems.add(path, "required", "needs {zh, en}")
+            problems.add(path, "required", Text("needs {zh, en}", "须有 {zh, en}"))
         return None
     reader = Reader(problems, path, value, {"zh", "en"})
     zh = reader.string("zh", max_len=500, multiline=True)
@@ -211,22 +242,30 @@ def normalize_form(problems: Problems, path: str, form: Any) -> dict[str, Any] |
         return None
     leaves = leaf_fields(schema)
     if not leaves:
-        problems.add(reader.at("schema"), "invalid_form_schema", "the form has no fields")
+        problems.add(
+            reader.at("schema"), "invalid_form_schema", Text("the form has no fields", "表单没有任何字段")
+        )
         return None
 
     ui_reader = Reader(problems, reader.at("ui"), reader.raw("ui", required=False) or {}, {"order", "fields"})
     order = ui_reader.strings("order", max_items=500, max_len=200)
     for i, name in enumerate(order):
         if name not in leaves:
-            problems.add(join(ui_reader.at("order"), i), "unknown_form_field", f"'{name}' is not a field")
+            problems.add(
+                join(ui_reader.at("order"), i),
+                "unknown_form_field",
+                Text(f"'{name}' is not a field", f"'{name}' 不是表单中的字段"),
+            )
     # Fields the operator did not order come after the ordered ones, in schema order.
     order = [name for name in order if name in leaves] + [name for name in leaves if name not in order]
 
     fields_out: dict[str, Any] = {}
-    for name, hint in ui_reader.mapping("fields", "field path").items():
+    for name, hint in ui_reader.mapping("fields", Text("field path", "字段路径")).items():
         hpath = join(ui_reader.at("fields"), name)
         if name not in leaves:
-            problems.add(hpath, "unknown_form_field", f"'{name}' is not a field")
+            problems.add(
+                hpath, "unknown_form_field", Text(f"'{name}' is not a field", f"'{name}' 不是表单中的字段")
+            )
             continue
         h = Reader(problems, hpath, hint, {"widget", "label", "help", "placeholder", "enum_labels"})
         out: dict[str, Any] = {"widget": h.choice("widget", WIDGETS, required=False, default="text")}
@@ -238,21 +277,33 @@ def normalize_form(problems: Problems, path: str, form: Any) -> dict[str, Any] |
         if "enum_labels" in h.obj:
             enum = [str(v) for v in (leaves[name].get("enum") or [])]
             out["enum_labels"] = {}
-            for value, label in h.mapping("enum_labels", "enum value").items():
+            for value, label in h.mapping("enum_labels", Text("enum value", "枚举值")).items():
                 lpath = join(h.at("enum_labels"), value)
                 if value not in enum:
-                    problems.add(lpath, "unknown_form_field", f"'{value}' is not in the field's enum")
+                    problems.add(
+                        lpath,
+                        "unknown_form_field",
+                        Text(f"'{value}' is not in the field's enum", f"'{value}' 不在该字段的可选值中"),
+                    )
                 else:
                     out["enum_labels"][value] = _bilingual(problems, lpath, label, required=True)
         fields_out[name] = {k: v for k, v in out.items() if v is not None}
 
     prefill_out: dict[str, str] = {}
-    for name, source in reader.mapping("prefill", "field path (value: a prefill source)").items():
+    for name, source in reader.mapping(
+        "prefill", Text("field path (value: a prefill source)", "字段路径（值为预填来源）")
+    ).items():
         ppath = join(reader.at("prefill"), name)
         if name not in leaves:
-            problems.add(ppath, "unknown_form_field", f"'{name}' is not a field")
+            problems.add(
+                ppath, "unknown_form_field", Text(f"'{name}' is not a field", f"'{name}' 不是表单中的字段")
+            )
         elif not isinstance(source, str) or source not in PREFILL_SOURCES:  # a list is not hashable
-            problems.add(ppath, "unknown_source", f"'{source}' is not a known prefill source")
+            problems.add(
+                ppath,
+                "unknown_source",
+                Text(f"'{source}' is not a known prefill source", f"'{source}' 不是已知的预填来源"),
+            )
         else:
             prefill_out[name] = source
     return {"schema": schema, "ui": {"order": order, "fields": fields_out}, "prefill": prefill_out}

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from core.errors import Text
 from domain.catalog import codes
 from domain.catalog.form_schema import normalize_form
 from domain.catalog.problems import Problems, join
@@ -74,7 +75,7 @@ _AMOUNT = re.compile(r"[0-9]{1,9}(\.[0-9]{1,2})?")  # yuan, at most 2 decimals
 def _time_limit(problems: Problems, path: str, value: Any, *, required: bool) -> dict[str, Any] | None:
     if value is None:
         if required:
-            problems.add(path, "required", "needs {value, unit}")
+            problems.add(path, "required", Text("needs {value, unit}", "须有 {value, unit}"))
         return None
     r = Reader(problems, path, value, {"value", "unit"})
     amount = r.integer("value", high=1000)
@@ -88,7 +89,9 @@ def _fee(problems: Problems, path: str, value: Any) -> dict[str, Any]:
         return {"charged": False}
     if not r.boolean("charged"):
         if r.raw("amount", required=False) is not None:
-            problems.add(r.at("amount"), "invalid", "a free item has no amount")
+            problems.add(
+                r.at("amount"), "invalid", Text("a free item has no amount", "不收费的事项不应有金额")
+            )
         return {"charged": False}
     raw = r.string("amount", max_len=12)
     basis = r.string("basis", max_len=500)
@@ -96,7 +99,11 @@ def _fee(problems: Problems, path: str, value: Any) -> dict[str, Any]:
     # once formatted), none of them a fee.
     amount = Decimal(raw) if raw is not None and _AMOUNT.fullmatch(raw) else None
     if raw is not None and (amount is None or amount <= 0):
-        problems.add(r.at("amount"), "invalid", "a positive amount in yuan with at most 2 decimals")
+        problems.add(
+            r.at("amount"),
+            "invalid",
+            Text("a positive amount in yuan with at most 2 decimals", "须为正的金额（元），最多 2 位小数"),
+        )
         amount = None
     return {"charged": True, "amount": f"{amount:.2f}" if amount else None, "basis": basis}
 
@@ -151,17 +158,27 @@ def _material(problems: Problems, path: str, value: Any, refs: References) -> di
     if name_en:
         out["name_en"] = name_en
     if out["requirement"] == "conditional" and not out["condition"]:
-        problems.add(r.at("condition"), "required", "a conditional material says when it is needed")
+        problems.add(
+            r.at("condition"),
+            "required",
+            Text("a conditional material says when it is needed", "按条件提交的材料须说明何时需要"),
+        )
     for i, code in enumerate(out["ecert_types"]):
         problem = codes.ecert_type_problem(code)
         if problem:
             problems.add(join(r.at("ecert_types"), i), "invalid_code", problem)
         elif code not in refs.ecert_types:
-            problems.add(join(r.at("ecert_types"), i), "unknown_ecert_type", f"'{code}' is not a known type")
+            problems.add(
+                join(r.at("ecert_types"), i),
+                "unknown_ecert_type",
+                Text(f"'{code}' is not a known type", f"'{code}' 不是已知的电子证照类型"),
+            )
     for i, source in enumerate(out["shared_data"]):
         if source not in SHARED_DATASETS:
             problems.add(
-                join(r.at("shared_data"), i), "unknown_source", f"'{source}' is not a shared dataset"
+                join(r.at("shared_data"), i),
+                "unknown_source",
+                Text(f"'{source}' is not a shared dataset", f"'{source}' 不是共享数据集"),
             )
     return out
 
@@ -202,11 +219,19 @@ def normalize_item(problems: Problems, path: str, value: Any, refs: References) 
     if doc["region"] and (problem := codes.region_problem(doc["region"])):
         problems.add(r.at("region"), "invalid_code", problem)
     if doc["department"] and doc["department"] not in refs.departments:
-        problems.add(r.at("department"), "unknown_department", f"'{doc['department']}' is not a department")
+        problems.add(
+            r.at("department"),
+            "unknown_department",
+            Text(f"'{doc['department']}' is not a department", f"'{doc['department']}' 不是已知部门"),
+        )
     doc["categories"] = r.strings("categories", required=True, min_items=1, max_items=5, max_len=32)
     for i, cat in enumerate(doc["categories"]):
         if cat not in refs.categories:
-            problems.add(join(r.at("categories"), i), "unknown_category", f"'{cat}' is not a category")
+            problems.add(
+                join(r.at("categories"), i),
+                "unknown_category",
+                Text(f"'{cat}' is not a category", f"'{cat}' 不是已知分类"),
+            )
 
     doc["handling_forms"] = r.strings("handling_forms", required=True, min_items=1, options=HANDLING_FORMS)
     doc["case_type"] = r.choice("case_type", CASE_TYPES)
@@ -221,9 +246,17 @@ def normalize_item(problems: Problems, path: str, value: Any, refs: References) 
     }
     promised, legal = doc["time_limits"]["promised"], doc["time_limits"]["legal"]
     if promised and doc["case_type"] == "promised" and promised["value"] == 0:
-        problems.add(join(limits.at("promised"), "value"), "invalid", "a promised item needs a time limit")
+        problems.add(
+            join(limits.at("promised"), "value"),
+            "invalid",
+            Text("a promised item needs a time limit", "承诺件须有承诺时限"),
+        )
     if promised and legal and promised["unit"] == legal["unit"] and promised["value"] > legal["value"]:
-        problems.add(limits.at("promised"), "invalid", "the promised limit cannot exceed the legal limit")
+        problems.add(
+            limits.at("promised"),
+            "invalid",
+            Text("the promised limit cannot exceed the legal limit", "承诺时限不能超过法定时限"),
+        )
     doc["fee"] = _fee(problems, r.at("fee"), r.raw("fee"))
     doc["acceptance_conditions"] = r.strings(
         "acceptance_conditions", max_items=30, max_len=500, multiline=True
@@ -253,7 +286,11 @@ def normalize_item(problems: Problems, path: str, value: Any, refs: References) 
         "face_within_minutes": ident.integer("face_within_minutes", required=False, low=1, high=1440),
     }
     if doc["identity"]["face_within_minutes"] and doc["identity"]["min_level"] != "L3":
-        problems.add(ident.at("face_within_minutes"), "invalid", "face freshness needs min_level L3")
+        problems.add(
+            ident.at("face_within_minutes"),
+            "invalid",
+            Text("face freshness needs min_level L3", "要求近期人脸核验时 min_level 须为 L3"),
+        )
     doc["keywords"] = r.strings("keywords", max_items=40, max_len=20)
     outcome = Reader(
         problems, r.at("outcome"), r.raw("outcome", required=False) or {}, {"name", "ecert_type"}
@@ -263,7 +300,11 @@ def normalize_item(problems: Problems, path: str, value: Any, refs: References) 
         "ecert_type": outcome.string("ecert_type", required=False, max_len=21),
     }
     if doc["outcome"]["ecert_type"] and doc["outcome"]["ecert_type"] not in refs.ecert_types:
-        problems.add(outcome.at("ecert_type"), "unknown_ecert_type", "not a known e-certificate type")
+        problems.add(
+            outcome.at("ecert_type"),
+            "unknown_ecert_type",
+            Text("not a known e-certificate type", "不是已知的电子证照类型"),
+        )
     contact = Reader(
         problems, r.at("contact"), r.raw("contact", required=False) or {}, {"phone", "address", "hours"}
     )
@@ -283,13 +324,19 @@ def normalize_item(problems: Problems, path: str, value: Any, refs: References) 
             continue
         if material["id"] in seen:
             problems.add(
-                join(join(r.at("materials"), i), "id"), "duplicate", f"'{material['id']}' used twice"
+                join(join(r.at("materials"), i), "id"),
+                "duplicate",
+                Text(f"'{material['id']}' used twice", f"'{material['id']}' 重复使用"),
             )
         seen.add(material["id"] or "")
         doc["materials"].append(material)
     doc["form"] = normalize_form(problems, r.at("form"), r.raw("form"))
     if doc["online_depth"] == 4 and doc["visits"]:
-        problems.add(r.at("visits"), "invalid", "全程网办 (online_depth 4) means 0 visits")
+        problems.add(
+            r.at("visits"),
+            "invalid",
+            Text("全程网办 (online_depth 4) means 0 visits", "全程网办（online_depth 4）须为 0 次跑动"),
+        )
     return doc if len(problems) == start else None
 
 

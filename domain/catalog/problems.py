@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.errors import Text
+
 # code -> (zh, en): what kind of problem; `detail` on the problem says the specifics.
 PROBLEM_TEXT: dict[str, tuple[str, str]] = {
     "required": ("缺少必填字段", "Required field is missing"),
@@ -30,7 +32,7 @@ PROBLEM_TEXT: dict[str, tuple[str, str]] = {
 class Problem:
     path: str  # e.g. items[3].materials[1].ecert_types[0]
     code: str
-    detail: str
+    detail: str  # a core.errors.Text carries its Chinese; a plain str (a library's message) is English
     subject: str | None = None  # the item or bundle code, when known
 
     def as_dict(self, lang: str = "zh") -> dict[str, Any]:
@@ -40,7 +42,7 @@ class Problem:
             "subject": self.subject,
             "code": f"catalog.{self.code}",
             "message": en if lang == "en" else zh,
-            "detail": self.detail,
+            "detail": self.detail if lang == "en" else getattr(self.detail, "zh", self.detail),
         }
 
 
@@ -49,7 +51,7 @@ class Problems:
     found: list[Problem] = field(default_factory=list)
     subject: str | None = None
 
-    def add(self, path: str, code: str, detail: str) -> None:
+    def add(self, path: str, code: str, detail: str | Text) -> None:
         self.found.append(Problem(path=path, code=code, detail=detail, subject=self.subject))
 
     def __bool__(self) -> bool:

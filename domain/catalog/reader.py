@@ -6,6 +6,7 @@ import re
 import unicodedata
 from typing import Any
 
+from core.errors import Text
 from domain.catalog.problems import Problems, join
 
 _MISSING = object()
@@ -25,11 +26,15 @@ class Reader:
         self.ok = isinstance(obj, dict)
         self.obj: dict[str, Any] = obj if self.ok else {}
         if not self.ok:
-            problems.add(path or "$", "invalid", "must be a JSON object")
+            problems.add(path or "$", "invalid", Text("must be a JSON object", "须为 JSON 对象"))
             return
         for key in obj:
             if key not in allowed:
-                problems.add(join(path, key), "unknown_field", f"'{key}' is not part of the format")
+                problems.add(
+                    join(path, key),
+                    "unknown_field",
+                    Text(f"'{key}' is not part of the format", f"'{key}' 不是导入格式中的字段"),
+                )
 
     def at(self, key: str) -> str:
         return join(self.path, key)
@@ -38,7 +43,9 @@ class Reader:
         value = self.obj.get(key, _MISSING)
         if value is _MISSING or value is None:
             if required and self.ok:
-                self.problems.add(self.at(key), "required", f"'{key}' is required")
+                self.problems.add(
+                    self.at(key), "required", Text(f"'{key}' is required", f"缺少必填字段 '{key}'")
+                )
             return None
         return value
 
@@ -56,22 +63,30 @@ class Reader:
         if value is None:
             return default
         if not isinstance(value, str):
-            self.problems.add(self.at(key), "invalid", "must be a string")
+            self.problems.add(self.at(key), "invalid", Text("must be a string", "须为字符串"))
             return default
         value = value.strip()
         if not value and not required:
             return default
         if not value:
-            self.problems.add(self.at(key), "required", f"'{key}' must not be empty")
+            self.problems.add(
+                self.at(key), "required", Text(f"'{key}' must not be empty", f"'{key}' 不能为空")
+            )
             return default
         if len(value) > max_len:
-            self.problems.add(self.at(key), "invalid", f"at most {max_len} characters")
+            self.problems.add(
+                self.at(key), "invalid", Text(f"at most {max_len} characters", f"最多 {max_len} 个字符")
+            )
             return default
         if has_control_chars(value) or (not multiline and "\n" in value):
-            self.problems.add(self.at(key), "invalid", "contains control characters or line breaks")
+            self.problems.add(
+                self.at(key),
+                "invalid",
+                Text("contains control characters or line breaks", "含有控制字符或换行"),
+            )
             return default
         if pattern and not re.fullmatch(pattern, value):
-            self.problems.add(self.at(key), "invalid", f"must match {pattern}")
+            self.problems.add(self.at(key), "invalid", Text(f"must match {pattern}", f"须符合格式 {pattern}"))
             return default
         return value
 
@@ -81,7 +96,14 @@ class Reader:
         if value is None:
             return {}
         if not isinstance(value, dict):
-            self.problems.add(self.at(key), "invalid", f"must be an object keyed by {keyed_by}")
+            self.problems.add(
+                self.at(key),
+                "invalid",
+                Text(
+                    f"must be an object keyed by {keyed_by}",
+                    f"须为以{getattr(keyed_by, 'zh', keyed_by)}为键的对象",
+                ),
+            )
             return {}
         return value
 
@@ -92,10 +114,14 @@ class Reader:
         if value is None:
             return default
         if isinstance(value, bool) or not isinstance(value, int):
-            self.problems.add(self.at(key), "invalid", "must be an integer")
+            self.problems.add(self.at(key), "invalid", Text("must be an integer", "须为整数"))
             return default
         if not low <= value <= high:
-            self.problems.add(self.at(key), "invalid", f"must be between {low} and {high}")
+            self.problems.add(
+                self.at(key),
+                "invalid",
+                Text(f"must be between {low} and {high}", f"须在 {low} 到 {high} 之间"),
+            )
             return default
         return value
 
@@ -104,7 +130,7 @@ class Reader:
         if value is None:
             return default
         if not isinstance(value, bool):
-            self.problems.add(self.at(key), "invalid", "must be true or false")
+            self.problems.add(self.at(key), "invalid", Text("must be true or false", "须为 true 或 false"))
             return default
         return value
 
@@ -115,7 +141,10 @@ class Reader:
         if value is None:
             return default
         if isinstance(value, bool) or value not in options:
-            self.problems.add(self.at(key), "invalid", f"must be one of {', '.join(map(str, options))}")
+            listed = ", ".join(map(str, options))
+            self.problems.add(
+                self.at(key), "invalid", Text(f"must be one of {listed}", f"须为以下之一：{listed}")
+            )
             return default
         return value
 
@@ -126,10 +155,14 @@ class Reader:
         if value is None:
             return []
         if not isinstance(value, list):
-            self.problems.add(self.at(key), "invalid", "must be a list")
+            self.problems.add(self.at(key), "invalid", Text("must be a list", "须为列表"))
             return []
         if not min_items <= len(value) <= max_items:
-            self.problems.add(self.at(key), "invalid", f"must have {min_items} to {max_items} entries")
+            self.problems.add(
+                self.at(key),
+                "invalid",
+                Text(f"must have {min_items} to {max_items} entries", f"须有 {min_items} 到 {max_items} 项"),
+            )
             return value[:max_items]
         return value
 
@@ -150,13 +183,25 @@ class Reader:
         ):
             path = join(self.at(key), i)
             if not isinstance(value, str) or not value.strip():
-                self.problems.add(path, "invalid", "must be a non-empty string")
+                self.problems.add(path, "invalid", Text("must be a non-empty string", "须为非空字符串"))
             elif len(value) > max_len or has_control_chars(value) or (not multiline and "\n" in value):
-                self.problems.add(path, "invalid", f"at most {max_len} characters, no control characters")
+                self.problems.add(
+                    path,
+                    "invalid",
+                    Text(
+                        f"at most {max_len} characters, no control characters",
+                        f"最多 {max_len} 个字符，不含控制字符",
+                    ),
+                )
             elif options is not None and value not in options:
-                self.problems.add(path, "invalid", f"must be one of {', '.join(options)}")
+                listed = ", ".join(options)
+                self.problems.add(
+                    path, "invalid", Text(f"must be one of {listed}", f"须为以下之一：{listed}")
+                )
             elif value.strip() in out:
-                self.problems.add(path, "duplicate", f"'{value}' is listed twice")
+                self.problems.add(
+                    path, "duplicate", Text(f"'{value}' is listed twice", f"'{value}' 重复列出")
+                )
             else:
                 out.append(value.strip())
         return out

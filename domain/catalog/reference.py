@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.errors import Text
 from domain.catalog import codes
 from domain.catalog.item_document import SLUG
 from domain.catalog.problems import Problems, join
@@ -52,7 +53,11 @@ def normalize_reference(problems: Problems, path: str, value: Any) -> dict[str, 
             if not e.ok or row["code"] is None or row["name"] is None:
                 continue
             if row["code"] in seen:
-                problems.add(join(epath, "code"), "duplicate", f"'{row['code']}' listed twice")
+                problems.add(
+                    join(epath, "code"),
+                    "duplicate",
+                    Text(f"'{row['code']}' listed twice", f"'{row['code']}' 重复列出"),
+                )
                 continue
             seen.add(row["code"])
             out[name].append(row)

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from core import clock
 from core.db import take_write_lock
+from core.errors import Text
 from domain.catalog.bundles import form_conflicts, normalize_bundle
 from domain.catalog.errors import (
     BundleItemsNotPublished,
@@ -121,7 +122,11 @@ def validate_import(session: Session, document: Any) -> tuple[ImportReport, dict
         if doc is None:
             continue
         if doc["code"] in items:
-            problems.add(join(join("items", i), "code"), "duplicate", f"'{doc['code']}' is imported twice")
+            problems.add(
+                join(join("items", i), "code"),
+                "duplicate",
+                Text(f"'{doc['code']}' is imported twice", f"'{doc['code']}' 重复导入"),
+            )
             continue
         items[doc["code"]] = doc
     existing_codes = set(session.scalars(select(ServiceItem.code)))
@@ -131,7 +136,11 @@ def validate_import(session: Session, document: Any) -> tuple[ImportReport, dict
         if doc is None:
             continue
         if doc["code"] in bundles:
-            problems.add(join(join("bundles", i), "code"), "duplicate", f"'{doc['code']}' is imported twice")
+            problems.add(
+                join(join("bundles", i), "code"),
+                "duplicate",
+                Text(f"'{doc['code']}' is imported twice", f"'{doc['code']}' 重复导入"),
+            )
             continue
         forms = _bundle_forms(session, doc["items"], items)
         for conflict in form_conflicts(forms):
@@ -145,7 +154,7 @@ def validate_import(session: Session, document: Any) -> tuple[ImportReport, dict
     if not (
         top.raw("items", required=False) or top.raw("bundles", required=False) or any(reference.values())
     ):
-        problems.add("$", "required", "the document imports nothing")
+        problems.add("$", "required", Text("the document imports nothing", "文档中没有任何要导入的内容"))
     report = ImportReport(problems=problems.found)
     report.reference = {name: len(rows) for name, rows in reference.items()}
     latest = _latest_versions(session, list(items))
@@ -171,20 +180,39 @@ def validate_import(session: Session, document: Any) -> tuple[ImportReport, dict
 def _check_bundle_items_published(
     session: Session, problems: Problems, bundles: dict[str, dict[str, Any]], items: dict[str, dict[str, Any]]
 ) -> None:
-    """A bundle published in this import needs every item published: imported ones will be."""
-    needed = {code for doc in bundles.values() for code in doc["items"] if code not in items}
-    published = set(
-        session.scalars(
-            select(ServiceItem.code).where(
-                ServiceItem.code.in_(needed), ServiceItem.status == STATUS_PUBLISHED
-            )
-        )
+    """A bundle published in this import needs every item published: imported ones will be,
+    except a suspended one (publishing a new version leaves an item suspended). A bundle already
+    published with this very content is left as it is (citizens are not offered it while an item
+    is suspended), so a routine re-import of the whole catalog still goes through."""
+    needed = {code for doc in bundles.values() for code in doc["items"]}
+    status = dict(
+        session.execute(
+            select(ServiceItem.code, ServiceItem.status).where(ServiceItem.code.in_(needed))
+        ).all()
     )
+    unchanged = {
+        b.code
+        for b in session.scalars(select(Bundle).where(Bundle.code.in_(list(bundles))))
+        if b.published_document is not None
+        and content_hash(b.published_document) == content_hash(bundles[b.code])
+    }
     for i, (code, doc) in enumerate(bundles.items()):
+        if code in unchanged:
+            continue
         problems.subject = code
         for j, item_code in enumerate(doc["items"]):
-            if item_code not in items and item_code not in published:
-                problems.add(f"bundles[{i}].items[{j}]", "unknown_item", f"'{item_code}' is not published")
+            if status.get(item_code) == STATUS_SUSPENDED:
+                problems.add(
+                    f"bundles[{i}].items[{j}]",
+                    "item_suspended",
+                    Text(f"'{item_code}' is suspended", f"事项 '{item_code}' 已暂停办理"),
+                )
+            elif item_code not in items and status.get(item_code) != STATUS_PUBLISHED:
+                problems.add(
+                    f"bundles[{i}].items[{j}]",
+                    "unknown_item",
+                    Text(f"'{item_code}' is not published", f"事项 '{item_code}' 尚未发布"),
+                )
 
 
 def _check_stored_bundles(

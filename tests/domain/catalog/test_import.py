@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from core.audit import AuditEvent
 from domain.catalog import service as catalog
 from domain.catalog.errors import InvalidTransition, ItemSuspended, NothingToPublish, VersionNotFound
-from domain.catalog.models import Category, ServiceItem, ServiceItemVersion
+from domain.catalog.models import Bundle, Category, ServiceItem, ServiceItemVersion
 from domain.operators.audit_log import Actor
 from tests.domain.catalog.factories import ID_CARD, bundle, document, item, marriage_item
 
@@ -262,6 +262,31 @@ def test_a_bundle_cannot_be_published_over_draft_items(db_session):
         db_session, ACTOR, document(bundles=[bundle([a["code"], b["code"]])], publish=True), dry_run=False
     )
     assert {p.path for p in report.problems} == {"bundles[0].items[0]", "bundles[0].items[1]"}
+
+
+def test_an_import_does_not_publish_a_bundle_over_a_suspended_item(db_session):
+    """Publishing a new version leaves a suspended item suspended: a bundle over it, published in
+    the same import, would be shown as published to operators while no citizen can start it."""
+    card, marriage = item(), marriage_item()
+    assert catalog.import_catalog(db_session, ACTOR, document(card, marriage), dry_run=False).ok
+    catalog.publish_item(db_session, ACTOR, card["code"])
+    catalog.publish_item(db_session, ACTOR, marriage["code"])
+    catalog.set_item_status(db_session, ACTOR, marriage["code"], suspend=True, reason="系统升级")
+
+    doc = document(card, marriage, bundles=[bundle([card["code"], marriage["code"]])], publish=True)
+    report = catalog.import_catalog(db_session, ACTOR, doc, dry_run=False)
+    assert [(p.path, p.code) for p in report.problems] == [("bundles[0].items[1]", "item_suspended")]
+    assert db_session.scalar(select(Bundle).where(Bundle.code == "YJS-TEST")) is None  # nothing written
+
+
+def test_a_routine_reimport_passes_while_a_published_bundles_item_is_suspended(db_session):
+    card, marriage = item(), marriage_item()
+    doc = document(card, marriage, bundles=[bundle([card["code"], marriage["code"]])], publish=True)
+    assert catalog.import_catalog(db_session, ACTOR, doc, dry_run=False).ok
+    catalog.set_item_status(db_session, ACTOR, marriage["code"], suspend=True, reason="系统升级")
+    again = catalog.import_catalog(db_session, ACTOR, doc, dry_run=False)
+    assert again.ok, again.problems
+    assert again.bundles == {"YJS-TEST": "unchanged"}
 
 
 def test_a_large_import_is_accepted_in_one_document(db_session):
