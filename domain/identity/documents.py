@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from datetime import date
 
 from core.masking import mask_name as mask_name  # re-exported: masked names on identity documents
+from core.names import HAN
+from core.names import canonical_name as canonical_name  # re-exported: the public name of the rule
 from integrations.govdata.codes import id_check_char
 
 _ID_SHAPE = re.compile(r"\A[0-9]{17}[0-9X]\Z")
@@ -16,16 +17,8 @@ _PROVINCES = frozenset(
     "61 62 63 64 65 71 81 82 83".split()
 )
 # Chinese names: CJK ideographs with the middle dot used in minority and transliterated names
-# (买买提·艾力). Several dots look alike on phones and input methods (•, ‧, ・, ･, ㆍ, ∙, ⋅, and
-# the full stops . and ．); all are read as U+00B7.
-_DOTS = "\u00b7\u2022\u2027\u30fb\uff65\u318d\u2219\u22c5\u002e\uff0e"
-_HAN = "\u3400-\u4dbf\u4e00-\u9fff\U00020000-\U0003134f"
-_NAME = re.compile(f"\\A[{_HAN}]+(?:\u00b7[{_HAN}]+)*\\Z")
-# Spaces typed inside a name (张 三, 买买提 · 艾力): ASCII, no-break, the typographic ones and the
-# ideographic U+3000 of full-width input. Dropped only between Han characters and dots, so a
-# space next to anything else (a Latin letter, a digit) still leaves the name refused.
-_SPACES = "\u0020\u00a0\u2000-\u200a\u202f\u205f\u3000"
-_INNER_SPACES = re.compile(f"(?<=[{_HAN}\u00b7])[{_SPACES}]+(?=[{_HAN}\u00b7])")
+# (买买提·艾力); look-alike dots and inner spaces are folded by core.names.canonical_name.
+_NAME = re.compile(f"\\A[{HAN}]+(?:\u00b7[{HAN}]+)*\\Z")
 NAME_MIN, NAME_MAX = 2, 30
 
 
@@ -64,16 +57,6 @@ def normalise_id_number(raw: str, *, today: date) -> str:
     if check_character(value[:17]) != value[17]:
         raise DocumentProblem("id_number", "checksum")
     return value
-
-
-def canonical_name(raw: str) -> str:
-    """`raw` in the form names are stored and compared in: NFC, surrounding whitespace removed,
-    every look-alike dot as U+00B7, spaces between Han characters and dots dropped. Does not
-    validate (see normalise_name); applying it twice changes nothing."""
-    value = unicodedata.normalize("NFC", raw.strip())
-    for dot in _DOTS:
-        value = value.replace(dot, "\u00b7")
-    return _INNER_SPACES.sub("", value)
 
 
 def normalise_name(raw: str) -> str:

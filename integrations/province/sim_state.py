@@ -231,8 +231,9 @@ def parse_schedule(text: str | None) -> list[tuple[str, float]]:
 
 
 def id_number_ok(value: str) -> bool:
-    """18 characters, 17 digits and a GB 11643 check character."""
-    if len(value) != 18 or not value[:17].isdigit():
+    """18 characters, 17 ASCII digits and a GB 11643 check character (full-width or other Unicode
+    digits are refused, as the platform's own check does)."""
+    if len(value) != 18 or not (value[:17].isascii() and value[:17].isdigit()):
         return False
     weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
     total = sum(int(d) * w for d, w in zip(value[:17], weights, strict=True))

@@ -11,6 +11,8 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
+from core.names import canonical_name
+
 # (name, ID number) — invented people with valid check characters.
 DEMO_PEOPLE: tuple[tuple[str, str], ...] = (
     ("张三", "110101199003078515"),
@@ -27,7 +29,9 @@ NO_RECORD = "no_record"
 
 @dataclass
 class PeopleRegister:
-    """Thread-safe set of registered people, keyed by ID number."""
+    """Thread-safe set of registered people, keyed by ID number. Names are kept and compared in
+    canonical form (core.names.canonical_name), as yiwang stores them: 买买提•艾力 and
+    买买提 · 艾力 are the registered 买买提·艾力."""
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -36,11 +40,11 @@ class PeopleRegister:
 
     def reset(self) -> None:
         with self._lock:
-            self._people = {id_number: name for name, id_number in DEMO_PEOPLE}
+            self._people = {id_number: canonical_name(name) for name, id_number in DEMO_PEOPLE}
 
     def add(self, name: str, id_number: str) -> None:
         with self._lock:
-            self._people[id_number.upper()] = name
+            self._people[id_number.upper()] = canonical_name(name)
 
     def lookup(self, name: str, id_number: str) -> str:
         """MATCH, NAME_MISMATCH or NO_RECORD."""
@@ -48,4 +52,4 @@ class PeopleRegister:
             registered = self._people.get(id_number.upper())
         if registered is None:
             return NO_RECORD
-        return MATCH if registered == name else NAME_MISMATCH
+        return MATCH if registered == canonical_name(name) else NAME_MISMATCH

@@ -33,6 +33,7 @@ from tencentcloud.common.profile.client_profile import ClientProfile
 from tencentcloud.common.profile.http_profile import HttpProfile
 from tencentcloud.faceid.v20180301 import faceid_client, models
 
+from core.names import same_name
 from integrations.realname.base import (
     REASON_CANCELLED,
     REASON_EXPIRED,
@@ -296,8 +297,11 @@ class TencentFaceIdProvider:
             raise ProviderFailed(
                 METHOD, "inconsistent_result", "ErrCode 0 with a failed liveness or comparison"
             )
-        # A pass only counts for the identity we asked about, in the verification we started.
-        same_person = (text.IdCard or "").upper() == person.id_number.upper() and text.Name == person.name
+        # A pass only counts for the identity we asked about, in the verification we started. The
+        # name is compared in canonical form: FaceID may spell a dot or a space differently.
+        same_person = (text.IdCard or "").upper() == person.id_number.upper() and same_name(
+            text.Name, person.name
+        )
         same_flow = text.Extra in (None, "") or text.Extra == ctx.out_ref
         if not (same_person and same_flow):
             log.warning(

@@ -97,8 +97,9 @@ def _default_faults() -> dict[str, Any]:
 
 
 def valid_id_number(value: str) -> bool:
-    """18 characters, 17 digits and the GB 11643 check character (uppercase X only, as FaceID)."""
-    if len(value) != 18 or not value[:17].isdigit():
+    """18 characters, 17 ASCII digits and the GB 11643 check character (uppercase X only, as
+    FaceID); full-width or other Unicode digits (１, ³, ٣) are refused."""
+    if len(value) != 18 or not (value[:17].isascii() and value[:17].isdigit()):
         return False
     total = sum(int(d) * w for d, w in zip(value[:17], _WEIGHTS, strict=True))
     return _CHECK[total % 11] == value[17]

@@ -90,6 +90,27 @@ def test_validation_and_decryption_failures_are_permanent_4xx(sim):
     assert _post(client, STATUS_PATH, {"sblsh": "NEW"}).status_code == 404
 
 
+@pytest.mark.parametrize(
+    "id_number",
+    [
+        ID_NUMBER[:17].translate({c: c + 0xFEE0 for c in range(0x30, 0x3A)}) + ID_NUMBER[17],  # full-width
+        "1101011990030785\u00b3X",  # a superscript three: int() refuses it
+        "\u0661" + ID_NUMBER[1:],  # an Arabic-Indic one
+    ],
+)
+def test_an_id_number_with_non_ascii_digits_is_refused(sim, id_number):
+    _, client = sim
+    body = _body(
+        applicant={
+            "name": gm.sm4_encrypt_field(KEY, "张三"),
+            "id_number": gm.sm4_encrypt_field(KEY, id_number),
+        }
+    )
+    resp = _post(client, INTAKE_PATH, body)
+    assert (resp.status_code, resp.get_json()["code"]) == (400, "E4001")
+    assert "身份证号码" in resp.get_json()["message"]
+
+
 def test_stage_moves_follow_the_case_and_status_lists_them(sim):
     _, client = sim
     _post(client, INTAKE_PATH, _body())

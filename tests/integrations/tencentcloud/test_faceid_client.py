@@ -7,6 +7,7 @@ import socket
 import time
 
 import pytest
+from tencentcloud.faceid.v20180301 import models
 
 from config import load_config
 from integrations.realname.base import (
@@ -26,6 +27,7 @@ from integrations.tencentcloud.faceid_client import BIZ_TOKEN_TTL, TencentFaceId
 
 ZHANG = Person(*DEMO_PEOPLE[0])
 LI = Person(*DEMO_PEOPLE[1])
+MAIMAITI = Person(*DEMO_PEOPLE[3])  # 买买提·艾力, stored with U+00B7
 UNREGISTERED = Person("赵六", "11010119800101007X")  # valid check character, not in the register
 CTX = StartContext(out_ref="V0000000000000000000000000000001")
 
@@ -122,6 +124,42 @@ def test_a_pass_for_another_identity_or_verification_is_a_mismatch(provider, fac
         assert (result.passed, result.reason, result.provider_code) == (
             False, REASON_IDENTITY_MISMATCH, "0:other_identity",
         )  # fmt: skip
+
+
+def _passed_text(id_card: str, name: str) -> models.DetectInfoText:
+    """A passing DetectInfoText as the SDK parses it, naming `name`."""
+    text = models.DetectInfoText()
+    text._deserialize({"ErrCode": 0, "LiveStatus": 0, "Comparestatus": 0, "Sim": "91.00",
+                       "IdCard": id_card, "Name": name, "Extra": CTX.out_ref})  # fmt: skip
+    return text
+
+
+@pytest.mark.parametrize("answered", ["买买提•艾力", "买买提 · 艾力", "买买提．艾力", "买买提・艾力"])
+def test_a_pass_naming_the_person_with_another_dot_or_spacing_is_theirs(provider, faceid, answered):
+    """FaceID answers with the name as its side spells it; 买买提•艾力 is still our 买买提·艾力."""
+    ref = provider.start(MAIMAITI, CTX).provider_ref
+    faceid.perform(ref, "pass")
+    result = provider._verdict(MAIMAITI, CTX, _passed_text(MAIMAITI.id_number, answered), "req-1")
+    assert (result.passed, result.reason, result.provider_code) == (True, None, "0")
+
+
+def test_a_pass_naming_someone_else_is_still_a_mismatch(provider):
+    result = provider._verdict(MAIMAITI, CTX, _passed_text(MAIMAITI.id_number, "买买提·艾尔"), "req-1")
+    assert (result.passed, result.provider_code) == (False, "0:other_identity")
+
+
+@pytest.mark.parametrize(
+    ("registered", "sent"),
+    [("买买提•艾力", "买买提·艾力"), ("赵 六", "赵六"), ("赵六", "赵\u3000六"), ("阿依·古丽", "阿依．古丽")],
+)
+def test_the_simulated_register_reads_names_in_canonical_form(provider, faceid, registered, sent):
+    """A person added with a look-alike dot or a typed space is found under the stored spelling."""
+    faceid.add_person(registered, UNREGISTERED.id_number)
+    person = Person(sent, UNREGISTERED.id_number)
+    ref = provider.start(person, CTX).provider_ref
+    faceid.perform(ref, "pass")
+    result = provider.result(person, CTX, ref)
+    assert (result.passed, result.provider_code) == (True, "0")
 
 
 def test_unfinished_flow_expires_after_two_hours(provider, faceid):

@@ -15,6 +15,7 @@ from integrations.realname.people import DEMO_PEOPLE
 from integrations.tencentcloud import tc3
 
 NAME, ID_NUMBER = DEMO_PEOPLE[0]
+FULL_WIDTH_ID = ID_NUMBER[:17].translate({c: c + 0xFEE0 for c in range(0x30, 0x3A)}) + ID_NUMBER[17]
 
 
 @pytest.fixture
@@ -101,6 +102,10 @@ def test_detect_auth_answers_a_biz_token_and_url(faceid_sim, faceid, cfg):
         ),
         ({"IdCard": "11010119800101007x"}, "FailedOperation.IdFormatError"),  # lowercase x is refused
         ({"IdCard": ID_NUMBER[:17]}, "FailedOperation.IdFormatError"),
+        # only ASCII digits: full-width (checksum otherwise right), superscript, Arabic-Indic
+        ({"IdCard": FULL_WIDTH_ID}, "FailedOperation.IdFormatError"),
+        ({"IdCard": "1101011990030785\u00b3X"}, "FailedOperation.IdFormatError"),
+        ({"IdCard": "\u0661" + ID_NUMBER[1:]}, "FailedOperation.IdFormatError"),
         ({"Name": "名" * 33}, "FailedOperation.NameFormatError"),
         ({"Extra": "x" * 1025}, "InvalidParameterValue"),
         ({"Nickname": "x"}, "UnknownParameter"),
