@@ -28,7 +28,10 @@ PROTECTED_KEYS = ("sblsh", "version", "action", "applicant", "item_code")
 
 class RowQuerySchema(StrictSchema):
     state = fields.String(validate=validate.OneOf((*delivery.ACTIVE, delivery.DELIVERED, delivery.DEAD)))
-    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=500))
+    cursor = fields.String(
+        validate=validate.Length(max=200), metadata={"description": "next_cursor of the previous page"}
+    )
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
 
 
 class CorrectionSchema(StrictSchema):
@@ -102,9 +105,15 @@ class Rows(MethodView):
     @blp.arguments(RowQuerySchema, location="query")
     @blp.response(200)
     def get(self, query: dict) -> dict:
-        """Forwarding rows, newest first; `state=dead` lists the dead letters."""
-        rows = operations.rows(db.session(), state=query.get("state"), limit=query["limit"])
-        return {"items": [row_body(r) for r in rows]}
+        """Forwarding rows, newest first; `state=dead` lists the dead letters.
+
+        Cursor pagination: pass the page's `next_cursor` as `cursor` for the next page (`null`
+        on the last); a malformed cursor is 400 `forwarding.bad_cursor`.
+        """
+        rows, next_cursor = operations.rows(
+            db.session(), state=query.get("state"), cursor=query.get("cursor"), limit=query["limit"]
+        )
+        return {"items": [row_body(r) for r in rows], "next_cursor": next_cursor}
 
 
 @blp.route("/rows/<string:row_id>")

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from flask.views import MethodView
+from marshmallow import fields, validate
 
-from api.admin.schemas import JobQuerySchema, JobSchema
+from api.admin.schemas import JobSchema
 from api.admin.security import BEARER_SECURITY, current_actor, require_operator, role_guard
 from api.blueprint import Blueprint
 from api.idempotency import idempotent
+from api.schemas import StrictSchema
 from core.db import db
+from core.outbox import service as outbox
 from core.outbox.models import OutboxJob
 from domain.operators import jobs
+from domain.operators.jobs import JOB_STATUSES
 from domain.operators.models import ROLE_OPS
 
 blp = Blueprint("admin_jobs", __name__, url_prefix="/admin/v1/jobs", description="后台任务 / Jobs")
@@ -35,14 +39,34 @@ def job_body(job: OutboxJob) -> dict:
     }
 
 
+class JobPageQuerySchema(StrictSchema):
+    status = fields.String(validate=validate.OneOf(JOB_STATUSES))
+    cursor = fields.String(
+        validate=validate.Length(max=200), metadata={"description": "next_cursor of the previous page"}
+    )
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+
+
+class JobPageSchema(StrictSchema):
+    items = fields.List(fields.Nested(JobSchema))
+    next_cursor = fields.String(allow_none=True, metadata={"description": "null on the last page"})
+
+
 @blp.route("")
 class Jobs(MethodView):
     @blp.doc(security=BEARER_SECURITY)
-    @blp.arguments(JobQuerySchema, location="query", as_kwargs=True)
-    @blp.response(200, JobSchema(many=True))
-    def get(self, limit: int, status: str | None = None) -> list[dict]:
-        """Jobs, newest first; `status=dead` lists the dead letters waiting for an operator."""
-        return [job_body(j) for j in jobs.list_jobs(db.session(), status=status, limit=limit)]
+    @blp.arguments(JobPageQuerySchema, location="query")
+    @blp.response(200, JobPageSchema)
+    def get(self, query: dict) -> dict:
+        """Jobs, newest first; `status=dead` lists the dead letters waiting for an operator.
+
+        Cursor pagination: `{items, next_cursor}`; pass the page's `next_cursor` as `cursor` for
+        the next page (`null` on the last); a malformed cursor is 400 `jobs.bad_cursor`.
+        """
+        items, next_cursor = outbox.page_jobs(
+            db.session(), status=query.get("status"), cursor=query.get("cursor"), limit=query["limit"]
+        )
+        return {"items": [job_body(j) for j in items], "next_cursor": next_cursor}
 
 
 @blp.route("/<string:job_id>")

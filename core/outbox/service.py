@@ -10,10 +10,11 @@ from typing import Any
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue
-from sqlalchemy import event, select
+from sqlalchemy import and_, event, or_, select
 from sqlalchemy.orm import Session
 
-from core import clock
+from core import clock, keyset
+from core.errors import AppError
 from core.outbox.models import DEAD, PENDING, OutboxJob
 
 log = logging.getLogger(__name__)
@@ -125,6 +126,42 @@ def list_jobs(session: Session, *, status: str | None = None, limit: int = 100) 
     if status:
         stmt = stmt.where(OutboxJob.status == status)
     return list(session.scalars(stmt))
+
+
+class BadJobCursor(AppError):
+    status = 400
+    code = "jobs.bad_cursor"
+    message_zh = "分页游标无效，请从第一页重新加载"
+    message_en = "The page cursor is invalid; load from the first page"
+
+
+def page_jobs(
+    session: Session, *, status: str | None = None, cursor: str | None = None, limit: int = 50
+) -> tuple[list[OutboxJob], str | None]:
+    """(jobs newest first, then by id descending; the next page's cursor or None on the last).
+
+    The cursor is the last row's (created_at, id), so jobs written meanwhile never shift a
+    page; 400 `jobs.bad_cursor` (BadJobCursor) for a malformed one."""
+    J = OutboxJob
+    stmt = select(J)
+    if status:
+        stmt = stmt.where(J.status == status)
+    if cursor:
+        at, last_id = _job_position(cursor)
+        stmt = stmt.where(or_(J.created_at < at, and_(J.created_at == at, J.id < last_id)))
+    rows = list(session.scalars(stmt.order_by(J.created_at.desc(), J.id.desc()).limit(limit + 1)))
+    if len(rows) <= limit:
+        return rows, None
+    last = rows[limit - 1]
+    return rows[:limit], keyset.encode(last.created_at.isoformat(), last.id)
+
+
+def _job_position(cursor: str) -> tuple[Any, str]:
+    try:
+        at, last_id = keyset.decode(cursor, 2)
+        return keyset.moment(at), keyset.row_id(last_id)
+    except ValueError:
+        raise BadJobCursor() from None
 
 
 def replay(session: Session, job_id: str) -> OutboxJob | None:

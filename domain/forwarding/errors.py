@@ -40,6 +40,13 @@ class RowNotFound(AppError):
     message_en = "Forwarding record not found"
 
 
+class BadCursor(AppError):
+    status = 400
+    code = "forwarding.bad_cursor"
+    message_zh = "分页游标无效，请从第一页重新加载"
+    message_en = "The page cursor is invalid; load from the first page"
+
+
 class NotDeadLetter(AppError):
     status = 409
     code = "forwarding.not_dead_letter"

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from core import audit, clock
+from core import audit, clock, keyset
 from domain.applications.models import ForwardingOutbox
 from domain.forwarding import delivery
-from domain.forwarding.errors import NotDeadLetter, RowNotFound
+from domain.forwarding.errors import BadCursor, NotDeadLetter, RowNotFound
 from domain.forwarding.models import WAITING, ProvinceEvent
 
 
@@ -35,11 +35,32 @@ def stats(session: Session) -> dict[str, Any]:
     }
 
 
-def rows(session: Session, *, state: str | None, limit: int = 100) -> list[ForwardingOutbox]:
-    stmt = select(ForwardingOutbox).order_by(ForwardingOutbox.created_at.desc()).limit(limit)
+def rows(
+    session: Session, *, state: str | None, cursor: str | None = None, limit: int = 50
+) -> tuple[list[ForwardingOutbox], str | None]:
+    """(forwarding rows newest first, then by id descending; the next page's cursor or None on
+    the last). The cursor is the last row's (created_at, id): rows written meanwhile never shift
+    a page; 400 `forwarding.bad_cursor` for a malformed one."""
+    F = ForwardingOutbox
+    stmt = select(F)
     if state:
-        stmt = stmt.where(ForwardingOutbox.state == state)
-    return list(session.scalars(stmt))
+        stmt = stmt.where(F.state == state)
+    if cursor:
+        at, last_id = _row_position(cursor)
+        stmt = stmt.where(or_(F.created_at < at, and_(F.created_at == at, F.id < last_id)))
+    found = list(session.scalars(stmt.order_by(F.created_at.desc(), F.id.desc()).limit(limit + 1)))
+    if len(found) <= limit:
+        return found, None
+    last = found[limit - 1]
+    return found[:limit], keyset.encode(last.created_at.isoformat(), last.id)
+
+
+def _row_position(cursor: str) -> tuple[Any, str]:
+    try:
+        at, last_id = keyset.decode(cursor, 2)
+        return keyset.moment(at), keyset.row_id(last_id)
+    except ValueError:
+        raise BadCursor() from None
 
 
 def get(session: Session, row_id: str) -> ForwardingOutbox:

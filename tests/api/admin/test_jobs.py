@@ -1,3 +1,6 @@
+from datetime import timedelta
+
+from core import clock
 from core.outbox import service as outbox
 from core.outbox.models import DEAD, OutboxJob
 from tests.domain.operators.factories import admin_headers, make_operator
@@ -20,11 +23,12 @@ def test_dead_job_is_listed_with_its_reason_and_hidden_payload(app, client, db_s
     headers = admin_headers(client, make_operator(app, roles=("ops",)))
     resp = client.get("/admin/v1/jobs?status=dead", headers=headers)
     assert resp.status_code == 200
-    jobs = resp.get_json()
-    assert [j["id"] for j in jobs] == [job_id]
+    page = resp.get_json()
+    jobs = page["items"]
+    assert [j["id"] for j in jobs] == [job_id] and page["next_cursor"] is None
     assert jobs[0]["last_error"].startswith("permanent:") and jobs[0]["payload_keys"] == ["fail", "phone"]
     assert "13912345678" not in resp.get_data(as_text=True)
-    assert len(client.get("/admin/v1/jobs", headers=headers).get_json()) == 2
+    assert len(client.get("/admin/v1/jobs", headers=headers).get_json()["items"]) == 2
     one = client.get(f"/admin/v1/jobs/{job_id}", headers=headers)
     assert one.status_code == 200 and one.get_json()["status"] == "dead"
 
@@ -55,3 +59,62 @@ def test_jobs_need_the_ops_role_and_known_ids(app, client, db_session):
     assert client.post("/admin/v1/jobs/nope/replay", headers=ops).status_code == 404
     bad = client.get("/admin/v1/jobs?status=zombie", headers=ops)
     assert bad.status_code == 422 and "status" in bad.get_json()["error"]["fields"]
+
+
+def _jobs_at_one_instant(db_session, count: int) -> list[str]:
+    """`count` jobs written in the same instant (the order needs its tie-break); ids newest first."""
+    at = clock.now() + timedelta(seconds=1)
+    rows = [outbox.add(db_session, "system.probe", {"n": n}) for n in range(count)]
+    for row in rows:
+        row.created_at = at
+    db_session.commit()
+    return sorted((row.id for row in rows), reverse=True)
+
+
+def test_the_jobs_list_pages_past_the_first_fifty(app, client, db_session):
+    older = outbox.add(db_session, "system.probe", {})
+    db_session.commit()
+    ids = _jobs_at_one_instant(db_session, 70) + [older.id]
+    ops = admin_headers(client, make_operator(app, roles=("ops",)))
+    first = client.get("/admin/v1/jobs", headers=ops).get_json()
+    assert len(first["items"]) == 50 and first["next_cursor"]
+    seen, cursor, pages = [], None, 0
+    while True:
+        query = {"limit": 30} | ({"cursor": cursor} if cursor else {})
+        page = client.get("/admin/v1/jobs", query_string=query, headers=ops)
+        assert page.status_code == 200, page.get_json()
+        seen += [job["id"] for job in page.get_json()["items"]]
+        cursor, pages = page.get_json()["next_cursor"], pages + 1
+        if cursor is None:
+            break
+    assert pages == 3 and seen == ids  # all 71, none twice, newest first then by id
+
+
+def test_dead_jobs_page_by_cursor_and_a_new_job_does_not_shift_them(app, client, db_session):
+    dead = sorted((dead_probe(db_session) for _ in range(3)), reverse=True)
+    for job_id in dead:  # one instant, so the id breaks the tie; a minute before the next one
+        db_session.get(OutboxJob, job_id).created_at = clock.now() - timedelta(minutes=1)
+    db_session.commit()
+    ops = admin_headers(client, make_operator(app, roles=("ops",)))
+    first = client.get("/admin/v1/jobs", query_string={"status": "dead", "limit": 2}, headers=ops).get_json()
+    assert [job["id"] for job in first["items"]] == dead[:2]
+    dead_probe(db_session)  # a newer dead letter arrives meanwhile
+    query = {"status": "dead", "limit": 2, "cursor": first["next_cursor"]}
+    rest = client.get("/admin/v1/jobs", query_string=query, headers=ops).get_json()
+    assert [job["id"] for job in rest["items"]] == dead[2:] and rest["next_cursor"] is None
+
+
+def test_a_bad_job_cursor_or_limit_is_a_clear_error(app, client, db_session):
+    ops = admin_headers(client, make_operator(app, roles=("ops",)))
+    naive = "WyIyMDI2LTEyLTA2VDAwOjAwOjAwIiwiYWJjIl0"  # a naive time and an id that cannot be one
+    for cursor in ("garbage", "WyJ4Il0", naive, "WyIwMDAxLTAxLTAxVDAwOjAwOjAwKzE0OjAwIiwiYWJjIl0"):
+        resp = client.get("/admin/v1/jobs", query_string={"cursor": cursor}, headers=ops)
+        assert resp.status_code == 400, (cursor, resp.get_json())
+        assert resp.get_json()["error"]["code"] == "jobs.bad_cursor"
+        assert resp.get_json()["error"]["message"] == "分页游标无效，请从第一页重新加载"
+    en = client.get(
+        "/admin/v1/jobs", query_string={"cursor": "garbage"}, headers=ops | {"Accept-Language": "en"}
+    )
+    assert en.get_json()["error"]["message"].startswith("The page cursor is invalid")
+    for limit in (0, 201):
+        assert client.get("/admin/v1/jobs", query_string={"limit": limit}, headers=ops).status_code == 422
