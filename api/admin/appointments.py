@@ -6,7 +6,7 @@ from flask import current_app
 from flask.views import MethodView
 from marshmallow import fields, validate
 
-from api.admin.security import BEARER_SECURITY, require_operator, role_guard
+from api.admin.security import BEARER_SECURITY, current_scope, require_operator, role_guard
 from api.blueprint import Blueprint
 from api.idempotency import idempotent
 from api.schemas import StrictSchema
@@ -24,10 +24,10 @@ blp.before_request(role_guard(ROLE_HALL_OFFICER))
 class CheckInSchema(StrictSchema):
     code = fields.String(required=True, validate=validate.Length(min=10, max=200))
     hall_id = fields.String(
-        required=True,
         validate=validate.Length(min=1, max=36),
         metadata={
-            "description": "the hall where the officer scans (its id); a booking of another hall is refused"
+            "description": "the hall where the officer scans (its id); a booking of another hall is refused. "
+            "May be left out only by an officer assigned to exactly one hall (that hall is taken)."
         },
     )
 
@@ -50,9 +50,13 @@ class CheckIn(MethodView):
         """Scan the citizen's code at the officer's hall: check-in and the queue number (a second scan
         gives the same).
 
-        `hall_id` is required: an unknown hall is 404 `appointments.hall_not_found`, a booking made
+        `hall_id` is required unless the officer is assigned to exactly one hall (422
+        `admin.hall_required` without it); a hall the officer is not assigned to is 403
+        `admin.out_of_scope`, an unknown hall 404 `appointments.hall_not_found`, a booking made
         for another hall 409 `appointments.other_hall` (the message names the booked hall).
+        Nothing is written on any of these.
         """
         return visits.check_in(
-            db.session(), secret=current_app.config["SECRET_KEY"], code=body["code"], hall_id=body["hall_id"]
-        )
+            db.session(), secret=current_app.config["SECRET_KEY"], code=body["code"],
+            hall_id=body.get("hall_id"), scope=current_scope(),
+        )  # fmt: skip

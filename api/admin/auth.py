@@ -30,6 +30,7 @@ from core.db import db
 from domain.operators import service as operators
 from domain.operators import sessions
 from domain.operators.models import Operator
+from domain.operators.scope import scope_of
 
 blp = Blueprint("admin_auth", __name__, url_prefix="/admin/v1", description="管理员登录 / Operator login")
 blp.before_request(require_operator)
@@ -45,6 +46,9 @@ def operator_body(operator: Operator) -> dict:
         "username": operator.username,
         "display_name": operator.display_name,
         "roles": list(operator.roles or ()),
+        "hall_ids": list(operator.hall_ids or ()),
+        "department_codes": list(operator.department_codes or ()),
+        "scoped": scope_of(operator).scoped,
         "status": operator.status,
         "locked": operators.is_locked(operator),
         "locked_until": operator.locked_until if operators.is_locked(operator) else None,

@@ -6,7 +6,7 @@ from flask import g
 from flask.views import MethodView
 from marshmallow import fields, validate
 
-from api.admin.security import BEARER_SECURITY, current_actor, require_operator, role_guard
+from api.admin.security import BEARER_SECURITY, current_actor, current_scope, require_operator, role_guard
 from api.blueprint import Blueprint
 from api.deps import services
 from api.idempotency import idempotent
@@ -30,6 +30,10 @@ class ComplaintQueueItemSchema(StrictSchema):
     category = fields.String()
     status = fields.String()
     application_id = fields.String(allow_none=True)
+    department_code = fields.String(
+        allow_none=True,
+        metadata={"description": "the department of the related case's item; null without a case"},
+    )
     created_at = fields.DateTime()
 
 
@@ -64,10 +68,11 @@ class Queue(MethodView):
         """Complaints and consultations waiting for an answer, oldest first (no texts: open one to read).
 
         Cursor pagination: pass the page's `next_cursor` as `cursor` for the next page (`null`
-        on the last); a malformed cursor is 400 `complaints.bad_cursor`.
+        on the last); a malformed cursor is 400 `complaints.bad_cursor`. An operator tied to
+        departments sees only their departments' complaints (not those without a related case).
         """
         items, next_cursor = complaints.open_queue(
-            db.session(), cursor=query.get("cursor"), limit=query["limit"]
+            db.session(), cursor=query.get("cursor"), limit=query["limit"], scope=current_scope()
         )
         return {"items": items, "next_cursor": next_cursor}
 
@@ -77,13 +82,15 @@ class Detail(MethodView):
     @blp.doc(security=BEARER_SECURITY)
     @blp.response(200, ComplaintDetailSchema)
     def get(self, complaint_id: str) -> dict:
-        """One complaint with its text; the read is audited."""
+        """One complaint with its text; the read is audited. Another department's complaint is
+        404 `complaints.not_found` to an operator tied to departments."""
         complaint, text = complaints.read_for_operator(
             db.session(),
             services().encryptor,
             complaint_id=complaint_id,
             operator_id=str(current_actor().id),
             request_id=g.get("request_id"),
+            scope=current_scope(),
         )
         return {
             **{k: getattr(complaint, k) for k in ComplaintDetailSchema().fields if k != "text"},
@@ -98,7 +105,8 @@ class Reply(MethodView):
     @blp.arguments(ComplaintReplySchema)
     @blp.response(200, ComplaintQueueItemSchema)
     def post(self, body: dict, complaint_id: str) -> object:
-        """Answer; the citizen is notified and can rate the answer."""
+        """Answer; the citizen is notified and can rate the answer. Another department's
+        complaint is 404 `complaints.not_found` to an operator tied to departments."""
         session = db.session()
         complaint = complaints.reply(
             session,
@@ -106,6 +114,7 @@ class Reply(MethodView):
             complaint_id=complaint_id,
             text=body["text"],
             operator_id=str(current_actor().id),
+            scope=current_scope(),
         )
         replies = complaints.replies(session, complaint.id)
         fanout.notify(

@@ -6,7 +6,7 @@ from flask import g
 from flask.views import MethodView
 from marshmallow import fields, validate
 
-from api.admin.security import BEARER_SECURITY, current_actor, require_operator, role_guard
+from api.admin.security import BEARER_SECURITY, current_actor, current_scope, require_operator, role_guard
 from api.blueprint import Blueprint
 from api.idempotency import idempotent
 from api.schemas import StrictSchema
@@ -38,6 +38,9 @@ class RectificationTaskSchema(StrictSchema):
     id = fields.String()
     evaluation_id = fields.String()
     department = fields.String(allow_none=True)
+    department_code = fields.String(
+        allow_none=True, metadata={"description": "the department's catalog code"}
+    )
     status = fields.String()
     due_on = fields.Date()
     response = fields.String(allow_none=True)
@@ -70,12 +73,13 @@ class Tasks(MethodView):
         showing a citizen's appeal reason is an audited read.
 
         Cursor pagination: pass the page's `next_cursor` as `cursor` for the next page (`null`
-        on the last); a malformed cursor is 400 `evaluations.bad_cursor`.
+        on the last); a malformed cursor is 400 `evaluations.bad_cursor`. An operator tied to
+        departments sees only their departments' tasks.
         """
         items, next_cursor = evaluations.tasks_for_operator(
             db.session(), crypto.encryptor, operator_id=str(current_actor().id),
             request_id=g.get("request_id"), status=query.get("status"), overdue=query["overdue"],
-            cursor=query.get("cursor"), limit=query["limit"],
+            cursor=query.get("cursor"), limit=query["limit"], scope=current_scope(),
         )  # fmt: skip
         return {"items": items, "next_cursor": next_cursor}
 
@@ -87,9 +91,10 @@ class Respond(MethodView):
     @blp.arguments(RespondSchema)
     @blp.response(200, RectificationTaskSchema)
     def post(self, body: dict, task_id: str) -> object:
-        """The department's rectification (first, or after the citizen's appeal)."""
+        """The department's rectification (first, or after the citizen's appeal). Another
+        department's task is 404 `evaluations.task_not_found` to an operator tied to departments."""
         return evaluations.respond(db.session(), task_id=task_id, response=body["response"],
-                                   operator_id=str(current_actor().id))  # fmt: skip
+                                   operator_id=str(current_actor().id), scope=current_scope())  # fmt: skip
 
 
 @blp.route("/departments")

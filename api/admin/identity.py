@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask.views import MethodView
 from marshmallow import fields, validate
 
-from api.admin.security import BEARER_SECURITY, current_actor, require_operator, role_guard
+from api.admin.security import BEARER_SECURITY, current_actor, current_scope, require_operator, role_guard
 from api.blueprint import Blueprint
 from api.deps import services
 from api.idempotency import idempotent
@@ -25,8 +25,19 @@ class InPersonSchema(StrictSchema):
     account_id = fields.String(required=True, validate=validate.Length(equal=36))
     name = fields.String(required=True, validate=validate.Length(min=1, max=64))
     id_number = fields.String(required=True, validate=validate.Length(min=1, max=32))
+    hall_id = fields.String(
+        validate=validate.Length(min=1, max=36),
+        metadata={
+            "description": "the hall where the check is made (its id; its name is recorded). An officer "
+            "assigned to halls names one of them, or leaves it out when assigned to exactly one."
+        },
+    )
     hall = fields.String(
-        required=True, validate=validate.Length(min=1, max=64), metadata={"description": "hall code or name"}
+        validate=validate.Length(min=1, max=64),
+        metadata={
+            "description": "deprecated: the hall's name as free text, accepted only from officers not "
+            "assigned to halls; send hall_id instead"
+        },
     )
     document_checked = fields.Boolean(
         required=True,
@@ -55,12 +66,18 @@ class InPersonChecks(MethodView):
         When the account already holds a verified identity the entry must be that identity:
         another ID number is 409 `identity.different_person`, another name (after
         normalisation) 409 `identity.in_person_mismatch`; nothing is written then.
+
+        The hall: `hall_id` (404 `appointments.hall_not_found` for an unknown one, 403
+        `admin.out_of_scope` for a hall the officer is not assigned to); an officer assigned to
+        exactly one hall may leave it out. Officers not tied to halls may still send the free-text
+        `hall` instead; otherwise 422 `admin.hall_required`.
         """
         actor = current_actor()
         outcome = hall.record_in_person(
             db.session(), deps=services().identity, operator_id=actor.id or "",
             account_id=body["account_id"], name=body["name"], id_number=body["id_number"],
-            hall=body["hall"], request_id=actor.request_id,
+            hall=body.get("hall"), hall_id=body.get("hall_id"), scope=current_scope(),
+            request_id=actor.request_id,
         )  # fmt: skip
         row = outcome.verification
         return {

@@ -41,11 +41,17 @@ class Operators(MethodView):
     @blp.arguments(OperatorCreateSchema)
     @blp.response(201, OperatorCreatedSchema)
     def post(self, body: dict) -> dict:
-        """Create an operator; the TOTP secret and its otpauth:// URI appear only in this response."""
+        """Create an operator; the TOTP secret and its otpauth:// URI appear only in this response.
+
+        `hall_ids` and `department_codes` tie the operator to halls (check-in and in-person checks
+        only there) and departments (only their complaints and rectification tasks); an unknown
+        one is 422 `admin.scope_unknown` naming it, nothing created. Admins are never restricted.
+        """
         created = operators.create_operator(
             db.session(), encryptor=services().encryptor, actor=current_actor(),
             username=body["username"], display_name=body["display_name"],
-            password=body["password"], roles=body["roles"],
+            password=body["password"], roles=body["roles"], hall_ids=body.get("hall_ids"),
+            department_codes=body.get("department_codes"),
         )  # fmt: skip
         return {
             "operator": operator_body(created.operator),
@@ -67,10 +73,16 @@ class OperatorItem(MethodView):
     @blp.arguments(OperatorUpdateSchema)
     @blp.response(200, OperatorSchema)
     def patch(self, body: dict, operator_id: str) -> dict:
-        """Change roles and/or status; disabling ends the operator's sessions at once."""
+        """Change roles, status, halls and/or departments; disabling ends the operator's sessions at once.
+
+        `hall_ids` / `department_codes` replace the assigned halls / departments (`[]`: no
+        restriction) from the operator's next request; an unknown one is 422
+        `admin.scope_unknown`, nothing changed. Audited as `operator.update` with each change.
+        """
         operator = operators.update_operator(
             db.session(), actor=current_actor(), operator_id=operator_id,
-            roles=body.get("roles"), status=body.get("status"),
+            roles=body.get("roles"), status=body.get("status"), hall_ids=body.get("hall_ids"),
+            department_codes=body.get("department_codes"),
         )  # fmt: skip
         return operator_body(operator)
 

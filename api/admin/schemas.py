@@ -14,6 +14,22 @@ from domain.operators.models import ROLES
 from domain.operators.sessions import ACTIVE, DISABLED
 
 _role = fields.String(validate=validate.OneOf(ROLES))
+_hall_ids = fields.List(
+    fields.String(validate=validate.Length(min=1, max=36)),
+    validate=validate.Length(max=200),
+    metadata={
+        "description": "ids of the halls where the operator may work as hall officer (check-in, in-person "
+        "checks); empty: any hall. Each must exist (422 `admin.scope_unknown`)."
+    },
+)
+_department_codes = fields.List(
+    fields.String(validate=validate.Length(min=1, max=32)),
+    validate=validate.Length(max=200),
+    metadata={
+        "description": "catalog department codes whose complaints and rectification tasks the operator "
+        "sees and handles; empty: every department. Each must exist (422 `admin.scope_unknown`)."
+    },
+)
 
 
 class LoginSchema(StrictSchema):
@@ -30,6 +46,15 @@ class OperatorSchema(StrictSchema):
     username = fields.String()
     display_name = fields.String()
     roles = fields.List(fields.String())
+    hall_ids = fields.List(
+        fields.String(), metadata={"description": "assigned halls; empty: not tied to halls"}
+    )
+    department_codes = fields.List(
+        fields.String(), metadata={"description": "assigned departments; empty: every department"}
+    )
+    scoped = fields.Boolean(
+        metadata={"description": "halls or departments restrict this operator (never for the admin role)"}
+    )
     status = fields.String()
     locked = fields.Boolean(metadata={"description": "a lockout after failed logins is running"})
     locked_until = fields.DateTime(allow_none=True)
@@ -62,6 +87,8 @@ class OperatorCreateSchema(StrictSchema):
         metadata={"description": "initial password, at least 12 characters"},
     )  # fmt: skip
     roles = fields.List(_role, required=True, validate=validate.Length(min=1, max=len(ROLES)))
+    hall_ids = _hall_ids
+    department_codes = _department_codes
 
 
 class OperatorCreatedSchema(StrictSchema):
@@ -101,11 +128,16 @@ class CredentialsResetDoneSchema(OperatorCreatedSchema):
 class OperatorUpdateSchema(StrictSchema):
     roles = fields.List(_role, validate=validate.Length(min=1, max=len(ROLES)))
     status = fields.String(validate=validate.OneOf((ACTIVE, DISABLED)))
+    hall_ids = _hall_ids
+    department_codes = _department_codes
 
     @validates_schema
     def _something(self, data: dict, **_: Any) -> None:
         if not data:
-            raise ValidationError(Text("give roles and/or status", "请给出角色或状态"), field_name="_schema")
+            raise ValidationError(
+                Text("give roles, status, hall_ids and/or department_codes", "请给出角色、状态、大厅或部门"),
+                field_name="_schema",
+            )
 
 
 class JobQuerySchema(StrictSchema):

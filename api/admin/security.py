@@ -21,6 +21,7 @@ from core.db import db
 from core.errors import AppError
 from domain.operators.audit_log import Actor
 from domain.operators.errors import AdminAuthRequired, RoleRequired
+from domain.operators.scope import Scope
 from domain.operators.sessions import OperatorPolicy, OperatorPrincipal, authenticate_token
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -63,6 +64,11 @@ def current_operator() -> OperatorPrincipal:
     if operator is None:
         raise AdminAuthRequired()
     return operator
+
+
+def current_scope() -> Scope:
+    """The halls and departments the current operator may act for (read with the session)."""
+    return current_operator().scope
 
 
 def current_actor() -> Actor:

@@ -43,6 +43,7 @@ from domain.applications.models import (
 )
 from domain.applications.prefill import SOURCE_USER, PrefillContext, decrypt_data, encrypt_data, get_path
 from domain.applications.timeline import add_event, event_row
+from domain.catalog.models import ServiceItem, ServiceItemVersion
 from domain.identity.models import ConsentRecord
 from domain.ledger import service as ledger
 from domain.ledger.models import DEPARTMENT, DataAccess
@@ -54,6 +55,21 @@ CONSENT_PURPOSE = "application_share"
 
 def spec_of(session: Session, app: Application) -> forms.FormSpec:
     return forms.spec_for(session, [(i["code"], i["version"]) for i in app.items], name=app.service_name)
+
+
+def department_code_of(session: Session, app: Application) -> str | None:
+    """The catalog code of the department handling the application's (first) item, as pinned:
+    the department its rating and complaints go to. None when the version cannot be read."""
+    first = app.items[0] if app.items else None
+    if not isinstance(first, dict) or "code" not in first or "version" not in first:
+        return None
+    document = session.scalar(
+        select(ServiceItemVersion.document)
+        .join(ServiceItem, ServiceItem.id == ServiceItemVersion.item_id)
+        .where(ServiceItem.code == first["code"], ServiceItemVersion.version == first["version"])
+    )
+    code = document.get("department") if isinstance(document, dict) else None
+    return code if isinstance(code, str) and code else None
 
 
 # Built once (the expression and its cache key): every request on an application runs one.

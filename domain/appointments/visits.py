@@ -26,6 +26,7 @@ from domain.appointments.models import (
     Hall,
 )
 from domain.appointments.service import BEIJING, locked, owned
+from domain.operators.scope import UNSCOPED, Scope
 
 CODE_TTL = timedelta(minutes=5)
 EARLY = timedelta(hours=1)  # check-in opens this long before the slot
@@ -66,11 +67,15 @@ def check_in_code(
     return f"{body}.{_sign(secret, body)}", expires
 
 
-def check_in(session: Session, *, secret: str, code: str, hall_id: str) -> Appointment:
+def check_in(
+    session: Session, *, secret: str, code: str, hall_id: str | None, scope: Scope = UNSCOPED
+) -> Appointment:
     """Check the citizen in at the officer's hall `hall_id` from the scanned code; gives the
-    queue number. Commits. Operators are not tied to halls, so the hall comes with every scan
-    (the desk's scanner is set up for its hall): an unknown hall is 404
-    `appointments.hall_not_found`, a booking of another hall 409 `appointments.other_hall`."""
+    queue number. Commits. The desk's scanner sends its hall with every scan; an officer
+    assigned to halls may scan only at those (403 `admin.out_of_scope`), and one assigned to
+    exactly one hall may leave it out (422 `admin.hall_required` otherwise). An unknown hall is
+    404 `appointments.hall_not_found`, a booking of another hall 409 `appointments.other_hall`."""
+    hall_id = scope.hall_for(hall_id)
     if not is_id(hall_id) or session.get(Hall, hall_id) is None:
         raise HallNotFound()
     try:

@@ -35,6 +35,9 @@ class Complaint(IdMixin, Base):
     # A complaint outlives the draft it named (drafts are deleted and purged).
     application_id: Mapped[str | None] = mapped_column(ForeignKey("applications.id", ondelete="SET NULL"))
     attachments: Mapped[list[str]] = mapped_column(JSON)  # file ids of the citizen's uploads
+    # The catalog department handling the related case's (first) item; None without a case.
+    # Operators tied to departments see only their departments' complaints.
+    department_code: Mapped[str | None] = mapped_column(String(32), index=True)
     status: Mapped[str] = mapped_column(String(16), default=SUBMITTED)
     reply_rating: Mapped[str | None] = mapped_column(String(8))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -2,6 +2,11 @@
 
 The text is encrypted at rest (citizens write names, numbers and addresses into it); operators'
 reads go through the admin API and are audited. A related case must be the citizen's own.
+
+A complaint about a case belongs to the department handling the case's (first) item
+(`department_code`); one without a case belongs to no department. Operators tied to departments
+(domain/operators/scope.py) see and answer only their departments' complaints: any other is
+404 `complaints.not_found` to them, as if it did not exist.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from core.errors import AppError, Text
 from core.text import has_visible_text
 from domain.applications.case_numbers import BEIJING, next_serial
 from domain.applications.models import Application, ApplicationFile, ApplicationMaterial
+from domain.applications.service import department_code_of
 from domain.complaints.models import (
     CATEGORIES,
     CLOSED,
@@ -29,6 +35,7 @@ from domain.complaints.models import (
     ComplaintAttachment,
     ComplaintEvent,
 )
+from domain.operators.scope import UNSCOPED, Scope
 
 PURPOSE = "complaint_text"
 MAX_TEXT = 2000
@@ -115,10 +122,13 @@ def create(
     # Only invisible characters (U+200B, U+FEFF, …) count as empty: a blank complaint helps nobody.
     if not isinstance(text, str) or not has_visible_text(text) or len(text) > MAX_TEXT:
         fields["text"] = [Text(f"1 to {MAX_TEXT} characters", f"请填写 1 到 {MAX_TEXT} 个字")]
+    department_code = None
     if application_id is not None:
-        app = session.get(Application, application_id)
+        app = session.get(Application, application_id) if is_id(application_id) else None
         if app is None or app.account_id != account_id:
             fields["application_id"] = [Text("Not one of your cases", "不是您的办件")]
+        else:
+            department_code = department_code_of(session, app)
     files = list(dict.fromkeys(attachments or []))
     if len(files) > MAX_ATTACHMENTS:
         fields["attachments"] = [Text(f"At most {MAX_ATTACHMENTS} files", f"最多 {MAX_ATTACHMENTS} 个附件")]
@@ -148,6 +158,7 @@ def create(
         text_enc=encryptor.encrypt(text.strip(), purpose=PURPOSE),
         application_id=application_id,
         attachments=files,
+        department_code=department_code,
         status=SUBMITTED,
         created_at=now,
         updated_at=now,
@@ -189,11 +200,18 @@ def owned(session: Session, account_id: str, complaint_id: str, *, lock: bool = 
 
 
 def reply(
-    session: Session, encryptor: Encryptor, *, complaint_id: str, text: str, operator_id: str
+    session: Session,
+    encryptor: Encryptor,
+    *,
+    complaint_id: str,
+    text: str,
+    operator_id: str,
+    scope: Scope = UNSCOPED,
 ) -> Complaint:
-    """An operator's answer; the citizen is told (by the caller) and may rate it. Commits."""
+    """An operator's answer; the citizen is told (by the caller) and may rate it. Commits.
+    Another department's complaint is 404 to an operator tied to departments."""
     complaint = _locked(session, complaint_id)
-    if complaint is None:
+    if complaint is None or not scope.allows_department(complaint.department_code):
         raise ComplaintNotFound()
     if complaint.status == CLOSED:
         raise ComplaintState()
@@ -249,11 +267,18 @@ def timeline(session: Session, encryptor: Encryptor, complaint: Complaint) -> li
 
 
 def read_for_operator(
-    session: Session, encryptor: Encryptor, *, complaint_id: str, operator_id: str, request_id: str | None
+    session: Session,
+    encryptor: Encryptor,
+    *,
+    complaint_id: str,
+    operator_id: str,
+    request_id: str | None,
+    scope: Scope = UNSCOPED,
 ) -> tuple[Complaint, str]:
-    """The complaint with its text, for an operator; the read is audited."""
+    """The complaint with its text, for an operator; the read is audited. Another department's
+    complaint is 404 to an operator tied to departments (nothing read, nothing audited)."""
     complaint = session.get(Complaint, complaint_id) if is_id(complaint_id) else None
-    if complaint is None:
+    if complaint is None or not scope.allows_department(complaint.department_code):
         raise ComplaintNotFound()
     audit.record(
         session,
@@ -284,13 +309,16 @@ def mine(session: Session, account_id: str) -> list[Complaint]:
 
 
 def open_queue(
-    session: Session, *, cursor: str | None = None, limit: int = 50
+    session: Session, *, cursor: str | None = None, limit: int = 50, scope: Scope = UNSCOPED
 ) -> tuple[list[Complaint], str | None]:
     """(complaints waiting for an answer, oldest first, then by id; the next page's cursor or
     None). The cursor is the last row's (created_at, id): a complaint answered meanwhile leaves
-    the queue without shifting the pages; 400 `complaints.bad_cursor` for a malformed one."""
+    the queue without shifting the pages; 400 `complaints.bad_cursor` for a malformed one. An
+    operator tied to departments sees only those departments' complaints."""
     C = Complaint
     stmt = select(C).where(C.status == SUBMITTED)
+    if scope.departments is not None:
+        stmt = stmt.where(C.department_code.in_(sorted(scope.departments)))
     if cursor:
         at, last_id = _queue_position(cursor)
         stmt = stmt.where(or_(C.created_at > at, and_(C.created_at == at, C.id > last_id)))

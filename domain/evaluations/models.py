@@ -49,7 +49,10 @@ class RectificationTask(IdMixin, Base):
 
     evaluation_id: Mapped[str] = mapped_column(ForeignKey("evaluations.id"), unique=True)
     account_id: Mapped[str] = mapped_column(String(36), index=True)
-    department: Mapped[str | None] = mapped_column(String(64), index=True)
+    department: Mapped[str | None] = mapped_column(String(64), index=True)  # its name, as rated
+    # Its catalog code (stays when the department is renamed): operators tied to departments see
+    # only their departments' tasks.
+    department_code: Mapped[str | None] = mapped_column(String(32), index=True)
     status: Mapped[str] = mapped_column(String(16), default=OPEN, index=True)
     due_on: Mapped[date] = mapped_column(Date)
     response: Mapped[str | None] = mapped_column(Text)

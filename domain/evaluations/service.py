@@ -27,7 +27,7 @@ from domain.applications import states
 from domain.applications.deadlines import local_date
 from domain.applications.errors import ApplicationNotFound
 from domain.applications.models import Application, ApplicationNotice
-from domain.applications.service import spec_of
+from domain.applications.service import department_code_of, spec_of
 from domain.calendar import service as calendar
 from domain.evaluations.errors import (
     AlreadyRated,
@@ -49,6 +49,7 @@ from domain.evaluations.models import (
     Evaluation,
     RectificationTask,
 )
+from domain.operators.scope import UNSCOPED, Scope
 
 RECTIFY_WORKING_DAYS = 5
 MAX_TEXT = 500
@@ -139,8 +140,9 @@ def rate(
     if level in BAD:
         due = calendar.add_working_days(session, local_date(now), working_days, region=spec.region)
         session.add(RectificationTask(evaluation_id=evaluation.id, account_id=account_id,
-                                      department=evaluation.department, status=OPEN, due_on=due, rounds=1,
-                                      created_at=now))  # fmt: skip
+                                      department=evaluation.department,
+                                      department_code=department_code_of(session, app), status=OPEN,
+                                      due_on=due, rounds=1, created_at=now))  # fmt: skip
     # Forwarded to the province by a job written in this transaction (workers/tasks/evaluations.py).
     outbox.add(session, "evaluation.forward", {"evaluation_id": evaluation.id})
     session.commit()
@@ -175,10 +177,13 @@ def _locked_task(session: Session, where: ColumnElement[bool]) -> RectificationT
     return lock_one(session, RectificationTask, where)
 
 
-def respond(session: Session, *, task_id: str, response: str, operator_id: str) -> RectificationTask:
-    """The department's answer (first, or after an appeal). Commits."""
+def respond(
+    session: Session, *, task_id: str, response: str, operator_id: str, scope: Scope = UNSCOPED
+) -> RectificationTask:
+    """The department's answer (first, or after an appeal). Commits. Another department's task
+    is 404 to an operator tied to departments."""
     task = _locked_task(session, RectificationTask.id == task_id) if is_id(task_id) else None
-    if task is None:
+    if task is None or not scope.allows_department(task.department_code):
         raise TaskNotFound()
     if task.status not in (OPEN, APPEALED):
         raise TaskState()
@@ -272,13 +277,15 @@ def due_for_reminder(session: Session, now: datetime) -> list[RectificationTask]
 
 def tasks(
     session: Session, *, status: str | None = None, overdue: bool = False, cursor: str | None = None,
-    limit: int = 50,
+    limit: int = 50, scope: Scope = UNSCOPED,
 ) -> tuple[list[RectificationTask], str | None]:  # fmt: skip
     """(tasks, earliest due first, then by creation and id; the next page's cursor or None).
     The cursor is the last row's (due_on, created_at, id); 400 `evaluations.bad_cursor` for a
-    malformed one."""
+    malformed one. An operator tied to departments gets only those departments' tasks."""
     T = RectificationTask
     stmt = select(T)
+    if scope.departments is not None:
+        stmt = stmt.where(T.department_code.in_(sorted(scope.departments)))
     if status:
         stmt = stmt.where(T.status == status)
     if overdue:
@@ -309,10 +316,14 @@ def _task_position(cursor: str) -> tuple[Any, Any, str]:
 def tasks_for_operator(
     session: Session, encryptor: Encryptor, *, operator_id: str, request_id: str | None,
     status: str | None = None, overdue: bool = False, cursor: str | None = None, limit: int = 50,
+    scope: Scope = UNSCOPED,
 ) -> tuple[list[dict[str, Any]], str | None]:  # fmt: skip
-    """A page of `tasks` as an operator sees them, each citizen's appeal reason in clear; every
-    task whose reason is shown is an audited read (`evaluation.appeal_read`)."""
-    rows, next_cursor = tasks(session, status=status, overdue=overdue, cursor=cursor, limit=limit)
+    """A page of `tasks` as an operator sees them (only their departments' when they are tied
+    to departments), each citizen's appeal reason in clear; every task whose reason is shown is
+    an audited read (`evaluation.appeal_read`)."""
+    rows, next_cursor = tasks(
+        session, status=status, overdue=overdue, cursor=cursor, limit=limit, scope=scope
+    )
     shown = []
     for task in rows:
         view = {c: getattr(task, c) for c in _TASK_FIELDS}
@@ -331,6 +342,7 @@ _TASK_FIELDS = (
     "id",
     "evaluation_id",
     "department",
+    "department_code",
     "status",
     "due_on",
     "response",

@@ -7,7 +7,11 @@ import uuid
 from sqlalchemy.orm import Session
 
 from core import clock
+from core.db import is_id
+from core.errors import Text
 from domain.accounts.service import ensure_usable, get_account
+from domain.appointments.errors import HallNotFound
+from domain.appointments.models import Hall
 from domain.identity import documents
 from domain.identity.binding import (
     Proof,
@@ -23,6 +27,34 @@ from domain.identity.binding import (
 from domain.identity.deps import NAME_PURPOSE, IdentityDeps, Outcome
 from domain.identity.errors import BoundToOtherAccount, DifferentPerson, InPersonMismatch
 from domain.identity.models import IN_PERSON, PASSED, PENDING, IdentityVerification, VerifiedIdentity
+from domain.operators.errors import HallRequired
+from domain.operators.scope import UNSCOPED, Scope
+
+
+def hall_name(session: Session, *, scope: Scope, hall_id: str | None, hall: str | None) -> str:
+    """The name recorded for the hall of an in-person check.
+
+    `hall_id` names a hall (`halls`): it must exist (404 `appointments.hall_not_found`) and be
+    one of the officer's when they are assigned to halls (403 `admin.out_of_scope`); its name
+    is recorded. The free-text `hall` of earlier clients is still taken from officers not tied
+    to halls; an officer tied to halls names one of them by id, or none when they have exactly
+    one (422 `admin.hall_required` otherwise). Both at once are 422."""
+    if hall_id is not None and hall is not None:
+        both = Text("Give hall_id or hall, not both", "hall_id 与 hall 只能填写一个")
+        raise HallRequired(fields={"hall": [both]})
+    if hall_id is None and hall is not None and scope.halls is None:
+        text = hall.strip()
+        if not text:
+            raise HallRequired(fields={"hall": [Text("Required", "请填写大厅")]})
+        return text[:64]
+    if hall_id is None and hall is not None:  # an officer tied to halls: not a typed name
+        only_ids = Text("Choose one of your halls by hall_id", "请通过 hall_id 选择您所在的大厅")
+        raise HallRequired(fields={"hall_id": [only_ids]})
+    chosen = scope.hall_for(hall_id)
+    row = session.get(Hall, chosen) if is_id(chosen) else None
+    if row is None:
+        raise HallNotFound()
+    return row.name[:64]
 
 
 def record_in_person(
@@ -33,17 +65,22 @@ def record_in_person(
     account_id: str,
     name: str,
     id_number: str,
-    hall: str,
+    hall: str | None = None,
+    hall_id: str | None = None,
+    scope: Scope = UNSCOPED,
     request_id: str | None,
 ) -> Outcome:
     """An operator checked the citizen and their ID card at a service hall: L3 without a face
-    scan. The identity must be free or already this account's (no merges by operators).
+    scan. The identity must be free or already this account's (no merges by operators). The
+    hall is named as `hall_name` says (checked first: nothing is read or written for a hall
+    outside the officer's scope).
 
     The officer types the name and number; no provider checks them. When the account already
     holds a verified identity, the entry must be that identity (same ID number and name after
     normalisation): 409 `identity.different_person` for another number, 409
     `identity.in_person_mismatch` for another name. Verified data is never replaced by a
     typed entry (a legal change of name is proved by a face check, which asks the provider)."""
+    hall = hall_name(session, scope=scope, hall_id=hall_id, hall=hall)
     person = person_from(name, id_number)
     lookup = id_lookup(deps.hasher, person.id_number)
     account = get_account(session, account_id)

@@ -150,3 +150,26 @@ class JobNotDead(AppError):
     code = "admin.job_not_dead"
     message_zh = "只有失败终止（dead）的任务才能重新执行，当前状态：{status}"
     message_en = "Only dead jobs can be replayed; this job is {status}"
+
+
+class OutOfScope(AppError):
+    """A hall officer named a hall they are not assigned to."""
+
+    status = 403
+    code = "admin.out_of_scope"
+    message_zh = "超出您的授权范围：您未被分配到该办事大厅，请联系管理员"
+    message_en = "Out of your scope: you are not assigned to this hall; ask an admin"
+
+
+class HallRequired(AppError):
+    status = 422
+    code = "admin.hall_required"
+    message_zh = "请指明办理业务的大厅（hall_id）"
+    message_en = "Name the hall where you are (hall_id)"
+
+
+class UnknownScope(AppError):
+    status = 422
+    code = "admin.scope_unknown"
+    message_zh = "分配的大厅或部门不存在"
+    message_en = "An assigned hall or department does not exist"

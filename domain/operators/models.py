@@ -33,6 +33,10 @@ class Operator(IdMixin, Base):
     totp_secret_enc: Mapped[str] = mapped_column(Text)
     totp_last_step: Mapped[int] = mapped_column(Integer, default=0)  # blocks code replay
     roles: Mapped[list] = mapped_column(JSON)
+    # Where the operator may act (domain/operators/scope.py): hall ids, catalog department
+    # codes. Empty or null: not restricted.
+    hall_ids: Mapped[list | None] = mapped_column(JSON)
+    department_codes: Mapped[list | None] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(16), default="active")
     failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())

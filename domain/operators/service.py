@@ -15,9 +15,11 @@ from sqlalchemy.orm import Session
 from core import clock
 from core.crypto import Encryptor
 from core.db import is_id, take_write_lock
-from core.errors import AppError, RateLimited
+from core.errors import AppError, RateLimited, Text
 from core.ratelimit import RateLimiter
 from core.tokens import TokenService
+from domain.appointments.models import Hall
+from domain.catalog.models import Department
 from domain.operators import credentials, sessions
 from domain.operators.audit_log import Actor, record
 from domain.operators.errors import (
@@ -31,6 +33,7 @@ from domain.operators.errors import (
     ReauthFailed,
     ResetOwnCredentials,
     UnknownRole,
+    UnknownScope,
     UsernameTaken,
 )
 from domain.operators.models import ROLE_ADMIN, ROLES, Operator
@@ -80,6 +83,33 @@ def _clean_roles(roles: list[str]) -> list[str]:
     return cleaned
 
 
+def _clean_scope(
+    session: Session, hall_ids: list[str] | None, department_codes: list[str] | None
+) -> tuple[list[str] | None, list[str] | None]:
+    """The halls and departments given, each once in the order given, every one existing:
+    422 `admin.scope_unknown` naming each unknown one (`hall_ids.1`, `department_codes.0`)."""
+    problems: dict[str, list[Text]] = {}
+    cleaned: list[list[str] | None] = []
+    for field, values, column, what in (
+        ("hall_ids", hall_ids, Hall.id, Text("No such hall", "没有这个办事大厅")),
+        ("department_codes", department_codes, Department.code, Text("No such department", "没有这个部门")),
+    ):
+        if values is None:
+            cleaned.append(None)
+            continue
+        wanted = list(dict.fromkeys(values))
+        # Only values that could be keys are asked about (a hall id is an id; a NUL names nothing).
+        askable = [v for v in wanted if isinstance(v, str) and 0 < len(v) <= 36 and "\x00" not in v]
+        known = set(session.scalars(select(column).where(column.in_(askable)))) if askable else set()
+        for i, value in enumerate(values):
+            if value not in known:
+                problems[f"{field}.{i}"] = [what]
+        cleaned.append(wanted)
+    if problems:
+        raise UnknownScope(fields=problems)
+    return cleaned[0], cleaned[1]
+
+
 def create_operator(
     session: Session,
     *,
@@ -89,13 +119,17 @@ def create_operator(
     display_name: str,
     password: str,
     roles: list[str],
+    hall_ids: list[str] | None = None,
+    department_codes: list[str] | None = None,
 ) -> NewOperator:
-    """Create an operator with an argon2 password and a new TOTP secret. Commits."""
+    """Create an operator with an argon2 password and a new TOTP secret, optionally tied to
+    halls and departments (each must exist: 422 `admin.scope_unknown`). Commits."""
     username = username.strip().lower()
     if not USERNAME_RE.match(username):
         raise InvalidUsername(fields={"username": ["3-64 of a-z 0-9 . _ -"]})
     credentials.check_password_policy(password, username=username)
     roles = _clean_roles(roles)
+    hall_ids, department_codes = _clean_scope(session, hall_ids, department_codes)
     if session.scalar(select(Operator.id).where(Operator.username == username)) is not None:
         raise UsernameTaken()
     secret = credentials.new_totp_secret()
@@ -106,6 +140,8 @@ def create_operator(
         totp_secret_enc=credentials.encrypt_totp_secret(encryptor, secret),
         totp_last_step=0,
         roles=roles,
+        hall_ids=hall_ids or [],
+        department_codes=department_codes or [],
         status=ACTIVE,
         failed_attempts=0,
         created_at=clock.now(),
@@ -117,7 +153,8 @@ def create_operator(
         session.rollback()
         raise UsernameTaken() from exc
     record(session, actor, "operator.create", target_type="operator", target_id=operator.id,
-           details={"roles": roles})  # fmt: skip
+           details={"roles": roles, "hall_ids": operator.hall_ids,
+                    "department_codes": operator.department_codes})  # fmt: skip
     session.commit()
     return NewOperator(operator, secret, credentials.provisioning_uri(secret, username=username))
 
@@ -304,8 +341,13 @@ def update_operator(
     operator_id: str,
     roles: list[str] | None = None,
     status: str | None = None,
+    hall_ids: list[str] | None = None,
+    department_codes: list[str] | None = None,
 ) -> Operator:
-    """Change roles and/or status; disabling ends the operator's sessions. Commits.
+    """Change roles, status, halls and/or departments (an empty list lifts that restriction;
+    unknown halls or departments are 422 `admin.scope_unknown`, nothing changed); disabling
+    ends the operator's sessions. Every change is audited (`operator.update`, from and to).
+    A scope applies from the operator's next request. Commits.
 
     Operator changes are made one at a time (every operator row locked, in id order): the
     last-admin rule reads them all, and two admins disabling each other at once would each
@@ -315,18 +357,19 @@ def update_operator(
         select(Operator).order_by(Operator.id).with_for_update().execution_options(populate_existing=True)
     ).all()
     operator = get_operator(session, operator_id)
+    # Everything checked before anything changes: a refused update leaves the row as it was.
+    roles = _clean_roles(roles) if roles is not None else None
+    if status is not None and status not in STATUSES:
+        raise InvalidStatus(fields={"status": [f"one of {', '.join(STATUSES)}"]}, value=status)
+    hall_ids, department_codes = _clean_scope(session, hall_ids, department_codes)
     changes: dict[str, object] = {}
-    if roles is not None:
-        roles = _clean_roles(roles)
-        if roles != list(operator.roles or ()):
-            changes["roles"] = {"from": list(operator.roles or ()), "to": roles}
-            operator.roles = roles
-    if status is not None:
-        if status not in STATUSES:
-            raise InvalidStatus(fields={"status": [f"one of {', '.join(STATUSES)}"]}, value=status)
-        if status != operator.status:
-            changes["status"] = {"from": operator.status, "to": status}
-            operator.status = status
+    wanted = {"roles": roles, "status": status, "hall_ids": hall_ids, "department_codes": department_codes}
+    for name, value in wanted.items():
+        current = getattr(operator, name)
+        current = list(current or ()) if name != "status" else current
+        if value is not None and value != current:
+            changes[name] = {"from": current, "to": value}
+            setattr(operator, name, value)
     session.flush()
     if changes and not _active_admins(session):
         session.rollback()

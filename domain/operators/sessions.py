@@ -13,6 +13,7 @@ from core import clock
 from core.tokens import TokenInvalid, TokenService
 from domain.operators.errors import AdminSessionIdle, AdminSessionRevoked
 from domain.operators.models import Operator, OperatorSession
+from domain.operators.scope import UNSCOPED, Scope, scope_of
 
 TOKEN_TYPE = "operator"
 ACTIVE = "active"
@@ -43,12 +44,13 @@ class OperatorPolicy:
 
 @dataclass(frozen=True)
 class OperatorPrincipal:
-    """The authenticated operator of an admin request; roles come from the database."""
+    """The authenticated operator of an admin request; roles and scope come from the database."""
 
     operator_id: str
     session_id: str
     username: str
     roles: tuple[str, ...]
+    scope: Scope = UNSCOPED  # the halls and departments the operator may act for
 
     def has_role(self, role: str) -> bool:
         return role in self.roles
@@ -109,7 +111,8 @@ def authenticate_token(
         raise _known_operator(AdminSessionRevoked(), sess.operator_id)
     sess.last_seen_at = now
     session.commit()
-    return OperatorPrincipal(operator.id, sess.id, operator.username, tuple(operator.roles or ()))
+    roles = tuple(operator.roles or ())
+    return OperatorPrincipal(operator.id, sess.id, operator.username, roles, scope_of(operator))
 
 
 def end_session(session: Session, *, operator_id: str, session_id: str) -> None:

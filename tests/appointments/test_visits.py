@@ -123,3 +123,68 @@ def test_missed_appointments_become_no_shows_and_reminders_reach_the_inbox(
     assert appointment_pass(db.session())["no_shows"] == 1
     db.session.remove()
     assert db.session.get(Appointment, appt["id"]).status == "no_show"
+
+
+def _scanned_code(app: Any, client: Any, hall: str, clock: Any) -> tuple[str, str]:
+    """A booking at `hall`, the clock ten minutes before its slot, and its QR code."""
+    from tests.api.v1.applications.conftest import relogin
+
+    who = make_citizen(app)
+    slot = slots(client, who, hall, next_working_day(app)).get_json()[0]
+    booked = book(client, who, slot["id"]).get_json()
+    _at_slot(clock, slot["starts_at"], -10)
+    who = relogin(app, who)
+    code = client.get(f"/v1/appointments/{booked['id']}/check-in-code", headers=who["headers"]).get_json()
+    return booked["id"], code["code"]
+
+
+def test_an_officer_tied_to_halls_checks_in_only_at_them(
+    app: Any, client: Any, hall: str, clock: Any
+) -> None:
+    from core.db import db
+    from domain.appointments.models import Appointment
+
+    elsewhere = make_hall(app)
+    booking, code = _scanned_code(app, client, hall, clock)
+    url = "/admin/v1/appointments/check-in"
+    # Tied to another hall: the booked hall is out of scope, whatever the scanner sends.
+    desk = make_operator(app, username="other-desk", roles=("hall_officer",), hall_ids=(elsewhere,))
+    other = admin_headers(client, desk)
+    refused = client.post(url, json={"code": code, "hall_id": hall}, headers=other)
+    assert refused.status_code == 403, refused.get_json()
+    error = refused.get_json()["error"]
+    assert error["code"] == "admin.out_of_scope" and "未被分配到该办事大厅" in error["message"]
+    assert error["details"] == {"hall_id": hall}
+    en = client.post(url, json={"code": code, "hall_id": hall}, headers=other | {"Accept-Language": "en"})
+    assert en.status_code == 403 and "not assigned to this hall" in en.get_json()["error"]["message"]
+    unknown = client.post(url, json={"code": code, "hall_id": "no-such-hall"}, headers=other)
+    assert unknown.status_code == 403  # not one of theirs either; says nothing about other halls
+    # Its one hall is taken when the scanner sends none: the booking is for another hall (409).
+    defaulted = client.post(url, json={"code": code}, headers=other)
+    assert defaulted.status_code == 409 and defaulted.get_json()["error"]["code"] == "appointments.other_hall"
+    db.session.remove()
+    stored = db.session.get(Appointment, booking)
+    assert (stored.status, stored.queue_no) == ("booked", None)  # nothing written
+    # An officer of the booked hall (its only one) checks in without naming it.
+    mine = admin_headers(client, make_operator(app, username="own-desk", roles=("hall_officer",),
+                                               hall_ids=(hall,)))  # fmt: skip
+    done = client.post(url, json={"code": code}, headers=mine)
+    assert done.status_code == 200 and done.get_json()["queue_no"] == "A001", done.get_json()
+
+
+def test_an_officer_of_several_halls_names_the_hall(app: Any, client: Any, hall: str, clock: Any) -> None:
+    second = make_hall(app)
+    _, code = _scanned_code(app, client, hall, clock)
+    url = "/admin/v1/appointments/check-in"
+    officer = admin_headers(client, make_operator(app, username="two-halls", roles=("hall_officer",),
+                                                  hall_ids=(second, hall)))  # fmt: skip
+    missing = client.post(url, json={"code": code}, headers=officer)
+    assert missing.status_code == 422 and "hall_id" in missing.get_json()["error"]["fields"]
+    assert missing.get_json()["error"]["code"] == "admin.hall_required"
+    done = client.post(url, json={"code": code, "hall_id": hall}, headers=officer)
+    assert done.status_code == 200 and done.get_json()["queue_no"] == "A001"
+    # An admin (no hall assigned) still names the hall, and may name any.
+    admin = admin_headers(client, make_operator(app, username="boss", roles=("admin", "hall_officer")))
+    assert client.post(url, json={"code": code}, headers=admin).status_code == 422
+    again = client.post(url, json={"code": code, "hall_id": hall}, headers=admin)
+    assert again.status_code == 200 and again.get_json()["queue_no"] == "A001"

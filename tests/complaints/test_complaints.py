@@ -166,3 +166,40 @@ def test_a_complaints_evidence_outlives_the_draft_it_was_uploaded_for(
     assert db.session.get(ApplicationFile, evidence) is not None and deps.storage.exists(keys[evidence])
     _, stored = materials.read_file(db.session(), deps, account_id=zhang["account_id"], file_id=evidence)
     assert stored[:3] == b"\xff\xd8\xff"
+
+
+def test_operators_tied_to_departments_see_and_answer_only_their_departments_complaints(
+    app: Any,
+    client: Any,
+    zhang: dict,  # noqa: F811
+    operator: dict,
+) -> None:
+    from core.audit import AuditEvent
+    from domain.complaints.models import Complaint
+
+    case = submitted(client, zhang)  # 社会保障卡申领: human_resources
+    about_case = file(client, zhang, application_id=case["id"]).get_json()
+    general = file(client, zhang, kind="consultation", category="policy", text="请问医保怎么转移").get_json()
+    police = admin_headers(client, make_operator(app, username="police-desk", roles=("case_operator",),
+                                                 department_codes=("public_security",)))  # fmt: skip
+    hr = admin_headers(client, make_operator(app, username="hr-desk", roles=("case_operator",),
+                                             department_codes=("human_resources", "health")))  # fmt: skip
+    queue = lambda who: [c["id"] for c in client.get("/admin/v1/complaints", headers=who).get_json()["items"]]  # noqa: E731
+    assert queue(police) == []
+    assert queue(hr) == [about_case["id"]]  # not the consultation without a case
+    assert sorted(queue(operator)) == sorted([about_case["id"], general["id"]])  # not tied: everything
+    listed = client.get("/admin/v1/complaints", headers=hr).get_json()["items"][0]
+    assert listed["department_code"] == "human_resources"
+    # Another department's complaint does not exist for them: not read, not answered, not audited.
+    for target in (about_case["id"], general["id"]):
+        read = client.get(f"/admin/v1/complaints/{target}", headers=police)
+        assert read.status_code == 404 and read.get_json()["error"]["code"] == "complaints.not_found"
+        answer = client.post(f"/admin/v1/complaints/{target}/reply", json={"text": "已处理"}, headers=police)
+        assert answer.status_code == 404 and answer.get_json()["error"]["code"] == "complaints.not_found"
+    assert client.get(f"/admin/v1/complaints/{general['id']}", headers=hr).status_code == 404
+    db.session.remove()
+    assert db.session.query(AuditEvent).filter_by(action="complaint.read").count() == 0
+    assert {c.status for c in db.session.query(Complaint)} == {"submitted"}
+    assert client.get(f"/admin/v1/complaints/{about_case['id']}", headers=hr).status_code == 200
+    done = client.post(f"/admin/v1/complaints/{about_case['id']}/reply", json={"text": "已核实"}, headers=hr)
+    assert done.status_code == 200 and done.get_json()["status"] == "replied"

@@ -298,3 +298,32 @@ def test_department_figures_are_public_and_reminders_come_before_the_due_date(
     reminded = evaluations.due_for_reminder(db.session(), clock.now())
     assert [t.id for t in reminded] == [task.id]
     assert evaluations.due_for_reminder(db.session(), clock.now()) == []  # once a day
+
+
+def test_operators_tied_to_departments_rectify_only_their_departments_tasks(
+    app: Any,
+    client: Any,
+    zhang: dict,  # noqa: F811
+    officer: dict,
+) -> None:
+    app_id = _completed(client, zhang)  # 社会保障卡申领: human_resources
+    assert rate(client, zhang, app_id, level="不满意", reason="等了两个小时").status_code == 201
+    police = admin_headers(client, make_operator(app, username="police-rect", roles=("case_operator",),
+                                                 department_codes=("public_security",)))  # fmt: skip
+    hr = admin_headers(client, make_operator(app, username="hr-rect", roles=("case_operator",),
+                                             department_codes=("human_resources",)))  # fmt: skip
+    everything = client.get("/admin/v1/rectifications", headers=officer).get_json()["items"]
+    assert [t["department_code"] for t in everything] == ["human_resources"]
+    task_id = everything[0]["id"]
+    nothing = client.get("/admin/v1/rectifications", headers=police).get_json()
+    assert nothing == {"items": [], "next_cursor": None}
+    refused = client.post(f"/admin/v1/rectifications/{task_id}/response", json={"response": "已整改"},
+                          headers=police)  # fmt: skip
+    assert refused.status_code == 404 and refused.get_json()["error"]["code"] == "evaluations.task_not_found"
+    db.session.remove()
+    assert db.session.get(RectificationTask, task_id).status == "open"  # untouched
+    mine = client.get("/admin/v1/rectifications", headers=hr).get_json()["items"]
+    assert [t["id"] for t in mine] == [task_id]
+    respond = f"/admin/v1/rectifications/{task_id}/response"
+    done = client.post(respond, json={"response": "已整改"}, headers=hr)
+    assert done.status_code == 200 and done.get_json()["status"] == "responded"

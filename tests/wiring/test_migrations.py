@@ -180,3 +180,32 @@ def test_values_reused_from_an_earlier_application_get_its_mask(tmp_path):
         "phone": {"source": "application", "record_id": "gone"},
     }
     engine.dispose()
+
+
+def test_complaints_and_rectification_tasks_learn_their_department_from_the_pinned_item(tmp_path):
+    url, engine = _sqlite_at(tmp_path, "7a3c1e5d9b20")
+    with engine.begin() as conn:
+        _row(conn, "accounts", id="acc")
+        _row(conn, "service_items", id="item", code="ITEM1")
+        for version, department in ((1, "GA"), (2, "RS")):  # the case pinned version 1
+            _row(conn, "service_item_versions", id=f"v{version}", item_id="item", version=version,
+                 document={"department": department})  # fmt: skip
+        _row(conn, "applications", id="app", account_id="acc", items=[{"code": "ITEM1", "version": 1}])
+        _row(conn, "complaints", id="c1", account_id="acc", tracking_no="TS1", application_id="app")
+        _row(conn, "complaints", id="c2", account_id="acc", tracking_no="TS2", application_id=None)
+        _row(conn, "evaluations", id="ev", application_id="app", account_id="acc")
+        _row(conn, "rectification_tasks", id="t", evaluation_id="ev", account_id="acc",
+             due_on=date(2026, 1, 9))  # fmt: skip
+        _row(conn, "operators", id="op", username="desk", roles=["hall_officer"])
+    migrate(url)
+    with engine.connect() as conn:
+        complaints = dict(conn.execute(text("SELECT id, department_code FROM complaints")).all())
+        task = conn.execute(text("SELECT department_code FROM rectification_tasks")).scalar()
+        scope = conn.execute(text("SELECT hall_ids, department_codes FROM operators")).one()
+    assert complaints == {"c1": "GA", "c2": None} and task == "GA"
+    assert tuple(scope) == (None, None)  # existing operators stay unrestricted
+    command.downgrade(alembic_config(url), "7a3c1e5d9b20")
+    with engine.connect() as conn:
+        columns = [r[1] for r in conn.execute(text("PRAGMA table_info(complaints)"))]
+    assert "department_code" not in columns
+    engine.dispose()

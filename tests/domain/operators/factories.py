@@ -13,14 +13,23 @@ PASSWORD = "correct horse battery staple"
 TEST_ACTOR = Actor("system", "tests")
 
 
-def make_operator(app: Any, *, username: str = "alice", roles: tuple[str, ...] = ("admin",)) -> dict:
-    """Create an operator; returns its id, username, password and TOTP secret."""
+def make_operator(
+    app: Any,
+    *,
+    username: str = "alice",
+    roles: tuple[str, ...] = ("admin",),
+    hall_ids: tuple[str, ...] = (),
+    department_codes: tuple[str, ...] = (),
+) -> dict:
+    """Create an operator (tied to the halls and departments given); returns its id, username,
+    password and TOTP secret."""
     from core.db import db
     from domain.operators import service
 
     created = service.create_operator(
         db.session(), encryptor=app.extensions["yiwang"].encryptor, actor=TEST_ACTOR,
         username=username, display_name=f"{username} 测试", password=PASSWORD, roles=list(roles),
+        hall_ids=list(hall_ids), department_codes=list(department_codes),
     )  # fmt: skip
     return {
         "id": created.operator.id,

@@ -345,3 +345,47 @@ def test_two_id_checks_of_one_account_at_once_both_answer(app, sims, monkeypatch
             )
             bound = conn.scalar(select(func.count()).where(VerifiedIdentity.account_id == who["account_id"]))
         assert (attempts, bound) == (answers.count(201), 1)
+
+
+def test_an_officer_tied_to_halls_checks_in_person_only_at_them(app, client, app_citizen, sims, db_session):
+    from tests.appointments.conftest import make_hall
+
+    own, other = make_hall(app), make_hall(app)
+    officer = admin_headers(client, make_operator(app, username="hall-scoped", roles=("hall_officer",),
+                                                  hall_ids=(own,)))  # fmt: skip
+    url = "/admin/v1/identity/in-person-checks"
+    body = {"account_id": app_citizen["account_id"], **LI, "document_checked": True}
+    refused = client.post(url, json=body | {"hall_id": other}, headers=officer)
+    assert refused.status_code == 403 and refused.get_json()["error"]["code"] == "admin.out_of_scope"
+    en = client.post(url, json=body | {"hall_id": other}, headers=officer | {"Accept-Language": "en"})
+    assert "not assigned to this hall" in en.get_json()["error"]["message"]
+    typed = client.post(url, json=body | {"hall": "越秀区政务服务中心"}, headers=officer)
+    assert typed.status_code == 422 and set(typed.get_json()["error"]["fields"]) == {"hall_id"}
+    db_session.rollback()
+    assert db_session.scalars(select(IdentityVerification)).all() == []  # nothing written
+    done = client.post(url, json=body, headers=officer)  # its only hall
+    assert done.status_code == 201, done.get_json()
+    db_session.rollback()
+    row = db_session.scalars(select(IdentityVerification)).one()
+    assert row.hall == "天河区政务服务中心"  # the hall's name, as recorded before
+
+
+def test_an_officer_not_tied_to_halls_names_any_hall_by_id_or_by_name(
+    app, client, app_citizen, sims, db_session
+):
+    from tests.appointments.conftest import make_hall
+
+    hall = make_hall(app)
+    officer = _hall(app, client)
+    url = "/admin/v1/identity/in-person-checks"
+    body = {"account_id": app_citizen["account_id"], **LI, "document_checked": True}
+    assert client.post(url, json=body, headers=officer).status_code == 422  # no hall at all
+    both = client.post(url, json=body | {"hall_id": hall, "hall": "越秀"}, headers=officer)
+    assert both.status_code == 422
+    unknown = client.post(url, json=body | {"hall_id": "no-such-hall"}, headers=officer)
+    assert unknown.status_code == 404 and unknown.get_json()["error"]["code"] == "appointments.hall_not_found"
+    assert client.post(url, json=body | {"hall_id": hall}, headers=officer).status_code == 201
+    assert client.post(url, json=body | {"hall": "越秀区政务服务中心"}, headers=officer).status_code == 201
+    db_session.rollback()
+    halls = db_session.scalars(select(IdentityVerification.hall).order_by(IdentityVerification.created_at))
+    assert sorted(halls) == sorted(["天河区政务服务中心", "越秀区政务服务中心"])
