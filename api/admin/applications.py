@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask.views import MethodView
 from marshmallow import fields, validate
 
-from api.admin.security import BEARER_SECURITY, current_actor, require_operator, role_guard
+from api.admin.security import BEARER_SECURITY, current_actor, current_scope, require_operator, role_guard
 from api.blueprint import Blueprint
 from api.idempotency import idempotent
 from api.schemas import StrictSchema
@@ -48,12 +48,13 @@ class Stages(MethodView):
     @blp.arguments(StageSchema)
     @blp.response(200)
     def post(self, body: dict, app_id: str) -> dict:
-        """Record a handling stage (accepted, supplement requested, completed, …) on a case."""
+        """Record a handling stage (accepted, supplement requested, completed, …) on a case.
+        An operator tied to departments moves only their departments' cases (another is 404)."""
         actor = current_actor()
         app, _ = transitions.advance(
             db.session(), app_id=app_id, to=body["to"], actor_type="operator", actor_id=actor.id,
             note=body.get("note"), fields=body.get("fields_"), materials=body.get("materials"),
-            result=body.get("result"),
+            result=body.get("result"), departments=current_scope().departments,
         )  # fmt: skip
         return {
             "id": app.id,

@@ -72,6 +72,23 @@ def department_code_of(session: Session, app: Application) -> str | None:
     return code if isinstance(code, str) and code else None
 
 
+def department_codes_of(session: Session, app: Application) -> set[str]:
+    """The catalog codes of the departments handling the application's items, as pinned (a
+    bundle's items may belong to several departments)."""
+    pins = [(i["code"], i["version"]) for i in app.items or () if isinstance(i, dict) and "code" in i]
+    codes: set[str] = set()
+    for code, version in pins:
+        document = session.scalar(
+            select(ServiceItemVersion.document)
+            .join(ServiceItem, ServiceItem.id == ServiceItemVersion.item_id)
+            .where(ServiceItem.code == code, ServiceItemVersion.version == version)
+        )
+        department = document.get("department") if isinstance(document, dict) else None
+        if isinstance(department, str) and department:
+            codes.add(department)
+    return codes
+
+
 # Built once (the expression and its cache key): every request on an application runs one.
 _OWNED = select(Application).where(
     Application.id == bindparam("app_id"), Application.account_id == bindparam("account_id")

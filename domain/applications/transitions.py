@@ -19,7 +19,7 @@ from domain.applications import notices, states
 from domain.applications.deadlines import on_transition
 from domain.applications.errors import ApplicationNotFound, IllegalTransition, InvalidPatch, UnknownStatus
 from domain.applications.models import Application, ApplicationEvent
-from domain.applications.service import BY_ID, spec_of, status_params
+from domain.applications.service import BY_ID, department_codes_of, spec_of, status_params
 from domain.applications.timeline import add_event
 
 
@@ -35,14 +35,18 @@ def advance(
     materials: list[str] | None = None,
     result: str | None = None,
     external_id: str | None = None,
+    departments: frozenset[str] | None = None,
 ) -> tuple[Application, bool]:
     """Apply a handler-side transition; returns (application, applied). A repeat of the same
-    external event returns applied=False and changes nothing."""
+    external event returns applied=False and changes nothing. `departments`: an operator tied to
+    departments moves only cases one of whose items those departments handle; any other case is
+    404 to them, as if it did not exist (None: any case)."""
     if to not in states.HANDLER_TARGETS:
         raise UnknownStatus(details={"allowed": sorted(states.HANDLER_TARGETS)})
     take_write_lock(session, Application.__table__, BY_ID, params={"app_id": app_id})
     app = session.scalar(select(Application).where(Application.id == app_id).with_for_update())
-    if app is None:
+    if app is None or (departments is not None and not department_codes_of(session, app) & departments):
+        session.rollback()  # ends the lock; nothing written
         raise ApplicationNotFound()
     if external_id is not None:
         seen = session.scalar(

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from api.idempotency import HEADER
 from core.audit import AuditEvent
 from domain.operators.models import Operator
-from tests.api.v1.applications.conftest import seeded  # noqa: F401 - fixture
+from tests.api.v1.applications.conftest import seeded, zhang  # noqa: F401 - fixtures
 from tests.appointments.conftest import make_hall
 from tests.domain.operators.factories import admin_headers, make_operator
 
@@ -92,3 +92,34 @@ def test_the_api_documents_the_scope(client: Any) -> None:
     create = next(v for k, v in schemas.items() if k.startswith("OperatorCreate"))
     assert "admin.scope_unknown" in create["properties"]["hall_ids"]["description"]
     assert {"hall_ids", "department_codes", "scoped"} <= set(schemas["Operator"]["properties"])
+
+
+def test_operators_tied_to_departments_move_only_their_departments_cases(app, client, zhang):  # noqa: F811
+    """A public-security desk must not accept, complete or reject a human-resources case (the
+    social-security card): 404, as if it did not exist, and the case does not move."""
+    from core.db import db
+    from domain.applications.models import Application
+    from tests.forwarding.conftest import submitted
+
+    case = submitted(client, zhang)  # 社会保障卡申领: human_resources
+    police = admin_headers(
+        client,
+        make_operator(
+            app, username="police-desk", roles=("case_operator",), department_codes=("public_security",)
+        ),
+    )
+    social = admin_headers(
+        client,
+        make_operator(
+            app, username="hr-desk", roles=("case_operator",), department_codes=("human_resources",)
+        ),
+    )
+    url = f"/admin/v1/applications/{case['id']}/stages"
+    refused = client.post(url, json={"to": "received"}, headers=police | {HEADER: "stage-1"})
+    assert refused.status_code == 404, refused.get_json()
+    assert case["case_number"] not in refused.get_data(as_text=True)
+    db.session.remove()
+    assert db.session.get(Application, case["id"]).status == "submitted"
+    moved = client.post(url, json={"to": "received"}, headers=social | {HEADER: "stage-2"})
+    assert moved.status_code == 200, moved.get_json()
+    assert moved.get_json()["status"] == "received"
