@@ -19,6 +19,7 @@ PROBLEM_TEXT: dict[str, tuple[str, str]] = {
     "unknown_ecert_type": ("电子证照类型不存在", "No such e-certificate type"),
     "unknown_source": ("数据来源不存在", "No such data source"),
     "unknown_item": ("事项不存在", "No such service item"),
+    "item_suspended": ("事项已暂停办理", "The item is suspended"),
     "invalid_form_schema": ("表单 JSON Schema 无效", "Invalid form JSON Schema"),
     "unknown_form_field": ("表单中没有该字段", "No such field in the form"),
     "form_conflict": (

@@ -131,6 +131,7 @@ def validate_import(session: Session, document: Any) -> tuple[ImportReport, dict
         items[doc["code"]] = doc
     existing_codes = set(session.scalars(select(ServiceItem.code)))
     bundles: dict[str, dict[str, Any]] = {}
+    places: dict[str, int] = {}  # bundle code -> its index in the document, for problem paths
     for i, value in enumerate(top.array("bundles", required=False, max_items=1000)):
         doc = normalize_bundle(problems, join("bundles", i), value, refs, existing_codes | set(items))
         if doc is None:
@@ -147,9 +148,10 @@ def validate_import(session: Session, document: Any) -> tuple[ImportReport, dict
             problems.subject = doc["code"]
             problems.add(join(join("bundles", i), "items"), "form_conflict", conflict)
         bundles[doc["code"]] = doc
+        places[doc["code"]] = i
     publish = top.boolean("publish")
     if publish:
-        _check_bundle_items_published(session, problems, bundles, items)
+        _check_bundle_items_published(session, problems, bundles, items, places)
     _check_stored_bundles(session, problems, items, skip=set(bundles))
     if not (
         top.raw("items", required=False) or top.raw("bundles", required=False) or any(reference.values())
@@ -178,7 +180,11 @@ def validate_import(session: Session, document: Any) -> tuple[ImportReport, dict
 
 
 def _check_bundle_items_published(
-    session: Session, problems: Problems, bundles: dict[str, dict[str, Any]], items: dict[str, dict[str, Any]]
+    session: Session,
+    problems: Problems,
+    bundles: dict[str, dict[str, Any]],
+    items: dict[str, dict[str, Any]],
+    places: dict[str, int],
 ) -> None:
     """A bundle published in this import needs every item published: imported ones will be,
     except a suspended one (publishing a new version leaves an item suspended). A bundle already
@@ -196,9 +202,10 @@ def _check_bundle_items_published(
         if b.published_document is not None
         and content_hash(b.published_document) == content_hash(bundles[b.code])
     }
-    for i, (code, doc) in enumerate(bundles.items()):
+    for code, doc in bundles.items():
         if code in unchanged:
             continue
+        i = places[code]  # where the bundle stands in the document (invalid ones before it count)
         problems.subject = code
         for j, item_code in enumerate(doc["items"]):
             if status.get(item_code) == STATUS_SUSPENDED:

@@ -112,7 +112,7 @@ _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 
 def _valid_cert_no(cert_no: Any) -> bool:
     """18 characters, GB 11643 check character."""
-    if not isinstance(cert_no, str) or not re.fullmatch(r"\d{17}[\dX]", cert_no):
+    if not isinstance(cert_no, str) or not re.fullmatch(r"[0-9]{17}[0-9X]", cert_no):
         return False
     total = sum(int(d) * w for d, w in zip(cert_no[:17], _ID_WEIGHTS, strict=True))
     return "10X98765432"[total % 11] == cert_no[17]
@@ -136,7 +136,7 @@ def injected_error(entry: Any) -> GatewayError:
     text = str(entry)
     if ":" in text:
         return GatewayError(*text.split(":", 1))
-    if text.isdigit():
+    if text.isascii() and text.isdigit():
         return GatewayError(text, DEFAULT_SUB.get(text, "isp.unknow-error"))
     prefixes = (("isp.", "20000"), ("aop.", "20000"), ("isv.missing", "40001"),
                 ("isv.insufficient", "40006"), ("isv.", "40002"))  # fmt: skip

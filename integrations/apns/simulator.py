@@ -129,7 +129,8 @@ def _check_request(state: ApnsSimState, token: str) -> Response | None:
         return _fail(400, "InvalidPushType")
     if request.headers.get("apns-priority", "10") not in ("10", "5", "1"):
         return _fail(400, "BadPriority")
-    if not request.headers.get("apns-expiration", "0").isdigit():
+    expiration = request.headers.get("apns-expiration", "0")
+    if not (expiration.isascii() and expiration.isdigit()):
         return _fail(400, "BadExpirationDate")
     apns_id = request.headers.get("apns-id")
     if apns_id is not None:

@@ -72,7 +72,7 @@ RESULT_MESSAGES = {"0": "一致", "1": "不一致", "2": "库中无此号", "3":
 BODY_KEYS = {"request_id", "purpose", "payload"}
 _REQUEST_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _NONCE = re.compile(rf"[\x21-\x7e]{{{signing.MIN_NONCE_LENGTH},{signing.MAX_NONCE_LENGTH}}}")
-_ID_SHAPE = re.compile(r"[1-9]\d{16}[\dX]")
+_ID_SHAPE = re.compile(r"[1-9][0-9]{16}[0-9X]")  # ASCII digits only
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
 _FAULT_KEYS = {"down", "latency_ms", "errors", "bad_response_signature", "malformed_response"}
@@ -317,7 +317,9 @@ def _register_control(app: Flask, state: SimState) -> None:
             if not isinstance(body, dict) or set(body) - _FAULT_KEYS:
                 return jsonify({"error": f"body must be an object with keys from {sorted(_FAULT_KEYS)}"}), 400
             errors = body.get("errors", [])
-            if not isinstance(errors, list) or not all(str(e).isdigit() and int(e) > 0 for e in errors):
+            if not isinstance(errors, list) or not all(
+                str(e).isascii() and str(e).isdigit() and int(e) > 0 for e in errors
+            ):
                 return jsonify({"error": "errors must be a list of positive envelope codes"}), 400
             with state.lock:
                 state.faults.update(body)

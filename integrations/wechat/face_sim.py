@@ -94,7 +94,7 @@ def expected_cert_hash(cert_type: str, cert_name: str, cert_no: str) -> str:
 
 def _well_formed_id(cert_no: str) -> bool:
     """18 characters with a valid GB 11643 check character."""
-    if not re.fullmatch(r"\d{17}[\dXx]", cert_no):
+    if not re.fullmatch(r"[0-9]{17}[0-9Xx]", cert_no):
         return False
     total = sum(int(d) * w for d, w in zip(cert_no[:17], _ID_WEIGHTS, strict=True))
     return _ID_CHECK[total % 11] == cert_no[17].upper()

@@ -279,6 +279,22 @@ def test_an_import_does_not_publish_a_bundle_over_a_suspended_item(db_session):
     assert db_session.scalar(select(Bundle).where(Bundle.code == "YJS-TEST")) is None  # nothing written
 
 
+def test_a_suspended_item_problem_points_at_its_bundle_and_says_suspended(db_session):
+    card, marriage = item(), marriage_item()
+    assert catalog.import_catalog(db_session, ACTOR, document(card, marriage), dry_run=False).ok
+    catalog.publish_item(db_session, ACTOR, card["code"])
+    catalog.publish_item(db_session, ACTOR, marriage["code"])
+    catalog.set_item_status(db_session, ACTOR, marriage["code"], suspend=True, reason="系统升级")
+    broken = bundle([card["code"]], code="YJS-BAD", region="bad")  # bundles[0]: a problem of its own
+    good = bundle([card["code"], marriage["code"]])  # bundles[1]: over the suspended item
+    doc = document(card, marriage, bundles=[broken, good], publish=True)
+    report = catalog.import_catalog(db_session, ACTOR, doc, dry_run=True)
+    [suspended] = [p for p in report.problems if p.code == "item_suspended"]
+    assert suspended.path == "bundles[1].items[1]"  # the editor is sent to the right bundle
+    assert suspended.as_dict("zh")["message"] == "事项已暂停办理"
+    assert suspended.as_dict("en")["message"] == "The item is suspended"
+
+
 def test_a_routine_reimport_passes_while_a_published_bundles_item_is_suspended(db_session):
     card, marriage = item(), marriage_item()
     doc = document(card, marriage, bundles=[bundle([card["code"], marriage["code"]])], publish=True)
