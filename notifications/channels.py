@@ -37,6 +37,9 @@ class Outcome:
     provider_msg_id: str | None = None
     code: str | None = None
     detail: str | None = None
+    # Why the notification's `skipped` should name this channel ("preference"): written with the
+    # message's final state, in the same transaction, so no rollback of a later send loses it.
+    skipped: str | None = None
 
 
 @dataclass(frozen=True)
@@ -216,7 +219,9 @@ OPTED_OUT = "preference"  # a channel the citizen switched off (skipped reason a
 
 
 def skip_channel(session: Session, notification_id: str, channel: str, reason: str) -> None:
-    """Record on the notification that `channel` was left out, and why (with the caller's commit)."""
+    """Record on the notification that `channel` was left out, and why (with the caller's commit).
+    A channel does not call this itself: it says so in its Outcome (`skipped`), and the sender
+    writes it with the message's state."""
     from notifications.models import Notification
 
     note = session.get(Notification, notification_id)
@@ -240,8 +245,9 @@ class SmsChannel:
         # Asked again at the send: the message may have waited (quiet hours, retries) since the
         # fallback was decided, and a citizen who switched SMS off meanwhile gets none.
         if not preferences.load(session, message.account_id).allows(note.event_type, "sms"):
-            skip_channel(session, note.id, "sms", OPTED_OUT)
-            return Outcome(PERMANENT_FAILURE, code=OPTED_OUT, detail="the citizen switched SMS off")
+            return Outcome(
+                PERMANENT_FAILURE, code=OPTED_OUT, detail="the citizen switched SMS off", skipped=OPTED_OUT
+            )
         phone = accounts.full_phone(
             session, encryptor=self.encryptor, account_id=message.account_id,
             actor_id="notifications.sms", actor_type="system", request_id=message.id,

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from core import clock
 from core.db import take_write_lock
 from domain.accounts.models import Account
-from notifications.channels import OPTED_OUT, Channel, MessageView, NoteView, Outcome
+from notifications.channels import OPTED_OUT, Channel, MessageView, NoteView, Outcome, skip_channel
 from notifications.events import PUSH_PROVIDERS
 from notifications.models import (
     CREATED,
@@ -197,6 +197,23 @@ class Sender:
                 session.execute(select(Message.id, Message.state).where(Message.id.in_(list(states)))).all()
             )
             states = {message_id: held.get(message_id, "gone") for message_id in states}
+        # A channel left out (the citizen switched SMS off) is noted on the notification in this
+        # transaction, with the message's final state: a later send of the batch that fails and
+        # rolls back cannot lose it. Not for a message claimed again meanwhile: its sender notes it.
+        skips = [
+            (message_id, channel, outcome.skipped)
+            for message_id, channel, _a, _c, outcome in results
+            if outcome.skipped and states.get(message_id) == outcome.state
+        ]
+        if skips:
+            notes = dict(
+                session.execute(
+                    select(Message.id, Message.notification_id).where(Message.id.in_([s[0] for s in skips]))
+                ).all()
+            )
+            for message_id, channel, reason in skips:
+                if message_id in notes:
+                    skip_channel(session, notes[message_id], channel, reason)
         # Receipts may have come first (SMS): apply any kept for what was just sent; a message a
         # receipt already finished keeps that state.
         for message_id, channel, _a, _c, outcome in results:

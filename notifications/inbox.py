@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -111,14 +112,35 @@ def mark_all_read(session: Session, account_id: str) -> int:
     return int(result.rowcount or 0)
 
 
-def since(session: Session, account_id: str, last_id: str | None, *, limit: int = 100) -> list[Notification]:
-    """Notifications after `last_id` (oldest first), for a stream that reconnects."""
+# Missed notifications a reconnecting stream sends again; beyond this the app reloads its inbox.
+REPLAY_LIMIT = 100
+RESYNC_CODE = "notifications.resync"
+RESYNC_MESSAGE = {
+    "zh": "错过的消息较多，请刷新消息中心查看全部",
+    "en": "Many notifications were missed; reload the inbox to see them all",
+}
+
+
+@dataclass(frozen=True)
+class CatchUp:
+    """What a reconnecting stream owes the app: the missed notifications (oldest first), or,
+    when more than the replay limit were missed, none of them and `resync_to`: the newest
+    notification's id. The app is then told to reload its inbox (GET /v1/notifications), which
+    shows them all, and resumes after `resync_to`."""
+
+    items: list[Notification]
+    resync_to: str | None = None
+
+
+def since(session: Session, account_id: str, last_id: str | None, *, limit: int = REPLAY_LIMIT) -> CatchUp:
+    """Notifications after `last_id` (oldest first), for a stream that reconnects; more than
+    `limit` of them: a resync instead (see CatchUp)."""
     N = Notification
     if not is_id(last_id):  # none, or not an id this server gave: the stream starts from now
-        return []
+        return CatchUp([])
     last = session.get(N, last_id)
     if last is None or last.account_id != account_id:
-        return []
+        return CatchUp([])
     stmt = (
         select(N)
         .where(
@@ -126,9 +148,25 @@ def since(session: Session, account_id: str, last_id: str | None, *, limit: int 
             or_(N.created_at > last.created_at, and_(N.created_at == last.created_at, N.id > last.id)),
         )
         .order_by(N.created_at, N.id)
-        .limit(limit)
+        .limit(limit + 1)
     )
-    return list(session.scalars(stmt))
+    rows = list(session.scalars(stmt))
+    if len(rows) <= limit:
+        return CatchUp(rows)
+    newest = session.scalar(
+        select(N.id).where(N.account_id == account_id).order_by(N.created_at.desc(), N.id.desc()).limit(1)
+    )
+    return CatchUp([], resync_to=newest or rows[-1].id)
+
+
+def resync_event(lang: str, *, limit: int = REPLAY_LIMIT) -> dict[str, Any]:
+    """The body of the stream's `resync` event, in the stream's language."""
+    return {
+        "code": RESYNC_CODE,
+        "message": RESYNC_MESSAGE["en" if lang == "en" else "zh"],
+        "replay_limit": limit,
+        "reload": "/v1/notifications",
+    }
 
 
 _LIVE_KEY = "yiwang_notify_live"

@@ -137,7 +137,9 @@ class Stream(MethodView):
         connection open; the server ends a stream after a few minutes, or when the access token
         expires, and the client reconnects (with a refreshed token). When the session is signed
         out (logout, ended from another device, account locked) the stream sends
-        `event: session_ended` and ends: the app asks the citizen to log in again.
+        `event: session_ended` and ends: the app asks the citizen to log in again. When more
+        notifications were missed than a stream replays (100), it sends `event: resync` instead
+        of them (id = the newest notification): the app reloads GET /v1/notifications.
         """
         p = current_principal()
         revocations = services().revocations
@@ -157,10 +159,10 @@ class Stream(MethodView):
             pubsub.subscribe(inbox.channel_name(p.account_id))
             reader, lang = db.reader(), language()
             settings = services().notifications.settings
-            missed = [
-                inbox.item(n, lang, session=reader, settings=settings)
-                for n in inbox.since(reader, p.account_id, request.headers.get("Last-Event-ID"))
-            ]
+            catch_up = inbox.since(reader, p.account_id, request.headers.get("Last-Event-ID"))
+            missed = [_frame(inbox.item(n, lang, session=reader, settings=settings)) for n in catch_up.items]
+            if catch_up.resync_to is not None:  # more missed than a stream replays
+                missed = [_resync(catch_up.resync_to, lang)]
             db.session.remove()
         except Exception:
             with _streams_lock:
@@ -185,6 +187,14 @@ class Stream(MethodView):
 def _frame(item: dict) -> str:
     data = json.dumps(item, default=str, ensure_ascii=False)
     return f"id: {item['id']}\nevent: notification\ndata: {data}\n\n"
+
+
+def _resync(newest_id: str, lang: str) -> str:
+    """The frame telling a reconnecting app that it missed more than the stream replays: it
+    reloads its inbox. Its `id:` is the newest notification's, so the app's Last-Event-ID moves
+    past what the reload shows and a later reconnect does not ask again."""
+    data = json.dumps(inbox.resync_event(lang), ensure_ascii=False)
+    return f"id: {newest_id}\nevent: resync\ndata: {data}\n\n"
 
 
 def _session_ended(lang: str) -> str:
@@ -247,7 +257,7 @@ def _free_slot(pubsub: Any) -> None:
 
 def _events(
     pubsub: object,
-    missed: list[dict],
+    missed: list[str],
     *,
     heartbeat: float,
     lifetime: float,
@@ -264,13 +274,13 @@ def _events(
     first if it must. Ending, however it ends, is the generator returning: the body's `close`
     frees the slot and the subscription."""
     yield "retry: 3000\n\n"
-    for item in missed:
+    for frame in missed:
         if clock.timestamp() >= expires_at:
             return
         if revoked():
             yield ended
             return
-        yield _frame(item)
+        yield frame
     end = time.monotonic() + lifetime
     last = time.monotonic()
     while time.monotonic() < end and clock.timestamp() < expires_at and not lifecycle.draining():

@@ -46,7 +46,7 @@ MAX_TEXT_PROBLEMS = 20  # per schema: enough to show what is wrong without flood
 _FORMATS = FormatChecker()
 
 
-def _resolve(root: dict[str, Any], node: Any) -> Any:
+def resolve_ref(root: dict[str, Any], node: Any) -> Any:
     """Follow local `$ref`s ("#/$defs/x"); anything else is returned as it is."""
     seen = 0
     while isinstance(node, dict) and isinstance(node.get("$ref"), str) and node["$ref"].startswith("#/"):
@@ -68,7 +68,7 @@ def leaf_fields(schema: dict[str, Any]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
 
     def walk(node: Any, prefix: str, depth: int) -> None:
-        node = _resolve(schema, node)
+        node = resolve_ref(schema, node)
         if not isinstance(node, dict) or depth > MAX_DEPTH:
             return
         props = node.get("properties")
@@ -210,7 +210,7 @@ def _check_schema(problems: Problems, path: str, schema: Any) -> bool:
     # A bad reference is reported, but the hints and bindings are still checked: one report
     # should list every problem of the item.
     for ref in _refs(schema):
-        if not ref.startswith("#/") or _resolve(schema, {"$ref": ref}) is None:
+        if not ref.startswith("#/") or resolve_ref(schema, {"$ref": ref}) is None:
             problems.add(
                 path,
                 "invalid_form_schema",

@@ -30,8 +30,9 @@ from core.db import run_precompiled, take_write_lock
 from core.masking import redact_values
 from core.throttle import CircuitBreaker, LeaseSemaphore, TokenBucket
 from domain.accounts import profile_cache
-from domain.applications import notices, states, transitions
+from domain.applications import forms, notices, states, transitions
 from domain.applications.models import OUTBOX_DEAD, Application, ForwardingOutbox
+from domain.catalog.form_schema import resolve_ref
 from domain.forwarding import payload
 from integrations.province.client import ProvinceClient, ProvinceError, Receipt
 from integrations.province.profile import Profile
@@ -251,9 +252,29 @@ class Forwarder:
         if refused is not None:
             # Outside the except block: an error recording the failure must not carry the
             # province's text (which may quote a name) along as its cause into a traceback.
-            return self._failed(session, row_id, attempt, refused, quoted=_quoted(body))
+            quoted = _quoted(body, self._form_fields(session, row_id))
+            return self._failed(session, row_id, attempt, refused, quoted=quoted)
         self._breaker_success()
         return receipt
+
+    def _form_fields(self, session: Session, row_id: str) -> FormFields | None:
+        """The JSON Schema of each form field the body sent, by the name the province knows it
+        (the profile's field mapping), with the whole form's schema; None when the form's spec
+        cannot be read (every value is then treated as one the citizen wrote)."""
+        try:
+            row = session.get(ForwardingOutbox, row_id)
+            app = session.get(Application, row.application_id) if row is not None else None
+            if app is None or not app.items:
+                return None
+            spec = forms.spec_for(
+                session, [(i["code"], int(i["version"])) for i in app.items], name=app.service_name
+            )
+        except Exception:  # masking more is the safe side; the refusal is still recorded
+            session.rollback()
+            log.warning("form spec unavailable to mask a refusal", extra={"row_id": row_id})
+            return None
+        mapped = {self.profile.fields.get(path, path): leaf for path, leaf in spec.leaves.items()}
+        return FormFields(mapped, spec.schema)
 
     def _breaker_success(self) -> None:
         try:
@@ -423,24 +444,68 @@ def backoff(attempt: int, base: float, cap: float, rand: float) -> float:
 _CJK = re.compile(r"[\u3400-\u9fff]")
 
 
-def _quoted(body: dict[str, Any]) -> list[str]:
+@dataclass(frozen=True)
+class FormFields:
+    """The form's fields a body sent, for `_quoted`: name in the body -> the field's schema, and
+    the whole form's schema (for `$ref`s)."""
+
+    leaves: dict[str, Any]
+    root: dict[str, Any]
+
+
+def _quoted(body: dict[str, Any], fields: FormFields | None = None) -> list[str]:
     """What a refusal may quote back of the personal data a body sent, to mask where the
     reason is kept: the applicant's name, and the form's values written in Chinese (names,
     addresses, employers) or holding an e-mail address, inside lists and their objects too (a
     family member's name). ID and phone numbers are left to the patterns (masked in their usual
     shape); codes and the form's other values stay readable: they are what an operator needs to
-    see what was refused."""
+    see what was refused. So do the values of fields whose schema (`fields`) only allows the
+    catalog's own (enum, const, boolean, a choice of consts, a list of those: "本市户籍",
+    "已婚", "汉族"): the citizen chose them, wrote nothing personal in them. A value whose field
+    is not known is treated as written by the citizen."""
     applicant = body.get("applicant") or {}
     values = [applicant["name"]] if isinstance(applicant.get("name"), str) else []
-    pending: list[tuple[Any, int]] = [(value, 0) for value in (body.get("form") or {}).values()]
+    form = body.get("form") or {}
+    leaves = fields.leaves if fields is not None else {}
+    root = fields.root if fields is not None else {}
+    pending: list[tuple[Any, Any, int]] = [(value, leaves.get(name), 0) for name, value in form.items()]
     while pending:
-        item, depth = pending.pop()
+        item, schema, depth = pending.pop()
+        schema = resolve_ref(root, schema) if schema is not None else None
+        if schema is not None and _fixed_choice(root, schema):
+            continue
         if isinstance(item, str):
             if _CJK.search(item) or "@" in item:
                 values.append(item)
-        elif depth < _QUOTED_DEPTH and isinstance(item, list | dict):
-            pending.extend((v, depth + 1) for v in (item.values() if isinstance(item, dict) else item))
+        elif depth < _QUOTED_DEPTH and isinstance(item, dict):
+            props = schema.get("properties") if isinstance(schema, dict) else None
+            props = props if isinstance(props, dict) else {}
+            pending.extend((v, props.get(k), depth + 1) for k, v in item.items())
+        elif depth < _QUOTED_DEPTH and isinstance(item, list):
+            of = schema.get("items") if isinstance(schema, dict) else None
+            pending.extend((v, of if isinstance(of, dict) else None, depth + 1) for v in item)
     return values
+
+
+def _fixed_choice(root: dict[str, Any], schema: Any, depth: int = 0) -> bool:
+    """Whether a field only takes values its schema lists: enum, const, boolean, oneOf/anyOf
+    of such, or an array of such."""
+    schema = resolve_ref(root, schema)
+    if not isinstance(schema, dict) or depth > 8:
+        return False
+    if "enum" in schema or "const" in schema:
+        return True
+    kinds = schema.get("type")
+    kinds = [kinds] if isinstance(kinds, str) else kinds if isinstance(kinds, list) else []
+    if kinds and all(k in ("boolean", "null") for k in kinds):
+        return True
+    for keyword in ("oneOf", "anyOf"):
+        choices = schema.get(keyword)
+        if isinstance(choices, list) and choices and all(_fixed_choice(root, c, depth + 1) for c in choices):
+            return True
+    if "array" in kinds and isinstance(schema.get("items"), dict):
+        return _fixed_choice(root, schema["items"], depth + 1)
+    return False
 
 
 # Bounds the walk as the request parser bounds any JSON body's nesting (api.json_body.MAX_DEPTH):

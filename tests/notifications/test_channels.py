@@ -316,3 +316,45 @@ def test_sms_fallback_only_for_critical_events(app: Any, person: dict, sms: Sim,
     run_notifier(app)
     assert states(app, note.id) == {}
     assert sms.get("messages")["messages"] == []
+
+
+def test_the_sms_preference_note_survives_a_later_message_of_the_batch_failing(
+    app: Any, client: Any, sms: Sim, daytime: Any
+) -> None:
+    """Two citizens switch SMS off while their fallback SMS waits for the morning; the sender
+    takes both in one batch and the second send fails unexpectedly (the sender rolls back and
+    retries it later). The first citizen's notification still says why no SMS came."""
+    from notifications.delivery import Sender
+    from tests.conftest import make_citizen
+
+    people = [make_citizen(app), make_citizen(app)]
+    notes = {p["account_id"]: notify(app, p, "case_refused", reason="材料不齐") for p in people}
+    daytime.advance(hours=13)  # 23:00 in Beijing: no other channel, the SMS is held for the night
+    run_notifier(app)
+    for p in people:
+        assert states(app, notes[p["account_id"]].id) == {"sms": "created"}
+        _sms_off(app, p, "case_refused")
+    daytime.advance(hours=9)
+
+    deps = app.extensions["yiwang"].notifications
+    real = deps.sender().channels["sms"]
+    calls: list[str] = []
+
+    class FailingSecond:
+        """The real SMS channel, except that its second send fails as a bug would."""
+
+        def send(self, session: Any, message: Any, note: Any) -> Any:
+            calls.append(note.id)
+            if len(calls) == 2:
+                raise RuntimeError("unexpected")
+            return real.send(session, message, note)
+
+    sender = Sender(deps.settings, {"sms": FailingSecond()})
+    claimed = sender.claim(db.session(), 10)
+    assert len(claimed) == 2
+    sender.deliver_batch(db.session(), claimed)
+    assert len(calls) == 2 and sms.get("messages")["messages"] == []
+    first, second = calls
+    assert states(app, first) == {"sms": "permanent_failure"}
+    assert _skipped(first)["skipped"]["sms"] == "preference"  # not lost with the rollback
+    assert states(app, second) == {"sms": "temporary_failure"}  # retried later; it will say so then

@@ -170,6 +170,45 @@ def test_a_stream_resumes_with_last_event_id(app: Any, gunicorn: Any) -> None:
     reader.close()
 
 
+def test_a_stream_that_missed_more_than_it_replays_tells_the_app_to_reload_its_inbox(
+    app: Any, gunicorn: Any
+) -> None:
+    """A phone offline for 101 notifications cannot have them all replayed: instead of losing
+    all but 100 without a word, the stream says `resync` (the app reloads its inbox, which has
+    every one) and goes on live; 100 missed are still replayed one by one."""
+    from notifications.inbox import REPLAY_LIMIT
+
+    person = make_citizen(app)
+    seen = notify(app, person, "case_received")
+    missed = [notify(app, person, "case_accepted") for _ in range(REPLAY_LIMIT + 1)]
+    url = f"{gunicorn.base}/v1/notifications/stream"
+
+    reader = Reader(url, person["access_token"], last_event_id=seen.id)
+    got = reader.next()
+    assert got["event"] == "resync", got
+    assert got["data"]["code"] == "notifications.resync" and "刷新消息中心" in got["data"]["message"]
+    assert got["data"]["reload"] == "/v1/notifications" and got["data"]["replay_limit"] == REPLAY_LIMIT
+    # The app resumes after the newest: what the reload shows is not asked for again.
+    assert got["id"] == missed[-1].id
+    later = notify(app, person, "supplement_requested")  # the stream goes on live
+    live = reader.next()
+    assert live["event"] == "notification" and live["id"] == later.id
+    reader.close()
+    page = httpx.get(
+        f"{gunicorn.base}/v1/notifications", params={"limit": 100, "unread": "true"},
+        headers=person["headers"], timeout=5,
+    ).json()  # fmt: skip
+    assert page["unread_count"] == REPLAY_LIMIT + 3  # the reload has every one the stream skipped
+    assert {n.id for n in missed[-99:]} <= {item["id"] for item in page["items"]}
+
+    # Exactly as many as the stream replays: each of them, no resync.
+    again = Reader(url, person["access_token"], last_event_id=missed[1].id)
+    replayed = [again.next() for _ in range(REPLAY_LIMIT)]
+    assert [e["event"] for e in replayed] == ["notification"] * REPLAY_LIMIT
+    assert [e["id"] for e in replayed] == [n.id for n in [*missed[2:], later]]
+    again.close()
+
+
 def test_a_stream_signed_out_from_another_device_gets_nothing_more_and_ends(app: Any, gunicorn: Any) -> None:
     phone = f"139{uuid.uuid4().int % 10**8:08d}"
     streaming, other = make_citizen(app, phone=phone), make_citizen(app, phone=phone)
