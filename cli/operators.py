@@ -8,12 +8,28 @@ import click
 from flask.cli import AppGroup
 
 from core.errors import AppError
+from domain.operators.errors import UnknownScope
 from domain.operators.models import ROLES
 
 
 def fail(error: AppError) -> click.ClickException:
     """A domain error as a CLI failure (Chinese and English text, no stack trace)."""
     return click.ClickException(f"{error.message('zh')} / {error.message('en')} [{error.code}]")
+
+
+def _unknown_scope(
+    error: UnknownScope, *, hall_ids: tuple[str, ...], department_codes: tuple[str, ...]
+) -> click.ClickException:
+    """The scope refusal naming each unknown hall and department as given on the command line."""
+    unknown = []
+    for field, option, values in (
+        ("hall_ids", "--hall", hall_ids),
+        ("department_codes", "--department", department_codes),
+    ):
+        for i, value in enumerate(values):
+            if f"{field}.{i}" in (error.fields or {}):
+                unknown.append(f"{option} {value!r}")
+    return click.ClickException(f"{fail(error).message}: {', '.join(unknown)}")
 
 
 operators = AppGroup("operators", help="Operator accounts of the admin API.")
@@ -40,9 +56,23 @@ def _read_password(from_stdin: bool) -> str:
 @click.option("--display-name", required=True, help="name shown in the admin UI and audit views")
 @click.option("--role", "roles", multiple=True, required=True, type=click.Choice(ROLES),
               help="repeat for several roles")  # fmt: skip
+@click.option("--hall", "hall_ids", multiple=True, metavar="HALL_ID",
+              help="tie the operator to this hall (repeat for several; none: every hall)")  # fmt: skip
+@click.option("--department", "department_codes", multiple=True, metavar="CODE",
+              help="tie the operator to this department (repeat for several; none: all)")  # fmt: skip
 @click.option("--password-stdin", is_flag=True, help="read the password from the first line of stdin")
-def create_command(username: str, display_name: str, roles: tuple[str, ...], password_stdin: bool) -> None:
-    """Create an operator and print its TOTP secret once (scan the URI into an authenticator app)."""
+def create_command(
+    username: str,
+    display_name: str,
+    roles: tuple[str, ...],
+    hall_ids: tuple[str, ...],
+    department_codes: tuple[str, ...],
+    password_stdin: bool,
+) -> None:
+    """Create an operator and print its TOTP secret once (scan the URI into an authenticator app).
+
+    `--hall` and `--department` tie it to halls and departments as the admin API's `hall_ids`
+    and `department_codes` do; each must exist, else nothing is created."""
     from api.deps import services
     from core.db import db
     from domain.operators import service
@@ -53,11 +83,18 @@ def create_command(username: str, display_name: str, roles: tuple[str, ...], pas
         created = service.create_operator(
             db.session(), encryptor=services().encryptor, actor=CLI_ACTOR, username=username,
             display_name=display_name, password=password, roles=list(roles),
+            hall_ids=list(hall_ids), department_codes=list(department_codes),
         )  # fmt: skip
+    except UnknownScope as error:
+        raise _unknown_scope(error, hall_ids=hall_ids, department_codes=department_codes) from None
     except AppError as error:
         raise fail(error) from None
     op = created.operator
     click.echo(f"operator created: {op.username} (id {op.id}, roles {', '.join(op.roles)})")
+    if op.hall_ids:
+        click.echo(f"halls: {', '.join(op.hall_ids)}")
+    if op.department_codes:
+        click.echo(f"departments: {', '.join(op.department_codes)}")
     click.echo("TOTP secret (shown once; store it only in the authenticator app):")
     click.echo(f"  secret: {created.totp_secret}")
     click.echo(f"  uri:    {created.totp_uri}")

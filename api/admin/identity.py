@@ -28,7 +28,7 @@ class InPersonSchema(StrictSchema):
     hall_id = fields.String(
         validate=validate.Length(min=1, max=36),
         metadata={
-            "description": "the hall where the check is made (its id; its name is recorded). An officer "
+            "description": "the hall where the check is made (its id and name are recorded). An officer "
             "assigned to halls names one of them, or leaves it out when assigned to exactly one."
         },
     )
@@ -52,6 +52,11 @@ class InPersonResultSchema(StrictSchema):
     identity_level = fields.String()
     name = fields.String(metadata={"description": "masked"})
     id_number = fields.String(metadata={"description": "masked"})
+    hall_id = fields.String(
+        allow_none=True,
+        metadata={"description": "the hall where the check was made; null for a free-text `hall`"},
+    )
+    hall = fields.String(metadata={"description": "the hall's name as recorded"})
 
 
 @blp.route("/in-person-checks")
@@ -86,4 +91,6 @@ class InPersonChecks(MethodView):
             "identity_level": "L3",
             "name": row.name_masked,
             "id_number": row.id_number_masked,
+            "hall_id": row.hall_id,
+            "hall": row.hall,
         }

@@ -103,9 +103,10 @@ def _if_match() -> int:
     return int(value)
 
 
-def _detail(body: bytes, etag: str, status: int = 200) -> Response:
+def _detail(body: bytes, etag: str | None, status: int = 200) -> Response:
     resp = Response(body, status, mimetype="application/json")
-    resp.headers["ETag"] = etag
+    if etag is not None:  # None: a reader that cannot write gets no If-Match value
+        resp.headers["ETag"] = etag
     resp.headers["Cache-Control"] = "no-store"
     return resp
 
@@ -163,15 +164,19 @@ class ApplicationItem(MethodView):
     def get(self, app_id: str) -> Response:
         """Data (prefilled values masked), provenance, materials and what satisfies them, status, due date.
 
-        A third-party app holding `applications.read` without `applications.write` gets the case
-        and its progress only: no `data` or `provenance`, and of each satisfying material only its
-        `kind` and `attached_at`."""
+        The ETag (`"r<revision>"`) is what an autosave sends back in If-Match. A third-party app
+        holding `applications.read` without `applications.write` gets the case and its progress
+        only: no `data` or `provenance`, of each satisfying material only its `kind` and
+        `attached_at`, and no ETag (it can make no write to base on it)."""
         p = current_principal()
         body, etag = detail_view.load(
             db.session, _deps(), cached_views(), account_id=p.account_id, app_id=app_id, lang=language()
         )
         if not detail_view.shows_form(third_party=p.third_party, scopes=p.scopes):
-            body = detail_view.progress_only(body)
+            # The revision validates writes, and this reader may make none; nor does it change
+            # with everything the progress view shows (a material attached), so it is no cache
+            # validator for it either. The view is not kept (no-store), so nothing revalidates.
+            return _detail(detail_view.progress_only(body), None)
         return _detail(body, etag)
 
     @scope("applications.write")

@@ -31,14 +31,16 @@ from domain.operators.errors import HallRequired
 from domain.operators.scope import UNSCOPED, Scope
 
 
-def hall_name(session: Session, *, scope: Scope, hall_id: str | None, hall: str | None) -> str:
-    """The name recorded for the hall of an in-person check.
+def hall_of_check(
+    session: Session, *, scope: Scope, hall_id: str | None, hall: str | None
+) -> tuple[str | None, str]:
+    """The hall of an in-person check as recorded: its id (None for a typed name) and its name.
 
     `hall_id` names a hall (`halls`): it must exist (404 `appointments.hall_not_found`) and be
-    one of the officer's when they are assigned to halls (403 `admin.out_of_scope`); its name
-    is recorded. The free-text `hall` of earlier clients is still taken from officers not tied
-    to halls; an officer tied to halls names one of them by id, or none when they have exactly
-    one (422 `admin.hall_required` otherwise). Both at once are 422."""
+    one of the officer's when they are assigned to halls (403 `admin.out_of_scope`); its id and
+    name are recorded. The free-text `hall` of earlier clients is still taken from officers not
+    tied to halls (no id then); an officer tied to halls names one of them by id, or none when
+    they have exactly one (422 `admin.hall_required` otherwise). Both at once are 422."""
     if hall_id is not None and hall is not None:
         both = Text("Give hall_id or hall, not both", "hall_id 与 hall 只能填写一个")
         raise HallRequired(fields={"hall": [both]})
@@ -46,7 +48,7 @@ def hall_name(session: Session, *, scope: Scope, hall_id: str | None, hall: str 
         text = hall.strip()
         if not text:
             raise HallRequired(fields={"hall": [Text("Required", "请填写大厅")]})
-        return text[:64]
+        return None, text[:64]
     if hall_id is None and hall is not None:  # an officer tied to halls: not a typed name
         only_ids = Text("Choose one of your halls by hall_id", "请通过 hall_id 选择您所在的大厅")
         raise HallRequired(fields={"hall_id": [only_ids]})
@@ -54,7 +56,7 @@ def hall_name(session: Session, *, scope: Scope, hall_id: str | None, hall: str 
     row = session.get(Hall, chosen) if is_id(chosen) else None
     if row is None:
         raise HallNotFound()
-    return row.name[:64]
+    return row.id, row.name[:64]
 
 
 def record_in_person(
@@ -72,7 +74,7 @@ def record_in_person(
 ) -> Outcome:
     """An operator checked the citizen and their ID card at a service hall: L3 without a face
     scan. The identity must be free or already this account's (no merges by operators). The
-    hall is named as `hall_name` says (checked first: nothing is read or written for a hall
+    hall is named as `hall_of_check` says (checked first: nothing is read or written for a hall
     outside the officer's scope).
 
     The officer types the name and number; no provider checks them. When the account already
@@ -80,7 +82,7 @@ def record_in_person(
     normalisation): 409 `identity.different_person` for another number, 409
     `identity.in_person_mismatch` for another name. Verified data is never replaced by a
     typed entry (a legal change of name is proved by a face check, which asks the provider)."""
-    hall = hall_name(session, scope=scope, hall_id=hall_id, hall=hall)
+    hall_id, hall = hall_of_check(session, scope=scope, hall_id=hall_id, hall=hall)
     person = person_from(name, id_number)
     lookup = id_lookup(deps.hasher, person.id_number)
     account = get_account(session, account_id)
@@ -97,7 +99,7 @@ def record_in_person(
         account_id=account_id, method=IN_PERSON, channel="hall", status=PENDING,
         out_ref=uuid.uuid4().hex, id_lookup=lookup, name_masked=documents.mask_name(person.name),
         id_number_masked=documents.mask_id_number(person.id_number), created_at=now, expires_at=now,
-        operator_id=operator_id, hall=hall[:64],
+        operator_id=operator_id, hall=hall[:64], hall_id=hall_id,
     )  # fmt: skip
     session.add(row)
     finish(row, PASSED, None)

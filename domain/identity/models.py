@@ -78,7 +78,8 @@ class IdentityVerification(IdMixin, Base):
     provider_ref_enc: Mapped[str | None] = mapped_column(Text)
     consent_id: Mapped[str | None] = mapped_column(ForeignKey("consent_records.id"))
     operator_id: Mapped[str | None] = mapped_column(String(36))  # in-person checks
-    hall: Mapped[str | None] = mapped_column(String(64))
+    hall: Mapped[str | None] = mapped_column(String(64))  # the hall's name (or a typed one)
+    hall_id: Mapped[str | None] = mapped_column(String(36))  # the hall named by id, if it was
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -427,6 +427,9 @@ def change_own_password(
 
     if _locked_for(operator) > 0:
         raise refuse(OperatorLocked(retry_after=_locked_for(operator)), "locked")
+    if operator.locked_until is not None:  # the lock has run out: a fresh set of attempts, as at login
+        operator.locked_until = None
+        operator.failed_attempts = 0
     reason = None
     step = 0
     if not credentials.verify_password(operator.password_hash, current_password):
@@ -455,6 +458,7 @@ def change_own_password(
     operator.totp_last_step = step
     operator.password_hash = credentials.hash_password(new_password)
     operator.failed_attempts = 0
+    operator.locked_until = None
     if ratelimiter is not None:
         ratelimiter.reset(_FAILURES, _ident(operator.username))
     ended = sessions.revoke_all(session, operator_id=operator.id, keep=session_id)

@@ -9,6 +9,9 @@ from core.db import db
 from core.outbox import service as outbox
 from core.outbox.models import DEAD, PENDING, OutboxJob
 from domain.operators.models import Operator
+from domain.operators.scope import scope_of
+from tests.api.v1.applications.conftest import seeded  # noqa: F401 - fixture
+from tests.appointments.conftest import make_hall
 from tests.domain.operators.factories import login, make_operator
 from workers.jobs import execute_outbox_job
 
@@ -86,3 +89,54 @@ def test_cli_lists_and_replays_dead_jobs(app, db_session):
     not_dead = runner.invoke(args=["jobs", "replay", alive_id])
     assert not_dead.exit_code == 1 and "admin.job_not_dead" in not_dead.output
     assert runner.invoke(args=["jobs", "list", "--status", "dead"]).output.strip() == "no jobs"
+
+
+def test_cli_ties_a_new_operator_to_halls_and_departments(app, seeded):  # noqa: F811
+    first, second = make_hall(app), make_hall(app)
+    result = create(
+        app,
+        "--role",
+        "hall_officer",
+        "--role",
+        "case_operator",
+        "--hall",
+        first,
+        "--hall",
+        second,
+        "--hall",
+        first,
+        "--department",
+        "public_security",
+        "--password-stdin",
+    )
+    assert result.exit_code == 0, result.output
+    operator = db.session().scalar(select(Operator).where(Operator.username == "admin"))
+    assert operator.hall_ids == [first, second] and operator.department_codes == ["public_security"]
+    assert scope_of(operator).halls == {first, second}
+    event = db.session().scalar(select(AuditEvent).where(AuditEvent.action == "operator.create"))
+    assert event.details["hall_ids"] == [first, second]
+    assert event.details["department_codes"] == ["public_security"]
+
+
+def test_cli_refuses_unknown_halls_and_departments_and_creates_nothing(app, seeded):  # noqa: F811
+    hall = make_hall(app)
+    result = create(
+        app,
+        "--role",
+        "hall_officer",
+        "--hall",
+        hall,
+        "--hall",
+        "no-such-hall",
+        "--department",
+        "mars",
+        "--department",
+        "public_security",
+        "--password-stdin",
+    )
+    assert result.exit_code == 1
+    assert "admin.scope_unknown" in result.output and "Traceback" not in result.output
+    assert "--hall 'no-such-hall'" in result.output and "--department 'mars'" in result.output
+    assert hall not in result.output and "public_security" not in result.output
+    assert db.session().scalars(select(Operator)).all() == []
+    assert db.session().scalars(select(AuditEvent).where(AuditEvent.action == "operator.create")).all() == []

@@ -88,7 +88,7 @@ def test_read_access_alone_sees_the_case_and_its_progress_not_the_form(client, w
     assert own.get_json()["data"]["delivery"]["address"] == "广州市越秀区东风中路5号"
 
     seen = client.get(f"/v1/applications/{draft}", headers=world["other_li"])
-    assert seen.status_code == 200 and seen.headers["ETag"] == own.headers["ETag"]
+    assert seen.status_code == 200 and own.headers["ETag"] == f'"r{own.get_json()["revision"]}"'
     view = seen.get_json()
     assert "data" not in view and "provenance" not in view
     assert (view["status"], view["service_name"]) == (
@@ -109,6 +109,37 @@ def test_read_access_alone_sees_the_case_and_its_progress_not_the_form(client, w
     z = world["zhang"]
     filling = client.get(f"/v1/applications/{world['drafts'][z['account_id']]}", headers=world["bank_zhang"])
     assert "data" in filling.get_json() and "provenance" in filling.get_json()
+
+
+def test_read_access_alone_gets_no_etag_to_base_a_write_on(client, world):
+    """The ETag of an application is its revision, sent back in If-Match on an autosave: the
+    citizen and an app that may write get it; an app with applications.read alone makes no write
+    and gets none (compressed or not), while its reads still succeed."""
+    li, z = world["li"], world["zhang"]
+    li_draft, z_draft = world["drafts"][li["account_id"]], world["drafts"][z["account_id"]]
+    for encoding in ("identity", "gzip"):
+        seen = client.get(
+            f"/v1/applications/{li_draft}", headers=world["other_li"] | {"Accept-Encoding": encoding}
+        )
+        assert seen.status_code == 200 and "ETag" not in seen.headers, (encoding, dict(seen.headers))
+        assert seen.headers["Cache-Control"] == "no-store"
+    own = client.get(f"/v1/applications/{li_draft}", headers=li["headers"])
+    assert own.headers["ETag"] == f'"r{own.get_json()["revision"]}"'
+    writer = client.get(f"/v1/applications/{z_draft}", headers=world["bank_zhang"])
+    assert writer.headers["ETag"] == f'"r{writer.get_json()["revision"]}"'
+    saved = client.patch(
+        f"/v1/applications/{z_draft}",
+        json={"data": {"ss_card_application": {"bank": "icbc"}}},
+        headers=world["bank_zhang"] | {"If-Match": writer.headers["ETag"]},
+    )
+    assert saved.status_code == 200, saved.get_json()
+    assert saved.headers["ETag"] == f'"r{writer.get_json()["revision"] + 1}"'
+    refused = client.patch(
+        f"/v1/applications/{li_draft}",
+        json={"data": {"ss_card_application": {"bank": "icbc"}}},
+        headers=world["other_li"] | {"If-Match": own.headers["ETag"]},
+    )
+    assert refused.status_code == 403 and refused.get_json()["error"]["code"] == "oauth.insufficient_scope"
 
 
 def test_read_access_alone_does_not_see_what_the_citizen_wrote_on_the_timeline(client, world):

@@ -10,6 +10,7 @@ from domain.operators.errors import (
     LoginFailed,
     OperatorDisabled,
     OperatorLocked,
+    ReauthFailed,
     UnknownRole,
     UsernameTaken,
 )
@@ -126,6 +127,40 @@ def test_lockout_blocks_even_the_right_password_until_it_runs_out(app, db_sessio
     assert err.value.headers["Retry-After"] == "5"
     clock.advance(6)
     assert attempt(db_session, services, policy, op, clock_ts=clock.time()).locked_until is None
+
+
+def test_without_redis_an_expired_lock_gives_a_fresh_set_of_password_change_attempts(
+    app, db_session, services, policy, clock
+):
+    """With no rate limiter the row counts the failures: once a lock has run out, one wrong
+    current password is one failed attempt again (as at login), not another lockout at once."""
+    op = make_operator(app)
+
+    def change(password):
+        return service.change_own_password(
+            db_session, encryptor=services.encryptor, policy=policy, actor=ACTOR, operator_id=op["id"],
+            session_id="this-desk", current_password=password,
+            totp_code=pyotp.TOTP(op["secret"]).at(clock.time()), new_password="a brand new passphrase",
+            ratelimiter=None,
+        )  # fmt: skip
+
+    for _ in range(policy.lockout_threshold - 1):
+        with pytest.raises(ReauthFailed):
+            change("wrong password!!")
+    with pytest.raises(OperatorLocked):
+        change("wrong password!!")
+    clock.advance(policy.lockout_seconds + 1)
+    for _ in range(policy.lockout_threshold - 1):
+        with pytest.raises(ReauthFailed):
+            change("wrong password!!")
+    row = db_session.get(Operator, op["id"])
+    assert row.locked_until is None and row.failed_attempts == policy.lockout_threshold - 1
+    with pytest.raises(OperatorLocked):
+        change("wrong password!!")
+    clock.advance(policy.lockout_seconds + 1)
+    assert change(PASSWORD) == 0
+    row = db_session.get(Operator, op["id"])
+    assert (row.failed_attempts, row.locked_until) == (0, None)
 
 
 def test_disabled_operator_cannot_log_in(app, db_session, services, policy, clock):
