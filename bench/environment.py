@@ -96,6 +96,7 @@ def production_env(
         "ACCESS_TOKEN_TTL": str(ttl),
         "FACE_PER_ACCOUNT_PER_DAY": str(BENCH_FACE_LIMIT),
         "FACE_PER_IP_PER_HOUR": str(BENCH_FACE_LIMIT),
+        "VERIFY_PER_ID_NUMBER_PER_DAY": str(BENCH_FACE_LIMIT),
     }
 
 

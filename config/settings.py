@@ -113,6 +113,9 @@ class BaseConfig:
         self.FACE_PER_ACCOUNT_PER_DAY = _int("FACE_PER_ACCOUNT_PER_DAY", 3)
         self.FACE_PER_IP_PER_HOUR = _int("FACE_PER_IP_PER_HOUR", 10)
         self.IDCHECK_PER_ACCOUNT_PER_DAY = _int("IDCHECK_PER_ACCOUNT_PER_DAY", 5)
+        # Starts (face or ID check) naming one ID number per day, across all accounts and IPs;
+        # keyed by the number's blind index. Keep it above one account's own allowance (3 + 5).
+        self.VERIFY_PER_ID_NUMBER_PER_DAY = _int("VERIFY_PER_ID_NUMBER_PER_DAY", 10)
         self.PROVIDER_TIMEOUT = _float("PROVIDER_TIMEOUT", 5.0)
         # Tencent Cloud FaceID (慧眼), API 2018-03-01; TENCENT_SECRET_ID/KEY sign the calls.
         self.FACEID_ENDPOINT = _env("FACEID_ENDPOINT", "127.0.0.1:9103")

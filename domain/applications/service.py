@@ -95,17 +95,12 @@ _OWNED = select(Application).where(
 )
 _OWNED_LOCKED = _OWNED.with_for_update()
 BY_ID = Application.id == bindparam("app_id")  # for take_write_lock
-# Submit also needs the applicant's identity level and face freshness (from the account row, not
-# the token): read in the same round trip, locking only the application.
 _SUBMITTING = (
     select(
         *Application.__table__.columns,  # as core.db.load_for_update reads them
-        Account.identity_level,
-        Account.live_checked_at,
         SharingGrant.granted_at,
         SharingGrant.revoked_at,
     )  # fmt: skip
-    .join(Account, Account.id == Application.account_id)
     .outerjoin(SharingGrant, SharingGrant.application_id == Application.id)  # for the view
     .where(Application.id == bindparam("app_id"), Application.account_id == bindparam("account_id"))
     .with_for_update(of=Application.__table__)
@@ -370,6 +365,40 @@ def satisfied_materials(session: Session, app_id: str) -> dict[str, list[Satisfy
     return out
 
 
+# Submit judges the applicant's identity level and face freshness from the account row (not the
+# token) as it is once the application is locked: read with the materials, in the statement after
+# the locking read. Read in the locking statement, they came from that statement's snapshot,
+# taken before the lock was waited for (PostgreSQL evaluates the other tables of a SELECT ... FOR
+# UPDATE OF one table that way, like a subquery), so an identity displaced or merged away while
+# the submission queued behind an autosave or an upload still counted. One row even without
+# materials (the account's, outer-joined to them).
+_A = Account.__table__
+_SUBMIT_MATERIALS = (
+    select(_A.c.identity_level, _A.c.live_checked_at, *_MATERIALS.selected_columns)
+    .select_from(
+        _A.outerjoin(_M, _M.c.application_id == bindparam("app_id")).outerjoin(_F, _F.c.id == _M.c.file_id)
+    )
+    .where(_A.c.id == bindparam("account_id"))
+    .order_by(_M.c.attached_at)
+)
+
+
+def _identity_and_materials(
+    session: Session, account_id: str, app_id: str
+) -> tuple[str, datetime | None, dict[str, list[Satisfying]]]:
+    """The account's identity level and last live check, and the application's materials (as
+    `satisfied_materials`), read in one statement after the application was locked."""
+    rows = read_rows(session, _SUBMIT_MATERIALS, {"account_id": account_id, "app_id": app_id})
+    if not rows:
+        raise ApplicationNotFound()  # the account is gone (the lock found its application)
+    out: dict[str, list[Satisfying]] = {}
+    for row in rows:
+        if row[2] is not None:
+            found = Satisfying(*row[2:])
+            out.setdefault(found.material_id, []).append(found)
+    return rows[0][0], rows[0][1], out
+
+
 def _burden(app: Application, spec: forms.FormSpec, data: dict[str, Any], satisfied: dict[str, list]) -> None:
     prefilled = typed = 0
     for leaf in spec.leaves:
@@ -422,13 +451,13 @@ def submit(
     found = load_for_update(session, Application, _SUBMITTING, {"app_id": app_id, "account_id": account_id})
     if found is None:
         raise ApplicationNotFound()
-    app, (identity_level, live_checked_at, granted_at, revoked_at) = found
+    app, (granted_at, revoked_at) = found
     target = states.SUBMITTED if app.status == states.DRAFT else states.RESUBMITTED
     if not states.allowed(app.status, target, states.CITIZEN):
         raise IllegalTransition(**status_params(app.status))
     spec = spec_of(session, app)
     data = decrypt_data(deps.encryptor, app.data_enc)
-    satisfied = satisfied_materials(session, app.id)
+    identity_level, live_checked_at, satisfied = _identity_and_materials(session, account_id, app.id)
     problems = checks.Problems()
     revoked = _unusable_certificates(session, deps, account_id, satisfied)
     for material_id, rows in list(satisfied.items()):

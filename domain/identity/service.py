@@ -1,8 +1,8 @@
 """Real-name verification: start with a provider, complete by asking it, bind the identity.
 
 The client's word is never trusted: `complete` asks the provider for the result. Names and ID
-numbers are validated before any paid call, counted against per-account and per-IP limits,
-encrypted at rest and erased from an attempt once it has finished.
+numbers are validated before any paid call, counted against per-account, per-IP and
+per-ID-number limits, encrypted at rest and erased from an attempt once it has finished.
 """
 
 from __future__ import annotations
@@ -71,6 +71,7 @@ from integrations.realname.base import (
 )
 
 ID_CHECK_CLAIM = "idcheck_in_flight"  # Redis key rl:idcheck_in_flight:<account id>
+ID_NUMBER_QUOTA = "id_number"  # Redis key rl:id_number:<blind index of the ID number>
 
 # A face finished just before its handle expired is still collected when the phone's call to
 # complete arrives a little after (a slow network, the app resuming): the provider keeps the
@@ -196,6 +197,12 @@ def _begin(
         quota.take("face_ip", ip or "-", limit=policy.face_per_ip_per_hour, window=3600)
     else:
         quota.take("idcheck_account", account_id, limit=policy.idcheck_per_account_per_day, window=86400)
+    if state.own_lookup != lookup:
+        # Starts naming one ID number, whichever accounts and addresses they come from: many
+        # accounts must not probe one person's identity or spend paid checks on it. Keyed by the
+        # number's blind index, never the number. The account already holding this identity
+        # (a step-up, a fresh face) is limited per account only: strangers cannot lock it out.
+        quota.take(ID_NUMBER_QUOTA, lookup, limit=policy.starts_per_id_number_per_day, window=86400)
 
     out_ref = uuid.uuid4().hex
     provider = deps.providers[method]
