@@ -108,6 +108,9 @@ class WechatChannel:
         except WechatApiError as exc:
             if exc.errcode == 43101:  # the citizen refused or the quota WeChat keeps is gone
                 _clear_quota(session, message.account_id, template)
+                # Committed now, like the quota taken above: what WeChat said holds whatever the
+                # rest of the batch does (a later send that fails rolls the session back).
+                session.commit()
                 return Outcome(PERMANENT_FAILURE, code="43101", detail="user refused or quota gone")
             _refund(session, message.account_id, template)  # WeChat keeps the quota on other errors
             state = PERMANENT_FAILURE if exc.errcode in (40003, 47003, 41030) else TECHNICAL_FAILURE
@@ -183,6 +186,10 @@ class PushChannel:
             code = str(getattr(exc, "reason", None) or getattr(exc, "code", "") or type(exc).__name__)
             if exc.unregistered or code == "BadDeviceToken":  # type: ignore[attr-defined]
                 disable_device(session, message.target, "unregistered" if exc.unregistered else "bad_token")  # type: ignore[attr-defined]
+                # Committed now: the provider's word holds whatever the rest of the batch does (a
+                # later send that fails rolls the session back), and no row lock is held over
+                # the batch's other provider calls.
+                session.commit()
                 return Outcome(PERMANENT_FAILURE, code=code, detail=str(exc)[:200])
             state = TEMPORARY_FAILURE if exc.retryable else TECHNICAL_FAILURE  # type: ignore[attr-defined]
             return Outcome(state, code=code, detail=str(exc)[:200])
@@ -204,7 +211,7 @@ class PushChannel:
 
 
 def disable_device(session: Session, device_id: str, reason: str) -> None:
-    """Stop pushing to a device the provider says is gone (flushed with the caller's transaction)."""
+    """Stop pushing to a device the provider says is gone (not committed: the caller commits)."""
     changed = session.execute(
         update(Device)
         .where(Device.id == device_id, Device.disabled_at.is_(None))

@@ -521,10 +521,32 @@ def _unpublished_items(session: Session, codes: list[str]) -> list[dict[str, Any
     return out
 
 
+def _lock_items(session: Session, codes: list[str]) -> None:
+    """Lock the rows of the items `codes` until the transaction ends, in code order (two bundles
+    sharing items lock them in the same order), and read them afresh. A suspend locks its item
+    row first (set_item_status), so a bundle's publish and the suspend of one of its items run one
+    after the other: the publish waits for the suspend and sees the item suspended, or the suspend
+    waits for the publish (PostgreSQL: SELECT ... FOR UPDATE; SQLite: its one write lock)."""
+    where = ServiceItem.code.in_(sorted(set(codes)))
+    take_write_lock(session, ServiceItem.__table__, where)
+    session.scalars(
+        select(ServiceItem)
+        .where(where)
+        .order_by(ServiceItem.code)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).all()
+
+
 def publish_bundle(session: Session, actor: Actor, code: str) -> Bundle:
     """Publish a bundle's newest content; every item it names must be published (not a draft, not
-    suspended), as an import with `"publish": true` requires, or citizens could not start it."""
+    suspended), as an import with `"publish": true` requires, or citizens could not start it.
+    The items are locked while they are checked, so one suspended meanwhile cannot slip under a
+    bundle published at the same moment. Imports are kept out meanwhile too (they lock items and
+    then bundles, this the bundle and then its items: the two could deadlock)."""
+    _one_import_at_a_time(session)
     bundle = _bundle(session, code)
+    _lock_items(session, bundle.document["items"])
     if unpublished := _unpublished_items(session, bundle.document["items"]):
         raise BundleItemsNotPublished(items=unpublished)
     if not _publish_bundle(session, actor, bundle, clock.now()):

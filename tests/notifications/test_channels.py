@@ -358,3 +358,72 @@ def test_the_sms_preference_note_survives_a_later_message_of_the_batch_failing(
     assert states(app, first) == {"sms": "permanent_failure"}
     assert _skipped(first)["skipped"]["sms"] == "preference"  # not lost with the rollback
     assert states(app, second) == {"sms": "temporary_failure"}  # retried later; it will say so then
+
+
+def _failing_second(real: Any, calls: list[str]) -> Any:
+    """A channel that is `real` except that its second send of a batch fails as a bug would."""
+
+    class FailingSecond:
+        def send(self, session: Any, message: Any, note: Any) -> Any:
+            calls.append(message.id)
+            if len(calls) == 2:
+                raise RuntimeError("unexpected")
+            return real.send(session, message, note)
+
+    return FailingSecond()
+
+
+def test_a_device_apns_unregistered_stays_disabled_when_a_later_message_of_the_batch_fails(
+    app: Any, client: Any, person: dict, apns: Sim
+) -> None:
+    """The first send of a batch gets 410 Unregistered (the device is disabled); the next one
+    fails unexpectedly and the sender rolls back before recording: the device stays disabled."""
+    from notifications.delivery import Sender
+
+    token = apns_token()
+    device = register_device(client, person, token)
+    apns.post("unregister", {"token": token})
+    first, second = notify(app, person), notify(app, person, "case_received")
+    deps = app.extensions["yiwang"].notifications
+    calls: list[str] = []
+    sender = Sender(deps.settings, {"apns": _failing_second(deps.sender().channels["apns"], calls)})
+    claimed = sender.claim(db.session(), 10)
+    assert len(claimed) == 2
+    sender.deliver_batch(db.session(), claimed)
+    assert len(calls) == 2
+    db.session.remove()
+    row = db.session.get(Device, device["id"])
+    assert row.disabled_at is not None and row.disabled_reason == "unregistered"  # not lost
+    assert sorted([*states(app, first.id).values(), *states(app, second.id).values()]) == [
+        "permanent_failure",
+        "temporary_failure",
+    ]
+    later = notify(app, person)
+    assert later.skipped["push"] == "no_device"
+
+
+def test_a_wechat_template_closed_by_43101_stays_closed_when_a_later_message_of_the_batch_fails(
+    app: Any, client: Any, person: dict, wechat: Sim
+) -> None:
+    """WeChat answers 43101 to the first send of a batch (the template's quota is cleared); the
+    next send fails unexpectedly and the sender rolls back: the quota stays cleared."""
+    from notifications.delivery import Sender
+
+    add_wechat(app, wechat, person["account_id"])  # WeChat itself has no acceptance on record
+    subscribe(client, person)
+    subscribe(client, person)
+    first, second = notify(app, person), notify(app, person, "case_received")
+    assert states(app, first.id) == {"wechat": "created"} and states(app, second.id) == {"wechat": "created"}
+    deps = app.extensions["yiwang"].notifications
+    calls: list[str] = []
+    sender = Sender(deps.settings, {"wechat": _failing_second(deps.sender().channels["wechat"], calls)})
+    claimed = sender.claim(db.session(), 10)
+    assert len(claimed) == 2
+    sender.deliver_batch(db.session(), claimed)
+    assert len(calls) == 2
+    assert sorted([*states(app, first.id).values(), *states(app, second.id).values()]) == [
+        "permanent_failure",
+        "temporary_failure",
+    ]
+    db.session.remove()
+    assert db.session.get(WechatSubscription, (person["account_id"], TEMPLATE)).remaining == 0  # not 1
