@@ -71,7 +71,7 @@ from integrations.realname.base import (
 )
 
 ID_CHECK_CLAIM = "idcheck_in_flight"  # Redis key rl:idcheck_in_flight:<account id>
-ID_NUMBER_QUOTA = "id_number"  # Redis key rl:id_number:<blind index of the ID number>
+ID_NUMBER_QUOTA = "id_number"  # Redis key rl:id_number:<blind index of the ID number and name>
 
 # A face finished just before its handle expired is still collected when the phone's call to
 # complete arrives a little after (a slow network, the app resuming): the provider keeps the
@@ -198,11 +198,14 @@ def _begin(
     else:
         quota.take("idcheck_account", account_id, limit=policy.idcheck_per_account_per_day, window=86400)
     if state.own_lookup != lookup:
-        # Starts naming one ID number, whichever accounts and addresses they come from: many
-        # accounts must not probe one person's identity or spend paid checks on it. Keyed by the
-        # number's blind index, never the number. The account already holding this identity
-        # (a step-up, a fresh face) is limited per account only: strangers cannot lock it out.
-        quota.take(ID_NUMBER_QUOTA, lookup, limit=policy.starts_per_id_number_per_day, window=86400)
+        # Starts naming one ID number with one name, whichever accounts and addresses they come
+        # from: many accounts must not spend paid checks on one identity. Keyed by a blind index
+        # of the number and the name, never the number: strangers typing a wrong name with a
+        # person's number use up only that pair's allowance, not the person's own (who, not yet
+        # verified, would otherwise be locked out of online verification by anyone holding their
+        # number). The account already holding this identity is limited per account only.
+        pair = deps.hasher.hash(f"{lookup}\x1f{person.name}", purpose=ID_NUMBER_QUOTA)
+        quota.take(ID_NUMBER_QUOTA, pair, limit=policy.starts_per_id_number_per_day, window=86400)
 
     out_ref = uuid.uuid4().hex
     provider = deps.providers[method]
