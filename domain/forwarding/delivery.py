@@ -459,10 +459,11 @@ def _quoted(body: dict[str, Any], fields: FormFields | None = None) -> list[str]
     addresses, employers) or holding an e-mail address, inside lists and their objects too (a
     family member's name). ID and phone numbers are left to the patterns (masked in their usual
     shape); codes and the form's other values stay readable: they are what an operator needs to
-    see what was refused. So do the values of fields whose schema (`fields`) only allows the
-    catalog's own (enum, const, boolean, a choice of consts, a list of those: "本市户籍",
-    "已婚", "汉族"): the citizen chose them, wrote nothing personal in them. A value whose field
-    is not known is treated as written by the citizen."""
+    see what was refused. So do the values of fields the catalog marked readable
+    (`"x-readable": true`) whose schema (`fields`) only allows the catalog's own values (enum,
+    const, boolean, a choice of consts, a list of those: "本市户籍"). A listed choice without the
+    mark (婚姻状况, 民族) is masked like anything the citizen wrote, and so is a value whose field
+    is not known."""
     applicant = body.get("applicant") or {}
     values = [applicant["name"]] if isinstance(applicant.get("name"), str) else []
     form = body.get("form") or {}
@@ -472,7 +473,7 @@ def _quoted(body: dict[str, Any], fields: FormFields | None = None) -> list[str]
     while pending:
         item, schema, depth = pending.pop()
         schema = resolve_ref(root, schema) if schema is not None else None
-        if schema is not None and _fixed_choice(root, schema):
+        if schema is not None and _readable_choice(root, schema):
             continue
         if isinstance(item, str):
             if _CJK.search(item) or "@" in item:
@@ -485,6 +486,15 @@ def _quoted(body: dict[str, Any], fields: FormFields | None = None) -> list[str]
             of = schema.get("items") if isinstance(schema, dict) else None
             pending.extend((v, of if isinstance(of, dict) else None, depth + 1) for v in item)
     return values
+
+
+def _readable_choice(root: dict[str, Any], schema: Any) -> bool:
+    """Whether the catalog marked a field readable in refusals (`"x-readable": true` on its
+    schema) and the field only takes values its schema lists. Listing the choices is not enough:
+    a marital status, an ethnicity or a religion is a listed choice and sensitive personal
+    information all the same (GB/T 35273), so it stays masked unless the catalog says otherwise."""
+    schema = resolve_ref(root, schema)
+    return isinstance(schema, dict) and schema.get("x-readable") is True and _fixed_choice(root, schema)
 
 
 def _fixed_choice(root: dict[str, Any], schema: Any, depth: int = 0) -> bool:

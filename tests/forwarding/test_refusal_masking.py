@@ -29,7 +29,7 @@ def _household_item() -> dict:
     schema["properties"]["household"] = {
         "type": "object",
         "properties": {
-            "registration": {"type": "string", "enum": ["本市户籍", "非本市户籍"]},
+            "registration": {"type": "string", "enum": ["本市户籍", "非本市户籍"], "x-readable": True},
             "marital": {"oneOf": [{"const": "已婚", "title": "已婚"}, {"const": "未婚", "title": "未婚"}]},
             "address": {"type": "string", "minLength": 5, "maxLength": 200},
             "members": {
@@ -95,8 +95,10 @@ def test_a_refusal_shows_the_forms_listed_choices_and_masks_the_name_and_the_add
     )
     audited = fresh().scalars(select(AuditEvent).where(AuditEvent.action == "forwarding.dead_letter")).all()
     for text in (row.last_error, *(str(a.details) for a in audited)):
-        # The operator reads what was refused: the listed choices, as the citizen picked them.
-        assert "请补充本市户籍证明" in text and "（已婚，" in text and "汉族" in text, text
+        # The operator reads what was refused: the choice the catalog marked readable.
+        assert "请补充本市户籍证明" in text, text
+        # Listed choices that are sensitive personal information stay masked (not marked).
+        assert "已婚" not in text and "（已*，" in text and "汉族" not in text, text
         # What can be personal stays masked: the name, the address, a family member's name.
         assert zhang["name"] not in text and ADDRESS not in text and "李小四" not in text, text
         assert "申请人张*（" in text and "住址“广************号”" in text and "李*四" in text, text
@@ -107,8 +109,11 @@ def test_values_of_fields_the_spec_does_not_know_are_masked_as_written_by_the_ci
     from domain.forwarding.delivery import FormFields, _quoted
 
     body = {"applicant": {"name": "张三"}, "form": {"kind": "本市户籍", "extra": "非本市户籍"}}
-    fields = FormFields({"kind": {"enum": ["本市户籍", "非本市户籍"]}}, {})
+    fields = FormFields({"kind": {"enum": ["本市户籍", "非本市户籍"], "x-readable": True}}, {})
     text = redact_values("类别本市户籍；补充非本市户籍", _quoted(body, fields))
     assert text == "类别本市户籍；补充非***籍"
+    # A listed choice the catalog did not mark readable is masked like written text.
+    unmarked = FormFields({"kind": {"enum": ["本市户籍", "非本市户籍"]}}, {})
+    assert "本市户籍" not in redact_values("类别本市户籍", _quoted(body, unmarked))
     # Without the form's spec every value written in Chinese is masked, as before.
     assert "本市户籍" not in redact_values("类别本市户籍", _quoted(body))
