@@ -10,7 +10,12 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable
 from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import Select, and_, or_
+from sqlalchemy.orm import Session
 
 from core.db import is_id
 
@@ -53,3 +58,35 @@ def row_id(value: str) -> str:
     if not is_id(value):
         raise ValueError("not an id")
     return value
+
+
+def time_id_page(
+    session: Session,
+    stmt: Select,
+    at: Any,
+    key: Any,
+    *,
+    cursor: str | None,
+    limit: int,
+    bad_cursor: Callable[[], Exception],
+    newest_first: bool = False,
+) -> tuple[list[Any], str | None]:
+    """One page of `stmt` (a select of one mapped class) in (`at`, `key`) order, a time column and
+    the id, and the next page's cursor (None on the last page). A malformed cursor raises
+    `bad_cursor()`, each area's own 400."""
+    if cursor:
+        try:
+            when, last = decode(cursor, 2)
+            when_at, last_id = moment(when), row_id(last)
+        except ValueError:
+            raise bad_cursor() from None
+        if newest_first:
+            stmt = stmt.where(or_(at < when_at, and_(at == when_at, key < last_id)))
+        else:
+            stmt = stmt.where(or_(at > when_at, and_(at == when_at, key > last_id)))
+    order = (at.desc(), key.desc()) if newest_first else (at, key)
+    rows = list(session.scalars(stmt.order_by(*order).limit(limit + 1)))
+    if len(rows) <= limit:
+        return rows, None
+    last_row = rows[limit - 1]
+    return rows[:limit], encode(getattr(last_row, at.key).isoformat(), getattr(last_row, key.key))

@@ -9,7 +9,6 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 
 from api.schemas import StrictSchema
 from core.errors import Text
-from domain.operators.jobs import JOB_STATUSES
 from domain.operators.models import ROLES
 from domain.operators.sessions import ACTIVE, DISABLED
 
@@ -138,11 +137,6 @@ class OperatorUpdateSchema(StrictSchema):
                 Text("give roles, status, hall_ids and/or department_codes", "请给出角色、状态、大厅或部门"),
                 field_name="_schema",
             )
-
-
-class JobQuerySchema(StrictSchema):
-    status = fields.String(validate=validate.OneOf(JOB_STATUSES))
-    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=500))
 
 
 class JobSchema(StrictSchema):

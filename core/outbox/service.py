@@ -10,7 +10,7 @@ from typing import Any
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue
-from sqlalchemy import and_, event, or_, select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from core import clock, keyset
@@ -146,22 +146,16 @@ def page_jobs(
     stmt = select(J)
     if status:
         stmt = stmt.where(J.status == status)
-    if cursor:
-        at, last_id = _job_position(cursor)
-        stmt = stmt.where(or_(J.created_at < at, and_(J.created_at == at, J.id < last_id)))
-    rows = list(session.scalars(stmt.order_by(J.created_at.desc(), J.id.desc()).limit(limit + 1)))
-    if len(rows) <= limit:
-        return rows, None
-    last = rows[limit - 1]
-    return rows[:limit], keyset.encode(last.created_at.isoformat(), last.id)
-
-
-def _job_position(cursor: str) -> tuple[Any, str]:
-    try:
-        at, last_id = keyset.decode(cursor, 2)
-        return keyset.moment(at), keyset.row_id(last_id)
-    except ValueError:
-        raise BadJobCursor() from None
+    return keyset.time_id_page(
+        session,
+        stmt,
+        J.created_at,
+        J.id,
+        cursor=cursor,
+        limit=limit,
+        bad_cursor=BadJobCursor,
+        newest_first=True,
+    )
 
 
 def replay(session: Session, job_id: str) -> OutboxJob | None:

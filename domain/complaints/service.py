@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, exists, func, select
 from sqlalchemy.orm import Session
 
 from core import audit, clock, keyset
@@ -319,19 +319,6 @@ def open_queue(
     stmt = select(C).where(C.status == SUBMITTED)
     if scope.departments is not None:
         stmt = stmt.where(C.department_code.in_(sorted(scope.departments)))
-    if cursor:
-        at, last_id = _queue_position(cursor)
-        stmt = stmt.where(or_(C.created_at > at, and_(C.created_at == at, C.id > last_id)))
-    rows = list(session.scalars(stmt.order_by(C.created_at, C.id).limit(limit + 1)))
-    if len(rows) <= limit:
-        return rows, None
-    last = rows[limit - 1]
-    return rows[:limit], keyset.encode(last.created_at.isoformat(), last.id)
-
-
-def _queue_position(cursor: str) -> tuple[Any, str]:
-    try:
-        at, last_id = keyset.decode(cursor, 2)
-        return keyset.moment(at), keyset.row_id(last_id)
-    except ValueError:
-        raise BadCursor() from None
+    return keyset.time_id_page(
+        session, stmt, C.created_at, C.id, cursor=cursor, limit=limit, bad_cursor=BadCursor
+    )

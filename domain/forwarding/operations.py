@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core import audit, clock, keyset
@@ -45,22 +45,9 @@ def rows(
     stmt = select(F)
     if state:
         stmt = stmt.where(F.state == state)
-    if cursor:
-        at, last_id = _row_position(cursor)
-        stmt = stmt.where(or_(F.created_at < at, and_(F.created_at == at, F.id < last_id)))
-    found = list(session.scalars(stmt.order_by(F.created_at.desc(), F.id.desc()).limit(limit + 1)))
-    if len(found) <= limit:
-        return found, None
-    last = found[limit - 1]
-    return found[:limit], keyset.encode(last.created_at.isoformat(), last.id)
-
-
-def _row_position(cursor: str) -> tuple[Any, str]:
-    try:
-        at, last_id = keyset.decode(cursor, 2)
-        return keyset.moment(at), keyset.row_id(last_id)
-    except ValueError:
-        raise BadCursor() from None
+    return keyset.time_id_page(
+        session, stmt, F.created_at, F.id, cursor=cursor, limit=limit, bad_cursor=BadCursor, newest_first=True
+    )
 
 
 def get(session: Session, row_id: str) -> ForwardingOutbox:

@@ -221,35 +221,11 @@ def authenticate(
 
     if _locked_for(operator) > 0:
         raise fail(OperatorLocked(retry_after=_locked_for(operator)), "locked", "locked")
-    if operator.locked_until is not None:  # the lock has run out: a fresh set of attempts
-        operator.locked_until = None
-        operator.failed_attempts = 0
-
-    reason = None
-    if not credentials.verify_password(operator.password_hash, password):
-        reason = "bad_password"
-    else:
-        secret = credentials.decrypt_totp_secret(encryptor, operator.totp_secret_enc)
-        step = credentials.match_totp_step(secret, totp_code, timestamp=clock.timestamp())
-        if step is None:
-            reason = "bad_totp"
-        elif step <= operator.totp_last_step:
-            reason = "totp_replayed"
-        else:
-            operator.totp_last_step = step
+    _expire_lock(operator)
+    reason = _proof_problem(encryptor, operator, password, totp_code)
     if reason is not None:
-        operator.failed_attempts += 1  # for the audit trail; the limiter decides the lock
-        if ratelimiter is not None:
-            try:
-                _count_failure(ratelimiter, username, policy)
-            except OperatorLocked as locked:
-                wait = int(locked.params["retry_after"])
-                operator.locked_until = clock.now() + timedelta(seconds=wait)
-                raise fail(locked, "failed", reason) from None
-        elif operator.failed_attempts >= policy.lockout_threshold:  # no Redis: count in the row
-            operator.locked_until = clock.now() + timedelta(seconds=policy.lockout_seconds)
-            raise fail(OperatorLocked(retry_after=policy.lockout_seconds), "failed", reason)
-        raise fail(LoginFailed(), "failed", reason)
+        locked = _count_failed_proof(operator, ratelimiter, username, policy)
+        raise fail(locked or LoginFailed(), "failed", reason)
 
     if operator.status != ACTIVE:
         raise fail(OperatorDisabled(), "denied", "disabled")
@@ -381,6 +357,47 @@ def update_operator(
     return operator
 
 
+def _expire_lock(operator: Operator) -> None:
+    """A lock that has run out gives a fresh set of attempts."""
+    if operator.locked_until is not None:
+        operator.locked_until = None
+        operator.failed_attempts = 0
+
+
+def _proof_problem(encryptor: Encryptor, operator: Operator, password: str, totp_code: str) -> str | None:
+    """Why a password and an authenticator code do not prove the operator (`bad_password`,
+    `bad_totp`, `totp_replayed`), or None: then the code's step is used up (never accepted again)."""
+    if not credentials.verify_password(operator.password_hash, password):
+        return "bad_password"
+    secret = credentials.decrypt_totp_secret(encryptor, operator.totp_secret_enc)
+    step = credentials.match_totp_step(secret, totp_code, timestamp=clock.timestamp())
+    if step is None:
+        return "bad_totp"
+    if step <= operator.totp_last_step:
+        return "totp_replayed"
+    operator.totp_last_step = step
+    return None
+
+
+def _count_failed_proof(
+    operator: Operator, ratelimiter: RateLimiter | None, username: str, policy: OperatorPolicy
+) -> OperatorLocked | None:
+    """Count a failed proof; the lock it brings about, if any (the Redis window decides, or,
+    without Redis, the count in the row)."""
+    operator.failed_attempts += 1  # for the audit trail; the limiter decides the lock
+    if ratelimiter is not None:
+        try:
+            _count_failure(ratelimiter, username, policy)
+        except OperatorLocked as locked:
+            operator.locked_until = clock.now() + timedelta(seconds=int(locked.params["retry_after"]))
+            return locked
+        return None
+    if operator.failed_attempts >= policy.lockout_threshold:
+        operator.locked_until = clock.now() + timedelta(seconds=policy.lockout_seconds)
+        return OperatorLocked(retry_after=policy.lockout_seconds)
+    return None
+
+
 def _locked_row(session: Session, operator_id: str) -> Operator:
     """The operator, its row locked for this transaction (PostgreSQL) and read afresh."""
     if not is_id(operator_id):  # a NUL byte or a thousand characters names no operator
@@ -427,35 +444,11 @@ def change_own_password(
 
     if _locked_for(operator) > 0:
         raise refuse(OperatorLocked(retry_after=_locked_for(operator)), "locked")
-    if operator.locked_until is not None:  # the lock has run out: a fresh set of attempts, as at login
-        operator.locked_until = None
-        operator.failed_attempts = 0
-    reason = None
-    step = 0
-    if not credentials.verify_password(operator.password_hash, current_password):
-        reason = "bad_password"
-    else:
-        secret = credentials.decrypt_totp_secret(encryptor, operator.totp_secret_enc)
-        matched = credentials.match_totp_step(secret, totp_code, timestamp=clock.timestamp())
-        if matched is None:
-            reason = "bad_totp"
-        elif matched <= operator.totp_last_step:
-            reason = "totp_replayed"
-        else:
-            step = matched
+    _expire_lock(operator)  # as at login
+    reason = _proof_problem(encryptor, operator, current_password, totp_code)
     if reason is not None:
-        operator.failed_attempts += 1
-        if ratelimiter is not None:
-            try:
-                _count_failure(ratelimiter, operator.username, policy)
-            except OperatorLocked as locked:
-                operator.locked_until = clock.now() + timedelta(seconds=int(locked.params["retry_after"]))
-                raise refuse(locked, reason) from None
-        elif operator.failed_attempts >= policy.lockout_threshold:
-            operator.locked_until = clock.now() + timedelta(seconds=policy.lockout_seconds)
-            raise refuse(OperatorLocked(retry_after=policy.lockout_seconds), reason)
-        raise refuse(ReauthFailed(), reason)
-    operator.totp_last_step = step
+        locked = _count_failed_proof(operator, ratelimiter, operator.username, policy)
+        raise refuse(locked or ReauthFailed(), reason)
     operator.password_hash = credentials.hash_password(new_password)
     operator.failed_attempts = 0
     operator.locked_until = None
