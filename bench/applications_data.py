@@ -105,7 +105,7 @@ def setup(out_file: Path, citizens: int, get_apps: int) -> dict:
     from bench.seed import bench_person
     from core.db import db
     from domain.accounts import service as accounts
-    from domain.applications import materials, service
+    from domain.applications import materials, service, submission
     from domain.auth import sessions
     from domain.auth.models import CHANNEL_APP
     from domain.identity.hall import record_in_person
@@ -151,7 +151,7 @@ def setup(out_file: Path, citizens: int, get_apps: int) -> dict:
         for k in range(get_apps):
             draft = _complete_draft(session, deps, first["account_id"], files=first["files"])
             if k % 4 != 3:
-                service.submit(
+                submission.submit(
                     session, deps, account_id=first["account_id"], app_id=draft.id, channel=CHANNEL_APP,
                     consent={"accepted": True, "text_version": text_version}, ip="10.0.0.1",
                 )  # fmt: skip
@@ -174,8 +174,8 @@ def _ensure_catalog(session: Any) -> str:
     from sqlalchemy import select
 
     from cli.catalog import SEED_DIR, SEED_FILES, merged_documents
+    from domain.catalog.importing import import_catalog
     from domain.catalog.models import ServiceItem
-    from domain.catalog.service import import_catalog
     from domain.operators.audit_log import CLI_ACTOR
 
     published = session.scalar(select(ServiceItem.published_version).where(ServiceItem.code == SERVICE_CODE))
@@ -191,13 +191,13 @@ def _ensure_catalog(session: Any) -> str:
 
 def _complete_draft(session: Any, deps: Any, account_id: str, files: list[str] | None) -> Any:
     """A draft of the item with every field filled; its materials reuse `files` when given."""
-    from domain.applications import materials, service
+    from domain.applications import drafts, materials
     from domain.auth.models import CHANNEL_APP
 
-    draft = service.create(
+    draft = drafts.create(
         session, deps, account_id=account_id, channel=CHANNEL_APP, service_code=SERVICE_CODE, bundle_code=None
     )
-    draft = service.patch(
+    draft = drafts.patch(
         session, deps, account_id=account_id, app_id=draft.id, if_match=draft.revision, data_patch=FORM_DATA
     )
     for material_id, file_id in zip(MATERIALS, files or (), strict=False):

@@ -92,14 +92,14 @@ def import_catalog() -> list[tuple[str, str]]:
 
     from cli.catalog import SEED_DIR, SEED_FILES, merged_documents
     from core.db import db
-    from domain.catalog import service as catalog
+    from domain.catalog import importing
     from domain.catalog.models import STATUS_PUBLISHED, ServiceItem
     from domain.operators.audit_log import CLI_ACTOR
 
     document = merged_documents([SEED_DIR / name for name in SEED_FILES])
     document["publish"] = True
     session = db.session()
-    report = catalog.import_catalog(session, CLI_ACTOR, document, dry_run=False)
+    report = importing.import_catalog(session, CLI_ACTOR, document, dry_run=False)
     if not report.ok:
         raise BenchError(f"seeded catalog did not import: {report.problems}")
     published = dict(

@@ -263,7 +263,7 @@ def catalog_items(seed_items: list[dict], count: int) -> list[dict]:
 def seed_catalog(out_file: Path, count: int) -> dict:
     """Import and publish `count` items in chunks through the importer; write the detail code."""
     from core.db import db
-    from domain.catalog.service import import_catalog
+    from domain.catalog.importing import import_catalog
     from domain.operators.audit_log import CLI_ACTOR
     from factory import create_app
 

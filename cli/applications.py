@@ -17,11 +17,11 @@ def housekeeping_command() -> None:
     """Purge drafts past their expiry and remove uploads no application references."""
     from api.deps import services
     from core.db import db
-    from domain.applications import materials, service
+    from domain.applications import drafts, materials
 
     session = db.session()
     purged = 0
-    while batch := service.purge_expired_drafts(session):
+    while batch := drafts.purge_expired_drafts(session):
         purged += batch
     swept = materials.sweep_orphans(session, services().applications)
     click.echo(

@@ -30,12 +30,12 @@ def merged_documents(paths: list[Path]) -> dict:
 
 def import_files(paths: list[Path], *, publish: bool, dry_run: bool) -> bool:
     from core.db import db
-    from domain.catalog import service as catalog
+    from domain.catalog.importing import import_catalog
     from domain.operators.audit_log import CLI_ACTOR
 
     document = merged_documents(paths)
     document["publish"] = publish
-    report = catalog.import_catalog(db.session(), CLI_ACTOR, document, dry_run=dry_run)
+    report = import_catalog(db.session(), CLI_ACTOR, document, dry_run=dry_run)
     for problem in report.problems:
         click.echo(f"  {problem.subject or '-'} {problem.path}: {problem.code}: {problem.detail}", err=True)
     changed = {k: v for k, v in report.items.items() if v != "unchanged"}

@@ -10,8 +10,8 @@ import time
 from core.db import db
 from core.outbox.service import outbox
 from core.outbox.sweeper import sweep
+from domain.applications import drafts as applications
 from domain.applications import materials as application_materials
-from domain.applications import service as applications
 from domain.identity.service import expire_abandoned
 from factory import create_app
 

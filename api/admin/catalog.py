@@ -26,11 +26,14 @@ from api.request_body import whole_body
 from api.schemas import StrictSchema
 from core.db import db
 from core.errors import Text
-from domain.catalog import service as catalog
 from domain.catalog.errors import ImportRejected, InvalidQuery, InvalidUpload
+from domain.catalog.export import export_catalog
+from domain.catalog.importing import ImportReport, import_catalog
 from domain.catalog.models import ITEM_STATUSES
+from domain.catalog.publishing import publish_bundle, publish_item, set_bundle_status, set_item_status
 from domain.catalog.reference import LISTS
 from domain.catalog.summary import burden, catalog_burden
+from domain.catalog.versions import admin_item, item_versions, list_admin_items
 from domain.operators.models import ROLE_CATALOG_EDITOR
 
 blp = Blueprint(
@@ -82,7 +85,7 @@ class ReasonSchema(StrictSchema):
     reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
 
 
-def _report(report: catalog.ImportReport) -> dict[str, Any]:
+def _report(report: ImportReport) -> dict[str, Any]:
     lang = language()
     return {
         "ok": report.ok,
@@ -96,7 +99,7 @@ def _report(report: catalog.ImportReport) -> dict[str, Any]:
 
 
 def _import(document: Any, dry_run: bool) -> Response:
-    report = catalog.import_catalog(db.session(), current_actor(), document, dry_run=dry_run)
+    report = import_catalog(db.session(), current_actor(), document, dry_run=dry_run)
     if not report.ok and not dry_run:
         raise ImportRejected(problems=[p.as_dict(language()) for p in report.problems])
     return jsonify(_report(report))
@@ -140,7 +143,7 @@ class ReferenceCsv(MethodView):
         """A reference list as CSV (departments, categories, ecert_types)."""
         if name not in LISTS:
             raise _unknown_list(name)
-        rows = catalog.export_catalog(db.reader(), published_only=False)["reference"][name]
+        rows = export_catalog(db.reader(), published_only=False)["reference"][name]
         return _csv(_CSV_COLUMNS[name], rows, f"{name}.csv")
 
     @idempotent
@@ -197,7 +200,7 @@ class Export(MethodView):
     @blp.arguments(ExportQuerySchema, location="query", as_kwargs=True)
     def get(self, published_only: bool) -> Response:
         """The catalog in the import format (newest versions, or only what citizens see)."""
-        return jsonify(catalog.export_catalog(db.reader(), published_only=published_only))
+        return jsonify(export_catalog(db.reader(), published_only=published_only))
 
 
 def _item_row(item: Any, doc: dict[str, Any]) -> dict[str, Any]:
@@ -224,7 +227,7 @@ class Items(MethodView):
     @blp.arguments(ItemsQuerySchema, location="query", as_kwargs=True)
     def get(self, status: str | None = None) -> Response:
         """Every item with its status, versions and burden (materials and fields needing no input)."""
-        rows = [_item_row(item, doc) for item, doc in catalog.list_admin_items(db.reader(), status=status)]
+        rows = [_item_row(item, doc) for item, doc in list_admin_items(db.reader(), status=status)]
         return jsonify({"items": rows})
 
 
@@ -234,7 +237,7 @@ class ItemsCsv(MethodView):
     def get(self) -> Response:
         """The item list as CSV, with the burden figures."""
         rows = []
-        for item, doc in catalog.list_admin_items(db.reader()):
+        for item, doc in list_admin_items(db.reader()):
             row = _item_row(item, doc)
             rows.append({**row, **row.pop("burden")})
         return _csv(_ITEM_CSV, rows, "items.csv")
@@ -245,7 +248,7 @@ class Burden(MethodView):
     @blp.doc(security=BEARER_SECURITY)
     def get(self) -> Response:
         """材料减免率 per published item and over the published catalog."""
-        items = catalog.list_admin_items(db.reader(), status="published")
+        items = list_admin_items(db.reader(), status="published")
         return jsonify(catalog_burden([(item.code, doc) for item, doc in items]))
 
 
@@ -254,7 +257,7 @@ class Item(MethodView):
     @blp.doc(security=BEARER_SECURITY)
     def get(self, code: str) -> Response:
         """An item: status, newest version's document, every version, burden."""
-        item, latest = catalog.admin_item(db.reader(), code)
+        item, latest = admin_item(db.reader(), code)
         versions = [
             {
                 "version": v.version,
@@ -264,7 +267,7 @@ class Item(MethodView):
                 "published_at": v.published_at.isoformat() if v.published_at else None,
                 "published_by": v.published_by,
             }
-            for v in catalog.item_versions(db.reader(), code)
+            for v in item_versions(db.reader(), code)
         ]
         return jsonify(
             {**_item_row(item, latest.document), "document": latest.document, "versions": versions}
@@ -286,11 +289,11 @@ class PublishItem(MethodView):
     @idempotent
     def post(self, code: str) -> Response:
         """Publish the newest draft version (the previous published version stays readable)."""
-        return jsonify(_status(catalog.publish_item(db.session(), current_actor(), code)))
+        return jsonify(_status(publish_item(db.session(), current_actor(), code)))
 
 
 def _change_status(kind: str, code: str, *, suspend: bool, body: dict) -> Response:
-    change = catalog.set_item_status if kind == "item" else catalog.set_bundle_status
+    change = set_item_status if kind == "item" else set_bundle_status
     return jsonify(
         _status(change(db.session(), current_actor(), code, suspend=suspend, reason=body["reason"]))
     )
@@ -323,7 +326,7 @@ class PublishBundle(MethodView):
     def post(self, code: str) -> Response:
         """Publish a bundle's newest content (409 `catalog.bundle_items_unpublished` while any of
         its items is a draft or suspended)."""
-        return jsonify(_status(catalog.publish_bundle(db.session(), current_actor(), code)))
+        return jsonify(_status(publish_bundle(db.session(), current_actor(), code)))
 
 
 @blp.route("/bundles/<string:code>/suspend")
@@ -342,5 +345,6 @@ class ResumeBundle(MethodView):
     @blp.arguments(ReasonSchema)
     @idempotent
     def post(self, body: dict, code: str) -> Response:
-        """Resume a suspended bundle."""
+        """Resume a suspended bundle (409 `catalog.bundle_items_unpublished` while any of its items
+        is suspended or not published)."""
         return _change_status("bundle", code, suspend=False, body=body)

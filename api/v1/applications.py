@@ -28,7 +28,7 @@ from api.v1.application_schemas import (
 )
 from core.db import db
 from domain.accounts.profile_cache import ProfileCache
-from domain.applications import detail_view, materials, service, views
+from domain.applications import detail_view, drafts, materials, service, submission, views
 from domain.applications.deps import ApplicationDeps
 from domain.applications.errors import FileTooLarge, InvalidPatch, PreconditionRequired
 from domain.applications.models import Application, ApplicationFile
@@ -111,7 +111,7 @@ def _detail(body: bytes, etag: str | None, status: int = 200) -> Response:
     return resp
 
 
-def _full(app: Application, status: int = 200, *, known: service.Submitted | None = None) -> Response:
+def _full(app: Application, status: int = 200, *, known: submission.Submitted | None = None) -> Response:
     body = detail_view.render(db.session(), _deps(), app, lang=language(), known=known)
     return _detail(body, detail_view.etag(app), status)
 
@@ -147,7 +147,7 @@ class Applications(MethodView):
     def post(self, body: dict) -> Response:
         """Start a draft pinned to the item's (or bundle's items') current version, prefilled."""
         p = current_principal()
-        app = service.create(
+        app = drafts.create(
             db.session(), _deps(), account_id=p.account_id, channel=p.channel,
             service_code=body.get("service_code"), bundle_code=body.get("bundle_id"),
             request_id=g.get("request_id"),
@@ -192,7 +192,7 @@ class ApplicationItem(MethodView):
     def patch(self, body: dict, app_id: str) -> Response:
         """Autosave (JSON merge patch of `data`). A stale If-Match gets 412 with the current revision."""
         if_match = _if_match()
-        app = service.patch(
+        app = drafts.patch(
             db.session(), _deps(), account_id=current_principal().account_id, app_id=app_id,
             if_match=if_match, data_patch=body["data"],
         )  # fmt: skip
@@ -204,7 +204,7 @@ class ApplicationItem(MethodView):
     @blp.response(204)
     def delete(self, app_id: str) -> None:
         """Discard a draft (submitted applications are withdrawn instead)."""
-        service.delete_draft(db.session(), account_id=current_principal().account_id, app_id=app_id)
+        drafts.delete_draft(db.session(), account_id=current_principal().account_id, app_id=app_id)
 
 
 @blp.route("/<string:app_id>/form")
@@ -238,7 +238,7 @@ class Submit(MethodView):
     def post(self, body: dict, app_id: str) -> Response:
         """Submit (or resubmit after a supplement request). Every problem comes back at once (422)."""
         p = current_principal()
-        done = service.submit(
+        done = submission.submit(
             db.session(), _deps(), account_id=p.account_id, app_id=app_id, consent=body.get("consent"),
             channel=p.channel, ip=client_ip(), request_id=g.get("request_id"),
         )  # fmt: skip
@@ -276,7 +276,7 @@ class Withdraw(MethodView):
     @blp.response(200, ApplicationSchema)
     def post(self, body: dict, app_id: str) -> Response:
         """Withdraw before the department accepts the case."""
-        app = service.withdraw(
+        app = submission.withdraw(
             db.session(), account_id=current_principal().account_id, app_id=app_id,
             reason=body.get("reason"), request_id=g.get("request_id"),
         )  # fmt: skip

@@ -19,7 +19,7 @@ from core import clock
 from core.db import db
 from domain.accounts import service as accounts
 from domain.auth import sessions
-from domain.catalog import service as catalog
+from domain.catalog.versions import pin_current, version_document
 from domain.identity import levels, service
 from domain.identity.consent import face_consent_text
 from domain.identity.deps import IdentityDeps, Outcome
@@ -266,10 +266,8 @@ class ServiceIdentityCheck(MethodView):
         """Whether the citizen's token meets the item's identity requirement (403 says what is missing)."""
         p = current_principal()
         session = db.reader()
-        pin = catalog.pin_current(session, code)
-        requirement = levels.Requirement.of(
-            catalog.version_document(session, code, pin.version).get("identity")
-        )
+        pin = pin_current(session, code)
+        requirement = levels.Requirement.of(version_document(session, code, pin.version).get("identity"))
         levels.check(
             requirement, level=p.identity_level, live_checked_at=p.claims.get("ilt"),
             now=clock.timestamp(), offered=_deps().policy.methods(p.channel),

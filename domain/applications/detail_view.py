@@ -30,7 +30,8 @@ from domain.applications import views
 from domain.applications.deadlines import local_date
 from domain.applications.deps import ApplicationDeps
 from domain.applications.models import Application
-from domain.applications.service import Submitted, owned
+from domain.applications.service import owned
+from domain.applications.submission import Submitted
 
 
 def etag(app: Application) -> str:

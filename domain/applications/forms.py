@@ -24,7 +24,8 @@ from domain.catalog.errors import BundleNotFound, ItemNotFound, ItemSuspended, V
 from domain.catalog.form_schema import leaf_fields
 from domain.catalog.form_validator import FormValidator
 from domain.catalog.models import STATUS_PUBLISHED, Bundle, Department
-from domain.catalog.service import current_revision, pin_current, version_document
+from domain.catalog.revision import current_revision
+from domain.catalog.versions import pin_current, version_document
 from domain.identity.levels import Requirement, higher
 
 _FORMATS = FormatChecker()

@@ -52,8 +52,10 @@ class NothingToPublish(AppError):
 class BundleItemsNotPublished(AppError):
     status = 409
     code = "catalog.bundle_items_unpublished"
-    message_zh = "该“一件事”中有事项未发布或已暂停办理，不能发布：{items}"
-    message_en = "The bundle cannot be published: these items are not published or are suspended: {items}"
+    message_zh = "该“一件事”中有事项未发布或已暂停办理，不能发布或恢复办理：{items}"
+    message_en = (
+        "The bundle cannot be published or resumed: these items are not published or are suspended: {items}"
+    )
 
     def __init__(self, *, items: list[dict[str, Any]], **kw: Any) -> None:
         zh = "、".join(f"{i['name']}（{i['code']}）" for i in items)

@@ -110,3 +110,7 @@ class Bundle(IdMixin, Base):
     published_document: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_by: Mapped[str | None] = mapped_column(String(64))
+
+
+# The reference tables, by their list name in the import and export format (reference.LISTS).
+REFERENCE_MODELS = {"departments": Department, "categories": Category, "ecert_types": EcertType}

@@ -39,9 +39,9 @@ from domain.catalog.models import (
     ServiceItem,
 )
 from domain.catalog.search import Doc, SearchIndex, doc_terms, terms_version
-from domain.catalog.service import version_document
 from domain.catalog.sources import PREFILL_SOURCES, SHARED_DATASETS
 from domain.catalog.summary import burden
+from domain.catalog.versions import version_document
 
 log = logging.getLogger(__name__)
 

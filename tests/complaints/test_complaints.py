@@ -114,7 +114,7 @@ def test_the_text_is_encrypted_at_rest(client: Any, zhang: dict) -> None:  # noq
 
 
 def test_a_question_about_a_draft_outlives_the_draft(app: Any, client: Any, zhang: dict, clock: Any) -> None:  # noqa: F811
-    from domain.applications import service as applications
+    from domain.applications import drafts as applications
     from tests.api.v1.applications.conftest import SS_CARD, create, relogin
 
     drafts = [create(client, zhang, service_code=SS_CARD).get_json() for _ in range(2)]

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from core.audit import AuditEvent
 from domain.applications.models import ForwardingOutbox
-from domain.catalog import service as catalog
+from domain.catalog.importing import import_catalog
 from domain.operators.audit_log import Actor
 from integrations.province.client import ProvinceError
 from tests.api.v1.applications.conftest import create, jpeg, patch, submit, upload
@@ -53,7 +53,7 @@ HOUSEHOLD = _household_item()
 
 @pytest.fixture
 def published(db_session):
-    report = catalog.import_catalog(
+    report = import_catalog(
         db_session, Actor(type="operator", id="op-1"), document(HOUSEHOLD, publish=True), dry_run=False
     )
     assert report.ok, report.problems

@@ -8,7 +8,7 @@ import io
 from sqlalchemy import func, select
 
 from core.audit import AuditEvent
-from domain.catalog.models import ServiceItem
+from domain.catalog.models import Bundle, ServiceItem
 from tests.domain.catalog.factories import bundle, document, item, marriage_item
 from tests.domain.operators.factories import admin_headers, make_operator
 
@@ -190,6 +190,37 @@ def test_a_bundle_is_not_published_while_an_item_is_unpublished(app, client):
     client.post(f"{URL}/items/{marriage['code']}/resume", json={"reason": "恢复"}, headers=headers)
     published = client.post(f"{URL}/bundles/YJS-TEST/publish", headers=headers)
     assert published.status_code == 200 and published.get_json()["status"] == "published"
+    assert client.get("/v1/bundles/YJS-TEST").status_code == 200
+
+
+def test_a_bundle_is_not_resumed_while_an_item_is_suspended(app, client, db_session):
+    headers = _editor(app, client)
+    card, marriage = item(), marriage_item()
+    doc = document(card, marriage, bundles=[bundle([card["code"], marriage["code"]])], publish=True)
+    assert client.post(f"{URL}/import", json=doc, headers=headers).status_code == 200
+    client.post(f"{URL}/items/{marriage['code']}/suspend", json={"reason": "系统升级"}, headers=headers)
+    suspended = client.post(f"{URL}/bundles/YJS-TEST/suspend", json={"reason": "系统升级"}, headers=headers)
+    assert suspended.status_code == 200  # suspending stays allowed whatever its items are
+
+    refused = client.post(f"{URL}/bundles/YJS-TEST/resume", json={"reason": "恢复"}, headers=headers)
+    assert refused.status_code == 409
+    error = refused.get_json()["error"]
+    assert error["code"] == "catalog.bundle_items_unpublished"
+    assert error["message"].startswith("该“一件事”中有事项未发布") and "结婚登记预约" in error["message"]
+    assert [(i["code"], i["status"]) for i in error["details"]["items"]] == [(marriage["code"], "suspended")]
+    english = client.post(
+        f"{URL}/bundles/YJS-TEST/resume",
+        json={"reason": "恢复"},
+        headers={**headers, "Accept-Language": "en"},
+    )
+    assert english.status_code == 409 and marriage["code"] in english.get_json()["error"]["message"]
+    resumes = select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "catalog.bundle.resume")
+    assert db_session.scalar(resumes) == 0
+    assert db_session.scalar(select(Bundle.status).where(Bundle.code == "YJS-TEST")) == "suspended"
+
+    client.post(f"{URL}/items/{marriage['code']}/resume", json={"reason": "恢复"}, headers=headers)
+    resumed = client.post(f"{URL}/bundles/YJS-TEST/resume", json={"reason": "恢复"}, headers=headers)
+    assert resumed.status_code == 200 and resumed.get_json()["status"] == "published"
     assert client.get("/v1/bundles/YJS-TEST").status_code == 200
 
 

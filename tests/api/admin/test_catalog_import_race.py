@@ -7,7 +7,7 @@ import threading
 from typing import Any
 
 from core.db import db
-from domain.catalog import service
+from domain.catalog import importing
 from tests.domain.catalog.factories import document, item
 from tests.domain.operators.factories import admin_headers, make_operator
 
@@ -17,17 +17,17 @@ def test_the_same_new_item_imported_twice_at_once(app: Any, client: Any, monkeyp
         admin_headers(client, make_operator(app, username=name, roles=("catalog_editor",)))
         for name in ("ed1", "ed2")
     ]
-    real, barrier = service.validate_import, threading.Barrier(2)
+    real, barrier = importing.validate_import, threading.Barrier(2)
 
-    def paced(session: Any, doc: Any) -> Any:
-        out = real(session, doc)
+    def paced(session: Any, doc: Any, **kw: Any) -> Any:
+        out = real(session, doc, **kw)
         try:  # both judged the item new at the same moment, unless one waits for the other
             barrier.wait(timeout=2)
         except threading.BrokenBarrierError:
             pass
         return out
 
-    monkeypatch.setattr(service, "validate_import", paced)
+    monkeypatch.setattr(importing, "validate_import", paced)
     answers: list[tuple[int, Any]] = []
 
     def run(headers: dict) -> None:

@@ -8,8 +8,10 @@ import json
 import pytest
 from sqlalchemy import select
 
-from domain.catalog import service as catalog
+from domain.catalog.importing import import_catalog
 from domain.catalog.models import Bundle
+from domain.catalog.publishing import publish_item, set_item_status
+from domain.catalog.revision import bump_revision
 from domain.operators.audit_log import Actor
 from tests.domain.catalog.factories import bundle, document, item, marriage_item
 
@@ -32,7 +34,7 @@ ONLINE["implementing_body"] = {"name": "广东省公安厅", "uscc": ONLINE["imp
 @pytest.fixture
 def published(app, db_session):
     doc = document(CARD, MARRIAGE, ONLINE, bundles=[bundle([CARD["code"], MARRIAGE["code"]])], publish=True)
-    report = catalog.import_catalog(db_session, ACTOR, doc, dry_run=False)
+    report = import_catalog(db_session, ACTOR, doc, dry_run=False)
     assert report.ok, report.problems
     return report
 
@@ -109,9 +111,7 @@ def test_detail_has_guide_materials_and_form_and_answers_304(client, published):
 
 def test_a_new_published_version_changes_the_etag(client, db_session, published):
     first = client.get(f"/v1/services/{CARD['code']}")
-    catalog.import_catalog(
-        db_session, ACTOR, document(item(fee={"charged": False}), publish=True), dry_run=False
-    )
+    import_catalog(db_session, ACTOR, document(item(fee={"charged": False}), publish=True), dry_run=False)
     second = client.get(f"/v1/services/{CARD['code']}", headers={"If-None-Match": first.headers["ETag"]})
     assert second.status_code == 200 and second.get_json()["version"] == 2
     assert second.headers["ETag"] != first.headers["ETag"]
@@ -156,7 +156,7 @@ def test_unknown_and_suspended_items_are_404(client, db_session, published):
     missing = client.get("/v1/services/NOPE", headers={"Accept-Language": "en"})
     assert missing.status_code == 404 and missing.get_json()["error"]["code"] == "catalog.item_not_found"
     assert "not found" in missing.get_json()["error"]["message"]
-    catalog.set_item_status(db_session, ACTOR, MARRIAGE["code"], suspend=True, reason="维护")
+    set_item_status(db_session, ACTOR, MARRIAGE["code"], suspend=True, reason="维护")
     assert client.get(f"/v1/services/{MARRIAGE['code']}").status_code == 404
     bundle_body = client.get("/v1/bundles/YJS-TEST").get_json()
     assert [i["available"] for i in bundle_body["items"]] == [True, False]
@@ -276,7 +276,7 @@ def test_a_bundle_with_a_suspended_item_is_not_offered_and_says_why(client, db_s
 
     assert offered() == (["YJS-TEST"], ["YJS-TEST"])
     assert client.get("/v1/bundles/YJS-TEST").get_json()["available"] is True
-    catalog.set_item_status(db_session, ACTOR, MARRIAGE["code"], suspend=True, reason="系统升级")
+    set_item_status(db_session, ACTOR, MARRIAGE["code"], suspend=True, reason="系统升级")
 
     assert offered() == ([], [])  # starting it would fail: not in the list, not suggested
     detail = client.get("/v1/bundles/YJS-TEST")  # a phone holding a link still gets an answer
@@ -290,7 +290,7 @@ def test_a_bundle_with_a_suspended_item_is_not_offered_and_says_why(client, db_s
         "code": MARRIAGE["code"], "name": "结婚登记预约", "name_en": MARRIAGE["name_en"], "available": False
     }  # fmt: skip
 
-    catalog.set_item_status(db_session, ACTOR, MARRIAGE["code"], suspend=False, reason="恢复")
+    set_item_status(db_session, ACTOR, MARRIAGE["code"], suspend=False, reason="恢复")
     assert offered() == (["YJS-TEST"], ["YJS-TEST"])
     body = client.get("/v1/bundles/YJS-TEST").get_json()
     assert body["available"] is True and body["unavailable_reason"] is None
@@ -299,11 +299,11 @@ def test_a_bundle_with_a_suspended_item_is_not_offered_and_says_why(client, db_s
 def test_a_bundle_over_an_unpublished_item_is_not_offered(app, client, db_session):
     # Bundles published over a draft item before publishing checked its items may still exist.
     doc = document(CARD, MARRIAGE, bundles=[bundle([CARD["code"], MARRIAGE["code"]])])
-    assert catalog.import_catalog(db_session, ACTOR, doc, dry_run=False).ok
-    catalog.publish_item(db_session, ACTOR, CARD["code"])
+    assert import_catalog(db_session, ACTOR, doc, dry_run=False).ok
+    publish_item(db_session, ACTOR, CARD["code"])
     stored = db_session.scalar(select(Bundle).where(Bundle.code == "YJS-TEST"))
     stored.status, stored.published_document, stored.version = "published", stored.document, 1
-    catalog.bump_revision(db_session)
+    bump_revision(db_session)
     db_session.commit()
 
     assert client.get("/v1/bundles").get_json()["bundles"] == []

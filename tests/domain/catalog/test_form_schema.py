@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from domain.catalog import service as catalog
 from domain.catalog.form_schema import leaf_fields, validate_data
+from domain.catalog.importing import import_catalog
 from domain.catalog.models import ServiceItem
 from domain.operators.audit_log import Actor
 from tests.domain.catalog.factories import document, item
@@ -105,7 +105,7 @@ BAD_TEXT = [
 def test_control_characters_and_overlong_names_in_a_form_schema_are_refused(db_session, spoil, path):
     doc = item()
     spoil(doc)
-    report = catalog.import_catalog(db_session, ACTOR, document(doc), dry_run=True)
+    report = import_catalog(db_session, ACTOR, document(doc), dry_run=True)
     assert (path, "invalid_form_schema") in {(p.path, p.code) for p in report.problems}, report.problems
 
 
@@ -130,13 +130,13 @@ def test_multiline_descriptions_tabs_and_64_character_names_are_accepted(db_sess
     doc = item()
     _kind(doc).update(title="换领\t原因", description="第一行\n第二行\t（说明）")
     _rename_kind(doc, "k" * 64)
-    report = catalog.import_catalog(db_session, ACTOR, document(doc), dry_run=True)
+    report = import_catalog(db_session, ACTOR, document(doc), dry_run=True)
     assert report.ok, report.problems
 
 
 def test_many_bad_strings_give_a_short_report(db_session):
     doc = item()
     _kind(doc)["enum"] = [f"v{i}\x00" for i in range(500)]
-    report = catalog.import_catalog(db_session, ACTOR, document(doc), dry_run=True)
+    report = import_catalog(db_session, ACTOR, document(doc), dry_run=True)
     enum_problems = [p for p in report.problems if p.path.startswith(f"{KIND}.enum[")]
     assert len(enum_problems) == 20 and len(report.problems) <= 25, report.problems

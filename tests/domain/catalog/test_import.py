@@ -8,9 +8,12 @@ import pytest
 from sqlalchemy import func, select
 
 from core.audit import AuditEvent
-from domain.catalog import service as catalog
 from domain.catalog.errors import InvalidTransition, ItemSuspended, NothingToPublish, VersionNotFound
+from domain.catalog.export import export_catalog
+from domain.catalog.importing import import_catalog
 from domain.catalog.models import Bundle, Category, ServiceItem, ServiceItemVersion
+from domain.catalog.publishing import publish_item, set_item_status
+from domain.catalog.versions import pin_current, version_document
 from domain.operators.audit_log import Actor
 from tests.domain.catalog.factories import ID_CARD, bundle, document, item, marriage_item
 
@@ -26,20 +29,20 @@ def _problems(report) -> set[tuple[str, str]]:
 
 
 def test_a_valid_import_creates_draft_versions_invisible_until_published(app, db_session):
-    report = catalog.import_catalog(db_session, ACTOR, document(item(), marriage_item()), dry_run=False)
+    report = import_catalog(db_session, ACTOR, document(item(), marriage_item()), dry_run=False)
     assert report.ok, report.problems
     assert set(report.items.values()) == {"created"}
     rows = db_session.scalars(select(ServiceItem)).all()
     assert {r.status for r in rows} == {"draft"} and {r.published_version for r in rows} == {None}
     assert app.extensions["yiwang"].catalog.snapshot().entries == []
 
-    catalog.publish_item(db_session, ACTOR, item()["code"])
+    publish_item(db_session, ACTOR, item()["code"])
     entries = app.extensions["yiwang"].catalog.snapshot().entries
     assert [e["code"] for e in entries] == [item()["code"]]
 
 
 def test_dry_run_reports_changes_and_writes_nothing(db_session):
-    report = catalog.import_catalog(db_session, ACTOR, document(item()), dry_run=True)
+    report = import_catalog(db_session, ACTOR, document(item()), dry_run=True)
     assert report.ok and report.dry_run and report.items == {item()["code"]: "created"}
     assert _count(db_session, ServiceItem) == 0 and _count(db_session, Category) == 0
 
@@ -57,7 +60,7 @@ def test_every_problem_is_reported_with_its_path_and_nothing_is_imported(db_sess
     doc = document(item(), duplicate, bad_code, bad_uscc, unknown_ecert, bad_schema, bad_region, bad_type)
     doc["reference"]["ecert_types"].append({"code": "11100000000019713X001", "name": "坏类型"})
 
-    report = catalog.import_catalog(db_session, ACTOR, doc, dry_run=False)
+    report = import_catalog(db_session, ACTOR, doc, dry_run=False)
     found = _problems(report)
     assert ("items[1].code", "duplicate") in found
     assert ("items[2].code", "invalid_code") in found
@@ -80,15 +83,15 @@ def test_an_implementation_code_is_ascii_letters_and_digits_only(db_session, tai
     rules; str.isalnum() let Chinese, full-width and other non-ASCII characters through there."""
     odd = item("0001050040")
     odd["code"] = odd["code"][:29] + tail
-    report = catalog.import_catalog(db_session, ACTOR, document(odd), dry_run=True)
+    report = import_catalog(db_session, ACTOR, document(odd), dry_run=True)
     assert ("items[0].code", "invalid_code") in _problems(report)
     assert item("0001050040")["code"].isascii()  # the same item with ASCII digits there is fine
-    assert catalog.import_catalog(db_session, ACTOR, document(item("0001050040")), dry_run=True).ok
+    assert import_catalog(db_session, ACTOR, document(item("0001050040")), dry_run=True).ok
 
 
 @pytest.mark.parametrize("region", ["44０１００", "44٠١٠٠"])
 def test_a_region_code_is_six_ascii_digits(db_session, region):
-    report = catalog.import_catalog(db_session, ACTOR, document(item(region=region)), dry_run=True)
+    report = import_catalog(db_session, ACTOR, document(item(region=region)), dry_run=True)
     assert ("items[0].region", "invalid_code") in _problems(report)
 
 
@@ -98,7 +101,7 @@ def test_form_hints_and_prefill_must_name_real_fields_and_sources(db_session):
     doc["form"]["ui"]["fields"]["reason.kind"]["enum_labels"]["lost"] = {"zh": "遗失"}
     doc["form"]["prefill"]["reason.kind"] = "shared.unknown.field"
     doc["form"]["schema"]["properties"]["extra"] = {"$ref": "https://example.com/schema.json"}
-    report = catalog.import_catalog(db_session, ACTOR, document(doc), dry_run=True)
+    report = import_catalog(db_session, ACTOR, document(doc), dry_run=True)
     found = _problems(report)
     assert ("items[0].form.ui.order[4]", "unknown_form_field") in found
     assert ("items[0].form.ui.fields.reason.kind.enum_labels.lost", "unknown_form_field") in found
@@ -110,18 +113,18 @@ def test_form_hints_and_prefill_must_name_real_fields_and_sources(db_session):
 def test_a_prefill_source_that_is_not_a_string_is_a_problem_not_a_crash(db_session, source):
     doc = item()
     doc["form"]["prefill"]["applicant.name"] = source
-    report = catalog.import_catalog(db_session, ACTOR, document(doc), dry_run=True)
+    report = import_catalog(db_session, ACTOR, document(doc), dry_run=True)
     assert ("items[0].form.prefill.applicant.name", "unknown_source") in _problems(report)
 
 
 def test_unknown_fields_and_wrong_types_are_problems_not_crashes(db_session):
     for junk in (None, [], "x", 1, {"items": "nope"}, {"items": [None, 3, "x"]}, {"surprise": 1}):
-        report = catalog.import_catalog(db_session, ACTOR, junk, dry_run=False)
+        report = import_catalog(db_session, ACTOR, junk, dry_run=False)
         assert not report.ok
     weird = item(
         materials=[{"id": "A B", "name": "", "requirement": "maybe", "originals": "1"}], fee={"charged": 1}
     )
-    report = catalog.import_catalog(db_session, ACTOR, document(weird), dry_run=True)
+    report = import_catalog(db_session, ACTOR, document(weird), dry_run=True)
     found = _problems(report)
     assert ("items[0].materials[0].id", "invalid") in found
     assert ("items[0].materials[0].name", "required") in found
@@ -135,13 +138,13 @@ def test_a_fee_amount_is_plain_yuan_or_a_problem(db_session, amount):
     """Decimal reads NaN, Infinity and exponents (1e99999999 formats to 100 MB): each was a
     crash or worse; now the item's report names the field."""
     odd = item(fee={"charged": True, "amount": amount, "basis": "《收费标准》"})
-    report = catalog.import_catalog(db_session, ACTOR, document(odd), dry_run=True)
+    report = import_catalog(db_session, ACTOR, document(odd), dry_run=True)
     assert ("items[0].fee.amount", "invalid") in _problems(report)
 
 
 def test_a_fee_amount_in_yuan_is_kept_with_two_decimals(db_session):
     fine = item(fee={"charged": True, "amount": "12.5", "basis": "《收费标准》"})
-    report = catalog.import_catalog(db_session, ACTOR, document(fine, publish=True), dry_run=False)
+    report = import_catalog(db_session, ACTOR, document(fine, publish=True), dry_run=False)
     assert report.ok, report.problems
     version = db_session.scalars(select(ServiceItemVersion)).one()
     assert version.document["fee"]["amount"] == "12.50"
@@ -149,57 +152,55 @@ def test_a_fee_amount_in_yuan_is_kept_with_two_decimals(db_session):
 
 def test_an_application_pinned_to_v1_keeps_v1_after_v2_is_published(app, db_session):
     code = item()["code"]
-    catalog.import_catalog(db_session, ACTOR, document(item(), publish=True), dry_run=False)
-    pin = catalog.pin_current(db_session, code)
+    import_catalog(db_session, ACTOR, document(item(), publish=True), dry_run=False)
+    pin = pin_current(db_session, code)
     assert pin.version == 1
 
     changed = item(fee={"charged": False}, keywords=["换身份证", "身份证过期"])
-    report = catalog.import_catalog(db_session, ACTOR, document(changed), dry_run=False)
+    report = import_catalog(db_session, ACTOR, document(changed), dry_run=False)
     assert report.items[code] == "new_version"
     event = db_session.scalars(
         select(AuditEvent).where(AuditEvent.action == "catalog.item.new_version")
     ).one()
     assert event.details["changed_fields"] == ["fee", "keywords"] and event.actor_id == "op-1"
     # The draft is not visible yet: the published version is still 1.
-    assert catalog.pin_current(db_session, code).version == 1
-    catalog.publish_item(db_session, ACTOR, code)
+    assert pin_current(db_session, code).version == 1
+    publish_item(db_session, ACTOR, code)
 
-    assert catalog.pin_current(db_session, code).version == 2
-    assert catalog.version_document(db_session, pin.code, pin.version)["fee"]["charged"] is True
-    assert catalog.version_document(db_session, code, 2)["fee"]["charged"] is False
+    assert pin_current(db_session, code).version == 2
+    assert version_document(db_session, pin.code, pin.version)["fee"]["charged"] is True
+    assert version_document(db_session, code, 2)["fee"]["charged"] is False
     states = dict(db_session.execute(select(ServiceItemVersion.version, ServiceItemVersion.state)).all())
     assert states == {1: "retired", 2: "published"}
     # Re-importing the same content changes nothing; a draft is never readable by citizens.
-    again = catalog.import_catalog(db_session, ACTOR, document(changed), dry_run=False)
+    again = import_catalog(db_session, ACTOR, document(changed), dry_run=False)
     assert again.items[code] == "unchanged"
     with pytest.raises(NothingToPublish):
-        catalog.publish_item(db_session, ACTOR, code)
-    catalog.import_catalog(db_session, ACTOR, document(item(name="居民身份证换领（新）")), dry_run=False)
+        publish_item(db_session, ACTOR, code)
+    import_catalog(db_session, ACTOR, document(item(name="居民身份证换领（新）")), dry_run=False)
     with pytest.raises(VersionNotFound):
-        catalog.version_document(db_session, code, 3)
+        version_document(db_session, code, 3)
 
 
 def test_a_draft_is_updated_in_place_until_published(db_session):
     code = item()["code"]
-    catalog.import_catalog(db_session, ACTOR, document(item()), dry_run=False)
-    report = catalog.import_catalog(
-        db_session, ACTOR, document(item(visits=0, online_depth=4)), dry_run=False
-    )
+    import_catalog(db_session, ACTOR, document(item()), dry_run=False)
+    report = import_catalog(db_session, ACTOR, document(item(visits=0, online_depth=4)), dry_run=False)
     assert report.items[code] == "draft_updated"
     assert _count(db_session, ServiceItemVersion) == 1
 
 
 def test_suspend_hides_the_item_and_refuses_new_applications(app, db_session):
     code = item()["code"]
-    catalog.import_catalog(db_session, ACTOR, document(item(), publish=True), dry_run=False)
-    catalog.set_item_status(db_session, ACTOR, code, suspend=True, reason="系统升级")
+    import_catalog(db_session, ACTOR, document(item(), publish=True), dry_run=False)
+    set_item_status(db_session, ACTOR, code, suspend=True, reason="系统升级")
     assert app.extensions["yiwang"].catalog.snapshot().entries == []
     with pytest.raises(ItemSuspended):
-        catalog.pin_current(db_session, code)
+        pin_current(db_session, code)
     with pytest.raises(InvalidTransition):
-        catalog.set_item_status(db_session, ACTOR, code, suspend=True, reason="again")
-    catalog.set_item_status(db_session, ACTOR, code, suspend=False, reason="恢复")
-    assert catalog.pin_current(db_session, code).version == 1
+        set_item_status(db_session, ACTOR, code, suspend=True, reason="again")
+    set_item_status(db_session, ACTOR, code, suspend=False, reason="恢复")
+    assert pin_current(db_session, code).version == 1
     actions = db_session.scalars(select(AuditEvent.action).where(AuditEvent.target_id == code)).all()
     assert {
         "catalog.item.created",
@@ -214,7 +215,7 @@ def test_suspend_hides_the_item_and_refuses_new_applications(app, db_session):
 
 def test_bundle_items_may_share_a_group_only_when_defined_identically(db_session):
     a, b = item(), marriage_item()
-    ok = catalog.import_catalog(
+    ok = import_catalog(
         db_session,
         ACTOR,
         document(a, b, bundles=[bundle([a["code"], b["code"]])], publish=True),
@@ -226,18 +227,18 @@ def test_bundle_items_may_share_a_group_only_when_defined_identically(db_session
     clash = copy.deepcopy(b)
     clash["form"]["schema"]["properties"]["applicant"]["properties"]["name"]["maxLength"] = 50
     doc = document(a, clash, bundles=[bundle([a["code"], b["code"]])])
-    report = catalog.import_catalog(db_session, ACTOR, doc, dry_run=True)
+    report = import_catalog(db_session, ACTOR, doc, dry_run=True)
     assert ("bundles[0].items", "form_conflict") in _problems(report)
-    missing = catalog.import_catalog(
+    missing = import_catalog(
         db_session, ACTOR, document(bundles=[bundle(["X" * 31, a["code"]])]), dry_run=True
     )
     assert ("bundles[0].items[0]", "unknown_item") in _problems(missing)
 
 
 def test_export_round_trips_through_import_unchanged(db_session):
-    catalog.import_catalog(db_session, ACTOR, document(item(), marriage_item(), publish=True), dry_run=False)
-    exported = catalog.export_catalog(db_session)
-    report = catalog.import_catalog(db_session, ACTOR, exported, dry_run=True)
+    import_catalog(db_session, ACTOR, document(item(), marriage_item(), publish=True), dry_run=False)
+    exported = export_catalog(db_session)
+    report = import_catalog(db_session, ACTOR, exported, dry_run=True)
     assert report.ok, report.problems
     assert set(report.items.values()) == {"unchanged"}
     assert ID_CARD in {e["code"] for e in exported["reference"]["ecert_types"]}
@@ -246,10 +247,10 @@ def test_export_round_trips_through_import_unchanged(db_session):
 def test_an_item_change_that_would_break_a_stored_bundle_form_is_refused(db_session):
     a, b = item(), marriage_item()
     doc = document(a, b, bundles=[bundle([a["code"], b["code"]])], publish=True)
-    assert catalog.import_catalog(db_session, ACTOR, doc, dry_run=False).ok
+    assert import_catalog(db_session, ACTOR, doc, dry_run=False).ok
     clash = copy.deepcopy(b)
     clash["form"]["schema"]["properties"]["applicant"]["properties"]["phone"]["pattern"] = "^\\d+$"
-    report = catalog.import_catalog(db_session, ACTOR, document(clash), dry_run=False)
+    report = import_catalog(db_session, ACTOR, document(clash), dry_run=False)
     assert {(p.path, p.code, p.subject) for p in report.problems} == {
         ("bundle YJS-TEST", "form_conflict", "YJS-TEST")
     }
@@ -257,8 +258,8 @@ def test_an_item_change_that_would_break_a_stored_bundle_form_is_refused(db_sess
 
 def test_a_bundle_cannot_be_published_over_draft_items(db_session):
     a, b = item(), marriage_item()
-    assert catalog.import_catalog(db_session, ACTOR, document(a, b), dry_run=False).ok
-    report = catalog.import_catalog(
+    assert import_catalog(db_session, ACTOR, document(a, b), dry_run=False).ok
+    report = import_catalog(
         db_session, ACTOR, document(bundles=[bundle([a["code"], b["code"]])], publish=True), dry_run=False
     )
     assert {p.path for p in report.problems} == {"bundles[0].items[0]", "bundles[0].items[1]"}
@@ -268,27 +269,27 @@ def test_an_import_does_not_publish_a_bundle_over_a_suspended_item(db_session):
     """Publishing a new version leaves a suspended item suspended: a bundle over it, published in
     the same import, would be shown as published to operators while no citizen can start it."""
     card, marriage = item(), marriage_item()
-    assert catalog.import_catalog(db_session, ACTOR, document(card, marriage), dry_run=False).ok
-    catalog.publish_item(db_session, ACTOR, card["code"])
-    catalog.publish_item(db_session, ACTOR, marriage["code"])
-    catalog.set_item_status(db_session, ACTOR, marriage["code"], suspend=True, reason="系统升级")
+    assert import_catalog(db_session, ACTOR, document(card, marriage), dry_run=False).ok
+    publish_item(db_session, ACTOR, card["code"])
+    publish_item(db_session, ACTOR, marriage["code"])
+    set_item_status(db_session, ACTOR, marriage["code"], suspend=True, reason="系统升级")
 
     doc = document(card, marriage, bundles=[bundle([card["code"], marriage["code"]])], publish=True)
-    report = catalog.import_catalog(db_session, ACTOR, doc, dry_run=False)
+    report = import_catalog(db_session, ACTOR, doc, dry_run=False)
     assert [(p.path, p.code) for p in report.problems] == [("bundles[0].items[1]", "item_suspended")]
     assert db_session.scalar(select(Bundle).where(Bundle.code == "YJS-TEST")) is None  # nothing written
 
 
 def test_a_suspended_item_problem_points_at_its_bundle_and_says_suspended(db_session):
     card, marriage = item(), marriage_item()
-    assert catalog.import_catalog(db_session, ACTOR, document(card, marriage), dry_run=False).ok
-    catalog.publish_item(db_session, ACTOR, card["code"])
-    catalog.publish_item(db_session, ACTOR, marriage["code"])
-    catalog.set_item_status(db_session, ACTOR, marriage["code"], suspend=True, reason="系统升级")
+    assert import_catalog(db_session, ACTOR, document(card, marriage), dry_run=False).ok
+    publish_item(db_session, ACTOR, card["code"])
+    publish_item(db_session, ACTOR, marriage["code"])
+    set_item_status(db_session, ACTOR, marriage["code"], suspend=True, reason="系统升级")
     broken = bundle([card["code"]], code="YJS-BAD", region="bad")  # bundles[0]: a problem of its own
     good = bundle([card["code"], marriage["code"]])  # bundles[1]: over the suspended item
     doc = document(card, marriage, bundles=[broken, good], publish=True)
-    report = catalog.import_catalog(db_session, ACTOR, doc, dry_run=True)
+    report = import_catalog(db_session, ACTOR, doc, dry_run=True)
     [suspended] = [p for p in report.problems if p.code == "item_suspended"]
     assert suspended.path == "bundles[1].items[1]"  # the editor is sent to the right bundle
     assert suspended.as_dict("zh")["message"] == "事项已暂停办理"
@@ -298,16 +299,16 @@ def test_a_suspended_item_problem_points_at_its_bundle_and_says_suspended(db_ses
 def test_a_routine_reimport_passes_while_a_published_bundles_item_is_suspended(db_session):
     card, marriage = item(), marriage_item()
     doc = document(card, marriage, bundles=[bundle([card["code"], marriage["code"]])], publish=True)
-    assert catalog.import_catalog(db_session, ACTOR, doc, dry_run=False).ok
-    catalog.set_item_status(db_session, ACTOR, marriage["code"], suspend=True, reason="系统升级")
-    again = catalog.import_catalog(db_session, ACTOR, doc, dry_run=False)
+    assert import_catalog(db_session, ACTOR, doc, dry_run=False).ok
+    set_item_status(db_session, ACTOR, marriage["code"], suspend=True, reason="系统升级")
+    again = import_catalog(db_session, ACTOR, doc, dry_run=False)
     assert again.ok, again.problems
     assert again.bundles == {"YJS-TEST": "unchanged"}
 
 
 def test_a_large_import_is_accepted_in_one_document(db_session):
     many = [item(f"{900000000000 + n:012d}", f"测试事项{n}") for n in range(250)]
-    report = catalog.import_catalog(db_session, ACTOR, document(*many), dry_run=True)
+    report = import_catalog(db_session, ACTOR, document(*many), dry_run=True)
     assert report.ok, report.problems[:3]
     assert len(report.items) == 250
 
@@ -315,16 +316,16 @@ def test_a_large_import_is_accepted_in_one_document(db_session):
 def test_a_material_keeps_its_english_name_and_may_go_without_one(app, client, db_session):
     named = item()
     named["materials"][0]["name_en"] = "Current resident identity card"
-    assert catalog.import_catalog(db_session, ACTOR, document(named), dry_run=False).ok
-    catalog.publish_item(db_session, ACTOR, named["code"])
+    assert import_catalog(db_session, ACTOR, document(named), dry_run=False).ok
+    publish_item(db_session, ACTOR, named["code"])
     shown = client.get(f"/v1/services/{named['code']}").get_json()["materials"]
     assert [(m["name"], m.get("name_en")) for m in shown[:2]] == [
         ("原居民身份证", "Current resident identity card"),
         ("居民户口簿", None),  # none in the catalog
     ]
-    again = catalog.import_catalog(db_session, ACTOR, document(named), dry_run=True)
+    again = import_catalog(db_session, ACTOR, document(named), dry_run=True)
     assert again.items == {named["code"]: "unchanged"}
     wrong = item()
     wrong["materials"][0]["name_en"] = 7
-    report = catalog.import_catalog(db_session, ACTOR, document(wrong), dry_run=True)
+    report = import_catalog(db_session, ACTOR, document(wrong), dry_run=True)
     assert ("items[0].materials[0].name_en", "invalid") in _problems(report)

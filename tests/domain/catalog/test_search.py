@@ -12,7 +12,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.orm import sessionmaker
 
 from cli.catalog import SEED_DIR, SEED_FILES, merged_documents
-from domain.catalog import service as catalog
+from domain.catalog.importing import import_catalog
 from domain.catalog.read_model import CatalogReadModel
 from domain.catalog.search import Doc, SearchIndex
 from domain.operators.audit_log import CLI_ACTOR
@@ -29,7 +29,7 @@ def _seed_document() -> dict:
 
 @pytest.fixture
 def seeded(app, db_session):
-    report = catalog.import_catalog(db_session, CLI_ACTOR, _seed_document(), dry_run=False)
+    report = import_catalog(db_session, CLI_ACTOR, _seed_document(), dry_run=False)
     assert report.ok, report.problems[:5]
     return app.extensions["yiwang"].catalog
 
@@ -107,7 +107,7 @@ def test_results_are_the_same_on_postgresql_and_sqlite(seeded, tmp_path):
     factory = sessionmaker(engine)
     session = factory()
     try:
-        assert catalog.import_catalog(session, CLI_ACTOR, _seed_document(), dry_run=False).ok
+        assert import_catalog(session, CLI_ACTOR, _seed_document(), dry_run=False).ok
         other = CatalogReadModel(lambda: session, refresh_seconds=0)
         for case in QUERIES + [{"q": "证明"}, {"q": "登记"}, {"q": "申请"}]:
             assert _top(other, case["q"], n=20) == _top(seeded, case["q"], n=20), case["q"]

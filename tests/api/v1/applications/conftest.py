@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from cli.catalog import SEED_DIR, SEED_FILES, merged_documents
-from domain.catalog import service as catalog
+from domain.catalog.importing import import_catalog
 from domain.identity import hall
 from domain.operators.audit_log import CLI_ACTOR
 from integrations.realname.people import DEMO_PEOPLE
@@ -28,7 +28,7 @@ NEWBORN = "YJS-NEWBORN"  # 新生儿出生一件事 (bundle)
 def seeded(app, db_session) -> None:
     document = merged_documents([SEED_DIR / f for f in SEED_FILES])
     document["publish"] = True
-    report = catalog.import_catalog(db_session, CLI_ACTOR, document, dry_run=False)
+    report = import_catalog(db_session, CLI_ACTOR, document, dry_run=False)
     assert report.ok, report.problems
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 
-from domain.catalog import service as catalog
+from domain.catalog.importing import import_catalog
 from domain.operators.audit_log import Actor
 from tests.conftest import make_citizen
 from tests.domain.catalog.factories import bundle, document, item, marriage_item
@@ -16,9 +16,7 @@ MARRIAGE = marriage_item()
 
 
 def _imp(db_session, *parts, bundles=None, publish=True):
-    r = catalog.import_catalog(
-        db_session, ACTOR, document(*parts, bundles=bundles, publish=publish), dry_run=False
-    )
+    r = import_catalog(db_session, ACTOR, document(*parts, bundles=bundles, publish=publish), dry_run=False)
     assert r.ok, r.problems
     return r
 

@@ -5,7 +5,7 @@ worker showed."""
 
 from __future__ import annotations
 
-from domain.catalog import service as catalog
+from domain.catalog.importing import import_catalog
 from domain.operators.audit_log import CLI_ACTOR
 from tests.api.v1.applications.conftest import SS_CARD, create, get, submit
 
@@ -19,7 +19,7 @@ def _rename_department(db_session) -> None:
         "bundles": [],
         "publish": False,
     }
-    report = catalog.import_catalog(db_session, CLI_ACTOR, document, dry_run=False)
+    report = import_catalog(db_session, CLI_ACTOR, document, dry_run=False)
     assert report.ok, report.problems
 
 

@@ -9,8 +9,8 @@ from datetime import timedelta
 
 from core.redis import get_redis
 from domain.applications.deadlines import local_date
+from domain.applications.drafts import purge_expired_drafts
 from domain.applications.models import Application, ApplicationMaterial
-from domain.applications.service import purge_expired_drafts
 from tests.api.v1.applications.conftest import (
     PASSPORT,
     SS_CARD,

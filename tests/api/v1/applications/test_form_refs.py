@@ -10,7 +10,7 @@ from sqlalchemy import update
 from core import clock
 from domain.applications import states
 from domain.applications.models import Application
-from domain.catalog import service as catalog
+from domain.catalog.importing import import_catalog
 from domain.operators.audit_log import Actor
 from tests.api.v1.applications.conftest import create, error_code, patch
 from tests.domain.catalog.factories import document, item
@@ -31,7 +31,7 @@ POSTCODE = _postcode_item()
 
 @pytest.fixture
 def published(db_session):
-    report = catalog.import_catalog(
+    report = import_catalog(
         db_session, Actor(type="operator", id="op-1"), document(POSTCODE, publish=True), dry_run=False
     )
     assert report.ok, report.problems

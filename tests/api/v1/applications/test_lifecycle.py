@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from core import clock
 from core.db import db
-from domain.applications import materials, service, transitions
+from domain.applications import drafts, materials, transitions
 from domain.applications.case_numbers import BEIJING, CaseNumbers
 from domain.applications.models import Application, ApplicationFile, ApplicationMaterial
 from domain.applications.timeline import add_event
@@ -229,7 +229,7 @@ def test_expired_drafts_are_purged_and_orphaned_uploads_removed(
     old_enough = (clock.now() - timedelta(days=1)).timestamp()
     os.utime(folder / ".tmp-killed", (old_enough, old_enough))
     clock.advance(days=deps.draft_ttl_days + 1)
-    assert service.purge_expired_drafts(db_session) == 1
+    assert drafts.purge_expired_drafts(db_session) == 1
     swept = materials.sweep_orphans(db_session, deps)
     assert swept["files"] == 1 and swept["blobs"] >= 1 and swept["partial_writes"] == 1
     assert not deps.storage.exists(f"materials/{zhang['account_id']}/interrupted")
@@ -277,7 +277,7 @@ def test_an_autosave_keeps_a_draft_alive(client, zhang, clock, db_session, servi
     zhang = refreshed(client, zhang)
     assert patch(client, zhang, app, {"delivery": {"method": "window"}}).status_code == 200
     clock.advance(days=2)
-    assert service.purge_expired_drafts(db_session) == 0
+    assert drafts.purge_expired_drafts(db_session) == 0
 
 
 def test_uploading_reusing_or_removing_a_file_keeps_a_draft_alive(
@@ -303,11 +303,11 @@ def test_uploading_reusing_or_removing_a_file_keeps_a_draft_alive(
         zhang = relogin(app, zhang)  # weeks pass: the citizen signs in again
         assert step().status_code in (200, 201, 204)
         clock.advance(days=2)  # past the expiry counted from creation or the previous step
-        assert service.purge_expired_drafts(db_session) == 0
+        assert drafts.purge_expired_drafts(db_session) == 0
         zhang = relogin(app, zhang)  # weeks pass: the citizen signs in again
         assert get(client, zhang, draft["id"]).status_code == 200
     clock.advance(days=ttl + 1)
-    assert service.purge_expired_drafts(db_session) == 1
+    assert drafts.purge_expired_drafts(db_session) == 1
 
 
 def test_a_reuse_in_progress_keeps_its_file_from_the_orphan_sweep(client, zhang, clock, db_session, services):

@@ -4,7 +4,7 @@ every committed change, whichever way the change was written (ORM or Core statem
 from __future__ import annotations
 
 from core.redis import get_redis
-from domain.applications.service import purge_expired_drafts
+from domain.applications.drafts import purge_expired_drafts
 from tests.api.v1.applications.conftest import PASSPORT, SS_CARD, URL, create, patch, relogin
 
 

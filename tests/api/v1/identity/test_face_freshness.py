@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from domain.catalog import service as catalog
+from domain.catalog.importing import import_catalog
 from domain.operators.audit_log import Actor
 from tests.api.v1.identity.conftest import bearer, complete, ref_of, refreshed, start
 from tests.domain.catalog.factories import document, item
@@ -16,7 +16,7 @@ PENSION = item("000105011000", "养老金领取资格认证", identity={"min_lev
 @pytest.fixture
 def published(db_session):
     doc = document(PENSION, publish=True)
-    report = catalog.import_catalog(db_session, Actor(type="operator", id="op-1"), doc, dry_run=False)
+    report = import_catalog(db_session, Actor(type="operator", id="op-1"), doc, dry_run=False)
     assert report.ok, report.problems
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from domain.catalog import service as catalog
+from domain.catalog.importing import import_catalog
 from domain.operators.audit_log import Actor
 from tests.api.v1.identity.conftest import bearer, complete, ref_of, start
 from tests.domain.catalog.factories import document, item
@@ -16,7 +16,7 @@ TRANSCRIPT = item("000105012000", "户籍证明开具", identity={"min_level": "
 @pytest.fixture
 def published(db_session):
     doc = document(PENSION, TRANSCRIPT, publish=True)
-    report = catalog.import_catalog(db_session, Actor(type="operator", id="op-1"), doc, dry_run=False)
+    report = import_catalog(db_session, Actor(type="operator", id="op-1"), doc, dry_run=False)
     assert report.ok, report.problems
 
 
