@@ -71,9 +71,14 @@ class Burden(MethodView):
     @blp.arguments(BurdenQuerySchema, location="query")
     @blp.response(200)
     def get(self, query: dict) -> dict:
-        """Fields prefilled vs typed and materials spared vs uploaded, per item and per bundle."""
+        """Fields prefilled vs typed and materials spared vs uploaded, per item and per bundle.
+        An operator tied to departments counts only their departments' applications: their items'
+        rows, and each bundle's row over its applications with an item of theirs."""
         return {
             "items": burden.per_item(
-                db.session(), service_code=query.get("service_code"), bundle_code=query.get("bundle_code")
+                db.session(),
+                service_code=query.get("service_code"),
+                bundle_code=query.get("bundle_code"),
+                departments=current_scope().departments,
             )
         }

@@ -32,7 +32,10 @@ class ComplaintQueueItemSchema(StrictSchema):
     application_id = fields.String(allow_none=True)
     department_code = fields.String(
         allow_none=True,
-        metadata={"description": "the department of the related case's item; null without a case"},
+        metadata={
+            "description": "the department of the related case's (first) item; a bundle's other "
+            "departments see the complaint too; null without a case"
+        },
     )
     created_at = fields.DateTime()
 
@@ -69,7 +72,8 @@ class Queue(MethodView):
 
         Cursor pagination: pass the page's `next_cursor` as `cursor` for the next page (`null`
         on the last); a malformed cursor is 400 `complaints.bad_cursor`. An operator tied to
-        departments sees only their departments' complaints (not those without a related case).
+        departments sees only the complaints about cases one of whose items their departments
+        handle (not those without a related case).
         """
         items, next_cursor = complaints.open_queue(
             db.session(), cursor=query.get("cursor"), limit=query["limit"], scope=current_scope()

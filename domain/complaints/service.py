@@ -3,17 +3,18 @@
 The text is encrypted at rest (citizens write names, numbers and addresses into it); operators'
 reads go through the admin API and are audited. A related case must be the citizen's own.
 
-A complaint about a case belongs to the department handling the case's (first) item
-(`department_code`); one without a case belongs to no department. Operators tied to departments
-(domain/operators/scope.py) see and answer only their departments' complaints: any other is
-404 `complaints.not_found` to them, as if it did not exist.
+A complaint about a case belongs to every department handling one of the case's items, as
+pinned (a bundle's may be several; `department_code` keeps the first item's, for display); one
+without a case names no service item and belongs to no department. Operators tied to
+departments (domain/operators/scope.py) see and answer only their departments' complaints: any
+other is 404 `complaints.not_found` to them, as if it did not exist.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, exists, func, select
+from sqlalchemy import ColumnElement, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from core import audit, clock, keyset
@@ -23,7 +24,7 @@ from core.errors import AppError, Text
 from core.text import has_visible_text
 from domain.applications.case_numbers import BEIJING, next_serial
 from domain.applications.models import Application, ApplicationFile, ApplicationMaterial
-from domain.applications.service import department_code_of
+from domain.applications.service import department_code_of, department_codes_of
 from domain.complaints.models import (
     CATEGORIES,
     CLOSED,
@@ -35,7 +36,7 @@ from domain.complaints.models import (
     ComplaintAttachment,
     ComplaintEvent,
 )
-from domain.operators.scope import UNSCOPED, Scope
+from domain.operators.scope import UNSCOPED, Scope, handled_by
 
 PURPOSE = "complaint_text"
 MAX_TEXT = 2000
@@ -188,6 +189,15 @@ def _locked(session: Session, complaint_id: str) -> Complaint | None:
     return lock_one(session, Complaint, Complaint.id == complaint_id)
 
 
+def _in_scope(session: Session, complaint: Complaint, scope: Scope) -> bool:
+    """Whether the operator of `scope` may read and answer this complaint: its case is handled
+    (for one of its items) by one of their departments."""
+    if scope.allows_department(complaint.department_code):
+        return True
+    app = session.get(Application, complaint.application_id) if complaint.application_id else None
+    return app is not None and scope.allows_any_department(department_codes_of(session, app))
+
+
 def owned(session: Session, account_id: str, complaint_id: str, *, lock: bool = False) -> Complaint:
     """The citizen's complaint (404 for anyone else's); `lock=True` for a change (`_locked`)."""
     if lock:
@@ -211,7 +221,7 @@ def reply(
     """An operator's answer; the citizen is told (by the caller) and may rate it. Commits.
     Another department's complaint is 404 to an operator tied to departments."""
     complaint = _locked(session, complaint_id)
-    if complaint is None or not scope.allows_department(complaint.department_code):
+    if complaint is None or not _in_scope(session, complaint, scope):
         raise ComplaintNotFound()
     if complaint.status == CLOSED:
         raise ComplaintState()
@@ -278,7 +288,7 @@ def read_for_operator(
     """The complaint with its text, for an operator; the read is audited. Another department's
     complaint is 404 to an operator tied to departments (nothing read, nothing audited)."""
     complaint = session.get(Complaint, complaint_id) if is_id(complaint_id) else None
-    if complaint is None or not scope.allows_department(complaint.department_code):
+    if complaint is None or not _in_scope(session, complaint, scope):
         raise ComplaintNotFound()
     audit.record(
         session,
@@ -314,11 +324,21 @@ def open_queue(
     """(complaints waiting for an answer, oldest first, then by id; the next page's cursor or
     None). The cursor is the last row's (created_at, id): a complaint answered meanwhile leaves
     the queue without shifting the pages; 400 `complaints.bad_cursor` for a malformed one. An
-    operator tied to departments sees only those departments' complaints."""
+    operator tied to departments sees only those departments' complaints: of a case one of whose
+    items they handle (the first item's department is on the row; the others are read from the
+    case's pinned items)."""
     C = Complaint
     stmt = select(C).where(C.status == SUBMITTED)
     if scope.departments is not None:
-        stmt = stmt.where(C.department_code.in_(sorted(scope.departments)))
+        departments = sorted(scope.departments)
+        stmt = stmt.where(
+            or_(
+                C.department_code.in_(departments),
+                exists().where(
+                    Application.id == C.application_id, handled_by(Application.items, departments)
+                ),
+            )
+        )
     return keyset.time_id_page(
         session, stmt, C.created_at, C.id, cursor=cursor, limit=limit, bad_cursor=BadCursor
     )

@@ -4,6 +4,10 @@ A rating is one per case (一事一评) on the five named levels; the two lowest
 差评 opens a rectification task due in `RECTIFY_WORKING_DAYS` working days of the case's
 region: the department responds (admin API), the citizen confirms or appeals (申诉复核), which
 sends it back for another response. Overdue tasks are escalated by the sweeper.
+
+A task belongs to every department handling one of the case's items, as pinned (a bundle's may
+be several; `department_code` keeps the first item's, for display): operators tied to
+departments list and answer only those tasks.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, exists, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -27,7 +31,7 @@ from domain.applications import states
 from domain.applications.deadlines import local_date
 from domain.applications.errors import ApplicationNotFound
 from domain.applications.models import Application, ApplicationNotice
-from domain.applications.service import department_code_of, spec_of
+from domain.applications.service import department_code_of, department_codes_of, spec_of
 from domain.calendar import service as calendar
 from domain.evaluations.errors import (
     AlreadyRated,
@@ -49,7 +53,7 @@ from domain.evaluations.models import (
     Evaluation,
     RectificationTask,
 )
-from domain.operators.scope import UNSCOPED, Scope
+from domain.operators.scope import UNSCOPED, Scope, handled_by
 
 RECTIFY_WORKING_DAYS = 5
 MAX_TEXT = 500
@@ -183,7 +187,7 @@ def respond(
     """The department's answer (first, or after an appeal). Commits. Another department's task
     is 404 to an operator tied to departments."""
     task = _locked_task(session, RectificationTask.id == task_id) if is_id(task_id) else None
-    if task is None or not scope.allows_department(task.department_code):
+    if task is None or not _in_scope(session, task, scope):
         raise TaskNotFound()
     if task.status not in (OPEN, APPEALED):
         raise TaskState()
@@ -196,6 +200,16 @@ def respond(
     _tell_responded(session, task)
     session.commit()
     return task
+
+
+def _in_scope(session: Session, task: RectificationTask, scope: Scope) -> bool:
+    """Whether the operator of `scope` may answer this task: its case is handled (for one of its
+    items) by one of their departments."""
+    if scope.allows_department(task.department_code):
+        return True
+    evaluation = session.get(Evaluation, task.evaluation_id)
+    app = session.get(Application, evaluation.application_id) if evaluation else None
+    return app is not None and scope.allows_any_department(department_codes_of(session, app))
 
 
 def _tell_responded(session: Session, task: RectificationTask) -> None:
@@ -281,11 +295,23 @@ def tasks(
 ) -> tuple[list[RectificationTask], str | None]:  # fmt: skip
     """(tasks, earliest due first, then by creation and id; the next page's cursor or None).
     The cursor is the last row's (due_on, created_at, id); 400 `evaluations.bad_cursor` for a
-    malformed one. An operator tied to departments gets only those departments' tasks."""
-    T = RectificationTask
+    malformed one. An operator tied to departments gets only those departments' tasks: of a
+    case one of whose items they handle (the first item's department is on the row; the others
+    are read from the case's pinned items)."""
+    T, E, A = RectificationTask, Evaluation, Application
     stmt = select(T)
     if scope.departments is not None:
-        stmt = stmt.where(T.department_code.in_(sorted(scope.departments)))
+        departments = sorted(scope.departments)
+        stmt = stmt.where(
+            or_(
+                T.department_code.in_(departments),
+                exists().where(
+                    E.id == T.evaluation_id,
+                    A.id == E.application_id,
+                    handled_by(A.items, departments),
+                ),
+            )
+        )
     if status:
         stmt = stmt.where(T.status == status)
     if overdue:

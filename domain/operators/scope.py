@@ -6,14 +6,24 @@ work at any hall, as before halls were assigned), and operators with the admin r
 restricted. The services that act at a hall or on a department's items take the request's
 `Scope` and refuse what lies outside it: 403 `admin.out_of_scope` for a hall the officer names,
 404 (as if it did not exist) for another department's complaint or rectification task.
+
+A case belongs to every department handling one of its items, as pinned: a bundle (一件事) of
+several departments' items is each of theirs (`Scope.allows_any_department` with
+`department_codes_of`, `handled_by` in SQL for lists and figures).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import JSON, ColumnElement, column, select, tuple_
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
+
 from core.errors import Text
+from domain.catalog.models import ServiceItem, ServiceItemVersion
 from domain.operators.errors import HallRequired, OutOfScope
 from domain.operators.models import ROLE_ADMIN, Operator
 
@@ -54,6 +64,11 @@ class Scope:
         """Whether an item of department `code` (None: no department known) is in scope."""
         return self.departments is None or code in self.departments
 
+    def allows_any_department(self, codes: Iterable[str | None]) -> bool:
+        """Whether a case handled by departments `codes` (a bundle's may be several) is in
+        scope: one of them is the operator's."""
+        return self.departments is None or not self.departments.isdisjoint(codes)
+
 
 UNSCOPED = Scope()
 
@@ -63,3 +78,39 @@ def scope_of(operator: Operator) -> Scope:
     return Scope.of(
         roles=operator.roles, hall_ids=operator.hall_ids, department_codes=operator.department_codes
     )
+
+
+class _json_array_elements(FunctionElement[Any]):
+    """The elements of a JSON array as rows with a `value` column: PostgreSQL's
+    `json_array_elements`, SQLite's `json_each`."""
+
+    name = "json_array_elements"
+    inherit_cache = True
+
+
+@compiles(_json_array_elements)
+def _json_each(element: _json_array_elements, compiler: Any, **kw: Any) -> str:
+    return f"json_each({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(_json_array_elements, "postgresql")
+def _json_array_elements_pg(element: _json_array_elements, compiler: Any, **kw: Any) -> str:
+    return f"json_array_elements({compiler.process(element.clauses, **kw)})"
+
+
+def handled_by(items: Any, departments: Iterable[str]) -> ColumnElement[bool]:
+    """SQL: one of the pinned items in `items` (an application's `items` column, `[{code,
+    version}]`) is handled by one of `departments`, as its pinned version names it: the SQL twin
+    of `department_codes_of`, for lists and figures scoped to an operator's departments.
+
+    The pins of those departments are one uncorrelated subquery over the catalog's versions
+    (PostgreSQL hashes it once per statement); each case only unpacks its own few items."""
+    item = _json_array_elements(items).table_valued(column("value", JSON)).alias("pinned_item")
+    V = ServiceItemVersion
+    pins = (
+        select(ServiceItem.code, V.version)
+        .join(V, V.item_id == ServiceItem.id)
+        .where(V.document["department"].as_string().in_(sorted(departments)))
+    )
+    pinned = tuple_(item.c.value["code"].as_string(), item.c.value["version"].as_integer())
+    return select(1).select_from(item).where(pinned.in_(pins)).exists()

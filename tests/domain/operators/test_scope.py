@@ -33,3 +33,10 @@ def test_a_department_scope_excludes_items_without_a_department() -> None:
     assert scope.allows_department("health")
     assert not scope.allows_department("taxation") and not scope.allows_department(None)
     assert scope.halls is None and scope.scoped
+
+
+def test_a_case_of_several_departments_is_in_the_scope_of_each() -> None:
+    scope = Scope.of(roles=["case_operator"], hall_ids=[], department_codes=["health"])
+    assert scope.allows_any_department({"public_security", "health"})
+    assert not scope.allows_any_department({"public_security"}) and not scope.allows_any_department(set())
+    assert UNSCOPED.allows_any_department(set())
