@@ -9,7 +9,7 @@ from flask.cli import AppGroup
 
 from core.errors import AppError
 from domain.operators.errors import UnknownScope
-from domain.operators.models import ROLES
+from domain.operators.models import ROLE_ADMIN, ROLES
 
 
 def fail(error: AppError) -> click.ClickException:
@@ -72,18 +72,25 @@ def create_command(
     """Create an operator and print its TOTP secret once (scan the URI into an authenticator app).
 
     `--hall` and `--department` tie it to halls and departments as the admin API's `hall_ids`
-    and `department_codes` do; each must exist, else nothing is created."""
+    and `department_codes` do; each must exist, else nothing is created.
+
+    Once an active admin exists, the password typed here is one someone else chose: the operator
+    must change it after logging in (`must_change_password`), as after an admin API create. The
+    first admin (no active admin yet: bootstrap, or recovery) sets their own and is not asked."""
     from api.deps import services
     from core.db import db
     from domain.operators import service
     from domain.operators.audit_log import CLI_ACTOR
 
     password = _read_password(password_stdin)
+    session = db.session()
+    bootstrap = ROLE_ADMIN in roles and not service.has_active_admin(session)
     try:
         created = service.create_operator(
-            db.session(), encryptor=services().encryptor, actor=CLI_ACTOR, username=username,
+            session, encryptor=services().encryptor, actor=CLI_ACTOR, username=username,
             display_name=display_name, password=password, roles=list(roles),
             hall_ids=list(hall_ids), department_codes=list(department_codes),
+            must_change_password=not bootstrap,
         )  # fmt: skip
     except UnknownScope as error:
         raise _unknown_scope(error, hall_ids=hall_ids, department_codes=department_codes) from None
@@ -95,6 +102,8 @@ def create_command(
         click.echo(f"halls: {', '.join(op.hall_ids)}")
     if op.department_codes:
         click.echo(f"departments: {', '.join(op.department_codes)}")
+    if op.must_change_password:
+        click.echo("the operator must change this password after logging in (POST /admin/v1/me/password)")
     click.echo("TOTP secret (shown once; store it only in the authenticator app):")
     click.echo(f"  secret: {created.totp_secret}")
     click.echo(f"  uri:    {created.totp_uri}")

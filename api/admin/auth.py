@@ -15,6 +15,7 @@ from api.admin.schemas import (
 from api.admin.security import (
     BEARER_SECURITY,
     admin_policy,
+    allowed_before_password_change,
     audit_admin_request,
     current_actor,
     current_operator,
@@ -50,6 +51,7 @@ def operator_body(operator: Operator) -> dict:
         "department_codes": list(operator.department_codes or ()),
         "scoped": scope_of(operator).scoped,
         "status": operator.status,
+        "must_change_password": bool(operator.must_change_password),
         "locked": operators.is_locked(operator),
         "locked_until": operator.locked_until if operators.is_locked(operator) else None,
         "failed_attempts": operator.failed_attempts,
@@ -69,6 +71,11 @@ class Login(MethodView):
         Wrong username, password or code all answer 401 `admin.login_failed`. After
         ADMIN_LOCKOUT_THRESHOLD consecutive failures the account is locked for
         ADMIN_LOCKOUT_SECONDS: every attempt then answers 403 `admin.locked` with Retry-After.
+
+        `must_change_password` true: the password is one an admin chose (a new account, a
+        reset). The session works only for `POST /admin/v1/me/password`, `GET /admin/v1/me` and
+        logout until the password is changed; everything else is 403
+        `admin.password_change_required`.
         """
         svc = services()
         svc.ratelimiter.hit(
@@ -86,12 +93,14 @@ class Login(MethodView):
             "expires_in": result.expires_in,
             "idle_timeout": result.idle_timeout,
             "session_id": result.session_id,
+            "must_change_password": bool(result.operator.must_change_password),
             "operator": operator_body(result.operator),
         }
 
 
 @blp.route("/auth/logout")
 class Logout(MethodView):
+    @allowed_before_password_change
     @blp.doc(security=BEARER_SECURITY)
     @blp.response(204)
     def post(self) -> None:
@@ -102,6 +111,7 @@ class Logout(MethodView):
 
 @blp.route("/me")
 class Me(MethodView):
+    @allowed_before_password_change
     @blp.doc(security=BEARER_SECURITY)
     @blp.response(200, MeResponseSchema)
     def get(self) -> dict:
@@ -115,6 +125,7 @@ class Me(MethodView):
 
 @blp.route("/me/password")
 class MyPassword(MethodView):
+    @allowed_before_password_change
     @idempotent
     @blp.doc(security=BEARER_SECURITY)
     @blp.arguments(PasswordChangeSchema)
@@ -124,7 +135,9 @@ class MyPassword(MethodView):
 
         A wrong password or code (or a code already used) is 403 `admin.reauth_failed` and
         counts towards the login lockout (403 `admin.locked` once locked); a new password
-        against the rule is 422 `admin.password_weak`. Your other sessions end; this one stays.
+        against the rule is 422 `admin.password_weak`, one equal to the current password 422
+        `admin.password_unchanged`. Your other sessions end; this one stays. It lifts
+        `must_change_password` (a password an admin chose), so the other admin routes work again.
         """
         op = current_operator()
         svc = services()

@@ -55,6 +55,9 @@ class OperatorSchema(StrictSchema):
         metadata={"description": "halls or departments restrict this operator (never for the admin role)"}
     )
     status = fields.String()
+    must_change_password = fields.Boolean(
+        metadata={"description": "the password is one an admin chose: only changing it is allowed"}
+    )
     locked = fields.Boolean(metadata={"description": "a lockout after failed logins is running"})
     locked_until = fields.DateTime(allow_none=True)
     failed_attempts = fields.Integer()
@@ -70,6 +73,14 @@ class LoginResponseSchema(StrictSchema):
         required=True, metadata={"description": "the session ends after this many idle seconds"}
     )
     session_id = fields.String(required=True)
+    must_change_password = fields.Boolean(
+        required=True,
+        metadata={
+            "description": "true: the password is one an admin chose; until POST /admin/v1/me/password "
+            "changes it, every other admin route but GET /admin/v1/me and logout is 403 "
+            "`admin.password_change_required`"
+        },
+    )
     operator = fields.Nested(OperatorSchema, required=True)
 
 

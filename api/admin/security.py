@@ -2,6 +2,9 @@
 
 Admin blueprints call `blp.before_request(require_operator)` (views opt out with @public) and
 then `blp.before_request(role_guard(ROLE_...))` or decorate methods with `@require_role(...)`.
+An operator whose password an admin chose (`must_change_password`) reaches only the views marked
+@allowed_before_password_change (change it, read oneself, log out); every other one is 403
+`admin.password_change_required`.
 """
 
 from __future__ import annotations
@@ -16,11 +19,12 @@ from flask import Response, current_app, g, request
 from api.auth import bearer_token, is_public_view
 from api.deps import services
 from api.middleware import client_ip
+from api.view_attrs import view_attr
 from core.audit import record
 from core.db import db
 from core.errors import AppError
 from domain.operators.audit_log import Actor
-from domain.operators.errors import AdminAuthRequired, RoleRequired
+from domain.operators.errors import AdminAuthRequired, PasswordChangeRequired, RoleRequired
 from domain.operators.scope import Scope
 from domain.operators.sessions import OperatorPolicy, OperatorPrincipal, authenticate_token
 
@@ -29,6 +33,13 @@ log = logging.getLogger(__name__)
 
 ADMIN_PREFIX = "/admin/"
 BEARER_SECURITY = [{"bearerAuth": []}]
+_BEFORE_PASSWORD_CHANGE = "_yiwang_before_password_change"
+
+
+def allowed_before_password_change(view: F) -> F:
+    """Mark a view an operator who must change their password may still use (put it on top)."""
+    setattr(view, _BEFORE_PASSWORD_CHANGE, True)
+    return view
 
 
 def admin_policy() -> OperatorPolicy:
@@ -56,6 +67,8 @@ def require_operator() -> None:
     except AppError as error:
         g.admin_actor_id = getattr(error, "operator_id", None)
         raise
+    if g.operator.must_change_password and not view_attr(_BEFORE_PASSWORD_CHANGE):
+        raise PasswordChangeRequired(details={"change_password": "/admin/v1/me/password"})
 
 
 def current_operator() -> OperatorPrincipal:

@@ -89,6 +89,24 @@ class ResetOwnCredentials(AppError):
     )
 
 
+class PasswordChangeRequired(AppError):
+    # 403: the session is fine (a 401 would send the console back to the login page), but the
+    # password is one an admin chose and knows.
+    status = 403
+    code = "admin.password_change_required"
+    message_zh = "您的密码由管理员设置，请先修改密码（POST /admin/v1/me/password）后再进行其他操作"
+    message_en = (
+        "Your password was set by an admin; change it (POST /admin/v1/me/password) before doing anything else"
+    )
+
+
+class PasswordUnchanged(AppError):
+    status = 422
+    code = "admin.password_unchanged"
+    message_zh = "新密码不能与当前密码相同"
+    message_en = "The new password must differ from the current one"
+
+
 class PasswordTooWeak(AppError):
     status = 422
     code = "admin.password_weak"

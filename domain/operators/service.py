@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import math
 import re
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from domain.operators.errors import (
     OperatorDisabled,
     OperatorLocked,
     OperatorNotFound,
+    PasswordUnchanged,
     ReauthFailed,
     ResetOwnCredentials,
     UnknownRole,
@@ -121,9 +123,13 @@ def create_operator(
     roles: list[str],
     hall_ids: list[str] | None = None,
     department_codes: list[str] | None = None,
+    must_change_password: bool = False,
 ) -> NewOperator:
     """Create an operator with an argon2 password and a new TOTP secret, optionally tied to
-    halls and departments (each must exist: 422 `admin.scope_unknown`). Commits."""
+    halls and departments (each must exist: 422 `admin.scope_unknown`). `must_change_password`:
+    the password is one someone else chose (an admin's), so the operator must replace it before
+    doing anything else; callers decide (the admin API always, the CLI unless it bootstraps the
+    first admin). Commits."""
     username = username.strip().lower()
     if not USERNAME_RE.match(username):
         raise InvalidUsername(fields={"username": ["3-64 of a-z 0-9 . _ -"]})
@@ -143,6 +149,7 @@ def create_operator(
         hall_ids=hall_ids or [],
         department_codes=department_codes or [],
         status=ACTIVE,
+        must_change_password=must_change_password,
         failed_attempts=0,
         created_at=clock.now(),
     )
@@ -154,7 +161,8 @@ def create_operator(
         raise UsernameTaken() from exc
     record(session, actor, "operator.create", target_type="operator", target_id=operator.id,
            details={"roles": roles, "hall_ids": operator.hall_ids,
-                    "department_codes": operator.department_codes})  # fmt: skip
+                    "department_codes": operator.department_codes,
+                    "must_change_password": must_change_password})  # fmt: skip
     session.commit()
     return NewOperator(operator, secret, credentials.provisioning_uri(secret, username=username))
 
@@ -236,7 +244,11 @@ def authenticate(
     operator.last_login_at = clock.now()
     if credentials.needs_rehash(operator.password_hash):
         operator.password_hash = credentials.hash_password(password)
-    record(session, as_operator, "admin.login", target_type="operator", target_id=operator.id)
+    # The session opens either way; the admin API then allows only the password change.
+    details = {"must_change_password": True} if operator.must_change_password else None
+    record(
+        session, as_operator, "admin.login", target_type="operator", target_id=operator.id, details=details
+    )
     session.commit()
     return operator
 
@@ -308,6 +320,11 @@ def unlock(
 
 def _active_admins(session: Session) -> list[Operator]:
     return [o for o in list_operators(session) if o.status == ACTIVE and ROLE_ADMIN in (o.roles or ())]
+
+
+def has_active_admin(session: Session) -> bool:
+    """Whether some active operator holds the admin role (none yet: the CLI bootstraps one)."""
+    return bool(_active_admins(session))
 
 
 def update_operator(
@@ -428,12 +445,19 @@ def change_own_password(
     """The operator changes their own password, proving it with the current password and a TOTP
     code (a code already used is refused, as at login). A wrong proof is 403 `admin.reauth_failed`
     and counts towards the login lockout (a stolen token gives no free guesses); a locked operator
-    gets 403 `admin.locked`. The new password follows the password rule. The operator's other
-    sessions end; the one making the change stays. Audited either way; commits. Returns how many
-    sessions ended."""
+    gets 403 `admin.locked`. The new password follows the password rule and must differ from the
+    current one (422 `admin.password_unchanged`). It clears `must_change_password` (a password an
+    admin chose). The operator's other sessions end; the one making the change stays. Audited
+    either way; commits. Returns how many sessions ended."""
     operator = _locked_row(session, operator_id)
-    # The rule first: a too-short new password is 422 without counting as a failed proof.
+    # The rules first: a too-short or unchanged new password is 422 without counting as a failed
+    # proof. Comparing the two given strings reveals nothing; a wrong current password fails the
+    # proof below, and a right one is the stored password, so equal strings are the same password.
     credentials.check_password_policy(new_password, username=operator.username)
+    if hmac.compare_digest(new_password.encode(), current_password.encode()):
+        raise PasswordUnchanged(
+            fields={"new_password": [Text("must differ from the current password", "不能与当前密码相同")]}
+        )
     as_operator = Actor("operator", operator.id, actor.ip, actor.request_id)
 
     def refuse(error: AppError, reason: str) -> AppError:
@@ -450,13 +474,18 @@ def change_own_password(
         locked = _count_failed_proof(operator, ratelimiter, operator.username, policy)
         raise refuse(locked or ReauthFailed(), reason)
     operator.password_hash = credentials.hash_password(new_password)
+    was_required = bool(operator.must_change_password)
+    operator.must_change_password = False
     operator.failed_attempts = 0
     operator.locked_until = None
     if ratelimiter is not None:
         ratelimiter.reset(_FAILURES, _ident(operator.username))
     ended = sessions.revoke_all(session, operator_id=operator.id, keep=session_id)
+    details: dict[str, object] = {"sessions_ended": ended}
+    if was_required:
+        details["must_change_password"] = {"from": True, "to": False}
     record(session, as_operator, "operator.password_change", target_type="operator", target_id=operator.id,
-           details={"sessions_ended": ended})  # fmt: skip
+           details=details)  # fmt: skip
     session.commit()
     return ended
 
@@ -473,7 +502,8 @@ def reset_credentials(
     """An admin resets another operator's password and TOTP (forgotten password, lost phone): a
     new TOTP secret (shown once), every session of that operator ended, any lockout lifted. An
     admin's own credentials are changed with the current ones instead (409 `admin.reset_self`).
-    The password follows the password rule. Audited; commits."""
+    The password follows the password rule; the admin knows it, so the operator must change it
+    (`must_change_password`) before doing anything else. Audited; commits."""
     if operator_id == actor.id:
         raise ResetOwnCredentials()
     operator = _locked_row(session, operator_id)
@@ -482,13 +512,14 @@ def reset_credentials(
     operator.password_hash = credentials.hash_password(new_password)
     operator.totp_secret_enc = credentials.encrypt_totp_secret(encryptor, secret)
     operator.totp_last_step = 0
+    operator.must_change_password = True
     operator.failed_attempts = 0
     operator.locked_until = None
     if ratelimiter is not None:
         ratelimiter.reset(_FAILURES, _ident(operator.username))
     ended = sessions.revoke_all(session, operator_id=operator.id)
     record(session, actor, "operator.credentials_reset", target_type="operator", target_id=operator.id,
-           details={"sessions_ended": ended, "totp": "replaced"})  # fmt: skip
+           details={"sessions_ended": ended, "totp": "replaced", "must_change_password": True})  # fmt: skip
     session.commit()
     uri = credentials.provisioning_uri(secret, username=operator.username)
     return ResetCredentials(operator, secret, uri, ended)

@@ -51,6 +51,8 @@ class OperatorPrincipal:
     username: str
     roles: tuple[str, ...]
     scope: Scope = UNSCOPED  # the halls and departments the operator may act for
+    # The password is one an admin chose: only changing it, reading oneself and logging out.
+    must_change_password: bool = False
 
     def has_role(self, role: str) -> bool:
         return role in self.roles
@@ -112,7 +114,10 @@ def authenticate_token(
     sess.last_seen_at = now
     session.commit()
     roles = tuple(operator.roles or ())
-    return OperatorPrincipal(operator.id, sess.id, operator.username, roles, scope_of(operator))
+    return OperatorPrincipal(
+        operator.id, sess.id, operator.username, roles, scope_of(operator),
+        must_change_password=bool(operator.must_change_password),
+    )  # fmt: skip
 
 
 def end_session(session: Session, *, operator_id: str, session_id: str) -> None:

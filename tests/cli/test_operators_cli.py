@@ -36,8 +36,36 @@ def test_cli_creates_the_first_operator_who_can_then_log_in(app, client):
     code = pyotp.TOTP(secret).at(clock_mod.timestamp())
     resp = login(client, {"username": "admin", "password": PASSWORD, "secret": secret}, code=code)
     assert resp.status_code == 200, resp.get_json()
+    # The first admin chose this password: nothing asks them to change it.
+    assert resp.get_json()["must_change_password"] is False and operator.must_change_password is False
+    headers = {"Authorization": f"Bearer {resp.get_json()['access_token']}"}
+    assert client.get("/admin/v1/operators", headers=headers).status_code == 200
     event = db.session().scalar(select(AuditEvent).where(AuditEvent.action == "operator.create"))
     assert (event.actor_type, event.actor_id, event.target_id) == ("system", "cli", operator.id)
+
+
+def test_cli_asks_operators_created_after_the_first_admin_to_change_the_password(app, client):
+    first = create(app, "--role", "admin", "--password-stdin")
+    assert first.exit_code == 0 and "must change" not in first.output
+    other = app.test_cli_runner().invoke(
+        args=["operators", "create", "--username", "bob", "--display-name", "Bob", "--role", "admin",
+              "--password-stdin"], input="picked by the first admin\n",
+    )  # fmt: skip
+    assert other.exit_code == 0, other.output
+    assert "the operator must change this password after logging in" in other.output
+    flags = dict(db.session().execute(select(Operator.username, Operator.must_change_password)).all())
+    assert flags == {"admin": False, "bob": True}
+    secret = re.search(r"secret: ([A-Z2-7]+)", other.output).group(1)
+    bob = {"username": "bob", "password": "picked by the first admin", "secret": secret}
+    resp = login(client, bob, code=pyotp.TOTP(secret).at(clock_mod.timestamp()))
+    assert resp.status_code == 200 and resp.get_json()["must_change_password"] is True
+    headers = {"Authorization": f"Bearer {resp.get_json()['access_token']}"}
+    refused = client.get("/admin/v1/operators", headers=headers)
+    assert (
+        refused.status_code == 403 and refused.get_json()["error"]["code"] == "admin.password_change_required"
+    )
+    events = db.session().scalars(select(AuditEvent).where(AuditEvent.action == "operator.create")).all()
+    assert sorted(e.details["must_change_password"] for e in events) == [False, True]
 
 
 def test_cli_prompts_for_the_password_twice_without_echo(app):

@@ -209,3 +209,43 @@ def test_complaints_and_rectification_tasks_learn_their_department_from_the_pinn
         columns = [r[1] for r in conn.execute(text("PRAGMA table_info(complaints)"))]
     assert "department_code" not in columns
     engine.dispose()
+
+
+def test_operators_whose_password_an_admin_chose_must_change_it_and_a_downgrade_drops_the_flag(tmp_path):
+    url, engine = _sqlite_at(tmp_path, "b3d5f7a9c1e2")
+    at = datetime(2026, 12, 1, 9, 0, 0, 123456)
+    later = datetime(2026, 12, 2, 9, 0, 0, 654321)
+    with engine.begin() as conn:
+        for name in ("boot", "made", "reset", "changed", "own"):
+            _row(conn, "operators", id=name, username=name, roles=["ops"])
+
+        def event(action: str, target: str, when: datetime, actor_type: str = "operator", **kw: Any) -> None:
+            _row(conn, "audit_events", id=f"{action}-{target}-{when.day}", action=action, target_id=target,
+                 at=when, actor_type=actor_type, outcome=kw.get("outcome", "ok"))  # fmt: skip
+
+        event("operator.create", "boot", at, actor_type="system")  # the CLI's first admin
+        event("operator.create", "made", at)  # by an admin through the API, never changed
+        event("operator.create", "reset", at, actor_type="system")
+        event("operator.credentials_reset", "reset", at)  # reset, never changed since
+        event("operator.password_change", "reset", later, outcome="failed")
+        event("operator.create", "changed", at)
+        event("operator.credentials_reset", "changed", at)
+        event("operator.password_change", "changed", later)  # reset, then their own
+        event("operator.create", "own", at)
+        event("operator.password_change", "own", at)  # changed at the same instant: their own
+    migrate(url, "953dcd90bb4f")
+    with engine.connect() as conn:
+        flags = {k: bool(v) for k, v in conn.execute(text("SELECT id, must_change_password FROM operators"))}
+    assert flags == {"boot": False, "made": True, "reset": True, "changed": False, "own": False}
+    with engine.begin() as conn:  # a new row without the column named gets the default
+        _row(conn, "operators", id="later", username="later", roles=["ops"])
+        assert not conn.execute(
+            text("SELECT must_change_password FROM operators WHERE id = 'later'")
+        ).scalar()
+    command.downgrade(alembic_config(url), "b3d5f7a9c1e2")
+    with engine.connect() as conn:
+        columns = [r[1] for r in conn.execute(text("PRAGMA table_info(operators)"))]
+        count = conn.execute(text("SELECT count(*) FROM operators")).scalar()
+    assert "must_change_password" not in columns and count == 6
+    migrate(url)  # and up again
+    engine.dispose()

@@ -49,7 +49,8 @@ def test_an_operator_changes_their_own_password_with_the_current_one_and_a_code(
     assert done.get_json()["sessions_ended"] == 1 and done.get_json()["operator"]["username"] == "carol"
     retry = _change(client, here, carol, "k5")
     assert retry.status_code == 200 and retry.headers["Idempotent-Replayed"] == "true"
-    again = _change(client, here, carol, "k6", current_password=NEW_PASSWORD)  # the same code once more
+    # The same code once more (with a new password that differs, so the proof is what is judged).
+    again = _change(client, here, carol, "k6", current_password=NEW_PASSWORD, new_password="yet another one")
     assert again.status_code == 403 and again.get_json()["error"]["code"] == "admin.reauth_failed"
     # The other desk's session has ended; this one goes on.
     ended = client.get("/admin/v1/me", headers=other_desk)

@@ -1,0 +1,155 @@
+"""A password an admin chose must be replaced: after a reset or an admin's create, the operator
+logs in but may only change the password, read themselves and log out until they do."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyotp
+from sqlalchemy import select
+
+from api.idempotency import HEADER
+from core import clock as clock_mod
+from core.audit import AuditEvent
+from tests.domain.operators.factories import admin_headers, login, make_operator, totp_now
+
+ME = "/admin/v1/me/password"
+JOBS = "/admin/v1/jobs"  # any route of the operator's role
+RESET_PASSWORD = "the admin knows this one"
+OWN_PASSWORD = "only I know this passphrase"
+EN = {"Accept-Language": "en"}
+
+
+def _bearer(resp: Any) -> dict:
+    assert resp.status_code == 200, resp.get_json()
+    return {"Authorization": f"Bearer {resp.get_json()['access_token']}"}
+
+
+def _events(db_session: Any, action: str, target_id: str) -> list[AuditEvent]:
+    db_session.rollback()
+    return list(
+        db_session.scalars(
+            select(AuditEvent).where(AuditEvent.action == action, AuditEvent.target_id == target_id)
+        )
+    )
+
+
+def _change(client: Any, headers: dict, operator: dict, key: str, *, current: str, new: str) -> Any:
+    body = {"current_password": current, "totp_code": totp_now(operator), "new_password": new}
+    return client.post(ME, json=body, headers=headers | {HEADER: key})
+
+
+def _reset(client: Any, app: Any, operator: dict) -> dict:
+    """An admin resets `operator`; returns the operator as their new phone and password know it."""
+    admin = admin_headers(client, make_operator(app, username="alice"))
+    url = f"/admin/v1/operators/{operator['id']}/reset-credentials"
+    done = client.post(url, json={"new_password": RESET_PASSWORD}, headers=admin | {HEADER: "reset-1"})
+    assert done.status_code == 200, done.get_json()
+    assert done.get_json()["operator"]["must_change_password"] is True
+    return operator | {"password": RESET_PASSWORD, "secret": done.get_json()["totp_secret"]}
+
+
+def test_after_a_reset_the_operator_changes_the_password_before_anything_else(app, client, clock, db_session):
+    bob = make_operator(app, username="bob", roles=("ops",))
+    assert client.get(JOBS, headers=admin_headers(client, bob)).status_code == 200  # before the reset
+    bob = _reset(client, app, bob)
+    clock.advance(30)
+
+    logged_in = login(client, bob)
+    headers = _bearer(logged_in)
+    assert logged_in.get_json()["must_change_password"] is True
+    assert logged_in.get_json()["operator"]["must_change_password"] is True
+
+    refused = client.get(JOBS, headers=headers)
+    assert refused.status_code == 403
+    error = refused.get_json()["error"]
+    assert error["code"] == "admin.password_change_required"
+    assert error["message"].startswith("您的密码由管理员设置，请先修改密码")
+    assert error["details"] == {"change_password": ME}
+    english = client.get(JOBS, headers=headers | EN).get_json()["error"]
+    assert english["code"] == "admin.password_change_required"
+    assert english["message"].startswith("Your password was set by an admin; change it")
+    # A write is refused as well.
+    replay = client.post(f"{JOBS}/no-such-job/replay", headers=headers)
+    assert (
+        replay.status_code == 403 and replay.get_json()["error"]["code"] == "admin.password_change_required"
+    )
+
+    me = client.get("/admin/v1/me", headers=headers)  # reading oneself still works
+    assert me.status_code == 200 and me.get_json()["operator"]["must_change_password"] is True
+
+    clock.advance(30)
+    same = _change(client, headers, bob, "same", current=RESET_PASSWORD, new=RESET_PASSWORD)
+    assert same.status_code == 422 and same.get_json()["error"]["code"] == "admin.password_unchanged"
+    assert same.get_json()["error"]["message"] == "新密码不能与当前密码相同"
+    assert client.get(JOBS, headers=headers).status_code == 403  # still required
+
+    changed = _change(client, headers, bob, "mine", current=RESET_PASSWORD, new=OWN_PASSWORD)
+    assert changed.status_code == 200, changed.get_json()
+    assert changed.get_json()["operator"]["must_change_password"] is False
+    assert client.get(JOBS, headers=headers).status_code == 200  # the same session, now unblocked
+    clock.advance(30)
+    again = login(client, bob | {"password": OWN_PASSWORD})
+    assert again.status_code == 200 and again.get_json()["must_change_password"] is False
+
+    [reset] = _events(db_session, "operator.credentials_reset", bob["id"])
+    assert reset.details["must_change_password"] is True
+    changes = [e for e in _events(db_session, "operator.password_change", bob["id"]) if e.outcome == "ok"]
+    assert [e.details.get("must_change_password") for e in changes] == [{"from": True, "to": False}]
+    logins = _events(db_session, "admin.login", bob["id"])
+    assert sorted(str((e.details or {}).get("must_change_password")) for e in logins) == [
+        "None", "None", "True"
+    ]  # fmt: skip
+    refused_rows = [
+        e for e in db_session.scalars(select(AuditEvent).where(AuditEvent.action == "admin.request"))
+        if e.actor_id == bob["id"] and e.details["path"] == JOBS and e.details["status"] == 403
+    ]  # fmt: skip
+    assert len(refused_rows) == 3 and {e.outcome for e in refused_rows} == {"denied"}
+
+
+def test_a_new_password_equal_to_the_current_one_is_refused_in_english_too(app, client, clock):
+    carol = make_operator(app, username="carol", roles=("auditor",))
+    headers = _bearer(login(client, carol))
+    clock.advance(30)
+    password = carol["password"]
+    same = _change(client, headers | EN, carol, "same", current=password, new=password)
+    assert same.status_code == 422
+    error = same.get_json()["error"]
+    assert error["code"] == "admin.password_unchanged"
+    assert error["message"] == "The new password must differ from the current one"
+    assert error["fields"] == {"new_password": ["must differ from the current password"]}
+    clock.advance(30)
+    # Refused before the proof: the code was not used up and no failure was counted.
+    assert login(client, carol).status_code == 200
+
+
+def test_a_flagged_operator_can_log_out(app, client, clock):
+    bob = _reset(client, app, make_operator(app, username="bob", roles=("ops",)))
+    clock.advance(30)
+    headers = _bearer(login(client, bob))
+    assert client.post("/admin/v1/auth/logout", headers=headers).status_code == 204
+    ended = client.get("/admin/v1/me", headers=headers)
+    assert ended.status_code == 401 and ended.get_json()["error"]["code"] == "admin.session_revoked"
+
+
+def test_an_operator_an_admin_creates_must_change_the_password(app, client, clock):
+    admin = admin_headers(client, make_operator(app))  # made directly: not asked to change
+    body = {"username": "dave", "display_name": "Dave", "password": "chosen by alice", "roles": ["ops"]}
+    created = client.post("/admin/v1/operators", json=body, headers=admin)
+    assert created.status_code == 201 and created.get_json()["operator"]["must_change_password"] is True
+    assert client.get(JOBS, headers=admin).status_code == 403  # alice lacks ops; not the flag
+    secret = created.get_json()["totp_secret"]
+    dave = {"username": "dave", "password": body["password"], "secret": secret}
+    logged_in = login(client, dave, code=pyotp.TOTP(secret).at(clock_mod.timestamp()))
+    assert logged_in.get_json()["must_change_password"] is True
+    refused = client.get(JOBS, headers=_bearer(logged_in))
+    assert refused.get_json()["error"]["code"] == "admin.password_change_required"
+    listed = {o["username"]: o for o in client.get("/admin/v1/operators", headers=admin).get_json()}
+    assert listed["dave"]["must_change_password"] is True and listed["alice"]["must_change_password"] is False
+
+
+def test_a_flagged_hall_officer_cannot_check_certificates_either(app, client, clock):
+    desk = _reset(client, app, make_operator(app, username="desk", roles=("hall_officer",)))
+    clock.advance(30)
+    resp = client.post("/v1/certificate-verifications", json={}, headers=_bearer(login(client, desk)))
+    assert resp.status_code == 403 and resp.get_json()["error"]["code"] == "admin.password_change_required"
