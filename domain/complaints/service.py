@@ -218,8 +218,10 @@ def reply(
     operator_id: str,
     scope: Scope = UNSCOPED,
 ) -> Complaint:
-    """An operator's answer; the citizen is told (by the caller) and may rate it. Commits.
-    Another department's complaint is 404 to an operator tied to departments."""
+    """An operator's answer; the citizen is told by the caller, in the same transaction (the
+    complaint stays locked until the caller commits, so `replies` counts exactly this answer's
+    round), and may rate it. Does not commit. Another department's complaint is 404 to an
+    operator tied to departments."""
     complaint = _locked(session, complaint_id)
     if complaint is None or not _in_scope(session, complaint, scope):
         raise ComplaintNotFound()
@@ -237,7 +239,6 @@ def reply(
     )
     complaint.status = REPLIED
     complaint.updated_at = clock.now()
-    session.commit()
     return complaint
 
 

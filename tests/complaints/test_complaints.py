@@ -56,6 +56,9 @@ def test_a_complaint_is_answered_notified_and_rated(
     unhappy = client.post(f"{URL}/{body['id']}/rating", json={"rating": "不满意"}, headers=zhang["headers"])
     assert unhappy.get_json()["status"] == "submitted"  # back in the queue for another answer
     client.post(f"/admin/v1/complaints/{body['id']}/reply", json={"text": "已加急办结"}, headers=operator)
+    inbox = client.get("/v1/notifications", headers=zhang["headers"]).get_json()["items"]
+    told = [n for n in inbox if n["event_type"] == "complaint_replied"]
+    assert len(told) == 2  # the second answer is a notice of its own, not a repeat of the first
     happy = client.post(
         f"{URL}/{body['id']}/rating", json={"rating": "满意"}, headers=zhang["headers"]
     ).get_json()
