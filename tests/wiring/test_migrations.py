@@ -237,6 +237,14 @@ def test_operators_whose_password_an_admin_chose_must_change_it_and_a_downgrade_
     with engine.connect() as conn:
         flags = {k: bool(v) for k, v in conn.execute(text("SELECT id, must_change_password FROM operators"))}
     assert flags == {"boot": False, "made": True, "reset": True, "changed": False, "own": False}
+    with engine.connect() as conn:  # each flag the migration set is in the audit trail
+        audited = conn.execute(
+            text(
+                "SELECT target_id, actor_type FROM audit_events"
+                " WHERE action = 'operator.password_change_required'"
+            )
+        ).all()
+    assert sorted(audited) == [("made", "system"), ("reset", "system")]
     with engine.begin() as conn:  # a new row without the column named gets the default
         _row(conn, "operators", id="later", username="later", roles=["ops"])
         assert not conn.execute(
