@@ -9,6 +9,7 @@ from api.admin.schemas import (
     LoginResponseSchema,
     LoginSchema,
     MeResponseSchema,
+    NewTotpSchema,
     PasswordChangedSchema,
     PasswordChangeSchema,
 )
@@ -73,9 +74,9 @@ class Login(MethodView):
         ADMIN_LOCKOUT_SECONDS: every attempt then answers 403 `admin.locked` with Retry-After.
 
         `must_change_password` true: the password is one an admin chose (a new account, a
-        reset). The session works only for `POST /admin/v1/me/password`, `GET /admin/v1/me` and
-        logout until the password is changed; everything else is 403
-        `admin.password_change_required`.
+        reset). The session works only for `POST /admin/v1/me/totp` (a TOTP secret the admin has
+        not seen), `POST /admin/v1/me/password`, `GET /admin/v1/me` and logout until the password
+        and the TOTP secret are changed; everything else is 403 `admin.password_change_required`.
         """
         svc = services()
         svc.ratelimiter.hit(
@@ -138,15 +139,44 @@ class MyPassword(MethodView):
         against the rule is 422 `admin.password_weak`, one equal to the current password 422
         `admin.password_unchanged`. Your other sessions end; this one stays. It lifts
         `must_change_password` (a password an admin chose), so the other admin routes work again.
+
+        While `must_change_password` is set the admin has also seen your TOTP secret: first get a
+        new one (`POST /admin/v1/me/totp`) and give its current code as `new_totp_code`; the new
+        secret then replaces the old one in the same change. Without a new secret: 409
+        `admin.totp_enrolment_required`; a wrong or missing `new_totp_code`: 422
+        `admin.totp_code_invalid` (neither counts as a failed proof; nothing changes).
         """
         op = current_operator()
         svc = services()
         ended = operators.change_own_password(
             db.session(), encryptor=svc.encryptor, policy=admin_policy(), actor=current_actor(),
             operator_id=op.operator_id, session_id=op.session_id, current_password=body["current_password"],
-            totp_code=body["totp_code"], new_password=body["new_password"], ratelimiter=svc.ratelimiter,
+            totp_code=body["totp_code"], new_password=body["new_password"],
+            new_totp_code=body.get("new_totp_code"), ratelimiter=svc.ratelimiter,
         )  # fmt: skip
         return {
             "operator": operator_body(operators.get_operator(db.session(), op.operator_id)),
             "sessions_ended": ended,
         }
+
+
+@blp.route("/me/totp")
+class MyNewTotp(MethodView):
+    @allowed_before_password_change
+    @idempotent
+    @blp.doc(security=BEARER_SECURITY)
+    @blp.response(200, NewTotpSchema)
+    def post(self) -> dict:
+        """Get a new TOTP secret to replace the one the admin who chose your password saw.
+
+        Only while `must_change_password` is set (else 409 `admin.totp_enrolment_not_needed`).
+        The secret and its otpauth:// URI appear only in this response (a retry with the same
+        Idempotency-Key shows them again); asking again replaces the pending one. It becomes your
+        secret when `POST /admin/v1/me/password` changes the password with one of its codes as
+        `new_totp_code`; until then you log in with the old one.
+        """
+        done = operators.request_new_totp(
+            db.session(), encryptor=services().encryptor, actor=current_actor(),
+            operator_id=current_operator().operator_id,
+        )  # fmt: skip
+        return {"totp_secret": done.totp_secret, "totp_uri": done.totp_uri}

@@ -46,8 +46,8 @@ class Operators(MethodView):
         `hall_ids` and `department_codes` tie the operator to halls (check-in and in-person checks
         only there) and departments (only their complaints and rectification tasks); an unknown
         one is 422 `admin.scope_unknown` naming it, nothing created. Admins are never restricted.
-        You chose the password, so the new operator must change it on first login
-        (`must_change_password`; 403 `admin.password_change_required` on other routes until then).
+        You chose the password and saw the secret, so the new operator must replace both on first
+        login (`must_change_password`; 403 `admin.password_change_required` on other routes until then).
         """
         created = operators.create_operator(
             db.session(), encryptor=services().encryptor, actor=current_actor(),
@@ -115,8 +115,8 @@ class OperatorCredentialsReset(MethodView):
         the same Idempotency-Key shows them again); every session of that operator ends and any
         lockout is lifted. Your own credentials: `POST /admin/v1/me/password` (409
         `admin.reset_self` here). A password against the rule is 422 `admin.password_weak`.
-        You know the new password, so the operator must change it after logging in
-        (`must_change_password`; 403 `admin.password_change_required` elsewhere until then).
+        You know the new password and TOTP secret, so the operator must replace both after logging
+        in (`must_change_password`; 403 `admin.password_change_required` elsewhere until then).
         """
         done = operators.reset_credentials(
             db.session(), encryptor=services().encryptor, actor=current_actor(), operator_id=operator_id,

@@ -77,7 +77,8 @@ class LoginResponseSchema(StrictSchema):
         required=True,
         metadata={
             "description": "true: the password is one an admin chose; until POST /admin/v1/me/password "
-            "changes it, every other admin route but GET /admin/v1/me and logout is 403 "
+            "changes it (and, with a code of a secret from POST /admin/v1/me/totp, the TOTP secret), "
+            "every other admin route but GET /admin/v1/me and logout is 403 "
             "`admin.password_change_required`"
         },
     )
@@ -117,11 +118,23 @@ class PasswordChangeSchema(StrictSchema):
         required=True, load_only=True, validate=validate.Length(max=128),
         metadata={"description": "at least 12 characters, without the username"},
     )  # fmt: skip
+    new_totp_code = fields.String(
+        load_only=True, validate=validate.Length(min=1, max=16),
+        metadata={
+            "description": "only while `must_change_password` is set: the current code of the secret "
+            "POST /admin/v1/me/totp gave, which then replaces the one the admin saw"
+        },
+    )  # fmt: skip
 
 
 class PasswordChangedSchema(StrictSchema):
     operator = fields.Nested(OperatorSchema, required=True)
     sessions_ended = fields.Integer(metadata={"description": "the operator's other sessions, now ended"})
+
+
+class NewTotpSchema(StrictSchema):
+    totp_secret = fields.String(required=True, metadata={"description": "shown only in this response"})
+    totp_uri = fields.String(required=True, metadata={"description": "otpauth:// URI for the QR code"})
 
 
 class CredentialsResetSchema(StrictSchema):

@@ -3,8 +3,8 @@
 Admin blueprints call `blp.before_request(require_operator)` (views opt out with @public) and
 then `blp.before_request(role_guard(ROLE_...))` or decorate methods with `@require_role(...)`.
 An operator whose password an admin chose (`must_change_password`) reaches only the views marked
-@allowed_before_password_change (change it, read oneself, log out); every other one is 403
-`admin.password_change_required`.
+@allowed_before_password_change (change it, get a TOTP secret the admin has not seen, read
+oneself, log out); every other one is 403 `admin.password_change_required`.
 """
 
 from __future__ import annotations

@@ -107,6 +107,35 @@ class PasswordUnchanged(AppError):
     message_en = "The new password must differ from the current one"
 
 
+class TotpEnrolmentRequired(AppError):
+    # 409: the request is fine, the account is not ready for it (no new secret asked for yet).
+    status = 409
+    code = "admin.totp_enrolment_required"
+    message_zh = (
+        "管理员看到过您的动态口令密钥：请先获取新的密钥（POST /admin/v1/me/totp），再用它的动态口令修改密码"
+    )
+    message_en = (
+        "An admin has seen your authenticator secret: get a new one (POST /admin/v1/me/totp) first, "
+        "then change your password with a code of it"
+    )
+
+
+class TotpEnrolmentNotNeeded(AppError):
+    status = 409
+    code = "admin.totp_enrolment_not_needed"
+    message_zh = "只有需要修改管理员设置的密码时，才能在此获取新的动态口令密钥"
+    message_en = (
+        "A new authenticator secret is given here only while you must replace a password an admin chose"
+    )
+
+
+class NewTotpCodeInvalid(AppError):
+    status = 422
+    code = "admin.totp_code_invalid"
+    message_zh = "新动态口令错误：请输入新密钥在验证器中显示的当前动态口令"
+    message_en = "The new one-time code is wrong: enter the code your authenticator shows for the new secret"
+
+
 class PasswordTooWeak(AppError):
     status = 422
     code = "admin.password_weak"

@@ -32,6 +32,10 @@ class Operator(IdMixin, Base):
     password_hash: Mapped[str] = mapped_column(Text)
     totp_secret_enc: Mapped[str] = mapped_column(Text)
     totp_last_step: Mapped[int] = mapped_column(Integer, default=0)  # blocks code replay
+    # A TOTP secret the operator asked for (POST /admin/v1/me/totp) while `must_change_password`
+    # is set, encrypted like `totp_secret_enc`: the password change that clears the flag makes it
+    # the operator's secret, so the admin who chose the credentials knows neither factor after.
+    totp_pending_enc: Mapped[str | None] = mapped_column(Text)
     roles: Mapped[list] = mapped_column(JSON)
     # Where the operator may act (domain/operators/scope.py): hall ids, catalog department
     # codes. Empty or null: not restricted.

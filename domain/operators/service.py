@@ -28,12 +28,15 @@ from domain.operators.errors import (
     InvalidUsername,
     LastAdmin,
     LoginFailed,
+    NewTotpCodeInvalid,
     OperatorDisabled,
     OperatorLocked,
     OperatorNotFound,
     PasswordUnchanged,
     ReauthFailed,
     ResetOwnCredentials,
+    TotpEnrolmentNotNeeded,
+    TotpEnrolmentRequired,
     UnknownRole,
     UnknownScope,
     UsernameTaken,
@@ -62,6 +65,15 @@ class ResetCredentials:
     totp_secret: str
     totp_uri: str
     sessions_ended: int
+
+
+@dataclass
+class NewTotp:
+    """A TOTP secret an operator asked for, shown exactly once; it replaces the current one when
+    the password change that clears `must_change_password` proves a code of it."""
+
+    totp_secret: str
+    totp_uri: str
 
 
 @dataclass
@@ -429,6 +441,44 @@ def _locked_row(session: Session, operator_id: str) -> Operator:
     return operator
 
 
+def _new_totp_proof(
+    encryptor: Encryptor, operator: Operator, new_totp_code: str | None
+) -> tuple[str | None, int]:
+    """For an operator who must change an admin's password: the pending secret (encrypted) and
+    the step of `new_totp_code` in it; 409 `admin.totp_enrolment_required` without a pending
+    secret, 422 `admin.totp_code_invalid` for a wrong or missing code. (None, 0) otherwise."""
+    if not operator.must_change_password:
+        return None, 0
+    if operator.totp_pending_enc is None:
+        raise TotpEnrolmentRequired(details={"new_totp": "/admin/v1/me/totp"})
+    secret = credentials.decrypt_totp_secret(encryptor, operator.totp_pending_enc)
+    step = credentials.match_totp_step(secret, new_totp_code or "", timestamp=clock.timestamp())
+    if step is None:
+        raise NewTotpCodeInvalid(
+            fields={"new_totp_code": [Text("a current code of the new secret", "新密钥的当前动态口令")]}
+        )
+    return operator.totp_pending_enc, step
+
+
+def request_new_totp(session: Session, *, encryptor: Encryptor, actor: Actor, operator_id: str) -> NewTotp:
+    """A new TOTP secret for an operator who must replace a password an admin chose (the admin
+    saw the TOTP secret as well), kept pending (encrypted) until the password change that clears
+    `must_change_password` proves a code of it and makes it the operator's secret. Asking again
+    replaces the pending one. Without the flag: 409 `admin.totp_enrolment_not_needed`. Audited
+    (never the secret); commits."""
+    operator = _locked_row(session, operator_id)
+    if not operator.must_change_password:
+        raise TotpEnrolmentNotNeeded()
+    replaced = operator.totp_pending_enc is not None
+    secret = credentials.new_totp_secret()
+    operator.totp_pending_enc = credentials.encrypt_totp_secret(encryptor, secret)
+    as_operator = Actor("operator", operator.id, actor.ip, actor.request_id)
+    record(session, as_operator, "operator.totp_requested", target_type="operator", target_id=operator.id,
+           details={"replaced_pending": replaced})  # fmt: skip
+    session.commit()
+    return NewTotp(secret, credentials.provisioning_uri(secret, username=operator.username))
+
+
 def change_own_password(
     session: Session,
     *,
@@ -440,6 +490,7 @@ def change_own_password(
     current_password: str,
     totp_code: str,
     new_password: str,
+    new_totp_code: str | None = None,
     ratelimiter: RateLimiter | None = None,
 ) -> int:
     """The operator changes their own password, proving it with the current password and a TOTP
@@ -447,8 +498,12 @@ def change_own_password(
     and counts towards the login lockout (a stolen token gives no free guesses); a locked operator
     gets 403 `admin.locked`. The new password follows the password rule and must differ from the
     current one (422 `admin.password_unchanged`). It clears `must_change_password` (a password an
-    admin chose). The operator's other sessions end; the one making the change stays. Audited
-    either way; commits. Returns how many sessions ended."""
+    admin chose); the admin saw the TOTP secret too, so then it also takes the secret the operator
+    asked for (`request_new_totp`; none: 409 `admin.totp_enrolment_required`) in place of the
+    current one, proven by `new_totp_code`, a code of it (wrong or missing: 422
+    `admin.totp_code_invalid`); these refusals come before the proof and change nothing. The
+    operator's other sessions end; the one making the change stays. Audited either way; commits.
+    Returns how many sessions ended."""
     operator = _locked_row(session, operator_id)
     # The rules first: a too-short or unchanged new password is 422 without counting as a failed
     # proof. Comparing the two given strings reveals nothing; a wrong current password fails the
@@ -458,6 +513,7 @@ def change_own_password(
         raise PasswordUnchanged(
             fields={"new_password": [Text("must differ from the current password", "不能与当前密码相同")]}
         )
+    new_secret, new_step = _new_totp_proof(encryptor, operator, new_totp_code)
     as_operator = Actor("operator", operator.id, actor.ip, actor.request_id)
 
     def refuse(error: AppError, reason: str) -> AppError:
@@ -476,6 +532,10 @@ def change_own_password(
     operator.password_hash = credentials.hash_password(new_password)
     was_required = bool(operator.must_change_password)
     operator.must_change_password = False
+    if new_secret is not None:
+        operator.totp_secret_enc = new_secret
+        operator.totp_pending_enc = None
+        operator.totp_last_step = new_step  # the new code is used up too
     operator.failed_attempts = 0
     operator.locked_until = None
     if ratelimiter is not None:
@@ -484,6 +544,8 @@ def change_own_password(
     details: dict[str, object] = {"sessions_ended": ended}
     if was_required:
         details["must_change_password"] = {"from": True, "to": False}
+    if new_secret is not None:
+        details["totp"] = "replaced"  # never the secret
     record(session, as_operator, "operator.password_change", target_type="operator", target_id=operator.id,
            details=details)  # fmt: skip
     session.commit()
@@ -512,6 +574,7 @@ def reset_credentials(
     operator.password_hash = credentials.hash_password(new_password)
     operator.totp_secret_enc = credentials.encrypt_totp_secret(encryptor, secret)
     operator.totp_last_step = 0
+    operator.totp_pending_enc = None  # one asked for before this reset: the operator asks again
     operator.must_change_password = True
     operator.failed_attempts = 0
     operator.locked_until = None

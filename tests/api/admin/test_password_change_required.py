@@ -14,6 +14,7 @@ from core.audit import AuditEvent
 from tests.domain.operators.factories import admin_headers, login, make_operator, totp_now
 
 ME = "/admin/v1/me/password"
+NEW_TOTP = "/admin/v1/me/totp"
 JOBS = "/admin/v1/jobs"  # any route of the operator's role
 RESET_PASSWORD = "the admin knows this one"
 OWN_PASSWORD = "only I know this passphrase"
@@ -34,16 +35,37 @@ def _events(db_session: Any, action: str, target_id: str) -> list[AuditEvent]:
     )
 
 
-def _change(client: Any, headers: dict, operator: dict, key: str, *, current: str, new: str) -> Any:
+def _change(
+    client: Any,
+    headers: dict,
+    operator: dict,
+    key: str,
+    *,
+    current: str,
+    new: str,
+    new_totp: str | None = None,
+) -> Any:
     body = {"current_password": current, "totp_code": totp_now(operator), "new_password": new}
+    if new_totp is not None:
+        body["new_totp_code"] = new_totp
     return client.post(ME, json=body, headers=headers | {HEADER: key})
 
 
-def _reset(client: Any, app: Any, operator: dict) -> dict:
-    """An admin resets `operator`; returns the operator as their new phone and password know it."""
-    admin = admin_headers(client, make_operator(app, username="alice"))
+def _new_totp(client: Any, headers: dict, key: str) -> str:
+    """POST /admin/v1/me/totp; the new secret the operator's phone now holds."""
+    resp = client.post(NEW_TOTP, headers=headers | {HEADER: key})
+    assert resp.status_code == 200, resp.get_json()
+    body = resp.get_json()
+    assert pyotp.parse_uri(body["totp_uri"]).secret == body["totp_secret"]
+    return body["totp_secret"]
+
+
+def _reset(client: Any, app: Any, operator: dict, admin: dict | None = None, key: str = "reset-1") -> dict:
+    """An admin (alice, made here unless `admin` headers are given) resets `operator`; returns the
+    operator as their new phone and password know it."""
+    admin = admin or admin_headers(client, make_operator(app, username="alice"))
     url = f"/admin/v1/operators/{operator['id']}/reset-credentials"
-    done = client.post(url, json={"new_password": RESET_PASSWORD}, headers=admin | {HEADER: "reset-1"})
+    done = client.post(url, json={"new_password": RESET_PASSWORD}, headers=admin | {HEADER: key})
     assert done.status_code == 200, done.get_json()
     assert done.get_json()["operator"]["must_change_password"] is True
     return operator | {"password": RESET_PASSWORD, "secret": done.get_json()["totp_secret"]}
@@ -84,12 +106,16 @@ def test_after_a_reset_the_operator_changes_the_password_before_anything_else(ap
     assert same.get_json()["error"]["message"] == "新密码不能与当前密码相同"
     assert client.get(JOBS, headers=headers).status_code == 403  # still required
 
-    changed = _change(client, headers, bob, "mine", current=RESET_PASSWORD, new=OWN_PASSWORD)
+    new_secret = _new_totp(client, headers, "totp")
+    new_code = pyotp.TOTP(new_secret).at(clock_mod.timestamp())
+    changed = _change(
+        client, headers, bob, "mine", current=RESET_PASSWORD, new=OWN_PASSWORD, new_totp=new_code
+    )
     assert changed.status_code == 200, changed.get_json()
     assert changed.get_json()["operator"]["must_change_password"] is False
     assert client.get(JOBS, headers=headers).status_code == 200  # the same session, now unblocked
     clock.advance(30)
-    again = login(client, bob | {"password": OWN_PASSWORD})
+    again = login(client, bob | {"password": OWN_PASSWORD, "secret": new_secret})
     assert again.status_code == 200 and again.get_json()["must_change_password"] is False
 
     [reset] = _events(db_session, "operator.credentials_reset", bob["id"])
@@ -153,3 +179,90 @@ def test_a_flagged_hall_officer_cannot_check_certificates_either(app, client, cl
     clock.advance(30)
     resp = client.post("/v1/certificate-verifications", json={}, headers=_bearer(login(client, desk)))
     assert resp.status_code == 403 and resp.get_json()["error"]["code"] == "admin.password_change_required"
+
+
+def test_the_change_also_replaces_the_totp_secret_the_admin_saw(app, client, clock, db_session):
+    bob = _reset(client, app, make_operator(app, username="bob", roles=("ops",)))
+    clock.advance(30)
+    headers = _bearer(login(client, bob))
+    first = client.post(NEW_TOTP, headers=headers | {HEADER: "totp-1"})
+    assert first.status_code == 200, first.get_json()
+    new_secret = first.get_json()["totp_secret"]
+    assert new_secret != bob["secret"]
+    retry = client.post(NEW_TOTP, headers=headers | {HEADER: "totp-1"})
+    assert retry.get_json()["totp_secret"] == new_secret  # a lost answer loses no secret
+    assert new_secret not in repr(client.get("/admin/v1/me", headers=headers).get_json())
+    clock.advance(30)
+
+    # A code of the secret the admin saw is not a code of the new one.
+    old_code = totp_now(bob)
+    wrong = _change(
+        client, headers | EN, bob, "old", current=RESET_PASSWORD, new=OWN_PASSWORD, new_totp=old_code
+    )
+    assert wrong.status_code == 422
+    error = wrong.get_json()["error"]
+    assert error["code"] == "admin.totp_code_invalid"
+    assert error["message"].startswith("The new one-time code is wrong")
+    assert list(error["fields"]) == ["new_totp_code"]
+    missing = _change(client, headers, bob, "none", current=RESET_PASSWORD, new=OWN_PASSWORD)
+    assert missing.status_code == 422 and missing.get_json()["error"]["code"] == "admin.totp_code_invalid"
+    assert missing.get_json()["error"]["message"].startswith("新动态口令错误")
+    assert client.get(JOBS, headers=headers).status_code == 403  # nothing changed
+
+    new_code = pyotp.TOTP(new_secret).at(clock_mod.timestamp())
+    done = _change(client, headers, bob, "new", current=RESET_PASSWORD, new=OWN_PASSWORD, new_totp=new_code)
+    assert done.status_code == 200, done.get_json()
+    assert done.get_json()["operator"]["must_change_password"] is False
+    assert client.get(JOBS, headers=headers).status_code == 200
+    clock.advance(30)
+    # The secret the admin saw no longer opens a session; the operator's own does.
+    refused = login(client, bob | {"password": OWN_PASSWORD})
+    assert refused.status_code == 401 and refused.get_json()["error"]["code"] == "admin.login_failed"
+    fresh = login(client, bob | {"password": OWN_PASSWORD, "secret": new_secret})
+    assert fresh.status_code == 200 and fresh.get_json()["must_change_password"] is False
+    assert client.get(JOBS, headers=_bearer(fresh)).status_code == 200
+
+    [asked] = _events(db_session, "operator.totp_requested", bob["id"])
+    assert asked.actor_id == bob["id"] and asked.details == {"replaced_pending": False}
+    [changed] = [e for e in _events(db_session, "operator.password_change", bob["id"]) if e.outcome == "ok"]
+    assert changed.details["totp"] == "replaced"
+    every_row = [e.details for e in db_session.scalars(select(AuditEvent))]
+    assert new_secret not in repr(every_row)
+
+
+def test_without_a_new_secret_the_password_is_not_changed(app, client, clock):
+    admin = admin_headers(client, make_operator(app, username="alice"))
+    bob = _reset(client, app, make_operator(app, username="bob", roles=("ops",)), admin)
+    clock.advance(30)
+    headers = _bearer(login(client, bob))
+    clock.advance(30)
+    refused = _change(
+        client, headers | EN, bob, "k1", current=RESET_PASSWORD, new=OWN_PASSWORD, new_totp=totp_now(bob)
+    )
+    assert refused.status_code == 409
+    error = refused.get_json()["error"]
+    assert error["code"] == "admin.totp_enrolment_required"
+    assert error["message"].startswith("An admin has seen your authenticator secret: get a new one")
+    assert error["details"] == {"new_totp": NEW_TOTP}
+    assert client.get(JOBS, headers=headers).status_code == 403
+    clock.advance(30)
+    assert login(client, bob).status_code == 200  # the password stayed the admin's
+
+    # A secret asked for before another reset is gone with it.
+    _new_totp(client, headers, "before-reset")
+    bob = _reset(client, app, bob, admin, "reset-2")
+    clock.advance(30)
+    headers = _bearer(login(client, bob))
+    again = _change(client, headers, bob, "k2", current=RESET_PASSWORD, new=OWN_PASSWORD, new_totp="123456")
+    assert again.status_code == 409 and again.get_json()["error"]["code"] == "admin.totp_enrolment_required"
+
+
+def test_an_operator_without_the_flag_gets_no_new_secret_here(app, client, clock):
+    carol = make_operator(app, username="carol", roles=("auditor",))
+    headers = _bearer(login(client, carol))
+    resp = client.post(NEW_TOTP, headers=headers | EN | {HEADER: "t"})
+    assert resp.status_code == 409 and resp.get_json()["error"]["code"] == "admin.totp_enrolment_not_needed"
+    clock.advance(30)
+    # Their password change needs nothing new.
+    done = _change(client, headers, carol, "c", current=carol["password"], new=OWN_PASSWORD)
+    assert done.status_code == 200, done.get_json()
