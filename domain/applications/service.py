@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime, timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
@@ -27,16 +27,32 @@ def spec_of(session: Session, app: Application) -> forms.FormSpec:
     return forms.spec_for(session, [(i["code"], i["version"]) for i in app.items], name=app.service_name)
 
 
+def _pin(item: Any) -> tuple[str, int] | None:
+    """One pinned item as (code, version); None when it cannot be read (legacy or edited data)."""
+    if not isinstance(item, dict):
+        return None
+    code, version = item.get("code"), item.get("version")
+    if isinstance(code, str) and isinstance(version, int) and not isinstance(version, bool):
+        return code, version
+    return None
+
+
+def _pins(app: Application) -> list[tuple[str, int]]:
+    items = app.items if isinstance(app.items, list) else []
+    return [pin for pin in map(_pin, items) if pin is not None]
+
+
 def department_code_of(session: Session, app: Application) -> str | None:
     """The catalog code of the department handling the application's (first) item, as pinned:
     the department its rating and complaints go to. None when the version cannot be read."""
-    first = app.items[0] if app.items else None
-    if not isinstance(first, dict) or "code" not in first or "version" not in first:
+    first = _pin(app.items[0]) if isinstance(app.items, list) and app.items else None
+    if first is None:
         return None
+    code, version = first
     document = session.scalar(
         select(ServiceItemVersion.document)
         .join(ServiceItem, ServiceItem.id == ServiceItemVersion.item_id)
-        .where(ServiceItem.code == first["code"], ServiceItemVersion.version == first["version"])
+        .where(ServiceItem.code == code, ServiceItemVersion.version == version)
     )
     code = document.get("department") if isinstance(document, dict) else None
     return code if isinstance(code, str) and code else None
@@ -45,9 +61,8 @@ def department_code_of(session: Session, app: Application) -> str | None:
 def department_codes_of(session: Session, app: Application) -> set[str]:
     """The catalog codes of the departments handling the application's items, as pinned (a
     bundle's items may belong to several departments)."""
-    pins = [(i["code"], i["version"]) for i in app.items or () if isinstance(i, dict) and "code" in i]
     codes: set[str] = set()
-    for code, version in pins:
+    for code, version in _pins(app):
         document = session.scalar(
             select(ServiceItemVersion.document)
             .join(ServiceItem, ServiceItem.id == ServiceItemVersion.item_id)

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import JSON, ColumnElement, column, select, tuple_
+from sqlalchemy import JSON, ColumnElement, Integer, column, select, tuple_
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
@@ -95,7 +95,34 @@ def _json_each(element: _json_array_elements, compiler: Any, **kw: Any) -> str:
 
 @compiles(_json_array_elements, "postgresql")
 def _json_array_elements_pg(element: _json_array_elements, compiler: Any, **kw: Any) -> str:
-    return f"json_array_elements({compiler.process(element.clauses, **kw)})"
+    # A value that is not an array (JSON null, an object) unpacks as no items, as json_each
+    # does on SQLite, instead of failing the whole statement.
+    value = compiler.process(element.clauses, **kw)
+    return f"json_array_elements(CASE WHEN json_typeof({value}) = 'array' THEN {value} ELSE '[]'::json END)"
+
+
+class _pinned_version(FunctionElement):
+    """The `version` of one unpacked pin as an integer; on PostgreSQL a value that is not a JSON
+    number is NULL (matching nothing) instead of a failed cast that would fail the whole list."""
+
+    type = Integer()
+    inherit_cache = True
+
+
+@compiles(_pinned_version)
+def _pinned_version_default(element: _pinned_version, compiler: Any, **kw: Any) -> str:
+    (value,) = element.clauses
+    return compiler.process(value["version"].as_integer(), **kw)
+
+
+@compiles(_pinned_version, "postgresql")
+def _pinned_version_pg(element: _pinned_version, compiler: Any, **kw: Any) -> str:
+    value = compiler.process(element.clauses, **kw)
+    return (
+        f"CASE WHEN json_typeof(({value}) -> 'version') = 'number'"
+        f" AND (({value}) ->> 'version') ~ '^[0-9]{{1,9}}$'"
+        f" THEN CAST(({value}) ->> 'version' AS INTEGER) END"
+    )
 
 
 def handled_by(items: Any, departments: Iterable[str]) -> ColumnElement[bool]:
@@ -112,5 +139,5 @@ def handled_by(items: Any, departments: Iterable[str]) -> ColumnElement[bool]:
         .join(V, V.item_id == ServiceItem.id)
         .where(V.document["department"].as_string().in_(sorted(departments)))
     )
-    pinned = tuple_(item.c.value["code"].as_string(), item.c.value["version"].as_integer())
+    pinned = tuple_(item.c.value["code"].as_string(), _pinned_version(item.c.value))
     return select(1).select_from(item).where(pinned.in_(pins)).exists()

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+from sqlalchemy import text
+
 from core.db import db
 from domain.applications.models import Application
 from domain.complaints.models import Complaint
@@ -116,3 +119,38 @@ def test_the_burden_report_counts_only_the_operators_departments_applications(ap
     assert rows(police) == [("bundle", 1, 7)]  # its item in the bundle, not the social-security card
     assert rows(police, f"?service_code={SS_CARD}") == []
     assert rows(outside) == []
+
+
+@pytest.mark.parametrize(
+    "items",
+    ["null", "{}", '[{"code": "x", "version": "1.5"}]', '[{"code": "x"}]'],
+    ids=["null", "object", "version-not-a-number", "no-version"],
+)
+def test_one_case_with_unreadable_pins_does_not_break_a_departments_lists(app, client, zhang, items):  # noqa: F811
+    """A row whose pinned items cannot be read (legacy or hand-edited data) matches no
+    department; every other case still lists, and the odd one is 404, never a 400 or 500."""
+    case = _bundle(client, zhang)
+    odd = create(client, zhang, service_code=SS_CARD).get_json()["id"]
+    filed = []
+    for application_id in (case, odd):
+        body = {
+            "kind": "complaint",
+            "category": "efficiency",
+            "text": "等了很久",
+            "application_id": application_id,
+        }
+        made = client.post("/v1/complaints", json=body, headers=zhang["headers"])
+        assert made.status_code == 201, made.get_json()
+        filed.append(made.get_json()["id"])
+    db.session.execute(
+        text("UPDATE applications SET items = :items WHERE id = :id"), {"items": items, "id": odd}
+    )
+    db.session.commit()
+    other = _desk(app, client, "police-desk", OTHER)
+    queue = client.get("/admin/v1/complaints", headers=other)
+    assert queue.status_code == 200, queue.get_json()
+    assert [c["id"] for c in queue.get_json()["items"]] == [filed[0]]
+    assert client.get("/admin/v1/applications/burden", headers=other).status_code == 200
+    assert client.get(f"/admin/v1/complaints/{filed[1]}", headers=other).status_code == 404
+    refused = client.post(f"/admin/v1/complaints/{filed[1]}/reply", json={"text": "已处理"}, headers=other)
+    assert refused.status_code == 404
