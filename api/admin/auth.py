@@ -177,6 +177,6 @@ class MyNewTotp(MethodView):
         """
         done = operators.request_new_totp(
             db.session(), encryptor=services().encryptor, actor=current_actor(),
-            operator_id=current_operator().operator_id,
+            operator_id=current_operator().operator_id, session_id=current_operator().session_id,
         )  # fmt: skip
         return {"totp_secret": done.totp_secret, "totp_uri": done.totp_uri}

@@ -24,6 +24,7 @@ from domain.catalog.models import Department
 from domain.operators import credentials, sessions
 from domain.operators.audit_log import Actor, record
 from domain.operators.errors import (
+    AdminSessionRevoked,
     InvalidStatus,
     InvalidUsername,
     LastAdmin,
@@ -41,7 +42,7 @@ from domain.operators.errors import (
     UnknownScope,
     UsernameTaken,
 )
-from domain.operators.models import ROLE_ADMIN, ROLES, Operator
+from domain.operators.models import ROLE_ADMIN, ROLES, Operator, OperatorSession
 from domain.operators.sessions import ACTIVE, DISABLED, OperatorPolicy
 
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.\-]{2,63}$")
@@ -460,13 +461,21 @@ def _new_totp_proof(
     return operator.totp_pending_enc, step
 
 
-def request_new_totp(session: Session, *, encryptor: Encryptor, actor: Actor, operator_id: str) -> NewTotp:
+def request_new_totp(
+    session: Session, *, encryptor: Encryptor, actor: Actor, operator_id: str, session_id: str
+) -> NewTotp:
     """A new TOTP secret for an operator who must replace a password an admin chose (the admin
     saw the TOTP secret as well), kept pending (encrypted) until the password change that clears
     `must_change_password` proves a code of it and makes it the operator's secret. Asking again
     replaces the pending one. Without the flag: 409 `admin.totp_enrolment_not_needed`. Audited
-    (never the secret); commits."""
+    (never the secret); commits.
+
+    The asking session is checked again under the row lock: a reset that committed after the
+    request's token check ended it, and a secret handed to it would survive the reset."""
     operator = _locked_row(session, operator_id)
+    asking = session.get(OperatorSession, session_id, populate_existing=True)
+    if asking is None or asking.operator_id != operator.id or asking.revoked_at is not None:
+        raise AdminSessionRevoked()
     if not operator.must_change_password:
         raise TotpEnrolmentNotNeeded()
     replaced = operator.totp_pending_enc is not None

@@ -266,3 +266,41 @@ def test_an_operator_without_the_flag_gets_no_new_secret_here(app, client, clock
     # Their password change needs nothing new.
     done = _change(client, headers, carol, "c", current=carol["password"], new=OWN_PASSWORD)
     assert done.status_code == 200, done.get_json()
+
+
+def test_a_new_secret_asked_for_by_a_session_a_reset_just_ended_is_not_kept(app, client, clock, monkeypatch):
+    """The reset commits after the request's token check, before it locks the operator: the
+    request is refused as the ended session it is, and the secret it would have handed out
+    cannot later stand in for the one the operator asks for after the reset."""
+    from core.db import db
+    from domain.operators import service
+    from domain.operators.audit_log import CLI_ACTOR
+    from domain.operators.models import Operator
+
+    bob = _reset(client, app, make_operator(app, username="bob", roles=("ops",)))
+    clock.advance(30)
+    headers = _bearer(login(client, bob))
+    locked_row = service._locked_row
+    raced: list[str] = []
+
+    def reset_meanwhile(session: Any, operator_id: str) -> Any:
+        if raced:  # the reset's own lock
+            return locked_row(session, operator_id)
+        raced.append(operator_id)
+        other = db.session.session_factory()
+        try:
+            service.reset_credentials(
+                other, encryptor=app.extensions["yiwang"].encryptor, actor=CLI_ACTOR,
+                operator_id=operator_id, new_password="a second reset password",
+            )  # fmt: skip
+        finally:
+            other.close()
+        return locked_row(session, operator_id)
+
+    monkeypatch.setattr(service, "_locked_row", reset_meanwhile)
+    refused = client.post(NEW_TOTP, headers=headers | {HEADER: "totp-1"})
+    monkeypatch.setattr(service, "_locked_row", locked_row)
+    assert refused.status_code == 401 and refused.get_json()["error"]["code"] == "admin.session_revoked"
+    assert "totp_secret" not in refused.get_data(as_text=True)
+    db.session.remove()
+    assert db.session.get(Operator, bob["id"]).totp_pending_enc is None
