@@ -12,7 +12,7 @@ import hashlib
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, select, tuple_
 from sqlalchemy.orm import Session
 
 from core.db import is_id, read_rows, take_write_lock
@@ -42,36 +42,37 @@ def _pins(app: Application) -> list[tuple[str, int]]:
     return [pin for pin in map(_pin, items) if pin is not None]
 
 
+def _departments(session: Session, pins: list[tuple[str, int]]) -> dict[tuple[str, int], str]:
+    """The department each pinned item version names, in one statement (pins that name none or
+    no longer exist are left out)."""
+    if not pins:
+        return {}
+    rows = session.execute(
+        select(ServiceItem.code, ServiceItemVersion.version, ServiceItemVersion.document)
+        .join(ServiceItem, ServiceItem.id == ServiceItemVersion.item_id)
+        .where(tuple_(ServiceItem.code, ServiceItemVersion.version).in_(pins))
+    )
+    out: dict[tuple[str, int], str] = {}
+    for code, version, document in rows:
+        department = document.get("department") if isinstance(document, dict) else None
+        if isinstance(department, str) and department:
+            out[(code, version)] = department
+    return out
+
+
 def department_code_of(session: Session, app: Application) -> str | None:
     """The catalog code of the department handling the application's (first) item, as pinned:
     the department its rating and complaints go to. None when the version cannot be read."""
     first = _pin(app.items[0]) if isinstance(app.items, list) and app.items else None
     if first is None:
         return None
-    code, version = first
-    document = session.scalar(
-        select(ServiceItemVersion.document)
-        .join(ServiceItem, ServiceItem.id == ServiceItemVersion.item_id)
-        .where(ServiceItem.code == code, ServiceItemVersion.version == version)
-    )
-    code = document.get("department") if isinstance(document, dict) else None
-    return code if isinstance(code, str) and code else None
+    return _departments(session, [first]).get(first)
 
 
 def department_codes_of(session: Session, app: Application) -> set[str]:
     """The catalog codes of the departments handling the application's items, as pinned (a
     bundle's items may belong to several departments)."""
-    codes: set[str] = set()
-    for code, version in _pins(app):
-        document = session.scalar(
-            select(ServiceItemVersion.document)
-            .join(ServiceItem, ServiceItem.id == ServiceItemVersion.item_id)
-            .where(ServiceItem.code == code, ServiceItemVersion.version == version)
-        )
-        department = document.get("department") if isinstance(document, dict) else None
-        if isinstance(department, str) and department:
-            codes.add(department)
-    return codes
+    return set(_departments(session, _pins(app)).values())
 
 
 # Built once (the expression and its cache key): every request on an application runs one.

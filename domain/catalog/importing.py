@@ -63,6 +63,10 @@ def _references(session: Session, imported: dict[str, list[dict[str, Any]]]) -> 
     return References(known("departments"), known("categories"), known("ecert_types"))
 
 
+def _imported_twice(problems: Problems, where: str, code: str) -> None:
+    problems.add(join(where, "code"), "duplicate", Text(f"'{code}' is imported twice", f"'{code}' 重复导入"))
+
+
 def validate_import(
     session: Session, document: Any, *, for_write: bool = False
 ) -> tuple[ImportReport, dict[str, Any]]:
@@ -79,11 +83,7 @@ def validate_import(
         if doc is None:
             continue
         if doc["code"] in items:
-            problems.add(
-                join(join("items", i), "code"),
-                "duplicate",
-                Text(f"'{doc['code']}' is imported twice", f"'{doc['code']}' 重复导入"),
-            )
+            _imported_twice(problems, join("items", i), doc["code"])
             continue
         items[doc["code"]] = doc
     existing_codes = set(session.scalars(select(ServiceItem.code)))
@@ -94,11 +94,7 @@ def validate_import(
         if doc is None:
             continue
         if doc["code"] in bundles:
-            problems.add(
-                join(join("bundles", i), "code"),
-                "duplicate",
-                Text(f"'{doc['code']}' is imported twice", f"'{doc['code']}' 重复导入"),
-            )
+            _imported_twice(problems, join("bundles", i), doc["code"])
             continue
         forms = _bundle_forms(session, doc["items"], items)
         for conflict in form_conflicts(forms):

@@ -474,7 +474,7 @@ def request_new_totp(
     request's token check ended it, and a secret handed to it would survive the reset."""
     operator = _locked_row(session, operator_id)
     asking = session.get(OperatorSession, session_id, populate_existing=True)
-    if asking is None or asking.operator_id != operator.id or asking.revoked_at is not None:
+    if asking is None or asking.operator_id != operator.id or sessions.session_ended(asking, clock.now()):
         raise AdminSessionRevoked()
     if not operator.must_change_password:
         raise TotpEnrolmentNotNeeded()

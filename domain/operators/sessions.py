@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -88,6 +88,11 @@ def _known_operator(error: Exception, operator_id: str) -> Exception:
     return error
 
 
+def session_ended(sess: OperatorSession, now: datetime) -> bool:
+    """Whether an operator session was revoked (logout, reset, password change) or expired."""
+    return sess.revoked_at is not None or sess.expires_at <= now
+
+
 def authenticate_token(
     session: Session, *, tokens: TokenService, policy: OperatorPolicy, access_token: str
 ) -> OperatorPrincipal:
@@ -100,7 +105,7 @@ def authenticate_token(
     if sess is None or sess.operator_id != claims["sub"]:
         raise TokenInvalid()
     now = clock.now()
-    if sess.revoked_at is not None or sess.expires_at <= now:
+    if session_ended(sess, now):
         raise _known_operator(AdminSessionRevoked(), sess.operator_id)
     if (now - sess.last_seen_at).total_seconds() > policy.idle_timeout:
         sess.revoked_at = now
