@@ -20,9 +20,11 @@ install: $(STAMP)
 run: install
 	$(BIN)/python -m cli.devrun
 
-## Run the test suite (PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set, embedded otherwise).
+## Run the test suite (PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set, embedded otherwise),
+## in TEST_WORKERS processes (pytest-xdist; 0 runs it in this process alone).
+TEST_WORKERS ?= 2
 test: install browser
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 ## Debian's Chromium for the OAuth page tests (installed once, when missing).
 browser:

@@ -59,6 +59,22 @@ def migrate(url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(url), revision)
 
 
+def worker_redis_url(url: str | None) -> str | None:
+    """`url`, or under pytest-xdist one Redis database per worker: every test flushes its
+    database, so two workers must not share one. Worker gwN takes the configured database's
+    number minus N (`redis://host:6379/15` gives 15, 14, ...); the embedded Redis (no URL)
+    already lives in each worker's own instance folder."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(worker.removeprefix("gw") or 0)
+    if url is None or index == 0:
+        return url
+    base, _, number = url.rpartition("/")
+    db = (int(number) if number.isdigit() else 0) - index
+    if not number.isdigit() or db < 0:
+        raise pytest.UsageError(f"REDIS_URL must end in a database number of at least {index} under -n")
+    return f"{base}/{db}"
+
+
 @pytest.fixture(scope="session")
 def instance_dir() -> Iterator[Path]:
     path = Path(tempfile.mkdtemp(prefix="yiwang-test-"))
@@ -97,7 +113,7 @@ def base_config(instance_dir: Path, database_url: str) -> dict[str, Any]:
         "STORAGE_LOCAL_ROOT": str(instance_dir / "blobs"),
         "LEDGER_SPOOL_DIR": str(instance_dir / "spool" / "ledger"),
         "DATABASE_URL": database_url,
-        "REDIS_URL": os.environ.get("REDIS_URL") or None,
+        "REDIS_URL": worker_redis_url(os.environ.get("REDIS_URL") or None),
         "LOG_LEVEL": "WARNING",
         "ACCESS_LOG": False,
     }

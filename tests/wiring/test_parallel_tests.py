@@ -1,0 +1,33 @@
+"""The suite runs in several pytest-xdist processes: each flushes a Redis database of its own."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import worker_redis_url
+
+
+@pytest.mark.parametrize(
+    "worker, url, expected",
+    [
+        ("gw0", "redis://127.0.0.1:6379/15", "redis://127.0.0.1:6379/15"),
+        ("gw1", "redis://127.0.0.1:6379/15", "redis://127.0.0.1:6379/14"),
+        ("gw3", "redis://:secret@10.0.0.5:6380/9", "redis://:secret@10.0.0.5:6380/6"),
+        ("gw1", None, None),  # the embedded Redis lives in each process's own folder
+    ],
+)
+def test_each_worker_gets_its_own_database(monkeypatch, worker, url, expected) -> None:
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", worker)
+    assert worker_redis_url(url) == expected
+
+
+@pytest.mark.parametrize("url", ["redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379"])
+def test_a_database_a_second_worker_cannot_use_is_refused(monkeypatch, url) -> None:
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw1")
+    with pytest.raises(pytest.UsageError, match="database number"):
+        worker_redis_url(url)
+
+
+def test_one_process_keeps_the_configured_database(monkeypatch) -> None:
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
+    assert worker_redis_url("redis://127.0.0.1:6379") == "redis://127.0.0.1:6379"
