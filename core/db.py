@@ -12,7 +12,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import DateTime, MetaData, String, bindparam, create_engine, event, insert, inspect, select
+from sqlalchemy import (
+    DateTime,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    UniqueConstraint,
+    bindparam,
+    create_engine,
+    event,
+    insert,
+    inspect,
+    select,
+)
 from sqlalchemy import update as sa_update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, DisconnectionError
@@ -210,6 +222,35 @@ class Database:
 
 
 db = Database()
+
+_SQLITE_UNIQUE = "UNIQUE constraint failed: "
+
+
+def constraint_of(exc: Exception) -> str | None:
+    """The name of the constraint an integrity error broke, or None when it names none.
+
+    PostgreSQL names it. SQLite names only the columns of a unique constraint or index
+    ("UNIQUE constraint failed: t.a, t.b"), matched here against the table's declared ones
+    (primary key included); its other failures (NOT NULL, foreign key, CHECK) give None.
+    A caller that treats one unique violation as "already done" compares the name, so any
+    other integrity error still fails loudly instead of passing for a duplicate."""
+    orig = getattr(exc, "orig", exc)
+    name = getattr(getattr(orig, "diag", None), "constraint_name", None)
+    if name:
+        return str(name)
+    message = str(orig)
+    if not message.startswith(_SQLITE_UNIQUE):
+        return None
+    qualified = [part.strip() for part in message[len(_SQLITE_UNIQUE) :].split(",")]
+    table = Base.metadata.tables.get(qualified[0].split(".", 1)[0])
+    if table is None:
+        return None
+    columns = {part.split(".", 1)[-1] for part in qualified}
+    declared = [c for c in table.constraints if isinstance(c, UniqueConstraint | PrimaryKeyConstraint)]
+    for candidate in [*declared, *(i for i in table.indexes if i.unique)]:
+        if {c.name for c in candidate.columns} == columns:
+            return str(candidate.name)
+    return None
 
 
 def single_statement_connection(session: Any) -> Any:

@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core import clock
-from core.db import take_write_lock
+from core.db import constraint_of, take_write_lock
 from domain.accounts.models import Account
 from notifications.channels import OPTED_OUT, Channel, MessageView, NoteView, Outcome, skip_channel
 from notifications.events import PUSH_PROVIDERS
@@ -248,7 +248,9 @@ def apply_receipt(
         with session.begin_nested():
             session.add(receipt)
             session.flush()
-    except IntegrityError:
+    except IntegrityError as exc:
+        if constraint_of(exc) != "uq_receipts_report":
+            raise
         return False  # the same report again
     return _apply_waiting_receipt(session, channel, provider_msg_id)
 

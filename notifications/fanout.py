@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core import clock
-from core.db import take_write_lock
+from core.db import constraint_of, take_write_lock
 from domain.accounts.models import ChannelIdentity
 from domain.accounts.service import WECHAT_OPENID
 from domain.applications.models import ApplicationNotice
@@ -83,7 +83,11 @@ def notify(
     try:
         with session.begin_nested():
             made = plan(session, settings, [event])
-    except IntegrityError:  # the same event, planned by someone else a moment ago
+    except IntegrityError as exc:
+        # Only the same event, planned by someone else a moment ago, is "already notified"; any
+        # other failure must not let the caller commit its change without the citizen's notice.
+        if constraint_of(exc) != "uq_notifications_dedupe":
+            raise
         log.info("event already notified", extra={"event_type": event_type})
         return None
     return made[0] if made else None

@@ -15,7 +15,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core import audit, clock
-from core.db import insert_rows, load_for_update, new_id, pending_update, read_rows, take_write_lock
+from core.db import (
+    constraint_of,
+    insert_rows,
+    load_for_update,
+    new_id,
+    pending_update,
+    read_rows,
+    take_write_lock,
+)
 from domain.accounts import profile_cache
 from domain.accounts.models import Account
 from domain.applications import checks, forms, states
@@ -222,7 +230,7 @@ def submit(
     try:
         insert_rows(session, rows, {"seq_application_id": app.id}, update=pending_update(app))
     except IntegrityError as exc:
-        if _constraint(exc) != "uq_applications_case_number":
+        if constraint_of(exc) != "uq_applications_case_number":
             raise
         session.rollback()
         deps.case_numbers.forget_reserved()  # a lost reservation: this process's blocks are stale
@@ -231,12 +239,6 @@ def submit(
     profile_cache.mark_application_changed(session, app.id)
     session.commit()
     return Submitted(app, satisfied, GrantTimes(granted_at, revoked_at) if granted_at else None, data)
-
-
-def _constraint(exc: IntegrityError) -> str | None:
-    """The name of the constraint a PostgreSQL integrity error names (None elsewhere)."""
-    diag = getattr(exc.orig, "diag", None)
-    return getattr(diag, "constraint_name", None)
 
 
 def _outbox_row(
