@@ -505,24 +505,16 @@ def change_own_password(
     """The operator changes their own password, proving it with the current password and a TOTP
     code (a code already used is refused, as at login). A wrong proof is 403 `admin.reauth_failed`
     and counts towards the login lockout (a stolen token gives no free guesses); a locked operator
-    gets 403 `admin.locked`. The new password follows the password rule and must differ from the
-    current one (422 `admin.password_unchanged`). It clears `must_change_password` (a password an
-    admin chose); the admin saw the TOTP secret too, so then it also takes the secret the operator
-    asked for (`request_new_totp`; none: 409 `admin.totp_enrolment_required`) in place of the
-    current one, proven by `new_totp_code`, a code of it (wrong or missing: 422
-    `admin.totp_code_invalid`); these refusals come before the proof and change nothing. The
+    gets 403 `admin.locked` before any other answer. The new password follows the password rule
+    and must differ from the current one (422 `admin.password_unchanged`). It clears
+    `must_change_password` (a password an admin chose); the admin saw the TOTP secret too, so then
+    it also takes the secret the operator asked for (`request_new_totp`; none: 409
+    `admin.totp_enrolment_required`) in place of the current one, proven by `new_totp_code`, a
+    code of it (wrong or missing: 422 `admin.totp_code_invalid`); these refusals come before the
+    proof and change nothing. The
     operator's other sessions end; the one making the change stays. Audited either way; commits.
     Returns how many sessions ended."""
     operator = _locked_row(session, operator_id)
-    # The rules first: a too-short or unchanged new password is 422 without counting as a failed
-    # proof. Comparing the two given strings reveals nothing; a wrong current password fails the
-    # proof below, and a right one is the stored password, so equal strings are the same password.
-    credentials.check_password_policy(new_password, username=operator.username)
-    if hmac.compare_digest(new_password.encode(), current_password.encode()):
-        raise PasswordUnchanged(
-            fields={"new_password": [Text("must differ from the current password", "不能与当前密码相同")]}
-        )
-    new_secret, new_step = _new_totp_proof(encryptor, operator, new_totp_code)
     as_operator = Actor("operator", operator.id, actor.ip, actor.request_id)
 
     def refuse(error: AppError, reason: str) -> AppError:
@@ -531,8 +523,19 @@ def change_own_password(
         session.commit()
         return error
 
+    # A locked-out operator hears of the lockout (and how long it lasts) before anything else:
+    # nothing else they could fix now would let the change through.
     if _locked_for(operator) > 0:
         raise refuse(OperatorLocked(retry_after=_locked_for(operator)), "locked")
+    # Then the rules: a too-short or unchanged new password is 422 without counting as a failed
+    # proof. Comparing the two given strings reveals nothing; a wrong current password fails the
+    # proof below, and a right one is the stored password, so equal strings are the same password.
+    credentials.check_password_policy(new_password, username=operator.username)
+    if hmac.compare_digest(new_password.encode(), current_password.encode()):
+        raise PasswordUnchanged(
+            fields={"new_password": [Text("must differ from the current password", "不能与当前密码相同")]}
+        )
+    new_secret, new_step = _new_totp_proof(encryptor, operator, new_totp_code)
     _expire_lock(operator)  # as at login
     reason = _proof_problem(encryptor, operator, current_password, totp_code)
     if reason is not None:

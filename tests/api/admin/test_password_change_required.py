@@ -304,3 +304,27 @@ def test_a_new_secret_asked_for_by_a_session_a_reset_just_ended_is_not_kept(app,
     assert "totp_secret" not in refused.get_data(as_text=True)
     db.session.remove()
     assert db.session.get(Operator, bob["id"]).totp_pending_enc is None
+
+
+def test_a_locked_out_flagged_operator_is_told_of_the_lockout_first(app, client, clock):
+    """Wrong current passwords lock the operator out; from then on every change answers 403
+    `admin.locked` with the wait, not a complaint about the new secret they cannot use yet."""
+    bob = _reset(client, app, make_operator(app, username="bob", roles=("ops",)))
+    clock.advance(30)
+    headers = _bearer(login(client, bob))
+    new_secret = _new_totp(client, headers, "t1")
+    for attempt in range(app.config["ADMIN_LOCKOUT_THRESHOLD"]):
+        clock.advance(30)
+        code = pyotp.TOTP(new_secret).at(clock_mod.timestamp())
+        wrong = _change(client, headers, bob, f"w{attempt}", current="not my password", new=OWN_PASSWORD,
+                        new_totp=code)  # fmt: skip
+        assert wrong.status_code == 403, wrong.get_json()
+    assert wrong.get_json()["error"]["code"] == "admin.locked"
+    clock.advance(30)
+    for key, new_totp in (("no-code", None), ("bad-code", "000000")):
+        refused = _change(
+            client, headers, bob, key, current=RESET_PASSWORD, new=OWN_PASSWORD, new_totp=new_totp
+        )
+        assert refused.status_code == 403, refused.get_json()
+        assert refused.get_json()["error"]["code"] == "admin.locked"
+        assert int(refused.headers["Retry-After"]) > 0
