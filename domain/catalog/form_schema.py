@@ -198,7 +198,11 @@ def _check_schema(problems: Problems, path: str, schema: Any) -> bool:
         Draft202012Validator.check_schema(schema)
     except SchemaError as exc:
         where = path + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in exc.path)
-        problems.add(where, "invalid_form_schema", exc.message[:300])
+        # The library's message is English: the Chinese detail names the rule it broke and
+        # quotes the message as the technical detail (an editor in Chinese still sees where and why).
+        message, rule = exc.message[:300], str(exc.validator)[:40]
+        zh = f"不是有效的 JSON Schema 2020-12：此处违反元模式的“{rule}”规则（{message}）"
+        problems.add(where, "invalid_form_schema", Text(message, zh))
         return False
     if schema.get("type") != "object" or not isinstance(schema.get("properties"), dict):
         problems.add(

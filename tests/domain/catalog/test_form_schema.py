@@ -140,3 +140,16 @@ def test_many_bad_strings_give_a_short_report(db_session):
     report = import_catalog(db_session, ACTOR, document(doc), dry_run=True)
     enum_problems = [p for p in report.problems if p.path.startswith(f"{KIND}.enum[")]
     assert len(enum_problems) == 20 and len(report.problems) <= 25, report.problems
+
+
+def test_a_schema_the_meta_schema_refuses_is_explained_in_chinese_and_english(db_session):
+    doc = item()
+    _kind(doc)["type"] = "strin"  # a typo of "string"
+    report = import_catalog(db_session, ACTOR, document(doc), dry_run=True)
+    [problem] = [p for p in report.problems if p.code == "invalid_form_schema"]
+    assert problem.path == f"{KIND}.type"
+    zh, en = problem.as_dict("zh"), problem.as_dict("en")
+    assert zh["message"] == "表单 JSON Schema 无效"
+    assert zh["detail"].startswith("不是有效的 JSON Schema 2020-12：此处违反元模式的“anyOf”规则")
+    assert "'strin' is not valid" in zh["detail"]  # the library's own words, as the technical detail
+    assert en["detail"].startswith("'strin' is not valid") and "JSON Schema 2020-12" not in en["detail"]
