@@ -24,7 +24,7 @@ run: install
 ## in TEST_WORKERS processes (pytest-xdist; 0 runs it in this process alone).
 TEST_WORKERS ?= 2
 test: install browser
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --max-worker-restart=0 $(PYTEST_ARGS)
 
 ## Debian's Chromium for the OAuth page tests (installed once, when missing).
 browser:

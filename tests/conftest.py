@@ -66,6 +66,11 @@ def worker_redis_url(url: str | None) -> str | None:
     already lives in each worker's own instance folder."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
     index = int(worker.removeprefix("gw") or 0)
+    # A worker xdist started in place of a crashed one is named past the count: it would flush a
+    # database no one set aside for the tests (the Makefile also forbids restarts).
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", index + 1))
+    if index >= count:
+        raise pytest.UsageError(f"test worker {worker} of {count}: no Redis database is set aside for it")
     if url is None or index == 0:
         return url
     base, _, number = url.rpartition("/")
@@ -116,6 +121,9 @@ def base_config(instance_dir: Path, database_url: str) -> dict[str, Any]:
         "REDIS_URL": worker_redis_url(os.environ.get("REDIS_URL") or None),
         "LOG_LEVEL": "WARNING",
         "ACCESS_LOG": False,
+        # Where the province simulator sends callbacks until a test aims them at its own server:
+        # a port nothing listens on, never a `make run` on this machine (:8000).
+        "PROVINCE_SIM_CALLBACK_URL": "http://127.0.0.1:9/",
     }
 
 

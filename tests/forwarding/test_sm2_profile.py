@@ -15,11 +15,12 @@ from tests.forwarding.conftest import forward, fresh, get, submitted
 
 
 @pytest.fixture
-def sm2_province(app):
+def sm2_province(app, base_config):
     from config import TestConfig
     from integrations.province.simulator import create_simulator
 
-    cfg = vars(TestConfig()) | {"PROVINCE_SIGNING": signing.ALG_SM2, "PROVINCE_SIM_SCHEDULE": "off"}
+    sm2 = {"PROVINCE_SIGNING": signing.ALG_SM2, "PROVINCE_SIM_SCHEDULE": "off"}
+    cfg = vars(TestConfig()) | base_config | sm2
     sim = ThreadedSimulator(create_simulator(cfg)).start()
     yield sim
     sim.stop()

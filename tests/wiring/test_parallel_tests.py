@@ -31,3 +31,10 @@ def test_a_database_a_second_worker_cannot_use_is_refused(monkeypatch, url) -> N
 def test_one_process_keeps_the_configured_database(monkeypatch) -> None:
     monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
     assert worker_redis_url("redis://127.0.0.1:6379") == "redis://127.0.0.1:6379"
+
+
+def test_a_worker_started_in_place_of_a_crashed_one_gets_no_database(monkeypatch) -> None:
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw2")
+    monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "2")
+    with pytest.raises(pytest.UsageError, match="gw2 of 2"):
+        worker_redis_url("redis://127.0.0.1:6379/15")

@@ -113,7 +113,7 @@ def test_duplicate_delivery_runs_the_job_once(app, db_session):
 
 def test_flushing_redis_loses_no_job(app, db_session, clock):
     job_id = add_probe(db_session)
-    get_redis().flushall()
+    get_redis().flushdb()  # this test's database only: FLUSHALL would empty every database on the server
     run_worker()  # nothing to do: the queue is gone
     assert job_state(db_session, job_id).status == PENDING
     assert sweep(db_session, outbox).enqueued == 0  # not stale yet

@@ -188,15 +188,15 @@ def test_provider_down_is_unavailable(provider, ctx, wx):
 def test_slow_provider_times_out_as_unavailable(make_provider, ctx, wx):
     provider = make_provider(timeout=0.2)
     provider.start(ZHANG, ctx)  # the token is fetched while WeChat is fast
-    wx.faults(latency_ms=600)
+    wx.faults(latency_ms=1500)
     started = time.monotonic()
     with pytest.raises(ProviderUnavailable) as err:
         provider.start(ZHANG, StartContext(out_ref=uuid.uuid4().hex, openid=ctx.openid))
     assert err.value.code == "timeout"
-    assert time.monotonic() - started < 0.5
-    time.sleep(0.5)  # the abandoned call ends at the simulator, not inside the next test
+    # Well before WeChat's answer, with room for a machine busy with the other test process.
+    assert time.monotonic() - started < 1.0
     # Let the abandoned call finish here rather than inside the next test.
-    time.sleep(max(0.0, 0.7 - (time.monotonic() - started)))
+    time.sleep(max(0.0, 1.6 - (time.monotonic() - started)))
 
 
 def test_unreachable_provider_is_unavailable(make_provider, ctx):
