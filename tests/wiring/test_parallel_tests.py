@@ -18,18 +18,21 @@ from tests.conftest import worker_redis_url
 )
 def test_each_worker_gets_its_own_database(monkeypatch, worker, url, expected) -> None:
     monkeypatch.setenv("PYTEST_XDIST_WORKER", worker)
+    monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "4")
     assert worker_redis_url(url) == expected
 
 
 @pytest.mark.parametrize("url", ["redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379"])
 def test_a_database_a_second_worker_cannot_use_is_refused(monkeypatch, url) -> None:
     monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw1")
+    monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "2")
     with pytest.raises(pytest.UsageError, match="database number"):
         worker_redis_url(url)
 
 
 def test_one_process_keeps_the_configured_database(monkeypatch) -> None:
     monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
+    monkeypatch.delenv("PYTEST_XDIST_WORKER_COUNT", raising=False)
     assert worker_redis_url("redis://127.0.0.1:6379") == "redis://127.0.0.1:6379"
 
 
