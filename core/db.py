@@ -241,6 +241,9 @@ def constraint_of(exc: Exception) -> str | None:
     message = str(orig)
     if not message.startswith(_SQLITE_UNIQUE):
         return None
+    named = re.fullmatch(r"index '([^']+)'", message[len(_SQLITE_UNIQUE) :].strip())
+    if named:  # a unique index on expressions: SQLite names the index itself
+        return named.group(1)
     qualified = [part.strip() for part in message[len(_SQLITE_UNIQUE) :].split(",")]
     table = Base.metadata.tables.get(qualified[0].split(".", 1)[0])
     if table is None:

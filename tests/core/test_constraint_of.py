@@ -45,3 +45,6 @@ def test_unique_constraint_primary_key_and_others(app: Any) -> None:
     # PostgreSQL names the foreign key; SQLite names none. Never the unique constraint.
     assert constraint_of(unknown_account) in (None, "fk_notifications_account_id_accounts")
     assert constraint_of(ValueError("UNIQUE constraint failed: no_such_table.x")) is None
+    # SQLite names a unique index on expressions by the index's own name.
+    expression_index = ValueError("UNIQUE constraint failed: index 'uq_by_lower_name'")
+    assert constraint_of(expression_index) == "uq_by_lower_name"
