@@ -51,6 +51,34 @@ class UnconfirmedQuerySchema(StrictSchema):
     older_than = fields.Integer(load_default=0, validate=validate.Range(min=0, max=90 * 86400))
 
 
+class RowSchema(StrictSchema):
+    """A forwarding row as operators see it (times in ISO 8601, like every other answer)."""
+
+    id = fields.String()
+    application_id = fields.String()
+    case_number = fields.String(metadata={"description": "办件编号"})
+    kind = fields.String(metadata={"description": "submit, resubmit or withdraw"})
+    version = fields.Integer(metadata={"description": "the application's submission version"})
+    profile = fields.String(metadata={"description": "the province profile it is sent with"})
+    state = fields.String()
+    attempts = fields.Integer()
+    created_at = fields.DateTime()
+    next_attempt_at = fields.DateTime(allow_none=True)
+    sent_at = fields.DateTime(allow_none=True)
+    delivered_at = fields.DateTime(allow_none=True)
+    replayed_at = fields.DateTime(allow_none=True)
+    receipt_no = fields.String(allow_none=True)
+    last_error = fields.String(
+        allow_none=True, metadata={"description": "the province's reason (no personal data)"}
+    )
+    overrides = fields.Dict(allow_none=True)
+
+
+class RowPageSchema(StrictSchema):
+    items = fields.List(fields.Nested(RowSchema))
+    next_cursor = fields.String(allow_none=True)
+
+
 def row_body(row: ForwardingOutbox) -> dict:
     return {
         "id": row.id, "application_id": row.application_id, "case_number": row.case_number,
@@ -103,7 +131,7 @@ class Metrics(MethodView):
 class Rows(MethodView):
     @blp.doc(security=BEARER_SECURITY)
     @blp.arguments(RowQuerySchema, location="query")
-    @blp.response(200)
+    @blp.response(200, RowPageSchema)
     def get(self, query: dict) -> dict:
         """Forwarding rows, newest first; `state=dead` lists the dead letters.
 
@@ -119,7 +147,7 @@ class Rows(MethodView):
 @blp.route("/rows/<string:row_id>")
 class Row(MethodView):
     @blp.doc(security=BEARER_SECURITY)
-    @blp.response(200)
+    @blp.response(200, RowSchema)
     def get(self, row_id: str) -> dict:
         """One row with the province's reason (no personal data)."""
         return row_body(operations.get(db.session(), row_id))
@@ -127,7 +155,7 @@ class Row(MethodView):
     @idempotent
     @blp.doc(security=BEARER_SECURITY)
     @blp.arguments(CorrectionSchema)
-    @blp.response(200)
+    @blp.response(200, RowSchema)
     def patch(self, body: dict, row_id: str) -> dict:
         """Correct a dead letter: fields laid over the upstream body when it is replayed."""
         row = operations.correct(
@@ -140,7 +168,7 @@ class Row(MethodView):
 class Replay(MethodView):
     @idempotent
     @blp.doc(security=BEARER_SECURITY)
-    @blp.response(200)
+    @blp.response(200, RowSchema)
     def post(self, row_id: str) -> dict:
         """Send a dead letter again with fresh attempts."""
         return row_body(operations.replay(db.session(), row_id, operator_id=current_actor().id))

@@ -75,3 +75,15 @@ def test_a_bad_cursor_or_limit_is_a_clear_error(client, ops):
     for limit in (0, 201):
         assert client.get(ROWS, query_string={"limit": limit}, headers=ops).status_code == 422
     assert client.get(ROWS, query_string={"cursor": "\u0000" * 10}, headers=ops).status_code == 422
+
+
+def test_row_times_are_iso_8601_like_every_other_answer(client, zhang, ops):
+    from datetime import datetime
+
+    submitted(client, zhang)
+    [row] = client.get(ROWS, headers=ops).get_json()["items"]
+    times = {name: value for name, value in row.items() if name.endswith("_at") and value is not None}
+    assert "created_at" in times
+    for name, value in times.items():
+        assert datetime.fromisoformat(value).utcoffset() is not None, (name, value)  # not "Sun, 06 Dec …"
+    assert client.get(f"{ROWS}/{row['id']}", headers=ops).get_json() == row
