@@ -105,3 +105,13 @@ class SessionSchema(StrictSchema):
     created_at = fields.DateTime()
     last_seen_at = fields.DateTime()
     current = fields.Boolean()
+
+
+class RatingsSchema(StrictSchema):
+    """Satisfaction figures of a service or department (public, and in the admin API)."""
+
+    total = fields.Integer()
+    levels = fields.Dict()
+    satisfied_rate = fields.Float(allow_none=True)
+    bad = fields.Integer()
+    bad_rectified = fields.Integer()

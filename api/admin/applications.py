@@ -8,6 +8,7 @@ from marshmallow import fields, validate
 from api.admin.security import BEARER_SECURITY, current_actor, current_scope, require_operator, role_guard
 from api.blueprint import Blueprint
 from api.idempotency import idempotent
+from api.openapi_answers import OBJECT, json_answer
 from api.schemas import StrictSchema
 from core.db import db
 from domain.applications import burden, transitions
@@ -46,6 +47,23 @@ class Stages(MethodView):
     @idempotent
     @blp.doc(security=BEARER_SECURITY)
     @blp.arguments(StageSchema)
+    @blp.doc(
+        responses={
+            200: json_answer(
+                "the case after the stage",
+                {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "string"},
+                        "status": {"type": "string"},
+                        "status_label": {"type": "string"},
+                        "case_number": {"type": ["string", "null"]},
+                        "expected_completion": {"type": ["string", "null"], "format": "date"},
+                    },
+                },
+            )
+        }
+    )
     @blp.response(200)
     def post(self, body: dict, app_id: str) -> dict:
         """Record a handling stage (accepted, supplement requested, completed, …) on a case.
@@ -69,6 +87,17 @@ class Stages(MethodView):
 class Burden(MethodView):
     @blp.doc(security=BEARER_SECURITY)
     @blp.arguments(BurdenQuerySchema, location="query")
+    @blp.doc(
+        responses={
+            200: json_answer(
+                "burden per item and per bundle",
+                {
+                    "type": "object",
+                    "properties": {"items": {"type": "array", "items": OBJECT}},
+                },
+            )
+        }
+    )
     @blp.response(200)
     def get(self, query: dict) -> dict:
         """Fields prefilled vs typed and materials spared vs uploaded, per item and per bundle.

@@ -22,6 +22,7 @@ from api.errors import ErrorSchema
 from api.i18n import language
 from api.idempotency import idempotent
 from api.json_body import read_by_hand
+from api.openapi_answers import OBJECT, json_answer, text_answer
 from api.request_body import whole_body
 from api.schemas import StrictSchema
 from core.db import db
@@ -85,6 +86,49 @@ class ReasonSchema(StrictSchema):
     reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
 
 
+_STR, _INT, _ARRAY = {"type": "string"}, {"type": "integer"}, {"type": "array", "items": OBJECT}
+_NULLABLE_INT = {"type": ["integer", "null"]}
+_PROBLEM = {"type": "object", "properties": {k: {"type": ["string", "null"]} for k in
+            ("path", "subject", "code", "message", "detail")}}  # fmt: skip
+_IMPORTED = json_answer(
+    "what was (or, in a dry run, would be) imported, and every problem found",
+    {
+        "type": "object",
+        "properties": {
+            "ok": {"type": "boolean"},
+            "dry_run": {"type": "boolean"},
+            "publish": {"type": "boolean"},
+            "problems": {"type": "array", "items": _PROBLEM},
+            "items": _ARRAY,
+            "bundles": _ARRAY,
+            "reference": OBJECT,
+        },
+    },
+)
+_ITEM_ROW = {
+    "type": "object",
+    "properties": {
+        "code": _STR, "basic_code": _STR, "name": _STR, "status": _STR, "published_version": _NULLABLE_INT,
+        "latest_version": _INT, "type": _STR, "department": _STR, "region": _STR, "visits": _INT,
+        "online_depth": _STR, "min_level": _STR, "burden": OBJECT,
+    },
+}  # fmt: skip
+_ITEM = {"allOf": [_ITEM_ROW, {"type": "object", "properties": {"document": OBJECT, "versions": _ARRAY}}]}
+_STATUS = json_answer(
+    "the item's or bundle's status after the change",
+    {
+        "type": "object",
+        "properties": {
+            "code": _STR,
+            "status": _STR,
+            "published_version": _NULLABLE_INT,
+            "version": _NULLABLE_INT,
+        },
+    },
+)
+_CSV = text_answer("CSV with a header row (UTF-8 with BOM)", "text/csv")
+
+
 def _report(report: ImportReport) -> dict[str, Any]:
     lang = language()
     return {
@@ -110,6 +154,7 @@ class Import(MethodView):
     @blp.doc(
         security=BEARER_SECURITY,
         requestBody={"content": {"application/json": {"schema": {"type": "object"}}}},
+        responses={200: _IMPORTED},
     )
     @blp.arguments(DryRunSchema, location="query", as_kwargs=True)
     @blp.alt_response(
@@ -138,7 +183,7 @@ def _unknown_list(name: str) -> InvalidQuery:
 
 @blp.route("/reference/<string:name>.csv")
 class ReferenceCsv(MethodView):
-    @blp.doc(security=BEARER_SECURITY)
+    @blp.doc(security=BEARER_SECURITY, responses={200: _CSV})
     def get(self, name: str) -> Response:
         """A reference list as CSV (departments, categories, ecert_types)."""
         if name not in LISTS:
@@ -147,7 +192,11 @@ class ReferenceCsv(MethodView):
         return _csv(_CSV_COLUMNS[name], rows, f"{name}.csv")
 
     @idempotent
-    @blp.doc(security=BEARER_SECURITY, requestBody={"content": {"text/csv": {"schema": {"type": "string"}}}})
+    @blp.doc(
+        security=BEARER_SECURITY,
+        requestBody={"content": {"text/csv": {"schema": {"type": "string"}}}},
+        responses={200: _IMPORTED},
+    )
     @blp.arguments(DryRunSchema, location="query", as_kwargs=True)
     def post(self, name: str, dry_run: bool) -> Response:
         """Replace-or-add a reference list from CSV with a header row (same validation as JSON)."""
@@ -196,7 +245,9 @@ def _csv(columns: tuple[str, ...], rows: list[dict[str, Any]], filename: str) ->
 
 @blp.route("/export")
 class Export(MethodView):
-    @blp.doc(security=BEARER_SECURITY)
+    @blp.doc(
+        security=BEARER_SECURITY, responses={200: json_answer("an import document (docs/catalog-format.md)")}
+    )
     @blp.arguments(ExportQuerySchema, location="query", as_kwargs=True)
     def get(self, published_only: bool) -> Response:
         """The catalog in the import format (newest versions, or only what citizens see)."""
@@ -223,7 +274,9 @@ def _item_row(item: Any, doc: dict[str, Any]) -> dict[str, Any]:
 
 @blp.route("/items")
 class Items(MethodView):
-    @blp.doc(security=BEARER_SECURITY)
+    @blp.doc(security=BEARER_SECURITY, responses={200: json_answer("every item", {
+        "type": "object", "properties": {"items": {"type": "array", "items": _ITEM_ROW}},
+    })})  # fmt: skip
     @blp.arguments(ItemsQuerySchema, location="query", as_kwargs=True)
     def get(self, status: str | None = None) -> Response:
         """Every item with its status, versions and burden (materials and fields needing no input)."""
@@ -233,7 +286,7 @@ class Items(MethodView):
 
 @blp.route("/items.csv")
 class ItemsCsv(MethodView):
-    @blp.doc(security=BEARER_SECURITY)
+    @blp.doc(security=BEARER_SECURITY, responses={200: _CSV})
     def get(self) -> Response:
         """The item list as CSV, with the burden figures."""
         rows = []
@@ -245,7 +298,9 @@ class ItemsCsv(MethodView):
 
 @blp.route("/burden")
 class Burden(MethodView):
-    @blp.doc(security=BEARER_SECURITY)
+    @blp.doc(security=BEARER_SECURITY, responses={200: json_answer("burden per item and in total", {
+        "type": "object", "properties": {"items": _ARRAY, "total": OBJECT},
+    })})  # fmt: skip
     def get(self) -> Response:
         """材料减免率 per published item and over the published catalog."""
         items = list_admin_items(db.reader(), status="published")
@@ -254,7 +309,7 @@ class Burden(MethodView):
 
 @blp.route("/items/<string:code>")
 class Item(MethodView):
-    @blp.doc(security=BEARER_SECURITY)
+    @blp.doc(security=BEARER_SECURITY, responses={200: json_answer("the item", _ITEM)})
     def get(self, code: str) -> Response:
         """An item: status, newest version's document, every version, burden."""
         item, latest = admin_item(db.reader(), code)
@@ -285,7 +340,7 @@ def _status(item: Any) -> dict[str, Any]:
 
 @blp.route("/items/<string:code>/publish")
 class PublishItem(MethodView):
-    @blp.doc(security=BEARER_SECURITY)
+    @blp.doc(security=BEARER_SECURITY, responses={200: _STATUS})
     @idempotent
     def post(self, code: str) -> Response:
         """Publish the newest draft version (the previous published version stays readable)."""
@@ -301,7 +356,7 @@ def _change_status(kind: str, code: str, *, suspend: bool, body: dict) -> Respon
 
 @blp.route("/items/<string:code>/suspend")
 class SuspendItem(MethodView):
-    @blp.doc(security=BEARER_SECURITY)
+    @blp.doc(security=BEARER_SECURITY, responses={200: _STATUS})
     @blp.arguments(ReasonSchema)
     @idempotent
     def post(self, body: dict, code: str) -> Response:
@@ -311,7 +366,7 @@ class SuspendItem(MethodView):
 
 @blp.route("/items/<string:code>/resume")
 class ResumeItem(MethodView):
-    @blp.doc(security=BEARER_SECURITY)
+    @blp.doc(security=BEARER_SECURITY, responses={200: _STATUS})
     @blp.arguments(ReasonSchema)
     @idempotent
     def post(self, body: dict, code: str) -> Response:
@@ -321,7 +376,7 @@ class ResumeItem(MethodView):
 
 @blp.route("/bundles/<string:code>/publish")
 class PublishBundle(MethodView):
-    @blp.doc(security=BEARER_SECURITY)
+    @blp.doc(security=BEARER_SECURITY, responses={200: _STATUS})
     @idempotent
     def post(self, code: str) -> Response:
         """Publish a bundle's newest content (409 `catalog.bundle_items_unpublished` while any of
@@ -331,7 +386,7 @@ class PublishBundle(MethodView):
 
 @blp.route("/bundles/<string:code>/suspend")
 class SuspendBundle(MethodView):
-    @blp.doc(security=BEARER_SECURITY)
+    @blp.doc(security=BEARER_SECURITY, responses={200: _STATUS})
     @blp.arguments(ReasonSchema)
     @idempotent
     def post(self, body: dict, code: str) -> Response:
@@ -341,7 +396,7 @@ class SuspendBundle(MethodView):
 
 @blp.route("/bundles/<string:code>/resume")
 class ResumeBundle(MethodView):
-    @blp.doc(security=BEARER_SECURITY)
+    @blp.doc(security=BEARER_SECURITY, responses={200: _STATUS})
     @blp.arguments(ReasonSchema)
     @idempotent
     def post(self, body: dict, code: str) -> Response:

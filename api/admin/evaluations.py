@@ -9,7 +9,7 @@ from marshmallow import fields, validate
 from api.admin.security import BEARER_SECURITY, current_actor, current_scope, require_operator, role_guard
 from api.blueprint import Blueprint
 from api.idempotency import idempotent
-from api.schemas import StrictSchema
+from api.schemas import RatingsSchema, StrictSchema
 from core.crypto import crypto
 from core.db import db
 from domain.evaluations import service as evaluations
@@ -101,6 +101,7 @@ class Respond(MethodView):
 class Departments(MethodView):
     @blp.doc(security=BEARER_SECURITY)
     @blp.arguments(DeptQuerySchema, location="query")
+    @blp.response(200, RatingsSchema)
     def get(self, query: dict) -> dict:
         """A department's figures."""
         return evaluations.ratings(db.session(), department=query["department"])

@@ -10,6 +10,7 @@ from api.admin.security import BEARER_SECURITY, current_actor, require_operator,
 from api.blueprint import Blueprint
 from api.deps import services
 from api.idempotency import idempotent
+from api.openapi_answers import OBJECT, json_answer, text_answer
 from api.schemas import StrictSchema
 from core.db import db
 from domain.applications.models import ForwardingOutbox
@@ -97,9 +98,28 @@ def _breaker() -> dict:
         return {"state": "unknown"}
 
 
+_INT = {"type": "integer"}
+_STATS = {
+    "type": "object",
+    "properties": {
+        "queue_depth": _INT, "by_state": {"type": "object", "additionalProperties": _INT},
+        "oldest_pending_seconds": _INT, "retrying": _INT, "retried_in_queue": _INT, "dead_letters": _INT,
+        "events_waiting": _INT, "circuit": {"type": "object", "description": "the circuit breaker's state"},
+    },
+}  # fmt: skip
+_UNCONFIRMED = {"type": "object", "properties": {"count": _INT, "items": {"type": "array", "items": OBJECT}}}
+_RECONCILED = {
+    "type": "object",
+    "properties": {
+        "asked": _INT, "events_added": _INT, "receipts_found": _INT, "resent": _INT, "unknown": _INT,
+        "errors": _INT, "cases": {"type": "array", "items": {"type": "string"}},
+    },
+}  # fmt: skip
+
+
 @blp.route("/stats")
 class Stats(MethodView):
-    @blp.doc(security=BEARER_SECURITY)
+    @blp.doc(security=BEARER_SECURITY, responses={200: json_answer("queue figures", _STATS)})
     @blp.response(200)
     def get(self) -> dict:
         """Queue depth, oldest pending age, retries, dead letters, waiting events, circuit state."""
@@ -108,7 +128,10 @@ class Stats(MethodView):
 
 @blp.route("/metrics")
 class Metrics(MethodView):
-    @blp.doc(security=BEARER_SECURITY)
+    @blp.doc(
+        security=BEARER_SECURITY,
+        responses={200: text_answer("Prometheus text exposition", "text/plain; version=0.0.4")},
+    )
     def get(self) -> Response:
         """The same figures in the Prometheus text format."""
         s = operations.stats(db.session())
@@ -176,7 +199,10 @@ class Replay(MethodView):
 
 @blp.route("/unconfirmed")
 class Unconfirmed(MethodView):
-    @blp.doc(security=BEARER_SECURITY)
+    @blp.doc(
+        security=BEARER_SECURITY,
+        responses={200: json_answer("cases the province has not confirmed", _UNCONFIRMED)},
+    )
     @blp.arguments(UnconfirmedQuerySchema, location="query")
     @blp.response(200)
     def get(self, query: dict) -> dict:
@@ -188,7 +214,10 @@ class Unconfirmed(MethodView):
 @blp.route("/reconcile")
 class Reconcile(MethodView):
     @idempotent
-    @blp.doc(security=BEARER_SECURITY)
+    @blp.doc(
+        security=BEARER_SECURITY,
+        responses={200: json_answer("what the round found and repaired", _RECONCILED)},
+    )
     @blp.response(200)
     def post(self) -> dict:
         """Ask the province about quiet cases now and repair what callbacks missed."""

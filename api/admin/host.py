@@ -8,6 +8,7 @@ from flask.views import MethodView
 from api.admin.security import BEARER_SECURITY, require_operator, role_guard
 from api.blueprint import Blueprint
 from api.deps import services
+from api.openapi_answers import text_answer
 from domain.operators.models import ROLE_OPS
 
 blp = Blueprint("admin_host", __name__, url_prefix="/admin/v1/host", description="本机状态 / This host")
@@ -17,7 +18,10 @@ blp.before_request(role_guard(ROLE_OPS))
 
 @blp.route("/metrics")
 class Metrics(MethodView):
-    @blp.doc(security=BEARER_SECURITY)
+    @blp.doc(
+        security=BEARER_SECURITY,
+        responses={200: text_answer("Prometheus text exposition", "text/plain; version=0.0.4")},
+    )
     def get(self) -> Response:
         """The data-use ledger spool of the host that answers, in the Prometheus text format:
         segments holding lines not yet inserted (every process of the host), their bytes, and

@@ -344,7 +344,11 @@ OPERATIONS: dict[str, dict[str, Any]] = {
                 ["token"], token="access or refresh token", token_type_hint="optional", **_CLIENT_AUTH
             ),
             "responses": {
-                "200": {"description": "revoked, or nothing to revoke", "headers": _NO_STORE},
+                "200": {
+                    "description": "revoked, or nothing to revoke (an empty JSON object)",
+                    "headers": _NO_STORE,
+                    "content": {"application/json": {"schema": {"type": "object", "maxProperties": 0}}},
+                },
                 "400": _INVALID_REQUEST,
                 "401": _INVALID_CLIENT,
                 "429": _SLOW_DOWN,

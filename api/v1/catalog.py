@@ -21,6 +21,7 @@ from api.auth import public
 from api.blueprint import Blueprint
 from api.conditional import send_rendered
 from api.deps import services
+from api.openapi_answers import OBJECT, json_answer
 from api.schemas import StrictSchema
 from core.errors import Text
 from domain.catalog.codes import region_problem
@@ -30,10 +31,24 @@ from domain.catalog.search import MAX_QUERY_CHARS
 
 blp = Blueprint("catalog", __name__, url_prefix="/v1", description="服务事项目录 / Service catalog")
 
-_CACHED_RESPONSES = {
-    200: {"description": "OK; ETag set, gzip when accepted"},
-    304: {"description": "Not modified (If-None-Match matched the ETag)"},
-}
+
+def _cached(schema: dict[str, Any] | None = None) -> dict[Any, Any]:
+    """The answers of a cached catalog read: the JSON body with an ETag, or 304."""
+    return {
+        200: json_answer("OK; ETag set, gzip when accepted", schema),
+        304: {"description": "Not modified (If-None-Match matched the ETag)"},
+    }
+
+
+_LIST = {"type": "array", "items": OBJECT}
+_SERVICES = {
+    "type": "object",
+    "properties": {
+        "items": _LIST, "total": {"type": "integer"}, "next_cursor": {"type": ["string", "null"]},
+        "bundles": _LIST | {"description": "bundles matching `q` (first page only)"},
+    },
+}  # fmt: skip
+_ITEM = {"type": "object", "description": "a published item version (docs/catalog-format.md)"}
 
 
 class ServiceQuerySchema(StrictSchema):
@@ -109,7 +124,7 @@ def _max_age() -> int:
 class Services(MethodView):
     @public
     @blp.arguments(ServiceQuerySchema, location="query")
-    @blp.doc(responses=_CACHED_RESPONSES)
+    @blp.doc(responses=_cached(_SERVICES))
     def get(self, args: dict[str, Any]) -> Response:
         """List or search published services (compact entries, best match first for `q`)."""
         args["q"] = _clean_query(args.get("q"))
@@ -153,7 +168,7 @@ class Services(MethodView):
 @blp.route("/services/<string:code>")
 class ServiceDetail(MethodView):
     @public
-    @blp.doc(responses=_CACHED_RESPONSES)
+    @blp.doc(responses=_cached(_ITEM))
     def get(self, code: str) -> Response:
         """The guide of a published service: conditions, materials, time limits, fees, and its form."""
         return send_rendered(services().catalog.item_detail(code), max_age=_max_age())
@@ -162,7 +177,7 @@ class ServiceDetail(MethodView):
 @blp.route("/services/<string:code>/versions/<int(min=1, max=2147483647):version>")  # an INTEGER column
 class ServiceVersion(MethodView):
     @public
-    @blp.doc(responses=_CACHED_RESPONSES)
+    @blp.doc(responses=_cached(_ITEM))
     def get(self, code: str, version: int) -> Response:
         """A version that was published, for an application pinned to it (never changes)."""
         return send_rendered(services().catalog.item_version_detail(code, version), max_age=86400)
@@ -171,7 +186,7 @@ class ServiceVersion(MethodView):
 @blp.route("/bundles")
 class Bundles(MethodView):
     @public
-    @blp.doc(responses=_CACHED_RESPONSES)
+    @blp.doc(responses=_cached({"type": "object", "properties": {"bundles": _LIST}}))
     def get(self) -> Response:
         """Life-event bundles (一件事一次办)."""
         model = services().catalog
@@ -184,7 +199,7 @@ class Bundles(MethodView):
 @blp.route("/bundles/<string:code>")
 class BundleDetail(MethodView):
     @public
-    @blp.doc(responses=_CACHED_RESPONSES)
+    @blp.doc(responses=_cached({"type": "object", "description": "a bundle with its items and merged form"}))
     def get(self, code: str) -> Response:
         """A bundle: its items, what the citizen gets, and the merged form (shared fields once)."""
         return send_rendered(services().catalog.bundle_detail(code), max_age=_max_age())
@@ -200,7 +215,7 @@ def _reference(name: str) -> Rendered:
 @blp.route("/categories")
 class Categories(MethodView):
     @public
-    @blp.doc(responses=_CACHED_RESPONSES)
+    @blp.doc(responses=_cached({"type": "object", "properties": {"categories": _LIST}}))
     def get(self) -> Response:
         """Service categories (life topics)."""
         return send_rendered(_reference("categories"), max_age=_max_age())
@@ -209,7 +224,7 @@ class Categories(MethodView):
 @blp.route("/departments")
 class Departments(MethodView):
     @public
-    @blp.doc(responses=_CACHED_RESPONSES)
+    @blp.doc(responses=_cached({"type": "object", "properties": {"departments": _LIST}}))
     def get(self) -> Response:
         """Departments that provide services."""
         return send_rendered(_reference("departments"), max_age=_max_age())

@@ -123,7 +123,18 @@ class OneCertificate(MethodView):
 
 @blp.route("/<string:cert_id>/file")
 class CertificateFile(MethodView):
-    @blp.doc(security=BEARER_SECURITY)
+    @blp.doc(
+        security=BEARER_SECURITY,
+        responses={
+            200: {
+                "description": "the file, as an attachment",
+                "content": {
+                    t: {"schema": {"type": "string", "format": "binary"}}
+                    for t in ("application/pdf", "application/ofd")
+                },
+            }
+        },
+    )
     @blp.arguments(FileArgs, location="query")
     @blp.response(200)
     def get(self, args: dict, cert_id: str) -> Response:

@@ -9,6 +9,7 @@ from api.auth import BEARER_SECURITY, current_principal, require_citizen
 from api.blueprint import Blueprint
 from api.deps import services
 from api.idempotency import idempotent
+from api.openapi_answers import json_answer
 from api.schemas import StrictSchema
 from core.db import db
 from notifications import devices, fanout
@@ -81,10 +82,30 @@ class OneDevice(MethodView):
         session.commit()
 
 
+_QUOTA = json_answer(
+    "per template: messages it may still send, and whether it is long-term",
+    {
+        "type": "object",
+        "properties": {
+            "templates": {
+                "type": "object",
+                "additionalProperties": {
+                    "type": "object",
+                    "properties": {
+                        "remaining": {"type": "integer"},
+                        "long_term": {"type": "boolean"},
+                    },
+                },
+            }
+        },
+    },
+)
+
+
 @subs_blp.route("")
 class Subscriptions(MethodView):
     @idempotent
-    @subs_blp.doc(security=BEARER_SECURITY)
+    @subs_blp.doc(security=BEARER_SECURITY, responses={200: _QUOTA})
     @subs_blp.arguments(SubscriptionsInSchema)
     def post(self, body: dict) -> dict:
         """Report which templates the citizen accepted; each one-time acceptance allows one message."""

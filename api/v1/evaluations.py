@@ -9,7 +9,7 @@ from marshmallow import fields, validate
 from api.auth import BEARER_SECURITY, current_principal, public, require_citizen
 from api.blueprint import Blueprint
 from api.idempotency import idempotent
-from api.schemas import JsonBoolean, StrictSchema
+from api.schemas import JsonBoolean, RatingsSchema, StrictSchema
 from core.crypto import crypto
 from core.db import db
 from domain.evaluations import public_ratings
@@ -71,14 +71,6 @@ class EvaluationSchema(StrictSchema):
     rectification = fields.Nested(
         RectificationSchema, allow_none=True, metadata={"description": "null unless the rating is a 差评"}
     )
-
-
-class RatingsSchema(StrictSchema):
-    total = fields.Integer()
-    levels = fields.Dict()
-    satisfied_rate = fields.Float(allow_none=True)
-    bad = fields.Integer()
-    bad_rectified = fields.Integer()
 
 
 def _view(evaluation: Evaluation) -> dict:

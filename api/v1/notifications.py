@@ -19,6 +19,7 @@ from api.blueprint import Blueprint
 from api.deps import services
 from api.i18n import language
 from api.idempotency import idempotent
+from api.openapi_answers import json_answer, text_answer
 from api.schemas import StrictSchema
 from core import clock, lifecycle
 from core.db import db
@@ -129,7 +130,9 @@ class ReadAll(MethodView):
 
 @blp.route("/stream")
 class Stream(MethodView):
-    @blp.doc(security=BEARER_SECURITY, responses={"200": {"description": "text/event-stream"}})
+    @blp.doc(
+        security=BEARER_SECURITY, responses={200: text_answer("Server-Sent Events", "text/event-stream")}
+    )
     def get(self) -> Response:
         """Live notifications as Server-Sent Events (`event: notification`, id = notification id).
 
@@ -301,9 +304,32 @@ def _events(
             last = time.monotonic()
 
 
+_PREFERENCES = json_answer(
+    "each event with each channel on or off",
+    {
+        "type": "object",
+        "properties": {
+            "quiet_hours": {"type": "boolean"},
+            "events": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "event_type": {"type": "string"},
+                        "label": {"type": "string"},
+                        "sms_fallback": {"type": "boolean"},
+                        "channels": {"type": "object", "additionalProperties": {"type": "boolean"}},
+                    },
+                },
+            },
+        },
+    },
+)
+
+
 @prefs_blp.route("")
 class Preferences(MethodView):
-    @prefs_blp.doc(security=BEARER_SECURITY)
+    @prefs_blp.doc(security=BEARER_SECURITY, responses={200: _PREFERENCES})
     def get(self) -> dict:
         """Each event type with each channel on or off, and whether quiet hours hold push and SMS."""
         p = current_principal()
@@ -312,7 +338,7 @@ class Preferences(MethodView):
         return preferences.view(prefs, critical=critical, lang=language())
 
     @idempotent
-    @prefs_blp.doc(security=BEARER_SECURITY)
+    @prefs_blp.doc(security=BEARER_SECURITY, responses={200: _PREFERENCES})
     @prefs_blp.arguments(PreferencesSchema)
     def put(self, body: dict) -> dict:
         """Replace the choices. Channels: wechat, push, sms (the inbox is always on)."""

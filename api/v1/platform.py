@@ -14,6 +14,7 @@ from api.auth import public
 from api.blueprint import Blueprint
 from api.deps import services
 from api.json_body import read_by_hand
+from api.openapi_answers import json_answer
 from core.db import db
 from domain.forwarding import events
 from domain.forwarding.errors import BadEvent, CallbackUnauthenticated, UnknownProfile
@@ -55,10 +56,21 @@ def _receive(profile_name: str | None) -> dict:
     return {"code": "0", "result": outcome}
 
 
+# The province's answer format: code "0" and what became of the event (stored, a repeat, ...).
+_TAKEN = json_answer(
+    "the event was taken",
+    {
+        "type": "object",
+        "properties": {"code": {"type": "string"}, "result": {"type": "string"}},
+    },
+)
+
+
 @blp.route("/callbacks")
 class DefaultCallbacks(MethodView):
     @public
     @read_by_hand
+    @blp.doc(responses={200: _TAKEN})
     @blp.response(200)
     def post(self) -> dict:
         """A stage event from the default province profile (signed; idempotent by event_id)."""
@@ -69,6 +81,7 @@ class DefaultCallbacks(MethodView):
 class ProfileCallbacks(MethodView):
     @public
     @read_by_hand
+    @blp.doc(responses={200: _TAKEN})
     @blp.response(200)
     def post(self, profile: str) -> dict:
         """A stage event from the named province profile."""
@@ -89,6 +102,17 @@ def _reported_at(value: object) -> datetime | None:
 class SmsReceipts(MethodView):
     @public
     @read_by_hand
+    @blp.doc(
+        responses={
+            200: json_answer(
+                "reports taken (Tencent Cloud's answer format)",
+                {
+                    "type": "object",
+                    "properties": {"result": {"type": "integer"}, "errmsg": {"type": "string"}},
+                },
+            )
+        }
+    )
     @blp.response(200)
     def post(self, token: str) -> dict:
         """Tencent Cloud SMS delivery reports (状态回执), a JSON array; repeats change nothing."""

@@ -10,6 +10,7 @@ from api.auth import public
 from api.blueprint import Blueprint
 from api.deps import services
 from api.errors import ErrorSchema
+from api.openapi_answers import OBJECT, json_answer
 from api.schemas import HealthSchema, ReadySchema
 from core.db import db
 from core.errors import ServiceUnavailable
@@ -62,6 +63,17 @@ class Ready(MethodView):
 @wellknown.route("/jwks.json")
 class Jwks(MethodView):
     @public
+    @wellknown.doc(
+        responses={
+            200: json_answer(
+                "JSON Web Key Set (RFC 7517)",
+                {
+                    "type": "object",
+                    "properties": {"keys": {"type": "array", "items": OBJECT}},
+                },
+            )
+        }
+    )
     def get(self):  # noqa: ANN201 - plain JSON document by RFC 7517
         """JSON Web Key Set of every key whose tokens may still be valid."""
         resp = jsonify({"keys": services().keyring.public_jwks()})

@@ -122,3 +122,23 @@ def test_real_oauth_answers_match_the_document(client: Any) -> None:
     expired = client.post("/oauth/login/sms/send", data={"csrf": "x", "phone": "13900000000"})
     assert expired.status_code == 403 and expired.mimetype == "text/html"
     assert "403" in spec["paths"]["/oauth/login/sms/send"]["post"]["responses"]
+
+
+def test_every_operation_documents_what_it_answers_when_it_succeeds(client: Any) -> None:
+    """A client generated from the document needs each operation's success answer: a 2xx with
+    its content (schema and type, unless 204) or a 3xx redirect, besides the errors."""
+    spec = _spec(client)
+    undocumented = []
+    for path, ops in spec["paths"].items():
+        for method, op in ops.items():
+            if method == "parameters":
+                continue
+            responses = op["responses"]
+            redirects = [code for code in responses if code.startswith("3")]
+            successes = [code for code in responses if code.startswith("2")]
+            if not successes and not redirects:
+                undocumented.append((method.upper(), path, "no success response"))
+            for code in successes:
+                if code != "204" and not responses[code].get("content"):
+                    undocumented.append((method.upper(), path, f"{code} without content"))
+    assert not undocumented, "\n".join(" ".join(entry) for entry in undocumented)

@@ -1,0 +1,25 @@
+"""Success answers in the OpenAPI document for views that write their own Response (cached
+JSON, CSV, Prometheus text, an event stream) or answer without a response schema: a client
+generated from the document still learns the status, the media type and the shape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+OBJECT: dict[str, Any] = {"type": "object"}
+
+
+def json_answer(description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A JSON answer (`responses={200: json_answer(...)}` in `@blp.doc`)."""
+    return {"description": description, "content": {"application/json": {"schema": schema or OBJECT}}}
+
+
+def text_answer(description: str, media_type: str) -> dict[str, Any]:
+    """A text answer (CSV, Prometheus exposition, an event stream, a file)."""
+    return {"description": description, "content": {media_type: {"schema": {"type": "string"}}}}
+
+
+def page_of(items: dict[str, Any], **more: dict[str, Any]) -> dict[str, Any]:
+    """`{"items": [...], "next_cursor": ...}` and any further properties."""
+    properties = {"items": {"type": "array", "items": items}, "next_cursor": {"type": ["string", "null"]}}
+    return {"type": "object", "properties": properties | more}
