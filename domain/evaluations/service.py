@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from core import audit, clock, keyset
 from core.crypto import Encryptor
-from core.db import is_id, lock_one
+from core.db import constraint_of, is_id, lock_one
 from core.errors import Text
 from core.outbox import service as outbox
 from core.text import has_visible_text
@@ -138,7 +138,9 @@ def rate(
     session.add(evaluation)
     try:
         session.flush()
-    except IntegrityError:
+    except IntegrityError as exc:
+        if constraint_of(exc) != "uq_evaluations_application_id":
+            raise  # not a second rating of the case: no "already rated" for another failure
         session.rollback()
         raise AlreadyRated() from None
     if level in BAD:

@@ -22,7 +22,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, Operation
 from sqlalchemy.orm import Session
 
 from core import clock
-from core.db import first_row_autocommit, new_id, take_write_lock
+from core.db import constraint_of, first_row_autocommit, new_id, take_write_lock
 from core.errors import AppError
 from domain.applications import states, transitions
 from domain.applications.models import Application
@@ -279,6 +279,9 @@ def _apply_cases(session: Session, profile: Profile, app_ids: list[str]) -> int:
     return sum(apply_ready(session, profile, app, waiting[app.id]) for app in apps)
 
 
+_EVENT_UNIQUES = ("uq_province_events_profile_event_id", "uq_province_events_application_id_seq")
+
+
 def receive(session: Session, profile: Profile, raw: Any, *, source: str = "callback") -> str:
     """Store one event and apply whatever is now in order; returns applied / waiting / ignored /
     duplicate for this event. Commits."""
@@ -309,7 +312,11 @@ def receive(session: Session, profile: Profile, raw: Any, *, source: str = "call
     session.add(row)
     try:
         session.flush()
-    except IntegrityError:  # the same event id on another case: the province's mistake
+    except IntegrityError as exc:
+        # The same event id on another case (the province's mistake) is a duplicate; any other
+        # failure must reach the province as an error, so that it sends the event again.
+        if constraint_of(exc) not in _EVENT_UNIQUES:
+            raise
         session.rollback()
         return DUPLICATE
     apply_ready(session, profile, app)

@@ -327,3 +327,31 @@ def test_operators_tied_to_departments_rectify_only_their_departments_tasks(
     respond = f"/admin/v1/rectifications/{task_id}/response"
     done = client.post(respond, json={"response": "已整改"}, headers=hr)
     assert done.status_code == 200 and done.get_json()["status"] == "responded"
+
+
+def test_a_rating_that_fails_to_store_for_another_reason_is_not_called_already_rated(
+    app: Any,
+    client: Any,
+    zhang: dict,  # noqa: F811
+    monkeypatch: Any,
+) -> None:
+    """Only the one-rating-per-case constraint means "already rated"; any other failure of the
+    insert (here a NOT NULL the database reports) reaches the caller as the error it is."""
+    from sqlalchemy.exc import IntegrityError
+
+    app_id = _completed(client, zhang)
+    session = db.session()
+    flush = session.flush
+
+    def failing(*args: Any, **kwargs: Any) -> None:
+        if any(isinstance(obj, Evaluation) for obj in session.new):
+            cause = Exception("NOT NULL constraint failed: evaluations.level")
+            raise IntegrityError("INSERT INTO evaluations", {}, cause)
+        flush(*args, **kwargs)
+
+    monkeypatch.setattr(session, "flush", failing)
+    with pytest.raises(IntegrityError):
+        evaluations.rate(
+            session, app.extensions["yiwang"].encryptor, account_id=zhang["account_id"],
+            application_id=app_id, level="满意",
+        )  # fmt: skip

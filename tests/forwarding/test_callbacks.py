@@ -292,3 +292,32 @@ def test_a_lost_database_stops_the_applier_instead_of_failing_each_case(
     with pytest.raises(OperationalError):
         apply_events(app)
     assert not any(getattr(r, "alert", None) == "forwarding.event_apply_failed" for r in caplog.records)
+
+
+def test_an_event_that_fails_to_store_for_another_reason_is_not_taken_for_a_duplicate(
+    client, app, zhang, services, province, monkeypatch
+):
+    """Reconciliation counts such an event as an error and asks again next round; taken for a
+    duplicate, the stage would have been lost for good."""
+    import pytest
+    from sqlalchemy.exc import IntegrityError
+
+    from domain.forwarding import events
+    from domain.forwarding.models import ProvinceEvent
+
+    case = submitted(client, zhang)
+    forward(services)
+    wait_for(lambda: _province_seq(case["id"]) >= 1)
+    session = fresh()
+    flush = session.flush
+
+    def failing(*args, **kwargs):
+        if any(isinstance(obj, ProvinceEvent) for obj in session.new):
+            cause = Exception("NOT NULL constraint failed: province_events.stage")
+            raise IntegrityError("INSERT INTO province_events", {}, cause)
+        flush(*args, **kwargs)
+
+    monkeypatch.setattr(session, "flush", failing)
+    accepted = event(case["case_number"], 2, "accepted", code="1")
+    with pytest.raises(IntegrityError):
+        events.receive(session, services.forwarding.profile(), accepted, source="reconcile")
