@@ -112,7 +112,7 @@ class PrivateKeyJwt(JWTBearerClientAssertion):
     def resolve_client_public_key(self, client: Any) -> KeySet:
         try:
             return KeySet.import_key_set(client.row.jwks or {"keys": []})
-        except (JoseError, ValueError, TypeError, AttributeError):
+        except (JoseError, ValueError, TypeError, AttributeError, LookupError):
             # Registered before registration checked keys: the app cannot authenticate (401
             # invalid_client), and operators are told to correct its JWKS.
             log.error(

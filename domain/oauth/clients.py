@@ -109,9 +109,11 @@ _KEY_TYPES = ("EC", "RSA", "OKP")
 def _check_jwks(jwks: dict[str, Any]) -> None:
     """A JWKS the token endpoint can use: every key readable, asymmetric and public only. A key
     pasted without its coordinates used to be accepted and then failed every token request."""
+    if not isinstance(jwks.get("keys"), list):
+        raise ClientInvalid(reason="公钥（JWKS）无法读取", fields={"jwks": ['an object with a "keys" array']})
     try:
         keys = KeySet.import_key_set(jwks).keys
-    except (JoseError, ValueError, TypeError, AttributeError) as exc:
+    except (JoseError, ValueError, TypeError, AttributeError, LookupError) as exc:
         raise ClientInvalid(reason="公钥（JWKS）无法读取", fields={"jwks": [str(exc)[:200]]}) from None
     for key in keys:
         if key.key_type not in _KEY_TYPES:

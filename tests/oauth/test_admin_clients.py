@@ -129,6 +129,13 @@ def test_a_jwks_the_token_endpoint_cannot_use_is_refused_at_registration(app, cl
     ):
         resp = client.post(URL, json=_body(auth_method="private_key_jwt", jwks=jwks), headers=h)
         assert resp.status_code == 422 and why in resp.get_json()["error"]["message"], resp.get_json()
+    # A public app may send a JWKS too (unused): an object without a "keys" array is unreadable
+    # there as well, not a server error.
+    for jwks in ({}, {"fuzzkey": 9223372036854775808}, {"keys": {"kty": "EC"}}):
+        body = _body(client_type="public", jwks=jwks)
+        resp = client.post(URL, json=body, headers=h)
+        error = resp.get_json()["error"]
+        assert resp.status_code == 422 and "无法读取" in error["message"] and "jwks" in error["fields"], error
     ok = client.post(URL, json=_body(auth_method="private_key_jwt", jwks={"keys": [public]}), headers=h)
     assert ok.status_code == 201
 
