@@ -88,6 +88,11 @@ class ReasonSchema(StrictSchema):
 
 _STR, _INT, _ARRAY = {"type": "string"}, {"type": "integer"}, {"type": "array", "items": OBJECT}
 _NULLABLE_INT = {"type": ["integer", "null"]}
+_OUTCOMES = {
+    "type": "object",
+    "additionalProperties": {"type": "string"},
+    "description": "code → what the import did with it (unchanged, created, draft_updated, ...)",
+}
 _PROBLEM = {"type": "object", "properties": {k: {"type": ["string", "null"]} for k in
             ("path", "subject", "code", "message", "detail")}}  # fmt: skip
 _IMPORTED = json_answer(
@@ -99,8 +104,8 @@ _IMPORTED = json_answer(
             "dry_run": {"type": "boolean"},
             "publish": {"type": "boolean"},
             "problems": {"type": "array", "items": _PROBLEM},
-            "items": _ARRAY,
-            "bundles": _ARRAY,
+            "items": _OUTCOMES,
+            "bundles": _OUTCOMES,
             "reference": OBJECT,
         },
     },
@@ -110,7 +115,7 @@ _ITEM_ROW = {
     "properties": {
         "code": _STR, "basic_code": _STR, "name": _STR, "status": _STR, "published_version": _NULLABLE_INT,
         "latest_version": _INT, "type": _STR, "department": _STR, "region": _STR, "visits": _INT,
-        "online_depth": _STR, "min_level": _STR, "burden": OBJECT,
+        "online_depth": {"type": "integer", "enum": [1, 2, 3, 4]}, "min_level": _STR, "burden": OBJECT,
     },
 }  # fmt: skip
 _ITEM = {"allOf": [_ITEM_ROW, {"type": "object", "properties": {"document": OBJECT, "versions": _ARRAY}}]}

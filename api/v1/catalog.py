@@ -45,7 +45,10 @@ _SERVICES = {
     "type": "object",
     "properties": {
         "items": _LIST, "total": {"type": "integer"}, "next_cursor": {"type": ["string", "null"]},
-        "bundles": _LIST | {"description": "bundles matching `q` (first page only)"},
+        "bundles": {
+            "type": "array", "items": {"type": "string"},
+            "description": "codes of the bundles matching `q` (first page only)",
+        },
     },
 }  # fmt: skip
 _ITEM = {"type": "object", "description": "a published item version (docs/catalog-format.md)"}
