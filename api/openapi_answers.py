@@ -17,9 +17,3 @@ def json_answer(description: str, schema: dict[str, Any] | None = None) -> dict[
 def text_answer(description: str, media_type: str) -> dict[str, Any]:
     """A text answer (CSV, Prometheus exposition, an event stream, a file)."""
     return {"description": description, "content": {media_type: {"schema": {"type": "string"}}}}
-
-
-def page_of(items: dict[str, Any], **more: dict[str, Any]) -> dict[str, Any]:
-    """`{"items": [...], "next_cursor": ...}` and any further properties."""
-    properties = {"items": {"type": "array", "items": items}, "next_cursor": {"type": ["string", "null"]}}
-    return {"type": "object", "properties": properties | more}

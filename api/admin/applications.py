@@ -57,8 +57,8 @@ class Stages(MethodView):
                         "id": {"type": "string"},
                         "status": {"type": "string"},
                         "status_label": {"type": "string"},
-                        "case_number": {"type": ["string", "null"]},
-                        "expected_completion": {"type": ["string", "null"], "format": "date"},
+                        "case_number": {"type": "string", "nullable": True},
+                        "expected_completion": {"type": "string", "nullable": True, "format": "date"},
                     },
                 },
             )

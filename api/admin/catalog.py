@@ -87,13 +87,13 @@ class ReasonSchema(StrictSchema):
 
 
 _STR, _INT, _ARRAY = {"type": "string"}, {"type": "integer"}, {"type": "array", "items": OBJECT}
-_NULLABLE_INT = {"type": ["integer", "null"]}
+_NULLABLE_INT = {"type": "integer", "nullable": True}
 _OUTCOMES = {
     "type": "object",
     "additionalProperties": {"type": "string"},
     "description": "code → what the import did with it (unchanged, created, draft_updated, ...)",
 }
-_PROBLEM = {"type": "object", "properties": {k: {"type": ["string", "null"]} for k in
+_PROBLEM = {"type": "object", "properties": {k: {"type": "string", "nullable": True} for k in
             ("path", "subject", "code", "message", "detail")}}  # fmt: skip
 _IMPORTED = json_answer(
     "what was (or, in a dry run, would be) imported, and every problem found",

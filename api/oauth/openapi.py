@@ -79,7 +79,9 @@ _EXPIRED_PAGE = _html("error page: no sign-in cookie, an unknown client or a wro
 def _form(required: list[str], *, authorization: bool = False, **props: str) -> dict[str, Any]:
     fields = {**(_AUTHORIZATION if authorization else {}), **props}
     properties = {k: {"type": "string", "description": v} for k, v in fields.items()}
-    schema = {"type": "object", "required": required, "properties": properties}
+    schema: dict[str, Any] = {"type": "object", "properties": properties}
+    if required:  # OpenAPI 3.0 allows no empty list here
+        schema["required"] = required
     return {"required": True, "content": {_FORM: {"schema": schema}}}
 
 

@@ -46,7 +46,8 @@ class HallQuerySchema(StrictSchema):
     region = fields.String(
         validate=validate.Regexp(r"\A[0-9]{6}\Z"),
         metadata={
-            "description": "GB/T 2260 code, 6 ASCII digits: XX0000 a province, XXXX00 a city, else a county"
+            "description": "GB/T 2260 code, 6 ASCII digits: XX0000 a province, XXXX00 a city, else a county",
+            "pattern": "^[0-9]{6}$",  # as clients' (ECMA-262) regexes read it: \A and \Z are Python's
         },
     )
 

@@ -44,7 +44,7 @@ _LIST = {"type": "array", "items": OBJECT}
 _SERVICES = {
     "type": "object",
     "properties": {
-        "items": _LIST, "total": {"type": "integer"}, "next_cursor": {"type": ["string", "null"]},
+        "items": _LIST, "total": {"type": "integer"}, "next_cursor": {"type": "string", "nullable": True},
         "bundles": {
             "type": "array", "items": {"type": "string"},
             "description": "codes of the bundles matching `q` (first page only)",

@@ -42,7 +42,8 @@ class SmsLoginSchema(DeviceLabelMixin, StrictSchema):
     code = fields.String(
         required=True,
         validate=validate.Regexp(r"\A[0-9]{6}\Z"),
-        metadata={"description": "the 6-digit code from the SMS"},
+        # The document gives the pattern as clients' (ECMA-262) regexes read it: \A and \Z are Python's.
+        metadata={"description": "the 6-digit code from the SMS", "pattern": "^[0-9]{6}$"},
     )
 
 

@@ -1,5 +1,6 @@
 """Real success answers match what the OpenAPI document says of them (a client generated from
-the document reads them by it): the catalog's search, an import report and the item list."""
+the document reads them by it): the catalog's search, an import report, the item list, the
+notification preferences and the key set."""
 
 from __future__ import annotations
 
@@ -11,26 +12,11 @@ import pytest
 from api.idempotency import HEADER
 from domain.catalog.importing import import_catalog
 from domain.operators.audit_log import Actor
+from tests.api.openapi_schema import answer_schema
 from tests.domain.catalog.factories import bundle, document, item, marriage_item
 from tests.domain.operators.factories import admin_headers, make_operator
 
 CARD, MARRIAGE = item(), marriage_item()
-
-
-def _answer_schema(spec: dict, method: str, path: str) -> dict:
-    """The documented 200 JSON body of an operation, every $ref replaced by what it names."""
-    schemas = spec["components"]["schemas"]
-
-    def resolve(node: Any) -> Any:
-        if isinstance(node, dict):
-            if "$ref" in node:
-                return resolve(schemas[node["$ref"].rsplit("/", 1)[-1]])
-            return {k: resolve(v) for k, v in node.items()}
-        if isinstance(node, list):
-            return [resolve(v) for v in node]
-        return node
-
-    return resolve(spec["paths"][path][method]["responses"]["200"]["content"]["application/json"]["schema"])
 
 
 @pytest.fixture
@@ -48,7 +34,7 @@ def editor(app: Any, client: Any, db_session: Any) -> dict:
 def test_the_catalog_search_with_a_matching_bundle(client: Any, spec: dict, editor: dict) -> None:
     body = client.get("/v1/services", query_string={"q": "结婚"}).get_json()
     assert body["bundles"]  # the search names the bundle too
-    jsonschema.validate(body, _answer_schema(spec, "get", "/v1/services"))
+    jsonschema.validate(body, answer_schema(spec, "get", "/v1/services"))
 
 
 def test_an_import_report_and_the_item_list(client: Any, spec: dict, editor: dict) -> None:
@@ -58,9 +44,22 @@ def test_an_import_report_and_the_item_list(client: Any, spec: dict, editor: dic
         headers=editor | {HEADER: "dry-1"},
     )  # fmt: skip
     assert report.status_code == 200 and report.get_json()["items"], report.get_json()
-    jsonschema.validate(report.get_json(), _answer_schema(spec, "post", "/admin/v1/catalog/import"))
+    jsonschema.validate(report.get_json(), answer_schema(spec, "post", "/admin/v1/catalog/import"))
     listed = client.get("/admin/v1/catalog/items", headers=editor).get_json()
     assert listed["items"]
-    jsonschema.validate(listed, _answer_schema(spec, "get", "/admin/v1/catalog/items"))
+    jsonschema.validate(listed, answer_schema(spec, "get", "/admin/v1/catalog/items"))
     one = client.get(f"/admin/v1/catalog/items/{CARD['code']}", headers=editor).get_json()
-    jsonschema.validate(one, _answer_schema(spec, "get", "/admin/v1/catalog/items/{code}"))
+    jsonschema.validate(one, answer_schema(spec, "get", "/admin/v1/catalog/items/{code}"))
+
+
+def test_notification_preferences_and_the_key_set(client: Any, spec: dict, citizen: dict) -> None:
+    path = "/v1/me/notification-preferences"
+    read = client.get(path, headers=citizen["headers"])
+    assert read.status_code == 200 and read.get_json()["events"]
+    jsonschema.validate(read.get_json(), answer_schema(spec, "get", path))
+    put = client.put(path, json={"quiet_hours": False}, headers=citizen["headers"] | {HEADER: "p-1"})
+    assert put.status_code == 200, put.get_json()
+    jsonschema.validate(put.get_json(), answer_schema(spec, "put", path))
+    keys = client.get("/.well-known/jwks.json").get_json()
+    assert keys["keys"]
+    jsonschema.validate(keys, answer_schema(spec, "get", "/.well-known/jwks.json"))

@@ -142,3 +142,29 @@ def test_every_operation_documents_what_it_answers_when_it_succeeds(client: Any)
                 if code != "204" and not responses[code].get("content"):
                     undocumented.append((method.upper(), path, f"{code} without content"))
     assert not undocumented, "\n".join(" ".join(entry) for entry in undocumented)
+
+
+def test_the_document_speaks_openapi_3_0(client: Any) -> None:
+    """3.0 has no type lists (a null is `nullable: true`), no empty `required` lists, and its
+    patterns are ECMA-262 regexes, where Python's \\A and \\Z anchors mean something else."""
+    spec = _spec(client)
+    assert spec["openapi"].startswith("3.0.")
+    found: list[str] = []
+
+    def walk(node: Any, at: str) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("type"), list):
+                found.append(f"{at}: type list")
+            if node.get("required") == []:
+                found.append(f"{at}: empty required")
+            pattern = node.get("pattern")
+            if isinstance(pattern, str) and ("\\A" in pattern or "\\Z" in pattern):
+                found.append(f"{at}: Python-only anchors in {pattern}")
+            for key, value in node.items():
+                walk(value, f"{at}/{key}")
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, f"{at}/{i}")
+
+    walk(spec, "")
+    assert not found, "\n".join(found)

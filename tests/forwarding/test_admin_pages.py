@@ -87,3 +87,27 @@ def test_row_times_are_iso_8601_like_every_other_answer(client, zhang, ops):
     for name, value in times.items():
         assert datetime.fromisoformat(value).utcoffset() is not None, (name, value)  # not "Sun, 06 Dec …"
     assert client.get(f"{ROWS}/{row['id']}", headers=ops).get_json() == row
+
+
+def test_the_operators_figures_match_the_document(client, zhang, ops):
+    import jsonschema
+
+    from tests.api.openapi_schema import answer_schema
+
+    spec = client.get("/openapi.json").get_json()
+    case = submitted(client, zhang)
+    answers = {
+        "/admin/v1/forwarding/stats": client.get("/admin/v1/forwarding/stats", headers=ops),
+        "/admin/v1/forwarding/unconfirmed": client.get("/admin/v1/forwarding/unconfirmed", headers=ops),
+        "/admin/v1/forwarding/rows": client.get(ROWS, headers=ops),
+        "/admin/v1/forwarding/rows/{row_id}": client.get(f"{ROWS}/{_first_row(client, ops)}", headers=ops),
+    }
+    for path, resp in answers.items():
+        assert resp.status_code == 200, (path, resp.get_json())
+        jsonschema.validate(resp.get_json(), answer_schema(spec, "get", path))
+    assert answers["/admin/v1/forwarding/unconfirmed"].get_json()["count"] >= 1
+    assert case["case_number"] in repr(answers["/admin/v1/forwarding/rows"].get_json())
+
+
+def _first_row(client, ops):
+    return client.get(ROWS, headers=ops).get_json()["items"][0]["id"]
