@@ -120,6 +120,16 @@ def test_access_log_survives_quotes_backslashes_and_newlines_in_the_path(
     assert json.loads(lines[0])["path"] == path
 
 
+def _ignores_sigint(pid: int) -> bool:
+    """The process ignores SIGINT (Linux: the SigIgn mask in /proc/<pid>/status)."""
+    import signal
+
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigIgn:"):
+            return bool(int(line.split()[1], 16) >> (signal.SIGINT - 1) & 1)
+    return False
+
+
 def test_ctrl_c_stops_the_master_and_its_workers_without_a_worker_left_behind(tmp_path):
     """Ctrl-C reaches the whole process group; a worker's own SIGINT must not run its quit
     handler beside the one the master's SIGQUIT runs (the second, inside the first, hung the
@@ -156,6 +166,11 @@ def test_ctrl_c_stops_the_master_and_its_workers_without_a_worker_left_behind(tm
                     break
             except requests.RequestException:
                 time.sleep(0.2)
+        # One worker answering says nothing of the other, which may still be booting (a SIGINT
+        # before post_worker_init is gunicorn's own quit): wait until both ignore SIGINT.
+        while time.monotonic() < deadline and not all(_ignores_sigint(pid) for pid in workers):
+            time.sleep(0.1)
+        assert all(_ignores_sigint(pid) for pid in workers), "a worker never finished booting"
         os.kill(workers[0], signal.SIGINT)  # a stray Ctrl-C to one worker alone changes nothing
         time.sleep(1)
         assert os.waitpid(proc.pid, os.WNOHANG) == (0, 0)
