@@ -94,7 +94,7 @@ def test_a_signed_out_stream_delivers_nothing_more_and_ends(
     finally:
         live.close()
     assert note.id not in "".join(frames) and "notification" not in _events(frames)
-    assert ended and took < 2.0, (frames, took)
+    assert ended and took < 3.0, (frames, took)  # at once, well before the 5 s a stream lasts here
     assert _events(frames) == ["session_ended"]
     data = json.loads(frames[-1].split("data: ", 1)[1])
     assert data["code"] == "auth.session_revoked"
@@ -111,7 +111,7 @@ def test_an_idle_stream_ends_at_the_next_heartbeat_after_logout(
         frames, ended, took = _rest(live)
     finally:
         live.close()
-    assert ended and took < 2.0, (frames, took)
+    assert ended and took < 3.0, (frames, took)  # at once, well before the 5 s a stream lasts here
     assert _events(frames) == ["session_ended"]
     assert "please log in again" in frames[-1]
     assert views._streams["open"] == before
@@ -164,6 +164,6 @@ def test_a_stream_ends_when_its_access_token_expires(
     assert note.id not in "".join(frames)
     # Ended as at its maximum duration (no session_ended: the session is open): the client
     # reconnects, gets 401 auth.token_expired, refreshes and reconnects with Last-Event-ID.
-    assert ended and took < 2.0 and _events(frames) == [], (frames, took)
+    assert ended and took < 3.0 and _events(frames) == [], (frames, took)
     assert views._streams["open"] == before
     assert client.get(STREAM, headers=person["headers"]).status_code == 401
