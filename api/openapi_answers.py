@@ -17,3 +17,21 @@ def json_answer(description: str, schema: dict[str, Any] | None = None) -> dict[
 def text_answer(description: str, media_type: str) -> dict[str, Any]:
     """A text answer (CSV, Prometheus exposition, an event stream, a file)."""
     return {"description": description, "content": {media_type: {"schema": {"type": "string"}}}}
+
+
+# Building blocks of those shapes (OpenAPI 3.0: a null is `nullable: true`, never a type list).
+STRING: dict[str, Any] = {"type": "string"}
+INTEGER: dict[str, Any] = {"type": "integer"}
+BOOLEAN: dict[str, Any] = {"type": "boolean"}
+NULLABLE_STRING: dict[str, Any] = {"type": "string", "nullable": True}
+NULLABLE_INTEGER: dict[str, Any] = {"type": "integer", "nullable": True}
+
+
+def object_of(**properties: dict[str, Any]) -> dict[str, Any]:
+    """An object with these properties."""
+    return {"type": "object", "properties": properties}
+
+
+def array_of(items: dict[str, Any] = OBJECT) -> dict[str, Any]:
+    """An array of `items` (objects unless named)."""
+    return {"type": "array", "items": items}

@@ -8,7 +8,7 @@ from marshmallow import fields, validate
 from api.admin.security import BEARER_SECURITY, current_actor, current_scope, require_operator, role_guard
 from api.blueprint import Blueprint
 from api.idempotency import idempotent
-from api.openapi_answers import OBJECT, json_answer
+from api.openapi_answers import NULLABLE_STRING, STRING, array_of, json_answer, object_of
 from api.schemas import StrictSchema
 from core.db import db
 from domain.applications import burden, transitions
@@ -42,28 +42,17 @@ class BurdenQuerySchema(StrictSchema):
     bundle_code = fields.String(validate=validate.Length(max=32))
 
 
+_STAGED = object_of(
+    id=STRING, status=STRING, status_label=STRING, case_number=NULLABLE_STRING,
+    expected_completion=NULLABLE_STRING | {"format": "date"},
+)  # fmt: skip
+
+
 @blp.route("/<string:app_id>/stages")
 class Stages(MethodView):
     @idempotent
-    @blp.doc(security=BEARER_SECURITY)
+    @blp.doc(security=BEARER_SECURITY, responses={200: json_answer("the case after the stage", _STAGED)})
     @blp.arguments(StageSchema)
-    @blp.doc(
-        responses={
-            200: json_answer(
-                "the case after the stage",
-                {
-                    "type": "object",
-                    "properties": {
-                        "id": {"type": "string"},
-                        "status": {"type": "string"},
-                        "status_label": {"type": "string"},
-                        "case_number": {"type": "string", "nullable": True},
-                        "expected_completion": {"type": "string", "nullable": True, "format": "date"},
-                    },
-                },
-            )
-        }
-    )
     @blp.response(200)
     def post(self, body: dict, app_id: str) -> dict:
         """Record a handling stage (accepted, supplement requested, completed, …) on a case.
@@ -85,19 +74,11 @@ class Stages(MethodView):
 
 @blp.route("/burden")
 class Burden(MethodView):
-    @blp.doc(security=BEARER_SECURITY)
-    @blp.arguments(BurdenQuerySchema, location="query")
     @blp.doc(
-        responses={
-            200: json_answer(
-                "burden per item and per bundle",
-                {
-                    "type": "object",
-                    "properties": {"items": {"type": "array", "items": OBJECT}},
-                },
-            )
-        }
+        security=BEARER_SECURITY,
+        responses={200: json_answer("burden per item and per bundle", object_of(items=array_of()))},
     )
+    @blp.arguments(BurdenQuerySchema, location="query")
     @blp.response(200)
     def get(self, query: dict) -> dict:
         """Fields prefilled vs typed and materials spared vs uploaded, per item and per bundle.

@@ -22,7 +22,18 @@ from api.errors import ErrorSchema
 from api.i18n import language
 from api.idempotency import idempotent
 from api.json_body import read_by_hand
-from api.openapi_answers import OBJECT, json_answer, text_answer
+from api.openapi_answers import (
+    BOOLEAN,
+    INTEGER,
+    NULLABLE_INTEGER,
+    NULLABLE_STRING,
+    OBJECT,
+    STRING,
+    array_of,
+    json_answer,
+    object_of,
+    text_answer,
+)
 from api.request_body import whole_body
 from api.schemas import StrictSchema
 from core.db import db
@@ -86,50 +97,33 @@ class ReasonSchema(StrictSchema):
     reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
 
 
-_STR, _INT, _ARRAY = {"type": "string"}, {"type": "integer"}, {"type": "array", "items": OBJECT}
-_NULLABLE_INT = {"type": "integer", "nullable": True}
 _OUTCOMES = {
     "type": "object",
-    "additionalProperties": {"type": "string"},
+    "additionalProperties": STRING,
     "description": "code → what the import did with it (unchanged, created, draft_updated, ...)",
 }
-_PROBLEM = {"type": "object", "properties": {k: {"type": "string", "nullable": True} for k in
-            ("path", "subject", "code", "message", "detail")}}  # fmt: skip
+_PROBLEM = object_of(**dict.fromkeys(("path", "subject", "code", "message", "detail"), NULLABLE_STRING))
 _IMPORTED = json_answer(
     "what was (or, in a dry run, would be) imported, and every problem found",
-    {
-        "type": "object",
-        "properties": {
-            "ok": {"type": "boolean"},
-            "dry_run": {"type": "boolean"},
-            "publish": {"type": "boolean"},
-            "problems": {"type": "array", "items": _PROBLEM},
-            "items": _OUTCOMES,
-            "bundles": _OUTCOMES,
-            "reference": OBJECT,
-        },
-    },
+    object_of(
+        ok=BOOLEAN,
+        dry_run=BOOLEAN,
+        publish=BOOLEAN,
+        problems=array_of(_PROBLEM),
+        items=_OUTCOMES,
+        bundles=_OUTCOMES,
+        reference=OBJECT,
+    ),  # fmt: skip
 )
-_ITEM_ROW = {
-    "type": "object",
-    "properties": {
-        "code": _STR, "basic_code": _STR, "name": _STR, "status": _STR, "published_version": _NULLABLE_INT,
-        "latest_version": _INT, "type": _STR, "department": _STR, "region": _STR, "visits": _INT,
-        "online_depth": {"type": "integer", "enum": [1, 2, 3, 4]}, "min_level": _STR, "burden": OBJECT,
-    },
-}  # fmt: skip
-_ITEM = {"allOf": [_ITEM_ROW, {"type": "object", "properties": {"document": OBJECT, "versions": _ARRAY}}]}
+_ITEM_ROW = object_of(
+    code=STRING, basic_code=STRING, name=STRING, status=STRING, published_version=NULLABLE_INTEGER,
+    latest_version=INTEGER, type=STRING, department=STRING, region=STRING, visits=INTEGER,
+    online_depth=INTEGER | {"enum": [1, 2, 3, 4]}, min_level=STRING, burden=OBJECT,
+)  # fmt: skip
+_ITEM = {"allOf": [_ITEM_ROW, object_of(document=OBJECT, versions=array_of())]}
 _STATUS = json_answer(
     "the item's or bundle's status after the change",
-    {
-        "type": "object",
-        "properties": {
-            "code": _STR,
-            "status": _STR,
-            "published_version": _NULLABLE_INT,
-            "version": _NULLABLE_INT,
-        },
-    },
+    object_of(code=STRING, status=STRING, published_version=NULLABLE_INTEGER, version=NULLABLE_INTEGER),
 )
 _CSV = text_answer("CSV with a header row (UTF-8 with BOM)", "text/csv")
 
@@ -279,9 +273,10 @@ def _item_row(item: Any, doc: dict[str, Any]) -> dict[str, Any]:
 
 @blp.route("/items")
 class Items(MethodView):
-    @blp.doc(security=BEARER_SECURITY, responses={200: json_answer("every item", {
-        "type": "object", "properties": {"items": {"type": "array", "items": _ITEM_ROW}},
-    })})  # fmt: skip
+    @blp.doc(
+        security=BEARER_SECURITY,
+        responses={200: json_answer("every item", object_of(items=array_of(_ITEM_ROW)))},
+    )
     @blp.arguments(ItemsQuerySchema, location="query", as_kwargs=True)
     def get(self, status: str | None = None) -> Response:
         """Every item with its status, versions and burden (materials and fields needing no input)."""
@@ -303,9 +298,12 @@ class ItemsCsv(MethodView):
 
 @blp.route("/burden")
 class Burden(MethodView):
-    @blp.doc(security=BEARER_SECURITY, responses={200: json_answer("burden per item and in total", {
-        "type": "object", "properties": {"items": _ARRAY, "total": OBJECT},
-    })})  # fmt: skip
+    @blp.doc(
+        security=BEARER_SECURITY,
+        responses={
+            200: json_answer("burden per item and in total", object_of(items=array_of(), total=OBJECT))
+        },
+    )
     def get(self) -> Response:
         """材料减免率 per published item and over the published catalog."""
         items = list_admin_items(db.reader(), status="published")

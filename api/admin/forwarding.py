@@ -10,7 +10,7 @@ from api.admin.security import BEARER_SECURITY, current_actor, require_operator,
 from api.blueprint import Blueprint
 from api.deps import services
 from api.idempotency import idempotent
-from api.openapi_answers import OBJECT, json_answer, text_answer
+from api.openapi_answers import INTEGER, OBJECT, STRING, array_of, json_answer, object_of, text_answer
 from api.schemas import StrictSchema
 from core.db import db
 from domain.applications.models import ForwardingOutbox
@@ -98,23 +98,16 @@ def _breaker() -> dict:
         return {"state": "unknown"}
 
 
-_INT = {"type": "integer"}
-_STATS = {
-    "type": "object",
-    "properties": {
-        "queue_depth": _INT, "by_state": {"type": "object", "additionalProperties": _INT},
-        "oldest_pending_seconds": _INT, "retrying": _INT, "retried_in_queue": _INT, "dead_letters": _INT,
-        "events_waiting": _INT, "circuit": {"type": "object", "description": "the circuit breaker's state"},
-    },
-}  # fmt: skip
-_UNCONFIRMED = {"type": "object", "properties": {"count": _INT, "items": {"type": "array", "items": OBJECT}}}
-_RECONCILED = {
-    "type": "object",
-    "properties": {
-        "asked": _INT, "events_added": _INT, "receipts_found": _INT, "resent": _INT, "unknown": _INT,
-        "errors": _INT, "cases": {"type": "array", "items": {"type": "string"}},
-    },
-}  # fmt: skip
+_STATS = object_of(
+    queue_depth=INTEGER, by_state={"type": "object", "additionalProperties": INTEGER},
+    oldest_pending_seconds=INTEGER, retrying=INTEGER, retried_in_queue=INTEGER, dead_letters=INTEGER,
+    events_waiting=INTEGER, circuit=OBJECT | {"description": "the circuit breaker's state"},
+)  # fmt: skip
+_UNCONFIRMED = object_of(count=INTEGER, items=array_of())
+_RECONCILED = object_of(
+    asked=INTEGER, events_added=INTEGER, receipts_found=INTEGER, resent=INTEGER, unknown=INTEGER,
+    errors=INTEGER, cases=array_of(STRING),
+)  # fmt: skip
 
 
 @blp.route("/stats")

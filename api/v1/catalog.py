@@ -21,7 +21,7 @@ from api.auth import public
 from api.blueprint import Blueprint
 from api.conditional import send_rendered
 from api.deps import services
-from api.openapi_answers import OBJECT, json_answer
+from api.openapi_answers import INTEGER, NULLABLE_STRING, STRING, array_of, json_answer, object_of
 from api.schemas import StrictSchema
 from core.errors import Text
 from domain.catalog.codes import region_problem
@@ -40,17 +40,10 @@ def _cached(schema: dict[str, Any] | None = None) -> dict[Any, Any]:
     }
 
 
-_LIST = {"type": "array", "items": OBJECT}
-_SERVICES = {
-    "type": "object",
-    "properties": {
-        "items": _LIST, "total": {"type": "integer"}, "next_cursor": {"type": "string", "nullable": True},
-        "bundles": {
-            "type": "array", "items": {"type": "string"},
-            "description": "codes of the bundles matching `q` (first page only)",
-        },
-    },
-}  # fmt: skip
+_SERVICES = object_of(
+    items=array_of(), total=INTEGER, next_cursor=NULLABLE_STRING,
+    bundles=array_of(STRING) | {"description": "codes of the bundles matching `q` (first page only)"},
+)  # fmt: skip
 _ITEM = {"type": "object", "description": "a published item version (docs/catalog-format.md)"}
 
 
@@ -189,7 +182,7 @@ class ServiceVersion(MethodView):
 @blp.route("/bundles")
 class Bundles(MethodView):
     @public
-    @blp.doc(responses=_cached({"type": "object", "properties": {"bundles": _LIST}}))
+    @blp.doc(responses=_cached(object_of(bundles=array_of())))
     def get(self) -> Response:
         """Life-event bundles (一件事一次办)."""
         model = services().catalog
@@ -218,7 +211,7 @@ def _reference(name: str) -> Rendered:
 @blp.route("/categories")
 class Categories(MethodView):
     @public
-    @blp.doc(responses=_cached({"type": "object", "properties": {"categories": _LIST}}))
+    @blp.doc(responses=_cached(object_of(categories=array_of())))
     def get(self) -> Response:
         """Service categories (life topics)."""
         return send_rendered(_reference("categories"), max_age=_max_age())
@@ -227,7 +220,7 @@ class Categories(MethodView):
 @blp.route("/departments")
 class Departments(MethodView):
     @public
-    @blp.doc(responses=_cached({"type": "object", "properties": {"departments": _LIST}}))
+    @blp.doc(responses=_cached(object_of(departments=array_of())))
     def get(self) -> Response:
         """Departments that provide services."""
         return send_rendered(_reference("departments"), max_age=_max_age())

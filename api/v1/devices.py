@@ -9,7 +9,7 @@ from api.auth import BEARER_SECURITY, current_principal, require_citizen
 from api.blueprint import Blueprint
 from api.deps import services
 from api.idempotency import idempotent
-from api.openapi_answers import json_answer
+from api.openapi_answers import BOOLEAN, INTEGER, json_answer, object_of
 from api.schemas import StrictSchema
 from core.db import db
 from notifications import devices, fanout
@@ -84,21 +84,9 @@ class OneDevice(MethodView):
 
 _QUOTA = json_answer(
     "per template: messages it may still send, and whether it is long-term",
-    {
-        "type": "object",
-        "properties": {
-            "templates": {
-                "type": "object",
-                "additionalProperties": {
-                    "type": "object",
-                    "properties": {
-                        "remaining": {"type": "integer"},
-                        "long_term": {"type": "boolean"},
-                    },
-                },
-            }
-        },
-    },
+    object_of(
+        templates={"type": "object", "additionalProperties": object_of(remaining=INTEGER, long_term=BOOLEAN)}
+    ),
 )
 
 

@@ -19,7 +19,7 @@ from api.blueprint import Blueprint
 from api.deps import services
 from api.i18n import language
 from api.idempotency import idempotent
-from api.openapi_answers import json_answer, text_answer
+from api.openapi_answers import BOOLEAN, STRING, array_of, json_answer, object_of, text_answer
 from api.schemas import StrictSchema
 from core import clock, lifecycle
 from core.db import db
@@ -306,25 +306,14 @@ def _events(
 
 _PREFERENCES = json_answer(
     "each event with each channel on or off",
-    {
-        "type": "object",
-        "properties": {
-            "quiet_hours": {"type": "boolean"},
-            "events": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "properties": {
-                        "event_type": {"type": "string"},
-                        "label": {"type": "string"},
-                        "sms_fallback": {"type": "boolean"},
-                        "channels": {"type": "object", "additionalProperties": {"type": "boolean"}},
-                    },
-                },
-            },
-        },
-    },
-)
+    object_of(
+        quiet_hours=BOOLEAN,
+        events=array_of(object_of(
+            event_type=STRING, label=STRING, sms_fallback=BOOLEAN,
+            channels={"type": "object", "additionalProperties": BOOLEAN},
+        )),
+    ),
+)  # fmt: skip
 
 
 @prefs_blp.route("")

@@ -14,7 +14,7 @@ from api.auth import public
 from api.blueprint import Blueprint
 from api.deps import services
 from api.json_body import read_by_hand
-from api.openapi_answers import json_answer
+from api.openapi_answers import INTEGER, STRING, json_answer, object_of
 from core.db import db
 from domain.forwarding import events
 from domain.forwarding.errors import BadEvent, CallbackUnauthenticated, UnknownProfile
@@ -57,13 +57,7 @@ def _receive(profile_name: str | None) -> dict:
 
 
 # The province's answer format: code "0" and what became of the event (stored, a repeat, ...).
-_TAKEN = json_answer(
-    "the event was taken",
-    {
-        "type": "object",
-        "properties": {"code": {"type": "string"}, "result": {"type": "string"}},
-    },
-)
+_TAKEN = json_answer("the event was taken", object_of(code=STRING, result=STRING))
 
 
 @blp.route("/callbacks")
@@ -106,10 +100,7 @@ class SmsReceipts(MethodView):
         responses={
             200: json_answer(
                 "reports taken (Tencent Cloud's answer format)",
-                {
-                    "type": "object",
-                    "properties": {"result": {"type": "integer"}, "errmsg": {"type": "string"}},
-                },
+                object_of(result=INTEGER, errmsg=STRING),
             )
         }
     )

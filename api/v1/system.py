@@ -10,7 +10,7 @@ from api.auth import public
 from api.blueprint import Blueprint
 from api.deps import services
 from api.errors import ErrorSchema
-from api.openapi_answers import OBJECT, json_answer
+from api.openapi_answers import array_of, json_answer, object_of
 from api.schemas import HealthSchema, ReadySchema
 from core.db import db
 from core.errors import ServiceUnavailable
@@ -63,17 +63,7 @@ class Ready(MethodView):
 @wellknown.route("/jwks.json")
 class Jwks(MethodView):
     @public
-    @wellknown.doc(
-        responses={
-            200: json_answer(
-                "JSON Web Key Set (RFC 7517)",
-                {
-                    "type": "object",
-                    "properties": {"keys": {"type": "array", "items": OBJECT}},
-                },
-            )
-        }
-    )
+    @wellknown.doc(responses={200: json_answer("JSON Web Key Set (RFC 7517)", object_of(keys=array_of()))})
     def get(self):  # noqa: ANN201 - plain JSON document by RFC 7517
         """JSON Web Key Set of every key whose tokens may still be valid."""
         resp = jsonify({"keys": services().keyring.public_jwks()})
