@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core import clock
-from core.db import is_id, lock_one, new_id, run_precompiled
+from core.db import constraint_of, is_id, lock_one, new_id, run_precompiled
 from domain.appointments.errors import (
     AlreadyBooked,
     AppointmentNotFound,
@@ -186,8 +186,9 @@ def _book_in_one_statement(session: Session, account_id: str, slot_id: str, now:
             {"slot_id": slot_id, "account_id": account_id, "booking_id": booking_id, "now": now,
              "missed_since": now - NO_SHOW_WINDOW, "paused_since": now - NO_SHOW_PAUSE},
         ).first()  # fmt: skip
-    except IntegrityError:  # the same citizen booked the same day a moment ago
-        session.rollback()
+    except IntegrityError as exc:
+        if not _booked_meanwhile(session, exc):
+            raise
         raise AlreadyBooked() from None
     session.commit()
     if got is None:
@@ -256,8 +257,9 @@ def _book_in_two_statements(session: Session, account_id: str, slot_id: str, now
               "service_code": made.service_code, "day": made.day, "status": BOOKED, "queue_no": None,
               "created_at": now, "updated_at": now}],
         )  # fmt: skip
-    except IntegrityError:  # the same citizen booked the same day a moment ago
-        session.rollback()
+    except IntegrityError as exc:
+        if not _booked_meanwhile(session, exc):
+            raise
         raise AlreadyBooked() from None
     session.commit()
     return made
@@ -295,6 +297,19 @@ def _rule_figures(account_id: Any, missed_since: Any, service_code: Any, day: An
         .scalar_subquery()
         .label("active"),
     )
+
+
+ONE_PER_DAY = "uq_appointments_one_per_day"
+
+
+def _booked_meanwhile(session: Session, exc: IntegrityError) -> bool:
+    """Whether a booking insert the database refused was refused by the one-booking-per-day index
+    (the same citizen booked that day a moment ago, past the rule's check: 409
+    `appointments.already_booked`); any other integrity error stays itself, never passed off as a
+    booking the citizen does not have. Rolls the transaction back either way (the claimed place
+    goes back)."""
+    session.rollback()
+    return constraint_of(exc) == ONE_PER_DAY
 
 
 def _apply_rules(figures: Any, now: datetime) -> None:
@@ -341,8 +356,9 @@ def _insert_booking(session: Session, slot: AppointmentSlot, account_id: str, no
     session.add(appointment)
     try:
         session.flush()
-    except IntegrityError:  # the same citizen booked the same day a moment ago
-        session.rollback()
+    except IntegrityError as exc:
+        if not _booked_meanwhile(session, exc):
+            raise
         raise AlreadyBooked() from None
     return appointment
 

@@ -1,0 +1,76 @@
+"""What a booking the database refuses answers: "already booked" only when the one-booking-per-
+day index refused it (a race past the rule's check), never for another failure of the insert."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import Any
+
+import pytest
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
+
+from core import clock as clock_mod
+from core.db import db, new_id
+from domain.appointments import service
+from domain.appointments.models import Appointment, AppointmentSlot
+from tests.appointments.conftest import ITEM, book, next_working_day, slots
+from tests.conftest import make_citizen
+
+ON_POSTGRES = (os.environ.get("DATABASE_URL") or "").startswith("postgresql")
+
+
+def _booked(slot_id: str) -> int:
+    with db.autocommit() as conn:
+        return conn.execute(select(AppointmentSlot.booked).where(AppointmentSlot.id == slot_id)).scalar_one()
+
+
+def test_a_booking_that_fails_to_store_for_another_reason_is_not_called_already_booked(
+    app: Any, client: Any, citizen: dict, hall: str
+) -> None:
+    """An account the booking cannot refer to (erased a moment ago) breaks the foreign key, not the
+    one-per-day rule: the error reaches the caller as what it is, and the place goes back."""
+    slot = slots(client, citizen, hall, next_working_day(app)).get_json()[0]["id"]
+    with pytest.raises(IntegrityError):
+        service.book(db.session(), account_id=new_id(), slot_id=slot)
+    db.session.remove()
+    assert _booked(slot) == 0
+    taken = book(client, citizen, slot)  # and the citizen who exists books it as usual
+    assert taken.status_code == 201, taken.get_json()
+    assert _booked(slot) == 1
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="SQLite holds one writer at a time: no such race there")
+def test_a_same_day_booking_committed_during_the_check_is_already_booked(
+    app: Any, client: Any, hall: str
+) -> None:
+    """Another booking of the same citizen, item and day, not yet committed when the booking
+    statement checks the rule (so the check lets it through), commits while the insert waits on
+    the index: 409 already booked, and the second slot's place goes back."""
+    person = make_citizen(app)
+    first, second = (s["id"] for s in slots(client, person, hall, next_working_day(app)).get_json()[:2])
+    with db.autocommit() as conn:
+        slot = conn.execute(select(AppointmentSlot).where(AppointmentSlot.id == first)).one()
+    now = clock_mod.now()
+    answers: list[Any] = []
+    with db.engine.connect() as other:  # type: ignore[union-attr]
+        other.execute(insert(Appointment.__table__).values(
+            id=new_id(), account_id=person["account_id"], slot_id=first, hall_id=slot.hall_id,
+            service_code=ITEM, day=slot.day, status="booked", created_at=now, updated_at=now,
+        ))  # fmt: skip
+        racing = threading.Thread(target=lambda: answers.append(book(app.test_client(), person, second)))
+        racing.start()
+        time.sleep(1.0)  # the statement checks, claims the place, then waits on the index entry
+        assert racing.is_alive(), "the booking did not wait for the uncommitted one"
+        other.commit()
+        racing.join(timeout=10)
+    assert answers, "the booking never answered"
+    refused = answers[0]
+    assert refused.status_code == 409, refused.get_json()
+    assert refused.get_json()["error"]["code"] == "appointments.already_booked"
+    assert _booked(second) == 0
+    with db.autocommit() as conn:
+        held = conn.execute(select(Appointment.slot_id).where(Appointment.account_id == person["account_id"]))
+        assert [row[0] for row in held] == [first]
