@@ -28,6 +28,7 @@ def idempotent(
     ttl: int | None = None,
     keep_accepted: bool = True,
     required: bool = False,
+    per_session: bool = False,
 ) -> Any:
     """Use on MethodView methods (`@idempotent` or `@idempotent(ttl=300)`).
 
@@ -39,14 +40,18 @@ def idempotent(
     verification still pending at the provider), a retry must ask again, not replay.
     `required=True` refuses a request without the header (428): writes that must never happen
     twice, such as submitting an application.
+    `per_session=True` scopes an operator's keys to the signed-in session: for answers that
+    stop being true when the sessions end (a TOTP secret handed out pending, which a
+    credentials reset discards along with every session), a retry from a later session runs
+    again instead of replaying them.
     """
     if view is None:
-        return lambda v: _wrap(v, ttl, keep_accepted, required)
-    return _wrap(view, ttl, keep_accepted, required)
+        return lambda v: _wrap(v, ttl, keep_accepted, required, per_session)
+    return _wrap(view, ttl, keep_accepted, required, per_session)
 
 
 def _wrap(
-    view: Callable[..., Any], ttl: int | None, keep_accepted: bool, required: bool
+    view: Callable[..., Any], ttl: int | None, keep_accepted: bool, required: bool, per_session: bool = False
 ) -> Callable[..., Any]:
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -66,7 +71,7 @@ def _wrap(
         operator = g.get("operator")
         scope = _scope(
             principal.account_id if principal
-            else f"operator:{operator.operator_id}" if operator is not None
+            else _operator_scope(operator, per_session) if operator is not None
             else f"body:{fingerprint}"
         )  # fmt: skip
         if early is not None and (early.scope, early.key, early.fingerprint) == (scope, key, fingerprint):
@@ -108,6 +113,11 @@ def _wrap(
 
     wrapper._yiwang_idempotent = True  # type: ignore[attr-defined]
     return wrapper
+
+
+def _operator_scope(operator: Any, per_session: bool) -> str:
+    who = f"operator:{operator.operator_id}"
+    return f"{who}:session:{operator.session_id}" if per_session else who
 
 
 def _fingerprint() -> str:

@@ -163,7 +163,7 @@ class MyPassword(MethodView):
 @blp.route("/me/totp")
 class MyNewTotp(MethodView):
     @allowed_before_password_change
-    @idempotent
+    @idempotent(per_session=True)  # a reset discards the secret and ends the session that got it
     @blp.doc(security=BEARER_SECURITY)
     @blp.response(200, NewTotpSchema)
     def post(self) -> dict:
@@ -171,7 +171,9 @@ class MyNewTotp(MethodView):
 
         Only while `must_change_password` is set (else 409 `admin.totp_enrolment_not_needed`).
         The secret and its otpauth:// URI appear only in this response (a retry with the same
-        Idempotency-Key shows them again); asking again replaces the pending one. It becomes your
+        Idempotency-Key in the same session shows them again; after a credentials reset, which
+        discards the pending secret and ends the session, the same key gets a new one); asking
+        again replaces the pending one. It becomes your
         secret when `POST /admin/v1/me/password` changes the password with one of its codes as
         `new_totp_code`; until then you log in with the old one.
         """

@@ -328,3 +328,25 @@ def test_a_locked_out_flagged_operator_is_told_of_the_lockout_first(app, client,
         assert refused.status_code == 403, refused.get_json()
         assert refused.get_json()["error"]["code"] == "admin.locked"
         assert int(refused.headers["Retry-After"]) > 0
+
+
+def test_a_key_used_before_another_reset_gets_a_new_secret_not_the_discarded_one(app, client, clock):
+    """A phone that asked for a secret, was reset again (the secret discarded, its session ended)
+    and retries with the same Idempotency-Key from its new session gets a new secret it can
+    finish the change with, not a replay of the one the reset threw away."""
+    admin = admin_headers(client, make_operator(app, username="alice"))
+    bob = _reset(client, app, make_operator(app, username="bob", roles=("ops",)), admin)
+    clock.advance(30)
+    discarded = _new_totp(client, _bearer(login(client, bob)), "totp-1")
+    bob = _reset(client, app, bob, admin, "reset-2")
+    clock.advance(30)
+    headers = _bearer(login(client, bob))
+    retried = client.post(NEW_TOTP, headers=headers | {HEADER: "totp-1"})
+    assert retried.status_code == 200, retried.get_json()
+    assert "Idempotent-Replayed" not in retried.headers
+    secret = retried.get_json()["totp_secret"]
+    assert secret != discarded
+    clock.advance(30)  # the login used up this step's code of the current secret
+    new_code = pyotp.TOTP(secret).at(clock_mod.timestamp())
+    done = _change(client, headers, bob, "new", current=RESET_PASSWORD, new=OWN_PASSWORD, new_totp=new_code)
+    assert done.status_code == 200, done.get_json()
