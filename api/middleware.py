@@ -143,6 +143,8 @@ def register_middleware(app: Flask) -> None:
         if "Cache-Control" not in headers:
             headers["Cache-Control"] = "no-store"
         headers["X-Content-Type-Options"] = "nosniff"
+        if resp.status_code == 204:  # no content, so no media type of it (a client may parse by it)
+            headers.pop("Content-Type", None)
         if config.get("ACCESS_LOG", True):
             elapsed = (time.perf_counter() - ctx_g.get("started", time.perf_counter())) * 1000
             log.info(

@@ -22,6 +22,7 @@ from sqlalchemy.engine import make_url
 
 from core import clock as clock_mod
 from integrations.simulator_server import ThreadedSimulator
+from tests.answer_check import AnswerCheck
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -273,6 +274,9 @@ def app(app_config: dict) -> Iterator[Any]:
     from factory import create_app
 
     application = create_app(app_config)
+    check = AnswerCheck(application)
+    check.connect()
+    application.extensions["tests.answer_check"] = check
     with application.app_context():
         yield application
 
@@ -294,10 +298,16 @@ def _clean_state(request: pytest.FixtureRequest) -> Iterator[None]:
         return
     app = request.getfixturevalue("app")
     _wipe(app)
+    app.extensions["tests.answer_check"].take()  # a test that failed before its teardown left these
     yield
     from core.db import db
 
     db.session.remove()
+    differ = app.extensions["tests.answer_check"].take()
+    if differ:
+        pytest.fail(
+            "answers that differ from the OpenAPI document (tests/answer_check.py):\n" + "\n".join(differ)
+        )
 
 
 def _wipe(app: Any) -> None:

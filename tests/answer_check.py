@@ -1,0 +1,129 @@
+"""Every answer a test gets from the app is checked against the served OpenAPI document.
+
+A client generated from the document reads answers by it: a field it does not name, a type it
+gets wrong, a status or media type it does not list is a defect even when the test's own
+assertions pass. `tests/conftest.py` connects an `AnswerCheck` to the session's app; the test
+during which an answer differed fails at its teardown with what differed.
+
+Checked, for each operation of the document (test-only routes and the viewer's assets are not
+in it): a success status the operation lists, with a media type it lists for it; a JSON body
+valid against the documented schema, with no field the schema leaves out where it lists its
+fields; a 204 without a Content-Type; an error body of /v1 and /admin/v1 in the
+error format the operation documents for that status (or its `default`). Not checked: answers
+the catalog fast path serves before Flask, and bodies that are streamed or files.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+import threading
+from typing import Any
+
+import jsonschema
+from flask import Flask, request, request_finished
+
+_RULE_ARGUMENT = re.compile(r"<(?:[^:>]+:)?([^>]+)>")
+
+
+def _plain(spec: dict, node: Any) -> Any:
+    """`node` as a strict plain JSON Schema: $refs resolved, `nullable` as a type list, an
+    object that lists its properties closed to others (an allOf of such objects merged first)."""
+    schemas = spec["components"]["schemas"]
+    if isinstance(node, list):
+        return [_plain(spec, v) for v in node]
+    if not isinstance(node, dict):
+        return node
+    if "$ref" in node:
+        return _plain(spec, schemas[node["$ref"].rsplit("/", 1)[-1]])
+    if "allOf" in node and all(_plain(spec, part).get("type") == "object" for part in node["allOf"]):
+        merged: dict[str, Any] = {"type": "object", "properties": {}}
+        for part in (_plain(spec, p) for p in node["allOf"]):
+            merged["properties"] |= part.get("properties", {})
+            merged["required"] = sorted({*merged.get("required", []), *part.get("required", [])})
+        return merged | {"additionalProperties": False}
+    out = {k: _plain(spec, v) for k, v in node.items() if k != "nullable"}
+    if node.get("nullable") and "type" in out:
+        out["type"] = [out["type"], "null"]
+    if "properties" in node and "additionalProperties" not in node:
+        out["additionalProperties"] = False
+    return out
+
+
+class AnswerCheck:
+    """Collects how the app's answers differ from its OpenAPI document (`take` empties it)."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self._spec: dict | None = None
+        self._validators: dict[tuple[str, str, str, str], Any] = {}
+        self._found: list[str] = []
+        self._lock = threading.Lock()
+
+    def connect(self) -> None:
+        request_finished.connect(self._finished, self.app, weak=False)
+
+    def take(self) -> list[str]:
+        with self._lock:
+            found, self._found = self._found, []
+        return found
+
+    def _spec_dict(self) -> dict:
+        if self._spec is None:
+            api = self.app.extensions["flask-smorest"]["apis"][""]["ext_obj"]
+            self._spec = json.loads(json.dumps(api.spec.to_dict()))
+        return self._spec
+
+    def _validator(self, method: str, path: str, status: str, schema: dict) -> Any:
+        key = (method, path, status, json.dumps(schema, sort_keys=True))
+        if key not in self._validators:
+            self._validators[key] = jsonschema.Draft4Validator(_plain(self._spec_dict(), schema))
+        return self._validators[key]
+
+    def _finished(self, sender: Flask, response: Any, **_: Any) -> None:
+        rule = request.url_rule
+        if rule is None:
+            return
+        path = _RULE_ARGUMENT.sub(r"{\1}", rule.rule)
+        method = request.method.lower()
+        operation = self._spec_dict()["paths"].get(path, {}).get(method)
+        if operation is None:
+            return
+        problem = self._problem(operation, path, method, response)
+        if problem is not None:
+            with self._lock:
+                self._found.append(f"{method.upper()} {request.path} → {response.status_code}: {problem}")
+
+    def _problem(self, operation: dict, path: str, method: str, response: Any) -> str | None:
+        status = response.status_code
+        if status == 204:
+            if "Content-Type" in response.headers:  # (its body, if any, Werkzeug never sends)
+                return "a 204 with a Content-Type"
+            return None
+        ok = 200 <= status < 300
+        if not ok and (status < 400 or path.startswith("/oauth")):
+            return None  # redirects; OAuth's RFC 6749 errors and pages
+        documented = operation["responses"].get(str(status))
+        if documented is None and not ok:
+            documented = operation["responses"].get("default")
+        if documented is None:
+            return f"status not documented (documented: {sorted(operation['responses'])})"
+        if "$ref" in documented:  # a shared response (components.responses)
+            documented = self._spec_dict()["components"]["responses"][documented["$ref"].rsplit("/", 1)[-1]]
+        content = documented.get("content") or {}
+        if response.mimetype not in {media.split(";")[0].strip() for media in content}:
+            return f"media type {response.mimetype} not documented (documented: {sorted(content)})"
+        if response.mimetype != "application/json" or response.is_streamed or response.direct_passthrough:
+            return None
+        raw = response.get_data()
+        if response.headers.get("Content-Encoding") == "gzip":
+            raw = gzip.decompress(raw)
+        schema = content["application/json"].get("schema")
+        if schema is None:
+            return None
+        validator = self._validator(method, path, str(status), schema)
+        errors = sorted(validator.iter_errors(json.loads(raw)), key=lambda e: list(e.absolute_path))
+        if errors:
+            return "; ".join(f"{list(e.absolute_path)}: {e.message[:300]}" for e in errors[:3])
+        return None
