@@ -27,6 +27,16 @@ _FIELD_MESSAGES_ZH = {
     "String does not match expected pattern.": "格式不正确",
     "Must be one of: {choices}.": "取值不在允许范围内",
     "Invalid value.": "取值无效",
+    "Invalid input.": "输入无效",
+    "Invalid type.": "类型不正确",
+    "Not a valid URL.": "网址格式不正确",
+    "Not a valid time.": "时间格式不正确",
+    "Not a valid tuple.": "应为列表",
+    "Not a valid utf-8 string.": "应为 UTF-8 文本",
+    "Not a valid aware datetime.": "日期时间须带时区",
+    "Not a valid naive datetime.": "日期时间不能带时区",
+    "Number too large.": "数值过大",
+    "Special numeric values (nan or infinity) are not permitted.": "不允许非数值或无穷大",
 }
 
 
@@ -67,6 +77,12 @@ def _translate(msg: str) -> str:
         return "取值不在允许范围内"
     if msg.startswith("Must be greater than") or msg.startswith("Must be less than"):
         return "数值超出允许范围"
+    if msg.startswith("Must be equal to"):  # validate.Equal: a confirmation, a fixed value
+        return "取值不符合要求"
+    if msg.startswith("One or more of the choices you made"):
+        return "包含不允许的取值"
+    if msg.startswith("Not a valid IP"):
+        return "IP 地址格式不正确"
     return msg
 
 
