@@ -9,7 +9,8 @@ Checked, for each operation of the document (test-only routes and the viewer's a
 in it): a success status the operation lists, with a media type it lists for it; a JSON body
 valid against the documented schema, with no field the schema leaves out where it lists its
 fields; a 204 without a Content-Type; an error body of /v1 and /admin/v1 in the
-error format the operation documents for that status (or its `default`). Not checked: answers
+error format the operation documents for that status (or its `default`), its message and field
+messages in Chinese unless the client asked for English. Not checked: answers
 the catalog fast path serves before Flask, and bodies that are streamed or files.
 """
 
@@ -23,6 +24,8 @@ from typing import Any
 
 import jsonschema
 from flask import Flask, request, request_finished
+
+from api.i18n import language
 
 _RULE_ARGUMENT = re.compile(r"<(?:[^:>]+:)?([^>]+)>")
 
@@ -123,7 +126,30 @@ class AnswerCheck:
         if schema is None:
             return None
         validator = self._validator(method, path, str(status), schema)
-        errors = sorted(validator.iter_errors(json.loads(raw)), key=lambda e: list(e.absolute_path))
+        body = json.loads(raw)
+        errors = sorted(validator.iter_errors(body), key=lambda e: list(e.absolute_path))
         if errors:
             return "; ".join(f"{list(e.absolute_path)}: {e.message[:300]}" for e in errors[:3])
+        if not ok and language() == "zh":
+            return _not_chinese(body["error"])
         return None
+
+
+_CHINESE = re.compile(r"[\u4e00-\u9fff]")
+
+
+def _texts(node: Any) -> list[str]:
+    if isinstance(node, str):
+        return [node]
+    if isinstance(node, dict):
+        return [t for v in node.values() for t in _texts(v)]
+    if isinstance(node, list):
+        return [t for v in node for t in _texts(v)]
+    return []
+
+
+def _not_chinese(error: dict) -> str | None:
+    """An error's message and field messages a citizen reading Chinese could not read."""
+    texts = [error["message"], *_texts(error.get("fields") or {})]
+    foreign = [t for t in texts if not _CHINESE.search(t)]
+    return f"messages not in Chinese: {foreign[:3]}" if foreign else None

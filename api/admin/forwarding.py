@@ -13,6 +13,7 @@ from api.idempotency import idempotent
 from api.openapi_answers import INTEGER, OBJECT, STRING, array_of, json_answer, object_of, text_answer
 from api.schemas import StrictSchema
 from core.db import db
+from core.errors import Text
 from domain.applications.models import ForwardingOutbox
 from domain.forwarding import delivery, operations, reconcile
 from domain.operators.models import ROLE_OPS
@@ -45,7 +46,10 @@ class CorrectionSchema(StrictSchema):
     def _keys(self, value: dict | None, **_: object) -> None:
         bad = sorted(set(value or {}) & set(PROTECTED_KEYS))
         if bad:
-            raise ValidationError(f"these keys cannot be overridden: {', '.join(bad)}")
+            listed = ", ".join(bad)
+            raise ValidationError(
+                Text(f"these keys cannot be overridden: {listed}", f"以下键不可覆盖：{listed}")
+            )
 
 
 class UnconfirmedQuerySchema(StrictSchema):

@@ -27,6 +27,7 @@ from api.v1.application_schemas import (
     TimelineSchema,
 )
 from core.db import db
+from core.errors import Text
 from domain.accounts.profile_cache import ProfileCache
 from domain.applications import detail_view, drafts, materials, service, submission, views
 from domain.applications.deps import ApplicationDeps
@@ -50,7 +51,13 @@ class CreateSchema(StrictSchema):
     @validates_schema
     def _one(self, data: dict, **_: Any) -> None:
         if bool(data.get("service_code")) == bool(data.get("bundle_id")):
-            raise ValidationError("Give exactly one of service_code or bundle_id", "_schema")
+            raise ValidationError(
+                Text(
+                    "Give exactly one of service_code or bundle_id",
+                    "请给出 service_code 或 bundle_id 中的一项",
+                ),
+                "_schema",
+            )
 
 
 class PatchSchema(StrictSchema):

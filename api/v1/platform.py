@@ -16,6 +16,7 @@ from api.deps import services
 from api.json_body import read_by_hand
 from api.openapi_answers import INTEGER, STRING, json_answer, object_of
 from core.db import db
+from core.errors import Text
 from domain.forwarding import events
 from domain.forwarding.errors import BadEvent, CallbackUnauthenticated, UnknownProfile
 from notifications import delivery
@@ -47,7 +48,7 @@ def _receive(profile_name: str | None) -> dict:
     try:
         raw = json_body.loads(body)
     except ValueError:
-        raise BadEvent(fields={"body": ["JSON expected"]}) from None
+        raise BadEvent(fields={"body": [Text("JSON expected", "应为 JSON")]}) from None
     # The nonce is recorded with the event (a replay is refused there), unless the fast path
     # (api/callbacks_fast_path.py) recorded it already before it handed the request on.
     nonce = None if request.environ.get(NONCE_RECORDED) else request.headers[signing.H_NONCE]
@@ -111,7 +112,13 @@ class SmsReceipts(MethodView):
             raise CallbackUnauthenticated(reason="token")
         reports = request.get_json(silent=True)
         if not isinstance(reports, list) or not all(isinstance(r, dict) and r.get("sid") for r in reports):
-            raise BadEvent(fields={"body": ["a JSON array of reports with sid expected"]})
+            raise BadEvent(
+                fields={
+                    "body": [
+                        Text("a JSON array of reports with sid expected", "应为 JSON 数组，每条回执带 sid")
+                    ]
+                }
+            )
         session = db.session()
         for report in reports:
             delivery.apply_receipt(

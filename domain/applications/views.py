@@ -19,6 +19,7 @@ from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from core import clock
+from core.errors import Text
 from domain.accounts.profile_cache import ProfileCache
 from domain.applications import forms, states
 from domain.applications.deadlines import is_overdue, local_date
@@ -291,7 +292,8 @@ def listing(
     for another of those is answered from the database. `session` is called only then."""
     unknown = [s for s in statuses if s not in states.STATUSES]
     if unknown:
-        raise UnknownStatus(fields={"status": [f"unknown: {', '.join(unknown)}"]})
+        listed = ", ".join(unknown)
+        raise UnknownStatus(fields={"status": [Text(f"unknown: {listed}", f"未知的状态：{listed}")]})
     now = clock.now()
     cached = cache if not statuses and not cursor else None  # only the unfiltered first page
     stamp = b""

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from core import clock
 from core.db import constraint_of, first_row_autocommit, new_id, take_write_lock
-from core.errors import AppError
+from core.errors import AppError, Text
 from domain.applications import states, transitions
 from domain.applications.models import Application
 from domain.forwarding.errors import BadEvent, CallbackUnauthenticated, UnknownCase
@@ -60,22 +60,24 @@ def _holds_nul(value: Any) -> bool:
 def validate(raw: Any) -> dict[str, Any]:
     """The event's fields, or BadEvent naming what is wrong."""
     if not isinstance(raw, dict):
-        raise BadEvent(fields={"body": ["JSON object expected"]})
+        raise BadEvent(fields={"body": [Text("JSON object expected", "应为 JSON 对象")]})
     problems: dict[str, list[str]] = {}
     for key, limit in (("event_id", 64), ("sblsh", 48), ("stage", 24)):
         value = raw.get(key)
         if not isinstance(value, str) or not value or len(value) > limit:
-            problems[key] = [f"a string of 1-{limit} characters"]
+            problems[key] = [Text(f"a string of 1-{limit} characters", f"应为 1-{limit} 个字符的字符串")]
     seq = raw.get("seq")
     if not isinstance(seq, int) or isinstance(seq, bool) or not 1 <= seq <= 1_000_000:
-        problems["seq"] = ["an integer from 1"]
+        problems["seq"] = [Text("an integer from 1", "应为不小于 1 的整数")]
     for key in ("materials", "fields"):
         value = raw.get(key)
         if value is not None and (not isinstance(value, list) or not all(isinstance(v, str) for v in value)):
-            problems[key] = ["a list of strings"]
+            problems[key] = [Text("a list of strings", "应为字符串列表")]
     for key, value in raw.items():  # no database text column can hold a NUL character
         if _holds_nul(key) or _holds_nul(value):
-            problems.setdefault(str(key).replace("\x00", "\\u0000"), []).append("text without NUL characters")
+            problems.setdefault(str(key).replace("\x00", "\\u0000"), []).append(
+                Text("text without NUL characters", "文本不能包含 NUL 字符")
+            )
     if problems:
         raise BadEvent(fields=problems)
     return raw

@@ -53,17 +53,23 @@ def id_lookup(hasher: LookupHasher, id_number: str) -> str:
 def person_from(name: str, id_number: str) -> Person:
     """Validate and normalise, or raise IdentityInvalid naming each bad field."""
     problems: dict[str, list[str]] = {}
+    codes: dict[str, str] = {}  # the same, as codes a client may map (details.problems)
+
+    def fault(exc: documents.DocumentProblem) -> None:
+        problems[exc.field] = [documents.problem_text(exc)]
+        codes[exc.field] = f"identity.{exc.field}.{exc.code}"
+
     clean_name = clean_id = ""
     try:
         clean_name = documents.normalise_name(name)
     except documents.DocumentProblem as exc:
-        problems["name"] = [f"identity.name.{exc.code}"]
+        fault(exc)
     try:
         clean_id = documents.normalise_id_number(id_number, today=clock.local_date())
     except documents.DocumentProblem as exc:
-        problems["id_number"] = [f"identity.id_number.{exc.code}"]
+        fault(exc)
     if problems:
-        raise IdentityInvalid(fields=problems)
+        raise IdentityInvalid(fields=problems, details={"problems": codes})
     return Person(clean_name, clean_id)
 
 

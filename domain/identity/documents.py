@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import date
 
+from core.errors import Text
 from core.masking import mask_name as mask_name  # re-exported: masked names on identity documents
 from core.names import HAN
 from core.names import canonical_name as canonical_name  # re-exported: the public name of the rule
@@ -29,6 +30,37 @@ class DocumentProblem(ValueError):
         super().__init__(f"{field}: {code}")
         self.field = field
         self.code = code
+
+
+_PROBLEM_TEXTS = {
+    ("name", "length"): (
+        f"a name of {NAME_MIN}-{NAME_MAX} characters",
+        f"姓名应为 {NAME_MIN}-{NAME_MAX} 个字",
+    ),
+    ("name", "characters"): (
+        "Chinese characters only; parts of a minority name joined by a middle dot (·)",
+        "姓名只能由汉字组成，少数民族姓名各部分之间用间隔号“·”连接",
+    ),
+    ("id_number", "format"): (
+        "18 characters: 17 digits, then a digit or X",
+        "身份证号码应为 18 位：17 位数字加末位数字或 X",
+    ),
+    ("id_number", "region"): ("the first two digits name no province", "身份证号码前两位不是有效的省份代码"),
+    ("id_number", "birth_date"): (
+        "the birth date in it is not a real past date",
+        "身份证号码中的出生日期有误",
+    ),
+    ("id_number", "checksum"): (
+        "the last character does not match the others: a digit may be mistyped",
+        "身份证号码末位校验码不符，可能有数字输错",
+    ),
+}
+
+
+def problem_text(problem: DocumentProblem) -> Text:
+    """What to tell the person about a field that failed, in Chinese and English."""
+    en, zh = _PROBLEM_TEXTS[problem.field, problem.code]
+    return Text(en, zh)
 
 
 def check_character(first17: str) -> str:

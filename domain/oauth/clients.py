@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from core import clock
 from core.crypto import constant_time_equal, random_token, token_hash
+from core.errors import Text
 from domain.auth.revocation import RevocationList
 from domain.oauth import scopes as scope_catalog
 from domain.oauth import tokens as oauth_tokens
@@ -65,14 +66,27 @@ def _loopback(uri: str) -> bool:
     return parts.hostname in ("127.0.0.1", "::1") and not parts.username and not parts.fragment
 
 
+def _invalid(field: str, en: str, zh: str, *values: str) -> ClientInvalid:
+    """422 `oauth.client_invalid`: the reason in the message and under the field, in the answer's
+    language, followed there by the values at fault, if any."""
+    en_at, zh_at = (f": {', '.join(values)}", f"：{'、'.join(values)}") if values else ("", "")
+    return ClientInvalid(reason=Text(en, zh), fields={field: [Text(en + en_at, zh + zh_at)]})
+
+
 def _check_redirect_uri(uri: str, client_type: str) -> None:
     parts = urlsplit(uri)
     if parts.fragment or "#" in uri:
-        raise ClientInvalid(reason="回调地址不能包含片段（#）", fields={"redirect_uris": ["fragment"]})
+        raise _invalid(
+            "redirect_uris", "a redirect URI may not hold a fragment (#)", "回调地址不能包含片段（#）", uri
+        )
     if parts.username or parts.password or "@" in parts.netloc:
-        raise ClientInvalid(reason="回调地址不能包含用户信息", fields={"redirect_uris": ["userinfo"]})
+        raise _invalid(
+            "redirect_uris", "a redirect URI may not hold user information", "回调地址不能包含用户信息", uri
+        )
     if "*" in uri:
-        raise ClientInvalid(reason="回调地址不能使用通配符", fields={"redirect_uris": ["wildcard"]})
+        raise _invalid(
+            "redirect_uris", "a redirect URI may not hold a wildcard", "回调地址不能使用通配符", uri
+        )
     if parts.scheme == "https" and parts.hostname:
         return
     if client_type == PUBLIC and _loopback(uri):
@@ -80,9 +94,11 @@ def _check_redirect_uri(uri: str, client_type: str) -> None:
     # A native app's private-use scheme, reverse-domain style (RFC 8252 §7.1), e.g. cn.bank.app:/cb
     if client_type == PUBLIC and "." in parts.scheme and parts.scheme not in ("http", "https"):
         return
-    raise ClientInvalid(
-        reason="回调地址须为 https 地址（原生应用可用本机回环地址或反向域名协议）",
-        fields={"redirect_uris": [uri]},
+    raise _invalid(
+        "redirect_uris",
+        "a redirect URI must be https (a native app may use a loopback address or a reverse-domain scheme)",
+        "回调地址须为 https 地址（原生应用可用本机回环地址或反向域名协议）",
+        uri,
     )
 
 
@@ -110,17 +126,25 @@ def _check_jwks(jwks: dict[str, Any]) -> None:
     """A JWKS the token endpoint can use: every key readable, asymmetric and public only. A key
     pasted without its coordinates used to be accepted and then failed every token request."""
     if not isinstance(jwks.get("keys"), list):
-        raise ClientInvalid(reason="公钥（JWKS）无法读取", fields={"jwks": ['an object with a "keys" array']})
+        raise _invalid(
+            "jwks",
+            'the JWKS cannot be read: an object with a "keys" array',
+            "公钥（JWKS）无法读取：应为带 keys 数组的对象",
+        )
     try:
         keys = KeySet.import_key_set(jwks).keys
     except (JoseError, ValueError, TypeError, AttributeError, LookupError) as exc:
-        raise ClientInvalid(reason="公钥（JWKS）无法读取", fields={"jwks": [str(exc)[:200]]}) from None
+        raise _invalid("jwks", "the JWKS cannot be read", "公钥（JWKS）无法读取", str(exc)[:200]) from None
     for key in keys:
         if key.key_type not in _KEY_TYPES:
-            raise ClientInvalid(reason="公钥（JWKS）须为非对称密钥", fields={"jwks": [f"kty {key.key_type}"]})
+            raise _invalid(
+                "jwks", "JWKS keys must be asymmetric", "公钥（JWKS）须为非对称密钥", f"kty {key.key_type}"
+            )
         if key.is_private:
             # Whoever holds a private key can sign as the app: it must never leave the app.
-            raise ClientInvalid(reason="只登记公钥，不可提交私钥", fields={"jwks": ["private key given"]})
+            raise _invalid(
+                "jwks", "register public keys only, never a private key", "只登记公钥，不可提交私钥"
+            )
 
 
 def register(
@@ -138,25 +162,42 @@ def register(
 ) -> Registered:
     """Register a client (status pending until an operator approves it)."""
     if client_type not in (CONFIDENTIAL, PUBLIC):
-        raise ClientInvalid(reason="类型须为 confidential 或 public", fields={"client_type": [client_type]})
+        raise _invalid(
+            "client_type",
+            "the type must be confidential or public",
+            "类型须为 confidential 或 public",
+            client_type,
+        )
     if auth_method is None:
         auth_method = SECRET_BASIC if client_type == CONFIDENTIAL else NO_AUTH
     allowed_methods = (SECRET_BASIC, PRIVATE_KEY_JWT) if client_type == CONFIDENTIAL else (NO_AUTH,)
     if auth_method not in allowed_methods:
-        raise ClientInvalid(reason="认证方式与应用类型不符", fields={"auth_method": [auth_method]})
+        raise _invalid(
+            "auth_method",
+            "the authentication method does not suit the client type",
+            "认证方式与应用类型不符",
+            auth_method,
+        )
     if auth_method == PRIVATE_KEY_JWT and not (jwks and isinstance(jwks.get("keys"), list) and jwks["keys"]):
-        raise ClientInvalid(reason="private_key_jwt 须登记公钥（JWKS）", fields={"jwks": ["required"]})
+        raise _invalid(
+            "jwks", "private_key_jwt needs public keys (JWKS)", "private_key_jwt 须登记公钥（JWKS）"
+        )
     if jwks is not None:
         _check_jwks(jwks)
     if not redirect_uris and set(scopes) - scope_catalog.CLIENT_ONLY:
-        raise ClientInvalid(reason="至少登记一个回调地址", fields={"redirect_uris": ["required"]})
+        raise _invalid("redirect_uris", "register at least one redirect URI", "至少登记一个回调地址")
     for uri in redirect_uris:
         _check_redirect_uri(uri, client_type)
     unknown = [s for s in scopes if s not in scope_catalog.SCOPES]
     if unknown or not scopes:
-        raise ClientInvalid(reason="未知的授权范围", fields={"scopes": unknown or ["required"]})
+        raise _invalid(
+            "scopes",
+            "unknown scopes" if unknown else "name at least one scope",
+            "未知的授权范围" if unknown else "至少选择一个授权范围",
+            *unknown,
+        )
     if logo_url and not logo_url.startswith("https://"):
-        raise ClientInvalid(reason="图标须为 https 地址", fields={"logo_url": [logo_url]})
+        raise _invalid("logo_url", "the logo must be an https address", "图标须为 https 地址", logo_url)
     secret = random_token(32) if auth_method == SECRET_BASIC else None
     client = OAuthClient(
         id="yw_" + random_token(12).replace("-", "x").replace("_", "y"),
@@ -188,7 +229,7 @@ def set_status(
     """Approve or suspend. Suspending ends every token citizens' grants gave the client, at once
     (their grants stay listed, so a re-approved client can be used again after a fresh login)."""
     if status not in CLIENT_STATUSES:
-        raise ClientInvalid(reason="未知状态", fields={"status": [status]})
+        raise _invalid("status", "unknown status", "未知状态", status)
     client = get(session, client_id)
     client.status = status
     client.status_changed_at = clock.now()
@@ -209,7 +250,12 @@ def set_status(
 def rotate_secret(session: Session, *, actor: Actor, client_id: str) -> Registered:
     client = get(session, client_id)
     if client.auth_method != SECRET_BASIC:
-        raise ClientInvalid(reason="该应用不使用密钥认证", fields={"auth_method": [client.auth_method]})
+        raise _invalid(
+            "auth_method",
+            "this client does not authenticate with a secret",
+            "该应用不使用密钥认证",
+            client.auth_method,
+        )
     secret = random_token(32)
     client.secret_hash = token_hash(secret)
     audit_log.record(

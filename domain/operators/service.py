@@ -90,11 +90,15 @@ def _clean_roles(roles: list[str]) -> list[str]:
     cleaned: list[str] = []
     for role in roles:
         if role not in ROLES:
-            raise UnknownRole(fields={"roles": [f"unknown role {role!r}"]}, role=role)
+            raise UnknownRole(
+                fields={"roles": [Text(f"unknown role {role!r}", f"未知的角色：{role}")]}, role=role
+            )
         if role not in cleaned:
             cleaned.append(role)
     if not cleaned:
-        raise UnknownRole(fields={"roles": ["at least one role is required"]}, role="")
+        raise UnknownRole(
+            fields={"roles": [Text("at least one role is required", "至少选择一个角色")]}, role=""
+        )
     return cleaned
 
 
@@ -145,7 +149,11 @@ def create_operator(
     first admin). Commits."""
     username = username.strip().lower()
     if not USERNAME_RE.match(username):
-        raise InvalidUsername(fields={"username": ["3-64 of a-z 0-9 . _ -"]})
+        raise InvalidUsername(
+            fields={
+                "username": [Text("3-64 of a-z 0-9 . _ -", "3-64 个字符，只可使用小写字母、数字及 . _ -")]
+            }
+        )
     credentials.check_password_policy(password, username=username)
     roles = _clean_roles(roles)
     hall_ids, department_codes = _clean_scope(session, hall_ids, department_codes)
@@ -366,7 +374,10 @@ def update_operator(
     # Everything checked before anything changes: a refused update leaves the row as it was.
     roles = _clean_roles(roles) if roles is not None else None
     if status is not None and status not in STATUSES:
-        raise InvalidStatus(fields={"status": [f"one of {', '.join(STATUSES)}"]}, value=status)
+        listed = ", ".join(STATUSES)
+        raise InvalidStatus(
+            fields={"status": [Text(f"one of {listed}", f"应为以下之一：{listed}")]}, value=status
+        )
     hall_ids, department_codes = _clean_scope(session, hall_ids, department_codes)
     changes: dict[str, object] = {}
     wanted = {"roles": roles, "status": status, "hall_ids": hall_ids, "department_codes": department_codes}

@@ -42,6 +42,7 @@ def test_unknown_service_and_ambiguous_targets(client, zhang):
     assert error_code(create(client, zhang, bundle_id="YJS-NOTHING")) == "application.service_unknown"
     both = create(client, zhang, service_code=SS_CARD, bundle_id="YJS-NEWBORN")
     assert both.status_code == 422 and error_code(both) == "request.validation_failed"
+    assert both.get_json()["error"]["fields"] == {"_schema": ["请给出 service_code 或 bundle_id 中的一项"]}
     assert create(client, zhang).status_code == 422
     assert create(client, zhang, service_code=SS_CARD, extra=1).status_code == 422
 

@@ -112,6 +112,7 @@ def test_list_filters_by_status_and_pages_with_a_cursor(client, zhang, clock):
         assert sorted(i["status"] for i in either["items"]) == ["draft"] * 5 + ["submitted"], both
     lost = client.get(URL, query_string={"status": ["draft", "lost"]}, headers=zhang["headers"])
     assert lost.status_code == 422
+    assert lost.get_json()["error"]["fields"] == {"status": ["未知的状态：lost"]}
 
 
 def test_a_case_is_accepted_once_and_a_supplement_after_it_goes_back_to_review(

@@ -58,6 +58,24 @@ def test_inner_spaces_in_a_han_name_are_dropped(client, app_citizen, sims):
     assert resp.status_code == 201 and resp.get_json()["verification"]["status"] == "passed"
 
 
+def test_a_mistyped_id_number_and_a_latin_name_say_what_to_fix(client, app_citizen, sims):
+    """An elderly citizen who mistypes a digit reads what is wrong in Chinese (English on request),
+    each field on its own; a client may map the codes in details instead."""
+    person = {"name": "Zhang San", "id_number": "110101199003078514"}
+    error = start(client, app_citizen, "id_check", person=person).get_json()["error"]
+    assert error["fields"] == {
+        "name": ["姓名只能由汉字组成，少数民族姓名各部分之间用间隔号“·”连接"],
+        "id_number": ["身份证号码末位校验码不符，可能有数字输错"],
+    }
+    assert error["details"] == {
+        "problems": {"name": "identity.name.characters", "id_number": "identity.id_number.checksum"}
+    }
+    english = start(client, app_citizen, "id_check", person=person, **{"Accept-Language": "en"})
+    assert english.get_json()["error"]["fields"]["id_number"] == [
+        "the last character does not match the others: a digit may be mistyped"
+    ]
+
+
 @pytest.mark.parametrize(
     ("person", "field"),
     [({"name": "张三", "id_number": "110101199003078514"}, "id_number"),
