@@ -47,13 +47,22 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
+class TextFormatter(logging.Formatter):
+    """Plain lines for a terminal (LOG_JSON=0), redacted like the JSON ones: the message and any
+    traceback (extra fields are not printed in this form)."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact_text(super().format(record))
+
+
 def configure_logging(level: str = "INFO", json_format: bool = True) -> None:
-    """Send every log record to stderr as redacted JSON (or plain text when json_format=False)."""
+    """Send every log record to stderr as redacted JSON (or redacted plain text when
+    json_format=False)."""
     handler = logging.StreamHandler(sys.stderr)
-    if json_format:
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    handler.setFormatter(JsonFormatter() if json_format else TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

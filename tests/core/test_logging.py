@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 
-from core.logging import JsonFormatter
+from core.logging import JsonFormatter, TextFormatter
 
 
 def _format(msg, **extra):
@@ -37,3 +37,19 @@ def test_access_log_of_a_real_request_holds_no_token(app, client, citizen, caplo
     text = "\n".join(JsonFormatter().format(r) for r in caplog.records)
     assert "request" in text and citizen["account_id"] in text
     assert citizen["access_token"] not in text and "13812345678" not in text
+
+
+def test_plain_text_logs_are_redacted_too():
+    """LOG_JSON=0 (a terminal) prints plain lines: the same numbers are masked there, in the
+    message and in a traceback that quotes them."""
+    try:
+        raise ValueError("no record for 110101199003074514")
+    except ValueError:
+        import sys
+
+        record = logging.LogRecord(
+            "t", logging.ERROR, __file__, 1, "sms to %s", ("13812345678",), sys.exc_info()
+        )
+    line = TextFormatter().format(record)
+    assert "138****5678" in line and "110101********4514" in line
+    assert "13812345678" not in line and "110101199003074514" not in line
