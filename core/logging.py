@@ -26,6 +26,9 @@ def _scrub(value: Any, key: str = "") -> Any:
         return [_scrub(v) for v in value]
     if isinstance(value, str):
         return redact_text(value)
+    if isinstance(value, int) and not isinstance(value, bool):  # a phone number kept as a number
+        text = str(value)
+        return redact_text(text) if redact_text(text) != text else value
     return value
 
 

@@ -21,6 +21,11 @@ def test_phone_and_id_numbers_in_messages_are_masked():
     assert "110101199003074514" not in out["msg"] and "110101********4514" in out["msg"]
 
 
+def test_a_phone_kept_as_a_number_in_an_extra_field_is_masked():
+    out = _format("x", mobile_no=13812345678, attempts=3, ok=True)
+    assert out["mobile_no"] == "138****5678" and out["attempts"] == 3 and out["ok"] is True
+
+
 def test_sensitive_extra_fields_are_redacted():
     out = _format("x", phone="13812345678", session_key="abc", payload={"code": "123456", "ok": 1})
     assert out["phone"] == "[redacted]" and out["session_key"] == "[redacted]"

@@ -13,6 +13,13 @@ def test_phones_and_id_numbers_in_text_are_masked():
     assert "110105194912310029" not in out and "110105********0029" in out
 
 
+def test_phones_with_the_country_code_or_in_groups_are_masked():
+    for written in ("+8613812345678", "008613812345678", "8613812345678", "+86 138 1234 5678",
+                    "138-1234-5678", "138 1234 5678", "+86-13812345678"):  # fmt: skip
+        out = redact_text(f"sms to {written}.")
+        assert out == "sms to 138****5678.", written
+
+
 def test_uuids_in_paths_are_left_alone():
     path = "/v1/applications/5f1c2d3e-4b5a-4c6d-9e8f-19712345678b/timeline"
     assert redact_text(path) == path
