@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -122,7 +124,34 @@ def _operator_scope(operator: Any, per_session: bool) -> str:
 
 def _fingerprint() -> str:
     # Keyed: bodies hold ID numbers and phones, and the fingerprint is stored in Redis.
-    return services().hasher.hash_bytes(whole_body(), purpose="idempotency")
+    return services().hasher.hash_bytes(_content(), purpose="idempotency")
+
+
+def _content() -> bytes:
+    """What the request asks, as bytes two sendings of it share.
+
+    The body, and for a raw file upload the name it gives (X-File-Name). A multipart form's
+    bytes are not that: every HTTP library (wx.uploadFile, OkHttp, URLSession) draws a new
+    boundary for each sending, so a retried upload never repeats them. Its parts are taken
+    instead: each field's name and value, each file's field, name, type and SHA-256."""
+    body = whole_body()  # first: a body cut at the size limit is a 413, whatever its type
+    if request.mimetype == "multipart/form-data":
+        parts = _form_parts()
+        if parts:
+            return parts
+    name = request.headers.get("X-File-Name")
+    return body if name is None else body + b"\x00X-File-Name\x00" + name.encode("utf-8", "replace")
+
+
+def _form_parts() -> bytes:
+    parts: list[list[str]] = [["field", k, v] for k, v in sorted(request.form.items(multi=True))]
+    for field, upload in sorted(request.files.items(multi=True), key=lambda item: item[0]):
+        digest, stream = hashlib.sha256(), upload.stream
+        while chunk := stream.read(1 << 16):
+            digest.update(chunk)
+        stream.seek(0)  # the view reads the file next
+        parts.append(["file", field, upload.filename or "", upload.mimetype, digest.hexdigest()])
+    return json.dumps(parts, ensure_ascii=False).encode("utf-8", "surrogatepass") if parts else b""
 
 
 def _scope(who: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import threading
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -318,6 +319,45 @@ def test_a_raw_body_upload_with_an_idempotency_key_is_stored_and_replayed(client
     assert again.status_code == 201 and again.get_json()["id"] == first.get_json()["id"]
     materials = get(client, zhang, app["id"]).get_json()["materials"]
     assert [len(m["satisfied_by"]) for m in materials if m["id"] == "id_card"] == [1]
+
+
+def test_a_retried_multipart_upload_replays_though_its_boundary_differs(client, zhang):
+    """wx.uploadFile and the phones' HTTP libraries send a file as multipart/form-data with a new
+    random boundary each time: the retry after a lost answer is the same upload, replayed, not a
+    key reused for another request. Another file, or the same file under another name, is."""
+    app = create(client, zhang, service_code=SS_CARD).get_json()
+    photo, other, k = jpeg(), jpeg(color="blue"), key()
+
+    def send(data: bytes, name: str = "photo.jpg") -> Any:  # the test client draws a boundary each time
+        return client.post(
+            f"{URL}/{app['id']}/materials/id_card/files", data={"file": (io.BytesIO(data), name)},
+            content_type="multipart/form-data", headers=zhang["headers"] | k,
+        )  # fmt: skip
+
+    first = send(photo)
+    assert first.status_code == 201, first.get_json()
+    again = send(photo)
+    assert again.status_code == 201 and again.headers.get("Idempotent-Replayed") == "true", again.get_json()
+    assert again.get_json()["id"] == first.get_json()["id"]
+    for changed in (send(other), send(photo, name="other.jpg")):
+        assert changed.status_code == 422 and error_code(changed) == "idempotency.key_reused"
+    materials = get(client, zhang, app["id"]).get_json()["materials"]
+    assert [len(m["satisfied_by"]) for m in materials if m["id"] == "id_card"] == [1]
+
+
+def test_a_raw_upload_under_another_name_is_another_request(client, zhang):
+    app = create(client, zhang, service_code=SS_CARD).get_json()
+    photo, k = jpeg(), key()
+
+    def send(name: str) -> Any:
+        headers = zhang["headers"] | k | {"X-File-Name": name}
+        url = f"{URL}/{app['id']}/materials/id_card/files"
+        return client.post(url, data=photo, content_type="image/jpeg", headers=headers)
+
+    assert send("id.jpg").status_code == 201
+    assert send("id.jpg").headers.get("Idempotent-Replayed") == "true"
+    renamed = send("back.jpg")
+    assert renamed.status_code == 422 and error_code(renamed) == "idempotency.key_reused"
 
 
 @pytest.mark.parametrize("with_key", [False, True])
