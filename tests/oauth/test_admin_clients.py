@@ -174,3 +174,16 @@ def test_an_unreadable_stored_jwks_is_invalid_client_not_a_server_error(app, cli
         },
     )  # fmt: skip
     assert resp.status_code in (400, 401) and resp.get_json()["error"] == "invalid_client"
+
+
+def test_the_list_shows_every_app_oldest_first_and_no_secret(app, client, clock):
+    h = _admin(app, client)
+    first = client.post(URL, json=_body(), headers=h).get_json()
+    clock.advance(60)
+    second = client.post(URL, json=_body(name="便民出行", client_type="public"), headers=h).get_json()
+    listed = client.get(URL, headers=h)
+    assert listed.status_code == 200
+    assert [c["name"] for c in listed.get_json()] == ["便民银行", "便民出行"]
+    assert [c["status"] for c in listed.get_json()] == ["pending", "pending"]
+    assert first["client_secret"] not in listed.get_data(as_text=True)
+    assert second["client_secret"] is None  # a public app has none
