@@ -355,6 +355,7 @@ def _govdata_deps(app: Flask, services: Any) -> Any:
         poll_seconds=app.config["SHARED_PENDING_POLL_SECONDS"],
         retention_days=app.config["SHARED_DATA_RETENTION_DAYS"],
         presentation_ttl=app.config["PRESENTATION_TTL_SECONDS"],
+        draft_ttl_days=app.config["APPLICATION_DRAFT_TTL_DAYS"],
     )
 
 

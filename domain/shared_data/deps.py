@@ -18,3 +18,4 @@ class GovDataDeps:
     retention_days: int = 0  # shared values kept this long after the application is finished
     presentation_ttl: int = 300  # seconds a QR presentation stays valid (at most 5 minutes)
     grant_days: int = 30  # how long the exchange authorisation of one application lasts
+    draft_ttl_days: int = 30  # a draft unchanged this long is purged (APPLICATION_DRAFT_TTL_DAYS)

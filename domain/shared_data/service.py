@@ -138,6 +138,9 @@ def authorize(
         _apply(session, deps, app, spec, plan, record, data, provenance)
     _attach_certificates(session, deps, app, spec, who, now)
     _save(deps, app, data, provenance, now)
+    # The citizen worked on the draft (authorised, and it was filled): its expiry starts again,
+    # as after a save or an upload. A record arriving later on its own (poll_pending) does not.
+    app.expires_at = now + timedelta(days=deps.draft_ttl_days)
     session.commit()
     return app
 

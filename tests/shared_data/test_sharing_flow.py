@@ -24,6 +24,7 @@ from tests.api.v1.applications.conftest import (
     key,
     missing_data,
     patch,
+    relogin,
     submit,
     upload,
 )
@@ -85,6 +86,22 @@ def test_consent_fills_verified_fields_and_satisfies_materials(app, client, seed
     # Verified fields cannot be overwritten by an autosave.
     refused = patch(client, who, body, {"spouse": {"name": "别人"}})
     assert refused.status_code == 422 and error_code(refused) == "application.field_read_only"
+
+
+def test_authorising_on_the_last_day_keeps_the_draft_as_a_save_would(app, client, db_session, seeded, clock):
+    """A citizen who comes back on day 29 and authorises the data sharing has worked on the
+    draft: it is not purged the next day, as if untouched since it was created."""
+    from domain.applications.drafts import purge_expired_drafts
+
+    who = verified_as(app, married_home_owner())
+    draft = create(client, who, service_code=HUKOU_MOVE).get_json()
+    clock.advance(29 * 86400)
+    who = relogin(app, who)  # the session of day 0 has ended
+    shared = share(client, who, draft)
+    assert shared.status_code == 200, shared.get_json()
+    clock.advance(2 * 86400)
+    assert purge_expired_drafts(db_session) == 0
+    assert get(client, relogin(app, who), draft["id"]).status_code == 200
 
 
 def test_every_query_and_every_certificate_used_is_in_the_ledger(app, client, seeded):
