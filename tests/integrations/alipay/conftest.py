@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from config import load_config
@@ -10,11 +12,13 @@ from integrations.simulator_server import ThreadedSimulator
 
 
 @pytest.fixture
-def alipay(alipay_sim: ThreadedSimulator) -> AlipaySimControl:
-    """The Alipay simulator's control API, reset to its seeded state."""
+def alipay(alipay_sim: ThreadedSimulator) -> Iterator[AlipaySimControl]:
+    """The Alipay simulator's control API, reset to its seeded state, and again afterwards (the
+    simulator serves the whole session: a fault left on would fail the next test)."""
     control = AlipaySimControl(alipay_sim.url)
     control.reset()
-    return control
+    yield control
+    control.reset()
 
 
 @pytest.fixture

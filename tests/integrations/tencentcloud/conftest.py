@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from integrations.simulator_server import ThreadedSimulator
@@ -9,8 +11,11 @@ from integrations.tencentcloud.faceid_sim_control import FaceIdSimControl
 
 
 @pytest.fixture
-def faceid(faceid_sim: ThreadedSimulator) -> FaceIdSimControl:
-    """The FaceID simulator's control API, reset to its seeded state."""
+def faceid(faceid_sim: ThreadedSimulator) -> Iterator[FaceIdSimControl]:
+    """The FaceID simulator's control API, reset to its seeded state, and again afterwards: the
+    simulator serves the whole session, and a fault left on (down, queued errors) would fail
+    whichever test the same process runs next."""
     control = FaceIdSimControl(faceid_sim.url)
     control.reset()
-    return control
+    yield control
+    control.reset()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -42,18 +43,24 @@ class Sim:
 
 
 @pytest.fixture
-def sims(wechat_sim, faceid_sim, alipay_sim, idcheck_sim) -> dict[str, Sim]:
-    """Every real-name simulator, reset; keyed by method."""
-    WechatSimControl(wechat_sim.url).reset()
+def sims(wechat_sim, faceid_sim, alipay_sim, idcheck_sim) -> Iterator[dict[str, Sim]]:
+    """Every real-name simulator, reset; keyed by method. Reset again afterwards: they serve the
+    whole session, and a fault a test left on (a provider down) would fail the next test."""
+
+    def reset() -> None:
+        WechatSimControl(wechat_sim.url).reset()
+        for name in ("tencent_faceid", "alipay_face", "id_check"):
+            out[name].post("reset")
+
     out = {
         "wechat_face": Sim(wechat_sim),
         "tencent_faceid": Sim(faceid_sim),
         "alipay_face": Sim(alipay_sim),
         "id_check": Sim(idcheck_sim),
     }
-    for name in ("tencent_faceid", "alipay_face", "id_check"):
-        out[name].post("reset")
-    return out
+    reset()
+    yield out
+    reset()
 
 
 @pytest.fixture
