@@ -26,32 +26,9 @@ import jsonschema
 from flask import Flask, request, request_finished
 
 from api.i18n import language
+from tests.api.openapi_schema import strict_schema
 
 _RULE_ARGUMENT = re.compile(r"<(?:[^:>]+:)?([^>]+)>")
-
-
-def _plain(spec: dict, node: Any) -> Any:
-    """`node` as a strict plain JSON Schema: $refs resolved, `nullable` as a type list, an
-    object that lists its properties closed to others (an allOf of such objects merged first)."""
-    schemas = spec["components"]["schemas"]
-    if isinstance(node, list):
-        return [_plain(spec, v) for v in node]
-    if not isinstance(node, dict):
-        return node
-    if "$ref" in node:
-        return _plain(spec, schemas[node["$ref"].rsplit("/", 1)[-1]])
-    if "allOf" in node and all(_plain(spec, part).get("type") == "object" for part in node["allOf"]):
-        merged: dict[str, Any] = {"type": "object", "properties": {}}
-        for part in (_plain(spec, p) for p in node["allOf"]):
-            merged["properties"] |= part.get("properties", {})
-            merged["required"] = sorted({*merged.get("required", []), *part.get("required", [])})
-        return merged | {"additionalProperties": False}
-    out = {k: _plain(spec, v) for k, v in node.items() if k != "nullable"}
-    if node.get("nullable") and "type" in out:
-        out["type"] = [out["type"], "null"]
-    if "properties" in node and "additionalProperties" not in node:
-        out["additionalProperties"] = False
-    return out
 
 
 class AnswerCheck:
@@ -81,7 +58,7 @@ class AnswerCheck:
     def _validator(self, method: str, path: str, status: str, schema: dict) -> Any:
         key = (method, path, status, json.dumps(schema, sort_keys=True))
         if key not in self._validators:
-            self._validators[key] = jsonschema.Draft4Validator(_plain(self._spec_dict(), schema))
+            self._validators[key] = jsonschema.Draft4Validator(strict_schema(self._spec_dict(), schema))
         return self._validators[key]
 
     def _finished(self, sender: Flask, response: Any, **_: Any) -> None:
