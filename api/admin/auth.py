@@ -29,8 +29,8 @@ from api.deps import services
 from api.idempotency import idempotent
 from api.middleware import client_ip
 from core.db import db
+from domain.operators import credential_changes, lockout, sessions
 from domain.operators import service as operators
-from domain.operators import sessions
 from domain.operators.models import Operator
 from domain.operators.scope import scope_of
 
@@ -53,8 +53,8 @@ def operator_body(operator: Operator) -> dict:
         "scoped": scope_of(operator).scoped,
         "status": operator.status,
         "must_change_password": bool(operator.must_change_password),
-        "locked": operators.is_locked(operator),
-        "locked_until": operator.locked_until if operators.is_locked(operator) else None,
+        "locked": lockout.is_locked(operator),
+        "locked_until": operator.locked_until if lockout.is_locked(operator) else None,
         "failed_attempts": operator.failed_attempts,
         "created_at": operator.created_at,
         "last_login_at": operator.last_login_at,
@@ -148,7 +148,7 @@ class MyPassword(MethodView):
         """
         op = current_operator()
         svc = services()
-        ended = operators.change_own_password(
+        ended = credential_changes.change_own_password(
             db.session(), encryptor=svc.encryptor, policy=admin_policy(), actor=current_actor(),
             operator_id=op.operator_id, session_id=op.session_id, current_password=body["current_password"],
             totp_code=body["totp_code"], new_password=body["new_password"],
@@ -177,7 +177,7 @@ class MyNewTotp(MethodView):
         secret when `POST /admin/v1/me/password` changes the password with one of its codes as
         `new_totp_code`; until then you log in with the old one.
         """
-        done = operators.request_new_totp(
+        done = credential_changes.request_new_totp(
             db.session(), encryptor=services().encryptor, actor=current_actor(),
             operator_id=current_operator().operator_id, session_id=current_operator().session_id,
         )  # fmt: skip

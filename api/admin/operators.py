@@ -18,6 +18,7 @@ from api.blueprint import Blueprint
 from api.deps import services
 from api.idempotency import idempotent
 from core.db import db
+from domain.operators import credential_changes
 from domain.operators import service as operators
 from domain.operators.models import ROLE_ADMIN
 
@@ -118,7 +119,7 @@ class OperatorCredentialsReset(MethodView):
         You know the new password and TOTP secret, so the operator must replace both after logging
         in (`must_change_password`; 403 `admin.password_change_required` elsewhere until then).
         """
-        done = operators.reset_credentials(
+        done = credential_changes.reset_credentials(
             db.session(), encryptor=services().encryptor, actor=current_actor(), operator_id=operator_id,
             new_password=body["new_password"], ratelimiter=services().ratelimiter,
         )  # fmt: skip

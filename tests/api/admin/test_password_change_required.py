@@ -273,7 +273,7 @@ def test_a_new_secret_asked_for_by_a_session_a_reset_just_ended_is_not_kept(app,
     request is refused as the ended session it is, and the secret it would have handed out
     cannot later stand in for the one the operator asks for after the reset."""
     from core.db import db
-    from domain.operators import service
+    from domain.operators import credential_changes as service
     from domain.operators.audit_log import CLI_ACTOR
     from domain.operators.models import Operator
 

@@ -3,7 +3,7 @@ import pytest
 from sqlalchemy import select
 
 from core.audit import AuditEvent
-from domain.operators import service, sessions
+from domain.operators import credential_changes, service, sessions
 from domain.operators.audit_log import Actor
 from domain.operators.errors import (
     LastAdmin,
@@ -137,7 +137,7 @@ def test_without_redis_an_expired_lock_gives_a_fresh_set_of_password_change_atte
     op = make_operator(app)
 
     def change(password):
-        return service.change_own_password(
+        return credential_changes.change_own_password(
             db_session, encryptor=services.encryptor, policy=policy, actor=ACTOR, operator_id=op["id"],
             session_id="this-desk", current_password=password,
             totp_code=pyotp.TOTP(op["secret"]).at(clock.time()), new_password="a brand new passphrase",
