@@ -353,6 +353,7 @@ def message_states(session: Session, notification_id: str) -> list[dict]:
             "state": m.state,
             "attempts": m.attempts,
             "error_code": m.error_code,
+            "error": m.error,
             "held": m.held_reason,
             "due_at": m.due_at,
         }  # fmt: skip

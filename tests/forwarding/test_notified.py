@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -22,10 +23,13 @@ def daytime() -> Any:
 
 
 @pytest.fixture
-def apns(apns_sim: Any) -> Sim:
+def apns(apns_sim: Any) -> Iterator[Sim]:
+    """The session's APNs simulator, reset before and after (a fault left queued would fail the
+    next test that pushes without this fixture)."""
     sim = Sim(apns_sim.url)
     sim.post("reset")
-    return sim
+    yield sim
+    sim.post("reset")
 
 
 def _inbox(client: Any, who: dict) -> list[dict]:

@@ -43,10 +43,13 @@ class Sim:
 
 
 @pytest.fixture
-def apns(apns_sim: Any) -> Sim:
+def apns(apns_sim: Any) -> Iterator[Sim]:
+    """The session's APNs simulator, reset before and after (a fault left queued would fail the
+    next test that pushes without this fixture)."""
     sim = Sim(apns_sim.url)
     sim.post("reset")
-    return sim
+    yield sim
+    sim.post("reset")
 
 
 @pytest.fixture
@@ -131,12 +134,24 @@ def run_notifier(app: Any) -> dict:
     return run(app, threads=2, once=True)
 
 
-def states(app: Any, note_id: str) -> dict[str, str]:
+class States(dict):
+    """channel → state; its repr adds each failed message's error code and text, so a test that
+    finds an unexpected failure says which (e.g. a provider timeout, or an exception of ours)."""
+
+    def __init__(self, rows: list[dict]) -> None:
+        super().__init__({m["channel"]: m["state"] for m in rows})
+        self.errors = {m["channel"]: (m["error_code"], m["error"]) for m in rows if m["error_code"]}
+
+    def __repr__(self) -> str:
+        return super().__repr__() + (f" errors={self.errors!r}" if self.errors else "")
+
+
+def states(app: Any, note_id: str) -> States:
     from core.db import db
     from notifications.delivery import message_states
 
     db.session.remove()
-    return {m["channel"]: m["state"] for m in message_states(db.session(), note_id)}
+    return States(message_states(db.session(), note_id))
 
 
 def tune(app: Any, monkeypatch: Any, **changes: Any) -> None:
