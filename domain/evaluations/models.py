@@ -32,7 +32,7 @@ class Evaluation(IdMixin, Base):
     application_id: Mapped[str] = mapped_column(ForeignKey("applications.id"), unique=True)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
     service_code: Mapped[str] = mapped_column(String(64), index=True)
-    department: Mapped[str | None] = mapped_column(String(64), index=True)
+    department: Mapped[str | None] = mapped_column(String(100), index=True)
     level: Mapped[str] = mapped_column(String(8))
     indicators: Mapped[dict[str, Any]] = mapped_column(JSON)
     # Encrypted (service.REASON_PURPOSE): citizens write names, numbers and addresses into it.
@@ -49,7 +49,7 @@ class RectificationTask(IdMixin, Base):
 
     evaluation_id: Mapped[str] = mapped_column(ForeignKey("evaluations.id"), unique=True)
     account_id: Mapped[str] = mapped_column(String(36), index=True)
-    department: Mapped[str | None] = mapped_column(String(64), index=True)  # its name, as rated
+    department: Mapped[str | None] = mapped_column(String(100), index=True)  # its name, as rated
     # Its catalog code (stays when the department is renamed): operators tied to departments see
     # only their departments' tasks.
     department_code: Mapped[str | None] = mapped_column(String(32), index=True)

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from core.audit import AuditEvent
 from core.db import db
 from domain.applications.models import Application
+from domain.catalog.models import Department
 from domain.evaluations import service as evaluations
 from domain.evaluations.models import Evaluation, RectificationTask
 from tests.api.v1.applications.conftest import SS_CARD, li, seeded, zhang  # noqa: F401 - fixtures
@@ -355,3 +356,50 @@ def test_a_rating_that_fails_to_store_for_another_reason_is_not_called_already_r
             session, app.extensions["yiwang"].encryptor, account_id=zhang["account_id"],
             application_id=app_id, level="满意",
         )  # fmt: skip
+
+
+def test_a_department_with_the_longest_name_the_catalog_takes_is_rated_and_counted(
+    client: Any,
+    zhang: dict,  # noqa: F811
+    officer: dict,
+) -> None:
+    """The catalog takes department names of up to 100 characters; a rating of such a
+    department's case is kept, and its figures read the same to the public and to officers."""
+    from domain.applications import forms
+
+    session = db.session()
+    for department in session.scalars(select(Department)):
+        department.name = (department.code + "行政审批服务局政务服务中心" * 8)[:100]
+    session.commit()
+    forms._cache.clear()  # specs name the departments they were built with
+    app_id = _completed(client, zhang)
+    made = rate(client, zhang, app_id, level="不满意", reason="等了很久")
+    assert made.status_code == 201, made.get_json()
+    name = db.session.get(Evaluation, made.get_json()["id"]).department
+    assert len(name) == 100
+    public = client.get(f"/v1/departments/{name}/ratings").get_json()
+    assert public["total"] == 1 and public["bad"] == 1 and public["bad_rectified"] == 0
+    figures = client.get("/admin/v1/rectifications/departments", query_string={"department": name},
+                         headers=officer)  # fmt: skip
+    assert figures.status_code == 200 and figures.get_json() == public
+    tasks = client.get("/admin/v1/rectifications", headers=officer).get_json()["items"]
+    assert [t["department"] for t in tasks] == [name]
+
+
+def test_officers_read_figures_only_of_a_department_that_exists(
+    client: Any,
+    seeded: None,  # noqa: F811
+    officer: dict,
+) -> None:
+    unknown = client.get(
+        "/admin/v1/rectifications/departments", query_string={"department": "没有这个部门"}, headers=officer
+    )
+    assert unknown.status_code == 404
+    assert unknown.get_json()["error"]["code"] == "catalog.department_not_found"
+    missing = client.get("/admin/v1/rectifications/departments", headers=officer)
+    assert missing.status_code == 422 and "department" in missing.get_json()["error"]["fields"]
+    name = db.session().scalars(select(Department.name)).first()
+    zero = client.get(
+        "/admin/v1/rectifications/departments", query_string={"department": name}, headers=officer
+    )
+    assert zero.status_code == 200 and zero.get_json()["total"] == 0

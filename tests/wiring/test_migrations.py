@@ -257,3 +257,31 @@ def test_operators_whose_password_an_admin_chose_must_change_it_and_a_downgrade_
     assert "must_change_password" not in columns and count == 6
     migrate(url)  # and up again
     engine.dispose()
+
+
+def test_rated_department_names_widen_with_ratings_and_tasks_kept(tmp_path):
+    url, engine = _sqlite_at(tmp_path, "452bc7ec256c")
+    with engine.begin() as conn:
+        _row(conn, "accounts", id="acc")
+        _row(conn, "applications", id="app", account_id="acc", items=[{"code": "ITEM1", "version": 1}])
+        _row(
+            conn, "evaluations", id="ev", application_id="app", account_id="acc", department="市政务服务中心"
+        )
+        _row(conn, "rectification_tasks", id="t", evaluation_id="ev", account_id="acc",
+             department="市政务服务中心", due_on=date(2026, 1, 9))  # fmt: skip
+    migrate(url)
+    assert _diff(url) == []
+    long_name = "行政审批服务局" * 14 + "政务"  # 100 characters, as the catalog takes
+    with engine.begin() as conn:
+        assert conn.execute(text("SELECT department FROM rectification_tasks")).scalar() == "市政务服务中心"
+        conn.execute(text("UPDATE evaluations SET department = :d"), {"d": long_name})
+        assert conn.execute(text("PRAGMA foreign_key_check")).all() == []
+        assert conn.execute(text("PRAGMA integrity_check")).scalar() == "ok"
+    with pytest.raises(RuntimeError, match="longer than 64"):
+        command.downgrade(alembic_config(url), "452bc7ec256c")
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE evaluations SET department = '市政务服务中心'"))
+    command.downgrade(alembic_config(url), "452bc7ec256c")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM rectification_tasks")).scalar() == 1
+    engine.dispose()
