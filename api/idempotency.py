@@ -130,7 +130,8 @@ def _fingerprint() -> str:
 def _content() -> bytes:
     """What the request asks, as bytes two sendings of it share.
 
-    The body, and for a raw file upload the name it gives (X-File-Name). A multipart form's
+    The body (a JSON body as its value, whatever its key order and spacing), and for a raw file
+    upload the name it gives (X-File-Name). A multipart form's
     bytes are not that: every HTTP library (wx.uploadFile, OkHttp, URLSession) draws a new
     boundary for each sending, so a retried upload never repeats them. Its parts are taken
     instead: each field's name and value, each file's field, name, type and SHA-256."""
@@ -139,8 +140,24 @@ def _content() -> bytes:
         parts = _form_parts()
         if parts:
             return parts
+    elif request.is_json and body:
+        return _canonical_json(body)
     name = request.headers.get("X-File-Name")
     return body if name is None else body + b"\x00X-File-Name\x00" + name.encode("utf-8", "replace")
+
+
+def _canonical_json(body: bytes) -> bytes:
+    """A JSON body as its value: keys sorted, no spaces. Serializers need not keep key order
+    (Swift's JSONEncoder without .sortedKeys draws it anew in each app launch), so a phone
+    resending a stored request after a restart sends the same value in other bytes. A body
+    that is not JSON stays as it is (the view refuses it)."""
+    try:
+        value = json.loads(body)
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
+            "utf-8", "surrogatepass"
+        )
+    except (ValueError, RecursionError):
+        return body
 
 
 def _form_parts() -> bytes:

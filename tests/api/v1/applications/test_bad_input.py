@@ -152,6 +152,30 @@ def test_submission_idempotency(client, zhang, db_session):
     assert rows == 1
 
 
+def test_a_resent_submission_with_its_keys_in_another_order_replays(client, zhang, db_session):
+    """An app restarted before it learnt the answer resends the stored request with its key; a
+    serializer that does not keep key order (Swift's JSONEncoder without .sortedKeys) writes the
+    same value in other bytes: it is the same request, replayed. Another value is not."""
+    app = _ready(client, zhang)
+    k = key()
+    version = app["consent"]["text_version"]
+    url, headers = f"{URL}/{app['id']}/submit", zhang["headers"] | k | {"Content-Type": "application/json"}
+    first = client.post(url, data=f'{{"consent": {{"accepted": true, "text_version": "{version}"}}}}',
+                        headers=headers)  # fmt: skip
+    assert first.status_code == 200, first.get_json()
+    again = client.post(url, data=f'{{ "consent":{{"text_version":"{version}",  "accepted":true }} }}\n',
+                        headers=headers)  # fmt: skip
+    assert again.status_code == 200 and again.headers.get("Idempotent-Replayed") == "true", again.get_json()
+    assert again.get_json()["case_number"] == first.get_json()["case_number"]
+    other = client.post(url, data=f'{{"consent": {{"accepted": false, "text_version": "{version}"}}}}',
+                        headers=headers)  # fmt: skip
+    assert other.status_code == 422 and error_code(other) == "idempotency.key_reused"
+    rows = db_session.scalar(
+        select(func.count()).select_from(ForwardingOutbox).where(ForwardingOutbox.application_id == app["id"])
+    )
+    assert rows == 1
+
+
 def test_the_same_key_while_the_first_submission_runs_is_409_then_replays_it(
     client, app, zhang, services, monkeypatch
 ):
