@@ -301,10 +301,10 @@ def _attach_integrations(app: Flask, services: Any, redis: Any) -> None:
     services.sms = SmsClient.from_config(app.config)
     services.identity = _identity_deps(app, services)
     services.govdata = _govdata_deps(app, services)
-    services.applications = _application_deps(app, services)
     from domain.forwarding.deps import ForwardingDeps
 
     services.forwarding = ForwardingDeps(app.config, services.encryptor, redis)
+    services.applications = _application_deps(app, services)
     from notifications.deps import NotificationDeps
 
     services.notifications = NotificationDeps(
@@ -329,6 +329,7 @@ def _application_deps(app: Flask, services: Any) -> Any:
         identity_methods={c: list(m) for c, m in services.identity.policy.methods_by_channel.items()},
         certificate_check=_certificate_check(services.govdata),
         file_holders=[complaints.holds_file],  # a complaint's attachments outlive their draft
+        forwarding_profile=lambda: services.forwarding.profile().name,
     )
 
 

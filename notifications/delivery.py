@@ -170,7 +170,7 @@ class Sender:
             params.append({
                 "b_id": message_id, "b_attempt": attempts, "b_state": state, "b_due": due_at,
                 "b_provider": outcome.provider_msg_id,
-                "b_code": outcome.code, "b_error": error,
+                "b_code": outcome.code[:64] if outcome.code else outcome.code, "b_error": error,
                 "b_sent": now if state in (DELIVERED, SENT) else None,
                 "b_final": now if state in FINAL_STATES else None,
             })  # fmt: skip

@@ -284,7 +284,7 @@ class Withdraw(MethodView):
     def post(self, body: dict, app_id: str) -> Response:
         """Withdraw before the department accepts the case."""
         app = submission.withdraw(
-            db.session(), account_id=current_principal().account_id, app_id=app_id,
+            db.session(), services().applications, account_id=current_principal().account_id, app_id=app_id,
             reason=body.get("reason"), request_id=g.get("request_id"),
         )  # fmt: skip
         return _full(app)

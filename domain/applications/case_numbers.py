@@ -48,7 +48,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
 from core.db import first_row_autocommit
-from domain.applications.models import CaseSerial
+from domain.applications.models import Application, CaseSerial
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 DEFAULT_FORMAT = "{code}{date:%Y%m%d}{serial:04d}"
@@ -176,8 +176,16 @@ class CaseNumbers:
         self.fmt = fmt
         self._scope_fmt = fmt[: fmt.index("{serial")]
         self._blocks = SerialBlocks(block)
-        # Fail at start-up, not at the first submission, when the format is wrong.
-        self.format(code="X" * 31, when=datetime(2026, 1, 1, tzinfo=BEIJING), serial=1)
+        # Fail at start-up, not at the first submission, when the format is wrong or makes
+        # numbers longer than the column holding them (a 31-character code, a six-digit serial).
+        sample = self.format(
+            code="X" * 31, when=datetime(2026, 12, 31, 23, 59, 59, tzinfo=BEIJING), serial=999999
+        )
+        width = Application.__table__.c.case_number.type.length
+        if len(sample) > width:
+            raise ValueError(
+                f"CASE_NUMBER_FORMAT makes case numbers of {len(sample)} characters; at most {width} fit"
+            )
 
     def forget_reserved(self) -> None:
         """Hand out no serial reserved so far: the next one is reserved afresh."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,3 +30,6 @@ class ApplicationDeps:
     # (file id column) -> SQL condition "something else still holds this file" (a complaint's
     # evidence): the orphan sweep keeps those files although no application uses them any more.
     file_holders: list[Any] = field(default_factory=list)
+    # () -> the name of the province profile (PROVINCE_PROFILE) the forwarder claims rows of: the
+    # outbox rows a submission, resubmission or withdrawal writes carry it.
+    forwarding_profile: Callable[[], str] = field(default=lambda: "reference")

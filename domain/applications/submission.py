@@ -213,7 +213,8 @@ def submit(
     # queues on it: take it last (on SQLite it is held until the commit).
     if target == states.SUBMITTED:
         app.case_number = deps.case_numbers.next(session, code=app.service_code, when=now)
-    rows.append(_outbox_row(app, "submit" if target == states.SUBMITTED else "resubmit", now))
+    kind = "submit" if target == states.SUBMITTED else "resubmit"
+    rows.append(_outbox_row(app, kind, now, profile=deps.forwarding_profile()))
     # The citizen's data goes to the handling departments (with the consent just recorded).
     rows.append((DataAccess.__table__, ledger.line(
         account_id=account_id, at=now, accessor_type=DEPARTMENT,
@@ -242,18 +243,25 @@ def submit(
 
 
 def _outbox_row(
-    app: Application, kind: str, now: datetime, note: str | None = None
+    app: Application, kind: str, now: datetime, *, profile: str, note: str | None = None
 ) -> tuple[Any, dict[str, Any]]:
-    """The row the province adapter sends: one per submission, resubmission or withdrawal."""
+    """The row the province adapter sends: one per submission, resubmission or withdrawal, for
+    the configured province profile (the forwarder claims only its profile's rows)."""
     return ForwardingOutbox.__table__, {
         "id": new_id(), "application_id": app.id, "kind": kind, "submission_version": app.submission_version,
         "case_number": app.case_number, "state": "pending", "attempts": 0, "created_at": now,
-        "next_attempt_at": now, "note": note,
+        "next_attempt_at": now, "note": note, "profile": profile,
     }  # fmt: skip
 
 
 def withdraw(
-    session: Session, *, account_id: str, app_id: str, reason: str | None, request_id: str | None = None
+    session: Session,
+    deps: ApplicationDeps,
+    *,
+    account_id: str,
+    app_id: str,
+    reason: str | None,
+    request_id: str | None = None,
 ) -> Application:
     app = owned(session, account_id, app_id, lock=True)
     if not states.withdrawable(app.status, accepted=app.clock_started_on is not None):
@@ -269,7 +277,9 @@ def withdraw(
         app, previous, states.WITHDRAWN, now, actor_type="citizen", actor_id=account_id, note=reason
     )
     insert_rows(
-        session, [_outbox_row(app, "withdraw", now, note=reason), event], {"seq_application_id": app.id}
+        session,
+        [_outbox_row(app, "withdraw", now, profile=deps.forwarding_profile(), note=reason), event],
+        {"seq_application_id": app.id},
     )
     session.commit()
     return app

@@ -346,7 +346,7 @@ def apply_ready(
         now = clock.now()
         outcome = _apply(session, profile, app, event, now)
         event.state = APPLIED if outcome is None else IGNORED
-        event.outcome = outcome
+        event.outcome = outcome[:200] if outcome else outcome  # may quote the province's values
         event.applied_at = now
         app.province_seq = event.seq
         applied += 1

@@ -220,7 +220,7 @@ def _begin(
         result = provider_call(quota, method, lambda: checker.check(person, out_ref=out_ref))
         row.expires_at = now
         row.provider_request_id = (result.provider_request_id or "")[:64] or None
-        row.provider_code = result.provider_code
+        row.provider_code = (result.provider_code or "")[:64] or None
         finish(row, PASSED if result.matched else FAILED, None if result.matched else result.reason)
         if result.matched:
             hotpath.lock_account(session.connection(), account_id)  # before the attempt's row: see there

@@ -32,7 +32,7 @@ class WalletCertificate(IdMixin, Base):
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
     identifier: Mapped[str] = mapped_column(String(128))
     type_code: Mapped[str] = mapped_column(String(21))
-    type_name: Mapped[str] = mapped_column(String(64))
+    type_name: Mapped[str] = mapped_column(String(100))  # as long as the catalog's type names
     issuer: Mapped[str] = mapped_column(String(128))
     holder_name_enc: Mapped[str] = mapped_column(Text)
     number_enc: Mapped[str] = mapped_column(Text)

@@ -88,7 +88,7 @@ class ProvinceClient:
         try:
             receipt = Receipt(
                 sblsh=str(answer["sblsh"]), version=int(answer["version"]),
-                receipt_no=str(answer["receipt_no"]), received_at=answer.get("received_at"),
+                receipt_no=str(answer["receipt_no"])[:64], received_at=answer.get("received_at"),
                 duplicate=bool(answer.get("duplicate")),
             )  # fmt: skip
         except (KeyError, TypeError, ValueError) as exc:

@@ -100,6 +100,32 @@ def test_the_same_event_twice_moves_the_case_once(client, app, zhang, services, 
     )
 
 
+def test_an_unmapped_stage_with_a_long_code_is_kept_as_ignored_and_the_case_goes_on(
+    client, app, zhang, services, province
+):
+    """A stage the profile does not map is recorded as ignored, its reason quoting the code the
+    province sent: a long code must not stop the case at that event."""
+    from domain.forwarding.models import ProvinceEvent
+
+    case = submitted(client, zhang)
+    forward(services)
+    wait_for(lambda: _province_seq(case["id"]) >= 1)
+    sblsh = case["case_number"]
+    odd = callback(client, app, event(sblsh, 2, "odd_stage", code="C" * 190))
+    assert odd.status_code == 200 and odd.get_json()["result"] == "stored"
+    assert callback(client, app, event(sblsh, 3, "accepted", code="1")).get_json()["result"] == "stored"
+    assert _status(client, zhang, case["id"]) == "accepted"
+    ignored = (
+        fresh()
+        .scalars(
+            select(ProvinceEvent).where(ProvinceEvent.application_id == case["id"], ProvinceEvent.seq == 2)
+        )
+        .one()
+    )
+    assert ignored.state == "ignored" and ignored.outcome.startswith("unmapped stage odd_stage/CCC")
+    assert len(ignored.outcome) == 200
+
+
 def test_events_out_of_order_wait_for_their_predecessor_and_never_move_backwards(
     client, app, zhang, services, province
 ):

@@ -57,6 +57,25 @@ def test_the_citizen_sees_waiting_then_received_with_the_receipt(client, zhang, 
     ] == row.receipt_no
 
 
+def test_a_province_profile_of_another_name_forwards_submissions_and_withdrawals(
+    client, zhang, services, province, monkeypatch
+):
+    """A province deploys its own profile (PROVINCE_PROFILE=<its file>, named after it): the
+    forwarder claims only rows of that profile, so every row a citizen's action writes carries it."""
+    own = dataclasses.replace(services.forwarding.profile(), name="zhejiang")
+    monkeypatch.setattr(services.forwarding, "profile", lambda: own)
+    case = submitted(client, zhang)
+    assert _row(case["id"]).profile == "zhejiang"
+    assert forward(services) == ["delivered"]
+    assert get(client, zhang, case["id"]).get_json()["status"] == "received"
+    withdrawn = client.post(f"/v1/applications/{case['id']}/withdraw", json={"reason": "不办了"},
+                            headers=zhang["headers"] | key())  # fmt: skip
+    assert withdrawn.status_code == 200, withdrawn.get_json()
+    assert _row(case["id"], "withdraw").profile == "zhejiang"
+    assert forward(services) == ["delivered"]
+    assert _row(case["id"], "withdraw").state == "delivered"
+
+
 def test_a_lost_answer_is_sent_again_and_the_province_dedupes(client, zhang, services, province, db_session):
     case = submitted(client, zhang)
     forward(services)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from domain.applications.models import ApplicationNotice
@@ -217,20 +218,26 @@ def test_pending_record_resolves_and_updates_the_draft(
     assert notice.event_type == "shared_data_ready" and notice.params["dataset_name"] == "不动产登记信息"
 
 
+LONG_REASON = "经核查，该不动产存在产权争议，" * 20  # 300 characters of the department's own words
+
+
+@pytest.mark.parametrize(
+    ("reason", "shown"), [("产权存在争议", "产权存在争议"), (LONG_REASON, LONG_REASON[:199] + "…")]
+)
 def test_denied_record_tells_the_citizen_to_provide_it(
-    app, client, db_session, clock, exchange_sim, seeded, services
+    app, client, db_session, clock, exchange_sim, seeded, services, reason, shown
 ):
     who, body, _ = _pending_property(app, client, exchange_sim)
     sim(
         exchange_sim.url,
         f"_sim/tickets/{_ticket(db_session, body['id'])}",
-        {"decision": "deny", "reason": "产权存在争议"},
+        {"decision": "deny", "reason": reason},
     )
     clock.advance(services.govdata.poll_seconds + 1)
     assert sharing.poll_pending(db_session, services.govdata) == 1
     after = get(client, who, body["id"]).get_json()
     state = next(d for d in after["data_sharing"]["datasets"] if d["id"] == "property.real_estate_register")
-    assert state["status"] == "denied" and state["reason"] == "产权存在争议"
+    assert state["status"] == "denied" and state["reason"] == shown
     assert not next(m for m in after["materials"] if m["id"] == "register")["satisfied"]
     notice = db_session.scalar(
         select(ApplicationNotice).where(ApplicationNotice.application_id == body["id"])

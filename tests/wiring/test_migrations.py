@@ -259,7 +259,7 @@ def test_operators_whose_password_an_admin_chose_must_change_it_and_a_downgrade_
     engine.dispose()
 
 
-def test_rated_department_names_widen_with_ratings_and_tasks_kept(tmp_path):
+def test_names_widen_to_the_catalogs_with_ratings_tasks_and_certificates_kept(tmp_path):
     url, engine = _sqlite_at(tmp_path, "452bc7ec256c")
     with engine.begin() as conn:
         _row(conn, "accounts", id="acc")
@@ -269,12 +269,14 @@ def test_rated_department_names_widen_with_ratings_and_tasks_kept(tmp_path):
         )
         _row(conn, "rectification_tasks", id="t", evaluation_id="ev", account_id="acc",
              department="市政务服务中心", due_on=date(2026, 1, 9))  # fmt: skip
+        _row(conn, "wallet_certificates", id="w", account_id="acc", identifier="c1", type_name="居民户口簿")
     migrate(url)
     assert _diff(url) == []
     long_name = "行政审批服务局" * 14 + "政务"  # 100 characters, as the catalog takes
     with engine.begin() as conn:
         assert conn.execute(text("SELECT department FROM rectification_tasks")).scalar() == "市政务服务中心"
         conn.execute(text("UPDATE evaluations SET department = :d"), {"d": long_name})
+        assert conn.execute(text("SELECT type_name FROM wallet_certificates")).scalar() == "居民户口簿"
         assert conn.execute(text("PRAGMA foreign_key_check")).all() == []
         assert conn.execute(text("PRAGMA integrity_check")).scalar() == "ok"
     with pytest.raises(RuntimeError, match="longer than 64"):

@@ -510,6 +510,10 @@ def test_a_province_format_numbers_its_own_way_with_a_serial_per_scope(app, seed
     assert daily.endswith("0001") and len(daily) == 31 + 8 + 4
     with pytest.raises(ValueError):
         CaseNumbers("{code}{date:%Y%m%d}")  # no serial: refused at start-up
+    # Numbers longer than the 48 characters stored would fail every submission: refused too.
+    with pytest.raises(ValueError, match="at most 48"):
+        CaseNumbers("{code}{date:%Y%m%d%H%M%S}{serial:06d}")
+    assert len(CaseNumbers("{code}{date:%Y%m%d}{serial:09d}").format(code=SS_CARD, when=when, serial=1)) == 48
 
 
 def test_taking_a_case_number_leaves_the_connection_committing_durably(app, seeded):
