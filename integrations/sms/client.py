@@ -35,9 +35,20 @@ _RETRYABLE_PREFIXES = (
     "RequestLimitExceeded",
     "ServiceUnavailable",
     "ResourceUnavailable",
+    # Frequency limits lift after their window (30 s, an hour, the day): the same message to
+    # the same number goes through later. Two critical events of one case reach an elderly
+    # citizen's only channel within seconds; the second must wait, not be dropped.
+    "LimitExceeded.PhoneNumberThirtySecondLimit",
+    "LimitExceeded.PhoneNumberOneHourLimit",
+    "LimitExceeded.PhoneNumberDailyLimit",
+    "LimitExceeded.PhoneNumberSameContentDailyLimit",
+    "LimitExceeded.DeliveryFrequencyLimit",
+    "LimitExceeded.AppDailyLimit",
+    "LimitExceeded.DailyLimit",
 )
 # Codes that will fail the same way again: credentials, parameters, unapproved sign or
-# template, per-number frequency limits (LimitExceeded.Phone*), balance, unsupported calls.
+# template, too many numbers in one request (LimitExceeded.PhoneNumberCountLimit), balance,
+# unsupported calls.
 _PERMANENT_PREFIXES = (
     "AuthFailure",
     "InvalidParameter",

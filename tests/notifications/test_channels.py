@@ -221,6 +221,25 @@ def test_sms_fallback_when_no_other_channel_delivers(
     assert len(texts) == 1 and "已办结" in texts[0]["content"]
 
 
+def test_an_sms_held_back_by_the_per_number_limit_is_sent_once_it_lifts(
+    app: Any, client: Any, person: dict, sms: Sim, daytime: Any
+) -> None:
+    """A citizen whose only channel is SMS, two critical events at once: the provider takes one
+    message per number per 30 s; the second is retried after it, not dropped."""
+    completed = notify(app, person, "case_completed", result="approved")
+    refused = notify(app, person, "case_refused", reason="材料不齐")
+    run_notifier(app)
+    told = sorted([states(app, completed.id), states(app, refused.id)], key=lambda s: s["sms"])
+    assert [s["sms"] for s in told] == ["sent", "temporary_failure"], told
+    assert told[1].errors["sms"][0] == "LimitExceeded.PhoneNumberThirtySecondLimit"
+    for _ in range(4):  # the backoff passes and the provider's window with it
+        daytime.advance(60)
+        sms.post("advance", {"seconds": 60})
+        run_notifier(app)
+    assert states(app, completed.id) == {"sms": "sent"} and states(app, refused.id) == {"sms": "sent"}
+    assert len(sms.get("messages")["messages"]) == 2
+
+
 def _sms_off(app: Any, who: dict, event_type: str) -> None:
     """The citizen switches SMS off for `event_type` (as PUT /v1/me/notification-preferences does)."""
     from notifications import preferences

@@ -13,7 +13,8 @@ from integrations.sms.client import SmsError, e164, is_retryable, sms_error
     [
         "ClientNetworkError", "ServerNetworkError", "InternalError", "InternalError.Timeout",
         "InternalError.SendAndRecvFail", "RequestLimitExceeded", "RequestLimitExceeded.UinLimitExceeded",
-        "ServiceUnavailable", "SomethingNewFromTencent",
+        "ServiceUnavailable", "SomethingNewFromTencent", "LimitExceeded.PhoneNumberThirtySecondLimit",
+        "LimitExceeded.PhoneNumberOneHourLimit", "LimitExceeded.PhoneNumberDailyLimit",
     ],
 )  # fmt: skip
 def test_retryable_codes(code):
@@ -27,8 +28,8 @@ def test_retryable_codes(code):
         "AuthFailure.SignatureFailure", "AuthFailure.SecretIdNotFound", "AuthFailure.SignatureExpire",
         "InvalidParameter", "InvalidParameterValue.IncorrectPhoneNumber",
         "InvalidParameterValue.TemplateParameterFormatError", "FailedOperation.TemplateIncorrectOrUnapproved",
-        "FailedOperation.SignatureIncorrectOrUnapproved", "LimitExceeded.PhoneNumberThirtySecondLimit",
-        "LimitExceeded.PhoneNumberDailyLimit", "MissingParameter", "UnsupportedRegion",
+        "FailedOperation.SignatureIncorrectOrUnapproved", "LimitExceeded.PhoneNumberCountLimit",
+        "MissingParameter", "UnsupportedRegion",
     ],
 )  # fmt: skip
 def test_permanent_codes(code):
