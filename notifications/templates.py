@@ -162,7 +162,7 @@ def wechat_message(content: Mapping[str, Any], filled: Mapping[str, str]) -> dic
     for keyword, text in content["fields"].items():
         kind = field_type(keyword)
         value = _rendered_within(text, filled, wechat_data.LIMITS.get(kind))
-        data[keyword] = {"value": wechat_data.fit(kind, value)}
+        data[keyword] = {"value": wechat_data.fit(kind, value) or wechat_data.BLANKS.get(kind, "")}
     return data
 
 

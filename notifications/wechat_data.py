@@ -11,6 +11,9 @@ from __future__ import annotations
 import re
 
 LIMITS = {"thing": 20, "character_string": 32, "letter": 32, "phone_number": 17, "car_number": 8}
+# What a keyword shows when the event has no value for it (an appointment reminder has no case
+# number): WeChat refuses an empty value (47003), and with it the whole message.
+BLANKS = {"thing": "无", "character_string": "-", "phrase": "无", "name": "无"}
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
 
 # The built-in keyword → placeholder layout of the simulator's (and a typical) templates.

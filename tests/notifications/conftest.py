@@ -109,7 +109,8 @@ def register_device(client: Any, who: dict, token: str | None = None) -> dict:
 def notify(
     app: Any, who: dict, event_type: str = "case_accepted", key: str | None = None, **params: Any
 ) -> Any:
-    """Report an event for the citizen (as a case change would) and commit."""
+    """Report an event for the citizen (as a case change would) and commit; a parameter given as
+    None is left out (an appointment reminder has no case number)."""
     from core.db import db
     from notifications import fanout
 
@@ -117,7 +118,8 @@ def notify(
     base = {"service_name": "城乡居民基本养老保险参保登记", "case_number": "YW202612040001"}
     session = db.session()
     note = fanout.notify(
-        session, settings, account_id=who["account_id"], event_type=event_type, params=base | params,
+        session, settings, account_id=who["account_id"], event_type=event_type,
+        params={k: v for k, v in (base | params).items() if v is not None},
         dedupe_key=key or uuid.uuid4().hex,
     )  # fmt: skip
     session.commit()

@@ -61,6 +61,23 @@ def test_wechat_message_spends_one_time_quota_and_renders_within_field_limits(
     assert len(wechat.get("messages", touser=openid)["messages"]) == 1
 
 
+def test_an_appointment_reminder_without_a_case_number_reaches_wechat(
+    app: Any, client: Any, person: dict, wechat: Sim
+) -> None:
+    """Reminders (and notices about drafts) have no case number: the keyword that shows it gets
+    "-", since WeChat refuses an empty value and with it the whole message."""
+    openid = add_wechat(app, wechat, person["account_id"])
+    wechat.post("subscriptions", {"openid": openid, "template_id": TEMPLATE, "count": 1})
+    subscribe(client, person)
+    note = notify(
+        app, person, "appointment_reminder", case_number=None, time="2026-12-08 09:30", hall="市民中心"
+    )
+    run_notifier(app)
+    assert states(app, note.id) == {"wechat": "delivered"}, states(app, note.id)
+    data = wechat.get("messages", touser=openid)["messages"][0]["data"]
+    assert data["character_string2"]["value"] == "-" and data["thing1"]["value"]
+
+
 def test_wechat_43101_closes_the_template_and_fails_permanently(
     app: Any, client: Any, person: dict, wechat: Sim
 ) -> None:
