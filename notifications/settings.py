@@ -13,6 +13,24 @@ def _set(value: str | None) -> frozenset[str]:
     return frozenset(part.strip() for part in (value or "").split(",") if part.strip())
 
 
+def send_margin_for(cfg: Mapping[str, Any]) -> float:
+    """The longest one send can take: two provider calls (a push provider's token renewed and the
+    push sent again, WeChat's access token fetched first), each a connection and an answer
+    within the timeout, plus a second. NOTIFY_LEASE must leave room beyond it for sending.
+
+    A send that outlasted the margin could still be running when its lease ran out and another
+    sender claimed the message: the citizen would be told twice."""
+    timeout = max(float(cfg.get("PROVIDER_TIMEOUT", 5.0)), float(cfg.get("PUSH_TIMEOUT", 5.0)))
+    margin = 2 * 2 * timeout + 1
+    lease = float(cfg.get("NOTIFY_LEASE", 60.0))
+    if lease < 2 * margin:
+        raise ValueError(
+            f"NOTIFY_LEASE ({lease:g} s) must be at least twice the longest send ({margin:g} s: two "
+            "provider calls of PROVIDER_TIMEOUT / PUSH_TIMEOUT each, connection and answer)"
+        )
+    return margin
+
+
 @dataclass(frozen=True)
 class NotifySettings:
     quiet: QuietHours
@@ -31,8 +49,8 @@ class NotifySettings:
     wechat_page: str
     wechat_state: str
     sms_template: str
-    # A send starts only while this much of the lease is left (a provider call's timeout), so
-    # it ends before the message can be claimed again.
+    # A send starts only while this much of the lease is left (send_margin_for), so it ends
+    # before the message can be claimed again.
     send_margin: float = 5.0
 
     @classmethod
@@ -54,5 +72,5 @@ class NotifySettings:
             wechat_page=cfg["NOTIFY_WECHAT_PAGE"],
             wechat_state=cfg["NOTIFY_WECHAT_STATE"],
             sms_template=str(cfg["SMS_TEMPLATE_NOTICE"]),
-            send_margin=float(cfg.get("PROVIDER_TIMEOUT", 5.0)),
+            send_margin=send_margin_for(cfg),
         )

@@ -7,7 +7,10 @@ import threading
 import time
 from typing import Any
 
+import pytest
+
 from core.db import db
+from notifications.settings import send_margin_for
 from tests.notifications.conftest import Sim, apns_token, notify, register_device, states
 
 
@@ -72,3 +75,13 @@ def test_a_batch_that_waited_past_its_lease_sends_nothing(
     _deliver(app, sender, again)
     assert len(apns.get("notifications", token=token)) == 1
     assert states(app, note.id) == {"apns": "delivered"}
+
+
+def test_no_send_starts_unless_the_longest_send_ends_within_the_lease() -> None:
+    """An APNs push whose provider token is refused is two calls, each a connection and an
+    answer within PUSH_TIMEOUT: a send started with only PROVIDER_TIMEOUT of the lease left could
+    outlast it, be claimed again and reach the citizen twice."""
+    assert send_margin_for({"PROVIDER_TIMEOUT": 5.0, "PUSH_TIMEOUT": 5.0, "NOTIFY_LEASE": 60.0}) == 21
+    assert send_margin_for({"PROVIDER_TIMEOUT": 3.0, "PUSH_TIMEOUT": 8.0, "NOTIFY_LEASE": 120.0}) == 33
+    with pytest.raises(ValueError, match="NOTIFY_LEASE"):
+        send_margin_for({"PROVIDER_TIMEOUT": 5.0, "PUSH_TIMEOUT": 5.0, "NOTIFY_LEASE": 30.0})
