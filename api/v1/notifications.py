@@ -164,6 +164,7 @@ class Stream(MethodView):
             settings = services().notifications.settings
             catch_up = inbox.since(reader, p.account_id, request.headers.get("Last-Event-ID"))
             missed = [_frame(inbox.item(n, lang, session=reader, settings=settings)) for n in catch_up.items]
+            caught_up = {n.id for n in catch_up.items}
             if catch_up.resync_to is not None:  # more missed than a stream replays
                 missed = [_resync(catch_up.resync_to, lang)]
             db.session.remove()
@@ -172,7 +173,7 @@ class Stream(MethodView):
                 _streams["open"] -= 1
             raise
         stream = _LiveStream(_events(
-            pubsub, missed,
+            pubsub, missed, caught_up,
             heartbeat=float(cfg["NOTIFY_SSE_HEARTBEAT"]), lifetime=float(cfg["NOTIFY_SSE_MAX_SECONDS"]),
             expires_at=float(p.claims["exp"]),
             revoked=lambda: revocations.is_revoked(p.session_id, jti),
@@ -261,6 +262,7 @@ def _free_slot(pubsub: Any) -> None:
 def _events(
     pubsub: object,
     missed: list[str],
+    caught_up: set[str],
     *,
     heartbeat: float,
     lifetime: float,
@@ -275,7 +277,11 @@ def _events(
     without a word once the access token expires (`expires_at`, project clock), as it does
     after `lifetime` seconds: the client reconnects and, like any request, refreshes its token
     first if it must. Ending, however it ends, is the generator returning: the body's `close`
-    frees the slot and the subscription."""
+    frees the slot and the subscription.
+
+    The stream subscribes before it reads what was missed, so that nothing falls between the
+    two; a notification committed in between is in both: its live copy (`caught_up` holds the
+    ids read) is not sent again."""
     yield "retry: 3000\n\n"
     for frame in missed:
         if clock.timestamp() >= expires_at:
@@ -294,7 +300,11 @@ def _events(
             if revoked():
                 yield ended
                 return
-            yield _frame(inbox.live_item(msg["data"], lang))
+            item = inbox.live_item(msg["data"], lang)
+            if item["id"] in caught_up:
+                caught_up.discard(item["id"])
+                continue
+            yield _frame(item)
             last = time.monotonic()
         elif time.monotonic() - last >= heartbeat:
             if revoked():

@@ -54,3 +54,32 @@ def test_a_stream_opened_in_english_gets_english_and_one_in_chinese_gets_chinese
     assert in_english["title"] == "Application accepted"
     assert in_chinese["title"] == "申请已受理"
     assert set(in_english) == set(in_chinese) == set(inbox)  # the same item form as the inbox
+
+
+def test_a_notice_made_while_a_reconnect_catches_up_comes_once(
+    app: Any, client: Any, person: dict, monkeypatch: Any
+) -> None:
+    """The stream subscribes first, then reads what was missed: a notice committed between the
+    two is in the catch-up and also arrives live. The citizen's phone shows it once."""
+    from api.v1 import notifications as view
+
+    seen = notify(app, person, "case_received")
+    made: list[str] = []
+    real_since = view.inbox.since
+
+    def since_after_a_new_notice(*args: Any, **kwargs: Any) -> Any:
+        made.append(notify(app, person, "case_accepted").id)  # committed and published meanwhile
+        return real_since(*args, **kwargs)
+
+    monkeypatch.setattr(view.inbox, "since", since_after_a_new_notice)
+    live = _open(client, person["headers"] | {"Last-Event-ID": seen.id})
+    ids: list[str] = []
+    try:
+        ended = time.monotonic() + 1.5  # the live copy arrives within a heartbeat or two
+        while time.monotonic() < ended:
+            frame = next(live.response).decode()
+            if "event: notification" in frame:
+                ids.append(json.loads(frame.split("data: ", 1)[1])["id"])
+    finally:
+        live.close()
+    assert ids == made, ids
