@@ -6,7 +6,16 @@ from typing import Any
 
 from notifications.preferences import QuietHours
 from tests.conftest import make_citizen
-from tests.notifications.conftest import NIGHT, Sim, notify, register_device, run_notifier, states, tune
+from tests.notifications.conftest import (
+    NIGHT,
+    Sim,
+    apns_token,
+    notify,
+    register_device,
+    run_notifier,
+    states,
+    tune,
+)
 
 
 def at_night(app: Any, client: Any, daytime: Any) -> dict:
@@ -52,6 +61,26 @@ def test_exempt_events_and_citizens_without_quiet_hours_are_told_at_night(
     accepted = notify(app, person, "case_accepted")
     run_notifier(app)
     assert states(app, accepted.id) == {"apns": "delivered"}
+
+
+def test_the_hourly_limit_counts_events_not_the_phones_they_reach(
+    app: Any, client: Any, person: dict, apns: Sim, monkeypatch: Any
+) -> None:
+    """A citizen with three iPhones and a limit of two events an hour: two events reach all
+    three phones, the third only the inbox."""
+    for _ in range(3):
+        register_device(client, person, apns_token())
+    tune(app, monkeypatch, user_per_hour=2)
+    notes = [notify(app, person, "case_received") for _ in range(3)]
+    run_notifier(app)
+    from core.db import db
+    from notifications.delivery import message_states
+
+    db.session.remove()
+    told = [[m["state"] for m in message_states(db.session(), n.id)] for n in notes[:2]]
+    assert told == [["delivered"] * 3] * 2, told
+    assert len(apns.get("notifications")) == 6
+    assert states(app, notes[2].id) == {} and notes[2].skipped["push"] == "rate_limited"
 
 
 def test_quiet_window_arithmetic() -> None:
