@@ -176,7 +176,7 @@ class PushChannel:
         filled = templates.fill(note.event_type, note.params or {}, "zh", note.created_at)
         text = (
             templates.render_text(content["title"], filled),
-            templates.render_text(content["body"], filled),
+            templates.shorten(templates.render_text(content["body"], filled), templates.LIMITS["push_body"]),
         )
         try:
             provider_id = self._push(message.device_token, text, message, extras)

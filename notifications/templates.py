@@ -142,6 +142,12 @@ class _Blank(dict):
         return ""
 
 
+def shorten(text: str, limit: int) -> str:
+    """`text` within `limit` characters, ending in "…" when cut: a lock screen shows about two
+    lines (push bodies ≤ 178), while the inbox body with a department's reason may run to 500."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _rendered_within(text: str, filled: Mapping[str, str], limit: int | None) -> str:
     """`text` rendered; when too long and it shows the case number, the number loses its head.
 

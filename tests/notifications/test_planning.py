@@ -154,3 +154,17 @@ def test_per_user_rate_limit_keeps_to_the_inbox_but_not_for_critical_events(
     assert all(states(app, n.id) == {} and n.skipped["push"] == "rate_limited" for n in notes[3:])
     assert states(app, critical.id) == {"apns": "delivered"}, states(app, critical.id)
     assert client.get("/v1/notifications", headers=person["headers"]).get_json()["unread_count"] == 6
+
+
+def test_a_long_reason_is_shortened_on_the_lock_screen_but_whole_in_the_inbox(
+    app: Any, client: Any, person: dict, apns: Sim
+) -> None:
+    register_device(client, person)
+    reason = "申请材料中的房产证明与不动产登记信息不一致，" * 10  # a department's 220 characters
+    note = notify(app, person, "case_refused", reason=reason)
+    run_notifier(app)
+    assert states(app, note.id) == {"apns": "delivered"}
+    body = apns.get("notifications")[0]["payload"]["aps"]["alert"]["body"]
+    assert len(body) == 178 and body.endswith("…")
+    inbox = client.get("/v1/notifications", headers=person["headers"]).get_json()["items"][0]
+    assert reason in inbox["body"]
