@@ -8,6 +8,7 @@ come from PROVINCE_* settings (config/settings.py). Protocol: docs/province.md.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -108,8 +109,12 @@ def load_profile(cfg: Any) -> Profile:
         tuning["concurrency"] = int(cfg["PROVINCE_CONCURRENCY"])
     if cfg.get("PROVINCE_TIMEOUT"):
         tuning["timeout"] = float(cfg["PROVINCE_TIMEOUT"])
+    name = str(raw.get("name") or "reference")
+    if not re.fullmatch(r"[a-z0-9_-]{1,32}", name):
+        # Stored with every outbox row, event and nonce (32 characters) and part of callback paths.
+        raise ProfileError(f"profile name {name!r}: 1-32 lowercase letters, digits, '-' or '_'")
     return Profile(
-        name=str(raw.get("name") or "reference"),
+        name=name,
         title=str(raw.get("title") or ""),
         base_url=str(cfg["PROVINCE_BASE_URL"]),
         credentials=creds,

@@ -361,3 +361,23 @@ def test_a_dead_letter_tells_the_citizen_once_not_to_submit_again(
     assert forward(services) == ["dead"]
     run_notifier(app)
     assert len(delayed()) == 1
+
+
+@pytest.mark.parametrize("name", ["浙江", "Zhejiang", "a" * 33, "zj/prod"])
+def test_a_profile_name_that_cannot_be_stored_or_routed_is_refused_at_start_up(app, tmp_path, name):
+    """The name goes with every outbox row, event and nonce (32 characters) and into callback
+    paths: a profile named otherwise stops the service at start-up, not at the first case."""
+    import json
+    from pathlib import Path
+
+    from integrations.province.profile import ProfileError, load_profile
+
+    raw = json.loads(
+        (Path(__file__).resolve().parents[2] / "config/province/reference.json").read_text("utf-8")
+    )
+    path = tmp_path / "own.json"
+    path.write_text(json.dumps(raw | {"name": name}, ensure_ascii=False), encoding="utf-8")
+    with pytest.raises(ProfileError, match="profile name"):
+        load_profile(dict(app.config) | {"PROVINCE_PROFILE": str(path)})
+    path.write_text(json.dumps(raw | {"name": "zhejiang-prod_2"}), encoding="utf-8")
+    assert load_profile(dict(app.config) | {"PROVINCE_PROFILE": str(path)}).name == "zhejiang-prod_2"
