@@ -94,7 +94,9 @@ class IdentityMatch(MethodView):
     @blp.response(200, MatchSchema)
     def post(self, body: dict) -> dict:
         """Whether a name and ID number the app holds are the citizen's verified identity: yes or
-        no, never the number. At most 10 questions an hour per app and citizen."""
+        no, never the number. At most 10 questions an hour per app and citizen, and after 5
+        "no" answers in 24 hours 429 `rate_limited` (`details.scope` `oauth-identity-mismatch`)
+        until the day has passed: the question cannot be used to guess an ID number."""
         p = _app_principal()
         svc = services()
         matched = identity_match.match(

@@ -4,8 +4,10 @@ The answer is yes or no, never the number itself. The ID number is compared by i
 the name is compared after decrypting the stored one inside this function (an access to a full
 value, so audited with the asking app), both in the canonical form of
 domain.identity.documents.canonical_name (look-alike dots, spaces typed inside the name). Each
-app may ask about a citizen a few times an hour, so the scope cannot be turned into a way of
-guessing an ID number.
+app may ask about a citizen a few times an hour (PER_HOUR), and get "no" only a few times a day
+(MISMATCHES_PER_DAY), so the scope cannot be turned into a way of guessing an ID number: an app
+that knows a citizen's region and birth date has about 500 sequence numbers left to try (the
+check digit follows), 100 days of its "no"s instead of two days of its hourly allowance.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from domain.identity.documents import canonical_name
 from domain.oauth.errors import IdentityNotVerified
 
 PER_HOUR = 10
+MISMATCHES_PER_DAY = 5
 
 
 def match(
@@ -37,7 +40,9 @@ def match(
 ) -> bool:
     """True when both match the citizen's verified identity. Raises IdentityInvalid (malformed
     input), IdentityNotVerified or RateLimited. Commits the audit line."""
-    ratelimiter.hit("oauth-identity-match", f"{client_id}:{account_id}", limit=PER_HOUR, window=3600)
+    pair = f"{client_id}:{account_id}"
+    ratelimiter.check("oauth-identity-mismatch", pair, limit=MISMATCHES_PER_DAY, window=86400)
+    ratelimiter.hit("oauth-identity-match", pair, limit=PER_HOUR, window=3600)
     person = person_from(name, id_number)
     verified = identity_of(session, account_id)
     if verified is None:
@@ -51,4 +56,6 @@ def match(
         target_id=account_id, request_id=request_id, details={"matched": same_id and same_name},
     )  # fmt: skip
     session.commit()
+    if not (same_id and same_name):
+        ratelimiter.record("oauth-identity-mismatch", pair, window=86400)
     return same_id and same_name

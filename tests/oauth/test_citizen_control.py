@@ -136,6 +136,33 @@ def test_identity_match_is_rate_limited_per_app_and_citizen(app, client, bank, s
     assert codes[:10] == [200] * 10 and codes[10] == 429
 
 
+def test_identity_match_answers_no_only_a_few_times_a_day(app, client, bank, seeded, tokens_for, clock):
+    """An app that knows a citizen's region and birth date could try the ~500 remaining sequence
+    numbers at its hourly allowance in two days; after five "no"s in a day it waits a day."""
+    zhang = verified(app, 0)
+    _, tok = tokens_for(bank, scope="identity.match", citizen=zhang, sensitive=["identity.match"])
+    from domain.identity.documents import check_character
+
+    head = zhang["id_number"][:14]  # her region and birth date; the sequence number is guessed
+    sequences = [f"{n:03d}" for n in range(100, 120) if f"{n:03d}" != zhang["id_number"][14:17]][:5]
+    guesses = [head + seq + check_character(head + seq) for seq in sequences]  # valid, none hers
+    for guess in guesses:
+        no = client.post("/v1/me/identity-match", json={"name": zhang["name"], "id_number": guess},
+                         headers=_auth(tok))  # fmt: skip
+        assert no.status_code == 200 and no.get_json() == {"match": False}
+    right = {"name": zhang["name"], "id_number": zhang["id_number"]}
+    stopped = client.post("/v1/me/identity-match", json=right, headers=_auth(tok))
+    assert (
+        stopped.status_code == 429
+        and stopped.get_json()["error"]["details"]["scope"] == "oauth-identity-mismatch"
+    )
+    assert 0 < int(stopped.headers["Retry-After"]) <= 86400
+    clock.advance(days=1, seconds=1)
+    _, fresh_tok = tokens_for(bank, scope="identity.match", citizen=zhang, sensitive=["identity.match"])
+    again = client.post("/v1/me/identity-match", json=right, headers=_auth(fresh_tok))
+    assert again.status_code == 200 and again.get_json() == {"match": True}
+
+
 def test_an_app_posts_to_the_inbox_once_per_message_id(client, bank, tokens_for):
     who, tok = tokens_for(bank, scope="notifications.send")
     note = {"message_id": "m-1", "title": "水费账单", "body": "本月水费 36.5 元"}
