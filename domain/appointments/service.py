@@ -14,7 +14,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, func, insert, literal, or_, select, update
+from sqlalchemy import Interval, bindparam, func, insert, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -43,6 +43,9 @@ BOOKING_DAYS = 14  # how far ahead a citizen can book
 NO_SHOW_LIMIT = 3  # missed appointments within NO_SHOW_WINDOW pause booking for NO_SHOW_PAUSE
 NO_SHOW_WINDOW = timedelta(days=30)
 NO_SHOW_PAUSE = timedelta(days=7)
+# No-shows that can still count: a pause runs from the latest one and counts those in the
+# window before it.
+NO_SHOW_LOOKBACK = NO_SHOW_WINDOW + NO_SHOW_PAUSE
 
 
 @dataclass(frozen=True)
@@ -184,7 +187,7 @@ def _book_in_one_statement(session: Session, account_id: str, slot_id: str, now:
         got = run_precompiled(
             session, _one_statement(),
             {"slot_id": slot_id, "account_id": account_id, "booking_id": booking_id, "now": now,
-             "missed_since": now - NO_SHOW_WINDOW, "paused_since": now - NO_SHOW_PAUSE},
+             "missed_since": now - NO_SHOW_LOOKBACK, "paused_since": now - NO_SHOW_PAUSE},
         ).first()  # fmt: skip
     except IntegrityError as exc:
         if not _booked_meanwhile(session, exc):
@@ -235,7 +238,7 @@ def _book_in_two_statements(session: Session, account_id: str, slot_id: str, now
         .where(S.id == slot_id, S.booked < S.capacity, S.starts_at > now)
         .values(booked=S.booked + 1)
         .returning(S.id, S.hall_id, S.service_code, S.day, S.starts_at,
-                   *_rule_figures(account_id, now - NO_SHOW_WINDOW, S.service_code, S.day)),
+                   *_rule_figures(account_id, now - NO_SHOW_LOOKBACK, S.service_code, S.day)),
         execution_options={"synchronize_session": False},
     ).first()  # fmt: skip
     if slot is None:
@@ -273,22 +276,28 @@ def _explain_refusal(session: Session, account_id: str, slot_id: str, now: datet
     if found.starts_at <= now:
         raise SlotInPast()
     figures = session.execute(
-        select(*_rule_figures(account_id, now - NO_SHOW_WINDOW, found.service_code, found.day))
+        select(*_rule_figures(account_id, now - NO_SHOW_LOOKBACK, found.service_code, found.day))
     ).one()
     _apply_rules(figures, now)
     raise SlotFull()
 
 
 def _rule_figures(account_id: Any, missed_since: Any, service_code: Any, day: Any) -> tuple[Any, ...]:
-    """What the booking rules need, as scalar subqueries: the citizen's no-shows since
-    `missed_since` (now - NO_SHOW_WINDOW), the latest of them, and their active bookings of the
-    item that day. Arguments are values or bound parameters; `service_code` and `day` may be
-    the slot's own columns inside the claim (correlated)."""
+    """What the booking rules need, as scalar subqueries: of the citizen's no-shows since
+    `missed_since` (now - NO_SHOW_LOOKBACK) the latest and the NO_SHOW_LIMIT-th latest, and
+    their active bookings of the item that day. Arguments are values or bound parameters;
+    `service_code` and `day` may be the slot's own columns inside the claim (correlated)."""
     A = Appointment
     missed = (A.account_id == account_id) & (A.status == NO_SHOW) & (A.updated_at > missed_since)
     active = (A.account_id == account_id) & (A.service_code == service_code) & (A.day == day)
     return (
-        select(func.count()).select_from(A).where(missed).scalar_subquery().label("missed"),
+        select(A.updated_at)
+        .where(missed)
+        .order_by(A.updated_at.desc())
+        .offset(NO_SHOW_LIMIT - 1)
+        .limit(1)
+        .scalar_subquery()
+        .label("limit_missed"),
         select(func.max(A.updated_at)).where(missed).scalar_subquery().label("last_missed"),
         select(func.count())
         .select_from(A)
@@ -313,18 +322,27 @@ def _booked_meanwhile(session: Session, exc: IntegrityError) -> bool:
 
 
 def _apply_rules(figures: Any, now: datetime) -> None:
-    """Recent no-shows pause booking; one active booking per item and day."""
-    if figures.missed >= NO_SHOW_LIMIT and figures.last_missed + NO_SHOW_PAUSE > now:
-        until = figures.last_missed + NO_SHOW_PAUSE
+    """NO_SHOW_LIMIT no-shows within NO_SHOW_WINDOW pause booking for NO_SHOW_PAUSE from the
+    latest of them (the date the citizen is told holds: an older no-show leaving the window
+    meanwhile does not end the pause early); one active booking per item and day."""
+    limit_missed, last_missed = figures.limit_missed, figures.last_missed
+    if (
+        limit_missed is not None
+        and last_missed + NO_SHOW_PAUSE > now
+        and limit_missed > last_missed - NO_SHOW_WINDOW
+    ):
+        until = last_missed + NO_SHOW_PAUSE
         raise BookingPaused(until=until.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M"))
     if figures.active:
         raise AlreadyBooked()
 
 
-def _rules_allow(missed: Any, last_missed: Any, active: Any, paused_since: Any) -> Any:
+def _rules_allow(limit_missed: Any, last_missed: Any, active: Any, paused_since: Any) -> Any:
     """_apply_rules as a SQL condition over _rule_figures' subqueries (true: the rules allow);
-    `paused_since` is now - NO_SHOW_PAUSE."""
-    paused = (missed >= NO_SHOW_LIMIT) & (last_missed > paused_since)
+    `paused_since` is now - NO_SHOW_PAUSE. PostgreSQL only (interval arithmetic); without an
+    NO_SHOW_LIMIT-th no-show the condition is false, never NULL."""
+    window = bindparam("no_show_window", NO_SHOW_WINDOW, type_=Interval())
+    paused = limit_missed.is_not(None) & (last_missed > paused_since) & (limit_missed > last_missed - window)
     return ~paused & (active == 0)
 
 

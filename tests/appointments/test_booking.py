@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import pytest
@@ -192,3 +192,57 @@ def test_a_key_sent_with_a_revoked_token_is_free_again_after_signing_in(
     assert (
         replay.headers["Idempotent-Replayed"] == "true" and replay.get_json()["id"] == made.get_json()["id"]
     )
+
+
+def _no_shows(app: Any, who: dict, hall: str, ago: list[timedelta]) -> list[dict]:
+    """No-shows recorded `ago` before now; the open slots left to book, a week and more ahead."""
+    from core import clock as clock_mod
+    from domain.appointments.models import NO_SHOW, Appointment
+
+    day = next_working_day(app, after=9)
+    listed = slots(app.test_client(), who, hall, day).get_json()
+    assert len(listed) > len(ago)
+    session = db.session()
+    for slot, back in zip(listed, ago, strict=False):
+        at = clock_mod.now() - back
+        session.add(Appointment(account_id=who["account_id"], slot_id=slot["id"], hall_id=hall,
+                                service_code=ITEM, day=day, status=NO_SHOW, created_at=at,
+                                updated_at=at))  # fmt: skip
+    session.commit()
+    return listed[len(ago) :]
+
+
+def test_a_no_show_pause_lasts_until_the_date_the_citizen_is_told(
+    app: Any, citizen: dict, hall: str, clock: Any
+) -> None:
+    """Three no-shows within 30 days pause booking for 7 days from the latest: an older one
+    leaving the 30 days meanwhile does not end the pause before the date the message gave."""
+    from domain.appointments import service
+    from domain.appointments.errors import BookingPaused
+
+    free = _no_shows(
+        app, citizen, hall, [timedelta(days=29, hours=23), timedelta(days=29), timedelta(days=1)]
+    )
+    until = (clock.now() + timedelta(days=6)).astimezone(service.BEIJING).strftime("%Y-%m-%d %H:%M")
+
+    def book_one() -> Any:
+        return service.book(db.session(), account_id=citizen["account_id"], slot_id=free[0]["id"])
+
+    # Now; two hours on (the oldest no-show has left the 30 days); the pause's last minute.
+    for later in (0, 2 * 3600, 6 * 86400 - 2 * 3600 - 60):
+        clock.advance(later)
+        with pytest.raises(BookingPaused) as paused:
+            book_one()
+        assert paused.value.params["until"] == until
+    clock.advance(120)
+    assert book_one().status == "booked"
+
+
+def test_no_shows_spread_over_more_than_30_days_do_not_pause(
+    app: Any, citizen: dict, hall: str, clock: Any
+) -> None:
+    from domain.appointments import service
+
+    free = _no_shows(app, citizen, hall, [timedelta(days=35), timedelta(days=20), timedelta(days=1)])
+    made = service.book(db.session(), account_id=citizen["account_id"], slot_id=free[0]["id"])
+    assert made.status == "booked"
