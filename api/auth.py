@@ -20,11 +20,32 @@ from domain.oauth.scopes import SCOPES
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+# RFC 6750 §3: a 401 of bearer authentication names the scheme, and, when a token was sent but
+# is not accepted (malformed, forged, expired, its session or grant ended), `invalid_token`.
+# The 403 of a missing scope carries `insufficient_scope` the same way (`_check_scope`).
+BEARER_CHALLENGE = "Bearer"
+INVALID_TOKEN_CHALLENGE = 'Bearer error="invalid_token"'
+
+
 class AuthRequired(AppError):
+    """No bearer token: 401 with `WWW-Authenticate: Bearer`."""
+
     status = 401
     code = "auth.required"
     message_zh = "请先登录"
     message_en = "Authentication is required"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.headers.setdefault("WWW-Authenticate", BEARER_CHALLENGE)
+
+
+def invalid_token_challenge(error: AppError) -> AppError:
+    """`error` refusing a bearer token that was sent, with RFC 6750's challenge when it is a 401
+    (its body and code unchanged)."""
+    if error.status == 401:
+        error.headers.setdefault("WWW-Authenticate", INVALID_TOKEN_CHALLENGE)
+    return error
 
 
 def public(view: F) -> F:
@@ -104,14 +125,18 @@ def require_citizen() -> None:
         raise AuthRequired()
     svc = services()
     key = view_attr("_yiwang_reads")
-    g.principal = principal = authenticate(
-        tokens=svc.tokens,
-        revocations=svc.revocations,
-        audience=svc.citizen_policy.audience,
-        access_token=token,
-        read=(lambda account_id: [key(account_id)]) if key else None,
-        alongside=early_claim,
-    )
+    try:
+        g.principal = principal = authenticate(
+            tokens=svc.tokens,
+            revocations=svc.revocations,
+            audience=svc.citizen_policy.audience,
+            access_token=token,
+            read=(lambda account_id: [key(account_id)]) if key else None,
+            alongside=early_claim,
+        )
+    except AppError as error:  # invalid, expired, revoked: 401 with its challenge
+        invalid_token_challenge(error)
+        raise
     if principal.third_party:
         g.oauth_scope = _check_scope(principal)
         usage.ensure_recordable(svc.ledger_lines)  # no access the citizen's ledger could not show

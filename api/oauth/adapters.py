@@ -26,10 +26,12 @@ class Client(ClientMixin):
         return None  # every authorization request must name its redirect URI
 
     def get_allowed_scope(self, scope: str | None) -> str | None:
-        """The asked scope if the client may ask a citizen for all of it; None (invalid_scope)
-        otherwise. The app's own scopes (catalog.read) come from client_credentials, not consent."""
+        """The asked scope if the client may ask a citizen for all of it (scopes it is registered
+        for that the catalog knows); None (invalid_scope) otherwise. The app's own scopes
+        (catalog.read) come from client_credentials, not consent."""
         asked = scope_catalog.parse(scope)
-        allowed = set(self.row.scopes.split()) - scope_catalog.CLIENT_ONLY
+        known = {s for s in self.row.scopes.split() if s in scope_catalog.SCOPES}
+        allowed = known - scope_catalog.CLIENT_ONLY
         if not asked or any(s not in allowed for s in asked):
             return None
         return scope_catalog.join(asked)

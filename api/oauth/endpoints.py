@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from authlib.oauth2.rfc6749 import InvalidRequestError
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
@@ -49,8 +50,20 @@ def find_token(token: str, hint: str | None) -> Token | None:
     return Token("access_token", claims.get("client_id", ""), active=not revoked, claims=claims)
 
 
+def check_token_param(request: Any) -> None:
+    """`token` is required; `token_type_hint` is only a hint. find_token looks for the token
+    among every kind whatever the hint says, so an unknown hint is ignored (RFC 7009 §2.1, RFC
+    7662 §2.1 let the server search all types), never refused as unsupported_token_type: that
+    answer is a 401, which a client library takes for failed credentials."""
+    if "token" not in request.form:
+        raise InvalidRequestError()
+
+
 class Revocation(RevocationEndpoint):
     CLIENT_AUTH_METHODS = [*AUTHENTICATED, "none"]
+
+    def check_params(self, request: Any, client: Any) -> None:
+        check_token_param(request)
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> Token | None:
         return find_token(token_string, token_type_hint)
@@ -71,6 +84,9 @@ class Revocation(RevocationEndpoint):
 
 class Introspection(IntrospectionEndpoint):
     CLIENT_AUTH_METHODS = AUTHENTICATED
+
+    def check_params(self, request: Any, client: Any) -> None:
+        check_token_param(request)
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> Token | None:
         return find_token(token_string, token_type_hint)

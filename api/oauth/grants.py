@@ -189,6 +189,7 @@ class RefreshToken(grants.RefreshTokenGrant):
         return oauth_tokens.issue_for_citizen(
             session, tokens=svc.tokens, policy=oauth_policy(), revocations=svc.revocations,
             grant=grant, family_id=claim.family_id, scope=scope, account=user, with_refresh=True,
+            refresh_scope=oauth_tokens.kept_scope(claim),  # RFC 6749 §6: the presented token's scope
         )  # fmt: skip
 
 

@@ -74,6 +74,13 @@ def _html(description: str, headers: dict[str, Any] | None = None) -> dict[str, 
 
 
 _EXPIRED_PAGE = _html("error page: no sign-in cookie, an unknown client or a wrong CSRF token (page expired)")
+# The sign-in forms carry the authorization request, checked again as GET /oauth/authorize checks it.
+_REFUSED_REQUEST_REDIRECT = {
+    "description": "the authorization request carried is refused (e.g. invalid_scope): to the app "
+    "with error, error_description, state, iss, as GET /oauth/authorize answers it",
+    "headers": _LOCATION,
+}
+_REFUSED_REQUEST_PAGE = "error page: the authorization request carried is refused (e.g. an unapproved client)"
 
 
 def _form(required: list[str], *, authorization: bool = False, **props: str) -> dict[str, Any]:
@@ -233,7 +240,10 @@ OPERATIONS: dict[str, dict[str, Any]] = {
             ),
             "responses": {
                 "200": _html("sign-in page asking for the code"),
-                "400": _html("sign-in page with the problem (bad number, too many codes)"),
+                "302": _REFUSED_REQUEST_REDIRECT,
+                "400": _html(
+                    f"sign-in page with the problem (bad number, too many codes); {_REFUSED_REQUEST_PAGE}"
+                ),
                 "403": _EXPIRED_PAGE,
                 "default": _DEFAULT,
             },
@@ -256,7 +266,11 @@ OPERATIONS: dict[str, dict[str, Any]] = {
                     "description": "signed in: back to /oauth/authorize with the same parameters (consent)",
                     "headers": {**_LOCATION, **_SET_COOKIE},
                 },
-                "400": _html("sign-in page with the problem (wrong or expired code, too many attempts)"),
+                "302": _REFUSED_REQUEST_REDIRECT,
+                "400": _html(
+                    "sign-in page with the problem (wrong or expired code, too many attempts); "
+                    + _REFUSED_REQUEST_PAGE
+                ),
                 "403": _EXPIRED_PAGE,
                 "default": _DEFAULT,
             },
@@ -271,6 +285,8 @@ OPERATIONS: dict[str, dict[str, Any]] = {
             "requestBody": _form(["csrf", "client_id"], authorization=True, csrf="from the page"),
             "responses": {
                 "200": _html("QR page (SVG inline)"),
+                "302": _REFUSED_REQUEST_REDIRECT,
+                "400": _html(_REFUSED_REQUEST_PAGE),
                 "403": _EXPIRED_PAGE,
                 "default": _DEFAULT,
             },
@@ -343,7 +359,10 @@ OPERATIONS: dict[str, dict[str, Any]] = {
             "summary": "RFC 7009 revocation (a refresh token ends its token family)",
             "security": _CLIENT_SECURITY,
             "requestBody": _form(
-                ["token"], token="access or refresh token", token_type_hint="optional", **_CLIENT_AUTH
+                ["token"],
+                token="access or refresh token",
+                token_type_hint="optional hint; an unknown one is ignored",
+                **_CLIENT_AUTH,
             ),
             "responses": {
                 "200": {
@@ -364,7 +383,10 @@ OPERATIONS: dict[str, dict[str, Any]] = {
             "summary": "RFC 7662 introspection (client authentication required; own tokens only)",
             "security": [{"oauthClientBasic": []}, {}],
             "requestBody": _form(
-                ["token"], token="access or refresh token", token_type_hint="optional", **_CLIENT_AUTH
+                ["token"],
+                token="access or refresh token",
+                token_type_hint="optional hint; an unknown one is ignored",
+                **_CLIENT_AUTH,
             ),
             "responses": {
                 "200": {

@@ -18,6 +18,7 @@ from flask import Response, current_app, g, make_response, redirect, render_temp
 from api.deps import services
 from api.middleware import client_ip
 from api.oauth import browser
+from api.oauth.grants import AuthorizationCode
 from api.oauth.server import oauth_server
 from api.oauth.views import bp
 from api.v1.sms_login import send_code_for
@@ -83,27 +84,59 @@ def error_redirect(redirect_uri: str, error: str, description: str | None = None
     return resp
 
 
+# What the error page tells the citizen for each RFC 6749 error code, in plain Chinese. Authlib's
+# descriptions are English for developers and may repeat the caller's input (a redirect URI):
+# they go back to the app in `error_description` when that is safe, never onto the page.
+CITIZEN_ERRORS: dict[str, str] = {
+    "invalid_client": (
+        "无法识别发起授权的应用：它未在本平台登记，或已暂停服务。请返回该应用，或联系该应用的客服。"
+    ),
+    "invalid_request": "该应用发起的授权请求有误（例如回调地址与登记的不一致），请返回该应用重试。",
+    "unauthorized_client": "该应用无权以这种方式申请授权，请返回该应用重试。",
+    "invalid_scope": "该应用申请的权限有误，或超出了它在本平台登记的范围，请返回该应用重试。",
+    "unsupported_response_type": "该应用使用了本平台不支持的授权方式，请返回该应用重试。",
+    "access_denied": "授权未完成：已拒绝该应用的授权请求。请返回该应用。",
+    "server_error": "系统暂时出现故障，请稍后再试。",
+    "temporarily_unavailable": "系统繁忙，请稍后再试。",
+}
+CITIZEN_ERROR_OTHER = "该应用的授权请求无效，请返回该应用重试。"
+
+
+def citizen_error_text(error: str | None) -> str:
+    """The error page's sentence for an RFC 6749 error code (a generic one for any other code)."""
+    return CITIZEN_ERRORS.get(error or "", CITIZEN_ERROR_OTHER)
+
+
 def _oauth_error(error: OAuth2Error) -> Response:
     if getattr(error, "redirect_uri", None):
         return error_redirect(error.redirect_uri, error.error, error.description)
-    return error_page(
-        "无法完成授权", f"该应用的授权请求无效：{error.description or error.error}。请返回该应用重试。"
-    )
+    return error_page("无法完成授权", citizen_error_text(error.error))
+
+
+def checked_request(params: dict[str, str], end_user: Account | None = None) -> AuthorizationCode | Response:
+    """The authorization request of this HTTP request (query or form), checked as the
+    authorization endpoint checks it: a usable (approved) client, its exact redirect URI, the
+    response type, scopes it is registered for, PKCE, `state`. Authlib's consent grant, or the
+    answer to give instead (an error page, or an error sent back to the checked redirect URI)."""
+    if (bad := _precheck(params)) is not None:
+        return bad
+    try:
+        grant = oauth_server().get_consent_grant(end_user=end_user)
+    except OAuth2Error as error:
+        return _oauth_error(error)
+    except ValueError:  # Authlib refuses to build an error from some malformed values
+        return error_page("无法完成授权", CITIZEN_ERROR_OTHER)
+    if not params.get("state"):
+        return error_redirect(params["redirect_uri"], "invalid_request", "state is required")
+    return grant
 
 
 @bp.get("/authorize")
 def authorize() -> Response:
     params = _params(request.args)
-    if (bad := _precheck(params)) is not None:
-        return bad
-    try:
-        grant = oauth_server().get_consent_grant(end_user=None)
-    except OAuth2Error as error:
-        return _oauth_error(error)
-    except ValueError:  # Authlib refuses to build an error from some malformed values
-        return error_page("无法完成授权", "该应用的授权请求无效，请返回该应用重试。")
-    if not params.get("state"):
-        return error_redirect(params["redirect_uri"], "invalid_request", "state is required")
+    grant = checked_request(params)
+    if isinstance(grant, Response):
+        return grant
     raw, data, new = browser.ensure()
     account = _signed_in(data)
     client: OAuthClient = grant.client.row
@@ -147,15 +180,9 @@ def decide() -> Response:
     if account is None:
         return error_page("请先登录", "登录状态已失效，请返回该应用重新发起授权。", 401)
     params = _params(form)
-    if (bad := _precheck(params)) is not None:
-        return bad
-    server = oauth_server()
-    try:
-        grant = server.get_consent_grant(end_user=account)
-    except OAuth2Error as error:
-        return _oauth_error(error)
-    except ValueError:  # Authlib refuses to build an error from some malformed values
-        return error_page("无法完成授权", "该应用的授权请求无效，请返回该应用重试。")
+    grant = checked_request(params, end_user=account)
+    if isinstance(grant, Response):
+        return grant
     if form.get("decision") != "allow":
         return error_redirect(grant.redirect_uri, "access_denied", "The citizen declined.")
     session = db.session()
@@ -170,19 +197,24 @@ def decide() -> Response:
         message = exc.message("zh") if isinstance(exc, AppError) else "请选择授权期限"
         return _consent(grant.client.row, params, account, data, problem=message)
     session.commit()
-    return server.create_authorization_response(grant_user=(account, row), grant=grant)
+    return oauth_server().create_authorization_response(grant_user=(account, row), grant=grant)
 
 
 def form_context() -> tuple[str, dict[str, Any], dict[str, str], OAuthClient] | Response:
     """(cookie value, browser record, authorization parameters, client) of a sign-in form post,
-    or the page to show when the form is stale or forged."""
+    or the page to show when the form is stale or forged, or the answer the authorization
+    endpoint gives when the request it carries is not one it accepts (an unapproved client,
+    scopes the client is not registered for, ...: `checked_request`)."""
     raw, data = browser.load()
     params = _params(request.form)
     client_id = params.get("client_id")
     client = db.session().get(OAuthClient, client_id) if clients.could_be_client_id(client_id) else None
     if raw is None or client is None or not browser.csrf_ok(data, request.form.get("csrf")):
         return error_page("页面已过期", "请返回该应用重新发起授权。", 403)
-    return raw, data, params, client
+    grant = checked_request(params)
+    if isinstance(grant, Response):
+        return grant
+    return raw, data, params, grant.client.row
 
 
 @bp.post("/login/sms/send")

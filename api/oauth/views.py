@@ -118,11 +118,18 @@ def _guarded(answer: Callable[[], Response]) -> Response:
         resp.headers["Retry-After"] = str(retry)
         return _no_store(resp)
     resp = answer()
-    body = resp.get_json(silent=True) if resp.is_json else None
-    if resp.status_code == 401 or (isinstance(body, dict) and body.get("error") == "invalid_client"):
+    if _client_authentication_failed(resp):
         for name, ident, (_limit, window) in limits:
             limiter.record(name, ident, window=window)
     return resp
+
+
+def _client_authentication_failed(resp: Response) -> bool:
+    """Whether the answer refuses the client's credentials: RFC 6749's invalid_client (§5.2),
+    whatever its status. Other refusals, 401s included, say nothing about the credentials and
+    are not counted."""
+    body = resp.get_json(silent=True) if resp.is_json else None
+    return isinstance(body, dict) and body.get("error") == "invalid_client"
 
 
 @bp.post("/token")

@@ -204,8 +204,10 @@ def issue_for_citizen(
     scope: str,
     account: Account,
     with_refresh: bool,
+    refresh_scope: str | None = None,
 ) -> dict[str, Any]:
-    """An access token (and a new refresh token) in family `family_id`. Commits."""
+    """An access token for `scope` (and a new refresh token, for `refresh_scope` if given, else
+    for `scope`) in family `family_id`. Commits."""
     now = clock.now()
     body = _bearer(tokens, policy, subject=account.id, scope=scope, claims={
         "typ": TYP_CITIZEN, "client_id": grant.client_id, "scope": scope, "sid": family_id, "gid": grant.id,
@@ -218,7 +220,7 @@ def issue_for_citizen(
             OAuthRefreshToken(
                 family_id=family_id,
                 token_hash=token_hash(raw),
-                scope=scope,
+                scope=refresh_scope or scope,
                 created_at=now,
                 expires_at=expires,
             )
@@ -292,14 +294,24 @@ def claim_refresh(
 
 
 def refresh_scope(asked: str | None, claim: RefreshClaim, account: Account) -> str | None:
-    """The scope of the new token: what was asked (or all of it), within what the grant still
-    holds and the account's current level allows. None if the ask exceeds the grant."""
-    held = set(scope_catalog.parse(claim.row.scope)) & set(scope_catalog.parse(claim.grant.scopes))
+    """The scope of the new access token: what was asked (or all of it), within what the grant
+    still holds and the account's current level allows. None if the ask exceeds the grant.
+    It narrows the access token only: the new refresh token keeps `kept_scope`."""
+    held = set(scope_catalog.parse(kept_scope(claim)))
     wanted = set(scope_catalog.parse(asked)) if asked else held
     if not wanted <= held:
         return None
     allowed = {s for s in wanted if scope_catalog.level_allows(s, account.identity_level)}
     return scope_catalog.join(allowed) if allowed else None
+
+
+def kept_scope(claim: RefreshClaim) -> str:
+    """The scope of the refresh token issued in the rotation: the presented one's (RFC 6749 §6:
+    identical, whatever narrower scope the access token was asked for), within what the grant
+    still holds. A scope the account's level no longer allows stays on it (the grant still holds
+    it), so it comes back in the access token once the level does."""
+    held = set(scope_catalog.parse(claim.grant.scopes))
+    return scope_catalog.join([s for s in scope_catalog.parse(claim.row.scope) if s in held])
 
 
 def revoke_families(

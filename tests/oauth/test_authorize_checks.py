@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlencode
 
 import pytest
@@ -74,6 +75,39 @@ def test_unknown_pending_or_suspended_client_gets_an_error_page(app, client):
         params = authorize_params({"id": cid, "redirect_uri": REDIRECT}, challenge)
         resp = client.get("/oauth/authorize?" + urlencode(params))
         assert resp.status_code == 400 and "Location" not in resp.headers
+
+
+def _page_detail(resp) -> str:
+    """What the error page tells the citizen (its first paragraph)."""
+    return re.search(r"<p>(.*?)</p>", resp.get_data(as_text=True), re.S).group(1)
+
+
+def test_error_pages_speak_plain_chinese_and_never_repeat_the_callers_input(app, client, bank):
+    _, challenge = pkce()
+    nobody = client.get(
+        "/oauth/authorize?"
+        + urlencode(authorize_params({"id": "yw_nobody", "redirect_uri": REDIRECT}, challenge))
+    )
+    assert nobody.status_code == 400 and "Location" not in nobody.headers
+    detail = _page_detail(nobody)
+    assert "无法识别发起授权的应用" in detail and not re.search(r"[A-Za-z]", detail), detail
+    evil = client.get(
+        "/oauth/authorize?"
+        + urlencode(authorize_params(bank, challenge, redirect_uri="https://evil.example/cb"))
+    )
+    assert evil.status_code == 400 and "Location" not in evil.headers
+    detail = _page_detail(evil)
+    assert "回调地址" in detail and not re.search(r"[A-Za-z]", detail), detail
+    assert "evil.example" not in evil.get_data(as_text=True)
+
+
+def test_an_error_code_without_a_sentence_of_its_own_gets_a_generic_chinese_one():
+    from api.oauth.pages import CITIZEN_ERROR_OTHER, CITIZEN_ERRORS, citizen_error_text
+
+    assert citizen_error_text("something_new") == CITIZEN_ERROR_OTHER == citizen_error_text(None)
+    for code in ("invalid_client", "invalid_request", "unauthorized_client", "invalid_scope",
+                 "unsupported_response_type", "access_denied", "server_error"):  # fmt: skip
+        assert code in CITIZEN_ERRORS and not re.search(r"[A-Za-z]", citizen_error_text(code))
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,14 @@ import httpx
 import pytest
 
 from tests.api.v1.test_sms_login import code_on_phone, deliver
-from tests.oauth.conftest import authorize_params, hidden_fields, pkce, sign_in_browser
+from tests.oauth.conftest import (
+    authorize_params,
+    hidden_fields,
+    pkce,
+    redirect_params,
+    register,
+    sign_in_browser,
+)
 
 PHONE = "13912340077"
 
@@ -20,9 +27,9 @@ def sim(sms_sim):
     return sms_sim
 
 
-def _login_page(client, bank):
+def _login_page(client, bank, **over):
     _, challenge = pkce()
-    params = authorize_params(bank, challenge)
+    params = authorize_params(bank, challenge, **over)
     page = client.get("/oauth/authorize?" + urlencode(params))
     assert page.status_code == 200 and "请先登录一网通办" in page.get_data(as_text=True)
     assert "HttpOnly" in page.headers["Set-Cookie"] and "SameSite=Lax" in page.headers["Set-Cookie"]
@@ -111,3 +118,37 @@ def test_a_qr_request_answered_once_and_only_by_a_first_party_token(app, client,
     again = client.post(f"/v1/oauth-login-requests/{request_id}/approve", headers=citizen["headers"])
     assert again.status_code == 404
     assert client.get(f"/oauth/login/qr/{request_id}").get_json() == {"status": "denied"}
+
+
+def test_qr_sign_in_is_refused_for_an_unapproved_app_as_the_authorization_page_refuses_it(app, client, bank):
+    """The page's own CSRF token, but another client: a pending one, never approved."""
+    _, form = _login_page(client, bank)
+    pending = register(app, approve=False, name="未审核应用", scopes=["profile.basic"])
+    forged = {**form, "client_id": pending["id"], "scope": "applications.write identity.match"}
+    resp = client.post("/oauth/login/qr", data=forged)
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 400 and "Location" not in resp.headers and "<svg" not in html
+    assert "无法完成授权" in html and "未在本平台登记" in html and "未审核应用" not in html
+    assert not re.search(r"/oauth/login/qr/[A-Za-z0-9_-]+", html)
+    sms = client.post("/oauth/login/sms/send", data={**forged, "phone": PHONE})
+    assert sms.status_code == 400 and "未审核应用" not in sms.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    "scope",
+    [
+        "applications.write identity.match",  # not registered for them
+        "profile.basic admin.everything",  # no such scope
+        "catalog.read",  # the app's own scope, not a citizen's
+        "",
+    ],
+)
+def test_qr_sign_in_checks_the_scopes_as_the_authorization_request_does(app, client, scope):
+    basic_only = register(app, name="只读应用", scopes=["profile.basic"])
+    _, form = _login_page(
+        client, basic_only, scope="profile.basic"
+    )  # a request the authorization endpoint accepted
+    resp = client.post("/oauth/login/qr", data={**form, "scope": scope})
+    assert "<svg" not in resp.get_data(as_text=True)
+    got = redirect_params(resp)  # sent back to the app, as the authorization endpoint sends it
+    assert got["error"] == "invalid_scope" and got["state"] == form["state"]

@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
+from tests.api.v1.applications.conftest import verified
 from tests.oauth.conftest import basic, exchange, get_code, register
 
 
@@ -88,6 +89,50 @@ def test_refresh_may_narrow_the_scope_but_never_widen_it(app, client, bank, toke
     assert wide.status_code == 400 and wide.get_json()["error"] == "invalid_scope"
 
 
+def test_a_narrowed_refresh_narrows_the_access_token_only_never_the_refresh_token(client, bank, tokens_for):
+    """RFC 6749 §6: the new refresh token's scope is the presented one's; a narrower `scope`
+    narrows the access token alone, so a later refresh may ask for the rest again."""
+    _, tok = tokens_for(bank, scope="profile.basic applications.read")
+    narrow = _refresh(client, bank, tok["refresh_token"], scope="profile.basic")
+    assert narrow.status_code == 200 and narrow.get_json()["scope"] == "profile.basic"
+    assert (
+        client.get("/v1/applications", headers=_bearer(narrow.get_json()["access_token"])).status_code == 403
+    )
+    seen = client.post(
+        "/oauth/introspect", data={"token": narrow.get_json()["refresh_token"]}, headers=basic(bank)
+    )
+    assert seen.get_json()["scope"] == "profile.basic applications.read"
+    other = _refresh(client, bank, narrow.get_json()["refresh_token"], scope="applications.read")
+    assert other.status_code == 200 and other.get_json()["scope"] == "applications.read", other.get_json()
+    whole = _refresh(client, bank, other.get_json()["refresh_token"])
+    assert whole.status_code == 200 and whole.get_json()["scope"] == "profile.basic applications.read"
+
+
+def test_a_scope_the_level_no_longer_allows_leaves_the_access_token_but_stays_on_the_grant(
+    app, client, bank, seeded, tokens_for, db_session
+):
+    from domain.accounts.models import Account
+
+    zhang = verified(app, 0)  # L3
+    _, tok = tokens_for(
+        bank, scope="profile.basic identity.match", citizen=zhang, sensitive=["identity.match"]
+    )
+    assert tok["scope"] == "profile.basic identity.match"
+
+    def set_level(level: str) -> None:
+        db_session.get(Account, zhang["account_id"]).identity_level = level
+        db_session.commit()
+
+    set_level("L1")
+    low = _refresh(client, bank, tok["refresh_token"])
+    assert low.status_code == 200 and low.get_json()["scope"] == "profile.basic"  # not issued at L1
+    asked = _refresh(client, bank, low.get_json()["refresh_token"], scope="identity.match")
+    assert asked.status_code == 400 and asked.get_json()["error"] == "invalid_scope"
+    set_level("L3")  # the level is back (verified again): the grant still holds the scope
+    back = _refresh(client, bank, low.get_json()["refresh_token"])
+    assert back.status_code == 200 and back.get_json()["scope"] == "profile.basic identity.match"
+
+
 def test_another_client_cannot_use_a_refresh_token(app, client, bank, tokens_for):
     other = register(app, name="另一家银行")
     _, tok = tokens_for(bank)
@@ -103,6 +148,56 @@ def test_introspection_needs_client_authentication(client, bank, tokens_for):
         "/oauth/introspect", data={"token": tok["access_token"]}, headers=basic({**bank, "secret": "wrong"})
     )
     assert bad.status_code == 401
+
+
+def test_an_unknown_or_wrong_token_type_hint_is_ignored(client, bank, tokens_for):
+    """RFC 7662 §2.1 / RFC 7009 §2.1: the server may ignore the hint and search every type; an
+    unknown hint is neither unsupported_token_type nor a failed client authentication."""
+    _, tok = tokens_for(bank)
+
+    def introspect(token: str, hint: str) -> dict:
+        resp = client.post(
+            "/oauth/introspect", data={"token": token, "token_type_hint": hint}, headers=basic(bank)
+        )
+        assert resp.status_code == 200, resp.get_json()
+        return resp.get_json()
+
+    for _ in range(12):  # more than the 10 failures that slow a client down
+        assert introspect(tok["access_token"], "jwt")["active"] is True
+    assert introspect(tok["access_token"], "refresh_token")["active"] is True
+    assert introspect(tok["refresh_token"], "access_token")["token_type"] == "refresh_token"
+    revoked = client.post(
+        "/oauth/revoke", data={"token": tok["access_token"], "token_type_hint": "jwt"}, headers=basic(bank)
+    )
+    assert revoked.status_code == 200 and revoked.get_json() == {}
+    assert introspect(tok["access_token"], "access_token") == {"active": False}
+    refused = client.get("/v1/applications", headers=_bearer(tok["access_token"]))
+    assert (
+        refused.status_code == 401 and refused.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
+    )
+    ended = client.post(
+        "/oauth/revoke", data={"token": tok["refresh_token"], "token_type_hint": "bogus"}, headers=basic(bank)
+    )
+    assert ended.status_code == 200
+    assert _refresh(client, bank, tok["refresh_token"]).get_json()["error"] == "invalid_grant"
+
+
+def test_only_a_failed_client_authentication_counts_towards_slow_down(client, bank, tokens_for, monkeypatch):
+    """A 401 that is not invalid_client says nothing about the client's credentials."""
+    from authlib.oauth2.rfc6749 import UnsupportedTokenTypeError
+
+    _, tok = tokens_for(bank)
+
+    def refuse(token: str, hint: str | None) -> None:
+        raise UnsupportedTokenTypeError()
+
+    with monkeypatch.context() as patched:
+        patched.setattr("api.oauth.endpoints.find_token", refuse)
+        for _ in range(12):
+            resp = client.post("/oauth/introspect", data={"token": tok["access_token"]}, headers=basic(bank))
+            assert resp.status_code == 401 and resp.get_json()["error"] == "unsupported_token_type"
+    after = client.post("/oauth/introspect", data={"token": tok["access_token"]}, headers=basic(bank))
+    assert after.status_code == 200 and after.get_json()["active"] is True
 
 
 def test_introspection_answers_active_tokens_and_only_active_false_otherwise(app, client, bank, tokens_for):

@@ -126,3 +126,26 @@ def test_token_claims(citizen, app):
     assert claims["idl"] == "L1"  # phone or WeChat bound, no real name yet
     assert claims["exp"] - claims["iat"] == 900
     assert jwt.get_unverified_header(citizen["access_token"])["alg"] == "ES256"
+
+
+def test_a_401_of_bearer_authentication_carries_the_rfc6750_challenge(client, citizen, services, clock):
+    """RFC 6750 §3: `WWW-Authenticate: Bearer` without a token, `error="invalid_token"` with one
+    that is malformed, forged, expired or revoked; the error body is the usual one."""
+    for headers in ({}, {"Authorization": "Bearer"}, {"Authorization": "Basic abc"}):
+        r = client.get("/v1/me", headers=headers)
+        assert r.status_code == 401 and r.get_json()["error"]["code"] == "auth.required"
+        assert r.headers["WWW-Authenticate"] == "Bearer"
+    bad = _me(client, "not-a-jwt")
+    assert bad.get_json()["error"]["code"] == "auth.token_invalid"
+    assert bad.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
+    assert _me(client, citizen["access_token"]).status_code == 200
+    assert "WWW-Authenticate" not in _me(client, citizen["access_token"]).headers
+    services.revocations.revoke(citizen["session_id"])
+    revoked = _me(client, citizen["access_token"])
+    assert revoked.status_code == 401 and revoked.get_json()["error"]["code"] == "auth.session_revoked"
+    assert revoked.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
+    other = make_citizen(client.application)
+    clock.advance(901)
+    expired = _me(client, other["access_token"])
+    assert expired.status_code == 401 and expired.get_json()["error"]["code"] == "auth.token_expired"
+    assert expired.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
