@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from flask import Response, current_app, g, request
 
-from api.auth import bearer_token, is_public_view
+from api.auth import BEARER_CHALLENGE, bearer_token, invalid_token_challenge, is_public_view
 from api.deps import services
 from api.middleware import client_ip
 from api.view_attrs import view_attr
@@ -58,14 +58,15 @@ def require_operator() -> None:
     if request.method == "OPTIONS" or is_public_view():
         return
     token = bearer_token()
-    if token is None:
-        raise AdminAuthRequired()
+    if token is None:  # RFC 6750 3: a 401 names the scheme (as on /v1)
+        raise AdminAuthRequired(headers={"WWW-Authenticate": BEARER_CHALLENGE})
     try:
         g.operator = authenticate_token(
             db.session(), tokens=services().tokens, policy=admin_policy(), access_token=token
         )
     except AppError as error:
         g.admin_actor_id = getattr(error, "operator_id", None)
+        invalid_token_challenge(error)  # invalid, expired, ended: 401 with its challenge
         raise
     if g.operator.must_change_password and not view_attr(_BEFORE_PASSWORD_CHANGE):
         raise PasswordChangeRequired(details={"change_password": "/admin/v1/me/password"})

@@ -88,11 +88,13 @@ def test_logout_ends_the_session(app, client):
     assert client.post("/admin/v1/auth/logout", headers=headers).status_code == 204
     resp = client.get("/admin/v1/me", headers=headers)
     assert resp.status_code == 401 and resp.get_json()["error"]["code"] == "admin.session_revoked"
+    assert resp.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'  # RFC 6750 3
 
 
 def test_citizen_token_does_not_open_the_admin_api(app, client, citizen):
     resp = client.get("/admin/v1/me", headers=citizen["headers"])
     assert resp.status_code == 401 and resp.get_json()["error"]["code"] == "auth.token_invalid"
+    assert resp.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
 
 
 def test_admin_token_does_not_open_the_citizen_api(app, client):
@@ -105,6 +107,7 @@ def test_admin_token_does_not_open_the_citizen_api(app, client):
 def test_missing_token_is_401(client):
     resp = client.get("/admin/v1/me")
     assert resp.status_code == 401 and resp.get_json()["error"]["code"] == "admin.auth_required"
+    assert resp.headers["WWW-Authenticate"] == "Bearer"
 
 
 def test_bad_input_uses_the_one_error_format(app, client):
