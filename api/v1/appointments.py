@@ -173,6 +173,17 @@ class Appointments(MethodView):
         return _view(made)
 
 
+@blp.route("/<string:appointment_id>")
+class OneAppointment(MethodView):
+    @blp.doc(security=BEARER_SECURITY)
+    @blp.response(200, AppointmentSchema)
+    def get(self, appointment_id: str) -> dict:
+        """One of the citizen's appointments: what a reminder, or the booking a reschedule moved
+        to (`moved_to`), opens. Anyone else's is 404 `appointments.not_found`."""
+        found = appointments.owned(db.session(), current_principal().account_id, appointment_id)
+        return _view(found)
+
+
 @blp.route("/<string:appointment_id>/cancel")
 class Cancel(MethodView):
     @idempotent

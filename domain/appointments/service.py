@@ -396,7 +396,10 @@ def locked(session: Session, appointment_id: str) -> Appointment | None:
 
 def owned(session: Session, account_id: str, appointment_id: str, *, lock: bool = False) -> Appointment:
     """The citizen's booking (404 for anyone else's); `lock=True` for a write (see `locked`)."""
-    appointment = locked(session, appointment_id) if lock else session.get(Appointment, appointment_id)
+    if lock:
+        appointment = locked(session, appointment_id)
+    else:
+        appointment = session.get(Appointment, appointment_id) if is_id(appointment_id) else None
     if appointment is None or appointment.account_id != account_id:
         raise AppointmentNotFound()
     return appointment

@@ -117,8 +117,22 @@ def test_missed_appointments_become_no_shows_and_reminders_reach_the_inbox(
     _at_slot(clock, slot["starts_at"], -50)  # within the hour
     assert appointment_pass(db.session())["appointment_reminders"] == 1
     db.session.remove()
-    titles = [n.body for n in db.session.query(Notification).filter_by(account_id=who["account_id"])]
+    notes = list(db.session.query(Notification).filter_by(account_id=who["account_id"]))
+    titles = [n.body for n in notes]
     assert len(titles) == 2 and all("天河区政务服务中心" in t and "社会保障卡" in t for t in titles)
+    # Tapping the reminder opens the booking; anyone else's, or no booking, is 404.
+    from tests.api.v1.applications.conftest import relogin
+
+    who, other = relogin(app, who), make_citizen(app)
+    assert {n.link for n in notes} == {f"/v1/appointments/{appt['id']}"}
+    opened = client.get(notes[0].link, headers=who["headers"])
+    assert opened.status_code == 200 and opened.get_json() == appt | {"status": "booked"}
+    for headers, path in (
+        (other["headers"], notes[0].link),
+        (who["headers"], "/v1/appointments/" + "9" * 300),
+    ):
+        missing = client.get(path, headers=headers)
+        assert missing.status_code == 404 and missing.get_json()["error"]["code"] == "appointments.not_found"
     _at_slot(clock, slot["ends_at"], 31)
     assert appointment_pass(db.session())["no_shows"] == 1
     db.session.remove()
