@@ -86,6 +86,15 @@ class NotActive(AppError):
     message_en = "This appointment was cancelled or moved to another time"
 
 
+class AlreadyCheckedIn(AppError):
+    # Its own answer for a citizen who opens the QR code again after checking in: "not in the
+    # check-in window" would send them away while they stand in the queue.
+    status = 409
+    code = "appointments.already_checked_in"
+    message_zh = "您已签到，排队号 {queue_no}，请留意叫号"
+    message_en = "You have checked in: your queue number is {queue_no}"
+
+
 class BookingPaused(AppError):
     status = 403
     code = "appointments.booking_paused"

@@ -15,7 +15,7 @@ from core import clock
 from core.db import is_id
 from core.errors import AppError
 from domain.applications.case_numbers import next_serial
-from domain.appointments.errors import HallNotFound, NotActive, OtherHall
+from domain.appointments.errors import AlreadyCheckedIn, HallNotFound, NotActive, OtherHall
 from domain.appointments.models import (
     BOOKED,
     CANCELLED,
@@ -56,10 +56,13 @@ def check_in_code(
     session: Session, *, secret: str, account_id: str, appointment_id: str
 ) -> tuple[str, datetime]:
     """A short-lived code for the QR shown at the hall (the owner's booked appointment only);
-    409 appointments.not_active for a cancelled or moved booking."""
+    409 appointments.not_active for a cancelled or moved booking, 409
+    appointments.already_checked_in (with the queue number) once checked in."""
     appointment = owned(session, account_id, appointment_id)
     if appointment.status == CANCELLED:
         raise NotActive()
+    if appointment.status == CHECKED_IN:
+        raise AlreadyCheckedIn(queue_no=appointment.queue_no, details={"queue_no": appointment.queue_no})
     if appointment.status != BOOKED:
         raise NotNow()
     expires = clock.now() + CODE_TTL

@@ -43,6 +43,13 @@ def test_check_in_from_the_qr_code_gives_a_queue_number(app: Any, client: Any, h
             "/admin/v1/appointments/check-in", json={"code": code, "hall_id": hall}, headers=officer
         )
         assert again.get_json()["queue_no"] == numbers[-1]
+        # Opening the QR code again in the queue: told the number, not "outside the check-in time".
+        reopened = client.get(f"/v1/appointments/{appt['id']}/check-in-code", headers=mine["headers"])
+        assert (
+            reopened.status_code == 409
+            and reopened.get_json()["error"]["code"] == "appointments.already_checked_in"
+        )
+        assert numbers[-1] in reopened.get_json()["error"]["message"]
     assert numbers == ["A001", "A002"]
     forged = client.post(
         "/admin/v1/appointments/check-in", json={"code": code[:-2] + "xx", "hall_id": hall}, headers=officer
