@@ -10,7 +10,7 @@ from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from authlib.oauth2.rfc9207 import IssuerParameter
-from flask import current_app, url_for
+from flask import current_app, g, url_for
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
@@ -79,7 +79,10 @@ class Revocation(RevocationEndpoint):
             )
             session.commit()
         elif token.claims.get("jti"):
-            svc.revocations.revoke_token(token.claims["jti"], expires_at=token.claims["exp"])
+            oauth_tokens.revoke_access_token(
+                session, svc.revocations, jti=token.claims["jti"], expires_at=float(token.claims["exp"]),
+                client_id=token.client_id, request_id=g.get("request_id"),
+            )  # fmt: skip
 
 
 class Introspection(IntrospectionEndpoint):

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core import clock
+from core.audit import AuditEvent
 from core.redis import Batch
 from domain.auth.models import LoginSession
 from domain.oauth.models import OAuthTokenFamily
@@ -23,6 +24,11 @@ class Alongside(Protocol):
 
     def take(self, results: list[Any]) -> None:
         """Receive their results, in order."""
+
+
+# The audit action of one access token revoked at /oauth/revoke (target: its jti; details: its
+# exp): the revocation's record in the database, which `rebuild` restores to Redis.
+ACCESS_TOKEN_REVOKED = "oauth.access_token_revoked"
 
 
 class RevocationList:
@@ -67,18 +73,32 @@ class RevocationList:
         return bool(self._redis.exists(f"revoked:jti:{jti}"))
 
     def revoke_token(self, jti: str, *, expires_at: float) -> None:
-        """Refuse one access token (RFC 7009) until it would have expired anyway."""
+        """Refuse one access token (RFC 7009) until it would have expired anyway. The caller
+        records ACCESS_TOKEN_REVOKED in the audit trail too: `rebuild` reads it back."""
         ttl = max(1, int(expires_at - clock.timestamp()) + 60)
         self._redis.set(f"revoked:jti:{jti}", "1", ex=ttl)
 
     def rebuild(self, session: Session) -> int:
-        """Re-add recently revoked sessions (after Redis was flushed or replaced)."""
-        since = clock.now() - timedelta(seconds=self._ttl)
+        """Re-add recently revoked sessions and single access tokens still unexpired (after Redis
+        was flushed or replaced)."""
+        now = clock.now()
+        since = now - timedelta(seconds=self._ttl)
         ids = list(session.scalars(select(LoginSession.id).where(LoginSession.revoked_at >= since)))
         ids += session.scalars(select(OAuthTokenFamily.id).where(OAuthTokenFamily.revoked_at >= since))
-        if ids:
+        tokens = [
+            (jti, float((details or {}).get("exp") or 0))
+            for jti, details in session.execute(
+                select(AuditEvent.target_id, AuditEvent.details).where(
+                    AuditEvent.action == ACCESS_TOKEN_REVOKED, AuditEvent.at >= since
+                )
+            )
+        ]
+        tokens = [(jti, exp) for jti, exp in tokens if jti and exp > now.timestamp()]
+        if ids or tokens:
             pipe = self._redis.pipeline()
             for sid in ids:
                 pipe.set(f"revoked:sid:{sid}", "1", ex=self._ttl)
+            for jti, exp in tokens:
+                pipe.set(f"revoked:jti:{jti}", "1", ex=max(1, int(exp - now.timestamp()) + 60))
             pipe.execute()
-        return len(ids)
+        return len(ids) + len(tokens)

@@ -15,12 +15,12 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from core import clock
+from core import audit, clock
 from core.crypto import random_token, token_hash
 from core.db import lock_one, new_id, take_write_lock
 from core.tokens import TokenService
 from domain.accounts.models import Account
-from domain.auth.revocation import RevocationList
+from domain.auth.revocation import ACCESS_TOKEN_REVOKED, RevocationList
 from domain.oauth import scopes as scope_catalog
 from domain.oauth.models import (
     APPROVED,
@@ -312,6 +312,21 @@ def kept_scope(claim: RefreshClaim) -> str:
     it), so it comes back in the access token once the level does."""
     held = set(scope_catalog.parse(claim.grant.scopes))
     return scope_catalog.join([s for s in scope_catalog.parse(claim.row.scope) if s in held])
+
+
+def revoke_access_token(
+    session: Session, revocations: RevocationList, *, jti: str, expires_at: float, client_id: str,
+    request_id: str | None = None,
+) -> None:  # fmt: skip
+    """End one access token at its app's request (RFC 7009): refused from now on, and recorded
+    in the audit trail (ACCESS_TOKEN_REVOKED, with its expiry), from which the revocation list is
+    rebuilt should Redis lose it. Commits."""
+    audit.record(
+        session, actor_type="client", actor_id=client_id, action=ACCESS_TOKEN_REVOKED,
+        target_type="access_token", target_id=jti, request_id=request_id, details={"exp": int(expires_at)},
+    )  # fmt: skip
+    session.commit()
+    revocations.revoke_token(jti, expires_at=expires_at)
 
 
 def revoke_families(

@@ -253,6 +253,29 @@ def test_a_withdrawn_grant_stays_withdrawn_after_redis_is_flushed(app, client, b
     assert resp.status_code == 401 and resp.get_json()["error"]["code"] == "auth.session_revoked"
 
 
+def test_an_access_token_an_app_revoked_stays_revoked_after_redis_is_flushed(
+    app, client, bank, tokens_for, db_session
+):
+    from sqlalchemy import select
+
+    from core.audit import AuditEvent
+    from core.redis import get_redis
+    from tests.oauth.conftest import basic
+
+    _, tok = tokens_for(bank)
+    done = client.post("/oauth/revoke", data={"token": tok["access_token"]}, headers=basic(bank))
+    assert done.status_code == 200
+    assert client.get("/v1/applications", headers=_auth(tok)).status_code == 401
+    recorded = db_session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "oauth.access_token_revoked")
+    ).one()
+    assert recorded.actor_id == bank["id"] and tok["access_token"] not in str(recorded.details)
+    get_redis().flushdb()
+    assert app.extensions["yiwang"].revocations.rebuild(db_session) >= 1  # the sweeper does this each pass
+    resp = client.get("/v1/applications", headers=_auth(tok))
+    assert resp.status_code == 401 and resp.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
+
+
 def test_consenting_to_nothing_shows_the_consent_page_again(client, bank, citizen):
     _, challenge = pkce()
     sign_in_browser(client, citizen["account_id"])
