@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import g
+from flask import Response, g
 from flask.views import MethodView
 from marshmallow import fields, validate
 
@@ -12,6 +12,7 @@ from api.deps import services
 from api.idempotency import idempotent
 from api.schemas import StrictSchema
 from core.db import db
+from domain.complaints import evidence
 from domain.complaints import service as complaints
 from domain.operators.models import ROLE_CASE_OPERATOR
 from notifications import fanout
@@ -100,6 +101,35 @@ class Detail(MethodView):
             **{k: getattr(complaint, k) for k in ComplaintDetailSchema().fields if k != "text"},
             "text": text,
         }
+
+
+@blp.route("/<string:complaint_id>/attachments/<string:file_id>")
+class Attachment(MethodView):
+    @blp.doc(
+        security=BEARER_SECURITY,
+        responses={
+            200: {
+                "description": "the file the citizen attached, as uploaded (EXIF removed from images)",
+                "content": {
+                    t: {"schema": {"type": "string", "format": "binary"}}
+                    for t in ("image/jpeg", "image/png", "application/pdf", "application/ofd")
+                },
+            }
+        },
+    )
+    @blp.response(200)
+    def get(self, complaint_id: str, file_id: str) -> Response:
+        """One of the complaint's attachments (ids in the complaint's `attachments`); the read is
+        audited. 404 `complaints.not_found` for a complaint the operator may not read, 404
+        `complaints.attachment_not_found` for a file the complaint does not hold."""
+        found = evidence.open_for_operator(
+            db.session(), services().applications, complaint_id=complaint_id, file_id=file_id,
+            operator_id=str(current_actor().id), request_id=g.get("request_id"), scope=current_scope(),
+        )  # fmt: skip
+        resp = Response(found.content, mimetype=found.media_type)
+        resp.headers["Cache-Control"] = "no-store"
+        resp.headers["Content-Disposition"] = "attachment"
+        return resp
 
 
 @blp.route("/<string:complaint_id>/reply")

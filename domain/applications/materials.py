@@ -198,8 +198,13 @@ def read_file(
     )
     if row is None:
         raise FileNotFound()
+    return row, file_content(deps, row)
+
+
+def file_content(deps: ApplicationDeps, row: ApplicationFile) -> bytes:
+    """A stored file's bytes (kept encrypted in the blob store)."""
     blob = deps.storage.get(row.storage_key)
-    return row, deps.encryptor.decrypt_bytes(blob.decode(), purpose=FILE_PURPOSE)
+    return deps.encryptor.decrypt_bytes(blob.decode(), purpose=FILE_PURPOSE)
 
 
 SWEEP_BATCH = 500  # file rows per transaction; bounded so a large backlog neither holds locks long nor

@@ -189,7 +189,7 @@ def _locked(session: Session, complaint_id: str) -> Complaint | None:
     return lock_one(session, Complaint, Complaint.id == complaint_id)
 
 
-def _in_scope(session: Session, complaint: Complaint, scope: Scope) -> bool:
+def in_scope(session: Session, complaint: Complaint, scope: Scope) -> bool:
     """Whether the operator of `scope` may read and answer this complaint: its case is handled
     (for one of its items) by one of their departments."""
     if scope.allows_department(complaint.department_code):
@@ -223,7 +223,7 @@ def reply(
     round), and may rate it. Does not commit. Another department's complaint is 404 to an
     operator tied to departments."""
     complaint = _locked(session, complaint_id)
-    if complaint is None or not _in_scope(session, complaint, scope):
+    if complaint is None or not in_scope(session, complaint, scope):
         raise ComplaintNotFound()
     if complaint.status == CLOSED:
         raise ComplaintState()
@@ -289,7 +289,7 @@ def read_for_operator(
     """The complaint with its text, for an operator; the read is audited. Another department's
     complaint is 404 to an operator tied to departments (nothing read, nothing audited)."""
     complaint = session.get(Complaint, complaint_id) if is_id(complaint_id) else None
-    if complaint is None or not _in_scope(session, complaint, scope):
+    if complaint is None or not in_scope(session, complaint, scope):
         raise ComplaintNotFound()
     audit.record(
         session,

@@ -169,6 +169,25 @@ def test_a_complaints_evidence_outlives_the_draft_it_was_uploaded_for(
     assert db.session.get(ApplicationFile, evidence) is not None and deps.storage.exists(keys[evidence])
     _, stored = materials.read_file(db.session(), deps, account_id=zhang["account_id"], file_id=evidence)
     assert stored[:3] == b"\xff\xd8\xff"
+    # The handler opens it (audited); a file the complaint does not hold is not opened.
+    from core.audit import AuditEvent
+
+    url = f"/admin/v1/complaints/{made.get_json()['id']}/attachments"
+    operator = admin_headers(client, make_operator(app, username="evidence-desk", roles=("case_operator",)))
+    opened = client.get(f"{url}/{evidence}", headers=operator)
+    assert opened.status_code == 200 and opened.mimetype == "image/jpeg" and opened.data == stored
+    assert opened.headers["Cache-Control"] == "no-store"
+    reads = db.session.query(AuditEvent).filter_by(action="complaint.attachment_read").all()
+    assert [(r.target_id, r.details["file_id"]) for r in reads] == [(made.get_json()["id"], evidence)]
+    not_a_complaint = f"/admin/v1/complaints/{draft['id']}/attachments/{evidence}"
+    for path, code in ((f"{url}/{other}", "complaints.attachment_not_found"),
+                       (not_a_complaint, "complaints.not_found")):  # fmt: skip
+        refused = client.get(path, headers=operator)
+        assert refused.status_code == 404 and refused.get_json()["error"]["code"] == code
+    police = admin_headers(client, make_operator(app, username="police-ev", roles=("case_operator",),
+                                                 department_codes=("public_security",)))  # fmt: skip
+    assert client.get(f"{url}/{evidence}", headers=police).status_code == 404  # not their complaint
+    assert client.get(f"{url}/{evidence}", headers=zhang["headers"]).status_code == 401  # not an operator
 
 
 def test_operators_tied_to_departments_see_and_answer_only_their_departments_complaints(
