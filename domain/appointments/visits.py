@@ -142,4 +142,7 @@ def due_reminders(session: Session, now: datetime) -> list[tuple[Appointment, Ap
 
 
 def local_time(at: datetime) -> str:
-    return at.astimezone(BEIJING).strftime("%m月%d日 %H:%M")
+    """A slot's start as a reminder shows it: Beijing time, in the form every template's `{time}`
+    takes (`2026-12-08 09:30`), read alike in the Chinese and English texts and valid for a
+    WeChat `time` keyword."""
+    return at.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M")

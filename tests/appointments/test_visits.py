@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from domain.appointments.service import BEIJING
 from tests.api.v1.applications.conftest import seeded  # noqa: F401 - fixture
 from tests.appointments.conftest import book, make_hall, next_working_day, slots
 from tests.conftest import make_citizen
@@ -132,6 +133,9 @@ def test_missed_appointments_become_no_shows_and_reminders_reach_the_inbox(
 
     who, other = relogin(app, who), make_citizen(app)
     assert {n.link for n in notes} == {f"/v1/appointments/{appt['id']}"}
+    english = client.get("/v1/notifications", headers=who["headers"] | {"Accept-Language": "en"}).get_json()
+    when = datetime.fromisoformat(slot["starts_at"]).astimezone(BEIJING).strftime("%Y-%m-%d %H:%M")
+    assert all(when in item["body"] and "月" not in item["body"] for item in english["items"]), english
     opened = client.get(notes[0].link, headers=who["headers"])
     assert opened.status_code == 200 and opened.get_json() == appt | {"status": "booked"}
     for headers, path in (
