@@ -82,8 +82,10 @@ class AnswerCheck:
                 return "a 204 with a Content-Type"
             return None
         ok = 200 <= status < 300
-        if not ok and (status < 400 or path.startswith("/oauth")):
-            return None  # redirects; OAuth's RFC 6749 errors and pages
+        if not ok and path.startswith("/oauth") and status >= 400:
+            return _not_rfc6749(response)
+        if not ok and status < 400:
+            return None  # redirects
         documented = operation["responses"].get(str(status))
         if documented is None and not ok:
             documented = operation["responses"].get("default")
@@ -130,3 +132,28 @@ def _not_chinese(error: dict) -> str | None:
     texts = [error["message"], *_texts(error.get("fields") or {})]
     foreign = [t for t in texts if not _CHINESE.search(t)]
     return f"messages not in Chinese: {foreign[:3]}" if foreign else None
+
+
+# RFC 6749 5.2 (and RFC 7009, RFC 8628's slow_down, RFC 6750 for a bearer token): the error codes
+# an OAuth endpoint may answer with.
+_OAUTH_ERRORS = {
+    "invalid_request", "invalid_client", "invalid_grant", "unauthorized_client", "unsupported_grant_type",
+    "invalid_scope", "unsupported_token_type", "access_denied", "server_error", "temporarily_unavailable",
+    "slow_down", "invalid_token", "insufficient_scope",
+}  # fmt: skip
+
+
+def _not_rfc6749(response: Any) -> str | None:
+    """An OAuth endpoint's JSON error outside RFC 6749 5.2: an unknown `error`, a cacheable answer,
+    or a 401 without its WWW-Authenticate challenge. Pages (HTML) are for citizens, not checked."""
+    if response.mimetype != "application/json" or response.is_streamed or response.status_code >= 500:
+        return None  # pages are for citizens; a failure of ours answers in the error format
+    body = json.loads(response.get_data())
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, str) or error not in _OAUTH_ERRORS:
+        return f"not an RFC 6749 error: {str(body)[:200]}"
+    if "no-store" not in (response.headers.get("Cache-Control") or ""):
+        return "an OAuth error without Cache-Control: no-store"
+    if response.status_code == 401 and "WWW-Authenticate" not in response.headers:
+        return "a 401 without WWW-Authenticate (RFC 6749 5.2)"
+    return None

@@ -118,6 +118,10 @@ def _guarded(answer: Callable[[], Response]) -> Response:
         resp.headers["Retry-After"] = str(retry)
         return _no_store(resp)
     resp = answer()
+    if resp.status_code == 401 and "WWW-Authenticate" not in resp.headers:
+        # RFC 6749 5.2: a 401 names the client authentication scheme (Authlib's introspection
+        # and revocation endpoints leave it out).
+        resp.headers["WWW-Authenticate"] = 'Basic realm="yiwang"'
     if _client_authentication_failed(resp):
         for name, ident, (_limit, window) in limits:
             limiter.record(name, ident, window=window)

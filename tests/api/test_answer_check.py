@@ -75,3 +75,13 @@ def test_an_error_outside_the_error_format_and_a_204_with_a_media_type_are_seen(
     assert "204 with a Content-Type" in empty
     assert _answer(app, check, "DELETE", "/v1/devices/d1", 204) == []
     assert _answer(app, check, "GET", "/no/such/route", 200, {"x": 1}) == []  # not an operation
+
+
+def test_oauth_errors_are_checked_against_rfc_6749(app: Any, check: AnswerCheck) -> None:
+    good = {"error": "invalid_client", "error_description": "Bad client credentials."}
+    kept = {"Cache-Control": "no-store", "WWW-Authenticate": 'Basic realm="yiwang"'}
+    assert _answer(app, check, "POST", "/oauth/token", 401, good, **kept) == []
+    assert "not an RFC 6749 error" in _answer(app, check, "POST", "/oauth/token", 400, ERROR, **kept)[0]
+    assert "no-store" in _answer(app, check, "POST", "/oauth/introspect", 400, good)[0]
+    challenge = _answer(app, check, "POST", "/oauth/revoke", 401, good, **{"Cache-Control": "no-store"})
+    assert "WWW-Authenticate" in challenge[0]
