@@ -39,6 +39,10 @@ class VerifiedIdentity(IdMixin, Base):
 
     __tablename__ = "verified_identities"
     shown_in_account_views = True  # GET /v1/identity is cached (domain/accounts/profile_cache.py)
+    # It is the person's: a merge moves it with them (only ever from an account that holds it to
+    # one that holds none: domain/accounts/service.bind_phone and domain/identity/merge refuse a
+    # merge of two verified accounts).
+    follows_person = True
 
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), unique=True)
     id_lookup: Mapped[str] = mapped_column(String(64), unique=True)

@@ -14,9 +14,9 @@ from tests.api.v1.identity.conftest import URL, ZHANG, bearer, complete, mini_ci
 from tests.conftest import make_citizen
 
 
-def _face_verified_mini(client, wx, sims, person=ZHANG) -> dict:
+def _face_verified_mini(client, wx, sims, person=ZHANG, **user) -> dict:
     """A WeChat-only account that proved `person` with a live face check (L3)."""
-    who = mini_citizen(client, wx)
+    who = mini_citizen(client, wx, **user)
     body = start(client, who, "wechat_face", person=person).get_json()
     sims["wechat_face"].perform(ref_of(body), "pass")
     done = complete(client, who, body["verification"]["id"]).get_json()
@@ -147,6 +147,30 @@ def test_a_phone_merge_carries_the_verification_history_and_consents(client, app
     got = client.get(f"{URL}/{verification.id}", headers=bearer(bound["tokens"]))
     assert got.status_code == 200 and got.get_json()["status"] == "pending"
     assert db_session.get(Account, mp["account_id"]).status == DELETED
+
+
+def test_a_phone_merge_brings_the_verified_identity_along(client, app, wx, sims, db_session):
+    """The person logged in by SMS once (L1), later verified their face in the mini-program,
+    then binds that phone there: the accounts merge into the phone's, and the identity with
+    them, not only its level: its name and number are there, and it is theirs."""
+    sms = make_citizen(app, phone="13712345678")
+    mini = _face_verified_mini(client, wx, sims, phone="13712345678")
+    bound = client.post(
+        "/v1/auth/miniprogram/phone", json={"code": wx.phone_code(mini["openid"])}, headers=mini["headers"]
+    ).get_json()
+    assert bound["merged"] is True, bound
+    db_session.rollback()
+    held = db_session.scalars(select(VerifiedIdentity)).all()
+    assert [v.account_id for v in held] == [sms["account_id"]]
+    merged = bearer(bound["tokens"])
+    assert client.get("/v1/me", headers=merged).get_json()["id"] == sms["account_id"]
+    shown = client.get("/v1/identity", headers=merged).get_json()
+    assert shown["level"] == "L3" and shown["method"] == "wechat_face" and shown["id_number"], shown
+    full = client.get("/v1/identity/full?purpose=view", headers=merged)
+    assert full.status_code == 200 and full.get_json()["id_number"] == ZHANG["id_number"]
+    # Theirs, not another account's: checking it again is "already verified", not "bound elsewhere".
+    again = start(client, {"headers": merged}, "id_check", consent=None)
+    assert again.status_code == 409 and again.get_json()["error"]["code"] == "identity.already_verified"
 
 
 def test_two_accounts_checking_one_identity_at_once_get_one_binding_and_one_refusal(
