@@ -16,6 +16,7 @@ from flask import Response, current_app, jsonify, request
 from flask.views import MethodView
 from marshmallow import fields, validate
 
+from api.admin import csv_cells
 from api.admin.security import BEARER_SECURITY, current_actor, require_operator, role_guard
 from api.blueprint import Blueprint
 from api.errors import ErrorSchema
@@ -220,8 +221,14 @@ class ReferenceCsv(MethodView):
                 fields={"body": [Text("UTF-8 CSV", "须为 UTF-8 编码的 CSV")]},
             ) from exc
         rows: list[dict[str, Any]] = []
-        for row in csv.DictReader(io.StringIO(text)):
-            entry: dict[str, Any] = {k: (v or "").strip() for k, v in row.items() if k}
+        for line, row in enumerate(csv.DictReader(io.StringIO(text)), start=2):
+            if row.get(None):  # type: ignore[call-overload]  # more values than the header names
+                raise InvalidUpload(
+                    problem=Text(f"line {line} has more values than the header row has columns",
+                                 f"第 {line} 行的值比表头的列多（可能有未加引号的逗号）"),
+                    fields={f"line {line}": [Text("more values than columns", "值比列多")]},
+                )  # fmt: skip
+            entry: dict[str, Any] = {k: csv_cells.read((v or "").strip()) for k, v in row.items() if k}
             if "sort" in entry:
                 entry["sort"] = (
                     int(entry["sort"]) if re.fullmatch(r"-?[0-9]{1,9}", entry["sort"]) else entry["sort"]
@@ -234,7 +241,7 @@ def _csv(columns: tuple[str, ...], rows: list[dict[str, Any]], filename: str) ->
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({k: csv_cells.written(v) for k, v in row.items()} for row in rows)
     return Response(
         "\ufeff" + out.getvalue(),  # BOM: spreadsheet programs then read the Chinese correctly
         mimetype="text/csv",

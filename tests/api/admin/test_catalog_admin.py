@@ -241,3 +241,35 @@ def test_the_published_only_export_leaves_out_what_is_suspended(app, client):
     client.post(f"{URL}/bundles/YJS-TEST/suspend", json={"reason": "系统升级"}, headers=headers)
     exported = client.get(f"{URL}/export?published_only=true", headers=headers).get_json()
     assert len(exported["items"]) == 2 and exported["bundles"] == []
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_are_written_as_text_and_read_back(app, client):
+    """A department named like a formula opens as text in Excel/WPS (a leading apostrophe),
+    and the exported file imported again changes nothing."""
+    headers = _editor(app, client)
+    formula = '=HYPERLINK("http://evil.example","点我")'
+    upload = "code,name,name_en\n" + f'evil_dept,"{formula.replace(chr(34), chr(34) * 2)}",@SUM(1)\n'
+    made = client.post(f"{URL}/reference/departments.csv", data=upload.encode(), content_type="text/csv",
+                       headers=headers)  # fmt: skip
+    assert made.status_code == 200 and made.get_json()["ok"] is True, made.get_json()
+    listed = client.get(f"{URL}/reference/departments.csv", headers=headers).data.decode("utf-8-sig")
+    row = next(r for r in csv.DictReader(io.StringIO(listed)) if r["code"] == "evil_dept")
+    assert row["name"] == "'" + formula and row["name_en"] == "'@SUM(1)"
+    again = client.post(f"{URL}/reference/departments.csv", data=listed.encode(), content_type="text/csv",
+                        headers=headers)  # fmt: skip
+    assert again.status_code == 200, again.get_json()
+    exported = client.get(f"{URL}/export", headers=headers).get_json()
+    kept = next(d for d in exported["reference"]["departments"] if d["code"] == "evil_dept")
+    assert (kept["name"], kept["name_en"]) == (formula, "@SUM(1)")
+
+
+def test_a_csv_row_with_more_values_than_columns_is_refused_whole(app, client):
+    """An unquoted comma in a name shifts the row: refused with its line, nothing stored."""
+    headers = _editor(app, client)
+    upload = "code,name,name_en\nhealth,卫生健康,Health\npublic_security,公安,部,Public security\n"
+    resp = client.post(f"{URL}/reference/departments.csv", data=upload.encode(), content_type="text/csv",
+                       headers=headers)  # fmt: skip
+    assert resp.status_code == 400 and "line 3" in resp.get_json()["error"]["fields"], resp.get_json()
+    assert "第 3 行" in resp.get_json()["error"]["message"]
+    listed = client.get(f"{URL}/reference/departments.csv", headers=headers).data.decode("utf-8-sig")
+    assert "卫生健康,Health" not in listed and "public_security,公安,部" not in listed
