@@ -25,14 +25,14 @@ NATIONWIDE = "000000"
 # final line break.
 _REGION_RE = re.compile(r"[0-9]{6}")
 _BASIC_RE = re.compile(r"^[0-9A-Z]{10,12}$")
-_ECERT_TYPE_RE = re.compile(rf"^[{USCC_ALPHABET}]{{18}}\d{{3}}$")
+_ECERT_TYPE_RE = re.compile(rf"[{USCC_ALPHABET}]{{18}}[0-9]{{3}}")  # ASCII digits, whole text
 IMPLEMENTATION_CODE_LENGTH = 31
 # ASCII letters and digits only (str.isalnum() also takes 中文, full-width digits and "²").
 _IMPLEMENTATION_RE = re.compile(rf"[0-9A-Za-z]{{{IMPLEMENTATION_CODE_LENGTH}}}")
 
 
 def uscc_problem(code: str) -> str | None:
-    if not isinstance(code, str) or not _USCC_RE.match(code):
+    if not isinstance(code, str) or not _USCC_RE.fullmatch(code):
         return Text(
             "must be 18 characters of digits and capital letters except I, O, S, V, Z (GB 32100)",
             "须为 18 位数字或大写字母（不含 I、O、S、V、Z）（GB 32100）",
@@ -64,7 +64,7 @@ def region_ancestors(code: str) -> tuple[str, ...]:
 
 
 def basic_code_problem(code: str) -> str | None:
-    if not isinstance(code, str) or not _BASIC_RE.match(code):
+    if not isinstance(code, str) or not _BASIC_RE.fullmatch(code):
         return Text(
             "must be 10 to 12 digits or capital letters (GB/T 39046 basic code)",
             "须为 10 到 12 位数字或大写字母（GB/T 39046 基本编码）",
@@ -95,7 +95,7 @@ def implementation_code_problem(code: str, *, uscc: str, level: int, basic_code:
 
 def ecert_type_problem(code: str) -> str | None:
     """GB/T 36901 certificate type code: issuing authority's USCC + 3 digits."""
-    if not isinstance(code, str) or not _ECERT_TYPE_RE.match(code):
+    if not isinstance(code, str) or not _ECERT_TYPE_RE.fullmatch(code):
         return Text(
             "must be the issuing authority's USCC followed by 3 digits (GB/T 36901)",
             "须为发证机构的统一社会信用代码加 3 位数字（GB/T 36901）",

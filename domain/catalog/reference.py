@@ -10,6 +10,10 @@ from domain.catalog.item_document import SLUG
 from domain.catalog.problems import Problems, join
 from domain.catalog.reader import Reader
 
+# Department and category codes: two characters at least (docs/catalog-format.md), unlike a
+# material's id.
+REFERENCE_CODE = SLUG.replace("{0,31}", "{1,31}")
+
 AUDIENCES = ("personal", "legal_person")
 LISTS = ("departments", "categories", "ecert_types")
 
@@ -27,14 +31,14 @@ def normalize_reference(problems: Problems, path: str, value: Any) -> dict[str, 
             if name == "departments":
                 e = Reader(problems, epath, entry, {"code", "name", "name_en"})
                 row = {
-                    "code": e.string("code", max_len=32, pattern=SLUG),
+                    "code": e.string("code", max_len=32, pattern=REFERENCE_CODE),
                     "name": e.string("name", max_len=100),
                     "name_en": e.string("name_en", required=False, max_len=200, default=""),
                 }
             elif name == "categories":
                 e = Reader(problems, epath, entry, {"code", "name", "name_en", "audience", "sort"})
                 row = {
-                    "code": e.string("code", max_len=32, pattern=SLUG),
+                    "code": e.string("code", max_len=32, pattern=REFERENCE_CODE),
                     "name": e.string("name", max_len=100),
                     "name_en": e.string("name_en", required=False, max_len=200, default=""),
                     "audience": e.choice("audience", AUDIENCES, required=False, default="personal"),

@@ -150,6 +150,13 @@ class UnknownRole(AppError):
     message_en = "Unknown role: {role}"
 
 
+class InvalidDisplayName(AppError):
+    status = 422
+    code = "admin.display_name_invalid"
+    message_zh = "显示名称不能为空"
+    message_en = "The display name must not be blank"
+
+
 class InvalidUsername(AppError):
     status = 422
     code = "admin.username_invalid"

@@ -14,12 +14,14 @@ from core.crypto import Encryptor
 from core.db import take_write_lock
 from core.errors import AppError, Text
 from core.ratelimit import RateLimiter
+from core.text import has_visible_text
 from core.tokens import TokenService
 from domain.appointments.models import Hall
 from domain.catalog.models import Department
 from domain.operators import credentials, lockout, sessions
 from domain.operators.audit_log import Actor, record
 from domain.operators.errors import (
+    InvalidDisplayName,
     InvalidStatus,
     InvalidUsername,
     LastAdmin,
@@ -99,6 +101,17 @@ def _clean_scope(
     return cleaned[0], cleaned[1]
 
 
+def _display_name(raw: str) -> str:
+    """The name shown for an operator: spaces collapsed, at most 64 characters, something visible
+    (a name of spaces or invisible characters names nobody in the audit trail)."""
+    name = " ".join(raw.split())[:64]
+    if not has_visible_text(name):
+        raise InvalidDisplayName(
+            fields={"display_name": [Text("must not be blank", "不能为空，也不能只有空格或不可见字符")]}
+        )
+    return name
+
+
 def create_operator(
     session: Session,
     *,
@@ -132,7 +145,7 @@ def create_operator(
     secret = credentials.new_totp_secret()
     operator = Operator(
         username=username,
-        display_name=display_name.strip()[:64],
+        display_name=_display_name(display_name),
         password_hash=credentials.hash_password(password),
         totp_secret_enc=credentials.encrypt_totp_secret(encryptor, secret),
         totp_last_step=0,

@@ -37,6 +37,16 @@ def test_create_validates_password_roles_and_username(app, client):
     assert taken.status_code == 409 and taken.get_json()["error"]["code"] == "admin.username_taken"
     bad_name = client.post("/admin/v1/operators", json={**NEW, "username": "no spaces"}, headers=headers)
     assert bad_name.status_code == 422 and bad_name.get_json()["error"]["code"] == "admin.username_invalid"
+    for blank in ("   ", "\u3000\u200b"):  # spaces, a full-width space and a zero-width one
+        nameless = client.post("/admin/v1/operators", json={**NEW, "username": "bob", "display_name": blank},
+                               headers=headers)  # fmt: skip
+        assert nameless.status_code == 422, nameless.get_json()
+        assert nameless.get_json()["error"]["code"] == "admin.display_name_invalid"
+        assert "display_name" in nameless.get_json()["error"]["fields"]
+    spaced_name = {**NEW, "username": "bob", "display_name": "  王  小明 "}
+    spaced = client.post("/admin/v1/operators", json=spaced_name,
+                         headers=headers)  # fmt: skip
+    assert spaced.status_code == 201 and spaced.get_json()["operator"]["display_name"] == "王 小明"
 
 
 def test_auditor_cannot_create_operators(app, client):

@@ -329,3 +329,22 @@ def test_a_material_keeps_its_english_name_and_may_go_without_one(app, client, d
     wrong["materials"][0]["name_en"] = 7
     report = import_catalog(db_session, ACTOR, document(wrong), dry_run=True)
     assert ("items[0].materials[0].name_en", "invalid") in _problems(report)
+
+
+@pytest.mark.parametrize("digits", ["٠٠١", "００１", "001\n"])
+def test_an_ecert_type_code_ends_in_three_ascii_digits(db_session, digits):
+    """GB/T 36901: the issuer's USCC and three digits, ASCII only, and nothing after them."""
+    doc = document(item())
+    doc["reference"]["ecert_types"].append({"code": ID_CARD[:18] + digits, "name": "怪码证照", "issuer": "x"})
+    report = import_catalog(db_session, ACTOR, doc, dry_run=True)
+    assert any(path.startswith("reference.ecert_types") for path, _ in _problems(report)), _problems(report)
+
+
+def test_department_and_category_codes_have_two_characters_at_least(db_session):
+    doc = document(item())
+    doc["reference"]["departments"].append({"code": "a", "name": "单字母部门"})
+    doc["reference"]["categories"].append({"code": "b", "name": "单字母分类", "audience": "personal"})
+    found = _problems(import_catalog(db_session, ACTOR, doc, dry_run=True))
+    paths = {path for path, _ in found}
+    assert any(p.startswith("reference.departments") for p in paths), found
+    assert any(p.startswith("reference.categories") for p in paths), found
