@@ -7,19 +7,24 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate
 
+from core.errors import Text
+
 # C0 controls (NUL included: PostgreSQL text cannot hold it) except tab, newline, return; DEL;
 # lone surrogates (JSON may escape "\\ud800", which no UTF-8 text, database or log can hold).
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+# One language per answer, as every field message (api/i18n.py reads a Text's Chinese).
+_CONTROL_CHARACTERS = Text("control characters are not allowed", "不允许包含控制字符")
+_BAD_FIELD_NAME = Text("a field name holds characters that are not allowed", "字段名包含非法字符")
 
 
 def _control_char_errors(value: Any) -> Any:
     if isinstance(value, str):
-        return ["不允许包含控制字符 / control characters are not allowed"] if _CONTROL.search(value) else None
+        return [_CONTROL_CHARACTERS] if _CONTROL.search(value) else None
     if isinstance(value, dict):
         errors = {k: e for k, v in value.items() if (e := _control_char_errors(v))}
         bad_keys = [k for k in value if isinstance(k, str) and _CONTROL.search(k)]
         if bad_keys:  # not echoed back: the key itself cannot be encoded
-            return {"_schema": ["字段名包含非法字符 / a field name holds characters that are not allowed"]}
+            return {"_schema": [_BAD_FIELD_NAME]}
         return errors or None
     if isinstance(value, list):
         errors = {i: e for i, v in enumerate(value) if (e := _control_char_errors(v))}

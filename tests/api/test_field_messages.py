@@ -82,3 +82,14 @@ def test_every_message_of_marshmallows_fields_and_validators_is_translated() -> 
     untranslated = [en for en, zh in zip(english, chinese, strict=True) if not CHINESE.search(zh)]
     assert untranslated == []
     assert localise_field_errors(errors, "en") == errors
+
+
+def test_a_control_character_is_refused_in_the_answers_language_only(client) -> None:
+    """One language per answer: the field message is Chinese, or English on Accept-Language: en."""
+    body = {"phone": "13800138000", "code": "123456", "device_label": "a\x01"}
+    zh = client.post("/v1/auth/sms/login", json=body).get_json()["error"]["fields"]["device_label"]
+    en = client.post("/v1/auth/sms/login", json=body, headers={"Accept-Language": "en"}).get_json()
+    assert zh == ["不允许包含控制字符"]
+    assert en["error"]["fields"]["device_label"] == ["control characters are not allowed"]
+    odd_key = client.post("/v1/auth/sms/login", json=body | {"x\x02": 1}).get_json()["error"]["fields"]
+    assert odd_key["_schema"] == ["字段名包含非法字符"]
