@@ -54,6 +54,7 @@ def publish_latest(session: Session, actor: Actor, code: str, now: Any, *, quiet
     item.published_version = latest.version
     item.published_summary = summarize(latest.document, version=latest.version)
     item.name = latest.document["name"]
+    item.basic_code = latest.document["basic_code"]  # the listing shows the published version's
     if item.status == STATUS_DRAFT:
         item.status = STATUS_PUBLISHED
     item.updated_at = now

@@ -348,3 +348,16 @@ def test_department_and_category_codes_have_two_characters_at_least(db_session):
     paths = {path for path, _ in found}
     assert any(p.startswith("reference.departments") for p in paths), found
     assert any(p.startswith("reference.categories") for p in paths), found
+
+
+def test_the_item_row_shows_the_published_versions_basic_code(db_session):
+    """A new version may shorten the basic code (the implementation code's tail still starts
+    with it): the item's row, which the admin list and CSV show, follows the published version
+    as its name does."""
+    first = item()
+    assert import_catalog(db_session, ACTOR, document(first, publish=True), dry_run=False).ok
+    shorter = item("0001050040", name="居民身份证换领（新）")
+    assert shorter["code"] == first["code"]
+    assert import_catalog(db_session, ACTOR, document(shorter, publish=True), dry_run=False).ok
+    row = db_session.scalars(select(ServiceItem).where(ServiceItem.code == first["code"])).one()
+    assert (row.basic_code, row.name) == ("0001050040", "居民身份证换领（新）")
