@@ -220,12 +220,22 @@ def import_catalog(session: Session, actor: Actor, document: Any, *, dry_run: bo
         return report
     now = clock.now()
     visible = False
+    references_changed = 0
     for name in LISTS:
         model = REFERENCE_MODELS[name]
         for row in parts["reference"][name]:
             current = session.get(model, row["code"])
             if current is None or any(getattr(current, k) != v for k, v in row.items()):
+                # Citizens read these names (the handling department, a category, a certificate
+                # type): who changed which, and from what, is audited as item changes are.
+                was = {k: None if current is None else getattr(current, k) for k in row}
+                changed = {k: [was[k], v] for k, v in row.items() if current is None or was[k] != v}
+                record(
+                    session, actor, f"catalog.reference.{'created' if current is None else 'updated'}",
+                    target_type=name, target_id=row["code"], details={"changed": changed},
+                )  # fmt: skip
                 session.merge(model(**row))
+                references_changed += 1
                 visible = True
     session.flush()
     latest = latest_versions(session, list(parts["items"]))
@@ -301,6 +311,7 @@ def import_catalog(session: Session, actor: Actor, document: Any, *, dry_run: bo
             "bundles": len(parts["bundles"]),
             "publish": parts["publish"],
             "changed": sum(1 for c in report.items.values() if c != "unchanged"),
+            "reference_changed": references_changed,
         },
     )
     if visible:

@@ -361,3 +361,29 @@ def test_the_item_row_shows_the_published_versions_basic_code(db_session):
     assert import_catalog(db_session, ACTOR, document(shorter, publish=True), dry_run=False).ok
     row = db_session.scalars(select(ServiceItem).where(ServiceItem.code == first["code"])).one()
     assert (row.basic_code, row.name) == ("0001050040", "居民身份证换领（新）")
+
+
+def test_renaming_a_department_is_audited_with_what_changed(db_session):
+    doc = document(item())
+    assert import_catalog(db_session, ACTOR, doc, dry_run=False).ok
+    renamed = copy.deepcopy(doc)
+    dept = renamed["reference"]["departments"][0]
+    old_name, dept["name"] = dept["name"], dept["name"] + "（新）"
+    assert import_catalog(db_session, ACTOR, renamed, dry_run=False).ok
+    events = db_session.scalars(
+        select(AuditEvent).where(
+            AuditEvent.action.like("catalog.reference.%"), AuditEvent.target_id == dept["code"]
+        )
+    ).all()
+    assert [e.action for e in events] == ["catalog.reference.created", "catalog.reference.updated"]
+    assert events[1].details == {"changed": {"name": [old_name, dept["name"]]}}
+    assert events[1].actor_id == ACTOR.id
+    summary = db_session.scalars(select(AuditEvent).where(AuditEvent.action == "catalog.import")).all()[-1]
+    assert summary.details["reference_changed"] == 1
+    # The same list again changes nothing and records nothing.
+    counted = (
+        select(func.count()).select_from(AuditEvent).where(AuditEvent.action.like("catalog.reference.%"))
+    )
+    before = db_session.scalar(counted)
+    assert import_catalog(db_session, ACTOR, renamed, dry_run=False).ok
+    assert db_session.scalar(counted) == before
