@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from core import audit, clock
 from core.crypto import Encryptor, LookupHasher, constant_time_equal
 from core.db import new_id
+from core.errors import RateLimited
 from core.outbox import service as outbox
 from core.ratelimit import RateLimiter
 from core.tokens import TokenService
@@ -97,10 +98,23 @@ def send_code(
     """
     number = normalize_phone(phone)
     lookup = accounts.phone_lookup(hasher, number)
-    # Rate-limit keys name the keyed hash, so Redis never holds the number itself.
-    ratelimiter.hit("sms-send-ip", ip, limit=policy.per_ip_per_hour, window=3600)
-    ratelimiter.hit("sms-send-phone-interval", lookup, limit=1, window=policy.min_interval)
-    ratelimiter.hit("sms-send-phone-hour", lookup, limit=policy.per_phone_per_hour, window=3600)
+    # Rate-limit keys name the keyed hash, so Redis never holds the number itself. A request one
+    # limit refuses counts against none: citizens sharing an address (a hall's Wi-Fi) do not lose
+    # the address's sends to someone tapping "resend" too early, nor a number its sends to
+    # requests the address's limit refused.
+    limits = (
+        ("sms-send-ip", ip, policy.per_ip_per_hour, 3600),
+        ("sms-send-phone-interval", lookup, 1, policy.min_interval),
+        ("sms-send-phone-hour", lookup, policy.per_phone_per_hour, 3600),
+    )
+    counted: list[tuple[str, str, str]] = []
+    try:
+        for name, ident, limit, window in limits:
+            counted.append((name, ident, ratelimiter.hit(name, ident, limit=limit, window=window)))
+    except RateLimited:
+        for name, ident, member in counted:
+            ratelimiter.undo(name, ident, member)
+        raise
 
     now = clock.now()
     # A new code replaces every earlier one still open for this number.

@@ -281,6 +281,19 @@ def test_per_ip_send_limit_spans_phone_numbers(client, app):
     assert send(client, _phone(200), ip="10.20.0.2").status_code == 202
 
 
+def test_a_refused_send_counts_against_no_limit(client, app):
+    """A hall's Wi-Fi: one citizen tapping "resend" too early, again and again, is refused each
+    time by their number's interval, and does not use up the address's sends for the others."""
+    limit = app.config["SMS_PER_IP_PER_HOUR"]
+    impatient = _phone(500)
+    assert send(client, impatient).status_code == 202
+    for _ in range(limit):
+        assert send(client, impatient).status_code == 429  # within the number's interval
+    for n in range(limit - 1):  # the address's allowance, less the one send that went out
+        assert send(client, _phone(600 + n)).status_code == 202, n
+    assert send(client, _phone(700)).status_code == 429  # now the address's limit
+
+
 def test_login_attempts_per_ip_per_minute(client, app, clock):
     limit = app.config["LOGIN_PER_IP_PER_MINUTE"]
     for n in range(limit):
