@@ -48,6 +48,14 @@ def invalid_token_challenge(error: AppError) -> AppError:
     return error
 
 
+def challenge_unauthorised(error: AppError) -> AppError:
+    """Any 401 of a bearer-protected view carries RFC 6750's challenge, whatever raised it (a
+    session ended while the view ran, say): `invalid_token` when a token was sent."""
+    if error.status == 401 and "WWW-Authenticate" not in error.headers and not is_public_view():
+        error.headers["WWW-Authenticate"] = INVALID_TOKEN_CHALLENGE if bearer_token() else BEARER_CHALLENGE
+    return error
+
+
 def public(view: F) -> F:
     """Mark a view as reachable without a token."""
     view._yiwang_public = True  # type: ignore[attr-defined]

@@ -143,6 +143,9 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(AppError)
     def _app_error(error: AppError) -> Response:
+        from api.auth import challenge_unauthorised  # api.auth renders its errors through here
+
+        challenge_unauthorised(error)
         lang = language()
         return error_response(
             error.status,

@@ -86,6 +86,8 @@ class AnswerCheck:
             return _not_rfc6749(response)
         if not ok and status < 400:
             return None  # redirects
+        if status == 401 and operation.get("security") and "WWW-Authenticate" not in response.headers:
+            return "a 401 of a bearer-protected operation without WWW-Authenticate (RFC 6750 3)"
         documented = operation["responses"].get(str(status))
         if documented is None and not ok:
             documented = operation["responses"].get("default")
