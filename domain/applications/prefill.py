@@ -157,6 +157,16 @@ def set_path(data: dict[str, Any], path: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
+def unset_path(data: dict[str, Any], path: str) -> None:
+    """Remove the value at `path`, if any (the objects above it stay)."""
+    parts = path.split(".")
+    node: Any = data
+    for part in parts[:-1]:
+        node = node.get(part) if isinstance(node, dict) else None
+    if isinstance(node, dict):
+        node.pop(parts[-1], None)
+
+
 def decrypt_data(encryptor: Encryptor, token: str) -> dict[str, Any]:
     return json.loads(encryptor.decrypt_bytes(token, purpose=DATA_PURPOSE))
 

@@ -27,7 +27,7 @@ from domain.accounts import profile_cache
 from domain.applications import states
 from domain.applications.forms import FormSpec
 from domain.applications.models import Application, ApplicationMaterial, ApplicationNotice
-from domain.applications.prefill import Filled, decrypt_data, encrypt_data, set_path
+from domain.applications.prefill import Filled, decrypt_data, encrypt_data, set_path, unset_path
 from domain.applications.service import owned, spec_of
 from domain.calendar.service import add_working_days
 from domain.catalog.sources import SHARED_DATASETS
@@ -95,6 +95,12 @@ def authorize(
     session.add(consent)
     session.flush()
     expires = now + timedelta(days=deps.grant_days)
+    # The earlier authorisation is replaced, never left open: withdrawn first, and when the
+    # exchange cannot take that now, the citizen is asked to try again (503) before a second
+    # authorisation exists that nothing would withdraw later.
+    if grant is not None and grant.remote_id and grant.revoked_at is None and not revoke(deps, grant, now):
+        session.rollback()
+        raise SourceUnavailable()
     remote_id = None
     if plan.datasets:
         try:
@@ -108,8 +114,6 @@ def authorize(
         except GovDataError as exc:
             session.rollback()
             raise SourceUnavailable() from exc
-    if grant is not None and grant.remote_id and grant.revoked_at is None:
-        revoke(deps, grant, now)  # the earlier authorisation is replaced, not left open
     if grant is None:
         grant = m.SharingGrant(
             account_id=account_id, application_id=app.id, consent_id=consent.id, granted_at=now
@@ -134,6 +138,13 @@ def authorize(
     records = [_query(session, deps, grant, app, who, d, now, spec.region) for d in plan.datasets]
     data = decrypt_data(deps.encryptor, app.data_enc)
     provenance = dict(app.provenance)
+    # ... and the values the earlier records filled go with them: a dataset the department now
+    # refuses (or that is pending again) must not stay in the form as verified and read-only.
+    for path in [
+        p for p, filled in provenance.items() if str(filled.get("source", "")).startswith("exchange:")
+    ]:
+        unset_path(data, path)
+        del provenance[path]
     for record in records:
         _apply(session, deps, app, spec, plan, record, data, provenance)
     _attach_certificates(session, deps, app, spec, who, now)
@@ -488,15 +499,17 @@ def purge_finished(session: Session, deps: GovDataDeps, *, limit: int = 500) -> 
     return len(rows)
 
 
-def revoke(deps: GovDataDeps, grant: m.SharingGrant, now: datetime) -> None:
-    """Withdraw the exchange authorisation (best effort: it expires by itself anyway)."""
+def revoke(deps: GovDataDeps, grant: m.SharingGrant, now: datetime) -> bool:
+    """Withdraw the exchange authorisation; False (nothing marked) when the exchange could not
+    take it now and it must be tried again (the sweeper's next pass; a new consent waits)."""
     if grant.remote_id:
         try:
             deps.exchange.revoke(grant.remote_id)
         except GovDataError as exc:
             if exc.retryable:
-                return  # try again on the next pass
+                return False
     grant.revoked_at = now
+    return True
 
 
 def for_application(session: Session, app_id: str) -> list[m.SharedRecord]:

@@ -499,3 +499,58 @@ def test_a_value_shown_masked_stays_masked_when_the_next_draft_reuses_it(app, cl
     typed = patch(client, who, again.get_json(), {"spouse": {"name": person.spouse.name}})
     assert typed.status_code == 200, typed.get_json()
     assert person.spouse.id_number not in typed.get_data(as_text=True)
+
+
+def test_authorising_again_drops_values_the_earlier_records_filled(
+    app, client, db_session, clock, exchange_sim, seeded, services
+):
+    """A repeated authorisation fetches everything afresh: a value the earlier record filled does
+    not stay in the form, verified and read-only, when the department now refuses."""
+    who, body, _ = _pending_property(app, client, exchange_sim)
+    sim(exchange_sim.url, f"_sim/tickets/{_ticket(db_session, body['id'])}", {"decision": "approve"})
+    clock.advance(services.govdata.poll_seconds + 1)
+    assert sharing.poll_pending(db_session, services.govdata) == 1
+    filled = get(client, who, body["id"]).get_json()
+    field = next(p for p, v in filled["provenance"].items() if v["source"].startswith("exchange:property"))
+    again = share(client, who, filled)
+    assert again.status_code == 200, again.get_json()
+    sim(exchange_sim.url, f"_sim/tickets/{_ticket(db_session, body['id'])}", {"decision": "deny"})
+    clock.advance(services.govdata.poll_seconds + 1)
+    assert sharing.poll_pending(db_session, services.govdata) == 1
+    after = get(client, who, body["id"]).get_json()
+    assert field not in after["provenance"], after["provenance"]
+    group, leaf = field.split(".", 1)
+    assert not (after["data"].get(group) or {}).get(leaf)
+    # The citizen fills it in themselves now.
+    typed = patch(client, who, after, {group: {leaf: "粤（2013）广州市不动产权第1805463号"}})
+    assert typed.status_code == 200, typed.get_json()
+
+
+def test_authorising_again_waits_until_the_earlier_authorisation_is_withdrawn(
+    app, client, db_session, exchange_sim, seeded, services, monkeypatch
+):
+    """The earlier authorisation at the exchange is withdrawn before a new one is made; when the
+    exchange cannot take the withdrawal now, the citizen is asked to try again, and no second
+    authorisation is left that nothing would ever withdraw."""
+    from domain.shared_data.models import SharingGrant
+    from integrations.govdata.client import GovDataError
+
+    who, body, first = _pending_property(app, client, exchange_sim)
+    exchange = services.govdata.exchange
+    real_revoke = exchange.revoke
+
+    def busy(remote_id: str) -> None:
+        raise GovDataError("busy", retryable=True, status=503)
+
+    monkeypatch.setattr(exchange, "revoke", busy)
+    before = sim(exchange_sim.url, "_sim/stats")["authorizations"]
+    refused = share(client, who, body)
+    assert refused.status_code == 503, refused.get_json()
+    assert sim(exchange_sim.url, "_sim/stats")["authorizations"] == before  # no second one made
+    db_session.rollback()
+    assert db_session.scalars(select(SharingGrant.remote_id)).one() == first
+    monkeypatch.setattr(exchange, "revoke", real_revoke)
+    assert share(client, who, body).status_code == 200
+    db_session.rollback()
+    grant = db_session.scalars(select(SharingGrant)).one()
+    assert grant.remote_id != first and grant.revoked_at is None
