@@ -358,12 +358,15 @@ def verify(
     who = holder(
         session, deps, row.account_id, why="presentation-check", request_id=request_id, actor_type="system"
     )
+    gone = False
     try:
         _live(deps, row, who, "verification")
         checked_live = True
     except SourceUnavailable:
         checked_live = False  # answer from the last known state, and say so
-    valid = usable(row, clock.local_date(now))
+    except CertificateNotFound:  # withdrawn from the library, or no longer this person's
+        checked_live, gone = True, True  # not valid: the scan is spent and recorded all the same
+    valid = not gone and usable(row, clock.local_date(now))
     session.execute(
         update(Presentation).where(Presentation.id == pid).values(result="valid" if valid else "not_valid")
     )

@@ -142,6 +142,34 @@ def test_a_certificate_revoked_after_showing_is_reported_not_valid(app, client, 
     assert result["certificate"]["state_name"] == "撤销"
 
 
+def test_a_certificate_gone_from_the_library_is_scanned_not_valid_and_the_code_spent(
+    app, client, hall_officer, services, monkeypatch, db_session
+):
+    """The library answers E404 (withdrawn) when the officer scans: the scan says not valid, the
+    code is spent and the holder's ledger names the scan, as for any other state."""
+    from domain.ledger.models import DataAccess
+    from integrations.govdata.client import GovDataError
+
+    who = verified_as(app, holder_of_valid_id())
+    card = of_type(wallet(client, who), ID_CARD)
+    token = present(client, who, card["id"]).get_json()["token"]
+
+    def withdrawn(**_: Any) -> dict:
+        raise GovDataError("no such certificate", retryable=False, status=404, code="E404")
+
+    monkeypatch.setattr(services.govdata.ecert, "detail", withdrawn)
+    scanned = verify(client, hall_officer, token)
+    assert scanned.status_code == 200, scanned.get_json()
+    assert scanned.get_json()["valid"] is False and scanned.get_json()["checked_live"] is True
+    again = verify(client, hall_officer, token)
+    assert again.status_code == 409  # spent
+    db_session.rollback()
+    purposes = db_session.scalars(
+        select(DataAccess.purpose).where(DataAccess.account_id == who["account_id"])
+    )
+    assert "亮证核验" in list(purposes)
+
+
 def test_forged_expired_and_foreign_codes_are_refused(app, client, clock, hall_officer):
     who = verified_as(app, holder_of_valid_id())
     card = of_type(wallet(client, who), ID_CARD)
