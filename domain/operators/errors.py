@@ -89,6 +89,13 @@ class ResetOwnCredentials(AppError):
     )
 
 
+class DisableSelf(AppError):
+    status = 409
+    code = "admin.disable_self"
+    message_zh = "不能停用自己的账号，请由其他管理员操作"
+    message_en = "You cannot disable your own account; another admin can"
+
+
 class PasswordChangeRequired(AppError):
     # 403: the session is fine (a 401 would send the console back to the login page), but the
     # password is one an admin chose and knows.

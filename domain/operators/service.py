@@ -21,6 +21,7 @@ from domain.catalog.models import Department
 from domain.operators import credentials, lockout, sessions
 from domain.operators.audit_log import Actor, record
 from domain.operators.errors import (
+    DisableSelf,
     InvalidDisplayName,
     InvalidStatus,
     InvalidUsername,
@@ -311,7 +312,8 @@ def update_operator(
 ) -> Operator:
     """Change roles, status, halls and/or departments (an empty list lifts that restriction;
     unknown halls or departments are 422 `admin.scope_unknown`, nothing changed); disabling
-    ends the operator's sessions. Every change is audited (`operator.update`, from and to).
+    ends the operator's sessions (an operator cannot disable themselves: 409 `admin.disable_self`).
+    Every change is audited (`operator.update`, from and to).
     A scope applies from the operator's next request. Commits.
 
     Operator changes are made one at a time (every operator row locked, in id order): the
@@ -329,6 +331,13 @@ def update_operator(
         raise InvalidStatus(
             fields={"status": [Text(f"one of {listed}", f"应为以下之一：{listed}")]}, value=status
         )
+    if (
+        status == DISABLED
+        and actor.type == "operator"
+        and actor.id == operator.id
+        and operator.status != DISABLED
+    ):
+        raise DisableSelf()  # their session would end mid-click, and only another admin could undo it
     hall_ids, department_codes = _clean_scope(session, hall_ids, department_codes)
     changes: dict[str, object] = {}
     wanted = {"roles": roles, "status": status, "hall_ids": hall_ids, "department_codes": department_codes}

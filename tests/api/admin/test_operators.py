@@ -94,6 +94,23 @@ def test_disabling_an_operator_ends_its_sessions(app, client):
     assert client.get("/admin/v1/me", headers=bob_headers).status_code == 401
 
 
+def test_an_admin_cannot_disable_themselves(app, client):
+    """Their session would end with the click and only another admin could undo it: refused,
+    even with another admin active; the other admin can."""
+    alice = make_operator(app)
+    bob = make_operator(app, username="bob")  # a second admin
+    alice_headers, bob_headers = admin_headers(client, alice), admin_headers(client, bob)
+    own = client.patch(
+        f"/admin/v1/operators/{alice['id']}", json={"status": "disabled"}, headers=alice_headers
+    )
+    assert own.status_code == 409 and own.get_json()["error"]["code"] == "admin.disable_self"
+    assert client.get("/admin/v1/me", headers=alice_headers).status_code == 200  # still signed in
+    other = client.patch(
+        f"/admin/v1/operators/{alice['id']}", json={"status": "disabled"}, headers=bob_headers
+    )
+    assert other.status_code == 200 and other.get_json()["status"] == "disabled"
+
+
 def test_patch_rejects_empty_and_unknown_input_and_protects_the_last_admin(app, client):
     alice = make_operator(app)
     headers = admin_headers(client, alice)
