@@ -199,7 +199,7 @@ def _no_shows(app: Any, who: dict, hall: str, ago: list[timedelta]) -> list[dict
     from core import clock as clock_mod
     from domain.appointments.models import NO_SHOW, Appointment
 
-    day = next_working_day(app, after=9)
+    day = next_working_day(app, after=7)  # within the 14 days one can book, after the 6-day pause
     listed = slots(app.test_client(), who, hall, day).get_json()
     assert len(listed) > len(ago)
     session = db.session()
