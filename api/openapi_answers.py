@@ -19,6 +19,12 @@ def text_answer(description: str, media_type: str) -> dict[str, Any]:
     return {"description": description, "content": {media_type: {"schema": {"type": "string"}}}}
 
 
+def file_answer(description: str, *media_types: str) -> dict[str, Any]:
+    """A file answered in one of `media_types` (a certificate, an attachment)."""
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    return {"description": description, "content": dict.fromkeys(media_types, binary)}
+
+
 # Building blocks of those shapes (OpenAPI 3.0: a null is `nullable: true`, never a type list).
 STRING: dict[str, Any] = {"type": "string"}
 INTEGER: dict[str, Any] = {"type": "integer"}

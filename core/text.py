@@ -18,3 +18,8 @@ def has_visible_text(text: str) -> bool:
     return any(
         not c.isspace() and c not in _BLANK_GLYPHS and unicodedata.category(c) not in _UNSEEN for c in text
     )
+
+
+def shorten(text: str, limit: int) -> str:
+    """`text` within `limit` characters, ending in "…" when it had to be cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"

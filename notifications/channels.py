@@ -16,6 +16,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from core import clock
+from core.text import shorten
 from notifications import templates
 from notifications.models import (
     DELIVERED,
@@ -176,7 +177,8 @@ class PushChannel:
         filled = templates.fill(note.event_type, note.params or {}, "zh", note.created_at)
         text = (
             templates.render_text(content["title"], filled),
-            templates.shorten(templates.render_text(content["body"], filled), templates.LIMITS["push_body"]),
+            # A lock screen shows about two lines; the inbox keeps a department's long reason whole.
+            shorten(templates.render_text(content["body"], filled), templates.LIMITS["push_body"]),
         )
         try:
             provider_id = self._push(message.device_token, text, message, extras)

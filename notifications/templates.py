@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from core import clock
 from core.errors import AppError, Text
+from core.text import shorten
 from domain.operators import audit_log
 from domain.operators.audit_log import Actor
 from integrations.wechat.template_fields import FIELD_TYPES, field_type, value_ok
@@ -142,12 +143,6 @@ class _Blank(dict):
         return ""
 
 
-def shorten(text: str, limit: int) -> str:
-    """`text` within `limit` characters, ending in "…" when cut: a lock screen shows about two
-    lines (push bodies ≤ 178), while the inbox body with a department's reason may run to 500."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def _rendered_within(text: str, filled: Mapping[str, str], limit: int | None) -> str:
     """`text` rendered; when too long and it shows the case number, the number loses its head.
 
@@ -178,7 +173,7 @@ def sms_params(content: Mapping[str, Any], filled: Mapping[str, str]) -> list[st
     params = []
     for text in content["params"]:
         value = " ".join(_rendered_within(text, filled, limit).split())
-        params.append((value if len(value) <= limit else value[: limit - 1] + "…") or "-")
+        params.append(shorten(value, limit) or "-")
     return params
 
 

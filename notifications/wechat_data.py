@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from core.text import shorten
+
 LIMITS = {"thing": 20, "character_string": 32, "letter": 32, "phone_number": 17, "car_number": 8}
 # What a keyword shows when the event has no value for it (an appointment reminder has no case
 # number): WeChat refuses an empty value (47003), and with it the whole message.
@@ -34,7 +36,7 @@ def fit(kind: str, value: str) -> str:
     value = " ".join(str(value).split())
     if kind in ("thing",):
         limit = LIMITS[kind]
-        return value if len(value) <= limit else value[: limit - 1] + "…"
+        return shorten(value, limit)
     if kind == "phrase":
         return "".join(_CJK.findall(value))[:5]
     if kind in ("character_string", "letter"):

@@ -10,6 +10,7 @@ from api.admin.security import BEARER_SECURITY, current_actor, current_scope, re
 from api.blueprint import Blueprint
 from api.deps import services
 from api.idempotency import idempotent
+from api.openapi_answers import file_answer
 from api.schemas import StrictSchema
 from core.db import db
 from domain.complaints import evidence
@@ -107,16 +108,9 @@ class Detail(MethodView):
 class Attachment(MethodView):
     @blp.doc(
         security=BEARER_SECURITY,
-        responses={
-            200: {
-                "description": "the file the citizen attached, as uploaded (EXIF removed from images)",
-                "content": {
-                    t: {"schema": {"type": "string", "format": "binary"}}
-                    for t in ("image/jpeg", "image/png", "application/pdf", "application/ofd")
-                },
-            }
-        },
-    )
+        responses={200: file_answer("the file the citizen attached, as uploaded (EXIF removed from images)",
+                                    "image/jpeg", "image/png", "application/pdf", "application/ofd")},
+    )  # fmt: skip
     @blp.response(200)
     def get(self, complaint_id: str, file_id: str) -> Response:
         """One of the complaint's attachments (ids in the complaint's `attachments`); the read is

@@ -13,6 +13,7 @@ from api.blueprint import Blueprint
 from api.deps import services
 from api.i18n import language
 from api.idempotency import idempotent
+from api.openapi_answers import file_answer
 from api.schemas import StrictSchema
 from core.db import db
 from domain.ledger.models import OPERATOR, VERIFIER
@@ -125,15 +126,7 @@ class OneCertificate(MethodView):
 class CertificateFile(MethodView):
     @blp.doc(
         security=BEARER_SECURITY,
-        responses={
-            200: {
-                "description": "the file, as an attachment",
-                "content": {
-                    t: {"schema": {"type": "string", "format": "binary"}}
-                    for t in ("application/pdf", "application/ofd")
-                },
-            }
-        },
+        responses={200: file_answer("the file, as an attachment", "application/pdf", "application/ofd")},
     )
     @blp.arguments(FileArgs, location="query")
     @blp.response(200)

@@ -13,13 +13,11 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from core import audit
-from core.db import is_id
 from core.errors import AppError
 from domain.applications.deps import ApplicationDeps
 from domain.applications.materials import file_content
 from domain.applications.models import ApplicationFile
-from domain.complaints.models import Complaint
-from domain.complaints.service import ComplaintNotFound, in_scope
+from domain.complaints.service import readable_by
 from domain.operators.scope import UNSCOPED, Scope
 
 
@@ -49,9 +47,7 @@ def open_for_operator(
     """One attachment of a complaint the operator may read (404 `complaints.not_found` for a
     complaint outside their departments, as for reading it; 404
     `complaints.attachment_not_found` for a file it does not hold). Audited; commits."""
-    complaint = session.get(Complaint, complaint_id) if is_id(complaint_id) else None
-    if complaint is None or not in_scope(session, complaint, scope):
-        raise ComplaintNotFound()
+    complaint = readable_by(session, complaint_id, scope)
     row = session.get(ApplicationFile, file_id) if file_id in (complaint.attachments or []) else None
     if row is None:
         raise AttachmentNotFound()

@@ -189,13 +189,22 @@ def _locked(session: Session, complaint_id: str) -> Complaint | None:
     return lock_one(session, Complaint, Complaint.id == complaint_id)
 
 
-def in_scope(session: Session, complaint: Complaint, scope: Scope) -> bool:
+def _in_scope(session: Session, complaint: Complaint, scope: Scope) -> bool:
     """Whether the operator of `scope` may read and answer this complaint: its case is handled
     (for one of its items) by one of their departments."""
     if scope.allows_department(complaint.department_code):
         return True
     app = session.get(Application, complaint.application_id) if complaint.application_id else None
     return app is not None and scope.allows_any_department(department_codes_of(session, app))
+
+
+def readable_by(session: Session, complaint_id: str, scope: Scope) -> Complaint:
+    """The complaint an operator of `scope` may read (404 `complaints.not_found` otherwise, so
+    another department's complaint is not revealed)."""
+    complaint = session.get(Complaint, complaint_id) if is_id(complaint_id) else None
+    if complaint is None or not _in_scope(session, complaint, scope):
+        raise ComplaintNotFound()
+    return complaint
 
 
 def owned(session: Session, account_id: str, complaint_id: str, *, lock: bool = False) -> Complaint:
@@ -223,7 +232,7 @@ def reply(
     round), and may rate it. Does not commit. Another department's complaint is 404 to an
     operator tied to departments."""
     complaint = _locked(session, complaint_id)
-    if complaint is None or not in_scope(session, complaint, scope):
+    if complaint is None or not _in_scope(session, complaint, scope):
         raise ComplaintNotFound()
     if complaint.status == CLOSED:
         raise ComplaintState()
@@ -288,9 +297,7 @@ def read_for_operator(
 ) -> tuple[Complaint, str]:
     """The complaint with its text, for an operator; the read is audited. Another department's
     complaint is 404 to an operator tied to departments (nothing read, nothing audited)."""
-    complaint = session.get(Complaint, complaint_id) if is_id(complaint_id) else None
-    if complaint is None or not in_scope(session, complaint, scope):
-        raise ComplaintNotFound()
+    complaint = readable_by(session, complaint_id, scope)
     audit.record(
         session,
         actor_type="operator",

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from core import clock
 from core.db import lock_one, new_id
 from core.masking import mask_name
+from core.text import shorten
 from domain.accounts import profile_cache
 from domain.applications import states
 from domain.applications.forms import FormSpec
@@ -208,15 +209,10 @@ def _used(session: Session, app: Application, now: datetime, source: str, resour
     )  # fmt: skip
 
 
-def _shown(reason: str | None, width: int = 200) -> str | None:
-    """A department's reason as stored and shown: its free text, cut with an ellipsis to fit."""
-    return reason if reason is None or len(reason) <= width else reason[: width - 1] + "…"
-
-
 def _take(deps: GovDataDeps, row: m.SharedRecord, answer: Any, now: datetime) -> None:
     """Record an answer; only a pending one is asked about again (the caller schedules it)."""
     row.status = answer.status if answer.status in m.STATUS_LABELS else m.UNAVAILABLE
-    row.reason = _shown(answer.reason)
+    row.reason = shorten(answer.reason, 200) if answer.reason else answer.reason  # the department's words
     row.next_poll_at = None
     if row.status == m.NO_RECORD:
         row.retrieved_at = now
