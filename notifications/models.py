@@ -177,11 +177,27 @@ class NotificationPreference(Base):
     """A citizen's choices: {event type: {channel: on/off}} and quiet hours on or off."""
 
     __tablename__ = "notification_preferences"
+    follows_person = True  # the choices made on the account the person used move with them
 
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
     channels: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     quiet_hours: Mapped[bool] = mapped_column(Boolean, default=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    @classmethod
+    def settle_merge(cls, session: Session, *, source_id: str, target_id: str, now: datetime) -> None:
+        """Before an account merge: one row per account, so when both accounts hold choices the
+        ones the person made last stand (a citizen who turned SMS off on the account they use
+        keeps it off); the other row goes."""
+        rows = {
+            row.account_id: row
+            for row in session.scalars(select(cls).where(cls.account_id.in_((source_id, target_id))))
+        }
+        if len(rows) < 2:
+            return
+        mine, theirs = rows[source_id], rows[target_id]
+        session.delete(theirs if mine.updated_at > theirs.updated_at else mine)
+        session.flush()
 
 
 class NotificationTemplate(IdMixin, Base):

@@ -86,3 +86,44 @@ def test_subscriptions_both_accounts_hold_add_up(app: Any, person: dict) -> None
     db.session.remove()
     rows = db.session.query(WechatSubscription).filter_by(template_id=TEMPLATE).all()
     assert [(r.account_id, r.remaining) for r in rows] == [(person["account_id"], 3)]
+
+
+def _choose(client: Any, who: dict, body: dict) -> None:
+    resp = client.put("/v1/me/notification-preferences", json=body, headers=who["headers"])
+    assert resp.status_code == 200, resp.get_json()
+
+
+def _choices(client: Any, who: dict) -> tuple[bool, bool]:
+    """(quiet hours on, SMS on for an accepted case) as the person's settings page shows them."""
+    got = client.get("/v1/me/notification-preferences", headers=who["headers"]).get_json()
+    accepted = next(e for e in got["events"] if e["event_type"] == "case_accepted")
+    return got["quiet_hours"], accepted["channels"]["sms"]
+
+
+def test_choices_made_on_the_closed_account_follow_the_person(app: Any, client: Any, person: dict) -> None:
+    """An elderly citizen who turned SMS and quiet hours off in the mini-program keeps them so
+    once the account is folded into the one holding their phone."""
+    other = _wechat_only(app)
+    _choose(client, other, {"quiet_hours": False, "events": {"case_accepted": {"sms": False}}})
+    _fold(other, person)
+    db.session.remove()
+    assert _choices(client, person) == (False, False)
+
+
+def test_of_two_accounts_choices_the_later_ones_stand(
+    app: Any, client: Any, person: dict, daytime: Any
+) -> None:
+    other = _wechat_only(app)
+    _choose(client, other, {"quiet_hours": False, "events": {"case_accepted": {"sms": False}}})
+    daytime.advance(60)
+    _choose(client, person, {"quiet_hours": True})
+    _fold(other, person)
+    db.session.remove()
+    assert _choices(client, person) == (True, True)  # the surviving account's, made later
+
+    third = _wechat_only(app)
+    daytime.advance(60)
+    _choose(client, third, {"quiet_hours": False, "events": {"case_accepted": {"sms": False}}})
+    _fold(third, person)
+    db.session.remove()
+    assert _choices(client, person) == (False, False)  # the closed account's, made later
