@@ -17,7 +17,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import SchemaError
 
 from core.errors import Text
-from domain.catalog.form_validator import FormValidator
+from domain.catalog.form_validator import FormValidator, python_only_syntax
 from domain.catalog.problems import Problems, join
 from domain.catalog.reader import Reader, has_control_chars
 from domain.catalog.sources import PREFILL_SOURCES
@@ -204,6 +204,8 @@ def _check_schema(problems: Problems, path: str, schema: Any) -> bool:
         zh = f"不是有效的 JSON Schema 2020-12：此处违反元模式的“{rule}”规则（{message}）"
         problems.add(where, "invalid_form_schema", Text(message, zh))
         return False
+    if not _check_patterns(problems, path, schema):
+        return False
     if schema.get("type") != "object" or not isinstance(schema.get("properties"), dict):
         problems.add(
             path,
@@ -223,6 +225,44 @@ def _check_schema(problems: Problems, path: str, schema: Any) -> bool:
                 ),
             )
     return True
+
+
+# Keywords whose values are data, or names of fields, not schemas: a "pattern" key there is no regex.
+_NOT_SCHEMAS = frozenset({"const", "default", "enum", "examples", "properties", "$defs", "dependentSchemas"})
+_NAMED_SCHEMAS = frozenset({"properties", "$defs", "dependentSchemas", "patternProperties"})
+
+
+def _check_patterns(problems: Problems, path: str, schema: dict[str, Any]) -> bool:
+    """Every `pattern` reads the same on the phone (ECMA-262) as here: Python-only syntax, which
+    the meta-schema's regex check lets through, is refused with the construct named."""
+    ok = True
+    stack: list[tuple[str, Any]] = [(path, schema)]
+    while stack:
+        where, node = stack.pop()
+        if isinstance(node, list):
+            stack.extend((join(where, i), v) for i, v in reversed(list(enumerate(node))))
+            continue
+        if not isinstance(node, dict):
+            continue
+        pattern = node.get("pattern")
+        construct = python_only_syntax(pattern) if isinstance(pattern, str) else None
+        if construct:
+            ok = False
+            problems.add(
+                join(where, "pattern"),
+                "invalid_form_schema",
+                Text(
+                    f"the pattern uses {construct!r}, which phones (ECMA-262 regular expressions) "
+                    "refuse or read otherwise",
+                    f"正则表达式使用了“{construct}”，手机端（ECMA-262 正则）不支持或理解不同",
+                ),
+            )
+        for key, value in reversed(list(node.items())):
+            if key in _NAMED_SCHEMAS and isinstance(value, dict):
+                stack.extend((join(join(where, key), _shown(k)), v) for k, v in reversed(list(value.items())))
+            elif key not in _NOT_SCHEMAS:
+                stack.append((join(where, key), value))
+    return ok
 
 
 def _bilingual(problems: Problems, path: str, value: Any, *, required: bool) -> dict[str, str] | None:

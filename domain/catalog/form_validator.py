@@ -55,6 +55,60 @@ def ecma_pattern(pattern: str) -> str:
     return "".join(out)
 
 
+# Python's `re` reads these; a phone's ECMA-262 engine refuses them or reads something else
+# (`\\Z` is a plain "Z" there), so a form using one would check differently on the two sides.
+_PYTHON_GROUPS = {
+    "(?P": "(?P…)",
+    "(?#": "(?#…)",
+    "(?>": "(?>…)",
+    "(?(": "(?(…)…)",
+}
+_PYTHON_ESCAPES = frozenset("AZNUa")
+_INLINE_FLAGS = re.compile(r"\(\?[aiLmsux-]+[:)]")
+
+
+def python_only_syntax(pattern: str) -> str | None:
+    """The first construct of `pattern` that Python's `re` accepts but ECMA-262 (the phone) does
+    not read the same way: Python's group extensions, inline flags, possessive quantifiers,
+    escapes such as `\\A`, `\\Z`, `\\N{…}`, `\\U0001F600`, and a class opening with `]` (`[]]`
+    and `[^]]` are an empty class and "any character" there). None when there is none."""
+    in_class = quantified = False
+    i = 0
+    while i < len(pattern):
+        ch = pattern[i]
+        was_quantified, quantified = quantified, False
+        if ch == "\\" and i + 1 < len(pattern):
+            if pattern[i + 1] in _PYTHON_ESCAPES:
+                return pattern[i : i + 2]
+            i += 2
+            continue
+        if in_class:
+            in_class = ch != "]"
+        elif ch == "[":
+            opening = "[^]" if pattern.startswith("[^]", i) else "[]" if pattern.startswith("[]", i) else ""
+            if opening:
+                return opening
+            in_class = True
+            i += 2 if pattern.startswith("[^", i) else 1
+            continue
+        elif ch == "(":
+            for start, shown in _PYTHON_GROUPS.items():
+                if pattern.startswith(start, i):
+                    return shown
+            flags = _INLINE_FLAGS.match(pattern, i)
+            if flags:
+                return flags.group()
+            if pattern.startswith("(?", i):
+                i += 2
+                continue
+        elif ch == "+" and was_quantified:
+            return pattern[i - 1 : i + 1]
+        elif ch in "*+?}":
+            quantified = not (ch == "?" and was_quantified)  # a lazy `?` ends the quantifier
+        i += 1
+    return None
+
+
 @lru_cache(maxsize=1024)
 def _compiled(pattern: str) -> re.Pattern[str]:
     try:

@@ -153,3 +153,36 @@ def test_a_schema_the_meta_schema_refuses_is_explained_in_chinese_and_english(db
     assert zh["detail"].startswith("不是有效的 JSON Schema 2020-12：此处违反元模式的“anyOf”规则")
     assert "'strin' is not valid" in zh["detail"]  # the library's own words, as the technical detail
     assert en["detail"].startswith("'strin' is not valid") and "JSON Schema 2020-12" not in en["detail"]
+
+
+# --- patterns: read by the phone as ECMA-262, so Python-only syntax is refused ----------------
+
+
+@pytest.mark.parametrize(
+    ("pattern", "construct"),
+    [
+        (r"^(?P<region>\d{6})\d{11}[\dX]$", "(?P…)"),  # a phone cannot compile Python's named group
+        (r"\A\d{6}\Z", r"\A"),  # a plain "A" and "Z" in ECMA-262: no ID number would pass there
+        (r"(?i)^[a-z]{2}\d+$", "(?i)"),
+        (r"^\d++$", "++"),
+        (r"^[^]]+$", "[^]"),  # any character, then "]"s, on the phone
+    ],
+)
+def test_a_pattern_a_phone_reads_otherwise_is_refused_naming_what(db_session, pattern, construct):
+    doc = item()
+    _kind(doc)["pattern"] = pattern
+    report = import_catalog(db_session, ACTOR, document(doc), dry_run=True)
+    [problem] = [p for p in report.problems if p.code == "invalid_form_schema"]
+    assert problem.path == f"{KIND}.pattern"
+    assert construct in problem.as_dict("zh")["detail"] and "ECMA-262" in problem.as_dict("en")["detail"]
+
+
+def test_patterns_both_sides_read_alike_are_accepted_and_data_is_not_mistaken_for_one(db_session):
+    doc = item()
+    _kind(doc).update(pattern=r"^(?:[\u4e00-\u9fa5·]{2,20}|[A-Z]{2}\d+?)$", examples=[{"pattern": "(?P<x>)"}])
+    doc["form"]["schema"]["properties"]["reason"]["properties"]["pattern"] = {
+        "type": "string",
+        "pattern": r"^\d{6}$",
+    }
+    report = import_catalog(db_session, ACTOR, document(doc), dry_run=True)
+    assert report.ok, report.problems
