@@ -177,6 +177,37 @@ def encrypt_data(encryptor: Encryptor, data: dict[str, Any]) -> str:
     )
 
 
+def unverified_identity_fields(spec: FormSpec, provenance: dict[str, Any]) -> dict[str, str]:
+    """Fields bound to the verified identity that do not hold it ({path: source}): a draft made
+    before the citizen verified (or by an account verified since) has them blank or typed."""
+    return {
+        path: source
+        for path, source in spec.prefill.items()
+        if source.startswith(IdentitySource.prefixes) and (provenance.get(path) or {}).get("source") != source
+    }
+
+
+def fill_identity(
+    ctx: PrefillContext, spec: FormSpec, data: dict[str, Any], provenance: dict[str, Any]
+) -> dict[str, Any] | None:
+    """Fill the identity-bound fields that do not hold the verified identity from it, as
+    verified and read-only, over whatever was typed there; the new provenance, or None when the
+    account has no verified identity or every such field holds it already. `data` is changed
+    in place."""
+    stale = unverified_identity_fields(spec, provenance)
+    if not stale:
+        return None
+    found = IdentitySource().fetch(ctx, set(stale.values()))
+    if not found:
+        return None
+    out = dict(provenance)
+    for path, source in stale.items():
+        if source in found:
+            set_path(data, path, found[source].value)
+            out[path] = found[source].provenance()
+    return out
+
+
 class Prefiller:
     """Runs every registered source for a new draft and returns (data, provenance)."""
 

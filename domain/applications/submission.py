@@ -36,7 +36,15 @@ from domain.applications.errors import (
     SubmissionInvalid,
 )
 from domain.applications.models import Application, ApplicationFile, ApplicationMaterial, ForwardingOutbox
-from domain.applications.prefill import SOURCE_USER, decrypt_data, get_path
+from domain.applications.prefill import (
+    SOURCE_USER,
+    PrefillContext,
+    decrypt_data,
+    encrypt_data,
+    fill_identity,
+    get_path,
+    unverified_identity_fields,
+)
 from domain.applications.service import (
     BY_ID,
     MATERIALS,
@@ -104,6 +112,20 @@ def _identity_and_materials(
     return rows[0][0], rows[0][1], out
 
 
+def _fill_identity(
+    session: Session, deps: ApplicationDeps, app: Application, spec: forms.FormSpec,
+    data: dict[str, Any], request_id: str | None,
+) -> None:  # fmt: skip
+    ctx = PrefillContext(
+        session=session, encryptor=deps.encryptor, account_id=app.account_id, application_id=app.id,
+        item_codes=tuple(code for code, _ in spec.items), now=clock.now(), request_id=request_id,
+    )  # fmt: skip
+    provenance = fill_identity(ctx, spec, data, app.provenance or {})
+    if provenance is not None:
+        app.provenance = provenance
+        app.data_enc = encrypt_data(deps.encryptor, data)
+
+
 def _burden(app: Application, spec: forms.FormSpec, data: dict[str, Any], satisfied: dict[str, list]) -> None:
     prefilled = typed = 0
     for leaf in spec.leaves:
@@ -163,6 +185,10 @@ def submit(
     spec = spec_of(session, app)
     data = decrypt_data(deps.encryptor, app.data_enc)
     identity_level, live_checked_at, satisfied = _identity_and_materials(session, account_id, app.id)
+    if unverified_identity_fields(spec, app.provenance):
+        # Made before the citizen verified: what was typed into the identity's fields is
+        # replaced by the verified identity, so the department never gets another name.
+        _fill_identity(session, deps, app, spec, data, request_id)
     problems = checks.Problems()
     revoked = _unusable_certificates(session, deps, account_id, satisfied)
     for material_id, rows in list(satisfied.items()):
