@@ -3,7 +3,8 @@
 draft → submitted → received (by the province) → accepted / not_accepted / supplement_requested
 → (resubmitted) → in_review (⇄ special_procedure, ⇄ supplement_requested) → completed
 (approved / denied) → result_delivered; withdrawn by the citizen before acceptance. After
-acceptance a resubmission (and the province's receipt of it) goes back to review.
+acceptance a resubmission (and the province's receipt of it) goes back to review. A supplement
+never given ends the case: not accepted before acceptance, completed after it.
 Every move is a timeline event (domain/applications/models.py: ApplicationEvent).
 """
 
@@ -85,6 +86,10 @@ TRANSITIONS: dict[tuple[str, str], str] = {
     (IN_REVIEW, COMPLETED): HANDLER,
     (COMPLETED, RESULT_DELIVERED): HANDLER,
     (RECEIVED, IN_REVIEW): HANDLER,  # after acceptance only (AFTER_ACCEPTANCE)
+    # A supplement never given: before acceptance the case is not accepted (不予受理), after it
+    # decided as it stands (办结, usually denied); the citizen no longer waits on a closed case.
+    (SUPPLEMENT_REQUESTED, NOT_ACCEPTED): HANDLER,  # before acceptance only
+    (SUPPLEMENT_REQUESTED, COMPLETED): HANDLER,  # after acceptance only
 }
 
 # Acceptance (受理) happens once. After it, a resubmission answers a supplement asked for during
@@ -92,8 +97,9 @@ TRANSITIONS: dict[tuple[str, str], str] = {
 # review or is asked again, never accepted a second time and never "not accepted".
 BEFORE_ACCEPTANCE = frozenset({
     (RECEIVED, ACCEPTED), (RECEIVED, NOT_ACCEPTED), (RESUBMITTED, ACCEPTED), (RESUBMITTED, NOT_ACCEPTED),
+    (SUPPLEMENT_REQUESTED, NOT_ACCEPTED),
 })  # fmt: skip
-AFTER_ACCEPTANCE = frozenset({(RECEIVED, IN_REVIEW)})
+AFTER_ACCEPTANCE = frozenset({(RECEIVED, IN_REVIEW), (SUPPLEMENT_REQUESTED, COMPLETED)})
 
 # The promised time limit runs from acceptance; these states stop the clock: waiting for the
 # citizen's supplement, or a special procedure. The clock runs again once the citizen has

@@ -114,14 +114,24 @@ def apply(
                 problems[f"materials.{material_id}"] = [
                     Text("Not a material of this service", "该事项没有这项材料")
                 ]
+        opened = list(fields or []), list(materials or [])
         if not (fields or materials):
-            problems["fields"] = [Text("Name the fields or materials to supplement", "请列出需要补正的内容")]
+            if actor_type != "province":  # an operator names them
+                problems["fields"] = [
+                    Text("Name the fields or materials to supplement", "请列出需要补正的内容")
+                ]
+            # The province's protocol leaves both optional: asked with a reason alone, the
+            # citizen may correct whatever the reason is about (all but verified values).
+            opened = (
+                [p for p in spec.leaves if not (app.provenance.get(p) or {}).get("read_only")],
+                list(spec.materials),
+            )
         if problems:
             raise InvalidPatch(fields=problems)
-        named = list(fields or [])
+        named = opened[0]
         blanks = blank_neighbours(spec.leaves, named, filled=app.provenance)
         app.supplement = {
-            "fields": named, "blank_neighbours": blanks, "materials": list(materials or []), "reason": note,
+            "fields": named, "blank_neighbours": blanks, "materials": opened[1], "reason": note,
         }  # fmt: skip
         details = {"fields": list(fields or []), "materials": list(materials or [])}
     if to == states.COMPLETED:

@@ -1,0 +1,56 @@
+"""Supplements the province asks for: with a reason alone, and never given."""
+
+from __future__ import annotations
+
+from domain.applications.models import Application
+from tests.forwarding.conftest import apply_events, callback, event, forward, fresh, submitted, wait_for
+
+
+def _seq(app, app_id):
+    apply_events(app)
+    return fresh().get(Application, app_id).province_seq
+
+
+def _case(app, client, who, services):
+    case = submitted(client, who)
+    forward(services)
+    wait_for(lambda: _seq(app, case["id"]) >= 1)  # the simulator's own "received" (seq 1)
+    return case
+
+
+def _send(app, client, case, seq, stage, **extra):
+    assert (
+        callback(client, app, event(case["case_number"], seq, stage, **extra)).get_json()["result"]
+        == "stored"
+    )
+    apply_events(app)
+    return fresh().get(Application, case["id"])
+
+
+def test_a_supplement_asked_with_a_reason_alone_opens_what_the_citizen_may_correct(
+    app, client, zhang, services, province
+):
+    case = _case(app, client, zhang, services)
+    row = _send(app, client, case, 2, "supplement", code="3", reason="请补充说明申领原因")
+    assert row.status == "supplement_requested"  # not dropped as "ignored"
+    assert row.supplement["reason"] == "请补充说明申领原因"
+    assert "ss_card_application.bank" in row.supplement["fields"]
+    assert "applicant.name" not in row.supplement["fields"]  # verified: never the citizen's to change
+    assert set(row.supplement["materials"]) == {"id_card", "insurance", "photo"}
+
+
+def test_a_supplement_never_given_ends_the_case_before_and_after_acceptance(
+    app, client, zhang, services, province
+):
+    before = _case(app, client, zhang, services)
+    _send(app, client, before, 2, "supplement", code="3", materials=["insurance"])
+    row = _send(app, client, before, 3, "not_accepted", code="4", reason="逾期未补正")
+    assert row.status == "not_accepted" and row.completed_at is not None and row.due_on is None
+
+    after = _case(app, client, zhang, services)
+    _send(app, client, after, 2, "accepted", code="1")
+    _send(app, client, after, 3, "supplement", code="3", materials=["insurance"])
+    late = _send(app, client, after, 4, "not_accepted", code="4")  # accepted once: not "not accepted"
+    assert late.status == "supplement_requested"
+    row = _send(app, client, after, 5, "completed", result_code="1", reason="逾期未补正，不予许可")
+    assert (row.status, row.result) == ("completed", "denied")
