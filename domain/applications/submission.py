@@ -142,10 +142,20 @@ def _burden(app: Application, spec: forms.FormSpec, data: dict[str, Any], satisf
 
 
 def _unusable_certificates(
-    session: Session, deps: ApplicationDeps, account_id: str, satisfied: dict[str, list[Satisfying]]
-) -> set[str]:
-    """Ids of attached e-certificate references the library no longer vouches for."""
-    rows = [r for rows in satisfied.values() for r in rows if r.kind == "ecert" and r.ref]
+    session: Session, deps: ApplicationDeps, account_id: str, satisfied: dict[str, list[Satisfying]],
+    only: set[str] | None,
+) -> set[str]:  # fmt: skip
+    """Ids of attached e-certificate references the library no longer vouches for, of the
+    materials in `only` (None: all). A resubmission judges only the materials the supplement
+    names: the department reviewed the others, and the citizen may not replace them (a
+    certificate revoked meanwhile would leave the case stuck between 422 and 409)."""
+    rows = [
+        r
+        for material_id, rows in satisfied.items()
+        if only is None or material_id in only
+        for r in rows
+        if r.kind == "ecert" and r.ref
+    ]
     if not rows or deps.certificate_check is None:
         return set()
     ok = deps.certificate_check(session, account_id, sorted({r.ref for r in rows if r.ref}))
@@ -190,7 +200,8 @@ def submit(
         # replaced by the verified identity, so the department never gets another name.
         _fill_identity(session, deps, app, spec, data, request_id)
     problems = checks.Problems()
-    revoked = _unusable_certificates(session, deps, account_id, satisfied)
+    named = None if target == states.SUBMITTED else set((app.supplement or {}).get("materials") or [])
+    revoked = _unusable_certificates(session, deps, account_id, satisfied, named)
     for material_id, rows in list(satisfied.items()):
         left = [r for r in rows if r.id not in revoked]
         if len(left) < len(rows) and not left:

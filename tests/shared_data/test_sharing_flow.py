@@ -26,6 +26,7 @@ from tests.api.v1.applications.conftest import (
     missing_data,
     patch,
     relogin,
+    stage,
     submit,
     upload,
 )
@@ -281,6 +282,44 @@ def test_revoked_certificate_cannot_satisfy_a_material(app, client, ecert_sim, s
     assert kinds == {"upload"}
     sent = [i for i in ledger(client, who)["items"] if i["accessor"]["type"] == "department"]
     assert len(sent) == 1 and sent[0]["resource"] == f"application:{done.get_json()['case_number']}"
+
+
+def test_a_certificate_revoked_during_a_supplement_holds_up_only_the_material_asked_for(
+    app, client, ecert_sim, seeded
+):
+    """The department reviewed the ID card; it asks for the insurance record only. Its
+    e-certificate revoked meanwhile must not stop the answer: the citizen could neither replace
+    it (not asked for) nor withdraw (accepted), and the case would wait for ever."""
+    from tests.domain.operators.factories import admin_headers, make_operator
+
+    person = person_where(
+        lambda p: "insured_since" in p.extra and any(c.state == "01" for c in certs(p, ID_CARD))
+    )
+    who, ready = _ss_card_ready(app, client, person)
+    case = submit(client, who, ready).get_json()
+    officer = admin_headers(client, make_operator(app, username="case-op", roles=("case_operator",)))
+    for to in ("received", "accepted", "in_review"):
+        assert stage(client, officer, case["id"], to).status_code == 200
+    asked = stage(
+        client, officer, case["id"], "supplement_requested", materials=["insurance"], note="请补参保证明"
+    )
+    assert asked.status_code == 200, asked.get_json()
+    id_card = next(m for m in ready["materials"] if m["id"] == "id_card")
+    ref = next(s["ref"] for s in id_card["satisfied_by"] if s["kind"] == "ecert")
+    sim(ecert_sim.url, f"_sim/certificates/{ref}/state", {"state": "03"})
+    assert upload(client, who, case["id"], "insurance", jpeg()).status_code == 201
+    again = submit(client, who, get(client, who, case["id"]).get_json(), consent=False)
+    assert again.status_code == 200, again.get_json()
+    assert (again.get_json()["status"], again.get_json()["submission_version"]) == ("resubmitted", 2)
+
+    # Asked for the ID card itself, the revoked certificate is judged, and the citizen may replace it.
+    for to in ("received", "supplement_requested"):
+        extra = {"materials": ["id_card"]} if to == "supplement_requested" else {}
+        assert stage(client, officer, case["id"], to, **extra).status_code == 200
+    refused = submit(client, who, get(client, who, case["id"]).get_json(), consent=False)
+    assert refused.status_code == 422 and "materials.id_card" in refused.get_json()["error"]["fields"]
+    assert upload(client, who, case["id"], "id_card", jpeg()).status_code == 201
+    assert submit(client, who, get(client, who, case["id"]).get_json(), consent=False).status_code == 200
 
 
 def test_each_application_needs_its_own_consent(app, client, exchange_sim, seeded):
