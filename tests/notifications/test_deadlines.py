@@ -58,3 +58,18 @@ def test_paused_and_far_cases_are_left_alone(app: Any, client: Any, zhang: dict,
     session.commit()
     assert deadline_watch.watch(db.session(), daytime.now()) == 0
     assert _kinds(far) == [] and _kinds(paused) == []
+
+
+def test_every_overdue_case_is_told_however_many_there_are(
+    app: Any,
+    client: Any,
+    zhang: dict,  # noqa: F811
+    daytime: Any,
+) -> None:
+    """Read a batch at a time: overdue cases stay in the set until they end, so a run that read
+    only its first batch would find nothing new there and never reach the cases beyond it."""
+    cases = [_accepted_due_in(client, zhang, daytime, -1) for _ in range(5)]
+    assert deadline_watch.watch(db.session(), daytime.now(), limit=2) == 5
+    assert deadline_watch.watch(db.session(), daytime.now(), limit=2) == 0
+    db.session.commit()
+    assert [_kinds(c) for c in cases] == [["overdue"]] * 5
