@@ -8,9 +8,9 @@ the first 1024 bytes; we require it at offset 0 so nothing can hide in front of 
 `inspect` also proves the file opens. Images lose their metadata without re-encoding
 (`imagemeta.py` lists what goes and what stays) and the result is fully decoded with Pillow; the
 pixel count is checked from the header first, so a decompression bomb is refused before any
-pixel memory is allocated. The EXIF orientation goes with Exif (phones usually bake the
-rotation into the pixels); a value other than 1 is reported in `Inspected.orientation` so the
-client can be told. PDF (header at 0, `%%EOF` in the last 1024 bytes) and OFD are checked for
+pixel memory is allocated. Of Exif only the orientation stays (a value other than 1, in an
+Exif segment of its own, also reported in `Inspected.orientation`), so a photo a phone rotated by
+the tag reaches the department upright. PDF (header at 0, `%%EOF` in the last 1024 bytes) and OFD are checked for
 structure only and returned unchanged: their document metadata is kept.
 
 Errors are plain exceptions (the API maps them) with a stable `code` and `message_zh`/`message_en`.
@@ -82,7 +82,7 @@ class Inspected:
     sha256: str
     width: int | None
     height: int | None
-    orientation: int | None  # EXIF orientation 2-8 found in the original (dropped with it)
+    orientation: int | None  # EXIF orientation 2-8 of the original (kept, the one Exif tag that is)
     removed: tuple[str, ...]  # e.g. ("APP1", "COM") or ("tEXt", "eXIf"); for audit and tests
     cleaned: bytes = field(repr=False)
 

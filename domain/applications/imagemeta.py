@@ -1,11 +1,18 @@
 """Lossless metadata removal for JPEG and PNG: segments and chunks are dropped, pixels untouched.
 
-JPEG: keeps APP0 (JFIF), APP2 ICC profiles and APP14 (Adobe colour transform); drops APP1 (Exif,
-XMP), other APP2 (MPF, FlashPix), APP3-APP13 (APP13: IPTC/Photoshop), APP15, COM and anything
-after EOI. The walk goes through every scan (progressive files have tables between scans), so
-the end of the image is known. PNG: drops eXIf, tEXt, zTXt, iTXt, tIME and anything after IEND;
-keeps every other chunk; checks every CRC. A structural fault raises MalformedImage; the caller
-(`domain.applications.files`) turns it into CorruptFile and decodes the result with Pillow.
+What stays is listed (an allow-list: metadata in a segment or chunk nobody thought of goes too).
+JPEG: the coding segments (frame headers, tables, scans, restart interval); APP0 only as a plain
+JFIF header (its thumbnail, which may show the uncropped original, is cut); APP2 only as an ICC
+profile; APP14 only as Adobe's 12-byte colour-transform header; and, when the photo has an EXIF
+orientation other than 1, a new APP1 holding that one tag, so the department sees a portrait
+photo upright (phones often rotate by the tag instead of the pixels). Everything else goes:
+Exif and XMP (APP1), MPF and FlashPix (APP2), APP3-APP13 (APP13: IPTC/Photoshop), APP15, COM,
+the JPEG extension markers and anything after EOI. The walk goes through every scan (progressive
+files have tables between scans), so the end of the image is known. PNG: keeps the chunks that
+draw the image (IHDR, PLTE, IDAT, IEND, tRNS, gAMA, cHRM, sRGB, iCCP, sBIT, pHYs, bKGD and the
+APNG frames acTL, fcTL, fdAT); drops every other (eXIf, text, time, C2PA manifests, private
+chunks) and anything after IEND; checks every CRC. A structural fault raises MalformedImage; the
+caller (`domain.applications.files`) turns it into CorruptFile and decodes the result with Pillow.
 """
 
 from __future__ import annotations
@@ -17,11 +24,38 @@ from typing import NamedTuple
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # JPEG markers with a frame header (SOF0-SOF15 except DHT C4, JPG C8, DAC CC).
 _SOF = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
-# APP1, APP3-APP12, APP13, APP15, COM. APP2 is dropped too unless it is an ICC profile.
-_JPEG_DROP = frozenset({0xE1, *range(0xE3, 0xEE), 0xEF, 0xFE})
+# Segments that code the image: SOFn, DHT, JPG, DAC, SOS, DQT, DNL, DRI, DHP, EXP. APP0, APP2 and
+# APP14 are kept only in their plain form (below); every other marker with a length is dropped.
+_JPEG_CODING = frozenset({*range(0xC0, 0xD0), *range(0xDA, 0xE0)})
+_JFIF_ID = b"JFIF\x00"
+_JFIF_HEADER = 14  # identifier, version, units, densities, thumbnail width and height
 _ICC_ID = b"ICC_PROFILE\x00"
+_ADOBE_ID = b"Adobe"
+_ADOBE_HEADER = 12  # identifier, version, two flag words, colour transform
 _EXIF_ID = b"Exif\x00\x00"
-_PNG_DROP = frozenset({b"eXIf", b"tEXt", b"zTXt", b"iTXt", b"tIME"})
+_PNG_KEEP = frozenset({
+    b"IHDR", b"PLTE", b"IDAT", b"IEND", b"tRNS", b"gAMA", b"cHRM", b"sRGB", b"iCCP", b"sBIT",
+    b"pHYs", b"bKGD", b"acTL", b"fcTL", b"fdAT",
+})  # fmt: skip
+
+
+def _orientation_segment(orientation: int) -> bytes:
+    """An APP1 Exif segment holding the orientation tag alone (big-endian TIFF, one IFD entry)."""
+    tiff = b"MM\x00*" + struct.pack(">I", 8) + struct.pack(">H", 1)
+    tiff += struct.pack(">HHIH2x", 0x0112, 3, 1, orientation) + struct.pack(">I", 0)
+    payload = _EXIF_ID + tiff
+    return b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload
+
+
+def _kept_jpeg_payload(marker: int, payload: bytes) -> bytes | None:
+    """The payload of an APPn segment as it may stay, or None when it goes."""
+    if marker == 0xE0 and payload.startswith(_JFIF_ID) and len(payload) >= _JFIF_HEADER:
+        return payload[: _JFIF_HEADER - 2] + b"\x00\x00"  # without a thumbnail
+    if marker == 0xE2 and payload.startswith(_ICC_ID):
+        return payload
+    if marker == 0xEE and payload.startswith(_ADOBE_ID) and len(payload) >= _ADOBE_HEADER:
+        return payload[:_ADOBE_HEADER]
+    return None
 
 
 class MalformedImage(ValueError):
@@ -86,10 +120,16 @@ def strip_jpeg(data: bytes) -> Stripped:
             height, width = struct.unpack(">HH", payload[1:5])
             if size is None:
                 size = (width, height)
-        if marker in _JPEG_DROP or (marker == 0xE2 and not payload.startswith(_ICC_ID)):
-            removed.append("COM" if marker == 0xFE else f"APP{marker - 0xE0}")
-            if marker == 0xE1 and orientation is None and payload.startswith(_EXIF_ID):
-                orientation = _orientation(payload[len(_EXIF_ID) :])
+        if marker not in _JPEG_CODING:
+            kept = _kept_jpeg_payload(marker, payload)
+            if kept is None:
+                removed.append(_segment_name(marker))
+                if marker == 0xE1 and orientation is None and payload.startswith(_EXIF_ID):
+                    orientation = _orientation(payload[len(_EXIF_ID) :])
+            else:
+                if len(kept) < len(payload):
+                    removed.append(f"{_segment_name(marker)} extension")
+                out += bytes((0xFF, marker)) + struct.pack(">H", len(kept) + 2) + kept
             pos = end
             continue
         out += bytes((0xFF, marker))
@@ -103,7 +143,16 @@ def strip_jpeg(data: bytes) -> Stripped:
             pos = scan_end
     if size is None or 0 in size:
         raise MalformedImage("JPEG without a usable frame header")
+    if orientation is not None:  # right after SOI, or after a JFIF APP0, which must come first
+        at = 2 + (2 + int.from_bytes(out[4:6], "big") if out[2:4] == b"\xff\xe0" else 0)
+        out[at:at] = _orientation_segment(orientation)
     return Stripped(bytes(out), size[0], size[1], orientation, tuple(removed))
+
+
+def _segment_name(marker: int) -> str:
+    if marker == 0xFE:
+        return "COM"
+    return f"APP{marker - 0xE0}" if 0xE0 <= marker <= 0xEF else f"0x{marker:02X}"
 
 
 def _entropy_end(data: bytes, pos: int) -> int:
@@ -146,7 +195,7 @@ def strip_png(data: bytes) -> Stripped:
             if kind != b"IHDR" or length != 13:
                 raise MalformedImage("PNG does not start with IHDR")
             size = struct.unpack(">II", body[:8])
-        if kind in _PNG_DROP:
+        if kind not in _PNG_KEEP:
             removed.append(kind.decode("ascii"))
             if kind == b"eXIf" and orientation is None:
                 orientation = _orientation(bytes(body))

@@ -9,7 +9,7 @@ import zipfile
 import zlib
 
 import pytest
-from PIL import Image, ImageCms
+from PIL import Image, ImageCms, ImageOps
 from PIL.PngImagePlugin import PngInfo
 
 from core.errors import AppError
@@ -49,14 +49,16 @@ def test_jpeg_loses_exif_gps_and_other_metadata_but_keeps_pixels_and_icc_profile
     assert result.media_type == files.JPEG
     assert (result.width, result.height) == (67, 45)
     assert result.orientation == 6
-    for secret in (*samples.SECRETS, b"Exif\x00\x00", b"FPXR"):
+    for secret in (*samples.SECRETS, b"FPXR"):
         assert secret not in result.cleaned
     assert {"APP1", "APP2", "APP13", "APP15", "COM", "trailing data"} <= set(result.removed)
     assert samples.pixels(result.cleaned) == samples.pixels(original)
     with Image.open(io.BytesIO(result.cleaned)) as cleaned:
         assert cleaned.info.get("icc_profile") == icc
         assert b"JFIF" in result.cleaned
-        assert not cleaned.getexif()
+        # Of Exif only the orientation stays: the portrait photo is shown upright.
+        assert dict(cleaned.getexif()) == {0x0112: 6}
+        assert ImageOps.exif_transpose(cleaned).size == (45, 67)
     assert result.size == len(result.cleaned) < len(original)
     assert result.sha256 == hashlib.sha256(result.cleaned).hexdigest()
 
@@ -78,6 +80,27 @@ def test_jpeg_variants_decode_to_the_same_pixels(mode, save):
     assert samples.pixels(result.cleaned) == samples.pixels(original)
     if mode == "CMYK":
         assert b"Adobe" in result.cleaned
+
+
+def test_jpeg_metadata_in_segments_nobody_listed_goes_too():
+    """An allow-list: a JFIF thumbnail (it may show the uncropped original), a JFXX extension,
+    text after Adobe's header, an APP14 of another vendor, a JPEG extension marker."""
+    jfif = b"JFIF\x00\x01\x02\x00\x00\x01\x00\x01\x02\x01" + b"\x80SECRETTHUMB"  # a 2x1 thumbnail
+    extra = (
+        samples.segment(0xE0, b"JFXX\x00\x13SECRETJFXX")
+        + samples.segment(0xEE, b"Adobe\x00\x64\x00\x00\x00\x00\x01SECRETADOBE")
+        + samples.segment(0xEE, b"VendorSECRETVENDOR")
+        + samples.segment(0xF1, b"SECRETEXT")
+    )
+    plain = samples.jpeg(samples.picture(), extra=extra)
+    original = plain[:2] + samples.segment(0xE0, jfif) + plain[4 + int.from_bytes(plain[4:6], "big") :]
+
+    result = inspect(original)
+
+    for secret in (b"SECRETTHUMB", b"SECRETJFXX", b"SECRETADOBE", b"SECRETVENDOR", b"SECRETEXT"):
+        assert secret not in result.cleaned, secret
+    assert b"JFIF\x00" in result.cleaned and b"Adobe\x00\x64" in result.cleaned
+    assert samples.pixels(result.cleaned) == samples.pixels(samples.jpeg(samples.picture()))
 
 
 def test_jpeg_without_metadata_is_unchanged():
@@ -113,6 +136,22 @@ def test_png_loses_text_exif_and_time_chunks_and_keeps_exact_pixels():
     assert samples.pixels(result.cleaned) == samples.pixels(original)
     assert samples.pixels(result.cleaned)[2] == samples.picture("RGBA").tobytes()  # lossless, exact
     assert result.sha256 == hashlib.sha256(result.cleaned).hexdigest()
+
+
+def test_png_chunks_nobody_listed_go_too():
+    """C2PA manifests (caBX), legacy Exif (zxIf) and private chunks may carry the device and the
+    place: only the chunks that draw the image stay."""
+    plain = samples.png_bytes()
+    extra = b"".join(
+        samples.png_chunk(kind, b"SECRET " + kind) for kind in (b"caBX", b"zxIf", b"prVt", b"vpAg", b"meTa")
+    )
+    original = plain[:33] + extra + plain[33:]
+
+    result = inspect(original)
+
+    assert b"SECRET" not in result.cleaned
+    assert {"caBX", "zxIf", "prVt", "vpAg", "meTa"} <= set(result.removed)
+    assert samples.pixels(result.cleaned) == samples.pixels(original)
 
 
 def test_palette_png_keeps_palette_and_transparency():
