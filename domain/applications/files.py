@@ -9,9 +9,9 @@ the first 1024 bytes; we require it at offset 0 so nothing can hide in front of 
 (`imagemeta.py` lists what goes and what stays) and the result is fully decoded with Pillow; the
 pixel count is checked from the header first, so a decompression bomb is refused before any
 pixel memory is allocated. Of Exif only the orientation stays (a value other than 1, in an
-Exif segment of its own, also reported in `Inspected.orientation`), so a photo a phone rotated by
-the tag reaches the department upright. PDF (header at 0, `%%EOF` in the last 1024 bytes) and OFD are checked for
-structure only and returned unchanged: their document metadata is kept.
+Exif segment of its own, also reported in `Inspected.orientation`), so a photo a phone rotated
+by the tag reaches the department upright. PDF (header at 0, `%%EOF` in the last 1024 bytes)
+and OFD are checked for structure only and returned unchanged: their document metadata is kept.
 
 Errors are plain exceptions (the API maps them) with a stable `code` and `message_zh`/`message_en`.
 """
