@@ -8,7 +8,7 @@ item's region (domain/calendar).
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -20,16 +20,29 @@ from domain.calendar import service as calendar
 
 
 def compute_due(
-    session: Session, start: date, limits: tuple[dict[str, Any], ...], *, paused: int, region: str
+    session: Session,
+    start: date,
+    limits: tuple[dict[str, Any], ...],
+    *,
+    paused: int,
+    region: str,
+    paused_days: int = 0,
 ) -> date:
+    """The latest due date of `limits` counted from `start`, moved back by the pauses: a limit in
+    working days by the `paused` working days, one in natural days or months by the
+    `paused_days` calendar days (then rolled to a working day, as any such limit's end)."""
     due = start
     for limit in limits:
         if limit is None:
             continue
-        one = calendar.due_date(session, start, limit["value"], limit["unit"], region=region).due
+        if limit["unit"] == calendar.UNIT_WORKING_DAY:
+            one = calendar.due_date(session, start, limit["value"], limit["unit"], region=region).due
+            if paused:
+                one = calendar.add_working_days(session, one, paused, region=region)
+        else:
+            later = start + timedelta(days=paused_days)
+            one = calendar.due_date(session, later, limit["value"], limit["unit"], region=region).due
         due = max(due, one)
-    if paused:
-        due = calendar.add_working_days(session, due, paused, region=region)
     return due
 
 
@@ -48,10 +61,12 @@ def on_transition(
         app.paused_working_days += max(
             0, calendar.working_days_between(session, app.paused_on, today, region=region)
         )
+        app.paused_days = (app.paused_days or 0) + max(0, (today - app.paused_on).days)
         app.paused_on = None
     app.due_on = compute_due(
-        session, app.clock_started_on, limits, paused=app.paused_working_days, region=region
-    )
+        session, app.clock_started_on, limits, paused=app.paused_working_days, region=region,
+        paused_days=app.paused_days or 0,
+    )  # fmt: skip
 
 
 def is_overdue(app: Application, now: datetime) -> bool:

@@ -67,6 +67,7 @@ class Application(IdMixin, Base):
     clock_started_on: Mapped[date | None] = mapped_column(Date)
     paused_on: Mapped[date | None] = mapped_column(Date)
     paused_working_days: Mapped[int] = mapped_column(Integer, default=0)
+    paused_days: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # calendar days
     due_on: Mapped[date | None] = mapped_column(Date)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Measured burden, fixed at (re)submission.
