@@ -76,6 +76,14 @@ class IllegalTransition(AppError):
     message_en = "This action is not possible while the application is {current_en}"
 
 
+class ProvinceUpdatePending(AppError):
+    # The province has moved the case (e.g. accepted it) and yiwang has not applied that yet.
+    status = 409
+    code = "application.province_update_pending"
+    message_zh = "省政务服务平台刚更新了办理进度，请稍后刷新再试"
+    message_en = "The provincial platform has just updated this case; refresh and try again shortly"
+
+
 class NotEditable(AppError):
     status = 409
     code = "application.not_editable"

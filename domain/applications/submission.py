@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import bindparam, delete, exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -33,6 +33,7 @@ from domain.applications.errors import (
     ApplicationNotFound,
     CaseNumberRetry,
     IllegalTransition,
+    ProvinceUpdatePending,
     SubmissionInvalid,
 )
 from domain.applications.models import Application, ApplicationFile, ApplicationMaterial, ForwardingOutbox
@@ -55,6 +56,7 @@ from domain.applications.service import (
     status_params,
 )
 from domain.applications.timeline import event_row
+from domain.forwarding.models import WAITING, ProvinceEvent
 from domain.identity.models import ConsentRecord
 from domain.ledger import service as ledger
 from domain.ledger.models import DEPARTMENT, DataAccess
@@ -291,6 +293,11 @@ def _outbox_row(
     }  # fmt: skip
 
 
+_NEWS_WAITING = select(
+    exists().where(ProvinceEvent.application_id == bindparam("app_id"), ProvinceEvent.state == WAITING)
+)
+
+
 def withdraw(
     session: Session,
     deps: ApplicationDeps,
@@ -303,6 +310,12 @@ def withdraw(
     app = owned(session, account_id, app_id, lock=True)
     if not states.withdrawable(app.status, accepted=app.clock_started_on is not None):
         raise IllegalTransition(**status_params(app.status))
+    if session.scalar(_NEWS_WAITING, {"app_id": app.id}):
+        # The province has spoken and its word is not applied yet (the applier runs within
+        # moments; an event after a gap waits for reconciliation): it may have accepted the case,
+        # after which a withdrawal is refused. Judge again once it is applied.
+        session.rollback()
+        raise ProvinceUpdatePending()
     now = clock.now()
     previous = app.status
     app.status = states.WITHDRAWN

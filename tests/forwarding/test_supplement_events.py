@@ -54,3 +54,23 @@ def test_a_supplement_never_given_ends_the_case_before_and_after_acceptance(
     assert late.status == "supplement_requested"
     row = _send(app, client, after, 5, "completed", result_code="1", reason="逾期未补正，不予许可")
     assert (row.status, row.result) == ("completed", "denied")
+
+
+def test_a_withdrawal_waits_for_news_the_province_sent_but_yiwang_has_not_applied(
+    app, client, zhang, services, province
+):
+    """The province accepted the case a moment ago; the applier has not run yet. Withdrawn now,
+    the case would show 已撤回 while the province handles it, and ignore every later event."""
+    from tests.api.v1.applications.conftest import error_code, key
+
+    case = _case(app, client, zhang, services)
+    accepted = event(case["case_number"], 2, "accepted", code="1")
+    assert callback(client, app, accepted).get_json()["result"] == "stored"  # kept, not applied yet
+    url = f"/v1/applications/{case['id']}/withdraw"
+    early = client.post(url, json={"reason": "不办了"}, headers=zhang["headers"] | key())
+    assert early.status_code == 409 and error_code(early) == "application.province_update_pending"
+    assert fresh().get(Application, case["id"]).status == "received"  # nothing written
+    apply_events(app)
+    late = client.post(url, json={"reason": "不办了"}, headers=zhang["headers"] | key())
+    assert late.status_code == 409 and error_code(late) == "application.illegal_transition"
+    assert fresh().get(Application, case["id"]).status == "accepted"
