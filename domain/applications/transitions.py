@@ -7,6 +7,7 @@ must add when a supplement is requested (only those fields and materials become 
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -91,8 +92,11 @@ def apply(
     materials: list[str] | None = None,
     result: str | None = None,
     external_id: str | None = None,
+    at: datetime | None = None,
 ) -> None:
-    """Make the move on a locked application inside the caller's transaction (no commit)."""
+    """Make the move on a locked application inside the caller's transaction (no commit).
+    `at`: when the move happened, if earlier than now (a province event applied late): the
+    clock, the timeline and the completion time follow it; `updated_at` is the write's time."""
     if not states.allowed(app.status, to, states.HANDLER, accepted=app.clock_started_on is not None):
         raise IllegalTransition(**status_params(app.status))
     spec = spec_of(session, app)
@@ -140,15 +144,16 @@ def apply(
         app.result = result
         details = {"result": result}
     now = clock.now()
-    on_transition(session, app, to, now, limits=spec.time_limits, region=spec.region)
+    when = min(at, now) if at is not None else now
+    on_transition(session, app, to, when, limits=spec.time_limits, region=spec.region)
     previous = app.status
     app.status = to
     app.revision += 1
     app.updated_at = now
     if to in (states.COMPLETED, states.NOT_ACCEPTED):
-        app.completed_at = now
+        app.completed_at = when
     add_event(
-        session, app, previous, to, now, actor_type=actor_type, actor_id=actor_id, note=note,
+        session, app, previous, to, when, actor_type=actor_type, actor_id=actor_id, note=note,
         details=details or None, external_id=external_id,
     )  # fmt: skip
     notices.emit(session, app, to, note=note, details=details, key=external_id)

@@ -361,6 +361,21 @@ def external_id(profile: Profile, event_id: str) -> str:
     )
 
 
+def _occurred(payload: dict[str, Any], app: Application, now: datetime) -> datetime | None:
+    """When the event happened at the province (`occurred_at`, with its offset), for the due-date
+    clock and the timeline: an event applied late (after a gap, or across midnight) counts from
+    then. None (now) when it is missing or unreadable; never before the submission nor after now."""
+    raw = payload.get("occurred_at")
+    try:
+        at = datetime.fromisoformat(raw) if isinstance(raw, str) and len(raw) <= 40 else None
+    except ValueError:
+        return None
+    if at is None or at.tzinfo is None:
+        return None
+    floor = app.submitted_at
+    return min(max(at, floor), now) if floor is not None else min(at, now)
+
+
 def _apply(
     session: Session, profile: Profile, app: Application, event: ProvinceEvent, now: datetime
 ) -> str | None:
@@ -384,7 +399,7 @@ def _apply(
             session, app, target, actor_type="province", actor_id=profile.name,
             note=_text(p.get("reason"), 1000), fields=p.get("fields"), materials=p.get("materials"),
             result=profile.result_for(_text(p.get("result_code"), 4)),
-            external_id=external_id(profile, event.event_id),
+            external_id=external_id(profile, event.event_id), at=_occurred(p, app, now),
         )  # fmt: skip
     except AppError as exc:
         return f"refused: {exc.code}"

@@ -1,9 +1,14 @@
-"""Supplements the province asks for: with a reason alone, and never given."""
+"""What the province says about a case: supplements (with a reason alone, never given), news a
+withdrawal must wait for, and when an event applied late happened."""
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from domain.applications.models import Application
 from tests.forwarding.conftest import apply_events, callback, event, forward, fresh, submitted, wait_for
+
+BEIJING = ZoneInfo("Asia/Shanghai")
 
 
 def _seq(app, app_id):
@@ -74,3 +79,45 @@ def test_a_withdrawal_waits_for_news_the_province_sent_but_yiwang_has_not_applie
     late = client.post(url, json={"reason": "不办了"}, headers=zhang["headers"] | key())
     assert late.status_code == 409 and error_code(late) == "application.illegal_transition"
     assert fresh().get(Application, case["id"]).status == "accepted"
+
+
+def test_an_event_applied_late_counts_from_when_it_happened(app, client, zhang, services, province, clock):
+    """Accepted on a Monday evening, applied after a gap the next days: the ten working days
+    run from the Monday, and the timeline says when the province accepted."""
+    from sqlalchemy import select
+
+    from core.clock import local_date
+    from domain.applications.models import ApplicationEvent
+
+    case = _case(app, client, zhang, services)
+    happened = clock.now()
+    clock.advance(days=2)
+    occurred_at = happened.astimezone(BEIJING).isoformat()
+    row = _send(app, client, case, 2, "accepted", code="1", occurred_at=occurred_at)
+    assert row.status == "accepted" and row.clock_started_on == local_date(happened)
+    at = fresh().scalar(
+        select(ApplicationEvent.at).where(
+            ApplicationEvent.application_id == case["id"], ApplicationEvent.to_status == "accepted"
+        )
+    )
+    assert at == happened
+    # A time from the future, or none that can be read, is taken as now.
+    for seq, (stage, extra) in enumerate(
+        [
+            ("in_review", {"occurred_at": "2099-01-01T00:00:00+08:00"}),
+            ("special", {"occurred_at": "下午三点"}),
+        ],
+        start=3,
+    ):
+        _send(app, client, case, seq, stage, **extra)
+    times = (
+        fresh()
+        .scalars(
+            select(ApplicationEvent.at).where(
+                ApplicationEvent.application_id == case["id"],
+                ApplicationEvent.to_status.in_(("in_review", "special_procedure")),
+            )
+        )
+        .all()
+    )
+    assert times == [clock.now(), clock.now()]
