@@ -325,6 +325,7 @@ def _application_deps(app: Flask, services: Any) -> Any:
         storage=storage_from_config(app.config),
         draft_ttl_days=app.config["APPLICATION_DRAFT_TTL_DAYS"],
         max_file_bytes=app.config["MATERIAL_MAX_BYTES"],
+        max_files_per_material=max(1, app.config["MATERIAL_MAX_FILES"]),
         orphan_grace_seconds=app.config["MATERIAL_ORPHAN_GRACE_SECONDS"],
         identity_methods={c: list(m) for c, m in services.identity.policy.methods_by_channel.items()},
         certificate_check=_certificate_check(services.govdata),

@@ -270,6 +270,7 @@ class BaseConfig:
         self.MAX_JSON_BYTES = _int("MAX_JSON_BYTES", 1024 * 1024)
         # Applications: uploads of materials, drafts, case numbers (docs/applications.md).
         self.MATERIAL_MAX_BYTES = _int("MATERIAL_MAX_BYTES", 10 * 1024 * 1024)
+        self.MATERIAL_MAX_FILES = _int("MATERIAL_MAX_FILES", 20)  # per material of one application
         self.MATERIAL_ORPHAN_GRACE_SECONDS = _int("MATERIAL_ORPHAN_GRACE_SECONDS", 3600)
         self.APPLICATION_DRAFT_TTL_DAYS = _int("APPLICATION_DRAFT_TTL_DAYS", 30)
         # How often the sweeper purges expired drafts and removes orphaned uploads.

@@ -21,6 +21,7 @@ class ApplicationDeps:
     material_sources: list[Any] = field(default_factory=list)
     draft_ttl_days: int = 30
     max_file_bytes: int = 10 * 1024 * 1024
+    max_files_per_material: int = 20  # attached to one material of one application
     orphan_grace_seconds: int = 3600
     # channel -> verification methods it offers (for the "how to get the level" hint)
     identity_methods: dict[str, list[str]] = field(default_factory=dict)

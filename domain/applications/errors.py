@@ -147,6 +147,13 @@ class FileTooManyPixels(AppError):
     message_en = "The image has too many pixels"
 
 
+class TooManyFiles(AppError):
+    status = 409
+    code = "application.too_many_files"
+    message_zh = "每项材料最多上传 {limit} 个文件，请先删除不需要的文件"
+    message_en = "A material holds at most {limit} files; remove one you do not need first"
+
+
 class FileTooLarge(AppError):
     status = 413
     code = "file.too_large"

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import delete, exists, select
+from sqlalchemy import delete, exists, func, select
 from sqlalchemy.orm import Session
 
 from core import audit, clock
@@ -32,6 +32,7 @@ from domain.applications.errors import (
     FileUnsupported,
     MaterialLocked,
     MaterialUnknown,
+    TooManyFiles,
 )
 from domain.applications.models import Application, ApplicationFile, ApplicationMaterial
 from domain.applications.service import mark_edited, owned, spec_of
@@ -59,6 +60,18 @@ def _editable_material(session: Session, app: Application, material_id: str) -> 
     raise MaterialLocked()
 
 
+def _room_for_one_more(session: Session, deps: ApplicationDeps, app: Application, material_id: str) -> None:
+    """A material holds at most `max_files_per_material` attachments: without a bound, one
+    account could fill the storage with 10 MB files on a single draft."""
+    held = session.scalar(
+        select(func.count())
+        .select_from(ApplicationMaterial)
+        .where(ApplicationMaterial.application_id == app.id, ApplicationMaterial.material_id == material_id)
+    )
+    if (held or 0) >= deps.max_files_per_material:
+        raise TooManyFiles(limit=deps.max_files_per_material)
+
+
 def upload(
     session: Session,
     deps: ApplicationDeps,
@@ -72,6 +85,7 @@ def upload(
 ) -> ApplicationFile:
     app = owned(session, account_id, app_id)
     _editable_material(session, app, material_id)
+    _room_for_one_more(session, deps, app, material_id)  # before storing anything
     session.rollback()  # no transaction stays open while the file is checked and stored
     if len(data) > deps.max_file_bytes:
         raise FileTooLarge(limit_mb=deps.max_file_bytes // (1024 * 1024))
@@ -88,6 +102,7 @@ def upload(
     now = clock.now()
     app = owned(session, account_id, app_id, lock=True)  # state may have moved meanwhile
     _editable_material(session, app, material_id)
+    _room_for_one_more(session, deps, app, material_id)  # the stored blob is swept as an orphan
     row = ApplicationFile(
         id=file_id, account_id=account_id, material_id=material_id, storage_key=key,
         sha256=checked.sha256, size=checked.size, media_type=checked.media_type,
@@ -117,6 +132,7 @@ def reuse(
     """Attach a file the same account uploaded for an earlier application (another account's: 404)."""
     app = owned(session, account_id, app_id, lock=True)
     _editable_material(session, app, material_id)
+    _room_for_one_more(session, deps, app, material_id)
     source = session.scalar(
         select(ApplicationFile)
         .where(

@@ -295,6 +295,27 @@ def test_files_that_lie_empty_and_oversized_files_leave_nothing(client, zhang, d
     assert list(services.applications.storage.iter_keys(f"materials/{zhang['account_id']}/")) == []
 
 
+def test_a_material_holds_a_bounded_number_of_files(client, zhang, db_session, services, monkeypatch):
+    """Without a bound one account could fill the storage with 10 MB files on a single draft."""
+    monkeypatch.setattr(services.applications, "max_files_per_material", 3)
+    app = create(client, zhang, service_code=SS_CARD).get_json()
+    for _ in range(3):
+        assert upload(client, zhang, app["id"], "photo", jpeg()).status_code == 201
+    fourth = upload(client, zhang, app["id"], "photo", jpeg())
+    assert fourth.status_code == 409 and error_code(fourth) == "application.too_many_files"
+    assert "3" in fourth.get_json()["error"]["message"]
+    earlier = create(client, zhang, service_code=SS_CARD).get_json()  # a reuse counts too
+    file_id = upload(client, zhang, earlier["id"], "photo", jpeg()).get_json()["id"]
+    reused = client.post(
+        f"{URL}/{app['id']}/materials/photo/reuse", json={"file_id": file_id}, headers=zhang["headers"]
+    )
+    assert reused.status_code == 409 and error_code(reused) == "application.too_many_files"
+    assert db_session.scalar(select(func.count()).select_from(ApplicationFile)) == 4  # 3 + the earlier one
+    assert len(list(services.applications.storage.iter_keys(f"materials/{zhang['account_id']}/"))) == 4
+    # Another material of the same draft has room of its own.
+    assert upload(client, zhang, app["id"], "id_card", jpeg()).status_code == 201
+
+
 def test_a_pdf_named_jpg_is_stored_as_a_pdf_and_exif_is_removed(client, zhang, services, db_session):
     from domain.applications.materials import read_file
 
