@@ -170,10 +170,12 @@ def patch(
 ) -> Application:
     """Autosave part of the form. A stale If-Match gets 412 with the current revision."""
     app = owned(session, account_id, app_id, lock=True)
-    if app.revision != if_match:
-        raise VersionConflict(details={"current_revision": app.revision})
+    # Not editable first: a phone holding a stale copy of a case submitted meanwhile (from the
+    # other device) would reload on a 412 only to be refused; it learns why at once.
     if app.status not in states.EDITABLE:
         raise NotEditable(**status_params(app.status))
+    if app.revision != if_match:
+        raise VersionConflict(details={"current_revision": app.revision})
     spec = spec_of(session, app)
     touched = _check_patch(spec, app, data_patch)
     now = clock.now()

@@ -61,12 +61,12 @@ class CitizenRules(MachineBase):
         if if_match is None:
             expect(resp, 428, "application.if_match_required")
             return
+        if case.status not in states.EDITABLE:  # said first: reloading would not help
+            expect(resp, 409, "application.not_editable")
+            return
         if if_match != f'"r{case.revision}"':
             body = expect(resp, 412, "application.version_conflict")
             assert body["error"]["details"]["current_revision"] == case.revision
-            return
-        if case.status not in states.EDITABLE:
-            expect(resp, 409, "application.not_editable")
             return
         known = [p for p in flat if p in form.leaves]
         allowed = set(case.supplement_fields()) if case.status == states.SUPPLEMENT_REQUESTED else None

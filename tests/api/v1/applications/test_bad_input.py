@@ -466,6 +466,17 @@ def test_stale_if_match_gets_the_current_revision(client, zhang):
     assert get(client, zhang, app["id"]).get_json()["data"]["delivery"] == {"method": "window"}
 
 
+def test_a_stale_copy_of_a_case_submitted_elsewhere_learns_it_cannot_be_edited(client, zhang):
+    """The tablet still holds revision 1; the phone filled and submitted the case meanwhile: the
+    tablet's autosave is told the case cannot be changed, not to reload and try again."""
+    phone = _ready(client, zhang)
+    tablet = phone | {"revision": 1}
+    done = submit(client, zhang, phone)
+    assert done.status_code == 200, done.get_json()
+    late = patch(client, zhang, tablet, {"delivery": {"method": "post"}})
+    assert late.status_code == 409 and error_code(late) == "application.not_editable"
+
+
 def test_draft_deletion_and_only_drafts(client, zhang, db_session):
     app = create(client, zhang, service_code=SS_CARD).get_json()
     assert client.delete(f"{URL}/{app['id']}", headers=zhang["headers"]).status_code == 204
