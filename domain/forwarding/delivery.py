@@ -337,7 +337,8 @@ class Forwarder:
         delay = backoff(attempt, self.profile.backoff_base, self.profile.backoff_cap, random.random())
         if exc.retry_after:
             delay = max(delay, exc.retry_after)
-        next_attempt = now + timedelta(seconds=delay)
+        # Bounded before it becomes a date: a Retry-After of 1e12 s lies past the year 9999.
+        next_attempt = now + timedelta(seconds=min(delay, self.profile.max_age + 1))
         if row is not None:
             # The province's Retry-After is honoured up to the row's maximum age, not beyond: an
             # unsigned 429 (from anything in between) must not park a submission for years; the
@@ -437,7 +438,9 @@ def receipt_on(
 
 def backoff(attempt: int, base: float, cap: float, rand: float) -> float:
     """Capped exponential backoff with full jitter over the upper half; `rand` in [0, 1)."""
-    ceiling = min(cap, base * (2 ** max(0, attempt - 1)))
+    # The exponent is bounded: a row failing for days reaches attempt 1,000 and more, and 2**1024
+    # does not fit a float (the cap is long reached by then).
+    ceiling = min(cap, base * (2 ** min(max(0, attempt - 1), 32)))
     return ceiling / 2 + rand * ceiling / 2
 
 

@@ -76,14 +76,16 @@ def correct(
 
 
 def replay(session: Session, row_id: str, *, operator_id: str) -> ForwardingOutbox:
-    """Send a dead letter again with fresh attempts."""
+    """Send a dead letter again. The attempt count goes on (it fences off a worker that claimed the
+    row before it died and wakes up now: a count started afresh would match that worker's claim);
+    the maximum age starts again."""
     row = session.scalar(select(ForwardingOutbox).where(ForwardingOutbox.id == row_id).with_for_update())
     if row is None:
         raise RowNotFound()
     if row.state != delivery.DEAD:
         raise NotDeadLetter(state=row.state)
     now = clock.now()
-    row.state, row.attempts, row.next_attempt_at, row.locked_until = delivery.PENDING, 0, now, None
+    row.state, row.next_attempt_at, row.locked_until = delivery.PENDING, now, None
     # A replay restarts the maximum-age clock, or an old row would die again at once.
     row.replayed_at = now
     delivery.mark_case_views(session, row.application_id)  # "delayed" no more

@@ -79,6 +79,10 @@ def reconcile_case(
             .values(
                 state=delivery.PENDING,
                 next_attempt_at=clock.now(),
+                locked_until=None,
+                # The maximum age starts again, as for an operator's replay: the row may be days
+                # old, and its first temporary failure would otherwise make it dead at once.
+                replayed_at=clock.now(),
                 last_error="province has no record; resent by reconciliation",
             )
         )

@@ -1,0 +1,83 @@
+"""Delivery at its edges: rows failing for days, absurd Retry-After values, replays and cases the
+province lost, and a worker that wakes up after its row was given to another."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from domain.applications.models import ForwardingOutbox
+from domain.forwarding import reconcile
+from domain.forwarding.delivery import backoff
+from integrations.province.client import ProvinceError
+from tests.forwarding.conftest import forward, fresh, key, submitted
+
+
+def _row(app_id: str) -> ForwardingOutbox:
+    return fresh().scalar(select(ForwardingOutbox).where(ForwardingOutbox.application_id == app_id))
+
+
+def test_a_row_failing_for_days_still_backs_off(client, zhang, services, province, clock):
+    """Past attempt 1024 the exponent no longer fits a float: the row must still be put back
+    with the capped delay, not left 'sending' until its lease ends, every minute."""
+    assert 150 <= backoff(1100, 1.0, 300.0, 0.5) <= 300
+    case = submitted(client, zhang)
+    session = fresh()
+    session.get(ForwardingOutbox, _row(case["id"]).id).attempts = 1100
+    session.commit()
+    province.faults(error_rate=1.0)
+    assert forward(services) == ["retrying"]
+    row = _row(case["id"])
+    assert row.state == "retrying" and 150 <= (row.next_attempt_at - clock.now()).total_seconds() <= 300
+
+
+def test_a_retry_after_past_the_calendar_waits_until_the_rows_deadline(
+    client, zhang, services, province, clock
+):
+    case = submitted(client, zhang)
+    fw = services.forwarding.forwarder()
+    [(row_id, attempt)] = fw.claim(fresh(), 10)
+    refused = ProvinceError("rate limited", status=429, retryable=True, retry_after=1e12)
+    fw._failed(fresh(), row_id, attempt, refused, quoted=[])  # what deliver() does with such an answer
+    row = _row(case["id"])
+    waited = (row.next_attempt_at - clock.now()).total_seconds()
+    assert row.state == "retrying" and 0 < waited <= fw.profile.max_age + 1
+
+
+def test_a_worker_waking_after_a_replay_cannot_record_over_the_new_claim(
+    client, zhang, services, province, clock, ops
+):
+    case = submitted(client, zhang)
+    fw = services.forwarding.forwarder()
+    [(row_id, stalled)] = fw.claim(fresh(), 10)  # worker A stalls here
+    clock.advance(fw.lease + 1)
+    session = fresh()
+    session.get(ForwardingOutbox, row_id).overrides = {"channel": 12}  # the province refuses it
+    session.commit()
+    [(_, second)] = fw.claim(fresh(), 10)
+    assert fw.deliver(fresh(), row_id, second) == "dead"
+    fixed = client.patch(f"/admin/v1/forwarding/rows/{row_id}", json={"overrides": None}, headers=ops | key())
+    assert fixed.status_code == 200
+    replayed = client.post(f"/admin/v1/forwarding/rows/{row_id}/replay", headers=ops | key())
+    assert replayed.status_code == 200, replayed.get_json()
+    [(_, third)] = fw.claim(fresh(), 10)
+    assert third != stalled
+    assert fw.postpone(fresh(), row_id, stalled, 60, "stalled") == "superseded"  # A may not touch it
+    assert fw.deliver(fresh(), row_id, third) == "delivered"
+    assert _row(case["id"]).state == "delivered"
+
+
+def test_a_case_the_province_lost_is_resent_with_a_fresh_maximum_age(
+    client, zhang, services, province, clock
+):
+    submitted(client, zhang)
+    assert forward(services) == ["delivered"]
+    clock.advance(4 * 86400)  # in review for days: longer than the rows' maximum age
+    province.post("reset")  # the province forgot the case
+    deps = services.forwarding
+    report = reconcile.reconcile(fresh(), deps.profile(), deps.client(), quiet_after=3600)
+    assert report.resent == 1
+    province.faults(error_rate=1.0)
+    assert forward(services) == ["retrying"]  # a temporary failure, not a dead letter
+    province.faults(error_rate=0.0)
+    clock.advance(400)
+    assert forward(services) == ["delivered"]
