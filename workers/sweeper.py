@@ -6,6 +6,8 @@ import logging
 import signal
 import sys
 import time
+from collections.abc import Callable
+from typing import Any
 
 from core.db import db
 from core.outbox.service import outbox
@@ -21,29 +23,47 @@ log = logging.getLogger("yiwang.sweeper")
 _housekeeping = {"last": 0.0}
 
 
+def _guarded(session: object, step: str, work: Callable[[], Any], default: Any) -> Any:
+    """One step of a pass: a failure is logged and rolled back, and the pass goes on with the
+    next step. Each needs something else (Redis for the revocations, the province for
+    reconciliation, storage for the orphan sweep): one away must not stop the others."""
+    try:
+        return work()
+    except Exception:
+        log.exception("a sweeper step failed", extra={"step": step})
+        session.rollback()  # type: ignore[attr-defined]
+        return default
+
+
 def housekeeping(session: object, interval: float) -> dict:
     """Due-soon / overdue notices, expired drafts and orphaned uploads, at most once per
     `interval` seconds (listing blobs is not free on object storage)."""
     from api.deps import services
+    from core import clock
+    from domain.applications import deadline_watch
+    from domain.evaluations import invitations
+    from domain.forwarding import events
 
     now = time.monotonic()
     if _housekeeping["last"] and now - _housekeeping["last"] < interval:
         return {}
     _housekeeping["last"] = now
-    from core import clock
-    from domain.applications import deadline_watch
 
-    deadlines = deadline_watch.watch(session, clock.now())  # type: ignore[arg-type]
-    from domain.evaluations import invitations
+    def notices() -> int:
+        told = deadline_watch.watch(session, clock.now())  # type: ignore[arg-type]
+        told += invitations.invite(session, clock.now())  # type: ignore[arg-type]
+        session.commit()  # type: ignore[attr-defined]
+        return told
 
-    deadlines += invitations.invite(session, clock.now())  # type: ignore[arg-type]
-    session.commit()  # type: ignore[attr-defined]
-    visits = appointment_pass(session)
-    purged = applications.purge_expired_drafts(session)  # type: ignore[arg-type]
-    from domain.forwarding import events
-
-    nonces = events.purge_nonces(session, clock.now())  # type: ignore[arg-type]
-    orphans = application_materials.sweep_orphans(session, services().applications)  # type: ignore[arg-type]
+    deadlines = _guarded(session, "deadline_notices", notices, 0)
+    visits = _guarded(session, "appointments", lambda: appointment_pass(session), {})
+    purged = _guarded(session, "drafts", lambda: applications.purge_expired_drafts(session), 0)  # type: ignore[arg-type]
+    nonces = _guarded(session, "nonces", lambda: events.purge_nonces(session, clock.now()), 0)  # type: ignore[arg-type]
+    orphans = _guarded(
+        session, "orphans",
+        lambda: application_materials.sweep_orphans(session, services().applications),  # type: ignore[arg-type]
+        {"files": 0, "blobs": 0, "partial_writes": 0},
+    )  # fmt: skip
     return {
         "deadline_notices": deadlines, **visits, "drafts_purged": purged, "nonces_purged": nonces,
         "orphan_files": orphans["files"], "orphan_blobs": orphans["blobs"],
@@ -111,6 +131,7 @@ def reconcile_pass(session: object, interval: float, quiet_after: float) -> dict
                "reconcile_receipts": report.receipts_found, "reconcile_resent": report.resent}  # fmt: skip
     except Exception:
         log.exception("reconciliation failed")
+        session.rollback()  # type: ignore[attr-defined]
     day = time.strftime("%Y-%m-%d")
     if _reconcile["report_day"] != day:
         _reconcile["report_day"] = day
@@ -155,24 +176,24 @@ def shared_data_pass(session: object) -> dict:
 
 
 def run_once(housekeeping_interval: float = 600.0) -> dict:
-    """One sweep pass; returns what it did."""
+    """One sweep pass; returns what it did. Each step runs whatever became of the others."""
+    from flask import current_app
+
     from api.deps import services
 
     session = db.session()
     try:
-        report = sweep(session, outbox)
-        rebuilt = services().revocations.rebuild(session)
-        expired = expire_abandoned(session)
+        report = _guarded(session, "jobs", lambda: vars(sweep(session, outbox)), {})
+        rebuilt = _guarded(session, "revocations", lambda: services().revocations.rebuild(session), 0)
+        expired = _guarded(session, "verifications", lambda: expire_abandoned(session), 0)
         kept = housekeeping(session, housekeeping_interval)
-        from flask import current_app
-
         cfg = current_app.config
         reconciled = reconcile_pass(session, cfg["RECONCILE_INTERVAL"], cfg["RECONCILE_AFTER"])
         reconciled["events_applied"] = apply_events(session)
         shared = shared_data_pass(session)
         return {
             **shared,
-            **vars(report),
+            **report,
             "revocations": rebuilt,
             "verifications_expired": expired,
             **kept,
