@@ -79,6 +79,8 @@ class Application(IdMixin, Base):
     province_receipt_no: Mapped[str | None] = mapped_column(String(64))
     province_received_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     province_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # When reconciliation last asked the province about the case (domain/forwarding/reconcile.py).
+    province_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class ApplicationEvent(IdMixin, Base):

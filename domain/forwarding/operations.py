@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from core import audit, clock, keyset
@@ -57,11 +57,20 @@ def get(session: Session, row_id: str) -> ForwardingOutbox:
     return row
 
 
+# The locked row as it is now, not a copy the session read before the lock.
+_LOCKED = (
+    select(ForwardingOutbox)
+    .where(ForwardingOutbox.id == bindparam("row_id"))
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
+
+
 def correct(
     session: Session, row_id: str, *, overrides: dict[str, Any] | None, operator_id: str
 ) -> ForwardingOutbox:
     """Set the fields laid over the upstream body (e.g. a field the province's validation wants)."""
-    row = session.scalar(select(ForwardingOutbox).where(ForwardingOutbox.id == row_id).with_for_update())
+    row = session.scalar(_LOCKED, {"row_id": row_id})
     if row is None:
         raise RowNotFound()
     if row.state != delivery.DEAD:
@@ -79,7 +88,7 @@ def replay(session: Session, row_id: str, *, operator_id: str) -> ForwardingOutb
     """Send a dead letter again. The attempt count goes on (it fences off a worker that claimed the
     row before it died and wakes up now: a count started afresh would match that worker's claim);
     the maximum age starts again."""
-    row = session.scalar(select(ForwardingOutbox).where(ForwardingOutbox.id == row_id).with_for_update())
+    row = session.scalar(_LOCKED, {"row_id": row_id})
     if row is None:
         raise RowNotFound()
     if row.state != delivery.DEAD:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from core import clock
@@ -42,21 +42,27 @@ class Report:
 
 
 def candidates(session: Session, profile: Profile, *, quiet_after: float, limit: int) -> list[str]:
-    """Case numbers worth asking about, oldest news first."""
+    """Case numbers worth asking about: those with events waiting for a missing predecessor
+    first, then the least recently asked. A case asked within `quiet_after` waits its turn:
+    asking changes nothing about a case, so without the rotation the same `limit` cases came
+    back every pass and the others were never asked."""
     cutoff = clock.now() - timedelta(seconds=quiet_after)
     waiting = select(ProvinceEvent.application_id).where(
         ProvinceEvent.state == WAITING, ProvinceEvent.received_at < cutoff
     )
+    has_gap = Application.id.in_(waiting)
     rows = session.execute(
         select(Application.case_number)
         .where(
             Application.case_number.is_not(None),
-            or_(
-                Application.id.in_(waiting),
-                (Application.status.in_(OPEN)) & (Application.updated_at < cutoff),
-            ),
+            or_(has_gap, (Application.status.in_(OPEN)) & (Application.updated_at < cutoff)),
+            or_(Application.province_checked_at.is_(None), Application.province_checked_at < cutoff),
         )
-        .order_by(Application.updated_at)
+        .order_by(
+            case((has_gap, 0), else_=1),
+            func.coalesce(Application.province_checked_at, Application.updated_at),
+            Application.id,
+        )
         .limit(limit)
     ).all()
     return [r[0] for r in rows]
@@ -70,6 +76,13 @@ def reconcile_case(
     app = session.scalar(select(Application).where(Application.case_number == sblsh))
     if app is None:
         return
+    session.execute(  # asked: its turn comes again after the others (not a change of the case)
+        update(Application)
+        .where(Application.id == app.id)
+        .values(province_checked_at=clock.now())
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
     if answer is None:
         # The province never heard of the case: every delivered row of it goes out again.
         report.unknown += 1

@@ -56,7 +56,7 @@ def test_a_worker_waking_after_a_replay_cannot_record_over_the_new_claim(
     [(_, second)] = fw.claim(fresh(), 10)
     assert fw.deliver(fresh(), row_id, second) == "dead"
     fixed = client.patch(f"/admin/v1/forwarding/rows/{row_id}", json={"overrides": None}, headers=ops | key())
-    assert fixed.status_code == 200
+    assert fixed.status_code == 200, fixed.get_json()
     replayed = client.post(f"/admin/v1/forwarding/rows/{row_id}/replay", headers=ops | key())
     assert replayed.status_code == 200, replayed.get_json()
     [(_, third)] = fw.claim(fresh(), 10)
@@ -81,3 +81,28 @@ def test_a_case_the_province_lost_is_resent_with_a_fresh_maximum_age(
     province.faults(error_rate=0.0)
     clock.advance(400)
     assert forward(services) == ["delivered"]
+
+
+def test_reconciliation_reaches_every_quiet_case_however_many_there_are(
+    app, client, zhang, services, province, clock
+):
+    """Asking changes nothing about a case: if every pass took the same oldest cases, a newer one
+    whose acceptance callback was lost would never be asked about."""
+    from domain.applications.models import Application
+    from tests.forwarding.conftest import apply_events
+
+    cases = [submitted(client, zhang) for _ in range(3)]
+    forward(services)
+    lost = cases[-1]
+    province.post(f"cases/{lost['case_number']}/accept", {"drop_callback": True})
+    clock.advance(2 * 3600)
+    deps = services.forwarding
+    asked = [
+        reconcile.reconcile(fresh(), deps.profile(), deps.client(), quiet_after=3600, limit=2).cases
+        for _ in range(2)
+    ]
+    assert sorted(asked[0] + asked[1]) == sorted(c["case_number"] for c in cases)  # each once
+    apply_events(app)
+    assert fresh().get(Application, lost["id"]).status == "accepted"
+    again = reconcile.reconcile(fresh(), deps.profile(), deps.client(), quiet_after=3600, limit=2)
+    assert again.asked == 0  # all asked within the hour
