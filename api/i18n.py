@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from flask import request
 
@@ -52,13 +53,24 @@ def language() -> str:
     header = request.headers.get("Accept-Language", "")
     lang = _LANGUAGES.get(header)
     if lang is None:
-        best = request.accept_languages.best_match(["zh", "zh-CN", "en", "en-US"], default="zh")
-        lang = "en" if best and best.lower().startswith("en") else "zh"
+        lang = _preferred(request.accept_languages)
         if len(header) <= 200:
             if len(_LANGUAGES) >= 1000:
                 _LANGUAGES.clear()
             _LANGUAGES[header] = lang
     return lang
+
+
+def _preferred(accepted: Any) -> str:
+    """The first language in the client's order of preference (by quality, then as written) that
+    is Chinese or English, by its primary tag: `zh-Hans;q=1, en;q=0.5` (iOS), `zh-TW,en-US;q=0.8`
+    are Chinese. (Werkzeug's best_match prefers an exact tag at any quality over a region or
+    script tag, and answered English to those.) Chinese when the client names neither."""
+    for tag, quality in accepted:  # werkzeug keeps them sorted by quality, stable
+        primary = tag.split("-", 1)[0].split("_", 1)[0].lower()
+        if quality > 0 and primary in ("zh", "en"):
+            return primary
+    return "zh"
 
 
 def _translate(msg: str) -> str:

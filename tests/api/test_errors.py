@@ -106,6 +106,23 @@ def test_english_messages_on_accept_language(client):
     assert assert_error(r, 401, "auth.required")["message"] == "请先登录"
 
 
+@pytest.mark.parametrize(
+    ("header", "lang"),
+    [
+        ("zh-Hans;q=1.0, en;q=0.5", "zh"),  # iOS set to Simplified Chinese, English second
+        ("zh-Hans-CN;q=1, en-US;q=0.9", "zh"),
+        ("zh-TW,en-US;q=0.8", "zh"),
+        ("zh-HK,en;q=0.9", "zh"),
+        ("en-US,en;q=0.9,zh-CN;q=0.8", "en"),
+        ("fr-FR,en;q=0.5", "en"),
+        ("fr-FR", "zh"),
+    ],
+)
+def test_the_first_of_chinese_and_english_the_phone_lists_is_the_answers_language(client, header, lang):
+    message = assert_error(client.get("/v1/me", headers={"Accept-Language": header}), 401, "auth.required")
+    assert message["message"] == {"zh": "请先登录", "en": "Authentication is required"}[lang]
+
+
 def test_unexpected_exception_is_a_500_in_the_error_format(app, client, monkeypatch):
     from domain.accounts import service
 
