@@ -11,11 +11,13 @@ from typing import Any
 from flask import Flask, Response, g, jsonify
 from marshmallow import Schema
 from marshmallow import fields as ma_fields
-from sqlalchemy.exc import DataError, StatementError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError, StatementError
 from werkzeug.exceptions import HTTPException
 
 from api.i18n import language, localise_field_errors
-from core.errors import AppError, field_errors
+from core.errors import AppError, ServiceUnavailable, field_errors
 
 log = logging.getLogger(__name__)
 
@@ -147,13 +149,16 @@ def register_error_handlers(app: Flask) -> None:
 
         challenge_unauthorised(error)
         lang = language()
+        headers = error.headers
+        if error.status == 503 and "Retry-After" not in (headers or {}):
+            headers = (headers or {}) | {"Retry-After": str(RETRY_AFTER_UNAVAILABLE)}
         return error_response(
             error.status,
             error.code,
             error.message(lang),
             fields=localise_field_errors(error.fields, lang) if error.fields else None,
             details=error.details,
-            headers=error.headers,
+            headers=headers,
         )
 
     @app.errorhandler(HTTPException)
@@ -175,6 +180,27 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Response:
+        if _dependency_away(error):
+            # Redis or the database unreachable: the phone may try again, and is told when.
+            log.exception("a dependency is unavailable", extra={"error_type": type(error).__name__})
+            unavailable = ServiceUnavailable()
+            return error_response(
+                503, unavailable.code, unavailable.message(language()),
+                headers={"Retry-After": str(RETRY_AFTER_UNAVAILABLE)},
+            )  # fmt: skip
         log.exception("unhandled error", extra={"error_type": type(error).__name__})
         code, zh, en = HTTP_ERRORS[500]
         return error_response(500, code, en if language() == "en" else zh)
+
+
+RETRY_AFTER_UNAVAILABLE = 30  # seconds: a 503 without its own estimate
+
+
+def _dependency_away(error: BaseException) -> bool:
+    """Redis or the database could not be reached (a lost or refused connection, a timeout), as
+    opposed to a fault in what was asked of them."""
+    if isinstance(error, (RedisConnectionError, RedisTimeoutError)):
+        return True
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return True
+    return isinstance(error, (OperationalError, InterfaceError))

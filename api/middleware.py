@@ -112,7 +112,8 @@ def register_middleware(app: Flask) -> None:
             # No resource is named with a NUL byte, and PostgreSQL text cannot hold one.
             code, zh, en = _NOT_FOUND
             return error_response(404, code, en if language() == "en" else zh)
-        if req.method not in _BODY_METHODS:
+        if req.method not in _BODY_METHODS or request.routing_exception is not None:
+            # A wrong path or method is answered as such (404, 405 with Allow), whatever the body.
             return None
         if request.endpoint not in app.config.get("NON_JSON_ENDPOINTS", set()):
             has_body = (request.content_length or 0) > 0 or request.headers.get("Transfer-Encoding")

@@ -123,6 +123,32 @@ def test_the_first_of_chinese_and_english_the_phone_lists_is_the_answers_languag
     assert message["message"] == {"zh": "请先登录", "en": "Authentication is required"}[lang]
 
 
+def test_redis_away_is_a_503_the_phone_may_retry_not_a_500(client, monkeypatch):
+    import redis
+
+    def refused(*args, **kwargs):
+        raise redis.exceptions.ConnectionError("Error 111 connecting to 127.0.0.1:6379.")
+
+    monkeypatch.setattr(redis.Redis, "execute_command", refused)
+    monkeypatch.setattr("core.redis.Batch.execute", refused, raising=False)
+    r = client.post("/v1/auth/sms/send", json={"phone": "13812345678"}, headers={"Idempotency-Key": "k-1"})
+    assert_error(r, 503, "service_unavailable")
+    assert int(r.headers["Retry-After"]) > 0
+
+
+def test_a_wrong_method_or_path_is_said_whatever_the_body(client):
+    """A form or text body on a wrong method or a mistyped path: the client learns that, not to
+    send JSON (which it would, only to learn the real problem next)."""
+    form = {"data": "a=b", "content_type": "application/x-www-form-urlencoded"}
+    r = client.post("/v1/health", **form)
+    assert_error(r, 405, "request.method_not_allowed")
+    assert "GET" in r.headers["Allow"]
+    assert_error(client.post("/v1/does-not-exist", **form), 404, "request.not_found")
+    assert_error(
+        client.put("/v1/health", data="x", content_type="text/plain"), 405, "request.method_not_allowed"
+    )
+
+
 def test_unexpected_exception_is_a_500_in_the_error_format(app, client, monkeypatch):
     from domain.accounts import service
 

@@ -498,6 +498,7 @@ def test_storage_down_is_a_503_and_writes_nothing(client, zhang, services, monke
     monkeypatch.setattr(services.applications.storage, "put", down)
     resp = upload(client, zhang, app["id"], "id_card", jpeg())
     assert resp.status_code == 503 and error_code(resp) == "service_unavailable"
+    assert int(resp.headers["Retry-After"]) > 0  # the phone is told when to try again
     assert db_session.scalar(select(func.count()).select_from(ApplicationFile)) == 0
 
 
