@@ -102,6 +102,13 @@ max_requests_jitter = _env_int("GUNICORN_MAX_REQUESTS_JITTER", 10000)
 # post_fork below drops the inherited connections.
 preload_app = os.environ.get("GUNICORN_PRELOAD", "0") == "1"
 
+# Requests gunicorn refuses before the app sees them. The request line and each header may be
+# twice gunicorn's defaults (4094 / 8190 bytes): a long query of the catalog search, a webview's
+# cookies. What still does not pass (or a malformed header or length) is answered in the app's
+# error format, not gunicorn's HTML page (`write_json_error` below).
+limit_request_line = _env_int("GUNICORN_LIMIT_REQUEST_LINE", 8190)
+limit_request_field_size = _env_int("GUNICORN_LIMIT_REQUEST_FIELD_SIZE", 16380)
+
 # Proxies whose X-Forwarded-Proto gunicorn believes (list the load balancers). Client IPs are
 # the app's business: TRUSTED_PROXY_HOPS.
 forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
@@ -210,3 +217,45 @@ def post_fork(server: Any, worker: Any) -> None:
     redis_module = sys.modules.get("core.redis")
     if redis_module is not None and redis_module.redis_holder.client is not None:
         redis_module.redis_holder.client.connection_pool.reset()
+
+
+# The error format (api/errors.py) for what gunicorn answers itself; Chinese, as the app's
+# default, since the request's Accept-Language may be what could not be read.
+_GUNICORN_ERRORS = {
+    400: ("request.bad_request", "请求格式有误"),
+    403: ("auth.forbidden", "没有权限执行此操作"),
+    414: ("request.uri_too_long", "请求地址过长"),
+    417: ("request.expectation_failed", "不支持该 Expect 请求头"),
+    431: ("request.headers_too_large", "请求头过大"),
+    500: ("internal_error", "服务器开小差了，请稍后再试"),
+    501: ("request.not_implemented", "不支持该传输编码"),
+}
+
+
+def write_json_error(sock: Any, status_int: int, reason: str, mesg: str) -> None:
+    """Replaces gunicorn.util.write_error: gunicorn's own refusals in the error format, with a
+    request id as the app gives (never echoing what was refused: it may be personal data)."""
+    import secrets
+
+    from gunicorn import util
+
+    code, message = _GUNICORN_ERRORS.get(status_int, (f"http_{status_int}", reason))
+    request_id = secrets.token_hex(16)
+    body = json.dumps(
+        {"error": {"code": code, "message": message, "request_id": request_id}}, ensure_ascii=False
+    ).encode()
+    head = (
+        f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        f"X-Request-ID: {request_id}\r\n\r\n"
+    )
+    util.write_nonblock(sock, head.encode("latin-1") + body)
+
+
+def _answer_refusals_as_json() -> None:
+    import gunicorn.util
+
+    gunicorn.util.write_error = write_json_error  # looked up at each call by the workers
+
+
+_answer_refusals_as_json()

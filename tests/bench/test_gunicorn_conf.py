@@ -188,3 +188,84 @@ def test_ctrl_c_stops_the_master_and_its_workers_without_a_worker_left_behind(tm
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+def _raw(port: int, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(request)
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+            if b"\r\n\r\n" in data:
+                head, _, body = data.partition(b"\r\n\r\n")
+                length = next(
+                    (
+                        int(v)
+                        for k, _, v in (h.partition(b":") for h in head.split(b"\r\n"))
+                        if k.lower() == b"content-length"
+                    ),
+                    None,
+                )
+                if length is not None and len(body) >= length:
+                    break
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    return int(lines[0].split()[1]), headers, body
+
+
+def test_what_gunicorn_refuses_itself_is_answered_in_the_error_format(tmp_path):
+    """An oversized header, an overlong request line, a NUL in a header: gunicorn answers before
+    the app sees the request, and the phone still gets JSON it can read, not an HTML page."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = os.environ | {
+        "GUNICORN_BIND": f"127.0.0.1:{port}",
+        "GUNICORN_WORKERS": "1",
+        "GUNICORN_ACCESS_LOG": "off",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", str(CONF), "bench.bare_app:app"],
+        cwd=CONF.parent, env=env, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if _raw(port, b"GET /json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")[0] == 200:
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        long_query = b"GET /json?q=" + b"a" * 6000 + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        assert _raw(port, long_query)[0] == 200  # within the raised limit
+        cases = {
+            431: b"GET /json HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 20000 + b"\r\n\r\n",
+            414: b"GET /json?q=" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+            400: b"GET /json HTTP/1.1\r\nHost: x\r\nX-Bad: a\x00b\r\n\r\n",
+        }
+        for status, request in cases.items():
+            got, headers, body = _raw(port, request)
+            assert got == status, (status, got, body[:200])
+            assert headers["content-type"] == "application/json"
+            error = json.loads(body)["error"]
+            assert error["code"] and error["message"] and error["request_id"] == headers["x-request-id"]
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
