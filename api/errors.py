@@ -13,10 +13,11 @@ from marshmallow import Schema
 from marshmallow import fields as ma_fields
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError, StatementError
+from sqlalchemy.exc import DataError, StatementError
 from werkzeug.exceptions import HTTPException
 
 from api.i18n import language, localise_field_errors
+from core.db import database_away
 from core.errors import AppError, ServiceUnavailable, field_errors
 
 log = logging.getLogger(__name__)
@@ -199,8 +200,4 @@ RETRY_AFTER_UNAVAILABLE = 30  # seconds: a 503 without its own estimate
 def _dependency_away(error: BaseException) -> bool:
     """Redis or the database could not be reached (a lost or refused connection, a timeout), as
     opposed to a fault in what was asked of them."""
-    if isinstance(error, (RedisConnectionError, RedisTimeoutError)):
-        return True
-    if isinstance(error, DBAPIError) and error.connection_invalidated:
-        return True
-    return isinstance(error, (OperationalError, InterfaceError))
+    return isinstance(error, (RedisConnectionError, RedisTimeoutError)) or database_away(error)

@@ -27,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy import update as sa_update
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, scoped_session, sessionmaker
 from sqlalchemy.orm.attributes import instance_state, set_committed_value
 from sqlalchemy.sql.elements import ClauseElement
@@ -402,6 +402,14 @@ def load_for_update(
     if held is not None:
         session.expunge(held)
     return obj, tuple(rows[0][len(attrs) :])
+
+
+def database_away(exc: BaseException) -> bool:
+    """A lost or refused database connection (or one that timed out), as opposed to an error
+    about what was asked of it: worth trying again later, not anyone's fault to record."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, (OperationalError, InterfaceError))
 
 
 def pending_update(obj: Any) -> RowUpdate:

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, aliased
 
 from core import audit, clock
 from core.crypto import Encryptor
-from core.db import run_precompiled, take_write_lock
+from core.db import database_away, run_precompiled, take_write_lock
 from core.masking import redact_values
 from core.throttle import CircuitBreaker, LeaseSemaphore, TokenBucket
 from domain.accounts import profile_cache
@@ -229,6 +229,10 @@ class Forwarder:
         return sent if isinstance(sent, str) else self.record_delivered(session, row_id, attempt, sent)
 
     def cannot_build(self, session: Session, row_id: str, attempt: int, exc: Exception) -> str:
+        if database_away(exc):
+            # Not the row's fault: the database went away while the body was read. Put it back
+            # (if the database is still away, this raises and the worker's loop waits).
+            return self.postpone(session, row_id, attempt, 30.0, "database unavailable")
         return self._dead(session, row_id, attempt, f"cannot build the request: {type(exc).__name__}: {exc}")
 
     def transmit(self, session: Session, row_id: str, attempt: int, body: dict[str, Any]) -> Receipt | str:

@@ -18,11 +18,11 @@ from typing import Any
 from sqlalchemy import bindparam, delete, exists, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core import clock
-from core.db import constraint_of, first_row_autocommit, new_id, take_write_lock
+from core.db import constraint_of, database_away, first_row_autocommit, new_id, take_write_lock
 from core.errors import AppError, Text
 from domain.applications import states, transitions
 from domain.applications.models import Application
@@ -241,7 +241,7 @@ def apply_pending(session: Session, profile: Profile, *, limit: int = APPLY_BATC
             session.commit()
         except Exception as exc:
             session.rollback()
-            if _database_away(exc):
+            if database_away(exc):
                 raise  # not this case's fault: the caller logs it once, and every case waits
             # One case's event that cannot be applied must not hold up the cases after it: it
             # stays waiting (found again next time) and is reported until someone looks at it.
@@ -251,13 +251,6 @@ def apply_pending(session: Session, profile: Profile, *, limit: int = APPLY_BATC
                 extra={"alert": "forwarding.event_apply_failed", "application_id": app_id},
             )
     return total
-
-
-def _database_away(exc: BaseException) -> bool:
-    """A lost or refused database connection, as opposed to an error about what was applied."""
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return True
-    return isinstance(exc, (OperationalError, InterfaceError))
 
 
 def _apply_cases(session: Session, profile: Profile, app_ids: list[str]) -> int:

@@ -106,3 +106,27 @@ def test_reconciliation_reaches_every_quiet_case_however_many_there_are(
     assert fresh().get(Application, lost["id"]).status == "accepted"
     again = reconcile.reconcile(fresh(), deps.profile(), deps.client(), quiet_after=3600, limit=2)
     assert again.asked == 0  # all asked within the hour
+
+
+def test_a_database_lost_while_the_body_is_read_puts_the_row_back_not_dead(
+    client, zhang, services, province, clock, monkeypatch
+):
+    """An operator should correct and replay a row only when the row itself is at fault."""
+    from sqlalchemy.exc import OperationalError
+
+    from domain.forwarding import payload
+
+    case = submitted(client, zhang)
+    real = payload.build
+
+    def lost(*args, **kwargs):
+        raise OperationalError("SELECT …", {}, Exception("server closed the connection unexpectedly"))
+
+    monkeypatch.setattr(payload, "build", lost)
+    monkeypatch.setattr(payload, "build_many", lost)
+    [outcome] = forward(services)
+    assert outcome.startswith("postponed") and _row(case["id"]).state == "retrying"
+    monkeypatch.setattr(payload, "build", real)
+    monkeypatch.undo()
+    clock.advance(60)
+    assert forward(services) == ["delivered"]
