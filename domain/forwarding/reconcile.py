@@ -158,6 +158,10 @@ def reconcile(
             report.errors += 1
             if exc.retryable:
                 break
+        except Exception:  # this case's answer could not be used: the others still can
+            session.rollback()
+            report.errors += 1
+            log.exception("reconciling a case failed", extra={"case_number": sblsh})
     return report
 
 

@@ -130,3 +130,23 @@ def test_a_database_lost_while_the_body_is_read_puts_the_row_back_not_dead(
     monkeypatch.undo()
     clock.advance(60)
     assert forward(services) == ["delivered"]
+
+
+def test_a_case_whose_answer_cannot_be_used_does_not_stop_the_pass(
+    client, zhang, services, province, clock, monkeypatch
+):
+    cases = [submitted(client, zhang) for _ in range(2)]
+    forward(services)
+    clock.advance(2 * 3600)
+    real = reconcile._mark_received
+    broken = cases[0]["case_number"]
+
+    def fails_for_one(session, profile, app_id, received, report):
+        if app_id == cases[0]["id"]:
+            raise ValueError(f"a malformed answer about {broken}")
+        return real(session, profile, app_id, received, report)
+
+    monkeypatch.setattr(reconcile, "_mark_received", fails_for_one)
+    deps = services.forwarding
+    report = reconcile.reconcile(fresh(), deps.profile(), deps.client(), quiet_after=3600)
+    assert report.errors == 1 and cases[1]["case_number"] in report.cases
