@@ -147,10 +147,17 @@ def _record_nonce(session: Session, profile: Profile, nonce: str, at: datetime) 
     return done.rowcount == 1
 
 
+# The sweeper's clock may run ahead of the API hosts' that recorded the nonces (and judge the
+# timestamps): kept this much longer, a replay cannot slip into the difference.
+NONCE_CLOCK_SKEW = 120
+
+
 def purge_nonces(session: Session, now: datetime) -> int:
-    """Forget nonces whose timestamps can no longer pass; commits. How many went."""
+    """Forget nonces whose timestamps can no longer pass on any host; commits. How many went."""
     done = session.execute(
-        delete(ProvinceNonce).where(ProvinceNonce.seen_at < now - timedelta(seconds=NONCE_TTL))
+        delete(ProvinceNonce).where(
+            ProvinceNonce.seen_at < now - timedelta(seconds=NONCE_TTL + NONCE_CLOCK_SKEW)
+        )
     )
     session.commit()
     return int(done.rowcount or 0)

@@ -240,6 +240,9 @@ def test_a_nonce_is_kept_in_the_database_until_it_can_no_longer_pass(client, app
     assert fresh().get(ProvinceNonce, ("reference", nonce)) is not None
     assert province_events.purge_nonces(fresh(), clock.now()) == 0  # still within its time to live
     clock.advance(signing.NONCE_TTL + 1)
+    # An API host whose clock is behind the sweeper's may still take its timestamp: kept a while.
+    assert province_events.purge_nonces(fresh(), clock.now()) == 0
+    clock.advance(province_events.NONCE_CLOCK_SKEW)
     assert province_events.purge_nonces(fresh(), clock.now()) == 1
     assert fresh().get(ProvinceNonce, ("reference", nonce)) is None
 
