@@ -49,7 +49,11 @@ def per_item(
             func.sum(Application.materials_without_upload),
             func.sum(Application.materials_uploaded),
         )
-        .where(Application.status.notin_((states.DRAFT,)), Application.submission_version > 0)
+        # Withdrawn cases are not counted: a citizen who withdrew and applied again would count
+        # twice for one service (the second application carries what the first measured).
+        .where(
+            Application.status.notin_((states.DRAFT, states.WITHDRAWN)), Application.submission_version > 0
+        )
         .group_by(item_code, Application.bundle_code)
         .order_by(item_code, Application.bundle_code)
     )

@@ -27,6 +27,7 @@ from tests.api.v1.applications.conftest import (
     error_code,
     get,
     jpeg,
+    key,
     patch,
     relogin,
     stage,
@@ -398,6 +399,13 @@ def test_burden_is_measured_per_item(client, zhang, officer):
     assert row["fields_prefilled"] == 3 + 6 and row["fields_typed"] == 3
     assert row["materials_uploaded"] == 3 and row["materials_without_upload"] == 1
     assert row["materials_reduced_share"] == 0.25
+    # A case the citizen withdrew (to apply again, say) is not counted: it would count twice.
+    withdrawn = client.post(f"{URL}/{second['id']}/withdraw", json={}, headers=zhang["headers"] | key())
+    assert withdrawn.status_code == 200, withdrawn.get_json()
+    again = client.get(
+        "/admin/v1/applications/burden", query_string={"service_code": SS_CARD}, headers=officer
+    ).get_json()
+    assert again["items"][0]["applications"] == 1 and again["items"][0]["materials_without_upload"] == 0
     passport_only = client.get(
         "/admin/v1/applications/burden", query_string={"service_code": PASSPORT}, headers=officer
     )
