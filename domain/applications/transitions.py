@@ -44,6 +44,10 @@ def advance(
     404 to them, as if it did not exist (None: any case)."""
     if to not in states.HANDLER_TARGETS:
         raise UnknownStatus(details={"allowed": sorted(states.HANDLER_TARGETS)})
+    if result is not None and to != states.COMPLETED:  # not dropped in silence: a mistaken stage
+        raise InvalidPatch(
+            fields={"result": [Text("Only a completion has a result", "只有办结时填写办结结果")]}
+        )
     take_write_lock(session, Application.__table__, BY_ID, params={"app_id": app_id})
     app = session.scalar(select(Application).where(Application.id == app_id).with_for_update())
     if app is None or (departments is not None and not department_codes_of(session, app) & departments):

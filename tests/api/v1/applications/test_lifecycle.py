@@ -142,6 +142,14 @@ def test_a_case_is_accepted_once_and_a_supplement_after_it_goes_back_to_review(
     assert [e["status"] for e in timeline["events"]].count("accepted") == 1
 
 
+def test_a_result_given_with_a_stage_that_has_none_is_refused_not_dropped(client, zhang, officer):
+    """The officer meant to record the completion: 'received' with a result is a mistake to point out."""
+    case = _submitted(client, zhang)
+    wrong = stage(client, officer, case["id"], "received", result="approved")
+    assert wrong.status_code == 422 and "result" in wrong.get_json()["error"]["fields"]
+    assert get(client, zhang, case["id"]).get_json()["status"] == "submitted"  # nothing recorded
+
+
 def test_before_acceptance_a_received_case_is_not_put_in_review_directly(client, zhang, officer):
     case = _submitted(client, zhang)
     assert stage(client, officer, case["id"], "received").status_code == 200
