@@ -228,6 +228,9 @@ def apply_pending(session: Session, profile: Profile, *, limit: int = APPLY_BATC
         select(ProvinceEvent.application_id)
         .join(Application, Application.id == ProvinceEvent.application_id)
         .where(ProvinceEvent.state == WAITING, ProvinceEvent.seq == Application.province_seq + 1)
+        # Newest first: an event that fails every time stays waiting (and alerts); were the
+        # oldest taken first, `limit` such cases would hold up every case after them for good.
+        .order_by(ProvinceEvent.received_at.desc())
         .limit(limit)
     )
     app_ids = sorted(set(session.scalars(nxt)))

@@ -6,7 +6,7 @@ import time
 
 from sqlalchemy import func, select
 
-from domain.applications.models import ApplicationEvent, ApplicationNotice
+from domain.applications.models import Application, ApplicationEvent, ApplicationNotice
 from tests.forwarding.conftest import (
     apply_events,
     callback,
@@ -299,6 +299,39 @@ def test_a_case_whose_event_cannot_be_applied_does_not_hold_up_the_others(
     monkeypatch.setattr(events, "apply_ready", real)
     assert apply_events(app) == 1  # still waiting, applied once it can be
     assert _status(client, zhang, poisoned) == "accepted"
+
+
+def test_cases_whose_events_always_fail_do_not_starve_newer_ones(
+    client, app, zhang, services, province, clock
+):
+    """More failing cases than one pass takes: newer events still apply."""
+    from domain.forwarding import events
+
+    cases = [submitted(client, zhang) for _ in range(3)]
+    forward(services)
+    for case in cases:
+        wait_for(lambda case=case: _province_seq(case["id"]) >= 1)
+    stuck, fresh_case = cases[:2], cases[2]
+    for case in stuck:
+        assert callback(client, app, event(case["case_number"], 2, "completed")).status_code == 200  # no move
+    real = events.apply_ready
+
+    def apply_ready(session, profile, application, waiting):
+        if application.id in {c["id"] for c in stuck}:
+            raise RuntimeError("this case's event cannot be applied")
+        return real(session, profile, application, waiting)
+
+    events.apply_ready = apply_ready
+    try:
+        clock.advance(60)
+        assert (
+            callback(client, app, event(fresh_case["case_number"], 2, "accepted", code="1")).status_code
+            == 200
+        )
+        events.apply_pending(fresh(), services.forwarding.profile(), limit=2)
+    finally:
+        events.apply_ready = real
+    assert fresh().get(Application, fresh_case["id"]).status == "accepted"
 
 
 def test_a_lost_database_stops_the_applier_instead_of_failing_each_case(
