@@ -276,6 +276,10 @@ class SearchIndex:
         if len(set(whole)) == 1:  # 证, or 证证
             return self._search_one_char(whole[0])
         terms = self.terms(query)
+        if whole != normalize_text(query):
+            # Typed or spoken with spaces ("开 店", "生\u3000娃"): the words of the text without
+            # them count too, or a keyword such as 开店 would never match.
+            terms = list(dict.fromkeys([*terms, *self.terms(whole)]))
         scores: dict[int, float] = defaultdict(float)
         real: set[int] = set()
         for term, factor in self._expand(terms).items():

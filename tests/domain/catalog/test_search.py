@@ -61,6 +61,20 @@ def test_a_citizens_words_find_the_expected_item_in_the_top_three(seeded):
     assert misses == []
 
 
+def test_spaces_typed_or_spoken_between_the_characters_change_nothing(seeded):
+    """Elderly citizens type (or voice input writes) "生 娃", "开\u3000店": the same items."""
+    names = {e["code"]: e["name"] for e in seeded.snapshot().entries}
+    misses = []
+    for case in QUERIES:
+        if len(case["q"]) < 2 or not all("\u4e00" <= ch <= "\u9fff" for ch in case["q"]):
+            continue
+        for spaced in (" ".join(case["q"]), "\u3000".join(case["q"])):
+            top = _top(seeded, spaced)
+            if case["expect"] not in top:
+                misses.append((spaced, names.get(case["expect"]), [names[c] for c in top]))
+    assert misses == []
+
+
 def test_ranking_puts_the_closest_item_first(seeded):
     names = {e["code"]: e["name"] for e in seeded.snapshot().entries}
     assert names[_top(seeded, "居民身份证换领", 1)[0]] == "居民身份证换领"
