@@ -293,8 +293,13 @@ def _outbox_row(
     }  # fmt: skip
 
 
+# A receipt ("received") changes nothing a withdrawal depends on; any other stage may (accepted).
 _NEWS_WAITING = select(
-    exists().where(ProvinceEvent.application_id == bindparam("app_id"), ProvinceEvent.state == WAITING)
+    exists().where(
+        ProvinceEvent.application_id == bindparam("app_id"),
+        ProvinceEvent.state == WAITING,
+        ProvinceEvent.stage != "received",
+    )
 )
 
 

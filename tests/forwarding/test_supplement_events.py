@@ -69,6 +69,8 @@ def test_a_withdrawal_waits_for_news_the_province_sent_but_yiwang_has_not_applie
     from tests.api.v1.applications.conftest import error_code, key
 
     case = _case(app, client, zhang, services)
+    receipt = event(case["case_number"], 3, "received")  # news that changes nothing here
+    assert callback(client, app, receipt).get_json()["result"] == "stored"
     accepted = event(case["case_number"], 2, "accepted", code="1")
     assert callback(client, app, accepted).get_json()["result"] == "stored"  # kept, not applied yet
     url = f"/v1/applications/{case['id']}/withdraw"
@@ -121,3 +123,12 @@ def test_an_event_applied_late_counts_from_when_it_happened(app, client, zhang, 
         .all()
     )
     assert times == [clock.now(), clock.now()]
+
+
+def test_a_receipt_not_applied_yet_does_not_hold_up_a_withdrawal(app, client, zhang, services, province):
+    from tests.api.v1.applications.conftest import key
+
+    case = _case(app, client, zhang, services)
+    assert callback(client, app, event(case["case_number"], 2, "received")).get_json()["result"] == "stored"
+    done = client.post(f"/v1/applications/{case['id']}/withdraw", json={}, headers=zhang["headers"] | key())
+    assert done.status_code == 200, done.get_json()
