@@ -12,6 +12,7 @@ from api.blueprint import Blueprint
 from api.idempotency import idempotent
 from api.schemas import StrictSchema
 from core.db import db
+from domain.applications import calendar_changes
 from domain.calendar import service as calendar
 from domain.calendar.models import KINDS, CalendarOverride
 from domain.operators.models import ROLE_CATALOG_EDITOR
@@ -95,8 +96,9 @@ class Overrides(MethodView):
     @blp.arguments(OverrideCreateSchema)
     @blp.response(201, OverrideSchema)
     def post(self, body: dict) -> CalendarOverride:
-        """Add a local holiday or extra working day (one per region and date)."""
-        return calendar.add_override(
+        """Add a local holiday or extra working day (one per region and date). The due dates of
+        open cases counting through that day in that region move with it."""
+        return calendar_changes.add_override(
             db.session(), actor=current_actor(), region=body["region"], day=body["date"],
             kind=body["kind"], reason=body["reason"],
         )  # fmt: skip
@@ -108,8 +110,8 @@ class OverrideItem(MethodView):
     @blp.doc(security=BEARER_SECURITY)
     @blp.response(204)
     def delete(self, override_id: str) -> None:
-        """Remove an override."""
-        calendar.delete_override(db.session(), actor=current_actor(), override_id=override_id)
+        """Remove an override; the due dates of open cases counting through that day move back."""
+        calendar_changes.delete_override(db.session(), actor=current_actor(), override_id=override_id)
 
 
 @blp.route("/due-date")

@@ -346,16 +346,18 @@ def add_override(
     return override
 
 
-def delete_override(session: Session, *, actor: Actor, override_id: str) -> None:
-    """Remove an override. Commits."""
+def delete_override(session: Session, *, actor: Actor, override_id: str) -> tuple[date, str]:
+    """Remove an override. Commits. Its date and region (the cases there may move)."""
     override = session.get(CalendarOverride, override_id)
     if override is None:
         raise OverrideNotFound()
     details = _audit_details(override)
+    where = (override.day, override.region)
     session.delete(override)
     record(session, actor, "calendar.override.delete", target_type="calendar_override",
            target_id=override_id, details=details)  # fmt: skip
     session.commit()
+    return where
 
 
 def _audit_details(override: CalendarOverride) -> dict:

@@ -600,3 +600,42 @@ def test_a_supplement_cannot_ask_for_a_verified_field(client, zhang, officer):
     ok = stage(client, officer, case["id"], "supplement_requested", note="请核对手机号",
                fields=["applicant.phone"])  # fmt: skip
     assert ok.status_code == 200 and ok.get_json()["status"] == "supplement_requested"
+
+
+def test_a_calendar_override_moves_the_due_dates_of_the_cases_it_falls_within(
+    app, client, zhang, officer, db_session
+):
+    """The arrangement for a year the holiday library does not know is entered when published,
+    after cases counting through it were accepted: their due dates follow it (and its removal)."""
+    from core import clock
+    from domain.calendar import service as calendar
+    from tests.domain.operators.factories import admin_headers, make_operator
+
+    case = _submitted(client, zhang)
+    stage(client, officer, case["id"], "received")
+    accepted = date.fromisoformat(
+        stage(client, officer, case["id"], "accepted").get_json()["expected_completion"]
+    )
+    editor = admin_headers(client, make_operator(app, username="cal-editor", roles=("catalog_editor",)))
+    closed = calendar.add_working_days(
+        db_session, clock.local_date(), 1, region="440100"
+    )  # a working day ahead
+
+    def override(region):
+        body = {"date": closed.isoformat(), "region": region, "kind": "holiday", "reason": "台风停工"}
+        made = client.post("/admin/v1/calendar/overrides", json=body, headers=editor | key())
+        assert made.status_code == 201, made.get_json()
+        return made.get_json()["id"]
+
+    def due():
+        return date.fromisoformat(get(client, zhang, case["id"]).get_json()["expected_completion"])
+
+    elsewhere = override("110000")  # Beijing's closure: not this case's region
+    assert due() == accepted
+    here = override("440100")
+    assert due() == calendar.add_working_days(db_session, accepted, 1, region="440100") > accepted
+    assert client.delete(f"/admin/v1/calendar/overrides/{here}", headers=editor | key()).status_code == 204
+    assert due() == accepted
+    assert (
+        client.delete(f"/admin/v1/calendar/overrides/{elsewhere}", headers=editor | key()).status_code == 204
+    )
