@@ -96,19 +96,41 @@ def _filters_key(args: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(wanted, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:12]
 
 
-def _encode_cursor(offset: int, key: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"o": offset, "k": key}).encode()).decode().rstrip("=")
+def _encode_cursor(offset: int, key: str, revision: int, after: str, upcoming: str) -> str:
+    """The next page: its offset in the catalog of `revision`, the code of the last item shown
+    and of the one that came next, to resume between them if the catalog changed meanwhile."""
+    data = {"o": offset, "k": key, "r": revision, "a": after, "n": upcoming}
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str, key: str) -> int:
+def _decode_cursor(cursor: str, key: str) -> tuple[int, int | None, list[str | None]]:
     try:
         data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        offset = data["o"]
-        valid = isinstance(offset, int) and offset >= 0 and data["k"] == key
-    except (ValueError, KeyError, TypeError, binascii.Error):
+        offset, revision = data["o"], data.get("r")
+        marks = [data.get("a"), data.get("n")]
+        valid = (
+            isinstance(offset, int) and offset >= 0 and data["k"] == key
+            and (revision is None or isinstance(revision, int))
+            and all(m is None or isinstance(m, str) for m in marks)
+        )  # fmt: skip
+    except (ValueError, KeyError, TypeError, AttributeError, binascii.Error):
         valid = False
     if not valid:
         raise InvalidCursor()
+    return offset, revision, marks
+
+
+def _resume(found: list[tuple[dict[str, Any], Any]], offset: int, marks: list[str | None]) -> int:
+    """Where the next page starts in a catalog that changed since the last page (an item
+    published or suspended meanwhile would otherwise shift the pages: one item shown twice or
+    never): after the last item shown, or, that one gone, at the one that was to come next;
+    at the old offset if both are gone."""
+    after, upcoming = marks
+    where = {entry["code"]: index for index, (entry, _) in enumerate(found)}
+    if after in where:
+        return where[after] + 1
+    if upcoming in where:
+        return where[upcoming]
     return offset
 
 
@@ -129,28 +151,43 @@ class Services(MethodView):
                 problem=Text("the region code is not valid", "行政区划代码无效"), fields={"region": [problem]}
             )
         key = _filters_key(args)
-        offset = _decode_cursor(args["cursor"], key) if args.get("cursor") else 0
+        marks: list[str | None] = []
+        offset, revision = 0, None
+        if args.get("cursor"):
+            offset, revision, marks = _decode_cursor(args["cursor"], key)
         model = services().catalog
         snap = model.snapshot()
-        cache_key = ("list", key, str(offset), str(args["limit"]))
-        rendered = snap.rendered.get(cache_key)
-        if rendered is None:
-            _, found = model.find(
+
+        def find() -> list[tuple[dict[str, Any], Any]]:
+            return model.find(
                 q=args["q"],
                 category=args.get("category"),
                 department=args.get("department"),
                 region=args.get("region"),
                 at_most_one_visit=args["at_most_one_visit"],
                 fully_online=args["fully_online"],
-            )
+            )[1]
+
+        found = None
+        if args.get("cursor") and revision != snap.revision:
+            found = find()
+            offset = _resume(found, offset, marks)
+        cache_key = ("list", key, str(offset), str(args["limit"]))
+        rendered = snap.rendered.get(cache_key)
+        if rendered is None:
+            found = find() if found is None else found
             page = found[offset : offset + args["limit"]]
             end = offset + len(page)
+            last = page[-1][0]["code"] if page else None
+            upcoming = found[end][0]["code"] if end < len(found) else None
             payload = {
                 "items": [
                     {**model.compact(snap, e), **({"score": s} if s is not None else {})} for e, s in page
                 ],
                 "total": len(found),
-                "next_cursor": _encode_cursor(end, key) if end < len(found) else None,
+                "next_cursor": _encode_cursor(end, key, snap.revision, last, upcoming)
+                if last and upcoming
+                else None,
                 "bundles": model.matching_bundles(
                     snap, args["q"], category=args.get("category"), region=args.get("region")
                 )

@@ -13,7 +13,7 @@ from domain.catalog.models import Bundle
 from domain.catalog.publishing import publish_item, set_item_status
 from domain.catalog.revision import bump_revision
 from domain.operators.audit_log import Actor
-from tests.domain.catalog.factories import bundle, document, item, marriage_item
+from tests.domain.catalog.factories import MZJ_USCC, bundle, document, item, marriage_item
 
 ACTOR = Actor(type="operator", id="op-1")
 CARD = item()
@@ -80,6 +80,29 @@ def test_cursor_pages_through_everything_once(client, published):
     first = client.get("/v1/services", query_string={"limit": 1}).get_json()["next_cursor"]
     other = client.get("/v1/services", query_string={"limit": 1, "cursor": first, "category": "marriage"})
     assert other.status_code == 400  # a cursor belongs to the filters it was made for
+
+
+@pytest.mark.parametrize("change", ["suspend_shown", "publish_before"])
+def test_a_catalog_change_between_pages_neither_skips_nor_repeats(client, db_session, published, change):
+    """A citizen scrolls while an operator suspends the item just shown (the rest moved up one:
+    the next one was skipped) or publishes one sorting before it (the one shown came again)."""
+    codes = [e["code"] for e in client.get("/v1/services", query_string={"limit": 50}).get_json()["items"]]
+    first = client.get("/v1/services", query_string={"limit": 1}).get_json()
+    [shown] = [e["code"] for e in first["items"]]
+    if change == "suspend_shown":
+        set_item_status(db_session, ACTOR, shown, suspend=True, reason="维护")
+    else:
+        # The shown item's department, one level up: sorts before it (catalog order is by code).
+        earlier = item(basic="000100000000", level=2, name="新发布的事项", uscc=MZJ_USCC)
+        assert import_catalog(db_session, ACTOR, document(earlier, publish=True), dry_run=False).ok
+    rest, cursor = [], first["next_cursor"]
+    while cursor:
+        body = client.get("/v1/services", query_string={"limit": 1, "cursor": cursor}).get_json()
+        rest += [e["code"] for e in body["items"]]
+        cursor = body["next_cursor"]
+    now = [e["code"] for e in client.get("/v1/services", query_string={"limit": 50}).get_json()["items"]]
+    assert rest == [c for c in now if c > shown]  # catalog order is by code: all after it, once
+    assert set(codes[1:]) <= set(rest)
 
 
 def test_detail_has_guide_materials_and_form_and_answers_304(client, published):
