@@ -72,7 +72,10 @@ class ServiceQuerySchema(StrictSchema):
 def _clean_query(q: str | None) -> str | None:
     if q is None:
         return None
-    if any(unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co") for c in q):
+    # Text pasted from chat apps carries zero-width spaces, joiners and byte-order marks: not
+    # what the citizen typed, so they go; control characters are still refused.
+    q = "".join(c for c in q if unicodedata.category(c) != "Cf")
+    if any(unicodedata.category(c) in ("Cc", "Cs", "Co") for c in q):
         raise InvalidQuery(
             problem=Text("it holds invisible characters", "含有不可见字符"),
             fields={"q": [Text("control characters are not allowed", "不能含有不可见字符")]},

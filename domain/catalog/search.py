@@ -42,6 +42,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
 
+from hanziconv import HanziConv
+
 log = logging.getLogger(__name__)
 
 
@@ -107,8 +109,13 @@ jieba.setLogLevel(logging.WARNING)
 
 
 def normalize_text(text: str) -> str:
-    """NFKC (full-width → half-width), lower case, punctuation to spaces."""
-    return _PUNCT.sub(" ", unicodedata.normalize("NFKC", text).lower()).strip()
+    """NFKC (full-width → half-width), traditional characters to simplified (護照 → 护照: a
+    phone set to traditional input, a Hong Kong or Taiwan resident), lower case, punctuation to
+    spaces. The catalog's own text goes through the same, so both sides meet."""
+    folded = unicodedata.normalize("NFKC", text)
+    if not folded.isascii():
+        folded = HanziConv.toSimplified(folded)
+    return _PUNCT.sub(" ", folded.lower()).strip()
 
 
 @cache
@@ -131,7 +138,7 @@ def _synonym_words() -> list[str]:
 @cache
 def terms_version() -> str:
     """Changes when the writing tokenizer would cut differently: stored terms are then redone."""
-    seed = f"{jieba.__version__}|{MIN_FREQ}|" + "\n".join(_synonym_words())
+    seed = f"{jieba.__version__}|{MIN_FREQ}|hanziconv-simplified|" + "\n".join(_synonym_words())
     return hashlib.sha256(seed.encode()).hexdigest()[:12]
 
 

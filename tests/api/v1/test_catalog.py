@@ -221,6 +221,15 @@ def test_odd_queries_get_a_sensible_answer_never_a_500(client, published, q, sta
         assert resp.get_json()["error"]["fields"]["q"]
 
 
+@pytest.mark.parametrize("pasted", ["\u200b居民身份证", "居民身份证\ufeff", "居民\u200d身份证"])
+def test_invisible_characters_pasted_with_a_query_are_dropped(client, published, pasted):
+    """Text copied from a chat app carries zero-width spaces and byte-order marks."""
+    plain = client.get("/v1/services", query_string={"q": "居民身份证"}).get_json()
+    resp = client.get("/v1/services", query_string={"q": pasted})
+    assert resp.status_code == 200, resp.get_json()
+    assert [e["code"] for e in resp.get_json()["items"]] == [e["code"] for e in plain["items"]]
+
+
 def test_bad_filters_are_400(client, published):
     region = client.get("/v1/services", query_string={"region": "12"})
     assert region.status_code == 400 and region.get_json()["error"]["fields"]["region"]

@@ -75,6 +75,17 @@ def test_spaces_typed_or_spoken_between_the_characters_change_nothing(seeded):
     assert misses == []
 
 
+@pytest.mark.parametrize(
+    ("traditional", "simplified"),
+    [("護照", "护照"), ("醫保", "医保"), ("戶口", "户口"), ("離婚", "离婚"), ("營業執照", "营业执照"),
+     ("公積金", "公积金"), ("結婚登記", "结婚登记")],
+)  # fmt: skip
+def test_traditional_characters_find_what_simplified_ones_do(seeded, traditional, simplified):
+    """A phone set to traditional input, a resident from Hong Kong or Taiwan."""
+    found = _top(seeded, simplified, 5)
+    assert found and _top(seeded, traditional, 5) == found
+
+
 def test_ranking_puts_the_closest_item_first(seeded):
     names = {e["code"]: e["name"] for e in seeded.snapshot().entries}
     assert names[_top(seeded, "居民身份证换领", 1)[0]] == "居民身份证换领"
