@@ -215,8 +215,9 @@ class ServiceVersion(MethodView):
     @public
     @blp.doc(responses=_cached(_ITEM))
     def get(self, code: str, version: int) -> Response:
-        """A version that was published, for an application pinned to it (never changes)."""
-        return send_rendered(services().catalog.item_version_detail(code, version), max_age=86400)
+        """A version that was published, for an application pinned to it. Its guide never changes,
+        but the names of its department and category are today's: cached no longer than the rest."""
+        return send_rendered(services().catalog.item_version_detail(code, version), max_age=_max_age())
 
 
 @blp.route("/bundles")

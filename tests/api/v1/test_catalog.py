@@ -140,6 +140,11 @@ def test_a_new_published_version_changes_the_etag(client, db_session, published)
     assert second.headers["ETag"] != first.headers["ETag"]
     pinned = client.get(f"/v1/services/{CARD['code']}/versions/1")
     assert pinned.status_code == 200 and pinned.get_json()["fee"]["charged"] is True
+    # Its department's name is today's: a renamed department shows within the catalog's max-age,
+    # not a day later from a phone's or a CDN's copy.
+    assert (
+        pinned.headers["Cache-Control"] == client.get(f"/v1/services/{CARD['code']}").headers["Cache-Control"]
+    )
     assert client.get(f"/v1/services/{CARD['code']}/versions/9").status_code == 404
     for beyond in (0, 2**31, 5826925689, 10**30):  # outside the column: not found, not a database error
         assert client.get(f"/v1/services/{CARD['code']}/versions/{beyond}").status_code == 404
