@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from core.errors import Text
+from domain.calendar import service as calendar_limits
 from domain.catalog import codes
 from domain.catalog.form_schema import normalize_form
 from domain.catalog.problems import Problems, join
@@ -19,6 +20,7 @@ LEVELS = (1, 2, 3, 4, 5, 6)
 HANDLING_FORMS = ("window", "pc", "mobile", "post")
 CASE_TYPES = ("instant", "promised")
 UNITS = ("working_day", "natural_day", "month")
+LIMIT_MAX = {unit: min(1000, most) for unit, most in calendar_limits.MAX_VALUE.items()}
 CHANNELS = ("miniprogram", "app", "pc", "hall")
 SCOPES = ("city", "province", "cross_province")
 IDENTITY_LEVELS = ("L1", "L2", "L3")
@@ -78,8 +80,10 @@ def _time_limit(problems: Problems, path: str, value: Any, *, required: bool) ->
             problems.add(path, "required", Text("needs {value, unit}", "须有 {value, unit}"))
         return None
     r = Reader(problems, path, value, {"value", "unit"})
-    amount = r.integer("value", high=1000)
     unit = r.choice("unit", UNITS, required=False, default="working_day")
+    # At most 1000, and no further than the working-day calendar counts in that unit (120 months):
+    # a longer limit would make every acceptance of the item fail.
+    amount = r.integer("value", high=LIMIT_MAX.get(unit or "working_day", 1000))
     return None if amount is None else {"value": amount, "unit": unit}
 
 

@@ -389,3 +389,14 @@ def test_renaming_a_department_is_audited_with_what_changed(db_session):
     before = db_session.scalar(counted)
     assert import_catalog(db_session, ACTOR, renamed, dry_run=False).ok
     assert db_session.scalar(counted) == before
+
+
+def test_a_time_limit_longer_than_the_calendar_counts_is_refused_at_import(db_session):
+    """121 months would have been stored, and every acceptance of the item then failed."""
+    from tests.domain.catalog.factories import document, item
+
+    doc = item(
+        time_limits={"legal": {"value": 121, "unit": "month"}, "promised": {"value": 120, "unit": "month"}}
+    )
+    report = import_catalog(db_session, ACTOR, document(doc), dry_run=True)
+    assert [p.path for p in report.problems] == ["items[0].time_limits.legal.value"]
