@@ -72,7 +72,7 @@ def _wrap(
         # (the same credential) can replay.
         operator = g.get("operator")
         scope = _scope(
-            principal.account_id if principal
+            principal.owner if principal
             else _operator_scope(operator, per_session) if operator is not None
             else f"body:{fingerprint}"
         )  # fmt: skip
@@ -197,9 +197,9 @@ class EarlyClaim:
         self.taken, self.raw = bool(results[0]), results[1]
 
 
-def early_claim(account_id: str) -> EarlyClaim | None:
+def early_claim(owner: str) -> EarlyClaim | None:
     """For an @idempotent view called with a well-formed key: the claim to send along with the
-    token check of `account_id`, remembered for the view (None otherwise)."""
+    token check of the request's `owner` (`Principal.owner`), remembered for the view (None otherwise)."""
     key = request.headers.get(HEADER)
     if key is None or not view_attr("_yiwang_idempotent"):
         return None
@@ -207,7 +207,7 @@ def early_claim(account_id: str) -> EarlyClaim | None:
         services().idempotency.validate_key(key)
     except IdempotencyKeyInvalid:
         return None  # the view's wrapper answers 400
-    claim = EarlyClaim(_scope(account_id), key, _fingerprint())
+    claim = EarlyClaim(_scope(owner), key, _fingerprint())
     setattr(g, _EARLY, claim)
     return claim
 

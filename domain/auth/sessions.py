@@ -273,6 +273,17 @@ class Principal:
     def third_party(self) -> bool:
         return self.client_id is not None
 
+    @property
+    def owner(self) -> str:
+        """Whose Idempotency-Keys a request uses (api/idempotency.py): the citizen's own apps
+        share them; a third-party app has its own, so it can never be answered with what the
+        citizen's app was answered (it would only need to guess a key and a body)."""
+        return owner_of(self.account_id, self.client_id)
+
+
+def owner_of(account_id: str, client_id: str | None) -> str:
+    return account_id if client_id is None else f"{account_id}@{client_id}"
+
 
 def authenticate(
     *,
@@ -285,8 +296,8 @@ def authenticate(
 ) -> Principal:
     """Verify an access token and refuse tokens of revoked sessions. `read(account_id)` names
     Redis keys to fetch in the same round trip as the revocation check (Principal.fetched);
-    `alongside(account_id)` may give more commands for that trip (they run even when the token
-    turns out revoked: their owner undoes what it must)."""
+    `alongside(owner)` may give more commands for that trip (they run even when the token turns
+    out revoked: their owner undoes what it must); `owner` is `Principal.owner`."""
     claims = tokens.verify(access_token, audience=audience)
     sid = claims.get("sid")
     typ = claims.get("typ")
@@ -294,14 +305,15 @@ def authenticate(
     # even if both audiences were configured alike.
     if not isinstance(sid, str) or typ not in ("citizen", "oauth"):
         raise TokenInvalid()
-    jti = None
+    jti = client_id = None
     if typ == "oauth":  # a convenience app with the citizen's grant (domain.oauth.tokens)
         client_id, scope = claims.get("client_id"), claims.get("scope")
         if not isinstance(client_id, str) or not isinstance(scope, str):
             raise TokenInvalid()
         jti = claims.get("jti")
     keys = read(claims["sub"]) if read is not None else []
-    extra = alongside(claims["sub"]) if alongside is not None else None
+    owner = owner_of(claims["sub"], client_id if typ == "oauth" else None)
+    extra = alongside(owner) if alongside is not None else None
     revoked, fetched = revocations.is_revoked_reading(sid, jti, keys, extra)
     if revoked:
         raise SessionRevoked()

@@ -234,3 +234,17 @@ def test_third_party_access_pauses_while_the_ledger_cannot_keep_up(app, client, 
     assert resp.status_code == 503 and resp.headers["Retry-After"] == "5"
     assert resp.get_json()["error"]["code"] == "oauth.ledger_unavailable" and "items" not in resp.get_json()
     assert client.get("/v1/applications", headers=world["zhang"]["headers"]).status_code == 200
+
+
+def test_an_app_never_gets_an_answer_given_to_the_citizens_own_app(client, world):
+    """Idempotency-Keys are the citizen's apps' and each third-party app's own: an app that
+    guessed a key (and the body) would otherwise be answered with what the citizen was."""
+    zhang, body = world["zhang"], {"service_code": SS_CARD}
+    key = {"Idempotency-Key": "same-key-1"}
+    own = client.post("/v1/applications", json=body, headers=zhang["headers"] | key)
+    assert own.status_code == 201
+    again = client.post("/v1/applications", json=body, headers=zhang["headers"] | key)
+    assert again.headers.get("Idempotent-Replayed") == "true"  # the citizen's own retry replays
+    by_app = client.post("/v1/applications", json=body, headers=world["bank_zhang"] | key)
+    assert by_app.status_code == 201 and by_app.headers.get("Idempotent-Replayed") is None
+    assert by_app.get_json()["id"] != own.get_json()["id"]  # its own draft, not the citizen's answer
