@@ -19,6 +19,7 @@ from domain.applications import states
 from domain.applications.deadlines import compute_due
 from domain.applications.models import Application
 from domain.applications.service import spec_of
+from domain.appointments import closures
 from domain.calendar import service as calendar
 from domain.calendar.models import CalendarOverride
 from domain.operators.audit_log import Actor
@@ -29,16 +30,19 @@ BATCH = 500
 def add_override(
     session: Session, *, actor: Actor, region: str, day: date, kind: str, reason: str
 ) -> CalendarOverride:
-    """`calendar.add_override`, then the open cases counting through that day follow it."""
+    """`calendar.add_override`, then the open cases counting through that day, and the halls'
+    slots of that day (domain/appointments/closures.py), follow it."""
     override = calendar.add_override(session, actor=actor, region=region, day=day, kind=kind, reason=reason)
     follow(session, day=override.day, region=override.region)
+    closures.follow(session, day=override.day, region=override.region)
     return override
 
 
 def delete_override(session: Session, *, actor: Actor, override_id: str) -> None:
-    """`calendar.delete_override`, then the open cases counting through that day follow it."""
+    """`calendar.delete_override`, then the open cases and the slots of that day follow it."""
     day, region = calendar.delete_override(session, actor=actor, override_id=override_id)
     follow(session, day=day, region=region)
+    closures.follow(session, day=day, region=region)
 
 
 def follow(session: Session, *, day: date, region: str) -> int:

@@ -5,7 +5,20 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, UniqueConstraint, select, text, update
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    false,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from core.db import Base, IdMixin, UTCDateTime
@@ -47,6 +60,8 @@ class AppointmentSlot(IdMixin, Base):
     ends_at: Mapped[datetime] = mapped_column(UTCDateTime())
     capacity: Mapped[int] = mapped_column(Integer)
     booked: Mapped[int] = mapped_column(Integer, default=0)
+    # The day became a holiday after its slots were made (a calendar override): no new places.
+    closed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Appointment(IdMixin, Base):

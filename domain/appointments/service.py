@@ -162,8 +162,8 @@ class Booking:
 
 
 def book(session: Session, *, account_id: str, slot_id: str) -> Booking:
-    """Take a place in a slot; 409 when it is past, full, or the citizen already has that day's
-    booking for the item (or is paused after no-shows). Commits.
+    """Take a place in a slot; 409 when it is past, full, closed (its day became a holiday), or
+    the citizen already has that day's booking for the item (or is paused after no-shows). Commits.
 
     On PostgreSQL one statement does it all: a data-modifying CTE claims the place only if the
     slot is open and the citizen's rules allow it, and inserts the booking from the claimed row;
@@ -213,7 +213,7 @@ def _one_statement() -> Any:
     claimed = (
         update(S)
         .where(S.id == bindparam("slot_id", type_=S.id.type), S.booked < S.capacity, S.starts_at > now,
-               _rules_allow(*figures, bindparam("paused_since", type_=when)))
+               S.closed.is_(False), _rules_allow(*figures, bindparam("paused_since", type_=when)))
         .values(booked=S.booked + 1)
         .returning(S.id, S.hall_id, S.service_code, S.day, S.starts_at)
         .cte("claimed")
@@ -235,17 +235,22 @@ def _book_in_two_statements(session: Session, account_id: str, slot_id: str, now
     S = AppointmentSlot
     slot = session.execute(
         update(S)
-        .where(S.id == slot_id, S.booked < S.capacity, S.starts_at > now)
+        .where(S.id == slot_id, S.booked < S.capacity, S.starts_at > now, S.closed.is_(False))
         .values(booked=S.booked + 1)
-        .returning(S.id, S.hall_id, S.service_code, S.day, S.starts_at,
-                   *_rule_figures(account_id, now - NO_SHOW_LOOKBACK, S.service_code, S.day)),
+        .returning(S.id, S.hall_id, S.service_code, S.day, S.starts_at),
         execution_options={"synchronize_session": False},
     ).first()  # fmt: skip
     if slot is None:
         session.rollback()
         return None
+    # The rules' figures are read with the slot's values, not correlated inside RETURNING:
+    # SQLite's RETURNING names columns unqualified, so `day = day` in the subquery compared the
+    # bookings' own columns, and any active booking of any item or day counted as that day's.
+    figures = session.execute(
+        select(*_rule_figures(account_id, now - NO_SHOW_LOOKBACK, slot.service_code, slot.day))
+    ).one()
     try:
-        _apply_rules(slot, now)
+        _apply_rules(figures, now)
     except Exception:
         session.rollback()  # the place goes back
         raise
@@ -275,6 +280,8 @@ def _explain_refusal(session: Session, account_id: str, slot_id: str, now: datet
         raise SlotNotFound()
     if found.starts_at <= now:
         raise SlotInPast()
+    if found.closed:
+        raise Closed()
     figures = session.execute(
         select(*_rule_figures(account_id, now - NO_SHOW_LOOKBACK, found.service_code, found.day))
     ).one()
@@ -477,6 +484,8 @@ def reschedule(session: Session, *, account_id: str, appointment_id: str, slot_i
         raise SlotNotFound()
     if new_slot.starts_at <= now:
         raise SlotInPast()
+    if new_slot.closed:
+        raise Closed()
     if new_slot.id == old_slot.id:
         session.commit()  # ends the transaction (and the lock); nothing to write
         return appointment

@@ -16,7 +16,7 @@ from core import clock as clock_mod
 from core.db import db, new_id
 from domain.appointments import service
 from domain.appointments.models import Appointment, AppointmentSlot
-from tests.appointments.conftest import ITEM, book, next_working_day, slots
+from tests.appointments.conftest import ITEM, URL, book, next_working_day, slots
 from tests.conftest import make_citizen
 
 ON_POSTGRES = (os.environ.get("DATABASE_URL") or "").startswith("postgresql")
@@ -74,3 +74,48 @@ def test_a_same_day_booking_committed_during_the_check_is_already_booked(
     with db.autocommit() as conn:
         held = conn.execute(select(Appointment.slot_id).where(Appointment.account_id == person["account_id"]))
         assert [row[0] for row in held] == [first]
+
+
+def test_a_day_that_becomes_a_holiday_closes_the_slots_phones_already_hold(app, client, hall) -> None:
+    """A typhoon closure entered after the day's slots were listed: the ids a phone holds can no
+    longer be booked or moved into; the closure taken back, they can again."""
+    from tests.api.v1.applications.conftest import key
+    from tests.domain.operators.factories import admin_headers, make_operator
+
+    who = make_citizen(app)
+    day, other_day = next_working_day(app), next_working_day(app, after=2)
+    listed = slots(client, who, hall, day).get_json()
+    held = book(client, who, slots(client, who, hall, other_day).get_json()[0]["id"]).get_json()
+    editor = admin_headers(client, make_operator(app, username="cal-editor", roles=("catalog_editor",)))
+    body = {"date": day.isoformat(), "region": "440100", "kind": "holiday", "reason": "台风停工"}
+    made = client.post("/admin/v1/calendar/overrides", json=body, headers=editor | key())
+    assert made.status_code == 201, made.get_json()
+
+    refused = book(client, who, listed[0]["id"])
+    assert refused.status_code == 409 and refused.get_json()["error"]["code"] == "appointments.closed"
+    moved = client.post(
+        f"{URL}/{held['id']}/reschedule", json={"slot_id": listed[1]["id"]}, headers=who["headers"]
+    )
+    assert moved.status_code == 409 and moved.get_json()["error"]["code"] == "appointments.closed"
+    assert (
+        db.session().scalar(select(AppointmentSlot.booked).where(AppointmentSlot.id == listed[0]["id"])) == 0
+    )
+
+    gone = client.delete(f"/admin/v1/calendar/overrides/{made.get_json()['id']}", headers=editor | key())
+    assert gone.status_code == 204
+    again = book(client, who, listed[0]["id"])
+    assert again.status_code == 201, again.get_json()
+
+
+def test_a_booking_of_one_day_does_not_stand_in_the_way_of_another_day(app, client, hall) -> None:
+    """One booking per item and day: another day of the same item is another booking (on
+    SQLite, the embedded default, any active booking counted as that day's)."""
+    who = make_citizen(app)
+    later, sooner = next_working_day(app, after=2), next_working_day(app)
+    assert book(client, who, slots(client, who, hall, later).get_json()[0]["id"]).status_code == 201
+    other = book(client, who, slots(client, who, hall, sooner).get_json()[0]["id"])
+    assert other.status_code == 201, other.get_json()
+    same_day = book(client, who, slots(client, who, hall, sooner).get_json()[1]["id"])
+    assert (
+        same_day.status_code == 409 and same_day.get_json()["error"]["code"] == "appointments.already_booked"
+    )

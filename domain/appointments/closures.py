@@ -1,0 +1,40 @@
+"""Slots follow the calendar: a day that becomes a holiday after its slots were made closes them.
+
+Slots are made when a day is first listed. A calendar override added later (a typhoon closure, a
+regional day off) made listing that day 409 `appointments.closed`, but the slot ids a phone already
+held could still be booked or moved into. The override now closes them (no new places; bookings
+already made stay, the hall tells those citizens), and removing it opens them again.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from domain.appointments.models import AppointmentSlot, Hall
+from domain.calendar import service as calendar
+
+
+def follow(session: Session, *, day: date, region: str) -> int:
+    """Close or reopen the slots of `day` at the halls under `region` (000000: all) as the
+    calendar now says; commits. How many slots changed."""
+    changed = 0
+    for hall_id, hall_region in session.execute(select(Hall.id, Hall.region)).all():
+        if region not in calendar.region_chain(hall_region):
+            continue
+        closed = not calendar.is_working_day(session, day, region=hall_region)
+        done = session.execute(
+            update(AppointmentSlot)
+            .where(
+                AppointmentSlot.hall_id == hall_id,
+                AppointmentSlot.day == day,
+                AppointmentSlot.closed != closed,
+            )
+            .values(closed=closed)
+            .execution_options(synchronize_session=False)
+        )
+        changed += done.rowcount or 0
+    session.commit()
+    return changed
