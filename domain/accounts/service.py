@@ -92,15 +92,24 @@ def login_wechat(
     unionid: str | None,
     session_key: str,
 ) -> WechatLogin:
-    """Find the account by unionid, else openid; create it on first login. Not committed."""
+    """Find the account by unionid, else openid (by openid when the two lead to different
+    accounts); create it on first login. Not committed."""
     now = clock.now()
     by_union = _identity(session, WECHAT_UNIONID, UNIONID_ISSUER, unionid) if unionid else None
     by_open = _identity(session, WECHAT_OPENID, appid, openid)
     created = False
-    if by_union is not None and by_open is not None and by_union.account_id != by_open.account_id:
-        # Two accounts for one WeChat user: the unionid wins; an operator should merge them.
-        log.warning("wechat unionid and openid lead to different accounts", extra={"appid": appid})
-    if by_union is not None:
+    split = by_union is not None and by_open is not None and by_union.account_id != by_open.account_id
+    if split:
+        # Two accounts for one WeChat user (this mini-program's openid on one, the unionid another
+        # mini-program brought on the other): the openid's account, whose identity this
+        # mini-program issued and which holds its session key (WeChat face, phone binding);
+        # an operator should merge them.
+        log.warning(
+            "wechat unionid and openid lead to different accounts",
+            extra={"appid": appid, "alert": "accounts.wechat_split"},
+        )
+        account = by_open.account  # type: ignore[union-attr]
+    elif by_union is not None:
         account = by_union.account
     elif by_open is not None:
         account = by_open.account

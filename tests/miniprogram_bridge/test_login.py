@@ -74,6 +74,31 @@ def test_unionid_finds_the_account_from_another_mini_program(app, client, wx, db
     assert sorted(openids) == sorted([app.config["WECHAT_APPID"], "wxsecondapp00000002"])
 
 
+def test_an_openid_and_a_unionid_of_two_accounts_sign_in_to_the_openids(
+    app, client, wx, db_session, services
+):
+    """Used our mini-program before WeChat gave a unionid, then another mini-program of the open
+    platform (a second account, with the unionid): back in ours, the citizen must land in the
+    account of this mini-program's openid, where WeChat face and phone binding work."""
+    user = wx.add_user()
+    first = _login(client, wx, user["openid"]).get_json()
+    wx.add_app("wxsecondapp00000002", "second-secret")
+    other = wx.add_user(appid="wxsecondapp00000002", unionid="uTESTunion000000000000000009")
+    second_client = WechatClient.from_config(
+        dict(app.config) | {"WECHAT_APPID": "wxsecondapp00000002", "WECHAT_SECRET": "second-secret"},
+        redis=get_redis(),
+    )
+    elsewhere = wechat_login.login_miniprogram(
+        db_session, wechat=second_client, encryptor=services.encryptor, tokens=services.tokens,
+        policy=services.citizen_policy, code=wx.login_code(other["openid"]), device_label=None,
+    )  # fmt: skip
+    db_session.commit()
+    assert elsewhere.tokens.account_id != first["account_id"]
+    wx.add_user(openid=user["openid"], unionid="uTESTunion000000000000000009")  # WeChat now says so
+    back = _login(client, wx, user["openid"])
+    assert back.status_code == 200 and back.get_json()["account_id"] == first["account_id"]
+
+
 def test_session_key_is_stored_encrypted_and_never_returned(client, wx, db_session, services):
     user = wx.add_user()
     resp = _login(client, wx, user["openid"])
