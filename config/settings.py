@@ -113,6 +113,7 @@ class BaseConfig:
         self.FACE_PER_ACCOUNT_PER_DAY = _int("FACE_PER_ACCOUNT_PER_DAY", 3)
         self.FACE_PER_IP_PER_HOUR = _int("FACE_PER_IP_PER_HOUR", 10)
         self.IDCHECK_PER_ACCOUNT_PER_DAY = _int("IDCHECK_PER_ACCOUNT_PER_DAY", 5)
+        self.IDCHECK_PER_IP_PER_HOUR = _int("IDCHECK_PER_IP_PER_HOUR", 10)
         # Starts (face or ID check) naming one ID number per day, across all accounts and IPs;
         # keyed by the number's blind index. Keep it above one account's own allowance (3 + 5).
         self.VERIFY_PER_ID_NUMBER_PER_DAY = _int("VERIFY_PER_ID_NUMBER_PER_DAY", 10)

@@ -35,6 +35,9 @@ class IdentityPolicy:
     face_per_account_per_day: int
     face_per_ip_per_hour: int
     idcheck_per_account_per_day: int
+    # ID checks one address starts per hour: many throw-away accounts (each within its own daily
+    # allowance) probing names for one ID number from one place.
+    idcheck_per_ip_per_hour: int
     # Starts naming one ID number (its blind index) per day across all accounts; the account
     # that already holds that identity is not counted (see service._begin).
     starts_per_id_number_per_day: int
@@ -58,6 +61,7 @@ class IdentityPolicy:
             face_per_account_per_day=int(cfg["FACE_PER_ACCOUNT_PER_DAY"]),
             face_per_ip_per_hour=int(cfg["FACE_PER_IP_PER_HOUR"]),
             idcheck_per_account_per_day=int(cfg["IDCHECK_PER_ACCOUNT_PER_DAY"]),
+            idcheck_per_ip_per_hour=int(cfg["IDCHECK_PER_IP_PER_HOUR"]),
             starts_per_id_number_per_day=int(cfg["VERIFY_PER_ID_NUMBER_PER_DAY"]),
             idcheck_claim_seconds=id_check_claim_seconds(cfg["PROVIDER_TIMEOUT"]),
             wechat_appid=cfg["WECHAT_APPID"],

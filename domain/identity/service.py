@@ -197,6 +197,7 @@ def _begin(
         quota.take("face_ip", ip or "-", limit=policy.face_per_ip_per_hour, window=3600)
     else:
         quota.take("idcheck_account", account_id, limit=policy.idcheck_per_account_per_day, window=86400)
+        quota.take("idcheck_ip", ip or "-", limit=policy.idcheck_per_ip_per_hour, window=3600)
     if state.own_lookup != lookup:
         # Starts naming one ID number with one name, whichever accounts and addresses they come
         # from: many accounts must not spend paid checks on one identity. Keyed by a blind index
