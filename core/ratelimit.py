@@ -92,6 +92,12 @@ class RateLimiter:
     def reset(self, name: str, ident: str) -> None:
         self._redis.delete(f"{self._prefix}:{name}:{ident}")
 
+    def reset_all(self, name: str, ident_prefix: str) -> None:
+        """Forget every counter of `name` whose ident starts with `ident_prefix`."""
+        keys = list(self._redis.scan_iter(match=f"{self._prefix}:{name}:{ident_prefix}*", count=500))
+        if keys:
+            self._redis.delete(*keys)
+
     def claim(self, name: str, ident: str, *, ttl: int) -> str | None:
         """Mark (name, ident) as in flight for at most `ttl` seconds (SET NX EX): the token
         `release` takes, or None when it already is. A claim whose holder died ends with `ttl`."""

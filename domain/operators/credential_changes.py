@@ -28,6 +28,7 @@ from domain.operators.errors import (
     TotpEnrolmentRequired,
 )
 from domain.operators.lockout import (
+    check_not_locked,
     count_failed_proof,
     expire_lock,
     forget_failures,
@@ -156,6 +157,10 @@ def change_own_password(
     # nothing else they could fix now would let the change through.
     if locked_for(operator) > 0:
         raise refuse(OperatorLocked(retry_after=locked_for(operator)), "locked")
+    try:
+        check_not_locked(ratelimiter, operator.username, as_operator.ip, policy)
+    except OperatorLocked as locked:
+        raise refuse(locked, "locked") from None
     # Then the rules: a too-short or unchanged new password is 422 without counting as a failed
     # proof. Comparing the two given strings reveals nothing; a wrong current password fails the
     # proof below, and a right one is the stored password, so equal strings are the same password.
@@ -168,7 +173,7 @@ def change_own_password(
     expire_lock(operator)  # as at login
     reason = proof_problem(encryptor, operator, current_password, totp_code)
     if reason is not None:
-        locked = count_failed_proof(operator, ratelimiter, operator.username, policy)
+        locked = count_failed_proof(operator, ratelimiter, operator.username, as_operator.ip, policy)
         raise refuse(locked or ReauthFailed(), reason)
     operator.password_hash = credentials.hash_password(new_password)
     was_required = bool(operator.must_change_password)

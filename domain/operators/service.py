@@ -188,8 +188,9 @@ def authenticate(
     operator = session.scalar(select(Operator).where(Operator.username == username).with_for_update())
     if operator is None:
         try:
+            lockout.check_not_locked(ratelimiter, username, actor.ip, policy)
             if ratelimiter is not None:
-                lockout.count_failure(ratelimiter, username, policy)
+                lockout.count_failure(ratelimiter, username, actor.ip, policy)
         except OperatorLocked:
             record(session, actor, "admin.login", outcome="locked", details={"reason": "unknown_user"})
             session.commit()
@@ -209,17 +210,21 @@ def authenticate(
 
     if lockout.locked_for(operator) > 0:
         raise fail(OperatorLocked(retry_after=lockout.locked_for(operator)), "locked", "locked")
+    try:
+        lockout.check_not_locked(ratelimiter, username, actor.ip, policy)
+    except OperatorLocked as locked:
+        raise fail(locked, "locked", "locked") from None
     lockout.expire_lock(operator)
     reason = lockout.proof_problem(encryptor, operator, password, totp_code)
     if reason is not None:
-        locked = lockout.count_failed_proof(operator, ratelimiter, username, policy)
+        locked = lockout.count_failed_proof(operator, ratelimiter, username, actor.ip, policy)
         raise fail(locked or LoginFailed(), "failed", reason)
 
     if operator.status != ACTIVE:
         raise fail(OperatorDisabled(), "denied", "disabled")
     operator.failed_attempts = 0
     operator.locked_until = None
-    lockout.forget_failures(ratelimiter, username)
+    lockout.forget_failures(ratelimiter, username, actor.ip)
     operator.last_login_at = clock.now()
     if credentials.needs_rehash(operator.password_hash):
         operator.password_hash = credentials.hash_password(password)

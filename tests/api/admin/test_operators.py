@@ -64,13 +64,27 @@ def test_admin_unlocks_a_locked_operator(app, client):
     bob = make_operator(app, username="bob", roles=("ops",))
     for i in range(5):
         login(client, bob, password=f"wrong password {i}")
-    assert login(client, bob).status_code == 403
+    assert login(client, bob).status_code == 403  # this address is locked out...
     listed = {o["username"]: o for o in client.get("/admin/v1/operators", headers=headers).get_json()}
-    assert listed["bob"]["locked"] is True
+    assert listed["bob"]["failed_attempts"] >= 4  # ...which the admins see counted
     resp = client.post(f"/admin/v1/operators/{bob['id']}/unlock", headers=headers)
     assert resp.status_code == 200 and resp.get_json()["locked"] is False
     assert resp.get_json()["failed_attempts"] == 0
     assert login(client, bob).status_code == 200
+
+
+def test_a_stranger_locks_out_only_their_own_address(app, client, clock):
+    """Five wrong logins every lockout period, from anywhere, used to keep an admin locked out for
+    good (the lock refused the right password and code too)."""
+    root = make_operator(app, username="root")
+    for _ in range(3):
+        tries = [
+            login(client, root, password="wrong password!!", ip="198.51.100.7").status_code for _ in range(5)
+        ]
+        assert tries[-1] == 403 and login(client, root, ip="198.51.100.7").status_code == 403
+        clock.advance(31)  # a fresh one-time code
+        assert login(client, root, ip="10.0.0.5").status_code == 200  # the admin, from the office
+        clock.advance(900)
 
 
 def test_patch_roles_takes_effect_on_the_next_request(app, client, clock):

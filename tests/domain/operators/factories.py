@@ -45,8 +45,15 @@ def totp_now(operator: dict, offset_steps: int = 0) -> str:
     return pyotp.TOTP(operator["secret"]).at(clock_mod.timestamp() + 30 * offset_steps)
 
 
-def login(client: Any, operator: dict, *, code: str | None = None, password: str | None = None) -> Any:
-    """POST /admin/v1/auth/login; returns the response."""
+def login(
+    client: Any,
+    operator: dict,
+    *,
+    code: str | None = None,
+    password: str | None = None,
+    ip: str | None = None,
+) -> Any:
+    """POST /admin/v1/auth/login (from `ip`, when given); returns the response."""
     return client.post(
         "/admin/v1/auth/login",
         json={
@@ -54,6 +61,7 @@ def login(client: Any, operator: dict, *, code: str | None = None, password: str
             "password": password if password is not None else operator["password"],
             "totp_code": code if code is not None else totp_now(operator),
         },
+        environ_base={"REMOTE_ADDR": ip or "127.0.0.1"},
     )
 
 
