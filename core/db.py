@@ -112,11 +112,15 @@ class IdMixin:
 
 
 def make_engine(url: str, *, pool_size: int = 5) -> Engine:
-    """Create an engine; SQLite gets WAL, foreign keys and a busy timeout."""
+    """Create an engine; SQLite gets WAL, foreign keys and a busy timeout. A statement's
+    parameters never appear in its errors (hide_parameters): they are logged with the traceback,
+    and a parameter may be a phone number, a password hash or an encrypted secret."""
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = create_engine(
+            url, connect_args={"timeout": 30, "check_same_thread": False}, hide_parameters=True
+        )
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -127,7 +131,9 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
             cur.close()
 
         return engine
-    engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size * 2, pool_recycle=1800)
+    engine = create_engine(
+        url, pool_size=pool_size, max_overflow=pool_size * 2, pool_recycle=1800, hide_parameters=True
+    )
     _ping_when_idle(engine)
     _cache_placeholder_conversion()
     return engine

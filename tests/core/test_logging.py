@@ -58,3 +58,19 @@ def test_plain_text_logs_are_redacted_too():
     line = TextFormatter().format(record)
     assert "138****5678" in line and "110101********4514" in line
     assert "13812345678" not in line and "110101199003074514" not in line
+
+
+def test_a_database_error_never_carries_the_statements_values(app) -> None:
+    """Errors are logged with their traceback: the values bound to a statement (a phone number, a
+    password hash) must not be in them."""
+    import pytest
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    from core.db import db
+
+    session = db.session()
+    with pytest.raises(DBAPIError) as raised:
+        session.execute(text("SELECT no_such_column FROM accounts WHERE id = :x"), {"x": "13812345678"})
+    session.rollback()
+    assert "13812345678" not in str(raised.value)
