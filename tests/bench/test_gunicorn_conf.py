@@ -6,6 +6,7 @@ import json
 import runpy
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -130,28 +131,37 @@ def _ignores_sigint(pid: int) -> bool:
     return False
 
 
+def _gunicorn(**env: str) -> tuple[Any, int]:
+    """gunicorn with this configuration serving the bare app on a free port, in its own process
+    group (the caller stops it); the process and the port."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", str(CONF), "bench.bare_app:app"],
+        cwd=CONF.parent, env=os.environ | {"GUNICORN_BIND": f"127.0.0.1:{port}", **env},
+        start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    return proc, port
+
+
 def test_ctrl_c_stops_the_master_and_its_workers_without_a_worker_left_behind(tmp_path):
     """Ctrl-C reaches the whole process group; a worker's own SIGINT must not run its quit
     handler beside the one the master's SIGQUIT runs (the second, inside the first, hung the
     worker): workers leave SIGINT to the master."""
     import os
     import signal
-    import socket
     import subprocess
-    import sys
     import time
 
     import requests
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = os.environ | {"GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_WORKERS": "2"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", str(CONF), "bench.bare_app:app"],
-        cwd=CONF.parent, env=env, start_new_session=True,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    proc, port = _gunicorn(GUNICORN_WORKERS="2")
     try:
         deadline = time.monotonic() + 30
         workers: list[int] = []
@@ -221,24 +231,10 @@ def test_what_gunicorn_refuses_itself_is_answered_in_the_error_format(tmp_path):
     the app sees the request, and the phone still gets JSON it can read, not an HTML page."""
     import os
     import signal
-    import socket
     import subprocess
-    import sys
     import time
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = os.environ | {
-        "GUNICORN_BIND": f"127.0.0.1:{port}",
-        "GUNICORN_WORKERS": "1",
-        "GUNICORN_ACCESS_LOG": "off",
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", str(CONF), "bench.bare_app:app"],
-        cwd=CONF.parent, env=env, start_new_session=True,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    proc, port = _gunicorn(GUNICORN_WORKERS="1", GUNICORN_ACCESS_LOG="off")
     try:
         deadline = time.monotonic() + 30
         while True:

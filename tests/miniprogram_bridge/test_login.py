@@ -52,20 +52,24 @@ def test_first_login_creates_the_account_and_the_next_finds_it(client, wx):
     assert second["session_id"] != body["session_id"]
 
 
-def test_unionid_finds_the_account_from_another_mini_program(app, client, wx, db_session, services):
-    user = wx.add_user(unionid="uTESTunion000000000000000003")
-    first = _login(client, wx, user["openid"]).get_json()
-    # The same person in a second mini-program of our open platform: new openid, same unionid.
+def _login_in_second_miniprogram(app, wx, db_session, services, *, unionid):
+    """The same person in a second mini-program of our open platform: a new openid, the unionid."""
     wx.add_app("wxsecondapp00000002", "second-secret")
-    other = wx.add_user(appid="wxsecondapp00000002", unionid=user["unionid"])
+    other = wx.add_user(appid="wxsecondapp00000002", unionid=unionid)
     second_client = WechatClient.from_config(
         dict(app.config) | {"WECHAT_APPID": "wxsecondapp00000002", "WECHAT_SECRET": "second-secret"},
         redis=get_redis(),
     )
-    login = wechat_login.login_miniprogram(
+    return wechat_login.login_miniprogram(
         db_session, wechat=second_client, encryptor=services.encryptor, tokens=services.tokens,
         policy=services.citizen_policy, code=wx.login_code(other["openid"]), device_label=None,
     )  # fmt: skip
+
+
+def test_unionid_finds_the_account_from_another_mini_program(app, client, wx, db_session, services):
+    user = wx.add_user(unionid="uTESTunion000000000000000003")
+    first = _login(client, wx, user["openid"]).get_json()
+    login = _login_in_second_miniprogram(app, wx, db_session, services, unionid=user["unionid"])
     assert login.new_account is False and login.tokens.account_id == first["account_id"]
     openids = db_session.scalars(
         select(ChannelIdentity.issuer).where(ChannelIdentity.account_id == first["account_id"],
@@ -82,16 +86,9 @@ def test_an_openid_and_a_unionid_of_two_accounts_sign_in_to_the_openids(
     account of this mini-program's openid, where WeChat face and phone binding work."""
     user = wx.add_user()
     first = _login(client, wx, user["openid"]).get_json()
-    wx.add_app("wxsecondapp00000002", "second-secret")
-    other = wx.add_user(appid="wxsecondapp00000002", unionid="uTESTunion000000000000000009")
-    second_client = WechatClient.from_config(
-        dict(app.config) | {"WECHAT_APPID": "wxsecondapp00000002", "WECHAT_SECRET": "second-secret"},
-        redis=get_redis(),
+    elsewhere = _login_in_second_miniprogram(
+        app, wx, db_session, services, unionid="uTESTunion000000000000000009"
     )
-    elsewhere = wechat_login.login_miniprogram(
-        db_session, wechat=second_client, encryptor=services.encryptor, tokens=services.tokens,
-        policy=services.citizen_policy, code=wx.login_code(other["openid"]), device_label=None,
-    )  # fmt: skip
     db_session.commit()
     assert elsewhere.tokens.account_id != first["account_id"]
     wx.add_user(openid=user["openid"], unionid="uTESTunion000000000000000009")  # WeChat now says so

@@ -88,26 +88,16 @@ def test_one_accounts_own_retries_stay_within_its_own_limits(client, app, sims):
 def test_throwaway_accounts_probing_names_from_one_address_meet_its_hourly_limit(client, app, sims, clock):
     """Each account within its own 5 ID checks a day, each name its own allowance: the address
     bounds how many names of one ID number can be tried (paid calls) in an hour."""
-    limit = app.config["IDCHECK_PER_IP_PER_HOUR"]
-    for i in range(limit):
-        name = {"name": f"张{chr(0x4E00 + i)}", "id_number": ZHANG["id_number"]}
-        assert _start(client, make_citizen(app), "id_check", name, ip="10.5.0.1").status_code == 201, i
-    over = _start(
-        client,
-        make_citizen(app),
-        "id_check",
-        {"name": "张某", "id_number": ZHANG["id_number"]},
-        ip="10.5.0.1",
-    )
+
+    def probe(name: str, ip: str = "10.5.0.1") -> object:
+        guess = {"name": name, "id_number": ZHANG["id_number"]}
+        return _start(client, make_citizen(app), "id_check", guess, ip=ip)
+
+    for i in range(app.config["IDCHECK_PER_IP_PER_HOUR"]):
+        assert probe(f"张{chr(0x4E00 + i)}").status_code == 201, i
+    over = probe("张某")
     assert over.status_code == 429 and over.get_json()["error"]["details"]["scope"] == "idcheck_ip"
     elsewhere = _start(client, make_citizen(app), "id_check", LI, ip="10.5.0.2")
     assert elsewhere.status_code == 201  # another address is not held back
     clock.advance(3601)
-    later = _start(
-        client,
-        make_citizen(app),
-        "id_check",
-        {"name": "张某", "id_number": ZHANG["id_number"]},
-        ip="10.5.0.1",
-    )
-    assert later.status_code == 201
+    assert probe("张某").status_code == 201
