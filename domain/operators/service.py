@@ -184,6 +184,27 @@ def authenticate(
     ratelimiter: RateLimiter | None = None,
 ) -> Operator:
     """Check password and TOTP with lockout; every attempt is audited. Commits, also on failure."""
+    operator = _check_login(
+        session, encryptor=encryptor, policy=policy, actor=actor, username=username,
+        password=password, totp_code=totp_code, ratelimiter=ratelimiter,
+    )  # fmt: skip
+    session.commit()
+    return operator
+
+
+def _check_login(
+    session: Session,
+    *,
+    encryptor: Encryptor,
+    policy: OperatorPolicy,
+    actor: Actor,
+    username: str,
+    password: str,
+    totp_code: str,
+    ratelimiter: RateLimiter | None = None,
+) -> Operator:
+    """authenticate's checks, the operator's row locked; a failure is recorded and committed, a
+    success recorded and left in the open transaction (its caller commits, the lock held until then)."""
     username = (username or "").strip().lower()
     operator = session.scalar(select(Operator).where(Operator.username == username).with_for_update())
     if operator is None:
@@ -233,7 +254,6 @@ def authenticate(
     record(
         session, as_operator, "admin.login", target_type="operator", target_id=operator.id, details=details
     )
-    session.commit()
     return operator
 
 
@@ -249,14 +269,21 @@ def login(
     totp_code: str,
     ratelimiter: RateLimiter | None = None,
 ) -> AdminLogin:
-    """Authenticate an operator and open an admin session. Commits."""
-    operator = authenticate(
+    """Authenticate an operator and open an admin session. Commits.
+
+    The session row is written in the transaction that checked the credentials, under the
+    operator's row lock: a password change, reset or disable (each locks that row, then ends
+    the operator's sessions) either comes first and this login fails, or comes after and ends
+    this session too. A session written after the check's commit would outlive a change made in
+    between, with the password it replaced."""
+    operator = _check_login(
         session, encryptor=encryptor, policy=policy, actor=actor, username=username,
         password=password, totp_code=totp_code, ratelimiter=ratelimiter,
     )  # fmt: skip
-    token, sess = sessions.start_session(
-        session, tokens=tokens, policy=policy, operator=operator, ip=actor.ip
-    )
+    sess = sessions.add_session(session, policy=policy, operator=operator, ip=actor.ip)
+    # Commit before minting: the key ring may write a first signing key in its own transaction.
+    session.commit()
+    token = sessions.mint_token(tokens, policy=policy, operator=operator, sess=sess)
     return AdminLogin(token, policy.token_ttl, policy.idle_timeout, sess.id, operator)
 
 

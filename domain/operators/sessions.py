@@ -62,6 +62,16 @@ def start_session(
     session: Session, *, tokens: TokenService, policy: OperatorPolicy, operator: Operator, ip: str | None
 ) -> tuple[str, OperatorSession]:
     """Open an operator session and mint its access token. Commits."""
+    sess = add_session(session, policy=policy, operator=operator, ip=ip)
+    # Commit before minting: the key ring may write a first signing key in its own transaction.
+    session.commit()
+    return mint_token(tokens, policy=policy, operator=operator, sess=sess), sess
+
+
+def add_session(
+    session: Session, *, policy: OperatorPolicy, operator: Operator, ip: str | None
+) -> OperatorSession:
+    """A new session row of the operator, flushed in the caller's transaction (caller commits)."""
     now = clock.now()
     sess = OperatorSession(
         operator_id=operator.id,
@@ -71,15 +81,20 @@ def start_session(
         ip=(ip or None) and ip[:64],
     )
     session.add(sess)
-    # Commit before minting: the key ring may write a first signing key in its own transaction.
-    session.commit()
-    token = tokens.mint(
+    session.flush()
+    return sess
+
+
+def mint_token(
+    tokens: TokenService, *, policy: OperatorPolicy, operator: Operator, sess: OperatorSession
+) -> str:
+    """The access token of a committed session."""
+    return tokens.mint(
         audience=policy.audience,
         subject=operator.id,
         ttl=policy.token_ttl,
         claims={"sid": sess.id, "roles": list(operator.roles), "typ": TOKEN_TYPE},
     )
-    return token, sess
 
 
 def _known_operator(error: Exception, operator_id: str) -> Exception:

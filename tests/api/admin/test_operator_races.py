@@ -59,3 +59,55 @@ def test_two_admins_disabling_each_other_at_once_leave_one_admin(
     ]
     assert len(admins) == 1, answers
     assert sorted(code for code, _ in answers.values()) == [200, 409], answers
+
+
+def test_a_login_meeting_a_credentials_reset_never_keeps_a_session(app: Any, client: Any) -> None:
+    """An admin resets an operator's credentials (a phone lost with the password on it) in the
+    instant that operator's login, already past the password check, writes its session: the
+    session must end with the reset, or the login fail; never a session opened with a password
+    that no longer works."""
+    from sqlalchemy import event
+
+    from api.idempotency import HEADER
+    from domain.operators.models import OperatorSession
+    from tests.domain.operators.factories import login
+
+    admin = make_operator(app, username="admin-r", roles=("admin",))
+    carol = make_operator(app, username="carol-r", roles=("case_operator",))
+    desk = admin_headers(client, admin)
+    reset_url = f"/admin/v1/operators/{carol['id']}/reset-credentials"
+    answers: dict[str, Any] = {}
+
+    def reset() -> None:
+        try:
+            resp = app.test_client().post(
+                reset_url, json={"new_password": "a brand new passphrase"}, headers=desk | {HEADER: "race-1"}
+            )
+            answers["reset"] = (resp.status_code, resp.get_json())
+        finally:
+            db.remove()
+
+    resetter = threading.Thread(target=reset)
+
+    def reset_meanwhile(mapper: Any, connection: Any, target: Any) -> None:
+        # The login has checked the password and is writing its session: the reset runs now. It
+        # either finishes (nothing holds it back) or waits for the login's transaction.
+        if target.operator_id == carol["id"] and not resetter.is_alive() and "reset" not in answers:
+            resetter.start()
+            resetter.join(1.5)
+
+    event.listen(OperatorSession, "before_insert", reset_meanwhile)
+    try:
+        signed_in = login(app.test_client(), carol)
+    finally:
+        event.remove(OperatorSession, "before_insert", reset_meanwhile)
+        db.remove()
+    resetter.join(30)
+    assert answers["reset"][0] == 200, answers
+    if signed_in.status_code == 200:
+        token = signed_in.get_json()["access_token"]
+        me = client.get("/admin/v1/me", headers={"Authorization": f"Bearer {token}"})
+        assert me.status_code == 401, me.get_json()
+        assert answers["reset"][1]["sessions_ended"] == 1
+    else:
+        assert signed_in.status_code == 401, signed_in.get_json()
