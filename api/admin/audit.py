@@ -32,10 +32,15 @@ class AuditEvents(MethodView):
         action: str | None = None,
         target_id: str | None = None,
         since: datetime | None = None,
+        before: str | None = None,
     ) -> list:
-        """Audit events, newest first; the X-Pagination header carries the totals."""
+        """Audit events, newest first; the X-Pagination header carries the totals.
+
+        Each request here adds an event of its own on top, so `page=2` can repeat the last
+        event of page 1: to go on without repeats, pass that event's id as `before` (the totals
+        then count the events after it)."""
         rows, total = audit_log.list_events(
-            db.session(), actor_id=actor_id, action=action, target_id=target_id, since=since,
+            db.session(), actor_id=actor_id, action=action, target_id=target_id, since=since, before=before,
             # A page far beyond the end is empty; the offset stays within a database integer.
             offset=min(pagination_parameters.first_item, 2**62), limit=pagination_parameters.page_size,
         )  # fmt: skip

@@ -193,6 +193,13 @@ class AuditQuerySchema(StrictSchema):
         validate=_plausible_instant,
         metadata={"description": "ISO 8601; UTC if no zone"},
     )
+    before = fields.String(
+        validate=validate.Length(min=1, max=64),
+        metadata={
+            "description": "The id of the last event of the page shown: only the events after it. Paging "
+            "on with it never repeats an event while new ones arrive (with `page` they shift)."
+        },
+    )
 
 
 class AuditEventSchema(StrictSchema):

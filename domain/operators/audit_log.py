@@ -6,11 +6,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from core import audit
 from core.audit import AuditEvent
+from core.errors import Text
+from domain.operators.errors import UnknownAuditEvent
 
 
 @dataclass(frozen=True)
@@ -58,11 +60,23 @@ def list_events(
     action: str | None = None,
     target_id: str | None = None,
     since: datetime | None = None,
+    before: str | None = None,
     offset: int = 0,
     limit: int = 50,
 ) -> tuple[list[AuditEvent], int]:
-    """One page of audit events, newest first, and the total number matching the filters."""
+    """One page of audit events, newest first, and the total number matching the filters.
+
+    `before` (an event's id) keeps only the events listed after it: an auditor who pages on from
+    the last event shown sees no event twice while new ones arrive on top (each of the
+    auditor's own requests adds one). Unknown id: UnknownAuditEvent."""
     conditions = []
+    if before is not None:
+        anchor = session.get(AuditEvent, before)
+        if anchor is None:
+            raise UnknownAuditEvent(fields={"before": [Text("no such event", "无此事件")]})
+        conditions.append(
+            or_(AuditEvent.at < anchor.at, and_(AuditEvent.at == anchor.at, AuditEvent.id < anchor.id))
+        )
     if actor_id:
         conditions.append(AuditEvent.actor_id == actor_id)
     if action:

@@ -178,6 +178,13 @@ class InvalidStatus(AppError):
     message_en = "Unknown status: {value}"
 
 
+class UnknownAuditEvent(AppError):
+    status = 422
+    code = "admin.audit_cursor_unknown"
+    message_zh = "before 须为审计日志中已有事件的 id"
+    message_en = "before must be the id of an event in the audit trail"
+
+
 class UsernameTaken(AppError):
     status = 409
     code = "admin.username_taken"

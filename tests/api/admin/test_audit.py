@@ -123,3 +123,33 @@ def test_a_failed_business_transaction_keeps_its_audit_row(app, client):
     rows = [e for e in request_events() if e.details["method"] == "PATCH"]
     assert [(e.actor_id, e.outcome, e.details["status"]) for e in rows] == [(alice["id"], "rejected", 409)]
     assert db.session().scalar(select(AuditEvent).where(AuditEvent.action == "operator.update")) is None
+
+
+def test_paging_on_from_the_last_event_shown_repeats_nothing(app, client, clock):
+    alice = make_operator(app)
+    alice_headers = admin_headers(client, alice)
+    for _ in range(4):
+        clock.advance(1)
+        client.get("/admin/v1/me", headers=alice_headers)
+    auditor = admin_headers(client, make_operator(app, username="audrey", roles=("auditor",)))
+    first = client.get("/admin/v1/audit?page_size=3", headers=auditor).get_json()
+    # Reading the trail is itself audited: each request adds an event on top of the list.
+    ids = [e["id"] for e in first]
+    seen = list(ids)
+    for _ in range(20):  # about a dozen events: a page that never ends is a failure, not a hang
+        clock.advance(1)  # each request's own event is the newest
+        page = client.get(f"/admin/v1/audit?page_size=3&before={ids[-1]}", headers=auditor)
+        assert page.status_code == 200, page.get_json()
+        ids = [e["id"] for e in page.get_json()]
+        if not ids:
+            break
+        seen += ids
+    assert not ids, "paging never reached the end"
+    assert len(seen) == len(set(seen))
+    everything = client.get("/admin/v1/audit?page_size=200", headers=auditor).get_json()
+    # The full list now: the pages' events in the same order, after the paging's own events.
+    assert [e["id"] for e in everything][-len(seen) :] == seen
+    unknown = client.get("/admin/v1/audit?before=no-such-event", headers=auditor | {"Accept-Language": "en"})
+    assert unknown.status_code == 422, unknown.get_json()
+    assert unknown.get_json()["error"]["code"] == "admin.audit_cursor_unknown"
+    assert "before" in unknown.get_json()["error"]["fields"]
