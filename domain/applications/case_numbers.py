@@ -47,7 +47,7 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
-from core.db import first_row_autocommit
+from core.db_statements import first_row_autocommit
 from domain.applications.models import Application, CaseSerial
 
 BEIJING = ZoneInfo("Asia/Shanghai")

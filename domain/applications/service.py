@@ -15,7 +15,8 @@ from typing import Any, NamedTuple
 from sqlalchemy import bindparam, select, tuple_
 from sqlalchemy.orm import Session
 
-from core.db import is_id, read_rows, take_write_lock
+from core.db import is_id, take_write_lock
+from core.db_statements import read_rows
 from domain.applications import forms, states
 from domain.applications.deps import ApplicationDeps
 from domain.applications.errors import ApplicationNotFound

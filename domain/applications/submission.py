@@ -15,15 +15,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core import audit, clock
-from core.db import (
-    constraint_of,
-    insert_rows,
-    load_for_update,
-    new_id,
-    pending_update,
-    read_rows,
-    take_write_lock,
-)
+from core.db import constraint_of, new_id, take_write_lock
+from core.db_statements import insert_rows, load_for_update, pending_update, read_rows
 from domain.accounts import profile_cache
 from domain.accounts.models import Account
 from domain.applications import checks, forms, states
@@ -69,7 +62,7 @@ CONSENT_PURPOSE = "application_share"
 # Built once (the expression and its cache key), like the lookups in service.py.
 _SUBMITTING = (
     select(
-        *Application.__table__.columns,  # as core.db.load_for_update reads them
+        *Application.__table__.columns,  # as core.db_statements.load_for_update reads them
         SharingGrant.granted_at,
         SharingGrant.revoked_at,
     )  # fmt: skip

@@ -8,7 +8,8 @@ from typing import Any
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
-from core.db import insert_rows, new_id
+from core.db import new_id
+from core.db_statements import insert_rows
 from domain.applications.models import Application, ApplicationEvent
 
 # The next seq is computed in the event's INSERT (no round trip of its own). The caller holds
@@ -33,7 +34,7 @@ def event_row(
     details: dict[str, Any] | None = None,
     external_id: str | None = None,
 ) -> tuple[Any, dict[str, Any]]:
-    """The event as a row for `core.db.insert_rows`, with `{"seq_application_id": app.id}` as
+    """The event as a row for `core.db_statements.insert_rows`, with `{"seq_application_id": app.id}` as
     its params; at most one event of an application per call (its seq is read before the call)."""
     return EVENTS, {
         "id": new_id(), "application_id": app.id, "seq": NEXT_SEQ, "at": at, "from_status": from_status,

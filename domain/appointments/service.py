@@ -21,7 +21,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core import clock
-from core.db import constraint_of, is_id, lock_one, new_id, run_precompiled
+from core.db import constraint_of, is_id, lock_one, new_id
+from core.db_statements import run_precompiled
 from domain.appointments.errors import (
     AlreadyBooked,
     AppointmentNotFound,

@@ -26,7 +26,8 @@ from sqlalchemy.orm import Session, aliased
 
 from core import audit, clock
 from core.crypto import Encryptor
-from core.db import database_away, run_precompiled, take_write_lock
+from core.db import database_away, take_write_lock
+from core.db_statements import run_precompiled
 from core.masking import redact_values
 from core.throttle import CircuitBreaker, LeaseSemaphore, TokenBucket
 from domain.accounts import profile_cache

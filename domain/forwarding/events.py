@@ -22,7 +22,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core import clock
-from core.db import constraint_of, database_away, first_row_autocommit, new_id, take_write_lock
+from core.db import constraint_of, database_away, new_id, take_write_lock
+from core.db_statements import first_row_autocommit
 from core.errors import AppError, Text
 from domain.applications import states, transitions
 from domain.applications.models import Application

@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from core.db import single_statement_connection
+from core.db_statements import single_statement_connection
 from domain.applications import states
 from domain.applications.forms import FormSpec
 from domain.applications.models import Application

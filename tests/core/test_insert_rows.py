@@ -1,4 +1,4 @@
-"""core.db.insert_rows: rows of several tables written together, with the values given."""
+"""core.db_statements.insert_rows: rows of several tables written together, with the values given."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 
 from core.audit import AuditEvent
-from core.db import insert_rows, load_for_update, new_id, ordered_id, pending_update, read_rows
+from core.db import new_id, ordered_id
+from core.db_statements import insert_rows, load_for_update, pending_update, read_rows
 from domain.accounts.models import Account
 from domain.identity.models import ConsentRecord
 from domain.ledger.models import DataAccess
@@ -231,7 +232,7 @@ def test_a_driver_error_in_an_autocommit_statement_comes_back_as_sqlalchemys(db_
     from sqlalchemy import text
     from sqlalchemy.exc import DataError
 
-    from core.db import first_row_autocommit
+    from core.db_statements import first_row_autocommit
 
     statement = text("SELECT CAST(:value AS text)")
     assert first_row_autocommit(db_session, statement, {"value": "ok"}) == ("ok",)
