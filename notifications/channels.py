@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from core import clock
 from core.text import shorten
 from notifications import templates
+from notifications.events import PUSH_PROVIDERS
 from notifications.models import (
     DELIVERED,
     PERMANENT_FAILURE,
@@ -85,6 +86,9 @@ class WechatChannel:
         from domain.accounts.models import ChannelIdentity
         from integrations.wechat.errors import WechatApiError, WechatRetryableError
 
+        off = switched_off(session, message, note)
+        if off is not None:
+            return off
         content = templates.effective(session, note.event_type, "wechat", "zh", settings=self.settings)
         template = str(content["template_id"])
         identity = session.get(ChannelIdentity, message.target)
@@ -94,9 +98,9 @@ class WechatChannel:
             return Outcome(PERMANENT_FAILURE, code="no_quota", detail="no subscription left for the template")
         session.commit()  # the quota is spent before the call: two senders never share one
         try:
-            local = clock.now().astimezone(self.settings.quiet.tz)
+            # {time} is when the case changed, not when a message held overnight went out.
             data = templates.wechat_message(
-                content, templates.fill(note.event_type, note.params or {}, "zh", local)
+                content, templates.fill(note.event_type, note.params or {}, "zh", note.created_at)
             )
             page = str(content.get("page") or self.settings.wechat_page)
             page += f"?id={note.application_id}" if note.application_id else ""
@@ -172,6 +176,9 @@ class PushChannel:
     def send(self, session: Session, message: MessageView, note: NoteView) -> Outcome:
         if message.device_token is None or message.device_disabled:
             return Outcome(PERMANENT_FAILURE, code="device_gone", detail="the device was removed")
+        off = switched_off(session, message, note)
+        if off is not None:
+            return off
         extras = {"notification_id": note.id, "event_type": note.event_type, "link": note.link or ""}
         content = templates.effective(session, note.event_type, "push", "zh", settings=self.settings)
         filled = templates.fill(note.event_type, note.params or {}, "zh", note.created_at)
@@ -225,6 +232,45 @@ def disable_device(session: Session, device_id: str, reason: str) -> None:
 
 
 OPTED_OUT = "preference"  # a channel the citizen switched off (skipped reason and error code)
+NOT_NEEDED = "not_needed"  # an SMS fallback whose citizen was reached while it waited
+
+
+def switched_off(session: Session, message: MessageView, note: NoteView) -> Outcome | None:
+    """The outcome of a message whose channel the citizen switched off for this event, or None.
+
+    Asked at the send, not only when the event was planned: a message may have waited hours
+    (quiet hours, retries), and a citizen who switched a channel off meanwhile gets nothing on
+    it: the message ends as `permanent_failure` with code `preference`, never sent."""
+    from notifications import preferences
+
+    channel = "push" if message.channel in PUSH_PROVIDERS else message.channel
+    if preferences.load(session, message.account_id).allows(note.event_type, channel):
+        return None
+    return Outcome(
+        PERMANENT_FAILURE, code=OPTED_OUT, detail=f"the citizen switched {channel} off", skipped=OPTED_OUT
+    )
+
+
+def reached_meanwhile(session: Session, message: MessageView, note: NoteView) -> bool:
+    """Whether the citizen read the notice, or another of its messages reached them, since the
+    SMS fallback was decided (it may have been held for the quiet hours)."""
+    from notifications.models import Message, Notification
+
+    row = session.get(Notification, note.id)
+    if row is None or row.read_at is not None:
+        return True
+    return (
+        session.scalar(
+            select(Message.id)
+            .where(
+                Message.notification_id == row.id,
+                Message.id != message.id,
+                Message.state.in_((DELIVERED, SENT)),
+            )
+            .limit(1)
+        )
+        is not None
+    )
 
 
 def skip_channel(session: Session, notification_id: str, channel: str, reason: str) -> None:
@@ -249,14 +295,17 @@ class SmsChannel:
     def send(self, session: Session, message: MessageView, note: NoteView) -> Outcome:
         from domain.accounts import service as accounts
         from integrations.sms.client import SmsError
-        from notifications import preferences
 
         # Asked again at the send: the message may have waited (quiet hours, retries) since the
-        # fallback was decided, and a citizen who switched SMS off meanwhile gets none.
-        if not preferences.load(session, message.account_id).allows(note.event_type, "sms"):
-            return Outcome(
-                PERMANENT_FAILURE, code=OPTED_OUT, detail="the citizen switched SMS off", skipped=OPTED_OUT
-            )
+        # fallback was decided, and a citizen who switched SMS off meanwhile gets none; nor one
+        # who read the notice, or was reached on another channel, meanwhile (a paid SMS that is
+        # no longer a fallback).
+        off = switched_off(session, message, note)
+        if off is not None:
+            return off
+        if reached_meanwhile(session, message, note):
+            why = "the citizen read the notice or was reached on another channel meanwhile"
+            return Outcome(PERMANENT_FAILURE, code=NOT_NEEDED, detail=why, skipped=NOT_NEEDED)
         phone = accounts.full_phone(
             session, encryptor=self.encryptor, account_id=message.account_id,
             actor_id="notifications.sms", actor_type="system", request_id=message.id,
@@ -265,7 +314,8 @@ class SmsChannel:
             return Outcome(PERMANENT_FAILURE, code="no_phone", detail="the account has no phone")
         session.commit()  # keep the audit record of the decryption
         content = templates.effective(session, note.event_type, "sms", "zh", settings=self.settings)
-        params = templates.sms_params(content, templates.fill(note.event_type, note.params or {}, "zh"))
+        filled = templates.fill(note.event_type, note.params or {}, "zh", note.created_at)
+        params = templates.sms_params(content, filled)
         try:
             result = self.client.send(phone, str(content["template_id"]), params, session_context=message.id)
         except SmsError as exc:
