@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, time, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import select, update
@@ -42,6 +42,9 @@ class Outcome:
     # Why the notification's `skipped` should name this channel ("preference"): written with the
     # message's final state, in the same transaction, so no rollback of a later send loses it.
     skipped: str | None = None
+    # A frequency limit of the provider's (an SMS number's hourly or daily count): the next
+    # attempt then. Such waits never end a message by their count, only by NOTIFY_MAX_AGE.
+    retry_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -322,8 +325,43 @@ class SmsChannel:
             state = TEMPORARY_FAILURE if exc.retryable else PERMANENT_FAILURE
             if exc.code.startswith(("AuthFailure", "FailedOperation.Template", "FailedOperation.Signature")):
                 state = TECHNICAL_FAILURE  # our configuration, not the citizen's number
-            return Outcome(state, code=exc.code, detail=exc.message[:200])
+            retry_at = self._limit_lifts(session, exc.code, message, note) if exc.retryable else None
+            return Outcome(state, code=exc.code, detail=exc.message[:200], retry_at=retry_at)
         return Outcome(SENT, provider_msg_id=result.serial_no)
+
+    def _limit_lifts(
+        self, session: Session, code: str, message: MessageView, note: NoteView
+    ) -> datetime | None:
+        """When to try again after an hourly or daily frequency limit (None for other errors:
+        the usual backoff, which outlasts the 30-second limit): a critical notice to a citizen
+        whose only channel is SMS must wait for the window, not be given up after a minute of
+        retries. Hourly: every 15 minutes (the window slides; its end is not told). Daily: just
+        after midnight in Beijing. Neither inside the quiet hours, as for a first send."""
+        from notifications import preferences
+
+        now = clock.now()
+        if code in HOURLY_LIMITS:
+            at = now + timedelta(minutes=15)
+        elif code in DAILY_LIMITS:
+            local = now.astimezone(clock.BEIJING)
+            midnight = datetime.combine(local.date() + timedelta(days=1), time(0, 5), tzinfo=clock.BEIJING)
+            at = midnight.astimezone(now.tzinfo)
+        else:
+            return None
+        quiet_end = (
+            self.settings.quiet.ends_after(at) if note.event_type not in self.settings.quiet_exempt else None
+        )
+        if quiet_end is not None and preferences.load(session, message.account_id).quiet_hours:
+            at = quiet_end
+        return at
+
+
+# Tencent Cloud SMS frequency limits that lift only after their window (integrations.md).
+HOURLY_LIMITS = frozenset({"LimitExceeded.PhoneNumberOneHourLimit", "LimitExceeded.DeliveryFrequencyLimit"})
+DAILY_LIMITS = frozenset({
+    "LimitExceeded.PhoneNumberDailyLimit", "LimitExceeded.PhoneNumberSameContentDailyLimit",
+    "LimitExceeded.AppDailyLimit", "LimitExceeded.DailyLimit",
+})  # fmt: skip
 
 
 CHANNEL_STATES = (DELIVERED, SENT, TEMPORARY_FAILURE, PERMANENT_FAILURE, TECHNICAL_FAILURE)

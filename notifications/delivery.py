@@ -159,7 +159,14 @@ class Sender:
         states: dict[str, str] = {}
         for message_id, _channel, attempts, created_at, outcome in results:
             state, error, due_at = outcome.state, outcome.detail, None
-            if state == TEMPORARY_FAILURE:
+            if state == TEMPORARY_FAILURE and outcome.retry_at is not None:
+                # A frequency limit: wait for its window, however many attempts that makes.
+                if (outcome.retry_at - created_at).total_seconds() >= self.settings.max_age:
+                    state = TECHNICAL_FAILURE
+                    error = f"gave up: {outcome.code} lifts after NOTIFY_MAX_AGE"[:300]
+                else:
+                    due_at = max(now, outcome.retry_at) + timedelta(seconds=60 * random.random())
+            elif state == TEMPORARY_FAILURE:
                 age = (now - created_at).total_seconds()
                 if attempts >= self.settings.max_attempts or age >= self.settings.max_age:
                     state = TECHNICAL_FAILURE
