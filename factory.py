@@ -179,7 +179,12 @@ def create_app(config: BaseConfig | dict | None = None) -> Flask:
     services = Services(
         keyring=keyring,
         tokens=TokenService(keyring, app.config["JWT_ISSUER"]),
-        revocations=RevocationList(redis, access_ttl=app.config["ACCESS_TOKEN_TTL"]),
+        # Kept as long as the longest-lived access token a session or a grant's family has: an
+        # app's tokens may outlive a citizen's (OAUTH_ACCESS_TOKEN_TTL), and a revocation
+        # forgotten first would let a withdrawn app's token work again.
+        revocations=RevocationList(
+            redis, access_ttl=max(app.config["ACCESS_TOKEN_TTL"], app.config["OAUTH_ACCESS_TOKEN_TTL"])
+        ),
         encryptor=crypto.encryptor,
         hasher=crypto.hasher,
         ratelimiter=RateLimiter(redis),

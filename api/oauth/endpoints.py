@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
-from authlib.oauth2.rfc6749 import InvalidRequestError
+from authlib.oauth2.rfc6749 import InvalidClientError, InvalidRequestError
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from authlib.oauth2.rfc9207 import IssuerParameter
 from flask import current_app, g, url_for
+from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
@@ -19,6 +21,7 @@ from api.oauth.adapters import Token
 from core.db import db
 from core.errors import AppError
 from domain.oauth import tokens as oauth_tokens
+from domain.oauth.clients import ASSERTION_ALGORITHMS
 
 AUTHENTICATED = ["client_secret_basic", "private_key_jwt"]
 
@@ -109,6 +112,10 @@ class Introspection(IntrospectionEndpoint):
         return {k: v for k, v in body.items() if v is not None}
 
 
+# A client assertion is made for one request: minutes, not hours (RFC 7523 leaves it to us).
+MAX_ASSERTION_SECONDS = 300
+
+
 class PrivateKeyJwt(JWTBearerClientAssertion):
     CLIENT_AUTH_METHOD = "private_key_jwt"
 
@@ -119,14 +126,33 @@ class PrivateKeyJwt(JWTBearerClientAssertion):
         base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
         return [services().tokens.issuer, base + url_for("oauth.token"), base + "/oauth/token"]
 
+    def process_assertion_claims(self, assertion: str, resolve_key: Any) -> Any:
+        """Authlib's, verifying with exactly the algorithms the metadata lists (joserfc's default
+        set would refuse PS256 as "not recommended")."""
+        try:
+            token = jwt.decode(assertion, resolve_key, algorithms=list(ASSERTION_ALGORITHMS))
+        except JoseError as e:
+            raise InvalidClientError(description=e.description) from e
+        self.verify_claims(token.claims)
+        return token.claims
+
+    def verify_claims(self, claims: Any) -> None:
+        """An assertion lives at most MAX_ASSERTION_SECONDS: one valid for hours, captured in a
+        log or a proxy, would let its holder act as the app until then. Real time, as joserfc
+        checks `exp` against it."""
+        exp = claims.get("exp")
+        if isinstance(exp, int | float) and exp - time.time() > MAX_ASSERTION_SECONDS + self.leeway:
+            raise InvalidClientError(
+                description=f"client assertion expires too far ahead (at most {MAX_ASSERTION_SECONDS} s)"
+            )
+        super().verify_claims(claims)
+
     def validate_jti(self, claims: dict, jti: str) -> bool:
-        """Each assertion once (RFC 7523 §3 item 7): remembered until it expires."""
+        """Each assertion once (RFC 7523 §3 item 7): remembered for as long as it is valid."""
         from core.redis import get_redis
 
-        ttl = max(60, int(claims.get("exp", 0)) - int(claims.get("iat", 0)) + 60)
-        return bool(
-            get_redis().set(f"oauth:assertion:{claims['sub']}:{jti}", "1", nx=True, ex=min(ttl, 3600))
-        )
+        ttl = max(60, int(claims.get("exp", 0)) - int(time.time()) + self.leeway + 60)
+        return bool(get_redis().set(f"oauth:assertion:{claims['sub']}:{jti}", "1", nx=True, ex=ttl))
 
     def resolve_client_public_key(self, client: Any) -> KeySet:
         try:

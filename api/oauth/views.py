@@ -16,6 +16,7 @@ from api.deps import services
 from api.middleware import client_ip
 from api.oauth.server import oauth_server
 from core.errors import RateLimited
+from domain.oauth.clients import ASSERTION_ALGORITHMS
 from domain.oauth.scopes import SCOPES
 
 bp = Blueprint("oauth", __name__, url_prefix="/oauth", template_folder="templates")
@@ -174,7 +175,7 @@ def metadata() -> Response:
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "code_challenge_methods_supported": ["S256"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "private_key_jwt", "none"],
-        "token_endpoint_auth_signing_alg_values_supported": ["ES256", "RS256", "PS256"],
+        "token_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGORITHMS),
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "private_key_jwt", "none"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "private_key_jwt"],
         "authorization_response_iss_parameter_supported": True,

@@ -118,8 +118,11 @@ def redirect_uri_matches(client: OAuthClient, uri: str) -> bool:
     return False
 
 
-# Keys an app signs its client assertions with: asymmetric, and only the public half is held.
-_KEY_TYPES = ("EC", "RSA", "OKP")
+# The algorithms a client assertion may be signed with (the token endpoint's metadata lists
+# these, and only these are verified), and the keys they take: EC on P-256, RSA of 2048 bits on.
+ASSERTION_ALGORITHMS = ("ES256", "RS256", "PS256")
+_KEY_TYPES = ("EC", "RSA")
+_MIN_RSA_BITS = 2048
 
 
 def _check_jwks(jwks: dict[str, Any]) -> None:
@@ -138,8 +141,21 @@ def _check_jwks(jwks: dict[str, Any]) -> None:
     for key in keys:
         if key.key_type not in _KEY_TYPES:
             raise _invalid(
-                "jwks", "JWKS keys must be asymmetric", "公钥（JWKS）须为非对称密钥", f"kty {key.key_type}"
+                "jwks",
+                "JWKS keys must be EC P-256 (ES256) or RSA (RS256, PS256)",
+                "公钥（JWKS）须为 EC P-256（ES256）或 RSA（RS256、PS256）密钥",
+                f"kty {key.key_type}",
             )
+        if key.key_type == "EC" and getattr(key, "curve_name", None) != "P-256":
+            raise _invalid(
+                "jwks", "EC keys must be on curve P-256 (ES256)", "EC 公钥须为 P-256 曲线（ES256）",
+                f"crv {getattr(key, 'curve_name', None)}",
+            )  # fmt: skip
+        if key.key_type == "RSA" and key.raw_value.key_size < _MIN_RSA_BITS:
+            raise _invalid(
+                "jwks", "RSA keys must have at least 2048 bits", "RSA 公钥长度须不少于 2048 位",
+                f"{key.raw_value.key_size} bits",
+            )  # fmt: skip
         if key.is_private:
             # Whoever holds a private key can sign as the app: it must never leave the app.
             raise _invalid(
@@ -226,18 +242,21 @@ def list_all(session: Session) -> list[OAuthClient]:
 def set_status(
     session: Session, *, actor: Actor, revocations: RevocationList, client_id: str, status: str
 ) -> OAuthClient:
-    """Approve or suspend. Suspending ends every token citizens' grants gave the client, at once
-    (their grants stay listed, so a re-approved client can be used again after a fresh login)."""
+    """Approve, suspend, or set back to pending. Any move away from approved ends every token
+    citizens' grants gave the client, at once (their grants stay listed, so a re-approved client
+    can be used again after a fresh login): a client that may not authenticate must not act
+    with the tokens it holds either, nor resume with its old refresh tokens once approved."""
     if status not in CLIENT_STATUSES:
         raise _invalid("status", "unknown status", "未知状态", status)
     client = get(session, client_id)
     client.status = status
     client.status_changed_at = clock.now()
     client.status_changed_by = actor.id
-    if status == SUSPENDED:
+    if status != APPROVED:
         oauth_tokens.lock_client_grants(session, client.id)  # a token issue under way finishes first
+        reason = "client_suspended" if status == SUSPENDED else "client_unapproved"
         oauth_tokens.revoke_families(
-            session, revocations, oauth_tokens.grant_family_ids(session, client.id), reason="client_suspended"
+            session, revocations, oauth_tokens.grant_family_ids(session, client.id), reason=reason
         )
     audit_log.record(
         session, actor, "oauth.client_status", target_type="oauth_client", target_id=client.id,
