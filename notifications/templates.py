@@ -322,18 +322,29 @@ def remove(session: Session, event_type: str, channel: str, lang: str, *, actor:
 
 
 def listing(session: Session, *, settings: Any) -> list[dict[str, Any]]:
-    """Every template with its effective content and whether operators changed it."""
+    """Every template with the content that is sent (as `effective` picks it) and where that
+    comes from (`source`): its own override, the inbox's (push without one of its own sends the
+    inbox wording operators set), or the built-in wording."""
     rows = {(r.event_type, r.channel, r.lang): r for r in session.scalars(select(NotificationTemplate))}
     out = []
     for event_type in EVENTS:
         for channel in CHANNELS:
             for lang in channel_langs(channel):
                 row = rows.get((event_type, channel, lang))
-                out.append({
-                    "event_type": event_type, "channel": channel, "lang": lang,
-                    "content": dict(row.content) if row else defaults(
+                inbox = rows.get((event_type, "inbox", lang)) if channel == "push" and row is None else None
+                if row is not None:
+                    content, source = dict(row.content), "own"
+                elif inbox is not None:
+                    content, source = dict(inbox.content), "inbox"
+                else:
+                    content = defaults(
                         event_type, channel, lang, wechat_template=settings.wechat_template,
-                        sms_template=settings.sms_template),
+                        sms_template=settings.sms_template,
+                    )  # fmt: skip
+                    source = "built_in"
+                out.append({
+                    "event_type": event_type, "channel": channel, "lang": lang, "content": content,
+                    "source": source,
                     "overridden": row is not None, "version": row.version if row else 0,
                     "updated_by": row.updated_by if row else None,
                     "updated_at": row.updated_at if row else None,

@@ -28,6 +28,12 @@ class TemplateSchema(StrictSchema):
     lang = fields.String()
     content = fields.Dict()
     overridden = fields.Boolean()
+    source = fields.String(
+        metadata={
+            "description": "where the content sent comes from: own (this template's override), inbox "
+            "(push without its own: the inbox override), built_in"
+        }
+    )
     version = fields.Integer()
     updated_by = fields.String(allow_none=True)
     updated_at = fields.DateTime(allow_none=True)

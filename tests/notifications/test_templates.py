@@ -143,3 +143,28 @@ def test_wechat_and_sms_have_no_english_template_to_save(
     # The listing shows the channel in Chinese only, as it is sent.
     listed = client.get(URL, headers=editor).get_json()
     assert {r["lang"] for r in listed if r["channel"] == channel} == {"zh"}
+
+
+def test_the_listing_shows_the_push_wording_that_is_sent(
+    app: Any, client: Any, editor: dict, person: dict, apns: Sim
+) -> None:
+    def push_row() -> dict:
+        rows = client.get(URL, headers=editor).get_json()
+        key = ("case_accepted", "push", "zh")
+        return next(r for r in rows if (r["event_type"], r["channel"], r["lang"]) == key)
+
+    assert push_row()["source"] == "built_in"
+    body = {"content": {"title": "已受理：{service_name}", "body": "受理编号 {case_number}。"}}
+    assert client.put(f"{URL}/case_accepted/inbox/zh", json=body, headers=editor).status_code == 200
+    register_device(client, person)
+    notify(app, person, "case_accepted", service_name="居民身份证换领")
+    run_notifier(app)
+    sent = apns.get("notifications")[0]["payload"]["aps"]["alert"]["title"]
+    assert sent == "已受理：居民身份证换领"
+    listed = push_row()
+    # What the lock screen shows, and that it is the inbox's override (push has none of its own).
+    assert listed["content"]["title"] == "已受理：{service_name}"
+    assert listed["source"] == "inbox" and listed["overridden"] is False
+    own = {"content": {"title": "受理通知", "body": "{service_name} 已受理。"}}
+    assert client.put(f"{URL}/case_accepted/push/zh", json=own, headers=editor).status_code == 200
+    assert push_row()["source"] == "own" and push_row()["content"]["title"] == "受理通知"
