@@ -11,9 +11,10 @@ nothing, and a receipt that arrives before the send's own answer still wins.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -222,9 +223,11 @@ class Sender:
                 if message_id in notes:
                     skip_channel(session, notes[message_id], channel, reason)
         # Receipts may have come first (SMS): apply any kept for what was just sent; a message a
-        # receipt already finished keeps that state.
+        # receipt already finished keeps that state. Under the reports' locks: a report whose
+        # transaction is still open is applied here once it commits (below, in apply_receipt).
+        lock_reports(session, [(ch, o.provider_msg_id) for _m, ch, _a, _c, o in results if _was_sent(o)])
         for message_id, channel, _a, _c, outcome in results:
-            if outcome.state == SENT and outcome.provider_msg_id:
+            if _was_sent(outcome) and outcome.provider_msg_id:
                 _apply_waiting_receipt(session, channel, outcome.provider_msg_id)
                 states[message_id] = (
                     session.scalar(select(Message.state).where(Message.id == message_id)) or "gone"
@@ -246,6 +249,7 @@ def apply_receipt(
     Repeats are ignored; a report for a message still being sent waits and is applied when the
     send's answer is recorded; the first final report wins.
     """
+    lock_reports(session, [(channel, provider_msg_id)])
     status = DELIVERED if delivered else PERMANENT_FAILURE
     receipt = DeliveryReceipt(
         channel=channel, provider_msg_id=provider_msg_id, status=status, detail=(detail or "")[:200] or None,
@@ -260,6 +264,31 @@ def apply_receipt(
             raise
         return False  # the same report again
     return _apply_waiting_receipt(session, channel, provider_msg_id)
+
+
+def _was_sent(outcome: Outcome) -> bool:
+    return outcome.state == SENT and bool(outcome.provider_msg_id)
+
+
+def lock_reports(session: Session, reports: Iterable[tuple[str, str | None]]) -> None:
+    """Hold the locks of these (channel, provider message id) reports until the transaction
+    ends (PostgreSQL: an advisory lock per report, taken in key order so two batches cannot
+    deadlock; SQLite has one writer at a time already).
+
+    A report kept while the send's answer was being recorded was lost otherwise: the report's
+    UPDATE found the message still sending, and the sender's look-up for waiting reports could
+    not see the report's uncommitted row, so the SMS stayed `sent` for good. With both taking
+    the lock, whichever comes second sees what the first committed."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    keys = {_report_key(channel, msg_id) for channel, msg_id in reports if msg_id}
+    for key in sorted(keys):
+        session.execute(select(func.pg_advisory_xact_lock(key)))
+
+
+def _report_key(channel: str, provider_msg_id: str) -> int:
+    digest = hashlib.sha256(f"yiwang:receipt:{channel}:{provider_msg_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 1  # a positive 63-bit bigint
 
 
 def _apply_waiting_receipt(session: Session, channel: str, provider_msg_id: str) -> bool:

@@ -120,6 +120,9 @@ class SmsReceipts(MethodView):
                 }
             )
         session = db.session()
+        # All of the batch's locks first, in one order: two batches (a provider's retry) and a
+        # sender recording the same messages never wait on each other in a circle.
+        delivery.lock_reports(session, [("sms", str(r["sid"])[:128]) for r in reports])
         for report in reports:
             delivery.apply_receipt(
                 session, channel="sms", provider_msg_id=str(report["sid"])[:128],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 from core.db import db
@@ -75,4 +77,51 @@ def test_apply_receipt_ignores_reports_for_final_messages(app: Any, person: dict
     assert delivery.apply_receipt(session, channel="sms", provider_msg_id=serial, delivered=True) is False
     assert delivery.apply_receipt(session, channel="sms", provider_msg_id=serial, delivered=False) is False
     session.commit()
+    assert states(app, note.id) == {"sms": "delivered"}
+
+
+def test_a_report_committed_while_the_send_is_recorded_is_applied(app: Any, person: dict, sms: Sim) -> None:
+    """The provider's report arrives in the instant the sender records the send's answer: the
+    report's transaction found the message still sending, and the sender's look-up could not
+    see the uncommitted report. Whichever commits second must apply it."""
+    from sqlalchemy.orm import Session
+
+    from notifications.channels import Outcome
+    from notifications.models import SENT, Message
+
+    deps = app.extensions["yiwang"].notifications
+    note = notify(app, person, "case_refused", reason="材料不齐")  # SMS only: due at once
+    delivery.fallback_pass(db.session(), deps.settings)
+    sender = deps.sender()
+    [(message_id, attempt)] = sender.claim(db.session(), 10)
+    created = db.session().get(Message, message_id).created_at
+    db.session.remove()
+    report_kept, recording = threading.Event(), threading.Event()
+
+    def report() -> None:  # the receipts endpoint's request, its transaction still open
+        reports = Session(db.engine)
+        try:
+            applied = delivery.apply_receipt(
+                reports, channel="sms", provider_msg_id="2001:42", delivered=True
+            )
+            assert applied is False  # the message is still being sent
+            report_kept.set()
+            recording.wait(5)
+            time.sleep(0.5)  # the sender records meanwhile (or waits for this commit)
+            reports.commit()
+        finally:
+            reports.close()
+
+    reporter = threading.Thread(target=report)
+    reporter.start()
+    assert report_kept.wait(10)
+    recording.set()
+    session = db.session()
+    outcome = Outcome(SENT, provider_msg_id="2001:42")
+    sender.record_many(session, [(message_id, "sms", attempt, created, outcome)])
+    session.commit()
+    reporter.join(10)
+    db.session.remove()
+    kept = db.session().query(DeliveryReceipt).filter_by(provider_msg_id="2001:42").one()
+    assert kept.status == "delivered"
     assert states(app, note.id) == {"sms": "delivered"}
