@@ -160,6 +160,7 @@ def login_phone(
 class PhoneBinding:
     account: Account  # the account the caller should now be logged in to
     merged_from: str | None  # the account id folded into it, when a merge happened
+    replaced: bool = False  # a new number took the place of the account's old one
 
 
 def bind_phone(
@@ -196,7 +197,7 @@ def bind_phone(
             session.flush()
         except IntegrityError as exc:  # a concurrent bind won the number
             raise PhoneBoundElsewhere() from exc
-        return PhoneBinding(account, None)
+        return PhoneBinding(account, None, replaced=own_phone is not None)
     target = existing.account
     ensure_usable(target)
     # At most one of the two may hold a verified identity (it then moves with the merge): two

@@ -218,7 +218,9 @@ def revoke_session(
     session.commit()
 
 
-def revoke_all(session: Session, *, revocations: RevocationList, account_id: str, reason: str) -> int:
+def revoke_all(
+    session: Session, *, revocations: RevocationList, account_id: str, reason: str, keep: str | None = None
+) -> int:
     """End every open session of an account (lock, delete, merge, password-equivalent change)
     and every token of the apps it authorised (docs/oauth.md, "When the account ends"): each open
     token family of its OAuth grants ends, refresh tokens included. The grants themselves end too
@@ -226,10 +228,14 @@ def revoke_all(session: Session, *, revocations: RevocationList, account_id: str
     locked account keeps them (the citizen's consent, still listed and withdrawable once it is
     unlocked; an app acts again only after the citizen signs in and consents on its page anew).
     Not committed; the Redis entries are written once the caller's transaction commits. Returns
-    the number of login sessions ended."""
-    rows = session.scalars(
-        select(LoginSession).where(LoginSession.account_id == account_id, LoginSession.revoked_at.is_(None))
-    ).all()
+    the number of login sessions ended. `keep`: a session that goes on (the caller's own, when
+    the citizen made the change on it)."""
+    stmt = select(LoginSession).where(
+        LoginSession.account_id == account_id, LoginSession.revoked_at.is_(None)
+    )
+    if keep is not None:
+        stmt = stmt.where(LoginSession.id != keep)
+    rows = session.scalars(stmt).all()
     for sess in rows:
         _revoke(session, revocations, sess, reason=reason)
     account = session.get(Account, account_id)

@@ -157,9 +157,17 @@ def bind_wechat_phone(
         audit.record(
             session, actor_type="citizen", actor_id=binding.account.id, action="account.phone_bound",
             target_type="account", target_id=binding.account.id, ip=ip,
-            details={"source": "wechat", "merged_from": binding.merged_from},
+            details={"source": "wechat", "merged_from": binding.merged_from, "replaced": binding.replaced},
         )  # fmt: skip
         if binding.merged_from is None:
+            if binding.replaced:
+                # The number logs in by SMS: whoever held the old one (a lost or stolen phone, a
+                # number the carrier gave to someone else) must not stay signed in with it. The
+                # device the citizen changed it on goes on.
+                sessions.revoke_all(
+                    session, revocations=revocations, account_id=account.id, reason="phone_changed",
+                    keep=session_id,
+                )  # fmt: skip
             session.commit()
             return PhoneBound(mask_phone(phone) or "", False, None)
         # The old account is closed: its devices sign in again, this one continues as the target.

@@ -121,3 +121,28 @@ def test_retry_with_the_same_idempotency_key_replays_without_calling_wechat_agai
     assert first.status_code == second.status_code == 200
     assert second.get_json() == first.get_json() and second.headers.get("Idempotent-Replayed") == "true"
     assert wx.calls()["wxa/business/getuserphonenumber"] == 1
+
+
+def test_a_new_number_ends_the_accounts_other_sessions_but_not_this_one(app, client, wx):
+    """A citizen who lost the phone with the old number (or whose carrier gave it to someone
+    else) changes it in WeChat: sessions opened elsewhere, perhaps by SMS to that number, end."""
+    user = wx.add_user(phone="13912345678")
+    here = _mp_login(client, wx, user["openid"])
+    code = wx.phone_code(user["openid"])
+    assert client.post(URL, json={"code": code}, headers=_auth(here["access_token"])).status_code == 200
+    elsewhere = _mp_login(client, wx, user["openid"])  # another device of the same account
+    assert client.get("/v1/me", headers=_auth(elsewhere["access_token"])).status_code == 200
+    same = wx.phone_code(user["openid"])  # binding the same number again changes nothing
+    assert client.post(URL, json={"code": same}, headers=_auth(here["access_token"])).status_code == 200
+    assert client.get("/v1/me", headers=_auth(elsewhere["access_token"])).status_code == 200
+
+    wx.add_user(openid=user["openid"], phone="13800138000")  # the citizen's new number
+    resp = client.post(URL, json={"code": wx.phone_code(user["openid"])}, headers=_auth(here["access_token"]))
+    assert resp.status_code == 200 and resp.get_json()["phone"] == "138****8000", resp.get_json()
+    gone = client.get("/v1/me", headers=_auth(elsewhere["access_token"]))
+    assert gone.status_code == 401 and gone.get_json()["error"]["code"] == "auth.session_revoked"
+    assert (
+        client.post("/v1/auth/refresh", json={"refresh_token": elsewhere["refresh_token"]}).status_code == 401
+    )
+    me = client.get("/v1/me", headers=_auth(here["access_token"]))
+    assert me.status_code == 200 and me.get_json()["phone"] == "138****8000"
