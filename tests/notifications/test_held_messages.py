@@ -6,20 +6,15 @@ from __future__ import annotations
 from typing import Any
 
 from core.db import db
-from tests.notifications.conftest import (  # noqa: F401  (fixtures)
+from tests.notifications.conftest import (
     NIGHT,
     Sim,
     add_wechat,
-    apns,
     apns_token,
-    daytime,
     notify,
-    person,
     register_device,
     run_notifier,
-    sms,
     states,
-    wechat,
 )
 
 

@@ -5,13 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.notifications.conftest import (  # noqa: F401  (fixtures)
+from tests.notifications.conftest import (
     Sim,
-    daytime,
     notify,
-    person,
     run_notifier,
-    sms,
     states,
 )
 
