@@ -57,15 +57,17 @@ def holder(
     why: str,
     request_id: str | None = None,
     actor_type: str = "citizen",
+    actor_id: str | None = None,
 ) -> Holder:
-    """The verified person behind an account (decrypted, audited); 403 when not verified."""
+    """The verified person behind an account (decrypted, audited); 403 when not verified. The
+    audit names who reads (`actor_type`, `actor_id`: the citizen themselves unless given)."""
     row = session.scalar(select(VerifiedIdentity).where(VerifiedIdentity.account_id == account_id))
     if row is None:
         raise VerifiedIdentityRequired()
     audit.record(
         session,
         actor_type=actor_type,
-        actor_id=account_id,
+        actor_id=actor_id or account_id,
         action="pii.read",
         target_type="account",
         target_id=account_id,
@@ -355,9 +357,11 @@ def verify(
     if row is None:
         session.commit()
         raise PresentationInvalid()
+    # Read for the officer who scanned the code: the audit names them, not the citizen.
     who = holder(
-        session, deps, row.account_id, why="presentation-check", request_id=request_id, actor_type="system"
-    )
+        session, deps, row.account_id, why="presentation-check", request_id=request_id,
+        actor_type="operator", actor_id=verifier_id,
+    )  # fmt: skip
     gone = False
     try:
         _live(deps, row, who, "verification")

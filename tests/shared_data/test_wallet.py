@@ -121,6 +121,16 @@ def test_presented_code_verifies_once_with_the_state_now(app, client, hall_offic
     assert again.status_code == 409 and again.get_json()["error"]["code"] == "certificate.presentation_used"
     ledger = client.get("/v1/me/data-access", headers=who["headers"]).get_json()["items"]
     assert ledger[0]["accessor"]["type"] == "operator" and ledger[0]["purpose"] == "亮证核验"
+    # The decryption of the holder's name and ID number is the officer's read, audited as theirs.
+    from core.db import db
+    from domain.operators.models import Operator
+
+    officer = db.session().scalar(select(Operator.id).where(Operator.username == "hall-1"))
+    reads = db.session().scalars(select(AuditEvent).where(AuditEvent.action == "pii.read")).all()
+    checks = [e for e in reads if (e.details or {}).get("purpose") == "presentation-check"]
+    assert [(e.actor_type, e.actor_id, e.target_id) for e in checks] == [
+        ("operator", officer, who["account_id"])
+    ]
 
 
 def test_a_presentation_answers_in_the_callers_language(app, client):
