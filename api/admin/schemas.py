@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from api.schemas import StrictSchema
+from core import clock
 from core.errors import Text
 from domain.operators.models import ROLES
 from domain.operators.sessions import ACTIVE, DISABLED
@@ -189,9 +190,10 @@ class AuditQuerySchema(StrictSchema):
     action = fields.String(validate=validate.Length(max=64))
     target_id = fields.String(validate=validate.Length(max=64))
     since = fields.AwareDateTime(
-        default_timezone=UTC,
+        # An auditor in China types the time on the wall clock: read as UTC, 09:00 meant 17:00.
+        default_timezone=clock.BEIJING,
         validate=_plausible_instant,
-        metadata={"description": "ISO 8601; UTC if no zone"},
+        metadata={"description": "ISO 8601; Beijing time if no zone"},
     )
     before = fields.String(
         validate=validate.Length(min=1, max=64),

@@ -1,8 +1,10 @@
 import json
+from datetime import timedelta
 
 from sqlalchemy import select
 
 from core.audit import AuditEvent
+from core.clock import BEIJING
 from core.db import db
 from tests.domain.operators.factories import admin_headers, login, make_operator
 
@@ -153,3 +155,17 @@ def test_paging_on_from_the_last_event_shown_repeats_nothing(app, client, clock)
     assert unknown.status_code == 422, unknown.get_json()
     assert unknown.get_json()["error"]["code"] == "admin.audit_cursor_unknown"
     assert "before" in unknown.get_json()["error"]["fields"]
+
+
+def test_a_since_without_a_zone_is_beijing_time(app, client, clock):
+    alice = make_operator(app)
+    alice_headers = admin_headers(client, alice)
+    clock.advance(60)
+    client.get("/admin/v1/me", headers=alice_headers)  # the event to find
+    auditor = admin_headers(client, make_operator(app, username="audrey", roles=("auditor",)))
+    wall = (clock.now() - timedelta(seconds=30)).astimezone(BEIJING).strftime("%Y-%m-%dT%H:%M:%S")
+    found = client.get(
+        "/admin/v1/audit", query_string={"actor_id": alice["id"], "action": "admin.request", "since": wall},
+        headers=auditor,
+    ).get_json()  # fmt: skip
+    assert [e["details"]["path"] for e in found] == ["/admin/v1/me"]
