@@ -117,9 +117,11 @@ def check_in(
 
 
 def mark_no_shows(session: Session, now: datetime) -> int:
-    """Bookings whose slot ended a while ago without check-in become no-shows (flushed)."""
+    """Bookings whose slot ended a while ago without check-in become no-shows (flushed). Not on
+    a day the calendar closed after they were made (a typhoon): the hall was shut, the citizen
+    missed nothing, and three such days would have paused their booking."""
     A, S = Appointment, AppointmentSlot
-    ended = select(S.id).where(S.ends_at < now - NO_SHOW_AFTER).scalar_subquery()
+    ended = select(S.id).where(S.ends_at < now - NO_SHOW_AFTER, S.closed.is_(False)).scalar_subquery()
     result = session.execute(
         update(A).where(A.status == BOOKED, A.slot_id.in_(ended)).values(status=NO_SHOW, updated_at=now),
         execution_options={"synchronize_session": False},
@@ -128,11 +130,13 @@ def mark_no_shows(session: Session, now: datetime) -> int:
 
 
 def due_reminders(session: Session, now: datetime) -> list[tuple[Appointment, AppointmentSlot, str]]:
-    """Booked appointments whose reminder is due: "day" within 24 h, "hour" within 1 h."""
+    """Booked appointments whose reminder is due: "day" within 24 h, "hour" within 1 h (none
+    to a hall the calendar closed that day)."""
     A, S = Appointment, AppointmentSlot
     rows = session.execute(
         select(A, S).join(S, S.id == A.slot_id).where(A.status == BOOKED, S.starts_at > now,
-                                                    S.starts_at <= now + timedelta(hours=24))
+                                                    S.starts_at <= now + timedelta(hours=24),
+                                                    S.closed.is_(False))
     ).all()  # fmt: skip
     out = []
     for appointment, slot in rows:

@@ -213,3 +213,61 @@ def test_an_officer_of_several_halls_names_the_hall(app: Any, client: Any, hall:
     assert client.post(url, json={"code": code}, headers=admin).status_code == 422
     again = client.post(url, json={"code": code, "hall_id": hall}, headers=admin)
     assert again.status_code == 200 and again.get_json()["queue_no"] == "A001"
+
+
+def _close_day(client: Any, editor: dict, day: Any) -> None:
+    from tests.api.v1.applications.conftest import key
+
+    body = {"date": day.isoformat(), "region": "440100", "kind": "holiday", "reason": "台风停工"}
+    made = client.post("/admin/v1/calendar/overrides", json=body, headers=editor | key())
+    assert made.status_code == 201, made.get_json()
+
+
+def _clock_to(clock: Any, iso: str, minutes: float = 0) -> None:
+    clock.advance(datetime.fromisoformat(iso).timestamp() + minutes * 60 - clock.time())
+
+
+def test_a_booking_on_a_day_the_hall_closed_is_neither_reminded_nor_a_no_show(
+    app: Any, client: Any, hall: str, clock: Any
+) -> None:
+    from core.db import db
+    from domain.appointments.models import Appointment
+    from workers.sweeper import appointment_pass
+
+    who = make_citizen(app)
+    day = next_working_day(app)
+    slot = slots(client, who, hall, day).get_json()[0]
+    booked = book(client, who, slot["id"])
+    assert booked.status_code == 201, booked.get_json()
+    editor = admin_headers(client, make_operator(app, username="cal-editor", roles=("catalog_editor",)))
+    _close_day(client, editor, day)  # a typhoon: the hall is shut that day
+    _clock_to(clock, slot["starts_at"], -23 * 60)  # the day before
+    assert appointment_pass(db.session())["appointment_reminders"] == 0
+    _clock_to(clock, slot["ends_at"], 31)
+    appointment_pass(db.session())
+    db.session.remove()
+    assert db.session.get(Appointment, booked.get_json()["id"]).status == "booked"
+
+
+def test_three_closed_days_do_not_pause_the_citizens_bookings(
+    app: Any, client: Any, hall: str, clock: Any
+) -> None:
+    from core.db import db
+    from tests.api.v1.applications.conftest import relogin
+    from workers.sweeper import appointment_pass
+
+    who = make_citizen(app)
+    days = [next_working_day(app, after=1)]
+    for _ in range(3):
+        days.append(next_working_day(app, after=(days[-1] - days[0]).days + 2))
+    held = [book(client, who, slots(client, who, hall, d).get_json()[0]["id"]).get_json() for d in days[:3]]
+    spare = slots(client, who, hall, days[3]).get_json()[-1]
+    editor = admin_headers(client, make_operator(app, username="cal-editor", roles=("catalog_editor",)))
+    for d in days[:3]:
+        _close_day(client, editor, d)
+    for h in held:  # the sweeper runs after each closed day
+        _clock_to(clock, h["starts_at"], 3 * 60)
+        appointment_pass(db.session())
+    who = relogin(app, who)
+    again = book(client, who, spare["id"])
+    assert again.status_code == 201, again.get_json()
