@@ -28,7 +28,7 @@ from domain.accounts import profile_cache
 from domain.applications import states
 from domain.applications.forms import FormSpec
 from domain.applications.models import Application, ApplicationMaterial, ApplicationNotice
-from domain.applications.prefill import Filled, decrypt_data, encrypt_data, set_path, unset_path
+from domain.applications.prefill import SOURCE_USER, Filled, decrypt_data, encrypt_data, set_path, unset_path
 from domain.applications.service import owned, spec_of
 from domain.calendar.service import add_working_days
 from domain.catalog.sources import SHARED_DATASETS
@@ -261,6 +261,8 @@ def _apply(
         value = value_at(record, key) if dataset == row.dataset else None
         if value is None or (path in spec.leaves and not spec.accepts(path, value)):
             continue  # nothing, or not in the form's terms: the citizen fills it in
+        if source in EDITABLE_SOURCES and (provenance.get(path) or {}).get("source") == SOURCE_USER:
+            continue  # the citizen chose otherwise (a payout account): authorising again keeps it
         masked = _masked(SENSITIVE_SOURCES.get(source), str(value))
         set_path(data, path, value)
         provenance[path] = Filled(
@@ -484,6 +486,20 @@ def purge_finished(session: Session, deps: GovDataDeps, *, limit: int = 500) -> 
         session.scalars(
             select(m.SharingGrant.id)
             .where(m.SharingGrant.application_id.is_(None), m.SharingGrant.revoked_at.is_(None))
+            .limit(limit)
+        )
+    )
+    # A finished case's authorisation the exchange could not take on an earlier pass (busy):
+    # its records are purged by now, so it is found by itself and tried again, not left open.
+    grants.update(
+        session.scalars(
+            select(m.SharingGrant.id)
+            .join(Application, Application.id == m.SharingGrant.application_id)
+            .where(
+                m.SharingGrant.revoked_at.is_(None),
+                Application.status.in_(states.FINAL),
+                Application.updated_at <= cutoff,
+            )
             .limit(limit)
         )
     )
