@@ -405,7 +405,11 @@ def verify(
 def current_states(
     session: Session, deps: GovDataDeps, *, account_id: str, identifiers: list[str]
 ) -> dict[str, bool]:
-    """Whether each certificate may still satisfy a material (asked live; the last state when down)."""
+    """Whether each certificate may still satisfy a material (asked live; the last state when down).
+
+    A certificate attached on another account that was merged into this one has no wallet row
+    here (wallet rows are read afresh, not moved): the wallet is synced from the library first,
+    so a valid card is not refused as "no longer valid"."""
     rows = {
         r.identifier: r
         for r in session.scalars(
@@ -414,9 +418,18 @@ def current_states(
             )
         )
     }
-    if not rows:
+    if not identifiers:
+        return {}
+    try:
+        who = holder(session, deps, account_id, why="submission-check", actor_type="system")
+    except VerifiedIdentityRequired:
         return dict.fromkeys(identifiers, False)
-    who = holder(session, deps, account_id, why="submission-check", actor_type="system")
+    if any(identifier not in rows for identifier in identifiers):
+        try:
+            synced, _stale = sync(session, deps, who, purpose="application")
+        except SourceUnavailable:
+            synced = []
+        rows |= {r.identifier: r for r in synced if r.identifier in identifiers}
     today = clock.local_date()
     out = {}
     for identifier in identifiers:

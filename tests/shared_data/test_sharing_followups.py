@@ -67,3 +67,46 @@ def test_authorising_again_keeps_the_payout_account_the_citizen_chose(
     assert again.get_json()["provenance"]["payout_account.account_no"]["source"] == "user"
     # Fields the citizen did not change are filled afresh from the new authorisation.
     assert again.get_json()["data"]["unemployment"]["last_employer"] == person.extra["employer"]
+
+
+def test_an_attached_certificate_still_counts_after_the_account_merge(
+    app: Any, client: Any, seeded: Any
+) -> None:
+    """A draft made in the mini-program with the ID card attached from the library; binding the
+    phone then merges the mini-program account into the app account. The card is valid: the
+    submission must not call it "no longer valid" because the wallet row stayed behind."""
+    from core.db import db
+    from domain.accounts import service as accounts
+    from domain.accounts.models import Account
+    from domain.identity import hall
+    from tests.api.v1.applications.conftest import SS_CARD, missing_data
+    from tests.conftest import make_citizen
+    from tests.domain.test_merge_followups import wechat_citizen
+
+    person = person_where(
+        lambda p: "insured_since" in p.extra and any(c.state == "01" for c in certs(p, ID_CARD)), skip=4
+    )
+    svc = app.extensions["yiwang"]
+    mini = wechat_citizen(app)
+    hall.record_in_person(
+        db.session(), deps=svc.identity, operator_id="op-test", account_id=mini["account_id"],
+        name=person.name, id_number=person.id_number, hall="天河区政务服务中心", request_id=None,
+    )  # fmt: skip
+    draft = create(client, mini, service_code=SS_CARD).get_json()
+    body = share(client, mini, draft).get_json()
+    form = client.get(f"{URL}/{draft['id']}/form", headers=mini["headers"]).get_json()
+    ready = patch(client, mini, body, missing_data(form["schema"], body["data"])).get_json()
+    id_card = next(m for m in ready["materials"] if m["id"] == "id_card")
+    assert any(s["kind"] == "ecert" for s in id_card["satisfied_by"])
+    phone = "13955501234"
+    on_app = make_citizen(app, phone=phone)
+    session = db.session()
+    accounts.bind_phone(
+        session, encryptor=svc.encryptor, hasher=svc.hasher,
+        account=session.get(Account, mini["account_id"]), phone=phone,
+    )  # fmt: skip
+    session.commit()
+    db.session.remove()
+    moved = get(client, on_app, draft["id"]).get_json()
+    resp = submit(client, on_app, moved)
+    assert resp.status_code == 200, resp.get_json()
