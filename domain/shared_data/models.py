@@ -23,6 +23,8 @@ STATUS_LABELS = {
     DENIED: ("部门未同意共享", "The department declined to share"),
     UNAVAILABLE: ("暂时无法获取", "Temporarily unavailable"),
     PURGED: ("已按规定删除", "Deleted as required"),
+    # A notice's word only: retrieved, but it fills or proves nothing this application needs.
+    "not_usable": ("已获取但不能用于本次申请", "retrieved, but it cannot be used for this application"),
 }
 
 

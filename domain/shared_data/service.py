@@ -405,6 +405,10 @@ def _poll_one(
         return 0
     if answer is None or grant is None or grant.revoked_at is not None:
         row.status, row.next_poll_at = m.UNAVAILABLE, None
+        if answer is None and app is not None and grant is not None and grant.revoked_at is None:
+            # The exchange's final refusal of the ticket: the citizen, told to wait for it, is
+            # told to provide it instead (a withdrawn consent needs no word).
+            _resolved(session, deps, row, app, clock.now())
         session.commit()
         return 0
     now = clock.now()
@@ -428,8 +432,11 @@ def _resolved(
         if used:
             _save(deps, app, data, provenance, now)
     # "Ready" when the answer filled or proved something (a record, or the absence a material
-    # needed); otherwise the citizen is told to provide it.
-    event = "shared_data_ready" if used or row.status == m.FOUND else "shared_data_unavailable"
+    # needed); otherwise the citizen is told to provide it. A case submitted meanwhile took
+    # nothing from the answer and needs nothing more: no word.
+    if app.status != states.DRAFT:
+        return
+    event = "shared_data_ready" if used else "shared_data_unavailable"
     session.add(
         ApplicationNotice(
             # Per record: a new consent fetches the dataset afresh (a new record), and its answer
@@ -444,7 +451,8 @@ def _resolved(
                 "case_number": app.case_number,
                 "dataset": row.dataset,
                 "dataset_name": SHARED_DATASETS.get(row.dataset, (row.dataset,))[0],
-                "status": row.status,  # worded per language by notifications.events
+                # Worded per language by notifications.events.
+                "status": "not_usable" if row.status == m.FOUND and not used else row.status,
                 "reason": row.reason,
             },
         )

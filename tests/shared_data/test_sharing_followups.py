@@ -110,3 +110,77 @@ def test_an_attached_certificate_still_counts_after_the_account_merge(
     moved = get(client, on_app, draft["id"]).get_json()
     resp = submit(client, on_app, moved)
     assert resp.status_code == 200, resp.get_json()
+
+
+def _notices(db_session: Any, app_id: str) -> list[Any]:
+    from domain.applications.models import ApplicationNotice
+
+    db_session.expire_all()
+    return db_session.scalars(
+        select(ApplicationNotice).where(
+            ApplicationNotice.application_id == app_id, ApplicationNotice.event_type.like("shared%")
+        )
+    ).all()
+
+
+def test_a_record_that_fills_and_proves_nothing_is_not_announced_as_filled_in(
+    app: Any, client: Any, db_session: Any, clock: Any, exchange_sim: Any, seeded: Any, services: Any
+) -> None:
+    from tests.shared_data.conftest import sim
+    from tests.shared_data.test_sharing_flow import RENT_WITHDRAWAL, _ticket
+
+    owner = person_where(lambda p: p.adult and "property" in p.extra and not p.spouse)
+    who = verified_as(app, owner)
+    draft = create(client, who, service_code=RENT_WITHDRAWAL).get_json()
+    body = share(client, who, draft).get_json()
+    sim(exchange_sim.url, f"_sim/tickets/{_ticket(db_session, body['id'])}", {"decision": "approve"})
+    clock.advance(services.govdata.poll_seconds + 1)
+    assert sharing.poll_pending(db_session, services.govdata) == 1
+    after = get(client, who, body["id"]).get_json()
+    assert not next(m for m in after["materials"] if m["id"] == "no_property")["satisfied"]
+    notices = _notices(db_session, body["id"])
+    assert [n.event_type for n in notices] == ["shared_data_unavailable"]
+    assert notices[0].params["status"] == "not_usable"  # "已获取但不能用于本次申请"
+
+
+def test_a_record_arriving_after_submission_brings_no_notice(
+    app: Any, client: Any, db_session: Any, clock: Any, exchange_sim: Any, seeded: Any, services: Any
+) -> None:
+    from tests.api.v1.applications.conftest import jpeg, missing_data, upload
+    from tests.shared_data.conftest import sim
+    from tests.shared_data.test_sharing_flow import _pending_property, _ticket
+
+    who, body, _ = _pending_property(app, client, exchange_sim)
+    form = client.get(f"{URL}/{body['id']}/form", headers=who["headers"]).get_json()
+    saved = patch(client, who, body, missing_data(form["schema"], body["data"]))
+    assert saved.status_code == 200, saved.get_json()
+    for m in saved.get_json()["materials"]:
+        if m["requirement"] == "required" and not m["satisfied"]:
+            assert upload(client, who, body["id"], m["id"], jpeg()).status_code == 201
+    done = submit(client, who, get(client, who, body["id"]).get_json())
+    assert done.status_code == 200, done.get_json()
+    sim(exchange_sim.url, f"_sim/tickets/{_ticket(db_session, body['id'])}", {"decision": "approve"})
+    clock.advance(services.govdata.poll_seconds + 1)
+    sharing.poll_pending(db_session, services.govdata)
+    assert get(client, who, body["id"]).get_json()["revision"] == done.get_json()["revision"]
+    assert _notices(db_session, body["id"]) == []
+
+
+def test_a_pending_item_the_exchange_gives_up_on_is_announced(
+    app: Any, client: Any, db_session: Any, clock: Any, exchange_sim: Any, seeded: Any, services: Any,
+    monkeypatch: Any,
+) -> None:  # fmt: skip
+    from tests.shared_data.test_sharing_flow import _pending_property
+
+    who, body, _ = _pending_property(app, client, exchange_sim)
+
+    def gone(**_: Any) -> Any:
+        raise GovDataError("工单不存在", retryable=False, status=404, code="E404")
+
+    monkeypatch.setattr(services.govdata.exchange, "ticket", gone)
+    clock.advance(services.govdata.poll_seconds + 1)
+    sharing.poll_pending(db_session, services.govdata)
+    after = get(client, who, body["id"]).get_json()
+    item = next(d for d in after["data_sharing"]["datasets"] if d["id"] == "property.real_estate_register")
+    assert item["status"] == "unavailable"
+    assert [n.event_type for n in _notices(db_session, body["id"])] == ["shared_data_unavailable"]
