@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from domain.appointments.models import AppointmentSlot, Hall
+from domain.appointments.service import open_hours
 from domain.calendar import service as calendar
 
 
@@ -21,14 +22,14 @@ def follow(session: Session, *, day: date, region: str) -> int:
     """Close or reopen the slots of `day` at the halls under `region` (000000: all) as the
     calendar now says; commits. How many slots changed."""
     changed = 0
-    for hall_id, hall_region in session.execute(select(Hall.id, Hall.region)).all():
-        if region not in calendar.region_chain(hall_region):
+    for hall in session.scalars(select(Hall)).all():
+        if region not in calendar.region_chain(hall.region):
             continue
-        closed = not calendar.is_working_day(session, day, region=hall_region)
+        closed = not open_hours(session, hall, day)
         done = session.execute(
             update(AppointmentSlot)
             .where(
-                AppointmentSlot.hall_id == hall_id,
+                AppointmentSlot.hall_id == hall.id,
                 AppointmentSlot.day == day,
                 AppointmentSlot.closed != closed,
             )

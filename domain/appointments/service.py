@@ -81,9 +81,24 @@ def halls(session: Session, *, service_code: str | None = None, region: str | No
     ]  # fmt: skip
 
 
-def _periods(hall: Hall, day: date) -> list[tuple[time, time]]:
-    raw = (hall.opening_hours or {}).get(str(day.isoweekday())) or []
+def _periods(hall: Hall, weekday: int) -> list[tuple[time, time]]:
+    raw = (hall.opening_hours or {}).get(str(weekday)) or []
     return [(time.fromisoformat(a), time.fromisoformat(b)) for a, b in raw]
+
+
+def open_hours(session: Session, hall: Hall, day: date) -> list[tuple[time, time]]:
+    """The hall's hours on `day` (none: closed). A working day opens with its weekday's hours; a
+    weekend the calendar made a working day (调休上班) with the hall's first Monday-to-Friday
+    hours, as halls keep office hours then; an ordinary weekend with the hall's own weekend
+    hours, if it has any; a public holiday (or a day an override closed) not at all."""
+    if calendar.is_working_day(session, day, region=hall.region):
+        periods = _periods(hall, day.isoweekday())
+        if not periods and day.isoweekday() >= 6:
+            periods = next((p for weekday in range(1, 6) if (p := _periods(hall, weekday))), [])
+        return periods
+    if calendar.is_public_holiday(session, day, region=hall.region):
+        return []
+    return _periods(hall, day.isoweekday())
 
 
 def slots(session: Session, *, service_code: str, hall_id: str, day: date) -> list[SlotView]:
@@ -97,7 +112,7 @@ def slots(session: Session, *, service_code: str, hall_id: str, day: date) -> li
     today = clock.now().astimezone(BEIJING).date()
     if not today <= day <= today + timedelta(days=BOOKING_DAYS):
         raise BadDate(days=BOOKING_DAYS)
-    if not calendar.is_working_day(session, day, region=hall.region) or not _periods(hall, day):
+    if not open_hours(session, hall, day):
         raise Closed()
     query = (
         select(AppointmentSlot)
@@ -123,7 +138,7 @@ def _ensure_slots(session: Session, hall: Hall, service_code: str, day: date) ->
     step = timedelta(minutes=hall.slot_minutes)
     capacity = hall.windows * hall.capacity_per_window
     values = []
-    for opens, closes in _periods(hall, day):
+    for opens, closes in open_hours(session, hall, day):
         start = datetime.combine(day, opens, tzinfo=BEIJING)
         end = datetime.combine(day, closes, tzinfo=BEIJING)
         while start + step <= end:

@@ -153,6 +153,23 @@ class _Days:
         return chinese_calendar.is_workday(day)
 
 
+def is_public_holiday(session: Session, day: date, *, region: str) -> bool:
+    """Whether `day` is a day off other than an ordinary weekend: a statutory holiday (a weekend
+    inside one included), or a day an override closed (a typhoon). A hall with weekend hours
+    opens on ordinary weekends, not on these."""
+    days = _Days(session, region)
+    days.check(day)
+    days.load(day, day)
+    if days.is_working(day):
+        return False
+    if day in days.kinds:  # an override made it a day off
+        return True
+    if day > days.statutory_last:
+        return day.isoweekday() < 6  # 1 January, the one holiday counted without the data
+    _, name = chinese_calendar.get_holiday_detail(day)
+    return name is not None or day.isoweekday() < 6
+
+
 def is_working_day(session: Session, day: date, *, region: str) -> bool:
     """Whether `day` is a working day in `region` (statutory calendar plus overrides)."""
     days = _Days(session, region)

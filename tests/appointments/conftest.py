@@ -14,14 +14,22 @@ ITEM = "11440100007504956C3000110001000"  # 社会保障卡申领
 WEEKDAYS = {str(d): [["09:00", "12:00"], ["13:30", "17:00"]] for d in range(1, 6)}
 
 
-def make_hall(app: Any, *, windows: int = 1, per_window: int = 2, items: tuple[str, ...] = (ITEM,)) -> str:
+def make_hall(
+    app: Any,
+    *,
+    windows: int = 1,
+    per_window: int = 2,
+    items: tuple[str, ...] = (ITEM,),
+    hours: dict | None = None,
+) -> str:
     from core.db import db
     from domain.appointments.models import Hall
 
     session = db.session()
     hall = Hall(
-        name="天河区政务服务中心", address="广州市天河区天河路 1 号", region="440106", opening_hours=WEEKDAYS,
-        windows=windows, service_codes=list(items), slot_minutes=30, capacity_per_window=per_window,
+        name="天河区政务服务中心", address="广州市天河区天河路 1 号", region="440106",
+        opening_hours=hours or WEEKDAYS, windows=windows, service_codes=list(items), slot_minutes=30,
+        capacity_per_window=per_window,
         created_at=clock_mod.now(),
     )  # fmt: skip
     session.add(hall)

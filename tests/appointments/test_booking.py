@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time as time_mod
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, time, timedelta
@@ -246,3 +247,61 @@ def test_no_shows_spread_over_more_than_30_days_do_not_pause(
     free = _no_shows(app, citizen, hall, [timedelta(days=35), timedelta(days=20), timedelta(days=1)])
     made = service.book(db.session(), account_id=citizen["account_id"], slot_id=free[0]["id"])
     assert made.status == "booked"
+
+
+def _beijing(instant: str) -> str:
+    from domain.appointments.service import BEIJING
+
+    return datetime.fromisoformat(instant).astimezone(BEIJING).strftime("%H:%M")
+
+
+def _override(client: Any, app: Any, day: Any, kind: str) -> Any:
+    from tests.api.v1.applications.conftest import key
+    from tests.domain.operators.factories import admin_headers, make_operator
+
+    editor = admin_headers(client, make_operator(app, username="cal-editor", roles=("catalog_editor",)))
+    body = {
+        "date": day.isoformat(),
+        "region": "440100",
+        "kind": kind,
+        "reason": "调休" if kind == "workday" else "台风停工",
+    }
+    made = client.post("/admin/v1/calendar/overrides", json=body, headers=editor | key())
+    assert made.status_code == 201, made.get_json()
+    return made
+
+
+def test_a_hall_open_on_saturday_mornings_can_be_booked_then_not_on_a_closed_saturday(
+    app: Any, client: Any, citizen: dict
+) -> None:
+    saturday_hall = make_hall(app, hours={"1": [["09:00", "17:00"]], "6": [["09:00", "12:00"]]})
+    saturday = next_weekend_day(app)
+    if saturday.isoweekday() != 6:
+        saturday += timedelta(days=6)
+    listed = slots(client, citizen, saturday_hall, saturday)
+    assert listed.status_code == 200, listed.get_json()
+    times = [_beijing(s["starts_at"]) for s in listed.get_json()]
+    assert times[0] == "09:00" and times[-1] == "11:30"  # its Saturday hours
+    assert (
+        slots(client, citizen, saturday_hall, saturday + timedelta(days=1)).status_code == 409
+    )  # no Sunday hours
+    _override(client, app, saturday, "holiday")
+    time_mod.sleep(1.1)  # lists are kept a second per process
+    closed = slots(client, citizen, saturday_hall, saturday)
+    assert closed.status_code == 409 and closed.get_json()["error"]["code"] == "appointments.closed"
+    refused = book(client, citizen, listed.get_json()[0]["id"])
+    assert refused.status_code == 409 and refused.get_json()["error"]["code"] == "appointments.closed"
+
+
+def test_a_weekend_made_a_working_day_opens_with_office_hours(app: Any, client: Any, citizen: dict) -> None:
+    weekday_hall = make_hall(app)  # Monday to Friday only
+    saturday = next_weekend_day(app)
+    if saturday.isoweekday() != 6:
+        saturday += timedelta(days=6)
+    assert slots(client, citizen, weekday_hall, saturday).status_code == 409
+    _override(client, app, saturday, "workday")  # 调休上班
+    listed = slots(client, citizen, weekday_hall, saturday)
+    assert listed.status_code == 200, listed.get_json()
+    times = [_beijing(s["starts_at"]) for s in listed.get_json()]
+    assert times[0] == "09:00" and "13:30" in times  # Monday's hours
+    assert book(client, citizen, listed.get_json()[0]["id"]).status_code == 201

@@ -245,3 +245,12 @@ def test_a_region_is_six_ascii_digits(region):
     hall: it must be refused, not stored and silently never applied."""
     with pytest.raises(InvalidRegion):
         cal.normalize_region(region)
+
+
+def test_public_holidays_are_told_apart_from_ordinary_weekends(db_session) -> None:
+    from domain.calendar.service import is_public_holiday
+
+    assert is_public_holiday(db_session, date(2026, 10, 3), region="440106")  # a Saturday in National Day
+    assert is_public_holiday(db_session, date(2026, 10, 1), region="440106")
+    assert not is_public_holiday(db_session, date(2026, 12, 12), region="440106")  # an ordinary Saturday
+    assert not is_public_holiday(db_session, date(2026, 12, 14), region="440106")  # a working Monday
