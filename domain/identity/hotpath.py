@@ -53,7 +53,6 @@ _STATE = (
                                             LoginSession.__table__.c.account_id == _ACCOUNTS.c.id))
     .where(_ACCOUNTS.c.id == bindparam("account_id"))
 )  # fmt: skip
-_STATE_LOCKED = _STATE.with_for_update(of=_ACCOUNTS)
 
 _VERIFICATION = select(_VERIFICATIONS).where(_VERIFICATIONS.c.id == bindparam("verification_id"))
 _INSERT_VERIFICATION = insert(_VERIFICATIONS)
@@ -106,10 +105,16 @@ class AccountState:
 def account_state(
     conn: Connection, account_id: str, lookup: str, session_id: str | None = None, *, lock: bool = False
 ) -> AccountState:
-    """One query; `lock` holds the account row until the transaction ends (PostgreSQL)."""
+    """One query; `lock` holds the account row until the transaction ends (PostgreSQL), taken
+    first by a statement of its own. A locking read that joins the identities would, after
+    waiting for the lock, re-check only the account row and return the identity rows as they
+    were before the wait: a displacement committed meanwhile (the identity moved to another
+    account by a face check there) went unseen, and this account was raised to L3 holding no
+    identity at all. The read after the lock sees what the holder of the lock committed."""
+    if lock:
+        lock_account(conn, account_id)
     rows = conn.execute(
-        _STATE_LOCKED if lock else _STATE,
-        {"account_id": account_id, "lookup": lookup, "session_id": session_id or ""},
+        _STATE, {"account_id": account_id, "lookup": lookup, "session_id": session_id or ""}
     ).all()
     if not rows:
         raise AccountNotFound()
