@@ -22,6 +22,7 @@ from core.crypto import Encryptor
 from core.db import new_id
 from domain.accounts.models import WECHAT_OPENID, Account, ChannelIdentity
 from domain.accounts.service import get_account
+from domain.auth.errors import SessionRevoked
 from domain.auth.sessions import reissue_access
 from domain.identity import documents, hotpath
 from domain.identity.binding import (
@@ -300,7 +301,13 @@ def _bind_and_pass(
         session.commit()
         raise
     audit.insert_now(session, [*events, finish_event(row, request_id)])
-    access = hotpath.access_token(deps, state, session_id, new_level, live_at) if session_id else None
+    try:
+        access = hotpath.access_token(deps, state, session_id, new_level, live_at) if session_id else None
+    except SessionRevoked:
+        # The caller's session ended while the provider answered (its last access token outlives
+        # it by minutes): the paid, passed check is kept all the same; the caller signs in again.
+        commit(session)
+        raise
     commit(session)
     return Outcome(row, account_id, level_changed=True, identity_level=new_level, access_token=access)
 
@@ -324,8 +331,12 @@ def _passed(
     _audit(session, row, request_id)
     access = None
     if merged_from is None and session_id is not None:
-        access = reissue_access(session, tokens=deps.tokens, policy=deps.session_policy,
-                                account_id=bound.id, session_id=session_id)  # fmt: skip
+        try:
+            access = reissue_access(session, tokens=deps.tokens, policy=deps.session_policy,
+                                    account_id=bound.id, session_id=session_id)  # fmt: skip
+        except SessionRevoked:  # as in _bind_and_pass: the check is kept, the caller signs in again
+            commit(session)
+            raise
     level = bound.identity_level
     commit(session)
     return Outcome(row, bound.id, merged_from=merged_from, level_changed=True,
