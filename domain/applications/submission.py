@@ -187,6 +187,12 @@ def submit(
     target = states.SUBMITTED if app.status == states.DRAFT else states.RESUBMITTED
     if not states.allowed(app.status, target, states.CITIZEN):
         raise IllegalTransition(**status_params(app.status))
+    if target == states.RESUBMITTED and session.scalar(_NEWS_WAITING, {"app_id": app.id}):
+        # As for a withdrawal: the province's word not applied yet may have closed the case (a
+        # supplement never given ends it); a resubmission overtaking it would leave the case
+        # "resubmitted" for good. Judge again once it is applied.
+        session.rollback()
+        raise ProvinceUpdatePending()
     spec = spec_of(session, app)
     data = decrypt_data(deps.encryptor, app.data_enc)
     identity_level, live_checked_at, satisfied = _identity_and_materials(session, account_id, app.id)

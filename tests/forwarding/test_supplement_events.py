@@ -132,3 +132,26 @@ def test_a_receipt_not_applied_yet_does_not_hold_up_a_withdrawal(app, client, zh
     assert callback(client, app, event(case["case_number"], 2, "received")).get_json()["result"] == "stored"
     done = client.post(f"/v1/applications/{case['id']}/withdraw", json={}, headers=zhang["headers"] | key())
     assert done.status_code == 200, done.get_json()
+
+
+def test_a_resubmission_waits_for_the_provinces_closing_word_not_yet_applied(
+    app, client, zhang, services, province
+):
+    """The supplement never came and the province closed the case a moment ago; the applier has
+    not run yet. A resubmission overtaking that word left the case 已补正 for good."""
+    from tests.api.v1.applications.conftest import error_code, key
+
+    case = _case(app, client, zhang, services)
+    _send(app, client, case, 2, "accepted", code="1")
+    _send(app, client, case, 3, "supplement", code="3", materials=["insurance"])
+    closing = event(case["case_number"], 4, "completed", result_code="1", reason="逾期未补正，不予许可")
+    assert callback(client, app, closing).get_json()["result"] == "stored"  # kept, not applied yet
+    url = f"/v1/applications/{case['id']}/submit"
+    early = client.post(url, json={}, headers=zhang["headers"] | key())
+    assert early.status_code == 409 and error_code(early) == "application.province_update_pending"
+    assert fresh().get(Application, case["id"]).status == "supplement_requested"  # nothing written
+    apply_events(app)
+    row = fresh().get(Application, case["id"])
+    assert (row.status, row.result) == ("completed", "denied")
+    late = client.post(url, json={}, headers=zhang["headers"] | key())
+    assert late.status_code == 409 and error_code(late) == "application.illegal_transition"
