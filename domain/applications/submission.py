@@ -25,6 +25,7 @@ from domain.applications.deps import ApplicationDeps
 from domain.applications.errors import (
     ApplicationNotFound,
     CaseNumberRetry,
+    ChannelNotOffered,
     IllegalTransition,
     ProvinceUpdatePending,
     SubmissionInvalid,
@@ -194,6 +195,11 @@ def submit(
         session.rollback()
         raise ProvinceUpdatePending()
     spec = spec_of(session, app)
+    if channel not in spec.channels:
+        # A draft resumes on any channel, but it is submitted only on one the item offers (a
+        # draft begun in the app, resumed in a mini-program the item is not offered on).
+        session.rollback()
+        raise ChannelNotOffered(details={"channels": sorted(spec.channels)})
     data = decrypt_data(deps.encryptor, app.data_enc)
     identity_level, live_checked_at, satisfied = _identity_and_materials(session, account_id, app.id)
     if unverified_identity_fields(spec, app.provenance):
