@@ -85,6 +85,12 @@ def configure(revision: Callable[[], int] | None) -> None:
     _revision.source = revision
 
 
+def specs_revision() -> int | None:
+    """The catalog revision this process's specs were built at: caches of what is derived from
+    a spec (the data-sharing consent text) are dropped when it moves, as the specs are."""
+    return _revision.built_at
+
+
 def _current_revision(session: Session) -> int:
     source = _revision.source
     return source() if source is not None else current_revision(session)

@@ -12,7 +12,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from core.db_statements import single_statement_connection
-from domain.applications import states
+from domain.applications import forms, states
 from domain.applications.forms import FormSpec
 from domain.applications.models import Application
 from domain.catalog.models import EcertType
@@ -37,14 +37,23 @@ class Offer:
     names: dict[str, str]  # certificate type code -> name
 
 
-# Per pinned item versions, like the form spec itself (domain/applications/forms.py): a GET of an
-# application must not recompute the plan and re-read type names every time.
-_offers: dict[tuple[tuple[str, int], ...], Offer] = {}
+# Per spec, like the form spec itself (domain/applications/forms.py): a GET of an application
+# must not recompute the plan and re-read type names every time. Keyed as the spec is (pinned
+# items and the bundle's name: two bundles of the same items each name their own) with the
+# departments it names, and dropped when the specs are (a catalog change: a department renamed).
+_offers: dict[tuple[Any, ...], Offer] = {}
+_offers_revision: list[int | None] = [None]
 _lock = threading.Lock()
 
 
 def offer_for(session: Session, spec: FormSpec) -> Offer:
-    found = _offers.get(spec.items)
+    revision = forms.specs_revision()
+    if revision != _offers_revision[0]:
+        with _lock:
+            _offers.clear()
+            _offers_revision[0] = revision
+    key = (spec.items, spec.name, spec.departments)
+    found = _offers.get(key)
     if found is not None:
         return found
     plan = plan_for(spec.prefill, spec.materials)
@@ -54,7 +63,7 @@ def offer_for(session: Session, spec: FormSpec) -> Offer:
     with _lock:
         if len(_offers) > 10_000:
             _offers.clear()
-        _offers[spec.items] = offer
+        _offers[key] = offer
     return offer
 
 

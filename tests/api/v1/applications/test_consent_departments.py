@@ -41,3 +41,34 @@ def test_consent_follows_a_renamed_department(client, zhang, db_session):
     fresh = submit(client, zhang, created | {"consent": now})
     assert fresh.status_code == 422  # the draft is still incomplete...
     assert "consent" not in fresh.get_json()["error"]["fields"]  # ...but its consent holds
+
+
+def test_the_data_sharing_consent_follows_a_renamed_department(client, zhang, db_session):
+    created = create(client, zhang, service_code=SS_CARD).get_json()
+    assert "人力资源和社会保障" in created["data_sharing"]["text"]
+    _rename_department(db_session)
+    now = get(client, zhang, created["id"]).get_json()
+    assert "承办部门（人力资源社会保障局）" in now["consent"]["text"]
+    assert "人力资源社会保障局" in now["data_sharing"]["text"], now["data_sharing"]["text"]
+
+
+def test_the_data_sharing_consent_of_a_bundle_names_that_bundle(client, zhang, db_session):
+    """Two bundles of the same items: each consent names the bundle being applied for."""
+    import json
+
+    from cli.catalog import SEED_DIR
+
+    bundles = json.loads((SEED_DIR / "bundles.json").read_text())["bundles"]
+    newborn = next(b for b in bundles if b["code"] == "YJS-NEWBORN")
+    twins = newborn | {"code": "YJS-TWINS", "name": "双胞胎出生一件事", "name_en": "Twins"}
+    doc = {
+        "reference": {"departments": [], "categories": [], "ecert_types": []},
+        "items": [], "bundles": [twins], "publish": True,
+    }  # fmt: skip
+    report = import_catalog(db_session, CLI_ACTOR, doc, dry_run=False)
+    assert report.ok, report.problems
+    first = create(client, zhang, bundle_id="YJS-NEWBORN").get_json()
+    assert "新生儿出生一件事" in first["data_sharing"]["text"]
+    second = create(client, zhang, bundle_id="YJS-TWINS").get_json()
+    assert "双胞胎出生一件事" in second["consent"]["text"]
+    assert "双胞胎出生一件事" in second["data_sharing"]["text"], second["data_sharing"]["text"]
