@@ -11,7 +11,8 @@ the JPEG extension markers and anything after EOI. The walk goes through every s
 files have tables between scans), so the end of the image is known. PNG: keeps the chunks that
 draw the image (IHDR, PLTE, IDAT, IEND, tRNS, gAMA, cHRM, sRGB, iCCP, sBIT, pHYs, bKGD and the
 APNG frames acTL, fcTL, fdAT); drops every other (eXIf, text, time, C2PA manifests, private
-chunks) and anything after IEND; checks every CRC. A structural fault raises MalformedImage; the
+chunks) and anything after IEND, writing back, as for JPEG, an eXIf chunk with the orientation
+alone (before the image data) when the original's said 2-8; checks every CRC. A structural fault raises MalformedImage; the
 caller (`domain.applications.files`) turns it into CorruptFile and decodes the result with Pillow.
 """
 
@@ -39,12 +40,23 @@ _PNG_KEEP = frozenset({
 })  # fmt: skip
 
 
-def _orientation_segment(orientation: int) -> bytes:
-    """An APP1 Exif segment holding the orientation tag alone (big-endian TIFF, one IFD entry)."""
+def _orientation_tiff(orientation: int) -> bytes:
+    """Exif data holding the orientation tag alone (big-endian TIFF, one IFD entry)."""
     tiff = b"MM\x00*" + struct.pack(">I", 8) + struct.pack(">H", 1)
-    tiff += struct.pack(">HHIH2x", 0x0112, 3, 1, orientation) + struct.pack(">I", 0)
-    payload = _EXIF_ID + tiff
+    return tiff + struct.pack(">HHIH2x", 0x0112, 3, 1, orientation) + struct.pack(">I", 0)
+
+
+def _orientation_segment(orientation: int) -> bytes:
+    """An APP1 Exif segment holding the orientation tag alone."""
+    payload = _EXIF_ID + _orientation_tiff(orientation)
     return b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload
+
+
+def _orientation_chunk(orientation: int) -> bytes:
+    """A PNG eXIf chunk holding the orientation tag alone."""
+    body = _orientation_tiff(orientation)
+    crc = zlib.crc32(body, zlib.crc32(b"eXIf"))
+    return struct.pack(">I", len(body)) + b"eXIf" + body + struct.pack(">I", crc)
 
 
 def _kept_jpeg_payload(marker: int, payload: bytes) -> bytes | None:
@@ -177,6 +189,7 @@ def strip_png(data: bytes) -> Stripped:
     out = bytearray(PNG_SIGNATURE)
     removed: list[str] = []
     orientation: int | None = None
+    seen_idat = False
     size: tuple[int, int] | None = None
     pos, n = len(PNG_SIGNATURE), len(data)
     while True:
@@ -197,9 +210,13 @@ def strip_png(data: bytes) -> Stripped:
             size = struct.unpack(">II", body[:8])
         if kind not in _PNG_KEEP:
             removed.append(kind.decode("ascii"))
-            if kind == b"eXIf" and orientation is None:
+            if kind == b"eXIf" and orientation is None and not seen_idat:
                 orientation = _orientation(bytes(body))
         else:
+            if kind == b"IDAT" and not seen_idat:
+                seen_idat = True
+                if orientation is not None:  # kept alone, before the image data, as JPEG's is
+                    out += _orientation_chunk(orientation)
             out += view[pos:end]
         pos = end
         if kind == b"IEND":

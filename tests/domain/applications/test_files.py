@@ -130,7 +130,12 @@ def test_png_loses_text_exif_and_time_chunks_and_keeps_exact_pixels():
 
     assert result.media_type == PNG
     assert (result.width, result.height, result.orientation) == (67, 45, 8)
-    assert set(samples.chunk_types(result.cleaned)) == {"IHDR", "pHYs", "IDAT", "IEND"}
+    # Of Exif only the orientation stays, before the image data: the photo is shown turned right.
+    assert set(samples.chunk_types(result.cleaned)) == {"IHDR", "pHYs", "eXIf", "IDAT", "IEND"}
+    types = samples.chunk_types(result.cleaned)
+    assert types.index("eXIf") < types.index("IDAT")
+    with Image.open(io.BytesIO(result.cleaned)) as stored:
+        assert dict(stored.getexif()) == {0x0112: 8}
     for secret in (*samples.SECRETS, b"SECRETAUTHOR", b"SECRETITXT"):
         assert secret not in result.cleaned
     assert samples.pixels(result.cleaned) == samples.pixels(original)
@@ -310,3 +315,10 @@ def test_errors_have_stable_codes_and_both_languages():
         assert error.message_zh and error.message_en and error.message_zh != error.message_en
     assert UnsupportedType.message_zh == "文件内容不是 JPG、PNG、PDF 或 OFD 格式"
     assert not issubclass(TooManyPixels, CorruptFile)
+
+
+def test_a_png_without_orientation_gets_no_exif_chunk():
+    buf = io.BytesIO()
+    samples.picture("RGB").save(buf, "PNG", exif=samples.exif(1))
+    result = inspect(buf.getvalue())
+    assert result.orientation is None and "eXIf" not in samples.chunk_types(result.cleaned)
