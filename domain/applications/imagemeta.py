@@ -12,8 +12,9 @@ files have tables between scans), so the end of the image is known. PNG: keeps t
 draw the image (IHDR, PLTE, IDAT, IEND, tRNS, gAMA, cHRM, sRGB, iCCP, sBIT, pHYs, bKGD and the
 APNG frames acTL, fcTL, fdAT); drops every other (eXIf, text, time, C2PA manifests, private
 chunks) and anything after IEND, writing back, as for JPEG, an eXIf chunk with the orientation
-alone (before the image data) when the original's said 2-8; checks every CRC. A structural fault raises MalformedImage; the
-caller (`domain.applications.files`) turns it into CorruptFile and decodes the result with Pillow.
+alone (before the image data) when the original's said 2-8; checks every CRC. A structural
+fault raises MalformedImage; the caller (`domain.applications.files`) turns it into
+CorruptFile and decodes the result with Pillow.
 """
 
 from __future__ import annotations
