@@ -172,7 +172,12 @@ def _form_parts() -> bytes:
 
 
 def _scope(who: str) -> str:
-    return f"{who}|{request.method}|{request.path}"
+    """Whose key, for which request: the query string is part of it (a dry run and the real
+    import of one document, sent with one key, are two requests, not a retry). Without one the
+    scope is as it always was, so keys stored before keep answering their retries."""
+    scope = f"{who}|{request.method}|{request.path}"
+    query = request.query_string
+    return f"{scope}?{query.decode('latin-1')}" if query else scope
 
 
 _EARLY = "yiwang_idempotency_early"

@@ -273,3 +273,19 @@ def test_a_csv_row_with_more_values_than_columns_is_refused_whole(app, client):
     assert "第 3 行" in resp.get_json()["error"]["message"]
     listed = client.get(f"{URL}/reference/departments.csv", headers=headers).data.decode("utf-8-sig")
     assert "卫生健康,Health" not in listed and "public_security,公安,部" not in listed
+
+
+def test_a_real_import_after_a_dry_run_with_the_same_key_imports(app, client):
+    """A console sending one Idempotency-Key per document, for its dry run and then its import:
+    the import is a request of its own, not a retry of the dry run."""
+    headers = admin_headers(client, make_operator(app, username="carol", roles=("catalog_editor",)))
+    headers = {**headers, "Idempotency-Key": "catalog-2026-12-07"}
+    dry = client.post(f"{URL}/import?dry_run=true", json=document(item()), headers=headers)
+    assert dry.status_code == 200 and dry.get_json()["dry_run"] is True
+    real = client.post(f"{URL}/import", json=document(item()), headers=headers)
+    assert real.status_code == 200 and real.get_json()["dry_run"] is False, real.headers.get(
+        "Idempotent-Replayed"
+    )
+    assert client.get(f"{URL}/items/{item()['code']}", headers=headers).status_code == 200
+    again = client.post(f"{URL}/import", json=document(item()), headers=headers)  # a retry of the import
+    assert again.headers.get("Idempotent-Replayed") == "true" and again.get_json() == real.get_json()
