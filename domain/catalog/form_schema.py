@@ -213,6 +213,7 @@ def _check_schema(problems: Problems, path: str, schema: Any) -> bool:
             Text("the root must be an object with properties", "根须为带 properties 的对象"),
         )
         return False
+    _check_required(problems, path, schema)
     # A bad reference is reported, but the hints and bindings are still checked: one report
     # should list every problem of the item.
     for ref in _refs(schema):
@@ -225,6 +226,35 @@ def _check_schema(problems: Problems, path: str, schema: Any) -> bool:
                 ),
             )
     return True
+
+
+def _check_required(problems: Problems, path: str, schema: dict[str, Any]) -> None:
+    """Every name a `required` lists is one of the `properties` beside it: a typo ("reasons" for
+    the group "reason") imported cleanly, and then every submission was refused for a field the
+    phone never shows and a PATCH may not set. (A `required` without `properties` beside it, as
+    in `then` of a condition, names the fields of the object it applies to, not checked here.)"""
+    stack: list[tuple[str, dict[str, Any]]] = [(path, schema)]
+    while stack:
+        where, node = stack.pop()
+        names, props = node.get("required"), node.get("properties")
+        if isinstance(names, list) and isinstance(props, dict):
+            for i, name in enumerate(names):
+                if isinstance(name, str) and name not in props:
+                    problems.add(
+                        f"{join(where, 'required')}[{i}]",
+                        "invalid_form_schema",
+                        Text(f"{name!r} is not one of the properties", f"{name!r} 不在 properties 中"),
+                    )
+        for key, value in node.items():
+            at = join(where, _shown(key))
+            if key in _NAMED_SCHEMAS and isinstance(value, dict):
+                stack.extend((join(at, _shown(k)), v) for k, v in value.items() if isinstance(v, dict))
+            elif key in _NOT_SCHEMAS:
+                continue  # data (const, default, enum, examples), not schemas
+            elif isinstance(value, dict):
+                stack.append((at, value))
+            elif isinstance(value, list):
+                stack.extend((f"{at}[{i}]", v) for i, v in enumerate(value) if isinstance(v, dict))
 
 
 # Keywords whose values are data, or names of fields, not schemas: a "pattern" key there is no regex.

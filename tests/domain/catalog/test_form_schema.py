@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 from sqlalchemy import func, select
 
@@ -186,3 +188,21 @@ def test_patterns_both_sides_read_alike_are_accepted_and_data_is_not_mistaken_fo
     }
     report = import_catalog(db_session, ACTOR, document(doc), dry_run=True)
     assert report.ok, report.problems
+
+
+def test_a_required_name_the_form_does_not_have_is_refused_at_import(db_session):
+    """A typo in `required` ("reasons" for the group "reason") imported cleanly, and then every
+    submission was refused for a field no phone shows."""
+    doc = copy.deepcopy(item())  # the factory's forms are shared between its items
+    doc["form"]["schema"]["required"] = ["applicant", "reasons"]
+    report = import_catalog(db_session, ACTOR, document(doc), dry_run=True)
+    found = {(p.path, p.code) for p in report.problems}
+    assert ("items[0].form.schema.required[1]", "invalid_form_schema") in found, report.problems
+    nested = copy.deepcopy(item())
+    applicant = nested["form"]["schema"]["properties"]["applicant"]
+    applicant["required"] = [*applicant.get("required", []), "adress"]
+    report = import_catalog(db_session, ACTOR, document(nested), dry_run=True)
+    assert any(
+        p.path.startswith("items[0].form.schema.properties.applicant.required[") for p in report.problems
+    ), report.problems
+    assert import_catalog(db_session, ACTOR, document(item()), dry_run=True).ok  # the factory's own form
