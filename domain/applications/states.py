@@ -90,6 +90,10 @@ TRANSITIONS: dict[tuple[str, str], str] = {
     # decided as it stands (办结, usually denied); the citizen no longer waits on a closed case.
     (SUPPLEMENT_REQUESTED, NOT_ACCEPTED): HANDLER,  # before acceptance only
     (SUPPLEMENT_REQUESTED, COMPLETED): HANDLER,  # after acceptance only
+    # The closing word crossing the citizen's late resubmission (or the province's receipt of
+    # it): the case is decided as the province decided it, not left 已补正 for good.
+    (RESUBMITTED, COMPLETED): HANDLER,  # after acceptance only
+    (RECEIVED, COMPLETED): HANDLER,  # after acceptance only
 }
 
 # Acceptance (受理) happens once. After it, a resubmission answers a supplement asked for during
@@ -99,7 +103,9 @@ BEFORE_ACCEPTANCE = frozenset({
     (RECEIVED, ACCEPTED), (RECEIVED, NOT_ACCEPTED), (RESUBMITTED, ACCEPTED), (RESUBMITTED, NOT_ACCEPTED),
     (SUPPLEMENT_REQUESTED, NOT_ACCEPTED),
 })  # fmt: skip
-AFTER_ACCEPTANCE = frozenset({(RECEIVED, IN_REVIEW), (SUPPLEMENT_REQUESTED, COMPLETED)})
+AFTER_ACCEPTANCE = frozenset({
+    (RECEIVED, IN_REVIEW), (SUPPLEMENT_REQUESTED, COMPLETED), (RESUBMITTED, COMPLETED), (RECEIVED, COMPLETED),
+})  # fmt: skip
 
 # The promised time limit runs from acceptance; these states stop the clock: waiting for the
 # citizen's supplement, or a special procedure. The clock runs again once the citizen has

@@ -155,3 +155,31 @@ def test_a_resubmission_waits_for_the_provinces_closing_word_not_yet_applied(
     assert (row.status, row.result) == ("completed", "denied")
     late = client.post(url, json={}, headers=zhang["headers"] | key())
     assert late.status_code == 409 and error_code(late) == "application.illegal_transition"
+
+
+def test_the_provinces_closing_word_crossing_a_resubmission_still_closes_the_case(
+    app, client, zhang, services, province
+):
+    """The citizen resubmits a moment before the province's closing word (a supplement never
+    given, decided during review) arrives: the case is completed as decided, not 已补正 for good."""
+    from tests.api.v1.applications.conftest import key
+
+    case = _case(app, client, zhang, services)
+    _send(app, client, case, 2, "accepted", code="1")
+    _send(app, client, case, 3, "supplement", code="3", materials=["insurance"])
+    done = client.post(f"/v1/applications/{case['id']}/submit", json={}, headers=zhang["headers"] | key())
+    assert done.status_code == 200, done.get_json()
+    row = _send(app, client, case, 4, "completed", result_code="1", reason="逾期未补正，不予许可")
+    assert (row.status, row.result) == ("completed", "denied")
+
+
+def test_a_closing_word_before_acceptance_is_not_a_completion(app, client, zhang, services, province):
+    """Before acceptance a resubmitted case is never completed (it is 不予受理 or accepted first)."""
+    from tests.api.v1.applications.conftest import key
+
+    case = _case(app, client, zhang, services)
+    _send(app, client, case, 2, "supplement", code="3", materials=["insurance"])
+    done = client.post(f"/v1/applications/{case['id']}/submit", json={}, headers=zhang["headers"] | key())
+    assert done.status_code == 200, done.get_json()
+    row = _send(app, client, case, 3, "completed", result_code="1")
+    assert row.status == "resubmitted"
