@@ -258,9 +258,27 @@ class Forwarder:
             # Outside the except block: an error recording the failure must not carry the
             # province's text (which may quote a name) along as its cause into a traceback.
             quoted = _quoted(body, self._form_fields(session, row_id))
+            if body.get("action") == "withdraw":
+                quoted += self._withdraw_quotable(session, row_id, body)
             return self._failed(session, row_id, attempt, refused, quoted=quoted)
         self._breaker_success()
         return receipt
+
+    def _withdraw_quotable(self, session: Session, row_id: str, body: dict[str, Any]) -> list[str]:
+        """What a refused withdrawal may quote that its body did not carry as applicant or form:
+        the applicant's verified name, and the citizen's reason when written in Chinese."""
+        values = []
+        reason = body.get("reason")
+        if isinstance(reason, str) and (_CJK.search(reason) or "@" in reason):
+            values.append(reason)
+        try:
+            row = session.get(ForwardingOutbox, row_id)
+            name = payload.applicant_name(session, self.encryptor, row.application_id) if row else None
+        except Exception:  # masking more is the safe side; the refusal is still recorded
+            session.rollback()
+            log.warning("applicant name unavailable to mask a refusal", extra={"row_id": row_id})
+            return values
+        return [*values, name] if name else values
 
     def _form_fields(self, session: Session, row_id: str) -> FormFields | None:
         """The JSON Schema of each form field the body sent, by the name the province knows it

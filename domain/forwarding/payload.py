@@ -145,6 +145,24 @@ def build_many(
     return out
 
 
+def applicant_name(session: Session, encryptor: Encryptor, application_id: str) -> str | None:
+    """The verified name of an application's applicant, read to mask it where a refusal of a
+    withdrawal is kept (a withdrawal's body does not carry it, but the province's text may quote
+    it). Audited as a read of personal data; the caller commits."""
+    name_enc = session.scalar(
+        select(VerifiedIdentity.name_enc)
+        .join(Application, Application.account_id == VerifiedIdentity.account_id)
+        .where(Application.id == application_id)
+    )
+    if name_enc is None:
+        return None
+    audit.record(
+        session, actor_type="system", actor_id="forwarder", action="pii.read", target_type="application",
+        target_id=application_id, details={"purpose": "mask-refusal"},
+    )  # fmt: skip
+    return encryptor.decrypt(name_enc, purpose=NAME_PURPOSE)
+
+
 def _body(encryptor: Encryptor, profile: Profile, row: ForwardingOutbox, src: Sources) -> dict[str, Any]:
     app = src.apps.get(row.application_id)
     if app is None:  # the application row is never deleted once submitted

@@ -117,3 +117,43 @@ def test_values_of_fields_the_spec_does_not_know_are_masked_as_written_by_the_ci
     assert "本市户籍" not in redact_values("类别本市户籍", _quoted(body, unmarked))
     # Without the form's spec every value written in Chinese is masked, as before.
     assert "本市户籍" not in redact_values("类别本市户籍", _quoted(body))
+
+
+def test_a_refused_withdrawal_keeps_neither_the_applicants_name_nor_the_reason(
+    app, client, zhang, services, province, monkeypatch, caplog
+):
+    """A withdrawal's body carries no applicant and no form, but the province's refusal may quote
+    the applicant ("申请人张三的办件已受理") and the citizen's reason."""
+    from tests.api.v1.applications.conftest import key
+    from tests.forwarding.conftest import submitted
+
+    case = submitted(client, zhang)
+    assert forward(services) == ["delivered"]
+    reason = "家中有事，暂不办理"
+    done = client.post(
+        f"/v1/applications/{case['id']}/withdraw", json={"reason": reason}, headers=zhang["headers"] | key()
+    )
+    assert done.status_code == 200, done.get_json()
+    fw = services.forwarding.forwarder()
+
+    def refuse(body):
+        assert body["action"] == "withdraw"
+        raise ProvinceError(
+            f"申请人{zhang['name']}的办件已受理，不能撤回（{reason}）",
+            retryable=False,
+            status=400,
+            code="E4003",
+        )
+
+    monkeypatch.setattr(fw.client, "intake", refuse)
+    assert forward(services, forwarder=fw) == ["dead"]
+    row = fresh().scalar(
+        select(ForwardingOutbox).where(
+            ForwardingOutbox.application_id == case["id"], ForwardingOutbox.kind == "withdraw"
+        )
+    )
+    audited = fresh().scalars(select(AuditEvent).where(AuditEvent.action == "forwarding.dead_letter")).all()
+    logged = [r.getMessage() + str(r.__dict__) for r in caplog.records]
+    assert "不能撤回" in row.last_error  # the province's words stay readable
+    for text in (row.last_error, *(str(a.details) for a in audited), *logged):
+        assert zhang["name"] not in text and reason not in text, text
