@@ -71,18 +71,21 @@ def candidates(session: Session, profile: Profile, *, quiet_after: float, limit:
 def reconcile_case(
     session: Session, profile: Profile, client: ProvinceClient, sblsh: str, report: Report
 ) -> None:
-    answer = client.status(sblsh)
-    report.asked += 1
     app = session.scalar(select(Application).where(Application.case_number == sblsh))
     if app is None:
         return
-    session.execute(  # asked: its turn comes again after the others (not a change of the case)
+    # Its turn comes again after the others (not a change of the case), stamped before asking:
+    # a case the province cannot answer (a record broken on its side, a timeout) would otherwise
+    # stay first in line, stop every pass, and no other case would ever be asked.
+    session.execute(
         update(Application)
         .where(Application.id == app.id)
         .values(province_checked_at=clock.now())
         .execution_options(synchronize_session=False)
     )
     session.commit()
+    answer = client.status(sblsh)
+    report.asked += 1
     if answer is None:
         # The province never heard of the case: every delivered row of it goes out again.
         report.unknown += 1

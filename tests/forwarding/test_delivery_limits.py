@@ -150,3 +150,33 @@ def test_a_case_whose_answer_cannot_be_used_does_not_stop_the_pass(
     deps = services.forwarding
     report = reconcile.reconcile(fresh(), deps.profile(), deps.client(), quiet_after=3600)
     assert report.errors == 1 and cases[1]["case_number"] in report.cases
+
+
+def test_one_case_the_province_cannot_answer_does_not_stop_reconciliation(
+    app, client, zhang, services, province, clock, monkeypatch
+):
+    """The province's status query fails (retryable) for one case every time: that case goes to
+    the back of the line, and the other quiet cases are still asked."""
+    from domain.applications.models import Application
+
+    a = submitted(client, zhang)
+    b = submitted(client, zhang)
+    forward(services)
+    clock.advance(2 * 3600)
+    profile, prov = services.forwarding.profile(), services.forwarding.client()
+    first = reconcile.candidates(fresh(), profile, quiet_after=3600, limit=200)[0]
+    real = prov.status
+
+    def status(sblsh):
+        if sblsh == first:
+            raise ProvinceError("HTTP 503", retryable=True, status=503)
+        return real(sblsh)
+
+    monkeypatch.setattr(prov, "status", status)
+    for _ in range(3):
+        reconcile.reconcile(fresh(), profile, prov, quiet_after=3600)
+        clock.advance(3601)
+    other = b if first == a["case_number"] else a
+    assert fresh().get(Application, other["id"]).province_checked_at is not None, (
+        "the other case was never asked"
+    )
