@@ -50,6 +50,9 @@ class CorrectionSchema(StrictSchema):
             raise ValidationError(
                 Text(f"these keys cannot be overridden: {listed}", f"以下键不可覆盖：{listed}")
             )
+        for name in ("form", "applicant"):  # objects in the body: a correction keeps them so
+            if name in (value or {}) and not isinstance(value[name], dict):
+                raise ValidationError(Text(f"{name} must be an object", f"{name} 须为对象"))
 
 
 class UnconfirmedQuerySchema(StrictSchema):

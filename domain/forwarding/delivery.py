@@ -490,9 +490,11 @@ def _quoted(body: dict[str, Any], fields: FormFields | None = None) -> list[str]
     const, boolean, a choice of consts, a list of those: "本市户籍"). A listed choice without the
     mark (婚姻状况, 民族) is masked like anything the citizen wrote, and so is a value whose field
     is not known."""
-    applicant = body.get("applicant") or {}
+    applicant = body.get("applicant")
+    applicant = applicant if isinstance(applicant, dict) else {}
     values = [applicant["name"]] if isinstance(applicant.get("name"), str) else []
-    form = body.get("form") or {}
+    form = body.get("form")
+    form = form if isinstance(form, dict) else {}  # a correction stored before objects were checked
     leaves = fields.leaves if fields is not None else {}
     root = fields.root if fields is not None else {}
     pending: list[tuple[Any, Any, int]] = [(value, leaves.get(name), 0) for name, value in form.items()]

@@ -180,3 +180,59 @@ def test_one_case_the_province_cannot_answer_does_not_stop_reconciliation(
     assert fresh().get(Application, other["id"]).province_checked_at is not None, (
         "the other case was never asked"
     )
+
+
+def test_a_correction_replacing_the_form_with_a_list_is_refused(app, client, zhang, services, monkeypatch):
+    """A list or text for `form` jammed the row after a replay (the refusal could not be recorded,
+    the row went out again every lease): refused at the correction."""
+    from tests.forwarding.conftest import ops_headers
+
+    case = submitted(client, zhang)
+    fw = services.forwarding.forwarder()
+
+    def refuse(body):
+        raise ProvinceError("表单（form）格式有误", retryable=False, status=400, code="E4001")
+
+    monkeypatch.setattr(fw.client, "intake", refuse)
+    assert forward(services, forwarder=fw) == ["dead"]
+    row_id = fresh().scalar(select(ForwardingOutbox.id).where(ForwardingOutbox.application_id == case["id"]))
+    ops = ops_headers(app, client)
+    for bad in ([{"bank": "icbc"}], "bank=icbc"):
+        fixed = client.patch(
+            f"/admin/v1/forwarding/rows/{row_id}", json={"overrides": {"form": bad}}, headers=ops | key()
+        )
+        assert fixed.status_code == 422, fixed.get_json()
+    assert fresh().get(ForwardingOutbox, row_id).overrides in (None, {})
+
+
+def test_a_retry_after_given_as_an_http_date_is_honoured(app, client, zhang, services, clock):
+    """A maintenance gateway answering 503 with `Retry-After: <HTTP date>` half an hour ahead."""
+    import dataclasses
+    import time
+    from email.utils import formatdate
+
+    from flask import Flask, Response
+
+    from domain.forwarding.delivery import Forwarder
+    from integrations.province.client import ProvinceClient
+    from integrations.simulator_server import ThreadedSimulator
+
+    gateway = Flask("maintenance_gateway")
+
+    @gateway.post("/gov/v1/intake")
+    def intake():
+        return Response(
+            "maintenance", status=503, headers={"Retry-After": formatdate(time.time() + 1800, usegmt=True)}
+        )
+
+    server = ThreadedSimulator(gateway).start()
+    try:
+        case = submitted(client, zhang)
+        profile = dataclasses.replace(services.forwarding.profile(), base_url=server.url.rstrip("/"))
+        fw = Forwarder(profile=profile, client=ProvinceClient(profile), encryptor=services.encryptor)
+        assert forward(services, forwarder=fw) == ["retrying"]
+    finally:
+        server.stop()
+    row = fresh().scalar(select(ForwardingOutbox).where(ForwardingOutbox.application_id == case["id"]))
+    wait = (row.next_attempt_at - clock.now()).total_seconds()
+    assert wait >= 1700, f"retried after {wait:.1f} s"
