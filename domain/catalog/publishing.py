@@ -70,7 +70,10 @@ def publish_latest(session: Session, actor: Actor, code: str, now: Any, *, quiet
 
 
 def publish_item(session: Session, actor: Actor, code: str) -> ServiceItem:
-    """Publish the newest draft version; the previous published version is retired, not changed."""
+    """Publish the newest draft version; the previous published version is retired, not changed.
+    After any import under way (the import lock first, as every catalog write takes it): an
+    import that judged the version a draft would otherwise rewrite it once published."""
+    one_import_at_a_time(session)
     publish_latest(session, actor, code, clock.now())
     bump_revision(session)
     session.commit()
@@ -101,6 +104,7 @@ def _set_status(
 
 
 def set_item_status(session: Session, actor: Actor, code: str, *, suspend: bool, reason: str) -> ServiceItem:
+    one_import_at_a_time(session)  # as publish_item: never in the middle of an import
     item = find_item(session, code)
     _set_status(session, actor, item, "item", suspend=suspend, reason=reason)
     return item
