@@ -349,7 +349,9 @@ def normalize_form(problems: Problems, path: str, form: Any) -> dict[str, Any] |
             problems, h.at("placeholder"), h.raw("placeholder", required=False), required=False
         )
         if "enum_labels" in h.obj:
-            enum = [str(v) for v in (leaves[name].get("enum") or [])]
+            # The key a phone looks a value up by: a string as itself, any other value as its
+            # JSON text (true, 1, null), as JavaScript's JSON.stringify writes it.
+            enum = [v if isinstance(v, str) else json.dumps(v) for v in (leaves[name].get("enum") or [])]
             out["enum_labels"] = {}
             for value, label in h.mapping("enum_labels", Text("enum value", "枚举值")).items():
                 lpath = join(h.at("enum_labels"), value)

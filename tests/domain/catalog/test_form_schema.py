@@ -206,3 +206,26 @@ def test_a_required_name_the_form_does_not_have_is_refused_at_import(db_session)
         p.path.startswith("items[0].form.schema.properties.applicant.required[") for p in report.problems
     ), report.problems
     assert import_catalog(db_session, ACTOR, document(item()), dry_run=True).ok  # the factory's own form
+
+
+def test_labels_of_a_yes_no_choice_are_keyed_as_a_phone_writes_the_values():
+    from domain.catalog.form_schema import normalize_form
+    from domain.catalog.problems import Problems
+    from tests.domain.catalog.factories import DIALECT
+
+    def form(labels: dict) -> dict:
+        agree = {"type": "boolean", "enum": [True, False]}
+        return {
+            "schema": {"$schema": DIALECT, "type": "object", "properties": {
+                "consent": {"type": "object", "properties": {"agree": agree}}}},
+            "ui": {"fields": {"consent.agree": {"widget": "switch", "enum_labels": labels}}},
+        }  # fmt: skip
+
+    problems = Problems()
+    labels = {"true": {"zh": "同意", "en": "Yes"}, "false": {"zh": "不同意", "en": "No"}}
+    normalized = normalize_form(problems, "items[0].form", form(labels))
+    assert [(p.path, p.detail.zh) for p in problems.found] == []
+    assert set(normalized["ui"]["fields"]["consent.agree"]["enum_labels"]) == {"true", "false"}
+    python_keys = Problems()
+    normalize_form(python_keys, "items[0].form", form({"True": {"zh": "同意", "en": "Yes"}}))
+    assert [p.code for p in python_keys.found] == ["unknown_form_field"]
