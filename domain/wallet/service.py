@@ -161,8 +161,10 @@ def _store(
 _FIRST = {"11100000000019713D001": 0, "11100000000019713D002": 1}
 
 
-def _shown_order(row: WalletCertificate) -> tuple[bool, int, str]:
-    return (not row.own, _FIRST.get(row.type_code, 2), row.type_code)
+def _shown_order(row: WalletCertificate) -> tuple[bool, int, str, str]:
+    # Two certificates of one type (an old licence and its renewal) by identifier: the same order
+    # whether the library answered or the last states are shown (rows read back in any order).
+    return (not row.own, _FIRST.get(row.type_code, 2), row.type_code, row.identifier)
 
 
 def summary(row: WalletCertificate, deps: GovDataDeps, lang: str = "zh") -> dict[str, Any]:
