@@ -42,8 +42,8 @@ class Report:
 
 
 def candidates(session: Session, profile: Profile, *, quiet_after: float, limit: int) -> list[str]:
-    """Case numbers worth asking about: those with events waiting for a missing predecessor
-    first, then the least recently asked. A case asked within `quiet_after` waits its turn:
+    """Case numbers worth asking about: those with events waiting for a missing predecessor and
+    not asked yet first, then the least recently asked. A case asked within `quiet_after` waits its turn:
     asking changes nothing about a case, so without the rotation the same `limit` cases came
     back every pass and the others were never asked."""
     cutoff = clock.now() - timedelta(seconds=quiet_after)
@@ -59,7 +59,9 @@ def candidates(session: Session, profile: Profile, *, quiet_after: float, limit:
             or_(Application.province_checked_at.is_(None), Application.province_checked_at < cutoff),
         )
         .order_by(
-            case((has_gap, 0), else_=1),
+            # A gap not asked about yet comes first; once asked, a case rotates with the others
+            # by when it was last asked (a gap the province cannot answer must not stay first).
+            case((has_gap & Application.province_checked_at.is_(None), 0), else_=1),
             func.coalesce(Application.province_checked_at, Application.updated_at),
             Application.id,
         )
