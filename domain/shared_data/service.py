@@ -16,7 +16,7 @@ import logging
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import and_, delete, select, update
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -473,14 +473,11 @@ def purge_finished(session: Session, deps: GovDataDeps, *, limit: int = 500) -> 
     application itself (that is the record of the case), not here.
     """
     cutoff = clock.now() - timedelta(days=deps.retention_days)
+    finished = and_(Application.status.in_(states.FINAL), Application.updated_at <= cutoff)
     rows = session.execute(
         select(m.SharedRecord, Application.status, Application.updated_at)
         .join(Application, Application.id == m.SharedRecord.application_id)
-        .where(
-            m.SharedRecord.purged_at.is_(None),
-            Application.status.in_(states.FINAL),
-            Application.updated_at <= cutoff,
-        )
+        .where(m.SharedRecord.purged_at.is_(None), finished)
         .limit(limit)
     ).all()
     now = clock.now()
@@ -503,11 +500,7 @@ def purge_finished(session: Session, deps: GovDataDeps, *, limit: int = 500) -> 
         session.scalars(
             select(m.SharingGrant.id)
             .join(Application, Application.id == m.SharingGrant.application_id)
-            .where(
-                m.SharingGrant.revoked_at.is_(None),
-                Application.status.in_(states.FINAL),
-                Application.updated_at <= cutoff,
-            )
+            .where(m.SharingGrant.revoked_at.is_(None), finished)
             .limit(limit)
         )
     )
