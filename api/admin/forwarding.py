@@ -29,7 +29,9 @@ PROTECTED_KEYS = ("sblsh", "version", "action", "applicant", "item_code")
 
 
 class RowQuerySchema(StrictSchema):
-    state = fields.String(validate=validate.OneOf((*delivery.ACTIVE, delivery.DELIVERED, delivery.DEAD)))
+    state = fields.String(
+        validate=validate.OneOf((*delivery.ACTIVE, delivery.DELIVERED, delivery.DEAD, delivery.CANCELLED))
+    )
     cursor = fields.String(
         validate=validate.Length(max=200), metadata={"description": "next_cursor of the previous page"}
     )

@@ -134,6 +134,9 @@ class ApplicationMaterial(IdMixin, Base):
 
 
 OUTBOX_DEAD = "dead"  # an outbox row the forwarder gave up on (domain/forwarding/delivery.DEAD)
+# A submission row the citizen's withdrawal made needless: never sent, or given up on (a dead
+# letter no one should replay once the case is withdrawn). Final, like delivered.
+OUTBOX_CANCELLED = "cancelled"
 
 
 class ForwardingOutbox(IdMixin, Base):

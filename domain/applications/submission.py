@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, delete, exists, select
+from sqlalchemy import and_, bindparam, delete, exists, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -30,7 +30,14 @@ from domain.applications.errors import (
     ProvinceUpdatePending,
     SubmissionInvalid,
 )
-from domain.applications.models import Application, ApplicationFile, ApplicationMaterial, ForwardingOutbox
+from domain.applications.models import (
+    OUTBOX_CANCELLED,
+    OUTBOX_DEAD,
+    Application,
+    ApplicationFile,
+    ApplicationMaterial,
+    ForwardingOutbox,
+)
 from domain.applications.prefill import (
     SOURCE_USER,
     PrefillContext,
@@ -336,10 +343,41 @@ def withdraw(
     event = event_row(
         app, previous, states.WITHDRAWN, now, actor_type="citizen", actor_id=account_id, note=reason
     )
-    insert_rows(
-        session,
-        [_outbox_row(app, "withdraw", now, profile=deps.forwarding_profile(), note=reason), event],
-        {"seq_application_id": app.id},
-    )
+    rows = [event]
+    # The province has the case once it has spoken of it (any stage after "submitted"), or may
+    # have it once a send of it was attempted: then it hears of the withdrawal too.
+    if _cancel_unsent(session, app.id) or previous != states.SUBMITTED:
+        rows.insert(0, _outbox_row(app, "withdraw", now, profile=deps.forwarding_profile(), note=reason))
+    insert_rows(session, rows, {"seq_application_id": app.id})
     session.commit()
     return app
+
+
+_OUT = ForwardingOutbox.__table__.c
+# The case's submissions the province never got (no attempt counted: a postponed send puts its
+# attempt back) and its dead letters: with the case withdrawn, none of them is to be sent. A
+# row the forwarder has claimed meanwhile is "sending" and stays (the statement re-checks the
+# state of a row it waited for).
+_CANCEL_UNSENT = (
+    update(ForwardingOutbox.__table__)
+    .where(
+        _OUT.application_id == bindparam("app_id"),
+        _OUT.kind != "withdraw",
+        or_(
+            and_(or_(_OUT.state == "pending", _OUT.state == "retrying"), _OUT.attempts == 0),
+            _OUT.state == OUTBOX_DEAD,
+        ),
+    )
+    .values(state=OUTBOX_CANCELLED, next_attempt_at=None, locked_until=None)
+)
+_EVER_SENT = select(exists().where(_OUT.application_id == bindparam("app_id"), _OUT.attempts > 0))
+
+
+def _cancel_unsent(session: Session, app_id: str) -> bool:
+    """Cancel the withdrawn case's submissions that are not to go out; whether the province may
+    have heard of the case (a row of it was sent at least once), so that a withdrawal must
+    follow. A case the province never heard of is withdrawn here alone; one whose only sends
+    were refused gets a withdrawal the province answers with "no such case", which the
+    forwarder takes as done."""
+    session.execute(_CANCEL_UNSENT, {"app_id": app_id})
+    return bool(session.scalar(_EVER_SENT, {"app_id": app_id}))

@@ -32,7 +32,7 @@ from core.masking import redact_values
 from core.throttle import CircuitBreaker, LeaseSemaphore, TokenBucket
 from domain.accounts import profile_cache
 from domain.applications import forms, notices, states, transitions
-from domain.applications.models import OUTBOX_DEAD, Application, ForwardingOutbox
+from domain.applications.models import OUTBOX_CANCELLED, OUTBOX_DEAD, Application, ForwardingOutbox
 from domain.catalog.form_schema import resolve_ref
 from domain.forwarding import payload
 from integrations.province.client import ProvinceClient, ProvinceError, Receipt
@@ -42,6 +42,7 @@ log = logging.getLogger("yiwang.forwarding")
 
 PENDING, SENDING, RETRYING, DELIVERED = "pending", "sending", "retrying", "delivered"
 DEAD = OUTBOX_DEAD
+CANCELLED = OUTBOX_CANCELLED  # a submission the citizen's withdrawal made needless
 ACTIVE = (PENDING, SENDING, RETRYING)
 
 
@@ -80,16 +81,20 @@ def _claimable(profile: Any, now: Any, F: Any, limit: Any) -> Any:
         select(F.id)
         .where(
             _due(profile, now, F),
-            # A case's rows in order: versions ascending, a withdrawal after its version.
+            # A case's rows in order: versions ascending, a withdrawal after its version. A
+            # submission waits for every earlier version to be delivered; a withdrawal only
+            # for the sends still under way (not behind a dead letter: the citizen's "stop"
+            # must not wait for an operator, and a send the province refused left it nothing).
             ~exists().where(
                 earlier.application_id == F.application_id,
                 earlier.state != DELIVERED,
                 or_(
-                    earlier.submission_version < F.submission_version,
+                    and_(F.kind != "withdraw", earlier.submission_version < F.submission_version),
                     and_(
-                        earlier.submission_version == F.submission_version,
-                        earlier.kind != "withdraw",
                         F.kind == "withdraw",
+                        earlier.kind != "withdraw",
+                        earlier.submission_version <= F.submission_version,
+                        or_(earlier.state == PENDING, earlier.state == SENDING, earlier.state == RETRYING),
                     ),
                 ),
             ),
@@ -254,6 +259,8 @@ class Forwarder:
                     self.inflight.release(token)
                 except RedisError:
                     pass
+        if refused is not None and body.get("action") == "withdraw" and refused.no_such_case:
+            return self._nothing_to_withdraw(session, row_id, attempt)
         if refused is not None:
             # Outside the except block: an error recording the failure must not carry the
             # province's text (which may quote a name) along as its cause into a traceback.
@@ -402,6 +409,18 @@ class Forwarder:
                 extra={"row_id": row_id, "alert": "forwarding.dead_letter", "reason": reason[:500]},
             )
         return DEAD if ok else "superseded"
+
+    def _nothing_to_withdraw(self, session: Session, row_id: str, attempt: int) -> str:
+        """The province has no such case (every send of it was refused or never arrived): the
+        withdrawal has nothing to stop there, and is done."""
+        now = clock.now()
+        ok = self._finish(
+            session, row_id, attempt, state=DELIVERED, delivered_at=now, last_error=None,
+            receipt={"no_such_case": True, "received_at": now.isoformat()},
+        )  # fmt: skip
+        session.commit()
+        self._breaker_success()
+        return DELIVERED if ok else "superseded"
 
     def record_delivered(self, session: Session, row_id: str, attempt: int, receipt: Receipt) -> str:
         now = clock.now()

@@ -52,3 +52,10 @@ class NotDeadLetter(AppError):
     code = "forwarding.not_dead_letter"
     message_zh = "只有转发失败（死信）的记录可以修正或重放，当前状态：{state}"
     message_en = "Only dead letters can be corrected or replayed; this one is {state}"
+
+
+class CaseWithdrawn(AppError):
+    status = 409
+    code = "forwarding.case_withdrawn"
+    message_zh = "申请人已撤回该办件，其申报不再重放"
+    message_en = "The applicant withdrew this case; its submission is not replayed"

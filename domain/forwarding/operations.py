@@ -8,9 +8,10 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from core import audit, clock, keyset
-from domain.applications.models import ForwardingOutbox
+from domain.applications import states
+from domain.applications.models import Application, ForwardingOutbox
 from domain.forwarding import delivery
-from domain.forwarding.errors import BadCursor, NotDeadLetter, RowNotFound
+from domain.forwarding.errors import BadCursor, CaseWithdrawn, NotDeadLetter, RowNotFound
 from domain.forwarding.models import WAITING, ProvinceEvent
 
 
@@ -25,7 +26,8 @@ def stats(session: Session) -> dict[str, Any]:
     return {
         "queue_depth": sum(by_state.get(s, 0) for s in delivery.ACTIVE),
         "by_state": {
-            s: int(by_state.get(s, 0)) for s in (*delivery.ACTIVE, delivery.DELIVERED, delivery.DEAD)
+            s: int(by_state.get(s, 0))
+            for s in (*delivery.ACTIVE, delivery.DELIVERED, delivery.DEAD, delivery.CANCELLED)
         },
         "oldest_pending_seconds": int((now - oldest).total_seconds()) if oldest else 0,
         "retrying": int(by_state.get(delivery.RETRYING, 0)),
@@ -93,6 +95,14 @@ def replay(session: Session, row_id: str, *, operator_id: str) -> ForwardingOutb
         raise RowNotFound()
     if row.state != delivery.DEAD:
         raise NotDeadLetter(state=row.state)
+    if (
+        row.kind != "withdraw"
+        and session.scalar(select(Application.status).where(Application.id == row.application_id))
+        == states.WITHDRAWN
+    ):
+        # The citizen withdrew the case after this send died: its data is not to go out now
+        # (the withdrawal follows without waiting for it).
+        raise CaseWithdrawn()
     now = clock.now()
     row.state, row.next_attempt_at, row.locked_until = delivery.PENDING, now, None
     # A replay restarts the maximum-age clock, or an old row would die again at once.

@@ -40,6 +40,11 @@ class ProvinceError(Exception):
         self.code = code
         self.retry_after = retry_after
 
+    @property
+    def no_such_case(self) -> bool:
+        """The province's signed answer that it has no case under the 申办流水号 sent (not any 404)."""
+        return not self.retryable and self.status == 404 and self.code == "E404"
+
 
 @dataclass(frozen=True)
 class Receipt:
@@ -119,7 +124,7 @@ class ProvinceClient:
         try:
             return self._call(self.profile.status_path, {"sblsh": sblsh})
         except ProvinceError as exc:
-            if exc.status == 404 and exc.code == "E404":  # a signed "no such case", not any 404
+            if exc.no_such_case:
                 return None
             raise
 

@@ -209,12 +209,16 @@ def test_a_killed_workers_row_comes_back_when_its_lease_ends(client, zhang, serv
     assert province.stats()["received"] == 1 and _row(case["id"]).state == "delivered"
 
 
-def test_a_withdrawal_waits_for_its_submission(client, zhang, services, province):
+def test_a_withdrawal_waits_for_its_submission(client, zhang, services, province, clock):
     case = submitted(client, zhang)
+    province.faults(error_rate=1.0)  # the first send fails: the submission may have arrived
+    assert forward(services) == ["retrying"]
+    province.faults(error_rate=0.0)
     resp = client.post(
         f"/v1/applications/{case['id']}/withdraw", json={"reason": "填错了"}, headers=zhang["headers"] | key()
     )
     assert resp.status_code == 200
+    clock.advance(400)  # the retry is due
     fw = services.forwarding.forwarder()
     claimed = fw.claim(fresh(), 10)
     assert [fresh().get(ForwardingOutbox, r).kind for r, _ in claimed] == ["submit"]

@@ -150,6 +150,11 @@ class MachineBase(RuleBasedStateMachine):
                 (v, "submit" if v == 1 else "resubmit") for v in range(1, row.submission_version + 1)
             ]
             assert all(o.case_number == row.case_number for o in rows_out), app_id
+            # Nothing is forwarded here (no send attempted): a withdrawal cancels the case's sends,
+            # and is itself sent only once the province has spoken of the case.
             withdrawals = [o for o in rows_out if o.kind == "withdraw"]
-            assert len(withdrawals) == (1 if row.status == states.WITHDRAWN else 0), app_id
+            heard = row.status == states.WITHDRAWN and case.history[-2] != states.SUBMITTED
+            assert len(withdrawals) == (1 if heard else 0), app_id
+            unsent = {o.state for o in rows_out if o.kind != "withdraw"}
+            assert unsent <= ({"cancelled"} if row.status == states.WITHDRAWN else {"pending"}), app_id
             assert len(rows_out) == len(sends) + len(withdrawals), app_id
