@@ -31,7 +31,7 @@ from core.errors import Text
 from domain.accounts.profile_cache import ProfileCache
 from domain.applications import detail_view, drafts, materials, service, submission, views
 from domain.applications.deps import ApplicationDeps
-from domain.applications.errors import FileTooLarge, InvalidPatch, PreconditionRequired
+from domain.applications.errors import FileTooLarge, InvalidPatch, PreconditionRequired, RevisionRequired
 from domain.applications.models import Application, ApplicationFile
 from domain.applications.states import STATUSES
 from domain.shared_data import service as sharing
@@ -98,16 +98,22 @@ def _deps() -> ApplicationDeps:
     return services().applications
 
 
-def _if_match() -> int:
+def _if_match() -> tuple[int, ...]:
+    """The revisions If-Match names (RFC 9110: one ETag or a list; any of them may match)."""
     raw = request.headers.get("If-Match")
-    if not raw:
+    if not raw or not raw.strip():
         raise PreconditionRequired()
-    # Compression layers rewrite a strong ETag ("r3" -> "r3:gzip" or "r3-gzip"); the revision
-    # is what counts.
-    value = raw.strip().removeprefix("W/").strip('"').removeprefix("r").split(":")[0].split("-")[0]
-    if not (value.isascii() and value.isdigit()) or len(value) > 9:  # not "³": int() refuses it
-        raise PreconditionRequired()
-    return int(value)
+    if raw.strip() == "*":  # "any version" would let an autosave overwrite another device's
+        raise RevisionRequired()
+    revisions = []
+    for tag in raw.split(",")[:20]:
+        # Compression layers rewrite a strong ETag ("r3" -> "r3:gzip" or "r3-gzip"); the
+        # revision is what counts.
+        value = tag.strip().removeprefix("W/").strip('"').removeprefix("r").split(":")[0].split("-")[0]
+        if not (value.isascii() and value.isdigit()) or len(value) > 9:  # not "³": int() refuses it
+            raise PreconditionRequired()
+        revisions.append(int(value))
+    return tuple(revisions)
 
 
 def _detail(body: bytes, etag: str | None, status: int = 200) -> Response:
@@ -191,7 +197,8 @@ class ApplicationItem(MethodView):
         security=BEARER_SECURITY,
         parameters=[{
             "in": "header", "name": "If-Match", "required": True, "schema": {"type": "string"},
-            "description": "the ETag of the revision this change is based on (\"r3\"); a stale one gets 412",
+            "description": "the ETag of the revision this change is based on (\"r3\"; a list may name"
+                           " several); a stale one gets 412, \"*\" 428",
         }],
     )  # fmt: skip
     @blp.arguments(PatchSchema)

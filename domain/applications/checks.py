@@ -13,7 +13,9 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from core.errors import Text
+from core.text import has_visible_text
 from domain.applications.forms import FormSpec, material_name
+from domain.catalog.form_schema import MAX_DEPTH, resolve_ref
 from domain.identity import levels
 from domain.identity.errors import FreshFaceRequired, LevelRequired
 
@@ -78,6 +80,36 @@ def check_data(problems: Problems, validator: Draft202012Validator, data: dict[s
         for path in _error_paths(error):
             if not any(str(m) == str(_message(error)) for m in problems.fields.get(path, [])):
                 problems.add(path, _message(error))
+
+
+def check_visible_text(problems: Problems, root: dict[str, Any], data: Any) -> None:
+    """Text that shows nothing (spaces, ideographic spaces a Chinese keyboard types, zero-width
+    characters) is not an answer: the department would get a blank address. A required field
+    holding it is missing; an optional one is to hold text or nothing. JSON Schema's
+    `minLength` counts those characters, so it cannot tell."""
+
+    def walk(schema: Any, value: Any, prefix: str, depth: int) -> None:
+        schema = resolve_ref(root, schema)
+        if not isinstance(value, dict) or not isinstance(schema, dict) or depth > MAX_DEPTH:
+            return
+        props = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
+        required = schema.get("required") if isinstance(schema.get("required"), list) else []
+        for name, item in value.items():
+            path = f"{prefix}.{name}"
+            if isinstance(item, dict):
+                walk(props.get(name), item, path, depth + 1)
+            elif isinstance(item, str) and not has_visible_text(item) and (item or name in required):
+                if name in required:
+                    message = Text("This field is required", "此项为必填项")
+                else:
+                    message = Text(
+                        "Only blank characters: write the answer or clear the field",
+                        "只填写了空白字符，请填写有效内容或清空",
+                    )
+                if not any(str(m) == str(message) for m in problems.fields.get(path, [])):
+                    problems.add(path, message)
+
+    walk(root, data, "data", 0)
 
 
 def check_leaf(problems: Problems, spec: FormSpec, path: str, value: Any) -> None:

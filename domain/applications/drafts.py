@@ -122,17 +122,22 @@ def supplement_fields(app: Application) -> list[str]:
 
 
 def _check_patch(spec: forms.FormSpec, app: Application, patch: dict[str, Any]) -> list[tuple[str, Any]]:
-    touched = _touched(patch)
     problems = checks.Problems()
     read_only, locked = [], []
     allowed = set(supplement_fields(app)) if app.status == states.SUPPLEMENT_REQUESTED else None
-    for path, value in touched:
+    touched = []
+    for path, value in _touched(patch):
         leaves = [leaf for leaf in spec.leaves if leaf == path or leaf.startswith(path + ".")]
         if not leaves:
             problems.add(
                 f"data.{path}", checks.Text("This field is not part of the form", "表单中没有这一项")
             )
             continue
+        if value == {} and path not in spec.leaves:
+            # An empty object merged into a group changes nothing (RFC 7396): a phone that
+            # autosaves every group, untouched ones as {}, neither fails nor re-marks them.
+            continue
+        touched.append((path, value))
         read_only += [leaf for leaf in leaves if (app.provenance.get(leaf) or {}).get("read_only")]
         if allowed is not None:
             locked += [leaf for leaf in leaves if leaf not in allowed]
@@ -165,17 +170,19 @@ def patch(
     *,
     account_id: str,
     app_id: str,
-    if_match: int,
+    if_match: int | tuple[int, ...],
     data_patch: dict[str, Any],
 ) -> Application:
-    """Autosave part of the form. A stale If-Match gets 412 with the current revision."""
+    """Autosave part of the form. A stale If-Match (none of its revisions current) gets 412
+    with the current revision."""
     app = owned(session, account_id, app_id, lock=True)
     # Not editable first: a phone holding a stale copy of a case submitted meanwhile (from the
     # other device) would reload on a 412 only to be refused; it learns why at once.
     if app.status not in states.EDITABLE:
         raise NotEditable(**status_params(app.status))
-    if app.revision != if_match:
+    if app.revision not in ((if_match,) if isinstance(if_match, int) else if_match):
         raise VersionConflict(details={"current_revision": app.revision})
+    if_match = app.revision
     spec = spec_of(session, app)
     touched = _check_patch(spec, app, data_patch)
     now = clock.now()

@@ -41,6 +41,13 @@ class PreconditionRequired(AppError):
     message_en = "Send If-Match with the version you edited"
 
 
+class RevisionRequired(AppError):
+    status = 428
+    code = "application.if_match_revision_required"
+    message_zh = "保存草稿需要携带所编辑的版本号（ETag），不能用“*”代替，请刷新后重试"
+    message_en = "Send If-Match with the ETag of the version you edited; '*' does not say which one"
+
+
 class VersionConflict(AppError):
     status = 412
     code = "application.version_conflict"

@@ -225,6 +225,7 @@ def submit(
         elif len(left) < len(rows):
             satisfied[material_id] = left
     checks.check_data(problems, spec.validator, data)
+    checks.check_visible_text(problems, spec.schema, data)
     checks.check_materials(problems, spec, set(satisfied))
     checks.check_identity(
         problems, spec, level=identity_level,

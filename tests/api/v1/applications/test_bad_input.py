@@ -466,6 +466,64 @@ def test_stale_if_match_gets_the_current_revision(client, zhang):
     assert get(client, zhang, app["id"]).get_json()["data"]["delivery"] == {"method": "window"}
 
 
+def test_if_match_lists_match_any_of_their_etags_and_a_wildcard_is_told_what_to_send(client, zhang):
+    app = create(client, zhang, service_code=SS_CARD).get_json()
+    url, body = f"{URL}/{app['id']}", {"data": {"delivery": {"method": "window"}}}
+    wildcard = client.patch(url, json=body, headers=zhang["headers"] | {"If-Match": "*"})
+    assert wildcard.status_code == 428 and error_code(wildcard) == "application.if_match_revision_required"
+    assert "*" in wildcard.get_json()["error"]["message"]
+    stale_list = client.patch(url, json=body, headers=zhang["headers"] | {"If-Match": '"r7", "r8"'})
+    assert stale_list.status_code == 412 and stale_list.get_json()["error"]["details"] == {
+        "current_revision": 1
+    }
+    listed = client.patch(url, json=body, headers=zhang["headers"] | {"If-Match": '"r7", W/"r1"'})
+    assert listed.status_code == 200 and listed.get_json()["revision"] == 2
+    assert get(client, zhang, app["id"]).get_json()["data"]["delivery"] == {"method": "window"}
+
+
+def test_an_empty_object_on_a_group_changes_nothing_and_is_not_refused(client, zhang):
+    """RFC 7396: {} merged into an object changes nothing. A phone that autosaves every group,
+    untouched ones as {}, must not fail on the read-only applicant group, nor re-mark the
+    verified fields as typed by the citizen."""
+    app = create(client, zhang, service_code=SS_CARD).get_json()
+    before = app["provenance"]["applicant.name"]
+    saved = patch(
+        client, zhang, app, {"applicant": {}, "ss_card_application": {}, "delivery": {"method": "post"}}
+    )
+    assert saved.status_code == 200, saved.get_json()
+    after = saved.get_json()
+    assert after["provenance"]["applicant.name"] == before and before["read_only"] is True
+    assert after["data"]["applicant"] == app["data"]["applicant"]
+    # {} on a single field is still a wrong value, and on an unknown group still unknown.
+    leaf = patch(client, zhang, after, {"delivery": {"method": {}}})
+    assert leaf.status_code == 422 and "data.delivery.method" in leaf.get_json()["error"]["fields"]
+    unknown = patch(client, zhang, after, {"nickname": {}})
+    assert unknown.status_code == 422 and "data.nickname" in unknown.get_json()["error"]["fields"]
+
+
+def test_text_that_shows_nothing_is_not_an_answer_at_submission(client, zhang):
+    """Ideographic spaces (a Chinese keyboard types them) pass JSON Schema's minLength; the
+    department must not get a postal order to a blank address."""
+    app = _ready(client, zhang)
+    blank = {
+        "delivery": {"method": "post", "address": "\u3000" * 5},
+        "ss_card_application": {"outlet": "\u200b "},
+    }
+    app = patch(client, zhang, app, blank).get_json()
+    refused = submit(client, zhang, app)
+    assert refused.status_code == 422 and error_code(refused) == "application.invalid"
+    fields = refused.get_json()["error"]["fields"]
+    assert set(fields) == {"data.delivery.address", "data.ss_card_application.outlet"}, fields
+    assert fields["data.delivery.address"] == ["只填写了空白字符，请填写有效内容或清空"]
+    assert get(client, zhang, app["id"]).get_json()["status"] == "draft"
+    fixed = patch(
+        client, zhang, get(client, zhang, app["id"]).get_json(),
+        {"delivery": {"address": "广州市天河区体育西路 1 号"}, "ss_card_application": {"outlet": None}},
+    ).get_json()  # fmt: skip
+    done = submit(client, zhang, fixed)
+    assert done.status_code == 200, done.get_json()
+
+
 def test_a_stale_copy_of_a_case_submitted_elsewhere_learns_it_cannot_be_edited(client, zhang):
     """The tablet still holds revision 1; the phone filled and submitted the case meanwhile: the
     tablet's autosave is told the case cannot be changed, not to reload and try again."""
