@@ -17,6 +17,7 @@ from core import audit
 from core.crypto import Encryptor
 from domain.accounts.models import PHONE, ChannelIdentity
 from domain.accounts.service import PHONE_PURPOSE
+from domain.applications import forms
 from domain.applications.models import Application, ApplicationFile, ApplicationMaterial, ForwardingOutbox
 from domain.applications.prefill import decrypt_data
 from domain.identity.deps import ID_PURPOSE, NAME_PURPOSE
@@ -56,6 +57,8 @@ class Sources:
     identities: dict[str, tuple[str, str]] = field(default_factory=dict)  # account: (name, id number)
     phones: dict[str, str] = field(default_factory=dict)  # account: phone, encrypted
     materials: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # application: material id -> its name in the pinned catalog version (or why it is unknown)
+    material_names: dict[str, dict[str, str] | Exception] = field(default_factory=dict)
 
 
 def _sources(session: Session, rows: list[ForwardingOutbox]) -> Sources:
@@ -97,7 +100,31 @@ def _sources(session: Session, rows: list[ForwardingOutbox]) -> Sources:
     ):
         item = {"material_id": material_id, "kind": kind, "ref": ref, "sha256": sha}
         src.materials.setdefault(app_id, []).append({k: v for k, v in item.items() if v is not None})
+    for app_id in src.materials:
+        app = src.apps.get(app_id)
+        if app is None or not app.items:
+            continue
+        try:
+            spec = forms.spec_for(
+                session, [(i["code"], int(i["version"])) for i in app.items], name=app.service_name
+            )
+        except Exception as exc:  # this row cannot be built; the batch's others still can
+            src.material_names[app_id] = exc
+            continue
+        src.material_names[app_id] = {mid: str(m.get("name") or mid) for mid, m in spec.materials.items()}
     return src
+
+
+def _materials(src: Sources, app_id: str) -> list[dict[str, Any]]:
+    """The case's materials as the province lists them: id, how satisfied, digest, and the name
+    the catalog gives it (材料名称), which the province's officers read."""
+    names = src.material_names.get(app_id, {})
+    if isinstance(names, Exception):
+        raise names
+    return [
+        m | {"name": names[m["material_id"]]} if m["material_id"] in names else m
+        for m in src.materials.get(app_id, [])
+    ]
 
 
 def _applicant(encryptor: Encryptor, src: Sources, account_id: str) -> dict[str, str]:
@@ -183,7 +210,7 @@ def _body(encryptor: Encryptor, profile: Profile, row: ForwardingOutbox, src: So
         form = _leaves(decrypt_data(encryptor, app.data_enc))
         body["form"] = {profile.fields.get(path, path): value for path, value in form.items()}
         body["applicant"] = _applicant(encryptor, src, app.account_id)
-        body["materials"] = src.materials.get(app.id, [])
+        body["materials"] = _materials(src, app.id)
     if row.overrides:
         body = deep_merge(body, row.overrides)
     return body

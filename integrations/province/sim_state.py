@@ -45,6 +45,7 @@ class Case:
     events: list[dict[str, Any]] = field(default_factory=list)
     duplicates: int = 0
     timers: list[threading.Timer] = field(default_factory=list)
+    materials: list[dict[str, Any]] = field(default_factory=list)  # the latest version's, as listed
 
     @property
     def accepted(self) -> bool:
@@ -56,7 +57,7 @@ class Case:
             "sblsh": self.sblsh, "item_code": self.item_code, "stage": self.stage,
             "versions": sorted({r["version"] for r in self.receipts.values()}),
             "receipts": list(self.receipts.values()), "duplicates": self.duplicates,
-            "applicant": self.applicant, "events": self.events,
+            "applicant": self.applicant, "events": self.events, "materials": self.materials,
         }  # fmt: skip
 
 

@@ -10,7 +10,8 @@ yiwang's public key PROVINCE_SM2_PUBLIC_KEY / the province's key PROVINCE_SIM_SM
 - POST /gov/v1/intake   a submission, resubmission or withdrawal. Signature, timestamp (±300 s)
   and nonce first (401 E401), then the SM4 fields (applicant.name / id_number / phone,
   base64(iv ‖ SM4-CBC)) must decrypt (400 E4002), then validation (400 E4001, a Chinese message
-  naming the field; an ID number needs a valid GB 11643 check character). Keyed by (sblsh,
+  naming the field; an ID number needs a valid GB 11643 check character; each material names
+  its material_id, kind and name). Keyed by (sblsh,
   version, action): a repeat returns the original receipt with "duplicate": true and is counted.
   A resubmission or withdrawal of an unknown case is 404 E404.
 - POST /gov/v1/status {sblsh}  the received versions and every stage event so far (404 E404).
@@ -73,6 +74,7 @@ STATUS_PATH = "/gov/v1/status"
 EVALUATION_PATH = "/gov/v1/evaluations"
 # GB/T 39046 numbering (the reference profile's): 1 非常满意 … 5 非常不满意; 4 and 5 are 差评.
 ACTIONS = ("submit", "resubmit", "withdraw")
+MATERIAL_KINDS = ("upload", "reuse", "ecert", "shared")
 # stage → the stages it may follow
 MOVES = {
     "accepted": ("received",),
@@ -254,12 +256,32 @@ class Province:
                 plain[name] = gm.sm4_decrypt_field(self.key, str(applicant[name]))
             except gm.FieldDecryptError:
                 return self.error(400, "E4002", f"申请人字段 {name} 无法解密")
+        if action != "withdraw":
+            problem = self._materials_problem(data.get("materials"))
+            if problem is not None:
+                return self.error(400, "E4001", problem)
         if action == "submit":
             if not plain.get("name"):
                 return self.error(400, "E4001", "申请人姓名（applicant.name）缺失")
             if not id_number_ok(plain.get("id_number", "")):
                 return self.error(400, "E4001", "申请人身份证号码（applicant.id_number）无效")
         data["_plain"] = plain
+        return None
+
+    @staticmethod
+    def _materials_problem(materials: Any) -> str | None:
+        """Each material names its id, how it was satisfied and its name (材料名称)."""
+        if materials is None:
+            return None
+        if not isinstance(materials, list):
+            return "材料（materials）须为列表"
+        for i, item in enumerate(materials):
+            if not isinstance(item, dict) or not isinstance(item.get("material_id"), str):
+                return f"材料 materials[{i}] 缺少材料编码（material_id）"
+            if item.get("kind") not in MATERIAL_KINDS:
+                return f"材料 materials[{i}] 的提供方式（kind）须为 {'、'.join(MATERIAL_KINDS)} 之一"
+            if not isinstance(item.get("name"), str) or not item["name"].strip():
+                return f"材料 materials[{i}] 缺少材料名称（name）"
         return None
 
     def record(self, data: dict[str, Any]) -> Response:
@@ -286,6 +308,10 @@ class Province:
                     timer.cancel()
                 case.stage = "withdrawn"
             else:
+                case.materials = [
+                    {k: m.get(k) for k in ("material_id", "kind", "name")}
+                    for m in data.get("materials") or []
+                ]
                 st.add_event(case, "received", version=data["version"], receipt_no=receipt["receipt_no"])
                 st.schedule_case(case, self.scheduled_move)
             return self.answer(200, {"code": "0", **receipt, "duplicate": False})

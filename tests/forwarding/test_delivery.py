@@ -44,6 +44,10 @@ def test_the_citizen_sees_waiting_then_received_with_the_receipt(client, zhang, 
     assert row.state == "delivered" and row.attempts == 1
     sim_case = province.case(case["case_number"])
     assert sim_case["versions"] and province.stats()["received"] == 1
+    # Each material with the name the province's officers read (材料名称), as the catalog gives it.
+    assert sorted((m["material_id"], m["kind"], m["name"]) for m in sim_case["materials"]) == [
+        ("id_card", "upload", "居民身份证"), ("insurance", "upload", "参保登记信息"),
+    ]  # fmt: skip
     # The province decrypted the applicant: it has the real identity, we only show it masked.
     assert sim_case["applicant"]["decrypted"] is True
     assert zhang["id_number"] not in str(sim_case)

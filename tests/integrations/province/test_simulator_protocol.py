@@ -86,6 +86,10 @@ def test_validation_and_decryption_failures_are_permanent_4xx(sim):
     resp = _post(client, INTAKE_PATH, junk)
     assert resp.status_code == 400 and resp.get_json()["code"] == "E4002"
     assert _post(client, INTAKE_PATH, _body(channel=3)).status_code == 400
+    unnamed = _post(client, INTAKE_PATH, _body(materials=[{"material_id": "m1", "kind": "upload"}]))
+    assert unnamed.status_code == 400 and "材料名称" in unnamed.get_json()["message"]
+    odd_kind = _body(materials=[{"material_id": "m1", "kind": "fax", "name": "身份证"}])
+    assert _post(client, INTAKE_PATH, odd_kind).get_json()["code"] == "E4001"
     assert _post(client, INTAKE_PATH, _body("NEW", action="withdraw")).status_code == 404
     assert _post(client, STATUS_PATH, {"sblsh": "NEW"}).status_code == 404
 
