@@ -59,6 +59,8 @@ class Application(IdMixin, Base):
     case_number: Mapped[str | None] = mapped_column(String(48), unique=True)
     consent_id: Mapped[str | None] = mapped_column(ForeignKey("consent_records.id"))
     created_channel: Mapped[str] = mapped_column(String(16))
+    # The channel of the latest submission or resubmission (the province's 申报渠道).
+    submitted_channel: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # drafts only

@@ -253,6 +253,7 @@ def submit(
         app.submitted_at = now
         app.expires_at = None
     _burden(app, spec, data, satisfied)
+    app.submitted_channel = channel
     app.submission_version += 1
     app.status = target
     app.supplement = None

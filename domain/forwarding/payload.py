@@ -200,7 +200,7 @@ def _body(encryptor: Encryptor, profile: Profile, row: ForwardingOutbox, src: So
         "action": row.kind,
         "item_code": app.service_code,
         "item_version": int((app.items or [{}])[0].get("version") or 1),
-        "channel": profile.channel_code(app.created_channel),
+        "channel": profile.channel_code(app.submitted_channel or app.created_channel),
         "submitted_at": (app.submitted_at or row.created_at).isoformat(),
     }
     if row.kind == "withdraw":

@@ -8,7 +8,7 @@ import logging
 import pytest
 from sqlalchemy import select
 
-from domain.applications.models import ApplicationEvent, ApplicationNotice, ForwardingOutbox
+from domain.applications.models import Application, ApplicationEvent, ApplicationNotice, ForwardingOutbox
 from domain.forwarding.delivery import Forwarder
 from integrations.province.client import ProvinceClient
 from tests.forwarding.conftest import forward, fresh, get, key, submitted
@@ -389,3 +389,20 @@ def test_a_profile_name_that_cannot_be_stored_or_routed_is_refused_at_start_up(a
         load_profile(dict(app.config) | {"PROVINCE_PROFILE": str(path)})
     path.write_text(json.dumps(raw | {"name": "zhejiang-prod_2"}), encoding="utf-8")
     assert load_profile(dict(app.config) | {"PROVINCE_PROFILE": str(path)}).name == "zhejiang-prod_2"
+
+
+def test_the_province_hears_the_channel_the_case_was_submitted_on(app, client, zhang, services, monkeypatch):
+    """Begun in the app, finished in the mini-program: the 申报渠道 is the mini-program's."""
+    from tests.api.v1.applications.conftest import relogin, submit
+    from tests.forwarding.conftest import ready
+
+    draft = ready(client, zhang)  # zhang's session is the app's
+    mini = relogin(app, zhang, channel="miniprogram")
+    done = submit(client, mini, draft)
+    assert done.status_code == 200, done.get_json()
+    fw = services.forwarding.forwarder()
+    sent, real = [], fw.client.intake
+    monkeypatch.setattr(fw.client, "intake", lambda body: sent.append(body) or real(body))
+    assert forward(services, forwarder=fw) == ["delivered"]
+    assert [b["channel"] for b in sent] == ["3"]  # config/province/reference.json: miniprogram
+    assert fresh().get(Application, done.get_json()["id"]).created_channel == "app"
