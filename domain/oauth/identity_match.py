@@ -40,10 +40,11 @@ def match(
 ) -> bool:
     """True when both match the citizen's verified identity. Raises IdentityInvalid (malformed
     input), IdentityNotVerified or RateLimited. Commits the audit line."""
+    # A malformed question tells nothing about the citizen: refused before it uses up a turn.
+    person = person_from(name, id_number)
     pair = f"{client_id}:{account_id}"
     ratelimiter.check("oauth-identity-mismatch", pair, limit=MISMATCHES_PER_DAY, window=86400)
     ratelimiter.hit("oauth-identity-match", pair, limit=PER_HOUR, window=3600)
-    person = person_from(name, id_number)
     verified = identity_of(session, account_id)
     if verified is None:
         raise IdentityNotVerified()

@@ -136,6 +136,23 @@ def test_identity_match_is_rate_limited_per_app_and_citizen(app, client, bank, s
     assert codes[:10] == [200] * 10 and codes[10] == 429
 
 
+def test_a_malformed_identity_question_does_not_use_up_the_apps_hourly_turns(
+    app, client, bank, seeded, tokens_for
+):
+    """An app whose form sent an ID number with a typo twelve times still gets its ten answers."""
+    zhang = verified(app, 0)
+    _, tok = tokens_for(bank, scope="identity.match", citizen=zhang, sensitive=["identity.match"])
+    typo = {"name": zhang["name"], "id_number": zhang["id_number"][:-1]}
+    assert {
+        client.post("/v1/me/identity-match", json=typo, headers=_auth(tok)).status_code for _ in range(12)
+    } == {422}
+    ask = {"name": zhang["name"], "id_number": zhang["id_number"]}
+    codes = [
+        client.post("/v1/me/identity-match", json=ask, headers=_auth(tok)).status_code for _ in range(11)
+    ]
+    assert codes[:10] == [200] * 10 and codes[10] == 429
+
+
 def test_identity_match_answers_no_only_a_few_times_a_day(app, client, bank, seeded, tokens_for, clock):
     """An app that knows a citizen's region and birth date could try the ~500 remaining sequence
     numbers at its hourly allowance in two days; after five "no"s in a day it waits a day."""
