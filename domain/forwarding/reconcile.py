@@ -89,8 +89,11 @@ def reconcile_case(
     answer = client.status(sblsh)
     report.asked += 1
     if answer is None:
-        # The province never heard of the case: every delivered row of it goes out again.
+        # The province never heard of the case: every delivered row of it goes out again, but
+        # not the data of a case the citizen withdrew (the province has nothing to stop).
         report.unknown += 1
+        if app.status == states.WITHDRAWN:
+            return
         res = session.execute(
             update(ForwardingOutbox)
             .where(ForwardingOutbox.application_id == app.id, ForwardingOutbox.state == delivery.DELIVERED)

@@ -107,3 +107,26 @@ def test_a_withdrawal_of_a_case_the_province_has_is_delivered_as_before(client, 
     rows = _rows(case["id"])
     assert rows["submit"].state == "delivered" and rows["withdraw"].receipt_no
     assert province.case(case["case_number"])["stage"] == "withdrawn"
+
+
+def test_reconciliation_does_not_resend_a_withdrawn_case_the_province_lost(
+    app, client, zhang, services, province, clock
+):
+    """A withdrawn case with a stage event still waiting for its predecessor is asked about; the
+    province has lost it: its data is not sent again (nothing is to be stopped there)."""
+    from tests.forwarding.conftest import callback, event, ops_headers
+
+    case = submitted(client, zhang)
+    assert forward(services) == ["delivered"]
+    _withdraw(client, zhang, case["id"])
+    assert forward(services) == ["delivered"]
+    assert callback(client, app, event(case["case_number"], 5, "accepted", code="1")).status_code == 200
+    province.post("reset")  # the province loses every case
+    clock.advance(2 * 3600)
+    ops = ops_headers(app, client)
+    report = client.post("/admin/v1/forwarding/reconcile", headers=ops | key()).get_json()
+    assert report["asked"] == 1 and report["unknown"] == 1 and report["resent"] == 0, report
+    assert {kind: row.state for kind, row in _rows(case["id"]).items()} == {
+        "submit": "delivered", "withdraw": "delivered",
+    }  # fmt: skip
+    assert forward(services) == [] and province.stats()["received"] == 0
