@@ -103,6 +103,15 @@ EVENTS: dict[str, Event] = {
         "Your appointment for {service_name} is at {time} at {hall}. Please bring your ID.",
         "{time} {hall}",
     ),
+    "appointment_closed": Event(
+        "预约当日暂停办公", "Hall closed that day", "暂停办公",
+        "预约办事当日大厅暂停办公", "The hall is closed on your appointment day",
+        "您预约在 {time} 于{hall}办理的「{service_name}」，因大厅当日暂停办公无法接待，"
+        "请在“我的预约”中改约其他时间。",
+        "Your appointment for {service_name} at {time} at {hall} cannot take place: the hall is closed"
+        " that day. Please choose another time under My appointments.",
+        "当日暂停办公，请改约",
+    ),
     "evaluation_invite": Event(
         "邀请评价", "Please rate", "待评价",
         "请为本次服务评价", "Rate this service",

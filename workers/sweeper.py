@@ -106,8 +106,25 @@ def appointment_pass(session: object) -> dict:
             link=f"/v1/appointments/{appointment.id}",
         )  # fmt: skip
         reminded += note is not None
+    told = 0
+    for appointment, slot in visits.closed_bookings(session, now):  # type: ignore[arg-type]
+        hall = session.get(Hall, appointment.hall_id)  # type: ignore[attr-defined]
+        item = names.get(appointment.service_code) or {}
+        params = {
+            "service_name": item.get("name") or appointment.service_code,
+            "time": visits.local_time(slot.starts_at), "hall": hall.name if hall else "",
+        }  # fmt: skip
+        note = fanout.notify(
+            session, settings, account_id=appointment.account_id, event_type="appointment_closed",  # type: ignore[arg-type]
+            params=params, dedupe_key=f"appointment:{appointment.id}:closed:{slot.day.isoformat()}",
+            link=f"/v1/appointments/{appointment.id}",
+        )  # fmt: skip
+        told += note is not None
     session.commit()  # type: ignore[attr-defined]
-    return {"no_shows": missed, "appointment_reminders": reminded, "rectifications_escalated": escalated}
+    return {
+        "no_shows": missed, "appointment_reminders": reminded, "appointments_closed_told": told,
+        "rectifications_escalated": escalated,
+    }  # fmt: skip
 
 
 _reconcile = {"last": 0.0, "report_day": ""}

@@ -3,7 +3,8 @@
 Slots are made when a day is first listed. A calendar override added later (a typhoon closure, a
 regional day off) made listing that day 409 `appointments.closed`, but the slot ids a phone already
 held could still be booked or moved into. The override now closes them (no new places; bookings
-already made stay, the hall tells those citizens), and removing it opens them again.
+already made stay, and the sweeper tells their citizens: visits.closed_bookings), and removing it
+opens them again.
 """
 
 from __future__ import annotations

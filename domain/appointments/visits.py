@@ -145,6 +145,21 @@ def due_reminders(session: Session, now: datetime) -> list[tuple[Appointment, Ap
     return out
 
 
+def closed_bookings(session: Session, now: datetime) -> list[tuple[Appointment, AppointmentSlot]]:
+    """Booked appointments still ahead on a day the calendar closed after they were made (a
+    typhoon, a regional day off): the citizen is to hear of it and choose another time, not
+    travel to a shut hall (the sweeper tells each once per closed day)."""
+    A, S = Appointment, AppointmentSlot
+    return [
+        (appointment, slot)
+        for appointment, slot in session.execute(
+            select(A, S)
+            .join(S, S.id == A.slot_id)
+            .where(A.status == BOOKED, S.starts_at > now, S.closed.is_(True))
+        ).all()
+    ]
+
+
 def local_time(at: datetime) -> str:
     """A slot's start as a reminder shows it: Beijing time, in the form every template's `{time}`
     takes (`2026-12-08 09:30`), read alike in the Chinese and English texts and valid for a

@@ -249,6 +249,50 @@ def test_a_booking_on_a_day_the_hall_closed_is_neither_reminded_nor_a_no_show(
     assert db.session.get(Appointment, booked.get_json()["id"]).status == "booked"
 
 
+def test_the_citizen_is_told_once_when_the_hall_closes_on_their_booked_day(
+    app: Any,
+    client: Any,
+    hall: str,
+    clock: Any,
+    seeded: None,  # noqa: F811
+) -> None:
+    """A typhoon closes the hall after she booked: she hears of it and is asked to choose another
+    time, rather than travel to a shut hall; the citizen whose day stays open hears nothing."""
+    from core.db import db
+    from notifications.models import Notification
+    from workers.sweeper import appointment_pass
+
+    who, other = make_citizen(app), make_citizen(app)
+    day = next_working_day(app)
+    later = next_working_day(app, after=(day - next_working_day(app)).days + 2)
+    slot = slots(client, who, hall, day).get_json()[0]
+    assert book(client, who, slot["id"]).status_code == 201
+    assert book(client, other, slots(client, other, hall, later).get_json()[0]["id"]).status_code == 201
+    assert appointment_pass(db.session())["appointments_closed_told"] == 0
+    editor = admin_headers(client, make_operator(app, username="cal-editor", roles=("catalog_editor",)))
+    _close_day(client, editor, day)
+    assert appointment_pass(db.session())["appointments_closed_told"] == 1
+    assert appointment_pass(db.session())["appointments_closed_told"] == 0  # once
+    db.session.remove()
+    [note] = [
+        n
+        for n in db.session.query(Notification).filter_by(account_id=who["account_id"])
+        if "暂停办公" in n.body
+    ]
+    when = datetime.fromisoformat(slot["starts_at"]).astimezone(BEIJING).strftime("%Y-%m-%d %H:%M")
+    assert (
+        "暂停办公" in note.body
+        and "改约" in note.body
+        and when in note.body
+        and "天河区政务服务中心" in note.body
+    )
+    assert not [
+        n
+        for n in db.session.query(Notification).filter_by(account_id=other["account_id"])
+        if "暂停" in n.body
+    ]
+
+
 def test_three_closed_days_do_not_pause_the_citizens_bookings(
     app: Any, client: Any, hall: str, clock: Any
 ) -> None:
