@@ -99,3 +99,23 @@ class InvalidCursor(AppError):
     code = "catalog.cursor_invalid"
     message_zh = "翻页参数无效，请从第一页重新加载"
     message_en = "Invalid page cursor; reload from the first page"
+
+
+class BundleFormConflict(AppError):
+    status = 409
+    code = "catalog.bundle_form_conflict"
+    message_zh = (
+        "发布后，已发布的“一件事”中各事项对同一信息组的定义将不一致，合并表单会漏问信息：{conflicts}。"
+        "请在同一次导入中一并发布相关事项，或先暂停该“一件事”"
+    )
+    message_en = (
+        "Published bundles would get items defining the same group differently, and their merged form"
+        " would miss questions: {conflicts}. Publish the items together in one import, or suspend the"
+        " bundle first"
+    )
+
+    def __init__(self, *, conflicts: list[tuple[str, Any]], **kw: Any) -> None:
+        zh = "；".join(f"{code}：{text.zh}" for code, text in conflicts)
+        en = "; ".join(f"{code}: {text}" for code, text in conflicts)
+        details = {"conflicts": [{"bundle": code, "problem": str(text)} for code, text in conflicts]}
+        super().__init__(details=details, conflicts=Text(en, zh), **kw)

@@ -30,7 +30,7 @@ from domain.catalog.models import (
     ServiceItemVersion,
 )
 from domain.catalog.problems import Problem, Problems, join
-from domain.catalog.publishing import publish_bundle_content, publish_latest
+from domain.catalog.publishing import publish_bundle_content, publish_latest, published_bundle_conflicts
 from domain.catalog.reader import Reader
 from domain.catalog.reference import LISTS, normalize_reference
 from domain.catalog.revision import bump_revision
@@ -105,6 +105,13 @@ def validate_import(
     publish = top.boolean("publish")
     if publish:
         _check_bundle_items_published(session, problems, bundles, items, places, lock=for_write)
+        # Published bundles this import leaves as they are get these items' new forms beside
+        # their other items' published ones.
+        new_forms = {code: doc["form"] for code, doc in items.items() if doc.get("form")}
+        for code, problem in published_bundle_conflicts(session, new_forms):
+            if code not in bundles:
+                problems.subject = code
+                problems.add(f"bundle {code}", "form_conflict", problem)
     _check_stored_bundles(session, problems, items, skip=set(bundles))
     if not (
         top.raw("items", required=False) or top.raw("bundles", required=False) or any(reference.values())

@@ -12,7 +12,14 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from core import clock
-from domain.catalog.errors import BundleItemsNotPublished, BundleNotFound, InvalidTransition, NothingToPublish
+from domain.catalog.bundles import form_conflicts
+from domain.catalog.errors import (
+    BundleFormConflict,
+    BundleItemsNotPublished,
+    BundleNotFound,
+    InvalidTransition,
+    NothingToPublish,
+)
 from domain.catalog.locks import lock_items, one_import_at_a_time
 from domain.catalog.models import (
     STATUS_DRAFT,
@@ -69,11 +76,52 @@ def publish_latest(session: Session, actor: Actor, code: str, now: Any, *, quiet
     return True
 
 
+def published_bundle_conflicts(
+    session: Session, forms: dict[str, dict[str, Any]], *, bundles: list[tuple[str, list[str]]] | None = None
+) -> list[tuple[str, Any]]:
+    """(bundle code, problem) for each published bundle naming an item of `forms` (code -> the
+    form about to be published), or each of `bundles` ((code, item codes)), whose items would
+    then define a group differently: its merged form keeps the first definition, so a field
+    another item requires would not be asked. The other items count at their published version."""
+    if bundles is None:
+        bundles = [
+            (b.code, list(b.published_document["items"]))
+            for b in session.scalars(
+                select(Bundle).where(Bundle.status == STATUS_PUBLISHED).order_by(Bundle.code)
+            )
+            if b.published_document and set(b.published_document["items"]) & set(forms)
+        ]
+    out: list[tuple[str, Any]] = []
+    for bundle_code, codes in bundles:
+        published = dict(
+            session.execute(
+                select(ServiceItem.code, ServiceItemVersion.document)
+                .join(ServiceItemVersion, ServiceItemVersion.item_id == ServiceItem.id)
+                .where(
+                    ServiceItem.code.in_(codes), ServiceItemVersion.version == ServiceItem.published_version
+                )
+            ).all()
+        )
+        merged = {}
+        for code in codes:
+            form = forms[code] if code in forms else (published.get(code) or {}).get("form")
+            if form:
+                merged[code] = form
+        out += [(bundle_code, problem) for problem in form_conflicts(merged)]
+    return out
+
+
 def publish_item(session: Session, actor: Actor, code: str) -> ServiceItem:
     """Publish the newest draft version; the previous published version is retired, not changed.
     After any import under way (the import lock first, as every catalog write takes it): an
-    import that judged the version a draft would otherwise rewrite it once published."""
+    import that judged the version a draft would otherwise rewrite it once published. Refused
+    (BundleFormConflict) when a published bundle naming the item would get conflicting groups."""
     one_import_at_a_time(session)
+    find_item(session, code)  # locked while it is checked
+    latest = latest_versions(session, [code]).get(code)
+    if latest is not None and latest[1].state == VERSION_DRAFT and latest[1].document.get("form"):
+        if conflicts := published_bundle_conflicts(session, {code: latest[1].document["form"]}):
+            raise BundleFormConflict(conflicts=conflicts)
     publish_latest(session, actor, code, clock.now())
     bump_revision(session)
     session.commit()
@@ -176,6 +224,10 @@ def publish_bundle(session: Session, actor: Actor, code: str) -> Bundle:
     lock_items(session, bundle.document["items"])
     if unpublished := _unpublished_items(session, bundle.document["items"]):
         raise BundleItemsNotPublished(items=unpublished)
+    if conflicts := published_bundle_conflicts(
+        session, {}, bundles=[(bundle.code, bundle.document["items"])]
+    ):
+        raise BundleFormConflict(conflicts=conflicts)
     if not publish_bundle_content(session, actor, bundle, clock.now()):
         raise NothingToPublish()
     bump_revision(session)
@@ -195,5 +247,7 @@ def set_bundle_status(session: Session, actor: Actor, code: str, *, suspend: boo
         lock_items(session, codes)
         if unpublished := _unpublished_items(session, codes):
             raise BundleItemsNotPublished(items=unpublished)
+        if conflicts := published_bundle_conflicts(session, {}, bundles=[(bundle.code, codes)]):
+            raise BundleFormConflict(conflicts=conflicts)
     _set_status(session, actor, bundle, "bundle", suspend=suspend, reason=reason)
     return bundle

@@ -256,6 +256,46 @@ def test_an_item_change_that_would_break_a_stored_bundle_form_is_refused(db_sess
     }
 
 
+def test_one_item_of_a_published_bundle_is_not_published_alone_into_a_conflicting_form(db_session):
+    """Both items get a new applicant group together, as drafts; publishing one alone would give
+    the published bundle two definitions of it, and its merged form would keep the old one (the
+    new item's field not asked). Published together, or with the bundle suspended, it goes."""
+    from domain.catalog.errors import BundleFormConflict
+    from domain.catalog.publishing import set_bundle_status
+
+    a, b = item(), marriage_item()
+    first = document(a, b, bundles=[bundle([a["code"], b["code"]])], publish=True)
+    assert import_catalog(db_session, ACTOR, first, dry_run=False).ok
+    new_a, new_b = copy.deepcopy(a), copy.deepcopy(b)
+    for changed in (new_a, new_b):
+        changed["form"]["schema"]["properties"]["applicant"]["properties"]["phone"]["pattern"] = "^1\\d{10}$"
+    assert import_catalog(db_session, ACTOR, document(new_a, new_b), dry_run=False).ok  # drafts agree
+    with pytest.raises(BundleFormConflict) as refused:
+        publish_item(db_session, ACTOR, a["code"])
+    db_session.rollback()
+    assert refused.value.details["conflicts"][0]["bundle"] == "YJS-TEST"
+    assert "applicant" in refused.value.details["conflicts"][0]["problem"]
+    assert db_session.scalar(select(ServiceItem.published_version).where(ServiceItem.code == a["code"])) == 1
+    alone = import_catalog(db_session, ACTOR, document(new_a, publish=True), dry_run=True)
+    assert ("bundle YJS-TEST", "form_conflict") in _problems(alone)
+    together = import_catalog(db_session, ACTOR, document(new_a, new_b, publish=True), dry_run=False)
+    assert together.ok, together.problems
+    # With the bundle suspended an item may go first; the bundle resumes once the other follows.
+    newer_a, newer_b = copy.deepcopy(new_a), copy.deepcopy(new_b)
+    for changed in (newer_a, newer_b):
+        changed["form"]["schema"]["properties"]["applicant"]["properties"]["phone"]["pattern"] = (
+            "^1[3-9]\\d{9}$"
+        )
+    assert import_catalog(db_session, ACTOR, document(newer_a, newer_b), dry_run=False).ok
+    set_bundle_status(db_session, ACTOR, "YJS-TEST", suspend=True, reason="表单调整")
+    publish_item(db_session, ACTOR, a["code"])
+    with pytest.raises(BundleFormConflict):
+        set_bundle_status(db_session, ACTOR, "YJS-TEST", suspend=False, reason="恢复")
+    db_session.rollback()
+    publish_item(db_session, ACTOR, b["code"])
+    set_bundle_status(db_session, ACTOR, "YJS-TEST", suspend=False, reason="恢复")
+
+
 def test_a_bundle_cannot_be_published_over_draft_items(db_session):
     a, b = item(), marriage_item()
     assert import_catalog(db_session, ACTOR, document(a, b), dry_run=False).ok
