@@ -4,7 +4,7 @@
 every case, again on every retry, in bursts at its peak hours. Going through Flask's request
 context, the middleware hooks and flask-smorest cost as much CPU as the callback's own work
 (signature, nonce, one statement), so a well-formed callback is answered here with what the Flask
-view (api/v1/platform.py) answers: the same body, the X-Request-ID, Cache-Control and
+view (api/v1/platform.py) answers: the same body, signed, the X-Request-ID, Cache-Control and
 X-Content-Type-Options headers, and the same access log line.
 
 Everything else goes to Flask, which stays the one place errors are rendered: a body that is not
@@ -67,9 +67,10 @@ class CallbackFastPath:
             return self.app(environ, start_response)
         body = environ["wsgi.input"].read(length)
         environ["wsgi.input"] = io.BytesIO(body)  # Flask can read it again
-        answer = self._answer(environ, path, body)
-        if answer is None:
+        taken = self._answer(environ, path, body)
+        if taken is None:
             return self.app(environ, start_response)
+        answer, credentials = taken
         out = json.dumps(answer, separators=(",", ":")).encode() + b"\n"
         request_id = request_id_for(environ.get("HTTP_X_REQUEST_ID"))
         start_response(
@@ -80,6 +81,7 @@ class CallbackFastPath:
                 ("X-Request-ID", request_id),
                 ("Cache-Control", "no-store"),
                 ("X-Content-Type-Options", "nosniff"),
+                *signing.sign_response(credentials, 200, out).items(),  # as the view's answer is
             ],
         )
         if self.access_log:
@@ -95,8 +97,9 @@ class CallbackFastPath:
             )  # fmt: skip
         return [out]
 
-    def _answer(self, environ: dict[str, Any], path: str, body: bytes) -> dict[str, str] | None:
-        """The view's answer, or None for Flask to handle the request."""
+    def _answer(self, environ: dict[str, Any], path: str, body: bytes) -> tuple[dict[str, str], Any] | None:
+        """The view's answer and the profile's credentials to sign it with, or None for Flask to
+        handle the request."""
         name = path[len(PREFIX) + 1 :] or None
         with self.flask_app.app_context():
             deps = self.flask_app.extensions["yiwang"].forwarding
@@ -121,4 +124,4 @@ class CallbackFastPath:
                 return None
             finally:
                 db.session.remove()
-        return {"code": "0", "result": outcome}
+        return {"code": "0", "result": outcome}, profile.credentials

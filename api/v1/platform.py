@@ -6,7 +6,7 @@ import hmac
 import time
 from datetime import datetime, timedelta, timezone
 
-from flask import current_app, request
+from flask import Response, current_app, request
 from flask.views import MethodView
 
 from api import json_body
@@ -29,6 +29,21 @@ blp = Blueprint(
     url_prefix="/v1/platform",
     description="省级平台回调 / Provincial platform callbacks",
 )
+
+
+@blp.after_request
+def _signed(response: Response) -> Response:
+    """Every answer to the province is signed, as its requests are (docs/province.md, "Signing
+    (both directions)"): a province that verifies answers would otherwise take each one for a
+    stranger's and post the event again. Not for a profile that is not configured (no key)."""
+    from integrations.province import signing
+
+    profile = services().forwarding.profile_named((request.view_args or {}).get("profile"))
+    if profile is not None:
+        response.headers.update(
+            signing.sign_response(profile.credentials, response.status_code, response.get_data())
+        )
+    return response
 
 
 def _receive(profile_name: str | None) -> dict:

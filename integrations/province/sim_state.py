@@ -214,6 +214,12 @@ class SimState:
             with self.lock:
                 self.callbacks["answered_error"] += 1
             return False
+        try:  # yiwang signs its answers as the province signs its own (docs/province.md)
+            signing.verify_response(self.creds, resp.status_code, resp.headers, resp.content, now=time.time())
+        except signing.SignatureError:
+            with self.lock:
+                self.callbacks["answered_unsigned"] += 1
+            return False
         with self.lock:
             self.callbacks[f"answered_{resp.status_code}"] += 1
         return resp.status_code == 200

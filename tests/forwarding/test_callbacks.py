@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from sqlalchemy import func, select
 
 from domain.applications.models import Application, ApplicationEvent, ApplicationNotice
@@ -383,3 +384,26 @@ def test_an_event_that_fails_to_store_for_another_reason_is_not_taken_for_a_dupl
     accepted = event(case["case_number"], 2, "accepted", code="1")
     with pytest.raises(IntegrityError):
         events.receive(session, services.forwarding.profile(), accepted, source="reconcile")
+
+
+def test_yiwang_signs_its_answers_to_the_province(client, app, zhang):
+    """Both directions are signed (docs/province.md): a province that verifies answers would take
+    an unsigned one for a stranger's and post the event again."""
+    import json
+    import time as _time
+
+    from integrations.province import signing
+    from tests.forwarding.conftest import province_credentials
+
+    case = submitted(client, zhang)
+    creds = province_credentials(app)
+    taken = callback(
+        client, app, event(case["case_number"], 1, "received", receipt_no="SJ1")
+    )  # the fast path
+    unknown = callback(client, app, event("NO-SUCH-CASE", 1, "received"))  # answered by the view
+    assert (taken.status_code, unknown.status_code) == (200, 404)
+    for resp in (taken, unknown):
+        signing.verify_response(creds, resp.status_code, resp.headers, resp.data, now=_time.time())
+    tampered = json.dumps({"code": "0", "result": "applied"}).encode()
+    with pytest.raises(signing.SignatureError):
+        signing.verify_response(creds, 200, taken.headers, tampered, now=_time.time())

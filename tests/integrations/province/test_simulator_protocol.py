@@ -220,7 +220,7 @@ def test_callbacks_are_signed_retried_until_accepted_and_can_come_twice():
         status = next(answers)
         if status == 200:
             seen.append(request.get_json())
-        return "", status
+        return "", status, signing.sign_response(province, status, b"")  # answers are signed too
 
     target = ThreadedSimulator(receiver).start()
     server = ThreadedSimulator(create_simulator(CFG)).start()
@@ -245,6 +245,43 @@ def test_callbacks_are_signed_retried_until_accepted_and_can_come_twice():
             time.sleep(0.05)
             callbacks = http.get(f"{server.url}_sim/stats").json()["callbacks"]
         assert callbacks["retried"] >= 1 and callbacks["delivered"] == 2
+    finally:
+        server.stop()
+        target.stop()
+
+
+def test_an_unsigned_answer_to_a_callback_is_not_taken_for_an_acknowledgement():
+    """A 200 anyone in between could have written: the simulator posts the event again, as a
+    province that verifies answers would."""
+    from flask import Flask
+
+    receiver = Flask("receiver")
+    calls: list[int] = []
+
+    @receiver.post("/cb")
+    def cb():
+        calls.append(1)
+        return "", 200  # not signed
+
+    target = ThreadedSimulator(receiver).start()
+    server = ThreadedSimulator(create_simulator(CFG)).start()
+    try:
+        http = httpx.Client(timeout=5)
+        http.post(f"{server.url}_sim/callback_url", json={"url": f"{target.url}cb"})
+        raw = json.dumps(_body()).encode()
+        http.post(
+            server.url.rstrip("/") + INTAKE_PATH,
+            content=raw,
+            headers=signing.sign_request(YIWANG, "POST", INTAKE_PATH, raw),
+        )
+        deadline = time.monotonic() + 5
+        callbacks: dict = {}
+        while time.monotonic() < deadline:
+            callbacks = http.get(f"{server.url}_sim/stats").json()["callbacks"]
+            if callbacks.get("answered_unsigned", 0) >= 1 and callbacks.get("retried", 0) >= 1:
+                break
+            time.sleep(0.05)
+        assert callbacks.get("answered_unsigned", 0) >= 1 and callbacks.get("delivered", 0) == 0, callbacks
     finally:
         server.stop()
         target.stop()
