@@ -149,6 +149,19 @@ class Metrics(MethodView):
             "# TYPE yiwang_forwarding_events_waiting gauge",
             f"yiwang_forwarding_events_waiting {s['events_waiting']}",
         ]
+        # The circuit breaker, as /stats shows it: alerting must see the province cut off. One
+        # series per state (1 for the current one); none when Redis cannot say.
+        circuit = _breaker()
+        if circuit.get("state") in ("closed", "open", "half_open"):
+            lines += [
+                "# TYPE yiwang_forwarding_circuit gauge",
+                *(
+                    f'yiwang_forwarding_circuit{{state="{k}"}} {int(circuit["state"] == k)}'
+                    for k in ("closed", "open", "half_open")
+                ),
+                "# TYPE yiwang_forwarding_circuit_failures gauge",
+                f"yiwang_forwarding_circuit_failures {circuit.get('failures', 0)}",
+            ]
         return Response("\n".join(lines) + "\n", mimetype="text/plain; version=0.0.4")
 
 

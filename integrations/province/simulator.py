@@ -78,12 +78,14 @@ MATERIAL_KINDS = ("upload", "reuse", "ecert", "shared")
 # stage → the stages it may follow
 MOVES = {
     "accepted": ("received",),
-    "not_accepted": ("received",),
+    # A supplement never given closes the case (docs/province.md): not accepted (逾期未补正)
+    # before acceptance, completed (usually denied) after it.
+    "not_accepted": ("received", "supplement"),
     "supplement": ("received", "accepted", "in_review"),
     "in_review": ("accepted", "received"),  # from received: a supplement answered after acceptance
     "special": ("in_review",),
     "special_end": ("special",),
-    "completed": ("accepted", "in_review"),
+    "completed": ("accepted", "in_review", "supplement"),
     "delivered": ("completed",),
 }
 
@@ -93,6 +95,8 @@ def _fits_acceptance(case: Any, stage: str) -> bool:
     if stage in ("accepted", "not_accepted"):
         return not case.accepted
     if stage == "in_review" and case.stage == "received":
+        return case.accepted
+    if stage == "completed" and case.stage == "supplement":
         return case.accepted
     return True
 

@@ -179,7 +179,7 @@ def test_a_validation_refusal_is_a_dead_letter_an_operator_corrects_and_replays(
 
 
 def test_the_breaker_stops_calls_to_a_dead_province_and_lets_a_probe_through(
-    client, zhang, services, province, clock
+    client, zhang, services, province, clock, ops
 ):
     fw = _forwarder(services, breaker_threshold=2, breaker_cooldown=0.5)
     cases = [submitted(client, zhang) for _ in range(4)]
@@ -189,6 +189,11 @@ def test_the_breaker_stops_calls_to_a_dead_province_and_lets_a_probe_through(
     assert calls == 2
     rows = [_row(c["id"]) for c in cases]
     assert sorted(r.attempts for r in rows) == [0, 0, 1, 1]  # postponed rows keep their attempts
+    # Operators' alerting sees the province cut off, in the stats and in the Prometheus text.
+    assert client.get("/admin/v1/forwarding/stats", headers=ops).get_json()["circuit"]["state"] == "open"
+    metrics = client.get("/admin/v1/forwarding/metrics", headers=ops).get_data(as_text=True)
+    assert 'yiwang_forwarding_circuit{state="open"} 1' in metrics
+    assert 'yiwang_forwarding_circuit{state="closed"} 0' in metrics
 
     province.faults(outage=False)
     import time

@@ -183,3 +183,30 @@ def test_a_closing_word_before_acceptance_is_not_a_completion(app, client, zhang
     assert done.status_code == 200, done.get_json()
     row = _send(app, client, case, 3, "completed", result_code="1")
     assert row.status == "resubmitted"
+
+
+def _status_once_applied(app, app_id: str) -> str:
+    apply_events(app)  # what the forwarders' applier does with the callbacks kept so far
+    return fresh().get(Application, app_id).status
+
+
+def test_the_simulator_closes_a_case_whose_supplement_is_never_given(app, client, zhang, services, province):
+    """Its control API follows the same rule as yiwang: not accepted before acceptance, completed
+    (denied) after it; the closing word reaches the case over the real callback path."""
+    before = submitted(client, zhang)
+    assert forward(services) == ["delivered"]
+    sblsh = before["case_number"]
+    province.post(f"cases/{sblsh}/supplement", {"materials": ["insurance"], "reason": "照片不清晰"})
+    province.post(f"cases/{sblsh}/refuse", {"reason": "逾期未补正"})
+    wait_for(lambda: _status_once_applied(app, before["id"]) == "not_accepted")
+
+    after = submitted(client, zhang)
+    assert forward(services) == ["delivered"]
+    sblsh = after["case_number"]
+    province.post(f"cases/{sblsh}/accept")
+    province.post(f"cases/{sblsh}/supplement", {"materials": ["insurance"], "reason": "照片不清晰"})
+    refused = province.http.post(f"{province.url}/_sim/cases/{sblsh}/refuse", json={})
+    assert refused.status_code == 409  # accepted once: never "not accepted"
+    province.post(f"cases/{sblsh}/complete", {"result": "denied"})
+    wait_for(lambda: _status_once_applied(app, after["id"]) == "completed")
+    assert fresh().get(Application, after["id"]).result == "denied"
