@@ -1,8 +1,7 @@
 """Reconciliation: ask the province about quiet cases and repair what callbacks missed.
 
-A case is asked about when it has an undelivered or unconfirmed row older than
-`quiet_after`, events waiting for a missing predecessor, or a non-final status that has not
-moved for `quiet_after`. The province's answer fills missed stage events (through the same
+A case is asked about when it has events waiting for a missing predecessor (after GAP_AFTER),
+or a non-final status that has not moved for `quiet_after`. The province's answer fills missed stage events (through the same
 path as callbacks) and marks rows the province has although yiwang never saw the receipt.
 """
 
@@ -13,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, func, or_, select, update
+from sqlalchemy import case, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from core import clock
@@ -41,27 +40,46 @@ class Report:
     cases: list[str] = field(default_factory=list)
 
 
-def candidates(session: Session, profile: Profile, *, quiet_after: float, limit: int) -> list[str]:
+# A stage event waiting for its predecessor is usually a reordering the predecessor's retry
+# repairs within seconds; after this long the case is asked about at the next pass rather than
+# after `quiet_after` (an hour), for while it waits the citizen cannot withdraw or resubmit.
+GAP_AFTER = 120.0
+
+
+def candidates(
+    session: Session, profile: Profile, *, quiet_after: float, limit: int, gap_after: float = GAP_AFTER
+) -> list[str]:
     """Case numbers worth asking about: those with events waiting for a missing predecessor and
     not asked yet first, then the least recently asked. A case asked within `quiet_after` waits its turn:
     asking changes nothing about a case, so without the rotation the same `limit` cases came
     back every pass and the others were never asked."""
     cutoff = clock.now() - timedelta(seconds=quiet_after)
+    gap_cutoff = clock.now() - timedelta(seconds=min(gap_after, quiet_after))
     waiting = select(ProvinceEvent.application_id).where(
-        ProvinceEvent.state == WAITING, ProvinceEvent.received_at < cutoff
+        ProvinceEvent.state == WAITING, ProvinceEvent.received_at < gap_cutoff
     )
     has_gap = Application.id.in_(waiting)
+    # A gap that opened after the case was last asked about has not been asked about yet.
+    new_gap = exists().where(
+        ProvinceEvent.application_id == Application.id,
+        ProvinceEvent.state == WAITING,
+        ProvinceEvent.received_at < gap_cutoff,
+        or_(
+            Application.province_checked_at.is_(None),
+            ProvinceEvent.received_at > Application.province_checked_at,
+        ),
+    )
     rows = session.execute(
         select(Application.case_number)
         .where(
             Application.case_number.is_not(None),
             or_(has_gap, (Application.status.in_(OPEN)) & (Application.updated_at < cutoff)),
-            or_(Application.province_checked_at.is_(None), Application.province_checked_at < cutoff),
+            or_(Application.province_checked_at.is_(None), Application.province_checked_at < cutoff, new_gap),
         )
         .order_by(
             # A gap not asked about yet comes first; once asked, a case rotates with the others
             # by when it was last asked (a gap the province cannot answer must not stay first).
-            case((has_gap & Application.province_checked_at.is_(None), 0), else_=1),
+            case((new_gap, 0), else_=1),
             func.coalesce(Application.province_checked_at, Application.updated_at),
             Application.id,
         )

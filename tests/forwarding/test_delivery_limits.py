@@ -236,3 +236,28 @@ def test_a_retry_after_given_as_an_http_date_is_honoured(app, client, zhang, ser
     row = fresh().scalar(select(ForwardingOutbox).where(ForwardingOutbox.application_id == case["id"]))
     wait = (row.next_attempt_at - clock.now()).total_seconds()
     assert wait >= 1700, f"retried after {wait:.1f} s"
+
+
+def test_a_gap_in_the_provinces_events_is_asked_about_within_minutes_not_an_hour(
+    app, client, zhang, services, province, clock
+):
+    """While an event waits for its predecessor the citizen can neither withdraw nor resubmit:
+    the case is asked about at the first pass after GAP_AFTER, even if it was asked (as a quiet
+    case) shortly before the gap opened; a gap already asked about rotates with the others."""
+    from tests.forwarding.conftest import callback, event
+
+    case = submitted(client, zhang)
+    forward(services)
+    profile = services.forwarding.profile()
+    clock.advance(2 * 3600)
+    assert reconcile.candidates(fresh(), profile, quiet_after=3600, limit=200) == [case["case_number"]]
+    reconcile.reconcile(fresh(), profile, services.forwarding.client(), quiet_after=3600)  # asked, quiet
+    clock.advance(600)
+    assert callback(client, app, event(case["case_number"], 3, "accepted", code="1")).status_code == 200
+    clock.advance(60)
+    assert reconcile.candidates(fresh(), profile, quiet_after=3600, limit=200) == []  # a reordering, maybe
+    clock.advance(reconcile.GAP_AFTER)
+    assert reconcile.candidates(fresh(), profile, quiet_after=3600, limit=200) == [case["case_number"]]
+    reconcile.reconcile(fresh(), profile, services.forwarding.client(), quiet_after=3600)
+    clock.advance(300)
+    assert reconcile.candidates(fresh(), profile, quiet_after=3600, limit=200) == []  # asked: its turn
