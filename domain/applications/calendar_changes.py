@@ -5,19 +5,27 @@ Operators enter the State Council's arrangement for a year the holiday library d
 (and local closures, a typhoon day) when it is published, often after cases counting through that
 year were accepted: without this, those cases kept a due date counted on the guess (weekends and
 1 January only) and showed overdue during the Spring Festival.
+
+The pauses are recounted too: a case kept its pauses as working days counted on the calendar of
+the day each ended, so a day an override closes inside a past pause would push its due date back
+once more (the day was never counted against the limit), and a make-up working day there would
+bring it forward (the case showed overdue a day early). Cases paused on or before the day
+follow even when their due date lies before it: a pause may run past the due date.
 """
 
 from __future__ import annotations
 
-from datetime import date
+from collections import defaultdict
+from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from core.clock import BEIJING
 from domain.accounts import profile_cache
 from domain.applications import states
-from domain.applications.deadlines import compute_due
-from domain.applications.models import Application
+from domain.applications.deadlines import compute_due, paused_working_days, pauses
+from domain.applications.models import Application, ApplicationEvent
 from domain.applications.service import spec_of
 from domain.appointments import closures
 from domain.calendar import service as calendar
@@ -46,18 +54,29 @@ def delete_override(session: Session, *, actor: Actor, override_id: str) -> None
 
 
 def follow(session: Session, *, day: date, region: str) -> int:
-    """Recompute the due dates of open cases whose running time limit spans `day` in a region
-    under `region` (000000: every region); commits each batch. How many moved."""
+    """Recompute the due dates of open cases whose running time limit or past pauses span `day`
+    in a region under `region` (000000: every region), recounting their pauses on the calendar
+    as it is now; commits each batch. How many moved."""
+    day_ends = datetime.combine(day + timedelta(days=1), time(), tzinfo=BEIJING)
+    paused_by_then = (
+        select(ApplicationEvent.id)
+        .where(
+            ApplicationEvent.application_id == Application.id,
+            ApplicationEvent.to_status.in_(states.PAUSED),
+            ApplicationEvent.at < day_ends,
+        )
+        .exists()
+    )
     moved = 0
     after = ""
     while True:
-        apps = list(
+        batch = list(
             session.scalars(
                 select(Application)
                 .where(
                     Application.clock_started_on.is_not(None),
                     Application.clock_started_on <= day,
-                    Application.due_on >= day,
+                    or_(Application.due_on >= day, paused_by_then),
                     Application.status.not_in(states.FINAL),
                     Application.id > after,
                 )
@@ -66,10 +85,12 @@ def follow(session: Session, *, day: date, region: str) -> int:
                 .with_for_update()
             )
         )
+        specs = {app.id: spec_of(session, app) for app in batch}
+        apps = [app for app in batch if region in calendar.region_chain(specs[app.id].region)]
+        moves = _moves(session, [app.id for app in apps])
         for app in apps:
-            spec = spec_of(session, app)
-            if region not in calendar.region_chain(spec.region):
-                continue
+            spec = specs[app.id]
+            app.paused_working_days = paused_working_days(session, pauses(moves[app.id]), region=spec.region)
             due = compute_due(
                 session, app.clock_started_on, spec.time_limits, paused=app.paused_working_days,  # type: ignore[arg-type]
                 region=spec.region, paused_days=app.paused_days or 0,
@@ -80,6 +101,21 @@ def follow(session: Session, *, day: date, region: str) -> int:
                 profile_cache.mark_application_changed(session, app.id)
                 moved += 1
         session.commit()
-        if len(apps) < BATCH:
+        if len(batch) < BATCH:
             return moved
-        after = apps[-1].id
+        after = batch[-1].id
+
+
+def _moves(session: Session, app_ids: list[str]) -> dict[str, list[tuple[str, datetime]]]:
+    """The timeline moves (target status, time) of each case, in timeline order."""
+    moves: dict[str, list[tuple[str, datetime]]] = defaultdict(list)
+    if not app_ids:
+        return moves
+    rows = session.execute(
+        select(ApplicationEvent.application_id, ApplicationEvent.to_status, ApplicationEvent.at)
+        .where(ApplicationEvent.application_id.in_(app_ids))
+        .order_by(ApplicationEvent.application_id, ApplicationEvent.seq)
+    )
+    for app_id, target, at in rows:
+        moves[app_id].append((target, at))
+    return moves

@@ -3,11 +3,14 @@
 The clock starts on acceptance (受理); while a supplement is requested or a special procedure
 runs it stands still, and the working days it stood still push the due date back. For a bundle
 the latest due date of its items counts. Dates are Beijing dates on the catalog calendar of the
-item's region (domain/calendar).
+item's region (domain/calendar). The working days of a pause are counted when it ends; the
+timeline keeps the pauses themselves (`pauses`), so a later change to the calendar recounts them
+(domain/applications/calendar_changes.py).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -58,15 +61,38 @@ def on_transition(
     if target in states.PAUSED and app.paused_on is None:
         app.paused_on = today
     elif target not in states.PAUSED and app.paused_on is not None:
-        app.paused_working_days += max(
-            0, calendar.working_days_between(session, app.paused_on, today, region=region)
-        )
+        app.paused_working_days += paused_working_days(session, [(app.paused_on, today)], region=region)
         app.paused_days = (app.paused_days or 0) + max(0, (today - app.paused_on).days)
         app.paused_on = None
     app.due_on = compute_due(
         session, app.clock_started_on, limits, paused=app.paused_working_days, region=region,
         paused_days=app.paused_days or 0,
     )  # fmt: skip
+
+
+def pauses(moves: Iterable[tuple[str, datetime]]) -> list[tuple[date, date]]:
+    """The pauses that ended, as (day the clock stopped, day it ran again), from the timeline's
+    moves (target status and time, in timeline order), as `on_transition` made them."""
+    started, paused_on = False, None
+    ended: list[tuple[date, date]] = []
+    for target, when in moves:
+        today = local_date(when)
+        started = started or target in states.ACCEPTANCE
+        if not started:
+            continue
+        if target in states.PAUSED and paused_on is None:
+            paused_on = today
+        elif target not in states.PAUSED and paused_on is not None:
+            ended.append((paused_on, today))
+            paused_on = None
+    return ended
+
+
+def paused_working_days(session: Session, spans: Iterable[tuple[date, date]], *, region: str) -> int:
+    """The working days the clock stood still in `spans`, on the calendar as it is now."""
+    return sum(
+        max(0, calendar.working_days_between(session, start, end, region=region)) for start, end in spans
+    )
 
 
 def is_overdue(app: Application, now: datetime) -> bool:

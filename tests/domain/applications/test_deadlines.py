@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 import pytest
 
 from domain.applications import states
-from domain.applications.deadlines import on_transition
+from domain.applications.deadlines import on_transition, paused_working_days, pauses
 from domain.applications.models import Application
 
 BEIJING_NOON = 4  # 12:00 in Beijing, as UTC hours
@@ -44,3 +44,25 @@ def test_a_weekend_supplement_moves_the_due_date_in_the_limits_unit(db_session, 
     ])  # fmt: skip
     assert (app.paused_days, app.paused_working_days) == (3, 1)
     assert app.due_on == due
+
+
+def test_the_timeline_gives_back_the_pauses_the_clock_counted(db_session):
+    """A supplement asked before acceptance stops no clock; a special procedure and a later
+    supplement do; a pause still running is not counted yet. Recounted on the same calendar,
+    the timeline's pauses give the working days the clock counted as it went."""
+    moves = [
+        (states.SUPPLEMENT_REQUESTED, date(2026, 12, 1)),  # before acceptance
+        (states.RESUBMITTED, date(2026, 12, 3)),
+        (states.ACCEPTED, date(2026, 12, 7)),
+        (states.IN_REVIEW, date(2026, 12, 8)),
+        (states.SPECIAL_PROCEDURE, date(2026, 12, 9)),
+        (states.IN_REVIEW, date(2026, 12, 11)),
+        (states.SUPPLEMENT_REQUESTED, date(2026, 12, 14)),
+        (states.RESUBMITTED, date(2026, 12, 21)),
+        (states.SUPPLEMENT_REQUESTED, date(2026, 12, 22)),  # still waiting
+    ]
+    app = _walk(db_session, {"value": 10, "unit": "working_day"}, moves)
+    spans = pauses((target, _at(day)) for target, day in moves)
+    assert spans == [(date(2026, 12, 9), date(2026, 12, 11)), (date(2026, 12, 14), date(2026, 12, 21))]
+    assert paused_working_days(db_session, spans, region="440100") == app.paused_working_days == 7
+    assert app.paused_on == date(2026, 12, 22)
