@@ -1,8 +1,9 @@
 """Reconciliation: ask the province about quiet cases and repair what callbacks missed.
 
 A case is asked about when it has events waiting for a missing predecessor (after GAP_AFTER),
-or a non-final status that has not moved for `quiet_after`. The province's answer fills missed stage events (through the same
-path as callbacks) and marks rows the province has although yiwang never saw the receipt.
+or a non-final status that has not moved for `quiet_after`. The province's answer fills missed
+stage events (through the same path as callbacks) and marks rows the province has although
+yiwang never saw the receipt.
 """
 
 from __future__ import annotations
