@@ -95,8 +95,9 @@ def upload(
         raise _ERRORS[type(exc)]() from exc
     file_id = new_id()
     key = f"materials/{account_id}/{file_id}"
+    sealed = deps.encryptor.encrypt(checked.cleaned, purpose=FILE_PURPOSE)
     try:
-        deps.storage.put(key, deps.encryptor.encrypt(checked.cleaned, purpose=FILE_PURPOSE).encode())
+        deps.storage.put(key, sealed.encode())
     except (StorageUnavailable, StorageError) as exc:
         raise ServiceUnavailable(details={"reason": "storage"}) from exc
     now = clock.now()
@@ -106,6 +107,7 @@ def upload(
     row = ApplicationFile(
         id=file_id, account_id=account_id, material_id=material_id, storage_key=key,
         sha256=checked.sha256, size=checked.size, media_type=checked.media_type,
+        blob_key_id=deps.encryptor.key_id(sealed),
         name_enc=deps.encryptor.encrypt(filename[:200], purpose=FILE_PURPOSE) if filename else None,
         created_at=now,
     )  # fmt: skip

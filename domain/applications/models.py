@@ -117,6 +117,9 @@ class ApplicationFile(IdMixin, Base):
     size: Mapped[int] = mapped_column(BigInteger)
     media_type: Mapped[str] = mapped_column(String(32))
     name_enc: Mapped[str | None] = mapped_column(Text)  # file names can hold personal data
+    # The data key the stored blob is encrypted under (None: stored before this was recorded), so
+    # a re-encryption after a key rotation fetches only the blobs still under an older key.
+    blob_key_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
 
 
