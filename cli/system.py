@@ -107,7 +107,27 @@ def reencrypt_data(batch_size: int) -> None:
     from core.db import db
     from domain.identity.rekey import rekey
 
-    reports = rekey(db.session(), encryptor=crypto.encryptor, batch_size=batch_size)
-    for column, counts in reports.items():
-        click.echo(f"{column}\texamined {counts['examined']}\trewritten {counts['rewritten']}")
-    click.echo(f"every ciphertext now uses key {crypto.encryptor.active_kid}")
+    kid = crypto.encryptor.active_kid
+    storage = current_app.extensions["yiwang"].applications.storage
+    reports = rekey(db.session(), encryptor=crypto.encryptor, storage=storage, batch_size=batch_size)
+    for place, counts in reports.items():
+        click.echo(
+            f"{place}\texamined {counts['examined']}\trewritten {counts['rewritten']}\tleft {counts['left']}"
+        )
+    rewritten = sum(c["rewritten"] for c in reports.values())
+    left = {place: c["left"] for place, c in reports.items() if c["left"]}
+    if left:
+        where = ", ".join(f"{place} ({n})" for place, n in left.items())
+        click.echo(
+            f"rewrote {rewritten} ciphertexts; {sum(left.values())} still use another key: {where}. "
+            "Keep the old keys; re-run once every process runs with DATA_KEY_ACTIVE="
+            f"{kid} (a value under a key no longer in DATA_KEYS cannot be moved)",
+            err=True,
+        )
+        raise SystemExit(1)
+    click.echo(
+        f"rewrote {rewritten} ciphertexts; every stored ciphertext (database and file storage) now "
+        f"uses key {kid}. Responses kept in Redis for idempotent replays are not rewritten: retire "
+        f"an old key no sooner than IDEMPOTENCY_TTL ({current_app.config['IDEMPOTENCY_TTL']} s) "
+        "after DATA_KEY_ACTIVE changed."
+    )

@@ -77,6 +77,10 @@ class Encryptor:
         """The key id a ciphertext was written with (for re-encryption after rotation)."""
         return token.split(".", 2)[1]
 
+    def active_prefix(self) -> str:
+        """How every ciphertext written under the active key begins (to find the others in SQL)."""
+        return f"{_VERSION}.{self.active_kid}."
+
 
 class LookupHasher:
     """HMAC-SM3 of a normalised value, so equal values can be found without storing them."""

@@ -32,7 +32,7 @@ def test_rekey_does_not_resurrect_erased_pii(app, client, app_citizen, sims, ser
 
     monkeypatch.setattr(rotated, "encrypt", encrypt)
     with Session(bind=db.engine) as s:
-        rekey_mod.rekey(s, encryptor=rotated)
+        rekey_mod.rekey(s, encryptor=rotated, storage=services.applications.storage)
     assert fired == [200]
     with Session(bind=db.engine) as s:
         row = s.get(IdentityVerification, vid)
