@@ -105,8 +105,11 @@ class WechatChannel:
             data = templates.wechat_message(
                 content, templates.fill(note.event_type, note.params or {}, "zh", note.created_at)
             )
-            page = str(content.get("page") or self.settings.wechat_page)
-            page += f"?id={note.application_id}" if note.application_id else ""
+            page = content.get("page")
+            if page is None or templates.page_problem(page) is not None:  # saved before pages were checked
+                page = self.settings.wechat_page
+            if note.application_id:  # a page saved with a query of its own keeps it
+                page += f"{'&' if '?' in page else '?'}id={note.application_id}"
             msgid = self.client.send_subscribe_message(
                 identity.lookup, template, data, page=page, miniprogram_state=self.settings.wechat_state
             )

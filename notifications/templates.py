@@ -19,6 +19,7 @@ import time
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
+from urllib.parse import parse_qs
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -39,6 +40,9 @@ PLACEHOLDERS = frozenset({
     "service_name", "case_number", "reason", "materials", "result_label", "how_to_get", "due_date", "time",
     "hall", "receipt_no", "status_label", "phrase", "note", "date",
 })  # fmt: skip
+# WeChat's `page`: a page of the mini-program (no leading slash), optionally with a query.
+PAGE_MAX = 128
+_PAGE = re.compile(r"[A-Za-z0-9_-]+(?:/[A-Za-z0-9_-]+)*(?:\?[A-Za-z0-9_.~%=&-]+)?")
 LIMITS = {"title": 32, "body": 500, "push_body": 178, "sms_param": 35, "sms_params": 10}
 # Long but real values: a template that fits these fits what cases send.
 SAMPLE = {
@@ -197,6 +201,28 @@ def _placeholders(text: Any, path: str, problems: dict[str, Any]) -> None:
             return
 
 
+def page_problem(page: Any) -> Text | None:
+    """What is wrong with a WeChat `page`, if anything: it must be a mini-program page as
+    NOTIFY_WECHAT_PAGE spells it, with an optional fixed query. Nothing in it is filled in; the
+    application's id is added when sent (notifications/channels.py)."""
+    if isinstance(page, str) and "{" in page and len(page) <= PAGE_MAX:
+        return Text(
+            "Placeholders are not filled in a page; the application's id is added when sent",
+            "页面路径中不能使用占位符，发送时会自动加上申请的 id",
+        )
+    if not isinstance(page, str) or len(page) > PAGE_MAX or not _PAGE.fullmatch(page):
+        return Text(
+            f"A mini-program page path of at most {PAGE_MAX} characters, e.g. pages/applications/detail",
+            f"应为不超过 {PAGE_MAX} 个字符的小程序页面路径，如 pages/applications/detail",
+        )
+    if "id" in parse_qs(page.partition("?")[2], keep_blank_values=True):
+        return Text(
+            "Leave out id: the application's id is added to the page when sent",
+            "请勿填写 id：发送时会在页面路径后自动加上申请的 id",
+        )
+    return None
+
+
 def validate(event_type: str, channel: str, lang: str, content: Any) -> dict[str, Any]:
     """The content cleaned, or BadTemplate with every problem and its path."""
     problems: dict[str, Any] = {}
@@ -230,6 +256,8 @@ def validate(event_type: str, channel: str, lang: str, content: Any) -> dict[str
         clean = {"template_id": content.get("template_id"), "fields": content.get("fields")}
         if content.get("page") is not None:
             clean["page"] = content.get("page")
+            if (problem := page_problem(clean["page"])) is not None:
+                problems["content.page"] = [problem]
         if not isinstance(clean["template_id"], str) or not 1 <= len(clean["template_id"]) <= 64:
             problems["content.template_id"] = [Text("A WeChat template id is required", "请填写微信模板编号")]
         fields = clean["fields"]

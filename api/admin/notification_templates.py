@@ -44,7 +44,9 @@ class TemplateInSchema(StrictSchema):
         required=True,
         metadata={
             "description": "inbox/push {title, body}; wechat {template_id, fields: {keyword: text}, page?}; "
-            "sms {template_id, params: [text]}; texts use {placeholders}"
+            "sms {template_id, params: [text]}; texts use {placeholders}. page: a mini-program page "
+            "(e.g. pages/applications/detail, at most 128 characters), without placeholders or id: the "
+            "application's id is added when sent"
         },
     )
 

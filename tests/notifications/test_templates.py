@@ -168,3 +168,77 @@ def test_the_listing_shows_the_push_wording_that_is_sent(
     own = {"content": {"title": "受理通知", "body": "{service_name} 已受理。"}}
     assert client.put(f"{URL}/case_accepted/push/zh", json=own, headers=editor).status_code == 200
     assert push_row()["source"] == "own" and push_row()["content"]["title"] == "受理通知"
+
+
+@pytest.mark.parametrize(
+    "page",
+    [{"a": 1}, "p" * 100_000, 42, "", "/pages/applications/detail", "pages/case/detail?id={application_id}",
+     "pages/applications/detail?id=1", "pages/../detail", "https://example.com/pages/x"],
+)  # fmt: skip
+def test_a_wechat_page_that_is_not_a_mini_program_page_is_refused(
+    client: Any, editor: dict, page: Any
+) -> None:
+    from core.db import db
+    from notifications.models import NotificationTemplate
+
+    content = {"template_id": "T1", "fields": {"thing1": "{service_name}"}, "page": page}
+    resp = client.put(f"{URL}/case_received/wechat/zh", json={"content": content}, headers=editor)
+    assert resp.status_code == 422, resp.get_data(as_text=True)[:300]
+    error = resp.get_json()["error"]
+    assert error["code"] == "notifications.bad_template" and set(error["fields"]) == {"content.page"}
+    assert "小程序页面路径" in str(error["fields"]) or "申请的 id" in str(error["fields"])
+    english = client.put(
+        f"{URL}/case_received/wechat/zh",
+        json={"content": content},
+        headers=editor | {"Accept-Language": "en"},
+    )
+    assert "page" in str(english.get_json()["error"]["fields"]["content.page"])
+    db.session.remove()
+    assert db.session.query(NotificationTemplate).filter_by(channel="wechat").count() == 0
+
+
+def test_a_wechat_page_is_sent_with_the_application_id_added(
+    app: Any, client: Any, editor: dict, person: dict, wechat: Sim
+) -> None:
+    from core.db import db
+    from notifications import fanout, templates
+    from notifications.models import NotificationTemplate
+
+    openid = add_wechat(app, wechat, person["account_id"])
+    wechat.post("subscriptions", {"openid": openid, "template_id": "tpl_application_progress", "count": 2})
+    for _ in range(2):  # one message per acceptance
+        client.post(
+            "/v1/miniprogram/subscriptions",
+            json={"results": {"tpl_application_progress": "accept"}},
+            headers=person["headers"],
+        )
+    fields = {
+        "thing1": "{service_name}", "character_string2": "{case_number}", "phrase3": "{phrase}",
+        "time4": "{time}", "thing5": "{note}",
+    }  # fmt: skip
+    for page in ("pages/applications/list", "pages/applications/detail?from=notice"):
+        content = {"template_id": "tpl_application_progress", "fields": fields, "page": page}
+        resp = client.put(f"{URL}/case_received/wechat/zh", json={"content": content}, headers=editor)
+        assert resp.status_code == 200, resp.get_json()
+        assert resp.get_json()["content"]["page"] == page
+    settings = app.extensions["yiwang"].notifications.settings
+
+    def send(application_id: str) -> str:
+        note = fanout.notify(
+            db.session(), settings, account_id=person["account_id"], event_type="case_received",
+            params={"service_name": "居民身份证换领", "case_number": "YW202612040001"},
+            dedupe_key=application_id, application_id=application_id,
+        )  # fmt: skip
+        db.session.commit()
+        note_id = note.id
+        run_notifier(app)
+        assert states(app, note_id) == {"wechat": "delivered"}
+        return wechat.get("messages", touser=openid)["messages"][-1]["page"]
+
+    assert send("app-123") == "pages/applications/detail?from=notice&id=app-123"
+    # A page saved before pages were checked is not sent as written: the configured page is.
+    row = db.session.query(NotificationTemplate).filter_by(event_type="case_received", channel="wechat").one()
+    row.content = {**row.content, "page": {"a": 1}}
+    db.session.commit()
+    templates.forget_cache()
+    assert send("app-124") == "pages/applications/detail?id=app-124"
