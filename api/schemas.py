@@ -8,12 +8,16 @@ from typing import Any
 from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate
 
 from core.errors import Text
+from core.text import has_visible_text
 
 # C0 controls (NUL included: PostgreSQL text cannot hold it) except tab, newline, return; DEL;
 # lone surrogates (JSON may escape "\\ud800", which no UTF-8 text, database or log can hold).
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 # One language per answer, as every field message (api/i18n.py reads a Text's Chinese).
 _CONTROL_CHARACTERS = Text("control characters are not allowed", "不允许包含控制字符")
+_NO_VISIBLE_TEXT = Text(
+    "must show something: not only spaces or invisible characters", "不能为空，也不能只有空格或不可见字符"
+)
 _BAD_FIELD_NAME = Text("a field name holds characters that are not allowed", "字段名包含非法字符")
 
 
@@ -40,6 +44,18 @@ class JsonBoolean(fields.Boolean):
         if not isinstance(value, bool):
             raise self.make_error("invalid", input=value)
         return value
+
+
+class VisibleText(fields.String):
+    """Text people read (an app's name, a notice's title): taken without surrounding whitespace,
+    and refused when nothing in it can be seen (spaces, zero-width or bidi characters only), which
+    would show as a blank. Length validators see the stripped text, which is what is stored."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs).strip()
+        if not has_visible_text(text):
+            raise ValidationError([_NO_VISIBLE_TEXT])
+        return text
 
 
 class StrictSchema(Schema):

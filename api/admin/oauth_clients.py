@@ -14,7 +14,7 @@ from api.admin.security import BEARER_SECURITY, current_actor, require_operator,
 from api.blueprint import Blueprint
 from api.deps import services
 from api.idempotency import idempotent
-from api.schemas import StrictSchema
+from api.schemas import StrictSchema, VisibleText
 from core.db import db
 from domain.oauth import clients
 from domain.oauth.models import CLIENT_STATUSES, OAuthClient
@@ -32,8 +32,9 @@ blp.before_request(role_guard(ROLE_ADMIN))
 
 
 class ClientCreateSchema(StrictSchema):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=64))
-    contact = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    # Both are shown to citizens on the consent page.
+    name = VisibleText(required=True, validate=validate.Length(min=1, max=64))
+    contact = VisibleText(required=True, validate=validate.Length(min=1, max=128))
     logo_url = fields.String(validate=validate.Length(max=300))
     client_type = fields.String(required=True, validate=validate.OneOf(["confidential", "public"]))
     auth_method = fields.String(validate=validate.OneOf(["client_secret_basic", "private_key_jwt", "none"]))

@@ -11,7 +11,7 @@ from marshmallow import fields, validate
 from api.auth import BEARER_SECURITY, current_principal, require_citizen, scope
 from api.blueprint import Blueprint
 from api.deps import services
-from api.schemas import StrictSchema
+from api.schemas import StrictSchema, VisibleText
 from core.db import db
 from core.errors import AppError
 from domain.accounts.models import Account
@@ -61,8 +61,8 @@ class MatchSchema(StrictSchema):
 
 class AppNoticeSchema(StrictSchema):
     message_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
-    title = fields.String(required=True, validate=validate.Length(min=1, max=30))
-    body = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    title = VisibleText(required=True, validate=validate.Length(min=1, max=30))
+    body = VisibleText(required=True, validate=validate.Length(min=1, max=500))
 
 
 class AppNoticeResultSchema(StrictSchema):

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from core import clock
 from core.crypto import constant_time_equal, random_token, token_hash
 from core.errors import Text
+from core.text import has_visible_text
 from domain.auth.revocation import RevocationList
 from domain.oauth import scopes as scope_catalog
 from domain.oauth import tokens as oauth_tokens
@@ -177,6 +178,12 @@ def register(
     jwks: dict[str, Any] | None = None,
 ) -> Registered:
     """Register a client (status pending until an operator approves it)."""
+    # The consent page shows both to citizens: a blank name would be a nameless app.
+    name, contact = name.strip(), contact.strip()
+    if not has_visible_text(name):
+        raise _invalid("name", "the app needs a name citizens can read", "请填写市民能看到的应用名称")
+    if not has_visible_text(contact):
+        raise _invalid("contact", "the app needs a contact citizens can read", "请填写市民能看到的联系方式")
     if client_type not in (CONFIDENTIAL, PUBLIC):
         raise _invalid(
             "client_type",

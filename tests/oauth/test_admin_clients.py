@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from domain.oauth import clients
 from tests.domain.operators.factories import admin_headers, make_operator
 from tests.oauth.conftest import REDIRECT
 
@@ -190,3 +191,36 @@ def test_the_list_shows_every_app_oldest_first_and_no_secret(app, client, clock)
     assert [c["status"] for c in listed.get_json()] == ["pending", "pending"]
     assert first["client_secret"] not in listed.get_data(as_text=True)
     assert second["client_secret"] is None  # a public app has none
+
+
+def test_an_app_name_or_contact_citizens_could_not_read_is_refused_and_names_are_stored_trimmed(app, client):
+    h = _admin(app, client)
+    for blank in ("   ", "\u3000", "\u202e\u200b", "\ufeff "):
+        for field in ("name", "contact"):
+            resp = client.post(URL, json=_body(**{field: blank}), headers=h)
+            assert resp.status_code == 422, (field, blank, resp.get_json())
+            error = resp.get_json()["error"]
+            assert set(error["fields"]) == {field} and "不可见字符" in error["fields"][field][0]
+    english = client.post(URL, json=_body(name=" "), headers=h | {"Accept-Language": "en"})
+    assert "invisible characters" in english.get_json()["error"]["fields"]["name"][0]
+    assert client.get(URL, headers=h).get_json() == []
+    made = client.post(URL, json=_body(name="  便民银行 ", contact=" 95588\n"), headers=h).get_json()[
+        "client"
+    ]
+    assert (made["name"], made["contact"]) == ("便民银行", "95588")
+    # The name is what the consent page shows: 64 characters, counted without the spaces around it.
+    assert client.post(URL, json=_body(name=f" {'行' * 64} "), headers=h).status_code == 201
+
+
+def test_registration_outside_the_api_refuses_a_blank_app_name(app):
+    import pytest
+
+    from core.db import db
+    from domain.oauth.errors import ClientInvalid
+    from domain.operators.audit_log import CLI_ACTOR
+
+    with pytest.raises(ClientInvalid):
+        clients.register(
+            db.session(), actor=CLI_ACTOR, name="\u200b ", contact="95588", client_type="confidential",
+            redirect_uris=[REDIRECT], scopes=["profile.basic"],
+        )  # fmt: skip

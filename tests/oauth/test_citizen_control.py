@@ -193,6 +193,32 @@ def test_an_app_posts_to_the_inbox_once_per_message_id(client, bank, tokens_for)
     assert citizen_self.status_code == 403
 
 
+def test_an_app_notice_the_citizen_could_not_read_is_refused_and_text_is_stored_trimmed(
+    client, bank, tokens_for
+):
+    who, tok = tokens_for(bank, scope="notifications.send")
+    for field in ("title", "body"):
+        for blank in (" ", "\u3000\n", "\u202e\u200b"):
+            note = {
+                "message_id": f"blank-{field}",
+                "title": "水费账单",
+                "body": "本月水费 36.5 元",
+                field: blank,
+            }
+            resp = client.post("/v1/notifications", json=note, headers=_auth(tok))
+            assert resp.status_code == 422, (field, blank, resp.get_json())
+            assert set(resp.get_json()["error"]["fields"]) == {field}
+    assert client.get("/v1/notifications", headers=who["headers"]).get_json()["items"] == []
+    note = {"message_id": "m-2", "title": "  水费账单 ", "body": "\n本月水费 36.5 元  "}
+    assert client.post("/v1/notifications", json=note, headers=_auth(tok)).status_code == 202
+    from core.db import db
+    from notifications.models import Notification
+
+    db.session.remove()
+    stored = db.session.query(Notification).filter_by(account_id=who["account_id"]).one().params
+    assert (stored["title"], stored["body"]) == ("水费账单", "本月水费 36.5 元")
+
+
 def test_an_expired_grant_is_closed_and_a_new_consent_makes_a_new_one(app, client, bank, tokens_for, clock):
     who, tok = tokens_for(bank)
     old = client.get("/v1/me/grants", headers=who["headers"]).get_json()[0]["id"]
