@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from core import clock
 from core.errors import AppError, Text
-from core.text import shorten
+from core.text import has_visible_text, shorten
 from domain.operators import audit_log
 from domain.operators.audit_log import Actor
 from integrations.wechat.template_fields import FIELD_TYPES, field_type, value_ok
@@ -185,7 +185,7 @@ def sms_params(content: Mapping[str, Any], filled: Mapping[str, str]) -> list[st
 
 
 def _placeholders(text: Any, path: str, problems: dict[str, Any]) -> None:
-    if not isinstance(text, str) or not text.strip():
+    if not isinstance(text, str) or not has_visible_text(text):
         problems[path] = [Text("Must be non-empty text", "不能为空")]
         return
     try:
@@ -199,6 +199,11 @@ def _placeholders(text: Any, path: str, problems: dict[str, Any]) -> None:
         if name not in PLACEHOLDERS or spec or conversion:
             problems[path] = [Text(f"Unknown placeholder {{{name}}}", f"不支持的占位符 {{{name}}}")]
             return
+
+
+def _stripped(value: Any) -> Any:
+    """A template id as the provider knows it: spaces around it are not part of it."""
+    return value.strip() if isinstance(value, str) else value
 
 
 def page_problem(page: Any) -> Text | None:
@@ -253,12 +258,13 @@ def validate(event_type: str, channel: str, lang: str, content: Any) -> dict[str
                 problems["content.body"] = [Text(f"At most {body_limit} characters as sent",
                                                  f"发送时不能超过 {body_limit} 个字")]  # fmt: skip
     elif channel == "wechat":
-        clean = {"template_id": content.get("template_id"), "fields": content.get("fields")}
+        clean = {"template_id": _stripped(content.get("template_id")), "fields": content.get("fields")}
         if content.get("page") is not None:
             clean["page"] = content.get("page")
             if (problem := page_problem(clean["page"])) is not None:
                 problems["content.page"] = [problem]
-        if not isinstance(clean["template_id"], str) or not 1 <= len(clean["template_id"]) <= 64:
+        template_id = clean["template_id"]
+        if not isinstance(template_id, str) or not has_visible_text(template_id) or len(template_id) > 64:
             problems["content.template_id"] = [Text("A WeChat template id is required", "请填写微信模板编号")]
         fields = clean["fields"]
         if not isinstance(fields, Mapping) or not fields or len(fields) > 20:
@@ -279,8 +285,10 @@ def validate(event_type: str, channel: str, lang: str, content: Any) -> dict[str
                         Text(f"Would not fit a {kind} field", f"内容不符合微信 {kind} 类型的要求")
                     ]
     else:
-        clean = {"template_id": content.get("template_id"), "params": content.get("params")}
-        if not isinstance(clean["template_id"], str) or not re.fullmatch(r"\d{1,16}", clean["template_id"]):
+        clean = {"template_id": _stripped(content.get("template_id")), "params": content.get("params")}
+        if not isinstance(clean["template_id"], str) or not re.fullmatch(
+            r"[0-9]{1,16}", clean["template_id"]
+        ):
             problems["content.template_id"] = [
                 Text("An approved SMS template id (digits)", "请填写已审核的短信模板编号")
             ]

@@ -242,3 +242,31 @@ def test_a_wechat_page_is_sent_with_the_application_id_added(
     db.session.commit()
     templates.forget_cache()
     assert send("app-124") == "pages/applications/detail?id=app-124"
+
+
+def test_template_ids_and_texts_with_nothing_visible_are_refused_and_ids_are_stored_trimmed(
+    client: Any, editor: dict
+) -> None:
+    fields = {"thing1": "{service_name}"}
+    for blank in (" ", "\u3000", "\u202e\u200b"):
+        wechat = {"content": {"template_id": blank, "fields": fields}}
+        resp = client.put(f"{URL}/case_received/wechat/zh", json=wechat, headers=editor)
+        assert resp.status_code == 422, resp.get_json()
+        assert set(resp.get_json()["error"]["fields"]) == {"content.template_id"}
+        inbox = {"content": {"title": blank, "body": "受理编号 {case_number}"}}
+        resp = client.put(f"{URL}/case_received/inbox/zh", json=inbox, headers=editor)
+        assert resp.status_code == 422, resp.get_json()
+        assert set(resp.get_json()["error"]["fields"]) == {"content.title"}
+    sms = {
+        "content": {"template_id": "\u0661\u0662\u0663", "params": ["{case_number}"]}
+    }  # Arabic-Indic digits
+    resp = client.put(f"{URL}/case_refused/sms/zh", json=sms, headers=editor)
+    assert resp.status_code == 422 and set(resp.get_json()["error"]["fields"]) == {"content.template_id"}
+    wechat = {"content": {"template_id": " tpl_application_progress\n", "fields": fields}}
+    saved = client.put(f"{URL}/case_received/wechat/zh", json=wechat, headers=editor)
+    assert (
+        saved.status_code == 200 and saved.get_json()["content"]["template_id"] == "tpl_application_progress"
+    )
+    sms = {"content": {"template_id": " 100002 ", "params": ["{case_number}"]}}
+    saved = client.put(f"{URL}/case_refused/sms/zh", json=sms, headers=editor)
+    assert saved.status_code == 200 and saved.get_json()["content"]["template_id"] == "100002"
