@@ -8,10 +8,12 @@ during which an answer differed fails at its teardown with what differed.
 Checked, for each operation of the document (test-only routes and the viewer's assets are not
 in it): a success status the operation lists, with a media type it lists for it; a JSON body
 valid against the documented schema, with no field the schema leaves out where it lists its
-fields; a 204 without a Content-Type; an error body of /v1 and /admin/v1 in the
-error format the operation documents for that status (or its `default`), its message and field
-messages in Chinese unless the client asked for English. Not checked: answers
-the catalog fast path serves before Flask, and bodies that are streamed or files.
+fields; a 204 without a Content-Type; an error body in the error format the operation documents
+for that status (or its `default`), its message and field messages in Chinese unless the client
+asked for English; where that format is RFC 6749's (components.schemas.OAuthError: the OAuth
+protocol endpoints), a known OAuth error code, no-store, and a challenge with a 401. Not
+checked: answers the catalog fast path serves before Flask, and bodies that are streamed or
+files.
 """
 
 from __future__ import annotations
@@ -75,6 +77,17 @@ class AnswerCheck:
             with self._lock:
                 self._found.append(f"{method.upper()} {request.path} → {response.status_code}: {problem}")
 
+    def _documents_rfc6749(self, operation: dict, status: int) -> bool:
+        """Whether the operation documents this error status in RFC 6749's format (the protocol
+        endpoints: /oauth/token, /oauth/revoke, /oauth/introspect). The sign-in pages and the QR
+        poll, and anything a protocol endpoint answers outside its view (a body over the limit),
+        document the project's error body, and are checked as every other answer is."""
+        documented = operation["responses"].get(str(status)) or operation["responses"].get("default") or {}
+        if "$ref" in documented:
+            documented = self._spec_dict()["components"]["responses"][documented["$ref"].rsplit("/", 1)[-1]]
+        schema = ((documented.get("content") or {}).get("application/json") or {}).get("schema") or {}
+        return schema.get("$ref", "").rsplit("/", 1)[-1] == "OAuthError"
+
     def _problem(self, operation: dict, path: str, method: str, response: Any) -> str | None:
         status = response.status_code
         if status == 204:
@@ -82,10 +95,10 @@ class AnswerCheck:
                 return "a 204 with a Content-Type"
             return None
         ok = 200 <= status < 300
-        if not ok and path.startswith("/oauth") and status >= 400:
-            return _not_rfc6749(response)
         if not ok and status < 400:
             return None  # redirects
+        if not ok and self._documents_rfc6749(operation, status):
+            return _not_rfc6749(response)
         if status == 401 and operation.get("security") and "WWW-Authenticate" not in response.headers:
             return "a 401 of a bearer-protected operation without WWW-Authenticate (RFC 6750 3)"
         documented = operation["responses"].get(str(status))

@@ -85,3 +85,19 @@ def test_oauth_errors_are_checked_against_rfc_6749(app: Any, check: AnswerCheck)
     assert "no-store" in _answer(app, check, "POST", "/oauth/introspect", 400, good)[0]
     challenge = _answer(app, check, "POST", "/oauth/revoke", 401, good, **{"Cache-Control": "no-store"})
     assert "WWW-Authenticate" in challenge[0]
+
+
+def test_only_operations_documenting_rfc_6749_errors_are_held_to_it(app: Any, check: AnswerCheck) -> None:
+    not_found = {"error": {"code": "request.not_found", "message": "请求的资源不存在", "request_id": "r1"}}
+    # The QR poll documents the project's error body (default), as the NUL guard answers.
+    assert _answer(app, check, "GET", "/oauth/login/qr/%00", 404, not_found) == []
+    oauth_body = {"error": "invalid_request"}
+    [wrong] = _answer(
+        app, check, "GET", "/oauth/login/qr/abc", 404, oauth_body, **{"Cache-Control": "no-store"}
+    )
+    assert "is not of type 'object'" in wrong or "required property" in wrong
+    # A protocol endpoint's documented error statuses are RFC 6749's; what the app answers outside
+    # the view (a body over the size limit) is its documented default, the project's error body.
+    too_large = {"error": {"code": "request.too_large", "message": "请求体过大", "request_id": "r1"}}
+    assert _answer(app, check, "POST", "/oauth/token", 413, too_large) == []
+    assert "not an RFC 6749 error" in _answer(app, check, "POST", "/oauth/revoke", 400, not_found)[0]

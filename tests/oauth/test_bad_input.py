@@ -109,6 +109,16 @@ def test_qr_poll_and_phone_side_with_unknown_ids(client, citizen):
     assert client.delete("/v1/me/grants/nope", headers=citizen["headers"]).status_code == 404
 
 
+def test_a_qr_poll_with_a_nul_byte_is_the_standard_not_found(client):
+    # Not a protocol endpoint: the poll documents the project's error body, not RFC 6749's (the
+    # answer check at teardown holds the answer to that).
+    for lang, message in (("zh", "不存在"), ("en", "no such")):
+        resp = client.get("/oauth/login/qr/%00", headers={"Accept-Language": lang})
+        assert resp.status_code == 404 and resp.mimetype == "application/json"
+        error = resp.get_json()["error"]
+        assert error["code"] == "request.not_found" and message in error["message"].lower()
+
+
 @pytest.mark.parametrize("field", ["grant_type", "scope", "redirect_uri", "code", "token_type_hint"])
 def test_control_characters_in_any_form_field_get_a_4xx(client, bank, field):
     for path in ("/oauth/token", "/oauth/revoke", "/oauth/introspect"):
