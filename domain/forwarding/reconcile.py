@@ -134,6 +134,15 @@ def reconcile_case(
                 extra={"alert": "forwarding.province_lost", "case_number": sblsh},
             )
         return
+    if answer.get("sblsh") not in (None, sblsh):
+        # Another case's record (a mix-up on the province's side or in between): nothing of it
+        # may mark this case's rows received or move it.
+        report.errors += 1
+        log.error(
+            "province answered about another case",
+            extra={"case_number": sblsh, "alert": "forwarding.wrong_case"},
+        )
+        return
     for received in answer.get("received") or []:
         _mark_received(session, profile, app.id, received, report)
     for raw in answer.get("events") or []:

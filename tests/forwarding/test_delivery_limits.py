@@ -261,3 +261,32 @@ def test_a_gap_in_the_provinces_events_is_asked_about_within_minutes_not_an_hour
     reconcile.reconcile(fresh(), profile, services.forwarding.client(), quiet_after=3600)
     clock.advance(300)
     assert reconcile.candidates(fresh(), profile, quiet_after=3600, limit=200) == []  # asked: its turn
+
+
+def test_an_answer_about_another_case_moves_nothing(
+    app, client, zhang, services, province, clock, monkeypatch
+):
+    """The status answer names the case it describes: another case's record (a mix-up on the
+    province's side) must not mark this case's submission received."""
+    case = submitted(client, zhang)
+    other = submitted(client, zhang)
+    fw = services.forwarding.forwarder()
+    province.faults(error_rate=1.0)
+    assert sorted(forward(services, forwarder=fw)) == ["retrying", "retrying"]
+    province.faults(error_rate=0.0)
+    session = fresh()
+    other_row = session.scalar(select(ForwardingOutbox).where(ForwardingOutbox.application_id == other["id"]))
+    from domain.forwarding import payload
+
+    fw.client.intake(
+        payload.build(session, services.encryptor, fw.profile, other_row)
+    )  # only the other arrived
+    session.commit()
+    prov = services.forwarding.client()
+    real = prov.status
+    monkeypatch.setattr(prov, "status", lambda sblsh: real(other["case_number"]))  # always the other's record
+    clock.advance(2 * 3600)
+    report = reconcile.reconcile(fresh(), services.forwarding.profile(), prov, quiet_after=3600)
+    rows = {r.application_id: r.state for r in fresh().scalars(select(ForwardingOutbox))}
+    assert rows[case["id"]] == "retrying", report
+    assert report.errors >= 1
