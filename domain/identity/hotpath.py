@@ -171,12 +171,17 @@ def can_take_here(state: AccountState, lookup: str) -> bool:
     return not state.held_elsewhere and (state.own_lookup is None or state.own_lookup == lookup)
 
 
+class IdentityMoved(Exception):
+    """The account's identity row changed hands between the locking read and the update."""
+
+
 def take(
     session: Session, state: AccountState, *, deps: IdentityDeps, proof: Proof
 ) -> tuple[str, datetime | None, list[dict[str, Any]]]:
     """binding.bind for the common path (`can_take_here`): the account's level and live-check
     time after, and the audit events to write. Raises IntegrityError when a concurrent
-    verification bound the identity first (the caller decides again through binding.bind)."""
+    verification bound the identity first, IdentityMoved when the account's own identity row is
+    gone (the caller decides again through binding.bind in both cases)."""
     if state.own_lookup is not None and state.own_lookup != proof.lookup:
         raise DifferentPerson()
     conn = session.connection()
@@ -184,7 +189,10 @@ def take(
     values = identity_values(deps, proof, now)
     if state.own_id is not None:
         values["level"] = higher(state.own_level or proof.level, proof.level)
-        _update_by_id(conn, _IDENTITIES, state.own_id, values)
+        if _update_by_id(conn, _IDENTITIES, state.own_id, values) != 1:
+            # The identity read moments ago is gone (moved to another account meanwhile): the
+            # account would be raised on nothing. The caller decides through binding.bind.
+            raise IdentityMoved()
     else:
         values |= {"id": new_id(), "account_id": state.account_id, "id_lookup": proof.lookup,
                    "level": proof.level, "verified_at": now}  # fmt: skip

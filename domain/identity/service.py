@@ -290,7 +290,7 @@ def _bind_and_pass(
             return _passed(session, deps, row, bound, account_id, session_id, request_id)
         try:
             new_level, live_at, events = hotpath.take(session, state, deps=deps, proof=proof)
-        except IntegrityError:  # bound concurrently: the full rule decides
+        except (IntegrityError, hotpath.IdentityMoved):  # bound or moved concurrently: the full rule decides
             bound = bind(session, deps=deps, account_id=account_id, proof=proof)
             return _passed(session, deps, row, bound, account_id, session_id, request_id)
     except (BoundToOtherAccount, DifferentPerson) as exc:
