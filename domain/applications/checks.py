@@ -82,11 +82,15 @@ def check_data(problems: Problems, validator: Draft202012Validator, data: dict[s
                 problems.add(path, _message(error))
 
 
-def check_visible_text(problems: Problems, root: dict[str, Any], data: Any) -> None:
+def check_visible_text(
+    problems: Problems, root: dict[str, Any], data: Any, *, only: set[str] | None = None
+) -> None:
     """Text that shows nothing (spaces, ideographic spaces a Chinese keyboard types, zero-width
     characters) is not an answer: the department would get a blank address. A required field
     holding it is missing; an optional one is to hold text or nothing. JSON Schema's
-    `minLength` counts those characters, so it cannot tell."""
+    `minLength` counts those characters, so it cannot tell. `only`: the field paths to judge (a
+    resubmission judges only what its supplement let the citizen change: the rest was accepted
+    as it was, and the citizen could not clear it)."""
 
     def walk(schema: Any, value: Any, prefix: str, depth: int) -> None:
         schema = resolve_ref(root, schema)
@@ -98,7 +102,12 @@ def check_visible_text(problems: Problems, root: dict[str, Any], data: Any) -> N
             path = f"{prefix}.{name}"
             if isinstance(item, dict):
                 walk(props.get(name), item, path, depth + 1)
-            elif isinstance(item, str) and not has_visible_text(item) and (item or name in required):
+            elif (
+                isinstance(item, str)
+                and not has_visible_text(item)
+                and (item or name in required)
+                and (only is None or path.removeprefix("data.") in only)
+            ):
                 if name in required:
                     message = Text("This field is required", "此项为必填项")
                 else:

@@ -28,7 +28,7 @@ from domain.applications.errors import (
 )
 from domain.applications.models import Application, ApplicationEvent, ApplicationMaterial
 from domain.applications.prefill import SOURCE_USER, PrefillContext, decrypt_data, encrypt_data, get_path
-from domain.applications.service import owned, spec_of, status_params
+from domain.applications.service import owned, spec_of, status_params, supplement_fields
 from domain.applications.timeline import add_event
 
 
@@ -112,13 +112,6 @@ def _touched(patch: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
         else:
             out.append((path, value))
     return out
-
-
-def supplement_fields(app: Application) -> list[str]:
-    """What a supplement lets the citizen edit: the fields the request names and the blanks of
-    their groups when it was made (transitions.record_stage)."""
-    supplement = app.supplement or {}
-    return [*(supplement.get("fields") or []), *(supplement.get("blank_neighbours") or [])]
 
 
 def _check_patch(spec: forms.FormSpec, app: Application, patch: dict[str, Any]) -> list[tuple[str, Any]]:

@@ -150,3 +150,10 @@ def satisfied_materials(session: Session, app_id: str) -> dict[str, list[Satisfy
         found = Satisfying(*row)
         out.setdefault(found.material_id, []).append(found)
     return out
+
+
+def supplement_fields(app: Application) -> list[str]:
+    """What a supplement lets the citizen edit: the fields the request names and the blanks of
+    their groups when it was made (transitions.record_stage)."""
+    supplement = app.supplement or {}
+    return [*(supplement.get("fields") or []), *(supplement.get("blank_neighbours") or [])]

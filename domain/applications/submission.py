@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, bindparam, delete, exists, or_, select, update
+from sqlalchemy import bindparam, delete, exists, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -55,6 +55,7 @@ from domain.applications.service import (
     owned,
     spec_of,
     status_params,
+    supplement_fields,
 )
 from domain.applications.timeline import event_row
 from domain.forwarding.models import WAITING, ProvinceEvent
@@ -225,7 +226,8 @@ def submit(
         elif len(left) < len(rows):
             satisfied[material_id] = left
     checks.check_data(problems, spec.validator, data)
-    checks.check_visible_text(problems, spec.schema, data)
+    editable = set(supplement_fields(app)) if target == states.RESUBMITTED else None
+    checks.check_visible_text(problems, spec.schema, data, only=editable)
     checks.check_materials(problems, spec, set(satisfied))
     checks.check_identity(
         problems, spec, level=identity_level,
@@ -356,19 +358,17 @@ def withdraw(
 
 
 _OUT = ForwardingOutbox.__table__.c
-# The case's submissions the province never got (no attempt counted: a postponed send puts its
-# attempt back) and its dead letters: with the case withdrawn, none of them is to be sent. A
-# row the forwarder has claimed meanwhile is "sending" and stays (the statement re-checks the
-# state of a row it waited for).
+# The case's submissions not under way: waiting to be sent (for the first time, again after a
+# failed attempt, or again after an operator's replay) and dead letters. With the case withdrawn
+# none of them is to go out: a send the province may have got is stopped by the withdrawal, one
+# it never got needs nothing. A row the forwarder has claimed meanwhile is "sending" and stays
+# (the withdrawal waits for it; the statement re-checks the state of a row it waited for).
 _CANCEL_UNSENT = (
     update(ForwardingOutbox.__table__)
     .where(
         _OUT.application_id == bindparam("app_id"),
         _OUT.kind != "withdraw",
-        or_(
-            and_(or_(_OUT.state == "pending", _OUT.state == "retrying"), _OUT.attempts == 0),
-            _OUT.state == OUTBOX_DEAD,
-        ),
+        or_(_OUT.state == "pending", _OUT.state == "retrying", _OUT.state == OUTBOX_DEAD),
     )
     .values(state=OUTBOX_CANCELLED, next_attempt_at=None, locked_until=None)
 )

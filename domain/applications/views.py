@@ -24,11 +24,10 @@ from domain.accounts.profile_cache import ProfileCache
 from domain.applications import forms, states
 from domain.applications.deadlines import is_overdue, local_date
 from domain.applications.deps import ApplicationDeps
-from domain.applications.drafts import supplement_fields
 from domain.applications.errors import InvalidCursor, UnknownStatus
 from domain.applications.models import OUTBOX_DEAD, Application, ApplicationEvent, ForwardingOutbox
 from domain.applications.prefill import decrypt_data, get_path
-from domain.applications.service import consent_text, satisfied_materials, spec_of
+from domain.applications.service import consent_text, satisfied_materials, spec_of, supplement_fields
 from domain.applications.submission import Submitted
 from domain.catalog.models import Bundle
 from domain.shared_data import views as shared_views

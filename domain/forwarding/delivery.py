@@ -21,7 +21,7 @@ from typing import Any
 
 from redis import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import Integer, and_, bindparam, exists, or_, select, update
+from sqlalchemy import Integer, and_, bindparam, case, exists, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from core import audit, clock
@@ -317,6 +317,13 @@ class Forwarder:
 
     def _finish(self, session: Session, row_id: str, attempt: int, **values: Any) -> bool:
         F = ForwardingOutbox
+        if values.get("state") == RETRYING:
+            # Put back to be sent again, unless the citizen withdrew the case while it was out
+            # (the withdrawal cancels only what is not under way): then it is not to go out.
+            withdrawn = exists().where(
+                Application.id == F.application_id, Application.status == states.WITHDRAWN
+            )
+            values["state"] = case((and_(F.kind != "withdraw", withdrawn), CANCELLED), else_=RETRYING)
         res = session.execute(
             update(F)
             .where(F.id == row_id, F.state == SENDING, F.attempts == attempt)

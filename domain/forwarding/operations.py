@@ -90,16 +90,19 @@ def replay(session: Session, row_id: str, *, operator_id: str) -> ForwardingOutb
     """Send a dead letter again. The attempt count goes on (it fences off a worker that claimed the
     row before it died and wakes up now: a count started afresh would match that worker's claim);
     the maximum age starts again."""
+    app_id = session.scalar(select(ForwardingOutbox.application_id).where(ForwardingOutbox.id == row_id))
+    if app_id is None:
+        raise RowNotFound()
+    # The case first, then the row: the order a withdrawal takes them in (it locks the case and
+    # cancels the dead row). Read the other way round, a withdrawal committing meanwhile saw the
+    # row replayed (no longer dead, a send attempted) and let it go out before itself.
+    status = session.scalar(select(Application.status).where(Application.id == app_id).with_for_update())
     row = session.scalar(_LOCKED, {"row_id": row_id})
     if row is None:
         raise RowNotFound()
     if row.state != delivery.DEAD:
         raise NotDeadLetter(state=row.state)
-    if (
-        row.kind != "withdraw"
-        and session.scalar(select(Application.status).where(Application.id == row.application_id))
-        == states.WITHDRAWN
-    ):
+    if row.kind != "withdraw" and status == states.WITHDRAWN:
         # The citizen withdrew the case after this send died: its data is not to go out now
         # (the withdrawal follows without waiting for it).
         raise CaseWithdrawn()

@@ -218,25 +218,43 @@ def test_a_killed_workers_row_comes_back_when_its_lease_ends(client, zhang, serv
     assert province.stats()["received"] == 1 and _row(case["id"]).state == "delivered"
 
 
-def test_a_withdrawal_waits_for_its_submission(client, zhang, services, province, clock):
+def test_a_withdrawal_stops_a_submission_waiting_to_be_sent_again(client, zhang, services, province, clock):
+    """The first send failed (nothing reached the province): the retry is cancelled, and the
+    withdrawal the province answers with "no such case" settles it."""
     case = submitted(client, zhang)
-    province.faults(error_rate=1.0)  # the first send fails: the submission may have arrived
+    province.faults(error_rate=1.0)
     assert forward(services) == ["retrying"]
     province.faults(error_rate=0.0)
     resp = client.post(
         f"/v1/applications/{case['id']}/withdraw", json={"reason": "填错了"}, headers=zhang["headers"] | key()
     )
     assert resp.status_code == 200
-    clock.advance(400)  # the retry is due
-    fw = services.forwarding.forwarder()
-    claimed = fw.claim(fresh(), 10)
-    assert [fresh().get(ForwardingOutbox, r).kind for r, _ in claimed] == ["submit"]
-    for row_id, attempt in claimed:
-        fw.deliver(fresh(), row_id, attempt)
-    assert forward(services) == ["delivered"]
-    assert _row(case["id"], "withdraw").state == "delivered"
-    assert province.case(case["case_number"])["stage"] == "withdrawn"
+    clock.advance(400)  # the retry would be due
+    assert forward(services) == ["delivered"]  # the withdrawal, alone
+    assert _row(case["id"]).state == "cancelled" and _row(case["id"], "withdraw").receipt["no_such_case"]
+    assert province.stats()["received"] == 0
     assert get(client, zhang, case["id"]).get_json()["status"] == "withdrawn"
+
+
+def test_a_withdrawal_reaches_a_province_that_got_the_submission_but_not_its_answer(
+    client, zhang, services, province, clock
+):
+    """The province recorded the submission and its answer came too late: the withdrawal, not a
+    repeat of the data, is what it hears next."""
+    case = submitted(client, zhang)
+    fw = _forwarder(services, timeout=0.3)
+    province.faults(timeout_rate=1.0, timeout_seconds=1.0, timeout_record="before")
+    assert forward(services, forwarder=fw) == ["retrying"]
+    province.faults(timeout_rate=0.0)
+    resp = client.post(
+        f"/v1/applications/{case['id']}/withdraw", json={"reason": "填错了"}, headers=zhang["headers"] | key()
+    )
+    assert resp.status_code == 200
+    clock.advance(400)
+    assert forward(services, forwarder=fw) == ["delivered"]
+    assert _row(case["id"]).state == "cancelled" and _row(case["id"], "withdraw").receipt_no
+    assert province.case(case["case_number"])["stage"] == "withdrawn"
+    assert province.stats()["duplicates"] == 0  # the data was not sent twice
 
 
 def test_a_refusal_quoting_personal_numbers_is_stored_and_audited_masked(

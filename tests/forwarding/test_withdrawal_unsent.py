@@ -130,3 +130,44 @@ def test_reconciliation_does_not_resend_a_withdrawn_case_the_province_lost(
         "submit": "delivered", "withdraw": "delivered",
     }  # fmt: skip
     assert forward(services) == [] and province.stats()["received"] == 0
+
+
+def test_a_send_put_back_after_the_withdrawal_is_cancelled_not_sent(client, zhang, services, province):
+    """Claimed, then postponed (the circuit opened, the cap was reached) after the citizen
+    withdrew: it was under way when the withdrawal looked, so only now is it stopped."""
+    case = submitted(client, zhang)
+    fw = services.forwarding.forwarder()
+    [(row_id, attempt)] = fw.claim(fresh(), 10)
+    _withdraw(client, zhang, case["id"])
+    fw.postpone(fresh(), row_id, attempt, 0, "circuit open")
+    assert _rows(case["id"])["submit"].state == "cancelled"
+    assert forward(services) == ["delivered"]  # the withdrawal; the province has no such case
+    assert province.stats()["received"] == 0
+
+
+def test_a_replay_crossing_the_withdrawal_never_sends_the_withdrawn_data(
+    app, client, zhang, services, province, ops, monkeypatch
+):
+    """The operator replays a dead send while the citizen withdraws: whichever commits first,
+    the case's data does not go out again."""
+    from core.db import db
+    from domain.forwarding import operations
+    from tests.evaluations.meanwhile import meanwhile
+
+    case = submitted(client, zhang)
+    fw = services.forwarding.forwarder()
+    _refusing(fw, monkeypatch)
+    assert forward(services, forwarder=fw) == ["dead"]
+    row_id = _rows(case["id"])["submit"].id
+    other = meanwhile(
+        monkeypatch, operations, app,
+        lambda c: c.post(f"/v1/applications/{case['id']}/withdraw", json={"reason": "不办了"},
+                         headers=zhang["headers"] | key()),
+    )  # fmt: skip
+    operations.replay(db.session(), row_id, operator_id="op-1")  # the withdrawal starts inside it
+    assert other.finish().status_code == 200
+    assert other.waited, "the withdrawal went through while the replay held the case"
+    assert _rows(case["id"])["submit"].state == "cancelled"
+    monkeypatch.undo()
+    assert forward(services) == ["delivered"]  # the withdrawal alone
+    assert province.stats()["received"] == 0

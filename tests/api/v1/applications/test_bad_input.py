@@ -524,6 +524,43 @@ def test_text_that_shows_nothing_is_not_an_answer_at_submission(client, zhang):
     assert done.status_code == 200, done.get_json()
 
 
+def test_a_resubmission_is_not_refused_for_blank_text_the_supplement_did_not_open(client, zhang, db_session):
+    """A case submitted before blank-only text was checked holds an outlet of spaces; the supplement
+    asks only for the collection method. The citizen cannot clear the outlet (not named), so it
+    must not stop the resubmission; a named field of spaces still does."""
+    from domain.applications import transitions
+    from domain.applications.models import Application
+    from domain.applications.prefill import decrypt_data, encrypt_data
+
+    app = _ready(client, zhang)
+    assert submit(client, zhang, app).status_code == 200
+    row = db_session.get(Application, app["id"])
+    encryptor = client.application.extensions["yiwang"].encryptor
+    data = decrypt_data(encryptor, row.data_enc)
+    data["ss_card_application"]["outlet"] = "   "  # as stored before the check existed
+    row.data_enc = encrypt_data(encryptor, data)
+    db_session.commit()
+    for to, extra in (("received", {}), ("supplement_requested", {"fields": ["delivery.method"]})):
+        transitions.advance(
+            db_session, app_id=app["id"], to=to, actor_type="province", actor_id=None, **extra
+        )
+    blank = patch(client, zhang, get(client, zhang, app["id"]).get_json(), {"delivery": {"method": "\u3000"}})
+    assert blank.status_code == 422  # not one of the choices: refused at once
+    fixed = patch(client, zhang, get(client, zhang, app["id"]).get_json(), {"delivery": {"method": "post"}})
+    assert fixed.status_code == 200, fixed.get_json()
+    done = submit(client, zhang, get(client, zhang, app["id"]).get_json(), consent=False)
+    assert done.status_code == 422 and set(done.get_json()["error"]["fields"]) == {"data.delivery.address"}
+    address = {"delivery": {"address": "\u3000" * 6}}
+    patched = patch(client, zhang, get(client, zhang, app["id"]).get_json(), address)
+    assert patched.status_code == 200, patched.get_json()
+    named = submit(client, zhang, get(client, zhang, app["id"]).get_json(), consent=False)
+    assert named.status_code == 422 and set(named.get_json()["error"]["fields"]) == {"data.delivery.address"}
+    address = {"delivery": {"address": "广州市天河区体育西路 1 号"}}
+    assert patch(client, zhang, get(client, zhang, app["id"]).get_json(), address).status_code == 200
+    again = submit(client, zhang, get(client, zhang, app["id"]).get_json(), consent=False)
+    assert again.status_code == 200, again.get_json()
+
+
 def test_a_stale_copy_of_a_case_submitted_elsewhere_learns_it_cannot_be_edited(client, zhang):
     """The tablet still holds revision 1; the phone filled and submitted the case meanwhile: the
     tablet's autosave is told the case cannot be changed, not to reload and try again."""
