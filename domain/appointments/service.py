@@ -378,14 +378,24 @@ def _active_that_day(session: Session, account_id: str, service_code: str, day: 
 
 
 def _claim(session: Session, slot_id: str) -> None:
-    """Take a place in the slot (its row stays locked until the transaction ends); 409 when full."""
+    """Take a place in the slot (its row stays locked until the transaction ends); 409 when full,
+    closed (a calendar override committed since the slot was read) or started meanwhile: the
+    statement re-checks the row it waited for, so a closure that crossed the read wins."""
     S = AppointmentSlot
+    now = clock.now()
     taken = session.execute(
-        update(S).where(S.id == slot_id, S.booked < S.capacity).values(booked=S.booked + 1),
+        update(S)
+        .where(S.id == slot_id, S.booked < S.capacity, S.closed.is_(False), S.starts_at > now)
+        .values(booked=S.booked + 1),
         execution_options={"synchronize_session": False},
     ).rowcount
     if not taken:
+        closed, starts_at = session.execute(select(S.closed, S.starts_at).where(S.id == slot_id)).one()
         session.rollback()
+        if closed:
+            raise Closed()
+        if starts_at <= now:
+            raise SlotInPast()
         raise SlotFull()
 
 

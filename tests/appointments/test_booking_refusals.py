@@ -119,3 +119,38 @@ def test_a_booking_of_one_day_does_not_stand_in_the_way_of_another_day(app, clie
     assert (
         same_day.status_code == 409 and same_day.get_json()["error"]["code"] == "appointments.already_booked"
     )
+
+
+def test_a_move_crossing_the_days_closure_is_refused_not_placed_in_a_closed_slot(
+    app, client, hall, monkeypatch
+) -> None:
+    """The reschedule read the new slot open; a typhoon closure committed before it took the
+    place: the place is not taken on the closed day (booking already re-checked this)."""
+    from tests.api.v1.applications.conftest import key
+    from tests.concurrency import Competing
+    from tests.domain.operators.factories import admin_headers, make_operator
+
+    who = make_citizen(app)
+    day, other_day = next_working_day(app), next_working_day(app, after=2)
+    target = slots(client, who, hall, other_day).get_json()[0]
+    held = book(client, who, slots(client, who, hall, day).get_json()[0]["id"]).get_json()
+    editor = admin_headers(client, make_operator(app, username="cal-editor", roles=("catalog_editor",)))
+    body = {"date": other_day.isoformat(), "region": "440100", "kind": "holiday", "reason": "台风停工"}
+    real = service._active_that_day
+    closures: list[Any] = []
+
+    def closes_meanwhile(*args: Any) -> Any:  # between the reschedule's checks and its claim
+        if not closures:
+            closures.append(Competing(app, lambda c: c.post("/admin/v1/calendar/overrides", json=body,
+                                                            headers=editor | key())))  # fmt: skip
+        return real(*args)
+
+    monkeypatch.setattr(service, "_active_that_day", closes_meanwhile)
+    moved = client.post(
+        f"{URL}/{held['id']}/reschedule", json={"slot_id": target["id"]}, headers=who["headers"]
+    )
+    assert closures and closures[0].result().status_code == 201
+    assert moved.status_code == 409 and moved.get_json()["error"]["code"] == "appointments.closed"
+    assert _booked(target["id"]) == 0
+    db.session.remove()
+    assert db.session.get(Appointment, held["id"]).status == "booked"  # the old booking stands
