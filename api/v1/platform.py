@@ -31,6 +31,9 @@ blp = Blueprint(
 )
 
 
+_CALLBACK_ENDPOINTS = ("platform.DefaultCallbacks", "platform.ProfileCallbacks")
+
+
 @blp.after_request
 def _signed(response: Response) -> Response:
     """Every answer to the province is signed, as its requests are (docs/province.md, "Signing
@@ -38,6 +41,8 @@ def _signed(response: Response) -> Response:
     stranger's and post the event again. Not for a profile that is not configured (no key)."""
     from integrations.province import signing
 
+    if request.endpoint not in _CALLBACK_ENDPOINTS:  # the SMS vendor's receipts are not the province's
+        return response
     profile = services().forwarding.profile_named((request.view_args or {}).get("profile"))
     if profile is not None:
         response.headers.update(

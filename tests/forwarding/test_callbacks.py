@@ -404,6 +404,10 @@ def test_yiwang_signs_its_answers_to_the_province(client, app, zhang):
     assert (taken.status_code, unknown.status_code) == (200, 404)
     for resp in (taken, unknown):
         signing.verify_response(creds, resp.status_code, resp.headers, resp.data, now=_time.time())
+    # The SMS vendor's receipts share the blueprint but are not the province's: not signed with
+    # its key (anyone could collect such answers, and an SM2 signature costs the server).
+    stranger = client.post("/v1/platform/sms-receipts/not-the-token", json=[])
+    assert stranger.status_code == 401 and signing.H_SIGNATURE not in stranger.headers
     tampered = json.dumps({"code": "0", "result": "applied"}).encode()
     with pytest.raises(signing.SignatureError):
         signing.verify_response(creds, 200, taken.headers, tampered, now=_time.time())
