@@ -114,6 +114,20 @@ def _touched(patch: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
     return out
 
 
+def _without_empty_groups(spec: forms.FormSpec, patch: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """`patch` without the groups it sets to {} (or to only such groups): merged, they would
+    change nothing but add an empty object where the group was absent."""
+    out: dict[str, Any] = {}
+    for key, value in patch.items():
+        path = f"{prefix}.{key}" if prefix else key
+        if isinstance(value, dict) and path not in spec.leaves:
+            value = _without_empty_groups(spec, value, path)
+            if not value:
+                continue
+        out[key] = value
+    return out
+
+
 def _check_patch(spec: forms.FormSpec, app: Application, patch: dict[str, Any]) -> list[tuple[str, Any]]:
     problems = checks.Problems()
     read_only, locked = [], []
@@ -178,6 +192,9 @@ def patch(
     if_match = app.revision
     spec = spec_of(session, app)
     touched = _check_patch(spec, app, data_patch)
+    # {} on a group changes nothing (RFC 7396), nor adds an empty group where there was none; the
+    # save itself still counts (a new revision, the draft kept longer), as an empty one does.
+    data_patch = _without_empty_groups(spec, data_patch)
     now = clock.now()
     data = merge_patch(decrypt_data(deps.encryptor, app.data_enc), data_patch)
     provenance = dict(app.provenance)

@@ -494,6 +494,12 @@ def test_an_empty_object_on_a_group_changes_nothing_and_is_not_refused(client, z
     after = saved.get_json()
     assert after["provenance"]["applicant.name"] == before and before["read_only"] is True
     assert after["data"]["applicant"] == app["data"]["applicant"]
+    # Nothing but {}: a save like an empty one (a new revision, the draft kept longer), with no
+    # empty group added where there was none.
+    still = patch(client, zhang, after, {"ss_card_application": {}, "applicant": {}})
+    assert still.status_code == 200 and still.get_json()["data"] == after["data"]
+    assert "ss_card_application" not in get(client, zhang, app["id"]).get_json()["data"]
+    after = still.get_json()
     # {} on a single field is still a wrong value, and on an unknown group still unknown.
     leaf = patch(client, zhang, after, {"delivery": {"method": {}}})
     assert leaf.status_code == 422 and "data.delivery.method" in leaf.get_json()["error"]["fields"]
