@@ -58,6 +58,7 @@ def on_transition(
         app.clock_started_on = today
     if app.clock_started_on is None:
         return
+    calendar.hold(session)  # counted on the calendar as committed, not as an override changes it
     if target in states.PAUSED and app.paused_on is None:
         app.paused_on = today
     elif target not in states.PAUSED and app.paused_on is not None:

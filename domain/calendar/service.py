@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import calendar as stdlib_calendar
 import functools
+import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 import chinese_calendar
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -55,6 +56,21 @@ _PROVINCES = frozenset(
 # A due-date computation loads overrides for this many days beyond its estimate at once; past
 # that window (rare: many local holidays) it loads the next window.
 _SLACK_DAYS = 31
+
+
+# The advisory lock that orders a change of the calendar against due dates computed on it.
+_CALENDAR_LOCK = int.from_bytes(hashlib.sha256(b"yiwang:calendar").digest()[:8], "big") >> 1
+
+
+def hold(session: Session, *, exclusive: bool = False) -> None:
+    """Until the transaction ends (PostgreSQL advisory lock; SQLite has one writer anyway): an
+    override's write holds it exclusively, a due-date computation shared. A case accepted while
+    an override is entered then either counts on the new calendar (it waited for the override's
+    commit) or is visible, accepted, to the override's follow-up (the override waited for it):
+    without it the follow-up could miss a case whose acceptance was in flight."""
+    if session.get_bind().dialect.name == "postgresql":
+        lock = func.pg_advisory_xact_lock if exclusive else func.pg_advisory_xact_lock_shared
+        session.execute(select(lock(_CALENDAR_LOCK)))
 
 
 @functools.cache
@@ -345,6 +361,7 @@ def add_override(
     """Add a local holiday or extra working day; one per region and date. Commits."""
     region = normalize_region(region)
     reason = _check_override(day, kind, reason)
+    hold(session, exclusive=True)
     exists = select(CalendarOverride.id).where(CalendarOverride.region == region, CalendarOverride.day == day)
     if session.scalar(exists) is not None:
         raise OverrideExists(day=day.isoformat())
@@ -365,6 +382,7 @@ def add_override(
 
 def delete_override(session: Session, *, actor: Actor, override_id: str) -> tuple[date, str]:
     """Remove an override. Commits. Its date and region (the cases there may move)."""
+    hold(session, exclusive=True)
     override = session.get(CalendarOverride, override_id)
     if override is None:
         raise OverrideNotFound()

@@ -155,3 +155,31 @@ def test_a_day_closed_inside_a_pause_after_the_due_date_moves_it(app, client, zh
     assert _due(client, zhang, case) == date(2026, 12, 28)
     _override(app, client, "2026-12-29", "holiday")
     assert _due(client, zhang, case) == date(2026, 12, 25)
+
+
+def test_an_override_entered_while_a_case_is_being_accepted_still_reaches_its_due_date(
+    app, client, zhang, monday, monkeypatch
+):
+    """The acceptance computed the due date on the calendar as it was; a typhoon closure committed
+    before the acceptance did, and its follow-up did not see the case (not accepted yet in its
+    snapshot). Now one waits for the other: the due date counts the closed Thursday."""
+    from domain.applications import deadlines
+    from tests.concurrency import Competing
+
+    case = submitted(client, zhang)["id"]
+    _move(case, "received")
+    editor = admin_headers(client, make_operator(app, username="cal-race", roles=("catalog_editor",)))
+    body = {"date": "2026-12-10", "region": "440100", "kind": "holiday", "reason": "台风停工"}
+    real, entered = deadlines.compute_due, []
+
+    def override_meanwhile(*args: Any, **kw: Any) -> Any:
+        due = real(*args, **kw)
+        if not entered:  # the acceptance has its date and has not committed yet
+            entered.append(Competing(app, lambda c: c.post(OVERRIDES, json=body, headers=editor | key())))
+        return due
+
+    monkeypatch.setattr(deadlines, "compute_due", override_meanwhile)
+    _move(case, "accepted")
+    monkeypatch.undo()
+    assert entered and entered[0].result().status_code == 201
+    assert _due(client, zhang, case) == date(2026, 12, 22)  # 12-21 on the calendar before
