@@ -124,6 +124,8 @@ def slots(session: Session, *, service_code: str, hall_id: str, day: date) -> li
     if not rows:  # the first ask for this day makes them (a racing ask makes the same rows)
         _ensure_slots(session, hall, service_code, day)
         rows = session.scalars(query).all()
+        if not rows and not open_hours(session, hall, day):
+            raise Closed()  # closed by an override entered meanwhile
     # Left out rather than shown with 0 places: on the phone 0 reads as "full", and a time that
     # has begun can never be booked (the same `starts_at > now` rule as `book`).
     now = clock.now()
@@ -135,9 +137,13 @@ def slots(session: Session, *, service_code: str, hall_id: str, day: date) -> li
 
 
 def _ensure_slots(session: Session, hall: Hall, service_code: str, day: date) -> None:
+    """Make the day's slots from its opening hours, read under the calendar lock (shared): an
+    override entered at the same moment either waits for these slots and then closes them
+    (closures.follow sees them), or commits first and no slot of the closed day is made."""
     step = timedelta(minutes=hall.slot_minutes)
     capacity = hall.windows * hall.capacity_per_window
     values = []
+    calendar.hold(session)
     for opens, closes in open_hours(session, hall, day):
         start = datetime.combine(day, opens, tzinfo=BEIJING)
         end = datetime.combine(day, closes, tzinfo=BEIJING)
@@ -148,6 +154,7 @@ def _ensure_slots(session: Session, hall: Hall, service_code: str, day: date) ->
             })  # fmt: skip
             start += step
     if not values:
+        session.commit()  # the calendar lock goes with the transaction
         return
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     session.execute(insert(AppointmentSlot).values(values).on_conflict_do_nothing())

@@ -154,3 +154,40 @@ def test_a_move_crossing_the_days_closure_is_refused_not_placed_in_a_closed_slot
     assert _booked(target["id"]) == 0
     db.session.remove()
     assert db.session.get(Appointment, held["id"]).status == "booked"  # the old booking stands
+
+
+def test_the_first_listing_of_a_day_crossing_its_closure_leaves_no_open_slot(
+    app, client, hall, monkeypatch
+) -> None:
+    """The day's slots were being made (the day read open) when a typhoon closure was entered:
+    the closure still closes them, so none can be booked on the shut day."""
+    from tests.api.v1.applications.conftest import key
+    from tests.concurrency import Competing
+    from tests.domain.operators.factories import admin_headers, make_operator
+
+    who = make_citizen(app)
+    day = next_working_day(app, after=3)
+    editor = admin_headers(client, make_operator(app, username="cal-editor", roles=("catalog_editor",)))
+    body = {"date": day.isoformat(), "region": "440100", "kind": "holiday", "reason": "台风停工"}
+    real, calls, closures = service.open_hours, [], []
+
+    def closes_meanwhile(*args: Any) -> Any:
+        hours = real(*args)
+        calls.append(1)
+        if len(calls) == 2 and not closures:  # inside the making of the slots, the day read open
+            closures.append(Competing(app, lambda c: c.post("/admin/v1/calendar/overrides", json=body,
+                                                            headers=editor | key())))  # fmt: skip
+        return hours
+
+    monkeypatch.setattr(service, "open_hours", closes_meanwhile)
+    listed = slots(client, who, hall, day)
+    monkeypatch.undo()
+    assert closures and closures[0].result().status_code == 201
+    assert listed.status_code == 200 and listed.get_json(), listed.get_json()  # made before the closure
+    refused = book(client, who, listed.get_json()[0]["id"])
+    assert refused.status_code == 409 and refused.get_json()["error"]["code"] == "appointments.closed"
+    db.session.remove()
+    open_left = db.session.scalars(
+        select(AppointmentSlot.id).where(AppointmentSlot.day == day, AppointmentSlot.closed.is_(False))
+    ).all()
+    assert open_left == []
