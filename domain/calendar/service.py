@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core import clock
+from core.db import take_write_lock
 from core.errors import Text
 from domain.calendar.errors import (
     CalendarOutOfRange,
@@ -63,7 +64,7 @@ _CALENDAR_LOCK = int.from_bytes(hashlib.sha256(b"yiwang:calendar").digest()[:8],
 
 
 def hold(session: Session, *, exclusive: bool = False) -> None:
-    """Until the transaction ends (PostgreSQL advisory lock; SQLite has one writer anyway): an
+    """Until the transaction ends (PostgreSQL: an advisory lock; SQLite: its one write lock): an
     override's write holds it exclusively, a due-date computation shared. A case accepted while
     an override is entered then either counts on the new calendar (it waited for the override's
     commit) or is visible, accepted, to the override's follow-up (the override waited for it):
@@ -71,6 +72,8 @@ def hold(session: Session, *, exclusive: bool = False) -> None:
     if session.get_bind().dialect.name == "postgresql":
         lock = func.pg_advisory_xact_lock if exclusive else func.pg_advisory_xact_lock_shared
         session.execute(select(lock(_CALENDAR_LOCK)))
+    else:  # SQLite: its one write lock, taken now rather than at the transaction's first write
+        take_write_lock(session, CalendarOverride.__table__, CalendarOverride.id == "")
 
 
 @functools.cache

@@ -8,6 +8,7 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from core import audit, clock, keyset
+from core.db import take_write_lock
 from domain.applications import states
 from domain.applications.models import Application, ForwardingOutbox
 from domain.forwarding import delivery
@@ -96,6 +97,7 @@ def replay(session: Session, row_id: str, *, operator_id: str) -> ForwardingOutb
     # The case first, then the row: the order a withdrawal takes them in (it locks the case and
     # cancels the dead row). Read the other way round, a withdrawal committing meanwhile saw the
     # row replayed (no longer dead, a send attempted) and let it go out before itself.
+    take_write_lock(session, Application.__table__, Application.id == app_id)  # SQLite: FOR UPDATE is ignored
     status = session.scalar(select(Application.status).where(Application.id == app_id).with_for_update())
     row = session.scalar(_LOCKED, {"row_id": row_id})
     if row is None:
