@@ -92,8 +92,9 @@ def appointment_pass(session: object) -> dict:
                                                      "due_on": task.due_on.isoformat()})  # fmt: skip
     settings = services().notifications.settings
     names = services().catalog.snapshot().by_code
-    reminded = 0
-    for appointment, slot, kind in visits.due_reminders(session, now):  # type: ignore[arg-type]
+
+    def tell(appointment: Any, slot: Any, event_type: str, dedupe_key: str) -> bool:
+        """One notice about a booking, with its service, time and hall; False when already told."""
         hall = session.get(Hall, appointment.hall_id)  # type: ignore[attr-defined]
         item = names.get(appointment.service_code) or {}
         params = {
@@ -101,25 +102,24 @@ def appointment_pass(session: object) -> dict:
             "time": visits.local_time(slot.starts_at), "hall": hall.name if hall else "",
         }  # fmt: skip
         note = fanout.notify(
-            session, settings, account_id=appointment.account_id, event_type="appointment_reminder",  # type: ignore[arg-type]
-            params=params, dedupe_key=f"appointment:{appointment.id}:{kind}",
-            link=f"/v1/appointments/{appointment.id}",
+            session, settings, account_id=appointment.account_id, event_type=event_type,  # type: ignore[arg-type]
+            params=params, dedupe_key=dedupe_key, link=f"/v1/appointments/{appointment.id}",
         )  # fmt: skip
-        reminded += note is not None
-    told = 0
-    for appointment, slot in visits.closed_bookings(session, now):  # type: ignore[arg-type]
-        hall = session.get(Hall, appointment.hall_id)  # type: ignore[attr-defined]
-        item = names.get(appointment.service_code) or {}
-        params = {
-            "service_name": item.get("name") or appointment.service_code,
-            "time": visits.local_time(slot.starts_at), "hall": hall.name if hall else "",
-        }  # fmt: skip
-        note = fanout.notify(
-            session, settings, account_id=appointment.account_id, event_type="appointment_closed",  # type: ignore[arg-type]
-            params=params, dedupe_key=f"appointment:{appointment.id}:closed:{slot.day.isoformat()}",
-            link=f"/v1/appointments/{appointment.id}",
-        )  # fmt: skip
-        told += note is not None
+        return note is not None
+
+    reminded = sum(
+        tell(appointment, slot, "appointment_reminder", f"appointment:{appointment.id}:{kind}")
+        for appointment, slot, kind in visits.due_reminders(session, now)  # type: ignore[arg-type]
+    )
+    told = sum(
+        tell(
+            appointment,
+            slot,
+            "appointment_closed",
+            f"appointment:{appointment.id}:closed:{slot.day.isoformat()}",
+        )
+        for appointment, slot in visits.closed_bookings(session, now)  # type: ignore[arg-type]
+    )
     session.commit()  # type: ignore[attr-defined]
     return {
         "no_shows": missed, "appointment_reminders": reminded, "appointments_closed_told": told,
