@@ -31,7 +31,9 @@ Control API (JSON, under /_sim/, unsigned):
 - GET|POST /_sim/faults   {http_5xx_rate: 0..1, http_status: 5xx, internal_error_rate: 0..1,
        latency_ms: n, errors: ["RequestLimitExceeded", ...] (answered by the next calls, in order)}
 - POST /_sim/advance      {seconds: n}: move the per-number frequency windows forward (the
-       signature check keeps the wall clock, which is what the SDK signs with)
+       signature check keeps the wall clock, which is what the SDK signs with); {to: epoch
+       seconds}: set the windows' clock to that moment (a test whose daily limit must not cross
+       Beijing midnight, whatever the wall clock says)
 - PUT  /_sim/templates/<id> {content: "…{1}…", approved: bool, kind: "otp"|"notice"}
 - GET|POST /_sim/receipts delivery reports (状态回执) POSTed to SMS_SIM_RECEIPT_URL in Tencent's
        callback format ([{user_receive_time, nationcode, mobile, report_status SUCCESS|FAIL, errmsg,
@@ -424,9 +426,14 @@ def _register_control(app: Flask, state: SimState) -> None:
 
     @app.post("/_sim/advance")
     def advance() -> Response:
-        seconds = float((request.get_json(silent=True) or {}).get("seconds", 0))
+        body = request.get_json(silent=True) or {}
+        try:
+            seconds = float(body.get("seconds", 0))
+            to = None if body.get("to") is None else float(body["to"])
+        except (TypeError, ValueError):
+            return jsonify({"error": "seconds and to must be numbers"}), 400
         with state.lock:
-            state.offset += seconds
+            state.offset = state.offset + seconds if to is None else to - time.time()
             return jsonify({"offset": state.offset})
 
     @app.put("/_sim/templates/<template_id>")

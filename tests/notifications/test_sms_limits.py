@@ -5,12 +5,22 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from tests.notifications.conftest import (
+    DAYTIME,
     Sim,
     notify,
     run_notifier,
     states,
 )
+
+
+@pytest.fixture(autouse=True)
+def _sim_at_daytime(sms: Sim) -> None:
+    """The simulator's windows count from the app's frozen 10:00 Beijing, not the wall clock: run
+    at 22:00 Beijing, its daily count would start afresh at midnight in the middle of a test."""
+    sms.post("advance", {"to": DAYTIME.timestamp()})
 
 
 def _advance(daytime: Any, sms: Sim, seconds: float) -> None:
