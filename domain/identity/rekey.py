@@ -4,10 +4,12 @@ Old keys keep decrypting, so rotation never breaks reads; this moves every store
 to the active key so an old key can eventually be retired: every encrypted column (`COLUMNS`;
 tests/domain/identity/test_rekey_coverage.py fails when a mapped `*_enc` column is missing
 here), the encrypted fields of outbox job payloads (`JOB_FIELDS`) and the uploaded files in blob
-storage (domain/applications/file_keys.py). Batches commit one at a time and the command can
-be re-run: rows already on the active key are skipped. Each report says how many values were
-still not under the active key when it finished (`left`): decrypted under a key no longer
-configured, or written meanwhile by a process still running with the old active key.
+storage (domain/applications/file_keys.py). Every rewrite is conditional on the value still
+being the one read, so nothing erased or replaced meanwhile comes back. Batches commit one at a
+time and the command can be re-run: values already on the active key are skipped. Each report
+says how many values were still not under the active key when it finished (`left`): under a
+key no longer configured, or written meanwhile by a process still running with the old active
+key.
 
 Not covered, because they expire on their own: the responses kept in Redis for idempotent
 replays (IDEMPOTENCY_TTL) and the cached application views (re-rendered when unreadable).
@@ -15,10 +17,10 @@ replays (IDEMPOTENCY_TTL) and the cached application views (re-rendered when unr
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from core.crypto import DecryptionError, Encryptor
@@ -86,63 +88,97 @@ class RekeyReport:
         return {"examined": self.examined, "rewritten": self.rewritten, "left": self.left}
 
 
-def _batches(session: Session, model: type, column: str, size: int) -> Iterator[list]:
-    last = ""
-    attr = getattr(model, column)
-    pk = model.__mapper__.primary_key[0]  # type: ignore[attr-defined]
-    while True:
-        query = select(model).where(pk > last, attr.is_not(None)).order_by(pk).limit(size)
-        rows = session.scalars(query).all()
-        if not rows:
-            return
-        last = getattr(rows[-1], pk.key)
-        yield list(rows)
+@dataclass(frozen=True)
+class _Place:
+    """Where the ciphertexts of one purpose are kept: a column, or one key of the objects in a
+    JSON column (`key`), in the rows `where` selects; `name` is how the reports call it."""
+
+    name: str
+    model: Any
+    column: str
+    purpose: str
+    key: str | None = None
+    where: tuple[Any, ...] = ()
+
+    @property
+    def stored(self) -> Any:
+        return getattr(self.model, self.column)
+
+    @property
+    def token(self) -> Any:
+        """The ciphertext, as SQL."""
+        return self.stored if self.key is None else self.stored[self.key].as_string()
+
+    def with_token(self, stored: Any, token: str) -> Any:
+        """The column's new value: the ciphertext replaced, anything else in it kept."""
+        return token if self.key is None else {**stored, self.key: token}
+
+
+PLACES = (
+    *(
+        _Place(f"{model.__tablename__}.{column}", model, column, purpose)
+        for model, column, purpose in COLUMNS
+    ),
+    *(
+        _Place(
+            f"{OutboxJob.__tablename__}.payload[{job}].{field}",
+            OutboxJob,
+            "payload",
+            purpose,
+            key=field,
+            where=(OutboxJob.name == job,),
+        )
+        for job, (field, purpose) in JOB_FIELDS.items()
+    ),
+)
 
 
 def _like_prefix(prefix: str) -> str:
     return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-def _rekey_column(
-    session: Session, encryptor: Encryptor, model: type, column: str, purpose: str, batch_size: int
-) -> RekeyReport:
+def _rekey_place(session: Session, encryptor: Encryptor, place: _Place, batch_size: int) -> RekeyReport:
     report = RekeyReport()
-    attr = getattr(model, column)
-    pk = model.__mapper__.primary_key[0]  # type: ignore[attr-defined]
-    for rows in _batches(session, model, column, batch_size):
+    pk = place.model.__mapper__.primary_key[0]
+    token = place.token
+    held = (token.is_not(None), token != "", *place.where)
+    active = encryptor.active_prefix()
+    last = ""
+    while True:
+        rows = session.execute(
+            select(pk.label("id"), place.stored.label("stored"), token.label("token"))
+            .where(pk > last, *held)
+            .order_by(pk)
+            .limit(batch_size)
+        ).all()
+        if not rows:
+            break
+        last = rows[-1].id
         for row in rows:
-            value = getattr(row, column)
-            if not value:
-                continue
             report.examined += 1
-            if encryptor.key_id(value) == encryptor.active_kid:
+            if row.token.startswith(active):
                 continue
             try:
-                plain = encryptor.decrypt_bytes(value, purpose=purpose)
+                plain = encryptor.decrypt_bytes(row.token, purpose=place.purpose)
             except DecryptionError:
                 continue  # its key is no longer configured: counted as left below
-            # Only if the value is still the one read: a verification that finished (and
-            # erased its personal data) or a re-verification meanwhile is not undone.
-            done = session.execute(
-                update(model)
-                .where(pk == getattr(row, pk.key), attr == value)
-                .values({column: encryptor.encrypt(plain, purpose=purpose)})
+            # Only if the value is still the one read: a verification that finished (and erased
+            # its personal data), a sent SMS (its phone and code erased) or a re-verification
+            # meanwhile is not undone.
+            fresh = place.with_token(row.stored, encryptor.encrypt(plain, purpose=place.purpose))
+            report.rewritten += session.execute(
+                update(place.model)
+                .where(pk == row.id, token == row.token)
+                .values({place.column: fresh})
                 .execution_options(synchronize_session=False)
             ).rowcount
-            report.rewritten += done
         session.commit()
     # Counted afresh once done, so a value written meanwhile under an older key is not missed.
     report.left = (
         session.scalar(
             select(func.count())
-            .select_from(model)
-            .where(
-                and_(
-                    attr.is_not(None),
-                    attr != "",
-                    ~attr.like(_like_prefix(encryptor.active_prefix()), escape="\\"),
-                )
-            )
+            .select_from(place.model)
+            .where(*held, ~token.like(_like_prefix(active), escape="\\"))
         )
         or 0
     )
@@ -150,61 +186,11 @@ def _rekey_column(
     return report
 
 
-def _rekey_job_payloads(
-    session: Session, encryptor: Encryptor, name: str, field: str, purpose: str, batch_size: int
-) -> RekeyReport:
-    report = RekeyReport()
-    last = ""
-    while True:
-        ids = session.scalars(
-            select(OutboxJob.id)
-            .where(OutboxJob.name == name, OutboxJob.id > last)
-            .order_by(OutboxJob.id)
-            .limit(batch_size)
-        ).all()
-        if not ids:
-            session.commit()
-            return report
-        last = ids[-1]
-        # Locked and read afresh: a job that succeeds meanwhile has its secret erased
-        # (core/outbox/dispatcher.py), and a rewrite must neither undo that nor be undone by it.
-        jobs = session.execute(
-            select(OutboxJob.id, OutboxJob.payload).where(OutboxJob.id.in_(ids)).with_for_update()
-        ).all()
-        for job in jobs:
-            value = (job.payload or {}).get(field)
-            if not isinstance(value, str) or not value:
-                continue
-            report.examined += 1
-            if encryptor.key_id(value) == encryptor.active_kid:
-                continue
-            try:
-                plain = encryptor.decrypt_bytes(value, purpose=purpose)
-            except DecryptionError:
-                report.left += 1
-                continue
-            payload = {**job.payload, field: encryptor.encrypt(plain, purpose=purpose)}
-            session.execute(
-                update(OutboxJob)
-                .where(OutboxJob.id == job.id)
-                .values(payload=payload)
-                .execution_options(synchronize_session=False)
-            )
-            report.rewritten += 1
-        session.commit()
-
-
 def rekey(
     session: Session, *, encryptor: Encryptor, storage: BlobStorage, batch_size: int = 500
 ) -> dict[str, dict[str, int]]:
     """Rewrite every ciphertext not under the active key (columns, outbox payloads, stored
     files); returns counts per place: examined, rewritten, left (still under another key)."""
-    reports: dict[str, dict[str, int]] = {}
-    for model, column, purpose in COLUMNS:
-        report = _rekey_column(session, encryptor, model, column, purpose, batch_size)
-        reports[f"{model.__tablename__}.{column}"] = report.as_dict()
-    for name, (field, purpose) in JOB_FIELDS.items():
-        report = _rekey_job_payloads(session, encryptor, name, field, purpose, batch_size)
-        reports[f"{OutboxJob.__tablename__}.payload[{name}].{field}"] = report.as_dict()
+    reports = {place.name: _rekey_place(session, encryptor, place, batch_size).as_dict() for place in PLACES}
     reports[FILES_NAME] = rekey_blobs(session, encryptor=encryptor, storage=storage, batch_size=batch_size)
     return reports

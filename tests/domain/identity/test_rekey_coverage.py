@@ -39,7 +39,7 @@ ENCRYPTING = {
     "domain/complaints/service.py": (2, "complaints.text_enc, complaint_events.text_enc"),
     "domain/evaluations/service.py": (1, "evaluations.reason_enc, rectification_tasks.appeal_reason_enc"),
     "domain/identity/binding.py": (2, "verified_identities.*_enc"),
-    "domain/identity/rekey.py": (2, "the re-encryption itself"),
+    "domain/identity/rekey.py": (1, "the re-encryption itself"),
     "domain/identity/service.py": (3, "identity_verifications.*_enc"),
     "domain/operators/credentials.py": (1, "operators.totp_secret_enc, totp_pending_enc"),
     "domain/shared_data/service.py": (1, "shared_records.values_enc"),
