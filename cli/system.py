@@ -108,8 +108,11 @@ def reencrypt_data(batch_size: int) -> None:
     from domain.identity.rekey import rekey
 
     kid = crypto.encryptor.active_kid
-    storage = current_app.extensions["yiwang"].applications.storage
-    reports = rekey(db.session(), encryptor=crypto.encryptor, storage=storage, batch_size=batch_size)
+    services = current_app.extensions["yiwang"]
+    reports = rekey(
+        db.session(), encryptor=crypto.encryptor, storage=services.applications.storage,
+        replays=services.idempotency, batch_size=batch_size,
+    )  # fmt: skip
     for place, counts in reports.items():
         click.echo(
             f"{place}\texamined {counts['examined']}\trewritten {counts['rewritten']}\tleft {counts['left']}"
@@ -126,8 +129,7 @@ def reencrypt_data(batch_size: int) -> None:
         )
         raise SystemExit(1)
     click.echo(
-        f"rewrote {rewritten} ciphertexts; every stored ciphertext (database and file storage) now "
-        f"uses key {kid}. Responses kept in Redis for idempotent replays are not rewritten: retire "
-        f"an old key no sooner than IDEMPOTENCY_TTL ({current_app.config['IDEMPOTENCY_TTL']} s) "
-        "after DATA_KEY_ACTIVE changed."
+        f"rewrote {rewritten} ciphertexts; every stored ciphertext (database, file storage and the "
+        f"responses kept for idempotent replays) now uses key {kid}: the old keys can be removed "
+        "from DATA_KEYS."
     )

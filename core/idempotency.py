@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from redis import Redis
 
-from core.crypto import Encryptor
+from core.crypto import DecryptionError, Encryptor
 from core.errors import AppError
 from core.redis import Batch
 
@@ -51,6 +52,18 @@ class StoredResponse:
 
 
 _PURPOSE = "idempotency"
+_PREFIX = "idem:"
+REPLAYS_NAME = "redis.idem:<replay>"  # how the data-key rotation's reports name the stored responses
+
+# KEYS[1] = a stored response; ARGV[1] = the value read, ARGV[2] = its rewrite. Replaced only
+# while it is still the value read (an answer stored again meanwhile stays), its expiry kept.
+_REPLACE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
+  return 1
+end
+return 0
+"""
 
 
 class IdempotencyStore:
@@ -61,6 +74,7 @@ class IdempotencyStore:
         self._enc = encryptor
         self._ttl = ttl
         self._lock_ttl = lock_ttl
+        self._replace = redis.register_script(_REPLACE)
 
     @staticmethod
     def validate_key(key: str) -> None:
@@ -69,7 +83,7 @@ class IdempotencyStore:
 
     def _name(self, scope: str, key: str) -> str:
         digest = hashlib.sha256(f"{scope}\x00{key}".encode()).hexdigest()
-        return f"idem:{digest}"
+        return f"{_PREFIX}{digest}"
 
     def begin(self, scope: str, key: str, fingerprint: str) -> StoredResponse | None:
         """Return the stored response for a retry, or None after taking the in-flight lock."""
@@ -140,3 +154,45 @@ class IdempotencyStore:
     def abandon(self, scope: str, key: str) -> None:
         """Release the lock after a server error so the client may retry the same key."""
         self._redis.delete(self._name(scope, key))
+
+    def reencrypt(self, encryptor: Encryptor, *, batch_size: int = 500) -> dict[str, int]:
+        """Rewrite the stored responses not under `encryptor`'s active key (after a data-key
+        rotation), each keeping its expiry, so a retry still replays once the old key is gone.
+        Counts examined, rewritten and left: still under another key, counted afresh once done
+        (a response a process with the old active key stored meanwhile is not missed)."""
+        examined = rewritten = 0
+        for name, raw, body in self._stored(batch_size):
+            examined += 1
+            if _key_id(encryptor, body) == encryptor.active_kid:
+                continue
+            try:
+                plain = encryptor.decrypt_bytes(body, purpose=_PURPOSE)
+            except DecryptionError:
+                continue  # under a key no longer configured: counted as left below
+            entry = {**json.loads(raw), "body": encryptor.encrypt(plain, purpose=_PURPOSE)}
+            rewritten += int(self._replace(keys=[name], args=[raw, json.dumps(entry)]))
+        left = sum(
+            1 for _, _, body in self._stored(batch_size) if _key_id(encryptor, body) != encryptor.active_kid
+        )
+        return {"examined": examined, "rewritten": rewritten, "left": left}
+
+    def _stored(self, batch_size: int) -> Iterator[tuple[bytes, bytes, str]]:
+        """(name, stored value, encrypted body) of every finished response (not the locks of
+        requests still running), read `batch_size` names at a time."""
+        cursor = None
+        while cursor != 0:
+            cursor, names = self._redis.scan(cursor or 0, match=f"{_PREFIX}*", count=batch_size)
+            for name, raw in zip(names, self._redis.mget(names) if names else (), strict=True):
+                try:
+                    body = json.loads(raw)["body"] if raw is not None else None
+                except (ValueError, KeyError, TypeError):
+                    body = None
+                if isinstance(body, str):
+                    yield name, raw, body
+
+
+def _key_id(encryptor: Encryptor, token: str) -> str | None:
+    try:
+        return encryptor.key_id(token)
+    except IndexError:
+        return None

@@ -4,15 +4,15 @@ Old keys keep decrypting, so rotation never breaks reads; this moves every store
 to the active key so an old key can eventually be retired: every encrypted column (`COLUMNS`;
 tests/domain/identity/test_rekey_coverage.py fails when a mapped `*_enc` column is missing
 here), the encrypted fields of outbox job payloads (`JOB_FIELDS`) and the uploaded files in blob
-storage (domain/applications/file_keys.py). Every rewrite is conditional on the value still
-being the one read, so nothing erased or replaced meanwhile comes back. Batches commit one at a
-time and the command can be re-run: values already on the active key are skipped. Each report
-says how many values were still not under the active key when it finished (`left`): under a
-key no longer configured, or written meanwhile by a process still running with the old active
-key.
+storage (domain/applications/file_keys.py) and the responses kept in Redis for idempotent
+replays (core/idempotency.py: a retried submission must still replay once the old key is gone).
+Every rewrite is conditional on the value still being the one read, so nothing erased or
+replaced meanwhile comes back. Batches commit one at a time and the command can be re-run:
+values already on the active key are skipped. Each report says how many values were still not
+under the active key when it finished (`left`): under a key no longer configured, or written
+meanwhile by a process still running with the old active key.
 
-Not covered, because they expire on their own: the responses kept in Redis for idempotent
-replays (IDEMPOTENCY_TTL) and the cached application views (re-rendered when unreadable).
+Not covered: the cached application views in Redis (rendered afresh when unreadable).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from core.crypto import DecryptionError, Encryptor
+from core.idempotency import REPLAYS_NAME, IdempotencyStore
 from core.outbox.models import OutboxJob
 from core.signing_keys import PRIVATE_KEY_PURPOSE as SIGNING_KEY_PURPOSE
 from core.signing_keys import SigningKey
@@ -187,10 +188,17 @@ def _rekey_place(session: Session, encryptor: Encryptor, place: _Place, batch_si
 
 
 def rekey(
-    session: Session, *, encryptor: Encryptor, storage: BlobStorage, batch_size: int = 500
+    session: Session,
+    *,
+    encryptor: Encryptor,
+    storage: BlobStorage,
+    replays: IdempotencyStore,
+    batch_size: int = 500,
 ) -> dict[str, dict[str, int]]:
     """Rewrite every ciphertext not under the active key (columns, outbox payloads, stored
-    files); returns counts per place: examined, rewritten, left (still under another key)."""
+    files, stored idempotent replays); returns counts per place: examined, rewritten, left
+    (still under another key)."""
     reports = {place.name: _rekey_place(session, encryptor, place, batch_size).as_dict() for place in PLACES}
     reports[FILES_NAME] = rekey_blobs(session, encryptor=encryptor, storage=storage, batch_size=batch_size)
+    reports[REPLAYS_NAME] = replays.reencrypt(encryptor, batch_size=batch_size)
     return reports

@@ -45,7 +45,10 @@ def test_reencrypt_moves_every_value_to_the_active_key_and_is_rerunnable(app, se
     assert rotated.key_id(row.id_number_enc) == old_kid
     assert rotated.decrypt(row.id_number_enc, purpose=deps.ID_PURPOSE) == "110101199003078515"
 
-    reports = rekey(db_session, encryptor=rotated, storage=services.applications.storage, batch_size=1)
+    reports = rekey(
+        db_session, encryptor=rotated, storage=services.applications.storage,
+        replays=services.idempotency, batch_size=1,
+    )  # fmt: skip
     assert reports["verified_identities.id_number_enc"] == {"examined": 1, "rewritten": 1, "left": 0}
     assert reports["channel_identities.value_enc"]["rewritten"] == 1
     assert reports["signing_keys.private_key_enc"]["rewritten"] >= 1
@@ -63,7 +66,9 @@ def test_reencrypt_moves_every_value_to_the_active_key_and_is_rerunnable(app, se
         with pytest.raises(DecryptionError):  # the retired key alone no longer reads it
             Encryptor(parse_keys(DEFAULT_DATA_KEYS), old_kid).decrypt(value, purpose=purpose)
 
-    again = rekey(db_session, encryptor=rotated, storage=services.applications.storage)
+    again = rekey(
+        db_session, encryptor=rotated, storage=services.applications.storage, replays=services.idempotency
+    )
     assert all(r["rewritten"] == 0 for r in again.values())
 
 

@@ -28,7 +28,7 @@ SOURCE_DIRS = (
 # new call (or a moved one) fails the test below: add it here only once `rekey` covers where it
 # writes, or it expires on its own before an old key may be retired (and docs/identity.md says so).
 ENCRYPTING = {
-    "core/idempotency.py": (1, "Redis, expires after IDEMPOTENCY_TTL (docs/identity.md)"),
+    "core/idempotency.py": (2, "Redis replays (rekey via IdempotencyStore.reencrypt) and their rewrite"),
     "core/signing_keys.py": (1, "signing_keys.private_key_enc"),
     "domain/accounts/service.py": (4, "channel_identities.value_enc, session_key_enc"),
     "domain/applications/detail_view.py": (1, "Redis view cache, re-rendered when unreadable"),

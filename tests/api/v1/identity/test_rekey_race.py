@@ -39,7 +39,9 @@ def test_rekey_does_not_resurrect_erased_pii(app, client, app_citizen, sims, ser
 
     monkeypatch.setattr(rotated, "encrypt", encrypt)
     with Session(bind=db.engine) as s:
-        rekey_mod.rekey(s, encryptor=rotated, storage=services.applications.storage)
+        rekey_mod.rekey(
+            s, encryptor=rotated, storage=services.applications.storage, replays=services.idempotency
+        )
     assert fired == [200]
     with Session(bind=db.engine) as s:
         row = s.get(IdentityVerification, vid)
@@ -73,7 +75,9 @@ def test_an_sms_sent_while_the_rekey_runs_keeps_its_phone_and_code_erased(
 
     monkeypatch.setattr(enc, "encrypt", encrypt)
     with Session(bind=db.engine) as s:
-        reports = rekey_mod.rekey(s, encryptor=enc, storage=services.applications.storage)
+        reports = rekey_mod.rekey(
+            s, encryptor=enc, storage=services.applications.storage, replays=services.idempotency
+        )
     assert others and others[0].result() == ["succeeded"]
     assert len(code_on_phone(sms_sim, "13912340088")) == 6
     assert reports["outbox_jobs.payload[sms.send].data"]["left"] == 0
