@@ -3,9 +3,11 @@
 Each blob is rewritten in place under its own key: `BlobStorage.put` replaces an object
 atomically (a reader sees the whole old or the whole new one), and both decrypt while the old
 key is still configured, so an interruption never leaves a row naming a missing or partial
-object. The row then records the blob's key id (`blob_key_id`); a re-run fetches only the rows
-not yet recorded under the active key. A put that lands just after the orphan sweep deleted the
-row and its blob leaves a blob no row names, which the next sweep removes.
+object. The row then records the blob's key id (`blob_key_id`), committed at once so no lock is
+held while the next blob is read and written; a re-run fetches only the rows not yet recorded
+under the active key. The orphan sweep deletes a row before its blob: a row found gone when its
+key id is recorded was swept meanwhile, and the blob the put may just have written back is
+deleted again (a deleted file never comes back).
 """
 
 from __future__ import annotations
@@ -63,19 +65,25 @@ def rekey_blobs(
             report.examined += 1
             try:
                 token = blob.decode("ascii")
-                if encryptor.key_id(token) != kid:
+                rewrite = encryptor.key_id(token) != kid
+                if rewrite:
                     plain = encryptor.decrypt_bytes(token, purpose=FILE_PURPOSE)
                     storage.put(row.storage_key, encryptor.encrypt(plain, purpose=FILE_PURPOSE).encode())
-                    report.rewritten += 1
             except (DecryptionError, IndexError, ValueError):
                 continue  # under a key no longer configured, or not a ciphertext: left below
-            session.execute(
+            named = session.execute(
                 update(ApplicationFile)
                 .where(ApplicationFile.id == row.id, ApplicationFile.storage_key == row.storage_key)
                 .values(blob_key_id=kid)
                 .execution_options(synchronize_session=False)
-            )
-        session.commit()
+            ).rowcount
+            session.commit()  # at once: the next blob's read and write hold no lock (SQLite: the database's)
+            if not named:
+                # The sweep deleted the row meanwhile, then its blob, maybe before the put above:
+                # the file the citizen deleted must not come back.
+                storage.delete(row.storage_key)
+            elif rewrite:
+                report.rewritten += 1
     report.left = session.scalar(select(func.count()).select_from(ApplicationFile).where(_not_on(kid))) or 0
     session.commit()
     return report.as_dict()
