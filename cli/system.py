@@ -106,17 +106,29 @@ def reencrypt_data(batch_size: int) -> None:
     from core.crypto import crypto
     from core.db import db
     from domain.identity.rekey import rekey
+    from domain.operators.audit_log import CLI_ACTOR
 
     kid = crypto.encryptor.active_kid
     services = current_app.extensions["yiwang"]
-    reports = rekey(
+    reports: dict[str, dict[str, int]] = {}
+    places = rekey(
         db.session(), encryptor=crypto.encryptor, storage=services.applications.storage,
-        replays=services.idempotency, batch_size=batch_size,
+        replays=services.idempotency, actor=CLI_ACTOR, batch_size=batch_size,
     )  # fmt: skip
-    for place, counts in reports.items():
+    try:
+        for place, counts in places:  # each as soon as it is done: a long run shows where it is
+            reports[place] = counts
+            click.echo(
+                f"{place}\texamined {counts['examined']}\trewritten {counts['rewritten']}"
+                f"\tleft {counts['left']}"
+            )
+    except Exception as exc:
         click.echo(
-            f"{place}\texamined {counts['examined']}\trewritten {counts['rewritten']}\tleft {counts['left']}"
+            f"stopped: {type(exc).__name__}: {exc}. What is listed above is done and kept; "
+            "re-run the command to finish (what is done is skipped)",
+            err=True,
         )
+        raise
     rewritten = sum(c["rewritten"] for c in reports.values())
     left = {place: c["left"] for place, c in reports.items() if c["left"]}
     if left:

@@ -3,20 +3,22 @@
 Old keys keep decrypting, so rotation never breaks reads; this moves every stored ciphertext
 to the active key so an old key can eventually be retired: every encrypted column (`COLUMNS`;
 tests/domain/identity/test_rekey_coverage.py fails when a mapped `*_enc` column is missing
-here), the encrypted fields of outbox job payloads (`JOB_FIELDS`) and the uploaded files in blob
+here), the encrypted fields of outbox job payloads (`JOB_FIELDS`), the uploaded files in blob
 storage (domain/applications/file_keys.py) and the responses kept in Redis for idempotent
 replays (core/idempotency.py: a retried submission must still replay once the old key is gone).
 Every rewrite is conditional on the value still being the one read, so nothing erased or
 replaced meanwhile comes back. Batches commit one at a time and the command can be re-run:
-values already on the active key are skipped. Each report says how many values were still not
-under the active key when it finished (`left`): under a key no longer configured, or written
-meanwhile by a process still running with the old active key.
+values already on the active key are skipped. Each place is reported as soon as it is done, with
+how many values were still not under the active key when it finished (`left`): under a key no
+longer configured, or written meanwhile by a process still running with the old active key.
+A finished run is audited (`data_key.reencrypted`).
 
 Not covered: the cached application views in Redis (rendered afresh when unreadable).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +44,8 @@ from domain.evaluations.models import Evaluation, RectificationTask
 from domain.evaluations.service import APPEAL_PURPOSE, REASON_PURPOSE
 from domain.identity.deps import ID_PURPOSE, NAME_PURPOSE, REF_PURPOSE
 from domain.identity.models import IdentityVerification, VerifiedIdentity
+from domain.operators import audit_log
+from domain.operators.audit_log import Actor
 from domain.operators.credentials import TOTP_PURPOSE
 from domain.operators.models import Operator
 from domain.shared_data.models import SharedRecord
@@ -193,12 +197,25 @@ def rekey(
     encryptor: Encryptor,
     storage: BlobStorage,
     replays: IdempotencyStore,
+    actor: Actor,
     batch_size: int = 500,
-) -> dict[str, dict[str, int]]:
+) -> Iterator[tuple[str, dict[str, int]]]:
     """Rewrite every ciphertext not under the active key (columns, outbox payloads, stored
-    files, stored idempotent replays); returns counts per place: examined, rewritten, left
-    (still under another key)."""
-    reports = {place.name: _rekey_place(session, encryptor, place, batch_size).as_dict() for place in PLACES}
+    files, stored idempotent replays); yields each place as soon as it is done, with its counts:
+    examined, rewritten, left (still under another key). Once all are done the run is audited
+    (`data_key.reencrypted`: the key, how many were rewritten, the places with values left)."""
+    reports: dict[str, dict[str, int]] = {}
+    for place in PLACES:
+        reports[place.name] = _rekey_place(session, encryptor, place, batch_size).as_dict()
+        yield place.name, reports[place.name]
     reports[FILES_NAME] = rekey_blobs(session, encryptor=encryptor, storage=storage, batch_size=batch_size)
+    yield FILES_NAME, reports[FILES_NAME]
     reports[REPLAYS_NAME] = replays.reencrypt(encryptor, batch_size=batch_size)
-    return reports
+    yield REPLAYS_NAME, reports[REPLAYS_NAME]
+    left = {name: counts["left"] for name, counts in reports.items() if counts["left"]}
+    audit_log.record(
+        session, actor, "data_key.reencrypted", target_type="data_key", target_id=encryptor.active_kid,
+        outcome="partial" if left else "ok",
+        details={"rewritten": sum(counts["rewritten"] for counts in reports.values()), "left": left},
+    )  # fmt: skip
+    session.commit()

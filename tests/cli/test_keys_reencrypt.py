@@ -11,12 +11,15 @@ import httpx
 import pytest
 from sqlalchemy import String, Text, select
 
+from core.audit import AuditEvent
 from core.db import Base, db
 from domain.applications.models import Application, ApplicationFile
+from integrations.storage.base import StorageUnavailable
 from tests.api.v1.applications.conftest import SS_CARD, create, get, jpeg, patch, relogin, seeded, upload  # noqa: F401
 from tests.api.v1.test_sms_login import code_on_phone, deliver, send
 from tests.complaints.test_complaints import file as complain
 from tests.conftest import make_citizen
+from tests.domain.applications.test_file_keys import _stored
 from tests.domain.operators.factories import admin_headers, make_operator
 from tests.evaluations.test_evaluations import _completed, rate
 from tests.shared_data.conftest import verified_as
@@ -157,3 +160,54 @@ def test_a_value_under_a_key_no_longer_configured_is_reported_and_fails_the_comm
     _ring(monkeypatch, enc, {**old_keys, NEW_KID: NEW_KEY}, NEW_KID)  # put back: the re-run finishes
     again = app.test_cli_runner().invoke(args=["keys", "reencrypt-data"])
     assert again.exit_code == 0, again.output
+
+
+def _audited() -> dict[str, tuple]:
+    """The audited runs of the command, by outcome."""
+    session = db.session()
+    session.rollback()
+    events = session.scalars(select(AuditEvent).where(AuditEvent.action == "data_key.reencrypted")).all()
+    return {e.outcome: (e.actor_type, e.actor_id, e.target_id, e.details) for e in events}
+
+
+def test_each_run_is_audited_with_what_it_rewrote_and_left(app, services, monkeypatch):
+    enc = services.encryptor
+    old_keys = dict(enc._keys)
+    make_citizen(app)  # a phone, under the old key
+    _ring(monkeypatch, enc, {NEW_KID: NEW_KEY}, NEW_KID)  # the old key removed too early
+    assert app.test_cli_runner().invoke(args=["keys", "reencrypt-data"]).exit_code == 1
+    _ring(monkeypatch, enc, {**old_keys, NEW_KID: NEW_KEY}, NEW_KID)
+    assert app.test_cli_runner().invoke(args=["keys", "reencrypt-data"]).exit_code == 0
+    runs = _audited()
+    assert set(runs) == {"partial", "ok"}
+    assert runs["partial"][:3] == runs["ok"][:3] == ("system", "cli", NEW_KID)
+    assert runs["partial"][3]["left"]["channel_identities.value_enc"] == 1
+    assert runs["ok"][3]["left"] == {} and runs["ok"][3]["rewritten"] >= 2  # the phone, the signing key
+
+
+def test_a_run_stopped_midway_has_shown_what_it_finished(app, services, db_session, monkeypatch):
+    """File storage down after the database is done: the operator sees which places are done
+    (kept: a re-run skips them) before the error, not nothing at all."""
+    enc = services.encryptor
+    file_id = _stored(db_session, services, make_citizen(app)["account_id"], b"a photo")
+    _ring(monkeypatch, enc, {**dict(enc._keys), NEW_KID: NEW_KEY}, NEW_KID)
+
+    def away(key: str) -> bytes:
+        raise StorageUnavailable("blob store timed out")
+
+    monkeypatch.setattr(services.applications.storage, "get", away)
+    result = app.test_cli_runner().invoke(args=["keys", "reencrypt-data"])
+    assert result.exit_code == 1 and isinstance(result.exception, StorageUnavailable)
+    lines = dict(line.split("\t", 1) for line in result.output.splitlines() if "\t" in line)
+    assert lines["channel_identities.value_enc"].endswith("rewritten 1\tleft 0")
+    assert "application_files.<blob>" not in lines
+    assert "re-run the command to finish" in result.output
+    assert _audited() == {}  # no finished run to record
+    monkeypatch.undo()
+    _ring(monkeypatch, enc, {**dict(enc._keys), NEW_KID: NEW_KEY}, NEW_KID)
+    again = app.test_cli_runner().invoke(args=["keys", "reencrypt-data"])
+    assert again.exit_code == 0, again.output
+    lines = dict(line.split("\t", 1) for line in again.output.splitlines() if "\t" in line)
+    assert lines["channel_identities.value_enc"].endswith("rewritten 0\tleft 0")  # done before
+    assert lines["application_files.<blob>"] == "examined 1\trewritten 1\tleft 0"
+    assert db_session.get(ApplicationFile, file_id).blob_key_id == NEW_KID

@@ -15,6 +15,7 @@ from domain.accounts.models import PHONE, ChannelIdentity
 from domain.identity import binding, deps
 from domain.identity.models import VerifiedIdentity
 from domain.identity.rekey import rekey
+from domain.operators.audit_log import CLI_ACTOR
 from tests.conftest import make_citizen
 
 NEW_KEY = "k2026:" + base64.b64encode(b"0123456789abcdef").decode()
@@ -45,9 +46,11 @@ def test_reencrypt_moves_every_value_to_the_active_key_and_is_rerunnable(app, se
     assert rotated.key_id(row.id_number_enc) == old_kid
     assert rotated.decrypt(row.id_number_enc, purpose=deps.ID_PURPOSE) == "110101199003078515"
 
-    reports = rekey(
-        db_session, encryptor=rotated, storage=services.applications.storage,
-        replays=services.idempotency, batch_size=1,
+    reports = dict(
+        rekey(
+            db_session, encryptor=rotated, storage=services.applications.storage,
+            replays=services.idempotency, actor=CLI_ACTOR, batch_size=1,
+        )
     )  # fmt: skip
     assert reports["verified_identities.id_number_enc"] == {"examined": 1, "rewritten": 1, "left": 0}
     assert reports["channel_identities.value_enc"]["rewritten"] == 1
@@ -66,9 +69,12 @@ def test_reencrypt_moves_every_value_to_the_active_key_and_is_rerunnable(app, se
         with pytest.raises(DecryptionError):  # the retired key alone no longer reads it
             Encryptor(parse_keys(DEFAULT_DATA_KEYS), old_kid).decrypt(value, purpose=purpose)
 
-    again = rekey(
-        db_session, encryptor=rotated, storage=services.applications.storage, replays=services.idempotency
-    )
+    again = dict(
+        rekey(
+            db_session, encryptor=rotated, storage=services.applications.storage,
+            replays=services.idempotency, actor=CLI_ACTOR,
+        )
+    )  # fmt: skip
     assert all(r["rewritten"] == 0 for r in again.values())
 
 

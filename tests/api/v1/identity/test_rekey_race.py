@@ -14,6 +14,7 @@ from core.outbox.models import OutboxJob
 from domain.auth.sms_login import SMS_JOB, SMS_JOB_PURPOSE
 from domain.identity import rekey as rekey_mod
 from domain.identity.models import IdentityVerification
+from domain.operators.audit_log import CLI_ACTOR
 from tests.api.v1.identity.conftest import complete, ref_of, start
 from tests.api.v1.test_sms_login import code_on_phone, deliver, send
 from tests.concurrency import Competing
@@ -39,9 +40,11 @@ def test_rekey_does_not_resurrect_erased_pii(app, client, app_citizen, sims, ser
 
     monkeypatch.setattr(rotated, "encrypt", encrypt)
     with Session(bind=db.engine) as s:
-        rekey_mod.rekey(
-            s, encryptor=rotated, storage=services.applications.storage, replays=services.idempotency
-        )
+        places = rekey_mod.rekey(
+            s, encryptor=rotated, storage=services.applications.storage, replays=services.idempotency,
+            actor=CLI_ACTOR,
+        )  # fmt: skip
+        list(places)
     assert fired == [200]
     with Session(bind=db.engine) as s:
         row = s.get(IdentityVerification, vid)
@@ -75,9 +78,12 @@ def test_an_sms_sent_while_the_rekey_runs_keeps_its_phone_and_code_erased(
 
     monkeypatch.setattr(enc, "encrypt", encrypt)
     with Session(bind=db.engine) as s:
-        reports = rekey_mod.rekey(
-            s, encryptor=enc, storage=services.applications.storage, replays=services.idempotency
-        )
+        reports = dict(
+            rekey_mod.rekey(
+                s, encryptor=enc, storage=services.applications.storage, replays=services.idempotency,
+                actor=CLI_ACTOR,
+            )
+        )  # fmt: skip
     assert others and others[0].result() == ["succeeded"]
     assert len(code_on_phone(sms_sim, "13912340088")) == 6
     assert reports["outbox_jobs.payload[sms.send].data"]["left"] == 0
