@@ -99,7 +99,7 @@ def list_keys() -> None:
 
 
 @keys.command("reencrypt-data")
-@click.option("--batch-size", default=500, show_default=True)
+@click.option("--batch-size", default=500, show_default=True, type=click.IntRange(min=1))
 @with_appcontext
 def reencrypt_data(batch_size: int) -> None:
     """Rewrite personal data still encrypted under an older DATA_KEYS entry with DATA_KEY_ACTIVE."""

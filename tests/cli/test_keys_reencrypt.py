@@ -211,3 +211,14 @@ def test_a_run_stopped_midway_has_shown_what_it_finished(app, services, db_sessi
     assert lines["channel_identities.value_enc"].endswith("rewritten 0\tleft 0")  # done before
     assert lines["application_files.<blob>"] == "examined 1\trewritten 1\tleft 0"
     assert db_session.get(ApplicationFile, file_id).blob_key_id == NEW_KID
+
+
+@pytest.mark.parametrize("size", ["0", "-1"])
+def test_a_batch_size_below_one_is_refused_before_anything_runs(app, services, monkeypatch, size):
+    """Not a run that examines nothing and then blames the old key (or a database error)."""
+    enc = services.encryptor
+    make_citizen(app)
+    _ring(monkeypatch, enc, {**dict(enc._keys), NEW_KID: NEW_KEY}, NEW_KID)
+    result = app.test_cli_runner().invoke(args=["keys", "reencrypt-data", "--batch-size", size])
+    assert result.exit_code == 2 and "Invalid value for '--batch-size'" in result.output
+    assert "examined" not in result.output and _audited() == {}
