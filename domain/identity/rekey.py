@@ -114,9 +114,15 @@ class _Place:
         """The ciphertext, as SQL."""
         return self.stored if self.key is None else self.stored[self.key].as_string()
 
-    def with_token(self, stored: Any, token: str) -> Any:
+    def read(self) -> tuple[Any, ...]:
+        """What a batch reads of each row: its id, the ciphertext, and for a JSON column the
+        whole object (the rest of it is written back unchanged)."""
+        whole = () if self.key is None else (self.stored.label("stored"),)
+        return (self.model.__mapper__.primary_key[0].label("id"), self.token.label("token"), *whole)
+
+    def with_token(self, row: Any, token: str) -> Any:
         """The column's new value: the ciphertext replaced, anything else in it kept."""
-        return token if self.key is None else {**stored, self.key: token}
+        return token if self.key is None else {**row.stored, self.key: token}
 
 
 PLACES = (
@@ -151,10 +157,7 @@ def _rekey_place(session: Session, encryptor: Encryptor, place: _Place, batch_si
     last = ""
     while True:
         rows = session.execute(
-            select(pk.label("id"), place.stored.label("stored"), token.label("token"))
-            .where(pk > last, *held)
-            .order_by(pk)
-            .limit(batch_size)
+            select(*place.read()).where(pk > last, *held).order_by(pk).limit(batch_size)
         ).all()
         if not rows:
             break
@@ -170,7 +173,7 @@ def _rekey_place(session: Session, encryptor: Encryptor, place: _Place, batch_si
             # Only if the value is still the one read: a verification that finished (and erased
             # its personal data), a sent SMS (its phone and code erased) or a re-verification
             # meanwhile is not undone.
-            fresh = place.with_token(row.stored, encryptor.encrypt(plain, purpose=place.purpose))
+            fresh = place.with_token(row, encryptor.encrypt(plain, purpose=place.purpose))
             report.rewritten += session.execute(
                 update(place.model)
                 .where(pk == row.id, token == row.token)
