@@ -163,7 +163,7 @@ class IdempotencyStore:
         examined = rewritten = 0
         for name, raw, body in self._stored(batch_size):
             examined += 1
-            if _key_id(encryptor, body) == encryptor.active_kid:
+            if body.startswith(encryptor.active_prefix()):
                 continue
             try:
                 plain = encryptor.decrypt_bytes(body, purpose=_PURPOSE)
@@ -171,9 +171,8 @@ class IdempotencyStore:
                 continue  # under a key no longer configured: counted as left below
             entry = {**json.loads(raw), "body": encryptor.encrypt(plain, purpose=_PURPOSE)}
             rewritten += int(self._replace(keys=[name], args=[raw, json.dumps(entry)]))
-        left = sum(
-            1 for _, _, body in self._stored(batch_size) if _key_id(encryptor, body) != encryptor.active_kid
-        )
+        active = encryptor.active_prefix()
+        left = sum(1 for _, _, body in self._stored(batch_size) if not body.startswith(active))
         return {"examined": examined, "rewritten": rewritten, "left": left}
 
     def _stored(self, batch_size: int) -> Iterator[tuple[bytes, bytes, str]]:
@@ -189,10 +188,3 @@ class IdempotencyStore:
                     body = None
                 if isinstance(body, str):
                     yield name, raw, body
-
-
-def _key_id(encryptor: Encryptor, token: str) -> str | None:
-    try:
-        return encryptor.key_id(token)
-    except IndexError:
-        return None
