@@ -72,7 +72,8 @@ def housekeeping(session: object, interval: float) -> dict:
 
 
 def appointment_pass(session: object) -> dict:
-    """No-shows, and the reminders due (the day before, one hour before), told through notifications."""
+    """No-shows, the reminders due (the day before, one hour before), and the bookings of days the
+    hall closed (cancelled by the hall, their citizens told), through notifications."""
     from api.deps import services
     from core import clock
     from domain.appointments import visits
@@ -118,7 +119,7 @@ def appointment_pass(session: object) -> dict:
             "appointment_closed",
             f"appointment:{appointment.id}:closed:{slot.day.isoformat()}",
         )
-        for appointment, slot in visits.closed_bookings(session, now)  # type: ignore[arg-type]
+        for appointment, slot in visits.release_closed(session, now)  # type: ignore[arg-type]
     )
     session.commit()  # type: ignore[attr-defined]
     return {

@@ -78,7 +78,12 @@ class AppointmentSchema(StrictSchema):
     slot_id = fields.String()
     day = fields.Date()
     starts_at = fields.DateTime(allow_none=True)
-    status = fields.String(metadata={"description": "booked, cancelled, checked_in, no_show"})
+    status = fields.String(
+        metadata={
+            "description": "booked, cancelled, checked_in, no_show, hall_closed (cancelled by the hall: "
+            "the calendar closed its day after it was booked; may be moved once with reschedule)"
+        }
+    )
     queue_no = fields.String(allow_none=True)
     created_at = fields.DateTime()
     moved_to = fields.String(

@@ -2,9 +2,10 @@
 
 Slots are made when a day is first listed. A calendar override added later (a typhoon closure, a
 regional day off) made listing that day 409 `appointments.closed`, but the slot ids a phone already
-held could still be booked or moved into. The override now closes them (no new places; bookings
-already made stay, and the sweeper tells their citizens: visits.closed_bookings), and removing it
-opens them again.
+held could still be booked or moved into. The override now closes them (no new places), and
+removing it opens them again. Bookings already made are left to the sweeper's next pass, which
+cancels them for the hall and tells their citizens (visits.release_closed): an override taken
+back before it keeps them as they were.
 """
 
 from __future__ import annotations

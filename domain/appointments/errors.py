@@ -86,6 +86,15 @@ class NotActive(AppError):
     message_en = "This appointment was cancelled or moved to another time"
 
 
+class CancelledByHall(AppError):
+    # A booking on a day the hall closed after it was made (a typhoon): neither "not in the
+    # check-in window" nor "cancelled or moved" (the citizen did neither) tells them what to do.
+    status = 409
+    code = "appointments.cancelled_by_hall"
+    message_zh = "大厅当日暂停办公，该预约已取消，请改约其他时间"
+    message_en = "The hall is closed that day, so this appointment was cancelled; please choose another time"
+
+
 class AlreadyCheckedIn(AppError):
     # Its own answer for a citizen who opens the QR code again after checking in: "not in the
     # check-in window" would send them away while they stand in the queue.

@@ -27,6 +27,9 @@ BOOKED = "booked"
 CANCELLED = "cancelled"
 CHECKED_IN = "checked_in"
 NO_SHOW = "no_show"
+# Cancelled by the hall: the calendar closed the booking's day after it was made (a typhoon). The
+# place is given back; never a no-show, not active, and the citizen may still move it (once).
+HALL_CLOSED = "hall_closed"
 ACTIVE = (BOOKED, CHECKED_IN)
 
 

@@ -36,7 +36,16 @@ from domain.appointments.errors import (
     SlotInPast,
     SlotNotFound,
 )
-from domain.appointments.models import ACTIVE, BOOKED, CANCELLED, NO_SHOW, Appointment, AppointmentSlot, Hall
+from domain.appointments.models import (
+    ACTIVE,
+    BOOKED,
+    CANCELLED,
+    HALL_CLOSED,
+    NO_SHOW,
+    Appointment,
+    AppointmentSlot,
+    Hall,
+)
 from domain.calendar import service as calendar
 
 BEIJING = ZoneInfo("Asia/Shanghai")
@@ -471,19 +480,22 @@ def _mark_moved(session: Session, appointment: Appointment, successor: Appointme
     inserted once the old booking is closed (the one-active-per-day index counts both)."""
     A = Appointment
     session.execute(
-        update(A).where(A.id == appointment.id, A.status == CANCELLED).values(moved_to=successor.id),
+        update(A)
+        .where(A.id == appointment.id, A.status.in_((CANCELLED, HALL_CLOSED)))
+        .values(moved_to=successor.id),
         execution_options={"synchronize_session": False},
     )
 
 
 def cancel(session: Session, *, account_id: str, appointment_id: str) -> Appointment:
-    """Give the place back (before the slot starts). Cancelling twice changes nothing; a booking
-    moved by a reschedule meanwhile (`moved_to` set) is 409: its successor stays. Commits.
+    """Give the place back (before the slot starts). Cancelling twice, or a booking the hall's
+    closure cancelled (its place is back already), changes nothing; a booking moved by a
+    reschedule meanwhile (`moved_to` set) is 409: its successor stays. Commits.
 
     The booking's row is locked first: a racing cancel, reschedule or check-in of it waits, then
     finds it changed (409) or cancelled (the same answer), and the place is given back once."""
     appointment = owned(session, account_id, appointment_id, lock=True)
-    if appointment.status == CANCELLED:
+    if appointment.status in (CANCELLED, HALL_CLOSED):
         if appointment.moved_to is not None:
             raise NotChangeable()
         session.commit()  # ends the transaction (and the lock); nothing to write
@@ -504,13 +516,17 @@ def reschedule(session: Session, *, account_id: str, appointment_id: str, slot_i
     given back in one transaction, so a full new slot leaves the old booking as it was; the old
     booking ends cancelled with `moved_to` naming the new one. Commits.
 
+    A booking the hall's closure cancelled (`hall_closed`) moves too, once and at any time (the
+    citizen was asked to choose another time; its place is back already).
+
     The booking's row is locked first (a racing cancel, reschedule or check-in waits, then gets
     409); the two slots are then written in the order of their ids, so two reschedules crossing
     the same two slots cannot deadlock."""
     appointment = owned(session, account_id, appointment_id, lock=True)
     old_slot = session.get(AppointmentSlot, appointment.slot_id)
     now = clock.now()
-    if appointment.status != BOOKED or old_slot is None or old_slot.starts_at <= now:
+    by_hall = appointment.status == HALL_CLOSED and appointment.moved_to is None
+    if not by_hall and (appointment.status != BOOKED or old_slot is None or old_slot.starts_at <= now):
         raise NotChangeable()
     new_slot = session.get(AppointmentSlot, slot_id)
     if new_slot is None or new_slot.service_code != appointment.service_code:
@@ -519,21 +535,25 @@ def reschedule(session: Session, *, account_id: str, appointment_id: str, slot_i
         raise SlotInPast()
     if new_slot.closed:
         raise Closed()
-    if new_slot.id == old_slot.id:
+    if not by_hall and new_slot.id == appointment.slot_id:
         session.commit()  # ends the transaction (and the lock); nothing to write
         return appointment
-    if new_slot.day != appointment.day and _active_that_day(
+    if (by_hall or new_slot.day != appointment.day) and _active_that_day(
         session, account_id, new_slot.service_code, new_slot.day
     ):  # the unique index is the guard under races; this is the clear answer otherwise
         raise AlreadyBooked()
-    # Close the old booking first (the one-per-day index counts active rows), then the places,
-    # then the new booking, then point the old one at it; any refusal rolls everything back.
-    _close(session, appointment, now)
-    for slot in sorted((old_slot, new_slot), key=lambda s: s.id):
-        if slot is new_slot:
-            _claim(session, new_slot.id)
-        else:
-            _release(session, old_slot.id)
+    if by_hall:  # closed and its place given back already: only the new place to take
+        _claim(session, new_slot.id)
+    else:
+        # Close the old booking first (the one-per-day index counts active rows), then the
+        # places, then the new booking, then point the old one at it; any refusal rolls
+        # everything back.
+        _close(session, appointment, now)
+        for slot_id in sorted((appointment.slot_id, new_slot.id)):
+            if slot_id == new_slot.id:
+                _claim(session, new_slot.id)
+            else:
+                _release(session, slot_id)
     moved = _insert_booking(session, new_slot, account_id, now)
     _mark_moved(session, appointment, moved)
     session.commit()

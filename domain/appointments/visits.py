@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from collections import Counter
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
@@ -15,11 +16,12 @@ from core import clock
 from core.db import is_id
 from core.errors import AppError
 from domain.applications.case_numbers import next_serial
-from domain.appointments.errors import AlreadyCheckedIn, HallNotFound, NotActive, OtherHall
+from domain.appointments.errors import AlreadyCheckedIn, CancelledByHall, HallNotFound, NotActive, OtherHall
 from domain.appointments.models import (
     BOOKED,
     CANCELLED,
     CHECKED_IN,
+    HALL_CLOSED,
     NO_SHOW,
     Appointment,
     AppointmentSlot,
@@ -57,10 +59,13 @@ def check_in_code(
 ) -> tuple[str, datetime]:
     """A short-lived code for the QR shown at the hall (the owner's booked appointment only);
     409 appointments.not_active for a cancelled or moved booking, 409
-    appointments.already_checked_in (with the queue number) once checked in."""
+    appointments.already_checked_in (with the queue number) once checked in, 409
+    appointments.cancelled_by_hall for one the hall's closure that day cancelled."""
     appointment = owned(session, account_id, appointment_id)
     if appointment.status == CANCELLED:
         raise NotActive()
+    if appointment.status == HALL_CLOSED:
+        raise CancelledByHall()
     if appointment.status == CHECKED_IN:
         raise AlreadyCheckedIn(queue_no=appointment.queue_no, details={"queue_no": appointment.queue_no})
     if appointment.status != BOOKED:
@@ -104,6 +109,8 @@ def check_in(
         return appointment  # scanned twice: the same number
     if appointment.status == CANCELLED:  # cancelled or moved after the code was shown
         raise NotActive()
+    if appointment.status == HALL_CLOSED:
+        raise CancelledByHall()
     slot = session.get(AppointmentSlot, appointment.slot_id)
     now = clock.now()
     if appointment.status != BOOKED or slot is None or not (slot.starts_at - EARLY <= now <= slot.ends_at):
@@ -145,17 +152,40 @@ def due_reminders(session: Session, now: datetime) -> list[tuple[Appointment, Ap
     return out
 
 
-def closed_bookings(session: Session, now: datetime) -> list[tuple[Appointment, AppointmentSlot]]:
-    """Booked appointments still ahead on a day the calendar closed after they were made (a
-    typhoon, a regional day off): the citizen is to hear of it and choose another time, not
-    travel to a shut hall (the sweeper tells each once per closed day)."""
+def release_closed(session: Session, now: datetime) -> list[tuple[Appointment, AppointmentSlot]]:
+    """Booked appointments on a day the calendar closed after they were made (a typhoon, a
+    regional day off) are cancelled by the hall (`hall_closed`) and their places given back
+    (flushed). The citizen was to choose another time, not travel to a shut hall: the booking
+    neither stays active nor becomes a no-show, also when the closure is taken back later (they
+    were told it was off). The ones released, with their slots, for the sweeper to tell each
+    citizen once per closed day (those already over are released, not told).
+
+    One conditional UPDATE: a cancel or reschedule holding the booking's row is waited for, and
+    a booking it changed meanwhile is no longer `booked` here."""
     A, S = Appointment, AppointmentSlot
+    closed_slots = select(S.id).where(S.closed.is_(True)).scalar_subquery()
+    released = session.execute(
+        update(A)
+        .where(A.status == BOOKED, A.slot_id.in_(closed_slots))
+        .values(status=HALL_CLOSED, updated_at=now)
+        .returning(A.id, A.slot_id),
+        execution_options={"synchronize_session": False},
+    ).all()
+    for slot_id, count in Counter(row.slot_id for row in released).items():
+        session.execute(
+            update(S).where(S.id == slot_id, S.booked >= count).values(booked=S.booked - count),
+            execution_options={"synchronize_session": False},
+        )
+    if not released:
+        return []
     return [
         (appointment, slot)
         for appointment, slot in session.execute(
             select(A, S)
             .join(S, S.id == A.slot_id)
-            .where(A.status == BOOKED, S.starts_at > now, S.closed.is_(True))
+            .where(A.id.in_([row.id for row in released]), S.ends_at > now)
+            .order_by(S.starts_at)
+            .execution_options(populate_existing=True)
         ).all()
     ]
 

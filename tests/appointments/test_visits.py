@@ -246,7 +246,7 @@ def test_a_booking_on_a_day_the_hall_closed_is_neither_reminded_nor_a_no_show(
     _clock_to(clock, slot["ends_at"], 31)
     appointment_pass(db.session())
     db.session.remove()
-    assert db.session.get(Appointment, booked.get_json()["id"]).status == "booked"
+    assert db.session.get(Appointment, booked.get_json()["id"]).status == "hall_closed"  # not a no-show
 
 
 def test_the_citizen_is_told_once_when_the_hall_closes_on_their_booked_day(

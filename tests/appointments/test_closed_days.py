@@ -1,0 +1,140 @@
+"""A booking on a day the hall closed after it was made (a typhoon): the sweeper tells the citizen
+and the booking is cancelled by the hall (`hall_closed`): its place given back, no longer active,
+never a no-show, even when the closure is taken back later; the citizen may move it once."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from core.db import db
+from tests.api.v1.applications.conftest import key, relogin
+from tests.appointments.conftest import URL, book, next_working_day, slots
+from tests.conftest import make_citizen
+from tests.domain.operators.factories import admin_headers, make_operator
+
+
+def _editor(app: Any, client: Any) -> dict:
+    return admin_headers(client, make_operator(app, username="cal-editor", roles=("catalog_editor",)))
+
+
+def _close_day(client: Any, editor: dict, day: Any) -> str:
+    body = {"date": day.isoformat(), "region": "440100", "kind": "holiday", "reason": "台风停工"}
+    made = client.post("/admin/v1/calendar/overrides", json=body, headers=editor | key())
+    assert made.status_code == 201, made.get_json()
+    return made.get_json()["id"]
+
+
+def _sweep() -> dict:
+    from workers.sweeper import appointment_pass
+
+    done = appointment_pass(db.session())
+    db.session.remove()
+    return done
+
+
+def _clock_to(clock: Any, iso: str, minutes: float = 0) -> None:
+    clock.advance(datetime.fromisoformat(iso).timestamp() + minutes * 60 - clock.time())
+
+
+def _move(client: Any, who: dict, appointment_id: str, slot_id: str) -> Any:
+    return client.post(
+        f"{URL}/{appointment_id}/reschedule", json={"slot_id": slot_id}, headers=who["headers"]
+    )
+
+
+def _status(client: Any, who: dict, appointment_id: str) -> str:
+    got = client.get(f"{URL}/{appointment_id}", headers=who["headers"])
+    assert got.status_code == 200, got.get_json()
+    return got.get_json()["status"]
+
+
+def test_the_hall_closing_the_day_cancels_the_booking_and_gives_its_place_back(
+    app: Any, client: Any, hall: str
+) -> None:
+    who = make_citizen(app)
+    day = next_working_day(app)
+    slot = slots(client, who, hall, day).get_json()[0]
+    booked = book(client, who, slot["id"]).get_json()
+    editor = _editor(app, client)
+    override = _close_day(client, editor, day)
+    assert _sweep()["appointments_closed_told"] == 1
+    # The list and the booking no longer show an upcoming visit.
+    assert [a["status"] for a in client.get(URL, headers=who["headers"]).get_json()] == ["hall_closed"]
+    assert _status(client, who, booked["id"]) == "hall_closed"
+    code = client.get(f"{URL}/{booked['id']}/check-in-code", headers=who["headers"])
+    assert code.status_code == 409 and code.get_json()["error"]["code"] == "appointments.cancelled_by_hall"
+    assert "暂停办公" in code.get_json()["error"]["message"]
+    en = client.get(f"{URL}/{booked['id']}/check-in-code", headers=who["headers"] | {"Accept-Language": "en"})
+    assert "closed" in en.get_json()["error"]["message"]
+    # Cancelling it changes nothing: the place is already back.
+    cancelled = client.post(f"{URL}/{booked['id']}/cancel", headers=who["headers"])
+    assert cancelled.status_code == 200 and cancelled.get_json()["status"] == "hall_closed"
+    # The closure taken back: every place is free again, and the day counts no booking of hers.
+    gone = client.delete(f"/admin/v1/calendar/overrides/{override}", headers=editor | key())
+    assert gone.status_code == 204
+    assert slots(client, who, hall, day).get_json()[0]["available"] == slot["capacity"]
+    again = book(client, who, slot["id"])
+    assert again.status_code == 201, again.get_json()
+
+
+def test_a_citizen_told_the_hall_is_closed_is_no_no_show_when_the_closure_is_taken_back(
+    app: Any, client: Any, hall: str, clock: Any
+) -> None:
+    """She was told her visit cannot take place and stayed at home; the override removed later
+    (an error, or the typhoon turned away) must not make that a missed appointment."""
+    who = make_citizen(app)
+    day = next_working_day(app)
+    slot = slots(client, who, hall, day).get_json()[0]
+    booked = book(client, who, slot["id"]).get_json()
+    editor = _editor(app, client)
+    override = _close_day(client, editor, day)
+    assert _sweep()["appointments_closed_told"] == 1
+    gone = client.delete(f"/admin/v1/calendar/overrides/{override}", headers=editor | key())
+    assert gone.status_code == 204
+    _clock_to(clock, slot["starts_at"], -23 * 60)
+    assert _sweep()["appointment_reminders"] == 0  # no reminder for a visit she was told is off
+    _clock_to(clock, slot["ends_at"], 31)
+    assert _sweep()["no_shows"] == 0
+    who = relogin(app, who)
+    assert _status(client, who, booked["id"]) == "hall_closed"
+
+
+def test_a_closure_after_the_time_began_still_releases_the_booking(
+    app: Any, client: Any, hall: str, clock: Any
+) -> None:
+    """A closure entered on the day itself, after the slot began (the sweeper's first pass comes
+    later): the booking does not linger as `booked` once the day is over."""
+    who = make_citizen(app)
+    day = next_working_day(app)
+    slot = slots(client, who, hall, day).get_json()[0]
+    booked = book(client, who, slot["id"]).get_json()
+    _clock_to(clock, slot["starts_at"], 5)
+    _close_day(client, _editor(app, client), day)
+    _clock_to(clock, slot["ends_at"], 24 * 60)  # the next day
+    done = _sweep()
+    assert done["no_shows"] == 0
+    who = relogin(app, who)
+    assert _status(client, who, booked["id"]) == "hall_closed"
+
+
+def test_a_booking_the_hall_cancelled_can_be_moved_once(app: Any, client: Any, hall: str) -> None:
+    """The notice asks her to choose another time under My appointments: the closed booking moves
+    like any other (it names its successor), and only once."""
+    who = make_citizen(app)
+    day = next_working_day(app)
+    later = next_working_day(app, after=(day - next_working_day(app)).days + 2)
+    booked = book(client, who, slots(client, who, hall, day).get_json()[0]["id"]).get_json()
+    _close_day(client, _editor(app, client), day)
+    _sweep()
+    target, spare = slots(client, who, hall, later).get_json()[:2]
+    moved = _move(client, who, booked["id"], target["id"])
+    assert moved.status_code == 200, moved.get_json()
+    assert moved.get_json()["status"] == "booked" and moved.get_json()["day"] == later.isoformat()
+    new = moved.get_json()["id"]
+    mine = {a["id"]: (a["status"], a["moved_to"]) for a in client.get(URL, headers=who["headers"]).get_json()}
+    assert mine == {booked["id"]: ("hall_closed", new), new: ("booked", None)}
+    twice = _move(client, who, booked["id"], spare["id"])
+    assert twice.status_code == 409 and twice.get_json()["error"]["code"] == "appointments.not_changeable"
+    listed = {s["id"]: s["available"] for s in slots(client, who, hall, later).get_json()}
+    assert (listed[target["id"]], listed[spare["id"]]) == (target["available"] - 1, spare["available"])
