@@ -364,6 +364,13 @@ def _apply_rules(figures: Any, now: datetime) -> None:
     """NO_SHOW_LIMIT no-shows within NO_SHOW_WINDOW pause booking for NO_SHOW_PAUSE from the
     latest of them (the date the citizen is told holds: an older no-show leaving the window
     meanwhile does not end the pause early); one active booking per item and day."""
+    _apply_pause(figures, now)
+    if figures.active:
+        raise AlreadyBooked()
+
+
+def _apply_pause(figures: Any, now: datetime) -> None:
+    """403 appointments.booking_paused while the citizen's no-shows pause booking (see _apply_rules)."""
     limit_missed, last_missed = figures.limit_missed, figures.last_missed
     if (
         limit_missed is not None
@@ -372,8 +379,6 @@ def _apply_rules(figures: Any, now: datetime) -> None:
     ):
         until = last_missed + NO_SHOW_PAUSE
         raise BookingPaused(until=until.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M"))
-    if figures.active:
-        raise AlreadyBooked()
 
 
 def _rules_allow(limit_missed: Any, last_missed: Any, active: Any, paused_since: Any) -> Any:
@@ -517,7 +522,9 @@ def reschedule(session: Session, *, account_id: str, appointment_id: str, slot_i
     booking ends cancelled with `moved_to` naming the new one. Commits.
 
     A booking the hall's closure cancelled (`hall_closed`) moves too, once and at any time (the
-    citizen was asked to choose another time; its place is back already).
+    citizen was asked to choose another time; its place is back already). The no-show pause
+    applies to a move as to a booking (403 appointments.booking_paused; the old booking stays),
+    except out of a day the hall closed: the citizen did not give up that place.
 
     The booking's row is locked first (a racing cancel, reschedule or check-in waits, then gets
     409); the two slots are then written in the order of their ids, so two reschedules crossing
@@ -538,6 +545,11 @@ def reschedule(session: Session, *, account_id: str, appointment_id: str, slot_i
     if not by_hall and new_slot.id == appointment.slot_id:
         session.commit()  # ends the transaction (and the lock); nothing to write
         return appointment
+    if not (by_hall or old_slot.closed):
+        figures = session.execute(
+            select(*_rule_figures(account_id, now - NO_SHOW_LOOKBACK, new_slot.service_code, new_slot.day))
+        ).one()
+        _apply_pause(figures, now)
     if (by_hall or new_slot.day != appointment.day) and _active_that_day(
         session, account_id, new_slot.service_code, new_slot.day
     ):  # the unique index is the guard under races; this is the clear answer otherwise

@@ -138,3 +138,54 @@ def test_a_booking_the_hall_cancelled_can_be_moved_once(app: Any, client: Any, h
     assert twice.status_code == 409 and twice.get_json()["error"]["code"] == "appointments.not_changeable"
     listed = {s["id"]: s["available"] for s in slots(client, who, hall, later).get_json()}
     assert (listed[target["id"]], listed[spare["id"]]) == (target["available"] - 1, spare["available"])
+
+
+def _miss_three(who: dict, hall: str, slot_ids: list[str], day: Any) -> None:
+    """Three no-shows just now (as the sweeper marks them): booking is paused for 7 days."""
+    from core import clock as clock_mod
+    from domain.appointments.models import NO_SHOW, Appointment
+    from tests.appointments.conftest import ITEM
+
+    session = db.session()
+    for slot_id in slot_ids:
+        at = clock_mod.now()
+        session.add(Appointment(account_id=who["account_id"], slot_id=slot_id, hall_id=hall,
+                                service_code=ITEM, day=day, status=NO_SHOW, created_at=at,
+                                updated_at=at))  # fmt: skip
+    session.commit()
+
+
+def test_a_paused_citizen_cannot_move_a_booking_but_may_move_one_the_hall_cancelled(
+    app: Any, client: Any, hall: str
+) -> None:
+    """Booking is paused after three no-shows: moving a booking to another time takes a new place
+    like booking does, so it is paused too (the booking stays, and may be cancelled). A booking
+    the hall's closure cancelled is the hall's doing: that one may still be moved."""
+    who = make_citizen(app)
+    first = next_working_day(app)
+    second = next_working_day(app, after=(first - next_working_day(app)).days + 2)
+    third = next_working_day(app, after=(second - next_working_day(app)).days + 2)
+    listed = slots(client, who, hall, first).get_json()
+    held = book(client, who, listed[0]["id"]).get_json()
+    closing = book(client, who, slots(client, who, hall, second).get_json()[0]["id"]).get_json()
+    _miss_three(who, hall, [s["id"] for s in listed[-3:]], first)
+    target = slots(client, who, hall, third).get_json()[0]
+
+    moved = _move(client, who, held["id"], target["id"])
+    assert moved.status_code == 403, moved.get_json()
+    assert moved.get_json()["error"]["code"] == "appointments.booking_paused"
+    assert "暂停至" in moved.get_json()["error"]["message"]
+    same_day = _move(client, who, held["id"], listed[1]["id"])
+    assert same_day.status_code == 403
+    assert _status(client, who, held["id"]) == "booked"
+    after = {s["id"]: s["available"] for s in slots(client, who, hall, first).get_json()}
+    was = (listed[0]["available"] - 1, listed[1]["available"])
+    assert (after[listed[0]["id"]], after[listed[1]["id"]]) == was
+    assert slots(client, who, hall, third).get_json()[0]["available"] == target["available"]
+    done = client.post(f"{URL}/{held['id']}/cancel", headers=who["headers"])
+    assert done.status_code == 200 and done.get_json()["status"] == "cancelled"
+
+    _close_day(client, _editor(app, client), second)
+    _sweep()
+    out = _move(client, who, closing["id"], target["id"])
+    assert out.status_code == 200 and out.get_json()["day"] == third.isoformat(), out.get_json()
