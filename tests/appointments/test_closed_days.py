@@ -37,6 +37,13 @@ def _clock_to(clock: Any, iso: str, minutes: float = 0) -> None:
     clock.advance(datetime.fromisoformat(iso).timestamp() + minutes * 60 - clock.time())
 
 
+def _working_day_after(app: Any, day: Any) -> Any:
+    from core import clock as clock_mod
+    from domain.appointments.service import BEIJING
+
+    return next_working_day(app, after=(day - clock_mod.now().astimezone(BEIJING).date()).days + 1)
+
+
 def _move(client: Any, who: dict, appointment_id: str, slot_id: str) -> Any:
     return client.post(
         f"{URL}/{appointment_id}/reschedule", json={"slot_id": slot_id}, headers=who["headers"]
@@ -123,7 +130,7 @@ def test_a_booking_the_hall_cancelled_can_be_moved_once(app: Any, client: Any, h
     like any other (it names its successor), and only once."""
     who = make_citizen(app)
     day = next_working_day(app)
-    later = next_working_day(app, after=(day - next_working_day(app)).days + 2)
+    later = _working_day_after(app, day)
     booked = book(client, who, slots(client, who, hall, day).get_json()[0]["id"]).get_json()
     _close_day(client, _editor(app, client), day)
     _sweep()
@@ -163,8 +170,8 @@ def test_a_paused_citizen_cannot_move_a_booking_but_may_move_one_the_hall_cancel
     the hall's closure cancelled is the hall's doing: that one may still be moved."""
     who = make_citizen(app)
     first = next_working_day(app)
-    second = next_working_day(app, after=(first - next_working_day(app)).days + 2)
-    third = next_working_day(app, after=(second - next_working_day(app)).days + 2)
+    second = _working_day_after(app, first)
+    third = _working_day_after(app, second)
     listed = slots(client, who, hall, first).get_json()
     held = book(client, who, listed[0]["id"]).get_json()
     closing = book(client, who, slots(client, who, hall, second).get_json()[0]["id"]).get_json()
