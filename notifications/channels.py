@@ -257,6 +257,19 @@ def switched_off(session: Session, message: MessageView, note: NoteView) -> Outc
     )
 
 
+def no_longer_true(session: Session, note: NoteView) -> Outcome | None:
+    """The outcome of a message whose notice the citizen made untrue while it waited (quiet hours,
+    retries), or None: an appointment reminder of a booking cancelled or moved meanwhile
+    (`domain.appointments.visits.notice_holds`). It ends as `permanent_failure` with code
+    `not_needed`, never sent; the notice stays in the inbox."""
+    from domain.appointments import visits
+
+    if visits.notice_holds(session, note.event_type, note.link):
+        return None
+    why = "the booking was cancelled or moved meanwhile"
+    return Outcome(PERMANENT_FAILURE, code=NOT_NEEDED, detail=why, skipped=NOT_NEEDED)
+
+
 def reached_meanwhile(session: Session, message: MessageView, note: NoteView) -> bool:
     """Whether the citizen read the notice, or another of its messages reached them, since the
     SMS fallback was decided (it may have been held for the quiet hours)."""

@@ -25,7 +25,15 @@ from sqlalchemy.orm import Session
 from core import clock
 from core.db import constraint_of, take_write_lock
 from domain.accounts.models import Account
-from notifications.channels import OPTED_OUT, Channel, MessageView, NoteView, Outcome, skip_channel
+from notifications.channels import (
+    OPTED_OUT,
+    Channel,
+    MessageView,
+    NoteView,
+    Outcome,
+    no_longer_true,
+    skip_channel,
+)
 from notifications.events import PUSH_PROVIDERS
 from notifications.models import (
     CREATED,
@@ -135,6 +143,8 @@ class Sender:
                 outcome = Outcome(
                     TECHNICAL_FAILURE, code="no_channel", detail=f"channel {message.channel} not configured"
                 )
+            elif (untrue := no_longer_true(session, note)) is not None:
+                outcome = untrue
             else:
                 try:
                     outcome = channel.send(session, message, note)

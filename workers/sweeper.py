@@ -104,7 +104,7 @@ def appointment_pass(session: object) -> dict:
         }  # fmt: skip
         note = fanout.notify(
             session, settings, account_id=appointment.account_id, event_type=event_type,  # type: ignore[arg-type]
-            params=params, dedupe_key=dedupe_key, link=f"/v1/appointments/{appointment.id}",
+            params=params, dedupe_key=dedupe_key, link=visits.link(appointment),
         )  # fmt: skip
         return note is not None
 

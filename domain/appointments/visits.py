@@ -190,6 +190,33 @@ def release_closed(session: Session, now: datetime) -> list[tuple[Appointment, A
     ]
 
 
+LINK = "/v1/appointments/"  # a notice's link opens the booking it is about
+
+
+def link(appointment: Appointment) -> str:
+    return f"{LINK}{appointment.id}"
+
+
+def notice_holds(session: Session, event_type: str, notice_link: str | None) -> bool:
+    """Whether an appointment notice is still true when one of its messages goes out (it may have
+    waited for the quiet hours: a booking made at 22:30 for the next morning is reminded at
+    07:00). A reminder holds while its booking is booked: not once the citizen cancelled or moved
+    it meanwhile (the old time would send them to the hall at a time they gave up), nor once the
+    hall's closure cancelled it. A hall's closure notice ("choose another time") holds until the
+    citizen has moved the booking. Any other notice holds."""
+    if event_type not in ("appointment_reminder", "appointment_closed") or notice_link is None:
+        return True
+    if not notice_link.startswith(LINK):
+        return True
+    appointment_id = notice_link.removeprefix(LINK)
+    appointment = session.get(Appointment, appointment_id) if is_id(appointment_id) else None
+    if appointment is None:
+        return False
+    if event_type == "appointment_reminder":
+        return appointment.status == BOOKED
+    return appointment.moved_to is None and appointment.status in (BOOKED, HALL_CLOSED)
+
+
 def local_time(at: datetime) -> str:
     """A slot's start as a reminder shows it: Beijing time, in the form every template's `{time}`
     takes (`2026-12-08 09:30`), read alike in the Chinese and English texts and valid for a
