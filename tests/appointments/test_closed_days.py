@@ -9,7 +9,7 @@ from typing import Any
 
 from core.db import db
 from tests.api.v1.applications.conftest import key, relogin
-from tests.appointments.conftest import URL, book, next_working_day, slots
+from tests.appointments.conftest import URL, book, make_hall, next_working_day, slots
 from tests.conftest import make_citizen
 from tests.domain.operators.factories import admin_headers, make_operator
 
@@ -196,3 +196,56 @@ def test_a_paused_citizen_cannot_move_a_booking_but_may_move_one_the_hall_cancel
     _sweep()
     out = _move(client, who, closing["id"], target["id"])
     assert out.status_code == 200 and out.get_json()["day"] == third.isoformat(), out.get_json()
+
+
+def _sweep_in_thread(app: Any) -> Any:
+    def run(_client: Any) -> dict:
+        with app.app_context():
+            return _sweep()
+
+    return run
+
+
+def test_the_halls_release_during_a_move_waits_and_releases_nothing(
+    app: Any, client: Any, monkeypatch: Any
+) -> None:
+    """The sweeper's pass comes while the citizen moves the booking out of the closed day: it
+    waits for the move, then finds nothing to release or tell (no "choose another time" for a
+    booking already moved, no place given back twice)."""
+    from domain.appointments import service
+    from tests.appointments.test_races import Competitor, _places_match_bookings, _reschedule
+
+    who, hall, day = make_citizen(app), make_hall(app), next_working_day(app)
+    booked = book(client, who, slots(client, who, hall, day).get_json()[0]["id"]).get_json()
+    target = slots(client, who, hall, _working_day_after(app, day)).get_json()[0]["id"]
+    _close_day(client, _editor(app, client), day)
+    sweep = Competitor(monkeypatch, app, service, "_active_that_day", _sweep_in_thread(app))
+    moved = _reschedule(who, booked["id"], target)(client)
+    assert moved.status_code == 200, moved.get_json()
+    assert sweep.result()["appointments_closed_told"] == 0
+    assert sweep.finished_at_once is False  # it waited for the move
+    assert _status(client, who, booked["id"]) == "cancelled"
+    _places_match_bookings()
+
+
+def test_a_move_during_the_halls_release_waits_and_moves_the_released_booking(
+    app: Any, client: Any, monkeypatch: Any
+) -> None:
+    """The citizen moves the booking while the sweeper releases it: the move waits, then moves
+    the booking the hall cancelled (its place is not given back a second time)."""
+    from notifications import fanout
+    from tests.appointments.test_races import Competitor, _places_match_bookings, _reschedule
+
+    who, hall, day = make_citizen(app), make_hall(app), next_working_day(app)
+    booked = book(client, who, slots(client, who, hall, day).get_json()[0]["id"]).get_json()
+    target = slots(client, who, hall, _working_day_after(app, day)).get_json()[0]["id"]
+    _close_day(client, _editor(app, client), day)
+    move = Competitor(monkeypatch, app, fanout, "notify", _reschedule(who, booked["id"], target))
+    assert _sweep()["appointments_closed_told"] == 1
+    moved = move.result()
+    assert moved.status_code == 200, moved.get_json()
+    assert move.finished_at_once is False  # it waited for the release
+    new = moved.get_json()["id"]
+    mine = {a["id"]: (a["status"], a["moved_to"]) for a in client.get(URL, headers=who["headers"]).get_json()}
+    assert mine == {booked["id"]: ("hall_closed", new), new: ("booked", None)}
+    _places_match_bookings()
