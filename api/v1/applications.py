@@ -142,7 +142,8 @@ class Applications(MethodView):
     @blp.arguments(_LIST_QUERY, location="query")
     @blp.response(200, ListSchema)
     def get(self, query: dict) -> Response:
-        """The citizen's applications, newest change first (cursor pagination, compact items)."""
+        """The citizen's applications, newest first (cursor pagination, compact items); a case
+        that changes while the citizen pages keeps its place."""
         # `status=a,b` and `status=a&status=b` ask for the same thing.
         statuses = [s.strip() for raw in request.args.getlist("status") for s in raw.split(",") if s.strip()]
         body = views.listing(

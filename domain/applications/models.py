@@ -36,7 +36,7 @@ class Application(IdMixin, Base):
     shown_in_account_views = True  # the list's first page is cached (domain/accounts/profile_cache.py)
     shown_in_application_view = "id"  # and so is the detail
     __table_args__ = (
-        Index("ix_applications_account_updated", "account_id", "updated_at", "id"),
+        Index("ix_applications_account_created", "account_id", "created_at", "id"),  # the phone's list
         Index("ix_applications_status_expires", "status", "expires_at"),
     )
 

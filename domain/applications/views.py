@@ -234,7 +234,7 @@ def json_body(view: dict[str, Any]) -> bytes:
 
 
 def _encode_cursor(app: Application) -> str:
-    raw = json.dumps([app.updated_at.isoformat(), app.id]).encode()
+    raw = json.dumps([app.created_at.isoformat(), app.id]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
@@ -261,16 +261,21 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
 _LIST_COLUMNS = (
     Application.id, Application.service_name, Application.service_code, Application.case_number,
     Application.status, Application.result, Application.province_receipt_no, Application.province_received_at,
-    Application.updated_at, Application.due_on, Application.paused_on,
+    Application.created_at, Application.updated_at, Application.due_on, Application.paused_on,
     Application.kind, Application.bundle_code, Application.items,  # for the English name
     Application.submission_version,  # for "delayed"
 )  # fmt: skip
 
 
+# Newest first by when the application was begun, which never changes: ordered by the time of
+# its last change, a case that moved while the citizen paged (an autosave on the other device,
+# the department's stage) would jump ahead of the cursor onto a page already seen, and be
+# missing from the pages that follow.
+_ORDER = (Application.created_at.desc(), Application.id.desc())
 _FIRST_PAGE = (
     select(*_LIST_COLUMNS)
     .where(Application.account_id == bindparam("account_id"))
-    .order_by(Application.updated_at.desc(), Application.id.desc())
+    .order_by(*_ORDER)
     .limit(bindparam("limit"))
 )
 
@@ -285,10 +290,11 @@ def listing(
     lang: str = "zh",
     cache: ProfileCache | None = None,
 ) -> bytes:
-    """One page as its JSON body, newest change first. The first page of the unfiltered list
-    (what the phone opens) is kept rendered in the per-account cache together with the limit,
-    language and Beijing date it was rendered for (`overdue` moves only with the date); a request
-    for another of those is answered from the database. `session` is called only then."""
+    """One page as its JSON body, newest first by creation (a case keeps its place while it
+    changes). The first page of the unfiltered list (what the phone opens) is kept rendered in
+    the per-account cache together with the limit, language and Beijing date it was rendered
+    for (`overdue` moves only with the date); a request for another of those is answered from
+    the database. `session` is called only then."""
     unknown = [s for s in statuses if s not in states.STATUSES]
     if unknown:
         listed = ", ".join(unknown)
@@ -344,9 +350,9 @@ def _query_page(
         if cursor:
             at, app_id = _decode_cursor(cursor)
             stmt = stmt.where(
-                or_(Application.updated_at < at, and_(Application.updated_at == at, Application.id < app_id))
+                or_(Application.created_at < at, and_(Application.created_at == at, Application.id < app_id))
             )
-        stmt = stmt.order_by(Application.updated_at.desc(), Application.id.desc()).limit(bindparam("limit"))
+        stmt = stmt.order_by(*_ORDER).limit(bindparam("limit"))
     else:
         stmt = _FIRST_PAGE  # the common ask: built once
     return list(session.connection().execute(stmt, {"account_id": account_id, "limit": limit + 1}))
