@@ -50,7 +50,11 @@ def _message(error: ValidationError) -> Text:
         return Text(f"Must not be more than {value}", f"不能大于 {value}")
     if kind == "additionalProperties":
         return Text("This field is not part of the form", "表单中没有这一项")
-    return Text(error.message[:200], "填写的格式不正确")
+    if kind == "format" and value == "date":
+        return Text("Enter a date as YYYY-MM-DD", "请填写正确的日期（年-月-日）")
+    # A pattern, another format, anything else: jsonschema's own message quotes the regular
+    # expression and echoes the value typed (a phone or ID number) back into the error.
+    return Text("Not in the expected format", "填写的格式不正确")
 
 
 def _required_leaves(schema: Any, prefix: list[str], depth: int = 0) -> list[str]:
