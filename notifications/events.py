@@ -192,7 +192,13 @@ def values(event_type: str, params: Mapping[str, Any], lang: str = "zh") -> dict
     out = _Blank(
         {k: "" if v is None else str(v) for k, v in params.items() if not isinstance(v, list | dict)}
     )
-    out["materials"] = _materials(params.get("materials"), lang) or (
+    # What a supplement asks for: the materials and the fields (by their form labels) together.
+    fields = params.get("field_names")
+    asked = [
+        _materials(params.get("materials"), lang),
+        _materials(fields if isinstance(fields, list) else [], lang),
+    ]
+    out["materials"] = ("、" if lang == "zh" else ", ").join(a for a in asked if a) or (
         "相关材料" if lang == "zh" else "materials"
     )
     result = params.get("result")

@@ -41,7 +41,10 @@ def emit(
     }
     if to == states.SUPPLEMENT_REQUESTED:
         materials = _named(session, app, details.get("materials") or [])
-        params.update(materials=materials, fields=details.get("fields", []), reason=note)
+        fields = details.get("fields") or []
+        params.update(
+            materials=materials, fields=fields, field_names=_field_names(session, app, fields), reason=note
+        )
     elif to == states.NOT_ACCEPTED:
         params["reason"] = note
     elif to == states.COMPLETED:
@@ -82,6 +85,26 @@ def delayed(
     )  # fmt: skip
     session.add(notice)
     return notice
+
+
+def _field_names(session: Session, app: Application, paths: list[Any]) -> list[dict[str, str]]:
+    """The form's labels of the fields a supplement names: a message naming only materials (or
+    "相关材料" when only fields are asked) sends the citizen looking for something to upload."""
+    from domain.applications.service import spec_of
+
+    try:
+        ui = spec_of(session, app).ui.get("fields") or {}
+    except Exception:  # the item version is gone: the paths are better than nothing
+        ui = {}
+    named = []
+    for path in paths:
+        label = (ui.get(str(path)) or {}).get("label") or {}
+        zh = label.get("zh") if isinstance(label, dict) else None
+        entry = {"id": str(path), "name": str(zh or path)}
+        if isinstance(label, dict) and label.get("en"):
+            entry["name_en"] = str(label["en"])
+        named.append(entry)
+    return named
 
 
 def _named(session: Session, app: Application, materials: list[Any]) -> list[dict[str, str]]:

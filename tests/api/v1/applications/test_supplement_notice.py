@@ -1,0 +1,41 @@
+"""The message a citizen gets when the department asks for a supplement names what to correct:
+the fields by their labels as well as the materials, in the inbox's language."""
+
+from __future__ import annotations
+
+from tests.api.v1.applications.conftest import stage
+from tests.api.v1.applications.test_lifecycle import _submitted
+
+
+def _supplement_message(app, client, who, lang="zh"):
+    from workers.notifier import run
+
+    run(app, threads=1, once=True)
+    items = client.get("/v1/notifications", headers=who["headers"] | {"Accept-Language": lang}).get_json()
+    (message,) = [i for i in items["items"] if i["event_type"] == "supplement_requested"]
+    return message["body"]
+
+
+def test_a_supplement_asking_for_a_field_names_the_field_not_materials(app, client, zhang, officer):
+    case = _submitted(client, zhang)
+    assert stage(client, officer, case["id"], "received").status_code == 200
+    asked = stage(
+        client, officer, case["id"], "supplement_requested", note="请改为邮寄", fields=["delivery.method"]
+    )
+    assert asked.status_code == 200, asked.get_json()
+    body = _supplement_message(app, client, zhang)
+    assert "领取方式" in body and "相关材料" not in body
+    english = _supplement_message(app, client, zhang, "en")
+    assert "How to collect" in english and "needs more: materials" not in english
+
+
+def test_fields_and_materials_asked_together_are_both_named(app, client, zhang, officer):
+    case = _submitted(client, zhang)
+    assert stage(client, officer, case["id"], "received").status_code == 200
+    asked = stage(
+        client, officer, case["id"], "supplement_requested", note="照片不清晰",
+        fields=["ss_card_application.bank"], materials=["id_card"],
+    )  # fmt: skip
+    assert asked.status_code == 200, asked.get_json()
+    body = _supplement_message(app, client, zhang)
+    assert "居民身份证" in body and "服务银行" in body and "照片不清晰" in body
