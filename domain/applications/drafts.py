@@ -128,6 +128,29 @@ def _without_empty_groups(spec: forms.FormSpec, patch: dict[str, Any], prefix: s
     return out
 
 
+def _without_shown_masks(
+    provenance: dict[str, Any], patch: dict[str, Any], prefix: str = ""
+) -> dict[str, Any]:
+    """`patch` without the values that are exactly the mask the citizen was shown (`张*`,
+    `139****6989`): a phone that saves the whole form as displayed (a draft resumed on the
+    other channel) sends them back unchanged. Taken as written they would be refused (a
+    verified field is read-only, a masked phone fails its pattern) or would replace the value
+    behind the mask with the mask itself."""
+    out: dict[str, Any] = {}
+    for key, value in patch.items():
+        path = f"{prefix}.{key}" if prefix else key
+        if isinstance(value, dict) and value:
+            value = _without_shown_masks(provenance, value, path)
+            if not value:
+                continue  # everything in it was shown as it is: nothing of the group changes
+        elif (
+            "." not in key and isinstance(value, str) and value == (provenance.get(path) or {}).get("masked")
+        ):
+            continue
+        out[key] = value
+    return out
+
+
 def _check_patch(spec: forms.FormSpec, app: Application, patch: dict[str, Any]) -> list[tuple[str, Any]]:
     problems = checks.Problems()
     read_only, locked = [], []
@@ -191,6 +214,7 @@ def patch(
         raise VersionConflict(details={"current_revision": app.revision})
     if_match = app.revision
     spec = spec_of(session, app)
+    data_patch = _without_shown_masks(app.provenance or {}, data_patch)
     touched = _check_patch(spec, app, data_patch)
     # {} on a group changes nothing (RFC 7396), nor adds an empty group where there was none; the
     # save itself still counts (a new revision, the draft kept longer), as an empty one does.
