@@ -185,27 +185,40 @@ def detach(
     session.commit()
 
 
+REUSABLE_SHOWN = 20
+
+
 def reusable(session: Session, *, account_id: str, app_id: str, material_id: str) -> list[ApplicationFile]:
-    """Earlier uploads of this account for the same material id, newest first. A material the
-    application's service does not ask for is MaterialUnknown (404), as for an upload."""
+    """Earlier uploads of this account for the same material id, newest first: each content once
+    (the same photo uploaded for three applications is one choice, offered as its newest upload),
+    and none this material of the application holds already, uploaded or reused. A material
+    the application's service does not ask for is MaterialUnknown (404), as for an upload."""
     app = owned(session, account_id, app_id)
     if material_id not in spec_of(session, app).materials:
         raise MaterialUnknown()
-    return list(
-        session.scalars(
-            select(ApplicationFile)
-            .where(
-                ApplicationFile.account_id == account_id,
-                ApplicationFile.material_id == material_id,
-                exists().where(
-                    ApplicationMaterial.file_id == ApplicationFile.id,
-                    ApplicationMaterial.application_id != app_id,
-                ),
-            )
-            .order_by(ApplicationFile.created_at.desc())
-            .limit(20)
-        )
+    held = (  # the contents this material of the application holds (uploaded or reused)
+        select(ApplicationFile.sha256)
+        .join(ApplicationMaterial, ApplicationMaterial.file_id == ApplicationFile.id)
+        .where(ApplicationMaterial.application_id == app_id, ApplicationMaterial.material_id == material_id)
     )
+    rows = session.scalars(
+        select(ApplicationFile)
+        .where(
+            ApplicationFile.account_id == account_id,
+            ApplicationFile.material_id == material_id,
+            exists().where(
+                ApplicationMaterial.file_id == ApplicationFile.id,
+                ApplicationMaterial.application_id != app_id,
+            ),
+            ApplicationFile.sha256.not_in(held),
+        )
+        .order_by(ApplicationFile.created_at.desc(), ApplicationFile.id.desc())
+        .limit(REUSABLE_SHOWN * 5)  # room for repeats of one photo
+    )
+    shown: dict[str, ApplicationFile] = {}
+    for row in rows:
+        shown.setdefault(row.sha256, row)
+    return list(shown.values())[:REUSABLE_SHOWN]
 
 
 def read_file(
