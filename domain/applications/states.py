@@ -44,7 +44,7 @@ LABELS: dict[str, tuple[str, str]] = {
     RECEIVED: ("省平台已接收", "Received by the provincial platform"),
     ACCEPTED: ("已受理", "Accepted"),
     NOT_ACCEPTED: ("不予受理", "Not accepted"),
-    SUPPLEMENT_REQUESTED: ("待补正材料", "Supplement requested"),
+    SUPPLEMENT_REQUESTED: ("待补正", "Supplement requested"),  # fields, materials or both
     RESUBMITTED: ("已补正", "Resubmitted"),
     IN_REVIEW: ("审核中", "In review"),
     SPECIAL_PROCEDURE: ("特别程序中", "Special procedure"),

@@ -3,7 +3,7 @@ the fields by their labels as well as the materials, in the inbox's language."""
 
 from __future__ import annotations
 
-from tests.api.v1.applications.conftest import stage
+from tests.api.v1.applications.conftest import URL, get, stage
 from tests.api.v1.applications.test_lifecycle import _submitted
 
 
@@ -39,3 +39,16 @@ def test_fields_and_materials_asked_together_are_both_named(app, client, zhang, 
     assert asked.status_code == 200, asked.get_json()
     body = _supplement_message(app, client, zhang)
     assert "居民身份证" in body and "服务银行" in body and "照片不清晰" in body
+
+
+def test_the_status_of_a_case_asked_to_correct_a_field_does_not_say_materials(client, zhang, officer):
+    case = _submitted(client, zhang)
+    assert stage(client, officer, case["id"], "received").status_code == 200
+    asked = stage(
+        client, officer, case["id"], "supplement_requested", note="请改为邮寄", fields=["delivery.method"]
+    )
+    assert asked.status_code == 200
+    detail = get(client, zhang, case["id"]).get_json()
+    assert detail["status_label"] == "待补正" and detail["editable_fields"][0] == "delivery.method"
+    (item,) = client.get(URL, headers=zhang["headers"]).get_json()["items"]
+    assert item["status_label"] == "待补正"
