@@ -124,6 +124,10 @@ class EventSchema(StrictSchema):
     actor = fields.String(metadata={"description": "citizen, province, operator or system"})
     note = fields.String(allow_none=True)
     details = fields.Dict(allow_none=True)
+    asked = fields.List(
+        fields.Dict(),
+        metadata={"description": "a supplement request: what it asks for, {kind: material|field, id, name}"},
+    )
 
 
 class TimelineSchema(StrictSchema):

@@ -40,10 +40,10 @@ def emit(
         "status_label": states.label(to),
     }
     if to == states.SUPPLEMENT_REQUESTED:
-        materials = _named(session, app, details.get("materials") or [])
+        materials = material_names(session, app, details.get("materials") or [])
         fields = details.get("fields") or []
         params.update(
-            materials=materials, fields=fields, field_names=_field_names(session, app, fields), reason=note
+            materials=materials, fields=fields, field_names=field_names(session, app, fields), reason=note
         )
     elif to == states.NOT_ACCEPTED:
         params["reason"] = note
@@ -87,7 +87,7 @@ def delayed(
     return notice
 
 
-def _field_names(session: Session, app: Application, paths: list[Any]) -> list[dict[str, str]]:
+def field_names(session: Session, app: Application, paths: list[Any]) -> list[dict[str, str]]:
     """The form's labels of the fields a supplement names: a message naming only materials (or
     "相关材料" when only fields are asked) sends the citizen looking for something to upload."""
     from domain.applications.service import spec_of
@@ -107,7 +107,7 @@ def _field_names(session: Session, app: Application, paths: list[Any]) -> list[d
     return named
 
 
-def _named(session: Session, app: Application, materials: list[Any]) -> list[dict[str, str]]:
+def material_names(session: Session, app: Application, materials: list[Any]) -> list[dict[str, str]]:
     """The province names materials by id; the citizen needs their names from the item."""
     from domain.applications.service import spec_of
 

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from core import clock
 from core.errors import Text
 from domain.accounts.profile_cache import ProfileCache
-from domain.applications import forms, states
+from domain.applications import forms, notices, states
 from domain.applications.deadlines import is_overdue, local_date
 from domain.applications.deps import ApplicationDeps
 from domain.applications.errors import InvalidCursor, UnknownStatus
@@ -379,6 +379,33 @@ def timeline(
             "actor": e.actor_type,
             "note": e.note if citizen_notes or e.actor_type != "citizen" else None,
             "details": e.details,
+            **(
+                {"asked": _asked(session, app, e.details, lang)}
+                if e.to_status == states.SUPPLEMENT_REQUESTED
+                else {}
+            ),
         }
         for e in rows
+    ]
+
+
+def _asked(
+    session: Session, app: Application, details: dict[str, Any] | None, lang: str
+) -> list[dict[str, str]]:
+    """What a supplement asked for, by name in the request's language: the details hold the
+    catalog's material ids and the form's field paths, which tell a citizen nothing."""
+    details = details or {}
+    named = [
+        {"kind": "material", **entry}
+        for entry in notices.material_names(session, app, details.get("materials") or [])
+    ] + [
+        {"kind": "field", **entry} for entry in notices.field_names(session, app, details.get("fields") or [])
+    ]
+    return [
+        {
+            "kind": entry["kind"],
+            "id": entry["id"],
+            "name": (entry.get("name_en") if lang == "en" else None) or entry["name"],
+        }
+        for entry in named
     ]

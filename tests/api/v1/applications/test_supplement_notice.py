@@ -52,3 +52,24 @@ def test_the_status_of_a_case_asked_to_correct_a_field_does_not_say_materials(cl
     assert detail["status_label"] == "待补正" and detail["editable_fields"][0] == "delivery.method"
     (item,) = client.get(URL, headers=zhang["headers"]).get_json()["items"]
     assert item["status_label"] == "待补正"
+
+
+def test_the_timeline_names_what_a_supplement_asked_for(client, zhang, officer):
+    case = _submitted(client, zhang)
+    assert stage(client, officer, case["id"], "received").status_code == 200
+    asked = stage(
+        client, officer, case["id"], "supplement_requested", note="照片不清晰",
+        fields=["delivery.method"], materials=["id_card"],
+    )  # fmt: skip
+    assert asked.status_code == 200
+    for lang, names in (
+        ("zh", ["居民身份证", "领取方式"]),
+        ("en", ["Resident identity card", "How to collect"]),
+    ):
+        events = client.get(
+            f"{URL}/{case['id']}/timeline", headers=zhang["headers"] | {"Accept-Language": lang}
+        ).get_json()["events"]
+        (event,) = [e for e in events if e["status"] == "supplement_requested"]
+        assert event["note"] == "照片不清晰"
+        assert [a["name"] for a in event["asked"]] == names
+        assert [a["kind"] for a in event["asked"]] == ["material", "field"]
