@@ -119,6 +119,12 @@ class MaterialLocked(AppError):
     message_en = "This material cannot be changed in the application's current state"
 
 
+class MaterialNotNamed(MaterialLocked):
+    # The same code: a supplement is open, but it does not name this material.
+    message_zh = "补正时只能更改部门要求补正的材料"
+    message_en = "During a supplement only the materials the department named can be changed"
+
+
 class FileNotFound(AppError):
     status = 404
     code = "application.file_not_found"

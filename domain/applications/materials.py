@@ -31,6 +31,7 @@ from domain.applications.errors import (
     FileTooManyPixels,
     FileUnsupported,
     MaterialLocked,
+    MaterialNotNamed,
     MaterialUnknown,
     TooManyFiles,
 )
@@ -53,10 +54,10 @@ def _editable_material(session: Session, app: Application, material_id: str) -> 
         raise MaterialUnknown()
     if app.status == states.DRAFT:
         return
-    if app.status == states.SUPPLEMENT_REQUESTED and material_id in (app.supplement or {}).get(
-        "materials", []
-    ):
-        return
+    if app.status == states.SUPPLEMENT_REQUESTED:
+        if material_id in (app.supplement or {}).get("materials", []):
+            return
+        raise MaterialNotNamed()  # told why, as a field outside the supplement is (FieldLocked)
     raise MaterialLocked()
 
 

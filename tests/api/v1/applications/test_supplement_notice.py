@@ -3,7 +3,7 @@ the fields by their labels as well as the materials, in the inbox's language."""
 
 from __future__ import annotations
 
-from tests.api.v1.applications.conftest import URL, get, stage
+from tests.api.v1.applications.conftest import URL, get, jpeg, stage, upload
 from tests.api.v1.applications.test_lifecycle import _submitted
 
 
@@ -73,3 +73,15 @@ def test_the_timeline_names_what_a_supplement_asked_for(client, zhang, officer):
         assert event["note"] == "照片不清晰"
         assert [a["name"] for a in event["asked"]] == names
         assert [a["kind"] for a in event["asked"]] == ["material", "field"]
+
+
+def test_a_material_the_supplement_does_not_name_is_refused_with_the_reason(client, zhang, officer):
+    case = _submitted(client, zhang)
+    assert stage(client, officer, case["id"], "received").status_code == 200
+    assert (
+        stage(client, officer, case["id"], "supplement_requested", materials=["id_card"]).status_code == 200
+    )
+    refused = upload(client, zhang, case["id"], "insurance", jpeg())
+    assert refused.status_code == 409 and refused.get_json()["error"]["code"] == "application.material_locked"
+    assert refused.get_json()["error"]["message"] == "补正时只能更改部门要求补正的材料"
+    assert upload(client, zhang, case["id"], "id_card", jpeg()).status_code == 201
