@@ -157,10 +157,24 @@ def reuse(
     if existing is not None:
         session.rollback()
         return existing
+    # A file no submitted application ever carried (uploaded to a draft abandoned or begun
+    # again) is this errand's upload, not a reuse: the citizen uploaded it and no department has
+    # it, so the measured burden must not count it as spared.
+    sent = session.scalar(
+        select(
+            exists().where(
+                ApplicationMaterial.file_id == file_id,
+                ApplicationMaterial.application_id != app.id,
+                ApplicationMaterial.application_id == Application.id,
+                Application.submission_version > 0,
+            )
+        )
+    )
     now = clock.now()
     row = ApplicationMaterial(
-        application_id=app.id, material_id=material_id, kind="reuse", file_id=file_id, attached_at=now
-    )
+        application_id=app.id, material_id=material_id, kind="reuse" if sent else "upload", file_id=file_id,
+        attached_at=now,
+    )  # fmt: skip
     session.add(row)
     mark_edited(app, deps, now)
     session.commit()
