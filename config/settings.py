@@ -240,7 +240,11 @@ class BaseConfig:
         self.OTP_TTL = _int("OTP_TTL", 300)
         self.OTP_MAX_ATTEMPTS = _int("OTP_MAX_ATTEMPTS", 5)
         self.SMS_PER_PHONE_MIN_INTERVAL = _int("SMS_PER_PHONE_MIN_INTERVAL", 60)
-        self.SMS_PER_PHONE_PER_HOUR = _int("SMS_PER_PHONE_PER_HOUR", 5)
+        self.SMS_PER_PHONE_PER_HOUR = _int("SMS_PER_PHONE_PER_HOUR", 3)  # per phone and address
+        # Every address together, as the provider counts per number (Tencent's default: 5 an
+        # hour, 10 a day): a code it would refuse is a 429 now, not a message never sent.
+        self.SMS_PER_PHONE_TOTAL_PER_HOUR = _int("SMS_PER_PHONE_TOTAL_PER_HOUR", 5)
+        self.SMS_PER_PHONE_TOTAL_PER_DAY = _int("SMS_PER_PHONE_TOTAL_PER_DAY", 10)
         self.SMS_PER_IP_PER_HOUR = _int("SMS_PER_IP_PER_HOUR", 20)
         self.LOGIN_PER_IP_PER_MINUTE = _int("LOGIN_PER_IP_PER_MINUTE", 30)
 

@@ -35,6 +35,9 @@ class SmsSendSchema(StrictSchema):
 class SmsSentSchema(StrictSchema):
     expires_in = fields.Integer(metadata={"description": "seconds the code stays valid"})
     resend_after = fields.Integer(metadata={"description": "seconds before another code may be requested"})
+    challenge_id = fields.String(
+        metadata={"description": "send it back with the code: it names the code as this app's own"}
+    )
 
 
 class SmsLoginSchema(DeviceLabelMixin, StrictSchema):
@@ -44,6 +47,13 @@ class SmsLoginSchema(DeviceLabelMixin, StrictSchema):
         validate=validate.Regexp(r"\A[0-9]{6}\Z"),
         # The document gives the pattern as clients' (ECMA-262) regexes read it: \A and \Z are Python's.
         metadata={"description": "the 6-digit code from the SMS", "pattern": "^[0-9]{6}$"},
+    )
+    challenge_id = fields.String(
+        validate=validate.Length(min=1, max=64),
+        metadata={
+            "description": "the `challenge_id` of the send: wrong codes others type for the number "
+            "then cannot use up this code's attempts, even when the phone's address changed"
+        },
     )
 
 
@@ -70,11 +80,17 @@ class SendCode(MethodView):
         """Send a login code by SMS.
 
         The answer is the same whether or not the number has an account. At most one code per
-        number per `resend_after` seconds and a few per hour; over a limit the answer is 429
-        with Retry-After. A new code replaces the previous one.
+        number per `resend_after` seconds and a few per hour from one address, and a few more
+        per hour and day from every address together; over a limit the answer is 429 with
+        Retry-After. A new code replaces the previous one this address asked for, never one
+        someone else asked for. Keep `challenge_id` for the login.
         """
         sent = send_code_for(body["phone"])
-        return {"expires_in": sent.expires_in, "resend_after": sent.resend_after}
+        return {
+            "expires_in": sent.expires_in,
+            "resend_after": sent.resend_after,
+            "challenge_id": sent.challenge_id,
+        }
 
 
 @blp.route("/login")
@@ -88,8 +104,11 @@ class Login(MethodView):
 
         A wrong code answers 400 auth.otp_invalid with the attempts left; after too many the
         code is burned (auth.otp_attempts_exceeded); an expired or used code answers
-        auth.otp_expired. Send an Idempotency-Key so a retry after a lost answer gets the
-        same tokens instead of auth.otp_expired.
+        auth.otp_expired. Wrong codes typed by anyone but the one who asked for the code (the
+        app sending its `challenge_id`, or the asking address) never burn it: after too many they
+        are refused with auth.otp_attempts_exceeded for the others only. Send an
+        Idempotency-Key so a retry after a lost answer gets the same tokens instead of
+        auth.otp_expired.
         """
         svc = services()
         result = sms_login.verify_and_login(
@@ -97,5 +116,6 @@ class Login(MethodView):
             tokens=svc.tokens, session_policy=svc.citizen_policy, policy=_policy(),
             phone=body["phone"], code=body["code"], ip=client_ip(),
             device_label=body.get("device_label"), request_id=g.get("request_id"),
+            challenge_id=body.get("challenge_id"),
         )  # fmt: skip
         return token_body(result.tokens, new_account=result.new_account)

@@ -50,6 +50,13 @@ class SmsChallenge(IdMixin, Base):
     code_hash: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Wrong codes typed by whoever asked for it (the same address, or the app with its
+    # challenge id): OTP_MAX_ATTEMPTS of them burn the code.
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Keyed hash of the address that asked for the code (null: asked for before it was kept).
+    requested_by: Mapped[str | None] = mapped_column(String(128))
+    # Codes typed for this number by anyone else (a stranger who knows the number): at most
+    # OTP_MAX_ATTEMPTS, after which they open nothing for others, but the code stays the asker's.
+    stray_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     consumed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     outbox_job_id: Mapped[str | None] = mapped_column(String(36))

@@ -3,6 +3,12 @@
 The code is never stored in the clear: the challenge keeps an HMAC keyed with the server's
 lookup key and bound to the challenge id (six digits are too few for a plain hash), and the
 outbox job that delivers it carries the phone and code encrypted.
+
+A code belongs to whoever asked for it: the app that holds its `challenge_id`, or a login from
+the address that asked. Anyone else who knows the number (a stranger) can neither burn it with
+wrong guesses, nor replace it by asking for a code of their own, nor use up the number's sends
+from their address: their wrong codes count in `stray_attempts` and stop them alone
+(docs/identity.md, "SMS login and strangers").
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from core import audit, clock
 from core.crypto import Encryptor, LookupHasher, constant_time_equal
-from core.db import new_id
+from core.db import is_id, new_id
 from core.errors import RateLimited
 from core.outbox import service as outbox
 from core.ratelimit import RateLimiter
@@ -41,9 +47,11 @@ class OtpPolicy:
     ttl: int
     max_attempts: int
     min_interval: int
-    per_phone_per_hour: int
+    per_phone_per_hour: int  # per phone and asking address
     per_ip_per_hour: int
     login_per_ip_per_minute: int
+    per_phone_total_per_hour: int = 5  # every address together (the provider's per-number limits)
+    per_phone_total_per_day: int = 10
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> OtpPolicy:
@@ -55,6 +63,8 @@ class OtpPolicy:
             per_phone_per_hour=cfg["SMS_PER_PHONE_PER_HOUR"],
             per_ip_per_hour=cfg["SMS_PER_IP_PER_HOUR"],
             login_per_ip_per_minute=cfg["LOGIN_PER_IP_PER_MINUTE"],
+            per_phone_total_per_hour=cfg["SMS_PER_PHONE_TOTAL_PER_HOUR"],
+            per_phone_total_per_day=cfg["SMS_PER_PHONE_TOTAL_PER_DAY"],
         )
 
 
@@ -76,6 +86,11 @@ def _code_hash(hasher: LookupHasher, challenge_id: str, code: str) -> str:
     return hasher.hash(code, purpose=f"sms-otp:{challenge_id}")
 
 
+def _asker(hasher: LookupHasher, ip: str) -> str:
+    """The keyed hash of an asking address (the database keeps no addresses for this)."""
+    return hasher.hash(ip, purpose="sms-otp-asker")
+
+
 def new_code() -> str:
     """Six random digits from the OS CSPRNG."""
     return f"{secrets.randbelow(10**6):06d}"
@@ -94,18 +109,27 @@ def send_code(
     """Create a challenge and its delivery job for `phone`. Commits.
 
     Says nothing about whether an account exists for the number. Raises InvalidPhone or
-    RateLimited (per IP per hour, per phone per interval and per hour).
+    RateLimited (per IP per hour; per phone and address per interval and per hour; per phone
+    from every address per hour and per day).
     """
     number = normalize_phone(phone)
     lookup = accounts.phone_lookup(hasher, number)
+    asker = _asker(hasher, ip)
     # Rate-limit keys name the keyed hash, so Redis never holds the number itself. A request one
     # limit refuses counts against none: citizens sharing an address (a hall's Wi-Fi) do not lose
     # the address's sends to someone tapping "resend" too early, nor a number its sends to
-    # requests the address's limit refused.
+    # requests the address's limit refused. The interval and the hourly allowance of a number
+    # are per asking address: a stranger who knows the number uses up only their own. The
+    # totals bound what every address together may send to one number (an SMS flood), at the
+    # provider's own limits per number: a code it would refuse is a 429 with the wait now, not
+    # a 202 whose message never arrives. Many addresses together can still reach them; the
+    # citizen then waits out Retry-After (docs/identity.md).
     limits = (
         ("sms-send-ip", ip, policy.per_ip_per_hour, 3600),
-        ("sms-send-phone-interval", lookup, 1, policy.min_interval),
-        ("sms-send-phone-hour", lookup, policy.per_phone_per_hour, 3600),
+        ("sms-send-phone-interval", f"{lookup}:{asker}", 1, policy.min_interval),
+        ("sms-send-phone-hour", f"{lookup}:{asker}", policy.per_phone_per_hour, 3600),
+        ("sms-send-phone-total-hour", lookup, policy.per_phone_total_per_hour, 3600),
+        ("sms-send-phone-total-day", lookup, policy.per_phone_total_per_day, 86400),
     )
     counted: list[tuple[str, str, str]] = []
     try:
@@ -117,11 +141,13 @@ def send_code(
         raise
 
     now = clock.now()
-    # A new code replaces every earlier one still open for this number.
+    # A new code replaces every earlier one this address asked for and still open for this
+    # number (a "resend"); a code someone else asked for stays theirs.
     session.execute(
         update(SmsChallenge)
         .where(
             SmsChallenge.phone_lookup == lookup,
+            SmsChallenge.requested_by == asker,
             SmsChallenge.consumed_at.is_(None),
             SmsChallenge.expires_at > now,
         )
@@ -134,6 +160,8 @@ def send_code(
         created_at=now,
         expires_at=now + timedelta(seconds=policy.ttl),
         attempts=0,
+        requested_by=asker,
+        stray_attempts=0,
     )
     challenge.code_hash = _code_hash(hasher, challenge.id, code)
     session.add(challenge)
@@ -164,20 +192,50 @@ def open_job_secret(encryptor: Encryptor, data: str) -> dict[str, Any]:
     return json.loads(encryptor.decrypt(data, purpose=SMS_JOB_PURPOSE))
 
 
-def _check_code(
-    session: Session, *, hasher: LookupHasher, policy: OtpPolicy, lookup: str, code: str
-) -> SmsChallenge:
-    """The challenge `code` opens, consumed; every failure is committed before it is raised."""
-    now = clock.now()
-    challenge = session.scalar(
-        select(SmsChallenge)
-        .where(SmsChallenge.phone_lookup == lookup)
-        .order_by(SmsChallenge.created_at.desc())
-        .limit(1)
+def _challenge_for(
+    session: Session, *, lookup: str, asker: str, challenge_id: str | None
+) -> tuple[SmsChallenge | None, bool]:
+    """The challenge a login names and whether the caller asked for it. With `challenge_id` (the
+    app kept it from the send): that one, if it is this number's. Without: the latest this
+    address asked for, else the number's latest (typed by someone else: a stranger, or the
+    citizen from another address)."""
+    if challenge_id is not None:
+        row = session.get(SmsChallenge, challenge_id) if is_id(challenge_id) else None
+        return (row, True) if row is not None and row.phone_lookup == lookup else (None, True)
+    latest = select(SmsChallenge).order_by(SmsChallenge.created_at.desc()).limit(1)
+    own = session.scalar(
+        latest.where(SmsChallenge.phone_lookup == lookup, SmsChallenge.requested_by == asker)
     )
+    if own is not None:
+        return own, True
+    row = session.scalar(latest.where(SmsChallenge.phone_lookup == lookup))
+    # A code asked for before askers were kept behaves as before: every login is its asker's.
+    return row, row is not None and row.requested_by is None
+
+
+def _check_code(
+    session: Session,
+    *,
+    hasher: LookupHasher,
+    policy: OtpPolicy,
+    lookup: str,
+    code: str,
+    asker: str,
+    challenge_id: str | None = None,
+) -> SmsChallenge:
+    """The challenge `code` opens, consumed; every failure is committed before it is raised.
+
+    Wrong codes from whoever asked for the challenge count in `attempts` and the last one burns
+    it; wrong codes from anyone else count in `stray_attempts` and, once those are used up, stop
+    everyone but the asker (the right code included: guessing stays bounded), never burning it.
+    """
+    now = clock.now()
+    challenge, own = _challenge_for(session, lookup=lookup, asker=asker, challenge_id=challenge_id)
     if challenge is None:
         raise OtpExpired()
-    if challenge.consumed_at is None and challenge.attempts >= policy.max_attempts:
+    counter = SmsChallenge.attempts if own else SmsChallenge.stray_attempts
+    used = challenge.attempts if own else challenge.stray_attempts
+    if challenge.consumed_at is None and used >= policy.max_attempts:
         raise OtpTooManyAttempts()
     if challenge.consumed_at is not None or challenge.expires_at <= now:
         raise OtpExpired()
@@ -191,19 +249,19 @@ def _check_code(
             .where(
                 SmsChallenge.id == challenge.id,
                 SmsChallenge.consumed_at.is_(None),
-                SmsChallenge.attempts < policy.max_attempts,
+                counter < policy.max_attempts,
             )
-            .values(attempts=SmsChallenge.attempts + 1)
-            .returning(SmsChallenge.attempts)
+            .values({counter: counter + 1})
+            .returning(counter)
         ).scalar()
         session.commit()
         remaining = policy.max_attempts - attempts if attempts is not None else 0
         if remaining <= 0:
-            # Burned: also end its lifetime so a delivery job still queued will not send it.
-            session.execute(
-                update(SmsChallenge).where(SmsChallenge.id == challenge.id).values(expires_at=now)
-            )
-            session.commit()
+            if own:  # burned: also end its lifetime so a delivery job still queued will not send it
+                session.execute(
+                    update(SmsChallenge).where(SmsChallenge.id == challenge.id).values(expires_at=now)
+                )
+                session.commit()
             raise OtpTooManyAttempts()
         raise OtpInvalid(remaining=remaining, details={"remaining_attempts": remaining})
     # Of two logins with the same code, only the one whose update matches may continue.
@@ -213,6 +271,7 @@ def _check_code(
             SmsChallenge.id == challenge.id,
             SmsChallenge.consumed_at.is_(None),
             SmsChallenge.attempts < policy.max_attempts,
+            counter < policy.max_attempts,
             SmsChallenge.expires_at > now,
         )
         .values(consumed_at=now)
@@ -237,6 +296,7 @@ def verify_and_login(
     ip: str,
     device_label: str | None = None,
     request_id: str | None = None,
+    challenge_id: str | None = None,
 ) -> SmsLogin:
     """Check the latest code sent to `phone` and log in (creating the account on first use). Commits.
 
@@ -245,7 +305,7 @@ def verify_and_login(
     """
     account, created = verify_code(
         session, encryptor=encryptor, hasher=hasher, ratelimiter=ratelimiter, policy=policy,
-        phone=phone, code=code, ip=ip, request_id=request_id, where="app",
+        phone=phone, code=code, ip=ip, request_id=request_id, where="app", challenge_id=challenge_id,
     )  # fmt: skip
     pair = sessions.start_session(
         session, tokens=tokens, policy=session_policy, account=account,
@@ -266,13 +326,18 @@ def verify_code(
     ip: str,
     request_id: str | None,
     where: str,
+    challenge_id: str | None = None,
 ) -> tuple[Account, bool]:
     """Consume the code and find (or create) the account of `phone`; audited as a login `where`
-    (app, or oauth_page for the third-party sign-in page). The caller commits."""
+    (app, or oauth_page for the third-party sign-in page). `challenge_id`: the one the send
+    answered, naming the code as the caller's own wherever they are now. The caller commits."""
     ratelimiter.hit("sms-login-ip", ip, limit=policy.login_per_ip_per_minute, window=60)
     number = normalize_phone(phone)
     lookup = accounts.phone_lookup(hasher, number)
-    challenge = _check_code(session, hasher=hasher, policy=policy, lookup=lookup, code=code)
+    challenge = _check_code(
+        session, hasher=hasher, policy=policy, lookup=lookup, code=code, asker=_asker(hasher, ip),
+        challenge_id=challenge_id,
+    )  # fmt: skip
     account, created = accounts.login_phone(session, encryptor=encryptor, hasher=hasher, phone=number)
     audit.record(
         session, actor_type="citizen", actor_id=account.id, action="auth.login",

@@ -48,8 +48,9 @@ def test_policy_reads_the_configured_limits(policy):
         300,
         5,
         60,
-        5,
+        3,
     )
+    assert (policy.per_phone_total_per_hour, policy.per_phone_total_per_day) == (5, 10)
     assert (policy.per_ip_per_hour, policy.login_per_ip_per_minute) == (20, 30)
 
 
