@@ -253,6 +253,8 @@ class BaseConfig:
         self.ADMIN_LOCKOUT_THRESHOLD = _int("ADMIN_LOCKOUT_THRESHOLD", 5)
         self.ADMIN_LOCKOUT_SECONDS = _int("ADMIN_LOCKOUT_SECONDS", 900)
         self.ADMIN_TOKEN_TTL = _int("ADMIN_TOKEN_TTL", 8 * 3600)
+        # Seconds a new TOTP secret asked for at POST /admin/v1/me/totp waits for the password change.
+        self.ADMIN_TOTP_PENDING_TTL = _int("ADMIN_TOTP_PENDING_TTL", 600)
 
         # Background jobs (outbox).
         self.OUTBOX_QUEUE = _env("OUTBOX_QUEUE", "yiwang")

@@ -143,7 +143,8 @@ class MyPassword(MethodView):
         While `must_change_password` is set the admin has also seen your TOTP secret: first get a
         new one (`POST /admin/v1/me/totp`) and give its current code as `new_totp_code`; the new
         secret then replaces the old one in the same change. Without a new secret: 409
-        `admin.totp_enrolment_required`; a wrong or missing `new_totp_code`: 422
+        `admin.totp_enrolment_required`; with one asked for more than `ADMIN_TOTP_PENDING_TTL`
+        seconds ago: 409 `admin.totp_enrolment_expired` (ask again); a wrong or missing `new_totp_code`: 422
         `admin.totp_code_invalid` (neither counts as a failed proof; nothing changes).
         """
         op = current_operator()
@@ -175,7 +176,8 @@ class MyNewTotp(MethodView):
         discards the pending secret and ends the session, the same key gets a new one); asking
         again replaces the pending one. It becomes your
         secret when `POST /admin/v1/me/password` changes the password with one of its codes as
-        `new_totp_code`; until then you log in with the old one.
+        `new_totp_code` within `ADMIN_TOTP_PENDING_TTL` seconds (600); until then you log in with
+        the old one.
         """
         done = credential_changes.request_new_totp(
             db.session(), encryptor=services().encryptor, actor=current_actor(),

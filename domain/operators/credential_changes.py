@@ -24,6 +24,7 @@ from domain.operators.errors import (
     PasswordUnchanged,
     ReauthFailed,
     ResetOwnCredentials,
+    TotpEnrolmentExpired,
     TotpEnrolmentNotNeeded,
     TotpEnrolmentRequired,
 )
@@ -73,15 +74,20 @@ def _locked_row(session: Session, operator_id: str) -> Operator:
 
 
 def _new_totp_proof(
-    encryptor: Encryptor, operator: Operator, new_totp_code: str | None
+    encryptor: Encryptor, operator: Operator, new_totp_code: str | None, ttl: int
 ) -> tuple[str | None, int]:
     """For an operator who must change an admin's password: the pending secret (encrypted) and
     the step of `new_totp_code` in it; 409 `admin.totp_enrolment_required` without a pending
-    secret, 422 `admin.totp_code_invalid` for a wrong or missing code. (None, 0) otherwise."""
+    secret, 409 `admin.totp_enrolment_expired` for one asked for more than `ttl` seconds ago
+    (or before its time was kept), 422 `admin.totp_code_invalid` for a wrong or missing code.
+    (None, 0) otherwise."""
     if not operator.must_change_password:
         return None, 0
     if operator.totp_pending_enc is None:
         raise TotpEnrolmentRequired(details={"new_totp": "/admin/v1/me/totp"})
+    asked = operator.totp_pending_at
+    if asked is None or (clock.now() - asked).total_seconds() > ttl:
+        raise TotpEnrolmentExpired(details={"new_totp": "/admin/v1/me/totp"}, minutes=max(1, ttl // 60))
     secret = credentials.decrypt_totp_secret(encryptor, operator.totp_pending_enc)
     step = credentials.match_totp_step(secret, new_totp_code or "", timestamp=clock.timestamp())
     if step is None:
@@ -111,6 +117,7 @@ def request_new_totp(
     replaced = operator.totp_pending_enc is not None
     secret = credentials.new_totp_secret()
     operator.totp_pending_enc = credentials.encrypt_totp_secret(encryptor, secret)
+    operator.totp_pending_at = clock.now()
     as_operator = Actor("operator", operator.id, actor.ip, actor.request_id)
     record(session, as_operator, "operator.totp_requested", target_type="operator", target_id=operator.id,
            details={"replaced_pending": replaced})  # fmt: skip
@@ -169,7 +176,7 @@ def change_own_password(
         raise PasswordUnchanged(
             fields={"new_password": [Text("must differ from the current password", "不能与当前密码相同")]}
         )
-    new_secret, new_step = _new_totp_proof(encryptor, operator, new_totp_code)
+    new_secret, new_step = _new_totp_proof(encryptor, operator, new_totp_code, policy.totp_pending_ttl)
     expire_lock(operator)  # as at login
     reason = proof_problem(encryptor, operator, current_password, totp_code)
     if reason is not None:
@@ -180,7 +187,7 @@ def change_own_password(
     operator.must_change_password = False
     if new_secret is not None:
         operator.totp_secret_enc = new_secret
-        operator.totp_pending_enc = None
+        operator.totp_pending_enc = operator.totp_pending_at = None
         operator.totp_last_step = new_step  # the new code is used up too
     operator.failed_attempts = 0
     operator.locked_until = None
@@ -219,7 +226,7 @@ def reset_credentials(
     operator.password_hash = credentials.hash_password(new_password)
     operator.totp_secret_enc = credentials.encrypt_totp_secret(encryptor, secret)
     operator.totp_last_step = 0
-    operator.totp_pending_enc = None  # one asked for before this reset: the operator asks again
+    operator.totp_pending_enc = operator.totp_pending_at = None  # asked for before this reset: ask again
     operator.must_change_password = True
     operator.failed_attempts = 0
     operator.locked_until = None

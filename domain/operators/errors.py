@@ -127,6 +127,20 @@ class TotpEnrolmentRequired(AppError):
     )
 
 
+class TotpEnrolmentExpired(AppError):
+    # 409 as above: the secret asked for was not used within ADMIN_TOTP_PENDING_TTL.
+    status = 409
+    code = "admin.totp_enrolment_expired"
+    message_zh = (
+        "新的动态口令密钥未在 {minutes} 分钟内用于修改密码，已作废：请重新获取（POST /admin/v1/me/totp），"
+        "再用它的动态口令修改密码"
+    )
+    message_en = (
+        "The new authenticator secret was not used in time ({minutes} minutes) and no longer counts: "
+        "get another (POST /admin/v1/me/totp), then change your password with a code of it"
+    )
+
+
 class TotpEnrolmentNotNeeded(AppError):
     status = 409
     code = "admin.totp_enrolment_not_needed"

@@ -36,6 +36,9 @@ class Operator(IdMixin, Base):
     # is set, encrypted like `totp_secret_enc`: the password change that clears the flag makes it
     # the operator's secret, so the admin who chose the credentials knows neither factor after.
     totp_pending_enc: Mapped[str | None] = mapped_column(Text)
+    # When it was asked for: it replaces the current secret only within ADMIN_TOTP_PENDING_TTL
+    # (a secret left on a screen is not good for ever).
+    totp_pending_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     roles: Mapped[list] = mapped_column(JSON)
     # Where the operator may act (domain/operators/scope.py): hall ids, catalog department
     # codes. Empty or null: not restricted.

@@ -29,6 +29,7 @@ class OperatorPolicy:
     idle_timeout: int
     lockout_threshold: int
     lockout_seconds: int
+    totp_pending_ttl: int = 600  # a new TOTP secret's wait for the password change
 
     @classmethod
     def from_config(cls, cfg: Any) -> OperatorPolicy:
@@ -39,6 +40,7 @@ class OperatorPolicy:
             idle_timeout=cfg["ADMIN_IDLE_TIMEOUT"],
             lockout_threshold=cfg["ADMIN_LOCKOUT_THRESHOLD"],
             lockout_seconds=cfg["ADMIN_LOCKOUT_SECONDS"],
+            totp_pending_ttl=cfg["ADMIN_TOTP_PENDING_TTL"],
         )
 
 
