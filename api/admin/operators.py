@@ -76,16 +76,22 @@ class OperatorItem(MethodView):
     @blp.arguments(OperatorUpdateSchema)
     @blp.response(200, OperatorSchema)
     def patch(self, body: dict, operator_id: str) -> dict:
-        """Change roles, status, halls and/or departments; disabling ends the operator's sessions at once.
+        """Change roles, status, halls, departments and/or ask for a password change; disabling ends
+        the operator's sessions at once.
 
         `hall_ids` / `department_codes` replace the assigned halls / departments (`[]`: no
         restriction) from the operator's next request; an unknown one is 422
-        `admin.scope_unknown`, nothing changed. Audited as `operator.update` with each change.
+        `admin.scope_unknown`, nothing changed. `must_change_password: true` (a suspected leak):
+        from their next request the operator may only replace their password and TOTP secret
+        (`POST /admin/v1/me/totp`, then `/admin/v1/me/password`), as after a reset, but keeps the
+        password you do not know; `false` is 422 (only their own change clears it). Audited as
+        `operator.update` with each change.
         """
         operator = operators.update_operator(
             db.session(), actor=current_actor(), operator_id=operator_id,
             roles=body.get("roles"), status=body.get("status"), hall_ids=body.get("hall_ids"),
             department_codes=body.get("department_codes"),
+            must_change_password=body.get("must_change_password"),
         )  # fmt: skip
         return operator_body(operator)
 

@@ -154,13 +154,30 @@ class OperatorUpdateSchema(StrictSchema):
     status = fields.String(validate=validate.OneOf((ACTIVE, DISABLED)))
     hall_ids = _hall_ids
     department_codes = _department_codes
+    must_change_password = fields.Boolean(
+        metadata={
+            "description": "true: the operator must change their password (and TOTP secret) before "
+            "anything else, e.g. after a suspected leak; only their own change clears it"
+        },
+    )
 
     @validates_schema
     def _something(self, data: dict, **_: Any) -> None:
         if not data:
             raise ValidationError(
-                Text("give roles, status, hall_ids and/or department_codes", "请给出角色、状态、大厅或部门"),
+                Text(
+                    "give roles, status, hall_ids, department_codes and/or must_change_password",
+                    "请给出角色、状态、大厅、部门或须修改密码",
+                ),
                 field_name="_schema",
+            )
+        if data.get("must_change_password") is False:  # only the operator's own change clears it
+            raise ValidationError(
+                Text(
+                    "only true: the operator's own password change clears it",
+                    "只能设为 true：本人修改密码后自动解除",
+                ),
+                field_name="must_change_password",
             )
 
 

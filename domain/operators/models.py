@@ -45,9 +45,10 @@ class Operator(IdMixin, Base):
     hall_ids: Mapped[list | None] = mapped_column(JSON)
     department_codes: Mapped[list | None] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(16), default="active")
-    # Set while the password is one someone else chose (an admin's create or reset): the
-    # operator may then only change it, read their own profile and log out (403
-    # `admin.password_change_required` elsewhere). Changing their own password clears it.
+    # Set while the password is one someone else chose (an admin's create or reset), or one an
+    # admin asked them to replace (PATCH, a suspected leak): the operator may then only change
+    # it, read their own profile and log out (403 `admin.password_change_required` elsewhere).
+    # Changing their own password clears it.
     must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())

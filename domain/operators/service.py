@@ -341,11 +341,14 @@ def update_operator(
     status: str | None = None,
     hall_ids: list[str] | None = None,
     department_codes: list[str] | None = None,
+    must_change_password: bool | None = None,
 ) -> Operator:
     """Change roles, status, halls and/or departments (an empty list lifts that restriction;
     unknown halls or departments are 422 `admin.scope_unknown`, nothing changed); disabling
     ends the operator's sessions (an operator cannot disable themselves: 409 `admin.disable_self`).
-    Every change is audited (`operator.update`, from and to).
+    `must_change_password=True` asks the operator to replace their password and TOTP secret
+    before anything else (a suspected leak), from their next request; only their own change
+    clears it. Every change is audited (`operator.update`, from and to).
     A scope applies from the operator's next request. Commits.
 
     Operator changes are made one at a time (every operator row locked, in id order): the
@@ -372,10 +375,13 @@ def update_operator(
         raise DisableSelf()  # their session would end mid-click, and only another admin could undo it
     hall_ids, department_codes = _clean_scope(session, hall_ids, department_codes)
     changes: dict[str, object] = {}
-    wanted = {"roles": roles, "status": status, "hall_ids": hall_ids, "department_codes": department_codes}
+    wanted = {
+        "roles": roles, "status": status, "hall_ids": hall_ids, "department_codes": department_codes,
+        "must_change_password": True if must_change_password else None,
+    }  # fmt: skip
     for name, value in wanted.items():
         current = getattr(operator, name)
-        current = list(current or ()) if name != "status" else current
+        current = list(current or ()) if name in ("roles", "hall_ids", "department_codes") else current
         if value is not None and value != current:
             changes[name] = {"from": current, "to": value}
             setattr(operator, name, value)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pyotp
 
+from api.idempotency import HEADER
 from core import clock as clock_mod
 from tests.api.admin.test_password_change_required import (
     EN,
@@ -13,10 +14,11 @@ from tests.api.admin.test_password_change_required import (
     RESET_PASSWORD,
     _bearer,
     _change,
+    _events,
     _new_totp,
     _reset,
 )
-from tests.domain.operators.factories import login, make_operator
+from tests.domain.operators.factories import admin_headers, login, make_operator
 
 
 def test_a_new_secret_left_pending_too_long_no_longer_replaces_the_old_one(app, client, clock):
@@ -51,5 +53,39 @@ def test_a_new_secret_left_pending_too_long_no_longer_replaces_the_old_one(app, 
     clock.advance(30)  # still within the lifetime
     code = pyotp.TOTP(fresh).at(clock_mod.timestamp())
     done = _change(client, headers, bob, "k3", current=RESET_PASSWORD, new=OWN_PASSWORD, new_totp=code)
+    assert done.status_code == 200, done.get_json()
+    assert client.get(JOBS, headers=headers).status_code == 200
+
+
+def test_an_admin_can_ask_an_operator_to_change_their_password(app, client, clock, db_session):
+    """A suspected leak: the admin flags the operator without choosing a password for them; the
+    operator is held to the change (and a new TOTP secret) from their next request."""
+    admin = admin_headers(client, make_operator(app, username="alice"))
+    bob = make_operator(app, username="bob", roles=("ops",))
+    headers = admin_headers(client, bob)
+    assert client.get(JOBS, headers=headers).status_code == 200
+    url = f"/admin/v1/operators/{bob['id']}"
+    flagged = client.patch(url, json={"must_change_password": True}, headers=admin | {HEADER: "flag-1"})
+    assert flagged.status_code == 200, flagged.get_json()
+    assert flagged.get_json()["must_change_password"] is True
+    refused = client.get(JOBS, headers=headers)  # the session already open
+    assert (
+        refused.status_code == 403 and refused.get_json()["error"]["code"] == "admin.password_change_required"
+    )
+    [event] = [
+        e for e in _events(db_session, "operator.update", bob["id"]) if "must_change_password" in e.details
+    ]
+    assert event.details["must_change_password"] == {"from": False, "to": True}
+
+    clearing = client.patch(
+        url, json={"must_change_password": False}, headers=admin | EN | {HEADER: "flag-2"}
+    )
+    assert clearing.status_code == 422
+    assert clearing.get_json()["error"]["fields"]["must_change_password"][0].startswith("only true")
+
+    clock.advance(30)
+    secret = _new_totp(client, headers, "totp-1")
+    code = pyotp.TOTP(secret).at(clock_mod.timestamp())
+    done = _change(client, headers, bob, "k1", current=bob["password"], new=OWN_PASSWORD, new_totp=code)
     assert done.status_code == 200, done.get_json()
     assert client.get(JOBS, headers=headers).status_code == 200
