@@ -246,8 +246,18 @@ def revoke_all(
 
 
 def list_sessions(session: Session, *, account_id: str) -> list[LoginSession]:
-    """Open sessions of an account, most recently seen first."""
+    """Open sessions of an account, most recently seen first. A session whose refresh token ran
+    out (a device unused for REFRESH_TOKEN_TTL) can get no token again: it is not listed."""
     now = clock.now()
+    live_refresh = (
+        select(RefreshToken.id)
+        .where(
+            RefreshToken.session_id == LoginSession.id,
+            RefreshToken.rotated_at.is_(None),
+            RefreshToken.expires_at > now,
+        )
+        .exists()
+    )
     return list(
         session.scalars(
             select(LoginSession)
@@ -255,6 +265,7 @@ def list_sessions(session: Session, *, account_id: str) -> list[LoginSession]:
                 LoginSession.account_id == account_id,
                 LoginSession.revoked_at.is_(None),
                 LoginSession.expires_at > now,
+                live_refresh,
             )
             .order_by(LoginSession.last_seen_at.desc())
         )

@@ -126,3 +126,18 @@ def test_revocation_reaches_redis_only_when_the_database_commit_does(app, db_ses
     )
     db_session.commit()
     assert services.revocations.is_revoked(citizen["session_id"])
+
+
+def test_a_device_whose_refresh_token_ran_out_is_not_listed_as_signed_in(app, client, clock):
+    """An old phone left unused past REFRESH_TOKEN_TTL (30 days) can no longer get a token, so
+    it is signed out: the device list no longer shows it among the signed-in ones."""
+    phone = "13912345679"
+    old = make_citizen(app, phone=phone, device_label="旧手机")
+    used = make_citizen(app, phone=phone, device_label="常用手机")
+    clock.advance(app.config["REFRESH_TOKEN_TTL"] - 60)
+    kept = _refresh(client, used["refresh_token"]).get_json()  # the phone in use refreshes
+    clock.advance(120)
+    assert _refresh(client, old["refresh_token"]).get_json()["error"]["code"] == "auth.refresh_invalid"
+    headers = {"Authorization": f"Bearer {kept['access_token']}"}
+    listing = client.get("/v1/me/sessions", headers=headers).get_json()
+    assert [s["device_label"] for s in listing] == ["常用手机"]
