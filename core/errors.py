@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -106,11 +107,25 @@ class Conflict(AppError):
     message_en = "The request conflicts with the current state"
 
 
+def wait_text(seconds: int) -> Text:
+    """A wait as people say it: seconds under two minutes, minutes under two hours, else hours
+    (rounded up: never sooner than the wait)."""
+    if seconds < 120:
+        return Text(f"{seconds} second{'s' if seconds != 1 else ''}", f"{seconds} 秒")
+    if seconds < 7200:
+        minutes = math.ceil(seconds / 60)
+        return Text(f"{minutes} minutes", f"{minutes} 分钟")
+    hours = math.ceil(seconds / 3600)
+    return Text(f"{hours} hours", f"{hours} 小时")
+
+
 class RateLimited(AppError):
     status = 429
     code = "rate_limited"
-    message_zh = "操作过于频繁，请 {retry_after} 秒后再试"
-    message_en = "Too many requests; try again in {retry_after} seconds"
+    # "请 3417 秒后再试" means little to a citizen: the wait is said in minutes or hours when long
+    # (Retry-After and details.retry_after keep the seconds).
+    message_zh = "操作过于频繁，请 {wait}后再试"
+    message_en = "Too many requests; try again in {wait}"
 
     def __init__(self, *, retry_after: int, scope: str = "", **kw: Any) -> None:
         retry_after = max(1, int(retry_after))
@@ -118,6 +133,7 @@ class RateLimited(AppError):
             headers={"Retry-After": str(retry_after)},
             details={"retry_after": retry_after, "scope": scope},
             retry_after=retry_after,
+            wait=wait_text(retry_after),
             **kw,
         )
 

@@ -124,3 +124,22 @@ def test_the_numbers_sends_from_every_address_together_stop_at_the_providers_hou
     assert 3600 - 31 * total <= int(r.headers["Retry-After"]) <= 3600
     clock.advance(int(r.headers["Retry-After"]))
     assert send(client, phone, ip=OWNER_IP).status_code == 202  # after the cooldown
+
+
+def test_a_long_wait_is_told_in_minutes_not_thousands_of_seconds(client, clock, app):
+    """ "请 3417 秒后再试" means nothing to an elderly citizen: a wait of minutes is said in
+    minutes (Retry-After and details keep the seconds for the app)."""
+    phone = _phone(809)
+    for _ in range(app.config["SMS_PER_PHONE_PER_HOUR"]):
+        send(client, phone, ip=OWNER_IP)
+        clock.advance(61)
+    r = send(client, phone, ip=OWNER_IP)
+    wait = int(r.headers["Retry-After"])
+    minutes = -(-wait // 60)
+    assert r.get_json()["error"]["message"] == f"操作过于频繁，请 {minutes} 分钟后再试"
+    assert r.get_json()["error"]["details"]["retry_after"] == wait
+    en = send(client, phone, ip=OWNER_IP, **{"Accept-Language": "en"})
+    assert en.get_json()["error"]["message"] == f"Too many requests; try again in {minutes} minutes"
+    clock.advance(wait - 30)
+    soon = send(client, phone, ip=OWNER_IP)
+    assert soon.get_json()["error"]["message"] == f"操作过于频繁，请 {soon.headers['Retry-After']} 秒后再试"
