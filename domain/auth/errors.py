@@ -1,5 +1,7 @@
 """Errors of logins and sessions."""
 
+from typing import Any
+
 from core.errors import AppError
 
 
@@ -35,7 +37,10 @@ class OtpInvalid(AppError):
     status = 400
     code = "auth.otp_invalid"
     message_zh = "验证码错误，还可尝试 {remaining} 次"
-    message_en = "Wrong verification code; {remaining} attempts left"
+    message_en = "Wrong verification code; {remaining} {attempts} left"
+
+    def __init__(self, *, remaining: int, **kw: Any) -> None:
+        super().__init__(remaining=remaining, attempts="attempt" if remaining == 1 else "attempts", **kw)
 
 
 class OtpExpired(AppError):

@@ -143,3 +143,18 @@ def test_a_long_wait_is_told_in_minutes_not_thousands_of_seconds(client, clock, 
     clock.advance(wait - 30)
     soon = send(client, phone, ip=OWNER_IP)
     assert soon.get_json()["error"]["message"] == f"操作过于频繁，请 {soon.headers['Retry-After']} 秒后再试"
+
+
+def test_the_last_attempt_left_is_told_in_plain_english(client, sim):
+    phone = _phone(810)
+    send(client, phone, ip=OWNER_IP)
+    deliver()
+    code = code_on_phone(sim, phone)
+    en = {"Accept-Language": "en"}
+    messages = [
+        login(client, phone, wrong(code), ip=OWNER_IP, **en).get_json()["error"]["message"] for _ in range(4)
+    ]
+    assert messages[-2:] == [
+        "Wrong verification code; 2 attempts left",
+        "Wrong verification code; 1 attempt left",
+    ]
