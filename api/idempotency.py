@@ -12,6 +12,7 @@ from typing import Any
 from flask import Flask, Response, g, make_response, request
 
 from api.deps import services
+from api.middleware import client_ip
 from api.request_body import whole_body
 from api.view_attrs import view_attr
 from core.db import db
@@ -31,6 +32,7 @@ def idempotent(
     keep_accepted: bool = True,
     required: bool = False,
     per_session: bool = False,
+    per_address: bool = False,
 ) -> Any:
     """Use on MethodView methods (`@idempotent` or `@idempotent(ttl=300)`).
 
@@ -46,14 +48,23 @@ def idempotent(
     stop being true when the sessions end (a TOTP secret handed out pending, which a
     credentials reset discards along with every session), a retry from a later session runs
     again instead of replaying them.
+    `per_address=True` scopes a public call's keys to the caller's address too: for public
+    answers that hand out something only the caller should hold (the `challenge_id` of an SMS
+    code, which names the code as its asker's), which anyone sending the same non-secret body
+    with the same key would otherwise be replayed.
     """
     if view is None:
-        return lambda v: _wrap(v, ttl, keep_accepted, required, per_session)
-    return _wrap(view, ttl, keep_accepted, required, per_session)
+        return lambda v: _wrap(v, ttl, keep_accepted, required, per_session, per_address)
+    return _wrap(view, ttl, keep_accepted, required, per_session, per_address)
 
 
 def _wrap(
-    view: Callable[..., Any], ttl: int | None, keep_accepted: bool, required: bool, per_session: bool = False
+    view: Callable[..., Any],
+    ttl: int | None,
+    keep_accepted: bool,
+    required: bool,
+    per_session: bool = False,
+    per_address: bool = False,
 ) -> Callable[..., Any]:
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -74,6 +85,7 @@ def _wrap(
         scope = _scope(
             principal.owner if principal
             else _operator_scope(operator, per_session) if operator is not None
+            else f"body:{fingerprint}@{client_ip()}" if per_address
             else f"body:{fingerprint}"
         )  # fmt: skip
         if early is not None and (early.scope, early.key, early.fingerprint) == (scope, key, fingerprint):

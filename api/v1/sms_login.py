@@ -73,7 +73,7 @@ def send_code_for(phone: str) -> sms_login.CodeSent:
 @blp.route("/send")
 class SendCode(MethodView):
     @public
-    @idempotent
+    @idempotent(per_address=True)  # the answer's challenge_id is the asker's alone
     @blp.arguments(SmsSendSchema)
     @blp.response(202, SmsSentSchema)
     def post(self, body: dict) -> dict:

@@ -158,3 +158,18 @@ def test_the_last_attempt_left_is_told_in_plain_english(client, sim):
         "Wrong verification code; 2 attempts left",
         "Wrong verification code; 1 attempt left",
     ]
+
+
+def test_a_stranger_reusing_the_citizens_idempotency_key_is_not_handed_their_challenge(client, sim):
+    """The send's body (a phone number) is no secret: a stranger sending it with the key the
+    citizen's app used must not be replayed the citizen's `challenge_id`, which would name the
+    citizen's code as theirs and let their wrong guesses burn it."""
+    phone = _phone(811)
+    key = {"Idempotency-Key": "sms-send-0000001"}
+    mine = send(client, phone, ip=OWNER_IP, **key)
+    again = send(client, phone, ip=OWNER_IP, **key)  # the app's own retry is still replayed
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    assert again.get_json()["challenge_id"] == mine.get_json()["challenge_id"]
+    theirs = send(client, phone, ip=STRANGER_IP, **key)
+    assert theirs.headers.get("Idempotent-Replayed") != "true"
+    assert theirs.get_json()["challenge_id"] != mine.get_json()["challenge_id"]
