@@ -7,7 +7,7 @@ replaces it by asking for one of their own; their wrong codes count in `stray_at
 as before until they expire (five minutes). A downgrade drops both columns.
 
 Revision ID: 5d2e8b7c1a94
-Revises: 8a1f3c5e7b20
+Revises: 5e2b8d4c1f60
 Create Date: 2026-12-17 09:00:00
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "5d2e8b7c1a94"
-down_revision = "8a1f3c5e7b20"
+down_revision = "5e2b8d4c1f60"
 branch_labels = None
 depends_on = None
 
