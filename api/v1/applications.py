@@ -325,7 +325,7 @@ def _file_body(row: ApplicationFile) -> dict:
 def _upload_bytes(limit: int) -> tuple[bytes, str | None]:
     """The file from multipart/form-data (field `file`) or the raw body, at most `limit` bytes."""
     if (request.content_length or 0) > limit + 256 * 1024:
-        raise FileTooLarge(limit_mb=limit // (1024 * 1024))
+        raise FileTooLarge.of(limit)
     if request.mimetype == "multipart/form-data":
         upload = request.files.get("file")
         if upload is None:
@@ -337,7 +337,7 @@ def _upload_bytes(limit: int) -> tuple[bytes, str | None]:
         data = whole_body()
         name = request.headers.get("X-File-Name")
     if len(data) > limit:
-        raise FileTooLarge(limit_mb=limit // (1024 * 1024))
+        raise FileTooLarge.of(limit)
     return data, name
 
 

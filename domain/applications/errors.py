@@ -170,8 +170,21 @@ class TooManyFiles(AppError):
 class FileTooLarge(AppError):
     status = 413
     code = "file.too_large"
-    message_zh = "文件不能超过 {limit_mb} MB"
-    message_en = "The file must not exceed {limit_mb} MB"
+    message_zh = "文件不能超过 {limit}"
+    message_en = "The file must not exceed {limit}"
+
+    @classmethod
+    def of(cls, limit_bytes: int) -> FileTooLarge:
+        """The limit as a person reads it (`10 MB`, `1.5 MB`, `500 KB`: a limit under 1 MiB is not
+        "0 MB"), and in bytes in `details` for a phone that checks before it uploads."""
+        return cls(limit=_size(limit_bytes), details={"limit_bytes": limit_bytes})
+
+
+def _size(n: int) -> str:
+    for unit, size in (("MB", 1024 * 1024), ("KB", 1024)):
+        if n >= size:
+            return f"{n / size:.1f}".removesuffix(".0") + f" {unit}"
+    return f"{n} B"
 
 
 class UnknownStatus(AppError):

@@ -89,7 +89,7 @@ def upload(
     _room_for_one_more(session, deps, app, material_id)  # before storing anything
     session.rollback()  # no transaction stays open while the file is checked and stored
     if len(data) > deps.max_file_bytes:
-        raise FileTooLarge(limit_mb=deps.max_file_bytes // (1024 * 1024))
+        raise FileTooLarge.of(deps.max_file_bytes)
     try:
         checked = files.inspect(data)
     except tuple(_ERRORS) as exc:

@@ -316,6 +316,34 @@ def test_a_material_holds_a_bounded_number_of_files(client, zhang, db_session, s
     assert upload(client, zhang, app["id"], "id_card", jpeg()).status_code == 201
 
 
+def test_a_file_over_a_limit_under_one_megabyte_is_told_the_limit_as_read(
+    client, zhang, db_session, services, monkeypatch
+):
+    """A province may allow only 500 KB for a photo: the refusal says so, not "0 MB"."""
+    monkeypatch.setattr(services.applications, "max_file_bytes", 500 * 1024)
+    app = create(client, zhang, service_code=SS_CARD).get_json()
+    big = upload(client, zhang, app["id"], "photo", b"%PDF-" + b"0" * 600 * 1024)
+    error = big.get_json()["error"]
+    assert big.status_code == 413 and error["code"] == "file.too_large"
+    assert error["message"] == "文件不能超过 500 KB"
+    assert error["details"] == {"limit_bytes": 500 * 1024}
+    english = client.post(
+        f"{URL}/{app['id']}/materials/photo/files",
+        data={"file": (io.BytesIO(b"%PDF-" + b"0" * 600 * 1024), "photo.pdf")},
+        content_type="multipart/form-data",
+        headers=zhang["headers"] | {"Accept-Language": "en"},
+    )
+    assert english.get_json()["error"]["message"] == "The file must not exceed 500 KB"
+    monkeypatch.setattr(services.applications, "max_file_bytes", 3 * 1024 * 1024 // 2)
+    assert (
+        upload(client, zhang, app["id"], "photo", b"%PDF-" + b"0" * 2 * 1024 * 1024).get_json()["error"][
+            "message"
+        ]
+        == "文件不能超过 1.5 MB"
+    )
+    assert db_session.scalar(select(func.count()).select_from(ApplicationFile)) == 0
+
+
 def test_a_pdf_named_jpg_is_stored_as_a_pdf_and_exif_is_removed(client, zhang, services, db_session):
     from domain.applications.materials import read_file
 
