@@ -7,6 +7,7 @@ from marshmallow import fields, validate
 
 from api.admin.security import BEARER_SECURITY, current_actor, current_scope, require_operator, role_guard
 from api.blueprint import Blueprint
+from api.i18n import language
 from api.idempotency import idempotent
 from api.openapi_answers import NULLABLE_STRING, STRING, array_of, json_answer, object_of
 from api.schemas import StrictSchema
@@ -66,7 +67,7 @@ class Stages(MethodView):
         return {
             "id": app.id,
             "status": app.status,
-            "status_label": label(app.status),
+            "status_label": label(app.status, language()),
             "case_number": app.case_number,
             "expected_completion": app.due_on.isoformat() if app.due_on else None,
         }

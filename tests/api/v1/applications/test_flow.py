@@ -104,8 +104,9 @@ def test_social_security_card_from_draft_to_result(client, zhang, officer, db_se
     ).all()
     assert kinds == ["submit", "resubmit"]
 
+    accepted = stage(client, officer | {"Accept-Language": "en"}, app["id"], "accepted")
+    assert accepted.status_code == 200 and accepted.get_json()["status_label"] == "Accepted"
     for to, extra in (
-        ("accepted", {}),
         ("in_review", {}),
         ("completed", {"result": "approved"}),
         ("result_delivered", {}),
