@@ -178,19 +178,23 @@ def _check_patch(spec: forms.FormSpec, app: Application, patch: dict[str, Any]) 
                 f"data.{path}",
                 checks.Text("This is a group of fields, not a value", "这是一组信息，不能直接填写"),
             )
+    # Every problem comes back at once, each at its path, for the phone to mark them all; the
+    # code names the first kind found (read-only, outside the supplement, invalid).
+    fields: dict[str, list[checks.Text]] = {
+        f"data.{p}": [checks.Text("Read-only", "来自权威数据源，不能修改")] for p in read_only
+    }
+    for p in locked:
+        fields.setdefault(f"data.{p}", []).append(
+            checks.Text("Not named in the supplement request", "不在补正范围内")
+        )
+    for path, messages in problems.fields.items():
+        fields.setdefault(path, []).extend(messages)
     if read_only:
-        raise FieldReadOnly(
-            fields={f"data.{p}": [checks.Text("Read-only", "来自权威数据源，不能修改")] for p in read_only}
-        )
+        raise FieldReadOnly(fields=fields)
     if locked:
-        raise FieldLocked(
-            fields={
-                f"data.{p}": [checks.Text("Not named in the supplement request", "不在补正范围内")]
-                for p in locked
-            }
-        )
+        raise FieldLocked(fields=fields)
     if problems.fields:
-        raise InvalidPatch(fields=problems.fields)
+        raise InvalidPatch(fields=fields)
     return touched
 
 

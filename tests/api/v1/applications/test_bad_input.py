@@ -57,6 +57,15 @@ def test_wrong_types_unknown_fields_and_read_only_fields_write_nothing(client, z
     assert unknown.status_code == 422 and "data.applicant.nickname" in unknown.get_json()["error"]["fields"]
     read_only = patch(client, zhang, app, {"applicant": {"id_number": "11010519491231002X"}})
     assert read_only.status_code == 422 and error_code(read_only) == "application.field_read_only"
+    # Every problem at once, each at its path: a phone marks them all, not one per attempt.
+    mixed = patch(
+        client, zhang, app,
+        {"applicant": {"id_number": "11010519491231002X", "nickname": "小张", "phone": 138}},
+    )  # fmt: skip
+    assert error_code(mixed) == "application.field_read_only"
+    assert set(mixed.get_json()["error"]["fields"]) == {
+        "data.applicant.id_number", "data.applicant.nickname", "data.applicant.phone"
+    }  # fmt: skip
     wiped = patch(client, zhang, app, {"applicant": None})  # removing the group would remove verified fields
     assert error_code(wiped) == "application.field_read_only"
     no_match = client.patch(f"{URL}/{app['id']}", json={"data": {}}, headers=zhang["headers"])
