@@ -36,13 +36,18 @@ def _guarded(session: object, step: str, work: Callable[[], Any], default: Any) 
 
 
 def housekeeping(session: object, interval: float) -> dict:
-    """Due-soon / overdue notices, expired drafts and orphaned uploads, at most once per
-    `interval` seconds (listing blobs is not free on object storage)."""
+    """Due-soon / overdue notices, expired drafts, SMS codes, pending operator TOTP secrets and
+    orphaned uploads, at most once per `interval` seconds (listing blobs is not free on object
+    storage)."""
+    from flask import current_app
+
     from api.deps import services
     from core import clock
     from domain.applications import deadline_watch
+    from domain.auth import sms_login
     from domain.evaluations import invitations
     from domain.forwarding import events
+    from domain.operators import credential_changes
 
     now = time.monotonic()
     if _housekeeping["last"] and now - _housekeeping["last"] < interval:
@@ -59,6 +64,13 @@ def housekeeping(session: object, interval: float) -> dict:
     visits = _guarded(session, "appointments", lambda: appointment_pass(session), {})
     purged = _guarded(session, "drafts", lambda: applications.purge_expired_drafts(session), 0)  # type: ignore[arg-type]
     nonces = _guarded(session, "nonces", lambda: events.purge_nonces(session, clock.now()), 0)  # type: ignore[arg-type]
+    codes = _guarded(session, "sms_challenges", lambda: sms_login.purge_expired_challenges(session), 0)  # type: ignore[arg-type]
+    ttl = current_app.config["ADMIN_TOTP_PENDING_TTL"]
+    secrets = _guarded(
+        session, "pending_totp",
+        lambda: credential_changes.purge_expired_pending_totp(session, ttl=ttl),  # type: ignore[arg-type]
+        0,
+    )  # fmt: skip
     orphans = _guarded(
         session, "orphans",
         lambda: application_materials.sweep_orphans(session, services().applications),  # type: ignore[arg-type]
@@ -66,6 +78,7 @@ def housekeeping(session: object, interval: float) -> dict:
     )  # fmt: skip
     return {
         "deadline_notices": deadlines, **visits, "drafts_purged": purged, "nonces_purged": nonces,
+        "sms_challenges_purged": codes, "pending_totp_purged": secrets,
         "orphan_files": orphans["files"], "orphan_blobs": orphans["blobs"],
         "partial_writes": orphans["partial_writes"],
     }  # fmt: skip

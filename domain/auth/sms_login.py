@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from core import audit, clock
@@ -40,6 +40,9 @@ from domain.auth.models import CHANNEL_APP, SmsChallenge
 SMS_JOB = "sms.send"
 SMS_JOB_PURPOSE = "sms-job"  # encryption purpose of the job's secret part
 OTP_TEMPLATE = "otp"
+# Challenges are deleted this long after they expired (or were replaced, burned or used): none
+# can open a session then, and the login's audit event keeps the challenge id.
+CHALLENGE_RETENTION = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -179,6 +182,16 @@ def send_code(
     challenge.outbox_job_id = job.id
     session.commit()
     return CodeSent(policy.ttl, policy.min_interval, challenge.id, job.id)
+
+
+def purge_expired_challenges(session: Session) -> int:
+    """Delete the challenges that expired more than CHALLENGE_RETENTION ago; commits. How many
+    went. (A used, replaced or burned code ended at once: its lifetime bounds it too.)"""
+    done = session.execute(
+        delete(SmsChallenge).where(SmsChallenge.expires_at < clock.now() - CHALLENGE_RETENTION)
+    )
+    session.commit()
+    return int(done.rowcount or 0)
 
 
 def challenge_is_live(session: Session, challenge_id: str) -> bool:

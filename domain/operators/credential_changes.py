@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
+from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from core import clock
@@ -83,10 +84,11 @@ def _new_totp_proof(
     (None, 0) otherwise."""
     if not operator.must_change_password:
         return None, 0
-    if operator.totp_pending_enc is None:
-        raise TotpEnrolmentRequired(details={"new_totp": "/admin/v1/me/totp"})
     asked = operator.totp_pending_at
-    if asked is None or (clock.now() - asked).total_seconds() > ttl:
+    if operator.totp_pending_enc is None and asked is None:
+        raise TotpEnrolmentRequired(details={"new_totp": "/admin/v1/me/totp"})
+    # A secret the sweeper erased once it expired keeps its time: still "expired", not "none".
+    if operator.totp_pending_enc is None or asked is None or (clock.now() - asked).total_seconds() > ttl:
         raise TotpEnrolmentExpired(details={"new_totp": "/admin/v1/me/totp"}, minutes=max(1, ttl // 60))
     secret = credentials.decrypt_totp_secret(encryptor, operator.totp_pending_enc)
     step = credentials.match_totp_step(secret, new_totp_code or "", timestamp=clock.timestamp())
@@ -95,6 +97,24 @@ def _new_totp_proof(
             fields={"new_totp_code": [Text("a current code of the new secret", "新密钥的当前动态口令")]}
         )
     return operator.totp_pending_enc, step
+
+
+def purge_expired_pending_totp(session: Session, *, ttl: int) -> int:
+    """Erase the pending TOTP secrets asked for more than `ttl` seconds ago (or before their time
+    was kept): none can replace a secret any more, and an encrypted secret is not kept for
+    nothing. Their time stays, so a late password change is still told the secret expired.
+    Commits; how many went."""
+    done = session.execute(
+        update(Operator)
+        .where(
+            Operator.totp_pending_enc.is_not(None),
+            (Operator.totp_pending_at.is_(None))
+            | (Operator.totp_pending_at < clock.now() - timedelta(seconds=ttl)),
+        )
+        .values(totp_pending_enc=None)
+    )
+    session.commit()
+    return int(done.rowcount or 0)
 
 
 def request_new_totp(
