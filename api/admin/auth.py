@@ -70,8 +70,9 @@ class Login(MethodView):
         """Log in with username, password and the authenticator code.
 
         Wrong username, password or code all answer 401 `admin.login_failed`. After
-        ADMIN_LOCKOUT_THRESHOLD consecutive failures the account is locked for
-        ADMIN_LOCKOUT_SECONDS: every attempt then answers 403 `admin.locked` with Retry-After.
+        ADMIN_LOCKOUT_THRESHOLD failures from one address within ADMIN_LOCKOUT_SECONDS, the username
+        is locked for that address (not elsewhere) until the window has passed: every attempt
+        from it then answers 403 `admin.locked` with Retry-After.
 
         `must_change_password` true: the password is one an admin chose (a new account, a
         reset). The session works only for `POST /admin/v1/me/totp` (a TOTP secret the admin has

@@ -183,7 +183,7 @@ def change_own_password(
     # A locked-out operator hears of the lockout (and how long it lasts) before anything else:
     # nothing else they could fix now would let the change through.
     if locked_for(operator) > 0:
-        raise refuse(OperatorLocked(retry_after=locked_for(operator)), "locked")
+        raise refuse(OperatorLocked(retry_after=locked_for(operator), everywhere=True), "locked")
     try:
         check_not_locked(ratelimiter, operator.username, as_operator.ip, policy)
     except OperatorLocked as locked:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.errors import AppError
+from core.errors import AppError, Text, wait_text
 
 
 class LoginFailed(AppError):
@@ -16,19 +16,31 @@ class LoginFailed(AppError):
 
 
 class OperatorLocked(AppError):
+    # Failures lock the username for the address they came from (lockout.py): the operator can
+    # still log in from elsewhere, so the message says so rather than "account locked". Only the
+    # row's own lock (no Redis) locks the account everywhere. The wait is said in minutes when
+    # long; Retry-After and details.retry_after keep the seconds.
     status = 403
     code = "admin.locked"
-    message_zh = "登录失败次数过多，账号已锁定，请 {retry_after} 秒后再试或联系管理员解锁"
-    message_en = (
-        "Too many failed logins; the account is locked for {retry_after} seconds or until an admin unlocks it"
-    )
+    message_zh = "登录失败次数过多，{locked}，请 {wait}后再试或联系管理员解锁"
+    message_en = "Too many failed logins; {locked} for {wait} or until an admin unlocks it"
 
-    def __init__(self, *, retry_after: int, **kw: Any) -> None:
+    def __init__(self, *, retry_after: int, everywhere: bool = False, **kw: Any) -> None:
         retry_after = max(1, int(retry_after))
+        locked = (
+            Text("the account is locked", "账号已锁定")
+            if everywhere
+            else Text(
+                "logins to this account from your network address are paused",
+                "已暂停从您当前网络地址登录该账号",
+            )
+        )
         super().__init__(
             headers={"Retry-After": str(retry_after)},
             details={"retry_after": retry_after},
             retry_after=retry_after,
+            locked=locked,
+            wait=wait_text(retry_after),
             **kw,
         )
 

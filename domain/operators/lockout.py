@@ -107,7 +107,7 @@ def count_failed_proof(
         return None
     if operator.failed_attempts >= policy.lockout_threshold:
         operator.locked_until = clock.now() + timedelta(seconds=policy.lockout_seconds)
-        return OperatorLocked(retry_after=policy.lockout_seconds)
+        return OperatorLocked(retry_after=policy.lockout_seconds, everywhere=True)
     return None
 
 

@@ -230,7 +230,9 @@ def _check_login(
         return error
 
     if lockout.locked_for(operator) > 0:
-        raise fail(OperatorLocked(retry_after=lockout.locked_for(operator)), "locked", "locked")
+        raise fail(
+            OperatorLocked(retry_after=lockout.locked_for(operator), everywhere=True), "locked", "locked"
+        )
     try:
         lockout.check_not_locked(ratelimiter, username, actor.ip, policy)
     except OperatorLocked as locked:

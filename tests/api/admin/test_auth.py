@@ -54,6 +54,29 @@ def test_lockout_after_five_failures_even_with_the_right_password(app, client, c
     assert right.get_json()["error"]["details"]["retry_after"] == app.config["ADMIN_LOCKOUT_SECONDS"]
 
 
+def test_the_lockout_message_says_only_this_address_is_locked_and_for_how_many_minutes(app, client, clock):
+    """The lock is the username's from the address that failed: the operator is not told the
+    account is locked (they can still log in from another desk), and 900 seconds is 15 minutes."""
+    op = make_operator(app)
+    for i in range(5):
+        login(client, op, password=f"wrong password {i}", ip="198.51.100.7")
+    body = {"username": op["username"], "password": op["password"], "totp_code": totp_now(op)}
+    zh = client.post("/admin/v1/auth/login", json=body, environ_base={"REMOTE_ADDR": "198.51.100.7"})
+    en = client.post(
+        "/admin/v1/auth/login", json=body, headers={"Accept-Language": "en"},
+        environ_base={"REMOTE_ADDR": "198.51.100.7"},
+    )  # fmt: skip
+    assert zh.get_json()["error"]["message"] == (
+        "登录失败次数过多，已暂停从您当前网络地址登录该账号，请 15 分钟后再试或联系管理员解锁"
+    )
+    assert en.get_json()["error"]["message"] == (
+        "Too many failed logins; logins to this account from your network address are paused "
+        "for 15 minutes or until an admin unlocks it"
+    )
+    assert en.headers["Retry-After"] == "900" and en.get_json()["error"]["details"]["retry_after"] == 900
+    assert login(client, op, ip="10.0.0.5").status_code == 200  # as said: from elsewhere it works
+
+
 def test_lockout_ends_after_the_lockout_period(app, client, clock):
     op = make_operator(app)
     for i in range(5):

@@ -147,8 +147,13 @@ def test_without_redis_an_expired_lock_gives_a_fresh_set_of_password_change_atte
     for _ in range(policy.lockout_threshold - 1):
         with pytest.raises(ReauthFailed):
             change("wrong password!!")
-    with pytest.raises(OperatorLocked):
+    with pytest.raises(OperatorLocked) as locked:
         change("wrong password!!")
+    # Without Redis the row's lock holds for every address: then the account is locked indeed.
+    assert locked.value.message("en") == (
+        "Too many failed logins; the account is locked for 15 minutes or until an admin unlocks it"
+    )
+    assert locked.value.message() == "登录失败次数过多，账号已锁定，请 15 分钟后再试或联系管理员解锁"
     clock.advance(policy.lockout_seconds + 1)
     for _ in range(policy.lockout_threshold - 1):
         with pytest.raises(ReauthFailed):
