@@ -74,12 +74,15 @@ def rotate_keys() -> None:
     from core.crypto import crypto
     from core.db import db
     from core.signing_keys import rotate
+    from domain.operators.audit_log import CLI_ACTOR
 
     cfg = current_app.config
     # Every token type must outlive the rotation: citizens' and operators' (8 h by default),
     # plus the time other processes keep signing with their cached key, plus clock skew.
     grace = max(cfg["ACCESS_TOKEN_TTL"], cfg["ADMIN_TOKEN_TTL"]) + cfg["SIGNING_KEY_CACHE_SECONDS"] + 60
-    new = rotate(db.session(), crypto.encryptor, verify_grace=grace)
+    new = rotate(
+        db.session(), crypto.encryptor, verify_grace=grace, actor_type=CLI_ACTOR.type, actor_id=CLI_ACTOR.id
+    )
     current_app.extensions["yiwang"].keyring.invalidate()
     click.echo(f"new signing key {new.kid}; previous keys verify for {grace} s more")
 

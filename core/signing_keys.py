@@ -16,7 +16,7 @@ from sqlalchemy import String, Text, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from core import clock
+from core import audit, clock
 from core.crypto import Encryptor
 from core.db import Base, UTCDateTime
 
@@ -67,13 +67,24 @@ def create_key(session: Session, encryptor: Encryptor) -> SigningKey:
     return row
 
 
-def rotate(session: Session, encryptor: Encryptor, *, verify_grace: int) -> SigningKey:
-    """Make a new signing key; earlier keys stop signing but verify for `verify_grace` seconds."""
+def rotate(
+    session: Session, encryptor: Encryptor, *, verify_grace: int, actor_type: str, actor_id: str | None
+) -> SigningKey:
+    """Make a new signing key; earlier keys stop signing but verify for `verify_grace` seconds.
+    Audited in the same transaction (`signing_key.rotated`: the new kid, the kids retired and
+    their grace; never a key), as `data_key.reencrypted` is for the data keys."""
     now = clock.now()
+    retired = []
     for old in session.scalars(select(SigningKey).where(SigningKey.retired_at.is_(None))):
         old.retired_at = now
         old.verify_until = now + timedelta(seconds=verify_grace)
+        retired.append(old.kid)
     new = create_key(session, encryptor)
+    audit.record(
+        session, actor_type=actor_type, actor_id=actor_id, action="signing_key.rotated",
+        target_type="signing_key", target_id=new.kid,
+        details={"retired": sorted(retired), "verify_grace": verify_grace},
+    )  # fmt: skip
     session.commit()
     return new
 

@@ -100,7 +100,7 @@ def test_a_process_that_missed_the_rotation_reloads_on_unknown_kid(app, client, 
 
     services.keyring.signing_key()  # warm this process's cache
     other = KeyRing(db.session.session_factory, crypto.encryptor, cache_seconds=3600)
-    rotate(db.session(), crypto.encryptor, verify_grace=960)
+    rotate(db.session(), crypto.encryptor, verify_grace=960, actor_type="system", actor_id="test")
     other.invalidate()
     from core.tokens import TokenService
 
