@@ -47,7 +47,7 @@ EVENTS: dict[str, Event] = {
     ),
     "supplement_requested": Event(
         "需要补齐补正", "Supplement requested", "需补正",
-        "请补充材料", "Please add materials",
+        "请补正申请", "Please complete your application",
         "您申请的「{service_name}」（受理编号 {case_number}）需要补齐补正：{materials}。{reason}",
         "Your application for {service_name} (case {case_number}) needs more: {materials}. {reason}",
         "请补充：{materials}",

@@ -159,11 +159,15 @@ def reuse(
         return existing
     # A file no submitted application ever carried (uploaded to a draft abandoned or begun
     # again) is this errand's upload, not a reuse: the citizen uploaded it and no department has
-    # it, so the measured burden must not count it as spared.
+    # it, so the measured burden must not count it as spared. Judged by content: the reusable
+    # list offers each content once, as its newest copy, which may be a later upload of a photo
+    # an earlier submission already carried.
     sent = session.scalar(
         select(
             exists().where(
-                ApplicationMaterial.file_id == file_id,
+                ApplicationMaterial.file_id == ApplicationFile.id,
+                ApplicationFile.account_id == account_id,
+                ApplicationFile.sha256 == source.sha256,
                 ApplicationMaterial.application_id != app.id,
                 ApplicationMaterial.application_id == Application.id,
                 Application.submission_version > 0,

@@ -202,7 +202,7 @@ def notice_holds(session: Session, event_type: str, notice_link: str | None) -> 
     waited for the quiet hours: a booking made at 22:30 for the next morning is reminded at
     07:00). A reminder holds while its booking is booked: not once the citizen cancelled or moved
     it meanwhile (the old time would send them to the hall at a time they gave up), nor once the
-    hall's closure cancelled it. A hall's closure notice ("choose another time") holds until the
+    hall closed its day. A hall's closure notice ("choose another time") holds until the
     citizen has moved the booking. Any other notice holds."""
     if event_type not in ("appointment_reminder", "appointment_closed") or notice_link is None:
         return True
@@ -213,7 +213,10 @@ def notice_holds(session: Session, event_type: str, notice_link: str | None) -> 
     if appointment is None:
         return False
     if event_type == "appointment_reminder":
-        return appointment.status == BOOKED
+        # Nor once the hall closed the day (overnight, before the sweeper releases the booking):
+        # "bring your ID at 09:00" for a shut hall, then "the hall is closed" minutes later.
+        slot = session.get(AppointmentSlot, appointment.slot_id)
+        return appointment.status == BOOKED and not (slot is not None and slot.closed)
     return appointment.moved_to is None and appointment.status in (BOOKED, HALL_CLOSED)
 
 

@@ -67,7 +67,7 @@ def test_each_stage_of_a_case_reaches_the_inbox_and_the_phone_once(
     pushed = apns.get("notifications")
     assert sorted(p["payload"]["aps"]["alert"]["title"] for p in pushed) == [
         "申请已送达办理部门",
-        "请补充材料",
+        "请补正申请",
     ]
     # The province repeats its callbacks: nothing is told twice.
     run_notifier(app)

@@ -156,7 +156,7 @@ def test_apns_push_reaches_the_device_over_http2(app: Any, client: Any, person: 
     assert states(app, note.id) == {"apns": "delivered"}
     pushed = apns.get("notifications", token=token)
     assert len(pushed) == 1
-    assert pushed[0]["payload"]["aps"]["alert"]["title"] == "请补充材料"
+    assert pushed[0]["payload"]["aps"]["alert"]["title"] == "请补正申请"
     assert "户口簿首页" in pushed[0]["payload"]["aps"]["alert"]["body"]
     assert pushed[0]["topic"] == app.config["APNS_TOPIC"]
 
