@@ -28,7 +28,7 @@ REPLAYED_HEADERS = ("ETag", "Location")
 def idempotent(
     view: Callable[..., Any] | None = None,
     *,
-    ttl: int | None = None,
+    ttl: int | Callable[[], int] | None = None,
     keep_accepted: bool = True,
     required: bool = False,
     per_session: bool = False,
@@ -39,7 +39,8 @@ def idempotent(
     Without the header the request runs as usual. Authenticated calls are scoped to the
     account; public ones (logins, refresh) to the request body itself, because a phone that
     lost a response often retries from another network and so another IP. `ttl` shortens how
-    long the first response is replayed (token endpoints: minutes, not a day).
+    long the first response is replayed (token endpoints: minutes, not a day); a callable is
+    asked at each request (a lifetime the configuration sets).
     `keep_accepted=False` stores no 202: for views whose 202 means "ask again later" (a
     verification still pending at the provider), a retry must ask again, not replay.
     `required=True` refuses a request without the header (428): writes that must never happen
@@ -60,7 +61,7 @@ def idempotent(
 
 def _wrap(
     view: Callable[..., Any],
-    ttl: int | None,
+    ttl: int | Callable[[], int] | None,
     keep_accepted: bool,
     required: bool,
     per_session: bool = False,
@@ -116,7 +117,7 @@ def _wrap(
                         resp.status_code, resp.get_data(), resp.content_type or "application/json",
                         {h: resp.headers[h] for h in REPLAYED_HEADERS if h in resp.headers},
                     ),
-                    ttl=ttl, alongside=held,
+                    ttl=ttl() if callable(ttl) else ttl, alongside=held,
                 )  # fmt: skip
             else:
                 store.abandon(scope, key)

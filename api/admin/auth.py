@@ -165,7 +165,9 @@ class MyPassword(MethodView):
 @blp.route("/me/totp")
 class MyNewTotp(MethodView):
     @allowed_before_password_change
-    @idempotent(per_session=True)  # a reset discards the secret and ends the session that got it
+    # A reset discards the secret and ends the session that got it; a replay outlives neither
+    # the secret's own lifetime (a retry after it would hand back a secret already refused).
+    @idempotent(per_session=True, ttl=lambda: current_app.config["ADMIN_TOTP_PENDING_TTL"])
     @blp.doc(security=BEARER_SECURITY)
     @blp.response(200, NewTotpSchema)
     def post(self) -> dict:
@@ -173,8 +175,9 @@ class MyNewTotp(MethodView):
 
         Only while `must_change_password` is set (else 409 `admin.totp_enrolment_not_needed`).
         The secret and its otpauth:// URI appear only in this response (a retry with the same
-        Idempotency-Key in the same session shows them again; after a credentials reset, which
-        discards the pending secret and ends the session, the same key gets a new one); asking
+        Idempotency-Key in the same session shows them again while the secret can be enrolled;
+        after a credentials reset, which discards the pending secret and ends the session, the
+        same key gets a new one); asking
         again replaces the pending one. It becomes your
         secret when `POST /admin/v1/me/password` changes the password with one of its codes as
         `new_totp_code` within `ADMIN_TOTP_PENDING_TTL` seconds (600); until then you log in with

@@ -222,13 +222,16 @@ def sms_send() -> Response:
     ctx = form_context()
     if isinstance(ctx, Response):
         return ctx
-    _, data, params, client = ctx
+    raw, data, params, client = ctx
     phone = (request.form.get("phone") or "").strip()
     shown = {"client": client, "params": params, "csrf": data["csrf"], "phone": phone}
     try:
-        send_code_for(phone)
+        sent = send_code_for(phone)
     except AppError as exc:
         return page("login.html", 400, step="start", problem=exc.message("zh"), **shown)
+    # The code is this browser's own wherever it is typed from (4G after Wi-Fi): a stranger's
+    # wrong guesses at the number count against them, not against the citizen's code.
+    browser.save(raw, {**data, "sms_challenge": sent.challenge_id})
     return page("login.html", step="code", **shown)
 
 
@@ -247,6 +250,7 @@ def sms_login() -> Response:
             session, encryptor=svc.encryptor, hasher=svc.hasher, ratelimiter=svc.ratelimiter,
             policy=otp.OtpPolicy.from_config(current_app.config), phone=phone, code=code,
             ip=client_ip(), request_id=g.get("request_id"), where="oauth_page",
+            challenge_id=data.get("sms_challenge"),
         )  # fmt: skip
         session.commit()
     except AppError as exc:

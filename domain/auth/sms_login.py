@@ -17,10 +17,10 @@ import json
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from core import audit, clock
@@ -150,7 +150,8 @@ def send_code(
         update(SmsChallenge)
         .where(
             SmsChallenge.phone_lookup == lookup,
-            SmsChallenge.requested_by == asker,
+            # and a code asked for before askers were kept, which no login can tell apart
+            or_(SmsChallenge.requested_by == asker, SmsChallenge.requested_by.is_(None)),
             SmsChallenge.consumed_at.is_(None),
             SmsChallenge.expires_at > now,
         )
@@ -205,25 +206,48 @@ def open_job_secret(encryptor: Encryptor, data: str) -> dict[str, Any]:
     return json.loads(encryptor.decrypt(data, purpose=SMS_JOB_PURPOSE))
 
 
+LIVE_CODES = 10  # a number has at most 10 codes a day (the provider's limit): all are looked at
+
+
 def _challenge_for(
-    session: Session, *, lookup: str, asker: str, challenge_id: str | None
-) -> tuple[SmsChallenge | None, bool]:
-    """The challenge a login names and whether the caller asked for it. With `challenge_id` (the
-    app kept it from the send): that one, if it is this number's. Without: the latest this
-    address asked for, else the number's latest (typed by someone else: a stranger, or the
-    citizen from another address)."""
-    if challenge_id is not None:
-        row = session.get(SmsChallenge, challenge_id) if is_id(challenge_id) else None
-        return (row, True) if row is not None and row.phone_lookup == lookup else (None, True)
-    latest = select(SmsChallenge).order_by(SmsChallenge.created_at.desc()).limit(1)
-    own = session.scalar(
-        latest.where(SmsChallenge.phone_lookup == lookup, SmsChallenge.requested_by == asker)
+    session: Session, *, lookup: str, asker: str, challenge_id: str | None, now: datetime
+) -> tuple[SmsChallenge | None, bool, list[SmsChallenge]]:
+    """The challenge a login counts against, whether the caller asked for it, and the live codes
+    the typed one may open. With `challenge_id` (the app kept it from the send): that one, if it
+    is this number's. Otherwise: the latest live code this address asked for (or one asked for
+    before askers were kept), else the number's latest live one (someone else's: a stranger's,
+    or the citizen's from another address); the code typed may open any live code of the number,
+    since each was delivered to the phone (a resend from 4G typed back on Wi-Fi; a send retried
+    from another network after its answer was lost, whose first code arrived first)."""
+    live = list(
+        session.scalars(
+            select(SmsChallenge)
+            .where(
+                SmsChallenge.phone_lookup == lookup,
+                SmsChallenge.consumed_at.is_(None),
+                SmsChallenge.expires_at > now,
+            )
+            .order_by(SmsChallenge.created_at.desc())
+            .limit(LIVE_CODES)
+        )
     )
-    if own is not None:
-        return own, True
-    row = session.scalar(latest.where(SmsChallenge.phone_lookup == lookup))
-    # A code asked for before askers were kept behaves as before: every login is its asker's.
-    return row, row is not None and row.requested_by is None
+    if challenge_id is not None:  # another number's (the number typed anew) names nothing
+        row = session.get(SmsChallenge, challenge_id) if is_id(challenge_id) else None
+        if row is not None and row.phone_lookup == lookup:
+            return row, True, live
+    mine = [row for row in live if row.requested_by in (asker, None)]
+    if mine:
+        return mine[0], True, live
+    if live:
+        return live[0], False, live
+    # None live: the latest tells why (burned by wrong guesses, or used or expired).
+    row = session.scalar(
+        select(SmsChallenge)
+        .where(SmsChallenge.phone_lookup == lookup)
+        .order_by(SmsChallenge.created_at.desc())
+        .limit(1)
+    )
+    return row, row is not None and row.requested_by in (asker, None), []
 
 
 def _check_code(
@@ -243,16 +267,32 @@ def _check_code(
     everyone but the asker (the right code included: guessing stays bounded), never burning it.
     """
     now = clock.now()
-    challenge, own = _challenge_for(session, lookup=lookup, asker=asker, challenge_id=challenge_id)
+    challenge, own, live = _challenge_for(
+        session, lookup=lookup, asker=asker, challenge_id=challenge_id, now=now
+    )
     if challenge is None:
         raise OtpExpired()
     counter = SmsChallenge.attempts if own else SmsChallenge.stray_attempts
     used = challenge.attempts if own else challenge.stray_attempts
+    if challenge not in live:  # used, replaced, expired or burned (as the database has it now)
+        raise (
+            OtpTooManyAttempts()
+            if challenge.consumed_at is None and used >= policy.max_attempts
+            else OtpExpired()
+        )
     if challenge.consumed_at is None and used >= policy.max_attempts:
         raise OtpTooManyAttempts()
     if challenge.consumed_at is not None or challenge.expires_at <= now:
         raise OtpExpired()
-    if not constant_time_equal(_code_hash(hasher, challenge.id, code), challenge.code_hash):
+    opened = next(
+        (
+            row for row in live
+            if row.attempts < policy.max_attempts
+            and constant_time_equal(_code_hash(hasher, row.id, code), row.code_hash)
+        ),
+        None,
+    )  # fmt: skip
+    if opened is None:
         # Count in the database, not on the loaded row, and read the count this guess made in
         # the same statement (RETURNING): concurrent wrong guesses each take exactly one attempt
         # and each is told its own remainder (4, 3, ...), never the same one twice. A guess the
@@ -281,10 +321,9 @@ def _check_code(
     consumed = session.execute(
         update(SmsChallenge)
         .where(
-            SmsChallenge.id == challenge.id,
+            SmsChallenge.id == opened.id,
             SmsChallenge.consumed_at.is_(None),
             SmsChallenge.attempts < policy.max_attempts,
-            counter < policy.max_attempts,
             SmsChallenge.expires_at > now,
         )
         .values(consumed_at=now)
@@ -292,7 +331,7 @@ def _check_code(
     if consumed != 1:
         session.rollback()
         raise OtpExpired()
-    return challenge
+    return opened
 
 
 def verify_and_login(
