@@ -36,18 +36,20 @@ def _guarded(session: object, step: str, work: Callable[[], Any], default: Any) 
 
 
 def housekeeping(session: object, interval: float) -> dict:
-    """Due-soon / overdue notices, expired drafts, SMS codes, pending operator TOTP secrets and
-    orphaned uploads, at most once per `interval` seconds (listing blobs is not free on object
-    storage)."""
+    """Due-soon / overdue notices, expired drafts, SMS codes, pending operator TOTP secrets,
+    ended citizen and operator sessions and orphaned uploads, at most once per `interval` seconds
+    (listing blobs is not free on object storage)."""
     from flask import current_app
 
     from api.deps import services
     from core import clock
     from domain.applications import deadline_watch
+    from domain.auth import sessions as citizen_sessions
     from domain.auth import sms_login
     from domain.evaluations import invitations
     from domain.forwarding import events
     from domain.operators import credential_changes
+    from domain.operators import sessions as operator_sessions
 
     now = time.monotonic()
     if _housekeeping["last"] and now - _housekeeping["last"] < interval:
@@ -71,6 +73,16 @@ def housekeeping(session: object, interval: float) -> dict:
         lambda: credential_changes.purge_expired_pending_totp(session, ttl=ttl),  # type: ignore[arg-type]
         0,
     )  # fmt: skip
+    # The revocation list's window (factory.py): a revoked session is rebuilt into Redis that long.
+    access_ttl = max(current_app.config["ACCESS_TOKEN_TTL"], current_app.config["OAUTH_ACCESS_TOKEN_TTL"])
+    ended = _guarded(
+        session, "login_sessions",
+        lambda: citizen_sessions.purge_ended_sessions(session, access_ttl=access_ttl),  # type: ignore[arg-type]
+        {"sessions": 0, "tokens": 0},
+    )  # fmt: skip
+    admins = _guarded(
+        session, "operator_sessions", lambda: operator_sessions.purge_expired_sessions(session), 0  # type: ignore[arg-type]
+    )  # fmt: skip
     orphans = _guarded(
         session, "orphans",
         lambda: application_materials.sweep_orphans(session, services().applications),  # type: ignore[arg-type]
@@ -79,6 +91,8 @@ def housekeeping(session: object, interval: float) -> dict:
     return {
         "deadline_notices": deadlines, **visits, "drafts_purged": purged, "nonces_purged": nonces,
         "sms_challenges_purged": codes, "pending_totp_purged": secrets,
+        "login_sessions_purged": ended["sessions"], "refresh_tokens_purged": ended["tokens"],
+        "operator_sessions_purged": admins,
         "orphan_files": orphans["files"], "orphan_blobs": orphans["blobs"],
         "partial_writes": orphans["partial_writes"],
     }  # fmt: skip

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String
+from sqlalchemy import ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base, IdMixin, UTCDateTime
@@ -18,6 +18,11 @@ class LoginSession(IdMixin, Base):
     """One logged-in device/channel; revoking it ends every token issued in it."""
 
     __tablename__ = "login_sessions"
+    __table_args__ = (
+        # The sweeper's retention (domain.auth.sessions.purge_ended_sessions) finds ended ones by these.
+        Index("ix_login_sessions_expires_at", "expires_at"),
+        Index("ix_login_sessions_revoked_at", "revoked_at"),
+    )
 
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
     channel: Mapped[str] = mapped_column(String(16))

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import event, select, update
+from sqlalchemy import delete, event, or_, select, update
 from sqlalchemy.orm import Session
 
 from core import clock
@@ -149,7 +149,8 @@ def refresh(
     if row is None:
         raise RefreshTokenInvalid()
     sess = session.get(LoginSession, row.session_id)
-    assert sess is not None
+    if sess is None:  # the sweeper deleted the session (long ended) after the token was read
+        raise RefreshTokenInvalid()
     if sess.revoked_at is not None:
         raise SessionRevoked()
     if row.rotated_at is not None:
@@ -167,6 +168,8 @@ def refresh(
     if claimed != 1:
         session.rollback()
         sess = session.get(LoginSession, row.session_id)
+        if sess is None:
+            raise RefreshTokenInvalid()
         _revoke(session, revocations, sess, reason="refresh_reuse")
         session.commit()
         raise RefreshTokenReused()
@@ -243,6 +246,38 @@ def revoke_all(
     families = oauth_tokens.end_account_tokens(session, account_id, reason=reason, end_grants=closed)
     session.info.setdefault(_PENDING_REVOCATIONS, []).extend((revocations, fid) for fid in families)
     return len(rows)
+
+
+# A session and its refresh tokens are deleted this long after it expired or was revoked (at
+# least the access-token lifetime: the revocation list is rebuilt from `revoked_at` that long).
+SESSION_RETENTION = timedelta(days=1)
+PURGE_BATCH = 500  # sessions deleted in one transaction
+PURGE_BATCHES = 20  # transactions at most in one sweeper pass; the rest waits for the next
+
+
+def purge_ended_sessions(
+    session: Session, *, access_ttl: int, batch: int = PURGE_BATCH, batches: int = PURGE_BATCHES
+) -> dict[str, int]:
+    """Delete the sessions that expired or were revoked more than SESSION_RETENTION ago, with
+    all their refresh tokens, `batch` sessions per transaction, at most `batches` of them; each
+    commits. What a refresh or the device list still reads is kept: a session not yet ended
+    keeps every token, rotated ones included (a rotated token used again ends it), and an ended
+    one can no longer be refreshed, listed or used (its access tokens died with it). An ended
+    session stays ended, so nothing needs a lock. How many sessions and tokens went."""
+    before = clock.now() - max(SESSION_RETENTION, timedelta(seconds=access_ttl + 60))
+    ended = or_(LoginSession.revoked_at < before, LoginSession.expires_at < before)
+    gone = {"sessions": 0, "tokens": 0}
+    for _ in range(batches):
+        ids = list(session.scalars(select(LoginSession.id).where(ended).limit(batch)))
+        if ids:
+            tokens = session.execute(delete(RefreshToken).where(RefreshToken.session_id.in_(ids)))
+            session.execute(delete(LoginSession).where(LoginSession.id.in_(ids)))
+            gone["tokens"] += int(tokens.rowcount or 0)
+            gone["sessions"] += len(ids)
+        session.commit()
+        if len(ids) < batch:
+            break
+    return gone
 
 
 def list_sessions(session: Session, *, account_id: str) -> list[LoginSession]:
