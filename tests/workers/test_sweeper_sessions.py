@@ -3,7 +3,8 @@ after they ended, and keeps what a refresh, the device list or a reuse check sti
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
 
 from core.db import db
 from domain.auth import sessions
@@ -124,3 +125,33 @@ def test_operator_sessions_go_a_day_after_they_expired(app, client, clock, monke
     assert len(_rows(OperatorSession, OperatorSession.id)) == 2
     me = client.get("/admin/v1/me", headers={"Authorization": f"Bearer {fresh}"})
     assert me.status_code == 200, me.get_json()
+
+
+def test_a_refresh_that_meets_the_purge_is_told_its_token_is_unknown(app, client, clock):
+    """The sweeper deletes a long-ended session between the refresh's token lookup and its
+    session lookup: the refresh is refused like any unknown token, not with a server error."""
+    gone = make_citizen(app)
+    clock.advance(app.config["SESSION_MAX_AGE"] + DAY + 60)
+    seen: list[object] = []
+
+    def purge_meanwhile(state) -> None:
+        if not state.is_select:
+            return
+        entity = state.statement.column_descriptions[0]["entity"]
+        if entity is RefreshToken:
+            seen.append(entity)
+        elif entity is LoginSession and seen == [RefreshToken]:
+            seen.append(entity)
+            with Session(db.engine) as other:
+                sessions.purge_ended_sessions(other, access_ttl=app.config["ACCESS_TOKEN_TTL"])
+
+    event.listen(Session, "do_orm_execute", purge_meanwhile)
+    try:
+        resp = client.post("/v1/auth/refresh", json={"refresh_token": gone["refresh_token"]})
+    finally:
+        event.remove(Session, "do_orm_execute", purge_meanwhile)
+
+    assert seen == [RefreshToken, LoginSession]
+    assert resp.status_code == 401, resp.get_json()
+    assert resp.get_json()["error"]["code"] == "auth.refresh_invalid"
+    assert _rows(LoginSession, LoginSession.id) == set()
