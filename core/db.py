@@ -9,6 +9,7 @@ import re
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -280,6 +281,23 @@ def lock_one(session: Any, cls: Any, *where: Any, params: dict[str, Any] | None 
     take_write_lock(session, cls.__table__, *where, params=params)
     stmt = select(cls).where(*where).with_for_update().execution_options(populate_existing=True)
     return session.scalar(stmt, params)
+
+
+def in_batches(session: Any, ids: Any, work: Callable[[list[Any]], None], *, batch: int, batches: int) -> int:
+    """Run `work` on the ids `ids` (a SELECT of one column) yields, `batch` at a time and at most
+    `batches` times, committing after each: a purge that must not hold one long transaction, and
+    whose rest waits for the next pass. `work` must take the ids out of what `ids` selects. How
+    many ids were worked on."""
+    done = 0
+    for _ in range(batches):
+        chosen = list(session.scalars(ids.limit(batch)))
+        if chosen:
+            work(chosen)
+            done += len(chosen)
+        session.commit()
+        if len(chosen) < batch:
+            break
+    return done
 
 
 def database_away(exc: BaseException) -> bool:

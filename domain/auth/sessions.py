@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from core import clock
 from core.crypto import random_token, token_hash
+from core.db import in_batches
 from core.tokens import TokenInvalid, TokenService
 from domain.accounts.models import DELETED, Account
 from domain.accounts.service import ensure_usable
@@ -266,18 +267,18 @@ def purge_ended_sessions(
     session stays ended, so nothing needs a lock. How many sessions and tokens went."""
     before = clock.now() - max(SESSION_RETENTION, timedelta(seconds=access_ttl + 60))
     ended = or_(LoginSession.revoked_at < before, LoginSession.expires_at < before)
-    gone = {"sessions": 0, "tokens": 0}
-    for _ in range(batches):
-        ids = list(session.scalars(select(LoginSession.id).where(ended).limit(batch)))
-        if ids:
-            tokens = session.execute(delete(RefreshToken).where(RefreshToken.session_id.in_(ids)))
-            session.execute(delete(LoginSession).where(LoginSession.id.in_(ids)))
-            gone["tokens"] += int(tokens.rowcount or 0)
-            gone["sessions"] += len(ids)
-        session.commit()
-        if len(ids) < batch:
-            break
-    return gone
+    tokens = 0
+
+    def purge(ids: list[str]) -> None:
+        nonlocal tokens
+        tokens += int(
+            session.execute(delete(RefreshToken).where(RefreshToken.session_id.in_(ids))).rowcount or 0
+        )
+        session.execute(delete(LoginSession).where(LoginSession.id.in_(ids)))
+
+    ended_ids = select(LoginSession.id).where(ended)
+    sessions = in_batches(session, ended_ids, purge, batch=batch, batches=batches)
+    return {"sessions": sessions, "tokens": tokens}
 
 
 def list_sessions(session: Session, *, account_id: str) -> list[LoginSession]:

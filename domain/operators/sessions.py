@@ -10,6 +10,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from core import clock
+from core.db import in_batches
 from core.tokens import TokenInvalid, TokenService
 from domain.operators.errors import AdminSessionIdle, AdminSessionRevoked
 from domain.operators.models import Operator, OperatorSession
@@ -174,13 +175,8 @@ def purge_expired_sessions(session: Session, *, batch: int = PURGE_BATCH, batche
     transaction, at most `batches` of them; each commits. An expired session never comes back,
     so nothing needs a lock. How many went. (Operator actions are audited by operator id.)"""
     expired = OperatorSession.expires_at < clock.now() - SESSION_RETENTION
-    gone = 0
-    for _ in range(batches):
-        ids = list(session.scalars(select(OperatorSession.id).where(expired).limit(batch)))
-        if ids:
-            session.execute(delete(OperatorSession).where(OperatorSession.id.in_(ids)))
-            gone += len(ids)
-        session.commit()
-        if len(ids) < batch:
-            break
-    return gone
+    return in_batches(
+        session, select(OperatorSession.id).where(expired),
+        lambda ids: session.execute(delete(OperatorSession).where(OperatorSession.id.in_(ids))),
+        batch=batch, batches=batches,
+    )  # fmt: skip

@@ -1,6 +1,7 @@
 """An appointment reminder held for the quiet hours (a booking made late in the evening for the
 next morning) follows what the citizen did meanwhile: a booking cancelled or moved overnight is
-not announced at 07:00 with a time that no longer holds."""
+not announced at 07:00 with a time that no longer holds, nor one on a day the hall closed in the
+night."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 
 from core.db import db
 from domain.appointments.service import BEIJING
-from tests.api.v1.applications.conftest import relogin, seeded  # noqa: F401 - fixture
+from tests.api.v1.applications.conftest import key, relogin, seeded  # noqa: F401 - fixture
 from tests.appointments.conftest import URL, book, next_working_day, slots
 from tests.notifications.conftest import Sim, apns, daytime, person, register_device, run_notifier, states  # noqa: F401 - fixtures
 
@@ -133,3 +134,30 @@ def test_a_held_closure_notice_is_not_sent_once_the_booking_was_moved(
     assert apns.get("notifications") == []
     ended = states(app, note.id)
     assert ended == {"apns": "permanent_failure"} and ended.errors["apns"][0] == "not_needed", ended
+
+
+def test_a_held_reminder_is_not_sent_for_a_day_the_hall_closed_overnight(
+    app: Any,
+    client: Any,
+    person: dict,  # noqa: F811
+    hall: str,
+    apns: Sim,  # noqa: F811
+    daytime: Any,  # noqa: F811
+    seeded: None,  # noqa: F811
+) -> None:
+    """The hall closed the day at 06:30, before the sweeper's next pass released the booking (once
+    per HOUSEKEEPING_INTERVAL): no "bring your ID at 09:00" to a shut hall at 07:05. A reminder
+    is not even created for a closed day (due_reminders); one held is not sent for one either."""
+    from tests.domain.operators.factories import admin_headers, make_operator
+
+    who, booked, _ = _booked_at_night(app, client, person, hall, daytime)
+    day = datetime.fromisoformat(booked["starts_at"]).astimezone(BEIJING).date()
+    dawn = datetime.combine(day, time(6, 30), tzinfo=BEIJING)
+    daytime.advance((dawn - daytime.now()).total_seconds())
+    editor = admin_headers(client, make_operator(app, username="cal-editor", roles=("catalog_editor",)))
+    body = {"date": day.isoformat(), "region": "440100", "kind": "holiday", "reason": "台风停工"}
+    assert client.post("/admin/v1/calendar/overrides", json=body, headers=editor | key()).status_code == 201
+    daytime.advance(timedelta(minutes=35).total_seconds())  # 07:05, before the sweeper's next pass
+    run_notifier(app)
+    [note] = _reminders(person["account_id"])
+    assert apns.get("notifications") == [], states(app, note.id)

@@ -1,5 +1,6 @@
 """The message a citizen gets when the department asks for a supplement names what to correct:
-the fields by their labels as well as the materials, in the inbox's language."""
+the fields by their labels as well as the materials, in the inbox's language; a request for a
+field alone is not titled "add materials"."""
 
 from __future__ import annotations
 
@@ -7,13 +8,17 @@ from tests.api.v1.applications.conftest import URL, get, jpeg, stage, upload
 from tests.api.v1.applications.test_lifecycle import _submitted
 
 
-def _supplement_message(app, client, who, lang="zh"):
+def _supplement_item(app, client, who, lang="zh"):
     from workers.notifier import run
 
     run(app, threads=1, once=True)
     items = client.get("/v1/notifications", headers=who["headers"] | {"Accept-Language": lang}).get_json()
     (message,) = [i for i in items["items"] if i["event_type"] == "supplement_requested"]
-    return message["body"]
+    return message
+
+
+def _supplement_message(app, client, who, lang="zh"):
+    return _supplement_item(app, client, who, lang)["body"]
 
 
 def test_a_supplement_asking_for_a_field_names_the_field_not_materials(app, client, zhang, officer):
@@ -27,6 +32,11 @@ def test_a_supplement_asking_for_a_field_names_the_field_not_materials(app, clie
     assert "领取方式" in body and "相关材料" not in body
     english = _supplement_message(app, client, zhang, "en")
     assert "How to collect" in english and "needs more: materials" not in english
+    # Nor is it titled "add materials" in the inbox and the push, though nothing is to be uploaded.
+    zh = _supplement_item(app, client, zhang)
+    assert "材料" not in zh["title"], zh
+    en = _supplement_item(app, client, zhang, "en")
+    assert "materials" not in en["title"], en
 
 
 def test_fields_and_materials_asked_together_are_both_named(app, client, zhang, officer):
