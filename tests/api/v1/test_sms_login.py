@@ -54,10 +54,11 @@ def sms_jobs() -> list[OutboxJob]:
 
 
 def deliver() -> list[str]:
-    """Run every due SMS job once, as a worker would."""
-    return [
-        execute_outbox_job(job.id) for job in sms_jobs() if job.status in ("pending", "enqueued", RETRYING)
-    ]
+    """Run every due SMS job once, as a worker would. The due ones are read before any runs: a
+    run removes the session the rest were loaded in (two jobs made in one frozen instant may
+    come in either order)."""
+    due = [job.id for job in sms_jobs() if job.status in ("pending", "enqueued", RETRYING)]
+    return [execute_outbox_job(job_id) for job_id in due]
 
 
 def messages(sim, phone) -> list[dict]:
