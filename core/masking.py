@@ -9,7 +9,8 @@ from collections.abc import Iterable
 # (138 1234 5678, 138-1234-5678): the prefix and separators go with the masked digits.
 _PHONE = re.compile(r"(?<![0-9A-Za-z+])(?:(?:\+|00)?86[- ]?)?(1[3-9]\d)[- ]?\d{4}[- ]?(\d{4})(?![0-9A-Za-z])")
 _CJK = re.compile(r"[\u3400-\u9fff]")
-_ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])(\d{6})\d{8}(\d{3}[\dXx])(?![0-9A-Za-z])")
+_ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])")
+_ID_SHAPE = re.compile(r"\A\d{17}[\dXx]\Z")
 
 
 def mask_phone(phone: str | None) -> str | None:
@@ -19,9 +20,28 @@ def mask_phone(phone: str | None) -> str | None:
     return phone[:3] + "****" + phone[-4:] if len(phone) >= 7 else "****"
 
 
+def mask_id_number(id_number: str) -> str:
+    """110101199003078515 → 110***********8515: the province and city digits and the last four.
+    The one rule for a resident ID number wherever it is shown or logged (the identity, the
+    wallet's certificates that print it, prefilled forms, shared data, log lines)."""
+    return id_number[:3] + "*" * (len(id_number) - 7) + id_number[-4:]
+
+
+def mask_number(number: str) -> str:
+    """A number printed on a certificate: a resident ID number by `mask_id_number`, any other
+    the first and last four characters kept (two each when shorter than ten), never more than
+    half of it shown."""
+    if _ID_SHAPE.match(number):
+        return mask_id_number(number)
+    if len(number) <= 4:
+        return "*" * len(number)
+    keep = 2 if len(number) < 10 else 4
+    return number[:keep] + "*" * (len(number) - 2 * keep) + number[-keep:]
+
+
 def redact_text(text: str) -> str:
     """Replace phone numbers and ID numbers inside free text (log lines)."""
-    text = _ID_NUMBER.sub(r"\1********\2", text)
+    text = _ID_NUMBER.sub(lambda m: mask_id_number(m.group()), text)
     return _PHONE.sub(r"\1****\2", text)
 
 

@@ -6,6 +6,7 @@ import re
 from datetime import date
 
 from core.errors import Text
+from core.masking import mask_id_number as mask_id_number  # re-exported: one rule (core.masking)
 from core.masking import mask_name as mask_name  # re-exported: masked names on identity documents
 from core.names import HAN
 from core.names import canonical_name as canonical_name  # re-exported: the public name of the rule
@@ -100,8 +101,3 @@ def normalise_name(raw: str) -> str:
     if not _NAME.match(value):
         raise DocumentProblem("name", "characters")
     return value
-
-
-def mask_id_number(id_number: str) -> str:
-    """110101199003078515 → 110***********8515: region prefix and last four only."""
-    return id_number[:3] + "*" * (len(id_number) - 7) + id_number[-4:]

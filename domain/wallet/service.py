@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from core import audit, clock
 from core.db import ordered_id
-from core.masking import mask_name
+from core.masking import mask_name, mask_number
 from core.tokens import TokenExpired, TokenInvalid
 from domain.identity.deps import ID_PURPOSE, NAME_PURPOSE
 from domain.identity.models import VerifiedIdentity
@@ -79,13 +79,6 @@ def holder(
         deps.encryptor.decrypt(row.name_enc, purpose=NAME_PURPOSE),
         deps.encryptor.decrypt(row.id_number_enc, purpose=ID_PURPOSE),
     )
-
-
-def mask_number(number: str) -> str:
-    if len(number) <= 4:
-        return "*" * len(number)
-    keep = 2 if len(number) < 10 else 4
-    return number[:keep] + "*" * (len(number) - 2 * keep) + number[-keep:]
 
 
 def usable(row: WalletCertificate, today: date) -> bool:

@@ -287,3 +287,28 @@ def test_names_widen_to_the_catalogs_with_ratings_tasks_and_certificates_kept(tm
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM rectification_tasks")).scalar() == 1
     engine.dispose()
+
+
+def test_stored_wallet_masks_of_id_numbers_take_the_identitys_rule(tmp_path):
+    url, engine = _sqlite_at(tmp_path, "3b7d1e5a9c42")
+    masks = {
+        "card": ("11100000000019713D001", "4401**********4413"),
+        "licence": ("11100000000019713D003", "4401**********441X"),
+        "licence-new": ("11100000000019713D003", "440***********4413"),  # synced already
+        "business": ("11100000000014311C001", "9144**********XX1Q"),  # not an ID number
+    }
+    with engine.begin() as conn:
+        _row(conn, "accounts", id="acc")
+        for key, (type_code, masked) in masks.items():
+            _row(conn, "wallet_certificates", id=key, account_id="acc", identifier=key,
+                 type_code=type_code, number_masked=masked)  # fmt: skip
+    migrate(url, "7f3a9c2e5d14")
+    with engine.connect() as conn:
+        after = dict(conn.execute(text("SELECT id, number_masked FROM wallet_certificates")).all())
+    assert after == {
+        "card": "440***********4413",
+        "licence": "440***********441X",
+        "licence-new": "440***********4413",
+        "business": "9144**********XX1Q",
+    }
+    engine.dispose()
