@@ -54,7 +54,7 @@ class SmsChallenge(IdMixin, Base):
     phone_lookup: Mapped[str] = mapped_column(String(128), index=True)
     code_hash: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)  # the sweeper's purge
     # Wrong codes typed by whoever asked for it (the same address, or the app with its
     # challenge id): OTP_MAX_ATTEMPTS of them burn the code.
     attempts: Mapped[int] = mapped_column(Integer, default=0)

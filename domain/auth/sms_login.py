@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from core import audit, clock
 from core.crypto import Encryptor, LookupHasher, constant_time_equal
-from core.db import is_id, new_id
+from core.db import in_batches, is_id, new_id
 from core.errors import RateLimited
 from core.outbox import service as outbox
 from core.ratelimit import RateLimiter
@@ -43,6 +43,8 @@ OTP_TEMPLATE = "otp"
 # Challenges are deleted this long after they expired (or were replaced, burned or used): none
 # can open a session then, and the login's audit event keeps the challenge id.
 CHALLENGE_RETENTION = timedelta(days=1)
+PURGE_BATCH = 500  # challenges deleted in one transaction
+PURGE_BATCHES = 20  # transactions at most in one sweeper pass; the rest waits for the next
 
 
 @dataclass(frozen=True)
@@ -185,14 +187,19 @@ def send_code(
     return CodeSent(policy.ttl, policy.min_interval, challenge.id, job.id)
 
 
-def purge_expired_challenges(session: Session) -> int:
-    """Delete the challenges that expired more than CHALLENGE_RETENTION ago; commits. How many
-    went. (A used, replaced or burned code ended at once: its lifetime bounds it too.)"""
-    done = session.execute(
-        delete(SmsChallenge).where(SmsChallenge.expires_at < clock.now() - CHALLENGE_RETENTION)
-    )
-    session.commit()
-    return int(done.rowcount or 0)
+def purge_expired_challenges(
+    session: Session, *, batch: int = PURGE_BATCH, batches: int = PURGE_BATCHES
+) -> int:
+    """Delete the challenges that expired more than CHALLENGE_RETENTION ago, `batch` per
+    transaction, at most `batches` of them; each commits (a burst of sends must not become one
+    long delete). An expired code never comes back, so nothing needs a lock. How many went. (A
+    used, replaced or burned code ended at once: its lifetime bounds it too.)"""
+    expired = SmsChallenge.expires_at < clock.now() - CHALLENGE_RETENTION
+    return in_batches(
+        session, select(SmsChallenge.id).where(expired),
+        lambda ids: session.execute(delete(SmsChallenge).where(SmsChallenge.id.in_(ids))),
+        batch=batch, batches=batches,
+    )  # fmt: skip
 
 
 def challenge_is_live(session: Session, challenge_id: str) -> bool:

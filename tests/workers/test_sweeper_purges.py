@@ -3,6 +3,8 @@ TOTP secrets of operators once they can no longer replace a secret."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pyotp
 from sqlalchemy import select
 
@@ -92,3 +94,28 @@ def test_an_expired_pending_totp_secret_is_erased_and_a_late_change_still_told_i
     late = _change(client, headers | EN, bob, "k1", current=RESET_PASSWORD, new=OWN_PASSWORD, new_totp=code)
     assert late.status_code == 409, late.get_json()
     assert late.get_json()["error"]["code"] == "admin.totp_enrolment_expired"
+
+
+def test_a_backlog_of_sms_codes_goes_in_bounded_batches_and_live_codes_stay(app, clock):
+    from domain.auth import sms_login
+
+    session = db.session()
+    now = clock_mod.now()
+
+    def add(expires_in: int) -> str:
+        row = SmsChallenge(
+            phone_lookup="p", code_hash="h", created_at=now, expires_at=now + timedelta(seconds=expires_in)
+        )
+        session.add(row)
+        session.flush()
+        return row.id
+
+    for _ in range(7):
+        add(-DAY - 60)  # expired a day and a minute ago
+    live, ended = add(300), add(-60)
+    session.commit()
+
+    assert sms_login.purge_expired_challenges(session, batch=3, batches=2) == 6  # two batches, then wait
+    assert len(_challenges()) == 3
+    assert sms_login.purge_expired_challenges(session, batch=3, batches=2) == 1
+    assert _challenges() == {live, ended}
