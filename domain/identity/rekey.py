@@ -11,7 +11,8 @@ replaced meanwhile comes back. Batches commit one at a time and the command can 
 values already on the active key are skipped. Each place is reported as soon as it is done, with
 how many values were still not under the active key when it finished (`left`): under a key no
 longer configured, or written meanwhile by a process still running with the old active key.
-A finished run is audited (`data_key.reencrypted`).
+A finished run is audited (`data_key.reencrypted`), and so is a run stopped by an error
+(outcome `failed`: the places done and the one it stopped at).
 
 Not covered: the cached application views in Redis (rendered afresh when unreadable).
 """
@@ -206,15 +207,28 @@ def rekey(
     """Rewrite every ciphertext not under the active key (columns, outbox payloads, stored
     files, stored idempotent replays); yields each place as soon as it is done, with its counts:
     examined, rewritten, left (still under another key). Once all are done the run is audited
-    (`data_key.reencrypted`: the key, how many were rewritten, the places with values left)."""
+    (`data_key.reencrypted`: the key, how many were rewritten, the places with values left). A
+    run stopped by an error (or interrupted) is audited too, outcome `failed`, with the places
+    done, the one it stopped at and the error's type (never its text: it may quote a value),
+    before the error goes on to the caller."""
     reports: dict[str, dict[str, int]] = {}
-    for place in PLACES:
-        reports[place.name] = _rekey_place(session, encryptor, place, batch_size).as_dict()
-        yield place.name, reports[place.name]
-    reports[FILES_NAME] = rekey_blobs(session, encryptor=encryptor, storage=storage, batch_size=batch_size)
-    yield FILES_NAME, reports[FILES_NAME]
-    reports[REPLAYS_NAME] = replays.reencrypt(encryptor, batch_size=batch_size)
-    yield REPLAYS_NAME, reports[REPLAYS_NAME]
+    at = ""
+    try:
+        for place in PLACES:
+            at = place.name
+            reports[place.name] = _rekey_place(session, encryptor, place, batch_size).as_dict()
+            yield place.name, reports[place.name]
+        at = FILES_NAME
+        reports[FILES_NAME] = rekey_blobs(
+            session, encryptor=encryptor, storage=storage, batch_size=batch_size
+        )
+        yield FILES_NAME, reports[FILES_NAME]
+        at = REPLAYS_NAME
+        reports[REPLAYS_NAME] = replays.reencrypt(encryptor, batch_size=batch_size)
+        yield REPLAYS_NAME, reports[REPLAYS_NAME]
+    except (Exception, KeyboardInterrupt) as exc:
+        _record_stop(session, actor, encryptor.active_kid, done=reports, stopped_at=at, error=exc)
+        raise
     left = {name: counts["left"] for name, counts in reports.items() if counts["left"]}
     audit_log.record(
         session, actor, "data_key.reencrypted", target_type="data_key", target_id=encryptor.active_kid,
@@ -222,3 +236,26 @@ def rekey(
         details={"rewritten": sum(counts["rewritten"] for counts in reports.values()), "left": left},
     )  # fmt: skip
     session.commit()
+
+
+def _record_stop(
+    session: Session,
+    actor: Actor,
+    kid: str,
+    *,
+    done: dict[str, dict[str, int]],
+    stopped_at: str,
+    error: BaseException,
+) -> None:
+    """Audit a run that stopped (`data_key.reencrypted`, outcome `failed`); the batches it
+    committed are kept. When the database itself is what failed, nothing can be recorded and
+    the caller's error is what the operator sees."""
+    try:
+        session.rollback()
+        audit_log.record(
+            session, actor, "data_key.reencrypted", target_type="data_key", target_id=kid, outcome="failed",
+            details={"done": done, "stopped_at": stopped_at, "error": type(error).__name__},
+        )  # fmt: skip
+        session.commit()
+    except Exception:
+        session.rollback()

@@ -202,11 +202,17 @@ def test_a_run_stopped_midway_has_shown_what_it_finished(app, services, db_sessi
     assert lines["channel_identities.value_enc"].endswith("rewritten 1\tleft 0")
     assert "application_files.<blob>" not in lines
     assert "re-run the command to finish" in result.output
-    assert _audited() == {}  # no finished run to record
+    stopped = _audited()  # what was done and where it stopped, without the error's text
+    assert set(stopped) == {"failed"} and stopped["failed"][:3] == ("system", "cli", NEW_KID)
+    details = stopped["failed"][3]
+    assert details["stopped_at"] == "application_files.<blob>" and details["error"] == "StorageUnavailable"
+    assert details["done"]["channel_identities.value_enc"] == {"examined": 1, "rewritten": 1, "left": 0}
+    assert "application_files.<blob>" not in details["done"] and "timed out" not in str(details)
     monkeypatch.undo()
     _ring(monkeypatch, enc, {**dict(enc._keys), NEW_KID: NEW_KEY}, NEW_KID)
     again = app.test_cli_runner().invoke(args=["keys", "reencrypt-data"])
     assert again.exit_code == 0, again.output
+    assert set(_audited()) == {"failed", "ok"}
     lines = dict(line.split("\t", 1) for line in again.output.splitlines() if "\t" in line)
     assert lines["channel_identities.value_enc"].endswith("rewritten 0\tleft 0")  # done before
     assert lines["application_files.<blob>"] == "examined 1\trewritten 1\tleft 0"
