@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,6 +44,24 @@ class IdempotencyKeyRequired(AppError):
     message_en = "This request needs an Idempotency-Key so a retry never runs it twice"
 
 
+class IdempotencyReplayUnavailable(AppError):
+    """The first request with this key finished, but its stored answer cannot be read (its data
+    key was removed from DATA_KEYS before `keys reencrypt-data` moved it). The write is never
+    run again under the same key: the client checks the current state and, to do it again,
+    sends a new key. `details.status` is what the first request answered."""
+
+    status = 409
+    code = "idempotency.replay_unavailable"
+    message_zh = (
+        "该请求此前已处理，但当时的结果已无法再次返回。"
+        "请先刷新查看最新状态；如仍需操作，请使用新的 Idempotency-Key 重新发送"
+    )
+    message_en = (
+        "This request was already processed, but its response can no longer be returned. Check the "
+        "current state first; to do it again, send it with a new Idempotency-Key"
+    )
+
+
 @dataclass
 class StoredResponse:
     status: int
@@ -50,6 +69,8 @@ class StoredResponse:
     content_type: str
     headers: dict[str, str] = field(default_factory=dict)  # the ones a replay must carry too
 
+
+log = logging.getLogger(__name__)
 
 _PURPOSE = "idempotency"
 _PREFIX = "idem:"
@@ -64,6 +85,12 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
+
+
+def _kid_of(ciphertext: str) -> str:
+    """The key id a ciphertext names (`v1.<kid>.…`), for a log line: never any of its content."""
+    parts = ciphertext.split(".", 2)
+    return f"key {parts[1][:32]}" if len(parts) == 3 else "not a ciphertext"
 
 
 class IdempotencyStore:
@@ -117,7 +144,11 @@ class IdempotencyStore:
             raise IdempotencyKeyReused()
         if entry["state"] == "running":
             raise IdempotencyInFlight()
-        body = self._enc.decrypt_bytes(entry["body"], purpose=_PURPOSE)
+        try:
+            body = self._enc.decrypt_bytes(entry["body"], purpose=_PURPOSE)
+        except DecryptionError:
+            log.warning("idempotency: a stored response cannot be decrypted (%s)", _kid_of(entry["body"]))
+            raise IdempotencyReplayUnavailable(details={"status": entry["status"]}) from None
         return StoredResponse(entry["status"], body, entry["content_type"], entry.get("headers") or {})
 
     def complete(
