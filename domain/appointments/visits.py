@@ -9,7 +9,7 @@ import hmac
 from collections import Counter
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import case, select, update
 from sqlalchemy.orm import Session
 
 from core import clock
@@ -172,8 +172,12 @@ def release_closed(session: Session, now: datetime) -> list[tuple[Appointment, A
         execution_options={"synchronize_session": False},
     ).all()
     for slot_id, count in Counter(row.slot_id for row in released).items():
+        # A count that drifted below the bookings released stops at zero: every place is
+        # given back, never a negative count (nor the slot skipped, its places lost for good).
         session.execute(
-            update(S).where(S.id == slot_id, S.booked >= count).values(booked=S.booked - count),
+            update(S)
+            .where(S.id == slot_id)
+            .values(booked=case((S.booked >= count, S.booked - count), else_=0)),
             execution_options={"synchronize_session": False},
         )
     if not released:

@@ -249,3 +249,30 @@ def test_a_move_during_the_halls_release_waits_and_moves_the_released_booking(
     mine = {a["id"]: (a["status"], a["moved_to"]) for a in client.get(URL, headers=who["headers"]).get_json()}
     assert mine == {booked["id"]: ("hall_closed", new), new: ("booked", None)}
     _places_match_bookings()
+
+
+def test_a_slot_whose_count_drifted_below_its_bookings_gives_every_place_back_and_never_goes_negative(
+    app: Any, client: Any, hall: str
+) -> None:
+    """Two bookings on a slot whose count says one (drifted): the release still empties it (not
+    skipped, leaving a place lost for good), and the count stops at zero."""
+    from sqlalchemy import update
+
+    from domain.appointments.models import AppointmentSlot
+
+    day = next_working_day(app)
+    first, second = make_citizen(app), make_citizen(app)
+    slot = slots(client, first, hall, day).get_json()[0]
+    for who in (first, second):
+        assert book(client, who, slot["id"]).status_code == 201
+    session = db.session()
+    session.execute(update(AppointmentSlot).where(AppointmentSlot.id == slot["id"]).values(booked=1))
+    session.commit()
+    editor = _editor(app, client)
+    override = _close_day(client, editor, day)
+    assert _sweep()["appointments_closed_told"] == 2
+    assert db.session().get(AppointmentSlot, slot["id"]).booked == 0
+    assert (
+        client.delete(f"/admin/v1/calendar/overrides/{override}", headers=editor | key()).status_code == 204
+    )
+    assert slots(client, first, hall, day).get_json()[0]["available"] == slot["capacity"]
