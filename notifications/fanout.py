@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import false, func, select, tuple_
+from sqlalchemy import case, false, func, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -39,6 +39,8 @@ from notifications.settings import NotifySettings
 
 log = logging.getLogger(__name__)
 
+HELD_QUIET = "quiet_hours"  # a message's held_reason while the quiet hours hold it
+
 
 @dataclass(frozen=True)
 class Event:
@@ -60,7 +62,11 @@ class _Facts:
     wechat: dict[str, str] = field(default_factory=dict)  # account → channel identity id
     quota: set[tuple[str, str]] = field(default_factory=set)  # (account, template) with quota left
     devices: dict[str, list[Device]] = field(default_factory=lambda: defaultdict(list))
-    recent: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    # The per-user limit's count: (account, held for the quiet hours) → events told over WeChat
+    # or push in the hour before the message goes out (`since`: when that hour begins).
+    recent: dict[tuple[str, bool], int] = field(default_factory=lambda: defaultdict(int))
+    since: dict[bool, datetime] = field(default_factory=dict)
+    quiet_end: datetime | None = None  # when messages held now go out
     templates: dict[str, str] = field(default_factory=dict)  # event type → WeChat template id
 
 
@@ -163,14 +169,23 @@ def _facts(session: Session, settings: NotifySettings, accounts: set[str], now: 
     ):
         facts.devices[device.account_id].append(device)
     # The per-user limit counts events told over WeChat or push, not messages: one event to a
-    # citizen's three phones is one interruption, and must not use up three of the hour's.
-    since = now - timedelta(hours=1)
-    for account_id, count in session.execute(
-        select(Message.account_id, func.count(func.distinct(Message.notification_id)))
-        .where(Message.account_id.in_(accounts), Message.created_at > since, Message.channel != "sms")
-        .group_by(Message.account_id)
-    ):
-        facts.recent[account_id] = int(count)
+    # citizen's three phones is one interruption, and must not use up three of the hour's. It
+    # counts them in the hour they go out: a message held for the quiet hours from when they end
+    # (a night of events is not a burst above the limit at 07:00), and one held now in the hour
+    # before they end.
+    facts.quiet_end = settings.quiet.ends_after(now)
+    facts.since[False] = now - timedelta(hours=1)
+    if facts.quiet_end is not None:
+        facts.since[True] = facts.quiet_end - timedelta(hours=1)
+    M = Message
+    told_at = case((M.held_reason == HELD_QUIET, M.due_at), else_=M.created_at)
+    for held, since in facts.since.items():
+        for account_id, count in session.execute(
+            select(M.account_id, func.count(func.distinct(M.notification_id)))
+            .where(M.account_id.in_(accounts), told_at > since, M.channel != "sms")
+            .group_by(M.account_id)
+        ):
+            facts.recent[(account_id, held)] = int(count)
     return facts
 
 
@@ -208,18 +223,17 @@ def _messages(settings: NotifySettings, note: Notification, facts: _Facts, now: 
         skipped["push"] = "no_device"
     else:
         targets += [(d.provider, d.id) for d in devices]
-    if targets and not note.critical and facts.recent[note.account_id] >= settings.user_per_hour:
+    due, held = now, None
+    if prefs.quiet_hours and note.event_type not in settings.quiet_exempt and facts.quiet_end is not None:
+        due, held = facts.quiet_end, HELD_QUIET
+    told = facts.recent[(note.account_id, held is not None)]
+    if targets and not note.critical and told >= settings.user_per_hour:
         skipped |= {
             ("push" if channel in PUSH_PROVIDERS else channel): "rate_limited" for channel, _ in targets
         }
         targets = []
-    facts.recent[note.account_id] += 1 if targets else 0
-
-    due, held = now, None
-    if prefs.quiet_hours and note.event_type not in settings.quiet_exempt:
-        quiet_end = settings.quiet.ends_after(now)
-        if quiet_end is not None:
-            due, held = quiet_end, "quiet_hours"
+    for window, since in facts.since.items():  # each hour that the message goes out in
+        facts.recent[(note.account_id, window)] += 1 if targets and due > since else 0
     if note.critical:
         if not prefs.allows(note.event_type, "sms"):
             skipped["sms"] = "preference"
