@@ -72,7 +72,11 @@ _LOCKED = (
 def correct(
     session: Session, row_id: str, *, overrides: dict[str, Any] | None, operator_id: str
 ) -> ForwardingOutbox:
-    """Set the fields laid over the upstream body (e.g. a field the province's validation wants)."""
+    """Set the fields laid over the upstream body (e.g. a field the province's validation wants).
+    The row is locked before its state is judged, on SQLite too (its write lock): a replay
+    committing meanwhile leaves it no longer dead, and the correction is refused rather than laid
+    over a row already sent again without it."""
+    take_write_lock(session, ForwardingOutbox.__table__, ForwardingOutbox.id == row_id)
     row = session.scalar(_LOCKED, {"row_id": row_id})
     if row is None:
         raise RowNotFound()

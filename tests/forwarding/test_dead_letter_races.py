@@ -1,9 +1,11 @@
-"""Two operators at one dead letter at once: it is replayed once."""
+"""Two operators at one dead letter at once: it is replayed once, and a correction never lands
+on a row another operator has already sent again."""
 
 from __future__ import annotations
 
 from core.db import db
-from tests.forwarding.conftest import forward, key, submitted
+from domain.applications.models import ForwardingOutbox
+from tests.forwarding.conftest import forward, fresh, key, submitted
 from tests.forwarding.test_withdrawal_unsent import _refusing, _rows
 
 
@@ -35,3 +37,22 @@ def test_two_replays_of_one_dead_letter_at_once_send_it_once(
     monkeypatch.undo()
     assert forward(services) == ["delivered"]
     assert province.stats()["received"] == 1
+
+
+def test_a_correction_meeting_a_replay_waits_and_is_refused_once_the_row_is_sent_again(
+    app, client, zhang, services, province, ops, monkeypatch
+):
+    from domain.forwarding import operations
+    from tests.evaluations.meanwhile import meanwhile
+
+    row_id = _dead_row(client, zhang, services, monkeypatch)
+    other = meanwhile(
+        monkeypatch, operations, app,
+        lambda c: c.patch(f"/admin/v1/forwarding/rows/{row_id}", json={"overrides": {"channel": 3}},
+                          headers=ops | key()),
+    )  # fmt: skip
+    operations.replay(db.session(), row_id, operator_id="op-1")
+    fixed = other.finish()
+    assert other.waited, "the correction went through while the replay held the row"
+    assert fixed.status_code == 409 and fixed.get_json()["error"]["code"] == "forwarding.not_dead_letter"
+    assert fresh().get(ForwardingOutbox, row_id).overrides is None  # not laid over a row sent again
