@@ -71,6 +71,18 @@ class ComplaintState(AppError):
     message_en = "The current state does not allow this"
 
 
+class AlreadyAnswered(ComplaintState):
+    """One answer per round: the next round starts when the citizen rates the answer 不满意."""
+
+    message_zh = "该投诉或咨询已答复，正在等待群众对答复的评价，不能再次答复"
+    message_en = "It has been answered and awaits the citizen's rating of that answer"
+
+
+class AlreadyClosed(ComplaintState):
+    message_zh = "该投诉或咨询已办结，不能再答复"
+    message_en = "It is closed and can no longer be answered"
+
+
 def _event(
     session: Session,
     complaint: Complaint,
@@ -230,12 +242,18 @@ def reply(
     """An operator's answer; the citizen is told by the caller, in the same transaction (the
     complaint stays locked until the caller commits, so `replies` counts exactly this answer's
     round), and may rate it. Does not commit. Another department's complaint is 404 to an
-    operator tied to departments."""
+    operator tied to departments.
+
+    One answer per round: a complaint answered and not yet rated is 409 `complaints.state` to
+    a second operator (also one who waited on the lock while the first answered), so the
+    citizen rates one answer and is told once; 不满意 opens the next round."""
     complaint = _locked(session, complaint_id)
     if complaint is None or not _in_scope(session, complaint, scope):
         raise ComplaintNotFound()
     if complaint.status == CLOSED:
-        raise ComplaintState()
+        raise AlreadyClosed()
+    if complaint.status == REPLIED:
+        raise AlreadyAnswered()
     if not has_visible_text(text):  # the citizen is asked to rate this answer: it must be readable
         raise BadComplaint(fields={"text": [Text("Required", "请填写答复内容")]})
     _event(

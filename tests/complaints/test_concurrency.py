@@ -1,5 +1,6 @@
 """A complaint changed by two requests at once (the citizen's rating from two devices, a rating
-and an operator's further answer): the complaint is locked before its state is checked, so the
+and an operator's answer of the next round; two operators' answers are in
+test_one_answer_per_round.py): the complaint is locked before its state is checked, so the
 second waits for the first to commit, then is judged on the state the first left, and its
 timeline events are numbered after the first one's (never a 500 on a repeated seq)."""
 
@@ -108,9 +109,11 @@ def test_an_answer_and_a_closing_rating_at_once(
     operators: list[dict],
     monkeypatch: Any,
 ) -> None:
-    """The operator answers again while the citizen closes it: the rating waits, then rates the
-    newest answer (the complaint is replied again), and the timeline has no repeated number."""
+    """The operator answers the next round (after 不满意) while the citizen, on a stale screen,
+    closes it: the rating waits, then rates the newest answer, and the timeline has no repeated
+    number."""
     complaint_id = _replied(client, zhang, operators[0])
+    assert _rate(client, zhang, complaint_id, "不满意").status_code == 200
     other = meanwhile(monkeypatch, complaints, app, lambda c: _rate(c, zhang, complaint_id, "满意"))
     answered = _reply(client, operators[1], complaint_id, "补充答复")
     rated = other.finish()
@@ -119,4 +122,6 @@ def test_an_answer_and_a_closing_rating_at_once(
     assert rated.status_code == 200, rated.get_json()
     complaint, events = _stored(complaint_id)
     assert complaint.status == "closed"
-    assert events == [(1, "submitted"), (2, "replied"), (3, "replied"), (4, "rated"), (5, "closed")]
+    assert events == [
+        (1, "submitted"), (2, "replied"), (3, "rated"), (4, "replied"), (5, "rated"), (6, "closed"),
+    ]  # fmt: skip
