@@ -22,7 +22,7 @@ def _told(client: Any, who: dict) -> int:
 def test_a_second_answer_to_the_same_round_is_refused(
     client: Any,
     zhang: dict,  # noqa: F811
-    operators: list[dict],
+    operators: list[dict],  # noqa: F811
 ) -> None:
     complaint_id = file(client, zhang).get_json()["id"]
     assert _reply(client, operators[0], complaint_id, "已核实").status_code == 200
@@ -57,7 +57,7 @@ def test_two_operators_answering_at_once_one_wins(
     app: Any,
     client: Any,
     zhang: dict,  # noqa: F811
-    operators: list[dict],
+    operators: list[dict],  # noqa: F811
     monkeypatch: Any,
 ) -> None:
     complaint_id = file(client, zhang).get_json()["id"]
