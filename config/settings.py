@@ -185,6 +185,8 @@ class BaseConfig:
 
         # 好差评: working days a department has to rectify a 差评 (docs/hall-and-feedback.md).
         self.RECTIFY_WORKING_DAYS = _int("RECTIFY_WORKING_DAYS", 5)
+        # …and the citizen to confirm or appeal a response; then it is confirmed by default.
+        self.RECTIFY_DECIDE_WORKING_DAYS = _int("RECTIFY_DECIDE_WORKING_DAYS", 5)
         # Notifications (docs/notifications.md).
         self.NOTIFY_TIMEZONE = _env("NOTIFY_TIMEZONE", "Asia/Shanghai")
         self.NOTIFY_QUIET_HOURS = _env("NOTIFY_QUIET_HOURS", "22:00-07:00")  # no push or SMS then

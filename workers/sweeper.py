@@ -37,7 +37,8 @@ def _guarded(session: object, step: str, work: Callable[[], Any], default: Any) 
 
 def housekeeping(session: object, interval: float) -> dict:
     """Due-soon / overdue notices, expired drafts, SMS codes, pending operator TOTP secrets,
-    ended citizen and operator sessions and orphaned uploads, at most once per `interval` seconds
+    ended citizen and operator sessions, rectification responses left undecided past their
+    period (confirmed by default) and orphaned uploads, at most once per `interval` seconds
     (listing blobs is not free on object storage)."""
     from flask import current_app
 
@@ -47,6 +48,7 @@ def housekeeping(session: object, interval: float) -> dict:
     from domain.auth import sessions as citizen_sessions
     from domain.auth import sms_login
     from domain.evaluations import invitations
+    from domain.evaluations import service as rectifications
     from domain.forwarding import events
     from domain.operators import credential_changes
     from domain.operators import sessions as operator_sessions
@@ -83,6 +85,13 @@ def housekeeping(session: object, interval: float) -> dict:
     admins = _guarded(
         session, "operator_sessions", lambda: operator_sessions.purge_expired_sessions(session), 0  # type: ignore[arg-type]
     )  # fmt: skip
+    undecided = _guarded(
+        session, "rectifications",
+        lambda: rectifications.close_undecided(  # type: ignore[arg-type]
+            session, clock.now(), decide_days=current_app.config["RECTIFY_DECIDE_WORKING_DAYS"]
+        ),
+        0,
+    )  # fmt: skip
     orphans = _guarded(
         session, "orphans",
         lambda: application_materials.sweep_orphans(session, services().applications),  # type: ignore[arg-type]
@@ -92,7 +101,7 @@ def housekeeping(session: object, interval: float) -> dict:
         "deadline_notices": deadlines, **visits, "drafts_purged": purged, "nonces_purged": nonces,
         "sms_challenges_purged": codes, "pending_totp_purged": secrets,
         "login_sessions_purged": ended["sessions"], "refresh_tokens_purged": ended["tokens"],
-        "operator_sessions_purged": admins,
+        "operator_sessions_purged": admins, "rectifications_confirmed_by_default": undecided,
         "orphan_files": orphans["files"], "orphan_blobs": orphans["blobs"],
         "partial_writes": orphans["partial_writes"],
     }  # fmt: skip

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import g
+from flask import current_app, g
 from flask.views import MethodView
 from marshmallow import fields, validate
 
@@ -47,6 +47,12 @@ class RectificationTaskSchema(StrictSchema):
     response = fields.String(allow_none=True)
     appeal_reason = fields.String(allow_none=True)
     rounds = fields.Integer()
+    decide_by = fields.Date(
+        allow_none=True, metadata={"description": "the citizen's last day to confirm or appeal the response"}
+    )
+    closed_by = fields.String(
+        allow_none=True, metadata={"description": "citizen, or deadline (confirmed by default)"}
+    )
     escalated_at = fields.DateTime(allow_none=True)
     created_at = fields.DateTime()
 
@@ -94,8 +100,10 @@ class Respond(MethodView):
     def post(self, body: dict, task_id: str) -> object:
         """The department's rectification (first, or after the citizen's appeal). Another
         department's task is 404 `evaluations.task_not_found` to an operator tied to departments."""
-        return evaluations.respond(db.session(), task_id=task_id, response=body["response"],
-                                   operator_id=str(current_actor().id), scope=current_scope())  # fmt: skip
+        return evaluations.respond(
+            db.session(), task_id=task_id, response=body["response"], operator_id=str(current_actor().id),
+            scope=current_scope(), decide_days=current_app.config["RECTIFY_DECIDE_WORKING_DAYS"],
+        )  # fmt: skip
 
 
 @blp.route("/departments")

@@ -14,7 +14,7 @@ from core.crypto import crypto
 from core.db import db
 from domain.evaluations import public_ratings
 from domain.evaluations import service as evaluations
-from domain.evaluations.models import LEVELS, Evaluation
+from domain.evaluations.models import LEVELS, Evaluation, RectificationTask
 
 blp = Blueprint("evaluations", __name__, url_prefix="/v1/applications", description="好差评 / Ratings")
 blp.before_request(require_citizen)
@@ -58,7 +58,20 @@ class RectificationSchema(StrictSchema):
         metadata={"description": "the department's latest response (整改情况), null until it responds"},
     )
     responded_at = fields.DateTime(allow_none=True)
-    rounds = fields.Integer(metadata={"description": "1 the first response, 2+ after each appeal"})
+    rounds = fields.Integer(metadata={"description": "1 the first response, 2 after the appeal"})
+    decide_by = fields.Date(
+        allow_none=True,
+        metadata={
+            "description": "the last day to confirm or appeal the response; afterwards it counts as "
+            "confirmed (closed_by deadline)"
+        },
+    )
+    can_appeal = fields.Boolean(
+        metadata={"description": "whether the response may still be appealed (one review round only)"}
+    )
+    closed_by = fields.String(
+        allow_none=True, metadata={"description": "citizen, or deadline (confirmed by default)"}
+    )
 
 
 class EvaluationSchema(StrictSchema):
@@ -79,8 +92,13 @@ def _view(evaluation: Evaluation) -> dict:
         "id": evaluation.id, "application_id": evaluation.application_id, "level": evaluation.level,
         "indicators": evaluation.indicators, "reason": evaluations.reason_of(evaluation, crypto.encryptor),
         "created_at": evaluation.created_at,
-        "rectification": task,
+        "rectification": _task_view(task) if task else None,
     }  # fmt: skip
+
+
+def _task_view(task: RectificationTask) -> dict:
+    fields_ = ("status", "due_on", "response", "responded_at", "rounds", "decide_by", "closed_by")
+    return {name: getattr(task, name) for name in fields_} | {"can_appeal": evaluations.can_appeal(task)}
 
 
 @blp.route("/<string:application_id>/evaluation")
@@ -127,11 +145,11 @@ class Decide(MethodView):
             from domain.evaluations.errors import TaskNotFound
 
             raise TaskNotFound()
-        return evaluations.decide(
+        return _task_view(evaluations.decide(
             session, crypto.encryptor, account_id=current_principal().account_id, evaluation_id=found.id,
             accept=body["accept"], reason=body["reason"],
             working_days=current_app.config["RECTIFY_WORKING_DAYS"],
-        )  # fmt: skip
+        ))  # fmt: skip
 
 
 @public_blp.route("/<string:code>/ratings")

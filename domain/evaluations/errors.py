@@ -52,3 +52,20 @@ class BadCursor(AppError):
     code = "evaluations.bad_cursor"
     message_zh = "分页游标无效，请从第一页重新加载"
     message_en = "The page cursor is invalid; load from the first page"
+
+
+class AppealLimit(AppError):
+    status = 409
+    code = "evaluations.appeal_limit"
+    message_zh = "该整改已申诉复核过一次，不能再次申诉；请确认整改结果，如仍有异议可提交投诉"
+    message_en = (
+        "This rectification has already been reviewed once on appeal and cannot be appealed again;"
+        " please accept it, or file a complaint"
+    )
+
+
+class DecisionClosed(AppError):
+    status = 409
+    code = "evaluations.decision_closed"
+    message_zh = "确认或申诉的期限（{decide_by}）已过，整改结果已视为确认"
+    message_en = "The time to accept or appeal ended on {decide_by}; the rectification counts as accepted"

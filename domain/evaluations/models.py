@@ -21,6 +21,9 @@ RESPONDED = "responded"  # the citizen may confirm or appeal
 CONFIRMED = "confirmed"  # closed: the citizen accepts the rectification
 APPEALED = "appealed"  # 申诉复核: back to the department for review
 CLOSED_STATES = frozenset({CONFIRMED})
+# Who closed a confirmed task: the citizen, or the sweeper when they let the decision period pass.
+CLOSED_BY_CITIZEN = "citizen"
+CLOSED_BY_DEADLINE = "deadline"
 
 
 class Evaluation(IdMixin, Base):
@@ -64,3 +67,6 @@ class RectificationTask(IdMixin, Base):
     reminded_on: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The last day the citizen may confirm or appeal the latest response (null until responded).
+    decide_by: Mapped[date | None] = mapped_column(Date)
+    closed_by: Mapped[str | None] = mapped_column(String(16))  # CLOSED_BY_CITIZEN or _DEADLINE

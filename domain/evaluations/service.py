@@ -5,6 +5,15 @@ A rating is one per case (一事一评) on the five named levels; the two lowest
 region: the department responds (admin API), the citizen confirms or appeals (申诉复核), which
 sends it back for another response. Overdue tasks are escalated by the sweeper.
 
+A rectification ends. The national rules (国办发〔2019〕51号) give an appeal route but no number
+of rounds: one review round after the first response (`APPEAL_ROUNDS`), then the citizen
+confirms (a further appeal is 409 `evaluations.appeal_limit`; a complaint remains open to
+them). Each response gives the citizen `DECIDE_WORKING_DAYS` working days of the case's region
+to confirm or appeal it (`decide_by`, the last of them); afterwards a decision is 409
+`evaluations.decision_closed` and the sweeper confirms the task by default (`closed_by`
+"deadline", audited as `rectification.confirmed_by_default`), as 差评 rules count a citizen who
+stays silent as satisfied with the rectification.
+
 A task belongs to every department handling one of the case's items, as pinned (a bundle's may
 be several; `department_code` keeps the first item's, for display): operators tied to
 departments list and answer only those tasks.
@@ -35,8 +44,10 @@ from domain.applications.service import department_code_of, department_codes_of,
 from domain.calendar import service as calendar
 from domain.evaluations.errors import (
     AlreadyRated,
+    AppealLimit,
     BadCursor,
     BadRating,
+    DecisionClosed,
     NotRateable,
     NotRated,
     TaskNotFound,
@@ -45,6 +56,8 @@ from domain.evaluations.errors import (
 from domain.evaluations.models import (
     APPEALED,
     BAD,
+    CLOSED_BY_CITIZEN,
+    CLOSED_BY_DEADLINE,
     CONFIRMED,
     INDICATORS,
     LEVELS,
@@ -56,6 +69,8 @@ from domain.evaluations.models import (
 from domain.operators.scope import UNSCOPED, Scope, handled_by
 
 RECTIFY_WORKING_DAYS = 5
+APPEAL_ROUNDS = 1  # review rounds (申诉复核) after the first response
+DECIDE_WORKING_DAYS = 5  # to confirm or appeal a response, counted from the day it was given
 MAX_TEXT = 500
 # The numeric scales provinces use (domain.md): the same name maps to opposite numbers.
 SCALES = {
@@ -184,10 +199,12 @@ def _locked_task(session: Session, where: ColumnElement[bool]) -> RectificationT
 
 
 def respond(
-    session: Session, *, task_id: str, response: str, operator_id: str, scope: Scope = UNSCOPED
-) -> RectificationTask:
-    """The department's answer (first, or after an appeal). Commits. Another department's task
-    is 404 to an operator tied to departments."""
+    session: Session, *, task_id: str, response: str, operator_id: str, scope: Scope = UNSCOPED,
+    decide_days: int = DECIDE_WORKING_DAYS,
+) -> RectificationTask:  # fmt: skip
+    """The department's answer (first, or after an appeal); the citizen has `decide_days`
+    working days to confirm or appeal it. Commits. Another department's task is 404 to an
+    operator tied to departments."""
     task = _locked_task(session, RectificationTask.id == task_id) if is_id(task_id) else None
     if task is None or not _in_scope(session, task, scope):
         raise TaskNotFound()
@@ -199,9 +216,28 @@ def respond(
     task.responded_by = operator_id
     task.responded_at = clock.now()
     task.status = RESPONDED
+    task.decide_by = _decide_by(session, task, task.responded_at, decide_days)
     _tell_responded(session, task)
     session.commit()
     return task
+
+
+def _region_of(session: Session, task: RectificationTask) -> str:
+    """The case's region, whose calendar counts the task's working days."""
+    evaluation = session.get(Evaluation, task.evaluation_id)
+    app = session.get(Application, evaluation.application_id) if evaluation else None
+    return spec_of(session, app).region if app else "000000"
+
+
+def _decide_by(session: Session, task: RectificationTask, responded_at: datetime, days: int) -> Any:
+    return calendar.add_working_days(
+        session, local_date(responded_at), days, region=_region_of(session, task)
+    )
+
+
+def can_appeal(task: RectificationTask) -> bool:
+    """Whether the citizen may still appeal the latest response (the first one only)."""
+    return task.status == RESPONDED and task.rounds <= APPEAL_ROUNDS
 
 
 def _in_scope(session: Session, task: RectificationTask, scope: Scope) -> bool:
@@ -237,27 +273,60 @@ def decide(
     session: Session, encryptor: Encryptor, *, account_id: str, evaluation_id: str, accept: bool,
     reason: str | None, working_days: int = RECTIFY_WORKING_DAYS,
 ) -> RectificationTask:  # fmt: skip
-    """The citizen confirms the rectification or appeals it (申诉复核). Commits."""
+    """The citizen confirms the rectification or appeals it (申诉复核) by `decide_by`; one appeal
+    only (`APPEAL_ROUNDS`). Commits; nothing is written when refused."""
     task = _locked_task(session, RectificationTask.evaluation_id == evaluation_id)
     if task is None or task.account_id != account_id:
         raise TaskNotFound()
+    if task.closed_by == CLOSED_BY_DEADLINE:
+        raise DecisionClosed(decide_by=task.decide_by.isoformat() if task.decide_by else "")
     if task.status != RESPONDED:
         raise TaskState()
     now = clock.now()
+    if task.decide_by is not None and local_date(now) > task.decide_by:
+        raise DecisionClosed(decide_by=task.decide_by.isoformat())  # the sweeper closes it
     if accept:
-        task.status, task.closed_at = CONFIRMED, now
+        task.status, task.closed_at, task.closed_by = CONFIRMED, now, CLOSED_BY_CITIZEN
     else:
+        if not can_appeal(task):
+            raise AppealLimit()
         if not has_visible_text(reason or ""):
             raise BadRating(fields={"reason": [Text("Say why you appeal", "请说明申诉理由")]})
-        evaluation = session.get(Evaluation, evaluation_id)
-        app = session.get(Application, evaluation.application_id) if evaluation else None
-        region = spec_of(session, app).region if app else "000000"
         task.status, task.rounds = APPEALED, task.rounds + 1
         task.appeal_reason_enc = _sealed(encryptor, reason, APPEAL_PURPOSE)
-        task.due_on = calendar.add_working_days(session, local_date(now), working_days, region=region)
-        task.escalated_at = None
+        task.due_on = calendar.add_working_days(
+            session, local_date(now), working_days, region=_region_of(session, task)
+        )
+        task.escalated_at, task.decide_by = None, None
     session.commit()
     return task
+
+
+def close_undecided(session: Session, now: datetime, *, decide_days: int = DECIDE_WORKING_DAYS) -> int:
+    """Responses the citizen neither confirmed nor appealed by `decide_by` are confirmed by
+    default (`closed_by` "deadline"), each audited. A response given before deadlines were kept
+    gets its `decide_by` first, counted from when it was given. Each task is locked and read
+    afresh, so a citizen's decision at the same moment is applied once. Commits."""
+    T = RectificationTask
+    for task in session.scalars(select(T).where(T.status == RESPONDED, T.decide_by.is_(None))):
+        task.decide_by = _decide_by(session, task, task.responded_at or now, decide_days)
+    session.commit()
+    today, closed = local_date(now), 0
+    late = session.scalars(select(T.id).where(T.status == RESPONDED, T.decide_by < today)).all()
+    for task_id in late:
+        task = _locked_task(session, T.id == task_id)
+        if task is None or task.status != RESPONDED or task.decide_by is None or task.decide_by >= today:
+            session.rollback()
+            continue
+        task.status, task.closed_at, task.closed_by = CONFIRMED, now, CLOSED_BY_DEADLINE
+        audit.record(
+            session, actor_type="system", actor_id=None, action="rectification.confirmed_by_default",
+            target_type="rectification_task", target_id=task.id,
+            details={"decide_by": task.decide_by.isoformat(), "rounds": task.rounds},
+        )  # fmt: skip
+        session.commit()
+        closed += 1
+    return closed
 
 
 def escalate_overdue(session: Session, now: datetime) -> int:
@@ -375,6 +444,8 @@ _TASK_FIELDS = (
     "due_on",
     "response",
     "rounds",
+    "decide_by",
+    "closed_by",
     "escalated_at",
     "created_at",
 )
