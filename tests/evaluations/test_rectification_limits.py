@@ -96,7 +96,7 @@ def test_an_undecided_response_is_confirmed_by_default_after_the_period(
         assert sweeper.run_once(0)["rectifications_confirmed_by_default"] == 0
     assert _task(app_id).status == "responded"
     clock.advance(days=1)
-    zhang = _again(app, zhang)  # noqa: F811
+    zhang = _again(app, zhang)
     # Late: refused even before the sweeper came by, and nothing is written.
     for body in ({"accept": True}, APPEAL):
         late = _decide(client, zhang, app_id, body)
