@@ -47,6 +47,21 @@ class TaskState(AppError):
     message_en = "The rectification task's state does not allow this"
 
 
+class NotResponded(TaskState):
+    message_zh = "部门尚未回复整改情况，请收到回复后再确认或申诉"
+    message_en = "The department has not answered yet; accept or appeal once it has"
+
+
+class AwaitingDecision(TaskState):
+    message_zh = "该整改任务已回复，正在等待群众确认或申诉，不能再次回复"
+    message_en = "This task has been answered and awaits the citizen's acceptance or appeal"
+
+
+class TaskClosed(TaskState):
+    message_zh = "该整改任务已办结"
+    message_en = "This rectification is closed"
+
+
 class BadCursor(AppError):
     status = 400
     code = "evaluations.bad_cursor"

@@ -45,13 +45,15 @@ from domain.calendar import service as calendar
 from domain.evaluations.errors import (
     AlreadyRated,
     AppealLimit,
+    AwaitingDecision,
     BadCursor,
     BadRating,
     DecisionClosed,
     NotRateable,
+    NotResponded,
     NotRated,
+    TaskClosed,
     TaskNotFound,
-    TaskState,
 )
 from domain.evaluations.models import (
     APPEALED,
@@ -208,8 +210,8 @@ def respond(
     task = _locked_task(session, RectificationTask.id == task_id) if is_id(task_id) else None
     if task is None or not _in_scope(session, task, scope):
         raise TaskNotFound()
-    if task.status not in (OPEN, APPEALED):
-        raise TaskState()
+    if task.status not in (OPEN, APPEALED):  # one response per round, as a complaint's answer
+        raise AwaitingDecision() if task.status == RESPONDED else TaskClosed()
     if not has_visible_text(response):  # the citizen must read it to confirm or appeal
         raise BadRating(fields={"response": [Text("Required", "请填写整改情况")]})
     task.response = response.strip()[: MAX_TEXT * 4]
@@ -281,7 +283,7 @@ def decide(
     if task.closed_by == CLOSED_BY_DEADLINE:
         raise DecisionClosed(decide_by=task.decide_by.isoformat() if task.decide_by else "")
     if task.status != RESPONDED:
-        raise TaskState()
+        raise TaskClosed() if task.status == CONFIRMED else NotResponded()
     now = clock.now()
     if task.decide_by is not None and local_date(now) > task.decide_by:
         raise DecisionClosed(decide_by=task.decide_by.isoformat())  # the sweeper closes it

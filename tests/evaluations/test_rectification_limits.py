@@ -120,3 +120,33 @@ def test_an_undecided_response_is_confirmed_by_default_after_the_period(
     assert after.status_code == 409 and after.get_json()["error"]["code"] == "evaluations.decision_closed"
     figures = client.get(f"/v1/services/{SS_CARD}/ratings").get_json()
     assert figures["bad"] == 1 and figures["bad_rectified"] == 1
+
+
+def _refused(resp: Any, *words: str) -> str:
+    assert resp.status_code == 409, resp.get_json()
+    error = resp.get_json()["error"]
+    assert error["code"] == "evaluations.task_state"
+    assert all(w in error["message"] for w in words), error["message"]
+    return error["message"]
+
+
+def test_a_refused_step_says_why(
+    client: Any,
+    zhang: dict,  # noqa: F811
+    officers: list[dict],  # noqa: F811
+) -> None:
+    app_id, task_id = _bad_rating(client, zhang)
+    _refused(_decide(client, zhang, app_id, {"accept": True}), "尚未回复")
+    en = {"Accept-Language": "en"}
+    url = f"/v1/applications/{app_id}/evaluation/decision"
+    early = client.post(url, json={"accept": True}, headers=zhang["headers"] | en)
+    _refused(early, "not answered")
+    assert _respond(client, officers[0], task_id).status_code == 200
+    _refused(_respond(client, officers[1], task_id, "再答一次"), "已回复", "确认或申诉")
+    again = client.post(
+        f"/admin/v1/rectifications/{task_id}/response", json={"response": "again"}, headers=officers[1] | en
+    )
+    _refused(again, "awaits the citizen")
+    assert _decide(client, zhang, app_id, {"accept": True}).status_code == 200
+    _refused(_decide(client, zhang, app_id, {"accept": True}), "已办结")
+    _refused(_respond(client, officers[0], task_id, "补充"), "已办结")
