@@ -50,8 +50,8 @@ from domain.evaluations.errors import (
     BadRating,
     DecisionClosed,
     NotRateable,
-    NotResponded,
     NotRated,
+    NotResponded,
     TaskClosed,
     TaskNotFound,
 )
