@@ -122,9 +122,9 @@ EVENTS: dict[str, Event] = {
     "rectification_responded": Event(
         "评价已有整改回复", "Rectification answered", "已回复",
         "您的评价已有整改回复", "Your rating was answered",
-        "您对「{service_name}」（受理编号 {case_number}）的评价已有整改回复，请查看后确认或申诉。",
+        "您对「{service_name}」（受理编号 {case_number}）的评价已有整改回复，请查看后确认或申诉{decide_note}。",
         "The department answered your rating of {service_name} (case {case_number}). Please read it,"
-        " then accept it or appeal.",
+        " then accept it or appeal{decide_note}.",
         "请查看整改回复并确认",
     ),
     "complaint_replied": Event(
@@ -208,6 +208,10 @@ def values(event_type: str, params: Mapping[str, Any], lang: str = "zh") -> dict
         out["how_to_get"] = "可在“我的办件”查看结果" if lang == "zh" else "see My cases for the result"
     if event_type == "complaint_replied":
         out["service_name"] = _word(COMPLAINT_KINDS, params.get("kind") or params.get("service_name"), lang)
+    if event_type == "rectification_responded":  # notices stored before deadlines have no date
+        day = out.get("decide_by")
+        zh, en = f"（请于 {day} 前，逾期视为确认）", f" by {day}; after that it counts as accepted"
+        out["decide_note"] = (zh if lang == "zh" else en) if day else ""
     if event_type in ("shared_data_ready", "shared_data_unavailable"):
         out["status_label"] = _word(STATUS_LABELS, params.get("status") or params.get("status_label"), lang)
         if params.get("dataset") in SHARED_DATASETS:

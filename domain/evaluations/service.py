@@ -262,7 +262,8 @@ def _tell_responded(session: Session, task: RectificationTask) -> None:
     session.add(ApplicationNotice(
         dedupe_key=f"{app.id}:rectification:{task.id}:{task.rounds}", account_id=app.account_id,
         application_id=app.id, event_type="rectification_responded", created_at=task.responded_at,
-        params={"case_number": app.case_number, "service_name": app.service_name},
+        params={"case_number": app.case_number, "service_name": app.service_name,
+                "decide_by": task.decide_by.isoformat() if task.decide_by else None},
     ))  # fmt: skip
 
 

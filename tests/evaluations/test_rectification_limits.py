@@ -89,6 +89,13 @@ def test_an_undecided_response_is_confirmed_by_default_after_the_period(
     assert _respond(client, officers[0], task_id).status_code == 200
     decide_by = _decide_by(app_id, local_date(clock.now()))
     assert _mine(client, zhang, app_id)["decide_by"] == decide_by.isoformat()
+    # The notice of the response tells the citizen by when, and what silence means.
+    from tests.notifications.conftest import run_notifier
+
+    run_notifier(app)
+    inbox = client.get("/v1/notifications", headers=zhang["headers"]).get_json()["items"]
+    told = [n["body"] for n in inbox if n["event_type"] == "rectification_responded"]
+    assert len(told) == 1 and decide_by.isoformat() in told[0] and "逾期视为确认" in told[0], told
     while local_date(clock.now()) < decide_by:  # the last day still counts
         clock.advance(days=1)
     monkeypatch.setitem(sweeper._housekeeping, "last", 0.0)
