@@ -122,7 +122,8 @@ EVENTS: dict[str, Event] = {
     "rectification_responded": Event(
         "评价已有整改回复", "Rectification answered", "已回复",
         "您的评价已有整改回复", "Your rating was answered",
-        "您对「{service_name}」（受理编号 {case_number}）的评价已有整改回复，请查看后确认或申诉{decide_note}。",
+        "您对「{service_name}」（受理编号 {case_number}）的评价已有整改回复，"
+        "请查看后确认或申诉{decide_note}。",
         "The department answered your rating of {service_name} (case {case_number}). Please read it,"
         " then accept it or appeal{decide_note}.",
         "请查看整改回复并确认",
