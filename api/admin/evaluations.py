@@ -12,8 +12,7 @@ from api.idempotency import idempotent
 from api.schemas import RatingsSchema, StrictSchema
 from core.crypto import crypto
 from core.db import db
-from domain.evaluations import public_ratings
-from domain.evaluations import service as evaluations
+from domain.evaluations import public_ratings, rectification
 from domain.operators.models import ROLE_CASE_OPERATOR
 
 blp = Blueprint(
@@ -83,7 +82,7 @@ class Tasks(MethodView):
         on the last); a malformed cursor is 400 `evaluations.bad_cursor`. An operator tied to
         departments sees only their departments' tasks.
         """
-        items, next_cursor = evaluations.tasks_for_operator(
+        items, next_cursor = rectification.tasks_for_operator(
             db.session(), crypto.encryptor, operator_id=str(current_actor().id),
             request_id=g.get("request_id"), status=query.get("status"), overdue=query["overdue"],
             cursor=query.get("cursor"), limit=query["limit"], scope=current_scope(),
@@ -100,7 +99,7 @@ class Respond(MethodView):
     def post(self, body: dict, task_id: str) -> object:
         """The department's rectification (first, or after the citizen's appeal). Another
         department's task is 404 `evaluations.task_not_found` to an operator tied to departments."""
-        return evaluations.respond(
+        return rectification.respond(
             db.session(), task_id=task_id, response=body["response"], operator_id=str(current_actor().id),
             scope=current_scope(), decide_days=current_app.config["RECTIFY_DECIDE_WORKING_DAYS"],
         )  # fmt: skip

@@ -12,7 +12,7 @@ from api.idempotency import idempotent
 from api.schemas import JsonBoolean, RatingsSchema, StrictSchema
 from core.crypto import crypto
 from core.db import db
-from domain.evaluations import public_ratings
+from domain.evaluations import public_ratings, rectification
 from domain.evaluations import service as evaluations
 from domain.evaluations.models import LEVELS, Evaluation, RectificationTask
 
@@ -87,7 +87,7 @@ class EvaluationSchema(StrictSchema):
 
 
 def _view(evaluation: Evaluation) -> dict:
-    task = evaluations.task_of(db.session(), evaluation.id)
+    task = rectification.task_of(db.session(), evaluation.id)
     return {
         "id": evaluation.id, "application_id": evaluation.application_id, "level": evaluation.level,
         "indicators": evaluation.indicators, "reason": evaluations.reason_of(evaluation, crypto.encryptor),
@@ -98,7 +98,7 @@ def _view(evaluation: Evaluation) -> dict:
 
 def _task_view(task: RectificationTask) -> dict:
     fields_ = ("status", "due_on", "response", "responded_at", "rounds", "decide_by", "closed_by")
-    return {name: getattr(task, name) for name in fields_} | {"can_appeal": evaluations.can_appeal(task)}
+    return {name: getattr(task, name) for name in fields_} | {"can_appeal": rectification.can_appeal(task)}
 
 
 @blp.route("/<string:application_id>/evaluation")
@@ -145,7 +145,7 @@ class Decide(MethodView):
             from domain.evaluations.errors import TaskNotFound
 
             raise TaskNotFound()
-        return _task_view(evaluations.decide(
+        return _task_view(rectification.decide(
             session, crypto.encryptor, account_id=current_principal().account_id, evaluation_id=found.id,
             accept=body["accept"], reason=body["reason"],
             working_days=current_app.config["RECTIFY_WORKING_DAYS"],

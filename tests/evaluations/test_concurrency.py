@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from core.crypto import crypto
 from core.db import db
+from domain.evaluations import rectification
 from domain.evaluations import service as evaluations
 from domain.evaluations.models import Evaluation, RectificationTask
 from tests.api.v1.applications.conftest import SS_CARD, seeded, zhang  # noqa: F401 - fixtures
@@ -77,7 +78,7 @@ def test_two_decisions_at_once_one_wins(
 ) -> None:
     app_id, task_id = _bad_rating(client, zhang)
     assert _respond(client, officers[0], task_id).status_code == 200
-    other = meanwhile(monkeypatch, evaluations, app, lambda c: _decide(c, zhang, app_id, second))
+    other = meanwhile(monkeypatch, rectification, app, lambda c: _decide(c, zhang, app_id, second))
     won = _decide(client, zhang, app_id, first)
     lost = other.finish()
     assert won.status_code == 200, won.get_json()
@@ -102,7 +103,7 @@ def test_two_operators_responding_at_once_one_wins(
 ) -> None:
     app_id, task_id = _bad_rating(client, zhang)
     other = meanwhile(
-        monkeypatch, evaluations, app, lambda c: _respond(c, officers[1], task_id, "整改意见 1")
+        monkeypatch, rectification, app, lambda c: _respond(c, officers[1], task_id, "整改意见 1")
     )
     won = _respond(client, officers[0], task_id, "整改意见 0")
     lost = other.finish()

@@ -15,7 +15,7 @@ from domain.applications.deadlines import local_date
 from domain.applications.models import Application
 from domain.applications.service import spec_of
 from domain.calendar import service as calendar
-from domain.evaluations import service as evaluations
+from domain.evaluations import rectification
 from tests.api.v1.applications.conftest import SS_CARD, seeded, zhang  # noqa: F401 - fixtures
 from tests.evaluations.test_concurrency import APPEAL, _bad_rating, _decide, _respond, _task, officers  # noqa: F401
 from tests.forwarding.conftest import province, yiwang_http  # noqa: F401 - fixtures
@@ -72,7 +72,7 @@ def _again(app: Any, who: dict) -> dict:
 def _decide_by(app_id: str, responded_on: date) -> date:
     session = db.session()
     region = spec_of(session, session.get(Application, app_id)).region
-    due = calendar.add_working_days(session, responded_on, evaluations.DECIDE_WORKING_DAYS, region=region)
+    due = calendar.add_working_days(session, responded_on, rectification.DECIDE_WORKING_DAYS, region=region)
     session.rollback()
     return due
 
@@ -122,7 +122,7 @@ def test_an_undecided_response_is_confirmed_by_default_after_the_period(
         .all()
     )
     assert [(e.target_id, e.actor_type) for e in events] == [(task_id, "system")]
-    assert evaluations.close_undecided(db.session(), clock.now()) == 0  # once
+    assert rectification.close_undecided(db.session(), clock.now()) == 0  # once
     after = _decide(client, zhang, app_id, APPEAL)
     assert after.status_code == 409 and after.get_json()["error"]["code"] == "evaluations.decision_closed"
     figures = client.get(f"/v1/services/{SS_CARD}/ratings").get_json()
