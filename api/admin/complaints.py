@@ -54,10 +54,22 @@ class ComplaintQueuePageSchema(StrictSchema):
     next_cursor = fields.String(allow_none=True, metadata={"description": "null on the last page"})
 
 
+class TimelineEventSchema(StrictSchema):
+    kind = fields.String(metadata={"description": "submitted, replied, rated, closed"})
+    actor = fields.String(metadata={"description": "citizen or operator"})
+    at = fields.DateTime()
+    text = fields.String(allow_none=True, metadata={"description": "an answer's text"})
+    details = fields.Dict(metadata={"description": "a rating's `rating`"})
+
+
 class ComplaintDetailSchema(ComplaintQueueItemSchema):
     text = fields.String()
     attachments = fields.List(fields.String())
     reply_rating = fields.String(allow_none=True)
+    timeline = fields.List(
+        fields.Nested(TimelineEventSchema),
+        metadata={"description": "the earlier answers and their ratings, for the next round's answer"},
+    )
 
 
 class ComplaintReplySchema(StrictSchema):
@@ -88,19 +100,23 @@ class Detail(MethodView):
     @blp.doc(security=BEARER_SECURITY)
     @blp.response(200, ComplaintDetailSchema)
     def get(self, complaint_id: str) -> dict:
-        """One complaint with its text; the read is audited. Another department's complaint is
-        404 `complaints.not_found` to an operator tied to departments."""
+        """One complaint with its text and timeline (the earlier answers and ratings); the read is
+        audited. Another department's complaint is 404 `complaints.not_found` to an operator tied
+        to departments."""
+        session = db.session()
         complaint, text = complaints.read_for_operator(
-            db.session(),
+            session,
             services().encryptor,
             complaint_id=complaint_id,
             operator_id=str(current_actor().id),
             request_id=g.get("request_id"),
             scope=current_scope(),
         )
+        shown = set(ComplaintDetailSchema().fields) - {"text", "timeline"}
         return {
-            **{k: getattr(complaint, k) for k in ComplaintDetailSchema().fields if k != "text"},
+            **{k: getattr(complaint, k) for k in shown},
             "text": text,
+            "timeline": complaints.timeline(session, services().encryptor, complaint),
         }
 
 

@@ -71,3 +71,19 @@ def test_two_operators_answering_at_once_one_wins(
     assert events == [(1, "submitted"), (2, "replied")]
     db.session.remove()
     assert _told(client, zhang) == 1
+
+
+def test_the_next_rounds_operator_reads_what_was_answered_before(
+    client: Any,
+    zhang: dict,  # noqa: F811
+    operators: list[dict],  # noqa: F811
+) -> None:
+    complaint_id = file(client, zhang).get_json()["id"]
+    assert _reply(client, operators[0], complaint_id, "已核实").status_code == 200
+    assert _rate(client, zhang, complaint_id, "不满意").status_code == 200
+    detail = client.get(f"/admin/v1/complaints/{complaint_id}", headers=operators[1]).get_json()
+    assert [(e["kind"], e["text"]) for e in detail["timeline"]] == [
+        ("submitted", None), ("replied", "已核实"), ("rated", None),
+    ]  # fmt: skip
+    assert detail["timeline"][2]["details"] == {"rating": "不满意"}
+    assert "跑了三次" in detail["text"]  # the complaint itself, once, not again in the timeline
