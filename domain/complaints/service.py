@@ -79,8 +79,13 @@ class AlreadyAnswered(ComplaintState):
 
 
 class AlreadyClosed(ComplaintState):
-    message_zh = "该投诉或咨询已办结，不能再答复"
-    message_en = "It is closed and can no longer be answered"
+    message_zh = "该投诉或咨询已办结，不能再答复或评价"
+    message_en = "It is closed and can no longer be answered or rated"
+
+
+class NotAnswered(ComplaintState):
+    message_zh = "该投诉或咨询尚未答复，收到答复后才能评价"
+    message_en = "It has not been answered yet; rate the answer once it comes"
 
 
 def _event(
@@ -277,7 +282,7 @@ def rate_reply(session: Session, *, account_id: str, complaint_id: str, rating: 
             fields={"rating": [Text(f"One of {', '.join(REPLY_RATINGS)}", "应为：满意、基本满意、不满意")]}
         )
     if complaint.status != REPLIED:
-        raise ComplaintState()
+        raise AlreadyClosed() if complaint.status == CLOSED else NotAnswered()
     complaint.reply_rating = rating
     complaint.status = SUBMITTED if rating == "不满意" else CLOSED
     complaint.updated_at = clock.now()

@@ -87,3 +87,26 @@ def test_the_next_rounds_operator_reads_what_was_answered_before(
     ]  # fmt: skip
     assert detail["timeline"][2]["details"] == {"rating": "不满意"}
     assert "跑了三次" in detail["text"]  # the complaint itself, once, not again in the timeline
+
+
+def test_a_rating_out_of_turn_says_why(
+    client: Any,
+    zhang: dict,  # noqa: F811
+    operators: list[dict],  # noqa: F811
+) -> None:
+    complaint_id = file(client, zhang).get_json()["id"]
+    early = _rate(client, zhang, complaint_id, "满意")
+    assert early.status_code == 409 and early.get_json()["error"]["code"] == "complaints.state"
+    assert "尚未答复" in early.get_json()["error"]["message"]
+    english = client.post(
+        f"{URL}/{complaint_id}/rating",
+        json={"rating": "满意"},
+        headers=zhang["headers"] | {"Accept-Language": "en"},
+    ).get_json()["error"]
+    assert "not been answered" in english["message"]
+    assert _reply(client, operators[0], complaint_id, "已核实").status_code == 200
+    assert _rate(client, zhang, complaint_id, "满意").status_code == 200
+    late = _rate(client, zhang, complaint_id, "不满意")
+    assert late.status_code == 409 and "已办结" in late.get_json()["error"]["message"]
+    _, events = _stored(complaint_id)
+    assert [kind for _, kind in events] == ["submitted", "replied", "rated", "closed"]
