@@ -157,3 +157,40 @@ def test_a_refused_step_says_why(
     assert _decide(client, zhang, app_id, {"accept": True}).status_code == 200
     _refused(_decide(client, zhang, app_id, {"accept": True}), "已办结")
     _refused(_respond(client, officers[0], task_id, "补充"), "已办结")
+
+
+def test_a_last_day_appeal_and_the_sweeper_at_once(
+    app: Any,
+    client: Any,
+    zhang: dict,  # noqa: F811
+    officers: list[dict],  # noqa: F811
+    clock: Any,
+    monkeypatch: Any,
+) -> None:
+    """The citizen appeals on the last day while the sweeper's pass of the next day (another
+    server's clock) reaches the task: the sweeper waits for the appeal, then leaves the task
+    appealed; it is never both appealed and confirmed by default."""
+    from datetime import timedelta
+
+    from tests.evaluations.meanwhile import meanwhile
+
+    app_id, task_id = _bad_rating(client, zhang)
+    assert _respond(client, officers[0], task_id).status_code == 200
+    decide_by = _decide_by(app_id, local_date(clock.now()))
+    while local_date(clock.now()) < decide_by:
+        clock.advance(days=1)
+    zhang = _again(app, zhang)  # noqa: F811
+    tomorrow = clock.now() + timedelta(days=1)
+
+    def sweep(_client: Any) -> int:
+        with app.app_context():
+            return rectification.close_undecided(db.session(), tomorrow)
+
+    other = meanwhile(monkeypatch, rectification, app, sweep)
+    appealed = _decide(client, zhang, app_id, APPEAL)
+    closed = other.finish()
+    assert appealed.status_code == 200, appealed.get_json()
+    assert other.waited, "the sweeper went through while the appeal held the task"
+    assert closed == 0
+    task = _task(app_id)
+    assert (task.status, task.rounds, task.closed_by) == ("appealed", 2, None)
