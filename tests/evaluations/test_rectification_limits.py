@@ -179,7 +179,7 @@ def test_a_last_day_appeal_and_the_sweeper_at_once(
     decide_by = _decide_by(app_id, local_date(clock.now()))
     while local_date(clock.now()) < decide_by:
         clock.advance(days=1)
-    zhang = _again(app, zhang)  # noqa: F811
+    zhang = _again(app, zhang)
     tomorrow = clock.now() + timedelta(days=1)
 
     def sweep(_client: Any) -> int:
