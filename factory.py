@@ -45,6 +45,7 @@ MODEL_MODULES = (
 BLUEPRINT_MODULES = (
     "api.v1.system",
     "api.v1.me",
+    "api.v1.closure",
     "api.v1.tokens",
     "api.v1.sms_login",
     "api.v1.catalog",

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from core import clock
 from core.db import constraint_of, take_write_lock
-from domain.accounts.models import ChannelIdentity
+from domain.accounts.models import Account, ChannelIdentity
 from domain.accounts.service import WECHAT_OPENID
 from domain.applications.models import ApplicationNotice
 from notifications import inbox, preferences, templates
@@ -108,6 +108,15 @@ def plan(session: Session, settings: NotifySettings, events: Sequence[Event]) ->
         if event.event_type not in EVENTS:
             raise ValueError(f"unknown event type {event.event_type!r}")
     now = clock.now()
+    # A closed account is told nothing more: its kept cases still move, but nobody reads its inbox.
+    closed = set(
+        session.scalars(
+            select(Account.id).where(
+                Account.id.in_({e.account_id for e in events}), Account.closed_at.is_not(None)
+            )
+        )
+    )
+    events = [e for e in events if e.account_id not in closed]
     accounts = {e.account_id for e in events}
     seen = _already_notified(session, events)
     facts = _facts(session, settings, accounts, now)

@@ -38,6 +38,7 @@ class Notification(Base):
     """One event told to one citizen: the inbox entry. Every event gets one; channels are extra."""
 
     __tablename__ = "notifications"
+    erased_on_closure = True  # the inbox: nobody reads it once the account is closed
     __table_args__ = (
         UniqueConstraint("account_id", "dedupe_key", name="uq_notifications_dedupe"),
         Index("ix_notifications_inbox", "account_id", "created_at", "id"),
@@ -81,6 +82,7 @@ class Message(IdMixin, Base):
     """One notification on one channel to one target, with its delivery state."""
 
     __tablename__ = "notification_messages"
+    erased_on_closure = True  # with its notification: nothing more goes out
     __table_args__ = (
         UniqueConstraint("notification_id", "channel", "target", name="uq_messages_target"),
         Index("ix_messages_due", "state", "due_at"),
@@ -128,6 +130,7 @@ class Device(IdMixin, Base):
     """An app installation that can receive push: provider + token."""
 
     __tablename__ = "devices"
+    erased_on_closure = True  # push tokens
     __table_args__ = (UniqueConstraint("provider", "token", name="uq_devices_token"),)
     follows_person = True
 
@@ -146,6 +149,7 @@ class WechatSubscription(Base):
     """What the citizen allowed in the mini-program: messages left per template."""
 
     __tablename__ = "wechat_subscriptions"
+    erased_on_closure = True
     # Moved on an account merge with the WeChat identity that granted them: a message held for
     # the quiet hours still goes out afterwards. Where both accounts hold one, they add up.
     follows_person = True
@@ -177,6 +181,7 @@ class NotificationPreference(Base):
     """A citizen's choices: {event type: {channel: on/off}} and quiet hours on or off."""
 
     __tablename__ = "notification_preferences"
+    erased_on_closure = True
     follows_person = True  # the choices made on the account the person used move with them
 
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), primary_key=True)

@@ -37,6 +37,9 @@ class Account(IdMixin, Base):
     created_via: Mapped[str] = mapped_column(String(16))  # miniprogram, app
     # Set when this account was merged into another on proving the same person.
     merged_into_id: Mapped[str | None] = mapped_column(ForeignKey("accounts.id"))
+    # Set when the citizen closed the account (注销, domain/closure): status is then deleted, its
+    # channel identities and personal data are gone, and only finished cases still name it.
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     identities: Mapped[list[ChannelIdentity]] = relationship(
         back_populates="account", foreign_keys="ChannelIdentity.account_id"
@@ -45,6 +48,7 @@ class Account(IdMixin, Base):
 
 class ChannelIdentity(IdMixin, Base):
     __tablename__ = "channel_identities"
+    erased_on_closure = True  # released: the same WeChat user or phone later makes a new account
     # One account per phone or WeChat user, and one of each slot per account (two phones or
     # two WeChat users of one mini-program under one account would be ambiguous).
     __table_args__ = (

@@ -38,6 +38,7 @@ class VerifiedIdentity(IdMixin, Base):
     """The real-name identity an account has proved; one per account, one account per ID number."""
 
     __tablename__ = "verified_identities"
+    erased_on_closure = True  # with its blind index: the ID number may prove a new account
     shown_in_account_views = True  # GET /v1/identity is cached (domain/accounts/profile_cache.py)
     # It is the person's: a merge moves it with them (only ever from an account that holds it to
     # one that holds none: domain/accounts/service.bind_phone and domain/identity/merge refuse a
@@ -65,6 +66,7 @@ class IdentityVerification(IdMixin, Base):
     """
 
     __tablename__ = "identity_verifications"
+    erased_on_closure = True  # face results, blind index and masked values go with the account
     # The sweeper's query: pending attempts past their provider lifetime.
     __table_args__ = (Index("ix_identity_verifications_status_expires_at", "status", "expires_at"),)
     follows_person = True  # the person's history moves with them on a merge

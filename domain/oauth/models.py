@@ -73,6 +73,7 @@ class OAuthCode(IdMixin, Base):
     """An authorization code, stored as a hash; redeemed once by a conditional update."""
 
     __tablename__ = "oauth_codes"
+    erased_on_closure = True  # unredeemed codes of grants the closure ends
 
     code_hash: Mapped[str] = mapped_column(String(64), unique=True)
     grant_id: Mapped[str] = mapped_column(ForeignKey("oauth_grants.id"), index=True)

@@ -27,6 +27,7 @@ class WalletCertificate(IdMixin, Base):
     """
 
     __tablename__ = "wallet_certificates"
+    erased_on_closure = True  # a cache of the library: nothing of record
     __table_args__ = (UniqueConstraint("account_id", "identifier"),)
 
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
@@ -48,6 +49,7 @@ class Presentation(Base):
     """A QR token shown at a counter: single use, short-lived."""
 
     __tablename__ = "certificate_presentations"
+    erased_on_closure = True
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)  # the token's jti
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)

@@ -1,0 +1,68 @@
+"""What keeps an account from closing: business still open that needs the citizen.
+
+A case between submission and its end (completed, result delivered, withdrawn, not accepted:
+domain/applications/states.py), a hall booking still to come or under way, a complaint not yet
+closed, and a rectification the citizen appealed (申诉复核) the department has not answered.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core import clock
+from domain.applications import states
+from domain.applications.models import Application
+from domain.appointments.models import ACTIVE as ACTIVE_BOOKINGS
+from domain.appointments.models import Appointment
+from domain.complaints.models import CLOSED as COMPLAINT_CLOSED
+from domain.complaints.models import Complaint
+from domain.evaluations.models import APPEALED, RectificationTask
+
+# A case in any of these is over: the department's record, nothing the citizen waits for.
+FINISHED = frozenset({states.COMPLETED, states.RESULT_DELIVERED, states.WITHDRAWN, states.NOT_ACCEPTED})
+OPEN_CASES = tuple(s for s in states.STATUSES if s != states.DRAFT and s not in FINISHED)
+
+
+def find(session: Session, account_id: str) -> list[dict[str, Any]]:
+    """Every blocker of the account, oldest first within each kind; [] when it may close."""
+    found: list[dict[str, Any]] = []
+    cases = session.execute(
+        select(Application.id, Application.status, Application.case_number, Application.service_name)
+        .where(Application.account_id == account_id, Application.status.in_(OPEN_CASES))
+        .order_by(Application.created_at, Application.id)
+    )
+    found += [
+        {"type": "application", "id": r.id, "status": r.status, "ref": r.case_number, "name": r.service_name}
+        for r in cases
+    ]
+    bookings = session.execute(
+        select(Appointment.id, Appointment.status, Appointment.day)
+        .where(
+            Appointment.account_id == account_id,
+            Appointment.status.in_(ACTIVE_BOOKINGS),
+            Appointment.day >= clock.local_date(),  # a past day's booking is the hall's record
+        )
+        .order_by(Appointment.day, Appointment.id)
+    )
+    found += [
+        {"type": "appointment", "id": r.id, "status": r.status, "ref": r.day.isoformat()} for r in bookings
+    ]
+    complaints = session.execute(
+        select(Complaint.id, Complaint.status, Complaint.tracking_no)
+        .where(Complaint.account_id == account_id, Complaint.status != COMPLAINT_CLOSED)
+        .order_by(Complaint.created_at, Complaint.id)
+    )
+    found += [{"type": "complaint", "id": r.id, "status": r.status, "ref": r.tracking_no} for r in complaints]
+    appeals = session.execute(
+        select(RectificationTask.id, RectificationTask.status, RectificationTask.evaluation_id)
+        .where(RectificationTask.account_id == account_id, RectificationTask.status == APPEALED)
+        .order_by(RectificationTask.created_at, RectificationTask.id)
+    )
+    found += [
+        {"type": "rectification_appeal", "id": r.id, "status": r.status, "ref": r.evaluation_id}
+        for r in appeals
+    ]
+    return found

@@ -1,0 +1,195 @@
+"""A citizen closes their own account (注销; PIPL Art. 47).
+
+Refused while business is open (domain/closure/blockers.py) or when the request's session was
+not opened by a login within FRESH_LOGIN (a refreshed token is not a login: whoever holds an
+unlocked phone holds its tokens, so the citizen logs in again, by SMS code in the app or through
+WeChat in the mini-program). Otherwise, in one transaction: drafts and the files only they used
+are deleted; every row of a model marked `erased_on_closure` goes (channel identities, so the
+same WeChat user or phone later makes a new account; the verified identity with its blind
+index, so the ID number can prove a new account; verification attempts with face results;
+wallet; devices; inbox; notification choices; unredeemed app codes); consents no kept record
+names go; every session and app grant ends; the account stays as a tombstone (status deleted,
+`closed_at`) because finished cases, which are government records, still name it. What is kept
+and why: KEPT. Audited as `account.closed` with counts only.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, exists, select
+from sqlalchemy.orm import Session
+
+from core import audit, clock
+from core.db import Base, lock_one, take_write_lock
+from domain.accounts import profile_cache
+from domain.accounts.errors import AccountNotFound
+from domain.accounts.models import DELETED, PHONE, Account, ChannelIdentity
+from domain.applications import states
+from domain.applications.deps import ApplicationDeps
+from domain.applications.models import Application, ApplicationEvent, ApplicationFile, ApplicationMaterial
+from domain.auth import sessions
+from domain.auth.models import LoginSession, SmsChallenge
+from domain.auth.revocation import RevocationList
+from domain.closure import blockers
+from domain.closure.errors import ClosureBlocked, FreshLoginRequired
+from domain.identity.models import ConsentRecord, IdentityVerification
+from domain.shared_data.models import SharingGrant
+
+log = logging.getLogger(__name__)
+
+FRESH_LOGIN = timedelta(minutes=10)
+
+# Per-account tables whose rows outlive the closure, and why (tests hold every table with an
+# `account_id` to being either erased or named here).
+KEPT: dict[str, str] = {
+    "applications": "finished cases are government records the departments still handle; drafts go",
+    "application_files": "the materials of finished cases; files only drafts used are deleted",
+    "application_notices": "timeline notices of finished cases (a closed account is told nothing more)",
+    "appointments": "past visits are the hall's records; a booking still to come blocks the closure",
+    "complaints": "closed complaints are the hotline's records (text encrypted); an open one blocks",
+    "evaluations": "好差评 ratings are public service figures and the department's record",
+    "rectification_tasks": "the department's rectification record; an appeal not yet answered blocks",
+    "sharing_grants": "what the exchange was authorised to share for a kept case (the consent's record)",
+    "shared_records": "status of data fetched for a kept case; values are purged once it finished",
+    "data_access_log": "who used the person's data: an accountability record, like the audit log",
+    "consent_records": "a consent a kept case or sharing grant names is its legal basis; others go",
+    "login_sessions": "ended by the closure; the sweeper deletes them with their refresh tokens a day later",
+    "oauth_grants": "ended by the closure: the record that the consent given to the app was withdrawn",
+}
+
+
+def erased_models() -> list[type]:
+    """Mapped classes whose rows of a closing account are deleted, children before parents."""
+    order = {table.name: i for i, table in enumerate(Base.metadata.sorted_tables)}
+    found = [m.class_ for m in Base.registry.mappers if getattr(m.class_, "erased_on_closure", False)]
+    return sorted(found, key=lambda cls: -order[cls.__table__.name])
+
+
+def _fresh_login_required(session: Session, account_id: str, session_id: str) -> bool:
+    sess = session.get(LoginSession, session_id)
+    if sess is None or sess.account_id != account_id:
+        return True
+    return sess.created_at < clock.now() - FRESH_LOGIN
+
+
+def _drafts(session: Session, account_id: str) -> list[str]:
+    return list(
+        session.scalars(
+            select(Application.id).where(
+                Application.account_id == account_id, Application.status == states.DRAFT
+            )
+        )
+    )
+
+
+def preview(session: Session, *, account_id: str, session_id: str) -> dict[str, Any]:
+    """What a closure now would meet: the blockers, the drafts it deletes, whether to log in again."""
+    found = blockers.find(session, account_id)
+    return {
+        "can_close": not found,
+        "blockers": found,
+        "drafts": len(_drafts(session, account_id)),
+        "fresh_login_required": _fresh_login_required(session, account_id, session_id),
+        "fresh_login_max_age_seconds": int(FRESH_LOGIN.total_seconds()),
+    }
+
+
+@dataclass(frozen=True)
+class Closed:
+    closed_at: datetime
+    drafts_deleted: int
+
+
+def close(
+    session: Session,
+    *,
+    revocations: RevocationList,
+    applications: ApplicationDeps,
+    account_id: str,
+    session_id: str,
+    request_id: str | None,
+) -> Closed:
+    """Close the account (see the module's docstring). Commits; raises ClosureBlocked (409) or
+    FreshLoginRequired (403) having written nothing."""
+    account = lock_one(session, Account, Account.id == account_id)
+    if account is None or account.status == DELETED:
+        raise AccountNotFound()
+    # The account's cases, locked: a submission under way either finished first (and blocks) or
+    # waits and then finds its draft gone.
+    take_write_lock(session, Application.__table__, Application.account_id == account_id)
+    session.execute(select(Application.id).where(Application.account_id == account_id).with_for_update())
+    found = blockers.find(session, account_id)
+    if found:
+        session.rollback()
+        raise ClosureBlocked(details={"blockers": found})
+    if _fresh_login_required(session, account_id, session_id):
+        session.rollback()
+        minutes = int(FRESH_LOGIN.total_seconds() // 60)
+        raise FreshLoginRequired(
+            details={"max_age_seconds": int(FRESH_LOGIN.total_seconds())}, minutes=minutes
+        )
+    now = clock.now()
+    drafts = _delete_drafts(session, account_id)
+    blobs = _delete_unused_files(session, applications, account_id)
+    _erase(session, account_id)
+    account.status, account.closed_at, account.updated_at = DELETED, now, now
+    account.identity_level, account.live_checked_at = "L0", None  # no identity, no face result left
+    session.flush()
+    sessions.revoke_all(session, revocations=revocations, account_id=account_id, reason="account_closed")
+    profile_cache.mark_changed(session, account_id)
+    audit.record(
+        session, actor_type="citizen", actor_id=account_id, action="account.closed",
+        target_type="account", target_id=account_id, request_id=request_id,
+        details={"drafts_deleted": len(drafts), "files_deleted": len(blobs)},
+    )  # fmt: skip
+    session.commit()
+    for key in blobs:  # once no row names them; a blob left behind is swept as an orphan later
+        try:
+            applications.storage.delete(key)
+        except Exception:  # the orphan sweep retries; the closure itself is done
+            log.warning("closure left a blob for the orphan sweep", exc_info=True)
+    return Closed(now, len(drafts))
+
+
+def _delete_drafts(session: Session, account_id: str) -> list[str]:
+    ids = _drafts(session, account_id)
+    if ids:
+        profile_cache.mark_application_changed(session, *ids)
+        session.execute(delete(ApplicationMaterial).where(ApplicationMaterial.application_id.in_(ids)))
+        session.execute(delete(ApplicationEvent).where(ApplicationEvent.application_id.in_(ids)))
+        session.execute(delete(Application).where(Application.id.in_(ids)))
+    return ids
+
+
+def _delete_unused_files(session: Session, deps: ApplicationDeps, account_id: str) -> list[str]:
+    """Delete the account's file rows no kept case (or complaint) holds; their storage keys."""
+    unused = (
+        ApplicationFile.account_id == account_id,
+        ~exists().where(ApplicationMaterial.file_id == ApplicationFile.id),
+        *(~holds(ApplicationFile.id) for holds in deps.file_holders),
+    )
+    rows = session.execute(select(ApplicationFile.id, ApplicationFile.storage_key).where(*unused)).all()
+    if rows:
+        session.execute(delete(ApplicationFile).where(ApplicationFile.id.in_([r.id for r in rows])))
+    return [r.storage_key for r in rows]
+
+
+def _erase(session: Session, account_id: str) -> None:
+    """Delete every erased model's rows of the account, pending SMS codes to its phone, and the
+    consents nothing kept names."""
+    phones = select(ChannelIdentity.lookup).where(
+        ChannelIdentity.account_id == account_id, ChannelIdentity.kind == PHONE
+    )
+    session.execute(delete(SmsChallenge).where(SmsChallenge.phone_lookup.in_(phones)))
+    for model in erased_models():
+        session.execute(delete(model).where(model.account_id == account_id))
+    named = (
+        exists().where(Application.consent_id == ConsentRecord.id),
+        exists().where(SharingGrant.consent_id == ConsentRecord.id),
+        exists().where(IdentityVerification.consent_id == ConsentRecord.id),
+    )
+    session.execute(delete(ConsentRecord).where(ConsentRecord.account_id == account_id, *(~n for n in named)))
