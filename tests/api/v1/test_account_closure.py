@@ -17,6 +17,7 @@ from domain.applications.models import Application, ApplicationFile, Application
 from domain.closure import service as closure
 from domain.identity import hall
 from integrations.realname.people import DEMO_PEOPLE
+from notifications import fanout
 from tests.api.v1.applications.conftest import (  # noqa: F401 - fixtures
     SS_CARD,
     create,
@@ -127,6 +128,7 @@ def test_closure_erases_the_person_and_keeps_finished_cases(
 
     # The finished case stays a government record the handling side still moves.
     assert stage(client, officer, kept, "result_delivered").status_code == 200
+    fanout.process_notices(db.session(), services.notifications.settings)  # the notifier's turn
     session = db.session()
     session.rollback()
     assert session.get(Application, kept).account_id == zhang["account_id"]
