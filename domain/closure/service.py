@@ -135,7 +135,7 @@ def close(
     now = clock.now()
     drafts = _delete_drafts(session, account_id)
     blobs = _delete_unused_files(session, applications, account_id)
-    _erase(session, account_id)
+    _erase(session, _with_merged(session, account_id))
     account.status, account.closed_at, account.updated_at = DELETED, now, now
     account.identity_level, account.live_checked_at = "L0", None  # no identity, no face result left
     session.flush()
@@ -178,18 +178,29 @@ def _delete_unused_files(session: Session, deps: ApplicationDeps, account_id: st
     return [r.storage_key for r in rows]
 
 
-def _erase(session: Session, account_id: str) -> None:
-    """Delete every erased model's rows of the account, pending SMS codes to its phone, and the
+def _with_merged(session: Session, account_id: str) -> list[str]:
+    """The account and every account merged into it, directly or through others: a merge leaves
+    on the closed account what does not follow the person (wallet certificates), which is theirs."""
+    found, frontier = [account_id], [account_id]
+    while frontier:
+        frontier = list(session.scalars(select(Account.id).where(Account.merged_into_id.in_(frontier))))
+        frontier = [i for i in frontier if i not in found]
+        found += frontier
+    return found
+
+
+def _erase(session: Session, owners: list[str]) -> None:
+    """Delete every erased model's rows of `owners`, pending SMS codes to their phones, and the
     consents nothing kept names."""
     phones = select(ChannelIdentity.lookup).where(
-        ChannelIdentity.account_id == account_id, ChannelIdentity.kind == PHONE
+        ChannelIdentity.account_id.in_(owners), ChannelIdentity.kind == PHONE
     )
     session.execute(delete(SmsChallenge).where(SmsChallenge.phone_lookup.in_(phones)))
     for model in erased_models():
-        session.execute(delete(model).where(model.account_id == account_id))
+        session.execute(delete(model).where(model.account_id.in_(owners)))
     named = (
         exists().where(Application.consent_id == ConsentRecord.id),
         exists().where(SharingGrant.consent_id == ConsentRecord.id),
         exists().where(IdentityVerification.consent_id == ConsentRecord.id),
     )
-    session.execute(delete(ConsentRecord).where(ConsentRecord.account_id == account_id, *(~n for n in named)))
+    session.execute(delete(ConsentRecord).where(ConsentRecord.account_id.in_(owners), *(~n for n in named)))

@@ -8,14 +8,17 @@ import uuid
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
+from core import clock as clock_mod
 from core.audit import AuditEvent
 from core.db import Base, db
-from domain.accounts.models import Account
+from domain.accounts import merge
+from domain.accounts.models import Account, ChannelIdentity
 from domain.applications.models import Application, ApplicationFile, ApplicationMaterial
 from domain.closure import service as closure
 from domain.identity import hall
+from domain.wallet.models import WalletCertificate
 from integrations.realname.people import DEMO_PEOPLE
 from notifications import fanout
 from tests.api.v1.applications.conftest import (  # noqa: F401 - fixtures
@@ -264,3 +267,25 @@ def test_every_per_account_table_is_either_erased_or_kept_for_a_reason(app: Any)
     with_owner = {t.name for t in Base.metadata.sorted_tables if "account_id" in t.columns}
     assert with_owner - erased - set(closure.KEPT) == set()
     assert erased & set(closure.KEPT) == set()
+
+
+def test_what_a_merge_left_on_the_older_account_goes_with_the_closure(app: Any, client: Any) -> None:
+    """Wallet certificates do not follow the person on a merge: they stay on the account merged
+    away, and closing the surviving account erases them too."""
+    older, survivor = make_citizen(app), make_citizen(app)
+    session = db.session()
+    session.add(
+        WalletCertificate(
+            account_id=older["account_id"], identifier="1.2.156.3005.2.test.0001", type_code="t" * 21,
+            type_name="居民身份证", issuer="公安厅", holder_name_enc="x", number_enc="x",
+            number_masked="4401**********0011", own=True, state="01", synced_at=clock_mod.now(),
+        )
+    )  # fmt: skip
+    source, target = session.get(Account, older["account_id"]), session.get(Account, survivor["account_id"])
+    # Two phones would clash: the older account keeps none (as a WeChat account merged by phone).
+    session.execute(delete(ChannelIdentity).where(ChannelIdentity.account_id == older["account_id"]))
+    session.expire(source)
+    merge.fold_into(session, source=source, target=target, actor_id="test", reason="test")
+    session.commit()
+    assert close(client, survivor).status_code == 200
+    assert rows(WalletCertificate, older["account_id"]) == []
