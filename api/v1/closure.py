@@ -66,7 +66,7 @@ class Closure(MethodView):
     def get(self) -> dict:
         """Whether the account can be closed now, and every case, booking, complaint or appeal in the way."""
         p = current_principal()
-        return closure.preview(db.session(), account_id=p.account_id, session_id=p.session_id)
+        return closure.preview(db.reader(), account_id=p.account_id, session_id=p.session_id)
 
     @idempotent(required=True)
     @blp.doc(security=BEARER_SECURITY)

@@ -117,6 +117,7 @@ def close(
     FreshLoginRequired (403) having written nothing."""
     account = lock_one(session, Account, Account.id == account_id)
     if account is None or account.status == DELETED:
+        session.rollback()
         raise AccountNotFound()
     # The account's cases, locked: a submission under way either finished first (and blocks) or
     # waits and then finds its draft gone.
