@@ -6,7 +6,7 @@ confirmed were confirmed by their citizens. Responses given before this revision
 `decide_by` from the sweeper's next pass (counted in working days from when they were given).
 
 Revision ID: 7c3e9a1d5b62
-Revises: 3b7d1e5a9c42
+Revises: 2c6e4a8f1b37
 Create Date: 2026-12-21 09:00:00
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "7c3e9a1d5b62"
-down_revision = "3b7d1e5a9c42"
+down_revision = "2c6e4a8f1b37"
 branch_labels = None
 depends_on = None
 

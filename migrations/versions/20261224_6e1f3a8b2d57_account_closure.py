@@ -6,7 +6,7 @@ stays, because finished cases still name it as government records, but its perso
 status `deleted` too) and says when it happened.
 
 Revision ID: 6e1f3a8b2d57
-Revises: 3b7d1e5a9c42
+Revises: 7c3e9a1d5b62
 Create Date: 2026-12-21 09:00:00
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 from core.db import UTCDateTime
 
 revision = "6e1f3a8b2d57"
-down_revision = "3b7d1e5a9c42"
+down_revision = "7c3e9a1d5b62"
 branch_labels = None
 depends_on = None
 
