@@ -15,7 +15,6 @@ from api.deps import services
 from api.i18n import language
 from api.idempotency import idempotent
 from api.middleware import client_ip
-from api.request_body import whole_body
 from api.schemas import JsonBoolean, StrictSchema
 from api.v1.application_schemas import (
     ApplicationSchema,
@@ -26,13 +25,14 @@ from api.v1.application_schemas import (
     ReusableSchema,
     TimelineSchema,
 )
+from api.v1.application_uploads import file_body, upload_bytes
 from core.db import db
 from core.errors import Text
 from domain.accounts.profile_cache import ProfileCache
 from domain.applications import detail_view, drafts, materials, service, submission, views
 from domain.applications.deps import ApplicationDeps
-from domain.applications.errors import FileTooLarge, InvalidPatch, PreconditionRequired, RevisionRequired
-from domain.applications.models import Application, ApplicationFile
+from domain.applications.errors import PreconditionRequired, RevisionRequired
+from domain.applications.models import Application
 from domain.applications.states import STATUSES
 from domain.shared_data import service as sharing
 
@@ -311,36 +311,6 @@ class Timeline(MethodView):
         return {"events": views.timeline(db.session(), app, lang=language(), citizen_notes=mine)}
 
 
-def _file_body(row: ApplicationFile) -> dict:
-    return {
-        "id": row.id,
-        "material_id": row.material_id,
-        "media_type": row.media_type,
-        "size": row.size,
-        "sha256": row.sha256,
-        "created_at": row.created_at.isoformat(),
-    }
-
-
-def _upload_bytes(limit: int) -> tuple[bytes, str | None]:
-    """The file from multipart/form-data (field `file`) or the raw body, at most `limit` bytes."""
-    if (request.content_length or 0) > limit + 256 * 1024:
-        raise FileTooLarge.of(limit)
-    if request.mimetype == "multipart/form-data":
-        upload = request.files.get("file")
-        if upload is None:
-            raise InvalidPatch(fields={"file": ["Missing data for required field."]})
-        data = upload.stream.read(limit + 1)
-        name = upload.filename
-    else:
-        # The cached body, not the stream: an Idempotency-Key's fingerprint has read it already.
-        data = whole_body()
-        name = request.headers.get("X-File-Name")
-    if len(data) > limit:
-        raise FileTooLarge.of(limit)
-    return data, name
-
-
 @blp.route("/<string:app_id>/materials/<string:material_id>/files")
 class MaterialFiles(MethodView):
     @idempotent
@@ -350,12 +320,12 @@ class MaterialFiles(MethodView):
     def post(self, app_id: str, material_id: str) -> dict:
         """Upload a file for a material (JPEG, PNG, PDF or OFD by content; EXIF removed; SHA-256 kept)."""
         deps = _deps()
-        data, name = _upload_bytes(deps.max_file_bytes)
+        data, name = upload_bytes(deps.max_file_bytes)
         row = materials.upload(
             db.session(), deps, account_id=current_principal().account_id, app_id=app_id,
             material_id=material_id, data=data, filename=name, request_id=g.get("request_id"),
         )  # fmt: skip
-        return _file_body(row)
+        return file_body(row)
 
     @scope("applications.write")  # for reusing one (a write); read access alone sees no files
     @blp.doc(security=BEARER_SECURITY)
@@ -365,7 +335,7 @@ class MaterialFiles(MethodView):
         rows = materials.reusable(
             db.session(), account_id=current_principal().account_id, app_id=app_id, material_id=material_id
         )
-        return {"reusable": [_file_body(r) for r in rows]}
+        return {"reusable": [file_body(r) for r in rows]}
 
 
 @blp.route("/<string:app_id>/materials/<string:material_id>/reuse")

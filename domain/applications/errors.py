@@ -62,6 +62,12 @@ class InvalidPatch(AppError):
     message_en = "The change is not valid"
 
 
+class UploadInvalid(InvalidPatch):
+    # The same code (the part at fault is named in `fields`); the message speaks of the upload.
+    message_zh = "上传的文件有误"
+    message_en = "The upload is not valid"
+
+
 class FieldReadOnly(AppError):
     status = 422
     code = "application.field_read_only"
