@@ -33,8 +33,8 @@ class IdempotencyKeyReused(AppError):
 class IdempotencyKeyInvalid(AppError):
     status = 400
     code = "idempotency.key_invalid"
-    message_zh = "Idempotency-Key 格式无效（1-128 个可见字符）"
-    message_en = "Invalid Idempotency-Key (1-128 visible characters)"
+    message_zh = "Idempotency-Key 格式无效（1-128 个 ASCII 可见字符，不含空格）"
+    message_en = "Invalid Idempotency-Key (1-128 visible ASCII characters, no spaces)"
 
 
 class IdempotencyKeyRequired(AppError):
@@ -105,7 +105,9 @@ class IdempotencyStore:
 
     @staticmethod
     def validate_key(key: str) -> None:
-        if not (1 <= len(key) <= 128) or not key.isprintable() or " " in key:
+        # ASCII only (a structured-field string): header bytes arrive as Latin-1, so a key in
+        # UTF-8 would be taken or refused by which bytes its characters happen to encode to.
+        if not (1 <= len(key) <= 128) or not key.isascii() or not key.isprintable() or " " in key:
             raise IdempotencyKeyInvalid()
 
     def _name(self, scope: str, key: str) -> str:

@@ -243,7 +243,7 @@ class Submit(MethodView):
                 "in": "header",
                 "name": "Idempotency-Key",
                 "required": True,
-                "schema": {"type": "string", "minLength": 1, "maxLength": 128},
+                "schema": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[!-~]+$"},
                 "description": "one key per attempt: a retry with the same key and body replays the answer",
             }
         ],  # fmt: skip

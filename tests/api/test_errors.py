@@ -194,6 +194,21 @@ def test_invalid_idempotency_key(client, key):
     assert_error(r, 400, "idempotency.key_invalid")
 
 
+@pytest.mark.parametrize("sent", ["é", "键1"])
+def test_an_idempotency_key_outside_ascii_is_refused_whatever_its_bytes(client, sent):
+    """The server reads header bytes as Latin-1: a UTF-8 "键" arrives with a C1 control and was
+    refused as invisible, a UTF-8 "é" arrives as "Ã©" and was taken. Keys are ASCII (a
+    structured-field string), and the refusal says so."""
+    arrived = sent.encode().decode("latin-1")
+    for lang, needle in (("zh-CN", "ASCII"), ("en", "ASCII")):
+        r = client.post(
+            "/v1/auth/refresh", json={"refresh_token": "rt_" + "x" * 40},
+            headers={"Idempotency-Key": arrived, "Accept-Language": lang},
+        )  # fmt: skip
+        assert_error(r, 400, "idempotency.key_invalid")
+        assert needle in r.get_json()["error"]["message"]
+
+
 def test_idempotency_key_reused_with_another_body(app, services):
     from core.idempotency import IdempotencyKeyReused, StoredResponse
 
