@@ -81,6 +81,15 @@ HTTP_ERRORS: dict[int, tuple[str, str, str]] = {
 }
 
 
+# A body that is not JSON; the usual cause past a typo is another encoding (GBK, UTF-16), and
+# JSON is UTF-8 (RFC 8259), so the message says so.
+MALFORMED_JSON = (
+    "request.malformed_json",
+    "请求体须为 UTF-8 编码的合法 JSON",
+    "The request body must be valid JSON in UTF-8",
+)
+
+
 def error_response(
     status: int,
     code: str,
@@ -113,8 +122,7 @@ def http_error_response(error: HTTPException) -> Response:
     data = getattr(error, "data", None) or {}
     messages = data.get("messages") if isinstance(data, dict) else None
     if status == 400 and messages and "json" in messages and "Invalid JSON body." in str(messages):
-        code = "request.malformed_json"
-        zh, en = "请求体不是合法的 JSON", "The request body is not valid JSON"
+        code, zh, en = MALFORMED_JSON
     elif messages:
         # webargs nests errors by location; flatten {"json": {...}} to {...}.
         merged: dict[str, Any] = {}

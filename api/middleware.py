@@ -12,7 +12,7 @@ from flask import Flask, Response, current_app, g, request
 from werkzeug.exceptions import BadRequest
 
 from api.deps import services
-from api.errors import HTTP_ERRORS, error_response
+from api.errors import HTTP_ERRORS, MALFORMED_JSON, error_response
 from api.i18n import language
 from api.view_attrs import view_attr
 from core.db import db
@@ -85,8 +85,8 @@ def refuse_malformed_body() -> Response | None:
         if request.get_data().strip():
             request.get_json()
     except BadRequest:
-        zh, en = "请求体不是合法的 JSON", "The request body is not valid JSON"
-        return error_response(400, "request.malformed_json", en if language() == "en" else zh)
+        code, zh, en = MALFORMED_JSON
+        return error_response(400, code, en if language() == "en" else zh)
     return None
 
 

@@ -24,7 +24,7 @@ def assert_error(resp, status, code):
 def test_malformed_json(client):
     r = client.post("/v1/auth/refresh", data="{not json", content_type="application/json")
     err = assert_error(r, 400, "request.malformed_json")
-    assert err["message"] == "请求体不是合法的 JSON"
+    assert err["message"] == "请求体须为 UTF-8 编码的合法 JSON"
 
 
 def _nested(depth: int) -> str:
