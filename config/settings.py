@@ -335,6 +335,10 @@ class BaseConfig:
             # A phone that lost the answer to a submission may retry the next morning: the key
             # must still replay the first answer then, not submit again.
             raise ConfigError("IDEMPOTENCY_TTL must keep keys at least 24 h (86400 s)")
+        for name in ("RECTIFY_WORKING_DAYS", "RECTIFY_DECIDE_WORKING_DAYS"):
+            # Counted on the calendar: fewer than one working day would refuse every 差评 (422).
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be a whole number of working days, at least 1")
 
 
 class DevelopmentConfig(BaseConfig):

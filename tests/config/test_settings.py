@@ -105,6 +105,17 @@ def test_idempotency_keys_are_kept_at_least_a_day(env):
     assert load_config().IDEMPOTENCY_TTL == 172800
 
 
+@pytest.mark.parametrize("name", ["RECTIFY_WORKING_DAYS", "RECTIFY_DECIDE_WORKING_DAYS"])
+@pytest.mark.parametrize("value", ["0", "-3"])
+def test_rectification_periods_are_at_least_one_working_day(env, name, value):
+    """A period below one working day would make every 差评 or every response a 422."""
+    env.setenv(name, value)
+    with pytest.raises(ConfigError, match=f"{name} must be .* at least 1"):
+        load_config()
+    env.setenv(name, "1")
+    assert getattr(load_config(), name) == 1
+
+
 def test_production_refuses_the_simulator_province_secrets(env):
     env.setenv("YIWANG_ENV", "production")
     for name, value in STRONG.items():
