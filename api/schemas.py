@@ -135,4 +135,10 @@ class RatingsSchema(StrictSchema):
     levels = fields.Dict()
     satisfied_rate = fields.Float(allow_none=True)
     bad = fields.Integer()
-    bad_rectified = fields.Integer()
+    bad_rectified = fields.Integer(metadata={"description": "差评 whose rectification the citizen confirmed"})
+    bad_rectified_by_default = fields.Integer(
+        metadata={
+            "description": "差评 whose rectification counts as confirmed: the citizen neither confirmed "
+            "nor appealed it by decide_by (this province's rule); not in bad_rectified"
+        }
+    )

@@ -39,6 +39,7 @@ from domain.evaluations.errors import (
 )
 from domain.evaluations.models import (
     BAD,
+    CLOSED_BY_DEADLINE,
     CONFIRMED,
     INDICATORS,
     LEVELS,
@@ -185,22 +186,28 @@ def province_push(
 def ratings(
     session: Session, *, service_code: str | None = None, department: str | None = None
 ) -> dict[str, Any]:
-    """Public figures: counts per level, the share satisfied, 差评 and how many were rectified."""
+    """Public figures: counts per level, the share satisfied, 差评, how many the citizen confirmed
+    rectified (`bad_rectified`) and how many were confirmed by default, the citizen silent past
+    `decide_by` (`bad_rectified_by_default`)."""
     E, T = Evaluation, RectificationTask
-    stmt = select(E.level, T.status).outerjoin(T, T.evaluation_id == E.id)
+    stmt = select(E.level, T.status, T.closed_by).outerjoin(T, T.evaluation_id == E.id)
     if service_code:
         stmt = stmt.where(E.service_code == service_code)
     if department:
         stmt = stmt.where(E.department == department)
     rows = session.execute(stmt).all()
-    by_level = Counter(level for level, _ in rows)
+    by_level = Counter(row.level for row in rows)
     total = len(rows)
     bad = sum(by_level[level] for level in BAD)
-    rectified = sum(1 for level, status in rows if level in BAD and status == CONFIRMED)
+    # Confirmed by the citizen, and confirmed by default (their silence past `decide_by`, this
+    # province's configured rule, not a national one): published apart, never added together.
+    confirmed = [row for row in rows if row.level in BAD and row.status == CONFIRMED]
+    by_default = sum(1 for row in confirmed if row.closed_by == CLOSED_BY_DEADLINE)
     return {
         "total": total,
         "levels": {level: by_level.get(level, 0) for level in LEVELS},
         "satisfied_rate": round((total - bad) / total, 4) if total else None,
         "bad": bad,
-        "bad_rectified": rectified,
+        "bad_rectified": len(confirmed) - by_default,
+        "bad_rectified_by_default": by_default,
     }

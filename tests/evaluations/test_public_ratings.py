@@ -11,7 +11,7 @@ from core.db import db
 from domain.catalog.models import Department
 from tests.api.v1.applications.conftest import SS_CARD, seeded  # noqa: F401 - fixtures
 
-ZERO = {"total": 0, "bad": 0, "bad_rectified": 0, "satisfied_rate": None}
+ZERO = {"total": 0, "bad": 0, "bad_rectified": 0, "bad_rectified_by_default": 0, "satisfied_rate": None}
 
 
 @pytest.mark.parametrize("code", ["11440100007504956C3000110009999", "x" * 5000, "%ff%fe", "%01", "a b"])

@@ -126,7 +126,8 @@ def test_an_undecided_response_is_confirmed_by_default_after_the_period(
     after = _decide(client, zhang, app_id, APPEAL)
     assert after.status_code == 409 and after.get_json()["error"]["code"] == "evaluations.decision_closed"
     figures = client.get(f"/v1/services/{SS_CARD}/ratings").get_json()
-    assert figures["bad"] == 1 and figures["bad_rectified"] == 1
+    # Confirmed by default is published apart from what citizens confirmed.
+    assert (figures["bad"], figures["bad_rectified"], figures["bad_rectified_by_default"]) == (1, 0, 1)
 
 
 def _refused(resp: Any, *words: str) -> str:
