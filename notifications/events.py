@@ -128,6 +128,16 @@ EVENTS: dict[str, Event] = {
         " then accept it or appeal{decide_note}.",
         "请查看整改回复并确认",
     ),
+    "rectification_deemed_confirmed": Event(
+        "整改已视为确认", "Rectification deemed accepted", "视为确认",
+        "整改结果已视为确认", "Rectification deemed accepted",
+        "您对「{service_name}」（受理编号 {case_number}）评价的整改回复，在确认期限（{decide_by}，含当日）"
+        "内未确认或申诉，已按本省规定视为确认。如仍有异议，可提交投诉。",
+        "You did not accept or appeal the answer to your rating of {service_name} (case {case_number})"
+        " by {decide_by} (inclusive), so under this province's rules it counts as accepted. If you still"
+        " disagree, you may file a complaint.",
+        "逾期未确认，已视为确认",
+    ),
     "complaint_replied": Event(
         "投诉咨询已答复", "Complaint answered", "已答复",
         "您的{service_name}已答复", "Your {service_name} was answered",
@@ -211,7 +221,8 @@ def values(event_type: str, params: Mapping[str, Any], lang: str = "zh") -> dict
         out["service_name"] = _word(COMPLAINT_KINDS, params.get("kind") or params.get("service_name"), lang)
     if event_type == "rectification_responded":  # notices stored before deadlines have no date
         day = out.get("decide_by")
-        zh, en = f"（请于 {day} 前，逾期视为确认）", f" by {day}; after that it counts as accepted"
+        zh = f"（请于 {day}（含当日）前确认或申诉，逾期视为确认）"
+        en = f" by {day} (inclusive); after that it counts as accepted"
         out["decide_note"] = (zh if lang == "zh" else en) if day else ""
     if event_type in ("shared_data_ready", "shared_data_unavailable"):
         out["status_label"] = _word(STATUS_LABELS, params.get("status") or params.get("status_label"), lang)

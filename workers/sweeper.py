@@ -38,8 +38,8 @@ def _guarded(session: object, step: str, work: Callable[[], Any], default: Any) 
 def housekeeping(session: object, interval: float) -> dict:
     """Due-soon / overdue notices, expired drafts, SMS codes, pending operator TOTP secrets,
     ended citizen and operator sessions, rectification responses left undecided past their
-    period (confirmed by default) and orphaned uploads, at most once per `interval` seconds
-    (listing blobs is not free on object storage)."""
+    period (confirmed by default, in bounded batches, their citizens told) and orphaned uploads,
+    at most once per `interval` seconds (listing blobs is not free on object storage)."""
     from flask import current_app
 
     from api.deps import services

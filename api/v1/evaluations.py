@@ -8,10 +8,13 @@ from marshmallow import fields, validate
 
 from api.auth import BEARER_SECURITY, current_principal, public, require_citizen
 from api.blueprint import Blueprint
+from api.errors import ErrorSchema
 from api.idempotency import idempotent
 from api.schemas import JsonBoolean, RatingsSchema, StrictSchema
+from core import clock
 from core.crypto import crypto
 from core.db import db
+from domain.applications.deadlines import local_date
 from domain.evaluations import public_ratings, rectification
 from domain.evaluations import service as evaluations
 from domain.evaluations.models import LEVELS, Evaluation, RectificationTask
@@ -66,8 +69,17 @@ class RectificationSchema(StrictSchema):
             "confirmed (closed_by deadline)"
         },
     )
+    can_confirm = fields.Boolean(
+        metadata={
+            "description": "whether the response may still be confirmed: it awaits the citizen and "
+            "decide_by has not passed"
+        }
+    )
     can_appeal = fields.Boolean(
-        metadata={"description": "whether the response may still be appealed (one review round only)"}
+        metadata={
+            "description": "whether the response may still be appealed: as can_confirm, and one "
+            "review round only"
+        }
     )
     closed_by = fields.String(
         allow_none=True, metadata={"description": "citizen, or deadline (confirmed by default)"}
@@ -97,8 +109,14 @@ def _view(evaluation: Evaluation) -> dict:
 
 
 def _task_view(task: RectificationTask) -> dict:
+    """The task as the citizen sees it. Past `decide_by` (Beijing date) both flags are false even
+    before the sweeper has confirmed it by default: a decision then is 409."""
     fields_ = ("status", "due_on", "response", "responded_at", "rounds", "decide_by", "closed_by")
-    return {name: getattr(task, name) for name in fields_} | {"can_appeal": rectification.can_appeal(task)}
+    today = local_date(clock.now())
+    return {name: getattr(task, name) for name in fields_} | {
+        "can_confirm": rectification.can_decide(task, today),
+        "can_appeal": rectification.can_appeal(task, today),
+    }
 
 
 @blp.route("/<string:application_id>/evaluation")
@@ -137,8 +155,20 @@ class Decide(MethodView):
     @blp.doc(security=BEARER_SECURITY)
     @blp.arguments(DecisionSchema)
     @blp.response(200, RectificationSchema)
+    @blp.alt_response(
+        409, schema=ErrorSchema,
+        description="evaluations.decision_closed: decide_by has passed (the message names it); "
+        "evaluations.appeal_limit: the review round was used, confirm or file a complaint; "
+        "evaluations.task_state: not answered yet, or already closed",
+    )  # fmt: skip
     def post(self, body: dict, application_id: str) -> object:
-        """Accept the department's rectification, or appeal it (申诉复核) with a reason."""
+        """Accept the department's rectification, or appeal it (申诉复核) with a reason, by the
+        response's `decide_by` (inclusive). 404 `evaluations.task_not_found` for no task of the
+        citizen's; 422 `evaluations.bad_rating` for an appeal without a reason; 409
+        `evaluations.decision_closed` once `decide_by` has passed (nothing is written; the
+        sweeper confirms it by default), 409 `evaluations.appeal_limit` for an appeal after the
+        one review round (申诉复核), 409 `evaluations.task_state` before the department has
+        answered or once the task is closed."""
         session = db.session()
         found = session.query(Evaluation).filter_by(application_id=application_id).one_or_none()
         if found is None or found.account_id != current_principal().account_id:

@@ -10,8 +10,11 @@ confirms (a further appeal is 409 `evaluations.appeal_limit`; a complaint remain
 them). Each response gives the citizen `DECIDE_WORKING_DAYS` working days of the case's region
 to confirm or appeal it (`decide_by`, the last of them); afterwards a decision is 409
 `evaluations.decision_closed` and the sweeper confirms the task by default (`closed_by`
-"deadline", audited as `rectification.confirmed_by_default`), as 差评 rules count a citizen who
-stays silent as satisfied with the rectification.
+"deadline", audited as `rectification.confirmed_by_default`, the citizen told). That silence
+confirms is this province's configured rule, not a national one (the national rules set no
+period): public figures count such tasks apart from those the citizen confirmed
+(`bad_rectified_by_default`). A response given before periods were kept gets its period from
+the day the sweeper first sees it, and the citizen is told the date.
 
 A task belongs to every department handling one of the case's items, as pinned (a bundle's may
 be several; `department_code` keeps the first item's, for display): operators tied to
@@ -20,7 +23,10 @@ departments list and answer only those tasks.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import logging
+from collections.abc import Callable, Iterator
+from datetime import date, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, exists, or_, select, update
@@ -66,6 +72,10 @@ from domain.operators.scope import UNSCOPED, Scope, handled_by
 
 APPEAL_ROUNDS = 1  # review rounds (申诉复核) after the first response
 DECIDE_WORKING_DAYS = 5  # to confirm or appeal a response, counted from the day it was given
+BATCH = 500  # tasks read at a time by the sweeper's step
+MAX_BATCHES = 20  # of each kind (periods given, confirmations) a pass; the rest goes next pass
+
+log = logging.getLogger("yiwang.evaluations")
 
 
 def task_of(session: Session, evaluation_id: str) -> RectificationTask | None:
@@ -100,28 +110,39 @@ def respond(
     task.responded_by = operator_id
     task.responded_at = clock.now()
     task.status = RESPONDED
-    task.decide_by = _decide_by(session, task, task.responded_at, decide_days)
+    task.decide_by = _decide_by(session, task.evaluation_id, task.responded_at, decide_days)
     _tell_responded(session, task)
     session.commit()
     return task
 
 
-def _region_of(session: Session, task: RectificationTask) -> str:
+def _region_of(session: Session, evaluation_id: str) -> str:
     """The case's region, whose calendar counts the task's working days."""
-    evaluation = session.get(Evaluation, task.evaluation_id)
+    evaluation = session.get(Evaluation, evaluation_id)
     app = session.get(Application, evaluation.application_id) if evaluation else None
     return spec_of(session, app).region if app else "000000"
 
 
-def _decide_by(session: Session, task: RectificationTask, responded_at: datetime, days: int) -> Any:
+def _decide_by(session: Session, evaluation_id: str, counted_from: datetime, days: int) -> Any:
+    """The last day to confirm or appeal: `days` working days of the case's region after the
+    Beijing date of `counted_from`."""
     return calendar.add_working_days(
-        session, local_date(responded_at), days, region=_region_of(session, task)
+        session, local_date(counted_from), days, region=_region_of(session, evaluation_id)
     )
 
 
-def can_appeal(task: RectificationTask) -> bool:
-    """Whether the citizen may still appeal the latest response (the first one only)."""
-    return task.status == RESPONDED and task.rounds <= APPEAL_ROUNDS
+def can_decide(task: RectificationTask, today: date | None = None) -> bool:
+    """Whether the citizen may still confirm or appeal the latest response: it awaits them and
+    its `decide_by` (inclusive, Beijing date) has not passed, even if the sweeper has not yet
+    confirmed it by default."""
+    today = today or local_date(clock.now())
+    return task.status == RESPONDED and (task.decide_by is None or today <= task.decide_by)
+
+
+def can_appeal(task: RectificationTask, today: date | None = None) -> bool:
+    """Whether the citizen may still appeal the latest response (the first one only, by its
+    `decide_by`)."""
+    return can_decide(task, today) and task.rounds <= APPEAL_ROUNDS
 
 
 def _in_scope(session: Session, task: RectificationTask, scope: Scope) -> bool:
@@ -134,19 +155,42 @@ def _in_scope(session: Session, task: RectificationTask, scope: Scope) -> bool:
     return app is not None and scope.allows_any_department(department_codes_of(session, app))
 
 
-def _tell_responded(session: Session, task: RectificationTask) -> None:
+def _tell_responded(session: Session, task: RectificationTask, *, suffix: str = "") -> bool:
     """The citizen hears that the department answered (each round once): they are to read the
-    answer and confirm or appeal it, which they would not know to do otherwise."""
-    evaluation = session.get(Evaluation, task.evaluation_id)
-    app = session.get(Application, evaluation.application_id) if evaluation else None
+    answer and confirm or appeal it by `decide_by`, which they would not know to do otherwise.
+    `suffix` tells again a response first told before periods were kept (its date then)."""
+    app = _application_of(session, task)
     if app is None:
-        return
+        return False
     session.add(ApplicationNotice(
-        dedupe_key=f"{app.id}:rectification:{task.id}:{task.rounds}", account_id=app.account_id,
-        application_id=app.id, event_type="rectification_responded", created_at=task.responded_at,
+        dedupe_key=f"{app.id}:rectification:{task.id}:{task.rounds}{suffix}", account_id=app.account_id,
+        application_id=app.id, event_type="rectification_responded",
+        created_at=clock.now() if suffix else task.responded_at,
         params={"case_number": app.case_number, "service_name": app.service_name,
                 "decide_by": task.decide_by.isoformat() if task.decide_by else None},
     ))  # fmt: skip
+    return True
+
+
+def _tell_confirmed_by_default(session: Session, task: RectificationTask, now: datetime) -> None:
+    """The citizen hears that their silence confirmed the rectification (once per task)."""
+    app = _application_of(session, task)
+    if app is None:
+        return
+    session.add(ApplicationNotice(
+        dedupe_key=f"{app.id}:rectification:{task.id}:by-default", account_id=app.account_id,
+        application_id=app.id, event_type=CONFIRMED_BY_DEFAULT_EVENT, created_at=now,
+        params={"case_number": app.case_number, "service_name": app.service_name,
+                "decide_by": task.decide_by.isoformat() if task.decide_by else None},
+    ))  # fmt: skip
+
+
+def _application_of(session: Session, task: RectificationTask) -> Application | None:
+    evaluation = session.get(Evaluation, task.evaluation_id)
+    return session.get(Application, evaluation.application_id) if evaluation else None
+
+
+CONFIRMED_BY_DEFAULT_EVENT = "rectification_deemed_confirmed"
 
 
 def decide(
@@ -175,7 +219,7 @@ def decide(
         task.status, task.rounds = APPEALED, task.rounds + 1
         task.appeal_reason_enc = seal(encryptor, reason, APPEAL_PURPOSE)
         task.due_on = calendar.add_working_days(
-            session, local_date(now), working_days, region=_region_of(session, task)
+            session, local_date(now), working_days, region=_region_of(session, task.evaluation_id)
         )
         task.escalated_at, task.decide_by = None, None
     session.commit()
@@ -184,29 +228,98 @@ def decide(
 
 def close_undecided(session: Session, now: datetime, *, decide_days: int = DECIDE_WORKING_DAYS) -> int:
     """Responses the citizen neither confirmed nor appealed by `decide_by` are confirmed by
-    default (`closed_by` "deadline"), each audited. A response given before deadlines were kept
-    gets its `decide_by` first, counted from when it was given. Each task is locked and read
-    afresh, so a citizen's decision at the same moment is applied once. Commits."""
+    default (`closed_by` "deadline"), each audited and its citizen told; returns how many.
+
+    A response without `decide_by` (given before periods were kept) first gets its period,
+    counted from this pass's Beijing date, not from when it was given (the citizen was never
+    told of one), and the citizen is told the date (once). Tasks are read `BATCH` at a time, at
+    most `MAX_BATCHES` batches of each kind a pass; each is then locked and read afresh in its
+    own short transaction, so a citizen's decision or a new round at the same moment wins and is
+    never overwritten. A task that fails is rolled back and logged (its id only) and the others
+    go on; a batch that cannot be read ends the step, still reporting the count. Commits."""
     T = RectificationTask
-    for task in session.scalars(select(T).where(T.status == RESPONDED, T.decide_by.is_(None))):
-        task.decide_by = _decide_by(session, task, task.responded_at or now, decide_days)
-    session.commit()
-    today, closed = local_date(now), 0
-    late = session.scalars(select(T.id).where(T.status == RESPONDED, T.decide_by < today)).all()
-    for task_id in late:
-        task = _locked_task(session, T.id == task_id)
-        if task is None or task.status != RESPONDED or task.decide_by is None or task.decide_by >= today:
-            session.rollback()
-            continue
-        task.status, task.closed_at, task.closed_by = CONFIRMED, now, CLOSED_BY_DEADLINE
-        audit.record(
-            session, actor_type="system", actor_id=None, action="rectification.confirmed_by_default",
-            target_type="rectification_task", target_id=task.id,
-            details={"decide_by": task.decide_by.isoformat(), "rounds": task.rounds},
-        )  # fmt: skip
-        session.commit()
-        closed += 1
+    today = local_date(now)
+    pending = T.status == RESPONDED, T.decide_by.is_(None)
+    closed = 0
+    try:
+        for seen in _batches(session, *pending):
+            due = _decide_by_from(session, seen, now, decide_days)
+            if due is not None:
+                _each(session, "period", seen.id, partial(_give_period, session, seen=seen, due=due))
+        for seen in _batches(session, T.status == RESPONDED, T.decide_by < today):
+            closed += _each(session, "default", seen.id, partial(_confirm_by_default, session, now=now))
+    except Exception:  # reading a batch failed (the database away): what was done is reported
+        session.rollback()
+        log.exception("the rectification step stopped", extra={"confirmed": closed})
     return closed
+
+
+def _batches(session: Session, *where: ColumnElement[bool]) -> Iterator[Any]:
+    """The tasks matching `where`, by id, `BATCH` at a time, at most `MAX_BATCHES` batches; each
+    batch's reads end their transaction before its tasks are written."""
+    T, after = RectificationTask, ""
+    for _ in range(MAX_BATCHES):
+        rows = session.execute(
+            select(T.id, T.evaluation_id, T.responded_at, T.rounds).where(*where, T.id > after)
+            .order_by(T.id).limit(BATCH)
+        ).all()  # fmt: skip
+        session.rollback()
+        yield from rows
+        if len(rows) < BATCH:
+            return
+        after = rows[-1].id
+
+
+def _decide_by_from(session: Session, seen: Any, now: datetime, days: int) -> date | None:
+    """The period of a response first seen now; None (logged) when it cannot be counted."""
+    try:
+        due = _decide_by(session, seen.evaluation_id, now, days)
+        session.rollback()
+        return due  # type: ignore[no-any-return]
+    except Exception:
+        session.rollback()
+        log.exception("a rectification task failed", extra={"task_id": seen.id, "stage": "period"})
+        return None
+
+
+def _each(session: Session, stage: str, task_id: str, work: Callable[[RectificationTask], bool]) -> int:
+    """`work(task)` on the task locked and read afresh, committed; 1 when it changed the task.
+    A failure is rolled back and logged by the task's id (no personal data)."""
+    try:
+        task = _locked_task(session, RectificationTask.id == task_id)
+        if task is None or not work(task):
+            session.rollback()
+            return 0
+        session.commit()
+        return 1
+    except Exception:
+        session.rollback()
+        log.exception("a rectification task failed", extra={"task_id": task_id, "stage": stage})
+        return 0
+
+
+def _give_period(session: Session, task: RectificationTask, *, seen: Any, due: date) -> bool:
+    """A response still without a period, as it was read (not a new round since), gets `due`."""
+    if task.status != RESPONDED or task.decide_by is not None or task.rounds != seen.rounds:
+        return False
+    if task.responded_at != seen.responded_at:
+        return False
+    task.decide_by = due
+    _tell_responded(session, task, suffix=":decide-by")
+    return True
+
+
+def _confirm_by_default(session: Session, task: RectificationTask, *, now: datetime) -> bool:
+    if task.status != RESPONDED or task.decide_by is None or task.decide_by >= local_date(now):
+        return False
+    task.status, task.closed_at, task.closed_by = CONFIRMED, now, CLOSED_BY_DEADLINE
+    audit.record(
+        session, actor_type="system", actor_id=None, action="rectification.confirmed_by_default",
+        target_type="rectification_task", target_id=task.id,
+        details={"decide_by": task.decide_by.isoformat(), "rounds": task.rounds},
+    )  # fmt: skip
+    _tell_confirmed_by_default(session, task, now)
+    return True
 
 
 def escalate_overdue(session: Session, now: datetime) -> int:

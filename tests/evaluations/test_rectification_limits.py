@@ -95,7 +95,8 @@ def test_an_undecided_response_is_confirmed_by_default_after_the_period(
     run_notifier(app)
     inbox = client.get("/v1/notifications", headers=zhang["headers"]).get_json()["items"]
     told = [n["body"] for n in inbox if n["event_type"] == "rectification_responded"]
-    assert len(told) == 1 and decide_by.isoformat() in told[0] and "逾期视为确认" in told[0], told
+    asked = f"请于 {decide_by.isoformat()}（含当日）前确认或申诉，逾期视为确认"
+    assert len(told) == 1 and asked in told[0], told
     while local_date(clock.now()) < decide_by:  # the last day still counts
         clock.advance(days=1)
     monkeypatch.setitem(sweeper._housekeeping, "last", 0.0)
