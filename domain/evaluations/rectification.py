@@ -248,9 +248,9 @@ def close_undecided(session: Session, now: datetime, *, decide_days: int = DECID
                 _each(session, "period", seen.id, partial(_give_period, session, seen=seen, due=due))
         for seen in _batches(session, T.status == RESPONDED, T.decide_by < today):
             closed += _each(session, "default", seen.id, partial(_confirm_by_default, session, now=now))
-    except Exception:  # reading a batch failed (the database away): what was done is reported
+    except Exception as exc:  # reading a batch failed (the database away): what was done is reported
         session.rollback()
-        log.exception("the rectification step stopped", extra={"confirmed": closed})
+        log.error("the rectification step stopped", extra={"confirmed": closed, "error": type(exc).__name__})
     return closed
 
 
@@ -276,9 +276,9 @@ def _decide_by_from(session: Session, seen: Any, now: datetime, days: int) -> da
         due = _decide_by(session, seen.evaluation_id, now, days)
         session.rollback()
         return due  # type: ignore[no-any-return]
-    except Exception:
+    except Exception as exc:
         session.rollback()
-        log.exception("a rectification task failed", extra={"task_id": seen.id, "stage": "period"})
+        _failed(seen.id, "period", exc)
         return None
 
 
@@ -292,10 +292,18 @@ def _each(session: Session, stage: str, task_id: str, work: Callable[[Rectificat
             return 0
         session.commit()
         return 1
-    except Exception:
+    except Exception as exc:
         session.rollback()
-        log.exception("a rectification task failed", extra={"task_id": task_id, "stage": stage})
+        _failed(task_id, stage, exc)
         return 0
+
+
+def _failed(task_id: str, stage: str, exc: Exception) -> None:
+    """Logged by the task's id and the error's type only: a database error's text can carry the
+    row's values (a citizen's case number, the notice's parameters)."""
+    log.error(
+        "a rectification task failed", extra={"task_id": task_id, "stage": stage, "error": type(exc).__name__}
+    )
 
 
 def _give_period(session: Session, task: RectificationTask, *, seen: Any, due: date) -> bool:

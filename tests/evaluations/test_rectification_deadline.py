@@ -151,7 +151,8 @@ def test_one_failing_task_does_not_stop_the_others(
     with caplog.at_level(logging.ERROR, logger="yiwang.evaluations"):
         assert rectification.close_undecided(db.session(), later) == 1
     failed = [r for r in caplog.records if r.getMessage() == "a rectification task failed"]
-    assert len(failed) == 1 and failed[0].task_id == calls[0]
+    assert len(failed) == 1 and failed[0].task_id == calls[0] and failed[0].error == "RuntimeError"
+    assert failed[0].exc_info is None  # no error text: it can carry the row's values
     assert sorted(_task(a).status for a in apps) == ["confirmed", "responded"]
     assert rectification.close_undecided(db.session(), later) == 1  # the next pass
     assert [_task(a).status for a in apps] == ["confirmed", "confirmed"]
