@@ -39,6 +39,7 @@ from notifications.models import (
     CREATED,
     DELIVERED,
     FINAL_STATES,
+    HELD_QUIET,
     PERMANENT_FAILURE,
     SENDING,
     SENT,
@@ -368,7 +369,7 @@ def fallback_pass(session: Session, settings: NotifySettings, *, limit: int = 20
                 settings.quiet.ends_after(now) if note.event_type not in settings.quiet_exempt else None
             )
             if quiet_end is not None and prefs.quiet_hours:
-                due, held = quiet_end, "quiet_hours"
+                due, held = quiet_end, HELD_QUIET
             session.add(
                 M(
                     notification_id=note.id,

@@ -28,6 +28,7 @@ from notifications import inbox, preferences, templates
 from notifications.events import EVENTS, INBOX_ONLY, PREF_CHANNELS, PUSH_PROVIDERS
 from notifications.models import (
     CREATED,
+    HELD_QUIET,
     Device,
     Message,
     Notification,
@@ -38,8 +39,6 @@ from notifications.models import (
 from notifications.settings import NotifySettings
 
 log = logging.getLogger(__name__)
-
-HELD_QUIET = "quiet_hours"  # a message's held_reason while the quiet hours hold it
 
 
 @dataclass(frozen=True)
@@ -63,7 +62,8 @@ class _Facts:
     quota: set[tuple[str, str]] = field(default_factory=set)  # (account, template) with quota left
     devices: dict[str, list[Device]] = field(default_factory=lambda: defaultdict(list))
     # The per-user limit's count: (account, held for the quiet hours) → events told over WeChat
-    # or push in the hour before the message goes out (`since`: when that hour begins).
+    # or push in the hour before the message goes out (`since`: when that hour begins; it ends an
+    # hour later, now or when the quiet hours end).
     recent: dict[tuple[str, bool], int] = field(default_factory=lambda: defaultdict(int))
     since: dict[bool, datetime] = field(default_factory=dict)
     quiet_end: datetime | None = None  # when messages held now go out
@@ -181,7 +181,8 @@ def _facts(session: Session, settings: NotifySettings, accounts: set[str], now: 
     # citizen's three phones is one interruption, and must not use up three of the hour's. It
     # counts them in the hour they go out: a message held for the quiet hours from when they end
     # (a night of events is not a burst above the limit at 07:00), and one held now in the hour
-    # before they end.
+    # before they end. Each hour is closed at both ends: messages waiting for 07:00 do not use up
+    # the night's hour for one that goes out now (an exempt reminder, quiet hours turned off).
     facts.quiet_end = settings.quiet.ends_after(now)
     facts.since[False] = now - timedelta(hours=1)
     if facts.quiet_end is not None:
@@ -189,9 +190,10 @@ def _facts(session: Session, settings: NotifySettings, accounts: set[str], now: 
     M = Message
     told_at = case((M.held_reason == HELD_QUIET, M.due_at), else_=M.created_at)
     for held, since in facts.since.items():
+        until = since + timedelta(hours=1)
         for account_id, count in session.execute(
             select(M.account_id, func.count(func.distinct(M.notification_id)))
-            .where(M.account_id.in_(accounts), told_at > since, M.channel != "sms")
+            .where(M.account_id.in_(accounts), told_at > since, told_at <= until, M.channel != "sms")
             .group_by(M.account_id)
         ):
             facts.recent[(account_id, held)] = int(count)
@@ -241,8 +243,9 @@ def _messages(settings: NotifySettings, note: Notification, facts: _Facts, now: 
             ("push" if channel in PUSH_PROVIDERS else channel): "rate_limited" for channel, _ in targets
         }
         targets = []
-    for window, since in facts.since.items():  # each hour that the message goes out in
-        facts.recent[(note.account_id, window)] += 1 if targets and due > since else 0
+    for window, since in facts.since.items():  # the hour that the message goes out in
+        goes_out = since < due <= since + timedelta(hours=1)
+        facts.recent[(note.account_id, window)] += 1 if targets and goes_out else 0
     if note.critical:
         if not prefs.allows(note.event_type, "sms"):
             skipped["sms"] = "preference"

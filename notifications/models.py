@@ -33,6 +33,8 @@ TECHNICAL_FAILURE = "technical_failure"  # retries exhausted, or our side failed
 FINAL_STATES = (DELIVERED, PERMANENT_FAILURE, TECHNICAL_FAILURE)
 OPEN_STATES = (CREATED, SENDING, SENT, TEMPORARY_FAILURE)
 
+HELD_QUIET = "quiet_hours"  # a message's held_reason while the quiet hours hold it
+
 
 class Notification(Base):
     """One event told to one citizen: the inbox entry. Every event gets one; channels are extra."""
@@ -100,7 +102,7 @@ class Message(IdMixin, Base):
     state: Mapped[str] = mapped_column(String(20), default=CREATED)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     due_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    held_reason: Mapped[str | None] = mapped_column(String(24))  # quiet_hours
+    held_reason: Mapped[str | None] = mapped_column(String(24))  # HELD_QUIET
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     provider_msg_id: Mapped[str | None] = mapped_column(String(128))
     error_code: Mapped[str | None] = mapped_column(String(64))
