@@ -244,7 +244,12 @@ class Submit(MethodView):
                 "name": "Idempotency-Key",
                 "required": True,
                 "schema": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[!-~]+$"},
-                "description": "one key per attempt: a retry with the same key and body replays the answer",
+                "description": (
+                    "one key per attempt: a retry with the same key and body replays the answer. "
+                    "Two 409s, told apart by error.code: idempotency.in_progress (retry the same "
+                    "key later), idempotency.replay_unavailable (check the state; a new key to "
+                    "do it again)"
+                ),
             }
         ],  # fmt: skip
     )
