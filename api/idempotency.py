@@ -11,6 +11,7 @@ from typing import Any
 
 from flask import Flask, Response, g, make_response, request
 
+from api import multipart
 from api.deps import services
 from api.middleware import client_ip
 from api.request_body import whole_body
@@ -150,7 +151,7 @@ def _content() -> bytes:
     instead: each field's name and value, each file's field, name, type and SHA-256."""
     body = whole_body()  # first: a body cut at the size limit is a 413, whatever its type
     if request.mimetype == "multipart/form-data":
-        parts = _form_parts()
+        parts = _form_parts() or _lenient_form_parts(body)
         if parts:
             return parts
     elif request.is_json and body:
@@ -182,6 +183,19 @@ def _form_parts() -> bytes:
         stream.seek(0)  # the view reads the file next
         parts.append(["file", field, upload.filename or "", upload.mimetype, digest.hexdigest()])
     return json.dumps(parts, ensure_ascii=False).encode("utf-8", "surrogatepass") if parts else b""
+
+
+def _lenient_form_parts(body: bytes) -> bytes:
+    """A form werkzeug dropped (a GBK file name), read as the upload view reads it."""
+    found = multipart.parts(body, request.mimetype_params.get("boundary", "")) or []
+    parts: list[list[str]] = []
+    for p in found:
+        if p.filename is None:
+            parts.append(["field", p.name or "", p.data.decode("utf-8", "replace")])
+        else:
+            digest = hashlib.sha256(p.data).hexdigest()
+            parts.append(["file", p.name or "", p.filename, p.content_type or "", digest])
+    return json.dumps(sorted(parts), ensure_ascii=False).encode("utf-8", "surrogatepass") if parts else b""
 
 
 def _scope(who: str) -> str:
