@@ -27,11 +27,12 @@ def mask_id_number(id_number: str) -> str:
     return id_number[:3] + "*" * (len(id_number) - 7) + id_number[-4:]
 
 
-def mask_number(number: str) -> str:
-    """A number printed on a certificate: a resident ID number by `mask_id_number`, any other
-    the first and last four characters kept (two each when shorter than ten), never more than
-    half of it shown."""
-    if _ID_SHAPE.match(number):
+def mask_number(number: str, *, id_bearing: bool = False) -> str:
+    """A number printed on a certificate: the holder's resident ID number (`id_bearing`: an ID
+    card's, a driving licence's) by `mask_id_number`, any other, even 18 digits (a unified
+    social credit code), the first and last four characters kept (two each when shorter than
+    ten), never more than half of it shown."""
+    if id_bearing and _ID_SHAPE.match(number):
         return mask_id_number(number)
     if len(number) <= 4:
         return "*" * len(number)

@@ -139,7 +139,7 @@ def _store(
         row.type_code, row.type_name, row.issuer = c["type_code"], c["type_name"], c["issuer"]
         row.holder_name_enc = deps.encryptor.encrypt(c["holder_name"], purpose=CERT_PURPOSE)
         row.number_enc = deps.encryptor.encrypt(c["number"], purpose=CERT_PURPOSE)
-        row.number_masked = mask_number(c["number"])
+        row.number_masked = mask_number(c["number"], id_bearing=c["type_code"] in ID_BEARING_TYPES)
         row.own = c["holder_id_number"] == who.id_number
         row.state, row.issued_on, row.valid_until = c["state"], _d(c["issued_on"]), _d(c["valid_until"])
         row.synced_at = now
@@ -150,6 +150,8 @@ def _store(
     session.flush()
 
 
+# Certificate types whose number is the holder's resident ID number (as migration 7f3a9c2e5d14).
+ID_BEARING_TYPES = frozenset({"11100000000019713D001", "11100000000019713D003"})
 # The cards a citizen reaches for most come first: ID card, household register, then by type.
 _FIRST = {"11100000000019713D001": 0, "11100000000019713D002": 1}
 

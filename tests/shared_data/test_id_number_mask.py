@@ -20,8 +20,17 @@ def test_one_rule_for_id_numbers_in_responses_certificates_and_log_lines():
 
     number = "11010519491231002X"
     assert mask_id_number(number) == "110***********002X"
-    assert mask_number(number.lower()) == "110***********002x"  # an ID number printed on a certificate
+    assert mask_number(number.lower(), id_bearing=True) == "110***********002x"  # on an ID card
     assert redact_text(f"身份证 {number} 核验失败") == "身份证 110***********002X 核验失败"
     assert (
         mask_number("E12345678") == "E1*****78" and mask_number("91440101MA5CXXXX1Q") == "9144**********XX1Q"
     )
+
+
+def test_an_18_digit_number_of_another_certificate_keeps_its_first_and_last_four():
+    """A unified social credit code can be 18 digits: it is no ID number, and shows as
+    docs/shared-data.md says (first four, last four), not 911***********3766."""
+    from core.masking import mask_number
+
+    assert mask_number("911100001000003766") == "9111**********3766"
+    assert mask_number("911100001000003766", id_bearing=True) == "911***********3766"
