@@ -126,9 +126,11 @@ def reencrypt_data(batch_size: int) -> None:
                 f"\tleft {counts['left']}"
             )
     except Exception as exc:
+        places.close()  # a failure here (the output broke) stops the run, audited where it was
+        # The error's type only: its text may quote a value being rewritten.
         click.echo(
-            f"stopped: {type(exc).__name__}: {exc}. What is listed above is done and kept; "
-            "re-run the command to finish (what is done is skipped)",
+            f"stopped: {type(exc).__name__} after {len(reports)} places. What is listed above is done "
+            "and kept; re-run the command to finish (what is done is skipped)",
             err=True,
         )
         raise

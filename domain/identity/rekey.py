@@ -208,9 +208,9 @@ def rekey(
     files, stored idempotent replays); yields each place as soon as it is done, with its counts:
     examined, rewritten, left (still under another key). Once all are done the run is audited
     (`data_key.reencrypted`: the key, how many were rewritten, the places with values left). A
-    run stopped by an error (or interrupted) is audited too, outcome `failed`, with the places
-    done, the one it stopped at and the error's type (never its text: it may quote a value),
-    before the error goes on to the caller."""
+    run stopped by an error (or interrupted, or no longer read) is audited too, outcome `failed`,
+    with the places done, the one it stopped at and the error's type (never its text: it may
+    quote a value), before the error goes on to the caller."""
     reports: dict[str, dict[str, int]] = {}
     at = ""
     try:
@@ -226,7 +226,7 @@ def rekey(
         at = REPLAYS_NAME
         reports[REPLAYS_NAME] = replays.reencrypt(encryptor, batch_size=batch_size)
         yield REPLAYS_NAME, reports[REPLAYS_NAME]
-    except (Exception, KeyboardInterrupt) as exc:
+    except BaseException as exc:  # also GeneratorExit: the caller stopped reading (its output broke)
         _record_stop(session, actor, encryptor.active_kid, done=reports, stopped_at=at, error=exc)
         raise
     left = {name: counts["left"] for name, counts in reports.items() if counts["left"]}

@@ -219,6 +219,31 @@ def test_a_run_stopped_midway_has_shown_what_it_finished(app, services, db_sessi
     assert db_session.get(ApplicationFile, file_id).blob_key_id == NEW_KID
 
 
+def test_a_run_whose_output_breaks_is_audited_as_stopped(app, services, db_session, monkeypatch):
+    """The terminal goes away (`| head`, a closed SSH session) after the first place: the run
+    stops there, and the audit log still says where, not nothing at all."""
+    import click
+
+    enc = services.encryptor
+    make_citizen(app)
+    _ring(monkeypatch, enc, {**dict(enc._keys), NEW_KID: NEW_KEY}, NEW_KID)
+    echo = click.echo
+
+    def broken(message=None, *args, **kwargs):
+        if message and "\t" in str(message):
+            raise BrokenPipeError(32, "Broken pipe")
+        return echo(message, *args, **kwargs)
+
+    monkeypatch.setattr(click, "echo", broken)
+    result = app.test_cli_runner().invoke(args=["keys", "reencrypt-data"])
+    assert result.exit_code == 1  # click's answer to a broken pipe
+    stopped = _audited()
+    assert set(stopped) == {"failed"}
+    details = stopped["failed"][3]
+    assert details["error"] == "GeneratorExit" and details["stopped_at"] in details["done"]
+    assert "Broken pipe" not in result.output  # the operator is told the error's type, not its text
+
+
 @pytest.mark.parametrize("size", ["0", "-1"])
 def test_a_batch_size_below_one_is_refused_before_anything_runs(app, services, monkeypatch, size):
     """Not a run that examines nothing and then blames the old key (or a database error)."""
