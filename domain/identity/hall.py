@@ -7,9 +7,11 @@ import uuid
 from sqlalchemy.orm import Session
 
 from core import clock
-from core.db import is_id
+from core.db import is_id, lock_one
 from core.errors import Text
-from domain.accounts.service import ensure_usable, get_account
+from domain.accounts.errors import AccountNotFound
+from domain.accounts.models import Account
+from domain.accounts.service import ensure_usable
 from domain.appointments.errors import HallNotFound
 from domain.appointments.models import Hall
 from domain.identity import documents
@@ -85,7 +87,10 @@ def record_in_person(
     hall_id, hall = hall_of_check(session, scope=scope, hall_id=hall_id, hall=hall)
     person = person_from(name, id_number)
     lookup = id_lookup(deps.hasher, person.id_number)
-    account = get_account(session, account_id)
+    # Locked: a closure of the account meanwhile either finished first (404) or waits for this.
+    account = lock_one(session, Account, Account.id == account_id)
+    if account is None:
+        raise AccountNotFound()
     ensure_usable(account)
     own, holder = identities_for(session, account_id, lookup)
     if own is not None and own.id_lookup != lookup:

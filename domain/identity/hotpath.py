@@ -137,16 +137,29 @@ def read_verification(conn: Connection, verification_id: str) -> IdentityVerific
     return IdentityVerification(**row._mapping) if row is not None else None
 
 
-_LOCK_ACCOUNT = select(Account.id).where(Account.id == bindparam("account_id")).with_for_update()
+_LOCK_ACCOUNT = select(Account.status).where(Account.id == bindparam("account_id")).with_for_update()
+_SQLITE_WRITE_LOCK = (
+    update(_ACCOUNTS).where(_ACCOUNTS.c.id == bindparam("account_id")).values(id=_ACCOUNTS.c.id)
+)
 
 
 def lock_account(conn: Connection, account_id: str) -> None:
-    """Hold the account row until the transaction ends (PostgreSQL): taken before a passed
-    attempt is written in the same transaction as its binding. Writing the attempt first takes a
-    key-share lock on the account (the attempt's foreign key), and two such transactions that
-    then both asked for the account's row lock waited on each other (a deadlock, one answered
-    500)."""
-    conn.execute(_LOCK_ACCOUNT, {"account_id": account_id})
+    """Hold the account row until the transaction ends, and refuse (AccountNotFound: the caller
+    rolls back) when it is gone or closed: a verification finishing while the citizen closes the
+    account waits for the closure and then writes nothing onto the tombstone (no verified
+    identity, no blind index that would later refuse the person's ID number on a new account).
+
+    Taken before a passed attempt is written in the same transaction as its binding. Writing
+    the attempt first takes a key-share lock on the account (the attempt's foreign key), and two
+    such transactions that then both asked for the account's row lock waited on each other (a
+    deadlock, one answered 500). SQLite ignores FOR UPDATE: a no-op UPDATE takes its one write
+    lock first (core.db.take_write_lock), so the read sees what a closure committed."""
+    params = {"account_id": account_id}
+    if conn.dialect.name == "sqlite":
+        conn.execute(_SQLITE_WRITE_LOCK, params)
+    status = conn.execute(_LOCK_ACCOUNT, params).scalar()
+    if status is None or status == DELETED:
+        raise AccountNotFound()
 
 
 def insert_verification(conn: Connection, row: IdentityVerification) -> None:

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from core import audit, clock
 from core.crypto import Encryptor
 from core.db import new_id
+from domain.accounts.errors import AccountNotFound
 from domain.accounts.models import WECHAT_OPENID, Account, ChannelIdentity
 from domain.accounts.service import get_account
 from domain.auth.errors import SessionRevoked
@@ -224,8 +225,7 @@ def _begin(
         row.provider_request_id = (result.provider_request_id or "")[:64] or None
         row.provider_code = (result.provider_code or "")[:64] or None
         finish(row, PASSED if result.matched else FAILED, None if result.matched else result.reason)
-        if result.matched:
-            hotpath.lock_account(session.connection(), account_id)  # before the attempt's row: see there
+        _lock_open(session, account_id)  # before the attempt's row: see there
         hotpath.insert_verification(session.connection(), row)
         if not result.matched:
             _audit(session, row, request_id)
@@ -242,6 +242,7 @@ def _begin(
     except IdentityRefused as refused:  # the provider's final word already: record it
         started, refusal = None, refused.reason
         row.provider_code = refused.code[:64]
+    _lock_open(session, account_id)  # closed while the provider answered: nothing is written
     conn = session.connection()
     row.consent_id = new_id()
     conn.execute(
@@ -267,6 +268,17 @@ def _begin(
     return Outcome(row, account_id, client_payload=dict(started.client_payload), identity_level=level)
 
 
+def _lock_open(session: Session, account_id: str) -> None:
+    """Lock the account for the writes that follow; when it was closed meanwhile (the citizen
+    closed it while the provider answered), roll back and answer 404: nothing of the person is
+    written onto the closed account."""
+    try:
+        hotpath.lock_account(session.connection(), account_id)
+    except AccountNotFound:
+        session.rollback()
+        raise
+
+
 def _bind_and_pass(
     session: Session,
     deps: IdentityDeps,
@@ -284,7 +296,8 @@ def _bind_and_pass(
     raised: the provider was paid, and the citizen sees why."""
     account_id = row.account_id
     try:
-        state = hotpath.account_state(session.connection(), account_id, proof.lookup, session_id, lock=True)
+        _lock_open(session, account_id)  # closed meanwhile: the attempt and identity are not written
+        state = hotpath.account_state(session.connection(), account_id, proof.lookup, session_id)
         if not hotpath.can_take_here(state, proof.lookup):
             bound = bind(session, deps=deps, account_id=account_id, proof=proof)
             return _passed(session, deps, row, bound, account_id, session_id, request_id)

@@ -12,10 +12,41 @@ from core.db import db
 from domain.accounts.models import Account
 from domain.applications.models import Application
 from domain.closure import blockers
+from domain.identity.models import IdentityVerification, VerifiedIdentity
 from tests.api.v1.applications.conftest import seeded, submit, verified  # noqa: F401 - fixtures
+from tests.api.v1.identity.conftest import sims, start  # noqa: F401 - fixtures
 from tests.api.v1.test_account_closure import close
 from tests.concurrency import Competing
+from tests.conftest import make_citizen
 from tests.forwarding.conftest import ready
+
+
+def during_closure(monkeypatch: Any, app: Any, request: Any) -> list[Competing]:
+    """Run `request` (given a test client) once the closure has judged its blockers and holds
+    its locks; the list gets the Competing request."""
+    real_find = blockers.find
+    fired = threading.Event()
+    others: list[Competing] = []
+
+    def find_then(session: Any, account_id: str) -> list:
+        found = real_find(session, account_id)
+        if not fired.is_set():
+            fired.set()
+            others.append(Competing(app, request))
+        return found
+
+    monkeypatch.setattr(blockers, "find", find_then)
+    return others
+
+
+def closed_while(client: Any, who: dict, others: list[Competing]) -> Any:
+    """Close `who`'s account (the competing request runs meanwhile); the competing answer."""
+    closed = close(client, who)
+    assert closed.status_code == 200, closed.get_json()
+    session = db.session()
+    session.rollback()
+    assert session.get(Account, who["account_id"]).closed_at is not None
+    return others[0].result()
 
 
 def test_a_submission_during_the_closure_finds_its_draft_gone(
@@ -47,3 +78,25 @@ def test_a_submission_during_the_closure_finds_its_draft_gone(
     assert session.get(Account, zhang["account_id"]).closed_at is not None
     left = session.scalars(select(Application.status).where(Application.account_id == zhang["account_id"]))
     assert list(left) == []
+
+
+def test_an_id_check_passing_during_the_closure_writes_nothing_onto_the_closed_account(
+    app: Any,
+    client: Any,
+    sims: Any,  # noqa: F811
+    monkeypatch: Any,
+) -> None:
+    who = make_citizen(app)
+    others = during_closure(monkeypatch, app, lambda http: start(http, who, "id_check", consent=None))
+    answer = closed_while(client, who, others)
+    assert answer.status_code in (401, 404), answer.get_json()
+    session = db.session()
+    session.rollback()
+    mine = VerifiedIdentity.account_id == who["account_id"]
+    assert list(session.scalars(select(VerifiedIdentity.id).where(mine))) == []
+    attempts = IdentityVerification.account_id == who["account_id"]
+    assert list(session.scalars(select(IdentityVerification.id).where(attempts))) == []
+    # The person's ID number is free for the new account they make afterwards.
+    monkeypatch.undo()
+    again = start(client, make_citizen(app), "id_check", consent=None)
+    assert again.status_code in (200, 201), again.get_json()
