@@ -132,6 +132,7 @@ class Device(IdMixin, Base):
     """An app installation that can receive push: provider + token."""
 
     __tablename__ = "devices"
+    refused_on_closed_account = True  # no new row once the account is closed: accounts.open_guard
     erased_on_closure = True  # push tokens
     __table_args__ = (UniqueConstraint("provider", "token", name="uq_devices_token"),)
     follows_person = True
@@ -151,6 +152,7 @@ class WechatSubscription(Base):
     """What the citizen allowed in the mini-program: messages left per template."""
 
     __tablename__ = "wechat_subscriptions"
+    refused_on_closed_account = True  # no new row once the account is closed: accounts.open_guard
     erased_on_closure = True
     # Moved on an account merge with the WeChat identity that granted them: a message held for
     # the quiet hours still goes out afterwards. Where both accounts hold one, they add up.
@@ -183,6 +185,7 @@ class NotificationPreference(Base):
     """A citizen's choices: {event type: {channel: on/off}} and quiet hours on or off."""
 
     __tablename__ = "notification_preferences"
+    refused_on_closed_account = True  # no new row once the account is closed: accounts.open_guard
     erased_on_closure = True
     follows_person = True  # the choices made on the account the person used move with them
 

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from core import audit, clock
 from core.crypto import Encryptor, LookupHasher
 from core.masking import mask_phone
-from domain.accounts import merge
+from domain.accounts import merge, open_guard
 from domain.accounts.errors import AccountLocked, AccountNotFound, PhoneBoundElsewhere
 from domain.accounts.models import (
     ACTIVE,
@@ -133,6 +133,25 @@ def phone_lookup(hasher: LookupHasher, phone: str) -> str:
 def find_by_phone(session: Session, *, hasher: LookupHasher, phone: str) -> Account | None:
     ident = _identity(session, PHONE, PHONE_ISSUER, phone_lookup(hasher, phone))
     return ident.account if ident else None
+
+
+def hold_phone_account(session: Session, *, hasher: LookupHasher, phone: str) -> None:
+    """Before a login by `phone` writes anything (its code consumed): hold the number's account
+    FOR KEY SHARE, so a closure of it under way finishes first (its FOR UPDATE is waited for)
+    instead of the two waiting on each other (the closure deletes the number's codes; the login
+    would hold its code's row and then wait for the account). Closed meanwhile: the transaction
+    is rolled back and the login goes on as the closure left things (its code gone)."""
+    owner = select(ChannelIdentity.account_id).where(
+        ChannelIdentity.kind == PHONE, ChannelIdentity.issuer == PHONE_ISSUER,
+        ChannelIdentity.lookup == phone_lookup(hasher, phone),
+    )  # fmt: skip
+    account_id = session.scalar(owner)
+    if account_id is None:
+        return
+    try:
+        open_guard.ensure_open(session, {account_id})
+    except AccountNotFound:
+        session.rollback()
 
 
 def login_phone(

@@ -32,6 +32,7 @@ KIND_BUNDLE = "bundle"
 
 class Application(IdMixin, Base):
     __tablename__ = "applications"
+    refused_on_closed_account = True  # no new row once the account is closed: accounts.open_guard
     follows_person = True  # a merged account's drafts and cases move with the person
     shown_in_account_views = True  # the list's first page is cached (domain/accounts/profile_cache.py)
     shown_in_application_view = "id"  # and so is the detail
@@ -108,6 +109,7 @@ class ApplicationFile(IdMixin, Base):
     """An uploaded file. Referenced by ApplicationMaterial rows; unreferenced ones are swept."""
 
     __tablename__ = "application_files"
+    refused_on_closed_account = True  # no new row once the account is closed: accounts.open_guard
     follows_person = True
 
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)

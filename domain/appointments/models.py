@@ -71,6 +71,7 @@ class Appointment(IdMixin, Base):
     """A citizen's booking of a slot."""
 
     __tablename__ = "appointments"
+    refused_on_closed_account = True  # no new row once the account is closed: accounts.open_guard
     __table_args__ = (
         # One active booking per citizen, item and day (a second one is refused, also under races).
         Index(

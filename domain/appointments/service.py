@@ -14,7 +14,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Interval, bindparam, func, insert, literal, or_, select, update
+from sqlalchemy import Interval, bindparam, exists, func, insert, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -23,6 +23,8 @@ from sqlalchemy.orm import Session
 from core import clock
 from core.db import constraint_of, is_id, lock_one, new_id
 from core.db_statements import run_precompiled
+from domain.accounts.errors import AccountNotFound
+from domain.accounts.models import DELETED, Account
 from domain.appointments.errors import (
     AlreadyBooked,
     AppointmentNotFound,
@@ -242,10 +244,18 @@ def _one_statement() -> Any:
     when = Appointment.updated_at.type
     account_id, now = bindparam("account_id", type_=A.c.account_id.type), bindparam("now", type_=when)
     figures = _rule_figures(account_id, bindparam("missed_since", type_=when), S.service_code, S.day)
+    # The account, FOR KEY SHARE: a closure under way (FOR UPDATE) is waited for, and a closed
+    # account claims nothing (then explained as such). No round trip of its own.
+    open_account = exists(
+        select(Account.id)
+        .where(Account.id == account_id, Account.status != DELETED)
+        .with_for_update(read=True, key_share=True)
+    )
     claimed = (
         update(S)
         .where(S.id == bindparam("slot_id", type_=S.id.type), S.booked < S.capacity, S.starts_at > now,
-               S.closed.is_(False), _rules_allow(*figures, bindparam("paused_since", type_=when)))
+               S.closed.is_(False), open_account,
+               _rules_allow(*figures, bindparam("paused_since", type_=when)))
         .values(booked=S.booked + 1)
         .returning(S.id, S.hall_id, S.service_code, S.day, S.starts_at)
         .cte("claimed")
@@ -275,6 +285,11 @@ def _book_in_two_statements(session: Session, account_id: str, slot_id: str, now
     if slot is None:
         session.rollback()
         return None
+    # The slot's UPDATE took SQLite's one write lock (waiting for a closure under way): the
+    # account read now is what the closure left.
+    if session.scalar(select(Account.status).where(Account.id == account_id)) in (None, DELETED):
+        session.rollback()
+        raise AccountNotFound()
     # The rules' figures are read with the slot's values, not correlated inside RETURNING:
     # SQLite's RETURNING names columns unqualified, so `day = day` in the subquery compared the
     # bookings' own columns, and any active booking of any item or day counted as that day's.
@@ -306,7 +321,10 @@ def _book_in_two_statements(session: Session, account_id: str, slot_id: str, now
 
 
 def _explain_refusal(session: Session, account_id: str, slot_id: str, now: datetime) -> None:
-    """Why a claim took no place: no such slot, past, the citizen's own rules, else full."""
+    """Why a claim took no place: the account closed meanwhile, no such slot, past, the
+    citizen's own rules, else full."""
+    if session.scalar(select(Account.status).where(Account.id == account_id)) in (None, DELETED):
+        raise AccountNotFound()
     found = session.get(AppointmentSlot, slot_id)
     if found is None:
         raise SlotNotFound()

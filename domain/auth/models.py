@@ -18,6 +18,7 @@ class LoginSession(IdMixin, Base):
     """One logged-in device/channel; revoking it ends every token issued in it."""
 
     __tablename__ = "login_sessions"
+    refused_on_closed_account = True  # no new row once the account is closed: accounts.open_guard
     __table_args__ = (
         # The sweeper's retention (domain.auth.sessions.purge_ended_sessions) finds ended ones by these.
         Index("ix_login_sessions_expires_at", "expires_at"),

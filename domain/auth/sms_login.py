@@ -393,6 +393,7 @@ def verify_code(
     ratelimiter.hit("sms-login-ip", ip, limit=policy.login_per_ip_per_minute, window=60)
     number = normalize_phone(phone)
     lookup = accounts.phone_lookup(hasher, number)
+    accounts.hold_phone_account(session, hasher=hasher, phone=number)
     challenge = _check_code(
         session, hasher=hasher, policy=policy, lookup=lookup, code=code, asker=_asker(hasher, ip),
         challenge_id=challenge_id,

@@ -14,6 +14,7 @@ from typing import NoReturn
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 
 from core import audit
 from core.crypto import Encryptor, LookupHasher
@@ -21,7 +22,7 @@ from core.errors import AppError, RateLimited, UpstreamError
 from core.masking import mask_phone
 from core.tokens import TokenService
 from domain.accounts import service as accounts
-from domain.accounts.errors import InvalidPhone
+from domain.accounts.errors import AccountNotFound, InvalidPhone
 from domain.accounts.models import WECHAT_OPENID, ChannelIdentity
 from domain.accounts.phone import normalize_phone
 from domain.auth import sessions
@@ -79,7 +80,10 @@ def login_miniprogram(
         result = wechat.code_to_session(code)
     except WechatApiError as exc:
         _raise_wechat(exc, invalid_code=WechatCodeInvalid)
-    # Two first logins of one user can race on the unique identity: the loser retries and finds it.
+    # Two first logins of one user can race on the unique identity: the loser retries and finds
+    # it. A closure of the account under way when the login found it (its WeChat identity then
+    # deleted, the account closed: StaleDataError, or AccountNotFound from the session's flush
+    # check, domain/accounts/open_guard.py) is retried the same way and makes a new account.
     for attempt in (1, 2):
         try:
             found = accounts.login_wechat(
@@ -96,7 +100,7 @@ def login_miniprogram(
                 channel=CHANNEL_MINIPROGRAM, device_label=device_label,
             )  # fmt: skip
             return MiniprogramLogin(pair, found.created)
-        except IntegrityError:
+        except (IntegrityError, StaleDataError, AccountNotFound):
             session.rollback()
             if attempt == 2:
                 raise

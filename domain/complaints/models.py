@@ -25,6 +25,7 @@ REPLY_RATINGS = ("满意", "基本满意", "不满意")
 
 class Complaint(IdMixin, Base):
     __tablename__ = "complaints"
+    refused_on_closed_account = True  # no new row once the account is closed: accounts.open_guard
     follows_person = True
 
     tracking_no: Mapped[str] = mapped_column(String(32), unique=True)

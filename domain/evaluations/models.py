@@ -30,6 +30,7 @@ class Evaluation(IdMixin, Base):
     """A citizen's rating of one case (一事一评): unique per application."""
 
     __tablename__ = "evaluations"
+    refused_on_closed_account = True  # no new row once the account is closed: accounts.open_guard
     follows_person = True
 
     application_id: Mapped[str] = mapped_column(ForeignKey("applications.id"), unique=True)

@@ -48,6 +48,7 @@ class OAuthGrant(IdMixin, Base):
     """A citizen's consent to one client: which scopes, until when. Revoking it ends every token."""
 
     __tablename__ = "oauth_grants"
+    refused_on_closed_account = True  # no new row once the account is closed: accounts.open_guard
     # One live grant per citizen and app: a second consent updates it, two at once cannot both insert.
     __table_args__ = (
         Index(

@@ -32,6 +32,7 @@ class SharingGrant(IdMixin, Base):
     """One application's data-sharing authorisation (统一受理、平台授权)."""
 
     __tablename__ = "sharing_grants"
+    refused_on_closed_account = True  # no new row once the account is closed: accounts.open_guard
     shown_in_application_view = "application_id"  # the detail shows the grant (profile_cache)
     follows_person = True
 

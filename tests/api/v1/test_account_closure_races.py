@@ -6,16 +6,23 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from core.db import db
+from domain.accounts.errors import AccountNotFound
 from domain.accounts.models import Account
 from domain.applications.models import Application
+from domain.appointments.models import Appointment, AppointmentSlot
+from domain.auth.models import LoginSession
 from domain.closure import blockers
+from domain.complaints.models import Complaint
 from domain.identity.models import IdentityVerification, VerifiedIdentity
+from notifications.models import Device
 from tests.api.v1.applications.conftest import seeded, submit, verified  # noqa: F401 - fixtures
-from tests.api.v1.identity.conftest import sims, start  # noqa: F401 - fixtures
+from tests.api.v1.identity.conftest import mini_citizen, sims, start, wx  # noqa: F401 - fixtures
 from tests.api.v1.test_account_closure import close
+from tests.appointments.conftest import book, make_hall, next_working_day, slots
 from tests.concurrency import Competing
 from tests.conftest import make_citizen
 from tests.forwarding.conftest import ready
@@ -100,3 +107,95 @@ def test_an_id_check_passing_during_the_closure_writes_nothing_onto_the_closed_a
     monkeypatch.undo()
     again = start(client, make_citizen(app), "id_check", consent=None)
     assert again.status_code in (200, 201), again.get_json()
+
+
+def live_sessions(account_id: str) -> list[str]:
+    session = db.session()
+    session.rollback()
+    open_ = LoginSession.account_id == account_id, LoginSession.revoked_at.is_(None)
+    return list(session.scalars(select(LoginSession.id).where(*open_)))
+
+
+def test_a_booking_during_the_closure_is_refused(
+    app: Any,
+    client: Any,
+    seeded: Any,  # noqa: F811
+    monkeypatch: Any,
+) -> None:
+    zhang = verified(app, 0)
+    hall_id = make_hall(app)
+    slot = slots(client, zhang, hall_id, next_working_day(app)).get_json()[0]
+    others = during_closure(monkeypatch, app, lambda http: book(http, zhang, slot["id"]))
+    booked = closed_while(client, zhang, others)
+    assert booked.status_code in (401, 404), booked.get_json()
+    session = db.session()
+    session.rollback()
+    mine = Appointment.account_id == zhang["account_id"]
+    assert list(session.scalars(select(Appointment.id).where(mine))) == []
+    assert session.get(AppointmentSlot, slot["id"]).booked == 0  # the place went back
+
+
+def test_a_push_token_registered_during_the_closure_is_refused(
+    app: Any, client: Any, monkeypatch: Any
+) -> None:
+    who = make_citizen(app)
+    device = {"provider": "jpush", "token": "jpushtoken0002", "platform": "android"}
+    others = during_closure(
+        monkeypatch, app, lambda http: http.post("/v1/devices", json=device, headers=who["headers"])
+    )
+    answer = closed_while(client, who, others)
+    assert answer.status_code in (401, 404), answer.get_json()
+    session = db.session()
+    session.rollback()
+    assert list(session.scalars(select(Device.id).where(Device.account_id == who["account_id"]))) == []
+
+
+def test_a_complaint_filed_during_the_closure_is_refused(app: Any, client: Any, monkeypatch: Any) -> None:
+    who = make_citizen(app)
+    body = {"kind": "complaint", "category": "efficiency", "text": "窗口排队太久"}
+    others = during_closure(
+        monkeypatch, app, lambda http: http.post("/v1/complaints", json=body, headers=who["headers"])
+    )
+    answer = closed_while(client, who, others)
+    assert answer.status_code in (401, 404), answer.get_json()
+    session = db.session()
+    session.rollback()
+    mine = Complaint.account_id == who["account_id"]
+    assert list(session.scalars(select(Complaint.id).where(mine))) == []
+
+
+def test_a_login_during_the_closure_opens_no_session_of_the_closed_account(
+    app: Any, client: Any, monkeypatch: Any
+) -> None:
+    phone = "13912349999"
+    who = make_citizen(app, phone=phone)
+
+    def login(_http: Any) -> dict:
+        with app.app_context():
+            return make_citizen(app, phone=phone)
+
+    others = during_closure(monkeypatch, app, login)
+    closed = close(client, who)
+    assert closed.status_code == 200, closed.get_json()
+    with pytest.raises(AccountNotFound):
+        others[0].result()
+    assert live_sessions(who["account_id"]) == []
+    # Logging in again now makes a new, empty account.
+    assert make_citizen(app, phone=phone)["account_id"] != who["account_id"]
+
+
+def test_a_wechat_login_during_the_closure_makes_a_new_account(
+    app: Any,
+    client: Any,
+    wx: Any,  # noqa: F811
+    monkeypatch: Any,
+) -> None:
+    first = mini_citizen(client, wx)
+    code = wx.login_code(first["openid"])
+    others = during_closure(
+        monkeypatch, app, lambda http: http.post("/v1/auth/miniprogram/login", json={"code": code})
+    )
+    answer = closed_while(client, first, others)
+    assert answer.status_code == 200, answer.get_json()
+    assert answer.get_json()["account_id"] != first["account_id"]
+    assert live_sessions(first["account_id"]) == []
