@@ -2,7 +2,10 @@
 
 A case between submission and its end (completed, result delivered, withdrawn, not accepted:
 domain/applications/states.py), a hall booking still to come or under way, a complaint not yet
-closed, and a rectification the citizen appealed (申诉复核) the department has not answered.
+closed, a rectification the citizen appealed (申诉复核) the department has not answered, and a
+case whose forwarding to the province is not done (a withdrawal not yet delivered: should the
+province refuse it, the refusal is recorded with the applicant's name masked, which needs the
+name the closure would erase).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from core import clock
 from domain.applications import states
-from domain.applications.models import Application
+from domain.applications.models import OUTBOX_CANCELLED, Application, ForwardingOutbox
 from domain.appointments.models import ACTIVE as ACTIVE_BOOKINGS
 from domain.appointments.models import Appointment
 from domain.complaints.models import CLOSED as COMPLAINT_CLOSED
@@ -24,6 +27,8 @@ from domain.evaluations.models import APPEALED, RectificationTask
 # A case in any of these is over: the department's record, nothing the citizen waits for.
 FINISHED = frozenset({states.COMPLETED, states.RESULT_DELIVERED, states.WITHDRAWN, states.NOT_ACCEPTED})
 OPEN_CASES = tuple(s for s in states.STATUSES if s != states.DRAFT and s not in FINISHED)
+# A forwarding row in any of these is done with (a dead letter is not: an operator replays it).
+FORWARDING_DONE = ("delivered", OUTBOX_CANCELLED)
 
 
 def find(session: Session, account_id: str) -> list[dict[str, Any]]:
@@ -56,6 +61,17 @@ def find(session: Session, account_id: str) -> list[dict[str, Any]]:
         .order_by(Complaint.created_at, Complaint.id)
     )
     found += [{"type": "complaint", "id": r.id, "status": r.status, "ref": r.tracking_no} for r in complaints]
+    listed = {b["id"] for b in found}
+    syncing = session.execute(
+        select(Application.id, ForwardingOutbox.state, Application.case_number)
+        .join(ForwardingOutbox, ForwardingOutbox.application_id == Application.id)
+        .where(Application.account_id == account_id, ForwardingOutbox.state.not_in(FORWARDING_DONE))
+        .order_by(Application.created_at, Application.id, ForwardingOutbox.created_at)
+    )
+    for r in syncing:  # a case still open is listed as such already; one entry per case
+        if r.id not in listed:
+            listed.add(r.id)
+            found.append({"type": "forwarding_pending", "id": r.id, "status": r.state, "ref": r.case_number})
     appeals = session.execute(
         select(RectificationTask.id, RectificationTask.status, RectificationTask.evaluation_id)
         .where(RectificationTask.account_id == account_id, RectificationTask.status == APPEALED)

@@ -8,14 +8,14 @@ import uuid
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
 from core import clock as clock_mod
 from core.audit import AuditEvent
 from core.db import Base, db
 from domain.accounts import merge
 from domain.accounts.models import Account, ChannelIdentity
-from domain.applications.models import Application, ApplicationFile, ApplicationMaterial
+from domain.applications.models import Application, ApplicationFile, ApplicationMaterial, ForwardingOutbox
 from domain.closure import service as closure
 from domain.identity import hall
 from domain.wallet.models import WalletCertificate
@@ -47,10 +47,16 @@ def close(client: Any, who: dict, body: dict | None = None, **hdr: str) -> Any:
 
 
 def finished(client: Any, who: dict, status: str = "result_delivered") -> str:
-    """A submitted case the handling side has finished (moved there directly)."""
+    """A submitted case the handling side has finished (moved there directly), its forwarding
+    to the province done."""
     case = submitted(client, who)
     session = db.session()
     session.get(Application, case["id"]).status = status
+    session.execute(
+        update(ForwardingOutbox)
+        .where(ForwardingOutbox.application_id == case["id"])
+        .values(state="delivered")
+    )
     session.commit()
     return case["id"]
 
