@@ -25,6 +25,9 @@ from sqlalchemy.orm import Session
 
 from core import audit, clock
 from core.db import Base, lock_one, take_write_lock
+from core.outbox.dispatcher import SCRUB_KEY
+from core.outbox.models import ACTIVE_STATES, OutboxJob
+from core.outbox.models import DEAD as OUTBOX_DEAD
 from domain.accounts import profile_cache
 from domain.accounts.errors import AccountNotFound
 from domain.accounts.models import DELETED, PHONE, Account, ChannelIdentity
@@ -196,7 +199,9 @@ def _erase(session: Session, owners: list[str]) -> None:
     phones = select(ChannelIdentity.lookup).where(
         ChannelIdentity.account_id.in_(owners), ChannelIdentity.kind == PHONE
     )
-    session.execute(delete(SmsChallenge).where(SmsChallenge.phone_lookup.in_(phones)))
+    challenges = SmsChallenge.phone_lookup.in_(phones)
+    _scrub_sms_jobs(session, select(SmsChallenge.outbox_job_id).where(challenges))
+    session.execute(delete(SmsChallenge).where(challenges))
     for model in erased_models():
         session.execute(delete(model).where(model.account_id.in_(owners)))
     named = (
@@ -205,3 +210,15 @@ def _erase(session: Session, owners: list[str]) -> None:
         exists().where(IdentityVerification.consent_id == ConsentRecord.id),
     )
     session.execute(delete(ConsentRecord).where(ConsentRecord.account_id.in_(owners), *(~n for n in named)))
+
+
+def _scrub_sms_jobs(session: Session, job_ids: Any) -> None:
+    """The outbox jobs that sent the deleted codes keep the phone and code (encrypted) until they
+    succeed: a dead or waiting one is scrubbed now, and one not yet sent is not sent (its code
+    is gone with the closure)."""
+    for job in session.scalars(select(OutboxJob).where(OutboxJob.id.in_(job_ids))):
+        secret = set(job.payload.get(SCRUB_KEY) or ())
+        if secret & job.payload.keys():
+            job.payload = {k: v for k, v in job.payload.items() if k not in secret}
+        if job.status in ACTIVE_STATES:
+            job.status, job.last_error, job.updated_at = OUTBOX_DEAD, "account closed", clock.now()

@@ -13,9 +13,11 @@ from sqlalchemy import delete, select, update
 from core import clock as clock_mod
 from core.audit import AuditEvent
 from core.db import Base, db
+from core.outbox.models import OutboxJob
 from domain.accounts import merge
 from domain.accounts.models import Account, ChannelIdentity
 from domain.applications.models import Application, ApplicationFile, ApplicationMaterial, ForwardingOutbox
+from domain.auth.models import SmsChallenge
 from domain.closure import service as closure
 from domain.identity import hall
 from domain.wallet.models import WalletCertificate
@@ -295,3 +297,26 @@ def test_what_a_merge_left_on_the_older_account_goes_with_the_closure(app: Any, 
     session.commit()
     assert close(client, survivor).status_code == 200
     assert rows(WalletCertificate, older["account_id"]) == []
+
+
+def test_the_sms_jobs_of_the_erased_codes_keep_no_phone_or_code(app: Any, client: Any, clock: Any) -> None:
+    phone = "13912340077"
+    who = make_citizen(app, phone=phone)
+    sent = []
+    for _ in range(2):
+        answer = client.post("/v1/auth/sms/send", json={"phone": phone})
+        assert answer.status_code == 202, answer.get_json()
+        sent.append(db.session().get(SmsChallenge, answer.get_json()["challenge_id"]).outbox_job_id)
+        clock.advance(120)
+    session = db.session()
+    dead, waiting = (session.get(OutboxJob, job_id) for job_id in sent)
+    dead.status = "dead"  # the SMS provider refused it: the payload stays for an operator
+    session.commit()
+    assert "data" in dead.payload and "data" in waiting.payload
+
+    assert close(client, who).status_code == 200
+    session.rollback()
+    for job_id in sent:
+        job = session.get(OutboxJob, job_id)
+        assert "data" not in job.payload and job.payload["challenge_id"]
+        assert job.status == "dead"  # the one not yet sent never goes: its code is gone
