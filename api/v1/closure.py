@@ -10,7 +10,7 @@ from api.auth import BEARER_SECURITY, current_principal, require_citizen
 from api.blueprint import Blueprint
 from api.deps import services
 from api.idempotency import idempotent
-from api.schemas import StrictSchema
+from api.schemas import JsonBoolean, StrictSchema
 from core.db import db
 from core.errors import Text
 from domain.closure import service as closure
@@ -45,7 +45,7 @@ class ClosurePreviewSchema(StrictSchema):
 
 
 class ClosureRequestSchema(StrictSchema):
-    confirm = fields.Boolean(
+    confirm = JsonBoolean(  # JSON true only: "yes", 1 or "true" are not a confirmation
         required=True,
         validate=validate.Equal(
             True, error=Text("Must be true to close the account", "须为 true 才能注销账号")

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from core import clock
 from domain.applications import states
 from domain.applications.models import OUTBOX_CANCELLED, Application, ForwardingOutbox
-from domain.appointments.models import ACTIVE as ACTIVE_BOOKINGS
-from domain.appointments.models import Appointment
+from domain.appointments.models import BOOKED, CHECKED_IN, Appointment
 from domain.complaints.models import CLOSED as COMPLAINT_CLOSED
 from domain.complaints.models import Complaint
 from domain.evaluations.models import APPEALED, RectificationTask
@@ -43,12 +42,17 @@ def find(session: Session, account_id: str) -> list[dict[str, Any]]:
         {"type": "application", "id": r.id, "status": r.status, "ref": r.case_number, "name": r.service_name}
         for r in cases
     ]
+    today = clock.local_date()  # a past day's booking is the hall's record
     bookings = session.execute(
         select(Appointment.id, Appointment.status, Appointment.day)
         .where(
             Appointment.account_id == account_id,
-            Appointment.status.in_(ACTIVE_BOOKINGS),
-            Appointment.day >= clock.local_date(),  # a past day's booking is the hall's record
+            # A booking still to come; checked in is the visit's last status, so one of today
+            # is over (the hall's record) and only a check-in dated later (none should be) blocks.
+            or_(
+                and_(Appointment.status == BOOKED, Appointment.day >= today),
+                and_(Appointment.status == CHECKED_IN, Appointment.day > today),
+            ),
         )
         .order_by(Appointment.day, Appointment.id)
     )

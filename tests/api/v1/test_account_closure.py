@@ -17,6 +17,7 @@ from core.outbox.models import OutboxJob
 from domain.accounts import merge
 from domain.accounts.models import Account, ChannelIdentity
 from domain.applications.models import Application, ApplicationFile, ApplicationMaterial, ForwardingOutbox
+from domain.appointments.models import Appointment
 from domain.auth.models import SmsChallenge
 from domain.closure import service as closure
 from domain.identity import hall
@@ -267,6 +268,8 @@ def test_bad_requests_are_refused_before_anything_happens(app: Any, client: Any)
     unconfirmed = close(client, who, body={"confirm": False})
     assert unconfirmed.status_code == 422 and "confirm" in unconfirmed.get_json()["error"]["fields"]
     assert close(client, who, body={}).status_code == 422
+    for loose in ("yes", "true", 1, "1", "on"):  # only JSON true confirms
+        assert close(client, who, body={"confirm": loose}).status_code == 422, loose
     assert client.get("/v1/me", headers=who["headers"]).status_code == 200
 
 
@@ -320,3 +323,20 @@ def test_the_sms_jobs_of_the_erased_codes_keep_no_phone_or_code(app: Any, client
         job = session.get(OutboxJob, job_id)
         assert "data" not in job.payload and job.payload["challenge_id"]
         assert job.status == "dead"  # the one not yet sent never goes: its code is gone
+
+
+def test_a_visit_checked_in_today_does_not_block(app: Any, client: Any, seeded: Any) -> None:  # noqa: F811
+    zhang = verified(app, 0)
+    slot = slots(client, zhang, make_hall(app), next_working_day(app)).get_json()[0]
+    booking = book(client, zhang, slot["id"])
+    assert booking.status_code == 201, booking.get_json()
+    blocked = close(client, zhang)
+    assert (
+        blocked.status_code == 409
+        and blocked.get_json()["error"]["details"]["blockers"][0]["type"] == "appointment"
+    )
+    session = db.session()
+    visit = session.get(Appointment, booking.get_json()["id"])
+    visit.status, visit.day = "checked_in", clock_mod.local_date()  # the hall checked them in today
+    session.commit()
+    assert close(client, zhang).status_code == 200
