@@ -9,6 +9,7 @@ from marshmallow import fields, validate
 from api.auth import BEARER_SECURITY, current_principal, require_citizen
 from api.blueprint import Blueprint
 from api.deps import services
+from api.i18n import language
 from api.idempotency import idempotent
 from api.schemas import JsonBoolean, StrictSchema
 from core.db import db
@@ -29,13 +30,19 @@ class BlockerSchema(StrictSchema):
     status = fields.String(required=True)
     ref = fields.String(
         allow_none=True,
-        metadata={"description": "case number, booking day, tracking number, or the rated evaluation"},
+        metadata={"description": "case number (also of the rated case), booking day, tracking number"},
+    )
+    label = fields.String(
+        required=True, metadata={"description": "what to tell the citizen (Accept-Language)"}
     )
     name = fields.String(metadata={"description": "the service's name (applications)"})
 
 
 class ClosurePreviewSchema(StrictSchema):
-    can_close = fields.Boolean(required=True, metadata={"description": "nothing open stands in the way"})
+    can_close = fields.Boolean(
+        required=True,
+        metadata={"description": "a closure asked now would succeed: no blockers and a fresh login"},
+    )
     blockers = fields.List(fields.Nested(BlockerSchema), required=True)
     drafts = fields.Integer(required=True, metadata={"description": "drafts the closure deletes"})
     fresh_login_required = fields.Boolean(
@@ -66,7 +73,7 @@ class Closure(MethodView):
     def get(self) -> dict:
         """Whether the account can be closed now, and every case, booking, complaint or appeal in the way."""
         p = current_principal()
-        return closure.preview(db.reader(), account_id=p.account_id, session_id=p.session_id)
+        return closure.preview(db.reader(), account_id=p.account_id, session_id=p.session_id, lang=language())
 
     @idempotent(required=True)
     @blp.doc(security=BEARER_SECURITY)
@@ -78,6 +85,6 @@ class Closure(MethodView):
         p = current_principal()
         done = closure.close(
             db.session(), revocations=services().revocations, applications=services().applications,
-            account_id=p.account_id, session_id=p.session_id, request_id=g.get("request_id"),
+            account_id=p.account_id, session_id=p.session_id, request_id=g.get("request_id"), lang=language(),
         )  # fmt: skip
         return {"closed_at": done.closed_at, "drafts_deleted": done.drafts_deleted}

@@ -21,13 +21,32 @@ from domain.applications.models import OUTBOX_CANCELLED, Application, Forwarding
 from domain.appointments.models import BOOKED, CHECKED_IN, Appointment
 from domain.complaints.models import CLOSED as COMPLAINT_CLOSED
 from domain.complaints.models import Complaint
-from domain.evaluations.models import APPEALED, RectificationTask
+from domain.evaluations.models import APPEALED, Evaluation, RectificationTask
 
 # A case in any of these is over: the department's record, nothing the citizen waits for.
 FINISHED = frozenset({states.COMPLETED, states.RESULT_DELIVERED, states.WITHDRAWN, states.NOT_ACCEPTED})
 OPEN_CASES = tuple(s for s in states.STATUSES if s != states.DRAFT and s not in FINISHED)
 # A forwarding row in any of these is done with (a dead letter is not: an operator replays it).
 FORWARDING_DONE = ("delivered", OUTBOX_CANCELLED)
+
+
+# What the citizen is told of each kind of blocker (zh, en).
+LABELS: dict[str, tuple[str, str]] = {
+    "application": ("办件尚未办结", "A case is not finished yet"),
+    "appointment": ("有尚未到来的预约", "A hall booking is still to come"),
+    "complaint": ("投诉或建议尚未办结", "A complaint or suggestion is not closed yet"),
+    "rectification_appeal": ("差评整改申诉尚未答复", "An appeal on a rectification awaits its answer"),
+    "forwarding_pending": (
+        "正在与省平台同步办件，请稍后再试",
+        "The case is still being synchronised with the provincial platform; try again later",
+    ),
+}
+
+
+def labelled(found: list[dict[str, Any]], lang: str) -> list[dict[str, Any]]:
+    """`found` with each blocker's label in `lang` (en, else Chinese)."""
+    pick = 1 if lang == "en" else 0
+    return [b | {"label": LABELS[b["type"]][pick]} for b in found]
 
 
 def find(session: Session, account_id: str) -> list[dict[str, Any]]:
@@ -76,13 +95,12 @@ def find(session: Session, account_id: str) -> list[dict[str, Any]]:
         if r.id not in listed:
             listed.add(r.id)
             found.append({"type": "forwarding_pending", "id": r.id, "status": r.state, "ref": r.case_number})
-    appeals = session.execute(
-        select(RectificationTask.id, RectificationTask.status, RectificationTask.evaluation_id)
+    appeals = session.execute(  # ref: the rated case's number, for the UI to find it by
+        select(RectificationTask.id, RectificationTask.status, Application.case_number.label("ref"))
+        .join(Evaluation, Evaluation.id == RectificationTask.evaluation_id)
+        .join(Application, Application.id == Evaluation.application_id)
         .where(RectificationTask.account_id == account_id, RectificationTask.status == APPEALED)
         .order_by(RectificationTask.created_at, RectificationTask.id)
     )
-    found += [
-        {"type": "rectification_appeal", "id": r.id, "status": r.status, "ref": r.evaluation_id}
-        for r in appeals
-    ]
+    found += [{"type": "rectification_appeal", "id": r.id, "status": r.status, "ref": r.ref} for r in appeals]
     return found

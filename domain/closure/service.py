@@ -89,14 +89,16 @@ def _drafts(session: Session, account_id: str) -> list[str]:
     )
 
 
-def preview(session: Session, *, account_id: str, session_id: str) -> dict[str, Any]:
-    """What a closure now would meet: the blockers, the drafts it deletes, whether to log in again."""
+def preview(session: Session, *, account_id: str, session_id: str, lang: str = "zh") -> dict[str, Any]:
+    """What a closure now would meet: the blockers, the drafts it deletes, whether to log in
+    again. `can_close`: a closure asked now would succeed (nothing blocks, the login is fresh)."""
     found = blockers.find(session, account_id)
+    stale = _fresh_login_required(session, account_id, session_id)
     return {
-        "can_close": not found,
-        "blockers": found,
+        "can_close": not found and not stale,
+        "blockers": blockers.labelled(found, lang),
         "drafts": len(_drafts(session, account_id)),
-        "fresh_login_required": _fresh_login_required(session, account_id, session_id),
+        "fresh_login_required": stale,
         "fresh_login_max_age_seconds": int(FRESH_LOGIN.total_seconds()),
     }
 
@@ -115,6 +117,7 @@ def close(
     account_id: str,
     session_id: str,
     request_id: str | None,
+    lang: str = "zh",
 ) -> Closed:
     """Close the account (see the module's docstring). Commits; raises ClosureBlocked (409) or
     FreshLoginRequired (403) having written nothing."""
@@ -129,7 +132,7 @@ def close(
     found = blockers.find(session, account_id)
     if found:
         session.rollback()
-        raise ClosureBlocked(details={"blockers": found})
+        raise ClosureBlocked(details={"blockers": blockers.labelled(found, lang)})
     if _fresh_login_required(session, account_id, session_id):
         session.rollback()
         minutes = int(FRESH_LOGIN.total_seconds() // 60)

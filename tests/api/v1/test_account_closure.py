@@ -221,6 +221,13 @@ def test_every_blocker_is_listed_and_nothing_changes(
     assert english["code"] == "account.closure_blocked" and "close" in english["message"].lower()
     ahead = client.get(URL, headers=zhang["headers"]).get_json()
     assert ahead["can_close"] is False and len(ahead["blockers"]) == 4
+    appeal_ref = next(b["ref"] for b in ahead["blockers"] if b["type"] == "rectification_appeal")
+    assert appeal_ref == db.session().get(Application, rated).case_number  # the UI finds the case by it
+    assert {b["label"] for b in ahead["blockers"]} >= {"办件尚未办结", "有尚未到来的预约"}
+    in_english = client.get(URL, headers=zhang["headers"] | {"Accept-Language": "en"}).get_json()["blockers"]
+    assert "A hall booking is still to come" in {b["label"] for b in in_english}
+    refused_en = close(client, zhang, **{"Accept-Language": "en"}).get_json()["error"]["details"]["blockers"]
+    assert "A case is not finished yet" in {b["label"] for b in refused_en}
     # Nothing was written: the account, its token and its cases go on.
     assert client.get("/v1/me", headers=zhang["headers"]).status_code == 200
     assert client.get(f"/v1/applications/{case['id']}", headers=zhang["headers"]).status_code == 200
@@ -245,7 +252,10 @@ def test_a_session_older_than_the_window_must_log_in_again(app: Any, client: Any
     error = resp.get_json()["error"]
     assert error["code"] == "account.closure_login_required" and "重新登录" in error["message"]
     assert error["details"]["max_age_seconds"] == int(closure.FRESH_LOGIN.total_seconds())
-    assert client.get(URL, headers=headers).get_json()["fresh_login_required"] is True
+    preview = client.get(URL, headers=headers).get_json()
+    # Nothing blocks, but a closure asked now would be refused: can_close says so.
+    assert preview["fresh_login_required"] is True and preview["blockers"] == []
+    assert preview["can_close"] is False
     assert client.get("/v1/me", headers=headers).status_code == 200  # nothing happened
     fresh = make_citizen(app)  # a new login (another account here; the rule is the session's age)
     assert close(client, fresh).status_code == 200
