@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 from sqlalchemy import insert, select
-from sqlalchemy.exc import IntegrityError
 
 from core import clock as clock_mod
 from core.db import db, new_id
+from domain.accounts.errors import AccountNotFound
 from domain.appointments import service
 from domain.appointments.models import Appointment, AppointmentSlot
 from tests.appointments.conftest import ITEM, URL, book, next_working_day, slots
@@ -30,10 +30,11 @@ def _booked(slot_id: str) -> int:
 def test_a_booking_that_fails_to_store_for_another_reason_is_not_called_already_booked(
     app: Any, client: Any, citizen: dict, hall: str
 ) -> None:
-    """An account the booking cannot refer to (erased a moment ago) breaks the foreign key, not the
-    one-per-day rule: the error reaches the caller as what it is, and the place goes back."""
+    """An account the booking cannot refer to (erased a moment ago) is not the one-per-day rule:
+    the booking claims no place (it checks the account is open) and says the account is not
+    found, and the place goes back."""
     slot = slots(client, citizen, hall, next_working_day(app)).get_json()[0]["id"]
-    with pytest.raises(IntegrityError):
+    with pytest.raises(AccountNotFound):
         service.book(db.session(), account_id=new_id(), slot_id=slot)
     db.session.remove()
     assert _booked(slot) == 0
