@@ -28,7 +28,7 @@ def main() -> None:
     from core import clock
     from core.db import db
     from domain.accounts import service as accounts
-    from domain.appointments import service as appointments
+    from domain.appointments import slots as appointments
     from domain.appointments.models import Hall
     from domain.auth import sessions
     from factory import create_app

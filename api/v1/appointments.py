@@ -17,6 +17,7 @@ from api.idempotency import idempotent
 from api.schemas import StrictSchema
 from core.db import db
 from domain.appointments import service as appointments
+from domain.appointments import slots as hall_slots
 from domain.appointments import visits
 from domain.appointments.models import Appointment
 
@@ -115,7 +116,7 @@ class Halls(MethodView):
     @halls_blp.response(200, HallSchema(many=True))
     def get(self, query: dict) -> list:
         """Halls, optionally those handling one item (`service`) or in one region."""
-        return appointments.halls(db.reader(), service_code=query.get("service"), region=query.get("region"))
+        return hall_slots.halls(db.reader(), service_code=query.get("service"), region=query.get("region"))
 
 
 # Rendered slot lists per (item, hall, day), kept a second per process: a listing is read far
@@ -147,7 +148,7 @@ class Slots(MethodView):
         with _slot_lock:
             hit = _slot_cache.get(key)
         if hit is None or hit[0] < now:
-            listed = appointments.slots(db.session(), service_code=code, hall_id=query["hall"], day=day)
+            listed = hall_slots.slots(db.session(), service_code=code, hall_id=query["hall"], day=day)
             body = json.dumps(SlotSchema(many=True).dump(listed), ensure_ascii=False).encode()
             hit = (now + _SLOT_CACHE_SECONDS, body)
             with _slot_lock:

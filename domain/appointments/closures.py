@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from domain.appointments.models import AppointmentSlot, Hall
-from domain.appointments.service import open_hours
+from domain.appointments.slots import open_hours
 from domain.calendar import service as calendar
 
 

@@ -27,7 +27,8 @@ from domain.appointments.models import (
     AppointmentSlot,
     Hall,
 )
-from domain.appointments.service import BEIJING, locked, owned
+from domain.appointments.service import locked, owned
+from domain.appointments.slots import BEIJING
 from domain.operators.scope import UNSCOPED, Scope
 
 CODE_TTL = timedelta(minutes=5)

@@ -140,12 +140,13 @@ def test_a_thousand_concurrent_bookings_fill_fifty_places_exactly(app: Any) -> N
     from core.db import db, make_engine
     from domain.accounts.models import Account
     from domain.appointments import service
+    from domain.appointments import slots as slots_module
     from domain.appointments.errors import SlotFull
     from domain.appointments.models import Appointment
 
     hall = make_hall(app, windows=5, per_window=10)  # 50 places per slot
     day = next_working_day(app)
-    slot_id = service.slots(db.session(), service_code=ITEM, hall_id=hall, day=day)[0].id
+    slot_id = slots_module.slots(db.session(), service_code=ITEM, hall_id=hall, day=day)[0].id
     now = clock_mod.now()
     accounts = [str(uuid.uuid4()) for _ in range(1000)]
     session = db.session()

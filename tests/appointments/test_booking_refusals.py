@@ -15,6 +15,7 @@ from core import clock as clock_mod
 from core.db import db, new_id
 from domain.accounts.errors import AccountNotFound
 from domain.appointments import service
+from domain.appointments import slots as slots_module
 from domain.appointments.models import Appointment, AppointmentSlot
 from tests.appointments.conftest import ITEM, URL, book, next_working_day, slots
 from tests.conftest import make_citizen
@@ -173,7 +174,7 @@ def test_the_first_listing_of_a_day_crossing_its_closure_leaves_no_open_slot(
     day = next_working_day(app, after=3)
     editor = admin_headers(client, make_operator(app, username="cal-editor", roles=("catalog_editor",)))
     body = {"date": day.isoformat(), "region": "440100", "kind": "holiday", "reason": "台风停工"}
-    real, calls, closures = service.open_hours, [], []
+    real, calls, closures = slots_module.open_hours, [], []
 
     def closes_meanwhile(*args: Any) -> Any:
         hours = real(*args)
@@ -183,7 +184,7 @@ def test_the_first_listing_of_a_day_crossing_its_closure_leaves_no_open_slot(
                                                             headers=editor | key())))  # fmt: skip
         return hours
 
-    monkeypatch.setattr(service, "open_hours", closes_meanwhile)
+    monkeypatch.setattr(slots_module, "open_hours", closes_meanwhile)
     listed = slots(client, who, hall, day)
     monkeypatch.undo()
     assert closures and closures[0].result().status_code == 201
