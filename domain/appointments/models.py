@@ -31,6 +31,9 @@ NO_SHOW = "no_show"
 # place is given back; never a no-show, not active, and the citizen may still move it (once).
 HALL_CLOSED = "hall_closed"
 ACTIVE = (BOOKED, CHECKED_IN)
+# The bookings a slot's `booked` counts: a place is taken on booking and given back only by a
+# cancel, a reschedule out of the slot or the hall's closure; a check-in and a no-show keep it.
+HOLDS_PLACE = (BOOKED, CHECKED_IN, NO_SHOW)
 
 
 class Hall(IdMixin, Base):

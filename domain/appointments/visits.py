@@ -6,10 +6,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from collections import Counter
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from core import clock
@@ -22,6 +21,7 @@ from domain.appointments.models import (
     CANCELLED,
     CHECKED_IN,
     HALL_CLOSED,
+    HOLDS_PLACE,
     NO_SHOW,
     Appointment,
     AppointmentSlot,
@@ -161,8 +161,13 @@ def release_closed(session: Session, now: datetime) -> list[tuple[Appointment, A
     were told it was off). The ones released, with their slots, for the sweeper to tell each
     citizen once per closed day (those already over are released, not told).
 
+    A slot's count afterwards is the bookings on it that still hold a place (`HOLDS_PLACE`: one
+    checked in before the closure keeps it), recounted rather than decremented, so a count that
+    had drifted above or below its bookings comes right instead of stopping at zero or keeping
+    places nobody holds.
+
     One conditional UPDATE: a cancel or reschedule holding the booking's row is waited for, and
-    a booking it changed meanwhile is no longer `booked` here."""
+    a booking it changed meanwhile is no longer `booked` here; the recount comes after it."""
     A, S = Appointment, AppointmentSlot
     closed_slots = select(S.id).where(S.closed.is_(True)).scalar_subquery()
     released = session.execute(
@@ -172,13 +177,22 @@ def release_closed(session: Session, now: datetime) -> list[tuple[Appointment, A
         .returning(A.id, A.slot_id),
         execution_options={"synchronize_session": False},
     ).all()
-    for slot_id, count in Counter(row.slot_id for row in released).items():
-        # A count that drifted below the bookings released stops at zero: every place is
-        # given back, never a negative count (nor the slot skipped, its places lost for good).
+    # Each affected slot recounted, not decremented: its count becomes the bookings still holding
+    # a place there (checked in, a no-show), also when it had drifted above or below them. Every
+    # write that changes a booking on a closed slot (cancel, reschedule, check-in) locks that
+    # booked row first, so the UPDATE above has waited for it (or it waits for this transaction):
+    # each count below, a new statement, reads the bookings after it. One UPDATE per slot, in the
+    # order of their ids (as a reschedule writes two slots).
+    held = (
+        select(func.count())
+        .select_from(A)
+        .where(A.slot_id == S.id, A.status.in_(HOLDS_PLACE))
+        .correlate(S)
+        .scalar_subquery()
+    )
+    for slot_id in sorted({row.slot_id for row in released}):
         session.execute(
-            update(S)
-            .where(S.id == slot_id)
-            .values(booked=case((S.booked >= count, S.booked - count), else_=0)),
+            update(S).where(S.id == slot_id).values(booked=held),
             execution_options={"synchronize_session": False},
         )
     if not released:

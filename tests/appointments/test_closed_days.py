@@ -276,3 +276,78 @@ def test_a_slot_whose_count_drifted_below_its_bookings_gives_every_place_back_an
         client.delete(f"/admin/v1/calendar/overrides/{override}", headers=editor | key()).status_code == 204
     )
     assert slots(client, first, hall, day).get_json()[0]["available"] == slot["capacity"]
+
+
+def _drift(slot_id: str, booked: int) -> None:
+    """The slot's counter set by hand to a wrong value (an earlier fault, a manual fix)."""
+    from sqlalchemy import update
+
+    from domain.appointments.models import AppointmentSlot
+
+    session = db.session()
+    session.execute(update(AppointmentSlot).where(AppointmentSlot.id == slot_id).values(booked=booked))
+    session.commit()
+
+
+def _held(slot_id: str) -> int:
+    from domain.appointments.models import AppointmentSlot
+
+    db.session.remove()
+    return db.session().get(AppointmentSlot, slot_id).booked
+
+
+def test_the_release_keeps_the_place_of_a_citizen_already_checked_in_when_the_count_drifted(
+    app: Any, client: Any, clock: Any
+) -> None:
+    """One citizen checked in, one still booked, the counter one short (drifted); the hall closes
+    the day. The release recounts: the checked-in citizen keeps her place, so once the closure is
+    taken back the slot takes one more booking, not two (never over its capacity)."""
+    from tests.api.v1.applications.conftest import relogin
+
+    hall = make_hall(app, windows=1, per_window=2)
+    day = next_working_day(app)
+    first, second = make_citizen(app), make_citizen(app)
+    slot = slots(client, first, hall, day).get_json()[0]
+    assert book(client, first, slot["id"]).status_code == 201
+    mine = book(client, second, slot["id"]).get_json()
+    _clock_to(clock, slot["starts_at"], -10)  # ten minutes before: check-in is open
+    second = relogin(app, second)
+    code = client.get(f"{URL}/{mine['id']}/check-in-code", headers=second["headers"]).get_json()["code"]
+    officer = admin_headers(client, make_operator(app, username="hall-desk", roles=("hall_officer",)))
+    scan = client.post(
+        "/admin/v1/appointments/check-in", json={"code": code, "hall_id": hall}, headers=officer
+    )
+    assert scan.status_code == 200, scan.get_json()
+    _drift(slot["id"], 1)
+    editor = _editor(app, client)
+    override = _close_day(client, editor, day)
+    assert _sweep()["appointments_closed_told"] == 1  # the one still booked; not the one checked in
+    assert _held(slot["id"]) == 1
+    assert (
+        client.delete(f"/admin/v1/calendar/overrides/{override}", headers=editor | key()).status_code == 204
+    )
+    late = make_citizen(app)
+    assert slots(client, late, hall, day).get_json()[0]["available"] == 1
+    assert book(client, late, slot["id"]).status_code == 201
+    full = book(client, make_citizen(app), slot["id"])
+    assert full.status_code == 409 and full.get_json()["error"]["code"] == "appointments.slot_full"
+
+
+def test_a_slot_whose_count_drifted_above_its_bookings_gives_every_place_back(
+    app: Any, client: Any, hall: str
+) -> None:
+    """One booking on a slot whose counter says it is full (drifted): releasing it frees every
+    place, not one (the others would be lost for good)."""
+    day = next_working_day(app)
+    who = make_citizen(app)
+    slot = slots(client, who, hall, day).get_json()[0]
+    assert book(client, who, slot["id"]).status_code == 201
+    _drift(slot["id"], slot["capacity"])
+    editor = _editor(app, client)
+    override = _close_day(client, editor, day)
+    assert _sweep()["appointments_closed_told"] == 1
+    assert _held(slot["id"]) == 0
+    assert (
+        client.delete(f"/admin/v1/calendar/overrides/{override}", headers=editor | key()).status_code == 204
+    )
+    assert slots(client, who, hall, day).get_json()[0]["available"] == slot["capacity"]
