@@ -17,13 +17,29 @@ from api.middleware import client_ip
 from api.request_body import whole_body
 from api.view_attrs import view_attr
 from core.db import db
-from core.idempotency import IdempotencyKeyInvalid, IdempotencyKeyRequired, StoredResponse
+from core.idempotency import (
+    KEY_MAX_LENGTH,
+    KEY_PATTERN,
+    IdempotencyKeyInvalid,
+    IdempotencyKeyRequired,
+    StoredResponse,
+)
 from domain.accounts import profile_cache
 
 HEADER = "Idempotency-Key"
 # Headers of the first response a replay carries too: the version a phone edits next (ETag)
 # and where a created object lives (Location).
 REPLAYED_HEADERS = ("ETag", "Location")
+# Where @idempotent leaves, in the view's flask-smorest doc info (`_apidoc`), whether the key is
+# required; `document_key` turns it into the operation's header parameter.
+_APIDOC = "idempotency_key"
+_DESCRIPTION = (
+    "One key per attempt: a retry with the same key and body replays the first answer (with "
+    "Idempotent-Replayed: true) instead of doing it again. 400 idempotency.key_invalid for a "
+    "malformed key, 422 idempotency.key_reused for the key sent again with another body. Two "
+    "409s, told apart by error.code: idempotency.in_progress (retry the same key later), "
+    "idempotency.replay_unavailable (check the state; a new key to do it again)"
+)
 
 
 def idempotent(
@@ -128,7 +144,36 @@ def _wrap(
         return resp
 
     wrapper._yiwang_idempotent = True  # type: ignore[attr-defined]
+    wrapper._yiwang_idempotent_required = required  # type: ignore[attr-defined]
+    # A copy: functools.wraps shares the view's doc info, which stays the view's own.
+    wrapper._apidoc = {**getattr(view, "_apidoc", {}), _APIDOC: {"required": required}}  # type: ignore[attr-defined]
     return wrapper
+
+
+def key_parameter(required: bool) -> dict[str, Any]:
+    """The Idempotency-Key header as an OpenAPI parameter: the format `validate_key` checks,
+    required where the request is refused without it."""
+    prefix = "Required: without it the request is refused (428 idempotency.key_required). "
+    return {
+        "in": "header",
+        "name": HEADER,
+        "required": required,
+        "schema": {"type": "string", "minLength": 1, "maxLength": KEY_MAX_LENGTH, "pattern": KEY_PATTERN},
+        "description": (prefix if required else "") + _DESCRIPTION,
+    }
+
+
+def document_key(doc: dict[str, Any], doc_info: dict[str, Any], **_: Any) -> dict[str, Any]:
+    """flask-smorest's doc step for an operation (api/blueprint.py): an @idempotent view's
+    operation declares the header. Parameters written by hand in `@blp.doc(parameters=...)`
+    replace the generated list when flask-smorest adds them last, so the header joins those."""
+    marked = doc_info.get(_APIDOC)
+    if marked is None:
+        return doc
+    manual = doc_info.get("manual_doc", {})
+    target = manual if "parameters" in manual else doc
+    target.setdefault("parameters", []).append(key_parameter(marked["required"]))
+    return doc
 
 
 def _operator_scope(operator: Any, per_session: bool) -> str:

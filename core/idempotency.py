@@ -15,6 +15,11 @@ from core.crypto import DecryptionError, Encryptor
 from core.errors import AppError
 from core.redis import Batch
 
+# A key is 1-KEY_MAX_LENGTH visible ASCII characters (no spaces): KEY_PATTERN as an OpenAPI
+# (ECMA-262) pattern, which `IdempotencyStore.validate_key` checks.
+KEY_MAX_LENGTH = 128
+KEY_PATTERN = "^[!-~]+$"
+
 
 class IdempotencyInFlight(AppError):
     status = 409
@@ -107,7 +112,7 @@ class IdempotencyStore:
     def validate_key(key: str) -> None:
         # ASCII only (a structured-field string): header bytes arrive as Latin-1, so a key in
         # UTF-8 would be taken or refused by which bytes its characters happen to encode to.
-        if not (1 <= len(key) <= 128) or not key.isascii() or not key.isprintable() or " " in key:
+        if not (1 <= len(key) <= KEY_MAX_LENGTH) or not key.isascii() or not key.isprintable() or " " in key:
             raise IdempotencyKeyInvalid()
 
     def _name(self, scope: str, key: str) -> str:

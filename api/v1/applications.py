@@ -236,23 +236,7 @@ class ApplicationForm(MethodView):
 class Submit(MethodView):
     @idempotent(required=True)
     @scope("applications.write")
-    @blp.doc(
-        security=BEARER_SECURITY,
-        parameters=[
-            {
-                "in": "header",
-                "name": "Idempotency-Key",
-                "required": True,
-                "schema": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[!-~]+$"},
-                "description": (
-                    "one key per attempt: a retry with the same key and body replays the answer. "
-                    "Two 409s, told apart by error.code: idempotency.in_progress (retry the same "
-                    "key later), idempotency.replay_unavailable (check the state; a new key to "
-                    "do it again)"
-                ),
-            }
-        ],  # fmt: skip
-    )
+    @blp.doc(security=BEARER_SECURITY)
     @blp.arguments(SubmitSchema)
     @blp.response(200, ApplicationSchema)
     def post(self, body: dict, app_id: str) -> Response:
