@@ -9,6 +9,10 @@ error format (`request.malformed_json`), nothing read further. Likewise NaN, Inf
 numbers beyond a double (Python's json takes them, PostgreSQL's JSON columns do not), and
 strings holding a lone surrogate (no text column can store them): refused here, once, instead
 of as a database error deep in some write.
+
+A body may open with one UTF-8 byte-order mark (Windows/.NET and older Android HTTP stacks of
+third-party apps send one): it says nothing of the value, and RFC 8259 lets a reader ignore it,
+so `loads` drops it (Python's json refuses it in text). Other encodings stay refused.
 """
 
 from __future__ import annotations
@@ -23,6 +27,12 @@ from webargs import core
 from webargs.flaskparser import FlaskParser, is_json_request
 
 MAX_DEPTH = 64
+BOM = b"\xef\xbb\xbf"  # UTF-8's byte-order mark
+
+
+def without_bom(data: bytes) -> bytes:
+    """The body without one leading UTF-8 byte-order mark."""
+    return data[3:] if data.startswith(BOM) else data
 
 
 # Text no database column can hold: lone UTF-16 surrogates ("\ud800" is valid JSON, but not
@@ -70,7 +80,12 @@ def _finite(text: str) -> float:
 def loads(text: str | bytes, *, schema_reads: bool = False) -> Any:
     """Standard JSON only (no NaN or Infinity, finite numbers), nesting at most MAX_DEPTH and,
     unless a schema reads the body (`schema_reads`: it names the field), no lone surrogate in a
-    string; anything else raises json.JSONDecodeError."""
+    string; anything else raises json.JSONDecodeError. One leading UTF-8 byte-order mark is
+    dropped (a body of only that is an empty body)."""
+    if isinstance(text, bytes):
+        text = without_bom(text)
+    elif text.startswith("\ufeff"):
+        text = text[1:]
     try:
         value = json.loads(text, parse_constant=_not_a_number, parse_float=_finite)
     except RecursionError:

@@ -14,6 +14,7 @@ from werkzeug.exceptions import BadRequest
 from api.deps import services
 from api.errors import HTTP_ERRORS, MALFORMED_JSON, error_response
 from api.i18n import language
+from api.json_body import without_bom
 from api.view_attrs import view_attr
 from core.db import db
 from core.redis import get_redis
@@ -74,7 +75,8 @@ def refuse_malformed_body() -> Response | None:
     does: 400, and the request is not acted on. An empty body (a client streaming an empty POST,
     chunked) is no body, as webargs reads it too. Runs after every before_request hook
     (factory.YiwangFlask.preprocess_request), so a caller without a valid token hears 401
-    first, as from a view that reads its body."""
+    first, as from a view that reads its body. A body of only a UTF-8 byte-order mark is no body
+    either (api/json_body.py drops one)."""
     if request.method not in _BODY_METHODS or request.endpoint is None:
         return None
     if request.endpoint in current_app.config.get("NON_JSON_ENDPOINTS", set()) or _reads_body():
@@ -82,7 +84,7 @@ def refuse_malformed_body() -> Response | None:
     if not ((request.content_length or 0) > 0 or request.headers.get("Transfer-Encoding")):
         return None
     try:
-        if request.get_data().strip():
+        if without_bom(request.get_data()).strip():
             request.get_json()
     except BadRequest:
         code, zh, en = MALFORMED_JSON
