@@ -141,6 +141,17 @@ def http_error_response(error: HTTPException) -> Response:
     return error_response(status, code, en if lang == "en" else zh, fields=fields, headers=headers)
 
 
+class BadIfMatch(AppError):
+    """An If-Match header that names no ETag (`abc`, garbage). Not 428: the client did send the
+    header, and "send If-Match" would have it send the same again. The API's ETags are
+    `"r<revision>"` (W/ and a list of them are fine too)."""
+
+    status = 400
+    code = "request.bad_if_match"
+    message_zh = 'If-Match 请求头不是有效的 ETag：请原样发回上次响应中的 ETag，如 "r3"'
+    message_en = 'The If-Match header is not a valid ETag: send back the ETag of the last response, e.g. "r3"'
+
+
 _INVALID_VALUE = (
     "request.invalid_value",
     "请求中有无法保存的值（如不可见字符或超出范围的数字、日期）",

@@ -12,6 +12,7 @@ from marshmallow.exceptions import ValidationError
 from api.auth import BEARER_SECURITY, cached_views, current_principal, reads_cached, require_citizen, scope
 from api.blueprint import Blueprint
 from api.deps import services
+from api.errors import BadIfMatch
 from api.i18n import language
 from api.idempotency import idempotent
 from api.middleware import client_ip
@@ -106,13 +107,17 @@ def _if_match() -> tuple[int, ...]:
     if raw.strip() == "*":  # "any version" would let an autosave overwrite another device's
         raise RevisionRequired()
     revisions = []
-    for tag in raw.split(",")[:20]:
+    # RFC 9110 lists may hold empty elements ("r1", ); a value naming no revision at all is a
+    # 400 saying what an ETag looks like, not a 428 asking for the header the client sent.
+    for tag in [t for t in raw.split(",") if t.strip()][:20]:
         # Compression layers rewrite a strong ETag ("r3" -> "r3:gzip" or "r3-gzip"); the
         # revision is what counts.
         value = tag.strip().removeprefix("W/").strip('"').removeprefix("r").split(":")[0].split("-")[0]
         if not (value.isascii() and value.isdigit()) or len(value) > 9:  # not "³": int() refuses it
-            raise PreconditionRequired()
+            raise BadIfMatch()
         revisions.append(int(value))
+    if not revisions:
+        raise BadIfMatch()
     return tuple(revisions)
 
 
@@ -199,7 +204,7 @@ class ApplicationItem(MethodView):
         parameters=[{
             "in": "header", "name": "If-Match", "required": True, "schema": {"type": "string"},
             "description": "the ETag of the revision this change is based on (\"r3\"; a list may name"
-                           " several); a stale one gets 412, \"*\" 428",
+                           " several); a stale one gets 412, \"*\" 428, one that is no ETag 400",
         }],
     )  # fmt: skip
     @blp.arguments(PatchSchema)

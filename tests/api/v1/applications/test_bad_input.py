@@ -74,7 +74,7 @@ def test_wrong_types_unknown_fields_and_read_only_fields_write_nothing(client, z
         resp = client.patch(
             f"{URL}/{app['id']}", json={"data": {}}, headers=zhang["headers"] | {"If-Match": odd}
         )
-        assert resp.status_code == 428 and error_code(resp) == "application.if_match_required", odd
+        assert resp.status_code == 400 and error_code(resp) == "request.bad_if_match", odd
     assert get(client, zhang, app["id"]).get_json()["revision"] == 1
 
 
