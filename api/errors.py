@@ -152,6 +152,19 @@ class BadIfMatch(AppError):
     message_en = 'The If-Match header is not a valid ETag: send back the ETag of the last response, e.g. "r3"'
 
 
+class RepeatedParameter(AppError):
+    """A query parameter the endpoint takes once, given more than once (`?limit=5&limit=500`):
+    taking the first would answer another question than the client believes it asked."""
+
+    status = 400
+    code = "request.repeated_parameter"
+    message_zh = "查询参数 {name} 只能出现一次"
+    message_en = "The query parameter {name} may be given only once"
+
+    def __init__(self, *, name: str) -> None:
+        super().__init__(details={"parameter": name}, name=name)
+
+
 _INVALID_VALUE = (
     "request.invalid_value",
     "请求中有无法保存的值（如不可见字符或超出范围的数字、日期）",

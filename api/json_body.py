@@ -26,6 +26,8 @@ from flask.json.provider import DefaultJSONProvider
 from webargs import core
 from webargs.flaskparser import FlaskParser, is_json_request
 
+from api.errors import RepeatedParameter
+
 MAX_DEPTH = 64
 BOM = b"\xef\xbb\xbf"  # UTF-8's byte-order mark
 
@@ -121,7 +123,19 @@ class BoundedJSONProvider(DefaultJSONProvider):
 
 
 class BoundedParser(FlaskParser):
-    """webargs' Flask parser (flask-smorest's argument loading), reading with `loads` above."""
+    """webargs' Flask parser (flask-smorest's argument loading and pagination), reading with
+    `loads` above, and refusing a query parameter given twice that the schema takes once."""
+
+    def load_querystring(self, req: Any, schema: Any) -> Any:
+        """The query as webargs reads it (a list for List fields, else the first value), once a
+        declared single-valued parameter is known not to be repeated (400 naming it). Parameters
+        the schema does not declare are left to it (webargs ignores them in a query)."""
+        proxy = self._makeproxy(req.args, schema)
+        if req.query_string:
+            for name, values in req.args.lists():
+                if len(values) > 1 and name not in proxy.multiple_keys and _declared(schema, name):
+                    raise RepeatedParameter(name=name)
+        return proxy
 
     def _raw_load_json(self, req: Any) -> Any:
         if not is_json_request(req):
@@ -134,3 +148,7 @@ class BoundedParser(FlaskParser):
                 f"Bytes decoding error : {exc.reason}", doc="-", pos=exc.start
             ) from exc
         return loads(text, schema_reads=True)
+
+
+def _declared(schema: Any, name: str) -> bool:
+    return any((f.data_key or n) == name for n, f in schema.fields.items())

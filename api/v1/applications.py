@@ -83,7 +83,10 @@ class WithdrawSchema(StrictSchema):
 
 
 class ListQuerySchema(StrictSchema):
-    status = fields.String(metadata={"description": f"comma-separated, of: {', '.join(STATUSES)}"})
+    status = fields.List(
+        fields.String(),
+        metadata={"description": f"repeated or comma-separated (any of them), of: {', '.join(STATUSES)}"},
+    )
     cursor = fields.String(validate=validate.Length(max=200))
     limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=50))
 
@@ -150,7 +153,7 @@ class Applications(MethodView):
         """The citizen's applications, newest first (cursor pagination, compact items); a case
         that changes while the citizen pages keeps its place."""
         # `status=a,b` and `status=a&status=b` ask for the same thing.
-        statuses = [s.strip() for raw in request.args.getlist("status") for s in raw.split(",") if s.strip()]
+        statuses = [s.strip() for raw in query.get("status", ()) for s in raw.split(",") if s.strip()]
         body = views.listing(
             db.reader, account_id=current_principal().account_id, statuses=statuses,
             cursor=query.get("cursor"), limit=query["limit"], lang=language(), cache=cached_views(),
