@@ -47,7 +47,7 @@ def housekeeping(session: object, interval: float) -> dict:
     from domain.applications import deadline_watch
     from domain.auth import sessions as citizen_sessions
     from domain.auth import sms_login
-    from domain.evaluations import invitations, rectification
+    from domain.evaluations import invitations, rectification_sweep
     from domain.forwarding import events
     from domain.operators import credential_changes
     from domain.operators import sessions as operator_sessions
@@ -86,7 +86,7 @@ def housekeeping(session: object, interval: float) -> dict:
     )  # fmt: skip
     undecided = _guarded(
         session, "rectifications",
-        lambda: rectification.close_undecided(  # type: ignore[arg-type]
+        lambda: rectification_sweep.close_undecided(  # type: ignore[arg-type]
             session, clock.now(), decide_days=current_app.config["RECTIFY_DECIDE_WORKING_DAYS"]
         ),
         0,
@@ -117,12 +117,12 @@ def appointment_pass(session: object) -> dict:
 
     now = clock.now()
     missed = visits.mark_no_shows(session, now)  # type: ignore[arg-type]
-    from domain.evaluations import rectification
+    from domain.evaluations import rectification_sweep
 
-    escalated = rectification.escalate_overdue(session, now)  # type: ignore[arg-type]
+    escalated = rectification_sweep.escalate_overdue(session, now)  # type: ignore[arg-type]
     if escalated:
         log.warning("rectifications overdue", extra={"escalated": escalated})
-    for task in rectification.due_for_reminder(session, now):  # type: ignore[arg-type]
+    for task in rectification_sweep.due_for_reminder(session, now):  # type: ignore[arg-type]
         # The departments' reminder: the operators' alerting picks these lines up.
         log.warning("rectification due soon", extra={"task_id": task.id, "department": task.department,
                                                      "due_on": task.due_on.isoformat()})  # fmt: skip

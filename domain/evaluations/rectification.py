@@ -2,7 +2,9 @@
 
 A 差评 opens its task (`service.rate`), due in `RECTIFY_WORKING_DAYS` working days of the
 case's region: the department responds (admin API), the citizen confirms or appeals (申诉复核),
-which sends it back for another response. Overdue tasks are escalated by the sweeper.
+which sends it back for another response. This module holds those actions and the queries; the
+sweeper's step (periods, reminders, confirmation by default, escalation) is in
+`rectification_sweep`.
 
 A rectification ends. The national rules (国办发〔2019〕51号) give an appeal route but no number
 of rounds: one review round after the first response (`APPEAL_ROUNDS`), then the citizen
@@ -23,13 +25,10 @@ departments list and answer only those tasks.
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Iterator
-from datetime import date, datetime, timedelta
-from functools import partial
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, or_, select, update
+from sqlalchemy import ColumnElement, and_, exists, or_, select
 from sqlalchemy.orm import Session
 
 from core import audit, clock, keyset
@@ -72,20 +71,16 @@ from domain.operators.scope import UNSCOPED, Scope, handled_by
 
 APPEAL_ROUNDS = 1  # review rounds (申诉复核) after the first response
 DECIDE_WORKING_DAYS = 5  # to confirm or appeal a response, counted from the day it was given
-BATCH = 500  # tasks read at a time by the sweeper's step
-MAX_BATCHES = 20  # of each kind (periods given, confirmations) a pass; the rest goes next pass
-
-log = logging.getLogger("yiwang.evaluations")
 
 
 def task_of(session: Session, evaluation_id: str) -> RectificationTask | None:
     return session.scalar(select(RectificationTask).where(RectificationTask.evaluation_id == evaluation_id))
 
 
-def _locked_task(session: Session, where: ColumnElement[bool]) -> RectificationTask | None:
+def locked_task(session: Session, where: ColumnElement[bool]) -> RectificationTask | None:
     """The task, locked for this transaction and read afresh (not a copy the session held).
 
-    Every change of a task's state (respond, decide) goes through here, so of two at once the
+    Every change of a task's state (respond, decide, the sweeper's) goes through here, so of two at once the
     second waits for the first to commit and then judges the state the first left: two
     operators' answers, or a citizen's accept and appeal from two devices, never both succeed.
     """
@@ -99,7 +94,7 @@ def respond(
     """The department's answer (first, or after an appeal); the citizen has `decide_days`
     working days to confirm or appeal it. Commits. Another department's task is 404 to an
     operator tied to departments."""
-    task = _locked_task(session, RectificationTask.id == task_id) if is_id(task_id) else None
+    task = locked_task(session, RectificationTask.id == task_id) if is_id(task_id) else None
     if task is None or not _in_scope(session, task, scope):
         raise TaskNotFound()
     if task.status not in (OPEN, APPEALED):  # one response per round, as a complaint's answer
@@ -110,8 +105,8 @@ def respond(
     task.responded_by = operator_id
     task.responded_at = clock.now()
     task.status = RESPONDED
-    task.decide_by = _decide_by(session, task.evaluation_id, task.responded_at, decide_days)
-    _tell_responded(session, task)
+    task.decide_by = last_day_to_decide(session, task.evaluation_id, task.responded_at, decide_days)
+    tell_responded(session, task)
     session.commit()
     return task
 
@@ -123,7 +118,7 @@ def _region_of(session: Session, evaluation_id: str) -> str:
     return spec_of(session, app).region if app else "000000"
 
 
-def _decide_by(session: Session, evaluation_id: str, counted_from: datetime, days: int) -> Any:
+def last_day_to_decide(session: Session, evaluation_id: str, counted_from: datetime, days: int) -> Any:
     """The last day to confirm or appeal: `days` working days of the case's region after the
     Beijing date of `counted_from`."""
     return calendar.add_working_days(
@@ -155,11 +150,11 @@ def _in_scope(session: Session, task: RectificationTask, scope: Scope) -> bool:
     return app is not None and scope.allows_any_department(department_codes_of(session, app))
 
 
-def _tell_responded(session: Session, task: RectificationTask, *, suffix: str = "") -> bool:
+def tell_responded(session: Session, task: RectificationTask, *, suffix: str = "") -> bool:
     """The citizen hears that the department answered (each round once): they are to read the
     answer and confirm or appeal it by `decide_by`, which they would not know to do otherwise.
     `suffix` tells again a response first told before periods were kept (its date then)."""
-    app = _application_of(session, task)
+    app = application_of(session, task)
     if app is None:
         return False
     session.add(ApplicationNotice(
@@ -172,25 +167,10 @@ def _tell_responded(session: Session, task: RectificationTask, *, suffix: str = 
     return True
 
 
-def _tell_confirmed_by_default(session: Session, task: RectificationTask, now: datetime) -> None:
-    """The citizen hears that their silence confirmed the rectification (once per task)."""
-    app = _application_of(session, task)
-    if app is None:
-        return
-    session.add(ApplicationNotice(
-        dedupe_key=f"{app.id}:rectification:{task.id}:by-default", account_id=app.account_id,
-        application_id=app.id, event_type=CONFIRMED_BY_DEFAULT_EVENT, created_at=now,
-        params={"case_number": app.case_number, "service_name": app.service_name,
-                "decide_by": task.decide_by.isoformat() if task.decide_by else None},
-    ))  # fmt: skip
-
-
-def _application_of(session: Session, task: RectificationTask) -> Application | None:
+def application_of(session: Session, task: RectificationTask) -> Application | None:
+    """The task's case (None when its evaluation is gone)."""
     evaluation = session.get(Evaluation, task.evaluation_id)
     return session.get(Application, evaluation.application_id) if evaluation else None
-
-
-CONFIRMED_BY_DEFAULT_EVENT = "rectification_deemed_confirmed"
 
 
 def decide(
@@ -199,7 +179,7 @@ def decide(
 ) -> RectificationTask:  # fmt: skip
     """The citizen confirms the rectification or appeals it (申诉复核) by `decide_by`; one appeal
     only (`APPEAL_ROUNDS`). Commits; nothing is written when refused."""
-    task = _locked_task(session, RectificationTask.evaluation_id == evaluation_id)
+    task = locked_task(session, RectificationTask.evaluation_id == evaluation_id)
     if task is None or task.account_id != account_id:
         raise TaskNotFound()
     if task.closed_by == CLOSED_BY_DEADLINE:
@@ -224,139 +204,6 @@ def decide(
         task.escalated_at, task.decide_by = None, None
     session.commit()
     return task
-
-
-def close_undecided(session: Session, now: datetime, *, decide_days: int = DECIDE_WORKING_DAYS) -> int:
-    """Responses the citizen neither confirmed nor appealed by `decide_by` are confirmed by
-    default (`closed_by` "deadline"), each audited and its citizen told; returns how many.
-
-    A response without `decide_by` (given before periods were kept) first gets its period,
-    counted from this pass's Beijing date, not from when it was given (the citizen was never
-    told of one), and the citizen is told the date (once). Tasks are read `BATCH` at a time, at
-    most `MAX_BATCHES` batches of each kind a pass; each is then locked and read afresh in its
-    own short transaction, so a citizen's decision or a new round at the same moment wins and is
-    never overwritten. A task that fails is rolled back and logged (its id only) and the others
-    go on; a batch that cannot be read ends the step, still reporting the count. Commits."""
-    T = RectificationTask
-    today = local_date(now)
-    pending = T.status == RESPONDED, T.decide_by.is_(None)
-    closed = 0
-    try:
-        for seen in _batches(session, *pending):
-            due = _decide_by_from(session, seen, now, decide_days)
-            if due is not None:
-                _each(session, "period", seen.id, partial(_give_period, session, seen=seen, due=due))
-        for seen in _batches(session, T.status == RESPONDED, T.decide_by < today):
-            closed += _each(session, "default", seen.id, partial(_confirm_by_default, session, now=now))
-    except Exception as exc:  # reading a batch failed (the database away): what was done is reported
-        session.rollback()
-        log.error("the rectification step stopped", extra={"confirmed": closed, "error": type(exc).__name__})
-    return closed
-
-
-def _batches(session: Session, *where: ColumnElement[bool]) -> Iterator[Any]:
-    """The tasks matching `where`, by id, `BATCH` at a time, at most `MAX_BATCHES` batches; each
-    batch's reads end their transaction before its tasks are written."""
-    T, after = RectificationTask, ""
-    for _ in range(MAX_BATCHES):
-        rows = session.execute(
-            select(T.id, T.evaluation_id, T.responded_at, T.rounds).where(*where, T.id > after)
-            .order_by(T.id).limit(BATCH)
-        ).all()  # fmt: skip
-        session.rollback()
-        yield from rows
-        if len(rows) < BATCH:
-            return
-        after = rows[-1].id
-
-
-def _decide_by_from(session: Session, seen: Any, now: datetime, days: int) -> date | None:
-    """The period of a response first seen now; None (logged) when it cannot be counted."""
-    try:
-        due = _decide_by(session, seen.evaluation_id, now, days)
-        session.rollback()
-        return due  # type: ignore[no-any-return]
-    except Exception as exc:
-        session.rollback()
-        _failed(seen.id, "period", exc)
-        return None
-
-
-def _each(session: Session, stage: str, task_id: str, work: Callable[[RectificationTask], bool]) -> int:
-    """`work(task)` on the task locked and read afresh, committed; 1 when it changed the task.
-    A failure is rolled back and logged by the task's id (no personal data)."""
-    try:
-        task = _locked_task(session, RectificationTask.id == task_id)
-        if task is None or not work(task):
-            session.rollback()
-            return 0
-        session.commit()
-        return 1
-    except Exception as exc:
-        session.rollback()
-        _failed(task_id, stage, exc)
-        return 0
-
-
-def _failed(task_id: str, stage: str, exc: Exception) -> None:
-    """Logged by the task's id and the error's type only: a database error's text can carry the
-    row's values (a citizen's case number, the notice's parameters)."""
-    log.error(
-        "a rectification task failed", extra={"task_id": task_id, "stage": stage, "error": type(exc).__name__}
-    )
-
-
-def _give_period(session: Session, task: RectificationTask, *, seen: Any, due: date) -> bool:
-    """A response still without a period, as it was read (not a new round since), gets `due`."""
-    if task.status != RESPONDED or task.decide_by is not None or task.rounds != seen.rounds:
-        return False
-    if task.responded_at != seen.responded_at:
-        return False
-    task.decide_by = due
-    _tell_responded(session, task, suffix=":decide-by")
-    return True
-
-
-def _confirm_by_default(session: Session, task: RectificationTask, *, now: datetime) -> bool:
-    if task.status != RESPONDED or task.decide_by is None or task.decide_by >= local_date(now):
-        return False
-    task.status, task.closed_at, task.closed_by = CONFIRMED, now, CLOSED_BY_DEADLINE
-    audit.record(
-        session, actor_type="system", actor_id=None, action="rectification.confirmed_by_default",
-        target_type="rectification_task", target_id=task.id,
-        details={"decide_by": task.decide_by.isoformat(), "rounds": task.rounds},
-    )  # fmt: skip
-    _tell_confirmed_by_default(session, task, now)
-    return True
-
-
-def escalate_overdue(session: Session, now: datetime) -> int:
-    """Open or appealed tasks past their due date are marked escalated (once per round)."""
-    T = RectificationTask
-    result = session.execute(
-        update(T).where(T.status.in_((OPEN, APPEALED)), T.due_on < local_date(now), T.escalated_at.is_(None))
-        .values(escalated_at=now),
-        execution_options={"synchronize_session": False},
-    )  # fmt: skip
-    return int(result.rowcount or 0)
-
-
-def due_for_reminder(session: Session, now: datetime) -> list[RectificationTask]:
-    """Open or appealed tasks due today or tomorrow not yet reminded today; marks them (flushed)."""
-    T = RectificationTask
-    today = local_date(now)
-    rows = list(
-        session.scalars(
-            select(T).where(
-                T.status.in_((OPEN, APPEALED)), T.due_on <= today + timedelta(days=1), T.due_on >= today,
-                (T.reminded_on.is_(None)) | (T.reminded_on < today),
-            )
-        )
-    )  # fmt: skip
-    for task in rows:
-        task.reminded_on = today
-    session.flush()
-    return rows
 
 
 def tasks(

@@ -11,7 +11,7 @@ from core.audit import AuditEvent
 from core.db import db
 from domain.applications.models import Application
 from domain.catalog.models import Department
-from domain.evaluations import rectification
+from domain.evaluations import rectification, rectification_sweep
 from domain.evaluations import service as evaluations
 from domain.evaluations.models import Evaluation, RectificationTask
 from tests.api.v1.applications.conftest import SS_CARD, li, seeded, zhang  # noqa: F401 - fixtures
@@ -178,15 +178,15 @@ def test_overdue_rectifications_are_escalated(
 ) -> None:
     app_id = _completed(client, zhang)
     due = rate(client, zhang, app_id, level="不满意", reason="等了很久").get_json()["rectification"]["due_on"]
-    assert rectification.escalate_overdue(db.session(), clock.now()) == 0
+    assert rectification_sweep.escalate_overdue(db.session(), clock.now()) == 0
     from datetime import date
 
     from domain.applications.deadlines import local_date
 
     while local_date(clock.now()) <= date.fromisoformat(due):  # past the fifth working day
         clock.advance(days=1)
-    assert rectification.escalate_overdue(db.session(), clock.now()) == 1
-    assert rectification.escalate_overdue(db.session(), clock.now()) == 0  # once per round
+    assert rectification_sweep.escalate_overdue(db.session(), clock.now()) == 1
+    assert rectification_sweep.escalate_overdue(db.session(), clock.now()) == 0  # once per round
     db.session.commit()
     from tests.domain.operators.factories import admin_headers as relog
 
@@ -290,16 +290,16 @@ def test_department_figures_are_public_and_reminders_come_before_the_due_date(
     department = db.session.get(evaluations.Evaluation, made["id"]).department
     figures = client.get(f"/v1/departments/{department}/ratings").get_json()
     assert figures["total"] == 1 and figures["bad"] == 1
-    assert rectification.due_for_reminder(db.session(), clock.now()) == []  # days before the due date
+    assert rectification_sweep.due_for_reminder(db.session(), clock.now()) == []  # days before the due date
     due = db.session.get(evaluations.Evaluation, made["id"])
     task = rectification.task_of(db.session(), due.id)
     from domain.applications.deadlines import local_date
 
     while local_date(clock.now()) < task.due_on:  # Beijing dates, as the due date is
         clock.advance(days=1)
-    reminded = rectification.due_for_reminder(db.session(), clock.now())
+    reminded = rectification_sweep.due_for_reminder(db.session(), clock.now())
     assert [t.id for t in reminded] == [task.id]
-    assert rectification.due_for_reminder(db.session(), clock.now()) == []  # once a day
+    assert rectification_sweep.due_for_reminder(db.session(), clock.now()) == []  # once a day
 
 
 def test_operators_tied_to_departments_rectify_only_their_departments_tasks(

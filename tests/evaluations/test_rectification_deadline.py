@@ -18,7 +18,7 @@ from core import audit
 from core.db import db
 from domain.applications.deadlines import local_date
 from domain.applications.models import ApplicationNotice
-from domain.evaluations import rectification
+from domain.evaluations import rectification_sweep
 from domain.evaluations.models import RectificationTask
 from tests.api.v1.applications.conftest import SS_CARD, seeded, zhang  # noqa: F401 - fixtures
 from tests.concurrency import Competing
@@ -57,11 +57,11 @@ def test_a_response_from_before_periods_gets_one_from_today_and_is_told(
     app_id, task_id = _bad_rating(client, zhang)
     assert _respond(client, officers[0], task_id).status_code == 200
     _as_before_periods(task_id, clock)
-    assert rectification.close_undecided(db.session(), clock.now()) == 0  # not confirmed at once
+    assert rectification_sweep.close_undecided(db.session(), clock.now()) == 0  # not confirmed at once
     decide_by = _decide_by(app_id, local_date(clock.now()))
     task = _task(app_id)
     assert (task.status, task.decide_by, task.closed_by) == ("responded", decide_by, None)
-    assert rectification.close_undecided(db.session(), clock.now()) == 0
+    assert rectification_sweep.close_undecided(db.session(), clock.now()) == 0
     run_notifier(app)
     dated = [b for b in _told(client, zhang, "rectification_responded") if decide_by.isoformat() in b]
     assert len(dated) == 1 and "含当日" in dated[0] and "逾期视为确认" in dated[0], dated
@@ -72,8 +72,8 @@ def test_a_response_from_before_periods_gets_one_from_today_and_is_told(
 
     while local_date(clock.now()) <= decide_by:
         clock.advance(days=1)
-    assert rectification.close_undecided(db.session(), clock.now()) == 1
-    assert rectification.close_undecided(db.session(), clock.now()) == 0
+    assert rectification_sweep.close_undecided(db.session(), clock.now()) == 1
+    assert rectification_sweep.close_undecided(db.session(), clock.now()) == 0
     run_notifier(app)
     zhang = _again(app, zhang)
     told = _told(client, zhang, "rectification_deemed_confirmed")
@@ -97,7 +97,7 @@ def test_a_new_round_during_the_backfill_keeps_its_own_period(
     app_id, task_id = _bad_rating(client, zhang)
     assert _respond(client, officers[0], task_id).status_code == 200
     _as_before_periods(task_id, clock)
-    real, started = rectification._decide_by, threading.Event()
+    real, started = rectification_sweep.last_day_to_decide, threading.Event()
     other: list[Competing] = []
 
     def appeal_and_answer(c: Any) -> tuple[int, int]:
@@ -110,8 +110,8 @@ def test_a_new_round_during_the_backfill_keeps_its_own_period(
             other.append(Competing(app, appeal_and_answer))
         return real(*args)
 
-    monkeypatch.setattr(rectification, "_decide_by", counting)
-    closed = rectification.close_undecided(db.session(), clock.now())
+    monkeypatch.setattr(rectification_sweep, "last_day_to_decide", counting)
+    closed = rectification_sweep.close_undecided(db.session(), clock.now())
     assert other and other[0].result() == (200, 200)
     assert closed == 0
     task = _task(app_id)
@@ -147,14 +147,14 @@ def test_one_failing_task_does_not_stop_the_others(
             raise RuntimeError("audit store away")
         return audit.record(session, **kwargs)
 
-    monkeypatch.setattr(rectification, "audit", SimpleNamespace(record=flaky))
+    monkeypatch.setattr(rectification_sweep, "audit", SimpleNamespace(record=flaky))
     with caplog.at_level(logging.ERROR, logger="yiwang.evaluations"):
-        assert rectification.close_undecided(db.session(), later) == 1
+        assert rectification_sweep.close_undecided(db.session(), later) == 1
     failed = [r for r in caplog.records if r.getMessage() == "a rectification task failed"]
     assert len(failed) == 1 and failed[0].task_id == calls[0] and failed[0].error == "RuntimeError"
     assert failed[0].exc_info is None  # no error text: it can carry the row's values
     assert sorted(_task(a).status for a in apps) == ["confirmed", "responded"]
-    assert rectification.close_undecided(db.session(), later) == 1  # the next pass
+    assert rectification_sweep.close_undecided(db.session(), later) == 1  # the next pass
     assert [_task(a).status for a in apps] == ["confirmed", "confirmed"]
 
 
@@ -167,11 +167,11 @@ def test_the_step_goes_in_bounded_batches(
     monkeypatch: Any,
 ) -> None:
     apps = _late(client, zhang, officers[0], clock, 3)
-    monkeypatch.setattr(rectification, "BATCH", 1, raising=False)
-    monkeypatch.setattr(rectification, "MAX_BATCHES", 2, raising=False)
+    monkeypatch.setattr(rectification_sweep, "BATCH", 1)
+    monkeypatch.setattr(rectification_sweep, "MAX_BATCHES", 2)
     later = clock.now() + timedelta(days=30)
-    assert rectification.close_undecided(db.session(), later) == 2
-    assert rectification.close_undecided(db.session(), later) == 1
+    assert rectification_sweep.close_undecided(db.session(), later) == 2
+    assert rectification_sweep.close_undecided(db.session(), later) == 1
     assert [_task(a).status for a in apps] == ["confirmed"] * 3
 
 

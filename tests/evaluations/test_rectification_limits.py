@@ -15,7 +15,7 @@ from domain.applications.deadlines import local_date
 from domain.applications.models import Application
 from domain.applications.service import spec_of
 from domain.calendar import service as calendar
-from domain.evaluations import rectification
+from domain.evaluations import rectification, rectification_sweep
 from tests.api.v1.applications.conftest import SS_CARD, seeded, zhang  # noqa: F401 - fixtures
 from tests.evaluations.test_concurrency import APPEAL, _bad_rating, _decide, _respond, _task, officers  # noqa: F401
 from tests.forwarding.conftest import province, yiwang_http  # noqa: F401 - fixtures
@@ -123,7 +123,7 @@ def test_an_undecided_response_is_confirmed_by_default_after_the_period(
         .all()
     )
     assert [(e.target_id, e.actor_type) for e in events] == [(task_id, "system")]
-    assert rectification.close_undecided(db.session(), clock.now()) == 0  # once
+    assert rectification_sweep.close_undecided(db.session(), clock.now()) == 0  # once
     after = _decide(client, zhang, app_id, APPEAL)
     assert after.status_code == 409 and after.get_json()["error"]["code"] == "evaluations.decision_closed"
     figures = client.get(f"/v1/services/{SS_CARD}/ratings").get_json()
@@ -186,7 +186,7 @@ def test_a_last_day_appeal_and_the_sweeper_at_once(
 
     def sweep(_client: Any) -> int:
         with app.app_context():
-            return rectification.close_undecided(db.session(), tomorrow)
+            return rectification_sweep.close_undecided(db.session(), tomorrow)
 
     other = meanwhile(monkeypatch, rectification, app, sweep)
     appealed = _decide(client, zhang, app_id, APPEAL)
