@@ -187,6 +187,11 @@ class BaseConfig:
         self.RECTIFY_WORKING_DAYS = _int("RECTIFY_WORKING_DAYS", 5)
         # …and the citizen to confirm or appeal a response; then it is confirmed by default.
         self.RECTIFY_DECIDE_WORKING_DAYS = _int("RECTIFY_DECIDE_WORKING_DAYS", 5)
+        # …and how many working days before that period's last day the citizen is reminded (0: not
+        # reminded). Default 1, or 0 for a one-day period (no working day before it to remind on).
+        self.RECTIFY_REMIND_WORKING_DAYS_BEFORE = _int(
+            "RECTIFY_REMIND_WORKING_DAYS_BEFORE", min(1, self.RECTIFY_DECIDE_WORKING_DAYS - 1)
+        )
         # Notifications (docs/notifications.md).
         self.NOTIFY_TIMEZONE = _env("NOTIFY_TIMEZONE", "Asia/Shanghai")
         self.NOTIFY_QUIET_HOURS = _env("NOTIFY_QUIET_HOURS", "22:00-07:00")  # no push or SMS then
@@ -339,6 +344,12 @@ class BaseConfig:
             # Counted on the calendar: fewer than one working day would refuse every 差评 (422).
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be a whole number of working days, at least 1")
+        # A reminder on (or before) the response's own day tells nothing its notice did not.
+        if not 0 <= self.RECTIFY_REMIND_WORKING_DAYS_BEFORE < self.RECTIFY_DECIDE_WORKING_DAYS:
+            raise ConfigError(
+                "RECTIFY_REMIND_WORKING_DAYS_BEFORE must be a whole number of working days from 0 (no"
+                " reminder) to one less than RECTIFY_DECIDE_WORKING_DAYS"
+            )
 
 
 class DevelopmentConfig(BaseConfig):

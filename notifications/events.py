@@ -128,6 +128,16 @@ EVENTS: dict[str, Event] = {
         " then accept it or appeal{decide_note}.",
         "请查看整改回复并确认",
     ),
+    "rectification_decide_reminder": Event(
+        "整改确认即将截止", "Rectification: decide soon", "即将截止",
+        "请确认整改结果", "Please accept or appeal the rectification",
+        "您对「{service_name}」（受理编号 {case_number}）评价的整改结果，确认将于 {decide_by}（含当日）截止，"
+        "逾期未确认或申诉将视为认可。请查看整改回复后确认或申诉。",
+        "The time to accept or appeal the answer to your rating of {service_name} (case {case_number})"
+        " ends on {decide_by} (inclusive); after that it counts as accepted. Please read the answer"
+        " and accept or appeal it.",
+        "请于截止前确认或申诉",
+    ),
     "rectification_deemed_confirmed": Event(
         "整改已视为确认", "Rectification deemed accepted", "视为确认",
         "整改结果已视为确认", "Rectification deemed accepted",

@@ -37,8 +37,9 @@ def _guarded(session: object, step: str, work: Callable[[], Any], default: Any) 
 
 def housekeeping(session: object, interval: float) -> dict:
     """Due-soon / overdue notices, expired drafts, SMS codes, pending operator TOTP secrets,
-    ended citizen and operator sessions, rectification responses left undecided past their
-    period (confirmed by default, in bounded batches, their citizens told) and orphaned uploads,
+    ended citizen and operator sessions, rectification responses awaiting their citizen (reminded
+    the working day before their period ends; confirmed by default past it, in bounded batches,
+    their citizens told) and orphaned uploads,
     at most once per `interval` seconds (listing blobs is not free on object storage)."""
     from flask import current_app
 
@@ -84,6 +85,14 @@ def housekeeping(session: object, interval: float) -> dict:
     admins = _guarded(
         session, "operator_sessions", lambda: operator_sessions.purge_expired_sessions(session), 0  # type: ignore[arg-type]
     )  # fmt: skip
+    # Before the confirmations: a response whose last day has passed is confirmed, not reminded.
+    reminded = _guarded(
+        session, "rectification_reminders",
+        lambda: rectification_sweep.remind_undecided(  # type: ignore[arg-type]
+            session, clock.now(), days_before=current_app.config["RECTIFY_REMIND_WORKING_DAYS_BEFORE"]
+        ),
+        0,
+    )  # fmt: skip
     undecided = _guarded(
         session, "rectifications",
         lambda: rectification_sweep.close_undecided(  # type: ignore[arg-type]
@@ -100,7 +109,8 @@ def housekeeping(session: object, interval: float) -> dict:
         "deadline_notices": deadlines, **visits, "drafts_purged": purged, "nonces_purged": nonces,
         "sms_challenges_purged": codes, "pending_totp_purged": secrets,
         "login_sessions_purged": ended["sessions"], "refresh_tokens_purged": ended["tokens"],
-        "operator_sessions_purged": admins, "rectifications_confirmed_by_default": undecided,
+        "operator_sessions_purged": admins, "rectifications_reminded": reminded,
+        "rectifications_confirmed_by_default": undecided,
         "orphan_files": orphans["files"], "orphan_blobs": orphans["blobs"],
         "partial_writes": orphans["partial_writes"],
     }  # fmt: skip

@@ -71,3 +71,6 @@ class RectificationTask(IdMixin, Base):
     # The last day the citizen may confirm or appeal the latest response (null until responded).
     decide_by: Mapped[date | None] = mapped_column(Date)
     closed_by: Mapped[str | None] = mapped_column(String(16))  # CLOSED_BY_CITIZEN or _DEADLINE
+    # The round whose response the citizen was reminded to decide on before `decide_by` (once a
+    # round: a new response after an appeal is reminded again); null until the first reminder.
+    decide_reminded_round: Mapped[int | None] = mapped_column()

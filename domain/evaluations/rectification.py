@@ -16,7 +16,9 @@ to confirm or appeal it (`decide_by`, the last of them); afterwards a decision i
 confirms is this province's configured rule, not a national one (the national rules set no
 period): public figures count such tasks apart from those the citizen confirmed
 (`bad_rectified_by_default`). A response given before periods were kept gets its period from
-the day the sweeper first sees it, and the citizen is told the date.
+the day the sweeper first sees it, and the citizen is told the date. The working day before
+`decide_by` (`RECTIFY_REMIND_WORKING_DAYS_BEFORE`) the sweeper reminds a citizen who has not yet
+decided, once per round (`decide_reminded_round`), never after the period.
 
 A task belongs to every department handling one of the case's items, as pinned (a bundle's may
 be several; `department_code` keeps the first item's, for display): operators tied to

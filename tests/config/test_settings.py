@@ -116,6 +116,26 @@ def test_rectification_periods_are_at_least_one_working_day(env, name, value):
     assert getattr(load_config(), name) == 1
 
 
+@pytest.mark.parametrize(("value", "decide"), [("-1", "5"), ("5", "5"), ("2", "2"), ("1", "1")])
+def test_the_rectification_reminder_falls_within_the_period(env, value, decide):
+    """A reminder on or before the response's own day, or a negative count, refuses to start."""
+    env.setenv("RECTIFY_DECIDE_WORKING_DAYS", decide)
+    env.setenv("RECTIFY_REMIND_WORKING_DAYS_BEFORE", value)
+    with pytest.raises(ConfigError, match="RECTIFY_REMIND_WORKING_DAYS_BEFORE must be .* 0 .* one less"):
+        load_config()
+
+
+def test_the_rectification_reminder_defaults_to_the_working_day_before(env):
+    assert load_config().RECTIFY_REMIND_WORKING_DAYS_BEFORE == 1
+    env.setenv("RECTIFY_DECIDE_WORKING_DAYS", "1")  # no working day before a one-day period
+    assert load_config().RECTIFY_REMIND_WORKING_DAYS_BEFORE == 0
+    env.setenv("RECTIFY_DECIDE_WORKING_DAYS", "5")
+    env.setenv("RECTIFY_REMIND_WORKING_DAYS_BEFORE", "2")
+    assert load_config().RECTIFY_REMIND_WORKING_DAYS_BEFORE == 2
+    env.setenv("RECTIFY_REMIND_WORKING_DAYS_BEFORE", "0")  # reminders off
+    assert load_config().RECTIFY_REMIND_WORKING_DAYS_BEFORE == 0
+
+
 def test_production_refuses_the_simulator_province_secrets(env):
     env.setenv("YIWANG_ENV", "production")
     for name, value in STRONG.items():
