@@ -153,6 +153,24 @@ def due_reminders(session: Session, now: datetime) -> list[tuple[Appointment, Ap
     return out
 
 
+def recount_places(session: Session, slot_id: str) -> None:
+    """Set the slot's count to the bookings on it holding a place (`HOLDS_PLACE`).
+
+    The slot is locked first and counted in the statements after: an UPDATE whose SET counts
+    the bookings reads them as they were when it began, so a booking committed while it waited
+    for the slot's row (the closure taken back and the place claimed meanwhile) would be missed
+    and its `booked + 1` overwritten. A cancel, reschedule or check-in on a released slot locks
+    its booking first, so the release's UPDATE has already waited for it."""
+    A, S = Appointment, AppointmentSlot
+    session.execute(select(S.id).where(S.id == slot_id).with_for_update())
+    held = session.scalar(
+        select(func.count()).select_from(A).where(A.slot_id == slot_id, A.status.in_(HOLDS_PLACE))
+    )
+    session.execute(
+        update(S).where(S.id == slot_id).values(booked=held), execution_options={"synchronize_session": False}
+    )
+
+
 def release_closed(session: Session, now: datetime) -> list[tuple[Appointment, AppointmentSlot]]:
     """Booked appointments on a day the calendar closed after they were made (a typhoon, a
     regional day off) are cancelled by the hall (`hall_closed`) and their places given back
@@ -178,23 +196,10 @@ def release_closed(session: Session, now: datetime) -> list[tuple[Appointment, A
         execution_options={"synchronize_session": False},
     ).all()
     # Each affected slot recounted, not decremented: its count becomes the bookings still holding
-    # a place there (checked in, a no-show), also when it had drifted above or below them. Every
-    # write that changes a booking on a closed slot (cancel, reschedule, check-in) locks that
-    # booked row first, so the UPDATE above has waited for it (or it waits for this transaction):
-    # each count below, a new statement, reads the bookings after it. One UPDATE per slot, in the
-    # order of their ids (as a reschedule writes two slots).
-    held = (
-        select(func.count())
-        .select_from(A)
-        .where(A.slot_id == S.id, A.status.in_(HOLDS_PLACE))
-        .correlate(S)
-        .scalar_subquery()
-    )
+    # a place there (checked in, a no-show), also when it had drifted above or below them. In the
+    # order of the slots' ids (as a reschedule writes two slots).
     for slot_id in sorted({row.slot_id for row in released}):
-        session.execute(
-            update(S).where(S.id == slot_id).values(booked=held),
-            execution_options={"synchronize_session": False},
-        )
+        recount_places(session, slot_id)
     if not released:
         return []
     return [

@@ -351,3 +351,70 @@ def test_a_slot_whose_count_drifted_above_its_bookings_gives_every_place_back(
         client.delete(f"/admin/v1/calendar/overrides/{override}", headers=editor | key()).status_code == 204
     )
     assert slots(client, who, hall, day).get_json()[0]["available"] == slot["capacity"]
+
+
+def test_a_place_claimed_while_the_release_recounts_the_slot_is_kept(
+    app: Any, client: Any, hall: str, monkeypatch: Any
+) -> None:
+    """The closure is taken back and a citizen claims the slot while the sweeper is about to
+    recount it: the recount waits for that claim and counts it, so the slot never shows a place
+    free that a booking holds (the next citizen would be booked over capacity)."""
+    import threading
+    import time
+    import uuid
+
+    import pytest
+    from sqlalchemy import text
+
+    from domain.appointments import visits
+
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time: no claim can commit during the recount")
+    who, late = make_citizen(app), make_citizen(app)
+    day = next_working_day(app)
+    slot = slots(client, who, hall, day).get_json()[0]
+    assert book(client, who, slot["id"]).status_code == 201
+    _close_day(client, _editor(app, client), day)
+    mine = (
+        db.session()
+        .execute(
+            text("SELECT hall_id, service_code, day FROM appointments WHERE slot_id = :s"), {"s": slot["id"]}
+        )
+        .one()
+    )
+    db.session.remove()
+    other = db.engine.connect()
+    recount = visits.recount_places
+
+    def claimed_meanwhile(session: Any, slot_id: str) -> None:
+        # The release's UPDATE of the bookings is done: the closure is taken back and the place
+        # claimed (count, then the booking), committed a moment after the recount began.
+        other.execute(text("UPDATE appointment_slots SET closed = false WHERE id = :s"), {"s": slot_id})
+        other.commit()
+        other.execute(text("UPDATE appointment_slots SET booked = booked + 1 WHERE id = :s"), {"s": slot_id})
+        other.execute(
+            text(
+                "INSERT INTO appointments (id, account_id, slot_id, hall_id, service_code, day,"
+                " status, created_at, updated_at)"
+                " VALUES (:id, :account, :s, :hall, :code, :day, 'booked', now(), now())"
+            ),
+            {
+                "id": str(uuid.uuid4()),
+                "account": late["account_id"],
+                "s": slot_id,
+                "hall": mine.hall_id,
+                "code": mine.service_code,
+                "day": mine.day,
+            },  # fmt: skip
+        )
+        threading.Thread(target=lambda: (time.sleep(1.0), other.commit())).start()
+        time.sleep(0.2)
+        recount(session, slot_id)
+
+    monkeypatch.setattr(visits, "recount_places", claimed_meanwhile)
+    try:
+        _sweep()
+    finally:
+        monkeypatch.undo()
+        other.close()
+    assert _held(slot["id"]) == 1  # the late citizen's place; the first booking was released
