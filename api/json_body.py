@@ -82,10 +82,14 @@ def _finite(text: str) -> float:
 def loads(text: str | bytes, *, schema_reads: bool = False) -> Any:
     """Standard JSON only (no NaN or Infinity, finite numbers), nesting at most MAX_DEPTH and,
     unless a schema reads the body (`schema_reads`: it names the field), no lone surrogate in a
-    string; anything else raises json.JSONDecodeError. One leading UTF-8 byte-order mark is
-    dropped (a body of only that is an empty body)."""
+    string; anything else raises json.JSONDecodeError. Bytes are UTF-8 (RFC 8259; Python's
+    json would guess UTF-16 and UTF-32 from them); one leading UTF-8 byte-order mark is dropped
+    (a body of only that is an empty body)."""
     if isinstance(text, bytes):
-        text = without_bom(text)
+        try:
+            text = without_bom(text).decode("utf-8")
+        except UnicodeDecodeError:
+            raise _malformed("not UTF-8", text) from None
     elif text.startswith("\ufeff"):
         text = text[1:]
     try:

@@ -77,3 +77,12 @@ def test_a_body_of_only_a_byte_order_mark_is_an_empty_body(client, zhang):
     twice = _send(client, zhang, "patch", url, BOM + BOM + b'{"data": {}}', **if_match)
     assert twice.status_code == 400 and error_code(twice) == "request.malformed_json"
     assert get(client, zhang, app["id"]).get_json()["revision"] == 1
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-32"])
+def test_a_view_taking_no_body_refuses_one_in_utf16_as_any_other_encoding(client, zhang, encoding):
+    """Python's json guesses UTF-16 and UTF-32 from bytes: a view that takes no body (or reads it
+    by hand) took such a body that a view with a schema refuses. Only UTF-8 is JSON here."""
+    body = '{"confirm": true}'.encode(encoding)
+    read = _send(client, zhang, "post", "/v1/notifications/read-all", body)
+    assert read.status_code == 400 and error_code(read) == "request.malformed_json", read.get_json()
