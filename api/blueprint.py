@@ -26,6 +26,8 @@ class Blueprint(flask_smorest.Blueprint):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # flask-smorest's own list of doc steps (private; pinned in requirements.txt, and
+        # tests/api/test_openapi_idempotency.py fails if a release renames it).
         self._prepare_doc_cbks.append(document_key)
 
     def arguments(self, schema: Any, *args: Any, **kwargs: Any) -> Any:
