@@ -10,12 +10,15 @@ index, so the ID number can prove a new account; verification attempts with face
 wallet; devices; inbox; notification choices; unredeemed app codes); consents no kept record
 names go; every session and app grant ends; the account stays as a tombstone (status deleted,
 `closed_at`) because finished cases, which are government records, still name it. What is kept
-and why: KEPT. Audited as `account.closed` with counts only.
+and why: KEPT. Audited as `account.closed` with counts only; a refusal as
+`account.closure_refused` (reason and blocker kinds only), committed after the refused
+transaction was rolled back.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -120,7 +123,7 @@ def close(
     lang: str = "zh",
 ) -> Closed:
     """Close the account (see the module's docstring). Commits; raises ClosureBlocked (409) or
-    FreshLoginRequired (403) having written nothing."""
+    FreshLoginRequired (403) having written nothing but the refusal's audit event."""
     account = lock_one(session, Account, Account.id == account_id)
     if account is None or account.status == DELETED:
         session.rollback()
@@ -130,11 +133,21 @@ def close(
     take_write_lock(session, Application.__table__, Application.account_id == account_id)
     session.execute(select(Application.id).where(Application.account_id == account_id).with_for_update())
     found = blockers.find(session, account_id)
+    stale = _fresh_login_required(session, account_id, session_id)
     if found:
-        session.rollback()
+        kinds = dict(Counter(b["type"] for b in found))
+        _audit_refusal(
+            session,
+            account_id,
+            request_id,
+            "rejected",
+            reason="blocked",
+            blockers=kinds,
+            fresh_login=not stale,
+        )
         raise ClosureBlocked(details={"blockers": blockers.labelled(found, lang)})
-    if _fresh_login_required(session, account_id, session_id):
-        session.rollback()
+    if stale:
+        _audit_refusal(session, account_id, request_id, "denied", reason="login_required")
         minutes = int(FRESH_LOGIN.total_seconds() // 60)
         raise FreshLoginRequired(
             details={"max_age_seconds": int(FRESH_LOGIN.total_seconds())}, minutes=minutes
@@ -160,6 +173,26 @@ def close(
         except Exception:  # the orphan sweep retries; the closure itself is done
             log.warning("closure left a blob for the orphan sweep", exc_info=True)
     return Closed(now, len(drafts))
+
+
+def _audit_refusal(
+    session: Session, account_id: str, request_id: str | None, outcome: str, **details: Any
+) -> None:
+    """Roll the refused closure back (it wrote nothing), then record the refusal in a transaction
+    of its own: an attempt by whoever holds the phone is on the trail even though it changed
+    nothing. `details`: the reason and blocker kinds, never personal data. A failure to record is
+    logged; the citizen still gets the refusal."""
+    session.rollback()
+    try:
+        audit.record(
+            session, actor_type="citizen", actor_id=account_id, action="account.closure_refused",
+            target_type="account", target_id=account_id, outcome=outcome, request_id=request_id,
+            details=details,
+        )  # fmt: skip
+        session.commit()
+    except Exception:
+        session.rollback()
+        log.exception("a refused closure could not be audited", extra={"request_id": request_id})
 
 
 def _delete_drafts(session: Session, account_id: str) -> list[str]:
