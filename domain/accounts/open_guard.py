@@ -10,6 +10,10 @@ missing account refuses the flush with AccountNotFound (404; the request's trans
 rolled back, nothing written). SQLite ignores FOR SHARE: its one write lock is taken first
 (core.db.take_write_lock). An account created in the same flush needs no check.
 
+Changes of existing rows are not seen at flush (an operator may still move a closed account's
+kept records): a citizen's change that could create a blocker or touch what the closure erases
+calls `lock_for_change` first (an appeal of a rectification, ...).
+
 Core inserts (the application submission, the booking statement, identity checks) are not seen
 here: they guard themselves (the closure's application lock; the booking statement's own
 condition; domain/identity/hotpath.lock_account).
@@ -46,6 +50,14 @@ def ensure_open(session: Session, account_ids: set[str]) -> None:
     found = dict(conn.execute(_KEY_SHARE, params).tuples().all())
     if any(found.get(i) in (None, DELETED) for i in account_ids):
         raise AccountNotFound()
+
+
+def lock_for_change(session: Session, account_id: str) -> None:
+    """Before a citizen changes an existing row the closure judges (a blocker) or erases: lock
+    the account as `ensure_open` does (AccountNotFound when closed). The closure holds the
+    account FOR UPDATE from before it reads its blockers until it commits, so the change either
+    commits first (and the closure sees it) or waits and is refused; never lands in between."""
+    ensure_open(session, {account_id})
 
 
 @event.listens_for(Session, "before_flush")

@@ -38,6 +38,7 @@ from core.crypto import Encryptor
 from core.db import is_id, lock_one
 from core.errors import Text
 from core.text import has_visible_text
+from domain.accounts import open_guard
 from domain.applications.deadlines import local_date
 from domain.applications.models import Application, ApplicationNotice
 from domain.applications.service import department_codes_of, spec_of
@@ -180,7 +181,8 @@ def decide(
     reason: str | None, working_days: int = RECTIFY_WORKING_DAYS,
 ) -> RectificationTask:  # fmt: skip
     """The citizen confirms the rectification or appeals it (申诉复核) by `decide_by`; one appeal
-    only (`APPEAL_ROUNDS`). Commits; nothing is written when refused."""
+    only (`APPEAL_ROUNDS`). Commits; nothing is written when refused (a closed account: 404)."""
+    open_guard.lock_for_change(session, account_id)  # an appeal racing a closure blocks it or waits
     task = locked_task(session, RectificationTask.evaluation_id == evaluation_id)
     if task is None or task.account_id != account_id:
         raise TaskNotFound()

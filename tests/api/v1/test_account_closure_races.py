@@ -17,11 +17,12 @@ from domain.appointments.models import Appointment, AppointmentSlot
 from domain.auth.models import LoginSession
 from domain.closure import blockers
 from domain.complaints.models import Complaint
+from domain.evaluations.models import RESPONDED, RectificationTask
 from domain.identity.models import IdentityVerification, VerifiedIdentity
 from notifications.models import Device
-from tests.api.v1.applications.conftest import seeded, submit, verified  # noqa: F401 - fixtures
+from tests.api.v1.applications.conftest import officer, seeded, submit, verified  # noqa: F401 - fixtures
 from tests.api.v1.identity.conftest import mini_citizen, sims, start, wx  # noqa: F401 - fixtures
-from tests.api.v1.test_account_closure import close
+from tests.api.v1.test_account_closure import close, finished
 from tests.appointments.conftest import book, make_hall, next_working_day, slots
 from tests.concurrency import Competing
 from tests.conftest import make_citizen
@@ -199,3 +200,47 @@ def test_a_wechat_login_during_the_closure_makes_a_new_account(
     assert answer.status_code == 200, answer.get_json()
     assert answer.get_json()["account_id"] != first["account_id"]
     assert live_sessions(first["account_id"]) == []
+
+
+def responded_rectification(client: Any, who: dict, officer: dict) -> tuple[str, str]:  # noqa: F811
+    """A completed case of `who` rated 非常不满意 whose rectification the department answered:
+    the citizen may now confirm or appeal it (not a blocker yet). The case's id and the task's."""
+    rated = finished(client, who, status="completed")
+    made = client.post(
+        f"/v1/applications/{rated}/evaluation", json={"level": "非常不满意", "reason": "跑了三次"},
+        headers=who["headers"],
+    )  # fmt: skip
+    assert made.status_code in (200, 201), made.get_json()
+    task_id = client.get("/admin/v1/rectifications?status=open", headers=officer).get_json()["items"][0]["id"]
+    answered = client.post(
+        f"/admin/v1/rectifications/{task_id}/response", json={"response": "已改进"}, headers=officer
+    )
+    assert answered.status_code == 200, answered.get_json()
+    return rated, task_id
+
+
+def test_an_appeal_during_the_closure_does_not_land_on_the_closed_account(
+    app: Any,
+    client: Any,
+    seeded: Any,  # noqa: F811
+    officer: dict,  # noqa: F811
+    monkeypatch: Any,
+) -> None:
+    zhang = verified(app, 0)
+    rated, task_id = responded_rectification(client, zhang, officer)
+    body = {"accept": False, "reason": "并未解决"}
+    others = during_closure(
+        monkeypatch,
+        app,
+        lambda http: http.post(
+            f"/v1/applications/{rated}/evaluation/decision", json=body, headers=zhang["headers"]
+        ),
+    )
+    answer = closed_while(client, zhang, others)
+    # Either the appeal came first and blocked the closure, or it waited and was refused: never
+    # a closed account with an appeal the department must answer and nobody can read.
+    assert answer.status_code in (401, 404), answer.get_json()
+    session = db.session()
+    session.rollback()
+    task = session.get(RectificationTask, task_id)
+    assert task.status == RESPONDED and task.appeal_reason_enc is None
