@@ -192,7 +192,11 @@ def bind_phone(
     two has proved an identity (domain/accounts/merge.py: everything it owns, that identity
     included, moves over and it is closed; the caller ends its sessions). Anything else is a
     conflict for a later, stronger check.
+
+    The account is locked first (open_guard.lock_for_change): a bind racing its closure either
+    commits first or is refused (404), so a number never stays on a closed account.
     """
+    open_guard.lock_for_change(session, account.id)
     lookup = phone_lookup(hasher, phone)
     existing = _identity(session, PHONE, PHONE_ISSUER, lookup)
     if existing is not None and existing.account_id == account.id:

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from core.db import db
 from domain.accounts.errors import AccountNotFound
-from domain.accounts.models import Account
+from domain.accounts.models import Account, ChannelIdentity
 from domain.applications.models import Application
 from domain.appointments.models import Appointment, AppointmentSlot
 from domain.auth.models import LoginSession
@@ -244,3 +244,27 @@ def test_an_appeal_during_the_closure_does_not_land_on_the_closed_account(
     session.rollback()
     task = session.get(RectificationTask, task_id)
     assert task.status == RESPONDED and task.appeal_reason_enc is None
+
+
+def test_a_phone_bound_during_the_closure_stays_free_for_a_new_account(
+    app: Any,
+    client: Any,
+    wx: Any,  # noqa: F811
+    monkeypatch: Any,
+) -> None:
+    phone = "13912348888"
+    first = mini_citizen(client, wx, phone=phone)  # WeChat-only so far
+    code = wx.phone_code(first["openid"])
+    others = during_closure(
+        monkeypatch,
+        app,
+        lambda http: http.post("/v1/auth/miniprogram/phone", json={"code": code}, headers=first["headers"]),
+    )
+    answer = closed_while(client, first, others)
+    assert answer.status_code in (401, 404), answer.get_json()
+    session = db.session()
+    session.rollback()
+    mine = ChannelIdentity.account_id == first["account_id"]
+    assert list(session.scalars(select(ChannelIdentity.kind).where(mine))) == []
+    # The number leads nowhere near the closed account: an SMS login with it makes a new one.
+    assert make_citizen(app, phone=phone)["account_id"] != first["account_id"]
