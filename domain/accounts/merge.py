@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from core import audit, clock
 from core.db import Base
-from domain.accounts import open_guard, profile_cache
+from domain.accounts import profile_cache
 from domain.accounts.models import ACTIVE, DELETED, Account, ChannelIdentity
 
 
@@ -51,10 +51,7 @@ def owned_models() -> list[type]:
 def fold_into(session: Session, *, source: Account, target: Account, actor_id: str, reason: str) -> None:
     """Move everything `source` owns to `target` and close `source` (status deleted,
     merged_into = target). Audited with the citizen who triggered it. Flushed, not committed;
-    the caller ends the source's sessions and app grants (domain.auth.sessions.revoke_all).
-    Both accounts are locked first (open_guard): one closing meanwhile refuses the merge (404)
-    rather than receive the person's data after its closure or lose them."""
-    open_guard.ensure_open(session, {source.id, target.id})
+    the caller ends the source's sessions and app grants (domain.auth.sessions.revoke_all)."""
     now = clock.now()
     owned = owned_models()
     for model in owned:
