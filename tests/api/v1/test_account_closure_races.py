@@ -268,3 +268,31 @@ def test_a_phone_bound_during_the_closure_stays_free_for_a_new_account(
     assert list(session.scalars(select(ChannelIdentity.kind).where(mine))) == []
     # The number leads nowhere near the closed account: an SMS login with it makes a new one.
     assert make_citizen(app, phone=phone)["account_id"] != first["account_id"]
+
+
+def test_a_merge_into_an_account_closing_meanwhile_leaves_the_merging_account_whole(
+    app: Any,
+    client: Any,
+    wx: Any,  # noqa: F811
+    monkeypatch: Any,
+) -> None:
+    phone = "13912347777"
+    sms = make_citizen(app, phone=phone)  # the number's account, which closes
+    mini = mini_citizen(client, wx, phone=phone)  # binding the number would merge into it
+    code = wx.phone_code(mini["openid"])
+    others = during_closure(
+        monkeypatch,
+        app,
+        lambda http: http.post("/v1/auth/miniprogram/phone", json={"code": code}, headers=mini["headers"]),
+    )
+    answer = closed_while(client, sms, others)
+    # Refused (the closing account's new session is), or the number was free by then and
+    # joined the WeChat account: never the WeChat account folded into the closed one.
+    assert answer.status_code in (200, 404), answer.get_json()
+    assert answer.status_code == 404 or answer.get_json()["merged"] is False
+    session = db.session()
+    session.rollback()
+    assert session.get(Account, mini["account_id"]).status == "active"
+    on_closed = ChannelIdentity.account_id == sms["account_id"]
+    assert list(session.scalars(select(ChannelIdentity.kind).where(on_closed))) == []
+    assert client.get("/v1/me", headers=mini["headers"]).status_code == 200
