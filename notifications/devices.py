@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core import clock
+from domain.accounts import open_guard
 from notifications.errors import BadDeviceToken, DeviceNotFound, NoWechatIdentity
 from notifications.events import PUSH_PROVIDERS
 from notifications.models import (
@@ -109,7 +110,9 @@ def _end_open_messages(session: Session, device: Device, now: datetime) -> None:
 
 
 def remove(session: Session, account_id: str, device_id: str) -> None:
-    """Stop pushing to a device of this account (logout, notifications off on the phone)."""
+    """Stop pushing to a device of this account (logout, notifications off on the phone); 404
+    once the account closed (its lock first: the closure erases its devices)."""
+    open_guard.lock_for_change(session, account_id)
     device = session.get(Device, device_id)
     if device is None or device.account_id != account_id or device.disabled_at is not None:
         raise DeviceNotFound()

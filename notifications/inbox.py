@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from core import clock
 from core.db import is_id
+from domain.accounts import open_guard
 from notifications import templates
 from notifications.errors import BadCursor, NotificationNotFound
 from notifications.models import Notification
@@ -94,7 +95,9 @@ def page(
 
 
 def mark_read(session: Session, account_id: str, note_id: str) -> Notification:
-    """Mark one of the citizen's notifications read (idempotent)."""
+    """Mark one of the citizen's notifications read (idempotent); 404 once the account closed
+    (its lock first: the closure erases the inbox)."""
+    open_guard.lock_for_change(session, account_id)
     note = session.get(Notification, note_id)
     if note is None or note.account_id != account_id:
         raise NotificationNotFound()

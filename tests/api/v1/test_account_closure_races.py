@@ -4,11 +4,13 @@ blocks the closure or gone before it was sent, never a submitted case of a close
 from __future__ import annotations
 
 import threading
+import uuid
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+from core import clock
 from core.db import db
 from domain.accounts.errors import AccountNotFound
 from domain.accounts.models import Account, ChannelIdentity
@@ -16,10 +18,11 @@ from domain.applications.models import Application
 from domain.appointments.models import Appointment, AppointmentSlot
 from domain.auth.models import LoginSession
 from domain.closure import blockers
+from domain.closure import service as closure_service
 from domain.complaints.models import Complaint
 from domain.evaluations.models import RESPONDED, RectificationTask
 from domain.identity.models import IdentityVerification, VerifiedIdentity
-from notifications.models import Device
+from notifications.models import Device, Notification
 from tests.api.v1.applications.conftest import officer, seeded, submit, verified  # noqa: F401 - fixtures
 from tests.api.v1.identity.conftest import mini_citizen, sims, start, wx  # noqa: F401 - fixtures
 from tests.api.v1.test_account_closure import close, finished
@@ -296,3 +299,48 @@ def test_a_merge_into_an_account_closing_meanwhile_leaves_the_merging_account_wh
     on_closed = ChannelIdentity.account_id == sms["account_id"]
     assert list(session.scalars(select(ChannelIdentity.kind).where(on_closed))) == []
     assert client.get("/v1/me", headers=mini["headers"]).status_code == 200
+
+
+def during_erase(monkeypatch: Any, app: Any, request: Any) -> list[Competing]:
+    """Run `request` once the closure has deleted the account's rows, before it commits."""
+    real_erase = closure_service._erase
+    others: list[Competing] = []
+
+    def erase_then(session: Any, owners: list[str]) -> None:
+        real_erase(session, owners)
+        if not others:
+            others.append(Competing(app, request))
+
+    monkeypatch.setattr(closure_service, "_erase", erase_then)
+    return others
+
+
+def test_a_device_removed_while_the_closure_erases_it_is_a_clear_refusal(
+    app: Any, client: Any, monkeypatch: Any
+) -> None:
+    who = make_citizen(app)
+    device = {"provider": "jpush", "token": "jpushtoken0003", "platform": "android"}
+    made = client.post("/v1/devices", json=device, headers=who["headers"])
+    assert made.status_code in (200, 201), made.get_json()
+    url = f"/v1/devices/{made.get_json()['id']}"
+    others = during_erase(monkeypatch, app, lambda http: http.delete(url, headers=who["headers"]))
+    answer = closed_while(client, who, others)
+    assert answer.status_code in (401, 404), answer.get_data(as_text=True)  # not a 500
+
+
+def test_a_notification_read_while_the_closure_erases_it_is_a_clear_refusal(
+    app: Any, client: Any, monkeypatch: Any
+) -> None:
+    who = make_citizen(app)
+    session = db.session()
+    note = Notification(
+        account_id=who["account_id"], dedupe_key="race", event_type="status_changed", title="办件进度",
+        body="已受理", params={}, created_at=clock.now(),
+    )  # fmt: skip
+    session.add(note)
+    session.commit()
+    url = f"/v1/notifications/{note.id}/read"
+    headers = who["headers"] | {"Idempotency-Key": uuid.uuid4().hex}
+    others = during_erase(monkeypatch, app, lambda http: http.post(url, headers=headers))
+    answer = closed_while(client, who, others)
+    assert answer.status_code in (401, 404), answer.get_data(as_text=True)  # not a 500
