@@ -220,6 +220,9 @@ class BaseConfig:
         self.NOTIFY_WECHAT_PAGE = _env("NOTIFY_WECHAT_PAGE", "pages/applications/detail")
         self.NOTIFY_WECHAT_STATE = _env("NOTIFY_WECHAT_STATE", "formal")
         self.SMS_TEMPLATE_NOTICE = _env("SMS_TEMPLATE_NOTICE", "100002")
+        self.SMS_TEMPLATE_ACCOUNT_CLOSED = _env(
+            "SMS_TEMPLATE_ACCOUNT_CLOSED", "100003"
+        )  # 1 variable: the day
         # Delivery reports: Tencent POSTs them to /v1/platform/sms-receipts/<token> (no signature
         # in its protocol: the secret path and the provider's IP allow-list protect it).
         self.SMS_RECEIPT_TOKEN = _env("SMS_RECEIPT_TOKEN", DEFAULT_SMS_RECEIPT_TOKEN)

@@ -85,6 +85,7 @@ class Closure(MethodView):
         p = current_principal()
         done = closure.close(
             db.session(), revocations=services().revocations, applications=services().applications,
+            encryptor=services().encryptor,
             account_id=p.account_id, session_id=p.session_id, request_id=g.get("request_id"), lang=language(),
         )  # fmt: skip
         return {"closed_at": done.closed_at, "drafts_deleted": done.drafts_deleted}

@@ -28,6 +28,7 @@ from core.crypto import Encryptor, LookupHasher, constant_time_equal
 from core.db import in_batches, is_id, new_id
 from core.errors import RateLimited
 from core.outbox import service as outbox
+from core.outbox.models import OutboxJob
 from core.ratelimit import RateLimiter
 from core.tokens import TokenService
 from domain.accounts import service as accounts
@@ -40,6 +41,7 @@ from domain.auth.models import CHANNEL_APP, SmsChallenge
 SMS_JOB = "sms.send"
 SMS_JOB_PURPOSE = "sms-job"  # encryption purpose of the job's secret part
 OTP_TEMPLATE = "otp"
+ACCOUNT_CLOSED_TEMPLATE = "account_closed"  # domain/closure: the number on file is told
 # Challenges are deleted this long after they expired (or were replaced, burned or used): none
 # can open a session then, and the login's audit event keeps the challenge id.
 CHALLENGE_RETENTION = timedelta(days=1)
@@ -171,17 +173,8 @@ def send_code(
     )
     challenge.code_hash = _code_hash(hasher, challenge.id, code)
     session.add(challenge)
-    secret = json.dumps({"phone": number, "params": [code, str(max(1, policy.ttl // 60))]})
-    job = outbox.add(
-        session,
-        SMS_JOB,
-        {
-            "template": OTP_TEMPLATE,
-            "challenge_id": challenge.id,
-            "data": encryptor.encrypt(secret, purpose=SMS_JOB_PURPOSE),
-            "_scrub": ["data"],  # the phone and code are erased once the message is sent
-        },
-    )
+    params = [code, str(max(1, policy.ttl // 60))]
+    job = queue_sms(session, encryptor, OTP_TEMPLATE, number, params, challenge_id=challenge.id)
     challenge.outbox_job_id = job.id
     session.commit()
     return CodeSent(policy.ttl, policy.min_interval, challenge.id, job.id)
@@ -206,6 +199,17 @@ def challenge_is_live(session: Session, challenge_id: str) -> bool:
     """Whether a code can still be used (not expired, replaced, used or burned)."""
     row = session.get(SmsChallenge, challenge_id)
     return bool(row and row.consumed_at is None and row.expires_at > clock.now())
+
+
+def queue_sms(
+    session: Session, encryptor: Encryptor, template: str, phone: str, params: list[str], **plain: str
+) -> OutboxJob:
+    """Add an SMS job (`template`: a key of workers.tasks.sms.TEMPLATE_SETTINGS) to the caller's
+    transaction: the phone and parameters travel encrypted and are erased once the message is
+    sent. `plain`: payload fields the worker reads as they are (ids, never personal data)."""
+    secret = json.dumps({"phone": phone, "params": params})
+    payload = {"template": template, **plain, "data": encryptor.encrypt(secret, purpose=SMS_JOB_PURPOSE)}
+    return outbox.add(session, SMS_JOB, payload | {"_scrub": ["data"]})
 
 
 def open_job_secret(encryptor: Encryptor, data: str) -> dict[str, Any]:

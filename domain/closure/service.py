@@ -10,7 +10,9 @@ index, so the ID number can prove a new account; verification attempts with face
 wallet; devices; inbox; notification choices; unredeemed app codes); consents no kept record
 names go; every session and app grant ends; the account stays as a tombstone (status deleted,
 `closed_at`) because finished cases, which are government records, still name it. What is kept
-and why: KEPT. Audited as `account.closed` with counts only; a refusal as
+and why: KEPT. The phone number on file, read before it is erased, is sent an SMS that the
+account was closed (an outbox job holding it encrypted until sent). Audited as
+`account.closed` with counts only; a refusal as
 `account.closure_refused` (reason and blocker kinds only), committed after the refused
 transaction was rolled back.
 """
@@ -27,6 +29,7 @@ from sqlalchemy import delete, exists, select
 from sqlalchemy.orm import Session
 
 from core import audit, clock
+from core.crypto import DecryptionError, Encryptor
 from core.db import Base, lock_one, take_write_lock
 from core.outbox.dispatcher import SCRUB_KEY
 from core.outbox.models import ACTIVE_STATES, OutboxJob
@@ -34,10 +37,11 @@ from core.outbox.models import DEAD as OUTBOX_DEAD
 from domain.accounts import profile_cache
 from domain.accounts.errors import AccountNotFound
 from domain.accounts.models import DELETED, PHONE, Account, ChannelIdentity
+from domain.accounts.service import PHONE_PURPOSE
 from domain.applications import states
 from domain.applications.deps import ApplicationDeps
 from domain.applications.models import Application, ApplicationEvent, ApplicationFile, ApplicationMaterial
-from domain.auth import sessions
+from domain.auth import sessions, sms_login
 from domain.auth.models import LoginSession, SmsChallenge
 from domain.auth.revocation import RevocationList
 from domain.closure import blockers
@@ -117,6 +121,7 @@ def close(
     *,
     revocations: RevocationList,
     applications: ApplicationDeps,
+    encryptor: Encryptor,
     account_id: str,
     session_id: str,
     request_id: str | None,
@@ -153,6 +158,7 @@ def close(
             details={"max_age_seconds": int(FRESH_LOGIN.total_seconds())}, minutes=minutes
         )
     now = clock.now()
+    phone = _phone_on_file(session, encryptor, account_id)
     drafts = _delete_drafts(session, account_id)
     blobs = _delete_unused_files(session, applications, account_id)
     _erase(session, _with_merged(session, account_id))
@@ -161,6 +167,11 @@ def close(
     session.flush()
     sessions.revoke_all(session, revocations=revocations, account_id=account_id, reason="account_closed")
     profile_cache.mark_changed(session, account_id)
+    if phone:  # whoever holds the SIM learns of it, should someone else have closed the account
+        day = clock.local_date()
+        sms_login.queue_sms(
+            session, encryptor, sms_login.ACCOUNT_CLOSED_TEMPLATE, phone, [f"{day.month}月{day.day}日"]
+        )
     audit.record(
         session, actor_type="citizen", actor_id=account_id, action="account.closed",
         target_type="account", target_id=account_id, request_id=request_id,
@@ -193,6 +204,23 @@ def _audit_refusal(
     except Exception:
         session.rollback()
         log.exception("a refused closure could not be audited", extra={"request_id": request_id})
+
+
+def _phone_on_file(session: Session, encryptor: Encryptor, account_id: str) -> str | None:
+    """The account's phone number, read before the closure erases it; None without one (or
+    one that no longer decrypts: the closure goes on without its SMS)."""
+    value = session.scalar(
+        select(ChannelIdentity.value_enc).where(
+            ChannelIdentity.account_id == account_id, ChannelIdentity.kind == PHONE
+        )
+    )
+    if not value:
+        return None
+    try:
+        return encryptor.decrypt(value, purpose=PHONE_PURPOSE)
+    except DecryptionError:
+        log.warning("closure: the phone on file does not decrypt; no closure SMS")
+        return None
 
 
 def _delete_drafts(session: Session, account_id: str) -> list[str]:

@@ -21,7 +21,8 @@ API (POST or GET on "/"):
   Message "send success", IsoCode "CN"}; Fee is 1 per 70 characters (67 when split).
 Registered from the config mapping: TENCENT_SECRET_ID/TENCENT_SECRET_KEY, SMS_SDK_APP_ID,
 SMS_SIGN_NAME, the OTP template SMS_TEMPLATE_OTP with 2 parameters (code, minutes) and the
-case-progress template SMS_TEMPLATE_NOTICE with 3 (service, case number, status).
+case-progress template SMS_TEMPLATE_NOTICE with 3 (service, case number, status), and the
+account-closed template SMS_TEMPLATE_ACCOUNT_CLOSED with 1 (the day).
 
 Control API (JSON, under /_sim/, unsigned):
 - GET  /_sim/messages[?phone=13800138000]  delivered messages, oldest first (phone with or
@@ -65,6 +66,7 @@ ACTIONS = ("SendSms",)
 REGIONS = ("ap-guangzhou", "ap-beijing", "ap-nanjing")
 OTP_CONTENT = "您的验证码为{1}，{2}分钟内有效，请勿泄露于他人。如非本人操作，请忽略本短信。"
 NOTICE_CONTENT = "您办理的{1}（受理编号{2}）{3}，详情请在一网通办查看。"
+CLOSED_CONTENT = "您的一网通办账号已于{1}注销。如非本人操作，请拨打12345政务服务便民热线。"
 SEND_SMS_PARAMS = {
     "PhoneNumberSet", "SmsSdkAppId", "TemplateId", "SignName", "TemplateParamSet",
     "ExtendCode", "SessionContext", "SenderId",
@@ -474,6 +476,8 @@ def create_simulator(config: Mapping[str, Any]) -> Flask:
     notice = str(config.get("SMS_TEMPLATE_NOTICE") or "")
     if notice:
         state.base_templates[notice] = Template(id=notice, content=NOTICE_CONTENT)
+    if closed := str(config.get("SMS_TEMPLATE_ACCOUNT_CLOSED") or ""):
+        state.base_templates[closed] = Template(id=closed, content=CLOSED_CONTENT)
     state.reset()
     app = Flask("sms_simulator")
     app.json.ensure_ascii = False  # type: ignore[attr-defined]

@@ -17,7 +17,10 @@ from integrations.sms.client import SmsError
 log = logging.getLogger(__name__)
 
 # Template key in the job payload → config entry holding the provider's template id.
-TEMPLATE_SETTINGS = {sms_login.OTP_TEMPLATE: "SMS_TEMPLATE_OTP"}
+TEMPLATE_SETTINGS = {
+    sms_login.OTP_TEMPLATE: "SMS_TEMPLATE_OTP",
+    sms_login.ACCOUNT_CLOSED_TEMPLATE: "SMS_TEMPLATE_ACCOUNT_CLOSED",
+}
 
 
 def send_sms(*, session: Session, job_id: str, **payload: Any) -> dict:
