@@ -20,12 +20,14 @@ from api.deps import services
 from api.i18n import language
 from api.idempotency import idempotent
 from api.openapi_answers import BOOLEAN, STRING, array_of, json_answer, object_of, text_answer
+from api.request_body import whole_body
 from api.schemas import StrictSchema
 from core import clock, lifecycle
 from core.db import db
+from core.errors import Text
 from domain.auth.errors import SessionRevoked
 from notifications import inbox, preferences
-from notifications.errors import StreamsBusy
+from notifications.errors import BadPreferences, StreamsBusy
 
 blp = Blueprint("notifications", __name__, url_prefix="/v1/notifications", description="消息中心 / Inbox")
 blp.before_request(require_citizen)
@@ -69,6 +71,9 @@ class InboxPageSchema(StrictSchema):
 class ReadAllSchema(StrictSchema):
     marked = fields.Integer()
     unread_count = fields.Integer()
+
+
+_BODY_REQUIRED = Text("Send the preferences as a JSON body", "请提交通知设置")
 
 
 class PreferencesSchema(StrictSchema):
@@ -341,6 +346,10 @@ class Preferences(MethodView):
     @prefs_blp.arguments(PreferencesSchema)
     def put(self, body: dict) -> dict:
         """Replace the choices. Channels: wechat, push, sms (the inbox is always on)."""
+        if not whole_body().strip():
+            # webargs reads no body as {}, which here means "every channel on": a save that lost
+            # its body would undo every choice the citizen made. `{}` still resets on purpose.
+            raise BadPreferences(fields={"_schema": [_BODY_REQUIRED]})
         p = current_principal()
         session = db.session()
         prefs = preferences.save(session, p.account_id, body)

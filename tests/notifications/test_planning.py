@@ -141,6 +141,27 @@ def test_bad_preferences_are_refused_whole_with_every_path(client: Any, person: 
     assert all(all(e["channels"].values()) for e in got["events"])  # nothing was written
 
 
+def test_a_save_without_a_body_is_refused_and_keeps_the_choices(client: Any, person: dict) -> None:
+    """A PUT that lost its body (a retry, a proxy) would switch every channel back on: refused."""
+    url, headers = "/v1/me/notification-preferences", person["headers"]
+    body = {"events": {"case_accepted": {"sms": False}}, "quiet_hours": False}
+    assert client.put(url, json=body, headers=headers).status_code == 200
+    for extra in ({}, {"Content-Type": "application/json"}):
+        resp = client.put(url, headers=headers | extra)
+        assert resp.status_code == 422, resp.get_json()
+        error = resp.get_json()["error"]
+        assert error["code"] == "notifications.bad_preferences"
+        assert error["fields"] == {"_schema": ["请提交通知设置"]}
+    en = client.put(url, headers=headers | {"Accept-Language": "en"}).get_json()["error"]
+    assert en["fields"] == {"_schema": ["Send the preferences as a JSON body"]}
+    got = client.get(url, headers=headers).get_json()
+    accepted = next(e for e in got["events"] if e["event_type"] == "case_accepted")
+    assert accepted["channels"]["sms"] is False and got["quiet_hours"] is False  # nothing was written
+    # An empty object still means "everything on" (unlisted = on), as documented.
+    reset = client.put(url, json={}, headers=headers).get_json()
+    assert all(all(e["channels"].values()) for e in reset["events"]) and reset["quiet_hours"] is True
+
+
 def test_per_user_rate_limit_keeps_to_the_inbox_but_not_for_critical_events(
     app: Any, client: Any, person: dict, apns: Sim, monkeypatch: Any
 ) -> None:
