@@ -37,10 +37,10 @@ def _guarded(session: object, step: str, work: Callable[[], Any], default: Any) 
 
 def housekeeping(session: object, interval: float) -> dict:
     """Due-soon / overdue notices, expired drafts, SMS codes, pending operator TOTP secrets,
-    ended citizen and operator sessions, rectification responses awaiting their citizen (reminded
-    the working day before their period ends; confirmed by default past it, in bounded batches,
-    their citizens told) and orphaned uploads,
-    at most once per `interval` seconds (listing blobs is not free on object storage)."""
+    ended citizen and operator sessions, rectification responses awaiting their citizen
+    (reminded from the working day before their period ends, `remind_on`; confirmed by default
+    past it, in bounded batches, their citizens told) and orphaned uploads, at most once per
+    `interval` seconds (listing blobs is not free on object storage)."""
     from flask import current_app
 
     from api.deps import services
@@ -96,7 +96,8 @@ def housekeeping(session: object, interval: float) -> dict:
     undecided = _guarded(
         session, "rectifications",
         lambda: rectification_sweep.close_undecided(  # type: ignore[arg-type]
-            session, clock.now(), decide_days=current_app.config["RECTIFY_DECIDE_WORKING_DAYS"]
+            session, clock.now(), decide_days=current_app.config["RECTIFY_DECIDE_WORKING_DAYS"],
+            remind_days=current_app.config["RECTIFY_REMIND_WORKING_DAYS_BEFORE"],
         ),
         0,
     )  # fmt: skip

@@ -102,6 +102,7 @@ class Respond(MethodView):
         return rectification.respond(
             db.session(), task_id=task_id, response=body["response"], operator_id=str(current_actor().id),
             scope=current_scope(), decide_days=current_app.config["RECTIFY_DECIDE_WORKING_DAYS"],
+            remind_days=current_app.config["RECTIFY_REMIND_WORKING_DAYS_BEFORE"],
         )  # fmt: skip
 
 

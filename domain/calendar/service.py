@@ -241,6 +241,21 @@ def add_working_days(session: Session, start: date, n: int, *, region: str) -> d
     return _due_working(session, start, n, region=region).due
 
 
+def working_days_before(session: Session, end: date, n: int, *, region: str) -> date:
+    """The n-th working day of `region` before `end` (`end` itself not counted, as
+    `add_working_days` counts forward); n = 0 returns `end`. One query for the overrides."""
+    if n == 0:
+        return end
+    days = _Days(session, region)
+    days.check(end)
+    days.load(end - timedelta(days=n * 7 // 5 + _SLACK_DAYS), end - timedelta(days=1))
+    day, counted = end, 0
+    while counted < n:
+        day -= timedelta(days=1)
+        counted += days.is_working(day)
+    return day
+
+
 def _check_value(value: int, unit: str) -> None:
     if unit not in UNITS:
         raise InvalidTimeLimit(

@@ -74,3 +74,8 @@ class RectificationTask(IdMixin, Base):
     # The round whose response the citizen was reminded to decide on before `decide_by` (once a
     # round: a new response after an appeal is reminded again); null until the first reminder.
     decide_reminded_round: Mapped[int | None] = mapped_column()
+    # The day from which the citizen is reminded (`RECTIFY_REMIND_WORKING_DAYS_BEFORE` working
+    # days before `decide_by`), set with it: the sweeper reads only the tasks due their reminder.
+    # Null while there is no period, when reminders are off, or (a response given before it was
+    # kept) until the sweeper first counts it.
+    remind_on: Mapped[date | None] = mapped_column(Date, index=True)

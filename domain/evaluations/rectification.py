@@ -16,9 +16,12 @@ to confirm or appeal it (`decide_by`, the last of them); afterwards a decision i
 confirms is this province's configured rule, not a national one (the national rules set no
 period): public figures count such tasks apart from those the citizen confirmed
 (`bad_rectified_by_default`). A response given before periods were kept gets its period from
-the day the sweeper first sees it, and the citizen is told the date. The working day before
-`decide_by` (`RECTIFY_REMIND_WORKING_DAYS_BEFORE`) the sweeper reminds a citizen who has not yet
-decided, once per round (`decide_reminded_round`), never after the period.
+the day the sweeper first sees it, and the citizen is told the date. Whenever `decide_by` is set
+so is `remind_on`, the working day (`RECTIFY_REMIND_WORKING_DAYS_BEFORE` of them) before it, never
+before the day the period starts (then that day itself); from it the sweeper reminds a citizen
+who has not yet decided, once per round (`decide_reminded_round`), never after the period. The
+notices of the last round (after the appeal, `final`) ask the citizen to confirm and name a
+complaint instead of an appeal they could no longer make.
 
 A task belongs to every department handling one of the case's items, as pinned (a bundle's may
 be several; `department_code` keeps the first item's, for display): operators tied to
@@ -74,6 +77,7 @@ from domain.operators.scope import UNSCOPED, Scope, handled_by
 
 APPEAL_ROUNDS = 1  # review rounds (申诉复核) after the first response
 DECIDE_WORKING_DAYS = 5  # to confirm or appeal a response, counted from the day it was given
+REMIND_WORKING_DAYS_BEFORE = 1  # the citizen's reminder, before `decide_by` (0: none)
 
 
 def task_of(session: Session, evaluation_id: str) -> RectificationTask | None:
@@ -92,11 +96,12 @@ def locked_task(session: Session, where: ColumnElement[bool]) -> RectificationTa
 
 def respond(
     session: Session, *, task_id: str, response: str, operator_id: str, scope: Scope = UNSCOPED,
-    decide_days: int = DECIDE_WORKING_DAYS,
+    decide_days: int = DECIDE_WORKING_DAYS, remind_days: int = REMIND_WORKING_DAYS_BEFORE,
 ) -> RectificationTask:  # fmt: skip
     """The department's answer (first, or after an appeal); the citizen has `decide_days`
-    working days to confirm or appeal it. Commits. Another department's task is 404 to an
-    operator tied to departments."""
+    working days to confirm or appeal it and is reminded `remind_days` working days before the
+    last (`remind_on`). Commits. Another department's task is 404 to an operator tied to
+    departments."""
     task = locked_task(session, RectificationTask.id == task_id) if is_id(task_id) else None
     if task is None or not _in_scope(session, task, scope):
         raise TaskNotFound()
@@ -109,6 +114,9 @@ def respond(
     task.responded_at = clock.now()
     task.status = RESPONDED
     task.decide_by = last_day_to_decide(session, task.evaluation_id, task.responded_at, decide_days)
+    task.remind_on = remind_day(
+        session, task.evaluation_id, task.decide_by, local_date(task.responded_at), remind_days
+    )
     tell_responded(session, task)
     session.commit()
     return task
@@ -129,6 +137,24 @@ def last_day_to_decide(session: Session, evaluation_id: str, counted_from: datet
     )
 
 
+def remind_day(
+    session: Session, evaluation_id: str, decide_by: date, given_on: date, days_before: int
+) -> date | None:
+    """The day to remind the citizen from: `days_before` working days of the case's region
+    before `decide_by`, but not before `given_on` (the day the period started: a period too short
+    for it is reminded at once rather than not at all); None when no reminder is kept
+    (`days_before` 0)."""
+    if days_before < 1:
+        return None
+    region = _region_of(session, evaluation_id)
+    return max(calendar.working_days_before(session, decide_by, days_before, region=region), given_on)
+
+
+def is_final(task: RectificationTask) -> bool:
+    """Whether the latest response is the last round's: no appeal after it (`APPEAL_ROUNDS`)."""
+    return task.rounds > APPEAL_ROUNDS
+
+
 def can_decide(task: RectificationTask, today: date | None = None) -> bool:
     """Whether the citizen may still confirm or appeal the latest response: it awaits them and
     its `decide_by` (inclusive, Beijing date) has not passed, even if the sweeper has not yet
@@ -140,7 +166,7 @@ def can_decide(task: RectificationTask, today: date | None = None) -> bool:
 def can_appeal(task: RectificationTask, today: date | None = None) -> bool:
     """Whether the citizen may still appeal the latest response (the first one only, by its
     `decide_by`)."""
-    return can_decide(task, today) and task.rounds <= APPEAL_ROUNDS
+    return can_decide(task, today) and not is_final(task)
 
 
 def _in_scope(session: Session, task: RectificationTask, scope: Scope) -> bool:
@@ -156,7 +182,8 @@ def _in_scope(session: Session, task: RectificationTask, scope: Scope) -> bool:
 def tell_responded(session: Session, task: RectificationTask, *, suffix: str = "") -> bool:
     """The citizen hears that the department answered (each round once): they are to read the
     answer and confirm or appeal it by `decide_by`, which they would not know to do otherwise.
-    `suffix` tells again a response first told before periods were kept (its date then)."""
+    `suffix` tells again a response first told before periods were kept (its date then). The
+    last round's (`final`) offers a complaint, not an appeal."""
     app = application_of(session, task)
     if app is None:
         return False
@@ -165,7 +192,8 @@ def tell_responded(session: Session, task: RectificationTask, *, suffix: str = "
         application_id=app.id, event_type="rectification_responded",
         created_at=clock.now() if suffix else task.responded_at,
         params={"case_number": app.case_number, "service_name": app.service_name,
-                "decide_by": task.decide_by.isoformat() if task.decide_by else None},
+                "decide_by": task.decide_by.isoformat() if task.decide_by else None,
+                "final": is_final(task)},
     ))  # fmt: skip
     return True
 
@@ -205,7 +233,7 @@ def decide(
         task.due_on = calendar.add_working_days(
             session, local_date(now), working_days, region=_region_of(session, task.evaluation_id)
         )
-        task.escalated_at, task.decide_by = None, None
+        task.escalated_at, task.decide_by, task.remind_on = None, None, None
     session.commit()
     return task
 

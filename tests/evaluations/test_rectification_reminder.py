@@ -1,4 +1,4 @@
-"""The citizen is reminded before their silence confirms a rectification: on the working day
+"""The citizen is reminded before their silence confirms a rectification: from the working day
 (`RECTIFY_REMIND_WORKING_DAYS_BEFORE`, by the case's region calendar) before `decide_by`, once a
 response round, never after they decided, and not once the period is over (the confirmation by
 default is told instead)."""
@@ -97,15 +97,15 @@ def test_the_reminder_comes_on_the_working_day_before_the_last_and_once(
     assert not _working(eve, region)
     while not _working(eve, region):
         eve -= timedelta(days=1)
-    # The city declares that last working day a local holiday: the reminder moves before it.
+    # The day is counted with the period, when the response is given: a local holiday the city
+    # declares afterwards moves neither (the citizen was told decide_by), and the reminder still
+    # comes before the last day.
     session = db.session()
     session.add(CalendarOverride(region=region, day=eve, kind=KIND_HOLIDAY, reason="地方节日",
                                  created_at=clock.now(), created_by="test"))  # fmt: skip
     session.commit()
-    remind_on = eve - timedelta(days=1)
-    while not _working(remind_on, region):
-        remind_on -= timedelta(days=1)
-    assert responded_on < remind_on
+    remind_on = eve
+    assert responded_on < remind_on and _task(app_id).remind_on == remind_on
 
     sent_on: list[date] = []
     while local_date(clock.now()) <= decide_by:
