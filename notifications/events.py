@@ -28,6 +28,9 @@ class Event:
     body_zh: str
     body_en: str
     note_zh: str = ""  # the short remark of WeChat templates ("thing", ≤ 20 characters)
+    # The built-in SMS template's status variable (≤ 35 characters): the phrase, and the note when
+    # the citizen must act by a date the phrase alone would not tell.
+    sms_status: str = "{phrase}"
 
 
 EVENTS: dict[str, Event] = {
@@ -123,20 +126,18 @@ EVENTS: dict[str, Event] = {
         "评价已有整改回复", "Rectification answered", "已回复",
         "您的评价已有整改回复", "Your rating was answered",
         "您对「{service_name}」（受理编号 {case_number}）的评价已有整改回复，"
-        "请查看后确认或申诉{decide_note}。",
+        "请查看后{decide_action}{decide_note}。{final_note}",
         "The department answered your rating of {service_name} (case {case_number}). Please read it,"
-        " then accept it or appeal{decide_note}.",
+        " then {decide_action}{decide_note}.{final_note}",
         "请查看整改回复并确认",
     ),
     "rectification_decide_reminder": Event(
-        "整改确认即将截止", "Rectification: decide soon", "即将截止",
-        "请确认整改结果", "Please accept or appeal the rectification",
-        "您对「{service_name}」（受理编号 {case_number}）评价的整改结果，确认将于 {decide_by}（含当日）截止，"
-        "逾期未确认或申诉将视为认可。请查看整改回复后确认或申诉。",
-        "The time to accept or appeal the answer to your rating of {service_name} (case {case_number})"
-        " ends on {decide_by} (inclusive); after that it counts as accepted. Please read the answer"
-        " and accept or appeal it.",
-        "请于截止前确认或申诉",
+        "整改确认提醒", "Rectification: confirm soon", "整改待确认",
+        "请确认整改结果", "Confirm the rectification soon",
+        "您对「{service_name}」（受理编号 {case_number}）评价的整改结果，{decide_note}",
+        "Your rating of {service_name} (case {case_number}) was answered: {decide_note}",
+        "请于{decide_by}前{decide_action}",
+        sms_status="{phrase}，{note}",
     ),
     "rectification_deemed_confirmed": Event(
         "整改已视为确认", "Rectification deemed accepted", "视为确认",
@@ -229,11 +230,8 @@ def values(event_type: str, params: Mapping[str, Any], lang: str = "zh") -> dict
         out["how_to_get"] = "可在“我的办件”查看结果" if lang == "zh" else "see My cases for the result"
     if event_type == "complaint_replied":
         out["service_name"] = _word(COMPLAINT_KINDS, params.get("kind") or params.get("service_name"), lang)
-    if event_type == "rectification_responded":  # notices stored before deadlines have no date
-        day = out.get("decide_by")
-        zh = f"（请于 {day}（含当日）前确认或申诉，逾期视为确认）"
-        en = f" by {day} (inclusive); after that it counts as accepted"
-        out["decide_note"] = (zh if lang == "zh" else en) if day else ""
+    if event_type in _DECIDE_EVENTS:
+        _decide_words(out, event_type, params, lang)
     if event_type in ("shared_data_ready", "shared_data_unavailable"):
         out["status_label"] = _word(STATUS_LABELS, params.get("status") or params.get("status_label"), lang)
         if params.get("dataset") in SHARED_DATASETS:
@@ -243,6 +241,38 @@ def values(event_type: str, params: Mapping[str, Any], lang: str = "zh") -> dict
             "" if event_type != "case_refused" else ("详见办件详情" if lang == "zh" else "see the case")
         )
     return out
+
+
+_DECIDE_EVENTS = ("rectification_responded", "rectification_decide_reminder")
+# After the last round's response (`final`) no appeal is left: the citizen is asked to confirm,
+# and a complaint is named for what they still disagree with.
+_ACTION = {False: ("确认或申诉", "accept it or appeal"), True: ("确认", "accept it")}
+_FINAL_NOTE = ("如仍有异议，可提交投诉。", " If you still disagree, you may file a complaint.")
+
+
+def _decide_words(out: dict[str, str], event_type: str, params: Mapping[str, Any], lang: str) -> None:
+    """What the citizen is asked to do with a rectification response and by when: the last
+    round's notices offer a complaint, not the appeal an earlier one would (refused 409 then)."""
+    final = params.get("final") is True
+    zh_action, en_action = _ACTION[final]
+    day = out.get("decide_by")
+    out["decide_action"] = zh_action if lang == "zh" else en_action
+    out["final_note"] = (_FINAL_NOTE[0] if lang == "zh" else _FINAL_NOTE[1]) if final else ""
+    if event_type == "rectification_responded":  # notices stored before deadlines have no date
+        zh = f"（请于 {day}（含当日）前{zh_action}，逾期视为确认）"
+        en = f" by {day} (inclusive); after that it counts as accepted"
+        out["decide_note"] = (zh if lang == "zh" else en) if day else ""
+        return
+    if final:
+        zh = f"确认将于 {day}（含当日）截止，逾期将视为确认。请查看整改回复后确认；{_FINAL_NOTE[0]}"
+        en = (f"the time to accept it ends on {day} (inclusive); after that it counts as accepted."
+              " Please read the answer and accept it; if you still disagree, you may file a"
+              " complaint.")  # fmt: skip
+    else:
+        zh = f"确认将于 {day}（含当日）截止，逾期未确认或申诉将视为确认。请查看整改回复后确认或申诉。"
+        en = (f"the time to accept or appeal it ends on {day} (inclusive); after that it counts as"
+              " accepted. Please read the answer and accept or appeal it.")  # fmt: skip
+    out["decide_note"] = zh if lang == "zh" else en
 
 
 def _word(table: Mapping[str, tuple[str, str]], value: Any, lang: str) -> str:

@@ -38,7 +38,7 @@ CHANNELS = ("inbox", "push", "wechat", "sms")
 LANGS = ("zh", "en")
 PLACEHOLDERS = frozenset({
     "service_name", "case_number", "reason", "materials", "result_label", "how_to_get", "due_date", "time",
-    "hall", "receipt_no", "status_label", "phrase", "note", "date",
+    "hall", "receipt_no", "status_label", "phrase", "note", "date", "decide_by", "decide_note",
 })  # fmt: skip
 # WeChat's `page`: a page of the mini-program (no leading slash), optionally with a query.
 PAGE_MAX = 128
@@ -51,7 +51,7 @@ SAMPLE = {
     "reason": "申请材料中的户口簿首页复印件不清晰，无法辨认户主姓名，请重新上传清晰的彩色扫描件",
     "materials": [{"name": "户口簿首页"}, {"name": "居民身份证"}], "result": "approved",
     "due_date": "2026-12-31", "time": "2026-12-08 09:30", "hall": "天河区政务服务中心二楼综合窗口",
-    "receipt_no": "SJ20261204000123", "status_label": "省平台已接收",
+    "receipt_no": "SJ20261204000123", "status_label": "省平台已接收", "decide_by": "2026-12-31",
 }  # fmt: skip
 _CACHE_SECONDS = 10.0
 _cache: dict[tuple[str, str, str], tuple[float, dict | None]] = {}
@@ -90,7 +90,7 @@ def defaults(
     if channel == "wechat":
         layout = wechat_data.LAYOUTS.get(wechat_template) or wechat_data.LAYOUTS["tpl_application_progress"]
         return {"template_id": wechat_template, "fields": {k: "{" + v + "}" for k, v in layout.items()}}
-    return {"template_id": sms_template, "params": ["{service_name}", "{case_number}", "{phrase}"]}
+    return {"template_id": sms_template, "params": ["{service_name}", "{case_number}", event.sms_status]}
 
 
 def override(session: Session, event_type: str, channel: str, lang: str) -> dict | None:

@@ -121,7 +121,7 @@ def test_the_reminder_comes_on_the_working_day_before_the_last_and_once(
     zhang = _again(app, zhang)
     told = _told(client, zhang, REMINDER)
     assert len(told) == 1, told
-    assert f"将于 {decide_by.isoformat()}（含当日）截止" in told[0] and "视为认可" in told[0], told
+    assert f"将于 {decide_by.isoformat()}（含当日）截止" in told[0] and "视为确认" in told[0], told
     english = _told(client, zhang, REMINDER, "en")
     assert len(english) == 1 and f"ends on {decide_by.isoformat()} (inclusive)" in english[0], english
 
