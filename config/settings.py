@@ -275,6 +275,9 @@ class BaseConfig:
         self.OUTBOX_ENQUEUE_TIMEOUT = _int("OUTBOX_ENQUEUE_TIMEOUT", 60)
         self.OUTBOX_SWEEP_INTERVAL = _float("OUTBOX_SWEEP_INTERVAL", 5.0)
         self.OUTBOX_ENQUEUE_ON_COMMIT = _env("OUTBOX_ENQUEUE_ON_COMMIT", "1") == "1"
+        # Days a dead job keeps the personal data its payload names (`_scrub`: an SMS job's phone
+        # and code) for an operator's replay; then the sweeper erases it and a replay is refused.
+        self.OUTBOX_DEAD_SCRUB_DAYS = _int("OUTBOX_DEAD_SCRUB_DAYS", 7)
 
         # Data-use ledger lines of third-party access go through a local spool (core/spool.py):
         # appended to a file on this host, inserted in batches every interval (0 = inserted before
@@ -347,6 +350,9 @@ class BaseConfig:
             # Counted on the calendar: fewer than one working day would refuse every 差评 (422).
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be a whole number of working days, at least 1")
+        if self.OUTBOX_DEAD_SCRUB_DAYS < 1:
+            # 0 would erase what a replay needs before an operator could even see the dead job.
+            raise ConfigError("OUTBOX_DEAD_SCRUB_DAYS must be a whole number of days, at least 1")
         # A reminder on (or before) the response's own day tells nothing its notice did not.
         if not 0 <= self.RECTIFY_REMIND_WORKING_DAYS_BEFORE < self.RECTIFY_DECIDE_WORKING_DAYS:
             raise ConfigError(

@@ -11,7 +11,7 @@ from typing import Any
 
 from core.db import db
 from core.outbox.service import outbox
-from core.outbox.sweeper import sweep
+from core.outbox.sweeper import scrub_dead, sweep
 from domain.applications import drafts as applications
 from domain.applications import materials as application_materials
 from domain.identity.service import expire_abandoned
@@ -36,11 +36,12 @@ def _guarded(session: object, step: str, work: Callable[[], Any], default: Any) 
 
 
 def housekeeping(session: object, interval: float) -> dict:
-    """Due-soon / overdue notices, expired drafts, SMS codes, pending operator TOTP secrets,
-    ended citizen and operator sessions, rectification responses awaiting their citizen
-    (reminded from the working day before their period ends, `remind_on`; confirmed by default
-    past it, in bounded batches, their citizens told) and orphaned uploads, at most once per
-    `interval` seconds (listing blobs is not free on object storage)."""
+    """Due-soon / overdue notices, expired drafts, SMS codes, the personal data of jobs dead for
+    OUTBOX_DEAD_SCRUB_DAYS, pending operator TOTP secrets, ended citizen and operator sessions,
+    rectification responses awaiting their citizen (reminded from the working day before their
+    period ends, `remind_on`; confirmed by default past it, in bounded batches, their citizens
+    told) and orphaned uploads, at most once per `interval` seconds (listing blobs is not free
+    on object storage)."""
     from flask import current_app
 
     from api.deps import services
@@ -69,6 +70,8 @@ def housekeeping(session: object, interval: float) -> dict:
     purged = _guarded(session, "drafts", lambda: applications.purge_expired_drafts(session), 0)  # type: ignore[arg-type]
     nonces = _guarded(session, "nonces", lambda: events.purge_nonces(session, clock.now()), 0)  # type: ignore[arg-type]
     codes = _guarded(session, "sms_challenges", lambda: sms_login.purge_expired_challenges(session), 0)  # type: ignore[arg-type]
+    scrub_days = current_app.config["OUTBOX_DEAD_SCRUB_DAYS"]
+    dead_jobs = _guarded(session, "dead_jobs", lambda: scrub_dead(session, days=scrub_days), 0)  # type: ignore[arg-type]
     ttl = current_app.config["ADMIN_TOTP_PENDING_TTL"]
     secrets = _guarded(
         session, "pending_totp",
@@ -108,7 +111,7 @@ def housekeeping(session: object, interval: float) -> dict:
     )  # fmt: skip
     return {
         "deadline_notices": deadlines, **visits, "drafts_purged": purged, "nonces_purged": nonces,
-        "sms_challenges_purged": codes, "pending_totp_purged": secrets,
+        "sms_challenges_purged": codes, "dead_jobs_scrubbed": dead_jobs, "pending_totp_purged": secrets,
         "login_sessions_purged": ended["sessions"], "refresh_tokens_purged": ended["tokens"],
         "operator_sessions_purged": admins, "rectifications_reminded": reminded,
         "rectifications_confirmed_by_default": undecided,

@@ -36,6 +36,7 @@ def job_body(job: OutboxJob) -> dict:
         "finished_at": job.finished_at,
         "last_error": job.last_error,
         "payload_keys": sorted((job.payload or {}).keys()),
+        "data_erased_at": job.scrubbed_at(),
     }
 
 
@@ -84,5 +85,6 @@ class JobReplay(MethodView):
     @blp.doc(security=BEARER_SECURITY)
     @blp.response(200, JobSchema)
     def post(self, job_id: str) -> dict:
-        """Run a dead job again with fresh attempts; 409 `admin.job_not_dead` for any other state."""
+        """Run a dead job again with fresh attempts; 409 `admin.job_not_dead` for any other state,
+        409 `jobs.data_erased` for one whose personal data was erased after OUTBOX_DEAD_SCRUB_DAYS."""
         return job_body(jobs.replay(db.session(), actor=current_actor(), job_id=job_id))

@@ -194,6 +194,13 @@ class JobSchema(StrictSchema):
     last_error = fields.String(allow_none=True, metadata={"description": "reason of the last failure"})
     # Payload values can be personal data (phones, names): only the keys are shown.
     payload_keys = fields.List(fields.String())
+    data_erased_at = fields.DateTime(
+        allow_none=True,
+        metadata={
+            "description": "when the personal data of this dead job was erased after its retention"
+            " period (OUTBOX_DEAD_SCRUB_DAYS); such a job cannot be replayed (409 jobs.data_erased)"
+        },
+    )
 
 
 def _plausible_instant(value: datetime) -> None:

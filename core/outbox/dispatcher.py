@@ -12,13 +12,20 @@ from sqlalchemy.orm import Session
 
 from core import clock
 from core.errors import PermanentError
-from core.outbox.models import DEAD, PENDING, RETRYING, RUNNING, SUCCEEDED, OutboxJob
+from core.outbox.models import (
+    DEAD,
+    PENDING,
+    RETRYING,
+    RUNNING,
+    SCRUB_KEY,
+    SUCCEEDED,
+    OutboxJob,
+)
 from core.outbox.service import OutboxSettings, backoff_seconds, timeout_delta
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[..., Any]
-SCRUB_KEY = "_scrub"
 
 
 def _claim(session: Session, job_id: str, settings: OutboxSettings) -> bool:
@@ -57,6 +64,8 @@ def execute(
     handler = handlers.get(job.name)
     if handler is None:
         return _finish(session, job_id, attempt, DEAD, error=f"no handler registered for {job.name!r}")
+    if job.scrubbed_at() is not None:  # a replay refuses it; this is for one let through anyway
+        return _finish(session, job_id, attempt, DEAD, error="personal data erased: cannot run again")
     payload = {k: v for k, v in job.payload.items() if k != SCRUB_KEY}
     # Keys named in payload["_scrub"] (e.g. encrypted personal data) are erased once the job
     # has succeeded: the row stays for inspection without what it no longer needs.

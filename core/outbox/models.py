@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import JSON, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
@@ -18,6 +19,19 @@ DEAD = "dead"  # final: permanent failure or attempts exhausted; replayable by a
 
 ACTIVE_STATES = (PENDING, ENQUEUED, RUNNING, RETRYING)
 FINAL_STATES = (SUCCEEDED, DEAD)
+
+# payload["_scrub"] names the payload keys holding personal data (encrypted): erased once the job
+# succeeded, or OUTBOX_DEAD_SCRUB_DAYS after it died (core/outbox/sweeper.py). A payload whose
+# keys were erased that way says when in payload["_scrubbed_at"] (ISO 8601, UTC), and a job
+# whose payload says so can no longer run: replaying it is refused.
+SCRUB_KEY = "_scrub"
+SCRUBBED_AT_KEY = "_scrubbed_at"
+
+
+def scrubbed(payload: dict[str, Any], at: datetime) -> dict[str, Any]:
+    """`payload` without the keys it names in `_scrub` nor that list, marked erased `at`."""
+    secret = set(payload.get(SCRUB_KEY) or ()) | {SCRUB_KEY}
+    return {k: v for k, v in payload.items() if k not in secret} | {SCRUBBED_AT_KEY: at.isoformat()}
 
 
 class OutboxJob(IdMixin, Base):
@@ -37,3 +51,8 @@ class OutboxJob(IdMixin, Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_error: Mapped[str | None] = mapped_column(Text)
     result: Mapped[dict | None] = mapped_column(JSON)
+
+    def scrubbed_at(self) -> datetime | None:
+        """When the personal data the payload named was erased from a job that had not run, if so."""
+        value = (self.payload or {}).get(SCRUBBED_AT_KEY)
+        return datetime.fromisoformat(value) if isinstance(value, str) else None

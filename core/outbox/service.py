@@ -10,12 +10,12 @@ from typing import Any
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue
-from sqlalchemy import event, select
+from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session
 
 from core import clock, keyset
 from core.errors import AppError
-from core.outbox.models import DEAD, PENDING, OutboxJob
+from core.outbox.models import DEAD, PENDING, SCRUBBED_AT_KEY, OutboxJob
 
 log = logging.getLogger(__name__)
 
@@ -159,20 +159,32 @@ def page_jobs(
 
 
 def replay(session: Session, job_id: str) -> OutboxJob | None:
-    """Put a dead job back to pending with fresh attempts; enqueued on commit."""
-    job = session.get(OutboxJob, job_id)
-    if job is None or job.status != DEAD:
-        return None
+    """Put a dead job back to pending with fresh attempts; enqueued on commit. None (nothing
+    changed) unless it is dead with its payload whole: one whose personal data the sweeper erased
+    cannot run again. One conditional update, so a sweeper erasing it meanwhile cannot be missed."""
     now = clock.now()
-    job.status = PENDING
-    job.attempts = 0
-    job.next_attempt_at = now
-    job.updated_at = now
-    job.finished_at = None
-    job.locked_until = None
-    job.enqueued_at = now
-    session.info.setdefault(_SESSION_KEY, []).append(job.id)
-    return job
+    res = session.execute(
+        update(OutboxJob)
+        .where(
+            OutboxJob.id == job_id,
+            OutboxJob.status == DEAD,
+            OutboxJob.payload[SCRUBBED_AT_KEY].as_string().is_(None),
+        )
+        .values(
+            status=PENDING,
+            attempts=0,
+            next_attempt_at=now,
+            updated_at=now,
+            finished_at=None,
+            locked_until=None,
+            enqueued_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if res.rowcount != 1:
+        return None
+    session.info.setdefault(_SESSION_KEY, []).append(job_id)
+    return session.get(OutboxJob, job_id, populate_existing=True)
 
 
 def backoff_seconds(attempts: int, settings: OutboxSettings, rand: float) -> float:

@@ -9,8 +9,21 @@ from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from core import clock
-from core.outbox.models import DEAD, PENDING, RETRYING, RUNNING, SUCCEEDED, OutboxJob
+from core.db import in_batches
+from core.outbox.models import (
+    DEAD,
+    PENDING,
+    RETRYING,
+    RUNNING,
+    SCRUB_KEY,
+    SUCCEEDED,
+    OutboxJob,
+    scrubbed,
+)
 from core.outbox.service import Outbox
+
+SCRUB_BATCH = 200  # dead jobs scrubbed in one transaction
+SCRUB_BATCHES = 10  # transactions at most in one pass; the rest waits for the next
 
 
 @dataclass
@@ -84,3 +97,35 @@ def sweep(session: Session, outbox: Outbox, *, keep_succeeded_days: int = 7) -> 
     report.purged = res.rowcount
     session.commit()
     return report
+
+
+def scrub_dead(session: Session, *, days: int, batch: int | None = None, batches: int | None = None) -> int:
+    """Erase the personal data (the payload keys named in `_scrub`, and that list) of the jobs
+    dead for more than `days`, marking each `_scrubbed_at`: kept until then for an operator's
+    replay, refused after. `batch` jobs per transaction, at most `batches` of them; how many.
+
+    Only rows still naming keys to scrub are read (`->>` on PostgreSQL, JSON_EXTRACT on SQLite:
+    NULL for a missing key), so done rows are never read again and the rest goes next pass. A job
+    replayed meanwhile is no longer dead and is left alone (the update checks the status)."""
+    now = clock.now()
+    done = 0
+    pending = select(OutboxJob.id).where(
+        OutboxJob.status == DEAD,
+        OutboxJob.finished_at < now - timedelta(days=days),
+        OutboxJob.payload[SCRUB_KEY].as_string().is_not(None),
+    )
+
+    def work(ids: list[str]) -> None:
+        nonlocal done
+        rows = session.execute(select(OutboxJob.id, OutboxJob.payload).where(OutboxJob.id.in_(ids)))
+        for job_id, payload in rows.all():
+            res = session.execute(
+                update(OutboxJob)
+                .where(OutboxJob.id == job_id, OutboxJob.status == DEAD)
+                .values(payload=scrubbed(payload, now), updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            done += res.rowcount
+
+    in_batches(session, pending, work, batch=batch or SCRUB_BATCH, batches=batches or SCRUB_BATCHES)
+    return done

@@ -246,6 +246,17 @@ class JobNotDead(AppError):
     message_en = "Only dead jobs can be replayed; this job is {status}"
 
 
+class JobDataErased(AppError):
+    """A dead job whose personal data the sweeper erased after OUTBOX_DEAD_SCRUB_DAYS."""
+
+    status = 409
+    code = "jobs.data_erased"
+    message_zh = "该任务中的个人信息已按保存期限删除，无法重发"
+    message_en = (
+        "The personal data of this job was erased at the end of its retention period; it cannot be replayed"
+    )
+
+
 class OutOfScope(AppError):
     """A hall officer named a hall they are not assigned to."""
 

@@ -144,3 +144,13 @@ def test_production_refuses_the_simulator_province_secrets(env):
     with pytest.raises(ConfigError, match="PROVINCE_SECRET and PROVINCE_SM4_KEY") as err:
         load_config()
     assert "PROVINCE_SM2_PRIVATE_KEY" in str(err.value)
+
+
+@pytest.mark.parametrize("value", ["0", "-1"])
+def test_dead_jobs_keep_their_personal_data_at_least_a_day(env, value):
+    """0 would erase what a replay needs before any operator could look at a dead job."""
+    env.setenv("OUTBOX_DEAD_SCRUB_DAYS", value)
+    with pytest.raises(ConfigError, match="OUTBOX_DEAD_SCRUB_DAYS must be .* at least 1"):
+        load_config()
+    env.delenv("OUTBOX_DEAD_SCRUB_DAYS")
+    assert load_config().OUTBOX_DEAD_SCRUB_DAYS == 7
