@@ -31,8 +31,7 @@ from sqlalchemy.orm import Session
 from core import audit, clock
 from core.crypto import DecryptionError, Encryptor
 from core.db import Base, lock_one, take_write_lock
-from core.outbox.dispatcher import SCRUB_KEY
-from core.outbox.models import ACTIVE_STATES, OutboxJob
+from core.outbox.models import ACTIVE_STATES, SCRUB_KEY, OutboxJob, scrubbed
 from core.outbox.models import DEAD as OUTBOX_DEAD
 from domain.accounts import profile_cache
 from domain.accounts.errors import AccountNotFound
@@ -278,11 +277,13 @@ def _erase(session: Session, owners: list[str]) -> None:
 
 def _scrub_sms_jobs(session: Session, job_ids: Any) -> None:
     """The outbox jobs that sent the deleted codes keep the phone and code (encrypted) until they
-    succeed: a dead or waiting one is scrubbed now, and one not yet sent is not sent (its code
-    is gone with the closure)."""
+    succeed: a dead or waiting one is scrubbed now, marked erased as the retention sweep marks them
+    (an operator's replay is refused: 409 jobs.data_erased), and one not yet sent is not sent (its
+    code is gone with the closure)."""
+    now = clock.now()
     for job in session.scalars(select(OutboxJob).where(OutboxJob.id.in_(job_ids))):
-        secret = set(job.payload.get(SCRUB_KEY) or ())
-        if secret & job.payload.keys():
-            job.payload = {k: v for k, v in job.payload.items() if k not in secret}
+        if SCRUB_KEY in job.payload:
+            job.payload = scrubbed(job.payload, now)
         if job.status in ACTIVE_STATES:
-            job.status, job.last_error, job.updated_at = OUTBOX_DEAD, "account closed", clock.now()
+            job.status, job.last_error, job.updated_at = OUTBOX_DEAD, "account closed", now
+            job.finished_at = now

@@ -37,6 +37,7 @@ from tests.api.v1.applications.conftest import (  # noqa: F401 - fixtures
 from tests.api.v1.identity.conftest import mini_citizen, wx  # noqa: F401 - fixtures
 from tests.appointments.conftest import book, make_hall, next_working_day, slots
 from tests.conftest import make_citizen
+from tests.domain.operators.factories import admin_headers, make_operator
 from tests.forwarding.conftest import submitted
 from tests.oauth.conftest import bank, tokens_for  # noqa: F401 - fixtures
 
@@ -333,6 +334,12 @@ def test_the_sms_jobs_of_the_erased_codes_keep_no_phone_or_code(app: Any, client
         job = session.get(OutboxJob, job_id)
         assert "data" not in job.payload and job.payload["challenge_id"]
         assert job.status == "dead"  # the one not yet sent never goes: its code is gone
+        # Marked erased as the retention sweep marks them: an operator's replay is refused.
+        assert "_scrub" not in job.payload and job.payload["_scrubbed_at"]
+    ops = admin_headers(client, make_operator(app, username="olga", roles=("ops",)))
+    for job_id in sent:
+        refused = client.post(f"/admin/v1/jobs/{job_id}/replay", headers=ops)
+        assert refused.status_code == 409 and refused.get_json()["error"]["code"] == "jobs.data_erased"
 
 
 def test_a_visit_checked_in_today_does_not_block(app: Any, client: Any, seeded: Any) -> None:  # noqa: F811
