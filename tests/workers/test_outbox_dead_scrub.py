@@ -174,3 +174,28 @@ def test_a_backlog_is_scrubbed_in_bounded_batches_over_several_passes(
     for job_id in ids:
         payload = _job(job_id).payload
         assert "secret" not in payload and "_scrub" not in payload and payload["_scrubbed_at"]
+
+
+def test_a_scrubbed_job_cannot_be_put_back_nor_run_by_the_outbox_itself(app: Any, clock: Any) -> None:
+    """Below the operators' check: the outbox's own replay refuses it (the check is in the same
+    conditional update, so a scrub committed after the operator read the job is not missed), and a
+    worker handed one anyway ends it dead without calling its handler."""
+    session = db.session()
+    job = outbox.add(session, "system.probe", {"fail": "permanent", "secret": "s", "_scrub": ["secret"]})
+    session.commit()
+    job_id = job.id
+    assert execute_outbox_job(job_id) == DEAD
+    clock.advance(8 * DAY)
+    assert outbox_sweeper.scrub_dead(db.session(), days=7) == 1
+
+    session = db.session()
+    assert outbox.replay(session, job_id) is None
+    session.commit()
+    assert _job(job_id).status == DEAD and _job(job_id).attempts == 1
+
+    forced = _job(job_id)
+    forced.status = PENDING  # as if let through some other way
+    db.session().commit()
+    assert execute_outbox_job(job_id) == DEAD
+    assert _job(job_id).last_error == "personal data erased: cannot run again"
+    assert _job(job_id).attempts == 2
