@@ -87,6 +87,19 @@ class Outbox:
 outbox = Outbox()
 
 
+def attempts_spanning(seconds: float, settings: OutboxSettings | None = None) -> int:
+    """The attempts a job needs for its retries to span at least `seconds` at the shortest
+    jitter of `backoff_seconds` (never fewer than the settings' own `max_attempts`)."""
+    s = settings or outbox.settings
+    if s.backoff_base <= 0 or s.backoff_cap <= 0:
+        return s.max_attempts
+    attempts, spanned = 1, 0.0
+    while spanned < seconds:
+        spanned += backoff_seconds(attempts, s, 0.0)
+        attempts += 1
+    return max(attempts, s.max_attempts)
+
+
 def add(
     session: Session, name: str, payload: dict[str, Any], *, max_attempts: int | None = None
 ) -> OutboxJob:

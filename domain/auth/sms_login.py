@@ -202,14 +202,15 @@ def challenge_is_live(session: Session, challenge_id: str) -> bool:
 
 
 def queue_sms(
-    session: Session, encryptor: Encryptor, template: str, phone: str, params: list[str], **plain: str
-) -> OutboxJob:
+    session: Session, encryptor: Encryptor, template: str, phone: str, params: list[str],
+    *, max_attempts: int | None = None, **plain: str,
+) -> OutboxJob:  # fmt: skip
     """Add an SMS job (`template`: a key of workers.tasks.sms.TEMPLATE_SETTINGS) to the caller's
     transaction: the phone and parameters travel encrypted and are erased once the message is
     sent. `plain`: payload fields the worker reads as they are (ids, never personal data)."""
     secret = json.dumps({"phone": phone, "params": params})
     payload = {"template": template, **plain, "data": encryptor.encrypt(secret, purpose=SMS_JOB_PURPOSE)}
-    return outbox.add(session, SMS_JOB, payload | {"_scrub": ["data"]})
+    return outbox.add(session, SMS_JOB, payload | {"_scrub": ["data"]}, max_attempts=max_attempts)
 
 
 def open_job_secret(encryptor: Encryptor, data: str) -> dict[str, Any]:

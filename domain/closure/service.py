@@ -33,6 +33,7 @@ from core.crypto import DecryptionError, Encryptor
 from core.db import Base, lock_one, take_write_lock
 from core.outbox.models import ACTIVE_STATES, SCRUB_KEY, OutboxJob, scrubbed
 from core.outbox.models import DEAD as OUTBOX_DEAD
+from core.outbox.service import attempts_spanning
 from domain.accounts import profile_cache
 from domain.accounts.errors import AccountNotFound
 from domain.accounts.models import DELETED, PHONE, Account, ChannelIdentity
@@ -51,6 +52,9 @@ from domain.shared_data.models import SharingGrant
 log = logging.getLogger(__name__)
 
 FRESH_LOGIN = timedelta(minutes=10)
+# The closure follows a fresh SMS login, so the number may have met the provider's per-hour
+# limit: its message is retried for at least this long before the job is given up.
+SMS_RETRY_SPAN = 3600.0
 
 # Per-account tables whose rows outlive the closure, and why (tests hold every table with an
 # `account_id` to being either erased or named here).
@@ -169,8 +173,9 @@ def close(
     if phone:  # whoever holds the SIM learns of it, should someone else have closed the account
         day = clock.local_date()
         sms_login.queue_sms(
-            session, encryptor, sms_login.ACCOUNT_CLOSED_TEMPLATE, phone, [f"{day.month}月{day.day}日"]
-        )
+            session, encryptor, sms_login.ACCOUNT_CLOSED_TEMPLATE, phone, [f"{day.month}月{day.day}日"],
+            max_attempts=attempts_spanning(SMS_RETRY_SPAN),
+        )  # fmt: skip
     audit.record(
         session, actor_type="citizen", actor_id=account_id, action="account.closed",
         target_type="account", target_id=account_id, request_id=request_id,

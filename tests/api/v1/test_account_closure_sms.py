@@ -83,3 +83,38 @@ def test_a_provider_refusal_ends_the_job_dead_and_keeps_no_number_in_its_error(
     assert execute_outbox_job(job.id) == DEAD
     [job] = closure_jobs()
     assert PHONE not in (job.last_error or "") and messages(sim, PHONE) == []
+
+
+def test_the_closure_sms_outlasts_the_providers_hour_limit_on_the_number(
+    app: Any, client: Any, sim: Any, clock: Any
+) -> None:
+    """The closure needs a fresh SMS login, so the number may just have reached the provider's
+    per-hour limit: the message is retried for at least an hour (not given up within minutes,
+    the citizen never told) and then goes out."""
+    from core.outbox.service import outbox
+
+    limit = "LimitExceeded.PhoneNumberOneHourLimit"
+    httpx.post(sim.url + "_sim/faults", json={"errors": [limit] * 200}).raise_for_status()
+    who = make_citizen(app, phone=PHONE)
+    assert close(client, who).status_code == 200
+    [job] = closure_jobs()
+    started, state = clock.time(), None
+    while state != DEAD:
+        state = execute_outbox_job(job.id)
+        [job] = closure_jobs()
+        if state != DEAD:
+            clock.advance(max(1.0, job.next_attempt_at.timestamp() - clock.time()))
+    assert clock.time() - started >= 3600, (clock.time() - started, job.attempts)
+    assert job.attempts > outbox.settings.max_attempts
+    # Refused more times than a job is tried by default, the message still goes out.
+    httpx.post(sim.url + "_sim/reset").raise_for_status()
+    httpx.post(sim.url + "_sim/faults", json={"errors": [limit] * 9}).raise_for_status()
+    other = make_citizen(app, phone="13912340067")
+    assert close(client, other).status_code == 200
+    job = next(j for j in closure_jobs() if j.status != DEAD)
+    while (state := execute_outbox_job(job.id)) != SUCCEEDED:
+        assert state != DEAD, state
+        job = next(j for j in closure_jobs() if j.id == job.id)
+        clock.advance(max(1.0, job.next_attempt_at.timestamp() - clock.time()))
+    [sms] = messages(sim, "13912340067")
+    assert "注销" in sms["content"]
