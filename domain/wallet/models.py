@@ -27,6 +27,7 @@ class WalletCertificate(IdMixin, Base):
     """
 
     __tablename__ = "wallet_certificates"
+    refused_on_closed_account = True  # no new row once the account is closed: accounts.open_guard
     erased_on_closure = True  # a cache of the library: nothing of record
     __table_args__ = (UniqueConstraint("account_id", "identifier"),)
 
@@ -49,6 +50,7 @@ class Presentation(Base):
     """A QR token shown at a counter: single use, short-lived."""
 
     __tablename__ = "certificate_presentations"
+    refused_on_closed_account = True  # no new row once the account is closed: accounts.open_guard
     erased_on_closure = True
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)  # the token's jti

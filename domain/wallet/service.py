@@ -22,6 +22,7 @@ from core import audit, clock
 from core.db import ordered_id
 from core.masking import mask_name, mask_number
 from core.tokens import TokenExpired, TokenInvalid
+from domain.accounts import open_guard
 from domain.identity.deps import ID_PURPOSE, NAME_PURPOSE
 from domain.identity.models import VerifiedIdentity
 from domain.ledger import service as ledger
@@ -93,14 +94,18 @@ def _d(value: str | None) -> date | None:
 def sync(
     session: Session, deps: GovDataDeps, who: Holder, *, purpose: str
 ) -> tuple[list[WalletCertificate], bool]:
-    """Read the holder's certificates from the library into the wallet; (rows, stale)."""
-    rows = _held(session, who.account_id)
+    """Read the holder's certificates from the library into the wallet; (rows, stale).
+    AccountNotFound when the account closed while the library answered (nothing stored)."""
     try:
         listed = deps.ecert.list(id_number=who.id_number, name=who.name, purpose=purpose)
     except GovDataError as exc:
         if not exc.retryable:
             raise SourceUnavailable() from exc
-        return sorted(rows.values(), key=_shown_order), True
+        return sorted(_held(session, who.account_id).values(), key=_shown_order), True
+    # Locked after the library's answer, not before: a closure committed meanwhile refuses this
+    # (its erased certificates are not stored again); one arriving now waits for this commit.
+    open_guard.lock_for_change(session, who.account_id)
+    rows = _held(session, who.account_id)
     try:
         with session.begin_nested():
             _store(session, deps, who, rows, listed)
@@ -198,15 +203,39 @@ def owned(session: Session, account_id: str, cert_id: str) -> WalletCertificate:
     return row
 
 
-def _live(deps: GovDataDeps, row: WalletCertificate, who: Holder, purpose: str) -> dict[str, Any]:
+def _ask(deps: GovDataDeps, row: WalletCertificate, who: Holder, purpose: str) -> dict[str, Any]:
+    """The certificate's detail from the library now (nothing written)."""
     try:
-        detail = deps.ecert.detail(identifier=row.identifier, id_number=who.id_number, purpose=purpose)
+        return deps.ecert.detail(identifier=row.identifier, id_number=who.id_number, purpose=purpose)
     except GovDataError as exc:
         if exc.code in ("E404", "E4034"):  # gone from the library, or no longer this person's
             raise CertificateNotFound() from exc
         raise SourceUnavailable() from exc
+
+
+def _apply(row: WalletCertificate, detail: dict[str, Any]) -> None:
     row.state, row.valid_until, row.synced_at = detail["state"], _d(detail.get("valid_until")), clock.now()
+
+
+def _live(deps: GovDataDeps, row: WalletCertificate, who: Holder, purpose: str) -> dict[str, Any]:
+    detail = _ask(deps, row, who, purpose)
+    _apply(row, detail)
     return detail
+
+
+def _live_locked(
+    session: Session, deps: GovDataDeps, row: WalletCertificate, who: Holder, purpose: str
+) -> tuple[WalletCertificate, dict[str, Any]]:
+    """As `_live`, for the citizen's own request: after the library's answer the account is
+    locked (AccountNotFound once closed) and the row read again (CertificateNotFound when a
+    closure or another sync deleted it meanwhile); (the row as it is now, the detail)."""
+    detail = _ask(deps, row, who, purpose)
+    open_guard.lock_for_change(session, who.account_id)
+    fresh = session.get(WalletCertificate, row.id, populate_existing=True)
+    if fresh is None or fresh.account_id != who.account_id:
+        raise CertificateNotFound()
+    _apply(fresh, detail)
+    return fresh, detail
 
 
 def show(
@@ -222,7 +251,7 @@ def show(
     """One certificate, masked; with `reveal` the full data from the library (audited)."""
     row = owned(session, account_id, cert_id)
     who = holder(session, deps, account_id, why="wallet", request_id=request_id)
-    detail = _live(deps, row, who, "wallet")
+    row, detail = _live_locked(session, deps, row, who, "wallet")
     body = summary(row, deps, lang)
     if reveal:
         audit.record(
@@ -292,7 +321,7 @@ def present(
     """A single-use QR token for a counter (亮证); only for a certificate valid right now."""
     row = owned(session, account_id, cert_id)
     who = holder(session, deps, account_id, why="presentation", request_id=request_id)
-    _live(deps, row, who, "presentation")
+    row, _detail = _live_locked(session, deps, row, who, "presentation")
     now = clock.now()
     if not usable(row, clock.local_date(now)):
         session.commit()  # keep the state just read
