@@ -142,7 +142,10 @@ def record_subscriptions(
 
     "accept" on a one-time template adds one message; on a long-term one, keeps it open.
     "reject" and "ban" close the template (WeChat would answer 43101 anyway).
+    404 once the account closed: the insert below is a Core statement the flush guard does not
+    see, so the account is locked first (open_guard.lock_for_change).
     """
+    open_guard.lock_for_change(session, account_id)
     if not has_wechat:
         raise NoWechatIdentity()
     now = clock.now()
