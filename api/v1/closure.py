@@ -11,6 +11,7 @@ from api.blueprint import Blueprint
 from api.deps import services
 from api.i18n import language
 from api.idempotency import idempotent
+from api.middleware import client_ip
 from api.schemas import JsonBoolean, StrictSchema
 from core.db import db
 from core.errors import Text
@@ -81,11 +82,13 @@ class Closure(MethodView):
     @blp.response(200, ClosedSchema)
     def post(self, body: dict) -> dict:
         """Close the account for good: needs a login within the last 10 minutes; 409
-        `account.closure_blocked` lists what is still open. Every token ends with it."""
+        `account.closure_blocked` lists what is still open; 429 `rate_limited` past 10 attempts
+        an hour. Every token ends with it."""
         p = current_principal()
         done = closure.close(
             db.session(), revocations=services().revocations, applications=services().applications,
-            encryptor=services().encryptor,
-            account_id=p.account_id, session_id=p.session_id, request_id=g.get("request_id"), lang=language(),
+            encryptor=services().encryptor, ratelimiter=services().ratelimiter,
+            account_id=p.account_id, session_id=p.session_id, request_id=g.get("request_id"), ip=client_ip(),
+            lang=language(),
         )  # fmt: skip
         return {"closed_at": done.closed_at, "drafts_deleted": done.drafts_deleted}

@@ -13,8 +13,11 @@ names go; every session and app grant ends; the account stays as a tombstone (st
 and why: KEPT. The phone number on file, read before it is erased, is sent an SMS that the
 account was closed (an outbox job holding it encrypted until sent). Audited as
 `account.closed` with counts only; a refusal as
-`account.closure_refused` (reason and blocker kinds only), committed after the refused
-transaction was rolled back.
+`account.closure_refused` (reason and blocker kinds only, and the client's address),
+committed after the refused transaction was rolled back. Attempts are limited per account
+(ATTEMPTS_PER_HOUR, before anything is locked or written; 429 with Retry-After beyond): each
+refusal locks the account and writes a permanent audit event, and a new Idempotency-Key is all
+another attempt needs.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from core.db import Base, lock_one, take_write_lock
 from core.outbox.models import ACTIVE_STATES, SCRUB_KEY, OutboxJob, scrubbed
 from core.outbox.models import DEAD as OUTBOX_DEAD
 from core.outbox.service import attempts_spanning
+from core.ratelimit import RateLimiter
 from domain.accounts import profile_cache
 from domain.accounts.errors import AccountNotFound
 from domain.accounts.models import DELETED, PHONE, Account, ChannelIdentity
@@ -55,6 +59,8 @@ FRESH_LOGIN = timedelta(minutes=10)
 # The closure follows a fresh SMS login, so the number may have met the provider's per-hour
 # limit: its message is retried for at least this long before the job is given up.
 SMS_RETRY_SPAN = 3600.0
+# Closure attempts per account per hour: far more than a citizen clearing what blocks them needs.
+ATTEMPTS_PER_HOUR = 10
 
 # Per-account tables whose rows outlive the closure, and why (tests hold every table with an
 # `account_id` to being either erased or named here).
@@ -125,13 +131,17 @@ def close(
     revocations: RevocationList,
     applications: ApplicationDeps,
     encryptor: Encryptor,
+    ratelimiter: RateLimiter,
     account_id: str,
     session_id: str,
     request_id: str | None,
+    ip: str | None = None,
     lang: str = "zh",
 ) -> Closed:
     """Close the account (see the module's docstring). Commits; raises ClosureBlocked (409) or
-    FreshLoginRequired (403) having written nothing but the refusal's audit event."""
+    FreshLoginRequired (403) having written nothing but the refusal's audit event, RateLimited
+    (429) past ATTEMPTS_PER_HOUR having written nothing."""
+    ratelimiter.hit("account-closure", account_id, limit=ATTEMPTS_PER_HOUR, window=3600)
     account = lock_one(session, Account, Account.id == account_id)
     if account is None or account.status == DELETED:
         session.rollback()
@@ -148,6 +158,7 @@ def close(
             session,
             account_id,
             request_id,
+            ip,
             "rejected",
             reason="blocked",
             blockers=kinds,
@@ -155,7 +166,7 @@ def close(
         )
         raise ClosureBlocked(details={"blockers": blockers.labelled(found, lang)})
     if stale:
-        _audit_refusal(session, account_id, request_id, "denied", reason="login_required")
+        _audit_refusal(session, account_id, request_id, ip, "denied", reason="login_required")
         minutes = int(FRESH_LOGIN.total_seconds() // 60)
         raise FreshLoginRequired(
             details={"max_age_seconds": int(FRESH_LOGIN.total_seconds())}, minutes=minutes
@@ -178,7 +189,7 @@ def close(
         )  # fmt: skip
     audit.record(
         session, actor_type="citizen", actor_id=account_id, action="account.closed",
-        target_type="account", target_id=account_id, request_id=request_id,
+        target_type="account", target_id=account_id, ip=ip, request_id=request_id,
         details={"drafts_deleted": len(drafts), "files_deleted": len(blobs)},
     )  # fmt: skip
     session.commit()
@@ -191,7 +202,7 @@ def close(
 
 
 def _audit_refusal(
-    session: Session, account_id: str, request_id: str | None, outcome: str, **details: Any
+    session: Session, account_id: str, request_id: str | None, ip: str | None, outcome: str, **details: Any
 ) -> None:
     """Roll the refused closure back (it wrote nothing), then record the refusal in a transaction
     of its own: an attempt by whoever holds the phone is on the trail even though it changed
@@ -201,8 +212,8 @@ def _audit_refusal(
     try:
         audit.record(
             session, actor_type="citizen", actor_id=account_id, action="account.closure_refused",
-            target_type="account", target_id=account_id, outcome=outcome, request_id=request_id,
-            details=details,
+            target_type="account", target_id=account_id, outcome=outcome, ip=ip,
+            request_id=request_id, details=details,
         )  # fmt: skip
         session.commit()
     except Exception:

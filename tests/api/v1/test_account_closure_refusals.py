@@ -67,3 +67,35 @@ def test_a_closure_that_succeeds_records_no_refusal(app: Any, client: Any) -> No
     assert close(client, who).status_code == 200
     assert events(who["account_id"], "account.closure_refused") == []
     assert len(events(who["account_id"], "account.closed")) == 1
+
+
+def test_a_refusal_records_the_address_it_came_from(app: Any, client: Any, clock: Any) -> None:
+    who = make_citizen(app)
+    clock.advance(closure.FRESH_LOGIN.total_seconds() + 1)
+    assert close(client, who).status_code == 403
+    [event] = events(who["account_id"], "account.closure_refused")
+    assert event.ip == "127.0.0.1"  # the test client's address, as other citizen events record it
+
+
+def test_closure_attempts_are_limited_per_account(app: Any, client: Any, clock: Any) -> None:
+    """Each refused attempt locks the account and writes a permanent audit event: a stolen token
+    with a new Idempotency-Key each time may not make them without end."""
+    who, other = make_citizen(app, phone=PHONE), make_citizen(app)
+    clock.advance(closure.FRESH_LOGIN.total_seconds() + 1)
+    for _ in range(closure.ATTEMPTS_PER_HOUR):
+        assert close(client, who).status_code == 403
+    limited = close(client, who)
+    assert limited.status_code == 429, limited.get_json()
+    error = limited.get_json()["error"]
+    assert error["code"] == "rate_limited" and "操作过于频繁" in error["message"]
+    assert 0 < int(limited.headers["Retry-After"]) <= 3600
+    assert error["details"]["retry_after"] == int(limited.headers["Retry-After"])
+    english = close(client, who, **{"Accept-Language": "en"})
+    assert english.status_code == 429 and "Too many requests" in english.get_json()["error"]["message"]
+    # The limited attempts took no lock and wrote nothing.
+    assert len(events(who["account_id"], "account.closure_refused")) == closure.ATTEMPTS_PER_HOUR
+    assert close(client, other).status_code == 403  # another account's attempts are its own
+    clock.advance(int(limited.headers["Retry-After"]))
+    again = make_citizen(app, phone=PHONE)  # an hour on, logged in afresh: the closure goes ahead
+    assert again["account_id"] == who["account_id"]
+    assert close(client, again).status_code == 200
