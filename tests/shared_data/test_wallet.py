@@ -315,3 +315,35 @@ def test_two_first_opens_at_once_both_show_the_wallet(app, client, monkeypatch):
     assert [code for code, _ in answers] == [200, 200], answers
     monkeypatch.undo()
     assert answers[0][1] == answers[1][1] == len(wallet(client, who)) > 0
+
+
+def test_a_certificate_removed_while_the_library_answers_is_a_clear_404(app, client, monkeypatch):
+    """Another request's sync deleted the certificate (no longer in the library) while this one
+    waited on the library: a 404, not a 500 on a row that is gone."""
+    from core.db import db
+    from domain.wallet.models import WalletCertificate
+    from tests.concurrency import Competing
+
+    who = verified_as(app, holder_of_valid_id())
+    card = of_type(wallet(client, who), ID_CARD)
+    ecert = app.extensions["yiwang"].govdata.ecert
+    real = ecert.detail
+
+    def remove(_http: Any) -> None:
+        session = db.session()
+        session.delete(session.get(WalletCertificate, card["id"]))
+        session.commit()
+
+    def slow(**kw: Any) -> Any:
+        out = real(**kw)
+        Competing(app, remove).result()
+        return out
+
+    monkeypatch.setattr(ecert, "detail", slow)
+    for ask in (
+        lambda: present(client, who, card["id"]),
+        lambda: client.get(f"{W}/{card['id']}", headers=who["headers"]),
+    ):
+        resp = ask()
+        assert resp.status_code == 404, resp.get_data(as_text=True)
+        assert resp.get_json()["error"]["code"] == "certificate.not_found"
