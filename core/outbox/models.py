@@ -29,9 +29,11 @@ SCRUBBED_AT_KEY = "_scrubbed_at"
 
 
 def scrubbed(payload: dict[str, Any], at: datetime) -> dict[str, Any]:
-    """`payload` without the keys it names in `_scrub` nor that list, marked erased `at`."""
-    secret = set(payload.get(SCRUB_KEY) or ()) | {SCRUB_KEY}
-    return {k: v for k, v in payload.items() if k not in secret} | {SCRUBBED_AT_KEY: at.isoformat()}
+    """`payload` without the keys it names in `_scrub` nor that list, marked erased `at` when it
+    named any (a job that named none stays replayable)."""
+    named = set(payload.get(SCRUB_KEY) or ())
+    kept = {k: v for k, v in payload.items() if k not in named | {SCRUB_KEY}}
+    return kept | {SCRUBBED_AT_KEY: at.isoformat()} if named else kept
 
 
 class OutboxJob(IdMixin, Base):

@@ -87,14 +87,19 @@ class Outbox:
 outbox = Outbox()
 
 
+# However short the backoff, a job spanning a period is tried at most this often.
+MAX_SPANNING_ATTEMPTS = 200
+
+
 def attempts_spanning(seconds: float, settings: OutboxSettings | None = None) -> int:
     """The attempts a job needs for its retries to span at least `seconds` at the shortest
-    jitter of `backoff_seconds` (never fewer than the settings' own `max_attempts`)."""
+    jitter of `backoff_seconds` (never fewer than the settings' own `max_attempts`, never more
+    than MAX_SPANNING_ATTEMPTS: a backoff capped at a few seconds spans less)."""
     s = settings or outbox.settings
     if s.backoff_base <= 0 or s.backoff_cap <= 0:
         return s.max_attempts
     attempts, spanned = 1, 0.0
-    while spanned < seconds:
+    while spanned < seconds and attempts < MAX_SPANNING_ATTEMPTS:
         spanned += backoff_seconds(attempts, s, 0.0)
         attempts += 1
     return max(attempts, s.max_attempts)
@@ -202,7 +207,8 @@ def replay(session: Session, job_id: str) -> OutboxJob | None:
 
 def backoff_seconds(attempts: int, settings: OutboxSettings, rand: float) -> float:
     """Capped exponential backoff with equal jitter; `rand` in [0, 1)."""
-    ceiling = min(settings.backoff_cap, settings.backoff_base * (2 ** max(0, attempts - 1)))
+    # The exponent stops at 60: past it the cap has long applied, and 2 ** 1100 is no float.
+    ceiling = min(settings.backoff_cap, settings.backoff_base * (2 ** min(60, max(0, attempts - 1))))
     return ceiling / 2 + rand * ceiling / 2
 
 
