@@ -71,8 +71,19 @@ def _invalid_client(description: str) -> Response:
     return _no_store(resp)
 
 
+def _repeated_parameter() -> Response | None:
+    """RFC 6749 §3.2: a parameter sent more than once (twice in the body, or once in the query
+    and once in the body) is refused, not read as its first value: a proxy or a log reading
+    another occurrence would see a different request."""
+    for name in request.values:
+        if len(request.values.getlist(name)) > 1:
+            body = {"error": "invalid_request", "error_description": f"Parameter '{name[:64]}' is repeated."}
+            return _no_store(make_response(jsonify(body), 400))
+    return None
+
+
 def _refused_early() -> Response | None:
-    return _several_auth_methods() or _unreadable_basic()
+    return _repeated_parameter() or _several_auth_methods() or _unreadable_basic()
 
 
 # Failed client authentications (guessing a secret, forging an assertion) are counted per client

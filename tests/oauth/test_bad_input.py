@@ -263,3 +263,33 @@ def test_a_client_assertion_with_another_client_id_in_the_body_is_refused(app, c
 def test_the_token_exchange_helper_still_works_for_a_public_client(app, client, native, citizen):
     code, verifier = get_code(app, app.test_client(), native, citizen["account_id"])
     assert exchange(client, native, code, verifier).status_code == 200
+
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+def test_a_repeated_parameter_at_the_token_endpoint_is_refused_not_read_as_its_first(app, client, bank, citizen):
+    # RFC 6749 §3.2: parameters MUST NOT be included more than once. Read as its first, a second
+    # `code` is silently dropped, and a proxy reading the last would see another request.
+    code, verifier = get_code(app, client, bank, citizen["account_id"])
+    pairs = [("grant_type", "authorization_code"), ("code", code), ("code", "other"),
+             ("redirect_uri", bank["redirect_uri"]), ("code_verifier", verifier)]  # fmt: skip
+    resp = client.post("/oauth/token", data=urlencode(pairs), headers=basic(bank) | FORM)
+    assert resp.status_code == 400 and resp.headers["Cache-Control"] == "no-store"
+    body = resp.get_json()
+    assert body["error"] == "invalid_request" and "'code'" in body["error_description"]
+    # The same parameter once in the query and once in the body is as repeated.
+    once = [p for p in pairs if p != ("code", "other")]
+    resp = client.post(f"/oauth/token?code={code}", data=urlencode(once), headers=basic(bank) | FORM)
+    assert resp.status_code == 400 and resp.get_json()["error"] == "invalid_request"
+    # Refused before the code is looked at: sent once, it still gives tokens.
+    resp = client.post("/oauth/token", data=urlencode(once), headers=basic(bank) | FORM)
+    assert resp.status_code == 200 and resp.get_json()["access_token"]
+
+
+@pytest.mark.parametrize("path", ["/oauth/revoke", "/oauth/introspect"])
+def test_a_repeated_token_at_revocation_and_introspection_is_refused(client, bank, path):
+    pairs = [("token", "a" * 40), ("token", "b" * 40)]
+    resp = client.post(path, data=urlencode(pairs), headers=basic(bank) | FORM)
+    assert resp.status_code == 400
+    assert resp.get_json() == {"error": "invalid_request", "error_description": "Parameter 'token' is repeated."}
