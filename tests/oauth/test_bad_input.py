@@ -268,7 +268,9 @@ def test_the_token_exchange_helper_still_works_for_a_public_client(app, client, 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
-def test_a_repeated_parameter_at_the_token_endpoint_is_refused_not_read_as_its_first(app, client, bank, citizen):
+def test_a_repeated_parameter_at_the_token_endpoint_is_refused_not_read_as_its_first(
+    app, client, bank, citizen
+):
     # RFC 6749 §3.2: parameters MUST NOT be included more than once. Read as its first, a second
     # `code` is silently dropped, and a proxy reading the last would see another request.
     code, verifier = get_code(app, client, bank, citizen["account_id"])
@@ -292,4 +294,5 @@ def test_a_repeated_token_at_revocation_and_introspection_is_refused(client, ban
     pairs = [("token", "a" * 40), ("token", "b" * 40)]
     resp = client.post(path, data=urlencode(pairs), headers=basic(bank) | FORM)
     assert resp.status_code == 400
-    assert resp.get_json() == {"error": "invalid_request", "error_description": "Parameter 'token' is repeated."}
+    body = {"error": "invalid_request", "error_description": "Parameter 'token' is repeated."}
+    assert resp.get_json() == body
