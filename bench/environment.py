@@ -69,6 +69,11 @@ def push_env() -> dict[str, str]:
         "JPUSH_MASTER_SECRET": secrets.token_urlsafe(24),
         "HUAWEI_APP_SECRET": secrets.token_urlsafe(24),
         "SMS_RECEIPT_TOKEN": secrets.token_urlsafe(24),
+        # The SMS simulator's application and templates, named as production requires.
+        "SMS_SDK_APP_ID": "1400000001",
+        "SMS_TEMPLATE_OTP": "100001",
+        "SMS_TEMPLATE_NOTICE": "100002",
+        "SMS_TEMPLATE_ACCOUNT_CLOSED": "100003",
     }
 
 

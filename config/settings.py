@@ -382,6 +382,14 @@ class TestConfig(BaseConfig):
         self.LOG_LEVEL = _env("LOG_LEVEL", "WARNING")
 
 
+PROVIDER_ASSIGNED_SMS_IDS = (
+    "SMS_SDK_APP_ID",
+    "SMS_TEMPLATE_OTP",
+    "SMS_TEMPLATE_NOTICE",
+    "SMS_TEMPLATE_ACCOUNT_CLOSED",
+)
+
+
 class ProductionConfig(BaseConfig):
     """Production: real servers and real secrets are mandatory."""
 
@@ -411,6 +419,13 @@ class ProductionConfig(BaseConfig):
             problems.append("ALIPAY_APP_PRIVATE_KEY and ALIPAY_PUBLIC_KEY must be set (no development keys)")
         if self.SMS_RECEIPT_TOKEN == DEFAULT_SMS_RECEIPT_TOKEN or len(self.SMS_RECEIPT_TOKEN or "") < 24:
             problems.append("SMS_RECEIPT_TOKEN is the simulator default or shorter than 24 characters")
+        # Approved per account by the provider: the simulator's ids would fail every login code
+        # and notice at the provider, so each must be named, not defaulted.
+        unset = [name for name in PROVIDER_ASSIGNED_SMS_IDS if not (_env(name) or "").strip()]
+        if unset:
+            problems.append(
+                ", ".join(unset) + " must be set (the provider's approved ids, not the simulator's)"
+            )
         if self.JPUSH_MASTER_SECRET == DEFAULT_JPUSH_MASTER_SECRET:
             problems.append("JPUSH_MASTER_SECRET is the simulator default")
         if self.HUAWEI_APP_SECRET == DEFAULT_HUAWEI_APP_SECRET:

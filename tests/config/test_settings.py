@@ -27,6 +27,10 @@ STRONG = {
     "SMS_RECEIPT_TOKEN": "real-sms-receipt-token-0123456789",
     "JPUSH_MASTER_SECRET": "real-jpush-master-secret",
     "HUAWEI_APP_SECRET": "real-huawei-app-secret",
+    "SMS_SDK_APP_ID": "1400123456",
+    "SMS_TEMPLATE_OTP": "2051234",
+    "SMS_TEMPLATE_NOTICE": "2051235",
+    "SMS_TEMPLATE_ACCOUNT_CLOSED": "2051236",
 }
 
 
@@ -66,6 +70,10 @@ def test_production_refuses_default_secrets(env):
         "SMS_RECEIPT_TOKEN",
         "JPUSH_MASTER_SECRET",
         "HUAWEI_APP_SECRET",
+        "SMS_SDK_APP_ID",
+        "SMS_TEMPLATE_OTP",
+        "SMS_TEMPLATE_NOTICE",
+        "SMS_TEMPLATE_ACCOUNT_CLOSED",
     ],  # fmt: skip
 )
 def test_production_refuses_each_default_on_its_own(env, weak):
@@ -83,6 +91,23 @@ def test_production_starts_with_real_secrets(env):
         env.setenv(name, value)
     cfg = load_config()
     assert cfg.ENV_NAME == "production" and cfg.DATA_KEY_ACTIVE == "k2026"
+
+
+def test_production_names_every_sms_setting_left_unset_at_once(env):
+    # The SMS application and template ids are approved per account by the provider: the
+    # simulator's would make every login code and notice fail at the provider, found only when
+    # citizens cannot log in. Production refuses to start without them, naming them all.
+    env.setenv("YIWANG_ENV", "production")
+    sms = ("SMS_SDK_APP_ID", "SMS_TEMPLATE_OTP", "SMS_TEMPLATE_NOTICE", "SMS_TEMPLATE_ACCOUNT_CLOSED")
+    for name, value in STRONG.items():
+        if name not in sms:
+            env.setenv(name, value)
+    with pytest.raises(ConfigError) as exc:
+        load_config()
+    assert all(name in str(exc.value) for name in sms)
+    env.setenv("SMS_TEMPLATE_OTP", "  ")
+    with pytest.raises(ConfigError, match="SMS_TEMPLATE_OTP"):
+        load_config()
 
 
 def test_unknown_environment_name(env):
