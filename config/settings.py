@@ -350,9 +350,10 @@ class BaseConfig:
             # Counted on the calendar: fewer than one working day would refuse every 差评 (422).
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be a whole number of working days, at least 1")
-        if self.OUTBOX_DEAD_SCRUB_DAYS < 1:
-            # 0 would erase what a replay needs before an operator could even see the dead job.
-            raise ConfigError("OUTBOX_DEAD_SCRUB_DAYS must be a whole number of days, at least 1")
+        if not 1 <= self.OUTBOX_DEAD_SCRUB_DAYS <= 30:
+            # 0 would erase what a replay needs before an operator could even see the dead job;
+            # more than a month keeps a phone number and code past any replay's purpose.
+            raise ConfigError("OUTBOX_DEAD_SCRUB_DAYS must be a whole number of days from 1 to 30")
         # A reminder on (or before) the response's own day tells nothing its notice did not.
         if not 0 <= self.RECTIFY_REMIND_WORKING_DAYS_BEFORE < self.RECTIFY_DECIDE_WORKING_DAYS:
             raise ConfigError(

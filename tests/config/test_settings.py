@@ -175,7 +175,18 @@ def test_production_refuses_the_simulator_province_secrets(env):
 def test_dead_jobs_keep_their_personal_data_at_least_a_day(env, value):
     """0 would erase what a replay needs before any operator could look at a dead job."""
     env.setenv("OUTBOX_DEAD_SCRUB_DAYS", value)
-    with pytest.raises(ConfigError, match="OUTBOX_DEAD_SCRUB_DAYS must be .* at least 1"):
+    with pytest.raises(ConfigError, match="OUTBOX_DEAD_SCRUB_DAYS must be .* from 1 to 30"):
         load_config()
     env.delenv("OUTBOX_DEAD_SCRUB_DAYS")
     assert load_config().OUTBOX_DEAD_SCRUB_DAYS == 7
+
+
+@pytest.mark.parametrize("value", ["31", "36500"])
+def test_dead_jobs_do_not_keep_personal_data_longer_than_a_month(env, value):
+    """Kept for an operator's replay, not as an archive: a phone number and login code held for
+    years in a dead job is personal data kept past its purpose."""
+    env.setenv("OUTBOX_DEAD_SCRUB_DAYS", value)
+    with pytest.raises(ConfigError, match="OUTBOX_DEAD_SCRUB_DAYS must be .* from 1 to 30"):
+        load_config()
+    env.setenv("OUTBOX_DEAD_SCRUB_DAYS", "30")
+    assert load_config().OUTBOX_DEAD_SCRUB_DAYS == 30
