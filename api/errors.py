@@ -17,7 +17,7 @@ from sqlalchemy.exc import DataError, StatementError
 from werkzeug.exceptions import HTTPException
 
 from api.i18n import language, localise_field_errors
-from core.db import database_away
+from core.db import database_away, transaction_conflict
 from core.errors import AppError, ServiceUnavailable, field_errors
 
 log = logging.getLogger(__name__)
@@ -213,6 +213,18 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Response:
+        if (conflict := transaction_conflict(error)) is not None:
+            # Aborted for another transaction (nothing of this one was written): the phone may
+            # try again in a moment. A deadlock is two paths locking in opposite orders, a defect
+            # for the operator to report: logged as an error, with the stack.
+            level = logging.ERROR if conflict == "deadlock" else logging.WARNING
+            log.log(level, "transaction conflict: the client is told to retry", exc_info=conflict == "deadlock",
+                    extra={"conflict": conflict})  # fmt: skip
+            unavailable = ServiceUnavailable()
+            return error_response(
+                503, unavailable.code, unavailable.message(language()),
+                headers={"Retry-After": str(RETRY_AFTER_CONFLICT)},
+            )  # fmt: skip
         if _dependency_away(error):
             # Redis or the database unreachable: the phone may try again, and is told when.
             log.exception("a dependency is unavailable", extra={"error_type": type(error).__name__})
@@ -227,6 +239,7 @@ def register_error_handlers(app: Flask) -> None:
 
 
 RETRY_AFTER_UNAVAILABLE = 30  # seconds: a 503 without its own estimate
+RETRY_AFTER_CONFLICT = 2  # seconds: a transaction aborted for another's sake
 
 
 def _dependency_away(error: BaseException) -> bool:

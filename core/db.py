@@ -300,6 +300,23 @@ def in_batches(session: Any, ids: Any, work: Callable[[list[Any]], None], *, bat
     return done
 
 
+# Transactions aborted by a conflict with another (PostgreSQL SQLSTATEs), not an outage: the
+# same request may well succeed a moment later.
+CONFLICT_SQLSTATES = {"40P01": "deadlock", "40001": "serialization_failure", "55P03": "lock_not_available"}
+
+
+def transaction_conflict(exc: BaseException) -> str | None:
+    """Which conflict between transactions aborted this statement ("deadlock",
+    "serialization_failure", "lock_not_available"; "database_locked" for SQLite's busy timeout),
+    or None when it is something else."""
+    if not isinstance(exc, OperationalError):
+        return None
+    kind = CONFLICT_SQLSTATES.get(getattr(exc.orig, "sqlstate", None) or "")
+    if kind is None and "database is locked" in str(exc.orig):
+        return "database_locked"
+    return kind
+
+
 def database_away(exc: BaseException) -> bool:
     """A lost or refused database connection (or one that timed out), as opposed to an error
     about what was asked of it: worth trying again later, not anyone's fault to record."""

@@ -332,3 +332,56 @@ def test_every_endpoint_judges_a_malformed_body_after_its_blueprints_hooks(app_c
     assert acted == []
     r = client.post("/late/act", data=b"{}", content_type="application/json", headers={"X-Let-In": "1"})
     assert r.status_code == 200 and acted == [True]
+
+
+@pytest.mark.parametrize(
+    ("make", "kind"),
+    [
+        (lambda: __import__("psycopg").errors.DeadlockDetected("deadlock detected"), "deadlock"),
+        (
+            lambda: __import__("psycopg").errors.SerializationFailure("could not serialize"),
+            "serialization_failure",
+        ),
+        (lambda: __import__("sqlite3").OperationalError("database is locked"), "database_locked"),
+    ],
+)
+def test_a_conflict_between_transactions_is_a_short_retry_logged_as_such_not_the_database_away(
+    app, client, monkeypatch, caplog, make, kind
+):
+    # Two requests locking the same rows in opposite orders: the database aborts one. The phone is
+    # told to try again in a moment (not half a minute), and the operator's log says which
+    # conflict it was (a deadlock is a lock-order defect to fix), not that the database is down.
+    from sqlalchemy.exc import OperationalError
+
+    from domain.accounts import service
+    from tests.conftest import make_citizen
+
+    def aborted(*a, **k):
+        raise OperationalError("UPDATE accounts SET ...", {}, make())
+
+    who = make_citizen(app)
+    monkeypatch.setattr(service, "profile", aborted)
+    with caplog.at_level("WARNING", logger="api.errors"):
+        r = client.get("/v1/me", headers=who["headers"])
+    assert_error(r, 503, "service_unavailable")
+    assert r.headers["Retry-After"] == "2"
+    records = [rec for rec in caplog.records if rec.name == "api.errors"]
+    assert [rec.getMessage() for rec in records] == ["transaction conflict: the client is told to retry"]
+    assert records[0].conflict == kind
+    assert records[0].levelname == ("ERROR" if kind == "deadlock" else "WARNING")
+
+
+def test_the_database_away_is_still_a_503_of_half_a_minute(app, client, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    from domain.accounts import service
+    from tests.conftest import make_citizen
+
+    def away(*a, **k):
+        raise OperationalError("SELECT 1", {}, __import__("psycopg").OperationalError("connection refused"))
+
+    who = make_citizen(app)
+    monkeypatch.setattr(service, "profile", away)
+    r = client.get("/v1/me", headers=who["headers"])
+    assert_error(r, 503, "service_unavailable")
+    assert r.headers["Retry-After"] == "30"
