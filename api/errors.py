@@ -218,8 +218,8 @@ def register_error_handlers(app: Flask) -> None:
             # try again in a moment. A deadlock is two paths locking in opposite orders, a defect
             # for the operator to report: logged as an error, with the stack.
             level = logging.ERROR if conflict == "deadlock" else logging.WARNING
-            log.log(level, "transaction conflict: the client is told to retry", exc_info=conflict == "deadlock",
-                    extra={"conflict": conflict})  # fmt: skip
+            message = "transaction conflict: the client is told to retry"
+            log.log(level, message, exc_info=conflict == "deadlock", extra={"conflict": conflict})
             unavailable = ServiceUnavailable()
             return error_response(
                 503, unavailable.code, unavailable.message(language()),
