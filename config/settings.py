@@ -192,6 +192,9 @@ class BaseConfig:
         self.RECTIFY_REMIND_WORKING_DAYS_BEFORE = _int(
             "RECTIFY_REMIND_WORKING_DAYS_BEFORE", min(1, self.RECTIFY_DECIDE_WORKING_DAYS - 1)
         )
+        # Calendar days (Beijing dates) a citizen has to rate a complaint's answer; unrated after
+        # the last of them, the complaint is closed without a rating (docs/hall-and-feedback.md).
+        self.COMPLAINT_RATE_DAYS = _int("COMPLAINT_RATE_DAYS", 15)
         # Notifications (docs/notifications.md).
         self.NOTIFY_TIMEZONE = _env("NOTIFY_TIMEZONE", "Asia/Shanghai")
         self.NOTIFY_QUIET_HOURS = _env("NOTIFY_QUIET_HOURS", "22:00-07:00")  # no push or SMS then
@@ -350,6 +353,10 @@ class BaseConfig:
             # Counted on the calendar: fewer than one working day would refuse every 差评 (422).
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be a whole number of working days, at least 1")
+        if not 1 <= self.COMPLAINT_RATE_DAYS <= 90:
+            # 0 would close an answer before the citizen could read it; months would keep it open
+            # past any use of the rating.
+            raise ConfigError("COMPLAINT_RATE_DAYS must be a whole number of days from 1 to 90")
         if not 1 <= self.OUTBOX_DEAD_SCRUB_DAYS <= 30:
             # 0 would erase what a replay needs before an operator could even see the dead job;
             # more than a month keeps a phone number and code past any replay's purpose.

@@ -152,8 +152,8 @@ EVENTS: dict[str, Event] = {
     "complaint_replied": Event(
         "投诉咨询已答复", "Complaint answered", "已答复",
         "您的{service_name}已答复", "Your {service_name} was answered",
-        "您的{service_name}（编号 {case_number}）已有答复，请在“我的投诉咨询”查看并评价。",
-        "Your {service_name} ({case_number}) has been answered. Please read and rate the answer.",
+        "您的{service_name}（编号 {case_number}）已有答复，请在“我的投诉咨询”查看并评价{rate_note}。",
+        "Your {service_name} ({case_number}) has been answered. Please read and rate the answer{rate_note}.",
         "请查看答复并评价",
     ),
     "shared_data_ready": Event(
@@ -230,6 +230,12 @@ def values(event_type: str, params: Mapping[str, Any], lang: str = "zh") -> dict
         out["how_to_get"] = "可在“我的办件”查看结果" if lang == "zh" else "see My cases for the result"
     if event_type == "complaint_replied":
         out["service_name"] = _word(COMPLAINT_KINDS, params.get("kind") or params.get("service_name"), lang)
+        day = params.get("rate_by")  # notices stored before rating periods have no date
+        zh, en = (
+            f"（请于 {day}（含当日）前评价，逾期未评价将自动办结）",
+            f" by {day} (inclusive); unrated, it is closed then",
+        )
+        out["rate_note"] = (zh if lang == "zh" else en) if day else ""
     if event_type in _DECIDE_EVENTS:
         _decide_words(out, event_type, params, lang)
     if event_type in ("shared_data_ready", "shared_data_unavailable"):

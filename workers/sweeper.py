@@ -49,6 +49,7 @@ def housekeeping(session: object, interval: float) -> dict:
     from domain.applications import deadline_watch
     from domain.auth import sessions as citizen_sessions
     from domain.auth import sms_login
+    from domain.complaints import unrated as complaints_unrated
     from domain.evaluations import invitations, rectification_sweep
     from domain.forwarding import events
     from domain.operators import credential_changes
@@ -104,6 +105,13 @@ def housekeeping(session: object, interval: float) -> dict:
         ),
         0,
     )  # fmt: skip
+    unrated = _guarded(
+        session, "complaints_unrated",
+        lambda: complaints_unrated.close_unrated(  # type: ignore[arg-type]
+            session, clock.now(), rate_days=current_app.config["COMPLAINT_RATE_DAYS"]
+        ),
+        0,
+    )  # fmt: skip
     orphans = _guarded(
         session, "orphans",
         lambda: application_materials.sweep_orphans(session, services().applications),  # type: ignore[arg-type]
@@ -114,7 +122,7 @@ def housekeeping(session: object, interval: float) -> dict:
         "sms_challenges_purged": codes, "dead_jobs_scrubbed": dead_jobs, "pending_totp_purged": secrets,
         "login_sessions_purged": ended["sessions"], "refresh_tokens_purged": ended["tokens"],
         "operator_sessions_purged": admins, "rectifications_reminded": reminded,
-        "rectifications_confirmed_by_default": undecided,
+        "rectifications_confirmed_by_default": undecided, "complaints_closed_unrated": unrated,
         "orphan_files": orphans["files"], "orphan_blobs": orphans["blobs"],
         "partial_writes": orphans["partial_writes"],
     }  # fmt: skip

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Response, g
+from flask import Response, current_app, g
 from flask.views import MethodView
 from marshmallow import fields, validate
 
@@ -159,6 +159,7 @@ class Reply(MethodView):
             text=body["text"],
             operator_id=str(current_actor().id),
             scope=current_scope(),
+            rate_days=current_app.config["COMPLAINT_RATE_DAYS"],
         )
         replies = complaints.replies(session, complaint.id)
         fanout.notify(
@@ -169,6 +170,7 @@ class Reply(MethodView):
             params={
                 "kind": complaint.kind,  # worded per language by notifications.events
                 "case_number": complaint.tracking_no,
+                "rate_by": complaint.rate_by.isoformat() if complaint.rate_by else None,
             },
             dedupe_key=f"complaint:{complaint.id}:reply:{replies}",
             link=f"/v1/complaints/{complaint.id}",

@@ -54,6 +54,9 @@ class ComplaintSchema(StrictSchema):
     application_id = fields.String(allow_none=True)
     attachments = fields.List(fields.String())
     reply_rating = fields.String(allow_none=True)
+    # While an answer awaits the rating: its last day (Beijing date, inclusive); unrated after it,
+    # the complaint is closed without a rating.
+    rate_by = fields.Date(allow_none=True)
     created_at = fields.DateTime()
     timeline = fields.List(fields.Nested(ComplaintEventSchema))
 
@@ -72,6 +75,7 @@ def view(complaint: Complaint, *, with_timeline: bool = True) -> dict:
         "application_id": complaint.application_id,
         "attachments": complaint.attachments,
         "reply_rating": complaint.reply_rating,
+        "rate_by": complaint.rate_by,
         "created_at": complaint.created_at,
     }
     if with_timeline:

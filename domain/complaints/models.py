@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Date, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base, IdMixin, UTCDateTime
@@ -14,7 +14,7 @@ KINDS = ("complaint", "consultation")  # 投诉, 咨询
 CATEGORIES = ("service_attitude", "efficiency", "materials", "online_platform", "fees", "policy", "other")
 SUBMITTED = "submitted"  # 已受理
 REPLIED = "replied"  # 已答复
-CLOSED = "closed"  # 已办结 (the citizen rated the reply, or it was closed by an operator)
+CLOSED = "closed"  # 已办结 (the citizen rated the reply, or left it unrated past `rate_by`)
 STATUS_LABELS = {
     SUBMITTED: ("已受理", "Received"),
     REPLIED: ("已答复", "Replied"),
@@ -41,6 +41,9 @@ class Complaint(IdMixin, Base):
     department_code: Mapped[str | None] = mapped_column(String(32), index=True)
     status: Mapped[str] = mapped_column(String(16), default=SUBMITTED)
     reply_rating: Mapped[str | None] = mapped_column(String(8))
+    # While an answer awaits the citizen's rating: the last Beijing day to rate it (inclusive);
+    # the sweeper closes it unrated after (domain/complaints/unrated.py). None in other states.
+    rate_by: Mapped[date | None] = mapped_column(Date, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 

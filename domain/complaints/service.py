@@ -12,12 +12,14 @@ other is 404 `complaints.not_found` to them, as if it did not exist.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from core import audit, clock, keyset
+from core.clock import local_date
 from core.crypto import Encryptor
 from core.db import is_id, lock_one
 from core.errors import AppError, Text
@@ -39,6 +41,7 @@ from domain.complaints.models import (
 from domain.operators.scope import UNSCOPED, Scope, handled_by
 
 PURPOSE = "complaint_text"
+RATE_DAYS = 15  # COMPLAINT_RATE_DAYS's default
 MAX_TEXT = 2000
 MAX_ATTACHMENTS = 5
 
@@ -243,11 +246,13 @@ def reply(
     text: str,
     operator_id: str,
     scope: Scope = UNSCOPED,
+    rate_days: int = RATE_DAYS,
 ) -> Complaint:
-    """An operator's answer; the citizen is told by the caller, in the same transaction (the
-    complaint stays locked until the caller commits, so `replies` counts exactly this answer's
-    round), and may rate it. Does not commit. Another department's complaint is 404 to an
-    operator tied to departments.
+    """An operator's answer, to be rated by the citizen within `rate_days` Beijing days from
+    today's, inclusive (`rate_by`; closed unrated after it: domain/complaints/unrated.py). The
+    citizen is told by the caller, in the same transaction (the complaint stays locked until the
+    caller commits, so `replies` counts exactly this answer's round). Does not commit. Another
+    department's complaint is 404 to an operator tied to departments.
 
     One answer per round: a complaint answered and not yet rated is 409 `complaints.state` to
     a second operator (also one who waited on the lock while the first answered), so the
@@ -271,7 +276,13 @@ def reply(
     )
     complaint.status = REPLIED
     complaint.updated_at = clock.now()
+    complaint.rate_by = rating_period_end(complaint.updated_at, rate_days)
     return complaint
+
+
+def rating_period_end(answered_at: Any, days: int = RATE_DAYS) -> Any:
+    """The last Beijing day (inclusive) to rate an answer given at `answered_at`: `days` days on."""
+    return local_date(answered_at) + timedelta(days=days)
 
 
 def rate_reply(session: Session, *, account_id: str, complaint_id: str, rating: Any) -> Complaint:
@@ -285,6 +296,7 @@ def rate_reply(session: Session, *, account_id: str, complaint_id: str, rating: 
         raise AlreadyClosed() if complaint.status == CLOSED else NotAnswered()
     complaint.reply_rating = rating
     complaint.status = SUBMITTED if rating == "不满意" else CLOSED
+    complaint.rate_by = None
     complaint.updated_at = clock.now()
     _event(session, complaint, "rated", "citizen", account_id, rating=rating)
     if complaint.status == CLOSED:

@@ -1,0 +1,61 @@
+"""Answers the citizen left unrated: the complaint is closed without a rating after `rate_by`.
+
+An answered complaint waits for the citizen's rating (满意 / 基本满意 close it, 不满意 asks for
+another answer). One never rated would stay 已答复 for ever, in the citizen's list and in the
+department's open figures; after its rating period (`COMPLAINT_RATE_DAYS` Beijing days from
+the answer, the last day included, told to the citizen with the answer) the sweeper closes it,
+with no rating and a `closed` timeline event of reason `not_rated`. A rating after that is 409
+`complaints.state` ("已办结"), as for any closed complaint.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.clock import local_date
+from core.db import in_batches
+from domain.complaints.models import CLOSED, REPLIED, Complaint
+from domain.complaints.service import RATE_DAYS, _event, _locked
+
+BATCH = 200  # complaints per transaction
+MAX_BATCHES = 10  # per pass and kind: the rest waits for the next pass
+
+
+def close_unrated(session: Session, now: datetime, *, rate_days: int = RATE_DAYS) -> int:
+    """Close the answered complaints whose `rate_by` has passed, unrated; how many. Each is
+    locked and read afresh first, so a rating given at the same moment wins (the complaint is then
+    no longer awaiting one, or its new round has a new period). Answers given before periods were
+    kept first get one, counted from this pass's Beijing date. Commits after each batch."""
+    today = local_date(now)
+
+    def give_period(ids: list[str]) -> None:
+        for complaint_id in ids:
+            complaint = _locked(session, complaint_id)
+            if complaint is not None and complaint.status == REPLIED and complaint.rate_by is None:
+                complaint.rate_by = today + timedelta(days=rate_days)
+
+    periodless = select(Complaint.id).where(Complaint.status == REPLIED, Complaint.rate_by.is_(None))
+    in_batches(session, periodless, give_period, batch=BATCH, batches=MAX_BATCHES)
+
+    closed = 0
+
+    def close(ids: list[str]) -> None:
+        nonlocal closed
+        for complaint_id in ids:
+            complaint = _locked(session, complaint_id)
+            if complaint is None or complaint.status != REPLIED or complaint.rate_by is None:
+                continue
+            if complaint.rate_by >= today:  # rated, and answered again, since it was read
+                continue
+            complaint.status = CLOSED
+            complaint.rate_by = None
+            complaint.updated_at = now
+            _event(session, complaint, "closed", "system", None, reason="not_rated")
+            closed += 1
+
+    due = select(Complaint.id).where(Complaint.status == REPLIED, Complaint.rate_by < today)
+    in_batches(session, due, close, batch=BATCH, batches=MAX_BATCHES)
+    return closed
