@@ -190,3 +190,12 @@ def test_dead_jobs_do_not_keep_personal_data_longer_than_a_month(env, value):
         load_config()
     env.setenv("OUTBOX_DEAD_SCRUB_DAYS", "30")
     assert load_config().OUTBOX_DEAD_SCRUB_DAYS == 30
+
+
+@pytest.mark.parametrize("value", ["0", "91"])
+def test_a_complaint_answer_is_rateable_between_a_day_and_three_months(env, value):
+    env.setenv("COMPLAINT_RATE_DAYS", value)
+    with pytest.raises(ConfigError, match="COMPLAINT_RATE_DAYS must be .* from 1 to 90"):
+        load_config()
+    env.setenv("COMPLAINT_RATE_DAYS", "90")
+    assert load_config().COMPLAINT_RATE_DAYS == 90
