@@ -81,3 +81,15 @@ class PresentationUsed(AppError):
     code = "certificate.presentation_used"
     message_zh = "亮证码已使用过，请让办事人重新出示"
     message_en = "This certificate code was already used; ask the holder to show a new one"
+
+
+class PresentationWithdrawn(AppError):
+    """A genuine code whose certificate left the holder's wallet after it was shown (the holder
+    closed the account, or the wallet dropped a certificate the library no longer lists)."""
+
+    status = 404
+    code = "certificate.presentation_withdrawn"
+    message_zh = "亮证码已失效：该证照已不在办事人的电子证照卡包中"
+    message_en = (
+        "This certificate code is no longer valid: the certificate is no longer in the holder's wallet"
+    )

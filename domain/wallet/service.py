@@ -19,10 +19,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core import audit, clock
-from core.db import ordered_id
+from core.db import lock_one, ordered_id
 from core.masking import mask_name, mask_number
 from core.tokens import TokenExpired, TokenInvalid
 from domain.accounts import open_guard
+from domain.accounts.errors import AccountNotFound
 from domain.identity.deps import ID_PURPOSE, NAME_PURPOSE
 from domain.identity.models import VerifiedIdentity
 from domain.ledger import service as ledger
@@ -33,6 +34,7 @@ from domain.shared_data.errors import (
     PresentationExpired,
     PresentationInvalid,
     PresentationUsed,
+    PresentationWithdrawn,
     SourceUnavailable,
     VerifiedIdentityRequired,
 )
@@ -360,7 +362,13 @@ def verify(
     request_id: str | None = None,
     lang: str = "zh",
 ) -> dict[str, Any]:
-    """Check a shown token once: whose, which certificate, and its state in the library now."""
+    """Check a shown token once: whose, which certificate, and its state in the library now.
+
+    The library is asked with no lock held (a slow library holds up no closure); then the
+    account, the certificate and the code are locked in that order, the order of the closure
+    and of the wallet's sync, and the code is spent. A code whose certificate left the wallet
+    meanwhile (the account closed, the certificate dropped) is PresentationWithdrawn, with
+    nothing written."""
     try:
         claims = deps.tokens.verify(token, audience=AUDIENCE)
     except TokenExpired as exc:
@@ -368,38 +376,49 @@ def verify(
     except TokenInvalid as exc:
         raise PresentationInvalid() from exc
     pid, cert_id = str(claims.get("jti")), str(claims.get("cid"))
-    now = clock.now()
-    spent = session.execute(
-        update(Presentation)
-        .where(Presentation.id == pid, Presentation.certificate_id == cert_id, Presentation.used_at.is_(None))
-        .values(used_at=now, verifier_type=verifier_type, verifier_id=verifier_id)
-    ).rowcount
-    if spent != 1:
+    shown = session.get(Presentation, pid)
+    row = session.get(WalletCertificate, cert_id) if shown is not None else None
+    if shown is None or row is None:  # a genuine code names rows erased since
         session.rollback()
-        if session.get(Presentation, pid) is None:
-            raise PresentationInvalid()
+        raise PresentationWithdrawn()
+    if shown.used_at is not None:
+        session.rollback()
         raise PresentationUsed()
-    row = session.get(WalletCertificate, cert_id)
-    if row is None:
-        session.commit()
-        raise PresentationInvalid()
-    # Read for the officer who scanned the code: the audit names them, not the citizen.
-    who = holder(
-        session, deps, row.account_id, why="presentation-check", request_id=request_id,
-        actor_type="operator", actor_id=verifier_id,
-    )  # fmt: skip
-    gone = False
     try:
-        _live(deps, row, who, "verification")
+        # Read for the officer who scanned the code: the audit names them, not the citizen.
+        who = holder(
+            session, deps, row.account_id, why="presentation-check", request_id=request_id,
+            actor_type="operator", actor_id=verifier_id,
+        )  # fmt: skip
+    except VerifiedIdentityRequired:  # erased by a closure since the rows were read
+        session.rollback()
+        raise PresentationWithdrawn() from None
+    detail, gone = None, False
+    try:
+        detail = _ask(deps, row, who, "verification")
         checked_live = True
     except SourceUnavailable:
         checked_live = False  # answer from the last known state, and say so
     except CertificateNotFound:  # withdrawn from the library, or no longer this person's
         checked_live, gone = True, True  # not valid: the scan is spent and recorded all the same
+    row = _locked_for_scan(session, shown.account_id, cert_id)
+    if detail is not None:
+        _apply(row, detail)
+    now = clock.now()
     valid = not gone and usable(row, clock.local_date(now))
-    session.execute(
-        update(Presentation).where(Presentation.id == pid).values(result="valid" if valid else "not_valid")
-    )
+    spent = session.execute(
+        update(Presentation)
+        .where(Presentation.id == pid, Presentation.certificate_id == cert_id, Presentation.used_at.is_(None))
+        .values(
+            used_at=now, verifier_type=verifier_type, verifier_id=verifier_id,
+            result="valid" if valid else "not_valid",
+        )
+    ).rowcount  # fmt: skip
+    if spent != 1:
+        session.rollback()
+        if session.scalar(select(Presentation.id).where(Presentation.id == pid)) is None:
+            raise PresentationWithdrawn()
+        raise PresentationUsed()
     ledger.record(
         session,
         account_id=row.account_id,
@@ -426,6 +445,21 @@ def verify(
     body = summary(row, deps, lang)
     body.pop("id")
     return {"valid": valid, "checked_live": checked_live, "checked_at": now.isoformat(), "certificate": body}
+
+
+def _locked_for_scan(session: Session, account_id: str, cert_id: str) -> WalletCertificate:
+    """The scanned certificate as it is now, locked after its account (PresentationWithdrawn,
+    the transaction rolled back, once the account closed or the certificate left the wallet)."""
+    try:
+        open_guard.lock_for_change(session, account_id)
+    except AccountNotFound:
+        session.rollback()
+        raise PresentationWithdrawn() from None
+    row = lock_one(session, WalletCertificate, WalletCertificate.id == cert_id)
+    if row is None or row.account_id != account_id:
+        session.rollback()
+        raise PresentationWithdrawn()
+    return row
 
 
 def current_states(
