@@ -323,3 +323,8 @@ def database_away(exc: BaseException) -> bool:
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
     return isinstance(exc, (OperationalError, InterfaceError))
+
+
+def lock_not_available(exc: BaseException) -> bool:
+    """A `FOR UPDATE NOWAIT` that found the row locked (PostgreSQL 55P03)."""
+    return getattr(getattr(exc, "orig", None), "sqlstate", None) == "55P03"

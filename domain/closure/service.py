@@ -29,11 +29,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, exists, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from core import audit, clock
 from core.crypto import DecryptionError, Encryptor
-from core.db import Base, lock_one, take_write_lock
+from core.db import Base, lock_not_available, lock_one, take_write_lock
 from core.outbox.models import ACTIVE_STATES, SCRUB_KEY, OutboxJob, scrubbed
 from core.outbox.models import DEAD as OUTBOX_DEAD
 from core.outbox.service import attempts_spanning
@@ -61,6 +62,9 @@ FRESH_LOGIN = timedelta(minutes=10)
 SMS_RETRY_SPAN = 3600.0
 # Closure attempts per account per hour: far more than a citizen clearing what blocks them needs.
 ATTEMPTS_PER_HOUR = 10
+# How often the closure steps back for a case a submission (or another writer) holds before it
+# waits for the case holding the account, as it once always did.
+CASE_LOCK_TRIES = 3
 
 # Per-account tables whose rows outlive the closure, and why (tests hold every table with an
 # `account_id` to being either erased or named here).
@@ -142,14 +146,7 @@ def close(
     FreshLoginRequired (403) having written nothing but the refusal's audit event, RateLimited
     (429) past ATTEMPTS_PER_HOUR having written nothing."""
     ratelimiter.hit("account-closure", account_id, limit=ATTEMPTS_PER_HOUR, window=3600)
-    account = lock_one(session, Account, Account.id == account_id)
-    if account is None or account.status == DELETED:
-        session.rollback()
-        raise AccountNotFound()
-    # The account's cases, locked: a submission under way either finished first (and blocks) or
-    # waits and then finds its draft gone.
-    take_write_lock(session, Application.__table__, Application.account_id == account_id)
-    session.execute(select(Application.id).where(Application.account_id == account_id).with_for_update())
+    account = _lock_account_and_cases(session, account_id)
     found = blockers.find(session, account_id)
     stale = _fresh_login_required(session, account_id, session_id)
     if found:
@@ -199,6 +196,33 @@ def close(
         except Exception:  # the orphan sweep retries; the closure itself is done
             log.warning("closure left a blob for the orphan sweep", exc_info=True)
     return Closed(now, len(drafts))
+
+
+def _lock_account_and_cases(session: Session, account_id: str) -> Account:
+    """The account, then its cases, locked (AccountNotFound when closed or gone): a submission
+    under way either finished first (and blocks) or waits and then finds its draft gone.
+
+    Never waits for a case while holding the account: a submission holding its case takes a
+    key-share lock on the account (its consent's foreign key; the wallet's sync of a certificate
+    with no wallet row), so that wait was a deadlock PostgreSQL broke with a 503. A case held by
+    a writer: roll back, wait for it holding nothing, and try again; the last try waits as it is."""
+    cases = select(Application.id).where(Application.account_id == account_id)
+    for attempt in range(CASE_LOCK_TRIES):
+        account = lock_one(session, Account, Account.id == account_id)
+        if account is None or account.status == DELETED:
+            session.rollback()
+            raise AccountNotFound()
+        take_write_lock(session, Application.__table__, Application.account_id == account_id)
+        try:
+            session.execute(cases.with_for_update(nowait=attempt < CASE_LOCK_TRIES - 1))
+            return account
+        except OperationalError as exc:
+            if not lock_not_available(exc):
+                raise
+        session.rollback()
+        session.execute(cases.with_for_update())  # the writer finishes: it needs nothing held here
+        session.rollback()
+    raise AssertionError("unreachable: the last try waits")
 
 
 def _audit_refusal(
