@@ -19,6 +19,7 @@ from core.db import db
 from domain.ledger.models import OPERATOR, VERIFIER
 from domain.operators.errors import RoleRequired
 from domain.operators.models import ROLE_CERT_VERIFIER, ROLE_HALL_OFFICER
+from domain.wallet import presentations
 from domain.wallet import service as wallet
 
 blp = Blueprint(
@@ -149,7 +150,7 @@ class Presentations(MethodView):
     @blp.response(201, PresentationSchema)
     def post(self, cert_id: str) -> dict:
         """A single-use code to show at a counter (亮证), valid for at most 5 minutes."""
-        return wallet.present(
+        return presentations.present(
             db.session(), services().govdata, account_id=current_principal().account_id, cert_id=cert_id,
             lang=language(), request_id=_rid(),
         )  # fmt: skip
@@ -165,7 +166,7 @@ class Verify(MethodView):
         """Check a shown code once: whose certificate, which, and its state in the library now."""
         operator = current_operator()
         hall = operator.has_role(ROLE_HALL_OFFICER)
-        return wallet.verify(
+        return presentations.verify(
             db.session(), services().govdata, token=body["token"],
             verifier_type=OPERATOR if hall else VERIFIER, verifier_id=operator.operator_id,
             verifier_name=f"窗口工作人员 {operator.username}" if hall else f"授权核验方 {operator.username}",

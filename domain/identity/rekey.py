@@ -52,7 +52,7 @@ from domain.operators.models import Operator
 from domain.shared_data.models import SharedRecord
 from domain.shared_data.service import VALUES_PURPOSE
 from domain.wallet.models import WalletCertificate
-from domain.wallet.service import CERT_PURPOSE
+from domain.wallet.sync import CERT_PURPOSE
 from integrations.storage.base import BlobStorage
 
 # (model, column attribute, associated-data purpose) of every encrypted column: the purpose the

@@ -48,7 +48,9 @@ from domain.shared_data.errors import (
 from domain.shared_data.mapping import EDITABLE_SOURCES, FIELD_SOURCES, SENSITIVE_SOURCES, value_at
 from domain.shared_data.plan import SharingPlan, plan_for
 from domain.shared_data.views import text_for
-from domain.wallet import service as wallet
+from domain.wallet.holder import Holder, holder
+from domain.wallet.summary import usable
+from domain.wallet.sync import sync
 from integrations.govdata.client import GovDataError
 
 log = logging.getLogger(__name__)
@@ -80,7 +82,7 @@ def authorize(
         raise ConsentRequired(details={"text": text, "text_version": version})
     if text_version != version:
         raise ConsentOutdated(details={"text": text, "text_version": version})
-    who = wallet.holder(session, deps, account_id, why="shared-data", request_id=request_id)
+    who = holder(session, deps, account_id, why="shared-data", request_id=request_id)
     now = clock.now()
     grant = session.scalar(select(m.SharingGrant).where(m.SharingGrant.application_id == app.id))
     consent = ConsentRecord(
@@ -162,7 +164,7 @@ def _query(
     deps: GovDataDeps,
     grant: m.SharingGrant,
     app: Application,
-    who: wallet.Holder,
+    who: Holder,
     dataset: str,
     now: datetime,
     region: str,
@@ -297,13 +299,13 @@ def _masked(kind: str | None, value: str) -> str | None:
 
 
 def _attach_certificates(
-    session: Session, deps: GovDataDeps, app: Application, spec: FormSpec, who: wallet.Holder, now: datetime
+    session: Session, deps: GovDataDeps, app: Application, spec: FormSpec, who: Holder, now: datetime
 ) -> None:
     wanted = {t for mat in spec.materials.values() for t in mat["ecert_types"]}
     if not wanted:
         return
     try:
-        rows, stale = wallet.sync(session, deps, who, purpose="application")
+        rows, stale = sync(session, deps, who, purpose="application")
     except SourceUnavailable:
         return
     if stale:
@@ -311,7 +313,7 @@ def _attach_certificates(
     today = clock.local_date(now)
     for material_id, material in spec.materials.items():
         for row in _candidates(rows, material["ecert_types"]):
-            if wallet.usable(row, today):
+            if usable(row, today):
                 session.add(
                     ApplicationMaterial(
                         application_id=app.id,

@@ -43,7 +43,7 @@ ENCRYPTING = {
     "domain/identity/service.py": (3, "identity_verifications.*_enc"),
     "domain/operators/credentials.py": (1, "operators.totp_secret_enc, totp_pending_enc"),
     "domain/shared_data/service.py": (1, "shared_records.values_enc"),
-    "domain/wallet/service.py": (2, "wallet_certificates.holder_name_enc, number_enc"),
+    "domain/wallet/sync.py": (2, "wallet_certificates.holder_name_enc, number_enc"),
 }
 
 
