@@ -7,6 +7,7 @@ error format, which OAuth client libraries parse; /oauth/authorize is a page (ap
 from __future__ import annotations
 
 import base64
+import logging
 from collections.abc import Callable
 from urllib.parse import unquote
 
@@ -18,6 +19,8 @@ from api.oauth.server import oauth_server
 from core.errors import RateLimited
 from domain.oauth.clients import ASSERTION_ALGORITHMS
 from domain.oauth.scopes import SCOPES
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("oauth", __name__, url_prefix="/oauth", template_folder="templates")
 wellknown = Blueprint("oauth_wellknown", __name__)
@@ -71,13 +74,22 @@ def _invalid_client(description: str) -> Response:
     return _no_store(resp)
 
 
+# What these endpoints read (RFC 6749 §§4-6, RFC 7009, RFC 7662, RFC 7521/7523, RFC 7636).
+# Others are ignored, repeated or not (§3.2), as RFC 8707's `resource` may be.
+READ_PARAMETERS = ("grant_type", "code", "redirect_uri", "code_verifier", "refresh_token", "scope",
+                   "client_id", "client_secret", "client_assertion", "client_assertion_type", "assertion",
+                   "token", "token_type_hint")  # fmt: skip
+
+
 def _repeated_parameter() -> Response | None:
-    """RFC 6749 §3.2: a parameter sent more than once (twice in the body, or once in the query
-    and once in the body) is refused, not read as its first value: a proxy or a log reading
-    another occurrence would see a different request."""
-    for name in request.values:
-        if len(request.values.getlist(name)) > 1:
-            body = {"error": "invalid_request", "error_description": f"Parameter '{name[:64]}' is repeated."}
+    """RFC 6749 §3.2: a parameter these endpoints read, sent more than once with a value (twice
+    in the body, or once in the query and once in the body), is refused, not read as its first
+    value: a proxy or a log reading another occurrence would see a different request. An empty
+    occurrence counts as omitted (§3.2); parameters not read are ignored."""
+    for name in READ_PARAMETERS:
+        if len([v for v in request.values.getlist(name) if v]) > 1:
+            log.warning("oauth parameter repeated", extra={"parameter": name, "client_id": _presented_client()})
+            body = {"error": "invalid_request", "error_description": f"Parameter '{name}' is repeated."}
             return _no_store(make_response(jsonify(body), 400))
     return None
 

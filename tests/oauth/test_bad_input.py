@@ -296,3 +296,16 @@ def test_a_repeated_token_at_revocation_and_introspection_is_refused(client, ban
     assert resp.status_code == 400
     body = {"error": "invalid_request", "error_description": "Parameter 'token' is repeated."}
     assert resp.get_json() == body
+
+
+def test_a_repeated_parameter_the_server_does_not_read_is_ignored_and_an_empty_one_is_omitted(
+    app, client, bank, citizen
+):
+    # §3.2: unrecognised parameters are ignored (RFC 8707's `resource` may come several times),
+    # and one sent without a value counts as omitted.
+    code, verifier = get_code(app, client, bank, citizen["account_id"])
+    pairs = [("grant_type", "authorization_code"), ("code", code), ("code", ""),
+             ("redirect_uri", bank["redirect_uri"]), ("code_verifier", verifier),
+             ("resource", "https://a.example.cn/"), ("resource", "https://b.example.cn/")]  # fmt: skip
+    resp = client.post("/oauth/token", data=urlencode(pairs), headers=basic(bank) | FORM)
+    assert resp.status_code == 200, resp.get_json()
