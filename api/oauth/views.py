@@ -88,7 +88,8 @@ def _repeated_parameter() -> Response | None:
     occurrence counts as omitted (§3.2); parameters not read are ignored."""
     for name in READ_PARAMETERS:
         if len([v for v in request.values.getlist(name) if v]) > 1:
-            log.warning("oauth parameter repeated", extra={"parameter": name, "client_id": _presented_client()})
+            who = {"parameter": name, "client_id": _presented_client()}
+            log.warning("oauth parameter repeated", extra=who)
             body = {"error": "invalid_request", "error_description": f"Parameter '{name}' is repeated."}
             return _no_store(make_response(jsonify(body), 400))
     return None
