@@ -154,7 +154,8 @@ EVENTS: dict[str, Event] = {
         "您的{service_name}已答复", "Your {service_name} was answered",
         "您的{service_name}（编号 {case_number}）已有答复，请在“我的投诉咨询”查看并评价{rate_note}。",
         "Your {service_name} ({case_number}) has been answered. Please read and rate the answer{rate_note}.",
-        "请查看答复并评价",
+        "{rate_short}",
+        sms_status="{phrase}{rate_sms}",
     ),
     "shared_data_ready": Event(
         "共享数据已获取", "Shared data ready", "已获取",
@@ -231,11 +232,12 @@ def values(event_type: str, params: Mapping[str, Any], lang: str = "zh") -> dict
     if event_type == "complaint_replied":
         out["service_name"] = _word(COMPLAINT_KINDS, params.get("kind") or params.get("service_name"), lang)
         day = params.get("rate_by")  # notices stored before rating periods have no date
-        zh, en = (
-            f"（请于 {day}（含当日）前评价，逾期未评价将自动办结）",
-            f" by {day} (inclusive); unrated, it is closed then",
-        )
+        zh = f"（请于 {day}（含当日）前评价，逾期未评价将自动办结）"
+        en = f" by {day} (inclusive); if it is not rated by then, it will be closed automatically"
         out["rate_note"] = (zh if lang == "zh" else en) if day else ""
+        # WeChat's remark (≤ 20 characters) and the SMS status (≤ 35) carry the date too.
+        out["rate_short"] = f"请于{day}前评价" if day else "请查看答复并评价"
+        out["rate_sms"] = f"，请于{day}前评价" if day else ""
     if event_type in _DECIDE_EVENTS:
         _decide_words(out, event_type, params, lang)
     if event_type in ("shared_data_ready", "shared_data_unavailable"):

@@ -39,6 +39,7 @@ LANGS = ("zh", "en")
 PLACEHOLDERS = frozenset({
     "service_name", "case_number", "reason", "materials", "result_label", "how_to_get", "due_date", "time",
     "hall", "receipt_no", "status_label", "phrase", "note", "date", "decide_by", "decide_note",
+    "rate_by", "rate_note",
 })  # fmt: skip
 # WeChat's `page`: a page of the mini-program (no leading slash), optionally with a query.
 PAGE_MAX = 128

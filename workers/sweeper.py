@@ -54,6 +54,7 @@ def housekeeping(session: object, interval: float) -> dict:
     from domain.forwarding import events
     from domain.operators import credential_changes
     from domain.operators import sessions as operator_sessions
+    from notifications.complaints import tell_answered
 
     now = time.monotonic()
     if _housekeeping["last"] and now - _housekeeping["last"] < interval:
@@ -105,10 +106,17 @@ def housekeeping(session: object, interval: float) -> dict:
         ),
         0,
     )  # fmt: skip
+
+    def tell_rate_by(complaint: Any) -> None:  # an answer given before rating periods were kept
+        tell_answered(
+            session, services().notifications.settings, complaint,  # type: ignore[arg-type]
+            dedupe_key=f"complaint:{complaint.id}:rate-by:{complaint.rate_by.isoformat()}",
+        )  # fmt: skip
+
     unrated = _guarded(
         session, "complaints_unrated",
         lambda: complaints_unrated.close_unrated(  # type: ignore[arg-type]
-            session, clock.now(), rate_days=current_app.config["COMPLAINT_RATE_DAYS"]
+            session, clock.now(), rate_days=current_app.config["COMPLAINT_RATE_DAYS"], tell=tell_rate_by
         ),
         0,
     )  # fmt: skip

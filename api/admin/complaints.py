@@ -12,11 +12,12 @@ from api.deps import services
 from api.idempotency import idempotent
 from api.openapi_answers import file_answer
 from api.schemas import StrictSchema
+from api.v1.complaints import RATE_BY
 from core.db import db
 from domain.complaints import evidence
 from domain.complaints import service as complaints
 from domain.operators.models import ROLE_CASE_OPERATOR
-from notifications import fanout
+from notifications.complaints import tell_answered
 
 blp = Blueprint(
     "admin_complaints", __name__, url_prefix="/admin/v1/complaints", description="投诉咨询 / Complaints"
@@ -56,16 +57,23 @@ class ComplaintQueuePageSchema(StrictSchema):
 
 class TimelineEventSchema(StrictSchema):
     kind = fields.String(metadata={"description": "submitted, replied, rated, closed"})
-    actor = fields.String(metadata={"description": "citizen or operator"})
+    actor = fields.String(
+        metadata={"description": "citizen, operator, or system (closed unrated after its rating period)"}
+    )
     at = fields.DateTime()
     text = fields.String(allow_none=True, metadata={"description": "an answer's text"})
-    details = fields.Dict(metadata={"description": "a rating's `rating`"})
+    details = fields.Dict(
+        metadata={
+            "description": "a rating's `rating`; a closure's `reason` (`not_rated`: unrated past `rate_by`)"
+        }
+    )
 
 
 class ComplaintDetailSchema(ComplaintQueueItemSchema):
     text = fields.String()
     attachments = fields.List(fields.String())
     reply_rating = fields.String(allow_none=True)
+    rate_by = fields.Date(allow_none=True, metadata={"description": RATE_BY})
     timeline = fields.List(
         fields.Nested(TimelineEventSchema),
         metadata={"description": "the earlier answers and their ratings, for the next round's answer"},
@@ -162,18 +170,9 @@ class Reply(MethodView):
             rate_days=current_app.config["COMPLAINT_RATE_DAYS"],
         )
         replies = complaints.replies(session, complaint.id)
-        fanout.notify(
-            session,
-            services().notifications.settings,
-            account_id=complaint.account_id,
-            event_type="complaint_replied",
-            params={
-                "kind": complaint.kind,  # worded per language by notifications.events
-                "case_number": complaint.tracking_no,
-                "rate_by": complaint.rate_by.isoformat() if complaint.rate_by else None,
-            },
+        tell_answered(
+            session, services().notifications.settings, complaint,
             dedupe_key=f"complaint:{complaint.id}:reply:{replies}",
-            link=f"/v1/complaints/{complaint.id}",
-        )
+        )  # fmt: skip
         session.commit()
         return complaint

@@ -43,6 +43,12 @@ class ComplaintEventSchema(StrictSchema):
     details = fields.Dict()
 
 
+RATE_BY = (
+    "While an answer awaits the citizen's rating: the last day to rate it (Beijing date, inclusive);"
+    " unrated after it, the complaint is closed without a rating. Null otherwise."
+)
+
+
 class ComplaintSchema(StrictSchema):
     id = fields.String()
     tracking_no = fields.String()
@@ -54,9 +60,7 @@ class ComplaintSchema(StrictSchema):
     application_id = fields.String(allow_none=True)
     attachments = fields.List(fields.String())
     reply_rating = fields.String(allow_none=True)
-    # While an answer awaits the rating: its last day (Beijing date, inclusive); unrated after it,
-    # the complaint is closed without a rating.
-    rate_by = fields.Date(allow_none=True)
+    rate_by = fields.Date(allow_none=True, metadata={"description": RATE_BY})
     created_at = fields.DateTime()
     timeline = fields.List(fields.Nested(ComplaintEventSchema))
 

@@ -277,6 +277,7 @@ def reply(
     complaint.status = REPLIED
     complaint.updated_at = clock.now()
     complaint.rate_by = rating_period_end(complaint.updated_at, rate_days)
+    complaint.reply_rating = None  # this answer's, once rated (the timeline keeps earlier rounds')
     return complaint
 
 

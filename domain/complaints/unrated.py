@@ -10,6 +10,7 @@ with no rating and a `closed` timeline event of reason `not_rated`. A rating aft
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -24,11 +25,19 @@ BATCH = 200  # complaints per transaction
 MAX_BATCHES = 10  # per pass and kind: the rest waits for the next pass
 
 
-def close_unrated(session: Session, now: datetime, *, rate_days: int = RATE_DAYS) -> int:
+def close_unrated(
+    session: Session,
+    now: datetime,
+    *,
+    rate_days: int = RATE_DAYS,
+    tell: Callable[[Complaint], None] | None = None,
+) -> int:
     """Close the answered complaints whose `rate_by` has passed, unrated; how many. Each is
     locked and read afresh first, so a rating given at the same moment wins (the complaint is then
     no longer awaiting one, or its new round has a new period). Answers given before periods were
-    kept first get one, counted from this pass's Beijing date. Commits after each batch."""
+    kept first get one, counted from this pass's Beijing date, and the citizen is told its last
+    day (`tell`, in the same transaction: the caller writes the notice). Rows are locked in id
+    order, as any other batch over complaints. Commits after each batch."""
     today = local_date(now)
 
     def give_period(ids: list[str]) -> None:
@@ -36,8 +45,14 @@ def close_unrated(session: Session, now: datetime, *, rate_days: int = RATE_DAYS
             complaint = _locked(session, complaint_id)
             if complaint is not None and complaint.status == REPLIED and complaint.rate_by is None:
                 complaint.rate_by = today + timedelta(days=rate_days)
+                if tell is not None:
+                    tell(complaint)
 
-    periodless = select(Complaint.id).where(Complaint.status == REPLIED, Complaint.rate_by.is_(None))
+    periodless = (
+        select(Complaint.id)
+        .where(Complaint.status == REPLIED, Complaint.rate_by.is_(None))
+        .order_by(Complaint.id)
+    )
     in_batches(session, periodless, give_period, batch=BATCH, batches=MAX_BATCHES)
 
     closed = 0
@@ -52,10 +67,15 @@ def close_unrated(session: Session, now: datetime, *, rate_days: int = RATE_DAYS
                 continue
             complaint.status = CLOSED
             complaint.rate_by = None
+            complaint.reply_rating = None  # not the earlier round's 不满意: this answer went unrated
             complaint.updated_at = now
             _event(session, complaint, "closed", "system", None, reason="not_rated")
             closed += 1
 
-    due = select(Complaint.id).where(Complaint.status == REPLIED, Complaint.rate_by < today)
+    due = (
+        select(Complaint.id)
+        .where(Complaint.status == REPLIED, Complaint.rate_by < today)
+        .order_by(Complaint.id)
+    )
     in_batches(session, due, close, batch=BATCH, batches=MAX_BATCHES)
     return closed

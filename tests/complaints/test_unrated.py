@@ -111,7 +111,36 @@ def test_a_rating_ends_the_period_and_the_next_answer_has_its_own(
     assert _complaint(client, _again(app, zhang), complaint_id)["status"] == "replied"
 
 
-def test_an_answer_given_before_periods_were_kept_gets_one_from_the_sweepers_day(
+def test_an_answer_given_before_periods_were_kept_gets_one_and_the_citizen_is_told_it(
+    app: Any,
+    client: Any,
+    clock: Any,
+    zhang: dict,  # noqa: F811
+    operators: list[dict],  # noqa: F811
+    monkeypatch: Any,
+) -> None:
+    complaint_id = _replied(client, zhang, operators[0])
+    session = db.session()
+    session.get(Complaint, complaint_id).rate_by = None  # as the migration leaves it
+    session.commit()
+    clock.advance(days=30)
+    monkeypatch.setitem(sweeper._housekeeping, "last", 0.0)
+    with app.app_context():
+        assert sweeper.run_once(0)["complaints_closed_unrated"] == 0  # never told a day: not closed
+    day = (local_date(clock.now()) + timedelta(days=15)).isoformat()
+    zhang = _again(app, zhang)
+    assert _complaint(client, zhang, complaint_id)["rate_by"] == day
+    inbox = client.get("/v1/notifications", headers=zhang["headers"]).get_json()["items"]
+    told = [n["body"] for n in inbox if n["event_type"] == "complaint_replied"]
+    assert len(told) == 2 and f"请于 {day}（含当日）前评价" in told[0], told  # newest first
+    monkeypatch.setitem(sweeper._housekeeping, "last", 0.0)
+    with app.app_context():
+        sweeper.run_once(0)  # told once
+    inbox = client.get("/v1/notifications", headers=zhang["headers"]).get_json()["items"]
+    assert len([n for n in inbox if n["event_type"] == "complaint_replied"]) == 2
+
+
+def test_a_later_answer_closed_unrated_does_not_show_the_earlier_rounds_rating(
     app: Any,
     client: Any,
     clock: Any,
@@ -119,13 +148,31 @@ def test_an_answer_given_before_periods_were_kept_gets_one_from_the_sweepers_day
     operators: list[dict],  # noqa: F811
 ) -> None:
     complaint_id = _replied(client, zhang, operators[0])
-    session = db.session()
-    session.get(Complaint, complaint_id).rate_by = None  # as the migration leaves it
-    session.commit()
-    clock.advance(days=30)
-    assert _sweep(clock) == 0  # not closed: the citizen was never told of a last day
-    day = (local_date(clock.now()) + timedelta(days=15)).isoformat()
-    assert _complaint(client, _again(app, zhang), complaint_id)["rate_by"] == day
+    assert _rate(client, zhang, complaint_id, "不满意").status_code == 200
+    answered = _reply(client, operators[1], complaint_id, "再次核实")
+    assert answered.status_code == 200
+    shown = _complaint(client, zhang, complaint_id)
+    assert (shown["status"], shown["reply_rating"]) == ("replied", None)  # this answer is not rated yet
+    assert [e["details"].get("rating") for e in shown["timeline"] if e["kind"] == "rated"] == ["不满意"]
+    clock.advance(days=16)
+    assert _sweep(clock) == 1
+    shown = _complaint(client, _again(app, zhang), complaint_id)
+    assert (shown["status"], shown["reply_rating"]) == ("closed", None)
+
+
+def test_the_wechat_remark_and_the_sms_status_name_the_day_too() -> None:
+    from notifications.events import EVENTS
+    from notifications.templates import fill
+
+    def shown(params: dict) -> tuple[str, str]:
+        filled = fill("complaint_replied", params)
+        return filled["note"], EVENTS["complaint_replied"].sms_status.format_map(filled)
+
+    remark, status = shown({"kind": "complaint", "case_number": "TS1", "rate_by": "2026-12-22"})
+    assert (remark, status) == ("请于2026-12-22前评价", "已答复，请于2026-12-22前评价")
+    assert len(remark) <= 20 and len(status) <= 35
+    # A notice stored before rating periods.
+    assert shown({"kind": "complaint", "case_number": "TS1"}) == ("请查看答复并评价", "已答复")
 
 
 def test_the_sweeper_pass_closes_them(
