@@ -20,6 +20,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm.attributes import instance_state, set_committed_value
 from sqlalchemy.sql.elements import ClauseElement
 
+from core.db import CONFLICT_SQLSTATES
+
 
 def single_statement_connection(session: Any) -> Any:
     """The session's connection for a statement that is a transaction on its own: autocommit
@@ -82,7 +84,10 @@ def first_row_autocommit(session: Any, statement: Any, params: dict[str, Any], *
         finally:
             driver.autocommit = False
     except dbapi.Error as exc:
-        lost = isinstance(exc, (dbapi.OperationalError, dbapi.InterfaceError))
+        # A conflict with another transaction (a deadlock, a lock timeout) leaves the connection
+        # sound: only one that failed is taken out of the pool.
+        conflict = getattr(exc, "sqlstate", None) in CONFLICT_SQLSTATES
+        lost = isinstance(exc, (dbapi.OperationalError, dbapi.InterfaceError)) and not conflict
         if lost:
             pooled.invalidate()
         # As SQLAlchemy would raise it (DataError, IntegrityError, ...): callers and the API's

@@ -242,3 +242,40 @@ def test_a_driver_error_in_an_autocommit_statement_comes_back_as_sqlalchemys(db_
         first_row_autocommit(db_session, statement, {"value": "secret\x00value"})
     assert "secret" not in str(refused.value)  # parameters may be a citizen's data, and get logged
     assert first_row_autocommit(db_session, statement, {"value": "still ok"}) == ("still ok",)
+
+
+def test_a_statement_aborted_by_a_lock_conflict_keeps_its_pooled_connection(
+    db_session: Any, app: Any, monkeypatch: Any
+) -> None:
+    # A lock wait refused (NOWAIT: as a deadlock or lock timeout would end it) is a conflict with
+    # another transaction, not a broken connection: it is classed as such and the connection goes
+    # back to the pool, not discarded with every statement it had prepared.
+    from sqlalchemy import text
+    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.pool.base import _ConnectionFairy
+
+    from core.db import db, transaction_conflict
+    from core.db_statements import first_row_autocommit
+
+    if db_session.get_bind().dialect.name != "postgresql":
+        pytest.skip("FOR UPDATE NOWAIT: PostgreSQL only (SQLite has one writer and no row locks)")
+    actor = new_id()
+    insert_rows(db_session, [_audit(actor)])
+    db_session.commit()
+    discarded: list[Any] = []
+    invalidate = _ConnectionFairy.invalidate
+    monkeypatch.setattr(
+        _ConnectionFairy, "invalidate", lambda self, *a, **k: (discarded.append(1), invalidate(self, *a, **k))
+    )
+    holder = db.engine.connect()
+    holder.execute(text("SELECT id FROM audit_events WHERE actor_id = :a FOR UPDATE"), {"a": actor})
+    try:
+        statement = text("SELECT id FROM audit_events WHERE actor_id = :a FOR UPDATE NOWAIT")
+        with pytest.raises(OperationalError) as refused:
+            first_row_autocommit(db_session, statement, {"a": actor})
+        assert transaction_conflict(refused.value) == "lock_not_available"
+        assert discarded == []
+    finally:
+        holder.rollback()
+        holder.close()
+    assert first_row_autocommit(db_session, text("SELECT 1"), {}) == (1,)
