@@ -71,6 +71,7 @@ def push_env() -> dict[str, str]:
         "SMS_RECEIPT_TOKEN": secrets.token_urlsafe(24),
         # The SMS simulator's application and templates, named as production requires.
         "SMS_SDK_APP_ID": "1400000001",
+        "SMS_SIGN_NAME": "一网通办",
         "SMS_TEMPLATE_OTP": "100001",
         "SMS_TEMPLATE_NOTICE": "100002",
         "SMS_TEMPLATE_ACCOUNT_CLOSED": "100003",

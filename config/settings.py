@@ -392,6 +392,7 @@ class TestConfig(BaseConfig):
 
 PROVIDER_ASSIGNED_SMS_IDS = (
     "SMS_SDK_APP_ID",
+    "SMS_SIGN_NAME",
     "SMS_TEMPLATE_OTP",
     "SMS_TEMPLATE_NOTICE",
     "SMS_TEMPLATE_ACCOUNT_CLOSED",
@@ -432,7 +433,7 @@ class ProductionConfig(BaseConfig):
         unset = [name for name in PROVIDER_ASSIGNED_SMS_IDS if not (_env(name) or "").strip()]
         if unset:
             problems.append(
-                ", ".join(unset) + " must be set (the provider's approved ids, not the simulator's)"
+                ", ".join(unset) + " must be set explicitly (approved for this account by the SMS provider)"
             )
         if self.JPUSH_MASTER_SECRET == DEFAULT_JPUSH_MASTER_SECRET:
             problems.append("JPUSH_MASTER_SECRET is the simulator default")

@@ -28,6 +28,7 @@ STRONG = {
     "JPUSH_MASTER_SECRET": "real-jpush-master-secret",
     "HUAWEI_APP_SECRET": "real-huawei-app-secret",
     "SMS_SDK_APP_ID": "1400123456",
+    "SMS_SIGN_NAME": "某省政务服务",
     "SMS_TEMPLATE_OTP": "2051234",
     "SMS_TEMPLATE_NOTICE": "2051235",
     "SMS_TEMPLATE_ACCOUNT_CLOSED": "2051236",
@@ -71,6 +72,7 @@ def test_production_refuses_default_secrets(env):
         "JPUSH_MASTER_SECRET",
         "HUAWEI_APP_SECRET",
         "SMS_SDK_APP_ID",
+        "SMS_SIGN_NAME",
         "SMS_TEMPLATE_OTP",
         "SMS_TEMPLATE_NOTICE",
         "SMS_TEMPLATE_ACCOUNT_CLOSED",
@@ -98,7 +100,13 @@ def test_production_names_every_sms_setting_left_unset_at_once(env):
     # simulator's would make every login code and notice fail at the provider, found only when
     # citizens cannot log in. Production refuses to start without them, naming them all.
     env.setenv("YIWANG_ENV", "production")
-    sms = ("SMS_SDK_APP_ID", "SMS_TEMPLATE_OTP", "SMS_TEMPLATE_NOTICE", "SMS_TEMPLATE_ACCOUNT_CLOSED")
+    sms = (
+        "SMS_SDK_APP_ID",
+        "SMS_SIGN_NAME",
+        "SMS_TEMPLATE_OTP",
+        "SMS_TEMPLATE_NOTICE",
+        "SMS_TEMPLATE_ACCOUNT_CLOSED",
+    )
     for name, value in STRONG.items():
         if name not in sms:
             env.setenv(name, value)
