@@ -129,7 +129,8 @@ EVENTS: dict[str, Event] = {
         "请查看后{decide_action}{decide_note}。{final_note}",
         "The department answered your rating of {service_name} (case {case_number}). Please read it,"
         " then {decide_action}{decide_note}.{final_note}",
-        "请查看整改回复并确认",
+        "请于{decide_by}前{decide_action}",
+        sms_status="{phrase}，{note}",
     ),
     "rectification_decide_reminder": Event(
         "整改确认提醒", "Rectification: confirm soon", "整改待确认",
@@ -292,6 +293,14 @@ def _word(table: Mapping[str, tuple[str, str]], value: Any, lang: str) -> str:
     return "" if value is None else str(value)
 
 
+# The remark of a rectification notice stored before periods were kept (no `decide_by`).
+_UNDATED_DECIDE_NOTE = "请查看整改回复并{decide_action}"
+
+
 def note(event_type: str, params: Mapping[str, Any]) -> str:
     """The short Chinese remark for templates with little room."""
-    return EVENTS[event_type].note_zh.format_map(values(event_type, params)).strip("，。 ")
+    filled = values(event_type, params)
+    text = EVENTS[event_type].note_zh
+    if event_type in _DECIDE_EVENTS and not filled.get("decide_by"):
+        text = _UNDATED_DECIDE_NOTE  # not "请于前确认" with a hole where the day would be
+    return text.format_map(filled).strip("，。 ")
