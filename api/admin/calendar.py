@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
+from flask import current_app
 from flask.views import MethodView
 from marshmallow import fields, validate
 
@@ -100,7 +101,7 @@ class Overrides(MethodView):
         open cases counting through that day in that region move with it."""
         return calendar_changes.add_override(
             db.session(), actor=current_actor(), region=body["region"], day=body["date"],
-            kind=body["kind"], reason=body["reason"],
+            kind=body["kind"], reason=body["reason"], **_rectify_days(),
         )  # fmt: skip
 
 
@@ -111,7 +112,9 @@ class OverrideItem(MethodView):
     @blp.response(204)
     def delete(self, override_id: str) -> None:
         """Remove an override; the due dates of open cases counting through that day move back."""
-        calendar_changes.delete_override(db.session(), actor=current_actor(), override_id=override_id)
+        calendar_changes.delete_override(
+            db.session(), actor=current_actor(), override_id=override_id, **_rectify_days()
+        )
 
 
 @blp.route("/due-date")
@@ -133,3 +136,11 @@ class DueDate(MethodView):
             "last_statutory": calendar.last_statutory_date(),
             "last_supported": calendar.last_supported_date(),
         }
+
+
+def _rectify_days() -> dict[str, int]:
+    """The configured rectification periods, for the periods that follow an override."""
+    return {
+        "rectify_decide_days": current_app.config["RECTIFY_DECIDE_WORKING_DAYS"],
+        "rectify_remind_days": current_app.config["RECTIFY_REMIND_WORKING_DAYS_BEFORE"],
+    }

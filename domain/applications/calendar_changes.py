@@ -30,27 +30,43 @@ from domain.applications.service import spec_of
 from domain.appointments import closures
 from domain.calendar import service as calendar
 from domain.calendar.models import CalendarOverride
+from domain.evaluations import rectification, rectification_calendar
 from domain.operators.audit_log import Actor
 
 BATCH = 500
 
 
 def add_override(
-    session: Session, *, actor: Actor, region: str, day: date, kind: str, reason: str
-) -> CalendarOverride:
-    """`calendar.add_override`, then the open cases counting through that day, and the halls'
-    slots of that day (domain/appointments/closures.py), follow it."""
+    session: Session, *, actor: Actor, region: str, day: date, kind: str, reason: str,
+    rectify_decide_days: int = rectification.DECIDE_WORKING_DAYS,
+    rectify_remind_days: int = rectification.REMIND_WORKING_DAYS_BEFORE,
+) -> CalendarOverride:  # fmt: skip
+    """`calendar.add_override`, then the open cases counting through that day, the halls' slots
+    of that day (domain/appointments/closures.py) and the citizens' periods to decide on a
+    rectification (domain/evaluations/rectification_calendar.py; the configured working days)
+    follow it."""
     override = calendar.add_override(session, actor=actor, region=region, day=day, kind=kind, reason=reason)
-    follow(session, day=override.day, region=override.region)
-    closures.follow(session, day=override.day, region=override.region)
+    _follow_all(session, override.day, override.region, rectify_decide_days, rectify_remind_days)
     return override
 
 
-def delete_override(session: Session, *, actor: Actor, override_id: str) -> None:
-    """`calendar.delete_override`, then the open cases and the slots of that day follow it."""
+def delete_override(
+    session: Session, *, actor: Actor, override_id: str,
+    rectify_decide_days: int = rectification.DECIDE_WORKING_DAYS,
+    rectify_remind_days: int = rectification.REMIND_WORKING_DAYS_BEFORE,
+) -> None:  # fmt: skip
+    """`calendar.delete_override`, then the open cases, the slots of that day and the periods to
+    decide on a rectification follow it."""
     day, region = calendar.delete_override(session, actor=actor, override_id=override_id)
+    _follow_all(session, day, region, rectify_decide_days, rectify_remind_days)
+
+
+def _follow_all(session: Session, day: date, region: str, decide_days: int, remind_days: int) -> None:
     follow(session, day=day, region=region)
     closures.follow(session, day=day, region=region)
+    rectification_calendar.follow(
+        session, day=day, region=region, decide_days=decide_days, remind_days=remind_days
+    )
 
 
 def follow(session: Session, *, day: date, region: str) -> int:

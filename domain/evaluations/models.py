@@ -79,3 +79,9 @@ class RectificationTask(IdMixin, Base):
     # Null while there is no period, when reminders are off, or (a response given before it was
     # kept) until the sweeper first counts it.
     remind_on: Mapped[date | None] = mapped_column(Date, index=True)
+    # What `decide_by` is counted from, kept with it so a later calendar override recounts it
+    # (`rectification_calendar`): the day the period started (not itself counted) and its working
+    # days. Null for periods given before they were kept: the response's day and the configured
+    # number are taken then.
+    decide_from: Mapped[date | None] = mapped_column(Date)
+    decide_days: Mapped[int | None] = mapped_column()

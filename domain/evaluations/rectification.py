@@ -21,7 +21,8 @@ so is `remind_on`, the working day (`RECTIFY_REMIND_WORKING_DAYS_BEFORE` of them
 before the day the period starts (then that day itself); from it the sweeper reminds a citizen
 who has not yet decided, once per round (`decide_reminded_round`), never after the period. The
 notices of the last round (after the appeal, `final`) ask the citizen to confirm and name a
-complaint instead of an appeal they could no longer make.
+complaint instead of an appeal they could no longer make. Both days follow a calendar override
+entered later (`rectification_calendar`: never earlier than the citizen was shown).
 
 A task belongs to every department handling one of the case's items, as pinned (a bundle's may
 be several; `department_code` keeps the first item's, for display): operators tied to
@@ -113,16 +114,16 @@ def respond(
     task.responded_by = operator_id
     task.responded_at = clock.now()
     task.status = RESPONDED
+    calendar.hold(session)  # counted on the calendar as committed: rectification_calendar
+    task.decide_from, task.decide_days = local_date(task.responded_at), decide_days
     task.decide_by = last_day_to_decide(session, task.evaluation_id, task.responded_at, decide_days)
-    task.remind_on = remind_day(
-        session, task.evaluation_id, task.decide_by, local_date(task.responded_at), remind_days
-    )
+    task.remind_on = remind_day(session, task.evaluation_id, task.decide_by, task.decide_from, remind_days)
     tell_responded(session, task)
     session.commit()
     return task
 
 
-def _region_of(session: Session, evaluation_id: str) -> str:
+def region_of(session: Session, evaluation_id: str) -> str:
     """The case's region, whose calendar counts the task's working days."""
     evaluation = session.get(Evaluation, evaluation_id)
     app = session.get(Application, evaluation.application_id) if evaluation else None
@@ -132,9 +133,12 @@ def _region_of(session: Session, evaluation_id: str) -> str:
 def last_day_to_decide(session: Session, evaluation_id: str, counted_from: datetime, days: int) -> Any:
     """The last day to confirm or appeal: `days` working days of the case's region after the
     Beijing date of `counted_from`."""
-    return calendar.add_working_days(
-        session, local_date(counted_from), days, region=_region_of(session, evaluation_id)
-    )
+    return last_day_to_decide_from(session, region_of(session, evaluation_id), local_date(counted_from), days)
+
+
+def last_day_to_decide_from(session: Session, region: str, started: date, days: int) -> date:
+    """`days` working days of `region` after `started` (not itself counted)."""
+    return calendar.add_working_days(session, started, days, region=region)
 
 
 def remind_day(
@@ -146,7 +150,7 @@ def remind_day(
     (`days_before` 0)."""
     if days_before < 1:
         return None
-    region = _region_of(session, evaluation_id)
+    region = region_of(session, evaluation_id)
     return max(calendar.working_days_before(session, decide_by, days_before, region=region), given_on)
 
 
@@ -231,9 +235,10 @@ def decide(
         task.status, task.rounds = APPEALED, task.rounds + 1
         task.appeal_reason_enc = seal(encryptor, reason, APPEAL_PURPOSE)
         task.due_on = calendar.add_working_days(
-            session, local_date(now), working_days, region=_region_of(session, task.evaluation_id)
+            session, local_date(now), working_days, region=region_of(session, task.evaluation_id)
         )
         task.escalated_at, task.decide_by, task.remind_on = None, None, None
+        task.decide_from = task.decide_days = None
     session.commit()
     return task
 

@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session
 from core import audit
 from domain.applications.deadlines import local_date
 from domain.applications.models import ApplicationNotice
+from domain.calendar import service as calendar
 from domain.evaluations.models import (
     APPEALED,
     CLOSED_BY_DEADLINE,
@@ -86,9 +87,10 @@ def close_undecided(
     closed = 0
     try:
         for seen in _batches(session, *pending):
-            period = _period_from(session, seen, now, decide_days, remind_days)
-            if period is not None:
-                give = partial(_give_period, session, seen=seen, due=period[0], remind_on=period[1])
+            if _period_from(session, seen, now, decide_days, remind_days) is not None:  # it can be counted
+                give = partial(
+                    _give_period, session, seen=seen, now=now, days=decide_days, remind_days=remind_days
+                )
                 _each(session, "period", seen.id, give)
         for seen in _batches(session, T.status == RESPONDED, T.decide_by < today):
             closed += _each(session, "default", seen.id, partial(_confirm_by_default, session, now=now))
@@ -232,15 +234,20 @@ def _failed(task_id: str, stage: str, exc: Exception) -> None:
 
 
 def _give_period(
-    session: Session, task: RectificationTask, *, seen: Any, due: date, remind_on: date | None
+    session: Session, task: RectificationTask, *, seen: Any, now: datetime, days: int, remind_days: int
 ) -> int | None:
-    """A response still without a period, as it was read (not a new round since), gets `due`
-    and its reminder day."""
+    """A response still without a period, as it was read (not a new round since), gets `days`
+    working days from `now`'s Beijing date and its reminder day, counted (again) under the
+    calendar's lock: an override entered since `_period_from` counted is counted too, as the
+    follow-up (`rectification_calendar`) does not see a task without a period."""
     if task.status != RESPONDED or task.decide_by is not None or task.rounds != seen.rounds:
         return None
     if task.responded_at != seen.responded_at:
         return None
-    task.decide_by, task.remind_on = due, remind_on
+    calendar.hold(session)
+    task.decide_from, task.decide_days = local_date(now), days
+    task.decide_by = last_day_to_decide(session, task.evaluation_id, now, days)
+    task.remind_on = remind_day(session, task.evaluation_id, task.decide_by, task.decide_from, remind_days)
     tell_responded(session, task, suffix=":decide-by")
     return 1
 

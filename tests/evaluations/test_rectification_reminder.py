@@ -97,9 +97,9 @@ def test_the_reminder_comes_on_the_working_day_before_the_last_and_once(
     assert not _working(eve, region)
     while not _working(eve, region):
         eve -= timedelta(days=1)
-    # The day is counted with the period, when the response is given: a local holiday the city
-    # declares afterwards moves neither (the citizen was told decide_by), and the reminder still
-    # comes before the last day.
+    # The day is kept with the period: a holiday written straight into the table (not through
+    # the admin endpoint, whose follow-up would recount both: test_rectification_follows_the_
+    # calendar.py) is not read again each pass, and the reminder still comes before the last day.
     session = db.session()
     session.add(CalendarOverride(region=region, day=eve, kind=KIND_HOLIDAY, reason="地方节日",
                                  created_at=clock.now(), created_by="test"))  # fmt: skip
