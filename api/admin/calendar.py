@@ -139,8 +139,9 @@ class DueDate(MethodView):
 
 
 def _rectify_days() -> dict[str, int]:
-    """The configured rectification periods, for the periods that follow an override."""
+    """The configured rectification periods, for the deadlines and periods that follow an override."""
     return {
         "rectify_decide_days": current_app.config["RECTIFY_DECIDE_WORKING_DAYS"],
         "rectify_remind_days": current_app.config["RECTIFY_REMIND_WORKING_DAYS_BEFORE"],
+        "rectify_working_days": current_app.config["RECTIFY_WORKING_DAYS"],
     }

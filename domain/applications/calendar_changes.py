@@ -31,6 +31,7 @@ from domain.appointments import closures
 from domain.calendar import service as calendar
 from domain.calendar.models import CalendarOverride
 from domain.evaluations import rectification, rectification_calendar
+from domain.evaluations.service import RECTIFY_WORKING_DAYS
 from domain.operators.audit_log import Actor
 
 BATCH = 500
@@ -40,13 +41,14 @@ def add_override(
     session: Session, *, actor: Actor, region: str, day: date, kind: str, reason: str,
     rectify_decide_days: int = rectification.DECIDE_WORKING_DAYS,
     rectify_remind_days: int = rectification.REMIND_WORKING_DAYS_BEFORE,
+    rectify_working_days: int = RECTIFY_WORKING_DAYS,
 ) -> CalendarOverride:  # fmt: skip
     """`calendar.add_override`, then the open cases counting through that day, the halls' slots
-    of that day (domain/appointments/closures.py) and the citizens' periods to decide on a
-    rectification (domain/evaluations/rectification_calendar.py; the configured working days)
-    follow it."""
+    of that day (domain/appointments/closures.py) and the rectifications' deadlines and periods
+    (domain/evaluations/rectification_calendar.py; the configured working days) follow it."""
     override = calendar.add_override(session, actor=actor, region=region, day=day, kind=kind, reason=reason)
-    _follow_all(session, override.day, override.region, rectify_decide_days, rectify_remind_days)
+    _follow_all(session, override.day, override.region, rectify_decide_days, rectify_remind_days,
+                rectify_working_days)  # fmt: skip
     return override
 
 
@@ -54,19 +56,21 @@ def delete_override(
     session: Session, *, actor: Actor, override_id: str,
     rectify_decide_days: int = rectification.DECIDE_WORKING_DAYS,
     rectify_remind_days: int = rectification.REMIND_WORKING_DAYS_BEFORE,
+    rectify_working_days: int = RECTIFY_WORKING_DAYS,
 ) -> None:  # fmt: skip
-    """`calendar.delete_override`, then the open cases, the slots of that day and the periods to
-    decide on a rectification follow it."""
+    """`calendar.delete_override`, then the open cases, the slots of that day and the
+    rectifications' deadlines and periods follow it."""
     day, region = calendar.delete_override(session, actor=actor, override_id=override_id)
-    _follow_all(session, day, region, rectify_decide_days, rectify_remind_days)
+    _follow_all(session, day, region, rectify_decide_days, rectify_remind_days, rectify_working_days)
 
 
-def _follow_all(session: Session, day: date, region: str, decide_days: int, remind_days: int) -> None:
+def _follow_all(
+    session: Session, day: date, region: str, decide_days: int, remind_days: int, working_days: int
+) -> None:
     follow(session, day=day, region=region)
     closures.follow(session, day=day, region=region)
-    rectification_calendar.follow(
-        session, day=day, region=region, decide_days=decide_days, remind_days=remind_days
-    )
+    rectification_calendar.follow(session, day=day, region=region, decide_days=decide_days,
+                                  remind_days=remind_days, working_days=working_days)  # fmt: skip
 
 
 def follow(session: Session, *, day: date, region: str) -> int:

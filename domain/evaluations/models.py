@@ -85,3 +85,9 @@ class RectificationTask(IdMixin, Base):
     # number are taken then.
     decide_from: Mapped[date | None] = mapped_column(Date)
     decide_days: Mapped[int | None] = mapped_column()
+    # What `due_on` (the department's deadline of the round) is counted from, likewise: the day the
+    # task was opened or appealed, and its working days. Null for rounds opened before they were
+    # kept: the first round's is its creation day and the configured number; an appeal's is not
+    # known, and its deadline stays as it was counted.
+    due_from: Mapped[date | None] = mapped_column(Date)
+    due_days: Mapped[int | None] = mapped_column()

@@ -234,8 +234,10 @@ def decide(
             raise BadRating(fields={"reason": [Text("Say why you appeal", "请说明申诉理由")]})
         task.status, task.rounds = APPEALED, task.rounds + 1
         task.appeal_reason_enc = seal(encryptor, reason, APPEAL_PURPOSE)
+        calendar.hold(session)  # counted on the calendar as committed: rectification_calendar
+        task.due_from, task.due_days = local_date(now), working_days
         task.due_on = calendar.add_working_days(
-            session, local_date(now), working_days, region=region_of(session, task.evaluation_id)
+            session, task.due_from, working_days, region=region_of(session, task.evaluation_id)
         )
         task.escalated_at, task.decide_by, task.remind_on = None, None, None
         task.decide_from = task.decide_days = None

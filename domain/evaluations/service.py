@@ -137,11 +137,13 @@ def rate(
         session.rollback()
         raise AlreadyRated() from None
     if level in BAD:
+        calendar.hold(session)  # counted on the calendar as committed: rectification_calendar
         due = calendar.add_working_days(session, local_date(now), working_days, region=spec.region)
         session.add(RectificationTask(evaluation_id=evaluation.id, account_id=account_id,
                                       department=evaluation.department,
                                       department_code=department_code_of(session, app), status=OPEN,
-                                      due_on=due, rounds=1, created_at=now))  # fmt: skip
+                                      due_on=due, due_from=local_date(now), due_days=working_days,
+                                      rounds=1, created_at=now))  # fmt: skip
     # Forwarded to the province by a job written in this transaction (workers/tasks/evaluations.py).
     outbox.add(session, "evaluation.forward", {"evaluation_id": evaluation.id})
     session.commit()
