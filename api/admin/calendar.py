@@ -98,7 +98,8 @@ class Overrides(MethodView):
     @blp.response(201, OverrideSchema)
     def post(self, body: dict) -> CalendarOverride:
         """Add a local holiday or extra working day (one per region and date). The due dates of
-        open cases counting through that day in that region move with it."""
+        open cases counting through that day in that region move with it, and so do the
+        rectifications' deadlines and the citizens' periods to decide (never shortened)."""
         return calendar_changes.add_override(
             db.session(), actor=current_actor(), region=body["region"], day=body["date"],
             kind=body["kind"], reason=body["reason"], **_rectify_days(),
@@ -111,7 +112,8 @@ class OverrideItem(MethodView):
     @blp.doc(security=BEARER_SECURITY)
     @blp.response(204)
     def delete(self, override_id: str) -> None:
-        """Remove an override; the due dates of open cases counting through that day move back."""
+        """Remove an override; the due dates of open cases counting through that day move back
+        (a citizen's period to decide on a rectification is never shortened)."""
         calendar_changes.delete_override(
             db.session(), actor=current_actor(), override_id=override_id, **_rectify_days()
         )

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from core import clock as clock_mod
+from core.db import db
 from domain.evaluations import rectification
 from tests.api.v1.applications.conftest import SS_CARD, key, seeded, zhang  # noqa: F401 - fixtures
 from tests.concurrency import Competing
@@ -198,3 +199,40 @@ def test_a_response_counted_while_a_closure_is_entered_is_followed(
     assert other[0].result().status_code == 201
     assert _mine(client, zhang, app_id)["decide_by"] == "2026-12-15"
     assert _task(app_id).remind_on == date(2026, 12, 14)
+
+
+def test_a_period_the_sweeper_gives_while_a_closure_is_entered_is_followed(
+    app: Any,
+    client: Any,
+    zhang: dict,  # noqa: F811
+    officers: list[dict],  # noqa: F811
+    clock: Any,
+    monkeypatch: Any,
+) -> None:
+    """A response from before periods were kept gets one from the sweeper while an operator
+    enters a closure: the sweeper counts it under the calendar's lock, so the closure waits and
+    its follow-up then sees the period (PostgreSQL; SQLite's one writer orders them anyway)."""
+    from domain.evaluations import rectification_sweep
+    from domain.evaluations.models import RectificationTask
+
+    app_id, task_id = _bad_rating(client, zhang)
+    assert _respond(client, officers[0], task_id).status_code == 200
+    session = db.session()
+    task = session.get(RectificationTask, task_id)
+    task.decide_by = task.remind_on = task.decide_from = task.decide_days = None
+    session.commit()
+    editor = _editor(app, client, "cal-sweeper")
+    body = {"date": "2026-12-09", "region": "440100", "kind": "holiday", "reason": "台风停工"}
+    real, calls, other = rectification_sweep.remind_day, [], []
+
+    def counted(*args: Any) -> Any:  # the second count: the period about to be written
+        if threading.current_thread() is threading.main_thread():
+            calls.append(1)
+            if len(calls) == 2:
+                other.append(Competing(app, lambda c: c.post(OVERRIDES, json=body, headers=editor | key())))
+        return real(*args)
+
+    monkeypatch.setattr(rectification_sweep, "remind_day", counted)
+    rectification_sweep.close_undecided(db.session(), clock.now())
+    assert other[0].result().status_code == 201
+    assert _mine(client, zhang, app_id)["decide_by"] == "2026-12-15"
