@@ -8,15 +8,15 @@ setting a migration cannot read) and the sweeper gives each one its period, coun
 it first sees it.
 
 Revision ID: 4c7e2a9d1b60
-Revises: 9d4b2f6a1c83
-Create Date: 2026-12-26 09:00:00
+Revises: 5c9f3e7a0b26
+Create Date: 2026-12-28 09:00:00
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "4c7e2a9d1b60"
-down_revision = "9d4b2f6a1c83"
+down_revision = "5c9f3e7a0b26"
 branch_labels = None
 depends_on = None
 
