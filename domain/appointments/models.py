@@ -14,7 +14,10 @@ from sqlalchemy import (
     Integer,
     String,
     UniqueConstraint,
+    and_,
     false,
+    func,
+    or_,
     select,
     text,
     update,
@@ -101,22 +104,49 @@ class Appointment(IdMixin, Base):
     def settle_merge(cls, session: Session, *, source_id: str, target_id: str, now: datetime) -> None:
         """Before an account merge moves the bookings: where both accounts hold an active
         booking of the same item on the same day, the person keeps one place. The one checked
-        in is kept, else the surviving account's; the other is cancelled and, if it was only
-        booked, its place given back to the hall (one person, one place)."""
+        in is kept, else the surviving account's; the other is cancelled and its place given
+        back to the hall (one person, one place), also when it was checked in: a cancelled
+        booking holds no place (`HOLDS_PLACE`), as after a citizen's cancel.
+
+        Lock order as a cancel, a reschedule and the sweeper's release of a closed day: the
+        bookings first (the source's, which all move, and the target's active ones, by id; a
+        racing cancel or check-in of one is waited for and its outcome read), then each slot
+        that lost a booking, recounted (`recount_places`) in the order of the slots' ids."""
         A = cls
-        theirs = {
-            (a.service_code, a.day): a
-            for a in session.scalars(select(A).where(A.account_id == target_id, A.status.in_(ACTIVE)))
-        }
-        for mine in session.scalars(select(A).where(A.account_id == source_id, A.status.in_(ACTIVE))).all():
+        locked = session.scalars(
+            select(A)
+            .where(or_(A.account_id == source_id, and_(A.account_id == target_id, A.status.in_(ACTIVE))))
+            .order_by(A.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).all()
+        theirs = {(a.service_code, a.day): a for a in locked if a.account_id == target_id}
+        released: set[str] = set()
+        for mine in locked:
             other = theirs.get((mine.service_code, mine.day))
-            if other is None:
+            if mine.account_id != source_id or mine.status not in ACTIVE or other is None:
                 continue
             drop = other if mine.status == CHECKED_IN and other.status == BOOKED else mine
-            if drop.status == BOOKED:
-                S = AppointmentSlot
-                session.execute(
-                    update(S).where(S.id == drop.slot_id, S.booked > 0).values(booked=S.booked - 1)
-                )
             drop.status, drop.updated_at = CANCELLED, now
-        session.flush()
+            released.add(drop.slot_id)
+        session.flush()  # the bookings written before any slot is locked
+        for slot_id in sorted(released):
+            recount_places(session, slot_id)
+
+
+def recount_places(session: Session, slot_id: str) -> None:
+    """Set the slot's count to the bookings on it holding a place (`HOLDS_PLACE`).
+
+    The slot is locked first and counted in the statements after: an UPDATE whose SET counts
+    the bookings reads them as they were when it began, so a booking committed while it waited
+    for the slot's row (the closure taken back and the place claimed meanwhile) would be missed
+    and its `booked + 1` overwritten. A cancel, reschedule or check-in on a released slot locks
+    its booking first, so the release's UPDATE has already waited for it."""
+    A, S = Appointment, AppointmentSlot
+    session.execute(select(S.id).where(S.id == slot_id).with_for_update())
+    held = session.scalar(
+        select(func.count()).select_from(A).where(A.slot_id == slot_id, A.status.in_(HOLDS_PLACE))
+    )
+    session.execute(
+        update(S).where(S.id == slot_id).values(booked=held), execution_options={"synchronize_session": False}
+    )

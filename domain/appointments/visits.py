@@ -8,7 +8,7 @@ import hashlib
 import hmac
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from core import clock
@@ -21,11 +21,11 @@ from domain.appointments.models import (
     CANCELLED,
     CHECKED_IN,
     HALL_CLOSED,
-    HOLDS_PLACE,
     NO_SHOW,
     Appointment,
     AppointmentSlot,
     Hall,
+    recount_places,
 )
 from domain.appointments.service import locked, owned
 from domain.appointments.slots import BEIJING
@@ -151,24 +151,6 @@ def due_reminders(session: Session, now: datetime) -> list[tuple[Appointment, Ap
         kind = "hour" if slot.starts_at <= now + timedelta(hours=1) else "day"
         out.append((appointment, slot, kind))
     return out
-
-
-def recount_places(session: Session, slot_id: str) -> None:
-    """Set the slot's count to the bookings on it holding a place (`HOLDS_PLACE`).
-
-    The slot is locked first and counted in the statements after: an UPDATE whose SET counts
-    the bookings reads them as they were when it began, so a booking committed while it waited
-    for the slot's row (the closure taken back and the place claimed meanwhile) would be missed
-    and its `booked + 1` overwritten. A cancel, reschedule or check-in on a released slot locks
-    its booking first, so the release's UPDATE has already waited for it."""
-    A, S = Appointment, AppointmentSlot
-    session.execute(select(S.id).where(S.id == slot_id).with_for_update())
-    held = session.scalar(
-        select(func.count()).select_from(A).where(A.slot_id == slot_id, A.status.in_(HOLDS_PLACE))
-    )
-    session.execute(
-        update(S).where(S.id == slot_id).values(booked=held), execution_options={"synchronize_session": False}
-    )
 
 
 def release_closed(session: Session, now: datetime) -> list[tuple[Appointment, AppointmentSlot]]:
