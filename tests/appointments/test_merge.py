@@ -3,14 +3,21 @@ as the slots list shows it to every citizen."""
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime
 from typing import Any
+
+import pytest
+from sqlalchemy import event
 
 from core.db import db
 from domain.accounts import service as accounts
 from domain.accounts.models import Account
 from tests.api.v1.applications.conftest import relogin
 from tests.appointments.conftest import book, make_hall, next_working_day, slots
+from tests.appointments.test_closed_days import _close_day, _editor, _sweep_in_thread
+from tests.appointments.test_races import _places_match_bookings
+from tests.concurrency import Competing
 from tests.conftest import make_citizen
 from tests.domain.operators.factories import admin_headers, make_operator
 from tests.domain.test_merge_followups import wechat_citizen
@@ -63,3 +70,78 @@ def test_a_checked_in_duplicate_cancelled_by_a_merge_gives_its_place_back(
     shown = {s["id"]: s["available"] for s in slots(client, survivor, hall, day).get_json()}
     assert shown[first["id"]] == 1  # the kept visit still holds its place
     assert shown[second["id"]] == 2  # the cancelled duplicate's place is free again
+
+
+def _merge_with(app: Any, in_wechat: dict, request: Any) -> Any:
+    """Merge the WeChat account into the app account; right after the merge's first row lock (a
+    booking or a slot) `request` runs as a competing request (tests.concurrency), given a moment."""
+    merging, other = threading.current_thread(), []
+
+    def first_lock(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        sql = " ".join(statement.split()).upper()
+        locks = sql.startswith("UPDATE APPOINTMENT") or (sql.startswith("SELECT") and "FOR UPDATE" in sql
+                                                         and "FROM APPOINTMENT" in sql)  # fmt: skip
+        if threading.current_thread() is merging and locks and not other:
+            other.append(Competing(app, request))
+
+    event.listen(db.engine, "after_cursor_execute", first_lock)
+    try:
+        _merge_wechat_into_app(app, in_wechat)
+    finally:
+        event.remove(db.engine, "after_cursor_execute", first_lock)
+    assert other, "the merge locked no booking or slot"
+    return other[0]
+
+
+def _both_booked(app: Any, client: Any) -> tuple[dict, dict, list]:
+    """An app account and a WeChat account of one person, each booked the item on the same day."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time: the merge and a competitor never hold rows at once")
+    hall, day = make_hall(app, per_window=2), next_working_day(app)
+    on_app, in_wechat = make_citizen(app, phone=PHONE), wechat_citizen(app)
+    listed = slots(client, on_app, hall, day).get_json()
+    booked = [
+        book(client, who, s["id"]).get_json() for who, s in zip((on_app, in_wechat), listed, strict=False)
+    ]
+    return on_app, in_wechat, booked
+
+
+def _statuses(app: Any, client: Any, on_app: dict) -> list[str]:
+    survivor = relogin(app, on_app)
+    return sorted(a["status"] for a in client.get("/v1/appointments", headers=survivor["headers"]).get_json())
+
+
+def test_a_merge_and_the_halls_release_of_the_same_bookings_wait_for_each_other_not_deadlock(
+    app: Any, client: Any
+) -> None:
+    """Both accounts booked the item on a day the hall then closed; the sweeper's pass releases
+    that day right after the merge's first row lock. The pass locks the bookings, then the
+    slots, so a merge locking a slot before the bookings deadlocked with it (PostgreSQL aborts
+    one: a 500 for the citizen binding their phone). Locking in the same order, the pass waits,
+    then releases the booking the merge kept."""
+    on_app, in_wechat, _ = _both_booked(app, client)
+    _close_day(client, _editor(app, client), next_working_day(app))
+    sweep = _merge_with(app, in_wechat, _sweep_in_thread(app))
+    assert sweep.waited  # the pass came while the merge held its rows, and waited
+    assert sweep.result()["appointments_closed_told"] == 1  # the kept booking, released
+    assert _statuses(app, client, on_app) == ["cancelled", "hall_closed"]
+    _places_match_bookings()
+
+
+def test_a_cancel_of_the_duplicate_during_the_merge_waits_and_the_place_goes_back_once(
+    app: Any, client: Any
+) -> None:
+    """The WeChat account cancels its booking (the duplicate the merge drops) right after the
+    merge's first row lock. A cancel locks the booking, then the slot: a merge locking the slot
+    first deadlocked with it. Now the cancel waits; the booking has moved to the surviving
+    account by then (404 for the closed account), and its place was given back once."""
+    on_app, in_wechat, booked = _both_booked(app, client)
+    cancel = _merge_with(
+        app, in_wechat,
+        lambda c: c.post(f"/v1/appointments/{booked[1]['id']}/cancel", headers=in_wechat["headers"]),
+    )  # fmt: skip
+    assert cancel.waited
+    answer = cancel.result()
+    assert answer.status_code == 404, answer.get_json()
+    assert _statuses(app, client, on_app) == ["booked", "cancelled"]
+    _places_match_bookings()
