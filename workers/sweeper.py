@@ -137,25 +137,21 @@ def housekeeping(session: object, interval: float) -> dict:
 
 
 def appointment_pass(session: object) -> dict:
-    """No-shows, the reminders due (the day before, one hour before), and the bookings of days the
-    hall closed (cancelled by the hall, their citizens told), through notifications."""
+    """The bookings of days the hall closed (cancelled by the hall, their citizens told), then
+    no-shows and the reminders due (the day before, one hour before), through notifications.
+
+    Two transactions, the release committed first: it locks bookings, then slots, as a cancel
+    and an account merge do. Marking no-shows (and the rectifications' rows) in the same
+    transaction before it would hold bookings a merge may lock ahead of the closed day's in its
+    id order, each then waiting for the other (a deadlock on PostgreSQL)."""
     from api.deps import services
     from core import clock
     from domain.appointments import visits
     from domain.appointments.models import Hall
+    from domain.evaluations import rectification_sweep
     from notifications import fanout
 
     now = clock.now()
-    missed = visits.mark_no_shows(session, now)  # type: ignore[arg-type]
-    from domain.evaluations import rectification_sweep
-
-    escalated = rectification_sweep.escalate_overdue(session, now)  # type: ignore[arg-type]
-    if escalated:
-        log.warning("rectifications overdue", extra={"escalated": escalated})
-    for task in rectification_sweep.due_for_reminder(session, now):  # type: ignore[arg-type]
-        # The departments' reminder: the operators' alerting picks these lines up.
-        log.warning("rectification due soon", extra={"task_id": task.id, "department": task.department,
-                                                     "due_on": task.due_on.isoformat()})  # fmt: skip
     settings = services().notifications.settings
     names = services().catalog.snapshot().by_code
 
@@ -173,10 +169,6 @@ def appointment_pass(session: object) -> dict:
         )  # fmt: skip
         return note is not None
 
-    reminded = sum(
-        tell(appointment, slot, "appointment_reminder", f"appointment:{appointment.id}:{kind}")
-        for appointment, slot, kind in visits.due_reminders(session, now)  # type: ignore[arg-type]
-    )
     told = sum(
         tell(
             appointment,
@@ -185,6 +177,19 @@ def appointment_pass(session: object) -> dict:
             f"appointment:{appointment.id}:closed:{slot.day.isoformat()}",
         )
         for appointment, slot in visits.release_closed(session, now)  # type: ignore[arg-type]
+    )
+    session.commit()  # type: ignore[attr-defined]
+    missed = visits.mark_no_shows(session, now)  # type: ignore[arg-type]
+    escalated = rectification_sweep.escalate_overdue(session, now)  # type: ignore[arg-type]
+    if escalated:
+        log.warning("rectifications overdue", extra={"escalated": escalated})
+    for task in rectification_sweep.due_for_reminder(session, now):  # type: ignore[arg-type]
+        # The departments' reminder: the operators' alerting picks these lines up.
+        log.warning("rectification due soon", extra={"task_id": task.id, "department": task.department,
+                                                     "due_on": task.due_on.isoformat()})  # fmt: skip
+    reminded = sum(
+        tell(appointment, slot, "appointment_reminder", f"appointment:{appointment.id}:{kind}")
+        for appointment, slot, kind in visits.due_reminders(session, now)  # type: ignore[arg-type]
     )
     session.commit()  # type: ignore[attr-defined]
     return {

@@ -145,3 +145,46 @@ def test_a_cancel_of_the_duplicate_during_the_merge_waits_and_the_place_goes_bac
     assert answer.status_code == 404, answer.get_json()
     assert _statuses(app, client, on_app) == ["booked", "cancelled"]
     _places_match_bookings()
+
+
+def test_a_merge_during_the_sweepers_no_shows_waits_and_neither_deadlocks(
+    app: Any, client: Any, clock: Any, monkeypatch: Any
+) -> None:
+    """The WeChat account missed one visit and booked another on a day the hall then closed; the
+    merge comes while the sweeper's pass holds the missed booking (marked a no-show, not yet
+    committed). The merge locks its bookings in the order of their ids, the closed day's first:
+    a pass that went on to release that day in the same transaction waited for the merge while
+    the merge waited for it (PostgreSQL aborts one). The release is committed before the
+    no-shows are marked: the merge waits for the pass, then moves both bookings."""
+    from domain.appointments import service, visits
+    from tests.appointments.test_closed_days import _held, _sweep, _working_day_after
+    from tests.appointments.test_races import Competitor
+
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time: the merge and the sweeper never hold rows at once")
+    # Booking ids in the order of booking (random otherwise), so the closed day's booking is the
+    # first the merge locks: the order in which the two locks cross.
+    serial = iter(range(1, 100))
+    monkeypatch.setattr(service, "new_id", lambda: f"00000000-0000-4000-8000-{next(serial):012d}")
+    hall, missed_day = make_hall(app, per_window=2), next_working_day(app)
+    closed_day = _working_day_after(app, missed_day)
+    on_app, in_wechat = make_citizen(app, phone=PHONE), wechat_citizen(app)
+    closed_first = slots(client, in_wechat, hall, closed_day).get_json()[0]
+    assert book(client, in_wechat, closed_first["id"]).status_code == 201
+    missed = slots(client, in_wechat, hall, missed_day).get_json()[0]
+    assert book(client, in_wechat, missed["id"]).status_code == 201
+    _close_day(client, _editor(app, client), closed_day)
+    clock.advance(datetime.fromisoformat(missed["ends_at"]).timestamp() + 3600 - clock.time())
+
+    def merge(_client: Any) -> None:
+        with app.app_context():
+            _merge_wechat_into_app(app, in_wechat)
+
+    merging = Competitor(monkeypatch, app, visits, "mark_no_shows", merge, after=True)
+    swept = _sweep()
+    merging.result()
+    assert (swept["no_shows"], swept["appointments_closed_told"]) == (1, 1)
+    assert merging.finished_at_once is False  # it waited for the pass
+    assert _statuses(app, client, on_app) == ["hall_closed", "no_show"]
+    # The missed visit keeps its place (a no-show does); the closed day's is given back.
+    assert (_held(missed["id"]), _held(closed_first["id"])) == (1, 0)
