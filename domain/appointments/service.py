@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from core import clock
 from core.db import constraint_of, is_id, lock_one, new_id
 from core.db_statements import run_precompiled
+from domain.accounts import open_guard
 from domain.accounts.errors import AccountNotFound
 from domain.accounts.models import DELETED, Account
 from domain.appointments.errors import (
@@ -423,9 +424,12 @@ def reschedule(session: Session, *, account_id: str, appointment_id: str, slot_i
     applies to a move as to a booking (403 appointments.booking_paused; the old booking stays),
     except out of a day the hall closed: the citizen did not give up that place.
 
-    The booking's row is locked first (a racing cancel, reschedule or check-in waits, then gets
-    409); the two slots are then written in the order of their ids, so two reschedules crossing
-    the same two slots cannot deadlock."""
+    The account is locked first (FOR KEY SHARE, as the new booking's row needs anyway:
+    `open_guard`), so an account merge holding it (FOR UPDATE, then the bookings) is waited for
+    before the booking, not after: the other order deadlocked. Then the booking's row (a racing
+    cancel, reschedule or check-in waits, then gets 409); the two slots are then written in the
+    order of their ids, so two reschedules crossing the same two slots cannot deadlock."""
+    open_guard.lock_for_change(session, account_id)
     appointment = owned(session, account_id, appointment_id, lock=True)
     old_slot = session.get(AppointmentSlot, appointment.slot_id)
     now = clock.now()
