@@ -140,10 +140,11 @@ def appointment_pass(session: object) -> dict:
     """The bookings of days the hall closed (cancelled by the hall, their citizens told), then
     no-shows and the reminders due (the day before, one hour before), through notifications.
 
-    Two transactions, the release committed first: it locks bookings, then slots, as a cancel
-    and an account merge do. Marking no-shows (and the rectifications' rows) in the same
-    transaction before it would hold bookings a merge may lock ahead of the closed day's in its
-    id order, each then waiting for the other (a deadlock on PostgreSQL)."""
+    Each step its own transaction, the release first: it locks accounts, bookings, then slots,
+    as an account merge does. Held on into a later step (or from an earlier one), one step's
+    rows wait for a merge that waits for them: the no-shows just marked while the closed day's
+    bookings are released, an escalated rectification (a merge moves it) while a reminder's row
+    waits for its account (a deadlock on PostgreSQL)."""
     from api.deps import services
     from core import clock
     from domain.appointments import visits
@@ -180,6 +181,7 @@ def appointment_pass(session: object) -> dict:
     )
     session.commit()  # type: ignore[attr-defined]
     missed = visits.mark_no_shows(session, now)  # type: ignore[arg-type]
+    session.commit()  # type: ignore[attr-defined]
     escalated = rectification_sweep.escalate_overdue(session, now)  # type: ignore[arg-type]
     if escalated:
         log.warning("rectifications overdue", extra={"escalated": escalated})
@@ -187,6 +189,7 @@ def appointment_pass(session: object) -> dict:
         # The departments' reminder: the operators' alerting picks these lines up.
         log.warning("rectification due soon", extra={"task_id": task.id, "department": task.department,
                                                      "due_on": task.due_on.isoformat()})  # fmt: skip
+    session.commit()  # type: ignore[attr-defined]
     reminded = sum(
         tell(appointment, slot, "appointment_reminder", f"appointment:{appointment.id}:{kind}")
         for appointment, slot, kind in visits.due_reminders(session, now)  # type: ignore[arg-type]

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from core import clock
 from core.db import is_id
 from core.errors import AppError
+from domain.accounts.models import Account
 from domain.applications.case_numbers import next_serial
 from domain.appointments.errors import AlreadyCheckedIn, CancelledByHall, HallNotFound, NotActive, OtherHall
 from domain.appointments.models import (
@@ -167,9 +168,21 @@ def release_closed(session: Session, now: datetime) -> list[tuple[Appointment, A
     places nobody holds.
 
     One conditional UPDATE: a cancel or reschedule holding the booking's row is waited for, and
-    a booking it changed meanwhile is no longer `booked` here; the recount comes after it."""
+    a booking it changed meanwhile is no longer `booked` here; the recount comes after it.
+
+    Lock order as an account merge's: the bookings' accounts first (FOR KEY SHARE, in the order
+    of their ids; the closure notices' rows name them, and their foreign key takes that lock
+    anyway), then the bookings, then the slots. Taken only at the notice, after the booking, a
+    face check merging the account (accounts FOR UPDATE, then their bookings) deadlocked."""
     A, S = Appointment, AppointmentSlot
     closed_slots = select(S.id).where(S.closed.is_(True)).scalar_subquery()
+    owners = select(A.account_id).where(A.status == BOOKED, A.slot_id.in_(closed_slots)).distinct()
+    session.execute(
+        select(Account.id)
+        .where(Account.id.in_(owners))
+        .order_by(Account.id)
+        .with_for_update(read=True, key_share=True)
+    )
     released = session.execute(
         update(A)
         .where(A.status == BOOKED, A.slot_id.in_(closed_slots))

@@ -48,3 +48,35 @@ def test_a_face_merge_during_a_move_of_the_merged_accounts_booking_waits_for_the
         ("booked", None), ("cancelled", moved.get_json()["id"]),
     ]  # fmt: skip
     _places_match_bookings()
+
+
+def test_a_face_merge_during_the_halls_release_of_the_merged_accounts_booking_waits_for_it(
+    client: Any, app: Any, wx: Any, sims: Any, monkeypatch: Any
+) -> None:
+    """The sweeper releases the booking of a day the hall closed and tells its citizen; the face
+    check merging that citizen's account comes in between. The notice's row names the account
+    (its foreign key takes the account FOR KEY SHARE) after the pass locked the booking and its
+    slot, while the merge holds the account FOR UPDATE and waits for the booking: each waited
+    for the other. The pass now locks the bookings' accounts first, as the merge does."""
+    from notifications import fanout
+    from tests.appointments.test_closed_days import _close_day, _editor, _sweep
+
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time: the merge and the sweeper never hold rows at once")
+    first = _face_verified_app(client, app, sims)
+    second = mini_citizen(client, wx)
+    hall, day = make_hall(app), next_working_day(app)
+    assert book(client, second, slots(client, second, hall, day).get_json()[0]["id"]).status_code == 201
+    _close_day(client, _editor(app, client), day)
+    body = start(client, second, "wechat_face").get_json()
+    sims["wechat_face"].perform(ref_of(body), "pass")
+    merging = Competitor(
+        monkeypatch, app, fanout, "notify", lambda c: complete(c, second, body["verification"]["id"])
+    )
+    assert _sweep()["appointments_closed_told"] == 1
+    merged = merging.result()
+    assert merged.status_code == 200 and merged.get_json()["merged"] is True, merged.get_json()
+    assert merging.finished_at_once is False  # the merge waited for the pass
+    mine = client.get("/v1/appointments", headers=first["headers"]).get_json()
+    assert [a["status"] for a in mine] == ["hall_closed"]
+    _places_match_bookings()
