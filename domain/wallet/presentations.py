@@ -103,7 +103,7 @@ def verify(
     account, the certificate and the code are locked in that order, the order of the closure
     and of the wallet's sync, and the code is spent. A code whose certificate left the wallet
     meanwhile (the account closed, the certificate dropped) is PresentationWithdrawn, with
-    nothing written."""
+    nothing written but the audit of the officer's read of the holder's identity."""
     try:
         claims = deps.tokens.verify(token, audience=AUDIENCE)
     except TokenExpired as exc:
@@ -128,6 +128,10 @@ def verify(
     except VerifiedIdentityRequired:  # erased by a closure since the rows were read
         session.rollback()
         raise PresentationWithdrawn() from None
+    # The name and ID number are decrypted and go to the library now: the read is on record
+    # whatever becomes of the scan (another officer spends the code first, the account closes).
+    # Nothing is locked yet, and nothing else is pending in this transaction.
+    session.commit()
     detail, gone = None, False
     try:
         detail = ask(deps, row, who, "verification")
