@@ -68,8 +68,11 @@ def test_two_officers_scanning_one_code_both_reads_are_audited(app, client, hall
 
 
 def test_a_scan_withdrawn_by_a_closure_meanwhile_still_audits_its_read(
-    app, client, hall_officer, monkeypatch
-):  # noqa: F811
+    app,
+    client,
+    hall_officer,  # noqa: F811
+    monkeypatch,
+):
     who = verified_as(app, holder_of_valid_id())
     card = of_type(wallet(client, who), ID_CARD)
     token = present(client, who, card["id"]).get_json()["token"]
