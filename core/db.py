@@ -326,5 +326,6 @@ def database_away(exc: BaseException) -> bool:
 
 
 def lock_not_available(exc: BaseException) -> bool:
-    """A `FOR UPDATE NOWAIT` that found the row locked (PostgreSQL 55P03)."""
+    """A `FOR UPDATE NOWAIT` that found the row locked, or a lock wait past `lock_timeout`
+    (PostgreSQL 55P03)."""
     return getattr(getattr(exc, "orig", None), "sqlstate", None) == "55P03"

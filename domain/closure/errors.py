@@ -22,3 +22,15 @@ class FreshLoginRequired(AppError):
     code = "account.closure_login_required"
     message_zh = "为确认是您本人操作，请退出后重新登录，{minutes} 分钟内完成注销"
     message_en = "To confirm it is you, log in again and close the account within {minutes} minutes"
+
+
+class ClosureBusy(AppError):
+    """A case of the account was being written at every try: asked again in a moment, the
+    closure finds it finished (and refused for it, or not). Nothing was written."""
+
+    status = 503
+    code = "account.closure_busy"
+    message_zh = "您有办件正在提交或更新，请稍后再试注销"
+    message_en = (
+        "A case of yours is being submitted or updated; please try closing the account again in a moment"
+    )

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, exists, select
+from sqlalchemy import delete, exists, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -50,7 +50,7 @@ from domain.auth import sessions, sms_login
 from domain.auth.models import LoginSession, SmsChallenge
 from domain.auth.revocation import RevocationList
 from domain.closure import blockers
-from domain.closure.errors import ClosureBlocked, FreshLoginRequired
+from domain.closure.errors import ClosureBlocked, ClosureBusy, FreshLoginRequired
 from domain.identity.models import ConsentRecord, IdentityVerification
 from domain.shared_data.models import SharingGrant
 
@@ -65,6 +65,7 @@ ATTEMPTS_PER_HOUR = 10
 # How often the closure steps back for a case a submission (or another writer) holds before it
 # waits for the case holding the account, as it once always did.
 CASE_LOCK_TRIES = 3
+CASE_WAIT_SECONDS = 5.0  # between tries, for a writer to finish with a case
 
 # Per-account tables whose rows outlive the closure, and why (tests hold every table with an
 # `account_id` to being either erased or named here).
@@ -205,8 +206,9 @@ def _lock_account_and_cases(session: Session, account_id: str) -> Account:
     Never waits for a case while holding the account: a submission holding its case takes a
     key-share lock on the account (its consent's foreign key; the wallet's sync of a certificate
     with no wallet row), so that wait was a deadlock PostgreSQL broke with a 503. A case held by
-    a writer: roll back, wait for it holding nothing, and try again; the last try waits as it is."""
-    cases = select(Application.id).where(Application.account_id == account_id)
+    a writer: roll back, wait for it holding nothing (at most CASE_WAIT_SECONDS), and try again;
+    held at every one of CASE_LOCK_TRIES tries, ClosureBusy (a short retry), nothing written."""
+    cases = select(Application.id).where(Application.account_id == account_id).order_by(Application.id)
     for attempt in range(CASE_LOCK_TRIES):
         account = lock_one(session, Account, Account.id == account_id)
         if account is None or account.status == DELETED:
@@ -214,15 +216,29 @@ def _lock_account_and_cases(session: Session, account_id: str) -> Account:
             raise AccountNotFound()
         take_write_lock(session, Application.__table__, Application.account_id == account_id)
         try:
-            session.execute(cases.with_for_update(nowait=attempt < CASE_LOCK_TRIES - 1))
+            session.execute(cases.with_for_update(nowait=True))
             return account
         except OperationalError as exc:
             if not lock_not_available(exc):
                 raise
         session.rollback()
-        session.execute(cases.with_for_update())  # the writer finishes: it needs nothing held here
+        if attempt < CASE_LOCK_TRIES - 1:
+            _wait_for_cases(session, cases)
+    raise ClosureBusy(headers={"Retry-After": "2"})
+
+
+def _wait_for_cases(session: Session, cases: Any) -> None:
+    """Wait until the cases' writers are done, holding nothing else, for at most
+    CASE_WAIT_SECONDS (PostgreSQL's lock_timeout for this transaction); then roll back."""
+    try:
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(text(f"SET LOCAL lock_timeout = '{int(CASE_WAIT_SECONDS * 1000)}ms'"))
+        session.execute(cases.with_for_update())
+    except OperationalError as exc:
+        if not lock_not_available(exc):
+            raise
+    finally:
         session.rollback()
-    raise AssertionError("unreachable: the last try waits")
 
 
 def _audit_refusal(

@@ -94,3 +94,41 @@ def test_a_submission_holding_its_case_while_the_account_closes(
     assert submitted.status_code == 200, submitted.get_data(as_text=True)
     closure_refused_for_the_case(others[0].result(), ready["id"])
     assert submitted_case(ready["id"]) == "submitted"
+
+
+def test_a_case_held_at_every_try_is_a_short_retry_never_a_wait_holding_the_account(
+    app: Any,
+    client: Any,
+    seeded: Any,  # noqa: F811
+    monkeypatch: Any,
+) -> None:
+    # As on the last of several conflicts in a row: the closure does not fall back to waiting for
+    # the case while it holds the account (the old deadlock); it answers a short retry, writes
+    # nothing, and the submission lands. Tried again, the closure is refused for the case.
+    from domain.closure import service as closure_service
+
+    monkeypatch.setattr(closure_service, "CASE_LOCK_TRIES", 1)
+    person = person_where(
+        lambda p: "insured_since" in p.extra and any(c.state == "01" for c in certs(p, ID_CARD)), skip=6
+    )
+    who, ready = _ss_card_ready(app, client, person)
+    real = checks.check_data
+    others: list[Competing] = []
+
+    def then_close(*args: Any, **kw: Any) -> Any:
+        if not others:
+            others.append(Competing(app, lambda http: close(http, who)))
+        return real(*args, **kw)
+
+    monkeypatch.setattr(checks, "check_data", then_close)
+    submitted = submit(client, who, ready)
+    busy = others[0].result()
+    assert submitted.status_code == 200, submitted.get_data(as_text=True)
+    if db.engine.dialect.name == "postgresql":  # SQLite's one writer orders them instead
+        assert busy.status_code == 503, busy.get_data(as_text=True)
+        assert busy.get_json()["error"]["code"] == "account.closure_busy"
+        assert busy.headers["Retry-After"] == "2"
+        closure_refused_for_the_case(close(client, who), ready["id"])
+    else:
+        closure_refused_for_the_case(busy, ready["id"])
+    assert submitted_case(ready["id"]) == "submitted"
