@@ -15,8 +15,11 @@ follow even when their due date lies before it: a pause may run past the due dat
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -35,6 +38,8 @@ from domain.evaluations.service import RECTIFY_WORKING_DAYS
 from domain.operators.audit_log import Actor
 
 BATCH = 500
+
+log = logging.getLogger(__name__)
 
 
 def add_override(
@@ -67,10 +72,24 @@ def delete_override(
 def _follow_all(
     session: Session, day: date, region: str, decide_days: int, remind_days: int, working_days: int
 ) -> None:
-    follow(session, day=day, region=region)
-    closures.follow(session, day=day, region=region)
-    rectification_calendar.follow(session, day=day, region=region, decide_days=decide_days,
-                                  remind_days=remind_days, working_days=working_days)  # fmt: skip
+    """Each follow-up on its own: the override is committed already, so one that fails (logged,
+    with the day and region to enter again) neither stops the others nor turns the operator's
+    answer into an error for an override that is in force."""
+    steps: list[tuple[str, Callable[[], Any]]] = [
+        ("cases", lambda: follow(session, day=day, region=region)),
+        ("halls", lambda: closures.follow(session, day=day, region=region)),
+        ("rectifications", lambda: rectification_calendar.follow(
+            session, day=day, region=region, decide_days=decide_days, remind_days=remind_days,
+            working_days=working_days)),
+    ]  # fmt: skip
+    for name, step in steps:
+        try:
+            step()
+        except Exception as exc:
+            session.rollback()
+            log.error("a calendar follow-up did not finish",
+                      extra={"step": name, "day": day.isoformat(), "region": region,
+                             "error": type(exc).__name__})  # fmt: skip
 
 
 def follow(session: Session, *, day: date, region: str) -> int:

@@ -29,7 +29,8 @@ counts on the new calendar or is committed, and so seen here; recounting it agai
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
 from datetime import date
 
 from sqlalchemy import ColumnElement, select
@@ -50,6 +51,8 @@ from domain.evaluations.service import RECTIFY_WORKING_DAYS
 
 BATCH = 500
 
+log = logging.getLogger(__name__)
+
 
 def follow(
     session: Session, *, day: date, region: str, decide_days: int = DECIDE_WORKING_DAYS,
@@ -63,14 +66,29 @@ def follow(
     T = RectificationTask
     decide = T.status == RESPONDED, T.decide_by.is_not(None), T.decide_by >= day
     moved = sum(
-        _recount(session, task, day, region, decide_days, remind_days) for task in _locked(session, *decide)
+        _isolated(session, task, lambda t: _recount(session, t, day, region, decide_days, remind_days))
+        for task in _locked(session, *decide)
     )
     today = local_date(clock.now())
     answer = T.status.in_((OPEN, APPEALED)), T.due_on >= day
     moved += sum(
-        _recount_due(session, task, day, region, working_days, today) for task in _locked(session, *answer)
+        _isolated(session, task, lambda t: _recount_due(session, t, day, region, working_days, today))
+        for task in _locked(session, *answer)
     )
     return moved
+
+
+def _isolated(session: Session, task: RectificationTask, recount: Callable[[RectificationTask], int]) -> int:
+    """`recount(task)` in a savepoint: a task that cannot be recounted (its case's pinned item
+    version unreadable, a count past the calendar's range) is left as it was and logged by id,
+    and the others go on (the override itself is already committed)."""
+    try:
+        with session.begin_nested():
+            return recount(task)
+    except Exception as exc:
+        log.error("a rectification task could not follow the calendar",
+                  extra={"task_id": task.id, "error": type(exc).__name__})  # fmt: skip
+        return 0
 
 
 def _locked(session: Session, *where: ColumnElement[bool]) -> Iterator[RectificationTask]:

@@ -236,3 +236,38 @@ def test_a_period_the_sweeper_gives_while_a_closure_is_entered_is_followed(
     rectification_sweep.close_undecided(db.session(), clock.now())
     assert other[0].result().status_code == 201
     assert _mine(client, zhang, app_id)["decide_by"] == "2026-12-15"
+
+
+def test_one_task_that_cannot_be_recounted_leaves_the_others_followed_and_the_override_answered(
+    app: Any,
+    client: Any,
+    zhang: dict,  # noqa: F811
+    officers: list[dict],  # noqa: F811
+    clock: Any,
+) -> None:
+    # The override is committed before its follow-ups: a task that cannot be recounted (its
+    # case's pinned item version unreadable) is skipped and logged, not an error answered for
+    # an override that is in force, with the other tasks' periods left on the old calendar.
+    from sqlalchemy import select as _select
+
+    from domain.applications.models import Application
+    from domain.calendar.models import CalendarOverride
+
+    first_app, first = _bad_rating(client, zhang)
+    second_app, second = _bad_rating(client, zhang)
+    for t in (first, second):
+        assert _respond(client, officers[0], t).status_code == 200
+    broken_app = first_app if first < second else second_app  # recounted first
+    good_app = second_app if broken_app == first_app else first_app
+    session = db.session()
+    row = session.get(Application, broken_app)
+    row.items = [dict(row.items[0], version=999)]  # a pinned version the catalog no longer has
+    session.commit()
+
+    body = {"date": "2026-12-09", "region": "440100", "kind": "holiday", "reason": "台风停工"}
+    answer = client.post(OVERRIDES, json=body, headers=_editor(app, client, "cal-x") | key())
+    assert answer.status_code == 201, answer.get_json()
+    stored = db.session().scalar(_select(CalendarOverride).where(CalendarOverride.day == date(2026, 12, 9)))
+    db.session().rollback()
+    assert stored is not None
+    assert _task(good_app).decide_by == date(2026, 12, 15)
