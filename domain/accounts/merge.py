@@ -51,7 +51,14 @@ def owned_models() -> list[type]:
 def fold_into(session: Session, *, source: Account, target: Account, actor_id: str, reason: str) -> None:
     """Move everything `source` owns to `target` and close `source` (status deleted,
     merged_into = target). Audited with the citizen who triggered it. Flushed, not committed;
-    the caller ends the source's sessions and app grants (domain.auth.sessions.revoke_all)."""
+    the caller ends the source's sessions and app grants (domain.auth.sessions.revoke_all).
+
+    Both accounts are locked first, FOR UPDATE in id order, whichever route merges (a phone
+    bound, a face check): a booking, a move or a release on either waits for the merge, so the
+    duplicates `settle_merge` finds are still all there is when the rows move (a booking made
+    meanwhile broke the one-per-day rule: a 500 for the citizen binding their phone)."""
+    both = select(Account.id).where(Account.id.in_((source.id, target.id)))
+    session.execute(both.order_by(Account.id).with_for_update())
     now = clock.now()
     owned = owned_models()
     for model in owned:

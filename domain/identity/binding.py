@@ -232,9 +232,9 @@ def bind(session: Session, *, deps: IdentityDeps, account_id: str, proof: Proof)
 
 
 def _locked(session: Session, *account_ids: str) -> dict[str, Account]:
-    """The accounts, locked for this transaction (PostgreSQL) and read afresh."""
+    """The accounts, locked for this transaction (PostgreSQL) in id order and read afresh."""
     rows = session.scalars(
-        select(Account).where(Account.id.in_(account_ids)).with_for_update()
+        select(Account).where(Account.id.in_(account_ids)).order_by(Account.id).with_for_update()
         .execution_options(populate_existing=True)
     )  # fmt: skip
     return {row.id: row for row in rows}

@@ -188,3 +188,28 @@ def test_a_merge_during_the_sweepers_no_shows_waits_and_neither_deadlocks(
     assert _statuses(app, client, on_app) == ["hall_closed", "no_show"]
     # The missed visit keeps its place (a no-show does); the closed day's is given back.
     assert (_held(missed["id"]), _held(closed_first["id"])) == (1, 0)
+
+
+def test_a_booking_by_the_survivor_during_a_phone_merge_waits_and_one_place_is_held(
+    app: Any, client: Any, monkeypatch: Any
+) -> None:
+    """The phone route's merge locks both accounts first, as the face check's: a booking by the
+    surviving account made while the merge settles waits for it, and is then refused or placed
+    (before, it went through and the merge's move broke the one-booking-per-day index: a 500 for
+    the citizen binding their phone)."""
+    from domain.appointments.models import Appointment
+    from tests.appointments.test_races import Competitor
+
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL race")
+    hall, day = make_hall(app, per_window=2), next_working_day(app)
+    on_app, in_wechat = make_citizen(app, phone=PHONE), wechat_citizen(app)
+    listed = slots(client, on_app, hall, day).get_json()
+    assert book(client, in_wechat, listed[0]["id"]).status_code == 201
+    survivor_books = Competitor(
+        monkeypatch, app, Appointment, "settle_merge",
+        lambda c: book(c, on_app, listed[1]["id"]), after=True,
+    )  # fmt: skip
+    _merge_wechat_into_app(app, in_wechat)
+    assert survivor_books.result().status_code in (201, 409)
+    _places_match_bookings()
