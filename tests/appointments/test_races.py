@@ -59,10 +59,14 @@ def _rows(sql: str, **params: Any) -> list[Any]:
 
 
 def _places_match_bookings() -> None:
-    """Every slot's counter equals its active bookings; one active booking per citizen, item and day."""
+    """Every slot's counter equals its bookings holding a place (booked, checked in, no-show:
+    HOLDS_PLACE); one active booking per citizen, item and day."""
+    from domain.appointments.models import HOLDS_PLACE
+
+    holding = ", ".join(f"'{status}'" for status in HOLDS_PLACE)
     counts = _rows(
         "SELECT s.id, s.capacity, s.booked, (SELECT count(*) FROM appointments a WHERE a.slot_id = s.id"
-        " AND a.status IN ('booked', 'checked_in')) FROM appointment_slots s"
+        f" AND a.status IN ({holding})) FROM appointment_slots s"
     )
     assert all(booked == active <= capacity for _, capacity, booked, active in counts), counts
     doubled = _rows(
