@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from core import audit, clock
 from core.crypto import Encryptor, LookupHasher
+from core.db import take_write_lock
 from core.masking import mask_phone
 from domain.accounts import merge, open_guard
 from domain.accounts.errors import AccountLocked, AccountNotFound, PhoneBoundElsewhere
@@ -194,11 +195,24 @@ def bind_phone(
     conflict for a later, stronger check.
 
     The account is locked first (open_guard.lock_for_change): a bind racing its closure either
-    commits first or is refused (404), so a number never stays on a closed account.
+    commits first or is refused (404), so a number never stays on a closed account. When the
+    number is another account's, both are locked instead, FOR UPDATE in id order (as every
+    merge: domain/accounts/merge.py) and everything is judged on them as read under that lock: a
+    shared lock taken first and raised at the merge deadlocked two binds of the same pair (a
+    double tap), and checks made before the lock could fold into an account closed meanwhile.
     """
-    open_guard.lock_for_change(session, account.id)
     lookup = phone_lookup(hasher, phone)
-    existing = _identity(session, PHONE, PHONE_ISSUER, lookup)
+    seen = _identity(session, PHONE, PHONE_ISSUER, lookup)  # unlocked: whose the number is
+    pair = {account.id} if seen is None else {account.id, seen.account_id}
+    if len(pair) == 2:
+        _lock_for_merge(session, pair)
+        if account.status == DELETED:  # merged or closed while this waited (a double tap's second)
+            raise AccountNotFound()
+    else:
+        open_guard.lock_for_change(session, account.id)
+    existing = _identity_fresh(session, lookup)
+    if existing is not None and existing.account_id not in pair:  # taken by a third meanwhile
+        raise PhoneBoundElsewhere()
     if existing is not None and existing.account_id == account.id:
         return PhoneBinding(account, None)
     own_phone = session.scalar(
@@ -234,6 +248,31 @@ def bind_phone(
     if verified:  # the identity came along (it follows the person): so do its level and face time
         target.identity_level, target.live_checked_at = account.identity_level, account.live_checked_at
     return PhoneBinding(target, account.id)
+
+
+def _lock_for_merge(session: Session, account_ids: set[str]) -> None:
+    """Both accounts FOR UPDATE in id order and read afresh (the objects the session holds are
+    refreshed); AccountNotFound when either is gone (a closed or merged one is judged later)."""
+    take_write_lock(session, Account.__table__, Account.id.in_(sorted(account_ids)))
+    rows = session.scalars(
+        select(Account).where(Account.id.in_(sorted(account_ids))).order_by(Account.id).with_for_update()
+        .execution_options(populate_existing=True)
+    ).all()  # fmt: skip
+    if len(rows) != len(account_ids):
+        raise AccountNotFound()
+
+
+def _identity_fresh(session: Session, lookup: str) -> ChannelIdentity | None:
+    """The phone identity with this lookup as committed now (not a copy the session held)."""
+    return session.scalar(
+        select(ChannelIdentity)
+        .where(
+            ChannelIdentity.kind == PHONE,
+            ChannelIdentity.issuer == PHONE_ISSUER,
+            ChannelIdentity.lookup == lookup,
+        )
+        .execution_options(populate_existing=True)
+    )
 
 
 def full_phone(

@@ -146,3 +146,40 @@ def test_a_new_number_ends_the_accounts_other_sessions_but_not_this_one(app, cli
     )
     me = client.get("/v1/me", headers=_auth(here["access_token"]))
     assert me.status_code == 200 and me.get_json()["phone"] == "138****8000"
+
+
+def test_a_double_tap_binding_the_same_number_merges_once_and_the_second_is_told_not_a_deadlock(
+    app, client, wx, monkeypatch
+):
+    # Two getPhoneNumber taps give two codes: both binds reach the merge at once. Both accounts
+    # are locked FOR UPDATE in id order before anything is judged, so the second waits for the
+    # first and finds its account merged away (404), instead of a deadlock (503) or a second fold.
+    from domain.accounts import merge
+    from tests.concurrency import Competing
+
+    sms = make_citizen(app, phone="13712345679")
+    user = wx.add_user(phone="13712345679")
+    mp = _mp_login(client, wx, user["openid"])
+    second_code = wx.phone_code(user["openid"])
+    real = merge.fold_into
+    others = []
+
+    def and_tap_again(*args, **kwargs):
+        if not others:
+            others.append(
+                Competing(
+                    app,
+                    lambda http: http.post(
+                        URL, json={"code": second_code}, headers=_auth(mp["access_token"])
+                    ),
+                )
+            )
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(merge, "fold_into", and_tap_again)
+    first = client.post(URL, json={"code": wx.phone_code(user["openid"])}, headers=_auth(mp["access_token"]))
+    second = others[0].result()
+    assert first.status_code == 200 and first.get_json()["merged"] is True, first.get_json()
+    assert first.get_json()["tokens"]["account_id"] == sms["account_id"]
+    assert second.status_code in (401, 404), second.get_json()  # its session or its account is gone
+    assert second.get_json()["error"]["code"] in ("auth.session_revoked", "account.not_found")
