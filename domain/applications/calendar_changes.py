@@ -72,9 +72,9 @@ def delete_override(
 def _follow_all(
     session: Session, day: date, region: str, decide_days: int, remind_days: int, working_days: int
 ) -> None:
-    """Each follow-up on its own: the override is committed already, so one that fails (logged,
-    with the day and region to enter again) neither stops the others nor turns the operator's
-    answer into an error for an override that is in force."""
+    """Each follow-up on its own: the override is committed already, so one that fails (logged
+    with its day and region; deleting and adding the override again runs them all again) neither
+    stops the others nor turns the operator's answer into an error for an override in force."""
     steps: list[tuple[str, Callable[[], Any]]] = [
         ("cases", lambda: follow(session, day=day, region=region)),
         ("halls", lambda: closures.follow(session, day=day, region=region)),
