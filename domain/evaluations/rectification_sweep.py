@@ -298,13 +298,19 @@ def _tell_decide_soon(session: Session, task: RectificationTask, now: datetime) 
     return True
 
 
+ESCALATE_BATCH = 1000
+
+
 def escalate_overdue(session: Session, now: datetime) -> int:
     """Open or appealed tasks past their due date are marked escalated (once per round). The
     tasks are locked in id order first, as a calendar override's recount locks them
     (domain/evaluations/rectification_calendar.py): one UPDATE locks in the order it scans."""
     T = RectificationTask
     late = T.status.in_((OPEN, APPEALED)), T.due_on < local_date(now), T.escalated_at.is_(None)
-    ids = list(session.scalars(select(T.id).where(*late).order_by(T.id).with_for_update()))
+    # At most ESCALATE_BATCH a pass (the rest next pass): a bounded lock set and IN list.
+    ids = list(
+        session.scalars(select(T.id).where(*late).order_by(T.id).limit(ESCALATE_BATCH).with_for_update())
+    )
     if not ids:
         return 0
     result = session.execute(

@@ -404,3 +404,32 @@ def test_officers_read_figures_only_of_a_department_that_exists(
         "/admin/v1/rectifications/departments", query_string={"department": name}, headers=officer
     )
     assert zero.status_code == 200 and zero.get_json()["total"] == 0
+
+
+def test_escalation_takes_a_bounded_batch_a_pass_and_the_rest_next_pass(
+    app: Any,
+    client: Any,
+    zhang: dict,  # noqa: F811
+    clock: Any,
+    monkeypatch: Any,
+) -> None:
+    from datetime import date
+
+    from domain.applications.deadlines import local_date
+
+    monkeypatch.setattr(rectification_sweep, "ESCALATE_BATCH", 1)
+    dues = []
+    for _ in range(2):
+        app_id = _completed(client, zhang)
+        dues.append(
+            rate(client, zhang, app_id, level="不满意", reason="等了很久").get_json()["rectification"][
+                "due_on"
+            ]
+        )
+    while local_date(clock.now()) <= max(date.fromisoformat(d) for d in dues):
+        clock.advance(days=1)
+    assert rectification_sweep.escalate_overdue(db.session(), clock.now()) == 1
+    db.session.commit()
+    assert rectification_sweep.escalate_overdue(db.session(), clock.now()) == 1
+    db.session.commit()
+    assert rectification_sweep.escalate_overdue(db.session(), clock.now()) == 0
