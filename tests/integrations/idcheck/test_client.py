@@ -156,7 +156,7 @@ def test_an_expired_timestamp_is_refused_and_accepted_again_in_the_window(checke
     with pytest.raises(ProviderFailed) as err:
         checker.check(ZHANG, out_ref="t1")
     assert err.value.code == "1002"
-    control.advance(-2)
+    control.advance(-60)  # well inside the window: a loaded machine takes seconds between calls
     assert checker.check(ZHANG, out_ref="t2").matched
 
 
