@@ -36,14 +36,19 @@ PHONE_PURPOSE = "phone"
 SESSION_KEY_PURPOSE = "wechat-session-key"
 
 
-def _identity(session: Session, kind: str, issuer: str, lookup: str) -> ChannelIdentity | None:
-    return session.scalar(
-        select(ChannelIdentity).where(
-            ChannelIdentity.kind == kind,
-            ChannelIdentity.issuer == issuer,
-            ChannelIdentity.lookup == lookup,
-        )
+def _identity(
+    session: Session, kind: str, issuer: str, lookup: str, *, fresh: bool = False
+) -> ChannelIdentity | None:
+    """The channel identity with this lookup; `fresh`: as committed now, not a copy the session
+    held (read again under a lock)."""
+    stmt = select(ChannelIdentity).where(
+        ChannelIdentity.kind == kind,
+        ChannelIdentity.issuer == issuer,
+        ChannelIdentity.lookup == lookup,
     )
+    if fresh:
+        stmt = stmt.execution_options(populate_existing=True)
+    return session.scalar(stmt)
 
 
 def _new_account(session: Session, created_via: str) -> Account:
@@ -210,7 +215,7 @@ def bind_phone(
             raise AccountNotFound()
     else:
         open_guard.lock_for_change(session, account.id)
-    existing = _identity_fresh(session, lookup)
+    existing = _identity(session, PHONE, PHONE_ISSUER, lookup, fresh=True)
     if existing is not None and existing.account_id not in pair:  # taken by a third meanwhile
         raise PhoneBoundElsewhere()
     if existing is not None and existing.account_id == account.id:
@@ -260,19 +265,6 @@ def _lock_for_merge(session: Session, account_ids: set[str]) -> None:
     ).all()  # fmt: skip
     if len(rows) != len(account_ids):
         raise AccountNotFound()
-
-
-def _identity_fresh(session: Session, lookup: str) -> ChannelIdentity | None:
-    """The phone identity with this lookup as committed now (not a copy the session held)."""
-    return session.scalar(
-        select(ChannelIdentity)
-        .where(
-            ChannelIdentity.kind == PHONE,
-            ChannelIdentity.issuer == PHONE_ISSUER,
-            ChannelIdentity.lookup == lookup,
-        )
-        .execution_options(populate_existing=True)
-    )
 
 
 def full_phone(

@@ -69,13 +69,11 @@ def test_a_certificate_checked_anew_at_submission_while_the_account_closes(
     assert submitted_case(ready["id"]) == "submitted"
 
 
-def test_a_submission_holding_its_case_while_the_account_closes(
-    app: Any,
-    client: Any,
-    seeded: Any,  # noqa: F811
-    monkeypatch: Any,
-) -> None:
-    """No certificate to check: the closure starts once the submission holds its case."""
+def _submitted_while_closing(
+    app: Any, client: Any, monkeypatch: Any
+) -> tuple[dict, dict, Any, list[Competing]]:
+    """(citizen, draft, the submission's answer, the closure started once the submission held
+    its case): no certificate to check, the closure starts from the data check."""
     person = person_where(
         lambda p: "insured_since" in p.extra and any(c.state == "01" for c in certs(p, ID_CARD)), skip=6
     )
@@ -90,6 +88,17 @@ def test_a_submission_holding_its_case_while_the_account_closes(
 
     monkeypatch.setattr(checks, "check_data", then_close)
     submitted = submit(client, who, ready)
+    return who, ready, submitted, others
+
+
+def test_a_submission_holding_its_case_while_the_account_closes(
+    app: Any,
+    client: Any,
+    seeded: Any,  # noqa: F811
+    monkeypatch: Any,
+) -> None:
+    """No certificate to check: the closure starts once the submission holds its case."""
+    who, ready, submitted, others = _submitted_while_closing(app, client, monkeypatch)
     assert others, "the submission never checked its data"
     assert submitted.status_code == 200, submitted.get_data(as_text=True)
     closure_refused_for_the_case(others[0].result(), ready["id"])
@@ -108,20 +117,7 @@ def test_a_case_held_at_every_try_is_a_short_retry_never_a_wait_holding_the_acco
     from domain.closure import service as closure_service
 
     monkeypatch.setattr(closure_service, "CASE_LOCK_TRIES", 1)
-    person = person_where(
-        lambda p: "insured_since" in p.extra and any(c.state == "01" for c in certs(p, ID_CARD)), skip=6
-    )
-    who, ready = _ss_card_ready(app, client, person)
-    real = checks.check_data
-    others: list[Competing] = []
-
-    def then_close(*args: Any, **kw: Any) -> Any:
-        if not others:
-            others.append(Competing(app, lambda http: close(http, who)))
-        return real(*args, **kw)
-
-    monkeypatch.setattr(checks, "check_data", then_close)
-    submitted = submit(client, who, ready)
+    who, ready, submitted, others = _submitted_while_closing(app, client, monkeypatch)
     busy = others[0].result()
     assert submitted.status_code == 200, submitted.get_data(as_text=True)
     if db.engine.dialect.name == "postgresql":  # SQLite's one writer orders them instead
