@@ -72,7 +72,13 @@ class ApplicationSchema(StrictSchema):
     provenance = fields.Dict(keys=fields.String(), values=fields.Nested(ProvenanceSchema))
     prefill_missing = fields.List(fields.String())
     materials = fields.List(fields.Nested(MaterialStateSchema))
-    supplement = fields.Dict(allow_none=True, metadata={"description": "{fields, materials, reason}"})
+    supplement = fields.Dict(
+        allow_none=True,
+        metadata={
+            "description": "{fields, materials, blank_neighbours, reason, answered}: answered is false until"
+            " one of the named fields or materials is changed; a resubmission before that is 422"
+        },
+    )
     editable_fields = fields.Raw(
         metadata={"description": '"all" in a draft, else the list a supplement names'}
     )

@@ -140,6 +140,27 @@ def check_materials(problems: Problems, spec: FormSpec, satisfied: set[str]) -> 
             )
 
 
+def check_supplement_answered(problems: Problems, supplement: dict[str, Any] | None) -> None:
+    """A supplement that named fields or materials and is still unanswered (nothing named was
+    changed since it was asked): each named item is a problem, for the phone to show what the
+    department asked to change. Sent back unchanged, the case would only be asked again."""
+    if not supplement or supplement.get("answered") is not False:
+        return
+    for path in supplement.get("fields") or []:
+        problems.add(
+            f"data.{path}",
+            Text("Change this as the supplement request asks, then resubmit", "请按补正要求修改此项后再提交"),
+        )
+    for material_id in supplement.get("materials") or []:
+        problems.add(
+            f"materials.{material_id}",
+            Text(
+                "Add or replace this material as the supplement request asks, then resubmit",
+                "请按补正要求补充或更换此材料后再提交",
+            ),
+        )
+
+
 def certificate_not_valid(problems: Problems, spec: FormSpec, material_id: str) -> None:
     material = spec.materials.get(material_id)
     name = material["name"] if material else material_id

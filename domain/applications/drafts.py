@@ -28,7 +28,7 @@ from domain.applications.errors import (
 )
 from domain.applications.models import Application, ApplicationEvent, ApplicationMaterial
 from domain.applications.prefill import SOURCE_USER, PrefillContext, decrypt_data, encrypt_data, get_path
-from domain.applications.service import owned, spec_of, status_params, supplement_fields
+from domain.applications.service import owned, spec_of, status_params, supplement_answered, supplement_fields
 from domain.applications.timeline import add_event
 
 
@@ -241,6 +241,8 @@ def patch(
                 if before.get("source") not in (None, SOURCE_USER):
                     entry["replaced"] = before["source"]
                 provenance[leaf] = entry
+    # A field the supplement opened, touched (typed again as it was, too: the citizen confirms it).
+    answered = supplement_answered(app) if touched else None
     # Conditional on the revision read: a racing writer that committed first makes this a 412.
     result = session.execute(
         update(Application)
@@ -253,6 +255,7 @@ def patch(
             expires_at=now + timedelta(days=deps.draft_ttl_days)
             if app.status == states.DRAFT
             else app.expires_at,
+            **({"supplement": answered} if answered is not None else {}),
         )
         .execution_options(synchronize_session=False)
     )

@@ -122,10 +122,25 @@ def owned(session: Session, account_id: str, app_id: str, *, lock: bool = False)
 
 
 def mark_edited(app: Application, deps: ApplicationDeps, now: datetime) -> None:
-    """The citizen changed the application: it is updated now, and a draft's expiry starts again."""
+    """The citizen changed the application: it is updated now, and a draft's expiry starts again
+    (a supplement's named material changed: the supplement is answered)."""
     app.updated_at = now
     if app.status == states.DRAFT:
         app.expires_at = now + timedelta(days=deps.draft_ttl_days)
+    answered = supplement_answered(app)
+    if answered is not None:
+        app.supplement = answered
+
+
+def supplement_answered(app: Application) -> dict[str, Any] | None:
+    """The supplement as answered, if the citizen's change answers one still waiting for a
+    change (`answered: false`, set when the request named fields or materials); None otherwise.
+    Only named fields, their group's blanks and named materials are editable during a
+    supplement, so any change that went through is one of them."""
+    supplement = app.supplement or {}
+    if app.status != states.SUPPLEMENT_REQUESTED or supplement.get("answered") is not False:
+        return None
+    return {**supplement, "answered": True}  # a new dict: the JSON column sees the change
 
 
 def status_params(status: str) -> dict[str, str]:

@@ -229,6 +229,8 @@ def submit(
     editable = set(supplement_fields(app)) if target == states.RESUBMITTED else None
     checks.check_visible_text(problems, spec.schema, data, only=editable)
     checks.check_materials(problems, spec, set(satisfied))
+    if target == states.RESUBMITTED:
+        checks.check_supplement_answered(problems, app.supplement)
     checks.check_identity(
         problems, spec, level=identity_level,
         live_checked_at=live_checked_at.timestamp() if live_checked_at else None,

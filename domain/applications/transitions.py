@@ -141,6 +141,11 @@ def apply(
         app.supplement = {
             "fields": named, "blank_neighbours": blanks, "materials": opened[1], "reason": note,
         }  # fmt: skip
+        if fields or materials:
+            # Named: answered once the citizen changes one of them (supplement_answered); a
+            # resubmission before that is refused. Asked with a reason alone, what to correct
+            # may lie outside the form: not held to it.
+            app.supplement["answered"] = False
         details = {"fields": list(fields or []), "materials": list(materials or [])}
     if to == states.COMPLETED:
         if result not in states.RESULTS:

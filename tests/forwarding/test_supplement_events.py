@@ -6,6 +6,7 @@ from __future__ import annotations
 from zoneinfo import ZoneInfo
 
 from domain.applications.models import Application
+from tests.api.v1.applications.conftest import jpeg, upload
 from tests.forwarding.conftest import apply_events, callback, event, forward, fresh, submitted, wait_for
 
 BEIJING = ZoneInfo("Asia/Shanghai")
@@ -167,6 +168,7 @@ def test_the_provinces_closing_word_crossing_a_resubmission_still_closes_the_cas
     case = _case(app, client, zhang, services)
     _send(app, client, case, 2, "accepted", code="1")
     _send(app, client, case, 3, "supplement", code="3", materials=["insurance"])
+    assert upload(client, zhang, case["id"], "insurance", jpeg()).status_code == 201  # the supplement given
     done = client.post(f"/v1/applications/{case['id']}/submit", json={}, headers=zhang["headers"] | key())
     assert done.status_code == 200, done.get_json()
     row = _send(app, client, case, 4, "completed", result_code="1", reason="逾期未补正，不予许可")
@@ -179,6 +181,7 @@ def test_a_closing_word_before_acceptance_is_not_a_completion(app, client, zhang
 
     case = _case(app, client, zhang, services)
     _send(app, client, case, 2, "supplement", code="3", materials=["insurance"])
+    assert upload(client, zhang, case["id"], "insurance", jpeg()).status_code == 201
     done = client.post(f"/v1/applications/{case['id']}/submit", json={}, headers=zhang["headers"] | key())
     assert done.status_code == 200, done.get_json()
     row = _send(app, client, case, 3, "completed", result_code="1")
@@ -210,3 +213,28 @@ def test_the_simulator_closes_a_case_whose_supplement_is_never_given(app, client
     province.post(f"cases/{sblsh}/complete", {"result": "denied"})
     wait_for(lambda: _status_once_applied(app, after["id"]) == "completed")
     assert fresh().get(Application, after["id"]).result == "denied"
+
+
+def test_a_supplement_asked_with_a_reason_alone_is_resubmitted_without_a_change(
+    app, client, zhang, services, province
+):
+    """What a reason alone asks for may lie outside the form (a paper original at the hall): the
+    citizen may send the case back as it is."""
+    from tests.api.v1.applications.conftest import key
+
+    case = _case(app, client, zhang, services)
+    row = _send(app, client, case, 2, "supplement", code="3", reason="请携带原件到窗口核验后再提交")
+    assert "answered" not in row.supplement
+    done = client.post(f"/v1/applications/{case['id']}/submit", json={}, headers=zhang["headers"] | key())
+    assert done.status_code == 200 and done.get_json()["status"] == "resubmitted"
+
+
+def test_a_province_supplement_naming_a_material_waits_for_it(app, client, zhang, services, province):
+    from tests.api.v1.applications.conftest import key
+
+    case = _case(app, client, zhang, services)
+    _send(app, client, case, 2, "supplement", code="3", materials=["insurance"], reason="照片不清晰")
+    refused = client.post(f"/v1/applications/{case['id']}/submit", json={}, headers=zhang["headers"] | key())
+    assert refused.status_code == 422 and set(refused.get_json()["error"]["fields"]) == {
+        "materials.insurance"
+    }

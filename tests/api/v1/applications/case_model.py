@@ -166,6 +166,7 @@ class Case:
     case_number: str | None = None
     result: str | None = None
     supplement: dict[str, list[str]] | None = None
+    supplement_answered: bool = False
     uploaded: set[str] = field(default_factory=set)
     history: list[str] = field(default_factory=lambda: [states.DRAFT])
     # Idempotency-Key -> (request body, first response body) for submissions that succeeded;
@@ -193,7 +194,15 @@ class Case:
         blanks = [
             p for p in leaves if p not in fields and p.rpartition(".")[0] in groups and not self.holds(p)
         ]
+        # An operator always names something: the supplement waits for a change to one of them.
         self.supplement = {"fields": fields, "materials": materials, "blank_neighbours": blanks}
+        self.supplement_answered = False
+
+    def answer_supplement(self) -> None:
+        """A change the supplement allowed went through (an autosave of an opened field, an
+        upload of a named material)."""
+        if self.status == states.SUPPLEMENT_REQUESTED:
+            self.supplement_answered = True
 
     def supplement_fields(self) -> list[str]:
         return [*self.supplement["fields"], *self.supplement["blank_neighbours"]] if self.supplement else []

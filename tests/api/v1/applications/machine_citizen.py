@@ -80,6 +80,8 @@ class CitizenRules(MachineBase):
             body = expect(resp, 200)
             case.data = merge_patch(case.data, patch)
             case.revision += 1
+            if known:
+                case.answer_supplement()
             self.check_view(case, body)
             assert resp.headers["ETag"] == f'"r{case.revision}"'
 
@@ -143,6 +145,7 @@ class CitizenRules(MachineBase):
             body = expect(resp, 201)
             assert body["material_id"] == material
             case.uploaded.add(material)
+            case.answer_supplement()
         else:
             expect(resp, 409, "application.material_locked")
 
@@ -217,6 +220,8 @@ class CitizenRules(MachineBase):
             return
         first = case.status == states.DRAFT
         ready = self.forms[case.target].is_valid(case.data) and case.materials_complete()
+        # A resubmission answers the supplement only once something it named was changed.
+        ready = ready and (first or case.supplement_answered)
         if not (ready and (consent == "ok" or not first)):
             body = expect(resp, 422, "application.invalid")
             assert body["error"]["fields"], body
