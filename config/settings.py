@@ -195,6 +195,11 @@ class BaseConfig:
         # Calendar days (Beijing dates) a citizen has to rate a complaint's answer; unrated after
         # the last of them, the complaint is closed without a rating (docs/hall-and-feedback.md).
         self.COMPLAINT_RATE_DAYS = _int("COMPLAINT_RATE_DAYS", 15)
+        # …and how many days before the last of them the citizen is reminded, once an answer (0:
+        # not reminded). Default 3, fewer for a short period (never on the answer's own day).
+        self.COMPLAINT_RATE_REMIND_DAYS_BEFORE = _int(
+            "COMPLAINT_RATE_REMIND_DAYS_BEFORE", max(0, min(3, self.COMPLAINT_RATE_DAYS - 1))
+        )
         # Notifications (docs/notifications.md).
         self.NOTIFY_TIMEZONE = _env("NOTIFY_TIMEZONE", "Asia/Shanghai")
         self.NOTIFY_QUIET_HOURS = _env("NOTIFY_QUIET_HOURS", "22:00-07:00")  # no push or SMS then
@@ -357,6 +362,13 @@ class BaseConfig:
             # 0 would close an answer before the citizen could read it; months would keep it open
             # past any use of the rating.
             raise ConfigError("COMPLAINT_RATE_DAYS must be a whole number of days from 1 to 90")
+        # As the rectification reminder: on (or before) the answer's own day it tells nothing the
+        # answer's notice did not.
+        if not 0 <= self.COMPLAINT_RATE_REMIND_DAYS_BEFORE < self.COMPLAINT_RATE_DAYS:
+            raise ConfigError(
+                "COMPLAINT_RATE_REMIND_DAYS_BEFORE must be a whole number of days from 0 (no reminder)"
+                " to one less than COMPLAINT_RATE_DAYS"
+            )
         if not 1 <= self.OUTBOX_DEAD_SCRUB_DAYS <= 30:
             # 0 would erase what a replay needs before an operator could even see the dead job;
             # more than a month keeps a phone number and code past any replay's purpose.

@@ -207,3 +207,25 @@ def test_a_complaint_answer_is_rateable_between_a_day_and_three_months(env, valu
         load_config()
     env.setenv("COMPLAINT_RATE_DAYS", "90")
     assert load_config().COMPLAINT_RATE_DAYS == 90
+
+
+@pytest.mark.parametrize(("value", "rate"), [("-1", "15"), ("15", "15"), ("20", "15"), ("1", "1")])
+def test_the_complaint_rating_reminder_falls_within_the_period(env, value, rate):
+    """A reminder on (or before) the answer's own day, or a negative count, refuses to start."""
+    env.setenv("COMPLAINT_RATE_DAYS", rate)
+    env.setenv("COMPLAINT_RATE_REMIND_DAYS_BEFORE", value)
+    with pytest.raises(ConfigError, match="COMPLAINT_RATE_REMIND_DAYS_BEFORE must be .* 0 .* one less"):
+        load_config()
+
+
+def test_the_complaint_rating_reminder_defaults_to_three_days_before(env):
+    assert load_config().COMPLAINT_RATE_REMIND_DAYS_BEFORE == 3
+    env.setenv("COMPLAINT_RATE_DAYS", "2")  # a short period: the day before its last
+    assert load_config().COMPLAINT_RATE_REMIND_DAYS_BEFORE == 1
+    env.setenv("COMPLAINT_RATE_DAYS", "1")  # no day between the answer's and the last
+    assert load_config().COMPLAINT_RATE_REMIND_DAYS_BEFORE == 0
+    env.setenv("COMPLAINT_RATE_DAYS", "15")
+    env.setenv("COMPLAINT_RATE_REMIND_DAYS_BEFORE", "14")
+    assert load_config().COMPLAINT_RATE_REMIND_DAYS_BEFORE == 14
+    env.setenv("COMPLAINT_RATE_REMIND_DAYS_BEFORE", "0")  # reminders off
+    assert load_config().COMPLAINT_RATE_REMIND_DAYS_BEFORE == 0
