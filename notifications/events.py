@@ -158,6 +158,25 @@ EVENTS: dict[str, Event] = {
         "{rate_short}",
         sms_status="{phrase}{rate_sms}",
     ),
+    "complaint_rate_reminder": Event(
+        "投诉咨询评价提醒", "Rate the answer soon", "待评价",
+        "请评价您的{service_name}答复", "Please rate the answer to your {service_name}",
+        "您的{service_name}（编号 {case_number}）已答复，请于 {rate_by}（含当日）前在“我的投诉咨询”评价；"
+        "逾期未评价将自动办结。",
+        "Your {service_name} ({case_number}) has been answered. Please rate the answer under My"
+        " complaints by {rate_by} (inclusive); if it is not rated by then, it will be closed automatically.",
+        "{rate_short}",
+        sms_status="{phrase}{rate_sms}",
+    ),
+    "complaint_closed_unrated": Event(
+        "投诉咨询逾期未评价办结", "Closed unrated", "已办结",
+        "您的{service_name}已自动办结", "Your {service_name} was closed",
+        "您的{service_name}（编号 {case_number}）因超过评价期限（{rate_by}，含当日）未评价，已自动办结。",
+        "Your {service_name} ({case_number}) was not rated by {rate_by} (inclusive), so it has been"
+        " closed automatically.",
+        "逾期未评价，已自动办结",
+        sms_status="{note}",
+    ),
     "shared_data_ready": Event(
         "共享数据已获取", "Shared data ready", "已获取",
         "{dataset_name}已获取", "{dataset_name} received",
@@ -230,7 +249,7 @@ def values(event_type: str, params: Mapping[str, Any], lang: str = "zh") -> dict
     out["result_label"] = (label[0] if lang == "zh" else label[1]) if label else str(result or "")
     if not out.get("how_to_get"):
         out["how_to_get"] = "可在“我的办件”查看结果" if lang == "zh" else "see My cases for the result"
-    if event_type == "complaint_replied":
+    if event_type in _COMPLAINT_EVENTS:
         out["service_name"] = _word(COMPLAINT_KINDS, params.get("kind") or params.get("service_name"), lang)
         day = params.get("rate_by")  # notices stored before rating periods have no date
         zh = f"（请于 {day}（含当日）前评价，逾期未评价将自动办结）"
@@ -252,6 +271,7 @@ def values(event_type: str, params: Mapping[str, Any], lang: str = "zh") -> dict
     return out
 
 
+_COMPLAINT_EVENTS = ("complaint_replied", "complaint_rate_reminder", "complaint_closed_unrated")
 _DECIDE_EVENTS = ("rectification_responded", "rectification_decide_reminder")
 # After the last round's response (`final`) no appeal is left: the citizen is asked to confirm,
 # and a complaint is named for what they still disagree with.

@@ -40,8 +40,8 @@ def housekeeping(session: object, interval: float) -> dict:
     OUTBOX_DEAD_SCRUB_DAYS, pending operator TOTP secrets, ended citizen and operator sessions,
     rectification responses awaiting their citizen (reminded from the working day before their
     period ends, `remind_on`; confirmed by default past it, in bounded batches, their citizens
-    told) and orphaned uploads, at most once per `interval` seconds (listing blobs is not free
-    on object storage)."""
+    told), answered complaints awaiting their citizen's rating (`complaint_pass`) and orphaned
+    uploads, at most once per `interval` seconds (listing blobs is not free on object storage)."""
     from flask import current_app
 
     from api.deps import services
@@ -49,12 +49,10 @@ def housekeeping(session: object, interval: float) -> dict:
     from domain.applications import deadline_watch
     from domain.auth import sessions as citizen_sessions
     from domain.auth import sms_login
-    from domain.complaints import unrated as complaints_unrated
     from domain.evaluations import invitations, rectification_sweep
     from domain.forwarding import events
     from domain.operators import credential_changes
     from domain.operators import sessions as operator_sessions
-    from notifications.complaints import tell_answered
 
     now = time.monotonic()
     if _housekeeping["last"] and now - _housekeeping["last"] < interval:
@@ -106,20 +104,7 @@ def housekeeping(session: object, interval: float) -> dict:
         ),
         0,
     )  # fmt: skip
-
-    def tell_rate_by(complaint: Any) -> None:  # an answer given before rating periods were kept
-        tell_answered(
-            session, services().notifications.settings, complaint,  # type: ignore[arg-type]
-            dedupe_key=f"complaint:{complaint.id}:rate-by:{complaint.rate_by.isoformat()}",
-        )  # fmt: skip
-
-    unrated = _guarded(
-        session, "complaints_unrated",
-        lambda: complaints_unrated.close_unrated(  # type: ignore[arg-type]
-            session, clock.now(), rate_days=current_app.config["COMPLAINT_RATE_DAYS"], tell=tell_rate_by
-        ),
-        0,
-    )  # fmt: skip
+    complaints = complaint_pass(session)
     orphans = _guarded(
         session, "orphans",
         lambda: application_materials.sweep_orphans(session, services().applications),  # type: ignore[arg-type]
@@ -130,10 +115,65 @@ def housekeeping(session: object, interval: float) -> dict:
         "sms_challenges_purged": codes, "dead_jobs_scrubbed": dead_jobs, "pending_totp_purged": secrets,
         "login_sessions_purged": ended["sessions"], "refresh_tokens_purged": ended["tokens"],
         "operator_sessions_purged": admins, "rectifications_reminded": reminded,
-        "rectifications_confirmed_by_default": undecided, "complaints_closed_unrated": unrated,
+        "rectifications_confirmed_by_default": undecided, **complaints,
         "orphan_files": orphans["files"], "orphan_blobs": orphans["blobs"],
         "partial_writes": orphans["partial_writes"],
     }  # fmt: skip
+
+
+def complaint_pass(session: object) -> dict:
+    """Answered complaints awaiting their citizen's rating: reminded from
+    COMPLAINT_RATE_REMIND_DAYS_BEFORE days before their last day to rate (once an answer round),
+    then, past it, closed unrated and their citizens told (once); each step in bounded batches,
+    its notices written in the transaction that marks the complaint, so a retried or concurrent
+    pass finds it done. The reminders first: a complaint past its last day is closed, not
+    reminded."""
+    from flask import current_app
+
+    from api.deps import services
+    from core import clock
+    from domain.complaints import rate_reminder, unrated
+    from domain.complaints.service import replies
+    from notifications import complaints as notices
+
+    settings = services().notifications.settings
+    cfg = current_app.config
+
+    def tell_rate_by(complaint: Any) -> None:  # an answer given before rating periods were kept
+        notices.tell_answered(
+            session, settings, complaint,  # type: ignore[arg-type]
+            dedupe_key=f"complaint:{complaint.id}:rate-by:{complaint.rate_by.isoformat()}",
+        )  # fmt: skip
+
+    def tell_reminder(complaint: Any) -> bool:  # per answer round: a new answer is reminded anew
+        round_ = replies(session, complaint.id)  # type: ignore[arg-type]
+        return notices.tell_rate_reminder(
+            session, settings, complaint,  # type: ignore[arg-type]
+            dedupe_key=f"complaint:{complaint.id}:rate-reminder:{round_}",
+        )  # fmt: skip
+
+    def tell_closed(complaint: Any, rate_by: Any) -> None:  # a complaint is closed once
+        notices.tell_closed_unrated(
+            session, settings, complaint, rate_by,  # type: ignore[arg-type]
+            dedupe_key=f"complaint:{complaint.id}:closed-unrated",
+        )  # fmt: skip
+
+    reminded = _guarded(
+        session, "complaints_rate_reminders",
+        lambda: rate_reminder.remind_unrated(  # type: ignore[arg-type]
+            session, clock.now(), days_before=cfg["COMPLAINT_RATE_REMIND_DAYS_BEFORE"], tell=tell_reminder
+        ),
+        0,
+    )  # fmt: skip
+    closed = _guarded(
+        session, "complaints_unrated",
+        lambda: unrated.close_unrated(  # type: ignore[arg-type]
+            session, clock.now(), rate_days=cfg["COMPLAINT_RATE_DAYS"], tell=tell_rate_by,
+            tell_closed=tell_closed,
+        ),
+        0,
+    )  # fmt: skip
+    return {"complaints_rate_reminded": reminded, "complaints_closed_unrated": closed}
 
 
 def appointment_pass(session: object) -> dict:

@@ -44,6 +44,9 @@ class Complaint(IdMixin, Base):
     # While an answer awaits the citizen's rating: the last Beijing day to rate it (inclusive);
     # the sweeper closes it unrated after (domain/complaints/unrated.py). None in other states.
     rate_by: Mapped[date | None] = mapped_column(Date, index=True)
+    # When the citizen was reminded to rate this answer (domain/complaints/rate_reminder.py): once
+    # an answer round, so cleared with `rate_by` whenever a new answer is given or it is rated.
+    rate_reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 

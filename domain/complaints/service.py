@@ -277,6 +277,7 @@ def reply(
     complaint.status = REPLIED
     complaint.updated_at = clock.now()
     complaint.rate_by = rating_period_end(complaint.updated_at, rate_days)
+    complaint.rate_reminded_at = None  # this answer gets its own reminder
     complaint.reply_rating = None  # this answer's, once rated (the timeline keeps earlier rounds')
     return complaint
 
@@ -297,7 +298,7 @@ def rate_reply(session: Session, *, account_id: str, complaint_id: str, rating: 
         raise AlreadyClosed() if complaint.status == CLOSED else NotAnswered()
     complaint.reply_rating = rating
     complaint.status = SUBMITTED if rating == "不满意" else CLOSED
-    complaint.rate_by = None
+    complaint.rate_by = complaint.rate_reminded_at = None
     complaint.updated_at = clock.now()
     _event(session, complaint, "rated", "citizen", account_id, rating=rating)
     if complaint.status == CLOSED:
