@@ -8,9 +8,9 @@ from marshmallow import fields, validate
 
 from api.admin.security import BEARER_SECURITY, current_actor, current_scope, require_operator, role_guard
 from api.blueprint import Blueprint
+from api.deps import services
 from api.idempotency import idempotent
 from api.schemas import RatingsSchema, StrictSchema
-from core.crypto import crypto
 from core.db import db
 from domain.evaluations import public_ratings, rectification
 from domain.operators.models import ROLE_CASE_OPERATOR
@@ -83,7 +83,7 @@ class Tasks(MethodView):
         departments sees only their departments' tasks.
         """
         items, next_cursor = rectification.tasks_for_operator(
-            db.session(), crypto.encryptor, operator_id=str(current_actor().id),
+            db.session(), services().encryptor, operator_id=str(current_actor().id),
             request_id=g.get("request_id"), status=query.get("status"), overdue=query["overdue"],
             cursor=query.get("cursor"), limit=query["limit"], scope=current_scope(),
         )  # fmt: skip

@@ -8,11 +8,11 @@ from marshmallow import fields, validate
 
 from api.auth import BEARER_SECURITY, current_principal, public, require_citizen
 from api.blueprint import Blueprint
+from api.deps import services
 from api.errors import ErrorSchema
 from api.idempotency import idempotent
 from api.schemas import JsonBoolean, RatingsSchema, StrictSchema
 from core import clock
-from core.crypto import crypto
 from core.db import db
 from domain.applications.deadlines import local_date
 from domain.evaluations import public_ratings, rectification
@@ -100,9 +100,10 @@ class EvaluationSchema(StrictSchema):
 
 def _view(evaluation: Evaluation) -> dict:
     task = rectification.task_of(db.session(), evaluation.id)
+    reason = evaluations.reason_of(evaluation, services().encryptor)
     return {
         "id": evaluation.id, "application_id": evaluation.application_id, "level": evaluation.level,
-        "indicators": evaluation.indicators, "reason": evaluations.reason_of(evaluation, crypto.encryptor),
+        "indicators": evaluation.indicators, "reason": reason,
         "created_at": evaluation.created_at,
         "rectification": _task_view(task) if task else None,
     }  # fmt: skip
@@ -141,7 +142,7 @@ class Rate(MethodView):
     def post(self, body: dict, application_id: str) -> dict:
         """Rate the completed case (once); the two lowest levels need a reason and start a rectification."""
         made = evaluations.rate(
-            db.session(), crypto.encryptor, account_id=current_principal().account_id,
+            db.session(), services().encryptor, account_id=current_principal().account_id,
             application_id=application_id, level=body["level"], indicators=body["indicators"],
             reason=body["reason"], channel=current_principal().channel or "app",
             working_days=current_app.config["RECTIFY_WORKING_DAYS"],
@@ -176,7 +177,7 @@ class Decide(MethodView):
 
             raise TaskNotFound()
         return _task_view(rectification.decide(
-            session, crypto.encryptor, account_id=current_principal().account_id, evaluation_id=found.id,
+            session, services().encryptor, account_id=current_principal().account_id, evaluation_id=found.id,
             accept=body["accept"], reason=body["reason"],
             working_days=current_app.config["RECTIFY_WORKING_DAYS"],
         ))  # fmt: skip

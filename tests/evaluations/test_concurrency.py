@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from core.crypto import crypto
 from core.db import db
 from domain.evaluations import rectification
 from domain.evaluations import service as evaluations
@@ -91,7 +90,7 @@ def test_two_decisions_at_once_one_wins(
         assert task.closed_at is not None
     else:
         assert (task.status, task.rounds, task.closed_at) == ("appealed", 2, None)
-        assert evaluations.appeal_reason_of(task, crypto.encryptor) == first["reason"]
+        assert evaluations.appeal_reason_of(task, app.extensions["yiwang"].encryptor) == first["reason"]
 
 
 def test_two_operators_responding_at_once_one_wins(

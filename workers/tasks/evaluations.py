@@ -7,7 +7,6 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from api.deps import services
-from core.crypto import crypto
 from core.errors import PermanentError, RetryableError
 from domain.evaluations import service as evaluations
 from domain.evaluations.models import Evaluation
@@ -18,10 +17,11 @@ def forward(*, session: Session, job_id: str, **payload: Any) -> dict:
     evaluation = session.get(Evaluation, payload.get("evaluation_id"))
     if evaluation is None:
         raise PermanentError("evaluation not found")
-    deps = services().forwarding
+    svc = services()
+    deps = svc.forwarding
     profile = deps.profile()
     body = evaluations.province_push(
-        session, evaluation, crypto.encryptor, scale=profile.evaluation_scale, channels=profile.channels
+        session, evaluation, svc.encryptor, scale=profile.evaluation_scale, channels=profile.channels
     )
     try:
         duplicate = deps.client().evaluation(body)

@@ -94,13 +94,12 @@ def test_key_rotation_keeps_old_tokens_valid_until_they_expire(app, client, cloc
 
 
 def test_a_process_that_missed_the_rotation_reloads_on_unknown_kid(app, client, services):
-    from core.crypto import crypto
     from core.db import db
     from core.signing_keys import KeyRing, rotate
 
     services.keyring.signing_key()  # warm this process's cache
-    other = KeyRing(db.session.session_factory, crypto.encryptor, cache_seconds=3600)
-    rotate(db.session(), crypto.encryptor, verify_grace=960, actor_type="system", actor_id="test")
+    other = KeyRing(db.session.session_factory, services.encryptor, cache_seconds=3600)
+    rotate(db.session(), services.encryptor, verify_grace=960, actor_type="system", actor_id="test")
     other.invalidate()
     from core.tokens import TokenService
 
