@@ -34,16 +34,17 @@ def migrate_command() -> None:
 @with_appcontext
 def seed_command() -> None:
     """Create demo data for the embedded run (idempotent): a signing key, a demo citizen, the catalog."""
-    from core.crypto import crypto
+    from api.deps import services
     from core.db import db
     from core.signing_keys import ensure_key
     from domain.accounts import service as accounts
 
+    svc = services()
     session = db.session()
-    ensure_key(session, crypto.encryptor)
+    ensure_key(session, svc.encryptor)
     demo_phone = "13800138000"
     account, created = accounts.login_phone(
-        session, encryptor=crypto.encryptor, hasher=crypto.hasher, phone=demo_phone
+        session, encryptor=svc.encryptor, hasher=svc.hasher, phone=demo_phone
     )
     session.commit()
     click.echo(
@@ -71,7 +72,7 @@ def keys() -> None:
 @with_appcontext
 def rotate_keys() -> None:
     """Start signing with a new key; the old one verifies until its tokens have expired."""
-    from core.crypto import crypto
+    from api.deps import services
     from core.db import db
     from core.signing_keys import rotate
     from domain.operators.audit_log import CLI_ACTOR
@@ -80,10 +81,11 @@ def rotate_keys() -> None:
     # Every token type must outlive the rotation: citizens' and operators' (8 h by default),
     # plus the time other processes keep signing with their cached key, plus clock skew.
     grace = max(cfg["ACCESS_TOKEN_TTL"], cfg["ADMIN_TOKEN_TTL"]) + cfg["SIGNING_KEY_CACHE_SECONDS"] + 60
+    svc = services()
     new = rotate(
-        db.session(), crypto.encryptor, verify_grace=grace, actor_type=CLI_ACTOR.type, actor_id=CLI_ACTOR.id
+        db.session(), svc.encryptor, verify_grace=grace, actor_type=CLI_ACTOR.type, actor_id=CLI_ACTOR.id
     )
-    current_app.extensions["yiwang"].keyring.invalidate()
+    svc.keyring.invalidate()
     click.echo(f"new signing key {new.kid}; previous keys verify for {grace} s more")
 
 
@@ -106,17 +108,17 @@ def list_keys() -> None:
 @with_appcontext
 def reencrypt_data(batch_size: int) -> None:
     """Rewrite personal data still encrypted under an older DATA_KEYS entry with DATA_KEY_ACTIVE."""
-    from core.crypto import crypto
+    from api.deps import services
     from core.db import db
     from domain.identity.rekey import rekey
     from domain.operators.audit_log import CLI_ACTOR
 
-    kid = crypto.encryptor.active_kid
-    services = current_app.extensions["yiwang"]
+    svc = services()
+    kid = svc.encryptor.active_kid
     reports: dict[str, dict[str, int]] = {}
     places = rekey(
-        db.session(), encryptor=crypto.encryptor, storage=services.applications.storage,
-        replays=services.idempotency, actor=CLI_ACTOR, batch_size=batch_size,
+        db.session(), encryptor=svc.encryptor, storage=svc.applications.storage,
+        replays=svc.idempotency, actor=CLI_ACTOR, batch_size=batch_size,
     )  # fmt: skip
     try:
         for place, counts in places:  # each as soon as it is done: a long run shows where it is

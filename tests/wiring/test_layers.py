@@ -72,3 +72,28 @@ def test_a_wrong_way_import_is_caught(tmp_path):
     result = _lint_imports(copy)
     assert result.returncode != 0
     assert "core.wrong_way -> domain.accounts" in result.stdout
+
+
+def _reads_the_global_encryptor(path: Path) -> bool:
+    """`from core.crypto import crypto`, or `core.crypto.crypto` reached through `import core.crypto`."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module == "core.crypto":
+            if any(alias.name == "crypto" for alias in node.names):
+                return True
+        elif isinstance(node, ast.Attribute) and node.attr == "crypto":
+            if ast.unparse(node.value) == "core.crypto":
+                return True
+    return False
+
+
+def test_only_the_factory_reads_the_process_wide_encryptor():
+    """Views, tasks and commands take the Encryptor from the services of the app they run in
+    (api.deps.services()): `core.crypto.crypto` is rebound by every app a process builds (tests
+    build several), so code reading it could use another app's keys."""
+    sources = [p for name in PACKAGES if name != "core" for p in (ROOT / name).rglob("*.py")]
+    offenders = [
+        str(p.relative_to(ROOT)) for p in [*sources, ROOT / "wsgi.py"] if _reads_the_global_encryptor(p)
+    ]
+    assert offenders == []
+    assert _reads_the_global_encryptor(ROOT / "factory.py")  # the check sees what it looks for
