@@ -76,12 +76,11 @@ def test_ratings_use_their_apps_keys_after_another_app_was_built(
         f"{url}/decision", json={"accept": False, "reason": "并未解决"}, headers=zhang["headers"]
     )
     assert appeal.status_code == 200, appeal.get_json()
-    stored = db.session().execute(
-        select(Evaluation, RectificationTask).join(
-            RectificationTask, RectificationTask.evaluation_id == Evaluation.id
-        )
-    ).one()
-    assert evaluations.appeal_reason_of(stored[1], services.encryptor) == "并未解决"
-    assert evaluations.reason_of(stored[0], services.encryptor) == "窗口让我跑了三次"
+    both = select(Evaluation, RectificationTask).join(
+        RectificationTask, RectificationTask.evaluation_id == Evaluation.id
+    )
+    rating, task = db.session().execute(both).one()
+    assert evaluations.appeal_reason_of(task, services.encryptor) == "并未解决"
+    assert evaluations.reason_of(rating, services.encryptor) == "窗口让我跑了三次"
     appealed = client.get("/admin/v1/rectifications?status=appealed", headers=officer).get_json()["items"]
     assert [t["appeal_reason"] for t in appealed] == ["并未解决"]
