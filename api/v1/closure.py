@@ -82,8 +82,9 @@ class Closure(MethodView):
     @blp.response(200, ClosedSchema)
     def post(self, body: dict) -> dict:
         """Close the account for good: needs a login within the last 10 minutes; 409
-        `account.closure_blocked` lists what is still open; 429 `rate_limited` past 10 attempts
-        an hour. Every token ends with it."""
+        `account.closure_blocked` lists what is still open; 503 `account.closure_busy` with
+        Retry-After while a case is being written (not counted as an attempt); 429
+        `rate_limited` past 10 attempts an hour. Every token ends with it."""
         p = current_principal()
         done = closure.close(
             db.session(), revocations=services().revocations, applications=services().applications,

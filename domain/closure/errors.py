@@ -26,7 +26,8 @@ class FreshLoginRequired(AppError):
 
 class ClosureBusy(AppError):
     """A case of the account was being written at every try: asked again in a moment, the
-    closure finds it finished (and refused for it, or not). Nothing was written."""
+    closure finds it finished (and refused for it, or not). Nothing was written but the
+    refusal's audit event, and the attempt is not counted against the hour's limit."""
 
     status = 503
     code = "account.closure_busy"

@@ -17,7 +17,8 @@ account was closed (an outbox job holding it encrypted until sent). Audited as
 committed after the refused transaction was rolled back. Attempts are limited per account
 (ATTEMPTS_PER_HOUR, before anything is locked or written; 429 with Retry-After beyond): each
 refusal locks the account and writes a permanent audit event, and a new Idempotency-Key is all
-another attempt needs.
+another attempt needs. A closure refused because a case stayed held (ClosureBusy) is audited
+but gives its attempt back: the citizen is told to retry in a moment.
 """
 
 from __future__ import annotations
@@ -143,11 +144,20 @@ def close(
     ip: str | None = None,
     lang: str = "zh",
 ) -> Closed:
-    """Close the account (see the module's docstring). Commits; raises ClosureBlocked (409) or
-    FreshLoginRequired (403) having written nothing but the refusal's audit event, RateLimited
-    (429) past ATTEMPTS_PER_HOUR having written nothing."""
-    ratelimiter.hit("account-closure", account_id, limit=ATTEMPTS_PER_HOUR, window=3600)
-    account = _lock_account_and_cases(session, account_id)
+    """Close the account (see the module's docstring). Commits; raises ClosureBlocked (409),
+    FreshLoginRequired (403) or ClosureBusy (503, not counted as an attempt) having written
+    nothing but the refusal's audit event, RateLimited (429) past ATTEMPTS_PER_HOUR having
+    written nothing."""
+    attempt = ratelimiter.hit("account-closure", account_id, limit=ATTEMPTS_PER_HOUR, window=3600)
+    try:
+        account = _lock_account_and_cases(session, account_id)
+    except ClosureBusy:
+        _audit_refusal(session, account_id, request_id, ip, "failed", reason="busy")
+        # Someone else's write, and the citizen is told to retry in 2 s: retried as told, it must
+        # not use up the hour's attempts. Each busy answer waits CASE_LOCK_TRIES times first,
+        # which is limit enough.
+        ratelimiter.undo("account-closure", account_id, attempt)
+        raise
     found = blockers.find(session, account_id)
     stale = _fresh_login_required(session, account_id, session_id)
     if found:
