@@ -86,8 +86,13 @@ class RateLimiter:
         pipe.execute()
 
     def undo(self, name: str, ident: str, member: str) -> None:
-        """Forget one counted event."""
-        self._redis.zrem(f"{self._prefix}:{name}:{ident}", member)
+        """Forget one counted event. A Redis failure here is logged, not raised: the event then
+        stays counted until the window passes, and the caller's own answer (a refusal it is
+        giving the attempt back for) still reaches the client instead of a 500."""
+        try:
+            self._redis.zrem(f"{self._prefix}:{name}:{ident}", member)
+        except RedisError as exc:
+            log.warning("counted event not undone", extra={"limit": name, "error": type(exc).__name__})
 
     def reset(self, name: str, ident: str) -> None:
         self._redis.delete(f"{self._prefix}:{name}:{ident}")
