@@ -15,6 +15,7 @@ HANDLER_PATHS: dict[str, str] = {
     "system.probe": "workers.tasks.system:probe",
     "sms.send": "workers.tasks.sms:send_sms",
     "evaluation.forward": "workers.tasks.evaluations:forward",
+    "calendar.follow": "workers.tasks.calendar_overrides:follow",
 }
 
 

@@ -11,6 +11,13 @@ the day each ended, so a day an override closes inside a past pause would push i
 once more (the day was never counted against the limit), and a make-up working day there would
 bring it forward (the case showed overdue a day early). Cases paused on or before the day
 follow even when their due date lies before it: a pause may run past the due date.
+
+The follow-ups (these cases, the halls' slots, the rectifications) run in an outbox job written
+in the override's transaction, not in the operator's request: a district closure recounts every
+active rectification, too long for a request's timeout, and a step that fails is run again by the
+outbox's retries (then dead, replayable from /admin/v1/jobs) instead of only being logged. Every
+step recounts from the calendar as it is when it runs, so running it again is harmless and the
+job that runs last leaves what the calendar says, whatever order the jobs of quick changes run in.
 """
 
 from __future__ import annotations
@@ -19,12 +26,13 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
-from typing import Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from core.clock import BEIJING
+from core.errors import RetryableError
+from core.outbox import service as outbox
 from domain.accounts import profile_cache
 from domain.applications import states
 from domain.applications.deadlines import compute_due, paused_working_days, pauses
@@ -38,6 +46,8 @@ from domain.evaluations.service import RECTIFY_WORKING_DAYS
 from domain.operators.audit_log import Actor
 
 BATCH = 500
+# The outbox job of an override's follow-ups (workers/tasks/calendar_overrides.py runs it).
+FOLLOW_JOB = "calendar.follow"
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +58,13 @@ def add_override(
     rectify_remind_days: int = rectification.REMIND_WORKING_DAYS_BEFORE,
     rectify_working_days: int = RECTIFY_WORKING_DAYS,
 ) -> CalendarOverride:  # fmt: skip
-    """`calendar.add_override`, then the open cases counting through that day, the halls' slots
-    of that day (domain/appointments/closures.py) and the rectifications' deadlines and periods
-    (domain/evaluations/rectification_calendar.py; the configured working days) follow it."""
-    override = calendar.add_override(session, actor=actor, region=region, day=day, kind=kind, reason=reason)
-    _follow_all(session, override.day, override.region, rectify_decide_days, rectify_remind_days,
-                rectify_working_days)  # fmt: skip
+    """`calendar.add_override` and the job of its follow-ups (`follow_all`: the open cases
+    counting through that day, the halls' slots of that day, the rectifications' deadlines and
+    periods with the configured working days), committed together. Commits."""
+    override = calendar.write_override(session, actor=actor, region=region, day=day, kind=kind, reason=reason)
+    _add_job(session, override.day, override.region, rectify_decide_days, rectify_remind_days,
+             rectify_working_days)  # fmt: skip
+    session.commit()
     return override
 
 
@@ -63,33 +74,57 @@ def delete_override(
     rectify_remind_days: int = rectification.REMIND_WORKING_DAYS_BEFORE,
     rectify_working_days: int = RECTIFY_WORKING_DAYS,
 ) -> None:  # fmt: skip
-    """`calendar.delete_override`, then the open cases, the slots of that day and the
-    rectifications' deadlines and periods follow it."""
-    day, region = calendar.delete_override(session, actor=actor, override_id=override_id)
-    _follow_all(session, day, region, rectify_decide_days, rectify_remind_days, rectify_working_days)
+    """`calendar.delete_override` and the job of its follow-ups, committed together. Commits."""
+    day, region = calendar.remove_override(session, actor=actor, override_id=override_id)
+    _add_job(session, day, region, rectify_decide_days, rectify_remind_days, rectify_working_days)
+    session.commit()
 
 
-def _follow_all(
+def _add_job(
     session: Session, day: date, region: str, decide_days: int, remind_days: int, working_days: int
 ) -> None:
-    """Each follow-up on its own: the override is committed already, so one that fails (logged
-    with its day and region; deleting and adding the override again runs them all again) neither
-    stops the others nor turns the operator's answer into an error for an override in force."""
-    steps: list[tuple[str, Callable[[], Any]]] = [
+    # In the override's transaction: no override in force without its follow-ups to come, and
+    # none to come for an override refused. The job runs after the commit, so it counts on the
+    # calendar with this override (or without it) like every job written after it.
+    outbox.add(session, FOLLOW_JOB, {
+        "day": day.isoformat(), "region": region, "decide_days": decide_days,
+        "remind_days": remind_days, "working_days": working_days,
+    })  # fmt: skip
+
+
+class FollowUpsIncomplete(RetryableError):
+    """A step of `follow_all` failed: the job runs again (every step: each is a recount)."""
+
+
+def follow_all(
+    session: Session, *, day: date, region: str, decide_days: int, remind_days: int, working_days: int
+) -> dict[str, int]:
+    """Everything that follows an override of `day` in `region`, each step recounting on the
+    calendar as it is now (so running one again, or a job of an older override after a newer
+    one's, leaves what the calendar says): the cases, the halls' slots, the rectifications.
+    Commits as each step goes. How many each moved; FollowUpsIncomplete, after the others ran,
+    when a step failed."""
+    steps: list[tuple[str, Callable[[], int]]] = [
         ("cases", lambda: follow(session, day=day, region=region)),
         ("halls", lambda: closures.follow(session, day=day, region=region)),
         ("rectifications", lambda: rectification_calendar.follow(
             session, day=day, region=region, decide_days=decide_days, remind_days=remind_days,
             working_days=working_days)),
     ]  # fmt: skip
+    moved: dict[str, int] = {}
+    failed: list[str] = []
     for name, step in steps:
         try:
-            step()
+            moved[name] = step()
         except Exception as exc:
             session.rollback()
-            log.error("a calendar follow-up did not finish",
+            log.error("a calendar follow-up did not finish; the job will run it again",
                       extra={"step": name, "day": day.isoformat(), "region": region,
-                             "error": type(exc).__name__})  # fmt: skip
+                             "error": type(exc).__name__}, exc_info=True)  # fmt: skip
+            failed.append(f"{name} ({type(exc).__name__}: {exc})")
+    if failed:
+        raise FollowUpsIncomplete("calendar follow-ups failed: " + "; ".join(failed))
+    return moved
 
 
 def follow(session: Session, *, day: date, region: str) -> int:

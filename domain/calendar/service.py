@@ -377,6 +377,16 @@ def add_override(
     session: Session, *, actor: Actor, region: str, day: date, kind: str, reason: str
 ) -> CalendarOverride:
     """Add a local holiday or extra working day; one per region and date. Commits."""
+    override = write_override(session, actor=actor, region=region, day=day, kind=kind, reason=reason)
+    session.commit()
+    return override
+
+
+def write_override(
+    session: Session, *, actor: Actor, region: str, day: date, kind: str, reason: str
+) -> CalendarOverride:
+    """`add_override` without the commit: the caller commits it with what must go with it (the
+    job of its follow-ups), holding the calendar's lock exclusively until then."""
     region = normalize_region(region)
     reason = _check_override(day, kind, reason)
     hold(session, exclusive=True)
@@ -394,12 +404,18 @@ def add_override(
         raise OverrideExists(day=day.isoformat()) from exc
     record(session, actor, "calendar.override.create", target_type="calendar_override",
            target_id=override.id, details=_audit_details(override))  # fmt: skip
-    session.commit()
     return override
 
 
 def delete_override(session: Session, *, actor: Actor, override_id: str) -> tuple[date, str]:
     """Remove an override. Commits. Its date and region (the cases there may move)."""
+    where = remove_override(session, actor=actor, override_id=override_id)
+    session.commit()
+    return where
+
+
+def remove_override(session: Session, *, actor: Actor, override_id: str) -> tuple[date, str]:
+    """`delete_override` without the commit (as `write_override`)."""
     hold(session, exclusive=True)
     override = session.get(CalendarOverride, override_id)
     if override is None:
@@ -409,7 +425,6 @@ def delete_override(session: Session, *, actor: Actor, override_id: str) -> tupl
     session.delete(override)
     record(session, actor, "calendar.override.delete", target_type="calendar_override",
            target_id=override_id, details=details)  # fmt: skip
-    session.commit()
     return where
 
 

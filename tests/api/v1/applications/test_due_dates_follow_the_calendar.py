@@ -21,6 +21,7 @@ from domain.applications.models import ApplicationNotice
 from tests.api.v1.applications.conftest import get, key, patch, relogin, submit
 from tests.domain.operators.factories import admin_headers, make_operator
 from tests.forwarding.conftest import submitted
+from tests.outbox_jobs import follow_calendar
 
 MONDAY = datetime(2026, 12, 7, 2, 0, tzinfo=UTC)  # 10:00 in Beijing
 OVERRIDES = "/admin/v1/calendar/overrides"
@@ -87,6 +88,7 @@ def _override(app: Any, client: Any, day: str, kind: str) -> str:
     }
     made = client.post(OVERRIDES, json=body, headers=editor | key())
     assert made.status_code == 201, made.get_json()
+    follow_calendar()
     return made.get_json()["id"]
 
 
@@ -122,6 +124,7 @@ def test_a_day_closed_outside_the_pause_still_moves_the_due_date(app, client, zh
     assert _due(client, zhang, case) == date(2026, 12, 25)
     editor = admin_headers(client, make_operator(app, username="cal-remover", roles=("catalog_editor",)))
     assert client.delete(f"{OVERRIDES}/{closed}", headers=editor | key()).status_code == 204
+    follow_calendar()
     assert _due(client, zhang, case) == date(2026, 12, 24)
 
 
@@ -162,7 +165,8 @@ def test_an_override_entered_while_a_case_is_being_accepted_still_reaches_its_du
 ):
     """The acceptance computed the due date on the calendar as it was; a typhoon closure committed
     before the acceptance did, and its follow-up did not see the case (not accepted yet in its
-    snapshot). Now one waits for the other: the due date counts the closed Thursday."""
+    snapshot). Now one waits for the other, and the closure's job (written with it, so after the
+    acceptance) counts the closed Thursday."""
     from domain.applications import deadlines
     from tests.concurrency import Competing
 
@@ -182,4 +186,5 @@ def test_an_override_entered_while_a_case_is_being_accepted_still_reaches_its_du
     _move(case, "accepted")
     monkeypatch.undo()
     assert entered and entered[0].result().status_code == 201
+    follow_calendar()
     assert _due(client, zhang, case) == date(2026, 12, 22)  # 12-21 on the calendar before

@@ -514,6 +514,7 @@ def test_a_calendar_override_moves_the_due_dates_of_the_cases_it_falls_within(
     from core import clock
     from domain.calendar import service as calendar
     from tests.domain.operators.factories import admin_headers, make_operator
+    from tests.outbox_jobs import follow_calendar
 
     case = _submitted(client, zhang)
     stage(client, officer, case["id"], "received")
@@ -529,6 +530,7 @@ def test_a_calendar_override_moves_the_due_dates_of_the_cases_it_falls_within(
         body = {"date": closed.isoformat(), "region": region, "kind": "holiday", "reason": "台风停工"}
         made = client.post("/admin/v1/calendar/overrides", json=body, headers=editor | key())
         assert made.status_code == 201, made.get_json()
+        follow_calendar()
         return made.get_json()["id"]
 
     def due():
@@ -539,6 +541,7 @@ def test_a_calendar_override_moves_the_due_dates_of_the_cases_it_falls_within(
     here = override("440100")
     assert due() == calendar.add_working_days(db_session, accepted, 1, region="440100") > accepted
     assert client.delete(f"/admin/v1/calendar/overrides/{here}", headers=editor | key()).status_code == 204
+    follow_calendar()
     assert due() == accepted
     assert (
         client.delete(f"/admin/v1/calendar/overrides/{elsewhere}", headers=editor | key()).status_code == 204

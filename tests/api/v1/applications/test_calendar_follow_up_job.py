@@ -1,0 +1,209 @@
+"""A calendar override's follow-ups run as one outbox job (`calendar.follow`) written in the
+override's own transaction: the operator is answered at once, and the job moves the cases' due
+dates, closes or reopens the halls' slots and recounts the rectifications. A step that fails makes
+the job retry (then dead, for an operator to replay), and running the steps again is harmless.
+
+The case: an SS card (10 working days promised) accepted Monday 2026-12-07, due 12-21; a typhoon
+closes Thursday 12-10 in Guangzhou: due 12-22."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from core import clock as clock_mod
+from core.db import db
+from core.outbox import service as outbox_service
+from core.outbox.models import DEAD, PENDING, RETRYING, SUCCEEDED
+from domain.appointments import closures
+from domain.appointments.models import AppointmentSlot
+from domain.calendar.models import CalendarOverride
+from tests.api.v1.applications.conftest import key
+from tests.api.v1.applications.test_due_dates_follow_the_calendar import _accepted, _due
+from tests.appointments.conftest import book, make_hall, slots
+from tests.domain.operators.factories import admin_headers, make_operator
+from tests.outbox_jobs import CALENDAR_FOLLOW, follow_calendar, jobs_named
+from workers.jobs import execute_outbox_job
+
+MONDAY = datetime(2026, 12, 7, 2, 0, tzinfo=UTC)  # 10:00 in Beijing
+OVERRIDES = "/admin/v1/calendar/overrides"
+DAY = date(2026, 12, 10)
+CLOSURE = {"date": DAY.isoformat(), "region": "440100", "kind": "holiday", "reason": "台风停工"}
+
+
+@pytest.fixture(autouse=True)
+def monday() -> Iterator[clock_mod.FrozenClock]:
+    frozen = clock_mod.FrozenClock(MONDAY)
+    previous = clock_mod.use(frozen)
+    yield frozen
+    clock_mod.use(previous)
+
+
+def _editor(app: Any, client: Any, username: str = "cal-editor") -> dict:
+    return admin_headers(client, make_operator(app, username=username, roles=("catalog_editor",)))
+
+
+def _close(client: Any, editor: dict, **body: Any) -> Any:
+    return client.post(OVERRIDES, json=CLOSURE | body, headers=editor | key())
+
+
+def _slots_closed(hall_id: str) -> set[bool]:
+    session, S = db.session(), AppointmentSlot
+    closed = set(session.scalars(select(S.closed).where(S.hall_id == hall_id, S.day == DAY)))
+    session.rollback()
+    return closed
+
+
+def _held_slot(app: Any, client: Any, who: dict) -> tuple[str, str]:
+    """A hall in Tianhe (under Guangzhou) and the id of a slot of DAY a phone has listed."""
+    hall = make_hall(app)
+    listed = slots(client, who, hall, DAY)
+    assert listed.status_code == 200, listed.get_json()
+    return hall, listed.get_json()[0]["id"]
+
+
+def _wait_for_retry(clock: clock_mod.FrozenClock) -> None:
+    [job] = jobs_named(CALENDAR_FOLLOW)
+    clock.advance((job.next_attempt_at - clock.now()).total_seconds() + 1)
+
+
+def test_the_override_is_answered_before_the_recount_and_its_one_job_moves_case_and_hall(
+    app: Any, client: Any, zhang: dict
+) -> None:
+    case = _accepted(client, zhang)
+    hall, slot = _held_slot(app, client, zhang)
+    editor = _editor(app, client)
+
+    made = _close(client, editor)
+    assert made.status_code == 201, made.get_json()
+    [job] = jobs_named(CALENDAR_FOLLOW)
+    assert job.status == PENDING
+    assert job.payload == {
+        "day": "2026-12-10",
+        "region": "440100",
+        "decide_days": app.config["RECTIFY_DECIDE_WORKING_DAYS"],
+        "remind_days": app.config["RECTIFY_REMIND_WORKING_DAYS_BEFORE"],
+        "working_days": app.config["RECTIFY_WORKING_DAYS"],
+    }
+    # The request recounted nothing: the due date and the slots wait for the job.
+    assert _due(client, zhang, case) == date(2026, 12, 21)
+    assert _slots_closed(hall) == {False}
+
+    assert follow_calendar() == [SUCCEEDED]
+    assert _due(client, zhang, case) == date(2026, 12, 22)
+    refused = book(client, zhang, slot)
+    assert refused.status_code == 409 and refused.get_json()["error"]["code"] == "appointments.closed"
+
+    gone = client.delete(f"{OVERRIDES}/{made.get_json()['id']}", headers=editor | key())
+    assert gone.status_code == 204
+    assert len(jobs_named(CALENDAR_FOLLOW)) == 2
+    assert _due(client, zhang, case) == date(2026, 12, 22)
+    assert follow_calendar() == [SUCCEEDED]
+    assert _due(client, zhang, case) == date(2026, 12, 21)
+    assert book(client, zhang, slot).status_code == 201
+
+
+def test_an_override_refused_writes_no_job(app: Any, client: Any) -> None:
+    editor = _editor(app, client)
+    assert _close(client, editor).status_code == 201
+    assert _close(client, editor, kind="workday").status_code == 409  # one per region and date
+    assert _close(client, editor, date="2099-12-10").status_code == 422
+    assert client.delete(f"{OVERRIDES}/nope", headers=editor | key()).status_code == 404
+    assert len(jobs_named(CALENDAR_FOLLOW)) == 1
+
+
+def test_an_override_whose_job_cannot_be_written_is_not_stored_either(
+    app: Any, client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    editor = _editor(app, client)
+
+    def unwritable(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("outbox table unavailable")
+
+    monkeypatch.setattr(outbox_service, "add", unwritable)
+    assert _close(client, editor).status_code == 500
+    monkeypatch.undo()
+    session = db.session()
+    assert session.scalars(select(CalendarOverride)).all() == []
+    session.rollback()
+    assert jobs_named(CALENDAR_FOLLOW) == []
+
+
+def test_a_step_that_fails_makes_the_job_retry_and_a_later_run_finishes_every_step(
+    app: Any, client: Any, zhang: dict, monday: clock_mod.FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    case = _accepted(client, zhang)
+    hall, slot = _held_slot(app, client, zhang)
+    assert _close(client, _editor(app, client)).status_code == 201
+
+    def hall_step_fails(*args: Any, **kwargs: Any) -> int:
+        raise RuntimeError("could not serialize access")
+
+    monkeypatch.setattr(closures, "follow", hall_step_fails)
+    assert follow_calendar() == [RETRYING]
+    [job] = jobs_named(CALENDAR_FOLLOW)
+    assert "halls" in (job.last_error or "")
+    # The steps that could run did: the case's due date moved, the slots did not close.
+    assert _due(client, zhang, case) == date(2026, 12, 22)
+    assert _slots_closed(hall) == {False}
+
+    monkeypatch.undo()
+    assert follow_calendar() == ["skipped"]  # not before its backoff
+    _wait_for_retry(monday)
+    assert follow_calendar() == [SUCCEEDED]
+    assert _due(client, zhang, case) == date(2026, 12, 22)  # counted again: the same date
+    assert _slots_closed(hall) == {True}
+    assert book(client, zhang, slot).status_code == 409
+
+
+def test_a_job_that_keeps_failing_is_dead_for_the_operator_to_replay(
+    app: Any, client: Any, zhang: dict, monday: clock_mod.FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hall, _ = _held_slot(app, client, zhang)
+    assert _close(client, _editor(app, client)).status_code == 201
+
+    def hall_step_fails(*args: Any, **kwargs: Any) -> int:
+        raise RuntimeError("could not serialize access")
+
+    monkeypatch.setattr(closures, "follow", hall_step_fails)
+    states = follow_calendar()
+    while states == [RETRYING]:
+        _wait_for_retry(monday)
+        states = follow_calendar()
+    assert states == [DEAD]
+    monkeypatch.undo()
+
+    ops = admin_headers(client, make_operator(app, username="olga", roles=("ops",)))
+    [dead] = client.get("/admin/v1/jobs?status=dead", headers=ops).get_json()["items"]
+    assert dead["name"] == CALENDAR_FOLLOW and "halls" in dead["last_error"]
+    assert client.post(f"/admin/v1/jobs/{dead['id']}/replay", headers=ops).status_code == 200
+    assert follow_calendar() == [SUCCEEDED]
+    assert _slots_closed(hall) == {True}
+
+
+def test_jobs_of_an_override_added_then_removed_end_on_the_calendar_whichever_runs_last(
+    app: Any, client: Any, zhang: dict, monday: clock_mod.FrozenClock
+) -> None:
+    """The job of the closure, run after the job of its removal (a retry, a slower worker),
+    recounts on the calendar as it is then: it brings back no closure."""
+    case = _accepted(client, zhang)
+    hall, _ = _held_slot(app, client, zhang)
+    editor = _editor(app, client)
+    made = _close(client, editor)
+    monday.advance(1)
+    assert client.delete(f"{OVERRIDES}/{made.get_json()['id']}", headers=editor | key()).status_code == 204
+    added, removed = (job.id for job in jobs_named(CALENDAR_FOLLOW))
+
+    assert execute_outbox_job(removed) == SUCCEEDED
+    assert execute_outbox_job(added) == SUCCEEDED
+    assert _due(client, zhang, case) == date(2026, 12, 21)
+    assert _slots_closed(hall) == {False}
+
+    assert _close(client, editor).status_code == 201  # entered again: its job closes the day
+    assert follow_calendar() == [SUCCEEDED]
+    assert _due(client, zhang, case) == date(2026, 12, 22)
+    assert _slots_closed(hall) == {True}

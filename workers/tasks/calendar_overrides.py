@@ -1,0 +1,22 @@
+"""`calendar.follow`: what follows a calendar override (cases, halls' slots, rectifications)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from core.errors import PermanentError
+from domain.applications import calendar_changes
+
+
+def follow(*, session: Session, job_id: str, **payload: Any) -> dict:
+    """Run the override's follow-ups; a step that failed raises RetryableError (all run again)."""
+    try:
+        day = date.fromisoformat(payload["day"])
+        region = str(payload["region"])
+        days = {name: int(payload[name]) for name in ("decide_days", "remind_days", "working_days")}
+    except (KeyError, TypeError, ValueError) as exc:
+        raise PermanentError(f"calendar follow-up payload unreadable: {type(exc).__name__}") from None
+    return calendar_changes.follow_all(session, day=day, region=region, **days)
