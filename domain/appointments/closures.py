@@ -22,7 +22,12 @@ from domain.calendar import service as calendar
 
 def follow(session: Session, *, day: date, region: str) -> int:
     """Close or reopen the slots of `day` at the halls under `region` (000000: all) as the
-    calendar now says; commits. How many slots changed."""
+    calendar now says; commits. How many slots changed.
+
+    The calendar is read under its lock (shared) until the commit: an override entered meanwhile
+    waits, so the job of its follow-ups, written with it, runs on it after this one. Without the
+    lock, a job that read the day before it changed could write that stale reading last."""
+    calendar.hold(session)
     changed = 0
     for hall in session.scalars(select(Hall)).all():
         if region not in calendar.region_chain(hall.region):

@@ -207,3 +207,35 @@ def test_jobs_of_an_override_added_then_removed_end_on_the_calendar_whichever_ru
     assert follow_calendar() == [SUCCEEDED]
     assert _due(client, zhang, case) == date(2026, 12, 22)
     assert _slots_closed(hall) == {True}
+
+
+def test_a_closure_taken_back_while_its_job_closes_the_slots_waits_and_its_own_job_reopens_them(
+    app: Any, client: Any, zhang: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two workers: the closure's job has read the day as closed when the closure is taken back
+    and that job runs. Each job reads the calendar under its lock (shared), so the removal waits
+    for the first job's commit and the second job, run after it, leaves the slots open."""
+    from tests.concurrency import Competing
+
+    hall, _ = _held_slot(app, client, zhang)
+    editor = _editor(app, client)
+    made = _close(client, editor)
+    real, taken_back, started = closures.open_hours, [], []
+
+    def take_back(client: Any) -> Any:
+        gone = client.delete(f"{OVERRIDES}/{made.get_json()['id']}", headers=editor | key())
+        with app.app_context():
+            return gone.status_code, follow_calendar()  # the closure's own job is running: skipped
+
+    def read_then_taken_back(*args: Any, **kwargs: Any) -> Any:
+        hours = real(*args, **kwargs)
+        if not started:  # the first read, of the closure's job (the other's comes in its thread)
+            started.append(True)
+            taken_back.append(Competing(app, take_back))
+        return hours
+
+    monkeypatch.setattr(closures, "open_hours", read_then_taken_back)
+    assert follow_calendar() == [SUCCEEDED]
+    monkeypatch.undo()
+    assert taken_back and taken_back[0].result() == (204, [SUCCEEDED])
+    assert _slots_closed(hall) == {False}
