@@ -18,6 +18,9 @@ active rectification, too long for a request's timeout, and a step that fails is
 outbox's retries (then dead, replayable from /admin/v1/jobs) instead of only being logged. Every
 step recounts from the calendar as it is when it runs, so running it again is harmless and the
 job that runs last leaves what the calendar says, whatever order the jobs of quick changes run in.
+The halls' slots of the day are also closed or opened in the override's own transaction (one
+bounded update): a booking or a move into a closed day must be refused from the operator's
+answer on, not from whenever the job runs.
 """
 
 from __future__ import annotations
@@ -60,8 +63,10 @@ def add_override(
 ) -> CalendarOverride:  # fmt: skip
     """`calendar.add_override` and the job of its follow-ups (`follow_all`: the open cases
     counting through that day, the halls' slots of that day, the rectifications' deadlines and
-    periods with the configured working days), committed together. Commits."""
+    periods with the configured working days), committed together with the halls' slots of that
+    day closed or opened already (no booking lands on a closed day from the answer on). Commits."""
     override = calendar.write_override(session, actor=actor, region=region, day=day, kind=kind, reason=reason)
+    closures.close_or_open(session, day=override.day, region=override.region)
     _add_job(session, override.day, override.region, rectify_decide_days, rectify_remind_days,
              rectify_working_days)  # fmt: skip
     session.commit()
@@ -74,8 +79,10 @@ def delete_override(
     rectify_remind_days: int = rectification.REMIND_WORKING_DAYS_BEFORE,
     rectify_working_days: int = RECTIFY_WORKING_DAYS,
 ) -> None:  # fmt: skip
-    """`calendar.delete_override` and the job of its follow-ups, committed together. Commits."""
+    """`calendar.delete_override`, the halls' slots of that day and the job of its follow-ups,
+    committed together (as `add_override`). Commits."""
     day, region = calendar.remove_override(session, actor=actor, override_id=override_id)
+    closures.close_or_open(session, day=day, region=region)
     _add_job(session, day, region, rectify_decide_days, rectify_remind_days, rectify_working_days)
     session.commit()
 
@@ -121,7 +128,7 @@ def follow_all(
             log.error("a calendar follow-up did not finish; the job will run it again",
                       extra={"step": name, "day": day.isoformat(), "region": region,
                              "error": type(exc).__name__}, exc_info=True)  # fmt: skip
-            failed.append(f"{name} ({type(exc).__name__}: {exc})")
+            failed.append(f"{name} ({type(exc).__name__}: {str(exc)[:300]})")  # all three fit last_error
     if failed:
         raise FollowUpsIncomplete("calendar follow-ups failed: " + "; ".join(failed))
     return moved

@@ -3,7 +3,9 @@
 Slots are made when a day is first listed. A calendar override added later (a typhoon closure, a
 regional day off) made listing that day 409 `appointments.closed`, but the slot ids a phone already
 held could still be booked or moved into. The override now closes them (no new places), and
-removing it opens them again. Bookings already made are left to the sweeper's next pass, which
+removing it opens them again, in its own transaction (a bounded update of one day's slots), and
+once more in its follow-up job with the cases and rectifications (domain/applications/
+calendar_changes.py). Bookings already made are left to the sweeper's next pass, which
 cancels them for the hall and tells their citizens (visits.release_closed): an override taken
 back before it keeps them as they were.
 """
@@ -21,8 +23,17 @@ from domain.calendar import service as calendar
 
 
 def follow(session: Session, *, day: date, region: str) -> int:
+    """`close_or_open`, committed: the step of an override's follow-up job, which runs it again
+    (harmless: the slots are set as the calendar says, not toggled). How many slots changed."""
+    changed = close_or_open(session, day=day, region=region)
+    session.commit()
+    return changed
+
+
+def close_or_open(session: Session, *, day: date, region: str) -> int:
     """Close or reopen the slots of `day` at the halls under `region` (000000: all) as the
-    calendar now says; commits. How many slots changed.
+    calendar now says, in the caller's transaction (an override's own: from its answer on, no
+    booking or move lands on a day it closed). How many slots changed.
 
     The calendar is read under its lock (shared) until the commit: an override entered meanwhile
     waits, so the job of its follow-ups, written with it, runs on it after this one. Without the
@@ -44,5 +55,4 @@ def follow(session: Session, *, day: date, region: str) -> int:
             .execution_options(synchronize_session=False)
         )
         changed += done.rowcount or 0
-    session.commit()
     return changed

@@ -2,6 +2,8 @@
 override's own transaction: the operator is answered at once, and the job moves the cases' due
 dates, closes or reopens the halls' slots and recounts the rectifications. A step that fails makes
 the job retry (then dead, for an operator to replay), and running the steps again is harmless.
+The halls' slots of the day are closed (or opened) by the override's transaction too: no booking
+lands on a closed day while the job waits.
 
 The case: an SS card (10 working days promised) accepted Monday 2026-12-07, due 12-21; a typhoon
 closes Thursday 12-10 in Guangzhou: due 12-22."""
@@ -19,10 +21,11 @@ from core import clock as clock_mod
 from core.db import db
 from core.outbox import service as outbox_service
 from core.outbox.models import DEAD, PENDING, RETRYING, SUCCEEDED
+from domain.applications import calendar_changes
 from domain.appointments import closures
 from domain.appointments.models import AppointmentSlot
 from domain.calendar.models import CalendarOverride
-from tests.api.v1.applications.conftest import key
+from tests.api.v1.applications.conftest import key, relogin
 from tests.api.v1.applications.test_due_dates_follow_the_calendar import _accepted, _due
 from tests.appointments.conftest import book, make_hall, slots
 from tests.domain.operators.factories import admin_headers, make_operator
@@ -66,12 +69,20 @@ def _held_slot(app: Any, client: Any, who: dict) -> tuple[str, str]:
     return hall, listed.get_json()[0]["id"]
 
 
+def _days(app: Any) -> dict[str, int]:
+    return {
+        "decide_days": app.config["RECTIFY_DECIDE_WORKING_DAYS"],
+        "remind_days": app.config["RECTIFY_REMIND_WORKING_DAYS_BEFORE"],
+        "working_days": app.config["RECTIFY_WORKING_DAYS"],
+    }
+
+
 def _wait_for_retry(clock: clock_mod.FrozenClock) -> None:
     [job] = jobs_named(CALENDAR_FOLLOW)
     clock.advance((job.next_attempt_at - clock.now()).total_seconds() + 1)
 
 
-def test_the_override_is_answered_before_the_recount_and_its_one_job_moves_case_and_hall(
+def test_the_override_is_answered_before_the_recount_and_its_one_job_moves_the_due_date(
     app: Any, client: Any, zhang: dict
 ) -> None:
     case = _accepted(client, zhang)
@@ -82,29 +93,25 @@ def test_the_override_is_answered_before_the_recount_and_its_one_job_moves_case_
     assert made.status_code == 201, made.get_json()
     [job] = jobs_named(CALENDAR_FOLLOW)
     assert job.status == PENDING
-    assert job.payload == {
-        "day": "2026-12-10",
-        "region": "440100",
-        "decide_days": app.config["RECTIFY_DECIDE_WORKING_DAYS"],
-        "remind_days": app.config["RECTIFY_REMIND_WORKING_DAYS_BEFORE"],
-        "working_days": app.config["RECTIFY_WORKING_DAYS"],
-    }
-    # The request recounted nothing: the due date and the slots wait for the job.
+    assert job.payload == {"day": "2026-12-10", "region": "440100"} | _days(app)
+    # The request recounted no case: the due date waits for the job. The day's slots are shut
+    # from the answer on.
     assert _due(client, zhang, case) == date(2026, 12, 21)
-    assert _slots_closed(hall) == {False}
+    refused = book(client, zhang, slot)
+    assert refused.status_code == 409 and refused.get_json()["error"]["code"] == "appointments.closed"
 
     assert follow_calendar() == [SUCCEEDED]
     assert _due(client, zhang, case) == date(2026, 12, 22)
-    refused = book(client, zhang, slot)
-    assert refused.status_code == 409 and refused.get_json()["error"]["code"] == "appointments.closed"
+    assert _slots_closed(hall) == {True}
 
     gone = client.delete(f"{OVERRIDES}/{made.get_json()['id']}", headers=editor | key())
     assert gone.status_code == 204
     assert len(jobs_named(CALENDAR_FOLLOW)) == 2
     assert _due(client, zhang, case) == date(2026, 12, 22)
+    assert book(client, zhang, slot).status_code == 201  # open again from the answer on
     assert follow_calendar() == [SUCCEEDED]
     assert _due(client, zhang, case) == date(2026, 12, 21)
-    assert book(client, zhang, slot).status_code == 201
+    assert _slots_closed(hall) == {False}
 
 
 def test_an_override_refused_writes_no_job(app: Any, client: Any) -> None:
@@ -137,33 +144,36 @@ def test_a_step_that_fails_makes_the_job_retry_and_a_later_run_finishes_every_st
     app: Any, client: Any, zhang: dict, monday: clock_mod.FrozenClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     case = _accepted(client, zhang)
-    hall, slot = _held_slot(app, client, zhang)
+    hall, _ = _held_slot(app, client, zhang)
     assert _close(client, _editor(app, client)).status_code == 201
 
-    def hall_step_fails(*args: Any, **kwargs: Any) -> int:
+    def case_step_fails(*args: Any, **kwargs: Any) -> int:
         raise RuntimeError("could not serialize access")
 
-    monkeypatch.setattr(closures, "follow", hall_step_fails)
+    monkeypatch.setattr(calendar_changes, "follow", case_step_fails)
     assert follow_calendar() == [RETRYING]
     [job] = jobs_named(CALENDAR_FOLLOW)
-    assert "halls" in (job.last_error or "")
-    # The steps that could run did: the case's due date moved, the slots did not close.
-    assert _due(client, zhang, case) == date(2026, 12, 22)
-    assert _slots_closed(hall) == {False}
+    assert "cases" in (job.last_error or "")
+    assert _due(client, zhang, case) == date(2026, 12, 21)
+    monkeypatch.setattr(closures, "follow", lambda *a, **kw: pytest.fail("retried before its backoff"))
+    assert follow_calendar() == ["skipped"]
 
     monkeypatch.undo()
-    assert follow_calendar() == ["skipped"]  # not before its backoff
     _wait_for_retry(monday)
     assert follow_calendar() == [SUCCEEDED]
-    assert _due(client, zhang, case) == date(2026, 12, 22)  # counted again: the same date
-    assert _slots_closed(hall) == {True}
-    assert book(client, zhang, slot).status_code == 409
+    assert _due(client, zhang, case) == date(2026, 12, 22)
+    assert _slots_closed(hall) == {True}  # the halls' step, run again: as it was
+    # Run once more (a duplicate delivery, a replay): nothing moves twice.
+    assert calendar_changes.follow_all(db.session(), day=DAY, region="440100", **_days(app)) == {
+        "cases": 0, "halls": 0, "rectifications": 0,
+    }  # fmt: skip
+    assert _due(client, zhang, case) == date(2026, 12, 22)
 
 
 def test_a_job_that_keeps_failing_is_dead_for_the_operator_to_replay(
     app: Any, client: Any, zhang: dict, monday: clock_mod.FrozenClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    hall, _ = _held_slot(app, client, zhang)
+    case = _accepted(client, zhang)
     assert _close(client, _editor(app, client)).status_code == 201
 
     def hall_step_fails(*args: Any, **kwargs: Any) -> int:
@@ -180,9 +190,9 @@ def test_a_job_that_keeps_failing_is_dead_for_the_operator_to_replay(
     ops = admin_headers(client, make_operator(app, username="olga", roles=("ops",)))
     [dead] = client.get("/admin/v1/jobs?status=dead", headers=ops).get_json()["items"]
     assert dead["name"] == CALENDAR_FOLLOW and "halls" in dead["last_error"]
+    assert _due(client, relogin(app, zhang), case) == date(2026, 12, 22)  # the other steps ran
     assert client.post(f"/admin/v1/jobs/{dead['id']}/replay", headers=ops).status_code == 200
     assert follow_calendar() == [SUCCEEDED]
-    assert _slots_closed(hall) == {True}
 
 
 def test_jobs_of_an_override_added_then_removed_end_on_the_calendar_whichever_runs_last(
@@ -203,7 +213,7 @@ def test_jobs_of_an_override_added_then_removed_end_on_the_calendar_whichever_ru
     assert _due(client, zhang, case) == date(2026, 12, 21)
     assert _slots_closed(hall) == {False}
 
-    assert _close(client, editor).status_code == 201  # entered again: its job closes the day
+    assert _close(client, editor).status_code == 201  # entered again: its job counts the day
     assert follow_calendar() == [SUCCEEDED]
     assert _due(client, zhang, case) == date(2026, 12, 22)
     assert _slots_closed(hall) == {True}
