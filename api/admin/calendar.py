@@ -97,9 +97,15 @@ class Overrides(MethodView):
     @blp.arguments(OverrideCreateSchema)
     @blp.response(201, OverrideSchema)
     def post(self, body: dict) -> CalendarOverride:
-        """Add a local holiday or extra working day (one per region and date). The due dates of
-        open cases counting through that day in that region move with it, and so do the
-        rectifications' deadlines and the citizens' periods to decide (never shortened)."""
+        """Add a local holiday or extra working day (one per region and date). The halls' slots
+        of that day in that region close (or open) with it: no booking lands on a closed day from
+        this answer on. The due dates of open cases counting through that day move with it, and
+        so do the rectifications' deadlines and the citizens' periods to decide (never shortened).
+
+        Those recounts run shortly after the answer, in one background job (`calendar.follow`)
+        written with the override: until it has run, the dates shown are the old ones. A job that
+        fails is retried; one that keeps failing is listed, with its last error, by
+        `GET /admin/v1/jobs?status=dead` (role ops) and can be replayed from there."""
         return calendar_changes.add_override(
             db.session(), actor=current_actor(), region=body["region"], day=body["date"],
             kind=body["kind"], reason=body["reason"], **_rectify_days(),
@@ -112,8 +118,10 @@ class OverrideItem(MethodView):
     @blp.doc(security=BEARER_SECURITY)
     @blp.response(204)
     def delete(self, override_id: str) -> None:
-        """Remove an override; the due dates of open cases counting through that day move back
-        (a citizen's period to decide on a rectification is never shortened)."""
+        """Remove an override; the halls' slots of that day follow at once, and the due dates
+        of open cases counting through that day move back shortly after, in a `calendar.follow`
+        job as for adding one (a citizen's period to decide on a rectification is never
+        shortened)."""
         calendar_changes.delete_override(
             db.session(), actor=current_actor(), override_id=override_id, **_rectify_days()
         )
