@@ -51,6 +51,10 @@ from domain.operators.audit_log import Actor
 BATCH = 500
 # The outbox job of an override's follow-ups (workers/tasks/calendar_overrides.py runs it).
 FOLLOW_JOB = "calendar.follow"
+# How long its retries go on before it is dead (then replayable from /admin/v1/jobs): a database
+# or Redis outage of an hour or two must not leave the cases' due dates on the old calendar
+# until an operator notices; each attempt is a recount, so trying again costs nothing else.
+FOLLOW_RETRY_SPAN = 6 * 3600
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +100,7 @@ def _add_job(
     outbox.add(session, FOLLOW_JOB, {
         "day": day.isoformat(), "region": region, "decide_days": decide_days,
         "remind_days": remind_days, "working_days": working_days,
-    })  # fmt: skip
+    }, max_attempts=outbox.attempts_spanning(FOLLOW_RETRY_SPAN))  # fmt: skip
 
 
 class FollowUpsIncomplete(RetryableError):

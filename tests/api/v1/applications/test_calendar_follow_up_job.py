@@ -180,11 +180,14 @@ def test_a_job_that_keeps_failing_is_dead_for_the_operator_to_replay(
         raise RuntimeError("could not serialize access")
 
     monkeypatch.setattr(closures, "follow", hall_step_fails)
+    began = monday.now()
     states = follow_calendar()
     while states == [RETRYING]:
         _wait_for_retry(monday)
         states = follow_calendar()
     assert states == [DEAD]
+    # Tried for hours first: an outage of an hour or two does not leave the due dates behind.
+    assert (monday.now() - began).total_seconds() >= calendar_changes.FOLLOW_RETRY_SPAN
     monkeypatch.undo()
 
     ops = admin_headers(client, make_operator(app, username="olga", roles=("ops",)))
