@@ -76,7 +76,8 @@ class ApplicationSchema(StrictSchema):
         allow_none=True,
         metadata={
             "description": "{fields, materials, blank_neighbours, reason, answered}: answered is false until"
-            " one of the named fields or materials is changed; a resubmission before that is 422"
+            " an opened field (named or blank neighbour) is given a value or emptied, or a named material"
+            " is changed; a resubmission before that is 422"
         },
     )
     editable_fields = fields.Raw(

@@ -224,7 +224,8 @@ def patch(
     # save itself still counts (a new revision, the draft kept longer), as an empty one does.
     data_patch = _without_empty_groups(spec, data_patch)
     now = clock.now()
-    data = merge_patch(decrypt_data(deps.encryptor, app.data_enc), data_patch)
+    before = decrypt_data(deps.encryptor, app.data_enc)
+    data = merge_patch(before, data_patch)  # a copy: `before` stays as stored
     provenance = dict(app.provenance)
     for path, _ in touched:
         for leaf in [p for p in spec.leaves if p == path or p.startswith(path + ".")]:
@@ -241,8 +242,10 @@ def patch(
                 if before.get("source") not in (None, SOURCE_USER):
                     entry["replaced"] = before["source"]
                 provenance[leaf] = entry
-    # A field the supplement opened, touched (typed again as it was, too: the citizen confirms it).
-    answered = supplement_answered(app) if touched else None
+    # A field the supplement opened, given a value (typed again as it was, too: the citizen
+    # confirms it) or emptied. A null on a field already empty changes nothing: a phone that
+    # autosaves the opened section with nulls for its empty inputs has not answered anything.
+    answered = supplement_answered(app) if _gives_or_empties(spec, touched, before, data) else None
     # Conditional on the revision read: a racing writer that committed first makes this a 412.
     result = session.execute(
         update(Application)
@@ -267,6 +270,18 @@ def patch(
     session.commit()
     session.refresh(app)
     return app
+
+
+def _gives_or_empties(
+    spec: forms.FormSpec, touched: list[tuple[str, Any]], before: dict[str, Any], after: dict[str, Any]
+) -> bool:
+    """Whether the autosave gave a value to a leaf it touched or emptied one that held a value."""
+    return any(
+        get_path(after, leaf) is not None or get_path(before, leaf) is not None
+        for path, _ in touched
+        for leaf in spec.leaves
+        if leaf == path or leaf.startswith(path + ".")
+    )
 
 
 def delete_draft(session: Session, *, account_id: str, app_id: str) -> None:

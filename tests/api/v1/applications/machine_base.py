@@ -75,6 +75,8 @@ class MachineBase(RuleBasedStateMachine):
             else []
         )
         assert body["editable_fields"] == editable
+        if case.status == states.SUPPLEMENT_REQUESTED:
+            assert body["supplement"]["answered"] is case.supplement_answered
         assert {m["id"]: m["satisfied"] for m in body["materials"]} == {
             m: m in case.uploaded for m in case.materials
         }

@@ -78,10 +78,11 @@ class CitizenRules(MachineBase):
             expect(resp, 422, "application.invalid_patch")
         else:
             body = expect(resp, 200)
+            # A value given, or one held emptied, answers a supplement; a null on an empty field does not.
+            if any(flat[p] is not None or case.holds(p) for p in known):
+                case.answer_supplement()
             case.data = merge_patch(case.data, patch)
             case.revision += 1
-            if known:
-                case.answer_supplement()
             self.check_view(case, body)
             assert resp.headers["ETag"] == f'"r{case.revision}"'
 

@@ -81,3 +81,29 @@ def test_a_supplement_recorded_before_this_rule_is_resubmitted_as_before(client,
     db_session.commit()
     done = submit(client, zhang, get(client, zhang, current["id"]).get_json(), consent=False)
     assert done.status_code == 200
+
+
+def test_a_null_on_an_empty_opened_field_does_not_answer_the_supplement(client, zhang, officer):
+    """Merge-patch phones send null for the empty inputs of a section they autosave on opening it."""
+    current = _asked(client, zhang, officer, fields=["delivery.method"])
+    blanks = current["supplement"]["blank_neighbours"]
+    assert blanks, current["supplement"]
+    group, _, leaf = blanks[0].rpartition(".")
+    assert patch(client, zhang, current, {group: {leaf: None}}).status_code == 200
+    current = get(client, zhang, current["id"]).get_json()
+    assert current["supplement"]["answered"] is False
+    assert submit(client, zhang, current, consent=False).status_code == 422
+
+
+def test_emptying_a_named_field_that_held_a_value_answers_the_supplement(client, zhang, officer):
+    current = _asked(client, zhang, officer, fields=["ss_card_application.outlet"])
+    assert patch(client, zhang, current, {"ss_card_application": {"outlet": None}}).status_code == 200
+    assert get(client, zhang, current["id"]).get_json()["supplement"]["answered"] is True
+
+
+def test_typing_a_named_value_again_as_it_was_confirms_it(client, zhang, officer):
+    current = _asked(client, zhang, officer, fields=["ss_card_application.outlet"])
+    assert patch(client, zhang, current, {"ss_card_application": {"outlet": "天河支行"}}).status_code == 200
+    assert (
+        submit(client, zhang, get(client, zhang, current["id"]).get_json(), consent=False).status_code == 200
+    )
