@@ -39,7 +39,7 @@ LANGS = ("zh", "en")
 PLACEHOLDERS = frozenset({
     "service_name", "case_number", "reason", "materials", "result_label", "how_to_get", "due_date", "time",
     "hall", "receipt_no", "status_label", "phrase", "note", "date", "decide_by", "decide_note",
-    "rate_by", "rate_note",
+    "rate_by", "rate_note", "rate_short", "rate_sms", "decide_action", "dataset_name", "client_name", "body",
 })  # fmt: skip
 # WeChat's `page`: a page of the mini-program (no leading slash), optionally with a query.
 PAGE_MAX = 128
@@ -53,6 +53,7 @@ SAMPLE = {
     "materials": [{"name": "户口簿首页"}, {"name": "居民身份证"}], "result": "approved",
     "due_date": "2026-12-31", "time": "2026-12-08 09:30", "hall": "天河区政务服务中心二楼综合窗口",
     "receipt_no": "SJ20261204000123", "status_label": "省平台已接收", "decide_by": "2026-12-31",
+    "kind": "consultation", "rate_by": "2026-12-31",
 }  # fmt: skip
 _CACHE_SECONDS = 10.0
 _cache: dict[tuple[str, str, str], tuple[float, dict | None]] = {}
@@ -309,9 +310,34 @@ def validate(event_type: str, channel: str, lang: str, content: Any) -> dict[str
     for key in content:  # a key this channel does not use would be dropped without a word
         if key not in clean and content[key] is not None:
             problems[f"content.{str(key)[:64]}"] = [Text("Not used by this channel", "该渠道没有此项内容")]
+    for path in [p for p in problems if _built_in_text(event_type, channel, lang, clean, p)]:
+        del problems[path]
     if problems:
         raise BadTemplate(fields=problems)
     return clean
+
+
+def _built_in_text(event_type: str, channel: str, lang: str, clean: Mapping[str, Any], path: str) -> bool:
+    """Whether the text at `path` is the built-in template's own: an operator who opens a
+    template and saves it unchanged (or changes only another part) is not refused for it. The
+    built-in texts are what is sent without an override, sample lengths or not (a long English
+    title is shortened on the phone, a long WeChat value fitted to its keyword)."""
+    built_in = defaults(
+        event_type, channel, lang, wechat_template=str(clean.get("template_id") or ""), sms_template=""
+    )
+    _, _, rest = path.partition("content.")
+    key, _, sub = rest.partition(".")
+    if key not in ("title", "body", "fields", "params"):
+        return False  # the provider's template id and the page are the deployment's, not built in
+    mine, theirs = clean.get(key), built_in.get(key)
+    if sub and isinstance(mine, Mapping) and isinstance(theirs, Mapping):
+        mine, theirs = mine.get(sub), theirs.get(sub)
+    elif sub.isdigit() and isinstance(mine, list) and isinstance(theirs, list):
+        i = int(sub)
+        mine, theirs = (mine[i], theirs[i]) if i < len(mine) and i < len(theirs) else (None, None)
+    elif sub:
+        return False
+    return isinstance(mine, str) and mine == theirs
 
 
 def _row(session: Session, event_type: str, channel: str, lang: str) -> NotificationTemplate | None:
