@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session
 from core import audit, clock
 from core.crypto import DecryptionError, Encryptor
 from core.db import Base, lock_not_available, lock_one, take_write_lock
+from core.errors import RateLimited
 from core.outbox.models import ACTIVE_STATES, SCRUB_KEY, OutboxJob, scrubbed
 from core.outbox.models import DEAD as OUTBOX_DEAD
 from core.outbox.service import attempts_spanning
@@ -63,6 +64,10 @@ FRESH_LOGIN = timedelta(minutes=10)
 SMS_RETRY_SPAN = 3600.0
 # Closure attempts per account per hour: far more than a citizen clearing what blocks them needs.
 ATTEMPTS_PER_HOUR = 10
+# Busy answers (a case held at every try) given back to those attempts per account per hour:
+# a citizen retrying as told is not locked out, and an account whose case stays held cannot
+# make a busy answer (an audit event, a worker waiting CASE_LOCK_TRIES times) every second.
+BUSY_GIVEN_BACK_PER_HOUR = 30
 # How often the closure steps back for a case a submission (or another writer) holds before it
 # waits for the case holding the account, as it once always did.
 CASE_LOCK_TRIES = 3
@@ -131,6 +136,16 @@ class Closed:
     drafts_deleted: int
 
 
+def _busy_given_back(ratelimiter: RateLimiter, account_id: str) -> bool:
+    """Whether this busy answer's attempt may be given back (beyond BUSY_GIVEN_BACK_PER_HOUR it
+    counts, as any other refusal does)."""
+    try:
+        ratelimiter.hit("account-closure-busy", account_id, limit=BUSY_GIVEN_BACK_PER_HOUR, window=3600)
+    except RateLimited:
+        return False
+    return True
+
+
 def close(
     session: Session,
     *,
@@ -154,9 +169,9 @@ def close(
     except ClosureBusy:
         _audit_refusal(session, account_id, request_id, ip, "failed", reason="busy")
         # Someone else's write, and the citizen is told to retry in 2 s: retried as told, it must
-        # not use up the hour's attempts. Each busy answer waits CASE_LOCK_TRIES times first,
-        # which is limit enough.
-        ratelimiter.undo("account-closure", account_id, attempt)
+        # not use up the hour's attempts, up to BUSY_GIVEN_BACK_PER_HOUR of them.
+        if _busy_given_back(ratelimiter, account_id):
+            ratelimiter.undo("account-closure", account_id, attempt)
         raise
     found = blockers.find(session, account_id)
     stale = _fresh_login_required(session, account_id, session_id)

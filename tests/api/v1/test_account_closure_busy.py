@@ -76,3 +76,16 @@ def test_the_retry_as_told_closes_the_account_once_the_case_is_free(
     closed = close(client, zhang)
     assert closed.status_code == 200, closed.get_json()
     assert closed.get_json()["drafts_deleted"] == 1
+
+
+def test_past_the_hours_busy_give_backs_a_busy_answer_counts_as_an_attempt(
+    client: Any,
+    zhang: dict,  # noqa: F811
+    held_case: Any,
+    monkeypatch: Any,
+) -> None:
+    """A case held for good cannot make the account a busy answer (an audit event, a worker
+    waiting) every second: past BUSY_GIVEN_BACK_PER_HOUR they count, and the hour's attempts end."""
+    monkeypatch.setattr(closure, "BUSY_GIVEN_BACK_PER_HOUR", 2)
+    statuses = [close(client, zhang).status_code for _ in range(2 + closure.ATTEMPTS_PER_HOUR + 1)]
+    assert statuses == [503] * (2 + closure.ATTEMPTS_PER_HOUR) + [429]
