@@ -23,6 +23,7 @@ from tests.evaluations.test_rectification_follows_the_calendar import (
 from tests.evaluations.test_rectification_limits import _again
 from tests.evaluations.test_rectification_reminder import _sweep
 from tests.forwarding.conftest import province, yiwang_http  # noqa: F401 - fixtures
+from tests.outbox_jobs import follow_calendar
 
 
 def _listed(client: Any, officer: dict, task_id: str, **query: str) -> dict | None:
@@ -55,6 +56,8 @@ def test_the_departments_deadline_moves_with_a_closure_and_back(
     assert _due(client, officers[0], task_id) == "2026-12-15"
     remover = _editor(app, client, "cal-remover")
     assert client.delete(f"{OVERRIDES}/{closed}", headers=remover | key()).status_code == 204
+    assert _due(client, officers[0], task_id) == "2026-12-15"  # until the follow-up job runs
+    follow_calendar()
     assert _due(client, officers[0], task_id) == "2026-12-14"
     _override(app, client, "2026-12-10")
     _on(clock, date(2026, 12, 15))
