@@ -34,7 +34,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from core.clock import BEIJING
-from core.errors import RetryableError
+from core.errors import AppError, RetryableError
 from core.outbox import service as outbox
 from domain.accounts import profile_cache
 from domain.applications import states
@@ -141,7 +141,8 @@ def follow_all(
 def follow(session: Session, *, day: date, region: str) -> int:
     """Recompute the due dates of open cases whose running time limit or past pauses span `day`
     in a region under `region` (000000: every region), recounting their pauses on the calendar
-    as it is now; commits each batch. How many moved."""
+    as it is now; commits each batch. Each case is recounted in a savepoint (`_isolated`): one
+    that cannot be, for a fixed cause, is skipped and logged. How many moved."""
     day_ends = datetime.combine(day + timedelta(days=1), time(), tzinfo=BEIJING)
     paused_by_then = (
         select(ApplicationEvent.id)
@@ -170,25 +171,48 @@ def follow(session: Session, *, day: date, region: str) -> int:
                 .with_for_update()
             )
         )
-        specs = {app.id: spec_of(session, app) for app in batch}
-        apps = [app for app in batch if region in calendar.region_chain(specs[app.id].region)]
-        moves = _moves(session, [app.id for app in apps])
-        for app in apps:
-            spec = specs[app.id]
-            app.paused_working_days = paused_working_days(session, pauses(moves[app.id]), region=spec.region)
-            due = compute_due(
-                session, app.clock_started_on, spec.time_limits, paused=app.paused_working_days,  # type: ignore[arg-type]
-                region=spec.region, paused_days=app.paused_days or 0,
-            )  # fmt: skip
-            if due != app.due_on:
-                app.due_on = due
-                profile_cache.mark_changed(session, app.account_id)
-                profile_cache.mark_application_changed(session, app.id)
-                moved += 1
+        moves = _moves(session, [app.id for app in batch])
+        for app in batch:
+            moved += _isolated(session, app, lambda a: _recount(session, a, day, region, moves[a.id]))  # noqa: B023 - called at once
         session.commit()
         if len(batch) < BATCH:
             return moved
         after = batch[-1].id
+
+
+def _isolated(session: Session, app: Application, recount: Callable[[Application], int]) -> int:
+    """`recount(app)` in a savepoint. A case that cannot be recounted for a fixed cause (an
+    AppError: its pinned item version unreadable, a count past the calendar's range) would fail
+    the same way on every retry: it is left as it was and logged by id, and the others go on.
+    Anything else (a database error, a lock timeout, the job's own timeout) propagates: the step
+    fails and the job runs it again."""
+    try:
+        with session.begin_nested():
+            return recount(app)
+    except AppError as exc:
+        log.error("a case could not follow the calendar; left as it was",
+                  extra={"application_id": app.id, "error": type(exc).__name__})  # fmt: skip
+        return 0
+
+
+def _recount(
+    session: Session, app: Application, day: date, region: str, moves: list[tuple[str, datetime]]
+) -> int:
+    """1 when the case's due date moved (0 too when the override's region is not the case's)."""
+    spec = spec_of(session, app)
+    if region not in calendar.region_chain(spec.region):
+        return 0
+    app.paused_working_days = paused_working_days(session, pauses(moves), region=spec.region)
+    due = compute_due(
+        session, app.clock_started_on, spec.time_limits, paused=app.paused_working_days,  # type: ignore[arg-type]
+        region=spec.region, paused_days=app.paused_days or 0,
+    )  # fmt: skip
+    if due == app.due_on:
+        return 0
+    app.due_on = due
+    profile_cache.mark_changed(session, app.account_id)
+    profile_cache.mark_application_changed(session, app.id)
+    return 1
 
 
 def _moves(session: Session, app_ids: list[str]) -> dict[str, list[tuple[str, datetime]]]:

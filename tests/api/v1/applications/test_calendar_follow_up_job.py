@@ -252,3 +252,29 @@ def test_a_closure_taken_back_while_its_job_closes_the_slots_waits_and_its_own_j
     monkeypatch.undo()
     assert taken_back and taken_back[0].result() == (204, [SUCCEEDED])
     assert _slots_closed(hall) == {False}
+
+
+def test_one_case_that_cannot_be_recounted_is_skipped_and_the_others_follow(
+    app: Any, client: Any, zhang: dict, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A case whose pinned item version the catalog no longer has fails the same way on every
+    retry: it is left as it was and logged by id, and the other cases of its batch (and of the
+    batches after) still follow the calendar; the job succeeds."""
+    from domain.applications.models import Application
+
+    first, second = _accepted(client, zhang), _accepted(client, zhang)
+    broken, healthy = sorted((first, second))  # the broken one is recounted first
+    session = db.session()
+    row = session.get(Application, broken)
+    row.items = [dict(row.items[0], version=999)]  # a pinned version the catalog no longer has
+    session.commit()
+    assert _close(client, _editor(app, client)).status_code == 201
+
+    with caplog.at_level("ERROR", logger="domain.applications.calendar_changes"):
+        assert follow_calendar() == [SUCCEEDED]
+    assert _due(client, zhang, healthy) == date(2026, 12, 22)
+    skipped = [r for r in caplog.records if getattr(r, "application_id", None) == broken]
+    assert skipped and skipped[0].error == "VersionNotFound"
+    session = db.session()
+    assert session.get(Application, broken).due_on == date(2026, 12, 21)  # left as it was
+    session.rollback()
