@@ -37,6 +37,7 @@ from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from core import clock
+from core.errors import AppError
 from domain.applications.deadlines import local_date
 from domain.calendar import service as calendar
 from domain.evaluations.models import APPEALED, OPEN, RESPONDED, RectificationTask
@@ -79,13 +80,16 @@ def follow(
 
 
 def _isolated(session: Session, task: RectificationTask, recount: Callable[[RectificationTask], int]) -> int:
-    """`recount(task)` in a savepoint: a task that cannot be recounted (its case's pinned item
-    version unreadable, a count past the calendar's range) is left as it was and logged by id,
-    and the others go on (the override itself is already committed)."""
+    """`recount(task)` in a savepoint. A task that cannot be recounted for a fixed cause (an
+    AppError: its case's pinned item version unreadable, a count past the calendar's range)
+    would fail the same way on every retry: it is left as it was and logged by id, and the others
+    go on (the override itself is already committed). Anything else (a database error such as a
+    lock timeout, SQLite's "database is locked" or a lost connection, the job's own timeout, a
+    bug) propagates: the step fails and the job runs it again."""
     try:
         with session.begin_nested():
             return recount(task)
-    except Exception as exc:
+    except AppError as exc:
         log.error("a rectification task could not follow the calendar",
                   extra={"task_id": task.id, "error": type(exc).__name__})  # fmt: skip
         return 0

@@ -284,3 +284,37 @@ def test_one_task_that_cannot_be_recounted_leaves_the_others_followed_and_the_ov
     assert stored is not None
     assert follow_calendar() == ["succeeded"]
     assert _task(good_app).decide_by == date(2026, 12, 15)
+
+
+def test_a_database_error_on_one_task_makes_the_job_retry_rather_than_skip_it(
+    app: Any,
+    client: Any,
+    zhang: dict,  # noqa: F811
+    officers: list[dict],  # noqa: F811
+    clock: Any,
+    monkeypatch: Any,
+) -> None:
+    # A lock timeout, SQLite's "database is locked", a lost connection: transient, not a task
+    # that cannot be recounted. Skipping it would leave the citizen's period on the old calendar
+    # with the job succeeded; it fails the step instead, and a retry recounts the task.
+    from sqlalchemy.exc import OperationalError
+
+    from domain.evaluations import rectification_calendar
+    from tests.outbox_jobs import CALENDAR_FOLLOW, jobs_named
+
+    app_id, _ = _answered(client, zhang, officers)
+    real = rectification_calendar._recount
+
+    def locked(*args: Any) -> Any:
+        raise OperationalError("UPDATE rectification_tasks", {}, Exception("lock timeout"))
+
+    monkeypatch.setattr(rectification_calendar, "_recount", locked)
+    _override(app, client, "2026-12-09", follow=False)
+    assert follow_calendar() == ["retrying"]
+    assert _mine(client, zhang, app_id)["decide_by"] == "2026-12-14"
+
+    monkeypatch.setattr(rectification_calendar, "_recount", real)
+    [job] = jobs_named(CALENDAR_FOLLOW)
+    clock.advance((job.next_attempt_at - clock.now()).total_seconds() + 1)
+    assert follow_calendar() == ["succeeded"]
+    assert _mine(client, _again(app, zhang), app_id)["decide_by"] == "2026-12-15"
