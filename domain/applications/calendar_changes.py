@@ -108,13 +108,21 @@ class FollowUpsIncomplete(RetryableError):
 
 
 def follow_all(
-    session: Session, *, day: date, region: str, decide_days: int, remind_days: int, working_days: int
-) -> dict[str, int]:
+    session: Session, *, day: date, region: str, decide_days: int, remind_days: int, working_days: int,
+    never_caught: tuple[type[BaseException], ...] = (),
+) -> dict[str, int]:  # fmt: skip
     """Everything that follows an override of `day` in `region`, each step recounting on the
     calendar as it is now (so running one again, or a job of an older override after a newer
     one's, leaves what the calendar says): the cases, the halls' slots, the rectifications.
     Commits as each step goes. How many each moved; FollowUpsIncomplete, after the others ran,
-    when a step failed."""
+    when a step failed.
+
+    A step's failure, whatever it is (a database error, a bug), does not keep the later steps
+    from running; except the exceptions in `never_caught`, which propagate at once with no later
+    step run. The worker passes RQ's job timeout there (domain code does not import rq): it is an
+    Exception raised inside whatever step runs when the job's time (OUTBOX_RUN_TIMEOUT) is up,
+    and the outbox may give the job to another worker from then on, so nothing more may run.
+    The outbox then retries the job from its first step (each is a recount)."""
     steps: list[tuple[str, Callable[[], int]]] = [
         ("cases", lambda: follow(session, day=day, region=region)),
         ("halls", lambda: closures.follow(session, day=day, region=region)),
@@ -127,6 +135,8 @@ def follow_all(
     for name, step in steps:
         try:
             moved[name] = step()
+        except never_caught:
+            raise
         except Exception as exc:
             session.rollback()
             log.error("a calendar follow-up did not finish; the job will run it again",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from rq.timeouts import BaseTimeoutException
 from sqlalchemy.orm import Session
 
 from core.errors import PermanentError
@@ -19,4 +20,8 @@ def follow(*, session: Session, job_id: str, **payload: Any) -> dict:
         days = {name: int(payload[name]) for name in ("decide_days", "remind_days", "working_days")}
     except (KeyError, TypeError, ValueError) as exc:
         raise PermanentError(f"calendar follow-up payload unreadable: {type(exc).__name__}") from None
-    return calendar_changes.follow_all(session, day=day, region=region, **days)
+    # RQ's job timeout is an Exception raised inside the running step: it must end the run, not
+    # be caught as that step's failure with the later steps run past the job's lock.
+    return calendar_changes.follow_all(
+        session, day=day, region=region, never_caught=(BaseTimeoutException,), **days
+    )

@@ -278,3 +278,46 @@ def test_one_case_that_cannot_be_recounted_is_skipped_and_the_others_follow(
     session = db.session()
     assert session.get(Application, broken).due_on == date(2026, 12, 21)  # left as it was
     session.rollback()
+
+
+class _StandInTimeout(Exception):
+    """As RQ's JobTimeoutException: an Exception, raised inside whatever step is running."""
+
+
+def test_an_exception_never_to_be_caught_stops_the_later_steps_and_propagates(
+    app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The job's timeout (raised in the middle of a step) must end the run: a step after it
+    would run past the job's lock, while the outbox may already give the job to another worker."""
+    ran: list[str] = []
+
+    def timed_out(*args: Any, **kwargs: Any) -> int:
+        ran.append("halls")
+        raise _StandInTimeout("job exceeded its timeout")
+
+    monkeypatch.setattr(closures, "follow", timed_out)
+    rectifications = calendar_changes.rectification_calendar
+    monkeypatch.setattr(rectifications, "follow", lambda *a, **kw: ran.append("rectifications"))
+    with pytest.raises(_StandInTimeout):
+        calendar_changes.follow_all(
+            db.session(), day=DAY, region="440100", never_caught=(_StandInTimeout,), **_days(app)
+        )
+    assert ran == ["halls"]
+
+
+def test_the_worker_passes_rqs_job_timeout_as_never_caught(
+    app: Any, client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rq.timeouts import JobTimeoutException
+
+    assert _close(client, _editor(app, client)).status_code == 201
+
+    def timed_out(*args: Any, **kwargs: Any) -> int:
+        raise JobTimeoutException("Task exceeded maximum timeout value (120 seconds)")
+
+    monkeypatch.setattr(closures, "follow", timed_out)
+    rectifications = calendar_changes.rectification_calendar
+    monkeypatch.setattr(rectifications, "follow", lambda *a, **kw: pytest.fail("ran past the timeout"))
+    assert follow_calendar() == [RETRYING]  # run again from the start, after its backoff
+    [job] = jobs_named(CALENDAR_FOLLOW)
+    assert (job.last_error or "").startswith("JobTimeoutException")
