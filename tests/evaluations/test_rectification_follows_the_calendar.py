@@ -10,7 +10,7 @@ The case: a bad rating answered Monday 2026-12-07 (Beijing); five working days: 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -180,6 +180,18 @@ def test_a_day_outside_the_period_moves_nothing(
     assert _task(app_id).remind_on == date(2026, 12, 11)
 
 
+def _entered_and_followed(app: Any, body: dict, editor: dict) -> Callable[[Any], tuple[int, list[str]]]:
+    """The operator enters `body`, then a worker runs its follow-ups' job at once (in the same
+    thread, as soon as the 201 is out): a competing transaction still open is not waited for."""
+
+    def run(c: Any) -> tuple[int, list[str]]:
+        answer = c.post(OVERRIDES, json=body, headers=editor | key())
+        with app.app_context():
+            return answer.status_code, follow_calendar()
+
+    return run
+
+
 def test_a_response_counted_while_a_closure_is_entered_is_followed(
     app: Any,
     client: Any,
@@ -188,11 +200,14 @@ def test_a_response_counted_while_a_closure_is_entered_is_followed(
     clock: Any,
     monkeypatch: Any,
 ) -> None:
-    """The department answers while an operator enters a closure: the response counted its
-    period before the closure was committed, and the closure's follow-up ran before the response
-    was. Counting holds the calendar, so the closure waits for the response and then moves it
-    (without, the period kept the day the closure took: PostgreSQL shows it; SQLite's one
-    writer orders them anyway)."""
+    """The department answers while an operator enters a closure, and a worker runs the
+    closure's job just after its 201: the response has counted its period and not committed yet.
+    Without the calendar's lock the closure commits at once and its job does not see the period
+    (the task not responded in its snapshot): the period keeps the day the closure took. Counting
+    holds the calendar (`rectification.respond`), so the closure waits for the response and its
+    job then moves it (PostgreSQL)."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time: the closure waits for the response anyway")
     app_id, task_id = _bad_rating(client, zhang)
     editor = _editor(app, client, "cal-meanwhile")
     body = {"date": "2026-12-09", "region": "440100", "kind": "holiday", "reason": "台风停工"}
@@ -200,13 +215,12 @@ def test_a_response_counted_while_a_closure_is_entered_is_followed(
 
     def counted(*args: Any) -> Any:  # the period is counted; the response not yet committed
         if threading.current_thread() is threading.main_thread() and not other:
-            other.append(Competing(app, lambda c: c.post(OVERRIDES, json=body, headers=editor | key())))
+            other.append(Competing(app, _entered_and_followed(app, body, editor)))
         return real(*args)
 
     monkeypatch.setattr(rectification, "remind_day", counted)
     assert _respond(client, officers[0], task_id).status_code == 200
-    assert other[0].result().status_code == 201
-    assert follow_calendar() == ["succeeded"]  # the closure's follow-ups, run after it
+    assert other[0].result() == (201, ["succeeded"])
     assert _mine(client, zhang, app_id)["decide_by"] == "2026-12-15"
     assert _task(app_id).remind_on == date(2026, 12, 14)
 
@@ -220,11 +234,15 @@ def test_a_period_the_sweeper_gives_while_a_closure_is_entered_is_followed(
     monkeypatch: Any,
 ) -> None:
     """A response from before periods were kept gets one from the sweeper while an operator
-    enters a closure: the sweeper counts it under the calendar's lock, so the closure waits and
-    its follow-up then sees the period (PostgreSQL; SQLite's one writer orders them anyway)."""
+    enters a closure, and a worker runs the closure's job just after its 201. Without the
+    calendar's lock the job does not see the period (none yet in its snapshot) and it keeps the
+    closed day. The sweeper counts it under the lock, so the closure waits and its job then sees
+    the period (PostgreSQL)."""
     from domain.evaluations import rectification_sweep
     from domain.evaluations.models import RectificationTask
 
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time: the closure waits for the sweeper anyway")
     app_id, task_id = _bad_rating(client, zhang)
     assert _respond(client, officers[0], task_id).status_code == 200
     session = db.session()
@@ -239,13 +257,12 @@ def test_a_period_the_sweeper_gives_while_a_closure_is_entered_is_followed(
         if threading.current_thread() is threading.main_thread():
             calls.append(1)
             if len(calls) == 2:
-                other.append(Competing(app, lambda c: c.post(OVERRIDES, json=body, headers=editor | key())))
+                other.append(Competing(app, _entered_and_followed(app, body, editor)))
         return real(*args)
 
     monkeypatch.setattr(rectification_sweep, "remind_day", counted)
     rectification_sweep.close_undecided(db.session(), clock.now())
-    assert other[0].result().status_code == 201
-    assert follow_calendar() == ["succeeded"]  # the closure's follow-ups, run after it
+    assert other[0].result() == (201, ["succeeded"])
     assert _mine(client, zhang, app_id)["decide_by"] == "2026-12-15"
 
 
