@@ -321,3 +321,25 @@ def test_the_worker_passes_rqs_job_timeout_as_never_caught(
     assert follow_calendar() == [RETRYING]  # run again from the start, after its backoff
     [job] = jobs_named(CALENDAR_FOLLOW)
     assert (job.last_error or "").startswith("JobTimeoutException")
+
+
+def test_a_database_error_on_one_case_makes_the_job_retry_rather_than_skip_it(
+    app: Any, client: Any, zhang: dict, monday: clock_mod.FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lock timeout or a lost connection is not a case that cannot be recounted: the cases
+    step fails and the job retries, and the retry moves the case."""
+    from sqlalchemy.exc import OperationalError
+
+    case = _accepted(client, zhang)
+    assert _close(client, _editor(app, client)).status_code == 201
+
+    def locked(*args: Any) -> int:
+        raise OperationalError("SELECT applications", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(calendar_changes, "_recount", locked)
+    assert follow_calendar() == [RETRYING]
+    assert "cases (OperationalError" in (jobs_named(CALENDAR_FOLLOW)[0].last_error or "")
+    monkeypatch.undo()
+    _wait_for_retry(monday)
+    assert follow_calendar() == [SUCCEEDED]
+    assert _due(client, zhang, case) == date(2026, 12, 22)
