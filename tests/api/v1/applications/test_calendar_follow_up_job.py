@@ -343,3 +343,22 @@ def test_a_database_error_on_one_case_makes_the_job_retry_rather_than_skip_it(
     _wait_for_retry(monday)
     assert follow_calendar() == [SUCCEEDED]
     assert _due(client, zhang, case) == date(2026, 12, 22)
+
+
+def test_the_job_counts_rectifications_with_the_periods_configured_when_it_runs(
+    app: Any, client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A retry across a deploy, or a replay days later, counts as the sweeper then does."""
+    assert _close(client, _editor(app, client)).status_code == 201
+    monkeypatch.setitem(app.config, "RECTIFY_DECIDE_WORKING_DAYS", 7)
+    monkeypatch.setitem(app.config, "RECTIFY_REMIND_WORKING_DAYS_BEFORE", 2)
+    monkeypatch.setitem(app.config, "RECTIFY_WORKING_DAYS", 9)
+    seen: dict[str, Any] = {}
+
+    def follow_all(session: Any, **kwargs: Any) -> dict:
+        seen.update(kwargs)
+        return {}
+
+    monkeypatch.setattr(calendar_changes, "follow_all", follow_all)
+    assert follow_calendar() == [SUCCEEDED]
+    assert (seen["decide_days"], seen["remind_days"], seen["working_days"]) == (7, 2, 9)
