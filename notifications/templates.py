@@ -310,34 +310,31 @@ def validate(event_type: str, channel: str, lang: str, content: Any) -> dict[str
     for key in content:  # a key this channel does not use would be dropped without a word
         if key not in clean and content[key] is not None:
             problems[f"content.{str(key)[:64]}"] = [Text("Not used by this channel", "该渠道没有此项内容")]
-    for path in [p for p in problems if _built_in_text(event_type, channel, lang, clean, p)]:
-        del problems[path]
+    if problems:
+        # A text that is the built-in template's own is taken as it is: an operator who opens a
+        # template and saves it unchanged (or changes only another part) is not refused for it.
+        # The built-in texts are what is sent without an override, sample lengths or not (a long
+        # English title is shortened on the phone, a long WeChat value fitted to its keyword).
+        layout = str(clean.get("template_id") or "")
+        built_in = _texts(defaults(event_type, channel, lang, wechat_template=layout, sms_template=""))
+        mine = _texts(clean)
+        for path in [p for p in problems if p in built_in and mine.get(p) == built_in[p]]:
+            del problems[path]
     if problems:
         raise BadTemplate(fields=problems)
     return clean
 
 
-def _built_in_text(event_type: str, channel: str, lang: str, clean: Mapping[str, Any], path: str) -> bool:
-    """Whether the text at `path` is the built-in template's own: an operator who opens a
-    template and saves it unchanged (or changes only another part) is not refused for it. The
-    built-in texts are what is sent without an override, sample lengths or not (a long English
-    title is shortened on the phone, a long WeChat value fitted to its keyword)."""
-    built_in = defaults(
-        event_type, channel, lang, wechat_template=str(clean.get("template_id") or ""), sms_template=""
-    )
-    _, _, rest = path.partition("content.")
-    key, _, sub = rest.partition(".")
-    if key not in ("title", "body", "fields", "params"):
-        return False  # the provider's template id and the page are the deployment's, not built in
-    mine, theirs = clean.get(key), built_in.get(key)
-    if sub and isinstance(mine, Mapping) and isinstance(theirs, Mapping):
-        mine, theirs = mine.get(sub), theirs.get(sub)
-    elif sub.isdigit() and isinstance(mine, list) and isinstance(theirs, list):
-        i = int(sub)
-        mine, theirs = (mine[i], theirs[i]) if i < len(mine) and i < len(theirs) else (None, None)
-    elif sub:
-        return False
-    return isinstance(mine, str) and mine == theirs
+def _texts(content: Mapping[str, Any]) -> dict[str, str]:
+    """Each text of a template's content by the path its problems are reported at (not the
+    provider's template id or the page: those are the deployment's, never built in)."""
+    out = {f"content.{key}": content[key] for key in ("title", "body") if isinstance(content.get(key), str)}
+    fields, params = content.get("fields"), content.get("params")
+    if isinstance(fields, Mapping):
+        out |= {f"content.fields.{k}": v for k, v in fields.items() if isinstance(v, str)}
+    if isinstance(params, list):
+        out |= {f"content.params.{i}": v for i, v in enumerate(params) if isinstance(v, str)}
+    return out
 
 
 def _row(session: Session, event_type: str, channel: str, lang: str) -> NotificationTemplate | None:
